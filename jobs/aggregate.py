@@ -1,0 +1,220 @@
+"""Aggregate job: sufficient statistics of the votes, computed on Spark.
+
+Each row's votes become a sorted array of codes ``lf_index * k + class``; rows are grouped by
+that pattern. Everything the driver receives is bounded by the number of distinct patterns
+(the pattern table itself, only while it has at most ``aggregate.max_patterns`` rows) or by
+``(m * k)^2`` (overlap moments) and ``m`` (per-LF counts): the label matrix is never collected.
+When a gold column is configured, patterns are also counted per gold class, which is enough
+to score any label model and every LF exactly on the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs import _delta
+from jobs._config import PipelineConfig
+from jobs._session import describe
+from jobs._sources import Source, gold_ids, load_source
+from jobs.apply_lfs import ApplyResult, load_apply_result
+from labelmodel.stats import SufficientStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    stats: SufficientStats
+    # [p, k] rows per (pattern, gold class), aligned with stats.patterns; None without gold.
+    gold_counts: np.ndarray | None
+    n_gold: int
+    n_patterns: int
+    seconds: float
+
+
+def pattern_frame(
+    votes: DataFrame,
+    ids: DataFrame,
+    lf_names: Sequence[str],
+    cardinality: int,
+) -> DataFrame:
+    """One row per source row: ``(row_id, pattern array<int>, gold int)``; all-abstain rows get ``[]``.
+
+    ``votes`` has ``row_id, lf_name, vote``; ``ids`` has ``row_id`` and ``gold`` (-1 if none).
+    """
+    spark = votes.sparkSession
+    index = spark.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
+    codes = (
+        votes.where(F.col("vote") >= 0)
+        .join(F.broadcast(index), "lf_name")
+        .select("row_id", (F.col("lf_index") * cardinality + F.col("vote")).cast("int").alias("code"))
+        .groupBy("row_id")
+        .agg(F.array_sort(F.collect_list("code")).alias("pattern"))
+    )
+    joined = ids.join(codes, "row_id", "left")
+    return joined.select(
+        "row_id",
+        F.coalesce(F.col("pattern"), F.array().cast("array<int>")).alias("pattern"),
+        F.col("gold"),
+    )
+
+
+def aggregate_patterns(
+    rows: DataFrame,
+    lf_names: Sequence[str],
+    cardinality: int,
+    *,
+    max_patterns: int,
+    with_gold: bool,
+) -> AggregateResult:
+    """Compute :class:`SufficientStats` (and gold counts) from :func:`pattern_frame` rows."""
+    started = time.perf_counter()
+    m, k = len(lf_names), cardinality
+    grouped = rows.groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
+    patterns = grouped.groupBy("pattern").agg(F.sum("n").alias("n")).persist()
+    try:
+        counts_df = patterns.select(
+            "pattern",
+            "n",
+            F.size("pattern").alias("votes"),
+            F.size(F.array_distinct(F.transform("pattern", lambda c: c % k))).alias("classes"),
+        )
+        level = counts_df.agg(
+            F.count(F.lit(1)).alias("p"),
+            F.coalesce(F.sum("n"), F.lit(0)).alias("n_rows"),
+            F.coalesce(F.sum(F.when(F.col("votes") >= 1, F.col("n"))), F.lit(0)).alias("covered"),
+            F.coalesce(F.sum(F.when(F.col("votes") >= 2, F.col("n"))), F.lit(0)).alias("overlapped"),
+            F.coalesce(F.sum(F.when(F.col("classes") >= 2, F.col("n"))), F.lit(0)).alias("conflicted"),
+        ).first()
+        n_patterns = int(level["p"])
+
+        per_lf = (
+            counts_df.select("n", "votes", "classes", F.explode("pattern").alias("code"))
+            .groupBy((F.col("code") / k).cast("int").alias("lf"))
+            .agg(
+                F.sum("n").alias("coverage"),
+                F.sum(F.when(F.col("votes") >= 2, F.col("n")).otherwise(0)).alias("overlap"),
+                F.sum(F.when(F.col("classes") >= 2, F.col("n")).otherwise(0)).alias("conflict"),
+            )
+            .collect()
+        )
+        lf_coverage = np.zeros(m, dtype=np.int64)
+        lf_overlap = np.zeros(m, dtype=np.int64)
+        lf_conflict = np.zeros(m, dtype=np.int64)
+        for r in per_lf:
+            lf_coverage[r["lf"]], lf_overlap[r["lf"]], lf_conflict[r["lf"]] = r["coverage"], r["overlap"], r["conflict"]
+
+        pairs = (
+            patterns.select("n", F.explode("pattern").alias("a"), "pattern")
+            .select("n", "a", F.explode("pattern").alias("b"))
+            .groupBy("a", "b")
+            .agg(F.sum("n").alias("n"))
+            .collect()
+        )
+        overlap = np.zeros((m * k, m * k), dtype=np.int64)
+        if pairs:
+            a = np.fromiter((r["a"] for r in pairs), dtype=np.int64, count=len(pairs))
+            b = np.fromiter((r["b"] for r in pairs), dtype=np.int64, count=len(pairs))
+            overlap[a, b] = np.fromiter((r["n"] for r in pairs), dtype=np.int64, count=len(pairs))
+
+        pattern_matrix = pattern_counts = gold_counts = None
+        n_gold = 0
+        if n_patterns <= max_patterns:
+            source = grouped if with_gold else patterns.withColumn("gold", F.lit(-1))
+            collected = source.select("pattern", "gold", "n").collect()
+            keys: dict[tuple[int, ...], int] = {}
+            dense_rows, gold_rows = [], []
+            for r in collected:
+                codes = tuple(r["pattern"])
+                if codes not in keys:
+                    keys[codes] = len(keys)
+                    row = np.full(m, -1, dtype=np.int16)
+                    for code in codes:
+                        row[code // k] = code % k
+                    dense_rows.append(row)
+                gold_rows.append((keys[codes], int(r["gold"]), int(r["n"])))
+            dense = np.array(dense_rows, dtype=np.int16).reshape(-1, m)
+            totals = np.zeros(len(dense), dtype=np.int64)
+            golds = np.zeros((len(dense), k), dtype=np.int64)
+            for idx, gold, n in gold_rows:
+                totals[idx] += n
+                if gold >= 0:
+                    golds[idx, gold] += n
+            order = np.lexsort(dense.T[::-1]) if len(dense) else np.zeros(0, dtype=np.int64)
+            pattern_matrix, pattern_counts = dense[order], totals[order]
+            if with_gold:
+                gold_counts = golds[order]
+                n_gold = int(golds.sum())
+        else:
+            log.info("aggregate: %d distinct patterns > aggregate.max_patterns=%d; keeping overlap moments only",
+                     n_patterns, max_patterns)
+    finally:
+        patterns.unpersist()
+
+    stats = SufficientStats(
+        n_rows=int(level["n_rows"]),
+        cardinality=k,
+        lf_names=tuple(lf_names),
+        overlap=overlap,
+        lf_coverage=lf_coverage,
+        lf_overlap=lf_overlap,
+        lf_conflict=lf_conflict,
+        n_covered=int(level["covered"]),
+        n_overlapped=int(level["overlapped"]),
+        n_conflicted=int(level["conflicted"]),
+        patterns=pattern_matrix,
+        counts=pattern_counts,
+    )
+    return AggregateResult(stats, gold_counts, n_gold, n_patterns, time.perf_counter() - started)
+
+
+def source_ids(source: Source, label_space: Sequence[str]) -> DataFrame:
+    """``row_id, gold`` of every source row (gold -1 when no gold column is configured)."""
+    gold = gold_ids(source, tuple(label_space)) if source.gold_column else F.lit(-1).cast("int")
+    return source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"))
+
+
+def run(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    *,
+    applied: ApplyResult | None = None,
+    source: Source | None = None,
+) -> AggregateResult:
+    """Aggregate the votes table written by the apply job."""
+    applied = applied or load_apply_result(cfg)
+    source = source or load_source(spark, cfg.source)
+    votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
+    describe(spark, "aggregate", f"vote patterns of {len(applied.lfs)} LFs")
+    rows = pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
+    result = aggregate_patterns(
+        rows,
+        applied.lf_names,
+        len(applied.label_space),
+        max_patterns=cfg.aggregate.max_patterns,
+        with_gold=bool(source.gold_column),
+    )
+    s = result.stats
+    log.info(
+        "aggregate: %d rows, %d distinct patterns, coverage %.1f%%, conflict %.1f%% (%.1fs)",
+        s.n_rows, result.n_patterns, 100 * s.n_covered / max(s.n_rows, 1),
+        100 * s.n_conflicted / max(s.n_rows, 1), result.seconds,
+    )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["aggregate", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,332 @@
+"""Apply job: run every registered LF over the source and write the votes Delta table.
+
+The registry is broadcast to executors; SQL LFs run as native Spark columns, keyword, regex and
+lexicon LFs as Arrow compute kernels, Python LFs row by row inside Arrow batches. The votes table
+is long and sparse: one row per (row id, LF) that voted or raised. An LF that raises costs an
+abstain and an error record, never the job, unless its error rate passes ``apply.max_error_rate``.
+
+Run alone: ``spark-submit jobs/apply_lfs.py --config conf/demo.yaml`` or ``lakelabel apply ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
+from pyspark.errors import AnalysisException
+
+from jobs import _delta
+from jobs._config import PipelineConfig
+from jobs._session import describe
+from jobs._sources import Source, check_source, load_source
+from lf_library import LFRegistry, load_registry
+from lf_library.apply import evaluate_batch, required_columns, to_long_votes, votes_schema
+from lf_library.errors import ConfigError, LFErrorRateExceeded, LFError
+
+log = logging.getLogger(__name__)
+
+VOTES_META_KEY = "lakelabel.apply"
+
+
+@dataclass(frozen=True)
+class LFApplyStats:
+    """What one LF did in one apply run."""
+
+    name: str
+    version: str
+    kind: str
+    votes: int
+    errors: int
+    error_rate: float
+    error_samples: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    run_id: str
+    votes_table: str
+    votes_version: int | None
+    source_path: str
+    source_format: str
+    source_version: int | None
+    fingerprint: str
+    n_rows: int
+    label_space: tuple[str, ...]
+    lfs: tuple[LFApplyStats, ...]
+    skipped: bool
+    seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps(_as_plain(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ApplyResult:
+        data = json.loads(text)
+        data["lfs"] = tuple(LFApplyStats(**lf) for lf in data["lfs"])
+        data["label_space"] = tuple(data["label_space"])
+        return cls(**data)
+
+    @property
+    def lf_names(self) -> tuple[str, ...]:
+        return tuple(lf.name for lf in self.lfs)
+
+    @property
+    def lf_versions(self) -> dict[str, str]:
+        return {lf.name: lf.version for lf in self.lfs}
+
+
+def _as_plain(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _as_plain(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, (list, tuple)):
+        return [_as_plain(v) for v in obj]
+    return obj
+
+
+def build_registry(cfg: PipelineConfig) -> LFRegistry:
+    """Load the LF registry named by the config."""
+    if not cfg.lfs.modules:
+        raise ConfigError("lfs.modules is empty; list the Python modules that define your LFs, e.g. [lf_library.lfs.demo]")
+    return load_registry(
+        cfg.lfs.modules,
+        label_space=cfg.lfs.label_space,
+        include=cfg.lfs.include,
+        exclude=cfg.lfs.exclude,
+    )
+
+
+def text_columns(registry: LFRegistry) -> list[str]:
+    """Columns that declarative text LFs (keyword, regex, lexicon) read as strings."""
+    cols = {lf.spec["field"] for lf in registry.lfs if getattr(lf, "spec", None) and "field" in lf.spec}
+    return sorted(cols)
+
+
+def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_000) -> DataFrame:
+    """The votes of every LF on every row, as a lazy long-format DataFrame (nothing runs yet).
+
+    Columns: ``row_id, lf_name, lf_version, vote, error, error_kind`` (see
+    :func:`lf_library.apply.votes_schema`).
+    """
+    df, id_col = source.df, source.id_column
+    lfs = registry.lfs
+    needed = required_columns(lfs)
+    columns = list(df.columns) if needed is None else [c for c in df.columns if c in needed]
+    select = [F.col(id_col).alias("__row_id")] + [F.col(c) for c in columns if c != id_col]
+    if id_col in columns:
+        select.append(F.col(id_col))
+    precomputed = {}
+    for j, lf in enumerate(lfs):
+        if lf.kind == "sql":
+            alias = f"__lf_sql_{j}"
+            precomputed[lf.name] = alias
+            select.append(lf.spark_column().alias(alias))
+    try:
+        prepared = df.select(*select)
+    except AnalysisException as err:
+        bad = [lf.name for lf in lfs if lf.kind == "sql"]
+        raise ConfigError(
+            f"a SQL LF does not compile against the source ({', '.join(bad)}): {str(err).splitlines()[0]}; "
+            f"fix the LF's condition"
+        ) from None
+    id_type = to_arrow_type(df.schema[id_col].dataType)
+    schema = votes_schema(id_type)
+    spark_schema = from_arrow_schema(schema)
+    broadcast = df.sparkSession.sparkContext.broadcast((tuple(lfs), precomputed, registry.cardinality))
+
+    def apply_partition(batches):
+        lfs_, pre, k = broadcast.value
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            row_ids = batch.column("__row_id")
+            votes = evaluate_batch(lfs_, batch, precomputed=pre, cardinality=k)
+            out = to_long_votes(lfs_, row_ids, votes)
+            if out.num_rows:
+                yield out
+
+    return prepared.mapInArrow(apply_partition, spark_schema)
+
+
+def _lf_stats_from_files(
+    spark: SparkSession, files: list[str], registry: LFRegistry, n_rows: int, samples: int
+) -> tuple[LFApplyStats, ...]:
+    """Per-LF vote and error counts, read back from the Parquet files an apply just wrote."""
+    counts: dict[str, dict[str, int]] = {lf.name: {"votes": 0, "errors": 0, "out_of_space": 0} for lf in registry.lfs}
+    examples: dict[str, list[dict[str, str]]] = {lf.name: [] for lf in registry.lfs}
+    if files:
+        written = spark.read.parquet(*files)
+        rows = written.groupBy("lf_name").agg(
+            F.sum((F.col("vote") >= 0).cast("long")).alias("votes"),
+            F.sum(F.col("error").isNotNull().cast("long")).alias("errors"),
+            F.sum((F.col("error_kind") == "out_of_space").cast("long")).alias("out_of_space"),
+        ).collect()
+        for r in rows:
+            counts[r["lf_name"]] = {"votes": r["votes"], "errors": r["errors"], "out_of_space": r["out_of_space"]}
+        if any(c["errors"] for c in counts.values()):
+            from pyspark.sql.window import Window
+
+            rank = F.row_number().over(Window.partitionBy("lf_name").orderBy(F.col("row_id").cast("string")))
+            sample_rows = (
+                written.where(F.col("error").isNotNull())
+                .withColumn("_r", rank)
+                .where(F.col("_r") <= max(samples, 1))
+                .select("lf_name", F.col("row_id").cast("string").alias("row_id"), "error", "error_kind")
+                .collect()
+            )
+            for r in sample_rows:
+                examples[r["lf_name"]].append({"row_id": r["row_id"], "error": r["error"], "kind": r["error_kind"]})
+    out = []
+    for lf in registry.lfs:
+        c = counts[lf.name]
+        out.append(
+            LFApplyStats(
+                name=lf.name,
+                version=lf.version,
+                kind=lf.kind,
+                votes=int(c["votes"]),
+                errors=int(c["errors"]),
+                error_rate=(c["errors"] / n_rows) if n_rows else 0.0,
+                error_samples=examples[lf.name][:samples],
+            )
+        )
+    return tuple(out), {name: c["out_of_space"] for name, c in counts.items()}
+
+
+def run(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    *,
+    run_id: str,
+    registry: LFRegistry | None = None,
+    source: Source | None = None,
+    force: bool = False,
+) -> ApplyResult:
+    """Apply the LF registry to the source and commit the votes table (one Delta transaction).
+
+    The votes table is replaced as a whole, so a rerun never duplicates votes. When the latest
+    votes commit came from the same source version and the same LF versions, nothing is
+    recomputed (pass ``force=True`` to recompute anyway).
+    """
+    started = time.perf_counter()
+    registry = registry or build_registry(cfg)
+    source = source or load_source(spark, cfg.source)
+    votes_path = cfg.table_path("votes")
+    fingerprint = hashlib.sha256(
+        f"{source.info.fingerprint}|{source.id_column}|{registry.fingerprint}".encode()
+    ).hexdigest()
+
+    previous = _delta.read_metadata(votes_path) if _delta.table_exists(votes_path) else {}
+    if not force and VOTES_META_KEY in previous:
+        prior = ApplyResult.from_json(previous[VOTES_META_KEY])
+        if prior.fingerprint == fingerprint:
+            log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
+                     source.description, len(registry), prior.votes_version)
+            return prior.__class__(**{**prior.__dict__, "skipped": True, "seconds": time.perf_counter() - started})
+
+    describe(spark, "apply", f"check source {source.description}")
+    n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
+    log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
+
+    votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size).withColumn("run_id", F.lit(run_id))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.apply.batch_size))
+    holder: dict[str, Any] = {}
+
+    def validate(files: list[str]) -> None:
+        describe(spark, "apply", "count votes and errors per LF")
+        stats, out_of_space = _lf_stats_from_files(spark, files, registry, n_rows, cfg.apply.error_samples)
+        holder["stats"] = stats
+        for lf in stats:
+            if out_of_space.get(lf.name):
+                sample = next((s for s in lf.error_samples if s["kind"] == "out_of_space"), None)
+                where = f" for row id {sample['row_id']}: {sample['error']}" if sample else ""
+                raise LFError(
+                    f"LF {lf.name!r} returned a value outside the label space on {out_of_space[lf.name]} row(s){where}; "
+                    f"an LF must return a class id 0..{registry.cardinality - 1} ({', '.join(registry.label_space)}) "
+                    f"or ABSTAIN (-1)"
+                )
+        worst = [lf for lf in stats if lf.error_rate > cfg.apply.max_error_rate]
+        if worst:
+            lf = max(worst, key=lambda s: s.error_rate)
+            sample = lf.error_samples[0] if lf.error_samples else {"row_id": "?", "error": "?"}
+            raise LFErrorRateExceeded(
+                f"LF {lf.name!r} raised on {lf.errors} of {n_rows} rows ({lf.error_rate:.1%}), above "
+                f"apply.max_error_rate={cfg.apply.max_error_rate:.1%}; e.g. row id {sample['row_id']}: {sample['error']}. "
+                f"Fix the LF, or raise apply.max_error_rate"
+            )
+
+    label_space = tuple(registry.label_space)
+    pending = ApplyResult(
+        run_id=run_id,
+        votes_table=votes_path,
+        votes_version=None,
+        source_path=source.info.path,
+        source_format=source.info.format,
+        source_version=source.info.version,
+        fingerprint=fingerprint,
+        n_rows=n_rows,
+        label_space=label_space,
+        lfs=(),
+        skipped=False,
+        seconds=0.0,
+    )
+
+    def metadata() -> dict[str, str]:
+        final = pending.__class__(**{**pending.__dict__, "lfs": holder["stats"], "votes_version": None})
+        return {VOTES_META_KEY: final.to_json(), "lakelabel.run_id": run_id}
+
+    describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
+    result = _delta.write_table(
+        votes,
+        votes_path,
+        mode="overwrite",
+        app_id=f"lakelabel.apply.{run_id}",
+        app_version=1,
+        commit_metadata=metadata,
+        validate=validate,
+        description=f"lakelabel apply: write votes to {votes_path}",
+        overwrite_schema=True,
+    )
+    if result.skipped:
+        log.info("apply: run %s already committed votes; nothing to do", run_id)
+        prior = ApplyResult.from_json(_delta.read_metadata(votes_path)[VOTES_META_KEY])
+        return prior.__class__(**{**prior.__dict__, "skipped": True})
+    seconds = time.perf_counter() - started
+    final = pending.__class__(
+        **{**pending.__dict__, "lfs": holder["stats"], "votes_version": result.version, "seconds": seconds}
+    )
+    total_errors = sum(lf.errors for lf in final.lfs)
+    log.info("apply: wrote %d votes to %s v%s in %.1fs (%d LF errors)",
+             result.num_records, votes_path, result.version, seconds, total_errors)
+    return final
+
+
+def load_apply_result(cfg: PipelineConfig) -> ApplyResult:
+    """The apply summary stored with the latest votes commit (for stages run on their own)."""
+    path = cfg.table_path("votes")
+    if not _delta.table_exists(path):
+        raise ConfigError(f"no votes table at {path}; run `lakelabel apply` (or the pipeline) first")
+    meta = _delta.read_metadata(path)
+    if VOTES_META_KEY not in meta:
+        raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
+    result = ApplyResult.from_json(meta[VOTES_META_KEY])
+    version = _delta.table_version(path)
+    return result.__class__(**{**result.__dict__, "votes_version": version})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["apply", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

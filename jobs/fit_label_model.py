@@ -1,0 +1,178 @@
+"""Fit job: the label model, fitted on the driver from the aggregated statistics.
+
+No row-level data reaches this stage: its input is a :class:`labelmodel.SufficientStats`
+(and, with a gold column, counts per vote pattern and gold class used only for metrics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jobs._config import PipelineConfig
+from jobs._metrics import expected_accuracy, lf_accuracies
+from jobs._runs import latest_run_with, run_dir, write_json
+from jobs.aggregate import AggregateResult
+from labelmodel import LabelModel, MajorityLabelVoter
+from labelmodel.stats import SufficientStats
+from lf_library.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "label_model.json"
+STATS_FILE = "stats.npz"
+GOLD_FILE = "gold_counts.npy"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: Any
+    model_path: str
+    model_version: str
+    metrics: dict[str, float]
+    lf_table: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def make_label_model(cfg: PipelineConfig, cardinality: int):
+    """The configured label model (see ``label_model:`` in the configuration reference)."""
+    return LabelModel.from_config(cfg.label_model, cardinality=cardinality)
+
+
+def model_version(model) -> str:
+    """Content hash of the fitted parameters: equal parameters, equal version."""
+    blob = json.dumps(model.to_dict(), sort_keys=True, default=_plain).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(type(obj).__name__)
+
+
+def save_aggregate(cfg: PipelineConfig, run_id: str, agg: AggregateResult) -> Path:
+    folder = run_dir(cfg.lakehouse, run_id)
+    agg.stats.to_npz(str(folder / STATS_FILE))
+    if agg.gold_counts is not None:
+        np.save(folder / GOLD_FILE, agg.gold_counts, allow_pickle=False)
+    return folder
+
+
+def load_aggregate(cfg: PipelineConfig, run_id: str | None) -> tuple[SufficientStats, np.ndarray | None]:
+    run_id = run_id or latest_run_with(cfg.lakehouse, STATS_FILE)
+    folder = run_dir(cfg.lakehouse, run_id, create=False) if run_id else None
+    if folder is None or not (folder / STATS_FILE).exists():
+        raise ConfigError(
+            f"no aggregated statistics for run {run_id!r} under {cfg.lakehouse}; run `lakelabel aggregate "
+            f"--run-id {run_id or 'RUN_ID'}` first"
+        )
+    stats = SufficientStats.from_npz(str(folder / STATS_FILE))
+    gold = np.load(folder / GOLD_FILE, allow_pickle=False) if (folder / GOLD_FILE).exists() else None
+    return stats, gold
+
+
+def run(
+    cfg: PipelineConfig,
+    *,
+    run_id: str,
+    stats: SufficientStats,
+    gold_counts: np.ndarray | None = None,
+    lf_versions: dict[str, str] | None = None,
+) -> FitResult:
+    """Fit the configured label model (and majority vote, for comparison) from ``stats``."""
+    started = time.perf_counter()
+    k = stats.cardinality
+    model = make_label_model(cfg, k)
+    model.fit_from_stats(stats)
+    fit_seconds = time.perf_counter() - started
+    mv = MajorityLabelVoter(cardinality=k)
+    mv.fit_from_stats(stats)
+
+    n = max(stats.n_rows, 1)
+    metrics: dict[str, float] = {
+        "rows": stats.n_rows,
+        "lfs": stats.n_lfs,
+        "coverage": stats.n_covered / n,
+        "overlap_rate": stats.n_overlapped / n,
+        "conflict_rate": stats.n_conflicted / n,
+        "fit_seconds": fit_seconds,
+    }
+    if stats.patterns is not None:
+        metrics["patterns"] = len(stats.patterns)
+    acc = np.asarray(model.estimated_accuracies(), dtype=float)
+    gold_acc = support = None
+    if gold_counts is not None and stats.patterns is not None:
+        metrics["gold_rows"] = int(gold_counts.sum())
+        metrics["accuracy"] = expected_accuracy(model.predict_proba(stats.patterns), gold_counts)
+        metrics["mv_accuracy"] = expected_accuracy(mv.predict_proba(stats.patterns), gold_counts)
+        covered = (stats.patterns >= 0).any(axis=1)
+        if covered.any():
+            metrics["accuracy_covered"] = expected_accuracy(
+                model.predict_proba(stats.patterns[covered]), gold_counts[covered]
+            )
+            metrics["mv_accuracy_covered"] = expected_accuracy(
+                mv.predict_proba(stats.patterns[covered]), gold_counts[covered]
+            )
+        gold_acc, support = lf_accuracies(stats.patterns, gold_counts)
+
+    votes = stats.class_vote_counts()
+    lf_table = []
+    for j, name in enumerate(stats.lf_names):
+        row = {
+            "lf": name,
+            "version": (lf_versions or {}).get(name, ""),
+            "polarity": [int(c) for c in np.nonzero(votes[j])[0]],
+            "coverage": float(stats.lf_coverage[j] / n),
+            "overlaps": float(stats.lf_overlap[j] / n),
+            "conflicts": float(stats.lf_conflict[j] / n),
+            "estimated_accuracy": float(acc[j]),
+        }
+        if gold_acc is not None:
+            row["empirical_accuracy"] = None if np.isnan(gold_acc[j]) else float(gold_acc[j])
+            row["gold_support"] = int(support[j])
+        lf_table.append(row)
+
+    folder = run_dir(cfg.lakehouse, run_id)
+    model_path = folder / MODEL_FILE
+    model.save(str(model_path))
+    version = model_version(model)
+    write_json(folder / "fit.json", {"metrics": metrics, "lfs": lf_table, "model_version": version})
+    seconds = time.perf_counter() - started
+    if "accuracy" in metrics:
+        log.info("fit: %s in %.3fs; accuracy vs gold %.4f (majority vote %.4f)",
+                 type(model).__name__, fit_seconds, metrics["accuracy"], metrics["mv_accuracy"])
+    else:
+        log.info("fit: %s in %.3fs", type(model).__name__, fit_seconds)
+    return FitResult(model, str(model_path), version, metrics, lf_table, seconds)
+
+
+def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
+    """The model a previous fit stage saved for ``run_id`` (default: the latest run)."""
+    run_id = run_id or latest_run_with(cfg.lakehouse, MODEL_FILE)
+    folder = run_dir(cfg.lakehouse, run_id, create=False) if run_id else None
+    if folder is None or not (folder / MODEL_FILE).exists():
+        raise ConfigError(f"no fitted label model for run {run_id!r}; run `lakelabel fit --run-id {run_id or 'RUN_ID'}` first")
+    model = LabelModel.load(str(folder / MODEL_FILE))
+    info = json.loads((folder / "fit.json").read_text())
+    return FitResult(model, str(folder / MODEL_FILE), info["model_version"], info["metrics"], info["lfs"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["fit", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

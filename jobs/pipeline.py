@@ -1,0 +1,153 @@
+"""Pipeline job: apply -> aggregate -> fit -> write, in one Spark application and one MLflow run.
+
+Run: ``spark-submit jobs/pipeline.py --config conf/youtube.yaml`` or ``lakelabel run --config ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from jobs import _mlflow, aggregate, apply_lfs, fit_label_model, write_labels
+from jobs._config import PipelineConfig
+from jobs._metrics import expected_accuracy
+from jobs._runs import run_dir, write_json
+from jobs._session import describe
+from jobs._sources import load_source
+from labelmodel import MajorityLabelVoter
+from lf_library import LFRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    run_id: str
+    summary: dict[str, Any]
+
+
+def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry, model) -> dict[str, float]:
+    """Score the fitted model on ``evaluation:`` (a held-out source with gold labels).
+
+    The LFs run on it in memory (no table is written); only counts per (vote pattern, gold
+    class) reach the driver.
+    """
+    ev = cfg.evaluation
+    if ev is None or not ev.gold_column:
+        return {}
+    source = load_source(spark, ev, role="evaluation")
+    describe(spark, "evaluate", f"held-out {source.description}")
+    votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
+    rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, registry.label_space), registry.names,
+                                   registry.cardinality)
+    agg = aggregate.aggregate_patterns(rows, registry.names, registry.cardinality,
+                                       max_patterns=max(cfg.aggregate.max_patterns, 1), with_gold=True)
+    if agg.gold_counts is None:
+        log.warning("evaluate: more distinct patterns than aggregate.max_patterns; held-out accuracy skipped")
+        return {}
+    mv = MajorityLabelVoter(cardinality=registry.cardinality)
+    patterns = agg.stats.patterns
+    return {
+        "eval_rows": float(agg.gold_counts.sum()),
+        "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
+        "eval_accuracy": expected_accuracy(model.predict_proba(patterns), agg.gold_counts),
+        "eval_mv_accuracy": expected_accuracy(mv.predict_proba(patterns), agg.gold_counts),
+    }
+
+
+def run(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    *,
+    run_id: str,
+    registry: LFRegistry | None = None,
+    force: bool = False,
+) -> PipelineResult:
+    """Run every stage; the tables move only when their stage commits."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    registry = registry or apply_lfs.build_registry(cfg)
+    if cfg.mlflow.enabled:
+        mlflow_run = _mlflow.start_run(cfg, run_id)
+        mlflow_run_id = mlflow_run.info.run_id
+    else:
+        mlflow_run_id = None
+    status = "FAILED"
+    try:
+        source = load_source(spark, cfg.source)
+        log.info("stage 1/4 apply: %d LFs on %s", len(registry), source.description)
+        applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=registry, source=source, force=force)
+        timings["apply"] = applied.seconds
+        if cfg.mlflow.enabled:
+            _mlflow.log_apply(cfg, applied)
+
+        log.info("stage 2/4 aggregate: sufficient statistics on Spark")
+        agg = aggregate.run(spark, cfg, applied=applied, source=source)
+        timings["aggregate"] = agg.seconds
+        fit_label_model.save_aggregate(cfg, run_id, agg)
+
+        log.info("stage 3/4 fit: label model on the driver from %d patterns",
+                 len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
+        fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
+                                     lf_versions=applied.lf_versions)
+        timings["fit"] = fitted.seconds
+        metrics = dict(fitted.metrics)
+        holdout = evaluate_holdout(spark, cfg, registry, fitted.model)
+        metrics.update(holdout)
+        model_uri = None
+        if cfg.mlflow.enabled:
+            model_uri = _mlflow.log_fit(cfg, fitted, list(applied.lf_names), list(applied.label_space))
+            if holdout:
+                import mlflow
+
+                mlflow.log_metrics(holdout)
+
+        log.info("stage 4/4 write: labels for %d rows", applied.n_rows)
+        written = write_labels.run(spark, cfg, run_id=run_id, applied=applied, fitted=fitted, source=source,
+                                   model_uri=model_uri)
+        timings["write"] = written.seconds
+        timings["total"] = time.perf_counter() - t0
+        summary = {
+            "run_id": run_id,
+            "status": "succeeded",
+            "source": {"path": applied.source_path, "format": applied.source_format,
+                       "version": applied.source_version, "rows": applied.n_rows},
+            "tables": {
+                "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
+                "labels": {"path": written.labels_table, "version": written.labels_version, "rows": written.n_rows},
+            },
+            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes,
+                     "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],
+            "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
+                            "method": cfg.label_model.method},
+            "tie_break_policy": cfg.output.tie_break_policy,
+            "metrics": metrics,
+            "mlflow": {"run_id": mlflow_run_id, "tracking_uri": _mlflow.tracking_uri(cfg) if cfg.mlflow.enabled else None,
+                       "experiment": cfg.mlflow.experiment},
+            "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        }
+        write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
+        if cfg.mlflow.enabled:
+            _mlflow.log_write(cfg, written, summary)
+        status = "FINISHED"
+        log.info("pipeline: done in %.1fs (apply %.1fs, aggregate %.1fs, fit %.2fs, write %.1fs)", timings["total"],
+                 timings["apply"], timings["aggregate"], timings["fit"], timings["write"])
+        return PipelineResult(run_id, summary)
+    finally:
+        if cfg.mlflow.enabled:
+            _mlflow.end_run(cfg, status)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["run", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""Write job: probabilistic labels with lineage, scored on executors, committed to Delta.
+
+The fitted model (a few KB of JSON) is broadcast; each executor rebuilds dense vote batches
+from the votes table and calls ``predict_proba``. Every source row gets a label row, including
+rows where all LFs abstained (they get the class prior and ``n_votes = 0``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
+
+from jobs import _delta
+from jobs._config import PipelineConfig
+from jobs._session import describe
+from jobs._sources import Source, load_source
+from jobs.aggregate import pattern_frame, source_ids
+from jobs.apply_lfs import ApplyResult, load_apply_result
+from jobs.fit_label_model import FitResult, load_fit
+
+log = logging.getLogger(__name__)
+
+LABELS_META_KEY = "lakelabel.write"
+
+
+def labels_schema(row_id_type: pa.DataType) -> pa.Schema:
+    """Schema of the labels table (identical on every write path)."""
+    return pa.schema(
+        [
+            pa.field("row_id", row_id_type, nullable=False),
+            pa.field("probabilities", pa.list_(pa.float64())),
+            pa.field("label", pa.int32()),
+            pa.field("label_name", pa.string()),
+            pa.field("confidence", pa.float64()),
+            pa.field("n_votes", pa.int32()),
+            pa.field("voting_lfs", pa.list_(pa.string())),
+            pa.field("run_id", pa.string()),
+            pa.field("label_model", pa.string()),
+            pa.field("label_model_version", pa.string()),
+            pa.field("tie_break_policy", pa.string()),
+            pa.field("source_table", pa.string()),
+            pa.field("source_version", pa.int64()),
+            pa.field("votes_version", pa.int64()),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    labels_table: str
+    labels_version: int | None
+    n_rows: int
+    skipped: bool
+    seconds: float
+
+
+def score_rows(
+    rows: DataFrame,
+    *,
+    model_json: str,
+    lf_names: Sequence[str],
+    lf_versions: dict[str, str],
+    label_space: Sequence[str],
+    tie_break_policy: str,
+    lineage: dict[str, object],
+    row_id_type: pa.DataType,
+) -> DataFrame:
+    """Labels for :func:`jobs.aggregate.pattern_frame` rows (``row_id, pattern, gold``)."""
+    schema = labels_schema(row_id_type)
+    k, m = len(label_space), len(lf_names)
+    voters = np.array([f"{n}@{lf_versions.get(n, '')}" for n in lf_names], dtype=object)
+    names = np.array(list(label_space) + [None], dtype=object)
+    payload = rows.sparkSession.sparkContext.broadcast(model_json)
+    const = {key: lineage.get(key) for key in ("run_id", "label_model", "label_model_version",
+                                                  "source_table", "source_version", "votes_version")}
+
+    def score_partition(batches):
+        from labelmodel import LabelModel
+
+        model = LabelModel.from_dict(json.loads(payload.value))
+        for batch in batches:
+            b = batch.num_rows
+            if b == 0:
+                continue
+            pattern = batch.column("pattern")
+            offsets = pattern.offsets.to_numpy()
+            codes = pattern.values.to_numpy(zero_copy_only=False).astype(np.int64)
+            lengths = np.diff(offsets)
+            row_index = np.repeat(np.arange(b), lengths)
+            L = np.full((b, m), -1, dtype=np.int64)
+            L[row_index, codes // k] = codes % k
+            probs = model.predict_proba(L)
+            row_ids = batch.column("row_id")
+            label = model.predict(
+                L, tie_break_policy=tie_break_policy, row_ids=np.asarray(row_ids.to_pylist(), dtype=object)
+            )
+            voting = [list(voters[(codes[offsets[i]:offsets[i + 1]] // k)]) for i in range(b)]
+            columns = [
+                row_ids.cast(row_id_type),
+                pa.FixedSizeListArray.from_arrays(pa.array(probs.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
+                pa.array(label, pa.int32()),
+                pa.array(names[label], pa.string()),
+                pa.array(probs.max(axis=1), pa.float64()),
+                pa.array(lengths, pa.int32()),
+                pa.array(voting, pa.list_(pa.string())),
+            ]
+            for key in ("run_id", "label_model", "label_model_version"):
+                columns.append(pa.array([const[key]] * b, pa.string()))
+            columns.append(pa.array([tie_break_policy] * b, pa.string()))
+            columns.append(pa.array([const["source_table"]] * b, pa.string()))
+            for key in ("source_version", "votes_version"):
+                columns.append(pa.array([const[key]] * b, pa.int64()))
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    return rows.select("row_id", "pattern").mapInArrow(score_partition, from_arrow_schema(schema))
+
+
+def run(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    *,
+    run_id: str,
+    applied: ApplyResult | None = None,
+    fitted: FitResult | None = None,
+    source: Source | None = None,
+    model_uri: str | None = None,
+) -> WriteResult:
+    """Score every source row and replace the labels table in one Delta transaction."""
+    started = time.perf_counter()
+    applied = applied or load_apply_result(cfg)
+    fitted = fitted or load_fit(cfg, run_id)
+    source = source or load_source(spark, cfg.source)
+    labels_path = cfg.table_path("labels")
+    votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
+    ids = source_ids(source, applied.label_space)
+    rows = pattern_frame(votes, ids, applied.lf_names, len(applied.label_space))
+    lineage = {
+        "run_id": run_id,
+        "label_model": model_uri or fitted.model_path,
+        "label_model_version": fitted.model_version,
+        "source_table": applied.source_path,
+        "source_version": applied.source_version,
+        "votes_version": applied.votes_version,
+    }
+    row_id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
+    labels = score_rows(
+        rows,
+        model_json=json.dumps(fitted.model.to_dict()),
+        lf_names=applied.lf_names,
+        lf_versions=applied.lf_versions,
+        label_space=applied.label_space,
+        tie_break_policy=cfg.output.tie_break_policy,
+        lineage=lineage,
+        row_id_type=row_id_type,
+    )
+    describe(spark, "write", f"labels for {applied.n_rows} rows")
+    meta = {
+        LABELS_META_KEY: json.dumps(
+            {
+                **lineage,
+                "lfs": applied.lf_versions,
+                "label_space": list(applied.label_space),
+                "tie_break_policy": cfg.output.tie_break_policy,
+                "metrics": fitted.metrics,
+            },
+            sort_keys=True,
+            default=str,
+        ),
+        "lakelabel.run_id": run_id,
+    }
+    result = _delta.write_table(
+        labels,
+        labels_path,
+        mode="overwrite",
+        app_id=f"lakelabel.write.{run_id}",
+        app_version=1,
+        commit_metadata=meta,
+        description=f"lakelabel write: labels to {labels_path}",
+        overwrite_schema=True,
+    )
+    seconds = time.perf_counter() - started
+    if result.skipped:
+        log.info("write: run %s already committed labels; nothing to do", run_id)
+    else:
+        log.info("write: %d labels to %s v%s in %.1fs", result.num_records, labels_path, result.version, seconds)
+    return WriteResult(labels_path, result.version, result.num_records, result.skipped, seconds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["write", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

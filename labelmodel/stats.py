@@ -1,0 +1,216 @@
+"""Sufficient statistics of a label matrix: the contract between Spark and the label model.
+
+The aggregate job computes a :class:`SufficientStats` on Spark from the long-format votes
+table; :func:`stats_from_matrix` computes the same object with numpy from a dense label
+matrix. Every field is an exact count, so the two paths can be compared for equality, and
+nothing here grows with the row count except the number of distinct vote patterns.
+
+Conventions: ``L`` is an ``[n, m]`` integer matrix with values in ``{-1, 0, ..., k-1}``
+where ``-1`` (``ABSTAIN``) means the LF did not vote; ``k`` is the cardinality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ABSTAIN = -1
+
+__all__ = ["ABSTAIN", "SufficientStats", "stats_from_matrix", "check_label_matrix"]
+
+
+@dataclass(frozen=True, eq=False)
+class SufficientStats:
+    """Aggregated statistics of ``L: [n, m]``, enough to fit every label model here.
+
+    Attributes
+    ----------
+    n_rows : int
+        Number of rows ``n`` (rows where every LF abstained included).
+    cardinality : int
+        Number of classes ``k``.
+    lf_names : tuple of str
+        Names of the ``m`` LFs, in column order of ``L``.
+    overlap : ndarray, shape [m*k, m*k], int64
+        ``overlap[i*k + a, j*k + b]`` = number of rows with ``L[:, i] == a`` and
+        ``L[:, j] == b``. The diagonal ``k x k`` blocks are diagonal and hold each LF's
+        per-class vote counts. ``overlap / n_rows`` is Snorkel's ``O``.
+    lf_coverage : ndarray, shape [m], int64
+        Rows on which LF ``j`` voted.
+    lf_overlap : ndarray, shape [m], int64
+        Rows on which LF ``j`` voted and at least one other LF voted.
+    lf_conflict : ndarray, shape [m], int64
+        Rows on which LF ``j`` voted and another LF voted a different class.
+    n_covered, n_overlapped, n_conflicted : int
+        Rows with at least one vote / at least two votes / two different classes voted.
+    patterns : ndarray, shape [p, m], int16, or None
+        The distinct rows of ``L`` in lexicographic order (the all-abstain row included
+        when it occurs). ``None`` when there were more than ``max_patterns`` of them.
+    counts : ndarray, shape [p], int64, or None
+        How many rows have each pattern; sums to ``n_rows``.
+    """
+
+    n_rows: int
+    cardinality: int
+    lf_names: tuple[str, ...]
+    overlap: np.ndarray
+    lf_coverage: np.ndarray
+    lf_overlap: np.ndarray
+    lf_conflict: np.ndarray
+    n_covered: int
+    n_overlapped: int
+    n_conflicted: int
+    patterns: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_lfs(self) -> int:
+        return len(self.lf_names)
+
+    @property
+    def has_patterns(self) -> bool:
+        return self.patterns is not None
+
+    def class_vote_counts(self) -> np.ndarray:
+        """Per-LF per-class vote counts, shape ``[m, k]`` (the diagonal of ``overlap``)."""
+        m, k = self.n_lfs, self.cardinality
+        return np.diag(self.overlap).reshape(m, k).copy()
+
+    def equals(self, other: SufficientStats) -> bool:
+        """Exact equality of every count (used to check Spark against numpy)."""
+        same = (
+            self.n_rows == other.n_rows
+            and self.cardinality == other.cardinality
+            and self.lf_names == other.lf_names
+            and (self.n_covered, self.n_overlapped, self.n_conflicted)
+            == (other.n_covered, other.n_overlapped, other.n_conflicted)
+        )
+        arrays = ["overlap", "lf_coverage", "lf_overlap", "lf_conflict"]
+        same = same and all(np.array_equal(getattr(self, a), getattr(other, a)) for a in arrays)
+        if self.has_patterns != other.has_patterns:
+            return False
+        if self.has_patterns:
+            same = same and np.array_equal(self.patterns, other.patterns)
+            same = same and np.array_equal(self.counts, other.counts)
+        return bool(same)
+
+    def to_npz(self, path: str) -> None:
+        """Save as a plain ``.npz`` (no pickled objects)."""
+        arrays = {
+            "n_rows": np.int64(self.n_rows),
+            "cardinality": np.int64(self.cardinality),
+            "lf_names": np.array(self.lf_names, dtype=str),
+            "overlap": self.overlap,
+            "lf_coverage": self.lf_coverage,
+            "lf_overlap": self.lf_overlap,
+            "lf_conflict": self.lf_conflict,
+            "label_level": np.array([self.n_covered, self.n_overlapped, self.n_conflicted]),
+        }
+        if self.has_patterns:
+            arrays["patterns"] = self.patterns
+            arrays["counts"] = self.counts
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def from_npz(cls, path: str) -> SufficientStats:
+        with np.load(path, allow_pickle=False) as z:
+            covered, overlapped, conflicted = (int(v) for v in z["label_level"])
+            return cls(
+                n_rows=int(z["n_rows"]),
+                cardinality=int(z["cardinality"]),
+                lf_names=tuple(str(s) for s in z["lf_names"]),
+                overlap=z["overlap"],
+                lf_coverage=z["lf_coverage"],
+                lf_overlap=z["lf_overlap"],
+                lf_conflict=z["lf_conflict"],
+                n_covered=covered,
+                n_overlapped=overlapped,
+                n_conflicted=conflicted,
+                patterns=z["patterns"] if "patterns" in z else None,
+                counts=z["counts"] if "counts" in z else None,
+            )
+
+
+def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
+    """Validate ``L`` and return it as an ``int64`` array of shape ``[n, m]``."""
+    if cardinality < 2:
+        raise ValueError(f"cardinality must be at least 2, got {cardinality}")
+    arr = np.asarray(L)
+    if arr.ndim != 2:
+        raise ValueError(f"L must be a 2-D [n_rows, n_lfs] matrix, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError("L must hold integer class ids (-1 for abstain); found non-integers")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < ABSTAIN or hi >= cardinality:
+            bad = lo if lo < ABSTAIN else hi
+            raise ValueError(
+                f"L holds {bad}, outside the label space: votes must be -1 (abstain) or "
+                f"0..{cardinality - 1} for cardinality={cardinality}"
+            )
+    return arr
+
+
+def stats_from_matrix(
+    L: Any,
+    cardinality: int,
+    lf_names: tuple[str, ...] | list[str] | None = None,
+    max_patterns: int | None = None,
+) -> SufficientStats:
+    """Compute :class:`SufficientStats` of a dense label matrix with numpy.
+
+    Parameters
+    ----------
+    L : array-like, shape [n, m]
+        Votes in ``{-1, 0..k-1}``.
+    cardinality : int
+        Number of classes ``k``.
+    lf_names : sequence of str, optional
+        Column names; defaults to ``lf_0 .. lf_{m-1}``.
+    max_patterns : int, optional
+        Keep the distinct-pattern table only when it has at most this many rows.
+    """
+    L = check_label_matrix(L, cardinality)
+    n, m = L.shape
+    k = cardinality
+    names = tuple(lf_names) if lf_names is not None else tuple(f"lf_{j}" for j in range(m))
+    if len(names) != m:
+        raise ValueError(f"lf_names has {len(names)} names for {m} LF columns")
+
+    voted = L != ABSTAIN
+    ind = np.zeros((n, m * k), dtype=np.float64)
+    rows, cols = np.nonzero(voted)
+    ind[rows, cols * k + L[rows, cols]] = 1.0
+    overlap = np.rint(ind.T @ ind).astype(np.int64)
+
+    n_votes = voted.sum(axis=1)
+    # A row conflicts when its voted classes are not all equal.
+    big = np.where(voted, L, np.iinfo(np.int64).max)
+    small = np.where(voted, L, np.iinfo(np.int64).min)
+    conflicted = (n_votes >= 2) & (big.min(axis=1) != small.max(axis=1))
+
+    patterns = counts = None
+    uniq, cnt = np.unique(L, axis=0, return_counts=True) if n else (np.zeros((0, m)), np.zeros(0))
+    if max_patterns is None or len(uniq) <= max_patterns:
+        patterns = uniq.astype(np.int16).reshape(-1, m)
+        counts = cnt.astype(np.int64)
+
+    return SufficientStats(
+        n_rows=int(n),
+        cardinality=int(k),
+        lf_names=names,
+        overlap=overlap,
+        lf_coverage=voted.sum(axis=0).astype(np.int64),
+        lf_overlap=(voted & (n_votes >= 2)[:, None]).sum(axis=0).astype(np.int64),
+        lf_conflict=(voted & conflicted[:, None]).sum(axis=0).astype(np.int64),
+        n_covered=int((n_votes >= 1).sum()),
+        n_overlapped=int((n_votes >= 2).sum()),
+        n_conflicted=int(conflicted.sum()),
+        patterns=patterns,
+        counts=counts,
+    )

@@ -1,0 +1,66 @@
+"""Configuration loading: overlays, overrides, environment references and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs._config import PipelineConfig, config_from_dict, load_config
+from lf_library.errors import ConfigError
+
+
+def test_defaults_and_table_paths(tmp_path):
+    cfg = config_from_dict({"lakehouse": str(tmp_path), "source": {"path": "x.csv"}})
+    assert isinstance(cfg, PipelineConfig)
+    assert cfg.apply.max_error_rate == 0.05
+    assert cfg.table_path("votes") == str(tmp_path / "votes")
+    assert cfg.output.tie_break_policy == "abstain"
+
+
+def test_unknown_key_names_key_and_lists_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown config key apply\.max_eror_rate; valid keys of apply: .*max_error_rate"):
+        config_from_dict({"apply": {"max_eror_rate": 0.1}})
+    with pytest.raises(ConfigError, match=r"unknown config key sourc; valid keys: .*source"):
+        config_from_dict({"sourc": {}})
+
+
+def test_bad_values_are_named():
+    with pytest.raises(ConfigError, match=r"output\.tie_break_policy = 'coin' is not valid; choose one of: abstain, random, first"):
+        config_from_dict({"output": {"tie_break_policy": "coin"}})
+    with pytest.raises(ConfigError, match=r"apply\.max_error_rate must be a number"):
+        config_from_dict({"apply": {"max_error_rate": "lots"}})
+    with pytest.raises(ConfigError, match=r"label_model"):
+        config_from_dict({"label_model": {"no_such_option": 1}})
+
+
+def test_overlay_overrides_and_env(tmp_path, monkeypatch):
+    (tmp_path / "env").mkdir()
+    (tmp_path / "p.yaml").write_text("source:\n  path: ${DATA_DIR:-/default}/t\n  id_column: id\napply:\n  batch_size: 10\n")
+    (tmp_path / "env" / "cluster.yaml").write_text("apply:\n  batch_size: 20\nspark:\n  master: spark://127.0.0.1:7077\n")
+    cfg = load_config(tmp_path / "p.yaml")
+    assert cfg.source.path == "/default/t" and cfg.apply.batch_size == 10
+    monkeypatch.setenv("DATA_DIR", "/data")
+    cfg = load_config(tmp_path / "p.yaml", env="cluster", overrides=["apply.max_error_rate=0.2"])
+    assert cfg.source.path == "/data/t"
+    assert cfg.apply.batch_size == 20 and cfg.spark.master == "spark://127.0.0.1:7077"
+    assert cfg.apply.max_error_rate == 0.2
+    with pytest.raises(ConfigError, match=r"no environment overlay .*nope\.yaml; known environments: cluster"):
+        load_config(tmp_path / "p.yaml", env="nope")
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*missing\.yaml"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("source: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    files = sorted(conf.glob("*.yaml"))
+    assert files, f"no configs found in {conf}"
+    for path in files:
+        cfg = load_config(path)
+        assert cfg.lfs.modules, path

@@ -1,0 +1,220 @@
+"""Spark tests of the jobs on a handful of literal rows (one shared local SparkSession)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from jobs import _delta, aggregate, apply_lfs, pipeline, write_labels
+from jobs._config import config_from_dict
+from labelmodel.stats import stats_from_matrix
+from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
+
+pytestmark = pytest.mark.spark
+
+TEXTS = [
+    "I love it, great stuff!!", "awful, I hate this", "ok", "great!!", "hate", "meh, fine I guess",
+    "love love love", "awful awful", "it is great but awful", "nothing to say here",
+]
+
+
+def make_rows(n: int = 40, boom_every: int = 0) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        text = TEXTS[i % len(TEXTS)]
+        if boom_every and i % boom_every == 0:
+            text += " boom"
+        stars = None if i % 7 == 0 else (i % 5) + 1
+        gold = "pos" if ("love" in text or "great" in text) and "awful" not in text else "neg"
+        rows.append({"id": f"r{i:03d}", "text": text, "stars": stars, "gold": gold})
+    return pd.DataFrame(rows).astype({"stars": "Int64"})
+
+
+def write_source(tmp_path, df: pd.DataFrame, name: str = "src") -> str:
+    path = tmp_path / name
+    path.mkdir()
+    df.to_parquet(path / "part-0.parquet", index=False)
+    return str(path)
+
+
+def make_cfg(tmp_path, source: str, **sections):
+    data = {
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": source, "format": "parquet", "id_column": "id", "gold_column": "gold"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+        "mlflow": {"enabled": False},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    return config_from_dict(data)
+
+
+def dense_votes(spark, cfg, applied) -> tuple[list[str], np.ndarray]:
+    """The label matrix, rebuilt in the test by collecting the (tiny) votes table."""
+    votes = _delta.read_table(spark, cfg.table_path("votes")).where("vote >= 0").toPandas()
+    source = pd.read_parquet(cfg.source.path)
+    ids = sorted(source["id"])
+    index = {rid: i for i, rid in enumerate(ids)}
+    names = list(applied.lf_names)
+    L = np.full((len(ids), len(names)), -1)
+    for r in votes.itertuples():
+        L[index[r.row_id], names.index(r.lf_name)] = r.vote
+    return ids, L
+
+
+def expected_votes(df: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """Each LF's intended vote, written out by hand for the sample LFs."""
+    cols = []
+    for name in names:
+        if name == "good_words":
+            col = [1 if any(w in t.lower().split() or w in t.lower() for w in ("great", "love")) else -1 for t in df.text]
+        elif name == "bad_words":
+            col = [0 if ("awful" in t or "hate" in t) else -1 for t in df.text]
+        elif name == "exclaim":
+            col = [1 if "!!" in t else -1 for t in df.text]
+        elif name == "short_text":
+            col = [0 if len(t) < 12 else -1 for t in df.text]
+        elif name == "stars":
+            col = [-1 if pd.isna(s) else (1 if s >= 4 else 0 if s <= 2 else -1) for s in df.stars]
+        else:
+            raise AssertionError(name)
+        cols.append(col)
+    return np.array(cols).T
+
+
+def test_spark_statistics_equal_numpy(spark, tmp_path):
+    df = make_rows(40)
+    cfg = make_cfg(tmp_path, write_source(tmp_path, df))
+    applied = apply_lfs.run(spark, cfg, run_id="t1")
+    assert applied.n_rows == 40 and not applied.skipped
+    ids, L = dense_votes(spark, cfg, applied)
+    ordered = df.set_index("id").loc[ids].reset_index()
+    np.testing.assert_array_equal(L, expected_votes(ordered, list(applied.lf_names)))
+
+    agg = aggregate.run(spark, cfg, applied=applied)
+    reference = stats_from_matrix(L, 2, lf_names=applied.lf_names)
+    assert agg.stats.equals(reference)
+    gold = np.array([0 if g == "neg" else 1 for g in ordered.gold])
+    for p, row in enumerate(agg.stats.patterns):
+        match = (L == row).all(axis=1)
+        assert agg.gold_counts[p].tolist() == [int((gold[match] == c).sum()) for c in range(2)]
+
+    few = make_cfg(tmp_path, cfg.source.path, aggregate={"max_patterns": 1})
+    moments_only = aggregate.run(spark, few, applied=applied)
+    assert moments_only.stats.patterns is None
+    np.testing.assert_array_equal(moments_only.stats.overlap, reference.overlap)
+    np.testing.assert_array_equal(moments_only.stats.lf_conflict, reference.lf_conflict)
+
+
+def test_rerun_is_idempotent_and_labels_carry_lineage(spark, tmp_path):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)), output={"tie_break_policy": "random"})
+    first = pipeline.run(spark, cfg, run_id="run-a").summary
+    labels_a = _delta.read_table(spark, cfg.table_path("labels")).toPandas().sort_values("row_id")
+    votes_rows = DeltaTable(cfg.table_path("votes")).to_pyarrow_table().num_rows
+
+    second = pipeline.run(spark, cfg, run_id="run-b").summary
+    assert second["tables"]["votes"]["reused"] is True
+    assert DeltaTable(cfg.table_path("votes")).to_pyarrow_table().num_rows == votes_rows
+    labels_b = DeltaTable(cfg.table_path("labels")).to_pandas().sort_values("row_id")
+    assert len(labels_b) == 40 and labels_b.row_id.is_unique
+    np.testing.assert_allclose(np.stack(labels_a.probabilities), np.stack(labels_b.probabilities))
+    assert labels_a.label.tolist() == labels_b.label.tolist()
+
+    # Same run id again: every stage is a no-op, the labels table keeps its version.
+    version = DeltaTable(cfg.table_path("labels")).version()
+    pipeline.run(spark, cfg, run_id="run-b")
+    assert DeltaTable(cfg.table_path("labels")).version() == version
+
+    row = labels_b.iloc[0]
+    assert set(write_labels.labels_schema(__import__("pyarrow").string()).names) == set(labels_b.columns)
+    assert row.run_id == "run-b" and row.tie_break_policy == "random"
+    assert row.source_table.endswith("src") and row.label_model_version == first["label_model"]["version"]
+    versions = {lf["name"]: lf["version"] for lf in first["lfs"]}
+    for voters, n in zip(labels_b.voting_lfs, labels_b.n_votes):
+        assert len(voters) == n
+        for v in voters:
+            name, version_ = v.split("@")
+            assert versions[name] == version_
+    probs = np.stack(labels_b.probabilities)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(labels_b.confidence, probs.max(axis=1))
+    assert first["metrics"]["accuracy"] >= first["metrics"]["mv_accuracy"] - 0.05
+
+
+def test_lf_errors_become_abstains_and_threshold_fails_job(spark, tmp_path):
+    df = make_rows(40, boom_every=20)  # rows r000 and r020 raise
+    source = write_source(tmp_path, df)
+    cfg = make_cfg(tmp_path, source, lfs={"exclude": ["out_of_space"]})
+    applied = apply_lfs.run(spark, cfg, run_id="e1")
+    boom = next(lf for lf in applied.lfs if lf.name == "boom")
+    assert boom.errors == 2 and boom.error_rate == pytest.approx(0.05)
+    assert [s["row_id"] for s in boom.error_samples] == ["r000", "r020"]
+    assert boom.error_samples[0]["error"].startswith("RuntimeError: kaboom")
+    errors = _delta.read_table(spark, cfg.table_path("votes")).where("error is not null").toPandas()
+    assert sorted(errors.row_id) == ["r000", "r020"] and set(errors.vote) == {-1}
+
+    version = _delta.table_version(cfg.table_path("votes"))
+    strict = make_cfg(tmp_path, source, lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.01})
+    with pytest.raises(LFErrorRateExceeded, match=r"LF 'boom' raised on 2 of 40 rows \(5\.0%\).*row id r000: RuntimeError: kaboom"):
+        apply_lfs.run(spark, strict, run_id="e2", force=True)
+    assert _delta.table_version(cfg.table_path("votes")) == version
+    leftovers = {p.name for p in (tmp_path / "lake" / "votes").glob("*.parquet")}
+    assert leftovers == {p.split("/")[-1] for p in DeltaTable(cfg.table_path("votes")).file_uris()}
+
+
+def test_out_of_space_vote_fails_with_lf_and_row(spark, tmp_path):
+    df = make_rows(10)
+    df.loc[3, "text"] = "seven seas"
+    cfg = make_cfg(tmp_path, write_source(tmp_path, df), lfs={"exclude": ["boom"]})
+    with pytest.raises(LFError, match=r"LF 'out_of_space' returned a value outside the label space .*row id r003.*ABSTAIN"):
+        apply_lfs.run(spark, cfg, run_id="o1")
+    assert not _delta.table_exists(cfg.table_path("votes"))
+
+
+@pytest.mark.parametrize(
+    "mutate, error, match",
+    [
+        (lambda d: d.drop(columns=["id"]), InputDataError, r"column 'id' \(source\.id_column\) not found in .*src"),
+        (lambda d: pd.concat([d, d.iloc[:2]]), InputDataError, r"id column 'id' .* is not unique: 2 id\(s\) repeat, e\.g\. 'r00[01]'"),
+        (lambda d: d.assign(text=d.text.where(d.index != 4, None)), InputDataError, r"text column 'text' .* 1 null value\(s\) \(e\.g\. id 'r004'\)"),
+        (lambda d: d.iloc[:0], InputDataError, r"source .*src has no rows"),
+        (lambda d: d.assign(text=range(len(d))), InputDataError, r"column 'text' .* has type bigint, but text LFs read it as a string"),
+    ],
+    ids=["missing-id", "duplicate-ids", "null-text", "empty", "non-string-text"],
+)
+def test_bad_input_is_one_clear_error_and_no_table(spark, tmp_path, mutate, error, match):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, mutate(make_rows(12))))
+    with pytest.raises(error, match=match):
+        pipeline.run(spark, cfg, run_id="bad")
+    assert not _delta.table_exists(cfg.table_path("votes"))
+    assert not _delta.table_exists(cfg.table_path("labels"))
+
+
+def test_unknown_lf_and_unreadable_path(spark, tmp_path):
+    source = write_source(tmp_path, make_rows(5))
+    cfg = make_cfg(tmp_path, source, lfs={"include": ["good_words", "no_such_lf"], "exclude": []})
+    with pytest.raises(ConfigError, match=r"no_such_lf"):
+        pipeline.run(spark, cfg, run_id="x")
+    cfg = make_cfg(tmp_path, str(tmp_path / "nowhere"))
+    with pytest.raises(Exception, match=r"nowhere"):
+        pipeline.run(spark, cfg, run_id="x")
+
+
+def test_failed_run_leaves_previous_tables(spark, tmp_path):
+    source = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, source)
+    pipeline.run(spark, cfg, run_id="ok")
+    before = DeltaTable(cfg.table_path("labels")).version()
+    broken = make_cfg(tmp_path, source, lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.0})
+    rows = make_rows(20, boom_every=5)
+    import shutil
+
+    shutil.rmtree(source)
+    write_source(tmp_path, rows)
+    with pytest.raises(LFErrorRateExceeded):
+        pipeline.run(spark, broken, run_id="broken")
+    assert DeltaTable(cfg.table_path("labels")).version() == before
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas()
+    assert set(labels.run_id) == {"ok"}
