@@ -196,7 +196,7 @@ def model_cardinality(model: Any) -> int:
 
 
 def worker(size: str, method: str, seed: int, mem_limit: int, stats_chunk_rows: int | None,
-           snorkel_epochs: int | None) -> dict:
+           snorkel_epochs: int | None, max_patterns: int | None) -> dict:
     n, m, k = SIZES[size]
     notes: list[str] = []
     ph = _Phases()
@@ -215,9 +215,9 @@ def worker(size: str, method: str, seed: int, mem_limit: int, stats_chunk_rows: 
                 f"(dense float64 one-hot [n, m*k]); the benchmark summed chunks of {chunk:,} rows instead"
             )
         if chunk:
-            stats = ph.run("stats", stats_in_chunks, L, k, chunk)
+            stats = ph.run("stats", stats_in_chunks, L, k, chunk, max_patterns)
         else:
-            stats = ph.run("stats", stats_from_matrix, L, k)
+            stats = ph.run("stats", stats_from_matrix, L, k, max_patterns=max_patterns)
         result["n_patterns"] = None if stats.patterns is None else int(len(stats.patterns))
         model = LabelModel(cardinality=k, seed=seed)
         ph.run("fit_from_stats", model.fit_from_stats, stats)
@@ -260,6 +260,7 @@ def run_isolated(size: str, method: str, args: argparse.Namespace) -> dict:
         cmd += ["--stats-chunk-rows", str(args.stats_chunk_rows)]
     if args.snorkel_epochs:
         cmd += ["--snorkel-epochs", str(args.snorkel_epochs)]
+    cmd += ["--max-patterns", str(args.max_patterns)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_limit_memory(limit),
                           timeout=args.timeout)
@@ -337,6 +338,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="compute our stats in row chunks of this size (default: whole matrix "
                         "unless that would not fit under the memory limit)")
     p.add_argument("--snorkel-epochs", type=int, default=None, help="default: snorkel's own (100)")
+    p.add_argument("--max-patterns", type=int, default=200_000,
+                   help="keep the distinct-pattern table only up to this many patterns, as the "
+                        "aggregate job's aggregate.max_patterns (default 200000); 0 keeps all")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per subprocess")
     p.add_argument("--out", type=Path, help="write all results as JSON here")
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
@@ -347,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     limit = int(args.mem_limit_gib * GiB)
     if args.worker:
-        res = worker(args.sizes[0], args.worker, args.seed, limit, args.stats_chunk_rows, args.snorkel_epochs)
+        res = worker(args.sizes[0], args.worker, args.seed, limit, args.stats_chunk_rows, args.snorkel_epochs,
+                     args.max_patterns or None)
         print(json.dumps(res))
         return 0
 
@@ -376,7 +381,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("## Label-model speed and memory on synthetic matrices\n")
     print(format_machine_info(info))
     print(f"- each method in its own subprocess under RLIMIT_AS = {args.mem_limit_gib:g} GiB; seed {args.seed}; "
-          "L held as int8; peak RSS per phase from VmHWM (reset before each phase)\n")
+          "L held as int8; peak RSS per phase from VmHWM (reset before each phase)")
+    print(f"- ours: pattern table kept up to {args.max_patterns or 'any number of'} distinct patterns "
+          "(as aggregate.max_patterns), overlap moments only above that")
+    pats = ", ".join(f"{r['size']}: {r['n_patterns'] if r['n_patterns'] is not None else 'dropped'}"
+                     for r in results if r.get("method") == "ours" and "n_patterns" in r)
+    if pats:
+        print(f"- ours: distinct patterns kept in the stats: {pats}")
+    print()
     print(results_tables(results))
     notes = sorted({n for r in results for n in r.get("notes", [])})
     for note in notes:

@@ -46,6 +46,8 @@ class SourceConfig:
     id_column: str = "id"
     gold_column: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+    # Drop rows that are exact copies of another row (every column equal) before labeling.
+    drop_duplicate_rows: bool = False
 
 
 @dataclass(frozen=True)

@@ -124,12 +124,10 @@ def log_write(cfg: PipelineConfig, written, summary: dict[str, Any]) -> None:
     mlflow.log_dict(summary, "run_summary.json")
 
 
-try:
-    import mlflow.pyfunc as _pyfunc
+import mlflow.pyfunc as _pyfunc  # noqa: E402
+import pandas as pd  # noqa: E402
 
-    _Base = _pyfunc.PythonModel
-except ImportError:  # pragma: no cover - mlflow is a dependency
-    _Base = object
+_Base = _pyfunc.PythonModel
 
 
 class LabelModelPyfunc(_Base):
@@ -143,9 +141,8 @@ class LabelModelPyfunc(_Base):
         self.lf_names = list(config.get("lf_names", []))
         self.label_space = list(config.get("label_space", []))
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         import numpy as np
-        import pandas as pd
 
         missing = [n for n in self.lf_names if n not in model_input.columns]
         if missing:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from collections.abc import Mapping
 
 from lf_library.errors import ConfigError
@@ -105,10 +106,14 @@ def get_spark(
         builder = builder.master(master)
         if master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    for key, value in {**_LOCAL_DEFAULTS, **(conf or {})}.items():
+    defaults = dict(_LOCAL_DEFAULTS)
+    log4j = Path(__file__).with_name("conf") / "log4j2.properties"
+    if not submitted and log4j.exists():
+        defaults["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
+    for key, value in {**defaults, **(conf or {})}.items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("LAKELABEL_SPARK_LOG_LEVEL", "ERROR"))
+    spark.sparkContext.setLogLevel(os.environ.get("LAKELABEL_SPARK_LOG_LEVEL", "FATAL"))
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
     return spark
 

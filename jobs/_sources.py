@@ -61,6 +61,9 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source")
     _require_column(df, cfg.id_column, table, f"{role}.id_column")
     if cfg.gold_column:
         _require_column(df, cfg.gold_column, table, f"{role}.gold_column")
+    if cfg.drop_duplicate_rows:
+        # Exact copies only: an id that repeats with different content is still an error.
+        df = df.dropDuplicates()
     id_type = df.schema[cfg.id_column].dataType
     if not isinstance(id_type, _ID_TYPES):
         raise InputDataError(
@@ -92,13 +95,6 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
             f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {table}; its columns are: "
             f"{', '.join(df.columns)}. Fix the LF's field or the source"
         )
-    for column in text_columns:
-        dtype = df.schema[column].dataType
-        if not isinstance(dtype, T.StringType):
-            raise InputDataError(
-                f"column {column!r} of {table} has type {dtype.simpleString()}, but text LFs read it as a string; "
-                f"cast it to string in a view or point the LFs at a string column"
-            )
     per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
         F.count(F.lit(1)).alias("_n"),
         *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
@@ -112,6 +108,13 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
     rows = int(totals["rows"])
     if rows == 0:
         raise InputDataError(f"source {table} has no rows; point source.path at a table with data")
+    for column in text_columns:
+        dtype = df.schema[column].dataType
+        if not isinstance(dtype, T.StringType):
+            raise InputDataError(
+                f"column {column!r} of {table} has type {dtype.simpleString()}, but text LFs read it as a string; "
+                f"cast it to string in a view or point the LFs at a string column"
+            )
     if totals["null_ids"]:
         raise InputDataError(
             f"id column {id_col!r} of {table} has {totals['null_ids']} null value(s); every row needs an id: "

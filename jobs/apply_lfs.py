@@ -15,10 +15,11 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
+from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
@@ -140,15 +141,19 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
     id_type = to_arrow_type(df.schema[id_col].dataType)
     schema = votes_schema(id_type)
     spark_schema = from_arrow_schema(schema)
-    broadcast = df.sparkSession.sparkContext.broadcast((tuple(lfs), precomputed, registry.cardinality))
+    # cloudpickle, not pickle: a decorated LF's function is shadowed in its module by the LF
+    # object, so it must travel by value (and LFs defined in notebooks live in __main__).
+    payload = cloudpickle.dumps((tuple(lfs), precomputed, registry.cardinality))
+    broadcast = df.sparkSession.sparkContext.broadcast(payload)
 
     def apply_partition(batches):
-        lfs_, pre, k = broadcast.value
+        lfs_, pre, k = cloudpickle.loads(broadcast.value)
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             row_ids = batch.column("__row_id")
-            votes = evaluate_batch(lfs_, batch, precomputed=pre, cardinality=k)
+            columns = batch.select([c for c in batch.schema.names if c != "__row_id"])
+            votes = evaluate_batch(lfs_, columns, precomputed=pre, cardinality=k)
             out = to_long_votes(lfs_, row_ids, votes)
             if out.num_rows:
                 yield out
@@ -158,7 +163,7 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
 
 def _lf_stats_from_files(
     spark: SparkSession, files: list[str], registry: LFRegistry, n_rows: int, samples: int
-) -> tuple[LFApplyStats, ...]:
+) -> tuple[tuple[LFApplyStats, ...], dict[str, int]]:
     """Per-LF vote and error counts, read back from the Parquet files an apply just wrote."""
     counts: dict[str, dict[str, int]] = {lf.name: {"votes": 0, "errors": 0, "out_of_space": 0} for lf in registry.lfs}
     examples: dict[str, list[dict[str, str]]] = {lf.name: [] for lf in registry.lfs}
@@ -230,7 +235,7 @@ def run(
         if prior.fingerprint == fingerprint:
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
                      source.description, len(registry), prior.votes_version)
-            return prior.__class__(**{**prior.__dict__, "skipped": True, "seconds": time.perf_counter() - started})
+            return replace(prior, skipped=True, seconds=time.perf_counter() - started)
 
     describe(spark, "apply", f"check source {source.description}")
     n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
@@ -239,11 +244,14 @@ def run(
     votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size).withColumn("run_id", F.lit(run_id))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.apply.batch_size))
     holder: dict[str, Any] = {}
+    # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
+    commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
 
     def validate(files: list[str]) -> None:
         describe(spark, "apply", "count votes and errors per LF")
         stats, out_of_space = _lf_stats_from_files(spark, files, registry, n_rows, cfg.apply.error_samples)
         holder["stats"] = stats
+        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats).to_json()
         for lf in stats:
             if out_of_space.get(lf.name):
                 sample = next((s for s in lf.error_samples if s["kind"] == "out_of_space"), None)
@@ -279,10 +287,6 @@ def run(
         seconds=0.0,
     )
 
-    def metadata() -> dict[str, str]:
-        final = pending.__class__(**{**pending.__dict__, "lfs": holder["stats"], "votes_version": None})
-        return {VOTES_META_KEY: final.to_json(), "lakelabel.run_id": run_id}
-
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
     result = _delta.write_table(
         votes,
@@ -290,7 +294,7 @@ def run(
         mode="overwrite",
         app_id=f"lakelabel.apply.{run_id}",
         app_version=1,
-        commit_metadata=metadata,
+        commit_metadata=commit_metadata,
         validate=validate,
         description=f"lakelabel apply: write votes to {votes_path}",
         overwrite_schema=True,
@@ -298,11 +302,9 @@ def run(
     if result.skipped:
         log.info("apply: run %s already committed votes; nothing to do", run_id)
         prior = ApplyResult.from_json(_delta.read_metadata(votes_path)[VOTES_META_KEY])
-        return prior.__class__(**{**prior.__dict__, "skipped": True})
+        return replace(prior, skipped=True)
     seconds = time.perf_counter() - started
-    final = pending.__class__(
-        **{**pending.__dict__, "lfs": holder["stats"], "votes_version": result.version, "seconds": seconds}
-    )
+    final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds)
     total_errors = sum(lf.errors for lf in final.lfs)
     log.info("apply: wrote %d votes to %s v%s in %.1fs (%d LF errors)",
              result.num_records, votes_path, result.version, seconds, total_errors)
@@ -319,7 +321,7 @@ def load_apply_result(cfg: PipelineConfig) -> ApplyResult:
         raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
     result = ApplyResult.from_json(meta[VOTES_META_KEY])
     version = _delta.table_version(path)
-    return result.__class__(**{**result.__dict__, "votes_version": version})
+    return replace(result, votes_version=version)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

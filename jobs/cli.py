@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    if verbose:
+        os.environ.setdefault("LAKELABEL_SPARK_LOG_LEVEL", "WARN")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
     for name in ("jobs", "lf_library", "labelmodel"):

@@ -420,7 +420,9 @@ def generate_demo_rows(n: int, seed: int = 0) -> pa.Table:
     return _generate_range(0, int(n), int(seed))
 
 
-def write_demo_source(path: str, n: int, seed: int = 0, *, rows_per_file: int = 250_000, overwrite: bool = False) -> str:
+def write_demo_source(
+    path: str, n: int, seed: int = 0, *, rows_per_file: int = 250_000, overwrite: bool = False
+) -> str:
     """Write ``n`` demo tickets as Parquet files ``part-00000.parquet``, ... into directory ``path``.
 
     Rows are generated one file at a time, so memory stays bounded by ``rows_per_file``; the

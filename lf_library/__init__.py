@@ -1,0 +1,33 @@
+"""lakelabel's LF library: labeling functions, builders, the registry and the executor-side apply."""
+
+from __future__ import annotations
+
+from lf_library.builders import keyword_lf, lexicon_lf, regex_lf, sql_lf
+from lf_library.core import ABSTAIN, LabelingFunction, labeling_function
+from lf_library.errors import (
+    ConfigError,
+    InputDataError,
+    LakelabelError,
+    LFConfigError,
+    LFError,
+    LFErrorRateExceeded,
+)
+from lf_library.registry import LFRegistry, load_registry
+
+__all__ = [
+    "ABSTAIN",
+    "LabelingFunction",
+    "labeling_function",
+    "LFRegistry",
+    "load_registry",
+    "keyword_lf",
+    "regex_lf",
+    "sql_lf",
+    "lexicon_lf",
+    "LakelabelError",
+    "LFError",
+    "LFConfigError",
+    "ConfigError",
+    "InputDataError",
+    "LFErrorRateExceeded",
+]

@@ -96,7 +96,8 @@ def test_youtube_example(spark, tmp_path, shared_data, monkeypatch):
                    "--run-id", "yt", "--summary-json", str(summary_path)])
     assert rc == 0
     m = json.loads(summary_path.read_text())["metrics"]
-    assert m["rows"] == 350 + 350 + 438 + 448
-    assert m["eval_rows"] == 370
+    # Videos 1-4 hold 1586 comments, two of them duplicated byte for byte; video 5 holds 370, one duplicated.
+    assert m["rows"] == 1586 - 2
+    assert m["eval_rows"] == 370 - 1
     # Our LFs, written from domain knowledge; the number is reported in the README.
     assert m["eval_accuracy"] > 0.8

@@ -3,9 +3,10 @@
 The set is built like a real one: a few precise LFs with moderate coverage (the issue
 keywords), broad noisy heuristics (context lexicon, order numbers, platform words, channel
 rules), one LF that raises on a few rows and one LF that is worse than random. Majority vote
-lets the noisy majority outvote the precise few; a label model that learns each LF's
-accuracy does clearly better (numbers in the module's test and the report of the demo
-pipeline). Approximate accuracy / coverage on generated data:
+lets the noisy majority outvote the precise few (and breaks many ties at random); a label
+model that learns each LF's accuracy does clearly better. On 100k generated rows (seed 1),
+96% of rows get a vote; on those, majority vote is right on 69.6% and a Dawid-Skene fit on
+79.0%. Accuracy (on the rows an LF votes) and coverage:
 
 ==========================  ==========  ========  ========  ===========================
 LF                          kind        accuracy  coverage  note

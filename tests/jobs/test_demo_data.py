@@ -102,6 +102,15 @@ def test_write_demo_source_chunks_equal_generated(tmp_path):
     assert pq.read_schema(files[0]) == DEMO_SCHEMA
 
 
+def test_write_demo_source_is_byte_identical_for_a_seed(tmp_path):
+    for name in ("a", "b"):
+        write_demo_source(str(tmp_path / name), 500, seed=9, rows_per_file=200)
+    a_files = sorted((tmp_path / "a").glob("part-*.parquet"))
+    assert len(a_files) == 3
+    for f in a_files:
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()
+
+
 def test_write_demo_source_refuses_to_mix_with_existing_files(tmp_path):
     out = tmp_path / "tickets"
     write_demo_source(str(out), 100, rows_per_file=60)

@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from jobs import _delta, aggregate, apply_lfs, pipeline, write_labels
 from jobs._config import config_from_dict
 from labelmodel.stats import stats_from_matrix
-from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
+from lf_library.errors import InputDataError, LFConfigError, LFError, LFErrorRateExceeded
 
 pytestmark = pytest.mark.spark
 
@@ -195,7 +195,7 @@ def test_bad_input_is_one_clear_error_and_no_table(spark, tmp_path, mutate, erro
 def test_unknown_lf_and_unreadable_path(spark, tmp_path):
     source = write_source(tmp_path, make_rows(5))
     cfg = make_cfg(tmp_path, source, lfs={"include": ["good_words", "no_such_lf"], "exclude": []})
-    with pytest.raises(ConfigError, match=r"no_such_lf"):
+    with pytest.raises(LFConfigError, match=r"unknown LF name\(s\) \[.no_such_lf.\]; known LFs: \[.bad_words."):
         pipeline.run(spark, cfg, run_id="x")
     cfg = make_cfg(tmp_path, str(tmp_path / "nowhere"))
     with pytest.raises(Exception, match=r"nowhere"):

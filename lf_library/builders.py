@@ -1,0 +1,453 @@
+"""Declarative LFs: keyword, regex, lexicon and SQL labeling functions.
+
+They are described by a ``spec`` dict (kind + parameters) instead of Python source, so the version
+hashes the spec, and they never run row by row in the job: keyword, regex and lexicon LFs compile
+to RE2 regexes evaluated with ``pyarrow.compute`` over whole batches (about 5x faster than the
+same matching with Python's ``re`` row by row), SQL LFs to a native Spark column.
+
+Whole-word matching (``whole_word=True``) means a keyword is neither preceded nor followed by a
+letter, combining mark, digit or underscore. Unlike RE2's ASCII-only ``\\b``, this also holds for
+non-ASCII words ("café", "naïve") and for keywords that end in punctuation ("c++").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lf_library.apply import class_id
+from lf_library._versioning import _dumps
+from lf_library.core import ABSTAIN, LabelingFunction, _as_record
+from lf_library.errors import InputDataError, LFConfigError, LFError
+
+__all__ = ["keyword_lf", "regex_lf", "lexicon_lf", "sql_lf", "DeclarativeLF", "ArrowLF", "SQLLabelingFunction"]
+
+# Bump when the matching semantics of the builders change: it changes every builder LF's version.
+_SEMANTICS = 1
+# Keywords per RE2 program; larger alternations can exceed RE2's default memory budget.
+_CHUNK = 500
+# A character that ends a word, in the exact (Unicode) sense and in the fast (ASCII) sense. RE2
+# takes ~2 ms to compile the Unicode class, more than scanning 10k rows, so batches are first
+# matched with the ASCII class (exact for ASCII text) and only non-ASCII rows that did not match
+# are rescanned with the Unicode class.
+_NOT_WORD = r"[^\p{L}\p{M}\p{N}_]"
+_NOT_WORD_ASCII = r"[^\w\x{80}-\x{10FFFF}]"
+_NON_ASCII = r"[^\x00-\x7F]"
+
+
+def re2_escape(text: str) -> str:
+    """Escape ``text`` to match literally in RE2 (like ``RE2::QuoteMeta``)."""
+    return "".join(ch if ch.isalnum() or ch == "_" or ord(ch) > 127 else "\\" + ch for ch in text)
+
+
+def _keyword_pattern(
+    keywords: Sequence[str], *, case_sensitive: bool, whole_word: bool, ascii_bounds: bool = False
+) -> str:
+    alternation = "|".join(re2_escape(k) for k in keywords)
+    bound = _NOT_WORD_ASCII if ascii_bounds else _NOT_WORD
+    body = f"(?:^|{bound})(?:{alternation})(?:$|{bound})" if whole_word else f"(?:{alternation})"
+    return body if case_sensitive else "(?i)" + body
+
+
+def _has_non_ascii(col: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any string holds a byte >= 0x80; reads only the bytes of this (possibly sliced) array."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        _, offsets, data = chunk.buffers()[:3]
+        if data is None or data.size == 0:
+            continue
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=kind)[[chunk.offset, chunk.offset + len(chunk)]]
+        if (np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]] >= 0x80).any():
+            return True
+    return False
+
+
+def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise LFConfigError(
+            f"LF {lf_name!r}: {shown} does not compile as an RE2 regex ({err}); RE2 has no lookaround "
+            f"or backreferences: rewrite it, or write a Python LF with the re module"
+        ) from None
+
+
+def _check_strings(values: Any, lf_name: str, what: str) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, Sequence) and not isinstance(values, (set, frozenset)):
+        raise LFConfigError(f"LF {lf_name!r}: {what} must be a list of strings, got {values!r}")
+    out = list(values)
+    bad = [v for v in out if not isinstance(v, str) or not v]
+    if bad or not out:
+        raise LFConfigError(
+            f"LF {lf_name!r}: {what} must be a non-empty list of non-empty strings"
+            + (f"; bad entries: {bad!r}" if bad else "")
+        )
+    return sorted(set(out))
+
+
+def _check_label(label: Any, lf_name: str) -> int | str:
+    if isinstance(label, str) and label:
+        return label
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+        return class_id(int(label), None, lf_name=lf_name)
+    raise LFConfigError(f"LF {lf_name!r}: label must be a class id (int) or a class name (str), got {label!r}")
+
+
+def _text_column(batch: pa.RecordBatch | pa.Table, field: str, lf_name: str) -> pa.Array | pa.ChunkedArray:
+    """The ``field`` column as Arrow strings, or an InputDataError naming the LF and the column."""
+    if field not in batch.schema.names:
+        raise InputDataError(
+            f"LF {lf_name!r} reads column {field!r}, which the input lacks; available columns: "
+            f"{batch.schema.names}; fix the LF's field= or the source table"
+        )
+    col = batch.column(field)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col, t = col.cast(t.value_type), t.value_type
+    if pa.types.is_null(t) or getattr(pa.types, "is_string_view", lambda _: False)(t):
+        col, t = col.cast(pa.string()), pa.string()
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise InputDataError(
+            f"LF {lf_name!r} matches text in column {field!r}, which has type {t}; point field= at a "
+            f"string column or cast it to string in the source"
+        )
+    return col
+
+
+def _matches(col: pa.Array | pa.ChunkedArray, pattern: str) -> np.ndarray:
+    """Boolean numpy array: does each string match ``pattern``? Null -> False."""
+    return pc.match_substring_regex(col, pattern).fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _chunks(keywords: Sequence[str]) -> list[Sequence[str]]:
+    return [keywords[i : i + _CHUNK] for i in range(0, len(keywords), _CHUNK)]
+
+
+def _check_keywords(
+    keywords: Sequence[str], lf_name: str, what: str, *, case_sensitive: bool, whole_word: bool
+) -> None:
+    for words in _chunks(keywords):
+        pattern = _keyword_pattern(words, case_sensitive=case_sensitive, whole_word=whole_word)
+        _check_pattern(pattern, lf_name, what)
+
+
+def _any_keyword(
+    col: pa.Array | pa.ChunkedArray, keywords: Sequence[str], *, case_sensitive: bool, whole_word: bool
+) -> np.ndarray:
+    """Boolean numpy array: does each string contain any of ``keywords``? Null -> False."""
+    hit = np.zeros(len(col), dtype=bool)
+    chunks = _chunks(keywords)
+    for words in chunks:
+        fast = _keyword_pattern(words, case_sensitive=case_sensitive, whole_word=whole_word, ascii_bounds=True)
+        hit |= _matches(col, fast)
+    if whole_word and _has_non_ascii(col):
+        # Rows whose keyword sits next to a non-ASCII character ("“subscribe”", "café!"):
+        # the ASCII class could not decide them, the Unicode one can.
+        todo = ~hit & _matches(col, _NON_ASCII)
+        if todo.any():
+            rows = np.flatnonzero(todo)
+            sub = col.take(pa.array(rows))
+            for words in chunks:
+                hit[rows] |= _matches(sub, _keyword_pattern(words, case_sensitive=case_sensitive, whole_word=True))
+    return hit
+
+
+class DeclarativeLF(LabelingFunction):
+    """Base of the builder LFs: described by :attr:`spec`, versioned by it, never run row-wise.
+
+    Subclasses implement :meth:`_resolve` (class names -> ids once the label space is known).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        label_space: Sequence[str] | None,
+        fields: Sequence[str] | None,
+    ) -> None:
+        self.spec = spec
+        self.f = None
+        self.vectorized = True
+        self.kind = spec["kind"]
+        self._resolved: Any = None
+        self._init_common(name, label_space=None, resources=None, fields=fields)
+        self._resolved = self._resolve(None)
+        if label_space is not None:
+            self.label_space = label_space
+
+    def _resolve(self, label_space: tuple[str, ...] | None) -> Any:
+        raise NotImplementedError
+
+    def _on_label_space(self, label_space: tuple[str, ...]) -> None:
+        self._resolved = self._resolve(label_space)
+
+    def _description(self) -> dict[str, Any]:
+        return {"spec": self.spec, "semantics": _SEMANTICS}
+
+    def _unresolved(self, label: Any) -> LFConfigError:
+        return LFConfigError(
+            f"LF {self.name!r}: label {label!r} is a class name; register the LF in an LFRegistry or "
+            f"pass label_space=... so it can be resolved to a class id"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, spec={_dumps(self.spec)})"
+
+
+class _SingleLabel:
+    """Mixin for builders that vote one label: resolves ``spec['label']``."""
+
+    spec: dict[str, Any]
+    name: str
+
+    def _resolve(self, label_space: tuple[str, ...] | None) -> int | None:
+        label = self.spec["label"]
+        if isinstance(label, str) and label_space is None:
+            return None
+        return class_id(label, label_space, lf_name=self.name)
+
+    def _label_id(self) -> int:
+        if self._resolved is None:
+            raise self._unresolved(self.spec["label"])
+        return self._resolved
+
+
+class ArrowLF(DeclarativeLF):
+    """A declarative LF evaluated with ``pyarrow.compute`` over whole batches."""
+
+    def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        """Votes for every row of ``table``: int64 array of class ids or ABSTAIN."""
+        raise NotImplementedError
+
+    def __call__(self, x: Any) -> int:
+        """Vote on one row (a dict, pandas Series or pyspark Row)."""
+        record = _as_record(x)
+        field = self.spec["field"]
+        if field not in record:
+            raise InputDataError(
+                f"LF {self.name!r} reads column {field!r}, which the row lacks; it has {sorted(record)}"
+            )
+        value = record[field]
+        text_type = pa.string() if value is None or isinstance(value, str) else None
+        table = pa.table({field: pa.array([value], text_type)})
+        return int(self.evaluate_arrow(table)[0])
+
+
+class KeywordLF(_SingleLabel, ArrowLF):
+    def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        label = self._label_id()
+        s = self.spec
+        col = _text_column(table, s["field"], self.name)
+        hit = _any_keyword(col, s["keywords"], case_sensitive=s["case_sensitive"], whole_word=s["whole_word"])
+        return np.where(hit, label, ABSTAIN).astype(np.int64)
+
+
+class RegexLF(_SingleLabel, ArrowLF):
+    def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        label = self._label_id()
+        s = self.spec
+        col = _text_column(table, s["field"], self.name)
+        pattern = s["pattern"] if s["case_sensitive"] else "(?i)" + s["pattern"]
+        return np.where(_matches(col, pattern), label, ABSTAIN).astype(np.int64)
+
+
+class LexiconLF(ArrowLF):
+    def _resolve(self, label_space: tuple[str, ...] | None) -> list[tuple[int, list[str]]] | None:
+        items = []
+        for label, terms in self._terms:
+            if isinstance(label, str) and label_space is None:
+                return None
+            items.append((class_id(label, label_space, lf_name=self.name), terms))
+        ids = [i for i, _ in items]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise LFConfigError(
+                f"LF {self.name!r}: several keys of terms resolve to the same class id(s) {dupes}; "
+                f"give each class one entry"
+            )
+        return items
+
+    @property
+    def _terms(self) -> list[tuple[int | str, list[str]]]:
+        return [(label, terms) for label, terms in self.spec["terms"]]
+
+    def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        if self._resolved is None:
+            raise self._unresolved(next(label for label, _ in self._terms if isinstance(label, str)))
+        s = self.spec
+        opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"]}
+        col = _text_column(table, s["field"], self.name)
+        ids = np.array([i for i, _ in self._resolved], dtype=np.int64)
+        hits = np.stack([_any_keyword(col, terms, **opts) for _, terms in self._resolved], axis=1)
+        n_classes_hit = hits.sum(axis=1)
+        votes = np.full(len(col), ABSTAIN, dtype=np.int64)
+        single = n_classes_hit == 1
+        votes[single] = ids[hits[single].argmax(axis=1)]
+        multi = np.flatnonzero(n_classes_hit >= 2)
+        if len(multi):
+            # Only rows hit by several classes need per-term counts.
+            sub = col.take(pa.array(multi))
+            counts = np.zeros((len(multi), len(ids)), dtype=np.int64)
+            for c, (_, terms) in enumerate(self._resolved):
+                for term in terms:
+                    counts[:, c] += _any_keyword(sub, [term], **opts)
+            best = counts.max(axis=1, keepdims=True)
+            winners = counts == best
+            unique = winners.sum(axis=1) == 1
+            votes[multi[unique]] = ids[winners[unique].argmax(axis=1)]
+        return votes
+
+
+class SQLLabelingFunction(_SingleLabel, DeclarativeLF):
+    """An LF written as a Spark SQL boolean expression; runs as a native Spark column."""
+
+    def spark_column(self) -> Any:
+        """``CASE WHEN (condition) THEN label ELSE -1 END`` as a pyspark Column."""
+        from pyspark.sql import functions as F
+
+        return F.expr(f"CASE WHEN ({self.spec['condition']}) THEN {self._label_id()} ELSE {ABSTAIN} END")
+
+    def __call__(self, x: Any) -> int:
+        raise LFError(
+            f"LF {self.name!r}: sql LFs run on Spark; evaluate it with lf.spark_column() on a Spark "
+            f"DataFrame, e.g. df.select(lf.spark_column().alias({self.name!r}))"
+        )
+
+
+def _field(field: Any, lf_name: str) -> str:
+    if not isinstance(field, str) or not field:
+        raise LFConfigError(f"LF {lf_name!r}: field must be a column name, got {field!r}")
+    return field
+
+
+def keyword_lf(
+    name: str,
+    keywords: Sequence[str],
+    label: int | str,
+    *,
+    field: str = "text",
+    case_sensitive: bool = False,
+    whole_word: bool = True,
+    label_space: Sequence[str] | None = None,
+) -> LabelingFunction:
+    """Vote ``label`` when ``field`` contains any of ``keywords``, else abstain.
+
+    Parameters
+    ----------
+    name : str
+        LF name.
+    keywords : sequence of str
+        Matched literally (no regex syntax); order and duplicates do not matter.
+    label : int or str
+        Class id, or class name resolved against the label space.
+    field : str, default "text"
+        String column to search; null -> ABSTAIN.
+    case_sensitive : bool, default False
+    whole_word : bool, default True
+        Match only where the keyword is not glued to a letter, digit or underscore.
+    label_space : sequence of str, optional
+        Usually assigned by the registry.
+    """
+    words = _check_strings(keywords, name, "keywords")
+    spec = {
+        "kind": "keyword",
+        "keywords": words,
+        "label": _check_label(label, name),
+        "field": _field(field, name),
+        "case_sensitive": bool(case_sensitive),
+        "whole_word": bool(whole_word),
+    }
+    _check_keywords(words, name, "keywords", case_sensitive=bool(case_sensitive), whole_word=bool(whole_word))
+    return KeywordLF(name, spec, label_space=label_space, fields=(field,))
+
+
+def regex_lf(
+    name: str,
+    pattern: str,
+    label: int | str,
+    *,
+    field: str = "text",
+    case_sensitive: bool = False,
+    label_space: Sequence[str] | None = None,
+) -> LabelingFunction:
+    """Vote ``label`` when the RE2 ``pattern`` matches anywhere in ``field``, else abstain.
+
+    Raises
+    ------
+    LFConfigError
+        When pyarrow's RE2 cannot compile ``pattern`` (lookaround, backreferences...).
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise LFConfigError(f"LF {name!r}: pattern must be a non-empty regex string, got {pattern!r}")
+    spec = {
+        "kind": "regex",
+        "pattern": pattern,
+        "label": _check_label(label, name),
+        "field": _field(field, name),
+        "case_sensitive": bool(case_sensitive),
+    }
+    _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern {pattern!r}")
+    return RegexLF(name, spec, label_space=label_space, fields=(field,))
+
+
+def lexicon_lf(
+    name: str,
+    terms: Mapping[int | str, Sequence[str]],
+    *,
+    field: str = "text",
+    case_sensitive: bool = False,
+    whole_word: bool = True,
+    label_space: Sequence[str] | None = None,
+) -> LabelingFunction:
+    """Vote the class whose terms hit ``field`` most (distinct terms); ties and no hit -> ABSTAIN.
+
+    Parameters
+    ----------
+    terms : mapping of label to sequence of str
+        Class id or name -> literal terms of that class.
+    whole_word : bool, default True
+        As in :func:`keyword_lf`.
+    """
+    if not isinstance(terms, Mapping) or not terms:
+        raise LFConfigError(f"LF {name!r}: terms must be a non-empty dict of label -> list of terms, got {terms!r}")
+    items = []
+    for label, words in terms.items():
+        words = _check_strings(words, name, f"terms[{label!r}]")
+        if not case_sensitive:  # "Free" and "free" are one distinct term when case is ignored
+            words = sorted({w.casefold(): w for w in sorted(words)}.values())
+        items.append([_check_label(label, name), words])
+        what = f"terms[{label!r}]"
+        _check_keywords(words, name, what, case_sensitive=bool(case_sensitive), whole_word=bool(whole_word))
+    items.sort(key=lambda it: _dumps(it[0]))
+    spec = {
+        "kind": "lexicon",
+        "terms": items,
+        "field": _field(field, name),
+        "case_sensitive": bool(case_sensitive),
+        "whole_word": bool(whole_word),
+    }
+    return LexiconLF(name, spec, label_space=label_space, fields=(field,))
+
+
+def sql_lf(
+    name: str, condition: str, label: int | str, *, label_space: Sequence[str] | None = None
+) -> LabelingFunction:
+    """Vote ``label`` where the Spark SQL boolean ``condition`` holds, else abstain (NULL -> abstain).
+
+    The LF runs as ``CASE WHEN (condition) THEN label ELSE -1 END`` on Spark
+    (:meth:`SQLLabelingFunction.spark_column`); calling it on a Python row raises :class:`LFError`.
+    """
+    if not isinstance(condition, str) or not condition.strip():
+        raise LFConfigError(f"LF {name!r}: condition must be a non-empty Spark SQL expression, got {condition!r}")
+    spec = {"kind": "sql", "condition": condition.strip(), "label": _check_label(label, name)}
+    return SQLLabelingFunction(name, spec, label_space=label_space, fields=None)

@@ -1,0 +1,294 @@
+"""Delta tables without the Delta jars: Spark writes Parquet, delta-rs commits, Spark reads back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from jobs._delta import (
+    DeltaWriteError,
+    SourceReadError,
+    check_readable_locally,
+    read_metadata,
+    read_source,
+    read_table,
+    table_exists,
+    table_version,
+    write_table,
+)
+
+pytestmark = pytest.mark.spark
+
+SCHEMA = "id long, text string, score double"
+
+
+def frame(spark, rows: list[tuple], ddl: str):
+    """A DataFrame from literal rows, built through Arrow (no Python worker round trip)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = spark.createDataFrame([], ddl).schema
+    arrow = to_arrow_schema(schema)
+    return spark.createDataFrame(pa.Table.from_pylist([dict(zip(arrow.names, r)) for r in rows], schema=arrow), schema)
+
+
+def rows_of(df) -> list[tuple]:
+    return sorted(tuple(r) for r in df.collect())
+
+
+def delta_rows(path: Path, columns: list[str], version: int | None = None) -> list[tuple]:
+    table = DeltaTable(str(path), version=version).to_pyarrow_table()
+    return sorted(tuple(r[c] for c in columns) for r in table.to_pylist())
+
+
+def data_files(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in path.rglob("*.parquet")}
+
+
+def test_create_append_overwrite_round_trip(spark, tmp_path):
+    path = tmp_path / "t"
+    first = [(1, "a", 0.5), (2, 'quote " and\nnewline', None), (3, None, 1.5)]
+    assert table_version(str(path)) is None and not table_exists(str(path))
+
+    created = write_table(
+        frame(spark, first, SCHEMA).repartition(6), str(path), mode="append", commit_metadata={"run_id": "r1"}
+    )
+    appended = write_table(frame(spark, [(4, "d", 2.0)], SCHEMA), str(path), mode="append")
+    overwritten = write_table(
+        frame(spark, [(9, "z", 9.0)], SCHEMA), str(path), mode="overwrite", commit_metadata={"run_id": "r3"}
+    )
+
+    assert (created.version, appended.version, overwritten.version) == (0, 1, 2)
+    assert (created.num_records, appended.num_records, overwritten.num_records) == (3, 1, 1)
+    # Six Spark partitions, three rows: one file per non-empty partition.
+    assert created.num_files == 3 and not created.skipped
+    assert table_version(str(path)) == 2 and table_exists(str(path))
+    cols = ["id", "text", "score"]
+    for version, expected in [(0, first), (1, first + [(4, "d", 2.0)]), (2, [(9, "z", 9.0)])]:
+        assert rows_of(read_table(spark, str(path), version=version)) == sorted(expected)
+        assert delta_rows(path, cols, version) == sorted(expected)
+    latest = read_table(spark, str(path))
+    assert latest.columns == cols and rows_of(latest) == [(9, "z", 9.0)]
+    assert read_metadata(str(path)) == {"run_id": "r3"}
+    stats = DeltaTable(str(path), version=0).get_add_actions(flatten=True)
+    assert sum(pa.table(stats).column("num_records").to_pylist()) == 3
+
+
+def test_partitioned_write_uses_hive_dirs_and_reads_back_typed(spark, tmp_path):
+    path = tmp_path / "p"
+    long_text = "x" * 40
+    rows = [
+        (1, "a b/c=%", 2024, dt.datetime(2024, 1, 1, 0, 0, 0, 1)),
+        (2, "a b/c=%", 2025, dt.datetime(2024, 1, 2)),
+        (3, None, 2025, None),
+        (4, "plain", 2024, dt.datetime(2024, 1, 3)),
+        (5, "plain", 2024, dt.datetime(2024, 1, 4)),
+    ]
+    df = frame(spark, rows, "id long, src string, year int, ts timestamp").coalesce(1)
+    df = df.selectExpr("id", "src", "year", "ts", f"'{long_text}' AS text")
+    scanned: list[int] = []
+    result = write_table(
+        df,
+        str(path),
+        mode="overwrite",
+        partition_by=["src", "year"],
+        validate=lambda files: scanned.append(spark.read.parquet(*files).count()),
+    )
+
+    # One Spark partition, four partition values: one file each, partition columns left out of the files.
+    assert result.num_files == 4 and result.num_records == 5 and scanned == [5]
+    dirs = {str(Path(f).parent) for f in data_files(path)}
+    assert "src=__HIVE_DEFAULT_PARTITION__/year=2025" in dirs
+    assert "src=a b%2Fc%3D%25/year=2024" in dirs
+    some_file = next(path.rglob("*.parquet"))
+    assert pa.parquet.read_schema(some_file).names == ["id", "ts", "text"]
+
+    back = read_table(spark, str(path))
+    assert back.columns == ["id", "src", "year", "ts", "text"]
+    assert dict(back.dtypes)["year"] == "int"
+    expected = sorted(r + (long_text,) for r in rows)
+    assert rows_of(back) == expected
+    assert delta_rows(path, back.columns) == sorted(
+        r[:3] + (r[3].replace(tzinfo=dt.timezone.utc) if r[3] else None, long_text) for r in rows
+    )
+    # Footer stats: the max timestamp rounds up to the next millisecond, long strings keep no max.
+    actions = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True)).to_pylist()
+    first = next(a for a in actions if a["num_records"] == 1 and a["partition.year"] == 2024 and a["min.id"] == 1)
+    assert first["max.ts"] > dt.datetime(2024, 1, 1, 0, 0, 0, 1, tzinfo=dt.timezone.utc)
+    assert first["null_count.ts"] == 0 and first.get("max.text") is None
+
+
+def test_empty_dataframe_creates_table_with_schema(spark, tmp_path):
+    path = tmp_path / "empty"
+    df = frame(spark, [], "id long, day date, tags array<string>, p string")
+    result = write_table(df, str(path), mode="append", partition_by=["p"])
+
+    assert (result.version, result.num_files, result.num_records) == (0, 0, 0)
+    back = read_table(spark, str(path))
+    assert back.count() == 0
+    assert back.dtypes == [("id", "bigint"), ("day", "date"), ("tags", "array<string>"), ("p", "string")]
+    assert DeltaTable(str(path)).metadata().partition_columns == ["p"]
+
+
+def test_app_transaction_commits_exactly_once(spark, tmp_path):
+    path = tmp_path / "once"
+    df = frame(spark, [(1, "a", 1.0)], SCHEMA)
+    spark.sparkContext.setJobDescription("outer job")
+    first = write_table(df, str(path), mode="append", app_id="labels", app_version=7, description="write labels")
+    assert spark.sparkContext.getLocalProperty("spark.job.description") == "outer job"
+    spark.sparkContext.setJobDescription(None)
+    files = data_files(path)
+    again = write_table(df, str(path), mode="append", app_id="labels", app_version=7)
+    older = write_table(df, str(path), mode="append", app_id="labels", app_version=3)
+
+    assert first.version == 0 and not first.skipped
+    assert again == older == type(again)(path=str(path), version=None, num_files=0, num_records=0, skipped=True)
+    assert data_files(path) == files and table_version(str(path)) == 0
+    newer = write_table(df, str(path), mode="append", app_id="labels", app_version=8)
+    assert newer.version == 1 and DeltaTable(str(path)).transaction_version("labels") == 8
+    assert read_table(spark, str(path)).count() == 2
+
+
+def test_validate_failure_deletes_files_and_keeps_table(spark, tmp_path):
+    path = tmp_path / "v"
+    write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(path), mode="append")
+    before = data_files(path)
+    seen: list[str] = []
+
+    def reject(files: list[str]) -> None:
+        seen.extend(files)
+        rows = spark.read.parquet(*files).count()
+        raise ValueError(f"error rate too high in {rows} new rows")
+
+    new = frame(spark, [(2, "b", 2.0), (3, "c", 3.0)], SCHEMA)
+    with pytest.raises(ValueError, match="error rate too high in 2 new rows"):
+        write_table(new, str(path), mode="append", validate=reject)
+
+    assert seen and all(f.startswith("file:///") for f in seen)
+    assert data_files(path) == before and table_version(str(path)) == 0
+    assert rows_of(read_table(spark, str(path))) == [(1, "a", 1.0)]
+
+
+def test_failed_task_deletes_files_of_the_other_tasks(spark, tmp_path):
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    path = tmp_path / "f"
+    write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(path), mode="append")
+    before = data_files(path)
+
+    @F.udf(T.DoubleType())
+    def boom(i):
+        return 1.0 / (i - 57)
+
+    df = spark.range(0, 100, numPartitions=4).select("id", F.lit("t").alias("text"), boom("id").alias("score"))
+    with pytest.raises(DeltaWriteError, match=r"before commit; the table stays at version 0: .*ZeroDivisionError"):
+        write_table(df, str(path), mode="append")
+    assert data_files(path) == before and table_version(str(path)) == 0
+
+
+def test_schema_and_partitioning_mismatch_are_refused(spark, tmp_path):
+    path = tmp_path / "s"
+    write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(path), mode="append")
+    table_id = DeltaTable(str(path)).metadata().id
+
+    narrower = frame(spark, [(2, "b", 2.0, "x")], "id int, Text string, score double, extra string")
+    with pytest.raises(DeltaWriteError, match=r"cannot append to Delta table .*/s: .*column 'id' is long in the table "
+                       r"but integer in the DataFrame; column 'text' is missing .*'Text' is not in the table "
+                       r"\(the table has 'text'.*overwrite_schema=True"):  # fmt: skip
+        write_table(narrower, str(path), mode="append")
+    with pytest.raises(DeltaWriteError, match="cannot overwrite to Delta table"):
+        write_table(narrower, str(path), mode="overwrite")
+    with pytest.raises(DeltaWriteError, match=r"partitioned by \[\], but the write asks for \['text'\]"):
+        write_table(frame(spark, [(2, "b", 2.0)], SCHEMA), str(path), mode="append", partition_by=["text"])
+    with pytest.raises(ValueError, match="overwrite_schema=True needs mode='overwrite'"):
+        write_table(narrower, str(path), mode="append", overwrite_schema=True)
+    assert table_version(str(path)) == 0
+
+    replaced = write_table(narrower, str(path), mode="overwrite", overwrite_schema=True)
+    assert replaced.version == 1 and DeltaTable(str(path)).metadata().id == table_id
+    assert rows_of(read_table(spark, str(path))) == [(2, "b", 2.0, "x")]
+    repartitioned = write_table(narrower, str(path), mode="overwrite", overwrite_schema=True, partition_by=["extra"])
+    assert repartitioned.version == 2 and DeltaTable(str(path)).metadata().partition_columns == ["extra"]
+    assert rows_of(read_table(spark, str(path))) == [(2, "b", 2.0, "x")]
+
+
+def test_read_source_detects_formats_and_fingerprints_data(spark, tmp_path):
+    csv = tmp_path / "in.csv"
+    csv.write_text('id,text\n1,"say ""hi""\nthere"\n2,plain\n')
+    df, info = read_source(spark, str(csv))
+    assert info.format == "csv" and info.version is None and info.path == csv.as_uri()
+    assert df.dtypes == [("id", "string"), ("text", "string")]
+    assert rows_of(df) == [("1", 'say "hi"\nthere'), ("2", "plain")]
+    typed, _ = read_source(spark, str(csv), options={"inferSchema": "true"})
+    assert dict(typed.dtypes)["id"] == "int"
+
+    csv.write_text("id,text\n1,changed\n")
+    _, changed = read_source(spark, str(csv), format="csv")
+    assert changed.fingerprint.startswith("files:") and changed.fingerprint != info.fingerprint
+
+    pq_dir = tmp_path / "pq"
+    frame(spark, [(1, "a", 1.0)], SCHEMA).write.parquet(str(pq_dir))
+    pdf, pinfo = read_source(spark, str(pq_dir))
+    assert pinfo.format == "parquet" and rows_of(pdf) == [(1, "a", 1.0)]
+
+    table = tmp_path / "delta"
+    write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(table), mode="append")
+    ddf, dinfo = read_source(spark, str(table))
+    table_id = DeltaTable(str(table)).metadata().id
+    assert (dinfo.format, dinfo.version, dinfo.fingerprint) == ("delta", 0, f"delta:{table_id}@0")
+    write_table(frame(spark, [(2, "b", 2.0)], SCHEMA), str(table), mode="append")
+    ddf2, dinfo2 = read_source(spark, str(table), format="delta")
+    assert dinfo2.fingerprint == f"delta:{table_id}@1" and ddf2.count() == 2 and ddf.count() == 1
+    old, old_info = read_source(spark, str(table), options={"versionAsOf": "0"})
+    assert old_info.version == 0 and old.count() == 1
+
+    with pytest.raises(SourceReadError, match=r"source .*nope does not exist .*expected a Delta table directory"):
+        read_source(spark, str(tmp_path / "nope"))
+    with pytest.raises(SourceReadError, match=r"is not a Delta table: .*_delta_log is missing"):
+        read_source(spark, str(pq_dir), format="delta")
+    with pytest.raises(SourceReadError, match="is a Delta table; reading its directory as parquet"):
+        read_source(spark, str(table), format="parquet")
+    with pytest.raises(SourceReadError, match="no Delta table at"):
+        read_table(spark, str(pq_dir))
+
+
+def test_tables_the_local_reader_cannot_read_are_refused(spark, tmp_path):
+    data = pa.table({"id": [1, 2], "text": ["a", "b"]})
+    mapped = tmp_path / "mapped"
+    write_deltalake(str(mapped), data, configuration={"delta.columnMapping.mode": "name"})
+    with pytest.raises(SourceReadError, match=r"uses column mapping \(delta.columnMapping.mode=name.*Delta Spark"):
+        read_table(spark, str(mapped))
+    with pytest.raises(DeltaWriteError, match="cannot append to .*column mapping"):
+        write_table(frame(spark, [(3, "c")], "id long, text string"), str(mapped), mode="append")
+
+    # The deletion-vector feature without vectors (Databricks' default) reads fine...
+    dv = tmp_path / "dv"
+    write_deltalake(str(dv), data, configuration={"delta.enableDeletionVectors": "true"})
+    assert "deletionVectors" in DeltaTable(str(dv)).protocol().reader_features
+    assert rows_of(read_table(spark, str(dv))) == [(1, "a"), (2, "b")]
+    # ...but files that carry deletion vectors would bring deleted rows back.
+    protocol = DeltaTable(str(dv)).protocol()
+    with pytest.raises(SourceReadError, match=r"has deletion vectors on 2 file\(s\).*REORG TABLE"):
+        check_readable_locally(str(dv), protocol, {}, files_with_deletion_vectors=2)
+
+
+def test_bad_arguments_name_the_valid_values(spark, tmp_path):
+    df = frame(spark, [(1, "a", 1.0)], SCHEMA)
+    with pytest.raises(ValueError, match="mode must be one of append, overwrite; got 'upsert'"):
+        write_table(df, str(tmp_path / "x"), mode="upsert")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="app_id and app_version go together"):
+        write_table(df, str(tmp_path / "x"), mode="append", app_id="a")
+    with pytest.raises(DeltaWriteError, match=r"partition column 'nope' is not a column .*: id, text, score"):
+        write_table(df, str(tmp_path / "x"), mode="append", partition_by=["nope"])
+    with pytest.raises(ValueError, match="format must be one of delta, parquet, csv, auto"):
+        read_source(spark, str(tmp_path), format="json")  # type: ignore[arg-type]
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+    meta_path = tmp_path / "m"
+    write_table(df, str(meta_path), mode="append", commit_metadata={"a": "1"})
+    log_line = (meta_path / "_delta_log" / "00000000000000000000.json").read_text().splitlines()[0]
+    assert json.loads(log_line)["commitInfo"]["a"] == "1"

@@ -1,0 +1,153 @@
+"""Declarative LFs evaluated with pyarrow.compute (and one Spark check of sql_lf)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from lf_library import (
+    ABSTAIN,
+    InputDataError,
+    LFConfigError,
+    LFError,
+    LFRegistry,
+    keyword_lf,
+    lexicon_lf,
+    regex_lf,
+    sql_lf,
+)
+
+SPACE = ["ham", "spam"]
+
+
+def votes(lf, texts, field="text"):
+    return lf.evaluate_arrow(pa.table({field: pa.array(texts, pa.string())})).tolist()
+
+
+def test_keyword_whole_word_ignores_case_by_default():
+    lf = keyword_lf("kw", ["subscribe", "check out"], "spam", label_space=SPACE)
+    texts = ["Please SUBSCRIBE!", "subscribers", "x_subscribe", "check  out", "Check out my page", None, ""]
+    assert votes(lf, texts) == [1, -1, -1, -1, 1, -1, -1]
+    assert lf.kind == "keyword" and lf.fields == ("text",)
+
+
+def test_keyword_whole_word_boundaries_are_unicode_aware():
+    lf = keyword_lf("kw", ["café", "na", "c++", "subscribe"], 1, label_space=SPACE)
+    texts = ["un café.", "“café”", "CAFÉ", "cafés", "naïve", "I love c++ and", "“subscribe”", "subscribe…"]
+    assert votes(lf, texts) == [1, 1, 1, -1, -1, 1, 1, 1]
+
+
+def test_keyword_on_slices_of_a_shared_buffer():
+    lf = keyword_lf("kw", ["subscribe"], 1, label_space=SPACE)
+    batches = pa.table({"text": ["plain", "“subscribe”", "x", "ascii subscribe"]}).to_batches(max_chunksize=2)
+    assert [lf.evaluate_arrow(b).tolist() for b in batches] == [[-1, 1], [-1, 1]]
+
+
+def test_keyword_options_and_literal_metacharacters():
+    sub = keyword_lf("kw", ["subscribe"], 1, whole_word=False, label_space=SPACE)
+    case = keyword_lf("kw", ["URGENT"], 1, case_sensitive=True, label_space=SPACE)
+    literal = keyword_lf("kw", ["a.b", "(x)"], 0, label_space=SPACE)
+    assert votes(sub, ["subscribers", "nothing"]) == [1, -1]
+    assert votes(case, ["URGENT now", "urgent now"]) == [1, -1]
+    assert votes(literal, ["see a.b here", "axb", "call (x) now"]) == [0, -1, 0]
+
+
+def test_keyword_lists_longer_than_one_regex_chunk():
+    words = [f"word{i}" for i in range(1200)]
+    lf = keyword_lf("kw", words, 1, label_space=SPACE)
+    assert votes(lf, ["has word1199 here", "has word5", "word12000"]) == [1, 1, -1]
+
+
+def test_keyword_reads_dictionary_and_large_strings():
+    lf = keyword_lf("kw", ["free"], 1, label_space=SPACE)
+    dict_col = pa.array(["free stuff", "paid", None]).dictionary_encode()
+    assert lf.evaluate_arrow(pa.table({"text": dict_col})).tolist() == [1, -1, -1]
+    large = pa.array(["free", "no"], pa.large_string())
+    assert lf.evaluate_arrow(pa.record_batch({"text": large})).tolist() == [1, -1]
+
+
+def test_text_column_problems_name_the_lf_and_column():
+    lf = keyword_lf("kw_free", ["free"], 1, field="body", label_space=SPACE)
+    with pytest.raises(InputDataError, match=r"LF 'kw_free' reads column 'body', which the input lacks; available columns: \['text'\]"):
+        lf.evaluate_arrow(pa.table({"text": ["x"]}))
+    with pytest.raises(InputDataError, match=r"LF 'kw_free' matches text in column 'body', which has type int64"):
+        lf.evaluate_arrow(pa.table({"body": [1, 2]}))
+
+
+def test_regex_lf_uses_re2_and_rejects_what_re2_cannot_compile():
+    lf = regex_lf("rx", r"\b\d{3}-\d{4}\b", "spam", label_space=SPACE)
+    assert votes(lf, ["call 555-1234", "555-12345", None]) == [1, -1, -1]
+    assert votes(regex_lf("rx", "Free", 1, case_sensitive=True, label_space=SPACE), ["Free", "free"]) == [1, -1]
+    with pytest.raises(LFConfigError, match=r"LF 'rx_bad': pattern '\(\?=x\)y' does not compile as an RE2 regex .*lookaround"):
+        regex_lf("rx_bad", "(?=x)y", 1)
+
+
+def test_lexicon_votes_the_class_with_most_distinct_terms():
+    lf = lexicon_lf("lex", {"spam": ["free", "win", "prize"], "ham": ["song", "love"]}, label_space=SPACE)
+    texts = [
+        "free free free song love",  # 1 distinct spam term vs 2 ham terms
+        "win a free prize, love it",  # 3 spam vs 1 ham
+        "free song",  # tie
+        "nothing here",
+        "WIN",
+        None,
+    ]
+    assert votes(lf, texts) == [0, 1, -1, -1, 1, -1]
+
+
+def test_lexicon_counts_non_ascii_terms():
+    lf = lexicon_lf("lex", {"spam": ["gratis", "café", "libre"], "ham": ["canción", "amor"]}, label_space=SPACE)
+    texts = ["un «café» libre y amor", "canción de amor, café", "“café”, amor", "cafés"]
+    assert votes(lf, texts) == [1, 0, -1, -1]
+
+
+def test_lexicon_terms_differing_only_in_case_count_once():
+    lf = lexicon_lf("lex", {0: ["Free", "free"], 1: ["win", "prize"]}, label_space=SPACE)
+    assert lf.spec["terms"] == [[0, ["free"]], [1, ["prize", "win"]]]
+    assert votes(lf, ["free FREE win"]) == [-1]
+
+
+def test_lexicon_rejects_two_keys_for_one_class():
+    with pytest.raises(LFConfigError, match=r"LF 'lex': several keys of terms resolve to the same class id\(s\) \[1\]"):
+        lexicon_lf("lex", {"spam": ["a"], 1: ["b"]}, label_space=SPACE)
+
+
+def test_class_names_resolve_when_the_registry_assigns_a_label_space():
+    lf = keyword_lf("kw", ["free"], "spam")
+    with pytest.raises(LFConfigError, match=r"LF 'kw': label 'spam' is a class name; register the LF in an LFRegistry"):
+        lf.evaluate_arrow(pa.table({"text": ["free"]}))
+    LFRegistry(SPACE).register(lf)
+    assert votes(lf, ["free"]) == [1]
+
+
+def test_unknown_class_name_fails_registration_and_leaves_the_lf_unchanged():
+    lf = keyword_lf("kw", ["free"], "spamm")
+    with pytest.raises(LFConfigError, match=r"LF 'kw': label 'spamm' is not in the label space \['ham', 'spam'\]"):
+        LFRegistry(SPACE).register(lf)
+    assert lf.label_space is None
+    with pytest.raises(LFConfigError, match=r"label 5 is outside the label space 0\.\.1 \(ham, spam\)"):
+        keyword_lf("kw", ["free"], 5, label_space=SPACE)
+    with pytest.raises(LFConfigError, match=r"label must be a class id \(int\) or a class name \(str\), got True"):
+        keyword_lf("kw", ["free"], True)
+
+
+def test_builder_call_on_one_row():
+    lf = keyword_lf("kw", ["free"], 1, label_space=SPACE)
+    assert lf({"text": "Free!"}) == 1
+    assert lf({"text": None}) == ABSTAIN
+
+
+def test_sql_lf_runs_only_on_spark():
+    lf = sql_lf("sql_long", "length(text) > 20", "spam", label_space=SPACE)
+    assert lf.kind == "sql" and lf.spec == {"kind": "sql", "condition": "length(text) > 20", "label": "spam"}
+    assert not hasattr(lf, "evaluate_arrow")
+    with pytest.raises(LFError, match=r"LF 'sql_long': sql LFs run on Spark"):
+        lf({"text": "x"})
+
+
+@pytest.mark.spark
+def test_sql_lf_spark_column(spark):
+    lf = sql_lf("sql_long", "length(text) > 5", "spam", label_space=SPACE)
+    df = spark.createDataFrame([("short",), ("a longer text",), (None,)], "text string")
+    got = [r[0] for r in df.select(lf.spark_column()).collect()]
+    assert got == [ABSTAIN, 1, ABSTAIN]

@@ -1,0 +1,167 @@
+"""LF versions: 12 hex chars, stable across processes, sensitive to what the LF computes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from lf_library import LabelingFunction, keyword_lf, labeling_function, lexicon_lf, regex_lf, sql_lf
+
+MODULE = '''
+import re
+from lf_library import ABSTAIN, labeling_function, keyword_lf, lexicon_lf
+
+THRESHOLD = {threshold}
+
+def _clean(text):
+    return text.strip().lower(){helper_extra}
+
+{decorator}
+def lf_spam(x, words, pattern):
+    # votes spam on spammy words
+    if any(w in _clean(x.text) for w in words) and len(x.text) > THRESHOLD:
+        return {vote}
+    return ABSTAIN
+
+kw = keyword_lf("kw", ["subscribe", "check out"], "spam")
+lex = lexicon_lf("lex", {{"spam": ["free", "win"], "ham": ["song"]}})
+'''
+
+DEFAULTS = {
+    "threshold": 3,
+    "helper_extra": "",
+    "decorator": '@labeling_function(resources={"words": {"free", "win", "prize"}, "pattern": re.compile("a+")})',
+    "vote": 1,
+}
+
+
+def _write_module(tmp_path, **changes) -> str:
+    name = f"lfmod_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{name}.py").write_text(MODULE.format(**{**DEFAULTS, **changes}))
+    return name
+
+
+@pytest.fixture
+def load(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = []
+
+    def _load(**changes):
+        name = _write_module(tmp_path, **changes)
+        names.append(name)
+        mod = importlib.import_module(name)
+        for lf in (mod.lf_spam, mod.kw, mod.lex):
+            lf.label_space = ("ham", "spam")
+        return mod
+
+    yield _load
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def _versions_in_subprocess(tmp_path, module: str, hashseed: str) -> list[str]:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import {module} as m
+        for lf in (m.lf_spam, m.kw, m.lex):
+            lf.label_space = ("ham", "spam")
+        print(m.lf_spam.version, m.kw.version, m.lex.version)
+        """
+    )
+    env = {**os.environ, "PYTHONHASHSEED": hashseed}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.split()
+
+
+def test_versions_are_12_hex_and_equal_in_other_processes(load, tmp_path):
+    mod = load()
+    here = [mod.lf_spam.version, mod.kw.version, mod.lex.version]
+    assert all(len(v) == 12 and int(v, 16) >= 0 for v in here)
+    # Different hash seeds shuffle set iteration order; the canonical form sorts it away.
+    assert _versions_in_subprocess(tmp_path, mod.__name__, "1") == here
+    assert _versions_in_subprocess(tmp_path, mod.__name__, "987") == here
+
+
+def test_same_source_in_another_module_has_the_same_version(load):
+    assert load().lf_spam.version == load().lf_spam.version
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"vote": 0},  # function body
+        {"decorator": '@labeling_function(resources={"words": {"free", "win"}, "pattern": re.compile("a+")})'},
+        {"decorator": '@labeling_function(resources={"words": {"free", "win", "prize"}, "pattern": re.compile("a+", re.I)})'},
+        {"decorator": '@labeling_function(name="lf_other", resources={"words": {"free", "win", "prize"}, "pattern": re.compile("a+")})'},
+        {"threshold": 4},  # a module constant the LF reads
+        {"helper_extra": ".replace('0', 'o')"},  # a same-module helper the LF calls
+    ],
+    ids=["body", "resource", "regex_flags", "name", "module_constant", "helper"],
+)
+def test_version_changes_with_what_the_lf_computes(load, change):
+    assert load(**change).lf_spam.version != load().lf_spam.version
+
+
+def test_version_ignores_line_positions_and_decorator_layout(load, tmp_path):
+    base = load()
+    name = f"lfmod_{uuid.uuid4().hex[:10]}"
+    source = MODULE.format(**DEFAULTS).replace(
+        DEFAULTS["decorator"],
+        '\n\n@labeling_function(\n    resources={"words": {"free", "win", "prize"},\n               "pattern": re.compile("a+")},\n)',
+    )
+    (tmp_path / f"{name}.py").write_text(source)
+    try:
+        moved = importlib.import_module(name)
+        moved.lf_spam.label_space = ("ham", "spam")
+        assert moved.lf_spam.version == base.lf_spam.version
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_version_changes_with_label_space_and_is_cached_per_label_space():
+    lf = LabelingFunction("lf_a", lambda x: 1)
+    unset = lf.version
+    lf.label_space = ["ham", "spam"]
+    two = lf.version
+    lf2 = LabelingFunction("lf_a", lambda x: 1, label_space=["ham", "spam", "other"])
+    assert len({unset, two, lf2.version}) == 3
+    assert lf.version == two
+
+
+def test_closure_values_are_part_of_the_version():
+    def make(word):
+        @labeling_function(name="lf_word")
+        def lf(x):
+            return 1 if word in x.text else -1
+
+        return lf
+
+    assert make("free").version != make("win").version
+    assert make("free").version == make("free").version
+
+
+def test_builder_versions_hash_the_spec():
+    a = keyword_lf("kw", ["b", "a"], 1, label_space=["x", "y"])
+    assert a.version == keyword_lf("kw", ["a", "b", "a"], 1, label_space=["x", "y"]).version  # order, dupes
+    assert a.version != keyword_lf("kw", ["a", "b"], 0, label_space=["x", "y"]).version
+    assert a.version != keyword_lf("kw", ["a", "b"], 1, whole_word=False, label_space=["x", "y"]).version
+    assert a.version != keyword_lf("kw2", ["a", "b"], 1, label_space=["x", "y"]).version
+    assert regex_lf("r", "a+", 1).version != regex_lf("r", "a+", 1, case_sensitive=True).version
+    assert sql_lf("s", "n > 1", 1).version != sql_lf("s", "n > 2", 1).version
+    assert lexicon_lf("l", {0: ["a"], 1: ["b"]}).version != lexicon_lf("l", {0: ["b"], 1: ["a"]}).version
+    assert a.spec == {
+        "kind": "keyword",
+        "keywords": ["a", "b"],
+        "label": 1,
+        "field": "text",
+        "case_sensitive": False,
+        "whole_word": True,
+    }
