@@ -140,17 +140,22 @@ def ours_available() -> bool:
     return hasattr(mod, "LabelModel") and hasattr(mod, "MajorityLabelVoter")
 
 
-def ours_estimators() -> list[str]:
-    """Estimator names that ``labelmodel.config`` exposes, or [] when it exposes none."""
+def ours_estimators() -> list[tuple[str, dict[str, Any]]]:
+    """``(method, extra options)`` of each estimator ``labelmodel.config`` names.
+
+    "auto" is left out (it is the default model); Dawid-Skene also runs with every
+    non-default ``parameterization`` listed in ``labelmodel.config.PARAMETERIZATIONS``.
+    """
     try:
         cfg = importlib.import_module("labelmodel.config")
     except ImportError:
         return []
-    for attr in ("METHODS", "ESTIMATORS", "METHOD_NAMES", "ESTIMATOR_NAMES"):
-        names = getattr(cfg, attr, None)
-        if names:
-            return list(names)
-    return []
+    names = getattr(cfg, "METHODS", None) or ()
+    out: list[tuple[str, dict[str, Any]]] = [(n, {}) for n in names if n != "auto"]
+    params = getattr(cfg, "PARAMETERIZATIONS", ())
+    if "dawid_skene" in names:
+        out += [("dawid_skene", {"parameterization": p}) for p in params[1:]]
+    return out
 
 
 class OursMV(Method):
@@ -172,15 +177,18 @@ class OursLabelModel(Method):
 
     family = "ours"
 
-    def __init__(self, estimator: str | None = None) -> None:
+    def __init__(self, estimator: str | None = None, **options: Any) -> None:
         self.estimator = estimator
-        self.name = "LabelModel (ours, default)" if estimator is None else f"LabelModel (ours, {estimator})"
+        self.options = options
+        label = "default" if estimator is None else estimator
+        label += "".join(f", {k}={v}" for k, v in options.items())
+        self.name = f"LabelModel (ours, {label})"
 
     def _make(self, cardinality: int, seed: int) -> Any:
         from labelmodel import LabelModel
 
         kw = {} if self.estimator is None else {"method": self.estimator}
-        return LabelModel(cardinality=cardinality, seed=seed, **kw)
+        return LabelModel(cardinality=cardinality, seed=seed, **kw, **self.options)
 
     def fit(self, L: np.ndarray, cardinality: int, seed: int) -> None:
         self.model = self._make(cardinality, seed)
@@ -298,6 +306,7 @@ def machine_info() -> dict[str, Any]:
         "packages": versions,
         "git_commit": commit,
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         **threads,
     }
 
@@ -308,7 +317,8 @@ def format_machine_info(info: dict[str, Any]) -> str:
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, {info['os']}\n"
         f"- python {info['python']}; {pk}\n"
         f"- lakelabel commit: {info['git_commit']}\n"
-        f"- command: `{info['command']}`"
+        f"- command: `{info['command']}`\n"
+        f"- load average at start (1, 5, 15 min): {', '.join(map(str, info['load_average_at_start']))}"
     )
 
 

@@ -128,7 +128,7 @@ def build_methods(n_epochs: int | None) -> tuple[list[tuple[Method, bool]], list
     if ours_available():
         methods.append((OursMV(), False))
         methods.append((OursLabelModel(), True))
-        methods += [(OursLabelModel(e), True) for e in ours_estimators()]
+        methods += [(OursLabelModel(e, **opts), True) for e, opts in ours_estimators()]
     else:
         notes.append("labelmodel.LabelModel not importable yet: our rows are missing")
     if snorkel_available():

@@ -108,14 +108,28 @@ def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[
     mlflow.log_param("label_model.version", fitted.model_version)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # Models from code: the model file is copied into the artifact and run at load time,
+        # so nothing is pickled.
         info = mlflow.pyfunc.log_model(
             name="label_model",
-            python_model=LabelModelPyfunc(),
+            python_model=str(Path(__file__).with_name("_pyfunc_model.py")),
             artifacts={"label_model": fitted.model_path},
             model_config={"lf_names": list(lf_names), "label_space": list(label_space)},
+            signature=_signature(lf_names, label_space),
             pip_requirements=["lakelabel", "numpy", "scipy", "pandas"],
         )
     return info.model_uri
+
+
+def _signature(lf_names, label_space):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("long", name) for name in lf_names])
+    outputs = Schema(
+        [ColSpec("double", f"p_{c}") for c in label_space] + [ColSpec("long", "label"), ColSpec("string", "label_name")]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 def log_write(cfg: PipelineConfig, written, summary: dict[str, Any]) -> None:
@@ -124,36 +138,3 @@ def log_write(cfg: PipelineConfig, written, summary: dict[str, Any]) -> None:
     mlflow.log_dict(summary, "run_summary.json")
 
 
-import mlflow.pyfunc as _pyfunc  # noqa: E402
-import pandas as pd  # noqa: E402
-
-_Base = _pyfunc.PythonModel
-
-
-class LabelModelPyfunc(_Base):
-    """MLflow pyfunc wrapper: DataFrame of votes (one column per LF) -> probabilities and label."""
-
-    def load_context(self, context) -> None:
-        from labelmodel import LabelModel
-
-        self.model = LabelModel.load(context.artifacts["label_model"])
-        config = context.model_config or {}
-        self.lf_names = list(config.get("lf_names", []))
-        self.label_space = list(config.get("label_space", []))
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        import numpy as np
-
-        missing = [n for n in self.lf_names if n not in model_input.columns]
-        if missing:
-            raise ValueError(
-                f"the votes DataFrame lacks LF column(s) {missing}; expected one int column per LF: {self.lf_names}"
-            )
-        L = model_input[self.lf_names].to_numpy(dtype=np.int64) if self.lf_names else model_input.to_numpy(np.int64)
-        probs = self.model.predict_proba(L)
-        label = probs.argmax(axis=1)
-        out = pd.DataFrame(probs, columns=[f"p_{c}" for c in self.label_space] or None, index=model_input.index)
-        out["label"] = label
-        if self.label_space:
-            out["label_name"] = [self.label_space[i] for i in label]
-        return out

@@ -50,7 +50,8 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     if agg.gold_counts is None:
         log.warning("evaluate: more distinct patterns than aggregate.max_patterns; held-out accuracy skipped")
         return {}
-    mv = MajorityLabelVoter(cardinality=registry.cardinality)
+    # Majority vote needs no training data; fitting on the held-out statistics only records LF names.
+    mv = MajorityLabelVoter(cardinality=registry.cardinality).fit_from_stats(agg.stats)
     patterns = agg.stats.patterns
     return {
         "eval_rows": float(agg.gold_counts.sum()),

@@ -1,0 +1,244 @@
+"""Sparse vote tables and the log-space posterior shared by every estimator.
+
+A *vote table* lists one entry per non-abstain vote: the row (or distinct pattern) it
+belongs to, the LF, and the voted class, with a weight per row (1 for rows, the count for
+patterns). Everything the estimators do costs O(number of votes + rows * k), never
+O(rows * LFs * k), which keeps 1000 classes x 2000 LFs in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .stats import ABSTAIN, SufficientStats
+
+_CHUNK_CELLS = 4_000_000  # rows * classes per predict chunk (32 MB of float64)
+
+
+@dataclass(frozen=True)
+class VoteTable:
+    """Votes of ``n_rows`` rows (or patterns) of an ``[n, m]`` label matrix.
+
+    Attributes
+    ----------
+    row, lf, cls : ndarray of int64, shape [nnz]
+        One entry per vote, sorted by row.
+    row_weight : ndarray of float64, shape [n_rows]
+        Multiplicity of each row (pattern counts; ones for raw rows).
+    n_rows, n_lfs, k : int
+    vote_weight : ndarray of float64, shape [nnz], optional
+        Weight of each vote in the per-LF counts; defaults to its row's weight. (The
+        moment estimator's pseudo-rows count differently for the two LFs of a pair.)
+    """
+
+    row: np.ndarray
+    lf: np.ndarray
+    cls: np.ndarray
+    row_weight: np.ndarray
+    n_rows: int
+    n_lfs: int
+    k: int
+    vote_weight: np.ndarray | None = None
+
+    def weight_of_votes(self) -> np.ndarray:
+        return self.row_weight[self.row] if self.vote_weight is None else self.vote_weight
+
+    @property
+    def total(self) -> float:
+        return float(self.row_weight.sum())
+
+    @classmethod
+    def from_matrix(cls, L: np.ndarray, k: int, row_weight: np.ndarray | None = None) -> VoteTable:
+        L = np.asarray(L)
+        n, m = L.shape
+        row, lf = np.nonzero(L != ABSTAIN)
+        w = np.ones(n) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
+        return cls(
+            row=row.astype(np.int64),
+            lf=lf.astype(np.int64),
+            cls=L[row, lf].astype(np.int64),
+            row_weight=w,
+            n_rows=n,
+            n_lfs=m,
+            k=k,
+        )
+
+    @classmethod
+    def from_stats(cls, stats: SufficientStats) -> VoteTable:
+        if stats.patterns is None:
+            raise ValueError("these statistics carry no vote patterns (too many distinct rows)")
+        return cls.from_matrix(stats.patterns, stats.cardinality, stats.counts)
+
+    def unit_counts(self) -> np.ndarray:
+        """Weighted number of votes per (LF, class): shape [m, k]."""
+        key = self.lf * self.k + self.cls
+        c = np.bincount(key, weights=self.weight_of_votes(), minlength=self.n_lfs * self.k)
+        return c.reshape(self.n_lfs, self.k)
+
+
+class BumpPosterior:
+    """Posterior of a model whose class score is ``log_prior + sum of per-vote bumps``.
+
+    The score of class ``c`` on row ``r`` is ``log_prior[c] + B[r, c]`` where ``B[r, c]`` sums
+    the weights of the row's votes for ``c``; classes nobody voted for keep ``log_prior``.
+    The normalizer is computed with a per-row log-sum-exp over the voted classes plus the
+    prior mass of the others, so nothing overflows with thousands of votes, and nothing
+    of size ``rows * k`` is built.
+    """
+
+    _DENSE_CELLS = 5_000_000  # below this many rows*k, cells are every (row, class) slot
+
+    def __init__(self, votes: VoteTable):
+        self.votes = votes
+        k = votes.k
+        key = votes.row * k + votes.cls
+        # Few classes: a dense [rows, k] score is cheaper than grouping the votes.
+        self.dense = votes.n_rows * k <= self._DENSE_CELLS and k <= 64
+        if self.dense:
+            uniq, inv = np.arange(votes.n_rows * k), key
+        else:
+            uniq, inv = np.unique(key, return_inverse=True)
+        self.inv = inv.reshape(-1)  # vote -> (row, class) cell
+        self.cell_row = uniq // k
+        self.cell_cls = uniq % k
+        # cells are sorted by row: start index of each row that has a cell
+        starts = np.flatnonzero(np.r_[True, self.cell_row[1:] != self.cell_row[:-1]])
+        self.starts = starts
+        self.start_rows = self.cell_row[starts] if len(uniq) else np.zeros(0, np.int64)
+        # cell -> index of its row among the rows that have cells
+        self.seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(uniq)]))
+
+    def compute(self, log_prior: np.ndarray, vote_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(cell_post, log_z)``.
+
+        ``cell_post[i]`` is the posterior of class ``cell_cls[i]`` on row ``cell_row[i]``;
+        every other class ``y`` of row ``r`` has posterior ``exp(log_prior[y] - log_z[r])``.
+        ``log_prior`` must be normalized (``logsumexp == 0``).
+        """
+        v = self.votes
+        n = v.n_rows
+        if self.dense:
+            S = np.bincount(self.inv, weights=vote_weight, minlength=n * v.k).reshape(n, v.k)
+            S += log_prior[None, :]
+            mx = S.max(axis=1, keepdims=True)
+            log_z = (mx + np.log(np.exp(S - mx).sum(axis=1, keepdims=True))).reshape(-1)
+            S -= log_z[:, None]
+            return np.exp(S).reshape(-1), log_z
+        log_z = np.zeros(n)
+        if self.inv.size == 0:
+            return np.zeros(0), log_z
+        bump = np.bincount(self.inv, weights=vote_weight, minlength=len(self.cell_row))
+        score = log_prior[self.cell_cls] + bump
+        prior = np.exp(log_prior)
+        # prior mass of the classes that got no vote on the row
+        voted_mass = np.add.reduceat(prior[self.cell_cls], self.starts)
+        rest = np.clip(1.0 - voted_mass, 0.0, None)
+        with np.errstate(divide="ignore"):
+            log_rest = np.log(rest)
+        mx = np.maximum(np.maximum.reduceat(score, self.starts), log_rest)
+        seg = self.seg
+        s = np.add.reduceat(np.exp(score - mx[seg]), self.starts) + np.exp(log_rest - mx)
+        lz = mx + np.log(s)
+        log_z[self.start_rows] = lz
+        cell_post = np.exp(score - lz[seg])
+        return cell_post, log_z
+
+    def class_totals(self, log_prior: np.ndarray, cell_post: np.ndarray, log_z: np.ndarray) -> np.ndarray:
+        """Weighted sum of posteriors over rows, shape [k]."""
+        v = self.votes
+        w = v.row_weight
+        base = np.exp(log_prior) * float(np.sum(w * np.exp(-log_z)))
+        if cell_post.size:
+            cw = w[self.cell_row]
+            corr = cw * (cell_post - np.exp(log_prior[self.cell_cls] - log_z[self.cell_row]))
+            base = base + np.bincount(self.cell_cls, weights=corr, minlength=v.k)
+        return base
+
+
+def bump_proba(L: np.ndarray, log_prior: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``predict_proba`` of a bump model: ``weights[j, v]`` is added to class ``v`` when LF ``j`` votes ``v``.
+
+    Parameters
+    ----------
+    L : ndarray, shape [n, m], validated
+    log_prior : ndarray, shape [k], normalized
+    weights : ndarray, shape [m, k]
+    """
+    n, m = L.shape
+    k = len(log_prior)
+    out = np.empty((n, k))
+    step = max(1, _CHUNK_CELLS // max(k, m, 1))
+    for lo in range(0, n, step):
+        Lc = L[lo : lo + step]
+        nc = len(Lc)
+        if k <= 16 and m * k <= 4096:
+            # few classes: gather per LF into a dense score (fast, no sort)
+            S = np.broadcast_to(log_prior, (nc, k)).copy()
+            for j in range(m):
+                col = Lc[:, j]
+                hit = col != ABSTAIN
+                if hit.any():
+                    idx = np.flatnonzero(hit)
+                    S[idx, col[idx]] += weights[j, col[idx]]
+            mx = S.max(axis=1, keepdims=True)
+            S -= mx
+            np.exp(S, out=S)
+            S /= S.sum(axis=1, keepdims=True)
+            out[lo : lo + nc] = S
+        else:
+            vt = VoteTable.from_matrix(Lc, k)
+            bp = BumpPosterior(vt)
+            cell_post, log_z = bp.compute(log_prior, weights[vt.lf, vt.cls])
+            block = np.exp(log_prior[None, :] - log_z[:, None])
+            block[bp.cell_row, bp.cell_cls] = cell_post
+            out[lo : lo + nc] = block
+    return out
+
+
+def table_proba(L: np.ndarray, log_prior: np.ndarray, log_table: np.ndarray) -> np.ndarray:
+    """``predict_proba`` of a full-table model: ``log_table[j, v + 1, y] = log P(L_j = v | y)``."""
+    n, m = L.shape
+    k = len(log_prior)
+    out = np.empty((n, k))
+    step = max(1, _CHUNK_CELLS // max(k, 1))
+    base = log_prior + log_table[:, 0, :].sum(axis=0)
+    delta = log_table - log_table[:, :1, :]  # relative to abstaining
+    for lo in range(0, n, step):
+        Lc = L[lo : lo + step]
+        S = np.broadcast_to(base, (len(Lc), k)).copy()
+        for j in range(m):
+            col = Lc[:, j]
+            hit = np.flatnonzero(col != ABSTAIN)
+            if hit.size:
+                S[hit] += delta[j, col[hit] + 1]
+        S -= S.max(axis=1, keepdims=True)
+        np.exp(S, out=S)
+        S /= S.sum(axis=1, keepdims=True)
+        out[lo : lo + len(Lc)] = S
+    return out
+
+
+def duplicate_groups(stats: SufficientStats) -> np.ndarray:
+    """Representative LF of each LF: ``rep[j] == j`` unless LF ``j`` has exactly the votes
+    of an earlier LF ``rep[j]`` on every row (found from ``overlap``, no rows needed)."""
+    m, k = stats.n_lfs, stats.cardinality
+    cov = np.asarray(stats.lf_coverage)
+    O = stats.overlap
+    if sp.issparse(O):
+        coo = sp.coo_matrix(O)
+        same = (coo.row % k) == (coo.col % k)
+        agree = sp.coo_matrix(
+            (coo.data[same], (coo.row[same] // k, coo.col[same] // k)), shape=(m, m)
+        ).toarray()
+    else:
+        agree = np.einsum("iaja->ij", np.asarray(O).reshape(m, k, m, k))
+    rep = np.arange(m)
+    dup = (agree == cov[:, None]) & (agree == cov[None, :]) & (cov[:, None] > 0)
+    for j in range(m):
+        earlier = np.flatnonzero(dup[j, :j])
+        if earlier.size:
+            rep[j] = rep[earlier[0]]
+    return rep

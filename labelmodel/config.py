@@ -1,0 +1,132 @@
+"""Configuration of the label model, the object the pipeline's YAML maps onto."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .ties import TIE_BREAK_POLICIES
+
+__all__ = ["LabelModelConfig", "METHODS"]
+
+Method = Literal["auto", "dawid_skene", "moments", "majority", "weighted_majority"]
+METHODS: tuple[str, ...] = ("auto", "dawid_skene", "moments", "majority", "weighted_majority")
+PARAMETERIZATIONS: tuple[str, ...] = ("precision", "full")
+
+
+@dataclass(frozen=True)
+class LabelModelConfig:
+    """Settings of :class:`labelmodel.LabelModel`; every field has a principled default.
+
+    Attributes
+    ----------
+    method : {"auto", "dawid_skene", "moments", "majority", "weighted_majority"}
+        ``"auto"`` (default): EM over vote patterns when the statistics carry them, the
+        moment estimator otherwise, majority vote when fewer than three LFs overlap;
+        with ``L_dev``/``Y_dev``, the best of these on the dev set.
+    parameterization : {"precision", "full"}
+        For ``dawid_skene``: ``"precision"`` (default) learns, per LF and voted class,
+        the probability that the vote is right, and treats abstaining as uninformative;
+        ``"full"`` is classic Dawid-Skene with a full ``P(vote | class)`` table per LF,
+        abstain included (many parameters; overfits unipolar LFs).
+    seed : int
+        Seeds the ``"random"`` tie-break hash. Fitting itself is deterministic.
+    max_iter : int
+        EM iterations at most.
+    tol : float
+        EM stops when no parameter moves by more than ``tol``.
+    prior_strength : float
+        Strength of the Beta prior on each LF's precision (per voted class), as a fraction
+        of the training rows: the prior is worth ``prior_strength * n_rows`` votes, so an
+        LF that votes on that share of the rows is estimated halfway between the prior
+        and the data. Agreement between LFs is not gold: estimates from it carry a bias
+        that does not shrink with more rows, so the prior scales with the data.
+    prior_precision : float
+        Prior precision of a vote (0.8: the median LF precision in the WRENCH benchmark).
+        For a frequent class it is raised so the vote still beats the class's base rate by
+        ``logit(prior_precision) - logit(1/k)`` in log-odds.
+    class_evidence_floor : float
+        The one assumption that makes the problem identifiable: the LFs that vote a class
+        are, taken together, evidence for it. EM keeps the vote-weighted mean weight of each
+        class's votes at or above this fraction of the prior's weight (individual LFs can
+        still go below zero, i.e. be recognized as worse than random). Without it, with
+        LFs that each vote one class, EM can settle on "every LF of class c is wrong".
+    class_smoothing : float
+        Dirichlet pseudo-count per class for the estimated class balance.
+    class_balance_trust : float
+        The class prior used to predict is the estimated balance raised to this power and
+        renormalized (1: the estimate, 0: uniform). Unused when ``class_balance`` or
+        ``Y_dev`` is given.
+    merge_duplicates : bool
+        Fit identical LF columns once and split their weight between the copies.
+    tie_break_policy : {"abstain", "random", "first"}
+        Default policy of :meth:`LabelModel.predict`.
+    max_patterns : int
+        The largest distinct-pattern table EM will use; above it ``"auto"`` uses moments.
+    """
+
+    method: Method = "auto"
+    parameterization: Literal["precision", "full"] = "precision"
+    seed: int = 0
+    max_iter: int = 500
+    tol: float = 1e-6
+    prior_strength: float = 0.075
+    prior_precision: float = 0.8
+    class_evidence_floor: float = 0.5
+    class_smoothing: float = 1.0
+    class_balance_trust: float = 0.5
+    merge_duplicates: bool = True
+    tie_break_policy: Literal["abstain", "random", "first"] = "abstain"
+    max_patterns: int = 5_000_000
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"unknown parameterization {self.parameterization!r}; "
+                f"use one of {', '.join(PARAMETERIZATIONS)}"
+            )
+        if self.tie_break_policy not in TIE_BREAK_POLICIES:
+            raise ValueError(
+                f"unknown tie_break_policy {self.tie_break_policy!r}; "
+                f"use one of {', '.join(TIE_BREAK_POLICIES)}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+        if not self.tol > 0:
+            raise ValueError(f"tol must be > 0, got {self.tol!r}")
+        if not self.prior_strength >= 0:
+            raise ValueError(f"prior_strength must be >= 0, got {self.prior_strength!r}")
+        if not 0.0 < self.prior_precision < 1.0:
+            raise ValueError(f"prior_precision must be in (0, 1), got {self.prior_precision!r}")
+        if not self.class_evidence_floor >= 0:
+            raise ValueError(f"class_evidence_floor must be >= 0, got {self.class_evidence_floor!r}")
+        if not 0.0 <= self.class_balance_trust <= 1.0:
+            raise ValueError(f"class_balance_trust must be in [0, 1], got {self.class_balance_trust!r}")
+        if not self.class_smoothing >= 0:
+            raise ValueError(f"class_smoothing must be >= 0, got {self.class_smoothing!r}")
+        if not (isinstance(self.max_patterns, int) and self.max_patterns >= 1):
+            raise ValueError(f"max_patterns must be a positive int, got {self.max_patterns!r}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> LabelModelConfig:
+        """Build from a mapping (e.g. a YAML section); unknown keys are an error."""
+        d = dict(d or {})
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"unknown label model config key(s) {unknown}; valid keys: {', '.join(valid)}"
+            )
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> LabelModelConfig:
+        return dataclasses.replace(self, **changes)

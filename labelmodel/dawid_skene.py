@@ -1,0 +1,362 @@
+"""Dawid-Skene-style EM over distinct vote patterns.
+
+EM over the table of distinct rows of ``L`` with their counts gives exactly the result of
+EM over every row (each row's posterior depends only on its votes), at a cost that grows
+with the number of distinct patterns, not rows.
+
+Two parameterizations:
+
+``"precision"`` (default)
+    For each LF ``j`` and class ``v`` it votes, the precision
+    ``a[j, v] = P(y = v | LF j votes v)``; when the vote is wrong, the true class follows
+    the class balance. Abstaining is treated as uninformative. The posterior is a
+    weighted vote::
+
+        log P(y | votes) = log pi[y] + sum over votes (j, v == y) of (logit a[j, v] - logit pi[v]) + const
+
+    so a vote counts by how much its precision exceeds the base rate of its class: an LF
+    no better than the base rate gets weight 0, one worse gets a negative weight. It has
+    one parameter per (LF, voted class), which suits unipolar LFs (that vote one class)
+    and thousands of classes. Three choices keep EM away from the degenerate solutions of
+    this unsupervised problem (all validated on synthetic data, see
+    :mod:`labelmodel.validation`):
+
+    * each precision has a Beta prior worth ``prior_strength * n_rows`` votes, centered on
+      ``prior_precision``, raised for frequent classes so that a vote always beats its
+      class's base rate by at least the log-odds it has at uniform balance
+      (:func:`prior_precision_of`). Agreement between LFs is not gold: its bias does not
+      shrink with more rows, so neither does the prior;
+    * the LFs voting a class are, together, evidence for it: the vote-weighted mean weight
+      of each class's votes is kept at or above ``class_evidence_floor`` times the prior's
+      (otherwise EM can decide that every LF of a class is wrong);
+    * the class balance EM estimates is shrunk toward uniform for prediction
+      (``class_balance_trust``); a given ``class_balance`` or ``Y_dev`` replaces it.
+
+``"full"``
+    Classic Dawid-Skene: a full ``P(L_j = v | y)`` table per LF over ``v in {abstain,
+    0..k-1}``, Dirichlet-smoothed toward the LF's overall vote distribution. Abstaining
+    is informative. ``m * (k+1) * k`` parameters: for small ``k`` and many rows.
+
+Both start from majority vote and are deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, logit, logsumexp
+
+from ._base import BaseLabelModel
+from ._params import FittedParams
+from ._prep import expand_params, merge_duplicates
+from ._votes import BumpPosterior, VoteTable
+from .stats import SufficientStats
+
+__all__ = ["DawidSkene", "precision_em", "full_em"]
+
+_EPS = 1e-6
+_MAX_FULL_CELLS = 20_000_000
+
+
+def prior_precision_of(pi: np.ndarray, prior_precision: float) -> np.ndarray:
+    """Prior precision of a vote for each class.
+
+    ``prior_precision`` itself, or, for a class so frequent that this would not beat its
+    base rate by the same log-odds as at uniform balance, ``expit(logit(pi) + lift)`` with
+    ``lift = logit(prior_precision) - logit(1/k)``. The floor at ``prior_precision`` keeps
+    the prior from following a rare class's estimated balance down (which let EM talk
+    itself into "this class hardly exists, so its votes are wrong").
+    """
+    k = len(pi)
+    lift = logit(prior_precision) - logit(1.0 / k)
+    lifted = expit(logit(np.clip(pi, _EPS, 1 - _EPS)) + lift)
+    return np.maximum(lifted, prior_precision)
+
+
+def _mv_init(vt: VoteTable, bp: BumpPosterior) -> tuple[np.ndarray, np.ndarray]:
+    """Expected counts under majority-vote posteriors (votes split proportionally).
+
+    Returns ``(A, N)``: per vote, the weighted posterior of its class; per class, the total.
+    """
+    k = vt.k
+    ones = np.ones(len(vt.row))
+    cell_votes = np.bincount(bp.inv, weights=ones, minlength=len(bp.cell_row))
+    row_votes = np.bincount(vt.row, minlength=vt.n_rows).astype(np.float64)
+    cell_post = cell_votes / np.maximum(row_votes[bp.cell_row], 1.0)
+    w = vt.row_weight
+    A_votes = vt.weight_of_votes() * cell_post[bp.inv]
+    N = np.bincount(bp.cell_cls, weights=w[bp.cell_row] * cell_post, minlength=k)
+    N = N + w[row_votes == 0].sum() / k
+    return A_votes, N
+
+
+def precision_em(
+    vt: VoteTable,
+    *,
+    prior_strength: float,
+    prior_precision: float,
+    class_smoothing: float,
+    max_iter: int,
+    tol: float,
+    n_steps: int | None = None,
+    class_evidence_floor: float = 0.5,
+) -> dict[str, Any]:
+    """EM for the precision parameterization over a (weighted) vote table.
+
+    Parameters
+    ----------
+    vt : VoteTable
+        Votes of rows or of distinct patterns (``row_weight`` = counts).
+    prior_strength : float
+        Pseudo-votes of the Beta prior on each precision.
+    prior_precision : float
+        Prior precision at uniform class balance (see :func:`prior_precision_of`).
+    n_steps : int, optional
+        Stop after this many M-steps (1 gives the weighted majority vote).
+    class_evidence_floor : float
+        Identifiability constraint: the vote-weighted mean weight of the votes for each
+        class is kept at or above this fraction of the prior's weight.
+
+    Returns
+    -------
+    dict with ``precision`` [m, k], ``log_prior`` [k], ``weights`` [m, k], ``n_iter``,
+    ``converged``, ``unit_counts`` [m, k]. (LF, class) pairs that never voted get the prior.
+    """
+    k, m = vt.k, vt.n_lfs
+    total = vt.total
+    bp = BumpPosterior(vt)
+    # Only (LF, class) pairs that voted ("units") carry parameters: O(votes), not O(m*k).
+    key = vt.lf * k + vt.cls
+    if m * k <= 10_000_000:
+        present = np.bincount(key, minlength=m * k) > 0
+        units = np.flatnonzero(present)
+        slot = np.cumsum(present) - 1
+        unit_of_vote = slot[key]
+    else:
+        units, unit_of_vote = np.unique(key, return_inverse=True)
+        unit_of_vote = unit_of_vote.reshape(-1)
+    ucls = units % k
+    U = len(units)
+    vote_w = vt.weight_of_votes()
+    ucnt = np.bincount(unit_of_vote, weights=vote_w, minlength=U)
+    A_votes, N = _mv_init(vt, bp)
+    A = np.bincount(unit_of_vote, weights=A_votes, minlength=U)
+    s = float(prior_strength)
+    lift = logit(prior_precision) - logit(1.0 / k)
+    floor = class_evidence_floor * lift
+    class_tot = np.bincount(ucls, weights=ucnt, minlength=k)
+    prev_a = prev_pi = None
+    converged = False
+    it = 0
+    limit = max_iter if n_steps is None else n_steps
+    for it in range(1, limit + 1):
+        # M-step
+        pi = (N + class_smoothing) / (total + k * class_smoothing)
+        pi = np.clip(pi, 1e-12, None)
+        pi = pi / pi.sum()
+        lpi = logit(pi)
+        a0 = prior_precision_of(pi, prior_precision)[ucls]
+        denom = ucnt + s
+        a = np.where(denom > 0, (A + s * a0) / np.where(denom > 0, denom, 1.0), a0)
+        w = logit(np.clip(a, _EPS, 1 - _EPS)) - lpi[ucls]
+        # projection onto "each class's votes are, on average, evidence for it"
+        mean_w = np.bincount(ucls, weights=ucnt * w, minlength=k) / np.where(class_tot > 0, class_tot, 1.0)
+        shift = np.where(class_tot > 0, np.maximum(0.0, floor - mean_w), 0.0)
+        w = w + shift[ucls]
+        a = np.clip(expit(w + lpi[ucls]), _EPS, 1 - _EPS)
+        if prev_a is not None:
+            delta = max(np.abs(a - prev_a).max(initial=0.0), np.abs(pi - prev_pi).max())
+            if delta < tol:
+                converged = True
+                break
+        prev_a, prev_pi = a, pi
+        if it == limit:
+            break
+        # E-step
+        log_pi = np.log(pi)
+        w = logit(a) - lpi[ucls]
+        cell_post, log_z = bp.compute(log_pi, w[unit_of_vote])
+        A = np.bincount(unit_of_vote, weights=vote_w * cell_post[bp.inv], minlength=U)
+        N = bp.class_totals(log_pi, cell_post, log_z)
+    lpi = logit(pi)
+    a0_all = prior_precision_of(pi, prior_precision)
+    prec = np.broadcast_to(a0_all, (m, k)).copy().reshape(-1)
+    prec[units] = a
+    prec = prec.reshape(m, k)
+    cnt = np.zeros(m * k)
+    cnt[units] = ucnt
+    return {
+        "precision": prec,
+        "log_prior": np.log(pi),
+        "weights": logit(prec) - lpi[None, :],
+        "n_iter": it,
+        "converged": converged,
+        "unit_counts": cnt.reshape(m, k),
+    }
+
+
+def full_em(
+    vt: VoteTable,
+    *,
+    class_smoothing: float,
+    max_iter: int,
+    tol: float,
+) -> dict[str, Any]:
+    """Classic Dawid-Skene EM with a full ``P(L_j = v | y)`` table per LF (abstain included)."""
+    k, m, p = vt.k, vt.n_lfs, vt.n_rows
+    if m * (k + 1) * k > _MAX_FULL_CELLS or p * k > 4 * _MAX_FULL_CELLS:
+        raise ValueError(
+            f"parameterization='full' needs {m} x {k + 1} x {k} tables over {p} patterns, too "
+            "many; use parameterization='precision'"
+        )
+    w = vt.row_weight
+    total = vt.total
+    cnt = vt.unit_counts()
+    # Dirichlet prior centered on each LF's overall vote distribution, k+1 pseudo-rows
+    marg = np.concatenate([(total - cnt.sum(axis=1))[:, None], cnt], axis=1) / total
+    prior = (k + 1) * np.clip(marg, 1e-9, None)  # [m, k+1]
+    # init: majority-vote posteriors
+    post = np.zeros((p, k))
+    np.add.at(post, (vt.row, vt.cls), 1.0)
+    rs = post.sum(axis=1, keepdims=True)
+    post = np.where(rs > 0, post / np.where(rs > 0, rs, 1.0), 1.0 / k)
+    prev = None
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        Ny = w @ post
+        pi = (Ny + class_smoothing) / (total + k * class_smoothing)
+        Nt = np.zeros((m, k + 1, k))
+        np.add.at(Nt, (vt.lf, vt.cls + 1), w[vt.row, None] * post[vt.row])
+        Nt[:, 0, :] = Ny[None, :] - Nt[:, 1:, :].sum(axis=1)
+        T = Nt + prior[:, :, None]
+        T = np.clip(T, 1e-12, None)
+        T /= T.sum(axis=1, keepdims=True)
+        lT = np.log(T)
+        if prev is not None and max(np.abs(T - prev[0]).max(), np.abs(pi - prev[1]).max()) < tol:
+            converged = True
+            break
+        prev = (T, pi)
+        S = np.broadcast_to(np.log(pi) + lT[:, 0, :].sum(axis=0), (p, k)).copy()
+        np.add.at(S, vt.row, lT[vt.lf, vt.cls + 1] - lT[vt.lf, 0])
+        S -= logsumexp(S, axis=1, keepdims=True)
+        post = np.exp(S)
+    # precision P(y = v | L_j = v) from the table
+    joint = T[:, 1:, :] * pi[None, None, :]  # [m, v, y]
+    marg_v = joint.sum(axis=2)
+    idx = np.arange(k)
+    prec = np.where(cnt > 0, joint[:, idx, idx] / np.clip(marg_v, 1e-300, None), np.nan)
+    return {
+        "precision": prec,
+        "log_prior": np.log(pi),
+        "log_table": lT,
+        "n_iter": it,
+        "converged": converged,
+        "unit_counts": cnt,
+    }
+
+
+class DawidSkene(BaseLabelModel):
+    """Dawid-Skene-style EM over vote patterns (see the module docstring).
+
+    Parameters
+    ----------
+    cardinality : int
+    parameterization : {"precision", "full"}
+    **kwargs
+        Other :class:`~labelmodel.config.LabelModelConfig` fields.
+    """
+
+    _method = "dawid_skene"
+
+    def __init__(self, cardinality: int = 2, **kwargs: Any):
+        kwargs.setdefault("method", "dawid_skene")
+        super().__init__(cardinality, **kwargs)
+
+    def fit(self, L_train: Any, Y_dev: Any = None, class_balance: Any = None, progress_bar: bool = False,
+            *, L_dev: Any = None, lf_names: Any = None, aggregate: bool = True, **kwargs: Any) -> DawidSkene:
+        """As :meth:`BaseLabelModel.fit`; ``aggregate=False`` runs EM over every row instead
+        of over distinct patterns (same result, slower; for checking)."""
+        if aggregate:
+            return super().fit(L_train, Y_dev, class_balance, progress_bar, L_dev=L_dev, lf_names=lf_names, **kwargs)
+        self._consume_train_kwargs(kwargs)
+        L = self._check_L(L_train, "L_train", fitted=False)
+        from .stats import stats_from_matrix
+
+        stats = stats_from_matrix(L, self.cardinality, lf_names)
+        # replace the pattern table by the rows themselves (count 1 each)
+        import dataclasses
+
+        stats = dataclasses.replace(stats, patterns=L.astype(np.int16), counts=np.ones(len(L), dtype=np.int64))
+        self._no_merge = True
+        try:
+            return self.fit_from_stats(stats, Y_dev=Y_dev, L_dev=L_dev, class_balance=class_balance)
+        finally:
+            self._no_merge = False
+
+    def _fit_stats(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple | None) -> FittedParams:
+        if stats.patterns is None:
+            raise ValueError(
+                "DawidSkene needs the vote-pattern table, but these statistics have none (more "
+                f"distinct patterns than max_patterns); use MomentEstimator or LabelModel(method='auto')"
+            )
+        merge = self.config.merge_duplicates and not getattr(self, "_no_merge", False)
+        if merge:
+            red, rep, keep = merge_duplicates(stats)
+        else:
+            red, rep, keep = stats, np.arange(stats.n_lfs), np.arange(stats.n_lfs)
+        p = fit_pattern_params(red, self.config, class_balance)
+        return expand_params(p, rep, keep, stats.lf_names) if len(keep) < stats.n_lfs else p
+
+
+def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarray | None,
+                       parameterization: str | None = None, n_steps: int | None = None) -> FittedParams:
+    """EM over the pattern table of ``stats`` -> :class:`FittedParams`."""
+    vt = VoteTable.from_stats(stats)
+    param = parameterization or cfg.parameterization
+    vote_rate = vt.unit_counts() / vt.total
+    if param == "full":
+        r = full_em(vt, class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol)
+        p = FittedParams(kind="table", log_prior=r["log_prior"], precision=r["precision"],
+                            vote_rate=vote_rate, log_table=r["log_table"],
+                            info={"parameterization": "full", "n_iter": r["n_iter"], "converged": r["converged"]})
+        p.log_prior = prediction_prior(p.log_prior, class_balance, cfg.class_balance_trust, p.info)
+        return p
+    r = precision_em(vt, prior_strength=cfg.prior_strength * stats.n_rows, prior_precision=cfg.prior_precision,
+                     class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol,
+                     n_steps=n_steps, class_evidence_floor=cfg.class_evidence_floor)
+    info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
+            "n_patterns": int(stats.patterns.shape[0])}
+    return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust)
+
+
+def prediction_prior(log_prior: np.ndarray, class_balance: np.ndarray | None, trust: float,
+                     info: dict[str, Any]) -> np.ndarray:
+    """The log class prior used to predict.
+
+    A known class balance replaces the estimate. Otherwise the estimate is shrunk toward
+    uniform in log space, ``pi ** trust`` (renormalized): EM's class balance inherits the
+    errors of the LF estimates (over-trusted LFs inflate the classes they vote), and on
+    synthetic data with known parameters half-trust beat both the raw estimate and a
+    uniform prior. Every vote keeps its likelihood ratio (weight) either way.
+    """
+    info["estimated_class_balance"] = np.exp(log_prior).tolist()
+    if class_balance is not None:
+        return np.log(np.asarray(class_balance, dtype=np.float64))
+    lp = trust * log_prior
+    return lp - logsumexp(lp)
+
+
+def bump_params(r: dict[str, Any], cnt: np.ndarray, vote_rate: np.ndarray,
+                class_balance: np.ndarray | None, info: dict[str, Any], trust: float = 1.0) -> FittedParams:
+    """:class:`FittedParams` of a precision-EM result (see :func:`prediction_prior`)."""
+    W = r["weights"]
+    log_prior = prediction_prior(r["log_prior"], class_balance, trust, info)
+    # precision P(y = v | vote v) under the training distribution: the given class
+    # balance if any, else EM's estimate (not the shrunk prediction prior)
+    ref = log_prior if class_balance is not None else r["log_prior"]
+    prec = expit(W + logit(np.exp(ref))[None, :])
+    prec = np.where(cnt > 0, prec, np.nan)
+    return FittedParams(kind="bump", log_prior=log_prior, precision=prec, vote_rate=vote_rate,
+                        weights=W, train_log_prior=ref, info=info)

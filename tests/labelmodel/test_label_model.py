@@ -1,0 +1,210 @@
+"""The default LabelModel: recovery, invariances, numerics, persistence, errors."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from labelmodel import (
+    ABSTAIN,
+    LabelModel,
+    MajorityLabelVoter,
+    expected_accuracy,
+    stats_from_matrix,
+)
+
+from .synthetic import empirical_precision, sample_symmetric, sample_unipolar
+
+ACC = np.array([0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6])
+COV = np.array([0.3, 0.5, 0.2, 0.6, 0.4, 0.5, 0.3, 0.7])
+
+
+@pytest.fixture(scope="module")
+def sym3():
+    L, y = sample_symmetric(20000, ACC, COV, np.array([0.5, 0.3, 0.2]), seed=0)
+    return L, y
+
+
+def test_parameter_recovery_with_weak_prior(sym3):
+    # With a weak prior the estimates are the data's: within 0.03 of each LF's true precision.
+    L, y = sym3
+    lm = LabelModel(cardinality=3, prior_strength=0.001).fit(L)
+    err = np.abs(lm.estimated_accuracies() - empirical_precision(L, y))
+    assert err.max() < 0.03, err
+    assert np.abs(lm.estimated_class_balance_ - np.bincount(y) / len(y)).max() < 0.02
+    # the prediction prior is the estimate shrunk halfway (log space) toward uniform
+    q = np.sqrt(lm.estimated_class_balance_)
+    np.testing.assert_allclose(lm.class_balance_, q / q.sum())
+
+
+def test_default_recovers_accuracies_and_beats_majority(sym3):
+    # The default prior is strong (worth 7.5% of the rows), so estimates are shrunk toward
+    # the prior precision (0.8), but the ranking and the accuracy gain survive.
+    L, y = sym3
+    lm = LabelModel(cardinality=3).fit(L)
+    est, true = lm.estimated_accuracies(), empirical_precision(L, y)
+    assert np.abs(est - true).max() < 0.1
+    assert np.corrcoef(est, true)[0, 1] > 0.95
+    mv = MajorityLabelVoter(3).fit(L)
+    assert expected_accuracy(lm.predict_proba(L), y) > expected_accuracy(mv.predict_proba(L), y) + 0.01
+
+
+def test_fit_equals_fit_from_stats_and_is_deterministic(sym3):
+    L, _ = sym3
+    a = LabelModel(3).fit(L).predict_proba(L[:500])
+    b = LabelModel(3).fit_from_stats(stats_from_matrix(L, 3)).predict_proba(L[:500])
+    c = LabelModel(3).fit(L).predict_proba(L[:500])
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_invariant_to_lf_order_and_row_order(sym3):
+    L, _ = sym3
+    L = L[:5000]
+    rng = np.random.default_rng(3)
+    perm_lf, perm_row = rng.permutation(L.shape[1]), rng.permutation(len(L))
+    base = LabelModel(3).fit(L)
+    by_lf = LabelModel(3).fit(L[:, perm_lf])
+    by_row = LabelModel(3).fit(L[perm_row])
+    np.testing.assert_allclose(by_lf.estimated_accuracies(), base.estimated_accuracies()[perm_lf], atol=1e-9)
+    np.testing.assert_allclose(by_lf.predict_proba(L[:, perm_lf]), base.predict_proba(L), atol=1e-9)
+    assert np.array_equal(by_row.estimated_accuracies(), base.estimated_accuracies())
+
+
+def test_all_abstain_rows_get_the_class_prior(sym3):
+    L, _ = sym3
+    lm = LabelModel(3).fit(L)
+    p = lm.predict_proba(np.full((4, L.shape[1]), ABSTAIN))
+    np.testing.assert_allclose(p, np.tile(lm.class_balance_, (4, 1)))
+    given = LabelModel(3).fit(L, class_balance=[0.2, 0.3, 0.5])
+    np.testing.assert_allclose(given.predict_proba(np.full((1, L.shape[1]), ABSTAIN))[0], [0.2, 0.3, 0.5])
+
+
+def test_no_nan_with_a_thousand_lfs():
+    L, y = sample_symmetric(400, np.full(1000, 0.9), np.full(1000, 0.8), np.array([0.5, 0.5]), seed=1)
+    lm = LabelModel(2).fit(L)
+    p = lm.predict_proba(L)
+    assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1.0)
+    assert expected_accuracy(p, y) == 1.0
+
+
+def test_worse_than_random_lf_is_recognized_when_most_beat_random():
+    acc = np.array([0.85, 0.8, 0.8, 0.75, 0.9, 0.1])  # the last LF is mostly wrong
+    L, y = sample_symmetric(20000, acc, np.full(6, 0.5), np.array([0.5, 0.5]), seed=2)
+    lm = LabelModel(2).fit(L)
+    est = lm.estimated_accuracies()
+    assert est[-1] < 0.5 and (est[:-1] > 0.5).all()
+    assert (lm.params_.weights[-1] < 0).all()  # its votes count against the class they name
+    assert expected_accuracy(lm.predict_proba(L), y) > expected_accuracy(MajorityLabelVoter(2).fit(L).predict_proba(L), y)
+
+
+def test_duplicated_lfs_count_once():
+    L, _ = sample_symmetric(5000, ACC[:5], COV[:5], np.array([0.5, 0.5]), seed=4)
+    base = LabelModel(2).fit(L)
+    dup = LabelModel(2).fit(np.concatenate([L, L[:, [0, 0]]], axis=1))
+    assert dup.fit_info_["duplicate_groups"] == [["lf_0", "lf_5", "lf_6"]]
+    np.testing.assert_allclose(dup.predict_proba(np.concatenate([L, L[:, [0, 0]]], axis=1)), base.predict_proba(L), atol=1e-12)
+
+
+def test_lf_that_never_fires_is_harmless():
+    L, y = sample_symmetric(5000, ACC[:5], COV[:5], np.array([0.5, 0.5]), seed=5)
+    with_silent = np.concatenate([L, np.full((len(L), 1), ABSTAIN)], axis=1)
+    lm = LabelModel(2).fit(with_silent)
+    assert np.isnan(lm.estimated_accuracies()[-1])
+    np.testing.assert_allclose(lm.predict_proba(with_silent), LabelModel(2).fit(L).predict_proba(L), atol=1e-12)
+
+
+def test_imbalanced_unipolar_lfs_with_dependent_lfs():
+    # Keyword-like LFs (each votes one class), sub-topics make same-class LFs dependent,
+    # one class is rare: the model must not collapse onto a class and must beat majority vote.
+    rng = np.random.default_rng(6)
+    lf_class = np.repeat(np.arange(3), 6)
+    hit = rng.uniform(0.05, 0.3, 18)
+    false = rng.uniform(0.002, 0.05, 18)
+    scores = []
+    for seed in range(3):
+        L, y = sample_unipolar(8000, lf_class, hit, false, np.array([0.7, 0.25, 0.05]), seed=seed, subtopics=3)
+        lm = LabelModel(3).fit(L)
+        mv = MajorityLabelVoter(3).fit(L)
+        scores.append(expected_accuracy(lm.predict_proba(L), y) - expected_accuracy(mv.predict_proba(L), y))
+        assert lm.class_balance_.max() < 0.9
+    assert np.mean(scores) > 0.0
+
+
+def test_predict_and_score_api(sym3):
+    L, y = sym3
+    lm = LabelModel(3, tie_break_policy="first").fit(L)
+    preds, probs = lm.predict(L[:100], return_probs=True)
+    assert preds.shape == (100,) and probs.shape == (100, 3)
+    ids = np.arange(100) + 10_000
+    rand = lm.predict(L[:100], tie_break_policy="random", row_ids=ids)
+    assert (rand >= 0).all()
+    scores = lm.score(L, y, metrics=("accuracy", "coverage", "f1_macro"))
+    assert set(scores) == {"accuracy", "coverage", "f1_macro"} and scores["coverage"] == 1.0
+    with pytest.raises(ValueError, match="metric 'f1' is binary"):
+        lm.score(L, y, metrics=("f1",))
+    assert lm.confusion_.shape == (8, 4, 3)
+    np.testing.assert_allclose(lm.confusion_.sum(axis=1), 1.0)
+    assert (lm.confusion_ >= 0).all()
+
+
+def test_save_load_round_trip(tmp_path, sym3):
+    L, _ = sym3
+    lm = LabelModel(3, seed=11).fit(L, lf_names=[f"kw_{i}" for i in range(8)])
+    for name in ("m.json", "m.npz"):
+        path = tmp_path / name
+        lm.save(path)
+        back = LabelModel.load(path)
+        assert back.lf_names == lm.lf_names and back.config == lm.config
+        assert np.array_equal(back.predict_proba(L[:200]), lm.predict_proba(L[:200]))
+        np.testing.assert_array_equal(back.estimated_accuracies(), lm.estimated_accuracies())
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["format"] == "lakelabel.labelmodel" and saved["class"] == "LabelModel"
+    with pytest.raises(ValueError, match="not a saved lakelabel label model"):
+        LabelModel.from_dict({"format": "pickle"})
+
+
+def test_errors_name_the_problem(sym3):
+    L, _ = sym3
+    lm = LabelModel(3)
+    with pytest.raises(RuntimeError, match="not fitted; call fit"):
+        lm.predict_proba(L)
+    with pytest.raises(ValueError, match="L_train: L holds 3, outside the label space"):
+        lm.fit(np.array([[0, 3, -1]]))
+    with pytest.raises(ValueError, match="L_train: L holds -2, outside the label space"):
+        lm.fit(np.array([[0, -2, -1]]))
+    with pytest.raises(ValueError, match="must be a 2-D"):
+        lm.fit(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="L_train has no rows"):
+        lm.fit(np.zeros((0, 4), dtype=int))
+    with pytest.raises(ValueError, match="L_train has no LF columns"):
+        lm.fit(np.zeros((5, 0), dtype=int))
+    lm.fit(L)
+    with pytest.raises(ValueError, match="L has 7 LF columns but the model was fitted on 8"):
+        lm.predict_proba(L[:, :7])
+    with pytest.raises(ValueError, match="L: L holds 5, outside the label space"):
+        lm.predict(np.full((1, 8), 5))
+    with pytest.raises(ValueError, match="Y_dev holds 3, outside the label space 0..2"):
+        LabelModel(3).fit(L, Y_dev=[0, 3])
+    with pytest.raises(ValueError, match="class_balance must have 3 entries"):
+        LabelModel(3).fit(L, class_balance=[0.5, 0.5])
+    with pytest.raises(ValueError, match="cardinality 3 but this model has cardinality 2"):
+        LabelModel(2).fit_from_stats(stats_from_matrix(L, 3))
+    with pytest.raises(ValueError, match="L_dev was given without Y_dev"):
+        LabelModel(3).fit(L, L_dev=L[:10])
+
+
+def test_snorkel_style_call_runs():
+    L, _ = sample_symmetric(2000, ACC[:4], COV[:4], np.array([0.5, 0.5]), seed=8)
+    lm = LabelModel(cardinality=2, verbose=True)
+    with pytest.warns(UserWarning, match=r"ignoring Snorkel SGD option\(s\) \['lr', 'n_epochs'\]"):
+        lm.fit(L_train=L, n_epochs=500, lr=0.001, seed=123, progress_bar=False)
+    assert lm.config.seed == 123
+    assert lm.get_weights().shape == (4,) and lm.get_conditional_probs().shape == (4, 3, 2)
+    with pytest.raises(TypeError, match=r"unexpected fit\(\) argument\(s\) \['epochs'\]"):
+        lm.fit(L, epochs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lm.predict(L, tie_break_policy="abstain")

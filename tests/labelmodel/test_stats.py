@@ -1,0 +1,55 @@
+"""stats_from_matrix against brute force (dense and sparse overlap), npz round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from labelmodel import SufficientStats, stats_from_matrix
+from labelmodel import stats as stats_mod
+
+
+def _brute_overlap(L: np.ndarray, k: int) -> np.ndarray:
+    n, m = L.shape
+    ind = np.zeros((n, m * k))
+    r, c = np.nonzero(L != -1)
+    ind[r, c * k + L[r, c]] = 1
+    return (ind.T @ ind).astype(np.int64)
+
+
+def test_matches_brute_force():
+    rng = np.random.default_rng(0)
+    L = np.where(rng.random((500, 6)) < 0.6, -1, rng.integers(0, 3, (500, 6)))
+    s = stats_from_matrix(L, 3)
+    assert isinstance(s.overlap, np.ndarray)
+    assert np.array_equal(s.overlap, _brute_overlap(L, 3))
+    uniq, cnt = np.unique(L, axis=0, return_counts=True)
+    assert np.array_equal(s.patterns, uniq) and np.array_equal(s.counts, cnt)
+    assert s.counts.sum() == 500
+    voted = L != -1
+    assert s.n_covered == int(voted.any(axis=1).sum())
+    assert np.array_equal(s.lf_coverage, voted.sum(axis=0))
+
+
+def test_sparse_overlap_above_limit_and_npz_round_trip(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    L = np.where(rng.random((300, 5)) < 0.7, -1, rng.integers(0, 4, (300, 5)))
+    dense = stats_from_matrix(L, 4)
+    monkeypatch.setattr(stats_mod, "DENSE_OVERLAP_MAX_COLS", 8)
+    sparse = stats_from_matrix(L, 4)
+    assert sp.issparse(sparse.overlap)
+    assert np.array_equal(sparse.overlap.toarray(), dense.overlap)
+    assert sparse.equals(dense) and dense.equals(sparse)
+    assert np.array_equal(sparse.class_vote_counts(), dense.class_vote_counts())
+    for s in (dense, sparse):
+        path = tmp_path / "s.npz"
+        s.to_npz(str(path))
+        back = SufficientStats.from_npz(str(path))
+        assert back.equals(s) and sp.issparse(back.overlap) == sp.issparse(s.overlap)
+
+
+def test_pattern_limit_and_edge_shapes():
+    L = np.array([[0, -1], [1, 1], [0, -1]])
+    assert stats_from_matrix(L, 2, max_patterns=1).patterns is None
+    empty = stats_from_matrix(np.zeros((0, 3), dtype=int), 2)
+    assert empty.n_rows == 0 and empty.patterns.shape == (0, 3)
