@@ -38,6 +38,9 @@ def _client(cfg: PipelineConfig):
     logging.getLogger("alembic").setLevel(logging.WARNING)
     import mlflow
 
+    # mlflow sets its own INFO handler on import; keep its chatter out of lakelabel's progress log.
+    if not logging.getLogger("jobs").isEnabledFor(logging.DEBUG):
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     cfg.lakehouse_path.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri(cfg))
     return mlflow

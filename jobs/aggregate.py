@@ -24,7 +24,9 @@ from jobs._config import PipelineConfig
 from jobs._session import describe
 from jobs._sources import Source, gold_ids, load_source
 from jobs.apply_lfs import ApplyResult, load_apply_result
-from labelmodel.stats import SufficientStats
+import scipy.sparse as sp
+
+from labelmodel.stats import DENSE_OVERLAP_MAX_COLS, SufficientStats, stats_from_matrix
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,45 @@ def aggregate_patterns(
     max_patterns: int,
     with_gold: bool,
 ) -> AggregateResult:
-    """Compute :class:`SufficientStats` (and gold counts) from :func:`pattern_frame` rows."""
+    """Compute :class:`SufficientStats` (and gold counts) from :func:`pattern_frame` rows.
+
+    One Spark job counts rows per (pattern, gold class). While there are at most
+    ``max_patterns`` distinct patterns, that table comes to the driver and every statistic is
+    computed from it exactly (it is the label matrix with multiplicities). Beyond, the table
+    stays on Spark and only the overlap moments and per-LF counts are aggregated there.
+    """
     started = time.perf_counter()
     m, k = len(lf_names), cardinality
     grouped = rows.groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
+    limit = max(max_patterns, 0) * (k + 1 if with_gold else 1)
+    head = grouped.limit(limit + 1).collect() if limit else []
+    if limit and len(head) <= limit:
+        lines = np.full((len(head), m), -1, dtype=np.int16)
+        for i, r in enumerate(head):
+            codes = np.asarray(r["pattern"], dtype=np.int64)
+            lines[i, codes // k] = codes % k
+        gold = np.fromiter((r["gold"] for r in head), dtype=np.int64, count=len(head))
+        n = np.fromiter((r["n"] for r in head), dtype=np.int64, count=len(head))
+        distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
+        if len(distinct) <= max_patterns:
+            stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=n)
+            gold_counts = None
+            n_gold = 0
+            if with_gold:
+                gold_counts = np.zeros((len(distinct), k), dtype=np.int64)
+                known = gold >= 0
+                np.add.at(gold_counts, (inverse.ravel()[known], gold[known]), n[known])
+                n_gold = int(gold_counts.sum())
+            return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
+    stats, n_patterns = _moments_on_spark(grouped, lf_names, k)
+    log.info("aggregate: %d distinct patterns > aggregate.max_patterns=%d; keeping overlap moments only",
+             n_patterns, max_patterns)
+    return AggregateResult(stats, None, 0, n_patterns, time.perf_counter() - started)
+
+
+def _moments_on_spark(grouped: DataFrame, lf_names: Sequence[str], k: int) -> tuple[SufficientStats, int]:
+    """Overlap moments and per-LF counts aggregated on Spark (too many patterns to collect)."""
+    m = len(lf_names)
     patterns = grouped.groupBy("pattern").agg(F.sum("n").alias("n")).persist()
     try:
         counts_df = patterns.select(
@@ -93,8 +130,6 @@ def aggregate_patterns(
             F.coalesce(F.sum(F.when(F.col("votes") >= 2, F.col("n"))), F.lit(0)).alias("overlapped"),
             F.coalesce(F.sum(F.when(F.col("classes") >= 2, F.col("n"))), F.lit(0)).alias("conflicted"),
         ).first()
-        n_patterns = int(level["p"])
-
         per_lf = (
             counts_df.select("n", "votes", "classes", F.explode("pattern").alias("code"))
             .groupBy((F.col("code") / k).cast("int").alias("lf"))
@@ -105,12 +140,6 @@ def aggregate_patterns(
             )
             .collect()
         )
-        lf_coverage = np.zeros(m, dtype=np.int64)
-        lf_overlap = np.zeros(m, dtype=np.int64)
-        lf_conflict = np.zeros(m, dtype=np.int64)
-        for r in per_lf:
-            lf_coverage[r["lf"]], lf_overlap[r["lf"]], lf_conflict[r["lf"]] = r["coverage"], r["overlap"], r["conflict"]
-
         pairs = (
             patterns.select("n", F.explode("pattern").alias("a"), "pattern")
             .select("n", "a", F.explode("pattern").alias("b"))
@@ -118,46 +147,18 @@ def aggregate_patterns(
             .agg(F.sum("n").alias("n"))
             .collect()
         )
-        overlap = np.zeros((m * k, m * k), dtype=np.int64)
-        if pairs:
-            a = np.fromiter((r["a"] for r in pairs), dtype=np.int64, count=len(pairs))
-            b = np.fromiter((r["b"] for r in pairs), dtype=np.int64, count=len(pairs))
-            overlap[a, b] = np.fromiter((r["n"] for r in pairs), dtype=np.int64, count=len(pairs))
-
-        pattern_matrix = pattern_counts = gold_counts = None
-        n_gold = 0
-        if n_patterns <= max_patterns:
-            source = grouped if with_gold else patterns.withColumn("gold", F.lit(-1))
-            collected = source.select("pattern", "gold", "n").collect()
-            keys: dict[tuple[int, ...], int] = {}
-            dense_rows, gold_rows = [], []
-            for r in collected:
-                codes = tuple(r["pattern"])
-                if codes not in keys:
-                    keys[codes] = len(keys)
-                    row = np.full(m, -1, dtype=np.int16)
-                    for code in codes:
-                        row[code // k] = code % k
-                    dense_rows.append(row)
-                gold_rows.append((keys[codes], int(r["gold"]), int(r["n"])))
-            dense = np.array(dense_rows, dtype=np.int16).reshape(-1, m)
-            totals = np.zeros(len(dense), dtype=np.int64)
-            golds = np.zeros((len(dense), k), dtype=np.int64)
-            for idx, gold, n in gold_rows:
-                totals[idx] += n
-                if gold >= 0:
-                    golds[idx, gold] += n
-            order = np.lexsort(dense.T[::-1]) if len(dense) else np.zeros(0, dtype=np.int64)
-            pattern_matrix, pattern_counts = dense[order], totals[order]
-            if with_gold:
-                gold_counts = golds[order]
-                n_gold = int(golds.sum())
-        else:
-            log.info("aggregate: %d distinct patterns > aggregate.max_patterns=%d; keeping overlap moments only",
-                     n_patterns, max_patterns)
     finally:
         patterns.unpersist()
-
+    lf_coverage = np.zeros(m, dtype=np.int64)
+    lf_overlap = np.zeros(m, dtype=np.int64)
+    lf_conflict = np.zeros(m, dtype=np.int64)
+    for r in per_lf:
+        lf_coverage[r["lf"]], lf_overlap[r["lf"]], lf_conflict[r["lf"]] = r["coverage"], r["overlap"], r["conflict"]
+    a = np.fromiter((r["a"] for r in pairs), dtype=np.int64, count=len(pairs))
+    b = np.fromiter((r["b"] for r in pairs), dtype=np.int64, count=len(pairs))
+    v = np.fromiter((r["n"] for r in pairs), dtype=np.int64, count=len(pairs))
+    overlap = sp.csr_array((v, (a, b)), shape=(m * k, m * k))
+    overlap = overlap.toarray() if m * k <= DENSE_OVERLAP_MAX_COLS else overlap
     stats = SufficientStats(
         n_rows=int(level["n_rows"]),
         cardinality=k,
@@ -169,10 +170,8 @@ def aggregate_patterns(
         n_covered=int(level["covered"]),
         n_overlapped=int(level["overlapped"]),
         n_conflicted=int(level["conflicted"]),
-        patterns=pattern_matrix,
-        counts=pattern_counts,
     )
-    return AggregateResult(stats, gold_counts, n_gold, n_patterns, time.perf_counter() - started)
+    return stats, int(level["p"])
 
 
 def source_ids(source: Source, label_space: Sequence[str]) -> DataFrame:

@@ -138,6 +138,11 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
             f"a SQL LF does not compile against the source ({', '.join(bad)}): {str(err).splitlines()[0]}; "
             f"fix the LF's condition"
         ) from None
+    # LFs are CPU-bound: a source with fewer input splits than cores (one small file, one
+    # Parquet row group) would run on one core, so spread it out first.
+    cores = df.sparkSession.sparkContext.defaultParallelism
+    if prepared.rdd.getNumPartitions() < cores:
+        prepared = prepared.repartition(cores)
     id_type = to_arrow_type(df.schema[id_col].dataType)
     schema = votes_schema(id_type)
     spark_schema = from_arrow_schema(schema)

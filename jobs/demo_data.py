@@ -466,7 +466,8 @@ def write_demo_source(
     for i in range(n_files):
         start = i * int(rows_per_file)
         chunk = _generate_range(start, min(start + int(rows_per_file), int(n)), int(seed))
-        pq.write_table(chunk, os.fspath(out / f"part-{i:05d}.parquet"), compression="zstd")
+        # Row groups of 64k rows let Spark split a file across cores.
+        pq.write_table(chunk, os.fspath(out / f"part-{i:05d}.parquet"), compression="zstd", row_group_size=65_536)
     return os.fspath(path)
 
 

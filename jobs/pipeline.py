@@ -53,11 +53,14 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     # Majority vote needs no training data; fitting on the held-out statistics only records LF names.
     mv = MajorityLabelVoter(cardinality=registry.cardinality).fit_from_stats(agg.stats)
     patterns = agg.stats.patterns
+    covered = (patterns >= 0).any(axis=1)
     return {
         "eval_rows": float(agg.gold_counts.sum()),
         "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
         "eval_accuracy": expected_accuracy(model.predict_proba(patterns), agg.gold_counts),
         "eval_mv_accuracy": expected_accuracy(mv.predict_proba(patterns), agg.gold_counts),
+        "eval_accuracy_covered": expected_accuracy(model.predict_proba(patterns[covered]), agg.gold_counts[covered]),
+        "eval_mv_accuracy_covered": expected_accuracy(mv.predict_proba(patterns[covered]), agg.gold_counts[covered]),
     }
 
 

@@ -98,11 +98,10 @@ def score_rows(
             row_index = np.repeat(np.arange(b), lengths)
             L = np.full((b, m), -1, dtype=np.int64)
             L[row_index, codes // k] = codes % k
-            probs = model.predict_proba(L)
             row_ids = batch.column("row_id")
-            label = model.predict(
-                L, tie_break_policy=tie_break_policy, row_ids=np.asarray(row_ids.to_pylist(), dtype=object)
-            )
+            # Only the "random" policy reads the ids (it hashes them); skip the conversion otherwise.
+            ids = np.asarray(row_ids.to_pylist(), dtype=object) if tie_break_policy == "random" else None
+            label, probs = model.predict(L, tie_break_policy=tie_break_policy, row_ids=ids, return_probs=True)
             voting = [list(voters[(codes[offsets[i]:offsets[i + 1]] // k)]) for i in range(b)]
             columns = [
                 row_ids.cast(row_id_type),

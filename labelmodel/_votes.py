@@ -54,12 +54,16 @@ class VoteTable:
     def from_matrix(cls, L: np.ndarray, k: int, row_weight: np.ndarray | None = None) -> VoteTable:
         L = np.asarray(L)
         n, m = L.shape
-        row, lf = np.nonzero(L != ABSTAIN)
+        flat = np.ascontiguousarray(L).reshape(-1)
+        idx = np.flatnonzero(flat != ABSTAIN)
+        row = idx // max(m, 1)
+        lf = np.multiply(row, m)
+        np.subtract(idx, lf, out=lf)  # in place: fresh large temporaries are costly
         w = np.ones(n) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
         return cls(
-            row=row.astype(np.int64),
-            lf=lf.astype(np.int64),
-            cls=L[row, lf].astype(np.int64),
+            row=row,
+            lf=lf,
+            cls=flat[idx].astype(np.int64),
             row_weight=w,
             n_rows=n,
             n_lfs=m,
@@ -93,14 +97,17 @@ class BumpPosterior:
 
     def __init__(self, votes: VoteTable):
         self.votes = votes
-        k = votes.k
-        key = votes.row * k + votes.cls
-        # Few classes: a dense [rows, k] score is cheaper than grouping the votes.
-        self.dense = votes.n_rows * k <= self._DENSE_CELLS and k <= 64
+        k, n = votes.k, votes.n_rows
+        # Few classes: a dense score is cheaper than grouping the votes. Its cells are
+        # class-major ([k, rows]) so the per-row reductions run over contiguous rows.
+        self.dense = n * k <= self._DENSE_CELLS and k <= 64
         if self.dense:
-            uniq, inv = np.arange(votes.n_rows * k), key
-        else:
-            uniq, inv = np.unique(key, return_inverse=True)
+            self.inv = (votes.cls * n + votes.row).reshape(-1)  # vote -> (class, row) cell
+            self.cell_row = np.tile(np.arange(n), k)
+            self.cell_cls = np.repeat(np.arange(k), n)
+            return
+        key = votes.row * k + votes.cls
+        uniq, inv = np.unique(key, return_inverse=True)
         self.inv = inv.reshape(-1)  # vote -> (row, class) cell
         self.cell_row = uniq // k
         self.cell_cls = uniq % k
@@ -118,19 +125,24 @@ class BumpPosterior:
         every other class ``y`` of row ``r`` has posterior ``exp(log_prior[y] - log_z[r])``.
         ``log_prior`` must be normalized (``logsumexp == 0``).
         """
+        return self.compute_cells(log_prior, np.bincount(self.inv, weights=vote_weight, minlength=len(self.cell_row)))
+
+    def compute_cells(self, log_prior: np.ndarray, bump: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`compute`, from the summed vote weight of each cell (``bump[i]`` for
+        class ``cell_cls[i]`` on row ``cell_row[i]``)."""
         v = self.votes
         n = v.n_rows
         if self.dense:
-            S = np.bincount(self.inv, weights=vote_weight, minlength=n * v.k).reshape(n, v.k)
-            S += log_prior[None, :]
-            mx = S.max(axis=1, keepdims=True)
-            log_z = (mx + np.log(np.exp(S - mx).sum(axis=1, keepdims=True))).reshape(-1)
-            S -= log_z[:, None]
-            return np.exp(S).reshape(-1), log_z
+            S = bump.reshape(v.k, n)
+            S += log_prior[:, None]
+            mx = S.max(axis=0)
+            E = np.subtract(S, mx)
+            log_z = mx + np.log(np.exp(E, out=E).sum(axis=0))
+            S -= log_z
+            return np.exp(S, out=S).reshape(-1), log_z
         log_z = np.zeros(n)
         if self.inv.size == 0:
             return np.zeros(0), log_z
-        bump = np.bincount(self.inv, weights=vote_weight, minlength=len(self.cell_row))
         score = log_prior[self.cell_cls] + bump
         prior = np.exp(log_prior)
         # prior mass of the classes that got no vote on the row
@@ -150,6 +162,8 @@ class BumpPosterior:
         """Weighted sum of posteriors over rows, shape [k]."""
         v = self.votes
         w = v.row_weight
+        if self.dense:
+            return cell_post.reshape(v.k, v.n_rows) @ w
         base = np.exp(log_prior) * float(np.sum(w * np.exp(-log_z)))
         if cell_post.size:
             cw = w[self.cell_row]

@@ -72,7 +72,7 @@ class LabelModelConfig:
     seed: int = 0
     max_iter: int = 500
     tol: float = 1e-6
-    prior_strength: float = 0.075
+    prior_strength: float = 0.025
     prior_precision: float = 0.8
     class_evidence_floor: float = 0.5
     class_smoothing: float = 1.0

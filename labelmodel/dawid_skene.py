@@ -45,6 +45,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, logit, logsumexp
 
 from ._base import BaseLabelModel
@@ -74,21 +75,87 @@ def prior_precision_of(pi: np.ndarray, prior_precision: float) -> np.ndarray:
     return np.maximum(lifted, prior_precision)
 
 
+def _mv_cells(vt: VoteTable, bp: BumpPosterior) -> tuple[np.ndarray, np.ndarray]:
+    """Majority-vote posteriors (votes split proportionally): per cell of ``bp``, the
+    posterior of its class; per class, the weighted total over rows."""
+    k = vt.k
+    cell_votes = np.bincount(bp.inv, minlength=len(bp.cell_row)).astype(np.float64)
+    if bp.dense:  # cells are [k, rows]
+        per_row = cell_votes.reshape(k, vt.n_rows)
+        row_votes = per_row.sum(axis=0)
+        cell_post = (per_row / np.maximum(row_votes, 1.0)).reshape(-1)
+        N = cell_post.reshape(k, vt.n_rows) @ vt.row_weight
+        return cell_post, N + vt.row_weight[row_votes == 0].sum() / k
+    row_votes = np.bincount(vt.row, minlength=vt.n_rows).astype(np.float64)
+    cell_post = cell_votes / np.maximum(row_votes[bp.cell_row], 1.0)
+    w = vt.row_weight
+    N = np.bincount(bp.cell_cls, weights=w[bp.cell_row] * cell_post, minlength=k)
+    N = N + w[row_votes == 0].sum() / k
+    return cell_post, N
+
+
 def _mv_init(vt: VoteTable, bp: BumpPosterior) -> tuple[np.ndarray, np.ndarray]:
     """Expected counts under majority-vote posteriors (votes split proportionally).
 
     Returns ``(A, N)``: per vote, the weighted posterior of its class; per class, the total.
     """
-    k = vt.k
-    ones = np.ones(len(vt.row))
-    cell_votes = np.bincount(bp.inv, weights=ones, minlength=len(bp.cell_row))
-    row_votes = np.bincount(vt.row, minlength=vt.n_rows).astype(np.float64)
-    cell_post = cell_votes / np.maximum(row_votes[bp.cell_row], 1.0)
-    w = vt.row_weight
-    A_votes = vt.weight_of_votes() * cell_post[bp.inv]
-    N = np.bincount(bp.cell_cls, weights=w[bp.cell_row] * cell_post, minlength=k)
-    N = N + w[row_votes == 0].sum() / k
-    return A_votes, N
+    cell_post, N = _mv_cells(vt, bp)
+    return vt.weight_of_votes() * cell_post[bp.inv], N
+
+
+def _squarem(em: Any, moved: Any, theta: tuple, it: int, limit: int, tol: float) -> tuple[tuple, int, bool]:
+    """Iterate the EM map ``em`` to its fixed point, accelerated by SQUAREM (Varadhan and
+    Roland, 2008: a squared extrapolation of two EM steps, then one EM step to stabilize).
+
+    The extrapolation runs in logit/log space so precisions stay in (0, 1) and the class
+    balance on the simplex. A step whose EM residual grew is discarded for the plain EM
+    steps, so this never does worse than EM and stops at the same fixed point: when one
+    EM step moves no parameter by more than ``tol``. ``it`` counts EM steps.
+    """
+
+    def pack(t: tuple) -> np.ndarray:
+        return np.concatenate([logit(t[0]), np.log(t[1])])
+
+    def unpack(x: np.ndarray, n_a: int) -> tuple[np.ndarray, np.ndarray]:
+        lp = x[n_a:]
+        pi = np.exp(lp - lp.max())
+        return np.clip(expit(x[:n_a]), _EPS, 1 - _EPS), pi / pi.sum()
+
+    n_a = len(theta[0])
+    while it < limit:
+        t1 = em(theta)
+        it += 1
+        d1 = moved(t1, theta)
+        if d1 < tol or it >= limit:
+            return t1, it, bool(d1 < tol)
+        t2 = em(t1)
+        it += 1
+        d2 = moved(t2, t1)
+        if d2 < tol or it >= limit:
+            return t2, it, bool(d2 < tol)
+        x0, x1, x2 = pack(theta), pack(t1), pack(t2)
+        r = x1 - x0
+        v = x2 - 2.0 * x1 + x0
+        nv = float(np.sqrt(v @ v))
+        if not nv > 0:
+            theta = t2
+            continue
+        alpha = min(-float(np.sqrt(r @ r)) / nv, -1.0)
+        x = x0 - 2.0 * alpha * r + alpha * alpha * v
+        if not np.all(np.isfinite(x)):
+            theta = t2
+            continue
+        t3 = unpack(x, n_a)
+        t4 = em(t3)
+        it += 1
+        d4 = moved(t4, t3)
+        if not np.isfinite(d4) or d4 > 10.0 * d1:
+            theta = t2  # the extrapolation did not help: keep the plain EM steps
+            continue
+        if d4 < tol:
+            return t4, it, True
+        theta = t4
+    return theta, it, False
 
 
 def precision_em(
@@ -127,7 +194,8 @@ def precision_em(
     total = vt.total
     bp = BumpPosterior(vt)
     # Only (LF, class) pairs that voted ("units") carry parameters: O(votes), not O(m*k).
-    key = vt.lf * k + vt.cls
+    key = np.multiply(vt.lf, k)
+    key += vt.cls
     if m * k <= 10_000_000:
         present = np.bincount(key, minlength=m * k) > 0
         units = np.flatnonzero(present)
@@ -140,18 +208,20 @@ def precision_em(
     U = len(units)
     vote_w = vt.weight_of_votes()
     ucnt = np.bincount(unit_of_vote, weights=vote_w, minlength=U)
-    A_votes, N = _mv_init(vt, bp)
-    A = np.bincount(unit_of_vote, weights=A_votes, minlength=U)
+    # votes as sparse maps between units and (row, class) cells: an E-step is two sparse
+    # products, each cell's summed vote weight and each unit's weighted posterior mass
+    n_cells = len(bp.cell_row)
+    to_units = sp.csr_array((vote_w, (unit_of_vote, bp.inv)), shape=(U, n_cells))
+    to_units.sum_duplicates()  # no-op: an LF votes once per row, so once per cell
+    to_cells = sp.csc_array((np.ones(len(to_units.data)), to_units.indices, to_units.indptr), shape=(n_cells, U))
+    cell_post, N = _mv_cells(vt, bp)
+    A = to_units @ cell_post
     s = float(prior_strength)
     lift = logit(prior_precision) - logit(1.0 / k)
     floor = class_evidence_floor * lift
     class_tot = np.bincount(ucls, weights=ucnt, minlength=k)
-    prev_a = prev_pi = None
-    converged = False
-    it = 0
-    limit = max_iter if n_steps is None else n_steps
-    for it in range(1, limit + 1):
-        # M-step
+
+    def m_step(A: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pi = (N + class_smoothing) / (total + k * class_smoothing)
         pi = np.clip(pi, 1e-12, None)
         pi = pi / pi.sum()
@@ -164,21 +234,37 @@ def precision_em(
         mean_w = np.bincount(ucls, weights=ucnt * w, minlength=k) / np.where(class_tot > 0, class_tot, 1.0)
         shift = np.where(class_tot > 0, np.maximum(0.0, floor - mean_w), 0.0)
         w = w + shift[ucls]
-        a = np.clip(expit(w + lpi[ucls]), _EPS, 1 - _EPS)
-        if prev_a is not None:
-            delta = max(np.abs(a - prev_a).max(initial=0.0), np.abs(pi - prev_pi).max())
-            if delta < tol:
+        return np.clip(expit(w + lpi[ucls]), _EPS, 1 - _EPS), pi
+
+    def e_step(a: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        log_pi = np.log(pi)
+        w = logit(a) - logit(pi)[ucls]
+        cell_post, log_z = bp.compute_cells(log_pi, to_cells @ w)
+        return to_units @ cell_post, bp.class_totals(log_pi, cell_post, log_z)
+
+    def em(theta: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return m_step(*e_step(*theta))
+
+    def moved(t1: tuple[np.ndarray, np.ndarray], t0: tuple[np.ndarray, np.ndarray]) -> float:
+        return max(np.abs(t1[0] - t0[0]).max(initial=0.0), np.abs(t1[1] - t0[1]).max())
+
+    theta = m_step(A, N)
+    converged = False
+    it = 1
+    limit = max_iter if n_steps is None else n_steps
+    if n_steps is not None:
+        # plain EM for a fixed number of steps (1 = weighted majority vote)
+        while it < limit:
+            nxt = em(theta)
+            it += 1
+            done = moved(nxt, theta) < tol
+            theta = nxt
+            if done:
                 converged = True
                 break
-        prev_a, prev_pi = a, pi
-        if it == limit:
-            break
-        # E-step
-        log_pi = np.log(pi)
-        w = logit(a) - lpi[ucls]
-        cell_post, log_z = bp.compute(log_pi, w[unit_of_vote])
-        A = np.bincount(unit_of_vote, weights=vote_w * cell_post[bp.inv], minlength=U)
-        N = bp.class_totals(log_pi, cell_post, log_z)
+    else:
+        theta, it, converged = _squarem(em, moved, theta, it, limit, tol)
+    a, pi = theta
     lpi = logit(pi)
     a0_all = prior_precision_of(pi, prior_precision)
     prec = np.broadcast_to(a0_all, (m, k)).copy().reshape(-1)
@@ -315,8 +401,8 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
     """EM over the pattern table of ``stats`` -> :class:`FittedParams`."""
     vt = VoteTable.from_stats(stats)
     param = parameterization or cfg.parameterization
-    vote_rate = vt.unit_counts() / vt.total
     if param == "full":
+        vote_rate = vt.unit_counts() / vt.total
         r = full_em(vt, class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol)
         p = FittedParams(kind="table", log_prior=r["log_prior"], precision=r["precision"],
                             vote_rate=vote_rate, log_table=r["log_table"],
@@ -326,6 +412,7 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
     r = precision_em(vt, prior_strength=cfg.prior_strength * stats.n_rows, prior_precision=cfg.prior_precision,
                      class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol,
                      n_steps=n_steps, class_evidence_floor=cfg.class_evidence_floor)
+    vote_rate = r["unit_counts"] / vt.total
     info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
             "n_patterns": int(stats.patterns.shape[0])}
     return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust)

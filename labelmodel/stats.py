@@ -195,6 +195,7 @@ def stats_from_matrix(
     cardinality: int,
     lf_names: tuple[str, ...] | list[str] | None = None,
     max_patterns: int | None = None,
+    weights: Any = None,
 ) -> SufficientStats:
     """Compute :class:`SufficientStats` of a dense label matrix with numpy.
 
@@ -208,9 +209,21 @@ def stats_from_matrix(
         Column names; defaults to ``lf_0 .. lf_{m-1}``.
     max_patterns : int, optional
         Keep the distinct-pattern table only when it has at most this many rows.
+    weights : array-like of int, shape [n], optional
+        How many rows each row of ``L`` stands for (e.g. ``L`` holds distinct patterns and
+        ``weights`` their counts); the result is that of the expanded matrix.
     """
     L = check_label_matrix(L, cardinality)
-    n, m = L.shape
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.int64)
+        if w.shape != (L.shape[0],) or (w.size and w.min() < 0):
+            raise ValueError(f"weights must be {L.shape[0]} non-negative counts, one per row of L; got shape {w.shape}")
+        keep = w > 0
+        L, w = L[keep], w[keep]
+    else:
+        w = np.ones(L.shape[0], dtype=np.int64)
+    n_lines, m = L.shape
+    n = int(w.sum())
     k = cardinality
     names = tuple(lf_names) if lf_names is not None else tuple(f"lf_{j}" for j in range(m))
     if len(names) != m:
@@ -221,9 +234,10 @@ def stats_from_matrix(
     rows, cols = np.nonzero(voted)
     ind = sp.csr_array(
         (np.ones(len(rows), dtype=np.int64), (rows, cols * k + L[rows, cols])),
-        shape=(n, m * k),
+        shape=(n_lines, m * k),
     )
-    overlap = (ind.T @ ind).tocsr()
+    weighted = sp.csr_array((w[rows], (rows, cols * k + L[rows, cols])), shape=(n_lines, m * k))
+    overlap = (ind.T @ weighted).tocsr()
     if m * k <= DENSE_OVERLAP_MAX_COLS:
         overlap = overlap.toarray().astype(np.int64)
     else:
@@ -239,7 +253,11 @@ def stats_from_matrix(
     )
 
     patterns = counts = None
-    uniq, cnt = _unique_rows(L16, m)
+    if weights is None:
+        uniq, cnt = _unique_rows(L16, m)
+    else:
+        uniq, inverse = np.unique(L16, axis=0, return_inverse=True)
+        cnt = np.bincount(inverse.ravel(), weights=w, minlength=len(uniq)).astype(np.int64)
     if max_patterns is None or len(uniq) <= max_patterns:
         patterns = uniq.astype(np.int16).reshape(-1, m)
         counts = cnt.astype(np.int64)
@@ -249,12 +267,12 @@ def stats_from_matrix(
         cardinality=int(k),
         lf_names=names,
         overlap=overlap,
-        lf_coverage=voted.sum(axis=0).astype(np.int64),
-        lf_overlap=(voted & (n_votes >= 2)[:, None]).sum(axis=0).astype(np.int64),
-        lf_conflict=(voted & conflicted[:, None]).sum(axis=0).astype(np.int64),
-        n_covered=int((n_votes >= 1).sum()),
-        n_overlapped=int((n_votes >= 2).sum()),
-        n_conflicted=int(conflicted.sum()),
+        lf_coverage=(voted * w[:, None]).sum(axis=0).astype(np.int64),
+        lf_overlap=((voted & (n_votes >= 2)[:, None]) * w[:, None]).sum(axis=0).astype(np.int64),
+        lf_conflict=((voted & conflicted[:, None]) * w[:, None]).sum(axis=0).astype(np.int64),
+        n_covered=int(w[n_votes >= 1].sum()),
+        n_overlapped=int(w[n_votes >= 2].sum()),
+        n_conflicted=int(w[conflicted].sum()),
         patterns=patterns,
         counts=counts,
     )

@@ -41,12 +41,12 @@ def test_parameter_recovery_with_weak_prior(sym3):
 
 
 def test_default_recovers_accuracies_and_beats_majority(sym3):
-    # The default prior is strong (worth 7.5% of the rows), so estimates are shrunk toward
-    # the prior precision (0.8), but the ranking and the accuracy gain survive.
+    # The default prior is worth 2.5% of the rows, so estimates are shrunk toward the
+    # prior precision (0.8): within 0.06 here, with the ranking and the accuracy gain intact.
     L, y = sym3
     lm = LabelModel(cardinality=3).fit(L)
     est, true = lm.estimated_accuracies(), empirical_precision(L, y)
-    assert np.abs(est - true).max() < 0.1
+    assert np.abs(est - true).max() < 0.06
     assert np.corrcoef(est, true)[0, 1] > 0.95
     mv = MajorityLabelVoter(3).fit(L)
     assert expected_accuracy(lm.predict_proba(L), y) > expected_accuracy(mv.predict_proba(L), y) + 0.01
