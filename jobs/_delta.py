@@ -1122,3 +1122,29 @@ def table_exists(path: str) -> bool:
 def read_metadata(path: str) -> dict[str, Any]:
     """Custom metadata of the latest commit of the Delta table at ``path``."""
     return _DEFAULT_IO.read_metadata(path)
+
+
+def restore_table(path: str, version: int | None, *, reason: str) -> None:
+    """Put a table back to ``version`` after a later stage of the same job failed.
+
+    ``version=None`` means the table did not exist before the job: its folder is removed.
+    Delta records the restore as a new commit whose content equals ``version``.
+    """
+    from deltalake import CommitProperties, DeltaTable
+
+    root = _normalize(path)
+    if version is None:
+        import shutil
+
+        if os.path.isdir(root):
+            shutil.rmtree(root)
+        log.info("removed %s, created by a job that failed (%s)", root, reason)
+        return
+    dt = DeltaTable(root)
+    # Carry the restored version's own commit metadata, so readers of the latest commit's
+    # metadata (lakelabel's stage summaries) see what the table now holds.
+    entry = next((h for h in dt.history() if h.get("version") == version), {})
+    kept = {k: str(v) for k, v in entry.items() if k.startswith("lakelabel.") and k != _WRITE_ID_KEY}
+    kept["lakelabel.restore"] = reason
+    dt.restore(version, commit_properties=CommitProperties(custom_metadata=kept))
+    log.info("restored %s to version %d (%s)", root, version, reason)

@@ -47,7 +47,7 @@ def _client(cfg: PipelineConfig):
 
 
 def start_run(cfg: PipelineConfig, run_id: str):
-    """Return the active MLflow run for lakelabel ``run_id``, resuming one with that tag if it exists."""
+    """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id."""
     mlflow = _client(cfg)
     experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
     if experiment is None:
@@ -57,13 +57,8 @@ def start_run(cfg: PipelineConfig, run_id: str):
         experiment_id = mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-    existing = mlflow.search_runs(
-        experiment_ids=[experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{run_id}'", output_format="list"
-    )
     if mlflow.active_run() is not None:
         mlflow.end_run()
-    if existing:
-        return mlflow.start_run(run_id=existing[0].info.run_id)
     return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id})
 
 

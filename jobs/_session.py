@@ -101,6 +101,9 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name)
     # Under spark-submit the JVM already carries --master; setting one here would override it.
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if submitted and master:
+        log.info("running under spark-submit: its --master wins over %s", master)
+        master = None
     if master or not submitted:
         master = master or "local[*]"
         builder = builder.master(master)

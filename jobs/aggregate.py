@@ -23,7 +23,7 @@ from jobs import _delta
 from jobs._config import PipelineConfig
 from jobs._session import describe
 from jobs._sources import Source, gold_ids, load_source
-from jobs.apply_lfs import ApplyResult, load_apply_result
+from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
 import scipy.sparse as sp
 
 from labelmodel.stats import DENSE_OVERLAP_MAX_COLS, SufficientStats, stats_from_matrix
@@ -189,7 +189,9 @@ def run(
 ) -> AggregateResult:
     """Aggregate the votes table written by the apply job."""
     applied = applied or load_apply_result(cfg)
-    source = source or load_source(spark, cfg.source)
+    if source is None:
+        source = load_source(spark, cfg.source)
+        check_source_unchanged(applied, source)
     votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
     describe(spark, "aggregate", f"vote patterns of {len(applied.lfs)} LFs")
     rows = pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))

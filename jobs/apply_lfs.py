@@ -31,7 +31,7 @@ from jobs._session import describe
 from jobs._sources import Source, check_source, load_source
 from lf_library import LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, to_long_votes, votes_schema
-from lf_library.errors import ConfigError, LFErrorRateExceeded, LFError
+from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class ApplyResult:
     lfs: tuple[LFApplyStats, ...]
     skipped: bool
     seconds: float
+    source_fingerprint: str = ""
 
     def to_json(self) -> str:
         return json.dumps(_as_plain(self), sort_keys=True)
@@ -211,6 +212,29 @@ def _lf_stats_from_files(
     return tuple(out), {name: c["out_of_space"] for name, c in counts.items()}
 
 
+def votes_fingerprint(cfg: PipelineConfig, source: Source, registry: LFRegistry) -> str:
+    """Hash of everything that decides the votes: source content, how it is read, the LFs."""
+    reading = json.dumps(
+        {"format": cfg.source.format, "options": cfg.source.options, "dedupe": cfg.source.drop_duplicate_rows},
+        sort_keys=True,
+    )
+    return hashlib.sha256(
+        f"{source.info.fingerprint}|{source.id_column}|{reading}|{registry.fingerprint}".encode()
+    ).hexdigest()
+
+
+def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_rate: float) -> None:
+    worst = [lf for lf in stats if lf.error_rate > max_error_rate]
+    if worst:
+        lf = max(worst, key=lambda s: s.error_rate)
+        sample = lf.error_samples[0] if lf.error_samples else {"row_id": "?", "error": "?"}
+        raise LFErrorRateExceeded(
+            f"LF {lf.name!r} raised on {lf.errors} of {n_rows} rows ({lf.error_rate:.1%}), above "
+            f"apply.max_error_rate={max_error_rate:.1%}; e.g. row id {sample['row_id']}: {sample['error']}. "
+            f"Fix the LF, or raise apply.max_error_rate"
+        )
+
+
 def run(
     spark: SparkSession,
     cfg: PipelineConfig,
@@ -223,24 +247,24 @@ def run(
     """Apply the LF registry to the source and commit the votes table (one Delta transaction).
 
     The votes table is replaced as a whole, so a rerun never duplicates votes. When the latest
-    votes commit came from the same source version and the same LF versions, nothing is
-    recomputed (pass ``force=True`` to recompute anyway).
+    votes commit came from the same source content, read the same way, and the same LF
+    versions, nothing is recomputed (pass ``force=True`` to recompute anyway); the stored error
+    counts are still checked against the current ``apply.max_error_rate``.
     """
     started = time.perf_counter()
     registry = registry or build_registry(cfg)
     source = source or load_source(spark, cfg.source)
     votes_path = cfg.table_path("votes")
-    fingerprint = hashlib.sha256(
-        f"{source.info.fingerprint}|{source.id_column}|{registry.fingerprint}".encode()
-    ).hexdigest()
-
+    fingerprint = votes_fingerprint(cfg, source, registry)
     previous = _delta.read_metadata(votes_path) if _delta.table_exists(votes_path) else {}
     if not force and VOTES_META_KEY in previous:
         prior = ApplyResult.from_json(previous[VOTES_META_KEY])
         if prior.fingerprint == fingerprint:
+            _check_error_budget(prior.lfs, prior.n_rows, cfg.apply.max_error_rate)
+            version = _delta.table_version(votes_path)
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
-                     source.description, len(registry), prior.votes_version)
-            return replace(prior, skipped=True, seconds=time.perf_counter() - started)
+                     source.description, len(registry), version)
+            return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started)
 
     describe(spark, "apply", f"check source {source.description}")
     n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
@@ -266,15 +290,7 @@ def run(
                     f"an LF must return a class id 0..{registry.cardinality - 1} ({', '.join(registry.label_space)}) "
                     f"or ABSTAIN (-1)"
                 )
-        worst = [lf for lf in stats if lf.error_rate > cfg.apply.max_error_rate]
-        if worst:
-            lf = max(worst, key=lambda s: s.error_rate)
-            sample = lf.error_samples[0] if lf.error_samples else {"row_id": "?", "error": "?"}
-            raise LFErrorRateExceeded(
-                f"LF {lf.name!r} raised on {lf.errors} of {n_rows} rows ({lf.error_rate:.1%}), above "
-                f"apply.max_error_rate={cfg.apply.max_error_rate:.1%}; e.g. row id {sample['row_id']}: {sample['error']}. "
-                f"Fix the LF, or raise apply.max_error_rate"
-            )
+        _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
 
     label_space = tuple(registry.label_space)
     pending = ApplyResult(
@@ -285,6 +301,7 @@ def run(
         source_format=source.info.format,
         source_version=source.info.version,
         fingerprint=fingerprint,
+        source_fingerprint=source.info.fingerprint,
         n_rows=n_rows,
         label_space=label_space,
         lfs=(),
@@ -297,23 +314,26 @@ def run(
         votes,
         votes_path,
         mode="overwrite",
-        app_id=f"lakelabel.apply.{run_id}",
-        app_version=1,
         commit_metadata=commit_metadata,
         validate=validate,
         description=f"lakelabel apply: write votes to {votes_path}",
         overwrite_schema=True,
     )
-    if result.skipped:
-        log.info("apply: run %s already committed votes; nothing to do", run_id)
-        prior = ApplyResult.from_json(_delta.read_metadata(votes_path)[VOTES_META_KEY])
-        return replace(prior, skipped=True)
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds)
     total_errors = sum(lf.errors for lf in final.lfs)
     log.info("apply: wrote %d votes to %s v%s in %.1fs (%d LF errors)",
              result.num_records, votes_path, result.version, seconds, total_errors)
     return final
+
+
+def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
+    """Fail when a stage run on its own sees a different source than the votes came from."""
+    if applied.source_fingerprint and source.info.fingerprint != applied.source_fingerprint:
+        raise InputDataError(
+            f"source {source.info.path} changed since its votes were written (votes table "
+            f"{applied.votes_table} v{applied.votes_version}); run `lakelabel apply` again (or `lakelabel run`)"
+        )
 
 
 def load_apply_result(cfg: PipelineConfig) -> ApplyResult:

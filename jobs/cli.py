@@ -124,8 +124,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "fit":
         from jobs import fit_label_model
 
+        from jobs.apply_lfs import load_apply_result
+
         stats, gold = fit_label_model.load_aggregate(cfg, args.run_id)
-        fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold)
+        fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold,
+                                     lf_versions=load_apply_result(cfg).lf_versions)
         summary = {"run_id": run_id, "stage": "fit", "model": fitted.model_path,
                    "model_version": fitted.model_version, "metrics": fitted.metrics}
     else:
@@ -156,7 +159,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif args.command == "write":
             from jobs import write_labels
 
-            written = write_labels.run(spark, cfg, run_id=run_id)
+            # The model comes from the fit of --run-id, or the latest fit when none is given.
+            written = write_labels.run(spark, cfg, run_id=run_id, model_run_id=args.run_id)
             summary = {"run_id": run_id, "stage": "write", "labels_table": written.labels_table,
                        "labels_version": written.labels_version, "rows": written.n_rows, "skipped": written.skipped}
     summary.setdefault("seconds", round(time.perf_counter() - started, 3))

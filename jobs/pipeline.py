@@ -5,6 +5,7 @@ Run: ``spark-submit jobs/pipeline.py --config conf/youtube.yaml`` or ``lakelabel
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -13,14 +14,15 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs import _mlflow, aggregate, apply_lfs, fit_label_model, write_labels
+from jobs import _delta, _mlflow, aggregate, apply_lfs, fit_label_model, write_labels
 from jobs._config import PipelineConfig
 from jobs._metrics import expected_accuracy
 from jobs._runs import run_dir, write_json
 from jobs._session import describe
-from jobs._sources import load_source
+from jobs._sources import check_source, load_source
 from labelmodel import MajorityLabelVoter
 from lf_library import LFRegistry
+from lf_library.apply import required_columns
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
         return {}
     source = load_source(spark, ev, role="evaluation")
     describe(spark, "evaluate", f"held-out {source.description}")
+    check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs))
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
     rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, registry.label_space), registry.names,
                                    registry.cardinality)
@@ -76,14 +79,22 @@ def run(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     registry = registry or apply_lfs.build_registry(cfg)
+    source = load_source(spark, cfg.source)
+    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry))
+    if done is not None and not force:
+        log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
+        return PipelineResult(run_id, done)
+    votes_path = cfg.table_path("votes")
+    labels_path = cfg.table_path("labels")
+    votes_before, labels_before = _delta.table_version(votes_path), _delta.table_version(labels_path)
     if cfg.mlflow.enabled:
         mlflow_run = _mlflow.start_run(cfg, run_id)
         mlflow_run_id = mlflow_run.info.run_id
     else:
         mlflow_run_id = None
     status = "FAILED"
+    applied = written = None
     try:
-        source = load_source(spark, cfg.source)
         log.info("stage 1/4 apply: %d LFs on %s", len(registry), source.description)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=registry, source=source, force=force)
         timings["apply"] = applied.seconds
@@ -130,6 +141,7 @@ def run(
             "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                             "method": cfg.label_model.method},
             "tie_break_policy": cfg.output.tie_break_policy,
+            "fingerprint": applied.fingerprint,
             "metrics": metrics,
             "mlflow": {"run_id": mlflow_run_id, "tracking_uri": _mlflow.tracking_uri(cfg) if cfg.mlflow.enabled else None,
                        "experiment": cfg.mlflow.experiment},
@@ -142,9 +154,35 @@ def run(
         log.info("pipeline: done in %.1fs (apply %.1fs, aggregate %.1fs, fit %.2fs, write %.1fs)", timings["total"],
                  timings["apply"], timings["aggregate"], timings["fit"], timings["write"])
         return PipelineResult(run_id, summary)
+    except BaseException:
+        # A later stage failed after an earlier one committed: put the tables back, so every
+        # table is where it was before this run.
+        reason = f"run {run_id} failed"
+        if written is not None and not written.skipped and written.labels_version != labels_before:
+            _delta.restore_table(labels_path, labels_before, reason=reason)
+        if applied is not None and not applied.skipped and applied.votes_version != votes_before:
+            _delta.restore_table(votes_path, votes_before, reason=reason)
+        raise
     finally:
         if cfg.mlflow.enabled:
             _mlflow.end_run(cfg, status)
+
+
+def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str) -> dict[str, Any] | None:
+    """The summary of ``run_id`` if it finished on the same inputs and both tables are unchanged."""
+    path = run_dir(cfg.lakehouse, run_id, create=False) / "summary.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    tables = summary.get("tables", {})
+    if (
+        summary.get("status") != "succeeded"
+        or summary.get("fingerprint") != fingerprint
+        or tables.get("votes", {}).get("version") != _delta.table_version(cfg.table_path("votes"))
+        or tables.get("labels", {}).get("version") != _delta.table_version(cfg.table_path("labels"))
+    ):
+        return None
+    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,8 @@ from jobs._config import PipelineConfig
 from jobs._session import describe
 from jobs._sources import Source, load_source
 from jobs.aggregate import pattern_frame, source_ids
-from jobs.apply_lfs import ApplyResult, load_apply_result
+from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
+from lf_library.errors import ConfigError
 from jobs.fit_label_model import FitResult, load_fit
 
 log = logging.getLogger(__name__)
@@ -132,13 +133,35 @@ def run(
     fitted: FitResult | None = None,
     source: Source | None = None,
     model_uri: str | None = None,
+    model_run_id: str | None = None,
 ) -> WriteResult:
-    """Score every source row and replace the labels table in one Delta transaction."""
+    """Score every source row and replace the labels table in one Delta transaction.
+
+    Without ``fitted``, the model saved by the fit stage of ``model_run_id`` is used (default:
+    the latest fitted run). Rewriting the labels of the same run, votes and model is a no-op.
+    """
     started = time.perf_counter()
     applied = applied or load_apply_result(cfg)
-    fitted = fitted or load_fit(cfg, run_id)
-    source = source or load_source(spark, cfg.source)
+    fitted = fitted or load_fit(cfg, model_run_id)
+    if source is None:
+        source = load_source(spark, cfg.source)
+        check_source_unchanged(applied, source)
+    model_lfs = list(getattr(fitted.model, "lf_names", None) or [])
+    if model_lfs and model_lfs != list(applied.lf_names):
+        raise ConfigError(
+            f"the label model ({fitted.model_path}) was fitted on LFs {model_lfs}, but the votes table "
+            f"{applied.votes_table} holds votes of {list(applied.lf_names)}; run `lakelabel aggregate` and "
+            f"`lakelabel fit` on these votes first (or `lakelabel run`)"
+        )
     labels_path = cfg.table_path("labels")
+    previous = _delta.read_metadata(labels_path) if _delta.table_exists(labels_path) else {}
+    if LABELS_META_KEY in previous:
+        prior = json.loads(previous[LABELS_META_KEY])
+        same = (prior.get("run_id"), prior.get("votes_version"), prior.get("label_model_version"))
+        if same == (run_id, applied.votes_version, fitted.model_version):
+            version = _delta.table_version(labels_path)
+            log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
+            return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)
     votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
     ids = source_ids(source, applied.label_space)
     rows = pattern_frame(votes, ids, applied.lf_names, len(applied.label_space))
@@ -180,8 +203,6 @@ def run(
         labels,
         labels_path,
         mode="overwrite",
-        app_id=f"lakelabel.write.{run_id}",
-        app_version=1,
         commit_metadata=meta,
         description=f"lakelabel write: labels to {labels_path}",
         overwrite_schema=True,

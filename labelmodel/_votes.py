@@ -102,7 +102,9 @@ class BumpPosterior:
         # class-major ([k, rows]) so the per-row reductions run over contiguous rows.
         self.dense = n * k <= self._DENSE_CELLS and k <= 64
         if self.dense:
-            self.inv = (votes.cls * n + votes.row).reshape(-1)  # vote -> (class, row) cell
+            inv = np.multiply(votes.cls, n)
+            inv += votes.row
+            self.inv = inv.reshape(-1)  # vote -> (class, row) cell
             self.cell_row = np.tile(np.arange(n), k)
             self.cell_cls = np.repeat(np.arange(k), n)
             return
@@ -136,10 +138,11 @@ class BumpPosterior:
             S = bump.reshape(v.k, n)
             S += log_prior[:, None]
             mx = S.max(axis=0)
-            E = np.subtract(S, mx)
-            log_z = mx + np.log(np.exp(E, out=E).sum(axis=0))
-            S -= log_z
-            return np.exp(S, out=S).reshape(-1), log_z
+            S -= mx
+            np.exp(S, out=S)
+            z = S.sum(axis=0)
+            S /= z
+            return S.reshape(-1), mx + np.log(z)
         log_z = np.zeros(n)
         if self.inv.size == 0:
             return np.zeros(0), log_z

@@ -37,7 +37,9 @@ Two parameterizations:
     0..k-1}``, Dirichlet-smoothed toward the LF's overall vote distribution. Abstaining
     is informative. ``m * (k+1) * k`` parameters: for small ``k`` and many rows.
 
-Both start from majority vote and are deterministic.
+Both start from majority vote and are deterministic. The precision EM is accelerated by
+SQUAREM (same fixed point, about half the EM steps) and its E-step is two sparse
+products between (LF, class) units and (pattern, class) cells.
 """
 
 from __future__ import annotations
@@ -108,9 +110,10 @@ def _squarem(em: Any, moved: Any, theta: tuple, it: int, limit: int, tol: float)
     Roland, 2008: a squared extrapolation of two EM steps, then one EM step to stabilize).
 
     The extrapolation runs in logit/log space so precisions stay in (0, 1) and the class
-    balance on the simplex. A step whose EM residual grew is discarded for the plain EM
-    steps, so this never does worse than EM and stops at the same fixed point: when one
-    EM step moves no parameter by more than ``tol``. ``it`` counts EM steps.
+    balance on the simplex. An extrapolated point whose EM residual is more than ten times
+    the residual before it (or not finite) is dropped and the two plain EM steps are kept.
+    The stopping test is plain EM's: one EM step moves no parameter by more than ``tol``.
+    ``it`` counts EM steps.
     """
 
     def pack(t: tuple) -> np.ndarray:
@@ -180,7 +183,8 @@ def precision_em(
     prior_precision : float
         Prior precision at uniform class balance (see :func:`prior_precision_of`).
     n_steps : int, optional
-        Stop after this many M-steps (1 gives the weighted majority vote).
+        Stop after this many M-steps of plain EM (1 gives the weighted majority vote).
+        Without it, EM runs to its fixed point accelerated by SQUAREM (:func:`_squarem`).
     class_evidence_floor : float
         Identifiability constraint: the vote-weighted mean weight of the votes for each
         class is kept at or above this fraction of the prior's weight.
@@ -200,7 +204,7 @@ def precision_em(
         present = np.bincount(key, minlength=m * k) > 0
         units = np.flatnonzero(present)
         slot = np.cumsum(present) - 1
-        unit_of_vote = slot[key]
+        unit_of_vote = np.take(slot, key, out=key)
     else:
         units, unit_of_vote = np.unique(key, return_inverse=True)
         unit_of_vote = unit_of_vote.reshape(-1)
@@ -221,20 +225,27 @@ def precision_em(
     floor = class_evidence_floor * lift
     class_tot = np.bincount(ucls, weights=ucnt, minlength=k)
 
+    # constants of the M-step (it runs once per EM step, on small arrays)
+    denom = ucnt + s
+    has_denom = denom > 0
+    safe_denom = np.where(has_denom, denom, 1.0)
+    has_class = class_tot > 0
+    safe_class_tot = np.where(has_class, class_tot, 1.0)
+
     def m_step(A: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pi = (N + class_smoothing) / (total + k * class_smoothing)
         pi = np.clip(pi, 1e-12, None)
         pi = pi / pi.sum()
-        lpi = logit(pi)
+        lpi_u = logit(pi)[ucls]
         a0 = prior_precision_of(pi, prior_precision)[ucls]
-        denom = ucnt + s
-        a = np.where(denom > 0, (A + s * a0) / np.where(denom > 0, denom, 1.0), a0)
-        w = logit(np.clip(a, _EPS, 1 - _EPS)) - lpi[ucls]
+        a = np.where(has_denom, (A + s * a0) / safe_denom, a0)
+        w = logit(np.clip(a, _EPS, 1 - _EPS)) - lpi_u
         # projection onto "each class's votes are, on average, evidence for it"
-        mean_w = np.bincount(ucls, weights=ucnt * w, minlength=k) / np.where(class_tot > 0, class_tot, 1.0)
-        shift = np.where(class_tot > 0, np.maximum(0.0, floor - mean_w), 0.0)
-        w = w + shift[ucls]
-        return np.clip(expit(w + lpi[ucls]), _EPS, 1 - _EPS), pi
+        mean_w = np.bincount(ucls, weights=ucnt * w, minlength=k) / safe_class_tot
+        shift = np.where(has_class, np.maximum(0.0, floor - mean_w), 0.0)
+        w += shift[ucls]
+        w += lpi_u
+        return np.clip(expit(w), _EPS, 1 - _EPS), pi
 
     def e_step(a: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         log_pi = np.log(pi)

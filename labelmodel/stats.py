@@ -22,6 +22,7 @@ ABSTAIN = -1
 # overlap stays a dense ndarray up to this many (m*k) indicator columns (128 MiB of
 # int64); above it, a scipy.sparse CSR array (1000 classes x 2000 LFs is 2M columns).
 DENSE_OVERLAP_MAX_COLS = 4096
+_STATS_CHUNK_CELLS = 1 << 23  # label-matrix cells per stats_from_matrix chunk
 
 __all__ = ["ABSTAIN", "SufficientStats", "stats_from_matrix", "check_label_matrix"]
 
@@ -168,8 +169,21 @@ class SufficientStats:
             )
 
 
+def vote_dtype(cardinality: int) -> np.dtype:
+    """Smallest signed integer dtype holding every vote ``-1 .. cardinality - 1``."""
+    for dt in (np.int8, np.int16, np.int32):
+        if cardinality - 1 <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
 def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
-    """Validate ``L`` and return it as an ``int64`` array of shape ``[n, m]``."""
+    """Validate ``L`` and return it as a signed integer array of shape ``[n, m]``.
+
+    A signed integer ``L`` is returned as is (no copy: an int8 matrix stays 1 byte per
+    vote); any other dtype is converted to the smallest signed integer dtype holding
+    ``-1 .. cardinality - 1`` (:func:`vote_dtype`).
+    """
     if cardinality < 2:
         raise ValueError(f"cardinality must be at least 2, got {cardinality}")
     arr = np.asarray(L)
@@ -178,15 +192,17 @@ def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.equal(np.mod(arr, 1), 0)):
             raise ValueError("L must hold integer class ids (-1 for abstain); found non-integers")
-    arr = arr.astype(np.int64, copy=False)
     if arr.size:
-        lo, hi = int(arr.min()), int(arr.max())
+        lo, hi = arr.min(), arr.max()
         if lo < ABSTAIN or hi >= cardinality:
-            bad = lo if lo < ABSTAIN else hi
+            bad = int(lo) if lo < ABSTAIN else int(hi)
             raise ValueError(
                 f"L holds {bad}, outside the label space: votes must be -1 (abstain) or "
                 f"0..{cardinality - 1} for cardinality={cardinality}"
             )
+    if not np.issubdtype(arr.dtype, np.signedinteger):
+        # checked above, so the values fit
+        arr = arr.astype(vote_dtype(cardinality))
     return arr
 
 
@@ -214,72 +230,113 @@ def stats_from_matrix(
         ``weights`` their counts); the result is that of the expanded matrix.
     """
     L = check_label_matrix(L, cardinality)
-    if weights is not None:
-        w = np.asarray(weights, dtype=np.int64)
-        if w.shape != (L.shape[0],) or (w.size and w.min() < 0):
-            raise ValueError(f"weights must be {L.shape[0]} non-negative counts, one per row of L; got shape {w.shape}")
-        keep = w > 0
-        L, w = L[keep], w[keep]
-    else:
-        w = np.ones(L.shape[0], dtype=np.int64)
     n_lines, m = L.shape
-    n = int(w.sum())
+    if weights is not None:
+        w_all = np.asarray(weights, dtype=np.int64)
+        if w_all.shape != (n_lines,) or (w_all.size and w_all.min() < 0):
+            raise ValueError(f"weights must be {n_lines} non-negative counts, one per row of L; got shape {w_all.shape}")
     k = cardinality
     names = tuple(lf_names) if lf_names is not None else tuple(f"lf_{j}" for j in range(m))
     if len(names) != m:
         raise ValueError(f"lf_names has {len(names)} names for {m} LF columns")
 
-    voted = L != ABSTAIN
-    # Sparse one-hot indicator [n, m*k]: a dense one is n*m*k floats (4 GB at 1M x 50 x 10).
-    rows, cols = np.nonzero(voted)
-    ind = sp.csr_array(
-        (np.ones(len(rows), dtype=np.int64), (rows, cols * k + L[rows, cols])),
-        shape=(n_lines, m * k),
-    )
-    weighted = sp.csr_array((w[rows], (rows, cols * k + L[rows, cols])), shape=(n_lines, m * k))
-    overlap = (ind.T @ weighted).tocsr()
+    # Rows are processed in chunks so memory stays O(chunk) beyond L itself (an int8
+    # 10M x 50 matrix is not copied to int64, nor expanded into per-vote index arrays).
+    vdt = np.int16 if k < 32767 else L.dtype
+    step = max(1, _STATS_CHUNK_CELLS // max(m, 1))
+    overlap = None
+    lf_coverage = np.zeros(m, dtype=np.int64)
+    lf_overlap = np.zeros(m, dtype=np.int64)
+    lf_conflict = np.zeros(m, dtype=np.int64)
+    n = n_covered = n_overlapped = n_conflicted = 0
+    pieces: list[tuple[np.ndarray, np.ndarray]] = []
+    n_pieces_rows = 0
+    keep_patterns = True
+    for lo in range(0, max(n_lines, 1), step):
+        Lc = L[lo : lo + step]
+        if weights is not None:
+            w = w_all[lo : lo + step]
+            pos = w > 0
+            if not pos.all():
+                Lc, w = Lc[pos], w[pos]
+        else:
+            w = np.ones(Lc.shape[0], dtype=np.int64)
+        nl = Lc.shape[0]
+        n += int(w.sum())
+        voted = Lc != ABSTAIN
+        # Sparse one-hot indicator [rows, m*k]: a dense one is rows*m*k floats.
+        rows, cols = np.nonzero(voted)
+        col_key = cols * k + Lc[rows, cols]
+        ind = sp.csr_array((np.ones(len(rows), dtype=np.int64), (rows, col_key)), shape=(nl, m * k))
+        weighted = sp.csr_array((w[rows], (rows, col_key)), shape=(nl, m * k))
+        part = (ind.T @ weighted).tocsr()
+        overlap = part if overlap is None else overlap + part
+        del rows, cols, col_key, ind, weighted
+
+        n_votes = voted.sum(axis=1)
+        # A row conflicts when its voted classes are not all equal.
+        L16 = Lc.astype(vdt)
+        hi, lo_ = np.iinfo(L16.dtype).max, np.iinfo(L16.dtype).min
+        conflicted = (n_votes >= 2) & (
+            np.where(voted, L16, hi).min(axis=1) != np.where(voted, L16, lo_).max(axis=1)
+        )
+        lf_coverage += w @ voted
+        lf_overlap += w @ (voted & (n_votes >= 2)[:, None])
+        lf_conflict += w @ (voted & conflicted[:, None])
+        n_covered += int(w[n_votes >= 1].sum())
+        n_overlapped += int(w[n_votes >= 2].sum())
+        n_conflicted += int(w[conflicted].sum())
+
+        if keep_patterns:
+            pieces.append(_unique_rows(L16, m, w if weights is not None else None))
+            n_pieces_rows += len(pieces[-1][0])
+            if len(pieces) > 1 and n_pieces_rows > 2 * step:
+                pieces = [_merge_rows(pieces, m)]
+                n_pieces_rows = len(pieces[0][0])
+            if max_patterns is not None and len(pieces) == 1 and n_pieces_rows > max_patterns:
+                keep_patterns, pieces = False, []
+    if overlap is None:
+        overlap = sp.csr_array((m * k, m * k), dtype=np.int64)
     if m * k <= DENSE_OVERLAP_MAX_COLS:
         overlap = overlap.toarray().astype(np.int64)
     else:
         overlap.sort_indices()
         overlap = sp.csr_array(overlap, dtype=np.int64)
 
-    n_votes = voted.sum(axis=1)
-    # A row conflicts when its voted classes are not all equal.
-    L16 = L.astype(np.int16) if k < 32767 else L
-    hi, lo = np.iinfo(L16.dtype).max, np.iinfo(L16.dtype).min
-    conflicted = (n_votes >= 2) & (
-        np.where(voted, L16, hi).min(axis=1) != np.where(voted, L16, lo).max(axis=1)
-    )
-
     patterns = counts = None
-    if weights is None:
-        uniq, cnt = _unique_rows(L16, m)
-    else:
-        uniq, inverse = np.unique(L16, axis=0, return_inverse=True)
-        cnt = np.bincount(inverse.ravel(), weights=w, minlength=len(uniq)).astype(np.int64)
-    if max_patterns is None or len(uniq) <= max_patterns:
-        patterns = uniq.astype(np.int16).reshape(-1, m)
-        counts = cnt.astype(np.int64)
+    if keep_patterns:
+        uniq, cnt = _merge_rows(pieces, m) if pieces else (np.zeros((0, m), dtype=np.int16), np.zeros(0, np.int64))
+        if max_patterns is None or len(uniq) <= max_patterns:
+            patterns = uniq.astype(np.int16).reshape(-1, m)
+            counts = cnt.astype(np.int64)
 
     return SufficientStats(
         n_rows=int(n),
         cardinality=int(k),
         lf_names=names,
         overlap=overlap,
-        lf_coverage=(voted * w[:, None]).sum(axis=0).astype(np.int64),
-        lf_overlap=((voted & (n_votes >= 2)[:, None]) * w[:, None]).sum(axis=0).astype(np.int64),
-        lf_conflict=((voted & conflicted[:, None]) * w[:, None]).sum(axis=0).astype(np.int64),
-        n_covered=int(w[n_votes >= 1].sum()),
-        n_overlapped=int(w[n_votes >= 2].sum()),
-        n_conflicted=int(w[conflicted].sum()),
+        lf_coverage=lf_coverage,
+        lf_overlap=lf_overlap,
+        lf_conflict=lf_conflict,
+        n_covered=n_covered,
+        n_overlapped=n_overlapped,
+        n_conflicted=n_conflicted,
         patterns=patterns,
         counts=counts,
     )
 
 
-def _unique_rows(L: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of ``L`` in lexicographic order and their counts.
+def _merge_rows(pieces: list[tuple[np.ndarray, np.ndarray]], m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of several ``(rows, counts)`` tables, counts summed, in lexicographic order."""
+    if len(pieces) == 1:
+        return pieces[0]
+    rows = np.concatenate([p[0] for p in pieces])
+    cnt = np.concatenate([p[1] for p in pieces])
+    return _unique_rows(rows, m, cnt)
+
+
+def _unique_rows(L: np.ndarray, m: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``L`` in lexicographic order and their counts (or summed ``weights``).
 
     Same result as ``np.unique(L, axis=0, return_counts=True)``, 10-25x faster: rows are
     deduplicated as raw bytes, and only the (few) distinct rows are sorted numerically.
@@ -288,10 +345,15 @@ def _unique_rows(L: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return np.zeros((0, m), dtype=L.dtype), np.zeros(0, dtype=np.int64)
     if m == 0:
-        return np.zeros((1, 0), dtype=L.dtype), np.array([n], dtype=np.int64)
+        total = n if weights is None else int(np.sum(weights))
+        return np.zeros((1, 0), dtype=L.dtype), np.array([total], dtype=np.int64)
     Lc = np.ascontiguousarray(L)
     raw = Lc.view(np.dtype((np.void, Lc.dtype.itemsize * m))).ravel()
-    uv, cnt = np.unique(raw, return_counts=True)
+    if weights is None:
+        uv, cnt = np.unique(raw, return_counts=True)
+    else:
+        uv, inv = np.unique(raw, return_inverse=True)
+        cnt = np.bincount(inv.reshape(-1), weights=weights, minlength=len(uv)).astype(np.int64)
     uniq = uv.view(Lc.dtype).reshape(-1, m)
     order = np.lexsort(uniq.T[::-1])
     return uniq[order], cnt[order]

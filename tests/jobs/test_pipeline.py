@@ -218,3 +218,60 @@ def test_failed_run_leaves_previous_tables(spark, tmp_path):
     assert DeltaTable(cfg.table_path("labels")).version() == before
     labels = DeltaTable(cfg.table_path("labels")).to_pandas()
     assert set(labels.run_id) == {"ok"}
+
+
+def test_reused_votes_keep_their_version_in_lineage(spark, tmp_path):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)))
+    pipeline.run(spark, cfg, run_id="v1")
+    second = pipeline.run(spark, cfg, run_id="v2").summary
+    assert second["tables"]["votes"] == {"path": cfg.table_path("votes"), "version": 0, "reused": True}
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas()
+    assert set(labels.votes_version) == {0} and set(labels.run_id) == {"v2"}
+
+
+def test_same_run_id_with_changed_source_recomputes(spark, tmp_path):
+    import shutil
+
+    source = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, source)
+    pipeline.run(spark, cfg, run_id="same")
+    shutil.rmtree(source)
+    write_source(tmp_path, make_rows(30))
+    summary = pipeline.run(spark, cfg, run_id="same").summary
+    assert summary["tables"]["votes"]["reused"] is False
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas()
+    assert len(labels) == 30 and set(labels.votes_version) == {1}
+
+
+def test_failure_after_apply_restores_votes(spark, tmp_path, monkeypatch):
+    import shutil
+
+    source = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, source)
+    pipeline.run(spark, cfg, run_id="good")
+    before = DeltaTable(cfg.table_path("votes")).to_pandas().sort_values(["row_id", "lf_name"]).reset_index(drop=True)
+    shutil.rmtree(source)
+    write_source(tmp_path, make_rows(25))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("executor lost")
+
+    monkeypatch.setattr(write_labels, "run", crash)
+    with pytest.raises(RuntimeError, match="executor lost"):
+        pipeline.run(spark, cfg, run_id="crashes")
+    after = DeltaTable(cfg.table_path("votes")).to_pandas().sort_values(["row_id", "lf_name"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
+    assert apply_lfs.load_apply_result(cfg).n_rows == 20
+    assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 20
+
+
+def test_write_refuses_a_model_fitted_on_other_lfs(spark, tmp_path):
+    from jobs import fit_label_model
+
+    source = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, source)
+    pipeline.run(spark, cfg, run_id="all-lfs")
+    fewer = make_cfg(tmp_path, source, lfs={"exclude": ["boom", "out_of_space", "stars"]})
+    apply_lfs.run(spark, fewer, run_id="fewer")
+    with pytest.raises(Exception, match=r"was fitted on LFs .*'stars'.* but the votes table .* holds votes of"):
+        write_labels.run(spark, fewer, run_id="fewer", fitted=fit_label_model.load_fit(fewer, "all-lfs"))

@@ -165,3 +165,17 @@ def test_synthetic_validation_harness_runs():
     assert set(res) == {"majority", "weighted_majority", "dawid_skene_full", "moments", "LabelModel", "oracle"}
     assert all(len(v) == 2 and np.isfinite(v).all() for v in res.values())
     assert "LabelModel" in report(res)
+
+
+def test_accelerated_em_reaches_the_plain_em_fixed_point():
+    from labelmodel._votes import VoteTable
+    from labelmodel.dawid_skene import precision_em
+
+    L, _ = sample_symmetric(4000, ACC, COV, np.array([0.7, 0.3]), seed=3)
+    vt = VoteTable.from_matrix(L, 2)
+    kw = dict(prior_strength=0.025 * len(L), prior_precision=0.8, class_smoothing=1.0, class_evidence_floor=0.5)
+    plain = precision_em(vt, max_iter=5000, tol=1e-13, n_steps=5000, **kw)  # n_steps: no acceleration
+    fast = precision_em(vt, max_iter=500, tol=1e-6, **kw)
+    assert fast["converged"] and fast["n_iter"] < plain["n_iter"]
+    np.testing.assert_allclose(fast["precision"], plain["precision"], atol=1e-6)
+    np.testing.assert_allclose(fast["log_prior"], plain["log_prior"], atol=1e-6)

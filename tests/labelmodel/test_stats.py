@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from labelmodel import SufficientStats, stats_from_matrix
@@ -53,3 +54,25 @@ def test_pattern_limit_and_edge_shapes():
     assert stats_from_matrix(L, 2, max_patterns=1).patterns is None
     empty = stats_from_matrix(np.zeros((0, 3), dtype=int), 2)
     assert empty.n_rows == 0 and empty.patterns.shape == (0, 3)
+
+
+def test_chunked_stats_equal_one_chunk(monkeypatch):
+    rng = np.random.default_rng(5)
+    L = np.where(rng.random((700, 6)) < 0.6, -1, rng.integers(0, 3, (700, 6))).astype(np.int8)
+    w = rng.integers(0, 4, 700)
+    for kw in ({}, {"weights": w}, {"max_patterns": 50}):
+        whole = stats_from_matrix(L, 3, **kw)
+        monkeypatch.setattr(stats_mod, "_STATS_CHUNK_CELLS", 60)  # 10 rows per chunk
+        chunked = stats_from_matrix(L, 3, **kw)
+        monkeypatch.undo()
+        assert chunked.equals(whole), kw
+    assert stats_from_matrix(L, 3, max_patterns=50).patterns is None
+
+
+def test_check_label_matrix_keeps_small_signed_dtypes():
+    L8 = np.array([[0, -1], [2, 1]], dtype=np.int8)
+    assert stats_mod.check_label_matrix(L8, 3) is L8  # no int64 copy
+    assert stats_mod.check_label_matrix(L8.astype(np.float32), 3).dtype == np.int8
+    assert stats_mod.check_label_matrix(np.array([[0, 1]], dtype=np.uint8), 300).dtype == np.int16
+    with pytest.raises(ValueError, match="L holds 255, outside the label space"):
+        stats_mod.check_label_matrix(np.array([[0, 255]], dtype=np.uint8), 3)
