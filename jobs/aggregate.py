@@ -174,6 +174,12 @@ def _moments_on_spark(grouped: DataFrame, lf_names: Sequence[str], k: int) -> tu
     return stats, int(level["p"])
 
 
+def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source) -> DataFrame:
+    """``row_id, pattern, gold`` for every source row, from the votes table ``applied`` wrote."""
+    votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
+    return pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
+
+
 def source_ids(source: Source, label_space: Sequence[str]) -> DataFrame:
     """``row_id, gold`` of every source row (gold -1 when no gold column is configured)."""
     gold = gold_ids(source, tuple(label_space)) if source.gold_column else F.lit(-1).cast("int")
@@ -192,9 +198,8 @@ def run(
     if source is None:
         source = load_source(spark, cfg.source)
         check_source_unchanged(applied, source)
-    votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
     describe(spark, "aggregate", f"vote patterns of {len(applied.lfs)} LFs")
-    rows = pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
+    rows = row_patterns(spark, applied, source)
     result = aggregate_patterns(
         rows,
         applied.lf_names,

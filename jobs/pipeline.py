@@ -102,6 +102,8 @@ def run(
             _mlflow.log_apply(cfg, applied)
 
         log.info("stage 2/4 aggregate: sufficient statistics on Spark")
+        # Aggregate and write each group the votes by row. Persisting that grouping between
+        # them measured no faster at 1M rows (the cache costs what the second grouping saves).
         agg = aggregate.run(spark, cfg, applied=applied, source=source)
         timings["aggregate"] = agg.seconds
         fit_label_model.save_aggregate(cfg, run_id, agg)

@@ -23,7 +23,7 @@ from jobs import _delta
 from jobs._config import PipelineConfig
 from jobs._session import describe
 from jobs._sources import Source, load_source
-from jobs.aggregate import pattern_frame, source_ids
+from jobs.aggregate import row_patterns
 from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
 from lf_library.errors import ConfigError
 from jobs.fit_label_model import FitResult, load_fit
@@ -162,9 +162,7 @@ def run(
             version = _delta.table_version(labels_path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
             return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)
-    votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
-    ids = source_ids(source, applied.label_space)
-    rows = pattern_frame(votes, ids, applied.lf_names, len(applied.label_space))
+    rows = row_patterns(spark, applied, source)
     lineage = {
         "run_id": run_id,
         "label_model": model_uri or fitted.model_path,

@@ -138,6 +138,8 @@ class BaseLabelModel:
             raise ValueError("the statistics hold no LF columns; register at least one LF")
         if stats.n_rows == 0:
             raise ValueError("the statistics hold no rows; the label model needs training rows")
+        if class_balance is None and Y_dev is None:
+            class_balance = self.config.class_balance
         balance, dev = self._dev_inputs(stats, Y_dev, L_dev, class_balance)
         self.lf_names = tuple(stats.lf_names)
         self.fit_info_ = {"method": self._method, "n_rows": int(stats.n_rows)}

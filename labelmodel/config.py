@@ -65,6 +65,9 @@ class LabelModelConfig:
         Default policy of :meth:`LabelModel.predict`.
     max_patterns : int
         The largest distinct-pattern table EM will use; above it ``"auto"`` uses moments.
+    class_balance : sequence of float, optional
+        Known class proportions (one per class, summing to 1). Used as if passed to
+        ``fit(class_balance=...)`` when no ``class_balance`` or ``Y_dev`` is given there.
     """
 
     method: Method = "auto"
@@ -80,8 +83,17 @@ class LabelModelConfig:
     merge_duplicates: bool = True
     tie_break_policy: Literal["abstain", "random", "first"] = "abstain"
     max_patterns: int = 5_000_000
+    class_balance: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.class_balance is not None:
+            try:
+                balance = tuple(float(p) for p in self.class_balance)
+            except (TypeError, ValueError):
+                raise ValueError(f"class_balance must be a list of numbers, got {self.class_balance!r}") from None
+            if any(p < 0 for p in balance) or abs(sum(balance) - 1.0) > 1e-6:
+                raise ValueError(f"class_balance must be non-negative and sum to 1, got {list(balance)}")
+            object.__setattr__(self, "class_balance", balance)
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.parameterization not in PARAMETERIZATIONS:

@@ -37,3 +37,29 @@ def test_from_config_accepts_config_or_mapping():
     assert LabelModel.from_config({"seed": 3}, cardinality=2).config.seed == 3
     with pytest.raises(ValueError, match="unknown label model config key"):
         LabelModel.from_config({"sed": 3}, cardinality=2)
+
+
+def test_configured_class_balance_is_the_default_for_fit():
+    import numpy as np
+
+    from labelmodel import LabelModel, LabelModelConfig
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    L = np.where(rng.random((2000, 4)) < 0.5, np.where(rng.random((2000, 4)) < 0.8, y[:, None], 1 - y[:, None]), -1)
+    cfg = LabelModelConfig.from_dict({"class_balance": [0.9, 0.1]})
+    assert cfg.class_balance == (0.9, 0.1)
+    lm = LabelModel.from_config(cfg, cardinality=2).fit(L)
+    # All-abstain rows get the class prior, which is now the configured balance.
+    np.testing.assert_allclose(lm.predict_proba(np.full((1, 4), -1))[0], [0.9, 0.1], atol=1e-9)
+    explicit = LabelModel.from_config(cfg, cardinality=2).fit(L, class_balance=[0.5, 0.5])
+    np.testing.assert_allclose(explicit.predict_proba(np.full((1, 4), -1))[0], [0.5, 0.5], atol=1e-9)
+
+
+def test_bad_class_balance_is_rejected():
+    import pytest
+
+    from labelmodel import LabelModelConfig
+
+    with pytest.raises(ValueError, match=r"class_balance must be non-negative and sum to 1, got \[0\.7, 0\.7\]"):
+        LabelModelConfig.from_dict({"class_balance": [0.7, 0.7]})
