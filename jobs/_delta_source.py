@@ -1,0 +1,108 @@
+"""Reading sources (Delta, Parquet, CSV) for labeling jobs; :func:`jobs._delta.read_source` is the entry point."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow.fs as pafs
+
+from jobs._delta_errors import SourceReadError, _summary
+from jobs._delta_files import _filesystem, _list_data_files, _normalize, _spark_path
+
+if TYPE_CHECKING:
+    from jobs._delta import LocalDeltaIO
+
+SourceFormat = Literal["delta", "parquet", "csv", "auto"]
+_SOURCE_FORMATS = ("delta", "parquet", "csv", "auto")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What lineage needs to know about a source that was read.
+
+    ``fingerprint`` changes whenever the data changes: ``delta:<table id>@<version>`` for Delta
+    tables, ``files:<sha256 of sorted (relative path, size, mtime)>`` for Parquet and CSV.
+    """
+
+    path: str
+    format: Literal["delta", "parquet", "csv"]
+    version: int | None
+    fingerprint: str
+
+
+# --------------------------------------------------------------------------------------------
+# sources
+
+_CSV_DEFAULTS = {"header": "true", "multiLine": "true", "escape": '"', "inferSchema": "false"}
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
+_EXPECTED_SOURCE = "a Delta table directory (with _delta_log/), a Parquet or CSV file, or a directory of them"
+
+
+def read_source(
+    spark: Any,
+    path: str,
+    *,
+    format: SourceFormat,
+    options: Mapping[str, str] | None,
+    io: LocalDeltaIO,
+) -> tuple[Any, SourceInfo]:
+    """Read and describe a source with ``io`` for Delta tables; see :func:`jobs._delta.read_source`."""
+    if format not in _SOURCE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(_SOURCE_FORMATS)}; got {format!r}")
+    options = dict(options or {})
+    root = _normalize(path)
+    uri = root if "://" in root else _file_uri(root)
+    fs, base = _filesystem(root)
+    entry = fs.get_file_info(base)
+    if entry.type == pafs.FileType.NotFound:
+        raise SourceReadError(f"source {path} does not exist ({root}); expected {_EXPECTED_SOURCE}")
+    is_dir = entry.type == pafs.FileType.Directory
+    is_delta = is_dir and fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory
+
+    if format == "delta" or (format == "auto" and is_delta):
+        if not is_delta:
+            raise SourceReadError(
+                f"source {path} is not a Delta table: {root}/_delta_log is missing; set format to "
+                f"'parquet', 'csv' or 'auto'"
+            )
+        as_of = options.pop("versionAsOf", None)
+        if options:
+            raise SourceReadError(f"Delta source {path} accepts only the option 'versionAsOf'; got {sorted(options)}")
+        table_id, version = io.describe_table(root, version=int(as_of) if as_of is not None else None)
+        df = io.read_table(spark, root, version=version)
+        return df, SourceInfo(path=uri, format="delta", version=version, fingerprint=f"delta:{table_id}@{version}")
+
+    if is_delta:
+        raise SourceReadError(
+            f"source {path} is a Delta table; reading its directory as {format} would include files the table "
+            f"has removed. Use format 'delta' or 'auto'"
+        )
+    files = _list_data_files(root)
+    if not files:
+        raise SourceReadError(f"source {path} has no data files ({root}); expected {_EXPECTED_SOURCE}")
+    fmt = format
+    if fmt == "auto":
+        fmt = "csv" if all(rel.lower().endswith(_CSV_SUFFIXES) for rel, _, _ in files) else "parquet"
+    reader_options = {}
+    if fmt == "csv":
+        given = {k.lower() for k in options}
+        reader_options = {k: v for k, v in _CSV_DEFAULTS.items() if k.lower() not in given}
+    reader_options.update(options)
+    try:
+        df = spark.read.format(fmt).options(**reader_options).load(_spark_path(root))
+    except Exception as err:  # noqa: BLE001 - Spark raises AnalysisException, Py4JJavaError, ...
+        raise SourceReadError(
+            f"cannot read source {path} as {fmt}: {_summary(err)}; check the path and the format "
+            f"(expected {_EXPECTED_SOURCE})"
+        ) from err
+    digest = hashlib.sha256("\n".join(f"{rel}\t{size}\t{mtime}" for rel, size, mtime in files).encode())
+    return df, SourceInfo(path=uri, format=fmt, version=None, fingerprint=f"files:{digest.hexdigest()}")
+
+
+def _file_uri(local_path: str) -> str:
+    from pathlib import Path
+
+    return Path(local_path).as_uri()
