@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pyarrow as pa
 from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -120,6 +119,8 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
     """
     df, id_col = source.df, source.id_column
     lfs = registry.lfs
+    # Rows per Arrow batch handed to the LFs (read when the plan runs).
+    df.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
     needed = required_columns(lfs)
     columns = list(df.columns) if needed is None else [c for c in df.columns if c in needed]
     select = [F.col(id_col).alias("__row_id")] + [F.col(c) for c in columns if c != id_col]
@@ -271,7 +272,6 @@ def run(
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
 
     votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size).withColumn("run_id", F.lit(run_id))
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.apply.batch_size))
     holder: dict[str, Any] = {}
     # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
     commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}

@@ -396,7 +396,7 @@ class DawidSkene(BaseLabelModel):
         if stats.patterns is None:
             raise ValueError(
                 "DawidSkene needs the vote-pattern table, but these statistics have none (more "
-                f"distinct patterns than max_patterns); use MomentEstimator or LabelModel(method='auto')"
+                "distinct patterns than max_patterns); use MomentEstimator or LabelModel(method='auto')"
             )
         merge = self.config.merge_duplicates and not getattr(self, "_no_merge", False)
         if merge:
