@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 
-TIE_TOL = 1e-5
+from labelmodel.model import expected_accuracy as labelmodel_expected_accuracy
 
 
 def expected_accuracy(probs: np.ndarray, gold_counts: np.ndarray) -> float:
     """Accuracy in expectation when tied top classes are broken uniformly at random.
 
     probs: [p, k] predicted probabilities per pattern; gold_counts: [p, k] rows per gold class.
+    The tie rule is the label model's (:func:`labelmodel.expected_accuracy`).
     """
-    total = gold_counts.sum()
-    if total == 0:
-        return float("nan")
-    top = probs >= probs.max(axis=1, keepdims=True) - TIE_TOL
-    credit = top / top.sum(axis=1, keepdims=True)
-    return float((credit * gold_counts).sum() / total)
+    pattern, gold = np.nonzero(gold_counts)
+    return labelmodel_expected_accuracy(probs[pattern], gold, sample_weight=gold_counts[pattern, gold])
+
+
+def gold_metrics(model, mv, patterns: np.ndarray, gold_counts: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """Accuracy of the label model and of majority vote, over all rows and over covered rows."""
+    covered = (patterns >= 0).any(axis=1)
+    out = {
+        f"{prefix}accuracy": expected_accuracy(model.predict_proba(patterns), gold_counts),
+        f"{prefix}mv_accuracy": expected_accuracy(mv.predict_proba(patterns), gold_counts),
+    }
+    if covered.any():
+        out[f"{prefix}accuracy_covered"] = expected_accuracy(model.predict_proba(patterns[covered]), gold_counts[covered])
+        out[f"{prefix}mv_accuracy_covered"] = expected_accuracy(mv.predict_proba(patterns[covered]), gold_counts[covered])
+    return out
 
 
 def lf_accuracies(patterns: np.ndarray, gold_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

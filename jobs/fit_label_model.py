@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from jobs._config import PipelineConfig
-from jobs._metrics import expected_accuracy, lf_accuracies
+from jobs._metrics import gold_metrics, lf_accuracies
 from jobs._runs import latest_run_with, run_dir, write_json
 from jobs.aggregate import AggregateResult
 from labelmodel import LabelModel, MajorityLabelVoter
@@ -114,16 +114,7 @@ def run(
     gold_acc = support = None
     if gold_counts is not None and stats.patterns is not None:
         metrics["gold_rows"] = int(gold_counts.sum())
-        metrics["accuracy"] = expected_accuracy(model.predict_proba(stats.patterns), gold_counts)
-        metrics["mv_accuracy"] = expected_accuracy(mv.predict_proba(stats.patterns), gold_counts)
-        covered = (stats.patterns >= 0).any(axis=1)
-        if covered.any():
-            metrics["accuracy_covered"] = expected_accuracy(
-                model.predict_proba(stats.patterns[covered]), gold_counts[covered]
-            )
-            metrics["mv_accuracy_covered"] = expected_accuracy(
-                mv.predict_proba(stats.patterns[covered]), gold_counts[covered]
-            )
+        metrics.update(gold_metrics(model, mv, stats.patterns, gold_counts))
         gold_acc, support = lf_accuracies(stats.patterns, gold_counts)
 
     votes = stats.class_vote_counts()

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from jobs import _delta, _mlflow, aggregate, apply_lfs, fit_label_model, write_labels
 from jobs._config import PipelineConfig
-from jobs._metrics import expected_accuracy
+from jobs._metrics import gold_metrics
 from jobs._runs import run_dir, write_json
 from jobs._session import describe
 from jobs._sources import check_source, load_source
@@ -56,14 +56,10 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     # Majority vote needs no training data; fitting on the held-out statistics only records LF names.
     mv = MajorityLabelVoter(cardinality=registry.cardinality).fit_from_stats(agg.stats)
     patterns = agg.stats.patterns
-    covered = (patterns >= 0).any(axis=1)
     return {
         "eval_rows": float(agg.gold_counts.sum()),
         "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
-        "eval_accuracy": expected_accuracy(model.predict_proba(patterns), agg.gold_counts),
-        "eval_mv_accuracy": expected_accuracy(mv.predict_proba(patterns), agg.gold_counts),
-        "eval_accuracy_covered": expected_accuracy(model.predict_proba(patterns[covered]), agg.gold_counts[covered]),
-        "eval_mv_accuracy_covered": expected_accuracy(mv.predict_proba(patterns[covered]), agg.gold_counts[covered]),
+        **gold_metrics(model, mv, patterns, agg.gold_counts, prefix="eval_"),
     }
 
 

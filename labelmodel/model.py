@@ -133,9 +133,19 @@ class LabelModel(BaseLabelModel):
         return p
 
 
-def expected_accuracy(probs: np.ndarray, y: np.ndarray, tol: float = 1e-5) -> float:
-    """Accuracy when ties are broken uniformly at random, in expectation."""
+def expected_accuracy(
+    probs: np.ndarray, y: np.ndarray, tol: float = 1e-5, sample_weight: np.ndarray | None = None
+) -> float:
+    """Accuracy when ties are broken uniformly at random, in expectation.
+
+    ``sample_weight`` counts how many rows each row of ``probs`` stands for (e.g. the rows
+    sharing one vote pattern and one gold class).
+    """
     if len(y) == 0:
         return math.nan
     tied = probs >= probs.max(axis=1, keepdims=True) - tol
-    return float(np.mean(tied[np.arange(len(y)), y] / tied.sum(axis=1)))
+    credit = tied[np.arange(len(y)), y] / tied.sum(axis=1)
+    if sample_weight is None:
+        return float(np.mean(credit))
+    total = float(np.sum(sample_weight))
+    return float(np.dot(credit, sample_weight) / total) if total else math.nan
