@@ -66,6 +66,9 @@ class TablesConfig:
 
     votes: str = "votes"
     labels: str = "labels"
+    # How jobs read and write Delta: "native" through the Delta Spark extension (Databricks, clusters
+    # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
+    delta_io: Literal["auto", "local", "native"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class PipelineConfig:
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""
         raw = getattr(self.tables, name)
-        if "://" in raw:
+        if _URI.match(raw):  # s3://..., abfss://..., dbfs:/...
             return raw
         path = Path(raw)
         if not path.is_absolute():
@@ -134,6 +137,7 @@ class PipelineConfig:
         return dataclasses.asdict(self)
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -252,7 +256,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    _check_keys(PipelineConfig, {k: v for k, v in data.items() if k != "base"}, "", path)
     return data
+
+
+def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
+    """Reject an unknown key in one config file, naming the file (values are checked after merging)."""
+    if not isinstance(data, Mapping) or (hasattr(cls, "from_dict") and cls is not PipelineConfig):
+        return
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        label = f"{where}." if where else ""
+        raise ConfigError(
+            f"{path}: unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
+            f"{', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        for tp in typing.get_args(hints[name]) or (hints[name],):
+            if dataclasses.is_dataclass(tp):
+                _check_keys(tp, value, f"{where}.{name}" if where else name, path)
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:

@@ -11,9 +11,15 @@ local path here needs only pyspark, pyarrow and deltalake (delta-rs):
 * reading: ``spark.read.parquet`` over the files of the chosen snapshot, with the schema from
   the Delta log (so empty tables and partition columns come back with the right types).
 
-:class:`LocalDeltaIO` holds that path; a ``NativeDeltaIO`` (the Delta Spark extension, e.g.
-Databricks) can implement the same methods later. The module-level functions delegate to a
-default :class:`LocalDeltaIO`.
+:class:`LocalDeltaIO` holds that path; :class:`jobs._delta_native.NativeDeltaIO` has the same
+methods through the Delta Spark extension (Databricks, clusters with the Delta jars).
+:func:`delta_io` picks one for a session (config ``tables.delta_io``). The module-level functions
+delegate to a default :class:`LocalDeltaIO`.
+
+Both paths store lakelabel's ``commit_metadata`` the same way: one JSON object in
+``commitInfo.userMetadata`` (Delta Spark's write option ``userMetadata``; delta-rs'
+``CommitProperties(custom_metadata={"userMetadata": ...})`` writes the same field), so
+:meth:`~LocalDeltaIO.read_metadata` reads back the same dict whichever path wrote the table.
 
 The helpers live next to this module: ``_delta_files`` (the executor-side Parquet writer, file
 naming, footer stats, partition values, filesystem helpers), ``_delta_schema`` (schema conversion,
@@ -30,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
@@ -45,8 +51,19 @@ from jobs._delta_files import (
     _spark_path,
     _TaskWriter,
 )
-from jobs._delta_schema import _check_writable_locally, _plan_write, _WritePlan, check_readable_locally
+from jobs._delta_schema import (
+    FrameToWrite,
+    _check_writable_locally,
+    _plan_write,
+    _WritePlan,
+    check_readable_locally,
+    frame_to_write,
+    stored_schema,
+)
 from jobs._delta_source import SourceFormat, SourceInfo
+
+if TYPE_CHECKING:
+    from jobs._delta_native import NativeDeltaIO
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +73,36 @@ __all__ = [
     "WriteResult",
     "SourceInfo",
     "LocalDeltaIO",
+    "DeltaIOMode",
+    "delta_io",
+    "FrameToWrite",
+    "frame_to_write",
+    "stored_schema",
     "write_table",
     "read_table",
     "table_version",
     "table_exists",
     "read_metadata",
+    "restore_table",
     "read_source",
     "check_readable_locally",
 ]
 
 WriteMode = Literal["append", "overwrite"]
 _WRITE_MODES = ("append", "overwrite")
+DeltaIOMode = Literal["auto", "local", "native"]
+_IO_MODES = ("auto", "local", "native")
 
+# Identifies a write's own commit in the history; stored inside the userMetadata JSON.
 _WRITE_ID_KEY = "lakelabel.writeId"
-# commitInfo keys written by Delta engines themselves; everything else is the caller's metadata.
+_USER_METADATA = "userMetadata"
+# commitInfo keys written by Delta engines themselves; read_metadata's fallback for tables written
+# before the metadata moved into userMetadata treats everything else as the caller's metadata.
 _ENGINE_COMMIT_KEYS = frozenset(
     {
         "timestamp", "operation", "operationParameters", "operationMetrics", "engineInfo", "clientVersion",
         "version", "readVersion", "isolationLevel", "isBlindAppend", "userId", "userName", "txnId",
-        "inCommitTimestamp", "job", "notebook", "clusterId", "tags", _WRITE_ID_KEY,
+        "inCommitTimestamp", "job", "notebook", "clusterId", "tags", _USER_METADATA, _WRITE_ID_KEY,
     }
 )  # fmt: skip
 
@@ -109,6 +137,52 @@ def _job_description(spark: Any, description: str | None) -> Iterator[None]:
         yield
     finally:
         sc.setLocalProperty("spark.job.description", previous)
+
+
+def _user_metadata(commit_metadata: Mapping[str, str] | None, write_id: str) -> str:
+    """The ``commitInfo.userMetadata`` string of a lakelabel commit: one JSON object."""
+    return json.dumps({**dict(commit_metadata or {}), _WRITE_ID_KEY: write_id}, sort_keys=True)
+
+
+def _commit_metadata(commit: Mapping[str, Any]) -> dict[str, Any]:
+    """lakelabel's metadata of one history entry (delta-rs dict or a Delta Spark history row).
+
+    Parses the ``userMetadata`` JSON object, write id included. A ``userMetadata`` that is not
+    a JSON object (set by another tool) comes back as ``{"userMetadata": text}``; commits without
+    one (written before lakelabel moved its keys from the top of ``commitInfo`` into
+    ``userMetadata``) give those top-level keys.
+    """
+    raw = commit.get(_USER_METADATA)
+    if raw is not None:
+        try:
+            parsed = json.loads(raw)
+        except (TypeError, ValueError):
+            parsed = None
+        return dict(parsed) if isinstance(parsed, dict) else {_USER_METADATA: raw}
+    return {k: v for k, v in commit.items() if k not in _ENGINE_COMMIT_KEYS or k == _WRITE_ID_KEY}
+
+
+def _public_metadata(commit: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _commit_metadata(commit).items() if k != _WRITE_ID_KEY}
+
+
+def _restored_metadata(commit: Mapping[str, Any], reason: str) -> str:
+    """userMetadata of a restore commit: the restored version's lakelabel keys, plus the reason,
+    so readers of the latest commit's metadata (the stage summaries) see what the table holds."""
+    kept = {k: str(v) for k, v in _public_metadata(commit).items() if k.startswith("lakelabel.")}
+    kept["lakelabel.restore"] = reason
+    return json.dumps(kept, sort_keys=True)
+
+
+def _check_write_args(mode: str, app_id: str | None, app_version: int | None, overwrite_schema: bool) -> None:
+    if mode not in _WRITE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(_WRITE_MODES)}; got {mode!r}")
+    if (app_id is None) != (app_version is None):
+        raise ValueError("app_id and app_version go together: pass both for an exactly-once commit, or neither")
+    if app_version is not None and (type(app_version) is not int or app_version < 0):
+        raise ValueError(f"app_version must be an int >= 0; got {app_version!r}")
+    if overwrite_schema and mode != "overwrite":
+        raise ValueError("overwrite_schema=True needs mode='overwrite'; appends never change the table schema")
 
 
 def _column(name: str) -> Any:
@@ -163,11 +237,11 @@ class LocalDeltaIO:
         return str(dt.metadata().id), dt.version()
 
     def read_metadata(self, path: str) -> dict[str, Any]:
-        """Custom metadata (``commit_metadata``) of the latest commit, from the table history."""
+        """``commit_metadata`` of the latest commit: the JSON object in ``commitInfo.userMetadata``."""
         root = _normalize(path)
         dt = self._load_for_read(root, None)
         latest = dt.history(limit=1)
-        return {k: v for k, v in latest[0].items() if k not in _ENGINE_COMMIT_KEYS} if latest else {}
+        return _public_metadata(latest[0]) if latest else {}
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -256,7 +330,8 @@ class LocalDeltaIO:
             and a write whose ``app_version`` is not above the table's recorded version for
             ``app_id`` is skipped without writing anything.
         commit_metadata : mapping of str to str, optional
-            Stored in the commit info; read back with :meth:`read_metadata`.
+            Stored as a JSON object in ``commitInfo.userMetadata``; read back with
+            :meth:`read_metadata`. Read when the commit is made, after ``validate``.
         validate : callable, optional
             Called with the written files before the commit, as absolute URIs that Spark's
             readers take (``spark.read.parquet(*files)``, e.g. to check error rates); if it
@@ -274,14 +349,7 @@ class LocalDeltaIO:
             Schema or partitioning mismatch, a table feature the local writer cannot honour, or
             a failed Spark job or commit (the table is unchanged).
         """
-        if mode not in _WRITE_MODES:
-            raise ValueError(f"mode must be one of {', '.join(_WRITE_MODES)}; got {mode!r}")
-        if (app_id is None) != (app_version is None):
-            raise ValueError("app_id and app_version go together: pass both for an exactly-once commit, or neither")
-        if app_version is not None and (type(app_version) is not int or app_version < 0):
-            raise ValueError(f"app_version must be an int >= 0; got {app_version!r}")
-        if overwrite_schema and mode != "overwrite":
-            raise ValueError("overwrite_schema=True needs mode='overwrite'; appends never change the table schema")
+        _check_write_args(mode, app_id, app_version, overwrite_schema)
         root = _normalize(path)
         _filesystem(root, DeltaWriteError)
         dt = self._load(root)
@@ -307,7 +375,8 @@ class LocalDeltaIO:
         state = "no table was created" if previous is None else f"the table stays at version {previous}"
         try:
             with _job_description(df.sparkSession, description):
-                rows = df.select(*[_column(n) for n in plan.arrow_schema.names]).mapInArrow(task, _FILES_DDL).collect()
+                frame = frame_to_write(df, plan.arrow_schema.names)
+                rows = frame.df.mapInArrow(task, _FILES_DDL).collect()
         except Exception as err:
             _delete_files(root, [], write_id)
             raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err
@@ -333,7 +402,7 @@ class LocalDeltaIO:
             for row in rows
         ]
         props = CommitProperties(
-            custom_metadata={**dict(commit_metadata or {}), _WRITE_ID_KEY: write_id},
+            custom_metadata={_USER_METADATA: _user_metadata(commit_metadata, write_id)},
             app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
         )
         try:
@@ -400,12 +469,90 @@ class LocalDeltaIO:
             return None
         since = dt.version() - (-1 if previous is None else previous)
         for commit in dt.history(limit=max(1, min(since, window))):
-            if commit.get(_WRITE_ID_KEY) == write_id:
+            if _commit_metadata(commit).get(_WRITE_ID_KEY) == write_id:
                 return int(commit["version"])
         return None
 
+    # -- restore -------------------------------------------------------------------------------
+
+    def restore_table(self, path: str, version: int | None, *, reason: str) -> None:
+        """Put a table back to ``version`` after a later stage of the same job failed.
+
+        ``version=None`` means the table did not exist before the job: its folder is removed.
+        Delta records the restore as a new commit whose content equals ``version``; its
+        userMetadata carries the restored version's lakelabel metadata and
+        ``lakelabel.restore: reason``.
+        """
+        from deltalake import CommitProperties, DeltaTable
+
+        root = _normalize(path)
+        if version is None:
+            import shutil
+
+            if os.path.isdir(root):
+                shutil.rmtree(root)
+            log.info("removed %s, created by a job that failed (%s)", root, reason)
+            return
+        dt = DeltaTable(root, storage_options=self.storage_options)
+        entry = next((h for h in dt.history() if h.get("version") == version), {})
+        props = CommitProperties(custom_metadata={_USER_METADATA: _restored_metadata(entry, reason)})
+        dt.restore(version, commit_properties=props)
+        log.info("restored %s to version %d (%s)", root, version, reason)
+
 
 _DEFAULT_IO = LocalDeltaIO()
+
+
+_ANNOUNCED: set[tuple[str, str]] = set()
+
+
+def delta_io(spark: Any, mode: DeltaIOMode = "auto") -> LocalDeltaIO | NativeDeltaIO:
+    """The Delta reader/writer for ``spark``, chosen by ``mode`` (config ``tables.delta_io``).
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession or None
+        The session the jobs run on; None (no Spark, e.g. the fit stage) gives the local path
+        unless ``mode`` is ``"native"``.
+    mode : {"auto", "local", "native"}
+        ``"auto"``: :class:`~jobs._delta_native.NativeDeltaIO` when the session has the Delta
+        Spark extension (see :func:`jobs._delta_native.native_delta_missing`), else
+        :class:`LocalDeltaIO`. ``"local"``: always the local path. ``"native"``: the Delta Spark
+        extension, or a :class:`~lf_library.errors.ConfigError` saying what is missing.
+
+    Returns
+    -------
+    LocalDeltaIO or NativeDeltaIO
+        Both have the same methods. The choice is logged once per process at INFO.
+    """
+    from jobs._delta_native import NativeDeltaIO, native_delta_unavailable
+    from lf_library.errors import ConfigError
+
+    if mode not in _IO_MODES:
+        raise ConfigError(f"tables.delta_io = {mode!r} is not valid; choose one of: {', '.join(_IO_MODES)}")
+    io: LocalDeltaIO | NativeDeltaIO = _DEFAULT_IO
+    why = "tables.delta_io: local"
+    if mode != "local":
+        missing = native_delta_unavailable(spark)
+        if not missing:
+            io, why = NativeDeltaIO(spark), f"tables.delta_io: {mode}, the session has the Delta Spark extension"
+        elif mode == "native":
+            raise ConfigError(
+                f"tables.delta_io = 'native' needs the Delta Spark extension, but {'; '.join(missing)}. Fix: "
+                f"install `lakelabel[delta]` (delta-spark) and start Spark with the Delta jars of your Spark version "
+                f"(e.g. --packages io.delta:delta-spark_4.1_2.13:4.4.1 for Spark 4.1), "
+                f"spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension and spark.sql.catalog.spark_catalog="
+                f"org.apache.spark.sql.delta.catalog.DeltaCatalog (or run on Databricks); or set tables.delta_io: "
+                f"local (or auto)"
+            )
+        else:
+            why = f"tables.delta_io: auto, no Delta Spark extension ({'; '.join(missing)})"
+    key = (mode, type(io).__name__)
+    if key not in _ANNOUNCED:
+        _ANNOUNCED.add(key)
+        path = "native Delta (delta-spark)" if type(io) is not LocalDeltaIO else "local Delta (pyarrow + delta-rs)"
+        log.info("Delta tables through %s: %s", path, why)
+    return io
 
 
 def read_source(
@@ -414,14 +561,15 @@ def read_source(
     *,
     format: SourceFormat = "auto",
     options: Mapping[str, str] | None = None,
-    io: LocalDeltaIO | None = None,
+    io: LocalDeltaIO | NativeDeltaIO | None = None,
 ) -> tuple[Any, SourceInfo]:
     """Read a Delta table, Parquet or CSV source and describe it for lineage.
 
     ``format="auto"``: a directory with ``_delta_log/`` is Delta; a ``.csv`` file or a directory
     of only CSV files is CSV; anything else is Parquet. CSV defaults: ``header=true``,
     ``multiLine=true``, ``escape='"'``, ``inferSchema=false`` (``options`` override them).
-    Delta sources accept the option ``versionAsOf``.
+    Delta sources accept the option ``versionAsOf``. ``io`` reads Delta tables (default the
+    local path; the jobs pass :func:`delta_io`'s choice).
 
     Returns
     -------
@@ -484,26 +632,5 @@ def read_metadata(path: str) -> dict[str, Any]:
 
 
 def restore_table(path: str, version: int | None, *, reason: str) -> None:
-    """Put a table back to ``version`` after a later stage of the same job failed.
-
-    ``version=None`` means the table did not exist before the job: its folder is removed.
-    Delta records the restore as a new commit whose content equals ``version``.
-    """
-    from deltalake import CommitProperties, DeltaTable
-
-    root = _normalize(path)
-    if version is None:
-        import shutil
-
-        if os.path.isdir(root):
-            shutil.rmtree(root)
-        log.info("removed %s, created by a job that failed (%s)", root, reason)
-        return
-    dt = DeltaTable(root)
-    # Carry the restored version's own commit metadata, so readers of the latest commit's
-    # metadata (lakelabel's stage summaries) see what the table now holds.
-    entry = next((h for h in dt.history() if h.get("version") == version), {})
-    kept = {k: str(v) for k, v in entry.items() if k.startswith("lakelabel.") and k != _WRITE_ID_KEY}
-    kept["lakelabel.restore"] = reason
-    dt.restore(version, commit_properties=CommitProperties(custom_metadata=kept))
-    log.info("restored %s to version %d (%s)", root, version, reason)
+    """Put a table back to ``version``; see :meth:`LocalDeltaIO.restore_table`."""
+    _DEFAULT_IO.restore_table(path, version, reason=reason)

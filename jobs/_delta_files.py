@@ -287,7 +287,8 @@ def _normalize(path: str) -> str:
         from urllib.parse import unquote, urlparse
 
         path = unquote(urlparse(path).path)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
+    # scheme:// and scheme:/ (dbfs:/...); one-letter schemes are Windows drives, not URIs.
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", path):
         return path.rstrip("/")
     return os.path.abspath(os.path.expanduser(path))
 

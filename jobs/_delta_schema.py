@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,43 @@ def _nullable(dtype: Any) -> Any:
     if isinstance(dtype, T.MapType):
         return T.MapType(_nullable(dtype.keyType), _nullable(dtype.valueType), True)
     return dtype
+
+
+def stored_schema(contract: pa.Schema) -> pa.Schema:
+    """The schema a Delta table written from a DataFrame with ``contract`` gets, on both paths.
+
+    Names, order and types stay; every column (and nested field) becomes nullable, because Delta
+    Spark stores DataFrame writes as nullable (``schema.asNullable``) and the local path does
+    the same, so a table reads back alike whichever path wrote it.
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    return to_arrow_schema(_nullable(from_arrow_schema(contract)))
+
+
+@dataclass(frozen=True)
+class FrameToWrite:
+    """What both Delta paths write: ``df`` with its columns in write order, and ``schema``, the
+    Spark schema the table gets from it (``df``'s types, every field nullable)."""
+
+    df: Any
+    schema: Any
+
+
+def frame_to_write(df: Any, columns: Sequence[str] | None = None) -> FrameToWrite:
+    """The one "frame to write" of :class:`~jobs._delta.LocalDeltaIO` and ``NativeDeltaIO``.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+    columns : sequence of str, optional
+        Write order (the local path passes an existing table's order); default ``df.columns``.
+    """
+    from pyspark.sql import functions as F
+
+    names = list(df.columns if columns is None else columns)
+    selected = df.select(*[F.col("`" + n.replace("`", "``") + "`") for n in names])
+    return FrameToWrite(selected, _nullable(selected.schema))
 
 
 def _arrow_schema(spark_schema: Any, table: str) -> pa.Schema:

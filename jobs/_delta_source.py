@@ -14,6 +14,7 @@ from jobs._delta_files import _filesystem, _list_data_files, _normalize, _spark_
 
 if TYPE_CHECKING:
     from jobs._delta import LocalDeltaIO
+    from jobs._delta_native import NativeDeltaIO
 
 SourceFormat = Literal["delta", "parquet", "csv", "auto"]
 _SOURCE_FORMATS = ("delta", "parquet", "csv", "auto")
@@ -47,7 +48,7 @@ def read_source(
     *,
     format: SourceFormat,
     options: Mapping[str, str] | None,
-    io: LocalDeltaIO,
+    io: LocalDeltaIO | NativeDeltaIO,
 ) -> tuple[Any, SourceInfo]:
     """Read and describe a source with ``io`` for Delta tables; see :func:`jobs._delta.read_source`."""
     if format not in _SOURCE_FORMATS:
@@ -55,12 +56,21 @@ def read_source(
     options = dict(options or {})
     root = _normalize(path)
     uri = root if "://" in root else _file_uri(root)
-    fs, base = _filesystem(root)
-    entry = fs.get_file_info(base)
-    if entry.type == pafs.FileType.NotFound:
-        raise SourceReadError(f"source {path} does not exist ({root}); expected {_EXPECTED_SOURCE}")
-    is_dir = entry.type == pafs.FileType.Directory
-    is_delta = is_dir and fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory
+    try:
+        fs, base = _filesystem(root)
+    except SourceReadError:
+        # A URI pyarrow cannot open (dbfs:/, abfss:// without pyarrow credentials) may still be
+        # a Delta table the native IO reads through Spark's filesystems.
+        if format not in ("delta", "auto") or not io.table_exists(root):
+            raise
+        fs = base = None
+        is_delta = True
+    else:
+        entry = fs.get_file_info(base)
+        if entry.type == pafs.FileType.NotFound:
+            raise SourceReadError(f"source {path} does not exist ({root}); expected {_EXPECTED_SOURCE}")
+        is_dir = entry.type == pafs.FileType.Directory
+        is_delta = is_dir and fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory
 
     if format == "delta" or (format == "auto" and is_delta):
         if not is_delta:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pkgutil
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +43,10 @@ def _client(cfg: PipelineConfig):
     if not logging.getLogger("jobs").isEnabledFor(logging.DEBUG):
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     cfg.lakehouse_path.mkdir(parents=True, exist_ok=True)
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri(cfg))
+    if before is None:  # set_tracking_uri exports the URI; keep telling the user's variable from ours
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     return mlflow
 
 
@@ -59,6 +64,29 @@ def start_run(cfg: PipelineConfig, run_id: str):
     if mlflow.active_run() is not None:
         mlflow.end_run()
     return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id})
+
+
+def attach_run(cfg: PipelineConfig, run_id: str):
+    """Continue the MLflow run of lakelabel run ``run_id``, or start one: stage jobs share it.
+
+    ``lakelabel apply``, ``aggregate``, ``fit`` and ``write`` scheduled as separate jobs with one
+    ``--run-id`` log into a single MLflow run, the latest one tagged with that id.
+    """
+    mlflow = _client(cfg)
+    experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is not None:
+        found = mlflow.search_runs(
+            experiment_ids=[experiment.experiment_id],
+            filter_string=f"tags.`{RUN_TAG}` = '{run_id}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+            output_format="list",
+        )
+        if found:
+            if mlflow.active_run() is not None:
+                mlflow.end_run()
+            return mlflow.start_run(run_id=found[0].info.run_id)
+    return start_run(cfg, run_id)
 
 
 def end_run(cfg: PipelineConfig, status: str = "FINISHED") -> None:
@@ -103,13 +131,16 @@ def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[
     mlflow.log_metrics(metrics)
     mlflow.log_dict({"lfs": fitted.lf_table}, "lf_summary.json")
     mlflow.log_param("label_model.version", fitted.model_version)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lakelabel-model-") as tmp:
         warnings.simplefilter("ignore")
         # Models from code: the model file is copied into the artifact and run at load time,
-        # so nothing is pickled.
+        # so nothing is pickled. MLflow wants a real file, and under spark-submit --py-files this
+        # module is imported from a zip, so the model file is written out first.
+        model_code = Path(tmp) / "_pyfunc_model.py"
+        model_code.write_bytes(pkgutil.get_data("jobs", "_pyfunc_model.py"))
         info = mlflow.pyfunc.log_model(
             name="label_model",
-            python_model=str(Path(__file__).with_name("_pyfunc_model.py")),
+            python_model=str(model_code),
             artifacts={"label_model": fitted.model_path},
             model_config={"lf_names": list(lf_names), "label_space": list(label_space)},
             signature=_signature(lf_names, label_space),

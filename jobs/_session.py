@@ -26,6 +26,20 @@ _LOCAL_DEFAULTS = {
 }
 
 
+# On a cluster, only what lakelabel's jobs rely on; the cluster's own settings stay.
+_CLUSTER_DEFAULTS = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+def _submitted_conf() -> dict[str, str]:
+    """The Spark properties the running JVM was started with (spark-submit's --master, --conf)."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())
+
+
 def ensure_java() -> str:
     """Return the java executable Spark will use (``JAVA_HOME``, else ``java`` on ``PATH``).
 
@@ -68,8 +82,10 @@ def get_spark(
 ):
     """Return the active SparkSession, or build one for lakelabel.
 
-    An active session (a Databricks notebook, ``spark-submit``) is reused as is; ``master`` and
-    ``conf`` only shape a session lakelabel creates itself. Python workers run this interpreter.
+    An active session (a Databricks notebook) is reused as is. Under ``spark-submit`` its
+    ``--master`` and ``--conf`` settings win; ``conf`` and lakelabel's defaults (few shuffle
+    partitions and no UI on a local master) fill in only what it left unset. On a non-local
+    master lakelabel's own code is shipped to the executors (:func:`ship_code`).
 
     Parameters
     ----------
@@ -81,7 +97,13 @@ def get_spark(
     conf : mapping, optional
         Extra Spark configuration.
     """
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError(
+            f"pyspark is not installed in {sys.executable}: install lakelabel with its Spark extra, "
+            f"`pip install 'lakelabel[spark]'` (Databricks runtimes and Spark clusters bring their own pyspark)"
+        ) from None
 
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -95,26 +117,65 @@ def get_spark(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    # Under spark-submit the JVM already carries --master; setting one here would override it.
-    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    # Under spark-submit (or a Databricks job) the JVM already exists with its --master and --conf
+    # settings: lakelabel's defaults and config only fill in what those left unset.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
+    given = _submitted_conf() if submitted else {}
     if submitted and master:
         log.info("running under spark-submit: its --master wins over %s", master)
         master = None
-    if master or not submitted:
+    if not submitted:
         master = master or "local[*]"
         builder = builder.master(master)
-        if master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    defaults = dict(_LOCAL_DEFAULTS)
+    effective = master or given.get("spark.master", "")
+    if effective.startswith("local") or "127.0.0.1" in effective or "localhost" in effective:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    settings = dict(_LOCAL_DEFAULTS if effective.startswith("local") else _CLUSTER_DEFAULTS)
     log4j = Path(__file__).with_name("conf") / "log4j2.properties"
     if not submitted and log4j.exists():
-        defaults["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
-    for key, value in {**defaults, **(conf or {})}.items():
-        builder = builder.config(key, str(value))
+        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
+    settings.update({k: str(v) for k, v in (conf or {}).items()})
+    for key, value in settings.items():
+        if key in given:
+            if given[key] != value:
+                log.info("%s=%s from spark-submit wins over lakelabel's %s", key, given[key], value)
+            continue
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LAKELABEL_SPARK_LOG_LEVEL", "FATAL"))
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
+    ship_code(spark)
     return spark
+
+
+def ship_code(spark) -> str | None:
+    """Put lakelabel's packages on the executors' Python path of a cluster session.
+
+    Executors import ``jobs`` and ``lf_library`` to run LFs and write Delta files. On a
+    non-local master, unless ``spark.submit.pyFiles`` already carries a ``lakelabel*.zip``
+    (``spark-submit --py-files``), the packages this driver runs are zipped and added with
+    ``addPyFile``, so the workers need only the third-party dependencies. Returns the zip's
+    path, or None when nothing was shipped.
+    """
+    sc = spark.sparkContext
+    if sc.master.startswith("local"):
+        return None
+    shipped = [p for p in sc.getConf().get("spark.submit.pyFiles", "").split(",") if p]
+    if any(Path(p).name.startswith("lakelabel") for p in shipped):
+        log.debug("lakelabel code already shipped with --py-files: %s", shipped)
+        return None
+    import atexit
+    import shutil
+    import tempfile
+
+    from jobs._package import build_zip
+
+    folder = tempfile.mkdtemp(prefix="lakelabel-code-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = build_zip(folder)
+    sc.addPyFile(str(path))
+    log.info("shipped lakelabel's code to the executors of %s as %s", sc.master, path.name)
+    return str(path)
 
 
 def describe(spark, stage: str, detail: str = "") -> None:

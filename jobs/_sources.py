@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -34,14 +35,21 @@ class Source:
         return f"{self.info.path}{version}"
 
 
-def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source") -> Source:
-    """Read ``cfg`` (one path or a list of paths) and check its id and gold columns exist."""
+def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source", io: Any = None) -> Source:
+    """Read ``cfg`` (one path or a list of paths) and check its id and gold columns exist.
+
+    ``io`` reads Delta sources: :func:`jobs._delta.delta_io`'s choice (default: ``"auto"``).
+    """
+    if io is None:
+        from jobs._delta import delta_io
+
+        io = delta_io(spark)
     paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]
     if not paths or not all(paths):
         raise ConfigError(f"{role}.path is empty; set it to a Delta table, Parquet or CSV path")
     frames, infos = [], []
     for path in paths:
-        df, info = read_source(spark, path, format=cfg.format, options=cfg.options)
+        df, info = read_source(spark, path, format=cfg.format, options=cfg.options, io=io)
         frames.append(df)
         infos.append(info)
     df = frames[0]

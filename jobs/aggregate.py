@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
@@ -174,9 +175,13 @@ def _moments_on_spark(grouped: DataFrame, lf_names: Sequence[str], k: int) -> tu
     return stats, int(level["p"])
 
 
-def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source) -> DataFrame:
-    """``row_id, pattern, gold`` for every source row, from the votes table ``applied`` wrote."""
-    votes = _delta.read_table(spark, applied.votes_table, version=applied.votes_version)
+def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source, io: Any = None) -> DataFrame:
+    """``row_id, pattern, gold`` for every source row, from the votes table ``applied`` wrote.
+
+    ``io``: the stage's :func:`jobs._delta.delta_io` (default: ``"auto"``).
+    """
+    io = io or _delta.delta_io(spark)
+    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
     return pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
 
 
@@ -194,12 +199,13 @@ def run(
     source: Source | None = None,
 ) -> AggregateResult:
     """Aggregate the votes table written by the apply job."""
-    applied = applied or load_apply_result(cfg)
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    applied = applied or load_apply_result(cfg, io)
     if source is None:
-        source = load_source(spark, cfg.source)
+        source = load_source(spark, cfg.source, io=io)
         check_source_unchanged(applied, source)
     describe(spark, "aggregate", f"vote patterns of {len(applied.lfs)} LFs")
-    rows = row_patterns(spark, applied, source)
+    rows = row_patterns(spark, applied, source, io)
     result = aggregate_patterns(
         rows,
         applied.lf_names,

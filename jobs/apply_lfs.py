@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pyarrow as pa
 from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,7 +30,7 @@ from jobs import _delta
 from jobs._config import PipelineConfig
 from jobs._session import describe
 from jobs._sources import Source, check_source, load_source
-from lf_library import LFRegistry, load_registry
+from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, to_long_votes, votes_schema
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
 
@@ -93,6 +95,11 @@ def _as_plain(obj: Any) -> Any:
     return obj
 
 
+def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
+    """Schema of the votes table: :func:`lf_library.apply.votes_schema` plus ``run_id``."""
+    return votes_schema(row_id_type).append(pa.field("run_id", pa.string(), nullable=False))
+
+
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
     """Load the LF registry named by the config."""
     if not cfg.lfs.modules:
@@ -148,9 +155,7 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
     id_type = to_arrow_type(df.schema[id_col].dataType)
     schema = votes_schema(id_type)
     spark_schema = from_arrow_schema(schema)
-    # cloudpickle, not pickle: a decorated LF's function is shadowed in its module by the LF
-    # object, so it must travel by value (and LFs defined in notebooks live in __main__).
-    payload = cloudpickle.dumps((tuple(lfs), precomputed, registry.cardinality))
+    payload = pickle_lfs((tuple(lfs), precomputed, registry.cardinality), lfs)
     broadcast = df.sparkSession.sparkContext.broadcast(payload)
 
     def apply_partition(batches):
@@ -166,6 +171,38 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
                 yield out
 
     return prepared.mapInArrow(apply_partition, spark_schema)
+
+
+_OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
+
+
+def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
+    """cloudpickle ``payload`` for the executors, with the users' LF modules inside it.
+
+    cloudpickle, not pickle: a decorated LF's function is shadowed in its module by the LF
+    object, so it must travel by value (LFs defined in notebooks live in ``__main__`` and do
+    anyway). The top-level packages of the modules that define the LFs (other than lakelabel's
+    own, which executors import from the installed or shipped code) are pickled by value too,
+    so a team's LF module needs to exist only where the job is submitted, not on every worker.
+    """
+    roots = set()
+    for lf in lfs:
+        for module in (getattr(lf.f, "__module__", None), type(lf).__module__):
+            root = (module or "").split(".")[0]
+            if root and root not in _OWN_PACKAGES and root != "__main__" and root in sys.modules:
+                roots.add(root)
+    registered = []
+    try:
+        for root in sorted(roots):
+            try:
+                cloudpickle.register_pickle_by_value(sys.modules[root])
+            except ValueError:  # already registered by the caller
+                continue
+            registered.append(root)
+        return cloudpickle.dumps(payload)
+    finally:
+        for root in registered:
+            cloudpickle.unregister_pickle_by_value(sys.modules[root])
 
 
 def _lf_stats_from_files(
@@ -253,16 +290,17 @@ def run(
     counts are still checked against the current ``apply.max_error_rate``.
     """
     started = time.perf_counter()
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
     registry = registry or build_registry(cfg)
-    source = source or load_source(spark, cfg.source)
+    source = source or load_source(spark, cfg.source, io=io)
     votes_path = cfg.table_path("votes")
     fingerprint = votes_fingerprint(cfg, source, registry)
-    previous = _delta.read_metadata(votes_path) if _delta.table_exists(votes_path) else {}
+    previous = io.read_metadata(votes_path) if io.table_exists(votes_path) else {}
     if not force and VOTES_META_KEY in previous:
         prior = ApplyResult.from_json(previous[VOTES_META_KEY])
         if prior.fingerprint == fingerprint:
             _check_error_budget(prior.lfs, prior.n_rows, cfg.apply.max_error_rate)
-            version = _delta.table_version(votes_path)
+            version = io.table_version(votes_path)
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
                      source.description, len(registry), version)
             return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started)
@@ -310,7 +348,7 @@ def run(
     )
 
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
-    result = _delta.write_table(
+    result = io.write_table(
         votes,
         votes_path,
         mode="overwrite",
@@ -336,16 +374,21 @@ def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
         )
 
 
-def load_apply_result(cfg: PipelineConfig) -> ApplyResult:
-    """The apply summary stored with the latest votes commit (for stages run on their own)."""
+def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
+    """The apply summary stored with the latest votes commit (for stages run on their own).
+
+    ``io``: the stage's :func:`jobs._delta.delta_io`; default the local reader (both paths
+    store the summary alike, so it reads a table either wrote).
+    """
+    io = io or _delta.delta_io(None, "local")
     path = cfg.table_path("votes")
-    if not _delta.table_exists(path):
+    if not io.table_exists(path):
         raise ConfigError(f"no votes table at {path}; run `lakelabel apply` (or the pipeline) first")
-    meta = _delta.read_metadata(path)
+    meta = io.read_metadata(path)
     if VOTES_META_KEY not in meta:
         raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
     result = ApplyResult.from_json(meta[VOTES_META_KEY])
-    version = _delta.table_version(path)
+    version = io.table_version(path)
     return replace(result, votes_version=version)
 
 

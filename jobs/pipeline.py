@@ -42,7 +42,7 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     ev = cfg.evaluation
     if ev is None or not ev.gold_column:
         return {}
-    source = load_source(spark, ev, role="evaluation")
+    source = load_source(spark, ev, role="evaluation", io=_delta.delta_io(spark, cfg.tables.delta_io))
     describe(spark, "evaluate", f"held-out {source.description}")
     check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs))
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
@@ -75,14 +75,15 @@ def run(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     registry = registry or apply_lfs.build_registry(cfg)
-    source = load_source(spark, cfg.source)
-    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry))
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    source = load_source(spark, cfg.source, io=io)
+    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io)
     if done is not None and not force:
         log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
-        return PipelineResult(run_id, done)
+        return PipelineResult(run_id, {**done, "reused": True})
     votes_path = cfg.table_path("votes")
     labels_path = cfg.table_path("labels")
-    votes_before, labels_before = _delta.table_version(votes_path), _delta.table_version(labels_path)
+    votes_before, labels_before = io.table_version(votes_path), io.table_version(labels_path)
     if cfg.mlflow.enabled:
         mlflow_run = _mlflow.start_run(cfg, run_id)
         mlflow_run_id = mlflow_run.info.run_id
@@ -157,16 +158,16 @@ def run(
         # table is where it was before this run.
         reason = f"run {run_id} failed"
         if written is not None and not written.skipped and written.labels_version != labels_before:
-            _delta.restore_table(labels_path, labels_before, reason=reason)
+            io.restore_table(labels_path, labels_before, reason=reason)
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
-            _delta.restore_table(votes_path, votes_before, reason=reason)
+            io.restore_table(votes_path, votes_before, reason=reason)
         raise
     finally:
         if cfg.mlflow.enabled:
             _mlflow.end_run(cfg, status)
 
 
-def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str) -> dict[str, Any] | None:
+def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:
     """The summary of ``run_id`` if it finished on the same inputs and both tables are unchanged."""
     path = run_dir(cfg.lakehouse, run_id, create=False) / "summary.json"
     if not path.exists():
@@ -176,8 +177,8 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str) -> dict[str, 
     if (
         summary.get("status") != "succeeded"
         or summary.get("fingerprint") != fingerprint
-        or tables.get("votes", {}).get("version") != _delta.table_version(cfg.table_path("votes"))
-        or tables.get("labels", {}).get("version") != _delta.table_version(cfg.table_path("labels"))
+        or tables.get("votes", {}).get("version") != io.table_version(cfg.table_path("votes"))
+        or tables.get("labels", {}).get("version") != io.table_version(cfg.table_path("labels"))
     ):
         return None
     return summary

@@ -140,10 +140,11 @@ def run(
     the latest fitted run). Rewriting the labels of the same run, votes and model is a no-op.
     """
     started = time.perf_counter()
-    applied = applied or load_apply_result(cfg)
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    applied = applied or load_apply_result(cfg, io)
     fitted = fitted or load_fit(cfg, model_run_id)
     if source is None:
-        source = load_source(spark, cfg.source)
+        source = load_source(spark, cfg.source, io=io)
         check_source_unchanged(applied, source)
     model_lfs = list(getattr(fitted.model, "lf_names", None) or [])
     if model_lfs and model_lfs != list(applied.lf_names):
@@ -153,15 +154,15 @@ def run(
             f"`lakelabel fit` on these votes first (or `lakelabel run`)"
         )
     labels_path = cfg.table_path("labels")
-    previous = _delta.read_metadata(labels_path) if _delta.table_exists(labels_path) else {}
+    previous = io.read_metadata(labels_path) if io.table_exists(labels_path) else {}
     if LABELS_META_KEY in previous:
         prior = json.loads(previous[LABELS_META_KEY])
         same = (prior.get("run_id"), prior.get("votes_version"), prior.get("label_model_version"))
         if same == (run_id, applied.votes_version, fitted.model_version):
-            version = _delta.table_version(labels_path)
+            version = io.table_version(labels_path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
             return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)
-    rows = row_patterns(spark, applied, source)
+    rows = row_patterns(spark, applied, source, io)
     lineage = {
         "run_id": run_id,
         "label_model": model_uri or fitted.model_path,
@@ -196,7 +197,7 @@ def run(
         ),
         "lakelabel.run_id": run_id,
     }
-    result = _delta.write_table(
+    result = io.write_table(
         labels,
         labels_path,
         mode="overwrite",

@@ -2,29 +2,31 @@
 # MAGIC %md
 # MAGIC # lakelabel: run the labeling pipeline
 # MAGIC Apply the registered LFs, fit the label model and write labels with lineage, in one call into
-# MAGIC `jobs.pipeline`. Set the widgets, then run all.
+# MAGIC `jobs.pipeline`. Set the widgets, then run all. `inspect_labels` reads back what this run wrote.
 
 # COMMAND ----------
 
-dbutils.widgets.text("config", "conf/youtube.yaml", "Pipeline config (YAML)")
+dbutils.widgets.text("config", "conf/demo.yaml", "Pipeline config (YAML)")
 dbutils.widgets.text("env", "", "Environment overlay (local, cluster, databricks)")
 dbutils.widgets.text("run_id", "", "Run id (empty: new)")
 dbutils.widgets.text("overrides", "", "Overrides, ';'-separated section.key=value")
 
 # COMMAND ----------
 
-from jobs import pipeline
-from jobs._config import load_config
+from jobs import notebook, pipeline
 from jobs._runs import new_run_id
 from jobs._session import get_spark
 
-overrides = [item for item in dbutils.widgets.get("overrides").split(";") if item.strip()]
-cfg = load_config(dbutils.widgets.get("config"), env=dbutils.widgets.get("env") or None, overrides=overrides)
+cfg = notebook.load_notebook_config(
+    dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
+)
 run_id = dbutils.widgets.get("run_id") or new_run_id()
 result = pipeline.run(get_spark("lakelabel-notebook"), cfg, run_id=run_id)
 
 # COMMAND ----------
 
 summary = result.summary
-print({k: summary["metrics"][k] for k in ("rows", "coverage", "conflict_rate") if k in summary["metrics"]})
+print({k: summary["metrics"][k] for k in ("rows", "coverage", "conflict_rate", "accuracy") if k in summary["metrics"]})
+print("votes:", summary["tables"]["votes"])
 print("labels:", summary["tables"]["labels"])
+print("MLflow run:", summary["mlflow"]["run_id"])

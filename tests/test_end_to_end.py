@@ -83,7 +83,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     bad.write_text("source:\n  path: x\nlfs:\n  modules: [lf_library.lfs.demo]\ntypo_section: {}\n")
     assert cli.main(["run", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("lakelabel: error: unknown config key typo_section")
+    assert len(err) == 1 and err[0].startswith(f"lakelabel: error: {tmp_path / 'bad.yaml'}: unknown config key typo_section")
     assert cli.main(["run", "--config", str(tmp_path / "absent.yaml")]) == 2
     assert "cannot read config file" in capsys.readouterr().err
 

@@ -1,25 +1,50 @@
-"""Every notebook in notebooks/ runs end to end locally with a small dbutils.widgets stand-in."""
+"""Every notebook in notebooks/ runs end to end locally with a small dbutils.widgets stand-in.
+
+The notebooks run on the demo data (2,000 generated tickets, MLflow on with a store under a tmp
+lakehouse) and their outputs are checked against numbers computed independently with pandas from
+the source files and the Delta tables. ``CHECKS`` maps each notebook to the test that executes
+it; a notebook without one fails ``test_notebook``.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
+ROWS = 2000
+RUN_ID = "nb-1"
+HEADER = "# Databricks notebook source\n"
+SEPARATOR = "\n\n# COMMAND ----------\n\n"
+WIDGET_DECLARATION = re.compile(r"""dbutils\.widgets\.(?:text|dropdown|combobox|multiselect)\(\s*["']([^"']+)["']""")
+WIDGET_READ = re.compile(r"""dbutils\.widgets\.get\(\s*["']([^"']+)["']""")
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 class _Widgets:
+    """``dbutils.widgets`` as far as the notebooks use it: declare text widgets, read them."""
+
     def __init__(self, values: dict[str, str]) -> None:
-        self.values = dict(values)
+        self.given = dict(values)
+        self.declared: dict[str, str] = {}
 
     def text(self, name: str, default: str, label: str | None = None) -> None:
-        self.values.setdefault(name, default)
+        self.declared[name] = self.given.get(name, default)
 
     def get(self, name: str) -> str:
-        return self.values[name]
+        if name not in self.declared:  # Databricks raises InputWidgetNotDefined
+            raise KeyError(f"widget {name!r} is read but was never declared")
+        return self.declared[name]
 
 
 class _DBUtils:
@@ -27,25 +52,275 @@ class _DBUtils:
         self.widgets = _Widgets(values)
 
 
-def test_notebooks_exist():
-    assert NOTEBOOKS, "no notebooks found in notebooks/"
-    for path in NOTEBOOKS:
-        assert path.read_text().startswith("# Databricks notebook source"), path
+def run_notebook(path: Path, widgets: dict[str, str]) -> dict[str, Any]:
+    """Execute a source notebook as Databricks does (one ``__main__`` namespace); return it."""
+    dbutils = _DBUtils(widgets)
+    namespace: dict[str, Any] = {"__name__": "__main__", "dbutils": dbutils}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    unknown = sorted(set(widgets) - set(dbutils.widgets.declared))
+    assert not unknown, f"{path.name} declares no widget(s) {unknown}"
+    return namespace
 
 
-def test_run_pipeline_notebook(spark, tmp_path, monkeypatch):
+# --------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory) -> dict[str, Any]:
+    """The demo source (2,000 rows) and a config YAML for it, MLflow on under the lakehouse."""
     from jobs import demo
 
-    lake = tmp_path / "lake"
-    cfg = demo.demo_config(str(lake), 1200, 0)
-    demo.prepare_source(cfg, 1200, 0)
-    config = tmp_path / "demo.yaml"
+    root = (tmp_path_factory.mktemp("notebooks") / "lake").resolve()
+    cfg = demo.demo_config(str(root), ROWS, 0)
+    demo.prepare_source(cfg, ROWS, 0)
+    config = root.parent / "demo.yaml"
     config.write_text(
-        f"lakehouse: {lake}\nsource:\n  path: {lake}/source/tickets\n  format: parquet\n  id_column: ticket_id\n"
-        f"  gold_column: true_label\nlfs:\n  modules: [lf_library.lfs.demo]\nmlflow:\n  enabled: false\n"
+        yaml.safe_dump(
+            {
+                "lakehouse": str(root),
+                "source": {"path": cfg.source.path, "format": "parquet", "id_column": "ticket_id",
+                           "gold_column": "true_label"},
+                "lfs": {"modules": ["lf_library.lfs.demo"]},
+                "mlflow": {"enabled": True, "experiment": "lakelabel-notebooks"},
+            }
+        )
     )
-    namespace = {"dbutils": _DBUtils({"config": str(config), "run_id": "nb-1"})}
-    source = (Path(__file__).resolve().parents[1] / "notebooks" / "run_pipeline.py").read_text()
-    exec(compile(source, "run_pipeline.py", "exec"), namespace)
-    summary = namespace["summary"]
-    assert summary["run_id"] == "nb-1" and summary["tables"]["labels"]["rows"] == 1200
+    source = pd.read_parquet(cfg.source.path)
+    # The MLflow store goes under the tmp lakehouse: no MLFLOW_TRACKING_URI from earlier tests
+    # (mlflow.set_tracking_uri exports it), and a tmp working directory, since experiments then
+    # get mlflow's default artifact root ./mlruns (see the report on jobs/_mlflow.py).
+    before = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root.parent)
+        try:
+            yield {"root": root, "config": str(config), "source": source}
+        finally:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+            if before is not None:
+                os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(lake) -> dict[str, Any]:
+    """notebooks/run_pipeline.py, executed once; the other notebooks read what it wrote."""
+    return run_notebook(REPO / "notebooks" / "run_pipeline.py", {"config": lake["config"], "run_id": RUN_ID})
+
+
+def _tables(lake) -> tuple[Any, Any]:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(lake["root"] / "votes")), DeltaTable(str(lake["root"] / "labels"))
+
+
+# --------------------------------------------------------------------------------------------
+# one check per notebook
+
+
+def check_run_pipeline(spark, lake, pipeline_run) -> None:
+    summary = pipeline_run["summary"]
+    votes, labels = _tables(lake)
+    assert summary["run_id"] == RUN_ID and summary["status"] == "succeeded"
+    assert summary["tables"]["labels"]["rows"] == ROWS == labels.to_pyarrow_table().num_rows
+    assert summary["tables"]["labels"]["version"] == labels.version()
+    assert summary["tables"]["votes"]["version"] == votes.version()
+    assert summary["mlflow"]["run_id"]
+
+
+def check_develop_lf(spark, lake, pipeline_run) -> None:
+    from jobs import notebook
+
+    ns = run_notebook(REPO / "notebooks" / "develop_lf.py",
+                      {"config": lake["config"], "sample_rows": "1000", "dev_labels": "auto"})
+    trial, draft, cfg = ns["trial"], ns["draft"], ns["cfg"]
+    sample_ids = set(notebook.draw_sample(spark, cfg, 1000).toPandas()["ticket_id"])
+    source = lake["source"]
+    assert len(sample_ids) == 1000 and sample_ids <= set(source["ticket_id"])
+    sample = source[source["ticket_id"].isin(sample_ids)]
+    # The draft, recomputed with pandas: "my account" or "user account" -> account (id 3).
+    voted = sample[sample["text"].str.lower().str.contains("my account|user account")]
+    assert trial.sample_rows == 1000 and trial.errors == 0
+    assert trial.votes == len(voted) > 0
+    assert trial.coverage == len(voted) / 1000
+    assert trial.class_votes == {"billing": 0, "technical": 0, "shipping": 0, "account": len(voted)}
+    assert trial.version == draft.version and trial.replaces is None
+    assert (trial.dev_rows, trial.dev_voted) == (1000, len(voted))
+    assert trial.dev_correct == int((voted["true_label"] == "account").sum())
+    assert trial.accuracy == trial.dev_correct / len(voted)
+    # Overlaps and conflicts, from the library's votes the pipeline stored for the same rows.
+    votes_table, _ = _tables(lake)
+    lib = votes_table.to_pandas()
+    lib = lib[lib["row_id"].isin(sample_ids) & (lib["vote"] >= 0)]
+    both = lib[lib["row_id"].isin(set(voted["ticket_id"]))]
+    assert trial.overlaps == both["row_id"].nunique()
+    assert trial.conflicts == both.loc[both["vote"] != 3, "row_id"].nunique() > 0
+    per_lf = trial.per_lf.set_index("lf")
+    assert list(per_lf.index) == sorted(lib["lf_name"].unique()) and len(per_lf) == 12
+    assert per_lf["votes"].to_dict() == lib.groupby("lf_name").size().to_dict()
+    assert per_lf["overlaps"].to_dict() == both.groupby("lf_name").size().reindex(per_lf.index, fill_value=0).to_dict()
+    conflicts = both[both["vote"] != 3].groupby("lf_name").size().reindex(per_lf.index, fill_value=0)
+    assert per_lf["conflicts"].to_dict() == conflicts.to_dict()
+    conflicted = set(both.loc[both["vote"] != 3, "row_id"])
+    assert len(trial.conflict_examples) == min(5, len(conflicted))
+    assert set(trial.conflict_examples["row_id"]) <= conflicted
+    assert all(trial.conflict_examples["vote"] == "account")
+    assert set(trial.vote_examples["row_id"]) <= set(voted["ticket_id"]) and len(trial.vote_examples) == 5
+    assert trial.error_samples.empty
+
+
+def check_inspect_labels(spark, lake, pipeline_run) -> None:
+    from mlflow import MlflowClient
+
+    ns = run_notebook(REPO / "notebooks" / "inspect_labels.py", {"config": lake["config"], "rows": "20"})
+    summary = pipeline_run["summary"]
+    votes_table, labels_table = _tables(lake)
+    labels = labels_table.to_pandas()
+    votes = votes_table.to_pandas()
+    source = lake["source"]
+    assert len(labels) == len(source) == ROWS and set(labels["row_id"]) == set(source["ticket_id"])
+
+    lineage = ns["lineage"]
+    assert lineage.labels_version == labels_table.version()
+    assert lineage.votes_version == lineage.votes_latest_version == votes_table.version()
+    assert set(labels["votes_version"]) == {lineage.votes_version}
+    assert lineage.run_id == RUN_ID and set(labels["run_id"]) == {RUN_ID}
+    assert lineage.source_version is None and lineage.source_fingerprint.startswith("files:")
+    assert lineage.source_table == summary["source"]["path"]
+    assert set(labels["label_model_version"]) == {lineage.label_model_version}
+    assert lineage.label_model == summary["label_model"]["mlflow_uri"]
+    stored = votes.groupby(["lf_name", "lf_version"]).size()
+    assert [(lf["name"], lf["version"]) for lf in lineage.lfs] == list(stored.index)
+    counted = votes[votes["vote"] >= 0].groupby("lf_name").size().to_dict()
+    assert {lf["name"]: lf["votes"] for lf in lineage.lfs} == counted
+    assert lineage.mlflow_run_id == summary["mlflow"]["run_id"] and lineage.notes == []
+    assert lineage.mlflow_tracking_uri == f"sqlite:///{lake['root'] / 'mlflow.db'}"
+    run = MlflowClient(tracking_uri=lineage.mlflow_tracking_uri).get_run(lineage.mlflow_run_id)
+    assert run.data.tags["lakelabel.run_id"] == RUN_ID
+
+    dist = ns["distribution"].set_index("label_name")["rows"].to_dict()
+    assert dist == labels["label_name"].fillna("(abstain)").value_counts().to_dict()
+    assert sum(dist.values()) == ROWS
+    hist = ns["histogram"]
+    assert hist["rows"].tolist() == np.histogram(labels["confidence"], bins=10, range=(0, 1))[0].tolist()
+
+    shown = ns["labeled"]
+    assert len(shown) == 20 and {"label_name", "confidence", "voting_lfs", "run_id", "text"} <= set(shown.columns)
+    merged = shown.merge(source, left_on="row_id", right_on="ticket_id", suffixes=("", "_src"))
+    assert len(merged) == 20 and (merged["text"] == merged["text_src"]).all()
+    expected = labels.set_index("row_id").loc[shown["row_id"], "label_name"].fillna("-").tolist()
+    assert shown["label_name"].fillna("-").tolist() == expected
+
+
+CHECKS: dict[str, Callable[..., None]] = {
+    "run_pipeline.py": check_run_pipeline,
+    "develop_lf.py": check_develop_lf,
+    "inspect_labels.py": check_inspect_labels,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# tests
+
+
+def test_notebooks_found():
+    assert len(NOTEBOOKS) >= 3, f"expected at least 3 notebooks in {REPO / 'notebooks'}, found {NOTEBOOKS}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_source_format(path):
+    text = path.read_text()
+    assert text.startswith(HEADER), f"{path.name} must start with {HEADER!r}"
+    cells = text[len(HEADER):].split(SEPARATOR)
+    assert len(cells) >= 3, f"{path.name}: expected cells separated by '# COMMAND ----------'"
+    code = [c for c in cells if not c.startswith("# MAGIC")]
+    for cell in cells:
+        if cell.startswith("# MAGIC"):
+            assert all(line.startswith("# MAGIC") for line in cell.strip().splitlines()), cell
+    declared = WIDGET_DECLARATION.findall(code[0])
+    assert "config" in declared, f"{path.name}: the first code cell must declare the widgets, config included"
+    read = set(WIDGET_READ.findall(text))
+    assert read <= set(declared), f"{path.name} reads undeclared widget(s) {sorted(read - set(declared))}"
+    assert "from jobs" in text and "sys.path" not in text
+    for cell in code:  # thin: a few lines per cell, the work lives in jobs/
+        lines = [line for line in cell.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        assert len(lines) <= 20, f"{path.name}: a cell of {len(lines)} lines; move the logic into jobs/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook(path, spark, lake, pipeline_run):
+    check = CHECKS.get(path.name)
+    if check is None:
+        pytest.fail(f"no test executes notebooks/{path.name}: add a check for it to CHECKS in {Path(__file__).name}")
+    check(spark, lake, pipeline_run)
+
+
+# --------------------------------------------------------------------------------------------
+# jobs.notebook beyond what the notebooks exercise
+
+
+def test_try_lf_rejects_another_label_space(lake):
+    from jobs import notebook
+    from lf_library import keyword_lf
+    from lf_library.errors import LFConfigError
+
+    cfg = notebook.load_notebook_config(lake["config"])
+    draft = keyword_lf("kw_subscribe", ["subscribe"], "spam", label_space=["ham", "spam"])
+    with pytest.raises(
+        LFConfigError,
+        match=r"draft LF 'kw_subscribe' has label space \['ham', 'spam'\], but the library \(lf_library\.lfs\.demo\) "
+        r"uses \['billing', 'technical', 'shipping', 'account'\]",
+    ):
+        notebook.try_lf(None, cfg, draft)
+
+
+def test_try_lf_names_a_missing_dev_label_source(spark, lake):
+    from jobs import notebook
+    from lf_library import keyword_lf
+    from lf_library.errors import ConfigError, InputDataError
+
+    cfg = notebook.load_notebook_config(lake["config"])
+    draft = keyword_lf("kw_refund", ["refund"], "billing")
+    with pytest.raises(ConfigError, match=r"dev_labels='evaluation' needs an `evaluation:` source with a gold_column"):
+        notebook.try_lf(spark, cfg, draft, dev_labels="evaluation")
+    with pytest.raises(InputDataError, match=r"dev label column 'verdict' not found in .*tickets; its columns are: "
+                                             r"ticket_id, text, .*true_label"):
+        notebook.try_lf(spark, cfg, draft, dev_labels="verdict")
+
+
+def test_try_lf_counts_errors_and_scores_on_the_evaluation_source(spark, lake):
+    """A draft that raises, replaces a library LF, and is scored on a held-out ``evaluation:`` source."""
+    from jobs import notebook
+    from jobs.apply_lfs import build_registry
+    from jobs.demo_data import write_demo_source
+    from lf_library import ABSTAIN, labeling_function
+
+    held_out = lake["root"].parent / "held_out"
+    write_demo_source(str(held_out), 400, 7)
+    cfg = notebook.load_notebook_config(
+        lake["config"], overrides=f"evaluation.path={held_out};evaluation.id_column=ticket_id;"
+        "evaluation.gold_column=true_label;evaluation.format=parquet",
+    )
+
+    @labeling_function(name="kw_cancel", fields=["text"])
+    def draft(x):
+        text = x.text.lower()
+        if "password" in text:
+            raise ZeroDivisionError("no password tickets")
+        return 0 if "cancel" in text else ABSTAIN
+
+    trial = notebook.try_lf(spark, cfg, draft, sample_rows=ROWS + 1, dev_labels="evaluation")
+    text = lake["source"]["text"].str.lower()
+    raises = text.str.contains("password")
+    assert trial.sample_rows == ROWS  # asking for more rows than the source has takes them all
+    assert trial.errors == int(raises.sum()) > 0
+    assert trial.votes == int((~raises & text.str.contains("cancel")).sum()) > 0
+    assert set(trial.error_samples["kind"]) == {"exception"}
+    assert all(trial.error_samples["error"] == "ZeroDivisionError: no password tickets")
+    assert trial.replaces == build_registry(cfg)["kw_cancel"].version != trial.version
+    assert "kw_cancel" not in set(trial.per_lf["lf"]) and len(trial.per_lf) == 11
+    ev = pd.read_parquet(held_out)
+    ev_text = ev["text"].str.lower()
+    ev_voted = ev[~ev_text.str.contains("password") & ev_text.str.contains("cancel")]
+    assert (trial.dev_rows, trial.dev_voted) == (400, len(ev_voted))
+    assert trial.dev_correct == int((ev_voted["true_label"] == "billing").sum())
+    assert trial.dev_labels.startswith("evaluation source")

@@ -291,4 +291,4 @@ def test_bad_arguments_name_the_valid_values(spark, tmp_path):
     meta_path = tmp_path / "m"
     write_table(df, str(meta_path), mode="append", commit_metadata={"a": "1"})
     log_line = (meta_path / "_delta_log" / "00000000000000000000.json").read_text().splitlines()[0]
-    assert json.loads(log_line)["commitInfo"]["a"] == "1"
+    assert json.loads(json.loads(log_line)["commitInfo"]["userMetadata"])["a"] == "1"

@@ -24,3 +24,48 @@ def test_java_home_wins(monkeypatch, tmp_path):
     java.write_text("#!/bin/sh\n")
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
     assert ensure_java() == str(java)
+
+
+_PROBE = """
+import json, sys
+from jobs._session import get_spark
+spark = get_spark("probe", master="local[2]", conf={"spark.sql.shuffle.partitions": "3", "spark.sql.ansi.enabled": "false"})
+keys = ["spark.master", "spark.sql.shuffle.partitions", "spark.sql.ansi.enabled", "spark.ui.enabled"]
+print(json.dumps({k: spark.conf.get(k, None) for k in keys}))
+"""
+
+
+@pytest.mark.spark
+def test_spark_submit_settings_win_over_lakelabel_defaults(tmp_path):
+    """Under spark-submit, --master and --conf win; lakelabel's config fills in only what is unset."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "probe.py"
+    script.write_text(_PROBE)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1"}  # fmt: skip
+    cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", "local[1]",
+           "--conf", "spark.sql.shuffle.partitions=50", str(script)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["spark.master"] == "local[1]"  # not the local[2] asked for in code
+    assert seen["spark.sql.shuffle.partitions"] == "50"  # spark-submit's --conf, not the config's 3
+    assert seen["spark.sql.ansi.enabled"] == "false"  # unset by spark-submit: the config applies
+    assert seen["spark.ui.enabled"] == "false"  # lakelabel's local default fills the gap
+
+
+def test_missing_pyspark_is_one_clear_error(monkeypatch):
+    """pyspark is the `spark` extra (clusters bring their own); without it the jobs say how to get it."""
+    import sys
+
+    from jobs._session import get_spark
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark...` raise ImportError
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(ConfigError, match=r"pyspark is not installed in .*pip install 'lakelabel\[spark\]'"):
+        get_spark()

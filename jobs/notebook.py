@@ -1,0 +1,604 @@
+"""What the Databricks notebooks in ``notebooks/`` call: try a draft LF, read labels and lineage.
+
+Each function here is one call from a notebook cell and works the same on a laptop (local
+Spark) and on a cluster (the active session is reused). Heavy work stays on Spark: only
+aggregates over a small sample, a few example rows and table metadata reach the driver.
+
+* :func:`try_lf` applies a draft LF together with the registered library to a sample of the
+  source and reports the draft's coverage, its overlaps and conflicts with each library LF, its
+  accuracy on rows with dev labels, errors and example rows.
+* :func:`lineage` and :func:`labels_with_lineage` read back what the pipeline recorded: the
+  labels and votes tables' commit metadata and the run summary (``summary.json``).
+* :func:`label_distribution` and :func:`confidence_histogram` summarize the labels table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs import _delta
+from jobs._config import PipelineConfig, load_config
+from jobs._runs import run_dir
+from jobs._sources import Source, gold_ids, load_source
+from jobs.apply_lfs import VOTES_META_KEY, ApplyResult, build_registry, compute_votes
+from jobs.write_labels import LABELS_META_KEY
+from lf_library import LabelingFunction, LFRegistry
+from lf_library.apply import required_columns
+from lf_library.errors import ConfigError, InputDataError, LFConfigError
+
+__all__ = [
+    "LFTrial",
+    "Lineage",
+    "confidence_histogram",
+    "draw_sample",
+    "label_distribution",
+    "labels_with_lineage",
+    "lineage",
+    "load_notebook_config",
+    "try_lf",
+]
+
+_REPO = Path(__file__).resolve().parents[1]
+_DEV_MODES = ("auto", "evaluation")
+
+
+def load_notebook_config(config: str, *, env: str = "", overrides: str = "") -> PipelineConfig:
+    """Load a pipeline config from widget values.
+
+    Parameters
+    ----------
+    config : str
+        YAML path. A relative path is tried against the working directory, then against the
+        repository root (on Databricks a notebook runs in ``notebooks/``, so ``conf/demo.yaml``
+        still resolves in a Git folder).
+    env : str
+        Environment overlay name (``conf/env/<env>.yaml``); empty for none.
+    overrides : str
+        ``section.key=value`` items separated by ``;``.
+    """
+    path = Path(config)
+    if not path.is_absolute() and not path.exists() and (_REPO / path).exists():
+        path = _REPO / path
+    items = [item.strip() for item in overrides.split(";") if item.strip()]
+    return load_config(path, env=env or None, overrides=items)
+
+
+# --------------------------------------------------------------------------------------------
+# developing an LF
+
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not trials
+class LFTrial:
+    """What a draft LF does on a sample of the source, next to the registered library.
+
+    Fractions follow Snorkel's ``LFAnalysis``: ``coverage``, ``overlap_rate`` and
+    ``conflict_rate`` are shares of the ``sample_rows`` rows.
+
+    Attributes
+    ----------
+    name, version, kind : str
+        The draft LF; ``version`` is the one the votes table would record.
+    label_space : tuple of str
+        The library's class names (the draft votes class ids in it).
+    replaces : str or None
+        Version of the library LF with the draft's name, left out of the comparison.
+    sample_rows : int
+        Rows in the sample.
+    votes, errors : int
+        Sample rows the draft voted on / raised on (or returned a value outside the label space).
+    class_votes : dict of str to int
+        Votes per class name.
+    overlaps, conflicts : int
+        Sample rows where the draft voted and at least one library LF voted / voted another class.
+    per_lf : pandas.DataFrame
+        One row per library LF: ``lf, version, votes`` (its votes on the sample), ``overlaps``,
+        ``agreements``, ``conflicts`` (rows both voted, same class, other class) and
+        ``disagreement`` (conflicts / overlaps).
+    dev_labels : str or None
+        Where the dev labels came from, e.g. ``"source column true_label"``; None: no accuracy.
+    dev_rows, dev_voted, dev_correct : int
+        Rows with a dev label, those the draft voted on, and those it got right.
+    accuracy : float or None
+        ``dev_correct / dev_voted`` (None when it voted on no labeled row).
+    error_samples, vote_examples, conflict_examples : pandas.DataFrame
+        A few rows (ordered by row id) where the draft raised, voted, or conflicted.
+    """
+
+    name: str
+    version: str
+    kind: str
+    label_space: tuple[str, ...]
+    replaces: str | None
+    sample_rows: int
+    votes: int
+    errors: int
+    class_votes: dict[str, int]
+    overlaps: int
+    conflicts: int
+    per_lf: pd.DataFrame = field(repr=False)
+    dev_labels: str | None
+    dev_rows: int
+    dev_voted: int
+    dev_correct: int
+    error_samples: pd.DataFrame = field(repr=False)
+    vote_examples: pd.DataFrame = field(repr=False)
+    conflict_examples: pd.DataFrame = field(repr=False)
+
+    @property
+    def coverage(self) -> float:
+        return self.votes / self.sample_rows if self.sample_rows else float("nan")
+
+    @property
+    def overlap_rate(self) -> float:
+        return self.overlaps / self.sample_rows if self.sample_rows else float("nan")
+
+    @property
+    def conflict_rate(self) -> float:
+        return self.conflicts / self.sample_rows if self.sample_rows else float("nan")
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.dev_correct / self.dev_voted if self.dev_voted else None
+
+    def summary(self) -> pd.DataFrame:
+        """The headline numbers as a two-column ``metric, value`` table (for ``display``)."""
+        rows: list[tuple[str, Any]] = [
+            ("lf", f"{self.name}@{self.version} ({self.kind})"),
+            ("replaces library version", self.replaces or "-"),
+            ("sample rows", self.sample_rows),
+            ("votes", f"{self.votes} ({self.coverage:.1%} coverage)"),
+            ("votes per class", ", ".join(f"{c}={n}" for c, n in self.class_votes.items())),
+            ("errors", self.errors),
+            ("overlaps with library", f"{self.overlaps} ({self.overlap_rate:.1%} of sample)"),
+            ("conflicts with library", f"{self.conflicts} ({self.conflict_rate:.1%} of sample)"),
+        ]
+        if self.dev_labels is None:
+            rows.append(("accuracy", "no dev labels"))
+        else:
+            acc = "-" if self.accuracy is None else f"{self.accuracy:.1%}"
+            rows.append(("accuracy", f"{acc} on {self.dev_voted} voted of {self.dev_rows} labeled rows "
+                                     f"({self.dev_labels})"))
+        return pd.DataFrame(rows, columns=["metric", "value"]).astype({"value": str})
+
+    def __str__(self) -> str:
+        return self.summary().to_string(index=False)
+
+
+def draw_sample(
+    spark: SparkSession, cfg: PipelineConfig, sample_rows: int, *, seed: int = 0, source: Source | None = None
+) -> DataFrame:
+    """A deterministic pseudo-random sample of ``sample_rows`` source rows (all rows if fewer).
+
+    Rows are ranked by a seeded hash of their id, so the same source, size and seed give the
+    same rows on every run; Spark keeps only the top ``sample_rows`` per partition.
+    """
+    if isinstance(sample_rows, bool) or not isinstance(sample_rows, int) or sample_rows < 1:
+        raise ValueError(f"sample_rows must be an int >= 1, got {sample_rows!r}")
+    source = source or load_source(spark, cfg.source)
+    key = F.col(source.id_column)
+    return source.df.orderBy(F.xxhash64(key.cast("string"), F.lit(seed)), key).limit(sample_rows)
+
+
+def _library_with(cfg: PipelineConfig, draft: LabelingFunction) -> tuple[LFRegistry, str | None]:
+    """The registered library with ``draft`` added (replacing a library LF of the same name)."""
+    if not isinstance(draft, LabelingFunction):
+        raise TypeError(
+            f"try_lf needs a LabelingFunction, got {type(draft).__name__}: decorate the function with "
+            f"@labeling_function() or build it with keyword_lf/regex_lf/lexicon_lf/sql_lf"
+        )
+    library = build_registry(cfg)
+    if draft.label_space is not None and tuple(draft.label_space) != library.label_space:
+        raise LFConfigError(
+            f"draft LF {draft.name!r} has label space {list(draft.label_space)}, but the library "
+            f"({', '.join(cfg.lfs.modules)}) uses {list(library.label_space)}; drop the draft's label_space= "
+            f"or make them equal"
+        )
+    replaces = library[draft.name].version if draft.name in library else None
+    combined = library.select(exclude=[draft.name]) if replaces else library
+    combined.register(draft)
+    return combined, replaces
+
+
+def _dev_source(cfg: PipelineConfig, dev_labels: str | None) -> tuple[str | None, str | None]:
+    """``(mode, gold column)``: mode is "source", "evaluation" or None (no accuracy)."""
+    if dev_labels is None:
+        return None, None
+    if dev_labels == "auto":
+        if cfg.source.gold_column:
+            return "source", cfg.source.gold_column
+        if cfg.evaluation is not None and cfg.evaluation.gold_column:
+            return "evaluation", cfg.evaluation.gold_column
+        return None, None
+    if dev_labels == "evaluation":
+        if cfg.evaluation is None or not cfg.evaluation.gold_column:
+            raise ConfigError(
+                "dev_labels='evaluation' needs an `evaluation:` source with a gold_column in the config; "
+                "add one, or pass a gold column of the source"
+            )
+        return "evaluation", cfg.evaluation.gold_column
+    return "source", dev_labels
+
+
+def try_lf(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    draft: LabelingFunction,
+    *,
+    sample_rows: int = 10_000,
+    dev_labels: str | None = "auto",
+    seed: int = 0,
+    examples: int = 5,
+) -> LFTrial:
+    """Apply a draft LF and the registered library to a sample and compare them.
+
+    The LFs run through the apply job's code (:func:`jobs.apply_lfs.compute_votes`), so the
+    draft behaves exactly as it will in the pipeline; rows it raises on count as errors instead
+    of failing. Everything is aggregated on Spark.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    cfg : PipelineConfig
+        Names the source and the LF library (``lfs.modules``).
+    draft : LabelingFunction
+        The LF under development. Without a label space it gets the library's; a library LF
+        with the same name is left out of the comparison (the draft replaces it).
+    sample_rows : int
+        Rows drawn from the source by :func:`draw_sample`.
+    dev_labels : str or None
+        ``"auto"``: the source's ``gold_column`` when configured, else the ``evaluation:``
+        source. ``"evaluation"``: the ``evaluation:`` source (the draft runs on up to
+        ``sample_rows`` of its rows). Any other string: a column of the source holding dev labels
+        (class names or ids). None: no accuracy.
+    seed : int
+        Seed of the sample.
+    examples : int
+        Example rows kept per table.
+
+    Raises
+    ------
+    LFConfigError
+        The draft's label space differs from the library's.
+    ConfigError, InputDataError
+        No ``evaluation:`` source for ``dev_labels="evaluation"``, or a dev label column that
+        the source lacks.
+    """
+    registry, replaces = _library_with(cfg, draft)
+    mode, gold_column = _dev_source(cfg, dev_labels)
+    space, k, name = registry.label_space, registry.cardinality, draft.name
+    source = load_source(spark, cfg.source)
+    if mode == "source" and gold_column not in source.df.columns:
+        raise InputDataError(
+            f"dev label column {gold_column!r} not found in {source.info.path}; its columns are: "
+            f"{', '.join(source.df.columns)}. Pass one of them as dev_labels, 'evaluation' or None"
+        )
+    sample = draw_sample(spark, cfg, sample_rows, seed=seed, source=source).persist()
+    votes = compute_votes(
+        replace(source, df=sample, gold_column=gold_column if mode == "source" else None),
+        registry, batch_size=cfg.apply.batch_size,
+    ).persist()
+    class_name = F.element_at(F.array(*[F.lit(c) for c in space]), F.col("vote").cast("int") + 1)
+    try:
+        mine = votes.where(F.col("lf_name") == name).select(
+            "row_id", F.col("vote").alias("d_vote"), F.col("error").alias("d_error"),
+            F.col("error_kind").alias("d_kind"))
+        library = votes.where((F.col("lf_name") != name) & (F.col("vote") >= 0))
+        both = mine.where(F.col("d_vote") >= 0).join(library.select("row_id", "lf_name", "vote"), "row_id")
+        per_row = both.groupBy("row_id").agg(
+            F.max((F.col("vote") != F.col("d_vote")).cast("int")).alias("conflicted"),
+            F.array_sort(F.collect_list(F.when(F.col("vote") != F.col("d_vote"),
+                                               F.concat_ws("=", "lf_name", class_name)))).alias("disagreeing"),
+        )
+        gold = gold_ids(replace(source, df=sample, gold_column=gold_column), space) if mode == "source" else F.lit(-1)
+        ids = sample.select(F.col(source.id_column).alias("row_id"), gold.cast("int").alias("gold"))
+        rows = ids.join(mine, "row_id", "left").join(per_row, "row_id", "left")
+        voted, labeled = F.col("d_vote") >= 0, F.col("gold") >= 0
+        total = rows.agg(
+            F.count(F.lit(1)).alias("n"),
+            _count(voted).alias("votes"),
+            _count(F.col("d_error").isNotNull()).alias("errors"),
+            _count(F.col("conflicted").isNotNull()).alias("overlaps"),
+            _count(F.col("conflicted") == 1).alias("conflicts"),
+            _count(labeled).alias("dev_rows"),
+            _count(labeled & voted).alias("dev_voted"),
+            _count(labeled & (F.col("d_vote") == F.col("gold"))).alias("dev_correct"),
+            *[_count(F.col("d_vote") == c).alias(f"class_{c}") for c in range(k)],
+        ).first()
+        per_lf = _per_lf_table(library, both, registry, name)
+        columns = [c for c in sample.columns if c != source.id_column]
+        # A SQL LF's columns are inside its expression: show every column for it.
+        needed = None if draft.kind == "sql" else required_columns([draft])
+        if needed is not None:
+            columns = [c for c in columns if c in needed or c == gold_column]
+        text = sample.select(F.col(source.id_column).alias("row_id"), *columns)
+        d_name = F.element_at(F.array(*[F.lit(c) for c in space]), F.col("d_vote").cast("int") + 1)
+        vote_examples = (
+            mine.where(voted).join(text, "row_id").orderBy("row_id").limit(examples)
+            .select("row_id", d_name.alias("vote"), *columns).toPandas()
+        )
+        conflict_examples = (
+            mine.join(per_row.where(F.col("conflicted") == 1), "row_id").join(text, "row_id")
+            .orderBy("row_id").limit(examples)
+            .select("row_id", d_name.alias("vote"), "disagreeing", *columns).toPandas()
+        )
+        error_samples = pd.DataFrame(columns=["row_id", "error", "kind"])
+        if total["errors"]:
+            error_samples = (
+                mine.where(F.col("d_error").isNotNull()).orderBy("row_id").limit(examples)
+                .select("row_id", F.col("d_error").alias("error"), F.col("d_kind").alias("kind")).toPandas()
+            )
+    finally:
+        votes.unpersist()
+        sample.unpersist()
+    dev = {"dev_rows": total["dev_rows"], "dev_voted": total["dev_voted"], "dev_correct": total["dev_correct"]}
+    dev_name = f"source column {gold_column}" if mode == "source" else None
+    if mode == "evaluation":
+        dev = _evaluation_accuracy(spark, cfg, draft, space, sample_rows=sample_rows, seed=seed)
+        dev_name = f"evaluation source {cfg.evaluation.path} column {gold_column}"
+    return LFTrial(
+        name=name,
+        version=draft.version,
+        kind=draft.kind,
+        label_space=space,
+        replaces=replaces,
+        sample_rows=int(total["n"]),
+        votes=int(total["votes"]),
+        errors=int(total["errors"]),
+        class_votes={c: int(total[f"class_{i}"]) for i, c in enumerate(space)},
+        overlaps=int(total["overlaps"]),
+        conflicts=int(total["conflicts"]),
+        per_lf=per_lf,
+        dev_labels=dev_name,
+        dev_rows=int(dev["dev_rows"]),
+        dev_voted=int(dev["dev_voted"]),
+        dev_correct=int(dev["dev_correct"]),
+        error_samples=error_samples,
+        vote_examples=vote_examples,
+        conflict_examples=conflict_examples,
+    )
+
+
+def _count(condition: Any) -> Any:
+    """Rows where ``condition`` holds (null counts as false)."""
+    return F.coalesce(F.sum(F.when(condition, 1).otherwise(0)), F.lit(0))
+
+
+def _per_lf_table(library: DataFrame, both: DataFrame, registry: LFRegistry, draft: str) -> pd.DataFrame:
+    """Votes on the sample and overlaps/agreements/conflicts with the draft, per library LF."""
+    own = library.groupBy("lf_name").agg(F.count(F.lit(1)).alias("votes"))
+    shared = both.groupBy("lf_name").agg(
+        F.count(F.lit(1)).alias("overlaps"),
+        _count(F.col("vote") == F.col("d_vote")).alias("agreements"),
+        _count(F.col("vote") != F.col("d_vote")).alias("conflicts"),
+    )
+    got = {r["lf_name"]: r for r in own.join(shared, "lf_name", "left").collect()}
+    records = []
+    for lf in registry.lfs:
+        if lf.name == draft:
+            continue
+        r = got.get(lf.name)
+        counts = [int(r[c] or 0) if r is not None else 0 for c in ("votes", "overlaps", "agreements", "conflicts")]
+        records.append([lf.name, lf.version, *counts])
+    table = pd.DataFrame(records, columns=["lf", "version", "votes", "overlaps", "agreements", "conflicts"])
+    table["disagreement"] = table["conflicts"] / table["overlaps"].where(table["overlaps"] > 0)
+    return table
+
+
+def _evaluation_accuracy(
+    spark: SparkSession, cfg: PipelineConfig, draft: LabelingFunction, space: tuple[str, ...], *,
+    sample_rows: int, seed: int,
+) -> dict[str, int]:
+    """Dev counts of the draft alone on up to ``sample_rows`` rows of the ``evaluation:`` source."""
+    ev = load_source(spark, cfg.evaluation, role="evaluation")
+    rows = draw_sample(spark, cfg, sample_rows, seed=seed, source=ev)
+    alone = LFRegistry(space)
+    alone.register(draft)
+    votes = compute_votes(replace(ev, df=rows), alone, batch_size=cfg.apply.batch_size)
+    gold = gold_ids(replace(ev, df=rows), space)
+    ids = rows.select(F.col(ev.id_column).alias("row_id"), gold.alias("gold")).where(F.col("gold") >= 0)
+    joined = ids.join(votes.where(F.col("vote") >= 0).select("row_id", "vote"), "row_id", "left")
+    r = joined.agg(
+        F.count(F.lit(1)).alias("dev_rows"),
+        _count(F.col("vote").isNotNull()).alias("dev_voted"),
+        _count(F.col("vote") == F.col("gold")).alias("dev_correct"),
+    ).first()
+    return {key: int(r[key]) for key in ("dev_rows", "dev_voted", "dev_correct")}
+
+
+# --------------------------------------------------------------------------------------------
+# labels and lineage
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where the latest labels came from, as recorded by the pipeline.
+
+    Read from the labels commit (``lakelabel.write``), the votes commit (``lakelabel.apply``)
+    and the run's ``summary.json``; nothing is recomputed.
+
+    Attributes
+    ----------
+    labels_table, labels_version : str, int
+        The labels table and its latest version.
+    votes_table, votes_version : str, int
+        The votes table and the version the labels were computed from.
+    votes_latest_version : int or None
+        The votes table's latest version (differs when LFs were applied again since).
+    source_table, source_version, source_fingerprint : str, int or None, str or None
+        The labeled source; the fingerprint (Delta table id and version, or a hash of the files)
+        comes from the votes commit and is None when that commit is no longer the latest.
+    lfs : list of dict
+        ``name, version`` of every applied LF, with ``votes`` and ``errors`` from the apply summary
+        when available.
+    label_model, label_model_version : str
+        MLflow model URI (or local model file) and a hash of its parameters.
+    run_id, mlflow_run_id : str, str or None
+        The lakelabel run id and the MLflow run of that pipeline execution (None when the stages
+        ran as separate jobs or MLflow was off).
+    notes : list of str
+        Anything inconsistent (e.g. the votes table moved on after these labels).
+    """
+
+    labels_table: str
+    labels_version: int
+    votes_table: str
+    votes_version: int | None
+    votes_latest_version: int | None
+    source_table: str | None
+    source_version: int | None
+    source_fingerprint: str | None
+    lfs: list[dict[str, Any]]
+    label_space: list[str]
+    label_model: str | None
+    label_model_version: str | None
+    tie_break_policy: str | None
+    run_id: str | None
+    mlflow_run_id: str | None
+    mlflow_tracking_uri: str | None
+    metrics: dict[str, Any]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
+    """The lineage of the latest labels table (see :class:`Lineage`).
+
+    Raises
+    ------
+    ConfigError
+        No labels table, or one not written by lakelabel.
+    """
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
+    if not io.table_exists(labels_path):
+        raise ConfigError(
+            f"no labels table at {labels_path}; run the pipeline first (notebooks/run_pipeline.py or `lakelabel run`)"
+        )
+    meta = io.read_metadata(labels_path)
+    if LABELS_META_KEY not in meta:
+        raise ConfigError(
+            f"the labels table {labels_path} was not written by lakelabel (its latest commit has no "
+            f"{LABELS_META_KEY!r} metadata); point tables.labels at a lakelabel labels table"
+        )
+    written = json.loads(meta[LABELS_META_KEY])
+    votes_version = written.get("votes_version")
+    votes_latest = io.table_version(votes_path)
+    notes: list[str] = []
+    applied: ApplyResult | None = None
+    if votes_latest is None:
+        notes.append(f"the votes table {votes_path} no longer exists")
+    elif votes_latest != votes_version:
+        notes.append(
+            f"the votes table moved on since these labels were written (labels from v{votes_version}, latest "
+            f"v{votes_latest}); rerun the pipeline to label with the latest votes"
+        )
+    else:
+        votes_meta = io.read_metadata(votes_path)
+        if VOTES_META_KEY in votes_meta:
+            applied = ApplyResult.from_json(votes_meta[VOTES_META_KEY])
+    counts = {lf.name: lf for lf in applied.lfs} if applied else {}
+    lfs = []
+    for lf_name, version in sorted(written.get("lfs", {}).items()):
+        entry: dict[str, Any] = {"name": lf_name, "version": version}
+        if lf_name in counts:
+            entry.update(votes=counts[lf_name].votes, errors=counts[lf_name].errors)
+        lfs.append(entry)
+    run_id = written.get("run_id")
+    summary_path = run_dir(cfg.lakehouse, run_id, create=False) / "summary.json" if run_id else None
+    summary = json.loads(summary_path.read_text()) if summary_path and summary_path.exists() else {}
+    mlflow = summary.get("mlflow") or {}
+    return Lineage(
+        labels_table=labels_path,
+        labels_version=io.table_version(labels_path),
+        votes_table=votes_path,
+        votes_version=votes_version,
+        votes_latest_version=votes_latest,
+        source_table=written.get("source_table"),
+        source_version=written.get("source_version"),
+        source_fingerprint=applied.source_fingerprint if applied else None,
+        lfs=lfs,
+        label_space=list(written.get("label_space", [])),
+        label_model=written.get("label_model"),
+        label_model_version=written.get("label_model_version"),
+        tie_break_policy=written.get("tie_break_policy"),
+        run_id=run_id,
+        mlflow_run_id=mlflow.get("run_id"),
+        mlflow_tracking_uri=mlflow.get("tracking_uri"),
+        metrics=written.get("metrics", {}),
+        notes=notes,
+    )
+
+
+def _labels(spark: SparkSession, cfg: PipelineConfig) -> DataFrame:
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    path = cfg.table_path("labels")
+    if not io.table_exists(path):
+        raise ConfigError(f"no labels table at {path}; run the pipeline first (notebooks/run_pipeline.py or `lakelabel run`)")
+    return io.read_table(spark, path)
+
+
+def labels_with_lineage(
+    spark: SparkSession, cfg: PipelineConfig, *, limit: int | None = 20, columns: Sequence[str] | None = None
+) -> DataFrame:
+    """Rows of the latest labels table (labels and lineage columns) joined with the source.
+
+    Parameters
+    ----------
+    limit : int or None
+        Rows to return; None for all (the result is a lazy Spark DataFrame either way).
+    columns : sequence of str, optional
+        Source columns to add; default every source column except the id.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The labels table's columns, then the source columns (from the source as it is now).
+    """
+    labels = _labels(spark, cfg)
+    source = load_source(spark, cfg.source)
+    keep = [c for c in source.df.columns if c != source.id_column] if columns is None else list(columns)
+    missing = [c for c in keep if c not in source.df.columns]
+    if missing:
+        raise ConfigError(f"columns {missing} not found in {source.info.path}; its columns are: {source.df.columns}")
+    text = source.df.select(F.col(source.id_column).alias("row_id"), *[F.col(c) for c in keep if c not in labels.columns])
+    out = labels.join(text, "row_id", "left")
+    return out.limit(limit) if limit is not None else out
+
+
+def label_distribution(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
+    """Rows per hard label (``"(abstain)"`` for rows left unlabeled), with their share and mean confidence."""
+    labels = _labels(spark, cfg)
+    got = labels.groupBy("label", "label_name").agg(
+        F.count(F.lit(1)).alias("rows"), F.avg("confidence").alias("mean_confidence")
+    ).toPandas()
+    got["label_name"] = got["label_name"].fillna("(abstain)")
+    got = got.sort_values("label").reset_index(drop=True)
+    got["share"] = got["rows"] / got["rows"].sum() if len(got) else []
+    return got[["label", "label_name", "rows", "share", "mean_confidence"]]
+
+
+def confidence_histogram(spark: SparkSession, cfg: PipelineConfig, *, bins: int = 10) -> pd.DataFrame:
+    """Rows per confidence bucket: ``bins`` equal buckets over [0, 1], the last one closed."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be an int >= 1, got {bins!r}")
+    labels = _labels(spark, cfg)
+    bucket = F.least(F.floor(F.col("confidence") * bins).cast("int"), F.lit(bins - 1))
+    got = {r["bucket"]: r["rows"] for r in labels.groupBy(bucket.alias("bucket")).count()
+           .withColumnRenamed("count", "rows").collect()}
+    return pd.DataFrame(
+        {
+            "low": [i / bins for i in range(bins)],
+            "high": [(i + 1) / bins for i in range(bins)],
+            "rows": [int(got.get(i, 0)) for i in range(bins)],
+        }
+    )

@@ -1,0 +1,46 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # lakelabel: inspect labels and lineage
+# MAGIC Read back what the latest pipeline run wrote: where the labels came from (table versions, source,
+# MAGIC LF versions, label model, MLflow run), how the labels are distributed, how confident they are, and
+# MAGIC a few labeled rows next to their source text.
+
+# COMMAND ----------
+
+dbutils.widgets.text("config", "conf/demo.yaml", "Pipeline config (YAML)")
+dbutils.widgets.text("env", "", "Environment overlay (local, cluster, databricks)")
+dbutils.widgets.text("overrides", "", "Overrides, ';'-separated section.key=value")
+dbutils.widgets.text("rows", "20", "Labeled rows to show")
+
+# COMMAND ----------
+
+import json
+
+from jobs import notebook
+from jobs._session import get_spark
+
+spark = get_spark("lakelabel-notebook")
+cfg = notebook.load_notebook_config(
+    dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
+)
+show = globals().get("display", print)  # Databricks' display(), else print
+
+# COMMAND ----------
+
+lineage = notebook.lineage(spark, cfg)
+print(json.dumps(lineage.to_dict(), indent=2, default=str))
+
+# COMMAND ----------
+
+distribution = notebook.label_distribution(spark, cfg)
+show(distribution)
+
+# COMMAND ----------
+
+histogram = notebook.confidence_histogram(spark, cfg, bins=10)
+show(histogram)
+
+# COMMAND ----------
+
+labeled = notebook.labels_with_lineage(spark, cfg, limit=int(dbutils.widgets.get("rows"))).toPandas()
+show(labeled)

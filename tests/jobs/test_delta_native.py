@@ -1,0 +1,313 @@
+"""Choosing the Delta path, and the contract both paths share (schemas, commit metadata).
+
+The native path needs the Delta Spark jars, which cannot be downloaded here: its round trips are
+marked ``cluster_native`` and skip with the reason where the shared session lacks the extension.
+Everything the two paths share runs here on the local path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from jobs import _delta, pipeline
+from jobs._config import config_from_dict
+from jobs._delta import LocalDeltaIO, delta_io, frame_to_write, read_metadata, read_table, stored_schema, write_table
+from jobs._delta_native import NativeDeltaIO, _write_options, native_delta_missing, native_delta_unavailable
+from jobs.apply_lfs import votes_table_schema
+from jobs.write_labels import labels_schema
+from lf_library.errors import ConfigError
+
+pytestmark = pytest.mark.spark
+
+EXT = "io.delta.sql.DeltaSparkSessionExtension"
+NO_JARS = "the Delta jars are not on the classpath (the JVM cannot load io.delta.tables.DeltaTable)"
+NO_PACKAGE = "the delta-spark Python package is not installed (import delta.tables failed)"
+
+
+def no_extension(value: str | None) -> str:
+    return f"spark.sql.extensions ({value or 'unset'}) does not include {EXT}"
+
+
+# --------------------------------------------------------------------------------------------
+# selection
+
+
+def test_auto_and_local_choose_the_local_path_without_the_extension(spark, monkeypatch):
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    assert type(delta_io(spark, "auto")) is LocalDeltaIO
+    assert type(delta_io(spark, "local")) is LocalDeltaIO
+    assert type(delta_io(spark)) is LocalDeltaIO
+    assert type(delta_io(None, "auto")) is LocalDeltaIO
+
+
+def test_native_without_the_extension_names_what_is_missing_and_the_fix(spark, monkeypatch):
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    with pytest.raises(ConfigError) as err:
+        delta_io(spark, "native")
+    assert str(err.value) == (
+        f"tables.delta_io = 'native' needs the Delta Spark extension, but {NO_JARS}; {no_extension(None)}; "
+        f"{NO_PACKAGE}. Fix: install `lakelabel[delta]` (delta-spark) and start Spark with the Delta jars of your "
+        f"Spark version (e.g. --packages io.delta:delta-spark_4.1_2.13:4.4.1 for Spark 4.1), spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension and "
+        f"spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog (or run on Databricks); "
+        f"or set tables.delta_io: local (or auto)"
+    )
+    with pytest.raises(ConfigError, match="needs the Delta Spark extension, but there is no Spark session"):
+        delta_io(None, "native")
+
+
+def test_bad_delta_io_values_are_rejected_naming_the_key_and_the_valid_values(spark):
+    invalid = r"^tables.delta_io = '{}' is not valid; choose one of: auto, local, native$"
+    with pytest.raises(ConfigError, match=invalid.format("delta")):
+        config_from_dict({"tables": {"delta_io": "delta"}})
+    assert config_from_dict({}).tables.delta_io == "auto"
+    assert config_from_dict({"tables": {"delta_io": "native"}}).tables.delta_io == "native"
+    with pytest.raises(ConfigError, match=invalid.format("spark")):
+        delta_io(spark, "spark")  # type: ignore[arg-type]
+
+
+def test_detection_reads_the_extension_setting_runtime_jars_and_package(spark, monkeypatch):
+    cluster = {"spark.sql.extensions": f"com.example.Other, {EXT}"}
+    has_all = dict(jvm_class_loadable=True, python_package=True)
+    assert native_delta_missing(extensions=cluster["spark.sql.extensions"], databricks_runtime=None, **has_all) == []
+    assert native_delta_missing(extensions="com.example.Other", databricks_runtime=None, **has_all) == [
+        no_extension("com.example.Other")
+    ]
+    # Jars and extension present, Python API absent (pip install without the [delta] extra).
+    assert native_delta_missing(
+        extensions=EXT, databricks_runtime=None, jvm_class_loadable=True, python_package=False
+    ) == [NO_PACKAGE]
+    # Spark Connect cannot ask the JVM: the extension setting decides.
+    remote = native_delta_missing(extensions=EXT, databricks_runtime=None, jvm_class_loadable=None, python_package=True)
+    assert remote == []
+    # A Databricks runtime ships and configures Delta.
+    on_databricks = native_delta_missing(
+        extensions=None, databricks_runtime="15.4", jvm_class_loadable=None, python_package=True
+    )
+    assert on_databricks == []
+
+    # The live session of this suite: no jars, no extension, no delta-spark.
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    assert native_delta_unavailable(spark) == [NO_JARS, no_extension(None), NO_PACKAGE]
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "15.4")
+    assert native_delta_unavailable(spark) == [NO_PACKAGE]
+    assert native_delta_unavailable(None) == ["there is no Spark session"]
+
+
+def test_native_write_options():
+    assert _write_options(user_metadata="{}", overwrite_schema=False, app_id=None, app_version=None) == {
+        "userMetadata": "{}"
+    }
+    assert _write_options(user_metadata='{"a": "1"}', overwrite_schema=True, app_id="labels", app_version=7) == {
+        "userMetadata": '{"a": "1"}',
+        "overwriteSchema": "true",
+        "txnAppId": "labels",
+        "txnVersion": "7",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the shared schema contract
+
+
+def spark_fields(schema) -> list[tuple]:
+    return [(f.name, f.dataType, f.nullable) for f in schema]
+
+
+def arrow_fields(schema: pa.Schema) -> list[tuple]:
+    return [(f.name, str(f.type), f.nullable) for f in schema]
+
+
+CONTRACTS = {
+    "votes": votes_table_schema(pa.string()),
+    "labels": labels_schema(pa.string()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_both_paths_prepare_the_same_frame_and_the_local_table_keeps_the_contract(spark, tmp_path, name):
+    contract = CONTRACTS[name]
+    expected = from_arrow_schema(stored_schema(contract))
+    # Every column of the stored contract is nullable: Delta Spark stores DataFrame writes so.
+    assert [f.name for f in expected] == contract.names and all(f.nullable for f in expected)
+    df = spark.createDataFrame(pa.Table.from_pylist([], schema=contract).to_pandas(), from_arrow_schema(contract))
+    frame = frame_to_write(df)
+    assert spark_fields(frame.schema) == spark_fields(expected)
+
+    # Local path: the table reads back with the contract, through Spark and through delta-rs.
+    path = tmp_path / name
+    LocalDeltaIO().write_table(df, str(path), mode="overwrite", overwrite_schema=True)
+    assert spark_fields(read_table(spark, str(path)).schema) == spark_fields(expected)
+    assert arrow_fields(pa.schema(DeltaTable(str(path)).schema().to_arrow())) == arrow_fields(stored_schema(contract))
+
+    # Native path: the staged rows that validate() sees and Delta Spark commits are that frame
+    # (staging is plain Parquet: it runs without the Delta jars).
+    staging = tmp_path / "staging"
+    staged, files = NativeDeltaIO(spark)._stage(frame, str(staging), str(path), "n/a")
+    assert spark_fields(staged.schema) == spark_fields(staged.df.schema) == spark_fields(expected)
+    assert files and all(f.startswith("file:") for f in files)
+
+
+def test_pipeline_tables_keep_the_contract_on_the_local_path(spark, tmp_path):
+    cfg = pipeline_cfg(tmp_path, "local")
+    pipeline.run(spark, cfg, run_id="contract")
+    for name, contract in CONTRACTS.items():
+        table = cfg.table_path(name)
+        assert spark_fields(read_table(spark, table).schema) == spark_fields(from_arrow_schema(stored_schema(contract)))
+        assert arrow_fields(pa.schema(DeltaTable(table).schema().to_arrow())) == arrow_fields(stored_schema(contract))
+        assert read_metadata(table)["lakelabel.run_id"] == "contract"
+
+
+# --------------------------------------------------------------------------------------------
+# commit metadata
+
+
+def log_commit(path: Path, version: int) -> dict:
+    lines = (path / "_delta_log" / f"{version:020d}.json").read_text().splitlines()
+    return next(json.loads(line)["commitInfo"] for line in lines if "commitInfo" in line)
+
+
+def test_commit_metadata_is_one_json_object_in_user_metadata(spark, tmp_path):
+    path = tmp_path / "m"
+    df = spark.createDataFrame([(1, "a")], "id long, text string")
+    first = {"lakelabel.run_id": "r1", "lakelabel.apply": json.dumps({"note": 'quote " and ünïcode'})}
+    write_table(df, str(path), mode="overwrite", commit_metadata=first)
+    write_table(df, str(path), mode="append", commit_metadata={"lakelabel.run_id": "r2", "lakelabel.write": "{}"})
+
+    stored = json.loads(log_commit(path, 0)["userMetadata"])
+    assert {k: v for k, v in stored.items() if k != "lakelabel.writeId"} == first
+    assert len(stored["lakelabel.writeId"]) == 32
+    assert "lakelabel.run_id" not in log_commit(path, 0)  # nothing at the top of commitInfo
+    assert read_metadata(str(path)) == {"lakelabel.run_id": "r2", "lakelabel.write": "{}"}
+
+    # Restoring carries the restored version's lakelabel metadata, plus the reason.
+    LocalDeltaIO().restore_table(str(path), 0, reason="run r3 failed")
+    assert DeltaTable(str(path)).version() == 2 and read_table(spark, str(path)).count() == 1
+    assert read_metadata(str(path)) == {**first, "lakelabel.restore": "run r3 failed"}
+    assert log_commit(path, 2)["operation"] == "RESTORE"
+
+
+def test_metadata_written_by_other_tools_reads_back(tmp_path):
+    data = pa.table({"id": [1]})
+    foreign = tmp_path / "foreign"
+    write_deltalake(str(foreign), data, commit_properties=CommitProperties(custom_metadata={"userMetadata": "nightly"}))
+    assert read_metadata(str(foreign)) == {"userMetadata": "nightly"}
+    # Tables written before lakelabel moved its keys into userMetadata.
+    legacy = tmp_path / "legacy"
+    keys = {"lakelabel.run_id": "old", "lakelabel.writeId": "abc"}
+    write_deltalake(str(legacy), data, commit_properties=CommitProperties(custom_metadata=keys))
+    assert read_metadata(str(legacy)) == {"lakelabel.run_id": "old"}
+
+
+# --------------------------------------------------------------------------------------------
+# native round trip (needs the Delta Spark jars)
+
+TEXTS = [
+    "love it, great", "awful, hate it", "ok", "great!!", "hate", "meh", "love love", "awful", "great but awful", "-",
+]  # fmt: skip
+
+
+def pipeline_cfg(tmp_path: Path, delta_io_mode: str):
+    source = tmp_path / "src"
+    if not source.exists():
+        source.mkdir()
+        rows = [
+            {"id": f"r{i:03d}", "text": TEXTS[i % len(TEXTS)], "stars": None if i % 7 == 0 else (i % 5) + 1,
+             "gold": "pos" if "great" in TEXTS[i % len(TEXTS)] or "love" in TEXTS[i % len(TEXTS)] else "neg"}
+            for i in range(30)
+        ]  # fmt: skip
+        pd.DataFrame(rows).astype({"stars": "Int64"}).to_parquet(source / "part-0.parquet", index=False)
+    return config_from_dict(
+        {
+            "lakehouse": str(tmp_path / f"lake-{delta_io_mode}"),
+            "source": {"path": str(source), "format": "parquet", "id_column": "id", "gold_column": "gold"},
+            "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+            "tables": {"delta_io": delta_io_mode},
+            "mlflow": {"enabled": False},
+        }
+    )
+
+
+def table_rows(df, drop: str | None = None) -> list[str]:
+    """Rows as sorted canonical JSON (array columns and nulls compare exactly)."""
+    if drop in df.columns:
+        df = df.drop(drop)
+    return sorted(json.dumps(r.asDict(recursive=True), sort_keys=True, default=str) for r in df.collect())
+
+
+@pytest.fixture
+def native_spark(spark):
+    missing = native_delta_unavailable(spark)
+    if missing:
+        pytest.skip(
+            "Delta Spark jars not on the classpath (Maven Central unreachable here); runs on Databricks or a "
+            "cluster with io.delta:delta-spark_4.1_2.13 (or delta-spark_2.13 for Spark 4.0) and the Delta extension "
+            f"configured ({'; '.join(missing)})"
+        )
+    return spark
+
+
+@pytest.mark.cluster_native
+def test_pipeline_native_and_local_write_the_same_tables(native_spark, tmp_path):
+    spark = native_spark
+    local_cfg, native_cfg = pipeline_cfg(tmp_path, "local"), pipeline_cfg(tmp_path, "native")
+    local_io, native_io = delta_io(spark, "local"), delta_io(spark, "native")
+    assert type(native_io) is NativeDeltaIO and type(delta_io(spark, "auto")) is NativeDeltaIO
+    local = pipeline.run(spark, local_cfg, run_id="same").summary
+    native = pipeline.run(spark, native_cfg, run_id="same").summary
+    assert native["metrics"] == local["metrics"]
+    assert native["tables"]["votes"]["version"] == local["tables"]["votes"]["version"] == 0
+
+    for name in ("votes", "labels"):
+        lt, nt = local_cfg.table_path(name), native_cfg.table_path(name)
+        assert not (Path(nt) / "_lakelabel_staging").exists()
+        ldf, ndf = local_io.read_table(spark, lt), native_io.read_table(spark, nt)
+        assert spark_fields(ndf.schema) == spark_fields(ldf.schema)
+        # The model path lives under each lakehouse; everything else is equal.
+        assert table_rows(ndf, drop="label_model") == table_rows(ldf, drop="label_model")
+        assert table_rows(local_io.read_table(spark, nt)) == table_rows(ndf)  # delta-rs reads Delta Spark's table
+        # Either reader reads the other's commit metadata, the same way.
+        lmeta, nmeta = local_io.read_metadata(lt), native_io.read_metadata(nt)
+        assert local_io.read_metadata(nt) == nmeta and native_io.read_metadata(lt) == lmeta
+        assert set(nmeta) == set(lmeta) and nmeta["lakelabel.run_id"] == "same"
+
+    lw = json.loads(local_io.read_metadata(local_cfg.table_path("labels"))["lakelabel.write"])
+    nw = json.loads(native_io.read_metadata(native_cfg.table_path("labels"))["lakelabel.write"])
+    assert {k: v for k, v in nw.items() if k != "label_model"} == {k: v for k, v in lw.items() if k != "label_model"}
+    # The completed-run check and the reuse of votes work on the native path too.
+    again = pipeline.run(spark, native_cfg, run_id="same").summary
+    assert again == json.loads(json.dumps(native, default=str))
+
+
+@pytest.mark.cluster_native
+def test_native_write_validate_exactly_once_and_restore(native_spark, tmp_path):
+    spark = native_spark
+    io = NativeDeltaIO(spark)
+    path = str(tmp_path / "t")
+    df = spark.createDataFrame([(1, "a"), (2, "b")], "id long, text string")
+    first = {"lakelabel.run_id": "r1"}
+    created = io.write_table(df, path, mode="overwrite", commit_metadata=first, app_id="t", app_version=1)
+    assert (created.version, created.num_records, created.skipped) == (0, 2, False)
+    again = io.write_table(df, path, mode="append", app_id="t", app_version=1)
+    assert again.skipped and again.version is None and io.table_version(path) == 0
+
+    def reject(files: list[str]) -> None:
+        raise ValueError(f"too many errors in {spark.read.parquet(*files).count()} rows")
+
+    with pytest.raises(ValueError, match="too many errors in 2 rows"):
+        io.write_table(df, path, mode="append", validate=reject)
+    assert io.table_version(path) == 0 and not (Path(path) / "_lakelabel_staging").exists()
+
+    io.write_table(df.limit(1), path, mode="overwrite", commit_metadata={"lakelabel.run_id": "r2"})
+    assert io.read_metadata(path) == {"lakelabel.run_id": "r2"}
+    io.restore_table(path, 0, reason="run r3 failed")
+    assert io.read_metadata(path) == {"lakelabel.run_id": "r1", "lakelabel.restore": "run r3 failed"}
+    assert io.read_table(spark, path).count() == 2
+    assert _delta.LocalDeltaIO().read_metadata(path) == io.read_metadata(path)
+    assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None

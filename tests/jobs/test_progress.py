@@ -1,0 +1,35 @@
+"""Progress: each stage logs what it did and how long it took; Spark's UI sees lakelabel's stage names."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from jobs import pipeline
+from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+pytestmark = pytest.mark.spark
+
+
+def test_stage_logs_and_spark_job_groups(spark, tmp_path, caplog):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)))
+    caplog.set_level(logging.INFO, logger="jobs")
+    result = pipeline.run(spark, cfg, run_id="progress-1")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+
+    n_lfs = len(result.summary["lfs"])
+    for stage in ("1/4 apply", "2/4 aggregate", "3/4 fit", "4/4 write"):
+        assert f"stage {stage}" in text, stage
+    assert re.search(rf"apply: 40 rows from .*, {n_lfs} LFs", text)
+    patterns = re.search(r"aggregate: 40 rows, (\d+) distinct patterns", text)
+    assert patterns and int(patterns.group(1)) >= 1
+    assert re.search(r"fit: \w+ in \d+\.\d+s", text)
+    assert re.search(r"write: 40 labels to .* v\d+ in \d+\.\d+s", text)
+    assert re.search(r"pipeline: done in .*apply .*aggregate .*fit .*write", text)
+
+    # Every Spark job a stage starts carries the stage's job group, which the Spark UI shows.
+    tracker = spark.sparkContext.statusTracker()
+    for stage in ("apply", "aggregate", "write"):
+        assert tracker.getJobIdsForGroup(f"lakelabel:{stage}"), f"no Spark job ran under lakelabel:{stage}"

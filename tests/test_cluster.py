@@ -1,0 +1,237 @@
+"""The pipeline on a real Spark standalone cluster (master and worker on 127.0.0.1) matches local mode.
+
+The master and worker are started from the installed pyspark and stopped by pid. Executors run a
+Python that can import pyarrow, pandas and deltalake but NOT lakelabel (``python -S`` skips the
+editable install's ``.pth`` hook), so every job below only works if lakelabel's code really
+travels to the executors: shipped by ``get_spark`` for ``lakelabel demo --master``, and with
+``spark-submit --py-files dist/lakelabel-<version>.zip`` for the submitted job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from deltalake import DeltaTable
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ROWS = 20_000
+COMPARED = ["row_id", "label", "label_name", "confidence", "n_votes", "voting_lfs", "label_model_version"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    log = path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+    raise RuntimeError(f"Spark standalone daemon did not log {text!r} within {timeout}s:\n{log}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    """A Spark standalone master and one 2-core worker on 127.0.0.1; yields the master URL."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    folder = tmp_path_factory.mktemp("standalone")
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(folder)}
+    port = _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    spark_class = str(home / "bin" / "spark-class")
+    started = []
+    try:
+        master_log = folder / "master.log"
+        master = subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+             "--webui-port", str(_free_port())],
+            env=env, stdout=master_log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(master)
+        _wait_for(master_log, "I have been elected leader", master)
+        worker_log = folder / "worker.log"
+        worker = subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", "2",
+             "--memory", "4g", "--webui-port", str(_free_port()), "--work-dir", str(folder / "work")],
+            env=env, stdout=worker_log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(worker)
+        _wait_for(worker_log, "Successfully registered with master", worker)
+        yield {"url": url, "folder": folder, "master_log": master_log}
+    finally:
+        for proc in reversed(started):
+            _stop(proc)
+    assert all(proc.poll() is not None for proc in started)
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory) -> str:
+    """An executor Python with the venv's third-party packages but without lakelabel."""
+    path = tmp_path_factory.mktemp("bare") / "python"
+    site = sysconfig.get_paths()["purelib"]
+    path.write_text(f'#!/bin/sh\nPYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" -S "$@"\n')
+    path.chmod(0o755)
+    probe = subprocess.run([str(path), "-c", "import pyarrow, pandas, deltalake; import jobs"],
+                           capture_output=True, text=True, cwd="/", env=_env())  # fmt: skip
+    assert "No module named 'jobs'" in probe.stderr, probe.stderr
+    return str(path)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
+    env.update(SPARK_LOCAL_IP="127.0.0.1", LAKELABEL_DATA=str(REPO.parent / "shared" / "data"), **extra)
+    return env
+
+
+def _labels(lakehouse: Path):
+    df = DeltaTable(str(lakehouse / "labels")).to_pandas()
+    return df.sort_values("row_id").reset_index(drop=True)
+
+
+def _assert_same_labels(local, cluster) -> None:
+    assert len(local) == len(cluster) == ROWS
+    for col in COMPARED:
+        left, right = local[col].tolist(), cluster[col].tolist()
+        if col == "confidence":
+            np.testing.assert_allclose(left, right, rtol=0, atol=1e-12)
+        else:
+            assert [list(v) if hasattr(v, "tolist") else v for v in left] == [
+                list(v) if hasattr(v, "tolist") else v for v in right
+            ], col
+    np.testing.assert_allclose(np.stack(local["probabilities"]), np.stack(cluster["probabilities"]), atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def cluster_demo(standalone, bare_python, tmp_path_factory):
+    """``lakelabel demo --master spark://...`` with executors that cannot import lakelabel themselves."""
+    lake = tmp_path_factory.mktemp("cluster-demo")
+    cmd = [str(BIN / "lakelabel"), "demo", "--rows", str(ROWS), "--lakehouse", str(lake),
+           "--master", standalone["url"], "--run-id", "cluster-demo", "--summary-json", str(lake / "summary.json"),
+           "--set", "mlflow.enabled=false"]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(PYSPARK_PYTHON=bare_python), cwd=lake)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"lake": lake, "stdout": done.stdout, "stderr": done.stderr, "seconds": seconds}
+
+
+def test_demo_on_the_cluster_matches_local_mode(spark, standalone, cluster_demo, tmp_path):
+    from jobs import pipeline
+    from jobs._config import config_from_dict
+
+    lake = cluster_demo["lake"]
+    assert "lakelabel demo - run cluster-demo" in cluster_demo["stdout"]
+    assert "shipped lakelabel's code to the executors" in cluster_demo["stderr"]
+    # The application ran on the standalone master, not in a local fallback.
+    assert "Registered app lakelabel-demo" in standalone["master_log"].read_text()
+    summary = json.loads((lake / "summary.json").read_text())
+    assert summary["tables"]["labels"]["rows"] == ROWS
+    # The same input, labeled by the in-process local[2] session.
+    local_cfg = config_from_dict({
+        "lakehouse": str(tmp_path / "local"),
+        "source": {"path": str(lake / "source" / "tickets"), "format": "parquet", "id_column": "ticket_id",
+                   "gold_column": "true_label"},
+        "lfs": {"modules": ["lf_library.lfs.demo"]},
+        "mlflow": {"enabled": False},
+    })  # fmt: skip
+    local = pipeline.run(spark, local_cfg, run_id="local-ref").summary
+    assert local["metrics"]["accuracy"] == pytest.approx(summary["metrics"]["accuracy"], abs=1e-12)
+    assert [(lf["name"], lf["version"]) for lf in local["lfs"]] == [(lf["name"], lf["version"]) for lf in summary["lfs"]]
+    _assert_same_labels(_labels(tmp_path / "local"), _labels(lake))
+
+
+TEAM_LFS = """
+\"\"\"A team's LF module: it exists only where the job is submitted, never on the workers.\"\"\"
+import re
+
+from lf_library import labeling_function
+
+LABEL_SPACE = ("billing", "technical", "shipping", "account")
+_PARCEL = re.compile(r"\\b(parcel|courier|tracking number)\\b", re.I)
+
+
+def mentions_parcel(text):
+    # A module-level helper: pickled by reference (an import on the executor) unless the module
+    # travels by value.
+    return _PARCEL.search(text) is not None
+
+
+@labeling_function()
+def team_parcel_words(x):
+    return 2 if mentions_parcel(x.text) else -1
+"""
+
+
+def test_spark_submit_with_py_files_matches_local_mode(spark, standalone, bare_python, cluster_demo, tmp_path,
+                                                      monkeypatch):
+    from jobs import pipeline
+    from jobs._config import load_config
+
+    source = cluster_demo["lake"] / "source" / "tickets"
+    dist = tmp_path / "dist"
+    packaged = subprocess.run([str(BIN / "lakelabel"), "package", "--out", str(dist)], capture_output=True, text=True)
+    assert packaged.returncode == 0, packaged.stderr
+    (zip_path,) = dist.glob("lakelabel-*.zip")
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "team_lfs.py").write_text(TEAM_LFS)
+    config = tmp_path / "submit.yaml"
+    config.write_text(
+        f"lakehouse: {tmp_path / 'lake'}\n"
+        f"source:\n  path: {source}\n  format: parquet\n  id_column: ticket_id\n  gold_column: true_label\n"
+        f"lfs:\n  modules: [lf_library.lfs.demo, team_lfs]\nmlflow:\n  enabled: false\n"
+    )
+    summary_path = tmp_path / "summary.json"
+    cmd = [str(BIN / "spark-submit"), "--master", standalone["url"], "--conf", "spark.driver.host=127.0.0.1",
+           "--py-files", str(zip_path), str(REPO / "jobs" / "cli.py"), "run", "--config", str(config),
+           "--run-id", "submitted", "--summary-json", str(summary_path)]  # fmt: skip
+    # Driver and executors both run the bare Python: lakelabel comes from the zip alone, and the
+    # team's LF module only from the driver's PYTHONPATH (LF modules travel inside the broadcast).
+    env = _env(PYSPARK_PYTHON=bare_python, PYSPARK_DRIVER_PYTHON=bare_python, PYTHONPATH=str(team))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "shipped lakelabel's code" not in done.stderr  # --py-files already carried it
+    summary = json.loads(summary_path.read_text())
+    assert summary["run_id"] == "submitted" and summary["status"] == "succeeded"
+    assert summary["tables"]["labels"]["version"] == 0
+    team_lf = next(lf for lf in summary["lfs"] if lf["name"] == "team_parcel_words")
+    assert team_lf["votes"] > 0 and team_lf["errors"] == 0
+    # The same config in local mode, in this process.
+    monkeypatch.syspath_prepend(str(team))
+    local_cfg = load_config(str(config), overrides=[f"lakehouse={tmp_path / 'local'}"])
+    local = pipeline.run(spark, local_cfg, run_id="local-ref").summary
+    assert [(lf["name"], lf["version"], lf["votes"]) for lf in local["lfs"]] == [
+        (lf["name"], lf["version"], lf["votes"]) for lf in summary["lfs"]
+    ]
+    _assert_same_labels(_labels(tmp_path / "local"), _labels(tmp_path / "lake"))

@@ -1,0 +1,445 @@
+"""Orchestration: environment overlays, the Airflow DAG, the Databricks bundle, the CLI's run contract.
+
+The DAG is read with ``ast`` (Airflow is not installed here): its module-level constants and helper
+functions run, its ``with DAG(...)`` blocks are parsed for SparkSubmitOperator calls and ``>>``
+chains, and ``{{ expr }}`` templates are rendered with sample values. The bundle is read as YAML
+with ``${...}`` substitutions resolved the way ``databricks bundle`` does for these keys.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from jobs._config import PipelineConfig, load_config
+from jobs._runs import check_run_id
+from jobs.cli import _parser, main
+from lf_library.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+DAG_FILE = CONF / "airflow" / "lakelabel_dag.py"
+BUNDLE_DIR = CONF / "databricks"
+PIPELINES = sorted(CONF.glob("*.yaml"))
+ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+AIRFLOW_RUN_ID = "scheduled__2026-11-24T03:00:00+00:00"
+DATABRICKS_RUN_ID = "918273645"
+
+
+def render(text: str, **context: Any) -> str:
+    """Render ``{{ expr }}`` templates (Jinja with Python-compatible expressions) from ``context``."""
+    return re.sub(r"\{\{\s*(.+?)\s*\}\}", lambda m: str(eval(m.group(1), {"__builtins__": {}}, context)), text)
+
+
+# -- configuration overlays -----------------------------------------------------------------------
+
+
+def test_conf_has_pipelines_and_the_three_environments():
+    assert PIPELINES, f"no pipeline configs in {CONF}"
+    assert {"local", "cluster", "databricks"} <= set(ENVS), ENVS
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda p: p.name)
+def test_every_overlay_loads_over_every_pipeline(pipeline, env, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAKELABEL_LAKEHOUSE", str(tmp_path / "lake"))
+    monkeypatch.delenv("LAKELABEL_MLFLOW_EXPERIMENT", raising=False)
+    monkeypatch.delenv("LAKELABEL_SHUFFLE_PARTITIONS", raising=False)
+    base = load_config(pipeline)
+    cfg = load_config(pipeline, env=env)
+    assert cfg.lfs.modules == base.lfs.modules and cfg.source == base.source
+    if env == "local":
+        assert cfg.lakehouse == base.lakehouse and cfg.spark.master == "local[*]"
+    else:
+        # On a cluster the lakehouse is shared storage named by the environment, and Spark's
+        # master comes from spark-submit or Databricks, never from the config.
+        assert cfg.lakehouse == str(tmp_path / "lake") and cfg.spark.master is None
+        assert cfg.spark.conf["spark.sql.shuffle.partitions"] in ("200", "auto")
+    if env == "databricks":
+        assert cfg.tables.delta_io == "native"
+        assert cfg.mlflow.tracking_uri == "databricks" and cfg.mlflow.experiment == "/Shared/lakelabel"
+
+
+@pytest.mark.parametrize("env", ["cluster", "databricks"])
+def test_cluster_overlays_need_the_lakehouse_variable(env, monkeypatch):
+    monkeypatch.delenv("LAKELABEL_LAKEHOUSE", raising=False)
+    with pytest.raises(ConfigError, match=r"config references \$\{LAKELABEL_LAKEHOUSE\} but the environment "
+                                          r"variable is not set; set it or write \$\{LAKELABEL_LAKEHOUSE:-default\}"):
+        load_config(CONF / "youtube.yaml", env=env)
+
+
+def test_unknown_environment_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"no environment overlay .*conf/env/prod\.yaml; known environments: "
+                                          r"cluster, databricks, local$"):
+        load_config(CONF / "youtube.yaml", env="prod")
+
+
+def _project_with_overlay(tmp_path: Path, overlay: str) -> Path:
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "bad.yaml").write_text(overlay)
+    shutil.copy(CONF / "demo.yaml", tmp_path / "demo.yaml")
+    return tmp_path / "demo.yaml"
+
+
+def test_bad_overlay_key_is_named_with_the_valid_ones(tmp_path):
+    config = _project_with_overlay(tmp_path, "spark:\n  mastr: yarn\nlakehose: /x\n")
+    top = ", ".join(sorted(f.name for f in dataclasses.fields(PipelineConfig)))
+    where = re.escape(str(tmp_path / "env" / "bad.yaml"))
+    with pytest.raises(ConfigError, match=rf"^{where}: unknown config key lakehose; valid keys: {re.escape(top)}$"):
+        load_config(config, env="bad")
+    (tmp_path / "env" / "bad.yaml").write_text("spark:\n  mastr: yarn\n")
+    with pytest.raises(ConfigError, match=rf"^{where}: unknown config key spark\.mastr; valid keys of spark: conf, master$"):
+        load_config(config, env="bad")
+    (tmp_path / "env" / "bad.yaml").write_text("tables:\n  delta_io: spark\n")
+    with pytest.raises(ConfigError, match=r"^tables\.delta_io = 'spark' is not valid; choose one of: auto, local, native$"):
+        load_config(config, env="bad")
+
+
+def test_cli_reports_a_bad_overlay_in_one_line(tmp_path, capsys):
+    config = _project_with_overlay(tmp_path, "tables:\n  vots: v\n")
+    assert main(["run", "--config", str(config), "--env", "bad", "--run-id", "r1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"lakelabel: error: {tmp_path / 'env' / 'bad.yaml'}: unknown config key tables.vots; valid keys of "
+                   f"tables: delta_io, labels, votes"]
+
+
+# -- Airflow ----------------------------------------------------------------------------------------
+
+
+def _is_airflow_import(node: ast.stmt) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "airflow"
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] == "airflow" for alias in node.names)
+    if isinstance(node, ast.Try):
+        return all(_is_airflow_import(n) for n in node.body)
+    return False
+
+
+def _eval(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    return eval(compile(ast.Expression(node), str(DAG_FILE), "eval"), namespace)
+
+
+def _call_kwargs(call: ast.Call, namespace: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for kw in call.keywords:
+        if kw.arg is None:
+            kwargs.update(_eval(kw.value, namespace))
+        else:
+            kwargs[kw.arg] = _eval(kw.value, namespace)
+    return kwargs
+
+
+def _chain(node: ast.expr) -> list[str]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.RShift):
+        return _chain(node.left) + _chain(node.right)
+    assert isinstance(node, ast.Name), ast.dump(node)
+    return [node.id]
+
+
+def load_dags(monkeypatch) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Run the DAG file's module level without Airflow; return its namespace and its DAGs.
+
+    Each DAG: ``{"kwargs": DAG(...) arguments, "tasks": {task_id: operator arguments},
+    "edges": [(upstream, downstream), ...]}``.
+    """
+    monkeypatch.setenv("LAKELABEL_HOME", str(REPO))
+    tree = ast.parse(DAG_FILE.read_text(), str(DAG_FILE))
+    plain = [n for n in tree.body if not _is_airflow_import(n) and not isinstance(n, ast.With)]
+    namespace: dict[str, Any] = {"__name__": "lakelabel_dag"}
+    exec(compile(ast.Module(body=plain, type_ignores=[]), str(DAG_FILE), "exec"), namespace)
+    dags = {}
+    for block in (n for n in tree.body if isinstance(n, ast.With)):
+        call = block.items[0].context_expr
+        assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "DAG"
+        kwargs = _call_kwargs(call, namespace)
+        tasks, names, edges = {}, {}, []
+        for stmt in block.body:
+            value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr)) else None
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+                assert value.func.id == "SparkSubmitOperator", value.func.id
+                op = _call_kwargs(value, namespace)
+                tasks[op["task_id"]] = op
+                if isinstance(stmt, ast.Assign):
+                    names[stmt.targets[0].id] = op["task_id"]
+            elif isinstance(value, ast.BinOp):
+                chain = [names[n] for n in _chain(value)]
+                edges += list(zip(chain, chain[1:]))
+        dags[kwargs["dag_id"]] = {"kwargs": kwargs, "tasks": tasks, "edges": edges}
+    return namespace, dags
+
+
+def test_airflow_dags_and_task_order(monkeypatch):
+    namespace, dags = load_dags(monkeypatch)
+    assert set(dags) == {"lakelabel_youtube", "lakelabel_youtube_stages"}
+    assert list(dags["lakelabel_youtube"]["tasks"]) == ["run"] and dags["lakelabel_youtube"]["edges"] == []
+    stages = dags["lakelabel_youtube_stages"]
+    assert list(stages["tasks"]) == ["apply", "aggregate", "fit", "write"]
+    assert stages["edges"] == [("apply", "aggregate"), ("aggregate", "fit"), ("fit", "write")]
+    for dag in dags.values():
+        kwargs = dag["kwargs"]
+        # Two runs at once would replace the same tables; retries are safe because of the run id.
+        assert kwargs["max_active_runs"] == 1 and kwargs["catchup"] is False
+        assert kwargs["default_args"]["retries"] >= 1
+        assert kwargs["user_defined_macros"]["lakelabel_run_id"] is namespace["lakelabel_run_id"]
+
+
+def test_airflow_tasks_run_real_entry_points_and_configs(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAKELABEL_VERSION", raising=False)
+    _, dags = load_dags(monkeypatch)
+    from jobs._package import build_zip
+
+    zip_name = build_zip(tmp_path / "dist").name
+    assert zip_name == f"lakelabel-{PYPROJECT['project']['version']}.zip"
+    for dag_id, dag in dags.items():
+        macros = dag["kwargs"]["user_defined_macros"]
+        context = {"run_id": AIRFLOW_RUN_ID, "dag": SimpleNamespace(dag_id=dag_id), **macros}
+        run_ids, summaries = set(), set()
+        for task_id, op in dag["tasks"].items():
+            app = Path(op["application"])
+            assert app == REPO / "jobs" / "cli.py" and 'if __name__ == "__main__":' in app.read_text()
+            # The zip `lakelabel package` writes, the only format spark-submit imports from.
+            assert Path(op["py_files"]) == REPO / "dist" / zip_name
+            assert op["deploy_mode"] == "client"
+            assert all(k.startswith("spark.") and isinstance(v, str) for k, v in op["conf"].items())
+            args = _parser().parse_args([render(a, **context) for a in op["application_args"]])
+            assert args.command == task_id and args.env == "cluster"
+            assert Path(args.config).is_file(), args.config
+            monkeypatch.delenv("LAKELABEL_LAKEHOUSE", raising=False)
+            for name, value in op["env_vars"].items():
+                monkeypatch.setenv(name, value)
+            cfg = load_config(args.config, env=args.env)
+            assert cfg.lakehouse == op["env_vars"]["LAKELABEL_LAKEHOUSE"]
+            run_ids.add(check_run_id(args.run_id))
+            summaries.add(args.summary_json)
+            assert args.summary_json.endswith(f"/{dag_id}/{args.run_id}/{task_id}.json")
+        assert run_ids == {"scheduled__2026-11-24T030000-0000"}
+        assert len(summaries) == len(dag["tasks"])
+    assert "package" in _parser().parse_args(["package"]).command
+
+
+@pytest.mark.parametrize("airflow_run_id", [
+    AIRFLOW_RUN_ID,
+    "manual__2026-11-24T10:15:00.123456+00:00",
+    "asset_triggered__2026-11-24T10:15:00+00:00",
+    "backfill run/with spaces:and+plus",
+    "__odd__",
+    ":::",
+    "x" * 300,
+])
+def test_lakelabel_run_id_from_any_airflow_run_id(airflow_run_id, monkeypatch):
+    namespace, _ = load_dags(monkeypatch)
+    fn = namespace["lakelabel_run_id"]
+    run_id = fn(airflow_run_id)
+    assert check_run_id(run_id) == run_id and fn(airflow_run_id) == run_id
+    assert fn(airflow_run_id + "0") != run_id
+
+
+# -- Databricks bundle -------------------------------------------------------------------------------
+
+
+def load_bundle() -> dict[str, Any]:
+    """databricks.yml with ``${var.*}``, ``${bundle.*}`` and ``${workspace.file_path}`` resolved."""
+    raw = yaml.safe_load((BUNDLE_DIR / "databricks.yml").read_text())
+    values = {f"var.{k}": v["default"] for k, v in raw["variables"].items()}
+    values |= {"bundle.name": raw["bundle"]["name"], "bundle.target": "dev", "workspace.file_path": str(REPO)}
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, str):
+            return re.sub(r"\$\{([A-Za-z0-9_.]+)\}", lambda m: str(values[m.group(1)]), node)
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        return node
+
+    return resolve(raw)
+
+
+def _bundle_tasks(bundle: dict[str, Any]) -> list[tuple[dict, dict, dict]]:
+    out = []
+    for job in bundle["resources"]["jobs"].values():
+        clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
+        out += [(job, task, clusters[task["job_cluster_key"]]) for task in job["tasks"]]
+    assert out, "no tasks in the bundle"
+    return out
+
+
+def test_bundle_syncs_the_repository_and_builds_its_wheel():
+    bundle = load_bundle()
+    # ${workspace.file_path} is the sync root: the repository, as in this checkout.
+    assert bundle["sync"]["paths"] == ["../.."] and (BUNDLE_DIR / "../..").resolve() == REPO
+    (artifact,) = bundle["artifacts"].values()
+    assert artifact["type"] == "whl" and (BUNDLE_DIR / artifact["path"]).resolve() == REPO
+    assert (REPO / "pyproject.toml").is_file() and "--wheel-dir dist" in artifact["build"]
+    for job, task, _ in _bundle_tasks(bundle):
+        assert job["max_concurrent_runs"] == 1 and task["max_retries"] >= 1
+        (library,) = task["libraries"]
+        wheel = BUNDLE_DIR / library["whl"]
+        assert wheel.parent.resolve() == REPO / "dist" and wheel.name == f"{PYPROJECT['project']['name']}-*.whl"
+
+
+def test_bundle_wheel_task_runs_the_console_script(monkeypatch):
+    bundle = load_bundle()
+    wheel_tasks = [(t, c) for _, t, c in _bundle_tasks(bundle) if "python_wheel_task" in t]
+    assert wheel_tasks
+    for task, cluster in wheel_tasks:
+        spec = task["python_wheel_task"]
+        assert spec["package_name"] == PYPROJECT["project"]["name"]
+        assert PYPROJECT["project"]["scripts"][spec["entry_point"]] == "jobs.cli:main"
+        argv = [render(p, job=SimpleNamespace(run_id=DATABRICKS_RUN_ID)) for p in spec["parameters"]]
+        args = _parser().parse_args(argv)
+        assert args.command == "run" and args.env == "databricks" and check_run_id(args.run_id) == DATABRICKS_RUN_ID
+        assert DATABRICKS_RUN_ID in args.summary_json
+        assert Path(args.config).is_file(), args.config
+        for name, value in cluster["spark_env_vars"].items():
+            monkeypatch.setenv(name, value)
+        cfg = load_config(args.config, env=args.env)
+        assert cfg.lakehouse == bundle["variables"]["lakehouse"]["default"]
+        assert cfg.mlflow.experiment == bundle["variables"]["mlflow_experiment"]["default"]
+
+
+def test_bundle_notebook_task_sets_the_notebooks_widgets(monkeypatch):
+    bundle = load_bundle()
+    notebook_tasks = [(t, c) for _, t, c in _bundle_tasks(bundle) if "notebook_task" in t]
+    assert notebook_tasks
+    for task, cluster in notebook_tasks:
+        notebook = (BUNDLE_DIR / task["notebook_task"]["notebook_path"]).resolve()
+        source = notebook.read_text()
+        assert notebook.parent == REPO / "notebooks" and source.startswith("# Databricks notebook source")
+        widgets = set(re.findall(r'dbutils\.widgets\.text\("(\w+)"', source))
+        params = {k: render(v, job=SimpleNamespace(run_id=DATABRICKS_RUN_ID))
+                  for k, v in task["notebook_task"]["base_parameters"].items()}
+        assert set(params) <= widgets, set(params) - widgets
+        assert check_run_id(params["run_id"]) == DATABRICKS_RUN_ID
+        for name, value in cluster["spark_env_vars"].items():
+            monkeypatch.setenv(name, value)
+        assert load_config(params["config"], env=params["env"]).tables.delta_io == "native"
+
+
+# -- the CLI's run contract, in process on the shared session -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A pipeline config over 40 literal rows, beside a copy of the real local overlay."""
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    root = tmp_path_factory.mktemp("orchestration")
+    (root / "conf" / "env").mkdir(parents=True)
+    shutil.copy(CONF / "env" / "local.yaml", root / "conf" / "env" / "local.yaml")
+    config = {
+        "lakehouse": str(root / "lake"),
+        "source": {"path": write_source(root, make_rows(40)), "format": "parquet", "id_column": "id",
+                   "gold_column": "gold"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+        "mlflow": {"enabled": False},
+    }
+    path = root / "conf" / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _command(command: str, config: Path, run_id: str, summary: Path, *extra: str) -> dict[str, Any]:
+    rc = main([command, "--config", str(config), "--env", "local", "--run-id", run_id,
+               "--summary-json", str(summary), "-q", *extra])
+    assert rc == 0, command
+    return json.loads(summary.read_text())
+
+
+STAGES = ("apply", "aggregate", "fit", "write")
+
+
+@pytest.fixture(scope="module")
+def stage_runs(spark, project, tmp_path_factory) -> dict[str, list[dict[str, Any]]]:
+    """Each stage command run twice in order with one run id, MLflow on: ``{stage: [first, rerun]}``."""
+    out = tmp_path_factory.mktemp("summaries")
+    runs: dict[str, list[dict[str, Any]]] = {stage: [] for stage in STAGES}
+    for attempt in range(2):
+        for stage in STAGES:
+            runs[stage].append(_command(stage, project, "stages-1", out / f"{stage}-{attempt}.json",
+                                        "--set", "mlflow.enabled=true"))
+    return runs
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_stage_commands_write_their_summaries(stage_runs, project):
+    lake = Path(yaml.safe_load(project.read_text())["lakehouse"])
+    votes = {"path": str(lake / "votes"), "version": 0}
+    for stage, (first, rerun) in stage_runs.items():
+        assert first["run_id"] == "stages-1" and first["stage"] == stage and first["status"] == "succeeded"
+        assert first["tables"]["votes"] == votes, stage
+        assert set(first["timings_seconds"]) == {stage} and first["seconds"] >= first["timings_seconds"][stage]
+        # The latest summary also lands in the run folder, where a later job can read it.
+        assert json.loads((lake / "_lakelabel" / "runs" / "stages-1" / f"{stage}_summary.json").read_text()) == rerun
+    apply, aggregate, fit, write = (stage_runs[s][0] for s in STAGES)
+    assert apply["counts"] == {"rows": 40, "lfs": 5, "votes": sum(lf["votes"] for lf in apply["lfs"]), "errors": 0}
+    assert {lf["name"] for lf in apply["lfs"]} == {"bad_words", "exclaim", "good_words", "short_text", "stars"}
+    assert all(lf["votes"] > 0 and lf["errors"] == 0 for lf in apply["lfs"])
+    assert aggregate["counts"]["rows"] == 40 and aggregate["counts"]["patterns"] > 1
+    assert 0 < aggregate["counts"]["covered"] <= 40 and aggregate["counts"]["gold"] == 40
+    assert fit["metrics"]["rows"] == 40 and len(fit["label_model"]["version"]) == 12
+    assert fit["label_model"]["mlflow_uri"].startswith("models:/")
+    assert write["tables"]["labels"] == {"path": str(lake / "labels"), "version": 0} and write["counts"]["rows"] == 40
+    # The labels' lineage names the model fit logged, and every stage logged into one MLflow run.
+    assert write["label_model"]["mlflow_uri"] == fit["label_model"]["mlflow_uri"]
+    from deltalake import DeltaTable
+
+    labels = DeltaTable(str(lake / "labels")).to_pandas()
+    assert set(labels["label_model"]) == {fit["label_model"]["mlflow_uri"]}
+    assert (lake / "mlartifacts").is_dir()  # artifacts beside the sqlite store, not ./mlruns
+    mlflow_runs = {s["mlflow"]["run_id"] for runs in stage_runs.values() for s in runs}
+    assert len(mlflow_runs) == 1 and re.fullmatch(r"[0-9a-f]{32}", mlflow_runs.pop())
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs):
+    apply, aggregate, fit, write = (stage_runs[s] for s in STAGES)
+    assert not apply[0]["skipped"] and apply[1]["skipped"]
+    assert apply[1]["tables"] == apply[0]["tables"] and apply[1]["fingerprint"] == apply[0]["fingerprint"]
+    assert aggregate[1]["counts"] == aggregate[0]["counts"]
+    assert fit[1]["label_model"]["version"] == fit[0]["label_model"]["version"]
+    assert not write[0]["skipped"] and write[1]["skipped"] and write[1]["tables"] == write[0]["tables"]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_run_summary_and_rerun_with_the_same_run_id(spark, project, tmp_path):
+    lake = tmp_path / "lake"
+    extra = ("--set", f"lakehouse={lake}", "--set", "mlflow.enabled=true")
+    first = _command("run", project, "run-1", tmp_path / "run.json", *extra)
+    assert first["run_id"] == "run-1" and first["status"] == "succeeded"
+    assert first["tables"]["votes"] == {"path": str(lake / "votes"), "version": 0, "reused": False}
+    assert first["tables"]["labels"] == {"path": str(lake / "labels"), "version": 0, "rows": 40}
+    assert first["source"]["rows"] == 40 and first["metrics"]["rows"] == 40
+    assert re.fullmatch(r"[0-9a-f]{32}", first["mlflow"]["run_id"])
+    assert set(first["timings_seconds"]) == {"apply", "aggregate", "fit", "write", "total"}
+
+    again = _command("run", project, "run-1", tmp_path / "again.json", *extra)
+    assert again["tables"] == first["tables"] and again["mlflow"] == first["mlflow"]
+    assert again["reused"] is True and "reused" not in first  # the orchestrator can tell nothing ran
+    from deltalake import DeltaTable
+
+    assert DeltaTable(str(lake / "votes")).version() == 0 and DeltaTable(str(lake / "labels")).version() == 0
+
+
+def test_stage_out_of_order_fails_in_one_line(project, capsys):
+    # fit needs no Spark: the failure is the orchestrator's usual one, a stage run before its input.
+    assert main(["fit", "--config", str(project), "--run-id", "never-aggregated"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and re.fullmatch(
+        r"lakelabel: error: no aggregated statistics for run 'never-aggregated' under .*; run `lakelabel "
+        r"aggregate --run-id never-aggregated` first", err[0])
