@@ -172,19 +172,24 @@ def _build(cls: type, data: Any, where: str) -> Any:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a mapping of keys to values, got {type(data).__name__}: {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        label = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
-            f"{', '.join(sorted(fields))}"
-        )
+    _reject_unknown(cls, data, where)
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
     return cls(**kwargs)
+
+
+def _reject_unknown(cls: type, data: Mapping[str, Any], where: str, origin: str = "") -> None:
+    """Raise for the first key of ``data`` that is not a field of ``cls``, listing the valid ones."""
+    fields = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        label = f"{where}." if where else ""
+        raise ConfigError(
+            f"{origin}unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
+            f"{', '.join(fields)}"
+        )
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
@@ -264,14 +269,7 @@ def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
     """Reject an unknown key in one config file, naming the file (values are checked after merging)."""
     if not isinstance(data, Mapping) or (hasattr(cls, "from_dict") and cls is not PipelineConfig):
         return
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        label = f"{where}." if where else ""
-        raise ConfigError(
-            f"{path}: unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
-            f"{', '.join(sorted(fields))}"
-        )
+    _reject_unknown(cls, data, where, origin=f"{path}: ")
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
         for tp in typing.get_args(hints[name]) or (hints[name],):

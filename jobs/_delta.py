@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -95,7 +94,26 @@ _IO_MODES = ("auto", "local", "native")
 
 # Identifies a write's own commit in the history; stored inside the userMetadata JSON.
 _WRITE_ID_KEY = "lakelabel.writeId"
+# An exactly-once write's (app_id, app_version), also in the userMetadata JSON: Delta Spark has no
+# public API that reads a table's transaction versions, so the native path looks for these.
+_TXN_APP_KEY = "lakelabel.txnAppId"
+_TXN_VERSION_KEY = "lakelabel.txnVersion"
+# lakelabel's bookkeeping keys: in every commit it writes, never part of read_metadata's answer.
+_INTERNAL_KEYS = frozenset({_WRITE_ID_KEY, _TXN_APP_KEY, _TXN_VERSION_KEY})
 _USER_METADATA = "userMetadata"
+# How many commits read_metadata, unchanged_since and the native exactly-once check look back.
+_HISTORY_WINDOW = 50
+# Operations that leave a table's rows as they were (Delta Spark's DeltaOperations and delta-rs use
+# these names): file compaction (OPTIMIZE, Databricks auto compaction and predictive optimization),
+# deletion-vector purges (REORG), VACUUM, and table property, protocol, constraint and statistics
+# changes. Commits of these sit between a lakelabel commit and the latest version without making
+# that commit's metadata stale.
+_DATA_NEUTRAL_OPERATIONS = frozenset(
+    {
+        "OPTIMIZE", "REORG", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
+        "UPGRADE PROTOCOL", "ADD CONSTRAINT", "DROP CONSTRAINT", "COMPUTE STATS", "CLUSTER BY", "Empty Commit",
+    }
+)  # fmt: skip
 # commitInfo keys written by Delta engines themselves; read_metadata's fallback for tables written
 # before the metadata moved into userMetadata treats everything else as the caller's metadata.
 _ENGINE_COMMIT_KEYS = frozenset(
@@ -139,9 +157,17 @@ def _job_description(spark: Any, description: str | None) -> Iterator[None]:
         sc.setLocalProperty("spark.job.description", previous)
 
 
-def _user_metadata(commit_metadata: Mapping[str, str] | None, write_id: str) -> str:
+def _user_metadata(
+    commit_metadata: Mapping[str, str] | None,
+    write_id: str,
+    app_id: str | None = None,
+    app_version: int | None = None,
+) -> str:
     """The ``commitInfo.userMetadata`` string of a lakelabel commit: one JSON object."""
-    return json.dumps({**dict(commit_metadata or {}), _WRITE_ID_KEY: write_id}, sort_keys=True)
+    meta = {**dict(commit_metadata or {}), _WRITE_ID_KEY: write_id}
+    if app_id is not None:
+        meta.update({_TXN_APP_KEY: app_id, _TXN_VERSION_KEY: str(app_version)})
+    return json.dumps(meta, sort_keys=True)
 
 
 def _commit_metadata(commit: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,13 +189,74 @@ def _commit_metadata(commit: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _public_metadata(commit: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _commit_metadata(commit).items() if k != _WRITE_ID_KEY}
+    return {k: v for k, v in _commit_metadata(commit).items() if k not in _INTERNAL_KEYS}
 
 
-def _restored_metadata(commit: Mapping[str, Any], reason: str) -> str:
-    """userMetadata of a restore commit: the restored version's lakelabel keys, plus the reason,
-    so readers of the latest commit's metadata (the stage summaries) see what the table holds."""
-    kept = {k: str(v) for k, v in _public_metadata(commit).items() if k.startswith("lakelabel.")}
+def _is_lakelabel_commit(commit: Mapping[str, Any]) -> bool:
+    return any(str(key).startswith("lakelabel.") for key in _commit_metadata(commit))
+
+
+def _metadata_in_history(history: Callable[[int], Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """read_metadata's answer from ``history(limit)`` (history entries, newest first).
+
+    The metadata of the newest lakelabel commit, when every commit after it (within
+    ``_HISTORY_WINDOW``) is data-neutral (OPTIMIZE, VACUUM, ...: ``_DATA_NEUTRAL_OPERATIONS``), so
+    it still describes the table's rows. Otherwise, as for tables lakelabel never wrote, the
+    latest commit's metadata: a commit by another writer that changed the rows hides lakelabel's,
+    so its stage summary is not trusted for rows it does not describe.
+    """
+    entries = list(history(1))
+    if entries and not _is_lakelabel_commit(entries[0]):
+        entries = list(history(_HISTORY_WINDOW))
+    return _describing_metadata(entries)
+
+
+def _metadata_at(history: Callable[[int], Sequence[Mapping[str, Any]]], latest: int, version: int) -> dict[str, Any]:
+    """What read_metadata answered when the table was at ``version`` (for a restore to it)."""
+    entries = [e for e in history(latest - version + _HISTORY_WINDOW) if int(e.get("version", -1)) <= version]
+    return _describing_metadata(entries)
+
+
+def _describing_metadata(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    for entry in entries:
+        if _is_lakelabel_commit(entry):
+            return _public_metadata(entry)
+        if entry.get("operation") not in _DATA_NEUTRAL_OPERATIONS:
+            break
+    return _public_metadata(entries[0]) if entries else {}
+
+
+def _unchanged_in_history(
+    history: Callable[[int], Sequence[Mapping[str, Any]]], latest: int | None, version: int | None
+) -> bool:
+    """unchanged_since's answer: every commit after ``version`` up to ``latest`` is data-neutral."""
+    if latest is None or version is None or not 0 <= version <= latest:
+        return False
+    if version == latest:
+        return True
+    if latest - version > _HISTORY_WINDOW:
+        return False
+    later = [entry for entry in history(latest - version) if int(entry.get("version", -1)) > version]
+    return len(later) == latest - version and all(e.get("operation") in _DATA_NEUTRAL_OPERATIONS for e in later)
+
+
+def _txn_in_history(history: Sequence[Mapping[str, Any]], app_id: str) -> int | None:
+    """The app_version of the newest lakelabel commit in ``history`` that recorded ``app_id``."""
+    for entry in history:
+        meta = _commit_metadata(entry)
+        if meta.get(_TXN_APP_KEY) == app_id:
+            try:
+                return int(meta[_TXN_VERSION_KEY])
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
+def _restored_metadata(metadata: Mapping[str, Any], reason: str) -> str:
+    """userMetadata of a restore commit: the lakelabel keys of the restored version's metadata
+    (:func:`_metadata_at`), plus the reason, so read_metadata (the stage summaries) sees what the
+    table holds."""
+    kept = {k: str(v) for k, v in metadata.items() if k.startswith("lakelabel.")}
     kept["lakelabel.restore"] = reason
     return json.dumps(kept, sort_keys=True)
 
@@ -237,11 +324,24 @@ class LocalDeltaIO:
         return str(dt.metadata().id), dt.version()
 
     def read_metadata(self, path: str) -> dict[str, Any]:
-        """``commit_metadata`` of the latest commit: the JSON object in ``commitInfo.userMetadata``."""
+        """``commit_metadata`` of the commit that describes the table: the JSON object in ``commitInfo.userMetadata``.
+
+        That is the newest lakelabel commit when only data-neutral commits (OPTIMIZE, VACUUM,
+        property changes: Databricks auto compaction and predictive optimization add these) came
+        after it, within the last 50 commits; otherwise the latest commit's metadata.
+        """
         root = _normalize(path)
         dt = self._load_for_read(root, None)
-        latest = dt.history(limit=1)
-        return _public_metadata(latest[0]) if latest else {}
+        return _metadata_in_history(lambda limit: dt.history(limit=limit))
+
+    def unchanged_since(self, path: str, version: int | None) -> bool:
+        """True when the table's rows are still those of ``version``: every later commit (within the
+        last 50) is data-neutral (OPTIMIZE, VACUUM, ...). False when there is no table or no such version.
+        """
+        dt = self._load(_normalize(path))
+        if dt is None:
+            return False
+        return _unchanged_in_history(lambda limit: dt.history(limit=limit), dt.version(), version)
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -402,7 +502,7 @@ class LocalDeltaIO:
             for row in rows
         ]
         props = CommitProperties(
-            custom_metadata={_USER_METADATA: _user_metadata(commit_metadata, write_id)},
+            custom_metadata={_USER_METADATA: _user_metadata(commit_metadata, write_id, app_id, app_version)},
             app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
         )
         try:
@@ -487,15 +587,21 @@ class LocalDeltaIO:
 
         root = _normalize(path)
         if version is None:
-            import shutil
+            import pyarrow.fs as pafs
 
-            if os.path.isdir(root):
-                shutil.rmtree(root)
+            fs, base = _filesystem(root, DeltaWriteError)
+            if fs.get_file_info(base).type == pafs.FileType.Directory:
+                fs.delete_dir(base)
             log.info("removed %s, created by a job that failed (%s)", root, reason)
             return
         dt = DeltaTable(root, storage_options=self.storage_options)
-        entry = next((h for h in dt.history() if h.get("version") == version), {})
-        props = CommitProperties(custom_metadata={_USER_METADATA: _restored_metadata(entry, reason)})
+        latest = dt.version()
+        if latest == version:
+            # Delta refuses to restore the latest version; the table already holds it.
+            log.info("%s is at version %d already; nothing to restore (%s)", root, version, reason)
+            return
+        restored = _metadata_at(lambda limit: dt.history(limit=limit), latest, version)
+        props = CommitProperties(custom_metadata={_USER_METADATA: _restored_metadata(restored, reason)})
         dt.restore(version, commit_properties=props)
         log.info("restored %s to version %d (%s)", root, version, reason)
 
@@ -627,7 +733,7 @@ def table_exists(path: str) -> bool:
 
 
 def read_metadata(path: str) -> dict[str, Any]:
-    """Custom metadata of the latest commit of the Delta table at ``path``."""
+    """lakelabel's commit metadata of the Delta table at ``path``; see :meth:`LocalDeltaIO.read_metadata`."""
     return _DEFAULT_IO.read_metadata(path)
 
 

@@ -24,4 +24,7 @@ def _summary(err: BaseException) -> str:
         for line in reversed(lines):
             if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b[^:]*:", line):
                 return line[:500]
+    # Py4J: "An error occurred while calling o123.save." is followed by the Java exception.
+    if len(lines) > 1 and re.match(r"^An error occurred while calling ", lines[0]):
+        return f"{lines[0]} {lines[1]}"[:500]
     return (lines[0] if lines else type(err).__name__)[:500]

@@ -355,4 +355,4 @@ def _check_hive_layout(root: str, partition_columns: Sequence[str], files: Seque
 def _spark_path(path: str) -> str:
     """A path as Spark's readers take it: ``file://`` + the literal local path (no percent-encoding:
     Hadoop does not decode it, so partition directories like ``src=a%2Fb`` must stay as they are)."""
-    return path if "://" in path else "file://" + path
+    return path if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path) else "file://" + path

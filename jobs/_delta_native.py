@@ -5,7 +5,9 @@ contract: the same DataFrame goes to storage (:func:`jobs._delta_schema.frame_to
 tables get the same schema, commit metadata is one JSON object in ``commitInfo.userMetadata``,
 ``validate`` sees the rows before anything is visible, and exactly-once writes skip a
 transaction already committed. Reads and writes go through ``spark.read.format("delta")`` and
-``df.write.format("delta")``; history, restore and table checks through ``delta.tables.DeltaTable``.
+``df.write.format("delta")``; history, restore and table checks through ``delta.tables.DeltaTable``;
+cleanup (staging folders, a table a failed job created) through Hadoop's FileSystem, as Spark
+resolves the paths.
 
 ``delta`` (the delta-spark Python package) is imported inside the methods only: this module
 imports without it. :func:`native_delta_missing` decides whether a session can use this path;
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jobs._delta import (
+    _HISTORY_WINDOW,
     _USER_METADATA,
     _WRITE_ID_KEY,
     WriteMode,
@@ -30,8 +33,11 @@ from jobs._delta import (
     _check_write_args,
     _commit_metadata,
     _job_description,
-    _public_metadata,
+    _metadata_at,
+    _metadata_in_history,
     _restored_metadata,
+    _txn_in_history,
+    _unchanged_in_history,
     _user_metadata,
 )
 from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
@@ -46,8 +52,8 @@ DELTA_JVM_CLASS = "io.delta.tables.DeltaTable"
 # Session conf Delta Spark reads a commit's userMetadata from when the operation has no option
 # (RESTORE has none): OptimisticTransaction.getUserMetadata.
 _USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
-# Under the table, so it shares the table's storage and credentials; Delta never lists it (it
-# reads the log) and VACUUM skips directories starting with an underscore.
+# Staged rows go to <parent>/_lakelabel_staging/<table name>-<write id>, next to the table (see
+# _staging_paths); the folder is deleted after each write, and its parent when left empty.
 _STAGING_DIR = "_lakelabel_staging"
 
 
@@ -134,6 +140,10 @@ def _python_has_delta() -> bool:
 # --------------------------------------------------------------------------------------------
 # paths and files
 
+# A URI scheme (two or more characters, so a Windows drive letter stays a path), and for
+# ``scheme://`` URIs the authority (bucket, container@account, host).
+_URI_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+:(?://[^/]*)?)(.*)$")
+
 
 def _native_path(path: str) -> str:
     """URIs (``dbfs:/``, ``abfss://``, ``s3://``, ``file:/``) as given; local paths absolute."""
@@ -141,6 +151,30 @@ def _native_path(path: str) -> str:
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path):
         return path.rstrip("/") or path
     return os.path.abspath(os.path.expanduser(path))
+
+
+def _staging_paths(root: str, write_id: str) -> tuple[str, str]:
+    """``(staging folder, its _lakelabel_staging parent)`` of one write to the table at ``root``.
+
+    Next to the table, not inside it: Databricks refuses to read non-Delta data under a folder
+    with a ``_delta_log`` above it (``spark.databricks.delta.formatCheck``). A sibling shares
+    the table's storage and credentials.
+    """
+    found = _URI_PREFIX.match(root)
+    prefix, rest = (found.group(1), found.group(2)) if found else ("", root)
+    rest = rest.rstrip("/")
+    if prefix:
+        parent, _, name = rest.rpartition("/")
+    else:
+        parent, name = os.path.split(rest)
+        parent = "" if parent == os.sep else parent
+    if not name:
+        raise DeltaWriteError(
+            f"cannot stage rows for Delta table {root}: it has no parent folder to stage them in next to it; "
+            f"put the table in a folder (e.g. {root.rstrip('/')}/votes)"
+        )
+    folder = f"{prefix}{parent}/{_STAGING_DIR}"
+    return f"{folder}/{name}-{write_id}", folder
 
 
 def _local(path: str) -> str | None:
@@ -152,47 +186,69 @@ def _local(path: str) -> str | None:
 
 
 def _hadoop(spark: Any, path: str) -> tuple[Any, Any] | None:
+    """``(FileSystem, Path)`` for ``path`` as Spark resolves it (Hadoop through the session's JVM:
+    scheme-less paths on the cluster's default filesystem, e.g. HDFS on YARN, DBFS on Databricks).
+
+    None when the session has no JVM (Spark Connect, or no session); errors of a JVM session
+    (no filesystem for the scheme, ...) propagate.
+    """
     try:
         jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
-        hpath = jvm.org.apache.hadoop.fs.Path(path)
-        return hpath.getFileSystem(conf), hpath
     except Exception:  # noqa: BLE001 - Spark Connect: no JVM on the client
         return None
+    if jvm is None:
+        return None
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(conf), hpath
 
 
 def _remove_tree(spark: Any, path: str) -> None:
-    """Delete a folder and everything in it; warn (never raise) when that is not possible."""
-    local = _local(path)
+    """Delete a folder and everything in it; warn (never raise) when that is not possible.
+
+    Through Hadoop's FileSystem, as Spark resolves ``path``; without a JVM (Spark Connect) the
+    driver's local disk for local paths and pyarrow's filesystems for URIs.
+    """
     try:
-        if local is not None:
-            shutil.rmtree(local, ignore_errors=True)
-            return
         found = _hadoop(spark, path)
         if found is not None:
             fs, hpath = found
-            fs.delete(hpath, True)
+            fs.delete(hpath, True)  # False when there was nothing to delete
+            return
+        local = _local(path)
+        if local is not None:
+            if os.path.lexists(local):
+                shutil.rmtree(local)
             return
         import pyarrow.fs as pafs
 
         fs, base = pafs.FileSystem.from_uri(path)
-        fs.delete_dir(base)
+        if fs.get_file_info(base).type != pafs.FileType.NotFound:
+            fs.delete_dir(base)
     except Exception as err:  # noqa: BLE001 - cleanup must not hide the error being handled
         log.warning("could not delete %s (%s); delete it by hand", path, _summary(err))
 
 
 def _remove_if_empty(spark: Any, path: str) -> None:
-    local = _local(path)
+    """Delete the folder ``path`` if it exists and is empty (resolved like :func:`_remove_tree`)."""
     try:
-        if local is not None:
-            os.rmdir(local)
-            return
         found = _hadoop(spark, path)
         if found is not None:
             fs, hpath = found
             if fs.exists(hpath) and len(fs.listStatus(hpath)) == 0:
                 fs.delete(hpath, False)
-    except Exception:  # noqa: BLE001 - not empty, or gone: either way nothing to do
-        pass
+            return
+        local = _local(path)
+        if local is not None:
+            if os.path.isdir(local) and not os.listdir(local):
+                os.rmdir(local)
+            return
+        import pyarrow.fs as pafs
+
+        fs, base = pafs.FileSystem.from_uri(path)
+        if fs.get_file_info(base).type == pafs.FileType.Directory and not fs.get_file_info(pafs.FileSelector(base)):
+            fs.delete_dir(base)
+    except Exception as err:  # noqa: BLE001 - e.g. another write staged into it meanwhile
+        log.warning("could not remove the folder %s if empty (%s); delete it by hand when it is", path, _summary(err))
 
 
 def _write_options(
@@ -229,16 +285,12 @@ class NativeDeltaIO:
     # -- metadata --------------------------------------------------------------------------------
 
     def table_exists(self, path: str) -> bool:
-        """True when ``path`` holds a Delta table."""
-        return bool(self._delta_table_class().isDeltaTable(self.spark, _native_path(path)))
+        """True when ``path`` holds a Delta table with a readable commit."""
+        return self._latest_version(_native_path(path)) is not None
 
     def table_version(self, path: str) -> int | None:
         """The latest version of the Delta table at ``path``, or None when there is no table."""
-        root = _native_path(path)
-        if not self.table_exists(root):
-            return None
-        row = self._table(root).history(1).select("version").first()
-        return None if row is None else int(row[0])
+        return self._latest_version(_native_path(path))
 
     def describe_table(self, path: str, *, version: int | None = None) -> tuple[str, int]:
         """``(table id, version)`` of a snapshot; raises :class:`SourceReadError` when absent."""
@@ -252,11 +304,24 @@ class NativeDeltaIO:
         return str(table_id), latest if version is None else int(version)
 
     def read_metadata(self, path: str) -> dict[str, Any]:
-        """``commit_metadata`` of the latest commit: the JSON object in ``commitInfo.userMetadata``."""
+        """``commit_metadata`` of the commit that describes the table.
+
+        See :meth:`jobs._delta.LocalDeltaIO.read_metadata`: the newest lakelabel commit when only
+        data-neutral commits (OPTIMIZE, VACUUM, ...) followed it.
+        """
         root = _native_path(path)
         self._require_table(root)
-        row = self._table(root).history(1).select("userMetadata").first()
-        return {} if row is None else _public_metadata({_USER_METADATA: row[0]})
+        table = self._table(root)
+        return _metadata_in_history(lambda limit: self._history(table, limit))
+
+    def unchanged_since(self, path: str, version: int | None) -> bool:
+        """True when the rows are still those of ``version``; see :meth:`jobs._delta.LocalDeltaIO.unchanged_since`."""
+        root = _native_path(path)
+        latest = self.table_version(root)
+        if latest is None:
+            return False
+        table = self._table(root)
+        return _unchanged_in_history(lambda limit: self._history(table, limit), latest, version)
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -302,21 +367,34 @@ class NativeDeltaIO:
         """Write a DataFrame to a Delta table in one commit with ``df.write.format("delta")``.
 
         Same parameters and result as :meth:`jobs._delta.LocalDeltaIO.write_table`. With
-        ``validate``, the rows are first written as Parquet to ``<table>/_lakelabel_staging/<id>``
-        (invisible to Delta readers), ``validate`` gets those files, and only then are the staged
-        rows committed; the staging folder is deleted afterwards, also on failure. An
-        exactly-once write (``app_id``/``app_version``) that Delta skips reports ``skipped``.
+        ``validate``, the rows are first written as Parquet next to the table, to
+        ``<parent>/_lakelabel_staging/<table name>-<write id>`` (Databricks refuses to read
+        non-Delta data inside a table's folder), ``validate`` gets those files, and only then are
+        the staged rows committed; the staging folder (and ``_lakelabel_staging`` when left
+        empty) is deleted afterwards, also on failure.
+
+        Exactly-once (``app_id``/``app_version``): Delta Spark skips a commit whose transaction
+        is already recorded, and so does this method, reporting ``skipped``. Delta Spark has no
+        public API to ask for a table's transaction versions, so before staging anything the
+        method looks for lakelabel's record of the transaction in the last 50 commits; a
+        transaction committed earlier, or by another writer, is still skipped by Delta, after
+        the staging.
 
         Raises
         ------
         DeltaWriteError
-            Delta refused or failed the write (schema or partitioning mismatch, ...); the table
-            is unchanged.
+            Delta refused or failed the write (schema or partitioning mismatch, ...), or staging
+            failed; the table is unchanged.
         """
         _check_write_args(mode, app_id, app_version, overwrite_schema)
         root = _native_path(path)
         spark = df.sparkSession
         previous = self.table_version(root)
+        if previous is not None and app_id is not None:
+            done = _txn_in_history(self._history(self._table(root), _HISTORY_WINDOW), app_id)
+            if done is not None and done >= app_version:  # type: ignore[operator]
+                log.info("skip write to %s: %s@%s already committed (table has %s)", root, app_id, app_version, done)
+                return WriteResult(path=root, version=None, num_files=0, num_records=0, skipped=True)
         parts = (partition_by,) if isinstance(partition_by, str) else tuple(partition_by)
         if previous is not None and overwrite_schema and not parts:
             # Delta drops the partitioning on overwriteSchema without partitionBy; the local
@@ -325,15 +403,15 @@ class NativeDeltaIO:
         frame = frame_to_write(df)
         write_id = uuid.uuid4().hex
         state = "no table was created" if previous is None else f"the table stays at version {previous}"
-        staging = f"{root}/{_STAGING_DIR}/{write_id}" if validate is not None else None
+        staging, staging_parent = _staging_paths(root, write_id) if validate is not None else (None, None)
         try:
             if staging is not None:
                 with _job_description(spark, description):
                     staged, files = self._stage(frame, staging, root, state)
-                validate(files)
+                validate(files)  # type: ignore[misc]
                 frame = staged
             options = _write_options(
-                user_metadata=_user_metadata(commit_metadata, write_id),
+                user_metadata=_user_metadata(commit_metadata, write_id, app_id, app_version),
                 overwrite_schema=overwrite_schema,
                 app_id=app_id,
                 app_version=app_version,
@@ -351,9 +429,7 @@ class NativeDeltaIO:
         finally:
             if staging is not None:
                 _remove_tree(spark, staging)
-                _remove_if_empty(spark, f"{root}/{_STAGING_DIR}")
-                if previous is None and not self.table_exists(root):
-                    _remove_if_empty(spark, root)
+                _remove_if_empty(spark, staging_parent)  # type: ignore[arg-type]
         commit = self._find_commit(root, write_id, previous)
         if commit is None:
             if app_id is not None and self.table_version(root) == previous:
@@ -377,29 +453,49 @@ class NativeDeltaIO:
     def restore_table(self, path: str, version: int | None, *, reason: str) -> None:
         """Put a table back to ``version`` (``DeltaTable.restoreToVersion``) after a later stage failed.
 
-        ``version=None``: the table did not exist before the job, its folder is removed. The
-        restore commit's userMetadata carries the restored version's lakelabel metadata and
-        ``lakelabel.restore: reason``, as on the local path.
+        ``version=None``: the table did not exist before the job, its folder is removed (through
+        Hadoop's FileSystem, as Spark resolves the path). A table already at ``version`` is left
+        as it is (Delta restores only to older versions). The restore commit's userMetadata
+        carries the restored version's lakelabel metadata and ``lakelabel.restore: reason``, as
+        on the local path; where the session refuses the conf that carries it
+        (``spark.databricks.delta.commitInfo.userMetadata``), the restore goes ahead without it
+        and a warning says so.
         """
-        from pyspark.sql import functions as F
-
         root = _native_path(path)
         if version is None:
             _remove_tree(self.spark, root)
             log.info("removed %s, created by a job that failed (%s)", root, reason)
             return
+        latest = self._require_table(root)
+        if version == latest:
+            log.info("%s is at version %d already; nothing to restore (%s)", root, version, reason)
+            return
         table = self._table(root)
-        rows = table.history().where(F.col("version") == version).select("userMetadata").collect()
-        metadata = _restored_metadata({_USER_METADATA: rows[0][0]} if rows else {}, reason)
-        before = self.spark.conf.get(_USER_METADATA_CONF, None)
-        self.spark.conf.set(_USER_METADATA_CONF, metadata)
+        restored = _metadata_at(lambda limit: self._history(table, limit), latest, version)
+        metadata = _restored_metadata(restored, reason)
+        before, conf_set = None, False
+        try:
+            before = self.spark.conf.get(_USER_METADATA_CONF, None)
+            self.spark.conf.set(_USER_METADATA_CONF, metadata)
+            conf_set = True
+        except Exception as err:  # noqa: BLE001 - e.g. a serverless or Connect session that refuses the conf
+            log.warning(
+                "could not set %s (%s): the RESTORE commit of %s will not carry lakelabel's metadata, so stage "
+                "summaries read from it come back empty until the next run",
+                _USER_METADATA_CONF, _summary(err), root,
+            )  # fmt: skip
         try:
             table.restoreToVersion(version)
         finally:
-            if before is None:
-                self.spark.conf.unset(_USER_METADATA_CONF)
-            else:
-                self.spark.conf.set(_USER_METADATA_CONF, before)
+            if conf_set:
+                try:
+                    if before is None:
+                        self.spark.conf.unset(_USER_METADATA_CONF)
+                    else:
+                        self.spark.conf.set(_USER_METADATA_CONF, before)
+                except Exception as err:  # noqa: BLE001
+                    log.warning("could not reset %s (%s); later commits of this session may carry "
+                                "lakelabel's restore metadata", _USER_METADATA_CONF, _summary(err))
         log.info("restored %s to version %d (%s)", root, version, reason)
 
     # -- internals -------------------------------------------------------------------------------
@@ -408,10 +504,11 @@ class NativeDeltaIO:
         """Write ``frame`` as Parquet to ``staging``; return the staged rows and their files."""
         try:
             frame.df.write.mode("errorifexists").parquet(staging)
+            staged = frame.df.sparkSession.read.schema(frame.schema).parquet(staging)
+            files = sorted(staged.inputFiles())
         except Exception as err:  # noqa: BLE001
             raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err
-        staged = frame.df.sparkSession.read.schema(frame.schema).parquet(staging)
-        return FrameToWrite(staged, frame.schema), sorted(staged.inputFiles())
+        return FrameToWrite(staged, frame.schema), files
 
     def _delta_table_class(self) -> Any:
         if type(self.spark).__module__.startswith("pyspark.sql.connect"):
@@ -422,6 +519,25 @@ class NativeDeltaIO:
 
     def _table(self, root: str) -> Any:
         return self._delta_table_class().forPath(self.spark, root)
+
+    @staticmethod
+    def _history(table: Any, limit: int) -> list[dict[str, Any]]:
+        """History entries, newest first, in the shape of delta-rs' (what the shared helpers read)."""
+        rows = table.history(limit).select("version", "operation", "userMetadata").collect()
+        return [row.asDict() for row in rows]
+
+    def _latest_version(self, root: str) -> int | None:
+        from pyspark.errors import AnalysisException
+
+        delta_table = self._delta_table_class()
+        if not delta_table.isDeltaTable(self.spark, root):
+            return None
+        try:
+            row = delta_table.forPath(self.spark, root).history(1).select("version").first()
+        except AnalysisException:
+            # A _delta_log without a readable commit (a table being created, or a broken one).
+            return None
+        return None if row is None else int(row[0])
 
     def _require_table(self, root: str) -> int:
         version = self.table_version(root)

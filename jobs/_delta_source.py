@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from jobs._delta_native import NativeDeltaIO
 
 SourceFormat = Literal["delta", "parquet", "csv", "auto"]
+# A URI (s3://, abfss://, dbfs:/...): a scheme of two or more characters, so C:\ stays a path.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 _SOURCE_FORMATS = ("delta", "parquet", "csv", "auto")
 
 
@@ -55,7 +58,7 @@ def read_source(
         raise ValueError(f"format must be one of {', '.join(_SOURCE_FORMATS)}; got {format!r}")
     options = dict(options or {})
     root = _normalize(path)
-    uri = root if "://" in root else _file_uri(root)
+    uri = root if _URI.match(root) else _file_uri(root)
     try:
         fs, base = _filesystem(root)
     except SourceReadError:

@@ -182,3 +182,10 @@ def describe(spark, stage: str, detail: str = "") -> None:
     """Name the Spark jobs that follow, so the Spark UI shows lakelabel's stage names."""
     spark.sparkContext.setJobGroup(f"lakelabel:{stage}", f"lakelabel {stage}{': ' + detail if detail else ''}")
     spark.sparkContext.setJobDescription(f"lakelabel {stage}{': ' + detail if detail else ''}")
+
+
+def clear_description(spark) -> None:
+    """Stop naming jobs after lakelabel's stages (a notebook's own queries follow a pipeline run)."""
+    sc = spark.sparkContext
+    for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+        sc.setLocalProperty(key, None)

@@ -18,7 +18,7 @@ from jobs import _delta, _mlflow, aggregate, apply_lfs, fit_label_model, write_l
 from jobs._config import PipelineConfig
 from jobs._metrics import gold_metrics
 from jobs._runs import run_dir, write_json
-from jobs._session import describe
+from jobs._session import clear_description, describe
 from jobs._sources import check_source, load_source
 from labelmodel import MajorityLabelVoter
 from lf_library import LFRegistry
@@ -163,12 +163,17 @@ def run(
             io.restore_table(votes_path, votes_before, reason=reason)
         raise
     finally:
+        clear_description(spark)
         if cfg.mlflow.enabled:
             _mlflow.end_run(cfg, status)
 
 
 def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:
-    """The summary of ``run_id`` if it finished on the same inputs and both tables are unchanged."""
+    """The summary of ``run_id`` if it finished on the same inputs and both tables are unchanged.
+
+    Unchanged: the tables hold the rows of the versions the summary names; data-neutral commits
+    since (OPTIMIZE, VACUUM: Databricks auto compaction adds them) do not count as changes.
+    """
     path = run_dir(cfg.lakehouse, run_id, create=False) / "summary.json"
     if not path.exists():
         return None
@@ -177,8 +182,8 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> d
     if (
         summary.get("status") != "succeeded"
         or summary.get("fingerprint") != fingerprint
-        or tables.get("votes", {}).get("version") != io.table_version(cfg.table_path("votes"))
-        or tables.get("labels", {}).get("version") != io.table_version(cfg.table_path("labels"))
+        or not io.unchanged_since(cfg.table_path("votes"), tables.get("votes", {}).get("version"))
+        or not io.unchanged_since(cfg.table_path("labels"), tables.get("labels", {}).get("version"))
     ):
         return None
     return summary

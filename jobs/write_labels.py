@@ -157,8 +157,10 @@ def run(
     previous = io.read_metadata(labels_path) if io.table_exists(labels_path) else {}
     if LABELS_META_KEY in previous:
         prior = json.loads(previous[LABELS_META_KEY])
-        same = (prior.get("run_id"), prior.get("votes_version"), prior.get("label_model_version"))
-        if same == (run_id, applied.votes_version, fitted.model_version):
+        same_votes = prior.get("votes_version") == applied.votes_version or (
+            prior.get("votes_version") is not None and io.unchanged_since(applied.votes_table, prior["votes_version"])
+        )  # an OPTIMIZE or VACUUM of the votes since does not change them
+        if same_votes and (prior.get("run_id"), prior.get("label_model_version")) == (run_id, fitted.model_version):
             version = io.table_version(labels_path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
             return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)

@@ -12,23 +12,48 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# Opt-in: Maven coordinates of the Delta Spark jars (e.g. io.delta:delta-spark_4.1_2.13:4.4.1) to
+# run the cluster_native tests on a machine that reaches Maven Central (plus `pip install
+# delta-spark`). Unset, the suite runs without Delta Spark, as it must where Maven is unreachable.
+DELTA_PACKAGES_ENV = "LAKELABEL_TEST_DELTA_PACKAGES"
+
+
+def delta_test_conf() -> dict[str, str]:
+    """Spark conf that adds Delta Spark to the test session when ``LAKELABEL_TEST_DELTA_PACKAGES`` is set."""
+    packages = os.environ.get(DELTA_PACKAGES_ENV, "").strip()
+    if not packages:
+        return {}
+    return {
+        "spark.jars.packages": packages,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    }
+
+
 @pytest.fixture(scope="session")
 def spark():
-    """A local[2] SparkSession shared by every Spark test (UI off, few partitions, UTC)."""
+    """A local[2] SparkSession shared by every Spark test (UI off, few partitions, UTC).
+
+    An active session (a Databricks notebook running the suite) is used as is and not stopped.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers import LF modules that live in tests/ by name.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
+    from pyspark.sql import SparkSession
+
     from jobs._session import get_spark
 
+    existing = SparkSession.getActiveSession()
     session = get_spark(
         "lakelabel-tests",
         master="local[2]",
-        conf={"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"},
+        conf={"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4", **delta_test_conf()},
     )
     yield session
-    session.stop()
+    if existing is None:
+        session.stop()
 
 
 @pytest.fixture(scope="session")

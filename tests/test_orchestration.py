@@ -375,7 +375,7 @@ def stage_runs(spark, project, tmp_path_factory) -> dict[str, list[dict[str, Any
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_stage_commands_write_their_summaries(stage_runs, project):
+def test_stage_commands_write_their_summaries(spark, stage_runs, project):
     lake = Path(yaml.safe_load(project.read_text())["lakehouse"])
     votes = {"path": str(lake / "votes"), "version": 0}
     for stage, (first, rerun) in stage_runs.items():
@@ -401,7 +401,13 @@ def test_stage_commands_write_their_summaries(stage_runs, project):
     assert set(labels["label_model"]) == {fit["label_model"]["mlflow_uri"]}
     assert (lake / "mlartifacts").is_dir()  # artifacts beside the sqlite store, not ./mlruns
     mlflow_runs = {s["mlflow"]["run_id"] for runs in stage_runs.values() for s in runs}
-    assert len(mlflow_runs) == 1 and re.fullmatch(r"[0-9a-f]{32}", mlflow_runs.pop())
+    assert len(mlflow_runs) == 1 and re.fullmatch(r"[0-9a-f]{32}", next(iter(mlflow_runs)))
+    # The notebooks' lineage finds that MLflow run from the labels alone.
+    from jobs.inspect_labels import lineage
+
+    found = lineage(spark, load_config(project, env="local"))
+    assert found.run_id == "stages-1" and found.mlflow_run_id == next(iter(mlflow_runs))
+    assert found.label_model == fit["label_model"]["mlflow_uri"] and found.notes == []
 
 
 @pytest.mark.spark

@@ -9,7 +9,8 @@ Two DAGs over the same configuration:
 ``lakelabel_youtube_stages`` (manual)
     ``apply >> aggregate >> fit >> write``, one spark-submit each, sharing the run id, so a
     failed stage is retried or cleared alone. The stage commands hand over through
-    ``<lakehouse>/_lakelabel/runs/<run id>/``. They do not log to MLflow.
+    ``<lakehouse>/_lakelabel/runs/<run id>/`` and log into one MLflow run, the one tagged with
+    the run id.
 
 Run-id contract: every task of a DAG run passes the same ``--run-id``, derived from Airflow's own
 run id by :func:`lakelabel_run_id` (``scheduled__2026-11-24T03:00:00+00:00`` becomes

@@ -12,6 +12,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from jobs._delta import (
     DeltaWriteError,
+    LocalDeltaIO,
     SourceReadError,
     check_readable_locally,
     read_metadata,
@@ -255,6 +256,33 @@ def test_read_source_detects_formats_and_fingerprints_data(spark, tmp_path):
         read_source(spark, str(table), format="parquet")
     with pytest.raises(SourceReadError, match="no Delta table at"):
         read_table(spark, str(pq_dir))
+
+
+class MountedIO(LocalDeltaIO):
+    """Serves ``dbfs:/`` tables from a local folder, the way the native IO reads them through Spark
+    on Databricks (pyarrow cannot open dbfs:/, so read_source hands such paths to the IO)."""
+
+    def __init__(self, mount: Path) -> None:
+        super().__init__()
+        self.mount = mount
+
+    def _on_disk(self, path: str) -> str:
+        return str(self.mount) + path.removeprefix("dbfs:")
+
+    def table_exists(self, path: str) -> bool:
+        return super().table_exists(self._on_disk(path))
+
+    def describe_table(self, path: str, *, version: int | None = None) -> tuple[str, int]:
+        return super().describe_table(self._on_disk(path), version=version)
+
+    def read_table(self, spark, path: str, *, version: int | None = None):
+        return super().read_table(spark, self._on_disk(path), version=version)
+
+
+def test_a_delta_source_at_a_dbfs_uri_keeps_its_uri_in_lineage(spark, tmp_path):
+    write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(tmp_path / "lake" / "src"), mode="append")
+    df, info = read_source(spark, "dbfs:/lake/src", io=MountedIO(tmp_path))
+    assert (info.path, info.format, info.version) == ("dbfs:/lake/src", "delta", 0) and df.count() == 1
 
 
 def test_tables_the_local_reader_cannot_read_are_refused(spark, tmp_path):

@@ -33,3 +33,8 @@ def test_stage_logs_and_spark_job_groups(spark, tmp_path, caplog):
     tracker = spark.sparkContext.statusTracker()
     for stage in ("apply", "aggregate", "write"):
         assert tracker.getJobIdsForGroup(f"lakelabel:{stage}"), f"no Spark job ran under lakelabel:{stage}"
+    # Jobs after the run (a notebook's own queries) are no longer filed under lakelabel's stages.
+    before = set(tracker.getJobIdsForGroup("lakelabel:write"))
+    spark.range(10).count()
+    assert set(tracker.getJobIdsForGroup("lakelabel:write")) == before
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
