@@ -286,7 +286,14 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
 
 def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
     """Validate a plain mapping (already merged) into a :class:`PipelineConfig`."""
-    return _build(PipelineConfig, _expand_env(dict(data)), "")
+    cfg = _build(PipelineConfig, _expand_env(dict(data)), "")
+    if _URI.match(cfg.lakehouse):
+        raise ConfigError(
+            f"lakehouse = {cfg.lakehouse!r} is a URI, but lakelabel keeps run files and the MLflow store under it "
+            f"with local file APIs: use a local or mounted path (/Volumes/..., /dbfs/..., an NFS mount) and put the "
+            f"tables on object storage with tables.votes / tables.labels URIs"
+        )
+    return cfg
 
 
 def load_config(

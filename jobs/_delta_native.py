@@ -24,7 +24,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from jobs._delta import (
+from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
+from jobs._delta_history import (
     _HISTORY_WINDOW,
     _USER_METADATA,
     _WRITE_ID_KEY,
@@ -40,7 +41,6 @@ from jobs._delta import (
     _unchanged_in_history,
     _user_metadata,
 )
-from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
 from jobs._delta_schema import FrameToWrite, frame_to_write
 
 log = logging.getLogger("jobs._delta")

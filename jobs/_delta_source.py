@@ -14,7 +14,7 @@ from jobs._delta_errors import SourceReadError, _summary
 from jobs._delta_files import _filesystem, _list_data_files, _normalize, _spark_path
 
 if TYPE_CHECKING:
-    from jobs._delta import LocalDeltaIO
+    from jobs._delta_local import LocalDeltaIO
     from jobs._delta_native import NativeDeltaIO
 
 SourceFormat = Literal["delta", "parquet", "csv", "auto"]

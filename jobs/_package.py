@@ -8,7 +8,6 @@ imports them from: a wheel install, or the source tree of an editable install.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import zipfile
@@ -43,6 +42,13 @@ def _files() -> list[tuple[Path, str]]:
     out = []
     for name in PACKAGES:
         root = _package_dir(name)
+        if not root.is_dir():
+            from lf_library.errors import ConfigError
+
+            raise ConfigError(
+                f"{name} is imported from {root}, not a folder, so it cannot be packaged again; pass that "
+                f"zip to spark-submit --py-files instead"
+            )
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
             for filename in sorted(filenames):
@@ -72,12 +78,3 @@ def build_zip(out_dir: str | os.PathLike) -> Path:
     os.replace(tmp, target)
     log.info("packaged %s (%d KiB)", target, target.stat().st_size // 1024)
     return target
-
-
-def code_digest() -> str:
-    """Short sha256 over lakelabel's files (names and bytes): tells two builds of the code apart."""
-    h = hashlib.sha256()
-    for path, arcname in _files():
-        h.update(arcname.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:12]

@@ -107,6 +107,9 @@ def get_spark(
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        _require_classic(active)
+        if "DATABRICKS_RUNTIME_VERSION" not in os.environ:
+            ship_code(active)  # e.g. a Jupyter session on a standalone cluster
         return active
     java = ensure_java()
     major = _java_major(java)
@@ -114,6 +117,9 @@ def get_spark(
         raise ConfigError(
             f"Java {major} found at {java}; Spark 4 needs Java 17 or 21. Point JAVA_HOME at a newer JDK"
         )
+    # pyspark takes the executors' Python from PYSPARK_PYTHON only; honour spark.pyspark.python.
+    if conf and conf.get("spark.pyspark.python"):
+        os.environ["PYSPARK_PYTHON"] = str(conf["spark.pyspark.python"])
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
@@ -130,7 +136,8 @@ def get_spark(
     effective = master or given.get("spark.master", "")
     if effective.startswith("local") or "127.0.0.1" in effective or "localhost" in effective:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    settings = dict(_LOCAL_DEFAULTS if effective.startswith("local") else _CLUSTER_DEFAULTS)
+    local = effective.startswith("local") and "DATABRICKS_RUNTIME_VERSION" not in os.environ
+    settings = dict(_LOCAL_DEFAULTS if local else _CLUSTER_DEFAULTS)
     log4j = Path(__file__).with_name("conf") / "log4j2.properties"
     if not submitted and log4j.exists():
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
@@ -142,10 +149,26 @@ def get_spark(
             continue
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("LAKELABEL_SPARK_LOG_LEVEL", "FATAL"))
+    _require_classic(spark)
+    # Quiet on the embedded default; a cluster keeps its own log level (executor errors matter).
+    level = os.environ.get("LAKELABEL_SPARK_LOG_LEVEL") or ("FATAL" if local and not submitted else None)
+    if level:
+        spark.sparkContext.setLogLevel(level)
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
     ship_code(spark)
     return spark
+
+
+def _require_classic(spark) -> None:
+    """Spark Connect sessions have no SparkContext, which the apply and write jobs need."""
+    try:
+        spark.sparkContext
+    except Exception:  # noqa: BLE001 - pyspark raises its own not-supported error type
+        raise ConfigError(
+            "lakelabel needs a classic Spark session (SparkContext broadcasts and mapInArrow closures); Spark "
+            "Connect (SPARK_REMOTE, Databricks shared access mode, serverless) is not supported: unset "
+            "SPARK_REMOTE or use a dedicated (single-user) cluster"
+        ) from None
 
 
 def ship_code(spark) -> str | None:
@@ -160,9 +183,11 @@ def ship_code(spark) -> str | None:
     sc = spark.sparkContext
     if sc.master.startswith("local"):
         return None
-    shipped = [p for p in sc.getConf().get("spark.submit.pyFiles", "").split(",") if p]
+    # --py-files and earlier addPyFile calls both land in _python_includes.
+    shipped = list(getattr(sc, "_python_includes", None) or [])
+    shipped += [p for p in sc.getConf().get("spark.submit.pyFiles", "").split(",") if p]
     if any(Path(p).name.startswith("lakelabel") for p in shipped):
-        log.debug("lakelabel code already shipped with --py-files: %s", shipped)
+        log.debug("lakelabel code already shipped to the executors: %s", shipped)
         return None
     import atexit
     import shutil

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -183,7 +184,9 @@ def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
     object, so it must travel by value (LFs defined in notebooks live in ``__main__`` and do
     anyway). The top-level packages of the modules that define the LFs (other than lakelabel's
     own, which executors import from the installed or shipped code) are pickled by value too,
-    so a team's LF module needs to exist only where the job is submitted, not on every worker.
+    so a team's LF package needs to exist only where the job is submitted. Still imported on
+    the executors: helpers from other packages, classes of objects passed as resources, and
+    files the LFs read at run time.
     """
     roots = set()
     for lf in lfs:
@@ -191,18 +194,24 @@ def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
             root = (module or "").split(".")[0]
             if root and root not in _OWN_PACKAGES and root != "__main__" and root in sys.modules:
                 roots.add(root)
-    registered = []
+    already = set(cloudpickle.list_registry_pickle_by_value())
+    registered = [root for root in sorted(roots) if root not in already]
     try:
-        for root in sorted(roots):
-            try:
-                cloudpickle.register_pickle_by_value(sys.modules[root])
-            except ValueError:  # already registered by the caller
-                continue
-            registered.append(root)
-        return cloudpickle.dumps(payload)
+        for root in registered:
+            cloudpickle.register_pickle_by_value(sys.modules[root])
+        try:
+            return cloudpickle.dumps(payload)
+        except (pickle.PicklingError, TypeError) as err:
+            if not registered:
+                raise
+            # A module global that cannot be pickled (a lock, a client): fall back to importing
+            # the modules on the executors, which then need them installed.
+            log.warning("LF modules %s cannot travel by value (%s); executors will import them instead",
+                        ", ".join(registered), err)
     finally:
         for root in registered:
             cloudpickle.unregister_pickle_by_value(sys.modules[root])
+    return cloudpickle.dumps(payload)
 
 
 def _lf_stats_from_files(

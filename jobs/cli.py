@@ -112,6 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``lakelabel`` console script and Databricks wheel-task entry point: exit with main()'s code.
+
+    A wheel task calls the entry point and ignores its return value, so the exit code must be
+    raised for a failed run to fail the task.
+    """
+    raise SystemExit(main())
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "package":
         from jobs._package import build_zip
@@ -206,8 +215,8 @@ def _stage(args: argparse.Namespace, cfg, run_id: str, spark) -> dict:
             mlflow.log_metrics({"aggregate_patterns": agg.n_patterns, "coverage": s.n_covered / max(s.n_rows, 1),
                                 "aggregate_seconds": agg.seconds})
     elif stage == "fit":
+        stats, gold = fit_label_model.load_aggregate(cfg, args.run_id)  # names the missing stage first
         applied = load_apply_result(cfg)
-        stats, gold = fit_label_model.load_aggregate(cfg, args.run_id)
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold,
                                      lf_versions=applied.lf_versions)
         skipped, seconds = False, fitted.seconds
@@ -249,10 +258,12 @@ def _stage(args: argparse.Namespace, cfg, run_id: str, spark) -> dict:
         # Stage jobs of one --run-id log into one MLflow run (see _mlflow.attach_run).
         active = _mlflow.attach_run(cfg, run_id)
         mlflow_info.update(run_id=active.info.run_id, tracking_uri=_mlflow.tracking_uri(cfg))
+        status = "FAILED"
         try:
             log_to_mlflow()
+            status = "FINISHED"
         finally:
-            _mlflow.end_run(cfg)
+            _mlflow.end_run(cfg, status)
     return {"run_id": run_id, "stage": stage, "status": "succeeded", "skipped": skipped, "tables": tables,
             "counts": counts, **extra, "mlflow": mlflow_info, "timings_seconds": {stage: round(seconds, 3)}}
 

@@ -181,7 +181,7 @@ def labels_with_lineage(
         The labels table's columns, then the source columns (from the source as it is now).
     """
     labels = _labels(spark, cfg)
-    source = load_source(spark, cfg.source)
+    source = load_source(spark, cfg.source, io=_delta.delta_io(spark, cfg.tables.delta_io))
     keep = [c for c in source.df.columns if c != source.id_column] if columns is None else list(columns)
     missing = [c for c in keep if c not in source.df.columns]
     if missing:

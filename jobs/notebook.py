@@ -22,6 +22,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs import _delta
 from jobs._config import PipelineConfig, load_config
 from jobs._sources import Source, gold_ids, load_source
 from jobs.apply_lfs import build_registry, compute_votes
@@ -185,7 +186,7 @@ def draw_sample(
     """
     if isinstance(sample_rows, bool) or not isinstance(sample_rows, int) or sample_rows < 1:
         raise ValueError(f"sample_rows must be an int >= 1, got {sample_rows!r}")
-    source = source or load_source(spark, cfg.source)
+    source = source or load_source(spark, cfg.source, io=_delta.delta_io(spark, cfg.tables.delta_io))
     key = F.col(source.id_column)
     return source.df.orderBy(F.xxhash64(key.cast("string"), F.lit(seed)), key).limit(sample_rows)
 
@@ -277,7 +278,7 @@ def try_lf(
     registry, replaces = _library_with(cfg, draft)
     mode, gold_column = _dev_source(cfg, dev_labels)
     space, k, name = registry.label_space, registry.cardinality, draft.name
-    source = load_source(spark, cfg.source)
+    source = load_source(spark, cfg.source, io=_delta.delta_io(spark, cfg.tables.delta_io))
     if mode == "source" and gold_column not in source.df.columns:
         raise InputDataError(
             f"dev label column {gold_column!r} not found in {source.info.path}; its columns are: "
@@ -400,7 +401,7 @@ def _evaluation_accuracy(
     sample_rows: int, seed: int,
 ) -> dict[str, int]:
     """Dev counts of the draft alone on up to ``sample_rows`` rows of the ``evaluation:`` source."""
-    ev = load_source(spark, cfg.evaluation, role="evaluation")
+    ev = load_source(spark, cfg.evaluation, role="evaluation", io=_delta.delta_io(spark, cfg.tables.delta_io))
     rows = draw_sample(spark, cfg, sample_rows, seed=seed, source=ev)
     alone = LFRegistry(space)
     alone.register(draft)

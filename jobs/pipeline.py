@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from jobs import _delta, _mlflow, aggregate, apply_lfs, fit_label_model, write_labels
 from jobs._config import PipelineConfig
 from jobs._metrics import gold_metrics
-from jobs._runs import run_dir, write_json
+from jobs._runs import check_run_id, run_dir, write_json
 from jobs._session import clear_description, describe
 from jobs._sources import check_source, load_source
 from labelmodel import MajorityLabelVoter
@@ -72,6 +72,7 @@ def run(
     force: bool = False,
 ) -> PipelineResult:
     """Run every stage; the tables move only when their stage commits."""
+    run_id = check_run_id(run_id)  # it names a folder under the lakehouse
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     registry = registry or apply_lfs.build_registry(cfg)

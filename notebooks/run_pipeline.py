@@ -20,7 +20,7 @@ from jobs._session import get_spark
 cfg = notebook.load_notebook_config(
     dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
 )
-run_id = dbutils.widgets.get("run_id") or new_run_id()
+run_id = dbutils.widgets.get("run_id").strip() or new_run_id()  # pipeline.run validates it
 result = pipeline.run(get_spark("lakelabel-notebook"), cfg, run_id=run_id)
 
 # COMMAND ----------

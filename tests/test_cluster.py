@@ -66,7 +66,9 @@ def standalone(tmp_path_factory):
 
     home = Path(pyspark.__file__).parent
     folder = tmp_path_factory.mktemp("standalone")
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(folder)}
+    # No PYTHONPATH (the test session's points at the repo): executors inherit the worker's
+    # environment, and lakelabel must reach them only by shipping.
+    env = _env(SPARK_HOME=str(home), SPARK_LOG_DIR=str(folder))
     port = _free_port()
     url = f"spark://127.0.0.1:{port}"
     spark_class = str(home / "bin" / "spark-class")
@@ -112,6 +114,32 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
     env.update(SPARK_LOCAL_IP="127.0.0.1", LAKELABEL_DATA=str(REPO.parent / "shared" / "data"), **extra)
     return env
+
+
+PROBE = """
+from pyspark.sql import SparkSession
+
+def probe(_):
+    try:
+        import jobs
+    except ImportError:
+        return "absent"
+    return "imported from " + jobs.__file__
+
+spark = SparkSession.builder.appName("probe").getOrCreate()
+print("EXECUTOR:", spark.sparkContext.parallelize([0], 1).map(probe).collect()[0])
+"""
+
+
+def test_executors_cannot_import_lakelabel_unless_it_is_shipped(standalone, bare_python, tmp_path):
+    """The control for the tests below: without --py-files or ship_code, executors lack lakelabel."""
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    cmd = [str(BIN / "spark-submit"), "--master", standalone["url"], "--conf", "spark.driver.host=127.0.0.1",
+           str(script)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(PYSPARK_PYTHON=bare_python), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "EXECUTOR: absent" in done.stdout
 
 
 def _labels(lakehouse: Path):

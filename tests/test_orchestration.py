@@ -297,7 +297,7 @@ def test_bundle_wheel_task_runs_the_console_script(monkeypatch):
     for task, cluster in wheel_tasks:
         spec = task["python_wheel_task"]
         assert spec["package_name"] == PYPROJECT["project"]["name"]
-        assert PYPROJECT["project"]["scripts"][spec["entry_point"]] == "jobs.cli:main"
+        assert PYPROJECT["project"]["scripts"][spec["entry_point"]] == "jobs.cli:entry"
         argv = [render(p, job=SimpleNamespace(run_id=DATABRICKS_RUN_ID)) for p in spec["parameters"]]
         args = _parser().parse_args(argv)
         assert args.command == "run" and args.env == "databricks" and check_run_id(args.run_id) == DATABRICKS_RUN_ID

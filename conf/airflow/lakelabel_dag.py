@@ -16,7 +16,10 @@ Run-id contract: every task of a DAG run passes the same ``--run-id``, derived f
 run id by :func:`lakelabel_run_id` (``scheduled__2026-11-24T03:00:00+00:00`` becomes
 ``scheduled__2026-11-24T030000-0000``). Retries and cleared tasks keep the Airflow run id, and
 lakelabel treats a rerun with the same run id and unchanged inputs as a no-op, so retrying is
-safe. ``max_active_runs=1`` because two runs would replace the same tables; for the same reason,
+safe. A new Airflow run is a new lakelabel run: in Airflow 3 every manual trigger and every
+``airflow dags test`` gets a new run id (``manual__<trigger time>``), which reuses unchanged votes
+but writes a new labels version (Airflow 2's ``dags test`` reuses ``manual__<logical date>``, a
+no-op). ``max_active_runs=1`` because two runs would replace the same tables; for the same reason,
 do not run both DAGs at once.
 
 Each task writes its summary JSON (run id, tables and versions, counts, timings) to
@@ -118,16 +121,21 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=6),
 }
 
+# Both DAGs: one run at a time (two runs would replace the same tables), the run-id macro.
+DAG_ARGS = {
+    "start_date": datetime(2026, 1, 1, tzinfo=timezone.utc),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
+    "user_defined_macros": {"lakelabel_run_id": lakelabel_run_id},
+    "tags": ["lakelabel"],
+}
+
 with DAG(
     dag_id="lakelabel_youtube",
     description="lakelabel: label YouTube comments spam/ham (apply, aggregate, fit, write in one job)",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    user_defined_macros={"lakelabel_run_id": lakelabel_run_id},
-    tags=["lakelabel"],
+    **DAG_ARGS,
 ) as pipeline_dag:
     run = SparkSubmitOperator(task_id="run", **spark_submit_kwargs("run"))
 
@@ -135,12 +143,7 @@ with DAG(
     dag_id="lakelabel_youtube_stages",
     description="lakelabel: the YouTube pipeline as four spark-submits sharing one run id",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    user_defined_macros={"lakelabel_run_id": lakelabel_run_id},
-    tags=["lakelabel"],
+    **DAG_ARGS,
 ) as stages_dag:
     apply = SparkSubmitOperator(task_id="apply", **spark_submit_kwargs("apply"))
     aggregate = SparkSubmitOperator(task_id="aggregate", **spark_submit_kwargs("aggregate"))

@@ -64,3 +64,11 @@ def test_shipped_configs_load():
     for path in files:
         cfg = load_config(path)
         assert cfg.lfs.modules, path
+
+
+def test_a_uri_lakehouse_is_refused_but_uri_tables_are_kept(tmp_path):
+    with pytest.raises(ConfigError, match=r"lakehouse = 's3://bucket/lh' is a URI.*tables\.votes / tables\.labels URIs"):
+        config_from_dict({"lakehouse": "s3://bucket/lh"})
+    cfg = config_from_dict({"lakehouse": str(tmp_path), "tables": {"votes": "dbfs:/lake/votes", "labels": "labels"}})
+    assert cfg.table_path("votes") == "dbfs:/lake/votes"
+    assert cfg.table_path("labels") == str((tmp_path / "labels").resolve())

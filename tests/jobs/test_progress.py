@@ -16,6 +16,9 @@ pytestmark = pytest.mark.spark
 def test_stage_logs_and_spark_job_groups(spark, tmp_path, caplog):
     cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)))
     caplog.set_level(logging.INFO, logger="jobs")
+    tracker = spark.sparkContext.statusTracker()
+    stages = ("apply", "aggregate", "write")
+    before = {s: set(tracker.getJobIdsForGroup(f"lakelabel:{s}")) for s in stages}
     result = pipeline.run(spark, cfg, run_id="progress-1")
     text = "\n".join(r.getMessage() for r in caplog.records)
 
@@ -30,11 +33,11 @@ def test_stage_logs_and_spark_job_groups(spark, tmp_path, caplog):
     assert re.search(r"pipeline: done in .*apply .*aggregate .*fit .*write", text)
 
     # Every Spark job a stage starts carries the stage's job group, which the Spark UI shows.
-    tracker = spark.sparkContext.statusTracker()
-    for stage in ("apply", "aggregate", "write"):
-        assert tracker.getJobIdsForGroup(f"lakelabel:{stage}"), f"no Spark job ran under lakelabel:{stage}"
+    for stage in stages:
+        new_jobs = set(tracker.getJobIdsForGroup(f"lakelabel:{stage}")) - before[stage]
+        assert new_jobs, f"this run started no Spark job under lakelabel:{stage}"
     # Jobs after the run (a notebook's own queries) are no longer filed under lakelabel's stages.
-    before = set(tracker.getJobIdsForGroup("lakelabel:write"))
+    after = set(tracker.getJobIdsForGroup("lakelabel:write"))
     spark.range(10).count()
-    assert set(tracker.getJobIdsForGroup("lakelabel:write")) == before
+    assert set(tracker.getJobIdsForGroup("lakelabel:write")) == after
     assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None

@@ -1,0 +1,393 @@
+"""Delta tables without the Delta jars: Spark tasks write Parquet, delta-rs commits.
+
+Spark's Delta data source needs the ``delta-spark`` jars, which are not always reachable.
+:class:`LocalDeltaIO` needs only pyspark, pyarrow and deltalake (delta-rs):
+
+* writing: every Spark task writes its rows as Parquet files straight into the table directory
+  (hive-style ``col=value/`` directories, partition columns left out of the files) and returns
+  one metadata row per file (path, size, partition values, row count, stats from the Parquet
+  footer); the driver commits all files in ONE delta-rs transaction. Until that commit the
+  files are invisible to readers, and any failure before it deletes them.
+* reading: ``spark.read.parquet`` over the files of the chosen snapshot, with the schema from
+  the Delta log (so empty tables and partition columns come back with the right types).
+
+Import it from :mod:`jobs._delta`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
+from jobs._delta_files import (
+    _FILES_DDL,
+    _check_hive_layout,
+    _delete_files,
+    _filesystem,
+    _normalize,
+    _spark_path,
+    _TaskWriter,
+)
+from jobs._delta_history import (
+    _USER_METADATA,
+    _WRITE_ID_KEY,
+    WriteMode,
+    WriteResult,
+    _check_write_args,
+    _commit_metadata,
+    _job_description,
+    _metadata_at,
+    _metadata_in_history,
+    _restored_metadata,
+    _unchanged_in_history,
+    _user_metadata,
+)
+from jobs._delta_schema import (
+    _check_writable_locally,
+    _plan_write,
+    _WritePlan,
+    check_readable_locally,
+    frame_to_write,
+)
+
+# Log under the public module's name, as before the split, so logging config keyed on it still applies.
+log = logging.getLogger("jobs._delta")
+
+__all__ = ["LocalDeltaIO"]
+
+
+def _column(name: str) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+class LocalDeltaIO:
+    """Delta tables through pyarrow Parquet files and delta-rs commits (no Delta jars needed).
+
+    Parameters
+    ----------
+    compression : {"snappy", "zstd"}
+        Parquet codec of the data files.
+    storage_options : mapping, optional
+        delta-rs storage options for object stores (pyarrow reads its credentials from the
+        environment).
+    """
+
+    def __init__(
+        self,
+        *,
+        compression: Literal["snappy", "zstd"] = "snappy",
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
+        if compression not in ("snappy", "zstd"):
+            raise ValueError(f"compression must be 'snappy' or 'zstd'; got {compression!r}")
+        self.compression = compression
+        self.storage_options = dict(storage_options) if storage_options else None
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    def table_exists(self, path: str) -> bool:
+        """True when ``path`` holds a Delta table (a ``_delta_log`` with at least one commit)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(_normalize(path), self.storage_options)
+
+    def table_version(self, path: str) -> int | None:
+        """The latest version of the Delta table at ``path``, or None when there is no table."""
+        dt = self._load(_normalize(path))
+        return None if dt is None else dt.version()
+
+    def describe_table(self, path: str, *, version: int | None = None) -> tuple[str, int]:
+        """``(table id, version)`` of a snapshot; raises :class:`SourceReadError` when absent."""
+        dt = self._load_for_read(_normalize(path), version)
+        return str(dt.metadata().id), dt.version()
+
+    def read_metadata(self, path: str) -> dict[str, Any]:
+        """``commit_metadata`` of the commit that describes the table: the JSON object in ``commitInfo.userMetadata``.
+
+        That is the newest lakelabel commit when only data-neutral commits (OPTIMIZE, VACUUM,
+        property changes: Databricks auto compaction and predictive optimization add these) came
+        after it, within the last 50 commits; otherwise the latest commit's metadata.
+        """
+        root = _normalize(path)
+        dt = self._load_for_read(root, None)
+        return _metadata_in_history(lambda limit: dt.history(limit=limit))
+
+    def unchanged_since(self, path: str, version: int | None) -> bool:
+        """True when the table's rows are still those of ``version``: every later commit (within the
+        last 50) is data-neutral (OPTIMIZE, VACUUM, ...). False when there is no table or no such version.
+        """
+        dt = self._load(_normalize(path))
+        if dt is None:
+            return False
+        return _unchanged_in_history(lambda limit: dt.history(limit=limit), dt.version(), version)
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def read_table(self, spark: Any, path: str, *, version: int | None = None) -> Any:
+        """Read a Delta table snapshot as a Spark DataFrame, without the Delta jars.
+
+        Parameters
+        ----------
+        spark : pyspark.sql.SparkSession
+        path : str
+            Table directory or URI.
+        version : int, optional
+            Snapshot to read; default the latest.
+
+        Returns
+        -------
+        pyspark.sql.DataFrame
+            Columns in table order with the types of the Delta schema.
+
+        Raises
+        ------
+        SourceReadError
+            No table at ``path``, no such version, or a table the local reader cannot read
+            correctly (column mapping, deletion vectors); see :func:`check_readable_locally`.
+        """
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        root = _normalize(path)
+        dt = self._load_for_read(root, version)
+        protocol = dt.protocol()
+        with_dv = 0
+        if "deletionVectors" in (protocol.reader_features or []):
+            with_dv = pa.RecordBatchReader.from_stream(dt.deletion_vectors()).read_all().num_rows
+        check_readable_locally(root, protocol, dt.metadata().configuration, files_with_deletion_vectors=with_dv)
+        arrow = pa.schema(dt.schema().to_arrow())
+        schema = from_arrow_schema(arrow, prefer_timestamp_ntz=True)
+        files = dt.file_uris()
+        if not files:
+            return spark.createDataFrame([], schema)
+        parts = dt.metadata().partition_columns
+        if parts:
+            _check_hive_layout(root, parts, files)
+        df = spark.read.schema(schema).option("basePath", _spark_path(root)).parquet(*map(_spark_path, files))
+        return df.select(*[_column(name) for name in arrow.names])
+
+    # -- write ---------------------------------------------------------------------------------
+
+    def write_table(
+        self,
+        df: Any,
+        path: str,
+        *,
+        mode: WriteMode,
+        partition_by: Sequence[str] = (),
+        overwrite_schema: bool = False,
+        app_id: str | None = None,
+        app_version: int | None = None,
+        commit_metadata: Mapping[str, str] | None = None,
+        validate: Callable[[list[str]], None] | None = None,
+        description: str | None = None,
+    ) -> WriteResult:
+        """Write a DataFrame to a Delta table in one atomic commit.
+
+        Spark tasks write one Parquet file per Spark partition (and partition value) into the
+        table directory; the driver then commits them all in a single delta-rs transaction,
+        creating the table when absent. Until the commit no reader sees the files; on any
+        failure before it they are deleted and the table stays at its previous version.
+
+        Parameters
+        ----------
+        df : pyspark.sql.DataFrame
+            Rows to write.
+        path : str
+            Table directory or URI.
+        mode : {"append", "overwrite"}
+            Add files, or replace all files of the table.
+        partition_by : sequence of str
+            Partition columns of a new table (hive-style ``col=value/`` directories). For an
+            existing table, empty means its partitioning; anything else must equal it unless
+            ``overwrite_schema``.
+        overwrite_schema : bool
+            With ``mode="overwrite"``: replace the table's schema and partitioning by the
+            DataFrame's.
+        app_id, app_version : str, int, optional
+            Exactly-once commits: the commit records the transaction ``(app_id, app_version)``,
+            and a write whose ``app_version`` is not above the table's recorded version for
+            ``app_id`` is skipped without writing anything.
+        commit_metadata : mapping of str to str, optional
+            Stored as a JSON object in ``commitInfo.userMetadata``; read back with
+            :meth:`read_metadata`. Read when the commit is made, after ``validate``.
+        validate : callable, optional
+            Called with the written files before the commit, as absolute URIs that Spark's
+            readers take (``spark.read.parquet(*files)``, e.g. to check error rates); if it
+            raises, the files are deleted and the exception propagates.
+        description : str, optional
+            Spark job description shown in the UI while the files are written.
+
+        Returns
+        -------
+        WriteResult
+
+        Raises
+        ------
+        DeltaWriteError
+            Schema or partitioning mismatch, a table feature the local writer cannot honour, or
+            a failed Spark job or commit (the table is unchanged).
+        """
+        _check_write_args(mode, app_id, app_version, overwrite_schema)
+        root = _normalize(path)
+        _filesystem(root, DeltaWriteError)
+        dt = self._load(root)
+        previous = None if dt is None else dt.version()
+        if dt is not None and app_id is not None:
+            done = dt.transaction_version(app_id)
+            if done is not None and done >= app_version:  # type: ignore[operator]
+                log.info("skip write to %s: %s@%s already committed (table has %s)", root, app_id, app_version, done)
+                return WriteResult(path=root, version=None, num_files=0, num_records=0, skipped=True)
+        if dt is not None:
+            _check_writable_locally(root, dt, mode)
+        parts = (partition_by,) if isinstance(partition_by, str) else tuple(partition_by)
+        plan = _plan_write(df, root, dt, mode, parts, overwrite_schema)
+        write_id = uuid.uuid4().hex
+        task = _TaskWriter(
+            root=root,
+            write_id=write_id,
+            data_schema=plan.file_schema,
+            partition_columns=plan.partition_by,
+            not_null=plan.not_null,
+            compression=self.compression,
+        )
+        state = "no table was created" if previous is None else f"the table stays at version {previous}"
+        try:
+            with _job_description(df.sparkSession, description):
+                frame = frame_to_write(df, plan.arrow_schema.names)
+                rows = frame.df.mapInArrow(task, _FILES_DDL).collect()
+        except Exception as err:
+            _delete_files(root, [], write_id)
+            raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err
+        rel_paths = [row["path"] for row in rows]
+        try:
+            if validate is not None:
+                validate([_spark_path(f"{root}/{rel}") for rel in rel_paths])
+        except BaseException:
+            _delete_files(root, rel_paths, write_id)
+            raise
+        from deltalake import CommitProperties, Transaction
+        from deltalake.transaction import AddAction
+
+        adds = [
+            AddAction(
+                path=row["path"],  # the literal relative path: delta-rs percent-encodes it in the log
+                size=row["size"],
+                partition_values=json.loads(row["partition_values"]),
+                modification_time=row["modification_time"],
+                data_change=True,
+                stats=row["stats"],
+            )
+            for row in rows
+        ]
+        props = CommitProperties(
+            custom_metadata={_USER_METADATA: _user_metadata(commit_metadata, write_id, app_id, app_version)},
+            app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+        )
+        try:
+            self._commit(root, dt, plan, adds, props)
+        except Exception as err:
+            if self._find_commit(root, write_id, previous) is None:
+                _delete_files(root, rel_paths, write_id)
+                raise DeltaWriteError(
+                    f"committing {len(adds)} file(s) to Delta table {root} failed; the files were deleted and "
+                    f"{state}: {_summary(err)}"
+                ) from err
+            log.warning("commit to %s raised after it was written (%s); keeping it", root, _summary(err))
+        version = self._find_commit(root, write_id, previous)
+        if version is None:  # our commit is beyond the history window searched; report the latest
+            version = self.table_version(root)
+        num_records = sum(row["num_records"] for row in rows)
+        log.info("wrote %s: %d file(s), %d row(s), version %s", root, len(adds), num_records, version)
+        return WriteResult(path=root, version=version, num_files=len(adds), num_records=num_records)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _load(self, root: str) -> Any:
+        from deltalake import DeltaTable
+
+        if not DeltaTable.is_deltatable(root, self.storage_options):
+            return None
+        return DeltaTable(root, storage_options=self.storage_options)
+
+    def _load_for_read(self, root: str, version: int | None) -> Any:
+        from deltalake import DeltaTable
+
+        if not DeltaTable.is_deltatable(root, self.storage_options):
+            raise SourceReadError(
+                f"no Delta table at {root} (expected a directory with a _delta_log holding commits); "
+                f"check the path or write the table first"
+            )
+        try:
+            return DeltaTable(root, version=version, storage_options=self.storage_options)
+        except Exception as err:  # noqa: BLE001 - delta-rs raises several types for a bad version
+            raise SourceReadError(f"cannot load version {version} of Delta table {root}: {_summary(err)}") from err
+
+    def _commit(self, root: str, dt: Any, plan: _WritePlan, adds: list, props: Any) -> None:
+        from deltalake.transaction import create_table_with_add_actions
+
+        parts = list(plan.partition_by) or None
+        if plan.action in ("create", "replace"):
+            create_table_with_add_actions(
+                root,
+                plan.delta_schema,
+                adds,
+                mode="error" if plan.action == "create" else "overwrite",
+                partition_by=parts,
+                storage_options=self.storage_options,
+                commit_properties=props,
+            )
+        else:
+            dt.create_write_transaction(
+                adds, mode=plan.action, schema=plan.delta_schema, partition_by=parts, commit_properties=props
+            )
+
+    def _find_commit(self, root: str, write_id: str, previous: int | None, window: int = 1000) -> int | None:
+        dt = self._load(root)
+        if dt is None:
+            return None
+        since = dt.version() - (-1 if previous is None else previous)
+        for commit in dt.history(limit=max(1, min(since, window))):
+            if _commit_metadata(commit).get(_WRITE_ID_KEY) == write_id:
+                return int(commit["version"])
+        return None
+
+    # -- restore -------------------------------------------------------------------------------
+
+    def restore_table(self, path: str, version: int | None, *, reason: str) -> None:
+        """Put a table back to ``version`` after a later stage of the same job failed.
+
+        ``version=None`` means the table did not exist before the job: its folder is removed.
+        Delta records the restore as a new commit whose content equals ``version``; its
+        userMetadata carries the restored version's lakelabel metadata and
+        ``lakelabel.restore: reason``.
+        """
+        from deltalake import CommitProperties, DeltaTable
+
+        root = _normalize(path)
+        if version is None:
+            import pyarrow.fs as pafs
+
+            fs, base = _filesystem(root, DeltaWriteError)
+            if fs.get_file_info(base).type == pafs.FileType.Directory:
+                fs.delete_dir(base)
+            log.info("removed %s, created by a job that failed (%s)", root, reason)
+            return
+        dt = DeltaTable(root, storage_options=self.storage_options)
+        latest = dt.version()
+        if latest == version:
+            # Delta refuses to restore the latest version; the table already holds it.
+            log.info("%s is at version %d already; nothing to restore (%s)", root, version, reason)
+            return
+        restored = _metadata_at(lambda limit: dt.history(limit=limit), latest, version)
+        props = CommitProperties(custom_metadata={_USER_METADATA: _restored_metadata(restored, reason)})
+        dt.restore(version, commit_properties=props)
+        log.info("restored %s to version %d (%s)", root, version, reason)
+
