@@ -7,7 +7,6 @@ is printed with ``--verbose`` or ``LAKELABEL_DEBUG=1``).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -139,10 +138,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
 
     from jobs._session import get_spark
+    from jobs.stages import run_stage
 
     started = time.perf_counter()
     if args.command == "fit":
-        summary = _stage(args, cfg, run_id, None)
+        summary = run_stage(args.command, cfg, run_id=run_id, spark=None, model_run_id=args.run_id)
     else:
         master = args.master or cfg.spark.master
         spark = get_spark(f"lakelabel-{args.command}", master=master, conf=cfg.spark.conf)
@@ -155,7 +155,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             summary = pipeline.run(spark, cfg, run_id=run_id, force=args.force).summary
         else:
-            summary = _stage(args, cfg, run_id, spark)
+            summary = run_stage(args.command, cfg, run_id=run_id, spark=spark, model_run_id=args.run_id,
+                                force=getattr(args, "force", False))
     summary["seconds"] = round(time.perf_counter() - started, 3)  # the whole command, Spark startup included
     if args.summary_json:
         path = Path(args.summary_json)
@@ -165,107 +166,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         write_json(run_dir(cfg.lakehouse, run_id) / f"{args.command}_summary.json", summary)
         print(f"lakelabel {args.command}: run {run_id} done")
     return 0
-
-
-def _stage(args: argparse.Namespace, cfg, run_id: str, spark) -> dict:
-    """Run one stage job and return its summary (the same shape for every stage).
-
-    Keys: ``run_id``, ``stage``, ``status``, ``skipped`` (nothing new was computed), ``tables``
-    (``path`` and ``version`` of the tables read or written), ``counts``, ``mlflow`` (the MLflow run
-    the stages of one run id share), ``timings_seconds``, plus stage details.
-    """
-    from jobs import _mlflow, fit_label_model
-    from jobs._delta import delta_io
-    from jobs.apply_lfs import load_apply_result
-
-    stage = args.command
-    io = delta_io(spark, cfg.tables.delta_io) if spark is not None else None
-    extra: dict = {}
-    if stage == "apply":
-        from jobs import apply_lfs
-
-        applied = apply_lfs.run(spark, cfg, run_id=run_id, force=args.force)
-        skipped, seconds = applied.skipped, applied.seconds
-        tables = {"votes": {"path": applied.votes_table, "version": applied.votes_version}}
-        counts = {"rows": applied.n_rows, "lfs": len(applied.lfs), "votes": sum(lf.votes for lf in applied.lfs),
-                  "errors": sum(lf.errors for lf in applied.lfs)}
-        extra = {"source": {"path": applied.source_path, "format": applied.source_format,
-                            "version": applied.source_version},
-                 "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes,
-                          "errors": lf.errors} for lf in applied.lfs],
-                 "fingerprint": applied.fingerprint}
-
-        def log_to_mlflow():
-            if not applied.skipped:
-                _mlflow.log_apply(cfg, applied)
-    elif stage == "aggregate":
-        from jobs import aggregate
-
-        applied = load_apply_result(cfg, io)
-        agg = aggregate.run(spark, cfg, applied=applied)
-        folder = fit_label_model.save_aggregate(cfg, run_id, agg)
-        skipped, seconds, s = False, agg.seconds, agg.stats
-        tables = {"votes": {"path": applied.votes_table, "version": applied.votes_version}}
-        counts = {"rows": s.n_rows, "covered": s.n_covered, "patterns": agg.n_patterns, "gold": agg.n_gold}
-        extra = {"stats": str(folder / fit_label_model.STATS_FILE)}
-
-        def log_to_mlflow():
-            import mlflow
-
-            mlflow.log_metrics({"aggregate_patterns": agg.n_patterns, "coverage": s.n_covered / max(s.n_rows, 1),
-                                "aggregate_seconds": agg.seconds})
-    elif stage == "fit":
-        stats, gold = fit_label_model.load_aggregate(cfg, args.run_id)  # names the missing stage first
-        applied = load_apply_result(cfg)
-        fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold,
-                                     lf_versions=applied.lf_versions)
-        skipped, seconds = False, fitted.seconds
-        tables = {"votes": {"path": applied.votes_table, "version": applied.votes_version}}
-        counts = {"rows": stats.n_rows, "lfs": len(applied.lfs)}
-        extra = {"label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
-                                 "method": cfg.label_model.method},
-                 "metrics": fitted.metrics}
-
-        def log_to_mlflow():
-            extra["label_model"]["mlflow_uri"] = _mlflow.log_fit(
-                cfg, fitted, list(applied.lf_names), list(applied.label_space))
-    else:  # write
-        from jobs import write_labels
-        from jobs._runs import latest_run_with, run_dir
-
-        # The model comes from the fit of --run-id, or the latest fit when none is given.
-        model_run = args.run_id or latest_run_with(cfg.lakehouse, fit_label_model.MODEL_FILE)
-        fit_summary = run_dir(cfg.lakehouse, model_run, create=False) / "fit_summary.json" if model_run else None
-        model_uri = None
-        if fit_summary is not None and fit_summary.exists():
-            model_uri = json.loads(fit_summary.read_text()).get("label_model", {}).get("mlflow_uri")
-        applied = load_apply_result(cfg, io)
-        written = write_labels.run(spark, cfg, run_id=run_id, applied=applied, model_run_id=model_run,
-                                   model_uri=model_uri)
-        skipped, seconds = written.skipped, written.seconds
-        tables = {"votes": {"path": applied.votes_table, "version": applied.votes_version},
-                  "labels": {"path": written.labels_table, "version": written.labels_version}}
-        counts = {"rows": written.n_rows}
-        extra = {"label_model": {"run_id": model_run, "mlflow_uri": model_uri}}
-
-        def log_to_mlflow():
-            if not written.skipped:
-                import mlflow
-
-                mlflow.log_metrics({"labels_rows": written.n_rows, "write_seconds": written.seconds})
-    mlflow_info = {"run_id": None, "tracking_uri": None, "experiment": cfg.mlflow.experiment}
-    if cfg.mlflow.enabled:
-        # Stage jobs of one --run-id log into one MLflow run (see _mlflow.attach_run).
-        active = _mlflow.attach_run(cfg, run_id)
-        mlflow_info.update(run_id=active.info.run_id, tracking_uri=_mlflow.tracking_uri(cfg))
-        status = "FAILED"
-        try:
-            log_to_mlflow()
-            status = "FINISHED"
-        finally:
-            _mlflow.end_run(cfg, status)
-    return {"run_id": run_id, "stage": stage, "status": "succeeded", "skipped": skipped, "tables": tables,
-            "counts": counts, **extra, "mlflow": mlflow_info, "timings_seconds": {stage: round(seconds, 3)}}
 
 
 if __name__ == "__main__":
