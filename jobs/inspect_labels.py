@@ -187,8 +187,10 @@ def labels_with_lineage(
     if missing:
         raise ConfigError(f"columns {missing} not found in {source.info.path}; its columns are: {source.df.columns}")
     text = source.df.select(F.col(source.id_column).alias("row_id"), *[F.col(c) for c in keep if c not in labels.columns])
-    out = labels.join(text, "row_id", "left")
-    return out.limit(limit) if limit is not None else out
+    # Limit before the join: a left join keeps every label row, so the result is the same rows,
+    # and Spark joins only those instead of the whole labels table.
+    labels = labels.limit(limit) if limit is not None else labels
+    return labels.join(text, "row_id", "left")
 
 
 def label_distribution(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
