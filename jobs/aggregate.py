@@ -20,10 +20,12 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import _delta
-from jobs._config import PipelineConfig
-from jobs._session import describe
-from jobs._sources import Source, gold_ids, load_source
+from jobs import delta_io
+from jobs.runtime import command
+from jobs.stages import Outcome, finish, votes_table
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.session import describe
+from jobs.delta_io.sources import Source, gold_ids, load_source
 from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
 import scipy.sparse as sp
 
@@ -178,9 +180,9 @@ def _moments_on_spark(grouped: DataFrame, lf_names: Sequence[str], k: int) -> tu
 def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source, io: Any = None) -> DataFrame:
     """``row_id, pattern, gold`` for every source row, from the votes table ``applied`` wrote.
 
-    ``io``: the stage's :func:`jobs._delta.delta_io` (default: ``"auto"``).
+    ``io``: the stage's :func:`jobs.delta_io.delta_io` (default: ``"auto"``).
     """
-    io = io or _delta.delta_io(spark)
+    io = io or delta_io.delta_io(spark)
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
     return pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
 
@@ -199,7 +201,7 @@ def run(
     source: Source | None = None,
 ) -> AggregateResult:
     """Aggregate the votes table written by the apply job."""
-    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     applied = applied or load_apply_result(cfg, io)
     if source is None:
         source = load_source(spark, cfg.source, io=io)
@@ -222,10 +224,39 @@ def run(
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
+def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> Outcome:
+    """The aggregate stage as a job: statistics saved under the run folder for ``fit``."""
+    from jobs.fit_label_model import STATS_FILE, save_aggregate
 
-    return cli_main(["aggregate", *(argv if argv is not None else __import__("sys").argv[1:])])
+    applied = load_apply_result(cfg, delta_io.delta_io(spark, cfg.tables.delta_io))
+    agg = run(spark, cfg, applied=applied)
+    folder = save_aggregate(cfg, run_id, agg)
+    s = agg.stats
+
+    def log() -> None:
+        import mlflow
+
+        mlflow.log_metrics({"aggregate_patterns": agg.n_patterns, "coverage": s.n_covered / max(s.n_rows, 1),
+                            "aggregate_seconds": agg.seconds})
+
+    return Outcome(
+        skipped=False,
+        seconds=agg.seconds,
+        tables=votes_table(applied),
+        counts={"rows": s.n_rows, "covered": s.n_covered, "patterns": agg.n_patterns, "gold": agg.n_gold},
+        details={"stats": str(folder / STATS_FILE)},
+        log=log,
+    )
+
+
+COMMAND = command.Command(
+    name="aggregate", help="compute sufficient statistics of the votes on Spark", stage_summary=True,
+    run=lambda args, cfg, run_id, spark: finish("aggregate", cfg, run_id, stage(spark, cfg, run_id)),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
 
 
 if __name__ == "__main__":

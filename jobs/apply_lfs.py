@@ -27,10 +27,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
-from jobs import _delta
-from jobs._config import PipelineConfig
-from jobs._session import describe
-from jobs._sources import Source, check_source, load_source
+from jobs import delta_io
+from jobs.runtime import command, tracking
+from jobs.stages import Outcome, finish, votes_table
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.session import describe
+from jobs.delta_io.sources import Source, check_source, load_source
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, to_long_votes, votes_schema
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
@@ -299,7 +301,7 @@ def run(
     counts are still checked against the current ``apply.max_error_rate``.
     """
     started = time.perf_counter()
-    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     registry = registry or build_registry(cfg)
     source = source or load_source(spark, cfg.source, io=io)
     votes_path = cfg.table_path("votes")
@@ -386,10 +388,10 @@ def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
 def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     """The apply summary stored with the latest votes commit (for stages run on their own).
 
-    ``io``: the stage's :func:`jobs._delta.delta_io`; default the local reader (both paths
+    ``io``: the stage's :func:`jobs.delta_io.delta_io`; default the local reader (both paths
     store the summary alike, so it reads a table either wrote).
     """
-    io = io or _delta.delta_io(None, "local")
+    io = io or delta_io.delta_io(None, "local")
     path = cfg.table_path("votes")
     if not io.table_exists(path):
         raise ConfigError(f"no votes table at {path}; run `lakelabel apply` (or the pipeline) first")
@@ -401,10 +403,38 @@ def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     return replace(result, votes_version=version)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
+def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = False) -> Outcome:
+    """The apply stage as a job: run it and describe what it did (:mod:`jobs.stages`)."""
+    applied = run(spark, cfg, run_id=run_id, force=force)
+    lfs = applied.lfs
+    return Outcome(
+        skipped=applied.skipped,
+        seconds=applied.seconds,
+        tables=votes_table(applied),
+        counts={"rows": applied.n_rows, "lfs": len(lfs), "votes": sum(lf.votes for lf in lfs),
+                "errors": sum(lf.errors for lf in lfs)},
+        details={
+            "source": {"path": applied.source_path, "format": applied.source_format, "version": applied.source_version},
+            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes, "errors": lf.errors}
+                    for lf in lfs],
+            "fingerprint": applied.fingerprint,
+        },
+        log=(lambda: None) if applied.skipped else (lambda: tracking.log_apply(cfg, applied)),
+    )  # fmt: skip
 
-    return cli_main(["apply", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+def _force_option(p: Any) -> None:
+    p.add_argument("--force", action="store_true", help="recompute votes even when they are up to date")
+
+
+COMMAND = command.Command(
+    name="apply", help="apply the LFs and write the votes table", add_arguments=_force_option, stage_summary=True,
+    run=lambda args, cfg, run_id, spark: finish("apply", cfg, run_id, stage(spark, cfg, run_id, args.force)),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
 
 
 if __name__ == "__main__":

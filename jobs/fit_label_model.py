@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from jobs._config import PipelineConfig
-from jobs._metrics import gold_metrics, lf_accuracies
-from jobs._runs import latest_run_with, run_dir, write_json
-from jobs.aggregate import AggregateResult
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime import command
+from jobs.stages import Outcome, finish, votes_table
+from jobs.runtime.metrics import gold_metrics, lf_accuracies
+from jobs.runtime.runs import latest_run_with, run_dir, write_json
 from labelmodel import LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
 from lf_library.errors import ConfigError
@@ -61,7 +62,8 @@ def _plain(obj: Any) -> Any:
     raise TypeError(type(obj).__name__)
 
 
-def save_aggregate(cfg: PipelineConfig, run_id: str, agg: AggregateResult) -> Path:
+def save_aggregate(cfg: PipelineConfig, run_id: str, agg: Any) -> Path:
+    """Save an :class:`~jobs.aggregate.AggregateResult` (``stats``, ``gold_counts``) for ``fit``."""
     folder = run_dir(cfg.lakehouse, run_id)
     agg.stats.to_npz(str(folder / STATS_FILE))
     if agg.gold_counts is not None:
@@ -159,10 +161,40 @@ def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
     return FitResult(model, str(folder / MODEL_FILE), info["model_version"], info["metrics"], info["lfs"])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
+def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome:
+    """The fit stage as a job (driver only, no Spark): the model saved under the run folder."""
+    from jobs.apply_lfs import load_apply_result
+    from jobs.runtime import tracking
 
-    return cli_main(["fit", *(argv if argv is not None else __import__("sys").argv[1:])])
+    stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first
+    applied = load_apply_result(cfg)
+    fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions)
+    model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
+             "method": cfg.label_model.method}  # fmt: skip
+
+    def log() -> None:
+        # The write stage reads this URI back from fit_summary.json for the labels' lineage.
+        model["mlflow_uri"] = tracking.log_fit(cfg, fitted, list(applied.lf_names), list(applied.label_space))
+
+    return Outcome(
+        skipped=False,
+        seconds=fitted.seconds,
+        tables=votes_table(applied),
+        counts={"rows": stats.n_rows, "lfs": len(applied.lfs)},
+        details={"label_model": model, "metrics": fitted.metrics},
+        log=log,
+    )
+
+
+COMMAND = command.Command(
+    name="fit", help="fit the label model from the statistics (driver only, no Spark)", needs_spark=False,
+    stage_summary=True,
+    run=lambda args, cfg, run_id, spark: finish("fit", cfg, run_id, stage(cfg, run_id, args.run_id)),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs import _delta, _mlflow, aggregate, apply_lfs, fit_label_model, write_labels
-from jobs._config import PipelineConfig
-from jobs._metrics import gold_metrics
-from jobs._runs import check_run_id, run_dir, write_json
-from jobs._session import clear_description, describe
-from jobs._sources import check_source, load_source
+from jobs import aggregate, apply_lfs, fit_label_model, write_labels
+from jobs import delta_io
+from jobs.runtime import tracking
+from jobs.runtime import command
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.metrics import gold_metrics
+from jobs.runtime.runs import check_run_id, run_dir, write_json
+from jobs.runtime.session import clear_description, describe
+from jobs.delta_io.sources import check_source, load_source
 from labelmodel import MajorityLabelVoter
 from lf_library import LFRegistry
 from lf_library.apply import required_columns
@@ -42,7 +45,7 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     ev = cfg.evaluation
     if ev is None or not ev.gold_column:
         return {}
-    source = load_source(spark, ev, role="evaluation", io=_delta.delta_io(spark, cfg.tables.delta_io))
+    source = load_source(spark, ev, role="evaluation", io=delta_io.delta_io(spark, cfg.tables.delta_io))
     describe(spark, "evaluate", f"held-out {source.description}")
     check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs))
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
@@ -76,7 +79,7 @@ def run(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     registry = registry or apply_lfs.build_registry(cfg)
-    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     source = load_source(spark, cfg.source, io=io)
     done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io)
     if done is not None and not force:
@@ -86,7 +89,7 @@ def run(
     labels_path = cfg.table_path("labels")
     votes_before, labels_before = io.table_version(votes_path), io.table_version(labels_path)
     if cfg.mlflow.enabled:
-        mlflow_run = _mlflow.start_run(cfg, run_id)
+        mlflow_run = tracking.start_run(cfg, run_id)
         mlflow_run_id = mlflow_run.info.run_id
     else:
         mlflow_run_id = None
@@ -97,7 +100,7 @@ def run(
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=registry, source=source, force=force)
         timings["apply"] = applied.seconds
         if cfg.mlflow.enabled:
-            _mlflow.log_apply(cfg, applied)
+            tracking.log_apply(cfg, applied)
 
         log.info("stage 2/4 aggregate: sufficient statistics on Spark")
         # Aggregate and write each group the votes by row. Persisting that grouping between
@@ -116,7 +119,7 @@ def run(
         metrics.update(holdout)
         model_uri = None
         if cfg.mlflow.enabled:
-            model_uri = _mlflow.log_fit(cfg, fitted, list(applied.lf_names), list(applied.label_space))
+            model_uri = tracking.log_fit(cfg, fitted, list(applied.lf_names), list(applied.label_space))
             if holdout:
                 import mlflow
 
@@ -143,13 +146,13 @@ def run(
             "tie_break_policy": cfg.output.tie_break_policy,
             "fingerprint": applied.fingerprint,
             "metrics": metrics,
-            "mlflow": {"run_id": mlflow_run_id, "tracking_uri": _mlflow.tracking_uri(cfg) if cfg.mlflow.enabled else None,
+            "mlflow": {"run_id": mlflow_run_id, "tracking_uri": tracking.tracking_uri(cfg) if cfg.mlflow.enabled else None,
                        "experiment": cfg.mlflow.experiment},
             "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         }
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
-            _mlflow.log_write(cfg, written, summary)
+            tracking.log_write(cfg, written, summary)
         status = "FINISHED"
         log.info("pipeline: done in %.1fs (apply %.1fs, aggregate %.1fs, fit %.2fs, write %.1fs)", timings["total"],
                  timings["apply"], timings["aggregate"], timings["fit"], timings["write"])
@@ -166,7 +169,7 @@ def run(
     finally:
         clear_description(spark)
         if cfg.mlflow.enabled:
-            _mlflow.end_run(cfg, status)
+            tracking.end_run(cfg, status)
 
 
 def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:
@@ -190,10 +193,18 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> d
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
+def _force_option(p: Any) -> None:
+    p.add_argument("--force", action="store_true", help="recompute votes even when they are up to date")
 
-    return cli_main(["run", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+COMMAND = command.Command(
+    name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option,
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force).summary,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
 
 
 if __name__ == "__main__":

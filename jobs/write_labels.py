@@ -18,10 +18,13 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
-from jobs import _delta
-from jobs._config import PipelineConfig
-from jobs._session import describe
-from jobs._sources import Source, load_source
+from jobs import delta_io
+from jobs.runtime import command
+from jobs.runtime.runs import latest_run_with, run_dir
+from jobs.stages import Outcome, finish, votes_table
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.session import describe
+from jobs.delta_io.sources import Source, load_source
 from jobs.aggregate import row_patterns
 from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
 from lf_library.errors import ConfigError
@@ -140,7 +143,7 @@ def run(
     the latest fitted run). Rewriting the labels of the same run, votes and model is a no-op.
     """
     started = time.perf_counter()
-    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     applied = applied or load_apply_result(cfg, io)
     fitted = fitted or load_fit(cfg, model_run_id)
     if source is None:
@@ -215,10 +218,42 @@ def run(
     return WriteResult(labels_path, result.version, result.num_records, result.skipped, seconds)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
+def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: str | None) -> Outcome:
+    """The write stage as a job: labels from the model of ``model_run_id`` (default: the latest fitted run)."""
+    from jobs.fit_label_model import MODEL_FILE
 
-    return cli_main(["write", *(argv if argv is not None else __import__("sys").argv[1:])])
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    model_run = model_run_id or latest_run_with(cfg.lakehouse, MODEL_FILE)
+    fit_summary = run_dir(cfg.lakehouse, model_run, create=False) / "fit_summary.json" if model_run else None
+    model_uri = None
+    if fit_summary is not None and fit_summary.exists():
+        model_uri = json.loads(fit_summary.read_text()).get("label_model", {}).get("mlflow_uri")
+    applied = load_apply_result(cfg, io)
+    written = run(spark, cfg, run_id=run_id, applied=applied, model_run_id=model_run, model_uri=model_uri)
+
+    def log() -> None:
+        import mlflow
+
+        mlflow.log_metrics({"labels_rows": written.n_rows, "write_seconds": written.seconds})
+
+    return Outcome(
+        skipped=written.skipped,
+        seconds=written.seconds,
+        tables={**votes_table(applied), "labels": {"path": written.labels_table, "version": written.labels_version}},
+        counts={"rows": written.n_rows},
+        details={"label_model": {"run_id": model_run, "mlflow_uri": model_uri}},
+        log=(lambda: None) if written.skipped else log,
+    )
+
+
+COMMAND = command.Command(
+    name="write", help="write probabilistic labels with lineage", stage_summary=True,
+    run=lambda args, cfg, run_id, spark: finish("write", cfg, run_id, stage(spark, cfg, run_id, args.run_id)),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ __all__ = [
     "ConfigError",
     "InputDataError",
     "LFErrorRateExceeded",
+    "LFTimeoutError",
+    "TransientError",
 ]
 
 
@@ -38,3 +40,12 @@ class InputDataError(LakelabelError, ValueError):
 
 class LFErrorRateExceeded(LakelabelError):
     """An LF raised on more rows than the configured error-rate budget allows."""
+
+
+class LFTimeoutError(LakelabelError):
+    """An LF took longer than ``apply.lf_timeout_seconds`` on one batch (it hangs, or is far too slow)."""
+
+
+class TransientError(LakelabelError):
+    """A fault a retry may fix (exit code 3): a worker lost after Spark's retries, a Delta commit
+    conflict with a concurrent writer, a busy MLflow store."""

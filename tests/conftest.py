@@ -43,7 +43,7 @@ def spark():
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
     from pyspark.sql import SparkSession
 
-    from jobs._session import get_spark
+    from jobs.runtime.session import get_spark
 
     existing = SparkSession.getActiveSession()
     session = get_spark(

@@ -176,7 +176,7 @@ def cluster_demo(standalone, bare_python, tmp_path_factory):
 
 def test_demo_on_the_cluster_matches_local_mode(spark, standalone, cluster_demo, tmp_path):
     from jobs import pipeline
-    from jobs._config import config_from_dict
+    from jobs.runtime.config import config_from_dict
 
     lake = cluster_demo["lake"]
     assert "lakelabel demo - run cluster-demo" in cluster_demo["stdout"]
@@ -224,7 +224,7 @@ def team_parcel_words(x):
 def test_spark_submit_with_py_files_matches_local_mode(spark, standalone, bare_python, cluster_demo, tmp_path,
                                                       monkeypatch):
     from jobs import pipeline
-    from jobs._config import load_config
+    from jobs.runtime.config import load_config
 
     source = cluster_demo["lake"] / "source" / "tickets"
     dist = tmp_path / "dist"

@@ -89,7 +89,7 @@ def lake(spark, tmp_path_factory) -> dict[str, Any]:
     source = pd.read_parquet(cfg.source.path)
     # The MLflow store goes under the tmp lakehouse: no MLFLOW_TRACKING_URI from earlier tests
     # (mlflow.set_tracking_uri exports it), and a tmp working directory, since experiments then
-    # get mlflow's default artifact root ./mlruns (see the report on jobs/_mlflow.py).
+    # get mlflow's default artifact root ./mlruns (see the report on jobs/runtime/tracking.py).
     before = os.environ.pop("MLFLOW_TRACKING_URI", None)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root.parent)
@@ -291,7 +291,7 @@ def test_try_lf_counts_errors_and_scores_on_the_evaluation_source(spark, lake):
     """A draft that raises, replaces a library LF, and is scored on a held-out ``evaluation:`` source."""
     from jobs import notebook
     from jobs.apply_lfs import build_registry
-    from jobs.demo_data import write_demo_source
+    from jobs.demo.data import write_demo_source
     from lf_library import ABSTAIN, labeling_function
 
     held_out = lake["root"].parent / "held_out"

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs._config import PipelineConfig, load_config
-from jobs._runs import check_run_id
-from jobs.cli import _parser, main
+from jobs.runtime.config import PipelineConfig, load_config
+from jobs.runtime.runs import check_run_id
+from jobs.cli import main
+from jobs.cli import parser as _parser
 from lf_library.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,7 +199,7 @@ def test_airflow_dags_and_task_order(monkeypatch):
 def test_airflow_tasks_run_real_entry_points_and_configs(monkeypatch, tmp_path):
     monkeypatch.delenv("LAKELABEL_VERSION", raising=False)
     _, dags = load_dags(monkeypatch)
-    from jobs._package import build_zip
+    from jobs.runtime.package import build_zip
 
     zip_name = build_zip(tmp_path / "dist").name
     assert zip_name == f"lakelabel-{PYPROJECT['project']['version']}.zip"
@@ -403,7 +404,7 @@ def test_stage_commands_write_their_summaries(spark, stage_runs, project):
     mlflow_runs = {s["mlflow"]["run_id"] for runs in stage_runs.values() for s in runs}
     assert len(mlflow_runs) == 1 and re.fullmatch(r"[0-9a-f]{32}", next(iter(mlflow_runs)))
     # The notebooks' lineage finds that MLflow run from the labels alone.
-    from jobs.inspect_labels import lineage
+    from jobs.notebook.inspect import lineage
 
     found = lineage(spark, load_config(project, env="local"))
     assert found.run_id == "stages-1" and found.mlflow_run_id == next(iter(mlflow_runs))

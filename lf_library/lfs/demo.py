@@ -1,4 +1,4 @@
-"""LFs for the synthetic support tickets of :mod:`jobs.demo_data` (a walkthrough of every LF kind).
+"""LFs for the synthetic support tickets of :mod:`jobs.demo.data` (a walkthrough of every LF kind).
 
 The set is built like a real one: a few precise LFs with moderate coverage (the issue
 keywords), broad noisy heuristics (context lexicon, order numbers, platform words, channel
@@ -36,7 +36,7 @@ import numpy as np
 from lf_library import ABSTAIN, keyword_lf, labeling_function, lexicon_lf, regex_lf, sql_lf
 
 LABEL_SPACE: tuple[str, ...] = ("billing", "technical", "shipping", "account")
-"""Must equal :data:`jobs.demo_data.LABEL_SPACE` (checked by the tests)."""
+"""Must equal :data:`jobs.demo.data.LABEL_SPACE` (checked by the tests)."""
 
 BILLING, TECHNICAL, SHIPPING, ACCOUNT = range(len(LABEL_SPACE))
 

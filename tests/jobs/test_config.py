@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs._config import PipelineConfig, config_from_dict, load_config
+from jobs.runtime.config import PipelineConfig, config_from_dict, load_config
 from lf_library.errors import ConfigError
 
 

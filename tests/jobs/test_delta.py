@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from jobs._delta import (
+from jobs.delta_io import (
     DeltaWriteError,
     LocalDeltaIO,
     SourceReadError,

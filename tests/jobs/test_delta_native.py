@@ -18,9 +18,11 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from jobs import _delta, _delta_history, pipeline
-from jobs._config import config_from_dict
-from jobs._delta import (
+from jobs import pipeline
+from jobs import delta_io
+from jobs.delta_io import history as delta_history
+from jobs.runtime.config import config_from_dict
+from jobs.delta_io import (
     DeltaWriteError,
     LocalDeltaIO,
     delta_io,
@@ -30,7 +32,7 @@ from jobs._delta import (
     stored_schema,
     write_table,
 )
-from jobs._delta_native import (
+from jobs.delta_io.native import (
     NativeDeltaIO,
     _jvm_loads_delta,
     _python_has_delta,
@@ -304,8 +306,8 @@ def test_exactly_once_writes_record_their_transaction_in_the_metadata(spark, tmp
     # What the native path checks before staging (Delta Spark has no API for txn versions).
     lakelabel_write(spark, path, "r2")
     history = DeltaTable(str(path)).history()
-    assert _delta_history._txn_in_history(history, "labels") == 3
-    assert _delta_history._txn_in_history(history, "other") is None
+    assert delta_history._txn_in_history(history, "labels") == 3
+    assert delta_history._txn_in_history(history, "other") is None
     assert lakelabel_write(spark, path, "r3", app_id="labels", app_version=3).skipped
     # A restore keeps the restored version's metadata, never its transaction.
     LocalDeltaIO().restore_table(str(path), 0, reason="test")
@@ -380,7 +382,7 @@ def test_cleanup_removes_the_staging_folder_and_its_empty_parent(spark, tmp_path
 
 
 def test_cleanup_failures_are_logged_with_the_path(spark, caplog):
-    with caplog.at_level(logging.WARNING, logger="jobs._delta"):
+    with caplog.at_level(logging.WARNING, logger="jobs.delta_io"):
         _remove_tree(spark, "nosuchfs://bucket/lake/_lakelabel_staging/votes-w1")
         _remove_if_empty(spark, "nosuchfs://bucket/lake/_lakelabel_staging")
     messages = [r.getMessage() for r in caplog.records]
@@ -497,7 +499,7 @@ def test_native_write_validate_exactly_once_and_restore(native_spark, tmp_path):
     io.restore_table(path, 0, reason="run r3 failed")
     assert io.read_metadata(path) == {"lakelabel.run_id": "r1", "lakelabel.restore": "run r3 failed"}
     assert io.read_table(spark, path).count() == 2
-    assert _delta.LocalDeltaIO().read_metadata(path) == io.read_metadata(path)
+    assert delta_io.LocalDeltaIO().read_metadata(path) == io.read_metadata(path)
     assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None
 
     # A data-neutral commit (like Databricks' auto compaction: OPTIMIZE) keeps the rows, so

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.demo_data import (
+from jobs.demo.data import (
     CLASS_BALANCE,
     DEMO_SCHEMA,
     LABEL_SPACE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jobs._metrics import expected_accuracy, lf_accuracies
+from jobs.runtime.metrics import expected_accuracy, lf_accuracies
 
 
 def test_pattern_metrics_equal_row_level():

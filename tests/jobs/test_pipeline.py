@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs import _delta, aggregate, apply_lfs, pipeline, write_labels
-from jobs._config import config_from_dict
+from jobs import aggregate, apply_lfs, pipeline, write_labels
+from jobs import delta_io
+from jobs.runtime.config import config_from_dict
 from labelmodel.stats import stats_from_matrix
 from lf_library.errors import InputDataError, LFConfigError, LFError, LFErrorRateExceeded
 
@@ -53,7 +54,7 @@ def make_cfg(tmp_path, source: str, **sections):
 
 def dense_votes(spark, cfg, applied) -> tuple[list[str], np.ndarray]:
     """The label matrix, rebuilt in the test by collecting the (tiny) votes table."""
-    votes = _delta.read_table(spark, cfg.table_path("votes")).where("vote >= 0").toPandas()
+    votes = delta_io.read_table(spark, cfg.table_path("votes")).where("vote >= 0").toPandas()
     source = pd.read_parquet(cfg.source.path)
     ids = sorted(source["id"])
     index = {rid: i for i, rid in enumerate(ids)}
@@ -111,7 +112,7 @@ def test_spark_statistics_equal_numpy(spark, tmp_path):
 def test_rerun_is_idempotent_and_labels_carry_lineage(spark, tmp_path):
     cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)), output={"tie_break_policy": "random"})
     first = pipeline.run(spark, cfg, run_id="run-a").summary
-    labels_a = _delta.read_table(spark, cfg.table_path("labels")).toPandas().sort_values("row_id")
+    labels_a = delta_io.read_table(spark, cfg.table_path("labels")).toPandas().sort_values("row_id")
     votes_rows = DeltaTable(cfg.table_path("votes")).to_pyarrow_table().num_rows
 
     second = pipeline.run(spark, cfg, run_id="run-b").summary
@@ -152,14 +153,14 @@ def test_lf_errors_become_abstains_and_threshold_fails_job(spark, tmp_path):
     assert boom.errors == 2 and boom.error_rate == pytest.approx(0.05)
     assert [s["row_id"] for s in boom.error_samples] == ["r000", "r020"]
     assert boom.error_samples[0]["error"].startswith("RuntimeError: kaboom")
-    errors = _delta.read_table(spark, cfg.table_path("votes")).where("error is not null").toPandas()
+    errors = delta_io.read_table(spark, cfg.table_path("votes")).where("error is not null").toPandas()
     assert sorted(errors.row_id) == ["r000", "r020"] and set(errors.vote) == {-1}
 
-    version = _delta.table_version(cfg.table_path("votes"))
+    version = delta_io.table_version(cfg.table_path("votes"))
     strict = make_cfg(tmp_path, source, lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.01})
     with pytest.raises(LFErrorRateExceeded, match=r"LF 'boom' raised on 2 of 40 rows \(5\.0%\).*row id r000: RuntimeError: kaboom"):
         apply_lfs.run(spark, strict, run_id="e2", force=True)
-    assert _delta.table_version(cfg.table_path("votes")) == version
+    assert delta_io.table_version(cfg.table_path("votes")) == version
     leftovers = {p.name for p in (tmp_path / "lake" / "votes").glob("*.parquet")}
     assert leftovers == {p.split("/")[-1] for p in DeltaTable(cfg.table_path("votes")).file_uris()}
 
@@ -170,7 +171,7 @@ def test_out_of_space_vote_fails_with_lf_and_row(spark, tmp_path):
     cfg = make_cfg(tmp_path, write_source(tmp_path, df), lfs={"exclude": ["boom"]})
     with pytest.raises(LFError, match=r"LF 'out_of_space' returned a value outside the label space .*row id r003.*ABSTAIN"):
         apply_lfs.run(spark, cfg, run_id="o1")
-    assert not _delta.table_exists(cfg.table_path("votes"))
+    assert not delta_io.table_exists(cfg.table_path("votes"))
 
 
 @pytest.mark.parametrize(
@@ -188,8 +189,8 @@ def test_bad_input_is_one_clear_error_and_no_table(spark, tmp_path, mutate, erro
     cfg = make_cfg(tmp_path, write_source(tmp_path, mutate(make_rows(12))))
     with pytest.raises(error, match=match):
         pipeline.run(spark, cfg, run_id="bad")
-    assert not _delta.table_exists(cfg.table_path("votes"))
-    assert not _delta.table_exists(cfg.table_path("labels"))
+    assert not delta_io.table_exists(cfg.table_path("votes"))
+    assert not delta_io.table_exists(cfg.table_path("labels"))
 
 
 def test_unknown_lf_and_unreadable_path(spark, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs._session import ensure_java
+from jobs.runtime.session import ensure_java
 from lf_library.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ def test_java_home_wins(monkeypatch, tmp_path):
 
 _PROBE = """
 import json, sys
-from jobs._session import get_spark
+from jobs.runtime.session import get_spark
 spark = get_spark("probe", master="local[2]", conf={"spark.sql.shuffle.partitions": "3", "spark.sql.ansi.enabled": "false"})
 keys = ["spark.master", "spark.sql.shuffle.partitions", "spark.sql.ansi.enabled", "spark.ui.enabled"]
 print(json.dumps({k: spark.conf.get(k, None) for k in keys}))
@@ -63,7 +63,7 @@ def test_missing_pyspark_is_one_clear_error(monkeypatch):
     """pyspark is the `spark` extra (clusters bring their own); without it the jobs say how to get it."""
     import sys
 
-    from jobs._session import get_spark
+    from jobs.runtime.session import get_spark
 
     monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark...` raise ImportError
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)

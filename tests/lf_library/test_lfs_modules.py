@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jobs.demo_data import LABEL_SPACE as DEMO_DATA_LABELS
-from jobs.demo_data import generate_demo_rows
+from jobs.demo.data import LABEL_SPACE as DEMO_DATA_LABELS
+from jobs.demo.data import generate_demo_rows
 from lf_library import ABSTAIN, load_registry
 from lf_library.apply import evaluate_batch
 

@@ -11,7 +11,7 @@ Spark's Delta data source needs the ``delta-spark`` jars, which are not always r
 * reading: ``spark.read.parquet`` over the files of the chosen snapshot, with the schema from
   the Delta log (so empty tables and partition columns come back with the right types).
 
-Import it from :mod:`jobs._delta`.
+Import it from :mod:`jobs.delta_io`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
-from jobs._delta_files import (
+from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
+from jobs.delta_io.files import (
     _FILES_DDL,
     _check_hive_layout,
     _delete_files,
@@ -34,7 +34,7 @@ from jobs._delta_files import (
     _spark_path,
     _TaskWriter,
 )
-from jobs._delta_history import (
+from jobs.delta_io.history import (
     _USER_METADATA,
     _WRITE_ID_KEY,
     WriteMode,
@@ -48,7 +48,7 @@ from jobs._delta_history import (
     _unchanged_in_history,
     _user_metadata,
 )
-from jobs._delta_schema import (
+from jobs.delta_io.schema import (
     _check_writable_locally,
     _plan_write,
     _WritePlan,
@@ -57,7 +57,7 @@ from jobs._delta_schema import (
 )
 
 # Log under the public module's name, as before the split, so logging config keyed on it still applies.
-log = logging.getLogger("jobs._delta")
+log = logging.getLogger("jobs.delta_io")
 
 __all__ = ["LocalDeltaIO"]
 

@@ -16,10 +16,10 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import _delta
-from jobs._config import PipelineConfig
-from jobs._runs import run_dir
-from jobs._sources import load_source
+from jobs import delta_io
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import run_dir
+from jobs.delta_io.sources import load_source
 from jobs.apply_lfs import VOTES_META_KEY, ApplyResult
 from jobs.write_labels import LABELS_META_KEY
 from lf_library.errors import ConfigError
@@ -89,7 +89,7 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
     ConfigError
         No labels table, or one not written by lakelabel.
     """
-    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
     if not io.table_exists(labels_path):
         raise ConfigError(
@@ -156,7 +156,7 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
 
 
 def _labels(spark: SparkSession, cfg: PipelineConfig) -> DataFrame:
-    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     path = cfg.table_path("labels")
     if not io.table_exists(path):
         raise ConfigError(f"no labels table at {path}; run the pipeline first (notebooks/run_pipeline.py or `lakelabel run`)")
@@ -181,7 +181,7 @@ def labels_with_lineage(
         The labels table's columns, then the source columns (from the source as it is now).
     """
     labels = _labels(spark, cfg)
-    source = load_source(spark, cfg.source, io=_delta.delta_io(spark, cfg.tables.delta_io))
+    source = load_source(spark, cfg.source, io=delta_io.delta_io(spark, cfg.tables.delta_io))
     keep = [c for c in source.df.columns if c != source.id_column] if columns is None else list(columns)
     missing = [c for c in keep if c not in source.df.columns]
     if missing:

@@ -1,4 +1,4 @@
-"""Errors of the local Delta IO (:mod:`jobs._delta` re-exports them) and their message helper."""
+"""Errors of the local Delta IO (:mod:`jobs.delta_io` re-exports them) and their message helper."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Delta tables through the Delta Spark extension (Databricks, clusters with the Delta jars).
 
-:class:`NativeDeltaIO` has the methods of :class:`jobs._delta.LocalDeltaIO` and the same
-contract: the same DataFrame goes to storage (:func:`jobs._delta_schema.frame_to_write`), the
+:class:`NativeDeltaIO` has the methods of :class:`jobs.delta_io.LocalDeltaIO` and the same
+contract: the same DataFrame goes to storage (:func:`jobs.delta_io.schema.frame_to_write`), the
 tables get the same schema, commit metadata is one JSON object in ``commitInfo.userMetadata``,
 ``validate`` sees the rows before anything is visible, and exactly-once writes skip a
 transaction already committed. Reads and writes go through ``spark.read.format("delta")`` and
@@ -11,7 +11,7 @@ resolves the paths.
 
 ``delta`` (the delta-spark Python package) is imported inside the methods only: this module
 imports without it. :func:`native_delta_missing` decides whether a session can use this path;
-:func:`jobs._delta.delta_io` calls it.
+:func:`jobs.delta_io.delta_io` calls it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
-from jobs._delta_history import (
+from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
+from jobs.delta_io.history import (
     _HISTORY_WINDOW,
     _USER_METADATA,
     _WRITE_ID_KEY,
@@ -41,9 +41,9 @@ from jobs._delta_history import (
     _unchanged_in_history,
     _user_metadata,
 )
-from jobs._delta_schema import FrameToWrite, frame_to_write
+from jobs.delta_io.schema import FrameToWrite, frame_to_write
 
-log = logging.getLogger("jobs._delta")
+log = logging.getLogger("jobs.delta_io")
 
 __all__ = ["NativeDeltaIO", "native_delta_missing", "native_delta_unavailable", "DELTA_EXTENSION"]
 
@@ -271,7 +271,7 @@ def _write_options(
 
 
 class NativeDeltaIO:
-    """Delta tables through the Delta Spark extension; the methods of :class:`~jobs._delta.LocalDeltaIO`.
+    """Delta tables through the Delta Spark extension; the methods of :class:`~jobs.delta_io.LocalDeltaIO`.
 
     Parameters
     ----------
@@ -306,7 +306,7 @@ class NativeDeltaIO:
     def read_metadata(self, path: str) -> dict[str, Any]:
         """``commit_metadata`` of the commit that describes the table.
 
-        See :meth:`jobs._delta.LocalDeltaIO.read_metadata`: the newest lakelabel commit when only
+        See :meth:`jobs.delta_io.LocalDeltaIO.read_metadata`: the newest lakelabel commit when only
         data-neutral commits (OPTIMIZE, VACUUM, ...) followed it.
         """
         root = _native_path(path)
@@ -315,7 +315,7 @@ class NativeDeltaIO:
         return _metadata_in_history(lambda limit: self._history(table, limit))
 
     def unchanged_since(self, path: str, version: int | None) -> bool:
-        """True when the rows are still those of ``version``; see :meth:`jobs._delta.LocalDeltaIO.unchanged_since`."""
+        """True when the rows are still those of ``version``; see :meth:`jobs.delta_io.LocalDeltaIO.unchanged_since`."""
         root = _native_path(path)
         latest = self.table_version(root)
         if latest is None:
@@ -366,7 +366,7 @@ class NativeDeltaIO:
     ) -> WriteResult:
         """Write a DataFrame to a Delta table in one commit with ``df.write.format("delta")``.
 
-        Same parameters and result as :meth:`jobs._delta.LocalDeltaIO.write_table`. With
+        Same parameters and result as :meth:`jobs.delta_io.LocalDeltaIO.write_table`. With
         ``validate``, the rows are first written as Parquet next to the table, to
         ``<parent>/_lakelabel_staging/<table name>-<write id>`` (Databricks refuses to read
         non-Delta data inside a table's folder), ``validate`` gets those files, and only then are

@@ -1,4 +1,4 @@
-"""Reading sources (Delta, Parquet, CSV) for labeling jobs; :func:`jobs._delta.read_source` is the entry point."""
+"""Reading sources (Delta, Parquet, CSV) for labeling jobs; :func:`jobs.delta_io.read_source` is the entry point."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow.fs as pafs
 
-from jobs._delta_errors import SourceReadError, _summary
-from jobs._delta_files import _filesystem, _list_data_files, _normalize, _spark_path
+from jobs.delta_io.errors import SourceReadError, _summary
+from jobs.delta_io.files import _filesystem, _list_data_files, _normalize, _spark_path
 
 if TYPE_CHECKING:
-    from jobs._delta_local import LocalDeltaIO
-    from jobs._delta_native import NativeDeltaIO
+    from jobs.delta_io.local import LocalDeltaIO
+    from jobs.delta_io.native import NativeDeltaIO
 
 SourceFormat = Literal["delta", "parquet", "csv", "auto"]
 # A URI (s3://, abfss://, dbfs:/...): a scheme of two or more characters, so C:\ stays a path.
@@ -53,7 +53,7 @@ def read_source(
     options: Mapping[str, str] | None,
     io: LocalDeltaIO | NativeDeltaIO,
 ) -> tuple[Any, SourceInfo]:
-    """Read and describe a source with ``io`` for Delta tables; see :func:`jobs._delta.read_source`."""
+    """Read and describe a source with ``io`` for Delta tables; see :func:`jobs.delta_io.read_source`."""
     if format not in _SOURCE_FORMATS:
         raise ValueError(f"format must be one of {', '.join(_SOURCE_FORMATS)}; got {format!r}")
     options = dict(options or {})

@@ -16,7 +16,7 @@ from typing import Any
 
 from lf_library.errors import ConfigError
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def new_run_id() -> str:
@@ -25,7 +25,7 @@ def new_run_id() -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not _RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise ConfigError(
             f"run id {run_id!r} is not valid: use letters, digits, '.', '_' or '-' (at most 128, "
             f"starting with a letter or digit), e.g. an orchestrator's run id"

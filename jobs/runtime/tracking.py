@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobs._config import PipelineConfig
+from jobs.runtime.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[
         # so nothing is pickled. MLflow wants a real file, and under spark-submit --py-files this
         # module is imported from a zip, so the model file is written out first.
         model_code = Path(tmp) / "_pyfunc_model.py"
-        model_code.write_bytes(pkgutil.get_data("jobs", "_pyfunc_model.py"))
+        model_code.write_bytes(pkgutil.get_data("jobs.runtime", "pyfunc_model.py"))
         info = mlflow.pyfunc.log_model(
             name="label_model",
             python_model=str(model_code),

@@ -5,8 +5,8 @@ lakelabel stores a write's ``commit_metadata`` as one JSON object in ``commitInf
 (Delta Spark's write option ``userMetadata``; delta-rs' ``CommitProperties(custom_metadata=
 {"userMetadata": ...})`` writes the same field), with its bookkeeping keys (write id, exactly-once
 transaction) beside the caller's. The functions here build that string and read it back from
-history entries, which come as delta-rs dicts (:class:`jobs._delta_local.LocalDeltaIO`) or Delta
-Spark history rows (:class:`jobs._delta_native.NativeDeltaIO`); each path passes its own
+history entries, which come as delta-rs dicts (:class:`jobs.delta_io.local.LocalDeltaIO`) or Delta
+Spark history rows (:class:`jobs.delta_io.native.NativeDeltaIO`); each path passes its own
 ``history(limit)`` callable.
 """
 
@@ -56,7 +56,7 @@ _ENGINE_COMMIT_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Outcome of :func:`jobs._delta.write_table` and the IO classes' ``write_table``.
+    """Outcome of :func:`jobs.delta_io.write_table` and the IO classes' ``write_table``.
 
     ``version`` is the committed table version, or None when the write was ``skipped``
     because the ``(app_id, app_version)`` transaction was already committed.

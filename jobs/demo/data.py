@@ -472,8 +472,8 @@ def write_demo_source(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m jobs.demo_data PATH --rows N [--seed S] [--rows-per-file R] [--overwrite]``."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.demo_data", description=main.__doc__)
+    """Command line: ``python -m jobs.demo.data PATH --rows N [--seed S] [--rows-per-file R] [--overwrite]``."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.demo.data", description=main.__doc__)
     parser.add_argument("path", help="output directory for the Parquet files")
     parser.add_argument("--rows", type=int, default=1_000_000, help="number of tickets (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")

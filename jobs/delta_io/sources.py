@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs._config import SourceConfig
-from jobs._delta import SourceInfo, read_source
+from jobs.runtime.config import SourceConfig
+from jobs.delta_io import SourceInfo, read_source
 from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,10 @@ class Source:
 def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source", io: Any = None) -> Source:
     """Read ``cfg`` (one path or a list of paths) and check its id and gold columns exist.
 
-    ``io`` reads Delta sources: :func:`jobs._delta.delta_io`'s choice (default: ``"auto"``).
+    ``io`` reads Delta sources: :func:`jobs.delta_io.delta_io`'s choice (default: ``"auto"``).
     """
     if io is None:
-        from jobs._delta import delta_io
+        from jobs.delta_io import delta_io
 
         io = delta_io(spark)
     paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]

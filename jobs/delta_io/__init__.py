@@ -30,13 +30,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from jobs import _delta_source
-from jobs._delta_errors import DeltaWriteError, SourceReadError
-from jobs._delta_history import WriteMode, WriteResult
-from jobs._delta_local import LocalDeltaIO
-from jobs._delta_native import NativeDeltaIO, native_delta_unavailable
-from jobs._delta_schema import FrameToWrite, check_readable_locally, frame_to_write, stored_schema
-from jobs._delta_source import SourceFormat, SourceInfo
+from jobs.delta_io import source as delta_source
+from jobs.delta_io.errors import DeltaWriteError, SourceReadError
+from jobs.delta_io.history import WriteMode, WriteResult
+from jobs.delta_io.local import LocalDeltaIO
+from jobs.delta_io.native import NativeDeltaIO, native_delta_unavailable
+from jobs.delta_io.schema import FrameToWrite, check_readable_locally, frame_to_write, stored_schema
+from jobs.delta_io.source import SourceFormat, SourceInfo
 from lf_library.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,8 @@ def delta_io(spark: Any, mode: DeltaIOMode = "auto") -> LocalDeltaIO | NativeDel
         The session the jobs run on; None (no Spark, e.g. the fit stage) gives the local path
         unless ``mode`` is ``"native"``.
     mode : {"auto", "local", "native"}
-        ``"auto"``: :class:`~jobs._delta_native.NativeDeltaIO` when the session has the Delta
-        Spark extension (see :func:`jobs._delta_native.native_delta_missing`), else
+        ``"auto"``: :class:`~jobs.delta_io.native.NativeDeltaIO` when the session has the Delta
+        Spark extension (see :func:`jobs.delta_io.native.native_delta_missing`), else
         :class:`LocalDeltaIO`. ``"local"``: always the local path. ``"native"``: the Delta Spark
         extension, or a :class:`~lf_library.errors.ConfigError` saying what is missing.
 
@@ -142,7 +142,7 @@ def read_source(
     SourceReadError
         Missing path, a path of the wrong kind for ``format``, or data Spark cannot read.
     """
-    return _delta_source.read_source(spark, path, format=format, options=options, io=io or _DEFAULT_IO)
+    return delta_source.read_source(spark, path, format=format, options=options, io=io or _DEFAULT_IO)
 
 
 def write_table(

@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from jobs._delta_errors import SourceReadError
+from jobs.delta_io.errors import SourceReadError
 
 # Log under the public module's name, as before the split, so logging config keyed on it still applies.
-log = logging.getLogger("jobs._delta")
+log = logging.getLogger("jobs.delta_io")
 
 # One row per written file, returned by the Spark tasks to the driver.
 _FILES_DDL = (

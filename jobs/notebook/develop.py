@@ -9,7 +9,7 @@ aggregates over a small sample and a few example rows reach the driver.
   source and reports the draft's coverage, its overlaps and conflicts with each library LF, its
   accuracy on rows with dev labels, errors and example rows.
 
-Reading labels and lineage back is :mod:`jobs.inspect_labels`; its names are re-exported here.
+Reading labels and lineage back is :mod:`jobs.notebook.inspect`.
 """
 
 from __future__ import annotations
@@ -22,35 +22,17 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import _delta
-from jobs._config import PipelineConfig, load_config
-from jobs._sources import Source, gold_ids, load_source
+from jobs import delta_io
+from jobs.runtime.config import PipelineConfig, load_config
+from jobs.delta_io.sources import Source, gold_ids, load_source
 from jobs.apply_lfs import build_registry, compute_votes
 from lf_library import LabelingFunction, LFRegistry
 from lf_library.apply import required_columns
 from lf_library.errors import ConfigError, InputDataError, LFConfigError
 
-__all__ = [
-    "LFTrial",
-    "Lineage",
-    "confidence_histogram",
-    "draw_sample",
-    "label_distribution",
-    "labels_with_lineage",
-    "lineage",
-    "load_notebook_config",
-    "try_lf",
-]
+__all__ = ["LFTrial", "draw_sample", "load_notebook_config", "try_lf"]
 
-from jobs.inspect_labels import (  # noqa: E402 - re-exported for the notebooks
-    Lineage,
-    confidence_histogram,
-    label_distribution,
-    labels_with_lineage,
-    lineage,
-)
-
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 _DEV_MODES = ("auto", "evaluation")
 
 
@@ -186,7 +168,7 @@ def draw_sample(
     """
     if isinstance(sample_rows, bool) or not isinstance(sample_rows, int) or sample_rows < 1:
         raise ValueError(f"sample_rows must be an int >= 1, got {sample_rows!r}")
-    source = source or load_source(spark, cfg.source, io=_delta.delta_io(spark, cfg.tables.delta_io))
+    source = source or load_source(spark, cfg.source, io=delta_io.delta_io(spark, cfg.tables.delta_io))
     key = F.col(source.id_column)
     return source.df.orderBy(F.xxhash64(key.cast("string"), F.lit(seed)), key).limit(sample_rows)
 
@@ -278,7 +260,7 @@ def try_lf(
     registry, replaces = _library_with(cfg, draft)
     mode, gold_column = _dev_source(cfg, dev_labels)
     space, k, name = registry.label_space, registry.cardinality, draft.name
-    source = load_source(spark, cfg.source, io=_delta.delta_io(spark, cfg.tables.delta_io))
+    source = load_source(spark, cfg.source, io=delta_io.delta_io(spark, cfg.tables.delta_io))
     if mode == "source" and gold_column not in source.df.columns:
         raise InputDataError(
             f"dev label column {gold_column!r} not found in {source.info.path}; its columns are: "
@@ -401,7 +383,7 @@ def _evaluation_accuracy(
     sample_rows: int, seed: int,
 ) -> dict[str, int]:
     """Dev counts of the draft alone on up to ``sample_rows`` rows of the ``evaluation:`` source."""
-    ev = load_source(spark, cfg.evaluation, role="evaluation", io=_delta.delta_io(spark, cfg.tables.delta_io))
+    ev = load_source(spark, cfg.evaluation, role="evaluation", io=delta_io.delta_io(spark, cfg.tables.delta_io))
     rows = draw_sample(spark, cfg, sample_rows, seed=seed, source=ev)
     alone = LFRegistry(space)
     alone.register(draft)

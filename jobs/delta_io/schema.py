@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from jobs._delta_errors import DeltaWriteError, SourceReadError, _summary
+from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
 
 # --------------------------------------------------------------------------------------------
 # driver side: schemas, checks, commit
@@ -50,7 +50,7 @@ class FrameToWrite:
 
 
 def frame_to_write(df: Any, columns: Sequence[str] | None = None) -> FrameToWrite:
-    """The one "frame to write" of :class:`~jobs._delta.LocalDeltaIO` and ``NativeDeltaIO``.
+    """The one "frame to write" of :class:`~jobs.delta_io.LocalDeltaIO` and ``NativeDeltaIO``.
 
     Parameters
     ----------

@@ -138,7 +138,7 @@ def get_spark(
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     local = effective.startswith("local") and "DATABRICKS_RUNTIME_VERSION" not in os.environ
     settings = dict(_LOCAL_DEFAULTS if local else _CLUSTER_DEFAULTS)
-    log4j = Path(__file__).with_name("conf") / "log4j2.properties"
+    log4j = Path(__file__).resolve().parents[1] / "conf" / "log4j2.properties"
     if not submitted and log4j.exists():
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
     settings.update({k: str(v) for k, v in (conf or {}).items()})
@@ -193,7 +193,7 @@ def ship_code(spark) -> str | None:
     import shutil
     import tempfile
 
-    from jobs._package import build_zip
+    from jobs.runtime.package import build_zip
 
     folder = tempfile.mkdtemp(prefix="lakelabel-code-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

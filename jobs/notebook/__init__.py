@@ -1,0 +1,24 @@
+"""What the notebooks in ``notebooks/`` call: one function per cell, the same on a laptop and a cluster.
+
+* :mod:`jobs.notebook.develop`: :func:`load_notebook_config`, :func:`try_lf` (a draft LF next to the
+  library on a sample of the source).
+* :mod:`jobs.notebook.inspect`: :func:`lineage`, :func:`labels_with_lineage`, label distribution
+  and confidence histogram of the latest run.
+"""
+
+from __future__ import annotations
+
+from jobs.notebook.develop import LFTrial, draw_sample, load_notebook_config, try_lf
+from jobs.notebook.inspect import Lineage, confidence_histogram, label_distribution, labels_with_lineage, lineage
+
+__all__ = [
+    "LFTrial",
+    "Lineage",
+    "confidence_histogram",
+    "draw_sample",
+    "label_distribution",
+    "labels_with_lineage",
+    "lineage",
+    "load_notebook_config",
+    "try_lf",
+]

@@ -1,0 +1,244 @@
+"""What every lakelabel command shares: options, logging, run ids, config, Spark, exit codes.
+
+A job module declares its command as a :class:`Command` and runs it with :func:`main`; ``jobs/cli.py``
+collects every job's command under one ``lakelabel`` parser with :func:`main_many`. Nothing here
+imports a job module, so a job's ``__main__`` never imports the CLI (no import cycle).
+
+Exit codes (documented in the README):
+
+- ``0``: success; the output can be trusted.
+- ``2``: a problem with the input, the config or an LF (:class:`~lf_library.errors.LakelabelError`);
+  retrying without a fix fails the same way.
+- ``3``: a transient fault (:class:`~lf_library.errors.TransientError`): a worker lost after retries,
+  a Delta commit conflict with a concurrent writer, a busy MLflow store. A retry may succeed.
+- ``1``: anything unexpected.
+- ``130`` / ``143``: interrupted (Ctrl-C) / terminated (SIGTERM); the tables are left as before the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lf_library.errors import ConfigError, LakelabelError, TransientError
+
+log = logging.getLogger("jobs.cli")
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``lakelabel`` subcommand.
+
+    Parameters
+    ----------
+    name : str
+        Subcommand name (``apply``, ``run``, ...).
+    help : str
+        One line for ``lakelabel --help``.
+    run : callable
+        ``run(args, cfg, run_id, spark) -> dict``: the summary. ``spark`` is None when
+        ``needs_spark`` is false.
+    add_arguments : callable, optional
+        Adds the command's own options to its parser.
+    needs_spark, needs_config : bool
+        Whether to start Spark / load ``--config`` (the demo builds its own config).
+    make_config : callable, optional
+        ``make_config(args) -> PipelineConfig`` instead of loading ``--config``.
+    stage_summary : bool
+        Write ``<stage>_summary.json`` into the run folder (the stage jobs).
+    plain : callable, optional
+        ``plain(args) -> int`` for commands outside the pipeline (``package``): no config, no run id.
+    """
+
+    name: str
+    help: str
+    run: Callable[..., dict[str, Any]] | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+    needs_spark: bool = True
+    needs_config: bool = True
+    make_config: Callable[[argparse.Namespace], Any] | None = None
+    stage_summary: bool = False
+    plain: Callable[[argparse.Namespace], int] | None = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+def add_common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
+    """The options every pipeline command takes."""
+    if config_required:
+        p.add_argument("--config", required=True, help="pipeline YAML, e.g. conf/youtube.yaml")
+    p.add_argument("--env", help="environment overlay: conf/env/<ENV>.yaml (local, cluster, databricks)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set apply.max_error_rate=0.1 (repeatable)")
+    p.add_argument("--run-id", help="run id (default: a new one); rerunning with the same id is a no-op per stage")
+    p.add_argument("--summary-json", metavar="PATH", help="write a machine-readable run summary here")
+    p.add_argument("--master", help="Spark master, e.g. local[2] or spark://127.0.0.1:7077")
+    add_verbosity(p)
+
+
+def add_verbosity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+
+def _add_command(p: argparse.ArgumentParser, cmd: Command) -> None:
+    if cmd.plain is not None:
+        add_verbosity(p)
+    else:
+        add_common(p, config_required=cmd.needs_config and cmd.make_config is None)
+    cmd.add_arguments(p)
+
+
+def setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    if verbose:
+        os.environ.setdefault("LAKELABEL_SPARK_LOG_LEVEL", "WARN")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    for name in ("jobs", "lf_library", "labelmodel"):
+        logging.getLogger(name).setLevel(level)
+    for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    first = text.splitlines()[0]
+    # Spark and Py4J errors carry JVM stack traces after the first line.
+    return first if len(first) <= 2000 else first[:2000] + "..."
+
+
+class Terminated(BaseException):
+    """SIGTERM from an orchestrator: unwinds like Ctrl-C so every stage restores its tables."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def guarded(call: Callable[[], int], debug: bool) -> int:
+    """Run ``call`` and turn every outcome into an exit code and at most one stderr line."""
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (a notebook's worker thread): leave signals alone
+        pass
+    try:
+        return call()
+    except KeyboardInterrupt:
+        print("lakelabel: interrupted; the tables are as before the run", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("lakelabel: terminated (SIGTERM); the tables are as before the run", file=sys.stderr)
+        return EXIT_TERMINATED
+    except TransientError as err:
+        if debug:
+            log.exception("failed")
+        print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    except LakelabelError as err:
+        if debug:
+            log.exception("failed")
+        print(f"lakelabel: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as err:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+        transient = _transient(err)
+        if debug:
+            log.exception("failed")
+        if transient:
+            print(f"lakelabel: error (transient, a retry may succeed): {transient}", file=sys.stderr)
+            return EXIT_TRANSIENT
+        print(f"lakelabel: error: {type(err).__name__}: {one_line(err)} (rerun with --verbose for the traceback)",
+              file=sys.stderr)
+        return EXIT_UNEXPECTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _transient(err: BaseException) -> str | None:
+    """A one-line reason when ``err`` is a fault a retry may fix, else None."""
+    from jobs.runtime.faults import transient_reason
+
+    return transient_reason(err)
+
+
+def execute(cmd: Command, args: argparse.Namespace) -> int:
+    """Load the config, start Spark if needed, run the command, write its summaries."""
+    if cmd.plain is not None:
+        return cmd.plain(args)
+    from jobs.runtime.config import load_config
+    from jobs.runtime.runs import check_run_id, new_run_id, run_dir, write_json
+
+    run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
+    if cmd.make_config is not None:
+        cfg = cmd.make_config(args)
+    else:
+        cfg = load_config(args.config, env=args.env, overrides=args.overrides)
+    if args.summary_json:
+        _check_writable_parent(Path(args.summary_json), "--summary-json")
+    started = time.perf_counter()
+    spark = None
+    if cmd.needs_spark:
+        from jobs.runtime.session import get_spark
+
+        spark = get_spark(f"lakelabel-{cmd.name}", master=args.master or cfg.spark.master, conf=cfg.spark.conf)
+    summary = cmd.run(args, cfg, run_id, spark)
+    summary["seconds"] = round(time.perf_counter() - started, 3)  # the whole command, Spark startup included
+    if args.summary_json:
+        path = Path(args.summary_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, summary)
+    if cmd.stage_summary:
+        write_json(run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json", summary)
+        print(f"lakelabel {cmd.name}: run {run_id} done")
+    return EXIT_OK
+
+
+def _check_writable_parent(path: Path, what: str) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{what} {path}: {probe} is a file, not a folder; choose a path in a folder")
+    if not os.access(probe, os.W_OK):
+        raise ConfigError(f"{what} {path}: the folder {probe} is not writable; choose a writable path")
+
+
+def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
+    """Run one job module as a program (``spark-submit jobs/apply_lfs.py --config ...``)."""
+    parser = argparse.ArgumentParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
+    _add_command(parser, cmd)
+    args = parser.parse_args(argv)
+    debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
+    setup_logging(debug, args.quiet)
+    return guarded(lambda: execute(cmd, args), debug)
+
+
+def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
+    """The ``lakelabel`` parser: a subcommand per command, each with its options."""
+    parser = argparse.ArgumentParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for cmd in commands:
+        _add_command(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help), cmd)
+    return parser
+
+
+def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
+    """``lakelabel COMMAND ...``: one parser with a subcommand per job."""
+    args = build_parser(commands).parse_args(argv)
+    by_name = {cmd.name: cmd for cmd in commands}
+    debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
+    setup_logging(debug, args.quiet)
+    return guarded(lambda: execute(by_name[args.command], args), debug)
