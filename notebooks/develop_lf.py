@@ -18,7 +18,7 @@ dbutils.widgets.text("dev_labels", "auto", "Dev labels: auto, evaluation, none, 
 # COMMAND ----------
 
 from jobs import notebook
-from jobs._session import get_spark
+from jobs.runtime.session import get_spark
 from jobs.apply_lfs import build_registry
 
 spark = get_spark("lakelabel-notebook")

@@ -17,7 +17,7 @@ dbutils.widgets.text("rows", "20", "Labeled rows to show")
 import json
 
 from jobs import notebook
-from jobs._session import get_spark
+from jobs.runtime.session import get_spark
 
 spark = get_spark("lakelabel-notebook")
 cfg = notebook.load_notebook_config(

@@ -14,8 +14,8 @@ dbutils.widgets.text("overrides", "", "Overrides, ';'-separated section.key=valu
 # COMMAND ----------
 
 from jobs import notebook, pipeline
-from jobs._runs import new_run_id
-from jobs._session import get_spark
+from jobs.runtime.runs import new_run_id
+from jobs.runtime.session import get_spark
 
 cfg = notebook.load_notebook_config(
     dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
