@@ -357,12 +357,15 @@ class _Counts:
             self._overlap += _weighted_gram(PT, w, k)
             return
         # many columns: a sparse one-hot [p, m*k] (a dense one would be p*m*k floats)
-        lfs, rows = np.nonzero(voted)
+        # built as CSR directly: nonzero of the row-major view is sorted by row, then LF
+        rows, lfs = np.nonzero(voted.T)
         col_key = lfs * k + PT[lfs, rows]
         shape = (PT.shape[1], m * k)
-        ind = sp.csr_array((np.ones(len(rows), dtype=np.int64), (rows, col_key)), shape=shape)
-        weighted = sp.csr_array((w[rows], (rows, col_key)), shape=shape)
-        part = (ind.T @ weighted).tocsr()
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(n_votes, out=indptr[1:])
+        ind_T = sp.csc_array((np.ones(len(rows), dtype=np.int64), col_key, indptr), shape=shape[::-1])
+        weighted = sp.csr_array((w[rows], col_key, indptr), shape=shape)
+        part = (ind_T @ weighted).tocsr()
         self._overlap = part if self._overlap is None else self._overlap + part
 
     def overlap(self) -> Any:
