@@ -18,7 +18,9 @@ import numpy as np
 from ._compat import check_snorkel_train_kwargs
 from ._inputs import check_gold, dev_inputs
 from ._params import FittedParams
-from ._persist import FORMAT, FORMAT_VERSION, check_header, jsonable, params_from_dict, params_to_dict, read_model, write_model
+from ._persist import (
+    FORMAT, FORMAT_VERSION, check_header, jsonable, params_from_dict, params_to_dict, read_model, write_model,
+)
 from .config import LabelModelConfig
 from .metrics import METRICS, check_metrics, score_predictions
 from .stats import ABSTAIN, SufficientStats, check_label_matrix, stats_from_matrix
