@@ -160,17 +160,18 @@ class _Phases:
         self.out: dict[str, dict[str, Any]] = {}
 
     def run(self, name: str, fn: Any, *args: Any, repeat: int | None = None, **kw: Any) -> Any:
-        times, peaks = [], []
+        times, cpus, peaks = [], [], []
         base = rss_mib()
         for _ in range(repeat or self.repeat):
             value = None  # drop the previous result before the next call
             reset_peak()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             value = fn(*args, **kw)
             times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)  # user + system, all threads
             peaks.append(peak_mib())
-        self.out[name] = {"seconds": min(times), "all_seconds": times, "peak_rss_mib": max(peaks),
-                          "rss_before_mib": base}
+        self.out[name] = {"seconds": min(times), "all_seconds": times, "cpu_seconds": cpus,
+                          "peak_rss_mib": max(peaks), "rss_before_mib": base}
         return value
 
 
@@ -358,12 +359,12 @@ def _ratio(num: float | None, den: float | None, target: float | None = None, fm
 
 def results_tables(results: list[dict]) -> str:
     header = ["size (n x m x k)", "method", "phase", "first call s, median [min–max] over fresh processes",
-              "fastest of the repeats s", "peak RSS MiB", "acc vs gen. y %"]
+              "fastest of the repeats s", "CPU s of that call", "peak RSS MiB", "acc vs gen. y %"]
     rows = []
     for r in results:
         if "skipped" in r or "error" in r:
             rows.append([r["size"], r["method"], "skipped" if "skipped" in r else "error",
-                         r.get("skipped") or r.get("error"), "–", "–", "–"])
+                         r.get("skipped") or r.get("error"), "–", "–", "–", "–"])
             continue
         first = True
         for phase, ph in r["phases"].items():
@@ -371,7 +372,10 @@ def results_tables(results: list[dict]) -> str:
                 continue
             acc = f"{100 * r['accuracy_vs_generating_y']:.2f}" if first else ""
             fastest = "" if phase == "import" else _fmt_s(ph["seconds"])
-            rows.append([r["size"], r["method"], phase, _spread(r, phase), fastest, _fmt_mib(ph["peak_rss_mib"]), acc])
+            cpus = ph.get("cpu_seconds") or []
+            cpu = _fmt_s(cpus[ph["all_seconds"].index(ph["seconds"])]) if cpus and phase != "import" else ""
+            rows.append([r["size"], r["method"], phase, _spread(r, phase), fastest, cpu,
+                         _fmt_mib(ph["peak_rss_mib"]), acc])
             first = False
     text = markdown_table(header, rows)
 
