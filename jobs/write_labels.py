@@ -2,7 +2,8 @@
 
 The fitted model (a few KB of JSON) is broadcast; each executor rebuilds dense vote batches
 from the votes table and calls ``predict_proba``. Every source row gets a label row, including
-rows where all LFs abstained (they get the class prior and ``n_votes = 0``).
+rows where all LFs abstained (they get the class prior, ``n_votes = 0`` and label -1 unless the
+label model config sets ``label_unvoted``).
 """
 
 from __future__ import annotations

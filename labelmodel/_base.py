@@ -1,9 +1,13 @@
-"""Shared public surface of every label model: fit, predict, score, save and load."""
+"""Shared public surface of every label model: fit, predict, score, save and load.
+
+Every subclass of :class:`BaseLabelModel` registers itself by class name when it is
+defined, so :meth:`BaseLabelModel.from_dict` finds the class a file was saved from without
+this module importing the estimators (which import it).
+"""
 
 from __future__ import annotations
 
-import json
-import math
+import types
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,23 +15,31 @@ from typing import Any
 
 import numpy as np
 
+from ._compat import check_snorkel_train_kwargs
+from ._inputs import check_gold, dev_inputs
 from ._params import FittedParams
+from ._persist import (
+    FORMAT, FORMAT_VERSION, check_header, jsonable, params_from_dict, params_to_dict, read_model, write_model,
+)
 from .config import LabelModelConfig
+from .metrics import METRICS, check_metrics, score_predictions
 from .stats import ABSTAIN, SufficientStats, check_label_matrix, stats_from_matrix
 from .ties import check_policy, probs_to_preds
 
-FORMAT = "lakelabel.labelmodel"
-FORMAT_VERSION = 1
+__all__ = ["BaseLabelModel", "METRICS"]
 
-_ARRAY_KEYS = ("log_prior", "precision", "vote_rate", "weights", "log_table", "train_log_prior")
-METRICS = ("accuracy", "coverage", "precision", "recall", "f1", "f1_micro", "f1_macro")
+_REGISTRY: dict[str, type] = {}  # class name -> label model class, filled by __init_subclass__
 
-# Snorkel LabelModel.fit(**TrainConfig) options: accepted so code written for Snorkel
-# runs unchanged, but they tune SGD, which this package does not use.
-_SNORKEL_TRAIN_KWARGS = frozenset(
-    {"n_epochs", "lr", "l2", "optimizer", "optimizer_config", "lr_scheduler",
-     "lr_scheduler_config", "prec_init", "seed", "log_freq", "mu_eps"}
-)
+
+class _ClassOrInstanceMethod:
+    """A method bound to the instance when called on one, to the class otherwise."""
+
+    def __init__(self, func: Any) -> None:
+        self.__func__ = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return types.MethodType(self.__func__, owner if obj is None else obj)
 
 
 class BaseLabelModel:
@@ -44,6 +56,10 @@ class BaseLabelModel:
     """
 
     _method = "base"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY.setdefault(cls.__name__, cls)
 
     def __init__(self, cardinality: int = 2, *, config: LabelModelConfig | None = None, **kwargs: Any):
         kwargs.pop("verbose", None)
@@ -93,20 +109,28 @@ class BaseLabelModel:
         L_train : array-like, shape [n, m]
             Votes in ``{-1, 0..k-1}``.
         Y_dev : array-like, shape [n_dev], optional
-            Gold labels of a dev set: sets the class balance (as Snorkel). With ``L_dev``,
+            Gold class ids (``0..k-1``) of a dev set. They set the class balance to their
+            class frequencies smoothed by ``class_smoothing`` pseudo-counts per class,
+            ``(count_c + a) / (n_dev + k * a)``, so a class missing from a small dev set
+            keeps a small positive prior. Snorkel uses the raw frequencies: with
+            ``class_smoothing=0`` the balance is exactly Snorkel's, and a class missing
+            from ``Y_dev`` is then an error (as in Snorkel). With ``L_dev``,
             ``method="auto"`` also picks the estimator that scores best on it.
         class_balance : array-like, shape [k], optional
-            Known class balance; overrides the estimate and ``Y_dev``.
+            Known class balance (positive, summing to 1); overrides the estimate and
+            ``Y_dev``.
         progress_bar : bool
             Ignored (Snorkel compatibility).
         L_dev : array-like, shape [n_dev, m], optional
+            Votes of the same LFs, in the same order, on the ``Y_dev`` rows.
         lf_names : sequence of str, optional
         **kwargs
-            Snorkel's SGD options (``n_epochs``, ``lr``, ...) are ignored with a warning;
-            ``seed`` replaces the configured seed.
+            Snorkel's SGD options (``n_epochs``, ``lr``, ``optimizer``, ``prec_init``, ...)
+            are checked as Snorkel checks them, then ignored with a warning; ``seed``
+            replaces the configured seed.
         """
-        self._consume_train_kwargs(kwargs)
         L = self._check_L(L_train, "L_train", fitted=False)
+        self._consume_train_kwargs(kwargs, L.shape[1])
         stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self.config.max_patterns)
         return self.fit_from_stats(stats, Y_dev=Y_dev, L_dev=L_dev, class_balance=class_balance)
 
@@ -140,7 +164,7 @@ class BaseLabelModel:
             raise ValueError("the statistics hold no rows; the label model needs training rows")
         if class_balance is None and Y_dev is None:
             class_balance = self.config.class_balance
-        balance, dev = self._dev_inputs(stats, Y_dev, L_dev, class_balance)
+        balance, dev = dev_inputs(stats, Y_dev, L_dev, class_balance, self.config.class_smoothing)
         self.lf_names = tuple(stats.lf_names)
         self.fit_info_ = {"method": self._method, "n_rows": int(stats.n_rows)}
         self.params_ = self._fit_stats(stats, balance, dev)
@@ -165,25 +189,44 @@ class BaseLabelModel:
     def predict(
         self,
         L: Any,
-        tie_break_policy: str | None = None,
-        row_ids: Sequence[Any] | np.ndarray | None = None,
         return_probs: bool = False,
+        tie_break_policy: str | None = None,
+        *,
+        row_ids: Sequence[Any] | np.ndarray | None = None,
+        label_unvoted: bool | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Hard labels, shape [n]; ``-1`` where the ``"abstain"`` policy leaves a tie.
+        """Hard labels, shape [n] int64; ``-1`` for rows left unlabeled.
+
+        A row is left unlabeled when every LF abstained on it (unless ``label_unvoted``)
+        or when the ``"abstain"`` policy meets a tie. The arguments keep Snorkel's order.
 
         Parameters
         ----------
         L : array-like, shape [n, m]
-        tie_break_policy : {"abstain", "random", "first"}, optional
-            Defaults to the config's; see :mod:`labelmodel.ties`.
-        row_ids : sequence, shape [n], optional
-            Stable row ids, required by ``"random"`` (ties break by a hash of the id).
         return_probs : bool
-            Also return the probabilities.
+            Also return the probabilities (``(preds, probs)``).
+        tie_break_policy : {"abstain", "random", "first", "true-random"}, optional
+            Defaults to the config's (``"abstain"``); see :mod:`labelmodel.ties`.
+        row_ids : sequence, shape [n], optional
+            Stable row ids: ``"random"`` then breaks ties by a hash of the id, so a row's
+            label does not depend on its position. Without them, ``"random"`` hashes the
+            row position exactly as Snorkel does.
+        label_unvoted : bool, optional
+            Rows on which every LF abstained get the class prior as probabilities, but no
+            evidence: by default (the config's ``label_unvoted=False``) their label is
+            ``-1`` whatever the tie-break policy. ``True`` labels them with the most likely
+            class under the prior, ties broken by the policy (Snorkel's behaviour).
         """
+        if isinstance(return_probs, str):
+            raise TypeError(
+                f"predict's second argument is return_probs (Snorkel's order), got {return_probs!r}; "
+                "pass tie_break_policy=... by keyword"
+            )
         policy = check_policy(tie_break_policy or self.config.tie_break_policy)
         probs = self.predict_proba(L)
         preds = probs_to_preds(probs, policy, row_ids, seed=self.config.seed)
+        if not (self.config.label_unvoted if label_unvoted is None else label_unvoted):
+            preds[~(np.asarray(L) != ABSTAIN).any(axis=1)] = ABSTAIN
         return (preds, probs) if return_probs else preds
 
     def score(
@@ -193,22 +236,46 @@ class BaseLabelModel:
         metrics: Sequence[str] = ("accuracy",),
         tie_break_policy: str | None = None,
         row_ids: Sequence[Any] | np.ndarray | None = None,
+        *,
+        label_unvoted: bool | None = None,
+        beta: float = 1.0,
     ) -> dict[str, float]:
-        """Score predictions against gold labels.
+        """Score predictions against gold labels, with Snorkel 0.10's metrics and rules.
 
-        As in Snorkel, rows the ``"abstain"`` policy leaves unlabeled are left out of every
-        metric except ``"coverage"`` (the fraction of rows that got a label).
-        Metrics: accuracy, coverage, precision/recall/f1 (binary, positive class 1),
-        f1_micro, f1_macro.
+        Rows whose gold label is ``-1`` (unknown) and rows left unlabeled by
+        :meth:`predict` are left out of every metric except ``"coverage"``, the fraction
+        of all rows that got a label. See :mod:`labelmodel.metrics`.
+
+        Parameters
+        ----------
+        L : array-like, shape [n, m]
+        Y : array-like, shape [n]
+            Gold class ids, ``-1`` where unknown.
+        metrics : sequence of str
+            Any of ``accuracy``, ``coverage``, ``precision``, ``recall``, ``f1``, ``fbeta``
+            and ``roc_auc`` (binary, positive class 1), ``f1_micro``, ``f1_macro``,
+            ``matthews_corrcoef``.
+        tie_break_policy, row_ids, label_unvoted
+            As in :meth:`predict`.
+        beta : float
+            ``beta`` of ``"fbeta"``.
         """
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; use {', '.join(METRICS)}")
-        Y = self._check_Y(Y, "Y")
-        preds = self.predict(L, tie_break_policy, row_ids)
+        names = check_metrics(metrics, self.cardinality)
+        Y = check_gold(Y, "Y", self.cardinality, allow_unknown=True)
+        if Y.size == 0:
+            raise ValueError("Y is empty; pass one gold label per row of L")
+        preds, probs = self.predict(L, True, tie_break_policy, row_ids=row_ids, label_unvoted=label_unvoted)
         if len(Y) != len(preds):
-            raise ValueError(f"Y has {len(Y)} labels for {len(preds)} rows of L")
-        return _metrics(preds, Y, metrics, self.cardinality)
+            raise ValueError(f"Y has {len(Y)} labels for {len(preds)} rows of L; pass one per row")
+        left_out = int(np.sum((preds == ABSTAIN) | (Y == ABSTAIN)))
+        if left_out and any(m != "coverage" for m in names):
+            warnings.warn(
+                f"{left_out} of {len(Y)} rows are left out of the metrics: unlabeled by the model "
+                "(see 'coverage') or with gold label -1",
+                UserWarning,
+                stacklevel=2,
+            )
+        return score_predictions(Y, preds, probs, names, beta=beta)
 
     # ----------------------------------------------------------- introspection
     def estimated_accuracies(self) -> np.ndarray:
@@ -250,7 +317,6 @@ class BaseLabelModel:
     # ----------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation (no pickled code)."""
-        p = self._fitted()
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -258,77 +324,48 @@ class BaseLabelModel:
             "cardinality": self.cardinality,
             "lf_names": list(self.lf_names) if self.lf_names is not None else None,
             "config": self.config.to_dict(),
-            "params": {
-                "kind": p.kind,
-                "log_prior": _tolist(p.log_prior),
-                "precision": _tolist(p.precision),
-                "vote_rate": _tolist(p.vote_rate),
-                "weights": _tolist(p.weights) if p.weights is not None else None,
-                "log_table": _tolist(p.log_table) if p.log_table is not None else None,
-                "train_log_prior": _tolist(p.train_log_prior) if p.train_log_prior is not None else None,
-            },
-            "fit_info": _jsonable(self.fit_info_),
+            "params": params_to_dict(self._fitted()),
+            "fit_info": jsonable(self.fit_info_),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> BaseLabelModel:
         """Inverse of :meth:`to_dict`; returns an instance of the saved class (every label
         model predicts from the same parameter format, so any of them loads any file)."""
-        if d.get("format") != FORMAT:
-            raise ValueError(f"not a saved lakelabel label model (format={d.get('format')!r})")
-        if int(d.get("format_version", -1)) > FORMAT_VERSION:
-            raise ValueError(
-                f"saved with format_version {d['format_version']}, newer than this code "
-                f"({FORMAT_VERSION}); upgrade lakelabel"
-            )
-        target = _registry().get(d.get("class", ""), None)
+        check_header(d)
+        target = _REGISTRY.get(d.get("class", ""), None)
         if target is None:
-            raise ValueError(f"unknown label model class {d.get('class')!r} in saved model")
+            raise ValueError(
+                f"unknown label model class {d.get('class')!r} in saved model; "
+                f"known: {', '.join(sorted(_REGISTRY))}"
+            )
         model = target(int(d["cardinality"]), config=LabelModelConfig.from_dict(d["config"]))
-        p = d["params"]
-        model.params_ = FittedParams(
-            kind=p["kind"],
-            log_prior=_fromlist(p["log_prior"]),
-            precision=_fromlist(p["precision"]),
-            vote_rate=_fromlist(p["vote_rate"]),
-            weights=_fromlist(p["weights"]) if p.get("weights") is not None else None,
-            log_table=_fromlist(p["log_table"]) if p.get("log_table") is not None else None,
-            train_log_prior=_fromlist(p["train_log_prior"]) if p.get("train_log_prior") is not None else None,
-        )
+        model.params_ = params_from_dict(d["params"])
         names = d.get("lf_names")
         model.lf_names = tuple(names) if names is not None else None
         model.fit_info_ = dict(d.get("fit_info") or {})
         return model
 
     def save(self, path: str | Path) -> None:
-        """Save as JSON (``.json`` or any other suffix) or as ``.npz`` (arrays + JSON metadata)."""
-        path = Path(path)
-        d = self.to_dict()
-        if path.suffix == ".npz":
-            arrays = {}
-            for key in _ARRAY_KEYS:
-                p = getattr(self.params_, key)
-                if p is not None:
-                    arrays[key] = np.asarray(p, dtype=np.float64)
-                d["params"][key] = None
-            np.savez_compressed(path, __meta__=np.array(json.dumps(d)), **arrays)
-        else:
-            path.write_text(json.dumps(d, allow_nan=False))
+        """Save as JSON (``.json`` or any other suffix) or as ``.npz`` (arrays + JSON metadata).
 
-    @classmethod
-    def load(cls, path: str | Path) -> BaseLabelModel:
-        """Load a model written by :meth:`save`."""
-        path = Path(path)
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        if magic == b"PK":  # a zip: .npz
-            with np.load(path, allow_pickle=False) as z:
-                d = json.loads(str(z["__meta__"]))
-                for key in _ARRAY_KEYS:
-                    if key in z:
-                        d["params"][key] = z[key]
-            return cls.from_dict(d)
-        return cls.from_dict(json.loads(path.read_text()))
+        Plain data only (no pickle), so loading a file never runs code.
+        """
+        write_model(self.to_dict(), self._fitted(), path)
+
+    @_ClassOrInstanceMethod
+    def load(self_or_cls: Any, path: str | Path) -> BaseLabelModel:
+        """Load a model written by :meth:`save`.
+
+        ``LabelModel.load(path)`` returns a new model (of the class the file was saved
+        from); ``model.load(path)`` loads into ``model`` and returns it (Snorkel's usage):
+        the file's cardinality, configuration and parameters replace the model's.
+        """
+        d = read_model(path)
+        if isinstance(self_or_cls, type):
+            return self_or_cls.from_dict(d)
+        self_or_cls.__dict__.update(BaseLabelModel.from_dict(d).__dict__)
+        return self_or_cls
 
     # ------------------------------------------------------------- helpers
     def _fitted(self) -> FittedParams:
@@ -361,64 +398,8 @@ class BaseLabelModel:
         except ValueError as err:
             raise ValueError(f"{what}: {err}") from err
 
-    def _check_Y(self, Y: Any, what: str) -> np.ndarray:
-        arr = np.asarray(Y)
-        if arr.ndim != 1:
-            raise ValueError(f"{what} must be a 1-D array of class ids, got shape {arr.shape}")
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.equal(np.mod(arr, 1), 0)):
-                raise ValueError(f"{what} must hold integer class ids; found non-integers")
-        arr = arr.astype(np.int64)
-        if arr.size and (arr.min() < 0 or arr.max() >= self.cardinality):
-            bad = int(arr.min()) if arr.min() < 0 else int(arr.max())
-            raise ValueError(
-                f"{what} holds {bad}, outside the label space 0..{self.cardinality - 1} "
-                f"(cardinality={self.cardinality})"
-            )
-        return arr
-
-    def _dev_inputs(
-        self, stats: SufficientStats, Y_dev: Any, L_dev: Any, class_balance: Any
-    ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
-        k = self.cardinality
-        balance = None
-        dev = None
-        if L_dev is not None and Y_dev is None:
-            raise ValueError("L_dev was given without Y_dev; pass both to select a model on dev labels")
-        if Y_dev is not None:
-            Y = self._check_Y(Y_dev, "Y_dev")
-            if Y.size == 0:
-                raise ValueError("Y_dev is empty; pass gold labels or leave Y_dev=None")
-            a = self.config.class_smoothing
-            balance = (np.bincount(Y, minlength=k) + a) / (len(Y) + k * a)
-            if L_dev is not None:
-                Ld = np.asarray(L_dev)
-                if Ld.ndim != 2 or Ld.shape[1] != stats.n_lfs:
-                    raise ValueError(
-                        f"L_dev must be [n_dev, {stats.n_lfs}] like the training votes, got shape {Ld.shape}"
-                    )
-                Ld = check_label_matrix(Ld, k)
-                if len(Ld) != len(Y):
-                    raise ValueError(f"L_dev has {len(Ld)} rows but Y_dev has {len(Y)} labels")
-                dev = (Ld, Y)
-        if class_balance is not None:
-            cb = np.asarray(class_balance, dtype=np.float64).reshape(-1)
-            if cb.shape != (k,):
-                raise ValueError(f"class_balance must have {k} entries (one per class), got {cb.shape[0]}")
-            if np.any(~np.isfinite(cb)) or np.any(cb <= 0):
-                raise ValueError(f"class_balance entries must be positive, got {cb.tolist()}")
-            if abs(cb.sum() - 1.0) > 1e-6:
-                raise ValueError(f"class_balance must sum to 1, got {cb.sum():.6g}")
-            balance = cb / cb.sum()
-        return balance, dev
-
-    def _consume_train_kwargs(self, kwargs: dict[str, Any]) -> None:
-        unknown = sorted(set(kwargs) - _SNORKEL_TRAIN_KWARGS)
-        if unknown:
-            raise TypeError(
-                f"unexpected fit() argument(s) {unknown}; label model settings go to the "
-                f"constructor (LabelModelConfig fields)"
-            )
+    def _consume_train_kwargs(self, kwargs: dict[str, Any], n_lfs: int | None = None) -> None:
+        check_snorkel_train_kwargs(kwargs, n_lfs)
         if "seed" in kwargs:
             self.config = self.config.replace(seed=int(kwargs.pop("seed")))
         if kwargs:
@@ -432,83 +413,3 @@ class BaseLabelModel:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"
         return f"{type(self).__name__}(cardinality={self.cardinality}, method={self.config.method!r}, {state})"
-
-
-def _metrics(preds: np.ndarray, Y: np.ndarray, metrics: Sequence[str], k: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    labeled = preds != ABSTAIN
-    if "coverage" in metrics:
-        out["coverage"] = float(labeled.mean()) if len(preds) else math.nan
-    p, y = preds[labeled], Y[labeled]
-    if len(p) < len(preds) and any(m != "coverage" for m in metrics):
-        warnings.warn(
-            f"{len(preds) - len(p)} of {len(preds)} rows were left unlabeled by the tie-break "
-            "policy and are excluded from the metrics (see 'coverage')",
-            UserWarning,
-            stacklevel=3,
-        )
-    for name in metrics:
-        if name == "coverage":
-            continue
-        if len(p) == 0:
-            out[name] = math.nan
-        elif name == "accuracy":
-            out[name] = float(np.mean(p == y))
-        elif name in ("precision", "recall", "f1"):
-            if k != 2:
-                raise ValueError(f"metric {name!r} is binary; use f1_macro or f1_micro for k={k}")
-            tp = float(np.sum((p == 1) & (y == 1)))
-            pp, ap = float(np.sum(p == 1)), float(np.sum(y == 1))
-            prec = tp / pp if pp else 0.0
-            rec = tp / ap if ap else 0.0
-            out[name] = {"precision": prec, "recall": rec}.get(
-                name, 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-            )
-        elif name == "f1_micro":
-            out[name] = float(np.mean(p == y))  # single-label: micro F1 equals accuracy
-        elif name == "f1_macro":
-            f1s = []
-            for c in range(k):
-                tp = np.sum((p == c) & (y == c))
-                pp, ap = np.sum(p == c), np.sum(y == c)
-                if pp + ap == 0:
-                    continue
-                f1s.append(2 * tp / (pp + ap))
-            out[name] = float(np.mean(f1s)) if f1s else math.nan
-    return out
-
-
-def _tolist(a: np.ndarray) -> Any:
-    a = np.asarray(a, dtype=np.float64)
-    if np.isnan(a).any():
-        return np.where(np.isnan(a), None, a).tolist()
-    return a.tolist()
-
-
-def _fromlist(x: Any) -> np.ndarray:
-    if isinstance(x, np.ndarray):
-        return x.astype(np.float64)
-    return np.array(x, dtype=np.float64)  # None -> nan
-
-
-def _jsonable(d: Any) -> Any:
-    if isinstance(d, Mapping):
-        return {str(k): _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if isinstance(d, np.ndarray):
-        return _jsonable(d.tolist())
-    if isinstance(d, np.generic):
-        return _jsonable(d.item())
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
-
-
-def _registry() -> dict[str, type]:
-    from .dawid_skene import DawidSkene
-    from .majority import MajorityLabelVoter, WeightedMajorityVoter
-    from .model import LabelModel
-    from .moments import MomentEstimator
-
-    return {c.__name__: c for c in (LabelModel, DawidSkene, MomentEstimator, MajorityLabelVoter, WeightedMajorityVoter)}

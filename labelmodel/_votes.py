@@ -187,11 +187,14 @@ def bump_proba(L: np.ndarray, log_prior: np.ndarray, weights: np.ndarray) -> np.
     n, m = L.shape
     k = len(log_prior)
     out = np.empty((n, k))
-    step = max(1, _CHUNK_CELLS // max(k, m, 1))
+    few = k <= 16 and m * k <= 4096
+    # many classes: the work per chunk is O(votes), the [rows, k] output is written in place
+    step = max(1, _CHUNK_CELLS // max(k if few else m, 1))
+    prior = np.exp(log_prior)
     for lo in range(0, n, step):
         Lc = L[lo : lo + step]
         nc = len(Lc)
-        if k <= 16 and m * k <= 4096:
+        if few:
             # few classes: gather per LF into a dense score (fast, no sort)
             S = np.broadcast_to(log_prior, (nc, k)).copy()
             for j in range(m):
@@ -209,9 +212,12 @@ def bump_proba(L: np.ndarray, log_prior: np.ndarray, weights: np.ndarray) -> np.
             vt = VoteTable.from_matrix(Lc, k)
             bp = BumpPosterior(vt)
             cell_post, log_z = bp.compute(log_prior, weights[vt.lf, vt.cls])
-            block = np.exp(log_prior[None, :] - log_z[:, None])
+            # classes nobody voted for on a row: prior[y] * exp(-log_z[row]), an outer
+            # product (one multiply per cell, no exp); then the voted cells
+            block = out[lo : lo + nc]
+            with np.errstate(over="ignore"):
+                np.multiply.outer(np.exp(-log_z), prior, out=block)
             block[bp.cell_row, bp.cell_cls] = cell_post
-            out[lo : lo + nc] = block
     return out
 
 

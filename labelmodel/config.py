@@ -61,8 +61,12 @@ class LabelModelConfig:
         ``Y_dev`` is given.
     merge_duplicates : bool
         Fit identical LF columns once and split their weight between the copies.
-    tie_break_policy : {"abstain", "random", "first"}
-        Default policy of :meth:`LabelModel.predict`.
+    tie_break_policy : {"abstain", "random", "first", "true-random"}
+        Default policy of :meth:`LabelModel.predict` (see :mod:`labelmodel.ties`).
+    label_unvoted : bool
+        ``False`` (default): :meth:`LabelModel.predict` labels rows on which every LF
+        abstained ``-1`` (their probabilities are still the class prior). ``True``: they
+        get the prior's most likely class, ties broken by the policy (as Snorkel).
     max_patterns : int
         The largest distinct-pattern table EM will use; above it ``"auto"`` uses moments.
     class_balance : sequence of float, optional
@@ -81,7 +85,8 @@ class LabelModelConfig:
     class_smoothing: float = 1.0
     class_balance_trust: float = 0.5
     merge_duplicates: bool = True
-    tie_break_policy: Literal["abstain", "random", "first"] = "abstain"
+    tie_break_policy: Literal["abstain", "random", "first", "true-random"] = "abstain"
+    label_unvoted: bool = False
     max_patterns: int = 5_000_000
     class_balance: tuple[float, ...] | None = None
 
@@ -106,6 +111,8 @@ class LabelModelConfig:
                 f"unknown tie_break_policy {self.tie_break_policy!r}; "
                 f"use one of {', '.join(TIE_BREAK_POLICIES)}"
             )
+        if not isinstance(self.label_unvoted, bool):
+            raise ValueError(f"label_unvoted must be true or false, got {self.label_unvoted!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
         if not (isinstance(self.max_iter, int) and self.max_iter >= 1):

@@ -17,12 +17,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._patterns import decode_words, row_words, unique_words
+
 ABSTAIN = -1
 
 # overlap stays a dense ndarray up to this many (m*k) indicator columns (128 MiB of
 # int64); above it, a scipy.sparse CSR array (1000 classes x 2000 LFs is 2M columns).
 DENSE_OVERLAP_MAX_COLS = 4096
-_STATS_CHUNK_CELLS = 1 << 23  # label-matrix cells per stats_from_matrix chunk
+_STATS_CHUNK_CELLS = 1 << 25  # label-matrix cells per stats_from_matrix chunk
+_DENSE_GRAM_COLS = 1024  # up to this many (m*k) columns the overlap is a dense one-hot product
+_GRAM_CHUNK_CELLS = 1 << 22  # one-hot cells (float64) per block of that product
 
 __all__ = ["ABSTAIN", "SufficientStats", "stats_from_matrix", "check_label_matrix"]
 
@@ -228,9 +232,18 @@ def stats_from_matrix(
     weights : array-like of int, shape [n], optional
         How many rows each row of ``L`` stands for (e.g. ``L`` holds distinct patterns and
         ``weights`` their counts); the result is that of the expanded matrix.
+
+    Notes
+    -----
+    Rows are first reduced to their distinct patterns (each row packed into int64 words,
+    see :mod:`labelmodel._patterns`), and every count is computed from the patterns
+    weighted by their counts, so the cost beyond one pass over ``L`` grows with the
+    number of distinct patterns, not rows. Rows are processed in chunks, so memory stays
+    O(chunk) beyond ``L`` itself.
     """
     L = check_label_matrix(L, cardinality)
     n_lines, m = L.shape
+    w_all = None
     if weights is not None:
         w_all = np.asarray(weights, dtype=np.int64)
         if w_all.shape != (n_lines,) or (w_all.size and w_all.min() < 0):
@@ -240,123 +253,166 @@ def stats_from_matrix(
     if len(names) != m:
         raise ValueError(f"lf_names has {len(names)} names for {m} LF columns")
 
-    # Rows are processed in chunks so memory stays O(chunk) beyond L itself (an int8
-    # 10M x 50 matrix is not copied to int64, nor expanded into per-vote index arrays).
-    vdt = np.int16 if k < 32767 else L.dtype
+    acc = _Counts(m, k)
     step = max(1, _STATS_CHUNK_CELLS // max(m, 1))
-    overlap = None
-    lf_coverage = np.zeros(m, dtype=np.int64)
-    lf_overlap = np.zeros(m, dtype=np.int64)
-    lf_conflict = np.zeros(m, dtype=np.int64)
-    n = n_covered = n_overlapped = n_conflicted = 0
-    pieces: list[tuple[np.ndarray, np.ndarray]] = []
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []  # (words, counts, rows)
     n_pieces_rows = 0
-    keep_patterns = True
-    for lo in range(0, max(n_lines, 1), step):
+    keep_patterns = m > 0
+    for lo in range(0, n_lines, step):
         Lc = L[lo : lo + step]
-        if weights is not None:
+        w = None
+        if w_all is not None:
             w = w_all[lo : lo + step]
             pos = w > 0
             if not pos.all():
                 Lc, w = Lc[pos], w[pos]
-        else:
-            w = np.ones(Lc.shape[0], dtype=np.int64)
-        nl = Lc.shape[0]
-        n += int(w.sum())
-        voted = Lc != ABSTAIN
-        # Sparse one-hot indicator [rows, m*k]: a dense one is rows*m*k floats.
-        rows, cols = np.nonzero(voted)
-        col_key = cols * k + Lc[rows, cols]
-        ind = sp.csr_array((np.ones(len(rows), dtype=np.int64), (rows, col_key)), shape=(nl, m * k))
-        weighted = sp.csr_array((w[rows], (rows, col_key)), shape=(nl, m * k))
-        part = (ind.T @ weighted).tocsr()
-        overlap = part if overlap is None else overlap + part
-        del rows, cols, col_key, ind, weighted
-
-        n_votes = voted.sum(axis=1)
-        # A row conflicts when its voted classes are not all equal.
-        L16 = Lc.astype(vdt)
-        hi, lo_ = np.iinfo(L16.dtype).max, np.iinfo(L16.dtype).min
-        conflicted = (n_votes >= 2) & (
-            np.where(voted, L16, hi).min(axis=1) != np.where(voted, L16, lo_).max(axis=1)
-        )
-        lf_coverage += w @ voted
-        lf_overlap += w @ (voted & (n_votes >= 2)[:, None])
-        lf_conflict += w @ (voted & conflicted[:, None])
-        n_covered += int(w[n_votes >= 1].sum())
-        n_overlapped += int(w[n_votes >= 2].sum())
-        n_conflicted += int(w[conflicted].sum())
-
+        if m == 0:
+            acc.n += int(len(Lc) if w is None else w.sum())
+            continue
+        words, counts = unique_words(row_words(Lc, k), w, k, m)
+        PT = decode_words(words, k, m)  # [m, p]
+        acc.add(PT, counts)
         if keep_patterns:
-            pieces.append(_unique_rows(L16, m, w if weights is not None else None))
-            n_pieces_rows += len(pieces[-1][0])
+            pieces.append((words, counts, PT))
+            n_pieces_rows += len(words)
             if len(pieces) > 1 and n_pieces_rows > 2 * step:
-                pieces = [_merge_rows(pieces, m)]
+                pieces = [_merge(pieces, k, m)]
                 n_pieces_rows = len(pieces[0][0])
             if max_patterns is not None and len(pieces) == 1 and n_pieces_rows > max_patterns:
                 keep_patterns, pieces = False, []
-    if overlap is None:
-        overlap = sp.csr_array((m * k, m * k), dtype=np.int64)
-    if m * k <= DENSE_OVERLAP_MAX_COLS:
-        overlap = overlap.toarray().astype(np.int64)
-    else:
-        overlap.sort_indices()
-        overlap = sp.csr_array(overlap, dtype=np.int64)
 
     patterns = counts = None
-    if keep_patterns:
-        uniq, cnt = _merge_rows(pieces, m) if pieces else (np.zeros((0, m), dtype=np.int16), np.zeros(0, np.int64))
-        if max_patterns is None or len(uniq) <= max_patterns:
-            patterns = uniq.astype(np.int16).reshape(-1, m)
+    if m == 0:
+        patterns = np.zeros((1 if acc.n else 0, 0), dtype=np.int16)
+        counts = np.array([acc.n] if acc.n else [], dtype=np.int64)
+    elif keep_patterns:
+        words, cnt, PT = _merge(pieces, k, m) if pieces else (None, np.zeros(0, np.int64), np.zeros((m, 0), np.int16))
+        if max_patterns is None or len(cnt) <= max_patterns:
+            PT = PT if PT is not None else decode_words(words, k, m)
+            patterns = np.ascontiguousarray(PT.T, dtype=np.int16)
             counts = cnt.astype(np.int64)
 
     return SufficientStats(
-        n_rows=int(n),
+        n_rows=int(acc.n),
         cardinality=int(k),
         lf_names=names,
-        overlap=overlap,
-        lf_coverage=lf_coverage,
-        lf_overlap=lf_overlap,
-        lf_conflict=lf_conflict,
-        n_covered=n_covered,
-        n_overlapped=n_overlapped,
-        n_conflicted=n_conflicted,
+        overlap=acc.overlap(),
+        lf_coverage=acc.lf_coverage,
+        lf_overlap=acc.lf_overlap,
+        lf_conflict=acc.lf_conflict,
+        n_covered=acc.n_covered,
+        n_overlapped=acc.n_overlapped,
+        n_conflicted=acc.n_conflicted,
         patterns=patterns,
         counts=counts,
     )
 
 
-def _merge_rows(pieces: list[tuple[np.ndarray, np.ndarray]], m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of several ``(rows, counts)`` tables, counts summed, in lexicographic order."""
+def _merge(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], k: int, m: int) -> tuple:
+    """One ``(words, counts, rows)`` piece from several, counts summed (rows decoded later)."""
     if len(pieces) == 1:
         return pieces[0]
-    rows = np.concatenate([p[0] for p in pieces])
-    cnt = np.concatenate([p[1] for p in pieces])
-    return _unique_rows(rows, m, cnt)
+    words, counts = unique_words(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]), k, m)
+    return words, counts, None
 
 
-def _unique_rows(L: np.ndarray, m: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of ``L`` in lexicographic order and their counts (or summed ``weights``).
+class _Counts:
+    """Running sums of every count of :class:`SufficientStats` over weighted distinct rows."""
 
-    Same result as ``np.unique(L, axis=0, return_counts=True)``, 10-25x faster: rows are
-    deduplicated as raw bytes, and only the (few) distinct rows are sorted numerically.
+    def __init__(self, m: int, k: int) -> None:
+        self.m, self.k = m, k
+        self.n = self.n_covered = self.n_overlapped = self.n_conflicted = 0
+        self.lf_coverage = np.zeros(m, dtype=np.int64)
+        self.lf_overlap = np.zeros(m, dtype=np.int64)
+        self.lf_conflict = np.zeros(m, dtype=np.int64)
+        self.dense = m * k <= _DENSE_GRAM_COLS
+        self._overlap: Any = np.zeros((m * k, m * k), dtype=np.int64) if self.dense else None
+
+    def add(self, PT: np.ndarray, w: np.ndarray) -> None:
+        """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times."""
+        m, k = self.m, self.k
+        self.n += int(w.sum())
+        voted = PT != ABSTAIN
+        n_votes = voted.sum(axis=0)
+        big, small = np.iinfo(PT.dtype).max, np.iinfo(PT.dtype).min
+        # a row conflicts when its voted classes are not all equal
+        conflicted = (n_votes >= 2) & (np.where(voted, PT, big).min(axis=0) != np.where(voted, PT, small).max(axis=0))
+        # per-LF weighted row counts as float64 matrix-vector products (exact below 2**53)
+        wf = w.astype(np.float64)
+        per_row = (wf, wf * (n_votes >= 2), wf * conflicted)
+        sums = np.zeros((3, m))
+        step = max(1, _GRAM_CHUNK_CELLS // max(m, 1))
+        for lo in range(0, voted.shape[1], step):
+            block = voted[:, lo : lo + step].astype(np.float64)
+            for i, vec in enumerate(per_row):
+                sums[i] += block @ vec[lo : lo + step]
+        cov, ovl, con = np.rint(sums).astype(np.int64)
+        self.lf_coverage += cov
+        self.lf_overlap += ovl
+        self.lf_conflict += con
+        self.n_covered += int(w[n_votes >= 1].sum())
+        self.n_overlapped += int(w[n_votes >= 2].sum())
+        self.n_conflicted += int(w[conflicted].sum())
+        if self.dense:
+            self._overlap += _weighted_gram(PT, w, k)
+            return
+        # many columns: a sparse one-hot [p, m*k] (a dense one would be p*m*k floats)
+        # built as CSR directly: nonzero of the row-major view is sorted by row, then LF
+        rows, lfs = np.nonzero(voted.T)
+        col_key = lfs * k + PT[lfs, rows]
+        shape = (PT.shape[1], m * k)
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(n_votes, out=indptr[1:])
+        ind_T = sp.csc_array((np.ones(len(rows), dtype=np.int64), col_key, indptr), shape=shape[::-1])
+        weighted = sp.csr_array((w[rows], col_key, indptr), shape=shape)
+        part = (ind_T @ weighted).tocsr()
+        self._overlap = part if self._overlap is None else self._overlap + part
+
+    def overlap(self) -> Any:
+        """The accumulated overlap, dense up to ``DENSE_OVERLAP_MAX_COLS`` columns."""
+        m, k = self.m, self.k
+        O = self._overlap
+        if O is None:
+            O = sp.csr_array((m * k, m * k), dtype=np.int64)
+        if m * k <= DENSE_OVERLAP_MAX_COLS:
+            return O if isinstance(O, np.ndarray) else O.toarray().astype(np.int64)
+        if isinstance(O, np.ndarray):
+            O = sp.csr_array(O)
+        O.sort_indices()
+        return sp.csr_array(O, dtype=np.int64)
+
+
+def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """``X.T @ diag(w) @ X`` for the one-hot ``X: [p, m*k]`` of the rows ``PT: [m, p]``, exact, int64.
+
+    Computed as ``sum_b 2**b * X_b.T @ X_b`` over the bits ``b`` of the integer weights
+    (``X_b``: rows whose weight has bit ``b``). ``X.T @ X`` of a single operand is a BLAS
+    ``syrk``; the weighted ``gemm`` shape ``[mk, p] @ [p, mk]`` is the one multithreaded
+    OpenBLAS handles badly on a busy machine (seconds instead of milliseconds). float32
+    blocks of at most ``2**24`` rows keep every sum exact.
     """
-    n = L.shape[0]
-    if n == 0:
-        return np.zeros((0, m), dtype=L.dtype), np.zeros(0, dtype=np.int64)
-    if m == 0:
-        total = n if weights is None else int(np.sum(weights))
-        return np.zeros((1, 0), dtype=L.dtype), np.array([total], dtype=np.int64)
-    Lc = np.ascontiguousarray(L)
-    raw = Lc.view(np.dtype((np.void, Lc.dtype.itemsize * m))).ravel()
-    if weights is None:
-        uv, cnt = np.unique(raw, return_counts=True)
-    else:
-        uv, inv = np.unique(raw, return_inverse=True)
-        cnt = np.bincount(inv.reshape(-1), weights=weights, minlength=len(uv)).astype(np.int64)
-    uniq = uv.view(Lc.dtype).reshape(-1, m)
-    order = np.lexsort(uniq.T[::-1])
-    return uniq[order], cnt[order]
+    m, p = PT.shape
+    cols = m * k
+    G = np.zeros((cols, cols), dtype=np.int64)
+    step = int(min(1 << 24, max(1, _GRAM_CHUNK_CELLS // max(cols, 1))))
+    XT_buf = np.empty((cols, min(step, p)), dtype=np.float32)
+    bits = np.asarray(w, dtype=np.int64)
+    b = 0
+    while True:
+        sel = np.flatnonzero(bits & 1)
+        whole = len(sel) == p
+        for lo in range(0, len(sel), step):
+            hi = min(lo + step, len(sel))
+            sub = PT[:, lo:hi] if whole else PT[:, sel[lo:hi]]
+            XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
+            for j in range(m):
+                for a in range(k):
+                    np.equal(sub[j], a, out=XT[j * k + a], casting="unsafe")
+            G += np.rint(XT @ XT.T).astype(np.int64) << b
+        bits = bits >> 1
+        b += 1
+        if not bits.any():
+            return G
 
 
 def _overlap_equal(a: Any, b: Any) -> bool:

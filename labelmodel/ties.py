@@ -9,11 +9,24 @@ Policies:
 ``"first"``
     Tied rows get the lowest class index among the tied classes.
 ``"random"``
-    Tied rows get one of the tied classes chosen by a hash of the row's *id* (never its
-    position), so the same row gets the same label on every run, on every machine and in
-    any row order. Needs ``row_ids``. The hash is :func:`stable_row_hash` (blake2b of
-    ``str(row_id)``), mixed with ``seed``; among the ``t`` tied classes, in increasing
-    class order, the one at index ``hash % t`` wins.
+    Tied rows get one of the tied classes chosen by a deterministic hash.
+
+    * With ``row_ids`` (what the pipeline passes): a hash of the row's *id*, never its
+      position, so the same row gets the same label on every run, on every machine and
+      in any row order. The hash is :func:`stable_row_hash` (blake2b of ``str(row_id)``),
+      mixed with ``seed``; among the ``t`` tied classes, in increasing class order, the
+      one at index ``hash % t`` wins.
+    * Without ``row_ids``: exactly Snorkel 0.10's rule, a hash of the row's *position*
+      ``i`` in the matrix: index ``int(sha1(str(i)).hexdigest(), 16) % t`` among the tied
+      classes (``seed`` is not used). Deterministic, and equal to Snorkel's predictions
+      for the same probabilities, but a row's label can change when rows are reordered
+      or the matrix is split differently.
+``"true-random"``
+    Tied rows get a tied class drawn from numpy's global random state (as Snorkel);
+    ``np.random.seed`` makes it repeatable, nothing else does.
+
+Rows on which every LF abstained are a separate case handled by
+:meth:`labelmodel.LabelModel.predict` (``label_unvoted``), not here.
 
 The pipeline records the policy (and seed) it used in the label lineage.
 """
@@ -30,8 +43,8 @@ from .stats import ABSTAIN
 
 __all__ = ["TIE_BREAK_POLICIES", "TieBreakPolicy", "stable_row_hash", "probs_to_preds"]
 
-TieBreakPolicy = Literal["abstain", "random", "first"]
-TIE_BREAK_POLICIES: tuple[str, ...] = ("abstain", "random", "first")
+TieBreakPolicy = Literal["abstain", "random", "first", "true-random"]
+TIE_BREAK_POLICIES: tuple[str, ...] = ("abstain", "random", "first", "true-random")
 
 _MASK64 = (1 << 64) - 1
 
@@ -86,6 +99,11 @@ def _mix_seed(h: np.ndarray, seed: int) -> np.ndarray:
     return x
 
 
+def _snorkel_hash(i: int) -> int:
+    """Snorkel 0.10's ``snorkel.utils.core._hash``: sha1 of ``str(i)`` as an integer."""
+    return int(hashlib.sha1(str(i).encode("utf-8")).hexdigest(), 16)
+
+
 def check_policy(policy: str) -> str:
     if policy not in TIE_BREAK_POLICIES:
         raise ValueError(
@@ -107,12 +125,13 @@ def probs_to_preds(
     Parameters
     ----------
     probs : ndarray, shape [n, k]
-    tie_break_policy : {"abstain", "random", "first"}
+    tie_break_policy : {"abstain", "random", "first", "true-random"}
         See the module docstring.
     row_ids : sequence, shape [n], optional
-        Stable row ids; required by ``"random"``.
+        Stable row ids for ``"random"``; without them ``"random"`` hashes row positions
+        as Snorkel does.
     seed : int
-        Mixed into the row hash for ``"random"``.
+        Mixed into the row-id hash for ``"random"`` with ``row_ids``.
     tol : float
         Classes within ``tol`` of the row maximum are tied (as Snorkel's ``probs_to_preds``).
 
@@ -125,14 +144,8 @@ def probs_to_preds(
     if probs.ndim != 2:
         raise ValueError(f"probs must be a 2-D [n_rows, n_classes] array, got shape {probs.shape}")
     n = probs.shape[0]
-    if tie_break_policy == "random":
-        if row_ids is None:
-            raise ValueError(
-                "tie_break_policy='random' breaks ties by a hash of each row's id, so it needs "
-                "row_ids (one stable id per row of L); pass row_ids=... or use 'first' or 'abstain'"
-            )
-        if len(row_ids) != n:
-            raise ValueError(f"row_ids has {len(row_ids)} ids for {n} rows")
+    if row_ids is not None and len(row_ids) != n:
+        raise ValueError(f"row_ids has {len(row_ids)} ids for {n} rows; pass one id per row of L")
     preds = probs.argmax(axis=1).astype(np.int64)  # argmax takes the first maximum
     if n == 0:
         return preds
@@ -144,10 +157,16 @@ def probs_to_preds(
     if tie_break_policy == "abstain":
         preds[rows] = ABSTAIN
         return preds
-    ids = row_ids.to_pylist() if hasattr(row_ids, "to_pylist") else row_ids
-    ids_tied = [ids[i] for i in rows]  # hash only the tied rows
-    h = _mix_seed(stable_row_hash(ids_tied), seed)
-    pick = (h % n_tied[rows].astype(np.uint64)).astype(np.int64)
+    t = n_tied[rows]
+    if tie_break_policy == "true-random":
+        pick = np.random.randint(0, t)  # numpy's global state, as Snorkel
+    elif row_ids is None:
+        pick = np.array([_snorkel_hash(int(i)) % int(c) for i, c in zip(rows, t)], dtype=np.int64)
+    else:
+        ids = row_ids.to_pylist() if hasattr(row_ids, "to_pylist") else row_ids
+        ids_tied = [ids[i] for i in rows]  # hash only the tied rows
+        h = _mix_seed(stable_row_hash(ids_tied), seed)
+        pick = (h % t.astype(np.uint64)).astype(np.int64)
     # position of the pick-th True in each tied row
     cum = np.cumsum(tied[rows], axis=1) - 1
     preds[rows] = np.argmax((cum == pick[:, None]) & tied[rows], axis=1)

@@ -18,7 +18,7 @@ def test_from_dict_round_trip_and_validation():
     with pytest.raises(ValueError, match="prior_precision must be in"):
         LabelModelConfig(prior_precision=1.0)
     with pytest.raises(ValueError, match="unknown tie_break_policy"):
-        LabelModelConfig(tie_break_policy="true-random")
+        LabelModelConfig(tie_break_policy="coin-flip")
 
 
 def test_model_kwargs_map_onto_config():

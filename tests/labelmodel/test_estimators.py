@@ -78,7 +78,9 @@ def test_moments_need_overlapping_votes():
 def test_majority_label_voter_semantics():
     L = np.array([[0, 0, 1], [0, 1, -1], [-1, -1, -1], [2, -1, -1]])
     unfitted = MajorityLabelVoter(3)  # as in Snorkel, no fit needed
-    assert unfitted.predict(L, tie_break_policy="first").tolist() == [0, 0, 0, 2]
+    # the all-abstain row stays unlabeled unless label_unvoted asks for the prior's class
+    assert unfitted.predict(L, tie_break_policy="first").tolist() == [0, 0, ABSTAIN, 2]
+    assert unfitted.predict(L, tie_break_policy="first", label_unvoted=True).tolist() == [0, 0, 0, 2]
     mv = MajorityLabelVoter(3).fit(L)
     np.testing.assert_allclose(
         mv.predict_proba(L), [[1, 0, 0], [0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3], [0, 0, 1]]

@@ -76,3 +76,24 @@ def test_check_label_matrix_keeps_small_signed_dtypes():
     assert stats_mod.check_label_matrix(np.array([[0, 1]], dtype=np.uint8), 300).dtype == np.int16
     with pytest.raises(ValueError, match="L holds 255, outside the label space"):
         stats_mod.check_label_matrix(np.array([[0, 255]], dtype=np.uint8), 3)
+
+
+@pytest.mark.parametrize("m,k", [(6, 3), (40, 30), (70, 2)])
+def test_row_keys_of_one_or_many_words_match_brute_force(m, k):
+    # (6, 3): one int64 word per row, counted by bincount; (40, 30): 4 words per row and a
+    # sparse one-hot product (m*k > 1024); (70, 2): 2 words of 39 and 31 ternary digits
+    rng = np.random.default_rng(m + k)
+    base = np.where(rng.random((60, m)) < 0.7, -1, rng.integers(0, k, (60, m)))
+    L = base[rng.integers(0, 60, 400)]  # repeated rows
+    L[:, -1] = np.where(rng.random(400) < 0.5, -1, k - 1)  # extreme digits in the last word
+    s = stats_from_matrix(L.astype(np.int16), k)
+    uniq, cnt = np.unique(L, axis=0, return_counts=True)
+    assert np.array_equal(s.patterns, uniq) and np.array_equal(s.counts, cnt)
+    O = s.overlap_dense()
+    assert np.array_equal(O, _brute_overlap(L, k))
+    voted = L != -1
+    nv = voted.sum(axis=1)
+    conflict = np.array([len(set(r[r != -1])) > 1 for r in L])
+    assert np.array_equal(s.lf_overlap, (voted & (nv >= 2)[:, None]).sum(axis=0))
+    assert np.array_equal(s.lf_conflict, (voted & conflict[:, None]).sum(axis=0))
+    assert (s.n_covered, s.n_overlapped, s.n_conflicted) == ((nv >= 1).sum(), (nv >= 2).sum(), conflict.sum())

@@ -38,10 +38,8 @@ def test_random_depends_on_row_id_not_position():
     assert not np.array_equal(probs_to_preds(probs, "random", row_ids=ids, seed=1), preds)
 
 
-def test_random_needs_row_ids_and_unknown_policy_is_named():
-    with pytest.raises(ValueError, match="needs row_ids"):
-        probs_to_preds(np.full((2, 2), 0.5), "random")
+def test_row_ids_length_is_checked_and_unknown_policy_is_named():
     with pytest.raises(ValueError, match="row_ids has 1 ids for 2 rows"):
         probs_to_preds(np.full((2, 2), 0.5), "random", row_ids=[1])
-    with pytest.raises(ValueError, match="unknown tie_break_policy 'true-random'"):
-        probs_to_preds(np.full((2, 2), 0.5), "true-random")
+    with pytest.raises(ValueError, match="unknown tie_break_policy 'coin-flip'"):
+        probs_to_preds(np.full((2, 2), 0.5), "coin-flip")

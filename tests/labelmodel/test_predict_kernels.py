@@ -1,0 +1,41 @@
+"""The prediction kernels against a brute-force softmax, on the few- and many-class paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from labelmodel._votes import bump_proba, table_proba
+
+
+def _brute_bump(L, log_prior, W):
+    S = np.tile(log_prior, (len(L), 1))
+    for i, row in enumerate(L):
+        for j, v in enumerate(row):
+            if v >= 0:
+                S[i, v] += W[j, v]
+    return np.exp(S - logsumexp(S, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("k,m", [(3, 6), (40, 7), (1461, 15)])
+def test_bump_proba_equals_softmax_of_prior_plus_weights(k, m):
+    rng = np.random.default_rng(k)
+    L = np.where(rng.random((300, m)) < 0.6, -1, rng.integers(0, k, (300, m))).astype(np.int16)
+    L[:5] = -1  # unvoted rows get the prior
+    prior = rng.dirichlet(np.ones(k))
+    log_prior = np.log(prior)
+    W = rng.normal(0, 3, (m, k))
+    got = bump_proba(L, log_prior, W)
+    np.testing.assert_allclose(got, _brute_bump(L, log_prior, W), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(got[:5], np.tile(prior, (5, 1)), rtol=1e-12)
+
+
+def test_table_proba_equals_softmax_of_log_table():
+    rng = np.random.default_rng(2)
+    k, m = 4, 5
+    L = np.where(rng.random((200, m)) < 0.5, -1, rng.integers(0, k, (200, m)))
+    T = rng.dirichlet(np.ones(k + 1), size=(m, k)).transpose(0, 2, 1)  # [m, k+1, k], columns sum to 1
+    log_prior = np.log(rng.dirichlet(np.ones(k)))
+    S = log_prior + sum(np.log(T[j, L[:, j] + 1, :]) for j in range(m))
+    np.testing.assert_allclose(table_proba(L, log_prior, np.log(T)), np.exp(S - logsumexp(S, axis=1, keepdims=True)), rtol=1e-10)
