@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         common(p)
         if name in ("run", "apply"):
             p.add_argument("--force", action="store_true", help="recompute votes even when they are up to date")
+    for name, text in (("analyze", "where the LFs go wrong: per-LF, pair, class and slice statistics, error buckets"),
+                       ("report", "a self-contained HTML report of the analysis, with plots")):
+        p = sub.add_parser(name, help=text, description=text + "; --run-id names the run whose labels to analyze "
+                                                            "(default: the latest labels)")
+        common(p)
+        if name == "report":
+            p.add_argument("--out", metavar="PATH", help="HTML file to write (default: the run folder's report.html)")
     demo = sub.add_parser("demo", help="generate a synthetic ticket dataset and run the whole pipeline on it",
                           description="Generate a seeded synthetic dataset with hidden true labels, register the "
                                       "demo LF library and run the pipeline on local Spark.")
@@ -130,6 +137,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from jobs._runs import check_run_id, new_run_id, run_dir, write_json
 
     run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+    if args.command in ("analyze", "report"):
+        run_id = args.run_id  # the run to analyze; None: the one that wrote the latest labels
     if args.command == "demo":
         from jobs import demo
 
@@ -137,6 +146,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
 
+    if args.command == "report":
+        from jobs.report import check_out_path
+
+        check_out_path(args.out)  # before Spark starts
     from jobs._session import get_spark
     from jobs.stages import run_stage
 
@@ -150,6 +163,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             from jobs import demo
 
             summary = demo.run(spark, cfg, run_id=run_id, rows=args.rows, seed=args.seed)
+        elif args.command == "analyze":
+            from jobs import analyze
+
+            summary = analyze.run(spark, cfg, run_id=run_id)
+        elif args.command == "report":
+            from jobs import report
+
+            summary = report.run(spark, cfg, run_id=run_id, out=args.out)
         elif args.command == "run":
             from jobs import pipeline
 
@@ -165,6 +186,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("fit", "apply", "aggregate", "write"):
         write_json(run_dir(cfg.lakehouse, run_id) / f"{args.command}_summary.json", summary)
         print(f"lakelabel {args.command}: run {run_id} done")
+    if args.command in ("analyze", "report"):
+        print(f"lakelabel {args.command}: run {summary['run_id']}: {summary.get('report') or summary['analysis']}")
     return 0
 
 

@@ -45,6 +45,8 @@ def demo_config(
         },
         "lfs": {"modules": ["lf_library.lfs.demo"]},
         "mlflow": {"experiment": "lakelabel-demo"},
+        "slices": {"modules": ["lf_library.lfs.demo_slices"]},
+        "report": {"enabled": True},
     }
     return load_config(config, overrides=overrides, defaults=defaults)
 

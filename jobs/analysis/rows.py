@@ -1,0 +1,181 @@
+"""The one row-level pass of ``lakelabel analyze``: each source row scored once, on executors.
+
+Per row: the vote pattern (from the votes table, as :mod:`jobs.aggregate` builds it), the gold
+class, the labels table's probabilities and hard label, and, computed in Arrow batches on the
+executors, the tie shares of the label model and of majority vote (:func:`labelmodel.tie_shares`,
+the tie rule of every lakelabel accuracy), majority vote's hard label, how many LFs voted and
+how many classes they voted, and a bitmask of the slices the row is in. Every statistic of the
+analysis is a Spark aggregation over this frame; only example rows are ever collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
+from pyspark.errors import AnalysisException
+
+from jobs import _delta
+from jobs.aggregate import pattern_frame, source_ids
+from jobs.analysis.inputs import AnalysisInputs
+from jobs.apply_lfs import pickle_lfs
+from lf_library.errors import ConfigError, InputDataError
+from lf_library.slicing import SlicingFunction, evaluate_slices
+
+MAX_SLICES = 62  # slice membership is a bitmask in one long
+
+
+def scored_schema(row_id_type: pa.DataType, extra: Sequence[pa.Field]) -> pa.Schema:
+    """Columns of :func:`scored_rows`."""
+    return pa.schema([
+        pa.field("row_id", row_id_type),
+        pa.field("gold", pa.int32()),
+        pa.field("label", pa.int32()),
+        pa.field("confidence", pa.float64()),
+        pa.field("pattern", pa.list_(pa.int32())),
+        pa.field("n_votes", pa.int32()),
+        pa.field("n_classes", pa.int32()),
+        pa.field("lm", pa.list_(pa.float64())),
+        pa.field("mv", pa.list_(pa.float64())),
+        pa.field("mv_label", pa.int32()),
+        pa.field("slices", pa.int64()),
+        pa.field("bad_slices", pa.int64()),
+        pa.field("problem", pa.string()),
+        *extra,
+    ])
+
+
+def score_batch(
+    batch: pa.RecordBatch, *, k: int, m: int, slices: Sequence[SlicingFunction], precomputed: dict[str, str],
+    extra: Sequence[str], schema: pa.Schema,
+) -> pa.RecordBatch:
+    """One Arrow batch of joined rows -> one batch of :func:`scored_schema` (runs on executors)."""
+    from labelmodel import MajorityLabelVoter, tie_shares
+
+    b = batch.num_rows
+    pattern = batch.column("pattern")
+    offsets = pattern.offsets.to_numpy()
+    codes = pattern.values.to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = np.diff(offsets)
+    L = np.full((b, m), -1, dtype=np.int64)
+    L[np.repeat(np.arange(b), lengths), codes // k] = codes % k
+    counts = np.zeros((b, k), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(b), lengths), codes % k), 1)
+    mv = tie_shares(MajorityLabelVoter(cardinality=k).predict_proba(L))
+    top = counts.max(axis=1)
+    unique = ((counts == top[:, None]).sum(axis=1) == 1) & (top > 0)
+    mv_label = np.where(unique, counts.argmax(axis=1), -1)
+    probs_col = batch.column("probabilities")
+    probs = probs_col.values.to_numpy(zero_copy_only=False).reshape(b, k)
+    lm = tie_shares(probs)
+    bits = np.zeros(b, dtype=np.int64)
+    bad_bits = np.zeros(b, dtype=np.int64)
+    problem = [None] * b
+    if slices:
+        masks, problems = evaluate_slices(slices, batch, precomputed)
+        weights = np.left_shift(np.int64(1), np.arange(len(slices), dtype=np.int64))
+        bits = masks.astype(np.int64) @ weights
+        for j, (bad, example) in enumerate(problems):
+            if bad:
+                bad_bits[: 1] |= np.int64(1) << j  # counted per batch on its first row
+                problem[0] = (problem[0] + "; " if problem[0] else "") + f"{slices[j].name}:{bad}:{example}"
+    columns = [
+        batch.column("row_id"),
+        batch.column("gold"),
+        batch.column("label"),
+        batch.column("confidence"),
+        pattern,
+        pa.array(lengths, pa.int32()),
+        pa.array((counts > 0).sum(axis=1), pa.int32()),
+        pa.FixedSizeListArray.from_arrays(pa.array(lm.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
+        pa.FixedSizeListArray.from_arrays(pa.array(mv.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
+        pa.array(mv_label, pa.int32()),
+        pa.array(bits, pa.int64()),
+        pa.array(bad_bits, pa.int64()),
+        pa.array(problem, pa.string()),
+        *[batch.column(c) for c in extra],
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def scored_rows(
+    spark: Any, inputs: AnalysisInputs, slices: Sequence[SlicingFunction], coverage_by: Sequence[str], io: Any = None,
+) -> DataFrame:
+    """The lazy per-row frame described in the module docstring (one row per source row)."""
+    io = io or _delta.delta_io(spark)
+    if len(slices) > MAX_SLICES:
+        raise ConfigError(f"{len(slices)} slices are configured; analyze supports at most {MAX_SLICES}: split "
+                          f"slices.modules across configs")
+    source, k, m = inputs.source, len(inputs.label_space), len(inputs.lf_names)
+    missing = [c for c in coverage_by if c not in source.df.columns]
+    if missing:
+        raise ConfigError(f"analysis.coverage_by names column(s) {missing} not in {source.info.path}; its columns "
+                          f"are: {', '.join(source.df.columns)}")
+    votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
+    patterns = pattern_frame(votes, source_ids(source, inputs.label_space), inputs.lf_names, k)
+    labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version).select(
+        "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"), "confidence")
+    needed: set[str] = set(coverage_by)
+    precomputed: dict[str, str] = {}
+    extra_cols = []
+    for j, sf in enumerate(slices):
+        if sf.kind == "sql":
+            precomputed[sf.name] = f"__slice_{j}"
+            extra_cols.append(sf.spark_column().alias(f"__slice_{j}"))
+        else:
+            needed.update(sf.fields if sf.fields is not None else source.df.columns)
+    unknown = sorted(c for c in needed - set(coverage_by) if c not in source.df.columns)
+    if unknown:
+        raise ConfigError(f"slices read column(s) {unknown}, not in {source.info.path}; fix the slices' fields")
+    side_cols = [c for c in source.df.columns if c in needed and c != source.id_column]
+    try:
+        side = source.df.select(F.col(source.id_column).alias("row_id"), *side_cols, *extra_cols)
+    except AnalysisException as err:
+        bad = [sf.name for sf in slices if sf.kind == "sql"]
+        raise ConfigError(f"a SQL slice does not compile against the source ({', '.join(bad)}): "
+                          f"{str(err).splitlines()[0]}; fix its condition") from None
+    joined = patterns.join(labels, "row_id", "left")
+    if side_cols or extra_cols or coverage_by:
+        joined = joined.join(side, "row_id", "left")
+    id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
+    extra_fields = [pa.field(c, to_arrow_type(source.df.schema[c].dataType)) for c in coverage_by]
+    schema = scored_schema(id_type, extra_fields)
+    payload = spark.sparkContext.broadcast(pickle_lfs((tuple(slices), precomputed), slices))
+    prob_default = F.array_repeat(F.lit(1.0 / k), k)  # a source row without a label row (not expected)
+    prepared = joined.select(
+        "row_id", "gold", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
+        F.coalesce("confidence", F.lit(0.0)).alias("confidence"), "pattern",
+        F.coalesce("probabilities", prob_default).alias("probabilities"),
+        *[c for c in joined.columns if c not in {"row_id", "gold", "label", "confidence", "pattern", "probabilities"}],
+    )
+    extra = list(coverage_by)
+
+    def score_partition(batches):
+        from pyspark import cloudpickle
+
+        slices_, pre = cloudpickle.loads(payload.value)
+        for batch in batches:
+            if batch.num_rows:
+                yield score_batch(batch, k=k, m=m, slices=slices_, precomputed=pre, extra=extra, schema=schema)
+
+    return prepared.mapInArrow(score_partition, from_arrow_schema(schema))
+
+
+def check_slice_problems(scored: DataFrame, slices: Sequence[SlicingFunction]) -> None:
+    """Raise :class:`InputDataError` naming the first slice that raised or returned a non-boolean."""
+    if not slices:
+        return
+    bad = scored.where(F.col("bad_slices") != 0).select("bad_slices", "problem").limit(1).collect()
+    if not bad:
+        return
+    for entry in (bad[0]["problem"] or "").split("; "):
+        name, count, example = entry.split(":", 2)
+        raise InputDataError(
+            f"slicing function {name!r} {example} on {count} row(s) of a batch; a slicing function must return "
+            f"True or False for every row: fix it in its module (slices.modules)"
+        )
