@@ -95,4 +95,6 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     denom = 1.0 + z * z / trials
     center = (p + z * z / (2 * trials)) / denom
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return float(max(0.0, center - half)), float(min(1.0, center + half))
+    low = 0.0 if successes <= 0 else max(0.0, center - half)
+    high = 1.0 if successes >= trials else min(1.0, center + half)
+    return float(low), float(high)
