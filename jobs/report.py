@@ -152,3 +152,42 @@ def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str 
     log.info("report: %s (%d plots, %.0f KB) in %.1fs", path, len(report.figures), path.stat().st_size / 1024, seconds)
     return {**summary, "stage": "report", "report": str(path),
             "timings_seconds": {**summary["timings_seconds"], "report": round(seconds, 3)}}
+
+
+def figures_html(figures: list[dict[str, Any]]) -> str:
+    """A bare HTML fragment with ``figures`` (from :mod:`jobs.analysis.plots`) as embedded PNGs and captions."""
+    import html as _html
+
+    parts = []
+    for f in figures:
+        b64 = base64.b64encode(f["png"]).decode("ascii")
+        parts.append(f'<figure><h3>{_html.escape(f["title"])}</h3><img alt="{_html.escape(f["title"])}" '
+                     f'src="data:image/png;base64,{b64}" style="max-width:100%"><figcaption>'
+                     f'{_html.escape(f["caption"])}</figcaption></figure>')
+    return "\n".join(parts)
+
+
+def show(html: str, display_html: Any = None) -> str | None:
+    """Show an HTML page or fragment in a notebook: ``displayHTML`` on Databricks, IPython elsewhere.
+
+    Without either (a plain Python run), the page is written to a temporary file and its path is
+    printed and returned.
+    """
+    if display_html is not None:
+        display_html(html)
+        return None
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None:
+            display(HTML(html))
+            return None
+    except ImportError:
+        pass
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".html", prefix="lakelabel-", delete=False, encoding="utf-8") as f:
+        f.write(html)
+    print(f"open {f.name} in a browser to see the plots")
+    return f.name

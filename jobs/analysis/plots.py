@@ -45,6 +45,9 @@ def lf_coverage_accuracy(doc: dict[str, Any]) -> plt.Figure:
         else:
             ax.plot(lf["coverage"], acc, "s", color=color, ms=7)
         points.append((lf["coverage"], acc, lf["name"]))
+        if lf["name"] == doc.get("highlight"):
+            ax.plot(lf["coverage"], acc, "o", ms=15, mfc="none", mec=LM_COLOR, mew=2.5, label=f"draft: {lf['name']}")
+            ax.legend(loc="lower right", fontsize=8)
     _label_points(ax, points)
     ax.axhline(chance, color=BAD, ls="--", lw=1)
     ax.text(0.99, chance, f"random guess (1/{k})", color=BAD, fontsize=8, ha="right", va="bottom",
@@ -237,6 +240,11 @@ def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if doc.get("gold_column"):
         makers.insert(2, confusion_matrices)
     makers.append(slice_accuracy)
+    return render(makers, doc)
+
+
+def render(makers: list[Any], doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Draw each figure of ``makers`` (functions of this module) from ``doc``, as PNG bytes."""
     out = []
     for make in makers:
         fig = make(doc)

@@ -21,13 +21,19 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
 from jobs import _delta
-from jobs.aggregate import pattern_frame, source_ids
+from jobs._sources import gold_ids
+from jobs.aggregate import pattern_frame
 from jobs.analysis.inputs import AnalysisInputs
 from jobs.apply_lfs import pickle_lfs
 from lf_library.errors import ConfigError, InputDataError
 from lf_library.slicing import SlicingFunction, evaluate_slices
 
 MAX_SLICES = 62  # slice membership is a bitmask in one long
+
+
+def by_column(i: int) -> str:
+    """Name of the ``i``-th ``analysis.coverage_by`` column in :func:`scored_rows`."""
+    return f"__by_{i}"
 
 
 def scored_schema(row_id_type: pa.DataType, extra: Sequence[pa.Field]) -> pa.Schema:
@@ -52,9 +58,13 @@ def scored_schema(row_id_type: pa.DataType, extra: Sequence[pa.Field]) -> pa.Sch
 
 def score_batch(
     batch: pa.RecordBatch, *, k: int, m: int, slices: Sequence[SlicingFunction], precomputed: dict[str, str],
-    extra: Sequence[str], schema: pa.Schema,
+    extra: Sequence[str], schema: pa.Schema, source_columns: Sequence[str] = (),
 ) -> pa.RecordBatch:
-    """One Arrow batch of joined rows -> one batch of :func:`scored_schema` (runs on executors)."""
+    """One Arrow batch of joined rows -> one batch of :func:`scored_schema` (runs on executors).
+
+    Source columns arrive as ``__src_<i>`` (``source_columns[i]``), so no source column can clash
+    with the job's own; slices see them under their own names.
+    """
     from labelmodel import MajorityLabelVoter, tie_shares
 
     b = batch.num_rows
@@ -77,7 +87,12 @@ def score_batch(
     bad_bits = np.zeros(b, dtype=np.int64)
     problem = [None] * b
     if slices:
-        masks, problems = evaluate_slices(slices, batch, precomputed)
+        names = list(source_columns) + list(precomputed.values())
+        arrays = [batch.column(f"__src_{i}") for i in range(len(source_columns))]
+        arrays += [batch.column(c) for c in precomputed.values()]
+        view = pa.RecordBatch.from_arrays(arrays, names=names) if names else pa.RecordBatch.from_pydict(
+            {"__rows": pa.nulls(b)})
+        masks, problems = evaluate_slices(slices, view, precomputed)
         weights = np.left_shift(np.int64(1), np.arange(len(slices), dtype=np.int64))
         bits = masks.astype(np.int64) @ weights
         for j, (bad, example) in enumerate(problems):
@@ -117,7 +132,6 @@ def scored_rows(
         raise ConfigError(f"analysis.coverage_by names column(s) {missing} not in {source.info.path}; its columns "
                           f"are: {', '.join(source.df.columns)}")
     votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
-    patterns = pattern_frame(votes, source_ids(source, inputs.label_space), inputs.lf_names, k)
     labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"), "confidence")
     needed: set[str] = set(coverage_by)
@@ -133,17 +147,20 @@ def scored_rows(
     if unknown:
         raise ConfigError(f"slices read column(s) {unknown}, not in {source.info.path}; fix the slices' fields")
     side_cols = [c for c in source.df.columns if c in needed and c != source.id_column]
+    # The source is read once: id, gold (as source_ids maps it) and what the slices read.
+    gold = gold_ids(source, tuple(inputs.label_space)) if source.gold_column else F.lit(-1).cast("int")
     try:
-        side = source.df.select(F.col(source.id_column).alias("row_id"), *side_cols, *extra_cols)
+        side = source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
+                                *[F.col(c).alias(f"__src_{i}") for i, c in enumerate(side_cols)], *extra_cols)
     except AnalysisException as err:
         bad = [sf.name for sf in slices if sf.kind == "sql"]
         raise ConfigError(f"a SQL slice does not compile against the source ({', '.join(bad)}): "
                           f"{str(err).splitlines()[0]}; fix its condition") from None
+    patterns = pattern_frame(votes, side, inputs.lf_names, k)
     joined = patterns.join(labels, "row_id", "left")
-    if side_cols or extra_cols or coverage_by:
-        joined = joined.join(side, "row_id", "left")
     id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
-    extra_fields = [pa.field(c, to_arrow_type(source.df.schema[c].dataType)) for c in coverage_by]
+    extra_fields = [pa.field(by_column(i), to_arrow_type(source.df.schema[c].dataType))
+                    for i, c in enumerate(coverage_by)]
     schema = scored_schema(id_type, extra_fields)
     payload = spark.sparkContext.broadcast(pickle_lfs((tuple(slices), precomputed), slices))
     prob_default = F.array_repeat(F.lit(1.0 / k), k)  # a source row without a label row (not expected)
@@ -153,7 +170,7 @@ def scored_rows(
         F.coalesce("probabilities", prob_default).alias("probabilities"),
         *[c for c in joined.columns if c not in {"row_id", "gold", "label", "confidence", "pattern", "probabilities"}],
     )
-    extra = list(coverage_by)
+    extra = [f"__src_{side_cols.index(c)}" for c in coverage_by]
 
     def score_partition(batches):
         from pyspark import cloudpickle
@@ -161,7 +178,8 @@ def scored_rows(
         slices_, pre = cloudpickle.loads(payload.value)
         for batch in batches:
             if batch.num_rows:
-                yield score_batch(batch, k=k, m=m, slices=slices_, precomputed=pre, extra=extra, schema=schema)
+                yield score_batch(batch, k=k, m=m, slices=slices_, precomputed=pre, extra=extra, schema=schema,
+                                  source_columns=side_cols)
 
     return prepared.mapInArrow(score_partition, from_arrow_schema(schema))
 

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.aggregate import _moments_on_spark
+from jobs.analysis.rows import by_column
 from lf_library.analysis import lf_summary, wilson_interval
 
 
@@ -256,10 +257,10 @@ def pair_statistics(stats: Any, top: int) -> dict[str, Any]:
 
 
 def coverage_gaps(scored: DataFrame, columns: Sequence[str], top: int = 20) -> dict[str, Any]:
-    """Uncovered rows per value of each ``columns`` (the ``top`` values with most uncovered rows)."""
+    """Uncovered rows per value of each ``analysis.coverage_by`` column (the ``top`` values with most uncovered rows)."""
     out: dict[str, Any] = {}
-    for col in columns:
-        grouped = scored.groupBy(F.col(col).cast("string").alias("value")).agg(
+    for i, col in enumerate(columns):
+        grouped = scored.groupBy(F.col(by_column(i)).cast("string").alias("value")).agg(
             F.count(F.lit(1)).alias("rows"), _count(F.col("n_votes") == 0).alias("uncovered"))
         rows = grouped.orderBy(F.desc("uncovered"), F.asc("value")).limit(top).collect()
         out[col] = [{"value": r["value"], "rows": int(r["rows"]), "uncovered": int(r["uncovered"]),
