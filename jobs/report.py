@@ -86,8 +86,14 @@ def findings(doc: dict[str, Any]) -> list[str]:
     scored = [s for s in doc["slices"] if s["lm_accuracy"] is not None]
     if scored and t["lm_accuracy"] is not None:
         s = min(scored, key=lambda s: s["lm_accuracy"])
-        out.append(f"Weakest slice: on {s['name']} ({s['size']:,} rows) the label model is right on "
+        what = "Weakest slice" if s["lm_accuracy"] < t["lm_accuracy"] else "Every slice is above all rows; the lowest"
+        out.append(f"{what}: on {s['name']} ({s['size']:,} rows) the label model is right on "
                    f"{_pct(s['lm_accuracy'])}, against {_pct(t['lm_accuracy'])} on all rows.")
+    if (t["lm_accuracy"] is not None and t["lm_accuracy_covered"] is not None and t["lm_accuracy"] < t["mv_accuracy"]
+            and t["lm_accuracy_covered"] >= t["mv_accuracy_covered"]):
+        out.append("The label model loses to majority vote only through the uncovered rows: there it predicts its "
+                   "class balance, while majority vote splits them evenly. LFs for what the 'Uncovered' bucket "
+                   "holds would close the gap.")
     return out
 
 

@@ -48,27 +48,43 @@ def lf_coverage_accuracy(doc: dict[str, Any]) -> plt.Figure:
         if lf["name"] == doc.get("highlight"):
             ax.plot(lf["coverage"], acc, "o", ms=15, mfc="none", mec=LM_COLOR, mew=2.5, label=f"draft: {lf['name']}")
             ax.legend(loc="lower right", fontsize=8)
-    _label_points(ax, points)
     ax.axhline(chance, color=BAD, ls="--", lw=1)
     ax.text(0.99, chance, f"random guess (1/{k})", color=BAD, fontsize=8, ha="right", va="bottom",
             transform=ax.get_yaxis_transform())
     ax.set_xlabel("coverage (share of rows the LF votes on)")
     ax.set_ylabel("accuracy on gold (95% interval)" if sources == {"gold"} else "accuracy (gold, else estimated)")
     ax.set_ylim(-0.02, 1.05)
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, max([p[0] for p in points] + [0.05]) * 1.25)
     ax.grid(alpha=0.3)
     ax.set_title("LF coverage against accuracy")
+    fig.tight_layout()
+    _label_points(ax, points)
     fig.tight_layout()
     return fig
 
 
 def _label_points(ax: Any, points: list[tuple[float, float, str]]) -> None:
-    """Name each point; a label that would sit on a neighbour's goes below its point instead."""
-    placed: list[tuple[float, float]] = []
+    """Name each point, choosing for each label the first nearby spot that no earlier label covers."""
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the axis limits, so data -> screen positions are final
+    scale = 72.0 / fig.dpi  # screen pixels -> points
+    offsets = [(6, 3), (6, -10), (-6, 3), (-6, -10), (6, 13), (6, -20), (-6, 13), (-6, -20), (6, 23), (6, -30)]
+    taken: list[tuple[float, float, float, float]] = []
     for x, y, name in sorted(points, key=lambda p: (-p[1], p[0])):
-        near = any(abs(x - px) < 0.08 and abs(y - py) < 0.035 for px, py in placed)
-        ax.annotate(name, (x, y), xytext=(6, -11 if near else 4), textcoords="offset points", fontsize=8)
-        placed.append((x, y - (0.04 if near else 0)))
+        px, py = (v * scale for v in ax.transData.transform((x, y)))
+        width, height = 4.9 * len(name), 9.0
+        for dx, dy in offsets:
+            left = px + dx if dx > 0 else px + dx - width
+            box = (left, py + dy, left + width, py + dy + height)
+            if not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
+                break
+        else:
+            dx, dy = offsets[0]
+            left = px + dx
+            box = (left, py + dy, left + width, py + dy + height)
+        taken.append(box)
+        ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                    ha="left" if dx > 0 else "right", va="bottom")
 
 
 def conflict_heatmap(doc: dict[str, Any]) -> plt.Figure:

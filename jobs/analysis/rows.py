@@ -4,8 +4,9 @@ Per row: the vote pattern (from the votes table, as :mod:`jobs.aggregate` builds
 class, the labels table's probabilities and hard label, and, computed in Arrow batches on the
 executors, the tie shares of the label model and of majority vote (:func:`labelmodel.tie_shares`,
 the tie rule of every lakelabel accuracy), majority vote's hard label, how many LFs voted and
-how many classes they voted, and a bitmask of the slices the row is in. Every statistic of the
-analysis is a Spark aggregation over this frame; only example rows are ever collected.
+how many classes they voted, and a bitmask of the slices the row is in. Slices are evaluated
+while the source is read, so only the bitmask (not the text) travels through the joins. Every
+statistic of the analysis is a Spark aggregation over this frame; only example rows are collected.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
 from jobs import _delta
-from jobs._sources import gold_ids
+from jobs._sources import Source, gold_ids
 from jobs.aggregate import pattern_frame
 from jobs.analysis.inputs import AnalysisInputs
 from jobs.apply_lfs import pickle_lfs
@@ -29,6 +30,7 @@ from lf_library.errors import ConfigError, InputDataError
 from lf_library.slicing import SlicingFunction, evaluate_slices
 
 MAX_SLICES = 62  # slice membership is a bitmask in one long
+_SLICE_FIELDS = [pa.field("slices", pa.int64()), pa.field("bad_slices", pa.int64()), pa.field("problem", pa.string())]
 
 
 def by_column(i: int) -> str:
@@ -49,73 +51,124 @@ def scored_schema(row_id_type: pa.DataType, extra: Sequence[pa.Field]) -> pa.Sch
         pa.field("lm", pa.list_(pa.float64())),
         pa.field("mv", pa.list_(pa.float64())),
         pa.field("mv_label", pa.int32()),
-        pa.field("slices", pa.int64()),
-        pa.field("bad_slices", pa.int64()),
-        pa.field("problem", pa.string()),
+        *_SLICE_FIELDS,
         *extra,
     ])
 
 
-def score_batch(
-    batch: pa.RecordBatch, *, k: int, m: int, slices: Sequence[SlicingFunction], precomputed: dict[str, str],
-    extra: Sequence[str], schema: pa.Schema, source_columns: Sequence[str] = (),
+def slice_batch(
+    batch: pa.RecordBatch, *, slices: Sequence[SlicingFunction], precomputed: dict[str, str],
+    source_columns: Sequence[str], schema: pa.Schema,
 ) -> pa.RecordBatch:
-    """One Arrow batch of joined rows -> one batch of :func:`scored_schema` (runs on executors).
+    """Source rows -> ``row_id, gold, slices, bad_slices, problem, __by_*`` (runs on executors).
 
     Source columns arrive as ``__src_<i>`` (``source_columns[i]``), so no source column can clash
-    with the job's own; slices see them under their own names.
+    with the job's own; slices see them under their own names. A slice that raises or returns a
+    non-boolean sets its bit in ``bad_slices`` on the batch's first row, with a description in
+    ``problem``.
     """
+    b = batch.num_rows
+    names = list(source_columns) + list(precomputed.values())
+    arrays = [batch.column(f"__src_{i}") for i in range(len(source_columns))]
+    arrays += [batch.column(c) for c in precomputed.values()]
+    view = pa.RecordBatch.from_arrays(arrays, names=names) if names else pa.RecordBatch.from_pydict(
+        {"__rows": pa.nulls(b)})
+    masks, problems = evaluate_slices(slices, view, precomputed)
+    weights = np.left_shift(np.int64(1), np.arange(len(slices), dtype=np.int64))
+    bits = masks.astype(np.int64) @ weights if slices else np.zeros(b, dtype=np.int64)
+    bad_bits = np.zeros(b, dtype=np.int64)
+    problem: list[str | None] = [None] * b
+    for j, (bad, example) in enumerate(problems):
+        if bad:
+            bad_bits[0] |= np.int64(1) << j
+            problem[0] = (problem[0] + "; " if problem[0] else "") + f"{slices[j].name}:{bad}:{example}"
+    by = [f for f in schema.names if f.startswith("__by_")]
+    columns = [batch.column("row_id"), batch.column("gold"), pa.array(bits, pa.int64()),
+               pa.array(bad_bits, pa.int64()), pa.array(problem, pa.string()), *[batch.column(f) for f in by]]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def score_batch(batch: pa.RecordBatch, *, k: int, m: int, schema: pa.Schema) -> pa.RecordBatch:
+    """One Arrow batch of joined rows -> one batch of :func:`scored_schema` (runs on executors)."""
     from labelmodel import MajorityLabelVoter, tie_shares
 
     b = batch.num_rows
     pattern = batch.column("pattern")
     offsets = pattern.offsets.to_numpy()
-    codes = pattern.values.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = pattern.values.to_numpy(zero_copy_only=False)[offsets[0]:offsets[-1]].astype(np.int64)
     lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(b), lengths)
     L = np.full((b, m), -1, dtype=np.int64)
-    L[np.repeat(np.arange(b), lengths), codes // k] = codes % k
+    L[rows, codes // k] = codes % k
     counts = np.zeros((b, k), dtype=np.int64)
-    np.add.at(counts, (np.repeat(np.arange(b), lengths), codes % k), 1)
+    np.add.at(counts, (rows, codes % k), 1)
     mv = tie_shares(MajorityLabelVoter(cardinality=k).predict_proba(L))
     top = counts.max(axis=1)
     unique = ((counts == top[:, None]).sum(axis=1) == 1) & (top > 0)
     mv_label = np.where(unique, counts.argmax(axis=1), -1)
     probs_col = batch.column("probabilities")
-    probs = probs_col.values.to_numpy(zero_copy_only=False).reshape(b, k)
+    p_off = probs_col.offsets.to_numpy()
+    probs = probs_col.values.to_numpy(zero_copy_only=False)[p_off[0]:p_off[-1]].reshape(b, k)
     lm = tie_shares(probs)
-    bits = np.zeros(b, dtype=np.int64)
-    bad_bits = np.zeros(b, dtype=np.int64)
-    problem = [None] * b
-    if slices:
-        names = list(source_columns) + list(precomputed.values())
-        arrays = [batch.column(f"__src_{i}") for i in range(len(source_columns))]
-        arrays += [batch.column(c) for c in precomputed.values()]
-        view = pa.RecordBatch.from_arrays(arrays, names=names) if names else pa.RecordBatch.from_pydict(
-            {"__rows": pa.nulls(b)})
-        masks, problems = evaluate_slices(slices, view, precomputed)
-        weights = np.left_shift(np.int64(1), np.arange(len(slices), dtype=np.int64))
-        bits = masks.astype(np.int64) @ weights
-        for j, (bad, example) in enumerate(problems):
-            if bad:
-                bad_bits[: 1] |= np.int64(1) << j  # counted per batch on its first row
-                problem[0] = (problem[0] + "; " if problem[0] else "") + f"{slices[j].name}:{bad}:{example}"
     columns = [
-        batch.column("row_id"),
-        batch.column("gold"),
-        batch.column("label"),
-        batch.column("confidence"),
-        pattern,
+        batch.column("row_id"), batch.column("gold"), batch.column("label"), batch.column("confidence"), pattern,
         pa.array(lengths, pa.int32()),
         pa.array((counts > 0).sum(axis=1), pa.int32()),
         pa.FixedSizeListArray.from_arrays(pa.array(lm.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
         pa.FixedSizeListArray.from_arrays(pa.array(mv.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
         pa.array(mv_label, pa.int32()),
-        pa.array(bits, pa.int64()),
-        pa.array(bad_bits, pa.int64()),
-        pa.array(problem, pa.string()),
-        *[batch.column(c) for c in extra],
+        *[batch.column(f.name) for f in schema if f.name in ("slices", "bad_slices", "problem")
+          or f.name.startswith("__by_")],
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _sliced_source(
+    spark: Any, source: Source, label_space: Sequence[str], slices: Sequence[SlicingFunction],
+    coverage_by: Sequence[str],
+) -> DataFrame:
+    """``row_id, gold, slices, bad_slices, problem, __by_*``: one pass over the source."""
+    precomputed: dict[str, str] = {}
+    sql_cols = []
+    needed: set[str] = set(coverage_by)
+    for j, sf in enumerate(slices):
+        if sf.kind == "sql":
+            precomputed[sf.name] = f"__slice_{j}"
+            sql_cols.append(sf.spark_column().alias(f"__slice_{j}"))
+        else:
+            needed.update(sf.fields if sf.fields is not None else source.df.columns)
+    unknown = sorted(c for c in needed if c not in source.df.columns)
+    if unknown:
+        raise ConfigError(f"slices or analysis.coverage_by read column(s) {unknown}, not in {source.info.path}; its "
+                          f"columns are: {', '.join(source.df.columns)}")
+    side_cols = [c for c in source.df.columns if c in needed]
+    gold = gold_ids(source, tuple(label_space)) if source.gold_column else F.lit(-1).cast("int")
+    by = [F.col(c).alias(by_column(i)) for i, c in enumerate(coverage_by)]
+    if not slices:
+        return source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
+                                F.lit(0).cast("long").alias("slices"), F.lit(0).cast("long").alias("bad_slices"),
+                                F.lit(None).cast("string").alias("problem"), *by)
+    try:
+        side = source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
+                                *[F.col(c).alias(f"__src_{i}") for i, c in enumerate(side_cols)], *sql_cols, *by)
+    except AnalysisException as err:
+        bad = [sf.name for sf in slices if sf.kind == "sql"]
+        raise ConfigError(f"a SQL slice does not compile against the source ({', '.join(bad)}): "
+                          f"{str(err).splitlines()[0]}; fix its condition") from None
+    id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
+    by_fields = [pa.field(by_column(i), to_arrow_type(source.df.schema[c].dataType)) for i, c in enumerate(coverage_by)]
+    schema = pa.schema([pa.field("row_id", id_type), pa.field("gold", pa.int32()), *_SLICE_FIELDS, *by_fields])
+    payload = spark.sparkContext.broadcast(pickle_lfs((tuple(slices), precomputed), slices))
+
+    def slice_partition(batches):
+        from pyspark import cloudpickle
+
+        slices_, pre = cloudpickle.loads(payload.value)
+        for batch in batches:
+            if batch.num_rows:
+                yield slice_batch(batch, slices=slices_, precomputed=pre, source_columns=side_cols, schema=schema)
+
+    return side.mapInArrow(slice_partition, from_arrow_schema(schema))
 
 
 def scored_rows(
@@ -127,59 +180,26 @@ def scored_rows(
         raise ConfigError(f"{len(slices)} slices are configured; analyze supports at most {MAX_SLICES}: split "
                           f"slices.modules across configs")
     source, k, m = inputs.source, len(inputs.label_space), len(inputs.lf_names)
-    missing = [c for c in coverage_by if c not in source.df.columns]
-    if missing:
-        raise ConfigError(f"analysis.coverage_by names column(s) {missing} not in {source.info.path}; its columns "
-                          f"are: {', '.join(source.df.columns)}")
+    sliced = _sliced_source(spark, source, inputs.label_space, slices, coverage_by)
     votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
     labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"), "confidence")
-    needed: set[str] = set(coverage_by)
-    precomputed: dict[str, str] = {}
-    extra_cols = []
-    for j, sf in enumerate(slices):
-        if sf.kind == "sql":
-            precomputed[sf.name] = f"__slice_{j}"
-            extra_cols.append(sf.spark_column().alias(f"__slice_{j}"))
-        else:
-            needed.update(sf.fields if sf.fields is not None else source.df.columns)
-    unknown = sorted(c for c in needed - set(coverage_by) if c not in source.df.columns)
-    if unknown:
-        raise ConfigError(f"slices read column(s) {unknown}, not in {source.info.path}; fix the slices' fields")
-    side_cols = [c for c in source.df.columns if c in needed and c != source.id_column]
-    # The source is read once: id, gold (as source_ids maps it) and what the slices read.
-    gold = gold_ids(source, tuple(inputs.label_space)) if source.gold_column else F.lit(-1).cast("int")
-    try:
-        side = source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
-                                *[F.col(c).alias(f"__src_{i}") for i, c in enumerate(side_cols)], *extra_cols)
-    except AnalysisException as err:
-        bad = [sf.name for sf in slices if sf.kind == "sql"]
-        raise ConfigError(f"a SQL slice does not compile against the source ({', '.join(bad)}): "
-                          f"{str(err).splitlines()[0]}; fix its condition") from None
-    patterns = pattern_frame(votes, side, inputs.lf_names, k)
-    joined = patterns.join(labels, "row_id", "left")
+    joined = pattern_frame(votes, sliced, inputs.lf_names, k).join(labels, "row_id", "left")
     id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
-    extra_fields = [pa.field(by_column(i), to_arrow_type(source.df.schema[c].dataType))
-                    for i, c in enumerate(coverage_by)]
-    schema = scored_schema(id_type, extra_fields)
-    payload = spark.sparkContext.broadcast(pickle_lfs((tuple(slices), precomputed), slices))
+    by_fields = [pa.field(by_column(i), to_arrow_type(source.df.schema[c].dataType)) for i, c in enumerate(coverage_by)]
+    schema = scored_schema(id_type, by_fields)
     prob_default = F.array_repeat(F.lit(1.0 / k), k)  # a source row without a label row (not expected)
     prepared = joined.select(
         "row_id", "gold", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
         F.coalesce("confidence", F.lit(0.0)).alias("confidence"), "pattern",
         F.coalesce("probabilities", prob_default).alias("probabilities"),
-        *[c for c in joined.columns if c not in {"row_id", "gold", "label", "confidence", "pattern", "probabilities"}],
+        "slices", "bad_slices", "problem", *[f.name for f in by_fields],
     )
-    extra = [f"__src_{side_cols.index(c)}" for c in coverage_by]
 
     def score_partition(batches):
-        from pyspark import cloudpickle
-
-        slices_, pre = cloudpickle.loads(payload.value)
         for batch in batches:
             if batch.num_rows:
-                yield score_batch(batch, k=k, m=m, slices=slices_, precomputed=pre, extra=extra, schema=schema,
-                                  source_columns=side_cols)
+                yield score_batch(batch, k=k, m=m, schema=schema)
 
     return prepared.mapInArrow(score_partition, from_arrow_schema(schema))
 
