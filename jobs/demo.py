@@ -98,5 +98,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     if summary["mlflow"]["run_id"]:
         lines.append(f"  MLflow run          {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
+    if summary.get("report"):
+        lines.append(f"  report              {summary['report']}")
     lines.append(f"  wall time           {summary['timings_seconds']['total']:.1f}s")
     return "\n".join(lines)
