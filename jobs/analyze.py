@@ -28,6 +28,7 @@ from jobs.analysis import buckets
 from jobs.analysis import inputs as analysis_inputs
 from jobs.analysis import rows as analysis_rows
 from jobs.analysis import stats
+from jobs.analysis.evaluation import evaluation_section
 from lf_library.errors import ConfigError
 from lf_library.slicing import load_slices
 
@@ -88,6 +89,14 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         if patterns is not None:
             patterns.unpersist()
         clear_description(spark)
+    evaluation = None
+    if cfg.evaluation is not None and cfg.evaluation.gold_column:
+        evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io)
+        step("LFs and label model scored on the evaluation source")
+        if not found.source.gold_column and "lfs" in evaluation:  # the LF table's gold is the held-out rows'
+            for row, ev in zip(lf_rows, evaluation["lfs"]):
+                row.update({key: ev[key] for key in ("gold_votes", "gold_correct", "gold_accuracy",
+                                                     "gold_accuracy_ci95")})
     classes = overview["classes"]
     per_class = []
     for c, name in enumerate(space):
@@ -106,6 +115,10 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
                    "source": {"path": found.source.info.path, "version": found.source.info.version}},
         "label_space": space,
         "gold_column": found.source.gold_column,
+        # Where the LF table's gold accuracies come from: the source's gold column, the evaluation source, or none.
+        "lf_gold_from": "source" if found.source.gold_column else "evaluation" if evaluation and "lfs" in evaluation
+        else None,
+        "evaluation": evaluation,
         "tie_break_policy": found.tie_break_policy,
         "label_model": {"version": model.model_version, "path": model.model_path,
                         "kind": type(model.model).__name__} if model else None,
@@ -141,7 +154,7 @@ class _Steps:
 
     def __call__(self, what: str) -> None:
         self.n += 1
-        log.info("analyze %d/3: %s (%.1fs)", self.n, what, time.perf_counter() - self.started)
+        log.info("analyze %d: %s (%.1fs)", self.n, what, time.perf_counter() - self.started)
 
 
 def log_to_run(cfg: PipelineConfig, run_id: str, action: Callable[[Any], None]) -> dict[str, Any]:

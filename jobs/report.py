@@ -76,6 +76,12 @@ def findings(doc: dict[str, Any]) -> list[str]:
             names = doc["confusion"]["labels"]
             out.append(f"The most conflated classes: the label model labels {_pct(share)} of gold '{names[g]}' rows "
                        f"as '{names[p]}' ({conf[g][p]:,.0f} rows).")
+    ev = doc.get("evaluation") or {}
+    if ev.get("lm_accuracy") is not None:
+        out.append(f"On the held-out evaluation source ({ev['rows']:,} rows with gold, {_pct(ev['coverage'])} covered) "
+                   f"the label model is right on {_pct(ev['lm_accuracy'])}, majority vote on "
+                   f"{_pct(ev['mv_accuracy'])} ({_pct(ev['lm_accuracy_covered'])} vs {_pct(ev['mv_accuracy_covered'])} "
+                   f"on covered rows).")
     top = doc["pairs"]["most_conflicting"]
     if top:
         p = top[0]

@@ -58,7 +58,7 @@ def draft_effect(
         lib = F.filter("pattern", lambda c: F.floor(c / k) != j)
         mine = F.filter("pattern", lambda c: F.floor(c / k) == j)
         classes = lambda codes: F.size(F.array_distinct(F.transform(codes, lambda c: c % k)))  # noqa: E731
-        vote = F.element_at(mine, 1) % k
+        vote = F.get(mine, 0) % k  # null (not an error, under ANSI) when the draft did not vote
         t = rows.agg(
             F.count(F.lit(1)).alias("n"),
             _count(F.size(lib) > 0).alias("covered_before"), _count(F.size("pattern") > 0).alias("covered_after"),

@@ -52,7 +52,8 @@ def lf_coverage_accuracy(doc: dict[str, Any]) -> plt.Figure:
     ax.text(0.99, chance, f"random guess (1/{k})", color=BAD, fontsize=8, ha="right", va="bottom",
             transform=ax.get_yaxis_transform())
     ax.set_xlabel("coverage (share of rows the LF votes on)")
-    ax.set_ylabel("accuracy on gold (95% interval)" if sources == {"gold"} else "accuracy (gold, else estimated)")
+    where = "the evaluation source" if doc.get("lf_gold_from") == "evaluation" else "gold"
+    ax.set_ylabel(f"accuracy on {where} (95% interval)" if sources == {"gold"} else "accuracy (gold, else estimated)")
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlim(0, max([p[0] for p in points] + [0.05]) * 1.25)
     ax.grid(alpha=0.3)

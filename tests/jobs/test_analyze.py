@@ -266,3 +266,41 @@ def test_bad_inputs_name_the_problem(spark, run):
     bad = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.bad_slices"]))
     with pytest.raises(InputDataError, match=r"slicing function 'says_yes' returned 'yes' \(str\) on \d+ row"):
         analyze.analyze(spark, bad)
+
+
+def test_evaluation_source_gives_gold_when_the_source_has_none(spark, run, tmp_path):
+    """Without a source gold column, the LFs and the model are scored on the ``evaluation:`` rows."""
+    from dataclasses import replace
+
+    from jobs._config import SourceConfig
+    from tests.jobs.test_pipeline import expected_votes, make_rows, write_source
+
+    cfg, _, base = run
+    held = make_rows(30)
+    held["id"] = "h" + held["id"]
+    held.loc[held.index % 4 == 0, "text"] += " !!"
+    held.loc[held.index % 7 == 3, "gold"] = None
+    ev_cfg = SourceConfig(path=write_source(tmp_path, held, "held"), format="parquet", id_column="id",
+                          gold_column="gold")
+    doc = analyze.analyze(spark, replace(cfg, source=replace(cfg.source, gold_column=None), evaluation=ev_cfg))
+    names, space = [lf["name"] for lf in doc["lfs"]], doc["label_space"]
+    L = expected_votes(held, names)
+    gold = held["gold"].map({c: i for i, c in enumerate(space)}).fillna(-1).astype(int).to_numpy()
+    ev = doc["evaluation"]
+    assert ev["rows"] == int((gold >= 0).sum()) and doc["lf_gold_from"] == "evaluation"
+    assert ev["coverage"] == pytest.approx((L >= 0).any(axis=1).mean())
+    model = LabelModel.load(doc["label_model"]["path"])
+    assert ev["lm_accuracy"] == pytest.approx(acc(shares(model.predict_proba(L)), gold))
+    assert ev["mv_accuracy"] == pytest.approx(acc(shares(mv_probs(L, len(space))), gold))
+    for j, (row, lf) in enumerate(zip(ev["lfs"], doc["lfs"])):
+        on_gold = (L[:, j] >= 0) & (gold >= 0)
+        assert (row["gold_votes"], row["gold_correct"]) == (int(on_gold.sum()),
+                                                            int((L[on_gold, j] == gold[on_gold]).sum())), row
+        assert lf["gold_accuracy"] == row["gold_accuracy"] and lf["gold_votes"] == row["gold_votes"]
+    assert doc["totals"]["gold_rows"] == 0 and doc["totals"]["lm_accuracy"] is None
+    assert [lf["coverage"] for lf in doc["lfs"]] == [lf["coverage"] for lf in base["lfs"]]  # still the source's
+    assert [b["name"] for b in doc["buckets"]] == ["conflict", "low_confidence", "uncovered"]
+    from jobs.report import render
+
+    html = render(doc).html
+    assert "Held-out evaluation source" in html and f"{ev['lm_accuracy']:.1%}" in html
