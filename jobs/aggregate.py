@@ -52,7 +52,8 @@ def pattern_frame(
 ) -> DataFrame:
     """One row per source row: ``(row_id, pattern array<int>, gold int)``; all-abstain rows get ``[]``.
 
-    ``votes`` has ``row_id, lf_name, vote``; ``ids`` has ``row_id`` and ``gold`` (-1 if none).
+    ``votes`` has ``row_id, lf_name, vote``; ``ids`` has ``row_id`` and ``gold`` (-1 if none); any
+    other column of ``ids`` is kept after those three.
     """
     spark = votes.sparkSession
     index = spark.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
@@ -68,6 +69,7 @@ def pattern_frame(
         "row_id",
         F.coalesce(F.col("pattern"), F.array().cast("array<int>")).alias("pattern"),
         F.col("gold"),
+        *[c for c in ids.columns if c not in ("row_id", "gold", "pattern")],
     )
 
 

@@ -31,10 +31,10 @@ PACKAGE = Command(
 
 def commands() -> list[Command]:
     """Every ``lakelabel`` subcommand, in the order ``--help`` lists them."""
-    from jobs import aggregate, apply_lfs, demo, fit_label_model, pipeline, write_labels
+    from jobs import aggregate, analyze, apply_lfs, demo, fit_label_model, pipeline, report, write_labels
 
     return [pipeline.COMMAND, apply_lfs.COMMAND, aggregate.COMMAND, fit_label_model.COMMAND, write_labels.COMMAND,
-            demo.COMMAND, PACKAGE]
+            analyze.COMMAND, report.COMMAND, demo.COMMAND, PACKAGE]
 
 
 def parser():

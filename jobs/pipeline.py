@@ -150,6 +150,13 @@ def run(
                        "experiment": cfg.mlflow.experiment},
             "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         }
+        if cfg.report.enabled:
+            from jobs import report
+
+            log.info("report: analysis and HTML report of run %s", run_id)
+            reported = report.run(spark, cfg, run_id=run_id)
+            summary.update(analysis=reported["analysis"], report=reported["report"])
+            summary["timings_seconds"]["report"] = reported["timings_seconds"]["report"]
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             tracking.log_write(cfg, written, summary)

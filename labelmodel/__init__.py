@@ -9,7 +9,7 @@ from __future__ import annotations
 from .config import LabelModelConfig
 from .dawid_skene import DawidSkene
 from .majority import MajorityLabelVoter, WeightedMajorityVoter
-from .model import LabelModel, expected_accuracy
+from .model import LabelModel, expected_accuracy, tie_shares
 from .moments import MomentEstimator
 from .stats import ABSTAIN, SufficientStats, check_label_matrix, stats_from_matrix
 from .ties import TIE_BREAK_POLICIES, probs_to_preds, stable_row_hash
@@ -29,4 +29,5 @@ __all__ = [
     "probs_to_preds",
     "stable_row_hash",
     "stats_from_matrix",
+    "tie_shares",
 ]

@@ -133,6 +133,19 @@ class LabelModel(BaseLabelModel):
         return p
 
 
+def tie_shares(probs: np.ndarray, tol: float = 1e-5) -> np.ndarray:
+    """Each row's hard label as shares, shape [n, k]: 1 / (number of tied top classes) on each.
+
+    The one tie rule of lakelabel's metrics: classes within ``tol`` of the row's top probability
+    are tied and share the row equally (uniform random tie breaking, in expectation).
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.size == 0:
+        return np.zeros(probs.shape, dtype=np.float64)
+    tied = probs >= probs.max(axis=1, keepdims=True) - tol
+    return tied / tied.sum(axis=1, keepdims=True)
+
+
 def expected_accuracy(
     probs: np.ndarray, y: np.ndarray, tol: float = 1e-5, sample_weight: np.ndarray | None = None
 ) -> float:
@@ -143,8 +156,7 @@ def expected_accuracy(
     """
     if len(y) == 0:
         return math.nan
-    tied = probs >= probs.max(axis=1, keepdims=True) - tol
-    credit = tied[np.arange(len(y)), y] / tied.sum(axis=1)
+    credit = tie_shares(probs, tol)[np.arange(len(y)), y]
     if sample_weight is None:
         return float(np.mean(credit))
     total = float(np.sum(sample_weight))

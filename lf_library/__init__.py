@@ -13,6 +13,7 @@ from lf_library.errors import (
     LFErrorRateExceeded,
 )
 from lf_library.registry import LFRegistry, load_registry
+from lf_library.slicing import SlicingFunction, keyword_slice, regex_slice, slicing_function, sql_slice
 
 __all__ = [
     "ABSTAIN",
@@ -24,6 +25,11 @@ __all__ = [
     "regex_lf",
     "sql_lf",
     "lexicon_lf",
+    "SlicingFunction",
+    "slicing_function",
+    "keyword_slice",
+    "regex_slice",
+    "sql_slice",
     "LakelabelError",
     "LFError",
     "LFConfigError",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["lf_summary"]
+__all__ = ["lf_summary", "wilson_interval"]
 
 
 def _per_lf(
@@ -81,3 +81,20 @@ def lf_summary(
     if errors is not None:
         data["errors"] = np.asarray(_per_lf(errors, names, "errors", 0), dtype=np.int64)
     return pd.DataFrame(data)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% by default); ``(nan, nan)`` without trials.
+
+    Better than the normal approximation for small counts and proportions near 0 or 1, which is
+    where LF accuracies on a few gold rows sit.
+    """
+    if trials <= 0:
+        return float("nan"), float("nan")
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    center = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    low = 0.0 if successes <= 0 else max(0.0, center - half)
+    high = 1.0 if successes >= trials else min(1.0, center + half)
+    return float(low), float(high)

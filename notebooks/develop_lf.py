@@ -86,3 +86,19 @@ show(trial.per_lf)
 show(trial.conflict_examples)
 show(trial.vote_examples)
 show(trial.error_samples)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The draft's effect on the analysis
+# MAGIC The same sample with and without the draft: coverage gained (rows only the draft votes on), conflicts
+# MAGIC added, its accuracy on rows with gold, and the report's plots with the draft circled.
+
+# COMMAND ----------
+
+from jobs import report
+from jobs.analysis import draft as draft_analysis
+
+effect = draft_analysis.draft_effect(spark, cfg, draft, sample_rows=int(dbutils.widgets.get("sample_rows")))
+show(draft_analysis.effect_table(effect))
+report.show(report.figures_html(draft_analysis.effect_figures(effect)), globals().get("displayHTML"))

@@ -44,3 +44,18 @@ show(histogram)
 
 labeled = notebook.labels_with_lineage(spark, cfg, limit=int(dbutils.widgets.get("rows"))).toPandas()
 show(labeled)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Where the LFs go wrong
+# MAGIC The report of `lakelabel report`, computed on Spark for the labels above: each LF's accuracy against gold
+# MAGIC (with a 95% interval) next to its coverage, conflicts between LF pairs, the confusion matrix, confidence,
+# MAGIC class distributions, slices and error buckets with example rows. Nothing is written.
+
+# COMMAND ----------
+
+from jobs import report
+
+analysis = report.build(spark, cfg)
+report.show(analysis.html, globals().get("displayHTML"))

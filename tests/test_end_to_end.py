@@ -35,6 +35,10 @@ def test_demo_command_end_to_end(spark, tmp_path, capsys):
     assert m["accuracy"] > m["mv_accuracy"]
     raising = [lf for lf in summary["lfs"] if lf["errors"] > 0]
     assert raising and all(lf["errors"] < 0.05 * 4000 for lf in raising)
+    # The demo writes the report at its end (report.enabled), and says where.
+    report = lake / "_lakelabel" / "runs" / "demo-1" / "report.html"
+    assert summary["report"] == str(report) and report.stat().st_size > 100_000
+    assert f"report              {report}" in out
 
     import mlflow
 

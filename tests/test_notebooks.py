@@ -166,6 +166,20 @@ def check_develop_lf(spark, lake, pipeline_run) -> None:
     assert all(trial.conflict_examples["vote"] == "account")
     assert set(trial.vote_examples["row_id"]) <= set(voted["ticket_id"]) and len(trial.vote_examples) == 5
     assert trial.error_samples.empty
+    # The draft's effect on the analysis, recomputed from the library's stored votes on the same sample.
+    effect = ns["effect"]
+    classes = lib.groupby("row_id")["vote"].agg(lambda v: set(v)).to_dict()
+    mine = set(voted["ticket_id"])
+    assert effect["sample_rows"] == 1000 and effect["covered_before"] == len(classes)
+    assert effect["coverage_gained"] == len(mine - set(classes)) > 0
+    before = sum(len(c) >= 2 for c in classes.values())
+    after = sum(len(classes.get(r, set()) | ({3} if r in mine else set())) >= 2 for r in sample_ids)
+    assert (effect["conflicted_before"], effect["conflicted_after"]) == (before, after)
+    assert effect["conflicts_added"] == after - before > 0
+    assert (effect["dev_voted"], effect["dev_correct"]) == (trial.dev_voted, trial.dev_correct)
+    drafted = {lf["name"]: lf for lf in effect["lfs"]}["draft_my_account"]
+    assert drafted["coverage"] == trial.coverage and drafted["gold_accuracy"] == trial.accuracy
+    assert len(effect["lfs"]) == 13 and effect["pairs"]["lfs"][-1] == "vec_platform"
 
 
 def check_inspect_labels(spark, lake, pipeline_run) -> None:
@@ -209,6 +223,18 @@ def check_inspect_labels(spark, lake, pipeline_run) -> None:
     assert len(merged) == 20 and (merged["text"] == merged["text_src"]).all()
     expected = labels.set_index("row_id").loc[shown["row_id"], "label_name"].fillna("-").tolist()
     assert shown["label_name"].fillna("-").tolist() == expected
+
+    analysis = ns["analysis"]  # the report's plots, shown inline (a file outside a notebook)
+    doc = analysis.doc
+    assert doc["run_id"] == RUN_ID and doc["totals"]["rows"] == ROWS
+    assert [f["name"] for f in analysis.figures] == ["lf_coverage_accuracy", "conflict_heatmap", "confusion_matrices",
+                                                     "class_distributions", "confidence_histogram"]
+    truth = source.set_index("ticket_id").loc[labels["row_id"], "true_label"].to_numpy()
+    assert doc["totals"]["gold_rows"] == ROWS
+    hard = labels["label_name"].to_numpy()
+    right = (hard == truth)
+    assert sum(h["correct"] for h in doc["confidence_histogram"]) == int(right.sum())
+    assert analysis.html.count('src="data:image/png;base64,') == 5
 
 
 CHECKS: dict[str, Callable[..., None]] = {

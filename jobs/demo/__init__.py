@@ -47,6 +47,8 @@ def demo_config(
         },
         "lfs": {"modules": ["lf_library.lfs.demo"]},
         "mlflow": {"experiment": "lakelabel-demo"},
+        "slices": {"modules": ["lf_library.lfs.demo_slices"]},
+        "report": {"enabled": True},
     }
     return load_config(config, overrides=overrides, defaults=defaults)
 
@@ -96,6 +98,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     if summary["mlflow"]["run_id"]:
         lines.append(f"  MLflow run          {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
+    if summary.get("report"):
+        lines.append(f"  report              {summary['report']}")
     lines.append(f"  wall time           {summary['timings_seconds']['total']:.1f}s")
     return "\n".join(lines)
 

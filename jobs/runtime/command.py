@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,12 @@ class Command:
     make_config: Callable[[argparse.Namespace], Any] | None = None
     stage_summary: bool = False
     plain: Callable[[argparse.Namespace], int] | None = None
-    aliases: tuple[str, ...] = field(default_factory=tuple)
+    # False: ``--run-id`` names an existing run to read, and None (the latest) is passed on when absent.
+    new_run_id: bool = True
+    # ``precheck(args, cfg)``: checks that must fail before Spark starts (an output path, say).
+    precheck: Callable[[argparse.Namespace, Any], None] | None = None
+    # ``done(summary) -> str``: the line printed on success.
+    done: Callable[[dict[str, Any]], str] | None = None
 
 
 def add_common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
@@ -180,11 +185,16 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     from jobs.runtime.config import load_config
     from jobs.runtime.runs import check_run_id, new_run_id, run_dir, write_json
 
-    run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
+    if args.run_id is not None:
+        run_id = check_run_id(args.run_id)
+    else:
+        run_id = new_run_id() if cmd.new_run_id else None
     if cmd.make_config is not None:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
+    if cmd.precheck is not None:
+        cmd.precheck(args, cfg)
     if args.summary_json:
         _check_writable_parent(Path(args.summary_json), "--summary-json")
     started = time.perf_counter()
@@ -202,6 +212,8 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if cmd.stage_summary:
         write_json(run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json", summary)
         print(f"lakelabel {cmd.name}: run {run_id} done")
+    if cmd.done is not None:
+        print(cmd.done(summary))
     return EXIT_OK
 
 

@@ -31,6 +31,9 @@ __all__ = [
     "OutputConfig",
     "MLflowConfig",
     "SparkConfig",
+    "SlicesConfig",
+    "AnalysisConfig",
+    "ReportConfig",
     "PipelineConfig",
     "load_config",
     "config_from_dict",
@@ -104,6 +107,32 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class SlicesConfig:
+    """Slicing functions that ``lakelabel analyze`` reports on: modules to import."""
+
+    modules: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """``lakelabel analyze``: example rows per error bucket, LF pairs listed, coverage breakdowns."""
+
+    examples: int = 5
+    top_pairs: int = 10
+    # Source columns to break the uncovered rows down by (e.g. a partition column).
+    coverage_by: list[str] = field(default_factory=list)
+    # LFs (worst on gold first) that get their own "LF wrong against gold" bucket.
+    lf_buckets: int = 3
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``lakelabel report``; ``enabled``: ``lakelabel run`` also writes it at the end."""
+
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything one pipeline run needs. See README "Configuration reference"."""
 
@@ -118,6 +147,9 @@ class PipelineConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    slices: SlicesConfig = field(default_factory=SlicesConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""

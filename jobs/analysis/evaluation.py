@@ -1,0 +1,57 @@
+"""Gold from the ``evaluation:`` source: the LFs and the run's label model scored on held-out rows.
+
+The LFs run on the evaluation source in memory (as the pipeline's held-out evaluation does; no table
+is written); only counts per (vote pattern, gold class) reach the driver, and every accuracy is
+computed from them with the pipeline's own metrics (:mod:`jobs.runtime.metrics`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs import aggregate, apply_lfs
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.metrics import gold_metrics, lf_accuracies
+from jobs.delta_io.sources import load_source
+from labelmodel import MajorityLabelVoter
+from lf_library.analysis import wilson_interval
+
+
+def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], model: Any, io: Any) -> dict[str, Any]:
+    """``source, rows, coverage``, the label model's and majority vote's accuracy, and each LF's on the held-out rows.
+
+    Returns ``{"note": ...}`` instead when the evaluation source cannot be scored (the LFs changed since
+    the run, or more vote patterns than ``aggregate.max_patterns``).
+    """
+    ev = cfg.evaluation
+    registry = apply_lfs.build_registry(cfg)
+    if list(registry.names) != list(lf_names):
+        return {"note": f"the LF modules now define {list(registry.names)}, not the run's {list(lf_names)}: "
+                        f"the evaluation source was not scored"}
+    source = load_source(spark, ev, role="evaluation", io=io)
+    votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
+    k = registry.cardinality
+    rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, registry.label_space), registry.names, k)
+    agg = aggregate.aggregate_patterns(rows, registry.names, k, max_patterns=max(cfg.aggregate.max_patterns, 1),
+                                       with_gold=True)
+    if agg.gold_counts is None:
+        return {"note": "more distinct vote patterns on the evaluation source than aggregate.max_patterns"}
+    patterns, gold_counts = agg.stats.patterns, agg.gold_counts
+    out: dict[str, Any] = {"source": source.info.path, "gold_column": ev.gold_column,
+                           "rows": int(gold_counts.sum()), "coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1)}
+    if model is not None:
+        mv = MajorityLabelVoter(cardinality=k).fit_from_stats(agg.stats)
+        metrics = gold_metrics(model, mv, patterns, gold_counts)
+        out.update({"lm_accuracy": metrics["accuracy"], "mv_accuracy": metrics["mv_accuracy"],
+                    "lm_accuracy_covered": metrics.get("accuracy_covered"),
+                    "mv_accuracy_covered": metrics.get("mv_accuracy_covered")})
+    acc, support = lf_accuracies(patterns, gold_counts)
+    lfs = []
+    for j, name in enumerate(registry.names):
+        n = int(support[j])
+        correct = int(round(acc[j] * n)) if n else 0
+        low, high = wilson_interval(correct, n)
+        lfs.append({"name": name, "gold_votes": n, "gold_correct": correct, "gold_accuracy": correct / n if n else None,
+                    "gold_accuracy_ci95": [low if n else None, high if n else None]})
+    out["lfs"] = lfs
+    return out

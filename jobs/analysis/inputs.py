@@ -1,0 +1,118 @@
+"""What ``lakelabel analyze`` reads: the labels of one run, the votes they came from, the model, the source.
+
+Everything is located through what the pipeline recorded: the labels commit (``lakelabel.write``)
+names the run, the votes version and the label model version; the votes commit holds the apply
+summary (LF names, versions, kinds, error counts); the run folders hold the fitted models.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs import delta_io
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import run_dir
+from jobs.delta_io.sources import Source, load_source
+from jobs.apply_lfs import VOTES_META_KEY, ApplyResult, check_source_unchanged
+from jobs.fit_label_model import MODEL_FILE, FitResult, load_fit
+from jobs.write_labels import LABELS_META_KEY
+from lf_library.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """The tables, versions and model one analysis reads (see the module docstring)."""
+
+    run_id: str
+    labels_path: str
+    labels_version: int
+    votes_path: str
+    votes_version: int
+    applied: ApplyResult
+    label_space: tuple[str, ...]
+    tie_break_policy: str
+    model: FitResult | None
+    source: Source
+    notes: tuple[str, ...]
+
+    @property
+    def lf_names(self) -> tuple[str, ...]:
+        return self.applied.lf_names
+
+
+def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None) -> AnalysisInputs:
+    """Locate the labels of ``run_id`` (default: the run that wrote the latest labels) and their inputs.
+
+    Raises
+    ------
+    ConfigError
+        No labels table, labels of another run, or votes that moved on since the labels.
+    """
+    io = io or delta_io.delta_io(spark, cfg.tables.delta_io)
+    labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
+    if not io.table_exists(labels_path):
+        raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
+    meta = io.read_metadata(labels_path)
+    if LABELS_META_KEY not in meta:
+        raise ConfigError(f"the labels table {labels_path} was not written by lakelabel (no {LABELS_META_KEY!r} "
+                          f"commit metadata); point tables.labels at a lakelabel labels table")
+    written = json.loads(meta[LABELS_META_KEY])
+    latest_run = written.get("run_id")
+    if run_id is not None and run_id != latest_run:
+        known = run_dir(cfg.lakehouse, run_id, create=False).is_dir()
+        what = "is not a run under " + str(cfg.lakehouse_path) if not known else "has no labels"
+        raise ConfigError(
+            f"run {run_id!r} {what}: the labels table {labels_path} holds the labels of run {latest_run!r}; "
+            f"run `lakelabel write --run-id {run_id}` (or `lakelabel run --run-id {run_id}`) first, or analyze "
+            f"run {latest_run!r}"
+        )
+    votes_version = written.get("votes_version")
+    if not io.table_exists(votes_path) or not io.unchanged_since(votes_path, votes_version):
+        raise ConfigError(
+            f"the votes table {votes_path} moved on since run {latest_run!r} wrote its labels (from votes "
+            f"v{votes_version}); rerun the pipeline (`lakelabel run`) so labels and votes match"
+        )
+    votes_meta = io.read_metadata(votes_path)
+    if VOTES_META_KEY not in votes_meta:
+        raise ConfigError(f"the votes table {votes_path} was not written by lakelabel apply; point tables.votes elsewhere")
+    applied = ApplyResult.from_json(votes_meta[VOTES_META_KEY])
+    source = load_source(spark, cfg.source, io=io)
+    check_source_unchanged(applied, source)
+    notes: list[str] = []
+    model = find_model(cfg, latest_run, written.get("label_model_version"))
+    if model is None:
+        notes.append(f"no fitted model with version {written.get('label_model_version')} under "
+                     f"{cfg.lakehouse_path / '_lakelabel' / 'runs'}: estimated LF accuracies and weights are left out")
+    return AnalysisInputs(
+        run_id=latest_run,
+        labels_path=labels_path,
+        labels_version=io.table_version(labels_path),
+        votes_path=votes_path,
+        votes_version=int(votes_version),
+        applied=applied,
+        label_space=tuple(written.get("label_space") or applied.label_space),
+        tie_break_policy=written.get("tie_break_policy") or cfg.output.tie_break_policy,
+        model=model,
+        source=source,
+        notes=tuple(notes),
+    )
+
+
+def find_model(cfg: PipelineConfig, run_id: str | None, version: str | None) -> FitResult | None:
+    """The fitted model with ``version``: from ``run_id``'s folder, else any run folder that has it."""
+    root = cfg.lakehouse_path / "_lakelabel" / "runs"
+    folders: list[Path] = []
+    if run_id:
+        folders.append(root / run_id)
+    if root.is_dir():
+        folders += sorted((p for p in root.iterdir() if p.name != run_id), key=lambda p: -p.stat().st_mtime)
+    for folder in folders:
+        if not (folder / MODEL_FILE).exists() or not (folder / "fit.json").exists():
+            continue
+        fitted = load_fit(cfg, folder.name)
+        if version is None or fitted.model_version == version:
+            return fitted
+    return None

@@ -1,0 +1,229 @@
+"""Analyze job: where the LFs go wrong, as one JSON document per run (``lakelabel analyze``).
+
+Reads the labels of one run, the votes they came from, the fitted label model, the source and
+its gold column, plus the slicing functions listed under ``slices.modules``. Scores every row
+once on Spark (:mod:`jobs.analysis.rows`), aggregates per LF, LF pair, class, slice and
+confidence bucket (:mod:`jobs.analysis.stats`), and collects up to ``analysis.examples`` rows per
+error bucket (:mod:`jobs.analysis.buckets`). The document is written to
+``<lakehouse>/_lakelabel/runs/<run id>/analysis.json``, logged to the run's MLflow run and
+returned; ``lakelabel report`` draws it. Nothing row-level reaches the driver but the examples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+
+from jobs import delta_io
+from jobs.runtime import tracking
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import run_dir, write_json
+from jobs.runtime.session import clear_description, describe
+from jobs.runtime import command
+from jobs.analysis import buckets
+from jobs.analysis import inputs as analysis_inputs
+from jobs.analysis import rows as analysis_rows
+from jobs.analysis import stats
+from jobs.analysis.evaluation import evaluation_section
+from lf_library.errors import ConfigError
+from lf_library.slicing import load_slices
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_FILE = "analysis.json"
+SCHEMA = "lakelabel.analysis/1"
+
+
+def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
+    """Compute the analysis document of ``run_id`` (default: the run that wrote the latest labels).
+
+    Returns
+    -------
+    dict
+        JSON-ready; keys ``run_id``, ``tables``, ``label_space``, ``totals``, ``classes``, ``confusion``,
+        ``lfs``, ``pairs``, ``slices``, ``coverage_gaps``, ``confidence_histogram``, ``buckets``, ``notes``.
+
+    Raises
+    ------
+    ConfigError
+        No labels for the run, a slice module that fails to import, a bad ``analysis`` setting.
+    InputDataError
+        A slicing function that raises or returns a non-boolean.
+    """
+    started = time.perf_counter()
+    a = cfg.analysis
+    if a.examples < 0 or a.top_pairs < 1 or a.lf_buckets < 0:
+        raise ConfigError(f"analysis.examples ({a.examples}) and analysis.lf_buckets ({a.lf_buckets}) must be >= 0 "
+                          f"and analysis.top_pairs ({a.top_pairs}) >= 1")
+    slices = load_slices(cfg.slices.modules)
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    found = analysis_inputs.resolve(spark, cfg, run_id, io)
+    space, names = list(found.label_space), list(found.lf_names)
+    step = _Steps(started)
+    describe(spark, "analyze", f"labels of run {found.run_id}")
+    scored = analysis_rows.scored_rows(spark, found, slices, a.coverage_by, io).persist(StorageLevel.MEMORY_AND_DISK)
+    patterns = None
+    try:
+        groups = stats.group_counts(scored, len(space), len(slices))
+        step("scored every row and counted per slice, gold class and coverage")
+        analysis_rows.check_slice_problems(scored, slices)
+        overview = stats.summarize_groups(groups, space, [s.name for s in slices])
+        patterns = stats.pattern_counts(scored).persist()
+        applied = found.applied
+        lf_rows, pairs, class_cov = stats.lf_statistics(
+            patterns, names, space, versions=applied.lf_versions, kinds={lf.name: lf.kind for lf in applied.lfs},
+            errors={lf.name: lf.errors for lf in applied.lfs}, model=found.model.model if found.model else None,
+            top_pairs=a.top_pairs)
+        step("per-LF and LF-pair statistics")
+        gaps = stats.coverage_gaps(scored, a.coverage_by)
+        histogram = stats.confidence_histogram(scored)
+        error_buckets = buckets.error_buckets(scored, found, lf_rows, examples=a.examples, lf_buckets=a.lf_buckets,
+                                              io=io)
+        step("coverage gaps, confidence histogram and error buckets")
+    finally:
+        scored.unpersist()
+        if patterns is not None:
+            patterns.unpersist()
+        clear_description(spark)
+    evaluation = None
+    if cfg.evaluation is not None and cfg.evaluation.gold_column:
+        evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io)
+        step("LFs and label model scored on the evaluation source")
+        if not found.source.gold_column and "lfs" in evaluation:  # the LF table's gold is the held-out rows'
+            for row, ev in zip(lf_rows, evaluation["lfs"]):
+                row.update({key: ev[key] for key in ("gold_votes", "gold_correct", "gold_accuracy",
+                                                     "gold_accuracy_ci95")})
+    classes = overview["classes"]
+    per_class = []
+    for c, name in enumerate(space):
+        per_class.append({"class": name, "lf_coverage": class_cov.get(c, 0),
+                          "lf_votes": sum(r["votes_per_class"][name] for r in lf_rows),
+                          "lm_labels": classes["lm_hard"][name], "mv_labels": classes["mv_hard"][name],
+                          "lm_expected": classes["lm_expected"][name], "gold": classes["gold"].get(name)})
+    totals = overview["totals"]
+    model = found.model
+    doc = {
+        "schema": SCHEMA,
+        "run_id": found.run_id,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tables": {"labels": {"path": found.labels_path, "version": found.labels_version},
+                   "votes": {"path": found.votes_path, "version": found.votes_version},
+                   "source": {"path": found.source.info.path, "version": found.source.info.version}},
+        "label_space": space,
+        "gold_column": found.source.gold_column,
+        # Where the LF table's gold accuracies come from: the source's gold column, the evaluation source, or none.
+        "lf_gold_from": "source" if found.source.gold_column else "evaluation" if evaluation and "lfs" in evaluation
+        else None,
+        "evaluation": evaluation,
+        "tie_break_policy": found.tie_break_policy,
+        "label_model": {"version": model.model_version, "path": model.model_path,
+                        "kind": type(model.model).__name__} if model else None,
+        "totals": totals,
+        "classes": per_class,
+        "confusion": overview["confusion"],
+        "lfs": lf_rows,
+        "pairs": pairs,
+        "slices": [{"version": s.version, "kind": s.kind, **row} for s, row in zip(slices, overview["slices"])],
+        "coverage_gaps": {"uncovered": totals["rows"] - totals["covered"],
+                          "by_slice": [{"slice": s["name"], "rows": s["size"], "uncovered": s["uncovered"]}
+                                       for s in overview["slices"]],
+                          "by_column": gaps},
+        "confidence_histogram": histogram,
+        "buckets": error_buckets,
+        "notes": list(found.notes),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return json.loads(json.dumps(doc, default=_plain))  # plain JSON types only (numpy ints, NaN -> null)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+class _Steps:
+    """Logs each finished step with the time since the job started (progress for long runs)."""
+
+    def __init__(self, started: float) -> None:
+        self.started, self.n = started, 0
+
+    def __call__(self, what: str) -> None:
+        self.n += 1
+        log.info("analyze %d: %s (%.1fs)", self.n, what, time.perf_counter() - self.started)
+
+
+def log_to_run(cfg: PipelineConfig, run_id: str, action: Callable[[Any], None]) -> dict[str, Any]:
+    """Run ``action(mlflow)`` in the MLflow run of lakelabel run ``run_id`` (the active one when it is that run).
+
+    Returns the ``mlflow`` part of a summary (run id, tracking URI, experiment).
+    """
+    out = {"run_id": None, "tracking_uri": None, "experiment": cfg.mlflow.experiment}
+    if not cfg.mlflow.enabled:
+        return out
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is not None and active.data.tags.get(tracking.RUN_TAG) == run_id:
+        action(mlflow)
+        return {**out, "run_id": active.info.run_id, "tracking_uri": tracking.tracking_uri(cfg)}
+    attached = tracking.attach_run(cfg, run_id)
+    status = "FAILED"
+    try:
+        action(mlflow)
+        status = "FINISHED"
+    finally:
+        tracking.end_run(cfg, status)
+    return {**out, "run_id": attached.info.run_id, "tracking_uri": tracking.tracking_uri(cfg)}
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
+    """``lakelabel analyze``: write ``analysis.json`` in the run folder, log it to MLflow, return the summary.
+
+    The summary has the stages' shape (``run_id``, ``stage``, ``status``, ``tables``, ``counts``,
+    ``mlflow``, ``timings_seconds``) plus ``analysis``, the path of the JSON document.
+    """
+    doc = analyze(spark, cfg, run_id=run_id)
+    path = run_dir(cfg.lakehouse, doc["run_id"]) / ANALYSIS_FILE
+    write_json(path, doc)
+    t = doc["totals"]
+
+    def log_it(mlflow: Any) -> None:
+        mlflow.log_dict(doc, f"analysis/{ANALYSIS_FILE}")
+        metrics = {f"analysis.{key}": float(t[key]) for key in ("coverage", "conflict_rate", "lm_accuracy",
+                                                              "mv_accuracy") if t.get(key) is not None}
+        mlflow.log_metrics({**metrics, "analyze_seconds": doc["seconds"]})
+
+    mlflow_info = log_to_run(cfg, doc["run_id"], log_it)
+    log.info("analyze: run %s, %d rows, %d LFs, %d slices -> %s (%.1fs)", doc["run_id"], t["rows"], len(doc["lfs"]),
+             len(doc["slices"]), path, doc["seconds"])
+    return {
+        "run_id": doc["run_id"], "stage": "analyze", "status": "succeeded", "skipped": False,
+        "tables": {k: v for k, v in doc["tables"].items() if k != "source"},
+        "counts": {"rows": t["rows"], "covered": t["covered"], "gold": t["gold_rows"], "lfs": len(doc["lfs"]),
+                   "slices": len(doc["slices"])},
+        "analysis": str(path), "mlflow": mlflow_info, "timings_seconds": {"analyze": doc["seconds"]},
+    }  # fmt: skip
+
+
+COMMAND = command.Command(
+    name="analyze", help="where the LFs go wrong: per-LF, pair, class and slice statistics, error buckets "
+                         "(--run-id: the run whose labels to analyze; default the latest labels)",
+    new_run_id=False,
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id),
+    done=lambda s: f"lakelabel analyze: run {s['run_id']}: {s['analysis']}",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""Report job: one self-contained HTML page from an analysis document (``lakelabel report``).
+
+The page holds the plots of :mod:`jobs.analysis.plots` as base64 PNGs, the LF table, LF pairs,
+classes, slices, coverage gaps and the error buckets with their example rows. It has no script
+and loads nothing from the network, so it opens offline and can be mailed or attached anywhere.
+It is written to ``<lakehouse>/_lakelabel/runs/<run id>/report.html`` (or ``--out``) and logged to
+the run's MLflow run as an artifact.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import pkgutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+
+from jobs import analyze as analyze_job
+from jobs.runtime import command
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import run_dir
+from lf_library.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+
+
+@dataclass(frozen=True)
+class Report:
+    """An analysis document, its figures (``name, title, caption, png``) and the HTML page."""
+
+    doc: dict[str, Any]
+    figures: list[dict[str, Any]]
+    html: str
+
+
+def _pct(x: Any) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def _num(x: Any) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def findings(doc: dict[str, Any]) -> list[str]:
+    """A few sentences on what stands out: the worst LF, conflated classes, conflicts, gaps, weak slices."""
+    out: list[str] = []
+    k = len(doc["label_space"])
+    t = doc["totals"]
+    gold_lfs = [lf for lf in doc["lfs"] if lf["gold_accuracy"] is not None]
+    if gold_lfs:
+        worst = min(gold_lfs, key=lambda lf: lf["gold_accuracy"])
+        low, high = worst["gold_accuracy_ci95"]
+        verdict = (f"below a random guess ({1 / k:.0%}): fix it or drop it" if high < 1 / k
+                   else "the least accurate LF")
+        est = (f"; the label model estimates {_pct(worst['estimated_accuracy'])} and gives it weight "
+               f"{_num(worst['weight'])}" if worst.get("estimated_accuracy") is not None else "")
+        out.append(f"{worst['name']} is right on {_pct(worst['gold_accuracy'])} of the {worst['gold_votes']:,} gold "
+                   f"rows it voted on (95% interval {_pct(low)}–{_pct(high)}), {verdict}{est}.")
+    elif doc["lfs"] and any(lf["estimated_accuracy"] is not None for lf in doc["lfs"]):
+        worst = min((lf for lf in doc["lfs"] if lf["estimated_accuracy"] is not None),
+                    key=lambda lf: lf["estimated_accuracy"])
+        out.append(f"No gold labels; the label model estimates {worst['name']} as the least accurate LF "
+                   f"({_pct(worst['estimated_accuracy'])}).")
+    if t["lm_accuracy"] is not None:
+        out.append(f"Label model accuracy {_pct(t['lm_accuracy'])} against majority vote {_pct(t['mv_accuracy'])} "
+                   f"on {t['gold_rows']:,} gold rows ({_pct(t['lm_accuracy_covered'])} vs "
+                   f"{_pct(t['mv_accuracy_covered'])} on covered rows).")
+        conf = doc["confusion"]["lm"]
+        cells = [(conf[g][p] / max(sum(conf[g]), 1), g, p) for g in range(k) for p in range(k) if g != p]
+        share, g, p = max(cells)
+        if share > 0:
+            names = doc["confusion"]["labels"]
+            out.append(f"The most conflated classes: the label model labels {_pct(share)} of gold '{names[g]}' rows "
+                       f"as '{names[p]}' ({conf[g][p]:,.0f} rows).")
+    ev = doc.get("evaluation") or {}
+    if ev.get("lm_accuracy") is not None:
+        out.append(f"On the held-out evaluation source ({ev['rows']:,} rows with gold, {_pct(ev['coverage'])} covered) "
+                   f"the label model is right on {_pct(ev['lm_accuracy'])}, majority vote on "
+                   f"{_pct(ev['mv_accuracy'])} ({_pct(ev['lm_accuracy_covered'])} vs {_pct(ev['mv_accuracy_covered'])} "
+                   f"on covered rows).")
+    top = doc["pairs"]["most_conflicting"]
+    if top:
+        p = top[0]
+        out.append(f"The most conflicting LF pair: {p['a']} and {p['b']} disagree on {p['conflict']:,} rows "
+                   f"({_pct(p['conflict_rate'])} of the {p['overlap']:,} rows both voted).")
+    out.append(f"{doc['coverage_gaps']['uncovered']:,} rows ({_pct(1 - t['coverage'] if t['coverage'] is not None else None)}) "
+               f"get no vote from any LF (see the 'Uncovered' bucket).")
+    scored = [s for s in doc["slices"] if s["lm_accuracy"] is not None]
+    if scored and t["lm_accuracy"] is not None:
+        s = min(scored, key=lambda s: s["lm_accuracy"])
+        what = "Weakest slice" if s["lm_accuracy"] < t["lm_accuracy"] else "Every slice is above all rows; the lowest"
+        out.append(f"{what}: on {s['name']} ({s['size']:,} rows) the label model is right on "
+                   f"{_pct(s['lm_accuracy'])}, against {_pct(t['lm_accuracy'])} on all rows.")
+    if (t["lm_accuracy"] is not None and t["lm_accuracy_covered"] is not None and t["lm_accuracy"] < t["mv_accuracy"]
+            and t["lm_accuracy_covered"] >= t["mv_accuracy_covered"]):
+        out.append("The label model loses to majority vote only through the uncovered rows: there it predicts its "
+                   "class balance, while majority vote splits them evenly. LFs for what the 'Uncovered' bucket "
+                   "holds would close the gap.")
+    return out
+
+
+def render(doc: dict[str, Any]) -> Report:
+    """Draw the figures and fill the page template (package data: jobs/analysis/templates/report.html.j2)."""
+    import jinja2
+
+    from jobs.analysis import plots
+
+    figures = plots.all_figures(doc)
+    template = pkgutil.get_data("jobs.analysis", "templates/report.html.j2").decode("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+
+    def columns(bucket: dict[str, Any]) -> list[str]:
+        seen: dict[str, None] = {}
+        for e in bucket["examples"]:
+            seen.update(dict.fromkeys(e["columns"]))
+        return list(seen)
+
+    html = env.from_string(template).render(
+        doc=doc, t=doc["totals"], findings=findings(doc), chance=1 / len(doc["label_space"]),
+        figures=[{**f, "b64": base64.b64encode(f["png"]).decode("ascii")} for f in figures],
+        pct=_pct, num=_num, columns=columns,
+    )
+    return Report(doc, figures, html)
+
+
+def check_out_path(out: str | None) -> Path | None:
+    """``--out`` as a Path; its folder must exist (nothing is created outside the lakehouse)."""
+    if out is None:
+        return None
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"--out {out} is a folder; pass a file path such as {path / REPORT_FILE}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {path.parent} does not exist; create it first or write the "
+                          f"report into an existing folder")
+    return path
+
+
+def build(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None) -> Report:
+    """Analyze ``run_id`` (default: the latest labels) and render its report, without writing anything."""
+    return render(analyze_job.analyze(spark, cfg, run_id=run_id))
+
+
+def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str | None = None) -> dict[str, Any]:
+    """``lakelabel report``: analyze, write ``analysis.json`` and the HTML page, log both to MLflow.
+
+    Returns the analyze summary with ``report`` (the HTML path) added.
+    """
+    target = check_out_path(out)  # fail before any Spark work
+    started = time.perf_counter()
+    summary = analyze_job.run(spark, cfg, run_id=run_id)
+    doc = json.loads(Path(summary["analysis"]).read_text())
+    report = render(doc)
+    path = target or run_dir(cfg.lakehouse, doc["run_id"]) / REPORT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(report.html, encoding="utf-8")
+    tmp.replace(path)
+    analyze_job.log_to_run(cfg, doc["run_id"], lambda mlflow: mlflow.log_artifact(str(path), "analysis"))
+    seconds = time.perf_counter() - started
+    log.info("report: %s (%d plots, %.0f KB) in %.1fs", path, len(report.figures), path.stat().st_size / 1024, seconds)
+    return {**summary, "stage": "report", "report": str(path),
+            "timings_seconds": {**summary["timings_seconds"], "report": round(seconds, 3)}}
+
+
+def figures_html(figures: list[dict[str, Any]]) -> str:
+    """A bare HTML fragment with ``figures`` (from :mod:`jobs.analysis.plots`) as embedded PNGs and captions."""
+    import html as _html
+
+    parts = []
+    for f in figures:
+        b64 = base64.b64encode(f["png"]).decode("ascii")
+        parts.append(f'<figure><h3>{_html.escape(f["title"])}</h3><img alt="{_html.escape(f["title"])}" '
+                     f'src="data:image/png;base64,{b64}" style="max-width:100%"><figcaption>'
+                     f'{_html.escape(f["caption"])}</figcaption></figure>')
+    return "\n".join(parts)
+
+
+def show(html: str, display_html: Any = None) -> str | None:
+    """Show an HTML page or fragment in a notebook: ``displayHTML`` on Databricks, IPython elsewhere.
+
+    Without either (a plain Python run), the page is written to a temporary file and its path is
+    printed and returned.
+    """
+    if display_html is not None:
+        display_html(html)
+        return None
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None:
+            display(HTML(html))
+            return None
+    except ImportError:
+        pass
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".html", prefix="lakelabel-", delete=False, encoding="utf-8") as f:
+        f.write(html)
+    print(f"open {f.name} in a browser to see the plots")
+    return f.name
+
+
+def _options(p: Any) -> None:
+    p.add_argument("--out", metavar="PATH", help="HTML file to write (default: the run folder's report.html)")
+
+
+COMMAND = command.Command(
+    name="report", help="a self-contained HTML report of the analysis, with plots "
+                        "(--run-id: the run whose labels to report; default the latest labels)",
+    add_arguments=_options, new_run_id=False,
+    precheck=lambda args, cfg: check_out_path(args.out),
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, out=args.out),
+    done=lambda s: f"lakelabel report: run {s['run_id']}: {s.get('report') or s['analysis']}",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

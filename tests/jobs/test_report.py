@@ -1,0 +1,175 @@
+"""``lakelabel report``: the HTML page parsed, opened in real headless Chromium, and the CLI's bad inputs."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from jobs import cli, report
+from lf_library.errors import ConfigError
+
+pytestmark = pytest.mark.spark
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PLOTS = {"lf_coverage_accuracy", "conflict_heatmap", "confusion_matrices", "class_distributions",
+         "confidence_histogram", "slice_accuracy"}
+
+
+class _Page(HTMLParser):
+    """Every tag with its attributes, and the text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+@pytest.fixture(scope="module")
+def written(analyzed_run):
+    """The report the pipeline wrote at the end of the run (report.enabled)."""
+    cfg, ran, _, doc = analyzed_run
+    path = Path(ran["report"])
+    return cfg, ran, doc, path, path.read_text(encoding="utf-8")
+
+
+def test_pipeline_writes_the_report_and_logs_it(written):
+    from mlflow import MlflowClient
+
+    cfg, ran, doc, path, _ = written
+    assert path == cfg.lakehouse_path / "_lakelabel" / "runs" / "an-1" / "report.html"
+    assert Path(ran["analysis"]).exists() and ran["timings_seconds"]["report"] > 0
+    client = MlflowClient(tracking_uri=ran["mlflow"]["tracking_uri"])
+    logged = [f.path for f in client.list_artifacts(ran["mlflow"]["run_id"], "analysis")]
+    assert {"analysis/analysis.json", "analysis/report.html"} <= set(logged)
+    stored = client.get_run(ran["mlflow"]["run_id"]).data.tags["lakelabel.run_id"]
+    assert stored == "an-1"
+
+
+def test_page_is_self_contained_with_every_plot(written):
+    _, _, doc, _, html = written
+    page = parse(html)
+    figures = [a for t, a in page.tags if t == "figure"]
+    assert {f["id"] for f in figures} == PLOTS
+    images = [a["src"] for t, a in page.tags if t == "img"]
+    assert len(images) == len(PLOTS)
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        png = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    # Nothing is fetched: no script, stylesheet link, iframe, or any URL but data: images.
+    assert not [t for t, _ in page.tags if t in ("script", "link", "iframe", "object", "embed")]
+    urls = [v for _, a in page.tags for k, v in a.items() if k in ("src", "href", "action", "srcset")]
+    assert all(u.startswith("data:") or u.startswith("#") for u in urls), urls
+    assert "http://" not in html and "https://" not in html and "url(" not in html
+    text = " ".join(page.text)
+    for lf in doc["lfs"]:  # the LF table has every LF, the buckets every example id
+        assert lf["name"] in text and lf["version"] in text
+    for bucket in doc["buckets"]:
+        assert bucket["title"] in text
+        assert all(str(e["id"]) in text for e in bucket["examples"])
+    worst = min((lf for lf in doc["lfs"] if lf["gold_accuracy"] is not None), key=lambda lf: lf["gold_accuracy"])
+    assert f"{worst['name']} is right on {worst['gold_accuracy']:.1%}" in text  # the first finding
+
+
+def _render(tmp_path: Path, html_file: Path, name: str) -> tuple[np.ndarray, str]:
+    """Open ``html_file`` in headless Chromium; return the screenshot's pixels and Chromium's log."""
+    from PIL import Image
+
+    shot = tmp_path / f"{name}.png"
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / name}",
+         "--hide-scrollbars", "--window-size=1280,4000", "--enable-logging=stderr", "--v=0",
+         f"--screenshot={shot}", html_file.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
+    return np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16), proc.stderr
+
+
+def _console(log: str) -> list[str]:
+    return [line for line in log.splitlines() if ":CONSOLE" in line]
+
+
+def _colored(pixels: np.ndarray) -> float:
+    """Share of clearly colored pixels (the plots; the page itself is black, grey and white)."""
+    spread = pixels.max(axis=2) - pixels.min(axis=2)
+    return float((spread > 60).mean())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
+def test_chromium_renders_the_page(written, tmp_path):
+    _, _, _, path, html = written
+    pixels, log = _render(tmp_path, path, "report")
+    assert _console(log) == []
+    assert pixels.shape[:2] == (4000, 1280)
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 500  # text, tables and plots, not a blank page
+    assert _colored(pixels) > 0.03
+    # Negative controls: the same page without its images renders far less color, and a page with
+    # a console error is caught by the same scan.
+    bare = tmp_path / "bare.html"
+    bare.write_text("".join(part.split('"', 1)[1] if i else part
+                            for i, part in enumerate(html.split('src="data:image/png;base64,'))), encoding="utf-8")
+    bare_pixels, bare_log = _render(tmp_path, bare, "bare")
+    assert _colored(bare_pixels) < 0.01 and _console(bare_log) == []
+    broken = tmp_path / "broken.html"
+    broken.write_text(html.replace("</body>", "<script>console.error('deliberate')</script></body>"))
+    _, broken_log = _render(tmp_path, broken, "broken")
+    assert any("deliberate" in line for line in _console(broken_log))
+
+
+def _config_file(cfg, tmp_path: Path) -> str:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    return str(path)
+
+
+def test_cli_bad_inputs_exit_2_with_one_line(written, tmp_path, capsys):
+    cfg = written[0]
+    config = _config_file(cfg, tmp_path)
+    with pytest.raises(ConfigError, match=r"the folder .*no_such_folder does not exist; create it first"):
+        report.check_out_path(str(tmp_path / "no_such_folder" / "r.html"))
+    cases = [
+        (["report", "--config", config, "--out", str(tmp_path / "no_such_folder" / "r.html")],
+         r"the folder .*no_such_folder does not exist"),
+        (["analyze", "--config", config, "--run-id", "never-ran"], r"run 'never-ran' is not a run under"),
+        (["report", "--config", config, "--set", "slices.modules=[tests.jobs.bad_slices]"],
+         r"slicing function 'says_yes' returned 'yes' \(str\)"),
+        (["analyze", "--config", config, "--set", "slices.modules=[tests.jobs.broken_slices]"],
+         r"slice module 'tests.jobs.broken_slices' \(slices.modules\) failed to import"),
+    ]
+    import re
+
+    for argv, pattern in cases:
+        assert cli.main([*argv, "-q"]) == 2, argv  # -q: no progress lines, only the error
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and re.search(pattern, err[0]), (argv, err)
+        assert err[0].startswith("lakelabel: error: ")
+
+
+def test_cli_report_to_out(written, tmp_path, capsys):
+    cfg = written[0]
+    out = tmp_path / "mine.html"
+    assert cli.main(["report", "--config", _config_file(cfg, tmp_path), "--out", str(out),
+                     "--summary-json", str(tmp_path / "s.json")]) == 0
+    assert f"lakelabel report: run an-1: {out}" in capsys.readouterr().out
+    assert parse(out.read_text()).tags and yaml.safe_load((tmp_path / "s.json").read_text())["report"] == str(out)
