@@ -15,7 +15,7 @@ import pytest
 
 from labelmodel import ABSTAIN, DawidSkene, LabelModel, MajorityLabelVoter, probs_to_preds
 from labelmodel.metrics import score_predictions
-from tests.labelmodel.synthetic import sample_symmetric
+from .synthetic import sample_symmetric
 
 ACC = np.array([0.9, 0.8, 0.75, 0.7, 0.85])
 COV = np.array([0.6, 0.5, 0.4, 0.5, 0.3])
