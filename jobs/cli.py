@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     demo.add_argument("--config", help="optional YAML merged over the demo defaults")
     common(demo, config_required=False)
+    _people_parsers(sub, common)
     package = sub.add_parser(
         "package", help="zip lakelabel's code for spark-submit --py-files",
         description="Write dist/lakelabel-<version>.zip with the jobs, lf_library and labelmodel packages, for "
@@ -68,6 +69,55 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
     package.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return parser
+
+
+def _people_parsers(sub, common) -> None:
+    """``gold import``, ``annotate`` and ``suggest`` (jobs.people; README "People in the loop")."""
+    gold = sub.add_parser("gold", help="the gold table of labels people gave", description="The gold table.")
+    gold_sub = gold.add_subparsers(dest="gold_command", required=True, metavar="ACTION")
+    imp = gold_sub.add_parser("import", help="append an annotation file's labels to the gold table (idempotent)",
+                              description="Validate an annotation file and append its labels to the gold table in "
+                                          "one Delta commit; importing the same file again adds nothing.")
+    common(imp)
+    imp.add_argument("--file", required=True, help="CSV, Parquet file/folder, Delta table or Label Studio JSON export")
+    imp.add_argument("--format", default="auto", choices=["auto", "csv", "parquet", "delta", "label-studio"])
+    imp.add_argument("--annotator", help="annotator of rows that name none (default: unknown)")
+    imp.add_argument("--split", choices=["dev", "test"], help="split of new rows that give none (default: by id hash)")
+    ann = sub.add_parser("annotate", help="pick rows for people to label and write them to a file",
+                         description="Pick the rows worth a person's time (on Spark) and write a CSV or Label "
+                                     "Studio tasks with the model's prediction.")
+    common(ann)
+    ann.add_argument("--strategy", required=True,
+                     choices=["uncertain", "conflict", "uncovered", "stratified", "disagreement"])
+    ann.add_argument("--n", type=int, required=True, help="rows to pick")
+    ann.add_argument("--out", required=True, help="output file (.csv or .json)")
+    ann.add_argument("--format", default="csv", choices=["csv", "label-studio"])
+    sug = sub.add_parser("suggest", help="suggest LFs from the gold dev labels",
+                         description="Generate keyword and threshold LFs on Spark, score them on the gold dev "
+                                     "labels and write the best as an LF module plus a table.")
+    common(sug)
+    sug.add_argument("--max", type=int, default=10, help="LFs to keep (default 10)")
+    sug.add_argument("--out", default="suggested_lfs.py", help="LF module to write (default suggested_lfs.py)")
+    sug.add_argument("--min-precision", type=float, default=0.6,
+                     help="keep candidates whose precision's 95%% lower bound is at least this (default 0.6)")
+    sug.add_argument("--min-support", type=int, default=3, help="gold dev rows a candidate must cover (default 3)")
+
+
+def _run_people(args: argparse.Namespace, spark, cfg, run_id: str) -> dict:
+    if args.command == "gold":
+        from jobs.people import gold
+
+        return gold.run(spark, cfg, run_id=run_id, file=args.file, format=args.format, annotator=args.annotator,
+                        split=args.split)
+    if args.command == "annotate":
+        from jobs.people import annotate
+
+        return annotate.run(spark, cfg, run_id=run_id, strategy=args.strategy, n=args.n, out=args.out,
+                            format=args.format)
+    from jobs.people import suggest
+
+    return suggest.run(spark, cfg, run_id=run_id, max_lfs=args.max, out=args.out, min_precision=args.min_precision,
+                       min_support=args.min_support)
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
@@ -150,6 +200,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             from jobs import demo
 
             summary = demo.run(spark, cfg, run_id=run_id, rows=args.rows, seed=args.seed)
+        elif args.command in ("gold", "annotate", "suggest"):
+            summary = _run_people(args, spark, cfg, run_id)
         elif args.command == "run":
             from jobs import pipeline
 
@@ -165,7 +217,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("fit", "apply", "aggregate", "write"):
         write_json(run_dir(cfg.lakehouse, run_id) / f"{args.command}_summary.json", summary)
         print(f"lakelabel {args.command}: run {run_id} done")
+    if args.command in ("gold", "annotate", "suggest"):
+        print(f"lakelabel {args.command}: {_people_line(summary)}")
     return 0
+
+
+def _people_line(summary: dict) -> str:
+    counts = summary.get("counts", {})
+    if summary.get("stage") == "gold import":
+        if summary.get("skipped"):
+            return f"{summary['file']['path']} was imported before; nothing added"
+        return (f"imported {counts['imported']} label(s) (dev {counts['dev']}, test {counts['test']}, "
+                f"{counts['unlabeled']} unlabeled skipped, {counts['relabeled']} relabeled, "
+                f"{counts['conflicts']} annotator conflict(s)) into {summary['tables']['gold']['path']} "
+                f"v{summary['tables']['gold']['version']}")
+    if summary.get("stage") == "annotate":
+        return f"{counts['rows']} row(s) by {summary['strategy']} -> {', '.join(summary['files'])}"
+    return f"{counts['kept']} LF(s) of {counts['candidates']} candidates -> {', '.join(summary['files'])}"
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "label_model.json"
 STATS_FILE = "stats.npz"
 GOLD_FILE = "gold_counts.npy"
+GOLD_SETS_FILE = "gold_sets.npz"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,18 @@ def save_aggregate(cfg: PipelineConfig, run_id: str, agg: AggregateResult) -> Pa
     agg.stats.to_npz(str(folder / STATS_FILE))
     if agg.gold_counts is not None:
         np.save(folder / GOLD_FILE, agg.gold_counts, allow_pickle=False)
+    if agg.gold_sets is not None:
+        agg.gold_sets.to_npz(str(folder / GOLD_SETS_FILE))
     return folder
+
+
+def load_gold_sets(cfg: PipelineConfig, run_id: str | None):
+    """The gold table's dev/test matrices the aggregate stage saved for ``run_id`` (None if it had no gold table)."""
+    from jobs.people.gold import GoldSets
+
+    run_id = run_id or latest_run_with(cfg.lakehouse, STATS_FILE)
+    path = run_dir(cfg.lakehouse, run_id, create=False) / GOLD_SETS_FILE if run_id else None
+    return GoldSets.from_npz(str(path)) if path is not None and path.exists() else None
 
 
 def load_aggregate(cfg: PipelineConfig, run_id: str | None) -> tuple[SufficientStats, np.ndarray | None]:
@@ -89,12 +101,23 @@ def run(
     stats: SufficientStats,
     gold_counts: np.ndarray | None = None,
     lf_versions: dict[str, str] | None = None,
+    gold_sets: Any = None,
 ) -> FitResult:
-    """Fit the configured label model (and majority vote, for comparison) from ``stats``."""
+    """Fit the configured label model (and majority vote, for comparison) from ``stats``.
+
+    ``gold_sets`` (:class:`jobs.people.gold.GoldSets`): with ``label_model.use_dev_labels``, the
+    dev rows are the model's ``L_dev``/``Y_dev``; the test rows are only scored (``gold_test_*``).
+    """
     started = time.perf_counter()
     k = stats.cardinality
     model = make_label_model(cfg, k)
-    model.fit_from_stats(stats)
+    dev = gold_sets.dev if gold_sets is not None and cfg.gold.use_dev_labels else None
+    if cfg.gold.use_dev_labels and dev is None:
+        log.warning("fit: label_model.use_dev_labels is on but the gold table has no dev rows; fitting without them")
+    if dev is not None:
+        model.fit_from_stats(stats, L_dev=dev[0], Y_dev=dev[1])
+    else:
+        model.fit_from_stats(stats)
     fit_seconds = time.perf_counter() - started
     mv = MajorityLabelVoter(cardinality=k)
     mv.fit_from_stats(stats)
@@ -116,6 +139,15 @@ def run(
         metrics["gold_rows"] = int(gold_counts.sum())
         metrics.update(gold_metrics(model, mv, stats.patterns, gold_counts))
         gold_acc, support = lf_accuracies(stats.patterns, gold_counts)
+    if dev is not None:
+        metrics["gold_dev_rows"] = len(dev[1])
+    if gold_sets is not None and gold_sets.test is not None:
+        L_test, Y_test = gold_sets.test
+        patterns, inverse = np.unique(L_test, axis=0, return_inverse=True)
+        counts = np.zeros((len(patterns), k), dtype=np.int64)
+        np.add.at(counts, (inverse.ravel(), Y_test), 1)
+        metrics["gold_test_rows"] = len(Y_test)
+        metrics.update(gold_metrics(model, mv, patterns, counts, prefix="gold_test_"))
 
     votes = stats.class_vote_counts()
     lf_table = []

@@ -142,7 +142,9 @@ def _aggregate(spark: Any, cfg: PipelineConfig, run_id: str, io: Any) -> _Outcom
 def _fit(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> _Outcome:
     stats, gold = fit_label_model.load_aggregate(cfg, stats_run_id)  # names the missing stage first
     applied = load_apply_result(cfg)
-    fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions)
+    gold_sets = fit_label_model.load_gold_sets(cfg, stats_run_id)
+    fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
+                                 gold_sets=gold_sets)
     model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
              "method": cfg.label_model.method}  # fmt: skip
 
