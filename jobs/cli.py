@@ -83,6 +83,7 @@ def _people_parsers(sub, common) -> None:
     imp.add_argument("--format", default="auto", choices=["auto", "csv", "parquet", "delta", "label-studio"])
     imp.add_argument("--annotator", help="annotator of rows that name none (default: unknown)")
     imp.add_argument("--split", choices=["dev", "test"], help="split of new rows that give none (default: by id hash)")
+    common(gold_sub.add_parser("status", help="current gold labels per split and class, and annotator conflicts"))
     ann = sub.add_parser("annotate", help="pick rows for people to label and write them to a file",
                          description="Pick the rows worth a person's time (on Spark) and write a CSV or Label "
                                      "Studio tasks with the model's prediction.")
@@ -107,6 +108,8 @@ def _run_people(args: argparse.Namespace, spark, cfg, run_id: str) -> dict:
     if args.command == "gold":
         from jobs.people import gold
 
+        if args.gold_command == "status":
+            return gold.status(spark, cfg, run_id=run_id)
         return gold.run(spark, cfg, run_id=run_id, file=args.file, format=args.format, annotator=args.annotator,
                         split=args.split)
     if args.command == "annotate":
@@ -224,6 +227,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _people_line(summary: dict) -> str:
     counts = summary.get("counts", {})
+    if summary.get("stage") == "gold status":
+        return (f"{counts['rows']} row(s), {counts['labels_given']} label(s) from {counts['annotators']} annotator(s) "
+                f"in {counts['imports']} import(s); current {counts['current']}; {counts['conflicts']} row(s) where "
+                f"annotators disagree {summary['conflict_examples'] or ''}")
     if summary.get("stage") == "gold import":
         if summary.get("skipped"):
             return f"{summary['file']['path']} was imported before; nothing added"

@@ -359,6 +359,35 @@ def import_file(
             "timings_seconds": {"gold import": round(time.perf_counter() - started, 3)}}  # fmt: skip
 
 
+def status(spark: SparkSession, cfg: PipelineConfig, *, run_id: str) -> dict[str, Any]:
+    """``lakelabel gold status``: current labels per split and class, annotators, history and conflicts."""
+    io = _delta.delta_io(spark, cfg.tables.delta_io)
+    table = cfg.table_path("gold")
+    history = read_gold(spark, cfg, io)
+    if history is None:
+        raise ConfigError(f"no gold table at {table}; import labels with `lakelabel gold import` first")
+    current = current_gold(spark, cfg, io)
+    per = current.groupBy("split", "label_name").count().collect()
+    by_annotator = Window.partitionBy("row_id", "annotator").orderBy(F.col("annotated_at").desc(),
+                                                                     F.col("imported_at").desc())  # fmt: skip
+    latest = history.withColumn("_r", F.row_number().over(by_annotator)).where(F.col("_r") == 1)
+    disagree = (latest.groupBy("row_id").agg(F.countDistinct("label").alias("labels"),
+                                             F.map_from_entries(F.collect_list(F.struct("annotator", "label_name"))).alias("by"))
+                .where(F.col("labels") > 1))  # fmt: skip
+    totals = history.agg(F.count(F.lit(1)).alias("labels"), F.countDistinct("row_id").alias("rows"),
+                         F.countDistinct("annotator").alias("annotators"),
+                         F.countDistinct("import_id").alias("imports")).first()  # fmt: skip
+    examples = [{"row_id": r["row_id"], "labels": dict(r["by"])} for r in disagree.orderBy("row_id").limit(_EXAMPLES).collect()]
+    counts = {
+        "rows": totals["rows"], "labels_given": totals["labels"], "annotators": totals["annotators"],
+        "imports": totals["imports"], "conflicts": disagree.count(),
+        "current": {f"{r['split']}/{r['label_name']}": r["count"] for r in sorted(per, key=lambda r: (r[0], r[1]))},
+    }  # fmt: skip
+    return {"run_id": run_id, "stage": "gold status", "status": "succeeded", "skipped": False,
+            "tables": {"gold": {"path": table, "version": io.table_version(table)}}, "counts": counts,
+            "conflict_examples": examples}  # fmt: skip
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, file: str, format: FileFormat = "auto",
         annotator: str | None = None, split: str | None = None) -> dict[str, Any]:
     """``lakelabel gold import``: see :func:`import_file`."""

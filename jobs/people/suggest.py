@@ -277,6 +277,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     shortlist = cands[: max(50, 10 * max_lfs)]
     _score_all_rows(rows, existing, shortlist)
     kept = select_diverse(shortlist, covered, max_lfs, k)
+    seen: dict[str, int] = {}
+    for c in kept:  # two features can share a slug ("a_b" and "a b"): keep the LF names unique
+        seen[c.name] = seen.get(c.name, 0) + 1
+        if seen[c.name] > 1:
+            c.name = f"{c.name}_{seen[c.name]}"
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = (f"LFs suggested by `lakelabel suggest` from {n_dev} gold dev label(s) ({stamp}, run {run_id}).\n\n"
               f"Read and edit them, then list this module under lfs.modules. Scores are on the dev split;\n"

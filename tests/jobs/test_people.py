@@ -66,6 +66,8 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup):
     assert len(gold_rows(spark, cfg)) == 4  # history kept
     current = gold.current_gold(spark, cfg).toPandas().set_index("row_id")
     assert current.loc["r001", "label_name"] == "neg" and current.loc["r002", "label_name"] == "pos"
+    st = gold.status(spark, cfg, run_id="st")["counts"]
+    assert (st["rows"], st["labels_given"], st["annotators"], st["imports"], st["conflicts"]) == (2, 4, 2, 2, 1)
 
 
 @pytest.mark.parametrize(
