@@ -6,7 +6,7 @@ Candidates:
   (words are maximal runs of letters, marks, digits and ``_``, lower-cased: exactly what
   ``keyword_lf(..., whole_word=True)`` matches; a phrase is two words separated by one space);
 * threshold LFs: ``column >= t`` and ``column < t`` for numeric source columns and the text's
-  length, ``t`` at the deciles of the dev rows' values.
+  length, ``t`` at the deciles of the dev rows' values (rounded up to a value one of them has).
 
 Each is scored by its precision on the dev rows with a Wilson 95% lower bound (what a few labels
 can vouch for), its coverage on the dev rows and on all rows, its novelty (rows it covers that no
@@ -129,7 +129,8 @@ def _threshold_candidates(dev_values: dict[str, np.ndarray], labels: np.ndarray,
         ok = ~np.isnan(values)
         if ok.sum() < min_support:
             continue
-        for t in sorted({float(np.quantile(values[ok], q)) for q in np.linspace(0.1, 0.9, 9)}):
+        # Observed values as thresholds (deciles rounded up to a value a dev row has): integer columns get integers.
+        for t in sorted({float(np.quantile(values[ok], q, method="higher")) for q in np.linspace(0.1, 0.9, 9)}):
             t_text = repr(int(t)) if t.is_integer() else repr(round(t, 6))
             for op, covered in ((">=", values >= t), ("<", values < t)):
                 n = int(covered.sum())
