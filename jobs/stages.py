@@ -133,10 +133,18 @@ def _aggregate(spark: Any, cfg: PipelineConfig, run_id: str, io: Any) -> _Outcom
         skipped=False,
         seconds=agg.seconds,
         tables=_votes(applied),
-        counts={"rows": s.n_rows, "covered": s.n_covered, "patterns": agg.n_patterns, "gold": agg.n_gold},
+        counts={"rows": s.n_rows, "covered": s.n_covered, "patterns": agg.n_patterns, "gold": agg.n_gold,
+                **_gold_table_counts(agg.gold_sets)},
         details={"stats": str(folder / fit_label_model.STATS_FILE)},
         log=log,
     )
+
+
+def _gold_table_counts(sets: Any) -> dict[str, int]:
+    """Rows of the gold table's dev and test splits that the aggregate saw (none without a gold table)."""
+    if sets is None:
+        return {}
+    return {f"gold_{name}": 0 if getattr(sets, name) is None else len(getattr(sets, name)[1]) for name in ("dev", "test")}
 
 
 def _fit(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> _Outcome:

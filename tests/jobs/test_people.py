@@ -201,3 +201,18 @@ def test_wilson_lower_bound_values():
     assert suggest.wilson_lower_bound(5, 10) == pytest.approx(0.2366, abs=1e-3)
     with pytest.raises(ConfigError):
         annotate.select_rows(None, None, None, strategy="nope", n=1, cardinality=2)
+
+
+def test_stages_run_alone_read_the_gold_table(spark, setup):
+    from jobs.stages import run_stage
+
+    cfg, rows, tmp = setup
+    labeled = [{"row_id": r, "label": g} for r, g in zip(rows.id, rows.gold)]
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "all.csv", labeled))
+    splits = gold.current_gold(spark, cfg).toPandas().split.value_counts()
+    cfg = make_cfg(tmp, cfg.source.path, label_model={"use_dev_labels": True})
+    run_stage("apply", cfg, run_id="st", spark=spark)
+    agg = run_stage("aggregate", cfg, run_id="st", spark=spark)
+    assert (agg["counts"]["gold_dev"], agg["counts"]["gold_test"]) == (splits["dev"], splits["test"])
+    fit = run_stage("fit", cfg, run_id="st")
+    assert fit["metrics"]["gold_dev_rows"] == splits["dev"] and fit["metrics"]["gold_test_rows"] == splits["test"]
