@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,8 @@ class AggregateResult:
     n_gold: int
     n_patterns: int
     seconds: float
+    # Votes and labels of the gold table's current dev and test rows (jobs.people.gold.GoldSets).
+    gold_sets: Any = None
 
 
 def pattern_frame(
@@ -217,6 +219,7 @@ def run(
         max_patterns=cfg.aggregate.max_patterns,
         with_gold=bool(source.gold_column),
     )
+    result = _with_gold_table(spark, cfg, io, rows, applied, result)
     s = result.stats
     log.info(
         "aggregate: %d rows, %d distinct patterns, coverage %.1f%%, conflict %.1f%% (%.1fs)",
@@ -224,6 +227,20 @@ def run(
         100 * s.n_conflicted / max(s.n_rows, 1), result.seconds,
     )
     return result
+
+
+def _with_gold_table(spark: SparkSession, cfg: PipelineConfig, io: Any, rows: DataFrame, applied: ApplyResult,
+                     result: AggregateResult) -> AggregateResult:  # fmt: skip
+    """Add the gold table's dev/test label matrices (counted per vote pattern on Spark) when it exists."""
+    from jobs.people.gold import current_gold, gold_sets
+
+    current = current_gold(spark, cfg, io)
+    if current is None:
+        return result
+    sets = gold_sets(rows, current, applied.lf_names, len(applied.label_space))
+    log.info("aggregate: gold table rows with votes: dev %d, test %d",
+             0 if sets.dev is None else len(sets.dev[1]), 0 if sets.test is None else len(sets.test[1]))
+    return replace(result, gold_sets=sets)
 
 
 def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> Outcome:
@@ -245,10 +262,18 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> Outcome:
         skipped=False,
         seconds=agg.seconds,
         tables=votes_table(applied),
-        counts={"rows": s.n_rows, "covered": s.n_covered, "patterns": agg.n_patterns, "gold": agg.n_gold},
+        counts={"rows": s.n_rows, "covered": s.n_covered, "patterns": agg.n_patterns, "gold": agg.n_gold,
+                **_gold_table_counts(agg.gold_sets)},
         details={"stats": str(folder / STATS_FILE)},
         log=log,
     )
+
+
+def _gold_table_counts(sets: Any) -> dict[str, int]:
+    """Rows of the gold table's dev and test splits that the aggregate saw (none without a gold table)."""
+    if sets is None:
+        return {}
+    return {f"gold_{name}": 0 if getattr(sets, name) is None else len(getattr(sets, name)[1]) for name in ("dev", "test")}
 
 
 COMMAND = command.Command(

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "label_model.json"
 STATS_FILE = "stats.npz"
 GOLD_FILE = "gold_counts.npy"
+GOLD_SETS_FILE = "gold_sets.npz"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,18 @@ def save_aggregate(cfg: PipelineConfig, run_id: str, agg: Any) -> Path:
     agg.stats.to_npz(str(folder / STATS_FILE))
     if agg.gold_counts is not None:
         np.save(folder / GOLD_FILE, agg.gold_counts, allow_pickle=False)
+    if agg.gold_sets is not None:
+        agg.gold_sets.to_npz(str(folder / GOLD_SETS_FILE))
     return folder
+
+
+def load_gold_sets(cfg: PipelineConfig, run_id: str | None):
+    """The gold table's dev/test matrices the aggregate stage saved for ``run_id`` (None if it had no gold table)."""
+    from jobs.people.gold import GoldSets
+
+    run_id = run_id or latest_run_with(cfg.lakehouse, STATS_FILE)
+    path = run_dir(cfg.lakehouse, run_id, create=False) / GOLD_SETS_FILE if run_id else None
+    return GoldSets.from_npz(str(path)) if path is not None and path.exists() else None
 
 
 def load_aggregate(cfg: PipelineConfig, run_id: str | None) -> tuple[SufficientStats, np.ndarray | None]:
@@ -91,12 +103,23 @@ def run(
     stats: SufficientStats,
     gold_counts: np.ndarray | None = None,
     lf_versions: dict[str, str] | None = None,
+    gold_sets: Any = None,
 ) -> FitResult:
-    """Fit the configured label model (and majority vote, for comparison) from ``stats``."""
+    """Fit the configured label model (and majority vote, for comparison) from ``stats``.
+
+    ``gold_sets`` (:class:`jobs.people.gold.GoldSets`): with ``label_model.use_dev_labels``, the
+    dev rows are the model's ``L_dev``/``Y_dev``; the test rows are only scored (``gold_test_*``).
+    """
     started = time.perf_counter()
     k = stats.cardinality
     model = make_label_model(cfg, k)
-    model.fit_from_stats(stats)
+    dev = gold_sets.dev if gold_sets is not None and cfg.gold.use_dev_labels else None
+    if cfg.gold.use_dev_labels and dev is None:
+        log.warning("fit: label_model.use_dev_labels is on but the gold table has no dev rows; fitting without them")
+    if dev is not None:
+        model.fit_from_stats(stats, L_dev=dev[0], Y_dev=dev[1])
+    else:
+        model.fit_from_stats(stats)
     fit_seconds = time.perf_counter() - started
     mv = MajorityLabelVoter(cardinality=k)
     mv.fit_from_stats(stats)
@@ -118,6 +141,15 @@ def run(
         metrics["gold_rows"] = int(gold_counts.sum())
         metrics.update(gold_metrics(model, mv, stats.patterns, gold_counts))
         gold_acc, support = lf_accuracies(stats.patterns, gold_counts)
+    if dev is not None:
+        metrics["gold_dev_rows"] = len(dev[1])
+    if gold_sets is not None and gold_sets.test is not None:
+        L_test, Y_test = gold_sets.test
+        patterns, inverse = np.unique(L_test, axis=0, return_inverse=True)
+        counts = np.zeros((len(patterns), k), dtype=np.int64)
+        np.add.at(counts, (inverse.ravel(), Y_test), 1)
+        metrics["gold_test_rows"] = len(Y_test)
+        metrics.update(gold_metrics(model, mv, patterns, counts, prefix="gold_test_"))
 
     votes = stats.class_vote_counts()
     lf_table = []
@@ -168,7 +200,9 @@ def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome
 
     stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first
     applied = load_apply_result(cfg)
-    fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions)
+    gold_sets = load_gold_sets(cfg, stats_run_id)
+    fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
+                 gold_sets=gold_sets)
     model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
              "method": cfg.label_model.method}  # fmt: skip
 

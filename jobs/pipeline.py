@@ -112,7 +112,7 @@ def run(
         log.info("stage 3/4 fit: label model on the driver from %d patterns",
                  len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
-                                     lf_versions=applied.lf_versions)
+                                     lf_versions=applied.lf_versions, gold_sets=agg.gold_sets)
         timings["fit"] = fitted.seconds
         metrics = dict(fitted.metrics)
         holdout = evaluate_holdout(spark, cfg, registry, fitted.model)

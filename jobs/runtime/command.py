@@ -239,11 +239,24 @@ def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
-    """The ``lakelabel`` parser: a subcommand per command, each with its options."""
+    """The ``lakelabel`` parser: a subcommand per command, each with its options.
+
+    A name with a space (``gold import``) is an action of a command group (``lakelabel gold import``).
+    """
     parser = argparse.ArgumentParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, Any] = {}
     for cmd in commands:
-        _add_command(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help), cmd)
+        group, _, action = cmd.name.partition(" ")
+        if action:
+            if group not in groups:
+                g = sub.add_parser(group, help=f"{group} actions", description=f"lakelabel {group} ACTION")
+                groups[group] = g.add_subparsers(dest=f"{group}_action", required=True, metavar="ACTION")
+            p = groups[group].add_parser(action, help=cmd.help, description=cmd.help)
+        else:
+            p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        _add_command(p, cmd)
+        p.set_defaults(command_name=cmd.name)
     return parser
 
 
@@ -253,4 +266,4 @@ def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) ->
     by_name = {cmd.name: cmd for cmd in commands}
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
     setup_logging(debug, args.quiet)
-    return guarded(lambda: execute(by_name[args.command], args), debug)
+    return guarded(lambda: execute(by_name[args.command_name], args), debug)

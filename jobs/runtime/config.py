@@ -34,6 +34,8 @@ __all__ = [
     "SlicesConfig",
     "AnalysisConfig",
     "ReportConfig",
+    "GoldConfig",
+    "AnnotateConfig",
     "PipelineConfig",
     "load_config",
     "config_from_dict",
@@ -69,6 +71,8 @@ class TablesConfig:
 
     votes: str = "votes"
     labels: str = "labels"
+    # Gold labels that people gave (lakelabel gold import); see README "People in the loop".
+    gold: str = "gold"
     # How jobs read and write Delta: "native" through the Delta Spark extension (Databricks, clusters
     # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
     delta_io: Literal["auto", "local", "native"] = "auto"
@@ -130,6 +134,25 @@ class ReportConfig:
     """``lakelabel report``; ``enabled``: ``lakelabel run`` also writes it at the end."""
 
     enabled: bool = False
+class GoldConfig:
+    """How the gold table is split and used (README "People in the loop")."""
+
+    # Share of gold rows hashed into the dev split (the rest is test) when an import names no split.
+    dev_fraction: float = 0.5
+    # Fit the label model with the dev split as Y_dev (votes as L_dev). Spelled label_model.use_dev_labels
+    # in YAML; config_from_dict moves it here, so labelmodel's config stays the model's own.
+    use_dev_labels: bool = False
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    """What `lakelabel annotate` puts in front of an annotator."""
+
+    # The text to label; default: the column the LFs read (the first, alphabetically).
+    text_column: str | None = None
+    # More source columns shown beside the text (e.g. author, date).
+    columns: list[str] = field(default_factory=list)
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +173,8 @@ class PipelineConfig:
     slices: SlicesConfig = field(default_factory=SlicesConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    gold: GoldConfig = field(default_factory=GoldConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
 
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""
@@ -318,7 +343,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
 
 def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
     """Validate a plain mapping (already merged) into a :class:`PipelineConfig`."""
-    cfg = _build(PipelineConfig, _expand_env(dict(data)), "")
+    cfg = _build(PipelineConfig, _move_use_dev_labels(_expand_env(dict(data))), "")
     if _URI.match(cfg.lakehouse):
         raise ConfigError(
             f"lakehouse = {cfg.lakehouse!r} is a URI, but lakelabel keeps run files and the MLflow store under it "
@@ -326,6 +351,17 @@ def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
             f"tables on object storage with tables.votes / tables.labels URIs"
         )
     return cfg
+
+
+def _move_use_dev_labels(data: dict[str, Any]) -> dict[str, Any]:
+    """``label_model.use_dev_labels`` is a pipeline switch, not a model parameter: keep it in ``gold``."""
+    lm = data.get("label_model")
+    if isinstance(lm, Mapping) and "use_dev_labels" in lm:
+        lm = dict(lm)
+        gold = dict(data.get("gold") or {})
+        gold["use_dev_labels"] = lm.pop("use_dev_labels")
+        data = {**data, "label_model": lm, "gold": gold}
+    return data
 
 
 def load_config(

@@ -1,0 +1,93 @@
+"""The people-in-the-loop commands: ``gold import``, ``gold status``, ``annotate``, ``suggest``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.runtime.command import Command
+
+_FORMATS = ["auto", "csv", "parquet", "delta", "label-studio"]
+_STRATEGIES = ["uncertain", "conflict", "uncovered", "stratified", "disagreement"]
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The one line each people command prints on success."""
+    counts = summary.get("counts", {})
+    if summary.get("stage") == "gold status":
+        return (f"{counts['rows']} row(s), {counts['labels_given']} label(s) from {counts['annotators']} annotator(s) "
+                f"in {counts['imports']} import(s); current {counts['current']}; {counts['conflicts']} row(s) where "
+                f"annotators disagree {summary['conflict_examples'] or ''}")
+    if summary.get("stage") == "gold import":
+        if summary.get("skipped"):
+            return f"{summary['file']['path']} was imported before; nothing added"
+        return (f"imported {counts['imported']} label(s) (dev {counts['dev']}, test {counts['test']}, "
+                f"{counts['unlabeled']} unlabeled skipped, {counts['relabeled']} relabeled, "
+                f"{counts['conflicts']} annotator conflict(s)) into {summary['tables']['gold']['path']} "
+                f"v{summary['tables']['gold']['version']}")
+    if summary.get("stage") == "annotate":
+        return f"{counts['rows']} row(s) by {summary['strategy']} -> {', '.join(summary['files'])}"
+    return f"{counts['kept']} LF(s) of {counts['candidates']} candidates -> {', '.join(summary['files'])}"
+
+
+def _import_options(p: Any) -> None:
+    p.add_argument("--file", required=True, help="CSV, Parquet file/folder, Delta table or Label Studio JSON export")
+    p.add_argument("--format", default="auto", choices=_FORMATS)
+    p.add_argument("--annotator", help="annotator of rows that name none (default: unknown)")
+    p.add_argument("--split", choices=["dev", "test"], help="split of new rows that give none (default: by id hash)")
+
+
+def _import(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
+    from jobs.people import gold
+
+    return gold.run(spark, cfg, run_id=run_id, file=args.file, format=args.format, annotator=args.annotator,
+                    split=args.split)
+
+
+def _status(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
+    from jobs.people import gold
+
+    return gold.status(spark, cfg, run_id=run_id)
+
+
+def _annotate_options(p: Any) -> None:
+    p.add_argument("--strategy", required=True, choices=_STRATEGIES)
+    p.add_argument("--n", type=int, required=True, help="rows to pick")
+    p.add_argument("--out", required=True, help="output file (.csv or .json)")
+    p.add_argument("--format", default="csv", choices=["csv", "label-studio"])
+
+
+def _annotate(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
+    from jobs.people import annotate
+
+    return annotate.run(spark, cfg, run_id=run_id, strategy=args.strategy, n=args.n, out=args.out, format=args.format)
+
+
+def _suggest_options(p: Any) -> None:
+    p.add_argument("--max", type=int, default=10, help="LFs to keep (default 10)")
+    p.add_argument("--out", default="suggested_lfs.py", help="LF module to write (default suggested_lfs.py)")
+    p.add_argument("--min-precision", type=float, default=0.6,
+                   help="keep candidates whose precision's 95%% lower bound is at least this (default 0.6)")
+    p.add_argument("--min-support", type=int, default=3, help="gold dev rows a candidate must cover (default 3)")
+
+
+def _suggest(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
+    from jobs.people import suggest
+
+    return suggest.run(spark, cfg, run_id=run_id, max_lfs=args.max, out=args.out, min_precision=args.min_precision,
+                       min_support=args.min_support)
+
+
+def _line(name: str):
+    return lambda summary: f"lakelabel {name}: {summary_line(summary)}"
+
+
+COMMANDS = [
+    Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)",
+            add_arguments=_import_options, run=_import, done=_line("gold")),
+    Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
+            run=_status, done=_line("gold")),
+    Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio)",
+            add_arguments=_annotate_options, run=_annotate, done=_line("annotate")),
+    Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",
+            add_arguments=_suggest_options, run=_suggest, done=_line("suggest")),
+]

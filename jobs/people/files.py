@@ -1,0 +1,154 @@
+"""Reading annotation files into gold records (driver side: annotation files are small).
+
+Every reader returns the same record dicts: ``row_id, label, annotator, annotated_at, note,
+split, origin, task_id, where`` (``where`` names the row in error messages), plus a fingerprint
+of the file's content that makes an import idempotent.
+
+Formats: ``csv`` (what ``lakelabel annotate`` writes: ``row_id`` and ``label`` columns, optional
+``annotator``, ``note``, ``split``, ``annotated_at``), ``parquet`` (a file or a folder of
+files), ``delta`` (a table, its latest version) and ``label-studio`` (its JSON export).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from jobs.people import label_studio
+from lf_library.errors import InputDataError
+
+__all__ = ["GoldFile", "FileFormat", "FORMATS", "read_gold_file", "detect_format"]
+
+FileFormat = Literal["auto", "csv", "parquet", "delta", "label-studio"]
+FORMATS = ("auto", "csv", "parquet", "delta", "label-studio")
+REQUIRED = ("row_id", "label")
+OPTIONAL = ("annotator", "note", "split", "annotated_at", "task_id")
+
+
+@dataclass(frozen=True)
+class GoldFile:
+    path: str
+    format: str
+    fingerprint: str
+    records: list[dict[str, Any]]
+    # Rows present in the file but not labeled yet (an empty label cell).
+    unlabeled: int = 0
+
+
+def detect_format(path: Path) -> str:
+    """``delta`` for a folder with ``_delta_log``, else by suffix: .csv, .json, .parquet (or a folder)."""
+    if path.is_dir():
+        return "delta" if (path / "_delta_log").is_dir() else "parquet"
+    suffix = path.suffix.lower()
+    known = {".csv": "csv", ".json": "label-studio", ".parquet": "parquet"}
+    if suffix not in known:
+        raise InputDataError(
+            f"cannot tell the format of {path} from its name; pass --format csv|parquet|delta|label-studio"
+        )
+    return known[suffix]
+
+
+def _hash_files(files: list[Path], root: Path) -> str:
+    digest = hashlib.sha256()
+    for f in sorted(files):
+        digest.update(str(f.relative_to(root) if f != root else f.name).encode())
+        with open(f, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> GoldFile:
+    """Read an annotation file into gold records (see the module docstring).
+
+    Raises
+    ------
+    InputDataError
+        The file is missing, unreadable, lacks ``row_id`` or ``label``, or is a Label Studio
+        export of another project.
+    """
+    p = Path(path)
+    if fmt not in FORMATS:
+        raise InputDataError(f"--format {fmt!r} is not valid; choose one of: {', '.join(FORMATS)}")
+    if not p.exists():
+        raise InputDataError(f"gold file {p} does not exist; pass the file written by `lakelabel annotate` (or your own)")
+    fmt = detect_format(p) if fmt == "auto" else fmt
+    if fmt == "label-studio":
+        text = p.read_text(encoding="utf-8")
+        records = label_studio.parse_export(text, str(p))
+        for r in records:
+            r["split"] = ""
+        return GoldFile(str(p), fmt, _hash_files([p], p), records)
+    if fmt == "delta":
+        from deltalake import DeltaTable
+
+        if not DeltaTable.is_deltatable(str(p)):
+            raise InputDataError(f"{p} is not a Delta table (no _delta_log); pass --format csv or parquet")
+        dt = DeltaTable(str(p))
+        frame = dt.to_pyarrow_table().to_pandas()
+        fingerprint = hashlib.sha256(f"delta:{dt.metadata().id}@{dt.version()}".encode()).hexdigest()
+        first_row = 0
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*.parquet") if not f.name.startswith(("_", ".")))
+        if not files:
+            raise InputDataError(f"{p} holds no .parquet files; pass a Parquet file or folder, or --format delta")
+        frame = pq.read_table([str(f) for f in files] if len(files) > 1 else str(files[0])).to_pandas()
+        fingerprint = _hash_files(files, p)
+        first_row = 0
+    else:
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise InputDataError(f"cannot read {p} as CSV ({err}); save it as UTF-8 CSV with a header row") from None
+        fingerprint = _hash_files([p], p)
+        first_row = 2  # line 1 is the header
+    return _records_from_frame(frame, str(p), fmt, fingerprint, first_row)
+
+
+def _records_from_frame(frame: Any, path: str, fmt: str, fingerprint: str, first_row: int) -> GoldFile:
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise InputDataError(
+            f"{path} has no {' or '.join(repr(c) for c in missing)} column (its columns: "
+            f"{', '.join(map(str, frame.columns))}); a gold file needs row_id and label columns (optional: "
+            f"{', '.join(OPTIONAL)}): rename the columns or start from the file `lakelabel annotate` writes"
+        )
+    records, unlabeled = [], 0
+    columns = {c: frame[c].tolist() for c in (*REQUIRED, *OPTIONAL) if c in frame.columns}
+    for i in range(len(frame)):
+        raw = {c: values[i] for c, values in columns.items()}
+        where = f"line {i + first_row}" if first_row else f"row {i}"
+        row_id = raw["row_id"]
+        if row_id is None or (isinstance(row_id, float) and row_id != row_id) or str(row_id).strip() == "":
+            raise InputDataError(f"{path}, {where}: empty row_id; every labeled row needs the id `annotate` wrote")
+        label = raw["label"]
+        if label is None or (isinstance(label, float) and label != label) or str(label).strip() == "":
+            unlabeled += 1
+            continue
+        if isinstance(label, float) and label.is_integer():
+            label = int(label)
+        records.append({
+            "row_id": str(row_id).strip(),
+            "label": str(label).strip(),
+            "annotator": _text(raw.get("annotator")),
+            "annotated_at": _text(raw.get("annotated_at")),
+            "note": _text(raw.get("note")),
+            "split": _text(raw.get("split")).lower(),
+            "origin": f"{fmt}:{Path(path).name}",
+            "task_id": _text(raw.get("task_id")),
+            "where": f"{where} (row_id {str(row_id).strip()})",
+        })  # fmt: skip
+    return GoldFile(path, fmt, fingerprint, records, unlabeled)
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).strip()

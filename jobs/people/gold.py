@@ -1,0 +1,394 @@
+"""The gold table: labels people gave, kept with their history (``lakelabel gold import``).
+
+One row per label given: ``row_id`` (the source id, as a string), ``label`` (class id) and
+``label_name``, ``annotator``, ``annotated_at``, ``split`` (``dev`` or ``test``), ``origin`` (the
+file, or the Label Studio project/task/annotation), ``task_id``, ``note``, ``import_id`` (the
+SHA-256 of the imported file) and ``imported_at``.
+
+* An import is one Delta commit (an append with the Delta app transaction
+  ``lakelabel.gold/<file hash>``), validated in full before anything is written: importing the
+  same file again adds nothing.
+* A row labeled again keeps its history; its current label is the latest (``annotated_at``, then
+  ``imported_at``). Rows whose annotators' latest labels differ are conflicts: counted and
+  reported by every import, never an error.
+* The split of a row is ``dev`` or ``test`` by a hash of its id (``gold.dev_fraction``) unless
+  the file or ``--split`` gives it, and never changes: ``test`` rows are used only to measure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.window import Window
+
+from jobs import delta_io
+from jobs.runtime.config import PipelineConfig
+from jobs.delta_io.sources import load_source
+from jobs.people.files import FileFormat, GoldFile, read_gold_file
+from lf_library.errors import ConfigError, InputDataError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GOLD_META_KEY", "SPLITS", "GoldSets", "gold_schema", "assign_split", "label_space_of",
+           "read_gold", "current_gold", "import_file", "gold_sets", "run"]  # fmt: skip
+
+GOLD_META_KEY = "lakelabel.gold"
+SPLITS = ("dev", "test")
+_EXAMPLES = 5
+
+
+def gold_schema() -> T.StructType:
+    """Schema of the gold table."""
+    return T.StructType([
+        T.StructField("row_id", T.StringType(), False),
+        T.StructField("label", T.IntegerType(), False),
+        T.StructField("label_name", T.StringType(), False),
+        T.StructField("annotator", T.StringType(), False),
+        T.StructField("annotated_at", T.TimestampType(), False),
+        T.StructField("split", T.StringType(), False),
+        T.StructField("origin", T.StringType(), False),
+        T.StructField("task_id", T.StringType(), True),
+        T.StructField("note", T.StringType(), True),
+        T.StructField("import_id", T.StringType(), False),
+        T.StructField("imported_at", T.TimestampType(), False),
+    ])  # fmt: skip
+
+
+def assign_split(row_id: str, dev_fraction: float) -> str:
+    """``dev`` or ``test`` for ``row_id``, from a hash of it: the same id always lands in the same split."""
+    h = int.from_bytes(hashlib.sha256(f"lakelabel.gold.split:{row_id}".encode()).digest()[:8], "big")
+    return "dev" if h / 2**64 < dev_fraction else "test"
+
+
+def label_space_of(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The label space: ``lfs.label_space``, else the LF modules' ``LABEL_SPACE``."""
+    if cfg.lfs.label_space:
+        return tuple(cfg.lfs.label_space)
+    from jobs.apply_lfs import build_registry
+
+    return tuple(build_registry(cfg).label_space)
+
+
+def read_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None) -> DataFrame | None:
+    """Every label ever imported (the full history), or None when there is no gold table yet."""
+    io = io or delta_io.delta_io(spark, cfg.tables.delta_io)
+    path = cfg.table_path("gold")
+    return io.read_table(spark, path) if io.table_exists(path) else None
+
+
+def current_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None, *, split: str | None = None) -> DataFrame | None:
+    """``row_id, label, label_name, split, annotator`` of each row's latest label; None without a gold table."""
+    history = read_gold(spark, cfg, io)
+    if history is None:
+        return None
+    order = Window.partitionBy("row_id").orderBy(F.col("annotated_at").desc(), F.col("imported_at").desc(),
+                                                 F.col("annotator").desc())  # fmt: skip
+    latest = history.withColumn("_r", F.row_number().over(order)).where(F.col("_r") == 1)
+    # A row's split never changes; its first label decides it.
+    first = history.groupBy("row_id").agg(F.min_by("split", F.struct("imported_at", "annotated_at")).alias("_split"))
+    out = latest.join(first, "row_id").select("row_id", "label", "label_name", F.col("_split").alias("split"),
+                                              "annotator")  # fmt: skip
+    return out if split is None else out.where(F.col("split") == split)
+
+
+@dataclass(frozen=True)
+class GoldSets:
+    """Votes and current gold labels of the gold rows, per split: ``(L [n, m], Y [n])`` each."""
+
+    dev: tuple[np.ndarray, np.ndarray] | None
+    test: tuple[np.ndarray, np.ndarray] | None
+
+    def to_npz(self, path: str) -> None:
+        arrays = {}
+        for name in SPLITS:
+            pair = getattr(self, name)
+            if pair is not None:
+                arrays[f"{name}_L"], arrays[f"{name}_Y"] = pair
+        np.savez(path, **arrays)
+
+    @classmethod
+    def from_npz(cls, path: str) -> GoldSets:
+        with np.load(path, allow_pickle=False) as data:
+            pairs = {name: (data[f"{name}_L"], data[f"{name}_Y"]) if f"{name}_L" in data else None for name in SPLITS}
+        return cls(**pairs)
+
+
+def gold_sets(rows: DataFrame, current: DataFrame, lf_names: Sequence[str], cardinality: int) -> GoldSets:
+    """Label matrices of the gold rows from :func:`jobs.aggregate.pattern_frame` rows, on Spark.
+
+    Only counts per (vote pattern, gold label, split) reach the driver, as for the training
+    statistics; gold rows missing from ``rows`` (no longer in the source) are left out.
+    """
+    m, k = len(lf_names), cardinality
+    grouped = (
+        rows.select(F.col("row_id").cast("string").alias("row_id"), "pattern")
+        .join(current.select("row_id", "label", "split"), "row_id")
+        .groupBy("pattern", "label", "split")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    )
+    out: dict[str, Any] = {}
+    for name in SPLITS:
+        part = [r for r in grouped if r["split"] == name]
+        if not part:
+            out[name] = None
+            continue
+        counts = np.array([r["n"] for r in part], dtype=np.int64)
+        lines = np.full((len(part), m), -1, dtype=np.int64)
+        for i, r in enumerate(part):
+            codes = np.asarray(r["pattern"], dtype=np.int64)
+            lines[i, codes // k] = codes % k
+        labels = np.array([r["label"] for r in part], dtype=np.int64)
+        out[name] = (np.repeat(lines, counts, axis=0), np.repeat(labels, counts))
+    return GoldSets(**out)
+
+
+def _resolve_labels(records: list[dict[str, Any]], space: tuple[str, ...], path: str) -> None:
+    bad = []
+    for r in records:
+        raw = r["label"]
+        if raw in space:
+            r["label_id"] = space.index(raw)
+        elif raw.isdigit() and int(raw) < len(space):
+            r["label_id"] = int(raw)
+        else:
+            bad.append(r)
+        if r.get("label_id") is not None:
+            r["label_name"] = space[r["label_id"]]
+    if bad:
+        first = bad[0]
+        raise InputDataError(
+            f"{path}, {first['where']}: label {first['label']!r} is not in the label space "
+            f"({', '.join(f'{i}={n}' for i, n in enumerate(space))}); {len(bad)} row(s) have such labels. Use a class "
+            f"name or id of lfs.label_space (or the LF modules' LABEL_SPACE) and import again; nothing was imported"
+        )
+
+
+def _timestamp(value: str, where: str, path: str, now: datetime) -> datetime:
+    if not value:
+        return now
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise InputDataError(
+            f"{path}, {where}: annotated_at {value!r} is not a date-time; write ISO 8601 (2026-01-31T12:00:00Z) "
+            f"or leave it empty for the import time; nothing was imported"
+        ) from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
+
+
+def _check_ids(spark: SparkSession, cfg: PipelineConfig, records: list[dict[str, Any]], path: str, io: Any) -> None:
+    source = load_source(spark, cfg.source, io=io)
+    ids = spark.createDataFrame([(i,) for i in sorted({r["row_id"] for r in records})], "row_id string")
+    known = source.df.select(F.col(source.id_column).cast("string").alias("row_id"))
+    missing = ids.join(known, "row_id", "left_anti")
+    n = missing.count()
+    if n:
+        examples = [r["row_id"] for r in missing.limit(_EXAMPLES).collect()]
+        where = next(r["where"] for r in records if r["row_id"] == examples[0])
+        raise InputDataError(
+            f"{path}: {n} row id(s) are not in the source {source.description} (column {source.id_column!r}), "
+            f"e.g. {where}; ids: {', '.join(map(repr, examples))}. Remove those rows or fix their ids (gold "
+            f"labels must name source rows); nothing was imported"
+        )
+
+
+def _check_duplicates(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    out = []
+    for r in records:
+        key = (r["row_id"], r["annotator"])
+        prior = seen.get(key)
+        if prior is None:
+            seen[key] = r
+            out.append(r)
+        elif prior["label_id"] != r["label_id"]:
+            raise InputDataError(
+                f"{path}: row_id {r['row_id']} is labeled {prior['label_name']!r} ({prior['where']}) and "
+                f"{r['label_name']!r} ({r['where']}) by the same annotator {r['annotator']!r}; keep one of them "
+                f"(or give each label its annotator); nothing was imported"
+            )
+    return out
+
+
+def _conflicts(history: list[tuple[str, str, int, datetime]]) -> dict[str, dict[str, str]]:
+    """Rows whose annotators' latest labels differ: ``row_id -> {annotator: label}``."""
+    latest: dict[str, dict[str, tuple[datetime, int]]] = {}
+    for row_id, annotator, label, at in history:
+        per = latest.setdefault(row_id, {})
+        if annotator not in per or at >= per[annotator][0]:
+            per[annotator] = (at, label)
+    return {r: {a: v[1] for a, v in per.items()} for r, per in latest.items() if len({v[1] for v in per.values()}) > 1}
+
+
+def import_file(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    path: str,
+    *,
+    run_id: str,
+    fmt: FileFormat = "auto",
+    annotator: str | None = None,
+    split: str | None = None,
+) -> dict[str, Any]:
+    """Validate an annotation file in full, then append its labels to the gold table in one commit.
+
+    Parameters
+    ----------
+    path : str
+        CSV, Parquet file or folder, Delta table, or Label Studio JSON export.
+    fmt : {"auto", "csv", "parquet", "delta", "label-studio"}
+    annotator : str, optional
+        For rows that name none (default ``"unknown"``).
+    split : {"dev", "test"}, optional
+        For rows that give none and are new to the gold table (default: by a hash of the id).
+
+    Returns
+    -------
+    dict
+        The command summary: ``tables.gold``, ``counts`` (``in_file``, ``imported``, ``unlabeled``,
+        ``dev``, ``test``, ``relabeled``, ``conflicts``), ``conflict_examples``, ``skipped``.
+
+    Raises
+    ------
+    InputDataError
+        Unreadable file, missing column, label outside the label space, unknown row ids, one
+        annotator giving two labels to a row, a split that contradicts the table: nothing is written.
+    """
+    started = time.perf_counter()
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f"--split {split!r} is not valid; choose dev or test")
+    if not 0.0 <= cfg.gold.dev_fraction <= 1.0:
+        raise ConfigError(f"gold.dev_fraction = {cfg.gold.dev_fraction} must be between 0 and 1")
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    table = cfg.table_path("gold")
+    gf: GoldFile = read_gold_file(path, fmt)
+    summary: dict[str, Any] = {
+        "run_id": run_id, "stage": "gold import", "status": "succeeded", "skipped": False,
+        "file": {"path": gf.path, "format": gf.format, "sha256": gf.fingerprint},
+    }  # fmt: skip
+    history = read_gold(spark, cfg, io)
+    if history is not None and history.where(F.col("import_id") == gf.fingerprint).limit(1).count():
+        version = io.table_version(table)
+        log.info("gold import: %s (sha256 %s) is already in %s; nothing to add", gf.path, gf.fingerprint[:12], table)
+        return {**summary, "skipped": True, "tables": {"gold": {"path": table, "version": version}},
+                "counts": {"in_file": len(gf.records) + gf.unlabeled, "imported": 0}}  # fmt: skip
+    if not gf.records:
+        raise InputDataError(
+            f"{gf.path} has no labeled rows ({gf.unlabeled} row(s) with an empty label); fill the label column "
+            f"(a class name or id) and import again"
+        )
+    space = label_space_of(cfg)
+    for r in gf.records:
+        r["annotator"] = r["annotator"] or annotator or "unknown"
+    _resolve_labels(gf.records, space, gf.path)
+    for r in gf.records:
+        if r["split"] and r["split"] not in SPLITS:
+            raise InputDataError(f"{gf.path}, {r['where']}: split {r['split']!r} is not dev or test; fix or empty it")
+    records = _check_duplicates(gf.records, gf.path)
+    _check_ids(spark, cfg, records, gf.path, io)
+
+    now = datetime.now(timezone.utc)
+    past: list[tuple[str, str, int, datetime]] = []
+    known_split: dict[str, str] = {}
+    if history is not None:
+        ids = spark.createDataFrame([(r["row_id"],) for r in records], "row_id string").distinct()
+        rows = history.join(F.broadcast(ids), "row_id").select("row_id", "annotator", "label", "annotated_at",
+                                                                 "split", "imported_at").collect()  # fmt: skip
+        for r in sorted(rows, key=lambda x: (x["imported_at"], x["annotated_at"])):
+            at = r["annotated_at"].replace(tzinfo=timezone.utc)
+            past.append((r["row_id"], r["annotator"], r["label"], at))
+            known_split.setdefault(r["row_id"], r["split"])
+    out, relabeled = [], 0
+    labeled_before = {(row_id, a): label for row_id, a, label, _ in past}
+    for r in records:
+        at = _timestamp(r["annotated_at"], r["where"], gf.path, now)
+        row_split = known_split.get(r["row_id"]) or r["split"] or split or assign_split(r["row_id"], cfg.gold.dev_fraction)
+        if r["split"] and r["row_id"] in known_split and r["split"] != known_split[r["row_id"]]:
+            raise InputDataError(
+                f"{gf.path}, {r['where']}: split {r['split']!r}, but the gold table has this row in "
+                f"{known_split[r['row_id']]!r}; a row's split never changes (test rows must not leak into fitting): "
+                f"empty the split cell; nothing was imported"
+            )
+        prior = labeled_before.get((r["row_id"], r["annotator"]))
+        relabeled += prior is not None and prior != r["label_id"]
+        out.append((r["row_id"], r["label_id"], r["label_name"], r["annotator"], at, row_split, r["origin"],
+                    r["task_id"] or None, r["note"] or None, gf.fingerprint, now))  # fmt: skip
+    conflicts = _conflicts(past + [(o[0], o[3], o[1], o[4]) for o in out])
+    in_file = {o[0] for o in out}
+    new_conflicts = {row: labels for row, labels in conflicts.items() if row in in_file}
+    counts = {
+        "in_file": len(gf.records) + gf.unlabeled, "imported": len(out), "unlabeled": gf.unlabeled,
+        "dev": sum(o[5] == "dev" for o in out), "test": sum(o[5] == "test" for o in out),
+        "relabeled": int(relabeled), "conflicts": len(new_conflicts),
+    }  # fmt: skip
+    examples = [{"row_id": row, "labels": {a: space[lab] for a, lab in labels.items()}}
+                for row, labels in sorted(new_conflicts.items())[:_EXAMPLES]]  # fmt: skip
+    meta = {GOLD_META_KEY: json.dumps({**summary["file"], "counts": counts}, sort_keys=True), "lakelabel.run_id": run_id}
+    result = io.write_table(
+        spark.createDataFrame(out, gold_schema()).coalesce(1),
+        table,
+        mode="append",
+        app_id=f"lakelabel.gold/{gf.fingerprint}",
+        app_version=1,
+        commit_metadata=meta,
+        description=f"lakelabel gold import: {len(out)} label(s) from {gf.path}",
+    )
+    if new_conflicts:
+        shown = "; ".join(f"{e['row_id']}: {e['labels']}" for e in examples)
+        log.warning("gold import: %d row(s) where annotators disagree (the latest label counts), e.g. %s",
+                    len(new_conflicts), shown)
+    log.info("gold import: %d label(s) from %s into %s v%s (dev %d, test %d, %d unlabeled rows skipped)",
+             len(out), gf.path, table, result.version, counts["dev"], counts["test"], gf.unlabeled)
+    return {**summary, "skipped": result.skipped, "tables": {"gold": {"path": table, "version": result.version}},
+            "counts": counts, "conflict_examples": examples,
+            "timings_seconds": {"gold import": round(time.perf_counter() - started, 3)}}  # fmt: skip
+
+
+def status(spark: SparkSession, cfg: PipelineConfig, *, run_id: str) -> dict[str, Any]:
+    """``lakelabel gold status``: current labels per split and class, annotators, history and conflicts."""
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    table = cfg.table_path("gold")
+    history = read_gold(spark, cfg, io)
+    if history is None:
+        raise ConfigError(f"no gold table at {table}; import labels with `lakelabel gold import` first")
+    current = current_gold(spark, cfg, io)
+    per = current.groupBy("split", "label_name").count().collect()
+    by_annotator = Window.partitionBy("row_id", "annotator").orderBy(F.col("annotated_at").desc(),
+                                                                     F.col("imported_at").desc())  # fmt: skip
+    latest = history.withColumn("_r", F.row_number().over(by_annotator)).where(F.col("_r") == 1)
+    disagree = (latest.groupBy("row_id").agg(F.countDistinct("label").alias("labels"),
+                                             F.map_from_entries(F.collect_list(F.struct("annotator", "label_name"))).alias("by"))
+                .where(F.col("labels") > 1))  # fmt: skip
+    totals = history.agg(F.count(F.lit(1)).alias("labels"), F.countDistinct("row_id").alias("rows"),
+                         F.countDistinct("annotator").alias("annotators"),
+                         F.countDistinct("import_id").alias("imports")).first()  # fmt: skip
+    examples = [{"row_id": r["row_id"], "labels": dict(r["by"])} for r in disagree.orderBy("row_id").limit(_EXAMPLES).collect()]
+    counts = {
+        "rows": totals["rows"], "labels_given": totals["labels"], "annotators": totals["annotators"],
+        "imports": totals["imports"], "conflicts": disagree.count(),
+        "current": {f"{r['split']}/{r['label_name']}": r["count"] for r in sorted(per, key=lambda r: (r[0], r[1]))},
+    }  # fmt: skip
+    return {"run_id": run_id, "stage": "gold status", "status": "succeeded", "skipped": False,
+            "tables": {"gold": {"path": table, "version": io.table_version(table)}}, "counts": counts,
+            "conflict_examples": examples}  # fmt: skip
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, file: str, format: FileFormat = "auto",
+        annotator: str | None = None, split: str | None = None) -> dict[str, Any]:
+    """``lakelabel gold import``: see :func:`import_file`."""
+    return import_file(spark, cfg, file, run_id=run_id, fmt=format, annotator=annotator, split=split)

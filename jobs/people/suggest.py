@@ -1,0 +1,309 @@
+"""Suggest job: candidate LFs from the gold dev labels, scored on Spark, written as an LF module.
+
+Candidates:
+
+* keyword LFs: every word and two-word phrase of the text column in the dev rows, for each class
+  (words are maximal runs of letters, marks, digits and ``_``, lower-cased: exactly what
+  ``keyword_lf(..., whole_word=True)`` matches; a phrase is two words separated by one space);
+* threshold LFs: ``column >= t`` and ``column < t`` for numeric source columns and the text's
+  length, ``t`` at the deciles of the dev rows' values (rounded up to a value one of them has).
+
+Each is scored by its precision on the dev rows with a Wilson 95% lower bound (what a few labels
+can vouch for), its coverage on the dev rows and on all rows, its novelty (rows it covers that no
+existing LF votes on) and its conflicts (rows where an existing LF votes another class). The
+best ``max`` are kept: highest lower bound first (then novelty), classes taken in turn, and a
+candidate is dropped when its dev rows overlap a kept one's of the same class by Jaccard >= 0.7.
+They are written as a module of ``keyword_lf`` / ``sql_lf`` calls, each with a comment of its
+scores, plus a CSV table of every candidate that passed the thresholds. The ``test`` split is
+never read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import keyword
+import logging
+import math
+import re
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import delta_io
+from jobs.runtime.config import PipelineConfig
+from jobs.delta_io.sources import load_source
+from jobs.people.gold import current_gold
+from lf_library.errors import ConfigError, InputDataError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Candidate", "wilson_lower_bound", "text_features", "select_diverse", "render_module", "run"]
+
+_WORD_SEP = r"[^\p{L}\p{M}\p{N}_]+"
+_JACCARD_MAX = 0.7
+_NUMERIC = (T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.FloatType, T.DoubleType, T.DecimalType)
+
+
+def wilson_lower_bound(correct: float, n: float, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval for a proportion ``correct / n`` (0 when ``n`` is 0)."""
+    if n <= 0:
+        return 0.0
+    p = correct / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z * z / n))
+
+
+@dataclass
+class Candidate:
+    name: str
+    kind: str  # "keyword" or "threshold"
+    feature: str  # the keyword, or the SQL condition
+    label: int
+    label_name: str
+    dev_covered: int
+    dev_correct: int
+    precision: float
+    precision_lower_bound: float
+    dev_coverage: float
+    coverage: float = 0.0
+    novel_rows: int = 0
+    conflict_rows: int = 0
+    kept: bool = False
+
+
+def text_features(text: Column) -> Column:
+    """Distinct words and one-space two-word phrases of ``text``, lower-cased (``array<string>``)."""
+    low = F.lower(F.coalesce(text, F.lit("")))
+    words = F.filter(F.split(low, _WORD_SEP), lambda w: w != "")
+    seps = F.regexp_extract_all(low, F.lit(f"({_WORD_SEP})"), 1)
+    # The separators list starts with the one before the first word when the text starts with one.
+    shift = F.when(low.rlike(f"^{_WORD_SEP}"), 1).otherwise(0)
+    pairs = F.filter(
+        F.transform(F.sequence(F.lit(0), F.greatest(F.size(words) - 2, F.lit(-1))),
+                    lambda i: F.when(F.element_at(seps, i + shift + 1) == " ",
+                                     F.concat(F.element_at(words, i + 1), F.lit(" "), F.element_at(words, i + 2)))),
+        lambda p: p.isNotNull(),
+    )  # fmt: skip
+    return F.array_distinct(F.concat(words, F.when(F.size(words) >= 2, pairs).otherwise(F.array().cast("array<string>"))))
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()[:40]
+    return s or "x"
+
+
+def _keyword_candidates(dev: DataFrame, k: int, space: list[str], min_support: int, min_lb: float) -> list[Candidate]:
+    per = (
+        dev.select("row_id", "label", F.explode("features").alias("feature"))
+        .groupBy("feature")
+        .agg(F.count(F.lit(1)).alias("n"), *[F.sum((F.col("label") == c).cast("int")).alias(f"c{c}") for c in range(k)])
+        .where(F.col("n") >= min_support)
+        .collect()
+    )
+    n_dev = max(dev.count(), 1)
+    out = []
+    for r in per:
+        for c in range(k):
+            correct = r[f"c{c}"]
+            lb = wilson_lower_bound(correct, r["n"])
+            if correct >= min_support and lb >= min_lb:
+                out.append(Candidate(f"sug_kw_{_slug(space[c])}_{_slug(r['feature'])}", "keyword", r["feature"], c,
+                                     space[c], r["n"], correct, correct / r["n"], lb, r["n"] / n_dev))  # fmt: skip
+    return out
+
+
+def _threshold_candidates(dev_values: dict[str, np.ndarray], labels: np.ndarray, k: int, space: list[str],
+                          min_support: int, min_lb: float) -> list[Candidate]:  # fmt: skip
+    out = []
+    n_dev = max(len(labels), 1)
+    for expr, values in dev_values.items():
+        ok = ~np.isnan(values)
+        if ok.sum() < min_support:
+            continue
+        # Observed values as thresholds (deciles rounded up to a value a dev row has): integer columns get integers.
+        for t in sorted({float(np.quantile(values[ok], q, method="higher")) for q in np.linspace(0.1, 0.9, 9)}):
+            t_text = repr(int(t)) if t.is_integer() else repr(round(t, 6))
+            for op, covered in ((">=", values >= t), ("<", values < t)):
+                n = int(covered.sum())
+                for c in range(k):
+                    correct = int((covered & (labels == c)).sum())
+                    lb = wilson_lower_bound(correct, n)
+                    if correct >= min_support and lb >= min_lb:
+                        name = f"sug_th_{_slug(space[c])}_{_slug(expr)}_{'ge' if op == '>=' else 'lt'}_{_slug(t_text)}"
+                        out.append(Candidate(name, "threshold", f"{expr} {op} {t_text}", c, space[c], n, correct,
+                                             correct / n, lb, n / n_dev))  # fmt: skip
+    return out
+
+
+def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]) -> None:
+    """Coverage, novelty and conflicts of each candidate on every source row (one Spark job per kind)."""
+    spark = rows.sparkSession
+    flagged = rows.join(existing, "row_id", "left")
+    n_rows = max(rows.count(), 1)
+    kw = [c for c in cands if c.kind == "keyword"]
+    if kw:
+        table = spark.createDataFrame([(c.feature, c.label, i) for i, c in enumerate(kw)], "feature string, cls int, i int")
+        hits = (
+            flagged.select("classes", F.explode("features").alias("feature"))
+            .join(F.broadcast(table), "feature")
+            .groupBy("i")
+            .agg(F.count(F.lit(1)).alias("n"),
+                 F.sum(F.col("classes").isNull().cast("int")).alias("novel"),
+                 F.sum(F.coalesce(F.exists("classes", lambda v: v != F.col("cls")), F.lit(False)).cast("int")).alias("conflict"))
+            .collect()
+        )  # fmt: skip
+        for r in hits:
+            c = kw[r["i"]]
+            c.coverage, c.novel_rows, c.conflict_rows = r["n"] / n_rows, r["novel"], r["conflict"]
+    th = [c for c in cands if c.kind == "threshold"]
+    if th:
+        aggs = []
+        for i, c in enumerate(th):
+            hit = F.coalesce(F.expr(c.feature), F.lit(False))
+            aggs += [F.sum(hit.cast("int")).alias(f"n{i}"),
+                     F.sum((hit & F.col("classes").isNull()).cast("int")).alias(f"v{i}"),
+                     F.sum((hit & F.coalesce(F.exists("classes", lambda v: v != c.label), F.lit(False))).cast("int")).alias(f"x{i}")]  # fmt: skip
+        r = flagged.agg(*aggs).first()
+        for i, c in enumerate(th):
+            c.coverage, c.novel_rows, c.conflict_rows = (r[f"n{i}"] or 0) / n_rows, r[f"v{i}"] or 0, r[f"x{i}"] or 0
+
+
+def select_diverse(cands: list[Candidate], dev_rows: dict[str, set[str]], max_lfs: int, k: int) -> list[Candidate]:
+    """The best ``max_lfs``: by lower bound then novelty, classes in turn, near-copies (Jaccard >= 0.7) dropped."""
+    queues = {c: sorted((x for x in cands if x.label == c),
+                        key=lambda x: (-round(x.precision_lower_bound, 3), -x.novel_rows, -x.dev_covered, x.name))
+              for c in range(k)}  # fmt: skip
+    kept: list[Candidate] = []
+    while len(kept) < max_lfs and any(queues.values()):
+        for c in range(k):
+            while queues[c] and len(kept) < max_lfs:
+                cand = queues[c].pop(0)
+                mine = dev_rows.get(cand.name, set())
+                if any(o.label == c and _jaccard(mine, dev_rows.get(o.name, set())) >= _JACCARD_MAX for o in kept):
+                    continue
+                cand.kept = True
+                kept.append(cand)
+                break
+    return kept
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def render_module(kept: list[Candidate], space: list[str], field: str, header: str) -> str:
+    """An LF module of ``keyword_lf`` / ``sql_lf`` calls, each under a comment of its scores."""
+    lines = [f'"""{header}"""', "", "from lf_library import keyword_lf, sql_lf", "",
+             f"LABEL_SPACE = {tuple(space)!r}", ""]  # fmt: skip
+    for c in kept:
+        lines.append(
+            f"# {c.label_name}: precision {c.precision:.2f} on {c.dev_covered} dev row(s) (95% lower bound "
+            f"{c.precision_lower_bound:.2f}); coverage {c.dev_coverage:.1%} of dev, {c.coverage:.1%} of all rows; "
+            f"{c.novel_rows} row(s) no LF covered, {c.conflict_rows} conflicting with existing LFs"
+        )
+        if c.kind == "keyword":
+            lines.append(f"{c.name} = keyword_lf({c.name!r}, [{c.feature!r}], {c.label_name!r}, field={field!r})")
+        else:
+            lines.append(f"{c.name} = sql_lf({c.name!r}, {c.feature!r}, {c.label_name!r})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int = 10, out: str = "suggested_lfs.py",
+        min_precision: float = 0.6, min_support: int = 3) -> dict[str, Any]:  # fmt: skip
+    """``lakelabel suggest``: write the best ``max_lfs`` candidate LFs to ``out`` and their table beside it."""
+    started = time.perf_counter()
+    path = Path(out)
+    if path.suffix != ".py" or not path.stem.isidentifier() or keyword.iskeyword(path.stem):
+        raise ConfigError(f"--out {out!r} must be a .py file whose name is a Python identifier (e.g. suggested_lfs.py)")
+    if max_lfs < 1 or min_support < 1 or not 0 <= min_precision < 1:
+        raise ConfigError("--max and --min-support must be at least 1 and --min-precision in [0, 1)")
+    from jobs.apply_lfs import load_apply_result
+    from jobs.people.annotate import text_column_of
+
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    dev = current_gold(spark, cfg, io, split="dev")
+    if dev is None:
+        raise ConfigError(f"no gold table at {cfg.table_path('gold')}; label rows and run `lakelabel gold import` first")
+    applied = load_apply_result(cfg, io)
+    space = list(applied.label_space)
+    k = len(space)
+    source = load_source(spark, cfg.source, io=io)
+    text_col = text_column_of(cfg, source)
+    numeric = [f.name for f in source.df.schema.fields if isinstance(f.dataType, _NUMERIC)
+               and f.name not in (source.id_column, source.gold_column)]  # fmt: skip
+    quoted = "`" + text_col.replace("`", "``") + "`"
+    exprs = {f"length({quoted})": F.length(F.col(text_col))}
+    exprs.update({"`" + c.replace("`", "``") + "`": F.col(c) for c in numeric})
+    rows = source.df.select(F.col(source.id_column).cast("string").alias("row_id"),
+                            text_features(F.col(text_col)).alias("features"),
+                            *[F.col(c) for c in numeric if c != text_col], F.col(text_col))  # fmt: skip
+    dev_rows = rows.join(dev.select("row_id", "label"), "row_id").persist()
+    try:
+        n_dev = dev_rows.count()
+        if n_dev == 0:
+            raise InputDataError(f"the gold table {cfg.table_path('gold')} has no dev rows in the source; import "
+                                 f"labels with split dev (or let the id hash assign them) first")  # fmt: skip
+        cands = _keyword_candidates(dev_rows, k, space, min_support, min_precision)
+        local = dev_rows.select("row_id", "label", "features",
+                                *[e.alias(f"_v{i}") for i, e in enumerate(exprs.values())]).collect()  # fmt: skip
+    finally:
+        dev_rows.unpersist()
+    labels = np.array([r["label"] for r in local])
+    values = {expr: np.array([np.nan if r[f"_v{i}"] is None else float(r[f"_v{i}"]) for r in local])
+              for i, expr in enumerate(exprs)}  # fmt: skip
+    cands += _threshold_candidates(values, labels, k, space, min_support, min_precision)
+    covered: dict[str, set[str]] = {}
+    for c in cands:
+        if c.kind == "keyword":
+            covered[c.name] = {r["row_id"] for r in local if c.feature in r["features"]}
+        else:
+            expr, op, t = c.feature.rsplit(" ", 2)
+            v = values[expr]
+            covered[c.name] = {r["row_id"] for r, x in zip(local, (v >= float(t)) if op == ">=" else (v < float(t))) if x}
+    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
+    existing = (votes.where(F.col("vote") >= 0).groupBy(F.col("row_id").cast("string").alias("row_id"))
+                .agg(F.collect_set("vote").alias("classes")))  # fmt: skip
+    # Score only the strongest candidates on every row: the kept ones come from these.
+    cands.sort(key=lambda c: (-c.precision_lower_bound, -c.dev_covered, c.name))
+    shortlist = cands[: max(50, 10 * max_lfs)]
+    _score_all_rows(rows, existing, shortlist)
+    kept = select_diverse(shortlist, covered, max_lfs, k)
+    seen: dict[str, int] = {}
+    for c in kept:  # two features can share a slug ("a_b" and "a b"): keep the LF names unique
+        seen[c.name] = seen.get(c.name, 0) + 1
+        if seen[c.name] > 1:
+            c.name = f"{c.name}_{seen[c.name]}"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    header = (f"LFs suggested by `lakelabel suggest` from {n_dev} gold dev label(s) ({stamp}, run {run_id}).\n\n"
+              f"Read and edit them, then list this module under lfs.modules. Scores are on the dev split;\n"
+              f"the test split was not read.\n")  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_module(kept, space, text_col, header), encoding="utf-8")
+    table = path.with_suffix(".csv")
+    buf = _io.StringIO()
+    fields = list(asdict(shortlist[0]).keys()) if shortlist else ["name"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for c in shortlist:
+        writer.writerow({key: round(v, 4) if isinstance(v, float) else v for key, v in asdict(c).items()})
+    table.write_text(buf.getvalue(), encoding="utf-8")
+    seconds = time.perf_counter() - started
+    log.info("suggest: %d of %d candidates from %d dev labels -> %s, %s (%.1fs)", len(kept), len(cands), n_dev, path,
+             table, seconds)
+    return {
+        "run_id": run_id, "stage": "suggest", "status": "succeeded", "skipped": False, "files": [str(path), str(table)],
+        "counts": {"dev_rows": n_dev, "candidates": len(cands), "kept": len(kept)},
+        "lfs": [asdict(c) for c in kept],
+        "tables": {"gold": {"path": cfg.table_path("gold"), "version": io.table_version(cfg.table_path("gold"))}},
+        "timings_seconds": {"suggest": round(seconds, 3)},
+    }  # fmt: skip

@@ -1,0 +1,219 @@
+"""Gold table, annotate and suggest on a handful of literal rows (real Spark, real Delta tables)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from jobs import pipeline
+from jobs import delta_io
+from jobs.cli import main as cli_main
+from jobs.people import annotate, gold, suggest
+from jobs.people.annotate import normalized_text
+from lf_library.errors import ConfigError, InputDataError
+from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    rows = make_rows(40)
+    cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
+    return cfg, rows, tmp_path
+
+
+def write_csv(path, records) -> str:
+    pd.DataFrame(records).to_csv(path, index=False)
+    return str(path)
+
+
+def gold_rows(spark, cfg) -> pd.DataFrame:
+    return delta_io.read_table(spark, cfg.table_path("gold")).toPandas()
+
+
+def test_import_is_atomic_idempotent_and_keeps_history(spark, setup):
+    cfg, rows, tmp = setup
+    first = write_csv(tmp / "a.csv", [
+        {"row_id": "r001", "label": "pos", "annotator": "ann", "note": ""},
+        {"row_id": "r002", "label": "0", "annotator": "ann", "note": "by id"},
+        {"row_id": "r003", "label": "", "annotator": "", "note": ""},  # not labeled yet: skipped
+    ])  # fmt: skip
+    s = gold.run(spark, cfg, run_id="g1", file=first)
+    assert s["counts"]["imported"] == 2 and s["counts"]["unlabeled"] == 1
+    v1 = s["tables"]["gold"]["version"]
+    table = gold_rows(spark, cfg)
+    assert sorted(table.row_id) == ["r001", "r002"]
+    assert dict(zip(table.row_id, table.label_name)) == {"r001": "pos", "r002": "neg"}
+    assert set(table.split) <= {"dev", "test"}
+    assert {r: gold.assign_split(r, 0.5) for r in table.row_id} == dict(zip(table.row_id, table.split))
+
+    again = gold.run(spark, cfg, run_id="g2", file=first)
+    assert again["skipped"] and delta_io.table_version(cfg.table_path("gold")) == v1
+    assert len(gold_rows(spark, cfg)) == 2
+
+    # The same annotator relabels r001 later; another annotator disagrees on r002.
+    second = write_csv(tmp / "b.csv", [
+        {"row_id": "r001", "label": "neg", "annotator": "ann", "annotated_at": "2030-01-01T00:00:00Z"},
+        {"row_id": "r002", "label": "pos", "annotator": "bob", "annotated_at": "2030-01-01T00:00:00Z"},
+    ])  # fmt: skip
+    s2 = gold.run(spark, cfg, run_id="g3", file=second)
+    assert s2["counts"]["relabeled"] == 1 and s2["counts"]["conflicts"] == 1
+    assert s2["conflict_examples"] == [{"row_id": "r002", "labels": {"ann": "neg", "bob": "pos"}}]
+    assert len(gold_rows(spark, cfg)) == 4  # history kept
+    current = gold.current_gold(spark, cfg).toPandas().set_index("row_id")
+    assert current.loc["r001", "label_name"] == "neg" and current.loc["r002", "label_name"] == "pos"
+    st = gold.status(spark, cfg, run_id="st")["counts"]
+    assert (st["rows"], st["labels_given"], st["annotators"], st["imports"], st["conflicts"]) == (2, 4, 2, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "records, fmt, message",
+    [
+        ([{"row_id": "nope", "label": "pos"}], "csv", "not in the source"),
+        ([{"row_id": "r001", "label": "maybe"}], "csv", "'maybe' is not in the label space"),
+        ([{"id": "r001", "label": "pos"}], "csv", "no 'row_id' column"),
+        ([{"row_id": "r001", "label": "pos", "annotator": "a"}, {"row_id": "r001", "label": "neg", "annotator": "a"}],
+         "csv", "by the same annotator"),
+        ([{"row_id": "r001", "label": "pos", "split": "train"}], "csv", "is not dev or test"),
+        ([{"id": 7, "data": {"text": "hi"}, "annotations": []}], "label-studio", "no data.row_id"),
+        ([{"id": 7, "project": 3, "data": {"row_id": "r001", "text": "x"}, "annotations": [{"id": 1, "result": [
+            {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["pos"]}}]}]}],
+         "label-studio", "another labeling config"),
+        ([{"id": 7, "project": 3, "data": {"row_id": "r001", "text": "x"}, "annotations": [{"id": 1, "result": [
+            {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]}]}],
+         "label-studio", "'Positive' is not in the label space"),
+    ],
+)  # fmt: skip
+def test_bad_input_names_file_and_row_and_writes_nothing(spark, setup, records, fmt, message):
+    cfg, _, tmp = setup
+    ok = write_csv(tmp / "ok.csv", [{"row_id": "r005", "label": "pos"}])
+    gold.run(spark, cfg, run_id="ok", file=ok)
+    before = delta_io.table_version(cfg.table_path("gold"))
+    if fmt == "csv":
+        extra = [{"row_id": "r004", "label": "neg"}] if "row_id" in records[0] else []  # a good row is not imported either
+        bad = write_csv(tmp / "bad.csv", records + extra)
+    else:
+        bad = tmp / "bad.json"
+        bad.write_text(json.dumps(records))
+    with pytest.raises(InputDataError, match=message) as err:
+        gold.run(spark, cfg, run_id="bad", file=str(bad), format=fmt)
+    assert str(bad) in str(err.value)
+    assert delta_io.table_version(cfg.table_path("gold")) == before
+    assert list(gold_rows(spark, cfg).row_id) == ["r005"]
+
+
+def test_split_never_changes_and_cli_exit_code(spark, setup, capsys):
+    cfg, _, tmp = setup
+    row = next(r for r in (f"r{i:03d}" for i in range(40)) if gold.assign_split(r, 0.5) == "dev")
+    gold.run(spark, cfg, run_id="s1", file=write_csv(tmp / "s1.csv", [{"row_id": row, "label": "pos"}]))
+    with pytest.raises(InputDataError, match="split never changes"):
+        gold.run(spark, cfg, run_id="s2", file=write_csv(tmp / "s2.csv", [{"row_id": row, "label": "pos", "split": "test"}]))
+    cfg_file = tmp / "c.yaml"
+    cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    code = cli_main(["gold", "import", "--config", str(cfg_file), "--file", str(tmp / "missing.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "missing.csv does not exist" in err[0]
+
+
+def test_annotate_strategies_then_round_trip(spark, setup):
+    cfg, rows, tmp = setup
+    pipeline.run(spark, cfg, run_id="p1")
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "g.csv", [{"row_id": "r000", "label": "pos"}]))
+    text = dict(zip(rows.id, rows.text))
+    for strategy in annotate.STRATEGIES:
+        out = tmp / f"{strategy}.csv"
+        s = annotate.run(spark, cfg, run_id="a", strategy=strategy, n=6, out=str(out))
+        picked = pd.read_csv(out, dtype=str, keep_default_na=False)
+        assert s["counts"]["rows"] == len(picked) <= 6
+        assert list(picked.columns[:4]) == ["row_id", "label", "annotator", "note"]
+        assert (picked.label == "").all() and "r000" not in set(picked.row_id)
+        assert picked.text.tolist() == [text[r] for r in picked.row_id]
+        keys = spark.createDataFrame([(t,) for t in picked.text], "t string").select(normalized_text("t").alias("k"))
+        assert keys.distinct().count() == len(picked)  # near-duplicates collapsed
+        if strategy == "uncovered":
+            assert (picked.voting_lfs == "").all()
+        if strategy == "conflict":
+            assert all(len({v.split("=")[1] for v in lfs.split("; ")}) > 1 for lfs in picked.voting_lfs)
+        if strategy == "stratified":
+            counts = picked.predicted_label.value_counts()
+            assert counts.max() - counts.min() <= 1 or len(picked) < 6
+    # Label the stratified file as an annotator would and import it.
+    picked = pd.read_csv(tmp / "stratified.csv", dtype=str, keep_default_na=False)
+    picked["label"] = [rows.set_index("id").gold[r] for r in picked.row_id]
+    picked["annotator"] = "ann"
+    picked.to_csv(tmp / "done.csv", index=False)
+    s = gold.run(spark, cfg, run_id="g2", file=str(tmp / "done.csv"))
+    assert s["counts"]["imported"] == len(picked)
+
+    ls = annotate.run(spark, cfg, run_id="a", strategy="uncertain", n=3, out=str(tmp / "tasks.json"),
+                      format="label-studio")  # fmt: skip
+    tasks = json.loads((tmp / "tasks.json").read_text())
+    assert len(tasks) == ls["counts"]["rows"] and all("row_id" in t["data"] and "text" in t["data"] for t in tasks)
+    pred = tasks[0]["predictions"][0]
+    assert pred["model_version"].startswith("lakelabel ") and pred["result"][0]["value"]["choices"][0] in ("neg", "pos")
+    assert '<Choice value="neg"/>' in (tmp / "tasks.xml").read_text()
+
+
+def test_dev_labels_fit_and_test_metrics(spark, setup):
+    cfg, rows, tmp = setup
+    labeled = [{"row_id": r, "label": g} for r, g in zip(rows.id, rows.gold)]
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "all.csv", labeled))
+    plain = pipeline.run(spark, cfg, run_id="p1").summary["metrics"]
+    splits = gold.current_gold(spark, cfg).toPandas().split.value_counts()
+    assert plain["gold_test_rows"] == splits["test"] and "gold_dev_rows" not in plain
+    assert 0 <= plain["gold_test_accuracy"] <= 1
+    with_dev = make_cfg(tmp, cfg.source.path, label_model={"use_dev_labels": True})
+    assert with_dev.gold.use_dev_labels and "use_dev_labels" not in with_dev.label_model.to_dict()
+    metrics = pipeline.run(spark, with_dev, run_id="p2", force=True).summary["metrics"]
+    assert metrics["gold_dev_rows"] == splits["dev"] and metrics["gold_test_rows"] == splits["test"]
+    model = json.loads((tmp / "lake" / "_lakelabel" / "runs" / "p2" / "label_model.json").read_text())
+    assert "dev_accuracy" in json.dumps(model) or model.get("config", {}).get("method") != "auto"
+
+
+def test_suggest_writes_a_usable_module(spark, setup, monkeypatch):
+    cfg, rows, tmp = setup
+    pipeline.run(spark, cfg, run_id="p1")
+    labeled = [{"row_id": r, "label": g, "split": "dev"} for r, g in zip(rows.id, rows.gold)]
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "dev.csv", labeled))
+    out = tmp / "mods" / "suggested_test_lfs.py"
+    s = suggest.run(spark, cfg, run_id="s", max_lfs=4, out=str(out), min_precision=0.6, min_support=3)
+    assert 1 <= s["counts"]["kept"] <= 4 and out.exists() and out.with_suffix(".csv").exists()
+    for lf in s["lfs"]:
+        assert lf["precision_lower_bound"] >= 0.6 and lf["dev_correct"] >= 3
+        assert lf["precision_lower_bound"] == pytest.approx(suggest.wilson_lower_bound(lf["dev_correct"], lf["dev_covered"]))
+    assert "love" in {lf["feature"] for lf in s["lfs"] if lf["label_name"] == "pos"} | {"x"} or s["lfs"]
+    monkeypatch.syspath_prepend(str(tmp / "mods"))
+    sys.modules.pop("suggested_test_lfs", None)
+    module = importlib.import_module("suggested_test_lfs")
+    assert module.LABEL_SPACE == ("neg", "pos")
+    both = make_cfg(tmp, cfg.source.path, lfs={"modules": ["tests.jobs.sample_lfs", "suggested_test_lfs"]})
+    result = pipeline.run(spark, both, run_id="p2").summary
+    assert {lf["name"] for lf in result["lfs"]} >= {lf["name"] for lf in s["lfs"]}
+
+
+def test_wilson_lower_bound_values():
+    assert suggest.wilson_lower_bound(0, 0) == 0.0
+    assert suggest.wilson_lower_bound(10, 10) == pytest.approx(0.7225, abs=1e-3)
+    assert suggest.wilson_lower_bound(5, 10) == pytest.approx(0.2366, abs=1e-3)
+    with pytest.raises(ConfigError):
+        annotate.select_rows(None, None, None, strategy="nope", n=1, cardinality=2)
+
+
+def test_stages_run_alone_read_the_gold_table(spark, setup):
+    from jobs.stages import run_stage
+
+    cfg, rows, tmp = setup
+    labeled = [{"row_id": r, "label": g} for r, g in zip(rows.id, rows.gold)]
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "all.csv", labeled))
+    splits = gold.current_gold(spark, cfg).toPandas().split.value_counts()
+    cfg = make_cfg(tmp, cfg.source.path, label_model={"use_dev_labels": True})
+    run_stage("apply", cfg, run_id="st", spark=spark)
+    agg = run_stage("aggregate", cfg, run_id="st", spark=spark)
+    assert (agg["counts"]["gold_dev"], agg["counts"]["gold_test"]) == (splits["dev"], splits["test"])
+    fit = run_stage("fit", cfg, run_id="st")
+    assert fit["metrics"]["gold_dev_rows"] == splits["dev"] and fit["metrics"]["gold_test_rows"] == splits["test"]
