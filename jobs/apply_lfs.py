@@ -28,11 +28,12 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
 from jobs import _delta
+from jobs import _lf_sources
 from jobs._config import PipelineConfig
 from jobs._session import describe
 from jobs._sources import Source, check_source, load_source
 from lf_library import LabelingFunction, LFRegistry, load_registry
-from lf_library.apply import evaluate_batch, required_columns, to_long_votes, votes_schema
+from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class LFApplyStats:
     errors: int
     error_rate: float
     error_samples: list[dict[str, str]] = field(default_factory=list)
+    # Where the LF came from: "module ...", "file ...", "column ...", "model ... (version, run)".
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,15 +105,8 @@ def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
 
 
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
-    """Load the LF registry named by the config."""
-    if not cfg.lfs.modules:
-        raise ConfigError("lfs.modules is empty; list the Python modules that define your LFs, e.g. [lf_library.lfs.demo]")
-    return load_registry(
-        cfg.lfs.modules,
-        label_space=cfg.lfs.label_space,
-        include=cfg.lfs.include,
-        exclude=cfg.lfs.exclude,
-    )
+    """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``)."""
+    return _lf_sources.build_registry(cfg)
 
 
 def text_columns(registry: LFRegistry) -> list[str]:
@@ -135,15 +131,17 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
     if id_col in columns:
         select.append(F.col(id_col))
     precomputed = {}
+    df, joined = _lf_sources.join_lf_tables(source, lfs)
     for j, lf in enumerate(lfs):
-        if lf.kind == "sql":
+        if runs_on_spark(lf):
             alias = f"__lf_sql_{j}"
             precomputed[lf.name] = alias
-            select.append(lf.spark_column().alias(alias))
+            column = lf.spark_column(F.col(joined[lf.name])) if lf.name in joined else lf.spark_column()
+            select.append(column.alias(alias))
     try:
         prepared = df.select(*select)
     except AnalysisException as err:
-        bad = [lf.name for lf in lfs if lf.kind == "sql"]
+        bad = [lf.name for lf in lfs if runs_on_spark(lf)]
         raise ConfigError(
             f"a SQL LF does not compile against the source ({', '.join(bad)}): {str(err).splitlines()[0]}; "
             f"fix the LF's condition"
@@ -254,6 +252,7 @@ def _lf_stats_from_files(
                 errors=int(c["errors"]),
                 error_rate=(c["errors"] / n_rows) if n_rows else 0.0,
                 error_samples=examples[lf.name][:samples],
+                origin=registry.origin(lf.name),
             )
         )
     return tuple(out), {name: c["out_of_space"] for name, c in counts.items()}
@@ -265,8 +264,10 @@ def votes_fingerprint(cfg: PipelineConfig, source: Source, registry: LFRegistry)
         {"format": cfg.source.format, "options": cfg.source.options, "dedupe": cfg.source.drop_duplicate_rows},
         sort_keys=True,
     )
+    # Tables that column LFs join decide the votes too.
+    tables = "|".join(_lf_sources.lf_table_fingerprints(source, registry.lfs))
     return hashlib.sha256(
-        f"{source.info.fingerprint}|{source.id_column}|{reading}|{registry.fingerprint}".encode()
+        f"{source.info.fingerprint}|{source.id_column}|{reading}|{registry.fingerprint}|{tables}".encode()
     ).hexdigest()
 
 
@@ -316,6 +317,7 @@ def run(
 
     describe(spark, "apply", f"check source {source.description}")
     n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
+    _lf_sources.check_models(source, registry.lfs)
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
 
     votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size).withColumn("run_id", F.lit(run_id))

@@ -136,7 +136,7 @@ def run(
                 "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
                 "labels": {"path": written.labels_table, "version": written.labels_version, "rows": written.n_rows},
             },
-            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes,
+            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin, "votes": lf.votes,
                      "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],
             "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                             "method": cfg.label_model.method},

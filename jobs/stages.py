@@ -107,7 +107,8 @@ def _apply(spark: Any, cfg: PipelineConfig, run_id: str, force: bool) -> _Outcom
                 "errors": sum(lf.errors for lf in lfs)},
         details={
             "source": {"path": applied.source_path, "format": applied.source_format, "version": applied.source_version},
-            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes, "errors": lf.errors}
+            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin,
+                     "votes": lf.votes, "errors": lf.errors}
                     for lf in lfs],
             "fingerprint": applied.fingerprint,
         },
