@@ -47,7 +47,7 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
         registry = LFRegistry(lfs.label_space)
     else:
         raise ConfigError("lfs.label_space is not set; declared LFs need it when no LF module defines LABEL_SPACE")
-    for lf, origin in declared_lfs(lfs.declared, lfs.files, base=Path.cwd()):
+    for lf, origin in declared_lfs(lfs.declared, lfs.files, base=Path(".")):
         registry.register(lf, origin=origin)
     if lfs.include is None and not lfs.exclude:
         return registry
