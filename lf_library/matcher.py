@@ -15,6 +15,7 @@ process, keyed by the LF version (:func:`cached_matcher`): once per executor pro
 
 from __future__ import annotations
 
+import itertools
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -169,7 +170,7 @@ class TermMatcher:
         """``(row, term)`` index arrays of the distinct terms found in each row."""
         text, starts = self._joined(col)
         found = self._automaton.find_matches_as_indexes(text, overlapping=True)
-        flat = np.array(found, dtype=np.int64).reshape(-1, 3)
+        flat = np.fromiter(itertools.chain.from_iterable(found), dtype=np.int64, count=3 * len(found)).reshape(-1, 3)
         terms, begins, ends = flat[:, 0], flat[:, 1], flat[:, 2] - 1
         check = self._edge[terms]
         if check.any():
