@@ -141,6 +141,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     from jobs.stages import run_stage
 
     started = time.perf_counter()
+    registry = None
+    if args.command in ("run", "apply"):
+        from jobs._lf_sources import build_registry
+
+        # Declared LFs, lexicon files and model URIs fail here, before Spark starts.
+        registry = build_registry(cfg)
     if args.command == "fit":
         summary = run_stage(args.command, cfg, run_id=run_id, spark=None, model_run_id=args.run_id)
     else:
@@ -153,7 +159,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif args.command == "run":
             from jobs import pipeline
 
-            summary = pipeline.run(spark, cfg, run_id=run_id, force=args.force).summary
+            summary = pipeline.run(spark, cfg, run_id=run_id, force=args.force, registry=registry).summary
         else:
             summary = run_stage(args.command, cfg, run_id=run_id, spark=spark, model_run_id=args.run_id,
                                 force=getattr(args, "force", False))

@@ -181,7 +181,10 @@ class ModelLF(ArrowLF):
     def resolve(self) -> ResolvedModel:
         """Resolve the model URI now (the registry does it when it versions the LF)."""
         if self.resolved is None:
-            self.resolved = resolve_model(self.spec["model_uri"], self.tracking_uri)
+            try:
+                self.resolved = resolve_model(self.spec["model_uri"], self.tracking_uri)
+            except LFConfigError as err:
+                raise LFConfigError(f"model LF {self.name!r}: {err}") from None
             self.origin = f"model {self.spec['model_uri']}"
             if self.resolved.model_version:
                 self.origin += f" (version {self.resolved.model_version}, run {self.resolved.run_id})"
