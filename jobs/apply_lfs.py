@@ -91,6 +91,11 @@ class ApplyResult:
         return {lf.name: lf.version for lf in self.lfs}
 
 
+def lf_info(applied: ApplyResult) -> dict[str, dict[str, str]]:
+    """LF name -> ``{"kind", "origin"}`` of an apply run (for the LF tables of later stages)."""
+    return {lf.name: {"kind": lf.kind, "origin": lf.origin} for lf in applied.lfs}
+
+
 def _as_plain(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return {k: _as_plain(getattr(obj, k)) for k in obj.__dataclass_fields__}

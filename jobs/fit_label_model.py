@@ -89,8 +89,12 @@ def run(
     stats: SufficientStats,
     gold_counts: np.ndarray | None = None,
     lf_versions: dict[str, str] | None = None,
+    lf_info: dict[str, dict[str, str]] | None = None,
 ) -> FitResult:
-    """Fit the configured label model (and majority vote, for comparison) from ``stats``."""
+    """Fit the configured label model (and majority vote, for comparison) from ``stats``.
+
+    ``lf_info``: LF name -> ``{"kind": ..., "origin": ...}``, copied into the LF table.
+    """
     started = time.perf_counter()
     k = stats.cardinality
     model = make_label_model(cfg, k)
@@ -123,6 +127,7 @@ def run(
         row = {
             "lf": name,
             "version": (lf_versions or {}).get(name, ""),
+            **(lf_info or {}).get(name, {}),
             "polarity": [int(c) for c in np.nonzero(votes[j])[0]],
             "coverage": float(stats.lf_coverage[j] / n),
             "overlaps": float(stats.lf_overlap[j] / n),

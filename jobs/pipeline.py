@@ -109,7 +109,7 @@ def run(
         log.info("stage 3/4 fit: label model on the driver from %d patterns",
                  len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
-                                     lf_versions=applied.lf_versions)
+                                     lf_versions=applied.lf_versions, lf_info=apply_lfs.lf_info(applied))
         timings["fit"] = fitted.seconds
         metrics = dict(fitted.metrics)
         holdout = evaluate_holdout(spark, cfg, registry, fitted.model)

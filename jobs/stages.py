@@ -19,7 +19,7 @@ from jobs import _mlflow, fit_label_model
 from jobs._config import PipelineConfig
 from jobs._delta import delta_io
 from jobs._runs import latest_run_with, run_dir
-from jobs.apply_lfs import load_apply_result
+from jobs.apply_lfs import lf_info, load_apply_result
 
 __all__ = ["STAGES", "run_stage"]
 
@@ -143,7 +143,8 @@ def _aggregate(spark: Any, cfg: PipelineConfig, run_id: str, io: Any) -> _Outcom
 def _fit(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> _Outcome:
     stats, gold = fit_label_model.load_aggregate(cfg, stats_run_id)  # names the missing stage first
     applied = load_apply_result(cfg)
-    fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions)
+    fitted = fit_label_model.run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
+                                 lf_info=lf_info(applied))
     model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
              "method": cfg.label_model.method}  # fmt: skip
 

@@ -90,6 +90,7 @@ def test_column_lf_from_source_and_joined_table(spark, tmp_path):
     wrong = ((covered.old == "S") != (covered.gold == "spam")).sum()
     assert acc["old_labels"] == pytest.approx(1 - wrong / len(covered))
     assert acc["vendor"] == 1.0
+    assert {row["lf"]: (row["kind"], row["origin"]) for row in fit["lfs"]}["old_labels"] == ("column", "column legacy")
     assert {lf["name"]: lf["origin"] for lf in result.summary["lfs"]}["old_labels"] == "column legacy"
 
 
