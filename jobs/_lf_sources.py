@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs._config import PipelineConfig, SourceConfig
+from jobs._mlflow import tracking_uri
 from jobs._sources import Source, load_source
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.declared import declared_lfs
@@ -36,11 +37,8 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
             "no LFs configured: list Python modules under lfs.modules (e.g. [lf_library.lfs.demo]), or declare "
             "LFs under lfs.declared / lfs.files"
         )
-    if cfg.mlflow.tracking_uri or cfg.mlflow.enabled:
-        from jobs._mlflow import tracking_uri
-
-        # Model LFs resolve their URIs in the pipeline's store unless they name another.
-        set_tracking_uri(tracking_uri(cfg))
+    # Model LFs resolve their URIs in the pipeline's MLflow store unless they name another.
+    set_tracking_uri(tracking_uri(cfg))
     if lfs.modules:
         registry = load_registry(lfs.modules, label_space=lfs.label_space)
     elif lfs.label_space:
