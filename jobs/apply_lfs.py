@@ -33,8 +33,9 @@ from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, check_source, load_source
+from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry, load_registry
-from lf_library.apply import evaluate_batch, required_columns, to_long_votes, votes_schema
+from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class LFApplyStats:
     errors: int
     error_rate: float
     error_samples: list[dict[str, str]] = field(default_factory=list)
+    # Where the LF came from: "module ...", "file ...", "column ...", "model ... (version, run)".
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,11 @@ class ApplyResult:
         return {lf.name: lf.version for lf in self.lfs}
 
 
+def lf_info(applied: ApplyResult) -> dict[str, dict[str, str]]:
+    """LF name -> ``{"kind", "origin"}`` of an apply run (for the LF tables of later stages)."""
+    return {lf.name: {"kind": lf.kind, "origin": lf.origin} for lf in applied.lfs}
+
+
 def _as_plain(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return {k: _as_plain(getattr(obj, k)) for k in obj.__dataclass_fields__}
@@ -104,15 +112,8 @@ def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
 
 
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
-    """Load the LF registry named by the config."""
-    if not cfg.lfs.modules:
-        raise ConfigError("lfs.modules is empty; list the Python modules that define your LFs, e.g. [lf_library.lfs.demo]")
-    return load_registry(
-        cfg.lfs.modules,
-        label_space=cfg.lfs.label_space,
-        include=cfg.lfs.include,
-        exclude=cfg.lfs.exclude,
-    )
+    """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``)."""
+    return lf_sources.build_registry(cfg)
 
 
 def text_columns(registry: LFRegistry) -> list[str]:
@@ -137,15 +138,17 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
     if id_col in columns:
         select.append(F.col(id_col))
     precomputed = {}
+    df, joined = lf_sources.join_lf_tables(source, lfs)
     for j, lf in enumerate(lfs):
-        if lf.kind == "sql":
+        if runs_on_spark(lf):
             alias = f"__lf_sql_{j}"
             precomputed[lf.name] = alias
-            select.append(lf.spark_column().alias(alias))
+            column = lf.spark_column(F.col(joined[lf.name])) if lf.name in joined else lf.spark_column()
+            select.append(column.alias(alias))
     try:
         prepared = df.select(*select)
     except AnalysisException as err:
-        bad = [lf.name for lf in lfs if lf.kind == "sql"]
+        bad = [lf.name for lf in lfs if runs_on_spark(lf)]
         raise ConfigError(
             f"a SQL LF does not compile against the source ({', '.join(bad)}): {str(err).splitlines()[0]}; "
             f"fix the LF's condition"
@@ -256,6 +259,7 @@ def _lf_stats_from_files(
                 errors=int(c["errors"]),
                 error_rate=(c["errors"] / n_rows) if n_rows else 0.0,
                 error_samples=examples[lf.name][:samples],
+                origin=registry.origin(lf.name),
             )
         )
     return tuple(out), {name: c["out_of_space"] for name, c in counts.items()}
@@ -267,8 +271,10 @@ def votes_fingerprint(cfg: PipelineConfig, source: Source, registry: LFRegistry)
         {"format": cfg.source.format, "options": cfg.source.options, "dedupe": cfg.source.drop_duplicate_rows},
         sort_keys=True,
     )
+    # Tables that column LFs join decide the votes too.
+    tables = "|".join(lf_sources.lf_table_fingerprints(source, registry.lfs))
     return hashlib.sha256(
-        f"{source.info.fingerprint}|{source.id_column}|{reading}|{registry.fingerprint}".encode()
+        f"{source.info.fingerprint}|{source.id_column}|{reading}|{registry.fingerprint}|{tables}".encode()
     ).hexdigest()
 
 
@@ -318,6 +324,7 @@ def run(
 
     describe(spark, "apply", f"check source {source.description}")
     n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
+    lf_sources.check_models(source, registry.lfs)
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
 
     votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size).withColumn("run_id", F.lit(run_id))
@@ -403,9 +410,10 @@ def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     return replace(result, votes_version=version)
 
 
-def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = False) -> Outcome:
+def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = False,
+          registry: LFRegistry | None = None) -> Outcome:
     """The apply stage as a job: run it and describe what it did (:mod:`jobs.stages`)."""
-    applied = run(spark, cfg, run_id=run_id, force=force)
+    applied = run(spark, cfg, run_id=run_id, force=force, registry=registry)
     lfs = applied.lfs
     return Outcome(
         skipped=applied.skipped,
@@ -415,8 +423,8 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
                 "errors": sum(lf.errors for lf in lfs)},
         details={
             "source": {"path": applied.source_path, "format": applied.source_format, "version": applied.source_version},
-            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes, "errors": lf.errors}
-                    for lf in lfs],
+            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin,
+                     "votes": lf.votes, "errors": lf.errors} for lf in lfs],
             "fingerprint": applied.fingerprint,
         },
         log=(lambda: None) if applied.skipped else (lambda: tracking.log_apply(cfg, applied)),
@@ -427,9 +435,16 @@ def _force_option(p: Any) -> None:
     p.add_argument("--force", action="store_true", help="recompute votes even when they are up to date")
 
 
+def check_lfs(args: Any, cfg: PipelineConfig) -> None:
+    """Build the LF registry before Spark starts, so declared LFs, lexicon files and model URIs fail first."""
+    args.registry = build_registry(cfg)
+
+
 COMMAND = command.Command(
     name="apply", help="apply the LFs and write the votes table", add_arguments=_force_option, stage_summary=True,
-    run=lambda args, cfg, run_id, spark: finish("apply", cfg, run_id, stage(spark, cfg, run_id, args.force)),
+    precheck=check_lfs,
+    run=lambda args, cfg, run_id, spark: finish("apply", cfg, run_id,
+                                                stage(spark, cfg, run_id, args.force, registry=args.registry)),
 )
 
 

@@ -104,11 +104,13 @@ def run(
     gold_counts: np.ndarray | None = None,
     lf_versions: dict[str, str] | None = None,
     gold_sets: Any = None,
+    lf_info: dict[str, dict[str, str]] | None = None,
 ) -> FitResult:
     """Fit the configured label model (and majority vote, for comparison) from ``stats``.
 
     ``gold_sets`` (:class:`jobs.people.gold.GoldSets`): with ``label_model.use_dev_labels``, the
     dev rows are the model's ``L_dev``/``Y_dev``; the test rows are only scored (``gold_test_*``).
+    ``lf_info``: LF name -> ``{"kind": ..., "origin": ...}``, copied into the LF table.
     """
     started = time.perf_counter()
     k = stats.cardinality
@@ -157,6 +159,7 @@ def run(
         row = {
             "lf": name,
             "version": (lf_versions or {}).get(name, ""),
+            **(lf_info or {}).get(name, {}),
             "polarity": [int(c) for c in np.nonzero(votes[j])[0]],
             "coverage": float(stats.lf_coverage[j] / n),
             "overlaps": float(stats.lf_overlap[j] / n),
@@ -195,14 +198,14 @@ def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
 
 def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome:
     """The fit stage as a job (driver only, no Spark): the model saved under the run folder."""
-    from jobs.apply_lfs import load_apply_result
+    from jobs.apply_lfs import lf_info, load_apply_result
     from jobs.runtime import tracking
 
     stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first
     applied = load_apply_result(cfg)
     gold_sets = load_gold_sets(cfg, stats_run_id)
     fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
-                 gold_sets=gold_sets)
+                 gold_sets=gold_sets, lf_info=lf_info(applied))
     model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
              "method": cfg.label_model.method}  # fmt: skip
 

@@ -112,7 +112,8 @@ def run(
         log.info("stage 3/4 fit: label model on the driver from %d patterns",
                  len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
-                                     lf_versions=applied.lf_versions, gold_sets=agg.gold_sets)
+                                     lf_versions=applied.lf_versions, gold_sets=agg.gold_sets,
+                                     lf_info=apply_lfs.lf_info(applied))
         timings["fit"] = fitted.seconds
         metrics = dict(fitted.metrics)
         holdout = evaluate_holdout(spark, cfg, registry, fitted.model)
@@ -139,7 +140,7 @@ def run(
                 "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
                 "labels": {"path": written.labels_table, "version": written.labels_version, "rows": written.n_rows},
             },
-            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "votes": lf.votes,
+            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin, "votes": lf.votes,
                      "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],
             "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                             "method": cfg.label_model.method},
@@ -206,7 +207,9 @@ def _force_option(p: Any) -> None:
 
 COMMAND = command.Command(
     name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option,
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force).summary,
+    precheck=apply_lfs.check_lfs,
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force,
+                                             registry=args.registry).summary,
 )
 
 

@@ -35,6 +35,7 @@ def lf_summary(
     lf_versions: Mapping[str, str] | None = None,
     gold_accuracy: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
     errors: Mapping[str, int] | Sequence[int] | np.ndarray | None = None,
+    lf_info: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per LF: name, version, polarity, coverage, overlaps, conflicts[, emp_acc][, errors].
 
@@ -49,6 +50,9 @@ def lf_summary(
         (NaN for LFs not given).
     errors : mapping or sequence of int, optional
         Rows on which each LF raised; adds ``errors`` (0 for LFs not given).
+    lf_info : mapping of str to mapping, optional
+        LF name -> ``{"kind": ..., "origin": ...}`` (e.g. from the apply summary); adds the
+        ``kind`` and ``origin`` columns ("" for LFs not given).
 
     Returns
     -------
@@ -67,6 +71,9 @@ def lf_summary(
         return counts / n if n else np.full(len(counts), np.nan)
 
     data: dict[str, Any] = {"name": names}
+    if lf_info is not None:
+        data["kind"] = [lf_info.get(name, {}).get("kind", "") for name in names]
+        data["origin"] = [lf_info.get(name, {}).get("origin", "") for name in names]
     if lf_versions is not None:
         missing = [name for name in names if name not in lf_versions]
         if missing:

@@ -30,6 +30,7 @@ __all__ = [
     "class_id",
     "evaluate_batch",
     "required_columns",
+    "runs_on_spark",
     "to_long_votes",
     "vote_dtype",
     "votes_schema",
@@ -168,8 +169,12 @@ def class_id(label: int | str, label_space: Sequence[str] | None, *, lf_name: st
     raise LFConfigError(f"{who}label must be a class id (int) or a class name (str), got {label!r}")
 
 
-def _runs_on_spark(lf: LabelingFunction) -> bool:
-    return lf.kind == "sql"
+def runs_on_spark(lf: LabelingFunction) -> bool:
+    """Whether the LF is a Spark column (SQL and column LFs), computed before batches reach Python."""
+    return lf.kind == "sql" or bool(getattr(lf, "runs_on_spark", False))
+
+
+_runs_on_spark = runs_on_spark
 
 
 def required_columns(lfs: Sequence[LabelingFunction]) -> set[str] | None:

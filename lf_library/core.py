@@ -250,8 +250,11 @@ class LabelingFunction:
     Rows are shared between LFs within a batch and are read-only tuples; do not try to mutate them.
     """
 
-    #: "python" | "vectorized" | "keyword" | "regex" | "sql" | "lexicon"
+    #: "python" | "vectorized" | "keyword" | "regex" | "sql" | "lexicon" | "column" | "model"
     kind: str
+    #: Where the LF's knowledge comes from when it is not its code ("file terms.csv", "column
+    #: old_label", "model models:/spam/3"); the registry falls back to the defining module.
+    origin: str | None = None
 
     def __init__(
         self,

@@ -61,6 +61,16 @@ class LFRegistry:
             self._origin[lf.name] = origin
         return lf
 
+    def origin(self, name: str) -> str:
+        """Where LF ``name`` came from: its file, column or model, else the module or config entry."""
+        lf = self[name]
+        if lf.origin:
+            return lf.origin
+        where = self._origin.get(name)
+        if where is None:
+            return ""
+        return where if " " in where else f"module {where}"
+
     @property
     def label_space(self) -> tuple[str, ...]:
         return self._label_space

@@ -57,12 +57,15 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class LFConfig:
-    """Which LFs to register: modules to import, optional name filters and label space."""
+    """Which LFs to register: modules to import, declared LFs, optional name filters and label space."""
 
     modules: list[str] = field(default_factory=list)
     include: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     label_space: list[str] | None = None
+    # LFs without code (lf_library.declared): entries {name, kind, ...} and YAML files of entries.
+    declared: list[dict] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,9 @@ def test_no_rows_gives_nan_fractions():
     stats = stats_from_matrix(np.zeros((0, 2), dtype=int), 2, lf_names=["x", "y"])
     df = lf_summary(stats)
     assert df["polarity"].tolist() == [[], []] and df["coverage"].isna().all()
+
+
+def test_kind_and_origin_columns():
+    stats = stats_from_matrix(np.array([[0, -1], [1, 1]]), cardinality=2, lf_names=["a", "b"])
+    df = lf_summary(stats, lf_info={"a": {"kind": "model", "origin": "model models:/m/1"}})
+    assert df["kind"].tolist() == ["model", ""] and df["origin"].tolist() == ["model models:/m/1", ""]

@@ -1,0 +1,146 @@
+"""LFs without code: keyword, regex, lexicon, SQL, column and model LFs declared in YAML.
+
+In the pipeline config (``lfs.declared``) or in YAML files listed under ``lfs.files`` (a list of
+entries, or a mapping with an ``lfs:`` list), each entry names a ``kind`` and the arguments of
+its builder::
+
+    - {name: kw_free, kind: keyword, keywords: [free, prize], label: spam, field: CONTENT}
+    - {name: re_link, kind: regex, pattern: 'https?://', label: spam, field: CONTENT}
+    - {name: lex_terms, kind: lexicon, file: terms.csv, field: CONTENT}     # or terms: {spam: [...]}
+    - {name: sql_short, kind: sql, condition: 'length(CONTENT) < 20', label: ham}
+    - {name: old_label, kind: column, column: legacy, mapping: {S: spam, H: ham}}
+    - {name: clf, kind: model, model_uri: 'models:/spam@champion', label_map: {1: spam}, fields: [CONTENT]}
+
+A declared LF is built by the same builder as in Python (:func:`~lf_library.builders.keyword_lf`
+and the others), so it has the same version for the same definition and runs on the same
+vectorized path. A lexicon ``file:`` is relative to the YAML file that names it (to the working
+directory for ``lfs.declared``). Every error names the file, the entry and the key.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lf_library.builders import keyword_lf, lexicon_lf, regex_lf, sql_lf
+from lf_library.column import column_lf
+from lf_library.core import LabelingFunction
+from lf_library.errors import LFConfigError
+from lf_library.matcher import lexicon_file_lf
+from lf_library.models import model_lf
+
+__all__ = ["KINDS", "declared_lfs", "load_declared_file", "build_declared"]
+
+
+def _lexicon(name: str, *, base: Path, file: str | None = None, terms: Any = None, **options: Any) -> LabelingFunction:
+    if (file is None) == (terms is None):
+        raise LFConfigError("give either 'file' (a term list or ontology file) or 'terms' (class -> [terms])")
+    if file is not None:
+        path = Path(file)
+        return lexicon_file_lf(name, path if path.is_absolute() else base / path, **options)
+    options.pop("format", None)
+    return lexicon_lf(name, terms, **options)
+
+
+#: kind -> (builder, required keys, optional keys). The builder takes the name first.
+KINDS: dict[str, tuple[Callable[..., LabelingFunction], tuple[str, ...], tuple[str, ...]]] = {
+    "keyword": (keyword_lf, ("keywords", "label"), ("field", "case_sensitive", "whole_word")),
+    "regex": (regex_lf, ("pattern", "label"), ("field", "case_sensitive")),
+    "lexicon": (_lexicon, (), ("file", "terms", "field", "case_sensitive", "whole_word", "format")),
+    "sql": (sql_lf, ("condition", "label"), ()),
+    "column": (column_lf, ("column", "mapping"), ("table", "id_column")),
+    "model": (model_lf, ("model_uri", "label_map"), ("threshold", "fields", "tracking_uri")),
+}
+
+_BOOLS = ("case_sensitive", "whole_word")
+
+
+def build_declared(entry: Any, where: str, *, base: Path) -> LabelingFunction:
+    """Build one declared LF; ``where`` ("conf/lfs.yaml entry 2") prefixes every error."""
+    if not isinstance(entry, Mapping):
+        raise LFConfigError(f"{where}: an LF entry must be a mapping with 'name' and 'kind', got {entry!r}")
+    name = entry.get("name")
+    at = f"{where} ({name})" if isinstance(name, str) else where
+    for key in ("name", "kind"):
+        if key not in entry:
+            raise LFConfigError(f"{at}: missing key {key!r}; every LF entry needs 'name' and 'kind'")
+    kind = entry["kind"]
+    if kind not in KINDS:
+        raise LFConfigError(f"{at}: unknown kind {kind!r} (key 'kind'); use one of: {', '.join(KINDS)}")
+    builder, required, optional = KINDS[kind]
+    args = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+    unknown = sorted(set(map(str, args)) - set(required) - set(optional))
+    if unknown:
+        valid = ", ".join(("name", "kind", *required, *optional))
+        raise LFConfigError(f"{at}: unknown key {unknown[0]!r} for a {kind} LF; valid keys: {valid}")
+    missing = [k for k in required if k not in args]
+    if missing:
+        raise LFConfigError(f"{at}: missing key {missing[0]!r}; a {kind} LF needs {', '.join(required)}")
+    for key in _BOOLS:
+        if key in args and not isinstance(args[key], bool):
+            raise LFConfigError(f"{at}: key {key!r} must be true or false, got {args[key]!r}")
+    if "base" in inspect.signature(builder).parameters:
+        args["base"] = base
+    try:
+        return builder(name, **args)
+    except LFConfigError as err:
+        raise LFConfigError(f"{at}: {err}") from None
+    except TypeError as err:  # a value of the wrong type deep inside a builder
+        raise LFConfigError(f"{at}: {err}") from None
+
+
+def _entries(data: Any, where: str) -> list[Any]:
+    if isinstance(data, Mapping) and set(data) == {"lfs"}:
+        data = data["lfs"]
+    if data is None:
+        return []
+    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
+        raise LFConfigError(f"{where}: expected a list of LF entries (or a mapping with an 'lfs' list), got {type(data).__name__}")
+    return list(data)
+
+
+def load_declared_file(path: str | Path) -> list[tuple[LabelingFunction, str]]:
+    """The LFs declared in one YAML file, each with its origin (``"file <path> entry <i>"``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise LFConfigError(f"LF file {p} cannot be read: {err.strerror}; check lfs.files") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise LFConfigError(f"LF file {p} is not valid YAML: {' '.join(str(err).split())}") from None
+    entries = _entries(data, f"LF file {p}")
+    if not entries:
+        raise LFConfigError(f"LF file {p} declares no LF; add entries with 'name' and 'kind', or drop it from lfs.files")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"LF file {p} entry {i}"
+        out.append((build_declared(entry, where, base=p.parent), f"file {p} entry {i}"))
+    return out
+
+
+def declared_lfs(
+    declared: Sequence[Any] = (), files: Sequence[str | Path] = (), *, base: str | Path = "."
+) -> list[tuple[LabelingFunction, str]]:
+    """LFs from ``lfs.declared`` entries and ``lfs.files``, each with its origin.
+
+    Parameters
+    ----------
+    declared : sequence of mapping
+        Entries written in the pipeline config; their lexicon files are relative to ``base``.
+    files : sequence of path
+        YAML files of entries; relative paths are relative to ``base``.
+    """
+    base = Path(base)
+    out = []
+    for i, entry in enumerate(declared):
+        out.append((build_declared(entry, f"config lfs.declared[{i}]", base=base), f"config lfs.declared[{i}]"))
+    for f in files:
+        path = Path(f)
+        out.extend(load_declared_file(path if path.is_absolute() else base / path))
+    return out

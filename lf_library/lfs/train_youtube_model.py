@@ -1,0 +1,88 @@
+"""Train the YouTube example's model LF: a small spam classifier on video 1's comments only.
+
+The YouTube example (conf/youtube.yaml) uses an existing model as one of its LFs, the way a team
+reuses a model it already has. This script makes that model: TF-IDF + logistic regression on the
+comments of video 1 (Psy) with their CLASS labels (never video 5, the evaluation video), logged to
+the lakehouse's MLflow store and registered as ``youtube_spam_video1`` with the alias
+``champion``. Rerunning it registers a new version and moves the alias, which gives the model LF
+a new version.
+
+    python -m lf_library.lfs.train_youtube_model [--lakehouse ./lakehouse/youtube] [--data ../shared/data]
+
+Needs scikit-learn (``pip install 'lakelabel[test]'`` or ``pip install scikit-learn``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+MODEL_NAME = "youtube_spam_video1"
+ALIAS = "champion"
+TRAIN_FILE = "Youtube01-Psy.csv"
+EXPERIMENT = "lakelabel-youtube-models"
+
+
+def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None) -> str:
+    """Train on video 1, log and register the model; returns ``models:/<name>/<version>``."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow import MlflowClient
+    from sklearn.compose import make_column_transformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    path = data_dir / "youtube_spam" / TRAIN_FILE
+    if not path.is_file():
+        raise SystemExit(f"train_youtube_model: {path} not found; pass --data with the folder holding youtube_spam/")
+    comments = pd.read_csv(path)
+    # The pipeline takes a DataFrame with a CONTENT column, as the model LF passes its fields.
+    model = make_pipeline(
+        make_column_transformer((TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), "CONTENT")),
+        LogisticRegression(C=4.0, max_iter=1000),
+    )
+    model.fit(comments[["CONTENT"]], comments["CLASS"])
+    lakehouse.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{lakehouse.resolve() / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=(lakehouse.resolve() / "mlartifacts").as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    with warnings.catch_warnings(), mlflow.start_run(run_name="train-video1"):
+        warnings.simplefilter("ignore")
+        mlflow.log_params({"train_file": TRAIN_FILE, "rows": len(comments)})
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="cloudpickle",
+            pyfunc_predict_fn="predict_proba",  # columns: P(ham), P(spam)
+            registered_model_name=MODEL_NAME,
+        )
+    client = MlflowClient(uri)
+    version = info.registered_model_version
+    client.set_registered_model_alias(MODEL_NAME, ALIAS, str(version))
+    return f"models:/{MODEL_NAME}/{version}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lakehouse", default="./lakehouse/youtube", help="the lakehouse of conf/youtube.yaml")
+    parser.add_argument("--data", default=os.environ.get("LAKELABEL_DATA", "../shared/data"))
+    parser.add_argument("--tracking-uri", default=None, help="default: sqlite store under the lakehouse")
+    args = parser.parse_args(argv)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    uri = train(Path(args.data), Path(args.lakehouse), args.tracking_uri)
+    print(f"registered {uri} as models:/{MODEL_NAME}@{ALIAS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

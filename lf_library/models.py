@@ -1,0 +1,311 @@
+"""Existing models as LFs: an MLflow pyfunc model votes its predicted class when it is confident.
+
+:func:`model_lf` names a model by URI (``models:/name/3``, ``models:/name@champion``,
+``models:/name/latest``, ``runs:/<run id>/model``, ``models:/m-<id>`` or a local path). When
+the registry versions the LF, on the driver, the URI is resolved with ``MlflowClient`` to a model
+version and run id, which go into the LF version: re-registering the model gives a new LF version,
+and executors load exactly the version the driver resolved, even if an alias moves mid-run.
+
+Executors load the model once per Python worker process (a module-level cache keyed by the
+resolved URI), then score whole Arrow batches as pandas DataFrames of the LF's ``fields``.
+
+The model's ``predict`` output may be
+- a DataFrame with one probability column per class (column names are the model's classes),
+- a 2-D array of probabilities (the model's classes are the column indices 0, 1, ...), or
+- a 1-D array or Series of predicted classes (probability 1).
+``label_map`` maps model classes to classes of the label space; the LF votes the mapped class of
+the most probable model class when its probability is at least ``threshold``, else abstains
+(and abstains where the top class is not in ``label_map``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lf_library.apply import class_id
+from lf_library.builders import ArrowLF, _check_label
+from lf_library.core import ABSTAIN
+from lf_library.errors import InputDataError, LFConfigError
+
+__all__ = ["ModelLF", "ResolvedModel", "model_lf", "resolve_model", "set_tracking_uri"]
+
+_TRACKING_URI: str | None = None
+_MODELS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
+_RUN = re.compile(r"^runs:/(?P<run>[0-9a-fA-F]+)(?:/.*)?$")
+_LOGGED = re.compile(r"^models:/(?P<id>m-[0-9a-fA-F]+)$")
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """The MLflow tracking (and registry) URI model LFs resolve against when they name none.
+
+    The pipeline sets it to its own store (``mlflow.tracking_uri`` or the lakehouse sqlite
+    store) before it loads the LFs; otherwise MLflow's default (``MLFLOW_TRACKING_URI``) applies.
+    """
+    global _TRACKING_URI
+    _TRACKING_URI = uri
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a model URI pointed at when the LF was versioned."""
+
+    uri: str
+    load_uri: str
+    tracking_uri: str | None
+    model_version: str | None
+    run_id: str | None
+    content: str | None = None  # sha256 of the MLmodel file, for local paths
+
+
+def _client(tracking_uri: str | None):
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
+    """Resolve ``uri`` to a concrete model version / run (on the driver).
+
+    Raises
+    ------
+    LFConfigError
+        The URI names no model that exists in the store at ``tracking_uri``.
+    """
+    tracking_uri = tracking_uri or _TRACKING_URI or os.environ.get("MLFLOW_TRACKING_URI")
+    where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
+    try:
+        if (m := _LOGGED.match(uri)) is not None:
+            logged = _client(tracking_uri).get_logged_model(m["id"])
+            return ResolvedModel(uri, uri, tracking_uri, None, logged.source_run_id)
+        if (m := _REGISTERED.match(uri)) is not None:
+            client = _client(tracking_uri)
+            name, version, alias = m["name"], m["version"], m["alias"]
+            if alias is not None:
+                mv = client.get_model_version_by_alias(name, alias)
+            elif version == "latest":
+                found = client.search_model_versions(f"name = '{name}'")
+                if not found:
+                    raise LookupError(f"registered model {name!r} has no versions")
+                mv = max(found, key=lambda v: int(v.version))
+            else:
+                mv = client.get_model_version(name, version)
+            load = client.get_model_version_download_uri(name, mv.version)
+            return ResolvedModel(uri, load, tracking_uri, f"{name}/{mv.version}", mv.run_id)
+        if (m := _RUN.match(uri)) is not None:
+            run = _client(tracking_uri).get_run(m["run"])
+            return ResolvedModel(uri, uri, tracking_uri, None, run.info.run_id)
+        path = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+        mlmodel = path / "MLmodel"
+        if "://" in uri.replace("file://", "") or not mlmodel.is_file():
+            raise LookupError(f"{path} holds no MLmodel file")
+        digest = hashlib.sha256(mlmodel.read_bytes()).hexdigest()
+        return ResolvedModel(uri, str(path.resolve()), tracking_uri, None, None, digest)
+    except LFConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 - MlflowException, LookupError, connection errors
+        detail = " ".join(str(err).split())[:300]
+        raise LFConfigError(
+            f"model URI {uri!r} does not resolve {where}: {detail}; register the model there (or train it, "
+            f"e.g. python -m lf_library.lfs.train_youtube_model), or fix model_uri"
+        ) from None
+
+
+def _load(resolved: ResolvedModel) -> Any:
+    """The pyfunc model, loaded once per process."""
+    model = _MODELS.get(resolved.load_uri)
+    if model is None:
+        with _LOCK:
+            model = _MODELS.get(resolved.load_uri)
+            if model is None:
+                os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+                import mlflow.pyfunc
+
+                if resolved.tracking_uri and "://" in resolved.load_uri and not resolved.load_uri.startswith("file:"):
+                    mlflow.set_tracking_uri(resolved.tracking_uri)
+                    mlflow.set_registry_uri(resolved.tracking_uri)
+                model = mlflow.pyfunc.load_model(resolved.load_uri)
+                _MODELS[resolved.load_uri] = model
+    return model
+
+
+def _probabilities(output: Any, n: int) -> tuple[list[str], np.ndarray]:
+    """The model's classes (as strings) and an ``[n, c]`` probability matrix from a predict output."""
+    import pandas as pd
+
+    if isinstance(output, pd.DataFrame) and output.shape[1] >= 2:
+        classes, probs = [str(c) for c in output.columns], output.to_numpy(dtype=np.float64)
+    elif isinstance(output, pd.DataFrame) and output.shape[1] == 1:
+        return _probabilities(output.iloc[:, 0], n)
+    else:
+        arr = np.asarray(output)
+        if arr.ndim == 2 and arr.dtype.kind in "fiu" and arr.shape[1] >= 2:
+            classes, probs = [str(i) for i in range(arr.shape[1])], arr.astype(np.float64)
+        elif arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1):
+            labels = np.array([str(v.item() if hasattr(v, "item") else v) for v in arr.reshape(-1)], dtype=object)
+            classes = sorted(set(labels.tolist()))
+            probs = (labels[:, None] == np.array(classes, dtype=object)[None, :]).astype(np.float64)
+        else:
+            raise ValueError(f"predict returned an array of shape {arr.shape}; expected probabilities or classes")
+    if len(probs) != n:
+        raise ValueError(f"predict returned {len(probs)} rows for {n} input rows")
+    return classes, probs
+
+
+class ModelLF(ArrowLF):
+    """An MLflow pyfunc model as an LF (see :func:`model_lf`)."""
+
+    def __init__(self, name: str, spec: dict[str, Any], *, tracking_uri: str | None, label_space: Sequence[str] | None):
+        self.tracking_uri = tracking_uri
+        self.resolved: ResolvedModel | None = None
+        self.origin = f"model {spec['model_uri']}"
+        super().__init__(name, spec, label_space=label_space, fields=tuple(spec["fields"]))
+
+    def _resolve(self, label_space: tuple[str, ...] | None) -> dict[str, int] | None:
+        if label_space is None and any(isinstance(label, str) for _, label in self.spec["label_map"]):
+            return None
+        return {key: class_id(label, label_space, lf_name=self.name) for key, label in self.spec["label_map"]}
+
+    def resolve(self) -> ResolvedModel:
+        """Resolve the model URI now (the registry does it when it versions the LF)."""
+        if self.resolved is None:
+            try:
+                self.resolved = resolve_model(self.spec["model_uri"], self.tracking_uri)
+            except LFConfigError as err:
+                raise LFConfigError(f"model LF {self.name!r}: {err}") from None
+            self.origin = f"model {self.spec['model_uri']}"
+            if self.resolved.model_version:
+                self.origin += f" (version {self.resolved.model_version}, run {self.resolved.run_id})"
+            elif self.resolved.run_id:
+                self.origin += f" (run {self.resolved.run_id})"
+        return self.resolved
+
+    def _description(self) -> dict[str, Any]:
+        resolved = asdict(self.resolve())
+        resolved.pop("tracking_uri")
+        resolved.pop("load_uri")
+        return {**super()._description(), "resolved": resolved}
+
+    def _votes(self, output: Any, n: int) -> np.ndarray:
+        mapping = self._resolved
+        if mapping is None:
+            raise self._unresolved(next(label for _, label in self.spec["label_map"] if isinstance(label, str)))
+        classes, probs = _probabilities(output, n)
+        missing = [k for k in mapping if k not in classes]
+        if missing:
+            raise LFConfigError(
+                f"model LF {self.name!r}: model {self.spec['model_uri']} outputs classes {classes}, but label_map "
+                f"names {missing}; make the label_map keys the model's classes (its output column names, or "
+                f"0, 1, ... for a probability array)"
+            )
+        if not len(probs):
+            return np.zeros(0, dtype=np.int64)
+        top = probs.argmax(axis=1)
+        confident = probs[np.arange(n), top] >= self.spec["threshold"]
+        ids = np.array([mapping.get(c, ABSTAIN) for c in classes], dtype=np.int64)
+        return np.where(confident, ids[top], ABSTAIN).astype(np.int64)
+
+    def predict_frame(self, frame: Any) -> np.ndarray:
+        """Votes for a pandas DataFrame holding the LF's fields."""
+        try:
+            output = _load(self.resolve()).predict(frame[list(self.fields)])
+        except LFConfigError:
+            raise
+        except Exception as err:  # noqa: BLE001 - one line naming the model and the input
+            raise InputDataError(
+                f"model LF {self.name!r}: model {self.spec['model_uri']} failed to predict on columns "
+                f"{list(self.fields)}: {type(err).__name__}: {' '.join(str(err).split())[:300]}; check that the "
+                f"model takes a DataFrame with these columns (fields=...)"
+            ) from None
+        try:
+            return self._votes(output, len(frame))
+        except ValueError as err:
+            if isinstance(err, LFConfigError):
+                raise
+            raise LFConfigError(
+                f"model LF {self.name!r}: model {self.spec['model_uri']}: {err}; it must return one row of class "
+                f"probabilities (or one class) per input row"
+            ) from None
+
+    def check_output(self, frame: Any) -> None:
+        """Load the model here and score ``frame`` (a few source rows): fail early on a bad label map."""
+        self.predict_frame(frame)
+
+    def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        missing = [c for c in self.fields if c not in table.schema.names]
+        if missing:
+            raise InputDataError(
+                f"model LF {self.name!r} reads column(s) {missing}, which the input lacks; available: "
+                f"{table.schema.names}; fix fields=..."
+            )
+        return self.predict_frame(table.select(list(self.fields)).to_pandas())
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.version  # noqa: B018 - resolved on the driver, before the LF ships to executors
+        return dict(self.__dict__)
+
+
+def model_lf(
+    name: str,
+    model_uri: str,
+    *,
+    label_map: Mapping[Any, int | str],
+    threshold: float = 0.5,
+    fields: Sequence[str] = ("text",),
+    tracking_uri: str | None = None,
+    label_space: Sequence[str] | None = None,
+) -> ModelLF:
+    """An LF that scores rows with an MLflow pyfunc model and votes its confident predictions.
+
+    Parameters
+    ----------
+    name : str
+        LF name.
+    model_uri : str
+        ``models:/name/version``, ``models:/name@alias``, ``models:/name/latest``,
+        ``runs:/<run id>/<path>``, ``models:/m-<id>`` or a local model folder.
+    label_map : mapping
+        Model class (output column name, probability column index, or predicted value) -> class
+        name or id of the label space. Model classes left out abstain.
+    threshold : float, default 0.5
+        Minimum probability of the top class for a vote.
+    fields : sequence of str, default ("text",)
+        Source columns passed to the model as a pandas DataFrame.
+    tracking_uri : str, optional
+        The MLflow store to resolve ``model_uri`` in; default the pipeline's store.
+    """
+    if not isinstance(model_uri, str) or not model_uri.strip():
+        raise LFConfigError(f"LF {name!r}: model_uri must be an MLflow model URI such as 'models:/spam/1', got {model_uri!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise LFConfigError(f"LF {name!r}: threshold must be a probability in [0, 1], got {threshold!r}")
+    if not isinstance(label_map, Mapping) or not label_map:
+        raise LFConfigError(
+            f"LF {name!r}: label_map must be a non-empty dict of model class -> class, e.g. {{1: 'spam', 0: 'ham'}}; "
+            f"got {label_map!r}"
+        )
+    if isinstance(fields, str):
+        fields = [fields]
+    if not fields or not all(isinstance(f, str) and f for f in fields):
+        raise LFConfigError(f"LF {name!r}: fields must be a list of column names, got {fields!r}")
+    pairs = sorted(([str(k).lower() if isinstance(k, bool) else str(k), _check_label(v, name)] for k, v in label_map.items()),
+                   key=lambda kv: kv[0])
+    spec = {
+        "kind": "model",
+        "model_uri": model_uri.strip(),
+        "threshold": float(threshold),
+        "label_map": pairs,
+        "fields": list(dict.fromkeys(fields)),
+    }
+    return ModelLF(name, spec, tracking_uri=tracking_uri, label_space=label_space)

@@ -1,0 +1,235 @@
+"""Old labels and existing models as LFs, run by the apply job on Spark (real MLflow store, real model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobs import apply_lfs, cli, pipeline
+from jobs import delta_io
+from jobs.runtime.config import config_from_dict
+from lf_library import LFRegistry, column_lf, model_lf
+from lf_library.errors import InputDataError, LFConfigError
+from lf_library.models import resolve_model
+
+pytestmark = pytest.mark.spark
+
+SPAM_TEXTS = ["win a free prize now", "free money click here", "buy cheap pills", "click to win cash"]
+HAM_TEXTS = ["lovely song", "great voice and melody", "this song is my favorite", "the chorus is beautiful"]
+
+
+def make_rows(n: int = 40) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        spam = i % 2 == 0
+        text = (SPAM_TEXTS if spam else HAM_TEXTS)[(i // 2) % 4]
+        # Old labels from an earlier process: right on most rows, wrong on every 5th, missing on every 7th.
+        old = None if i % 7 == 0 else ("S" if spam != (i % 5 == 0) else "H")
+        rows.append({"id": f"r{i:03d}", "text": text, "old": old, "gold": "spam" if spam else "ham"})
+    return pd.DataFrame(rows)
+
+
+def write_source(tmp_path, df: pd.DataFrame, name: str = "src") -> str:
+    path = tmp_path / name
+    path.mkdir()
+    df.to_parquet(path / "part-0.parquet", index=False)
+    return str(path)
+
+
+def make_cfg(tmp_path, source: str, declared: list[dict], **extra) -> dict:
+    return {
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": source, "format": "parquet", "id_column": "id", "gold_column": "gold"},
+        "lfs": {"label_space": ["ham", "spam"], "declared": declared},
+        "mlflow": {"enabled": False},
+        **extra,
+    }
+
+
+def votes_by_lf(spark, cfg) -> dict[str, dict[str, int]]:
+    votes = delta_io.read_table(spark, cfg.table_path("votes")).where("vote >= 0").toPandas()
+    return {name: dict(zip(g.row_id, g.vote)) for name, g in votes.groupby("lf_name")}
+
+
+# ----------------------------------------------------------------------------- column LFs
+
+
+def test_column_lf_from_source_and_joined_table(spark, tmp_path):
+    df = make_rows()
+    source = write_source(tmp_path, df.drop(columns=["old"]).assign(legacy=df.old))
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    # Another table keyed by the same ids, holding old labels as ints for a subset of rows.
+    pd.DataFrame({"row": df.id[::2], "verdict": np.where(df.gold[::2] == "spam", 1, 0)}).to_parquet(
+        legacy / "part-0.parquet", index=False
+    )
+    declared = [
+        {"name": "old_labels", "kind": "column", "column": "legacy", "mapping": {"S": "spam", "H": "ham", "?": None}},
+        {"name": "vendor", "kind": "column", "column": "verdict", "table": str(legacy), "id_column": "row",
+         "mapping": {1: "spam"}},
+    ]
+    cfg = config_from_dict(make_cfg(tmp_path, source, declared))
+    applied = apply_lfs.run(spark, cfg, run_id="col")
+    votes = votes_by_lf(spark, cfg)
+    expected_old = {r.id: (1 if r.old == "S" else 0) for r in df.itertuples() if r.old is not None}
+    assert votes["old_labels"] == expected_old  # nulls abstain
+    assert votes["vendor"] == {r.id: 1 for r in df.iloc[::2].itertuples()}  # 0 is unmapped: abstains
+    stats = {lf.name: lf for lf in applied.lfs}
+    assert stats["old_labels"].kind == "column" and stats["old_labels"].origin == "column legacy"
+    assert stats["vendor"].origin == f"column verdict of table {legacy}"
+
+    # Its empirical accuracy shows like any LF's: 1 - (wrong rows) / (covered rows).
+    result = pipeline.run(spark, cfg, run_id="col-full")
+    fit = json.loads(next((tmp_path / "lake").rglob("col-full/**/fit.json")).read_text())
+    acc = {row["lf"]: row["empirical_accuracy"] for row in fit["lfs"]}
+    covered = df[df.old.notna()]
+    wrong = ((covered.old == "S") != (covered.gold == "spam")).sum()
+    assert acc["old_labels"] == pytest.approx(1 - wrong / len(covered))
+    assert acc["vendor"] == 1.0
+    assert {row["lf"]: (row["kind"], row["origin"]) for row in fit["lfs"]}["old_labels"] == ("column", "column legacy")
+    assert {lf["name"]: lf["origin"] for lf in result.summary["lfs"]}["old_labels"] == "column legacy"
+
+
+def test_column_lf_version_follows_the_mapping():
+    reg = LFRegistry(["ham", "spam"])
+    v1 = reg.register(column_lf("old", "legacy", {"S": "spam", "H": "ham"})).version
+    assert LFRegistry(["ham", "spam"]).register(column_lf("old", "legacy", {"H": "ham", "S": "spam"})).version == v1
+    assert LFRegistry(["ham", "spam"]).register(column_lf("old", "legacy", {"S": "spam"})).version != v1
+    assert LFRegistry(["ham", "spam"]).register(column_lf("old", "legacy", {"S": "spam", "H": "ham"},
+                                                          table="other")).version != v1
+    lf = column_lf("old", "legacy", {"S": "spam", 2: "ham", True: "spam"}, label_space=["ham", "spam"])
+    assert [lf({"legacy": v}) for v in ["S", "2", 2, True, "true", None, "X"]] == [1, 0, 0, 1, 1, -1, -1]
+
+
+def test_column_lf_bad_inputs(spark, tmp_path):
+    df = make_rows(10)
+    source = write_source(tmp_path, df)
+    with pytest.raises(InputDataError, match=r"LF 'old' reads column 'legasy', which the source lacks"):
+        apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
+            {"name": "old", "kind": "column", "column": "legasy", "mapping": {"S": "spam"}}])), run_id="x")
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    pd.DataFrame({"id": ["r001", "r001"], "v": ["S", "H"]}).to_parquet(dup / "part-0.parquet", index=False)
+    with pytest.raises(InputDataError, match=r"LF 'old': table .*dup holds id 'r001' more than once"):
+        apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
+            {"name": "old", "kind": "column", "column": "v", "table": str(dup), "mapping": {"S": "spam"}}])), run_id="x")
+    with pytest.raises(LFConfigError, match=r"label 'maybe' is not in the label space"):
+        apply_lfs.build_registry(config_from_dict(make_cfg(tmp_path, source, [
+            {"name": "old", "kind": "column", "column": "old", "mapping": {"S": "maybe"}}])))
+    assert not delta_io.table_exists(str(tmp_path / "lake" / "votes"))
+
+
+# ----------------------------------------------------------------------------- model LFs
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """A real MLflow sqlite store with a registered scikit-learn text classifier (two versions)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from sklearn.compose import make_column_transformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    before = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment("clf", artifact_location=(root / "artifacts").as_uri())
+    mlflow.set_experiment("clf")
+    train = make_rows(40)
+    versions = []
+    for c in (10.0, 0.5):  # two registrations of the same model name
+        model = make_pipeline(make_column_transformer((TfidfVectorizer(), "text")), LogisticRegression(C=c))
+        model.fit(train[["text"]], train["gold"])  # classes_ = ['ham', 'spam']
+        with warnings.catch_warnings(), mlflow.start_run():
+            warnings.simplefilter("ignore")
+            info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle",
+                                            pyfunc_predict_fn="predict_proba", registered_model_name="spam_clf")
+        versions.append(info.registered_model_version)
+    MlflowClient(uri).set_registered_model_alias("spam_clf", "champion", str(versions[0]))
+    yield uri
+    mlflow.set_tracking_uri(before or "")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def test_model_lf_votes_on_spark_and_versions_follow_the_model(spark, tmp_path, mlflow_store):
+    uri = mlflow_store
+    df = make_rows(40)
+    source = write_source(tmp_path, df)
+    declared = [{"name": "clf", "kind": "model", "model_uri": "models:/spam_clf@champion", "fields": ["text"],
+                 "label_map": {0: "ham", 1: "spam"}, "threshold": 0.6}]
+    cfg = config_from_dict(make_cfg(tmp_path, source, declared, mlflow={"enabled": False, "tracking_uri": uri}))
+    applied = apply_lfs.run(spark, cfg, run_id="model")
+    votes = votes_by_lf(spark, cfg)["clf"]
+    gold = dict(zip(df.id, (df.gold == "spam").astype(int)))
+    assert len(votes) >= 30 and all(gold[rid] == v for rid, v in votes.items())
+    stats = applied.lfs[0]
+    assert stats.kind == "model" and stats.origin.startswith("model models:/spam_clf@champion (version spam_clf/1, run ")
+
+    # Same alias, same model version -> same LF version; a moved alias or another version -> a new one.
+    def version(model_uri: str) -> str:
+        return LFRegistry(["ham", "spam"]).register(
+            model_lf("clf", model_uri, label_map={0: "ham", 1: "spam"}, threshold=0.6, fields=["text"],
+                     tracking_uri=uri)).version
+
+    v1 = version("models:/spam_clf@champion")
+    assert v1 == applied.lfs[0].version == version("models:/spam_clf@champion")
+    assert version("models:/spam_clf/2") != v1
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).set_registered_model_alias("spam_clf", "champion", "2")
+    try:
+        assert version("models:/spam_clf@champion") != v1
+        assert resolve_model("models:/spam_clf@champion", uri).model_version == "spam_clf/2"
+    finally:
+        MlflowClient(uri).set_registered_model_alias("spam_clf", "champion", "1")
+    assert resolve_model("models:/spam_clf/latest", uri).model_version == "spam_clf/2"
+    # The model is loaded once per process and reused by later batches.
+    from lf_library import models as models_mod
+
+    lf = model_lf("clf", "models:/spam_clf/1", label_map={0: "ham", 1: "spam"}, fields=["text"], tracking_uri=uri,
+                  label_space=["ham", "spam"])
+    lf.check_output(df[["text"]])
+    loaded = models_mod._MODELS[lf.resolved.load_uri]
+    lf.check_output(df[["text"]].iloc[:3])
+    assert models_mod._MODELS[lf.resolved.load_uri] is loaded
+
+
+def test_model_lf_bad_inputs_fail_before_spark_work(spark, tmp_path, mlflow_store, capsys):
+    uri = mlflow_store
+    source = write_source(tmp_path, make_rows(10))
+    with pytest.raises(LFConfigError, match=r"model URI 'models:/nope/1' does not resolve in the MLflow store sqlite:"):
+        model_lf("m", "models:/nope/1", label_map={1: "spam"}, tracking_uri=uri, label_space=["ham", "spam"]).version
+    with pytest.raises(LFConfigError, match=r"model URI '.*absent' does not resolve .*holds no MLmodel file"):
+        resolve_model(str(tmp_path / "absent"), uri)
+    # Output that does not fit the label map: the model's classes are 0 and 1 (probability columns).
+    bad_map = [{"name": "clf", "kind": "model", "model_uri": "models:/spam_clf/1", "fields": ["text"],
+                "label_map": {"spam": "spam"}}]
+    cfg = config_from_dict(make_cfg(tmp_path, source, bad_map, mlflow={"enabled": False, "tracking_uri": uri}))
+    with pytest.raises(LFConfigError, match=r"model LF 'clf': model models:/spam_clf/1 outputs classes \['0', '1'\], "
+                                            r"but label_map names \['spam'\]"):
+        apply_lfs.run(spark, cfg, run_id="x")
+    assert not delta_io.table_exists(cfg.table_path("votes"))
+
+    # Through the CLI: one line naming the URI and the fix, exit 2.
+    conf = tmp_path / "conf.yaml"
+    data = make_cfg(tmp_path, source, [{"name": "m", "kind": "model", "model_uri": "models:/nope@champion",
+                                        "label_map": {1: "spam"}, "fields": ["text"]}],
+                    mlflow={"enabled": False, "tracking_uri": uri})
+    import yaml
+
+    conf.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert cli.main(["apply", "--config", str(conf)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model URI 'models:/nope@champion' does not resolve" in err[0]
+    assert "register the model there" in err[0]
