@@ -104,12 +104,29 @@ def _add_command(p: argparse.ArgumentParser, cmd: Command) -> None:
     cmd.add_arguments(p)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when the handler was made.
+
+    A notebook or a test that swaps ``sys.stderr`` (and later closes its replacement) never leaves
+    lakelabel logging into a closed stream.
+    """
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     if verbose:
         os.environ.setdefault("LAKELABEL_SPARK_LOG_LEVEL", "WARN")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     for name in ("jobs", "lf_library", "labelmodel"):
         logging.getLogger(name).setLevel(level)
     for noisy in ("py4j", "mlflow", "alembic", "urllib3"):

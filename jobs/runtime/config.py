@@ -137,6 +137,9 @@ class ReportConfig:
     """``lakelabel report``; ``enabled``: ``lakelabel run`` also writes it at the end."""
 
     enabled: bool = False
+
+
+@dataclass(frozen=True)
 class GoldConfig:
     """How the gold table is split and used (README "People in the loop")."""
 
