@@ -27,6 +27,7 @@ import numpy as np
 from ._base import BaseLabelModel
 from ._params import FittedParams
 from ._prep import expand_params, merge_duplicates
+from .confusion import confusion_fits, fit_confusion_params, multi_class_vote_share
 from .dawid_skene import fit_pattern_params
 from .majority import majority_params, weighted_majority_params
 from .moments import fit_moment_params, moment_requirements
@@ -34,7 +35,7 @@ from .stats import SufficientStats
 
 __all__ = ["LabelModel"]
 
-_FULL_MAX_CELLS = 2_000_000  # full-table Dawid-Skene considered on dev only up to this size
+MIN_DEV_ROWS = 50  # fewer dev labels than this are not used to select a model
 
 
 class LabelModel(BaseLabelModel):
@@ -66,6 +67,8 @@ class LabelModel(BaseLabelModel):
             return majority_params(stats, class_balance)
         if method == "weighted_majority":
             return weighted_majority_params(stats, cfg, class_balance)
+        if method == "confusion":
+            return self._reduced(stats, lambda s: fit_confusion_params(s, cfg, class_balance))
         if method == "dawid_skene":
             if stats.patterns is None:
                 raise ValueError(
@@ -89,6 +92,22 @@ class LabelModel(BaseLabelModel):
             return p
         return expand_params(p, rep, keep, stats.lf_names)
 
+    def _candidates(self, stats: SufficientStats) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """The unsupervised choice and the estimators that can run on ``stats``:
+        ``(primary, {name: fit(class_balance) -> FittedParams}, info)``."""
+        cfg = self.config
+        use_patterns = stats.patterns is not None and len(stats.patterns) <= cfg.max_patterns
+        share = multi_class_vote_share(stats)
+        fits: dict[str, Any] = {}
+        if use_patterns:
+            fits["dawid_skene"] = lambda cb: self._reduced(stats, lambda s: fit_pattern_params(s, cfg, cb))
+        else:
+            fits["moments"] = lambda cb: self._reduced(stats, lambda s: fit_moment_params(s, cfg, cb))
+        if use_patterns and confusion_fits(stats):
+            fits["confusion"] = lambda cb: self._reduced(stats, lambda s: fit_confusion_params(s, cfg, cb))
+        primary = "confusion" if "confusion" in fits and share >= cfg.confusion_vote_share else next(iter(fits))
+        return primary, fits, {"multi_class_vote_share": share}
+
     def _fit_auto(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple | None) -> FittedParams:
         cfg = self.config
         reason = moment_requirements(stats)
@@ -96,40 +115,57 @@ class LabelModel(BaseLabelModel):
             p = majority_params(stats, class_balance)
             p.info.update(chosen="majority", fallback_reason=reason + "; using majority vote")
             return p
-        use_patterns = stats.patterns is not None and len(stats.patterns) <= cfg.max_patterns
-        primary = "dawid_skene" if use_patterns else "moments"
-
-        def fit_primary() -> FittedParams:
-            if use_patterns:
-                return self._reduced(stats, lambda s: fit_pattern_params(s, cfg, class_balance))
-            return self._reduced(stats, lambda s: fit_moment_params(s, cfg, class_balance))
-
+        primary, fits, info = self._candidates(stats)
         if dev is None:
-            p = fit_primary()
-            p.info["chosen"] = primary
+            p = fits[primary](class_balance)
+            p.info.update(info, chosen=primary)
             return p
+        return self._select_on_dev(stats, class_balance, dev, primary, fits, info)
 
+    def _select_on_dev(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple,
+                       primary: str, fits: dict[str, Any], info: dict[str, Any]) -> FittedParams:
+        """Dev labels may replace the unsupervised choice, never make it worse by more than noise.
+
+        The unsupervised model (with the class balance it would use without ``Y_dev``) is
+        kept unless a candidate (the other estimators, the same estimators with the
+        ``Y_dev`` class balance, weighted and plain majority vote) has a higher dev accuracy
+        by more than one standard error of the unsupervised model's dev accuracy. Fewer than
+        :data:`MIN_DEV_ROWS` dev labels select nothing: one standard error is then 7 points
+        or more, and the unsupervised model is returned.
+        """
+        cfg = self.config
         L_dev, Y_dev = dev
-        candidates: dict[str, Any] = {
-            primary: fit_primary,
-            "weighted_majority": lambda: weighted_majority_params(stats, cfg, class_balance),
-            "majority": lambda: majority_params(stats, class_balance),
-        }
         k = stats.cardinality
-        if use_patterns and cfg.parameterization == "precision" and stats.n_lfs * (k + 1) * k <= _FULL_MAX_CELLS:
-            candidates["dawid_skene_full"] = lambda: self._reduced(
-                stats, lambda s: fit_pattern_params(s, cfg, class_balance, parameterization="full")
-            )
+        a = cfg.class_smoothing
+        dev_balance = (np.bincount(Y_dev, minlength=k) + a) / (len(Y_dev) + k * a)
+        from_dev = class_balance is not None and np.allclose(class_balance, dev_balance)
+        base_balance = (None if cfg.class_balance is None else np.asarray(cfg.class_balance)) if from_dev else class_balance
+        missing = [int(c) for c in np.flatnonzero(np.bincount(Y_dev, minlength=k) == 0)]
+        info = dict(info, dev_rows=int(len(Y_dev)), dev_missing_classes=missing)
+        if len(Y_dev) < MIN_DEV_ROWS:
+            p = fits[primary](base_balance)
+            p.info.update(info, chosen=primary,
+                          dev_note=f"{len(Y_dev)} dev labels < {MIN_DEV_ROWS}: too few to select on; dev unused")
+            return p
+        candidates: dict[str, Any] = {primary: lambda: fits[primary](base_balance)}
+        for name, fit in fits.items():
+            if name != primary:
+                candidates[name] = (lambda f: lambda: f(base_balance))(fit)
+        if from_dev:
+            for name, fit in fits.items():
+                candidates[name + "+dev_balance"] = (lambda f: lambda: f(class_balance))(fit)
+        candidates["weighted_majority"] = lambda: weighted_majority_params(stats, cfg, base_balance)
+        candidates["majority"] = lambda: majority_params(stats, base_balance)
         fitted, scores = {}, {}
         for name, make in candidates.items():
             fitted[name] = make()
             scores[name] = expected_accuracy(fitted[name].predict_proba(L_dev), Y_dev)
         best = max(scores, key=lambda n: scores[n])
         base = scores[primary]
-        se = math.sqrt(max(base * (1 - base), 1e-12) / len(Y_dev))
+        se = math.sqrt(max(base * (1 - base), 1.0 / len(Y_dev)) / len(Y_dev))
         chosen = best if scores[best] > base + se else primary
         p = fitted[chosen]
-        p.info.update(chosen=chosen, dev_accuracy=scores, dev_rows=int(len(Y_dev)))
+        p.info.update(info, chosen=chosen, dev_accuracy=scores)
         return p
 
 
