@@ -71,6 +71,7 @@ def confusion_em(
     class_shrink: float,
     max_iter: int,
     tol: float,
+    labeled: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """MAP-EM of the Dirichlet-prior confusion model over a (weighted) vote table.
 
@@ -86,6 +87,9 @@ def confusion_em(
         Pseudo-rows toward the uniform class balance, as a fraction of the rows.
     max_iter, tol : int, float
         EM stops when no posterior moves by more than ``tol``, or after ``max_iter`` steps.
+    labeled : (L [n_lab, m], y [n_lab]), optional
+        Rows with gold labels (dev labels): their votes enter every M-step with known
+        classes (semi-supervised EM), and their classes the class balance.
 
     Returns
     -------
@@ -102,7 +106,14 @@ def confusion_em(
     to_rows = sp.csr_array((np.ones(len(unit)), (vt.row, unit)), shape=(p, m * k))
     prior = np.full((k, k), (1.0 - prior_accuracy) / max(k - 1, 1))
     np.fill_diagonal(prior, prior_accuracy if k > 1 else 1.0)
-    pseudo = prior_strength * prior  # [y, v]
+    pseudo = np.broadcast_to(prior_strength * prior, (m, k, k)).copy()  # [j, y, v]
+    lab_classes = np.zeros(k)
+    if labeled is not None:
+        L_lab, y_lab = labeled
+        rr, jj = np.nonzero(np.asarray(L_lab) != -1)
+        np.add.at(pseudo, (jj, y_lab[rr], L_lab[rr, jj]), 1.0)  # gold votes count as seen
+        lab_classes = np.bincount(y_lab, minlength=k).astype(np.float64)
+    lab_total = float(lab_classes.sum())
     # majority-vote start (votes split among tied classes; no vote: uniform)
     post = np.zeros((p, k))
     np.add.at(post, (vt.row, vt.cls), 1.0)
@@ -114,10 +125,10 @@ def confusion_em(
     log_pi = np.full(k, -np.log(k))
     for it in range(1, max_iter + 1):
         Ny = w @ post
-        pi = (Ny + class_shrink * total / k) / (total * (1.0 + class_shrink))
+        pi = (Ny + lab_classes + class_shrink * total / k) / (total * (1.0 + class_shrink) + lab_total)
         log_pi = np.log(np.clip(pi, 1e-300, None))
         N = (to_units @ post).reshape(m, k, k).transpose(0, 2, 1)  # [j, y, v]
-        N += pseudo[None, :, :]
+        N += pseudo
         N /= N.sum(axis=2, keepdims=True)
         log_conf = np.log(np.clip(N, 1e-300, None))
         # unit u = (j, v) contributes log C[j, :, v] to its rows
@@ -141,11 +152,13 @@ def confusion_em(
     }
 
 
-def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarray | None) -> FittedParams:
+def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarray | None,
+                         labeled: tuple[np.ndarray, np.ndarray] | None = None) -> FittedParams:
     """Fit :func:`confusion_em` on the pattern table of ``stats`` -> :class:`FittedParams`.
 
-    The parameters are a ``"table"`` model whose abstain row is zero (abstaining adds
-    nothing to any class). A given ``class_balance`` replaces the estimated prior.
+    The parameters are a ``"table"`` model whose abstain row is the same for every class
+    (abstaining adds nothing to any class). A given ``class_balance`` replaces the
+    estimated prior.
     """
     if not confusion_fits(stats):
         raise ValueError(
@@ -154,10 +167,16 @@ def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.nda
         )
     vt = VoteTable.from_stats(stats)
     r = confusion_em(vt, prior_strength=cfg.confusion_prior_strength, prior_accuracy=cfg.confusion_prior_accuracy,
-                     class_shrink=cfg.confusion_class_shrink, max_iter=cfg.max_iter, tol=cfg.tol)
+                     class_shrink=cfg.confusion_class_shrink, max_iter=cfg.max_iter, tol=cfg.tol,
+                     labeled=labeled)
     m, k = stats.n_lfs, stats.cardinality
-    log_table = np.zeros((m, k + 1, k))
-    log_table[:, 1:, :] = r["log_conf"].transpose(0, 2, 1)  # [j, v + 1, y]
+    # A proper P(L_j = v | y) table with abstaining uninformative: LF j votes at its overall
+    # rate whatever the class, and then says v with probability C[j, y, v]. (Rows sum to 1,
+    # so ``confusion_`` reads as usual; the abstain row, constant across classes, cancels.)
+    rate = np.clip(r["unit_counts"].sum(axis=1) / vt.total, 1e-12, 1.0 - 1e-9)
+    log_table = np.empty((m, k + 1, k))
+    log_table[:, 0, :] = np.log1p(-rate)[:, None]
+    log_table[:, 1:, :] = r["log_conf"].transpose(0, 2, 1) + np.log(rate)[:, None, None]  # [j, v + 1, y]
     est = r["log_prior"]
     info: dict[str, Any] = {"parameterization": "confusion", "n_iter": r["n_iter"], "converged": r["converged"],
                             "n_patterns": int(vt.n_rows), "estimated_class_balance": np.exp(est).tolist()}

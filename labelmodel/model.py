@@ -35,7 +35,9 @@ from .stats import SufficientStats
 
 __all__ = ["LabelModel"]
 
-MIN_DEV_ROWS = 50  # fewer dev labels than this are not used to select a model
+MIN_DEV_ROWS = 50  # fewer dev labels than this are not used
+DEV_FOLDS = 5  # cross-fitting folds of the dev-label check
+DEV_Z = 2.0  # dev labels are used when their cross-fitted gain exceeds this many standard errors
 
 
 class LabelModel(BaseLabelModel):
@@ -83,11 +85,19 @@ class LabelModel(BaseLabelModel):
             return self._reduced(stats, lambda s: fit_moment_params(s, cfg, class_balance))
         return self._fit_auto(stats, class_balance, dev)
 
-    def _reduced(self, stats: SufficientStats, fit: Any) -> FittedParams:
+    def _reduced(self, stats: SufficientStats, fit: Any, labeled: tuple | None = None) -> FittedParams:
+        """``fit(stats)``, or ``fit(stats, labeled)`` with dev rows, on the LFs left after
+        merging identical columns, mapped back to every LF."""
+        def call(s: SufficientStats, keep: np.ndarray | None) -> FittedParams:
+            if labeled is None:
+                return fit(s)
+            L_lab, y_lab = labeled
+            return fit(s, (L_lab if keep is None else L_lab[:, keep], y_lab))
+
         if not self.config.merge_duplicates:
-            return fit(stats)
+            return call(stats, None)
         red, rep, keep = merge_duplicates(stats)
-        p = fit(red)
+        p = call(red, keep if len(keep) < stats.n_lfs else None)
         if len(keep) == stats.n_lfs:
             return p
         return expand_params(p, rep, keep, stats.lf_names)
@@ -100,11 +110,13 @@ class LabelModel(BaseLabelModel):
         share = multi_class_vote_share(stats)
         fits: dict[str, Any] = {}
         if use_patterns:
-            fits["dawid_skene"] = lambda cb: self._reduced(stats, lambda s: fit_pattern_params(s, cfg, cb))
+            fits["dawid_skene"] = lambda cb, lab=None: self._reduced(
+                stats, lambda s, d=None: fit_pattern_params(s, cfg, cb, labeled=d), lab)
         else:
-            fits["moments"] = lambda cb: self._reduced(stats, lambda s: fit_moment_params(s, cfg, cb))
+            fits["moments"] = lambda cb, lab=None: self._reduced(stats, lambda s, d=None: fit_moment_params(s, cfg, cb))
         if use_patterns and confusion_fits(stats):
-            fits["confusion"] = lambda cb: self._reduced(stats, lambda s: fit_confusion_params(s, cfg, cb))
+            fits["confusion"] = lambda cb, lab=None: self._reduced(
+                stats, lambda s, d=None: fit_confusion_params(s, cfg, cb, labeled=d), lab)
         primary = "confusion" if "confusion" in fits and share >= cfg.confusion_vote_share else next(iter(fits))
         return primary, fits, {"multi_class_vote_share": share}
 
@@ -124,14 +136,17 @@ class LabelModel(BaseLabelModel):
 
     def _select_on_dev(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple,
                        primary: str, fits: dict[str, Any], info: dict[str, Any]) -> FittedParams:
-        """Dev labels may replace the unsupervised choice, never make it worse by more than noise.
+        """Dev labels enter the fit as labeled rows (semi-supervised EM), not as a selector.
 
-        The unsupervised model (with the class balance it would use without ``Y_dev``) is
-        kept unless a candidate (the other estimators, the same estimators with the
-        ``Y_dev`` class balance, weighted and plain majority vote) has a higher dev accuracy
-        by more than one standard error of the unsupervised model's dev accuracy. Fewer than
-        :data:`MIN_DEV_ROWS` dev labels select nothing: one standard error is then 7 points
-        or more, and the unsupervised model is returned.
+        The estimator is the one chosen without dev labels; the dev rows' votes, with their
+        gold classes, are added to the expected counts of every M-step, so an LF's dev
+        votes count like its training votes whose class is known. Dev labels therefore
+        refine the parameters and cannot pick a model that only looks good on a small dev
+        set. Any number of dev rows works (few rows are little evidence); a class missing
+        from ``Y_dev`` simply has no labeled rows. The class balance is EM's estimate with
+        the dev rows counted, unless ``class_balance`` was given explicitly (the
+        ``Y_dev`` class balance that ``fit`` derives is not forced on the model:
+        a small dev set's balance is noisier than EM's).
         """
         cfg = self.config
         L_dev, Y_dev = dev
@@ -139,34 +154,39 @@ class LabelModel(BaseLabelModel):
         a = cfg.class_smoothing
         dev_balance = (np.bincount(Y_dev, minlength=k) + a) / (len(Y_dev) + k * a)
         from_dev = class_balance is not None and np.allclose(class_balance, dev_balance)
-        base_balance = (None if cfg.class_balance is None else np.asarray(cfg.class_balance)) if from_dev else class_balance
+        balance = (None if cfg.class_balance is None else np.asarray(cfg.class_balance)) if from_dev else class_balance
         missing = [int(c) for c in np.flatnonzero(np.bincount(Y_dev, minlength=k) == 0)]
-        info = dict(info, dev_rows=int(len(Y_dev)), dev_missing_classes=missing)
-        if len(Y_dev) < MIN_DEV_ROWS:
-            p = fits[primary](base_balance)
-            p.info.update(info, chosen=primary,
-                          dev_note=f"{len(Y_dev)} dev labels < {MIN_DEV_ROWS}: too few to select on; dev unused")
-            return p
-        candidates: dict[str, Any] = {primary: lambda: fits[primary](base_balance)}
-        for name, fit in fits.items():
-            if name != primary:
-                candidates[name] = (lambda f: lambda: f(base_balance))(fit)
-        if from_dev:
-            for name, fit in fits.items():
-                candidates[name + "+dev_balance"] = (lambda f: lambda: f(class_balance))(fit)
-        candidates["weighted_majority"] = lambda: weighted_majority_params(stats, cfg, base_balance)
-        candidates["majority"] = lambda: majority_params(stats, base_balance)
-        fitted, scores = {}, {}
-        for name, make in candidates.items():
-            fitted[name] = make()
-            scores[name] = expected_accuracy(fitted[name].predict_proba(L_dev), Y_dev)
-        best = max(scores, key=lambda n: scores[n])
-        base = scores[primary]
-        se = math.sqrt(max(base * (1 - base), 1.0 / len(Y_dev)) / len(Y_dev))
-        chosen = best if scores[best] > base + se else primary
-        p = fitted[chosen]
-        p.info.update(info, chosen=chosen, dev_accuracy=scores)
+        unsup = fits[primary](balance)
+        info = dict(info, chosen=primary, dev_rows=int(len(Y_dev)), dev_missing_classes=missing)
+        if primary == "moments" or len(Y_dev) < MIN_DEV_ROWS:
+            why = ("the moment estimator takes no labeled rows" if primary == "moments" else
+                   f"{len(Y_dev)} dev labels < {MIN_DEV_ROWS}: too few to check that they help")
+            unsup.info.update(info, dev_use=f"unused ({why})")
+            return unsup
+        L_dev = np.asarray(L_dev)
+        Y_dev = np.asarray(Y_dev, dtype=np.int64)
+        # cross-fitting: each fold is predicted by a fit that saw the other folds' labels
+        fold = np.arange(len(Y_dev)) % DEV_FOLDS
+        cv = np.empty((len(Y_dev), k))
+        for f in range(DEV_FOLDS):
+            out = fold == f
+            cv[out] = fits[primary](balance, (L_dev[~out], Y_dev[~out])).predict_proba(L_dev[out])
+        gain = _credit(cv, Y_dev) - _credit(unsup.predict_proba(L_dev), Y_dev)
+        se = float(np.std(gain)) / math.sqrt(len(gain))
+        info.update(dev_accuracy_gain=float(gain.mean()), dev_accuracy_gain_se=se)
+        if not gain.mean() > DEV_Z * se:
+            unsup.info.update(info, dev_use=f"unused (cross-fitted gain {gain.mean():+.4f} is not above "
+                                            f"{DEV_Z:g} standard errors, {DEV_Z * se:.4f})")
+            return unsup
+        p = fits[primary](balance, (L_dev, Y_dev))
+        p.info.update(info, dev_use="labeled rows in EM")
         return p
+
+
+def _credit(probs: np.ndarray, y: np.ndarray, tol: float = 1e-5) -> np.ndarray:
+    """Per-row expected accuracy under random tie breaking."""
+    tied = probs >= probs.max(axis=1, keepdims=True) - tol
+    return tied[np.arange(len(y)), y] / tied.sum(axis=1)
 
 
 def expected_accuracy(

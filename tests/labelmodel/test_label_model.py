@@ -31,7 +31,7 @@ def sym3():
 def test_parameter_recovery_with_weak_prior(sym3):
     # With a weak prior the estimates are the data's: within 0.03 of each LF's true precision.
     L, y = sym3
-    lm = LabelModel(cardinality=3, prior_strength=0.001).fit(L)
+    lm = LabelModel(cardinality=3, method="dawid_skene", prior_strength=0.001).fit(L)
     err = np.abs(lm.estimated_accuracies() - empirical_precision(L, y))
     assert err.max() < 0.03, err
     assert np.abs(lm.estimated_class_balance_ - np.bincount(y) / len(y)).max() < 0.02
@@ -93,10 +93,16 @@ def test_no_nan_with_a_thousand_lfs():
 def test_worse_than_random_lf_is_recognized_when_most_beat_random():
     acc = np.array([0.85, 0.8, 0.8, 0.75, 0.9, 0.1])  # the last LF is mostly wrong
     L, y = sample_symmetric(20000, acc, np.full(6, 0.5), np.array([0.5, 0.5]), seed=2)
-    lm = LabelModel(2).fit(L)
+    lm = LabelModel(2, method="dawid_skene").fit(L)
     est = lm.estimated_accuracies()
     assert est[-1] < 0.5 and (est[:-1] > 0.5).all()
     assert (lm.params_.weights[-1] < 0).all()  # its votes count against the class they name
+    assert expected_accuracy(lm.predict_proba(L), y) > expected_accuracy(MajorityLabelVoter(2).fit(L).predict_proba(L), y)
+    # the default (these LFs vote both classes: the confusion model) sees it too
+    lm = LabelModel(2).fit(L)
+    assert lm.fit_info_["chosen"] == "confusion"
+    C = lm.confusion_[-1, 1:, :]  # [vote, class]
+    assert C[1, 0] > C[0, 0] and C[0, 1] > C[1, 1]  # it says the other class more often
     assert expected_accuracy(lm.predict_proba(L), y) > expected_accuracy(MajorityLabelVoter(2).fit(L).predict_proba(L), y)
 
 
