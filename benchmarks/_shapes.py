@@ -3,11 +3,15 @@
 Each generator returns ``(L_train, y_train, L_test, y_test, k)`` drawn from a known model,
 so a label model can be scored where the real task is out of reach. The shapes:
 
-- ``unipolar_rare_f1``: binary, 73 LFs that each vote one class, about 40% of rows covered,
-  13% positive class, scored by F1 of class 1 (the WRENCH SMS shape);
+- ``unipolar_rare_f1``: binary, 73 LFs that each vote one class, about 45% of rows covered,
+  13% positive class, the positive LFs covering little of the positive class, scored by F1
+  of class 1 (the WRENCH SMS shape: there majority vote's F1 is near that of guessing on the
+  uncovered rows, and an estimated class balance that favours the negative class loses it);
 - ``unipolar_many_classes``: 9 classes, 164 precise one-class LFs, every row covered by one
   to a few of them, unequal classes (the WRENCH SemEval shape);
 - ``unipolar_low_coverage``: binary, 10 one-class LFs of unequal quality, 25% coverage;
+- ``unipolar_imbalanced_dependent``: 3 classes (70/25/5%), 18 one-class LFs, sub-topics make
+  the LFs of a class conditionally dependent, about half the rows covered;
 - ``sparse_workers``: 5 classes, 300 crowd workers with their own confusion matrices
   (some biased toward one class, some confusing neighbouring grades), 3 answers per item;
 - ``sparse_workers_rare``: binary crowd task, 200 workers, 3 answers per item, 10%
@@ -35,9 +39,9 @@ def unipolar_rare_f1(seed: int) -> Shape:
     y = (rng.random(n) < 0.13).astype(np.int64)
     m_pos, m_neg = 45, 28
     lf_class = np.r_[np.ones(m_pos, int), np.zeros(m_neg, int)]
-    # spam keyword LFs fire rarely and are precise; ham LFs fire a little more often, less precisely
-    hit = np.r_[rng.uniform(0.02, 0.08, m_pos), rng.uniform(0.01, 0.04, m_neg)]
-    false = np.r_[rng.uniform(0.0005, 0.004, m_pos), rng.uniform(0.001, 0.01, m_neg)]
+    # spam keyword LFs fire rarely, about as often on ham as on spam; ham LFs fire more often
+    hit = np.r_[rng.uniform(0.001, 0.006, m_pos), rng.uniform(0.01, 0.03, m_neg)]
+    false = np.r_[rng.uniform(0.001, 0.006, m_pos), rng.uniform(0.001, 0.01, m_neg)]
     on = y[:, None] == lf_class[None, :]
     fire = rng.random((n, len(lf_class))) < np.where(on, hit, false)
     L = np.where(fire, lf_class[None, :], -1)
@@ -73,6 +77,21 @@ def unipolar_low_coverage(seed: int) -> Shape:
     false = hit * rng.uniform(0.05, 0.5, 10)
     on = y[:, None] == lf_class[None, :]
     fire = rng.random((n, 10)) < np.where(on, hit, false)
+    L = np.where(fire, lf_class[None, :], -1)
+    return _split(L, y, k, rng)
+
+
+def unipolar_imbalanced_dependent(seed: int) -> Shape:
+    rng = np.random.default_rng(seed)
+    n, k, m, subtopics = 8000, 3, 18, 3
+    lf_class = np.repeat(np.arange(k), 6)
+    hit = rng.uniform(0.05, 0.3, m)
+    false = rng.uniform(0.002, 0.05, m)
+    y = rng.choice(k, size=n, p=[0.7, 0.25, 0.05])
+    sub = rng.integers(0, subtopics, size=n)
+    lf_sub = rng.integers(0, subtopics, size=m)
+    on = (y[:, None] == lf_class[None, :]) & (sub[:, None] == lf_sub[None, :])
+    fire = rng.random((n, m)) < np.clip(np.where(on, hit * subtopics, false), 0, 1)
     L = np.where(fire, lf_class[None, :], -1)
     return _split(L, y, k, rng)
 
@@ -127,6 +146,7 @@ SHAPES: dict[str, tuple[Callable[[int], Shape], str]] = {
     "unipolar_rare_f1": (unipolar_rare_f1, "f1"),
     "unipolar_many_classes": (unipolar_many_classes, "acc"),
     "unipolar_low_coverage": (unipolar_low_coverage, "acc"),
+    "unipolar_imbalanced_dependent": (unipolar_imbalanced_dependent, "acc"),
     "sparse_workers": (sparse_workers, "acc"),
     "sparse_workers_rare": (sparse_workers_rare, "f1"),
 }

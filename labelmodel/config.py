@@ -59,9 +59,12 @@ class LabelModelConfig:
     class_smoothing : float
         Dirichlet pseudo-count per class for the estimated class balance.
     class_balance_trust : float
-        The class prior used to predict is the estimated balance raised to this power and
-        renormalized (1: the estimate, 0: uniform). Unused when ``class_balance`` or
-        ``Y_dev`` is given.
+        Precision model only: the class prior used to predict is the estimated balance
+        raised to this power and renormalized (1: the estimate, 0 (default): uniform, as
+        Snorkel's default). The precision model treats abstaining as uninformative, so its
+        balance is identified from the covered rows only and is wrong for the rows no LF
+        votes on when LFs cover classes unequally (chosen leave-one-task-out in issue 8:
+        0 over 0.5 and 1). Unused when ``class_balance`` or ``Y_dev`` is given.
     confusion_vote_share : float
         ``"auto"`` uses the confusion model when this share of the votes (or more) is cast
         by LFs that vote at least two classes (chosen leave-one-task-out, see
@@ -93,11 +96,11 @@ class LabelModelConfig:
     prior_precision: float = 0.8
     class_evidence_floor: float = 0.5
     class_smoothing: float = 1.0
-    class_balance_trust: float = 0.5
+    class_balance_trust: float = 0.0
     confusion_vote_share: float = 0.5
     confusion_prior_strength: float = 2.0
     confusion_prior_accuracy: float = 0.7
-    confusion_class_shrink: float = 1.0
+    confusion_class_shrink: float = 0.03
     merge_duplicates: bool = True
     tie_break_policy: Literal["abstain", "random", "first"] = "abstain"
     max_patterns: int = 5_000_000

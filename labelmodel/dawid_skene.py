@@ -460,9 +460,10 @@ def prediction_prior(log_prior: np.ndarray, class_balance: np.ndarray | None, tr
 
     A known class balance replaces the estimate. Otherwise the estimate is shrunk toward
     uniform in log space, ``pi ** trust`` (renormalized): EM's class balance inherits the
-    errors of the LF estimates (over-trusted LFs inflate the classes they vote), and on
-    synthetic data with known parameters half-trust beat both the raw estimate and a
-    uniform prior. Every vote keeps its likelihood ratio (weight) either way.
+    errors of the LF estimates (over-trusted LFs inflate the classes they vote), and it is
+    identified from the covered rows only. The default trust is 0 (uniform), chosen
+    leave-one-task-out over the real tasks and synthetic shapes (issue 8). Every vote keeps
+    its likelihood ratio (weight) either way.
     """
     info["estimated_class_balance"] = np.exp(log_prior).tolist()
     if class_balance is not None:
