@@ -73,6 +73,9 @@ class LabelModelConfig:
         Pseudo-votes of the Dirichlet prior on each confusion row of the confusion model.
     confusion_prior_accuracy : float
         Share of those pseudo-votes on the diagonal ("a vote is right").
+    confusion_prior_pooling : float
+        Share of those pseudo-votes centred on the pooled confusion matrix of all LFs
+        (hierarchical prior) instead of on the diagonal prior.
     confusion_class_shrink : float
         The confusion model's class balance is shrunk toward uniform by this many
         pseudo-rows per training row.
@@ -100,7 +103,8 @@ class LabelModelConfig:
     confusion_vote_share: float = 0.5
     confusion_prior_strength: float = 2.0
     confusion_prior_accuracy: float = 0.7
-    confusion_class_shrink: float = 0.03
+    confusion_prior_pooling: float = 1.0
+    confusion_class_shrink: float = 0.0
     merge_duplicates: bool = True
     tie_break_policy: Literal["abstain", "random", "first"] = "abstain"
     max_patterns: int = 5_000_000
@@ -147,6 +151,8 @@ class LabelModelConfig:
             raise ValueError(f"confusion_prior_strength must be >= 0, got {self.confusion_prior_strength!r}")
         if not 0.0 < self.confusion_prior_accuracy < 1.0:
             raise ValueError(f"confusion_prior_accuracy must be in (0, 1), got {self.confusion_prior_accuracy!r}")
+        if not 0.0 <= self.confusion_prior_pooling <= 1.0:
+            raise ValueError(f"confusion_prior_pooling must be in [0, 1], got {self.confusion_prior_pooling!r}")
         if not self.confusion_class_shrink >= 0:
             raise ValueError(f"confusion_class_shrink must be >= 0, got {self.confusion_class_shrink!r}")
         if not self.class_smoothing >= 0:

@@ -9,10 +9,13 @@ Ghahramani, 2012, "Bayesian classifier combination"), fitted by MAP-EM:
   per vote cannot express;
 * abstaining is uninformative: only votes enter the likelihood. On crowd data who
   answers which item is an assignment, not a signal;
-* every row ``C[j, y, :]`` has a symmetric Dirichlet prior that says "votes are right":
-  ``prior_strength`` pseudo-votes, a share ``prior_accuracy`` of them on the diagonal, the
-  rest spread evenly over the other classes. An LF with few votes stays close to "an
-  accurate voter" (majority vote); one with many votes gets its own confusion matrix;
+* every row ``C[j, y, :]`` has a Dirichlet prior worth ``prior_strength`` pseudo-votes,
+  centred partly on "votes are right" (a share ``prior_accuracy`` on the diagonal, the
+  rest spread evenly) and partly (``pooling``) on the pooled confusion matrix of all LFs,
+  re-estimated every step (a hierarchical, empirical-Bayes prior in the spirit of
+  Kim and Ghahramani's and of EBCC's shared structure). An LF with few votes stays close
+  to an accurate voter with the crowd's typical mix-ups; one with many votes gets its
+  own confusion matrix;
 * the class balance is EM's estimate shrunk toward uniform by ``class_shrink * n_rows``
   pseudo-rows (without it, a class can absorb the rows whose votes disagree).
 
@@ -71,6 +74,7 @@ def confusion_em(
     class_shrink: float,
     max_iter: int,
     tol: float,
+    pooling: float = 0.0,
     labeled: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """MAP-EM of the Dirichlet-prior confusion model over a (weighted) vote table.
@@ -85,6 +89,11 @@ def confusion_em(
         Share of the pseudo-votes on the diagonal (the prior ``P(L_j = y | y)``).
     class_shrink : float
         Pseudo-rows toward the uniform class balance, as a fraction of the rows.
+    pooling : float
+        Share of each row's pseudo-votes centred on the pooled confusion matrix of all LFs
+        (recomputed every M-step) instead of on "the vote is right": an empirical-Bayes
+        (hierarchical) prior, so a worker with few answers borrows the crowd's typical
+        mix-ups rather than a symmetric guess.
     max_iter, tol : int, float
         EM stops when no posterior moves by more than ``tol``, or after ``max_iter`` steps.
     labeled : (L [n_lab, m], y [n_lab]), optional
@@ -129,6 +138,12 @@ def confusion_em(
         log_pi = np.log(np.clip(pi, 1e-300, None))
         N = (to_units @ post).reshape(m, k, k).transpose(0, 2, 1)  # [j, y, v]
         N += pseudo
+        if pooling > 0:
+            # hierarchical prior: part of each row's pseudo-votes follow the pooled
+            # confusion of all LFs (which classes get mixed up, e.g. neighbouring grades)
+            pooled = N.sum(axis=0)
+            pooled /= pooled.sum(axis=1, keepdims=True)
+            N += pooling * prior_strength * (pooled[None] - prior[None])
         N /= N.sum(axis=2, keepdims=True)
         log_conf = np.log(np.clip(N, 1e-300, None))
         # unit u = (j, v) contributes log C[j, :, v] to its rows
@@ -168,6 +183,7 @@ def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.nda
     vt = VoteTable.from_stats(stats)
     r = confusion_em(vt, prior_strength=cfg.confusion_prior_strength, prior_accuracy=cfg.confusion_prior_accuracy,
                      class_shrink=cfg.confusion_class_shrink, max_iter=cfg.max_iter, tol=cfg.tol,
+                     pooling=cfg.confusion_prior_pooling,
                      labeled=labeled)
     m, k = stats.n_lfs, stats.cardinality
     # A proper P(L_j = v | y) table with abstaining uninformative: LF j votes at its overall

@@ -124,19 +124,23 @@ def test_lf_that_never_fires_is_harmless():
 
 def test_imbalanced_unipolar_lfs_with_dependent_lfs():
     # Keyword-like LFs (each votes one class), sub-topics make same-class LFs dependent,
-    # one class is rare: the model must not collapse onto a class and must beat majority vote.
+    # one class is rare: the model must not collapse onto a class. With the default uniform
+    # prior on rows without votes it stays within a point of majority vote (dependence is
+    # not modeled, see labelmodel/README.md); trusting the estimated balance there beats it.
     rng = np.random.default_rng(6)
     lf_class = np.repeat(np.arange(3), 6)
     hit = rng.uniform(0.05, 0.3, 18)
     false = rng.uniform(0.002, 0.05, 18)
-    scores = []
+    scores, trusting = [], []
     for seed in range(3):
         L, y = sample_unipolar(8000, lf_class, hit, false, np.array([0.7, 0.25, 0.05]), seed=seed, subtopics=3)
         lm = LabelModel(3).fit(L)
-        mv = MajorityLabelVoter(3).fit(L)
-        scores.append(expected_accuracy(lm.predict_proba(L), y) - expected_accuracy(mv.predict_proba(L), y))
-        assert lm.class_balance_.max() < 0.9
-    assert np.mean(scores) > 0.0
+        mv = expected_accuracy(MajorityLabelVoter(3).fit(L).predict_proba(L), y)
+        scores.append(expected_accuracy(lm.predict_proba(L), y) - mv)
+        trust = LabelModel(3, class_balance_trust=1.0).fit(L)
+        trusting.append(expected_accuracy(trust.predict_proba(L), y) - mv)
+        assert lm.estimated_class_balance_.max() < 0.9
+    assert np.mean(scores) > -0.01 and np.mean(trusting) > 0.0, (scores, trusting)
 
 
 def test_predict_and_score_api(sym3):
