@@ -123,6 +123,7 @@ def confusion_em(
         np.add.at(pseudo, (jj, y_lab[rr], L_lab[rr, jj]), 1.0)  # gold votes count as seen
         lab_classes = np.bincount(y_lab, minlength=k).astype(np.float64)
     lab_total = float(lab_classes.sum())
+    active = np.bincount(vt.lf, minlength=m) > 0
     # majority-vote start (votes split among tied classes; no vote: uniform)
     post = np.zeros((p, k))
     np.add.at(post, (vt.row, vt.cls), 1.0)
@@ -141,7 +142,7 @@ def confusion_em(
         if pooling > 0:
             # hierarchical prior: part of each row's pseudo-votes follow the pooled
             # confusion of all LFs (which classes get mixed up, e.g. neighbouring grades)
-            pooled = N.sum(axis=0)
+            pooled = N[active].sum(axis=0)  # LFs that never vote do not shape the pool
             pooled /= pooled.sum(axis=1, keepdims=True)
             N += pooling * prior_strength * (pooled[None] - prior[None])
         N /= N.sum(axis=2, keepdims=True)
