@@ -145,15 +145,17 @@ def _snorkel(task: Task, seed: int, dev: bool) -> np.ndarray:
 
 
 def run_task(task: Task, seeds: Sequence[int], use_snorkel: bool, use_crowdkit: bool,
-             reuse: dict[str, Any] | None = None) -> dict[str, Any]:
+             reuse: dict[str, Any] | None = None, only_ours: bool = False) -> dict[str, Any]:
     """``{method: {"acc": %, "f1": %, "seconds": s, ...}}`` for one task. Reference methods
     (not ours) found in ``reuse`` (a previous run's results for this task) are not rerun."""
     y, k = task.y_test, task.cardinality
     out: dict[str, Any] = {}
 
     def record(name: str, fn: Any) -> None:
-        if reuse and name not in (OURS, OURS_DEV) and name in reuse and "error" not in reuse[name]:
+        if reuse is not None and name not in (OURS, OURS_DEV) and name in reuse:
             out[name] = dict(reuse[name], reused=True)
+            return
+        if only_ours and name not in (OURS, OURS_DEV, MV):
             return
         t0 = time.perf_counter()
         try:
@@ -189,7 +191,7 @@ def _cell(res: dict[str, Any], key: str = "acc") -> str:
         return "–"
     if "error" in res:
         return "error"
-    return f"{res[key]:.2f}"
+    return "–" if res.get(key) is None else f"{res[key]:.2f}"
 
 
 def results_table(tasks: list[Task], results: dict[str, dict], methods: list[str], key: str = "acc") -> str:
@@ -203,7 +205,7 @@ def results_table(tasks: list[Task], results: dict[str, dict], methods: list[str
             continue
         means = []
         for m in methods:
-            vals = [results[n].get(m, {}).get(key) for n in names]
+            vals = [(results[n].get(m) or {}).get(key) for n in names]
             means.append(f"{np.mean(vals):.2f}" if all(v is not None for v in vals) else "–")
         rows.append([f"mean of {len(names)} {kind} tasks", kind] + means)
     return markdown_table(["task", "kind"] + methods, rows)
@@ -323,6 +325,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-loto", action="store_true", help="skip the leave-one-task-out table (slow part)")
     p.add_argument("--loto-scores", type=Path, help="route scores JSON of a previous run (its --out 'loto_scores') "
                                                      "for the same code: skips refitting the LOTO grid")
+    p.add_argument("--only-ours", action="store_true",
+                   help="run only our models; reference results come from --reuse alone (missing ones show –)")
     p.add_argument("--reuse", type=Path, help="a previous --out JSON: reuse its MV, snorkel and crowd-kit "
                                               "results (they do not depend on lakelabel's code); ours is rerun")
     p.add_argument("--out", type=Path, help="write all results as JSON here")
@@ -353,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     info = machine_info()
     use_snorkel, use_crowdkit = snorkel_available(), crowdkit_available()
+    if args.only_ours and not args.reuse:
+        print("error: --only-ours needs --reuse PATH (the reference results to show)", file=sys.stderr)
+        return 2
     notes = []
     if not use_snorkel:
         notes.append("snorkel not installed: `pip install torch==2.13.0` then `pip install -e '.[bench]'`")
@@ -360,12 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append("crowd-kit not installed: `pip install -e '.[bench]'`")
     tasks = [load_task(found[n], args.keep_labeled_ids) for n in names]
     previous = json.loads(args.reuse.read_text())["results"] if args.reuse else {}
+    if args.only_ours:
+        notes.append("reference methods not rerun (--only-ours): a – means the earlier run had not reached it")
     if args.reuse:
         notes.append(f"MV, snorkel and crowd-kit results reused from {args.reuse.name}, an earlier run of this "
                      "script on the same data and package versions (they do not depend on lakelabel's code)")
     if args.loto_scores:
         notes.append(f"LOTO route scores read from {args.loto_scores.name}, computed by this code's route_scores")
-    results = {t.name: run_task(t, args.seeds, use_snorkel, use_crowdkit, previous.get(t.name)) for t in tasks}
+    results = {t.name: run_task(t, args.seeds, use_snorkel, use_crowdkit, previous.get(t.name), args.only_ours)
+               for t in tasks}
     methods = [MV, OURS, OURS_DEV] + ([SNORKEL, SNORKEL_DEV] if use_snorkel else []) \
         + ([LABELS[n] for n in CROWDKIT_METHODS] if use_crowdkit else [])
 
