@@ -145,14 +145,15 @@ def _snorkel(task: Task, seed: int, dev: bool) -> np.ndarray:
 
 
 def run_task(task: Task, seeds: Sequence[int], use_snorkel: bool, use_crowdkit: bool,
-             reuse: dict[str, Any] | None = None, only_ours: bool = False) -> dict[str, Any]:
+             reuse: dict[str, Any] | None = None, only_ours: bool = False,
+             crowdkit_methods: Sequence[str] = CROWDKIT_METHODS) -> dict[str, Any]:
     """``{method: {"acc": %, "f1": %, "seconds": s, ...}}`` for one task. Reference methods
     (not ours) found in ``reuse`` (a previous run's results for this task) are not rerun."""
     y, k = task.y_test, task.cardinality
     out: dict[str, Any] = {}
 
     def record(name: str, fn: Any) -> None:
-        if reuse is not None and name not in (OURS, OURS_DEV) and name in reuse:
+        if reuse is not None and name not in (OURS, OURS_DEV, MV) and name in reuse:
             out[name] = dict(reuse[name], reused=True)
             return
         if only_ours and name not in (OURS, OURS_DEV, MV):
@@ -179,7 +180,7 @@ def run_task(task: Task, seeds: Sequence[int], use_snorkel: bool, use_crowdkit: 
         if len(task.y_valid):
             record(SNORKEL_DEV, lambda: ([_snorkel(task, s, True) for s in seeds], {}))
     if use_crowdkit:
-        for name in CROWDKIT_METHODS:
+        for name in crowdkit_methods:
             record(LABELS[name], lambda n=name: ([crowdkit_proba(n, task.train_ids, task.L_train, task.test_ids,
                                                                  task.L_test, k)], {}))
     return out
@@ -325,6 +326,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-loto", action="store_true", help="skip the leave-one-task-out table (slow part)")
     p.add_argument("--loto-scores", type=Path, help="route scores JSON of a previous run (its --out 'loto_scores') "
                                                      "for the same code: skips refitting the LOTO grid")
+    p.add_argument("--crowdkit-methods", nargs="+", choices=CROWDKIT_METHODS, default=list(CROWDKIT_METHODS),
+                   help="crowd-kit aggregators to run (default: all four)")
     p.add_argument("--only-ours", action="store_true",
                    help="run only our models; reference results come from --reuse alone (missing ones show –)")
     p.add_argument("--reuse", type=Path, help="a previous --out JSON: reuse its MV, snorkel and crowd-kit "
@@ -370,12 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only_ours:
         notes.append("reference methods not rerun (--only-ours): a – means the earlier run had not reached it")
     if args.reuse:
-        notes.append(f"MV, snorkel and crowd-kit results reused from {args.reuse.name}, an earlier run of this "
+        notes.append(f"snorkel and crowd-kit results reused from {args.reuse.name}, an earlier run of this "
                      "script on the same data and package versions (they do not depend on lakelabel's code)")
     if args.loto_scores:
         notes.append(f"LOTO route scores read from {args.loto_scores.name}, computed by this code's route_scores")
-    results = {t.name: run_task(t, args.seeds, use_snorkel, use_crowdkit, previous.get(t.name), args.only_ours)
-               for t in tasks}
+    results = {t.name: run_task(t, args.seeds, use_snorkel, use_crowdkit, previous.get(t.name), args.only_ours,
+                                args.crowdkit_methods) for t in tasks}
     methods = [MV, OURS, OURS_DEV] + ([SNORKEL, SNORKEL_DEV] if use_snorkel else []) \
         + ([LABELS[n] for n in CROWDKIT_METHODS] if use_crowdkit else [])
 
