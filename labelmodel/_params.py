@@ -36,7 +36,9 @@ class FittedParams:
         Fraction of rows on which LF ``j`` voted ``v`` (from the training statistics).
     train_log_prior : ndarray, shape [k], optional
         Log class balance of the training rows that ``precision`` refers to (defaults to
-        ``log_prior``; differs when the prediction prior is shrunk).
+        ``log_prior``; differs when the prediction prior is shrunk). For ``"bump"``, rows
+        with at least one vote are scored with it (the weights are likelihood ratios
+        against it) and rows without votes get ``log_prior``.
     """
 
     kind: Kind
@@ -64,7 +66,16 @@ class FittedParams:
         if self.kind == "majority":
             return majority_proba(L, self.k, self.log_prior)
         if self.kind == "bump":
-            return bump_proba(L, self.log_prior, self.weights)
+            # Rows with votes: the weights are likelihood ratios against the training
+            # balance, so they are combined with it. Rows without any vote: ``log_prior``
+            # (the class balance as shrunk for prediction; see ``class_balance_trust``).
+            ref = self.log_prior if self.train_log_prior is None else self.train_log_prior
+            out = bump_proba(L, ref, self.weights)
+            if ref is not self.log_prior and not np.array_equal(ref, self.log_prior):
+                empty = ~(L != ABSTAIN).any(axis=1)
+                if empty.any():
+                    out[empty] = np.exp(self.log_prior - logsumexp(self.log_prior))
+            return out
         return table_proba(L, self.log_prior, self.log_table)
 
     def lf_accuracies(self) -> np.ndarray:

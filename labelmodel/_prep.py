@@ -106,7 +106,11 @@ def expand_params(p: FittedParams, rep: np.ndarray, keep: np.ndarray,
     if p.log_table is not None:
         # a duplicate's table is the representative's tempered by the group size
         lt = p.log_table[src] / size[:, None, None]
-        log_table = lt - np.logaddexp.reduce(lt, axis=1, keepdims=True)
+        if p.info.get("parameterization") != "confusion":
+            log_table = lt - np.logaddexp.reduce(lt, axis=1, keepdims=True)
+        else:  # abstaining must stay uninformative: temper the votes only, keep the abstain row
+            log_table = lt
+            log_table[:, 0, :] = p.log_table[src, 0, :]
     info = dict(p.info)
     groups = {}
     for j in range(m):

@@ -11,8 +11,8 @@ from .ties import TIE_BREAK_POLICIES
 
 __all__ = ["LabelModelConfig", "METHODS"]
 
-Method = Literal["auto", "dawid_skene", "moments", "majority", "weighted_majority"]
-METHODS: tuple[str, ...] = ("auto", "dawid_skene", "moments", "majority", "weighted_majority")
+Method = Literal["auto", "dawid_skene", "confusion", "moments", "majority", "weighted_majority"]
+METHODS: tuple[str, ...] = ("auto", "dawid_skene", "confusion", "moments", "majority", "weighted_majority")
 PARAMETERIZATIONS: tuple[str, ...] = ("precision", "full")
 
 
@@ -22,10 +22,13 @@ class LabelModelConfig:
 
     Attributes
     ----------
-    method : {"auto", "dawid_skene", "moments", "majority", "weighted_majority"}
-        ``"auto"`` (default): EM over vote patterns when the statistics carry them, the
-        moment estimator otherwise, majority vote when fewer than three LFs overlap;
-        with ``L_dev``/``Y_dev``, the best of these on the dev set.
+    method : {"auto", "dawid_skene", "confusion", "moments", "majority", "weighted_majority"}
+        ``"auto"`` (default): the confusion model (:mod:`labelmodel.confusion`) when at
+        least ``confusion_vote_share`` of the votes come from LFs that vote several
+        classes (crowd workers), else the precision EM over vote patterns when the
+        statistics carry them, the moment estimator otherwise; majority vote when fewer
+        than three LFs overlap. With ``L_dev``/``Y_dev``, another candidate replaces it
+        only when it is better on the dev set by more than one standard error.
     parameterization : {"precision", "full"}
         For ``dawid_skene``: ``"precision"`` (default) learns, per LF and voted class,
         the probability that the vote is right, and treats abstaining as uninformative;
@@ -56,9 +59,26 @@ class LabelModelConfig:
     class_smoothing : float
         Dirichlet pseudo-count per class for the estimated class balance.
     class_balance_trust : float
-        The class prior used to predict is the estimated balance raised to this power and
-        renormalized (1: the estimate, 0: uniform). Unused when ``class_balance`` or
-        ``Y_dev`` is given.
+        Precision model only: the class prior used to predict is the estimated balance
+        raised to this power and renormalized (1: the estimate, 0 (default): uniform, as
+        Snorkel's default). The precision model treats abstaining as uninformative, so its
+        balance is identified from the covered rows only and is wrong for the rows no LF
+        votes on when LFs cover classes unequally (chosen leave-one-task-out in issue 8:
+        0 over 0.5 and 1). Unused when ``class_balance`` or ``Y_dev`` is given.
+    confusion_vote_share : float
+        ``"auto"`` uses the confusion model when this share of the votes (or more) is cast
+        by LFs that vote at least two classes (chosen leave-one-task-out, see
+        ``benchmarks/bench_quality.py``).
+    confusion_prior_strength : float
+        Pseudo-votes of the Dirichlet prior on each confusion row of the confusion model.
+    confusion_prior_accuracy : float
+        Share of those pseudo-votes on the diagonal ("a vote is right").
+    confusion_prior_pooling : float
+        Share of those pseudo-votes centred on the pooled confusion matrix of all LFs
+        (hierarchical prior) instead of on the diagonal prior.
+    confusion_class_shrink : float
+        The confusion model's class balance is shrunk toward uniform by this many
+        pseudo-rows per training row.
     merge_duplicates : bool
         Fit identical LF columns once and split their weight between the copies.
     tie_break_policy : {"abstain", "random", "first", "true-random"}
@@ -83,7 +103,12 @@ class LabelModelConfig:
     prior_precision: float = 0.8
     class_evidence_floor: float = 0.5
     class_smoothing: float = 1.0
-    class_balance_trust: float = 0.5
+    class_balance_trust: float = 0.0
+    confusion_vote_share: float = 0.5
+    confusion_prior_strength: float = 2.0
+    confusion_prior_accuracy: float = 0.7
+    confusion_prior_pooling: float = 1.0
+    confusion_class_shrink: float = 0.0
     merge_duplicates: bool = True
     tie_break_policy: Literal["abstain", "random", "first", "true-random"] = "abstain"
     label_unvoted: bool = False
@@ -127,6 +152,16 @@ class LabelModelConfig:
             raise ValueError(f"class_evidence_floor must be >= 0, got {self.class_evidence_floor!r}")
         if not 0.0 <= self.class_balance_trust <= 1.0:
             raise ValueError(f"class_balance_trust must be in [0, 1], got {self.class_balance_trust!r}")
+        if not 0.0 <= self.confusion_vote_share <= 1.0:
+            raise ValueError(f"confusion_vote_share must be in [0, 1], got {self.confusion_vote_share!r}")
+        if not self.confusion_prior_strength >= 0:
+            raise ValueError(f"confusion_prior_strength must be >= 0, got {self.confusion_prior_strength!r}")
+        if not 0.0 < self.confusion_prior_accuracy < 1.0:
+            raise ValueError(f"confusion_prior_accuracy must be in (0, 1), got {self.confusion_prior_accuracy!r}")
+        if not 0.0 <= self.confusion_prior_pooling <= 1.0:
+            raise ValueError(f"confusion_prior_pooling must be in [0, 1], got {self.confusion_prior_pooling!r}")
+        if not self.confusion_class_shrink >= 0:
+            raise ValueError(f"confusion_class_shrink must be >= 0, got {self.confusion_class_shrink!r}")
         if not self.class_smoothing >= 0:
             raise ValueError(f"class_smoothing must be >= 0, got {self.class_smoothing!r}")
         if not (isinstance(self.max_patterns, int) and self.max_patterns >= 1):

@@ -171,6 +171,7 @@ def precision_em(
     tol: float,
     n_steps: int | None = None,
     class_evidence_floor: float = 0.5,
+    labeled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """EM for the precision parameterization over a (weighted) vote table.
 
@@ -188,6 +189,10 @@ def precision_em(
     class_evidence_floor : float
         Identifiability constraint: the vote-weighted mean weight of the votes for each
         class is kept at or above this fraction of the prior's weight.
+    labeled : (correct [m*k], votes [m*k], class counts [k]), optional
+        Rows with gold labels (dev labels; :func:`labeled_counts`): per (LF, voted class),
+        how many of its votes on them were right and how many it cast, and the gold class
+        counts. They enter every M-step as known posteriors (semi-supervised EM).
 
     Returns
     -------
@@ -224,21 +229,27 @@ def precision_em(
     lift = logit(prior_precision) - logit(1.0 / k)
     floor = class_evidence_floor * lift
     class_tot = np.bincount(ucls, weights=ucnt, minlength=k)
+    if labeled is not None:
+        lab_right, lab_votes, lab_classes = (np.asarray(a, dtype=np.float64) for a in labeled)
+        lab_right, lab_votes = lab_right[units], lab_votes[units]
+    else:
+        lab_right, lab_votes, lab_classes = np.zeros(U), np.zeros(U), np.zeros(k)
+    lab_total = float(lab_classes.sum())
 
     # constants of the M-step (it runs once per EM step, on small arrays)
-    denom = ucnt + s
+    denom = ucnt + lab_votes + s
     has_denom = denom > 0
     safe_denom = np.where(has_denom, denom, 1.0)
     has_class = class_tot > 0
     safe_class_tot = np.where(has_class, class_tot, 1.0)
 
     def m_step(A: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pi = (N + class_smoothing) / (total + k * class_smoothing)
+        pi = (N + lab_classes + class_smoothing) / (total + lab_total + k * class_smoothing)
         pi = np.clip(pi, 1e-12, None)
         pi = pi / pi.sum()
         lpi_u = logit(pi)[ucls]
         a0 = prior_precision_of(pi, prior_precision)[ucls]
-        a = np.where(has_denom, (A + s * a0) / safe_denom, a0)
+        a = np.where(has_denom, (A + lab_right + s * a0) / safe_denom, a0)
         w = logit(np.clip(a, _EPS, 1 - _EPS)) - lpi_u
         # projection onto "each class's votes are, on average, evidence for it"
         mean_w = np.bincount(ucls, weights=ucnt * w, minlength=k) / safe_class_tot
@@ -407,8 +418,21 @@ class DawidSkene(BaseLabelModel):
         return expand_params(p, rep, keep, stats.lf_names) if len(keep) < stats.n_lfs else p
 
 
+def labeled_counts(L: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of labeled rows for :func:`precision_em`: per (LF, voted class) unit
+    ``j * k + v``, its right votes and its votes; and the gold class counts."""
+    L = np.asarray(L)
+    m = L.shape[1]
+    rows, lfs = np.nonzero(L != -1)
+    unit = lfs * k + L[rows, lfs]
+    right = np.bincount(unit, weights=(L[rows, lfs] == y[rows]).astype(np.float64), minlength=m * k)
+    votes = np.bincount(unit, minlength=m * k).astype(np.float64)
+    return right, votes, np.bincount(y, minlength=k).astype(np.float64)
+
+
 def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarray | None,
-                       parameterization: str | None = None, n_steps: int | None = None) -> FittedParams:
+                       parameterization: str | None = None, n_steps: int | None = None,
+                       labeled: tuple[np.ndarray, np.ndarray] | None = None) -> FittedParams:
     """EM over the pattern table of ``stats`` -> :class:`FittedParams`."""
     vt = VoteTable.from_stats(stats)
     param = parameterization or cfg.parameterization
@@ -422,7 +446,8 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
         return p
     r = precision_em(vt, prior_strength=cfg.prior_strength * stats.n_rows, prior_precision=cfg.prior_precision,
                      class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol,
-                     n_steps=n_steps, class_evidence_floor=cfg.class_evidence_floor)
+                     n_steps=n_steps, class_evidence_floor=cfg.class_evidence_floor,
+                     labeled=None if labeled is None else labeled_counts(*labeled, stats.cardinality))
     vote_rate = r["unit_counts"] / vt.total
     info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
             "n_patterns": int(stats.patterns.shape[0])}
@@ -435,9 +460,10 @@ def prediction_prior(log_prior: np.ndarray, class_balance: np.ndarray | None, tr
 
     A known class balance replaces the estimate. Otherwise the estimate is shrunk toward
     uniform in log space, ``pi ** trust`` (renormalized): EM's class balance inherits the
-    errors of the LF estimates (over-trusted LFs inflate the classes they vote), and on
-    synthetic data with known parameters half-trust beat both the raw estimate and a
-    uniform prior. Every vote keeps its likelihood ratio (weight) either way.
+    errors of the LF estimates (over-trusted LFs inflate the classes they vote), and it is
+    identified from the covered rows only. The default trust is 0 (uniform), chosen
+    leave-one-task-out over the real tasks and synthetic shapes (issue 8). Every vote keeps
+    its likelihood ratio (weight) either way.
     """
     info["estimated_class_balance"] = np.exp(log_prior).tolist()
     if class_balance is not None:

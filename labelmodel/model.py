@@ -27,6 +27,7 @@ import numpy as np
 from ._base import BaseLabelModel
 from ._params import FittedParams
 from ._prep import expand_params, merge_duplicates
+from .confusion import confusion_fits, fit_confusion_params, multi_class_vote_share
 from .dawid_skene import fit_pattern_params
 from .majority import majority_params, weighted_majority_params
 from .moments import fit_moment_params, moment_requirements
@@ -34,7 +35,9 @@ from .stats import SufficientStats
 
 __all__ = ["LabelModel"]
 
-_FULL_MAX_CELLS = 2_000_000  # full-table Dawid-Skene considered on dev only up to this size
+MIN_DEV_ROWS = 50  # fewer dev labels than this are not used
+DEV_FOLDS = 5  # cross-fitting folds of the dev-label check
+DEV_Z = 2.0  # dev labels are used when their cross-fitted gain exceeds this many standard errors
 
 
 class LabelModel(BaseLabelModel):
@@ -66,6 +69,8 @@ class LabelModel(BaseLabelModel):
             return majority_params(stats, class_balance)
         if method == "weighted_majority":
             return weighted_majority_params(stats, cfg, class_balance)
+        if method == "confusion":
+            return self._reduced(stats, lambda s: fit_confusion_params(s, cfg, class_balance))
         if method == "dawid_skene":
             if stats.patterns is None:
                 raise ValueError(
@@ -80,14 +85,40 @@ class LabelModel(BaseLabelModel):
             return self._reduced(stats, lambda s: fit_moment_params(s, cfg, class_balance))
         return self._fit_auto(stats, class_balance, dev)
 
-    def _reduced(self, stats: SufficientStats, fit: Any) -> FittedParams:
+    def _reduced(self, stats: SufficientStats, fit: Any, labeled: tuple | None = None) -> FittedParams:
+        """``fit(stats)``, or ``fit(stats, labeled)`` with dev rows, on the LFs left after
+        merging identical columns, mapped back to every LF."""
+        def call(s: SufficientStats, keep: np.ndarray | None) -> FittedParams:
+            if labeled is None:
+                return fit(s)
+            L_lab, y_lab = labeled
+            return fit(s, (L_lab if keep is None else L_lab[:, keep], y_lab))
+
         if not self.config.merge_duplicates:
-            return fit(stats)
+            return call(stats, None)
         red, rep, keep = merge_duplicates(stats)
-        p = fit(red)
+        p = call(red, keep if len(keep) < stats.n_lfs else None)
         if len(keep) == stats.n_lfs:
             return p
         return expand_params(p, rep, keep, stats.lf_names)
+
+    def _candidates(self, stats: SufficientStats) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """The unsupervised choice and the estimators that can run on ``stats``:
+        ``(primary, {name: fit(class_balance) -> FittedParams}, info)``."""
+        cfg = self.config
+        use_patterns = stats.patterns is not None and len(stats.patterns) <= cfg.max_patterns
+        share = multi_class_vote_share(stats)
+        fits: dict[str, Any] = {}
+        if use_patterns:
+            fits["dawid_skene"] = lambda cb, lab=None: self._reduced(
+                stats, lambda s, d=None: fit_pattern_params(s, cfg, cb, labeled=d), lab)
+        else:
+            fits["moments"] = lambda cb, lab=None: self._reduced(stats, lambda s, d=None: fit_moment_params(s, cfg, cb))
+        if use_patterns and confusion_fits(stats):
+            fits["confusion"] = lambda cb, lab=None: self._reduced(
+                stats, lambda s, d=None: fit_confusion_params(s, cfg, cb, labeled=d), lab)
+        primary = "confusion" if "confusion" in fits and share >= cfg.confusion_vote_share else next(iter(fits))
+        return primary, fits, {"multi_class_vote_share": share}
 
     def _fit_auto(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple | None) -> FittedParams:
         cfg = self.config
@@ -96,40 +127,59 @@ class LabelModel(BaseLabelModel):
             p = majority_params(stats, class_balance)
             p.info.update(chosen="majority", fallback_reason=reason + "; using majority vote")
             return p
-        use_patterns = stats.patterns is not None and len(stats.patterns) <= cfg.max_patterns
-        primary = "dawid_skene" if use_patterns else "moments"
-
-        def fit_primary() -> FittedParams:
-            if use_patterns:
-                return self._reduced(stats, lambda s: fit_pattern_params(s, cfg, class_balance))
-            return self._reduced(stats, lambda s: fit_moment_params(s, cfg, class_balance))
-
+        primary, fits, info = self._candidates(stats)
         if dev is None:
-            p = fit_primary()
-            p.info["chosen"] = primary
+            p = fits[primary](class_balance)
+            p.info.update(info, chosen=primary)
             return p
+        return self._select_on_dev(stats, class_balance, dev, primary, fits, info)
 
+    def _select_on_dev(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple,
+                       primary: str, fits: dict[str, Any], info: dict[str, Any]) -> FittedParams:
+        """Dev labels enter the fit as labeled rows (semi-supervised EM), not as a selector.
+
+        The estimator is the one chosen without dev labels; the dev rows' votes, with their
+        gold classes, are added to the expected counts of every M-step, so an LF's dev
+        votes count like its training votes whose class is known. Dev labels therefore
+        refine the parameters and cannot pick a model that only looks good on a small dev
+        set. Any number of dev rows works (few rows are little evidence); a class missing
+        from ``Y_dev`` simply has no labeled rows. The class balance is EM's estimate with
+        the dev rows counted, unless ``class_balance`` was given explicitly (the
+        ``Y_dev`` class balance that ``fit`` derives is not forced on the model:
+        a small dev set's balance is noisier than EM's).
+        """
+        cfg = self.config
         L_dev, Y_dev = dev
-        candidates: dict[str, Any] = {
-            primary: fit_primary,
-            "weighted_majority": lambda: weighted_majority_params(stats, cfg, class_balance),
-            "majority": lambda: majority_params(stats, class_balance),
-        }
         k = stats.cardinality
-        if use_patterns and cfg.parameterization == "precision" and stats.n_lfs * (k + 1) * k <= _FULL_MAX_CELLS:
-            candidates["dawid_skene_full"] = lambda: self._reduced(
-                stats, lambda s: fit_pattern_params(s, cfg, class_balance, parameterization="full")
-            )
-        fitted, scores = {}, {}
-        for name, make in candidates.items():
-            fitted[name] = make()
-            scores[name] = expected_accuracy(fitted[name].predict_proba(L_dev), Y_dev)
-        best = max(scores, key=lambda n: scores[n])
-        base = scores[primary]
-        se = math.sqrt(max(base * (1 - base), 1e-12) / len(Y_dev))
-        chosen = best if scores[best] > base + se else primary
-        p = fitted[chosen]
-        p.info.update(chosen=chosen, dev_accuracy=scores, dev_rows=int(len(Y_dev)))
+        a = cfg.class_smoothing
+        dev_balance = (np.bincount(Y_dev, minlength=k) + a) / (len(Y_dev) + k * a)
+        from_dev = class_balance is not None and np.allclose(class_balance, dev_balance)
+        balance = (None if cfg.class_balance is None else np.asarray(cfg.class_balance)) if from_dev else class_balance
+        missing = [int(c) for c in np.flatnonzero(np.bincount(Y_dev, minlength=k) == 0)]
+        unsup = fits[primary](balance)
+        info = dict(info, chosen=primary, dev_rows=int(len(Y_dev)), dev_missing_classes=missing)
+        if primary == "moments" or len(Y_dev) < MIN_DEV_ROWS:
+            why = ("the moment estimator takes no labeled rows" if primary == "moments" else
+                   f"{len(Y_dev)} dev labels < {MIN_DEV_ROWS}: too few to check that they help")
+            unsup.info.update(info, dev_use=f"unused ({why})")
+            return unsup
+        L_dev = np.asarray(L_dev)
+        Y_dev = np.asarray(Y_dev, dtype=np.int64)
+        # cross-fitting: each fold is predicted by a fit that saw the other folds' labels
+        fold = np.arange(len(Y_dev)) % DEV_FOLDS
+        cv = np.empty((len(Y_dev), k))
+        for f in range(DEV_FOLDS):
+            out = fold == f
+            cv[out] = fits[primary](balance, (L_dev[~out], Y_dev[~out])).predict_proba(L_dev[out])
+        gain = _credit(cv, Y_dev) - _credit(unsup.predict_proba(L_dev), Y_dev)
+        se = float(np.std(gain)) / math.sqrt(len(gain))
+        info.update(dev_accuracy_gain=float(gain.mean()), dev_accuracy_gain_se=se)
+        if not gain.mean() > DEV_Z * se:
+            unsup.info.update(info, dev_use=f"unused (cross-fitted gain {gain.mean():+.4f} is not above "
+                                            f"{DEV_Z:g} standard errors, {DEV_Z * se:.4f})")
+            return unsup
+        p = fits[primary](balance, (L_dev, Y_dev))
+        p.info.update(info, dev_use="labeled rows in EM")
         return p
 
 
@@ -144,6 +194,9 @@ def tie_shares(probs: np.ndarray, tol: float = 1e-5) -> np.ndarray:
         return np.zeros(probs.shape, dtype=np.float64)
     tied = probs >= probs.max(axis=1, keepdims=True) - tol
     return tied / tied.sum(axis=1, keepdims=True)
+def _credit(probs: np.ndarray, y: np.ndarray, tol: float = 1e-5) -> np.ndarray:
+    """Per-row expected accuracy under random tie breaking."""
+    return tie_shares(probs, tol)[np.arange(len(y)), y]
 
 
 def expected_accuracy(
