@@ -123,6 +123,9 @@ class Terminated(BaseException):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    # Once: a second SIGTERM while the tables are being restored must not cut the restore short
+    # (an orchestrator that will not wait sends SIGKILL).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated()
 
 
@@ -149,6 +152,11 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
     except LakelabelError as err:
         if debug:
             log.exception("failed")
+        # A write or read that failed because a worker died or a commit lost a race says so in its
+        # cause: that is transient, not a problem with the input.
+        if err.__cause__ is not None and _transient(err.__cause__):
+            print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
+            return EXIT_TRANSIENT
         print(f"lakelabel: error: {one_line(err)}", file=sys.stderr)
         return EXIT_INPUT
     except Exception as err:  # noqa: BLE001 - the CLI boundary turns every failure into one line
@@ -178,13 +186,14 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if cmd.plain is not None:
         return cmd.plain(args)
     from jobs.runtime.config import load_config
-    from jobs.runtime.runs import check_run_id, new_run_id, run_dir, write_json
+    from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id, run_dir, write_json
 
     run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
     if cmd.make_config is not None:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
+    check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     if args.summary_json:
         _check_writable_parent(Path(args.summary_json), "--summary-json")
     started = time.perf_counter()
