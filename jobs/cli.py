@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from jobs.runtime.command import EXIT_INPUT, Command, build_parser, main_many
+from jobs.runtime.command import EXIT_INPUT, Command, build_parser, exit_process, main_many
 from jobs.runtime.session import pyspark_missing
 
 
@@ -71,10 +71,12 @@ def entry() -> None:
     """The ``lakelabel`` console script and Databricks wheel-task entry point: exit with main()'s code.
 
     A wheel task calls the entry point and ignores its return value, so the exit code must be
-    raised for a failed run to fail the task.
+    raised for a failed run to fail the task. Elsewhere the process ends with ``os._exit`` after
+    Python's exit handlers (:func:`jobs.runtime.command.exit_process`): no exit code 134 from a
+    native thread pool's teardown after a run that succeeded.
     """
-    raise SystemExit(main())
+    exit_process(main())
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

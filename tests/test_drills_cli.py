@@ -219,3 +219,31 @@ def test_two_runs_on_one_fresh_lakehouse(tmp_path):
         if code == 3:
             assert "lakelabel: error (transient, a retry may succeed)" in err.strip().splitlines()[-1], err
     assert 0 in codes, results
+
+
+NATIVE_ABORT_AT_EXIT = textwrap.dedent("""
+    import atexit, ctypes, sys
+    # Stand-in for a native library whose teardown aborts (deltalake/pyarrow thread pools, exit 134):
+    # a C-level exit handler that calls abort(), run by libc after the interpreter shuts down.
+    libc = ctypes.CDLL("libc.so.6")
+    libc.__cxa_atexit.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    libc.__cxa_atexit(ctypes.cast(libc.abort, ctypes.c_void_p).value, None, None)
+    atexit.register(lambda: print("python exit handlers ran", flush=True))
+    from jobs.cli import entry
+    sys.argv = ["lakelabel", *sys.argv[1:]]
+    entry()
+""")
+
+
+def test_lakelabel_exits_with_its_code_not_a_native_teardown_abort(tmp_path):
+    # The control: a plain interpreter exit with that handler aborts with 134.
+    control = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT.replace("entry()", "sys.exit(0)")],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert control.returncode == -signal.SIGABRT
+    ok = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT, "package", "--out", str(tmp_path / "dist")],
+                        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == "python exit handlers ran"
+    bad = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT, "fit", "--config", str(tmp_path / "missing.yaml")],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2, bad.stderr

@@ -225,6 +225,34 @@ def _check_writable_parent(path: Path, what: str) -> None:
         raise ConfigError(f"{what} {path}: the folder {probe} is not writable; choose a writable path")
 
 
+def exit_process(code: int) -> None:
+    """End a lakelabel program with ``code``, without the interpreter's teardown.
+
+    A process that read Delta tables through deltalake (delta-rs) and pyarrow can abort while the
+    interpreter shuts down, after the work is done: ``terminate called without an active
+    exception``, exit code 134 (a native thread pool torn down while a thread is still joinable;
+    delta-rs #2184; see the README, "Reading the tables"). An orchestrator would then see a failed
+    run whose tables were written. So the programs run Python's own exit handlers (Spark's,
+    logging's, temporary folders), flush, and leave with ``os._exit(code)``, which skips only the
+    native teardown where the abort happens. Under a Databricks runtime, whose task runner may
+    call the entry point in its own process, it raises ``SystemExit`` as before.
+    """
+    if "DATABRICKS_RUNTIME_VERSION" in os.environ:
+        raise SystemExit(code)
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - an exit handler's failure must not change the exit code
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
     """Run one job module as a program (``spark-submit jobs/apply_lfs.py --config ...``)."""
     parser = argparse.ArgumentParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
