@@ -410,6 +410,13 @@ class LocalDeltaIO:
         if version is None:
             import pyarrow.fs as pafs
 
+            current = self._load(root)
+            if current is not None and current.version() > 0:
+                # Another writer committed to the table this job created (a concurrent run):
+                # removing the folder would drop its commits too. Leave the table as it is.
+                log.warning("not removing %s (%s): it has %d commits, not only this job's", root, reason,
+                            current.version() + 1)
+                return
             fs, base = _filesystem(root, DeltaWriteError)
             if fs.get_file_info(base).type == pafs.FileType.Directory:
                 fs.delete_dir(base)

@@ -99,7 +99,8 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     message = str(err.value)
-    assert message.startswith(f"config file {path} is not valid YAML: line 4, column 3:")
+    assert message == (f"config file {path} is not valid YAML: line 4, column 9: while parsing a flow sequence "
+                       f"expected ',' or ']', but got ':'; fix the file")
     assert "\n" not in message
     with pytest.raises(ConfigError, match=r"--set 'apply.batch_size=\[1': the value is not valid YAML \(line 1"):
         load_config(None, overrides=["apply.batch_size=[1"], defaults={"source": {"path": "x"}})
@@ -169,3 +170,44 @@ def test_next_write_sweeps_only_dead_lakelabel_leftovers(spark, tmp_path):
     assert not files["unlocked"].exists()
     assert files["live"].exists()  # its lock is gone now, but it has no lock file and is young
     assert DeltaTable(str(root)).to_pandas().shape[0] > 0
+
+
+def test_worker_that_crashes_on_every_attempt_is_transient_exit_3(spark, tmp_path, capsys):
+    from jobs.runtime.command import EXIT_TRANSIENT, guarded
+
+    @labeling_function(fields=["text"])
+    def always_crashes(x):
+        os._exit(1)
+
+    registry = LFRegistry(("neg", "pos"))
+    registry.register(always_crashes)
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(10)))
+    code = guarded(lambda: apply_lfs.run(spark, cfg, run_id="crashes", registry=registry) and 0, debug=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_TRANSIENT, err
+    assert err[-1].startswith("lakelabel: error (transient, a retry may succeed): writing Delta table")
+    assert versions(cfg)[0] is None
+    assert not list(Path(cfg.table_path("votes")).rglob("*.parquet"))
+
+
+def test_delta_commit_conflict_is_transient_exit_3(tmp_path, capsys):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from jobs.delta_io.errors import DeltaWriteError
+    from jobs.runtime.command import EXIT_TRANSIENT, guarded
+
+    path = str(tmp_path / "t")
+    write_deltalake(path, pa.table({"a": [1]}))
+    stale = DeltaTable(path)
+    write_deltalake(path, pa.table({"a": [2]}), mode="overwrite")  # a concurrent writer wins
+
+    def lose_the_race() -> int:
+        try:
+            stale.create_write_transaction([], mode="overwrite", schema=stale.schema())
+        except Exception as err:
+            raise DeltaWriteError(f"committing 0 file(s) to Delta table {path} failed") from err
+        return 0
+
+    assert guarded(lose_the_race, debug=False) == EXIT_TRANSIENT
+    assert "transient, a retry may succeed" in capsys.readouterr().err
