@@ -173,6 +173,7 @@ def test_sigterm_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "lakelabel: terminated (SIGTERM); the tables are as before the run"
+    assert "rows done (" in err  # progress lines (every second here) while the LF hung
     assert (DeltaTable(str(votes)).version(), _parquet_files(votes)) == before
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'lake' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["lakelabel"], output_format="list")

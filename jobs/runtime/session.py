@@ -236,5 +236,8 @@ def describe(spark, stage: str, detail: str = "") -> None:
 def clear_description(spark) -> None:
     """Stop naming jobs after lakelabel's stages (a notebook's own queries follow a pipeline run)."""
     sc = spark.sparkContext
-    for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
-        sc.setLocalProperty(key, None)
+    try:
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(key, None)
+    except Exception as err:  # noqa: BLE001 - runs while a failure or SIGTERM unwinds; never replace it
+        log.debug("could not clear the Spark job description: %s", err)
