@@ -126,7 +126,33 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     # Once: a second SIGTERM while the tables are being restored must not cut the restore short
     # (an orchestrator that will not wait sends SIGKILL).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _stop_spark_jobs()
     raise Terminated()
+
+
+def _stop_spark_jobs() -> None:
+    """Cancel the running Spark jobs and free this thread's Py4J connection (from the SIGTERM handler).
+
+    The signal usually lands while the main thread waits in a Py4J call (a ``collect``). Its
+    connection then belongs to a JVM thread still running that call: any later call on it (the
+    cleanup's) would wait behind it, for as long as the job runs (forever, with a hung LF). So the
+    connection is closed, the next call opens a new one, and the jobs are cancelled through it.
+    """
+    if "pyspark" not in sys.modules:
+        return
+    try:
+        from pyspark import SparkContext
+
+        sc = SparkContext._active_spark_context
+        if sc is None:
+            return
+        client = sc._gateway._gateway_client
+        connection = client.get_thread_connection() if hasattr(client, "get_thread_connection") else None
+        if connection is not None:
+            connection.close(reset=True)
+        sc.cancelAllJobs()
+    except Exception as err:  # noqa: BLE001 - best effort; the unwinding cleanup still runs
+        log.debug("could not cancel the Spark jobs: %s", err)
 
 
 def guarded(call: Callable[[], int], debug: bool) -> int:
