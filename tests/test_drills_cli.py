@@ -129,7 +129,7 @@ def _lakelabel(*argv: str, env: dict[str, str], **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 900) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
         if proc.poll() is not None:

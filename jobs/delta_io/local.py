@@ -258,8 +258,8 @@ class LocalDeltaIO:
         parts = (partition_by,) if isinstance(partition_by, str) else tuple(partition_by)
         plan = _plan_write(df, root, dt, mode, parts, overwrite_schema)
         write_id = uuid.uuid4().hex
-        if dt is not None:
-            sweep(root, self._write_ids(dt), dt.file_uris())
+        # Files a killed lakelabel write left (also before the table's first commit).
+        sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
         with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
             return self._write_files_and_commit(
                 df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id, app_version
