@@ -287,4 +287,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    command.exit_process(main())  # exits here (see exit_process: no exit code 134 after success)

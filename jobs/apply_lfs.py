@@ -31,12 +31,14 @@ from jobs import delta_io
 from jobs.runtime import command, tracking
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, check_source, load_source
 from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
-from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded
+from lf_library.budget import TIMEOUT_KIND, LFBudget, evaluate_within_budget
+from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +124,16 @@ def text_columns(registry: LFRegistry) -> list[str]:
     return sorted(cols)
 
 
-def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_000) -> DataFrame:
+def compute_votes(
+    source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
+    rows_done: Any = None,
+) -> DataFrame:
     """The votes of every LF on every row, as a lazy long-format DataFrame (nothing runs yet).
 
     Columns: ``row_id, lf_name, lf_version, vote, error, error_kind`` (see
-    :func:`lf_library.apply.votes_schema`).
+    :func:`lf_library.apply.votes_schema`). ``lf_timeout_seconds``: each LF's budget on one batch
+    (:mod:`lf_library.budget`; 0: none). ``rows_done``: a Spark accumulator that counts the rows
+    the LFs ran on (progress lines).
     """
     df, id_col = source.df, source.id_column
     lfs = registry.lfs
@@ -166,13 +173,19 @@ def compute_votes(source: Source, registry: LFRegistry, *, batch_size: int = 10_
 
     def apply_partition(batches):
         lfs_, pre, k = cloudpickle.loads(broadcast.value)
+        budget = LFBudget(lf_timeout_seconds)
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             row_ids = batch.column("__row_id")
             columns = batch.select([c for c in batch.schema.names if c != "__row_id"])
-            votes = evaluate_batch(lfs_, columns, precomputed=pre, cardinality=k)
+            if budget.enabled:
+                votes = evaluate_within_budget(lfs_, columns, budget, precomputed=pre, cardinality=k)
+            else:
+                votes = evaluate_batch(lfs_, columns, precomputed=pre, cardinality=k)
             out = to_long_votes(lfs_, row_ids, votes)
+            if rows_done is not None:
+                rows_done.add(batch.num_rows)
             if out.num_rows:
                 yield out
 
@@ -231,9 +244,13 @@ def _lf_stats_from_files(
             F.sum((F.col("vote") >= 0).cast("long")).alias("votes"),
             F.sum(F.col("error").isNotNull().cast("long")).alias("errors"),
             F.sum((F.col("error_kind") == "out_of_space").cast("long")).alias("out_of_space"),
+            F.sum((F.col("error_kind") == TIMEOUT_KIND).cast("long")).alias("timeouts"),
         ).collect()
         for r in rows:
-            counts[r["lf_name"]] = {"votes": r["votes"], "errors": r["errors"], "out_of_space": r["out_of_space"]}
+            counts[r["lf_name"]] = {"votes": r["votes"], "errors": r["errors"], "out_of_space": r["out_of_space"],
+                                    "timeouts": r["timeouts"]}
+        if any(c.get("timeouts") for c in counts.values()):
+            _raise_timeout(written)
         if any(c["errors"] for c in counts.values()):
             from pyspark.sql.window import Window
 
@@ -263,6 +280,36 @@ def _lf_stats_from_files(
             )
         )
     return tuple(out), {name: c["out_of_space"] for name, c in counts.items()}
+
+
+def _raise_timeout(written: DataFrame) -> None:
+    """An LF ran out of its time budget: fail naming it and the row it was on."""
+    r = (written.where(F.col("error_kind") == TIMEOUT_KIND)
+         .select("lf_name", F.col("row_id").cast("string").alias("row_id"), "error").first())
+    raise LFTimeoutError(
+        f"LF {r['lf_name']!r} {r['error']} (at row id {r['row_id']}): it hangs or is far too slow; fix the LF, "
+        f"or raise apply.lf_timeout_seconds (0 turns the budget off)"
+    )
+
+
+def _check_coverage(spark: SparkSession, files: list[str], stats: Sequence[LFApplyStats], n_rows: int,
+                    min_coverage: float, source: str) -> None:
+    """Fail when no LF voted on any row, or fewer rows than ``apply.min_coverage`` got a vote."""
+    if not any(lf.votes for lf in stats):
+        raise InputDataError(
+            f"no LF voted on any of the {n_rows} rows of {source} ({len(stats)} LFs all abstained): the labels "
+            f"would carry no information, so nothing is written and the previous votes and labels stay. Check "
+            f"that the LFs read the right columns (lfs.modules, source.path)"
+        )
+    if min_coverage <= 0:
+        return
+    covered = spark.read.parquet(*files).where(F.col("vote") >= 0).select("row_id").distinct().count()
+    if covered < min_coverage * n_rows:
+        raise InputDataError(
+            f"the LFs voted on {covered} of {n_rows} rows of {source} ({covered / n_rows:.1%}), below "
+            f"apply.min_coverage={min_coverage:.1%}; nothing is written and the previous votes and labels stay. "
+            f"Add or fix LFs, or lower apply.min_coverage"
+        )
 
 
 def votes_fingerprint(cfg: PipelineConfig, source: Source, registry: LFRegistry) -> str:
@@ -327,7 +374,10 @@ def run(
     lf_sources.check_models(source, registry.lfs)
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
 
-    votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size).withColumn("run_id", F.lit(run_id))
+    rows_done = spark.sparkContext.accumulator(0)
+    votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size,
+                          lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
+                          rows_done=rows_done).withColumn("run_id", F.lit(run_id))
     holder: dict[str, Any] = {}
     # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
     commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
@@ -347,6 +397,7 @@ def run(
                     f"or ABSTAIN (-1)"
                 )
         _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
+        _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)
 
     label_space = tuple(registry.label_space)
     pending = ApplyResult(
@@ -366,15 +417,16 @@ def run(
     )
 
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
-    result = io.write_table(
-        votes,
-        votes_path,
-        mode="overwrite",
-        commit_metadata=commit_metadata,
-        validate=validate,
-        description=f"lakelabel apply: write votes to {votes_path}",
-        overwrite_schema=True,
-    )
+    with Progress(spark, "apply", n_rows, rows_done):
+        result = io.write_table(
+            votes,
+            votes_path,
+            mode="overwrite",
+            commit_metadata=commit_metadata,
+            validate=validate,
+            description=f"lakelabel apply: write votes to {votes_path}",
+            overwrite_schema=True,
+        )
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds)
     total_errors = sum(lf.errors for lf in final.lfs)
@@ -453,4 +505,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    command.exit_process(main())  # exits here (see exit_process: no exit code 134 after success)

@@ -7,9 +7,11 @@ script ``lakelabel`` are the same program. Exit codes: :mod:`jobs.runtime.comman
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
-from jobs.runtime.command import Command, build_parser, main_many
+from jobs.runtime.command import EXIT_INPUT, Command, build_parser, exit_process, main_many
+from jobs.runtime.session import pyspark_missing
 
 
 def _package_options(p) -> None:
@@ -44,17 +46,38 @@ def parser():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return main_many(commands(), argv)
+    # The job modules import pyspark at the top, so check for it before collecting them: without
+    # it, every command but `package` stops here with the install line (exit 2).
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not pyspark_missing_exit(args):
+        return main_many(commands(), argv)
+    if args[:1] == ["package"]:
+        return main_many([PACKAGE], argv)
+    print(f"lakelabel: error: {pyspark_missing()}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def pyspark_missing_exit(args: Sequence[str]) -> bool:
+    """True when pyspark cannot be imported (then only ``package`` and ``--help`` work)."""
+    if args[:1] in (["--help"], ["-h"]):
+        return False
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return True
+    return False
 
 
 def entry() -> None:
     """The ``lakelabel`` console script and Databricks wheel-task entry point: exit with main()'s code.
 
     A wheel task calls the entry point and ignores its return value, so the exit code must be
-    raised for a failed run to fail the task.
+    raised for a failed run to fail the task. Elsewhere the process ends with ``os._exit`` after
+    Python's exit handlers (:func:`jobs.runtime.command.exit_process`): no exit code 134 from a
+    native thread pool's teardown after a run that succeeded.
     """
-    raise SystemExit(main())
+    exit_process(main())
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

@@ -165,10 +165,12 @@ def run(
         log.info("pipeline: done in %.1fs (apply %.1fs, aggregate %.1fs, fit %.2fs, write %.1fs)", timings["total"],
                  timings["apply"], timings["aggregate"], timings["fit"], timings["write"])
         return PipelineResult(run_id, summary)
-    except BaseException:
+    except BaseException as err:
         # A later stage failed after an earlier one committed: put the tables back, so every
-        # table is where it was before this run.
-        reason = f"run {run_id} failed"
+        # table is where it was before this run. Ctrl-C and SIGTERM (jobs.runtime.command turns
+        # it into an exception) unwind through here too, and mark the MLflow run KILLED.
+        status = "FAILED" if isinstance(err, Exception) else "KILLED"
+        reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
         if written is not None and not written.skipped and written.labels_version != labels_before:
             io.restore_table(labels_path, labels_before, reason=reason)
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
@@ -177,7 +179,7 @@ def run(
     finally:
         clear_description(spark)
         if cfg.mlflow.enabled:
-            tracking.end_run(cfg, status)
+            tracking.end_run(cfg, status, failing=status != "FINISHED")
 
 
 def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:
@@ -218,4 +220,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    command.exit_process(main())  # exits here (see exit_process: no exit code 134 after success)

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from jobs.runtime import command
 from jobs.runtime.runs import latest_run_with, run_dir
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, load_source
 from jobs.aggregate import row_patterns
@@ -77,8 +79,12 @@ def score_rows(
     tie_break_policy: str,
     lineage: dict[str, object],
     row_id_type: pa.DataType,
+    rows_done: Any = None,
 ) -> DataFrame:
-    """Labels for :func:`jobs.aggregate.pattern_frame` rows (``row_id, pattern, gold``)."""
+    """Labels for :func:`jobs.aggregate.pattern_frame` rows (``row_id, pattern, gold``).
+
+    ``rows_done``: a Spark accumulator the tasks add their row counts to (progress lines).
+    """
     schema = labels_schema(row_id_type)
     k, m = len(label_space), len(lf_names)
     voters = np.array([f"{n}@{lf_versions.get(n, '')}" for n in lf_names], dtype=object)
@@ -122,6 +128,8 @@ def score_rows(
             columns.append(pa.array([const["source_table"]] * b, pa.string()))
             for key in ("source_version", "votes_version"):
                 columns.append(pa.array([const[key]] * b, pa.int64()))
+            if rows_done is not None:
+                rows_done.add(b)
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
     return rows.select("row_id", "pattern").mapInArrow(score_partition, from_arrow_schema(schema))
@@ -187,6 +195,7 @@ def run(
         tie_break_policy=cfg.output.tie_break_policy,
         lineage=lineage,
         row_id_type=row_id_type,
+        rows_done=(rows_done := spark.sparkContext.accumulator(0)),
     )
     describe(spark, "write", f"labels for {applied.n_rows} rows")
     meta = {
@@ -203,14 +212,15 @@ def run(
         ),
         "lakelabel.run_id": run_id,
     }
-    result = io.write_table(
-        labels,
-        labels_path,
-        mode="overwrite",
-        commit_metadata=meta,
-        description=f"lakelabel write: labels to {labels_path}",
-        overwrite_schema=True,
-    )
+    with Progress(spark, "write", applied.n_rows, rows_done):
+        result = io.write_table(
+            labels,
+            labels_path,
+            mode="overwrite",
+            commit_metadata=meta,
+            description=f"lakelabel write: labels to {labels_path}",
+            overwrite_schema=True,
+        )
     seconds = time.perf_counter() - started
     if result.skipped:
         log.info("write: run %s already committed labels; nothing to do", run_id)
@@ -258,4 +268,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    command.exit_process(main())  # exits here (see exit_process: no exit code 134 after success)

@@ -12,7 +12,7 @@ error handling.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -80,7 +80,7 @@ class LFRowError:
 
     lf_index: int
     row_index: int
-    kind: Literal["exception", "out_of_space"]
+    kind: Literal["exception", "out_of_space", "timeout"]
     message: str
 
 
@@ -324,6 +324,7 @@ def evaluate_batch(
     *,
     precomputed: Mapping[str, str] = _EMPTY,
     cardinality: int,
+    on_lf: Callable[[int, LabelingFunction], None] | None = None,
 ) -> BatchVotes:
     """Run every LF on one batch.
 
@@ -338,6 +339,9 @@ def evaluate_batch(
         LF name -> column of ``batch`` that already holds its votes (SQL LFs computed by Spark).
     cardinality : int
         Number of classes ``k``; votes outside ``-1..k-1`` become errors.
+    on_lf : callable, optional
+        ``on_lf(j, lf)`` is called as LF ``j`` starts on the batch (the time budget of
+        :mod:`lf_library.budget` restarts its timer there).
 
     Returns
     -------
@@ -372,6 +376,8 @@ def evaluate_batch(
     errors: list[LFRowError] = []
     view = _BatchView(batch, hidden=set(precomputed.values()))
     for j, lf in enumerate(lfs):
+        if on_lf is not None:
+            on_lf(j, lf)
         if lf.name in precomputed:
             col = batch.column(precomputed[lf.name])
             values = col.fill_null(ABSTAIN).to_numpy(zero_copy_only=False) if col.null_count else col.to_numpy()

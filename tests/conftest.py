@@ -62,3 +62,22 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the repo checkout)")
     return SHARED_DATA
+
+
+# The test process reads Delta tables with deltalake and pyarrow, whose native thread pools can
+# abort the interpreter's teardown (exit code 134 after every test passed; README "Reading the
+# tables"). End pytest as lakelabel's own programs end: Python's exit handlers, then os._exit with
+# pytest's exit status. LAKELABEL_TEST_NATIVE_EXIT=1 keeps the normal interpreter exit.
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _EXIT_STATUS and os.environ.get("LAKELABEL_TEST_NATIVE_EXIT") != "1" and not hasattr(config, "workerinput"):
+        from jobs.runtime.command import exit_process
+
+        exit_process(_EXIT_STATUS[-1])

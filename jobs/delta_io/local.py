@@ -34,6 +34,7 @@ from jobs.delta_io.files import (
     _spark_path,
     _TaskWriter,
 )
+from jobs.delta_io.leftovers import WriterLock, delete_strays, sweep
 from jobs.delta_io.history import (
     _USER_METADATA,
     _WRITE_ID_KEY,
@@ -66,6 +67,13 @@ def _column(name: str) -> Any:
     from pyspark.sql import functions as F
 
     return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _cancel_jobs(spark: Any) -> None:
+    try:
+        spark.sparkContext.cancelAllJobs()
+    except BaseException:  # noqa: BLE001 - best effort while unwinding; the next write sweeps leftovers
+        pass
 
 
 class LocalDeltaIO:
@@ -250,6 +258,18 @@ class LocalDeltaIO:
         parts = (partition_by,) if isinstance(partition_by, str) else tuple(partition_by)
         plan = _plan_write(df, root, dt, mode, parts, overwrite_schema)
         write_id = uuid.uuid4().hex
+        # Files a killed lakelabel write left (also before the table's first commit).
+        sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
+        with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
+            return self._write_files_and_commit(
+                df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id, app_version
+            )
+
+    def _write_files_and_commit(
+        self, df: Any, root: str, dt: Any, plan: _WritePlan, write_id: str, previous: int | None,
+        commit_metadata: Mapping[str, str] | None, validate: Callable[[list[str]], None] | None,
+        description: str | None, app_id: str | None, app_version: int | None,
+    ) -> WriteResult:
         task = _TaskWriter(
             root=root,
             write_id=write_id,
@@ -266,6 +286,10 @@ class LocalDeltaIO:
         except Exception as err:
             _delete_files(root, [], write_id)
             raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err
+        except BaseException:  # Ctrl-C or SIGTERM: stop the tasks, then delete what they wrote
+            _cancel_jobs(df.sparkSession)
+            _delete_files(root, [], write_id)
+            raise
         rel_paths = [row["path"] for row in rows]
         try:
             if validate is not None:
@@ -304,11 +328,22 @@ class LocalDeltaIO:
         version = self._find_commit(root, write_id, previous)
         if version is None:  # our commit is beyond the history window searched; report the latest
             version = self.table_version(root)
+        delete_strays(root, write_id, rel_paths)
         num_records = sum(row["num_records"] for row in rows)
         log.info("wrote %s: %d file(s), %d row(s), version %s", root, len(adds), num_records, version)
         return WriteResult(path=root, version=version, num_files=len(adds), num_records=num_records)
 
     # -- internals -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _write_ids(dt: Any) -> set[str]:
+        """Write ids of every commit in the table's history (their files are never swept)."""
+        ids = set()
+        for commit in dt.history():
+            write_id = _commit_metadata(commit).get(_WRITE_ID_KEY)
+            if write_id:
+                ids.add(str(write_id))
+        return ids
 
     def _load(self, root: str) -> Any:
         from deltalake import DeltaTable
@@ -375,6 +410,13 @@ class LocalDeltaIO:
         if version is None:
             import pyarrow.fs as pafs
 
+            current = self._load(root)
+            if current is not None and current.version() > 0:
+                # Another writer committed to the table this job created (a concurrent run):
+                # removing the folder would drop its commits too. Leave the table as it is.
+                log.warning("not removing %s (%s): it has %d commits, not only this job's", root, reason,
+                            current.version() + 1)
+                return
             fs, base = _filesystem(root, DeltaWriteError)
             if fs.get_file_info(base).type == pafs.FileType.Directory:
                 fs.delete_dir(base)

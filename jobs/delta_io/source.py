@@ -99,14 +99,13 @@ def read_source(
     fmt = format
     if fmt == "auto":
         fmt = "csv" if all(rel.lower().endswith(_CSV_SUFFIXES) for rel, _, _ in files) else "parquet"
-    reader_options = {}
-    if fmt == "csv":
-        given = {k.lower() for k in options}
-        reader_options = {k: v for k, v in _CSV_DEFAULTS.items() if k.lower() not in given}
-    reader_options.update(options)
+    reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
     try:
         df = spark.read.format(fmt).options(**reader_options).load(_spark_path(root))
     except Exception as err:  # noqa: BLE001 - Spark raises AnalysisException, Py4JJavaError, ...
+        bad = find_corrupt_parquet([root]) if fmt == "parquet" else None
+        if bad:
+            raise SourceReadError(f"source {path}: Parquet file {bad}; replace or remove the file") from err
         raise SourceReadError(
             f"cannot read source {path} as {fmt}: {_summary(err)}; check the path and the format "
             f"(expected {_EXPECTED_SOURCE})"
@@ -119,3 +118,86 @@ def _file_uri(local_path: str) -> str:
     from pathlib import Path
 
     return Path(local_path).as_uri()
+
+
+# --------------------------------------------------------------------------------------------
+# naming the bad file when Spark's error does not
+
+
+def csv_read_options(options: Mapping[str, str] | None) -> dict[str, str]:
+    """The options lakelabel reads CSV with: its defaults, the user's options over them, and
+    ``mode=FAILFAST`` unless the user chose a mode (Spark's default, PERMISSIVE, silently pads
+    rows with missing fields and drops extra ones)."""
+    options = dict(options or {})
+    given = {k.lower() for k in options}
+    out = {k: v for k, v in _CSV_DEFAULTS.items() if k.lower() not in given}
+    if "mode" not in given:
+        out["mode"] = "FAILFAST"
+    out.update(options)
+    return out
+
+
+def _local_files(paths: list[str], suffixes: tuple[str, ...]) -> list[str]:
+    """Local data files under ``paths`` whose names end with one of ``suffixes`` (URIs skipped)."""
+    import os
+
+    out = []
+    for path in paths:
+        root = _normalize(path)
+        if _URI.match(root):
+            continue
+        if os.path.isfile(root):
+            out += [root] if root.lower().endswith(suffixes) else []
+        elif os.path.isdir(root):
+            out += [f"{root}/{rel}" for rel, _, _ in _list_data_files(root) if rel.lower().endswith(suffixes)]
+    return out
+
+
+def find_ragged_csv_row(paths: list[str], options: Mapping[str, str] | None) -> str | None:
+    """``file line N: K fields, the header has M`` for the first record whose field count differs.
+
+    Scans local CSV files with Python's csv module, using the reader options (``sep``,
+    ``quote``, ``escape``, ``header``, ``encoding``); called only after Spark refused a file, so
+    it costs nothing on good input. None when no such record is found.
+    """
+    import csv
+
+    opts = {k.lower(): v for k, v in csv_read_options(options).items()}
+    sep = opts.get("sep", opts.get("delimiter", ","))
+    quote = opts.get("quote", '"')
+    escape = opts.get("escape", "\\")
+    header = opts.get("header", "false").lower() == "true"
+    kwargs: dict[str, Any] = {"delimiter": sep, "quotechar": quote or None, "strict": False}
+    if escape == quote:
+        kwargs["doublequote"] = True
+    else:
+        kwargs.update(doublequote=False, escapechar=escape or None)
+    for file in _local_files(paths, _CSV_SUFFIXES):
+        if not file.lower().endswith(".csv"):
+            continue  # compressed files: left to Spark's message
+        with open(file, newline="", encoding=opts.get("encoding", "utf-8"), errors="replace") as handle:
+            reader = csv.reader(handle, **kwargs)
+            expected, start = None, 1
+            for record in reader:
+                if record:
+                    if expected is None:
+                        expected = len(record)
+                        what = "the header has" if header else "the first row has"
+                    elif len(record) != expected:
+                        return f"{file} line {start}: {len(record)} fields, {what} {expected}"
+                start = reader.line_num + 1
+    return None
+
+
+def find_corrupt_parquet(paths: list[str]) -> str | None:
+    """``file: reason`` for the first local Parquet file pyarrow cannot read completely, else None."""
+    import pyarrow.parquet as pq
+
+    for file in _local_files(paths, ("",)):
+        if file.lower().endswith(_CSV_SUFFIXES) or file.lower().endswith((".json", ".crc")):
+            continue
+        try:
+            pq.ParquetFile(file).read()
+        except Exception as err:  # noqa: BLE001 - any failure names the file
+            return f"{file}: {_summary(err)}"
+    return None

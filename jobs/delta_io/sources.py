@@ -13,6 +13,8 @@ from pyspark.sql import types as T
 
 from jobs.runtime.config import SourceConfig
 from jobs.delta_io import SourceInfo, read_source
+from jobs.delta_io.errors import _summary
+from jobs.delta_io.source import find_corrupt_parquet, find_ragged_csv_row
 from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ class Source:
     info: SourceInfo
     id_column: str
     gold_column: str | None
+    # The configured paths and reader options, to name a bad file when Spark fails to read one.
+    paths: tuple[str, ...] = ()
+    options: dict[str, str] | None = None
 
     @property
     def description(self) -> str:
@@ -78,7 +83,8 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
             f"id column {cfg.id_column!r} of {table} has type {id_type.simpleString()}; ids must be strings "
             f"or integers: cast it in a view, or point {role}.id_column at another column"
         )
-    return Source(df=df, info=info, id_column=cfg.id_column, gold_column=cfg.gold_column)
+    return Source(df=df, info=info, id_column=cfg.id_column, gold_column=cfg.gold_column, paths=tuple(paths),
+                  options=dict(cfg.options))
 
 
 def _require_column(df: DataFrame, column: str, table: str, key: str) -> None:
@@ -107,12 +113,17 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
         F.count(F.lit(1)).alias("_n"),
         *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
     )
-    totals = per_id.agg(
+    totals_frame = per_id.agg(
         F.coalesce(F.sum("_n"), F.lit(0)).alias("rows"),
         F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_ids"),
         F.sum(F.when(F.col("_id").isNull(), F.col("_n")).otherwise(0)).alias("null_ids"),
         *[F.coalesce(F.sum(f"_null_{i}"), F.lit(0)).alias(f"null_{i}") for i in range(len(text_columns))],
-    ).first()
+    )
+    try:
+        totals = totals_frame.first()
+    except Exception as err:  # noqa: BLE001 - Spark's error names no file; find the bad one
+        raise_bad_file(source, err)
+        raise
     rows = int(totals["rows"])
     if rows == 0:
         raise InputDataError(f"source {table} has no rows; point source.path at a table with data")
@@ -142,6 +153,26 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
                 f"fill them (e.g. with '') or filter those rows before labeling"
             )
     return rows
+
+
+def raise_bad_file(source: Source, err: BaseException) -> None:
+    """Raise an error naming the file (and line) when ``err`` came from a malformed source file."""
+    if source.info.format == "csv":
+        bad = find_ragged_csv_row(list(source.paths), source.options)
+        if bad:
+            raise InputDataError(
+                f"source {bad}; fix the file, or set source.options.mode: PERMISSIVE (Spark pads missing fields "
+                f"with nulls and drops extra ones) or DROPMALFORMED (Spark skips such rows)"
+            ) from err
+        if "MALFORMED_RECORD" in str(err) or "Malformed" in str(err):
+            raise InputDataError(
+                f"source {source.info.path} has a malformed CSV record ({_summary(err)}); fix the file, or set "
+                f"source.options.mode: PERMISSIVE or DROPMALFORMED"
+            ) from err
+    elif source.info.format == "parquet":
+        bad = find_corrupt_parquet(list(source.paths))
+        if bad:
+            raise InputDataError(f"source Parquet file {bad}; replace or remove the file") from err
 
 
 def gold_ids(source: Source, label_space: tuple[str, ...]):

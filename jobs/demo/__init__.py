@@ -124,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    command.exit_process(main())  # exits here (see exit_process: no exit code 134 after success)

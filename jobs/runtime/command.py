@@ -145,7 +145,36 @@ class Terminated(BaseException):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    # Once: a second SIGTERM while the tables are being restored must not cut the restore short
+    # (an orchestrator that will not wait sends SIGKILL).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _stop_spark_jobs()
     raise Terminated()
+
+
+def _stop_spark_jobs() -> None:
+    """Cancel the running Spark jobs and free this thread's Py4J connection (from the SIGTERM handler).
+
+    The signal usually lands while the main thread waits in a Py4J call (a ``collect``). Its
+    connection then belongs to a JVM thread still running that call: any later call on it (the
+    cleanup's) would wait behind it, for as long as the job runs (forever, with a hung LF). So the
+    connection is closed, the next call opens a new one, and the jobs are cancelled through it.
+    """
+    if "pyspark" not in sys.modules:
+        return
+    try:
+        from pyspark import SparkContext
+
+        sc = SparkContext._active_spark_context
+        if sc is None:
+            return
+        client = sc._gateway._gateway_client
+        connection = client.get_thread_connection() if hasattr(client, "get_thread_connection") else None
+        if connection is not None:
+            connection.close(reset=True)
+        sc.cancelAllJobs()
+    except Exception as err:  # noqa: BLE001 - best effort; the unwinding cleanup still runs
+        log.debug("could not cancel the Spark jobs: %s", err)
 
 
 def guarded(call: Callable[[], int], debug: bool) -> int:
@@ -171,6 +200,11 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
     except LakelabelError as err:
         if debug:
             log.exception("failed")
+        # A write or read that failed because a worker died or a commit lost a race says so in its
+        # cause: that is transient, not a problem with the input.
+        if err.__cause__ is not None and _transient(err.__cause__):
+            print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
+            return EXIT_TRANSIENT
         print(f"lakelabel: error: {one_line(err)}", file=sys.stderr)
         return EXIT_INPUT
     except Exception as err:  # noqa: BLE001 - the CLI boundary turns every failure into one line
@@ -200,7 +234,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if cmd.plain is not None:
         return cmd.plain(args)
     from jobs.runtime.config import load_config
-    from jobs.runtime.runs import check_run_id, new_run_id, run_dir, write_json
+    from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id, run_dir, write_json
 
     if args.run_id is not None:
         run_id = check_run_id(args.run_id)
@@ -210,6 +244,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
+    check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)
     if args.summary_json:
@@ -243,6 +278,34 @@ def _check_writable_parent(path: Path, what: str) -> None:
         raise ConfigError(f"{what} {path}: {probe} is a file, not a folder; choose a path in a folder")
     if not os.access(probe, os.W_OK):
         raise ConfigError(f"{what} {path}: the folder {probe} is not writable; choose a writable path")
+
+
+def exit_process(code: int) -> None:
+    """End a lakelabel program with ``code``, without the interpreter's teardown.
+
+    A process that read Delta tables through deltalake (delta-rs) and pyarrow can abort while the
+    interpreter shuts down, after the work is done: ``terminate called without an active
+    exception``, exit code 134 (a native thread pool torn down while a thread is still joinable;
+    delta-rs #2184; see the README, "Reading the tables"). An orchestrator would then see a failed
+    run whose tables were written. So the programs run Python's own exit handlers (Spark's,
+    logging's, temporary folders), flush, and leave with ``os._exit(code)``, which skips only the
+    native teardown where the abort happens. Under a Databricks runtime, whose task runner may
+    call the entry point in its own process, it raises ``SystemExit`` as before.
+    """
+    if "DATABRICKS_RUNTIME_VERSION" in os.environ:
+        raise SystemExit(code)
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - an exit handler's failure must not change the exit code
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:

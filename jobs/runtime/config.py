@@ -86,6 +86,17 @@ class ApplyConfig:
     max_error_rate: float = 0.05
     error_samples: int = 5
     batch_size: int = 10_000
+    # Fail (nothing committed) when fewer than this fraction of rows get a vote; a run where no
+    # LF votes on any row always fails.
+    min_coverage: float = 0.0
+    # Time budget of one LF on one Arrow batch (apply.batch_size rows); 0 turns it off.
+    lf_timeout_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ConfigError(f"apply.min_coverage = {self.min_coverage} must be between 0 and 1 (a fraction of rows)")
+        if self.lf_timeout_seconds < 0:
+            raise ConfigError(f"apply.lf_timeout_seconds = {self.lf_timeout_seconds} must be >= 0 (0 turns it off)")
 
 
 @dataclass(frozen=True)
@@ -321,11 +332,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}; fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     _check_keys(PipelineConfig, {k: v for k, v in data.items() if k != "base"}, "", path)
     return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: ``line L, column C: problem`` (1-based, as editors count)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = " ".join(filter(None, [getattr(err, "context", None), getattr(err, "problem", None)])) or str(err)
+    problem = " ".join(problem.split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
@@ -344,7 +363,11 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set {item!r} must look like section.key=value")
     key, raw = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw else ""
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yaml_problem(err)}); quote it") from None
+    return key.strip().split("."), value
 
 
 def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:

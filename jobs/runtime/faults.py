@@ -16,7 +16,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      "a Spark worker was lost after the task retries"),
     (r"Task \d+ in stage [\d.]+ failed \d+ times.*(exited|lost|killed|crash)",
      "a Spark task failed on every retry because its worker died"),
-    (r"CommitFailed|Transaction failed|version already exists|ConcurrentAppend|ConcurrentModification"
+    (r"CommitFailed|Transaction failed|Failed to commit transaction|version already exists"
+     r"|A Delta Lake table already exists at that location|a concurrent transaction"
+     r"|ConcurrentAppend|ConcurrentModification"
      r"|ConcurrentDeleteRead|ConcurrentTransaction|MetadataChangedException|ProtocolChangedException",
      "the Delta commit conflicted with a concurrent writer"),
     (r"database is locked|table \w+ already exists|UNIQUE constraint failed: experiments"

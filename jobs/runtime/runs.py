@@ -8,8 +8,10 @@ and ``fit.json`` (fit). The pipeline passes the same objects in memory and write
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,33 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     tmp.replace(path)
+
+
+def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None) -> Path:
+    """Make sure the lakehouse is a folder lakelabel can write (create it when absent); return it.
+
+    Refuses, with one line naming the path and the fix: a lakehouse that is a file or lies under
+    a file, a folder that cannot be written (permissions, a read-only mount, ``chattr +i``; the
+    check writes a probe file, because ``os.access`` says yes to root whatever the mode bits), and
+    local table paths (``tables``: name -> absolute path) that are files.
+    """
+    path = Path(lakehouse).resolve()
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        what = "is a file, not a folder" if blocker == path else f"lies under {blocker}, which is a file"
+        raise ConfigError(f"lakehouse {path} {what}; set lakehouse to a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(
+            f"lakehouse {path} cannot be written ({err.strerror or err}); make it writable for this user or "
+            f"set lakehouse to a writable folder"
+        ) from None
+    for name, table in (tables or {}).items():
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", table) and os.path.isfile(table):
+            raise ConfigError(f"tables.{name} {table} is a file, not a Delta table folder; remove it or point "
+                              f"tables.{name} elsewhere")
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,12 +33,38 @@ _CLUSTER_DEFAULTS = {
 }
 
 
+# Attempts per task on a local master: local[N] means one attempt (no retry) in Spark, so one crashed
+# Python worker would fail the job. local[N,F] is kept as given.
+LOCAL_TASK_ATTEMPTS = 4
+_LOCAL = re.compile(r"^local(\[\s*(\*|\d+)\s*\])?$")
+
+
+def with_task_retries(master: str) -> str:
+    """``local``, ``local[N]`` and ``local[*]`` with task retries: ``local[N,4]``; any other master unchanged.
+
+    Spark runs a local-mode task once (``spark.task.maxFailures`` does not apply there); a
+    cluster master retries by ``spark.task.maxFailures`` (Spark's default 4).
+    """
+    match = _LOCAL.match(master.strip())
+    if not match:
+        return master
+    return f"local[{match.group(2) or 1},{LOCAL_TASK_ATTEMPTS}]"
+
+
 def _submitted_conf() -> dict[str, str]:
     """The Spark properties the running JVM was started with (spark-submit's --master, --conf)."""
     from pyspark import SparkConf, SparkContext
 
     SparkContext._ensure_initialized()
     return dict(SparkConf().getAll())
+
+
+def pyspark_missing() -> str:
+    """The one line every command prints when pyspark cannot be imported."""
+    return (
+        f"pyspark is not installed in {sys.executable}: install lakelabel with its Spark extra, "
+        f"`pip install 'lakelabel[spark]'` (Databricks runtimes and Spark clusters bring their own pyspark)"
+    )
 
 
 def ensure_java() -> str:
@@ -100,10 +127,7 @@ def get_spark(
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise ConfigError(
-            f"pyspark is not installed in {sys.executable}: install lakelabel with its Spark extra, "
-            f"`pip install 'lakelabel[spark]'` (Databricks runtimes and Spark clusters bring their own pyspark)"
-        ) from None
+        raise ConfigError(pyspark_missing()) from None
 
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -131,7 +155,7 @@ def get_spark(
         log.info("running under spark-submit: its --master wins over %s", master)
         master = None
     if not submitted:
-        master = master or "local[*]"
+        master = with_task_retries(master or "local[*]")
         builder = builder.master(master)
     effective = master or given.get("spark.master", "")
     if effective.startswith("local") or "127.0.0.1" in effective or "localhost" in effective:
@@ -212,5 +236,8 @@ def describe(spark, stage: str, detail: str = "") -> None:
 def clear_description(spark) -> None:
     """Stop naming jobs after lakelabel's stages (a notebook's own queries follow a pipeline run)."""
     sc = spark.sparkContext
-    for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
-        sc.setLocalProperty(key, None)
+    try:
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(key, None)
+    except Exception as err:  # noqa: BLE001 - runs while a failure or SIGTERM unwinds; never replace it
+        log.debug("could not clear the Spark job description: %s", err)

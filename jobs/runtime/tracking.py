@@ -8,6 +8,7 @@ DataFrame of votes (one integer column per LF, -1 for abstain).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from jobs.runtime.config import PipelineConfig
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; concurrent first runs may still race there
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +56,43 @@ def _client(cfg: PipelineConfig):
     return mlflow
 
 
-def start_run(cfg: PipelineConfig, run_id: str):
-    """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id."""
-    mlflow = _client(cfg)
-    experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
-    if experiment is None:
+@contextlib.contextmanager
+def store_lock(cfg: PipelineConfig):
+    """Serialize creating the default sqlite store and the experiment across processes.
+
+    Two runs on one fresh lakehouse would both create the store's tables (the loser died with
+    ``sqlite3.OperationalError: table ... already exists``) and both create the experiment. An
+    exclusive ``flock`` on ``<lakehouse>/mlflow.db.lock`` around the first store access and the
+    experiment lookup or creation makes the second run wait a moment instead. Other tracking URIs
+    (a server, Databricks) serialize on their own.
+    """
+    if os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri or fcntl is None:
+        yield
+        return
+    cfg.lakehouse_path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cfg.lakehouse_path / "mlflow.db.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _experiment_id(mlflow, cfg: PipelineConfig) -> str:
+    with store_lock(cfg):
+        experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
         location = None
         if tracking_uri(cfg).startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI"):
             location = (cfg.lakehouse_path / "mlartifacts").as_uri()
-        experiment_id = mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
+        return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=location)
+
+
+def start_run(cfg: PipelineConfig, run_id: str):
+    """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id."""
+    mlflow = _client(cfg)
+    experiment_id = _experiment_id(mlflow, cfg)
     if mlflow.active_run() is not None:
         mlflow.end_run()
     return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id})
@@ -73,7 +105,8 @@ def attach_run(cfg: PipelineConfig, run_id: str):
     ``--run-id`` log into a single MLflow run, the latest one tagged with that id.
     """
     mlflow = _client(cfg)
-    experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
+    with store_lock(cfg):
+        experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
     if experiment is not None:
         found = mlflow.search_runs(
             experiment_ids=[experiment.experiment_id],
@@ -89,10 +122,20 @@ def attach_run(cfg: PipelineConfig, run_id: str):
     return start_run(cfg, run_id)
 
 
-def end_run(cfg: PipelineConfig, status: str = "FINISHED") -> None:
-    mlflow = _client(cfg)
-    if mlflow.active_run() is not None:
-        mlflow.end_run(status=status)
+def end_run(cfg: PipelineConfig, status: str = "FINISHED", *, failing: bool = False) -> None:
+    """End the active MLflow run with ``status`` (FINISHED, FAILED or KILLED).
+
+    ``failing``: the job is already raising; a store error here is logged, not raised, so it does
+    not hide the job's own error.
+    """
+    try:
+        mlflow = _client(cfg)
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status=status)
+    except Exception as err:  # noqa: BLE001
+        if not failing:
+            raise
+        log.warning("could not mark MLflow run %s: %s", status, err)
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:

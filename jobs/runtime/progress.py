@@ -1,0 +1,96 @@
+"""Progress lines while a long Spark stage runs: at least one every 30 s, with rows done and rows/s.
+
+A driver thread wakes every ``LAKELABEL_PROGRESS_SECONDS`` (default 30) while the apply or write
+stage runs and logs one line from Spark's status tracker (the tasks of the stage's job group,
+``lakelabel:<stage>``) and an accumulator the tasks add their rows to. Accumulators reach the
+driver when a task finishes, so "rows done" counts the rows of finished tasks; the task counts
+show the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("jobs.progress")
+
+DEFAULT_SECONDS = 30.0
+
+
+def interval() -> float:
+    try:
+        return max(0.2, float(os.environ.get("LAKELABEL_PROGRESS_SECONDS", DEFAULT_SECONDS)))
+    except ValueError:
+        return DEFAULT_SECONDS
+
+
+class Progress:
+    """Context manager: log ``<stage>: N of M rows (X rows/s), T of U tasks, Ss`` every interval.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    stage : str
+        ``apply`` or ``write``; the Spark jobs must run under the job group ``lakelabel:<stage>``
+        (:func:`jobs.runtime.session.describe`).
+    total_rows : int
+        Rows the stage will process (the source's row count).
+    rows_done : pyspark Accumulator, optional
+        Rows finished so far, added to by the tasks.
+    """
+
+    def __init__(self, spark: Any, stage: str, total_rows: int, rows_done: Any = None) -> None:
+        self.sc = spark.sparkContext
+        self.stage, self.total, self.rows_done = stage, int(total_rows), rows_done
+        self.seconds = interval()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._jobs_before: set[int] = set()
+
+    def __enter__(self) -> Progress:
+        self._started = time.perf_counter()
+        self._jobs_before = set(self._job_ids())
+        self._thread = threading.Thread(target=self._loop, name=f"lakelabel-progress-{self.stage}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _job_ids(self) -> list[int]:
+        return list(self.sc.statusTracker().getJobIdsForGroup(f"lakelabel:{self.stage}"))
+
+    def tasks(self) -> tuple[int, int]:
+        """(finished, total) tasks of the stage's Spark jobs started since entering."""
+        tracker = self.sc.statusTracker()
+        done = total = 0
+        for job_id in set(self._job_ids()) - self._jobs_before:
+            job = tracker.getJobInfo(job_id)
+            for stage_id in job.stageIds if job else ():
+                info = tracker.getStageInfo(stage_id)
+                if info is not None:
+                    done += info.numCompletedTasks
+                    total += info.numTasks
+        return done, total
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self._started
+        rows = int(self.rows_done.value) if self.rows_done is not None else None
+        done, total = self.tasks()
+        text = f"{self.stage}: "
+        if rows is not None:
+            text += f"{min(rows, self.total):,} of {self.total:,} rows done ({rows / max(elapsed, 1e-9):,.0f} rows/s), "
+        return text + f"{done} of {total} tasks finished, {elapsed:.0f}s"
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                log.info("%s", self.line())
+            except Exception as err:  # noqa: BLE001 - progress must never fail the job
+                log.debug("progress line failed: %s", err)

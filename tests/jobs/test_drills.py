@@ -1,0 +1,236 @@
+"""Reliability drills on the shared Spark session: bad input fails in one line, nothing committed.
+
+Each test reproduces an operator's drill from issue 9 that used to end in a silent bad run (exit 0
+with replaced labels), a raw traceback, a job that hangs forever or files left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from jobs import apply_lfs, delta_io, pipeline
+from jobs.delta_io.leftovers import LOCK_DIR, WriterLock
+from jobs.runtime.config import config_from_dict, load_config
+from lf_library import ABSTAIN, LFRegistry, keyword_lf, labeling_function
+from lf_library.errors import ConfigError, InputDataError, LFTimeoutError
+from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+pytestmark = pytest.mark.spark
+
+
+def versions(cfg) -> tuple[int | None, int | None]:
+    return delta_io.table_version(cfg.table_path("votes")), delta_io.table_version(cfg.table_path("labels"))
+
+
+def csv_cfg(tmp_path, path, options=None, **apply):
+    return config_from_dict({
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": str(path), "format": "csv", "id_column": "id", "options": options or {}},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space", "stars", "short_text"]},
+        "apply": apply,
+        "mlflow": {"enabled": False},
+    })
+
+
+GOOD_CSV = 'id,text,note\nr1,"I love it",a\nr2,awful,b\nr3,"great, really",c\nr4,"hate\nit",d\nr5,ok,e\n'
+
+
+@pytest.mark.parametrize("bad_line, fields", [("r9,great,x,EXTRA\n", 4), ("r9,great\n", 2)])
+def test_ragged_csv_names_file_and_line_and_keeps_labels(spark, tmp_path, bad_line, fields):
+    src = tmp_path / "src.csv"
+    src.write_text(GOOD_CSV)
+    cfg = csv_cfg(tmp_path, src)
+    pipeline.run(spark, cfg, run_id="good")
+    before = versions(cfg)
+    # Line 8: the quoted field of r4 spans lines 5 and 6.
+    src.write_text(GOOD_CSV + bad_line)
+    with pytest.raises(InputDataError) as err:
+        pipeline.run(spark, cfg, run_id="ragged")
+    assert f"{src} line 8: {fields} fields, the header has 3" in str(err.value)
+    assert "source.options.mode" in str(err.value)
+    assert versions(cfg) == before
+    # A mode the user chose is honoured: PERMISSIVE pads or truncates the row, as Spark does.
+    permissive = csv_cfg(tmp_path, src, options={"mode": "PERMISSIVE"})
+    result = pipeline.run(spark, permissive, run_id="permissive")
+    assert result.summary["source"]["rows"] == 6
+
+
+def test_no_votes_at_all_fails_and_previous_labels_stay(spark, tmp_path):
+    src = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, src)
+    pipeline.run(spark, cfg, run_id="good")
+    before = versions(cfg)
+    silent = make_cfg(tmp_path, src, lfs={"modules": ["tests.jobs.drill_lfs"], "include": ["nothing"], "exclude": []})
+    with pytest.raises(InputDataError, match=r"no LF voted on any of the 20 rows .* previous votes and labels stay"):
+        pipeline.run(spark, silent, run_id="silent")
+    assert versions(cfg) == before
+
+
+def test_coverage_below_min_coverage_fails(spark, tmp_path):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)),
+                   lfs={"include": ["good_words"], "exclude": []}, apply={"min_coverage": 0.9})
+    with pytest.raises(InputDataError, match=r"voted on 8 of 20 rows .*40\.0%.* below apply.min_coverage=90\.0%"):
+        pipeline.run(spark, cfg, run_id="low")
+    assert versions(cfg) == (None, None)
+    with pytest.raises(ConfigError, match="apply.min_coverage = 1.5 must be between 0 and 1"):
+        make_cfg(tmp_path, "x", apply={"min_coverage": 1.5})
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_corrupt_parquet_file_is_named(spark, tmp_path, where):
+    src = Path(write_source(tmp_path, make_rows(20)))
+    bad = src / ("part-00.parquet" if where == "first" else "part-9.parquet")
+    bad.write_bytes(b"PAR1" + os.urandom(2000) + b"PAR1")
+    cfg = make_cfg(tmp_path, str(src))
+    with pytest.raises(InputDataError) as err:
+        pipeline.run(spark, cfg, run_id="corrupt")
+    assert f"Parquet file {bad}" in str(err.value)
+    assert versions(cfg) == (None, None)
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("lakehouse: ./lake\nsource:\n  path: [a, b\n  format: csv\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message == (f"config file {path} is not valid YAML: line 4, column 9: while parsing a flow sequence "
+                       f"expected ',' or ']', but got ':'; fix the file")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"--set 'apply.batch_size=\[1': the value is not valid YAML \(line 1"):
+        load_config(None, overrides=["apply.batch_size=[1"], defaults={"source": {"path": "x"}})
+
+
+def test_hung_lf_fails_naming_lf_and_row_within_budget(spark, tmp_path):
+    df = make_rows(30)
+    df.loc[17, "text"] = "this one will hang"
+    cfg = make_cfg(tmp_path, write_source(tmp_path, df), lfs={"modules": ["tests.jobs.drill_lfs"], "exclude": ["nothing"]},
+                   apply={"lf_timeout_seconds": 1.0, "batch_size": 10})
+    started = time.perf_counter()
+    with pytest.raises(LFTimeoutError) as err:
+        apply_lfs.run(spark, cfg, run_id="hang")
+    assert time.perf_counter() - started < 1800  # the LF sleeps for an hour; the budget cut it short
+    assert "LF 'hangs' ran longer than apply.lf_timeout_seconds=1s on one batch" in str(err.value)
+    assert "at row id r017" in str(err.value)
+    assert versions(cfg)[0] is None
+    assert not list(Path(cfg.table_path("votes")).rglob("*.parquet"))
+
+
+def test_crashed_python_worker_costs_a_task_retry(spark, tmp_path):
+    marker = str(tmp_path / "crashed")
+
+    @labeling_function(fields=["text"], resources={"marker": marker})
+    def crash_once(x, marker):
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the Python worker dies, as on a segfault or the OOM killer
+        return ABSTAIN
+
+    registry = LFRegistry(("neg", "pos"))
+    registry.register(keyword_lf("good_words", ["great", "love"], "pos"))
+    registry.register(crash_once)
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)))
+    assert spark.sparkContext.master == "local[2,4]"
+    applied = apply_lfs.run(spark, cfg, run_id="crash", registry=registry)
+    assert os.path.exists(marker)
+    assert applied.votes_version == 0 and applied.n_rows == 20
+    table = DeltaTable(cfg.table_path("votes"))
+    committed = {os.path.basename(p) for p in table.file_uris()}
+    on_disk = {p.name for p in Path(cfg.table_path("votes")).rglob("*.parquet")}
+    assert on_disk == committed  # the killed attempt's partial file (if any) was deleted
+
+
+def test_next_write_sweeps_only_dead_lakelabel_leftovers(spark, tmp_path):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)))
+    apply_lfs.run(spark, cfg, run_id="first")
+    root = Path(cfg.table_path("votes"))
+    dead, live, unlocked, foreign = "a" * 32, "b" * 32, "c" * 32, "d" * 32
+    files = {name: root / f"part-00000-{wid}-0123abcd-0000.c000.snappy.parquet"
+             for name, wid in [("dead", dead), ("live", live), ("unlocked", unlocked)]}
+    files["foreign"] = root / "part-00000-someone-else.snappy.parquet"
+    for path in files.values():
+        path.write_bytes(b"not committed")
+    (root / LOCK_DIR).mkdir(exist_ok=True)
+    (root / LOCK_DIR / f"{dead}.lock").write_text("a writer that was killed\n")  # lock file, nobody holds it
+    with WriterLock(str(root), live):  # a writer still running in this process
+        apply_lfs.run(spark, cfg, run_id="second", force=True)
+        assert not files["dead"].exists()
+        assert not (root / LOCK_DIR / f"{dead}.lock").exists()
+        assert files["live"].exists()
+    assert files["unlocked"].exists()  # no lock file and young: maybe an older lakelabel, left alone
+    assert files["foreign"].exists()  # not lakelabel's naming: never touched
+    old = time.time() - 2 * 24 * 3600
+    os.utime(files["unlocked"], (old, old))
+    apply_lfs.run(spark, cfg, run_id="third", force=True)
+    assert not files["unlocked"].exists()
+    assert files["live"].exists()  # its lock is gone now, but it has no lock file and is young
+    assert DeltaTable(str(root)).to_pandas().shape[0] > 0
+
+
+def test_worker_that_crashes_on_every_attempt_is_transient_exit_3(spark, tmp_path, capsys):
+    from jobs.runtime.command import EXIT_TRANSIENT, guarded
+
+    @labeling_function(fields=["text"])
+    def always_crashes(x):
+        os._exit(1)
+
+    registry = LFRegistry(("neg", "pos"))
+    registry.register(always_crashes)
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(10)))
+    code = guarded(lambda: apply_lfs.run(spark, cfg, run_id="crashes", registry=registry) and 0, debug=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_TRANSIENT, err
+    assert err[-1].startswith("lakelabel: error (transient, a retry may succeed): writing Delta table")
+    assert versions(cfg)[0] is None
+    assert not list(Path(cfg.table_path("votes")).rglob("*.parquet"))
+
+
+def test_delta_commit_conflict_is_transient_exit_3(tmp_path, capsys):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from jobs.delta_io.errors import DeltaWriteError
+    from jobs.runtime.command import EXIT_TRANSIENT, guarded
+
+    path = str(tmp_path / "t")
+    write_deltalake(path, pa.table({"a": [1]}))
+    stale = DeltaTable(path)
+    write_deltalake(path, pa.table({"a": [2]}), mode="overwrite")  # a concurrent writer wins
+
+    def lose_the_race() -> int:
+        try:
+            stale.create_write_transaction([], mode="overwrite", schema=stale.schema())
+        except Exception as err:
+            raise DeltaWriteError(f"committing 0 file(s) to Delta table {path} failed") from err
+        return 0
+
+    assert guarded(lose_the_race, debug=False) == EXIT_TRANSIENT
+    assert "transient, a retry may succeed" in capsys.readouterr().err
+
+
+def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):
+    import logging
+    import re
+
+    monkeypatch.setenv("LAKELABEL_PROGRESS_SECONDS", "0.5")
+    caplog.set_level(logging.INFO, logger="jobs")
+
+    @labeling_function(fields=["text"])
+    def slow(x):
+        time.sleep(0.1)
+        return ABSTAIN
+
+    registry = LFRegistry(("neg", "pos"))
+    registry.register(keyword_lf("good_words", ["great", "love"], "pos"))
+    registry.register(slow)
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)), apply={"batch_size": 5})
+    apply_lfs.run(spark, cfg, run_id="progress", registry=registry)
+    lines = [r.getMessage() for r in caplog.records if r.name == "jobs.progress"]
+    assert lines, "no progress line during a 4 s apply"
+    for line in lines:
+        assert re.fullmatch(r"apply: [\d,]+ of 40 rows done \([\d,]+ rows/s\), \d+ of \d+ tasks finished, \d+s", line), line

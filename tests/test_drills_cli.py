@@ -1,0 +1,250 @@
+"""Reliability drills through the command line, as an operator or an orchestrator runs them.
+
+Exit codes: 2 bad input (one line naming the value and the fix), 3 transient, 143 SIGTERM; the
+tables are as before a failed run and its MLflow run is marked FAILED or KILLED.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs import cli
+from tests.conftest import REPO
+from tests.jobs.test_pipeline import make_rows, write_source
+
+
+def write_config(tmp_path: Path, source: str, **extra) -> Path:
+    data = {
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": source, "format": "parquet", "id_column": "id"},
+        "lfs": {"modules": ["tests.jobs.drill_lfs"], "exclude": ["nothing"]},
+        "mlflow": {"enabled": False},
+        **extra,
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
+    code = cli.main(list(argv))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return code, lines
+
+
+@pytest.mark.parametrize("run_id", ["ok\n", "", "../x", "a b"])
+def test_bad_run_ids_are_refused(tmp_path, capsys, run_id):
+    config = write_config(tmp_path, str(tmp_path / "src"))
+    code, lines = run_cli(capsys, "run", "--config", str(config), "--run-id", run_id)
+    assert code == 2
+    assert lines == [f"lakelabel: error: run id {run_id!r} is not valid: use letters, digits, '.', '_' or '-' "
+                     f"(at most 128, starting with a letter or digit), e.g. an orchestrator's run id"]
+    assert not (tmp_path / "lake" / "_lakelabel").exists()
+
+
+def test_lakehouse_that_is_a_file_or_under_a_file(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for lakehouse, says in [(blocker, "is a file, not a folder"), (blocker / "lake", f"lies under {blocker}, which is a file")]:
+        config = write_config(tmp_path, str(tmp_path / "src"), lakehouse=str(lakehouse))
+        code, lines = run_cli(capsys, "run", "--config", str(config))
+        assert code == 2
+        assert lines == [f"lakelabel: error: lakehouse {lakehouse} {says}; set lakehouse to a folder path"]
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")
+def test_lakehouse_that_cannot_be_written(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    config = write_config(tmp_path, str(tmp_path / "src"))
+    # Tests run as root, for whom mode bits do not stop writes (os.access says yes): make it immutable.
+    if subprocess.run(["chattr", "+i", str(lake)], capture_output=True).returncode != 0:
+        pytest.skip(f"chattr +i is not supported on the filesystem of {lake}")
+    try:
+        code, lines = run_cli(capsys, "run", "--config", str(config))
+    finally:
+        subprocess.run(["chattr", "-i", str(lake)], check=True)
+    assert code == 2
+    assert lines == [f"lakelabel: error: lakehouse {lake} cannot be written (Operation not permitted); make it "
+                     f"writable for this user or set lakehouse to a writable folder"]
+
+
+def test_yaml_error_through_the_cli(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("lakehouse: ./lake\nsource: {path: x\n")
+    code, lines = run_cli(capsys, "run", "--config", str(config))
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith(f"lakelabel: error: config file {config} is not valid YAML: line 3, column 1:")
+
+
+BLOCK_PYSPARK = textwrap.dedent("""
+    import sys
+    class NoPyspark:
+        def find_spec(self, name, path=None, target=None):
+            if name == "pyspark" or name.startswith("pyspark."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+    sys.meta_path.insert(0, NoPyspark())
+    from jobs.cli import entry
+    sys.argv = ["lakelabel", *sys.argv[1:]]
+    entry()
+""")
+
+
+def test_pyspark_missing_prints_the_install_line(tmp_path):
+    config = write_config(tmp_path, str(tmp_path / "src"))
+    for command in (["run", "--config", str(config)], ["fit", "--config", str(config)], ["demo", "--rows", "10"]):
+        done = subprocess.run([sys.executable, "-c", BLOCK_PYSPARK, *command], cwd=REPO, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"lakelabel: error: pyspark is not installed in {sys.executable}: install lakelabel with its Spark "
+            f"extra, `pip install 'lakelabel[spark]'` (Databricks runtimes and Spark clusters bring their own pyspark)"
+        ]
+    out = tmp_path / "dist"
+    done = subprocess.run([sys.executable, "-c", BLOCK_PYSPARK, "package", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list(out.glob("lakelabel-*.zip"))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LAKELABEL_PROGRESS_SECONDS": "1", **extra}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def _lakelabel(*argv: str, env: dict[str, str], **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "jobs.cli", *argv], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 900) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"lakelabel exited with {proc.returncode} before the LF hung: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the LF never started hanging")
+        time.sleep(0.2)
+
+
+def _hanging_source(tmp_path: Path) -> str:
+    df = make_rows(40)
+    df.loc[33, "text"] = "hang here"
+    return write_source(tmp_path, df)
+
+
+def _parquet_files(table: Path) -> set[str]:
+    return {p.name for p in table.rglob("*.parquet")} if table.exists() else set()
+
+
+@pytest.mark.slow
+def test_sigterm_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path):
+    import mlflow
+    from deltalake import DeltaTable
+
+    from jobs import pipeline
+    from jobs.runtime.config import load_config
+
+    config = write_config(tmp_path, _hanging_source(tmp_path), mlflow={"enabled": True},
+                          apply={"batch_size": 5, "lf_timeout_seconds": 0})
+    good = load_config(config, overrides=["lfs.exclude=[nothing, hangs]"])
+    pipeline.run(spark, good, run_id="before")
+    votes = Path(good.table_path("votes"))
+    before = (DeltaTable(str(votes)).version(), _parquet_files(votes))
+
+    started = tmp_path / "hanging"
+    proc = _lakelabel("run", "--config", str(config), "--run-id", "terminated", env=_env(LAKELABEL_DRILL_STARTED=str(started)))
+    _wait_for(started, proc)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "lakelabel: terminated (SIGTERM); the tables are as before the run"
+    assert "rows done (" in err  # progress lines (every second here) while the LF hung
+    assert (DeltaTable(str(votes)).version(), _parquet_files(votes)) == before
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'lake' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["lakelabel"], output_format="list")
+    status = {r.info.run_name: r.info.status for r in runs}
+    assert status == {"before": "FINISHED", "terminated": "KILLED"}
+
+
+@pytest.mark.slow
+def test_killed_driver_leaves_files_that_the_next_run_deletes(spark, tmp_path):
+    from deltalake import DeltaTable
+
+    from jobs import apply_lfs
+    from jobs.runtime.config import load_config
+
+    config = write_config(tmp_path, _hanging_source(tmp_path), apply={"batch_size": 5, "lf_timeout_seconds": 0})
+    started = tmp_path / "hanging"
+    proc = _lakelabel("apply", "--config", str(config), env=_env(LAKELABEL_DRILL_STARTED=str(started)),
+                      start_new_session=True)
+    _wait_for(started, proc)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver, its JVM and Python workers: kill -9 of the job
+    proc.communicate(timeout=60)
+    votes = Path(tmp_path / "lake" / "votes")
+    left = _parquet_files(votes)
+    assert left, "the killed apply wrote no file to leave behind"
+    assert not (votes / "_delta_log").exists()
+
+    cfg = load_config(config, overrides=["lfs.exclude=[nothing, hangs]"])
+    apply_lfs.run(spark, cfg, run_id="after")
+    committed = {os.path.basename(p) for p in DeltaTable(str(votes)).file_uris()}
+    assert _parquet_files(votes) == committed
+    assert not left & committed
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_fresh_lakehouse(tmp_path):
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(40)), mlflow={"enabled": True},
+                          lfs={"modules": ["tests.jobs.drill_lfs"], "exclude": ["nothing", "hangs"]})
+    procs = [_lakelabel("run", "--config", str(config), "--run-id", f"r{i}", env=_env()) for i in range(2)]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    for code, err in results:
+        assert code in (0, 3), err
+        if code == 3:
+            assert "lakelabel: error (transient, a retry may succeed)" in err.strip().splitlines()[-1], err
+    assert 0 in codes, results
+
+
+NATIVE_ABORT_AT_EXIT = textwrap.dedent("""
+    import atexit, ctypes, sys
+    # Stand-in for a native library whose teardown aborts (deltalake/pyarrow thread pools, exit 134):
+    # a C-level exit handler that calls abort(), run by libc after the interpreter shuts down.
+    libc = ctypes.CDLL("libc.so.6")
+    libc.__cxa_atexit.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    libc.__cxa_atexit(ctypes.cast(libc.abort, ctypes.c_void_p).value, None, None)
+    atexit.register(lambda: print("python exit handlers ran", flush=True))
+    from jobs.cli import entry
+    sys.argv = ["lakelabel", *sys.argv[1:]]
+    entry()
+""")
+
+
+def test_lakelabel_exits_with_its_code_not_a_native_teardown_abort(tmp_path):
+    # The control: a plain interpreter exit with that handler aborts with 134.
+    control = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT.replace("entry()", "sys.exit(0)")],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert control.returncode == -signal.SIGABRT
+    ok = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT, "package", "--out", str(tmp_path / "dist")],
+                        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == "python exit handlers ran"
+    bad = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT, "fit", "--config", str(tmp_path / "missing.yaml")],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2, bad.stderr
