@@ -22,7 +22,7 @@ from jobs.aggregate import pattern_frame
 from jobs.analysis import plots
 from jobs.analysis import stats
 from jobs.apply_lfs import compute_votes
-from jobs.notebook import _library_with, draw_sample
+from jobs.notebook.develop import _library_with, draw_sample
 from lf_library import LabelingFunction
 
 
