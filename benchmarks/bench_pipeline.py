@@ -233,7 +233,8 @@ def snorkel_lfs() -> list[Any]:
 
     @labeling_function(name="py_order_number")
     def py_order_number(x: Any) -> int:
-        return shipping if order_ref.search(x.text) else abstain
+        text = x.text
+        return shipping if "order" in text.lower() and order_ref.search(text) else abstain
 
     amounts = re.compile(r"\$(\d+)\D+\$(\d+)")
 
@@ -245,6 +246,7 @@ def snorkel_lfs() -> list[Any]:
         paid, charged = int(match.group(1)), int(match.group(2))
         return billing if charged / paid > 1.0 else abstain
 
+    # A vectorized pandas LF in lakelabel; snorkel's PandasLFApplier calls LFs row by row.
     platform = re.compile(r"\b(?:iphone|android|windows|mac|chrome|ipad)\b", re.I)
 
     @labeling_function(name="vec_platform")
