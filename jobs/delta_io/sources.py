@@ -103,18 +103,14 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
             f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {table}; its columns are: "
             f"{', '.join(df.columns)}. Fix the LF's field or the source"
         )
-    # Grouped by a 64-bit hash of the id, not the id: the shuffle and the hash aggregation move
-    # 8-byte keys instead of strings. A repeated hash is then checked exactly on the ids
-    # (a collision between distinct ids is not a duplicate).
-    per_hash = df.groupBy(F.xxhash64(F.col(id_col)).alias("_h")).agg(
+    per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
         F.count(F.lit(1)).alias("_n"),
-        F.sum(F.col(id_col).isNull().cast("long")).alias("_null_id"),
         *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
     )
-    totals = per_hash.agg(
+    totals = per_id.agg(
         F.coalesce(F.sum("_n"), F.lit(0)).alias("rows"),
-        F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_hashes"),
-        F.coalesce(F.sum("_null_id"), F.lit(0)).alias("null_ids"),
+        F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_ids"),
+        F.sum(F.when(F.col("_id").isNull(), F.col("_n")).otherwise(0)).alias("null_ids"),
         *[F.coalesce(F.sum(f"_null_{i}"), F.lit(0)).alias(f"null_{i}") for i in range(len(text_columns))],
     ).first()
     rows = int(totals["rows"])
@@ -132,15 +128,12 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
             f"id column {id_col!r} of {table} has {totals['null_ids']} null value(s); every row needs an id: "
             f"filter them out or fill them before labeling"
         )
-    if totals["dup_hashes"]:
-        per_id = df.groupBy(F.col(id_col).alias("_id")).agg(F.count(F.lit(1)).alias("_n")).where(F.col("_n") > 1)
-        dup_ids = per_id.count()
-        if dup_ids:
-            examples = [r["_id"] for r in per_id.select("_id").limit(3).collect()]
-            raise InputDataError(
-                f"id column {id_col!r} of {table} is not unique: {dup_ids} id(s) repeat, e.g. "
-                f"{', '.join(map(repr, examples))}; deduplicate the source or choose a unique source.id_column"
-            )
+    if totals["dup_ids"]:
+        examples = [r["_id"] for r in per_id.where(F.col("_n") > 1).select("_id").limit(3).collect()]
+        raise InputDataError(
+            f"id column {id_col!r} of {table} is not unique: {totals['dup_ids']} id(s) repeat, e.g. "
+            f"{', '.join(map(repr, examples))}; deduplicate the source or choose a unique source.id_column"
+        )
     for i, column in enumerate(text_columns):
         if totals[f"null_{i}"]:
             example = df.where(F.col(column).isNull()).select(id_col).first()[0]
