@@ -315,9 +315,12 @@ def lakelabel_apply_worker(lakehouse: str, rows: int, out: str) -> None:
     spark = get_spark("lakelabel-bench-apply", master=cfg.spark.master, conf=cfg.spark.conf)
     cores = spark.sparkContext.defaultParallelism
     me = os.getpid()
-    cpu0, wall0 = tree_cpu_seconds(me), time.perf_counter()
-    applied = apply_lfs.run(spark, cfg, run_id="bench-apply", force=True)
-    wall, cpu = time.perf_counter() - wall0, tree_cpu_seconds(me) - cpu0
+    runs = []
+    for attempt in ("cold", "warm"):  # warm: the JVM's JIT and the Python workers' imports are done
+        cpu0, wall0 = tree_cpu_seconds(me), time.perf_counter()
+        applied = apply_lfs.run(spark, cfg, run_id=f"bench-apply-{attempt}", force=True)
+        runs.append((time.perf_counter() - wall0, tree_cpu_seconds(me) - cpu0))
+    (wall, cpu), (warm_wall, warm_cpu) = runs
     # The label matrix, for the cell-by-cell comparison with snorkel's.
     votes = delta_io.delta_io(spark, cfg.tables.delta_io).read_table(spark, applied.votes_table)
     table = votes.select("row_id", "lf_name", "vote").toArrow()
@@ -328,7 +331,7 @@ def lakelabel_apply_worker(lakehouse: str, rows: int, out: str) -> None:
     L[index, lf_index] = table.column("vote").to_numpy()
     np.save(out + ".npy", L)
     Path(out).write_text(json.dumps({"rows": applied.n_rows, "wall_s": wall, "cpu_s": cpu, "cores": cores,
-                                     "stage_s": applied.seconds, "lf_names": names,
+                                     "warm_wall_s": warm_wall, "warm_cpu_s": warm_cpu, "lf_names": names,
                                      "votes": sum(lf.votes for lf in applied.lfs)}))
     spark.stop()
 
@@ -371,15 +374,18 @@ def bench_apply(work: Path, rows: int, snorkel_python: str | None, timeout: floa
             diff = L_ours != L_theirs
             result["same_votes"] = bool(not diff.any())
             result["differing_cells"] = {n: int(c) for n, c in zip(ours["lf_names"], diff.sum(axis=0)) if c}
-    for side in ("lakelabel", "snorkel"):
-        if side in result:
-            r = result[side]
+    ours["warm"] = {"rows": ours["rows"], "cores": ours["cores"], "wall_s": ours.pop("warm_wall_s"),
+                    "cpu_s": ours.pop("warm_cpu_s")}
+    for r in (result["lakelabel"], result["lakelabel"]["warm"], result.get("snorkel")):
+        if r:
             r["rows_per_s"] = r["rows"] / r["wall_s"]
             r["rows_per_s_per_core"] = r["rows"] / r["wall_s"] / r["cores"]
             r["rows_per_cpu_s"] = r["rows"] / r["cpu_s"]
     if "snorkel" in result:
-        result["speedup_per_core"] = result["lakelabel"]["rows_per_s_per_core"] / result["snorkel"]["rows_per_s_per_core"]
-        result["speedup_per_cpu_s"] = result["lakelabel"]["rows_per_cpu_s"] / result["snorkel"]["rows_per_cpu_s"]
+        snorkel = result["snorkel"]
+        for key, r in (("", result["lakelabel"]), ("warm_", result["lakelabel"]["warm"])):
+            result[f"{key}speedup_per_core"] = r["rows_per_s_per_core"] / snorkel["rows_per_s_per_core"]
+            result[f"{key}speedup_per_cpu_s"] = r["rows_per_cpu_s"] / snorkel["rows_per_cpu_s"]
     return result
 
 
@@ -425,9 +431,10 @@ def report(info: dict[str, Any], apply: dict[str, Any] | None, demos: list[dict[
     parts = [format_machine_info(info)]
     if apply:
         rows = []
-        for side, label in (("lakelabel", "lakelabel apply stage (votes committed)"),
-                            ("snorkel", "snorkel 0.10 PandasLFApplier")):
-            r = apply.get(side)
+        sides = (("lakelabel apply stage, first in the session (votes committed)", apply.get("lakelabel")),
+                 ("lakelabel apply stage, again (JIT and worker imports done)", (apply.get("lakelabel") or {}).get("warm")),
+                 ("snorkel 0.10 PandasLFApplier", apply.get("snorkel")))
+        for label, r in sides:
             if r:
                 rows.append([label, f"{r['rows']:,}", r["cores"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}",
                              f"{r['rows_per_s']:,.0f}", f"{r['rows_per_s_per_core']:,.0f}",
@@ -436,7 +443,9 @@ def report(info: dict[str, Any], apply: dict[str, Any] | None, demos: list[dict[
                                      "rows/CPU s"], rows))
         if "speedup_per_core" in apply:
             parts.append(f"- lakelabel vs snorkel: {apply['speedup_per_core']:.1f}x per core (wall), "
-                         f"{apply['speedup_per_cpu_s']:.1f}x per CPU second (target >= 10x per core); "
+                         f"{apply['speedup_per_cpu_s']:.1f}x per CPU second; run again in the same session: "
+                         f"{apply['warm_speedup_per_core']:.1f}x per core, {apply['warm_speedup_per_cpu_s']:.1f}x per "
+                         f"CPU second (target >= 10x per core); "
                          f"same label matrix: {apply['same_votes']}"
                          + (f" (differing cells per LF: {apply['differing_cells']})" if apply["differing_cells"] else ""))
         elif "snorkel_error" in apply:
