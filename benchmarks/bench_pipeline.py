@@ -8,7 +8,7 @@ One command (from the repository root, with the project's ``.venv``)::
    ``--apply-rows`` generated tickets twice: by lakelabel's apply stage (Spark ``local[*]``, votes
    committed to Delta, in a subprocess of this interpreter) and by snorkel 0.10's
    ``PandasLFApplier`` (one core, in a subprocess of ``--snorkel-python``) with the same LFs
-   written as snorkel LFs below. Both label matrices are compared cell by cell, so "the same
+   written as snorkel LFs in ``_snorkel_apply.py``. Both label matrices are compared cell by cell, so "the same
    LFs" is checked, not assumed. Reported: rows/s, rows/s per core (wall time x cores used) and
    rows per CPU second (CPU time of the whole process tree: driver, JVM, Python workers), which
    a busy machine disturbs less than wall time.
