@@ -87,7 +87,7 @@ def score_rows(
     """
     schema = labels_schema(row_id_type)
     k, m = len(label_space), len(lf_names)
-    voters = np.array([f"{n}@{lf_versions.get(n, '')}" for n in lf_names], dtype=object)
+    voter_names = pa.array([f"{n}@{lf_versions.get(n, '')}" for n in lf_names], pa.string())
     names = np.array(list(label_space) + [None], dtype=object)
     payload = rows.sparkSession.sparkContext.broadcast(model_json)
     const = {key: lineage.get(key) for key in ("run_id", "label_model", "label_model_version",
@@ -112,7 +112,8 @@ def score_rows(
             # Only the "random" policy reads the ids (it hashes them); skip the conversion otherwise.
             ids = np.asarray(row_ids.to_pylist(), dtype=object) if tie_break_policy == "random" else None
             label, probs = model.predict(L, tie_break_policy=tie_break_policy, row_ids=ids, return_probs=True)
-            voting = [list(voters[(codes[offsets[i]:offsets[i + 1]] // k)]) for i in range(b)]
+            # The voters' names as one list array over the codes (no Python object per row).
+            voting = pa.ListArray.from_arrays(pattern.offsets, voter_names.take(pa.array(codes // k)))
             columns = [
                 row_ids.cast(row_id_type),
                 pa.FixedSizeListArray.from_arrays(pa.array(probs.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
@@ -120,7 +121,7 @@ def score_rows(
                 pa.array(names[label], pa.string()),
                 pa.array(probs.max(axis=1), pa.float64()),
                 pa.array(lengths, pa.int32()),
-                pa.array(voting, pa.list_(pa.string())),
+                voting,
             ]
             for key in ("run_id", "label_model", "label_model_version"):
                 columns.append(pa.array([const[key]] * b, pa.string()))

@@ -231,7 +231,7 @@ class _BatchView:
             new = tuple.__new__
             if cols:
                 values = [_column_values(self.batch.column(c)) for c in cols]
-                rows = [new(cls, v) for v in zip(*values)]
+                rows = list(map(functools.partial(new, cls), zip(*values)))
             else:
                 empty = new(cls, ())
                 rows = [empty] * self.batch.num_rows
@@ -281,17 +281,22 @@ def _check_votes(
 
 
 def _run_rowwise(lf: LabelingFunction, rows: list[Any], j: int, errors: list[LFRowError]) -> list[Any]:
-    """Call ``lf.f`` on every row. A ``try`` costs nothing in Python 3.11+ until a row raises."""
+    """Call ``lf.f`` on every row, each row once, in order.
+
+    ``list.extend(map(...))`` runs the calls in C; when a row raises, the votes before it are
+    already in ``out`` and the shared iterator is past it, so the failing row is ``len(out)``:
+    record it, vote ABSTAIN there and go on with the next row.
+    """
     call = functools.partial(lf.f, **lf.resources) if lf.resources else lf.f
     out: list[Any] = []
-    append = out.append
-    for i, r in enumerate(rows):
+    remaining = iter(rows)
+    while True:
         try:
-            append(call(r))
+            out.extend(map(call, remaining))
+            return out
         except Exception as exc:  # noqa: BLE001 - any LF failure becomes an error record
-            errors.append(LFRowError(j, i, "exception", _exception_message(exc)))
-            append(ABSTAIN)
-    return out
+            errors.append(LFRowError(j, len(out), "exception", _exception_message(exc)))
+            out.append(ABSTAIN)
 
 
 def _as_vector(result: Any, n: int) -> np.ndarray:

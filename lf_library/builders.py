@@ -64,7 +64,7 @@ def _has_non_ascii(col: pa.Array | pa.ChunkedArray) -> bool:
             continue
         kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
         bounds = np.frombuffer(offsets, dtype=kind)[[chunk.offset, chunk.offset + len(chunk)]]
-        if (np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]] >= 0x80).any():
+        if bounds[1] > bounds[0] and np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]].max() >= 0x80:
             return True
     return False
 
@@ -141,15 +141,23 @@ def _check_keywords(
 
 
 def _any_keyword(
-    col: pa.Array | pa.ChunkedArray, keywords: Sequence[str], *, case_sensitive: bool, whole_word: bool
+    col: pa.Array | pa.ChunkedArray,
+    keywords: Sequence[str],
+    *,
+    case_sensitive: bool,
+    whole_word: bool,
+    non_ascii: bool | None = None,
 ) -> np.ndarray:
-    """Boolean numpy array: does each string contain any of ``keywords``? Null -> False."""
+    """Boolean numpy array: does each string contain any of ``keywords``? Null -> False.
+
+    ``non_ascii``: whether ``col`` holds a non-ASCII byte, when the caller already knows.
+    """
     hit = np.zeros(len(col), dtype=bool)
     chunks = _chunks(keywords)
     for words in chunks:
         fast = _keyword_pattern(words, case_sensitive=case_sensitive, whole_word=whole_word, ascii_bounds=True)
         hit |= _matches(col, fast)
-    if whole_word and _has_non_ascii(col):
+    if whole_word and (_has_non_ascii(col) if non_ascii is None else non_ascii):
         # Rows whose keyword sits next to a non-ASCII character ("“subscribe”", "café!"):
         # the ASCII class could not decide them, the Unicode one can.
         todo = ~hit & _matches(col, _NON_ASCII)
@@ -285,8 +293,10 @@ class LexiconLF(ArrowLF):
         if self._resolved is None:
             raise self._unresolved(next(label for label, _ in self._terms if isinstance(label, str)))
         s = self.spec
-        opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"]}
         col = _text_column(table, s["field"], self.name)
+        # Scanned once for the 1 + terms keyword passes below (the rows taken from col inherit it).
+        opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"],
+                "non_ascii": _has_non_ascii(col)}
         ids = np.array([i for i, _ in self._resolved], dtype=np.int64)
         hits = np.stack([_any_keyword(col, terms, **opts) for _, terms in self._resolved], axis=1)
         n_classes_hit = hits.sum(axis=1)
@@ -295,12 +305,19 @@ class LexiconLF(ArrowLF):
         votes[single] = ids[hits[single].argmax(axis=1)]
         multi = np.flatnonzero(n_classes_hit >= 2)
         if len(multi):
-            # Only rows hit by several classes need per-term counts.
-            sub = col.take(pa.array(multi))
+            # Only rows hit by several classes need per-term counts, and only for the classes
+            # that hit them (a class that did not hit a row counts 0 terms there).
             counts = np.zeros((len(multi), len(ids)), dtype=np.int64)
             for c, (_, terms) in enumerate(self._resolved):
+                where = np.flatnonzero(hits[multi, c])
+                if len(where) == 0:
+                    continue
+                if len(terms) == 1:
+                    counts[where, c] = 1
+                    continue
+                sub = col.take(pa.array(multi[where]))
                 for term in terms:
-                    counts[:, c] += _any_keyword(sub, [term], **opts)
+                    counts[where, c] += _any_keyword(sub, [term], **opts)
             best = counts.max(axis=1, keepdims=True)
             winners = counts == best
             unique = winners.sum(axis=1) == 1
