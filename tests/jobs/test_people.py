@@ -114,6 +114,7 @@ def test_split_never_changes_and_cli_exit_code(spark, setup, capsys):
         gold.run(spark, cfg, run_id="s2", file=write_csv(tmp / "s2.csv", [{"row_id": row, "label": "pos", "split": "test"}]))
     cfg_file = tmp / "c.yaml"
     cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    capsys.readouterr()  # only the command's own output (an earlier CLI call in the session may have logged here)
     code = cli_main(["gold", "import", "--config", str(cfg_file), "--file", str(tmp / "missing.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "missing.csv does not exist" in err[0]
