@@ -115,6 +115,7 @@ def test_split_never_changes_and_cli_exit_code(spark, setup, capsys):
         gold.run(spark, cfg, run_id="s2", file=write_csv(tmp / "s2.csv", [{"row_id": row, "label": "pos", "split": "test"}]))
     cfg_file = tmp / "c.yaml"
     cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    capsys.readouterr()  # only the command's own output (an earlier CLI call in the session may have logged here)
     code = cli_main(["gold", "import", "--config", str(cfg_file), "--file", str(tmp / "missing.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "missing.csv does not exist" in err[0]
@@ -172,7 +173,8 @@ def test_dev_labels_fit_and_test_metrics(spark, setup):
     metrics = pipeline.run(spark, with_dev, run_id="p2", force=True).summary["metrics"]
     assert metrics["gold_dev_rows"] == splits["dev"] and metrics["gold_test_rows"] == splits["test"]
     model = json.loads((tmp / "lake" / "_lakelabel" / "runs" / "p2" / "label_model.json").read_text())
-    assert "dev_accuracy" in json.dumps(model) or model.get("config", {}).get("method") != "auto"
+    # The dev rows reached the model (which may decline to use fewer than 50: labelmodel/README.md).
+    assert f'"dev_rows": {splits["dev"]}' in json.dumps(model)
 
 
 def test_suggest_writes_a_usable_module(spark, setup, monkeypatch):
