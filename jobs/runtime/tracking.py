@@ -118,6 +118,9 @@ def attach_run(cfg: PipelineConfig, run_id: str):
         if found:
             if mlflow.active_run() is not None:
                 mlflow.end_run()
+            # start_run(run_id=...) refuses a run outside the process's active experiment, which an
+            # earlier job in this process (a notebook, a test) may have set to another one.
+            mlflow.set_experiment(experiment_id=experiment.experiment_id)
             return mlflow.start_run(run_id=found[0].info.run_id)
     return start_run(cfg, run_id)
 
