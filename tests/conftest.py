@@ -56,6 +56,20 @@ def spark():
         session.stop()
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_tracking_uri():
+    """Undo a test's ``mlflow.set_tracking_uri``, which exports ``MLFLOW_TRACKING_URI`` for the process.
+
+    Left set, a later test's jobs would log into that test's store instead of their own lakehouse.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The ../shared/data folder; tests that need it skip with the path when it is absent."""
