@@ -36,6 +36,7 @@ __all__ = [
     "ReportConfig",
     "GoldConfig",
     "AnnotateConfig",
+    "EndModelConfig",
     "PipelineConfig",
     "load_config",
     "config_from_dict",
@@ -76,6 +77,8 @@ class TablesConfig:
     labels: str = "labels"
     # Gold labels that people gave (lakelabel gold import); see README "People in the loop".
     gold: str = "gold"
+    # The end model's predictions (lakelabel train); see README "Train a model on the labels".
+    predictions: str = "predictions"
     # How jobs read and write Delta: "native" through the Delta Spark extension (Databricks, clusters
     # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
     delta_io: Literal["auto", "local", "native"] = "auto"
@@ -173,6 +176,51 @@ class AnnotateConfig:
 
 
 @dataclass(frozen=True)
+class EndModelConfig:
+    """``lakelabel train``: the Spark ML end model trained on the labels (README "Train a model on the labels")."""
+
+    # Text features: source columns (default: the columns the text LFs read), word 1..ngrams-grams,
+    # hashed into num_features buckets, then IDF (terms in fewer than min_doc_freq rows count 0).
+    text_columns: list[str] | None = None
+    ngrams: int = 2
+    num_features: int = 1 << 14
+    min_doc_freq: int = 1
+    # Numeric columns (nulls -> the mean, scaled to [0, 1]) and categorical ones (one-hot, nulls and
+    # unseen values get their own slot).
+    numeric_columns: list[str] = field(default_factory=list)
+    categorical_columns: list[str] = field(default_factory=list)
+    classifier: Literal["logistic_regression", "naive_bayes", "linear_svc", "random_forest"] = "logistic_regression"
+    max_iter: int = 100
+    reg_param: float = 0.01
+    elastic_net_param: float = 0.0
+    smoothing: float = 1.0
+    num_trees: int = 50
+    max_depth: int = 8
+    seed: int = 0
+    # "probabilities": one row per class weighted by its probability; "hard": the label, weight 1.
+    targets: Literal["probabilities", "hard"] = "probabilities"
+    # Train also on rows no LF voted on (they carry the class prior, not evidence).
+    include_unvoted: bool = False
+    # Fewer labeled rows than this fail the job (exit 2).
+    min_labeled_rows: int = 20
+    # MLflow registered model name; empty: log the model to the run without registering it.
+    registered_name: str = "lakelabel_end_model"
+    # Rows listed as feedback in the summary and the report (disagreements, least confident).
+    feedback_rows: int = 10
+
+    def __post_init__(self) -> None:
+        checks = [("ngrams", self.ngrams, 1), ("num_features", self.num_features, 2), ("min_doc_freq", self.min_doc_freq, 0),
+                  ("max_iter", self.max_iter, 1), ("num_trees", self.num_trees, 1), ("max_depth", self.max_depth, 1),
+                  ("min_labeled_rows", self.min_labeled_rows, 1), ("feedback_rows", self.feedback_rows, 0)]
+        for name, value, low in checks:
+            if value < low:
+                raise ConfigError(f"end_model.{name} = {value} must be >= {low}")
+        if self.reg_param < 0 or not 0 <= self.elastic_net_param <= 1 or self.smoothing < 0:
+            raise ConfigError(f"end_model.reg_param ({self.reg_param}) and smoothing ({self.smoothing}) must be >= 0 "
+                              f"and end_model.elastic_net_param ({self.elastic_net_param}) between 0 and 1")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything one pipeline run needs. See README "Configuration reference"."""
 
@@ -192,6 +240,7 @@ class PipelineConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    end_model: EndModelConfig = field(default_factory=EndModelConfig)
 
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""

@@ -1,0 +1,82 @@
+"""The fitted end model in MLflow (the ``spark`` flavor) or, with MLflow off, in the run folder.
+
+``mlflow.spark.log_model`` saves the :class:`~pyspark.ml.PipelineModel` with Spark ML's own
+persistence to a temporary folder (``MLFLOW_DFS_TMP``, default ``/tmp/mlflow``; on a cluster a
+path of the cluster's default file system), copies it into the run's artifacts and, with
+``end_model.registered_name``, registers a model version. Nothing goes to the network: the pip
+requirements and the signature are given, so MLflow neither infers requirements (which reloads
+the model in a subprocess) nor the signature. Load it back with
+``mlflow.spark.load_model("models:/<name>/<version>")``; its ``transform`` takes source rows
+(the configured columns) and adds ``prediction`` and ``probability``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import types as T
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ARTIFACT", "log_model", "save_local"]
+
+ARTIFACT = "end_model"
+
+
+def _col_type(dtype: T.DataType) -> str:
+    if isinstance(dtype, (T.IntegerType, T.ShortType, T.ByteType)):
+        return "integer"
+    if isinstance(dtype, T.LongType):
+        return "long"
+    if isinstance(dtype, (T.FloatType,)):
+        return "float"
+    if isinstance(dtype, (T.DoubleType, T.DecimalType)):
+        return "double"
+    if isinstance(dtype, T.BooleanType):
+        return "boolean"
+    return "string"
+
+
+def signature(columns: Sequence[str], schema: T.StructType) -> Any:
+    """Inputs: the feature columns with their source types; output: ``prediction`` (the class id)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec(_col_type(schema[c].dataType), c) for c in columns])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", "prediction")]))
+
+
+def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequence[str], schema: T.StructType,
+              metadata: Mapping[str, Any]) -> tuple[str, str]:
+    """Log ``model`` to the active MLflow run; return ``(model URI, model version)``.
+
+    The version is the registered model version when ``registered_name`` is set, else the
+    MLflow model id.
+    """
+    import pyspark
+    import mlflow.spark  # noqa: F401 - the flavor module, imported on demand
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = mlflow.spark.log_model(
+            model, ARTIFACT,
+            registered_model_name=registered_name or None,
+            signature=signature(columns, schema),
+            pip_requirements=[f"pyspark=={pyspark.__version__}"],
+            metadata=dict(metadata),
+        )  # fmt: skip
+    version = getattr(info, "registered_model_version", None)
+    if registered_name and version is not None:
+        return f"models:/{registered_name}/{version}", str(version)
+    return info.model_uri, str(getattr(info, "model_id", None) or info.run_id)
+
+
+def save_local(model: Any, folder: Path) -> str:
+    """Save ``model`` with Spark ML's persistence under ``folder`` (MLflow off); return the path."""
+    path = folder / ARTIFACT
+    model.write().overwrite().save(str(path))
+    return str(path)

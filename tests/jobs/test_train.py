@@ -1,0 +1,205 @@
+"""``lakelabel train``: one real pipeline run then train (MLflow on), checked against the Delta tables.
+
+The shared run: 60 rows of the sample LFs, a held-out evaluation source, the end model with tiny
+hashed features (speed), MLflow in a sqlite store under the tmp lakehouse, the model registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from jobs import train
+from jobs.cli import main as cli_main
+from jobs.endmodel import features
+from jobs.runtime.config import EndModelConfig, config_from_dict
+from lf_library.errors import ConfigError
+
+pytestmark = pytest.mark.spark
+
+REGISTERED = "test_end_model"
+
+
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory):
+    """``(cfg, train summary)`` after ``pipeline.run`` and ``train.run`` on 60 rows."""
+    from jobs import pipeline
+    from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+    tmp = tmp_path_factory.mktemp("train")
+    held_out = make_rows(24)
+    held_out["id"] = [f"e{i:03d}" for i in range(len(held_out))]
+    cfg = make_cfg(tmp, write_source(tmp, make_rows(60)), mlflow={"enabled": True, "experiment": "train-tests"},
+                   evaluation={"path": write_source(tmp, held_out, "held_out"), "format": "parquet",
+                               "id_column": "id", "gold_column": "gold"},
+                   end_model={"num_features": 256, "max_iter": 30, "registered_name": REGISTERED,
+                              "numeric_columns": ["stars"], "feedback_rows": 3})  # fmt: skip
+    before = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        pipeline.run(spark, cfg, run_id="tr-1")
+        yield cfg, train.run(spark, cfg)
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(scope="module")
+def tables(trained):
+    cfg, _ = trained
+    source = pd.read_parquet(cfg.source.path).set_index("id")
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas().set_index("row_id").loc[source.index]
+    preds = DeltaTable(cfg.table_path("predictions")).to_pandas().set_index("row_id").loc[source.index]
+    return source, labels, preds
+
+
+def test_predictions_table_has_every_row_with_lineage(trained, tables):
+    cfg, summary = trained
+    source, labels, preds = tables
+    assert len(preds) == len(source) == summary["counts"]["rows"] == 60
+    probs = np.stack(preds["probabilities"].to_numpy())
+    assert probs.shape == (60, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (preds["label"].to_numpy() == probs.argmax(axis=1)).all()
+    assert list(preds["label_name"]) == [["neg", "pos"][c] for c in preds["label"]]
+    assert np.allclose(preds["confidence"], probs.max(axis=1))
+    assert (preds["lm_label"].to_numpy() == labels["label"].fillna(-1).astype(int).to_numpy()).all()
+    assert (preds["n_votes"].to_numpy() == labels["n_votes"].to_numpy()).all()
+    assert set(preds["run_id"]) == {"tr-1"} and set(preds["labels_version"]) == {summary["tables"]["labels"]["version"]}
+    assert set(preds["end_model"]) == {f"models:/{REGISTERED}/1"} == {summary["end_model"]["model_uri"]}
+    assert set(preds["classifier"]) == {"logistic_regression"}
+    assert summary["tables"]["predictions"] == {"path": cfg.table_path("predictions"), "version": 0}
+
+
+def test_training_rows_are_probability_weighted(trained, tables):
+    """Each labeled row contributes one row per class with a positive probability, weight = that probability."""
+    _, summary = trained
+    _, labels, _ = tables
+    voted = labels[labels["n_votes"] > 0]
+    probs = np.stack(voted["probabilities"].to_numpy())
+    c = summary["counts"]
+    assert c["labeled_rows"] == len(voted) < 60  # rows no LF voted on are left out
+    assert c["training_rows"] == int((probs > 0).sum()) > len(voted)  # hard labels would give one row each
+    assert c["training_weight"] == pytest.approx(len(voted))
+    assert c["class_weights"] == pytest.approx(probs.sum(axis=0).tolist())
+
+
+def test_training_rows_expand_soft_labels(spark):
+    labels = spark.createDataFrame([("a", [0.6, 0.4], 0, 2), ("b", [0.0, 1.0], 1, 1), ("c", [0.5, 0.5], -1, 0)],
+                                   "row_id string, probabilities array<double>, label int, n_votes int")
+    soft = sorted(tuple(r) for r in features.training_rows(labels, 2, targets="probabilities",
+                                                           include_unvoted=False).collect())
+    assert soft == [("a", 0.0, 0.6), ("a", 1.0, 0.4), ("b", 1.0, 1.0)]
+    hard = sorted(tuple(r) for r in features.training_rows(labels, 2, targets="hard", include_unvoted=True).collect())
+    assert hard == [("a", 0.0, 1.0), ("b", 1.0, 1.0)]
+
+
+def test_model_learns_the_probabilities_not_the_hard_label(spark):
+    """Every row says the same thing with p = 0.7 / 0.3: the fitted model's probability is 0.7, not ~1."""
+    labels = spark.createDataFrame([(f"r{i}", [0.7, 0.3], 0, 1) for i in range(8)],
+                                   "row_id string, probabilities array<double>, label int, n_votes int")
+    texts = spark.createDataFrame([(f"r{i}", "same words") for i in range(8)], "row_id string, text string")
+    cfg = EndModelConfig(num_features=16, max_iter=50, reg_param=0.0, ngrams=1)
+    got = {}
+    for targets in ("probabilities", "hard"):
+        rows = features.training_rows(labels, 2, targets=targets, include_unvoted=False).join(texts, "row_id")
+        model = features.build_pipeline(cfg, ["text"]).fit(rows)
+        got[targets] = model.transform(texts.limit(1)).select(features.probabilities("x")).first()[0][0]
+    assert got["probabilities"] == pytest.approx(0.7, abs=0.01)
+    assert got["hard"] > 0.95
+
+
+def _accuracy(pred: np.ndarray, gold: np.ndarray, mask: np.ndarray) -> float | None:
+    m = mask & (gold >= 0)
+    return float((pred[m] == gold[m]).mean()) if m.any() else None
+
+
+def test_source_gold_scores_match_the_tables(trained, tables):
+    _, summary = trained
+    source, labels, preds = tables
+    gold = source["gold"].map({"neg": 0, "pos": 1}).to_numpy()
+    pred = preds["label"].to_numpy()
+    covered = labels["n_votes"].to_numpy() > 0
+    ev = summary["evaluation"]["source_gold"]
+    assert (ev["rows"], ev["covered_rows"], ev["uncovered_rows"]) == (60, int(covered.sum()), int((~covered).sum()))
+    acc = ev["accuracy"]["end_model"]
+    assert acc["all"] == pytest.approx(_accuracy(pred, gold, np.ones(60, bool)))
+    assert acc["covered"] == pytest.approx(_accuracy(pred, gold, covered))
+    assert acc["uncovered"] == pytest.approx(_accuracy(pred, gold, ~covered))
+    # The label model's accuracy with ties shared, from the labels table's probabilities.
+    probs = np.stack(labels["probabilities"].to_numpy())
+    tied = probs >= probs.max(axis=1, keepdims=True) - 1e-5
+    shares = tied / tied.sum(axis=1, keepdims=True)
+    assert ev["accuracy"]["label_model"]["all"] == pytest.approx(shares[np.arange(60), gold].mean())
+    pos = ev["per_class"][1]
+    tp, fp, fn = ((pred == 1) & (gold == 1)).sum(), ((pred == 1) & (gold == 0)).sum(), ((pred == 0) & (gold == 1)).sum()
+    assert pos["end_model"]["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert summary["evaluation"]["evaluation"]["rows"] == 24  # the held-out source, scored too
+    assert set(summary["evaluation"]["evaluation"]["accuracy"]) == {"end_model", "label_model", "majority_vote"}
+
+
+def test_feedback_lists_disagreements_and_least_confident(trained, tables):
+    _, summary = trained
+    _, _, preds = tables
+    fb = summary["feedback"]
+    disagree = (preds["n_votes"] > 0) & (preds["lm_label"] >= 0) & (preds["label"] != preds["lm_label"])
+    assert fb["disagreements"] == int(disagree.sum())
+    assert len(fb["top_disagreements"]) == min(3, int(disagree.sum()))
+    least = [r["end_confidence"] for r in fb["least_confident"]]
+    assert least == sorted(least) and least[0] == pytest.approx(preds["confidence"].min(), abs=1e-4)
+
+
+def test_mlflow_model_loads_and_predicts_like_the_table(spark, trained, tables):
+    import mlflow
+    import mlflow.spark
+
+    cfg, summary = trained
+    source, _, preds = tables
+    mlflow.set_tracking_uri(summary["mlflow"]["tracking_uri"])
+    model = mlflow.spark.load_model(summary["end_model"]["model_uri"])
+    rows = spark.read.parquet(cfg.source.path).select("id", "text", "stars")
+    got = {r["id"]: int(r["prediction"]) for r in model.transform(rows).select("id", "prediction").collect()}
+    assert got == {rid: int(preds.loc[rid, "label"]) for rid in source.index}
+    run = mlflow.get_run(summary["mlflow"]["run_id"])
+    assert run.data.params["end_model.labels_version"] == str(summary["tables"]["labels"]["version"])
+    assert run.data.metrics["end_model.source_gold.end_model.accuracy_all"] == pytest.approx(
+        summary["evaluation"]["source_gold"]["accuracy"]["end_model"]["all"])
+    versions = mlflow.MlflowClient().search_model_versions(f"name = '{REGISTERED}'")
+    assert [v.version for v in versions] == ["1"]
+
+
+def test_rerun_is_a_no_op(spark, trained):
+    cfg, summary = trained
+    again = train.run(spark, cfg)
+    assert again["skipped"] and again["tables"] == summary["tables"]
+    assert DeltaTable(cfg.table_path("predictions")).version() == 0
+
+
+def _cli(cfg, tmp_path, *sets: str) -> int:
+    conf = tmp_path / "c.yaml"
+    conf.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow", "end_model")}))
+    return cli_main(["train", "--config", str(conf), *[a for s in sets for a in ("--set", s)]])
+
+
+def test_bad_input_exits_2_and_leaves_the_predictions(trained, tmp_path, capsys):
+    cfg, _ = trained
+    assert _cli(cfg, tmp_path, "end_model.no_such_key=1") == 2
+    assert "unknown config key end_model.no_such_key" in capsys.readouterr().err
+    assert _cli(cfg, tmp_path, "end_model.min_labeled_rows=1000") == 2
+    assert "below end_model.min_labeled_rows = 1000" in capsys.readouterr().err
+    assert _cli(cfg, tmp_path, "lfs.label_space=[bad,good,meh]") == 2
+    assert "holds labels over ['neg', 'pos']" in capsys.readouterr().err
+    assert _cli(cfg, tmp_path, "end_model.text_columns=[nope]") == 2
+    assert "end_model column(s) 'nope' not in" in capsys.readouterr().err
+    assert DeltaTable(cfg.table_path("predictions")).version() == 0
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="end_model.ngrams = 0 must be >= 1"):
+        config_from_dict({"end_model": {"ngrams": 0}})
+    with pytest.raises(ConfigError, match="end_model.classifier = 'svm' is not valid; choose one of"):
+        config_from_dict({"end_model": {"classifier": "svm"}})
