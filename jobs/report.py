@@ -124,7 +124,7 @@ def render(doc: dict[str, Any]) -> Report:
     html = env.from_string(template).render(
         doc=doc, t=doc["totals"], findings=findings(doc), chance=1 / len(doc["label_space"]),
         figures=[{**f, "b64": base64.b64encode(f["png"]).decode("ascii")} for f in figures],
-        pct=_pct, num=_num, columns=columns,
+        pct=_pct, num=_num, columns=columns, end_gold=plots.end_model_gold(doc),
     )
     return Report(doc, figures, html)
 
@@ -142,9 +142,15 @@ def check_out_path(out: str | None) -> Path | None:
     return path
 
 
+def with_end_model(cfg: PipelineConfig, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` plus ``end_model``: the run's ``train.json`` (``lakelabel train``) when there is one."""
+    path = run_dir(cfg.lakehouse, doc["run_id"], create=False) / "train.json"
+    return {**doc, "end_model": json.loads(path.read_text()) if path.exists() else None}
+
+
 def build(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None) -> Report:
     """Analyze ``run_id`` (default: the latest labels) and render its report, without writing anything."""
-    return render(analyze_job.analyze(spark, cfg, run_id=run_id))
+    return render(with_end_model(cfg, analyze_job.analyze(spark, cfg, run_id=run_id)))
 
 
 def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str | None = None) -> dict[str, Any]:
@@ -155,7 +161,7 @@ def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str 
     target = check_out_path(out)  # fail before any Spark work
     started = time.perf_counter()
     summary = analyze_job.run(spark, cfg, run_id=run_id)
-    doc = json.loads(Path(summary["analysis"]).read_text())
+    doc = with_end_model(cfg, json.loads(Path(summary["analysis"]).read_text()))
     report = render(doc)
     path = target or run_dir(cfg.lakehouse, doc["run_id"]) / REPORT_FILE
     tmp = path.with_name(path.name + ".tmp")

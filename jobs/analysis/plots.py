@@ -248,7 +248,45 @@ CAPTIONS = {
         "Accuracy per slice",
         "Accuracy of the label model and of majority vote on each slice (slices.modules), next to all rows. A "
         "slice well below 'all rows' is a weak spot worth a new or fixed LF."),
+    "end_model_f1": (
+        "End model: per-class F1",
+        "F1 on gold of each class for the end model that `lakelabel train` fitted on the labels, the label model "
+        "and majority vote. A class where the end model trails the label model is one it has too few or too "
+        "noisy labels to learn."),
 }
+
+
+def end_model_gold(doc: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The gold set the end model is shown on: held-out source, else gold test split, else the source's gold."""
+    evaluation = (doc.get("end_model") or {}).get("evaluation") or {}
+    for name in ("evaluation", "gold_test", "source_gold"):
+        if evaluation.get(name, {}).get("per_class"):
+            return name, evaluation[name]
+    return None
+
+
+def end_model_f1(doc: dict[str, Any]) -> plt.Figure | None:
+    """Per-class F1 on gold of the end model (``lakelabel train``) beside the label model and majority vote."""
+    found = end_model_gold(doc)
+    if found is None:
+        return None
+    name, section = found
+    rows = section["per_class"]
+    models = [(m, c) for m, c in (("end_model", GOOD), ("label_model", LM_COLOR), ("majority_vote", MV_COLOR))
+              if m in rows[0]]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(rows) + 2), 3.6))
+    x = np.arange(len(rows))
+    width = 0.8 / len(models)
+    for i, (model, color) in enumerate(models):
+        values = [r[model]["f1"] if r[model]["f1"] is not None else 0.0 for r in rows]
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, values, width, color=color, label=model.replace("_", " "))
+    ax.set_xticks(x, [f"{r['class']}\n({r['support']} gold)" for r in rows])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1 on gold")
+    ax.set_title(f"Per-class F1 ({name.replace('_', ' ')}, {section['rows']} rows)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -257,6 +295,7 @@ def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if doc.get("gold_column"):
         makers.insert(2, confusion_matrices)
     makers.append(slice_accuracy)
+    makers.append(end_model_f1)
     return render(makers, doc)
 
 

@@ -10,7 +10,10 @@ gold table yet:
 * ``stratified``: an equal number per predicted class (rows without a prediction are a stratum
   too), in random order within each: an unbiased test set;
 * ``disagreement``: rows where the label model and majority vote predict different classes,
-  the model's margin between the two first.
+  the model's margin between the two first. When ``lakelabel train`` wrote a ``predictions``
+  table from the current labels, the end model takes majority vote's place: rows some LF voted
+  on where the end model and the label model predict different classes, both models' margins
+  for their own class first (:func:`jobs.endmodel.feedback.disagreement_score`).
 
 Near-duplicate texts are collapsed first (one row per hash of the lower-cased text with runs of
 non-alphanumerics made one space). The output carries the id, the text and the configured
@@ -37,6 +40,7 @@ from pyspark.sql.window import Window
 from jobs import delta_io
 from jobs.runtime.config import PipelineConfig
 from jobs.delta_io.sources import load_source
+from jobs.endmodel.feedback import disagreement_score
 from jobs.people import label_studio
 from jobs.people.gold import read_gold
 from lf_library.errors import ConfigError, InputDataError
@@ -92,11 +96,14 @@ def select_rows(
     cardinality: int,
     seed: int = 0,
     exclude: DataFrame | None = None,
+    predictions: DataFrame | None = None,
 ) -> tuple[DataFrame, dict[str, int]]:
     """The ``n`` rows a strategy picks, best first, with their ``score`` (lazy, nothing collected).
 
     ``labels``: the labels table; ``votes``: the votes table; ``texts``: ``row_id, text`` of
-    every source row; ``exclude``: ``row_id`` (string) of rows not to pick (the gold rows).
+    every source row; ``exclude``: ``row_id`` (string) of rows not to pick (the gold rows);
+    ``predictions``: the end model's predictions table (``disagreement`` then compares it with the
+    label model instead of majority vote).
     Also returns the candidate counts (``candidates``, ``after_dedup``).
     """
     if strategy not in STRATEGIES:
@@ -116,6 +123,13 @@ def select_rows(
         rows = rows.where(F.col("n_votes") == 0).withColumn("score", F.lit(0.0))
     elif strategy == "stratified":
         rows = rows.withColumn("score", F.lit(0.0))
+    elif predictions is not None:  # disagreement with the end model (lakelabel train)
+        end = predictions.select(F.col("row_id").cast("string").alias("row_id"),
+                                 F.col("probabilities").alias("_end_probs"), F.col("label").alias("_end_label"))
+        rows = rows.join(end, "row_id").where((F.col("n_votes") > 0) & (F.col("label") >= 0)
+                                              & (F.col("_end_label") != F.col("label")))  # fmt: skip
+        rows = rows.withColumn("score", disagreement_score(F.col("_end_probs"), F.col("_end_label"),
+                                                           F.col("probabilities"), F.col("label")))  # fmt: skip
     else:  # disagreement: the model's margin for its class over majority vote's
         rows = rows.where((F.col("mv_label") >= 0) & (F.col("label") >= 0) & (F.col("mv_label") != F.col("label")))
         rows = rows.withColumn("score", F.element_at("probabilities", F.col("label") + 1)
@@ -154,6 +168,20 @@ def text_column_of(cfg: PipelineConfig, source: Any) -> str:
             f"{', '.join(source.df.columns)}"
         )
     return column
+
+
+def _end_model_predictions(cfg: PipelineConfig, io: Any, spark: SparkSession, labels_path: str) -> DataFrame | None:
+    """The predictions table when ``lakelabel train`` wrote it from the current labels, else None."""
+    path = cfg.table_path("predictions")
+    if not io.table_exists(path):
+        return None
+    meta = io.read_metadata(path).get("lakelabel.train")
+    lineage = json.loads(meta) if meta else {}
+    if lineage.get("labels_version") != io.table_version(labels_path):
+        log.info("annotate: the predictions table %s is from labels v%s, not the current ones; disagreement compares "
+                 "the label model with majority vote", path, lineage.get("labels_version"))
+        return None
+    return io.read_table(spark, path)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -202,8 +230,9 @@ def run(
     labels = io.read_table(spark, labels_path)
     votes = io.read_table(spark, applied.votes_table)
     gold = read_gold(spark, cfg, io)
+    predictions = _end_model_predictions(cfg, io, spark, labels_path) if strategy == "disagreement" else None
     picked, counts = select_rows(labels, votes, texts, strategy=strategy, n=n, cardinality=len(space),
-                                 seed=cfg.annotate.seed, exclude=gold)  # fmt: skip
+                                 seed=cfg.annotate.seed, exclude=gold, predictions=predictions)  # fmt: skip
     name_of = F.element_at(F.array(*[F.lit(s) for s in space]), F.col("vote") + 1)
     voted = (
         votes.select(F.col("row_id").cast("string").alias("row_id"), "lf_name", "vote").where(F.col("vote") >= 0)
@@ -256,6 +285,8 @@ def run(
     return {
         "run_id": run_id, "stage": "annotate", "status": "succeeded", "skipped": False, "strategy": strategy,
         "files": files, "format": format,
+        **({"disagreement_with": "end_model" if predictions is not None else "majority_vote"}
+           if strategy == "disagreement" else {}),
         "tables": {"labels": {"path": labels_path, "version": io.table_version(labels_path)},
                    "gold": {"path": cfg.table_path("gold"), "version": io.table_version(cfg.table_path("gold"))}},
         "counts": {"rows": len(records), "candidates_after_dedup": counts["after_dedup"], "per_predicted_class": per_class},

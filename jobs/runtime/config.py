@@ -209,8 +209,9 @@ class EndModelConfig:
     feedback_rows: int = 10
 
     def __post_init__(self) -> None:
-        checks = [("ngrams", self.ngrams, 1), ("num_features", self.num_features, 2), ("min_doc_freq", self.min_doc_freq, 0),
-                  ("max_iter", self.max_iter, 1), ("num_trees", self.num_trees, 1), ("max_depth", self.max_depth, 1),
+        checks = [("ngrams", self.ngrams, 1), ("num_features", self.num_features, 2),
+                  ("min_doc_freq", self.min_doc_freq, 0), ("max_iter", self.max_iter, 1),
+                  ("num_trees", self.num_trees, 1), ("max_depth", self.max_depth, 1),
                   ("min_labeled_rows", self.min_labeled_rows, 1), ("feedback_rows", self.feedback_rows, 0)]
         for name, value, low in checks:
             if value < low:

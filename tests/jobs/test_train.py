@@ -103,7 +103,7 @@ def test_model_learns_the_probabilities_not_the_hard_label(spark):
     labels = spark.createDataFrame([(f"r{i}", [0.7, 0.3], 0, 1) for i in range(8)],
                                    "row_id string, probabilities array<double>, label int, n_votes int")
     texts = spark.createDataFrame([(f"r{i}", "same words") for i in range(8)], "row_id string, text string")
-    cfg = EndModelConfig(num_features=16, max_iter=50, reg_param=0.0, ngrams=1)
+    cfg = EndModelConfig(num_features=16, max_iter=10, reg_param=0.0, ngrams=1)
     got = {}
     for targets in ("probabilities", "hard"):
         rows = features.training_rows(labels, 2, targets=targets, include_unvoted=False).join(texts, "row_id")
@@ -169,7 +169,7 @@ def test_mlflow_model_loads_and_predicts_like_the_table(spark, trained, tables):
     assert run.data.metrics["end_model.source_gold.end_model.accuracy_all"] == pytest.approx(
         summary["evaluation"]["source_gold"]["accuracy"]["end_model"]["all"])
     versions = mlflow.MlflowClient().search_model_versions(f"name = '{REGISTERED}'")
-    assert [v.version for v in versions] == ["1"]
+    assert [str(v.version) for v in versions] == ["1"]
 
 
 def test_rerun_is_a_no_op(spark, trained):
@@ -203,3 +203,31 @@ def test_config_checks():
         config_from_dict({"end_model": {"ngrams": 0}})
     with pytest.raises(ConfigError, match="end_model.classifier = 'svm' is not valid; choose one of"):
         config_from_dict({"end_model": {"classifier": "svm"}})
+
+
+def test_annotate_disagreement_ranks_end_model_against_label_model(spark):
+    from jobs.people.annotate import select_rows
+
+    labels = spark.createDataFrame(
+        [("a", [0.8, 0.2], 0, 0.8, 2), ("b", [0.4, 0.6], 1, 0.6, 1), ("c", [0.9, 0.1], 0, 0.9, 1),
+         ("d", [0.7, 0.3], 0, 0.7, 0)],
+        "row_id string, probabilities array<double>, label int, confidence double, n_votes int")
+    votes = spark.createDataFrame([("a", "lf1", 0), ("b", "lf1", 1), ("c", "lf1", 0)],
+                                  "row_id string, lf_name string, vote int")
+    texts = spark.createDataFrame([(r, f"text {r}") for r in "abcd"], "row_id string, text string")
+    preds = spark.createDataFrame([("a", [0.1, 0.9], 1), ("b", [0.7, 0.3], 0), ("c", [0.8, 0.2], 0),
+                                   ("d", [0.1, 0.9], 1)], "row_id string, probabilities array<double>, label int")
+    picked, _ = select_rows(labels, votes, texts, strategy="disagreement", n=10, cardinality=2, predictions=preds)
+    got = [(r["row_id"], round(r["score"], 6)) for r in picked.collect()]
+    # a: (0.9 - 0.1) + (0.8 - 0.2); b: (0.7 - 0.3) + (0.6 - 0.4); c agrees; d has no LF vote.
+    assert got == [("a", 1.4), ("b", 0.6)]
+
+
+def test_report_has_the_end_model_section(spark, trained):
+    from jobs import report
+
+    cfg, summary = trained
+    built = report.build(spark, cfg)
+    assert built.doc["end_model"]["end_model"]["model_uri"] == summary["end_model"]["model_uri"]
+    assert "end_model_f1" in [f["name"] for f in built.figures]
+    assert "<h2>End model</h2>" in built.html and summary["end_model"]["model_uri"] in built.html
