@@ -109,7 +109,19 @@ def _scored_rows(model: Any, frame: DataFrame, classifier: str) -> DataFrame:
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
-    """``lakelabel train``: fit, evaluate, log and write as the module docstring says; return the summary."""
+    """``lakelabel train``: fit, evaluate, log and write as the module docstring says; return the summary.
+
+    A progress line (Spark tasks finished) is logged every 30 s while it runs.
+    """
+    describe(spark, "train", "the end model")
+    try:
+        with Progress(spark, "train", 0):
+            return _run(spark, cfg, run_id=run_id)
+    finally:
+        clear_description(spark)
+
+
+def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     e = cfg.end_model
 
@@ -143,14 +155,14 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) 
                           f"not one per class of {space}: the labels come from another label space; rerun the pipeline")
     source_rows = source.df.select(F.col(source.id_column).alias("row_id"), *columns)
     training = features.training_rows(labels, k, targets=e.targets, include_unvoted=e.include_unvoted)
-    training = training.join(source_rows, "row_id").persist(StorageLevel.MEMORY_AND_DISK)
-    describe(spark, "train", f"{e.classifier} on the labels of run {found.run_id}")
+    # Iterative fits run one Spark job per iteration over every partition: as many partitions as cores.
+    training = training.join(source_rows, "row_id").coalesce(max(1, spark.sparkContext.defaultParallelism))
+    training = training.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = _training_counts(training, k)
         _check_enough(counts, cfg, space, found.labels_path)
         step(f"{counts['labeled_rows']} labeled rows -> {counts['training_rows']} training rows ({e.targets})")
-        with Progress(spark, "train", counts["labeled_rows"]):
-            model = features.build_pipeline(e, text_cols).fit(training)
+        model = features.build_pipeline(e, text_cols).fit(training)
         step(f"fitted {e.classifier}")
     finally:
         training.unpersist()
@@ -190,7 +202,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) 
                 mlflow.log_metrics(_metrics(evaluation, counts))
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,
-                                              uri=uri, version=version, meta=meta, rows=counts["labeled_rows"]))
+                                              uri=uri, version=version, meta=meta))
             doc["counts"]["rows"] = written["rows"]
             doc["tables"] = {"labels": {"path": found.labels_path, "version": found.labels_version},
                              "predictions": {"path": predictions_path, "version": written["version"]}}
@@ -204,7 +216,6 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) 
             doc["mlflow"] = {"run_id": None, "tracking_uri": None, "experiment": cfg.mlflow.experiment}
     finally:
         scored.unpersist()
-        clear_description(spark)
     doc["timings_seconds"] = {"train": round(time.perf_counter() - started, 3)}
     write_json(folder / TRAIN_FILE, doc)
     step(f"predictions v{written['version']} -> {predictions_path}")
@@ -254,7 +265,7 @@ def _metrics(evaluation: dict[str, Any], counts: dict[str, Any]) -> dict[str, fl
 
 
 def _write_predictions(spark: Any, io: Any, scored: DataFrame, path: str, space: Sequence[str], *, run_id: str,
-                       uri: str, version: str, meta: dict[str, Any], rows: int) -> dict[str, Any]:
+                       uri: str, version: str, meta: dict[str, Any]) -> dict[str, Any]:
     names = F.array(*[F.lit(s) for s in space])
     out = scored.select(
         "row_id", "probabilities", "label", F.element_at(names, F.col("label") + 1).alias("label_name"), "confidence",
@@ -268,9 +279,8 @@ def _write_predictions(spark: Any, io: Any, scored: DataFrame, path: str, space:
     commit = {TRAIN_META_KEY: json.dumps({**meta, "end_model": uri, "end_model_version": version,
                                           "label_space": list(space)}, sort_keys=True, default=str),
               "lakelabel.run_id": run_id}  # fmt: skip
-    with Progress(spark, "train", rows):
-        result = io.write_table(out, path, mode="overwrite", commit_metadata=commit, overwrite_schema=True,
-                                description=f"lakelabel train: predictions to {path}")
+    result = io.write_table(out, path, mode="overwrite", commit_metadata=commit, overwrite_schema=True,
+                            description=f"lakelabel train: predictions to {path}")
     return {"version": result.version, "rows": result.num_records}
 
 
