@@ -84,6 +84,13 @@ def test_routing_by_label_space_and_mapping_form(tmp_path):
     listed = task_dict(tmp_path, "x.parquet")
     listed["tasks"] = [{"name": n, **body} for n, body in listed["tasks"].items()]
     assert config_from_dict(listed) == cfg
+    # A task's own LFs (declared in YAML here) join those routed to it by label space.
+    own = task_dict(tmp_path, "x.parquet")
+    own["tasks"]["urgency"]["lfs"] = {"declared": [{"name": "kw_outage", "kind": "keyword", "keywords": ["outage"],
+                                                    "label": "urgent"}]}  # fmt: skip
+    urgency = build_task_set(config_from_dict(own))["urgency"]
+    assert list(urgency.lf_names) == sorted(TASKS["urgency"] + ["kw_outage"])
+    assert urgency.registry["kw_outage"].label_space == ("routine", "urgent")
 
 
 def test_summary_has_one_entry_per_task(multi_run):
@@ -144,7 +151,7 @@ def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
     source = load_source(spark, cfg.source, io=io)
     ids, _ = _gold_ids(source, task_set.tasks)
     together = aggregate_tasks(cfg, task_patterns(spark, applied, task_set, io), ids, task_set, applied.n_rows)
-    for t in task_set.tasks:
+    for t in (task_set["topic"], task_set["tags_login"]):  # a plain task and a tag (each alone costs a Spark job)
         alone = aggregate.run(spark, cfg, applied=task_applied(applied, t), source=task_source(source, t))
         mine = together[t.name]
         np.testing.assert_array_equal(mine.stats.patterns, alone.stats.patterns)
