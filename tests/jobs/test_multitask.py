@@ -222,3 +222,33 @@ def test_other_bad_task_configs(tmp_path, capsys):
     assert "lakelabel analyze reads one task" in _cli(tmp_path, task_dict(tmp_path, "x.parquet"), capsys, "analyze")
     with pytest.raises(ConfigError, match="unknown config key tasks\\[0\\].labels"):
         config_from_dict({**task_dict(tmp_path, "x"), "tasks": [{"name": "a", "labels": ["x", "y"]}]})
+
+
+# ---------------------------------------------------------------------------------------------- the demo
+
+
+def test_demo_with_tasks_config_and_summary(tmp_path, multi_run):
+    from jobs import demo
+    from lf_library import load_registry
+
+    cfg = demo.demo_config(str(tmp_path), 100, 0, tasks=True)
+    task_set = build_task_set(cfg)
+    assert task_set.names == ("topic", "urgency")
+    assert task_set["topic"].lf_names == load_registry(["lf_library.lfs.demo"]).names  # the demo's 12 LFs, as before
+    assert len(task_set["urgency"].lf_names) == 9 and task_set["urgency"].gold_column == "true_urgency"
+    text = demo.format_summary(multi_run[1])
+    assert "(4 tasks)" in text and "task urgency: 4 LFs, classes routine, urgent" in text
+    assert text.count("accuracy vs truth") == 4
+
+
+def test_demo_urgency_data_is_seeded():
+    from jobs.demo.data import generate_demo_rows
+
+    big, small = generate_demo_rows(3000, 0).to_pandas(), generate_demo_rows(1000, 0).to_pandas()
+    pd.testing.assert_frame_equal(big.head(1000), small)
+    assert set(big.true_urgency) == {"routine", "urgent"}
+    cued = big[big.subject.str.startswith("URGENT:")]
+    assert len(cued) > 20 and (cued.true_urgency == "urgent").mean() > 0.75
+    # Urgency depends on priority: P(urgent) rises with it.
+    rate = big.groupby("priority").true_urgency.apply(lambda s: (s == "urgent").mean())
+    assert rate.is_monotonic_increasing
