@@ -66,16 +66,25 @@ def task_patterns(spark: SparkSession, applied: ApplyResult, task_set: TaskSet, 
     )
 
 
-def _gold_ids(source: Source, tasks: tuple[Task, ...]) -> tuple[DataFrame, dict[str, Source]]:
-    """``row_id, golds array<int>`` (one gold class id per task, -1 if none) and each task's Source."""
+def _gold_ids(source: Source, tasks: tuple[Task, ...]) -> tuple[DataFrame, dict[str, Source], DataFrame]:
+    """``row_id, golds array<int>`` (one gold class id per task, -1 if none) and each task's Source.
+
+    The ids are persisted (every task's write joins them); the third value is the persisted
+    DataFrame, to unpersist at the end of the run.
+    """
     shared = source
     for t in tasks:
         shared = replace(shared, df=task_source(shared, t).df)
     sources = {t.name: replace(task_source(shared, t), df=shared.df) for t in tasks}
     golds = [gold_ids(sources[t.name], tuple(t.label_space)) if sources[t.name].gold_column else F.lit(-1).cast("int")
              for t in tasks]  # fmt: skip
-    ids = shared.df.select(F.col(source.id_column).alias("row_id"), F.array(*golds).alias("golds"))
-    return ids, sources
+    row_id = F.col(source.id_column).alias("row_id")
+    if not any(sources[t.name].gold_column for t in tasks):
+        # Every task's write joins these ids: keep them, not a column of -1s that Spark computes on the fly.
+        ids = shared.df.select(row_id).persist(StorageLevel.MEMORY_AND_DISK)
+        return ids.select("row_id", F.array(*golds).alias("golds")), sources, ids
+    ids = shared.df.select(row_id, F.array(*golds).alias("golds")).persist(StorageLevel.MEMORY_AND_DISK)
+    return ids, sources, ids
 
 
 def task_rows(codes: DataFrame, ids: DataFrame, index: int) -> DataFrame:
@@ -192,7 +201,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     mlflow_run_id = tracking.start_run(cfg, run_id).info.run_id if cfg.mlflow.enabled else None
     status = "FAILED"
     moved: list[str] = []
-    codes = None
+    codes = cached_ids = None
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force)
@@ -205,7 +214,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         log.info("stage 2/4 aggregate: vote patterns of %d tasks in one pass", len(tasks))
         started = time.perf_counter()
         describe(spark, "aggregate", f"vote patterns of {len(tasks)} tasks")
-        ids, sources = _gold_ids(source, tasks)
+        ids, sources, cached_ids = _gold_ids(source, tasks)
         codes = task_patterns(spark, applied, task_set, io).persist(StorageLevel.MEMORY_AND_DISK)
         aggs = aggregate_tasks(cfg, codes, ids, task_set, applied.n_rows)
         timings["aggregate"] = time.perf_counter() - started
@@ -270,8 +279,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                 io.restore_table(path, before[path], reason=reason)
         raise
     finally:
-        if codes is not None:
-            codes.unpersist()
+        for cached in (codes, cached_ids):
+            if cached is not None:
+                cached.unpersist()
         clear_description(spark)
         if cfg.mlflow.enabled:
             tracking.end_run(cfg, status, failing=status != "FINISHED")

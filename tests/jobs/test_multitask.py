@@ -57,7 +57,9 @@ def multi_run(spark, tmp_path_factory):
     from jobs import pipeline
 
     tmp = tmp_path_factory.mktemp("multitask")
-    cfg = config_from_dict(task_dict(tmp, make_source(tmp)))
+    source = make_source(tmp)
+    # The source again as the held-out set: each task is scored with its own gold column there too.
+    cfg = config_from_dict(task_dict(tmp, source, evaluation={"path": source, "format": "parquet", "id_column": "id"}))
     before = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
         summary = pipeline.run(spark, cfg, run_id="mt-1").summary
@@ -105,6 +107,10 @@ def test_summary_has_one_entry_per_task(multi_run):
         assert summary["metrics"][f"{name}.coverage"] == entry["metrics"]["coverage"]
         assert "accuracy" in entry["metrics"]  # every task has gold here
     assert {lf["name"]: lf["task"] for lf in summary["lfs"]} == {lf: t for t, lfs in TASKS.items() for lf in lfs}
+    gold_rows = {"topic": N, "urgency": N, "tags_refund": N - 9, "tags_login": N - 9}  # 9 rows have no tag list
+    for name, entry in summary["tasks"].items():
+        assert entry["metrics"]["gold_rows"] == entry["metrics"]["eval_rows"] == gold_rows[name]
+        assert entry["metrics"]["eval_accuracy"] == pytest.approx(entry["metrics"]["accuracy"])
     # The keyword LFs are right on these rows: the label models are too.
     assert summary["tasks"]["topic"]["metrics"]["accuracy_covered"] == 1.0
 
@@ -149,7 +155,7 @@ def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
     io = delta_io.delta_io(spark, "local")
     applied = load_apply_result(cfg, io)
     source = load_source(spark, cfg.source, io=io)
-    ids, _ = _gold_ids(source, task_set.tasks)
+    ids, _, _ = _gold_ids(source, task_set.tasks)
     together = aggregate_tasks(cfg, task_patterns(spark, applied, task_set, io), ids, task_set, applied.n_rows)
     for t in (task_set["topic"], task_set["tags_login"]):  # a plain task and a tag (each alone costs a Spark job)
         alone = aggregate.run(spark, cfg, applied=task_applied(applied, t), source=task_source(source, t))
