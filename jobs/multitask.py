@@ -220,8 +220,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         timings["aggregate"] = time.perf_counter() - started
 
         entries: dict[str, dict[str, Any]] = {}
-        timings["fit"] = timings["write"] = 0.0
-        for i, t in enumerate(tasks):
+        fits: dict[str, Any] = {}
+        timings["fit"] = 0.0
+        for t in tasks:  # on the driver: label models, held-out scores, MLflow (which is not thread-safe)
             mine = task_applied(applied, t)
             agg = aggs[t.name]
             fitted = fit_label_model.run(cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
@@ -238,24 +239,34 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                     import mlflow
 
                     mlflow.log_metrics({f"{t.name}.{k}": v for k, v in holdout.items()})
-            log.info("stage 4/4 write: task %s (%d/%d), labels for %d rows", t.name, i + 1, len(tasks), applied.n_rows)
-            written = write_labels.run(spark, task_cfgs[t.name], run_id=run_id, applied=mine, fitted=fitted,
-                                       source=sources[t.name], model_uri=model_uri, rows=task_rows(codes, ids, i))
-            if not written.skipped:
-                moved.append(labels_paths[t.name])
-            timings["write"] += written.seconds
+            fits[t.name] = (mine, fitted, model_uri)
             entries[t.name] = {
                 "label_space": list(t.label_space),
                 "gold_column": t.gold_column,
                 **({"tag": t.tag} if t.tag else {}),
                 "lfs": list(mine.lf_names),
                 "patterns": agg.n_patterns,
-                "tables": {"labels": {"path": written.labels_table, "version": written.labels_version,
-                                      "rows": written.n_rows}},
+                "tables": {},
                 "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                                 "method": cfg.label_model.method},
                 "metrics": metrics,
             }  # fmt: skip
+
+        # One task after another: writing 4 tables at once from driver threads measured no faster
+        # (benchmarks/RESULTS.md, busy machine: the writes are CPU-bound there).
+        started = time.perf_counter()
+        written_all = {}
+        for i, t in enumerate(tasks):
+            log.info("stage 4/4 write: task %s (%d/%d), labels for %d rows", t.name, i + 1, len(tasks), applied.n_rows)
+            mine, fitted, model_uri = fits[t.name]
+            written_all[t.name] = write_labels.run(spark, task_cfgs[t.name], run_id=run_id, applied=mine, fitted=fitted,
+                                                   source=sources[t.name], model_uri=model_uri,
+                                                   rows=task_rows(codes, ids, i))  # fmt: skip
+        timings["write"] = time.perf_counter() - started
+        for t in tasks:
+            written = written_all[t.name]
+            entries[t.name]["tables"] = {"labels": {"path": written.labels_table, "version": written.labels_version,
+                                                    "rows": written.n_rows}}  # fmt: skip
         timings["total"] = time.perf_counter() - t0
         summary = _summary(cfg, run_id, applied, task_set, entries, mlflow_run_id, timings)
         if cfg.report.enabled:
@@ -274,7 +285,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     except BaseException as err:
         status = "FAILED" if isinstance(err, Exception) else "KILLED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
-        for path in reversed(moved):
+        # Every labels table whose version moved, and the votes if this run wrote them.
+        for path in [*labels_paths.values(), *moved]:
             if io.table_version(path) != before[path]:
                 io.restore_table(path, before[path], reason=reason)
         raise

@@ -14,6 +14,8 @@ from jobs.runtime.config import config_from_dict
 from jobs.tasks import build_task_set
 from lf_library.errors import ConfigError
 
+pytestmark = pytest.mark.spark  # the fixture's pipeline run and the CLI cases (no Spark starts for those)
+
 N = 90
 TEXTS = ["my invoice is wrong, refund asap", "the app crash again, no rush", "login error, urgent please",
          "charged twice for the invoice", "whenever you can: password reset", "money back please, immediately",
@@ -258,3 +260,33 @@ def test_demo_urgency_data_is_seeded():
     # Urgency depends on priority: P(urgent) rises with it.
     rate = big.groupby("priority").true_urgency.apply(lambda s: (s == "urgent").mean())
     assert rate.is_monotonic_increasing
+
+
+def test_failed_task_write_puts_every_table_back(multi_run, spark, monkeypatch):
+    """A task's write fails after others committed: every labels table (and the votes) stay as before."""
+    from jobs import pipeline, write_labels
+
+    cfg, summary = multi_run
+    versions = {name: DeltaTable(e["tables"]["labels"]["path"]).version() for name, e in summary["tasks"].items()}
+    votes = DeltaTable(cfg.table_path("votes")).version()
+    real = write_labels.run
+
+    def failing(spark, task_cfg, **kw):
+        if task_cfg.table_path("labels").endswith("labels_urgency"):
+            raise RuntimeError("disk full while writing urgency")
+        return real(spark, task_cfg, **kw)
+
+    monkeypatch.setattr(write_labels, "run", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.run(spark, replace_mlflow_off(cfg), run_id="mt-2")
+    for name, e in summary["tasks"].items():
+        table = DeltaTable(e["tables"]["labels"]["path"])
+        assert set(table.to_pandas().run_id) == {"mt-1"}, name  # the labels of the run before
+        assert table.version() >= versions[name]
+    assert DeltaTable(cfg.table_path("votes")).version() == votes  # reused, not rewritten
+
+
+def replace_mlflow_off(cfg):
+    from dataclasses import replace
+
+    return replace(cfg, mlflow=replace(cfg.mlflow, enabled=False), evaluation=None)
