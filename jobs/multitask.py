@@ -234,7 +234,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             metrics.update(holdout)
             model_uri = None
             if cfg.mlflow.enabled:
-                model_uri = tracking.log_fit(cfg, fitted, list(mine.lf_names), list(t.label_space), task=t.name)
+                model_uri = tracking.log_task_fit(cfg, fitted, list(mine.lf_names), list(t.label_space), task=t.name)
                 if holdout:
                     import mlflow
 

@@ -25,6 +25,8 @@ from lf_library.errors import ConfigError
 __all__ = [
     "SourceConfig",
     "LFConfig",
+    "TaskConfig",
+    "MultiLabelConfig",
     "TablesConfig",
     "ApplyConfig",
     "AggregateConfig",
@@ -36,8 +38,6 @@ __all__ = [
     "ReportConfig",
     "GoldConfig",
     "AnnotateConfig",
-    "TaskConfig",
-    "MultiLabelConfig",
     "PipelineConfig",
     "load_config",
     "config_from_dict",
@@ -68,6 +68,33 @@ class LFConfig:
     # LFs without code (lf_library.declared): entries {name, kind, ...} and YAML files of entries.
     declared: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One labeling task of a multi-task run (README "Several tasks at once").
+
+    ``label_space`` routes LFs: a module's LF belongs to the task with its label space. ``lfs``
+    lists LFs (modules, declared) that belong to this task only; ``gold_column`` holds its truth
+    in the source and the evaluation source.
+    """
+
+    name: str = ""
+    label_space: list[str] | None = None
+    gold_column: str | None = None
+    lfs: LFConfig = field(default_factory=LFConfig)
+
+
+@dataclass(frozen=True)
+class MultiLabelConfig:
+    """k binary tasks ``<name>_<tag>`` over one tag list; a tag's label space is ``(not_<tag>, <tag>)``."""
+
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    # A source column listing each row's tags (an array, or a string joined by ``separator``).
+    gold_column: str | None = None
+    separator: str = ","
+    lfs: LFConfig = field(default_factory=LFConfig)
 
 
 @dataclass(frozen=True)
@@ -175,33 +202,6 @@ class AnnotateConfig:
 
 
 @dataclass(frozen=True)
-class TaskConfig:
-    """One labeling task of a multi-task run (README "Several tasks at once").
-
-    ``label_space`` routes LFs: a module's LF belongs to the task with its label space. ``lfs``
-    lists LFs (modules, declared) that belong to this task only; ``gold_column`` holds its truth
-    in the source and the evaluation source.
-    """
-
-    name: str = ""
-    label_space: list[str] | None = None
-    gold_column: str | None = None
-    lfs: LFConfig = field(default_factory=LFConfig)
-
-
-@dataclass(frozen=True)
-class MultiLabelConfig:
-    """k binary tasks ``<name>_<tag>`` over one tag list; a tag's label space is ``(not_<tag>, <tag>)``."""
-
-    name: str = ""
-    tags: list[str] = field(default_factory=list)
-    # A source column listing each row's tags (an array, or a string joined by ``separator``).
-    gold_column: str | None = None
-    separator: str = ","
-    lfs: LFConfig = field(default_factory=LFConfig)
-
-
-@dataclass(frozen=True)
 class PipelineConfig:
     """Everything one pipeline run needs. See README "Configuration reference"."""
 
@@ -209,6 +209,9 @@ class PipelineConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     evaluation: SourceConfig | None = None
     lfs: LFConfig = field(default_factory=LFConfig)
+    # Several tasks in one run (jobs/tasks.py); empty: one task, as lfs: describes.
+    tasks: list[TaskConfig] = field(default_factory=list)
+    multi_label: MultiLabelConfig | None = None
     tables: TablesConfig = field(default_factory=TablesConfig)
     apply: ApplyConfig = field(default_factory=ApplyConfig)
     aggregate: AggregateConfig = field(default_factory=AggregateConfig)
@@ -221,9 +224,6 @@ class PipelineConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
-    # Several tasks in one run (jobs/tasks.py); empty: one task, as lfs: describes.
-    tasks: list[TaskConfig] = field(default_factory=list)
-    multi_label: MultiLabelConfig | None = None
 
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""

@@ -165,12 +165,16 @@ def log_apply(cfg: PipelineConfig, applied) -> None:
     mlflow.log_dict(json.loads(applied.to_json()), "apply_summary.json")
 
 
-def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str], *,
-            task: str | None = None) -> str:
-    """Log metrics, the LF summary and the label model; return the model URI.
+def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str]) -> str:
+    """Log metrics, the LF summary and the label model; return the model URI."""
+    return log_task_fit(cfg, fitted, lf_names, label_space, task=None)
 
-    ``task``: one task of a multi-task run; metric names get the prefix ``<task>.`` and the
-    model is logged as ``label_model_<task>``.
+
+def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str], *,
+                 task: str | None) -> str:
+    """:func:`log_fit` for one task of a multi-task run (``task``; None: the single task).
+
+    Metric names get the prefix ``<task>.``, the model is logged as ``label_model_<task>``.
     """
     mlflow = _client(cfg)
     pre, suffix = (f"{task}.", f"_{task}") if task else ("", "")
