@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import functions as F
 
@@ -29,7 +28,8 @@ from lf_library.models import set_tracking_uri
 from lf_library.registry import module_lfs
 from lf_library.tags import check_tag, tag_space
 
-__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source"]
+__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "labels_table", "task_config",
+           "task_source"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
@@ -206,6 +206,9 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task
             "top-level lfs.declared / lfs.files have no label space to route them by when several tasks are "
             "configured; declare them under tasks.<name>.lfs.declared (or .files)"
         )
+    if lfs.label_space is not None:
+        raise ConfigError(f"lfs.label_space = {list(lfs.label_space)} is a single-task setting; with several tasks, "
+                          f"set tasks.<name>.label_space")
     owners: dict[tuple[str, ...], list[str]] = {}
     for name, space in spaces.items():
         owners.setdefault(space, []).append(name)
@@ -217,8 +220,6 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task
             if space is None:
                 raise ConfigError(f"LF {lf.name!r} (module {module}) has no label space: define LABEL_SPACE in the "
                                   f"module or give the LF label_space=")
-            if lfs.label_space is not None and tuple(lfs.label_space) != space:
-                raise ConfigError(f"lfs.label_space is a single-task setting; with tasks, set tasks.<name>.label_space")
             matches = owners.get(space, [])
             if not matches:
                 raise ConfigError(
@@ -274,8 +275,3 @@ def task_source(source: Source, task: Task) -> Source:
     derived = f"__gold_{task.name}"
     value = F.when(col.isNull(), F.lit(None)).when(F.array_contains(tags, task.tag), present).otherwise(absent)
     return replace(source, df=source.df.withColumn(derived, value), gold_column=derived)
-
-
-def describe_tasks(task_set: TaskSet) -> list[dict[str, Any]]:
-    """Name, label space and LF names of each task (for logs and the summary)."""
-    return [{"name": t.name, "label_space": list(t.label_space), "lfs": list(t.lf_names)} for t in task_set.tasks]
