@@ -1,47 +1,58 @@
 """Distinct rows of a label matrix, found through integer row keys.
 
-Each vote ``v`` in ``{-1, 0..k-1}`` is a digit ``v + 1`` in base ``r = k + 1``; a row of
-``m`` votes packs into ``ceil(m / g)`` int64 *words* of ``g = floor(62 / log2(r))``
-digits each, the first LF the most significant digit. Rows are equal exactly when their
-words are, and the words of distinct rows sort in the lexicographic order of the rows
-(``-1 < 0 < 1 ...``). One word per row (``r ** m < 2 ** 62``: 20 LFs x 3 classes, 40 LFs
-x 2 classes, 15 LFs x 15 classes) makes deduplication a sort of a 1-D int64 array, or a
-``bincount`` when ``r ** m`` is small; more words are deduplicated by ``lexsort``.
+Each vote ``v`` in ``{-1, 0..k-1}`` is a digit ``v + 1`` of ``b = bit_length(k)`` bits
+(the smallest power-of-two base holding ``k + 1`` values); a row of ``m`` votes packs into
+``ceil(m / g)`` int64 *words* of ``g = floor(62 / b)`` digits each, the first LF the most
+significant digit. Rows are equal exactly when their words are, and the words of distinct
+rows sort in the lexicographic order of the rows (``-1 < 0 < 1 ...``). Packing and
+unpacking are shifts and masks. One word per row (``b * m <= 62``: 31 LFs x 2 or 3
+classes, 15 LFs x 15 classes) makes deduplication a sort of a 1-D int64 array, or a
+``bincount`` when ``2 ** (b * m)`` is small; more words are deduplicated by ``lexsort``.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-__all__ = ["row_words", "unique_words", "decode_words", "digits_per_word"]
+__all__ = ["row_words", "unique_words", "decode_words", "digits_per_word", "digit_bits"]
 
 _BINCOUNT_MAX = 1 << 22  # key spaces up to this size are counted by bincount, not sorted
+_ROW_CHUNK = 1 << 16  # rows packed per block (keeps the int64 temporaries in cache)
+
+
+def digit_bits(k: int) -> int:
+    """Bits of one vote digit for cardinality ``k`` (``k + 1`` values)."""
+    return max(1, int(k).bit_length())
 
 
 def digits_per_word(k: int) -> int:
     """Votes packed into one int64 word for cardinality ``k`` (at least 1)."""
-    r = k + 1
-    return max(1, int(62 // math.log2(r)))
+    return max(1, 62 // digit_bits(k))
 
 
 def row_words(L: np.ndarray, k: int) -> np.ndarray:
     """Pack each row of ``L: [n, m]`` (votes in ``{-1..k-1}``) into int64 words, ``[n, W]``."""
     n, m = L.shape
-    r = k + 1
+    b = digit_bits(k)
     g = digits_per_word(k)
     n_words = max(1, -(-m // g))
     out = np.empty((n, n_words), dtype=np.int64)
-    key = np.empty(n, dtype=np.int64)
-    for w in range(n_words):
-        cols = range(w * g, min(m, (w + 1) * g))
-        key[:] = 0
-        for j in cols:
-            key *= r
-            key += L[:, j]  # the +1 of every digit is added once, below
-        key += (r ** len(cols) - 1) // (r - 1)
-        out[:, w] = key
+    step = min(max(n, 1), _ROW_CHUNK)
+    key = np.empty(step, dtype=np.int64)
+    col = np.empty(step, dtype=np.int64)
+    for lo in range(0, n, step):
+        Lc = L[lo:lo + step]
+        nc = len(Lc)
+        kc, cc = key[:nc], col[:nc]
+        for w in range(n_words):
+            cols = range(w * g, min(m, (w + 1) * g))
+            kc[:] = 0
+            for j in cols:
+                kc <<= b
+                cc[:] = Lc[:, j]
+                cc += 1
+                kc |= cc
+            out[lo:lo + nc, w] = kc
     return out
 
 
@@ -65,14 +76,20 @@ def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int) 
         return words[:0], np.zeros(0, dtype=np.int64)
     if n_words == 1:
         keys = words[:, 0]
-        space = (k + 1) ** m
-        if space <= _BINCOUNT_MAX and space <= 8 * n:
+        bits = digit_bits(k) * m
+        space = 1 << bits if bits < 40 else None
+        if space is not None and space <= _BINCOUNT_MAX and space <= 8 * n:
             counts = np.bincount(keys, weights=weights, minlength=space)
             uniq = np.flatnonzero(counts)
-            return uniq.astype(np.int64)[:, None], counts[uniq].astype(np.int64)
+            return uniq.astype(np.int64)[:, None], np.rint(counts[uniq]).astype(np.int64)
         if weights is None:
-            uniq, counts = np.unique(keys, return_counts=True)
-            return uniq[:, None], counts.astype(np.int64)
+            s = np.sort(keys)
+            new = np.empty(n, dtype=bool)
+            new[0] = True
+            np.not_equal(s[1:], s[:-1], out=new[1:])
+            starts = np.flatnonzero(new)
+            counts = np.diff(np.append(starts, n))
+            return s[starts][:, None], counts.astype(np.int64)
         uniq, inv = np.unique(keys, return_inverse=True)
         counts = np.bincount(inv.reshape(-1), weights=weights, minlength=len(uniq))
         return uniq[:, None], np.rint(counts).astype(np.int64)
@@ -90,13 +107,16 @@ def decode_words(words: np.ndarray, k: int, m: int) -> np.ndarray:
     """Inverse of :func:`row_words`, LF-major: the votes of the ``p`` rows as int16 ``[m, p]``
     (the transpose of the rows; per-row reductions over LFs are fast on this layout)."""
     p = words.shape[0]
-    r = k + 1
+    b = digit_bits(k)
+    mask = (1 << b) - 1
     g = digits_per_word(k)
     out = np.empty((m, p), dtype=np.int16 if k < 32767 else np.int32)  # LF-major: contiguous writes
+    tmp = np.empty(p, dtype=np.int64)
     for w in range(words.shape[1]):
         cols = list(range(w * g, min(m, (w + 1) * g)))
-        key = words[:, w].copy()
-        for j in reversed(cols):
-            key, digit = np.divmod(key, r)
-            np.subtract(digit, 1, out=out[j], casting="unsafe")
+        key = words[:, w]
+        for i, j in enumerate(reversed(cols)):
+            np.right_shift(key, b * i, out=tmp)
+            tmp &= mask
+            np.subtract(tmp, 1, out=out[j], casting="unsafe")
     return out

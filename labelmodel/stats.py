@@ -332,6 +332,20 @@ class _Counts:
         """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times."""
         m, k = self.m, self.k
         self.n += int(w.sum())
+        if self.dense:
+            # one weighted Gram product of the one-hot votes, with three more indicator
+            # rows (covered, overlapped, conflicted), gives every count at once
+            G = _weighted_gram(PT, w, k)
+            mk = m * k
+            self._overlap += G[:mk, :mk]
+            per_lf = G[:mk, mk:].reshape(m, k, 3).sum(axis=1)
+            self.lf_coverage += per_lf[:, 0]
+            self.lf_overlap += per_lf[:, 1]
+            self.lf_conflict += per_lf[:, 2]
+            self.n_covered += int(G[mk, mk])
+            self.n_overlapped += int(G[mk + 1, mk + 1])
+            self.n_conflicted += int(G[mk + 2, mk + 2])
+            return
         voted = PT != ABSTAIN
         n_votes = voted.sum(axis=0)
         big, small = np.iinfo(PT.dtype).max, np.iinfo(PT.dtype).min
@@ -353,9 +367,6 @@ class _Counts:
         self.n_covered += int(w[n_votes >= 1].sum())
         self.n_overlapped += int(w[n_votes >= 2].sum())
         self.n_conflicted += int(w[conflicted].sum())
-        if self.dense:
-            self._overlap += _weighted_gram(PT, w, k)
-            return
         # many columns: a sparse one-hot [p, m*k] (a dense one would be p*m*k floats)
         # built as CSR directly: nonzero of the row-major view is sorted by row, then LF
         rows, lfs = np.nonzero(voted.T)
@@ -383,7 +394,9 @@ class _Counts:
 
 
 def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
-    """``X.T @ diag(w) @ X`` for the one-hot ``X: [p, m*k]`` of the rows ``PT: [m, p]``, exact, int64.
+    """``X.T @ diag(w) @ X`` for ``X: [p, m*k + 3]``, exact, int64: the one-hot votes of the
+    rows ``PT: [m, p]``, then three row indicators (at least one vote, at least two votes,
+    two different classes voted).
 
     Computed as ``sum_b 2**b * X_b.T @ X_b`` over the bits ``b`` of the integer weights
     (``X_b``: rows whose weight has bit ``b``). ``X.T @ X`` of a single operand is a BLAS
@@ -392,10 +405,12 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     blocks of at most ``2**24`` rows keep every sum exact.
     """
     m, p = PT.shape
-    cols = m * k
+    mk = m * k
+    cols = mk + 3
     G = np.zeros((cols, cols), dtype=np.int64)
     step = int(min(1 << 24, max(1, _GRAM_CHUNK_CELLS // max(cols, 1))))
     XT_buf = np.empty((cols, min(step, p)), dtype=np.float32)
+    classes = np.arange(k, dtype=PT.dtype)[:, None]
     bits = np.asarray(w, dtype=np.int64)
     b = 0
     while True:
@@ -405,9 +420,12 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
             hi = min(lo + step, len(sel))
             sub = PT[:, lo:hi] if whole else PT[:, sel[lo:hi]]
             XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
-            for j in range(m):
-                for a in range(k):
-                    np.equal(sub[j], a, out=XT[j * k + a], casting="unsafe")
+            np.equal(sub[:, None, :], classes, out=XT[:mk].reshape(m, k, -1), casting="unsafe")
+            n_votes = XT[:mk].sum(axis=0)
+            n_classes = XT[:mk].reshape(m, k, -1).max(axis=0).sum(axis=0) if m > 1 else np.minimum(n_votes, 1)
+            np.greater_equal(n_votes, 1, out=XT[mk], casting="unsafe")
+            np.greater_equal(n_votes, 2, out=XT[mk + 1], casting="unsafe")
+            np.greater_equal(n_classes, 2, out=XT[mk + 2], casting="unsafe")
             G += np.rint(XT @ XT.T).astype(np.int64) << b
         bits = bits >> 1
         b += 1
