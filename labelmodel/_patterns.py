@@ -17,7 +17,8 @@ import numpy as np
 __all__ = ["row_words", "unique_words", "decode_words", "digits_per_word", "digit_bits"]
 
 _BINCOUNT_MAX = 1 << 22  # key spaces up to this size are counted by bincount, not sorted
-_ROW_CHUNK = 1 << 16  # rows packed per block (keeps the int64 temporaries in cache)
+_ROW_CHUNK = 1 << 16
+_LEXSORT_MAX_WORDS = 8  # more words per row: rows are sorted as byte strings instead  # rows packed per block (keeps the int64 temporaries in cache)
 
 
 def digit_bits(k: int) -> int:
@@ -43,6 +44,8 @@ def row_words(L: np.ndarray, k: int) -> np.ndarray:
     for lo in range(0, n, step):
         Lc = L[lo:lo + step]
         nc = len(Lc)
+        if m > 64:  # many LFs: read each LF's votes from contiguous memory
+            Lc = np.ascontiguousarray(Lc.T).T
         kc, cc = key[:nc], col[:nc]
         for w in range(n_words):
             cols = range(w * g, min(m, (w + 1) * g))
@@ -93,6 +96,13 @@ def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int) 
         uniq, inv = np.unique(keys, return_inverse=True)
         counts = np.bincount(inv.reshape(-1), weights=weights, minlength=len(uniq))
         return uniq[:, None], np.rint(counts).astype(np.int64)
+    if n_words > _LEXSORT_MAX_WORDS:
+        # Many words: one sort of the rows as byte strings. Big-endian bytes of non-negative
+        # words compare (memcmp) in the same order as the words, so this is lexsort's order.
+        raw = words.astype(">i8").view(np.dtype((np.void, 8 * n_words))).reshape(-1)
+        _, first, inv = np.unique(raw, return_index=True, return_inverse=True)
+        counts = np.bincount(inv.reshape(-1), weights=weights, minlength=len(first))
+        return words[first], np.rint(counts).astype(np.int64)
     order = np.lexsort(words.T[::-1])  # the first word is the primary key
     s = words[order]
     new = np.ones(n, dtype=bool)

@@ -47,7 +47,11 @@ class SufficientStats:
         ``overlap[i*k + a, j*k + b]`` = number of rows with ``L[:, i] == a`` and
         ``L[:, j] == b``. The diagonal ``k x k`` blocks are diagonal and hold each LF's
         per-class vote counts. ``overlap / n_rows`` is Snorkel's ``O``. Dense when
-        ``m*k <= DENSE_OVERLAP_MAX_COLS``, sparse above (consumers accept both).
+        ``m*k <= DENSE_OVERLAP_MAX_COLS``, sparse above (consumers accept both). It may
+        be passed as ``None`` when ``patterns`` are given: it is then computed from the
+        patterns on first access (:func:`stats_from_matrix` does so for sparse overlaps,
+        which EM over patterns never reads: 1000 classes x 2000 LFs would hold billions
+        of pairs).
     lf_coverage : ndarray, shape [m], int64
         Rows on which LF ``j`` voted.
     lf_overlap : ndarray, shape [m], int64
@@ -85,9 +89,18 @@ class SufficientStats:
     def has_patterns(self) -> bool:
         return self.patterns is not None
 
+    @property
+    def overlap_computed(self) -> bool:
+        """Whether ``overlap`` is held (False: it would be computed from the patterns)."""
+        return self.__dict__.get("_overlap") is not None
+
     def class_vote_counts(self) -> np.ndarray:
         """Per-LF per-class vote counts, shape ``[m, k]`` (the diagonal of ``overlap``)."""
         m, k = self.n_lfs, self.cardinality
+        if not self.overlap_computed and self.patterns is not None:
+            rows, lfs = np.nonzero(self.patterns != ABSTAIN)
+            unit = lfs * k + self.patterns[rows, lfs]
+            return np.rint(np.bincount(unit, weights=self.counts[rows], minlength=m * k)).astype(np.int64).reshape(m, k)
         diag = self.overlap.diagonal() if sp.issparse(self.overlap) else np.diag(self.overlap)
         return np.asarray(diag, dtype=np.int64).reshape(m, k).copy()
 
@@ -171,6 +184,29 @@ class SufficientStats:
                 patterns=z["patterns"] if "patterns" in z else None,
                 counts=z["counts"] if "counts" in z else None,
             )
+
+
+def _get_overlap(self: SufficientStats) -> Any:
+    O = self.__dict__.get("_overlap")
+    if O is None:
+        if self.patterns is None:
+            raise ValueError("these statistics carry neither overlap nor the pattern table")
+        m, k = self.n_lfs, self.cardinality
+        acc = _Counts(m, k)
+        if len(self.counts):
+            acc.add_overlap(np.ascontiguousarray(self.patterns.T), np.asarray(self.counts, dtype=np.int64))
+        O = acc.overlap()
+        self.__dict__["_overlap"] = O
+    return O
+
+
+def _set_overlap(self: SufficientStats, value: Any) -> None:
+    self.__dict__["_overlap"] = value
+
+
+# ``overlap`` is computed on first access when it was given as None (see the class docstring);
+# the frozen dataclass's __init__ stores it through this property's setter.
+SufficientStats.overlap = property(_get_overlap, _set_overlap, doc="See the class docstring.")  # type: ignore[assignment]
 
 
 def vote_dtype(cardinality: int) -> np.dtype:
@@ -258,6 +294,9 @@ def stats_from_matrix(
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []  # (words, counts, rows)
     n_pieces_rows = 0
     keep_patterns = m > 0
+    # a sparse overlap is left to be computed from the patterns on demand (EM over patterns
+    # never reads it); it is accumulated only once the pattern table is dropped
+    lazy = m * k > DENSE_OVERLAP_MAX_COLS
     for lo in range(0, n_lines, step):
         Lc = L[lo : lo + step]
         w = None
@@ -271,7 +310,7 @@ def stats_from_matrix(
             continue
         words, counts = unique_words(row_words(Lc, k), w, k, m)
         PT = decode_words(words, k, m)  # [m, p]
-        acc.add(PT, counts)
+        acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
         if keep_patterns:
             pieces.append((words, counts, PT))
             n_pieces_rows += len(words)
@@ -279,6 +318,8 @@ def stats_from_matrix(
                 pieces = [_merge(pieces, k, m)]
                 n_pieces_rows = len(pieces[0][0])
             if max_patterns is not None and len(pieces) == 1 and n_pieces_rows > max_patterns:
+                if lazy:
+                    _add_overlap_of(acc, pieces[0], k, m)
                 keep_patterns, pieces = False, []
 
     patterns = counts = None
@@ -291,12 +332,14 @@ def stats_from_matrix(
             PT = PT if PT is not None else decode_words(words, k, m)
             patterns = np.ascontiguousarray(PT.T, dtype=np.int16)
             counts = cnt.astype(np.int64)
+        elif lazy:
+            _add_overlap_of(acc, (words, cnt, PT), k, m)
 
     return SufficientStats(
         n_rows=int(acc.n),
         cardinality=int(k),
         lf_names=names,
-        overlap=acc.overlap(),
+        overlap=None if lazy and patterns is not None else acc.overlap(),
         lf_coverage=acc.lf_coverage,
         lf_overlap=acc.lf_overlap,
         lf_conflict=acc.lf_conflict,
@@ -306,6 +349,11 @@ def stats_from_matrix(
         patterns=patterns,
         counts=counts,
     )
+
+
+def _add_overlap_of(acc: _Counts, piece: tuple, k: int, m: int) -> None:
+    words, counts, PT = piece
+    acc.add_overlap(PT if PT is not None else decode_words(words, k, m), counts)
 
 
 def _merge(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], k: int, m: int) -> tuple:
@@ -328,8 +376,11 @@ class _Counts:
         self.dense = m * k <= _DENSE_GRAM_COLS
         self._overlap: Any = np.zeros((m * k, m * k), dtype=np.int64) if self.dense else None
 
-    def add(self, PT: np.ndarray, w: np.ndarray) -> None:
-        """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times."""
+    def add(self, PT: np.ndarray, w: np.ndarray, with_overlap: bool = True) -> None:
+        """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times.
+
+        ``with_overlap=False`` skips the overlap when it is sparse (the dense one comes
+        from the same product as the other counts)."""
         m, k = self.m, self.k
         self.n += int(w.sum())
         if self.dense:
@@ -346,36 +397,43 @@ class _Counts:
             self.n_overlapped += int(G[mk + 1, mk + 1])
             self.n_conflicted += int(G[mk + 2, mk + 2])
             return
-        voted = PT != ABSTAIN
-        n_votes = voted.sum(axis=0)
-        big, small = np.iinfo(PT.dtype).max, np.iinfo(PT.dtype).min
-        # a row conflicts when its voted classes are not all equal
-        conflicted = (n_votes >= 2) & (np.where(voted, PT, big).min(axis=0) != np.where(voted, PT, small).max(axis=0))
-        # per-LF weighted row counts as float64 matrix-vector products (exact below 2**53)
-        wf = w.astype(np.float64)
-        per_row = (wf, wf * (n_votes >= 2), wf * conflicted)
-        sums = np.zeros((3, m))
-        step = max(1, _GRAM_CHUNK_CELLS // max(m, 1))
-        for lo in range(0, voted.shape[1], step):
-            block = voted[:, lo : lo + step].astype(np.float64)
-            for i, vec in enumerate(per_row):
-                sums[i] += block @ vec[lo : lo + step]
-        cov, ovl, con = np.rint(sums).astype(np.int64)
-        self.lf_coverage += cov
-        self.lf_overlap += ovl
-        self.lf_conflict += con
-        self.n_covered += int(w[n_votes >= 1].sum())
+        # many columns: every count from the list of votes (sorted by row, then LF)
+        p = PT.shape[1]
+        rows, lfs = np.nonzero((PT != ABSTAIN).T)
+        cls = PT[lfs, rows]
+        n_votes = np.bincount(rows, minlength=p)
+        indptr = np.zeros(p + 1, dtype=np.int64)
+        np.cumsum(n_votes, out=indptr[1:])
+        conflicted = np.zeros(p, dtype=bool)
+        has = n_votes > 0
+        if has.any():
+            starts = indptr[:-1][has]
+            conflicted[has] = np.minimum.reduceat(cls, starts) != np.maximum.reduceat(cls, starts)
+        wr = w[rows].astype(np.float64)
+        for total, mask in ((self.lf_coverage, None), (self.lf_overlap, n_votes >= 2), (self.lf_conflict, conflicted)):
+            vw = wr if mask is None else wr * mask[rows]
+            total += np.rint(np.bincount(lfs, weights=vw, minlength=m)).astype(np.int64)
+        self.n_covered += int(w[has].sum())
         self.n_overlapped += int(w[n_votes >= 2].sum())
         self.n_conflicted += int(w[conflicted].sum())
-        # many columns: a sparse one-hot [p, m*k] (a dense one would be p*m*k floats)
-        # built as CSR directly: nonzero of the row-major view is sorted by row, then LF
-        rows, lfs = np.nonzero(voted.T)
-        col_key = lfs * k + PT[lfs, rows]
-        shape = (PT.shape[1], m * k)
-        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-        np.cumsum(n_votes, out=indptr[1:])
-        ind_T = sp.csc_array((np.ones(len(rows), dtype=np.int64), col_key, indptr), shape=shape[::-1])
-        weighted = sp.csr_array((w[rows], col_key, indptr), shape=shape)
+        if with_overlap:
+            self._add_sparse_overlap(p, lfs * k + cls, indptr, w[rows])
+
+    def add_overlap(self, PT: np.ndarray, w: np.ndarray) -> None:
+        """Add the overlap only (no other count) of distinct rows ``PT: [m, p]``."""
+        if self.dense:
+            self._overlap += _weighted_gram(PT, w, self.k)[: self.m * self.k, : self.m * self.k]
+            return
+        rows, lfs = np.nonzero((PT != ABSTAIN).T)
+        indptr = np.zeros(PT.shape[1] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=PT.shape[1]), out=indptr[1:])
+        self._add_sparse_overlap(PT.shape[1], lfs * self.k + PT[lfs, rows], indptr, w[rows])
+
+    def _add_sparse_overlap(self, p: int, col_key: np.ndarray, indptr: np.ndarray, vote_w: np.ndarray) -> None:
+        # a sparse one-hot [p, m*k] (a dense one would be p*m*k floats), built as CSR directly
+        shape = (p, self.m * self.k)
+        ind_T = sp.csc_array((np.ones(len(col_key), dtype=np.int64), col_key, indptr), shape=shape[::-1])
+        weighted = sp.csr_array((vote_w, col_key, indptr), shape=shape)
         part = (ind_T @ weighted).tocsr()
         self._overlap = part if self._overlap is None else self._overlap + part
 
