@@ -379,8 +379,7 @@ class _Counts:
     def add(self, PT: np.ndarray, w: np.ndarray, with_overlap: bool = True) -> None:
         """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times.
 
-        ``with_overlap=False`` skips the overlap when it is sparse (the dense one comes
-        from the same product as the other counts)."""
+        ``with_overlap=False`` leaves the overlap out (it is then computed later)."""
         m, k = self.m, self.k
         self.n += int(w.sum())
         if self.dense:
@@ -388,7 +387,8 @@ class _Counts:
             # rows (covered, overlapped, conflicted), gives every count at once
             G = _weighted_gram(PT, w, k)
             mk = m * k
-            self._overlap += G[:mk, :mk]
+            if with_overlap:
+                self._overlap += G[:mk, :mk]
             per_lf = G[:mk, mk:].reshape(m, k, 3).sum(axis=1)
             self.lf_coverage += per_lf[:, 0]
             self.lf_overlap += per_lf[:, 1]
