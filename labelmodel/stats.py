@@ -292,7 +292,7 @@ def stats_from_matrix(
     acc = _Counts(m, k)
     step = max(1, _STATS_CHUNK_CELLS // max(m, 1))
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []  # (words, counts, rows)
-    n_pieces_rows = 0
+    n_pieces_rows = merged_rows = 0
     keep_patterns = m > 0
     # a sparse overlap is left to be computed from the patterns on demand (EM over patterns
     # never reads it); it is accumulated only once the pattern table is dropped
@@ -314,9 +314,12 @@ def stats_from_matrix(
         if keep_patterns:
             pieces.append((words, counts, PT))
             n_pieces_rows += len(words)
-            if len(pieces) > 1 and n_pieces_rows > 2 * step:
+            if len(pieces) > 1 and n_pieces_rows > 2 * max(step, merged_rows):
+                # merge when the pieces have doubled since the last merge (each row is
+                # re-sorted O(log) times; a table that does not compress is not re-sorted
+                # after every chunk)
                 pieces = [_merge(pieces, k, m)]
-                n_pieces_rows = len(pieces[0][0])
+                n_pieces_rows = merged_rows = len(pieces[0][0])
             if max_patterns is not None and len(pieces) == 1 and n_pieces_rows > max_patterns:
                 if lazy:
                     _add_overlap_of(acc, pieces[0], k, m)
