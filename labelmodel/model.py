@@ -88,6 +88,16 @@ class LabelModel(BaseLabelModel):
             return self._reduced(stats, lambda s: fit_moment_params(s, cfg, class_balance))
         return self._fit_auto(stats, class_balance, dev)
 
+    def _matrix_max_patterns(self, n_lfs: int) -> int:
+        """With ``method="auto"``, a pattern table that :meth:`_candidates` would not use is
+        not kept: past ``EM_MAX_PATTERNS`` patterns EM runs only when the table's votes
+        (at least one per pattern but the all-abstain one) are no more than the co-voting
+        pairs (fewer than ``(m * k) ** 2 / 2``). 1M x 20 x 3 keeps no table of 788,600 rows."""
+        cap = self.config.max_patterns
+        if self.config.method != "auto":
+            return cap
+        return min(cap, max(EM_MAX_PATTERNS, (n_lfs * self.cardinality) ** 2 // 2 + 1))
+
     def _reduced(self, stats: SufficientStats, fit: Any, labeled: tuple | None = None) -> FittedParams:
         """``fit(stats)``, or ``fit(stats, labeled)`` with dev rows, on the LFs left after
         merging identical columns, mapped back to every LF."""

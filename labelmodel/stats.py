@@ -472,10 +472,13 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     step = int(min(1 << 24, max(1, _GRAM_CHUNK_CELLS // max(cols, 1))))
     XT_buf = np.empty((cols, min(step, p)), dtype=np.float32)
     classes = np.arange(k, dtype=PT.dtype)[:, None]
-    bits = np.asarray(w, dtype=np.int64)
+    # every row once (no gather), then the extra weight w - 1 of the repeated rows bit by bit
+    w = np.asarray(w, dtype=np.int64)
+    bits = np.maximum(w - 1, 0)
+    first = True
     b = 0
     while True:
-        sel = np.flatnonzero(bits & 1)
+        sel = np.flatnonzero(w > 0 if first else bits & 1)
         whole = len(sel) == p
         for lo in range(0, len(sel), step):
             hi = min(lo + step, len(sel))
@@ -488,6 +491,9 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
             np.greater_equal(n_votes, 2, out=XT[mk + 1], casting="unsafe")
             np.greater_equal(n_classes, 2, out=XT[mk + 2], casting="unsafe")
             G += np.rint(XT @ XT.T).astype(np.int64) << b
+        if first:
+            first = False
+            continue
         bits = bits >> 1
         b += 1
         if not bits.any():
