@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["row_words", "unique_words", "decode_words", "digits_per_word", "digit_bits"]
+__all__ = ["row_words", "unique_words", "decode_words", "decode_rows", "sort_words", "digits_per_word", "digit_bits"]
 
 _BINCOUNT_MAX = 1 << 22  # key spaces up to this size are counted by bincount, not sorted
 _ROW_CHUNK = 1 << 16
@@ -37,17 +37,24 @@ def row_words(L: np.ndarray, k: int) -> np.ndarray:
     b = digit_bits(k)
     g = digits_per_word(k)
     n_words = max(1, -(-m // g))
+    full = m // g if n_words > 1 else 0  # whole words packed for all rows at once
     out = np.empty((n, n_words), dtype=np.int64)
-    step = min(max(n, 1), _ROW_CHUNK)
+    step = min(max(n, 1), _ROW_CHUNK if not full else max(1, _ROW_CHUNK * 4 // n_words))
     key = np.empty(step, dtype=np.int64)
     col = np.empty(step, dtype=np.int64)
     for lo in range(0, n, step):
         Lc = L[lo:lo + step]
         nc = len(Lc)
-        if m > 64:  # many LFs: read each LF's votes from contiguous memory
-            Lc = np.ascontiguousarray(Lc.T).T
+        if full:
+            # digit d of every whole word, for every row: one strided view [rows, words]
+            A = Lc[:, : full * g].reshape(nc, full, g)
+            acc = out[lo:lo + nc, :full]
+            acc[:] = 0
+            for d in range(g):
+                acc <<= b
+                acc |= A[:, :, d] + 1
         kc, cc = key[:nc], col[:nc]
-        for w in range(n_words):
+        for w in range(full, n_words):
             cols = range(w * g, min(m, (w + 1) * g))
             kc[:] = 0
             for j in cols:
@@ -59,7 +66,46 @@ def row_words(L: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+def sort_words(words: np.ndarray) -> np.ndarray:
+    """The order that sorts distinct rows ``words: [p, W]`` lexicographically (as lexsort)."""
+    if words.shape[1] <= _LEXSORT_MAX_WORDS:
+        return np.lexsort(words.T[::-1])
+    raw = words.astype(">i8").view(np.dtype((np.void, 8 * words.shape[1]))).reshape(-1)
+    return np.argsort(raw, kind="stable")
+
+
+def decode_rows(words: np.ndarray, k: int, m: int) -> np.ndarray:
+    """Inverse of :func:`row_words`: the votes of the ``p`` rows, ``[p, m]`` (int16 unless
+    ``k`` needs int32)."""
+    p, n_words = words.shape
+    b = digit_bits(k)
+    mask = (1 << b) - 1
+    g = digits_per_word(k)
+    out = np.empty((p, m), dtype=np.int16 if k < 32767 else np.int32)
+    full = m // g if n_words > 1 else 0
+    if full:
+        view = out[:, : full * g].reshape(p, full, g)
+        step = max(1, _ROW_CHUNK * 4 // full)  # row blocks whose temporaries stay in cache
+        tmp_buf = np.empty((min(step, p), full), dtype=np.int64)
+        for lo in range(0, p, step):
+            hi = min(p, lo + step)
+            tmp = tmp_buf[: hi - lo]
+            for d in range(g):
+                np.right_shift(words[lo:hi, :full], b * (g - 1 - d), out=tmp)
+                tmp &= mask
+                np.subtract(tmp, 1, out=view[lo:hi, :, d], casting="unsafe")
+    tmp1 = np.empty(p, dtype=np.int64)
+    for w in range(full, n_words):
+        cols = list(range(w * g, min(m, (w + 1) * g)))
+        for i, j in enumerate(reversed(cols)):
+            np.right_shift(words[:, w], b * i, out=tmp1)
+            tmp1 &= mask
+            np.subtract(tmp1, 1, out=out[:, j], casting="unsafe")
+    return out
+
+
+def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int,
+                 ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of ``words: [n, W]`` in increasing order, with their counts.
 
     Parameters
@@ -69,6 +115,10 @@ def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int) 
         Count of each row (summed per distinct row); ones when None.
     k, m : int
         Cardinality and number of LFs (to size a ``bincount`` over a small key space).
+
+    ordered : bool
+        ``False``: rows of more than ``_LEXSORT_MAX_WORDS`` words come in no particular
+        order (found by hashing; :func:`sort_words` orders them later, once).
 
     Returns
     -------
@@ -96,6 +146,17 @@ def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int) 
         uniq, inv = np.unique(keys, return_inverse=True)
         counts = np.bincount(inv.reshape(-1), weights=weights, minlength=len(uniq))
         return uniq[:, None], np.rint(counts).astype(np.int64)
+    if n_words > _LEXSORT_MAX_WORDS and not ordered:
+        # one int64 hash per row (wrapping arithmetic), deduplicated by one sort; equal
+        # hashes of different rows are checked for and fall back to the byte-string sort
+        mult = np.random.default_rng(0).integers(1, 2**62, n_words, dtype=np.int64) | 1
+        with np.errstate(over="ignore"):
+            h = words @ mult
+        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        if np.array_equal(words, words[first][inv]):
+            counts = np.bincount(inv, weights=weights, minlength=len(first))
+            return words[first], np.rint(counts).astype(np.int64)
     if n_words > _LEXSORT_MAX_WORDS:
         # Many words: one sort of the rows as byte strings. Big-endian bytes of non-negative
         # words compare (memcmp) in the same order as the words, so this is lexsort's order.
@@ -115,18 +176,17 @@ def unique_words(words: np.ndarray, weights: np.ndarray | None, k: int, m: int) 
 
 def decode_words(words: np.ndarray, k: int, m: int) -> np.ndarray:
     """Inverse of :func:`row_words`, LF-major: the votes of the ``p`` rows as int16 ``[m, p]``
-    (the transpose of the rows; per-row reductions over LFs are fast on this layout)."""
+    (the transpose of :func:`decode_rows`; per-row reductions over LFs are fast on this layout)."""
     p = words.shape[0]
+    if words.shape[1] > 1:
+        return np.ascontiguousarray(decode_rows(words, k, m).T)
     b = digit_bits(k)
     mask = (1 << b) - 1
-    g = digits_per_word(k)
     out = np.empty((m, p), dtype=np.int16 if k < 32767 else np.int32)  # LF-major: contiguous writes
     tmp = np.empty(p, dtype=np.int64)
-    for w in range(words.shape[1]):
-        cols = list(range(w * g, min(m, (w + 1) * g)))
-        key = words[:, w]
-        for i, j in enumerate(reversed(cols)):
-            np.right_shift(key, b * i, out=tmp)
-            tmp &= mask
-            np.subtract(tmp, 1, out=out[j], casting="unsafe")
+    key = words[:, 0]
+    for i, j in enumerate(reversed(range(m))):
+        np.right_shift(key, b * i, out=tmp)
+        tmp &= mask
+        np.subtract(tmp, 1, out=out[j], casting="unsafe")
     return out

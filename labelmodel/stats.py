@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._patterns import decode_words, row_words, unique_words
+from ._patterns import _LEXSORT_MAX_WORDS, decode_rows, decode_words, row_words, sort_words, unique_words
 
 ABSTAIN = -1
 
@@ -194,7 +194,8 @@ def _get_overlap(self: SufficientStats) -> Any:
         m, k = self.n_lfs, self.cardinality
         acc = _Counts(m, k)
         if len(self.counts):
-            acc.add_overlap(np.ascontiguousarray(self.patterns.T), np.asarray(self.counts, dtype=np.int64))
+            P = np.ascontiguousarray(self.patterns.T) if acc.dense else self.patterns
+            acc.add_overlap(P, np.asarray(self.counts, dtype=np.int64))
         O = acc.overlap()
         self.__dict__["_overlap"] = O
     return O
@@ -308,8 +309,10 @@ def stats_from_matrix(
         if m == 0:
             acc.n += int(len(Lc) if w is None else w.sum())
             continue
-        words, counts = unique_words(row_words(Lc, k), w, k, m)
-        PT = decode_words(words, k, m)  # [m, p]
+        words, counts = unique_words(row_words(Lc, k), w, k, m, ordered=False)
+        # LF-major [m, p] for the dense Gram product; row-major [p, m] (the patterns' own
+        # layout, whose nonzero entries come sorted by row) for many columns
+        PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
         acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
         if keep_patterns:
             pieces.append((words, counts, PT))
@@ -330,11 +333,16 @@ def stats_from_matrix(
         patterns = np.zeros((1 if acc.n else 0, 0), dtype=np.int16)
         counts = np.array([acc.n] if acc.n else [], dtype=np.int64)
     elif keep_patterns:
-        words, cnt, PT = _merge(pieces, k, m) if pieces else (None, np.zeros(0, np.int64), np.zeros((m, 0), np.int16))
+        words, cnt, PT = _merge(pieces, k, m) if pieces else (None, np.zeros(0, np.int64), np.zeros((m, 0) if acc.dense else (0, m), np.int16))
         if max_patterns is None or len(cnt) <= max_patterns:
-            PT = PT if PT is not None else decode_words(words, k, m)
-            patterns = np.ascontiguousarray(PT.T, dtype=np.int16)
+            if PT is None:
+                patterns = decode_rows(words, k, m).astype(np.int16, copy=False)
+            else:
+                patterns = np.ascontiguousarray(PT.T if acc.dense else PT, dtype=np.int16)
             counts = cnt.astype(np.int64)
+            if words is not None and words.shape[1] > _LEXSORT_MAX_WORDS:  # hashed: sort once, here
+                order = sort_words(words)
+                patterns, counts = patterns[order], counts[order]
         elif lazy:
             _add_overlap_of(acc, (words, cnt, PT), k, m)
 
@@ -356,14 +364,17 @@ def stats_from_matrix(
 
 def _add_overlap_of(acc: _Counts, piece: tuple, k: int, m: int) -> None:
     words, counts, PT = piece
-    acc.add_overlap(PT if PT is not None else decode_words(words, k, m), counts)
+    if PT is None:
+        PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
+    acc.add_overlap(PT, counts)
 
 
 def _merge(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], k: int, m: int) -> tuple:
     """One ``(words, counts, rows)`` piece from several, counts summed (rows decoded later)."""
     if len(pieces) == 1:
         return pieces[0]
-    words, counts = unique_words(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]), k, m)
+    words, counts = unique_words(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]), k, m,
+                                 ordered=False)
     return words, counts, None
 
 
@@ -380,7 +391,8 @@ class _Counts:
         self._overlap: Any = np.zeros((m * k, m * k), dtype=np.int64) if self.dense else None
 
     def add(self, PT: np.ndarray, w: np.ndarray, with_overlap: bool = True) -> None:
-        """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times.
+        """Add distinct rows, row ``i`` counted ``w[i]`` times: LF-major ``PT: [m, p]`` when
+        ``self.dense``, else row-major ``[p, m]``.
 
         ``with_overlap=False`` leaves the overlap out (it is then computed later)."""
         m, k = self.m, self.k
@@ -401,9 +413,9 @@ class _Counts:
             self.n_conflicted += int(G[mk + 2, mk + 2])
             return
         # many columns: every count from the list of votes (sorted by row, then LF)
-        p = PT.shape[1]
-        rows, lfs = np.nonzero((PT != ABSTAIN).T)
-        cls = PT[lfs, rows]
+        p = PT.shape[0]
+        rows, lfs = np.nonzero(PT != ABSTAIN)
+        cls = PT[rows, lfs]
         n_votes = np.bincount(rows, minlength=p)
         indptr = np.zeros(p + 1, dtype=np.int64)
         np.cumsum(n_votes, out=indptr[1:])
@@ -423,14 +435,15 @@ class _Counts:
             self._add_sparse_overlap(p, lfs * k + cls, indptr, w[rows])
 
     def add_overlap(self, PT: np.ndarray, w: np.ndarray) -> None:
-        """Add the overlap only (no other count) of distinct rows ``PT: [m, p]``."""
+        """Add the overlap only (no other count) of distinct rows (layout as in :meth:`add`)."""
         if self.dense:
             self._overlap += _weighted_gram(PT, w, self.k)[: self.m * self.k, : self.m * self.k]
             return
-        rows, lfs = np.nonzero((PT != ABSTAIN).T)
-        indptr = np.zeros(PT.shape[1] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=PT.shape[1]), out=indptr[1:])
-        self._add_sparse_overlap(PT.shape[1], lfs * self.k + PT[lfs, rows], indptr, w[rows])
+        p = PT.shape[0]
+        rows, lfs = np.nonzero(PT != ABSTAIN)
+        indptr = np.zeros(p + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=p), out=indptr[1:])
+        self._add_sparse_overlap(p, lfs * self.k + PT[rows, lfs], indptr, w[rows])
 
     def _add_sparse_overlap(self, p: int, col_key: np.ndarray, indptr: np.ndarray, vote_w: np.ndarray) -> None:
         # a sparse one-hot [p, m*k] (a dense one would be p*m*k floats), built as CSR directly
