@@ -131,3 +131,17 @@ def test_rows_of_many_words_sort_as_lexsort(m, k, monkeypatch):
     by_lexsort = _patterns.unique_words(words, None, k, m)
     assert all(np.array_equal(a, b) for a, b in zip(by_bytes, by_lexsort))
     assert np.array_equal(_patterns.decode_words(by_bytes[0], k, m).T, np.unique(L, axis=0))
+
+
+@pytest.mark.parametrize("m,k", [(400, 3), (2000, 1000)])
+def test_many_lf_patterns_hashed_per_chunk_come_out_sorted(m, k, monkeypatch):
+    rng = np.random.default_rng(k)
+    L = np.where(rng.random((1500, m)) < 0.97, -1, rng.integers(0, k, (1500, m)))
+    L = np.concatenate([L, L[:300]])
+    uniq, cnt = np.unique(L, axis=0, return_counts=True)
+    for cells in (1 << 25, 200 * m):  # one chunk; chunks of 200 rows merged by hash
+        monkeypatch.setattr(stats_mod, "_STATS_CHUNK_CELLS", cells)
+        s = stats_from_matrix(L, k)
+        assert np.array_equal(s.patterns, uniq) and np.array_equal(s.counts, cnt)
+        voted = L != -1
+        assert np.array_equal(s.lf_coverage, voted.sum(axis=0)) and s.n_covered == int(voted.any(axis=1).sum())
