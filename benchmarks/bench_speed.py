@@ -1,7 +1,8 @@
 """Label-model speed and memory on seeded synthetic label matrices, next to snorkel 0.10.
 
 Sizes (rows x LFs x classes): 1Mx10x2, 1Mx20x3, 10Mx50x10, and 300kx15x1461 (snorkel
-#1537's shape: many classes, few LFs). Matrices come from a seeded generative model (a
+#1537's shape: many classes, few LFs); 100kx2000x1000 (issue 8's scale shape, each LF voting
+100 of the classes: :func:`generate_subset_matrix`) on request. Matrices come from a seeded generative model (a
 Dirichlet class prior; per LF a coverage in [0.1, 0.6] and an accuracy in [0.55, 0.95],
 wrong votes uniform over the other classes) and are held as int8 (int16 above 127 classes).
 
