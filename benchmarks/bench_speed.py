@@ -1,7 +1,8 @@
 """Label-model speed and memory on seeded synthetic label matrices, next to snorkel 0.10.
 
 Sizes (rows x LFs x classes): 1Mx10x2, 1Mx20x3, 10Mx50x10, and 300kx15x1461 (snorkel
-#1537's shape: many classes, few LFs). Matrices come from a seeded generative model (a
+#1537's shape: many classes, few LFs); 100kx2000x1000 (issue 8's scale shape, each LF voting
+100 of the classes: :func:`generate_subset_matrix`) on request. Matrices come from a seeded generative model (a
 Dirichlet class prior; per LF a coverage in [0.1, 0.6] and an accuracy in [0.55, 0.95],
 wrong votes uniform over the other classes) and are held as int8 (int16 above 127 classes).
 
@@ -58,7 +59,10 @@ SIZES = {
     "1Mx20x3": (1_000_000, 20, 3),
     "10Mx50x10": (10_000_000, 50, 10),
     "300kx15x1461": (300_000, 15, 1461),
+    "100kx2000x1000": (100_000, 2000, 1000),
 }
+# sizes whose LFs each vote only a subset of the classes (issue 8's scale shape)
+CLASSES_PER_LF = {"100kx2000x1000": 100}
 DEFAULT_SIZES = ("1Mx10x2", "1Mx20x3", "10Mx50x10", "300kx15x1461")
 METHODS = ("ours", "snorkel")
 GEN_CHUNK = 250_000  # rows per generation chunk; part of the seed contract, do not change
@@ -94,6 +98,49 @@ def generate_label_matrix(n: int, m: int, k: int, seed: int) -> tuple[np.ndarray
     params = {"prior": prior.round(4).tolist(), "coverage": coverage.round(3).tolist(),
               "accuracy": accuracy.round(3).tolist()}
     return L, y, params
+
+
+def generate_subset_matrix(n: int, m: int, k: int, per_lf: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Seeded ``L: [n, m]`` int16 where each LF knows ``per_lf`` of the ``k`` classes.
+
+    LF ``j`` has a random set ``S_j`` of ``per_lf`` classes, a coverage ``c_j`` in
+    [0.05, 0.3] and an accuracy ``a_j`` in [0.55, 0.95]. On a row whose class is in
+    ``S_j`` it votes with probability ``c_j``: the class with probability ``a_j``, else
+    another class of ``S_j``. On other rows it fires falsely with probability 0.002, for a
+    random class of ``S_j``. Classes follow a Dirichlet(5) prior. About 38 votes per row.
+    """
+    rng = np.random.default_rng([seed, 2**31 - 2])
+    prior = rng.dirichlet(np.full(k, 5.0))
+    sets = np.stack([rng.choice(k, per_lf, replace=False) for _ in range(m)])  # [m, per_lf]
+    coverage = rng.uniform(0.05, 0.3, m)
+    accuracy = rng.uniform(0.55, 0.95, m)
+    member = np.full((m, k), -1, dtype=np.int32)  # position of class c in S_j, or -1
+    member[np.arange(m)[:, None], sets] = np.arange(per_lf)[None, :]
+    L = np.full((n, m), -1, dtype=np.int16)
+    y = np.empty(n, dtype=np.int16)
+    for i, start in enumerate(range(0, n, GEN_CHUNK // 10)):
+        b = min(GEN_CHUNK // 10, n - start)
+        r = np.random.default_rng([seed, i, 7])
+        yc = r.choice(k, size=b, p=prior)
+        pos = member[:, yc].T  # [b, m]
+        knows = pos >= 0
+        fire = np.where(knows, r.random((b, m)) < coverage, r.random((b, m)) < 0.002)
+        right = knows & (r.random((b, m)) < accuracy)
+        other = (np.where(knows, pos, 0) + r.integers(1, per_lf, (b, m))) % per_lf
+        vote = np.where(right, yc[:, None], sets[np.arange(m)[None, :], other])
+        L[start:start + b] = np.where(fire, vote, -1)
+        y[start:start + b] = yc
+    params = {"classes_per_lf": per_lf, "coverage": [float(coverage.min()), float(coverage.max())],
+              "accuracy": [float(accuracy.min()), float(accuracy.max())]}
+    return L, y, params
+
+
+def generate_for(size: str, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The matrix of a named size."""
+    n, m, k = SIZES[size]
+    if size in CLASSES_PER_LF:
+        return generate_subset_matrix(n, m, k, CLASSES_PER_LF[size], seed)
+    return generate_label_matrix(n, m, k, seed)
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,7 +273,7 @@ def worker(size: str, method: str, seed: int, mem_limit: int, stats_chunk_rows: 
     n, m, k = SIZES[size]
     notes: list[str] = []
     ph = _Phases(repeat)
-    L, y, params = ph.run("generate", generate_label_matrix, n, m, k, seed, repeat=1)
+    L, y, params = ph.run("generate", generate_for, size, seed, repeat=1)
     result: dict[str, Any] = {"size": size, "method": method, "n": n, "m": m, "k": k,
                               "L_mib": L.nbytes / 2**20, "generator": params, "notes": notes}
     if method == "ours":

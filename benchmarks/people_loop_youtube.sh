@@ -11,6 +11,8 @@ rm -rf "$W" && mkdir -p "$W/lfs"
 LL=.venv/bin/lakelabel
 C=(--config conf/youtube.yaml --set "lakehouse=$W/lake" -q)
 t0=$(date +%s)
+# conf/youtube.yaml's model LF needs its model registered in this lakehouse's MLflow store.
+.venv/bin/python -m lf_library.lfs.train_youtube_model --lakehouse "$W/lake"
 
 $LL run "${C[@]}" --run-id shipped --summary-json "$W/shipped.json"
 $LL annotate "${C[@]}" --strategy stratified --n 100 --out "$W/to_label.csv"

@@ -95,7 +95,7 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     if cfg.evaluation is not None and cfg.evaluation.gold_column:
         evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io)
         step("LFs and label model scored on the evaluation source")
-        if not found.source.gold_column and "lfs" in evaluation:  # the LF table's gold is the held-out rows'
+        if not found.has_gold and "lfs" in evaluation:  # the LF table's gold is the held-out rows'
             for row, ev in zip(lf_rows, evaluation["lfs"]):
                 row.update({key: ev[key] for key in ("gold_votes", "gold_correct", "gold_accuracy",
                                                      "gold_accuracy_ci95")})
@@ -118,8 +118,10 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         "label_space": space,
         "gold_column": found.source.gold_column,
         # Where the LF table's gold accuracies come from: the source's gold column, the evaluation source, or none.
-        "lf_gold_from": "source" if found.source.gold_column else "evaluation" if evaluation and "lfs" in evaluation
-        else None,
+        "lf_gold_from": ("source" if found.source.gold_column else "gold_table") if found.has_gold
+        else "evaluation" if evaluation and "lfs" in evaluation else None,
+        # Rows of the gold table's test split (they take precedence over the source's gold column).
+        "gold_table_test_rows": found.gold_test_rows,
         "evaluation": evaluation,
         "tie_break_policy": found.tie_break_policy,
         "label_model": {"version": model.model_version, "path": model.model_path,

@@ -35,6 +35,7 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, check_source, load_source
 from jobs.runtime import lf_sources
+from jobs.tasks import build_task_set, is_multitask
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
 from lf_library.budget import TIMEOUT_KIND, LFBudget, evaluate_within_budget
@@ -114,7 +115,12 @@ def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
 
 
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
-    """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``)."""
+    """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``).
+
+    With several tasks (``tasks:``, ``multi_label:``), every task's LFs: one apply pass votes for all.
+    """
+    if is_multitask(cfg):
+        return build_task_set(cfg).registry
     return lf_sources.build_registry(cfg)
 
 

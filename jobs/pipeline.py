@@ -15,7 +15,8 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from jobs import aggregate, apply_lfs, fit_label_model, write_labels
-from jobs import delta_io
+from jobs import delta_io, multitask
+from jobs.tasks import is_multitask
 from jobs.runtime import tracking
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
@@ -74,8 +75,13 @@ def run(
     registry: LFRegistry | None = None,
     force: bool = False,
 ) -> PipelineResult:
-    """Run every stage; the tables move only when their stage commits."""
+    """Run every stage; the tables move only when their stage commits.
+
+    A config with several tasks (``tasks:``, ``multi_label:``) runs :func:`jobs.multitask.run`.
+    """
     run_id = check_run_id(run_id)  # it names a folder under the lakehouse
+    if is_multitask(cfg):
+        return PipelineResult(run_id, multitask.run(spark, cfg, run_id=run_id, force=force))
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     registry = registry or apply_lfs.build_registry(cfg)

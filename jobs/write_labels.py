@@ -146,6 +146,7 @@ def run(
     source: Source | None = None,
     model_uri: str | None = None,
     model_run_id: str | None = None,
+    rows: DataFrame | None = None,
 ) -> WriteResult:
     """Score every source row and replace the labels table in one Delta transaction.
 
@@ -177,7 +178,8 @@ def run(
             version = io.table_version(labels_path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
             return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)
-    rows = row_patterns(spark, applied, source, io)
+    if rows is None:  # jobs.multitask passes each task's rows from one grouping of the votes
+        rows = row_patterns(spark, applied, source, io)
     lineage = {
         "run_id": run_id,
         "label_model": model_uri or fitted.model_path,

@@ -131,7 +131,7 @@ class BaseLabelModel:
         """
         L = self._check_L(L_train, "L_train", fitted=False)
         self._consume_train_kwargs(kwargs, L.shape[1])
-        stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self.config.max_patterns)
+        stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self._matrix_max_patterns(L.shape[1]))
         return self.fit_from_stats(stats, Y_dev=Y_dev, L_dev=L_dev, class_balance=class_balance)
 
     def fit_from_stats(
@@ -175,6 +175,11 @@ class BaseLabelModel:
         self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple | None
     ) -> FittedParams:
         raise NotImplementedError
+
+    def _matrix_max_patterns(self, n_lfs: int) -> int:
+        """The pattern cap of the statistics :meth:`fit` computes (subclasses lower it
+        where a larger table would not be used)."""
+        return self.config.max_patterns
 
     # --------------------------------------------------------------- prediction
     def predict_proba(self, L: Any) -> np.ndarray:

@@ -15,11 +15,11 @@ def select_lfs(stats: SufficientStats, keep: np.ndarray) -> SufficientStats:
     k = stats.cardinality
     keep = np.asarray(keep, dtype=np.int64)
     cols = (keep[:, None] * k + np.arange(k)[None, :]).reshape(-1)
-    O = stats.overlap
-    if sp.issparse(O):
-        sub = sp.csr_array(O)[cols][:, cols]
+    if not stats.overlap_computed and stats.patterns is not None:
+        sub = None  # computed from the selected patterns on demand, as for the full set
     else:
-        sub = np.asarray(O)[np.ix_(cols, cols)]
+        O = stats.overlap
+        sub = sp.csr_array(O)[cols][:, cols] if sp.issparse(O) else np.asarray(O)[np.ix_(cols, cols)]
     patterns = counts = None
     lf_overlap = np.asarray(stats.lf_overlap)[keep]
     lf_conflict = np.asarray(stats.lf_conflict)[keep]

@@ -249,6 +249,8 @@ def duplicate_groups(stats: SufficientStats) -> np.ndarray:
     of an earlier LF ``rep[j]`` on every row (found from ``overlap``, no rows needed)."""
     m, k = stats.n_lfs, stats.cardinality
     cov = np.asarray(stats.lf_coverage)
+    if not stats.overlap_computed and stats.patterns is not None:
+        return _duplicate_columns(stats.patterns, cov)
     O = stats.overlap
     if sp.issparse(O):
         coo = sp.coo_matrix(O)
@@ -264,4 +266,36 @@ def duplicate_groups(stats: SufficientStats) -> np.ndarray:
         earlier = np.flatnonzero(dup[j, :j])
         if earlier.size:
             rep[j] = rep[earlier[0]]
+    return rep
+
+
+def _duplicate_columns(P: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """:func:`duplicate_groups` from the pattern table ``P: [p, m]``: LFs whose columns are
+    equal (and vote at all). Columns are hashed (a wrapping int64 dot product with random
+    odd multipliers), and only columns with equal hashes are compared."""
+    p, m = P.shape
+    rep = np.arange(m)
+    if p == 0 or m < 2:
+        return rep
+    mult = np.random.default_rng(0).integers(1, 2**62, p, dtype=np.int64) | 1
+    h = np.zeros(m, dtype=np.int64)
+    step = max(1, (1 << 22) // m)
+    with np.errstate(over="ignore"):
+        for lo in range(0, p, step):
+            h += mult[lo:lo + step] @ P[lo:lo + step].astype(np.int64)
+    order = np.lexsort((np.arange(m), h))  # by hash, then column index
+    hs = h[order]
+    bounds = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1], True])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo < 2:
+            continue
+        reps: list[int] = []  # representatives of this hash, in column order
+        for j in order[lo:hi]:
+            j = int(j)
+            if cov[j] > 0:
+                same = next((c for c in reps if np.array_equal(P[:, c], P[:, j])), None)
+                if same is not None:
+                    rep[j] = same
+                    continue
+            reps.append(j)
     return rep

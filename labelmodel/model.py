@@ -30,11 +30,14 @@ from ._prep import expand_params, merge_duplicates
 from .confusion import confusion_fits, fit_confusion_params, multi_class_vote_share
 from .dawid_skene import fit_pattern_params
 from .majority import majority_params, weighted_majority_params
-from .moments import fit_moment_params, moment_requirements
+from .moments import covoting_pairs, fit_moment_params, moment_requirements, pattern_votes
 from .stats import SufficientStats
 
 __all__ = ["LabelModel"]
 
+# Above this many distinct patterns (the aggregate job's default cap), EM over the pattern
+# table runs only when it is no larger than the moment summary (see _candidates).
+EM_MAX_PATTERNS = 200_000
 MIN_DEV_ROWS = 50  # fewer dev labels than this are not used
 DEV_FOLDS = 5  # cross-fitting folds of the dev-label check
 DEV_Z = 2.0  # dev labels are used when their cross-fitted gain exceeds this many standard errors
@@ -85,6 +88,16 @@ class LabelModel(BaseLabelModel):
             return self._reduced(stats, lambda s: fit_moment_params(s, cfg, class_balance))
         return self._fit_auto(stats, class_balance, dev)
 
+    def _matrix_max_patterns(self, n_lfs: int) -> int:
+        """With ``method="auto"``, a pattern table that :meth:`_candidates` would not use is
+        not kept: past ``EM_MAX_PATTERNS`` patterns EM runs only when the table's votes
+        (at least one per pattern but the all-abstain one) are no more than the co-voting
+        pairs (fewer than ``(m * k) ** 2 / 2``). 1M x 20 x 3 keeps no table of 788,600 rows."""
+        cap = self.config.max_patterns
+        if self.config.method != "auto":
+            return cap
+        return min(cap, max(EM_MAX_PATTERNS, (n_lfs * self.cardinality) ** 2 // 2 + 1))
+
     def _reduced(self, stats: SufficientStats, fit: Any, labeled: tuple | None = None) -> FittedParams:
         """``fit(stats)``, or ``fit(stats, labeled)`` with dev rows, on the LFs left after
         merging identical columns, mapped back to every LF."""
@@ -107,6 +120,10 @@ class LabelModel(BaseLabelModel):
         ``(primary, {name: fit(class_balance) -> FittedParams}, info)``."""
         cfg = self.config
         use_patterns = stats.patterns is not None and len(stats.patterns) <= cfg.max_patterns
+        if use_patterns and len(stats.patterns) > EM_MAX_PATTERNS:
+            # EM over the pattern table costs O(votes in the table) per step; the moment
+            # estimator O(co-voting (LF, class) pairs). Past EM_MAX_PATTERNS, the cheaper wins.
+            use_patterns = pattern_votes(stats) <= covoting_pairs(stats)
         share = multi_class_vote_share(stats)
         fits: dict[str, Any] = {}
         if use_patterns:

@@ -34,7 +34,7 @@ from ._votes import VoteTable
 from .dawid_skene import bump_params, precision_em
 from .stats import SufficientStats
 
-__all__ = ["MomentEstimator", "moment_requirements", "MIN_LFS"]
+__all__ = ["MomentEstimator", "moment_requirements", "MIN_LFS", "covoting_pairs", "pattern_votes"]
 
 MIN_LFS = 3
 
@@ -54,6 +54,22 @@ def moment_requirements(stats: SufficientStats) -> str | None:
             "information about LF accuracy"
         )
     return None
+
+
+def covoting_pairs(stats: SufficientStats) -> int:
+    """Pairs of (LF, class) votes of two different LFs that co-occur on some row: the
+    pseudo-rows of the moment estimator (its cost per EM step)."""
+    O = stats.overlap
+    nnz = O.nnz if sp.issparse(O) else int(np.count_nonzero(O))
+    diag = int(np.count_nonzero(stats.class_vote_counts()))
+    return (nnz - diag) // 2
+
+
+def pattern_votes(stats: SufficientStats) -> int:
+    """Votes in the distinct-pattern table (EM's cost per step over patterns)."""
+    if stats.patterns is None:
+        return 0
+    return int(np.count_nonzero(stats.patterns != -1))
 
 
 def pseudo_vote_table(stats: SufficientStats) -> VoteTable:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._patterns import decode_words, row_words, unique_words
+from ._patterns import _LEXSORT_MAX_WORDS, decode_rows, decode_words, row_words, sort_words, unique_words
 
 ABSTAIN = -1
 
@@ -47,7 +47,11 @@ class SufficientStats:
         ``overlap[i*k + a, j*k + b]`` = number of rows with ``L[:, i] == a`` and
         ``L[:, j] == b``. The diagonal ``k x k`` blocks are diagonal and hold each LF's
         per-class vote counts. ``overlap / n_rows`` is Snorkel's ``O``. Dense when
-        ``m*k <= DENSE_OVERLAP_MAX_COLS``, sparse above (consumers accept both).
+        ``m*k <= DENSE_OVERLAP_MAX_COLS``, sparse above (consumers accept both). It may
+        be passed as ``None`` when ``patterns`` are given: it is then computed from the
+        patterns on first access (:func:`stats_from_matrix` does so for sparse overlaps,
+        which EM over patterns never reads: 1000 classes x 2000 LFs would hold billions
+        of pairs).
     lf_coverage : ndarray, shape [m], int64
         Rows on which LF ``j`` voted.
     lf_overlap : ndarray, shape [m], int64
@@ -85,9 +89,18 @@ class SufficientStats:
     def has_patterns(self) -> bool:
         return self.patterns is not None
 
+    @property
+    def overlap_computed(self) -> bool:
+        """Whether ``overlap`` is held (False: it would be computed from the patterns)."""
+        return self.__dict__.get("_overlap") is not None
+
     def class_vote_counts(self) -> np.ndarray:
         """Per-LF per-class vote counts, shape ``[m, k]`` (the diagonal of ``overlap``)."""
         m, k = self.n_lfs, self.cardinality
+        if not self.overlap_computed and self.patterns is not None:
+            rows, lfs = np.nonzero(self.patterns != ABSTAIN)
+            unit = lfs * k + self.patterns[rows, lfs]
+            return np.rint(np.bincount(unit, weights=self.counts[rows], minlength=m * k)).astype(np.int64).reshape(m, k)
         diag = self.overlap.diagonal() if sp.issparse(self.overlap) else np.diag(self.overlap)
         return np.asarray(diag, dtype=np.int64).reshape(m, k).copy()
 
@@ -173,6 +186,30 @@ class SufficientStats:
             )
 
 
+def _get_overlap(self: SufficientStats) -> Any:
+    O = self.__dict__.get("_overlap")
+    if O is None:
+        if self.patterns is None:
+            raise ValueError("these statistics carry neither overlap nor the pattern table")
+        m, k = self.n_lfs, self.cardinality
+        acc = _Counts(m, k)
+        if len(self.counts):
+            P = np.ascontiguousarray(self.patterns.T) if acc.dense else self.patterns
+            acc.add_overlap(P, np.asarray(self.counts, dtype=np.int64))
+        O = acc.overlap()
+        self.__dict__["_overlap"] = O
+    return O
+
+
+def _set_overlap(self: SufficientStats, value: Any) -> None:
+    self.__dict__["_overlap"] = value
+
+
+# ``overlap`` is computed on first access when it was given as None (see the class docstring);
+# the frozen dataclass's __init__ stores it through this property's setter.
+SufficientStats.overlap = property(_get_overlap, _set_overlap, doc="See the class docstring.")  # type: ignore[assignment]
+
+
 def vote_dtype(cardinality: int) -> np.dtype:
     """Smallest signed integer dtype holding every vote ``-1 .. cardinality - 1``."""
     for dt in (np.int8, np.int16, np.int32):
@@ -256,8 +293,11 @@ def stats_from_matrix(
     acc = _Counts(m, k)
     step = max(1, _STATS_CHUNK_CELLS // max(m, 1))
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []  # (words, counts, rows)
-    n_pieces_rows = 0
+    n_pieces_rows = merged_rows = 0
     keep_patterns = m > 0
+    # a sparse overlap is left to be computed from the patterns on demand (EM over patterns
+    # never reads it); it is accumulated only once the pattern table is dropped
+    lazy = m * k > DENSE_OVERLAP_MAX_COLS
     for lo in range(0, n_lines, step):
         Lc = L[lo : lo + step]
         w = None
@@ -269,16 +309,23 @@ def stats_from_matrix(
         if m == 0:
             acc.n += int(len(Lc) if w is None else w.sum())
             continue
-        words, counts = unique_words(row_words(Lc, k), w, k, m)
-        PT = decode_words(words, k, m)  # [m, p]
-        acc.add(PT, counts)
+        words, counts = unique_words(row_words(Lc, k), w, k, m, ordered=False)
+        # LF-major [m, p] for the dense Gram product; row-major [p, m] (the patterns' own
+        # layout, whose nonzero entries come sorted by row) for many columns
+        PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
+        acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
         if keep_patterns:
             pieces.append((words, counts, PT))
             n_pieces_rows += len(words)
-            if len(pieces) > 1 and n_pieces_rows > 2 * step:
+            if len(pieces) > 1 and n_pieces_rows > 2 * max(step, merged_rows):
+                # merge when the pieces have doubled since the last merge (each row is
+                # re-sorted O(log) times; a table that does not compress is not re-sorted
+                # after every chunk)
                 pieces = [_merge(pieces, k, m)]
-                n_pieces_rows = len(pieces[0][0])
+                n_pieces_rows = merged_rows = len(pieces[0][0])
             if max_patterns is not None and len(pieces) == 1 and n_pieces_rows > max_patterns:
+                if lazy:
+                    _add_overlap_of(acc, pieces[0], k, m)
                 keep_patterns, pieces = False, []
 
     patterns = counts = None
@@ -286,17 +333,24 @@ def stats_from_matrix(
         patterns = np.zeros((1 if acc.n else 0, 0), dtype=np.int16)
         counts = np.array([acc.n] if acc.n else [], dtype=np.int64)
     elif keep_patterns:
-        words, cnt, PT = _merge(pieces, k, m) if pieces else (None, np.zeros(0, np.int64), np.zeros((m, 0), np.int16))
+        words, cnt, PT = _merge(pieces, k, m) if pieces else (None, np.zeros(0, np.int64), np.zeros((m, 0) if acc.dense else (0, m), np.int16))
         if max_patterns is None or len(cnt) <= max_patterns:
-            PT = PT if PT is not None else decode_words(words, k, m)
-            patterns = np.ascontiguousarray(PT.T, dtype=np.int16)
+            if PT is None:
+                patterns = decode_rows(words, k, m).astype(np.int16, copy=False)
+            else:
+                patterns = np.ascontiguousarray(PT.T if acc.dense else PT, dtype=np.int16)
             counts = cnt.astype(np.int64)
+            if words is not None and words.shape[1] > _LEXSORT_MAX_WORDS:  # hashed: sort once, here
+                order = sort_words(words)
+                patterns, counts = patterns[order], counts[order]
+        elif lazy:
+            _add_overlap_of(acc, (words, cnt, PT), k, m)
 
     return SufficientStats(
         n_rows=int(acc.n),
         cardinality=int(k),
         lf_names=names,
-        overlap=acc.overlap(),
+        overlap=None if lazy and patterns is not None else acc.overlap(),
         lf_coverage=acc.lf_coverage,
         lf_overlap=acc.lf_overlap,
         lf_conflict=acc.lf_conflict,
@@ -308,11 +362,19 @@ def stats_from_matrix(
     )
 
 
+def _add_overlap_of(acc: _Counts, piece: tuple, k: int, m: int) -> None:
+    words, counts, PT = piece
+    if PT is None:
+        PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
+    acc.add_overlap(PT, counts)
+
+
 def _merge(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], k: int, m: int) -> tuple:
     """One ``(words, counts, rows)`` piece from several, counts summed (rows decoded later)."""
     if len(pieces) == 1:
         return pieces[0]
-    words, counts = unique_words(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]), k, m)
+    words, counts = unique_words(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]), k, m,
+                                 ordered=False)
     return words, counts, None
 
 
@@ -328,43 +390,66 @@ class _Counts:
         self.dense = m * k <= _DENSE_GRAM_COLS
         self._overlap: Any = np.zeros((m * k, m * k), dtype=np.int64) if self.dense else None
 
-    def add(self, PT: np.ndarray, w: np.ndarray) -> None:
-        """Add distinct rows given LF-major, ``PT: [m, p]`` (votes), row ``i`` counted ``w[i]`` times."""
+    def add(self, PT: np.ndarray, w: np.ndarray, with_overlap: bool = True) -> None:
+        """Add distinct rows, row ``i`` counted ``w[i]`` times: LF-major ``PT: [m, p]`` when
+        ``self.dense``, else row-major ``[p, m]``.
+
+        ``with_overlap=False`` leaves the overlap out (it is then computed later)."""
         m, k = self.m, self.k
         self.n += int(w.sum())
-        voted = PT != ABSTAIN
-        n_votes = voted.sum(axis=0)
-        big, small = np.iinfo(PT.dtype).max, np.iinfo(PT.dtype).min
-        # a row conflicts when its voted classes are not all equal
-        conflicted = (n_votes >= 2) & (np.where(voted, PT, big).min(axis=0) != np.where(voted, PT, small).max(axis=0))
-        # per-LF weighted row counts as float64 matrix-vector products (exact below 2**53)
-        wf = w.astype(np.float64)
-        per_row = (wf, wf * (n_votes >= 2), wf * conflicted)
-        sums = np.zeros((3, m))
-        step = max(1, _GRAM_CHUNK_CELLS // max(m, 1))
-        for lo in range(0, voted.shape[1], step):
-            block = voted[:, lo : lo + step].astype(np.float64)
-            for i, vec in enumerate(per_row):
-                sums[i] += block @ vec[lo : lo + step]
-        cov, ovl, con = np.rint(sums).astype(np.int64)
-        self.lf_coverage += cov
-        self.lf_overlap += ovl
-        self.lf_conflict += con
-        self.n_covered += int(w[n_votes >= 1].sum())
+        if self.dense:
+            # one weighted Gram product of the one-hot votes, with three more indicator
+            # rows (covered, overlapped, conflicted), gives every count at once
+            G = _weighted_gram(PT, w, k)
+            mk = m * k
+            if with_overlap:
+                self._overlap += G[:mk, :mk]
+            per_lf = G[:mk, mk:].reshape(m, k, 3).sum(axis=1)
+            self.lf_coverage += per_lf[:, 0]
+            self.lf_overlap += per_lf[:, 1]
+            self.lf_conflict += per_lf[:, 2]
+            self.n_covered += int(G[mk, mk])
+            self.n_overlapped += int(G[mk + 1, mk + 1])
+            self.n_conflicted += int(G[mk + 2, mk + 2])
+            return
+        # many columns: every count from the list of votes (sorted by row, then LF)
+        p = PT.shape[0]
+        rows, lfs = np.nonzero(PT != ABSTAIN)
+        cls = PT[rows, lfs]
+        n_votes = np.bincount(rows, minlength=p)
+        indptr = np.zeros(p + 1, dtype=np.int64)
+        np.cumsum(n_votes, out=indptr[1:])
+        conflicted = np.zeros(p, dtype=bool)
+        has = n_votes > 0
+        if has.any():
+            starts = indptr[:-1][has]
+            conflicted[has] = np.minimum.reduceat(cls, starts) != np.maximum.reduceat(cls, starts)
+        wr = w[rows].astype(np.float64)
+        for total, mask in ((self.lf_coverage, None), (self.lf_overlap, n_votes >= 2), (self.lf_conflict, conflicted)):
+            vw = wr if mask is None else wr * mask[rows]
+            total += np.rint(np.bincount(lfs, weights=vw, minlength=m)).astype(np.int64)
+        self.n_covered += int(w[has].sum())
         self.n_overlapped += int(w[n_votes >= 2].sum())
         self.n_conflicted += int(w[conflicted].sum())
+        if with_overlap:
+            self._add_sparse_overlap(p, lfs * k + cls, indptr, w[rows])
+
+    def add_overlap(self, PT: np.ndarray, w: np.ndarray) -> None:
+        """Add the overlap only (no other count) of distinct rows (layout as in :meth:`add`)."""
         if self.dense:
-            self._overlap += _weighted_gram(PT, w, k)
+            self._overlap += _weighted_gram(PT, w, self.k)[: self.m * self.k, : self.m * self.k]
             return
-        # many columns: a sparse one-hot [p, m*k] (a dense one would be p*m*k floats)
-        # built as CSR directly: nonzero of the row-major view is sorted by row, then LF
-        rows, lfs = np.nonzero(voted.T)
-        col_key = lfs * k + PT[lfs, rows]
-        shape = (PT.shape[1], m * k)
-        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-        np.cumsum(n_votes, out=indptr[1:])
-        ind_T = sp.csc_array((np.ones(len(rows), dtype=np.int64), col_key, indptr), shape=shape[::-1])
-        weighted = sp.csr_array((w[rows], col_key, indptr), shape=shape)
+        p = PT.shape[0]
+        rows, lfs = np.nonzero(PT != ABSTAIN)
+        indptr = np.zeros(p + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=p), out=indptr[1:])
+        self._add_sparse_overlap(p, lfs * self.k + PT[rows, lfs], indptr, w[rows])
+
+    def _add_sparse_overlap(self, p: int, col_key: np.ndarray, indptr: np.ndarray, vote_w: np.ndarray) -> None:
+        # a sparse one-hot [p, m*k] (a dense one would be p*m*k floats), built as CSR directly
+        shape = (p, self.m * self.k)
+        ind_T = sp.csc_array((np.ones(len(col_key), dtype=np.int64), col_key, indptr), shape=shape[::-1])
+        weighted = sp.csr_array((vote_w, col_key, indptr), shape=shape)
         part = (ind_T @ weighted).tocsr()
         self._overlap = part if self._overlap is None else self._overlap + part
 
@@ -383,7 +468,9 @@ class _Counts:
 
 
 def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
-    """``X.T @ diag(w) @ X`` for the one-hot ``X: [p, m*k]`` of the rows ``PT: [m, p]``, exact, int64.
+    """``X.T @ diag(w) @ X`` for ``X: [p, m*k + 3]``, exact, int64: the one-hot votes of the
+    rows ``PT: [m, p]``, then three row indicators (at least one vote, at least two votes,
+    two different classes voted).
 
     Computed as ``sum_b 2**b * X_b.T @ X_b`` over the bits ``b`` of the integer weights
     (``X_b``: rows whose weight has bit ``b``). ``X.T @ X`` of a single operand is a BLAS
@@ -392,23 +479,34 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     blocks of at most ``2**24`` rows keep every sum exact.
     """
     m, p = PT.shape
-    cols = m * k
+    mk = m * k
+    cols = mk + 3
     G = np.zeros((cols, cols), dtype=np.int64)
     step = int(min(1 << 24, max(1, _GRAM_CHUNK_CELLS // max(cols, 1))))
     XT_buf = np.empty((cols, min(step, p)), dtype=np.float32)
-    bits = np.asarray(w, dtype=np.int64)
+    classes = np.arange(k, dtype=PT.dtype)[:, None]
+    # every row once (no gather), then the extra weight w - 1 of the repeated rows bit by bit
+    w = np.asarray(w, dtype=np.int64)
+    bits = np.maximum(w - 1, 0)
+    first = True
     b = 0
     while True:
-        sel = np.flatnonzero(bits & 1)
+        sel = np.flatnonzero(w > 0 if first else bits & 1)
         whole = len(sel) == p
         for lo in range(0, len(sel), step):
             hi = min(lo + step, len(sel))
             sub = PT[:, lo:hi] if whole else PT[:, sel[lo:hi]]
             XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
-            for j in range(m):
-                for a in range(k):
-                    np.equal(sub[j], a, out=XT[j * k + a], casting="unsafe")
+            np.equal(sub[:, None, :], classes, out=XT[:mk].reshape(m, k, -1), casting="unsafe")
+            n_votes = XT[:mk].sum(axis=0)
+            n_classes = XT[:mk].reshape(m, k, -1).max(axis=0).sum(axis=0) if m > 1 else np.minimum(n_votes, 1)
+            np.greater_equal(n_votes, 1, out=XT[mk], casting="unsafe")
+            np.greater_equal(n_votes, 2, out=XT[mk + 1], casting="unsafe")
+            np.greater_equal(n_classes, 2, out=XT[mk + 2], casting="unsafe")
             G += np.rint(XT @ XT.T).astype(np.int64) << b
+        if first:
+            first = False
+            continue
         bits = bits >> 1
         b += 1
         if not bits.any():

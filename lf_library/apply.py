@@ -364,7 +364,9 @@ def evaluate_batch(
         raise LFConfigError(f"cardinality must be an int >= 2, got {cardinality!r}")
     k = int(cardinality)
     for lf in lfs:
-        if lf.label_space is not None and len(lf.label_space) != k:
+        # LFs of several tasks (jobs/tasks.py) share a batch: each is checked against its own
+        # label space; ``cardinality`` is then the largest one (it sizes the votes array).
+        if lf.label_space is not None and len(lf.label_space) > k:
             raise LFConfigError(
                 f"LF {lf.name!r} has {len(lf.label_space)} classes {list(lf.label_space)} but the batch is "
                 f"evaluated with cardinality={k}; register every LF in one LFRegistry"
@@ -386,7 +388,7 @@ def evaluate_batch(
         if lf.name in precomputed:
             col = batch.column(precomputed[lf.name])
             values = col.fill_null(ABSTAIN).to_numpy(zero_copy_only=False) if col.null_count else col.to_numpy()
-            votes[:, j] = _check_votes(values, lf, j, k, errors)
+            votes[:, j] = _check_votes(values, lf, j, lf.cardinality or k, errors)
         elif _runs_on_spark(lf):
             raise LFError(
                 f"LF {lf.name!r} is a {lf.kind} LF, which runs on Spark; compute lf.spark_column() into a "
@@ -395,9 +397,9 @@ def evaluate_batch(
         elif hasattr(lf, "evaluate_arrow"):
             votes[:, j] = lf.evaluate_arrow(batch)
         elif lf.vectorized:
-            votes[:, j] = _check_votes(_run_vectorized(lf, view.frame(lf), j, errors), lf, j, k, errors)
+            votes[:, j] = _check_votes(_run_vectorized(lf, view.frame(lf), j, errors), lf, j, lf.cardinality or k, errors)
         else:
-            votes[:, j] = _check_votes(_run_rowwise(lf, view.rows(lf), j, errors), lf, j, k, errors)
+            votes[:, j] = _check_votes(_run_rowwise(lf, view.rows(lf), j, errors), lf, j, lf.cardinality or k, errors)
     if errors:
         errors.sort(key=lambda e: (e.row_index, e.lf_index))
     return BatchVotes(votes=votes, errors=errors)

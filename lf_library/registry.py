@@ -11,7 +11,7 @@ from lf_library._versioning import _dumps
 from lf_library.core import LabelingFunction, check_label_space
 from lf_library.errors import LFConfigError
 
-__all__ = ["LFRegistry", "load_registry"]
+__all__ = ["LFRegistry", "load_registry", "module_lfs"]
 
 
 class LFRegistry:
@@ -185,6 +185,29 @@ def _module_lfs(mod: ModuleType) -> list[LabelingFunction]:
                 )
             found.setdefault(id(value), value)
     return list(found.values())
+
+
+def module_lfs(module: str) -> tuple[list[LabelingFunction], tuple[str, ...] | None]:
+    """Import ``module`` and return its LFs (sorted by name) and its ``LABEL_SPACE`` (None if it has none).
+
+    For configs that route LFs by label space (several tasks): an LF with its own label space
+    keeps it; the caller gives the module's ``LABEL_SPACE`` to the others.
+
+    Raises
+    ------
+    LFConfigError
+        The module cannot be imported or defines no LF.
+    """
+    mod = _import(module)
+    lfs = _module_lfs(mod)
+    if not lfs:
+        raise LFConfigError(
+            f"module {module!r} defines no LabelingFunction; decorate functions with @labeling_function, "
+            f"use a builder (keyword_lf, regex_lf, ...) or list them in LFS"
+        )
+    space = getattr(mod, "LABEL_SPACE", None)
+    space = check_label_space(space, owner=f"{module}.LABEL_SPACE") if space is not None else None
+    return sorted(lfs, key=lambda lf: lf.name), space
 
 
 def load_registry(

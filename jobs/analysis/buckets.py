@@ -29,7 +29,7 @@ def bucket_definitions(
 ) -> list[dict[str, Any]]:
     """``name, title, what, condition, order`` of every bucket (the worst ``lf_buckets`` LFs get one each)."""
     k = len(inputs.label_space)
-    has_gold = bool(inputs.source.gold_column)
+    has_gold = inputs.has_gold
     gold, label = F.col("gold"), F.col("label")
     by_conf = [F.desc("confidence"), F.asc("row_id")]
     out = []

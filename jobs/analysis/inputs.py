@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyspark.sql import functions as F
+
 from jobs import delta_io
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
@@ -37,10 +39,18 @@ class AnalysisInputs:
     model: FitResult | None
     source: Source
     notes: tuple[str, ...]
+    # ``row_id, label`` of the gold table's current ``test`` labels, or None without a gold table.
+    gold_test: Any = None
+    gold_test_rows: int = 0
 
     @property
     def lf_names(self) -> tuple[str, ...]:
         return self.applied.lf_names
+
+    @property
+    def has_gold(self) -> bool:
+        """Whether any row has gold: the source's gold column, or test rows in the gold table."""
+        return bool(self.source.gold_column) or self.gold_test_rows > 0
 
 
 def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None) -> AnalysisInputs:
@@ -86,6 +96,7 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
     if model is None:
         notes.append(f"no fitted model with version {written.get('label_model_version')} under "
                      f"{cfg.lakehouse_path / '_lakelabel' / 'runs'}: estimated LF accuracies and weights are left out")
+    gold_test, gold_test_rows = _gold_test(spark, cfg, io, notes)
     return AnalysisInputs(
         run_id=latest_run,
         labels_path=labels_path,
@@ -98,7 +109,27 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
         model=model,
         source=source,
         notes=tuple(notes),
+        gold_test=gold_test,
+        gold_test_rows=gold_test_rows,
     )
+
+
+def _gold_test(spark: Any, cfg: PipelineConfig, io: Any, notes: list[str]) -> tuple[Any, int]:
+    """The gold table's current ``test`` labels (``row_id`` as a string, ``label``) and their count.
+
+    Only the ``test`` split is read: ``dev`` rows may have fitted the label model
+    (``label_model.use_dev_labels``), so measuring on them would flatter it.
+    """
+    from jobs.people.gold import current_gold
+
+    current = current_gold(spark, cfg, io, split="test")
+    if current is None:
+        return None, 0
+    test = current.select("row_id", F.col("label").cast("int").alias("label")).cache()
+    n = test.count()
+    notes.append(f"gold: {n} test-split rows of the gold table {cfg.table_path('gold')} "
+                 f"(dev rows are left out: they may have fitted the label model)")
+    return (test, n) if n else (None, 0)
 
 
 def find_model(cfg: PipelineConfig, run_id: str | None, version: str | None) -> FitResult | None:

@@ -172,7 +172,7 @@ def class_distributions(doc: dict[str, Any]) -> plt.Figure:
     mv_abstain = totals["rows"] - sum(c["mv_labels"] for c in classes)
     series = [("label model", [c["lm_labels"] for c in classes] + [lm_abstain], LM_COLOR),
               ("majority vote", [c["mv_labels"] for c in classes] + [mv_abstain], MV_COLOR)]
-    if doc.get("gold_column"):
+    if has_gold(doc):
         series.append(("gold", [c["gold"] or 0 for c in classes] + [0], GOLD_COLOR))
     x = np.arange(len(names))
     w = 0.8 / len(series)
@@ -289,10 +289,15 @@ def end_model_f1(doc: dict[str, Any]) -> plt.Figure | None:
     return fig
 
 
+def has_gold(doc: dict[str, Any]) -> bool:
+    """Whether the analysis had gold: the source's gold column or the gold table's test split."""
+    return bool(doc.get("gold_column") or doc.get("gold_table_test_rows"))
+
+
 def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{name, title, caption, png}]`` for every figure the document supports (PNG bytes, 110 dpi)."""
     makers = [lf_coverage_accuracy, conflict_heatmap, class_distributions, confidence_histogram]
-    if doc.get("gold_column"):
+    if has_gold(doc):
         makers.insert(2, confusion_matrices)
     makers.append(slice_accuracy)
     makers.append(end_model_f1)

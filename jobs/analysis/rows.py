@@ -171,6 +171,16 @@ def _sliced_source(
     return side.mapInArrow(slice_partition, from_arrow_schema(schema))
 
 
+def _with_gold_table(sliced: DataFrame, inputs: AnalysisInputs) -> DataFrame:
+    """Gold from the gold table's ``test`` split where a row has one, else the source's gold column."""
+    if inputs.gold_test is None:
+        return sliced
+    test = F.broadcast(inputs.gold_test.select(F.col("row_id").alias("__gold_id"), F.col("label").alias("__gold")))
+    joined = sliced.join(test, F.col("row_id").cast("string") == F.col("__gold_id"), "left")
+    return joined.select(*[F.coalesce("__gold", "gold").cast("int").alias("gold") if c == "gold" else c
+                           for c in sliced.columns])
+
+
 def scored_rows(
     spark: Any, inputs: AnalysisInputs, slices: Sequence[SlicingFunction], coverage_by: Sequence[str], io: Any = None,
 ) -> DataFrame:
@@ -180,7 +190,7 @@ def scored_rows(
         raise ConfigError(f"{len(slices)} slices are configured; analyze supports at most {MAX_SLICES}: split "
                           f"slices.modules across configs")
     source, k, m = inputs.source, len(inputs.label_space), len(inputs.lf_names)
-    sliced = _sliced_source(spark, source, inputs.label_space, slices, coverage_by)
+    sliced = _with_gold_table(_sliced_source(spark, source, inputs.label_space, slices, coverage_by), inputs)
     votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
     labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"), "confidence")

@@ -30,8 +30,12 @@ def demo_config(
     *,
     config: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    tasks: bool = False,
 ) -> PipelineConfig:
-    """The demo's pipeline config; a YAML file and ``--set`` items may override it."""
+    """The demo's pipeline config; a YAML file and ``--set`` items may override it.
+
+    ``tasks``: two tasks, the ticket's topic and its urgency (README "Several tasks at once").
+    """
     if rows < 1:
         from lf_library.errors import ConfigError
 
@@ -50,6 +54,15 @@ def demo_config(
         "slices": {"modules": ["lf_library.lfs.demo_slices"]},
         "report": {"enabled": True},
     }
+    if tasks:
+        from jobs.demo.data import LABEL_SPACE
+        from jobs.demo.urgency import URGENCY_SPACE
+
+        del defaults["source"]["gold_column"]  # gold is per task
+        defaults["lfs"]["modules"].append("lf_library.lfs.demo_urgency")
+        defaults["tasks"] = {"topic": {"label_space": list(LABEL_SPACE), "gold_column": "true_label"},
+                             "urgency": {"label_space": list(URGENCY_SPACE), "gold_column": "true_urgency"}}
+        defaults["report"] = {"enabled": False}  # the report reads one task's labels
     return load_config(config, overrides=overrides, defaults=defaults)
 
 
@@ -78,6 +91,8 @@ def run(spark, cfg: PipelineConfig, *, run_id: str, rows: int, seed: int) -> dic
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    if "tasks" in summary:
+        return _format_tasks(summary)
     m = summary["metrics"]
     t = summary["tables"]
     errors = sum(lf["errors"] for lf in summary["lfs"])
@@ -104,17 +119,50 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _format_tasks(summary: dict[str, Any]) -> str:
+    """The demo's lines for a run with several tasks: one block per task."""
+    errors = sum(lf["errors"] for lf in summary["lfs"])
+    t = summary["tables"]
+    lines = [
+        "",
+        f"lakelabel demo - run {summary['run_id']} ({len(summary['tasks'])} tasks)",
+        f"  rows labeled        {summary['source']['rows']:,}",
+        f"  LFs                 {len(summary['lfs'])} ({errors:,} LF errors recorded as abstains)",
+        f"  votes table         {t['votes']['path']} (v{t['votes']['version']})",
+    ]
+    for name, task in summary["tasks"].items():
+        m = task["metrics"]
+        labels = task["tables"]["labels"]
+        lines += [
+            f"  task {name}: {len(task['lfs'])} LFs, classes {', '.join(task['label_space'])}",
+            f"    coverage          {m['coverage']:.1%} of rows have at least one vote; conflict {m['conflict_rate']:.1%}",
+        ]
+        if "accuracy" in m:
+            lines.append(f"    accuracy vs truth label model {m['accuracy']:.2%}   majority vote {m['mv_accuracy']:.2%}")
+        if "accuracy_covered" in m:
+            lines.append(f"    on covered rows   label model {m['accuracy_covered']:.2%}   majority vote "
+                         f"{m['mv_accuracy_covered']:.2%}")
+        lines.append(f"    labels table      {labels['path']} (v{labels['version']})")
+    if summary["mlflow"]["run_id"]:
+        lines.append(f"  MLflow run          {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
+    lines.append(f"  wall time           {summary['timings_seconds']['total']:.1f}s")
+    return "\n".join(lines)
+
+
 def _options(p: Any) -> None:
     p.add_argument("--rows", type=int, default=100_000, help="rows to generate (default 100000)")
     p.add_argument("--lakehouse", default="./lakehouse", help="output folder (default ./lakehouse)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--config", help="optional YAML merged over the demo defaults")
+    p.add_argument("--tasks", action="store_true",
+                   help="label two tasks at once: the topic and the urgency of each ticket")
 
 
 COMMAND = command.Command(
     name="demo", help="generate a synthetic ticket dataset and run the whole pipeline on it",
     add_arguments=_options,
-    make_config=lambda a: demo_config(a.lakehouse, a.rows, a.seed, config=a.config, overrides=a.overrides),
+    make_config=lambda a: demo_config(a.lakehouse, a.rows, a.seed, config=a.config, overrides=a.overrides,
+                                      tasks=a.tasks),
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, rows=args.rows, seed=args.seed),
 )
 

@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from jobs.demo.urgency import URGENCY_FIELDS, urgency_columns
+
 __all__ = [
     "LABEL_SPACE",
     "CLASS_BALANCE",
@@ -56,6 +58,7 @@ DEMO_SCHEMA = pa.schema(
         pa.field("customer_tier", pa.string(), nullable=False),
         pa.field("true_label", pa.string(), nullable=False),
         pa.field("true_label_id", pa.int32(), nullable=False),
+        *URGENCY_FIELDS,  # the second task (jobs/demo/urgency.py)
     ]
 )
 """Schema of the demo source table."""
@@ -375,6 +378,7 @@ def _generate_block(block: int, seed: int) -> pa.Table:
             pa.array(tier, type=pa.string()),
             pa.array(np.array(LABEL_SPACE, dtype=object)[y], type=pa.string()),
             pa.array(y.astype(np.int32), type=pa.int32()),
+            *urgency_columns(ids, priority, channel, tier, seed),
         ],
         schema=DEMO_SCHEMA,
     )

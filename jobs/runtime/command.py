@@ -34,6 +34,8 @@ log = logging.getLogger("jobs.cli")
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+# Commands that take a config with several tasks (jobs/multitask.py); the others read one task.
+MULTITASK_COMMANDS = frozenset({"run", "apply", "demo"})
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,11 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
+    if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
+        raise ConfigError(
+            f"lakelabel {cmd.name} reads one task, but the config declares several (tasks / multi_label); "
+            f"use `lakelabel run` for the tasks (README \"Several tasks at once\")"
+        )
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)
     if args.summary_json:

@@ -25,6 +25,8 @@ from lf_library.errors import ConfigError
 __all__ = [
     "SourceConfig",
     "LFConfig",
+    "TaskConfig",
+    "MultiLabelConfig",
     "TablesConfig",
     "ApplyConfig",
     "AggregateConfig",
@@ -67,6 +69,33 @@ class LFConfig:
     # LFs without code (lf_library.declared): entries {name, kind, ...} and YAML files of entries.
     declared: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One labeling task of a multi-task run (README "Several tasks at once").
+
+    ``label_space`` routes LFs: a module's LF belongs to the task with its label space. ``lfs``
+    lists LFs (modules, declared) that belong to this task only; ``gold_column`` holds its truth
+    in the source and the evaluation source.
+    """
+
+    name: str = ""
+    label_space: list[str] | None = None
+    gold_column: str | None = None
+    lfs: LFConfig = field(default_factory=LFConfig)
+
+
+@dataclass(frozen=True)
+class MultiLabelConfig:
+    """k binary tasks ``<name>_<tag>`` over one tag list; a tag's label space is ``(not_<tag>, <tag>)``."""
+
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    # A source column listing each row's tags (an array, or a string joined by ``separator``).
+    gold_column: str | None = None
+    separator: str = ","
+    lfs: LFConfig = field(default_factory=LFConfig)
 
 
 @dataclass(frozen=True)
@@ -229,6 +258,9 @@ class PipelineConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     evaluation: SourceConfig | None = None
     lfs: LFConfig = field(default_factory=LFConfig)
+    # Several tasks in one run (jobs/tasks.py); empty: one task, as lfs: describes.
+    tasks: list[TaskConfig] = field(default_factory=list)
+    multi_label: MultiLabelConfig | None = None
     tables: TablesConfig = field(default_factory=TablesConfig)
     apply: ApplyConfig = field(default_factory=ApplyConfig)
     aggregate: AggregateConfig = field(default_factory=AggregateConfig)
@@ -385,7 +417,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}; fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
-    _check_keys(PipelineConfig, {k: v for k, v in data.items() if k != "base"}, "", path)
+    _check_keys(PipelineConfig, _tasks_as_list({k: v for k, v in data.items() if k != "base"}), "", path)
     return data
 
 
@@ -422,7 +454,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
 
 def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
     """Validate a plain mapping (already merged) into a :class:`PipelineConfig`."""
-    cfg = _build(PipelineConfig, _move_use_dev_labels(_expand_env(dict(data))), "")
+    cfg = _build(PipelineConfig, _tasks_as_list(_move_use_dev_labels(_expand_env(dict(data)))), "")
     if _URI.match(cfg.lakehouse):
         raise ConfigError(
             f"lakehouse = {cfg.lakehouse!r} is a URI, but lakelabel keeps run files and the MLflow store under it "
@@ -430,6 +462,19 @@ def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
             f"tables on object storage with tables.votes / tables.labels URIs"
         )
     return cfg
+
+
+def _tasks_as_list(data: dict[str, Any]) -> dict[str, Any]:
+    """``tasks:`` may be a mapping of name -> task; make it the list form."""
+    tasks = data.get("tasks")
+    if isinstance(tasks, Mapping):
+        items = []
+        for name, body in tasks.items():
+            if body is not None and not isinstance(body, Mapping):
+                raise ConfigError(f"tasks.{name} must be a mapping (label_space, gold_column, lfs), got {body!r}")
+            items.append({"name": name, **dict(body or {})})
+        data = {**data, "tasks": items}
+    return data
 
 
 def _move_use_dev_labels(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,12 @@
 """The label model as an MLflow pyfunc model (logged as "models from code": this file is the model).
 
-Input: a pandas DataFrame of votes, one integer column per LF (-1 for abstain). Output: one
-probability column ``p_<class>`` per class, ``label`` (argmax) and ``label_name``.
+Input: a pandas DataFrame of votes, one integer column per LF (-1 for abstain), and
+optionally a ``row_id`` column. Output: one probability column ``p_<class>`` per class,
+``label`` and ``label_name``. The label is the model's own hard label, as in the labels
+table: ``-1`` (and no name) for a row on which every LF abstained unless the model's
+``label_unvoted`` is set, and ties broken by the model's ``tie_break_policy`` (or the
+``tie_break_policy`` of the model config, when given); ``"random"`` hashes ``row_id``
+when the input has one, else the row position.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class LabelModelPyfunc(mlflow.pyfunc.PythonModel):
         config = context.model_config or {}
         self.lf_names = list(config.get("lf_names", []))
         self.label_space = list(config.get("label_space", []))
+        self.tie_break_policy = config.get("tie_break_policy")  # None: the model's own
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         import numpy as np
@@ -31,12 +37,15 @@ class LabelModelPyfunc(mlflow.pyfunc.PythonModel):
                 f"the votes DataFrame lacks LF column(s) {missing}; expected one int column per LF: {self.lf_names}"
             )
         L = model_input[self.lf_names].to_numpy(dtype=np.int64) if self.lf_names else model_input.to_numpy(np.int64)
-        probs = self.model.predict_proba(L)
-        label = probs.argmax(axis=1)
+        policy = self.tie_break_policy or self.model.config.tie_break_policy
+        ids = None
+        if policy == "random" and "row_id" in model_input.columns:
+            ids = np.asarray(model_input["row_id"].tolist(), dtype=object)
+        label, probs = self.model.predict(L, return_probs=True, tie_break_policy=policy, row_ids=ids)
         out = pd.DataFrame(probs, columns=[f"p_{c}" for c in self.label_space] or None, index=model_input.index)
         out["label"] = label
         if self.label_space:
-            out["label_name"] = [self.label_space[i] for i in label]
+            out["label_name"] = [self.label_space[i] if i >= 0 else None for i in label]
         return out
 
 

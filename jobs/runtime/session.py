@@ -51,6 +51,14 @@ def with_task_retries(master: str) -> str:
     return f"local[{match.group(2) or 1},{LOCAL_TASK_ATTEMPTS}]"
 
 
+def local_cores(master: str) -> int:
+    """Cores of a ``local``, ``local[N]``, ``local[*]`` or ``local[N,F]`` master."""
+    match = re.match(r"^local(?:\[\s*(\*|\d+)\s*(?:,\s*\d+\s*)?\])?$", master.strip())
+    if match is None or match.group(1) in (None, "*"):
+        return 1 if match is not None and match.group(1) is None else os.cpu_count() or 1
+    return max(int(match.group(1)), 1)
+
+
 def _submitted_conf() -> dict[str, str]:
     """The Spark properties the running JVM was started with (spark-submit's --master, --conf)."""
     from pyspark import SparkConf, SparkContext
@@ -162,6 +170,11 @@ def get_spark(
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     local = effective.startswith("local") and "DATABRICKS_RUNTIME_VERSION" not in os.environ
     settings = dict(_LOCAL_DEFAULTS if local else _CLUSTER_DEFAULTS)
+    if local:
+        # Spark splits files into at most 128 MB per task, so a 300 MB source made 3 tasks on 2 cores
+        # and the last ran alone. At least 4 splits per core keep the cores busy to the end (and the
+        # progress lines, fed as tasks finish, moving); small files stay whole (openCostInBytes).
+        settings["spark.sql.files.minPartitionNum"] = str(4 * local_cores(effective))
     log4j = Path(__file__).resolve().parents[1] / "conf" / "log4j2.properties"
     if not submitted and log4j.exists():
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"

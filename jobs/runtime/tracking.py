@@ -167,16 +167,26 @@ def log_apply(cfg: PipelineConfig, applied) -> None:
 
 def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str]) -> str:
     """Log metrics, the LF summary and the label model; return the model URI."""
+    return log_task_fit(cfg, fitted, lf_names, label_space, task=None)
+
+
+def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str], *,
+                 task: str | None) -> str:
+    """:func:`log_fit` for one task of a multi-task run (``task``; None: the single task).
+
+    Metric names get the prefix ``<task>.``, the model is logged as ``label_model_<task>``.
+    """
     mlflow = _client(cfg)
-    metrics = {k: float(v) for k, v in fitted.metrics.items() if v is not None and v == v}
+    pre, suffix = (f"{task}.", f"_{task}") if task else ("", "")
+    metrics = {pre + k: float(v) for k, v in fitted.metrics.items() if v is not None and v == v}
     for row in fitted.lf_table:
-        metrics[f"lf_coverage.{row['lf']}"] = row["coverage"]
-        metrics[f"lf_estimated_accuracy.{row['lf']}"] = row["estimated_accuracy"]
+        metrics[f"{pre}lf_coverage.{row['lf']}"] = row["coverage"]
+        metrics[f"{pre}lf_estimated_accuracy.{row['lf']}"] = row["estimated_accuracy"]
         if row.get("empirical_accuracy") is not None:
-            metrics[f"lf_gold_accuracy.{row['lf']}"] = row["empirical_accuracy"]
+            metrics[f"{pre}lf_gold_accuracy.{row['lf']}"] = row["empirical_accuracy"]
     mlflow.log_metrics(metrics)
-    mlflow.log_dict({"lfs": fitted.lf_table}, "lf_summary.json")
-    mlflow.log_param("label_model.version", fitted.model_version)
+    mlflow.log_dict({"lfs": fitted.lf_table}, f"lf_summary{suffix}.json")
+    mlflow.log_param(f"label_model.version{suffix}", fitted.model_version)
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lakelabel-model-") as tmp:
         warnings.simplefilter("ignore")
         # Models from code: the model file is copied into the artifact and run at load time,
@@ -185,7 +195,7 @@ def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[
         model_code = Path(tmp) / "_pyfunc_model.py"
         model_code.write_bytes(pkgutil.get_data("jobs.runtime", "pyfunc_model.py"))
         info = mlflow.pyfunc.log_model(
-            name="label_model",
+            name=f"label_model{suffix}",
             python_model=str(model_code),
             artifacts={"label_model": fitted.model_path},
             model_config={"lf_names": list(lf_names), "label_space": list(label_space)},

@@ -226,3 +226,24 @@ def test_stages_run_alone_read_the_gold_table(spark, setup):
     assert (agg["counts"]["gold_dev"], agg["counts"]["gold_test"]) == (splits["dev"], splits["test"])
     fit = run_stage("fit", cfg, run_id="st")
     assert fit["metrics"]["gold_dev_rows"] == splits["dev"] and fit["metrics"]["gold_test_rows"] == splits["test"]
+
+
+def test_analyze_measures_on_the_gold_tables_test_split(spark, setup):
+    from jobs import analyze
+
+    cfg, rows, tmp = setup
+    from dataclasses import replace
+
+    no_column = replace(cfg, source=replace(cfg.source, gold_column=None))
+    labeled = [{"row_id": r, "label": g} for r, g in zip(rows.id, rows.gold)]
+    gold.run(spark, no_column, run_id="g", file=write_csv(tmp / "all.csv", labeled))
+    pipeline.run(spark, no_column, run_id="p1")
+    doc = analyze.analyze(spark, no_column, run_id="p1")
+    current = gold.current_gold(spark, no_column).toPandas()
+    test = current[current.split == "test"]
+    assert 0 < len(test) < len(current)  # both splits exist; only test rows count as gold
+    assert doc["gold_column"] is None and doc["gold_table_test_rows"] == len(test)
+    assert doc["totals"]["gold_rows"] == len(test) and doc["lf_gold_from"] == "gold_table"
+    assert {c["class"]: c["gold"] for c in doc["classes"]} == test.label_name.value_counts().to_dict()
+    assert sum(lf["gold_votes"] for lf in doc["lfs"]) > 0
+    assert "lm_wrong" in {b["name"] for b in doc["buckets"]}

@@ -69,3 +69,18 @@ def test_missing_pyspark_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(ConfigError, match=r"pyspark is not installed in .*pip install 'lakelabel\[spark\]'"):
         get_spark()
+
+
+def test_local_cores_and_balanced_file_splits(spark, tmp_path):
+    from jobs.runtime.session import local_cores
+
+    assert [local_cores(m) for m in ("local", "local[3]", "local[3,4]", "local[ 8 ]")] == [1, 3, 3, 8]
+    assert local_cores("local[*,4]") == local_cores("local[*]") >= 1
+    # The suite's local[2] session: at least 4 file splits per core, so one big file is not one task.
+    assert spark.conf.get("spark.sql.files.minPartitionNum") == "8"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": list(range(3_000_000))}), tmp_path / "big.parquet", row_group_size=100_000)
+    # 3M longs in ~100 row groups: more than the 2 splits Spark's default (bytes per core) would make.
+    assert spark.read.parquet(str(tmp_path / "big.parquet")).rdd.getNumPartitions() > 2

@@ -185,3 +185,43 @@ def test_accelerated_em_reaches_the_plain_em_fixed_point():
     assert fast["converged"] and fast["n_iter"] < plain["n_iter"]
     np.testing.assert_allclose(fast["precision"], plain["precision"], atol=1e-6)
     np.testing.assert_allclose(fast["log_prior"], plain["log_prior"], atol=1e-6)
+
+
+def test_many_patterns_take_the_cheaper_of_em_and_moments(monkeypatch):
+    # Past EM_MAX_PATTERNS distinct patterns, "auto" fits from whichever summary is
+    # smaller: the patterns' votes (EM) or the co-voting (LF, class) pairs (moments).
+    from labelmodel import model as model_mod
+    from labelmodel.moments import covoting_pairs, pattern_votes
+
+    L, y = sample_symmetric(6000, ACC, COV, np.array([0.5, 0.5]), seed=11)
+    stats = stats_from_matrix(L, 2)
+    assert pattern_votes(stats) > covoting_pairs(stats)  # 6 LFs x 2 classes: few pairs
+    assert LabelModel(2).fit_from_stats(stats).fit_info_["chosen"] == "confusion"
+    monkeypatch.setattr(model_mod, "EM_MAX_PATTERNS", len(stats.patterns) - 1)
+    lm = LabelModel(2).fit_from_stats(stats)
+    assert lm.fit_info_["chosen"] == "moments"
+    no_patterns = LabelModel(2).fit_from_stats(stats_from_matrix(L, 2, max_patterns=10))
+    np.testing.assert_allclose(lm.predict_proba(L), no_patterns.predict_proba(L), atol=1e-12)
+    # many classes: more co-voting pairs than pattern votes, so EM over patterns stays
+    rng = np.random.default_rng(3)
+    yk = rng.integers(0, 200, 600)
+    Lk = np.where(rng.random((600, 8)) < 0.7, yk[:, None], rng.integers(0, 200, (600, 8)))
+    big = stats_from_matrix(Lk, 200)
+    assert pattern_votes(big) <= covoting_pairs(big)
+    monkeypatch.setattr(model_mod, "EM_MAX_PATTERNS", 10)
+    assert LabelModel(200).fit_from_stats(big).fit_info_["chosen"] == "confusion"
+
+
+def test_duplicate_lfs_found_from_patterns_as_from_overlap():
+    from labelmodel._votes import _duplicate_columns, duplicate_groups
+
+    rng = np.random.default_rng(4)
+    L = rng.integers(-1, 3, (300, 10))
+    L[:, 4] = L[:, 1]
+    L[:, 8] = L[:, 1]
+    L[:, 6] = L[:, 0]
+    L[:, [2, 9]] = -1  # silent LFs are never duplicates
+    stats = stats_from_matrix(L, 3)
+    rep = duplicate_groups(stats)
+    assert rep.tolist() == [0, 1, 2, 3, 1, 5, 0, 7, 1, 9]
+    assert np.array_equal(_duplicate_columns(stats.patterns, np.asarray(stats.lf_coverage)), rep)

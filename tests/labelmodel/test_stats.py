@@ -38,7 +38,11 @@ def test_sparse_overlap_above_limit_and_npz_round_trip(tmp_path, monkeypatch):
     dense = stats_from_matrix(L, 4)
     monkeypatch.setattr(stats_mod, "DENSE_OVERLAP_MAX_COLS", 8)
     sparse = stats_from_matrix(L, 4)
-    assert sp.issparse(sparse.overlap)
+    # a sparse overlap is computed from the patterns on first use (EM over patterns never reads it)
+    assert not sparse.overlap_computed
+    assert np.array_equal(sparse.class_vote_counts(), dense.class_vote_counts())
+    assert not sparse.overlap_computed
+    assert sp.issparse(sparse.overlap) and sparse.overlap_computed
     assert np.array_equal(sparse.overlap.toarray(), dense.overlap)
     assert sparse.equals(dense) and dense.equals(sparse)
     assert np.array_equal(sparse.class_vote_counts(), dense.class_vote_counts())
@@ -97,3 +101,47 @@ def test_row_keys_of_one_or_many_words_match_brute_force(m, k):
     assert np.array_equal(s.lf_overlap, (voted & (nv >= 2)[:, None]).sum(axis=0))
     assert np.array_equal(s.lf_conflict, (voted & conflict[:, None]).sum(axis=0))
     assert (s.n_covered, s.n_overlapped, s.n_conflicted) == ((nv >= 1).sum(), (nv >= 2).sum(), conflict.sum())
+
+
+def test_sparse_overlap_accumulated_when_the_pattern_table_is_dropped(monkeypatch):
+    rng = np.random.default_rng(8)
+    L = np.where(rng.random((900, 6)) < 0.5, -1, rng.integers(0, 3, (900, 6)))
+    dense = stats_from_matrix(L, 3)
+    monkeypatch.setattr(stats_mod, "DENSE_OVERLAP_MAX_COLS", 4)
+    monkeypatch.setattr(stats_mod, "_STATS_CHUNK_CELLS", 600)  # 100 rows per chunk
+    for cap in (5, 150, 10_000):  # dropped in the first chunks, at the end, kept
+        s = stats_from_matrix(L, 3, max_patterns=cap)
+        assert (s.patterns is None) == (cap < len(dense.patterns))
+        assert s.overlap_computed == (s.patterns is None)
+        assert np.array_equal(s.overlap.toarray(), dense.overlap)
+        assert np.array_equal(s.lf_conflict, dense.lf_conflict) and s.n_conflicted == dense.n_conflicted
+
+
+@pytest.mark.parametrize("m,k", [(400, 3), (60, 1000)])
+def test_rows_of_many_words_sort_as_lexsort(m, k, monkeypatch):
+    from labelmodel import _patterns
+
+    rng = np.random.default_rng(m)
+    L = np.where(rng.random((400, m)) < 0.8, -1, rng.integers(0, k, (400, m)))
+    L = np.concatenate([L, L[:100]])
+    words = _patterns.row_words(L, k)
+    assert words.shape[1] > _patterns._LEXSORT_MAX_WORDS
+    by_bytes = _patterns.unique_words(words, None, k, m)
+    monkeypatch.setattr(_patterns, "_LEXSORT_MAX_WORDS", 10**9)
+    by_lexsort = _patterns.unique_words(words, None, k, m)
+    assert all(np.array_equal(a, b) for a, b in zip(by_bytes, by_lexsort))
+    assert np.array_equal(_patterns.decode_words(by_bytes[0], k, m).T, np.unique(L, axis=0))
+
+
+@pytest.mark.parametrize("m,k", [(400, 3), (2000, 1000)])
+def test_many_lf_patterns_hashed_per_chunk_come_out_sorted(m, k, monkeypatch):
+    rng = np.random.default_rng(k)
+    L = np.where(rng.random((1500, m)) < 0.97, -1, rng.integers(0, k, (1500, m)))
+    L = np.concatenate([L, L[:300]])
+    uniq, cnt = np.unique(L, axis=0, return_counts=True)
+    for cells in (1 << 25, 200 * m):  # one chunk; chunks of 200 rows merged by hash
+        monkeypatch.setattr(stats_mod, "_STATS_CHUNK_CELLS", cells)
+        s = stats_from_matrix(L, k)
+        assert np.array_equal(s.patterns, uniq) and np.array_equal(s.counts, cnt)
+        voted = L != -1
+        assert np.array_equal(s.lf_coverage, voted.sum(axis=0)) and s.n_covered == int(voted.any(axis=1).sum())

@@ -1,0 +1,277 @@
+"""Several tasks in one run: which LFs belong to which task, and each task's view of a run.
+
+A config's ``tasks:`` (a list, or a mapping of name -> task) and ``multi_label:`` (k binary tasks
+over one tag list) become a :class:`TaskSet`. LFs reach a task two ways: LFs of the top-level
+``lfs.modules`` go to the task whose label space they have (an LF's own ``label_space``, else its
+module's ``LABEL_SPACE``); LFs listed under a task's own ``lfs`` belong to that task. One apply
+pass runs every task's LFs (:class:`TaskRegistry`: LF names are unique across tasks, so the
+votes table needs no task column); :mod:`jobs.multitask` aggregates, fits and writes per task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from jobs.delta_io.sources import Source
+from jobs.runtime.config import LFConfig, PipelineConfig, TaskConfig
+from jobs.runtime.tracking import tracking_uri
+from lf_library import LabelingFunction, LFRegistry, load_registry
+from lf_library.core import check_label_space
+from lf_library.declared import declared_lfs
+from lf_library.errors import ConfigError, LFConfigError
+from lf_library.models import set_tracking_uri
+from lf_library.registry import module_lfs
+from lf_library.tags import check_tag, tag_space
+
+__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "labels_table", "task_config",
+           "task_source"]
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: its name, label space, LFs and where its truth is."""
+
+    name: str
+    label_space: tuple[str, ...]
+    registry: LFRegistry
+    gold_column: str | None = None
+    # Multi-label tasks: the tag, and how the tag-list gold column is split.
+    tag: str | None = None
+    separator: str = ","
+
+    @property
+    def lf_names(self) -> tuple[str, ...]:
+        return self.registry.names
+
+
+class TaskRegistry(LFRegistry):
+    """The LFs of every task, for one apply pass; each LF keeps its own label space.
+
+    ``label_space`` is ``class_0 .. class_{k-1}`` for the largest task's ``k``: it only sizes
+    the votes arrays. A vote is a class id in its LF's own label space.
+    """
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        k = max(len(t.label_space) for t in tasks)
+        super().__init__([f"class_{i}" for i in range(k)])
+        for task in tasks:
+            for lf in task.registry.lfs:
+                self.register(lf, origin=task.registry.origin(lf.name))
+
+    def register(self, lf: LabelingFunction, *, origin: str | None = None) -> LabelingFunction:
+        if lf.name in self._lfs:
+            raise LFConfigError(
+                f"LF names must be unique across tasks; duplicated: {lf.name!r} ({self.origin(lf.name)} and "
+                f"{origin or '?'}); rename one of them"
+            )
+        if lf.label_space is None:
+            raise LFConfigError(f"LF {lf.name!r} has no label space; it must belong to a task")
+        lf.version  # noqa: B018 - computed on the driver before LFs ship to executors
+        self._lfs[lf.name] = lf
+        if origin:
+            self._origin[lf.name] = origin
+        return lf
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    tasks: tuple[Task, ...]
+    registry: TaskRegistry
+
+    def __getitem__(self, name: str) -> Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"no task {name!r}; tasks: {[t.name for t in self.tasks]}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tasks)
+
+
+def is_multitask(cfg: PipelineConfig) -> bool:
+    """True when the config declares ``tasks`` or ``multi_label``."""
+    return bool(cfg.tasks) or cfg.multi_label is not None
+
+
+def _task_configs(cfg: PipelineConfig) -> list[tuple[TaskConfig, str | None]]:
+    """The configured tasks, multi-label tags expanded; each with its tag (None for a plain task)."""
+    out: list[tuple[TaskConfig, str | None]] = [(t, None) for t in cfg.tasks]
+    ml = cfg.multi_label
+    if ml is not None:
+        if not ml.name or not _NAME.fullmatch(ml.name):
+            raise ConfigError(f"multi_label.name = {ml.name!r}: give the tag set a name (letters, digits, '_')")
+        if not ml.tags:
+            raise ConfigError("multi_label.tags is empty; list the tags, e.g. tags: [refund, urgent]")
+        dupes = sorted({t for t in ml.tags if ml.tags.count(t) > 1})
+        if dupes:
+            raise ConfigError(f"multi_label.tags repeats {dupes}; list each tag once")
+        for tag in ml.tags:
+            try:
+                check_tag(tag)
+            except LFConfigError as err:
+                raise ConfigError(f"multi_label.tags: {err}") from None
+            out.append((TaskConfig(name=f"{ml.name}_{tag}", label_space=list(tag_space(tag)),
+                                   gold_column=ml.gold_column), tag))
+    return out
+
+
+def build_task_set(cfg: PipelineConfig) -> TaskSet:
+    """The tasks of a multi-task config with their LFs.
+
+    Raises
+    ------
+    ConfigError
+        A bad task name or label space, ``source.gold_column`` set (gold is per task), an LF
+        whose label space matches no task (or several), a task with no LFs.
+    """
+    if cfg.source.gold_column:
+        raise ConfigError(
+            f"source.gold_column = {cfg.source.gold_column!r} is ambiguous with several tasks: set the gold column of "
+            f"each task instead (tasks.<name>.gold_column, multi_label.gold_column) and drop source.gold_column"
+        )
+    set_tracking_uri(tracking_uri(cfg))  # model LFs resolve their URIs in the pipeline's store
+    tagged = _task_configs(cfg)
+    configs = [t for t, _ in tagged]
+    names = [t.name for t in configs]
+    for name in names:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError(f"task name {name!r} is not valid: use letters, digits and '_' starting with a letter "
+                              f"(it names a labels table and MLflow metrics)")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"task names must be unique; duplicated: {dupes}")
+    by_task: dict[str, LFRegistry] = {}
+    spaces: dict[str, tuple[str, ...]] = {}
+    for t in configs:
+        registry = _own_lfs(t)
+        spaces[t.name] = registry.label_space
+        by_task[t.name] = registry
+    _route_shared_lfs(cfg.lfs, spaces, by_task)
+    if cfg.multi_label is not None:  # its modules hold tag LFs, routed by their tag's label space
+        _route_shared_lfs(cfg.multi_label.lfs, spaces, by_task)
+    tasks = []
+    for t, tag in tagged:
+        registry = by_task[t.name]
+        if t.lfs.include is not None or t.lfs.exclude:
+            registry = registry.select(include=t.lfs.include, exclude=t.lfs.exclude)
+        if cfg.lfs.include is not None or cfg.lfs.exclude:
+            keep = [n for n in registry.names if (cfg.lfs.include is None or n in cfg.lfs.include)
+                    and n not in cfg.lfs.exclude]  # fmt: skip
+            registry = registry.select(include=keep)
+        if not len(registry):
+            raise ConfigError(
+                f"task {t.name!r} (label space {list(spaces[t.name])}) has no LFs: add a module whose LABEL_SPACE is "
+                f"that label space to lfs.modules, or list LFs under tasks.{t.name}.lfs"
+            )
+        sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
+        tasks.append(Task(t.name, spaces[t.name], registry, t.gold_column, tag, sep))
+    known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}
+    unknown = sorted(known - {n for task in tasks for n in task.lf_names} - _all_names(by_task))
+    if unknown:
+        raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}")
+    return TaskSet(tuple(tasks), TaskRegistry(tasks))
+
+
+def _all_names(by_task: dict[str, LFRegistry]) -> set[str]:
+    return {n for r in by_task.values() for n in r.names}
+
+
+def _own_lfs(t: TaskConfig) -> LFRegistry:
+    """A task's registry holding the LFs listed under its own ``lfs`` (its label space fixed)."""
+    own = t.lfs
+    space = t.label_space
+    if own.modules:
+        registry = load_registry(own.modules, label_space=space)
+    elif space:
+        registry = LFRegistry(check_label_space(space, owner=f"tasks.{t.name}.label_space"))
+    else:
+        raise ConfigError(f"task {t.name!r} has no label_space; set tasks.{t.name}.label_space (the class names)")
+    for lf, origin in declared_lfs(own.declared, own.files, base=Path(".")):
+        registry.register(lf, origin=f"task {t.name}: {origin}")
+    return registry
+
+
+def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task: dict[str, LFRegistry]) -> None:
+    """Give each LF of the top-level ``lfs.modules`` to the task with its label space."""
+    if lfs.declared or lfs.files:
+        raise ConfigError(
+            "top-level lfs.declared / lfs.files have no label space to route them by when several tasks are "
+            "configured; declare them under tasks.<name>.lfs.declared (or .files)"
+        )
+    if lfs.label_space is not None:
+        raise ConfigError(f"lfs.label_space = {list(lfs.label_space)} is a single-task setting; with several tasks, "
+                          f"set tasks.<name>.label_space")
+    owners: dict[tuple[str, ...], list[str]] = {}
+    for name, space in spaces.items():
+        owners.setdefault(space, []).append(name)
+    described = ", ".join(f"{n} {list(s)}" for n, s in spaces.items())
+    for module in lfs.modules:
+        found, module_space = module_lfs(module)
+        for lf in found:
+            space = tuple(lf.label_space) if lf.label_space is not None else module_space
+            if space is None:
+                raise ConfigError(f"LF {lf.name!r} (module {module}) has no label space: define LABEL_SPACE in the "
+                                  f"module or give the LF label_space=")
+            matches = owners.get(space, [])
+            if not matches:
+                raise ConfigError(
+                    f"LF {lf.name!r} (module {module}) has label space {list(space)}, which matches no task "
+                    f"(tasks: {described}); add a task with that label_space or drop the LF"
+                )
+            if len(matches) > 1:
+                raise ConfigError(
+                    f"LF {lf.name!r} (module {module}) has label space {list(space)}, shared by tasks {matches}; "
+                    f"list the module under the task it belongs to (tasks.<name>.lfs.modules)"
+                )
+            if lf.label_space is None:
+                lf.label_space = space
+            by_task[matches[0]].register(lf, origin=module)
+
+
+def labels_table(cfg: PipelineConfig, task: str) -> str:
+    """``tables.labels`` of one task: ``<tables.labels>_<task>`` (a Delta table per task)."""
+    return f"{cfg.tables.labels.rstrip('/')}_{task}"
+
+
+def task_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:
+    """The single-task config that reads and writes ``task``'s tables (for the stage jobs)."""
+    evaluation = cfg.evaluation
+    if evaluation is not None:
+        evaluation = replace(evaluation, gold_column=task.gold_column)
+    return replace(
+        cfg,
+        tables=replace(cfg.tables, labels=labels_table(cfg, task.name)),
+        evaluation=evaluation,
+        lfs=LFConfig(label_space=list(task.label_space)),
+        tasks=[],
+        multi_label=None,
+    )
+
+
+def task_source(source: Source, task: Task) -> Source:
+    """``source`` with ``task``'s gold as its gold column (a derived class-name column for a tag)."""
+    if not task.gold_column:
+        return replace(source, gold_column=None)
+    if task.gold_column not in source.df.columns:
+        raise ConfigError(
+            f"task {task.name!r}: gold column {task.gold_column!r} is not in {source.info.path} (columns: "
+            f"{source.df.columns}); fix tasks.{task.name}.gold_column"
+        )
+    if task.tag is None:
+        return replace(source, gold_column=task.gold_column)
+    col = F.col(task.gold_column)
+    dtype = source.df.schema[task.gold_column].dataType.simpleString()
+    tags = col if dtype.startswith("array") else F.split(col, re.escape(task.separator))
+    tags = F.transform(tags, lambda x: F.trim(x))
+    absent, present = task.label_space
+    derived = f"__gold_{task.name}"
+    value = F.when(col.isNull(), F.lit(None)).when(F.array_contains(tags, task.tag), present).otherwise(absent)
+    return replace(source, df=source.df.withColumn(derived, value), gold_column=derived)

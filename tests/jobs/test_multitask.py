@@ -1,0 +1,292 @@
+"""Several tasks at once: one apply pass, per-task statistics, fit, labels tables, MLflow; bad input."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from deltalake import DeltaTable
+
+from jobs.runtime.config import config_from_dict
+from jobs.tasks import build_task_set
+from lf_library.errors import ConfigError
+
+pytestmark = pytest.mark.spark  # the fixture's pipeline run and the CLI cases (no Spark starts for those)
+
+N = 90
+TEXTS = ["my invoice is wrong, refund asap", "the app crash again, no rush", "login error, urgent please",
+         "charged twice for the invoice", "whenever you can: password reset", "money back please, immediately",
+         "app shows an error", "question about the invoice"]  # fmt: skip
+
+
+def make_source(tmp) -> str:
+    rows = []
+    for i in range(N):
+        text = TEXTS[i % len(TEXTS)] + ("" if i % 5 else " thanks")
+        topic = "billing" if any(w in text for w in ("invoice", "refund", "charged", "money")) else "technical"
+        priority = 1 + (i * 7) % 4
+        urgency = "urgent" if any(w in text for w in ("asap", "urgent", "immediately")) or priority == 4 else "routine"
+        tags = ",".join(t for t, words in (("refund", ("refund", "money")), ("login", ("login", "password")))
+                        if any(w in text for w in words))  # fmt: skip
+        rows.append({"id": i, "text": text, "priority": priority, "topic": topic, "urgency": urgency,
+                     "tags": tags if i % 11 else None})  # fmt: skip
+    path = tmp / "source.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    return str(path)
+
+
+def task_dict(tmp, source: str, **extra) -> dict:
+    return {
+        "lakehouse": str(tmp / "lake"),
+        "source": {"path": source, "format": "parquet", "id_column": "id"},
+        "lfs": {"modules": ["tests.jobs.multitask_lfs"]},
+        "tasks": {
+            "topic": {"label_space": ["billing", "technical"], "gold_column": "topic"},
+            "urgency": {"label_space": ["routine", "urgent"], "gold_column": "urgency"},
+        },
+        "multi_label": {"name": "tags", "tags": ["refund", "login"], "gold_column": "tags"},
+        "mlflow": {"enabled": True, "experiment": "multitask-tests"},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def multi_run(spark, tmp_path_factory):
+    """One multi-task pipeline run (2 tasks + 2 tags, 90 rows), MLflow in a sqlite store under the lake."""
+    from jobs import pipeline
+
+    tmp = tmp_path_factory.mktemp("multitask")
+    source = make_source(tmp)
+    # The source again as the held-out set: each task is scored with its own gold column there too.
+    cfg = config_from_dict(task_dict(tmp, source, evaluation={"path": source, "format": "parquet", "id_column": "id"}))
+    before = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        summary = pipeline.run(spark, cfg, run_id="mt-1").summary
+        yield cfg, summary
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+TASKS = {"topic": ["kw_app", "kw_crash", "kw_invoice"],
+         "urgency": ["kw_asap", "kw_no_rush", "py_low_priority", "sql_high_priority"],
+         "tags_refund": ["tag_refund_not_app", "tag_refund_words"],
+         "tags_login": ["py_login_not_billing", "tag_login_words"]}  # fmt: skip
+
+
+def test_routing_by_label_space_and_mapping_form(tmp_path):
+    cfg = config_from_dict(task_dict(tmp_path, "x.parquet"))
+    task_set = build_task_set(cfg)
+    assert {t.name: list(t.lf_names) for t in task_set.tasks} == TASKS
+    assert task_set["tags_refund"].label_space == ("not_refund", "refund")
+    assert task_set["tags_login"].tag == "login"
+    # The list form is the same config.
+    listed = task_dict(tmp_path, "x.parquet")
+    listed["tasks"] = [{"name": n, **body} for n, body in listed["tasks"].items()]
+    assert config_from_dict(listed) == cfg
+    # A task's own LFs (declared in YAML here) join those routed to it by label space.
+    own = task_dict(tmp_path, "x.parquet")
+    own["tasks"]["urgency"]["lfs"] = {"declared": [{"name": "kw_outage", "kind": "keyword", "keywords": ["outage"],
+                                                    "label": "urgent"}]}  # fmt: skip
+    urgency = build_task_set(config_from_dict(own))["urgency"]
+    assert list(urgency.lf_names) == sorted(TASKS["urgency"] + ["kw_outage"])
+    assert urgency.registry["kw_outage"].label_space == ("routine", "urgent")
+
+
+def test_summary_has_one_entry_per_task(multi_run):
+    cfg, summary = multi_run
+    assert list(summary["tasks"]) == list(TASKS)
+    for name, entry in summary["tasks"].items():
+        assert entry["lfs"] == TASKS[name]
+        assert entry["tables"]["labels"]["rows"] == N
+        assert entry["tables"]["labels"]["path"] == str((cfg.lakehouse_path / f"labels_{name}"))
+        assert summary["tables"][f"labels_{name}"] == entry["tables"]["labels"]
+        assert 0 < entry["metrics"]["coverage"] <= 1
+        assert summary["metrics"][f"{name}.coverage"] == entry["metrics"]["coverage"]
+        assert "accuracy" in entry["metrics"]  # every task has gold here
+    assert {lf["name"]: lf["task"] for lf in summary["lfs"]} == {lf: t for t, lfs in TASKS.items() for lf in lfs}
+    gold_rows = {"topic": N, "urgency": N, "tags_refund": N - 9, "tags_login": N - 9}  # 9 rows have no tag list
+    for name, entry in summary["tasks"].items():
+        assert entry["metrics"]["gold_rows"] == entry["metrics"]["eval_rows"] == gold_rows[name]
+        assert entry["metrics"]["eval_accuracy"] == pytest.approx(entry["metrics"]["accuracy"])
+    # The keyword LFs are right on these rows: the label models are too.
+    assert summary["tasks"]["topic"]["metrics"]["accuracy_covered"] == 1.0
+
+
+def test_one_votes_table_and_single_task_schemas(multi_run, spark):
+    from jobs.apply_lfs import votes_table_schema
+    from jobs.write_labels import labels_schema
+
+    cfg, summary = multi_run
+    votes = DeltaTable(cfg.table_path("votes"))
+    assert votes.schema().to_arrow().names == votes_table_schema(spark_id_type()).names
+    assert set(votes.to_pandas().lf_name) <= {lf for lfs in TASKS.values() for lf in lfs}
+    assert not os.path.exists(cfg.table_path("labels"))  # no labels table without a task suffix
+    for name in TASKS:
+        labels = DeltaTable(summary["tasks"][name]["tables"]["labels"]["path"]).to_pandas()
+        assert list(labels.columns) == labels_schema(spark_id_type()).names
+        assert len(labels) == N and labels.row_id.is_unique
+        assert set(labels.run_id) == {"mt-1"} and set(labels.votes_version) == {summary["tables"]["votes"]["version"]}
+        k = len(summary["tasks"][name]["label_space"])
+        assert all(len(p) == k for p in labels.probabilities)
+        assert set(labels.label_name.dropna()) <= set(summary["tasks"][name]["label_space"])
+        voters = {v.split("@")[0] for vs in labels.voting_lfs for v in vs}
+        assert voters <= set(TASKS[name])
+
+
+def spark_id_type():
+    import pyarrow as pa
+
+    return pa.int64()
+
+
+def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
+    """The anchor: statistics from the one grouping of all tasks equal aggregate's for each task alone."""
+    from jobs import aggregate, delta_io
+    from jobs.apply_lfs import load_apply_result
+    from jobs.delta_io.sources import load_source
+    from jobs.multitask import _gold_ids, aggregate_tasks, task_applied, task_patterns
+    from jobs.tasks import task_source
+
+    cfg, summary = multi_run
+    task_set = build_task_set(cfg)
+    io = delta_io.delta_io(spark, "local")
+    applied = load_apply_result(cfg, io)
+    source = load_source(spark, cfg.source, io=io)
+    ids, _, _ = _gold_ids(source, task_set.tasks)
+    together = aggregate_tasks(cfg, task_patterns(spark, applied, task_set, io), ids, task_set, applied.n_rows)
+    for t in (task_set["topic"], task_set["tags_login"]):  # a plain task and a tag (each alone costs a Spark job)
+        alone = aggregate.run(spark, cfg, applied=task_applied(applied, t), source=task_source(source, t))
+        mine = together[t.name]
+        np.testing.assert_array_equal(mine.stats.patterns, alone.stats.patterns)
+        np.testing.assert_array_equal(mine.stats.overlap, alone.stats.overlap)
+        np.testing.assert_array_equal(mine.gold_counts, alone.gold_counts)
+        assert mine.stats.n_rows == alone.stats.n_rows == N
+        assert summary["tasks"][t.name]["patterns"] == alone.n_patterns
+
+
+def test_mlflow_metrics_and_models_per_task(multi_run):
+    import mlflow
+
+    cfg, summary = multi_run
+    mlflow.set_tracking_uri(summary["mlflow"]["tracking_uri"])
+    run = mlflow.get_run(summary["mlflow"]["run_id"])
+    for name in TASKS:
+        assert run.data.metrics[f"{name}.accuracy"] == pytest.approx(summary["tasks"][name]["metrics"]["accuracy"])
+        assert run.data.metrics[f"{name}.labels_rows"] == N
+        assert run.data.params[f"label_model.version_{name}"] == summary["tasks"][name]["label_model"]["version"]
+    model = mlflow.pyfunc.load_model(summary["tasks"]["urgency"]["label_model"]["mlflow_uri"])
+    scored = model.predict(pd.DataFrame([[1, -1, -1, 1]], columns=TASKS["urgency"]))
+    assert list(scored.columns[:2]) == ["p_routine", "p_urgent"] and scored.label_name[0] == "urgent"
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def _cli(tmp_path, data: dict, capsys, command: str = "run") -> str:
+    from jobs import cli
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert cli.main([command, "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_lf_whose_label_space_matches_no_task(tmp_path, capsys):
+    data = task_dict(tmp_path, "x.parquet")
+    del data["tasks"]["urgency"]
+    err = _cli(tmp_path, data, capsys)
+    assert "LF 'kw_asap' (module tests.jobs.multitask_lfs) has label space ['routine', 'urgent'], which matches no " \
+           "task" in err and "add a task with that label_space" in err
+
+
+def test_task_with_no_lfs(tmp_path, capsys):
+    data = task_dict(tmp_path, "x.parquet")
+    data["tasks"]["sentiment"] = {"label_space": ["neg", "pos"]}
+    err = _cli(tmp_path, data, capsys)
+    assert "task 'sentiment' (label space ['neg', 'pos']) has no LFs" in err
+
+
+def test_other_bad_task_configs(tmp_path, capsys):
+    shared = task_dict(tmp_path, "x.parquet")
+    shared["tasks"]["urgency2"] = {"label_space": ["routine", "urgent"]}
+    assert "shared by tasks ['urgency', 'urgency2']" in _cli(tmp_path, shared, capsys)
+    gold = task_dict(tmp_path, "x.parquet")
+    gold["source"]["gold_column"] = "topic"
+    assert "source.gold_column = 'topic' is ambiguous with several tasks" in _cli(tmp_path, gold, capsys)
+    bad_name = task_dict(tmp_path, "x.parquet")
+    bad_name["tasks"]["to pic"] = bad_name["tasks"].pop("topic")
+    assert "task name 'to pic' is not valid" in _cli(tmp_path, bad_name, capsys)
+    tags = task_dict(tmp_path, "x.parquet")
+    tags["multi_label"]["tags"] = ["refund", "refund"]
+    assert "multi_label.tags repeats ['refund']" in _cli(tmp_path, tags, capsys)
+    # Commands that read one task say so instead of misreading the tables.
+    assert "lakelabel analyze reads one task" in _cli(tmp_path, task_dict(tmp_path, "x.parquet"), capsys, "analyze")
+    with pytest.raises(ConfigError, match="unknown config key tasks\\[0\\].labels"):
+        config_from_dict({**task_dict(tmp_path, "x"), "tasks": [{"name": "a", "labels": ["x", "y"]}]})
+
+
+# ---------------------------------------------------------------------------------------------- the demo
+
+
+def test_demo_with_tasks_config_and_summary(tmp_path, multi_run):
+    from jobs import demo
+    from lf_library import load_registry
+
+    cfg = demo.demo_config(str(tmp_path), 100, 0, tasks=True)
+    task_set = build_task_set(cfg)
+    assert task_set.names == ("topic", "urgency")
+    assert task_set["topic"].lf_names == load_registry(["lf_library.lfs.demo"]).names  # the demo's 12 LFs, as before
+    assert len(task_set["urgency"].lf_names) == 9 and task_set["urgency"].gold_column == "true_urgency"
+    text = demo.format_summary(multi_run[1])
+    assert "(4 tasks)" in text and "task urgency: 4 LFs, classes routine, urgent" in text
+    assert text.count("accuracy vs truth") == 4
+
+
+def test_demo_urgency_data_is_seeded():
+    from jobs.demo.data import generate_demo_rows
+
+    big, small = generate_demo_rows(3000, 0).to_pandas(), generate_demo_rows(1000, 0).to_pandas()
+    pd.testing.assert_frame_equal(big.head(1000), small)
+    assert set(big.true_urgency) == {"routine", "urgent"}
+    cued = big[big.subject.str.startswith("URGENT:")]
+    assert len(cued) > 20 and (cued.true_urgency == "urgent").mean() > 0.75
+    # Urgency depends on priority: P(urgent) rises with it.
+    rate = big.groupby("priority").true_urgency.apply(lambda s: (s == "urgent").mean())
+    assert rate.is_monotonic_increasing
+
+
+def test_failed_task_write_puts_every_table_back(multi_run, spark, monkeypatch):
+    """A task's write fails after others committed: every labels table (and the votes) stay as before."""
+    from jobs import pipeline, write_labels
+
+    cfg, summary = multi_run
+    versions = {name: DeltaTable(e["tables"]["labels"]["path"]).version() for name, e in summary["tasks"].items()}
+    votes = DeltaTable(cfg.table_path("votes")).version()
+    real = write_labels.run
+
+    def failing(spark, task_cfg, **kw):
+        if task_cfg.table_path("labels").endswith("labels_urgency"):
+            raise RuntimeError("disk full while writing urgency")
+        return real(spark, task_cfg, **kw)
+
+    monkeypatch.setattr(write_labels, "run", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.run(spark, replace_mlflow_off(cfg), run_id="mt-2")
+    for name, e in summary["tasks"].items():
+        table = DeltaTable(e["tables"]["labels"]["path"])
+        assert set(table.to_pandas().run_id) == {"mt-1"}, name  # the labels of the run before
+        assert table.version() >= versions[name]
+    assert DeltaTable(cfg.table_path("votes")).version() == votes  # reused, not rewritten
+
+
+def replace_mlflow_off(cfg):
+    from dataclasses import replace
+
+    return replace(cfg, mlflow=replace(cfg.mlflow, enabled=False), evaluation=None)
