@@ -36,6 +36,7 @@ __all__ = [
     "ReportConfig",
     "GoldConfig",
     "AnnotateConfig",
+    "DriftConfig",
     "PipelineConfig",
     "load_config",
     "config_from_dict",
@@ -76,6 +77,8 @@ class TablesConfig:
     labels: str = "labels"
     # Gold labels that people gave (lakelabel gold import); see README "People in the loop".
     gold: str = "gold"
+    # Rows whose labels changed between two runs (lakelabel diff); see README "What changed: lakelabel diff".
+    label_changes: str = "label_changes"
     # How jobs read and write Delta: "native" through the Delta Spark extension (Databricks, clusters
     # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
     delta_io: Literal["auto", "local", "native"] = "auto"
@@ -173,6 +176,36 @@ class AnnotateConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """How much a run may move from the previous one (README "Drift between runs").
+
+    A change above a threshold is a warning in the run summary; above a ``fail_on_*`` threshold
+    (null: never) the run fails with exit 2 before it publishes labels. Coverage, conflict rate and
+    confidence changes are absolute differences of fractions; ``lf_votes`` and ``label_shift``
+    are total variation distances between distributions.
+    """
+
+    enabled: bool = True
+    lf_coverage: float = 0.05
+    lf_votes: float = 0.10
+    label_shift: float = 0.05
+    conflict_rate: float = 0.05
+    mean_confidence: float = 0.05
+    fail_on_lf_coverage: float | None = None
+    fail_on_lf_votes: float | None = None
+    fail_on_label_shift: float | None = None
+    fail_on_conflict_rate: float | None = None
+    fail_on_mean_confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "enabled" and value is not None and not value >= 0:
+                raise ConfigError(f"drift.{f.name} = {value} must be >= 0 (a change in fractions)"
+                                  + ("; null turns the failure off" if f.name.startswith("fail_on_") else ""))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything one pipeline run needs. See README "Configuration reference"."""
 
@@ -192,6 +225,7 @@ class PipelineConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""
