@@ -248,7 +248,38 @@ CAPTIONS = {
         "Accuracy per slice",
         "Accuracy of the label model and of majority vote on each slice (slices.modules), next to all rows. A "
         "slice well below 'all rows' is a weak spot worth a new or fixed LF."),
+    "label_transitions": (
+        "What changed since the previous run (lakelabel diff)",
+        "Rows per (label in the earlier run, label in this run). The diagonal kept its label; every other cell is "
+        "labels that flipped, '(unlabeled)' rows no LF voted on and '(absent)' rows that exist in one run only. "
+        "The label_changes table lists the flipped rows and the LFs whose votes changed on each."),
 }
+
+
+def label_transitions(doc: dict[str, Any]) -> plt.Figure | None:
+    """The diff's transition matrix (``doc["label_diff"]``, from ``lakelabel diff``); None without a diff."""
+    diff = doc.get("label_diff")
+    if not diff:
+        return None
+    classes = diff["transitions"]["classes"]
+    counts = np.array(diff["transitions"]["matrix"], dtype=float)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * k + 3), max(4, 0.7 * k + 2)))
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    ax.imshow(np.log1p(off), cmap="Reds")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{counts[i, j]:,.0f}", ha="center", va="center", fontsize=9,
+                    color=NEUTRAL if i == j else "black", fontweight="normal" if i == j else "bold")
+    ax.set_xticks(range(k), classes, rotation=30, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel(f"label in run {diff['to_run']}")
+    ax.set_ylabel(f"label in run {diff['from_run']}")
+    c = diff["counts"]
+    ax.set_title(f"{c['flipped']:,} flipped, {c['moved']:,} moved (threshold {diff['threshold']:g}) of {c['rows']:,} rows")
+    fig.tight_layout()
+    return fig
 
 
 def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -256,7 +287,7 @@ def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     makers = [lf_coverage_accuracy, conflict_heatmap, class_distributions, confidence_histogram]
     if doc.get("gold_column"):
         makers.insert(2, confusion_matrices)
-    makers.append(slice_accuracy)
+    makers += [slice_accuracy, label_transitions]
     return render(makers, doc)
 
 

@@ -126,7 +126,9 @@ def compare(now: dict, before: dict | None, cfg: DriftConfig, *, previous_run: s
     doc: dict[str, Any] = {"previous_run": previous_run, "current": now, "changes": {}, "warnings": [],
                            "failures": [], "notes": []}
     if before is None:
-        doc["notes"].append("no previous run on these tables to compare with")
+        doc["notes"].append("no previous run on these tables to compare with" if previous_run is None else
+                            f"the previous run {previous_run} kept no statistics to compare with (no drift_stats.json, "
+                            "or no stats.npz and label_model.json with a recorded label space)")
         return doc
     if before.get("label_space") != now.get("label_space"):
         doc["notes"].append(f"the label space changed ({before.get('label_space')} -> {now.get('label_space')}); "

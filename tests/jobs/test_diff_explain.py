@@ -32,14 +32,18 @@ KW2 = {**KW1, "keywords": ["fine", "nothing", "ok"]}
 KEYS = {"row_id", "votes", "log_prior", "contributions", "probabilities", "label", "lineage"}
 
 
+ROWS = make_rows(60, boom_every=30)  # LF boom raises on r000 and r030
+
+
 def _cfg(tmp, src, kw, method, **sections):
-    return make_cfg(tmp, src, lfs={"declared": [kw]}, label_model={"method": method}, **sections)
+    return make_cfg(tmp, src, lfs={"declared": [kw], "exclude": ["out_of_space"]}, label_model={"method": method},
+                    **sections)
 
 
 @pytest.fixture(scope="module")
 def runs(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("diff")
-    src = write_source(tmp, make_rows(60))
+    src = write_source(tmp, ROWS)
     cfg1, cfg2 = _cfg(tmp, src, KW1, "confusion"), _cfg(tmp, src, KW2, "dawid_skene")
     r1 = pipeline.run(spark, cfg1, run_id="run-1").summary
     r2 = pipeline.run(spark, cfg2, run_id="run-2").summary
@@ -106,13 +110,24 @@ def test_flips_are_attributed_to_the_lfs_whose_vote_changed(spark, runs):
     assert json.loads((run_dir(cfg.lakehouse, "run-2") / "diff.json").read_text())["counts"] == d["counts"]
 
 
+def test_report_draws_the_transition_matrix(runs):
+    from jobs import analyze
+    from jobs.analysis import plots
+
+    doc = {"label_diff": analyze._label_diff(runs["cfg"], "run-2")}
+    assert doc["label_diff"]["transitions"] == runs["diff"]["transitions"]
+    figures = plots.render([plots.label_transitions], doc)
+    assert [f["name"] for f in figures] == ["label_transitions"] and figures[0]["png"].startswith(b"\x89PNG")
+    assert plots.render([plots.label_transitions], {"label_diff": analyze._label_diff(runs["cfg"], "run-1")}) == []
+
+
 def test_drift_section_compares_with_the_previous_run(runs):
     first, second = runs["r1"]["drift"], runs["r2"]["drift"]
     assert first["previous_run"] is None and first["notes"]
     assert second["previous_run"] == "run-1"
     kw = second["changes"]["lfs"]["kw_edit"]
-    cov1 = sum("fine" in t for t in make_rows(60).text) / 60
-    cov2 = sum(any(w in t.split(" ") or w + "," in t for w in ("fine", "nothing", "ok")) for t in make_rows(60).text) / 60
+    cov1 = sum("fine" in t for t in ROWS.text) / 60
+    cov2 = sum(any(w in t.split(" ") or w + "," in t for w in ("fine", "nothing", "ok")) for t in ROWS.text) / 60
     assert kw["coverage_before"] == pytest.approx(cov1) and kw["coverage"] == pytest.approx(cov2)
     assert any(w["metric"] == "lf_coverage" and "kw_edit" in w["what"] for w in second["warnings"])
     labels = second["changes"]["labels"]
@@ -165,7 +180,7 @@ def test_explain_a_flipped_row_in_both_runs(spark, runs):
     assert now["row_id"] == row_id and now["label"] != then["label"]
     assert now["lineage"]["run_id"] == "run-2" and then["lineage"]["run_id"] == "run-1"
     assert then["lineage"]["votes"]["version"] == r1["tables"]["votes"]["version"]
-    text = make_rows(60).set_index("id").text[row_id]
+    text = ROWS.set_index("id").text[row_id]
     assert now["lineage"]["source"]["row"]["text"] == text
     versions = {d["lf"]: d["version"] for d in now["votes"]}, {d["lf"]: d["version"] for d in then["votes"]}
     assert versions[0]["kw_edit"] != versions[1]["kw_edit"]
@@ -177,6 +192,31 @@ def test_explain_a_flipped_row_in_both_runs(spark, runs):
             assert v["weight"] is None and set(c.values()) == {0.0}
         else:
             assert c[v["vote"]] == pytest.approx(v["weight"])
+
+
+def test_explain_shows_the_error_of_an_lf_that_raised(spark, runs):
+    doc = explain_row(spark, runs["cfg"], "r030")
+    boom = next(v for v in doc["votes"] if v["lf"] == "boom")
+    assert boom["error"] == "RuntimeError: kaboom" and boom["vote"] is None and boom["weight"] is None
+    assert doc["lineage"]["source"]["row"]["text"].endswith(" boom")
+
+
+def test_drift_is_logged_to_mlflow(runs, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    from jobs.runtime import tracking
+
+    cfg = make_cfg(tmp_path, runs["src"], mlflow={"enabled": True, "tracking_uri": f"sqlite:///{tmp_path}/m.db"})
+    doc = runs["r2"]["drift"]
+    run = tracking.start_run(cfg, "drift-log")
+    tracking.log_drift(cfg, doc, drift.metrics(doc))
+    tracking.end_run(cfg)
+    logged = mlflow.MlflowClient(tracking.tracking_uri(cfg)).get_run(run.info.run_id).data.metrics
+    kw = doc["changes"]["lfs"]["kw_edit"]
+    assert logged["drift.lf_coverage_change.kw_edit"] == pytest.approx(kw["coverage_change"])
+    assert logged["drift.label_shift"] == pytest.approx(doc["changes"]["label_shift"])
+    assert logged["drift.warnings"] == len(doc["warnings"])
 
 
 def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
