@@ -190,7 +190,7 @@ def format_text(doc: dict[str, Any]) -> str:
            f"(run {lin['run_id']}, {lin['label_model']['kind']} model {lin['label_model']['version']})"]
     source_row = lin["source"]["row"]
     if source_row:
-        out.append("source: " + ", ".join(f"{k}={v!r}" for k, v in source_row.items()))
+        out.append("source: " + ", ".join(f"{k}={_short(v)}" for k, v in source_row.items()))
     header = f"{'LF':<{width}} {'version':<12} {'vote':<10} {'weight':>7}  " + " ".join(f"{c[:10]:>10}" for c in classes)
     out += ["", header, "-" * len(header)]
     for v in doc["votes"]:
@@ -207,10 +207,16 @@ def format_text(doc: dict[str, Any]) -> str:
     lm = lin["label_model"]
     how = ("softmax of the prior plus the contributions" if lm["combine"] == "softmax"
            else "majority vote: the classes with the most votes share the probability")
+    source_version = f"v{lin['source']['version']}" if lin["source"]["version"] is not None else "(files)"
     out += ["", f"probabilities = {how}",
-            f"lineage: source {lin['source']['path']} v{lin['source']['version']}, votes {lin['votes']['path']} "
+            f"lineage: source {lin['source']['path']} {source_version}, votes {lin['votes']['path']} "
             f"v{lin['votes']['version']}, labels {lin['labels']['path']} v{lin['labels']['version']}, model {lm['file']}"]
     return "\n".join(out)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, row_id: Any, run_id: str | None = None,

@@ -115,6 +115,8 @@ def run(
                                      lf_versions=applied.lf_versions, gold_sets=agg.gold_sets,
                                      lf_info=apply_lfs.lf_info(applied))
         timings["fit"] = fitted.seconds
+        # Before the model is logged and any label is written: a drift failure publishes nothing.
+        drift = check_drift(cfg, run_id, agg.stats, fitted.model, applied.label_space)
         metrics = dict(fitted.metrics)
         holdout = evaluate_holdout(spark, cfg, registry, fitted.model)
         metrics.update(holdout)
@@ -125,8 +127,6 @@ def run(
                 import mlflow
 
                 mlflow.log_metrics(holdout)
-
-        drift = check_drift(cfg, run_id, agg.stats, fitted.model, applied.label_space)  # raises before write
 
         log.info("stage 4/4 write: labels for %d rows", applied.n_rows)
         written = write_labels.run(spark, cfg, run_id=run_id, applied=applied, fitted=fitted, source=source,

@@ -138,12 +138,17 @@ def test_drift_section_compares_with_the_previous_run(runs):
     assert stored["labels"] == {c: v["now"] for c, v in labels.items()}
 
 
-def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tmp_path, capsys):
+def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tmp_path, capsys, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = runs["cfg"]
     labels_before = delta_io.table_version(cfg.table_path("labels"))
     votes_before = delta_io.table_version(cfg.table_path("votes"))
     kw3 = {**KW1, "keywords": ["fine", "nothing", "ok", "hate", "awful"]}  # votes pos on negative rows
-    cfg3 = _cfg(runs["tmp"], runs["src"], kw3, "dawid_skene", drift={"fail_on_label_shift": 0.0})
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg3 = _cfg(runs["tmp"], runs["src"], kw3, "dawid_skene", drift={"fail_on_label_shift": 0.0},
+                mlflow={"enabled": True, "tracking_uri": store})
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump(cfg3.to_dict()))
     assert cli.main(["run", "--config", str(config), "--run-id", "run-3", "-q"]) == 2
@@ -152,9 +157,20 @@ def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tm
                                        r"drift.fail_on_label_shift = 0; run run-3 published no labels", err[0]), err
     assert delta_io.table_version(cfg.table_path("labels")) == labels_before
     assert delta_io.read_table(spark, cfg.table_path("labels")).first()["run_id"] == "run-2"
-    assert delta_io.read_metadata(cfg.table_path("votes")) and votes_before is not None
+    # apply had committed run-3's votes; the failed run put run-2's back
+    assert delta_io.table_version(cfg.table_path("votes")) > votes_before
+    assert json.loads(delta_io.read_metadata(cfg.table_path("votes"))["lakelabel.apply"])["run_id"] == "run-2"
     assert json.loads((run_dir(cfg.lakehouse, "run-3") / "drift.json").read_text())["failures"]
     assert not (run_dir(cfg.lakehouse, "run-3") / "summary.json").exists()
+    # The failed run's MLflow run carries the drift that stopped it.
+    doc = json.loads((run_dir(cfg.lakehouse, "run-3") / "drift.json").read_text())
+    client = mlflow.MlflowClient(store)
+    (logged,) = client.search_runs([client.get_experiment_by_name("lakelabel").experiment_id])
+    assert logged.info.status == "FAILED"
+    assert doc["changes"]["label_shift"] > 0
+    assert logged.data.metrics["drift.label_shift"] == pytest.approx(doc["changes"]["label_shift"])
+    assert logged.data.metrics["drift.lf_coverage_change.kw_edit"] == pytest.approx(
+        doc["changes"]["lfs"]["kw_edit"]["coverage_change"])
 
 
 def _check_explanation(doc, labels_row, model_kind):
@@ -199,24 +215,6 @@ def test_explain_shows_the_error_of_an_lf_that_raised(spark, runs):
     boom = next(v for v in doc["votes"] if v["lf"] == "boom")
     assert boom["error"] == "RuntimeError: kaboom" and boom["vote"] is None and boom["weight"] is None
     assert doc["lineage"]["source"]["row"]["text"].endswith(" boom")
-
-
-def test_drift_is_logged_to_mlflow(runs, tmp_path, monkeypatch):
-    import mlflow
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from jobs.runtime import tracking
-
-    cfg = make_cfg(tmp_path, runs["src"], mlflow={"enabled": True, "tracking_uri": f"sqlite:///{tmp_path}/m.db"})
-    doc = runs["r2"]["drift"]
-    run = tracking.start_run(cfg, "drift-log")
-    tracking.log_drift(cfg, doc, drift.metrics(doc))
-    tracking.end_run(cfg)
-    logged = mlflow.MlflowClient(tracking.tracking_uri(cfg)).get_run(run.info.run_id).data.metrics
-    kw = doc["changes"]["lfs"]["kw_edit"]
-    assert logged["drift.lf_coverage_change.kw_edit"] == pytest.approx(kw["coverage_change"])
-    assert logged["drift.label_shift"] == pytest.approx(doc["changes"]["label_shift"])
-    assert logged["drift.warnings"] == len(doc["warnings"])
 
 
 def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
