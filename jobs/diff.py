@@ -29,6 +29,7 @@ from jobs.analyze import log_to_run
 from jobs.changes.runs import RunRecord, find_run, label_runs
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.progress import Progress
 from jobs.runtime.runs import write_json
 from jobs.runtime.session import clear_description, describe
 from lf_library.errors import ConfigError
@@ -149,22 +150,23 @@ def diff(spark: SparkSession, cfg: PipelineConfig, *, from_run: str | None = Non
     path = cfg.table_path("label_changes")
     describe(spark, "diff", f"labels of run {before.run_id} against run {to.run_id}")
     try:
-        changes, transitions, versions_a, versions_b = label_changes(spark, io, before, to, threshold)
-        counts = transitions.groupBy("before", "after").count().collect()
-        log.info("diff: compared the labels of %d rows (%.1fs)", sum(r["count"] for r in counts),
-                 time.perf_counter() - started)
-        meta = {DIFF_META_KEY: json.dumps({"from_run": before.run_id, "to_run": to.run_id, "threshold": threshold,
-                                           "from_labels_version": before.labels_version,
-                                           "to_labels_version": to.labels_version}, sort_keys=True)}
-        written = io.write_table(changes, path, mode="overwrite", overwrite_schema=True, commit_metadata=meta,
-                                 description=f"lakelabel diff: label changes to {path}")
-        stored = io.read_table(spark, path, version=written.version)
-        by_change = {r["change"]: r["count"] for r in stored.groupBy("change").count().collect()}
-        per_lf = (stored.select("change", F.explode("lf_changes").alias("c"))
-                  .groupBy(F.col("c.lf_name").alias("lf")).agg(
-                      F.sum(F.when(F.col("change") == "flipped", 1).otherwise(0)).alias("flipped"),
-                      F.sum(F.when(F.col("change") == "moved", 1).otherwise(0)).alias("moved"),
-                      F.count(F.lit(1)).alias("rows")).collect())
+        with Progress(spark, "diff", 0):  # a line every 30 s: tasks finished of the diff's Spark jobs
+            changes, transitions, versions_a, versions_b = label_changes(spark, io, before, to, threshold)
+            counts = transitions.groupBy("before", "after").count().collect()
+            log.info("diff: compared the labels of %d rows (%.1fs)", sum(r["count"] for r in counts),
+                     time.perf_counter() - started)
+            meta = {DIFF_META_KEY: json.dumps({"from_run": before.run_id, "to_run": to.run_id, "threshold": threshold,
+                                               "from_labels_version": before.labels_version,
+                                               "to_labels_version": to.labels_version}, sort_keys=True)}
+            written = io.write_table(changes, path, mode="overwrite", overwrite_schema=True, commit_metadata=meta,
+                                     description=f"lakelabel diff: label changes to {path}")
+            stored = io.read_table(spark, path, version=written.version)
+            by_change = {r["change"]: r["count"] for r in stored.groupBy("change").count().collect()}
+            per_lf = (stored.select("change", F.explode("lf_changes").alias("c"))
+                      .groupBy(F.col("c.lf_name").alias("lf")).agg(
+                          F.sum(F.when(F.col("change") == "flipped", 1).otherwise(0)).alias("flipped"),
+                          F.sum(F.when(F.col("change") == "moved", 1).otherwise(0)).alias("moved"),
+                          F.count(F.lit(1)).alias("rows")).collect())
     finally:
         clear_description(spark)
     lf_rows = {r["lf"]: r for r in per_lf}
