@@ -25,7 +25,7 @@ from labelmodel.explain import softmax
 from lf_library.errors import ConfigError
 from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]  # two whole pipeline runs (module fixture) and a third
 
 KW1 = {"name": "kw_edit", "kind": "keyword", "keywords": ["fine"], "label": "pos"}
 KW2 = {**KW1, "keywords": ["fine", "nothing", "ok"]}
