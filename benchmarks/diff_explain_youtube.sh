@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Change an LF and see what it did, on YouTube (README "What changed and why"): run with a declared ham
 # keyword LF kw_video_topics, edit it (more keywords: a new version), rerun, diff, explain the flipped
-# comments, then a third edit that drift.fail_on_label_shift stops before it publishes. Prints each
+# comments, then a third edit that drift warns about and a fourth (reverting it) that
+# drift.fail_on_lf_coverage stops before it publishes. Prints each
 # command's wall time; the summaries land in WORKDIR. Evaluation and MLflow are off (not what is measured).
 # Usage (from the repo root): bash benchmarks/diff_explain_youtube.sh [WORKDIR]
 set -uo pipefail
@@ -31,6 +32,8 @@ for id in $ids; do
   timed "explain $id" $LL explain "${C[@]}" --row-id "$id" > "$W/explain-$id.txt"
   $LL explain "${C[@]}" --row-id "$id" --run-id a --json > "$W/explain-$id-a.json"
 done
-timed "run c (drift fails, exit 2)" $LL run "${C[@]}" --set drift.fail_on_label_shift=0.02 \
+timed "run c (drift warns)" $LL run "${C[@]}" --set drift.fail_on_label_shift=0.02 \
   --set "$(topics 'megan fox, megan, fox, shuffle, tiger, rihanna, love, song')" --run-id c
+timed "run d (drift fails, exit 2)" $LL run "${C[@]}" --set drift.fail_on_lf_coverage=0.1 \
+  --set "$(topics 'megan fox, megan, fox, shuffle, tiger, rihanna')" --run-id d
 cat "$W/times.txt"
