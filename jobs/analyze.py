@@ -47,7 +47,8 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     -------
     dict
         JSON-ready; keys ``run_id``, ``tables``, ``label_space``, ``totals``, ``classes``, ``confusion``,
-        ``lfs``, ``pairs``, ``slices``, ``coverage_gaps``, ``confidence_histogram``, ``buckets``, ``notes``.
+        ``lfs``, ``pairs``, ``slices``, ``coverage_gaps``, ``confidence_histogram``, ``buckets``, ``notes``,
+        ``label_diff`` (the run's ``lakelabel diff`` summary, or None).
 
     Raises
     ------
@@ -139,9 +140,19 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         "confidence_histogram": histogram,
         "buckets": error_buckets,
         "notes": list(found.notes),
+        "label_diff": _label_diff(cfg, found.run_id),
         "seconds": round(time.perf_counter() - started, 3),
     }
     return json.loads(json.dumps(doc, default=_plain))  # plain JSON types only (numpy ints, NaN -> null)
+
+
+def _label_diff(cfg: PipelineConfig, run_id: str) -> dict[str, Any] | None:
+    """The ``lakelabel diff`` of this run against an earlier one (``diff.json``), when one was made."""
+    path = run_dir(cfg.lakehouse, run_id, create=False) / "diff.json"
+    if not path.is_file():
+        return None
+    diff = json.loads(path.read_text())
+    return {key: diff.get(key) for key in ("from_run", "to_run", "threshold", "counts", "transitions", "lfs")}
 
 
 def _plain(value: Any) -> Any:

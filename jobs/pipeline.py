@@ -121,6 +121,8 @@ def run(
                                      lf_versions=applied.lf_versions, gold_sets=agg.gold_sets,
                                      lf_info=apply_lfs.lf_info(applied))
         timings["fit"] = fitted.seconds
+        # Before the model is logged and any label is written: a drift failure publishes nothing.
+        drift = check_drift(cfg, run_id, agg.stats, fitted.model, applied.label_space)
         metrics = dict(fitted.metrics)
         holdout = evaluate_holdout(spark, cfg, registry, fitted.model)
         metrics.update(holdout)
@@ -151,12 +153,15 @@ def run(
             "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                             "method": cfg.label_model.method},
             "tie_break_policy": cfg.output.tie_break_policy,
+            "label_space": list(applied.label_space),
             "fingerprint": applied.fingerprint,
             "metrics": metrics,
             "mlflow": {"run_id": mlflow_run_id, "tracking_uri": tracking.tracking_uri(cfg) if cfg.mlflow.enabled else None,
                        "experiment": cfg.mlflow.experiment},
             "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         }
+        if drift is not None:
+            summary["drift"] = drift
         if cfg.report.enabled:
             from jobs import report
 
@@ -186,6 +191,31 @@ def run(
         clear_description(spark)
         if cfg.mlflow.enabled:
             tracking.end_run(cfg, status, failing=status != "FINISHED")
+
+
+def check_drift(cfg: PipelineConfig, run_id: str, stats: Any, model: Any, label_space: Sequence[str]) -> dict | None:
+    """Compare this run with the previous one on the same tables (:mod:`jobs.changes.drift`).
+
+    Saves ``drift_stats.json`` and ``drift.json`` in the run folder and logs ``drift.*`` metrics to
+    the active MLflow run; raises :class:`~jobs.changes.drift.DriftError` (exit 2) when a change passes
+    a ``drift.fail_on_*`` threshold, before any label is written. None when ``drift.enabled`` is off.
+    """
+    if not cfg.drift.enabled:
+        return None
+    from jobs.changes import drift
+    from jobs.changes.runs import previous_run
+
+    folder = run_dir(cfg.lakehouse, run_id)
+    now = drift.run_stats(stats, model, list(label_space), label_unvoted=bool(cfg.label_model.label_unvoted))
+    drift.save_run_stats(folder, now)
+    previous = previous_run(cfg, run_id)
+    before = drift.load_run_stats(previous) if previous is not None else None
+    doc = drift.compare(now, before, cfg.drift, previous_run=previous.run_id if previous else None)
+    write_json(folder / "drift.json", doc)
+    if cfg.mlflow.enabled:
+        tracking.log_drift(cfg, doc, drift.metrics(doc))
+    drift.enforce(doc, run_id)
+    return {k: v for k, v in doc.items() if k != "current"}
 
 
 def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:

@@ -255,7 +255,8 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
         seconds=written.seconds,
         tables={**votes_table(applied), "labels": {"path": written.labels_table, "version": written.labels_version}},
         counts={"rows": written.n_rows},
-        details={"label_model": {"run_id": model_run, "mlflow_uri": model_uri}},
+        details={"label_model": {"run_id": model_run, "mlflow_uri": model_uri},
+                 "label_space": list(applied.label_space)},
         log=(lambda: None) if written.skipped else log,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .config import LabelModelConfig
 from .dawid_skene import DawidSkene
+from .explain import Explanation, explain_votes
 from .majority import MajorityLabelVoter, WeightedMajorityVoter
 from .model import LabelModel, expected_accuracy, tie_shares
 from .moments import MomentEstimator
@@ -17,6 +18,7 @@ from .ties import TIE_BREAK_POLICIES, probs_to_preds, stable_row_hash
 __all__ = [
     "ABSTAIN",
     "DawidSkene",
+    "Explanation",
     "LabelModel",
     "LabelModelConfig",
     "MajorityLabelVoter",
@@ -26,6 +28,7 @@ __all__ = [
     "WeightedMajorityVoter",
     "check_label_matrix",
     "expected_accuracy",
+    "explain_votes",
     "probs_to_preds",
     "stable_row_hash",
     "stats_from_matrix",

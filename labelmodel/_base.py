@@ -22,6 +22,7 @@ from ._persist import (
     FORMAT, FORMAT_VERSION, check_header, jsonable, params_from_dict, params_to_dict, read_model, write_model,
 )
 from .config import LabelModelConfig
+from .explain import Explanation, explain_votes
 from .metrics import METRICS, check_metrics, score_predictions
 from .stats import ABSTAIN, SufficientStats, check_label_matrix, stats_from_matrix
 from .ties import check_policy, probs_to_preds
@@ -281,6 +282,26 @@ class BaseLabelModel:
                 stacklevel=2,
             )
         return score_predictions(Y, preds, probs, names, beta=beta)
+
+    def explain(self, votes: Any) -> Explanation:
+        """The class prior and each LF's contribution to every class's score for one row.
+
+        For the precision model and the confusion model,
+        ``softmax(e.log_prior + e.contributions.sum(0)) == predict_proba(votes[None])[0]``;
+        majority vote counts votes instead (``e.combine == "majority"``). See
+        :mod:`labelmodel.explain`.
+
+        Parameters
+        ----------
+        votes : array-like, shape [m]
+            One row of votes in ``{-1, 0..k-1}``, LFs in the fitted order (``lf_names``).
+
+        Returns
+        -------
+        Explanation
+        """
+        row = self._check_L(np.asarray(votes).reshape(1, -1), "votes", fitted=True)
+        return explain_votes(self._fitted(), row[0])
 
     # ----------------------------------------------------------- introspection
     def estimated_accuracies(self) -> np.ndarray:

@@ -11,6 +11,7 @@ dbutils.widgets.text("config", "conf/demo.yaml", "Pipeline config (YAML)")
 dbutils.widgets.text("env", "", "Environment overlay (local, cluster, databricks)")
 dbutils.widgets.text("overrides", "", "Overrides, ';'-separated section.key=value")
 dbutils.widgets.text("rows", "20", "Labeled rows to show")
+dbutils.widgets.text("row_id", "", "Row to explain (default: the first labeled row shown)")
 
 # COMMAND ----------
 
@@ -44,6 +45,19 @@ show(histogram)
 
 labeled = notebook.labels_with_lineage(spark, cfg, limit=int(dbutils.widgets.get("rows"))).toPandas()
 show(labeled)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Why this label
+# MAGIC One row's votes with their LF versions, each vote's weight and contribution to every class's log-odds,
+# MAGIC the class prior and the probabilities (as `lakelabel explain --row-id ID`).
+
+# COMMAND ----------
+
+row_id = dbutils.widgets.get("row_id") or labeled["row_id"].iloc[0]
+explanation = notebook.explain_row(spark, cfg, row_id)
+print(notebook.explanation_text(explanation))
 
 # COMMAND ----------
 

@@ -224,6 +224,12 @@ def check_inspect_labels(spark, lake, pipeline_run) -> None:
     expected = labels.set_index("row_id").loc[shown["row_id"], "label_name"].fillna("-").tolist()
     assert shown["label_name"].fillna("-").tolist() == expected
 
+    explained = ns["explanation"]  # the first row shown, explained from the run's votes and model
+    row = labels.set_index("row_id").loc[shown["row_id"].iloc[0]]
+    assert explained["row_id"] == shown["row_id"].iloc[0] and explained["label"] == row["label_name"]
+    assert list(explained["probabilities"].values()) == list(row["probabilities"])
+    assert explained["lineage"]["max_difference"] < 1e-9 and explained["lineage"]["run_id"] == RUN_ID
+
     analysis = ns["analysis"]  # the report's plots, shown inline (a file outside a notebook)
     doc = analysis.doc
     assert doc["run_id"] == RUN_ID and doc["totals"]["rows"] == ROWS

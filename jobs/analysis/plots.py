@@ -253,6 +253,11 @@ CAPTIONS = {
         "F1 on gold of each class for the end model that `lakelabel train` fitted on the labels, the label model "
         "and majority vote. A class where the end model trails the label model is one it has too few or too "
         "noisy labels to learn."),
+    "label_transitions": (
+        "What changed since the previous run (lakelabel diff)",
+        "Rows per (label in the earlier run, label in this run). The diagonal kept its label; every other cell is "
+        "labels that flipped, '(unlabeled)' rows no LF voted on and '(absent)' rows that exist in one run only. "
+        "The label_changes table lists the flipped rows and the LFs whose votes changed on each."),
 }
 
 
@@ -289,6 +294,32 @@ def end_model_f1(doc: dict[str, Any]) -> plt.Figure | None:
     return fig
 
 
+def label_transitions(doc: dict[str, Any]) -> plt.Figure | None:
+    """The diff's transition matrix (``doc["label_diff"]``, from ``lakelabel diff``); None without a diff."""
+    diff = doc.get("label_diff")
+    if not diff:
+        return None
+    classes = diff["transitions"]["classes"]
+    counts = np.array(diff["transitions"]["matrix"], dtype=float)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * k + 3), max(4, 0.7 * k + 2)))
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    ax.imshow(np.log1p(off), cmap="Reds")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{counts[i, j]:,.0f}", ha="center", va="center", fontsize=9,
+                    color=NEUTRAL if i == j else "black", fontweight="normal" if i == j else "bold")
+    ax.set_xticks(range(k), classes, rotation=30, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel(f"label in run {diff['to_run']}")
+    ax.set_ylabel(f"label in run {diff['from_run']}")
+    c = diff["counts"]
+    ax.set_title(f"{c['flipped']:,} flipped, {c['moved']:,} moved (threshold {diff['threshold']:g}) of {c['rows']:,} rows")
+    fig.tight_layout()
+    return fig
+
+
 def has_gold(doc: dict[str, Any]) -> bool:
     """Whether the analysis had gold: the source's gold column or the gold table's test split."""
     return bool(doc.get("gold_column") or doc.get("gold_table_test_rows"))
@@ -299,8 +330,7 @@ def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     makers = [lf_coverage_accuracy, conflict_heatmap, class_distributions, confidence_histogram]
     if has_gold(doc):
         makers.insert(2, confusion_matrices)
-    makers.append(slice_accuracy)
-    makers.append(end_model_f1)
+    makers += [slice_accuracy, end_model_f1, label_transitions]
     return render(makers, doc)
 
 

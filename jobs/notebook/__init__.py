@@ -4,10 +4,12 @@
   library on a sample of the source).
 * :mod:`jobs.notebook.inspect`: :func:`lineage`, :func:`labels_with_lineage`, label distribution
   and confidence histogram of the latest run.
+* :func:`explain_row` (:mod:`jobs.explain`): why one row got its label (votes, weights, contributions).
 """
 
 from __future__ import annotations
 
+from jobs.explain import explain_row, format_text as explanation_text
 from jobs.notebook.develop import LFTrial, draw_sample, load_notebook_config, try_lf
 from jobs.notebook.inspect import Lineage, confidence_histogram, label_distribution, labels_with_lineage, lineage
 
@@ -16,6 +18,8 @@ __all__ = [
     "Lineage",
     "confidence_histogram",
     "draw_sample",
+    "explain_row",
+    "explanation_text",
     "label_distribution",
     "labels_with_lineage",
     "lineage",

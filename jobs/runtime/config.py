@@ -39,6 +39,7 @@ __all__ = [
     "GoldConfig",
     "AnnotateConfig",
     "EndModelConfig",
+    "DriftConfig",
     "PipelineConfig",
     "load_config",
     "config_from_dict",
@@ -108,6 +109,8 @@ class TablesConfig:
     gold: str = "gold"
     # The end model's predictions (lakelabel train); see README "Train a model on the labels".
     predictions: str = "predictions"
+    # Rows whose labels changed between two runs (lakelabel diff); see README "What changed: lakelabel diff".
+    label_changes: str = "label_changes"
     # How jobs read and write Delta: "native" through the Delta Spark extension (Databricks, clusters
     # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
     delta_io: Literal["auto", "local", "native"] = "auto"
@@ -251,6 +254,36 @@ class EndModelConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """How much a run may move from the previous one (README "Drift between runs").
+
+    A change above a threshold is a warning in the run summary; above a ``fail_on_*`` threshold
+    (null: never) the run fails with exit 2 before it publishes labels. Coverage, conflict rate and
+    confidence changes are absolute differences of fractions; ``lf_votes`` and ``label_shift``
+    are total variation distances between distributions.
+    """
+
+    enabled: bool = True
+    lf_coverage: float = 0.05
+    lf_votes: float = 0.10
+    label_shift: float = 0.05
+    conflict_rate: float = 0.05
+    mean_confidence: float = 0.05
+    fail_on_lf_coverage: float | None = None
+    fail_on_lf_votes: float | None = None
+    fail_on_label_shift: float | None = None
+    fail_on_conflict_rate: float | None = None
+    fail_on_mean_confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "enabled" and value is not None and not value >= 0:
+                raise ConfigError(f"drift.{f.name} = {value} must be >= 0 (a change in fractions)"
+                                  + ("; null turns the failure off" if f.name.startswith("fail_on_") else ""))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything one pipeline run needs. See README "Configuration reference"."""
 
@@ -274,6 +307,7 @@ class PipelineConfig:
     gold: GoldConfig = field(default_factory=GoldConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     end_model: EndModelConfig = field(default_factory=EndModelConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""

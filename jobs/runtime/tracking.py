@@ -165,6 +165,13 @@ def log_apply(cfg: PipelineConfig, applied) -> None:
     mlflow.log_dict(json.loads(applied.to_json()), "apply_summary.json")
 
 
+def log_drift(cfg: PipelineConfig, doc: dict[str, Any], metrics: dict[str, float]) -> None:
+    """Log a run's drift section (:mod:`jobs.changes.drift`): ``drift.*`` metrics and ``drift.json``."""
+    mlflow = _client(cfg)
+    mlflow.log_metrics(metrics)
+    mlflow.log_dict(doc, "drift.json")
+
+
 def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str]) -> str:
     """Log metrics, the LF summary and the label model; return the model URI."""
     return log_task_fit(cfg, fitted, lf_names, label_space, task=None)

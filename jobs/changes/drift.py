@@ -1,0 +1,211 @@
+"""Drift: how much a run's votes and labels moved from the previous run's, and when that is too much.
+
+Nothing is rescanned: a run's numbers come from what the aggregate stage already computed (the
+:class:`~labelmodel.SufficientStats`: per-LF coverage and class vote counts, conflicts, and the
+vote-pattern table with its counts) and the fitted label model, which scores each distinct
+pattern once. They are saved as ``drift_stats.json`` in the run folder; the previous run's come
+from its ``drift_stats.json``, or from its ``stats.npz`` and ``label_model.json`` (runs made before
+drift existed). The comparison, thresholds from ``drift.*``:
+
+* ``lf_coverage``: an LF's coverage (fraction of rows it voted on) moved by more than this;
+* ``lf_votes``: an LF's class distribution of votes moved by more than this (total variation);
+* ``label_shift``: the label distribution (hard labels, ties split evenly, plus the rows left
+  unlabeled) moved by more than this (total variation);
+* ``conflict_rate`` and ``mean_confidence``: moved by more than this (absolute).
+
+A change above a threshold is a warning; above a ``fail_on_*`` threshold (when set) the run
+fails (exit 2) before its labels are published. Label distribution and confidence need the
+pattern table: when a run had more distinct patterns than ``aggregate.max_patterns`` they are
+left out (a note says so).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jobs.changes.runs import RunRecord
+from jobs.runtime.config import DriftConfig
+from jobs.runtime.runs import write_json
+from labelmodel import LabelModel, SufficientStats, tie_shares
+from lf_library.errors import ConfigError
+
+__all__ = ["DRIFT_STATS_FILE", "DriftError", "run_stats", "load_run_stats", "compare", "enforce"]
+
+log = logging.getLogger(__name__)
+
+DRIFT_STATS_FILE = "drift_stats.json"
+UNLABELED = "(unlabeled)"
+# metric name -> (DriftConfig warning field, fail field)
+METRICS = {
+    "lf_coverage": ("lf_coverage", "fail_on_lf_coverage"),
+    "lf_votes": ("lf_votes", "fail_on_lf_votes"),
+    "label_shift": ("label_shift", "fail_on_label_shift"),
+    "conflict_rate": ("conflict_rate", "fail_on_conflict_rate"),
+    "mean_confidence": ("mean_confidence", "fail_on_mean_confidence"),
+}
+
+
+class DriftError(ConfigError):
+    """A run's labels moved more than a ``drift.fail_on_*`` threshold allows (exit 2, nothing published)."""
+
+
+def run_stats(stats: SufficientStats, model: Any, label_space: list[str], *, label_unvoted: bool = False) -> dict:
+    """The numbers drift compares, from a run's statistics and fitted model (JSON-ready).
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        The aggregate's statistics of the run.
+    model : BaseLabelModel
+        The fitted label model.
+    label_space : list of str
+    label_unvoted : bool
+        Rows where every LF abstained get a label (``label_model.label_unvoted``); else they are unlabeled.
+    """
+    n = max(int(stats.n_rows), 1)
+    votes = stats.class_vote_counts()
+    out: dict[str, Any] = {
+        "rows": int(stats.n_rows),
+        "label_space": list(label_space),
+        "coverage": stats.n_covered / n,
+        "conflict_rate": stats.n_conflicted / n,
+        "lfs": {name: {"coverage": float(stats.lf_coverage[j] / n),
+                       "votes": {c: int(votes[j, i]) for i, c in enumerate(label_space)}}
+                for j, name in enumerate(stats.lf_names)},
+        "labels": None,
+        "mean_confidence": None,
+    }
+    if stats.patterns is not None and stats.counts is not None and len(stats.patterns):
+        P = np.asarray(stats.patterns, dtype=np.int64)
+        w = np.asarray(stats.counts, dtype=np.float64)
+        probs = model.predict_proba(P)
+        shares = tie_shares(probs) * w[:, None]
+        empty = (P == -1).all(axis=1)
+        labels = {c: float(shares[~empty, i].sum()) if not label_unvoted else float(shares[:, i].sum())
+                  for i, c in enumerate(label_space)}
+        labels[UNLABELED] = 0.0 if label_unvoted else float(w[empty].sum())
+        out["labels"] = {c: v / n for c, v in labels.items()}
+        out["mean_confidence"] = float(np.dot(probs.max(axis=1), w) / n)
+    return out
+
+
+def save_run_stats(folder: Path, numbers: dict) -> None:
+    write_json(folder / DRIFT_STATS_FILE, numbers)
+
+
+def load_run_stats(record: RunRecord) -> dict | None:
+    """A previous run's numbers: its ``drift_stats.json``, or computed from its stats and model files."""
+    path = record.folder / DRIFT_STATS_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    stats_file, model_file = record.folder / "stats.npz", record.folder / "label_model.json"
+    if not (stats_file.is_file() and model_file.is_file() and record.label_space):
+        return None
+    model = LabelModel.load(str(model_file))
+    return run_stats(SufficientStats.from_npz(str(stats_file)), model, list(record.label_space),
+                     label_unvoted=bool(model.config.label_unvoted))
+
+
+def _tv(a: dict[str, float], b: dict[str, float]) -> float:
+    """Total variation distance of two distributions given as counts or shares (0 when either is empty)."""
+    keys = sorted(set(a) | set(b))
+    x = np.array([a.get(k, 0.0) for k in keys], dtype=float)
+    y = np.array([b.get(k, 0.0) for k in keys], dtype=float)
+    if x.sum() <= 0 or y.sum() <= 0:
+        return 0.0
+    return float(0.5 * np.abs(x / x.sum() - y / y.sum()).sum())
+
+
+def compare(now: dict, before: dict | None, cfg: DriftConfig, *, previous_run: str | None) -> dict:
+    """The ``drift`` section of a run summary: changes, warnings and failures against ``before``."""
+    doc: dict[str, Any] = {"previous_run": previous_run, "current": now, "changes": {}, "warnings": [],
+                           "failures": [], "notes": []}
+    if before is None:
+        doc["notes"].append("no previous run on these tables to compare with" if previous_run is None else
+                            f"the previous run {previous_run} kept no statistics to compare with (no drift_stats.json, "
+                            "or no stats.npz and label_model.json with a recorded label space)")
+        return doc
+    if before.get("label_space") != now.get("label_space"):
+        doc["notes"].append(f"the label space changed ({before.get('label_space')} -> {now.get('label_space')}); "
+                            "label and vote distributions are compared by class name")
+    changes: dict[str, Any] = {"lfs": {}}
+    for name, lf in now["lfs"].items():
+        old = before["lfs"].get(name)
+        if old is None:
+            changes["lfs"][name] = {"status": "added", "coverage": lf["coverage"]}
+            continue
+        changes["lfs"][name] = {"coverage_before": old["coverage"], "coverage": lf["coverage"],
+                                "coverage_change": lf["coverage"] - old["coverage"],
+                                "votes_shift": _tv(lf["votes"], old["votes"])}
+    for name in sorted(set(before["lfs"]) - set(now["lfs"])):
+        changes["lfs"][name] = {"status": "removed", "coverage_before": before["lfs"][name]["coverage"]}
+    changes["rows"] = {"before": before["rows"], "now": now["rows"]}
+    changes["conflict_rate"] = {"before": before["conflict_rate"], "now": now["conflict_rate"],
+                                "change": now["conflict_rate"] - before["conflict_rate"]}
+    if now.get("labels") is not None and before.get("labels") is not None:
+        changes["label_shift"] = _tv(now["labels"], before["labels"])
+        changes["labels"] = {c: {"before": before["labels"].get(c, 0.0), "now": now["labels"].get(c, 0.0)}
+                             for c in sorted(set(now["labels"]) | set(before["labels"]))}
+        changes["mean_confidence"] = {"before": before["mean_confidence"], "now": now["mean_confidence"],
+                                      "change": now["mean_confidence"] - before["mean_confidence"]}
+    else:
+        doc["notes"].append("label distribution and confidence not compared: a run kept no vote-pattern table "
+                            "(more distinct patterns than aggregate.max_patterns)")
+    doc["changes"] = changes
+    for metric, value, what in _measured(changes):
+        warn, fail = (getattr(cfg, f) for f in METRICS[metric])
+        item = {"metric": metric, "what": what, "change": value}
+        if fail is not None and abs(value) > fail:
+            doc["failures"].append({**item, "threshold": fail, "setting": f"drift.{METRICS[metric][1]}"})
+        elif abs(value) > warn:
+            doc["warnings"].append({**item, "threshold": warn, "setting": f"drift.{METRICS[metric][0]}"})
+    return doc
+
+
+def _measured(changes: dict) -> list[tuple[str, float, str]]:
+    out = []
+    for name, lf in changes["lfs"].items():
+        if "coverage_change" in lf:
+            out.append(("lf_coverage", lf["coverage_change"], f"coverage of LF {name}"))
+            out.append(("lf_votes", lf["votes_shift"], f"class distribution of LF {name}'s votes"))
+    out.append(("conflict_rate", changes["conflict_rate"]["change"], "conflict rate"))
+    if "label_shift" in changes:
+        out.append(("label_shift", changes["label_shift"], "label distribution"))
+        out.append(("mean_confidence", changes["mean_confidence"]["change"], "mean confidence"))
+    return out
+
+
+def metrics(doc: dict) -> dict[str, float]:
+    """Flat MLflow metrics of a drift section (``drift.*``)."""
+    changes = doc.get("changes") or {}
+    out: dict[str, float] = {"drift.warnings": float(len(doc["warnings"])), "drift.failures": float(len(doc["failures"]))}
+    if "conflict_rate" in changes:
+        out["drift.conflict_rate_change"] = float(changes["conflict_rate"]["change"])
+    if "label_shift" in changes:
+        out["drift.label_shift"] = float(changes["label_shift"])
+        out["drift.mean_confidence_change"] = float(changes["mean_confidence"]["change"])
+    for name, lf in (changes.get("lfs") or {}).items():
+        if "coverage_change" in lf:
+            out[f"drift.lf_coverage_change.{name}"] = float(lf["coverage_change"])
+            out[f"drift.lf_votes_shift.{name}"] = float(lf["votes_shift"])
+    return out
+
+
+def enforce(doc: dict, run_id: str) -> None:
+    """Log the warnings; raise :class:`DriftError` (one line) for the first failure."""
+    for w in doc["warnings"]:
+        log.warning("drift: %s moved by %+.4f since run %s (above %s = %g)", w["what"], w["change"],
+                    doc["previous_run"], w["setting"], w["threshold"])
+    if doc["failures"]:
+        f = doc["failures"][0]
+        more = f" (and {len(doc['failures']) - 1} more)" if len(doc["failures"]) > 1 else ""
+        raise DriftError(
+            f"drift: the {f['what']} moved by {f['change']:+.4f} since run {doc['previous_run']}, more than "
+            f"{f['setting']} = {f['threshold']:g}{more}; run {run_id} published no labels. Check the change "
+            f"(drift.json in the run folder), then raise {f['setting']} or set it to null to accept it"
+        )

@@ -1,0 +1,124 @@
+"""The runs that wrote the labels table, from their run folders.
+
+A pipeline run leaves ``summary.json`` in ``<lakehouse>/_lakelabel/runs/<run id>/``, a ``lakelabel
+write`` stage job ``write_summary.json``; both name the labels and votes tables with the versions
+the run wrote and read. :func:`label_runs` lists them in the order they wrote the labels table
+(its version), one record per labels version. Diff, drift and explain locate a run's tables with it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import run_dir
+from lf_library.errors import ConfigError
+
+__all__ = ["RunRecord", "label_runs", "find_run", "previous_run"]
+
+_SUMMARIES = ("summary.json", "write_summary.json")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run that wrote the labels table.
+
+    Attributes
+    ----------
+    run_id : str
+    folder : Path
+        The run folder (``stats.npz``, ``label_model.json``, ``drift_stats.json`` when present).
+    labels_path, labels_version : str, int
+    votes_path, votes_version : str, int or None
+    source_path, source_version : str or None, int or None
+        Only in a pipeline summary.
+    lf_versions : dict
+        LF name -> version (empty for a write stage job: read them from the votes table).
+    label_space : tuple of str or None
+        None in summaries written before the label space was recorded.
+    model_path, model_version : str or None
+    """
+
+    run_id: str
+    folder: Path
+    labels_path: str
+    labels_version: int
+    votes_path: str
+    votes_version: int | None
+    source_path: str | None = None
+    source_version: int | None = None
+    lf_versions: dict[str, str] = field(default_factory=dict)
+    label_space: tuple[str, ...] | None = None
+    model_path: str | None = None
+    model_version: str | None = None
+
+
+def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
+    tables = summary.get("tables") or {}
+    labels, votes = tables.get("labels") or {}, tables.get("votes") or {}
+    if summary.get("status") != "succeeded" or summary.get("skipped") or labels.get("version") is None:
+        return None
+    source = summary.get("source") or {}
+    model = summary.get("label_model") or {}
+    space = summary.get("label_space")
+    return RunRecord(
+        run_id=summary.get("run_id") or folder.name, folder=folder,
+        labels_path=str(labels.get("path")), labels_version=int(labels["version"]),
+        votes_path=str(votes.get("path")), votes_version=votes.get("version"),
+        source_path=source.get("path"), source_version=source.get("version"),
+        lf_versions={lf["name"]: lf["version"] for lf in summary.get("lfs") or []},
+        label_space=tuple(space) if space else None,
+        model_path=model.get("path"), model_version=model.get("version"),
+    )  # fmt: skip
+
+
+def label_runs(cfg: PipelineConfig) -> list[RunRecord]:
+    """Every run that wrote ``cfg``'s labels table, oldest first (by the labels version it wrote).
+
+    When two summaries name the same labels version (a rerun that changed nothing), the run
+    that wrote it first (its summary's modification time) is kept.
+    """
+    root = Path(cfg.lakehouse).resolve() / "_lakelabel" / "runs"
+    labels_path = cfg.table_path("labels")
+    found: dict[int, tuple[float, RunRecord]] = {}
+    if not root.is_dir():
+        return []
+    for folder in root.iterdir():
+        for name in _SUMMARIES:
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                summary = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            record = _record(folder, summary)
+            if record is None or record.labels_path != labels_path:
+                continue
+            mtime = path.stat().st_mtime
+            if record.labels_version not in found or mtime < found[record.labels_version][0]:
+                found[record.labels_version] = (mtime, record)
+            break
+    return [found[v][1] for v in sorted(found)]
+
+
+def find_run(cfg: PipelineConfig, run_id: str, runs: list[RunRecord] | None = None) -> RunRecord:
+    """The record of ``run_id``; a :class:`ConfigError` naming the runs that exist when it wrote no labels."""
+    runs = label_runs(cfg) if runs is None else runs
+    for record in runs:
+        if record.run_id == run_id:
+            return record
+    known = ", ".join(r.run_id for r in runs[-5:]) or "none"
+    where = "has no run folder" if not run_dir(cfg.lakehouse, run_id, create=False).is_dir() else \
+        "did not write the labels table"
+    raise ConfigError(f"run {run_id!r} {where} under {cfg.lakehouse_path} ({cfg.table_path('labels')}); runs that "
+                      f"wrote labels, latest last: {known}")
+
+
+def previous_run(cfg: PipelineConfig, run_id: str) -> RunRecord | None:
+    """The latest run before ``run_id`` that wrote the same labels table from the same source."""
+    runs = [r for r in label_runs(cfg) if r.run_id != run_id and r.votes_path == cfg.table_path("votes")]
+    return runs[-1] if runs else None

@@ -1,0 +1,273 @@
+"""lakelabel diff, drift and explain on two real pipeline runs with one LF edited between them.
+
+One module fixture runs the pipeline twice on 60 rows: run 1 with the confusion model and a
+declared keyword LF ``kw_edit`` voting ``pos`` on "fine"; run 2 with the precision model and
+``kw_edit`` edited to also fire on "nothing" and "ok" (a new version). Then ``lakelabel diff``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from jobs import cli, diff, pipeline
+from jobs import delta_io
+from jobs.changes import drift
+from jobs.explain import explain_row
+from jobs.runtime.runs import run_dir
+from labelmodel.explain import softmax
+from lf_library.errors import ConfigError
+from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]  # two whole pipeline runs (module fixture) and a third
+
+KW1 = {"name": "kw_edit", "kind": "keyword", "keywords": ["fine"], "label": "pos"}
+KW2 = {**KW1, "keywords": ["fine", "nothing", "ok"]}
+KEYS = {"row_id", "votes", "log_prior", "contributions", "probabilities", "label", "lineage"}
+
+
+ROWS = make_rows(60, boom_every=30)  # LF boom raises on r000 and r030
+
+
+def _cfg(tmp, src, kw, method, **sections):
+    return make_cfg(tmp, src, lfs={"declared": [kw], "exclude": ["out_of_space"]}, label_model={"method": method},
+                    **sections)
+
+
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("diff")
+    src = write_source(tmp, ROWS)
+    cfg1, cfg2 = _cfg(tmp, src, KW1, "confusion"), _cfg(tmp, src, KW2, "dawid_skene")
+    r1 = pipeline.run(spark, cfg1, run_id="run-1").summary
+    r2 = pipeline.run(spark, cfg2, run_id="run-2").summary
+    summary = diff.run(spark, cfg2, threshold=0.2)
+    return {"tmp": tmp, "src": src, "cfg": cfg2, "r1": r1, "r2": r2, "diff": summary["diff"]}
+
+
+def _labels(spark, cfg, version) -> pd.DataFrame:
+    df = delta_io.read_table(spark, cfg.table_path("labels"), version=version).toPandas()
+    return df.set_index("row_id")
+
+
+def _votes(spark, cfg, version) -> dict[tuple[str, str], int]:
+    df = delta_io.read_table(spark, cfg.table_path("votes"), version=version).toPandas()
+    return {(r.row_id, r.lf_name): int(r.vote) for r in df.itertuples()}
+
+
+def test_diff_table_matches_the_two_label_versions(spark, runs):
+    cfg, d, r1, r2 = runs["cfg"], runs["diff"], runs["r1"], runs["r2"]
+    assert (d["from_run"], d["to_run"]) == ("run-1", "run-2")
+    a = _labels(spark, cfg, r1["tables"]["labels"]["version"])
+    b = _labels(spark, cfg, r2["tables"]["labels"]["version"])
+    flipped = {i for i in a.index if a.label[i] != b.label[i]}
+    move = {i: float(np.abs(np.array(a.probabilities[i]) - np.array(b.probabilities[i])).max()) for i in a.index}
+    moved = {i for i in a.index if i not in flipped and move[i] > 0.2}
+    assert flipped, "the edit must flip some labels for this test to mean anything"
+    table = delta_io.read_table(spark, cfg.table_path("label_changes")).toPandas().set_index("row_id")
+    assert set(table.index[table.change == "flipped"]) == flipped
+    assert set(table.index[table.change == "moved"]) == moved
+    assert d["counts"]["flipped"] == len(flipped) and d["counts"]["rows"] == 60
+    for i in flipped:
+        assert (table.label_before[i], table.label_after[i]) == (a.label[i], b.label[i])
+        assert table.max_probability_move[i] == pytest.approx(move[i], abs=1e-12)
+    # The transition matrix counts every row once; its off-diagonal cells are the flips.
+    m = np.array(d["transitions"]["matrix"])
+    assert m.sum() == 60 and m.sum() - np.trace(m) == len(flipped)
+    names = lambda df, i: df.label_name[i] if df.label[i] >= 0 else "(unlabeled)"  # noqa: E731
+    expected = pd.Series([(names(a, i), names(b, i)) for i in a.index]).value_counts()
+    cls = d["transitions"]["classes"]
+    for (x, y), n in expected.items():
+        assert m[cls.index(x), cls.index(y)] == n
+
+
+def test_flips_are_attributed_to_the_lfs_whose_vote_changed(spark, runs):
+    cfg, d = runs["cfg"], runs["diff"]
+    va = _votes(spark, cfg, runs["r1"]["tables"]["votes"]["version"])
+    vb = _votes(spark, cfg, runs["r2"]["tables"]["votes"]["version"])
+    table = delta_io.read_table(spark, cfg.table_path("label_changes")).toPandas()
+    for r in table.itertuples():
+        changed = sorted(lf for (rid, lf) in set(va) | set(vb) if rid == r.row_id
+                         and va.get((rid, lf), -1) != vb.get((rid, lf), -1))
+        assert [c["lf_name"] for c in r.lf_changes] == changed
+        for c in r.lf_changes:
+            assert (c["old_vote"], c["new_vote"]) == (va.get((r.row_id, c["lf_name"]), -1),
+                                                      vb.get((r.row_id, c["lf_name"]), -1))
+    lfs = {lf["lf"]: lf for lf in d["lfs"]}
+    kw = lfs["kw_edit"]
+    assert kw["status"] == "changed" and kw["version_before"] != kw["version_after"]
+    assert kw["version_before"] == {lf["name"]: lf["version"] for lf in runs["r1"]["lfs"]}["kw_edit"]
+    flipped_by_kw = sum(1 for r in table.itertuples() if r.change == "flipped"
+                        and any(c["lf_name"] == "kw_edit" for c in r.lf_changes))
+    assert kw["flipped"] == flipped_by_kw > 0
+    assert all(lf["flipped"] == 0 and lf["status"] == "same" for name, lf in lfs.items() if name != "kw_edit")
+    assert json.loads((run_dir(cfg.lakehouse, "run-2") / "diff.json").read_text())["counts"] == d["counts"]
+
+
+def test_report_draws_the_transition_matrix(runs):
+    from jobs import analyze
+    from jobs.analysis import plots
+
+    doc = {"label_diff": analyze._label_diff(runs["cfg"], "run-2")}
+    assert doc["label_diff"]["transitions"] == runs["diff"]["transitions"]
+    figures = plots.render([plots.label_transitions], doc)
+    assert [f["name"] for f in figures] == ["label_transitions"] and figures[0]["png"].startswith(b"\x89PNG")
+    assert plots.render([plots.label_transitions], {"label_diff": analyze._label_diff(runs["cfg"], "run-1")}) == []
+
+
+def test_drift_section_compares_with_the_previous_run(runs):
+    first, second = runs["r1"]["drift"], runs["r2"]["drift"]
+    assert first["previous_run"] is None and first["notes"]
+    assert second["previous_run"] == "run-1"
+    kw = second["changes"]["lfs"]["kw_edit"]
+    cov1 = sum("fine" in t for t in ROWS.text) / 60
+    cov2 = sum(any(w in t.split(" ") or w + "," in t for w in ("fine", "nothing", "ok")) for t in ROWS.text) / 60
+    assert kw["coverage_before"] == pytest.approx(cov1) and kw["coverage"] == pytest.approx(cov2)
+    assert any(w["metric"] == "lf_coverage" and "kw_edit" in w["what"] for w in second["warnings"])
+    labels = second["changes"]["labels"]
+    assert sum(v["now"] for v in labels.values()) == pytest.approx(1.0)
+    assert second["changes"]["label_shift"] > 0
+    # The drift numbers of the labels: the share of unlabeled rows equals the labels table's.
+    stored = json.loads((Path(runs["cfg"].lakehouse) / "_lakelabel/runs/run-2/drift_stats.json").read_text())
+    assert stored["labels"] == {c: v["now"] for c, v in labels.items()}
+
+
+def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tmp_path, capsys, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = runs["cfg"]
+    labels_before = delta_io.table_version(cfg.table_path("labels"))
+    votes_before = delta_io.table_version(cfg.table_path("votes"))
+    kw3 = {**KW1, "keywords": ["fine", "nothing", "ok", "hate", "awful"]}  # votes pos on negative rows
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg3 = _cfg(runs["tmp"], runs["src"], kw3, "dawid_skene", drift={"fail_on_label_shift": 0.0},
+                mlflow={"enabled": True, "tracking_uri": store})
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(cfg3.to_dict()))
+    assert cli.main(["run", "--config", str(config), "--run-id", "run-3", "-q"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not re.search(r" WARNING jobs.changes.drift: ", line)]
+    assert len(err) == 1 and re.search(r"drift: the label distribution moved by \+0\.\d+ since run run-2, more than "
+                                       r"drift.fail_on_label_shift = 0; run run-3 published no labels", err[0]), err
+    assert delta_io.table_version(cfg.table_path("labels")) == labels_before
+    assert delta_io.read_table(spark, cfg.table_path("labels")).first()["run_id"] == "run-2"
+    # apply had committed run-3's votes; the failed run put run-2's back
+    assert delta_io.table_version(cfg.table_path("votes")) > votes_before
+    assert json.loads(delta_io.read_metadata(cfg.table_path("votes"))["lakelabel.apply"])["run_id"] == "run-2"
+    assert json.loads((run_dir(cfg.lakehouse, "run-3") / "drift.json").read_text())["failures"]
+    assert not (run_dir(cfg.lakehouse, "run-3") / "summary.json").exists()
+    # The failed run's MLflow run carries the drift that stopped it.
+    doc = json.loads((run_dir(cfg.lakehouse, "run-3") / "drift.json").read_text())
+    client = mlflow.MlflowClient(store)
+    (logged,) = client.search_runs([client.get_experiment_by_name("lakelabel").experiment_id])
+    assert logged.info.status == "FAILED"
+    assert doc["changes"]["label_shift"] > 0
+    assert logged.data.metrics["drift.label_shift"] == pytest.approx(doc["changes"]["label_shift"])
+    assert logged.data.metrics["drift.lf_coverage_change.kw_edit"] == pytest.approx(
+        doc["changes"]["lfs"]["kw_edit"]["coverage_change"])
+
+
+def _check_explanation(doc, labels_row, model_kind):
+    assert set(doc) == KEYS
+    space = list(doc["probabilities"])
+    logits = np.array([doc["log_prior"][c] + sum(doc["contributions"][lf][c] for lf in doc["contributions"])
+                       for c in space])
+    np.testing.assert_allclose(softmax(logits), np.array(labels_row["probabilities"]), rtol=0, atol=1e-9)
+    assert [doc["probabilities"][c] for c in space] == list(labels_row["probabilities"])
+    assert doc["label"] == labels_row["label_name"]
+    assert doc["lineage"]["label_model"]["kind"] == model_kind
+    assert doc["lineage"]["max_difference"] < 1e-9
+
+
+def test_explain_a_flipped_row_in_both_runs(spark, runs):
+    cfg, r1, r2 = runs["cfg"], runs["r1"], runs["r2"]
+    table = delta_io.read_table(spark, cfg.table_path("label_changes")).toPandas()
+    row_id = table[table.change == "flipped"].row_id.iloc[0]
+    now = explain_row(spark, cfg, row_id)
+    then = explain_row(spark, cfg, row_id, run_id="run-1")
+    _check_explanation(now, _labels(spark, cfg, r2["tables"]["labels"]["version"]).loc[row_id], "bump")
+    _check_explanation(then, _labels(spark, cfg, r1["tables"]["labels"]["version"]).loc[row_id], "table")
+    assert now["row_id"] == row_id and now["label"] != then["label"]
+    assert now["lineage"]["run_id"] == "run-2" and then["lineage"]["run_id"] == "run-1"
+    assert then["lineage"]["votes"]["version"] == r1["tables"]["votes"]["version"]
+    text = ROWS.set_index("id").text[row_id]
+    assert now["lineage"]["source"]["row"]["text"] == text
+    versions = {d["lf"]: d["version"] for d in now["votes"]}, {d["lf"]: d["version"] for d in then["votes"]}
+    assert versions[0]["kw_edit"] != versions[1]["kw_edit"]
+    assert versions[0] == {lf["name"]: lf["version"] for lf in r2["lfs"]}
+    # Precision model: an abstaining LF adds nothing; a vote adds its weight to its own class.
+    for v in now["votes"]:
+        c = now["contributions"][v["lf"]]
+        if v["vote"] is None:
+            assert v["weight"] is None and set(c.values()) == {0.0}
+        else:
+            assert c[v["vote"]] == pytest.approx(v["weight"])
+
+
+def test_explain_shows_the_error_of_an_lf_that_raised(spark, runs):
+    doc = explain_row(spark, runs["cfg"], "r030")
+    boom = next(v for v in doc["votes"] if v["lf"] == "boom")
+    assert boom["error"] == "RuntimeError: kaboom" and boom["vote"] is None and boom["weight"] is None
+    assert doc["lineage"]["source"]["row"]["text"].endswith(" boom")
+
+
+def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
+    cfg = runs["cfg"]
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(cfg.to_dict()))
+    assert cli.main(["explain", "--config", str(config), "--row-id", "r049", "--json", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == KEYS and doc["row_id"] == "r049"
+    assert cli.main(["explain", "--config", str(config), "--row-id", "r049", "--run-id", "run-1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "row r049: label" in out and "kw_edit" in out and "class prior (log)" in out
+    cases = [
+        (["explain", "--row-id", "nope"], r"row id 'nope' is not in the labels of run run-2"),
+        (["explain", "--row-id", "r001", "--run-id", "never"], r"run 'never' has no run folder"),
+        (["diff", "--from", "run-2", "--to", "run-1"], r"--from run 'run-2' \(labels v\d+\) is not older than --to"),
+        (["diff", "--to", "ghost"], r"run 'ghost' has no run folder"),
+        (["diff", "--threshold", "2"], r"--threshold 2.0 must be between 0 and 1"),
+    ]
+    for argv, pattern in cases:
+        assert cli.main([*argv, "--config", str(config), "-q"]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and re.search(pattern, err[0]), (argv, err)
+
+
+def test_diff_refuses_runs_of_different_label_spaces(runs):
+    cfg = runs["cfg"]
+    root = Path(cfg.lakehouse) / "_lakelabel" / "runs"
+    summary = json.loads((root / "run-2" / "summary.json").read_text())
+    summary.update(run_id="other-space", label_space=["ham", "spam"])
+    summary["tables"]["labels"]["version"] += 100
+    (root / "other-space").mkdir()
+    try:
+        (root / "other-space" / "summary.json").write_text(json.dumps(summary))
+        with pytest.raises(ConfigError, match=r"runs 'run-2' and 'other-space' label different spaces"):
+            diff.resolve_runs(cfg, None, None)
+    finally:
+        (root / "other-space" / "summary.json").unlink()
+        (root / "other-space").rmdir()
+
+
+def test_drift_thresholds_from_config():
+    before = {"rows": 10, "label_space": ["a", "b"], "coverage": 0.5, "conflict_rate": 0.1, "mean_confidence": 0.8,
+              "labels": {"a": 0.5, "b": 0.5}, "lfs": {"x": {"coverage": 0.5, "votes": {"a": 5, "b": 0}}}}
+    now = {**before, "labels": {"a": 0.8, "b": 0.2}, "conflict_rate": 0.12}
+    from jobs.runtime.config import DriftConfig
+
+    doc = drift.compare(now, before, DriftConfig(), previous_run="p")
+    assert doc["changes"]["label_shift"] == pytest.approx(0.3) and [w["metric"] for w in doc["warnings"]] == ["label_shift"]
+    doc = drift.compare(now, before, DriftConfig(fail_on_label_shift=0.25, conflict_rate=0.01), previous_run="p")
+    assert [f["metric"] for f in doc["failures"]] == ["label_shift"]
+    assert [w["metric"] for w in doc["warnings"]] == ["conflict_rate"]
+    with pytest.raises(drift.DriftError, match=r"label distribution moved by \+0.3000 since run p"):
+        drift.enforce(doc, "r")
+    with pytest.raises(ConfigError, match=r"drift.label_shift = -1 must be >= 0"):
+        DriftConfig(label_shift=-1)
