@@ -27,7 +27,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
-from jobs import delta_io
+from jobs import delta_io, incremental
+from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, tracking
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
@@ -75,6 +76,16 @@ class ApplyResult:
     skipped: bool
     seconds: float
     source_fingerprint: str = ""
+    # Incremental apply (jobs.incremental): per-LF keys and the reading key the next run compares
+    # with, what this run computed, and where the source's row hashes stand (non-Delta sources).
+    lf_keys: dict[str, str] = field(default_factory=dict)
+    reading: str = ""
+    applied_lfs: tuple[str, ...] = ()
+    reused_lfs: tuple[str, ...] = ()
+    applied_rows: int = 0
+    row_changes: dict[str, Any] = field(default_factory=dict)
+    row_hashes_version: int | None = None
+    text_columns: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(_as_plain(self), sort_keys=True)
@@ -83,7 +94,9 @@ class ApplyResult:
     def from_json(cls, text: str) -> ApplyResult:
         data = json.loads(text)
         data["lfs"] = tuple(LFApplyStats(**lf) for lf in data["lfs"])
-        data["label_space"] = tuple(data["label_space"])
+        for key in ("label_space", "applied_lfs", "reused_lfs", "text_columns"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     @property
@@ -337,6 +350,16 @@ def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_ra
         )
 
 
+def _check_columns(source: Source, needed: set[str] | None) -> None:
+    """The columns the LFs read exist (what check_source checks first, without a pass over the rows)."""
+    missing = sorted(c for c in (needed or ()) if c not in source.df.columns)
+    if missing:
+        raise InputDataError(
+            f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {source.info.path}; its columns "
+            f"are: {', '.join(source.df.columns)}. Fix the LF's field or the source"
+        )
+
+
 def run(
     spark: SparkSession,
     cfg: PipelineConfig,
@@ -351,7 +374,9 @@ def run(
     The votes table is replaced as a whole, so a rerun never duplicates votes. When the latest
     votes commit came from the same source content, read the same way, and the same LF
     versions, nothing is recomputed (pass ``force=True`` to recompute anyway); the stored error
-    counts are still checked against the current ``apply.max_error_rate``.
+    counts are still checked against the current ``apply.max_error_rate``. Otherwise only what
+    changed is computed (:mod:`jobs.incremental`): new or changed LFs on every row, the other
+    LFs on new and changed rows; ``force=True`` computes every LF on every row.
     """
     started = time.perf_counter()
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -369,15 +394,52 @@ def run(
                      source.description, len(registry), version)
             return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started)
 
-    describe(spark, "apply", f"check source {source.description}")
-    n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
+    prior = ApplyResult.from_json(previous[VOTES_META_KEY]) if VOTES_META_KEY in previous else None
+    keys = incremental.lf_keys(source, registry)
+    plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force)
+    texts = text_columns(registry)
+    if plan.full or plan.source_changed or not set(texts) <= set(prior.text_columns):
+        describe(spark, "apply", f"check source {source.description}")
+        n_rows = check_source(source, text_columns=texts, required_columns=required_columns(registry.lfs))
+    else:  # the same source content was checked by the run that wrote the votes
+        n_rows = prior.n_rows
+        _check_columns(source, required_columns(registry.lfs))
     lf_sources.check_models(source, registry.lfs)
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
 
     rows_done = spark.sparkContext.accumulator(0)
-    votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size,
-                          lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
-                          rows_done=rows_done).withColumn("run_id", F.lit(run_id))
+
+    def compute(src: Source, reg: LFRegistry) -> DataFrame:
+        return compute_votes(src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
+                             rows_done=rows_done).withColumn("run_id", F.lit(run_id))
+
+    changes, hashes_version = None, None
+    hashes_needed = not incremental.uses_delta_history(cfg, source)
+    if not plan.full and plan.source_changed:
+        describe(spark, "apply", f"find rows that changed in {source.description}")
+        found = incremental.find_row_changes(spark, cfg, source, prior, io)
+        if isinstance(found, str):
+            plan = replace(plan, applied=registry.names, reused=(), full=True, reason=found)
+        else:
+            changes = found
+            log.info("apply: %d row(s) new or changed, %d gone (%s)", changes.n_reapply, changes.n_gone, changes.method)
+    if not plan.full and not plan.source_changed and prior is not None:
+        hashes_version, hashes_needed = prior.row_hashes_version, False
+    if hashes_needed:
+        # A non-Delta source: store its row hashes for the next run before the votes commit names them.
+        hashes_version = row_changes.write_row_hashes(source, incremental.row_hashes_path(cfg), io, run_id)
+    if plan.full:
+        log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
+        votes = compute(source, registry)
+        applied_rows = n_rows
+    else:
+        log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
+                 ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
+        columns = votes_table_schema(pa.string()).names
+        votes = incremental.build_votes(spark, plan, source, registry, changes, votes_path=votes_path,
+                                        votes_version=io.table_version(votes_path), io=io, compute=compute,
+                                        columns=columns)
+        applied_rows = n_rows if plan.applied else (changes.n_reapply if changes is not None else 0)
     holder: dict[str, Any] = {}
     # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
     commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
@@ -414,19 +476,36 @@ def run(
         lfs=(),
         skipped=False,
         seconds=0.0,
+        lf_keys=keys,
+        reading=incremental.reading_key(cfg, source, registry),
+        applied_lfs=tuple(plan.applied),
+        reused_lfs=tuple(plan.reused),
+        applied_rows=applied_rows,
+        row_changes={"method": "full apply: " + plan.reason} if plan.full else {
+            "method": changes.method if changes is not None else "source unchanged",
+            "reapplied": changes.n_reapply if changes is not None else 0,
+            "gone": changes.n_gone if changes is not None else 0,
+            "removed_lfs": list(plan.removed),
+        },
+        row_hashes_version=hashes_version,
+        text_columns=tuple(texts),
     )
 
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
-    with Progress(spark, "apply", n_rows, rows_done):
-        result = io.write_table(
-            votes,
-            votes_path,
-            mode="overwrite",
-            commit_metadata=commit_metadata,
-            validate=validate,
-            description=f"lakelabel apply: write votes to {votes_path}",
-            overwrite_schema=True,
-        )
+    try:
+        with Progress(spark, "apply", max(applied_rows, 1), rows_done):
+            result = io.write_table(
+                votes,
+                votes_path,
+                mode="overwrite",
+                commit_metadata=commit_metadata,
+                validate=validate,
+                description=f"lakelabel apply: write votes to {votes_path}",
+                overwrite_schema=True,
+            )
+    finally:
+        if changes is not None:
+            changes.release()
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds)
     total_errors = sum(lf.errors for lf in final.lfs)
@@ -478,6 +557,10 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
             "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin,
                      "votes": lf.votes, "errors": lf.errors} for lf in lfs],
             "fingerprint": applied.fingerprint,
+            "applied_lfs": list(applied.applied_lfs),
+            "reused_lfs": list(applied.reused_lfs),
+            "applied_rows": applied.applied_rows,
+            "row_changes": applied.row_changes,
         },
         log=(lambda: None) if applied.skipped else (lambda: tracking.log_apply(cfg, applied)),
     )  # fmt: skip

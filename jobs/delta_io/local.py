@@ -139,7 +139,13 @@ class LocalDeltaIO:
 
     # -- read ----------------------------------------------------------------------------------
 
-    def read_table(self, spark: Any, path: str, *, version: int | None = None) -> Any:
+    def snapshot_files(self, path: str, *, version: int | None = None) -> list[str]:
+        """URIs of the data files of a snapshot (default the latest), as :meth:`read_table` reads them."""
+        return list(self._load_for_read(_normalize(path), version).file_uris())
+
+    def read_table(
+        self, spark: Any, path: str, *, version: int | None = None, files: Sequence[str] | None = None
+    ) -> Any:
         """Read a Delta table snapshot as a Spark DataFrame, without the Delta jars.
 
         Parameters
@@ -149,6 +155,8 @@ class LocalDeltaIO:
             Table directory or URI.
         version : int, optional
             Snapshot to read; default the latest.
+        files : sequence of str, optional
+            Read only these files of the snapshot (URIs from :meth:`snapshot_files`); default all.
 
         Returns
         -------
@@ -172,7 +180,17 @@ class LocalDeltaIO:
         check_readable_locally(root, protocol, dt.metadata().configuration, files_with_deletion_vectors=with_dv)
         arrow = pa.schema(dt.schema().to_arrow())
         schema = from_arrow_schema(arrow, prefer_timestamp_ntz=True)
-        files = dt.file_uris()
+        all_files = dt.file_uris()
+        if files is None:
+            files = all_files
+        else:
+            unknown = sorted(set(files) - set(all_files))
+            if unknown:
+                raise SourceReadError(
+                    f"{unknown[0]} is not a data file of version {dt.version()} of Delta table {root}; "
+                    f"list the files with snapshot_files()"
+                )
+            files = list(files)
         if not files:
             return spark.createDataFrame([], schema)
         parts = dt.metadata().partition_columns
