@@ -33,11 +33,11 @@ PACKAGE = Command(
 
 def commands() -> list[Command]:
     """Every ``lakelabel`` subcommand, in the order ``--help`` lists them."""
-    from jobs import aggregate, analyze, apply_lfs, demo, fit_label_model, pipeline, report, write_labels
+    from jobs import aggregate, analyze, apply_lfs, demo, fit_label_model, pipeline, report, verify, write_labels
     from jobs.people import commands as people
 
     return [pipeline.COMMAND, apply_lfs.COMMAND, aggregate.COMMAND, fit_label_model.COMMAND, write_labels.COMMAND,
-            analyze.COMMAND, report.COMMAND, *people.COMMANDS, demo.COMMAND, PACKAGE]
+            analyze.COMMAND, report.COMMAND, verify.COMMAND, *people.COMMANDS, demo.COMMAND, PACKAGE]
 
 
 def parser():

@@ -128,6 +128,15 @@ class LocalDeltaIO:
         dt = self._load_for_read(root, None)
         return _metadata_in_history(lambda limit: dt.history(limit=limit))
 
+    def read_metadata_at(self, path: str, version: int) -> dict[str, Any]:
+        """What :meth:`read_metadata` answered when the table was at ``version`` (time travel on its history)."""
+        root = _normalize(path)
+        dt = self._load_for_read(root, None)
+        latest = dt.version()
+        if not 0 <= version <= latest:
+            raise SourceReadError(f"cannot load version {version} of Delta table {root}: its versions run up to {latest}")
+        return _metadata_at(lambda limit: dt.history(limit=limit), latest, version)
+
     def unchanged_since(self, path: str, version: int | None) -> bool:
         """True when the table's rows are still those of ``version``: every later commit (within the
         last 50) is data-neutral (OPTIMIZE, VACUUM, ...). False when there is no table or no such version.

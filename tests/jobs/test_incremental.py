@@ -168,3 +168,53 @@ def test_parquet_source_uses_row_hashes(spark, tmp_path):
     incremental = votes(spark, cfg)
     forced = apply_lfs.run(spark, cfg, run_id="p3", registry=reg, force=True)
     assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
+
+
+@pytest.fixture(scope="module")
+def two_runs(spark, tmp_path_factory):
+    """Two pipeline runs on a Delta source (rows appended between them): ``(cfg, first, second)``."""
+    from jobs import pipeline
+
+    tmp = tmp_path_factory.mktemp("verify")
+    src = str(tmp / "src")
+    write_deltalake(src, make_rows(40), mode="append")
+    cfg = make_cfg(tmp, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta"))
+    first = pipeline.run(spark, cfg, run_id="v1", registry=registry(GOOD, BAD, SHORT, stars)).summary
+    write_deltalake(src, make_rows(50).iloc[40:].assign(id=lambda d: "n" + d.id), mode="append")
+    second = pipeline.run(spark, cfg, run_id="v2", registry=registry(GOOD, BAD, SHORT, stars)).summary
+    return cfg, first, second
+
+
+def test_verify_rebuilds_a_past_run(spark, two_runs):
+    from jobs import verify
+
+    cfg, first, second = two_runs
+    assert second["tables"]["votes"]["version"] == 1 and second["source"]["rows"] == 50
+    checked = verify.run(spark, cfg, run_id="v1")
+    assert checked["verified"] and checked["counts"] == {"rows": 40, "differences": 0}
+    assert checked["tables"]["source"]["version"] == 0 and checked["tables"]["labels"]["version"] == 0
+    assert verify.run(spark, cfg, run_id="v2")["counts"]["rows"] == 50
+
+
+def test_verify_names_what_differs(spark, two_runs, tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from jobs import verify
+    from lf_library.errors import ConfigError, InputDataError
+
+    cfg, _, _ = two_runs
+    with pytest.raises(ConfigError, match="run 'nope' has no summary"):
+        verify.run(spark, cfg, run_id="nope")
+    # Corrupt the data file of labels v1 in place: flip one row's label.
+    files = DeltaTable(cfg.table_path("labels"), version=1).file_uris()
+    target = next(f for f in files if pq.read_table(f.removeprefix("file://")).num_rows)
+    path = target.removeprefix("file://")
+    table = pq.read_table(path)
+    labels = table.column("label").to_pylist()
+    labels[0] = 1 - labels[0] if labels[0] in (0, 1) else 0
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label",
+                                    pc.cast(labels, table.schema.field("label").type)), path)
+    with pytest.raises(InputDataError, match=r"does not match run v2's rebuild .*1 row\(s\) with another label; e.g. row id"):
+        verify.run(spark, cfg, run_id="v2")
