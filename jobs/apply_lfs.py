@@ -245,6 +245,15 @@ def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
     return cloudpickle.dumps(payload)
 
 
+def read_votes_files(spark: SparkSession, files: list[str]) -> DataFrame:
+    """Votes Parquet files as one DataFrame, ``lf_name`` read from the ``lf_name=`` folders they sit in."""
+    reader = spark.read
+    hive = next((f for f in files if "/lf_name=" in f), None)
+    if hive is not None:
+        reader = reader.option("basePath", hive.rsplit("/lf_name=", 1)[0])
+    return reader.parquet(*files)
+
+
 def _lf_stats_from_files(
     spark: SparkSession, files: list[str], registry: LFRegistry, n_rows: int, samples: int
 ) -> tuple[tuple[LFApplyStats, ...], dict[str, int]]:
@@ -252,7 +261,7 @@ def _lf_stats_from_files(
     counts: dict[str, dict[str, int]] = {lf.name: {"votes": 0, "errors": 0, "out_of_space": 0} for lf in registry.lfs}
     examples: dict[str, list[dict[str, str]]] = {lf.name: [] for lf in registry.lfs}
     if files:
-        written = spark.read.parquet(*files)
+        written = read_votes_files(spark, files)
         rows = written.groupBy("lf_name").agg(
             F.sum((F.col("vote") >= 0).cast("long")).alias("votes"),
             F.sum(F.col("error").isNotNull().cast("long")).alias("errors"),
@@ -316,7 +325,7 @@ def _check_coverage(spark: SparkSession, files: list[str], stats: Sequence[LFApp
         )
     if min_coverage <= 0:
         return
-    covered = spark.read.parquet(*files).where(F.col("vote") >= 0).select("row_id").distinct().count()
+    covered = read_votes_files(spark, files).where(F.col("vote") >= 0).select("row_id").distinct().count()
     if covered < min_coverage * n_rows:
         raise InputDataError(
             f"the LFs voted on {covered} of {n_rows} rows of {source} ({covered / n_rows:.1%}), below "
@@ -413,11 +422,13 @@ def run(
         return compute_votes(src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
                              rows_done=rows_done).withColumn("run_id", F.lit(run_id))
 
-    changes, hashes_version = None, None
+    changes, hashes_version, detect_seconds = None, None, 0.0
     hashes_needed = not incremental.uses_delta_history(cfg, source)
     if not plan.full and plan.source_changed:
         describe(spark, "apply", f"find rows that changed in {source.description}")
+        detect_started = time.perf_counter()
         found = incremental.find_row_changes(spark, cfg, source, prior, io)
+        detect_seconds = time.perf_counter() - detect_started
         if isinstance(found, str):
             plan = replace(plan, applied=registry.names, reused=(), full=True, reason=found)
         else:
@@ -428,6 +439,9 @@ def run(
     if hashes_needed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
         hashes_version = row_changes.write_row_hashes(source, incremental.row_hashes_path(cfg), io, run_id)
+    # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
+    how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
+    kept_files: list[str] = []
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
         votes = compute(source, registry)
@@ -435,17 +449,19 @@ def run(
     else:
         log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
                  ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
-        columns = votes_table_schema(pa.string()).names
-        votes = incremental.build_votes(spark, plan, source, registry, changes, votes_path=votes_path,
-                                        votes_version=io.table_version(votes_path), io=io, compute=compute,
-                                        columns=columns)
+        commit = incremental.build_commit(spark, plan, source, registry, changes, votes_path=votes_path, io=io,
+                                          compute=compute, columns=votes_table_schema(pa.string()).names)
+        votes, kept_files = commit.df, list(commit.kept_files)
+        if commit.mode == "append":
+            how = {"mode": "append", "remove_files": commit.remove_files}
         applied_rows = n_rows if plan.applied else (changes.n_reapply if changes is not None else 0)
     holder: dict[str, Any] = {}
     # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
     commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
 
-    def validate(files: list[str]) -> None:
+    def validate(written: list[str]) -> None:
         describe(spark, "apply", "count votes and errors per LF")
+        files = written + kept_files  # the whole new table
         stats, out_of_space = _lf_stats_from_files(spark, files, registry, n_rows, cfg.apply.error_samples)
         holder["stats"] = stats
         commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats).to_json()
@@ -486,6 +502,7 @@ def run(
             "reapplied": changes.n_reapply if changes is not None else 0,
             "gone": changes.n_gone if changes is not None else 0,
             "removed_lfs": list(plan.removed),
+            "detect_seconds": round(detect_seconds, 3),
         },
         row_hashes_version=hashes_version,
         text_columns=tuple(texts),
@@ -497,11 +514,10 @@ def run(
             result = io.write_table(
                 votes,
                 votes_path,
-                mode="overwrite",
                 commit_metadata=commit_metadata,
                 validate=validate,
                 description=f"lakelabel apply: write votes to {votes_path}",
-                overwrite_schema=True,
+                **how,
             )
     finally:
         if changes is not None:

@@ -10,10 +10,12 @@ LFs carry their model's version in their LF version). Against the votes table's 
 * unchanged LFs are not run, except on rows that are new in the source or whose content changed
   (:mod:`jobs.delta_io.changes`); rows gone from the source lose every vote.
 
-The new votes table is the kept votes of the unchanged LFs plus the new votes, written with the
-same ``overwrite`` commit as a full apply: one Delta transaction on both IO paths, the same
-``validate`` (so the per-LF counts, error samples, error budget and coverage are computed over the
-whole new table, reused votes included), and a failure leaves the previous version.
+The votes table is partitioned by ``lf_name``. The new votes are committed in one Delta
+transaction (:func:`build_commit`): on the local path file by file (the changed LFs' partitions
+and the files holding changed rows are replaced; the rest stays), elsewhere as a rewrite of the
+whole table. Either way apply's ``validate`` reads the whole new table (new files and kept ones),
+so the per-LF counts, error samples, error budget and coverage are those of a full apply, and a
+failure leaves the previous version.
 
 A full apply (every LF on every row) happens on ``--force``, for the first apply, when the
 previous votes carry no per-LF keys (written before this module), when the label space, the id
@@ -35,6 +37,7 @@ from pyspark.sql import functions as F
 
 from jobs.delta_io import changes as row_changes
 from jobs.delta_io.changes import RowChanges
+from jobs.delta_io.local import LocalDeltaIO
 from jobs.delta_io.sources import Source
 from jobs.runtime import lf_sources
 from jobs.runtime.config import PipelineConfig
@@ -42,7 +45,7 @@ from lf_library import LFRegistry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApplyPlan", "lf_keys", "reading_key", "plan_apply", "find_row_changes", "build_votes",
+__all__ = ["ApplyPlan", "VotesCommit", "lf_keys", "reading_key", "plan_apply", "find_row_changes", "build_commit",
            "row_hashes_path"]
 
 
@@ -130,7 +133,18 @@ def find_row_changes(spark: Any, cfg: PipelineConfig, source: Source, prior: Any
     return row_changes.hash_table_changes(spark, source, hashes, prior.row_hashes_version, io)
 
 
-def build_votes(
+@dataclass(frozen=True)
+class VotesCommit:
+    """How to commit the new votes: ``df`` with ``mode``, removing ``remove_files`` (``append``
+    only), while ``kept_files`` (URIs) stay as they are; the per-LF stats read both."""
+
+    df: DataFrame
+    mode: str
+    remove_files: tuple[str, ...] = ()
+    kept_files: tuple[str, ...] = ()
+
+
+def build_commit(
     spark: Any,
     plan: ApplyPlan,
     source: Source,
@@ -138,29 +152,74 @@ def build_votes(
     changes: RowChanges | None,
     *,
     votes_path: str,
-    votes_version: int,
     io: Any,
     compute: Callable[[Source, LFRegistry], DataFrame],
     columns: Sequence[str],
-) -> DataFrame:
-    """The new votes table: kept votes of reused LFs plus ``compute``'s votes where something changed.
+) -> VotesCommit:
+    """The commit that turns the latest votes into the new ones.
 
-    ``compute(source, registry)``: the lazy votes (with ``run_id``) of ``registry``'s LFs on
-    ``source``'s rows. ``columns``: the votes table's column order. Kept votes keep the
-    ``run_id`` of the run that computed them.
+    On the local path with votes partitioned by ``lf_name`` (every table apply writes since
+    incremental apply), file by file: the partitions of applied and removed LFs are removed, files
+    of reused LFs holding a changed or gone row are rewritten without those rows (files whose
+    ``row_id`` min/max cannot hold one are not even read), the new votes are added, all in one
+    commit. Otherwise (native path, older unpartitioned votes) the whole table is rewritten:
+    kept votes plus new votes, ``overwrite``. ``compute(source, registry)``: the lazy votes (with
+    ``run_id``) of ``registry``'s LFs on ``source``'s rows. Kept votes keep the ``run_id`` of the
+    run that computed them.
     """
-    parts = []
-    kept = io.read_table(spark, votes_path, version=votes_version).where(F.col("lf_name").isin(list(plan.reused)))
+    drop = None
     if changes is not None and (changes.n_reapply or changes.n_gone):
         drop = changes.reapply.unionByName(changes.gone)
-        kept = kept.join(drop, kept["row_id"] == drop["__id"], "left_anti")
-    parts.append(kept.select(*columns))
+    new = []
     if plan.applied:
-        parts.append(compute(source, registry.select(plan.applied)).select(*columns))
+        new.append(compute(source, registry.select(plan.applied)).select(*columns))
     if changes is not None and changes.n_reapply:
         ids = changes.reapply
         rows = source.df.join(ids, source.df[source.id_column] == ids["__id"], "left_semi")
-        parts.append(compute(replace(source, df=rows), registry.select(plan.reused)).select(*columns))
+        new.append(compute(replace(source, df=rows), registry.select(plan.reused)).select(*columns))
+    actions = io.snapshot_actions(votes_path) if isinstance(io, LocalDeltaIO) else None
+    if actions is None or not actions or any("partition.lf_name" not in a for a in actions):
+        kept = io.read_table(spark, votes_path).where(F.col("lf_name").isin(list(plan.reused)))
+        if drop is not None:
+            kept = kept.join(drop, kept["row_id"] == drop["__id"], "left_anti")
+        return VotesCommit(df=_union([kept.select(*columns), *new]), mode="overwrite")
+    reused = set(plan.reused)
+    candidates = [a for a in actions if a["partition.lf_name"] in reused]
+    rewrite: list[dict[str, Any]] = []
+    parts = list(new)
+    if drop is not None:
+        lo, hi = drop.agg(F.min("__id"), F.max("__id")).first()
+        overlap = [a for a in candidates if _may_hold(a, lo, hi)]
+        if overlap:
+            files = io.read_table(spark, votes_path, files=[a["uri"] for a in overlap])
+            files = files.select("row_id", F.input_file_name().alias("__file"))
+            hits = [r[0] for r in files.join(drop, files["row_id"] == drop["__id"], "left_semi")
+                    .select("__file").distinct().collect()]
+            rewrite = [a for a in overlap if any(h.endswith("/" + a["path"]) for h in hits)]
+        if rewrite:
+            old = io.read_table(spark, votes_path, files=[a["uri"] for a in rewrite])
+            parts.append(old.join(drop, old["row_id"] == drop["__id"], "left_anti").select(*columns))
+    if not parts:
+        parts.append(io.read_table(spark, votes_path, files=[]).select(*columns))
+    rewritten = {a["path"] for a in rewrite}
+    remove = [a["path"] for a in actions if a["partition.lf_name"] not in reused or a["path"] in rewritten]
+    kept_files = [a["uri"] for a in candidates if a["path"] not in rewritten]
+    log.info("apply: votes file by file: %d file(s) removed (%d rewritten without changed rows), %d kept",
+             len(remove), len(rewrite), len(kept_files))
+    return VotesCommit(df=_union(parts), mode="append", remove_files=tuple(remove), kept_files=tuple(kept_files))
+
+
+def _may_hold(action: dict[str, Any], lo: Any, hi: Any) -> bool:
+    """Whether a votes file's row_id range (footer stats) can hold an id in ``[lo, hi]``."""
+    low, high = action.get("min.row_id"), action.get("max.row_id")
+    if low is None or high is None or lo is None:
+        return True
+    if isinstance(high, str) and len(high) >= 32:  # possibly a truncated string statistic
+        return True
+    return not (high < lo or low > hi)
+
+
+def _union(parts: Sequence[DataFrame]) -> DataFrame:
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
