@@ -407,15 +407,6 @@ def run(
     keys = incremental.lf_keys(source, registry)
     plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force)
     texts = text_columns(registry)
-    if plan.full or plan.source_changed or not set(texts) <= set(prior.text_columns):
-        describe(spark, "apply", f"check source {source.description}")
-        n_rows = check_source(source, text_columns=texts, required_columns=required_columns(registry.lfs))
-    else:  # the same source content was checked by the run that wrote the votes
-        n_rows = prior.n_rows
-        _check_columns(source, required_columns(registry.lfs))
-    lf_sources.check_models(source, registry.lfs)
-    log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
-
     rows_done = spark.sparkContext.accumulator(0)
 
     def compute(src: Source, reg: LFRegistry) -> DataFrame:
@@ -434,6 +425,24 @@ def run(
         else:
             changes = found
             log.info("apply: %d row(s) new or changed, %d gone (%s)", changes.n_reapply, changes.n_gone, changes.method)
+    needed = required_columns(registry.lfs)
+    if plan.full or not set(texts) <= set(prior.text_columns) or (
+        plan.source_changed and (changes is None or changes.rows is None)
+    ):
+        describe(spark, "apply", f"check source {source.description}")
+        n_rows = check_source(source, text_columns=texts, required_columns=needed)
+    else:  # the rows the run that wrote the votes checked are checked; check only what changed
+        _check_columns(source, needed)
+        n_rows = prior.n_rows
+        if changes is not None:
+            if changes.n_reapply:
+                check_source(replace(source, df=changes.rows), text_columns=texts, required_columns=needed)
+            row_changes.check_new_ids(spark, source, changes, io)
+            n_rows = prior.n_rows + changes.n_new - changes.n_gone
+            if n_rows <= 0:
+                raise InputDataError(f"source {source.description} has no rows; point source.path at a table with data")
+    lf_sources.check_models(source, registry.lfs)
+    log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
     if not plan.full and not plan.source_changed and prior is not None:
         hashes_version, hashes_needed = prior.row_hashes_version, False
     if hashes_needed:

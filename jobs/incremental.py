@@ -174,8 +174,8 @@ def build_commit(
     if plan.applied:
         new.append(compute(source, registry.select(plan.applied)).select(*columns))
     if changes is not None and changes.n_reapply:
-        ids = changes.reapply
-        rows = source.df.join(ids, source.df[source.id_column] == ids["__id"], "left_semi")
+        ids, candidates_rows = changes.reapply, changes.rows if changes.rows is not None else source.df
+        rows = candidates_rows.join(ids, candidates_rows[source.id_column] == ids["__id"], "left_semi")
         new.append(compute(replace(source, df=rows), registry.select(plan.reused)).select(*columns))
     actions = io.snapshot_actions(votes_path) if isinstance(io, LocalDeltaIO) else None
     if actions is None or not actions or any("partition.lf_name" not in a for a in actions):
@@ -189,7 +189,7 @@ def build_commit(
     parts = list(new)
     if drop is not None:
         lo, hi = drop.agg(F.min("__id"), F.max("__id")).first()
-        overlap = [a for a in candidates if _may_hold(a, lo, hi)]
+        overlap = [a for a in candidates if row_changes.may_hold(a, "row_id", lo, hi)]
         if overlap:
             files = io.read_table(spark, votes_path, files=[a["uri"] for a in overlap])
             files = files.select("row_id", F.input_file_name().alias("__file"))
@@ -207,16 +207,6 @@ def build_commit(
     log.info("apply: votes file by file: %d file(s) removed (%d rewritten without changed rows), %d kept",
              len(remove), len(rewrite), len(kept_files))
     return VotesCommit(df=_union(parts), mode="append", remove_files=tuple(remove), kept_files=tuple(kept_files))
-
-
-def _may_hold(action: dict[str, Any], lo: Any, hi: Any) -> bool:
-    """Whether a votes file's row_id range (footer stats) can hold an id in ``[lo, hi]``."""
-    low, high = action.get("min.row_id"), action.get("max.row_id")
-    if low is None or high is None or lo is None:
-        return True
-    if isinstance(high, str) and len(high) >= 32:  # possibly a truncated string statistic
-        return True
-    return not (high < lo or low > hi)
 
 
 def _union(parts: Sequence[DataFrame]) -> DataFrame:

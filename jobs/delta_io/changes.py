@@ -33,10 +33,12 @@ from pyspark.sql import functions as F
 
 from jobs.delta_io.local import LocalDeltaIO
 from jobs.delta_io.sources import Source
+from lf_library.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RowChanges", "row_hashes", "delta_changes", "hash_table_changes", "HASH_COLUMN"]
+__all__ = ["RowChanges", "row_hashes", "delta_changes", "hash_table_changes", "check_new_ids", "may_hold",
+           "HASH_COLUMN"]
 
 HASH_COLUMN = "row_hash"
 _ID = "__id"
@@ -55,6 +57,12 @@ class RowChanges:
     n_reapply: int
     n_gone: int
     method: str
+    # Of n_reapply, the ids the previous rows did not have.
+    n_new: int = 0
+    # Source rows that hold every reapplied row (the added files of a Delta source); None: all rows.
+    rows: DataFrame | None = None
+    # Delta source on the local path: add actions of the data files both versions share.
+    unchanged_files: tuple[dict[str, Any], ...] = ()
 
     def release(self) -> None:
         self.reapply.unpersist()
@@ -67,7 +75,7 @@ def row_hashes(df: DataFrame, id_column: str) -> DataFrame:
     return df.select(F.col(id_column).alias(_ID), F.xxhash64(*cols).alias(HASH_COLUMN))
 
 
-def _diff(old: DataFrame, new: DataFrame, method: str) -> RowChanges:
+def _diff(old: DataFrame, new: DataFrame, method: str, **extra: Any) -> RowChanges:
     """Compare ``__id, row_hash`` frames: ids new or with another hash, and ids only in ``old``."""
     joined = old.select(_ID, F.col(HASH_COLUMN).alias("_old")).join(
         new.select(_ID, F.col(HASH_COLUMN).alias("_new")), _ID, "full_outer"
@@ -76,14 +84,16 @@ def _diff(old: DataFrame, new: DataFrame, method: str) -> RowChanges:
     tagged = joined.select(
         _ID,
         F.when(F.col("_new").isNull(), F.lit("gone"))
-        .when(F.col("_old").isNull() | (F.col("_old") != F.col("_new")), F.lit("reapply"))
+        .when(F.col("_old").isNull(), F.lit("new"))
+        .when(F.col("_old") != F.col("_new"), F.lit("changed"))
         .alias("_what"),
     ).where(F.col("_what").isNotNull()).persist()
-    reapply = tagged.where(F.col("_what") == "reapply").select(_ID)
+    reapply = tagged.where(F.col("_what") != "gone").select(_ID)
     gone = tagged.where(F.col("_what") == "gone").select(_ID)
     counts = {r["_what"]: r["n"] for r in tagged.groupBy("_what").agg(F.count(F.lit(1)).alias("n")).collect()}
-    return RowChanges(reapply=reapply, gone=gone, n_reapply=int(counts.get("reapply", 0)),
-                      n_gone=int(counts.get("gone", 0)), method=method)
+    n_new = int(counts.get("new", 0))
+    return RowChanges(reapply=reapply, gone=gone, n_reapply=n_new + int(counts.get("changed", 0)),
+                      n_gone=int(counts.get("gone", 0)), method=method, n_new=n_new, **extra)
 
 
 def delta_changes(spark: Any, source: Source, prior_version: int, io: Any) -> RowChanges:
@@ -94,18 +104,55 @@ def delta_changes(spark: Any, source: Source, prior_version: int, io: Any) -> Ro
     """
     path, version = source.info.path, source.info.version
     if isinstance(io, LocalDeltaIO):
-        before = set(io.snapshot_files(path, version=prior_version))
-        after = set(io.snapshot_files(path, version=version))
-        removed, added = sorted(before - after), sorted(after - before)
+        before = {a["path"]: a for a in io.snapshot_actions(path, version=prior_version)}
+        after = {a["path"]: a for a in io.snapshot_actions(path, version=version)}
+        removed = [before[p]["uri"] for p in sorted(set(before) - set(after))]
+        added = [after[p]["uri"] for p in sorted(set(after) - set(before))]
         old = io.read_table(spark, path, version=prior_version, files=removed)
         new = io.read_table(spark, path, version=version, files=added)
         method = (f"Delta time travel v{prior_version} -> v{version}: {len(removed)} file(s) removed, "
                   f"{len(added)} added, rows in them compared by content hash")
-    else:
-        old = io.read_table(spark, path, version=prior_version)
-        new = source.df
-        method = f"Delta time travel v{prior_version} -> v{version}: both snapshots compared by content hash"
-    return _diff(row_hashes(old, source.id_column), row_hashes(new, source.id_column), method)
+        shared = tuple(a for p, a in after.items() if p in before)
+        return _diff(row_hashes(old, source.id_column), row_hashes(new, source.id_column), method, rows=new,
+                     unchanged_files=shared)
+    old = io.read_table(spark, path, version=prior_version)
+    method = f"Delta time travel v{prior_version} -> v{version}: both snapshots compared by content hash"
+    return _diff(row_hashes(old, source.id_column), row_hashes(source.df, source.id_column), method)
+
+
+def may_hold(action: dict[str, Any], column: str, lo: Any, hi: Any) -> bool:
+    """Whether a data file's ``column`` range (its min/max statistics) can hold a value in ``[lo, hi]``."""
+    low, high = action.get(f"min.{column}"), action.get(f"max.{column}")
+    if low is None or high is None or lo is None:
+        return True
+    if isinstance(high, str) and len(high) >= 32:  # possibly a truncated string statistic
+        return True
+    try:
+        return not (high < lo or low > hi)
+    except TypeError:  # statistics of another type than the ids
+        return True
+
+
+def check_new_ids(spark: Any, source: Source, changes: RowChanges, io: Any) -> None:
+    """Fail when a new or changed row's id is also in a data file the two versions share (a duplicate id).
+
+    Only files whose id statistics overlap the changed ids are read, so appended rows with new,
+    higher ids read none.
+    """
+    if not changes.n_reapply or not changes.unchanged_files:
+        return
+    lo, hi = changes.reapply.agg(F.min(_ID), F.max(_ID)).first()
+    files = [a["uri"] for a in changes.unchanged_files if may_hold(a, source.id_column, lo, hi)]
+    if not files:
+        return
+    ids = io.read_table(spark, source.info.path, version=source.info.version, files=files).select(source.id_column)
+    dupes = [r[0] for r in ids.join(changes.reapply, ids[source.id_column] == changes.reapply[_ID], "left_semi")
+             .limit(3).collect()]
+    if dupes:
+        raise InputDataError(
+            f"id column {source.id_column!r} of {source.info.path} is not unique: new or changed rows reuse id(s) "
+            f"{', '.join(map(repr, dupes))}; deduplicate the source or choose a unique source.id_column"
+        )
 
 
 def hash_table_changes(spark: Any, source: Source, hashes_path: str, hashes_version: int, io: Any) -> RowChanges:
