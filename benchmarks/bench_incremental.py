@@ -68,6 +68,10 @@ def worker(lakehouse: str, rows: int, parquet: bool, out: str) -> None:
     from jobs.runtime.session import get_spark
     from lf_library import keyword_lf
 
+    if os.environ.get("LAKELABEL_BENCH_LOG"):  # --log: the jobs' INFO lines, timestamped (the phase profile)
+        from jobs.runtime.command import setup_logging
+
+        setup_logging(verbose=False, quiet=False)
     cfg = demo_config(lakehouse, rows, SEED, overrides=[
         "mlflow.enabled=false", f"source.format={'parquet' if parquet else 'delta'}"])
     source = cfg.source.path
@@ -122,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "out" / "incremental.json"))
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--keep", action="store_true", help="keep the work folders")
+    p.add_argument("--log", action="store_true", help="print the jobs' INFO log lines (when each phase starts)")
     p.add_argument("--worker", nargs=4, metavar=("LAKEHOUSE", "ROWS", "PARQUET", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -134,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix=f"bench-incr-{n}-"))
         out = work / "result.json"
         cmd = [sys.executable, __file__, "--worker", str(work / "lake"), str(n), "1" if args.parquet else "0", str(out)]
-        rc = subprocess.run(cmd, cwd=REPO_ROOT, timeout=args.timeout).returncode
+        env = {**os.environ, **({"LAKELABEL_BENCH_LOG": "1"} if args.log else {})}
+        rc = subprocess.run(cmd, cwd=REPO_ROOT, timeout=args.timeout, env=env).returncode
         if rc != 0:
             print(f"worker for {n} rows failed with exit code {rc} (work folder {work})", file=sys.stderr)
             return 1

@@ -98,6 +98,7 @@ def delta_sequence(spark, tmp_path_factory):
         apply_lfs.run(spark, cfg, run_id="broken", registry=registry(GOOD_V2, BAD, SHORT, stars, picky_broken, MEH))
     steps["broken_version"] = before, delta_io.table_version(cfg.table_path("votes"))
     step("force", registry(GOOD_V2, BAD, SHORT, stars, picky, MEH), force=True)
+    steps["votes_path"] = cfg.table_path("votes")
     return steps
 
 
@@ -149,6 +150,10 @@ def test_each_apply_is_one_commit_and_a_failure_keeps_the_votes(delta_sequence):
     assert versions == [0, 0, 1, 2, 3]
     before, after = delta_sequence["broken_version"]
     assert before == after == 3
+    # Changing good_words replaced its partition only: the other LFs' files are the same files.
+    files = {v: set(DeltaTable(delta_sequence["votes_path"], version=v).file_uris()) for v in (0, 1)}
+    assert {f for f in files[0] if "lf_name=good_words" not in f} == {f for f in files[1] if "lf_name=good_words" not in f}
+    assert not {f for f in files[0] if "lf_name=good_words" in f} & files[1]
 
 
 def test_parquet_source_uses_row_hashes(spark, tmp_path):
