@@ -415,6 +415,17 @@ def run(
 
     changes, hashes_version, detect_seconds = None, None, 0.0
     hashes_needed = not incremental.uses_delta_history(cfg, source)
+    needed = required_columns(registry.lfs)
+    # Check only the changed rows when the previous run checked the others: same LF text columns,
+    # and the source unchanged or a Delta table on the local path (whose added files hold every
+    # changed row). Otherwise check the whole source first, so a malformed file is named before
+    # the change detection reads it.
+    narrow = not plan.full and set(texts) <= set(prior.text_columns) and (
+        not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO)))
+    n_rows = None
+    if not narrow:
+        describe(spark, "apply", f"check source {source.description}")
+        n_rows = check_source(source, text_columns=texts, required_columns=needed)
     if not plan.full and plan.source_changed:
         describe(spark, "apply", f"find rows that changed in {source.description}")
         detect_started = time.perf_counter()
@@ -425,13 +436,10 @@ def run(
         else:
             changes = found
             log.info("apply: %d row(s) new or changed, %d gone (%s)", changes.n_reapply, changes.n_gone, changes.method)
-    needed = required_columns(registry.lfs)
-    if plan.full or not set(texts) <= set(prior.text_columns) or (
-        plan.source_changed and (changes is None or changes.rows is None)
-    ):
+    if n_rows is None and (plan.full or (changes is not None and changes.rows is None)):
         describe(spark, "apply", f"check source {source.description}")
         n_rows = check_source(source, text_columns=texts, required_columns=needed)
-    else:  # the rows the run that wrote the votes checked are checked; check only what changed
+    elif n_rows is None:  # the rows the run that wrote the votes checked are checked; check only what changed
         _check_columns(source, needed)
         n_rows = prior.n_rows
         if changes is not None:
