@@ -27,7 +27,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
-from jobs import delta_io
+from jobs import delta_io, incremental
+from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, tracking
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
@@ -76,6 +77,16 @@ class ApplyResult:
     skipped: bool
     seconds: float
     source_fingerprint: str = ""
+    # Incremental apply (jobs.incremental): per-LF keys and the reading key the next run compares
+    # with, what this run computed, and where the source's row hashes stand (non-Delta sources).
+    lf_keys: dict[str, str] = field(default_factory=dict)
+    reading: str = ""
+    applied_lfs: tuple[str, ...] = ()
+    reused_lfs: tuple[str, ...] = ()
+    applied_rows: int = 0
+    row_changes: dict[str, Any] = field(default_factory=dict)
+    row_hashes_version: int | None = None
+    text_columns: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(_as_plain(self), sort_keys=True)
@@ -84,7 +95,9 @@ class ApplyResult:
     def from_json(cls, text: str) -> ApplyResult:
         data = json.loads(text)
         data["lfs"] = tuple(LFApplyStats(**lf) for lf in data["lfs"])
-        data["label_space"] = tuple(data["label_space"])
+        for key in ("label_space", "applied_lfs", "reused_lfs", "text_columns"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     @property
@@ -238,6 +251,15 @@ def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
     return cloudpickle.dumps(payload)
 
 
+def read_votes_files(spark: SparkSession, files: list[str]) -> DataFrame:
+    """Votes Parquet files as one DataFrame, ``lf_name`` read from the ``lf_name=`` folders they sit in."""
+    reader = spark.read
+    hive = next((f for f in files if "/lf_name=" in f), None)
+    if hive is not None:
+        reader = reader.option("basePath", hive.rsplit("/lf_name=", 1)[0])
+    return reader.parquet(*files)
+
+
 def _lf_stats_from_files(
     spark: SparkSession, files: list[str], registry: LFRegistry, n_rows: int, samples: int
 ) -> tuple[tuple[LFApplyStats, ...], dict[str, int]]:
@@ -245,7 +267,7 @@ def _lf_stats_from_files(
     counts: dict[str, dict[str, int]] = {lf.name: {"votes": 0, "errors": 0, "out_of_space": 0} for lf in registry.lfs}
     examples: dict[str, list[dict[str, str]]] = {lf.name: [] for lf in registry.lfs}
     if files:
-        written = spark.read.parquet(*files)
+        written = read_votes_files(spark, files)
         rows = written.groupBy("lf_name").agg(
             F.sum((F.col("vote") >= 0).cast("long")).alias("votes"),
             F.sum(F.col("error").isNotNull().cast("long")).alias("errors"),
@@ -309,7 +331,7 @@ def _check_coverage(spark: SparkSession, files: list[str], stats: Sequence[LFApp
         )
     if min_coverage <= 0:
         return
-    covered = spark.read.parquet(*files).where(F.col("vote") >= 0).select("row_id").distinct().count()
+    covered = read_votes_files(spark, files).where(F.col("vote") >= 0).select("row_id").distinct().count()
     if covered < min_coverage * n_rows:
         raise InputDataError(
             f"the LFs voted on {covered} of {n_rows} rows of {source} ({covered / n_rows:.1%}), below "
@@ -343,6 +365,16 @@ def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_ra
         )
 
 
+def _check_columns(source: Source, needed: set[str] | None) -> None:
+    """The columns the LFs read exist (what check_source checks first, without a pass over the rows)."""
+    missing = sorted(c for c in (needed or ()) if c not in source.df.columns)
+    if missing:
+        raise InputDataError(
+            f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {source.info.path}; its columns "
+            f"are: {', '.join(source.df.columns)}. Fix the LF's field or the source"
+        )
+
+
 def run(
     spark: SparkSession,
     cfg: PipelineConfig,
@@ -357,7 +389,9 @@ def run(
     The votes table is replaced as a whole, so a rerun never duplicates votes. When the latest
     votes commit came from the same source content, read the same way, and the same LF
     versions, nothing is recomputed (pass ``force=True`` to recompute anyway); the stored error
-    counts are still checked against the current ``apply.max_error_rate``.
+    counts are still checked against the current ``apply.max_error_rate``. Otherwise only what
+    changed is computed (:mod:`jobs.incremental`): new or changed LFs on every row, the other
+    LFs on new and changed rows; ``force=True`` computes every LF on every row.
     """
     started = time.perf_counter()
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -375,21 +409,82 @@ def run(
                      source.description, len(registry), version)
             return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started)
 
-    describe(spark, "apply", f"check source {source.description}")
-    n_rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs))
+    prior = ApplyResult.from_json(previous[VOTES_META_KEY]) if VOTES_META_KEY in previous else None
+    keys = incremental.lf_keys(source, registry)
+    plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force)
+    texts = text_columns(registry)
+    rows_done = spark.sparkContext.accumulator(0)
+
+    def compute(src: Source, reg: LFRegistry) -> DataFrame:
+        return compute_votes(src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
+                             rows_done=rows_done).withColumn("run_id", F.lit(run_id))
+
+    changes, hashes_version, detect_seconds = None, None, 0.0
+    hashes_needed = not incremental.uses_delta_history(cfg, source)
+    needed = required_columns(registry.lfs)
+    # Check only the changed rows when the previous run checked the others: same LF text columns,
+    # and the source unchanged or a Delta table on the local path (whose added files hold every
+    # changed row). Otherwise check the whole source first, so a malformed file is named before
+    # the change detection reads it.
+    narrow = not plan.full and set(texts) <= set(prior.text_columns) and (
+        not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO)))
+    n_rows = None
+    if not narrow:
+        describe(spark, "apply", f"check source {source.description}")
+        n_rows = check_source(source, text_columns=texts, required_columns=needed)
+    if not plan.full and plan.source_changed:
+        describe(spark, "apply", f"find rows that changed in {source.description}")
+        detect_started = time.perf_counter()
+        found = incremental.find_row_changes(spark, cfg, source, prior, io)
+        detect_seconds = time.perf_counter() - detect_started
+        if isinstance(found, str):
+            plan = replace(plan, applied=registry.names, reused=(), full=True, reason=found)
+        else:
+            changes = found
+            log.info("apply: %d row(s) new or changed, %d gone (%s)", changes.n_reapply, changes.n_gone, changes.method)
+    if n_rows is None and (plan.full or (changes is not None and changes.rows is None)):
+        describe(spark, "apply", f"check source {source.description}")
+        n_rows = check_source(source, text_columns=texts, required_columns=needed)
+    elif n_rows is None:  # the rows the run that wrote the votes checked are checked; check only what changed
+        _check_columns(source, needed)
+        n_rows = prior.n_rows
+        if changes is not None:
+            if changes.n_reapply:
+                check_source(replace(source, df=changes.rows), text_columns=texts, required_columns=needed)
+            row_changes.check_new_ids(spark, source, changes, io)
+            n_rows = prior.n_rows + changes.n_new - changes.n_gone
+            if n_rows <= 0:
+                raise InputDataError(f"source {source.description} has no rows; point source.path at a table with data")
     lf_sources.check_models(source, registry.lfs)
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
-
-    rows_done = spark.sparkContext.accumulator(0)
-    votes = compute_votes(source, registry, batch_size=cfg.apply.batch_size,
-                          lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
-                          rows_done=rows_done).withColumn("run_id", F.lit(run_id))
+    if not plan.full and not plan.source_changed and prior is not None:
+        hashes_version, hashes_needed = prior.row_hashes_version, False
+    if hashes_needed:
+        # A non-Delta source: store its row hashes for the next run before the votes commit names them.
+        hashes_version = row_changes.write_row_hashes(source, incremental.row_hashes_path(cfg), io, run_id)
+    # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
+    how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
+    kept_files: list[str] = []
+    if plan.full:
+        log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
+        votes = compute(source, registry)
+        applied_rows = n_rows
+    else:
+        log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
+                 ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
+        commit = incremental.build_commit(spark, plan, source, registry, changes, votes_path=votes_path, io=io,
+                                          compute=compute, columns=votes_table_schema(pa.string()).names)
+        votes, kept_files = commit.df, list(commit.kept_files)
+        if commit.mode == "append":
+            how = {"mode": "append", "remove_files": commit.remove_files}
+        applied_rows = n_rows if plan.applied else (changes.n_reapply if changes is not None else 0)
     holder: dict[str, Any] = {}
     # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
     commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
 
-    def validate(files: list[str]) -> None:
+    def validate(written: list[str]) -> None:
         describe(spark, "apply", "count votes and errors per LF")
+        files = written + kept_files  # the whole new table
         stats, out_of_space = _lf_stats_from_files(spark, files, registry, n_rows, cfg.apply.error_samples)
         holder["stats"] = stats
         commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats).to_json()
@@ -420,19 +515,36 @@ def run(
         lfs=(),
         skipped=False,
         seconds=0.0,
+        lf_keys=keys,
+        reading=incremental.reading_key(cfg, source, registry),
+        applied_lfs=tuple(plan.applied),
+        reused_lfs=tuple(plan.reused),
+        applied_rows=applied_rows,
+        row_changes={"method": "full apply: " + plan.reason} if plan.full else {
+            "method": changes.method if changes is not None else "source unchanged",
+            "reapplied": changes.n_reapply if changes is not None else 0,
+            "gone": changes.n_gone if changes is not None else 0,
+            "removed_lfs": list(plan.removed),
+            "detect_seconds": round(detect_seconds, 3),
+        },
+        row_hashes_version=hashes_version,
+        text_columns=tuple(texts),
     )
 
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
-    with Progress(spark, "apply", n_rows, rows_done):
-        result = io.write_table(
-            votes,
-            votes_path,
-            mode="overwrite",
-            commit_metadata=commit_metadata,
-            validate=validate,
-            description=f"lakelabel apply: write votes to {votes_path}",
-            overwrite_schema=True,
-        )
+    try:
+        with Progress(spark, "apply", max(applied_rows, 1), rows_done):
+            result = io.write_table(
+                votes,
+                votes_path,
+                commit_metadata=commit_metadata,
+                validate=validate,
+                description=f"lakelabel apply: write votes to {votes_path}",
+                **how,
+            )
+    finally:
+        if changes is not None:
+            changes.release()
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds)
     total_errors = sum(lf.errors for lf in final.lfs)
@@ -484,6 +596,10 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
             "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin,
                      "votes": lf.votes, "errors": lf.errors} for lf in lfs],
             "fingerprint": applied.fingerprint,
+            "applied_lfs": list(applied.applied_lfs),
+            "reused_lfs": list(applied.reused_lfs),
+            "applied_rows": applied.applied_rows,
+            "row_changes": applied.row_changes,
         },
         log=(lambda: None) if applied.skipped else (lambda: tracking.log_apply(cfg, applied)),
     )  # fmt: skip

@@ -33,13 +33,13 @@ PACKAGE = Command(
 
 def commands() -> list[Command]:
     """Every ``lakelabel`` subcommand, in the order ``--help`` lists them."""
-    from jobs import aggregate, analyze, apply_lfs, demo, fit_label_model, pipeline, report, train, write_labels
+    from jobs import aggregate, analyze, apply_lfs, demo, fit_label_model, pipeline, report, train, verify, write_labels
     from jobs import diff, explain
     from jobs.people import commands as people
 
     return [pipeline.COMMAND, apply_lfs.COMMAND, aggregate.COMMAND, fit_label_model.COMMAND, write_labels.COMMAND,
-            analyze.COMMAND, report.COMMAND, diff.COMMAND, explain.COMMAND, train.COMMAND, *people.COMMANDS,
-            demo.COMMAND, PACKAGE]
+            analyze.COMMAND, report.COMMAND, diff.COMMAND, explain.COMMAND, verify.COMMAND, train.COMMAND,
+            *people.COMMANDS, demo.COMMAND, PACKAGE]
 
 
 def parser():

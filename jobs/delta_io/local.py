@@ -128,6 +128,15 @@ class LocalDeltaIO:
         dt = self._load_for_read(root, None)
         return _metadata_in_history(lambda limit: dt.history(limit=limit))
 
+    def read_metadata_at(self, path: str, version: int) -> dict[str, Any]:
+        """What :meth:`read_metadata` answered when the table was at ``version`` (time travel on its history)."""
+        root = _normalize(path)
+        dt = self._load_for_read(root, None)
+        latest = dt.version()
+        if not 0 <= version <= latest:
+            raise SourceReadError(f"cannot load version {version} of Delta table {root}: its versions run up to {latest}")
+        return _metadata_at(lambda limit: dt.history(limit=limit), latest, version)
+
     def unchanged_since(self, path: str, version: int | None) -> bool:
         """True when the table's rows are still those of ``version``: every later commit (within the
         last 50) is data-neutral (OPTIMIZE, VACUUM, ...). False when there is no table or no such version.
@@ -139,7 +148,27 @@ class LocalDeltaIO:
 
     # -- read ----------------------------------------------------------------------------------
 
-    def read_table(self, spark: Any, path: str, *, version: int | None = None) -> Any:
+    def snapshot_files(self, path: str, *, version: int | None = None) -> list[str]:
+        """URIs of the data files of a snapshot (default the latest), as :meth:`read_table` reads them."""
+        return list(self._load_for_read(_normalize(path), version).file_uris())
+
+    def snapshot_actions(self, path: str, *, version: int | None = None) -> list[dict[str, Any]]:
+        """The add actions of a snapshot, one dict per data file.
+
+        Keys as delta-rs' flattened ``get_add_actions``: ``path`` (relative, as in the log),
+        ``size_bytes``, ``num_records``, ``partition.<col>``, ``min.<col>``, ``max.<col>``; plus
+        ``uri``, the file as Spark's readers and :meth:`read_table` (``files=``) take it.
+        """
+        root = _normalize(path)
+        dt = self._load_for_read(root, version)
+        actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+        for action in actions:
+            action["uri"] = _spark_path(f"{root}/{action['path']}")
+        return actions
+
+    def read_table(
+        self, spark: Any, path: str, *, version: int | None = None, files: Sequence[str] | None = None
+    ) -> Any:
         """Read a Delta table snapshot as a Spark DataFrame, without the Delta jars.
 
         Parameters
@@ -149,6 +178,8 @@ class LocalDeltaIO:
             Table directory or URI.
         version : int, optional
             Snapshot to read; default the latest.
+        files : sequence of str, optional
+            Read only these files of the snapshot (URIs from :meth:`snapshot_files`); default all.
 
         Returns
         -------
@@ -172,7 +203,18 @@ class LocalDeltaIO:
         check_readable_locally(root, protocol, dt.metadata().configuration, files_with_deletion_vectors=with_dv)
         arrow = pa.schema(dt.schema().to_arrow())
         schema = from_arrow_schema(arrow, prefer_timestamp_ntz=True)
-        files = dt.file_uris()
+        all_files = dt.file_uris()
+        if files is None:
+            files = all_files
+        else:
+            known = {_normalize(f): f for f in all_files}
+            unknown = sorted(f for f in files if _normalize(f) not in known)
+            if unknown:
+                raise SourceReadError(
+                    f"{unknown[0]} is not a data file of version {dt.version()} of Delta table {root}; "
+                    f"list the files with snapshot_files()"
+                )
+            files = [known[_normalize(f)] for f in files]
         if not files:
             return spark.createDataFrame([], schema)
         parts = dt.metadata().partition_columns
@@ -196,6 +238,7 @@ class LocalDeltaIO:
         commit_metadata: Mapping[str, str] | None = None,
         validate: Callable[[list[str]], None] | None = None,
         description: str | None = None,
+        remove_files: Sequence[str] = (),
     ) -> WriteResult:
         """Write a DataFrame to a Delta table in one atomic commit.
 
@@ -232,6 +275,10 @@ class LocalDeltaIO:
             raises, the files are deleted and the exception propagates.
         description : str, optional
             Spark job description shown in the UI while the files are written.
+        remove_files : sequence of str
+            With ``mode="append"``: data files (relative paths, ``path`` of
+            :meth:`snapshot_actions`) the same commit removes, so rows are replaced file by file
+            (copy-on-write) in one transaction. The commit fails if another writer removed them.
 
         Returns
         -------
@@ -244,6 +291,8 @@ class LocalDeltaIO:
             a failed Spark job or commit (the table is unchanged).
         """
         _check_write_args(mode, app_id, app_version, overwrite_schema)
+        if remove_files and mode != "append":
+            raise ValueError("remove_files needs mode='append'; an overwrite removes every file already")
         root = _normalize(path)
         _filesystem(root, DeltaWriteError)
         dt = self._load(root)
@@ -262,13 +311,15 @@ class LocalDeltaIO:
         sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
         with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
             return self._write_files_and_commit(
-                df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id, app_version
+                df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id, app_version,
+                tuple(remove_files),
             )
 
     def _write_files_and_commit(
         self, df: Any, root: str, dt: Any, plan: _WritePlan, write_id: str, previous: int | None,
         commit_metadata: Mapping[str, str] | None, validate: Callable[[list[str]], None] | None,
         description: str | None, app_id: str | None, app_version: int | None,
+        remove_files: tuple[str, ...] = (),
     ) -> WriteResult:
         task = _TaskWriter(
             root=root,
@@ -316,7 +367,7 @@ class LocalDeltaIO:
             app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
         )
         try:
-            self._commit(root, dt, plan, adds, props)
+            self._commit(root, dt, plan, adds + self._removes(dt, remove_files), props)
         except Exception as err:
             if self._find_commit(root, write_id, previous) is None:
                 _delete_files(root, rel_paths, write_id)
@@ -364,6 +415,28 @@ class LocalDeltaIO:
             return DeltaTable(root, version=version, storage_options=self.storage_options)
         except Exception as err:  # noqa: BLE001 - delta-rs raises several types for a bad version
             raise SourceReadError(f"cannot load version {version} of Delta table {root}: {_summary(err)}") from err
+
+    @staticmethod
+    def _removes(dt: Any, paths: Sequence[str]) -> list:
+        """Remove actions for the data files ``paths`` of the table's current snapshot."""
+        if not paths:
+            return []
+        import time
+
+        from deltalake.transaction import RemoveAction
+
+        actions = {a["path"]: a for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()}
+        missing = [p for p in paths if p not in actions]
+        if missing:
+            raise DeltaWriteError(f"cannot remove {missing[0]}: not a data file of the table's version {dt.version()}")
+        now = int(time.time() * 1000)
+        return [
+            RemoveAction(
+                path=p, data_change=True, deletion_timestamp=now, size=actions[p]["size_bytes"],
+                partition_values={k[len("partition."):]: v for k, v in actions[p].items() if k.startswith("partition.")},
+            )
+            for p in paths
+        ]
 
     def _commit(self, root: str, dt: Any, plan: _WritePlan, adds: list, props: Any) -> None:
         from deltalake.transaction import create_table_with_add_actions

@@ -314,6 +314,16 @@ class NativeDeltaIO:
         table = self._table(root)
         return _metadata_in_history(lambda limit: self._history(table, limit))
 
+    def read_metadata_at(self, path: str, version: int) -> dict[str, Any]:
+        """What :meth:`read_metadata` answered when the table was at ``version``; see
+        :meth:`jobs.delta_io.LocalDeltaIO.read_metadata_at`."""
+        root = _native_path(path)
+        latest = self._require_table(root)
+        if not 0 <= version <= latest:
+            raise SourceReadError(f"cannot load version {version} of Delta table {root}: its versions run up to {latest}")
+        table = self._table(root)
+        return _metadata_at(lambda limit: self._history(table, limit), latest, version)
+
     def unchanged_since(self, path: str, version: int | None) -> bool:
         """True when the rows are still those of ``version``; see :meth:`jobs.delta_io.LocalDeltaIO.unchanged_since`."""
         root = _native_path(path)

@@ -161,7 +161,7 @@ def test_lf_errors_become_abstains_and_threshold_fails_job(spark, tmp_path):
     with pytest.raises(LFErrorRateExceeded, match=r"LF 'boom' raised on 2 of 40 rows \(5\.0%\).*row id r000: RuntimeError: kaboom"):
         apply_lfs.run(spark, strict, run_id="e2", force=True)
     assert delta_io.table_version(cfg.table_path("votes")) == version
-    leftovers = {p.name for p in (tmp_path / "lake" / "votes").glob("*.parquet")}
+    leftovers = {p.name for p in (tmp_path / "lake" / "votes").rglob("*.parquet")}
     assert leftovers == {p.split("/")[-1] for p in DeltaTable(cfg.table_path("votes")).file_uris()}
 
 

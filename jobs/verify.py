@@ -1,0 +1,209 @@
+"""Verify job: rebuild the labels a past run wrote and check the labels table still holds them.
+
+``lakelabel verify --config C --run-id R`` reads run R's summary from its run folder
+(``summary.json`` of ``lakelabel run``, else ``write_summary.json`` of ``lakelabel write``) for
+the labels and votes versions it committed, then rebuilds its labels from:
+
+* the votes table at that version (Delta time travel) and the apply summary stored in that
+  commit (LF names, versions, label space, source version);
+* the source at the version the votes came from (time travel for Delta sources; a Parquet or
+  CSV source must still have the same files, else the run cannot be rebuilt and verify says so);
+* the label model the labels name: the model file in the run folder when it is there, else the
+  MLflow model URI, checked against the model version the labels record.
+
+It scores the rows exactly as ``lakelabel write`` does and compares them with the labels table
+at the run's version, row by row: the same ids, labels, voters, vote counts, and probabilities
+within 1e-12. Exit 0 with a summary when they match; exit 2 with one line naming what differs.
+Both Delta IO paths time travel alike (``read_table(version=...)``, ``read_metadata_at``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_type
+
+from jobs import delta_io
+from jobs.aggregate import row_patterns
+from jobs.apply_lfs import VOTES_META_KEY, ApplyResult
+from jobs.delta_io.errors import SourceReadError
+from jobs.delta_io.sources import load_source
+from jobs.fit_label_model import MODEL_FILE, model_version
+from jobs.runtime import command
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import run_dir
+from jobs.write_labels import LABELS_META_KEY, score_rows
+from lf_library.errors import ConfigError, InputDataError
+
+log = logging.getLogger(__name__)
+
+# Probabilities are recomputed by the same code on the same inputs; allow only float noise.
+PROB_TOLERANCE = 1e-12
+_SUMMARIES = ("summary.json", "write_summary.json")
+
+
+def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]]:
+    folder = run_dir(cfg.lakehouse, run_id, create=False)
+    for name in _SUMMARIES:
+        path = folder / name
+        if path.exists():
+            summary = json.loads(path.read_text())
+            labels = summary.get("tables", {}).get("labels", {})
+            if labels.get("version") is not None:
+                return path, summary
+    raise ConfigError(
+        f"run {run_id!r} has no summary with a labels version in {folder} ({' or '.join(_SUMMARIES)}); "
+        f"pass the run id of a `lakelabel run` or `lakelabel write` that committed labels"
+    )
+
+
+def _load_model(meta: dict[str, Any], folder: Path) -> Any:
+    """The label model the labels name, from the run folder or MLflow; checked against their model version."""
+    from labelmodel import LabelModel
+
+    where = str(meta.get("label_model") or "")
+    candidates = [Path(where)] if where and not where.startswith(("runs:", "models:", "mlflow-artifacts:")) else []
+    candidates.append(folder / MODEL_FILE)
+    for path in candidates:
+        if path.exists():
+            model, origin = LabelModel.load(str(path)), str(path)
+            break
+    else:
+        if not where or not where.startswith(("runs:", "models:", "mlflow-artifacts:")):
+            raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
+                                 f"has no {MODEL_FILE}; the run cannot be rebuilt")
+        import mlflow
+
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=where))
+        found = sorted(local.rglob(MODEL_FILE))
+        if not found:
+            raise InputDataError(f"the MLflow model {where} holds no {MODEL_FILE}; the run cannot be rebuilt")
+        model, origin = LabelModel.load(str(found[0])), where
+    if model_version(model) != meta.get("label_model_version"):
+        raise InputDataError(
+            f"label model {origin} has version {model_version(model)}, but the labels were written by version "
+            f"{meta.get('label_model_version')}: the saved model was replaced, so the run cannot be rebuilt"
+        )
+    return model
+
+
+def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int], Any]:
+    """Counts of rows that differ, per kind, and one example row."""
+    a = stored.select(F.col("row_id").alias("id"), F.struct("label", "n_votes", "voting_lfs", "probabilities").alias("s"))
+    b = rebuilt.select(F.col("row_id").alias("id"), F.struct("label", "n_votes", "voting_lfs", "probabilities").alias("r"))
+    j = a.join(b, "id", "full_outer")
+    gap = F.aggregate(F.zip_with("s.probabilities", "r.probabilities", lambda x, y: F.abs(x - y)),
+                      F.lit(0.0), lambda acc, d: F.greatest(acc, F.coalesce(d, F.lit(1.0))))
+    kind = (F.when(F.col("s").isNull(), "missing from the labels table")
+            .when(F.col("r").isNull(), "not in the rebuild")
+            .when(F.col("s.label") != F.col("r.label"), "label")
+            .when(F.col("s.n_votes") != F.col("r.n_votes"), "n_votes")
+            .when(F.col("s.voting_lfs") != F.col("r.voting_lfs"), "voting_lfs")
+            .when((F.size("s.probabilities") != F.size("r.probabilities")) | (gap > PROB_TOLERANCE), "probabilities"))
+    diff = j.select("id", kind.alias("kind"), "s", "r").where(F.col("kind").isNotNull()).cache()
+    try:
+        counts = {r["kind"]: int(r["n"]) for r in diff.groupBy("kind").agg(F.count(F.lit(1)).alias("n")).collect()}
+        example = diff.orderBy(F.col("id").cast("string")).first() if counts else None
+    finally:
+        diff.unpersist()
+    return counts, example
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict[str, Any]:
+    """Rebuild run ``run_id``'s labels and compare them with the labels table at its version."""
+    started = time.perf_counter()
+    if not run_id:
+        raise ConfigError("lakelabel verify needs --run-id: the run whose labels to rebuild and check")
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    summary_path, summary = _run_summary(cfg, run_id)
+    labels_path, labels_version = cfg.table_path("labels"), int(summary["tables"]["labels"]["version"])
+    try:
+        labels_meta = json.loads(io.read_metadata_at(labels_path, labels_version)[LABELS_META_KEY])
+    except (SourceReadError, KeyError) as err:
+        raise InputDataError(f"labels table {labels_path} v{labels_version} (run {run_id}) cannot be read with "
+                             f"lakelabel's metadata: {err}") from None
+    votes_path, votes_version = cfg.table_path("votes"), labels_meta.get("votes_version")
+    if votes_version is None:
+        raise InputDataError(f"labels table {labels_path} v{labels_version} records no votes version; it cannot be rebuilt")
+    try:
+        applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(votes_version))[VOTES_META_KEY])
+    except (SourceReadError, KeyError) as err:
+        raise InputDataError(f"votes table {votes_path} v{votes_version} (run {run_id}) cannot be read with "
+                             f"lakelabel's metadata: {err}") from None
+    applied = replace(applied, votes_table=votes_path, votes_version=int(votes_version))
+    source_cfg = cfg.source
+    if applied.source_format == "delta" and applied.source_version is not None:
+        source_cfg = replace(source_cfg, options={**source_cfg.options, "versionAsOf": str(applied.source_version)})
+    source = load_source(spark, source_cfg, io=io)
+    if source.info.fingerprint != applied.source_fingerprint:
+        raise InputDataError(
+            f"source {source.info.path} is not what run {run_id}'s votes came from (now {source.info.fingerprint}, "
+            f"then {applied.source_fingerprint}); a non-Delta source cannot be read as it was, so the run cannot be "
+            f"rebuilt"
+        )
+    model = _load_model(labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
+    lineage = {key: labels_meta.get(key) for key in ("run_id", "label_model", "label_model_version", "source_table",
+                                                      "source_version", "votes_version")}
+    rebuilt = score_rows(
+        row_patterns(spark, applied, source, io),
+        model_json=json.dumps(model.to_dict()),
+        lf_names=applied.lf_names,
+        lf_versions=applied.lf_versions,
+        label_space=applied.label_space,
+        tie_break_policy=labels_meta["tie_break_policy"],
+        lineage=lineage,
+        row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
+    )
+    stored = io.read_table(spark, labels_path, version=labels_version)
+    counts, example = _differences(stored, rebuilt)
+    tables = {"source": {"path": source.info.path, "version": source.info.version},
+              "votes": {"path": votes_path, "version": int(votes_version)},
+              "labels": {"path": labels_path, "version": labels_version}}  # fmt: skip
+    if counts:
+        what = ", ".join(f"{n} row(s) {k}" if k.startswith(("missing", "not")) else f"{n} row(s) with another {k}"
+                         for k, n in sorted(counts.items()))
+        detail = ""
+        if example["s"] is not None and example["r"] is not None:
+            detail = (f"; e.g. row id {example['id']}: stored label {example['s']['label']} "
+                      f"{list(example['s']['probabilities'])}, rebuilt {example['r']['label']} "
+                      f"{list(example['r']['probabilities'])}")
+        else:
+            detail = f"; e.g. row id {example['id']}"
+        raise InputDataError(
+            f"labels table {labels_path} v{labels_version} does not match run {run_id}'s rebuild from votes "
+            f"v{votes_version} and source v{applied.source_version}: {what}{detail}"
+        )
+    n = stored.count()
+    seconds = time.perf_counter() - started
+    log.info("verify: run %s: %d labels in %s v%s match their rebuild (%.1fs)", run_id, n, labels_path,
+             labels_version, seconds)
+    return {
+        "run_id": run_id, "stage": "verify", "status": "succeeded", "skipped": False, "verified": True,
+        "tables": tables, "counts": {"rows": n, "differences": 0},
+        "label_model": {"path": labels_meta.get("label_model"), "version": labels_meta.get("label_model_version")},
+        "run_summary": str(summary_path), "timings_seconds": {"verify": round(seconds, 3)},
+    }  # fmt: skip
+
+
+COMMAND = command.Command(
+    name="verify", help="rebuild the labels run --run-id wrote (time travel) and check the labels table matches",
+    new_run_id=False,
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id),
+    done=lambda s: f"lakelabel verify: run {s['run_id']}: {s['counts']['rows']} labels match their rebuild",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.main(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    command.exit_process(main())  # exits here (see exit_process: no exit code 134 after success)

@@ -1,0 +1,225 @@
+"""Incremental apply: after a sequence of LF and source edits, the votes equal a --force run's.
+
+One module fixture runs the sequence on a Delta source (local Delta path: changed rows from Delta
+time travel) and a shorter one on a Parquet source (changed rows from stored content hashes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from jobs import apply_lfs, delta_io
+from lf_library import ABSTAIN, LFRegistry, keyword_lf, labeling_function, regex_lf, sql_lf
+from lf_library.errors import LFErrorRateExceeded
+from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+pytestmark = pytest.mark.spark
+
+LABELS = ("neg", "pos")
+VOTE_COLUMNS = ["row_id", "lf_name", "lf_version", "vote", "error", "error_kind"]
+
+
+@labeling_function()
+def stars(x):
+    if x.stars is None:
+        return ABSTAIN
+    return 1 if x.stars >= 4 else 0 if x.stars <= 2 else ABSTAIN
+
+
+@labeling_function(name="picky")
+def picky(x):
+    if "meh" in x.text:
+        raise ValueError("meh is not an opinion")
+    return 1 if "love" in x.text else ABSTAIN
+
+
+@labeling_function(name="picky")
+def picky_broken(x):
+    raise ValueError("always")
+
+
+def registry(*lfs) -> LFRegistry:
+    reg = LFRegistry(LABELS)
+    for lf in lfs:
+        reg.register(lf)
+    return reg
+
+
+GOOD = keyword_lf("good_words", ["great", "love"], "pos")
+GOOD_V2 = keyword_lf("good_words", ["great", "love", "fine"], "pos")
+BAD = keyword_lf("bad_words", ["awful", "hate"], "neg")
+EXCLAIM = regex_lf("exclaim", r"!{2,}", "pos")
+SHORT = sql_lf("short_text", "length(text) < 12", "neg")
+MEH = keyword_lf("meh_words", ["meh", "ok"], "neg")
+
+
+def votes(spark, cfg) -> set[tuple]:
+    df = delta_io.read_table(spark, cfg.table_path("votes")).select(*VOTE_COLUMNS).toPandas()
+    return set(df.itertuples(index=False, name=None))
+
+
+def stats(applied) -> dict[str, tuple[int, int]]:
+    return {lf.name: (lf.votes, lf.errors) for lf in applied.lfs}
+
+
+@pytest.fixture(scope="module")
+def delta_sequence(spark, tmp_path_factory):
+    """Apply results and votes of each step of an edit sequence on a Delta source, then --force."""
+    tmp = tmp_path_factory.mktemp("incr_delta")
+    src = str(tmp / "src")
+    rows = make_rows(40).drop(columns=["gold"])
+    for i in range(4):  # four files, so a delete rewrites one of them
+        write_deltalake(src, rows.iloc[i * 10:(i + 1) * 10], mode="append")
+    cfg = make_cfg(tmp, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta", gold_column=None),
+                  apply=replace(cfg.apply, max_error_rate=0.5))
+    steps = {}
+
+    def step(name, reg, **kw):
+        result = apply_lfs.run(spark, cfg, run_id=name, registry=reg, **kw)
+        steps[name] = (result, votes(spark, cfg), delta_io.table_version(cfg.table_path("votes")))
+        return result
+
+    step("full", registry(GOOD, BAD, EXCLAIM, SHORT, stars, picky))
+    step("same", registry(GOOD, BAD, EXCLAIM, SHORT, stars, picky))
+    step("change_lf", registry(GOOD_V2, BAD, EXCLAIM, SHORT, stars, picky))
+    step("add_remove_lf", registry(GOOD_V2, BAD, SHORT, stars, picky, MEH))
+    more = make_rows(46).iloc[40:].assign(text=lambda d: d.text + " love", id=lambda d: "n" + d.id)
+    write_deltalake(src, more.drop(columns=["gold"]), mode="append")
+    DeltaTable(src).delete("id IN ('r011', 'r012', 'r025')")
+    DeltaTable(src).update(updates={"text": "'awful, meh !!'"}, predicate="id = 'r031'")
+    step("edit_rows", registry(GOOD_V2, BAD, SHORT, stars, picky, MEH))
+    before = delta_io.table_version(cfg.table_path("votes"))
+    with pytest.raises(LFErrorRateExceeded, match="picky"):
+        apply_lfs.run(spark, cfg, run_id="broken", registry=registry(GOOD_V2, BAD, SHORT, stars, picky_broken, MEH))
+    steps["broken_version"] = before, delta_io.table_version(cfg.table_path("votes"))
+    step("force", registry(GOOD_V2, BAD, SHORT, stars, picky, MEH), force=True)
+    steps["votes_path"] = cfg.table_path("votes")
+    return steps
+
+
+def test_unchanged_lfs_are_not_run(delta_sequence):
+    full, same, change = (delta_sequence[k][0] for k in ("full", "same", "change_lf"))
+    assert full.applied_lfs == ("bad_words", "exclaim", "good_words", "picky", "short_text", "stars")
+    assert full.applied_rows == 40 and not full.reused_lfs
+    assert same.skipped  # nothing changed: the votes are reused as a whole
+    assert change.applied_lfs == ("good_words",)
+    assert change.reused_lfs == ("bad_words", "exclaim", "picky", "short_text", "stars")
+    assert change.applied_rows == 40
+    # Votes of the reused LFs stay those of the first run; good_words' are new.
+    old = {v for v in delta_sequence["full"][1] if v[1] != "good_words"}
+    assert old <= delta_sequence["change_lf"][1]
+    assert any(v[1] == "good_words" and v[0] == "r005" for v in delta_sequence["change_lf"][1])  # "meh, fine"
+
+
+def test_added_and_removed_lfs(delta_sequence):
+    result, rows, _ = delta_sequence["add_remove_lf"]
+    assert result.applied_lfs == ("meh_words",)
+    assert "exclaim" not in result.lf_names and not any(v[1] == "exclaim" for v in rows)
+    assert result.row_changes["removed_lfs"] == ["exclaim"]
+    assert {v[1] for v in rows} == {"bad_words", "good_words", "meh_words", "picky", "short_text", "stars"}
+
+
+def test_new_gone_and_changed_rows(delta_sequence):
+    result, rows, _ = delta_sequence["edit_rows"]
+    assert result.applied_lfs == () and result.n_rows == 43
+    assert result.row_changes["reapplied"] == 7  # 6 new rows and r031
+    assert result.row_changes["gone"] == 3
+    assert result.applied_rows == 7
+    assert "Delta time travel" in result.row_changes["method"]
+    ids = {v[0] for v in rows}
+    assert not ids & {"r011", "r012", "r025"}
+    assert ("r031", "bad_words") in {(v[0], v[1]) for v in rows}
+    assert any(v[0] == "r031" and v[1] == "picky" and v[4] for v in rows)  # the edit made picky raise
+
+
+def test_incremental_equals_force(delta_sequence):
+    incremental, forced = delta_sequence["edit_rows"], delta_sequence["force"]
+    assert forced[0].applied_lfs == forced[0].lf_names and forced[0].row_changes["method"] == "full apply: --force"
+    assert incremental[1] == forced[1]
+    assert stats(incremental[0]) == stats(forced[0])
+    assert [s.error_samples for s in incremental[0].lfs] == [s.error_samples for s in forced[0].lfs]
+
+
+def test_each_apply_is_one_commit_and_a_failure_keeps_the_votes(delta_sequence):
+    versions = [delta_sequence[k][2] for k in ("full", "same", "change_lf", "add_remove_lf", "edit_rows")]
+    assert versions == [0, 0, 1, 2, 3]
+    before, after = delta_sequence["broken_version"]
+    assert before == after == 3
+    # Changing good_words replaced its partition only: the other LFs' files are the same files.
+    files = {v: set(DeltaTable(delta_sequence["votes_path"], version=v).file_uris()) for v in (0, 1)}
+    assert {f for f in files[0] if "lf_name=good_words" not in f} == {f for f in files[1] if "lf_name=good_words" not in f}
+    assert not {f for f in files[0] if "lf_name=good_words" in f} & files[1]
+
+
+def test_parquet_source_uses_row_hashes(spark, tmp_path):
+    rows = make_rows(30)
+    src = write_source(tmp_path, rows)
+    cfg = make_cfg(tmp_path, src)
+    reg = registry(GOOD, BAD, stars)
+    first = apply_lfs.run(spark, cfg, run_id="p1", registry=reg)
+    assert first.row_hashes_version == 0
+    edited = pd.concat([rows.iloc[2:], make_rows(33).iloc[30:].assign(id=lambda d: "n" + d.id)])
+    edited.loc[edited.id == "r010", "text"] = "awful"
+    (tmp_path / "src" / "part-0.parquet").unlink()
+    edited.to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
+    second = apply_lfs.run(spark, cfg, run_id="p2", registry=reg)
+    assert second.row_changes["reapplied"] == 4 and second.row_changes["gone"] == 2
+    assert "not a Delta table" in second.row_changes["method"] and second.applied_lfs == ()
+    incremental = votes(spark, cfg)
+    forced = apply_lfs.run(spark, cfg, run_id="p3", registry=reg, force=True)
+    assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
+
+
+@pytest.fixture(scope="module")
+def two_runs(spark, tmp_path_factory):
+    """Two pipeline runs on a Delta source (rows appended between them): ``(cfg, first, second)``."""
+    from jobs import pipeline
+
+    tmp = tmp_path_factory.mktemp("verify")
+    src = str(tmp / "src")
+    write_deltalake(src, make_rows(40), mode="append")
+    cfg = make_cfg(tmp, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta"))
+    first = pipeline.run(spark, cfg, run_id="v1", registry=registry(GOOD, BAD, SHORT, stars)).summary
+    write_deltalake(src, make_rows(50).iloc[40:].assign(id=lambda d: "n" + d.id), mode="append")
+    second = pipeline.run(spark, cfg, run_id="v2", registry=registry(GOOD, BAD, SHORT, stars)).summary
+    return cfg, first, second
+
+
+def test_verify_rebuilds_a_past_run(spark, two_runs):
+    from jobs import verify
+
+    cfg, first, second = two_runs
+    assert second["tables"]["votes"]["version"] == 1 and second["source"]["rows"] == 50
+    checked = verify.run(spark, cfg, run_id="v1")
+    assert checked["verified"] and checked["counts"] == {"rows": 40, "differences": 0}
+    assert checked["tables"]["source"]["version"] == 0 and checked["tables"]["labels"]["version"] == 0
+    assert verify.run(spark, cfg, run_id="v2")["counts"]["rows"] == 50
+
+
+def test_verify_names_what_differs(spark, two_runs, tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from jobs import verify
+    from lf_library.errors import ConfigError, InputDataError
+
+    cfg, _, _ = two_runs
+    with pytest.raises(ConfigError, match="run 'nope' has no summary"):
+        verify.run(spark, cfg, run_id="nope")
+    # Corrupt the data file of labels v1 in place: flip one row's label.
+    files = DeltaTable(cfg.table_path("labels"), version=1).file_uris()
+    target = next(f for f in files if pq.read_table(f.removeprefix("file://")).num_rows)
+    path = target.removeprefix("file://")
+    table = pq.read_table(path)
+    labels = table.column("label").to_pylist()
+    labels[0] = 1 - labels[0] if labels[0] in (0, 1) else 0
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label",
+                                    pc.cast(labels, table.schema.field("label").type)), path)
+    with pytest.raises(InputDataError, match=r"does not match run v2's rebuild .*1 row\(s\) with another label; e.g. row id"):
+        verify.run(spark, cfg, run_id="v2")
