@@ -154,12 +154,22 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
         raise ConfigError(f"row {bad['row_id']!r} of the labels table {found.labels_path} has {bad['n']} probabilities, "
                           f"not one per class of {space}: the labels come from another label space; rerun the pipeline")
     source_rows = source.df.select(F.col(source.id_column).alias("row_id"), *columns)
-    training = features.training_rows(labels, k, targets=e.targets, include_unvoted=e.include_unvoted)
+    dev_rows = 0
+    if e.use_dev_labels:
+        from jobs.people.gold import current_gold
+
+        dev = current_gold(spark, cfg, io, split="dev")
+        dev_rows = dev.count() if dev is not None else 0
+        if dev_rows:
+            log.info("train: %d gold dev label(s) replace the label model's targets of their rows", dev_rows)
+            labels_for_training = features.with_dev_labels(labels, dev, k)
+    training = features.training_rows(labels_for_training if dev_rows else labels, k, targets=e.targets,
+                                      include_unvoted=e.include_unvoted)
     # Iterative fits run one Spark job per iteration over every partition: as many partitions as cores.
     training = training.join(source_rows, "row_id").coalesce(max(1, spark.sparkContext.defaultParallelism))
     training = training.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = _training_counts(training, k)
+        counts = {**_training_counts(training, k), "gold_dev_rows": dev_rows}
         _check_enough(counts, cfg, space, found.labels_path)
         step(f"{counts['labeled_rows']} labeled rows -> {counts['training_rows']} training rows ({e.targets})")
         model = features.build_pipeline(e, text_cols).fit(training)

@@ -150,6 +150,26 @@ def training_rows(labels: DataFrame, k: int, *, targets: str, include_unvoted: b
     return out.select("row_id", label.cast("double").alias(LABEL, metadata=meta), weight.cast("double").alias(WEIGHT))
 
 
+def with_dev_labels(labels: DataFrame, dev: DataFrame, k: int) -> DataFrame:
+    """Labels-table rows with the gold ``dev`` labels put in: a one-hot target for each dev row.
+
+    ``labels``: ``row_id, probabilities, label, n_votes``; ``dev``: ``row_id`` (string), ``label``.
+    A dev row's probabilities become its gold class with certainty and its ``n_votes`` at least 1,
+    so :func:`training_rows` keeps it even when no LF voted on it.
+    """
+    gold = dev.select(F.col("row_id").alias("__gold_id"), F.col("label").cast("int").alias("__gold"))
+    joined = labels.join(F.broadcast(gold), F.col("row_id").cast("string") == F.col("__gold_id"), "left")
+    has = F.col("__gold").isNotNull()
+    onehot = F.transform(F.sequence(F.lit(0), F.lit(k - 1)),
+                         lambda c: F.when(c == F.col("__gold"), F.lit(1.0)).otherwise(F.lit(0.0)))
+    return joined.select(
+        "row_id",
+        F.when(has, onehot).otherwise(F.col("probabilities")).alias("probabilities"),
+        F.when(has, F.col("__gold")).otherwise(F.col("label")).alias("label"),
+        F.when(has, F.greatest(F.col("n_votes"), F.lit(1))).otherwise(F.col("n_votes")).alias("n_votes"),
+    )
+
+
 def probabilities(classifier: str) -> Column:
     """``array<double>`` of class probabilities from a fitted pipeline's output.
 

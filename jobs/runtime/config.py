@@ -233,6 +233,9 @@ class EndModelConfig:
     targets: Literal["probabilities", "hard"] = "probabilities"
     # Train also on rows no LF voted on (they carry the class prior, not evidence).
     include_unvoted: bool = False
+    # The gold table's dev labels (people's labels) replace the label model's probabilities of those
+    # rows as training targets, weight 1, voted on or not; test rows are only ever scored.
+    use_dev_labels: bool = True
     # Fewer labeled rows than this fail the job (exit 2).
     min_labeled_rows: int = 20
     # MLflow registered model name; empty: log the model to the run without registering it.

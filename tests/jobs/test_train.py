@@ -104,6 +104,17 @@ def test_training_rows_expand_soft_labels(spark):
     assert hard == [("a", 0.0, 1.0), ("b", 1.0, 1.0)]
 
 
+def test_gold_dev_labels_replace_the_targets_of_their_rows(spark):
+    labels = spark.createDataFrame([("a", [0.6, 0.4], 0, 2), ("b", [0.0, 1.0], 1, 1), ("c", [0.5, 0.5], -1, 0)],
+                                   "row_id string, probabilities array<double>, label int, n_votes int")
+    dev = spark.createDataFrame([("a", 1), ("c", 0)], "row_id string, label int")
+    merged = features.with_dev_labels(labels, dev, 2)
+    soft = sorted(tuple(r) for r in features.training_rows(merged, 2, targets="probabilities",
+                                                           include_unvoted=False).collect())
+    # a: the person's class with certainty; b: untouched; c: no LF voted, but a person labeled it.
+    assert soft == [("a", 1.0, 1.0), ("b", 1.0, 1.0), ("c", 0.0, 1.0)]
+
+
 def test_model_learns_the_probabilities_not_the_hard_label(spark):
     """Every row says the same thing with p = 0.7 / 0.3: the fitted model's probability is 0.7.
 
