@@ -148,6 +148,9 @@ def run(
                 "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
                 "labels": {"path": written.labels_table, "version": written.labels_version, "rows": written.n_rows},
             },
+            # What this run's apply computed (incremental apply: README "Incremental apply and verify").
+            "apply": {"applied_lfs": list(applied.applied_lfs), "reused_lfs": list(applied.reused_lfs),
+                      "applied_rows": applied.applied_rows, "row_changes": applied.row_changes},
             "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin, "votes": lf.votes,
                      "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],
             "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,

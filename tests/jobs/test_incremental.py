@@ -196,6 +196,10 @@ def test_verify_rebuilds_a_past_run(spark, two_runs):
 
     cfg, first, second = two_runs
     assert second["tables"]["votes"]["version"] == 1 and second["source"]["rows"] == 50
+    # The run summary says what apply computed: no LF rerun on every row, the 10 appended rows only.
+    assert second["apply"]["applied_rows"] == 10 and second["apply"]["applied_lfs"] == []
+    assert sorted(second["apply"]["reused_lfs"]) == sorted(lf["name"] for lf in second["lfs"])
+    assert first["apply"]["applied_rows"] == 40 and len(first["apply"]["applied_lfs"]) == 4
     checked = verify.run(spark, cfg, run_id="v1")
     assert checked["verified"] and checked["counts"] == {"rows": 40, "differences": 0}
     assert checked["tables"]["source"]["version"] == 0 and checked["tables"]["labels"]["version"] == 0
