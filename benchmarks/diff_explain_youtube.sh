@@ -17,7 +17,7 @@ timed() {  # label, command...
   local label=$1; shift
   local t0=$(date +%s.%N)
   "$@"; local rc=$?
-  printf '%-28s exit %s  %6.1f s\n' "$label" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$W/times.txt"
+  printf '%-28s exit %s  %6.1f s\n' "$label" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$W/times.txt" >&2
 }
 
 timed "run a" $LL run "${C[@]}" --set "$(topics 'megan fox')" --run-id a --summary-json "$W/a.json"
