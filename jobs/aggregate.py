@@ -75,6 +75,17 @@ def pattern_frame(
     )
 
 
+def gold_by_pattern(inverse: np.ndarray, gold: np.ndarray, n: np.ndarray, n_patterns: int, k: int) -> np.ndarray:
+    """``[n_patterns, k]`` rows per (distinct pattern, gold class) from grouped rows.
+
+    ``inverse``: each grouped row's pattern index; ``gold``: its gold class (-1: none); ``n``: its row count.
+    """
+    counts = np.zeros((n_patterns, k), dtype=np.int64)
+    known = gold >= 0
+    np.add.at(counts, (inverse.ravel()[known], gold[known]), n[known])
+    return counts
+
+
 def aggregate_patterns(
     rows: DataFrame,
     lf_names: Sequence[str],
@@ -105,13 +116,8 @@ def aggregate_patterns(
         distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
         if len(distinct) <= max_patterns:
             stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=n)
-            gold_counts = None
-            n_gold = 0
-            if with_gold:
-                gold_counts = np.zeros((len(distinct), k), dtype=np.int64)
-                known = gold >= 0
-                np.add.at(gold_counts, (inverse.ravel()[known], gold[known]), n[known])
-                n_gold = int(gold_counts.sum())
+            gold_counts = gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
+            n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
             return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
     stats, n_patterns = _moments_on_spark(grouped, lf_names, k)
     log.info("aggregate: %d distinct patterns > aggregate.max_patterns=%d; keeping overlap moments only",

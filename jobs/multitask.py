@@ -149,13 +149,8 @@ def _task_stats(rows: list[tuple[list[int], int, int]], task: Task, with_gold: b
     stats = stats_from_matrix(lines, k, lf_names=tuple(task.lf_names), weights=n)
     if stats.patterns is None and len(distinct) > max_patterns:
         log.warning("aggregate: task %s has %d patterns > aggregate.max_patterns", task.name, len(distinct))
-    gold_counts = None
-    n_gold = 0
-    if with_gold:
-        gold_counts = np.zeros((len(distinct), k), dtype=np.int64)
-        known = gold >= 0
-        np.add.at(gold_counts, (inverse.ravel()[known], gold[known]), n[known])
-        n_gold = int(gold_counts.sum())
+    gold_counts = aggregate.gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
+    n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
     return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
 
 
