@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from ._params import FittedParams
+from ._squarem import squarem
 from ._votes import VoteTable
 from .stats import SufficientStats
 
@@ -219,41 +220,7 @@ def _squarem(em: Any, theta: tuple[np.ndarray, np.ndarray], max_iter: int, tol: 
         lp = x[n_conf:]
         return lc, lp - logsumexp(lp)
 
-    it = 0
-    while it < max_iter:
-        t1 = em(theta)
-        it += 1
-        d1 = moved(t1, theta)
-        if d1 < tol or it >= max_iter:
-            return t1, it, d1 < tol
-        t2 = em(t1)
-        it += 1
-        d2 = moved(t2, t1)
-        if d2 < tol or it >= max_iter:
-            return t2, it, d2 < tol
-        x0, x1, x2 = pack(theta), pack(t1), pack(t2)
-        r = x1 - x0
-        v = x2 - 2.0 * x1 + x0
-        nv = float(np.sqrt(v @ v))
-        if not nv > 0:
-            theta = t2
-            continue
-        alpha = min(-float(np.sqrt(r @ r)) / nv, -1.0)
-        x = x0 - 2.0 * alpha * r + alpha * alpha * v
-        if not np.all(np.isfinite(x)):
-            theta = t2
-            continue
-        t3 = unpack(x, t2)
-        t4 = em(t3)
-        it += 1
-        d4 = moved(t4, t3)
-        if not np.isfinite(d4) or d4 > 10.0 * d1:
-            theta = t2
-            continue
-        if d4 < tol:
-            return t4, it, True
-        theta = t4
-    return theta, it, False
+    return squarem(em, theta, moved=moved, pack=pack, unpack=unpack, tol=tol, limit=max_iter)
 
 
 def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarray | None,

@@ -52,6 +52,7 @@ from scipy.special import expit, logit, logsumexp
 
 from ._base import BaseLabelModel
 from ._params import FittedParams
+from ._squarem import squarem
 from ._prep import expand_params, merge_duplicates
 from ._votes import BumpPosterior, VoteTable
 from .stats import SufficientStats
@@ -109,56 +110,20 @@ def _squarem(em: Any, moved: Any, theta: tuple, it: int, limit: int, tol: float)
     """Iterate the EM map ``em`` to its fixed point, accelerated by SQUAREM (Varadhan and
     Roland, 2008: a squared extrapolation of two EM steps, then one EM step to stabilize).
 
-    The extrapolation runs in logit/log space so precisions stay in (0, 1) and the class
-    balance on the simplex. An extrapolated point whose EM residual is more than ten times
-    the residual before it (or not finite) is dropped and the two plain EM steps are kept.
-    The stopping test is plain EM's: one EM step moves no parameter by more than ``tol``.
-    ``it`` counts EM steps.
+    The extrapolation (:func:`labelmodel._squarem.squarem`) runs in logit/log space so
+    precisions stay in (0, 1) and the class balance on the simplex. ``it`` counts EM steps.
     """
 
     def pack(t: tuple) -> np.ndarray:
         return np.concatenate([logit(t[0]), np.log(t[1])])
 
-    def unpack(x: np.ndarray, n_a: int) -> tuple[np.ndarray, np.ndarray]:
+    def unpack(x: np.ndarray, like: tuple) -> tuple[np.ndarray, np.ndarray]:
+        n_a = len(like[0])
         lp = x[n_a:]
         pi = np.exp(lp - lp.max())
         return np.clip(expit(x[:n_a]), _EPS, 1 - _EPS), pi / pi.sum()
 
-    n_a = len(theta[0])
-    while it < limit:
-        t1 = em(theta)
-        it += 1
-        d1 = moved(t1, theta)
-        if d1 < tol or it >= limit:
-            return t1, it, bool(d1 < tol)
-        t2 = em(t1)
-        it += 1
-        d2 = moved(t2, t1)
-        if d2 < tol or it >= limit:
-            return t2, it, bool(d2 < tol)
-        x0, x1, x2 = pack(theta), pack(t1), pack(t2)
-        r = x1 - x0
-        v = x2 - 2.0 * x1 + x0
-        nv = float(np.sqrt(v @ v))
-        if not nv > 0:
-            theta = t2
-            continue
-        alpha = min(-float(np.sqrt(r @ r)) / nv, -1.0)
-        x = x0 - 2.0 * alpha * r + alpha * alpha * v
-        if not np.all(np.isfinite(x)):
-            theta = t2
-            continue
-        t3 = unpack(x, n_a)
-        t4 = em(t3)
-        it += 1
-        d4 = moved(t4, t3)
-        if not np.isfinite(d4) or d4 > 10.0 * d1:
-            theta = t2  # the extrapolation did not help: keep the plain EM steps
-            continue
-        if d4 < tol:
-            return t4, it, True
-        theta = t4
-    return theta, it, False
+    return squarem(em, theta, moved=moved, pack=pack, unpack=unpack, tol=tol, limit=limit, it=it)
 
 
 def precision_em(
