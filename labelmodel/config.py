@@ -54,8 +54,17 @@ class LabelModelConfig:
         The one assumption that makes the problem identifiable: the LFs that vote a class
         are, taken together, evidence for it. EM keeps the vote-weighted mean weight of each
         class's votes at or above this fraction of the prior's weight (individual LFs can
-        still go below zero, i.e. be recognized as worse than random). Without it, with
+        still go below zero, i.e. be recognized as no better than their class's base rate,
+        unless ``better_than_chance`` holds their lone vote above chance). Without it, with
         LFs that each vote one class, EM can settle on "every LF of class c is wrong".
+    better_than_chance : bool
+        Precision model: every LF is assumed better than chance (``True``, default; as
+        Snorkel assumes): a vote alone on a row makes its class the most probable, so EM
+        keeps each vote's weight at or above that bound (``fit_info_["held_at_chance"]``
+        names the votes it held there). Without it, a broad LF of one class whose rows
+        shared with other LFs are mostly the other class's is estimated below chance, and
+        every row it votes on alone goes to the other class (issue 8). ``False`` lets EM
+        call an LF worse than chance (for LFs written to be adversarial).
     class_smoothing : float
         Dirichlet pseudo-count per class for the estimated class balance.
     class_balance_trust : float
@@ -102,6 +111,7 @@ class LabelModelConfig:
     prior_strength: float = 0.025
     prior_precision: float = 0.8
     class_evidence_floor: float = 0.5
+    better_than_chance: bool = True
     class_smoothing: float = 1.0
     class_balance_trust: float = 0.0
     confusion_vote_share: float = 0.5
@@ -136,6 +146,8 @@ class LabelModelConfig:
                 f"unknown tie_break_policy {self.tie_break_policy!r}; "
                 f"use one of {', '.join(TIE_BREAK_POLICIES)}"
             )
+        if not isinstance(self.better_than_chance, bool):
+            raise ValueError(f"better_than_chance must be true or false, got {self.better_than_chance!r}")
         if not isinstance(self.label_unvoted, bool):
             raise ValueError(f"label_unvoted must be true or false, got {self.label_unvoted!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

@@ -29,6 +29,14 @@ Two parameterizations:
     * the LFs voting a class are, together, evidence for it: the vote-weighted mean weight
       of each class's votes is kept at or above ``class_evidence_floor`` times the prior's
       (otherwise EM can decide that every LF of a class is wrong);
+    * every LF is better than chance (``better_than_chance``, Snorkel's assumption): a vote
+      alone on a row makes its class the most probable one (:func:`chance_floor`). Abstaining
+      is uninformative here, so the rows on which an LF votes alone say nothing about its
+      precision; EM estimates it from the rows it shares with other LFs and applies that
+      to its lone rows. For a broad LF of one class whose shared rows are mostly the other
+      class's (a "short comment is ham" rule against precise spam keywords) that estimate
+      falls below chance and every lone row went to the other class (issue 8: the people
+      loop on YouTube, 79.9% against majority vote's 85.6%);
     * the class balance EM estimates is shrunk toward uniform for prediction
       (``class_balance_trust``); a given ``class_balance`` or ``Y_dev`` replaces it.
 
@@ -60,6 +68,11 @@ from .stats import SufficientStats
 __all__ = ["DawidSkene", "precision_em", "full_em"]
 
 _EPS = 1e-6
+# Log-odds by which a lone vote's class beats the runner-up at the better-than-chance
+# boundary: any margin > 0 keeps the boundary clear of a tie (the 1e-5 tie tolerance of
+# ``model.tie_shares``); hard labels were the same for every margin from 1e-3 to 0.5 on
+# the people-loop statistics, so it is a tie-breaker, not a tuned strength.
+CHANCE_MARGIN = 1e-3
 _MAX_FULL_CELLS = 20_000_000
 
 
@@ -76,6 +89,23 @@ def prior_precision_of(pi: np.ndarray, prior_precision: float) -> np.ndarray:
     lift = logit(prior_precision) - logit(1.0 / k)
     lifted = expit(logit(np.clip(pi, _EPS, 1 - _EPS)) + lift)
     return np.maximum(lifted, prior_precision)
+
+
+def chance_floor(log_pi: np.ndarray, cls: np.ndarray, margin: float = CHANCE_MARGIN) -> np.ndarray:
+    """Smallest weight of a vote for class ``cls`` that is better than chance.
+
+    A vote's weight ``w`` (``logit(precision) - logit(pi[v])``) is added to its class's log
+    prior, so alone on a row it makes its class the most probable when
+    ``log pi[v] + w > max over c != v of log pi[c]``. Returns that bound plus ``margin``
+    for each entry of ``cls``. For two classes it is ``precision > 1/2`` (Snorkel's "better
+    than random"); for a rare class it asks more than beating the base rate.
+    """
+    k = len(log_pi)
+    if k < 2:
+        return np.full(len(cls), -np.inf)
+    top2 = np.argsort(log_pi)[-2:]  # [runner-up, top]
+    other = np.where(cls == top2[1], log_pi[top2[0]], log_pi[top2[1]])
+    return other - log_pi[cls] + margin
 
 
 def _mv_cells(vt: VoteTable, bp: BumpPosterior) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +167,7 @@ def precision_em(
     n_steps: int | None = None,
     class_evidence_floor: float = 0.5,
     labeled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    better_than_chance: bool = True,
 ) -> dict[str, Any]:
     """EM for the precision parameterization over a (weighted) vote table.
 
@@ -158,11 +189,15 @@ def precision_em(
         Rows with gold labels (dev labels; :func:`labeled_counts`): per (LF, voted class),
         how many of its votes on them were right and how many it cast, and the gold class
         counts. They enter every M-step as known posteriors (semi-supervised EM).
+    better_than_chance : bool
+        Keep every vote's weight at or above :func:`chance_floor` under the current class
+        balance (a projection in every M-step, like ``class_evidence_floor``).
 
     Returns
     -------
     dict with ``precision`` [m, k], ``log_prior`` [k], ``weights`` [m, k], ``n_iter``,
-    ``converged``, ``unit_counts`` [m, k]. (LF, class) pairs that never voted get the prior.
+    ``converged``, ``unit_counts`` [m, k], ``at_chance`` [m, k] (bool: held at the
+    better-than-chance bound). (LF, class) pairs that never voted get the prior.
     """
     k, m = vt.k, vt.n_lfs
     total = vt.total
@@ -220,6 +255,8 @@ def precision_em(
         mean_w = np.bincount(ucls, weights=ucnt * w, minlength=k) / safe_class_tot
         shift = np.where(has_class, np.maximum(0.0, floor - mean_w), 0.0)
         w += shift[ucls]
+        if better_than_chance:
+            np.maximum(w, chance_floor(np.log(pi), ucls), out=w)
         w += lpi_u
         return np.clip(expit(w), _EPS, 1 - _EPS), pi
 
@@ -259,6 +296,11 @@ def precision_em(
     prec = prec.reshape(m, k)
     cnt = np.zeros(m * k)
     cnt[units] = ucnt
+    held = np.zeros(m * k, dtype=bool)
+    if better_than_chance:
+        # at the bound: within float noise of it (the projection puts them exactly there)
+        w_units = logit(a) - lpi[ucls]
+        held[units] = w_units <= chance_floor(np.log(pi), ucls) + 1e-6
     return {
         "precision": prec,
         "log_prior": np.log(pi),
@@ -266,6 +308,7 @@ def precision_em(
         "n_iter": it,
         "converged": converged,
         "unit_counts": cnt.reshape(m, k),
+        "at_chance": held.reshape(m, k),
     }
 
 
@@ -412,11 +455,23 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
     r = precision_em(vt, prior_strength=cfg.prior_strength * stats.n_rows, prior_precision=cfg.prior_precision,
                      class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol,
                      n_steps=n_steps, class_evidence_floor=cfg.class_evidence_floor,
-                     labeled=None if labeled is None else labeled_counts(*labeled, stats.cardinality))
+                     labeled=None if labeled is None else labeled_counts(*labeled, stats.cardinality),
+                     better_than_chance=cfg.better_than_chance)
     vote_rate = r["unit_counts"] / vt.total
     info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
-            "n_patterns": int(stats.patterns.shape[0])}
+            "n_patterns": int(stats.patterns.shape[0]),
+            "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
     return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust)
+
+
+def held_at_chance(at_chance: np.ndarray, lf_names: Any) -> list[str]:
+    """``"<lf>:<class>"`` for each vote held at the better-than-chance bound: EM, left
+    alone, would have called it no better than chance (its shared rows mostly disagree)."""
+    names = list(lf_names) if lf_names is not None else []
+    out = []
+    for j, c in zip(*np.nonzero(at_chance)):
+        out.append(f"{names[j] if j < len(names) else j}:{int(c)}")
+    return out
 
 
 def prediction_prior(log_prior: np.ndarray, class_balance: np.ndarray | None, trust: float,

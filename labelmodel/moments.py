@@ -31,7 +31,7 @@ from ._base import BaseLabelModel
 from ._params import FittedParams
 from ._prep import expand_params, merge_duplicates
 from ._votes import VoteTable
-from .dawid_skene import bump_params, precision_em
+from .dawid_skene import bump_params, held_at_chance, precision_em
 from .stats import SufficientStats
 
 __all__ = ["MomentEstimator", "moment_requirements", "MIN_LFS", "covoting_pairs", "pattern_votes"]
@@ -126,10 +126,11 @@ def fit_moment_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarra
     r = precision_em(vt, prior_strength=cfg.prior_strength * stats.n_rows,
                      prior_precision=cfg.prior_precision, class_smoothing=cfg.class_smoothing,
                      max_iter=cfg.max_iter, tol=cfg.tol, n_steps=n_steps,
-                     class_evidence_floor=cfg.class_evidence_floor)
+                     class_evidence_floor=cfg.class_evidence_floor, better_than_chance=cfg.better_than_chance)
     cnt = stats.class_vote_counts().astype(np.float64)
     info = {"parameterization": "precision", "estimator": "moments", "n_iter": r["n_iter"],
-            "converged": r["converged"], "n_pseudo_rows": int(vt.n_rows)}
+            "converged": r["converged"], "n_pseudo_rows": int(vt.n_rows),
+            "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
     return bump_params(r, cnt, cnt / stats.n_rows, class_balance, info, cfg.class_balance_trust)
 
 

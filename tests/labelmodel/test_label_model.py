@@ -93,11 +93,18 @@ def test_no_nan_with_a_thousand_lfs():
 def test_worse_than_random_lf_is_recognized_when_most_beat_random():
     acc = np.array([0.85, 0.8, 0.8, 0.75, 0.9, 0.1])  # the last LF is mostly wrong
     L, y = sample_symmetric(20000, acc, np.full(6, 0.5), np.array([0.5, 0.5]), seed=2)
-    lm = LabelModel(2, method="dawid_skene").fit(L)
+    mv = expected_accuracy(MajorityLabelVoter(2).fit(L).predict_proba(L), y)
+    lm = LabelModel(2, method="dawid_skene", better_than_chance=False).fit(L)
     est = lm.estimated_accuracies()
     assert est[-1] < 0.5 and (est[:-1] > 0.5).all()
     assert (lm.params_.weights[-1] < 0).all()  # its votes count against the class they name
-    assert expected_accuracy(lm.predict_proba(L), y) > expected_accuracy(MajorityLabelVoter(2).fit(L).predict_proba(L), y)
+    assert expected_accuracy(lm.predict_proba(L), y) > mv
+    # the precision model's default assumes every LF better than chance: it holds this one at
+    # chance (its votes barely count) and says so
+    lm = LabelModel(2, method="dawid_skene").fit(L)
+    assert sorted(lm.fit_info_["held_at_chance"]) == ["lf_5:0", "lf_5:1"]
+    assert np.abs(lm.params_.weights[-1]).max() < 0.01 and (lm.estimated_accuracies()[:-1] > 0.5).all()
+    assert expected_accuracy(lm.predict_proba(L), y) > mv
     # the default (these LFs vote both classes: the confusion model) sees it too
     lm = LabelModel(2).fit(L)
     assert lm.fit_info_["chosen"] == "confusion"
