@@ -427,7 +427,8 @@ def run(
     # changed row). Otherwise check the whole source first, so a malformed file is named before
     # the change detection reads it.
     narrow = not plan.full and set(texts) <= set(prior.text_columns) and (
-        not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO)))
+        not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO))
+        or (hashes_needed and incremental.appends_only(cfg, source, prior, io)))
     n_rows = None
     if not narrow:
         describe(spark, "apply", f"check source {source.description}")
@@ -461,7 +462,9 @@ def run(
         hashes_version, hashes_needed = prior.row_hashes_version, False
     if hashes_needed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
-        hashes_version = row_changes.write_row_hashes(source, incremental.row_hashes_path(cfg), io, run_id)
+        hashes_version = row_changes.write_row_hashes(
+            source, incremental.row_hashes_path(cfg), io, run_id,
+            appended=changes.rows if changes is not None and not plan.full else None)
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
     kept_files: list[str] = []

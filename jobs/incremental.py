@@ -45,7 +45,7 @@ from lf_library import LFRegistry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApplyPlan", "VotesCommit", "lf_keys", "reading_key", "plan_apply", "find_row_changes", "build_commit",
+__all__ = ["ApplyPlan", "VotesCommit", "lf_keys", "reading_key", "plan_apply", "appends_only", "find_row_changes", "build_commit",
            "row_hashes_path"]
 
 
@@ -114,6 +114,14 @@ def row_hashes_path(cfg: PipelineConfig) -> str:
 def uses_delta_history(cfg: PipelineConfig, source: Source) -> bool:
     """True when row changes come from Delta time travel (one Delta table, rows read as stored)."""
     return source.info.format == "delta" and source.info.version is not None and not cfg.source.drop_duplicate_rows
+
+
+def appends_only(cfg: PipelineConfig, source: Source, prior: Any, io: Any) -> bool:
+    """True when a non-Delta source only gained files since ``prior``'s stored row hashes."""
+    hashes = row_hashes_path(cfg)
+    if prior is None or prior.row_hashes_version is None or not io.table_exists(hashes):
+        return False
+    return row_changes.appended_files(source, hashes, prior.row_hashes_version, io) is not None
 
 
 def find_row_changes(spark: Any, cfg: PipelineConfig, source: Source, prior: Any, io: Any) -> RowChanges | str:

@@ -19,11 +19,16 @@ Where the previous content comes from:
 * **Parquet or CSV source** (or several paths, or ``drop_duplicate_rows``): a table of per-row
   hashes stored next to the votes table (``<votes>_row_hashes``) at the version the votes commit
   names; the new hashes are written before the votes commit, which records their version, so a
-  failed run leaves both consistent.
+  failed run leaves both consistent. The hashes' commit also records the source's file listing
+  (relative path, size, modification time; one path, up to 10,000 files): when every listed file
+  is still there unchanged and files were only added, the rows of the added files are the new
+  rows, and only they are read, checked (their ids against the stored ones) and hashed (appended
+  to the hashes table), as for a Delta append. Any other change compares every row's hash.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,17 +36,22 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.delta_io.files import _list_data_files, _normalize, _spark_path
 from jobs.delta_io.local import LocalDeltaIO
+from jobs.delta_io.source import csv_read_options
 from jobs.delta_io.sources import Source
 from lf_library.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["RowChanges", "row_hashes", "delta_changes", "hash_table_changes", "check_new_ids", "may_hold",
-           "HASH_COLUMN"]
+           "HASH_COLUMN", "file_listing", "appended_files", "write_row_hashes"]
 
 HASH_COLUMN = "row_hash"
 _ID = "__id"
+FILES_KEY = "lakelabel.row_hashes_files"
+# A listing longer than this is not stored (commit metadata stays small); such sources compare hashes.
+MAX_LISTED_FILES = 10_000
 
 
 @dataclass(frozen=True)
@@ -161,23 +171,82 @@ def check_new_ids(spark: Any, source: Source, changes: RowChanges, io: Any) -> N
         )
 
 
+def file_listing(source: Source) -> list[list[Any]] | None:
+    """``[relative path, size, mtime ns]`` of a one-path Parquet or CSV source's files; None otherwise."""
+    if source.info.format not in ("parquet", "csv") or len(source.paths) != 1:
+        return None
+    files = _list_data_files(_normalize(source.paths[0]))
+    return [list(f) for f in files] if len(files) <= MAX_LISTED_FILES else None
+
+
+def appended_files(source: Source, hashes_path: str, hashes_version: int, io: Any) -> list[str] | None:
+    """Files added to ``source`` since the hashes at ``hashes_version``, when nothing else changed; else None.
+
+    Every file the stored listing names must still be there with the same size and modification
+    time, and at least one file must be new.
+    """
+    stored = io.read_metadata_at(hashes_path, hashes_version).get(FILES_KEY)
+    current = file_listing(source)
+    if not stored or current is None:
+        return None
+    before = {rel: (size, mtime) for rel, size, mtime in json.loads(stored)}
+    now = {rel: (size, mtime) for rel, size, mtime in current}
+    if any(now.get(rel) != meta for rel, meta in before.items()):
+        return None
+    added = sorted(set(now) - set(before))
+    return added or None
+
+
+def _read_files(spark: Any, source: Source, rel_paths: list[str]) -> DataFrame:
+    """The rows of some of a one-path file source's files, with the source's schema and reader options."""
+    root = _normalize(source.paths[0])
+    options = csv_read_options(source.options) if source.info.format == "csv" else dict(source.options or {})
+    paths = [_spark_path(f"{root}/{rel}") for rel in rel_paths]
+    return spark.read.format(source.info.format).options(**options).schema(source.df.schema).load(paths)
+
+
 def hash_table_changes(spark: Any, source: Source, hashes_path: str, hashes_version: int, io: Any) -> RowChanges:
     """Rows changed in a non-Delta source since the hashes stored at ``hashes_version``."""
     old = io.read_table(spark, hashes_path, version=hashes_version).select(_ID, HASH_COLUMN)
+    added = appended_files(source, hashes_path, hashes_version, io)
+    if added is not None:  # appends only: the added files' rows are new; their ids must be too
+        rows = _read_files(spark, source, added)
+        ids = rows.select(F.col(source.id_column).alias(_ID)).persist()
+        dupes = [r[0] for r in old.join(F.broadcast(ids), _ID, "left_semi").limit(3).collect()]
+        if dupes:
+            ids.unpersist()
+            raise InputDataError(
+                f"id column {source.id_column!r} of {source.info.path} is not unique: the added file(s) "
+                f"{', '.join(added[:3])} reuse id(s) {', '.join(map(repr, dupes))}; deduplicate the source or "
+                f"choose a unique source.id_column"
+            )
+        n = ids.count()
+        return RowChanges(reapply=ids, gone=ids.limit(0), n_reapply=n, n_gone=0, n_new=n, rows=rows,
+                          method=f"source {source.info.path} is not a Delta table: {len(added)} file(s) appended "
+                                 f"since {hashes_path} v{hashes_version}, their rows are new")
     new = row_hashes(source.df, source.id_column)
     method = (f"source {source.info.path} is not a Delta table: rows compared by content hash with "
               f"{hashes_path} v{hashes_version}")
     return _diff(old, new, method)
 
 
-def write_row_hashes(source: Source, hashes_path: str, io: Any, run_id: str) -> int | None:
-    """Store the source's per-row hashes (a non-Delta source's state for the next run); its version."""
+def write_row_hashes(source: Source, hashes_path: str, io: Any, run_id: str, *,
+                     appended: DataFrame | None = None) -> int | None:
+    """Store the source's per-row hashes (a non-Delta source's state for the next run); its version.
+
+    ``appended``: the rows of files appended since the stored hashes (:func:`hash_table_changes`);
+    only their hashes are added to the table.
+    """
+    meta = {"lakelabel.row_hashes": source.info.fingerprint, "lakelabel.run_id": run_id}
+    listing = file_listing(source)
+    if listing is not None:
+        meta[FILES_KEY] = json.dumps(listing, separators=(",", ":"))
     result = io.write_table(
-        row_hashes(source.df, source.id_column),
+        row_hashes(source.df if appended is None else appended, source.id_column),
         hashes_path,
-        mode="overwrite",
-        overwrite_schema=True,
-        commit_metadata={"lakelabel.row_hashes": source.info.fingerprint, "lakelabel.run_id": run_id},
+        mode="overwrite" if appended is None else "append",
+        overwrite_schema=appended is None,
+        commit_metadata=meta,
         description=f"lakelabel apply: row hashes of {source.info.path}",
     )
     return result.version

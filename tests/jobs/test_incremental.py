@@ -175,6 +175,37 @@ def test_parquet_source_uses_row_hashes(spark, tmp_path):
     assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
 
 
+def test_parquet_appends_read_only_the_added_files(spark, tmp_path):
+    """Files only added to a Parquet source: their rows are the new rows (no full hash comparison)."""
+    from lf_library.errors import InputDataError
+
+    rows = make_rows(30)
+    src = write_source(tmp_path, rows)
+    cfg = make_cfg(tmp_path, src)
+    reg = registry(GOOD, BAD, stars)
+    apply_lfs.run(spark, cfg, run_id="a1", registry=reg)
+    make_rows(36).iloc[30:].to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
+    second = apply_lfs.run(spark, cfg, run_id="a2", registry=reg)
+    assert "1 file(s) appended" in second.row_changes["method"], second.row_changes
+    assert second.applied_rows == 6 and second.n_rows == 36 and second.applied_lfs == ()
+    hashes = delta_io.read_table(spark, cfg.table_path("votes") + "_row_hashes").toPandas()
+    assert sorted(hashes["__id"]) == [f"r{i:03d}" for i in range(36)]
+    incremental = votes(spark, cfg)
+    forced = apply_lfs.run(spark, cfg, run_id="a3", registry=reg, force=True)
+    assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
+    # An edited file is not an append: every row's hash is compared, and the edit is reapplied.
+    edited = make_rows(36).iloc[30:].assign(text="awful")
+    edited.to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
+    third = apply_lfs.run(spark, cfg, run_id="a4", registry=reg)
+    assert "compared by content hash" in third.row_changes["method"] and third.row_changes["reapplied"] == 6
+    # An added file that reuses an id fails naming the file and the id; the votes stay as they were.
+    before = votes(spark, cfg)
+    make_rows(3).to_parquet(tmp_path / "src" / "part-2.parquet", index=False)
+    with pytest.raises(InputDataError, match=r"part-2\.parquet reuse id\(s\) 'r000'"):
+        apply_lfs.run(spark, cfg, run_id="a5", registry=reg)
+    assert votes(spark, cfg) == before
+
+
 @pytest.fixture(scope="module")
 def two_runs(spark, tmp_path_factory):
     """Two pipeline runs on a Delta source (rows appended between them): ``(cfg, first, second)``."""
