@@ -154,6 +154,20 @@ def compute_votes(
     (:mod:`lf_library.budget`; 0: none). ``rows_done``: a Spark accumulator that counts the rows
     the LFs ran on (progress lines).
     """
+    prepared, apply_partition, schema = vote_function(source, registry, batch_size=batch_size,
+                                                      lf_timeout_seconds=lf_timeout_seconds, rows_done=rows_done)
+    return prepared.mapInArrow(apply_partition, schema)
+
+
+def vote_function(
+    source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
+    rows_done: Any = None, run_id: str | None = None,
+) -> tuple[DataFrame, Any, Any]:
+    """``(rows, function, schema)``: :func:`compute_votes` is ``rows.mapInArrow(function, schema)``.
+
+    With ``run_id``, the function adds the votes table's ``run_id`` column. Passed to a Delta
+    write as its ``transform``, the LFs run in the task that writes the votes (one Python pass).
+    """
     df, id_col = source.df, source.id_column
     lfs = registry.lfs
     # Rows per Arrow batch handed to the LFs (read when the plan runs).
@@ -185,7 +199,7 @@ def compute_votes(
     if prepared.rdd.getNumPartitions() < cores:
         prepared = prepared.repartition(cores)
     id_type = to_arrow_type(df.schema[id_col].dataType)
-    schema = votes_schema(id_type)
+    schema = votes_schema(id_type) if run_id is None else votes_table_schema(id_type)
     spark_schema = from_arrow_schema(schema)
     payload = pickle_lfs((tuple(lfs), precomputed, registry.cardinality), lfs)
     broadcast = df.sparkSession.sparkContext.broadcast(payload)
@@ -206,9 +220,12 @@ def compute_votes(
             if rows_done is not None:
                 rows_done.add(batch.num_rows)
             if out.num_rows:
+                if run_id is not None:
+                    out = pa.RecordBatch.from_arrays(
+                        [*out.columns, pa.repeat(pa.scalar(run_id, pa.string()), out.num_rows)], schema=schema)
                 yield out
 
-    return prepared.mapInArrow(apply_partition, spark_schema)
+    return prepared, apply_partition, spark_schema
 
 
 _OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
@@ -429,7 +446,14 @@ def run(
     narrow = not plan.full and set(texts) <= set(prior.text_columns) and (
         not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO)))
     n_rows = None
-    if not narrow:
+    hashed = False
+    if not narrow and plan.full and hashes_needed:
+        # A full apply of a Parquet or CSV source: check it while storing its row hashes (one pass).
+        describe(spark, "apply", f"check source {source.description} and store its row hashes")
+        hashes_version, n_rows = row_changes.write_checked_row_hashes(
+            source, incremental.row_hashes_path(cfg), io, run_id, text_columns=texts, required_columns=needed)
+        hashed = True
+    elif not narrow:
         describe(spark, "apply", f"check source {source.description}")
         n_rows = check_source(source, text_columns=texts, required_columns=needed)
     if not plan.full and plan.source_changed:
@@ -459,7 +483,7 @@ def run(
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
     if not plan.full and not plan.source_changed and prior is not None:
         hashes_version, hashes_needed = prior.row_hashes_version, False
-    if hashes_needed:
+    if hashes_needed and not hashed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
         hashes_version = row_changes.write_row_hashes(source, incremental.row_hashes_path(cfg), io, run_id)
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
@@ -467,7 +491,11 @@ def run(
     kept_files: list[str] = []
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
-        votes = compute(source, registry)
+        # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
+        votes, fn, schema = vote_function(source, registry, batch_size=cfg.apply.batch_size,
+                                          lf_timeout_seconds=cfg.apply.lf_timeout_seconds, rows_done=rows_done,
+                                          run_id=run_id)
+        how["transform"] = (fn, schema)
         applied_rows = n_rows
     else:
         log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
