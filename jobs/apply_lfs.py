@@ -446,14 +446,7 @@ def run(
     narrow = not plan.full and set(texts) <= set(prior.text_columns) and (
         not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO)))
     n_rows = None
-    hashed = False
-    if not narrow and plan.full and hashes_needed:
-        # A full apply of a Parquet or CSV source: check it while storing its row hashes (one pass).
-        describe(spark, "apply", f"check source {source.description} and store its row hashes")
-        hashes_version, n_rows = row_changes.write_checked_row_hashes(
-            source, incremental.row_hashes_path(cfg), io, run_id, text_columns=texts, required_columns=needed)
-        hashed = True
-    elif not narrow:
+    if not narrow:
         describe(spark, "apply", f"check source {source.description}")
         n_rows = check_source(source, text_columns=texts, required_columns=needed)
     if not plan.full and plan.source_changed:
@@ -483,7 +476,7 @@ def run(
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
     if not plan.full and not plan.source_changed and prior is not None:
         hashes_version, hashes_needed = prior.row_hashes_version, False
-    if hashes_needed and not hashed:
+    if hashes_needed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
         hashes_version = row_changes.write_row_hashes(source, incremental.row_hashes_path(cfg), io, run_id)
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.

@@ -25,7 +25,6 @@ Where the previous content comes from:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.delta_io.local import LocalDeltaIO
-from jobs.delta_io.errors import DeltaWriteError
-from jobs.delta_io.sources import Source, check_columns, check_counts, check_source, null_flags, raise_bad_file
+from jobs.delta_io.sources import Source
 from lf_library.errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -71,13 +69,10 @@ class RowChanges:
         self.gone.unpersist()
 
 
-def row_hashes(df: DataFrame, id_column: str, extra: Sequence[Any] = ()) -> DataFrame:
-    """``__id, row_hash`` of every row: xxhash64 over all columns (the id included), in column order.
-
-    ``extra``: more columns (expressions over ``df``) after those two.
-    """
+def row_hashes(df: DataFrame, id_column: str) -> DataFrame:
+    """``__id, row_hash`` of every row: xxhash64 over all columns (the id included), in column order."""
     cols = [F.col("`" + c.replace("`", "``") + "`") for c in df.columns]
-    return df.select(F.col(id_column).alias(_ID), F.xxhash64(*cols).alias(HASH_COLUMN), *extra)
+    return df.select(F.col(id_column).alias(_ID), F.xxhash64(*cols).alias(HASH_COLUMN))
 
 
 def _diff(old: DataFrame, new: DataFrame, method: str, **extra: Any) -> RowChanges:
@@ -186,40 +181,3 @@ def write_row_hashes(source: Source, hashes_path: str, io: Any, run_id: str) -> 
         description=f"lakelabel apply: row hashes of {source.info.path}",
     )
     return result.version
-
-
-def write_checked_row_hashes(source: Source, hashes_path: str, io: Any, run_id: str, *, text_columns: list[str],
-                             required_columns: set[str] | None) -> tuple[int | None, int]:
-    """:func:`write_row_hashes` and :func:`jobs.delta_io.sources.check_source` in one pass over the source.
-
-    The hashes table also gets each row's null flags of the text columns; the check runs on the
-    written hash files (ids and flags, small) before their commit, so a source that fails it
-    commits nothing. Returns the hashes version and the source's row count.
-    """
-    check_columns(source, text_columns=text_columns, required_columns=required_columns)
-    frame = row_hashes(source.df, source.id_column, extra=null_flags(text_columns))
-    counted: dict[str, int] = {}
-
-    def check(files: list[str]) -> None:
-        if not files:  # no rows: the plain check says so (and reads nothing)
-            counted["rows"] = check_source(source, text_columns=text_columns, required_columns=required_columns)
-            return
-        written = source.df.sparkSession.read.parquet(*files)
-        per_id = written.groupBy(F.col(_ID).alias("_id")).agg(
-            F.count(F.lit(1)).alias("_n"), *[F.sum(f"_null_{i}").alias(f"_null_{i}") for i in range(len(text_columns))])
-        counted["rows"] = check_counts(source, per_id, text_columns)
-
-    try:
-        result = io.write_table(
-            frame,
-            hashes_path,
-            mode="overwrite",
-            overwrite_schema=True,
-            validate=check,
-            commit_metadata={"lakelabel.row_hashes": source.info.fingerprint, "lakelabel.run_id": run_id},
-            description=f"lakelabel apply: check source {source.info.path} and store its row hashes",
-        )
-    except DeltaWriteError as err:  # reading the source failed: name the bad file when there is one
-        raise_bad_file(source, err)
-        raise
-    return result.version, counted["rows"]

@@ -101,18 +101,7 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
     Fails on: missing LF input columns, an empty table, null or duplicate ids, and null or
     non-string values in columns that text LFs read.
     """
-    check_columns(source, text_columns=text_columns, required_columns=required_columns)
-    df, id_col = source.df, source.id_column
-    per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
-        F.count(F.lit(1)).alias("_n"),
-        *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
-    )
-    return check_counts(source, per_id, text_columns)
-
-
-def check_columns(source: Source, *, text_columns: list[str], required_columns: set[str] | None) -> None:
-    """The first check of :func:`check_source` (no pass over the rows): the LFs' columns exist."""
-    df, table = source.df, source.info.path
+    df, table, id_col = source.df, source.info.path, source.id_column
     needed = set(required_columns or ()) | set(text_columns)
     missing = sorted(c for c in needed if c not in df.columns)
     if missing:
@@ -120,19 +109,10 @@ def check_columns(source: Source, *, text_columns: list[str], required_columns: 
             f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {table}; its columns are: "
             f"{', '.join(df.columns)}. Fix the LF's field or the source"
         )
-
-
-def null_flags(text_columns: list[str]) -> list[Any]:
-    """Per-row null indicators ``_null_<i>`` of the text columns (summed per id by :func:`check_counts`)."""
-    return [F.col(c).isNull().cast("byte").alias(f"_null_{i}") for i, c in enumerate(text_columns)]
-
-
-def check_counts(source: Source, per_id: DataFrame, text_columns: list[str]) -> int:
-    """The rest of :func:`check_source` from ``per_id``: ``_id``, rows ``_n`` and null counts ``_null_<i>`` per id.
-
-    ``per_id`` may come from another pass over the source than the check's own (the row hashes).
-    """
-    df, table, id_col = source.df, source.info.path, source.id_column
+    per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
+        F.count(F.lit(1)).alias("_n"),
+        *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
+    )
     totals_frame = per_id.agg(
         F.coalesce(F.sum("_n"), F.lit(0)).alias("rows"),
         F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_ids"),
