@@ -46,6 +46,12 @@ class AggregateResult:
     gold_sets: Any = None
 
 
+# Codes fit one bitmask (a long) when m * k <= MASK_BITS: each LF votes at most once per row, so a row's
+# sorted codes are the set bits of the OR of ``1 << code``. Grouping by row is then a plain hash
+# aggregation (no per-row lists to collect and sort), and the source ids join the votes in it.
+MASK_BITS = 62
+
+
 def pattern_frame(
     votes: DataFrame,
     ids: DataFrame,
@@ -57,6 +63,56 @@ def pattern_frame(
     ``votes`` has ``row_id, lf_name, vote``; ``ids`` has ``row_id`` and ``gold`` (-1 if none); any
     other column of ``ids`` is kept after those three.
     """
+    if len(lf_names) * cardinality > MASK_BITS:
+        return _pattern_frame_lists(votes, ids, lf_names, cardinality)
+    masks = mask_frame(votes, ids, lf_names, cardinality)
+    return masks.select("row_id", decode_mask(MASK, len(lf_names) * cardinality).alias("pattern"),
+                        *[c for c in masks.columns if c not in ("row_id", MASK)])
+
+
+MASK = "__mask"
+
+
+def mask_frame(votes: DataFrame, ids: DataFrame, lf_names: Sequence[str], cardinality: int) -> DataFrame:
+    """:func:`pattern_frame` with the pattern as a bitmask: ``row_id, __mask long, gold, <other ids columns>``.
+
+    Needs ``len(lf_names) * cardinality <= MASK_BITS``. One aggregation by row over the votes and
+    the ids together (a union, not a join); votes of ids not in ``ids`` are dropped.
+    """
+    if len(lf_names) * cardinality > MASK_BITS:
+        raise ValueError(f"{len(lf_names)} LFs x {cardinality} classes do not fit a {MASK_BITS}-bit mask")
+    spark = votes.sparkSession
+    index = spark.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
+    extra = [c for c in ids.columns if c not in ("row_id", "gold", "pattern", MASK, "__in_ids")]
+    types = {f.name: f.dataType for f in ids.schema.fields}
+    bits = (
+        votes.where(F.col("vote") >= 0)
+        .join(F.broadcast(index), "lf_name")
+        .select(
+            F.col("row_id").cast(types["row_id"]).alias("row_id"),
+            F.expr(f"shiftleft(CAST(1 AS BIGINT), lf_index * {int(cardinality)} + vote)").alias(MASK),
+            F.lit(None).cast("boolean").alias("__in_ids"),
+            F.lit(None).cast(types["gold"]).alias("gold"),
+            *[F.lit(None).cast(types[c]).alias(c) for c in extra],
+        )
+    )
+    rows = ids.select("row_id", F.lit(0).cast("long").alias(MASK), F.lit(True).alias("__in_ids"), "gold", *extra)
+    grouped = rows.unionByName(bits).groupBy("row_id").agg(
+        F.bit_or(MASK).alias(MASK),
+        F.max("__in_ids").alias("__in_ids"),
+        F.first("gold", ignorenulls=True).alias("gold"),
+        *[F.first(c, ignorenulls=True).alias(c) for c in extra],
+    )
+    return grouped.where(F.col("__in_ids")).select("row_id", MASK, "gold", *extra)
+
+
+def decode_mask(mask: str, n_codes: int) -> Any:
+    """The sorted codes (``array<int>``) whose bits are set in the long column named ``mask``."""
+    return F.expr(f"filter(sequence(0, {max(int(n_codes), 1) - 1}), c -> (shiftright(`{mask}`, c) & 1L) = 1L)")
+
+
+def _pattern_frame_lists(votes: DataFrame, ids: DataFrame, lf_names: Sequence[str], cardinality: int) -> DataFrame:
+    """:func:`pattern_frame` for more codes than a mask holds: codes collected per row, then joined."""
     spark = votes.sparkSession
     index = spark.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
     codes = (
@@ -101,9 +157,26 @@ def aggregate_patterns(
     computed from it exactly (it is the label matrix with multiplicities). Beyond, the table
     stays on Spark and only the overlap moments and per-LF counts are aggregated there.
     """
+    grouped = rows.groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
+    return aggregate_grouped(grouped, lf_names, cardinality, max_patterns=max_patterns, with_gold=with_gold)
+
+
+def aggregate_masks(
+    masks: DataFrame, lf_names: Sequence[str], cardinality: int, *, max_patterns: int, with_gold: bool,
+) -> AggregateResult:
+    """:func:`aggregate_patterns` over :func:`mask_frame` rows: rows are counted per (mask, gold) and
+    only the distinct masks are decoded to patterns."""
+    grouped = masks.groupBy(MASK, "gold").agg(F.count(F.lit(1)).alias("n"))
+    decoded = grouped.select(decode_mask(MASK, len(lf_names) * cardinality).alias("pattern"), "gold", "n")
+    return aggregate_grouped(decoded, lf_names, cardinality, max_patterns=max_patterns, with_gold=with_gold)
+
+
+def aggregate_grouped(
+    grouped: DataFrame, lf_names: Sequence[str], cardinality: int, *, max_patterns: int, with_gold: bool,
+) -> AggregateResult:
+    """:func:`aggregate_patterns` from rows already counted per (pattern, gold): ``pattern, gold, n``."""
     started = time.perf_counter()
     m, k = len(lf_names), cardinality
-    grouped = rows.groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
     limit = max(max_patterns, 0) * (k + 1 if with_gold else 1)
     head = grouped.limit(limit + 1).collect() if limit else []
     if limit and len(head) <= limit:
@@ -197,6 +270,17 @@ def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source, io: 
     return pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
 
 
+def row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any = None) -> DataFrame:
+    """:func:`row_patterns` with each pattern as a bitmask (``row_id, __mask, gold``: :func:`mask_frame`)
+    when the codes fit one; else :func:`row_patterns` itself (``row_id, pattern, gold``)."""
+    k = len(applied.label_space)
+    if len(applied.lf_names) * k > MASK_BITS:
+        return row_patterns(spark, applied, source, io)
+    io = io or delta_io.delta_io(spark)
+    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
+    return mask_frame(votes, source_ids(source, applied.label_space), applied.lf_names, k)
+
+
 def source_ids(source: Source, label_space: Sequence[str]) -> DataFrame:
     """``row_id, gold`` of every source row (gold -1 when no gold column is configured)."""
     gold = gold_ids(source, tuple(label_space)) if source.gold_column else F.lit(-1).cast("int")
@@ -217,14 +301,13 @@ def run(
         source = load_source(spark, cfg.source, io=io)
         check_source_unchanged(applied, source)
     describe(spark, "aggregate", f"vote patterns of {len(applied.lfs)} LFs")
-    rows = row_patterns(spark, applied, source, io)
-    result = aggregate_patterns(
-        rows,
-        applied.lf_names,
-        len(applied.label_space),
-        max_patterns=cfg.aggregate.max_patterns,
-        with_gold=bool(source.gold_column),
-    )
+    rows = row_masks(spark, applied, source, io)
+    how = aggregate_patterns if "pattern" in rows.columns else aggregate_masks
+    result = how(rows, applied.lf_names, len(applied.label_space), max_patterns=cfg.aggregate.max_patterns,
+                 with_gold=bool(source.gold_column))
+    if MASK in rows.columns:  # the gold table's rows are few: decode after the join in gold_sets
+        rows = rows.select("row_id", decode_mask(MASK, len(applied.lf_names) * len(applied.label_space))
+                           .alias("pattern"), "gold")
     result = _with_gold_table(spark, cfg, io, rows, applied, result)
     s = result.stats
     log.info(

@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession
 from jobs import delta_io
 from jobs.runtime import tracking
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.progress import Progress
 from jobs.runtime.runs import run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.runtime import command
@@ -68,25 +69,28 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     space, names = list(found.label_space), list(found.lf_names)
     step = _Steps(started)
     describe(spark, "analyze", f"labels of run {found.run_id}")
-    scored = analysis_rows.scored_rows(spark, found, slices, a.coverage_by, io).persist(StorageLevel.MEMORY_AND_DISK)
+    rows_done = spark.sparkContext.accumulator(0)
+    scored = analysis_rows.scored_rows(spark, found, slices, a.coverage_by, io, rows_done=rows_done).persist(
+        StorageLevel.MEMORY_AND_DISK)
     patterns = None
     try:
-        groups = stats.group_counts(scored, len(space), len(slices))
-        step("scored every row and counted per slice, gold class and coverage")
-        analysis_rows.check_slice_problems(scored, slices)
-        overview = stats.summarize_groups(groups, space, [s.name for s in slices])
-        patterns = stats.pattern_counts(scored).persist()
-        applied = found.applied
-        lf_rows, pairs, class_cov = stats.lf_statistics(
-            patterns, names, space, versions=applied.lf_versions, kinds={lf.name: lf.kind for lf in applied.lfs},
-            errors={lf.name: lf.errors for lf in applied.lfs}, model=found.model.model if found.model else None,
-            top_pairs=a.top_pairs)
-        step("per-LF and LF-pair statistics")
-        gaps = stats.coverage_gaps(scored, a.coverage_by)
-        histogram = stats.confidence_histogram(scored)
-        error_buckets = buckets.error_buckets(scored, found, lf_rows, examples=a.examples, lf_buckets=a.lf_buckets,
-                                              io=io)
-        step("coverage gaps, confidence histogram and error buckets")
+        with Progress(spark, "analyze", found.applied.n_rows, rows_done):
+            groups = stats.group_counts(scored, len(space), len(slices))
+            step("scored every row and counted per slice, gold class and coverage")
+            analysis_rows.check_slice_problems(scored, slices)
+            overview = stats.summarize_groups(groups, space, [s.name for s in slices])
+            patterns = stats.pattern_counts(scored).persist()
+            applied = found.applied
+            lf_rows, pairs, class_cov = stats.lf_statistics(
+                patterns, names, space, versions=applied.lf_versions, kinds={lf.name: lf.kind for lf in applied.lfs},
+                errors={lf.name: lf.errors for lf in applied.lfs}, model=found.model.model if found.model else None,
+                top_pairs=a.top_pairs)
+            step("per-LF and LF-pair statistics")
+            gaps = stats.coverage_gaps(scored, a.coverage_by)
+            histogram = stats.confidence_histogram(scored)
+            error_buckets = buckets.error_buckets(scored, found, lf_rows, examples=a.examples, lf_buckets=a.lf_buckets,
+                                                  io=io)
+            step("coverage gaps, confidence histogram and error buckets")
     finally:
         scored.unpersist()
         if patterns is not None:

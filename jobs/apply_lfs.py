@@ -154,6 +154,20 @@ def compute_votes(
     (:mod:`lf_library.budget`; 0: none). ``rows_done``: a Spark accumulator that counts the rows
     the LFs ran on (progress lines).
     """
+    prepared, apply_partition, schema = vote_function(source, registry, batch_size=batch_size,
+                                                      lf_timeout_seconds=lf_timeout_seconds, rows_done=rows_done)
+    return prepared.mapInArrow(apply_partition, schema)
+
+
+def vote_function(
+    source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
+    rows_done: Any = None, run_id: str | None = None,
+) -> tuple[DataFrame, Any, Any]:
+    """``(rows, function, schema)``: :func:`compute_votes` is ``rows.mapInArrow(function, schema)``.
+
+    With ``run_id``, the function adds the votes table's ``run_id`` column. Passed to a Delta
+    write as its ``transform``, the LFs run in the task that writes the votes (one Python pass).
+    """
     df, id_col = source.df, source.id_column
     lfs = registry.lfs
     # Rows per Arrow batch handed to the LFs (read when the plan runs).
@@ -185,7 +199,7 @@ def compute_votes(
     if prepared.rdd.getNumPartitions() < cores:
         prepared = prepared.repartition(cores)
     id_type = to_arrow_type(df.schema[id_col].dataType)
-    schema = votes_schema(id_type)
+    schema = votes_schema(id_type) if run_id is None else votes_table_schema(id_type)
     spark_schema = from_arrow_schema(schema)
     payload = pickle_lfs((tuple(lfs), precomputed, registry.cardinality), lfs)
     broadcast = df.sparkSession.sparkContext.broadcast(payload)
@@ -206,9 +220,12 @@ def compute_votes(
             if rows_done is not None:
                 rows_done.add(batch.num_rows)
             if out.num_rows:
+                if run_id is not None:
+                    out = pa.RecordBatch.from_arrays(
+                        [*out.columns, pa.repeat(pa.scalar(run_id, pa.string()), out.num_rows)], schema=schema)
                 yield out
 
-    return prepared.mapInArrow(apply_partition, spark_schema)
+    return prepared, apply_partition, spark_schema
 
 
 _OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
@@ -470,7 +487,11 @@ def run(
     kept_files: list[str] = []
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
-        votes = compute(source, registry)
+        # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
+        votes, fn, schema = vote_function(source, registry, batch_size=cfg.apply.batch_size,
+                                          lf_timeout_seconds=cfg.apply.lf_timeout_seconds, rows_done=rows_done,
+                                          run_id=run_id)
+        how["transform"] = (fn, schema)
         applied_rows = n_rows
     else:
         log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,

@@ -109,8 +109,10 @@ def run(
             tracking.log_apply(cfg, applied)
 
         log.info("stage 2/4 aggregate: sufficient statistics on Spark")
-        # Aggregate and write each group the votes by row. Persisting that grouping between
-        # them measured no faster at 1M rows (the cache costs what the second grouping saves).
+        # Aggregate and write each group the votes by row (one hash aggregation of bitmasks,
+        # jobs.aggregate.mask_frame). Persisting that grouping between them measured no faster at
+        # 1M rows (the cache costs what the second grouping saves). The labels carry each row's
+        # vote codes, so analyze (the report) does not group the votes a third time.
         agg = aggregate.run(spark, cfg, applied=applied, source=source)
         timings["aggregate"] = agg.seconds
         fit_label_model.save_aggregate(cfg, run_id, agg)

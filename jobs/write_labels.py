@@ -28,7 +28,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, load_source
-from jobs.aggregate import row_patterns
+from jobs.aggregate import MASK, row_masks
 from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
 from lf_library.errors import ConfigError
 from jobs.fit_label_model import FitResult, load_fit
@@ -56,6 +56,9 @@ def labels_schema(row_id_type: pa.DataType) -> pa.Schema:
             pa.field("source_table", pa.string()),
             pa.field("source_version", pa.int64()),
             pa.field("votes_version", pa.int64()),
+            # The row's votes as sorted codes lf_index * k + class (LFs in the order of the votes commit's
+            # apply summary): what the label model scored; lakelabel analyze reads it instead of the votes.
+            pa.field("vote_codes", pa.list_(pa.int32())),
         ]
     )
 
@@ -85,11 +88,33 @@ def score_rows(
 
     ``rows_done``: a Spark accumulator the tasks add their row counts to (progress lines).
     """
+    score_partition, schema = score_function(
+        rows.sparkSession, model_json=model_json, lf_names=lf_names, lf_versions=lf_versions, label_space=label_space,
+        tie_break_policy=tie_break_policy, lineage=lineage, row_id_type=row_id_type, rows_done=rows_done)
+    return rows.select("row_id", "pattern" if "pattern" in rows.columns else MASK).mapInArrow(score_partition, schema)
+
+
+def score_function(
+    spark: SparkSession,
+    *,
+    model_json: str,
+    lf_names: Sequence[str],
+    lf_versions: dict[str, str],
+    label_space: Sequence[str],
+    tie_break_policy: str,
+    lineage: dict[str, object],
+    row_id_type: pa.DataType,
+    rows_done: Any = None,
+) -> tuple[Any, Any]:
+    """``(function, Spark schema)`` of :func:`score_rows`: ``mapInArrow`` over ``row_id, pattern`` batches.
+
+    Passed to a Delta write as its ``transform``, the labels are scored in the task that writes them.
+    """
     schema = labels_schema(row_id_type)
     k, m = len(label_space), len(lf_names)
     voter_names = pa.array([f"{n}@{lf_versions.get(n, '')}" for n in lf_names], pa.string())
     names = np.array(list(label_space) + [None], dtype=object)
-    payload = rows.sparkSession.sparkContext.broadcast(model_json)
+    payload = spark.sparkContext.broadcast(model_json)
     const = {key: lineage.get(key) for key in ("run_id", "label_model", "label_model_version",
                                                   "source_table", "source_version", "votes_version")}
 
@@ -101,9 +126,7 @@ def score_rows(
             b = batch.num_rows
             if b == 0:
                 continue
-            pattern = batch.column("pattern")
-            offsets = pattern.offsets.to_numpy()
-            codes = pattern.values.to_numpy(zero_copy_only=False).astype(np.int64)
+            offsets, codes = batch_codes(batch, m * k)
             lengths = np.diff(offsets)
             row_index = np.repeat(np.arange(b), lengths)
             L = np.full((b, m), -1, dtype=np.int64)
@@ -113,7 +136,8 @@ def score_rows(
             ids = np.asarray(row_ids.to_pylist(), dtype=object) if tie_break_policy == "random" else None
             label, probs = model.predict(L, tie_break_policy=tie_break_policy, row_ids=ids, return_probs=True)
             # The voters' names as one list array over the codes (no Python object per row).
-            voting = pa.ListArray.from_arrays(pattern.offsets, voter_names.take(pa.array(codes // k)))
+            arrow_offsets = pa.array(offsets, pa.int32())
+            voting = pa.ListArray.from_arrays(arrow_offsets, voter_names.take(pa.array(codes // k)))
             columns = [
                 row_ids.cast(row_id_type),
                 pa.FixedSizeListArray.from_arrays(pa.array(probs.ravel(), pa.float64()), k).cast(pa.list_(pa.float64())),
@@ -124,16 +148,33 @@ def score_rows(
                 voting,
             ]
             for key in ("run_id", "label_model", "label_model_version"):
-                columns.append(pa.array([const[key]] * b, pa.string()))
-            columns.append(pa.array([tie_break_policy] * b, pa.string()))
-            columns.append(pa.array([const["source_table"]] * b, pa.string()))
+                columns.append(pa.repeat(pa.scalar(const[key], pa.string()), b))
+            columns.append(pa.repeat(pa.scalar(tie_break_policy, pa.string()), b))
+            columns.append(pa.repeat(pa.scalar(const["source_table"], pa.string()), b))
             for key in ("source_version", "votes_version"):
-                columns.append(pa.array([const[key]] * b, pa.int64()))
+                columns.append(pa.repeat(pa.scalar(const[key], pa.int64()), b))
+            columns.append(pa.ListArray.from_arrays(arrow_offsets, pa.array(codes, pa.int32())))
             if rows_done is not None:
                 rows_done.add(b)
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
-    return rows.select("row_id", "pattern").mapInArrow(score_partition, from_arrow_schema(schema))
+    return score_partition, from_arrow_schema(schema)
+
+
+def batch_codes(batch: pa.RecordBatch, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, codes)`` of a batch's vote patterns: its ``pattern`` list column, else its
+    :data:`jobs.aggregate.MASK` bitmask column (bit ``c`` set: code ``c``); offsets start at 0."""
+    if "pattern" in batch.schema.names:
+        pattern = batch.column("pattern")
+        offsets = pattern.offsets.to_numpy().astype(np.int64)
+        codes = pattern.values.to_numpy(zero_copy_only=False)[offsets[0]:offsets[-1]].astype(np.int64)
+        return offsets - offsets[0], codes
+    mask = batch.column(MASK).to_numpy(zero_copy_only=False).astype(np.int64)
+    bits = (mask[:, None] >> np.arange(n_codes, dtype=np.int64)) & 1
+    rows, codes = np.nonzero(bits)
+    offsets = np.zeros(len(mask) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(mask)), out=offsets[1:])
+    return offsets, codes.astype(np.int64)
 
 
 def run(
@@ -179,7 +220,7 @@ def run(
             log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
             return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)
     if rows is None:  # jobs.multitask passes each task's rows from one grouping of the votes
-        rows = row_patterns(spark, applied, source, io)
+        rows = row_masks(spark, applied, source, io)  # patterns as bitmasks, decoded while scoring
     lineage = {
         "run_id": run_id,
         "label_model": model_uri or fitted.model_path,
@@ -189,8 +230,8 @@ def run(
         "votes_version": applied.votes_version,
     }
     row_id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
-    labels = score_rows(
-        rows,
+    score = score_function(
+        spark,
         model_json=json.dumps(fitted.model.to_dict()),
         lf_names=applied.lf_names,
         lf_versions=applied.lf_versions,
@@ -217,12 +258,13 @@ def run(
     }
     with Progress(spark, "write", applied.n_rows, rows_done):
         result = io.write_table(
-            labels,
+            rows.select("row_id", "pattern" if "pattern" in rows.columns else MASK),  # scored in the writing tasks
             labels_path,
             mode="overwrite",
             commit_metadata=meta,
             description=f"lakelabel write: labels to {labels_path}",
             overwrite_schema=True,
+            transform=score,
         )
     seconds = time.perf_counter() - started
     if result.skipped:

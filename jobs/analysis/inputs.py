@@ -42,6 +42,8 @@ class AnalysisInputs:
     # ``row_id, label`` of the gold table's current ``test`` labels, or None without a gold table.
     gold_test: Any = None
     gold_test_rows: int = 0
+    # The labels' ``vote_codes`` were coded with these LFs and classes (then analyze reads them, not the votes).
+    codes_match: bool = False
 
     @property
     def lf_names(self) -> tuple[str, ...]:
@@ -111,7 +113,18 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
         notes=tuple(notes),
         gold_test=gold_test,
         gold_test_rows=gold_test_rows,
+        codes_match=coded_like(written, applied),
     )
+
+
+def coded_like(written: dict[str, Any], applied: ApplyResult) -> bool:
+    """Whether labels with commit metadata ``written`` coded their ``vote_codes`` with ``applied``'s LFs and classes.
+
+    Labels of one task of several (``tasks:``) are coded with that task's LFs only: analyze then
+    groups the votes instead.
+    """
+    return (set(written.get("lfs") or ()) == set(applied.lf_names)
+            and list(written.get("label_space") or ()) == list(applied.label_space))
 
 
 def _gold_test(spark: Any, cfg: PipelineConfig, io: Any, notes: list[str]) -> tuple[Any, int]:

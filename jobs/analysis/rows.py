@@ -183,18 +183,30 @@ def _with_gold_table(sliced: DataFrame, inputs: AnalysisInputs) -> DataFrame:
 
 def scored_rows(
     spark: Any, inputs: AnalysisInputs, slices: Sequence[SlicingFunction], coverage_by: Sequence[str], io: Any = None,
+    rows_done: Any = None,
 ) -> DataFrame:
-    """The lazy per-row frame described in the module docstring (one row per source row)."""
+    """The lazy per-row frame described in the module docstring (one row per source row).
+
+    ``rows_done``: a Spark accumulator the scoring tasks add their row counts to (progress lines).
+    """
     io = io or delta_io.delta_io(spark)
     if len(slices) > MAX_SLICES:
         raise ConfigError(f"{len(slices)} slices are configured; analyze supports at most {MAX_SLICES}: split "
                           f"slices.modules across configs")
     source, k, m = inputs.source, len(inputs.label_space), len(inputs.lf_names)
     sliced = _with_gold_table(_sliced_source(spark, source, inputs.label_space, slices, coverage_by), inputs)
-    votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
-    labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version).select(
-        "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"), "confidence")
-    joined = pattern_frame(votes, sliced, inputs.lf_names, k).join(labels, "row_id", "left")
+    table = io.read_table(spark, inputs.labels_path, version=inputs.labels_version)
+    labels = table.select("row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
+                          "confidence")
+    if inputs.codes_match and "vote_codes" in table.columns:
+        # The labels carry each row's vote pattern: one join, the votes are not grouped again.
+        coded = table.select("row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
+                             "confidence", F.col("vote_codes").alias("pattern"))
+        joined = sliced.join(coded, "row_id", "left").withColumn(
+            "pattern", F.coalesce(F.col("pattern"), F.array().cast("array<int>")))
+    else:  # labels written before they carried vote_codes, or coded with other LFs
+        votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
+        joined = pattern_frame(votes, sliced, inputs.lf_names, k).join(labels, "row_id", "left")
     id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
     by_fields = [pa.field(by_column(i), to_arrow_type(source.df.schema[c].dataType)) for i, c in enumerate(coverage_by)]
     schema = scored_schema(id_type, by_fields)
@@ -209,6 +221,8 @@ def scored_rows(
     def score_partition(batches):
         for batch in batches:
             if batch.num_rows:
+                if rows_done is not None:
+                    rows_done.add(batch.num_rows)
                 yield score_batch(batch, k=k, m=m, schema=schema)
 
     return prepared.mapInArrow(score_partition, from_arrow_schema(schema))

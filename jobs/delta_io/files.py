@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -64,8 +64,12 @@ class _TaskWriter:
     compression: str
     row_group_rows: int = 256 * 1024
     row_group_bytes: int = 64 * 1024 * 1024
+    # Maps the task's input batches to the rows to write (LocalDeltaIO.write_table's ``transform``).
+    transform: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        if self.transform is not None:
+            batches = self.transform(batches)
         fs, base = _filesystem(self.root)
         prefix = f"part-{_task_partition_id():05d}-{self.write_id}-{uuid.uuid4().hex[:8]}"
         files: dict[tuple, _OpenFile] = {}

@@ -239,6 +239,7 @@ class LocalDeltaIO:
         validate: Callable[[list[str]], None] | None = None,
         description: str | None = None,
         remove_files: Sequence[str] = (),
+        transform: tuple[Callable[[Any], Any], Any] | None = None,
     ) -> WriteResult:
         """Write a DataFrame to a Delta table in one atomic commit.
 
@@ -279,6 +280,10 @@ class LocalDeltaIO:
             With ``mode="append"``: data files (relative paths, ``path`` of
             :meth:`snapshot_actions`) the same commit removes, so rows are replaced file by file
             (copy-on-write) in one transaction. The commit fails if another writer removed them.
+        transform : (function, schema), optional
+            Write ``df.mapInArrow(function, schema)`` instead of ``df``. Here the function runs in
+            the task that writes the files, so its rows reach Parquet without a round trip
+            through the JVM (one Python pass instead of two).
 
         Returns
         -------
@@ -305,14 +310,14 @@ class LocalDeltaIO:
         if dt is not None:
             _check_writable_locally(root, dt, mode)
         parts = (partition_by,) if isinstance(partition_by, str) else tuple(partition_by)
-        plan = _plan_write(df, root, dt, mode, parts, overwrite_schema)
+        plan = _plan_write(df.mapInArrow(*transform) if transform else df, root, dt, mode, parts, overwrite_schema)
         write_id = uuid.uuid4().hex
         # Files a killed lakelabel write left (also before the table's first commit).
         sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
         with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
             return self._write_files_and_commit(
                 df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id, app_version,
-                tuple(remove_files),
+                tuple(remove_files), transform[0] if transform else None,
             )
 
     def _write_files_and_commit(
@@ -320,6 +325,7 @@ class LocalDeltaIO:
         commit_metadata: Mapping[str, str] | None, validate: Callable[[list[str]], None] | None,
         description: str | None, app_id: str | None, app_version: int | None,
         remove_files: tuple[str, ...] = (),
+        transform: Callable[[Any], Any] | None = None,
     ) -> WriteResult:
         task = _TaskWriter(
             root=root,
@@ -328,12 +334,14 @@ class LocalDeltaIO:
             partition_columns=plan.partition_by,
             not_null=plan.not_null,
             compression=self.compression,
+            transform=transform,
         )
         state = "no table was created" if previous is None else f"the table stays at version {previous}"
         try:
             with _job_description(df.sparkSession, description):
-                frame = frame_to_write(df, plan.arrow_schema.names)
-                rows = frame.df.mapInArrow(task, _FILES_DDL).collect()
+                # With a transform, its output columns are put in table order by the task.
+                frame = df if transform is not None else frame_to_write(df, plan.arrow_schema.names).df
+                rows = frame.mapInArrow(task, _FILES_DDL).collect()
         except Exception as err:
             _delete_files(root, [], write_id)
             raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err

@@ -373,10 +373,12 @@ class NativeDeltaIO:
         commit_metadata: Mapping[str, str] | None = None,
         validate: Callable[[list[str]], None] | None = None,
         description: str | None = None,
+        transform: tuple[Callable[[Any], Any], Any] | None = None,
     ) -> WriteResult:
         """Write a DataFrame to a Delta table in one commit with ``df.write.format("delta")``.
 
-        Same parameters and result as :meth:`jobs.delta_io.LocalDeltaIO.write_table`. With
+        Same parameters and result as :meth:`jobs.delta_io.LocalDeltaIO.write_table` (``transform``:
+        ``df.mapInArrow(*transform)`` is written). With
         ``validate``, the rows are first written as Parquet next to the table, to
         ``<parent>/_lakelabel_staging/<table name>-<write id>`` (Databricks refuses to read
         non-Delta data inside a table's folder), ``validate`` gets those files, and only then are
@@ -397,6 +399,8 @@ class NativeDeltaIO:
             failed; the table is unchanged.
         """
         _check_write_args(mode, app_id, app_version, overwrite_schema)
+        if transform is not None:
+            df = df.mapInArrow(*transform)
         root = _native_path(path)
         spark = df.sparkSession
         previous = self.table_version(root)

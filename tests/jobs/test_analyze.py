@@ -304,3 +304,43 @@ def test_evaluation_source_gives_gold_when_the_source_has_none(spark, run, tmp_p
 
     html = render(doc).html
     assert "Held-out evaluation source" in html and f"{ev['lm_accuracy']:.1%}" in html
+
+
+def test_labels_carry_the_vote_codes_analyze_reads(spark, run, truth, tmp_path):
+    """The labels' ``vote_codes`` are the votes; analyze reads them, but falls back to the votes table when
+    they are missing (labels written before the column) or coded with other LFs (stale)."""
+    from dataclasses import replace
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    from jobs.analysis import inputs as analysis_inputs
+    from jobs.analysis.rows import scored_rows
+
+    cfg, _, _ = run
+    k = truth["k"]
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas().set_index("row_id").loc[truth["source"]["id"]]
+    expected = [[j * k + int(v) for j, v in enumerate(row) if v >= 0] for row in truth["L"]]
+    assert [list(c) for c in labels["vote_codes"]] == expected
+
+    found = analysis_inputs.resolve(spark, cfg, None)
+    assert found.codes_match
+
+    def patterns(inputs) -> dict:
+        return {r["row_id"]: list(r["pattern"]) for r in scored_rows(spark, inputs, [], []).select(
+            "row_id", "pattern").collect()}
+
+    # A copy of the labels whose codes are all wrong ([0]): read when they match, never when stale.
+    table = DeltaTable(cfg.table_path("labels")).to_pyarrow_table()
+    wrong = table.set_column(table.schema.get_field_index("vote_codes"), "vote_codes",
+                             pa.array([[0]] * table.num_rows, pa.list_(pa.int32())))
+    write_deltalake(str(tmp_path / "wrong"), wrong)
+    tampered = replace(found, labels_path=str(tmp_path / "wrong"), labels_version=0)
+    assert set(map(tuple, patterns(tampered).values())) == {(0,)}  # the stored codes are what analyze reads
+    by_votes = {rid: codes for rid, codes in zip(truth["source"]["id"], expected)}
+    assert patterns(replace(tampered, codes_match=False)) == by_votes  # coded with other LFs: from the votes
+    write_deltalake(str(tmp_path / "old"), table.drop_columns(["vote_codes"]))
+    assert patterns(replace(found, labels_path=str(tmp_path / "old"), labels_version=0)) == by_votes
+    written = {"lfs": found.applied.lf_versions, "label_space": list(found.label_space)}
+    assert analysis_inputs.coded_like(written, found.applied)
+    assert not analysis_inputs.coded_like({**written, "lfs": {"other_lf": "1"}}, found.applied)
+    assert not analysis_inputs.coded_like({**written, "label_space": written["label_space"][::-1]}, found.applied)

@@ -1,0 +1,65 @@
+"""Vote patterns as bitmasks (``jobs.aggregate.mask_frame``): the same rows as collecting codes per row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from jobs import aggregate
+from jobs.write_labels import batch_codes
+
+pytestmark = pytest.mark.spark
+
+LFS = ["a", "b", "c"]
+K = 3
+
+
+@pytest.fixture(scope="module")
+def frames(spark):
+    votes = spark.createDataFrame(
+        [("r1", "a", 2), ("r1", "c", 0), ("r1", "b", -1), ("r2", "b", 1), ("r3", "a", -1),
+         ("r4", "c", 2), ("r4", "a", 0), ("r4", "b", 2), ("gone", "a", 1)],
+        "row_id string, lf_name string, vote int",
+    )
+    ids = spark.createDataFrame([("r1", 0, "x"), ("r2", -1, None), ("r3", 2, "z"), ("r4", 1, "w")],
+                                "row_id string, gold int, extra string")
+    return votes, ids
+
+
+def test_mask_frame_gives_the_patterns_of_collected_codes(frames):
+    votes, ids = frames
+    by_mask = {r["row_id"]: r.asDict() for r in aggregate.pattern_frame(votes, ids, LFS, K).collect()}
+    by_list = {r["row_id"]: r.asDict() for r in aggregate._pattern_frame_lists(votes, ids, LFS, K).collect()}
+    assert by_mask == by_list
+    # Codes lf_index * k + class, sorted; the ids' other columns kept; votes of unknown ids dropped.
+    assert by_mask == {
+        "r1": {"row_id": "r1", "pattern": [2, 6], "gold": 0, "extra": "x"},
+        "r2": {"row_id": "r2", "pattern": [4], "gold": -1, "extra": None},
+        "r3": {"row_id": "r3", "pattern": [], "gold": 2, "extra": "z"},
+        "r4": {"row_id": "r4", "pattern": [0, 5, 8], "gold": 1, "extra": "w"},
+    }
+    masks = {r["row_id"]: r[aggregate.MASK] for r in aggregate.mask_frame(votes, ids, LFS, K).collect()}
+    assert masks == {"r1": 0b1000100, "r2": 0b10000, "r3": 0, "r4": 0b100100001}
+
+
+def test_aggregate_masks_equals_aggregate_patterns(frames):
+    votes, ids = frames
+    a = aggregate.aggregate_patterns(aggregate.pattern_frame(votes, ids, LFS, K), LFS, K, max_patterns=100,
+                                     with_gold=True)
+    b = aggregate.aggregate_masks(aggregate.mask_frame(votes, ids, LFS, K), LFS, K, max_patterns=100, with_gold=True)
+    assert a.n_patterns == b.n_patterns == 4 and a.n_gold == b.n_gold == 3
+    order_a, order_b = np.lexsort(a.stats.patterns.T), np.lexsort(b.stats.patterns.T)
+    assert np.array_equal(a.stats.patterns[order_a], b.stats.patterns[order_b])
+    assert np.array_equal(a.gold_counts[order_a], b.gold_counts[order_b])
+    assert np.array_equal(a.stats.overlap, b.stats.overlap) and a.stats.n_conflicted == b.stats.n_conflicted
+
+
+def test_batch_codes_reads_lists_and_masks_alike():
+    lists = pa.RecordBatch.from_pydict({"pattern": pa.array([[2, 6], [], [0, 5, 8]], pa.list_(pa.int32()))})
+    masks = pa.RecordBatch.from_pydict({aggregate.MASK: pa.array([0b1000100, 0, 0b100100001], pa.int64())})
+    for batch in (lists, masks, lists.slice(0, 3)):
+        offsets, codes = batch_codes(batch, len(LFS) * K)
+        assert offsets.tolist() == [0, 2, 2, 5] and codes.tolist() == [2, 6, 0, 5, 8]
+    offsets, codes = batch_codes(lists.slice(2, 1), len(LFS) * K)  # a slice: offsets start at 0
+    assert offsets.tolist() == [0, 3] and codes.tolist() == [0, 5, 8]
