@@ -40,6 +40,7 @@ from jobs.tasks import build_task_set, is_multitask
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
 from lf_library.budget import TIMEOUT_KIND, LFBudget, evaluate_within_budget
+from lf_library.fused import evaluate_fused
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
 
 log = logging.getLogger(__name__)
@@ -199,9 +200,13 @@ def compute_votes(
             row_ids = batch.column("__row_id")
             columns = batch.select([c for c in batch.schema.names if c != "__row_id"])
             if budget.enabled:
-                votes = evaluate_within_budget(lfs_, columns, budget, precomputed=pre, cardinality=k)
+                def evaluate(some):
+                    return evaluate_within_budget(some, columns, budget, precomputed=pre, cardinality=k)
             else:
-                votes = evaluate_batch(lfs_, columns, precomputed=pre, cardinality=k)
+                def evaluate(some):
+                    return evaluate_batch(some, columns, precomputed=pre, cardinality=k)
+            # Many keyword LFs of a field: one matcher pass for all of them (same votes; lf_library.fused).
+            votes = evaluate_fused(lfs_, columns, cardinality=k, evaluate=evaluate)
             out = to_long_votes(lfs_, row_ids, votes)
             if rows_done is not None:
                 rows_done.add(batch.num_rows)
