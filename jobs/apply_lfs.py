@@ -207,7 +207,8 @@ def compute_votes(
                     return evaluate_batch(some, columns, precomputed=pre, cardinality=k)
             # Many keyword LFs of a field: one matcher pass for all of them (same votes; lf_library.fused).
             votes = evaluate_fused(lfs_, columns, cardinality=k, evaluate=evaluate)
-            out = to_long_votes(lfs_, row_ids, votes)
+            # By LF: the votes table is partitioned by LF, and its writer gets long runs of one LF.
+            out = to_long_votes(lfs_, row_ids, votes, order="lf")
             if rows_done is not None:
                 rows_done.add(batch.num_rows)
             if out.num_rows:

@@ -128,11 +128,9 @@ def task_rows(rows: DataFrame, task_set: TaskSet, index: int) -> DataFrame:
     """:func:`jobs.aggregate.pattern_frame` rows of task ``index`` (its own LF indices and class ids)."""
     cols, kt = _layout(task_set)[index]
     big_k = task_set.registry.cardinality
-    lo, hi = int(cols.min()), int(cols.max()) + 1
-    if list(cols) != list(range(lo, hi)):
-        raise ValueError(f"the LFs of task {task_set.tasks[index].name!r} are not contiguous in the run's LF order")
-    pattern = F.expr(f"transform(filter(pattern, c -> c >= {lo * big_k} AND c < {hi * big_k}), "
-                     f"c -> CAST((div(c, {big_k}) - {lo}) * {kt} + c % {big_k} AS INT))")  # fmt: skip
+    local = "map(" + ", ".join(f"{int(g)}L, {j}" for j, g in enumerate(cols)) + ")"  # run's LF index -> task's
+    pattern = F.expr(f"array_sort(transform(filter(pattern, c -> map_contains_key({local}, div(c, {big_k}))), "
+                     f"c -> CAST(element_at({local}, div(c, {big_k})) * {kt} + c % {big_k} AS INT)))")  # fmt: skip
     gold = F.element_at("golds", index + 1) if "golds" in rows.columns else F.lit(-1)
     return rows.select("row_id", pattern.alias("pattern"), gold.cast("int").alias("gold"))
 

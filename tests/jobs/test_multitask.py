@@ -130,7 +130,12 @@ def test_one_votes_table_and_one_labels_table(multi_run, spark):
     assert not os.path.exists(cfg.table_path("labels"))  # no single-task labels table
     table = DeltaTable(summary["tables"]["labels"]["path"])
     assert table.version() == summary["tables"]["labels"]["version"]
-    assert pa.schema(table.schema().to_arrow()) == labels_schema(list(TASKS), spark_id_type())
+    stored, expected = pa.schema(table.schema().to_arrow()), labels_schema(list(TASKS), spark_id_type())
+    assert stored.names == expected.names == ["row_id", *TASKS, "run_id", "tie_break_policy", "source_table",
+                                              "source_version", "votes_version"]
+    for name in TASKS:
+        assert [f.name for f in stored.field(name).type] == ["probabilities", "label", "label_name", "confidence",
+                                                             "n_votes"]
     labels = table.to_pandas()
     assert len(labels) == N and labels.row_id.is_unique
     assert set(labels.run_id) == {"mt-1"} and set(labels.votes_version) == {summary["tables"]["votes"]["version"]}
@@ -185,7 +190,7 @@ def test_task_labels_equal_the_single_task_labels(multi_run, spark):
             frame["voting_lfs"] = frame.voting_lfs.map(tuple)
         exact = [c for c in view.columns if c not in ("probabilities", "confidence")]
         pd.testing.assert_frame_equal(view[exact], alone[exact], check_dtype=False)
-    with pytest.raises(ConfigError, match="task 'nope' is not in .*labels_tasks; its tasks are: topic, urgency"):
+    with pytest.raises(ConfigError, match="task .nope. is not in .*labels_tasks; its tasks are: tags_login, tags_refund, topic, urgency"):
         task_labels(spark, cfg, "nope")
 
 
