@@ -146,7 +146,7 @@ def build_task_set(cfg: PipelineConfig) -> TaskSet:
     for name in names:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(f"task name {name!r} is not valid: use letters, digits and '_' starting with a letter "
-                              f"(it names a labels table and MLflow metrics)")
+                              f"(it names a column of the labels table and MLflow metrics)")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"task names must be unique; duplicated: {dupes}")
