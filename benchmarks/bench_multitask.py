@@ -9,7 +9,7 @@ The rows are the demo's generated tickets (``jobs.demo.data``). The baseline is 
 multi-task run is a ``multi_label`` config of ``--tasks`` tags with ``--lfs-per-task`` keyword LFs
 each (:mod:`lf_library.tags`; keywords drawn from the tickets' own words, so LFs vote on a few
 percent of rows each, some for the tag and some against), through the same pipeline: one apply
-pass, one grouping of the votes, a label model and a labels table per tag. Both run in one Spark
+pass, one grouping of the votes, a label model per tag, one labels table for all tags. Both run in one Spark
 session (``local[*]``), MLflow off. Order: baseline (cold: JIT warm-up), baseline again (warm),
 multi-task; the target compares the multi-task run with the warm baseline.
 

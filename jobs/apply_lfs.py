@@ -40,6 +40,7 @@ from jobs.tasks import build_task_set, is_multitask
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
 from lf_library.budget import TIMEOUT_KIND, LFBudget, evaluate_within_budget
+from lf_library.fused import evaluate_fused
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
 
 log = logging.getLogger(__name__)
@@ -213,10 +214,15 @@ def vote_function(
             row_ids = batch.column("__row_id")
             columns = batch.select([c for c in batch.schema.names if c != "__row_id"])
             if budget.enabled:
-                votes = evaluate_within_budget(lfs_, columns, budget, precomputed=pre, cardinality=k)
+                def evaluate(some):
+                    return evaluate_within_budget(some, columns, budget, precomputed=pre, cardinality=k)
             else:
-                votes = evaluate_batch(lfs_, columns, precomputed=pre, cardinality=k)
-            out = to_long_votes(lfs_, row_ids, votes)
+                def evaluate(some):
+                    return evaluate_batch(some, columns, precomputed=pre, cardinality=k)
+            # Many keyword LFs of a field: one matcher pass for all of them (same votes; lf_library.fused).
+            votes = evaluate_fused(lfs_, columns, cardinality=k, evaluate=evaluate)
+            # By LF: the votes table is partitioned by LF, and its writer gets long runs of one LF.
+            out = to_long_votes(lfs_, row_ids, votes, order="lf")
             if rows_done is not None:
                 rows_done.add(batch.num_rows)
             if out.num_rows:

@@ -1,27 +1,31 @@
-"""The pipeline for several tasks: one apply pass, one grouping of the votes, then fit and write per task.
+"""The pipeline for several tasks: one apply pass, one grouping of the votes, one labels commit.
 
 ``lakelabel run`` on a config with ``tasks:`` or ``multi_label:`` (README "Several tasks at once")
 comes here. The votes of every task's LFs go to the one votes table (LF names are unique across
-tasks, so a vote's task is its LF's). The votes are grouped once by (task, row) into vote
-patterns, persisted, and every task's statistics come from one Spark job over them; each task's
-label model is fitted on the driver and its labels go to its own Delta table
-``<tables.labels>_<task>`` with today's labels schema. MLflow: one run, metric names prefixed
+tasks, so a vote's task is its LF's). The votes are grouped once by row over every LF of the run
+(:func:`vote_rows`, persisted); one Spark job counts each task's vote patterns from it
+(:func:`count_patterns`); each task's label model is fitted on the driver; one more Spark job
+scores every task and writes all labels in one Delta commit (:mod:`jobs.multitask_labels`:
+``<tables.labels>_tasks``, one struct column per task). MLflow: one run, metric names prefixed
 ``<task>.``, one logged label model per task.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_type
 
-from jobs import aggregate, apply_lfs, delta_io, fit_label_model, write_labels
+from jobs import aggregate, apply_lfs, delta_io, fit_label_model, multitask_labels
 from jobs.aggregate import AggregateResult
 from jobs.apply_lfs import ApplyResult
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
@@ -30,14 +34,14 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics
 from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
-from jobs.tasks import Task, TaskSet, build_task_set, task_config, task_source
+from jobs.tasks import Task, TaskSet, build_task_set, task_source
 from labelmodel import MajorityLabelVoter
 from labelmodel.stats import stats_from_matrix
-from lf_library.apply import required_columns
+from lf_library.apply import required_columns, vote_dtype
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run", "task_applied", "task_patterns", "aggregate_tasks", "task_rows"]
+__all__ = ["run", "task_applied", "vote_rows", "count_patterns", "aggregate_tasks", "task_rows"]
 
 
 def task_applied(applied: ApplyResult, task: Task) -> ApplyResult:
@@ -46,105 +50,124 @@ def task_applied(applied: ApplyResult, task: Task) -> ApplyResult:
     return replace(applied, label_space=tuple(task.label_space), lfs=tuple(lf for lf in applied.lfs if lf.name in names))
 
 
-def task_patterns(spark: SparkSession, applied: ApplyResult, task_set: TaskSet, io: Any) -> DataFrame:
-    """``task int, row_id, pattern array<int>`` for every (task, row) with a vote: one grouping of the votes.
+def vote_rows(spark: SparkSession, applied: ApplyResult, task_set: TaskSet, source: Source, io: Any) -> DataFrame:
+    """``row_id, pattern array<int>[, golds array<int>]``: every source row with the votes of every task.
 
-    ``task`` is the index into ``task_set.tasks``; codes are ``lf_index * k + class`` within the task
-    (the same codes :func:`jobs.aggregate.pattern_frame` gives a task on its own).
-    """
-    index = spark.createDataFrame(
-        [(name, i, j, len(t.label_space)) for i, t in enumerate(task_set.tasks) for j, name in enumerate(t.lf_names)],
-        "lf_name string, task int, lf_index int, k int",
-    )
-    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
-    return (
-        votes.where(F.col("vote") >= 0)
-        .join(F.broadcast(index), "lf_name")
-        .select("task", "row_id", (F.col("lf_index") * F.col("k") + F.col("vote")).cast("int").alias("code"))
-        .groupBy("task", "row_id")
-        .agg(F.array_sort(F.collect_list("code")).alias("pattern"))
-    )
-
-
-def _gold_ids(source: Source, tasks: tuple[Task, ...]) -> tuple[DataFrame, dict[str, Source], DataFrame]:
-    """``row_id, golds array<int>`` (one gold class id per task, -1 if none) and each task's Source.
-
-    The ids are persisted (every task's write joins them); the third value is the persisted
-    DataFrame, to unpersist at the end of the run.
+    One grouping of the votes by row over every LF of the run: codes ``lf_index * K + class``,
+    ``lf_index`` in the run's LF order (``task_set.registry``), ``K`` its largest class count.
+    ``golds`` (one gold class id per task, -1 if none) only when some task has a gold column.
     """
     shared = source
+    tasks = task_set.tasks
     for t in tasks:
         shared = replace(shared, df=task_source(shared, t).df)
     sources = {t.name: replace(task_source(shared, t), df=shared.df) for t in tasks}
-    golds = [gold_ids(sources[t.name], tuple(t.label_space)) if sources[t.name].gold_column else F.lit(-1).cast("int")
-             for t in tasks]  # fmt: skip
-    row_id = F.col(source.id_column).alias("row_id")
-    if not any(sources[t.name].gold_column for t in tasks):
-        # Every task's write joins these ids: keep them, not a column of -1s that Spark computes on the fly.
-        ids = shared.df.select(row_id).persist(StorageLevel.MEMORY_AND_DISK)
-        return ids.select("row_id", F.array(*golds).alias("golds")), sources, ids
-    ids = shared.df.select(row_id, F.array(*golds).alias("golds")).persist(StorageLevel.MEMORY_AND_DISK)
-    return ids, sources, ids
+    extra = []
+    if any(sources[t.name].gold_column for t in tasks):
+        golds = [gold_ids(sources[t.name], tuple(t.label_space)) if sources[t.name].gold_column
+                 else F.lit(-1).cast("int") for t in tasks]  # fmt: skip
+        extra = [F.array(*golds).alias("golds")]
+    ids = shared.df.select(F.col(source.id_column).alias("row_id"), F.lit(-1).alias("gold"), *extra)
+    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
+    rows = aggregate.pattern_frame(votes, ids, task_set.registry.names, task_set.registry.cardinality)
+    return rows.drop("gold")
 
 
-def task_rows(codes: DataFrame, ids: DataFrame, index: int) -> DataFrame:
-    """:func:`jobs.aggregate.pattern_frame` rows of task ``index``: every source row, ``[]`` where none voted."""
-    mine = codes.where(F.col("task") == index).select("row_id", "pattern")
-    joined = ids.select("row_id", F.element_at("golds", index + 1).alias("gold")).join(mine, "row_id", "left")
-    return joined.select("row_id", F.coalesce(F.col("pattern"), F.array().cast("array<int>")).alias("pattern"), "gold")
+def _layout(task_set: TaskSet) -> list[tuple[np.ndarray, int]]:
+    """Per task: the indices of its LFs in the run's LF order, and its class count."""
+    where = {name: i for i, name in enumerate(task_set.registry.names)}
+    return [(np.array([where[n] for n in t.lf_names], dtype=np.int64), len(t.label_space)) for t in task_set.tasks]
 
 
-def aggregate_tasks(
-    cfg: PipelineConfig, codes: DataFrame, ids: DataFrame, task_set: TaskSet, n_rows: int,
-) -> dict[str, AggregateResult]:
-    """Every task's :class:`~jobs.aggregate.AggregateResult` from one Spark job over ``codes``.
+def count_patterns(rows: DataFrame, task_set: TaskSet) -> DataFrame:
+    """``task int, pattern binary, gold int, n long``: source rows per (task, vote pattern, gold class).
 
-    Rows where a task has no vote are not in ``codes``: their count per gold class is the
-    task's total minus its covered rows. Past ``aggregate.max_patterns`` patterns in all, each
-    task is aggregated on its own by :func:`jobs.aggregate.aggregate_patterns` (overlap moments).
+    ``pattern`` is the task's row of the dense vote matrix (one byte per LF, int16 past 127
+    classes; -1 abstain), all-abstain rows included. Counted in Python per Spark partition
+    (numpy ``unique`` over each batch's dense votes), then summed over partitions by Spark.
+    """
+    layout = _layout(task_set)
+    n_lfs, k = len(task_set.registry), task_set.registry.cardinality
+    dtype = vote_dtype(k)
+    with_gold = "golds" in rows.columns
+    schema = "task int, pattern binary, gold int, n long"
+
+    def count_partition(batches):
+        found: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in layout]
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            L = multitask_labels.dense_votes(batch.column("pattern"), n_lfs, k)
+            golds = None
+            if with_gold:
+                flat = batch.column("golds").flatten().to_numpy(zero_copy_only=False)
+                golds = flat.reshape(batch.num_rows, len(layout)).astype(dtype)
+            for t, (cols, _) in enumerate(layout):
+                gold = golds[:, t:t + 1] if golds is not None else np.full((batch.num_rows, 1), -1, dtype=dtype)
+                keys = np.ascontiguousarray(np.hstack([L[:, cols], gold]))
+                keys = keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+                distinct, n = np.unique(keys, return_counts=True)
+                found[t].append((distinct, n))
+        for t, (cols, _) in enumerate(layout):
+            if not found[t]:
+                continue
+            distinct, inverse = np.unique(np.concatenate([d for d, _ in found[t]]), return_inverse=True)
+            n = np.bincount(inverse.ravel(), weights=np.concatenate([c for _, c in found[t]])).astype(np.int64)
+            lines = np.frombuffer(distinct.tobytes(), dtype=dtype).reshape(len(distinct), len(cols) + 1)
+            patterns = pa.array([bytes(r) for r in np.ascontiguousarray(lines[:, :-1])], pa.binary())
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(np.full(len(distinct), t, dtype=np.int32)), patterns,
+                 pa.array(lines[:, -1].astype(np.int32)), pa.array(n)],
+                names=["task", "pattern", "gold", "n"])  # fmt: skip
+
+    counted = rows.select("pattern", *(["golds"] if with_gold else [])).mapInArrow(count_partition, schema)
+    return counted.groupBy("task", "pattern", "gold").agg(F.sum("n").cast("long").alias("n"))
+
+
+def task_rows(rows: DataFrame, task_set: TaskSet, index: int) -> DataFrame:
+    """:func:`jobs.aggregate.pattern_frame` rows of task ``index`` (its own LF indices and class ids)."""
+    cols, kt = _layout(task_set)[index]
+    big_k = task_set.registry.cardinality
+    local = "map(" + ", ".join(f"{int(g)}L, {j}" for j, g in enumerate(cols)) + ")"  # run's LF index -> task's
+    pattern = F.expr(f"array_sort(transform(filter(pattern, c -> map_contains_key({local}, div(c, {big_k}))), "
+                     f"c -> CAST(element_at({local}, div(c, {big_k})) * {kt} + c % {big_k} AS INT)))")  # fmt: skip
+    gold = F.element_at("golds", index + 1) if "golds" in rows.columns else F.lit(-1)
+    return rows.select("row_id", pattern.alias("pattern"), gold.cast("int").alias("gold"))
+
+
+def aggregate_tasks(cfg: PipelineConfig, rows: DataFrame, task_set: TaskSet) -> dict[str, AggregateResult]:
+    """Every task's :class:`~jobs.aggregate.AggregateResult` from one Spark job over :func:`vote_rows`.
+
+    Past ``aggregate.max_patterns`` (task, pattern, gold) groups per task in all, each task is
+    aggregated on its own by :func:`jobs.aggregate.aggregate_patterns` (overlap moments).
     """
     started = time.perf_counter()
     tasks = task_set.tasks
-    with_gold = [t.gold_column is not None for t in tasks]
+    with_gold = "golds" in rows.columns
+    golds = [with_gold and t.gold_column is not None for t in tasks]
     k_max = max(len(t.label_space) for t in tasks)
-    covered = codes.join(ids, "row_id").select("task", "pattern", F.element_at("golds", F.col("task") + 1).alias("gold"))
-    grouped = covered.groupBy("task", "pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
     limit = max(cfg.aggregate.max_patterns, 0) * (k_max + 1) * len(tasks)
-    head = grouped.limit(limit + 1).collect() if limit else []
+    head = count_patterns(rows, task_set).limit(limit + 1).collect() if limit else []
     if not limit or len(head) > limit:
         log.info("aggregate: more than %d (task, pattern, gold) groups; aggregating each task on its own", limit)
-        return {t.name: aggregate.aggregate_patterns(task_rows(codes, ids, i), t.lf_names, len(t.label_space),
-                                                     max_patterns=cfg.aggregate.max_patterns, with_gold=with_gold[i])
+        return {t.name: aggregate.aggregate_patterns(task_rows(rows, task_set, i), t.lf_names, len(t.label_space),
+                                                     max_patterns=cfg.aggregate.max_patterns, with_gold=golds[i])
                 for i, t in enumerate(tasks)}  # fmt: skip
-    totals: dict[tuple[int, int], int] = {}
-    if any(with_gold):
-        for r in ids.select(F.posexplode("golds").alias("task", "gold")).groupBy("task", "gold").count().collect():
-            totals[(r["task"], r["gold"])] = r["count"]
-    else:
-        totals = {(i, -1): n_rows for i in range(len(tasks))}
+    dtype = vote_dtype(task_set.registry.cardinality)
     out: dict[str, AggregateResult] = {}
     for i, t in enumerate(tasks):
-        mine = [(r["pattern"], r["gold"], r["n"]) for r in head if r["task"] == i]
-        seen: dict[int, int] = {}
-        for _, gold, n in mine:
-            seen[gold] = seen.get(gold, 0) + n
-        for (task, gold), total in totals.items():
-            if task == i and total > seen.get(gold, 0):
-                mine.append(([], gold, total - seen.get(gold, 0)))
-        out[t.name] = _task_stats(mine, t, with_gold[i], cfg.aggregate.max_patterns, started)
+        mine = [r for r in head if r["task"] == i]
+        lines = np.frombuffer(b"".join(r["pattern"] for r in mine), dtype=dtype).reshape(len(mine), len(t.lf_names))
+        gold = np.fromiter((r["gold"] for r in mine), dtype=np.int64, count=len(mine))
+        n = np.fromiter((r["n"] for r in mine), dtype=np.int64, count=len(mine))
+        out[t.name] = _task_stats(lines.astype(np.int16), gold, n, t, golds[i], cfg.aggregate.max_patterns, started)
     return out
 
 
-def _task_stats(rows: list[tuple[list[int], int, int]], task: Task, with_gold: bool, max_patterns: int,
+def _task_stats(lines: np.ndarray, gold: np.ndarray, n: np.ndarray, task: Task, with_gold: bool, max_patterns: int,
                 started: float) -> AggregateResult:  # fmt: skip
-    """Statistics of one task from its (pattern codes, gold, count) rows, as aggregate_patterns computes them."""
-    m, k = len(task.lf_names), len(task.label_space)
-    lines = np.full((len(rows), m), -1, dtype=np.int16)
-    for i, (pattern, _, _) in enumerate(rows):
-        codes = np.asarray(pattern, dtype=np.int64)
-        lines[i, codes // k] = codes % k
-    gold = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    n = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+    """Statistics of one task from its (pattern, gold, count) rows, as aggregate_patterns computes them."""
+    k = len(task.label_space)
     distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
     stats = stats_from_matrix(lines, k, lf_names=tuple(task.lf_names), weights=n)
     if stats.patterns is None and len(distinct) > max_patterns:
@@ -179,8 +202,8 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = False) -> dict[str, Any]:
     """Run every task of ``cfg``; return the run summary (with a ``tasks`` section, one entry per task).
 
-    Tables move only when their step commits; when a later step fails, the votes and every
-    task's labels table are put back to their versions before the run.
+    Tables move only when their step commits; when a later step fails, the votes and the
+    labels table are put back to their versions before the run.
     """
     run_id = check_run_id(run_id)
     t0 = time.perf_counter()
@@ -190,13 +213,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     source = load_source(spark, cfg.source, io=io)
     votes_path = cfg.table_path("votes")
-    task_cfgs = {t.name: task_config(cfg, t) for t in tasks}
-    labels_paths = {t.name: task_cfgs[t.name].table_path("labels") for t in tasks}
-    before = {path: io.table_version(path) for path in [votes_path, *labels_paths.values()]}
+    labels_path = multitask_labels.labels_path(cfg)
+    before = {path: io.table_version(path) for path in (votes_path, labels_path)}
     mlflow_run_id = tracking.start_run(cfg, run_id).info.run_id if cfg.mlflow.enabled else None
     status = "FAILED"
     moved: list[str] = []
-    codes = cached_ids = None
+    rows = None
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force)
@@ -209,15 +231,16 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         log.info("stage 2/4 aggregate: vote patterns of %d tasks in one pass", len(tasks))
         started = time.perf_counter()
         describe(spark, "aggregate", f"vote patterns of {len(tasks)} tasks")
-        ids, sources, cached_ids = _gold_ids(source, tasks)
-        codes = task_patterns(spark, applied, task_set, io).persist(StorageLevel.MEMORY_AND_DISK)
-        aggs = aggregate_tasks(cfg, codes, ids, task_set, applied.n_rows)
+        # One row per source row with the votes of every task, kept for the write.
+        rows = vote_rows(spark, applied, task_set, source, io).persist(StorageLevel.MEMORY_AND_DISK)
+        aggs = aggregate_tasks(cfg, rows, task_set)
         timings["aggregate"] = time.perf_counter() - started
 
         entries: dict[str, dict[str, Any]] = {}
         fits: dict[str, Any] = {}
         timings["fit"] = 0.0
-        for t in tasks:  # on the driver: label models, held-out scores, MLflow (which is not thread-safe)
+        layout = _layout(task_set)
+        for i, t in enumerate(tasks):  # on the driver: label models, held-out scores, MLflow (not thread-safe)
             mine = task_applied(applied, t)
             agg = aggs[t.name]
             fitted = fit_label_model.run(cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
@@ -234,7 +257,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                     import mlflow
 
                     mlflow.log_metrics({f"{t.name}.{k}": v for k, v in holdout.items()})
-            fits[t.name] = (mine, fitted, model_uri)
+            fits[t.name] = multitask_labels.TaskLabels(
+                name=t.name, label_space=tuple(t.label_space), columns=tuple(int(c) for c in layout[i][0]),
+                lf_versions=tuple((n, mine.lf_versions[n]) for n in mine.lf_names),
+                model_json=json.dumps(fitted.model.to_dict()), label_model=model_uri or fitted.model_path,
+                label_model_version=fitted.model_version, metrics=fitted.metrics)  # fmt: skip
             entries[t.name] = {
                 "label_space": list(t.label_space),
                 "gold_column": t.gold_column,
@@ -247,21 +274,18 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                 "metrics": metrics,
             }  # fmt: skip
 
-        # One task after another: writing 4 tables at once from driver threads measured no faster
-        # (benchmarks/RESULTS.md, busy machine: the writes are CPU-bound there).
+        log.info("stage 4/4 write: labels of %d tasks for %d rows, one commit", len(tasks), applied.n_rows)
         started = time.perf_counter()
-        written_all = {}
-        for i, t in enumerate(tasks):
-            log.info("stage 4/4 write: task %s (%d/%d), labels for %d rows", t.name, i + 1, len(tasks), applied.n_rows)
-            mine, fitted, model_uri = fits[t.name]
-            written_all[t.name] = write_labels.run(spark, task_cfgs[t.name], run_id=run_id, applied=mine, fitted=fitted,
-                                                   source=sources[t.name], model_uri=model_uri,
-                                                   rows=task_rows(codes, ids, i))  # fmt: skip
+        lineage = {"run_id": run_id, "source_table": applied.source_path, "source_version": applied.source_version,
+                   "votes_version": applied.votes_version}  # fmt: skip
+        version, n_written, _ = multitask_labels.write(
+            spark, io, labels_path, rows, [fits[t.name] for t in tasks], n_lfs=len(task_set.registry),
+            k=task_set.registry.cardinality, n_rows=applied.n_rows, tie_break_policy=cfg.output.tie_break_policy,
+            lineage=lineage, row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType))  # fmt: skip
         timings["write"] = time.perf_counter() - started
         for t in tasks:
-            written = written_all[t.name]
-            entries[t.name]["tables"] = {"labels": {"path": written.labels_table, "version": written.labels_version,
-                                                    "rows": written.n_rows}}  # fmt: skip
+            entries[t.name]["tables"] = {"labels": {"path": labels_path, "version": version, "rows": n_written,
+                                                    "column": t.name}}  # fmt: skip
         timings["total"] = time.perf_counter() - t0
         summary = _summary(cfg, run_id, applied, task_set, entries, mlflow_run_id, timings)
         if cfg.report.enabled:
@@ -280,15 +304,14 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     except BaseException as err:
         status = "FAILED" if isinstance(err, Exception) else "KILLED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
-        # Every labels table whose version moved, and the votes if this run wrote them.
-        for path in [*labels_paths.values(), *moved]:
+        # The labels table if its version moved, and the votes if this run wrote them.
+        for path in [labels_path, *moved]:
             if io.table_version(path) != before[path]:
                 io.restore_table(path, before[path], reason=reason)
         raise
     finally:
-        for cached in (codes, cached_ids):
-            if cached is not None:
-                cached.unpersist()
+        if rows is not None:
+            rows.unpersist()
         clear_description(spark)
         if cfg.mlflow.enabled:
             tracking.end_run(cfg, status, failing=status != "FINISHED")
@@ -306,7 +329,7 @@ def _summary(cfg: PipelineConfig, run_id: str, applied: ApplyResult, task_set: T
                    "version": applied.source_version, "rows": applied.n_rows},
         "tables": {
             "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
-            **{f"labels_{name}": e["tables"]["labels"] for name, e in entries.items()},
+            "labels": {k: v for k, v in next(iter(entries.values()))["tables"]["labels"].items() if k != "column"},
         },
         "lfs": [{"name": lf.name, "task": task_of[lf.name], "version": lf.version, "kind": lf.kind, "origin": lf.origin,
                  "votes": lf.votes, "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],

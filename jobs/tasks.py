@@ -5,7 +5,8 @@ over one tag list) become a :class:`TaskSet`. LFs reach a task two ways: LFs of 
 ``lfs.modules`` go to the task whose label space they have (an LF's own ``label_space``, else its
 module's ``LABEL_SPACE``); LFs listed under a task's own ``lfs`` belong to that task. One apply
 pass runs every task's LFs (:class:`TaskRegistry`: LF names are unique across tasks, so the
-votes table needs no task column); :mod:`jobs.multitask` aggregates, fits and writes per task.
+votes table needs no task column); :mod:`jobs.multitask` aggregates and fits per task and writes
+every task's labels in one table.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from lf_library.models import set_tracking_uri
 from lf_library.registry import module_lfs
 from lf_library.tags import check_tag, tag_space
 
-__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "labels_table", "task_config",
-           "task_source"]
+__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_source"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# Columns of the multi-task labels table next to the task columns (jobs/multitask_labels.py).
+_RESERVED = frozenset({"row_id", "run_id", "tie_break_policy", "source_table", "source_version", "votes_version"})
 
 
 @dataclass(frozen=True)
@@ -144,10 +146,15 @@ def build_task_set(cfg: PipelineConfig) -> TaskSet:
     for name in names:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(f"task name {name!r} is not valid: use letters, digits and '_' starting with a letter "
-                              f"(it names a labels table and MLflow metrics)")
+                              f"(it names a column of the labels table and MLflow metrics)")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"task names must be unique; duplicated: {dupes}")
+    lowered = [n.lower() for n in names]
+    clash = sorted({n for n in names if lowered.count(n.lower()) > 1 or n.lower() in _RESERVED})
+    if clash:
+        raise ConfigError(f"task name(s) {clash} clash with another task's or with a column of the labels table "
+                          f"({', '.join(sorted(_RESERVED))}; Spark compares column names without case): rename them")
     by_task: dict[str, LFRegistry] = {}
     spaces: dict[str, tuple[str, ...]] = {}
     for t in configs:
@@ -234,26 +241,6 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task
             if lf.label_space is None:
                 lf.label_space = space
             by_task[matches[0]].register(lf, origin=module)
-
-
-def labels_table(cfg: PipelineConfig, task: str) -> str:
-    """``tables.labels`` of one task: ``<tables.labels>_<task>`` (a Delta table per task)."""
-    return f"{cfg.tables.labels.rstrip('/')}_{task}"
-
-
-def task_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:
-    """The single-task config that reads and writes ``task``'s tables (for the stage jobs)."""
-    evaluation = cfg.evaluation
-    if evaluation is not None:
-        evaluation = replace(evaluation, gold_column=task.gold_column)
-    return replace(
-        cfg,
-        tables=replace(cfg.tables, labels=labels_table(cfg, task.name)),
-        evaluation=evaluation,
-        lfs=LFConfig(label_space=list(task.label_space)),
-        tasks=[],
-        multi_label=None,
-    )
 
 
 def task_source(source: Source, task: Task) -> Source:

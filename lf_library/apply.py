@@ -409,7 +409,8 @@ def evaluate_batch(
 
 
 def to_long_votes(
-    lfs: Sequence[LabelingFunction], row_ids: pa.Array | pa.ChunkedArray, bv: BatchVotes
+    lfs: Sequence[LabelingFunction], row_ids: pa.Array | pa.ChunkedArray, bv: BatchVotes,
+    *, order: Literal["row", "lf"] = "row",
 ) -> pa.RecordBatch:
     """Long-format votes: one row per (row, LF) that voted or failed, ordered by row then LF.
 
@@ -421,6 +422,9 @@ def to_long_votes(
         Source ids of the batch rows, in batch order; their type is kept.
     bv : BatchVotes
         Output of :func:`evaluate_batch`.
+    order : {"row", "lf"}
+        ``"lf"``: ordered by LF, then row (the votes table is partitioned by LF: with hundreds of
+        LFs, its writer then gets long runs of one LF instead of every LF in every batch).
 
     Returns
     -------
@@ -442,7 +446,14 @@ def to_long_votes(
         err_rows = np.fromiter((e.row_index for e in bv.errors), dtype=np.int64, count=len(bv.errors))
         err_lfs = np.fromiter((e.lf_index for e in bv.errors), dtype=np.int64, count=len(bv.errors))
         keep[err_rows, err_lfs] = True
-    rows, cols = np.nonzero(keep)  # row-major: ordered by row, then LF
+    if order not in ("row", "lf"):
+        raise ValueError(f"order must be 'row' or 'lf', got {order!r}")
+    if order == "lf":
+        cols, rows = np.nonzero(keep.T)
+        pos, width = cols * b + rows, b
+    else:
+        rows, cols = np.nonzero(keep)  # row-major: ordered by row, then LF
+        pos, width = rows * m + cols, m
     n_out = len(rows)
 
     names = pa.array([lf.name for lf in lfs], pa.string())
@@ -450,10 +461,10 @@ def to_long_votes(
     take = pa.array(cols, pa.int64())
     if bv.errors:
         flat = {(e.row_index, e.lf_index): e for e in bv.errors}
-        pos = rows * m + cols
         msg: list[str | None] = [None] * n_out
         kind: list[str | None] = [None] * n_out
-        where = np.searchsorted(pos, [r * m + c for r, c in flat])
+        keys = [r * m + c if order == "row" else c * width + r for r, c in flat]
+        where = np.searchsorted(pos, keys)
         for p, e in zip(where, flat.values()):
             msg[p] = e.message
             kind[p] = e.kind

@@ -36,7 +36,7 @@ def check_tag(tag: Any) -> str:
     if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise LFConfigError(
             f"tag {tag!r} is not a valid tag name: use letters, digits and '_' starting with a letter "
-            f"(it names a task, a labels table and MLflow metrics)"
+            f"(it names a task, a column of the labels table and MLflow metrics)"
         )
     return tag
 

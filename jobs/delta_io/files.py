@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -78,13 +79,16 @@ class _TaskWriter:
                 if batch.num_rows == 0:
                     continue
                 self._check_not_null(batch)
-                for key, rows in self._split(pa.Table.from_batches([batch])):
+                table = pa.Table.from_batches([batch])
+                # Cast once per batch; the pieces of a partitioned batch are slices of it.
+                data = table.select(self.data_schema.names).cast(self.data_schema)
+                for key, rows in self._split(table, data):
                     out = files.get(key)
                     if out is None:
                         name = f"{prefix}-{len(files):04d}.c000.{self.compression}.parquet"
                         rel = "/".join([*_partition_dirs(self.partition_columns, key), name])
                         out = files[key] = _OpenFile(self, fs, f"{base}/{rel}", rel, key)
-                    out.append(rows.select(self.data_schema.names).cast(self.data_schema))
+                    out.append(rows)
                 # Many partition values in one task: bound the memory of all buffers together.
                 if sum(f.buffered_bytes for f in files.values()) >= self.row_group_bytes:
                     for f in files.values():
@@ -105,20 +109,25 @@ class _TaskWriter:
                     f"fill or filter them before writing"
                 )
 
-    def _split(self, table: pa.Table) -> Iterator[tuple[tuple, pa.Table]]:
+    def _split(self, table: pa.Table, data: pa.Table) -> Iterator[tuple[tuple, pa.Table]]:
+        """``data``'s rows per partition value (read from ``table``, which has the partition columns)."""
         if not self.partition_columns:
-            yield (), table
+            yield (), data
             return
         cols = list(self.partition_columns)
-        keyed = table.select(cols).append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+        keyed = table.select(cols).append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
         groups = keyed.group_by(cols, use_threads=False).aggregate([("__row", "list")])
         keys = groups.select(cols).to_pylist()
         if len(keys) == 1:
-            yield tuple(keys[0][c] for c in cols), table
+            yield tuple(keys[0][c] for c in cols), data
             return
+        # One take puts each partition's rows together; the pieces are zero-copy slices of it (a
+        # batch of votes spans hundreds of LF partitions: one take each would dominate the write).
         indices = groups.column("__row_list").combine_chunks()
+        grouped = data.take(indices.flatten())
+        bounds = np.concatenate(([0], np.cumsum(np.diff(indices.offsets.to_numpy()))))
         for i, key in enumerate(keys):
-            yield tuple(key[c] for c in cols), table.take(indices[i].values)
+            yield tuple(key[c] for c in cols), grouped.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
 
 
 class _OpenFile:

@@ -142,7 +142,7 @@ def _format_tasks(summary: dict[str, Any]) -> str:
         if "accuracy_covered" in m:
             lines.append(f"    on covered rows   label model {m['accuracy_covered']:.2%}   majority vote "
                          f"{m['mv_accuracy_covered']:.2%}")
-        lines.append(f"    labels table      {labels['path']} (v{labels['version']})")
+        lines.append(f"    labels            column {name} of {labels['path']} (v{labels['version']})")
     if summary["mlflow"]["run_id"]:
         lines.append(f"  MLflow run          {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
     lines.append(f"  wall time           {summary['timings_seconds']['total']:.1f}s")

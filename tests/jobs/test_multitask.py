@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 from deltalake import DeltaTable
@@ -100,11 +102,11 @@ def test_routing_by_label_space_and_mapping_form(tmp_path):
 def test_summary_has_one_entry_per_task(multi_run):
     cfg, summary = multi_run
     assert list(summary["tasks"]) == list(TASKS)
+    labels = summary["tables"]["labels"]
+    assert labels["path"] == str(cfg.lakehouse_path / "labels_tasks") and labels["rows"] == N
     for name, entry in summary["tasks"].items():
         assert entry["lfs"] == TASKS[name]
-        assert entry["tables"]["labels"]["rows"] == N
-        assert entry["tables"]["labels"]["path"] == str((cfg.lakehouse_path / f"labels_{name}"))
-        assert summary["tables"][f"labels_{name}"] == entry["tables"]["labels"]
+        assert entry["tables"]["labels"] == {**labels, "column": name}
         assert 0 < entry["metrics"]["coverage"] <= 1
         assert summary["metrics"][f"{name}.coverage"] == entry["metrics"]["coverage"]
         assert "accuracy" in entry["metrics"]  # every task has gold here
@@ -117,31 +119,79 @@ def test_summary_has_one_entry_per_task(multi_run):
     assert summary["tasks"]["topic"]["metrics"]["accuracy_covered"] == 1.0
 
 
-def test_one_votes_table_and_single_task_schemas(multi_run, spark):
+def test_one_votes_table_and_one_labels_table(multi_run, spark):
     from jobs.apply_lfs import votes_table_schema
-    from jobs.write_labels import labels_schema
+    from jobs.multitask_labels import labels_schema
 
     cfg, summary = multi_run
     votes = DeltaTable(cfg.table_path("votes"))
     assert votes.schema().to_arrow().names == votes_table_schema(spark_id_type()).names
     assert set(votes.to_pandas().lf_name) <= {lf for lfs in TASKS.values() for lf in lfs}
-    assert not os.path.exists(cfg.table_path("labels"))  # no labels table without a task suffix
+    assert not os.path.exists(cfg.table_path("labels"))  # no single-task labels table
+    table = DeltaTable(summary["tables"]["labels"]["path"])
+    assert table.version() == summary["tables"]["labels"]["version"]
+    stored, expected = pa.schema(table.schema().to_arrow()), labels_schema(list(TASKS), spark_id_type())
+    assert stored.names == expected.names == ["row_id", *TASKS, "run_id", "tie_break_policy", "source_table",
+                                              "source_version", "votes_version"]
     for name in TASKS:
-        labels = DeltaTable(summary["tasks"][name]["tables"]["labels"]["path"]).to_pandas()
-        assert list(labels.columns) == labels_schema(spark_id_type()).names
-        assert len(labels) == N and labels.row_id.is_unique
-        assert set(labels.run_id) == {"mt-1"} and set(labels.votes_version) == {summary["tables"]["votes"]["version"]}
+        assert [f.name for f in stored.field(name).type] == ["probabilities", "label", "label_name", "confidence",
+                                                             "n_votes"]
+    labels = table.to_pandas()
+    assert len(labels) == N and labels.row_id.is_unique
+    assert set(labels.run_id) == {"mt-1"} and set(labels.votes_version) == {summary["tables"]["votes"]["version"]}
+    meta = json.loads(json.loads(table.history(1)[0]["userMetadata"])["lakelabel.write"])
+    for name in TASKS:
         k = len(summary["tasks"][name]["label_space"])
-        assert all(len(p) == k for p in labels.probabilities)
-        assert set(labels.label_name.dropna()) <= set(summary["tasks"][name]["label_space"])
-        voters = {v.split("@")[0] for vs in labels.voting_lfs for v in vs}
-        assert voters <= set(TASKS[name])
+        assert all(len(cell["probabilities"]) == k for cell in labels[name])
+        assert {cell["label_name"] for cell in labels[name]} - {None} <= set(summary["tasks"][name]["label_space"])
+        mine = meta["tasks"][name]
+        assert mine["label_model_version"] == summary["tasks"][name]["label_model"]["version"]
+        assert mine["label_model"] == summary["tasks"][name]["label_model"]["mlflow_uri"]
+        assert [lf for lf, _ in mine["lfs"]] == TASKS[name]
 
 
 def spark_id_type():
-    import pyarrow as pa
-
     return pa.int64()
+
+
+def test_task_labels_equal_the_single_task_labels(multi_run, spark):
+    """The anchor of the write: one task's view of the wide table equals write_labels scoring that task alone."""
+    from jobs import delta_io
+    from jobs.apply_lfs import load_apply_result
+    from jobs.delta_io.sources import load_source
+    from jobs.multitask import task_rows, vote_rows
+    from jobs.multitask_labels import task_labels
+    from jobs.write_labels import labels_schema, score_rows
+    from labelmodel import LabelModel
+
+    cfg, summary = multi_run
+    task_set = build_task_set(cfg)
+    io = delta_io.delta_io(spark, "local")
+    applied = load_apply_result(cfg, io)
+    rows = vote_rows(spark, applied, task_set, load_source(spark, cfg.source, io=io), io)
+    versions = {lf["name"]: lf["version"] for lf in summary["lfs"]}
+    for i, name in ((0, "topic"), (3, "tags_login")):  # a plain task, and a tag with a Python LF
+        entry = summary["tasks"][name]
+        model = LabelModel.load(entry["label_model"]["path"])
+        lineage = {"run_id": "mt-1", "label_model": entry["label_model"]["mlflow_uri"],
+                   "label_model_version": entry["label_model"]["version"], "source_table": summary["source"]["path"],
+                   "source_version": summary["source"]["version"], "votes_version": summary["tables"]["votes"]["version"]}
+        alone = score_rows(task_rows(rows, task_set, i), model_json=json.dumps(model.to_dict()), lf_names=TASKS[name],
+                           lf_versions=versions, label_space=entry["label_space"],
+                           tie_break_policy=cfg.output.tie_break_policy, lineage=lineage, row_id_type=spark_id_type())
+        alone = alone.toPandas().sort_values("row_id").reset_index(drop=True)
+        view = task_labels(spark, cfg, name).toPandas().sort_values("row_id").reset_index(drop=True)
+        assert list(view.columns) == labels_schema(spark_id_type()).names
+        assert (view.n_votes > 0).any() and (view.n_votes == 0).any()
+        assert view.voting_lfs.map(len).sum() == view.n_votes.sum()
+        np.testing.assert_allclose(np.stack(view.probabilities), np.stack(alone.probabilities), rtol=1e-12)
+        np.testing.assert_allclose(view.confidence, alone.confidence, rtol=1e-12)
+        for frame in (view, alone):
+            frame["voting_lfs"] = frame.voting_lfs.map(tuple)
+        exact = [c for c in view.columns if c not in ("probabilities", "confidence")]
+        pd.testing.assert_frame_equal(view[exact], alone[exact], check_dtype=False)
+    with pytest.raises(ConfigError, match="task .nope. is not in .*labels_tasks; its tasks are: tags_login, tags_refund, topic, urgency"):
+        task_labels(spark, cfg, "nope")
 
 
 def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
@@ -149,7 +199,7 @@ def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
     from jobs import aggregate, delta_io
     from jobs.apply_lfs import load_apply_result
     from jobs.delta_io.sources import load_source
-    from jobs.multitask import _gold_ids, aggregate_tasks, task_applied, task_patterns
+    from jobs.multitask import aggregate_tasks, task_applied, vote_rows
     from jobs.tasks import task_source
 
     cfg, summary = multi_run
@@ -157,8 +207,7 @@ def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
     io = delta_io.delta_io(spark, "local")
     applied = load_apply_result(cfg, io)
     source = load_source(spark, cfg.source, io=io)
-    ids, _, _ = _gold_ids(source, task_set.tasks)
-    together = aggregate_tasks(cfg, task_patterns(spark, applied, task_set, io), ids, task_set, applied.n_rows)
+    together = aggregate_tasks(cfg, vote_rows(spark, applied, task_set, source, io), task_set)
     for t in (task_set["topic"], task_set["tags_login"]):  # a plain task and a tag (each alone costs a Spark job)
         alone = aggregate.run(spark, cfg, applied=task_applied(applied, t), source=task_source(source, t))
         mine = together[t.name]
@@ -223,6 +272,10 @@ def test_other_bad_task_configs(tmp_path, capsys):
     bad_name = task_dict(tmp_path, "x.parquet")
     bad_name["tasks"]["to pic"] = bad_name["tasks"].pop("topic")
     assert "task name 'to pic' is not valid" in _cli(tmp_path, bad_name, capsys)
+    clash = task_dict(tmp_path, "x.parquet")
+    clash["tasks"]["Run_Id"] = clash["tasks"].pop("urgency")  # a column of the labels table
+    assert "task name(s) ['Run_Id'] clash with another task's or with a column of the labels table" in \
+        _cli(tmp_path, clash, capsys)
     tags = task_dict(tmp_path, "x.parquet")
     tags["multi_label"]["tags"] = ["refund", "refund"]
     assert "multi_label.tags repeats ['refund']" in _cli(tmp_path, tags, capsys)
@@ -262,28 +315,26 @@ def test_demo_urgency_data_is_seeded():
     assert rate.is_monotonic_increasing
 
 
-def test_failed_task_write_puts_every_table_back(multi_run, spark, monkeypatch):
-    """A task's write fails after others committed: every labels table (and the votes) stay as before."""
-    from jobs import pipeline, write_labels
+def test_failed_run_puts_every_table_back(multi_run, spark, monkeypatch):
+    """The labels commit went through, then the run fails: the labels and the recomputed votes go back."""
+    from jobs import multitask_labels, pipeline
 
     cfg, summary = multi_run
-    versions = {name: DeltaTable(e["tables"]["labels"]["path"]).version() for name, e in summary["tasks"].items()}
-    votes = DeltaTable(cfg.table_path("votes")).version()
-    real = write_labels.run
+    labels_path = summary["tables"]["labels"]["path"]
+    before = {path: DeltaTable(path).version() for path in (labels_path, cfg.table_path("votes"))}
+    real = multitask_labels.write
 
-    def failing(spark, task_cfg, **kw):
-        if task_cfg.table_path("labels").endswith("labels_urgency"):
-            raise RuntimeError("disk full while writing urgency")
-        return real(spark, task_cfg, **kw)
+    def write_then_fail(*args, **kw):
+        real(*args, **kw)
+        raise RuntimeError("disk full after the labels commit")
 
-    monkeypatch.setattr(write_labels, "run", failing)
+    monkeypatch.setattr(multitask_labels, "write", write_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        pipeline.run(spark, replace_mlflow_off(cfg), run_id="mt-2")
-    for name, e in summary["tasks"].items():
-        table = DeltaTable(e["tables"]["labels"]["path"])
-        assert set(table.to_pandas().run_id) == {"mt-1"}, name  # the labels of the run before
-        assert table.version() >= versions[name]
-    assert DeltaTable(cfg.table_path("votes")).version() == votes  # reused, not rewritten
+        pipeline.run(spark, replace_mlflow_off(cfg), run_id="mt-2", force=True)  # force: the votes move too
+    for path, version in before.items():
+        table = DeltaTable(path)
+        assert table.version() == version + 2, path  # this run's commit, then the restore commit
+        assert set(table.to_pandas().run_id) == {"mt-1"}, path
 
 
 def replace_mlflow_off(cfg):

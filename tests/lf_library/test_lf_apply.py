@@ -196,6 +196,20 @@ def test_to_long_votes_keeps_votes_and_errors_in_row_then_lf_order(batch):
     ]
 
 
+def test_to_long_votes_in_lf_then_row_order_has_the_same_rows(batch):
+    @labeling_function(fields=["n"])
+    def lf_div(x):
+        return 1 if 4 / x.n > 1 else ABSTAIN
+
+    lfs = register(lf_div, keyword_lf("kw_free", ["free", "zero"], "a"))
+    bv = evaluate_batch(lfs, batch, cardinality=3)
+    by_row = to_long_votes(lfs, batch.column("id"), bv).to_pylist()
+    by_lf = to_long_votes(lfs, batch.column("id"), bv, order="lf").to_pylist()
+    order = {lf.name: j for j, lf in enumerate(lfs)}
+    assert by_lf == sorted(by_row, key=lambda r: (order[r["lf_name"]], r["row_id"]))
+    assert by_lf != by_row and by_lf[-1]["error"] == "ZeroDivisionError: division by zero"
+
+
 def test_to_long_votes_passes_string_ids_through_and_may_be_empty():
     lfs = register(keyword_lf("kw", ["never"], 0))
     bv = BatchVotes(votes=np.full((2, 1), -1, dtype=np.int8))

@@ -1,0 +1,250 @@
+"""The labels of a multi-task run: one Delta table, one row per source row, one struct column per task.
+
+``lakelabel run`` on a config with several tasks (:mod:`jobs.multitask`) writes every task's
+labels in ONE Spark job and ONE Delta commit to ``<tables.labels>_tasks`` (README "Several tasks
+at once")::
+
+    row_id | <task_1> struct | ... | <task_n> struct | run_id | tie_break_policy | source_table | source_version | votes_version
+
+Each task's struct holds what a single-task labels table holds per row: ``probabilities``,
+``label``, ``label_name``, ``confidence``, ``n_votes``. What is the same for every row of a
+task (its label model's URI and version, its LFs and label space, its metrics) is in the
+commit's metadata (``lakelabel.write``, key ``tasks``), not repeated on a million rows.
+:func:`task_labels` gives one task's labels with exactly the single-task labels schema
+(:func:`jobs.write_labels.labels_schema`), ``voting_lfs`` and model lineage included.
+
+Scoring runs on the executors from the per-row vote patterns of all tasks
+(:func:`jobs.aggregate.pattern_frame` over every LF of the run): each batch becomes one dense
+vote matrix, sliced per task and scored by that task's broadcast label model, as
+:func:`jobs.write_labels.score_rows` scores one task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.progress import Progress
+from jobs.runtime.session import describe
+from lf_library.apply import vote_dtype
+from lf_library.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LABELS_META_KEY", "TaskLabels", "labels_path", "labels_schema", "dense_votes", "score_tasks", "write",
+           "read_labels_metadata", "task_labels"]
+
+LABELS_META_KEY = "lakelabel.write"
+_LINEAGE = ("run_id", "tie_break_policy", "source_table", "source_version", "votes_version")
+
+
+@dataclass(frozen=True)
+class TaskLabels:
+    """What scoring needs of one task: its name, classes, where its LFs sit among all LFs, its model."""
+
+    name: str
+    label_space: tuple[str, ...]
+    columns: tuple[int, ...]  # indices of the task's LFs in the run's LF order (the votes codes)
+    lf_versions: tuple[tuple[str, str], ...]  # (LF name, version) in the task's LF order
+    model_json: str
+    label_model: str  # MLflow URI or model file
+    label_model_version: str
+    metrics: dict[str, Any]
+
+
+def labels_path(cfg: PipelineConfig) -> str:
+    """Path of the multi-task labels table: ``<tables.labels>_tasks``."""
+    return f"{cfg.table_path('labels').rstrip('/')}_tasks"
+
+
+def task_struct() -> pa.StructType:
+    """One task's labels per row: the per-row fields of the single-task labels schema."""
+    return pa.struct([
+        pa.field("probabilities", pa.list_(pa.float64())),
+        pa.field("label", pa.int32()),
+        pa.field("label_name", pa.string()),
+        pa.field("confidence", pa.float64()),
+        pa.field("n_votes", pa.int32()),
+    ])  # fmt: skip
+
+
+def labels_schema(task_names: Sequence[str], row_id_type: pa.DataType) -> pa.Schema:
+    """Schema of the multi-task labels table: ``row_id``, one struct per task, the run's lineage."""
+    return pa.schema(
+        [pa.field("row_id", row_id_type, nullable=False)]
+        + [pa.field(name, task_struct()) for name in task_names]
+        + [pa.field("run_id", pa.string()), pa.field("tie_break_policy", pa.string()),
+           pa.field("source_table", pa.string()), pa.field("source_version", pa.int64()),
+           pa.field("votes_version", pa.int64())]
+    )  # fmt: skip
+
+
+def dense_votes(pattern: pa.ListArray, n_lfs: int, k: int) -> np.ndarray:
+    """``[b, n_lfs]`` votes (``-1``: abstain) from a batch's patterns of codes ``lf_index * k + class``."""
+    b = len(pattern)
+    L = np.full((b, n_lfs), -1, dtype=vote_dtype(k))
+    if isinstance(pattern, pa.ChunkedArray):
+        pattern = pattern.combine_chunks()
+    codes = pattern.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.repeat(np.arange(b), np.diff(pattern.offsets.to_numpy()))
+    L[rows, codes // k] = codes % k
+    return L
+
+
+def score_tasks(
+    rows: DataFrame,
+    tasks: Sequence[TaskLabels],
+    *,
+    n_lfs: int,
+    k: int,
+    tie_break_policy: str,
+    lineage: dict[str, Any],
+    row_id_type: pa.DataType,
+    rows_done: Any = None,
+) -> DataFrame:
+    """Every task's labels for ``rows`` (``row_id, pattern``: codes over all ``n_lfs`` LFs, ``k`` classes)."""
+    schema = labels_schema([t.name for t in tasks], row_id_type)
+    payload = rows.sparkSession.sparkContext.broadcast(
+        [(t.label_space, t.columns, t.model_json) for t in tasks])  # fmt: skip
+    const = [lineage.get(key) if key != "tie_break_policy" else tie_break_policy for key in _LINEAGE]
+    types = [schema.field(key).type for key in _LINEAGE]
+    struct_types = [schema.field(t.name).type for t in tasks]
+
+    def score_partition(batches):
+        from labelmodel import LabelModel
+
+        models = [(np.array(list(space) + [None], dtype=object), np.array(cols, dtype=np.int64),
+                   LabelModel.from_dict(json.loads(model))) for space, cols, model in payload.value]  # fmt: skip
+        for batch in batches:
+            b = batch.num_rows
+            if b == 0:
+                continue
+            L = dense_votes(batch.column("pattern"), n_lfs, k)
+            row_ids = batch.column("row_id")
+            ids = np.asarray(row_ids.to_pylist(), dtype=object) if tie_break_policy == "random" else None
+            columns = [row_ids.cast(row_id_type)]
+            for (names, cols, model), struct_type in zip(models, struct_types):
+                L_t = L[:, cols].astype(np.int64)
+                label, probs = model.predict(L_t, tie_break_policy=tie_break_policy, row_ids=ids, return_probs=True)
+                kt = probs.shape[1]
+                fields = [
+                    pa.ListArray.from_arrays(pa.array(np.arange(0, b * kt + 1, kt, dtype=np.int32)),
+                                             pa.array(probs.ravel(), pa.float64())),
+                    pa.array(label, pa.int32()),
+                    pa.array(names[label], pa.string()),
+                    pa.array(probs.max(axis=1), pa.float64()),
+                    pa.array((L_t >= 0).sum(axis=1), pa.int32()),
+                ]
+                columns.append(pa.StructArray.from_arrays(fields, fields=[struct_type.field(i) for i in range(struct_type.num_fields)]))
+            for value, t in zip(const, types):
+                columns.append(pa.array([value] * b, t))
+            if rows_done is not None:
+                rows_done.add(b)
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    return rows.select("row_id", "pattern").mapInArrow(score_partition, from_arrow_schema(schema))
+
+
+def write(
+    spark: SparkSession,
+    io: Any,
+    path: str,
+    rows: DataFrame,
+    tasks: Sequence[TaskLabels],
+    *,
+    n_lfs: int,
+    k: int,
+    n_rows: int,
+    tie_break_policy: str,
+    lineage: dict[str, Any],
+    row_id_type: pa.DataType,
+) -> tuple[int | None, int, bool]:
+    """Score every task and replace the table at ``path`` in one Delta commit: ``(version, rows, skipped)``.
+
+    Writing the labels of the same run, votes and label models again is a no-op.
+    """
+    started = time.perf_counter()
+    tasks_meta = {t.name: {"label_space": list(t.label_space), "lfs": [list(p) for p in t.lf_versions],
+                           "label_model": t.label_model, "label_model_version": t.label_model_version,
+                           "metrics": t.metrics} for t in tasks}  # fmt: skip
+    if io.table_exists(path):
+        prior = json.loads(io.read_metadata(path).get(LABELS_META_KEY, "{}"))
+        same = {k: prior.get(k) for k in ("run_id", "votes_version")} == {k: lineage[k] for k in ("run_id", "votes_version")}
+        if same and {n: m.get("label_model_version") for n, m in prior.get("tasks", {}).items()} == {
+                n: m["label_model_version"] for n, m in tasks_meta.items()}:  # fmt: skip
+            version = io.table_version(path)
+            log.info("write: run %s already wrote these labels (v%s); nothing to do", lineage["run_id"], version)
+            return version, n_rows, True
+    labels = score_tasks(rows, tasks, n_lfs=n_lfs, k=k, tie_break_policy=tie_break_policy, lineage=lineage,
+                         row_id_type=row_id_type, rows_done=(done := spark.sparkContext.accumulator(0)))  # fmt: skip
+    meta = {
+        LABELS_META_KEY: json.dumps({**lineage, "tie_break_policy": tie_break_policy, "tasks": tasks_meta},
+                                    sort_keys=True, default=str),
+        "lakelabel.run_id": lineage["run_id"],
+    }
+    describe(spark, "write", f"labels of {len(tasks)} tasks for {n_rows} rows")
+    with Progress(spark, "write", n_rows, done):
+        result = io.write_table(labels, path, mode="overwrite", commit_metadata=meta, overwrite_schema=True,
+                                description=f"lakelabel write: labels of {len(tasks)} tasks to {path}")  # fmt: skip
+    log.info("write: %d rows x %d tasks to %s v%s in %.1fs", result.num_records, len(tasks), path, result.version,
+             time.perf_counter() - started)
+    return result.version, result.num_records, result.skipped
+
+
+def read_labels_metadata(io: Any, path: str, version: int | None = None) -> dict[str, Any]:
+    """The ``lakelabel.write`` metadata of the multi-task labels table (at ``version``; default latest)."""
+    if not io.table_exists(path):
+        raise ConfigError(f"no multi-task labels table at {path}; run `lakelabel run` on the config with tasks first")
+    meta = io.read_metadata(path) if version is None else io.read_metadata_at(path, version)
+    if LABELS_META_KEY not in meta or "tasks" not in json.loads(meta[LABELS_META_KEY]):
+        raise ConfigError(f"{path} was not written by a multi-task `lakelabel run`; point tables.labels elsewhere")
+    return json.loads(meta[LABELS_META_KEY])
+
+
+def task_labels(spark: SparkSession, cfg: PipelineConfig, task: str, *, version: int | None = None,
+                io: Any = None) -> DataFrame:  # fmt: skip
+    """One task's labels from the multi-task table, in the single-task labels schema.
+
+    ``row_id, probabilities, label, label_name, confidence, n_votes, voting_lfs, run_id,
+    label_model, label_model_version, tie_break_policy, source_table, source_version,
+    votes_version``: the task's struct column unnested, its model lineage from the commit
+    metadata, and ``voting_lfs`` (``name@version`` of the task's LFs that voted on the row, in LF
+    order) from the votes table version the labels were written from.
+    """
+    from jobs import delta_io
+
+    io = io or delta_io.delta_io(spark, cfg.tables.delta_io)
+    path = labels_path(cfg)
+    meta = read_labels_metadata(io, path, version)
+    if task not in meta["tasks"]:
+        raise ConfigError(f"task {task!r} is not in {path}; its tasks are: {', '.join(meta['tasks'])}")
+    mine = meta["tasks"][task]
+    index = spark.createDataFrame([(name, i, f"{name}@{v}") for i, (name, v) in enumerate(mine["lfs"])],
+                                  "lf_name string, lf_index int, voter string")  # fmt: skip
+    votes = io.read_table(spark, cfg.table_path("votes"), version=meta["votes_version"])
+    voters = (
+        votes.where(F.col("vote") >= 0).where(F.col("lf_name").isin([n for n, _ in mine["lfs"]]))
+        .join(F.broadcast(index), "lf_name")
+        .groupBy("row_id").agg(F.array_sort(F.collect_list(F.struct("lf_index", "voter"))).alias("v"))
+        .select("row_id", F.transform("v", lambda x: x["voter"]).alias("voting_lfs"))
+    )
+    labels = io.read_table(spark, path, version=version)
+    t = F.col(task)
+    return labels.join(voters, "row_id", "left").select(
+        "row_id", t["probabilities"].alias("probabilities"), t["label"].alias("label"),
+        t["label_name"].alias("label_name"), t["confidence"].alias("confidence"), t["n_votes"].alias("n_votes"),
+        F.coalesce("voting_lfs", F.array().cast("array<string>")).alias("voting_lfs"), "run_id",
+        F.lit(mine["label_model"]).alias("label_model"), F.lit(mine["label_model_version"]).alias("label_model_version"),
+        "tie_break_policy", "source_table", "source_version", "votes_version",
+    )  # fmt: skip
