@@ -192,7 +192,7 @@ def scored_rows(
     source, k, m = inputs.source, len(inputs.label_space), len(inputs.lf_names)
     sliced = _with_gold_table(_sliced_source(spark, source, inputs.label_space, slices, coverage_by), inputs)
     votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
-    labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version).select(
+    labels = inputs.labels(spark, io).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"), "confidence")
     joined = pattern_frame(votes, sliced, inputs.lf_names, k).join(labels, "row_id", "left")
     id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
