@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from jobs.runtime.config import config_from_dict
+from lf_library.errors import ConfigError
 from tests.jobs.test_multitask import N, make_source, task_dict
 
 pytestmark = pytest.mark.spark
@@ -132,6 +133,25 @@ def test_annotate_one_task(spark, tasks_run, tmp_path):
     assert len({v.split("=")[1] for v in first}) == 2
 
 
+def test_explain_one_task(spark, tasks_run):
+    from deltalake import DeltaTable
+
+    from jobs.explain import explain_row
+
+    cfg, ran, _ = tasks_run
+    labels = DeltaTable(ran["tasks"]["urgency"]["tables"]["labels"]["path"]).to_pandas().set_index("row_id")
+    doc = explain_row(spark, cfg, 2, task="urgency")  # "login error, urgent please"
+    assert doc["task"] == "urgency" and doc["row_id"] == 2
+    assert [v["lf"] for v in doc["votes"]] == ran["tasks"]["urgency"]["lfs"]
+    assert {v["lf"]: v["vote"] for v in doc["votes"]}["kw_asap"] == "urgent"
+    assert doc["label"] == labels.loc[2, "label_name"]
+    assert list(doc["probabilities"]) == ["routine", "urgent"]
+    assert list(doc["probabilities"].values()) == pytest.approx(list(labels.loc[2, "probabilities"]))
+    assert doc["lineage"]["max_difference"] < 1e-9
+    with pytest.raises(ConfigError, match="run 'other' did not write the current labels of task 'urgency'"):
+        explain_row(spark, cfg, 2, task="urgency", run_id="other")
+
+
 def _cli(tmp_path: Path, data: dict, capsys, *args: str) -> str:
     from jobs import cli
 
@@ -147,11 +167,12 @@ def test_bad_task_options(tmp_path, capsys):
     """Each fails with one line and exit 2 before Spark starts (the source does not even exist)."""
     data = multi_dict(tmp_path, str(tmp_path / "absent.parquet"))
     known = "tasks: topic, urgency, tags_refund, tags_login"
-    for command in (["analyze"], ["report"], ["train"], ["annotate", "--strategy", "uncertain", "--n", "3",
-                                                        "--out", str(tmp_path / "x.csv")]):
+    annotate = ["annotate", "--strategy", "uncertain", "--n", "3", "--out", str(tmp_path / "x.csv")]
+    explain = ["explain", "--row-id", "1"]
+    for command in (["analyze"], ["report"], ["train"], annotate, explain):
         err = _cli(tmp_path, data, capsys, *command, "--task", "urgncy")
         assert f"--task 'urgncy' is not a task of this config; {known}" in err, err
-    for command in (["train"], ["annotate", "--strategy", "uncertain", "--n", "3", "--out", str(tmp_path / "x.csv")]):
+    for command in (["train"], annotate, explain):
         err = _cli(tmp_path, data, capsys, *command)
         assert f"lakelabel {command[0]} reads one task and the config declares several: pass --task NAME ({known})" \
                in err, err
@@ -162,5 +183,5 @@ def test_bad_task_options(tmp_path, capsys):
     assert "--task urgency: the config declares no tasks" in _cli(tmp_path, single, capsys, "analyze", "--task",
                                                                     "urgency")
     # Commands without --task still refuse a multi-task config, naming the ones that take it.
-    err = _cli(tmp_path, data, capsys, "explain", "--row-id", "1")
-    assert "lakelabel explain reads one task" in err and "with --task NAME" in err
+    err = _cli(tmp_path, data, capsys, "diff")
+    assert "lakelabel diff reads one task" in err and "with --task NAME" in err
