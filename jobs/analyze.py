@@ -126,7 +126,8 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
                    "votes": {"path": found.votes_path, "version": found.votes_version},
                    "source": {"path": found.source.info.path, "version": found.source.info.version}},
         "label_space": space,
-        "gold_column": found.source.gold_column,
+        # A tag task's gold is derived from its tag-list column: name that column.
+        "gold_column": view.task.gold_column if view is not None else found.source.gold_column,
         # Where the LF table's gold accuracies come from: the source's gold column, the evaluation source, or none.
         "lf_gold_from": ("source" if found.source.gold_column else "gold_table") if found.has_gold
         else "evaluation" if evaluation and "lfs" in evaluation else None,
