@@ -116,7 +116,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         if run_id is not None and run_id != written.get("run_id"):
             raise ConfigError(f"run {run_id!r} did not write the current labels of task {view.name!r} (run "
                               f"{written.get('run_id')!r} did); drop --run-id to explain those")
-        record = None
+        record, labels_run = None, written.get("run_id")
         labels = task_labels(spark, view, io, version)
     else:
         labels_path = cfg.table_path("labels")
@@ -126,11 +126,12 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
             raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
         version = record.labels_version if record else io.table_version(labels_path)
         record = record or next((r for r in runs if r.labels_version == version), None)
+        labels_run = record.run_id if record else None
         labels = io.read_table(spark, labels_path, version=version)
     key = _key(row_id, labels.schema["row_id"].dataType, labels_path)
     found = labels.where(F.col("row_id") == F.lit(key)).limit(2).collect()
     if not found:
-        raise ConfigError(f"row id {row_id!r} is not in the labels of run {record.run_id if record else '?'} "
+        raise ConfigError(f"row id {row_id!r} is not in the labels of run {labels_run or '?'} "
                           f"({labels_path} v{version}); pass an id of the source's {cfg.source.id_column!r} column")
     row = found[0].asDict(recursive=True)
     votes_path = record.votes_path if record else cfg.table_path("votes")
