@@ -27,6 +27,7 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.runs import run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.runtime import command
+from jobs.task_views import TaskView, add_task_option, task_file, task_views
 from jobs.analysis import buckets
 from jobs.analysis import inputs as analysis_inputs
 from jobs.analysis import rows as analysis_rows
@@ -41,8 +42,12 @@ ANALYSIS_FILE = "analysis.json"
 SCHEMA = "lakelabel.analysis/1"
 
 
-def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
+def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
+            view: TaskView | None = None) -> dict[str, Any]:
     """Compute the analysis document of ``run_id`` (default: the run that wrote the latest labels).
+
+    ``view``: one task of a multi-task config (:mod:`jobs.task_views`); the document then has its
+    name under ``task`` and reads that task's labels, LFs and gold.
 
     Returns
     -------
@@ -65,7 +70,9 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
                           f"and analysis.top_pairs ({a.top_pairs}) >= 1")
     slices = load_slices(cfg.slices.modules)
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
-    found = analysis_inputs.resolve(spark, cfg, run_id, io)
+    found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view)
+    if view is not None:
+        cfg = view.cfg
     space, names = list(found.label_space), list(found.lf_names)
     step = _Steps(started)
     describe(spark, "analyze", f"labels of run {found.run_id}")
@@ -98,7 +105,8 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         clear_description(spark)
     evaluation = None
     if cfg.evaluation is not None and cfg.evaluation.gold_column:
-        evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io)
+        evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io,
+                                        task=view.task if view is not None else None)
         step("LFs and label model scored on the evaluation source")
         if not found.has_gold and "lfs" in evaluation:  # the LF table's gold is the held-out rows'
             for row, ev in zip(lf_rows, evaluation["lfs"]):
@@ -116,12 +124,14 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     doc = {
         "schema": SCHEMA,
         "run_id": found.run_id,
+        "task": found.task,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tables": {"labels": {"path": found.labels_path, "version": found.labels_version},
                    "votes": {"path": found.votes_path, "version": found.votes_version},
                    "source": {"path": found.source.info.path, "version": found.source.info.version}},
         "label_space": space,
-        "gold_column": found.source.gold_column,
+        # A tag task's gold is derived from its tag-list column: name that column.
+        "gold_column": view.task.gold_column if view is not None else found.source.gold_column,
         # Where the LF table's gold accuracies come from: the source's gold column, the evaluation source, or none.
         "lf_gold_from": ("source" if found.source.gold_column else "gold_table") if found.has_gold
         else "evaluation" if evaluation and "lfs" in evaluation else None,
@@ -144,7 +154,7 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         "confidence_histogram": histogram,
         "buckets": error_buckets,
         "notes": list(found.notes),
-        "label_diff": _label_diff(cfg, found.run_id),
+        "label_diff": _label_diff(cfg, found.run_id) if view is None else None,  # lakelabel diff reads one task
         "seconds": round(time.perf_counter() - started, 3),
     }
     return json.loads(json.dumps(doc, default=_plain))  # plain JSON types only (numpy ints, NaN -> null)
@@ -200,28 +210,68 @@ def log_to_run(cfg: PipelineConfig, run_id: str, action: Callable[[Any], None]) 
     return {**out, "run_id": attached.info.run_id, "tracking_uri": tracking.tracking_uri(cfg)}
 
 
-def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
+        task: str | None = None) -> dict[str, Any]:
     """``lakelabel analyze``: write ``analysis.json`` in the run folder, log it to MLflow, return the summary.
 
     The summary has the stages' shape (``run_id``, ``stage``, ``status``, ``tables``, ``counts``,
     ``mlflow``, ``timings_seconds``) plus ``analysis``, the path of the JSON document.
+
+    With several tasks (``tasks:`` / ``multi_label:``), ``task`` names the one to analyze (default:
+    every task, one after another): each gets ``analysis_<task>.json`` in the run folder, logged
+    under ``analysis/<task>/`` in MLflow with metrics ``<task>.analysis.*``; the summary then has
+    a ``tasks`` section, one such summary per task, and ``analysis`` maps task -> path.
     """
-    doc = analyze(spark, cfg, run_id=run_id)
-    path = run_dir(cfg.lakehouse, doc["run_id"]) / ANALYSIS_FILE
+    views = task_views(cfg, task, command="analyze", every=True)
+    if views is None:
+        return run_one(spark, cfg, run_id=run_id)
+    return combine([run_one(spark, cfg, run_id=run_id, view=v) for v in views], "analyze")
+
+
+def combine(summaries: list[dict[str, Any]], stage: str) -> dict[str, Any]:
+    """One summary of several tasks' ``analyze`` or ``report`` summaries (``tasks``: name -> summary)."""
+    key = "report" if stage == "report" else "analysis"
+    runs = sorted({s["run_id"] for s in summaries})
+    return {
+        "run_id": runs[0] if len(runs) == 1 else runs, "stage": stage, "status": "succeeded", "skipped": False,
+        "tasks": {s["task"]: s for s in summaries},
+        key: {s["task"]: s[key] for s in summaries},
+        **({"analysis": {s["task"]: s["analysis"] for s in summaries}} if key != "analysis" else {}),
+        "mlflow": summaries[-1]["mlflow"],
+        "timings_seconds": {f"{s['task']}.{k}": v for s in summaries for k, v in s["timings_seconds"].items()},
+    }  # fmt: skip
+
+
+def done_line(summary: dict[str, Any], key: str) -> str:
+    """``lakelabel analyze: run R: PATH`` (one path per task for several)."""
+    paths = summary[key]
+    shown = ", ".join(f"{name} {path}" for name, path in paths.items()) if isinstance(paths, dict) else paths
+    return f"lakelabel {summary['stage']}: run {summary['run_id']}: {shown}"
+
+
+def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
+            view: TaskView | None = None) -> dict[str, Any]:
+    """:func:`run` for a single-task config, or for one task (``view``)."""
+    doc = analyze(spark, cfg, run_id=run_id, view=view)
+    path = run_dir(cfg.lakehouse, doc["run_id"]) / task_file(ANALYSIS_FILE, view)
     write_json(path, doc)
     t = doc["totals"]
+    prefix = f"{view.name}." if view is not None else ""
+    folder = f"analysis/{view.name}" if view is not None else "analysis"
 
     def log_it(mlflow: Any) -> None:
-        mlflow.log_dict(doc, f"analysis/{ANALYSIS_FILE}")
-        metrics = {f"analysis.{key}": float(t[key]) for key in ("coverage", "conflict_rate", "lm_accuracy",
-                                                              "mv_accuracy") if t.get(key) is not None}
-        mlflow.log_metrics({**metrics, "analyze_seconds": doc["seconds"]})
+        mlflow.log_dict(doc, f"{folder}/{ANALYSIS_FILE}")
+        metrics = {f"{prefix}analysis.{key}": float(t[key]) for key in ("coverage", "conflict_rate", "lm_accuracy",
+                                                                       "mv_accuracy") if t.get(key) is not None}
+        mlflow.log_metrics({**metrics, f"{prefix}analyze_seconds": doc["seconds"]})
 
     mlflow_info = log_to_run(cfg, doc["run_id"], log_it)
-    log.info("analyze: run %s, %d rows, %d LFs, %d slices -> %s (%.1fs)", doc["run_id"], t["rows"], len(doc["lfs"]),
-             len(doc["slices"]), path, doc["seconds"])
+    log.info("analyze: run %s%s, %d rows, %d LFs, %d slices -> %s (%.1fs)", doc["run_id"],
+             f" task {view.name}" if view is not None else "", t["rows"], len(doc["lfs"]), len(doc["slices"]), path,
+             doc["seconds"])
     return {
         "run_id": doc["run_id"], "stage": "analyze", "status": "succeeded", "skipped": False,
+        **({"task": view.name} if view is not None else {}),
         "tables": {k: v for k, v in doc["tables"].items() if k != "source"},
         "counts": {"rows": t["rows"], "covered": t["covered"], "gold": t["gold_rows"], "lfs": len(doc["lfs"]),
                    "slices": len(doc["slices"])},
@@ -232,9 +282,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) 
 COMMAND = command.Command(
     name="analyze", help="where the LFs go wrong: per-LF, pair, class and slice statistics, error buckets "
                          "(--run-id: the run whose labels to analyze; default the latest labels)",
-    new_run_id=False,
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id),
-    done=lambda s: f"lakelabel analyze: run {s['run_id']}: {s['analysis']}",
+    new_run_id=False, add_arguments=lambda p: add_task_option(p, every=True),
+    precheck=lambda args, cfg: task_views(cfg, args.task, command="analyze", every=True),
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, task=args.task),
+    done=lambda s: done_line(s, "analysis"),
 )
 
 

@@ -32,6 +32,7 @@ from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
+from jobs.task_views import add_task_option, one_task, task_labels, task_labels_lineage
 from labelmodel import LabelModel
 from labelmodel.explain import softmax
 from lf_library.errors import ConfigError
@@ -72,7 +73,8 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None) -
     if location and Path(location).is_file():
         return LabelModel.load(location), location
     root = cfg.lakehouse_path / "_lakelabel" / "runs"
-    for fit in sorted(root.glob("*/fit.json")) if root.is_dir() else []:
+    fits = [*sorted(root.glob("*/fit.json")), *sorted(root.glob("*/tasks/*/fit.json"))] if root.is_dir() else []
+    for fit in fits:  # a run's, then each task's of a multi-task run
         try:
             found = json.loads(fit.read_text()).get("model_version") == version
         except (OSError, ValueError):
@@ -84,8 +86,12 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None) -
                       f"folder under {root}; explain the labels of a run whose folder is kept")
 
 
-def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id: str | None = None) -> dict[str, Any]:
+def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id: str | None = None,
+                task: str | None = None) -> dict[str, Any]:
     """Why ``row_id`` got its label in run ``run_id`` (default: the latest labels).
+
+    ``task``: the task of a multi-task config whose label to explain (required for such a
+    config); only its current labels (``run_id``, when given, must be the run that wrote them).
 
     Returns
     -------
@@ -103,18 +109,29 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         An unknown run, a row id that is not in the labels, a model file that is gone.
     """
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
-    labels_path = cfg.table_path("labels")
-    runs = label_runs(cfg)
-    record = find_run(cfg, run_id, runs) if run_id else None
-    if not io.table_exists(labels_path):
-        raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
-    version = record.labels_version if record else io.table_version(labels_path)
-    record = record or next((r for r in runs if r.labels_version == version), None)
-    labels = io.read_table(spark, labels_path, version=version)
+    view = one_task(cfg, task, command="explain")
+    if view is not None:
+        cfg = view.cfg
+        labels_path, version, written = task_labels_lineage(view, io)
+        if run_id is not None and run_id != written.get("run_id"):
+            raise ConfigError(f"run {run_id!r} did not write the current labels of task {view.name!r} (run "
+                              f"{written.get('run_id')!r} did); drop --run-id to explain those")
+        record, labels_run = None, written.get("run_id")
+        labels = task_labels(spark, view, io, version)
+    else:
+        labels_path = cfg.table_path("labels")
+        runs = label_runs(cfg)
+        record = find_run(cfg, run_id, runs) if run_id else None
+        if not io.table_exists(labels_path):
+            raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
+        version = record.labels_version if record else io.table_version(labels_path)
+        record = record or next((r for r in runs if r.labels_version == version), None)
+        labels_run = record.run_id if record else None
+        labels = io.read_table(spark, labels_path, version=version)
     key = _key(row_id, labels.schema["row_id"].dataType, labels_path)
     found = labels.where(F.col("row_id") == F.lit(key)).limit(2).collect()
     if not found:
-        raise ConfigError(f"row id {row_id!r} is not in the labels of run {record.run_id if record else '?'} "
+        raise ConfigError(f"row id {row_id!r} is not in the labels of run {labels_run or '?'} "
                           f"({labels_path} v{version}); pass an id of the source's {cfg.source.id_column!r} column")
     row = found[0].asDict(recursive=True)
     votes_path = record.votes_path if record else cfg.table_path("votes")
@@ -127,6 +144,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         versions.update({r["lf_name"]: r["lf_version"]
                          for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
     space = list(record.label_space) if record and record.label_space else None
+    space = space or (list(view.task.label_space) if view is not None else None)
     space = space or _space_from(row, model.cardinality)
     L = np.array([int(votes[n]["vote"]) if n in votes and votes[n]["vote"] is not None and votes[n]["vote"] >= 0
                   else -1 for n in names])
@@ -138,6 +156,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         log.warning("explain: the stored probabilities of row %r differ from the model's by %.3g", row_id, difference)
     doc = {
         "row_id": _plain(row["row_id"]),
+        **({"task": view.name} if view is not None else {}),
         "votes": [{"lf": n, "version": (votes.get(n) or {}).get("lf_version") or versions.get(n),
                    "vote": space[L[j]] if L[j] >= 0 else None, "vote_index": int(L[j]),
                    "error": (votes.get(n) or {}).get("error"), "error_kind": (votes.get(n) or {}).get("error_kind"),
@@ -220,9 +239,9 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, row_id: Any, run_id: str | None = None,
-        as_json: bool = False) -> dict[str, Any]:  # fmt: skip
+        as_json: bool = False, task: str | None = None) -> dict[str, Any]:  # fmt: skip
     """``lakelabel explain``: print the explanation (text, or JSON with ``as_json``) and return it as the summary."""
-    doc = explain_row(spark, cfg, row_id, run_id=run_id)
+    doc = explain_row(spark, cfg, row_id, run_id=run_id, task=task)
     print(json.dumps(doc, indent=2) if as_json else format_text(doc))
     return {"run_id": doc["lineage"]["run_id"], "stage": "explain", "status": "succeeded", "explanation": doc}
 
@@ -230,13 +249,15 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, row_id: Any, run_id: str | 
 def _options(p: Any) -> None:
     p.add_argument("--row-id", required=True, help="the row to explain: a value of the source's id column")
     p.add_argument("--json", dest="as_json", action="store_true", help="print the JSON document instead of text")
+    add_task_option(p, every=False)
 
 
 COMMAND = command.Command(
     name="explain", help="why one row got its label: votes, weights, per-class contributions, prior, lineage "
                          "(--run-id: whose labels; default the latest)",
-    new_run_id=False, add_arguments=_options,
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, row_id=args.row_id, run_id=run_id, as_json=args.as_json),
+    new_run_id=False, add_arguments=_options, precheck=lambda args, cfg: one_task(cfg, args.task, command="explain"),
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, row_id=args.row_id, run_id=run_id, as_json=args.as_json,
+                                             task=args.task),
 )
 
 

@@ -23,6 +23,7 @@ from jobs import analyze as analyze_job
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
+from jobs.task_views import TaskView, add_task_option, one_task, task_file, task_views
 from lf_library.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -143,31 +144,62 @@ def check_out_path(out: str | None) -> Path | None:
 
 
 def with_end_model(cfg: PipelineConfig, doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` plus ``end_model``: the run's ``train.json`` (``lakelabel train``) when there is one."""
-    path = run_dir(cfg.lakehouse, doc["run_id"], create=False) / "train.json"
+    """``doc`` plus ``end_model``: the run's ``train.json`` (``lakelabel train``) when there is one.
+
+    A task's document (``doc["task"]``) gets that task's ``train_<task>.json``.
+    """
+    name = f"train_{doc['task']}.json" if doc.get("task") else "train.json"
+    path = run_dir(cfg.lakehouse, doc["run_id"], create=False) / name
     return {**doc, "end_model": json.loads(path.read_text()) if path.exists() else None}
 
 
-def build(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None) -> Report:
-    """Analyze ``run_id`` (default: the latest labels) and render its report, without writing anything."""
-    return render(with_end_model(cfg, analyze_job.analyze(spark, cfg, run_id=run_id)))
+def build(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, task: str | None = None) -> Report:
+    """Analyze ``run_id`` (default: the latest labels) and render its report, without writing anything.
+
+    ``task``: the task of a multi-task config to report (required for such a config).
+    """
+    view = one_task(cfg, task, command="report")
+    return render(with_end_model(cfg, analyze_job.analyze(spark, cfg, run_id=run_id, view=view)))
 
 
-def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str | None = None) -> dict[str, Any]:
+def check_options(cfg: PipelineConfig, out: str | None, task: str | None) -> Path | None:
+    """``--out`` and ``--task`` checked before Spark starts; ``--out`` as a Path."""
+    views = task_views(cfg, task, command="report", every=True)
+    if out is not None and views is not None and len(views) > 1:
+        raise ConfigError(f"--out {out} names one file, but the config declares {len(views)} tasks "
+                          f"({', '.join(v.name for v in views)}): pass --task NAME with --out, or drop --out to "
+                          f"write report_<task>.html per task in the run folder")
+    return check_out_path(out)
+
+
+def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str | None = None,
+        task: str | None = None) -> dict[str, Any]:
     """``lakelabel report``: analyze, write ``analysis.json`` and the HTML page, log both to MLflow.
 
-    Returns the analyze summary with ``report`` (the HTML path) added.
+    Returns the analyze summary with ``report`` (the HTML path) added. With several tasks,
+    ``task`` names one (default: every task): each gets ``report_<task>.html`` (and
+    ``analysis_<task>.json``) in the run folder, logged under ``analysis/<task>/``.
     """
-    target = check_out_path(out)  # fail before any Spark work
+    target = check_options(cfg, out, task)  # fail before any Spark work
+    views = task_views(cfg, task, command="report", every=True)
+    if views is None:
+        return run_one(spark, cfg, run_id=run_id, target=target)
+    return analyze_job.combine([run_one(spark, cfg, run_id=run_id, target=target, view=v) for v in views], "report")
+
+
+def run_one(spark: Any, cfg: PipelineConfig, *, run_id: str | None, target: Path | None,
+            view: TaskView | None = None) -> dict[str, Any]:
+    """:func:`run` for a single-task config, or for one task (``view``)."""
     started = time.perf_counter()
-    summary = analyze_job.run(spark, cfg, run_id=run_id)
+    summary = analyze_job.run_one(spark, cfg, run_id=run_id, view=view)
     doc = with_end_model(cfg, json.loads(Path(summary["analysis"]).read_text()))
     report = render(doc)
-    path = target or run_dir(cfg.lakehouse, doc["run_id"]) / REPORT_FILE
+    path = target or run_dir(cfg.lakehouse, doc["run_id"]) / task_file(REPORT_FILE, view)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(report.html, encoding="utf-8")
     tmp.replace(path)
-    analyze_job.log_to_run(cfg, doc["run_id"], lambda mlflow: mlflow.log_artifact(str(path), "analysis"))
+    folder = f"analysis/{view.name}" if view is not None else "analysis"
+    analyze_job.log_to_run(cfg, doc["run_id"], lambda mlflow: mlflow.log_artifact(str(path), folder))
     seconds = time.perf_counter() - started
     log.info("report: %s (%d plots, %.0f KB) in %.1fs", path, len(report.figures), path.stat().st_size / 1024, seconds)
     return {**summary, "stage": "report", "report": str(path),
@@ -215,15 +247,16 @@ def show(html: str, display_html: Any = None) -> str | None:
 
 def _options(p: Any) -> None:
     p.add_argument("--out", metavar="PATH", help="HTML file to write (default: the run folder's report.html)")
+    add_task_option(p, every=True)
 
 
 COMMAND = command.Command(
     name="report", help="a self-contained HTML report of the analysis, with plots "
                         "(--run-id: the run whose labels to report; default the latest labels)",
     add_arguments=_options, new_run_id=False,
-    precheck=lambda args, cfg: check_out_path(args.out),
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, out=args.out),
-    done=lambda s: f"lakelabel report: run {s['run_id']}: {s.get('report') or s['analysis']}",
+    precheck=lambda args, cfg: check_options(cfg, args.out, args.task),
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, out=args.out, task=args.task),
+    done=lambda s: analyze_job.done_line(s, "report"),
 )
 
 

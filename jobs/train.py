@@ -41,6 +41,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.runs import run_dir, write_json
 from jobs.runtime.session import clear_description, describe
+from jobs.task_views import TaskView, add_task_option, one_task, task_file
 from jobs.write_labels import LABELS_META_KEY
 from lf_library.errors import ConfigError
 
@@ -64,12 +65,12 @@ def check_label_space(cfg: PipelineConfig, io: Any) -> tuple[str, ...]:
     return ours
 
 
-def _text_columns(cfg: PipelineConfig) -> list[str]:
+def _text_columns(cfg: PipelineConfig, view: TaskView | None = None) -> list[str]:
     if cfg.end_model.text_columns is not None:
         return list(cfg.end_model.text_columns)
     from jobs.apply_lfs import build_registry, text_columns
 
-    return text_columns(build_registry(cfg))
+    return text_columns(view.task.registry if view is not None else build_registry(cfg))
 
 
 def _config_hash(cfg: PipelineConfig, text_columns: Sequence[str]) -> str:
@@ -108,20 +109,25 @@ def _scored_rows(model: Any, frame: DataFrame, classifier: str) -> DataFrame:
     return out.withColumn("confidence", F.array_max("probabilities"))
 
 
-def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None, task: str | None = None) -> dict[str, Any]:
     """``lakelabel train``: fit, evaluate, log and write as the module docstring says; return the summary.
 
-    A progress line (Spark tasks finished) is logged every 30 s while it runs.
+    ``task``: the task of a multi-task config to train on (required for such a config). It gets
+    its own predictions table ``<tables.predictions>_<task>``, ``train_<task>.json`` in the run
+    folder, the MLflow artifact ``end_model_<task>`` (registered as ``<registered_name>_<task>``)
+    and params and metrics prefixed ``<task>.``. A progress line (Spark tasks finished) is logged
+    every 30 s while it runs.
     """
-    describe(spark, "train", "the end model")
+    view = one_task(cfg, task, command="train")
+    describe(spark, "train", f"the end model{f' of task {task}' if view is not None else ''}")
     try:
         with Progress(spark, "train", 0):
-            return _run(spark, cfg, run_id=run_id)
+            return _run(spark, cfg, run_id=run_id, view=view)
     finally:
         clear_description(spark)
 
 
-def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict[str, Any]:
+def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: TaskView | None) -> dict[str, Any]:
     started = time.perf_counter()
     e = cfg.end_model
 
@@ -129,24 +135,30 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
         log.info("train: %s (%.1fs)", what, time.perf_counter() - started)
 
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
-    check_label_space(cfg, io)
-    found = analysis_inputs.resolve(spark, cfg, run_id, io)
+    if view is None:
+        check_label_space(cfg, io)
+    found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view)
     space, k, source = list(found.label_space), len(found.label_space), found.source
-    text_cols = _text_columns(cfg)
+    text_cols = _text_columns(cfg, view)
+    cfg = view.cfg if view is not None else cfg
+    train_file = task_file(TRAIN_FILE, view)
+    prefix = f"{view.name}." if view is not None else ""
+    artifact = f"{registry.ARTIFACT}_{view.name}" if view is not None else registry.ARTIFACT
+    registered = f"{e.registered_name}_{view.name}" if view is not None and e.registered_name else e.registered_name
     features.check_columns(e, text_cols, source.df.columns, source.info.path)
     columns = features.feature_columns(e, text_cols)
     predictions_path, config_hash = cfg.table_path("predictions"), _config_hash(cfg, text_cols)
     folder = run_dir(cfg.lakehouse, found.run_id)
     previous = io.read_metadata(predictions_path) if io.table_exists(predictions_path) else {}
-    if TRAIN_META_KEY in previous and (folder / TRAIN_FILE).exists():
+    if TRAIN_META_KEY in previous and (folder / train_file).exists():
         prior = json.loads(previous[TRAIN_META_KEY])
         if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash")) == (
                 found.run_id, found.labels_version, config_hash):
-            doc = json.loads((folder / TRAIN_FILE).read_text())
+            doc = json.loads((folder / train_file).read_text())
             log.info("train: run %s already trained on labels v%s with this config; nothing to do", found.run_id,
                      found.labels_version)
             return {**doc, "skipped": True, "timings_seconds": {"train": round(time.perf_counter() - started, 3)}}
-    labels = io.read_table(spark, found.labels_path, version=found.labels_version).select(
+    labels = found.labels(spark, io).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
         F.coalesce("n_votes", F.lit(0)).alias("n_votes"))
     bad = labels.where(F.size("probabilities") != k).select("row_id", F.size("probabilities").alias("n")).first()
@@ -180,7 +192,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
         labels.select("row_id", F.col("probabilities").alias("lm_probabilities"), F.col("label").alias("lm_label"),
                       "n_votes"), "row_id", "left").persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
     try:
-        evaluation = _evaluate(spark, cfg, found, model, scored, text_cols, io)
+        evaluation = _evaluate(spark, cfg, found, model, scored, text_cols, io, view)
         step("scored the gold sets")
         texts = source.df.select(F.col(source.id_column).alias("row_id"), F.concat_ws(" ", *[
             F.coalesce(F.col(c).cast("string"), F.lit("")) for c in text_cols]).alias("text")) if text_cols else None
@@ -188,11 +200,12 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
         step(f"{notes['disagreements']} disagreements with the label model")
         doc = {
             "run_id": found.run_id, "stage": "train", "status": "succeeded", "skipped": False,
+            **({"task": view.name} if view is not None else {}),
             "label_space": space, "counts": {**counts, "rows": None},
             "end_model": {"classifier": e.classifier, "targets": e.targets, "include_unvoted": e.include_unvoted,
                           "features": {"text": text_cols, "numeric": e.numeric_columns,
                                        "categorical": e.categorical_columns},
-                          "registered_name": e.registered_name or None, "config_hash": config_hash},
+                          "registered_name": registered or None, "config_hash": config_hash},
             "evaluation": evaluation, "feedback": notes,
         }  # fmt: skip
         meta = {"run_id": found.run_id, "labels_table": found.labels_path, "labels_version": found.labels_version,
@@ -202,14 +215,14 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
 
         def log_and_write(mlflow: Any) -> None:
             if mlflow is None:
-                uri, version = registry.save_local(model, folder), found.run_id
+                uri, version = registry.save_local(model, folder, artifact), found.run_id
             else:
-                uri, version = registry.log_model(mlflow, model, registered_name=e.registered_name, columns=columns,
-                                                  schema=source.df.schema, metadata=meta)
-                mlflow.log_params({"end_model.classifier": e.classifier, "end_model.targets": e.targets,
-                                   "end_model.labels_table": found.labels_path,
-                                   "end_model.labels_version": str(found.labels_version)})
-                mlflow.log_metrics(_metrics(evaluation, counts))
+                uri, version = registry.log_model(mlflow, model, registered_name=registered, columns=columns,
+                                                  schema=source.df.schema, metadata=meta, artifact=artifact)
+                mlflow.log_params({f"{prefix}end_model.classifier": e.classifier, f"{prefix}end_model.targets": e.targets,
+                                   f"{prefix}end_model.labels_table": found.labels_path,
+                                   f"{prefix}end_model.labels_version": str(found.labels_version)})
+                mlflow.log_metrics({f"{prefix}{key}": v for key, v in _metrics(evaluation, counts).items()})
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,
                                               uri=uri, version=version, meta=meta))
@@ -217,7 +230,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
             doc["tables"] = {"labels": {"path": found.labels_path, "version": found.labels_version},
                              "predictions": {"path": predictions_path, "version": written["version"]}}
             if mlflow is not None:
-                mlflow.log_dict(doc, f"{registry.ARTIFACT}_train/{TRAIN_FILE}")
+                mlflow.log_dict(doc, f"{registry.ARTIFACT}_train/{train_file}")
 
         if cfg.mlflow.enabled:
             doc["mlflow"] = log_to_run(cfg, found.run_id, log_and_write)
@@ -227,13 +240,13 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dic
     finally:
         scored.unpersist()
     doc["timings_seconds"] = {"train": round(time.perf_counter() - started, 3)}
-    write_json(folder / TRAIN_FILE, doc)
+    write_json(folder / train_file, doc)
     step(f"predictions v{written['version']} -> {predictions_path}")
     return doc
 
 
 def _evaluate(spark: Any, cfg: PipelineConfig, found: Any, model: Any, scored: DataFrame, text_cols: list[str],
-              io: Any) -> dict[str, Any]:
+              io: Any, view: TaskView | None = None) -> dict[str, Any]:
     """The gold sets of :mod:`jobs.endmodel.evaluate` that exist, each scored."""
     columns = features.feature_columns(cfg.end_model, text_cols)
     label_model = found.model.model if found.model else None
@@ -242,7 +255,7 @@ def _evaluate(spark: Any, cfg: PipelineConfig, found: Any, model: Any, scored: D
     out: dict[str, Any] = {}
     ev = cfg.evaluation
     if ev is not None and ev.gold_column:
-        got = evaluate.evaluation_rows(spark, cfg, found.lf_names, io)
+        got = evaluate.evaluation_rows(spark, cfg, found.lf_names, io, task=view.task if view is not None else None)
         if isinstance(got, str):
             out["evaluation"] = {"note": got}
         else:
@@ -297,8 +310,9 @@ def _write_predictions(spark: Any, io: Any, scored: DataFrame, path: str, space:
 COMMAND = command.Command(
     name="train", help="train a Spark ML end model on the labels, score it on gold, write the predictions table "
                        "(--run-id: the run whose labels to learn from; default the latest labels)",
-    new_run_id=False,
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id),
+    new_run_id=False, add_arguments=lambda p: add_task_option(p, every=False),
+    precheck=lambda args, cfg: one_task(cfg, args.task, command="train"),
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, task=args.task),
     done=lambda s: (f"lakelabel train: run {s['run_id']}: {s['end_model'].get('model_uri')} -> "
                     f"{s['tables']['predictions']['path']} v{s['tables']['predictions']['version']}"),
 )

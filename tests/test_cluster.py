@@ -263,3 +263,54 @@ def test_spark_submit_with_py_files_matches_local_mode(spark, standalone, bare_p
         (lf["name"], lf["version"], lf["votes"]) for lf in summary["lfs"]
     ]
     _assert_same_labels(_labels(tmp_path / "local"), _labels(tmp_path / "lake"))
+
+
+def _predictions(path: Path):
+    return DeltaTable(str(path)).to_pandas().sort_values("row_id").reset_index(drop=True)
+
+
+def test_train_on_the_cluster_matches_local_mode(spark, standalone, bare_python, cluster_demo, tmp_path):
+    """``lakelabel train --master spark://...`` on the cluster demo's labels, then the same in local mode."""
+    from jobs import train
+    from jobs.runtime.config import load_config
+
+    lake = cluster_demo["lake"]
+    config = tmp_path / "train.yaml"
+    # A small end model (1,024 hashed features, 20 iterations): the point is where it runs, not its accuracy.
+    config.write_text(
+        f"lakehouse: {lake}\n"
+        f"source:\n  path: {lake / 'source' / 'tickets'}\n  format: parquet\n  id_column: ticket_id\n"
+        f"  gold_column: true_label\nlfs:\n  modules: [lf_library.lfs.demo]\nmlflow:\n  enabled: false\n"
+        f"end_model:\n  num_features: 1024\n  max_iter: 20\n"
+    )
+    summary_path = tmp_path / "train.json"
+    cmd = [str(BIN / "lakelabel"), "train", "--config", str(config), "--master", standalone["url"],
+           "--summary-json", str(summary_path)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(PYSPARK_PYTHON=bare_python), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "shipped lakelabel's code to the executors" in done.stderr
+    assert "Registered app lakelabel-train" in standalone["master_log"].read_text()
+    cluster = json.loads(summary_path.read_text())
+    assert cluster["run_id"] == "cluster-demo" and cluster["counts"]["rows"] == ROWS
+    # The same labels in this process's local[2] session, into another predictions table.
+    cfg = load_config(str(config), overrides=[f"tables.predictions={tmp_path / 'local_predictions'}"])
+    local = train.run(spark, cfg)
+    # The same training rows; their class weights are sums of probabilities, added in another order there.
+    weights = [local["counts"].pop("class_weights"), cluster["counts"].pop("class_weights")]
+    assert local["counts"] == cluster["counts"]
+    np.testing.assert_allclose(weights[0], weights[1], rtol=1e-12)
+    theirs, ours = _predictions(Path(cluster["tables"]["predictions"]["path"])), _predictions(tmp_path / "local_predictions")
+    assert theirs.row_id.tolist() == ours.row_id.tolist() and len(ours) == ROWS
+    # Not bit-equal: L-BFGS sums the gradient over the partitions, and the cluster has 2 (its cores)
+    # where the test session has 4, so the sums round differently. The fits agree to 1e-6; a row's
+    # label may differ only where its two top classes are that close.
+    p_theirs, p_ours = np.stack(theirs.probabilities), np.stack(ours.probabilities)
+    np.testing.assert_allclose(p_theirs, p_ours, rtol=0, atol=1e-6)
+    top2 = np.sort(p_ours, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 1e-6
+    assert (theirs.label[clear] == ours.label[clear]).all()
+    assert theirs.lm_label.tolist() == ours.lm_label.tolist()
+    for where in ("source_gold",):
+        acc_theirs = cluster["evaluation"][where]["accuracy"]["end_model"]["all"]
+        acc_ours = local["evaluation"][where]["accuracy"]["end_model"]["all"]
+        assert acc_ours == pytest.approx(acc_theirs, abs=1 / ROWS * (~clear).sum() + 1e-12)

@@ -106,7 +106,7 @@ def _lookup(spark: Any, inputs: AnalysisInputs, ids: list[Any], io: Any) -> tupl
     text = {}
     for r in source.df.where(id_col.isin(ids)).select(id_col.alias("__id"), *columns).collect():
         text[r["__id"]] = {c: _short(r[c]) for c in columns}
-    labels = io.read_table(spark, inputs.labels_path, version=inputs.labels_version)
+    labels = inputs.labels(spark, io)
     probs = {r["row_id"]: r["probabilities"] for r in labels.where(F.col("row_id").isin(ids))
              .select("row_id", "probabilities").collect()}
     return text, probs

@@ -13,22 +13,29 @@ from jobs import aggregate, apply_lfs
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.delta_io.sources import load_source
+from jobs.tasks import task_source
 from labelmodel import MajorityLabelVoter
 from lf_library.analysis import wilson_interval
 
 
-def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], model: Any, io: Any) -> dict[str, Any]:
+def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], model: Any, io: Any,
+                       task: Any = None) -> dict[str, Any]:
     """``source, rows, coverage``, the label model's and majority vote's accuracy, and each LF's on the held-out rows.
+
+    ``task`` (:class:`jobs.tasks.Task`): one task of a multi-task config, scored with its LFs and
+    its gold column (``cfg`` is then its single-task view, :func:`jobs.tasks.task_config`).
 
     Returns ``{"note": ...}`` instead when the evaluation source cannot be scored (the LFs changed since
     the run, or more vote patterns than ``aggregate.max_patterns``).
     """
     ev = cfg.evaluation
-    registry = apply_lfs.build_registry(cfg)
+    registry = task.registry if task is not None else apply_lfs.build_registry(cfg)
     if list(registry.names) != list(lf_names):
         return {"note": f"the LF modules now define {list(registry.names)}, not the run's {list(lf_names)}: "
                         f"the evaluation source was not scored"}
     source = load_source(spark, ev, role="evaluation", io=io)
+    if task is not None:
+        source = task_source(source, task)  # a tag task's gold: present / absent from the tag list
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
     k = registry.cardinality
     rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, registry.label_space), registry.names, k)

@@ -14,10 +14,11 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from jobs import delta_io
+from jobs import delta_io, task_views
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from jobs.delta_io.sources import Source, load_source
+from jobs.tasks import task_source
 from jobs.apply_lfs import VOTES_META_KEY, ApplyResult, check_source_unchanged
 from jobs.fit_label_model import MODEL_FILE, FitResult, load_fit
 from jobs.write_labels import LABELS_META_KEY
@@ -44,6 +45,18 @@ class AnalysisInputs:
     gold_test_rows: int = 0
     # The labels' ``vote_codes`` were coded with these LFs and classes (then analyze reads them, not the votes).
     codes_match: bool = False
+    # One task of a multi-task config (``--task``), or None.
+    view: Any = None
+
+    @property
+    def task(self) -> str | None:
+        return self.view.name if self.view is not None else None
+
+    def labels(self, spark: Any, io: Any) -> Any:
+        """The labels this analysis reads, at their version (a task's through :mod:`jobs.task_views`)."""
+        if self.view is not None:
+            return task_views.task_labels(spark, self.view, io, self.labels_version)
+        return io.read_table(spark, self.labels_path, version=self.labels_version)
 
     @property
     def lf_names(self) -> tuple[str, ...]:
@@ -55,8 +68,12 @@ class AnalysisInputs:
         return bool(self.source.gold_column) or self.gold_test_rows > 0
 
 
-def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None) -> AnalysisInputs:
+def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
+            view: task_views.TaskView | None = None) -> AnalysisInputs:
     """Locate the labels of ``run_id`` (default: the run that wrote the latest labels) and their inputs.
+
+    ``view``: one task of a multi-task config; its labels, its LFs' votes, its gold column and
+    its label model (``cfg`` is then the multi-task config or the view's, alike).
 
     Raises
     ------
@@ -64,14 +81,20 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
         No labels table, labels of another run, or votes that moved on since the labels.
     """
     io = io or delta_io.delta_io(spark, cfg.tables.delta_io)
-    labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
-    if not io.table_exists(labels_path):
-        raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
-    meta = io.read_metadata(labels_path)
-    if LABELS_META_KEY not in meta:
-        raise ConfigError(f"the labels table {labels_path} was not written by lakelabel (no {LABELS_META_KEY!r} "
-                          f"commit metadata); point tables.labels at a lakelabel labels table")
-    written = json.loads(meta[LABELS_META_KEY])
+    if view is not None:
+        cfg = view.cfg
+        labels_path, labels_version, written = task_views.task_labels_lineage(view, io)
+    else:
+        labels_path = cfg.table_path("labels")
+        if not io.table_exists(labels_path):
+            raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
+        meta = io.read_metadata(labels_path)
+        if LABELS_META_KEY not in meta:
+            raise ConfigError(f"the labels table {labels_path} was not written by lakelabel (no {LABELS_META_KEY!r} "
+                              f"commit metadata); point tables.labels at a lakelabel labels table")
+        written = json.loads(meta[LABELS_META_KEY])
+        labels_version = io.table_version(labels_path)
+    votes_path = cfg.table_path("votes")
     latest_run = written.get("run_id")
     if run_id is not None and run_id != latest_run:
         known = run_dir(cfg.lakehouse, run_id, create=False).is_dir()
@@ -93,8 +116,11 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
     applied = ApplyResult.from_json(votes_meta[VOTES_META_KEY])
     source = load_source(spark, cfg.source, io=io)
     check_source_unchanged(applied, source)
+    if view is not None:
+        applied, source = task_views.task_applied(applied, view), task_source(source, view.task)
     notes: list[str] = []
-    model = find_model(cfg, latest_run, written.get("label_model_version"))
+    fit_run = task_views.task_fit_run(latest_run, view) if view is not None and latest_run else latest_run
+    model = find_model(cfg, fit_run, written.get("label_model_version"))
     if model is None:
         notes.append(f"no fitted model with version {written.get('label_model_version')} under "
                      f"{cfg.lakehouse_path / '_lakelabel' / 'runs'}: estimated LF accuracies and weights are left out")
@@ -102,7 +128,7 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
     return AnalysisInputs(
         run_id=latest_run,
         labels_path=labels_path,
-        labels_version=io.table_version(labels_path),
+        labels_version=labels_version,
         votes_path=votes_path,
         votes_version=int(votes_version),
         applied=applied,
@@ -113,7 +139,8 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None)
         notes=tuple(notes),
         gold_test=gold_test,
         gold_test_rows=gold_test_rows,
-        codes_match=coded_like(written, applied),
+        codes_match=view is None and coded_like(written, applied),
+        view=view,
     )
 
 
@@ -146,7 +173,10 @@ def _gold_test(spark: Any, cfg: PipelineConfig, io: Any, notes: list[str]) -> tu
 
 
 def find_model(cfg: PipelineConfig, run_id: str | None, version: str | None) -> FitResult | None:
-    """The fitted model with ``version``: from ``run_id``'s folder, else any run folder that has it."""
+    """The fitted model with ``version``: from ``run_id``'s folder, else any run folder that has it.
+
+    ``run_id`` may name a task's folder, ``<run>/tasks/<task>`` (:func:`jobs.task_views.task_fit_run`).
+    """
     root = cfg.lakehouse_path / "_lakelabel" / "runs"
     folders: list[Path] = []
     if run_id:
@@ -156,7 +186,7 @@ def find_model(cfg: PipelineConfig, run_id: str | None, version: str | None) -> 
     for folder in folders:
         if not (folder / MODEL_FILE).exists() or not (folder / "fit.json").exists():
             continue
-        fitted = load_fit(cfg, folder.name)
+        fitted = load_fit(cfg, str(folder.relative_to(root)))  # a task's: "<run>/tasks/<task>"
         if version is None or fitted.model_version == version:
             return fitted
     return None

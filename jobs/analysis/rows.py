@@ -195,7 +195,7 @@ def scored_rows(
                           f"slices.modules across configs")
     source, k, m = inputs.source, len(inputs.label_space), len(inputs.lf_names)
     sliced = _with_gold_table(_sliced_source(spark, source, inputs.label_space, slices, coverage_by), inputs)
-    table = io.read_table(spark, inputs.labels_path, version=inputs.labels_version)
+    table = inputs.labels(spark, io)
     labels = table.select("row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
                           "confidence")
     if inputs.codes_match and "vote_codes" in table.columns:
@@ -204,7 +204,7 @@ def scored_rows(
                              "confidence", F.col("vote_codes").alias("pattern"))
         joined = sliced.join(coded, "row_id", "left").withColumn(
             "pattern", F.coalesce(F.col("pattern"), F.array().cast("array<int>")))
-    else:  # labels written before they carried vote_codes, or coded with other LFs
+    else:  # labels written before they carried vote_codes, coded with other LFs, or one task's labels
         votes = io.read_table(spark, inputs.votes_path, version=inputs.votes_version)
         joined = pattern_frame(votes, sliced, inputs.lf_names, k).join(labels, "row_id", "left")
     id_type = to_arrow_type(source.df.schema[source.id_column].dataType)

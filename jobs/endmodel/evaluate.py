@@ -95,16 +95,22 @@ def score(rows: DataFrame, predicted: DataFrame, *, model: Any, lf_names: Sequen
     return out
 
 
-def evaluation_rows(spark: Any, cfg: PipelineConfig, lf_names: Sequence[str], io: Any) -> tuple[DataFrame, Source] | str:
+def evaluation_rows(spark: Any, cfg: PipelineConfig, lf_names: Sequence[str], io: Any,
+                    task: Any = None) -> tuple[DataFrame, Source] | str:
     """``(row_id, pattern, gold)`` of the ``evaluation:`` source with the LFs' votes, and the source.
 
+    ``task`` (:class:`jobs.tasks.Task`): one task of a multi-task config: its LFs and gold column.
     Returns a note (str) instead when the LF modules no longer define the run's LFs.
     """
-    registry = apply_lfs.build_registry(cfg)
+    registry = task.registry if task is not None else apply_lfs.build_registry(cfg)
     if list(registry.names) != list(lf_names):
         return (f"the LF modules now define {list(registry.names)}, not the run's {list(lf_names)}: the evaluation "
                 f"source was not scored")
     source = load_source(spark, cfg.evaluation, role="evaluation", io=io)
+    if task is not None:
+        from jobs.tasks import task_source
+
+        source = task_source(source, task)
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
     ids = aggregate.source_ids(source, registry.label_space)
     return aggregate.pattern_frame(votes, ids, registry.names, registry.cardinality), source

@@ -51,8 +51,8 @@ def signature(columns: Sequence[str], schema: T.StructType) -> Any:
 
 
 def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequence[str], schema: T.StructType,
-              metadata: Mapping[str, Any]) -> tuple[str, str]:
-    """Log ``model`` to the active MLflow run; return ``(model URI, model version)``.
+              metadata: Mapping[str, Any], artifact: str = ARTIFACT) -> tuple[str, str]:
+    """Log ``model`` to the active MLflow run under ``artifact``; return ``(model URI, model version)``.
 
     The version is the registered model version when ``registered_name`` is set, else the
     MLflow model id.
@@ -63,7 +63,7 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = mlflow.spark.log_model(
-            model, ARTIFACT,
+            model, artifact,
             registered_model_name=registered_name or None,
             signature=signature(columns, schema),
             pip_requirements=[f"pyspark=={pyspark.__version__}"],
@@ -75,8 +75,8 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     return info.model_uri, str(getattr(info, "model_id", None) or info.run_id)
 
 
-def save_local(model: Any, folder: Path) -> str:
-    """Save ``model`` with Spark ML's persistence under ``folder`` (MLflow off); return the path."""
-    path = folder / ARTIFACT
+def save_local(model: Any, folder: Path, artifact: str = ARTIFACT) -> str:
+    """Save ``model`` with Spark ML's persistence as ``folder/artifact`` (MLflow off); return the path."""
+    path = folder / artifact
     model.write().overwrite().save(str(path))
     return str(path)

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from jobs import delta_io
+from jobs.task_views import one_task, task_applied, task_labels, task_labels_lineage
 from jobs.runtime.config import PipelineConfig
 from jobs.delta_io.sources import load_source
 from jobs.endmodel.feedback import disagreement_score
@@ -152,14 +153,17 @@ def select_rows(
     return picked, {"after_dedup": int(counts["after_dedup"])}
 
 
-def text_column_of(cfg: PipelineConfig, source: Any) -> str:
-    """The column annotators read: ``annotate.text_column``, else the first column the text LFs read."""
+def text_column_of(cfg: PipelineConfig, source: Any, registry: Any = None) -> str:
+    """The column annotators read: ``annotate.text_column``, else the first column the text LFs read.
+
+    ``registry``: the LFs to look at (a task's); default the config's.
+    """
     if cfg.annotate.text_column:
         column = cfg.annotate.text_column
     else:
         from jobs.apply_lfs import build_registry, text_columns
 
-        column = next(iter(text_columns(build_registry(cfg))), None)
+        column = next(iter(text_columns(registry if registry is not None else build_registry(cfg))), None)
         if column is None:
             raise ConfigError("no text column to show: set annotate.text_column to the source column annotators read")
     if column not in source.df.columns:
@@ -200,8 +204,13 @@ def run(
     n: int,
     out: str,
     format: OutFormat = "csv",
+    task: str | None = None,
 ) -> dict[str, Any]:
-    """``lakelabel annotate``: pick ``n`` rows by ``strategy`` and write them to ``out``; returns the summary."""
+    """``lakelabel annotate``: pick ``n`` rows by ``strategy`` and write them to ``out``; returns the summary.
+
+    ``task``: the task of a multi-task config whose labels to pick from (required for such a
+    config): its labels, its LFs' votes, its label space; the summary then names it.
+    """
     started = time.perf_counter()
     if n < 1:
         raise ConfigError(f"--n {n} must be at least 1")
@@ -209,14 +218,19 @@ def run(
         raise ConfigError(f"--format {format!r} is not valid; choose csv or label-studio")
     from jobs.apply_lfs import load_apply_result
 
+    view = one_task(cfg, task, command="annotate")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
-    labels_path = cfg.table_path("labels")
-    if not io.table_exists(labels_path):
-        raise ConfigError(f"no labels table at {labels_path}; run `lakelabel run --config ...` first, then annotate")
     applied = load_apply_result(cfg, io)
+    if view is not None:
+        labels_path, _, _ = task_labels_lineage(view, io)
+        applied, cfg = task_applied(applied, view), view.cfg
+    else:
+        labels_path = cfg.table_path("labels")
+        if not io.table_exists(labels_path):
+            raise ConfigError(f"no labels table at {labels_path}; run `lakelabel run --config ...` first, then annotate")
     space = list(applied.label_space)
     source = load_source(spark, cfg.source, io=io)
-    text_col = text_column_of(cfg, source)
+    text_col = text_column_of(cfg, source, view.task.registry if view is not None else None)
     extra = [c for c in cfg.annotate.columns if c not in (text_col, source.id_column)]
     missing = [c for c in [text_col, *extra] if c not in source.df.columns]
     if missing:
@@ -227,8 +241,10 @@ def run(
     texts = source.df.select(F.col(source.id_column).cast("string").alias("row_id"),
                              F.coalesce(F.col(text_col).cast("string"), F.lit("")).alias("text"),
                              *[F.col(c).cast("string").alias(f"_x_{i}") for i, c in enumerate(extra)])  # fmt: skip
-    labels = io.read_table(spark, labels_path)
+    labels = task_labels(spark, view, io) if view is not None else io.read_table(spark, labels_path)
     votes = io.read_table(spark, applied.votes_table)
+    if view is not None:  # the shared votes table: this task's LFs only
+        votes = votes.where(F.col("lf_name").isin(list(applied.lf_names)))
     gold = read_gold(spark, cfg, io)
     predictions = _end_model_predictions(cfg, io, spark, labels_path) if strategy == "disagreement" else None
     picked, counts = select_rows(labels, votes, texts, strategy=strategy, n=n, cardinality=len(space),
@@ -284,6 +300,7 @@ def run(
         per_class[rec["predicted_label"] or "(none)"] = per_class.get(rec["predicted_label"] or "(none)", 0) + 1
     return {
         "run_id": run_id, "stage": "annotate", "status": "succeeded", "skipped": False, "strategy": strategy,
+        **({"task": view.name} if view is not None else {}),
         "files": files, "format": format,
         **({"disagreement_with": "end_model" if predictions is not None else "majority_vote"}
            if strategy == "disagreement" else {}),

@@ -54,12 +54,22 @@ def _annotate_options(p: Any) -> None:
     p.add_argument("--n", type=int, required=True, help="rows to pick")
     p.add_argument("--out", required=True, help="output file (.csv or .json)")
     p.add_argument("--format", default="csv", choices=["csv", "label-studio"])
+    from jobs.task_views import add_task_option
+
+    add_task_option(p, every=False)
+
+
+def _annotate_precheck(args: Any, cfg: Any) -> None:
+    from jobs.task_views import one_task
+
+    one_task(cfg, args.task, command="annotate")  # a missing or unknown --task fails before Spark starts
 
 
 def _annotate(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
     from jobs.people import annotate
 
-    return annotate.run(spark, cfg, run_id=run_id, strategy=args.strategy, n=args.n, out=args.out, format=args.format)
+    return annotate.run(spark, cfg, run_id=run_id, strategy=args.strategy, n=args.n, out=args.out, format=args.format,
+                        task=args.task)
 
 
 def _suggest_options(p: Any) -> None:
@@ -87,7 +97,7 @@ COMMANDS = [
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
             run=_status, done=_line("gold")),
     Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio)",
-            add_arguments=_annotate_options, run=_annotate, done=_line("annotate")),
+            add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck),
     Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",
             add_arguments=_suggest_options, run=_suggest, done=_line("suggest")),
 ]

@@ -34,8 +34,9 @@ log = logging.getLogger("jobs.cli")
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-# Commands that take a config with several tasks (jobs/multitask.py); the others read one task.
-MULTITASK_COMMANDS = frozenset({"run", "apply", "demo"})
+# Commands that take a config with several tasks (jobs/multitask.py; --task: jobs/task_views.py);
+# the others read one task.
+MULTITASK_COMMANDS = frozenset({"run", "apply", "demo", "analyze", "report", "annotate", "train", "explain"})
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,8 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
         raise ConfigError(
             f"lakelabel {cmd.name} reads one task, but the config declares several (tasks / multi_label); "
-            f"use `lakelabel run` for the tasks (README \"Several tasks at once\")"
+            f"use `lakelabel run` for the tasks, and analyze, report, annotate, train or explain with --task NAME for one "
+            f"(README \"Several tasks at once\")"
         )
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)

@@ -280,7 +280,7 @@ def test_other_bad_task_configs(tmp_path, capsys):
     tags["multi_label"]["tags"] = ["refund", "refund"]
     assert "multi_label.tags repeats ['refund']" in _cli(tmp_path, tags, capsys)
     # Commands that read one task say so instead of misreading the tables.
-    assert "lakelabel analyze reads one task" in _cli(tmp_path, task_dict(tmp_path, "x.parquet"), capsys, "analyze")
+    assert "lakelabel aggregate reads one task" in _cli(tmp_path, task_dict(tmp_path, "x.parquet"), capsys, "aggregate")
     with pytest.raises(ConfigError, match="unknown config key tasks\\[0\\].labels"):
         config_from_dict({**task_dict(tmp_path, "x"), "tasks": [{"name": "a", "labels": ["x", "y"]}]})
 

@@ -1,0 +1,194 @@
+"""``--task``: analyze, report and annotate one task of a multi-task run with the single-task code.
+
+One multi-task pipeline run (a task and a tag, 90 rows, MLflow in a sqlite store under the
+lake) and ``lakelabel report`` over every task are shared by the tests; the anchor compares the
+urgency task's analysis with the analysis of the same task run as a single-task config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs.runtime.config import config_from_dict
+from lf_library.errors import ConfigError
+from tests.jobs.test_multitask import N, make_source
+
+pytestmark = pytest.mark.spark
+
+TASKS = ["urgency", "tags_refund"]
+# What differs between a task's analysis and the single-task one by construction: ids, paths, times.
+VOLATILE = {"run_id", "task", "created_at", "seconds", "tables", "label_model", "notes"}
+
+
+def multi_dict(tmp: Path, source: str) -> dict:
+    """A task and a tag (the cheapest multi-task config with both kinds), each with its own LF module."""
+    return {
+        "lakehouse": str(tmp / "lake"),
+        "source": {"path": source, "format": "parquet", "id_column": "id"},
+        "tasks": {"urgency": {"label_space": ["routine", "urgent"], "gold_column": "urgency",
+                              "lfs": {"modules": ["tests.jobs.urgency_lfs"]}}},
+        "multi_label": {"name": "tags", "tags": ["refund"], "gold_column": "tags",
+                        "lfs": {"modules": ["tests.jobs.refund_lfs"]}},
+        "analysis": {"examples": 3},
+        "mlflow": {"enabled": True, "experiment": "task-commands-tests"},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tasks_run(spark, tmp_path_factory):
+    """``(cfg, pipeline summary, report summary)``: ``lakelabel run`` then ``lakelabel report`` (every task)."""
+    from jobs import pipeline, report
+
+    tmp = tmp_path_factory.mktemp("task-commands")
+    source = make_source(tmp)
+    cfg = config_from_dict(multi_dict(tmp, source))
+    before = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        ran = pipeline.run(spark, cfg, run_id="tc-1").summary
+        reported = report.run(spark, cfg)
+        yield cfg, ran, reported
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def test_report_writes_one_analysis_and_page_per_task(tasks_run):
+    from mlflow import MlflowClient
+
+    cfg, ran, reported = tasks_run
+    assert list(ran["tasks"]) == TASKS
+    assert reported["stage"] == "report" and reported["run_id"] == "tc-1" and list(reported["tasks"]) == TASKS
+    folder = cfg.lakehouse_path / "_lakelabel" / "runs" / "tc-1"
+    client = MlflowClient(tracking_uri=ran["mlflow"]["tracking_uri"])
+    for name in TASKS:
+        one = reported["tasks"][name]
+        assert one["task"] == name
+        assert reported["report"][name] == one["report"] == str(folder / f"report_{name}.html")
+        assert reported["analysis"][name] == one["analysis"] == str(folder / f"analysis_{name}.json")
+        doc = json.loads(Path(one["analysis"]).read_text())
+        assert doc["task"] == name and doc["run_id"] == "tc-1"
+        assert doc["label_space"] == ran["tasks"][name]["label_space"]
+        assert [lf["name"] for lf in doc["lfs"]] == ran["tasks"][name]["lfs"]  # this task's LFs only
+        assert doc["tables"]["labels"] == {"path": ran["tasks"][name]["tables"]["labels"]["path"],
+                                           "version": ran["tasks"][name]["tables"]["labels"]["version"]}
+        assert doc["totals"]["rows"] == N
+        # The label model the pipeline fitted for the task, and its accuracy against the task's gold.
+        assert doc["label_model"]["version"] == ran["tasks"][name]["label_model"]["version"]
+        assert doc["totals"]["lm_accuracy"] == pytest.approx(ran["tasks"][name]["metrics"]["accuracy"])
+        html = Path(one["report"]).read_text()
+        assert f"<h1>lakelabel report: task {name}</h1>" in html
+        assert f"<title>lakelabel report: run tc-1, task {name}</title>" in html
+        artifacts = [f.path for f in client.list_artifacts(ran["mlflow"]["run_id"], f"analysis/{name}")]
+        assert sorted(artifacts) == [f"analysis/{name}/analysis.json", f"analysis/{name}/report_{name}.html"]
+    metrics = client.get_run(ran["mlflow"]["run_id"]).data.metrics
+    assert metrics["urgency.analysis.coverage"] == pytest.approx(
+        json.loads(Path(reported["analysis"]["urgency"]).read_text())["totals"]["coverage"])
+    # The tag task's gold is derived from the tag list: rows without one have no gold.
+    tag = json.loads(Path(reported["analysis"]["tags_refund"]).read_text())
+    assert tag["totals"]["gold_rows"] == N - 9
+
+
+def test_task_analysis_equals_the_task_run_alone(spark, tasks_run, tmp_path):
+    """The anchor: analyze --task urgency == analyze of a config with only the urgency task."""
+    from jobs import analyze, pipeline
+
+    cfg, _, reported = tasks_run
+    source = cfg.source.path
+    single = config_from_dict({
+        "lakehouse": str(tmp_path / "single"),
+        "source": {"path": source, "format": "parquet", "id_column": "id", "gold_column": "urgency"},
+        "lfs": {"modules": ["tests.jobs.urgency_lfs"]},
+        "analysis": {"examples": 3},
+        "mlflow": {"enabled": False},
+    })  # fmt: skip
+    pipeline.run(spark, single, run_id="alone")
+    alone = analyze.analyze(spark, single)
+    mine = json.loads(Path(reported["analysis"]["urgency"]).read_text())
+    assert alone["task"] is None and mine["task"] == "urgency"
+    assert mine["totals"]["rows"] == alone["totals"]["rows"] == N
+    for key in ("totals", "confusion", "classes", "lfs", "pairs", "confidence_histogram", "coverage_gaps"):
+        assert mine[key] == alone[key], key
+    assert {k: v for k, v in mine.items() if k not in VOLATILE} == {k: v for k, v in alone.items() if k not in VOLATILE}
+    assert mine["label_model"]["version"] == alone["label_model"]["version"]
+
+
+def test_annotate_one_task(spark, tasks_run, tmp_path):
+    import pandas as pd
+
+    from jobs.people import annotate
+
+    cfg, ran, _ = tasks_run
+    out = tmp_path / "urgency.csv"
+    summary = annotate.run(spark, cfg, run_id="an", strategy="conflict", n=3, out=str(out), task="urgency")
+    assert summary["task"] == "urgency"
+    assert summary["tables"]["labels"]["path"] == ran["tasks"]["urgency"]["tables"]["labels"]["path"]
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert len(rows) == summary["counts"]["rows"] == 3
+    assert list(rows.columns[rows.columns.str.startswith("p_")]) == ["p_routine", "p_urgent"]
+    assert set(rows.predicted_label) <= {"routine", "urgent", ""}
+    urgency_lfs = set(ran["tasks"]["urgency"]["lfs"])
+    voters = {v.split("=")[0] for cell in rows.voting_lfs for v in cell.split("; ") if v}
+    assert voters and voters <= urgency_lfs  # the shared votes table, read for this task's LFs only
+    # Conflict: the urgency LFs disagree on the rows picked first.
+    first = rows.voting_lfs[0].split("; ")
+    assert len({v.split("=")[1] for v in first}) == 2
+
+
+def test_explain_one_task(spark, tasks_run):
+    from deltalake import DeltaTable
+
+    from jobs.explain import explain_row
+
+    cfg, ran, _ = tasks_run
+    labels = DeltaTable(ran["tasks"]["urgency"]["tables"]["labels"]["path"]).to_pandas().set_index("row_id")
+    doc = explain_row(spark, cfg, 2, task="urgency")  # "login error, urgent please"
+    assert doc["task"] == "urgency" and doc["row_id"] == 2
+    assert [v["lf"] for v in doc["votes"]] == ran["tasks"]["urgency"]["lfs"]
+    assert {v["lf"]: v["vote"] for v in doc["votes"]}["kw_asap"] == "urgent"
+    assert doc["label"] == labels.loc[2, "label_name"]
+    assert list(doc["probabilities"]) == ["routine", "urgent"]
+    assert list(doc["probabilities"].values()) == pytest.approx(list(labels.loc[2, "probabilities"]))
+    assert doc["lineage"]["max_difference"] < 1e-9
+    with pytest.raises(ConfigError, match="run 'other' did not write the current labels of task 'urgency'"):
+        explain_row(spark, cfg, 2, task="urgency", run_id="other")
+
+
+def _cli(tmp_path: Path, data: dict, capsys, *args: str) -> str:
+    from jobs import cli
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert cli.main([*args, "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_bad_task_options(tmp_path, capsys):
+    """Each fails with one line and exit 2 before Spark starts (the source does not even exist)."""
+    data = multi_dict(tmp_path, str(tmp_path / "absent.parquet"))
+    known = "tasks: urgency, tags_refund"
+    annotate = ["annotate", "--strategy", "uncertain", "--n", "3", "--out", str(tmp_path / "x.csv")]
+    explain = ["explain", "--row-id", "1"]
+    for command in (["analyze"], ["report"], ["train"], annotate, explain):
+        err = _cli(tmp_path, data, capsys, *command, "--task", "urgncy")
+        assert f"--task 'urgncy' is not a task of this config; {known}" in err, err
+    for command in (["train"], annotate, explain):
+        err = _cli(tmp_path, data, capsys, *command)
+        assert f"lakelabel {command[0]} reads one task and the config declares several: pass --task NAME ({known})" \
+               in err, err
+    err = _cli(tmp_path, data, capsys, "report", "--out", str(tmp_path / "r.html"))
+    assert "--out" in err and "pass --task NAME with --out" in err
+    single = {"lakehouse": str(tmp_path / "lake"), "source": {"path": "x.parquet", "id_column": "id"},
+              "lfs": {"modules": ["tests.jobs.urgency_lfs"]}}
+    assert "--task urgency: the config declares no tasks" in _cli(tmp_path, single, capsys, "analyze", "--task",
+                                                                    "urgency")
+    # Commands without --task still refuse a multi-task config, naming the ones that take it.
+    err = _cli(tmp_path, data, capsys, "diff")
+    assert "lakelabel diff reads one task" in err and "with --task NAME" in err
