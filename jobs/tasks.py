@@ -29,7 +29,7 @@ from lf_library.models import set_tracking_uri
 from lf_library.registry import module_lfs
 from lf_library.tags import check_tag, tag_space
 
-__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_source"]
+__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # Columns of the multi-task labels table next to the task columns (jobs/multitask_labels.py).
@@ -241,6 +241,25 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task
             if lf.label_space is None:
                 lf.label_space = space
             by_task[matches[0]].register(lf, origin=module)
+
+
+def task_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:
+    """The single-task config that reads one task (``--task``): its label space and gold, and table
+    names suffixed ``_<task>`` for what it writes alone (its end model's predictions, its gold table).
+
+    The task's labels themselves live in the one multi-task labels table (:mod:`jobs.multitask_labels`).
+    """
+    evaluation = cfg.evaluation
+    if evaluation is not None:
+        evaluation = replace(evaluation, gold_column=task.gold_column)
+    return replace(
+        cfg,
+        tables=replace(cfg.tables, labels=f"{cfg.tables.labels.rstrip('/')}_{task.name}"),
+        evaluation=evaluation,
+        lfs=LFConfig(label_space=list(task.label_space)),
+        tasks=[],
+        multi_label=None,
+    )
 
 
 def task_source(source: Source, task: Task) -> Source:
