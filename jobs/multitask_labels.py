@@ -218,7 +218,7 @@ def task_labels(spark: SparkSession, cfg: PipelineConfig, task: str, *, version:
 
     ``row_id, probabilities, label, label_name, confidence, n_votes, voting_lfs, run_id,
     label_model, label_model_version, tie_break_policy, source_table, source_version,
-    votes_version``: the task's struct column unnested, its model lineage from the commit
+    votes_version, vote_codes``: the task's struct column unnested, its model lineage from the commit
     metadata, and ``voting_lfs`` (``name@version`` of the task's LFs that voted on the row, in LF
     order) from the votes table version the labels were written from.
     """
@@ -236,8 +236,11 @@ def task_labels(spark: SparkSession, cfg: PipelineConfig, task: str, *, version:
     voters = (
         votes.where(F.col("vote") >= 0).where(F.col("lf_name").isin([n for n, _ in mine["lfs"]]))
         .join(F.broadcast(index), "lf_name")
-        .groupBy("row_id").agg(F.array_sort(F.collect_list(F.struct("lf_index", "voter"))).alias("v"))
-        .select("row_id", F.transform("v", lambda x: x["voter"]).alias("voting_lfs"))
+        .groupBy("row_id").agg(F.array_sort(F.collect_list(F.struct(
+            "lf_index", "voter", (F.col("lf_index") * len(mine["label_space"]) + F.col("vote")).cast("int").alias("code")
+        ))).alias("v"))
+        .select("row_id", F.transform("v", lambda x: x["voter"]).alias("voting_lfs"),
+                F.transform("v", lambda x: x["code"]).alias("vote_codes"))
     )
     labels = io.read_table(spark, path, version=version)
     t = F.col(task)
@@ -247,4 +250,5 @@ def task_labels(spark: SparkSession, cfg: PipelineConfig, task: str, *, version:
         F.coalesce("voting_lfs", F.array().cast("array<string>")).alias("voting_lfs"), "run_id",
         F.lit(mine["label_model"]).alias("label_model"), F.lit(mine["label_model_version"]).alias("label_model_version"),
         "tie_break_policy", "source_table", "source_version", "votes_version",
+        F.coalesce("vote_codes", F.array().cast("array<int>")).alias("vote_codes"),
     )  # fmt: skip

@@ -141,12 +141,11 @@ def test_annotate_one_task(spark, tasks_run, tmp_path):
 
 
 def test_explain_one_task(spark, tasks_run):
-    from deltalake import DeltaTable
-
     from jobs.explain import explain_row
+    from jobs.multitask_labels import task_labels
 
     cfg, ran, _ = tasks_run
-    labels = DeltaTable(ran["tasks"]["urgency"]["tables"]["labels"]["path"]).to_pandas().set_index("row_id")
+    labels = task_labels(spark, cfg, "urgency").toPandas().set_index("row_id")
     doc = explain_row(spark, cfg, 2, task="urgency")  # "login error, urgent please"
     assert doc["task"] == "urgency" and doc["row_id"] == 2
     assert [v["lf"] for v in doc["votes"]] == ran["tasks"]["urgency"]["lfs"]
