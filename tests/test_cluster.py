@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ROWS = 20_000
+ROWS = 2_000  # the check is label for label equality with local mode, not scale (README has 1M-row timings)
 COMPARED = ["row_id", "label", "label_name", "confidence", "n_votes", "voting_lfs", "label_model_version"]
 
 

@@ -40,24 +40,29 @@ def csv_cfg(tmp_path, path, options=None, **apply):
 GOOD_CSV = 'id,text,note\nr1,"I love it",a\nr2,awful,b\nr3,"great, really",c\nr4,"hate\nit",d\nr5,ok,e\n'
 
 
-@pytest.mark.parametrize("bad_line, fields", [("r9,great,x,EXTRA\n", 4), ("r9,great\n", 2)])
-def test_ragged_csv_names_file_and_line_and_keeps_labels(spark, tmp_path, bad_line, fields):
+def test_ragged_csv_names_file_and_line_and_keeps_labels(spark, tmp_path):
+    """A row with too many fields and one with too few: each fails naming file and line; labels stay.
+
+    One good run first (shared by both cases, so the source is labeled once), then per ragged line:
+    the default mode fails and commits nothing, and PERMISSIVE (a mode the user chose) runs.
+    """
     src = tmp_path / "src.csv"
     src.write_text(GOOD_CSV)
     cfg = csv_cfg(tmp_path, src)
     pipeline.run(spark, cfg, run_id="good")
-    before = versions(cfg)
-    # Line 8: the quoted field of r4 spans lines 5 and 6.
-    src.write_text(GOOD_CSV + bad_line)
-    with pytest.raises(InputDataError) as err:
-        pipeline.run(spark, cfg, run_id="ragged")
-    assert f"{src} line 8: {fields} fields, the header has 3" in str(err.value)
-    assert "source.options.mode" in str(err.value)
-    assert versions(cfg) == before
-    # A mode the user chose is honoured: PERMISSIVE pads or truncates the row, as Spark does.
-    permissive = csv_cfg(tmp_path, src, options={"mode": "PERMISSIVE"})
-    result = pipeline.run(spark, permissive, run_id="permissive")
-    assert result.summary["source"]["rows"] == 6
+    for bad_line, fields in [("r9,great,x,EXTRA\n", 4), ("r9,great\n", 2)]:
+        before = versions(cfg)
+        # Line 8: the quoted field of r4 spans lines 5 and 6.
+        src.write_text(GOOD_CSV + bad_line)
+        with pytest.raises(InputDataError) as err:
+            pipeline.run(spark, cfg, run_id=f"ragged-{fields}")
+        assert f"{src} line 8: {fields} fields, the header has 3" in str(err.value), bad_line
+        assert "source.options.mode" in str(err.value)
+        assert versions(cfg) == before, bad_line
+        # A mode the user chose is honoured: PERMISSIVE pads or truncates the row, as Spark does.
+        permissive = csv_cfg(tmp_path, src, options={"mode": "PERMISSIVE"})
+        result = pipeline.run(spark, permissive, run_id=f"permissive-{fields}")
+        assert result.summary["source"]["rows"] == 6, bad_line
 
 
 def test_no_votes_at_all_fails_and_previous_labels_stay(spark, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import sys
 
 import pandas as pd
@@ -25,6 +26,27 @@ def setup(tmp_path):
     rows = make_rows(40)
     cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
     return cfg, rows, tmp_path
+
+
+@pytest.fixture(scope="module")
+def labeled_once(spark, tmp_path_factory):
+    """A folder holding the ``setup`` source and a lakehouse after pipeline run ``p1`` (no gold yet)."""
+    tmp = tmp_path_factory.mktemp("people_p1")
+    pipeline.run(spark, make_cfg(tmp, write_source(tmp, make_rows(40))), run_id="p1")
+    return tmp
+
+
+@pytest.fixture()
+def after_p1(labeled_once, tmp_path):
+    """``setup`` after ``pipeline.run(spark, cfg, run_id="p1")``: a copy of the shared run, one per test.
+
+    Copying the source and the lakehouse (Delta logs hold relative paths) gives each test the
+    tables of that run without paying for the run again; the tests then add gold and runs of their own.
+    """
+    for name in ("src", "lake"):
+        shutil.copytree(labeled_once / name, tmp_path / name)
+    cfg = make_cfg(tmp_path, str(tmp_path / "src"))
+    return cfg, make_rows(40), tmp_path
 
 
 def write_csv(path, records) -> str:
@@ -121,9 +143,8 @@ def test_split_never_changes_and_cli_exit_code(spark, setup, capsys):
     assert code == 2 and len(err) == 1 and "missing.csv does not exist" in err[0]
 
 
-def test_annotate_strategies_then_round_trip(spark, setup):
-    cfg, rows, tmp = setup
-    pipeline.run(spark, cfg, run_id="p1")
+def test_annotate_strategies_then_round_trip(spark, after_p1):
+    cfg, rows, tmp = after_p1  # pipeline run p1 done
     gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "g.csv", [{"row_id": "r000", "label": "pos"}]))
     text = dict(zip(rows.id, rows.text))
     for strategy in annotate.STRATEGIES:
@@ -177,9 +198,8 @@ def test_dev_labels_fit_and_test_metrics(spark, setup):
     assert f'"dev_rows": {splits["dev"]}' in json.dumps(model)
 
 
-def test_suggest_writes_a_usable_module(spark, setup, monkeypatch):
-    cfg, rows, tmp = setup
-    pipeline.run(spark, cfg, run_id="p1")
+def test_suggest_writes_a_usable_module(spark, after_p1, monkeypatch):
+    cfg, rows, tmp = after_p1  # pipeline run p1 done
     labeled = [{"row_id": r, "label": g, "split": "dev"} for r, g in zip(rows.id, rows.gold)]
     gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "dev.csv", labeled))
     out = tmp / "mods" / "suggested_test_lfs.py"
