@@ -289,7 +289,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         timings["total"] = time.perf_counter() - t0
         summary = _summary(cfg, run_id, applied, task_set, entries, mlflow_run_id, timings)
         if cfg.report.enabled:
-            log.warning("report: not written for a multi-task run; `lakelabel report` reads one task's labels")
+            log.warning("report: not written for a multi-task run; run `lakelabel report --config ...` after it (one report per task)")
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             import mlflow
