@@ -145,16 +145,18 @@ def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tm
     cfg = runs["cfg"]
     labels_before = delta_io.table_version(cfg.table_path("labels"))
     votes_before = delta_io.table_version(cfg.table_path("votes"))
-    kw3 = {**KW1, "keywords": ["fine", "nothing", "ok", "hate", "awful"]}  # votes pos on negative rows
+    # Votes pos on negative rows: the conflict rate jumps. (The label model holds such an LF at
+    # chance, label_model.better_than_chance, so the labels themselves barely move.)
+    kw3 = {**KW1, "keywords": ["fine", "nothing", "ok", "hate", "awful"]}
     store = f"sqlite:///{tmp_path}/mlflow.db"
-    cfg3 = _cfg(runs["tmp"], runs["src"], kw3, "dawid_skene", drift={"fail_on_label_shift": 0.0},
+    cfg3 = _cfg(runs["tmp"], runs["src"], kw3, "dawid_skene", drift={"fail_on_conflict_rate": 0.0},
                 mlflow={"enabled": True, "tracking_uri": store})
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump(cfg3.to_dict()))
     assert cli.main(["run", "--config", str(config), "--run-id", "run-3", "-q"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if not re.search(r" WARNING jobs.changes.drift: ", line)]
-    assert len(err) == 1 and re.search(r"drift: the label distribution moved by \+0\.\d+ since run run-2, more than "
-                                       r"drift.fail_on_label_shift = 0; run run-3 published no labels", err[0]), err
+    assert len(err) == 1 and re.search(r"drift: the conflict rate moved by \+0\.\d+ since run run-2, more than "
+                                       r"drift.fail_on_conflict_rate = 0; run run-3 published no labels", err[0]), err
     assert delta_io.table_version(cfg.table_path("labels")) == labels_before
     assert delta_io.read_table(spark, cfg.table_path("labels")).first()["run_id"] == "run-2"
     # apply had committed run-3's votes; the failed run put run-2's back
@@ -167,7 +169,8 @@ def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tm
     client = mlflow.MlflowClient(store)
     (logged,) = client.search_runs([client.get_experiment_by_name("lakelabel").experiment_id])
     assert logged.info.status == "FAILED"
-    assert doc["changes"]["label_shift"] > 0
+    assert doc["changes"]["conflict_rate"]["change"] > 0
+    assert logged.data.metrics["drift.conflict_rate_change"] == pytest.approx(doc["changes"]["conflict_rate"]["change"])
     assert logged.data.metrics["drift.label_shift"] == pytest.approx(doc["changes"]["label_shift"])
     assert logged.data.metrics["drift.lf_coverage_change.kw_edit"] == pytest.approx(
         doc["changes"]["lfs"]["kw_edit"]["coverage_change"])
