@@ -297,6 +297,9 @@ def test_train_on_the_cluster_matches_local_mode(spark, standalone, bare_python,
     local = train.run(spark, cfg)
     # The same training rows; their class weights are sums of probabilities, added in another order there.
     weights = [local["counts"].pop("class_weights"), cluster["counts"].pop("class_weights")]
+    # Sums of probabilities: equal up to the order the partitions add them in.
+    sums = [local["counts"].pop("training_weight"), cluster["counts"].pop("training_weight")]
+    assert sums[0] == pytest.approx(sums[1], rel=1e-12)
     assert local["counts"] == cluster["counts"]
     np.testing.assert_allclose(weights[0], weights[1], rtol=1e-12)
     theirs, ours = _predictions(Path(cluster["tables"]["predictions"]["path"])), _predictions(tmp_path / "local_predictions")
