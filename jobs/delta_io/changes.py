@@ -212,7 +212,7 @@ def hash_table_changes(spark: Any, source: Source, hashes_path: str, hashes_vers
     if added is not None:  # appends only: the added files' rows are new; their ids must be too
         rows = _read_files(spark, source, added)
         ids = rows.select(F.col(source.id_column).alias(_ID)).persist()
-        dupes = [r[0] for r in old.join(F.broadcast(ids), _ID, "left_semi").limit(3).collect()]
+        dupes = [r[0] for r in old.join(ids, _ID, "left_semi").limit(3).collect()]
         if dupes:
             ids.unpersist()
             raise InputDataError(
