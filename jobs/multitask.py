@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -199,11 +200,14 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
             **gold_metrics(model, mv, agg.stats.patterns, agg.gold_counts, prefix="eval_")}  # fmt: skip
 
 
-def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = False) -> dict[str, Any]:
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = False,
+        report: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run every task of ``cfg``; return the run summary (with a ``tasks`` section, one entry per task).
 
     Tables move only when their step commits; when a later step fails, the votes and the
-    labels table are put back to their versions before the run.
+    labels table are put back to their versions before the run. With ``cfg.report.enabled``,
+    ``report`` (:func:`jobs.report.run`, passed in by :mod:`jobs.pipeline`: the report imports the
+    task views, which import this module) writes every task's analysis and page before the run ends.
     """
     run_id = check_run_id(run_id)
     t0 = time.perf_counter()
@@ -288,8 +292,14 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                                                     "column": t.name}}  # fmt: skip
         timings["total"] = time.perf_counter() - t0
         summary = _summary(cfg, run_id, applied, task_set, entries, mlflow_run_id, timings)
-        if cfg.report.enabled:
-            log.warning("report: not written for a multi-task run; run `lakelabel report --config ...` after it (one report per task)")
+        if cfg.report.enabled and report is not None:
+            log.info("report: analysis and HTML report of run %s, one per task", run_id)
+            reported = report(spark, cfg, run_id=run_id)
+            summary.update(analysis=reported["analysis"], report=reported["report"])
+            for name, entry in summary["tasks"].items():
+                entry.update(analysis=reported["analysis"][name], report=reported["report"][name])
+            summary["timings_seconds"]["report"] = round(
+                sum(v for k, v in reported["timings_seconds"].items() if k.endswith(".report")), 3)
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             import mlflow

@@ -81,7 +81,9 @@ def run(
     """
     run_id = check_run_id(run_id)  # it names a folder under the lakehouse
     if is_multitask(cfg):
-        return PipelineResult(run_id, multitask.run(spark, cfg, run_id=run_id, force=force))
+        from jobs import report
+
+        return PipelineResult(run_id, multitask.run(spark, cfg, run_id=run_id, force=force, report=report.run))
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     registry = registry or apply_lfs.build_registry(cfg)

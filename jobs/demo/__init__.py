@@ -62,7 +62,6 @@ def demo_config(
         defaults["lfs"]["modules"].append("lf_library.lfs.demo_urgency")
         defaults["tasks"] = {"topic": {"label_space": list(LABEL_SPACE), "gold_column": "true_label"},
                              "urgency": {"label_space": list(URGENCY_SPACE), "gold_column": "true_urgency"}}
-        defaults["report"] = {"enabled": False}  # the report reads one task's labels
     return load_config(config, overrides=overrides, defaults=defaults)
 
 
@@ -143,6 +142,8 @@ def _format_tasks(summary: dict[str, Any]) -> str:
             lines.append(f"    on covered rows   label model {m['accuracy_covered']:.2%}   majority vote "
                          f"{m['mv_accuracy_covered']:.2%}")
         lines.append(f"    labels            column {name} of {labels['path']} (v{labels['version']})")
+        if task.get("report"):
+            lines.append(f"    report            {task['report']}")
     if summary["mlflow"]["run_id"]:
         lines.append(f"  MLflow run          {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
     lines.append(f"  wall time           {summary['timings_seconds']['total']:.1f}s")

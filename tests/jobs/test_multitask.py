@@ -300,6 +300,11 @@ def test_demo_with_tasks_config_and_summary(tmp_path, multi_run):
     text = demo.format_summary(multi_run[1])
     assert "(4 tasks)" in text and "task urgency: 4 LFs, classes routine, urgent" in text
     assert text.count("accuracy vs truth") == 4
+    # The demo's run ends with a report per task (report.enabled), and prints where each is.
+    assert cfg.report.enabled
+    ran = multi_run[1]
+    with_reports = {**ran, "tasks": {n: {**e, "report": f"/runs/r/report_{n}.html"} for n, e in ran["tasks"].items()}}
+    assert "    report            /runs/r/report_urgency.html" in demo.format_summary(with_reports)
 
 
 def test_demo_urgency_data_is_seeded():

@@ -1,7 +1,7 @@
 """``--task``: analyze, report and annotate one task of a multi-task run with the single-task code.
 
 One multi-task pipeline run (a task and a tag, 90 rows, MLflow in a sqlite store under the
-lake) and ``lakelabel report`` over every task are shared by the tests; the anchor compares the
+lake, ``report.enabled``: the run ends with ``lakelabel report`` over every task) is shared by the tests; the anchor compares the
 urgency task's analysis with the analysis of the same task run as a single-task config.
 """
 
@@ -41,17 +41,15 @@ def multi_dict(tmp: Path, source: str) -> dict:
 
 @pytest.fixture(scope="module")
 def tasks_run(spark, tmp_path_factory):
-    """``(cfg, pipeline summary, report summary)``: ``lakelabel run`` then ``lakelabel report`` (every task)."""
-    from jobs import pipeline, report
+    """``(cfg, pipeline summary)``: ``lakelabel run`` with ``report.enabled`` (a report per task at its end)."""
+    from jobs import pipeline
 
     tmp = tmp_path_factory.mktemp("task-commands")
     source = make_source(tmp)
-    cfg = config_from_dict(multi_dict(tmp, source))
+    cfg = config_from_dict({**multi_dict(tmp, source), "report": {"enabled": True}})
     before = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
-        ran = pipeline.run(spark, cfg, run_id="tc-1").summary
-        reported = report.run(spark, cfg)
-        yield cfg, ran, reported
+        yield cfg, pipeline.run(spark, cfg, run_id="tc-1").summary
     finally:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         if before is not None:
@@ -61,16 +59,15 @@ def tasks_run(spark, tmp_path_factory):
 def test_report_writes_one_analysis_and_page_per_task(tasks_run):
     from mlflow import MlflowClient
 
-    cfg, ran, reported = tasks_run
+    cfg, ran = tasks_run
     assert list(ran["tasks"]) == TASKS
-    assert reported["stage"] == "report" and reported["run_id"] == "tc-1" and list(reported["tasks"]) == TASKS
+    assert ran["run_id"] == "tc-1" and list(ran["report"]) == list(ran["analysis"]) == TASKS
     folder = cfg.lakehouse_path / "_lakelabel" / "runs" / "tc-1"
     client = MlflowClient(tracking_uri=ran["mlflow"]["tracking_uri"])
     for name in TASKS:
-        one = reported["tasks"][name]
-        assert one["task"] == name
-        assert reported["report"][name] == one["report"] == str(folder / f"report_{name}.html")
-        assert reported["analysis"][name] == one["analysis"] == str(folder / f"analysis_{name}.json")
+        one = ran["tasks"][name]
+        assert ran["report"][name] == one["report"] == str(folder / f"report_{name}.html")
+        assert ran["analysis"][name] == one["analysis"] == str(folder / f"analysis_{name}.json")
         doc = json.loads(Path(one["analysis"]).read_text())
         assert doc["task"] == name and doc["run_id"] == "tc-1"
         assert doc["label_space"] == ran["tasks"][name]["label_space"]
@@ -88,9 +85,9 @@ def test_report_writes_one_analysis_and_page_per_task(tasks_run):
         assert sorted(artifacts) == [f"analysis/{name}/analysis.json", f"analysis/{name}/report_{name}.html"]
     metrics = client.get_run(ran["mlflow"]["run_id"]).data.metrics
     assert metrics["urgency.analysis.coverage"] == pytest.approx(
-        json.loads(Path(reported["analysis"]["urgency"]).read_text())["totals"]["coverage"])
+        json.loads(Path(ran["analysis"]["urgency"]).read_text())["totals"]["coverage"])
     # The tag task's gold is derived from the tag list: rows without one have no gold.
-    tag = json.loads(Path(reported["analysis"]["tags_refund"]).read_text())
+    tag = json.loads(Path(ran["analysis"]["tags_refund"]).read_text())
     assert tag["totals"]["gold_rows"] == N - 9
 
 
@@ -98,7 +95,7 @@ def test_task_analysis_equals_the_task_run_alone(spark, tasks_run, tmp_path):
     """The anchor: analyze --task urgency == analyze of a config with only the urgency task."""
     from jobs import analyze, pipeline
 
-    cfg, _, reported = tasks_run
+    cfg, ran = tasks_run
     source = cfg.source.path
     single = config_from_dict({
         "lakehouse": str(tmp_path / "single"),
@@ -109,7 +106,7 @@ def test_task_analysis_equals_the_task_run_alone(spark, tasks_run, tmp_path):
     })  # fmt: skip
     pipeline.run(spark, single, run_id="alone")
     alone = analyze.analyze(spark, single)
-    mine = json.loads(Path(reported["analysis"]["urgency"]).read_text())
+    mine = json.loads(Path(ran["analysis"]["urgency"]).read_text())
     assert alone["task"] is None and mine["task"] == "urgency"
     assert mine["totals"]["rows"] == alone["totals"]["rows"] == N
     for key in ("totals", "confusion", "classes", "lfs", "pairs", "confidence_histogram", "coverage_gaps"):
@@ -123,7 +120,7 @@ def test_annotate_one_task(spark, tasks_run, tmp_path):
 
     from jobs.people import annotate
 
-    cfg, ran, _ = tasks_run
+    cfg, ran = tasks_run
     out = tmp_path / "urgency.csv"
     summary = annotate.run(spark, cfg, run_id="an", strategy="conflict", n=3, out=str(out), task="urgency")
     assert summary["task"] == "urgency"
@@ -144,7 +141,7 @@ def test_explain_one_task(spark, tasks_run):
     from jobs.explain import explain_row
     from jobs.multitask_labels import task_labels
 
-    cfg, ran, _ = tasks_run
+    cfg, ran = tasks_run
     labels = task_labels(spark, cfg, "urgency").toPandas().set_index("row_id")
     doc = explain_row(spark, cfg, 2, task="urgency")  # "login error, urgent please"
     assert doc["task"] == "urgency" and doc["row_id"] == 2
