@@ -48,7 +48,7 @@ def test_unvoted_rows_lean_to_the_class_the_lfs_cover_least(uneven):
 
 
 def test_it_is_the_naive_bayes_table_of_the_same_fit(uneven):
-    L, y, L_test, _ = uneven
+    L, _, L_test, _ = uneven
     default = LabelModel(2).fit(L)
     abst = LabelModel(2, abstain_evidence=True).fit(L)
     # EM is not refitted: same precisions
@@ -72,7 +72,7 @@ def test_it_is_the_naive_bayes_table_of_the_same_fit(uneven):
 
 
 def test_known_balance_and_the_moment_estimator(uneven):
-    L, _, L_test, y_test = uneven
+    L, _, L_test, _ = uneven
     known = LabelModel(2, abstain_evidence=True).fit(L, class_balance=[0.5, 0.5])
     np.testing.assert_allclose(known.fit_info_["population_class_balance"], [0.5, 0.5])
     unvoted = (L_test == -1).all(axis=1)
