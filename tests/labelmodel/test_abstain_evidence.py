@@ -15,7 +15,7 @@ import pytest
 from scipy.special import logsumexp
 
 from labelmodel import LabelModel
-from labelmodel import dawid_skene
+from labelmodel import abstain
 from labelmodel.model import expected_accuracy
 
 from .synthetic import sample_unipolar
@@ -110,7 +110,7 @@ def test_crowd_route_is_untouched():
 def test_bad_value_and_too_large_a_table_are_clear_errors(uneven, monkeypatch):
     with pytest.raises(ValueError, match="abstain_evidence must be true or false, got 'yes'"):
         LabelModel(2, abstain_evidence="yes")
-    monkeypatch.setattr(dawid_skene, "_MAX_CONFUSION_CELLS", 10)
+    monkeypatch.setattr(abstain, "_MAX_CONFUSION_CELLS", 10)
     with pytest.raises(ValueError, match=r"abstain_evidence=True needs a table of 8 LFs x 3 x 2 = 48 cells.*"
                                          "set abstain_evidence to false"):
         LabelModel(2, abstain_evidence=True).fit(uneven[0])
