@@ -35,8 +35,8 @@ def abstain_table(p: FittedParams, coverage: float, known_balance: bool = False)
     from ``max_j e_jy`` to ``sum_j e_jy``; ``x_y`` is found by bisection, capped at the
     share the other classes' covered rows leave (``1 - coverage + coverage * q_y``).
     ``P(L_j = v | y) = (rate of v-votes on class y rows) / x_y`` and the class prior of
-    every row is ``x`` normalized; unvoted rows get ``x_y prod_j P(abstain | y)``, which is
-    ``x_y - coverage * q_y``, the class's estimated uncovered share. A known class balance
+    every row is ``x`` normalized; unvoted rows get ``x_y prod_j P(abstain | y)``, which at
+    the solution is ``x_y - coverage * q_y``, the class's estimated uncovered share. A known class balance
     (``class_balance``, ``Y_dev``) is ``x`` itself. EM is not refitted: abstains enter the
     prediction only (inside EM they make it collapse on one-class LFs).
     """
