@@ -18,6 +18,8 @@ shapes of :mod:`_shapes`, seeds 0-2), next to the default and majority vote:
 - ``EM with abstains, pi without``: the same, the class balance from the abstain-free posterior;
 - ``equal-weight prior``: the Beta prior centred on the same vote weight for every class
   (``expit(logit(pi_v) + lift)``) instead of floored at ``prior_precision``;
+- ``default, true balance given`` (shapes only): the default with ``class_balance`` set to the
+  training rows' gold class balance: how much of the gap is the balance estimate;
 - ``oracle naive Bayes`` (shapes only): the full table, abstains included, counted from the
   training rows' gold labels (add-one smoothing): what abstains can give when their rates are
   known, and what the metric rewards.
@@ -182,6 +184,8 @@ def run(data: Path) -> tuple[list[str], dict[str, dict[str, float]], float]:
             ds.prior_precision_of = shipped
         add("MV", _mv_proba(Lte, k))
         if ytr is not None:
+            truth = np.bincount(ytr, minlength=k) / len(ytr)
+            add("default, true balance given", LabelModel(cardinality=k).fit(Ltr, class_balance=truth).predict_proba(Lte))
             add("oracle naive Bayes", _oracle(Ltr, ytr, Lte, k))
         print(f"[abstain] {name} done, {time.process_time() - t0:.0f} s CPU", file=sys.stderr, flush=True)
     variants = list(scores[next(n for n in scores if n not in ("youtube", "trec"))])
