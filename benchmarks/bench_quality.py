@@ -286,8 +286,10 @@ def shapes_table(problems: list[Problem]) -> str:
         ours = [p.score(LabelModel(cardinality=p.k).fit(p.L_train).predict_proba(p.L_test)) for p in ps]
         free = [p.score(LabelModel(cardinality=p.k, better_than_chance=False).fit(p.L_train).predict_proba(p.L_test))
                 for p in ps]
+        abst = [p.score(LabelModel(cardinality=p.k, abstain_evidence=True).fit(p.L_train).predict_proba(p.L_test))
+                for p in ps]
         mv = [p.score(_mv_proba(p.L_test, p.k)) for p in ps]
-        row = [name, metric, f"{np.mean(ours):.2f}", f"{np.mean(free):.2f}", f"{np.mean(mv):.2f}"]
+        row = [name, metric, f"{np.mean(ours):.2f}", f"{np.mean(free):.2f}", f"{np.mean(abst):.2f}", f"{np.mean(mv):.2f}"]
         if snorkel_available() and all(p.L_train.shape[1] * p.k <= SNORKEL_SHAPE_CELLS for p in ps):
             from snorkel.labeling.model import LabelModel as SLM
 
@@ -300,8 +302,8 @@ def shapes_table(problems: list[Problem]) -> str:
         else:
             row.append("–")
         rows.append(row)
-    return markdown_table(["shape", "metric", "ours (default)", "ours, better_than_chance=False", "MV", "snorkel"],
-                          rows)
+    return markdown_table(["shape", "metric", "ours (default)", "ours, better_than_chance=False",
+                           "ours, abstain_evidence=True", "MV", "snorkel"], rows)
 
 
 def loto_table(loto: dict[str, Any]) -> str:
@@ -310,10 +312,11 @@ def loto_table(loto: dict[str, Any]) -> str:
         s = r["setting"]
         rows.append([r["task"], f"{r['held_out_score']:.2f}", f"{r['shipped_score']:.2f}", f"{r['oracle_score']:.2f}",
                      s["confusion_vote_share"], s["class_balance_trust"], s["prior_strength"], s.get("better_than_chance", "–"),
+                     s.get("abstain_evidence", "–"),
                      s["confusion_prior_strength"], s["confusion_class_shrink"], s["confusion_prior_pooling"]])
     return markdown_table(["held-out task", "LOTO acc", "shipped default acc", "best setting (oracle)",
-                           "vote share", "class_balance_trust", "prior_strength", "better_than_chance", "conf. prior strength",
-                           "conf. class shrink", "conf. prior pooling"], rows)
+                           "vote share", "class_balance_trust", "prior_strength", "better_than_chance", "abstain_evidence",
+                           "conf. prior strength", "conf. class shrink", "conf. prior pooling"], rows)
 
 
 # ------------------------------------------------------------------------------ main

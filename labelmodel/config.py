@@ -65,6 +65,16 @@ class LabelModelConfig:
         shared with other LFs are mostly the other class's is estimated below chance, and
         every row it votes on alone goes to the other class (issue 8). ``False`` lets EM
         call an LF worse than chance (for LFs written to be adversarial).
+    abstain_evidence : bool
+        Precision model only, at prediction (EM is unchanged): ``True`` counts every
+        abstain as evidence, with the probability ``P(LF j abstains | y)`` that the fitted
+        precisions and vote rates imply (one minus the LF's chance of voting on a class-``y``
+        row), and scores every row, voted or not, with EM's class balance (so
+        ``class_balance_trust`` does not apply). Rows no LF votes on then lean toward the
+        classes the LFs cover least. ``False`` (default, chosen leave-one-task-out in issue
+        8): abstaining is uninformative. Inside EM the same evidence makes it collapse on
+        one-class LFs, so it is never used there. Needs an ``[m, k+1, k]`` table (at most
+        50M cells).
     class_smoothing : float
         Dirichlet pseudo-count per class for the estimated class balance.
     class_balance_trust : float
@@ -112,6 +122,7 @@ class LabelModelConfig:
     prior_precision: float = 0.8
     class_evidence_floor: float = 0.5
     better_than_chance: bool = True
+    abstain_evidence: bool = False
     class_smoothing: float = 1.0
     class_balance_trust: float = 0.0
     confusion_vote_share: float = 0.5
@@ -148,6 +159,8 @@ class LabelModelConfig:
             )
         if not isinstance(self.better_than_chance, bool):
             raise ValueError(f"better_than_chance must be true or false, got {self.better_than_chance!r}")
+        if not isinstance(self.abstain_evidence, bool):
+            raise ValueError(f"abstain_evidence must be true or false, got {self.abstain_evidence!r}")
         if not isinstance(self.label_unvoted, bool):
             raise ValueError(f"label_unvoted must be true or false, got {self.label_unvoted!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

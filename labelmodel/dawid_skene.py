@@ -60,6 +60,7 @@ from scipy.special import expit, logit, logsumexp
 
 from ._base import BaseLabelModel
 from ._params import FittedParams
+from .abstain import abstain_table
 from ._squarem import squarem
 from ._prep import expand_params, merge_duplicates
 from ._votes import BumpPosterior, VoteTable
@@ -461,7 +462,8 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
     info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
             "n_patterns": int(stats.patterns.shape[0]),
             "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
-    return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust)
+    return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust,
+                       cfg.abstain_evidence, stats.n_covered / stats.n_rows)
 
 
 def held_at_chance(at_chance: np.ndarray, lf_names: Any) -> list[str]:
@@ -493,8 +495,11 @@ def prediction_prior(log_prior: np.ndarray, class_balance: np.ndarray | None, tr
 
 
 def bump_params(r: dict[str, Any], cnt: np.ndarray, vote_rate: np.ndarray,
-                class_balance: np.ndarray | None, info: dict[str, Any], trust: float = 1.0) -> FittedParams:
-    """:class:`FittedParams` of a precision-EM result (see :func:`prediction_prior`)."""
+                class_balance: np.ndarray | None, info: dict[str, Any], trust: float = 1.0,
+                abstain_evidence: bool = False, coverage: float = 1.0) -> FittedParams:
+    """:class:`FittedParams` of a precision-EM result (see :func:`prediction_prior`);
+    with ``abstain_evidence``, the full table it implies (:func:`abstain_table`;
+    ``coverage``: the share of training rows with at least one vote)."""
     W = r["weights"]
     log_prior = prediction_prior(r["log_prior"], class_balance, trust, info)
     # precision P(y = v | vote v) under the training distribution: the given class
@@ -502,5 +507,6 @@ def bump_params(r: dict[str, Any], cnt: np.ndarray, vote_rate: np.ndarray,
     ref = log_prior if class_balance is not None else r["log_prior"]
     prec = expit(W + logit(np.exp(ref))[None, :])
     prec = np.where(cnt > 0, prec, np.nan)
-    return FittedParams(kind="bump", log_prior=log_prior, precision=prec, vote_rate=vote_rate,
-                        weights=W, train_log_prior=ref, info=info)
+    p = FittedParams(kind="bump", log_prior=log_prior, precision=prec, vote_rate=vote_rate,
+                     weights=W, train_log_prior=ref, info=info)
+    return abstain_table(p, coverage, class_balance is not None) if abstain_evidence else p

@@ -131,7 +131,8 @@ def fit_moment_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarra
     info = {"parameterization": "precision", "estimator": "moments", "n_iter": r["n_iter"],
             "converged": r["converged"], "n_pseudo_rows": int(vt.n_rows),
             "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
-    return bump_params(r, cnt, cnt / stats.n_rows, class_balance, info, cfg.class_balance_trust)
+    return bump_params(r, cnt, cnt / stats.n_rows, class_balance, info, cfg.class_balance_trust,
+                       cfg.abstain_evidence, stats.n_covered / stats.n_rows)
 
 
 class MomentEstimator(BaseLabelModel):
