@@ -26,7 +26,8 @@ ABSTAIN = -1
 DENSE_OVERLAP_MAX_COLS = 4096
 _STATS_CHUNK_CELLS = 1 << 25  # label-matrix cells per stats_from_matrix chunk
 _DENSE_GRAM_COLS = 1024  # up to this many (m*k) columns the overlap is a dense one-hot product
-_GRAM_CHUNK_CELLS = 1 << 22  # one-hot cells (float64) per block of that product
+_GRAM_CHUNK_CELLS = 1 << 18  # one-hot cells (float32) per block of that product: 1 MiB stays in L2
+_GRAM_MIN_ROWS = 2048  # rows per block at least (wide one-hots)
 
 __all__ = ["ABSTAIN", "SufficientStats", "stats_from_matrix", "check_label_matrix"]
 
@@ -476,26 +477,28 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     (``X_b``: rows whose weight has bit ``b``). ``X.T @ X`` of a single operand is a BLAS
     ``syrk``; the weighted ``gemm`` shape ``[mk, p] @ [p, mk]`` is the one multithreaded
     OpenBLAS handles badly on a busy machine (seconds instead of milliseconds). float32
-    blocks of at most ``2**24`` rows keep every sum exact.
+    blocks of at most ``2**24`` rows keep every block's sums exact; they are added up in
+    float64 (exact below ``2**53``).
     """
     m, p = PT.shape
     mk = m * k
     cols = mk + 3
     G = np.zeros((cols, cols), dtype=np.int64)
-    step = int(min(1 << 24, max(1, _GRAM_CHUNK_CELLS // max(cols, 1))))
-    XT_buf = np.empty((cols, min(step, p)), dtype=np.float32)
+    # small blocks: the one-hot block is written and read back by the product while it
+    # is still in cache
+    step = int(min(1 << 24, max(_GRAM_MIN_ROWS, _GRAM_CHUNK_CELLS // max(cols, 1))))
+    XT_buf = np.empty((cols, max(1, min(step, p))), dtype=np.float32)
     classes = np.arange(k, dtype=PT.dtype)[:, None]
-    # every row once (no gather), then the extra weight w - 1 of the repeated rows bit by bit
     w = np.asarray(w, dtype=np.int64)
-    bits = np.maximum(w - 1, 0)
-    first = True
-    b = 0
-    while True:
-        sel = np.flatnonzero(w > 0 if first else bits & 1)
-        whole = len(sel) == p
-        for lo in range(0, len(sel), step):
-            hi = min(lo + step, len(sel))
-            sub = PT[:, lo:hi] if whole else PT[:, sel[lo:hi]]
+
+    acc = np.zeros((cols, cols))  # float64: exact sums of the exact float32 block products
+
+    def add(src: np.ndarray, sel: np.ndarray | None, b: int) -> None:
+        acc[...] = 0.0
+        n_sel = src.shape[1] if sel is None else len(sel)
+        for lo in range(0, n_sel, step):
+            hi = min(lo + step, n_sel)
+            sub = src[:, lo:hi] if sel is None else src[:, sel[lo:hi]]
             XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
             np.equal(sub[:, None, :], classes, out=XT[:mk].reshape(m, k, -1), casting="unsafe")
             n_votes = XT[:mk].sum(axis=0)
@@ -503,14 +506,25 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
             np.greater_equal(n_votes, 1, out=XT[mk], casting="unsafe")
             np.greater_equal(n_votes, 2, out=XT[mk + 1], casting="unsafe")
             np.greater_equal(n_classes, 2, out=XT[mk + 2], casting="unsafe")
-            G += np.rint(XT @ XT.T).astype(np.int64) << b
-        if first:
-            first = False
-            continue
-        bits = bits >> 1
-        b += 1
-        if not bits.any():
-            return G
+            acc[...] += XT @ XT.T
+        G[...] += np.rint(acc).astype(np.int64) << b
+
+    # every row once (no gather), then the extra weight w - 1 of the repeated rows bit by
+    # bit, over those rows only (gathered once)
+    pos = w > 0
+    add(PT, None if pos.all() else np.flatnonzero(pos), 0)
+    rep = np.flatnonzero(w > 1)
+    if rep.size:
+        PR = PT[:, rep]
+        bits = w[rep] - 1
+        b = 0
+        while bits.any():
+            sel = np.flatnonzero(bits & 1)
+            if sel.size:
+                add(PR, sel if sel.size < len(bits) else None, b)
+            bits >>= 1
+            b += 1
+    return G
 
 
 def _overlap_equal(a: Any, b: Any) -> bool:
