@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._patterns import _LEXSORT_MAX_WORDS, decode_rows, decode_words, row_words, sort_words, unique_words
+from ._patterns import _LEXSORT_MAX_WORDS, decode_rows, decode_words, digit_bits, row_words, sort_words, unique_words
 
 ABSTAIN = -1
 
@@ -313,8 +313,13 @@ def stats_from_matrix(
         words, counts = unique_words(row_words(Lc, k), w, k, m, ordered=False)
         # LF-major [m, p] for the dense Gram product; row-major [p, m] (the patterns' own
         # layout, whose nonzero entries come sorted by row) for many columns
-        PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
-        acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
+        if acc.dense and words.shape[1] == 1:
+            # one word per row: the Gram reads the votes from the keys (decoded only if kept)
+            PT = None
+            acc.add(words[:, 0], counts, with_overlap=not (lazy and keep_patterns))
+        else:
+            PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
+            acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
         if keep_patterns:
             pieces.append((words, counts, PT))
             n_pieces_rows += len(words)
@@ -392,8 +397,9 @@ class _Counts:
         self._overlap: Any = np.zeros((m * k, m * k), dtype=np.int64) if self.dense else None
 
     def add(self, PT: np.ndarray, w: np.ndarray, with_overlap: bool = True) -> None:
-        """Add distinct rows, row ``i`` counted ``w[i]`` times: LF-major ``PT: [m, p]`` when
-        ``self.dense``, else row-major ``[p, m]``.
+        """Add distinct rows, row ``i`` counted ``w[i]`` times: LF-major ``PT: [m, p]`` (or
+        the rows' one-word keys, ``[p]``, see :func:`_weighted_gram`) when ``self.dense``,
+        else row-major ``[p, m]``.
 
         ``with_overlap=False`` leaves the overlap out (it is then computed later)."""
         m, k = self.m, self.k
@@ -401,7 +407,7 @@ class _Counts:
         if self.dense:
             # one weighted Gram product of the one-hot votes, with three more indicator
             # rows (covered, overlapped, conflicted), gives every count at once
-            G = _weighted_gram(PT, w, k)
+            G = _weighted_gram(PT, w, k, m)
             mk = m * k
             if with_overlap:
                 self._overlap += G[:mk, :mk]
@@ -468,10 +474,12 @@ class _Counts:
         return sp.csr_array(O, dtype=np.int64)
 
 
-def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int, m: int | None = None) -> np.ndarray:
     """``X.T @ diag(w) @ X`` for ``X: [p, m*k + 3]``, exact, int64: the one-hot votes of the
     rows ``PT: [m, p]``, then three row indicators (at least one vote, at least two votes,
-    two different classes voted).
+    two different classes voted). ``PT`` may also be the rows' one-word keys (``[p]`` int64,
+    :func:`labelmodel._patterns.row_words` with ``digit_bits(k) * m <= 62``): the votes of
+    each block are then shifted out of the keys, with no decoded copy of the rows.
 
     Computed as ``sum_b 2**b * X_b.T @ X_b`` over the bits ``b`` of the integer weights
     (``X_b``: rows whose weight has bit ``b``). ``X.T @ X`` of a single operand is a BLAS
@@ -480,7 +488,12 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     blocks of at most ``2**24`` rows keep every block's sums exact; they are added up in
     float64 (exact below ``2**53``).
     """
-    m, p = PT.shape
+    keys = PT.ndim == 1
+    if keys:
+        assert m is not None, "the number of LFs of the keys"
+        p = len(PT)
+    else:
+        m, p = PT.shape
     mk = m * k
     cols = mk + 3
     G = np.zeros((cols, cols), dtype=np.int64)
@@ -488,17 +501,29 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     # is still in cache
     step = int(min(1 << 24, max(_GRAM_MIN_ROWS, _GRAM_CHUNK_CELLS // max(cols, 1))))
     XT_buf = np.empty((cols, max(1, min(step, p))), dtype=np.float32)
-    classes = np.arange(k, dtype=PT.dtype)[:, None]
     w = np.asarray(w, dtype=np.int64)
+    if keys:
+        bits_per = digit_bits(k)
+        shifts = (bits_per * np.arange(m - 1, -1, -1, dtype=np.int64))[:, None]
+        digits_buf = np.empty((m, XT_buf.shape[1]), dtype=np.int64)
+        classes = np.arange(1, k + 1, dtype=np.int64)[:, None]  # digit v + 1 for class v
+    else:
+        classes = np.arange(k, dtype=PT.dtype)[:, None]
 
     acc = np.zeros((cols, cols))  # float64: exact sums of the exact float32 block products
 
     def add(src: np.ndarray, sel: np.ndarray | None, b: int) -> None:
         acc[...] = 0.0
-        n_sel = src.shape[1] if sel is None else len(sel)
+        n_sel = src.shape[-1] if sel is None else len(sel)
         for lo in range(0, n_sel, step):
             hi = min(lo + step, n_sel)
-            sub = src[:, lo:hi] if sel is None else src[:, sel[lo:hi]]
+            if keys:
+                kb = src[lo:hi] if sel is None else src[sel[lo:hi]]
+                sub = digits_buf[:, : hi - lo]
+                np.right_shift(kb[None, :], shifts, out=sub)
+                sub &= (1 << bits_per) - 1
+            else:
+                sub = src[:, lo:hi] if sel is None else src[:, sel[lo:hi]]
             XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
             np.equal(sub[:, None, :], classes, out=XT[:mk].reshape(m, k, -1), casting="unsafe")
             n_votes = XT[:mk].sum(axis=0)
@@ -515,7 +540,7 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     add(PT, None if pos.all() else np.flatnonzero(pos), 0)
     rep = np.flatnonzero(w > 1)
     if rep.size:
-        PR = PT[:, rep]
+        PR = PT[rep] if keys else PT[:, rep]
         bits = w[rep] - 1
         b = 0
         while bits.any():
