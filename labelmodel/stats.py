@@ -490,7 +490,8 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int, m: int | None = None) 
     """
     keys = PT.ndim == 1
     if keys:
-        assert m is not None, "the number of LFs of the keys"
+        if m is None:
+            raise TypeError("_weighted_gram of row keys needs m, the number of LFs packed in each key")
         p = len(PT)
     else:
         m, p = PT.shape
