@@ -506,8 +506,11 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int, m: int | None = None) 
     if keys:
         bits_per = digit_bits(k)
         shifts = (bits_per * np.arange(m - 1, -1, -1, dtype=np.int64))[:, None]
-        digits_buf = np.empty((m, XT_buf.shape[1]), dtype=np.int64)
-        classes = np.arange(1, k + 1, dtype=np.int64)[:, None]  # digit v + 1 for class v
+        shift_buf = np.empty((m, XT_buf.shape[1]), dtype=np.int64)
+        # the digits in the smallest dtype: the one-hot comparison reads 1 byte per vote
+        digit_dtype = np.int8 if bits_per <= 7 else np.int16
+        digits_buf = np.empty((m, XT_buf.shape[1]), dtype=digit_dtype)
+        classes = np.arange(1, k + 1, dtype=digit_dtype)[:, None]  # digit v + 1 for class v
     else:
         classes = np.arange(k, dtype=PT.dtype)[:, None]
 
@@ -520,9 +523,10 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int, m: int | None = None) 
             hi = min(lo + step, n_sel)
             if keys:
                 kb = src[lo:hi] if sel is None else src[sel[lo:hi]]
+                shifted = shift_buf[:, : hi - lo]
+                np.right_shift(kb[None, :], shifts, out=shifted)
                 sub = digits_buf[:, : hi - lo]
-                np.right_shift(kb[None, :], shifts, out=sub)
-                sub &= (1 << bits_per) - 1
+                np.bitwise_and(shifted, (1 << bits_per) - 1, out=sub, casting="unsafe")
             else:
                 sub = src[:, lo:hi] if sel is None else src[:, sel[lo:hi]]
             XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
