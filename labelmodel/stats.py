@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._patterns import _LEXSORT_MAX_WORDS, decode_rows, decode_words, row_words, sort_words, unique_words
+from ._patterns import _LEXSORT_MAX_WORDS, decode_rows, decode_words, digit_bits, row_words, sort_words, unique_words
 
 ABSTAIN = -1
 
@@ -26,7 +26,8 @@ ABSTAIN = -1
 DENSE_OVERLAP_MAX_COLS = 4096
 _STATS_CHUNK_CELLS = 1 << 25  # label-matrix cells per stats_from_matrix chunk
 _DENSE_GRAM_COLS = 1024  # up to this many (m*k) columns the overlap is a dense one-hot product
-_GRAM_CHUNK_CELLS = 1 << 22  # one-hot cells (float64) per block of that product
+_GRAM_CHUNK_CELLS = 1 << 18  # one-hot cells (float32) per block of that product: 1 MiB stays in L2
+_GRAM_MIN_ROWS = 2048  # rows per block at least (wide one-hots)
 
 __all__ = ["ABSTAIN", "SufficientStats", "stats_from_matrix", "check_label_matrix"]
 
@@ -312,8 +313,13 @@ def stats_from_matrix(
         words, counts = unique_words(row_words(Lc, k), w, k, m, ordered=False)
         # LF-major [m, p] for the dense Gram product; row-major [p, m] (the patterns' own
         # layout, whose nonzero entries come sorted by row) for many columns
-        PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
-        acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
+        if acc.dense and words.shape[1] == 1:
+            # one word per row: the Gram reads the votes from the keys (decoded only if kept)
+            PT = None
+            acc.add(words[:, 0], counts, with_overlap=not (lazy and keep_patterns))
+        else:
+            PT = decode_words(words, k, m) if acc.dense else decode_rows(words, k, m)
+            acc.add(PT, counts, with_overlap=not (lazy and keep_patterns))
         if keep_patterns:
             pieces.append((words, counts, PT))
             n_pieces_rows += len(words)
@@ -391,8 +397,9 @@ class _Counts:
         self._overlap: Any = np.zeros((m * k, m * k), dtype=np.int64) if self.dense else None
 
     def add(self, PT: np.ndarray, w: np.ndarray, with_overlap: bool = True) -> None:
-        """Add distinct rows, row ``i`` counted ``w[i]`` times: LF-major ``PT: [m, p]`` when
-        ``self.dense``, else row-major ``[p, m]``.
+        """Add distinct rows, row ``i`` counted ``w[i]`` times: LF-major ``PT: [m, p]`` (or
+        the rows' one-word keys, ``[p]``, see :func:`_weighted_gram`) when ``self.dense``,
+        else row-major ``[p, m]``.
 
         ``with_overlap=False`` leaves the overlap out (it is then computed later)."""
         m, k = self.m, self.k
@@ -400,7 +407,7 @@ class _Counts:
         if self.dense:
             # one weighted Gram product of the one-hot votes, with three more indicator
             # rows (covered, overlapped, conflicted), gives every count at once
-            G = _weighted_gram(PT, w, k)
+            G = _weighted_gram(PT, w, k, m)
             mk = m * k
             if with_overlap:
                 self._overlap += G[:mk, :mk]
@@ -467,35 +474,61 @@ class _Counts:
         return sp.csr_array(O, dtype=np.int64)
 
 
-def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int, m: int | None = None) -> np.ndarray:
     """``X.T @ diag(w) @ X`` for ``X: [p, m*k + 3]``, exact, int64: the one-hot votes of the
     rows ``PT: [m, p]``, then three row indicators (at least one vote, at least two votes,
-    two different classes voted).
+    two different classes voted). ``PT`` may also be the rows' one-word keys (``[p]`` int64,
+    :func:`labelmodel._patterns.row_words` with ``digit_bits(k) * m <= 62``): the votes of
+    each block are then shifted out of the keys, with no decoded copy of the rows.
 
     Computed as ``sum_b 2**b * X_b.T @ X_b`` over the bits ``b`` of the integer weights
     (``X_b``: rows whose weight has bit ``b``). ``X.T @ X`` of a single operand is a BLAS
     ``syrk``; the weighted ``gemm`` shape ``[mk, p] @ [p, mk]`` is the one multithreaded
     OpenBLAS handles badly on a busy machine (seconds instead of milliseconds). float32
-    blocks of at most ``2**24`` rows keep every sum exact.
+    blocks of at most ``2**24`` rows keep every block's sums exact; they are added up in
+    float64 (exact below ``2**53``).
     """
-    m, p = PT.shape
+    keys = PT.ndim == 1
+    if keys:
+        if m is None:
+            raise TypeError("_weighted_gram of row keys needs m, the number of LFs packed in each key")
+        p = len(PT)
+    else:
+        m, p = PT.shape
     mk = m * k
     cols = mk + 3
     G = np.zeros((cols, cols), dtype=np.int64)
-    step = int(min(1 << 24, max(1, _GRAM_CHUNK_CELLS // max(cols, 1))))
-    XT_buf = np.empty((cols, min(step, p)), dtype=np.float32)
-    classes = np.arange(k, dtype=PT.dtype)[:, None]
-    # every row once (no gather), then the extra weight w - 1 of the repeated rows bit by bit
+    # small blocks: the one-hot block is written and read back by the product while it
+    # is still in cache
+    step = int(min(1 << 24, max(_GRAM_MIN_ROWS, _GRAM_CHUNK_CELLS // max(cols, 1))))
+    XT_buf = np.empty((cols, max(1, min(step, p))), dtype=np.float32)
     w = np.asarray(w, dtype=np.int64)
-    bits = np.maximum(w - 1, 0)
-    first = True
-    b = 0
-    while True:
-        sel = np.flatnonzero(w > 0 if first else bits & 1)
-        whole = len(sel) == p
-        for lo in range(0, len(sel), step):
-            hi = min(lo + step, len(sel))
-            sub = PT[:, lo:hi] if whole else PT[:, sel[lo:hi]]
+    if keys:
+        bits_per = digit_bits(k)
+        shifts = (bits_per * np.arange(m - 1, -1, -1, dtype=np.int64))[:, None]
+        shift_buf = np.empty((m, XT_buf.shape[1]), dtype=np.int64)
+        # the digits in the smallest dtype: the one-hot comparison reads 1 byte per vote
+        digit_dtype = np.int8 if bits_per <= 7 else np.int16
+        digits_buf = np.empty((m, XT_buf.shape[1]), dtype=digit_dtype)
+        classes = np.arange(1, k + 1, dtype=digit_dtype)[:, None]  # digit v + 1 for class v
+    else:
+        classes = np.arange(k, dtype=PT.dtype)[:, None]
+
+    acc = np.zeros((cols, cols))  # float64: exact sums of the exact float32 block products
+
+    def add(src: np.ndarray, sel: np.ndarray | None, b: int) -> None:
+        acc[...] = 0.0
+        n_sel = src.shape[-1] if sel is None else len(sel)
+        for lo in range(0, n_sel, step):
+            hi = min(lo + step, n_sel)
+            if keys:
+                kb = src[lo:hi] if sel is None else src[sel[lo:hi]]
+                shifted = shift_buf[:, : hi - lo]
+                np.right_shift(kb[None, :], shifts, out=shifted)
+                sub = digits_buf[:, : hi - lo]
+                np.bitwise_and(shifted, (1 << bits_per) - 1, out=sub, casting="unsafe")
+            else:
+                sub = src[:, lo:hi] if sel is None else src[:, sel[lo:hi]]
             XT = XT_buf[:, : hi - lo]  # X.T of the block, one row per (LF, class)
             np.equal(sub[:, None, :], classes, out=XT[:mk].reshape(m, k, -1), casting="unsafe")
             n_votes = XT[:mk].sum(axis=0)
@@ -503,14 +536,25 @@ def _weighted_gram(PT: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
             np.greater_equal(n_votes, 1, out=XT[mk], casting="unsafe")
             np.greater_equal(n_votes, 2, out=XT[mk + 1], casting="unsafe")
             np.greater_equal(n_classes, 2, out=XT[mk + 2], casting="unsafe")
-            G += np.rint(XT @ XT.T).astype(np.int64) << b
-        if first:
-            first = False
-            continue
-        bits = bits >> 1
-        b += 1
-        if not bits.any():
-            return G
+            acc[...] += XT @ XT.T
+        G[...] += np.rint(acc).astype(np.int64) << b
+
+    # every row once (no gather), then the extra weight w - 1 of the repeated rows bit by
+    # bit, over those rows only (gathered once)
+    pos = w > 0
+    add(PT, None if pos.all() else np.flatnonzero(pos), 0)
+    rep = np.flatnonzero(w > 1)
+    if rep.size:
+        PR = PT[rep] if keys else PT[:, rep]
+        bits = w[rep] - 1
+        b = 0
+        while bits.any():
+            sel = np.flatnonzero(bits & 1)
+            if sel.size:
+                add(PR, sel if sel.size < len(bits) else None, b)
+            bits >>= 1
+            b += 1
+    return G
 
 
 def _overlap_equal(a: Any, b: Any) -> bool:

@@ -39,3 +39,26 @@ def test_table_proba_equals_softmax_of_log_table():
     log_prior = np.log(rng.dirichlet(np.ones(k)))
     S = log_prior + sum(np.log(T[j, L[:, j] + 1, :]) for j in range(m))
     np.testing.assert_allclose(table_proba(L, log_prior, np.log(T)), np.exp(S - logsumexp(S, axis=1, keepdims=True)), rtol=1e-10)
+
+
+def test_large_results_in_ordinary_pages_are_the_same_and_restore_numpy_hint(monkeypatch):
+    """Above the size threshold the result is allocated without numpy's huge-page hint;
+    the probabilities do not change and numpy's setting is left as it was."""
+    from labelmodel import _votes
+
+    rng = np.random.default_rng(5)
+    k, m = 40, 7
+    L = np.where(rng.random((300, m)) < 0.6, -1, rng.integers(0, k, (300, m))).astype(np.int16)
+    log_prior = np.log(rng.dirichlet(np.ones(k)))
+    W = rng.normal(0, 3, (m, k))
+    T = np.log(rng.dirichlet(np.ones(k + 1), size=(m, k)).transpose(0, 2, 1))
+    before_bump, before_table = bump_proba(L, log_prior, W), table_proba(L, log_prior, T)
+    monkeypatch.setattr(_votes, "_PLAIN_PAGES_BYTES", 0)
+    assert _votes._set_madvise_hugepage is not None  # numpy >= 1.26 has the switch
+    hint = _votes._set_madvise_hugepage(True)
+    try:
+        np.testing.assert_array_equal(bump_proba(L, log_prior, W), before_bump)
+        np.testing.assert_array_equal(table_proba(L, log_prior, T), before_table)
+        assert _votes._set_madvise_hugepage(True) is True  # still on after the calls
+    finally:
+        _votes._set_madvise_hugepage(hint)

@@ -145,3 +145,33 @@ def test_many_lf_patterns_hashed_per_chunk_come_out_sorted(m, k, monkeypatch):
         assert np.array_equal(s.patterns, uniq) and np.array_equal(s.counts, cnt)
         voted = L != -1
         assert np.array_equal(s.lf_coverage, voted.sum(axis=0)) and s.n_covered == int(voted.any(axis=1).sum())
+
+
+@pytest.mark.parametrize("k,m", [(2, 7), (3, 20), (5, 9), (200, 3)])
+def test_weighted_gram_from_keys_or_votes_equals_brute_force(k, m, monkeypatch):
+    """The Gram product in many small blocks, from one-word keys and from decoded votes, with
+    repeated rows (weights up to 1000, several bits) and zero weights: X.T diag(w) X exactly."""
+    from labelmodel._patterns import decode_words, row_words
+
+    monkeypatch.setattr(stats_mod, "_GRAM_CHUNK_CELLS", 64)
+    monkeypatch.setattr(stats_mod, "_GRAM_MIN_ROWS", 7)
+    rng = np.random.default_rng(k * m)
+    L = np.where(rng.random((300, m)) < 0.5, -1, rng.integers(0, k, (300, m))).astype(np.int8 if k < 128 else np.int16)
+    w = rng.integers(1, 4, 300)
+    w[::17] = rng.integers(100, 1000, len(w[::17]))
+    w[::29] = 0
+    n_votes = (L != -1).sum(axis=1)
+    classes = np.array([len(set(r[r != -1])) for r in L])
+    X = np.zeros((300, m * k + 3))
+    r, c = np.nonzero(L != -1)
+    X[r, c * k + L[r, c]] = 1
+    X[:, m * k:] = np.stack([n_votes >= 1, n_votes >= 2, classes >= 2], axis=1)
+    want = np.rint(X.T @ (w[:, None] * X)).astype(np.int64)
+    keys = row_words(L, k)
+    assert keys.shape[1] == 1
+    assert np.array_equal(stats_mod._weighted_gram(keys[:, 0], w, k, m), want)
+    assert np.array_equal(stats_mod._weighted_gram(decode_words(keys, k, m), w, k), want)
+    # stats_from_matrix takes the key path for these shapes: every count as from the rows
+    s = stats_from_matrix(L, k)
+    assert np.array_equal(s.overlap, _brute_overlap(L, k))
+    assert s.n_conflicted == int((classes >= 2).sum())
