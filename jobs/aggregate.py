@@ -20,7 +20,8 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import delta_io
+from jobs import apply_masks, delta_io
+from jobs.apply_masks import MASK, MASK_BITS
 from jobs.runtime import command
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
@@ -46,10 +47,8 @@ class AggregateResult:
     gold_sets: Any = None
 
 
-# Codes fit one bitmask (a long) when m * k <= MASK_BITS: each LF votes at most once per row, so a row's
-# sorted codes are the set bits of the OR of ``1 << code``. Grouping by row is then a plain hash
-# aggregation (no per-row lists to collect and sort), and the source ids join the votes in it.
-MASK_BITS = 62
+# MASK_BITS (jobs.apply_masks): codes fit one bitmask when m * k <= MASK_BITS. Grouping by row is then a
+# plain hash aggregation (no per-row lists to collect and sort), and the source ids join the votes in it.
 
 
 def pattern_frame(
@@ -68,9 +67,6 @@ def pattern_frame(
     masks = mask_frame(votes, ids, lf_names, cardinality)
     return masks.select("row_id", decode_mask(MASK, len(lf_names) * cardinality).alias("pattern"),
                         *[c for c in masks.columns if c not in ("row_id", MASK)])
-
-
-MASK = "__mask"
 
 
 def mask_frame(votes: DataFrame, ids: DataFrame, lf_names: Sequence[str], cardinality: int) -> DataFrame:
@@ -272,10 +268,18 @@ def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source, io: 
 
 def row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any = None) -> DataFrame:
     """:func:`row_patterns` with each pattern as a bitmask (``row_id, __mask, gold``: :func:`mask_frame`)
-    when the codes fit one; else :func:`row_patterns` itself (``row_id, pattern, gold``)."""
+    when the codes fit one; else :func:`row_patterns` itself (``row_id, pattern, gold``).
+
+    The masks a full apply wrote (:mod:`jobs.apply_masks`) are read when they are complete; else the
+    votes are grouped by row.
+    """
     k = len(applied.label_space)
     if len(applied.lf_names) * k > MASK_BITS:
         return row_patterns(spark, applied, source, io)
+    stored = apply_masks.stored_masks(spark, applied.row_masks, applied.n_rows, source.gold_column,
+                                      source.df.schema[source.id_column].dataType)
+    if stored is not None:
+        return stored
     io = io or delta_io.delta_io(spark)
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
     return mask_frame(votes, source_ids(source, applied.label_space), applied.lf_names, k)

@@ -27,14 +27,15 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
-from jobs import delta_io, incremental
+from jobs import apply_masks, delta_io, incremental
 from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, tracking
+from jobs.runtime.runs import run_dir
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
-from jobs.delta_io.sources import Source, check_source, load_source
+from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
 from jobs.runtime import lf_sources
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LabelingFunction, LFRegistry, load_registry
@@ -88,6 +89,8 @@ class ApplyResult:
     row_changes: dict[str, Any] = field(default_factory=dict)
     row_hashes_version: int | None = None
     text_columns: tuple[str, ...] = ()
+    # Each row's vote bitmask, written by a full apply (jobs.apply_masks): {"path", "gold_column", "rows"}.
+    row_masks: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(_as_plain(self), sort_keys=True)
@@ -162,12 +165,14 @@ def compute_votes(
 
 def vote_function(
     source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
-    rows_done: Any = None, run_id: str | None = None,
+    rows_done: Any = None, run_id: str | None = None, masks_folder: str | None = None,
 ) -> tuple[DataFrame, Any, Any]:
     """``(rows, function, schema)``: :func:`compute_votes` is ``rows.mapInArrow(function, schema)``.
 
     With ``run_id``, the function adds the votes table's ``run_id`` column. Passed to a Delta
     write as its ``transform``, the LFs run in the task that writes the votes (one Python pass).
+    With ``masks_folder``, the function also writes each row's vote bitmask and gold class id there
+    (:mod:`jobs.apply_masks`; needs every LF's votes to fit one mask).
     """
     df, id_col = source.df, source.id_column
     lfs = registry.lfs
@@ -178,6 +183,9 @@ def vote_function(
     select = [F.col(id_col).alias("__row_id")] + [F.col(c) for c in columns if c != id_col]
     if id_col in columns:
         select.append(F.col(id_col))
+    if masks_folder is not None:
+        gold = gold_ids(source, tuple(registry.label_space)) if source.gold_column else F.lit(-1).cast("int")
+        select.append(gold.alias(_GOLD))
     precomputed = {}
     df, joined = lf_sources.join_lf_tables(source, lfs)
     for j, lf in enumerate(lfs):
@@ -207,12 +215,22 @@ def vote_function(
 
     def apply_partition(batches):
         lfs_, pre, k = cloudpickle.loads(broadcast.value)
+        masks = apply_masks.PartitionMasks(masks_folder, k) if masks_folder is not None else None
+        try:
+            yield from vote_batches(batches, lfs_, pre, k, masks)
+            if masks is not None:
+                masks.finish()
+        finally:
+            if masks is not None:
+                masks.abort()  # nothing left to do after finish(); removes an unfinished file
+
+    def vote_batches(batches, lfs_, pre, k, masks):
         budget = LFBudget(lf_timeout_seconds)
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             row_ids = batch.column("__row_id")
-            columns = batch.select([c for c in batch.schema.names if c != "__row_id"])
+            columns = batch.select([c for c in batch.schema.names if c not in ("__row_id", _GOLD)])
             if budget.enabled:
                 def evaluate(some):
                     return evaluate_within_budget(some, columns, budget, precomputed=pre, cardinality=k)
@@ -223,6 +241,8 @@ def vote_function(
             votes = evaluate_fused(lfs_, columns, cardinality=k, evaluate=evaluate)
             # By LF: the votes table is partitioned by LF, and its writer gets long runs of one LF.
             out = to_long_votes(lfs_, row_ids, votes, order="lf")
+            if masks is not None:
+                masks.add(row_ids, votes.votes, batch.column(_GOLD))
             if rows_done is not None:
                 rows_done.add(batch.num_rows)
             if out.num_rows:
@@ -233,6 +253,8 @@ def vote_function(
 
     return prepared, apply_partition, spark_schema
 
+
+_GOLD = "__gold"  # the gold class id column the LFs do not see (row masks only)
 
 _OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
 
@@ -406,6 +428,7 @@ def run(
     registry: LFRegistry | None = None,
     source: Source | None = None,
     force: bool = False,
+    row_masks: bool = True,
 ) -> ApplyResult:
     """Apply the LF registry to the source and commit the votes table (one Delta transaction).
 
@@ -415,6 +438,9 @@ def run(
     counts are still checked against the current ``apply.max_error_rate``. Otherwise only what
     changed is computed (:mod:`jobs.incremental`): new or changed LFs on every row, the other
     LFs on new and changed rows; ``force=True`` computes every LF on every row.
+
+    A full apply also writes each row's vote bitmask for aggregate and write (:mod:`jobs.apply_masks`),
+    unless ``row_masks`` is false (callers that group the votes themselves).
     """
     started = time.perf_counter()
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -491,12 +517,14 @@ def run(
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
     kept_files: list[str] = []
+    masks_folder = None
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
         # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
+        masks_folder = _masks_folder(spark, cfg, run_id, registry) if row_masks else None
         votes, fn, schema = vote_function(source, registry, batch_size=cfg.apply.batch_size,
                                           lf_timeout_seconds=cfg.apply.lf_timeout_seconds, rows_done=rows_done,
-                                          run_id=run_id)
+                                          run_id=run_id, masks_folder=masks_folder)
         how["transform"] = (fn, schema)
         applied_rows = n_rows
     else:
@@ -517,7 +545,11 @@ def run(
         files = written + kept_files  # the whole new table
         stats, out_of_space = _lf_stats_from_files(spark, files, registry, n_rows, cfg.apply.error_samples)
         holder["stats"] = stats
-        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats).to_json()
+        masks = {}
+        if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
+            masks = {"path": masks_folder, "gold_column": source.gold_column or "", "rows": n_rows}
+        holder["row_masks"] = masks
+        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
         for lf in stats:
             if out_of_space.get(lf.name):
                 sample = next((s for s in lf.error_samples if s["kind"] == "out_of_space"), None)
@@ -562,6 +594,7 @@ def run(
     )
 
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
+    committed = False
     try:
         with Progress(spark, "apply", max(applied_rows, 1), rows_done):
             result = io.write_table(
@@ -572,15 +605,31 @@ def run(
                 description=f"lakelabel apply: write votes to {votes_path}",
                 **how,
             )
+        committed = True
     finally:
         if changes is not None:
             changes.release()
+        if masks_folder is not None and not (committed and holder.get("row_masks")):
+            apply_masks.remove(masks_folder)
+    if committed and prior is not None:  # the votes these masks belonged to are replaced (a restore regroups)
+        apply_masks.remove(prior.row_masks.get("path"))
     seconds = time.perf_counter() - started
-    final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds)
+    final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds,
+                    row_masks=holder.get("row_masks", {}))
     total_errors = sum(lf.errors for lf in final.lfs)
     log.info("apply: wrote %d votes to %s v%s in %.1fs (%d LF errors)",
              result.num_records, votes_path, result.version, seconds, total_errors)
     return final
+
+
+def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry) -> str | None:
+    """A new folder for the full apply's row masks (:mod:`jobs.apply_masks`), or None when they are not
+    written: more codes than one mask holds, or a master whose executors may not share the run folder."""
+    if not apply_masks.fits(len(registry), registry.cardinality):
+        return None
+    if not spark.sparkContext.master.startswith("local"):
+        return None
+    return apply_masks.new_folder(run_dir(cfg.lakehouse, run_id))
 
 
 def check_source_unchanged(applied: ApplyResult, source: Source) -> None:

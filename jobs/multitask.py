@@ -225,7 +225,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     rows = None
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
-        applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force)
+        applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force,
+                                row_masks=False)  # vote_rows groups the votes of every task itself
         if not applied.skipped:
             moved.append(votes_path)
         timings["apply"] = applied.seconds

@@ -111,10 +111,10 @@ def run(
             tracking.log_apply(cfg, applied)
 
         log.info("stage 2/4 aggregate: sufficient statistics on Spark")
-        # Aggregate and write each group the votes by row (one hash aggregation of bitmasks,
-        # jobs.aggregate.mask_frame). Persisting that grouping between them measured no faster at
-        # 1M rows (the cache costs what the second grouping saves). The labels carry each row's
-        # vote codes, so analyze (the report) does not group the votes a third time.
+        # Aggregate and write read each row's vote bitmask, which a full apply wrote next to the votes
+        # (jobs.apply_masks); otherwise (an incremental apply) each groups the votes by row (one hash
+        # aggregation of bitmasks, jobs.aggregate.mask_frame). The labels carry each row's vote
+        # codes, so analyze (the report) does not group the votes again.
         agg = aggregate.run(spark, cfg, applied=applied, source=source)
         timings["aggregate"] = agg.seconds
         fit_label_model.save_aggregate(cfg, run_id, agg)

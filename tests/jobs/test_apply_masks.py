@@ -1,0 +1,95 @@
+"""Row masks written by a full apply (``jobs.apply_masks``): the same rows, statistics and labels as
+grouping the votes table by row, and the fallback to that grouping whenever they cannot be used."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs import aggregate, apply_lfs, apply_masks, delta_io, write_labels
+from jobs.delta_io.sources import load_source
+from jobs.fit_label_model import run as fit
+from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+
+
+def test_batch_masks_set_one_bit_per_vote():
+    votes = np.array([[2, -1, 0], [-1, -1, -1], [0, 1, 2], [-1, 5, 1]])  # 5: outside the 3 classes
+    masks = apply_masks.batch_masks(votes, 3)
+    expected = [sum(1 << (j * 3 + v) for j, v in enumerate(row) if 0 <= v < 3) for row in votes.tolist()]
+    assert masks.tolist() == expected
+    assert apply_masks.fits(20, 3) and not apply_masks.fits(21, 3)
+
+
+def grouped(spark, cfg, applied):
+    """The votes grouped by row (the path without masks), as {row_id: (mask, gold)}."""
+    source = load_source(spark, cfg.source)
+    votes = delta_io.read_table(spark, cfg.table_path("votes"))
+    frame = aggregate.mask_frame(votes, aggregate.source_ids(source, applied.label_space), applied.lf_names,
+                                 len(applied.label_space))
+    return {r["row_id"]: (r[aggregate.MASK], r["gold"]) for r in frame.collect()}
+
+
+@pytest.mark.spark
+def test_full_apply_masks_equal_the_grouped_votes(spark, tmp_path):
+    # "boom" raises on every 10th row: an error record in the votes, no bit in the mask.
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(60, boom_every=10)),
+                   lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.5})
+    applied = apply_lfs.run(spark, cfg, run_id="m1")
+    assert "boom" in applied.lf_names and sum(lf.errors for lf in applied.lfs) == 6
+    masks = applied.row_masks
+    assert masks["rows"] == 60 and masks["gold_column"] == "gold" and Path(masks["path"]).is_dir()
+    assert apply_lfs.load_apply_result(cfg).row_masks == masks  # stored in the votes commit
+
+    source = load_source(spark, cfg.source)
+    rows = aggregate.row_masks(spark, applied, source)
+    stored = {r["row_id"]: (r[aggregate.MASK], r["gold"]) for r in rows.collect()}
+    assert len(stored) == 60
+    assert stored == grouped(spark, cfg, applied)
+
+    # Statistics and labels from the masks equal those from the grouping (masks folder ignored).
+    without = replace(applied, row_masks={})
+    a = aggregate.run(spark, cfg, applied=applied, source=source)
+    b = aggregate.run(spark, cfg, applied=without, source=source)
+    assert a.stats.equals(b.stats)
+    np.testing.assert_array_equal(a.gold_counts, b.gold_counts)
+    fitted = fit(cfg, run_id="m1", stats=a.stats, gold_counts=a.gold_counts, lf_versions=applied.lf_versions)
+    labels = []
+    for which in (applied, without):
+        write_labels.run(spark, cfg, run_id=f"w{len(labels)}", applied=which, fitted=fitted, source=source)
+        table = delta_io.read_table(spark, cfg.table_path("labels")).toPandas().sort_values("row_id")
+        labels.append(table.drop(columns=["run_id"]).reset_index(drop=True))
+    assert len(labels[0]) == 60
+    for column in labels[0].columns:
+        assert labels[0][column].map(repr).tolist() == labels[1][column].map(repr).tolist(), column
+
+
+@pytest.mark.spark
+def test_masks_are_used_only_when_they_fit_the_run(spark, tmp_path):
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(30, boom_every=3)))  # "boom" excluded here
+    first = apply_lfs.run(spark, cfg, run_id="f1")
+    source = load_source(spark, cfg.source)
+    id_type = source.df.schema["id"].dataType
+    folder = first.row_masks["path"]
+    assert apply_masks.stored_masks(spark, first.row_masks, 30, "gold", id_type) is not None
+    # Another gold column, another row count, a folder gone: None (aggregate groups the votes).
+    assert apply_masks.stored_masks(spark, first.row_masks, 30, None, id_type) is None
+    assert apply_masks.stored_masks(spark, first.row_masks, 31, "gold", id_type) is None
+
+    # An incremental apply (one LF changed) writes no masks; the replaced votes' folder is deleted.
+    fewer = make_cfg(tmp_path, cfg.source.path, lfs={"exclude": ["boom", "out_of_space", "stars"]})
+    second = apply_lfs.run(spark, fewer, run_id="f2")
+    assert second.applied_lfs == () and second.row_masks == {} and not Path(folder).exists()
+    assert apply_masks.stored_masks(spark, first.row_masks, 30, "gold", id_type) is None
+    rows = aggregate.row_masks(spark, second, source)
+    assert {r["row_id"]: (r[aggregate.MASK], r["gold"]) for r in rows.collect()} == grouped(spark, fewer, second)
+
+    # A full apply that fails its error budget commits nothing and leaves no masks folder behind.
+    boom = make_cfg(tmp_path, cfg.source.path, lfs={"exclude": ["out_of_space"]})
+    before = set(Path(cfg.lakehouse).rglob(f"{apply_masks.FOLDER_PREFIX}*"))
+    with pytest.raises(Exception, match="boom"):
+        apply_lfs.run(spark, boom, run_id="f3", force=True)
+    after = set(Path(cfg.lakehouse).rglob(f"{apply_masks.FOLDER_PREFIX}*"))
+    assert after == before
