@@ -13,10 +13,11 @@ commit's metadata (``lakelabel.write``, key ``tasks``), not repeated on a millio
 :func:`task_labels` gives one task's labels with exactly the single-task labels schema
 (:func:`jobs.write_labels.labels_schema`), ``voting_lfs`` and model lineage included.
 
-Scoring runs on the executors from the per-row vote patterns of all tasks
-(:func:`jobs.aggregate.pattern_frame` over every LF of the run): each batch becomes one dense
-vote matrix, sliced per task and scored by that task's broadcast label model, as
-:func:`jobs.write_labels.score_rows` scores one task.
+Scoring runs on the executors, inside the tasks that write the table, from the per-row vote
+patterns of all tasks (:func:`jobs.aggregate.pattern_frame` over every LF of the run): each batch
+becomes one dense vote matrix, sliced per task and scored by that task's broadcast label model
+once per distinct vote pattern (:func:`score_by_pattern`), with the labels
+:func:`jobs.write_labels.score_rows` gives one task.
 """
 
 from __future__ import annotations
@@ -42,9 +43,8 @@ from lf_library.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LABELS_META_KEY", "TaskLabels", "labels_path", "labels_schema", "dense_votes", "distinct_rows", "score_by_pattern",
-           "score_function", "score_tasks", "write",
-           "read_labels_metadata", "task_labels"]
+__all__ = ["LABELS_META_KEY", "TaskLabels", "labels_path", "labels_schema", "dense_votes", "distinct_rows",
+           "score_by_pattern", "score_function", "score_tasks", "write", "read_labels_metadata", "task_labels"]
 
 LABELS_META_KEY = "lakelabel.write"
 _LINEAGE = ("run_id", "tie_break_policy", "source_table", "source_version", "votes_version")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pytest
 
 from jobs.multitask_labels import distinct_rows, score_by_pattern
@@ -46,3 +48,30 @@ def test_score_by_pattern_equals_predict(policy, label_unvoted):
         np.testing.assert_array_equal(confidence, want_probs.max(axis=1))
         np.testing.assert_array_equal(n_votes, (L >= 0).sum(axis=1))
         assert (got >= 0).any() and (label_unvoted or (got == -1).any())
+
+
+@pytest.mark.parametrize("id_type", [pa.int64(), pa.string()])
+def test_group_table_cuts_sorted_votes_into_rows(id_type, monkeypatch):
+    """One partition of the grouping by row: each id's codes sorted, ids without votes get [], strays dropped."""
+    from jobs.multitask import group_table
+
+    monkeypatch.setattr("jobs.multitask._OUT_ROWS", 7)  # several output batches
+
+    rng = np.random.default_rng(3)
+    ids = list(range(200))
+    votes = [(i, c) for i in ids for c in rng.choice(40, size=int(rng.integers(0, 6)), replace=False)]
+    votes += [(1000, 3), (1001, 5)]  # votes of rows that are not in ids
+    rows = [(i, -1, [i % 2, -1]) for i in ids] + [(i, int(c), None) for i, c in votes]
+    order = rng.permutation(len(rows))
+    cast = str if id_type == pa.string() else int
+    table = pa.table({"row_id": pa.array([cast(rows[j][0]) for j in order], id_type),
+                      "code": pa.array([rows[j][1] for j in order], pa.int32()),
+                      "golds": pa.array([rows[j][2] for j in order], pa.list_(pa.int32()))})  # fmt: skip
+    batches = list(group_table(table))
+    assert len(batches) == -(-len(ids) // 7)
+    out = pa.Table.from_batches(batches)
+    got = {r["row_id"]: (r["pattern"], r["golds"]) for r in out.to_pylist()}
+    want = {cast(i): (sorted(int(c) for j, c in votes if j == i), [i % 2, -1]) for i in ids}
+    assert got == want
+    assert out.schema.field("pattern").type == pa.list_(pa.int32())
+    assert list(group_table(table.filter(pa.compute.equal(table["code"], -1)).select(["row_id", "code"]))) != []
