@@ -72,17 +72,62 @@ def write_lf_module(folder: Path, tasks: int, per_task: int, words: list[str]) -
     (folder / f"{MODULE}.py").write_text("\n".join(lines) + "\n")
 
 
-def timed_run(spark: Any, cfg: Any, run_id: str) -> dict[str, Any]:
+def spark_jobs(spark: Any, after: int) -> tuple[list[dict[str, Any]], int]:
+    """``(per Spark job description: tasks, run s, JVM CPU s, GC s; the last job id)`` of the jobs after ``after``.
+
+    From the Spark UI's REST API (``--profile`` turns the UI on). Run time is the tasks' wall
+    time (Python workers included); JVM CPU is the executor threads' CPU (Python workers not).
+    """
+    import urllib.request
+
+    base = spark.sparkContext.uiWebUrl
+    app = spark.sparkContext.applicationId
+
+    def get(what: str) -> Any:
+        with urllib.request.urlopen(f"{base}/api/v1/applications/{app}/{what}", timeout=60) as r:
+            return json.load(r)
+
+    jobs = [j for j in get("jobs") if j["jobId"] > after]
+    stages = {s["stageId"]: s for s in get("stages?status=complete")}
+    owner: dict[int, int] = {}
+    for j in sorted(jobs, key=lambda j: j["jobId"]):
+        for sid in j["stageIds"]:
+            owner.setdefault(sid, j["jobId"])
+    rows: dict[str, dict[str, Any]] = {}
+    for j in jobs:
+        desc = (j.get("description") or j.get("name") or "?")[:90]
+        row = rows.setdefault(desc, {"job": desc, "jobs": 0, "tasks": 0, "run_s": 0.0, "jvm_cpu_s": 0.0, "gc_s": 0.0})
+        row["jobs"] += 1
+        for sid in j["stageIds"]:
+            st = stages.get(sid)
+            if st is None or owner[sid] != j["jobId"]:
+                continue
+            row["tasks"] += st["numCompleteTasks"]
+            row["run_s"] += st["executorRunTime"] / 1000
+            row["jvm_cpu_s"] += st["executorCpuTime"] / 1e9
+            row["gc_s"] += st["jvmGcTime"] / 1000
+    out = sorted(rows.values(), key=lambda r: -r["run_s"])
+    for r in out:
+        for key in ("run_s", "jvm_cpu_s", "gc_s"):
+            r[key] = round(r[key], 1)
+    return out, max([after] + [j["jobId"] for j in jobs])
+
+
+def timed_run(spark: Any, cfg: Any, run_id: str, profile: bool = False) -> dict[str, Any]:
     from jobs import pipeline
 
+    last = spark_jobs(spark, -1)[1] if profile else -1
     load = os.getloadavg()
     cpu0, wall0 = tree_cpu_seconds(os.getpid()), time.perf_counter()
     summary = pipeline.run(spark, cfg, run_id=run_id, force=True).summary
     wall, cpu = time.perf_counter() - wall0, tree_cpu_seconds(os.getpid()) - cpu0
-    return {"run": run_id, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "stages_s": summary["timings_seconds"],
-            "lfs": len(summary["lfs"]), "tasks": len(summary.get("tasks", {})) or 1,
-            "votes": sum(lf["votes"] for lf in summary["lfs"]), "load_before": [round(x, 1) for x in load],
-            "load_after": [round(x, 1) for x in os.getloadavg()]}  # fmt: skip
+    out = {"run": run_id, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "stages_s": summary["timings_seconds"],
+           "lfs": len(summary["lfs"]), "tasks": len(summary.get("tasks", {})) or 1,
+           "votes": sum(lf["votes"] for lf in summary["lfs"]), "load_before": [round(x, 1) for x in load],
+           "load_after": [round(x, 1) for x in os.getloadavg()]}  # fmt: skip
+    if profile:
+        out["spark_jobs"] = spark_jobs(spark, last)[0]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lfs-per-task", type=int, default=10)
     p.add_argument("--out", default="benchmarks/out/multitask.json")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--profile", action="store_true",
+                   help="Spark UI on; per run, time per Spark job from its REST API (printed and in --out)")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="lakelabel-bench-multitask-"))
@@ -117,9 +164,11 @@ def main(argv: list[str] | None = None) -> int:
                             "lfs": {"modules": [MODULE]}},
             "mlflow": {"enabled": False},
         })  # fmt: skip
-        spark = get_spark("lakelabel-bench-multitask", master=base.spark.master, conf=base.spark.conf)
-        results = [timed_run(spark, base, "one-task-cold"), timed_run(spark, base, "one-task-warm"),
-                   timed_run(spark, multi, f"{args.tasks}-tasks")]  # fmt: skip
+        conf = {**base.spark.conf, **({"spark.ui.enabled": "true", "spark.ui.port": "0"} if args.profile else {})}
+        spark = get_spark("lakelabel-bench-multitask", master=base.spark.master, conf=conf)
+        results = [timed_run(spark, base, "one-task-cold", args.profile),
+                   timed_run(spark, base, "one-task-warm", args.profile),
+                   timed_run(spark, multi, f"{args.tasks}-tasks", args.profile)]  # fmt: skip
         warm, many = results[1], results[2]
         ratio = {"wall": round(many["wall_s"] / warm["wall_s"], 2), "cpu": round(many["cpu_s"] / warm["cpu_s"], 2)}
         out = {"rows": args.rows, "tasks": args.tasks, "lfs_per_task": args.lfs_per_task, "runs": results,
@@ -133,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
               r["stages_s"].get("aggregate"), r["stages_s"].get("fit"), r["stages_s"].get("write"), f"{r['votes']:,}",
               "/".join(map(str, r["load_before"]))] for r in results]))  # fmt: skip
         print(f"\n{args.tasks}-task run / warm one-task run: wall {ratio['wall']}x, CPU {ratio['cpu']}x (target <= 3x)")
+        for r in results if args.profile else ():
+            print(f"\nSpark jobs of {r['run']} (run s: tasks' wall time; JVM CPU s: executor threads, not Python):")
+            print(markdown_table(["job", "jobs", "tasks", "run s", "JVM CPU s", "GC s"],
+                                 [[j["job"], j["jobs"], j["tasks"], j["run_s"], j["jvm_cpu_s"], j["gc_s"]]
+                                  for j in r["spark_jobs"]]))  # fmt: skip
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -35,6 +35,7 @@ from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
+from jobs.delta_io.files import footer_counts
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
 from jobs.runtime import lf_sources
 from jobs.tasks import build_task_set, is_multitask
@@ -311,6 +312,11 @@ def _lf_stats_from_files(
     """Per-LF vote and error counts, read back from the Parquet files an apply just wrote."""
     counts: dict[str, dict[str, int]] = {lf.name: {"votes": 0, "errors": 0, "out_of_space": 0} for lf in registry.lfs}
     examples: dict[str, list[dict[str, str]]] = {lf.name: [] for lf in registry.lfs}
+    # A file whose footer shows no error and no abstain row holds only votes: its row count is its
+    # LF's votes. Only the other files (errors to count and sample) are read by Spark.
+    files, clean = _votes_from_footers(files)
+    for name, n in clean.items():
+        counts[name] = {"votes": n, "errors": 0, "out_of_space": 0}
     if files:
         written = read_votes_files(spark, files)
         rows = written.groupBy("lf_name").agg(
@@ -320,8 +326,9 @@ def _lf_stats_from_files(
             F.sum((F.col("error_kind") == TIMEOUT_KIND).cast("long")).alias("timeouts"),
         ).collect()
         for r in rows:
-            counts[r["lf_name"]] = {"votes": r["votes"], "errors": r["errors"], "out_of_space": r["out_of_space"],
-                                    "timeouts": r["timeouts"]}
+            before = counts.get(r["lf_name"], {})
+            counts[r["lf_name"]] = {"votes": r["votes"] + before.get("votes", 0), "errors": r["errors"],
+                                    "out_of_space": r["out_of_space"], "timeouts": r["timeouts"]}
         if any(c.get("timeouts") for c in counts.values()):
             _raise_timeout(written)
         if any(c["errors"] for c in counts.values()):
@@ -353,6 +360,29 @@ def _lf_stats_from_files(
             )
         )
     return tuple(out), {name: c["out_of_space"] for name, c in counts.items()}
+
+
+def _votes_from_footers(files: list[str]) -> tuple[list[str], dict[str, int]]:
+    """``(files to read, votes per LF)``: the votes of the files whose Parquet footers show only votes.
+
+    Such a file (``lf_name=<name>/`` folder, no ``error`` set, smallest ``vote`` >= 0) holds one
+    row per vote of its LF, so its row count is that LF's votes there; the others are returned to
+    be read (error counts and samples).
+    """
+    from urllib.parse import unquote
+
+    rest: list[str] = []
+    votes: dict[str, int] = {}
+    for path in files:
+        folder = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
+        counts = footer_counts(path, ("vote", "error")) if folder.startswith("lf_name=") else None
+        if counts is None or counts["nulls"]["error"] != counts["rows"] or (counts["rows"] and (
+                counts["min"]["vote"] is None or counts["min"]["vote"] < 0)):  # fmt: skip
+            rest.append(path)
+            continue
+        name = unquote(folder[len("lf_name="):])  # the writer escapes special characters as %XX
+        votes[name] = votes.get(name, 0) + counts["rows"]
+    return rest, votes
 
 
 def _raise_timeout(written: DataFrame) -> None:

@@ -13,10 +13,11 @@ commit's metadata (``lakelabel.write``, key ``tasks``), not repeated on a millio
 :func:`task_labels` gives one task's labels with exactly the single-task labels schema
 (:func:`jobs.write_labels.labels_schema`), ``voting_lfs`` and model lineage included.
 
-Scoring runs on the executors from the per-row vote patterns of all tasks
-(:func:`jobs.aggregate.pattern_frame` over every LF of the run): each batch becomes one dense
-vote matrix, sliced per task and scored by that task's broadcast label model, as
-:func:`jobs.write_labels.score_rows` scores one task.
+Scoring runs on the executors, inside the tasks that write the table, from the per-row vote
+patterns of all tasks (:func:`jobs.aggregate.pattern_frame` over every LF of the run): each batch
+becomes one dense vote matrix, sliced per task and scored by that task's broadcast label model
+once per distinct vote pattern (:func:`score_by_pattern`), with the labels
+:func:`jobs.write_labels.score_rows` gives one task.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from lf_library.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LABELS_META_KEY", "TaskLabels", "labels_path", "labels_schema", "dense_votes", "score_tasks", "write",
-           "read_labels_metadata", "task_labels"]
+__all__ = ["LABELS_META_KEY", "TaskLabels", "labels_path", "labels_schema", "dense_votes", "distinct_rows",
+           "score_by_pattern", "score_function", "score_tasks", "write", "read_labels_metadata", "task_labels"]
 
 LABELS_META_KEY = "lakelabel.write"
 _LINEAGE = ("run_id", "tie_break_policy", "source_table", "source_version", "votes_version")
@@ -102,8 +103,69 @@ def dense_votes(pattern: pa.ListArray, n_lfs: int, k: int) -> np.ndarray:
     return L
 
 
-def score_tasks(
-    rows: DataFrame,
+def distinct_rows(L: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct, inverse)``: the distinct rows of ``L: [n, m]`` (votes in ``{-1..k-1}``), ``L == distinct[inverse]``.
+
+    A row packs into one int64 key (base ``k + 1``) when ``(k + 1) ** m`` fits; keys from a
+    small space are ranked through a table (no sort), others by ``np.unique``. Rows too wide
+    for a key are compared as bytes. The order of ``distinct`` is unspecified.
+    """
+    n, m = L.shape
+    if n == 0:
+        return L[:0], np.zeros(0, dtype=np.int64)
+    if m * np.log2(k + 1) >= 62:
+        raw = np.ascontiguousarray(L).view(np.dtype((np.void, L.dtype.itemsize * m))).ravel()
+        _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+        return L[first], inverse.ravel()
+    key = np.zeros(n, dtype=np.int64)
+    for j in range(m):
+        key *= k + 1
+        key += L[:, j]
+        key += 1
+    space = (k + 1) ** m
+    if space <= 8 * n:
+        seen = np.zeros(space, dtype=bool)
+        seen[key] = True
+        rank = np.cumsum(seen) - 1
+        inverse = rank[key]
+        first = np.empty(int(rank[-1]) + 1, dtype=np.int64)
+        first[inverse] = np.arange(n)  # any row of each pattern will do: they are equal
+    else:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return L[first], inverse.ravel()
+
+
+def score_by_pattern(model: Any, L: np.ndarray, *, tie_break_policy: str,
+                     row_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """``(label, probabilities, confidence, n_votes)`` of each row of ``L``, computed per distinct row.
+
+    ``label, probabilities`` equal ``model.predict(L, return_probs=True, ...)`` bit for bit: a
+    row's probabilities depend on its votes only, so they are computed for the few distinct
+    vote patterns of a batch and spread to its rows; the hard labels follow the rules of
+    :meth:`labelmodel.LabelModel.predict` (tie-break, unvoted rows). Only the ``random`` and
+    ``true-random`` policies look past the votes (row ids, a random draw per tied row): their
+    labels are picked per row.
+    """
+    from labelmodel import probs_to_preds
+
+    distinct, inverse = distinct_rows(L, model.cardinality)
+    probs_d = model.predict_proba(distinct.astype(np.int64))
+    n_votes_d = (distinct >= 0).sum(axis=1)
+    probs = probs_d[inverse]
+    if tie_break_policy in ("abstain", "first"):
+        label_d = probs_to_preds(probs_d, tie_break_policy, seed=model.config.seed)
+        if not model.config.label_unvoted:
+            label_d[n_votes_d == 0] = -1
+        label = label_d[inverse]
+    else:
+        label = probs_to_preds(probs, tie_break_policy, row_ids, seed=model.config.seed)
+        if not model.config.label_unvoted:
+            label[n_votes_d[inverse] == 0] = -1
+    return label, probs, probs_d.max(axis=1)[inverse], n_votes_d[inverse]
+
+
+def score_function(
+    spark: SparkSession,
     tasks: Sequence[TaskLabels],
     *,
     n_lfs: int,
@@ -112,11 +174,14 @@ def score_tasks(
     lineage: dict[str, Any],
     row_id_type: pa.DataType,
     rows_done: Any = None,
-) -> DataFrame:
-    """Every task's labels for ``rows`` (``row_id, pattern``: codes over all ``n_lfs`` LFs, ``k`` classes)."""
+) -> tuple[Any, Any]:
+    """``(function, Spark schema)``: every task's labels from ``row_id, pattern`` Arrow batches.
+
+    ``pattern``: codes ``lf_index * k + class`` over all ``n_lfs`` LFs. Passed to a Delta write
+    as its ``transform``, the labels are scored in the task that writes them (:func:`write`).
+    """
     schema = labels_schema([t.name for t in tasks], row_id_type)
-    payload = rows.sparkSession.sparkContext.broadcast(
-        [(t.label_space, t.columns, t.model_json) for t in tasks])  # fmt: skip
+    payload = spark.sparkContext.broadcast([(t.label_space, t.columns, t.model_json) for t in tasks])
     const = [lineage.get(key) if key != "tie_break_policy" else tie_break_policy for key in _LINEAGE]
     types = [schema.field(key).type for key in _LINEAGE]
     struct_types = [schema.field(t.name).type for t in tasks]
@@ -124,7 +189,8 @@ def score_tasks(
     def score_partition(batches):
         from labelmodel import LabelModel
 
-        models = [(np.array(list(space) + [None], dtype=object), np.array(cols, dtype=np.int64),
+        # Per task: class names (index -1 -> the trailing null), LF columns, model.
+        models = [(pa.array(list(space) + [None], pa.string()), np.array(cols, dtype=np.int64),
                    LabelModel.from_dict(json.loads(model))) for space, cols, model in payload.value]  # fmt: skip
         for batch in batches:
             b = batch.num_rows
@@ -135,25 +201,32 @@ def score_tasks(
             ids = np.asarray(row_ids.to_pylist(), dtype=object) if tie_break_policy == "random" else None
             columns = [row_ids.cast(row_id_type)]
             for (names, cols, model), struct_type in zip(models, struct_types):
-                L_t = L[:, cols].astype(np.int64)
-                label, probs = model.predict(L_t, tie_break_policy=tie_break_policy, row_ids=ids, return_probs=True)
+                L_t = L[:, cols]
+                label, probs, confidence, n_votes = score_by_pattern(model, L_t, tie_break_policy=tie_break_policy,
+                                                                     row_ids=ids)  # fmt: skip
                 kt = probs.shape[1]
                 fields = [
                     pa.ListArray.from_arrays(pa.array(np.arange(0, b * kt + 1, kt, dtype=np.int32)),
                                              pa.array(probs.ravel(), pa.float64())),
                     pa.array(label, pa.int32()),
-                    pa.array(names[label], pa.string()),
-                    pa.array(probs.max(axis=1), pa.float64()),
-                    pa.array((L_t >= 0).sum(axis=1), pa.int32()),
+                    names.take(pa.array(np.where(label < 0, kt, label))),
+                    pa.array(confidence, pa.float64()),
+                    pa.array(n_votes, pa.int32()),
                 ]
                 columns.append(pa.StructArray.from_arrays(fields, fields=[struct_type.field(i) for i in range(struct_type.num_fields)]))
             for value, t in zip(const, types):
-                columns.append(pa.array([value] * b, t))
+                columns.append(pa.repeat(pa.scalar(value, t), b))
             if rows_done is not None:
                 rows_done.add(b)
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
-    return rows.select("row_id", "pattern").mapInArrow(score_partition, from_arrow_schema(schema))
+    return score_partition, from_arrow_schema(schema)
+
+
+def score_tasks(rows: DataFrame, tasks: Sequence[TaskLabels], **options: Any) -> DataFrame:
+    """Every task's labels for ``rows`` (``row_id, pattern``) as a DataFrame; options of :func:`score_function`."""
+    fn, schema = score_function(rows.sparkSession, tasks, **options)
+    return rows.select("row_id", "pattern").mapInArrow(fn, schema)
 
 
 def write(
@@ -186,8 +259,9 @@ def write(
             version = io.table_version(path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", lineage["run_id"], version)
             return version, n_rows, True
-    labels = score_tasks(rows, tasks, n_lfs=n_lfs, k=k, tie_break_policy=tie_break_policy, lineage=lineage,
-                         row_id_type=row_id_type, rows_done=(done := spark.sparkContext.accumulator(0)))  # fmt: skip
+    # Scored in the tasks that write the files: the labels never become JVM rows (one Python pass).
+    score = score_function(spark, tasks, n_lfs=n_lfs, k=k, tie_break_policy=tie_break_policy, lineage=lineage,
+                           row_id_type=row_id_type, rows_done=(done := spark.sparkContext.accumulator(0)))  # fmt: skip
     meta = {
         LABELS_META_KEY: json.dumps({**lineage, "tie_break_policy": tie_break_policy, "tasks": tasks_meta},
                                     sort_keys=True, default=str),
@@ -195,7 +269,8 @@ def write(
     }
     describe(spark, "write", f"labels of {len(tasks)} tasks for {n_rows} rows")
     with Progress(spark, "write", n_rows, done):
-        result = io.write_table(labels, path, mode="overwrite", commit_metadata=meta, overwrite_schema=True,
+        result = io.write_table(rows.select("row_id", "pattern"), path, mode="overwrite", commit_metadata=meta,
+                                overwrite_schema=True, transform=score,
                                 description=f"lakelabel write: labels of {len(tasks)} tasks to {path}")  # fmt: skip
     log.info("write: %d rows x %d tasks to %s v%s in %.1fs", result.num_records, len(tasks), path, result.version,
              time.perf_counter() - started)

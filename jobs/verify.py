@@ -117,6 +117,52 @@ def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int],
     return counts, example
 
 
+def _source_then(spark: SparkSession, cfg: PipelineConfig, io: Any, applied: ApplyResult, run_id: str) -> Any:
+    """The source as the votes ``applied`` describes read it (time travel for a Delta source), or fail."""
+    source_cfg = cfg.source
+    if applied.source_format == "delta" and applied.source_version is not None:
+        source_cfg = replace(source_cfg, options={**source_cfg.options, "versionAsOf": str(applied.source_version)})
+    source = load_source(spark, source_cfg, io=io)
+    if source.info.fingerprint != applied.source_fingerprint:
+        raise InputDataError(
+            f"source {source.info.path} is not what run {run_id}'s votes came from (now {source.info.fingerprint}, "
+            f"then {applied.source_fingerprint}); a non-Delta source cannot be read as it was, so the run cannot be "
+            f"rebuilt"
+        )
+    return source
+
+
+def _votes_then(io: Any, cfg: PipelineConfig, votes_version: Any, what: str, run_id: str) -> ApplyResult:
+    """The apply summary of the votes commit a run's labels came from."""
+    votes_path = cfg.table_path("votes")
+    if votes_version is None:
+        raise InputDataError(f"{what} records no votes version; it cannot be rebuilt")
+    try:
+        applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(votes_version))[VOTES_META_KEY])
+    except (SourceReadError, KeyError) as err:
+        raise InputDataError(f"votes table {votes_path} v{votes_version} (run {run_id}) cannot be read with "
+                             f"lakelabel's metadata: {err}") from None
+    return replace(applied, votes_table=votes_path, votes_version=int(votes_version))
+
+
+def _check_match(stored: DataFrame, rebuilt: DataFrame, what: str, run_id: str, votes_version: Any,
+                 source_version: Any) -> None:  # fmt: skip
+    """Fail with one line naming the differences when ``stored`` and ``rebuilt`` labels differ."""
+    counts, example = _differences(stored, rebuilt)
+    if not counts:
+        return
+    kinds = ", ".join(f"{n} row(s) {k}" if k.startswith(("missing", "not")) else f"{n} row(s) with another {k}"
+                      for k, n in sorted(counts.items()))
+    if example["s"] is not None and example["r"] is not None:
+        detail = (f"; e.g. row id {example['id']}: stored label {example['s']['label']} "
+                  f"{list(example['s']['probabilities'])}, rebuilt {example['r']['label']} "
+                  f"{list(example['r']['probabilities'])}")
+    else:
+        detail = f"; e.g. row id {example['id']}"
+    raise InputDataError(f"{what} does not match run {run_id}'s rebuild from votes v{votes_version} and source "
+                         f"v{source_version}: {kinds}{detail}")
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict[str, Any]:
     """Rebuild run ``run_id``'s labels and compare them with the labels table at its version."""
     started = time.perf_counter()
@@ -131,24 +177,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
         raise InputDataError(f"labels table {labels_path} v{labels_version} (run {run_id}) cannot be read with "
                              f"lakelabel's metadata: {err}") from None
     votes_path, votes_version = cfg.table_path("votes"), labels_meta.get("votes_version")
-    if votes_version is None:
-        raise InputDataError(f"labels table {labels_path} v{labels_version} records no votes version; it cannot be rebuilt")
-    try:
-        applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(votes_version))[VOTES_META_KEY])
-    except (SourceReadError, KeyError) as err:
-        raise InputDataError(f"votes table {votes_path} v{votes_version} (run {run_id}) cannot be read with "
-                             f"lakelabel's metadata: {err}") from None
-    applied = replace(applied, votes_table=votes_path, votes_version=int(votes_version))
-    source_cfg = cfg.source
-    if applied.source_format == "delta" and applied.source_version is not None:
-        source_cfg = replace(source_cfg, options={**source_cfg.options, "versionAsOf": str(applied.source_version)})
-    source = load_source(spark, source_cfg, io=io)
-    if source.info.fingerprint != applied.source_fingerprint:
-        raise InputDataError(
-            f"source {source.info.path} is not what run {run_id}'s votes came from (now {source.info.fingerprint}, "
-            f"then {applied.source_fingerprint}); a non-Delta source cannot be read as it was, so the run cannot be "
-            f"rebuilt"
-        )
+    applied = _votes_then(io, cfg, votes_version, f"labels table {labels_path} v{labels_version}", run_id)
+    source = _source_then(spark, cfg, io, applied, run_id)
     model = _load_model(labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
     lineage = {key: labels_meta.get(key) for key in ("run_id", "label_model", "label_model_version", "source_table",
                                                       "source_version", "votes_version")}
@@ -163,24 +193,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
         row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
     )
     stored = io.read_table(spark, labels_path, version=labels_version)
-    counts, example = _differences(stored, rebuilt)
+    _check_match(stored, rebuilt, f"labels table {labels_path} v{labels_version}", run_id, votes_version,
+                 applied.source_version)
     tables = {"source": {"path": source.info.path, "version": source.info.version},
               "votes": {"path": votes_path, "version": int(votes_version)},
               "labels": {"path": labels_path, "version": labels_version}}  # fmt: skip
-    if counts:
-        what = ", ".join(f"{n} row(s) {k}" if k.startswith(("missing", "not")) else f"{n} row(s) with another {k}"
-                         for k, n in sorted(counts.items()))
-        detail = ""
-        if example["s"] is not None and example["r"] is not None:
-            detail = (f"; e.g. row id {example['id']}: stored label {example['s']['label']} "
-                      f"{list(example['s']['probabilities'])}, rebuilt {example['r']['label']} "
-                      f"{list(example['r']['probabilities'])}")
-        else:
-            detail = f"; e.g. row id {example['id']}"
-        raise InputDataError(
-            f"labels table {labels_path} v{labels_version} does not match run {run_id}'s rebuild from votes "
-            f"v{votes_version} and source v{applied.source_version}: {what}{detail}"
-        )
     n = stored.count()
     seconds = time.perf_counter() - started
     log.info("verify: run %s: %d labels in %s v%s match their rebuild (%.1fs)", run_id, n, labels_path,
@@ -193,11 +210,92 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     }  # fmt: skip
 
 
+def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str | None) -> dict[str, Any]:
+    """:func:`run` for one task of a multi-task run (``--task``): its column of ``<tables.labels>_tasks``.
+
+    The task's labels at the run's version (:func:`jobs.task_views.task_labels`, the single-task
+    schema) are compared with a rebuild from the votes at the version they came from, scored by
+    the task's label model (``tasks/<task>/`` of the run folder, else its MLflow URI) over the
+    task's LFs as that commit lists them.
+    """
+    from jobs import multitask_labels
+    from jobs.aggregate import pattern_frame
+    from jobs.task_views import task_fit_run, task_labels
+
+    started = time.perf_counter()
+    if not run_id:
+        raise ConfigError("lakelabel verify needs --run-id: the run whose labels to rebuild and check")
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    summary_path, summary = _run_summary(cfg, run_id)
+    labels_path, labels_version = multitask_labels.labels_path(cfg), int(summary["tables"]["labels"]["version"])
+    if summary["tables"]["labels"].get("path") != labels_path or view.name not in summary.get("tasks", {}):
+        raise ConfigError(f"run {run_id!r} did not label task {view.name!r} in {labels_path} (its summary "
+                          f"{summary_path} names {summary['tables']['labels'].get('path')}); pass the run id of a "
+                          f"`lakelabel run` of this config")
+    meta = multitask_labels.read_labels_metadata(io, labels_path, labels_version)
+    if view.name not in meta["tasks"]:
+        raise ConfigError(f"task {view.name!r} is not in {labels_path} v{labels_version}; its tasks: "
+                          f"{', '.join(meta['tasks'])}")
+    mine = meta["tasks"][view.name]
+    what = f"labels of task {view.name!r} in {labels_path} v{labels_version}"
+    applied = _votes_then(io, cfg, meta.get("votes_version"), what, run_id)
+    source = _source_then(spark, cfg, io, applied, run_id)
+    model = _load_model(mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
+    lf_names = [name for name, _ in mine["lfs"]]
+    ids = source.df.select(F.col(source.id_column).alias("row_id"), F.lit(-1).alias("gold"))
+    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
+    lineage = {"run_id": meta["run_id"], "label_model": mine["label_model"],
+               "label_model_version": mine["label_model_version"], "source_table": meta.get("source_table"),
+               "source_version": meta.get("source_version"), "votes_version": meta.get("votes_version")}  # fmt: skip
+    rebuilt = score_rows(
+        pattern_frame(votes, ids, lf_names, len(mine["label_space"])),
+        model_json=json.dumps(model.to_dict()), lf_names=lf_names, lf_versions=dict(mine["lfs"]),
+        label_space=mine["label_space"], tie_break_policy=meta["tie_break_policy"], lineage=lineage,
+        row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
+    )  # fmt: skip
+    stored = task_labels(spark, view, io, version=labels_version)
+    _check_match(stored, rebuilt, what, run_id, applied.votes_version, applied.source_version)
+    n = stored.count()
+    seconds = time.perf_counter() - started
+    log.info("verify: run %s: %d labels of task %s in %s v%s match their rebuild (%.1fs)", run_id, n, view.name,
+             labels_path, labels_version, seconds)
+    return {
+        "run_id": run_id, "stage": "verify", "status": "succeeded", "skipped": False, "verified": True,
+        "task": view.name,
+        "tables": {"source": {"path": source.info.path, "version": source.info.version},
+                   "votes": {"path": applied.votes_table, "version": applied.votes_version},
+                   "labels": {"path": labels_path, "version": labels_version, "column": view.name}},
+        "counts": {"rows": n, "differences": 0},
+        "label_model": {"path": mine["label_model"], "version": mine["label_model_version"]},
+        "run_summary": str(summary_path), "timings_seconds": {"verify": round(seconds, 3)},
+    }  # fmt: skip
+
+
+def _options(p: Any) -> None:
+    from jobs.task_views import add_task_option
+
+    add_task_option(p, every=False)
+
+
+def _precheck(args: Any, cfg: PipelineConfig) -> None:
+    from jobs.task_views import one_task
+
+    one_task(cfg, args.task, command="verify")  # a missing or unknown --task fails before Spark starts
+
+
+def _run(args: Any, cfg: PipelineConfig, run_id: str | None, spark: SparkSession) -> dict[str, Any]:
+    from jobs.task_views import one_task
+
+    view = one_task(cfg, args.task, command="verify")
+    return run(spark, cfg, run_id=run_id) if view is None else run_task(spark, cfg, view, run_id=run_id)
+
+
 COMMAND = command.Command(
     name="verify", help="rebuild the labels run --run-id wrote (time travel) and check the labels table matches",
     new_run_id=False,
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id),
-    done=lambda s: f"lakelabel verify: run {s['run_id']}: {s['counts']['rows']} labels match their rebuild",
+    run=_run, add_arguments=_options, precheck=_precheck,
+    done=lambda s: (f"lakelabel verify: run {s['run_id']}: {s['counts']['rows']} labels"
+                    f"{' of task ' + s['task'] if s.get('task') else ''} match their rebuild"),
 )
 
 

@@ -369,3 +369,41 @@ def _spark_path(path: str) -> str:
     """A path as Spark's readers take it: ``file://`` + the literal local path (no percent-encoding:
     Hadoop does not decode it, so partition directories like ``src=a%2Fb`` must stay as they are)."""
     return path if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path) else "file://" + path
+
+
+def footer_counts(path: str, columns: Sequence[str]) -> dict[str, Any] | None:
+    """Row count, and null count and min of ``columns``, from one Parquet file's footer (no data read).
+
+    ``{"rows": n, "nulls": {column: n}, "min": {column: value or None}}``; None when the file cannot
+    be opened with pyarrow's filesystems or its footer lacks a column's statistics (the caller
+    then reads the rows).
+    """
+    try:
+        if path.startswith("file:"):  # Spark's form of a local path: file:// + the literal path (see _spark_path)
+            fs, rel = None, path[5:][2:] if path[5:].startswith("//") else path[5:]
+        elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path):
+            fs, rel = pafs.FileSystem.from_uri(path)
+        else:
+            fs, rel = None, path
+        meta = pq.read_metadata(rel, filesystem=fs)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    leaf = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    nulls: dict[str, int] = {}
+    lows: dict[str, Any] = {}
+    for column in columns:
+        i = leaf.get(column)
+        if i is None:
+            return None
+        nulls[column], low = 0, None
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(i).statistics
+            if st is None or not st.has_null_count:
+                return None
+            nulls[column] += st.null_count
+            if st.has_min_max:
+                low = st.min if low is None else min(low, st.min)
+            elif st.null_count != meta.row_group(g).num_rows:
+                return None  # values without a min: unknown
+        lows[column] = low
+    return {"rows": meta.num_rows, "nulls": nulls, "min": lows}

@@ -34,19 +34,38 @@ def _import_options(p: Any) -> None:
     p.add_argument("--format", default="auto", choices=_FORMATS)
     p.add_argument("--annotator", help="annotator of rows that name none (default: unknown)")
     p.add_argument("--split", choices=["dev", "test"], help="split of new rows that give none (default: by id hash)")
+    _task_option(p)
+
+
+def _task_option(p: Any) -> None:
+    from jobs.task_views import add_task_option
+
+    add_task_option(p, every=False)
+
+
+def _gold_config(args: Any, cfg: Any, command: str) -> Any:
+    """The config whose gold table the command reads: a task's (``<tables.gold>_<task>``) with ``--task``."""
+    from jobs.task_views import one_task
+
+    view = one_task(cfg, args.task, command=command)
+    return cfg if view is None else view.cfg
+
+
+def _with_task(summary: dict[str, Any], args: Any) -> dict[str, Any]:
+    return {**summary, "task": args.task} if args.task else summary
 
 
 def _import(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
     from jobs.people import gold
 
-    return gold.run(spark, cfg, run_id=run_id, file=args.file, format=args.format, annotator=args.annotator,
-                    split=args.split)
+    return _with_task(gold.run(spark, _gold_config(args, cfg, "gold import"), run_id=run_id, file=args.file,
+                               format=args.format, annotator=args.annotator, split=args.split), args)  # fmt: skip
 
 
 def _status(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
     from jobs.people import gold
 
-    return gold.status(spark, cfg, run_id=run_id)
+    return _with_task(gold.status(spark, _gold_config(args, cfg, "gold status"), run_id=run_id), args)
 
 
 def _annotate_options(p: Any) -> None:
@@ -93,9 +112,11 @@ def _line(name: str):
 
 COMMANDS = [
     Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)",
-            add_arguments=_import_options, run=_import, done=_line("gold")),
+            add_arguments=_import_options, run=_import, done=_line("gold"),
+            precheck=lambda args, cfg: _gold_config(args, cfg, "gold import")),
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
-            run=_status, done=_line("gold")),
+            add_arguments=_task_option, run=_status, done=_line("gold"),
+            precheck=lambda args, cfg: _gold_config(args, cfg, "gold status")),
     Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio)",
             add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck),
     Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",

@@ -36,7 +36,17 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 # Commands that take a config with several tasks (jobs/multitask.py; --task: jobs/task_views.py);
 # the others read one task.
-MULTITASK_COMMANDS = frozenset({"run", "apply", "demo", "analyze", "report", "annotate", "train", "explain"})
+MULTITASK_COMMANDS = frozenset({"run", "apply", "demo", "analyze", "report", "annotate", "train", "explain", "verify",
+                                "gold import", "gold status"})
+# What to do instead, for the commands that refuse a multi-task config with more to say than the default.
+_INSTEAD = {
+    "diff": "compare one task's labels of two runs by reading <tables.labels>_tasks at their versions "
+            "(jobs.multitask_labels.task_labels(spark, cfg, TASK, version=V)), or see why a row has its label with "
+            "`lakelabel explain --task NAME --row-id ID`",
+    "aggregate": "`lakelabel run` aggregates, fits and writes every task from one pass",
+    "fit": "`lakelabel run` aggregates, fits and writes every task from one pass",
+    "write": "`lakelabel run` aggregates, fits and writes every task from one pass",
+}
 
 
 @dataclass(frozen=True)
@@ -249,9 +259,10 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
+        instead = _INSTEAD.get(cmd.name, "use `lakelabel run` for the tasks")
         raise ConfigError(
-            f"lakelabel {cmd.name} reads one task, but the config declares several (tasks / multi_label); "
-            f"use `lakelabel run` for the tasks, and analyze, report, annotate, train or explain with --task NAME for one "
+            f"lakelabel {cmd.name} reads one task, but the config declares several (tasks / multi_label) and it has no "
+            f"--task: {instead}; analyze, report, annotate, train, explain, verify and gold work with --task NAME "
             f"(README \"Several tasks at once\")"
         )
     if cmd.precheck is not None:

@@ -175,9 +175,14 @@ def test_bad_task_options(tmp_path, capsys):
     for command in (["analyze"], ["report"], ["train"], annotate, explain):
         err = _cli(tmp_path, data, capsys, *command, "--task", "urgncy")
         assert f"--task 'urgncy' is not a task of this config; {known}" in err, err
-    for command in (["train"], annotate, explain):
+    verify, gold_import = ["verify", "--run-id", "r1"], ["gold", "import", "--file", str(tmp_path / "x.csv")]
+    for command in (verify, gold_import, ["gold", "status"]):
+        err = _cli(tmp_path, data, capsys, *command, "--task", "urgncy")
+        assert f"--task 'urgncy' is not a task of this config; {known}" in err, err
+    for command, name in ((["train"], "train"), (annotate, "annotate"), (explain, "explain"), (verify, "verify"),
+                          (gold_import, "gold import"), (["gold", "status"], "gold status")):
         err = _cli(tmp_path, data, capsys, *command)
-        assert f"lakelabel {command[0]} reads one task and the config declares several: pass --task NAME ({known})" \
+        assert f"lakelabel {name} reads one task and the config declares several: pass --task NAME ({known})" \
                in err, err
     err = _cli(tmp_path, data, capsys, "report", "--out", str(tmp_path / "r.html"))
     assert "--out" in err and "pass --task NAME with --out" in err
@@ -188,3 +193,57 @@ def test_bad_task_options(tmp_path, capsys):
     # Commands without --task still refuse a multi-task config, naming the ones that take it.
     err = _cli(tmp_path, data, capsys, "diff")
     assert "lakelabel diff reads one task" in err and "with --task NAME" in err
+    assert "task_labels(spark, cfg, TASK, version=V)" in err and "explain --task NAME" in err
+    err = _cli(tmp_path, data, capsys, "fit")
+    assert "lakelabel fit reads one task" in err and "`lakelabel run` aggregates, fits and writes every task" in err
+
+
+def test_verify_one_task(spark, tasks_run, capsys):
+    """verify --task rebuilds the task's labels from the votes and its model, and compares them row by row."""
+    from jobs import cli
+    from jobs.verify import run_task
+    from jobs.task_views import one_task
+
+    cfg, ran, _ = tasks_run
+    path = Path(cfg.lakehouse).parent / "verify.yaml"
+    path.write_text(yaml.safe_dump(multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)))
+    for name in TASKS:
+        capsys.readouterr()
+        assert cli.main(["verify", "--config", str(path), "--run-id", "tc-1", "--task", name]) == 0
+        out = capsys.readouterr().out
+        assert f"lakelabel verify: run tc-1: {N} labels of task {name} match their rebuild" in out, out
+    summary = run_task(spark, cfg, one_task(cfg, "urgency", command="verify"), run_id="tc-1")
+    assert summary["task"] == "urgency" and summary["counts"] == {"rows": N, "differences": 0}
+    assert summary["tables"]["labels"] == {**{k: v for k, v in ran["tables"]["labels"].items() if k != "rows"},
+                                           "column": "urgency"}
+    capsys.readouterr()
+    assert cli.main(["verify", "--config", str(path), "--run-id", "nope", "--task", "urgency"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "run 'nope' has no summary with a labels version" in err[0], err
+
+
+def test_gold_import_and_status_one_task(spark, tasks_run, tmp_path, capsys):
+    """gold import --task fills the task's own gold table (<tables.gold>_<task>) with its label space."""
+    import pandas as pd
+    from deltalake import DeltaTable
+
+    from jobs import cli
+
+    cfg, _, _ = tasks_run
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)))
+    labels = tmp_path / "urgency.csv"
+    pd.DataFrame([{"row_id": 2, "label": "urgent", "annotator": "ann"},
+                  {"row_id": 3, "label": "routine", "annotator": "ann"}]).to_csv(labels, index=False)  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(["gold", "import", "--config", str(path), "--file", str(labels), "--task", "urgency"]) == 0
+    assert "imported 2 label(s)" in capsys.readouterr().out
+    table = f"{cfg.table_path('gold').rstrip('/')}_urgency"
+    gold = DeltaTable(table).to_pandas().sort_values("row_id")
+    assert list(gold.row_id) == ["2", "3"] and list(gold.label_name) == ["urgent", "routine"]  # ids kept as text
+    assert cli.main(["gold", "status", "--config", str(path), "--task", "urgency"]) == 0
+    assert "2 row(s), 2 label(s) from 1 annotator(s)" in capsys.readouterr().out
+    # The tag task has its own label space: "urgent" is not in it.
+    assert cli.main(["gold", "import", "--config", str(path), "--file", str(labels), "--task", "tags_refund"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "urgent" in err[0], err
