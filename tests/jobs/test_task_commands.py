@@ -204,7 +204,7 @@ def test_verify_one_task(spark, tasks_run, capsys):
     from jobs.verify import run_task
     from jobs.task_views import one_task
 
-    cfg, ran, _ = tasks_run
+    cfg, ran = tasks_run
     path = Path(cfg.lakehouse).parent / "verify.yaml"
     path.write_text(yaml.safe_dump(multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)))
     for name in TASKS:
@@ -229,7 +229,7 @@ def test_gold_import_and_status_one_task(spark, tasks_run, tmp_path, capsys):
 
     from jobs import cli
 
-    cfg, _, _ = tasks_run
+    cfg, _ = tasks_run
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)))
     labels = tmp_path / "urgency.csv"
