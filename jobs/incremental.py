@@ -47,8 +47,8 @@ from lf_library import LFRegistry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApplyPlan", "VotesCommit", "carried_stats", "lf_keys", "reading_key", "plan_apply", "appends_only", "find_row_changes", "build_commit",
-           "row_hashes_path"]
+__all__ = ["ApplyPlan", "VotesCommit", "carried_stats", "lf_keys", "reading_key", "plan_apply", "appends_only",
+           "find_row_changes", "build_commit", "row_hashes_path"]
 
 
 @dataclass(frozen=True)
