@@ -16,7 +16,7 @@ import logging
 import pickle
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -307,16 +307,26 @@ def read_votes_files(spark: SparkSession, files: list[str]) -> DataFrame:
 
 
 def _lf_stats_from_files(
-    spark: SparkSession, files: list[str], registry: LFRegistry, n_rows: int, samples: int
+    spark: SparkSession, files: list[str], registry: LFRegistry, n_rows: int, samples: int,
+    carried: Mapping[str, LFApplyStats] | None = None,
 ) -> tuple[tuple[LFApplyStats, ...], dict[str, int]]:
-    """Per-LF vote and error counts, read back from the Parquet files an apply just wrote."""
+    """Per-LF vote and error counts, read back from the Parquet files an apply just wrote.
+
+    ``carried``: LF name -> the counts of its votes kept from the previous run, whose files are
+    not in ``files``; the counts in ``files`` add to them and the error samples merge (the first
+    ``samples`` by row id, as one pass over all files would pick).
+    """
+    carried = carried or {}
     counts: dict[str, dict[str, int]] = {lf.name: {"votes": 0, "errors": 0, "out_of_space": 0} for lf in registry.lfs}
     examples: dict[str, list[dict[str, str]]] = {lf.name: [] for lf in registry.lfs}
+    for name, old in carried.items():
+        counts[name] = {"votes": old.votes, "errors": old.errors, "out_of_space": 0}
+        examples[name] = [dict(s) for s in old.error_samples]
     # A file whose footer shows no error and no abstain row holds only votes: its row count is its
     # LF's votes. Only the other files (errors to count and sample) are read by Spark.
     files, clean = _votes_from_footers(files)
     for name, n in clean.items():
-        counts[name] = {"votes": n, "errors": 0, "out_of_space": 0}
+        counts.setdefault(name, {"votes": 0, "errors": 0, "out_of_space": 0})["votes"] += n
     if files:
         written = read_votes_files(spark, files)
         rows = written.groupBy("lf_name").agg(
@@ -326,12 +336,12 @@ def _lf_stats_from_files(
             F.sum((F.col("error_kind") == TIMEOUT_KIND).cast("long")).alias("timeouts"),
         ).collect()
         for r in rows:
-            before = counts.get(r["lf_name"], {})
-            counts[r["lf_name"]] = {"votes": r["votes"] + before.get("votes", 0), "errors": r["errors"],
+            c = counts.get(r["lf_name"], {"votes": 0, "errors": 0})
+            counts[r["lf_name"]] = {"votes": c["votes"] + r["votes"], "errors": c["errors"] + r["errors"],
                                     "out_of_space": r["out_of_space"], "timeouts": r["timeouts"]}
         if any(c.get("timeouts") for c in counts.values()):
             _raise_timeout(written)
-        if any(c["errors"] for c in counts.values()):
+        if any(r["errors"] for r in rows):  # errors in these files (carried samples are merged below)
             from pyspark.sql.window import Window
 
             rank = F.row_number().over(Window.partitionBy("lf_name").orderBy(F.col("row_id").cast("string")))
@@ -344,6 +354,8 @@ def _lf_stats_from_files(
             )
             for r in sample_rows:
                 examples[r["lf_name"]].append({"row_id": r["row_id"], "error": r["error"], "kind": r["error_kind"]})
+    for name in carried:  # Spark orders strings by UTF-8 bytes, Python by code points: the same order
+        examples[name].sort(key=lambda s: s["row_id"])
     out = []
     for lf in registry.lfs:
         c = counts[lf.name]
@@ -548,6 +560,7 @@ def run(
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
     kept_files: list[str] = []
     masks_folder = None
+    carried: dict[str, LFApplyStats] = {}
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
         # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
@@ -560,11 +573,20 @@ def run(
     else:
         log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
                  ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
-        commit = incremental.build_commit(spark, plan, source, registry, changes, votes_path=votes_path, io=io,
-                                          compute=compute, columns=votes_table_schema(pa.string()).names)
+        commit = incremental.build_commit(
+            spark, plan, source, registry, changes, votes_path=votes_path, io=io, compute=compute,
+            columns=votes_table_schema(pa.string()).names,
+            vote_function=lambda src, reg: vote_function(
+                src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
+                rows_done=rows_done, run_id=run_id))
         votes, kept_files = commit.df, list(commit.kept_files)
+        # LFs whose votes all stay keep their counts: only the files written now are counted for them.
+        carried = incremental.carried_stats(prior.lfs, commit, cfg.apply.error_samples)
+        counted = [f for f, name in zip(commit.kept_files, commit.kept_lfs) if name not in carried]
         if commit.mode == "append":
             how = {"mode": "append", "remove_files": commit.remove_files}
+            if commit.transform is not None:
+                how["transform"] = commit.transform
         applied_rows = n_rows if plan.applied else (changes.n_reapply if changes is not None else 0)
     holder: dict[str, Any] = {}
     # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
@@ -573,7 +595,8 @@ def run(
     def validate(written: list[str]) -> None:
         describe(spark, "apply", "count votes and errors per LF")
         files = written + kept_files  # the whole new table
-        stats, out_of_space = _lf_stats_from_files(spark, files, registry, n_rows, cfg.apply.error_samples)
+        stats, out_of_space = _lf_stats_from_files(spark, written + (counted if carried else kept_files), registry,
+                                                   n_rows, cfg.apply.error_samples, carried=carried)
         holder["stats"] = stats
         masks = {}
         if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):

@@ -13,9 +13,11 @@ LFs carry their model's version in their LF version). Against the votes table's 
 The votes table is partitioned by ``lf_name``. The new votes are committed in one Delta
 transaction (:func:`build_commit`): on the local path file by file (the changed LFs' partitions
 and the files holding changed rows are replaced; the rest stays), elsewhere as a rewrite of the
-whole table. Either way apply's ``validate`` reads the whole new table (new files and kept ones),
-so the per-LF counts, error samples, error budget and coverage are those of a full apply, and a
-failure leaves the previous version.
+whole table. Either way apply's ``validate`` counts the whole new table, so the per-LF counts,
+error samples, error budget and coverage are those of a full apply, and a failure leaves the
+previous version: it reads the new files and the kept ones, except the files of LFs whose previous
+votes all stay (:func:`carried_stats`), whose stored counts and error samples are carried over and
+added to (they equal a count of those files).
 
 A full apply (every LF on every row) happens on ``--force``, for the first apply, when the
 previous votes carry no per-LF keys (written before this module), when the label space, the id
@@ -29,7 +31,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -45,8 +47,8 @@ from lf_library import LFRegistry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApplyPlan", "VotesCommit", "lf_keys", "reading_key", "plan_apply", "appends_only", "find_row_changes", "build_commit",
-           "row_hashes_path"]
+__all__ = ["ApplyPlan", "VotesCommit", "carried_stats", "lf_keys", "reading_key", "plan_apply", "appends_only",
+           "find_row_changes", "build_commit", "row_hashes_path"]
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,33 @@ class VotesCommit:
     df: DataFrame
     mode: str
     remove_files: tuple[str, ...] = ()
+    # Write df.mapInArrow(*transform): the LFs run in the tasks that write the votes (one Python pass).
+    transform: tuple[Any, Any] | None = None
     kept_files: tuple[str, ...] = ()
+    # The LF of each kept file (same order as kept_files).
+    kept_lfs: tuple[str, ...] = ()
+    # Reused LFs whose files all stay as they are: LF name -> rows in those files.
+    untouched: dict[str, int] = field(default_factory=dict)
+
+
+def carried_stats(prior_lfs: Sequence[Any], commit: VotesCommit, samples: int) -> dict[str, Any]:
+    """LF name -> its previous stats (``LFApplyStats``), for LFs whose previous votes all stay.
+
+    For such an LF, counting its kept files again would find what the previous run counted:
+    apply adds the counts of the files it writes (its votes on new rows) instead of reading
+    the kept ones. Only when the kept files hold exactly the rows the previous counts describe
+    (``votes + errors``: a table edited by hand, or an older layout, is counted again), and the
+    stored error samples are all the current ``apply.error_samples`` can need.
+    """
+    out = {}
+    for lf in prior_lfs:
+        rows = commit.untouched.get(lf.name)
+        if rows is None or rows != lf.votes + lf.errors:
+            continue
+        if len(lf.error_samples) < min(samples, lf.errors):
+            continue
+        out[lf.name] = lf
+    return out
 
 
 def build_commit(
@@ -163,6 +191,7 @@ def build_commit(
     io: Any,
     compute: Callable[[Source, LFRegistry], DataFrame],
     columns: Sequence[str],
+    vote_function: Callable[[Source, LFRegistry], tuple[DataFrame, Any, Any]] | None = None,
 ) -> VotesCommit:
     """The commit that turns the latest votes into the new ones.
 
@@ -173,28 +202,34 @@ def build_commit(
     commit. Otherwise (native path, older unpartitioned votes) the whole table is rewritten:
     kept votes plus new votes, ``overwrite``. ``compute(source, registry)``: the lazy votes (with
     ``run_id``) of ``registry``'s LFs on ``source``'s rows. Kept votes keep the ``run_id`` of the
-    run that computed them.
+    run that computed them. ``vote_function(source, registry)``: ``(rows, function, schema)`` as
+    :func:`jobs.apply_lfs.vote_function` (with ``run_id``); when the commit's only new rows are one
+    such computation, it is written as a ``transform``, so the votes skip a round trip through the JVM.
     """
     drop = None
     if changes is not None and (changes.n_reapply or changes.n_gone):
         drop = changes.reapply.unionByName(changes.gone)
-    new = []
+    computed: list[tuple[Source, LFRegistry]] = []  # whose votes are new
     if plan.applied:
-        new.append(compute(source, registry.select(plan.applied)).select(*columns))
+        computed.append((source, registry.select(plan.applied)))
     if changes is not None and changes.n_reapply:
         ids, candidates_rows = changes.reapply, changes.rows if changes.rows is not None else source.df
         rows = candidates_rows.join(ids, candidates_rows[source.id_column] == ids["__id"], "left_semi")
-        new.append(compute(replace(source, df=rows), registry.select(plan.reused)).select(*columns))
+        computed.append((replace(source, df=rows), registry.select(plan.reused)))
+
+    def new_votes() -> list[DataFrame]:
+        return [compute(src, reg).select(*columns) for src, reg in computed]
+
     actions = io.snapshot_actions(votes_path) if isinstance(io, LocalDeltaIO) else None
     if actions is None or not actions or any("partition.lf_name" not in a for a in actions):
         kept = io.read_table(spark, votes_path).where(F.col("lf_name").isin(list(plan.reused)))
         if drop is not None:
             kept = kept.join(drop, kept["row_id"] == drop["__id"], "left_anti")
-        return VotesCommit(df=_union([kept.select(*columns), *new]), mode="overwrite")
+        return VotesCommit(df=_union([kept.select(*columns), *new_votes()]), mode="overwrite")
     reused = set(plan.reused)
     candidates = [a for a in actions if a["partition.lf_name"] in reused]
     rewrite: list[dict[str, Any]] = []
-    parts = list(new)
+    parts: list[DataFrame] = []  # the kept votes of rewritten files
     if drop is not None:
         lo, hi = drop.agg(F.min("__id"), F.max("__id")).first()
         overlap = [a for a in candidates if row_changes.may_hold(a, "row_id", lo, hi)]
@@ -207,14 +242,31 @@ def build_commit(
         if rewrite:
             old = io.read_table(spark, votes_path, files=[a["uri"] for a in rewrite])
             parts.append(old.join(drop, old["row_id"] == drop["__id"], "left_anti").select(*columns))
+    transform = None
+    if vote_function is not None and len(computed) == 1 and not parts:
+        df, fn, schema = vote_function(*computed[0])
+        parts, transform = [df], (fn, schema)
+    else:
+        parts = new_votes() + parts
     if not parts:
         parts.append(io.read_table(spark, votes_path, files=[]).select(*columns))
     rewritten = {a["path"] for a in rewrite}
     remove = [a["path"] for a in actions if a["partition.lf_name"] not in reused or a["path"] in rewritten]
-    kept_files = [a["uri"] for a in candidates if a["path"] not in rewritten]
+    kept = [a for a in candidates if a["path"] not in rewritten]
+    touched = {a["partition.lf_name"] for a in candidates if a["path"] in rewritten}
+    untouched = {name: 0 for name in plan.reused if name not in touched}
+    for a in kept:
+        name = a["partition.lf_name"]
+        if name in untouched:
+            if a.get("num_records") is None:  # a file without statistics: count that LF again
+                del untouched[name]
+            else:
+                untouched[name] += int(a["num_records"])
     log.info("apply: votes file by file: %d file(s) removed (%d rewritten without changed rows), %d kept",
-             len(remove), len(rewrite), len(kept_files))
-    return VotesCommit(df=_union(parts), mode="append", remove_files=tuple(remove), kept_files=tuple(kept_files))
+             len(remove), len(rewrite), len(kept))
+    return VotesCommit(df=_union(parts), mode="append", remove_files=tuple(remove), transform=transform,
+                       kept_files=tuple(a["uri"] for a in kept), kept_lfs=tuple(a["partition.lf_name"] for a in kept),
+                       untouched=untouched)
 
 
 def _union(parts: Sequence[DataFrame]) -> DataFrame:

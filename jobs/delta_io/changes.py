@@ -22,8 +22,9 @@ Where the previous content comes from:
   failed run leaves both consistent. The hashes' commit also records the source's file listing
   (relative path, size, modification time; one path, up to 10,000 files): when every listed file
   is still there unchanged and files were only added, the rows of the added files are the new
-  rows, and only they are read, checked (their ids against the stored ones) and hashed (appended
-  to the hashes table), as for a Delta append. Any other change compares every row's hash.
+  rows, and only they are read, checked (their ids against the stored ones whose files' id range
+  can hold them: none when the new ids sort after the old) and hashed (appended to the hashes
+  table), as for a Delta append. Any other change compares every row's hash.
 """
 
 from __future__ import annotations
@@ -207,12 +208,19 @@ def _read_files(spark: Any, source: Source, rel_paths: list[str]) -> DataFrame:
 
 def hash_table_changes(spark: Any, source: Source, hashes_path: str, hashes_version: int, io: Any) -> RowChanges:
     """Rows changed in a non-Delta source since the hashes stored at ``hashes_version``."""
-    old = io.read_table(spark, hashes_path, version=hashes_version).select(_ID, HASH_COLUMN)
     added = appended_files(source, hashes_path, hashes_version, io)
     if added is not None:  # appends only: the added files' rows are new; their ids must be too
         rows = _read_files(spark, source, added)
         ids = rows.select(F.col(source.id_column).alias(_ID)).persist()
-        dupes = [r[0] for r in old.join(ids, _ID, "left_semi").limit(3).collect()]
+        n, lo, hi = ids.agg(F.count(F.lit(1)), F.min(_ID), F.max(_ID)).first()
+        files = None  # the stored hashes to compare the new ids with: all, or (local path) those whose
+        if n and isinstance(io, LocalDeltaIO):  # id range can hold a new id (appended ids mostly sort last)
+            actions = io.snapshot_actions(hashes_path, version=hashes_version)
+            files = [a["uri"] for a in actions if may_hold(a, _ID, lo, hi)]
+        dupes = []
+        if n and files != []:
+            old = io.read_table(spark, hashes_path, version=hashes_version, files=files).select(_ID)
+            dupes = [r[0] for r in old.join(ids, _ID, "left_semi").limit(3).collect()]
         if dupes:
             ids.unpersist()
             raise InputDataError(
@@ -220,10 +228,10 @@ def hash_table_changes(spark: Any, source: Source, hashes_path: str, hashes_vers
                 f"{', '.join(added[:3])} reuse id(s) {', '.join(map(repr, dupes))}; deduplicate the source or "
                 f"choose a unique source.id_column"
             )
-        n = ids.count()
         return RowChanges(reapply=ids, gone=ids.limit(0), n_reapply=n, n_gone=0, n_new=n, rows=rows,
                           method=f"source {source.info.path} is not a Delta table: {len(added)} file(s) appended "
                                  f"since {hashes_path} v{hashes_version}, their rows are new")
+    old = io.read_table(spark, hashes_path, version=hashes_version).select(_ID, HASH_COLUMN)
     new = row_hashes(source.df, source.id_column)
     method = (f"source {source.info.path} is not a Delta table: rows compared by content hash with "
               f"{hashes_path} v{hashes_version}")
