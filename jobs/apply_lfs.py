@@ -13,19 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
-from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
-from pyspark.errors import AnalysisException
 
 from jobs import apply_masks, delta_io, incremental
 from jobs.delta_io import changes as row_changes
@@ -36,13 +31,13 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts
-from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
+from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
+from jobs.delta_io.sources import Source, check_source, load_source
 from jobs.runtime import lf_sources
 from jobs.tasks import build_task_set, is_multitask
-from lf_library import LabelingFunction, LFRegistry, load_registry
-from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
-from lf_library.budget import TIMEOUT_KIND, LFBudget, evaluate_within_budget
-from lf_library.fused import evaluate_fused
+from lf_library import LFRegistry
+from lf_library.apply import required_columns
+from lf_library.budget import TIMEOUT_KIND
 from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
 
 log = logging.getLogger(__name__)
@@ -127,11 +122,6 @@ def _as_plain(obj: Any) -> Any:
     return obj
 
 
-def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
-    """Schema of the votes table: :func:`lf_library.apply.votes_schema` plus ``run_id``."""
-    return votes_schema(row_id_type).append(pa.field("run_id", pa.string(), nullable=False))
-
-
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
     """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``).
 
@@ -140,161 +130,6 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
     if is_multitask(cfg):
         return build_task_set(cfg).registry
     return lf_sources.build_registry(cfg)
-
-
-def text_columns(registry: LFRegistry) -> list[str]:
-    """Columns that declarative text LFs (keyword, regex, lexicon) read as strings."""
-    cols = {lf.spec["field"] for lf in registry.lfs if getattr(lf, "spec", None) and "field" in lf.spec}
-    return sorted(cols)
-
-
-def compute_votes(
-    source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
-    rows_done: Any = None,
-) -> DataFrame:
-    """The votes of every LF on every row, as a lazy long-format DataFrame (nothing runs yet).
-
-    Columns: ``row_id, lf_name, lf_version, vote, error, error_kind`` (see
-    :func:`lf_library.apply.votes_schema`). ``lf_timeout_seconds``: each LF's budget on one batch
-    (:mod:`lf_library.budget`; 0: none). ``rows_done``: a Spark accumulator that counts the rows
-    the LFs ran on (progress lines).
-    """
-    prepared, apply_partition, schema = vote_function(source, registry, batch_size=batch_size,
-                                                      lf_timeout_seconds=lf_timeout_seconds, rows_done=rows_done)
-    return prepared.mapInArrow(apply_partition, schema)
-
-
-def vote_function(
-    source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
-    rows_done: Any = None, run_id: str | None = None, masks_folder: str | None = None,
-) -> tuple[DataFrame, Any, Any]:
-    """``(rows, function, schema)``: :func:`compute_votes` is ``rows.mapInArrow(function, schema)``.
-
-    With ``run_id``, the function adds the votes table's ``run_id`` column. Passed to a Delta
-    write as its ``transform``, the LFs run in the task that writes the votes (one Python pass).
-    With ``masks_folder``, the function also writes each row's vote bitmask and gold class id there
-    (:mod:`jobs.apply_masks`; needs every LF's votes to fit one mask).
-    """
-    df, id_col = source.df, source.id_column
-    lfs = registry.lfs
-    # Rows per Arrow batch handed to the LFs (read when the plan runs).
-    df.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
-    needed = required_columns(lfs)
-    columns = list(df.columns) if needed is None else [c for c in df.columns if c in needed]
-    select = [F.col(id_col).alias("__row_id")] + [F.col(c) for c in columns if c != id_col]
-    if id_col in columns:
-        select.append(F.col(id_col))
-    if masks_folder is not None:
-        gold = gold_ids(source, tuple(registry.label_space)) if source.gold_column else F.lit(-1).cast("int")
-        select.append(gold.alias(_GOLD))
-    precomputed = {}
-    df, joined = lf_sources.join_lf_tables(source, lfs)
-    for j, lf in enumerate(lfs):
-        if runs_on_spark(lf):
-            alias = f"__lf_sql_{j}"
-            precomputed[lf.name] = alias
-            column = lf.spark_column(F.col(joined[lf.name])) if lf.name in joined else lf.spark_column()
-            select.append(column.alias(alias))
-    try:
-        prepared = df.select(*select)
-    except AnalysisException as err:
-        bad = [lf.name for lf in lfs if runs_on_spark(lf)]
-        raise ConfigError(
-            f"a SQL LF does not compile against the source ({', '.join(bad)}): {str(err).splitlines()[0]}; "
-            f"fix the LF's condition"
-        ) from None
-    # LFs are CPU-bound: a source with fewer input splits than cores (one small file, one
-    # Parquet row group) would run on one core, so spread it out first.
-    cores = df.sparkSession.sparkContext.defaultParallelism
-    if prepared.rdd.getNumPartitions() < cores:
-        prepared = prepared.repartition(cores)
-    id_type = to_arrow_type(df.schema[id_col].dataType)
-    schema = votes_schema(id_type) if run_id is None else votes_table_schema(id_type)
-    spark_schema = from_arrow_schema(schema)
-    payload = pickle_lfs((tuple(lfs), precomputed, registry.cardinality), lfs)
-    broadcast = df.sparkSession.sparkContext.broadcast(payload)
-
-    def apply_partition(batches):
-        lfs_, pre, k = cloudpickle.loads(broadcast.value)
-        masks = apply_masks.PartitionMasks(masks_folder, k) if masks_folder is not None else None
-        try:
-            yield from vote_batches(batches, lfs_, pre, k, masks)
-            if masks is not None:
-                masks.finish()
-        finally:
-            if masks is not None:
-                masks.abort()  # nothing left to do after finish(); removes an unfinished file
-
-    def vote_batches(batches, lfs_, pre, k, masks):
-        budget = LFBudget(lf_timeout_seconds)
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            row_ids = batch.column("__row_id")
-            columns = batch.select([c for c in batch.schema.names if c not in ("__row_id", _GOLD)])
-            if budget.enabled:
-                def evaluate(some):
-                    return evaluate_within_budget(some, columns, budget, precomputed=pre, cardinality=k)
-            else:
-                def evaluate(some):
-                    return evaluate_batch(some, columns, precomputed=pre, cardinality=k)
-            # Many keyword LFs of a field: one matcher pass for all of them (same votes; lf_library.fused).
-            votes = evaluate_fused(lfs_, columns, cardinality=k, evaluate=evaluate)
-            # By LF: the votes table is partitioned by LF, and its writer gets long runs of one LF.
-            out = to_long_votes(lfs_, row_ids, votes, order="lf")
-            if masks is not None:
-                masks.add(row_ids, votes.votes, batch.column(_GOLD))
-            if rows_done is not None:
-                rows_done.add(batch.num_rows)
-            if out.num_rows:
-                if run_id is not None:
-                    out = pa.RecordBatch.from_arrays(
-                        [*out.columns, pa.repeat(pa.scalar(run_id, pa.string()), out.num_rows)], schema=schema)
-                yield out
-
-    return prepared, apply_partition, spark_schema
-
-
-_GOLD = "__gold"  # the gold class id column the LFs do not see (row masks only)
-
-_OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
-
-
-def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
-    """cloudpickle ``payload`` for the executors, with the users' LF modules inside it.
-
-    cloudpickle, not pickle: a decorated LF's function is shadowed in its module by the LF
-    object, so it must travel by value (LFs defined in notebooks live in ``__main__`` and do
-    anyway). The top-level packages of the modules that define the LFs (other than lakelabel's
-    own, which executors import from the installed or shipped code) are pickled by value too,
-    so a team's LF package needs to exist only where the job is submitted. Still imported on
-    the executors: helpers from other packages, classes of objects passed as resources, and
-    files the LFs read at run time.
-    """
-    roots = set()
-    for lf in lfs:
-        for module in (getattr(lf.f, "__module__", None), type(lf).__module__):
-            root = (module or "").split(".")[0]
-            if root and root not in _OWN_PACKAGES and root != "__main__" and root in sys.modules:
-                roots.add(root)
-    already = set(cloudpickle.list_registry_pickle_by_value())
-    registered = [root for root in sorted(roots) if root not in already]
-    try:
-        for root in registered:
-            cloudpickle.register_pickle_by_value(sys.modules[root])
-        try:
-            return cloudpickle.dumps(payload)
-        except (pickle.PicklingError, TypeError) as err:
-            if not registered:
-                raise
-            # A module global that cannot be pickled (a lock, a client): fall back to importing
-            # the modules on the executors, which then need them installed.
-            log.warning("LF modules %s cannot travel by value (%s); executors will import them instead",
-                        ", ".join(registered), err)
-    finally:
-        for root in registered:
-            cloudpickle.unregister_pickle_by_value(sys.modules[root])
-    return cloudpickle.dumps(payload)
 
 
 def read_votes_files(spark: SparkSession, files: list[str]) -> DataFrame:
