@@ -100,7 +100,6 @@ def group_codes(codes: DataFrame, ids: DataFrame, partitions: int) -> DataFrame:
 
     with_golds = "golds" in ids.columns
     id_type = ids.schema["row_id"].dataType
-    golds = ["golds"] if with_golds else []
     marks = ids.select("row_id", F.lit(-1).cast("int").alias("code"),
                        *([F.col("golds").cast("array<int>").alias("golds")] if with_golds else []))  # fmt: skip
     votes = codes.select(F.col("row_id").cast(id_type).alias("row_id"), F.col("code").cast("int").alias("code"),

@@ -184,7 +184,7 @@ def lf_statistics(
     top_pairs: int = 10,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[int, int]]:
     """Per-LF rows, LF pairs (most conflicting, most redundant, the conflict matrix) and per-class coverage."""
-    k, m = len(label_space), len(lf_names)
+    k = len(label_space)
     stats, _ = _moments_on_spark(patterns, lf_names, k)
     summary = lf_summary(stats, lf_versions=versions, errors=errors)
     votes = stats.class_vote_counts()
