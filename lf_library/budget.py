@@ -44,6 +44,11 @@ def _row_being_evaluated(frame: Any) -> int | None:
     while frame is not None:
         if frame.f_code in _ROW_LOOPS:
             i = frame.f_locals.get("i")
+            if frame.f_code is _run_rowwise.__code__:
+                # The rows run in C (``out.extend(map(...))``), which appends each vote as it
+                # comes: the row being evaluated is the next one.
+                out = frame.f_locals.get("out")
+                return len(out) if isinstance(out, list) else None
             return int(i) if isinstance(i, int) else None
         frame = frame.f_back
     return None
