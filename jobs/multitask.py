@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
