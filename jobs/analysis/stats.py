@@ -15,7 +15,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.aggregate import _moments_on_spark
+from jobs.aggregate import _moments_on_spark, one_partition_per_core
 from jobs.analysis.rows import by_column
 from lf_library.analysis import lf_summary, wilson_interval
 
@@ -117,8 +117,11 @@ def summarize_groups(g: pd.DataFrame, label_space: Sequence[str], slice_names: S
 
 
 def pattern_counts(scored: DataFrame) -> DataFrame:
-    """Rows per distinct (vote pattern, gold class, hard label): small, the input of the LF statistics."""
-    return scored.groupBy("pattern", "gold", "label").agg(F.count(F.lit(1)).alias("n"))
+    """Rows per distinct (vote pattern, gold class, hard label): small, the input of the LF statistics.
+
+    Cached by the caller and read by several queries: one partition per core, not the shuffle's 200.
+    """
+    return one_partition_per_core(scored.groupBy("pattern", "gold", "label").agg(F.count(F.lit(1)).alias("n")))
 
 
 def lf_gold_counts(patterns: DataFrame, k: int) -> pd.DataFrame:
