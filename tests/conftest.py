@@ -30,6 +30,19 @@ def delta_test_conf() -> dict[str, str]:
     }
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselected what will not run
+def pytest_collection_modifyitems(session, config, items):
+    """Install and start Label Studio in the background when a collected test needs it.
+
+    It overlaps the tests before it (tests/label_studio_server.py). A pytest-xdist worker starts
+    it when its test asks instead: every worker collects every test.
+    """
+    if any(item.path.name == "test_label_studio.py" for item in items) and not hasattr(config, "workerinput"):
+        from tests import label_studio_server
+
+        label_studio_server.start_background()
+
+
 @pytest.fixture(scope="session")
 def spark():
     """A local[2] SparkSession shared by every Spark test (UI off, few partitions, UTC).
@@ -87,6 +100,9 @@ _EXIT_STATUS: list[int] = []
 
 def pytest_sessionfinish(session, exitstatus):
     _EXIT_STATUS.append(int(exitstatus))
+    from tests import label_studio_server
+
+    label_studio_server.stop_background()
 
 
 @pytest.hookimpl(trylast=True)

@@ -1,25 +1,16 @@
 """Round trip through a real Label Studio server: annotate -> LS project -> annotations -> export -> gold import.
 
-Label Studio pins many dependencies, so it lives in its own virtualenv, never the project's:
-
-    python3 -m venv ~/.cache/lakelabel/label-studio-venv
-    ~/.cache/lakelabel/label-studio-venv/bin/pip install label-studio==1.23.2
-
-The test finds ``label-studio`` through ``LAKELABEL_LABEL_STUDIO`` (the executable), that venv, or
-PATH, and skips with that reason when none exists. It starts the server on 127.0.0.1 with a
-temporary data folder, talks to its REST API with the user token given at start, and stops the
-server by its pid (process group) at the end.
+Label Studio 1.23.2 runs from its own venv, installed from PyPI when missing (in the background
+from the start of the test session: tests/label_studio_server.py). The server starts on 127.0.0.1
+with a temporary data folder while the test runs the pipeline, is driven through its REST API with
+the user token given at start, and is stopped by its pid (process group) at the end.
+``LAKELABEL_LABEL_STUDIO`` names another executable, or ``skip`` to skip.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -29,71 +20,18 @@ from jobs import pipeline
 from jobs import delta_io
 from jobs.cli import main as cli_main
 from jobs.people import annotate
+from tests import label_studio_server
 from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-CACHE_VENV = Path.home() / ".cache" / "lakelabel" / "label-studio-venv" / "bin" / "label-studio"
-TOKEN = "0123456789abcdef0123456789abcdef01234567"
-
-
-def label_studio_executable() -> str | None:
-    given = os.environ.get("LAKELABEL_LABEL_STUDIO")
-    if given:
-        return given if Path(given).exists() else None
-    if CACHE_VENV.exists():
-        return str(CACHE_VENV)
-    return shutil.which("label-studio")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture()
-def label_studio(tmp_path):
-    exe = label_studio_executable()
-    if exe is None:
-        pytest.skip(f"label-studio is not installed (set LAKELABEL_LABEL_STUDIO or install it into {CACHE_VENV.parent.parent}"
-                    f": see this module's docstring)")  # fmt: skip
-    import requests
-
-    port = free_port()
-    data = tmp_path / "ls-data"
-    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data)}
-    log = open(tmp_path / "label-studio.log", "w")
-    proc = subprocess.Popen(
-        [exe, "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port), "--data-dir", str(data),
-         "--username", "annotator@example.com", "--password", "lakelabel-test-pass", "--user-token", TOKEN,
-         "--enable-legacy-api-token"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"label-studio exited with {proc.returncode}: {(tmp_path / 'label-studio.log').read_text()[-2000:]}")
-            try:
-                if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "label-studio did not answer /health within 600 s"
-            time.sleep(2)
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {TOKEN}"
-        yield base, session
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and the children it started, by its pid
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+def label_studio():
+    """The session's :class:`tests.label_studio_server.Server`, maybe still booting: call ``wait()``."""
+    if os.environ.get("LAKELABEL_LABEL_STUDIO") == "skip":
+        pytest.skip("LAKELABEL_LABEL_STUDIO=skip")
+    return label_studio_server.background_server()
 
 
 def create_project(base, session, title: str, config: str, tasks: list) -> int:
@@ -123,7 +61,6 @@ def export(base, session, project: int, path: Path) -> Path:
 
 
 def test_label_studio_round_trip(spark, tmp_path, label_studio, capsys):
-    base, session = label_studio
     rows = make_rows(40)
     truth = dict(zip(rows.id, rows.gold))
     cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
@@ -131,6 +68,7 @@ def test_label_studio_round_trip(spark, tmp_path, label_studio, capsys):
     tasks_file = tmp_path / "tasks.json"
     annotate.run(spark, cfg, run_id="a1", strategy="stratified", n=8, out=str(tasks_file), format="label-studio")
     tasks = json.loads(tasks_file.read_text())
+    base, session = label_studio.wait()  # booting since the session started
     project = create_project(base, session, "lakelabel round trip", tasks_file.with_suffix(".xml").read_text(), tasks)
 
     def answer(task):

@@ -1,0 +1,175 @@
+"""A real Label Studio for the tests: installed from PyPI into its own venv, started on 127.0.0.1.
+
+Label Studio pins many dependencies, so it lives in its own virtualenv, never the project's:
+``~/.cache/lakelabel/label-studio-venv`` (``label-studio==1.23.2``). When a collected test needs it,
+the root conftest calls :func:`start_background` right after collection: a thread installs Label
+Studio if no executable is found (``LAKELABEL_LABEL_STUDIO``, that venv, or ``PATH``) and starts the
+server, so both overlap the tests that run before; the fixture waits for it. The install writes
+``.lakelabel-installed`` into the venv last, so a venv left half-installed by a killed run is
+recognised and installed again. ``LAKELABEL_LABEL_STUDIO=skip`` skips those tests instead.
+
+The server runs with a temporary data folder and a fixed user token and is stopped by its pid
+(its process group) when the session finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+VERSION = "1.23.2"
+VENV = Path.home() / ".cache" / "lakelabel" / "label-studio-venv"
+MARKER = VENV / ".lakelabel-installed"
+INSTALL_LOG = VENV.parent / "label-studio-install.log"
+TOKEN = "0123456789abcdef0123456789abcdef01234567"
+INSTALL_TIMEOUT = 1800
+START_TIMEOUT = 600
+
+_install: subprocess.Popen | None = None
+_background: dict = {}
+
+
+def executable() -> str | None:
+    """The label-studio executable to use, or None when it must be installed first."""
+    given = os.environ.get("LAKELABEL_LABEL_STUDIO")
+    if given and given != "skip":
+        return given if Path(given).exists() else None
+    if MARKER.exists():
+        return str(VENV / "bin" / "label-studio")
+    return shutil.which("label-studio")
+
+
+def start_install() -> None:
+    """Install Label Studio into :data:`VENV` in the background, unless it is there or was opted out."""
+    global _install
+    if _install is not None or os.environ.get("LAKELABEL_LABEL_STUDIO") or executable() is not None:
+        return
+    shutil.rmtree(VENV, ignore_errors=True)  # a venv without the marker is an interrupted install
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    pip = VENV / "bin" / "pip"
+    script = (f'"{sys.executable}" -m venv "{VENV}" && "{pip}" install -q --disable-pip-version-check '
+              f'"label-studio=={VERSION}" && touch "{MARKER}"')  # fmt: skip
+    with open(INSTALL_LOG, "w") as log:
+        _install = subprocess.Popen(["/bin/sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)  # fmt: skip
+
+
+def wait_for_install() -> str:
+    """The executable, after waiting for the background install; AssertionError with pip's output if it failed."""
+    start_install()  # no-op when it runs or ran (a pytest-xdist worker does not start it at collection)
+    if _install is not None:
+        try:
+            _install.wait(timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(_install.pid, signal.SIGKILL)
+            raise AssertionError(f"installing label-studio=={VERSION} took over {INSTALL_TIMEOUT} s") from None
+    exe = executable()
+    if exe is None:
+        tail = INSTALL_LOG.read_text(errors="replace")[-2000:] if INSTALL_LOG.exists() else "(no install log)"
+        raise AssertionError(f"label-studio=={VERSION} could not be installed into {VENV} (PyPI unreachable? set "
+                             f"LAKELABEL_LABEL_STUDIO=skip to skip these tests): {tail}")  # fmt: skip
+    return exe
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A Label Studio server starting in the background; :meth:`wait` returns ``(base_url, session)``."""
+
+    def __init__(self, exe: str, folder: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / "label-studio.log"
+        data = folder / "ls-data"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [exe, "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(self.port), "--data-dir",
+             str(data), "--username", "annotator@example.com", "--password", "lakelabel-test-pass", "--user-token",
+             TOKEN, "--enable-legacy-api-token"],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data)},
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait(self):
+        import requests
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"label-studio exited with {self.proc.returncode}: "
+                                     f"{self.log_path.read_text()[-2000:]}")  # fmt: skip
+            try:
+                if requests.get(f"{self.base}/health", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, f"label-studio did not answer /health within {START_TIMEOUT} s"
+            time.sleep(1)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {TOKEN}"
+        return self.base, session
+
+    def stop(self) -> None:
+        """Stop the server and the children it started, by its pid (process group)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+def _install_and_start(folder: Path) -> None:
+    try:
+        _background["server"] = Server(wait_for_install(), folder)
+    except BaseException as error:  # noqa: BLE001 - handed to the test that needs the server
+        _background["error"] = error
+
+
+def start_background() -> None:
+    """Install (when needed) and start a server in a thread; :func:`background_server` waits for it."""
+    if "thread" in _background or os.environ.get("LAKELABEL_LABEL_STUDIO") == "skip":
+        return
+    folder = Path(tempfile.mkdtemp(prefix="lakelabel-label-studio-"))
+    _background["folder"] = folder
+    _background["thread"] = threading.Thread(target=_install_and_start, args=(folder,), daemon=True)
+    _background["thread"].start()
+
+
+def background_server() -> Server:
+    """The server :func:`start_background` started (starting it now when it did not run)."""
+    start_background()
+    _background["thread"].join(INSTALL_TIMEOUT + 60)
+    if "error" in _background:
+        raise _background["error"]
+    return _background["server"]
+
+
+def stop_background() -> None:
+    """Stop the background install and server, if any, and remove the server's data folder."""
+    if _install is not None and _install.poll() is None:  # the session ended before the test (-x, -k)
+        os.killpg(_install.pid, signal.SIGKILL)
+    thread = _background.pop("thread", None)
+    if thread is not None:
+        thread.join(60)
+    server = _background.pop("server", None)
+    if server is not None:
+        server.stop()
+    _background.pop("error", None)
+    folder = _background.pop("folder", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
