@@ -14,9 +14,10 @@ Two ways to compute them, with the same results up to float rounding:
   answers per item.
 * :class:`BlockProducts`: the LFs cut into ``B`` blocks of consecutive LFs; a row's votes
   within a block (its *sub-pattern*, one of ``(k+1)^b``) index a small table, so a row's
-  score is the sum of ``B`` table entries and the M-step's counts are ``B`` weighted
-  histograms over the sub-patterns (:func:`numpy.bincount`), mapped to units by a small
-  dense product. Cost O(rows * B * (k - 1)) per step: scores and counts are kept relative
+  score is the sum of ``B`` table entries (or, with two classes, ``exp(-score)`` the
+  product of ``B`` entries of the tables' exponentials) and the M-step's counts are ``B``
+  weighted histograms over the sub-patterns (rows sorted by sub-pattern once, then
+  :func:`numpy.add.reduceat`), mapped to units by a small dense product. Cost O(rows * B * (k - 1)) per step: scores and counts are kept relative
   to class 0 (class 0's posterior is one minus the others', its counts the sub-pattern's
   weight minus the others'). Right for LF matrices with few LFs voting on most rows:
   1M x 10 x 2 has 20,657 patterns, 109,927 votes and 2 blocks of 5 LFs, so a step reads
@@ -186,7 +187,7 @@ class BlockProducts:
             # each row's code: its digits (0 abstain, v + 1 a vote for v) read as a number in
             # base k + 1 with the block's first LF the most significant, so lexicographically
             # sorted patterns (as the statistics hold them) have block 0's codes sorted
-            code = PT[lo].astype(np.int32)
+            code = PT[lo].astype(np.intp)  # the index type: bincount and take convert nothing
             for j in range(lo + 1, hi):
                 code *= base
                 code += PT[j]
