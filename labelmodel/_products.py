@@ -63,9 +63,10 @@ def _blocks_pay(p: int, m: int, k: int, n_votes: int) -> int:
 
 
 def vote_products(vt: VoteTable) -> SparseProducts | BlockProducts:
-    """The cheaper products for a vote table (see :func:`_blocks_pay`)."""
+    """The cheaper products for a vote table (see :func:`_blocks_pay`). Votes weighted
+    apart from their rows (``vote_weight``) take the sparse products: blocks weigh rows."""
     b = _blocks_pay(vt.n_rows, vt.n_lfs, vt.k, len(vt.row))
-    if not b:
+    if not b or vt.vote_weight is not None:
         return SparseProducts(vt)
     P = np.full((vt.n_rows, vt.n_lfs), -1, dtype=np.int64)
     P[vt.row, vt.lf] = vt.cls
