@@ -25,8 +25,9 @@ so its votes carry no information, and EM collapses to one class (crowd-kit's Da
 scores 27.6 on trec and 52.8 on youtube that way). :mod:`labelmodel.model` therefore uses
 this estimator only when most votes come from LFs that vote several classes.
 
-EM starts from majority vote and is deterministic. Its cost per step is one sparse
-product over the votes of the distinct patterns and an ``[m * k, k]`` table.
+EM starts from majority vote and is deterministic. Its cost per step is two products of
+the distinct patterns with per-(LF, class) tables (:mod:`labelmodel._products`: sparse over
+the votes, or through sub-pattern tables of blocks of LFs when that reads fewer entries).
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import logsumexp
 
 from ._params import FittedParams
+from ._products import BlockProducts, SparseProducts, pattern_products, vote_products
 from ._squarem import squarem
 from ._votes import VoteTable
 from .stats import SufficientStats
@@ -68,7 +68,7 @@ def multi_class_vote_share(stats: SufficientStats) -> float:
 
 
 def confusion_em(
-    vt: VoteTable,
+    vt: VoteTable | SparseProducts | BlockProducts,
     *,
     prior_strength: float,
     prior_accuracy: float,
@@ -77,13 +77,15 @@ def confusion_em(
     tol: float,
     pooling: float = 0.0,
     labeled: tuple[np.ndarray, np.ndarray] | None = None,
+    posterior: bool = True,
 ) -> dict[str, Any]:
     """MAP-EM of the Dirichlet-prior confusion model over a (weighted) vote table.
 
     Parameters
     ----------
-    vt : VoteTable
-        Votes of rows or of distinct patterns (``row_weight`` = counts).
+    vt : VoteTable, SparseProducts or BlockProducts
+        Votes of rows or of distinct patterns (``row_weight`` = counts), or their products
+        (:mod:`labelmodel._products`; by default the cheaper of the two is built).
     prior_strength : float
         Pseudo-votes of the Dirichlet prior on each confusion row ``C[j, y, :]``.
     prior_accuracy : float
@@ -100,20 +102,18 @@ def confusion_em(
     labeled : (L [n_lab, m], y [n_lab]), optional
         Rows with gold labels (dev labels): their votes enter every M-step with known
         classes (semi-supervised EM), and their classes the class balance.
+    posterior : bool
+        Whether to return the rows' posteriors (one more E-step).
 
     Returns
     -------
     dict with ``log_conf`` [m, k, k] (``log C[j, y, v]``), ``log_prior`` [k], ``posterior``
-    [n_rows, k], ``n_iter``, ``converged``, ``unit_counts`` [m, k].
+    [n_rows, k] (None without ``posterior``), ``n_iter``, ``converged``, ``unit_counts`` [m, k].
     """
-    k, m, p = vt.k, vt.n_lfs, vt.n_rows
-    w = vt.row_weight
-    total = vt.total
-    unit = vt.lf * k + vt.cls
-    vw = vt.weight_of_votes()
-    # units (LF, voted class) x patterns, weighted by pattern counts; and its 0/1 transpose
-    to_units = sp.csr_array((vw, (unit, vt.row)), shape=(m * k, p))
-    to_rows = sp.csr_array((np.ones(len(unit)), (vt.row, unit)), shape=(p, m * k))
+    prod = vt if isinstance(vt, (SparseProducts, BlockProducts)) else vote_products(vt)
+    k, m = prod.k, prod.m
+    total = prod.total
+    unit_counts = prod.unit_counts()
     prior = np.full((k, k), (1.0 - prior_accuracy) / max(k - 1, 1))
     np.fill_diagonal(prior, prior_accuracy if k > 1 else 1.0)
     pseudo = np.broadcast_to(prior_strength * prior, (m, k, k)).copy()  # [j, y, v]
@@ -124,72 +124,43 @@ def confusion_em(
         np.add.at(pseudo, (jj, y_lab[rr], L_lab[rr, jj]), 1.0)  # gold votes count as seen
         lab_classes = np.bincount(y_lab, minlength=k).astype(np.float64)
     lab_total = float(lab_classes.sum())
-    active = np.bincount(vt.lf, minlength=m) > 0
-    # majority-vote start (votes split among tied classes; no vote: uniform)
-    post = np.zeros((p, k))
-    np.add.at(post, (vt.row, vt.cls), 1.0)
-    s = post.sum(axis=1, keepdims=True)
-    post = np.where(s > 0, post / np.where(s > 0, s, 1.0), 1.0 / k)
-    # Few classes: posteriors are kept class-major ([k, p]) and every product is k
-    # sparse matrix-vector products, so the per-row reductions run over contiguous rows
-    # (numpy's reductions along a short last axis cost several times more).
-    cm = k <= 16
-    if cm:
-        post = np.ascontiguousarray(post.T)
-    NU = np.empty((m * k, k))
+    active = unit_counts.sum(axis=1) > 0
+    all_active = bool(active.all())
+    pool_weight = pooling * prior_strength
+    pi_add, pi_den = class_shrink * total / k, total * (1.0 + class_shrink) + lab_total
 
+    # (Few numpy calls on these small arrays: at 10 LFs and 2 classes they cost as much
+    # as the products.)
     def m_step(post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if cm:
-            Ny = post @ w
-            for c in range(k):
-                NU[:, c] = to_units @ post[c]
-            nu = NU
-        else:
-            Ny = w @ post
-            nu = to_units @ post
-        pi = (Ny + lab_classes + class_shrink * total / k) / (total * (1.0 + class_shrink) + lab_total)
+        Ny, nu = prod.counts(post)
+        pi = (Ny + lab_classes + pi_add) / pi_den
         N = nu.reshape(m, k, k).transpose(0, 2, 1) + pseudo  # [j, y, v]
         if pooling > 0:
             # hierarchical prior: part of each row's pseudo-votes follow the pooled
             # confusion of all LFs (which classes get mixed up, e.g. neighbouring grades)
-            pooled = N[active].sum(axis=0)  # LFs that never vote do not shape the pool
+            pooled = (N if all_active else N[active]).sum(axis=0)  # LFs that never vote do not shape the pool
             pooled /= pooled.sum(axis=1, keepdims=True)
-            N += pooling * prior_strength * (pooled[None] - prior[None])
+            pooled -= prior
+            pooled *= pool_weight
+            N += pooled
         N /= N.sum(axis=2, keepdims=True)
-        return np.log(np.clip(N, 1e-300, None)), np.log(np.clip(pi, 1e-300, None))
+        np.maximum(N, 1e-300, out=N)
+        np.maximum(pi, 1e-300, out=pi)
+        return np.log(N, out=N), np.log(pi, out=pi)
 
-    def e_step(theta: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        log_conf, log_pi = theta
-        # unit u = (j, v) contributes log C[j, :, v] to its rows
-        if cm:
-            unit_score = np.ascontiguousarray(log_conf.transpose(1, 0, 2).reshape(k, m * k))  # [y, u]
-            S = np.empty((k, p))
-            for c in range(k):
-                S[c] = to_rows @ unit_score[c]
-            S += log_pi[:, None]
-            S -= S.max(axis=0)  # log-sum-exp by hand: scipy's costs 5x more
-            np.exp(S, out=S)
-            S /= S.sum(axis=0)
-            return S
-        S = to_rows @ log_conf.transpose(0, 2, 1).reshape(m * k, k)
-        S += log_pi
-        S -= S.max(axis=1, keepdims=True)
-        np.exp(S, out=S)
-        S /= S.sum(axis=1, keepdims=True)
-        return S
+    def em(theta: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return m_step(prod.e_step(*theta))
 
-    theta, it, converged = _squarem(lambda t: m_step(e_step(t)), m_step(post), max_iter, tol, active)
+    # EM starts from majority vote
+    theta, it, converged = _squarem(em, m_step(prod.start()), max_iter, tol, active)
     log_conf, log_pi = theta
-    post = e_step(theta)
-    if cm:
-        post = post.T
     return {
         "log_conf": log_conf,
         "log_prior": log_pi,
-        "posterior": post,
+        "posterior": prod.posterior(prod.e_step(log_conf, log_pi)) if posterior else None,
         "n_iter": it,
         "converged": converged,
-        "unit_counts": vt.unit_counts(),
+        "unit_counts": unit_counts,
     }
 
 
@@ -205,22 +176,36 @@ def _squarem(em: Any, theta: tuple[np.ndarray, np.ndarray], max_iter: int, tol: 
     (``active``) enter the extrapolation and the test: the others' tables follow the
     pooled prior and change no posterior, so adding a silent LF changes nothing.
     """
+    every = bool(active.all())
+
     def moved(a: tuple, b: tuple) -> float:
-        return max(float(np.abs(np.exp(a[0][active]) - np.exp(b[0][active])).max(initial=0.0)),
-                   float(np.abs(np.exp(a[1]) - np.exp(b[1])).max()))
+        a0, b0 = (a[0], b[0]) if every else (a[0][active], b[0][active])
+        d = np.exp(a0)
+        d -= np.exp(b0)
+        e = np.exp(a[1])
+        e -= np.exp(b[1])
+        return max(float(np.abs(d, out=d).max(initial=0.0)), float(np.abs(e, out=e).max()))
 
     def pack(t: tuple) -> np.ndarray:
-        return np.concatenate([t[0][active].ravel(), t[1]])
+        return np.concatenate([(t[0] if every else t[0][active]).ravel(), t[1]])
 
     def unpack(x: np.ndarray, like: tuple) -> tuple[np.ndarray, np.ndarray]:
         lc = like[0].copy()
         n_conf = int(active.sum()) * lc.shape[1] * lc.shape[2]
         part = x[:n_conf].reshape(-1, lc.shape[1], lc.shape[2])
-        lc[active] = part - logsumexp(part, axis=2, keepdims=True)
+        lc[active] = part - _logsumexp(part, axis=2)
         lp = x[n_conf:]
-        return lc, lp - logsumexp(lp)
+        return lc, lp - _logsumexp(lp, axis=0)
 
     return squarem(em, theta, moved=moved, pack=pack, unpack=unpack, tol=tol, limit=max_iter)
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(x), axis))``, kept as an axis of length 1 (scipy's costs 10x more on
+    these small arrays)."""
+    mx = x.max(axis=axis, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    return mx + np.log(np.exp(x - mx).sum(axis=axis, keepdims=True))
 
 
 def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarray | None,
@@ -236,22 +221,22 @@ def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.nda
             f"the confusion model needs {stats.n_lfs} x {stats.cardinality} x {stats.cardinality} "
             f"tables and the vote-pattern table; too large here: use method='dawid_skene'"
         )
-    vt = VoteTable.from_stats(stats)
-    r = confusion_em(vt, prior_strength=cfg.confusion_prior_strength, prior_accuracy=cfg.confusion_prior_accuracy,
+    prod = pattern_products(stats.patterns, stats.counts, stats.cardinality)
+    r = confusion_em(prod, prior_strength=cfg.confusion_prior_strength, prior_accuracy=cfg.confusion_prior_accuracy,
                      class_shrink=cfg.confusion_class_shrink, max_iter=cfg.max_iter, tol=cfg.tol,
                      pooling=cfg.confusion_prior_pooling,
-                     labeled=labeled)
+                     labeled=labeled, posterior=False)
     m, k = stats.n_lfs, stats.cardinality
     # A proper P(L_j = v | y) table with abstaining uninformative: LF j votes at its overall
     # rate whatever the class, and then says v with probability C[j, y, v]. (Rows sum to 1,
     # so ``confusion_`` reads as usual; the abstain row, constant across classes, cancels.)
-    rate = np.clip(r["unit_counts"].sum(axis=1) / vt.total, 1e-12, 1.0 - 1e-9)
+    rate = np.clip(r["unit_counts"].sum(axis=1) / prod.total, 1e-12, 1.0 - 1e-9)
     log_table = np.empty((m, k + 1, k))
     log_table[:, 0, :] = np.log1p(-rate)[:, None]
     log_table[:, 1:, :] = r["log_conf"].transpose(0, 2, 1) + np.log(rate)[:, None, None]  # [j, v + 1, y]
     est = r["log_prior"]
     info: dict[str, Any] = {"parameterization": "confusion", "n_iter": r["n_iter"], "converged": r["converged"],
-                            "n_patterns": int(vt.n_rows), "estimated_class_balance": np.exp(est).tolist()}
+                            "n_patterns": int(prod.p), "estimated_class_balance": np.exp(est).tolist()}
     log_prior = est if class_balance is None else np.log(np.asarray(class_balance, dtype=np.float64))
     # precision P(y = v | L_j = v) under the fitted balance
     joint = np.exp(r["log_conf"]) * np.exp(est)[None, :, None]  # [j, y, v]
@@ -260,5 +245,5 @@ def fit_confusion_params(stats: SufficientStats, cfg: Any, class_balance: np.nda
         prec = joint[:, idx, idx] / joint.sum(axis=1)
     cnt = r["unit_counts"]
     prec = np.where(cnt > 0, prec, np.nan)
-    return FittedParams(kind="table", log_prior=log_prior, precision=prec, vote_rate=cnt / vt.total,
+    return FittedParams(kind="table", log_prior=log_prior, precision=prec, vote_rate=cnt / prod.total,
                         log_table=log_table, train_log_prior=est, info=info)
