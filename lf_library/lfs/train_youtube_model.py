@@ -9,7 +9,8 @@ a new version.
 
     python -m lf_library.lfs.train_youtube_model [--lakehouse ./lakehouse/youtube] [--data ../shared/data]
 
-Needs scikit-learn (``pip install 'lakelabel[test]'`` or ``pip install scikit-learn``).
+Needs scikit-learn (``pip install 'lakelabel[test]'`` or ``pip install scikit-learn``); without it,
+or without the data, it prints one line and exits with code 2.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,10 @@ TRAIN_FILE = "Youtube01-Psy.csv"
 EXPERIMENT = "lakelabel-youtube-models"
 
 
+class UsageError(Exception):
+    """Bad input or a missing dependency: ``main`` prints one line and exits with code 2."""
+
+
 def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None) -> str:
     """Train on video 1, log and register the model; returns ``models:/<name>/<version>``."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -34,14 +40,22 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None) -> s
     import mlflow.sklearn
     import pandas as pd
     from mlflow import MlflowClient
-    from sklearn.compose import make_column_transformer
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
 
     path = data_dir / "youtube_spam" / TRAIN_FILE
     if not path.is_file():
-        raise SystemExit(f"train_youtube_model: {path} not found; pass --data with the folder holding youtube_spam/")
+        raise UsageError(f"{path} not found; pass --data (or set LAKELABEL_DATA) with the folder holding youtube_spam/")
+    try:
+        from sklearn.compose import make_column_transformer
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] != "sklearn":
+            raise
+        # `pip install -e '.[spark]'` (the quick start) does not bring scikit-learn.
+        raise UsageError(f"scikit-learn is not installed in {sys.executable}: install it with "
+                         f"{sys.executable} -m pip install 'scikit-learn>=1.5,<1.10' (or the test extra, "
+                         "pip install -e '.[test]'), then rerun") from err
     comments = pd.read_csv(path)
     # The pipeline takes a DataFrame with a CONTENT column, as the model LF passes its fields.
     model = make_pipeline(
@@ -79,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    uri = train(Path(args.data), Path(args.lakehouse), args.tracking_uri)
+    try:
+        uri = train(Path(args.data), Path(args.lakehouse), args.tracking_uri)
+    except UsageError as err:
+        print(f"train_youtube_model: error: {err}", file=sys.stderr)
+        return 2
     print(f"registered {uri} as models:/{MODEL_NAME}@{ALIAS}")
     return 0
 

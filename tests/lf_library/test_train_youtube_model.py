@@ -1,0 +1,33 @@
+"""The YouTube example's model trainer fails with one line and exit 2 on what a fresh clone lacks."""
+
+from __future__ import annotations
+
+import sys
+from lf_library.lfs import train_youtube_model
+
+def test_missing_data_names_the_file_and_exits_2(tmp_path, capsys):
+    code = train_youtube_model.main(["--lakehouse", str(tmp_path / "yt"), "--data", str(tmp_path / "nodata")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith("train_youtube_model: error: ")
+    assert str(tmp_path / "nodata" / "youtube_spam" / "Youtube01-Psy.csv") in err
+    assert "--data" in err and "LAKELABEL_DATA" in err
+    assert not (tmp_path / "yt").exists()  # nothing written
+
+
+def test_without_scikit_learn_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    (data / "youtube_spam").mkdir(parents=True)
+    (data / "youtube_spam" / "Youtube01-Psy.csv").write_text("COMMENT_ID,CONTENT,CLASS\nc1,hello,0\n")
+    # The quick start installs '.[spark]' only, which has no scikit-learn: hide it as that venv would.
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")] + ["sklearn"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    code = train_youtube_model.main(["--lakehouse", str(tmp_path / "yt"), "--data", str(data)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert "scikit-learn is not installed" in err
+    assert f"{sys.executable} -m pip install 'scikit-learn" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "yt").exists()  # nothing written
