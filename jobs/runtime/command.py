@@ -261,8 +261,8 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
         instead = _INSTEAD.get(cmd.name, "use `lakelabel run` for the tasks")
         raise ConfigError(
-            f"lakelabel {cmd.name} reads one task, but the config declares several (tasks / multi_label) and it has no "
-            f"--task: {instead}; analyze, report, annotate, train, explain, verify and gold work with --task NAME "
+            f"lakelabel {cmd.name} reads one task, but the config declares several (tasks / multi_label) and "
+            f"lakelabel {cmd.name} takes no --task option: {instead}; analyze, report, annotate, train, explain, verify and gold work with --task NAME "
             f"(README \"Several tasks at once\")"
         )
     if cmd.precheck is not None:

@@ -193,6 +193,7 @@ def test_bad_task_options(tmp_path, capsys):
     # Commands without --task still refuse a multi-task config, naming the ones that take it.
     err = _cli(tmp_path, data, capsys, "diff")
     assert "lakelabel diff reads one task" in err and "with --task NAME" in err
+    assert "lakelabel diff takes no --task option" in err  # not "add --task": diff has none
     assert "task_labels(spark, cfg, TASK, version=V)" in err and "explain --task NAME" in err
     err = _cli(tmp_path, data, capsys, "fit")
     assert "lakelabel fit reads one task" in err and "`lakelabel run` aggregates, fits and writes every task" in err
