@@ -51,6 +51,13 @@ def _gold_config(args: Any, cfg: Any, command: str) -> Any:
     return cfg if view is None else view.cfg
 
 
+def _import_precheck(args: Any, cfg: Any) -> None:
+    from jobs.people.files import check_gold_file
+
+    _gold_config(args, cfg, "gold import")
+    check_gold_file(args.file)  # a missing file costs no Spark startup
+
+
 def _with_task(summary: dict[str, Any], args: Any) -> dict[str, Any]:
     return {**summary, "task": args.task} if args.task else summary
 
@@ -113,7 +120,7 @@ def _line(name: str):
 COMMANDS = [
     Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)",
             add_arguments=_import_options, run=_import, done=_line("gold"),
-            precheck=lambda args, cfg: _gold_config(args, cfg, "gold import")),
+            precheck=_import_precheck),
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
             add_arguments=_task_option, run=_status, done=_line("gold"),
             precheck=lambda args, cfg: _gold_config(args, cfg, "gold status")),

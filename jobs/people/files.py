@@ -61,6 +61,13 @@ def _hash_files(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+def check_gold_file(path: str | os.PathLike[str]) -> None:
+    """Fail with one line when the annotation file is missing (``gold import`` checks it before Spark starts)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputDataError(f"gold file {p} does not exist; pass the file written by `lakelabel annotate` (or your own)")
+
+
 def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> GoldFile:
     """Read an annotation file into gold records (see the module docstring).
 
@@ -73,8 +80,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
     p = Path(path)
     if fmt not in FORMATS:
         raise InputDataError(f"--format {fmt!r} is not valid; choose one of: {', '.join(FORMATS)}")
-    if not p.exists():
-        raise InputDataError(f"gold file {p} does not exist; pass the file written by `lakelabel annotate` (or your own)")
+    check_gold_file(p)
     fmt = detect_format(p) if fmt == "auto" else fmt
     if fmt == "label-studio":
         text = p.read_text(encoding="utf-8")

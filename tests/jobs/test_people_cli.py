@@ -1,0 +1,26 @@
+"""People-in-the-loop commands that fail on bad input before Spark starts (no Spark session here)."""
+
+from __future__ import annotations
+
+import yaml
+
+from jobs.cli import main as cli_main
+
+
+def test_gold_import_of_a_missing_file_fails_before_spark_starts(tmp_path, capsys, monkeypatch):
+    import jobs.runtime.session as session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started for a file that does not exist")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
+                                   "source": {"path": str(tmp_path / "src.parquet"), "id_column": "id"},
+                                   "lfs": {"modules": ["lf_library.lfs.demo"]}}))
+    code = cli_main(["gold", "import", "--config", str(cfg), "--file", str(tmp_path / "labeled.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [f"lakelabel: error: gold file {tmp_path / 'labeled.csv'} does not exist; pass the file written "
+                   "by `lakelabel annotate` (or your own)"]
+    assert not (tmp_path / "lake" / "gold").exists()
