@@ -275,7 +275,13 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         from jobs.runtime.session import get_spark
 
         spark = get_spark(f"lakelabel-{cmd.name}", master=args.master or cfg.spark.master, conf=cfg.spark.conf)
-    summary = cmd.run(args, cfg, run_id, spark)
+    if spark is not None:
+        from jobs.runtime.progress import Heartbeat
+
+        with Heartbeat(spark, cmd.name):
+            summary = cmd.run(args, cfg, run_id, spark)
+    else:
+        summary = cmd.run(args, cfg, run_id, spark)
     summary["seconds"] = round(time.perf_counter() - started, 3)  # the whole command, Spark startup included
     if args.summary_json:
         path = Path(args.summary_json)

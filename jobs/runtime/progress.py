@@ -1,5 +1,8 @@
 """Progress lines while a long Spark stage runs: at least one every 30 s, with rows done and rows/s.
 
+Every command that starts Spark also runs inside a :class:`Heartbeat`, which speaks when no stage
+line came for an interval, so no command is silent for longer than that.
+
 A driver thread wakes every ``LAKELABEL_PROGRESS_SECONDS`` (default 30) while the apply or write
 stage runs and logs one line from Spark's status tracker (the tasks of the stage's job group,
 ``lakelabel:<stage>``) and an accumulator the tasks add their rows to. Accumulators reach the
@@ -18,6 +21,8 @@ from typing import Any
 log = logging.getLogger("jobs.progress")
 
 DEFAULT_SECONDS = 30.0
+# perf_counter() of the last progress line any stage logged; Heartbeat stays quiet while they speak.
+_last_line = [0.0]
 
 
 def interval() -> float:
@@ -92,5 +97,59 @@ class Progress:
         while not self._stop.wait(self.seconds):
             try:
                 log.info("%s", self.line())
+                _last_line[0] = time.perf_counter()
             except Exception as err:  # noqa: BLE001 - progress must never fail the job
                 log.debug("progress line failed: %s", err)
+
+
+class Heartbeat:
+    """Context manager around a whole command: a line at least every interval, whatever runs.
+
+    The stages with their own :class:`Progress` (apply, write, analyze, diff, train) log rows and
+    tasks; every other command (annotate, suggest, gold import, ...) would be silent through its
+    Spark jobs. While no stage line came within the interval, this logs the command's elapsed time
+    and the tasks of the Spark jobs running at that moment.
+    """
+
+    def __init__(self, spark: Any, command: str) -> None:
+        self.sc, self.command = spark.sparkContext, command
+        self.seconds = interval()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+
+    def __enter__(self) -> Heartbeat:
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._loop, name=f"lakelabel-heartbeat-{self.command}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def line(self) -> str:
+        tracker = self.sc.statusTracker()
+        jobs = done = total = 0
+        for job_id in tracker.getActiveJobsIds():
+            job = tracker.getJobInfo(job_id)
+            jobs += 1
+            for stage_id in job.stageIds if job else ():
+                info = tracker.getStageInfo(stage_id)
+                if info is not None:
+                    done += info.numCompletedTasks
+                    total += info.numTasks
+        running = f"{jobs} Spark job(s) running, {done} of {total} tasks finished" if jobs else "no Spark job running"
+        return f"{self.command}: working, {running}, {time.perf_counter() - self._started:.0f}s"
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds / 2):
+            now = time.perf_counter()
+            if now - max(_last_line[0], self._started) < self.seconds:
+                continue
+            try:
+                log.info("%s", self.line())
+                _last_line[0] = now
+            except Exception as err:  # noqa: BLE001 - progress must never fail the job
+                log.debug("heartbeat line failed: %s", err)

@@ -41,3 +41,33 @@ def test_stage_logs_and_spark_job_groups(spark, tmp_path, caplog):
     spark.range(10).count()
     assert set(tracker.getJobIdsForGroup("lakelabel:write")) == after
     assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
+
+
+def _sleep_rows(rows):
+    import time
+
+    for r in rows:
+        time.sleep(0.5)
+        yield r
+
+
+def test_heartbeat_speaks_while_a_command_runs_spark_jobs_and_stays_quiet_behind_stage_lines(spark, caplog,
+                                                                                             monkeypatch):
+    from jobs.runtime.progress import Heartbeat, Progress
+
+    monkeypatch.setenv("LAKELABEL_PROGRESS_SECONDS", "0.4")
+    caplog.set_level(logging.INFO, logger="jobs.progress")
+    with Heartbeat(spark, "annotate"):
+        spark.sparkContext.parallelize(range(8), 2).mapPartitions(_sleep_rows).count()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(re.fullmatch(r"annotate: working, 1 Spark job\(s\) running, \d+ of 2 tasks finished, \d+s", m)
+               for m in lines), lines
+    # Where a stage logs its own progress lines, the heartbeat adds none.
+    caplog.clear()
+    with Heartbeat(spark, "run"), Progress(spark, "apply", 0):
+        spark.sparkContext.setJobGroup("lakelabel:apply", "test")
+        spark.sparkContext.parallelize(range(8), 2).mapPartitions(_sleep_rows).count()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("apply: ") for m in lines), lines
+    assert sum(m.startswith("run: working") for m in lines) <= 1, lines
+    spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
