@@ -25,8 +25,8 @@ import logging
 import os
 import shutil
 import uuid
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,10 @@ def batch_masks(votes: np.ndarray, cardinality: int) -> np.ndarray:
     return np.where(ok, np.left_shift(np.int64(1), shifts), 0).sum(axis=1, dtype=np.int64)
 
 
+# Per LF of the run: its task, its first bit in its task's mask, its task's class count; the number of tasks.
+Layout = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+
 def batch_task_masks(votes: np.ndarray, layout: Layout) -> np.ndarray:
     """``[b, tasks]`` int64: each task's bitmask (bit ``j * k_task + class``, ``j`` the LF's index in its
     task) of a ``[b, m]`` votes matrix over the run's LFs. ``layout``: :func:`layout_arrays`."""
@@ -87,10 +91,6 @@ def decode(masks: np.ndarray, n_lfs: int, cardinality: int) -> np.ndarray:
     m = np.asarray(masks, dtype=np.int64)
     bits = ((m[:, None] >> np.arange(n_lfs * cardinality, dtype=np.int64)) & 1).reshape(len(m), n_lfs, cardinality)
     return np.where(bits.any(axis=2), bits.argmax(axis=2), -1).astype(np.int16)
-
-
-# Per LF of the run: its task, its first bit in its task's mask, its task's class count; the number of tasks.
-Layout = tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
 
 def layout_arrays(columns: Sequence[Sequence[int]], classes: Sequence[int], n_lfs: int) -> Layout:

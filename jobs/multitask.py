@@ -238,7 +238,8 @@ def aggregate_tasks(cfg: PipelineConfig, rows: DataFrame, task_set: TaskSet) -> 
         lines = np.frombuffer(b"".join(r["pattern"] for r in mine), dtype=dtype).reshape(len(mine), len(t.lf_names))
         gold = np.fromiter((r["gold"] for r in mine), dtype=np.int64, count=len(mine))
         n = np.fromiter((r["n"] for r in mine), dtype=np.int64, count=len(mine))
-        out[t.name] = task_masks.task_stats(lines.astype(np.int16), gold, n, t, golds[i], cfg.aggregate.max_patterns, started)
+        out[t.name] = task_masks.task_stats(lines.astype(np.int16), gold, n, t, golds[i], cfg.aggregate.max_patterns,
+                                            started)  # fmt: skip
     return out
 
 
