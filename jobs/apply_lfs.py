@@ -306,6 +306,7 @@ def run(
     source: Source | None = None,
     force: bool = False,
     row_masks: bool = True,
+    task_masks: Any = None,
 ) -> ApplyResult:
     """Apply the LF registry to the source and commit the votes table (one Delta transaction).
 
@@ -317,7 +318,8 @@ def run(
     LFs on new and changed rows; ``force=True`` computes every LF on every row.
 
     A full apply also writes each row's vote bitmask for aggregate and write (:mod:`jobs.apply_masks`),
-    unless ``row_masks`` is false (callers that group the votes themselves).
+    unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
+    (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task.
     """
     started = time.perf_counter()
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -399,10 +401,11 @@ def run(
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
         # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
-        masks_folder = _masks_folder(spark, cfg, run_id, registry) if row_masks else None
+        masks_folder = (_masks_folder(spark, cfg, run_id, registry, task_masks)
+                        if row_masks or task_masks is not None else None)
         votes, fn, schema = vote_function(source, registry, batch_size=cfg.apply.batch_size,
                                           lf_timeout_seconds=cfg.apply.lf_timeout_seconds, rows_done=rows_done,
-                                          run_id=run_id, masks_folder=masks_folder)
+                                          run_id=run_id, masks_folder=masks_folder, mask_tasks=task_masks)
         how["transform"] = (fn, schema)
         applied_rows = n_rows
     else:
@@ -435,7 +438,7 @@ def run(
         holder["stats"] = stats
         masks = {}
         if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
-            masks = {"path": masks_folder, "gold_column": source.gold_column or "", "rows": n_rows}
+            masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)
         holder["row_masks"] = masks
         commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
         for lf in stats:
@@ -510,14 +513,12 @@ def run(
     return final
 
 
-def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry) -> str | None:
+def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,
+                  tasks: Any = None) -> str | None:  # fmt: skip
     """A new folder for the full apply's row masks (:mod:`jobs.apply_masks`), or None when they are not
-    written: more codes than one mask holds, or a master whose executors may not share the run folder."""
-    if not apply_masks.fits(len(registry), registry.cardinality):
-        return None
-    if not spark.sparkContext.master.startswith("local"):
-        return None
-    return apply_masks.new_folder(run_dir(cfg.lakehouse, run_id))
+    written: more codes than one mask holds (a task's, with ``tasks``), or a non-local master."""
+    fits = tasks.fits() if tasks is not None else apply_masks.fits(len(registry), registry.cardinality)
+    return apply_masks.folder_for(spark, run_dir(cfg.lakehouse, run_id), fits)
 
 
 def check_source_unchanged(applied: ApplyResult, source: Source) -> None:

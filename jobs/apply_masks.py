@@ -8,10 +8,15 @@ aggregate and write then read those rows (one small row per source row, no shuff
 grouping the votes table by row, which at 10M rows meant reading 23.7M votes plus 10M ids and
 shuffling 260 MB, twice.
 
+A multi-task run writes one mask per task instead (:mod:`jobs.task_masks`: ``__mask_<i>``, bit
+``lf_index_in_task * k_task + class``, and ``__gold_<i>`` per task with gold), by the same
+:class:`PartitionMasks`.
+
 The folder is used only when it holds exactly the apply's row count and was written for the same
-gold column. Everything else falls back to the grouping: an incremental apply (it writes no masks),
-more codes than one mask holds, a non-local master (executors may not share the run folder), a
-folder deleted since, a worker that could not write its file.
+gold column (for tasks: the same task layout). Everything else falls back to the grouping: an
+incremental apply (it writes no masks), more codes than one mask holds, a non-local master
+(executors may not share the run folder), a folder deleted since, a worker that could not write
+its file.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,9 @@ import pyarrow.parquet as pq
 log = logging.getLogger(__name__)
 
 MASK = "__mask"
+# A multi-task run's files (jobs.task_masks): one mask per task and the gold class id of each task with gold.
+TASK_MASK = "__mask_"
+TASK_GOLD = "__gold_"
 # Codes fit one bitmask (a long) when m * k <= MASK_BITS: each LF votes at most once per row, so a row's
 # sorted codes are the set bits of the OR of ``1 << code``.
 MASK_BITS = 62
@@ -58,18 +67,61 @@ def batch_masks(votes: np.ndarray, cardinality: int) -> np.ndarray:
     return np.where(ok, np.left_shift(np.int64(1), shifts), 0).sum(axis=1, dtype=np.int64)
 
 
+# Per LF of the run: its task, its first bit in its task's mask, its task's class count; the number of tasks.
+Layout = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+
+def batch_task_masks(votes: np.ndarray, layout: Layout) -> np.ndarray:
+    """``[b, tasks]`` int64: each task's bitmask (bit ``j * k_task + class``, ``j`` the LF's index in its
+    task) of a ``[b, m]`` votes matrix over the run's LFs. ``layout``: :func:`layout_arrays`."""
+    task, shift, k, n_tasks = layout
+    v = np.asarray(votes)
+    flat = np.flatnonzero(v.ravel() >= 0)  # the votes are sparse: work on the cells that voted only
+    rows, lf = np.divmod(flat, v.shape[1])
+    vote = v.ravel()[flat].astype(np.int64)
+    ok = vote < k[lf]
+    out = np.zeros(v.shape[0] * n_tasks, dtype=np.int64)
+    # Distinct bits within a task: the sum is the OR.
+    np.add.at(out, rows[ok] * n_tasks + task[lf[ok]], np.left_shift(np.int64(1), shift[lf[ok]] + vote[ok]))
+    return out.reshape(v.shape[0], n_tasks)
+
+
+def decode(masks: np.ndarray, n_lfs: int, cardinality: int) -> np.ndarray:
+    """``[p, n_lfs]`` int16 votes (-1: abstain) of ``[p]`` bitmasks (bit ``lf_index * cardinality + class``)."""
+    m = np.asarray(masks, dtype=np.int64)
+    bits = ((m[:, None] >> np.arange(n_lfs * cardinality, dtype=np.int64)) & 1).reshape(len(m), n_lfs, cardinality)
+    return np.where(bits.any(axis=2), bits.argmax(axis=2), -1).astype(np.int16)
+
+
+def layout_arrays(columns: Sequence[Sequence[int]], classes: Sequence[int], n_lfs: int) -> Layout:
+    """:func:`batch_task_masks`'s layout from each task's LF indices (in the run's LF order) and class count."""
+    task = np.zeros(n_lfs, dtype=np.int64)
+    shift = np.zeros(n_lfs, dtype=np.int64)
+    k = np.zeros(n_lfs, dtype=np.int64)  # an LF of no task: no vote is below 0 classes, so no bit
+    for t, (cols, kt) in enumerate(zip(columns, classes)):
+        idx = np.asarray(cols, dtype=np.int64)
+        task[idx], shift[idx], k[idx] = t, np.arange(len(idx)) * kt, kt
+    return task, shift, k, len(classes)
+
+
 class PartitionMasks:
     """Executor side: one Spark partition's masks, written to a temporary file and renamed when the
     partition is done (a task retried after a failure writes the same rows again; an unfinished
     attempt leaves no file). Never fails the task: a file that cannot be written is left out, and
-    the driver's row count check then falls back to the grouping."""
+    the driver's row count check then falls back to the grouping.
 
-    def __init__(self, folder: str, cardinality: int) -> None:
+    ``tasks``: a multi-task run's ``(columns, classes, gold_tasks)`` (:mod:`jobs.task_masks`): one
+    mask column per task (``__mask_<i>``) and a gold column per task with gold (``__gold_<i>``).
+    """
+
+    def __init__(self, folder: str, cardinality: int, tasks: tuple[Any, Any, Any] | None = None) -> None:
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
         part = ctx.partitionId() if ctx is not None else 0
         self.k = cardinality
+        self.tasks = tasks
+        self.layout: Layout | None = None
         self.path = os.path.join(folder, f"part-{part:05d}.parquet")
         self.tmp = os.path.join(folder, f".part-{part:05d}-{uuid.uuid4().hex[:8]}.tmp")
         self.writer: Any = None
@@ -80,12 +132,24 @@ class PartitionMasks:
         if self.failed:
             return
         try:
-            masks = pa.array(batch_masks(votes, self.k), pa.int64())
-            gold = pa.repeat(pa.scalar(-1, pa.int32()), len(masks)) if gold is None else gold.cast(pa.int32())
+            if self.tasks is None:
+                masks = pa.array(batch_masks(votes, self.k), pa.int64())
+                gold = pa.repeat(pa.scalar(-1, pa.int32()), len(masks)) if gold is None else gold.cast(pa.int32())
+                names, arrays = [MASK, "gold"], [masks, gold]
+            else:
+                columns, classes, gold_tasks = self.tasks
+                if self.layout is None:
+                    self.layout = layout_arrays(columns, classes, votes.shape[1])
+                masks = batch_task_masks(votes, self.layout)
+                names = [f"{TASK_MASK}{t}" for t in range(masks.shape[1])] + [f"{TASK_GOLD}{t}" for t in gold_tasks]
+                arrays = [pa.array(masks[:, t]) for t in range(masks.shape[1])]
+                if gold_tasks:  # gold: array<int> of the gold tasks' class ids, in gold_tasks order
+                    flat = gold.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
+                    arrays += [pa.array(c) for c in flat.reshape(len(row_ids), len(gold_tasks)).T]
             if self.writer is None:
-                self.schema = pa.schema([("row_id", row_ids.type), (MASK, pa.int64()), ("gold", pa.int32())])
+                self.schema = pa.schema([("row_id", row_ids.type)] + [(n, a.type) for n, a in zip(names, arrays)])
                 self.writer = pq.ParquetWriter(self.tmp, self.schema)
-            self.writer.write_batch(pa.RecordBatch.from_arrays([row_ids, masks, gold], schema=self.schema))
+            self.writer.write_batch(pa.RecordBatch.from_arrays([row_ids, *arrays], schema=self.schema))
         except (OSError, pa.ArrowException) as err:
             self._give_up(err)
 
@@ -120,6 +184,22 @@ class PartitionMasks:
                                             self.path, err)
 
 
+def folder_for(spark: Any, run_folder: str | Path, fits_one: bool) -> str | None:
+    """A new folder for a full apply's masks under ``run_folder``, or None when they are not written:
+    codes that do not fit (``fits_one`` false), or a master whose executors may not share the run folder."""
+    if not fits_one or not spark.sparkContext.master.startswith("local"):
+        return None
+    return new_folder(run_folder)
+
+
+def summary(folder: str, n_rows: int, gold_column: str | None, tasks: Any = None) -> dict[str, Any]:
+    """What the votes commit's apply summary says of a complete masks folder (``ApplyResult.row_masks``);
+    a multi-task run's (``tasks``: :class:`jobs.task_masks.TaskMasks`) names its layout instead of a gold column."""
+    if tasks is not None:
+        return {"path": folder, "rows": n_rows, "tasks": len(tasks.classes), "layout": tasks.key}
+    return {"path": folder, "gold_column": gold_column or "", "rows": n_rows}
+
+
 def rows_in(folder: str) -> int | None:
     """Rows in the finished mask files of ``folder`` (Parquet footers only); None when it is unreadable."""
     try:
@@ -147,7 +227,7 @@ def stored_masks(spark: Any, row_masks: dict[str, Any], n_rows: int, gold_column
     from pyspark.sql import functions as F
 
     folder = (row_masks or {}).get("path", "")
-    if not folder:
+    if not folder or row_masks.get("layout"):  # none, or a multi-task run's (jobs.task_masks)
         return None
     if row_masks.get("gold_column", "") != (gold_column or ""):
         log.info("row masks %s carry gold column %r, not %r: grouping the votes", folder,

@@ -62,14 +62,15 @@ def compute_votes(
 
 def vote_function(
     source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
-    rows_done: Any = None, run_id: str | None = None, masks_folder: str | None = None,
+    rows_done: Any = None, run_id: str | None = None, masks_folder: str | None = None, mask_tasks: Any = None,
 ) -> tuple[DataFrame, Any, Any]:
     """``(rows, function, schema)``: :func:`compute_votes` is ``rows.mapInArrow(function, schema)``.
 
     With ``run_id``, the function adds the votes table's ``run_id`` column. Passed to a Delta
     write as its ``transform``, the LFs run in the task that writes the votes (one Python pass).
     With ``masks_folder``, the function also writes each row's vote bitmask and gold class id there
-    (:mod:`jobs.apply_masks`; needs every LF's votes to fit one mask).
+    (:mod:`jobs.apply_masks`; needs every LF's votes to fit one mask), or with ``mask_tasks`` (a
+    :class:`jobs.task_masks.TaskMasks`) each task's mask and gold class id (each task's votes fit one).
     """
     df, id_col = source.df, source.id_column
     lfs = registry.lfs
@@ -80,7 +81,11 @@ def vote_function(
     select = [F.col(id_col).alias("__row_id")] + [F.col(c) for c in columns if c != id_col]
     if id_col in columns:
         select.append(F.col(id_col))
-    if masks_folder is not None:
+    tasks_layout = None
+    if masks_folder is not None and mask_tasks is not None:
+        tasks_layout = (mask_tasks.columns, mask_tasks.classes, mask_tasks.gold_tasks)
+        select.append((mask_tasks.gold if mask_tasks.gold_tasks else F.lit(-1).cast("int")).alias(_GOLD))
+    elif masks_folder is not None:
         gold = gold_ids(source, tuple(registry.label_space)) if source.gold_column else F.lit(-1).cast("int")
         select.append(gold.alias(_GOLD))
     precomputed = {}
@@ -112,7 +117,7 @@ def vote_function(
 
     def apply_partition(batches):
         lfs_, pre, k = cloudpickle.loads(broadcast.value)
-        masks = apply_masks.PartitionMasks(masks_folder, k) if masks_folder is not None else None
+        masks = apply_masks.PartitionMasks(masks_folder, k, tasks_layout) if masks_folder is not None else None
         try:
             yield from vote_batches(batches, lfs_, pre, k, masks)
             if masks is not None:

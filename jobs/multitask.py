@@ -2,9 +2,11 @@
 
 ``lakelabel run`` on a config with ``tasks:`` or ``multi_label:`` (README "Several tasks at once")
 comes here. The votes of every task's LFs go to the one votes table (LF names are unique across
-tasks, so a vote's task is its LF's). The votes are grouped once by row over every LF of the run
-(:func:`vote_rows`, persisted); one Spark job counts each task's vote patterns from it
-(:func:`count_patterns`); each task's label model is fitted on the driver; one more Spark job
+tasks, so a vote's task is its LF's). A full apply also writes one row per source row with each
+task's vote bitmask (:mod:`jobs.task_masks`); without them (an incremental apply, a task too wide
+for a mask) the votes are grouped once by row over every LF of the run (:func:`vote_rows`,
+persisted). One Spark job counts each task's vote patterns from those rows
+(:func:`aggregate_tasks`); each task's label model is fitted on the driver; one more Spark job
 scores every task and writes all labels in one Delta commit (:mod:`jobs.multitask_labels`:
 ``<tables.labels>_tasks``, one struct column per task). MLflow: one run, metric names prefixed
 ``<task>.``, one logged label model per task.
@@ -26,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
-from jobs import aggregate, apply_lfs, delta_io, fit_label_model, multitask_labels
+from jobs import aggregate, apply_lfs, delta_io, fit_label_model, multitask_labels, task_masks
 from jobs.aggregate import AggregateResult
 from jobs.apply_lfs import ApplyResult
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
@@ -37,7 +39,6 @@ from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.tasks import Task, TaskSet, build_task_set, task_source
 from labelmodel import MajorityLabelVoter
-from labelmodel.stats import stats_from_matrix
 from lf_library.apply import required_columns, vote_dtype
 
 log = logging.getLogger(__name__)
@@ -210,11 +211,14 @@ def task_rows(rows: DataFrame, task_set: TaskSet, index: int) -> DataFrame:
 
 
 def aggregate_tasks(cfg: PipelineConfig, rows: DataFrame, task_set: TaskSet) -> dict[str, AggregateResult]:
-    """Every task's :class:`~jobs.aggregate.AggregateResult` from one Spark job over :func:`vote_rows`.
+    """Every task's :class:`~jobs.aggregate.AggregateResult` from one Spark job over :func:`vote_rows`
+    (or the apply pass's per-task masks: :func:`jobs.task_masks.aggregate_masks`).
 
     Past ``aggregate.max_patterns`` (task, pattern, gold) groups per task in all, each task is
     aggregated on its own by :func:`jobs.aggregate.aggregate_patterns` (overlap moments).
     """
+    if task_masks.is_masks(rows):
+        return task_masks.aggregate_masks(cfg, rows, task_set)
     started = time.perf_counter()
     tasks = task_set.tasks
     with_gold = "golds" in rows.columns
@@ -234,21 +238,9 @@ def aggregate_tasks(cfg: PipelineConfig, rows: DataFrame, task_set: TaskSet) -> 
         lines = np.frombuffer(b"".join(r["pattern"] for r in mine), dtype=dtype).reshape(len(mine), len(t.lf_names))
         gold = np.fromiter((r["gold"] for r in mine), dtype=np.int64, count=len(mine))
         n = np.fromiter((r["n"] for r in mine), dtype=np.int64, count=len(mine))
-        out[t.name] = _task_stats(lines.astype(np.int16), gold, n, t, golds[i], cfg.aggregate.max_patterns, started)
+        out[t.name] = task_masks.task_stats(lines.astype(np.int16), gold, n, t, golds[i], cfg.aggregate.max_patterns,
+                                            started)  # fmt: skip
     return out
-
-
-def _task_stats(lines: np.ndarray, gold: np.ndarray, n: np.ndarray, task: Task, with_gold: bool, max_patterns: int,
-                started: float) -> AggregateResult:  # fmt: skip
-    """Statistics of one task from its (pattern, gold, count) rows, as aggregate_patterns computes them."""
-    k = len(task.label_space)
-    distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
-    stats = stats_from_matrix(lines, k, lf_names=tuple(task.lf_names), weights=n)
-    if stats.patterns is None and len(distinct) > max_patterns:
-        log.warning("aggregate: task %s has %d patterns > aggregate.max_patterns", task.name, len(distinct))
-    gold_counts = aggregate.gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
-    n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
-    return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
 
 
 def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model: Any, io: Any) -> dict[str, float]:
@@ -298,8 +290,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     rows = None
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
+        # A full apply also writes each task's vote bitmask per row (jobs.task_masks) for aggregate and write.
+        masks = task_masks.task_masks(task_set, source)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force,
-                                row_masks=False)  # vote_rows groups the votes of every task itself
+                                row_masks=False, task_masks=masks)
         if not applied.skipped:
             moved.append(votes_path)
         timings["apply"] = applied.seconds
@@ -309,8 +303,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         log.info("stage 2/4 aggregate: vote patterns of %d tasks in one pass", len(tasks))
         started = time.perf_counter()
         describe(spark, "aggregate", f"vote patterns of {len(tasks)} tasks")
-        # One row per source row with the votes of every task, kept for the write.
-        rows = vote_rows(spark, applied, task_set, source, io).persist(StorageLevel.MEMORY_AND_DISK)
+        # One row per source row: each task's mask from the apply pass, else the votes of every task grouped
+        # by row (an incremental apply, masks gone), kept for the write.
+        rows = task_masks.stored(spark, applied.row_masks, applied.n_rows, masks,
+                                 source.df.schema[source.id_column].dataType)
+        if rows is None:
+            rows = vote_rows(spark, applied, task_set, source, io).persist(StorageLevel.MEMORY_AND_DISK)
         aggs = aggregate_tasks(cfg, rows, task_set)
         timings["aggregate"] = time.perf_counter() - started
 

@@ -13,11 +13,13 @@ commit's metadata (``lakelabel.write``, key ``tasks``), not repeated on a millio
 :func:`task_labels` gives one task's labels with exactly the single-task labels schema
 (:func:`jobs.write_labels.labels_schema`), ``voting_lfs`` and model lineage included.
 
-Scoring runs on the executors, inside the tasks that write the table, from the per-row vote
-patterns of all tasks (:func:`jobs.aggregate.pattern_frame` over every LF of the run): each batch
-becomes one dense vote matrix, sliced per task and scored by that task's broadcast label model
-once per distinct vote pattern (:func:`score_by_pattern`), with the labels
-:func:`jobs.write_labels.score_rows` gives one task.
+Scoring runs on the executors, inside the tasks that write the table, from each row's vote bitmask
+per task that the apply pass wrote (:mod:`jobs.task_masks`; each task scored once per distinct mask
+of a batch, :func:`score_by_mask`), or else from the per-row vote patterns of all tasks
+(:func:`jobs.multitask.vote_rows`): each batch becomes one dense vote matrix, sliced per task and
+scored by that task's broadcast label model once per distinct vote pattern
+(:func:`score_by_pattern`). Either way, with the labels :func:`jobs.write_labels.score_rows` gives
+one task.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from jobs import apply_masks
+from jobs.apply_masks import TASK_MASK
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
@@ -44,7 +48,8 @@ from lf_library.errors import ConfigError
 log = logging.getLogger(__name__)
 
 __all__ = ["LABELS_META_KEY", "TaskLabels", "labels_path", "labels_schema", "dense_votes", "distinct_rows",
-           "score_by_pattern", "score_function", "score_tasks", "write", "read_labels_metadata", "task_labels"]
+           "score_by_pattern", "score_by_mask", "score_function", "score_tasks", "write", "read_labels_metadata",
+           "task_labels"]
 
 LABELS_META_KEY = "lakelabel.write"
 _LINEAGE = ("run_id", "tie_break_policy", "source_table", "source_version", "votes_version")
@@ -146,9 +151,24 @@ def score_by_pattern(model: Any, L: np.ndarray, *, tie_break_policy: str,
     ``true-random`` policies look past the votes (row ids, a random draw per tied row): their
     labels are picked per row.
     """
+    distinct, inverse = distinct_rows(L, model.cardinality)
+    return _score_distinct(model, distinct, inverse, tie_break_policy=tie_break_policy, row_ids=row_ids)
+
+
+def score_by_mask(model: Any, masks: np.ndarray, n_lfs: int, *, tie_break_policy: str,
+                  row_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`score_by_pattern` of rows given as one task's vote bitmasks (:mod:`jobs.task_masks`: bit
+    ``lf_index * k + class`` over the task's ``n_lfs`` LFs): only the distinct masks are decoded."""
+    distinct, inverse = np.unique(np.asarray(masks, dtype=np.int64), return_inverse=True)
+    L = apply_masks.decode(distinct, n_lfs, model.cardinality)
+    return _score_distinct(model, L, inverse.ravel(), tie_break_policy=tie_break_policy, row_ids=row_ids)
+
+
+def _score_distinct(model: Any, distinct: np.ndarray, inverse: np.ndarray, *, tie_break_policy: str,
+                    row_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`score_by_pattern` of the rows ``distinct[inverse]``, ``distinct`` holding distinct vote rows."""
     from labelmodel import probs_to_preds
 
-    distinct, inverse = distinct_rows(L, model.cardinality)
     probs_d = model.predict_proba(distinct.astype(np.int64))
     n_votes_d = (distinct >= 0).sum(axis=1)
     probs = probs_d[inverse]
@@ -177,7 +197,8 @@ def score_function(
 ) -> tuple[Any, Any]:
     """``(function, Spark schema)``: every task's labels from ``row_id, pattern`` Arrow batches.
 
-    ``pattern``: codes ``lf_index * k + class`` over all ``n_lfs`` LFs. Passed to a Delta write
+    ``pattern``: codes ``lf_index * k + class`` over all ``n_lfs`` LFs; or, instead of ``pattern``,
+    each task's bitmask ``__mask_<i>`` (:mod:`jobs.task_masks`). Passed to a Delta write
     as its ``transform``, the labels are scored in the task that writes them (:func:`write`).
     """
     schema = labels_schema([t.name for t in tasks], row_id_type)
@@ -196,14 +217,19 @@ def score_function(
             b = batch.num_rows
             if b == 0:
                 continue
-            L = dense_votes(batch.column("pattern"), n_lfs, k)
+            masked = "pattern" not in batch.schema.names
+            L = None if masked else dense_votes(batch.column("pattern"), n_lfs, k)
             row_ids = batch.column("row_id")
             ids = np.asarray(row_ids.to_pylist(), dtype=object) if tie_break_policy == "random" else None
             columns = [row_ids.cast(row_id_type)]
-            for (names, cols, model), struct_type in zip(models, struct_types):
-                L_t = L[:, cols]
-                label, probs, confidence, n_votes = score_by_pattern(model, L_t, tie_break_policy=tie_break_policy,
-                                                                     row_ids=ids)  # fmt: skip
+            for i, ((names, cols, model), struct_type) in enumerate(zip(models, struct_types)):
+                if masked:
+                    label, probs, confidence, n_votes = score_by_mask(
+                        model, batch.column(f"{TASK_MASK}{i}").to_numpy(zero_copy_only=False), len(cols),
+                        tie_break_policy=tie_break_policy, row_ids=ids)  # fmt: skip
+                else:
+                    label, probs, confidence, n_votes = score_by_pattern(model, L[:, cols], row_ids=ids,
+                                                                         tie_break_policy=tie_break_policy)
                 kt = probs.shape[1]
                 fields = [
                     pa.ListArray.from_arrays(pa.array(np.arange(0, b * kt + 1, kt, dtype=np.int32)),
@@ -224,9 +250,15 @@ def score_function(
 
 
 def score_tasks(rows: DataFrame, tasks: Sequence[TaskLabels], **options: Any) -> DataFrame:
-    """Every task's labels for ``rows`` (``row_id, pattern``) as a DataFrame; options of :func:`score_function`."""
+    """Every task's labels for ``rows`` (``row_id, pattern`` or per-task masks) as a DataFrame; options of
+    :func:`score_function`."""
     fn, schema = score_function(rows.sparkSession, tasks, **options)
-    return rows.select("row_id", "pattern").mapInArrow(fn, schema)
+    return _scored_columns(rows).mapInArrow(fn, schema)
+
+
+def _scored_columns(rows: DataFrame) -> DataFrame:
+    """What scoring reads of ``rows``: ``row_id`` and ``pattern``, or ``row_id`` and the per-task masks."""
+    return rows.select("row_id", *[c for c in rows.columns if c == "pattern" or c.startswith(TASK_MASK)])
 
 
 def write(
@@ -269,7 +301,7 @@ def write(
     }
     describe(spark, "write", f"labels of {len(tasks)} tasks for {n_rows} rows")
     with Progress(spark, "write", n_rows, done):
-        result = io.write_table(rows.select("row_id", "pattern"), path, mode="overwrite", commit_metadata=meta,
+        result = io.write_table(_scored_columns(rows), path, mode="overwrite", commit_metadata=meta,
                                 overwrite_schema=True, transform=score,
                                 description=f"lakelabel write: labels of {len(tasks)} tasks to {path}")  # fmt: skip
     log.info("write: %d rows x %d tasks to %s v%s in %.1fs", result.num_records, len(tasks), path, result.version,

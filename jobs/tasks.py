@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pyspark.sql import Column
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
-from jobs.delta_io.sources import Source
+from jobs.delta_io.sources import Source, gold_ids, gold_ids_of
 from jobs.runtime.config import LFConfig, PipelineConfig, TaskConfig
 from jobs.runtime.tracking import tracking_uri
 from lf_library import LabelingFunction, LFRegistry, load_registry
@@ -29,7 +31,8 @@ from lf_library.models import set_tracking_uri
 from lf_library.registry import module_lfs
 from lf_library.tags import check_tag, tag_space
 
-__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source"]
+__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source",
+           "task_gold_ids"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # Columns of the multi-task labels table next to the task columns (jobs/multitask_labels.py).
@@ -273,11 +276,26 @@ def task_source(source: Source, task: Task) -> Source:
         )
     if task.tag is None:
         return replace(source, gold_column=task.gold_column)
+    derived = f"__gold_{task.name}"
+    return replace(source, df=source.df.withColumn(derived, _tag_gold(source, task)), gold_column=derived)
+
+
+def _tag_gold(source: Source, task: Task) -> Column:
+    """A tag task's gold class name per row: from the tag-list gold column (null where it is null)."""
     col = F.col(task.gold_column)
     dtype = source.df.schema[task.gold_column].dataType.simpleString()
     tags = col if dtype.startswith("array") else F.split(col, re.escape(task.separator))
     tags = F.transform(tags, lambda x: F.trim(x))
     absent, present = task.label_space
-    derived = f"__gold_{task.name}"
-    value = F.when(col.isNull(), F.lit(None)).when(F.array_contains(tags, task.tag), present).otherwise(absent)
-    return replace(source, df=source.df.withColumn(derived, value), gold_column=derived)
+    return F.when(col.isNull(), F.lit(None)).when(F.array_contains(tags, task.tag), present).otherwise(absent)
+
+
+def task_gold_ids(source: Source, task: Task) -> Column:
+    """``task``'s gold class id per row (-1: none) as one expression over ``source.df``'s own columns
+    (what :func:`jobs.delta_io.sources.gold_ids` gives on :func:`task_source`, without its derived column)."""
+    if not task.gold_column:
+        return F.lit(-1).cast("int")
+    src = task_source(source, task)  # checks the column
+    if task.tag is None:
+        return gold_ids(src, tuple(task.label_space))
+    return gold_ids_of(_tag_gold(source, task), StringType(), tuple(task.label_space))

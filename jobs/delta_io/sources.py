@@ -177,8 +177,11 @@ def raise_bad_file(source: Source, err: BaseException) -> None:
 
 def gold_ids(source: Source, label_space: tuple[str, ...]):
     """Column expression mapping the gold column to class ids (-1 where unknown or null)."""
-    gold = F.col(source.gold_column)
-    dtype = source.df.schema[source.gold_column].dataType
+    return gold_ids_of(F.col(source.gold_column), source.df.schema[source.gold_column].dataType, label_space)
+
+
+def gold_ids_of(gold: Any, dtype: Any, label_space: tuple[str, ...]):
+    """:func:`gold_ids` of a column expression ``gold`` of Spark type ``dtype``."""
     if isinstance(dtype, T.StringType):
         names = F.array(*[F.lit(n) for n in label_space])
         as_name = F.array_position(names, gold).cast("int") - 1
