@@ -250,6 +250,37 @@ def bump_proba(L: np.ndarray, log_prior: np.ndarray, weights: np.ndarray) -> np.
     return out
 
 
+_BLOCK_TABLE_ROWS = 4096  # vote combinations per block table (its size: rows x classes float64)
+
+
+def _lf_blocks(m: int, k: int) -> list[range]:
+    """LFs in blocks of ``g`` with ``(k + 1) ** g <= _BLOCK_TABLE_ROWS``; empty when ``g`` would be 1."""
+    g = 1
+    while (k + 1) ** (g + 1) <= _BLOCK_TABLE_ROWS:
+        g += 1
+    if g < 2:
+        return []
+    return [range(lo, min(lo + g, m)) for lo in range(0, m, g)]
+
+
+def _block_table(delta: np.ndarray, block: range) -> np.ndarray:
+    """``T[idx] = sum_j delta[j, v_j + 1]`` for every vote combination of ``block`` (first LF the top digit)."""
+    k = delta.shape[2]
+    table = np.zeros((1, k))
+    for j in block:
+        table = (table[:, None, :] + delta[j][None, :, :]).reshape(-1, k)
+    return table
+
+
+def _block_index(Lc: np.ndarray, block: range, k: int) -> np.ndarray:
+    idx = np.zeros(len(Lc), dtype=np.intp)
+    for j in block:
+        idx *= k + 1
+        idx += Lc[:, j]
+        idx += 1
+    return idx
+
+
 def table_proba(L: np.ndarray, log_prior: np.ndarray, log_table: np.ndarray) -> np.ndarray:
     """``predict_proba`` of a full-table model: ``log_table[j, v + 1, y] = log P(L_j = v | y)``."""
     n, m = L.shape
@@ -258,14 +289,22 @@ def table_proba(L: np.ndarray, log_prior: np.ndarray, log_table: np.ndarray) -> 
     step = max(1, _CHUNK_CELLS // max(k, 1))
     base = log_prior + log_table[:, 0, :].sum(axis=0)
     delta = log_table - log_table[:, :1, :]  # relative to abstaining
+    blocks = _lf_blocks(m, k)
+    tables = [_block_table(delta, block) for block in blocks] if blocks else []
     for lo in range(0, n, step):
         Lc = L[lo : lo + step]
         S = np.broadcast_to(base, (len(Lc), k)).copy()
-        for j in range(m):
-            col = Lc[:, j]
-            hit = np.flatnonzero(col != ABSTAIN)
-            if hit.size:
-                S[hit] += delta[j, col[hit] + 1]
+        if blocks:
+            # Few classes: each block of LFs' votes is one index into a table of their summed log
+            # ratios, so a row costs one gather per block instead of one scattered add per LF.
+            for block, table in zip(blocks, tables):
+                S += table[_block_index(Lc, block, k)]
+        else:
+            for j in range(m):
+                col = Lc[:, j]
+                hit = np.flatnonzero(col != ABSTAIN)
+                if hit.size:
+                    S[hit] += delta[j, col[hit] + 1]
         S -= S.max(axis=1, keepdims=True)
         np.exp(S, out=S)
         S /= S.sum(axis=1, keepdims=True)
