@@ -62,6 +62,21 @@ def test_lakehouse_that_is_a_file_or_under_a_file(tmp_path, capsys):
         assert lines == [f"lakelabel: error: lakehouse {lakehouse} {says}; set lakehouse to a folder path"]
 
 
+def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    lake = tmp_path / "new" / "deeper" / "lake"
+    config = write_config(tmp_path, str(tmp_path / "src"), lakehouse=str(lake))
+    # Fails after the lakehouse was created (the summary's folder is a file), before Spark starts.
+    code, lines = run_cli(capsys, "run", "--config", str(config), "--summary-json", str(blocker / "s.json"))
+    assert code == 2 and "--summary-json" in lines[0], lines
+    assert not (tmp_path / "new").exists()
+    # A lakehouse that existed before is left alone, empty or not.
+    lake.mkdir(parents=True)
+    assert run_cli(capsys, "run", "--config", str(config), "--summary-json", str(blocker / "s.json"))[0] == 2
+    assert lake.is_dir()
+
+
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")
 def test_lakehouse_that_cannot_be_written(tmp_path, capsys):
     lake = tmp_path / "lake"

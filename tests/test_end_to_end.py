@@ -39,6 +39,8 @@ def test_demo_command_end_to_end(spark, tmp_path, capsys):
     report = lake / "_lakelabel" / "runs" / "demo-1" / "report.html"
     assert summary["report"] == str(report) and report.stat().st_size > 100_000
     assert f"report              {report}" in out
+    t = summary["timings_seconds"]
+    assert f"time                pipeline {t['total']:.1f}s (apply to write), then the report {t['report']:.1f}s" in out
 
     import mlflow
 

@@ -247,7 +247,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if cmd.plain is not None:
         return cmd.plain(args)
     from jobs.runtime.config import load_config
-    from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id, run_dir, write_json
+    from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id
 
     if args.run_id is not None:
         run_id = check_run_id(args.run_id)
@@ -257,7 +257,33 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
+    created = _missing_folders(Path(cfg.lakehouse))
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
+    try:
+        return _execute_in(cmd, args, cfg, run_id)
+    except BaseException:
+        # A command that fails on a lakehouse it created leaves no empty folders behind.
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    path = path.resolve()
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | None) -> int:
+    from jobs.runtime.runs import run_dir, write_json
+
     if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
         instead = _INSTEAD.get(cmd.name, "use `lakelabel run` for the tasks")
         raise ConfigError(

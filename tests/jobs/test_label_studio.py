@@ -16,8 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs import pipeline
-from jobs import delta_io
+from jobs import delta_io, pipeline
 from jobs.cli import main as cli_main
 from jobs.people import annotate
 from tests import label_studio_server

@@ -300,6 +300,7 @@ def test_demo_with_tasks_config_and_summary(tmp_path, multi_run):
     text = demo.format_summary(multi_run[1])
     assert "(4 tasks)" in text and "task urgency: 4 LFs, classes routine, urgent" in text
     assert text.count("accuracy vs truth") == 4
+    assert f"  time                pipeline {multi_run[1]['timings_seconds']['total']:.1f}s (apply to write)" in text
     # The demo's run ends with a report per task (report.enabled), and prints where each is.
     assert cfg.report.enabled
     ran = multi_run[1]
