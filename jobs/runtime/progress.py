@@ -32,7 +32,47 @@ def interval() -> float:
         return DEFAULT_SECONDS
 
 
-class Progress:
+def _task_counts(tracker: Any, job_ids: Any) -> tuple[int, int, int]:
+    """(jobs, finished tasks, tasks) of the Spark jobs ``job_ids``."""
+    jobs = done = total = 0
+    for job_id in job_ids:
+        job = tracker.getJobInfo(job_id)
+        jobs += 1
+        for stage_id in job.stageIds if job else ():
+            info = tracker.getStageInfo(stage_id)
+            if info is not None:
+                done += info.numCompletedTasks
+                total += info.numTasks
+    return jobs, done, total
+
+
+class _Ticker:
+    """A daemon thread that runs ``_loop`` between ``__enter__`` and ``__exit__``."""
+
+    def __init__(self, spark: Any, name: str) -> None:
+        self.sc, self.name = spark.sparkContext, name
+        self.seconds = interval()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._loop, name=f"lakelabel-{type(self).__name__}-{self.name}",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class Progress(_Ticker):
     """Context manager: log ``<stage>: N of M rows (X rows/s), T of U tasks, Ss`` every interval.
 
     Parameters
@@ -48,40 +88,20 @@ class Progress:
     """
 
     def __init__(self, spark: Any, stage: str, total_rows: int, rows_done: Any = None) -> None:
-        self.sc = spark.sparkContext
+        super().__init__(spark, stage)
         self.stage, self.total, self.rows_done = stage, int(total_rows), rows_done
-        self.seconds = interval()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = 0.0
         self._jobs_before: set[int] = set()
 
     def __enter__(self) -> Progress:
-        self._started = time.perf_counter()
         self._jobs_before = set(self._job_ids())
-        self._thread = threading.Thread(target=self._loop, name=f"lakelabel-progress-{self.stage}", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return super().__enter__()
 
     def _job_ids(self) -> list[int]:
         return list(self.sc.statusTracker().getJobIdsForGroup(f"lakelabel:{self.stage}"))
 
     def tasks(self) -> tuple[int, int]:
         """(finished, total) tasks of the stage's Spark jobs started since entering."""
-        tracker = self.sc.statusTracker()
-        done = total = 0
-        for job_id in set(self._job_ids()) - self._jobs_before:
-            job = tracker.getJobInfo(job_id)
-            for stage_id in job.stageIds if job else ():
-                info = tracker.getStageInfo(stage_id)
-                if info is not None:
-                    done += info.numCompletedTasks
-                    total += info.numTasks
+        _, done, total = _task_counts(self.sc.statusTracker(), set(self._job_ids()) - self._jobs_before)
         return done, total
 
     def line(self) -> str:
@@ -102,7 +122,7 @@ class Progress:
                 log.debug("progress line failed: %s", err)
 
 
-class Heartbeat:
+class Heartbeat(_Ticker):
     """Context manager around a whole command: a line at least every interval, whatever runs.
 
     The stages with their own :class:`Progress` (apply, write, analyze, diff, train) log rows and
@@ -112,34 +132,12 @@ class Heartbeat:
     """
 
     def __init__(self, spark: Any, command: str) -> None:
-        self.sc, self.command = spark.sparkContext, command
-        self.seconds = interval()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = 0.0
-
-    def __enter__(self) -> Heartbeat:
-        self._started = time.perf_counter()
-        self._thread = threading.Thread(target=self._loop, name=f"lakelabel-heartbeat-{self.command}", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__init__(spark, command)
+        self.command = command
 
     def line(self) -> str:
         tracker = self.sc.statusTracker()
-        jobs = done = total = 0
-        for job_id in tracker.getActiveJobsIds():
-            job = tracker.getJobInfo(job_id)
-            jobs += 1
-            for stage_id in job.stageIds if job else ():
-                info = tracker.getStageInfo(stage_id)
-                if info is not None:
-                    done += info.numCompletedTasks
-                    total += info.numTasks
+        jobs, done, total = _task_counts(tracker, tracker.getActiveJobsIds())
         running = f"{jobs} Spark job(s) running, {done} of {total} tasks finished" if jobs else "no Spark job running"
         return f"{self.command}: working, {running}, {time.perf_counter() - self._started:.0f}s"
 
