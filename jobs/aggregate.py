@@ -167,6 +167,21 @@ def aggregate_masks(
     return aggregate_grouped(decoded, lf_names, cardinality, max_patterns=max_patterns, with_gold=with_gold)
 
 
+def pattern_result(
+    lines: np.ndarray, gold: np.ndarray, n: np.ndarray, lf_names: Sequence[str], k: int, *, with_gold: bool,
+    started: float, max_patterns: int | None = None,
+) -> AggregateResult | None:
+    """Statistics from (pattern, gold, count) rows on the driver: ``lines: [r, m]`` votes (-1 abstain),
+    ``gold, n: [r]``. None when the distinct patterns pass ``max_patterns``."""
+    distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
+    if max_patterns is not None and len(distinct) > max_patterns:
+        return None
+    stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=n)
+    gold_counts = gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
+    n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
+    return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
+
+
 def aggregate_grouped(
     grouped: DataFrame, lf_names: Sequence[str], cardinality: int, *, max_patterns: int, with_gold: bool,
 ) -> AggregateResult:
@@ -182,12 +197,10 @@ def aggregate_grouped(
             lines[i, codes // k] = codes % k
         gold = np.fromiter((r["gold"] for r in head), dtype=np.int64, count=len(head))
         n = np.fromiter((r["n"] for r in head), dtype=np.int64, count=len(head))
-        distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
-        if len(distinct) <= max_patterns:
-            stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=n)
-            gold_counts = gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
-            n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
-            return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
+        result = pattern_result(lines, gold, n, lf_names, k, with_gold=with_gold, started=started,
+                                max_patterns=max_patterns)  # fmt: skip
+        if result is not None:
+            return result
     stats, n_patterns = _moments_on_spark(grouped, lf_names, k)
     log.info("aggregate: %d distinct patterns > aggregate.max_patterns=%d; keeping overlap moments only",
              n_patterns, max_patterns)

@@ -36,7 +36,6 @@ from jobs.aggregate import AggregateResult
 from jobs.apply_masks import MASK, TASK_GOLD, TASK_MASK
 from jobs.delta_io.sources import Source
 from jobs.tasks import Task, TaskSet, task_gold_ids
-from labelmodel.stats import stats_from_matrix
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +176,8 @@ def task_stats(lines: np.ndarray, gold: np.ndarray, n: np.ndarray, task: Task, w
 
     ``lines: [p, m]`` votes (-1 abstain) of the task's ``m`` LFs, ``gold, n: [p]``.
     """
-    k = len(task.label_space)
-    distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
-    stats = stats_from_matrix(lines, k, lf_names=tuple(task.lf_names), weights=n)
-    if stats.patterns is None and len(distinct) > max_patterns:
-        log.warning("aggregate: task %s has %d patterns > aggregate.max_patterns", task.name, len(distinct))
-    gold_counts = aggregate.gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
-    n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
-    return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
+    result = aggregate.pattern_result(lines, gold, n, task.lf_names, len(task.label_space), with_gold=with_gold,
+                                      started=started)  # fmt: skip
+    if result.stats.patterns is None and result.n_patterns > max_patterns:
+        log.warning("aggregate: task %s has %d patterns > aggregate.max_patterns", task.name, result.n_patterns)
+    return result
