@@ -33,7 +33,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ._votes import VoteTable
+from ._votes import VoteTable, block_code
 
 __all__ = ["BlockProducts", "SparseProducts", "vote_products", "pattern_products", "blocks_for"]
 
@@ -188,11 +188,7 @@ class BlockProducts:
             # each row's code: its digits (0 abstain, v + 1 a vote for v) read as a number in
             # base k + 1 with the block's first LF the most significant, so lexicographically
             # sorted patterns (as the statistics hold them) have block 0's codes sorted
-            code = PT[lo].astype(np.intp)  # the index type: bincount and take convert nothing
-            for j in range(lo + 1, hi):
-                code *= base
-                code += PT[j]
-            code += (base ** (hi - lo) - 1) // k  # the +1 of every digit
+            code = block_code(PT[lo:hi], k)
             n_rows_of = np.bincount(code, minlength=base ** (hi - lo))
             used = np.flatnonzero(n_rows_of)
             sub = (np.cumsum(n_rows_of > 0) - 1)[code]  # 0..len(used)-1, in code order

@@ -8,6 +8,7 @@ O(rows * LFs * k), which keeps 1000 classes x 2000 LFs in memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -272,13 +273,15 @@ def _block_table(delta: np.ndarray, block: range) -> np.ndarray:
     return table
 
 
-def _block_index(Lc: np.ndarray, block: range, k: int) -> np.ndarray:
-    idx = np.zeros(len(Lc), dtype=np.intp)
-    for j in block:
-        idx *= k + 1
-        idx += Lc[:, j]
-        idx += 1
-    return idx
+def block_code(columns: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """Each row's code for a block of LFs: its digits (0 abstain, ``v + 1`` a vote for ``v``) read as a
+    number in base ``k + 1``, the block's first LF the most significant; ``columns``: the LFs' votes."""
+    code = np.asarray(columns[0]).astype(np.intp)  # the index type: bincount and take convert nothing
+    for col in columns[1:]:
+        code *= k + 1
+        code += col
+    code += ((k + 1) ** len(columns) - 1) // k  # the +1 of every digit
+    return code
 
 
 def table_proba(L: np.ndarray, log_prior: np.ndarray, log_table: np.ndarray) -> np.ndarray:
@@ -298,7 +301,7 @@ def table_proba(L: np.ndarray, log_prior: np.ndarray, log_table: np.ndarray) -> 
             # Few classes: each block of LFs' votes is one index into a table of their summed log
             # ratios, so a row costs one gather per block instead of one scattered add per LF.
             for block, table in zip(blocks, tables):
-                S += table[_block_index(Lc, block, k)]
+                S += table[block_code([Lc[:, j] for j in block], k)]
         else:
             for j in range(m):
                 col = Lc[:, j]
