@@ -220,21 +220,33 @@ def remove(folder: str | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def usable_folder(row_masks: dict[str, Any] | None, n_rows: int, mismatch: str | None) -> str | None:
+    """The masks folder an apply summary names (``row_masks``) when it can be read instead of grouping the
+    votes, else None: none written, ``mismatch`` (why it was written for something else), incomplete or gone."""
+    folder = (row_masks or {}).get("path", "")
+    if not folder:
+        return None
+    if mismatch:
+        log.info("row masks %s %s: grouping the votes", folder, mismatch)
+        return None
+    if not complete(folder, n_rows):
+        log.info("row masks %s are missing or incomplete: grouping the votes", folder)
+        return None
+    return folder
+
+
 def stored_masks(spark: Any, row_masks: dict[str, Any], n_rows: int, gold_column: str | None,
                  id_type: Any) -> Any:  # fmt: skip
     """``row_id, __mask, gold`` from the folder an apply summary names (``row_masks``), or None when it
     cannot be used (none written, another gold column, incomplete or gone)."""
     from pyspark.sql import functions as F
 
-    folder = (row_masks or {}).get("path", "")
-    if not folder or row_masks.get("layout"):  # none, or a multi-task run's (jobs.task_masks)
+    if (row_masks or {}).get("layout"):  # a multi-task run's (jobs.task_masks)
         return None
-    if row_masks.get("gold_column", "") != (gold_column or ""):
-        log.info("row masks %s carry gold column %r, not %r: grouping the votes", folder,
-                 row_masks.get("gold_column"), gold_column)
-        return None
-    if not complete(folder, n_rows):
-        log.info("row masks %s are missing or incomplete: grouping the votes", folder)
+    given = (row_masks or {}).get("gold_column", "")
+    mismatch = f"carry gold column {given!r}, not {gold_column!r}" if given != (gold_column or "") else None
+    folder = usable_folder(row_masks, n_rows, mismatch)
+    if folder is None:
         return None
     df = spark.read.parquet(folder)
     return df.select(F.col("row_id").cast(id_type).alias("row_id"), F.col(MASK), F.col("gold").cast("int"))

@@ -77,14 +77,9 @@ def stored(spark: SparkSession, row_masks: dict[str, Any], n_rows: int, masks: T
            id_type: Any) -> DataFrame | None:  # fmt: skip
     """``row_id, __mask_<i>.., __gold_<i>..`` from the folder an apply summary names (``row_masks``), or
     None when it cannot be used (none written, another layout, incomplete or gone)."""
-    folder = (row_masks or {}).get("path", "")
-    if not folder:
-        return None
-    if row_masks.get("layout") != masks.key:
-        log.info("row masks %s were written for another task layout: grouping the votes", folder)
-        return None
-    if not apply_masks.complete(folder, n_rows):
-        log.info("row masks %s are missing or incomplete: grouping the votes", folder)
+    mismatch = "were written for another task layout" if (row_masks or {}).get("layout") != masks.key else None
+    folder = apply_masks.usable_folder(row_masks, n_rows, mismatch)
+    if folder is None:
         return None
     df = spark.read.parquet(folder)
     return df.select(F.col("row_id").cast(id_type).alias("row_id"),
