@@ -200,13 +200,19 @@ def _source_row(spark: SparkSession, cfg: PipelineConfig, io: Any, key: Any, ver
     return _plain(rows[0].asDict(recursive=True)) if rows else None
 
 
+# What the header calls each parameter kind (README "Label model"): users read the model's name,
+# not the internal kind of its parameters.
+_MODEL_NAMES = {"bump": "precision model", "table": "confusion model"}
+
+
 def format_text(doc: dict[str, Any]) -> str:
     """The explanation for people: the source row, a table of votes and contributions, the sums."""
     classes = list(doc["probabilities"])
     width = max([len(v["lf"]) for v in doc["votes"]] + [12])
     lin = doc["lineage"]
     out = [f"row {doc['row_id']}: label {doc['label'] if doc['label'] is not None else '(unlabeled)'} "
-           f"(run {lin['run_id']}, {lin['label_model']['kind']} model {lin['label_model']['version']})"]
+           f"(run {lin['run_id']}, label model {lin['label_model']['version']}, "
+           f"{_MODEL_NAMES.get(lin['label_model']['kind'], lin['label_model']['kind'])})"]
     source_row = lin["source"]["row"]
     if source_row:
         out.append("source: " + ", ".join(f"{k}={_short(v)}" for k, v in source_row.items()))

@@ -114,6 +114,63 @@ def read_source(
     return df, SourceInfo(path=uri, format=fmt, version=None, fingerprint=f"files:{digest.hexdigest()}")
 
 
+def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] | None) -> list[str] | None:
+    """The column names Spark will see in a local source, in order, read without Spark; None when unsure.
+
+    Delta: the table schema (at ``versionAsOf`` when given); Parquet: every file's footer plus
+    ``col=value`` partition folders; CSV: the header line of every file. None for URIs,
+    compressed CSV, a header-less CSV, names Spark would rewrite (empty or repeated header
+    fields) and anything that does not read cleanly, so that Spark then decides and words
+    the error. Lets a command reject a misnamed id or gold column before Spark starts.
+    """
+    import csv
+
+    root = _normalize(path)
+    if _URI.match(root) or format not in _SOURCE_FORMATS:
+        return None
+    try:
+        fs, base = _filesystem(root)
+        entry = fs.get_file_info(base)
+        if entry.type == pafs.FileType.NotFound:
+            return None
+        is_dir = entry.type == pafs.FileType.Directory
+        if is_dir and fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory:
+            if format not in ("delta", "auto"):
+                return None
+            from deltalake import DeltaTable
+
+            as_of = dict(options or {}).get("versionAsOf")
+            table = DeltaTable(root, version=int(as_of) if as_of is not None else None)
+            return [field.name for field in table.schema().fields]
+        files = [rel for rel, _, _ in _list_data_files(root)]
+        if not files or format == "delta":
+            return None
+        is_csv = all(rel.lower().endswith(_CSV_SUFFIXES) for rel in files)
+        fmt = format if format != "auto" else ("csv" if is_csv else "parquet")
+        full = [f"{root}/{rel}" if is_dir else root for rel in files]
+        columns: dict[str, None] = {}  # an ordered set
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for rel, file in zip(files, full):
+                columns.update(dict.fromkeys(pq.read_schema(file).names))
+                columns.update(dict.fromkeys(part.split("=", 1)[0] for part in rel.split("/")[:-1] if "=" in part))
+            return list(columns)
+        opts = {k.lower(): v for k, v in csv_read_options(options).items()}
+        if opts.get("header", "false").lower() != "true" or any(f.lower().endswith((".gz", ".bz2")) for f in full):
+            return None
+        for file in full:
+            with open(file, newline="", encoding=opts.get("encoding", "utf-8")) as handle:
+                header = next(csv.reader(handle, delimiter=opts.get("sep", opts.get("delimiter", ",")),
+                                         quotechar=opts.get("quote", '"') or None), [])
+            if not header or any(not name for name in header) or len(set(header)) < len(header):
+                return None
+            columns.update(dict.fromkeys(header))
+        return list(columns)
+    except Exception:  # noqa: BLE001 - unsure: Spark reads the source and reports what is wrong
+        return None
+
+
 def _file_uri(local_path: str) -> str:
     from pathlib import Path
 

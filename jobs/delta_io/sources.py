@@ -88,11 +88,40 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
 
 
 def _require_column(df: DataFrame, column: str, table: str, key: str) -> None:
-    if column not in df.columns:
+    _require_name(column, list(df.columns), table, key)
+
+
+def _require_name(column: str, columns: list[str], table: str, key: str) -> None:
+    if column not in columns:
         raise InputDataError(
-            f"column {column!r} ({key}) not found in {table}; its columns are: {', '.join(df.columns)}. "
+            f"column {column!r} ({key}) not found in {table}; its columns are: {', '.join(columns)}. "
             f"Set {key} to one of them"
         )
+
+
+def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
+    """Reject a misnamed id or gold column before Spark starts (a local source read cheaply).
+
+    The same error :func:`load_source` raises after Spark read the source; silent when the
+    columns cannot be known without Spark (:func:`jobs.delta_io.source.peek_columns`).
+    """
+    from jobs.delta_io.files import _normalize
+    from jobs.delta_io.source import _URI, _file_uri, peek_columns
+
+    paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]
+    if not paths or not all(paths):
+        return
+    found: list[str] = []
+    for path in paths:
+        columns = peek_columns(path, format=cfg.format, options=cfg.options)
+        if columns is None:
+            return
+        found += [c for c in columns if c not in found]
+    roots = [_normalize(p) for p in paths]
+    table = ",".join(r if _URI.match(r) else _file_uri(r) for r in roots)
+    _require_name(cfg.id_column, found, table, f"{role}.id_column")
+    if cfg.gold_column:
+        _require_name(cfg.gold_column, found, table, f"{role}.gold_column")
 
 
 def check_source(source: Source, *, text_columns: list[str], required_columns: set[str] | None) -> int:

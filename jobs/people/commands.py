@@ -125,7 +125,8 @@ COMMANDS = [
             add_arguments=_task_option, run=_status, done=_line("gold"),
             precheck=lambda args, cfg: _gold_config(args, cfg, "gold status")),
     Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio)",
-            add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck),
+            add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck,
+            reads_source=True),
     Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",
-            add_arguments=_suggest_options, run=_suggest, done=_line("suggest")),
+            add_arguments=_suggest_options, run=_suggest, done=_line("suggest"), reads_source=True),
 ]

@@ -87,6 +87,8 @@ class Command:
     new_run_id: bool = True
     # ``precheck(args, cfg)``: checks that must fail before Spark starts (an output path, say).
     precheck: Callable[[argparse.Namespace, Any], None] | None = None
+    # True: the command reads ``source``, whose id and gold columns are checked before Spark starts.
+    reads_source: bool = False
     # ``done(summary) -> str``: the line printed on success.
     done: Callable[[dict[str, Any]], str] | None = None
 
@@ -293,6 +295,10 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         )
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)
+    if cmd.reads_source and getattr(cfg, "source", None) is not None:
+        from jobs.delta_io.sources import precheck_source_columns
+
+        precheck_source_columns(cfg.source)
     if args.summary_json:
         _check_writable_parent(Path(args.summary_json), "--summary-json")
     started = time.perf_counter()

@@ -230,6 +230,7 @@ def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
     assert cli.main(["explain", "--config", str(config), "--row-id", "r049", "--run-id", "run-1", "-q"]) == 0
     out = capsys.readouterr().out
     assert "row r049: label" in out and "kw_edit" in out and "class prior (log)" in out
+    assert re.search(r"\(run run-1, label model \S+, (precision|confusion) model\)", out.splitlines()[0]), out
     cases = [
         (["explain", "--row-id", "nope"], r"row id 'nope' is not in the labels of run run-2"),
         (["explain", "--row-id", "r001", "--run-id", "never"], r"run 'never' has no run folder"),

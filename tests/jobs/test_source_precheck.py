@@ -1,0 +1,105 @@
+"""A misnamed id or gold column is rejected before Spark starts, with the error Spark's check gives."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from deltalake import write_deltalake
+
+from jobs import cli
+from jobs.delta_io.source import peek_columns
+from jobs.delta_io.sources import load_source, precheck_source_columns
+from jobs.runtime import session
+from jobs.runtime.config import SourceConfig
+from lf_library.errors import InputDataError
+
+ROWS = pd.DataFrame({"id": ["a", "b", "c"], "text": ["x y", "y", "z"], "verdict": ["pos", "neg", "pos"]})
+
+
+def _delta(tmp_path) -> tuple[str, str]:
+    path = tmp_path / "delta_src"
+    write_deltalake(str(path), ROWS)
+    write_deltalake(str(path), ROWS.assign(extra=1), mode="overwrite", schema_mode="overwrite")
+    return str(path), "delta"
+
+
+def _parquet(tmp_path) -> tuple[str, str]:
+    path = tmp_path / "pq_src"
+    for verdict, part in ROWS.groupby("verdict"):  # a partition folder holds the gold column
+        (path / f"verdict={verdict}").mkdir(parents=True)
+        part.drop(columns="verdict").to_parquet(path / f"verdict={verdict}" / "part-0.parquet", index=False)
+    return str(path), "parquet"
+
+
+def _csv(tmp_path) -> tuple[str, str]:
+    path = tmp_path / "src.csv"
+    ROWS.to_csv(path, index=False)
+    return str(path), "csv"
+
+
+SOURCES = {"delta": _delta, "parquet": _parquet, "csv": _csv}
+
+
+@pytest.mark.parametrize("kind", SOURCES)
+def test_columns_read_without_spark_are_the_ones_spark_sees(spark, tmp_path, kind):
+    path, fmt = SOURCES[kind](tmp_path)
+    cfg = SourceConfig(path=path, format=fmt, id_column="id", gold_column="verdict")
+    peeked = peek_columns(path, format="auto", options={})
+    assert sorted(peeked) == sorted(load_source(spark, cfg).df.columns)
+    precheck_source_columns(cfg)  # right names: silent
+
+
+@pytest.mark.parametrize("kind", SOURCES)
+@pytest.mark.parametrize("key", ["id_column", "gold_column"])
+def test_misnamed_column_gives_the_same_error_before_spark(spark, tmp_path, kind, key):
+    path, fmt = SOURCES[kind](tmp_path)
+    cfg = SourceConfig(path=path, format=fmt, **{"id_column": "id", "gold_column": "verdict", key: "Verdikt"})
+    with pytest.raises(InputDataError) as early:
+        precheck_source_columns(cfg)
+    with pytest.raises(InputDataError) as late:
+        load_source(spark, cfg)
+    assert str(early.value) == str(late.value)
+    assert f"column 'Verdikt' (source.{key}) not found in " in str(early.value)
+
+
+def test_delta_columns_at_the_version_read(tmp_path):
+    path, _ = _delta(tmp_path)
+    assert peek_columns(path, format="delta", options={"versionAsOf": "0"}) == ["id", "text", "verdict"]
+    assert peek_columns(path, format="delta", options={}) == ["id", "text", "verdict", "extra"]
+
+
+def test_unsure_sources_are_left_to_spark(tmp_path):
+    (tmp_path / "dup.csv").write_text("id,id,text\n1,2,x\n")
+    (tmp_path / "blank.csv").write_text("id,,text\n1,2,x\n")
+    cases = [
+        ("s3://bucket/table", "auto", {}),  # a URI: pyarrow may lack credentials
+        (str(tmp_path / "dup.csv"), "csv", {}),  # Spark renames repeated header names
+        (str(tmp_path / "blank.csv"), "csv", {}),  # ... and empty ones
+        (str(tmp_path / "dup.csv"), "csv", {"header": "false"}),  # Spark names the columns _c0, _c1, ...
+        (str(tmp_path / "missing"), "auto", {}),  # read_source words this error
+    ]
+    for path, fmt, options in cases:
+        assert peek_columns(path, format=fmt, options=options) is None, path
+
+
+def test_cli_rejects_a_misnamed_id_column_before_spark_starts(tmp_path, capsys, monkeypatch):
+    path, fmt = _csv(tmp_path)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+        "source": {"path": path, "format": fmt, "id_column": "ID", "gold_column": "verdict"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+    }))
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the source's columns were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    for command in ("run", "apply", "analyze", "annotate", "suggest", "train"):
+        extra = ["--strategy", "uncertain", "--n", "5", "--out", str(tmp_path / "rows.csv")] if command == "annotate" else []
+        assert cli.main([command, "--config", str(config), "-q", *extra]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "column 'ID' (source.id_column) not found in " in err[0], (command, err)
+        assert "its columns are: id, text, verdict. Set source.id_column to one of them" in err[0]
+    assert not (tmp_path / "lake").exists()
