@@ -124,6 +124,7 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
     the error. Lets a command reject a misnamed id or gold column before Spark starts.
     """
     import csv
+    from urllib.parse import unquote
 
     root = _normalize(path)
     if _URI.match(root) or format not in _SOURCE_FORMATS:
@@ -154,7 +155,8 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
 
             for rel, file in zip(files, full):
                 columns.update(dict.fromkeys(pq.read_schema(file).names))
-                columns.update(dict.fromkeys(part.split("=", 1)[0] for part in rel.split("/")[:-1] if "=" in part))
+                # Spark unescapes partition folder names (%XX) into column names.
+                columns.update(dict.fromkeys(unquote(part.split("=", 1)[0]) for part in rel.split("/")[:-1] if "=" in part))
             return list(columns)
         opts = {k.lower(): v for k, v in csv_read_options(options).items()}
         if opts.get("header", "false").lower() != "true" or any(f.lower().endswith((".gz", ".bz2")) for f in full):

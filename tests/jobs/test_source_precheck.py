@@ -69,6 +69,15 @@ def test_delta_columns_at_the_version_read(tmp_path):
     assert peek_columns(path, format="delta", options={}) == ["id", "text", "verdict", "extra"]
 
 
+def test_escaped_partition_folder_is_the_column_spark_names(spark, tmp_path):
+    path = tmp_path / "escaped"
+    (path / "the%20gold=pos").mkdir(parents=True)  # Spark's escaping of the column "the gold"
+    ROWS.drop(columns="verdict").to_parquet(path / "the%20gold=pos" / "part-0.parquet", index=False)
+    cfg = SourceConfig(path=str(path), format="parquet", id_column="id", gold_column="the gold")
+    assert sorted(peek_columns(str(path), format="parquet", options={})) == sorted(load_source(spark, cfg).df.columns)
+    precheck_source_columns(cfg)
+
+
 def test_unsure_sources_are_left_to_spark(tmp_path):
     (tmp_path / "dup.csv").write_text("id,id,text\n1,2,x\n")
     (tmp_path / "blank.csv").write_text("id,,text\n1,2,x\n")
