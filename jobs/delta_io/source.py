@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,7 +58,7 @@ def read_source(
         raise ValueError(f"format must be one of {', '.join(_SOURCE_FORMATS)}; got {format!r}")
     options = dict(options or {})
     root = _normalize(path)
-    uri = root if _URI.match(root) else _file_uri(root)
+    uri = source_uri(root)
     try:
         fs, base = _filesystem(root)
     except SourceReadError:
@@ -98,7 +98,7 @@ def read_source(
         raise SourceReadError(f"source {path} has no data files ({root}); expected {_EXPECTED_SOURCE}")
     fmt = format
     if fmt == "auto":
-        fmt = "csv" if all(rel.lower().endswith(_CSV_SUFFIXES) for rel, _, _ in files) else "parquet"
+        fmt = _files_format([rel for rel, _, _ in files])
     reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
     try:
         df = spark.read.format(fmt).options(**reader_options).load(_spark_path(root))
@@ -114,14 +114,17 @@ def read_source(
     return df, SourceInfo(path=uri, format=fmt, version=None, fingerprint=f"files:{digest.hexdigest()}")
 
 
-def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] | None) -> list[str] | None:
+def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] | None,
+                 wanted: Collection[str] = ()) -> list[str] | None:
     """The column names Spark will see in a local source, in order, read without Spark; None when unsure.
 
-    Delta: the table schema (at ``versionAsOf`` when given); Parquet: every file's footer plus
-    ``col=value`` partition folders; CSV: the header line of every file. None for URIs,
-    compressed CSV, a header-less CSV, names Spark would rewrite (empty or repeated header
-    fields) and anything that does not read cleanly, so that Spark then decides and words
-    the error. Lets a command reject a misnamed id or gold column before Spark starts.
+    Delta: the table schema (at ``versionAsOf`` when given); Parquet: the files' footers plus
+    ``col=value`` partition folders; CSV: the files' header lines. Files are read until every
+    name in ``wanted`` was seen (one file when a config is right), so the list is complete only
+    when one is missing. None for URIs, compressed CSV, a header-less CSV, names Spark would
+    rewrite (empty or repeated header fields) and anything that does not read cleanly, so that
+    Spark then decides and words the error. Lets a command reject a misnamed id or gold column
+    before Spark starts.
     """
     import csv
     from urllib.parse import unquote
@@ -146,31 +149,41 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
         files = [rel for rel, _, _ in _list_data_files(root)]
         if not files or format == "delta":
             return None
-        is_csv = all(rel.lower().endswith(_CSV_SUFFIXES) for rel in files)
-        fmt = format if format != "auto" else ("csv" if is_csv else "parquet")
-        full = [f"{root}/{rel}" if is_dir else root for rel in files]
+        fmt = format if format != "auto" else _files_format(files)
+        if fmt == "csv":
+            kwargs, opts = _csv_reader_kwargs(options)
+            if opts.get("header", "false").lower() != "true" or any(rel.lower().endswith((".gz", ".bz2")) for rel in files):
+                return None
         columns: dict[str, None] = {}  # an ordered set
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
+        for rel in files:
+            file = f"{root}/{rel}" if is_dir else root
+            if fmt == "parquet":
+                import pyarrow.parquet as pq
 
-            for rel, file in zip(files, full):
                 columns.update(dict.fromkeys(pq.read_schema(file).names))
                 # Spark unescapes partition folder names (%XX) into column names.
                 columns.update(dict.fromkeys(unquote(part.split("=", 1)[0]) for part in rel.split("/")[:-1] if "=" in part))
-            return list(columns)
-        opts = {k.lower(): v for k, v in csv_read_options(options).items()}
-        if opts.get("header", "false").lower() != "true" or any(f.lower().endswith((".gz", ".bz2")) for f in full):
-            return None
-        for file in full:
-            with open(file, newline="", encoding=opts.get("encoding", "utf-8")) as handle:
-                header = next(csv.reader(handle, delimiter=opts.get("sep", opts.get("delimiter", ",")),
-                                         quotechar=opts.get("quote", '"') or None), [])
-            if not header or any(not name for name in header) or len(set(header)) < len(header):
-                return None
-            columns.update(dict.fromkeys(header))
+            else:
+                with open(file, newline="", encoding=opts.get("encoding", "utf-8")) as handle:
+                    header = next(csv.reader(handle, **kwargs), [])
+                if not header or any(not name for name in header) or len(set(header)) < len(header):
+                    return None
+                columns.update(dict.fromkeys(header))
+            if wanted and all(name in columns for name in wanted):
+                break
         return list(columns)
     except Exception:  # noqa: BLE001 - unsure: Spark reads the source and reports what is wrong
         return None
+
+
+def source_uri(root: str) -> str:
+    """How lineage and errors name a source path: URIs as they are, local paths as file:// URIs."""
+    return root if _URI.match(root) else _file_uri(root)
+
+
+def _files_format(rel_paths: Sequence[str]) -> Literal["csv", "parquet"]:
+    """``format: auto`` for plain files: CSV when every file is CSV, else Parquet."""
+    return "csv" if all(rel.lower().endswith(_CSV_SUFFIXES) for rel in rel_paths) else "parquet"
 
 
 def _file_uri(local_path: str) -> str:
@@ -212,6 +225,20 @@ def _local_files(paths: list[str], suffixes: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _csv_reader_kwargs(options: Mapping[str, str] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Python ``csv.reader`` keyword arguments that read as lakelabel's Spark CSV options do, and
+    those options with lower-case keys."""
+    opts = {k.lower(): v for k, v in csv_read_options(options).items()}
+    quote, escape = opts.get("quote", '"'), opts.get("escape", "\\")
+    kwargs: dict[str, Any] = {"delimiter": opts.get("sep", opts.get("delimiter", ",")), "quotechar": quote or None,
+                              "strict": False}
+    if escape == quote:
+        kwargs["doublequote"] = True
+    else:
+        kwargs.update(doublequote=False, escapechar=escape or None)
+    return kwargs, opts
+
+
 def find_ragged_csv_row(paths: list[str], options: Mapping[str, str] | None) -> str | None:
     """``file line N: K fields, the header has M`` for the first record whose field count differs.
 
@@ -221,16 +248,8 @@ def find_ragged_csv_row(paths: list[str], options: Mapping[str, str] | None) -> 
     """
     import csv
 
-    opts = {k.lower(): v for k, v in csv_read_options(options).items()}
-    sep = opts.get("sep", opts.get("delimiter", ","))
-    quote = opts.get("quote", '"')
-    escape = opts.get("escape", "\\")
+    kwargs, opts = _csv_reader_kwargs(options)
     header = opts.get("header", "false").lower() == "true"
-    kwargs: dict[str, Any] = {"delimiter": sep, "quotechar": quote or None, "strict": False}
-    if escape == quote:
-        kwargs["doublequote"] = True
-    else:
-        kwargs.update(doublequote=False, escapechar=escape or None)
     for file in _local_files(paths, _CSV_SUFFIXES):
         if not file.lower().endswith(".csv"):
             continue  # compressed files: left to Spark's message

@@ -106,19 +106,19 @@ def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
     columns cannot be known without Spark (:func:`jobs.delta_io.source.peek_columns`).
     """
     from jobs.delta_io.files import _normalize
-    from jobs.delta_io.source import _URI, _file_uri, peek_columns
+    from jobs.delta_io.source import peek_columns, source_uri
 
     paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]
     if not paths or not all(paths):
         return
+    wanted = [cfg.id_column] + ([cfg.gold_column] if cfg.gold_column else [])
     found: list[str] = []
     for path in paths:
-        columns = peek_columns(path, format=cfg.format, options=cfg.options)
+        columns = peek_columns(path, format=cfg.format, options=cfg.options, wanted=wanted)
         if columns is None:
             return
         found += [c for c in columns if c not in found]
-    roots = [_normalize(p) for p in paths]
-    table = ",".join(r if _URI.match(r) else _file_uri(r) for r in roots)
+    table = ",".join(source_uri(_normalize(p)) for p in paths)
     _require_name(cfg.id_column, found, table, f"{role}.id_column")
     if cfg.gold_column:
         _require_name(cfg.gold_column, found, table, f"{role}.gold_column")

@@ -78,6 +78,15 @@ def test_escaped_partition_folder_is_the_column_spark_names(spark, tmp_path):
     precheck_source_columns(cfg)
 
 
+def test_files_are_read_only_until_the_wanted_columns_are_seen(tmp_path):
+    path = tmp_path / "two"
+    path.mkdir()
+    ROWS.to_parquet(path / "part-0.parquet", index=False)
+    ROWS.assign(extra=1).to_parquet(path / "part-1.parquet", index=False)
+    assert peek_columns(str(path), format="parquet", options={}, wanted=["id", "verdict"]) == ["id", "text", "verdict"]
+    assert peek_columns(str(path), format="parquet", options={}, wanted=["ID"]) == ["id", "text", "verdict", "extra"]
+
+
 def test_unsure_sources_are_left_to_spark(tmp_path):
     (tmp_path / "dup.csv").write_text("id,id,text\n1,2,x\n")
     (tmp_path / "blank.csv").write_text("id,,text\n1,2,x\n")
