@@ -283,7 +283,8 @@ COMMAND = command.Command(
     name="analyze", help="where the LFs go wrong: per-LF, pair, class and slice statistics, error buckets "
                          "(--run-id: the run whose labels to analyze; default the latest labels)",
     new_run_id=False, add_arguments=lambda p: add_task_option(p, every=True),
-    precheck=lambda args, cfg: task_views(cfg, args.task, command="analyze", every=True), reads_source=True,
+    precheck=lambda args, cfg: task_views(cfg, args.task, command="analyze", every=True),
+    reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, task=args.task),
     done=lambda s: done_line(s, "analysis"),
 )

@@ -252,7 +252,7 @@ def _force_option(p: Any) -> None:
 
 COMMAND = command.Command(
     name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option,
-    precheck=apply_lfs.check_lfs, reads_source=True,
+    precheck=apply_lfs.check_lfs, reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force,
                                              registry=args.registry).summary,
 )

@@ -254,7 +254,7 @@ COMMAND = command.Command(
     name="report", help="a self-contained HTML report of the analysis, with plots "
                         "(--run-id: the run whose labels to report; default the latest labels)",
     add_arguments=_options, new_run_id=False,
-    precheck=lambda args, cfg: check_options(cfg, args.out, args.task),
+    precheck=lambda args, cfg: check_options(cfg, args.out, args.task), reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, out=args.out, task=args.task),
     done=lambda s: analyze_job.done_line(s, "report"),
 )

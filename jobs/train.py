@@ -311,7 +311,7 @@ COMMAND = command.Command(
     name="train", help="train a Spark ML end model on the labels, score it on gold, write the predictions table "
                        "(--run-id: the run whose labels to learn from; default the latest labels)",
     new_run_id=False, add_arguments=lambda p: add_task_option(p, every=False),
-    precheck=lambda args, cfg: one_task(cfg, args.task, command="train"), reads_source=True,
+    precheck=lambda args, cfg: one_task(cfg, args.task, command="train"), reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, task=args.task),
     done=lambda s: (f"lakelabel train: run {s['run_id']}: {s['end_model'].get('model_uri')} -> "
                     f"{s['tables']['predictions']['path']} v{s['tables']['predictions']['version']}"),

@@ -17,6 +17,7 @@ Import it from :mod:`jobs.delta_io`.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -195,12 +196,7 @@ class LocalDeltaIO:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         root = _normalize(path)
-        dt = self._load_for_read(root, version)
-        protocol = dt.protocol()
-        with_dv = 0
-        if "deletionVectors" in (protocol.reader_features or []):
-            with_dv = pa.RecordBatchReader.from_stream(dt.deletion_vectors()).read_all().num_rows
-        check_readable_locally(root, protocol, dt.metadata().configuration, files_with_deletion_vectors=with_dv)
+        dt = self._readable_snapshot(root, version)
         arrow = pa.schema(dt.schema().to_arrow())
         schema = from_arrow_schema(arrow, prefer_timestamp_ntz=True)
         all_files = dt.file_uris()
@@ -222,6 +218,45 @@ class LocalDeltaIO:
             _check_hive_layout(root, parts, files)
         df = spark.read.schema(schema).option("basePath", _spark_path(root)).parquet(*map(_spark_path, files))
         return df.select(*[_column(name) for name in arrow.names])
+
+    def read_arrow(
+        self, path: str, *, version: int | None = None, columns: Sequence[str] | None = None
+    ) -> tuple[pa.Table, int]:
+        """Read a Delta table snapshot into driver memory with delta-rs, without Spark.
+
+        For small tables (the gold table: labels people gave). Same checks as :meth:`read_table`.
+
+        Returns
+        -------
+        (pyarrow.Table, int)
+            The rows (only ``columns`` when given) and the version read.
+        """
+        dt = self._readable_snapshot(_normalize(path), version)
+        return dt.to_pyarrow_table(columns=list(columns) if columns is not None else None), dt.version()
+
+    def driver_readable(self, path: str) -> bool:
+        """Whether :meth:`read_arrow` reads ``path`` as Spark would: a local path or ``file:`` URI
+        whose table, if there is one yet, has no column mapping and no deletion vectors."""
+        root = _normalize(path)
+        if not os.path.isabs(root):
+            return False  # an object store or dbfs: Spark has the credentials and the mounts
+        if not self.table_exists(root):
+            return True
+        try:
+            self._readable_snapshot(root, None)
+        except SourceReadError:
+            return False
+        return True
+
+    def _readable_snapshot(self, root: str, version: int | None) -> Any:
+        """The ``DeltaTable`` at ``version``, after :func:`check_readable_locally`."""
+        dt = self._load_for_read(root, version)
+        protocol = dt.protocol()
+        with_dv = 0
+        if "deletionVectors" in (protocol.reader_features or []):
+            with_dv = pa.RecordBatchReader.from_stream(dt.deletion_vectors()).read_all().num_rows
+        check_readable_locally(root, protocol, dt.metadata().configuration, files_with_deletion_vectors=with_dv)
+        return dt
 
     # -- write ---------------------------------------------------------------------------------
 

@@ -58,6 +58,12 @@ def _import_precheck(args: Any, cfg: Any) -> None:
     check_gold_file(args.file)  # a missing file costs no Spark startup
 
 
+def _status_needs_spark(args: Any, cfg: Any) -> bool:
+    from jobs.people.gold import status_needs_spark
+
+    return status_needs_spark(_gold_config(args, cfg, "gold status"))
+
+
 def _with_task(summary: dict[str, Any], args: Any) -> dict[str, Any]:
     return {**summary, "task": args.task} if args.task else summary
 
@@ -123,7 +129,7 @@ COMMANDS = [
             precheck=_import_precheck),
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
             add_arguments=_task_option, run=_status, done=_line("gold"),
-            precheck=lambda args, cfg: _gold_config(args, cfg, "gold status")),
+            precheck=lambda args, cfg: _gold_config(args, cfg, "gold status"), needs_spark=_status_needs_spark),
     Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio)",
             add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck,
             reads_source=True),

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,7 +42,8 @@ from lf_library.errors import ConfigError, InputDataError
 log = logging.getLogger(__name__)
 
 __all__ = ["GOLD_META_KEY", "SPLITS", "GoldSets", "gold_schema", "assign_split", "label_space_of",
-           "read_gold", "current_gold", "import_file", "gold_sets", "run"]  # fmt: skip
+           "read_gold", "current_gold", "import_file", "gold_sets", "run", "status", "status_counts",
+           "status_needs_spark"]  # fmt: skip
 
 GOLD_META_KEY = "lakelabel.gold"
 SPLITS = ("dev", "test")
@@ -225,9 +227,13 @@ def _check_duplicates(records: list[dict[str, Any]], path: str) -> list[dict[str
     return out
 
 
-def _conflicts(history: list[tuple[str, str, int, datetime]]) -> dict[str, dict[str, str]]:
-    """Rows whose annotators' latest labels differ: ``row_id -> {annotator: label}``."""
-    latest: dict[str, dict[str, tuple[datetime, int]]] = {}
+def _conflicts(history: Sequence[tuple[str, str, Any, datetime]]) -> dict[str, dict[str, Any]]:
+    """Rows whose annotators' latest labels differ: ``row_id -> {annotator: label}``.
+
+    ``history``: ``(row_id, annotator, label, annotated_at)`` in import order (a tie in
+    ``annotated_at`` goes to the later import); the label is an id or a name.
+    """
+    latest: dict[str, dict[str, tuple[datetime, Any]]] = {}
     for row_id, annotator, label, at in history:
         per = latest.setdefault(row_id, {})
         if annotator not in per or at >= per[annotator][0]:
@@ -359,33 +365,70 @@ def import_file(
             "timings_seconds": {"gold import": round(time.perf_counter() - started, 3)}}  # fmt: skip
 
 
-def status(spark: SparkSession, cfg: PipelineConfig, *, run_id: str) -> dict[str, Any]:
-    """``lakelabel gold status``: current labels per split and class, annotators, history and conflicts."""
-    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+_STATUS_COLUMNS = ("row_id", "annotator", "label_name", "annotated_at", "imported_at", "split", "import_id")
+
+
+def status_needs_spark(cfg: PipelineConfig) -> bool:
+    """Whether ``gold status`` needs Spark to read the gold table.
+
+    Not when delta-rs reads it as the jobs would (``tables.delta_io`` is not ``native``, and
+    :meth:`~jobs.delta_io.LocalDeltaIO.driver_readable`): the gold table holds the labels people
+    gave, small enough for the driver, and Spark's start costs more than the whole answer.
+    """
+    return cfg.tables.delta_io == "native" or not delta_io.LocalDeltaIO().driver_readable(cfg.table_path("gold"))
+
+
+def status(spark: SparkSession | None, cfg: PipelineConfig, *, run_id: str) -> dict[str, Any]:
+    """``lakelabel gold status``: current labels per split and class, annotators, history and conflicts.
+
+    ``spark`` None reads the gold table with delta-rs (see :func:`status_needs_spark`); either
+    way the history is counted on the driver by :func:`status_counts`.
+    """
     table = cfg.table_path("gold")
-    history = read_gold(spark, cfg, io)
-    if history is None:
-        raise ConfigError(f"no gold table at {table}; import labels with `lakelabel gold import` first")
-    current = current_gold(spark, cfg, io)
-    per = current.groupBy("split", "label_name").count().collect()
-    by_annotator = Window.partitionBy("row_id", "annotator").orderBy(F.col("annotated_at").desc(),
-                                                                     F.col("imported_at").desc())  # fmt: skip
-    latest = history.withColumn("_r", F.row_number().over(by_annotator)).where(F.col("_r") == 1)
-    disagree = (latest.groupBy("row_id").agg(F.countDistinct("label").alias("labels"),
-                                             F.map_from_entries(F.collect_list(F.struct("annotator", "label_name"))).alias("by"))
-                .where(F.col("labels") > 1))  # fmt: skip
-    totals = history.agg(F.count(F.lit(1)).alias("labels"), F.countDistinct("row_id").alias("rows"),
-                         F.countDistinct("annotator").alias("annotators"),
-                         F.countDistinct("import_id").alias("imports")).first()  # fmt: skip
-    examples = [{"row_id": r["row_id"], "labels": dict(r["by"])} for r in disagree.orderBy("row_id").limit(_EXAMPLES).collect()]
-    counts = {
-        "rows": totals["rows"], "labels_given": totals["labels"], "annotators": totals["annotators"],
-        "imports": totals["imports"], "conflicts": disagree.count(),
-        "current": {f"{r['split']}/{r['label_name']}": r["count"] for r in sorted(per, key=lambda r: (r[0], r[1]))},
-    }  # fmt: skip
+    no_table = ConfigError(f"no gold table at {table}; import labels with `lakelabel gold import` first")
+    if spark is None:
+        local = delta_io.LocalDeltaIO()
+        if not local.table_exists(table):
+            raise no_table
+        rows, version = local.read_arrow(table, columns=_STATUS_COLUMNS)
+        history = rows.to_pylist()
+    else:
+        io = delta_io.delta_io(spark, cfg.tables.delta_io)
+        frame = read_gold(spark, cfg, io)
+        if frame is None:
+            raise no_table
+        version = io.table_version(table)
+        history = [r.asDict() for r in frame.select(*_STATUS_COLUMNS).collect()]
+    counts, examples = status_counts(history)
     return {"run_id": run_id, "stage": "gold status", "status": "succeeded", "skipped": False,
-            "tables": {"gold": {"path": table, "version": io.table_version(table)}}, "counts": counts,
+            "tables": {"gold": {"path": table, "version": version}}, "counts": counts,
             "conflict_examples": examples}  # fmt: skip
+
+
+def status_counts(history: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Counts and conflict examples of ``gold status`` from every label ever imported.
+
+    A row's current label is its latest (``annotated_at``, then ``imported_at``, then annotator,
+    as :func:`current_gold`); its split is that of its first label.
+    """
+    ordered = sorted(history, key=lambda r: (r["imported_at"], r["annotated_at"]))
+    split: dict[str, str] = {}
+    current: dict[str, tuple[tuple, str]] = {}
+    for r in ordered:
+        split.setdefault(r["row_id"], r["split"])
+        key = (r["annotated_at"], r["imported_at"], r["annotator"])
+        if r["row_id"] not in current or key >= current[r["row_id"]][0]:
+            current[r["row_id"]] = (key, r["label_name"])
+    per = Counter((split[row], name) for row, (_, name) in current.items())
+    conflicts = _conflicts([(r["row_id"], r["annotator"], r["label_name"], r["annotated_at"]) for r in ordered])
+    counts = {
+        "rows": len(current), "labels_given": len(ordered), "annotators": len({r["annotator"] for r in ordered}),
+        "imports": len({r["import_id"] for r in ordered}), "conflicts": len(conflicts),
+        "current": {f"{sp}/{name}": n for (sp, name), n in sorted(per.items())},
+    }  # fmt: skip
+    examples = [{"row_id": row, "labels": dict(sorted(labels.items()))}
+                for row, labels in sorted(conflicts.items())[:_EXAMPLES]]  # fmt: skip
+    return counts, examples
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, file: str, format: FileFormat = "auto",

@@ -64,8 +64,11 @@ class Command:
         ``needs_spark`` is false.
     add_arguments : callable, optional
         Adds the command's own options to its parser.
-    needs_spark, needs_config : bool
-        Whether to start Spark / load ``--config`` (the demo builds its own config).
+    needs_spark : bool or callable
+        Whether to start Spark, or ``needs_spark(args, cfg) -> bool`` deciding it after the
+        precheck (``gold status`` reads a local gold table without Spark).
+    needs_config : bool
+        Whether to load ``--config`` (the demo builds its own config).
     make_config : callable, optional
         ``make_config(args) -> PipelineConfig`` instead of loading ``--config``.
     stage_summary : bool
@@ -78,7 +81,7 @@ class Command:
     help: str
     run: Callable[..., dict[str, Any]] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
-    needs_spark: bool = True
+    needs_spark: bool | Callable[[argparse.Namespace, Any], bool] = True
     needs_config: bool = True
     make_config: Callable[[argparse.Namespace], Any] | None = None
     stage_summary: bool = False
@@ -89,6 +92,8 @@ class Command:
     precheck: Callable[[argparse.Namespace, Any], None] | None = None
     # True: the command reads ``source``, whose id and gold columns are checked before Spark starts.
     reads_source: bool = False
+    # True: the command scores on ``evaluation`` (when it has a gold column): its columns are checked too.
+    reads_evaluation: bool = False
     # ``done(summary) -> str``: the line printed on success.
     done: Callable[[dict[str, Any]], str] | None = None
 
@@ -299,11 +304,16 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         from jobs.delta_io.sources import precheck_source_columns
 
         precheck_source_columns(cfg.source)
+        ev = getattr(cfg, "evaluation", None)
+        # One task: evaluation.gold_column is read as is (several tasks read each task's gold column).
+        if cmd.reads_evaluation and ev is not None and ev.gold_column and not (cfg.tasks or cfg.multi_label):
+            precheck_source_columns(ev, role="evaluation")
     if args.summary_json:
         _check_writable_parent(Path(args.summary_json), "--summary-json")
     started = time.perf_counter()
     spark = None
-    if cmd.needs_spark:
+    wants_spark = cmd.needs_spark(args, cfg) if callable(cmd.needs_spark) else cmd.needs_spark
+    if wants_spark:
         from jobs.runtime.session import get_spark
 
         spark = get_spark(f"lakelabel-{cmd.name}", master=args.master or cfg.spark.master, conf=cfg.spark.conf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import shutil
@@ -89,8 +90,49 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup):
     assert len(gold_rows(spark, cfg)) == 4  # history kept
     current = gold.current_gold(spark, cfg).toPandas().set_index("row_id")
     assert current.loc["r001", "label_name"] == "neg" and current.loc["r002", "label_name"] == "pos"
-    st = gold.status(spark, cfg, run_id="st")["counts"]
+    by_spark = gold.status(spark, cfg, run_id="st")
+    st = by_spark["counts"]
     assert (st["rows"], st["labels_given"], st["annotators"], st["imports"], st["conflicts"]) == (2, 4, 2, 2, 1)
+    assert by_spark["conflict_examples"] == [{"row_id": "r002", "labels": {"ann": "neg", "bob": "pos"}}]
+    # The current labels per split and class agree with current_gold's.
+    per = current.groupby(["split", "label_name"]).size()
+    assert st["current"] == {f"{sp}/{name}": int(n) for (sp, name), n in sorted(per.items())}
+    # Read with delta-rs on the driver (gold status without Spark): the same answer.
+    assert gold.status(None, cfg, run_id="st") == by_spark
+
+
+def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monkeypatch):
+    from jobs.runtime import session
+
+    cfg, _, tmp = setup
+    cfg_file = tmp / "c.yaml"
+    cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("gold status started Spark to read a local gold table")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    capsys.readouterr()
+    assert cli_main(["gold", "status", "--config", str(cfg_file)]) == 2  # no gold table yet: the usual error
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no gold table at" in err[0] and "lakelabel gold import" in err[0], err
+    monkeypatch.undo()
+    gold.run(spark, cfg, run_id="g1", file=write_csv(tmp / "a.csv", [
+        {"row_id": "r001", "label": "pos", "annotator": "ann"}, {"row_id": "r001", "label": "neg", "annotator": "bob"},
+        {"row_id": "r002", "label": "neg", "annotator": "ann"},
+    ]))  # fmt: skip
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    out = tmp / "status.json"
+    assert cli_main(["gold", "status", "--config", str(cfg_file), "--summary-json", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert "2 row(s), 3 label(s) from 2 annotator(s) in 1 import(s)" in line and "1 row(s) where annotators disagree" in line
+    summary = json.loads(out.read_text())
+    expected = gold.status(spark, cfg, run_id=summary["run_id"])
+    assert {k: v for k, v in summary.items() if k != "seconds"} == expected
+    # Spark reads what delta-rs cannot see as Spark would: native Delta, object stores.
+    assert not gold.status_needs_spark(cfg)
+    assert gold.status_needs_spark(dataclasses.replace(cfg, tables=dataclasses.replace(cfg.tables, delta_io="native")))
+    assert gold.status_needs_spark(dataclasses.replace(cfg, tables=dataclasses.replace(cfg.tables, gold="s3://b/gold")))
 
 
 @pytest.mark.parametrize(

@@ -121,3 +121,31 @@ def test_cli_rejects_a_misnamed_id_column_before_spark_starts(tmp_path, capsys, 
         assert len(err) == 1 and "column 'ID' (source.id_column) not found in " in err[0], (command, err)
         assert "its columns are: id, text, verdict. Set source.id_column to one of them" in err[0]
     assert not (tmp_path / "lake").exists()
+
+
+def test_cli_rejects_a_misnamed_evaluation_gold_column_before_spark_starts(spark, tmp_path, capsys, monkeypatch):
+    """The held-out ``evaluation`` source of the commands that score on it: the error its load gives, early."""
+    path, fmt = _csv(tmp_path)
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    held, _ = _csv(held_out)
+    ev = {"path": held, "format": fmt, "id_column": "id", "gold_column": "VERDICT"}
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+        "source": {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"}, "evaluation": ev,
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+    }))
+    with pytest.raises(InputDataError) as late:
+        load_source(spark, SourceConfig(**ev), role="evaluation")
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the evaluation source's columns were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    for command in ("run", "analyze", "report", "train"):
+        assert cli.main([command, "--config", str(config), "-q"]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"lakelabel: error: {late.value}"], (command, err)  # the very line Spark's check gives
+        assert "column 'VERDICT' (evaluation.gold_column) not found in " in err[0]
+    assert not (tmp_path / "lake").exists()
