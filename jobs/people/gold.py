@@ -319,6 +319,10 @@ def import_file(
             at = r["annotated_at"].replace(tzinfo=timezone.utc)
             past.append((r["row_id"], r["annotator"], r["label"], at))
             known_split.setdefault(r["row_id"], r["split"])
+    kept = sum(1 for r in records if split and not r["split"] and known_split.get(r["row_id"], split) != split)
+    if kept:
+        log.warning("gold import: --split %s applies to new rows only; %d row(s) already in the gold table keep "
+                    "their split (a row's split never changes)", split, kept)
     out, relabeled = [], 0
     labeled_before = {(row_id, a): label for row_id, a, label, _ in past}
     for r in records:

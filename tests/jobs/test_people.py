@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import json
 import shutil
 import sys
@@ -171,12 +172,18 @@ def test_bad_input_names_file_and_row_and_writes_nothing(spark, setup, records, 
     assert list(gold_rows(spark, cfg).row_id) == ["r005"]
 
 
-def test_split_never_changes_and_cli_exit_code(spark, setup, capsys):
+def test_split_never_changes_and_cli_exit_code(spark, setup, capsys, caplog):
     cfg, _, tmp = setup
     row = next(r for r in (f"r{i:03d}" for i in range(40)) if gold.assign_split(r, 0.5) == "dev")
     gold.run(spark, cfg, run_id="s1", file=write_csv(tmp / "s1.csv", [{"row_id": row, "label": "pos"}]))
     with pytest.raises(InputDataError, match="split never changes"):
         gold.run(spark, cfg, run_id="s2", file=write_csv(tmp / "s2.csv", [{"row_id": row, "label": "pos", "split": "test"}]))
+    # --split is for new rows: this one keeps its split, and the import says so.
+    with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
+        s3 = gold.run(spark, cfg, run_id="s3", file=write_csv(tmp / "s3.csv", [{"row_id": row, "label": "neg"}]),
+                      split="test")
+    assert s3["counts"]["dev"] == 1 and s3["counts"]["test"] == 0
+    assert "--split test applies to new rows only; 1 row(s) already in the gold table keep their split" in caplog.text
     cfg_file = tmp / "c.yaml"
     cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
     capsys.readouterr()  # only the command's own output (an earlier CLI call in the session may have logged here)
