@@ -120,6 +120,10 @@ def run(
         log.warning("fit: label_model.use_dev_labels is on but the gold table has no dev rows; fitting without them")
     if dev is not None:
         model.fit_from_stats(stats, L_dev=dev[0], Y_dev=dev[1])
+        used = str(getattr(model, "fit_info_", {}).get("dev_use", ""))
+        if used.startswith("unused ("):
+            log.warning("fit: label_model.use_dev_labels is on, but the gold dev labels were not used: %s",
+                        used[len("unused ("):-1])
     else:
         model.fit_from_stats(stats)
     fit_seconds = time.perf_counter() - started

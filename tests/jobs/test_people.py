@@ -230,7 +230,7 @@ def test_annotate_strategies_then_round_trip(spark, after_p1):
     assert '<Choice value="neg"/>' in (tmp / "tasks.xml").read_text()
 
 
-def test_dev_labels_fit_and_test_metrics(spark, setup):
+def test_dev_labels_fit_and_test_metrics(spark, setup, caplog):
     cfg, rows, tmp = setup
     labeled = [{"row_id": r, "label": g} for r, g in zip(rows.id, rows.gold)]
     gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "all.csv", labeled))
@@ -240,7 +240,11 @@ def test_dev_labels_fit_and_test_metrics(spark, setup):
     assert 0 <= plain["gold_test_accuracy"] <= 1
     with_dev = make_cfg(tmp, cfg.source.path, label_model={"use_dev_labels": True})
     assert with_dev.gold.use_dev_labels and "use_dev_labels" not in with_dev.label_model.to_dict()
-    metrics = pipeline.run(spark, with_dev, run_id="p2", force=True).summary["metrics"]
+    with caplog.at_level(logging.WARNING, logger="jobs.fit_label_model"):
+        metrics = pipeline.run(spark, with_dev, run_id="p2", force=True).summary["metrics"]
+    # Fewer than 50 dev labels: the model declines them, and the run says so on stderr.
+    assert "use_dev_labels is on, but the gold dev labels were not used: " in caplog.text
+    assert "dev labels < 50" in caplog.text
     assert metrics["gold_dev_rows"] == splits["dev"] and metrics["gold_test_rows"] == splits["test"]
     model = json.loads((tmp / "lake" / "_lakelabel" / "runs" / "p2" / "label_model.json").read_text())
     # The dev rows reached the model (which may decline to use fewer than 50: labelmodel/README.md).
