@@ -288,9 +288,19 @@ def import_file(
         "file": {"path": gf.path, "format": gf.format, "sha256": gf.fingerprint},
     }  # fmt: skip
     history = read_gold(spark, cfg, io)
-    if history is not None and history.where(F.col("import_id") == gf.fingerprint).limit(1).count():
+    earlier = None if history is None else history.where(F.col("import_id") == gf.fingerprint).groupBy().agg(
+        F.count(F.lit(1)).alias("n"), F.min("imported_at").alias("at"),
+        F.sort_array(F.collect_set("annotator")).alias("annotators"),
+        F.sort_array(F.collect_set("split")).alias("splits")).first()  # fmt: skip
+    if earlier is not None and earlier["n"]:
         version = io.table_version(table)
         log.info("gold import: %s (sha256 %s) is already in %s; nothing to add", gf.path, gf.fingerprint[:12], table)
+        if annotator is not None or split is not None:
+            log.warning(
+                "gold import: %s was imported on %s (annotator(s) %s, split(s) %s); an import is keyed on the file's "
+                "content, so --annotator and --split do not change it. To relabel rows under another annotator, give "
+                "the file an annotator column (or edit it) and import it again", gf.path, earlier["at"],
+                ", ".join(earlier["annotators"]), ", ".join(earlier["splits"]))  # fmt: skip
         return {**summary, "skipped": True, "tables": {"gold": {"path": table, "version": version}},
                 "counts": {"in_file": len(gf.records) + gf.unlabeled, "imported": 0}}  # fmt: skip
     if not gf.records:

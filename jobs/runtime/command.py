@@ -308,6 +308,8 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         # One task: evaluation.gold_column is read as is (several tasks read each task's gold column).
         if cmd.reads_evaluation and ev is not None and ev.gold_column and not (cfg.tasks or cfg.multi_label):
             precheck_source_columns(ev, role="evaluation")
+        if cmd.reads_evaluation and ev is not None and not _evaluation_has_gold(cfg):
+            log.warning("%s", unscored_evaluation(cfg, cmd.name))
     if args.summary_json:
         _check_writable_parent(Path(args.summary_json), "--summary-json")
     started = time.perf_counter()
@@ -335,6 +337,26 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
     if cmd.done is not None:
         print(cmd.done(summary))
     return EXIT_OK
+
+
+def _evaluation_has_gold(cfg: Any) -> bool:
+    """Whether the ``evaluation:`` source can be scored: one task reads ``evaluation.gold_column``,
+    several tasks read each task's gold column."""
+    if cfg.tasks or cfg.multi_label:
+        return any(t.gold_column for t in cfg.tasks) or bool(cfg.multi_label and cfg.multi_label.gold_column)
+    return bool(cfg.evaluation.gold_column)
+
+
+def unscored_evaluation(cfg: Any, command: str) -> str:
+    """The warning for an ``evaluation:`` source with no gold column to score it against."""
+    path = cfg.evaluation.path
+    where = ", ".join(path) if isinstance(path, list) else path or "(no path)"
+    if cfg.tasks or cfg.multi_label:
+        fix = "set tasks.<name>.gold_column (or multi_label.gold_column) to the column of true labels"
+    else:
+        fix = "set evaluation.gold_column to its column of true labels"
+    return (f"evaluation: {where} is configured but has no gold column, so lakelabel {command} does not score "
+            f"on it; {fix}, or drop the evaluation section")
 
 
 def _check_writable_parent(path: Path, what: str) -> None:

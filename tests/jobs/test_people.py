@@ -60,7 +60,7 @@ def gold_rows(spark, cfg) -> pd.DataFrame:
     return delta_io.read_table(spark, cfg.table_path("gold")).toPandas()
 
 
-def test_import_is_atomic_idempotent_and_keeps_history(spark, setup):
+def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog):
     cfg, rows, tmp = setup
     first = write_csv(tmp / "a.csv", [
         {"row_id": "r001", "label": "pos", "annotator": "ann", "note": ""},
@@ -79,6 +79,12 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup):
     again = gold.run(spark, cfg, run_id="g2", file=first)
     assert again["skipped"] and delta_io.table_version(cfg.table_path("gold")) == v1
     assert len(gold_rows(spark, cfg)) == 2
+    # The same file under another --annotator adds nothing either, and the import says what it already holds.
+    with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
+        renamed = gold.run(spark, cfg, run_id="g2b", file=first, annotator="carol")
+    assert renamed["skipped"] and delta_io.table_version(cfg.table_path("gold")) == v1
+    assert f"gold import: {first} was imported on " in caplog.text
+    assert "(annotator(s) ann, split(s) " in caplog.text and "--annotator and --split do not change it" in caplog.text
 
     # The same annotator relabels r001 later; another annotator disagrees on r002.
     second = write_csv(tmp / "b.csv", [
@@ -269,12 +275,23 @@ def test_suggest_writes_a_usable_module(spark, after_p1, monkeypatch):
     both = make_cfg(tmp, cfg.source.path, lfs={"modules": ["tests.jobs.sample_lfs", "suggested_test_lfs"]})
     result = pipeline.run(spark, both, run_id="p2").summary
     assert {lf["name"] for lf in result["lfs"]} >= {lf["name"] for lf in s["lfs"]}
+    # A bar no rule can clear with these labels: nothing is kept, and the summary and log say what it takes.
+    none = suggest.run(spark, cfg, run_id="s0", max_lfs=4, out=str(tmp / "mods" / "none_lfs.py"), min_precision=0.99)
+    need = suggest.min_rows_to_vouch(0.99, 3)
+    assert none["counts"]["kept"] == 0 == none["counts"]["candidates"] and none["lfs"] == []
+    assert f"a rule needs at least {need} of the {none['counts']['dev_rows']} dev row(s)" in none["note"]
+    assert "lower --min-precision" in none["note"] and (tmp / "mods" / "none_lfs.py").exists()
 
 
 def test_wilson_lower_bound_values():
     assert suggest.wilson_lower_bound(0, 0) == 0.0
     assert suggest.wilson_lower_bound(10, 10) == pytest.approx(0.7225, abs=1e-3)
     assert suggest.wilson_lower_bound(5, 10) == pytest.approx(0.2366, abs=1e-3)
+    for p, support in ((0.6, 3), (0.8, 3), (0.3, 3), (0.6, 10)):
+        need = suggest.min_rows_to_vouch(p, support)
+        assert need >= support and suggest.wilson_lower_bound(need, need) >= p
+        assert need == support or suggest.wilson_lower_bound(need - 1, need - 1) < p
+    assert suggest.min_rows_to_vouch(0.6, 3) == 6
     with pytest.raises(ConfigError):
         annotate.select_rows(None, None, None, strategy="nope", n=1, cardinality=2)
 
@@ -320,3 +337,20 @@ def test_analyze_measures_on_the_gold_tables_test_split(spark, setup):
     assert {c["class"]: c["gold"] for c in doc["classes"]} == test.label_name.value_counts().to_dict()
     assert sum(lf["gold_votes"] for lf in doc["lfs"]) > 0
     assert "lm_wrong" in {b["name"] for b in doc["buckets"]}
+
+
+def test_text_features_are_words_and_one_space_phrases(spark):
+    from pyspark.sql import functions as F
+
+    cases = {
+        " Hello  world foo": ["hello", "world", "foo", "world foo"],  # two spaces: no phrase
+        "a b c": ["a", "b", "c", "a b", "b c"],  # phrases overlap
+        "ÉCOLE été, x_y 12 ab-cd": ["école", "été", "x_y", "12", "ab", "cd", "école été", "x_y 12", "12 ab"],
+        "a b\tc d": ["a", "b", "c", "d", "a b", "c d"],  # a tab is not a phrase's space
+        "don't stop don't": ["don", "t", "stop", "t stop", "stop don"],  # distinct, first seen first
+        "日本語 テキスト": ["日本語", "テキスト", "日本語 テキスト"],
+        "": [], None: [],
+    }
+    df = spark.createDataFrame([(t,) for t in cases], "text string")
+    got = {r["text"]: r["f"] for r in df.select("text", suggest.text_features(F.col("text")).alias("f")).collect()}
+    assert got == cases

@@ -149,3 +149,39 @@ def test_cli_rejects_a_misnamed_evaluation_gold_column_before_spark_starts(spark
         assert err == [f"lakelabel: error: {late.value}"], (command, err)  # the very line Spark's check gives
         assert "column 'VERDICT' (evaluation.gold_column) not found in " in err[0]
     assert not (tmp_path / "lake").exists()
+
+
+def test_cli_warns_when_the_evaluation_source_has_no_gold_column(tmp_path, capsys, monkeypatch):
+    """An ``evaluation:`` source without a gold column is not scored: said once, before Spark starts."""
+    path, fmt = _csv(tmp_path)
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    held, _ = _csv(held_out)
+    base = {
+        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+        "source": {"path": path, "format": fmt, "id_column": "id"},
+        "evaluation": {"path": held, "format": fmt, "id_column": "id"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+    }
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(session, "get_spark", stop)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(base))
+    for command in ("run", "analyze", "report", "train"):
+        assert cli.main([command, "--config", str(config), "-q"]) == 1  # Spark's start is where it stops
+        err = capsys.readouterr().err
+        assert "lakelabel: error: Stop" in err
+        assert f"evaluation: {held} is configured but has no gold column, so lakelabel {command} does not score" in err
+        assert "set evaluation.gold_column to its column of true labels" in err
+    config.write_text(yaml.safe_dump({**base, "evaluation": {**base["evaluation"], "gold_column": "verdict"}}))
+    assert cli.main(["run", "--config", str(config), "-q"]) == 1
+    assert "no gold column" not in capsys.readouterr().err
+    config.write_text(yaml.safe_dump(base))  # commands that never read the evaluation source say nothing of it
+    assert cli.main(["apply", "--config", str(config), "-q"]) == 1
+    assert "evaluation" not in capsys.readouterr().err
