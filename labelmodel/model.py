@@ -138,7 +138,6 @@ class LabelModel(BaseLabelModel):
         return primary, fits, {"multi_class_vote_share": share}
 
     def _fit_auto(self, stats: SufficientStats, class_balance: np.ndarray | None, dev: tuple | None) -> FittedParams:
-        cfg = self.config
         reason = moment_requirements(stats)
         if reason is not None:
             p = majority_params(stats, class_balance)
@@ -192,8 +191,9 @@ class LabelModel(BaseLabelModel):
         se = float(np.std(gain)) / math.sqrt(len(gain))
         info.update(dev_accuracy_gain=float(gain.mean()), dev_accuracy_gain_se=se)
         if not gain.mean() > DEV_Z * se:
-            unsup.info.update(info, dev_use=f"unused (cross-fitted gain {gain.mean():+.4f} is not above "
-                                            f"{DEV_Z:g} standard errors, {DEV_Z * se:.4f})")
+            why = (f"the dev labels change no cross-fitted prediction on the {len(gain)} dev rows" if not gain.any()
+                   else f"cross-fitted gain {gain.mean():+.4f} is not above {DEV_Z:g} standard errors, {DEV_Z * se:.4f}")
+            unsup.info.update(info, dev_use=f"unused ({why})")
             return unsup
         p = fits[primary](balance, (L_dev, Y_dev))
         p.info.update(info, dev_use="labeled rows in EM")

@@ -14,9 +14,12 @@ def summary_line(summary: dict[str, Any]) -> str:
     """The one line each people command prints on success."""
     counts = summary.get("counts", {})
     if summary.get("stage") == "gold status":
+        current = ", ".join(f"{key} {n}" for key, n in counts["current"].items()) or "none"
+        examples = "; ".join(f"{e['row_id']}: " + ", ".join(f"{who} {label}" for who, label in e["labels"].items())
+                             for e in summary["conflict_examples"])  # fmt: skip
         return (f"{counts['rows']} row(s), {counts['labels_given']} label(s) from {counts['annotators']} annotator(s) "
-                f"in {counts['imports']} import(s); current {counts['current']}; {counts['conflicts']} row(s) where "
-                f"annotators disagree {summary['conflict_examples'] or ''}")
+                f"in {counts['imports']} import(s); current (split/class) {current}; {counts['conflicts']} row(s) "
+                f"where annotators disagree" + (f", e.g. {examples}" if examples else ""))
     if summary.get("stage") == "gold import":
         if summary.get("skipped"):
             return f"{summary['file']['path']} was imported before; nothing added"
@@ -110,13 +113,25 @@ def _suggest_options(p: Any) -> None:
     p.add_argument("--min-precision", type=float, default=0.6,
                    help="keep candidates whose precision's 95%% lower bound is at least this (default 0.6)")
     p.add_argument("--min-support", type=int, default=3, help="gold dev rows a candidate must cover (default 3)")
+    p.add_argument("--exclude-columns", default="",
+                   help="comma-separated numeric source columns to suggest no threshold LF on (e.g. leaks of the truth)")
+
+
+def _exclude_columns(args: Any) -> tuple[str, ...]:
+    return tuple(c.strip() for c in args.exclude_columns.split(",") if c.strip())
+
+
+def _suggest_precheck(args: Any, cfg: Any) -> None:
+    from jobs.people.suggest import check_options
+
+    check_options(args.out, args.max, args.min_precision, args.min_support)
 
 
 def _suggest(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:
     from jobs.people import suggest
 
     return suggest.run(spark, cfg, run_id=run_id, max_lfs=args.max, out=args.out, min_precision=args.min_precision,
-                       min_support=args.min_support)
+                       min_support=args.min_support, exclude_columns=_exclude_columns(args))
 
 
 def _line(name: str):
@@ -134,5 +149,6 @@ COMMANDS = [
             add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck,
             reads_source=True),
     Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",
-            add_arguments=_suggest_options, run=_suggest, done=_line("suggest"), reads_source=True),
+            add_arguments=_suggest_options, run=_suggest, done=_line("suggest"), precheck=_suggest_precheck,
+            reads_source=True),
 ]

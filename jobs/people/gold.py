@@ -295,12 +295,18 @@ def import_file(
     if earlier is not None and earlier["n"]:
         version = io.table_version(table)
         log.info("gold import: %s (sha256 %s) is already in %s; nothing to add", gf.path, gf.fingerprint[:12], table)
-        if annotator is not None or split is not None:
+        ignored = []
+        if annotator is not None and annotator not in earlier["annotators"]:
+            ignored.append(f"--annotator {annotator!r}")
+        if split is not None and list(earlier["splits"]) != [split]:
+            ignored.append(f"--split {split}")
+        if ignored:
+            at = earlier["at"].strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(earlier["at"], "strftime") else earlier["at"]
             log.warning(
-                "gold import: %s was imported on %s (annotator(s) %s, split(s) %s); an import is keyed on the file's "
-                "content, so --annotator and --split do not change it. To relabel rows under another annotator, give "
-                "the file an annotator column (or edit it) and import it again", gf.path, earlier["at"],
-                ", ".join(earlier["annotators"]), ", ".join(earlier["splits"]))  # fmt: skip
+                "gold import: %s was imported on %s with annotator(s) %s and split(s) %s; an import is keyed on the "
+                "file's content, so %s changes nothing. To relabel rows under another annotator, give the file an "
+                "annotator column (or edit it) and import it again", gf.path, at,
+                ", ".join(map(repr, earlier["annotators"])), ", ".join(earlier["splits"]), " and ".join(ignored))  # fmt: skip
         return {**summary, "skipped": True, "tables": {"gold": {"path": table, "version": version}},
                 "counts": {"in_file": len(gf.records) + gf.unlabeled, "imported": 0}}  # fmt: skip
     if not gf.records:

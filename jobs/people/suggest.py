@@ -21,6 +21,7 @@ never read.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as _io
 import keyword
 import logging
@@ -45,7 +46,7 @@ from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Candidate", "wilson_lower_bound", "min_rows_to_vouch", "no_candidate_reason", "text_features", "select_diverse", "render_module", "run"]
+__all__ = ["Candidate", "check_options", "gold_copies", "wilson_lower_bound", "min_rows_to_vouch", "no_candidate_reason", "text_features", "select_diverse", "render_module", "run"]
 
 _WORD = r"[\p{L}\p{M}\p{N}_]"  # a word is a maximal run of these
 _JACCARD_MAX = 0.7
@@ -235,15 +236,40 @@ def render_module(kept: list[Candidate], space: list[str], field: str, header: s
     return "\n".join(lines)
 
 
-def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int = 10, out: str = "suggested_lfs.py",
-        min_precision: float = 0.6, min_support: int = 3) -> dict[str, Any]:  # fmt: skip
-    """``lakelabel suggest``: write the best ``max_lfs`` candidate LFs to ``out`` and their table beside it."""
-    started = time.perf_counter()
+def check_options(out: str, max_lfs: int, min_precision: float, min_support: int) -> None:
+    """The command's options, each named with its value and the fix (before Spark starts)."""
     path = Path(out)
     if path.suffix != ".py" or not path.stem.isidentifier() or keyword.iskeyword(path.stem):
         raise ConfigError(f"--out {out!r} must be a .py file whose name is a Python identifier (e.g. suggested_lfs.py)")
-    if max_lfs < 1 or min_support < 1 or not 0 <= min_precision < 1:
-        raise ConfigError("--max and --min-support must be at least 1 and --min-precision in [0, 1)")
+    if max_lfs < 1:
+        raise ConfigError(f"--max {max_lfs} must be at least 1 (the number of LFs to keep)")
+    if min_support < 1:
+        raise ConfigError(f"--min-support {min_support} must be at least 1 (correct dev rows a candidate needs)")
+    if not 0 <= min_precision < 1:
+        raise ConfigError(f"--min-precision {min_precision} must be in [0, 1) (a precision's 95% lower bound)")
+
+
+def gold_copies(values: dict[str, np.ndarray], labels: np.ndarray) -> list[str]:
+    """Numeric columns that are the gold class under other names on the dev rows: whole numbers,
+    one value per class and one class per value, over at least two classes and with some value
+    seen twice (the demo's ``true_label_id``). A rule on such a column copies the truth into the
+    LFs, so it is not suggested."""
+    out = []
+    for expr, v in values.items():
+        if np.isnan(v).any() or len(np.unique(labels)) < 2 or not np.all(v == np.round(v)) or len(np.unique(v)) == len(v):
+            continue
+        pairs = np.unique(np.stack([v, labels.astype(np.float64)]), axis=1)
+        if pairs.shape[1] == len(np.unique(v)) == len(np.unique(labels)):
+            out.append(expr)
+    return out
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int = 10, out: str = "suggested_lfs.py",
+        min_precision: float = 0.6, min_support: int = 3, exclude_columns: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """``lakelabel suggest``: write the best ``max_lfs`` candidate LFs to ``out`` and their table beside it."""
+    started = time.perf_counter()
+    check_options(out, max_lfs, min_precision, min_support)
+    path = Path(out)
     from jobs.apply_lfs import load_apply_result
     from jobs.people.annotate import text_column_of
 
@@ -256,8 +282,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     k = len(space)
     source = load_source(spark, cfg.source, io=io)
     text_col = text_column_of(cfg, source)
+    unknown = [c for c in exclude_columns if c not in source.df.columns]
+    if unknown:
+        raise ConfigError(f"--exclude-columns names {unknown[0]!r}, which is not a column of {source.description}; "
+                          f"its columns are: {', '.join(source.df.columns)}")
     numeric = [f.name for f in source.df.schema.fields if isinstance(f.dataType, _NUMERIC)
-               and f.name not in (source.id_column, source.gold_column)]  # fmt: skip
+               and f.name not in (source.id_column, source.gold_column, *exclude_columns)]  # fmt: skip
     quoted = "`" + text_col.replace("`", "``") + "`"
     exprs = {f"length({quoted})": F.length(F.col(text_col))}
     exprs.update({"`" + c.replace("`", "``") + "`": F.col(c) for c in numeric})
@@ -281,7 +311,13 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     labels = np.array([r["label"] for r in local])
     values = {expr: np.array([np.nan if r[f"_v{i}"] is None else float(r[f"_v{i}"]) for r in local])
               for i, expr in enumerate(exprs)}  # fmt: skip
-    cands += _threshold_candidates(values, labels, k, space, min_support, min_precision)
+    copies = gold_copies({e: v for e, v in values.items() if not e.startswith("length(")}, labels)
+    if copies:
+        log.warning("suggest: %s match the gold class one to one on the %d dev rows (a copy of the truth, like an "
+                    "encoded label); no rule is suggested on them. If one is a real feature, it alone labels the data",
+                    ", ".join(copies), len(labels))  # fmt: skip
+    cands += _threshold_candidates({e: v for e, v in values.items() if e not in copies}, labels, k, space,
+                                   min_support, min_precision)  # fmt: skip
     covered: dict[str, set[str]] = {}
     for c in cands:
         if c.kind == "keyword":
@@ -314,7 +350,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     path.write_text(render_module(kept, space, text_col, header), encoding="utf-8")
     table = path.with_suffix(".csv")
     buf = _io.StringIO()
-    fields = list(asdict(shortlist[0]).keys()) if shortlist else ["name"]
+    fields = [f.name for f in dataclasses.fields(Candidate)]
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for c in shortlist:
@@ -327,6 +363,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
         "run_id": run_id, "stage": "suggest", "status": "succeeded", "skipped": False, "files": [str(path), str(table)],
         "counts": {"dev_rows": n_dev, "candidates": len(cands), "kept": len(kept)},
         **({} if cands else {"note": no_candidate_reason(n_dev, min_precision, min_support)}),
+        "left_out_columns": {**{c: "--exclude-columns" for c in exclude_columns},
+                             **{e.strip("`").replace("``", "`"): "matches the gold class one to one" for e in copies}},
         "lfs": [asdict(c) for c in kept],
         "tables": {"gold": {"path": cfg.table_path("gold"), "version": io.table_version(cfg.table_path("gold"))}},
         "timings_seconds": {"suggest": round(seconds, 3)},

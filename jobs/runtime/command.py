@@ -398,9 +398,18 @@ def exit_process(code: int) -> None:
     os._exit(code)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line and exit code 2, like every input error:
+    ``lakelabel: error: lakelabel gold import: argument --split: invalid choice: ...; see --help``."""
+
+    def error(self, message: str) -> Any:
+        sys.stderr.write(f"lakelabel: error: {self.prog}: {message}; see {self.prog} --help\n")
+        sys.exit(EXIT_INPUT)
+
+
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
     """Run one job module as a program (``spark-submit jobs/apply_lfs.py --config ...``)."""
-    parser = argparse.ArgumentParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
+    parser = OneLineParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
     _add_command(parser, cmd)
     args = parser.parse_args(argv)
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
@@ -413,7 +422,7 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 
     A name with a space (``gold import``) is an action of a command group (``lakelabel gold import``).
     """
-    parser = argparse.ArgumentParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
+    parser = OneLineParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, Any] = {}
     for cmd in commands:

@@ -552,7 +552,11 @@ def load_config(
         loaded = _read_yaml(path)
         base = loaded.pop("base", None)
         if base:
-            data = _deep_merge(data, _read_yaml((path.parent / base).resolve()))
+            base_path = (path.parent / base).resolve()
+            if not base_path.is_file():
+                raise ConfigError(f"{path}: base: {base} names no file ({base_path}); a base path is relative to the "
+                                  f"file that names it, not to the working directory: fix base:")
+            data = _deep_merge(data, _read_yaml(base_path))
         data = _deep_merge(data, loaded)
         if env:
             overlay = path.parent / "env" / f"{env}.yaml"

@@ -72,3 +72,20 @@ def test_a_uri_lakehouse_is_refused_but_uri_tables_are_kept(tmp_path):
     cfg = config_from_dict({"lakehouse": str(tmp_path), "tables": {"votes": "dbfs:/lake/votes", "labels": "labels"}})
     assert cfg.table_path("votes") == "dbfs:/lake/votes"
     assert cfg.table_path("labels") == str((tmp_path / "labels").resolve())
+
+
+def test_base_is_relative_to_the_file_that_names_it(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "main.yaml").write_text("lakehouse: /data/lake\n")
+    (tmp_path / "team").mkdir()
+    child = tmp_path / "team" / "child.yaml"
+    child.write_text("base: ../conf/main.yaml\nsource: {id_column: key}\n")
+    monkeypatch.chdir(tmp_path / "conf")  # the working directory does not matter
+    cfg = load_config(str(child))
+    assert cfg.lakehouse == "/data/lake" and cfg.source.id_column == "key"
+    child.write_text("base: conf/main.yaml\n")  # written as if relative to the working directory
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config(str(child))
+    assert f"{child}: base: conf/main.yaml names no file ({tmp_path / 'team' / 'conf' / 'main.yaml'})" in str(err.value)
+    assert "relative to the file that names it" in str(err.value)

@@ -9,6 +9,7 @@ import json
 import shutil
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,7 +85,12 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog):
         renamed = gold.run(spark, cfg, run_id="g2b", file=first, annotator="carol")
     assert renamed["skipped"] and delta_io.table_version(cfg.table_path("gold")) == v1
     assert f"gold import: {first} was imported on " in caplog.text
-    assert "(annotator(s) ann, split(s) " in caplog.text and "--annotator and --split do not change it" in caplog.text
+    assert "with annotator(s) 'ann' and split(s) " in caplog.text
+    assert "so --annotator 'carol' changes nothing" in caplog.text
+    caplog.clear()  # the flags the earlier import had: nothing to warn about
+    with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
+        assert gold.run(spark, cfg, run_id="g2c", file=first, annotator="ann")["skipped"]
+    assert "was imported on" not in caplog.text
 
     # The same annotator relabels r001 later; another annotator disagrees on r002.
     second = write_csv(tmp / "b.csv", [
@@ -133,6 +139,8 @@ def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monk
     assert cli_main(["gold", "status", "--config", str(cfg_file), "--summary-json", str(out)]) == 0
     line = capsys.readouterr().out
     assert "2 row(s), 3 label(s) from 2 annotator(s) in 1 import(s)" in line and "1 row(s) where annotators disagree" in line
+    assert "current (split/class) " in line and "; 1 row(s) where annotators disagree, e.g. r001: ann pos, bob neg" in line
+    assert "{" not in line and line.endswith("neg\n")
     summary = json.loads(out.read_text())
     expected = gold.status(spark, cfg, run_id=summary["run_id"])
     assert {k: v for k, v in summary.items() if k != "seconds"} == expected
@@ -354,3 +362,40 @@ def test_text_features_are_words_and_one_space_phrases(spark):
     df = spark.createDataFrame([(t,) for t in cases], "text string")
     got = {r["text"]: r["f"] for r in df.select("text", suggest.text_features(F.col("text")).alias("f")).collect()}
     assert got == cases
+
+
+def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(spark, tmp_path, capsys, monkeypatch):
+    rows = make_rows(40)
+    rows["gold_id"] = (rows.gold == "pos").astype("int64")  # the truth again, as the demo's true_label_id
+    cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
+    pipeline.run(spark, cfg, run_id="p1")
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp_path / "dev.csv", [
+        {"row_id": r, "label": g, "split": "dev"} for r, g in zip(rows.id, rows.gold)]))  # fmt: skip
+    s = suggest.run(spark, cfg, run_id="s", max_lfs=10, out=str(tmp_path / "m" / "leak_lfs.py"))
+    assert s["counts"]["candidates"] > 0
+    assert not [c for c in s["lfs"] if "gold_id" in c["feature"]]
+    assert "gold_id" not in (tmp_path / "m" / "leak_lfs.csv").read_text()
+    assert s["left_out_columns"] == {"gold_id": "matches the gold class one to one"}
+    s2 = suggest.run(spark, cfg, run_id="s2", out=str(tmp_path / "m" / "nostars_lfs.py"), exclude_columns=("stars",))
+    assert not [c for c in s2["lfs"] if "stars" in c["feature"]] and s2["left_out_columns"]["stars"] == "--exclude-columns"
+    with pytest.raises(ConfigError, match="--exclude-columns names 'nope', which is not a column of .*its columns are: id, text"):
+        suggest.run(spark, cfg, run_id="s3", out=str(tmp_path / "m" / "x_lfs.py"), exclude_columns=("nope",))
+    assert suggest.gold_copies({"a": np.array([1.5, 2.5, 1.5])}, np.array([0, 1, 0])) == []  # not whole numbers
+    assert suggest.gold_copies({"a": np.array([3.0, 4.0])}, np.array([0, 1])) == []  # no value seen twice
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the options were checked")
+
+    from jobs.runtime import session
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    capsys.readouterr()
+    for option, message in ((["--min-precision", "1.5"], "--min-precision 1.5 must be in [0, 1)"),
+                            (["--max", "0"], "--max 0 must be at least 1"),
+                            (["--min-support", "-1"], "--min-support -1 must be at least 1"),
+                            (["--out", "foo.txt"], "--out 'foo.txt' must be a .py file")):
+        assert cli_main(["suggest", "--config", str(config), "-q", *option]) == 2, option
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (option, err)

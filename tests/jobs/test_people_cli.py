@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from jobs.cli import main as cli_main
@@ -24,3 +25,17 @@ def test_gold_import_of_a_missing_file_fails_before_spark_starts(tmp_path, capsy
     assert err == [f"lakelabel: error: gold file {tmp_path / 'labeled.csv'} does not exist; pass the file written "
                    "by `lakelabel annotate` (or your own)"]
     assert not (tmp_path / "lake" / "gold").exists()
+
+
+def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
+    for argv, message in (
+        (["gold", "import", "--config", "c.yaml", "--file", "f.csv", "--split", "train"],
+         "lakelabel: error: lakelabel gold import: argument --split: invalid choice: 'train' (choose from 'dev', 'test'); "
+         "see lakelabel gold import --help"),
+        (["suggest", "--config", "c.yaml", "--max", "x"],
+         "lakelabel: error: lakelabel suggest: argument --max: invalid int value: 'x'; see lakelabel suggest --help"),
+    ):
+        with pytest.raises(SystemExit) as done:
+            cli_main(argv)
+        assert done.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [message]

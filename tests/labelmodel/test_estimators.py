@@ -112,7 +112,7 @@ def test_dev_labels_enter_em_only_when_cross_fitting_shows_a_gain():
     lm = LabelModel(2).fit(L[300:], Y_dev=Y_dev, L_dev=L_dev)
     info = lm.fit_info_
     assert info["chosen"] == "dawid_skene" and info["dev_rows"] == 300
-    assert info["dev_use"] == "labeled rows in EM" or info["dev_use"].startswith("unused (cross-fitted gain")
+    assert info["dev_use"] == "labeled rows in EM" or info["dev_use"].startswith(("unused (cross-fitted gain", "unused (the dev labels change no"))
     assert "dev_accuracy_gain" in info and "dev_accuracy_gain_se" in info
     # Y_dev alone (no L_dev) sets the class balance, as in Snorkel
     expected = (np.bincount(Y_dev, minlength=2) + 1) / (len(Y_dev) + 2)
@@ -225,3 +225,14 @@ def test_duplicate_lfs_found_from_patterns_as_from_overlap():
     rep = duplicate_groups(stats)
     assert rep.tolist() == [0, 1, 2, 3, 1, 5, 0, 7, 1, 9]
     assert np.array_equal(_duplicate_columns(stats.patterns, np.asarray(stats.lf_coverage)), rep)
+
+
+def test_dev_labels_that_change_no_prediction_are_declined_and_the_reason_says_so():
+    rng = np.random.default_rng(0)
+    y, y_dev = rng.integers(0, 2, 2000), rng.integers(0, 2, 100)
+    # three LFs right 80% of the time, every row covered: every fit, with or without labels, votes the majority
+    L = np.where(rng.random((2000, 3)) < 0.8, y[:, None], 1 - y[:, None])
+    L_dev = np.where(rng.random((100, 3)) < 0.8, y_dev[:, None], 1 - y_dev[:, None])
+    info = LabelModel(2).fit(L, Y_dev=y_dev, L_dev=L_dev).fit_info_
+    assert info["dev_use"] == "unused (the dev labels change no cross-fitted prediction on the 100 dev rows)"
+    assert info["dev_accuracy_gain"] == 0.0
