@@ -508,8 +508,9 @@ def run(
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds,
                     row_masks=holder.get("row_masks", {}))
     total_errors = sum(lf.errors for lf in final.lfs)
-    log.info("apply: wrote %d votes to %s v%s in %.1fs (%d LF errors)",
-             result.num_records, votes_path, result.version, seconds, total_errors)
+    kept = f" and kept {len(kept_files)} file(s) of the previous version" if kept_files else ""
+    log.info("apply: wrote %d vote row(s)%s to %s v%s in %.1fs (%d LF error(s) over the table's rows)",
+             result.num_records, kept, votes_path, result.version, seconds, total_errors)
     return final
 
 
