@@ -61,6 +61,12 @@ def _import_precheck(args: Any, cfg: Any) -> None:
     check_gold_file(args.file)  # a missing file costs no Spark startup
 
 
+def _import_needs_spark(args: Any, cfg: Any) -> bool:
+    from jobs.people.gold import import_needs_spark
+
+    return import_needs_spark(_gold_config(args, cfg, "gold import"), args.file, args.format)
+
+
 def _status_needs_spark(args: Any, cfg: Any) -> bool:
     from jobs.people.gold import status_needs_spark
 
@@ -141,7 +147,7 @@ def _line(name: str):
 COMMANDS = [
     Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)",
             add_arguments=_import_options, run=_import, done=_line("gold"),
-            precheck=_import_precheck),
+            precheck=_import_precheck, needs_spark=_import_needs_spark),
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
             add_arguments=_task_option, run=_status, done=_line("gold"),
             precheck=lambda args, cfg: _gold_config(args, cfg, "gold status"), needs_spark=_status_needs_spark),

@@ -280,20 +280,25 @@ def import_file(
         raise ConfigError(f"--split {split!r} is not valid; choose dev or test")
     if not 0.0 <= cfg.gold.dev_fraction <= 1.0:
         raise ConfigError(f"gold.dev_fraction = {cfg.gold.dev_fraction} must be between 0 and 1")
-    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     table = cfg.table_path("gold")
     gf: GoldFile = read_gold_file(path, fmt)
     summary: dict[str, Any] = {
         "run_id": run_id, "stage": "gold import", "status": "succeeded", "skipped": False,
         "file": {"path": gf.path, "format": gf.format, "sha256": gf.fingerprint},
     }  # fmt: skip
-    history = read_gold(spark, cfg, io)
-    earlier = None if history is None else history.where(F.col("import_id") == gf.fingerprint).groupBy().agg(
-        F.count(F.lit(1)).alias("n"), F.min("imported_at").alias("at"),
-        F.sort_array(F.collect_set("annotator")).alias("annotators"),
-        F.sort_array(F.collect_set("split")).alias("splits")).first()  # fmt: skip
-    if earlier is not None and earlier["n"]:
-        version = io.table_version(table)
+    if spark is None:  # import_needs_spark found the file's labels in a local gold table
+        local = delta_io.LocalDeltaIO()
+        rows, version = local.read_arrow(table, columns=_EARLIER_COLUMNS)
+        earlier = _earlier_import([r for r in rows.to_pylist() if r["import_id"] == gf.fingerprint])
+        if earlier is None:
+            raise RuntimeError(f"gold import without Spark, but {gf.path} is not in {table}")
+    else:
+        io = delta_io.delta_io(spark, cfg.tables.delta_io)
+        history = read_gold(spark, cfg, io)
+        earlier = None if history is None else _earlier_import(
+            [r.asDict() for r in history.where(F.col("import_id") == gf.fingerprint).select(*_EARLIER_COLUMNS).collect()])
+        version = io.table_version(table) if earlier is not None else None
+    if earlier is not None:
         log.info("gold import: %s (sha256 %s) is already in %s; nothing to add", gf.path, gf.fingerprint[:12], table)
         ignored = []
         if annotator is not None and annotator not in earlier["annotators"]:
@@ -386,6 +391,27 @@ def import_file(
 
 
 _STATUS_COLUMNS = ("row_id", "annotator", "label_name", "annotated_at", "imported_at", "split", "import_id")
+
+
+_EARLIER_COLUMNS = ("import_id", "imported_at", "annotator", "split")
+
+
+def _earlier_import(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """What an earlier import of the same file left (its rows of the gold table): when, who, which splits."""
+    if not rows:
+        return None
+    return {"at": min(r["imported_at"] for r in rows), "annotators": sorted({r["annotator"] for r in rows}),
+            "splits": sorted({r["split"] for r in rows})}
+
+
+def import_needs_spark(cfg: PipelineConfig, path: str, fmt: FileFormat = "auto") -> bool:
+    """Whether ``gold import`` needs Spark: not for a file already in a gold table delta-rs reads
+    (:func:`status_needs_spark`), which adds nothing; every other import checks ids against the source."""
+    if status_needs_spark(cfg) or not delta_io.LocalDeltaIO().table_exists(cfg.table_path("gold")):
+        return True
+    fingerprint = read_gold_file(path, fmt).fingerprint
+    rows, _ = delta_io.LocalDeltaIO().read_arrow(cfg.table_path("gold"), columns=["import_id"])
+    return fingerprint not in set(rows.column("import_id").to_pylist())
 
 
 def status_needs_spark(cfg: PipelineConfig) -> bool:

@@ -61,7 +61,7 @@ def gold_rows(spark, cfg) -> pd.DataFrame:
     return delta_io.read_table(spark, cfg.table_path("gold")).toPandas()
 
 
-def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog):
+def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, capsys, monkeypatch):
     cfg, rows, tmp = setup
     first = write_csv(tmp / "a.csv", [
         {"row_id": "r001", "label": "pos", "annotator": "ann", "note": ""},
@@ -91,6 +91,25 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog):
     with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
         assert gold.run(spark, cfg, run_id="g2c", file=first, annotator="ann")["skipped"]
     assert "was imported on" not in caplog.text
+    # A file already in a local gold table is found without Spark, with the same summary and warning.
+    other = write_csv(tmp / "other.csv", [{"row_id": "r004", "label": "pos"}])
+    assert not gold.import_needs_spark(cfg, first) and gold.import_needs_spark(cfg, other)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
+        no_spark = gold.run(None, cfg, run_id="g2b", file=first, annotator="carol")
+    assert no_spark == renamed and "so --annotator 'carol' changes nothing" in caplog.text
+    from jobs.runtime import session
+
+    def fail(*args, **kwargs):
+        raise AssertionError("Spark started for a file the gold table already holds")
+
+    monkeypatch.setattr(session, "get_spark", fail)
+    cfg_file = tmp / "c.yaml"
+    cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    capsys.readouterr()
+    assert cli_main(["gold", "import", "--config", str(cfg_file), "--file", first, "-q"]) == 0
+    assert capsys.readouterr().out.strip() == f"lakelabel gold: {first} was imported before; nothing added"
+    monkeypatch.undo()
 
     # The same annotator relabels r001 later; another annotator disagrees on r002.
     second = write_csv(tmp / "b.csv", [
