@@ -407,10 +407,11 @@ def _earlier_import(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def import_needs_spark(cfg: PipelineConfig, path: str, fmt: FileFormat = "auto") -> bool:
     """Whether ``gold import`` needs Spark: not for a file already in a gold table delta-rs reads
     (:func:`status_needs_spark`), which adds nothing; every other import checks ids against the source."""
-    if status_needs_spark(cfg) or not delta_io.LocalDeltaIO().table_exists(cfg.table_path("gold")):
+    local, table = delta_io.LocalDeltaIO(), cfg.table_path("gold")
+    if status_needs_spark(cfg) or not local.table_exists(table):
         return True
     fingerprint = read_gold_file(path, fmt).fingerprint
-    rows, _ = delta_io.LocalDeltaIO().read_arrow(cfg.table_path("gold"), columns=["import_id"])
+    rows, _ = local.read_arrow(table, columns=["import_id"])
     return fingerprint not in set(rows.column("import_id").to_pylist())
 
 

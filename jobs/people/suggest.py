@@ -46,7 +46,8 @@ from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Candidate", "check_options", "gold_copies", "wilson_lower_bound", "min_rows_to_vouch", "no_candidate_reason", "text_features", "select_diverse", "render_module", "run"]
+__all__ = ["Candidate", "check_options", "gold_copies", "min_rows_to_vouch", "no_candidate_reason", "wilson_lower_bound",
+           "text_features", "select_diverse", "render_module", "run"]
 
 _WORD = r"[\p{L}\p{M}\p{N}_]"  # a word is a maximal run of these
 _JACCARD_MAX = 0.7
@@ -289,8 +290,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     numeric = [f.name for f in source.df.schema.fields if isinstance(f.dataType, _NUMERIC)
                and f.name not in (source.id_column, source.gold_column, *exclude_columns)]  # fmt: skip
     quoted = "`" + text_col.replace("`", "``") + "`"
-    exprs = {f"length({quoted})": F.length(F.col(text_col))}
-    exprs.update({"`" + c.replace("`", "``") + "`": F.col(c) for c in numeric})
+    columns = {"`" + c.replace("`", "``") + "`": c for c in numeric}
+    exprs = {f"length({quoted})": F.length(F.col(text_col)), **{e: F.col(c) for e, c in columns.items()}}
     plain = source.df.select(F.col(source.id_column).cast("string").alias("row_id"),
                              *[F.col(c) for c in numeric if c != text_col], F.col(text_col))  # fmt: skip
     rows = plain.withColumn("features", text_features(F.col(text_col)))
@@ -311,7 +312,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     labels = np.array([r["label"] for r in local])
     values = {expr: np.array([np.nan if r[f"_v{i}"] is None else float(r[f"_v{i}"]) for r in local])
               for i, expr in enumerate(exprs)}  # fmt: skip
-    copies = gold_copies({e: v for e, v in values.items() if not e.startswith("length(")}, labels)
+    copies = gold_copies({e: values[e] for e in columns}, labels)
     if copies:
         log.warning("suggest: %s match the gold class one to one on the %d dev rows (a copy of the truth, like an "
                     "encoded label); no rule is suggested on them. If one is a real feature, it alone labels the data",
@@ -364,7 +365,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
         "counts": {"dev_rows": n_dev, "candidates": len(cands), "kept": len(kept)},
         **({} if cands else {"note": no_candidate_reason(n_dev, min_precision, min_support)}),
         "left_out_columns": {**{c: "--exclude-columns" for c in exclude_columns},
-                             **{e.strip("`").replace("``", "`"): "matches the gold class one to one" for e in copies}},
+                             **{columns[e]: "matches the gold class one to one" for e in copies}},
         "lfs": [asdict(c) for c in kept],
         "tables": {"gold": {"path": cfg.table_path("gold"), "version": io.table_version(cfg.table_path("gold"))}},
         "timings_seconds": {"suggest": round(seconds, 3)},

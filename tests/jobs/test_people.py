@@ -57,6 +57,22 @@ def write_csv(path, records) -> str:
     return str(path)
 
 
+def cli_config(cfg, path) -> str:
+    """``cfg`` as a config file for the CLI (the sections these tests set)."""
+    path.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    return str(path)
+
+
+def forbid_spark(monkeypatch, why: str) -> None:
+    """Make starting Spark fail the test (``monkeypatch.undo()`` allows it again)."""
+    from jobs.runtime import session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError(why)
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+
+
 def gold_rows(spark, cfg) -> pd.DataFrame:
     return delta_io.read_table(spark, cfg.table_path("gold")).toPandas()
 
@@ -98,16 +114,9 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
     with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
         no_spark = gold.run(None, cfg, run_id="g2b", file=first, annotator="carol")
     assert no_spark == renamed and "so --annotator 'carol' changes nothing" in caplog.text
-    from jobs.runtime import session
-
-    def fail(*args, **kwargs):
-        raise AssertionError("Spark started for a file the gold table already holds")
-
-    monkeypatch.setattr(session, "get_spark", fail)
-    cfg_file = tmp / "c.yaml"
-    cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    forbid_spark(monkeypatch, "Spark started for a file the gold table already holds")
     capsys.readouterr()
-    assert cli_main(["gold", "import", "--config", str(cfg_file), "--file", first, "-q"]) == 0
+    assert cli_main(["gold", "import", "--config", cli_config(cfg, tmp / "c.yaml"), "--file", first, "-q"]) == 0
     assert capsys.readouterr().out.strip() == f"lakelabel gold: {first} was imported before; nothing added"
     monkeypatch.undo()
 
@@ -134,18 +143,12 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
 
 
 def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monkeypatch):
-    from jobs.runtime import session
-
     cfg, _, tmp = setup
-    cfg_file = tmp / "c.yaml"
-    cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
-
-    def no_spark(*args, **kwargs):
-        raise AssertionError("gold status started Spark to read a local gold table")
-
-    monkeypatch.setattr(session, "get_spark", no_spark)
+    cfg_file = cli_config(cfg, tmp / "c.yaml")
+    why = "gold status started Spark to read a local gold table"
+    forbid_spark(monkeypatch, why)
     capsys.readouterr()
-    assert cli_main(["gold", "status", "--config", str(cfg_file)]) == 2  # no gold table yet: the usual error
+    assert cli_main(["gold", "status", "--config", cfg_file]) == 2  # no gold table yet: the usual error
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no gold table at" in err[0] and "lakelabel gold import" in err[0], err
     monkeypatch.undo()
@@ -153,7 +156,7 @@ def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monk
         {"row_id": "r001", "label": "pos", "annotator": "ann"}, {"row_id": "r001", "label": "neg", "annotator": "bob"},
         {"row_id": "r002", "label": "neg", "annotator": "ann"},
     ]))  # fmt: skip
-    monkeypatch.setattr(session, "get_spark", no_spark)
+    forbid_spark(monkeypatch, why)
     out = tmp / "status.json"
     assert cli_main(["gold", "status", "--config", str(cfg_file), "--summary-json", str(out)]) == 0
     line = capsys.readouterr().out
@@ -217,8 +220,7 @@ def test_split_never_changes_and_cli_exit_code(spark, setup, capsys, caplog):
                       split="test")
     assert s3["counts"]["dev"] == 1 and s3["counts"]["test"] == 0
     assert "--split test applies to new rows only; 1 row(s) already in the gold table keep their split" in caplog.text
-    cfg_file = tmp / "c.yaml"
-    cfg_file.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    cfg_file = cli_config(cfg, tmp / "c.yaml")
     capsys.readouterr()  # only the command's own output (an earlier CLI call in the session may have logged here)
     code = cli_main(["gold", "import", "--config", str(cfg_file), "--file", str(tmp / "missing.csv")])
     err = capsys.readouterr().err.strip().splitlines()
@@ -401,20 +403,13 @@ def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(
         suggest.run(spark, cfg, run_id="s3", out=str(tmp_path / "m" / "x_lfs.py"), exclude_columns=("nope",))
     assert suggest.gold_copies({"a": np.array([1.5, 2.5, 1.5])}, np.array([0, 1, 0])) == []  # not whole numbers
     assert suggest.gold_copies({"a": np.array([3.0, 4.0])}, np.array([0, 1])) == []  # no value seen twice
-
-    def no_spark(*args, **kwargs):
-        raise AssertionError("Spark started before the options were checked")
-
-    from jobs.runtime import session
-
-    monkeypatch.setattr(session, "get_spark", no_spark)
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({k: cfg.to_dict()[k] for k in ("lakehouse", "source", "lfs", "mlflow")}))
+    forbid_spark(monkeypatch, "Spark started before the options were checked")
+    config = cli_config(cfg, tmp_path / "c.yaml")
     capsys.readouterr()
     for option, message in ((["--min-precision", "1.5"], "--min-precision 1.5 must be in [0, 1)"),
                             (["--max", "0"], "--max 0 must be at least 1"),
                             (["--min-support", "-1"], "--min-support -1 must be at least 1"),
                             (["--out", "foo.txt"], "--out 'foo.txt' must be a .py file")):
-        assert cli_main(["suggest", "--config", str(config), "-q", *option]) == 2, option
+        assert cli_main(["suggest", "--config", config, "-q", *option]) == 2, option
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (option, err)
