@@ -253,6 +253,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     """Load the config, start Spark if needed, run the command, write its summaries."""
     if cmd.plain is not None:
         return cmd.plain(args)
+    started = time.perf_counter()
     from jobs.runtime.config import load_config
     from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id
 
@@ -267,7 +268,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     created = _missing_folders(Path(cfg.lakehouse))
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     try:
-        return _execute_in(cmd, args, cfg, run_id)
+        return _execute_in(cmd, args, cfg, run_id, started)
     except BaseException:
         # A command that fails on a lakehouse it created leaves no empty folders behind.
         for folder in created:
@@ -288,7 +289,7 @@ def _missing_folders(path: Path) -> list[Path]:
     return missing
 
 
-def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | None) -> int:
+def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | None, started: float) -> int:
     from jobs.runtime.runs import run_dir, write_json
 
     if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
@@ -312,7 +313,6 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
             log.warning("%s", unscored_evaluation(cfg, cmd.name))
     if args.summary_json:
         _check_writable_parent(Path(args.summary_json), "--summary-json")
-    started = time.perf_counter()
     spark = None
     wants_spark = cmd.needs_spark(args, cfg) if callable(cmd.needs_spark) else cmd.needs_spark
     if wants_spark:
@@ -326,7 +326,8 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
             summary = cmd.run(args, cfg, run_id, spark)
     else:
         summary = cmd.run(args, cfg, run_id, spark)
-    summary["seconds"] = round(time.perf_counter() - started, 3)  # the whole command, Spark startup included
+    # The whole command from its config's loading: prechecks, Spark's start-up and the job.
+    summary["seconds"] = round(time.perf_counter() - started, 3)
     if args.summary_json:
         path = Path(args.summary_json)
         path.parent.mkdir(parents=True, exist_ok=True)
