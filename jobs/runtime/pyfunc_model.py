@@ -4,12 +4,15 @@ Input: a pandas DataFrame of votes, one integer column per LF (-1 for abstain), 
 optionally a ``row_id`` column. Output: one probability column ``p_<class>`` per class,
 ``label`` and ``label_name``. The label is the model's own hard label, as in the labels
 table: ``-1`` (and no name) for a row on which every LF abstained unless the model's
-``label_unvoted`` is set, and ties broken by the model's ``tie_break_policy`` (or the
-``tie_break_policy`` of the model config, when given); ``"random"`` hashes ``row_id``
-when the input has one, else the row position.
+``label_unvoted`` is set, and ties broken by the run's ``output.tie_break_policy``, logged as the
+model config's ``tie_break_policy`` (``mlflow.pyfunc.load_model(uri, model_config={...})`` overrides
+it); ``"random"`` hashes ``row_id`` when the input has one, else the row position. The LF and
+class names are the ``columns`` artifact (models logged before it: the model config).
 """
 
 from __future__ import annotations
+
+import json
 
 import mlflow.pyfunc
 import pandas as pd
@@ -24,8 +27,12 @@ class LabelModelPyfunc(mlflow.pyfunc.PythonModel):
 
         self.model = LabelModel.load(context.artifacts["label_model"])
         config = context.model_config or {}
-        self.lf_names = list(config.get("lf_names", []))
-        self.label_space = list(config.get("label_space", []))
+        columns = config
+        if "columns" in context.artifacts:
+            with open(context.artifacts["columns"]) as f:
+                columns = json.load(f)
+        self.lf_names = list(columns.get("lf_names", []))
+        self.label_space = list(columns.get("label_space", []))
         self.tie_break_policy = config.get("tie_break_policy")  # None: the model's own
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:

@@ -201,11 +201,16 @@ def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: 
         # module is imported from a zip, so the model file is written out first.
         model_code = Path(tmp) / "_pyfunc_model.py"
         model_code.write_bytes(pkgutil.get_data("jobs.runtime", "pyfunc_model.py"))
+        # The columns go in an artifact, not the model config: MLflow logs a model config as run
+        # params, and a run's params cannot change, so a second task's LF names would be refused.
+        # The config holds what a user may override at load time: the labels table's tie policy.
+        columns = Path(tmp) / "columns.json"
+        columns.write_text(json.dumps({"lf_names": list(lf_names), "label_space": list(label_space)}))
         info = mlflow.pyfunc.log_model(
             name=f"label_model{suffix}",
             python_model=str(model_code),
-            artifacts={"label_model": fitted.model_path},
-            model_config={"lf_names": list(lf_names), "label_space": list(label_space)},
+            artifacts={"label_model": fitted.model_path, "columns": str(columns)},
+            model_config={"tie_break_policy": cfg.output.tie_break_policy},
             signature=_signature(lf_names, label_space),
             pip_requirements=["lakelabel", "numpy", "scipy", "pandas"],
         )

@@ -231,6 +231,18 @@ def test_mlflow_metrics_and_models_per_task(multi_run):
     model = mlflow.pyfunc.load_model(summary["tasks"]["urgency"]["label_model"]["mlflow_uri"])
     scored = model.predict(pd.DataFrame([[1, -1, -1, 1]], columns=TASKS["urgency"]))
     assert list(scored.columns[:2]) == ["p_routine", "p_urgent"] and scored.label_name[0] == "urgent"
+    # Every task's model has its own columns; none is logged as a run param (a run's params cannot
+    # change, so MLflow refused the second task's LF names with a warning).
+    assert not {"lf_names", "label_space"} & set(run.data.params)
+    assert run.data.params["tie_break_policy"] == cfg.output.tie_break_policy
+    topic = mlflow.pyfunc.load_model(summary["tasks"]["topic"]["label_model"]["mlflow_uri"])
+    assert topic.unwrap_python_model().lf_names == TASKS["topic"]
+    assert list(topic.predict(pd.DataFrame([[-1] * len(TASKS["topic"])], columns=TASKS["topic"])).columns[:1]) == [
+        "p_billing"]
+    # The tie policy is the model config's, so a user may override it at load time.
+    first = mlflow.pyfunc.load_model(summary["tasks"]["topic"]["label_model"]["mlflow_uri"],
+                                     model_config={"tie_break_policy": "first"})
+    assert first.unwrap_python_model().tie_break_policy == "first"
 
 
 # ---------------------------------------------------------------------------------------------- bad input
