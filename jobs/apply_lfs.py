@@ -32,7 +32,8 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts
 from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
-from jobs.delta_io.sources import Source, check_source, load_source
+from jobs.delta_io.sources import (Source, check_source, lf_columns, load_source, missing_lf_columns,
+                                   precheck_lf_columns)
 from jobs.runtime import lf_sources
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LFRegistry
@@ -287,8 +288,10 @@ def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_ra
         )
 
 
-def _check_columns(source: Source, needed: set[str] | None) -> None:
+def _check_columns(source: Source, needed: set[str] | None, lfs: Sequence[Any]) -> None:
     """The columns the LFs read exist (what check_source checks first, without a pass over the rows)."""
+    if (err := missing_lf_columns(lf_columns(lfs), source.df.columns, source.info.path)) is not None:
+        raise err
     missing = sorted(c for c in (needed or ()) if c not in source.df.columns)
     if missing:
         raise InputDataError(
@@ -360,7 +363,7 @@ def run(
     n_rows = None
     if not narrow:
         describe(spark, "apply", f"check source {source.description}")
-        n_rows = check_source(source, text_columns=texts, required_columns=needed)
+        n_rows = check_source(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
     if not plan.full and plan.source_changed:
         describe(spark, "apply", f"find rows that changed in {source.description}")
         detect_started = time.perf_counter()
@@ -373,13 +376,14 @@ def run(
             log.info("apply: %d row(s) new or changed, %d gone (%s)", changes.n_reapply, changes.n_gone, changes.method)
     if n_rows is None and (plan.full or (changes is not None and changes.rows is None)):
         describe(spark, "apply", f"check source {source.description}")
-        n_rows = check_source(source, text_columns=texts, required_columns=needed)
+        n_rows = check_source(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
     elif n_rows is None:  # the rows the run that wrote the votes checked are checked; check only what changed
-        _check_columns(source, needed)
+        _check_columns(source, needed, registry.lfs)
         n_rows = prior.n_rows
         if changes is not None:
             if changes.n_reapply:
-                check_source(replace(source, df=changes.rows), text_columns=texts, required_columns=needed)
+                check_source(replace(source, df=changes.rows), text_columns=texts, required_columns=needed,
+                             lfs=registry.lfs)
             row_changes.check_new_ids(spark, source, changes, io)
             n_rows = prior.n_rows + changes.n_new - changes.n_gone
             if n_rows <= 0:
@@ -579,8 +583,11 @@ def _force_option(p: Any) -> None:
 
 
 def check_lfs(args: Any, cfg: PipelineConfig) -> None:
-    """Build the LF registry before Spark starts, so declared LFs, lexicon files and model URIs fail first."""
+    """Build the LF registry before Spark starts, so declared LFs, lexicon files and model URIs fail
+    first, and check that a local source has the columns the LFs read."""
     args.registry = build_registry(cfg)
+    if cfg.source is not None:
+        precheck_lf_columns(cfg.source, args.registry.lfs)
 
 
 COMMAND = command.Command(

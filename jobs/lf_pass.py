@@ -38,6 +38,20 @@ def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
     return votes_schema(row_id_type).append(pa.field("run_id", pa.string(), nullable=False))
 
 
+def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what: str, fix: str) -> str:
+    """The one line for Spark expressions (SQL LFs or slices: ``columns``, name -> column) that do not
+    compile against ``df``: each is planned alone to name the ones at fault (planning runs no job)."""
+    bad = []
+    for name, column in columns.items():
+        try:
+            df.select(column)
+        except AnalysisException:
+            bad.append(name)
+    reason = str(err).splitlines()[0].rstrip("; ")
+    return (f"SQL {what} {', '.join(map(repr, bad or columns))} does not compile against the source: {reason}; "
+            f"fix {fix}")
+
+
 def text_columns(registry: LFRegistry) -> list[str]:
     """Columns that declarative text LFs (keyword, regex, lexicon) read as strings."""
     cols = {lf.spec["field"] for lf in registry.lfs if getattr(lf, "spec", None) and "field" in lf.spec}
@@ -90,20 +104,18 @@ def vote_function(
         select.append(gold.alias(_GOLD))
     precomputed = {}
     df, joined = lf_sources.join_lf_tables(source, lfs)
+    spark_columns = {}
     for j, lf in enumerate(lfs):
         if runs_on_spark(lf):
             alias = f"__lf_sql_{j}"
             precomputed[lf.name] = alias
             column = lf.spark_column(F.col(joined[lf.name])) if lf.name in joined else lf.spark_column()
+            spark_columns[lf.name] = column
             select.append(column.alias(alias))
     try:
         prepared = df.select(*select)
     except AnalysisException as err:
-        bad = [lf.name for lf in lfs if runs_on_spark(lf)]
-        raise ConfigError(
-            f"a SQL LF does not compile against the source ({', '.join(bad)}): {str(err).splitlines()[0]}; "
-            f"fix the LF's condition"
-        ) from None
+        raise ConfigError(spark_lf_error(df, spark_columns, err, "LF", "the LF's condition")) from None
     # LFs are CPU-bound: a source with fewer input splits than cores (one small file, one
     # Parquet row group) would run on one core, so spread it out first.
     cores = df.sparkSession.sparkContext.defaultParallelism

@@ -252,7 +252,7 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
     source = task_source(source, task)
     describe(spark, "evaluate", f"task {task.name}: held-out {source.description}")
     check_source(source, text_columns=apply_lfs.text_columns(task.registry),
-                 required_columns=required_columns(task.registry.lfs))
+                 required_columns=required_columns(task.registry.lfs), lfs=task.registry.lfs)
     votes = apply_lfs.compute_votes(source, task.registry, batch_size=cfg.apply.batch_size)
     k = len(task.label_space)
     rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, task.label_space), task.lf_names, k)

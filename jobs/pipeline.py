@@ -48,7 +48,8 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
         return {}
     source = load_source(spark, ev, role="evaluation", io=delta_io.delta_io(spark, cfg.tables.delta_io))
     describe(spark, "evaluate", f"held-out {source.description}")
-    check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs))
+    check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs),
+                 lfs=registry.lfs)
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
     rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, registry.label_space), registry.names,
                                    registry.cardinality)

@@ -26,6 +26,7 @@ from jobs.delta_io.sources import Source, gold_ids
 from jobs.aggregate import pattern_frame
 from jobs.analysis.inputs import AnalysisInputs
 from jobs.apply_lfs import pickle_lfs
+from jobs.lf_pass import spark_lf_error
 from lf_library.errors import ConfigError, InputDataError
 from lf_library.slicing import SlicingFunction, evaluate_slices
 
@@ -152,9 +153,8 @@ def _sliced_source(
         side = source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
                                 *[F.col(c).alias(f"__src_{i}") for i, c in enumerate(side_cols)], *sql_cols, *by)
     except AnalysisException as err:
-        bad = [sf.name for sf in slices if sf.kind == "sql"]
-        raise ConfigError(f"a SQL slice does not compile against the source ({', '.join(bad)}): "
-                          f"{str(err).splitlines()[0]}; fix its condition") from None
+        sql = {sf.name: sf.spark_column() for sf in slices if sf.kind == "sql"}
+        raise ConfigError(spark_lf_error(source.df, sql, err, "slice", "its condition")) from None
     id_type = to_arrow_type(source.df.schema[source.id_column].dataType)
     by_fields = [pa.field(by_column(i), to_arrow_type(source.df.schema[c].dataType)) for i, c in enumerate(coverage_by)]
     schema = pa.schema([pa.field("row_id", id_type), pa.field("gold", pa.int32()), *_SLICE_FIELDS, *by_fields])

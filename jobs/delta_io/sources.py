@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -99,38 +100,82 @@ def _require_name(column: str, columns: list[str], table: str, key: str) -> None
         )
 
 
+def _peek_source(cfg: SourceConfig, wanted: list[str]) -> tuple[list[str], str] | None:
+    """The source's columns (complete when one of ``wanted`` is missing) and its name, read without
+    Spark; None when they cannot be known so (:func:`jobs.delta_io.source.peek_columns`)."""
+    from jobs.delta_io.files import _normalize
+    from jobs.delta_io.source import peek_columns, source_uri
+
+    paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]
+    if not paths or not all(paths):
+        return None
+    found: list[str] = []
+    for path in paths:
+        columns = peek_columns(path, format=cfg.format, options=cfg.options, wanted=wanted)
+        if columns is None:
+            return None
+        found += [c for c in columns if c not in found]
+    return found, ",".join(source_uri(_normalize(p)) for p in paths)
+
+
 def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
     """Reject a misnamed id or gold column before Spark starts (a local source read cheaply).
 
     The same error :func:`load_source` raises after Spark read the source; silent when the
     columns cannot be known without Spark (:func:`jobs.delta_io.source.peek_columns`).
     """
-    from jobs.delta_io.files import _normalize
-    from jobs.delta_io.source import peek_columns, source_uri
-
-    paths = cfg.path if isinstance(cfg.path, list) else [cfg.path]
-    if not paths or not all(paths):
+    peeked = _peek_source(cfg, [cfg.id_column] + ([cfg.gold_column] if cfg.gold_column else []))
+    if peeked is None:
         return
-    wanted = [cfg.id_column] + ([cfg.gold_column] if cfg.gold_column else [])
-    found: list[str] = []
-    for path in paths:
-        columns = peek_columns(path, format=cfg.format, options=cfg.options, wanted=wanted)
-        if columns is None:
-            return
-        found += [c for c in columns if c not in found]
-    table = ",".join(source_uri(_normalize(p)) for p in paths)
+    found, table = peeked
     _require_name(cfg.id_column, found, table, f"{role}.id_column")
     if cfg.gold_column:
         _require_name(cfg.gold_column, found, table, f"{role}.gold_column")
 
 
-def check_source(source: Source, *, text_columns: list[str], required_columns: set[str] | None) -> int:
+def lf_columns(lfs: Sequence[Any]) -> dict[str, list[str]]:
+    """Source column -> the LFs that read it in Python (their ``fields``; SQL and column LFs are
+    Spark expressions, left to Spark)."""
+    from lf_library.apply import runs_on_spark
+
+    readers: dict[str, list[str]] = {}
+    for lf in lfs:
+        if runs_on_spark(lf) or lf.fields is None:
+            continue
+        for column in lf.fields:
+            readers.setdefault(column, []).append(lf.name)
+    return readers
+
+
+def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], table: str) -> InputDataError | None:
+    """The error for LF fields that name no column of ``table``, or None."""
+    missing = [c for c in readers if c not in columns]
+    if not missing:
+        return None
+    which = "; ".join(f"LF {', '.join(map(repr, readers[c]))} read(s) column {c!r}" for c in missing)
+    return InputDataError(f"{which}, not found in {table}; its columns are: {', '.join(columns)}. Fix the LF's "
+                          f"fields (or the column it reads) or point source.path at a table that has it")
+
+
+def precheck_lf_columns(cfg: SourceConfig, lfs: Sequence[Any]) -> None:
+    """Reject an LF that reads a column the source lacks before Spark starts, naming the LF
+    (the check :func:`check_source` makes once Spark has read the source)."""
+    readers = lf_columns(lfs)
+    peeked = _peek_source(cfg, list(readers)) if readers else None
+    if peeked is not None and (err := missing_lf_columns(readers, *peeked)) is not None:
+        raise err
+
+
+def check_source(source: Source, *, text_columns: list[str], required_columns: set[str] | None,
+                 lfs: Sequence[Any] = ()) -> int:
     """Validate a source in one pass and return its row count.
 
-    Fails on: missing LF input columns, an empty table, null or duplicate ids, and null or
-    non-string values in columns that text LFs read.
+    Fails on: missing LF input columns (naming the LFs among ``lfs`` that read them), an empty
+    table, null or duplicate ids, and null or non-string values in columns that text LFs read.
     """
     df, table, id_col = source.df, source.info.path, source.id_column
+    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table)) is not None:
+        raise err
     needed = set(required_columns or ()) | set(text_columns)
     missing = sorted(c for c in needed if c not in df.columns)
     if missing:

@@ -151,6 +151,19 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger(name).setLevel(level)
     for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    _quiet_query_context_loggers(verbose)
+
+
+def _quiet_query_context_loggers(verbose: bool) -> None:
+    """pyspark logs every analysis error it raises (an unknown column, say) as a JSON record with the
+    JVM stack trace, to stderr, before lakelabel can word it as its one line; only --verbose keeps it."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark missing (the install line is the error) or older than its logger
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        # PySparkLogger.getLogger: the logger must be pyspark's class, which takes its extra keywords.
+        PySparkLogger.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def one_line(err: BaseException) -> str:

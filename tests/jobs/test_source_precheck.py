@@ -185,3 +185,63 @@ def test_cli_warns_when_the_evaluation_source_has_no_gold_column(tmp_path, capsy
     config.write_text(yaml.safe_dump(base))  # commands that never read the evaluation source say nothing of it
     assert cli.main(["apply", "--config", str(config), "-q"]) == 1
     assert "evaluation" not in capsys.readouterr().err
+
+
+def test_lf_reading_a_missing_column_is_named_before_spark_starts(spark, tmp_path, capsys, monkeypatch):
+    """An LF whose fields name no source column: the same one line before Spark starts as after, naming the LF."""
+    from jobs.apply_lfs import build_registry, text_columns
+    from jobs.delta_io.sources import check_source
+    from jobs.runtime.config import load_config
+    from lf_library.apply import required_columns
+
+    path, fmt = _parquet(tmp_path)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+        "source": {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"], "declared": [
+            {"name": "kw_body", "kind": "keyword", "keywords": ["x"], "label": "pos", "field": "body"},
+            {"name": "re_body", "kind": "regex", "pattern": "y", "label": "neg", "field": "body"},
+            {"name": "kw_title", "kind": "keyword", "keywords": ["z"], "label": "pos", "field": "title"}]},
+    }))
+    cfg = load_config(str(config))
+    registry = build_registry(cfg)
+    with pytest.raises(InputDataError) as late:
+        check_source(load_source(spark, cfg.source), text_columns=text_columns(registry),
+                     required_columns=required_columns(registry.lfs), lfs=registry.lfs)
+    assert "LF 'kw_body', 're_body' read(s) column 'body'; LF 'kw_title' read(s) column 'title', not found in " in str(
+        late.value)
+    assert "its columns are: id, text, verdict. Fix the LF's fields" in str(late.value)
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the LFs' columns were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    for command in ("run", "apply"):
+        assert cli.main([command, "--config", str(config), "-q"]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"lakelabel: error: {late.value}"], (command, err)  # the very line Spark's check gives
+    assert not (tmp_path / "lake").exists()
+
+
+def test_sql_lf_on_a_missing_column_is_one_line_naming_the_lf(spark, tmp_path, capfd):
+    """Spark's analysis error, worded as one line naming the SQL LF at fault (not every SQL LF), and
+    no JSON record of it from pyspark's query-context logger on stderr (only --verbose shows that)."""
+    path, fmt = _parquet(tmp_path)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+        "source": {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+        "lfs": {"label_space": ["neg", "pos"], "declared": [
+            {"name": "sql_ok", "kind": "sql", "condition": "length(text) > 2", "label": "pos"},
+            {"name": "sql_bad", "kind": "sql", "condition": "nosuch > 1", "label": "pos"},
+            {"name": "kw", "kind": "keyword", "keywords": ["x"], "label": "pos", "field": "text"}]},
+    }))
+    capfd.readouterr()
+    assert cli.main(["apply", "--config", str(config), "-q"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("lakelabel: error: SQL LF 'sql_bad' does not compile against the source: "
+                             "[UNRESOLVED_COLUMN.WITH_SUGGESTION]"), err
+    assert "`nosuch` cannot be resolved" in err[0] and err[0].endswith("; fix the LF's condition"), err
+    assert not (tmp_path / "lake" / "votes").exists()
