@@ -338,7 +338,10 @@ def run(
             version = io.table_version(votes_path)
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
                      source.description, len(registry), version)
-            return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started)
+            # The votes are the prior commit's; what *this* apply ran is nothing.
+            return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started,
+                           applied_lfs=(), reused_lfs=tuple(sorted(registry.names)), applied_rows=0,
+                           row_changes={"method": f"votes up to date: reused votes v{version}"})
 
     prior = ApplyResult.from_json(previous[VOTES_META_KEY]) if VOTES_META_KEY in previous else None
     keys = incremental.lf_keys(source, registry)

@@ -7,6 +7,7 @@ script ``lakelabel`` are the same program. Exit codes: :mod:`jobs.runtime.comman
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The job modules import pyspark at the top, so check for it before collecting them: without
     # it, every command but `package` stops here with the install line (exit 2).
     args = list(sys.argv[1:] if argv is None else argv)
+    # As `python -m` does: a team's LF and slice modules in the folder the command runs from import by
+    # name (the console script's path has only its own folder). Appended: installed packages win.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     if not pyspark_missing_exit(args):
         return main_many(commands(), argv)
     if args[:1] == ["package"]:

@@ -63,6 +63,9 @@ def resolve_runs(cfg: PipelineConfig, from_run: str | None, to_run: str | None) 
             raise ConfigError(f"run {to.run_id!r} is the first run that wrote {cfg.table_path('labels')}: nothing to "
                               f"compare it with; run the pipeline again, or pass --from and --to")
         before = older[-1]
+    if before.run_id == to.run_id:
+        raise ConfigError(f"--from and --to are both run {to.run_id!r}: a diff needs two runs; pass an earlier run "
+                          f"as --from, or leave --from out to compare with the run before it")
     if before.labels_version >= to.labels_version:
         raise ConfigError(f"--from run {before.run_id!r} (labels v{before.labels_version}) is not older than --to run "
                           f"{to.run_id!r} (labels v{to.labels_version}); swap them")

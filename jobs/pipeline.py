@@ -237,22 +237,39 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> d
         return None
     summary = json.loads(path.read_text())
     tables = summary.get("tables", {})
-    if (
-        summary.get("status") != "succeeded"
-        or summary.get("fingerprint") != fingerprint
-        or not io.unchanged_since(cfg.table_path("votes"), tables.get("votes", {}).get("version"))
-        or not io.unchanged_since(cfg.table_path("labels"), tables.get("labels", {}).get("version"))
-    ):
-        return None
-    return summary
+    if summary.get("status") != "succeeded":
+        return None  # a retry of a failed run: nothing of it to keep
+    if summary.get("fingerprint") != fingerprint:
+        why = "other inputs (LF versions, source or config)"
+    elif not (io.unchanged_since(cfg.table_path("votes"), tables.get("votes", {}).get("version"))
+              and io.unchanged_since(cfg.table_path("labels"), tables.get("labels", {}).get("version"))):
+        why = "the same inputs, but later runs wrote the tables since"
+    else:
+        return summary
+    # The rerun recomputes and this id's record then names the new labels: say so, since `diff`,
+    # `explain --run-id` and `verify --run-id` read runs by id.
+    log.warning("run id %s already names a run that succeeded with %s (labels v%s); this run replaces its "
+                "record. Use a new --run-id to keep both", run_id, why, tables.get("labels", {}).get("version"))
+    return None
 
 
 def _force_option(p: Any) -> None:
     p.add_argument("--force", action="store_true", help="recompute votes even when they are up to date")
 
 
+def done_line(summary: dict[str, Any]) -> str:
+    """The command's one stdout line: the run, the labels table version and rows, and what was reused."""
+    tables = summary.get("tables") or {}
+    labels, votes = tables.get("labels") or {}, tables.get("votes") or {}
+    line = (f"lakelabel run: run {summary['run_id']}: {labels.get('rows', 0):,} labels in {labels.get('path')} "
+            f"(v{labels.get('version')}), votes v{votes.get('version')}")
+    if summary.get("reused"):
+        return line + " (already done with these inputs: nothing ran)"
+    return line + (" (reused)" if votes.get("reused") else "")
+
+
 COMMAND = command.Command(
-    name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option,
+    name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option, done=done_line,
     precheck=apply_lfs.check_lfs, reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force,
                                              registry=args.registry).summary,

@@ -177,10 +177,9 @@ def build_task_set(cfg: PipelineConfig) -> TaskSet:
                     and n not in cfg.lfs.exclude]  # fmt: skip
             registry = registry.select(include=keep)
         if not len(registry):
-            raise ConfigError(
-                f"task {t.name!r} (label space {list(spaces[t.name])}) has no LFs: add a module whose LABEL_SPACE is "
-                f"that label space to lfs.modules, or list LFs under tasks.{t.name}.lfs"
-            )
+            where = (f"multi_label.lfs (tag LFs of lf_library.tags for tag {tag!r})" if tag else
+                     f"tasks.{t.name}.lfs, or add a module whose LABEL_SPACE is that label space to lfs.modules")
+            raise ConfigError(f"task {t.name!r} (label space {list(spaces[t.name])}) has no LFs: list LFs under {where}")
         sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
         tasks.append(Task(t.name, spaces[t.name], registry, t.gold_column, tag, sep))
     known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}

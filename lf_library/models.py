@@ -109,8 +109,15 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
             return ResolvedModel(uri, uri, tracking_uri, None, run.info.run_id)
         path = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
         mlmodel = path / "MLmodel"
-        if "://" in uri.replace("file://", "") or not mlmodel.is_file():
+        if "://" in uri.replace("file://", ""):
             raise LookupError(f"{path} holds no MLmodel file")
+        if not mlmodel.is_file():  # a local folder: the store and the trainer are beside the point
+            what = "does not exist" if not path.exists() else "holds no MLmodel file"
+            raise LFConfigError(
+                f"model URI {uri!r}: the local folder {path} {what}; model_uri takes a folder an MLflow model "
+                f"was saved to (mlflow.pyfunc.save_model), models:/NAME/VERSION or models:/NAME@ALIAS of the "
+                f"MLflow store, or runs:/RUN_ID/PATH: fix model_uri"
+            )
         digest = hashlib.sha256(mlmodel.read_bytes()).hexdigest()
         return ResolvedModel(uri, str(path.resolve()), tracking_uri, None, None, digest)
     except LFConfigError:

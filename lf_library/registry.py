@@ -156,7 +156,7 @@ def _import(module: str) -> ModuleType:
         if module == missing or module.startswith(missing + "."):
             raise LFConfigError(
                 f"LF module {module!r} cannot be imported: {err}; check the dotted name and that its package "
-                f"is installed or shipped to the cluster (pip install, or spark-submit --py-files)"
+                f"is importable: run from the folder that holds it, put that folder on PYTHONPATH, or pip install it (spark-submit: --py-files)"
             ) from err
         raise LFConfigError(
             f"LF module {module!r} failed to import because it needs {missing!r}, which is not installed; "

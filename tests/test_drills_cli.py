@@ -265,3 +265,29 @@ def test_lakelabel_exits_with_its_code_not_a_native_teardown_abort(tmp_path):
     bad = subprocess.run([sys.executable, "-c", NATIVE_ABORT_AT_EXIT, "fit", "--config", str(tmp_path / "missing.yaml")],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2, bad.stderr
+
+
+def test_console_script_imports_lf_modules_from_the_folder_it_runs_in(tmp_path):
+    """`lakelabel` (the console script) finds a team's LF package in the working folder, as `python -m` would."""
+    script = Path(sys.executable).parent / "lakelabel"
+    assert script.exists(), f"{script}: install the package (pip install -e .) to get the console script"
+    team = tmp_path / "team"
+    (team / "my_team").mkdir(parents=True)
+    (team / "my_team" / "__init__.py").write_text("")
+    (team / "my_team" / "tag_lfs.py").write_text(
+        "from lf_library import keyword_lf\nLABEL_SPACE = ('neg', 'pos')\n"
+        "kw_body = keyword_lf('kw_body', ['refund'], 'pos', field='body')\n")
+    source = write_source(tmp_path, make_rows(10))
+    config = write_config(tmp_path, source, lfs={"modules": ["my_team.tag_lfs"]})
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's code; not the team's folder
+    done = subprocess.run([str(script), "apply", "--config", str(config), "-q"], cwd=team, env=env,
+                          capture_output=True, text=True, timeout=120)
+    # Imported: the check of the columns it reads (before Spark starts) names its LF.
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("lakelabel: error: LF 'kw_body' read(s) column 'body'"), \
+        done.stderr
+    elsewhere = subprocess.run([str(script), "apply", "--config", str(config), "-q"], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert elsewhere.returncode == 2
+    assert "LF module 'my_team.tag_lfs' cannot be imported: No module named 'my_team'" in elsewhere.stderr
+    assert "run from the folder that holds it, put that folder on PYTHONPATH" in elsewhere.stderr

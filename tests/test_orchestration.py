@@ -424,10 +424,12 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs):
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_run_summary_and_rerun_with_the_same_run_id(spark, project, tmp_path):
+def test_run_summary_and_rerun_with_the_same_run_id(spark, project, tmp_path, capsys):
     lake = tmp_path / "lake"
     extra = ("--set", f"lakehouse={lake}", "--set", "mlflow.enabled=true")
+    capsys.readouterr()
     first = _command("run", project, "run-1", tmp_path / "run.json", *extra)
+    assert capsys.readouterr().out == f"lakelabel run: run run-1: 40 labels in {lake / 'labels'} (v0), votes v0\n"
     assert first["run_id"] == "run-1" and first["status"] == "succeeded"
     assert first["tables"]["votes"] == {"path": str(lake / "votes"), "version": 0, "reused": False}
     assert first["tables"]["labels"] == {"path": str(lake / "labels"), "version": 0, "rows": 40}
@@ -436,6 +438,7 @@ def test_run_summary_and_rerun_with_the_same_run_id(spark, project, tmp_path):
     assert set(first["timings_seconds"]) == {"apply", "aggregate", "fit", "write", "total"}
 
     again = _command("run", project, "run-1", tmp_path / "again.json", *extra)
+    assert capsys.readouterr().out.endswith("votes v0 (already done with these inputs: nothing ran)\n")
     assert again["tables"] == first["tables"] and again["mlflow"] == first["mlflow"]
     assert again["reused"] is True and "reused" not in first  # the orchestrator can tell nothing ran
     from deltalake import DeltaTable

@@ -112,6 +112,8 @@ def find_run(cfg: PipelineConfig, run_id: str, runs: list[RunRecord] | None = No
         if record.run_id == run_id:
             return record
     known = ", ".join(r.run_id for r in runs[-5:]) or "none"
+    if len(runs) > 5:
+        known = f"{known} (the last 5 of {len(runs)}; all in {run_dir(cfg.lakehouse, run_id, create=False).parent})"
     where = "has no run folder" if not run_dir(cfg.lakehouse, run_id, create=False).is_dir() else \
         "did not write the labels table"
     raise ConfigError(f"run {run_id!r} {where} under {cfg.lakehouse_path} ({cfg.table_path('labels')}); runs that "

@@ -173,7 +173,7 @@ def _resolve_labels(records: list[dict[str, Any]], space: tuple[str, ...], path:
         raise InputDataError(
             f"{path}, {first['where']}: label {first['label']!r} is not in the label space "
             f"({', '.join(f'{i}={n}' for i, n in enumerate(space))}); {len(bad)} row(s) have such labels. Use a class "
-            f"name or id of lfs.label_space (or the LF modules' LABEL_SPACE) and import again; nothing was imported"
+            f"name or id of that label space and import again; nothing was imported"
         )
 
 

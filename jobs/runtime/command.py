@@ -151,6 +151,9 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger(name).setLevel(level)
     for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # mlflow sets its own loggers' level when first imported (a model LF's store, say): its INFO
+    # lines ("Creating initial MLflow database tables...") stay out unless --verbose.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
     _quiet_query_context_loggers(verbose)
 
 

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from jobs.runtime.config import PipelineConfig, SourceConfig
 from jobs.runtime.tracking import tracking_uri
+from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import Source, load_source
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.declared import declared_lfs
@@ -64,8 +65,9 @@ def _load_table(source: Source, lf: LabelingFunction, cache: dict[tuple[str, str
         cfg = SourceConfig(path=table, id_column=id_col)
         try:
             cache[key] = load_source(spark, cfg, role=f"LF {lf.name!r} table")
-        except ConfigError as err:
-            raise ConfigError(f"LF {lf.name!r} reads table {table}: {err}") from None
+        except (ConfigError, InputDataError, SourceReadError) as err:  # a missing path, a bad id column, ...
+            kind = ConfigError if isinstance(err, ConfigError) else InputDataError
+            raise kind(f"LF {lf.name!r} reads table {table} (its table=): {err}") from None
         if lf.spec["column"] not in cache[key].df.columns:
             raise InputDataError(
                 f"LF {lf.name!r} reads column {lf.spec['column']!r} of table {table}, which has only "

@@ -235,6 +235,7 @@ def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
         (["explain", "--row-id", "nope"], r"row id 'nope' is not in the labels of run run-2"),
         (["explain", "--row-id", "r001", "--run-id", "never"], r"run 'never' has no run folder"),
         (["diff", "--from", "run-2", "--to", "run-1"], r"--from run 'run-2' \(labels v\d+\) is not older than --to"),
+        (["diff", "--from", "run-1", "--to", "run-1"], r"--from and --to are both run 'run-1': a diff needs two runs"),
         (["diff", "--to", "ghost"], r"run 'ghost' has no run folder"),
         (["diff", "--threshold", "2"], r"--threshold 2.0 must be between 0 and 1"),
     ]
@@ -275,3 +276,18 @@ def test_drift_thresholds_from_config():
         drift.enforce(doc, "r")
     with pytest.raises(ConfigError, match=r"drift.label_shift = -1 must be >= 0"):
         DriftConfig(label_shift=-1)
+
+
+def test_unknown_run_lists_the_last_five_and_says_how_many(tmp_path):
+    from jobs.changes.runs import RunRecord, find_run
+    from jobs.runtime.config import config_from_dict
+    from lf_library.errors import ConfigError
+
+    cfg = config_from_dict({"lakehouse": str(tmp_path / "lake"), "source": {"path": "x", "id_column": "id"},
+                            "lfs": {"modules": []}})
+    runs = [RunRecord(f"r{i}", tmp_path, "labels", i, "votes", i) for i in range(7)]
+    with pytest.raises(ConfigError, match=r"runs that wrote labels, latest last: r2, r3, r4, r5, r6 \(the last 5 of 7; "
+                                          r"all in .*lake/_lakelabel/runs\)$"):
+        find_run(cfg, "ghost", runs)
+    with pytest.raises(ConfigError, match=r"latest last: r0, r1, r2$"):
+        find_run(cfg, "ghost", runs[:3])

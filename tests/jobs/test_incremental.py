@@ -107,6 +107,9 @@ def test_unchanged_lfs_are_not_run(delta_sequence):
     assert full.applied_lfs == ("bad_words", "exclaim", "good_words", "picky", "short_text", "stars")
     assert full.applied_rows == 40 and not full.reused_lfs
     assert same.skipped  # nothing changed: the votes are reused as a whole
+    # ... and its summary says that nothing ran, not what the apply that wrote the votes ran.
+    assert same.applied_lfs == () and same.reused_lfs == full.applied_lfs and same.applied_rows == 0
+    assert same.row_changes == {"method": f"votes up to date: reused votes v{same.votes_version}"}
     assert change.applied_lfs == ("good_words",)
     assert change.reused_lfs == ("bad_words", "exclaim", "picky", "short_text", "stars")
     assert change.applied_rows == 40

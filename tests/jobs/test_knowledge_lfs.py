@@ -118,6 +118,11 @@ def test_column_lf_bad_inputs(spark, tmp_path):
     with pytest.raises(InputDataError, match=r"LF 'old': table .*dup holds id 'r001' more than once"):
         apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "v", "table": str(dup), "mapping": {"S": "spam"}}])), run_id="x")
+    with pytest.raises(InputDataError, match=r"LF 'old' reads table .*vendor_verdict \(its table=\): source "
+                                             r".*vendor_verdict does not exist"):
+        apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
+            {"name": "old", "kind": "column", "column": "v", "table": str(tmp_path / "vendor_verdict"),
+             "mapping": {"S": "spam"}}])), run_id="x")
     with pytest.raises(LFConfigError, match=r"label 'maybe' is not in the label space"):
         apply_lfs.build_registry(config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "old", "mapping": {"S": "maybe"}}])))
@@ -209,8 +214,12 @@ def test_model_lf_bad_inputs_fail_before_spark_work(spark, tmp_path, mlflow_stor
     source = write_source(tmp_path, make_rows(10))
     with pytest.raises(LFConfigError, match=r"model URI 'models:/nope/1' does not resolve in the MLflow store sqlite:"):
         model_lf("m", "models:/nope/1", label_map={1: "spam"}, tracking_uri=uri, label_space=["ham", "spam"]).version
-    with pytest.raises(LFConfigError, match=r"model URI '.*absent' does not resolve .*holds no MLmodel file"):
+    with pytest.raises(LFConfigError, match=r"model URI '.*absent': the local folder .*absent does not exist; "
+                                            r"model_uri takes a folder an MLflow model was saved to"):
         resolve_model(str(tmp_path / "absent"), uri)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LFConfigError, match=r"the local folder .*empty holds no MLmodel file"):
+        resolve_model(str(tmp_path / "empty"), uri)
     # Output that does not fit the label map: the model's classes are 0 and 1 (probability columns).
     bad_map = [{"name": "clf", "kind": "model", "model_uri": "models:/spam_clf/1", "fields": ["text"],
                 "label_map": {"spam": "spam"}}]

@@ -271,7 +271,12 @@ def test_task_with_no_lfs(tmp_path, capsys):
     data = task_dict(tmp_path, "x.parquet")
     data["tasks"]["sentiment"] = {"label_space": ["neg", "pos"]}
     err = _cli(tmp_path, data, capsys)
-    assert "task 'sentiment' (label space ['neg', 'pos']) has no LFs" in err
+    assert "task 'sentiment' (label space ['neg', 'pos']) has no LFs: list LFs under tasks.sentiment.lfs" in err
+    tagged = task_dict(tmp_path, "x.parquet")
+    tagged["multi_label"]["tags"] = ["refund", "login", "shipping"]  # no LF votes shipping
+    err = _cli(tmp_path, tagged, capsys)
+    assert ("task 'tags_shipping' (label space ['not_shipping', 'shipping']) has no LFs: list LFs under "
+            "multi_label.lfs (tag LFs of lf_library.tags for tag 'shipping')") in err
 
 
 def test_other_bad_task_configs(tmp_path, capsys):

@@ -184,7 +184,8 @@ def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monk
     "records, fmt, message",
     [
         ([{"row_id": "nope", "label": "pos"}], "csv", "not in the source"),
-        ([{"row_id": "r001", "label": "maybe"}], "csv", "'maybe' is not in the label space"),
+        ([{"row_id": "r001", "label": "maybe"}], "csv", r"'maybe' is not in the label space \(0=neg, 1=pos\); 1 row\(s\) have such labels\. Use a class name or id of "
+                                                    r"that label space and"),
         ([{"id": "r001", "label": "pos"}], "csv", "no 'row_id' column"),
         ([{"row_id": "r001", "label": "pos", "annotator": "a"}, {"row_id": "r001", "label": "neg", "annotator": "a"}],
          "csv", "by the same annotator"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -230,7 +232,7 @@ def test_reused_votes_keep_their_version_in_lineage(spark, tmp_path):
     assert set(labels.votes_version) == {0} and set(labels.run_id) == {"v2"}
 
 
-def test_same_run_id_with_changed_source_recomputes(spark, tmp_path):
+def test_same_run_id_with_changed_source_recomputes(spark, tmp_path, caplog):
     import shutil
 
     source = write_source(tmp_path, make_rows(20))
@@ -238,8 +240,12 @@ def test_same_run_id_with_changed_source_recomputes(spark, tmp_path):
     pipeline.run(spark, cfg, run_id="same")
     shutil.rmtree(source)
     write_source(tmp_path, make_rows(30))
-    summary = pipeline.run(spark, cfg, run_id="same").summary
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, cfg, run_id="same").summary
     assert summary["tables"]["votes"]["reused"] is False
+    # The id's record now names the new labels, and the log says so.
+    assert ("run id same already names a run that succeeded with other inputs (LF versions, source or config) "
+            "(labels v0); this run replaces its record. Use a new --run-id to keep both") in caplog.text
     labels = DeltaTable(cfg.table_path("labels")).to_pandas()
     assert len(labels) == 30 and set(labels.votes_version) == {1}
 
