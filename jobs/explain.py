@@ -32,7 +32,7 @@ from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
-from jobs.task_views import add_task_option, one_task, task_labels, task_labels_lineage
+from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
 from labelmodel import LabelModel
 from labelmodel.explain import softmax
 from lf_library.errors import ConfigError
@@ -117,7 +117,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
             raise ConfigError(f"run {run_id!r} did not write the current labels of task {view.name!r} (run "
                               f"{written.get('run_id')!r} did); drop --run-id to explain those")
         record, labels_run = None, written.get("run_id")
-        labels = task_labels(spark, view, io, version)
+        labels = view_labels(spark, view, io, version)
     else:
         labels_path = cfg.table_path("labels")
         runs = label_runs(cfg)

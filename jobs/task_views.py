@@ -3,7 +3,7 @@
 ``lakelabel analyze``, ``report``, ``annotate`` and ``train`` read one task's labels with their
 single-task code: a :class:`TaskView` is that task's single-task config (:func:`jobs.tasks.task_config`,
 with the task's own labels, predictions and gold tables), its :class:`~jobs.tasks.Task` (LFs,
-label space, gold column) and its run-folder names. :func:`task_labels` and
+label space, gold column) and its run-folder names. :func:`view_labels` and
 :func:`task_labels_lineage` are the only code that knows how a task's labels are stored: every
 reader goes through them, so a change of the multi-task labels layout changes only them.
 """
@@ -21,7 +21,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.tasks import Task, build_task_set, is_multitask, task_config
 from lf_library.errors import ConfigError
 
-__all__ = ["TaskView", "add_task_option", "task_views", "one_task", "task_labels", "task_labels_lineage",
+__all__ = ["TaskView", "add_task_option", "task_views", "one_task", "view_labels", "task_labels_lineage",
            "task_applied", "task_file", "task_fit_run"]
 
 
@@ -124,7 +124,7 @@ def task_labels_lineage(view: TaskView, io: Any) -> tuple[str, int, dict[str, An
     return path, io.table_version(path), lineage
 
 
-def task_labels(spark: Any, view: TaskView, io: Any, version: int | None = None) -> DataFrame:
+def view_labels(spark: Any, view: TaskView, io: Any, version: int | None = None) -> DataFrame:
     """The task's labels (``version``: of :func:`task_labels_lineage`; None: the current ones).
 
     The DataFrame has exactly the single-task labels schema (:mod:`jobs.write_labels`).

@@ -213,14 +213,14 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
 def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str | None) -> dict[str, Any]:
     """:func:`run` for one task of a multi-task run (``--task``): its column of ``<tables.labels>_tasks``.
 
-    The task's labels at the run's version (:func:`jobs.task_views.task_labels`, the single-task
+    The task's labels at the run's version (:func:`jobs.task_views.view_labels`, the single-task
     schema) are compared with a rebuild from the votes at the version they came from, scored by
     the task's label model (``tasks/<task>/`` of the run folder, else its MLflow URI) over the
     task's LFs as that commit lists them.
     """
     from jobs import multitask_labels
     from jobs.aggregate import pattern_frame
-    from jobs.task_views import task_fit_run, task_labels
+    from jobs.task_views import task_fit_run, view_labels
 
     started = time.perf_counter()
     if not run_id:
@@ -253,7 +253,7 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
         label_space=mine["label_space"], tie_break_policy=meta["tie_break_policy"], lineage=lineage,
         row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
     )  # fmt: skip
-    stored = task_labels(spark, view, io, version=labels_version)
+    stored = view_labels(spark, view, io, version=labels_version)
     _check_match(stored, rebuilt, what, run_id, applied.votes_version, applied.source_version)
     n = stored.count()
     seconds = time.perf_counter() - started

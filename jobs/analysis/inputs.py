@@ -55,7 +55,7 @@ class AnalysisInputs:
     def labels(self, spark: Any, io: Any) -> Any:
         """The labels this analysis reads, at their version (a task's through :mod:`jobs.task_views`)."""
         if self.view is not None:
-            return task_views.task_labels(spark, self.view, io, self.labels_version)
+            return task_views.view_labels(spark, self.view, io, self.labels_version)
         return io.read_table(spark, self.labels_path, version=self.labels_version)
 
     @property

@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from jobs import delta_io
-from jobs.task_views import one_task, task_applied, task_labels, task_labels_lineage
+from jobs.task_views import one_task, task_applied, task_labels_lineage, view_labels
 from jobs.runtime.config import PipelineConfig
 from jobs.delta_io.sources import load_source
 from jobs.endmodel.feedback import disagreement_score
@@ -241,7 +241,7 @@ def run(
     texts = source.df.select(F.col(source.id_column).cast("string").alias("row_id"),
                              F.coalesce(F.col(text_col).cast("string"), F.lit("")).alias("text"),
                              *[F.col(c).cast("string").alias(f"_x_{i}") for i, c in enumerate(extra)])  # fmt: skip
-    labels = task_labels(spark, view, io) if view is not None else io.read_table(spark, labels_path)
+    labels = view_labels(spark, view, io) if view is not None else io.read_table(spark, labels_path)
     votes = io.read_table(spark, applied.votes_table)
     if view is not None:  # the shared votes table: this task's LFs only
         votes = votes.where(F.col("lf_name").isin(list(applied.lf_names)))

@@ -19,7 +19,6 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs import pipeline
-from jobs import delta_io
 from jobs.delta_io import history as delta_history
 from jobs.runtime.config import config_from_dict
 from jobs.delta_io import (

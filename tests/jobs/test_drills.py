@@ -154,7 +154,7 @@ def test_next_write_sweeps_only_dead_lakelabel_leftovers(spark, tmp_path):
     cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)))
     apply_lfs.run(spark, cfg, run_id="first")
     root = Path(cfg.table_path("votes"))
-    dead, live, unlocked, foreign = "a" * 32, "b" * 32, "c" * 32, "d" * 32
+    dead, live, unlocked = "a" * 32, "b" * 32, "c" * 32
     files = {name: root / f"part-00000-{wid}-0123abcd-0000.c000.snappy.parquet"
              for name, wid in [("dead", dead), ("live", live), ("unlocked", unlocked)]}
     files["foreign"] = root / "part-00000-someone-else.snappy.parquet"
