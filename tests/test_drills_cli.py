@@ -291,3 +291,18 @@ def test_console_script_imports_lf_modules_from_the_folder_it_runs_in(tmp_path):
     assert elsewhere.returncode == 2
     assert "LF module 'my_team.tag_lfs' cannot be imported: No module named 'my_team'" in elsewhere.stderr
     assert "run from the folder that holds it, put that folder on PYTHONPATH" in elsewhere.stderr
+
+
+def test_missing_model_on_a_fresh_lakehouse_is_one_line(tmp_path):
+    """A model LF's MLflow store is created on first use; MLflow's INFO lines about it stay out of -q."""
+    source = write_source(tmp_path, make_rows(10))
+    config = write_config(tmp_path, source, lfs={"label_space": ["neg", "pos"], "declared": [
+        {"name": "m", "kind": "model", "model_uri": "models:/nope@champion", "label_map": {1: "pos"},
+         "fields": ["text"]}]})
+    env = {k: v for k, v in _env().items() if k != "MLFLOW_LOGGING_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "apply", "--config", str(config), "-q"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model URI 'models:/nope@champion' does not resolve" in lines[0], lines
+    assert (tmp_path / "lake" / "mlflow.db").exists()  # the store was created: the case that printed INFO lines
