@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -257,7 +258,7 @@ def _check_coverage(spark: SparkSession, files: list[str], stats: Sequence[LFApp
     covered = read_votes_files(spark, files).where(F.col("vote") >= 0).select("row_id").distinct().count()
     if covered < min_coverage * n_rows:
         raise InputDataError(
-            f"the LFs voted on {covered} of {n_rows} rows of {source} ({covered / n_rows:.1%}), below "
+            f"the LFs voted on {covered} of {n_rows} rows of {source} ({_share_below(covered, n_rows)}), below "
             f"apply.min_coverage={min_coverage:.1%}; nothing is written and the previous votes and labels stay. "
             f"Add or fix LFs, or lower apply.min_coverage"
         )
@@ -274,6 +275,11 @@ def votes_fingerprint(cfg: PipelineConfig, source: Source, registry: LFRegistry)
     return hashlib.sha256(
         f"{source.info.fingerprint}|{source.id_column}|{reading}|{registry.fingerprint}|{tables}".encode()
     ).hexdigest()
+
+
+def _share_below(part: int, whole: int) -> str:
+    """``part / whole`` as a percentage rounded down at 0.1%: 1,999 of 2,000 is 99.9%, not 100.0%."""
+    return f"{math.floor(1000 * part / whole) / 10:.1f}%"
 
 
 def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_rate: float) -> None:

@@ -45,8 +45,20 @@ class FitResult:
 
 
 def make_label_model(cfg: PipelineConfig, cardinality: int):
-    """The configured label model (see ``label_model:`` in the configuration reference)."""
-    return LabelModel.from_config(cfg.label_model, cardinality=cardinality)
+    """The configured label model (see ``label_model:`` in the configuration reference).
+
+    Raises ConfigError (exit 2) naming ``label_model`` when the settings do not fit the task (a
+    ``class_balance`` of another length than the label space, say).
+    """
+    from labelmodel._inputs import check_class_balance
+
+    try:
+        model = LabelModel.from_config(cfg.label_model, cardinality=cardinality)
+        if model.config.class_balance is not None:
+            check_class_balance(model.config.class_balance, cardinality)
+        return model
+    except ValueError as err:
+        raise ConfigError(f"label_model: {err}") from None
 
 
 def model_version(model) -> str:

@@ -5,6 +5,7 @@ Run: ``spark-submit jobs/pipeline.py --config conf/youtube.yaml`` or ``lakelabel
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -90,7 +91,7 @@ def run(
     registry = registry or apply_lfs.build_registry(cfg)
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     source = load_source(spark, cfg.source, io=io)
-    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io)
+    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io, settings_fingerprint(cfg))
     if done is not None and not force:
         log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
         return PipelineResult(run_id, {**done, "reused": True})
@@ -163,6 +164,7 @@ def run(
             "tie_break_policy": cfg.output.tie_break_policy,
             "label_space": list(applied.label_space),
             "fingerprint": applied.fingerprint,
+            "settings": settings_fingerprint(cfg),
             "metrics": metrics,
             "mlflow": {"run_id": mlflow_run_id, "tracking_uri": tracking.tracking_uri(cfg) if cfg.mlflow.enabled else None,
                        "experiment": cfg.mlflow.experiment},
@@ -226,7 +228,13 @@ def check_drift(cfg: PipelineConfig, run_id: str, stats: Any, model: Any, label_
     return {k: v for k, v in doc.items() if k != "current"}
 
 
-def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:
+def settings_fingerprint(cfg: PipelineConfig) -> str:
+    """A hash of the settings that decide the labels from given votes: the label model's and the output's."""
+    data = {key: cfg.to_dict().get(key) for key in ("label_model", "output")}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any, settings: str) -> dict[str, Any] | None:
     """The summary of ``run_id`` if it finished on the same inputs and both tables are unchanged.
 
     Unchanged: the tables hold the rows of the versions the summary names; data-neutral commits
@@ -240,7 +248,9 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> d
     if summary.get("status") != "succeeded":
         return None  # a retry of a failed run: nothing of it to keep
     if summary.get("fingerprint") != fingerprint:
-        why = "other inputs (LF versions, source or config)"
+        why = "other inputs (LF versions, the source or how it is read)"
+    elif summary.get("settings") != settings:
+        why = "other label_model or output settings"
     elif not (io.unchanged_since(cfg.table_path("votes"), tables.get("votes", {}).get("version"))
               and io.unchanged_since(cfg.table_path("labels"), tables.get("labels", {}).get("version"))):
         why = "the same inputs, but later runs wrote the tables since"
@@ -268,9 +278,18 @@ def done_line(summary: dict[str, Any]) -> str:
     return line + (" (reused)" if votes.get("reused") else "")
 
 
+def _precheck(args: Any, cfg: PipelineConfig) -> None:
+    """The LFs (:func:`jobs.apply_lfs.check_lfs`), then the label model's settings against their label
+    space, so a ``label_model.class_balance`` of the wrong length fails before Spark starts."""
+    apply_lfs.check_lfs(args, cfg)
+    space = getattr(args.registry, "label_space", None)
+    if space and not is_multitask(cfg):
+        fit_label_model.make_label_model(cfg, len(space))
+
+
 COMMAND = command.Command(
     name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option, done=done_line,
-    precheck=apply_lfs.check_lfs, reads_source=True, reads_evaluation=True,
+    precheck=_precheck, reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force,
                                              registry=args.registry).summary,
 )

@@ -215,7 +215,8 @@ def run(
         same_votes = prior.get("votes_version") == applied.votes_version or (
             prior.get("votes_version") is not None and io.unchanged_since(applied.votes_table, prior["votes_version"])
         )  # an OPTIMIZE or VACUUM of the votes since does not change them
-        if same_votes and (prior.get("run_id"), prior.get("label_model_version")) == (run_id, fitted.model_version):
+        same = (prior.get("run_id"), prior.get("label_model_version"), prior.get("tie_break_policy"))
+        if same_votes and same == (run_id, fitted.model_version, cfg.output.tie_break_policy):
             version = io.table_version(labels_path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", run_id, version)
             return WriteResult(labels_path, version, applied.n_rows, True, time.perf_counter() - started)

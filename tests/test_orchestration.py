@@ -453,3 +453,25 @@ def test_stage_out_of_order_fails_in_one_line(project, capsys):
     assert len(err) == 1 and re.fullmatch(
         r"lakelabel: error: no aggregated statistics for run 'never-aggregated' under .*; run `lakelabel "
         r"aggregate --run-id never-aggregated` first", err[0])
+
+
+@pytest.mark.spark
+def test_fit_rerun_with_other_settings_under_one_run_id(spark, project, tmp_path, capsys):
+    """A fit stage rerun with another label-model setting: exit 0, the new model used by write, and the
+    MLflow run (whose params cannot change) keeps the first version as its param and this one as a tag."""
+    import mlflow
+
+    extra = ("--set", f"lakehouse={tmp_path / 'lake'}", "--set", "mlflow.enabled=true")
+    for stage in ("apply", "aggregate", "fit"):
+        first = _command(stage, project, "refit", tmp_path / f"{stage}.json", *extra)
+    capsys.readouterr()
+    second = _command("fit", project, "refit", tmp_path / "fit2.json", *extra, "--set", "label_model.class_balance=[0.3, 0.7]")
+    old, new = first["label_model"]["version"], second["label_model"]["version"]
+    assert old != new and f"this fit's model {new} is recorded as the tag label_model.version" in capsys.readouterr().err
+    _command("write", project, "refit", tmp_path / "write.json", *extra)
+    from deltalake import DeltaTable
+
+    assert set(DeltaTable(str(tmp_path / "lake" / "labels")).to_pandas().label_model_version) == {new}
+    mlflow.set_tracking_uri(second["mlflow"]["tracking_uri"])
+    run = mlflow.get_run(second["mlflow"]["run_id"])
+    assert run.data.params["label_model.version"] == old and run.data.tags["label_model.version"] == new

@@ -250,8 +250,8 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
         if transient:
             print(f"lakelabel: error (transient, a retry may succeed): {transient}", file=sys.stderr)
             return EXIT_TRANSIENT
-        print(f"lakelabel: error: {type(err).__name__}: {one_line(err)} (rerun with --verbose for the traceback)",
-              file=sys.stderr)
+        hint = "" if debug else " (rerun with --verbose for the traceback)"
+        print(f"lakelabel: error: {type(err).__name__}: {one_line(err)}{hint}", file=sys.stderr)
         return EXIT_UNEXPECTED
     finally:
         if previous is not None:
@@ -440,6 +440,7 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     A name with a space (``gold import``) is an action of a command group (``lakelabel gold import``).
     """
     parser = OneLineParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
+    parser.command_parsers = {}  # command name -> its parser, to word an error about its arguments
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, Any] = {}
     for cmd in commands:
@@ -453,12 +454,16 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
             p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         _add_command(p, cmd)
         p.set_defaults(command_name=cmd.name)
+        parser.command_parsers[cmd.name] = p
     return parser
 
 
 def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
     """``lakelabel COMMAND ...``: one parser with a subcommand per job."""
-    args = build_parser(commands).parse_args(argv)
+    parser = build_parser(commands)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse words it for the top parser ("see lakelabel --help"); the command's help says more
+        parser.command_parsers[args.command_name].error(f"unrecognized arguments: {' '.join(unknown)}")
     by_name = {cmd.name: cmd for cmd in commands}
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
     setup_logging(debug, args.quiet)

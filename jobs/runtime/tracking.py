@@ -193,7 +193,18 @@ def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: 
             metrics[f"{pre}lf_gold_accuracy.{row['lf']}"] = row["empirical_accuracy"]
     mlflow.log_metrics(metrics)
     mlflow.log_dict({"lfs": fitted.lf_table}, f"lf_summary{suffix}.json")
-    mlflow.log_param(f"label_model.version{suffix}", fitted.model_version)
+    key = f"label_model.version{suffix}"
+    active = mlflow.active_run()
+    earlier = mlflow.get_run(active.info.run_id).data.params.get(key) if active is not None else None
+    if earlier is not None and earlier != fitted.model_version:
+        # A fit stage rerun under its run id with other settings: MLflow params cannot change, so
+        # the run keeps the first version as its param and records this one as a tag.
+        log.warning("MLflow run %s already records %s=%s; this fit's model %s is recorded as the tag %s (an "
+                    "MLflow param cannot change). Use a new --run-id to keep the fits apart",
+                    active.info.run_id, key, earlier, fitted.model_version, key)
+        mlflow.set_tag(key, fitted.model_version)
+    elif earlier is None:
+        mlflow.log_param(key, fitted.model_version)
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lakelabel-model-") as tmp:
         warnings.simplefilter("ignore")
         # Models from code: the model file is copied into the artifact and run at load time,

@@ -82,6 +82,10 @@ def test_coverage_below_min_coverage_fails(spark, tmp_path):
     with pytest.raises(InputDataError, match=r"voted on 8 of 20 rows .*40\.0%.* below apply.min_coverage=90\.0%"):
         pipeline.run(spark, cfg, run_id="low")
     assert versions(cfg) == (None, None)
+    # The share is rounded down, so a coverage below the bar never reads as the bar itself.
+    from jobs.apply_lfs import _share_below
+
+    assert _share_below(1999, 2000) == "99.9%" and _share_below(8, 20) == "40.0%"
     with pytest.raises(ConfigError, match="apply.min_coverage = 1.5 must be between 0 and 1"):
         make_cfg(tmp_path, "x", apply={"min_coverage": 1.5})
 

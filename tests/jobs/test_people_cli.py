@@ -34,6 +34,8 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
          "see lakelabel gold import --help"),
         (["suggest", "--config", "c.yaml", "--max", "x"],
          "lakelabel: error: lakelabel suggest: argument --max: invalid int value: 'x'; see lakelabel suggest --help"),
+        (["run", "--config", "c.yaml", "--bogus"],  # the command's help, not the top parser's
+         "lakelabel: error: lakelabel run: unrecognized arguments: --bogus; see lakelabel run --help"),
     ):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)

@@ -244,8 +244,18 @@ def test_same_run_id_with_changed_source_recomputes(spark, tmp_path, caplog):
         summary = pipeline.run(spark, cfg, run_id="same").summary
     assert summary["tables"]["votes"]["reused"] is False
     # The id's record now names the new labels, and the log says so.
-    assert ("run id same already names a run that succeeded with other inputs (LF versions, source or config) "
-            "(labels v0); this run replaces its record. Use a new --run-id to keep both") in caplog.text
+    assert ("run id same already names a run that succeeded with other inputs (LF versions, the source or how it "
+            "is read) (labels v0); this run replaces its record. Use a new --run-id to keep both") in caplog.text
+    # Another tie policy (or label model setting) under the same id recomputes too, and the labels say so.
+    import dataclasses
+
+    first = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, tie_break_policy="first"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        again = pipeline.run(spark, first, run_id="same").summary
+    assert "reused" not in again and again["tables"]["labels"]["version"] == 2
+    assert "succeeded with other label_model or output settings" in caplog.text
+    assert set(DeltaTable(cfg.table_path("labels")).to_pandas().tie_break_policy) == {"first"}
     labels = DeltaTable(cfg.table_path("labels")).to_pandas()
     assert len(labels) == 30 and set(labels.votes_version) == {1}
 

@@ -245,3 +245,23 @@ def test_sql_lf_on_a_missing_column_is_one_line_naming_the_lf(spark, tmp_path, c
                              "[UNRESOLVED_COLUMN.WITH_SUGGESTION]"), err
     assert "`nosuch` cannot be resolved" in err[0] and err[0].endswith("; fix the LF's condition"), err
     assert not (tmp_path / "lake" / "votes").exists()
+
+
+def test_class_balance_of_the_wrong_length_fails_before_spark(tmp_path, capsys, monkeypatch):
+    path, fmt = _csv(tmp_path)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+        "source": {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+        "label_model": {"class_balance": [0.2, 0.3, 0.5]},
+    }))
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the label model's settings were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    assert cli.main(["run", "--config", str(config), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lakelabel: error: label_model: class_balance has 3 entries"), err
+    assert not (tmp_path / "lake").exists()
