@@ -38,6 +38,17 @@ def _csv(tmp_path) -> tuple[str, str]:
     return str(path), "csv"
 
 
+SAMPLE_LFS = {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]}
+
+
+def _config(tmp_path, source: dict, **sections) -> str:
+    """A config file with ``source`` and the sample LFs (``sections`` override or add sections)."""
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
+                                      "source": source, "lfs": SAMPLE_LFS, **sections}))
+    return str(config)
+
+
 SOURCES = {"delta": _delta, "parquet": _parquet, "csv": _csv}
 
 
@@ -103,12 +114,7 @@ def test_unsure_sources_are_left_to_spark(tmp_path):
 
 def test_cli_rejects_a_misnamed_id_column_before_spark_starts(tmp_path, capsys, monkeypatch):
     path, fmt = _csv(tmp_path)
-    config = tmp_path / "cfg.yaml"
-    config.write_text(yaml.safe_dump({
-        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
-        "source": {"path": path, "format": fmt, "id_column": "ID", "gold_column": "verdict"},
-        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
-    }))
+    config = _config(tmp_path, {"path": path, "format": fmt, "id_column": "ID", "gold_column": "verdict"})
 
     def no_spark(*args, **kwargs):
         raise AssertionError("Spark started before the source's columns were checked")
@@ -249,13 +255,8 @@ def test_sql_lf_on_a_missing_column_is_one_line_naming_the_lf(spark, tmp_path, c
 
 def test_class_balance_of_the_wrong_length_fails_before_spark(tmp_path, capsys, monkeypatch):
     path, fmt = _csv(tmp_path)
-    config = tmp_path / "cfg.yaml"
-    config.write_text(yaml.safe_dump({
-        "lakehouse": str(tmp_path / "lake"), "mlflow": {"enabled": False},
-        "source": {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"},
-        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
-        "label_model": {"class_balance": [0.2, 0.3, 0.5]},
-    }))
+    config = _config(tmp_path, {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+                     label_model={"class_balance": [0.2, 0.3, 0.5]})
 
     def no_spark(*args, **kwargs):
         raise AssertionError("Spark started before the label model's settings were checked")
