@@ -202,6 +202,14 @@ class LabelModelConfig:
             raise ValueError(
                 f"unknown label model config key(s) {unknown}; valid keys: {', '.join(valid)}"
             )
+        defaults = cls()
+        for name, value in d.items():  # a number field given text (a YAML typo, --set tol=abc)
+            default = getattr(defaults, name)
+            if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+                try:
+                    d[name] = type(default)(value) if isinstance(default, float) else int(value)
+                except ValueError:
+                    raise ValueError(f"{name} must be a number, got {value!r}") from None
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:

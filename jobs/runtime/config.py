@@ -468,7 +468,11 @@ def yaml_problem(err: yaml.YAMLError) -> str:
 
 def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
     """Reject an unknown key in one config file, naming the file (values are checked after merging)."""
-    if not isinstance(data, Mapping) or (hasattr(cls, "from_dict") and cls is not PipelineConfig):
+    if not isinstance(data, Mapping):
+        return
+    if hasattr(cls, "from_dict") and cls is not PipelineConfig:  # its own from_dict checks values later
+        if dataclasses.is_dataclass(cls):  # use_dev_labels: a gold switch spelled under label_model
+            _reject_unknown(cls, {k: v for k, v in data.items() if k != "use_dev_labels"}, where, origin=f"{path}: ")
         return
     _reject_unknown(cls, data, where, origin=f"{path}: ")
     hints = typing.get_type_hints(cls)

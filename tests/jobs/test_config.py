@@ -89,3 +89,14 @@ def test_base_is_relative_to_the_file_that_names_it(tmp_path, monkeypatch):
         load_config(str(child))
     assert f"{child}: base: conf/main.yaml names no file ({tmp_path / 'team' / 'conf' / 'main.yaml'})" in str(err.value)
     assert "relative to the file that names it" in str(err.value)
+
+
+def test_label_model_keys_and_numbers_are_named(tmp_path):
+    (tmp_path / "lm.yaml").write_text("source: {path: x.csv}\nlabel_model:\n  methd: auto\n  use_dev_labels: true\n")
+    with pytest.raises(ConfigError, match=r"lm\.yaml: unknown config key label_model\.methd; valid keys of label_model: "
+                                          r".*method"):
+        load_config(tmp_path / "lm.yaml")
+    (tmp_path / "ok.yaml").write_text("source: {path: x.csv}\nlabel_model:\n  use_dev_labels: true\n")
+    assert load_config(tmp_path / "ok.yaml").gold.use_dev_labels
+    with pytest.raises(ConfigError, match=r"^label_model: tol must be a number, got 'abc'$"):
+        load_config(tmp_path / "ok.yaml", overrides=["label_model.tol=abc"])
