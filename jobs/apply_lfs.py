@@ -33,8 +33,7 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts
 from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
-from jobs.delta_io.sources import (Source, check_source, lf_columns, load_source, missing_lf_columns,
-                                   precheck_lf_columns)
+from jobs.delta_io.sources import Source, check_columns, check_source, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LFRegistry
@@ -294,18 +293,6 @@ def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_ra
         )
 
 
-def _check_columns(source: Source, needed: set[str] | None, lfs: Sequence[Any]) -> None:
-    """The columns the LFs read exist (what check_source checks first, without a pass over the rows)."""
-    if (err := missing_lf_columns(lf_columns(lfs), source.df.columns, source.info.path)) is not None:
-        raise err
-    missing = sorted(c for c in (needed or ()) if c not in source.df.columns)
-    if missing:
-        raise InputDataError(
-            f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {source.info.path}; its columns "
-            f"are: {', '.join(source.df.columns)}. Fix the LF's field or the source"
-        )
-
-
 def run(
     spark: SparkSession,
     cfg: PipelineConfig,
@@ -387,7 +374,7 @@ def run(
         describe(spark, "apply", f"check source {source.description}")
         n_rows = check_source(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
     elif n_rows is None:  # the rows the run that wrote the votes checked are checked; check only what changed
-        _check_columns(source, needed, registry.lfs)
+        check_columns(source, needed, registry.lfs)
         n_rows = prior.n_rows
         if changes is not None:
             if changes.n_reapply:

@@ -50,13 +50,8 @@ def make_label_model(cfg: PipelineConfig, cardinality: int):
     Raises ConfigError (exit 2) naming ``label_model`` when the settings do not fit the task (a
     ``class_balance`` of another length than the label space, say).
     """
-    from labelmodel._inputs import check_class_balance
-
     try:
-        model = LabelModel.from_config(cfg.label_model, cardinality=cardinality)
-        if model.config.class_balance is not None:
-            check_class_balance(model.config.class_balance, cardinality)
-        return model
+        return LabelModel.from_config(cfg.label_model, cardinality=cardinality)
     except ValueError as err:
         raise ConfigError(f"label_model: {err}") from None
 

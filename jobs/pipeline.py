@@ -91,7 +91,7 @@ def run(
     registry = registry or apply_lfs.build_registry(cfg)
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     source = load_source(spark, cfg.source, io=io)
-    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io, settings_fingerprint(cfg))
+    done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io)
     if done is not None and not force:
         log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
         return PipelineResult(run_id, {**done, "reused": True})
@@ -234,7 +234,7 @@ def settings_fingerprint(cfg: PipelineConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any, settings: str) -> dict[str, Any] | None:
+def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> dict[str, Any] | None:
     """The summary of ``run_id`` if it finished on the same inputs and both tables are unchanged.
 
     Unchanged: the tables hold the rows of the versions the summary names; data-neutral commits
@@ -249,7 +249,7 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any, sett
         return None  # a retry of a failed run: nothing of it to keep
     if summary.get("fingerprint") != fingerprint:
         why = "other inputs (LF versions, the source or how it is read)"
-    elif summary.get("settings") != settings:
+    elif summary.get("settings") != settings_fingerprint(cfg):
         why = "other label_model or output settings"
     elif not (io.unchanged_since(cfg.table_path("votes"), tables.get("votes", {}).get("version"))
               and io.unchanged_since(cfg.table_path("labels"), tables.get("labels", {}).get("version"))):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._compat import check_snorkel_train_kwargs
-from ._inputs import check_gold, dev_inputs
+from ._inputs import check_class_balance, check_gold, dev_inputs
 from ._params import FittedParams
 from ._persist import (
     FORMAT, FORMAT_VERSION, check_header, jsonable, params_from_dict, params_to_dict, read_model, write_model,
@@ -80,11 +80,17 @@ class BaseLabelModel:
 
     @classmethod
     def from_config(cls, config: LabelModelConfig | Mapping[str, Any] | None, cardinality: int = 2) -> BaseLabelModel:
-        """Build from a :class:`LabelModelConfig` (or a mapping of its fields)."""
+        """Build from a :class:`LabelModelConfig` (or a mapping of its fields).
+
+        Raises ValueError when the config does not fit ``cardinality`` (a ``class_balance`` of
+        another length), so a pipeline's config fails before any data is read.
+        """
         if config is None or isinstance(config, Mapping):
             config = LabelModelConfig.from_dict(config)
         if not isinstance(config, LabelModelConfig):
             raise TypeError(f"config must be a LabelModelConfig or a mapping, got {type(config).__name__}")
+        if config.class_balance is not None:
+            check_class_balance(config.class_balance, cardinality)
         return cls(cardinality, config=config)
 
     # ------------------------------------------------------------------ fitting

@@ -207,7 +207,7 @@ class LabelModelConfig:
             default = getattr(defaults, name)
             if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
                 try:
-                    d[name] = type(default)(value) if isinstance(default, float) else int(value)
+                    d[name] = type(default)(value)
                 except ValueError:
                     raise ValueError(f"{name} must be a number, got {value!r}") from None
         return cls(**d)

@@ -166,6 +166,20 @@ def precheck_lf_columns(cfg: SourceConfig, lfs: Sequence[Any]) -> None:
         raise err
 
 
+def check_columns(source: Source, needed: set[str] | None, lfs: Sequence[Any] = ()) -> None:
+    """The columns the LFs read exist (no pass over the rows): those of ``lfs``' fields named with
+    their LFs, then any other of ``needed``."""
+    df, table = source.df, source.info.path
+    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table)) is not None:
+        raise err
+    missing = sorted(c for c in (needed or ()) if c not in df.columns)
+    if missing:
+        raise InputDataError(
+            f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {table}; its columns are: "
+            f"{', '.join(df.columns)}. Fix the LF's field or the source"
+        )
+
+
 def check_source(source: Source, *, text_columns: list[str], required_columns: set[str] | None,
                  lfs: Sequence[Any] = ()) -> int:
     """Validate a source in one pass and return its row count.
@@ -174,15 +188,7 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
     table, null or duplicate ids, and null or non-string values in columns that text LFs read.
     """
     df, table, id_col = source.df, source.info.path, source.id_column
-    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table)) is not None:
-        raise err
-    needed = set(required_columns or ()) | set(text_columns)
-    missing = sorted(c for c in needed if c not in df.columns)
-    if missing:
-        raise InputDataError(
-            f"the LFs read column(s) {', '.join(map(repr, missing))}, not found in {table}; its columns are: "
-            f"{', '.join(df.columns)}. Fix the LF's field or the source"
-        )
+    check_columns(source, set(required_columns or ()) | set(text_columns), lfs)
     per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
         F.count(F.lit(1)).alias("_n"),
         *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],

@@ -37,6 +37,11 @@ def test_from_config_accepts_config_or_mapping():
     assert LabelModel.from_config({"seed": 3}, cardinality=2).config.seed == 3
     with pytest.raises(ValueError, match="unknown label model config key"):
         LabelModel.from_config({"sed": 3}, cardinality=2)
+    with pytest.raises(ValueError, match=r"class_balance has 3 entries \[0\.2, 0\.3, 0\.5\], but cardinality is 2"):
+        LabelModel.from_config({"class_balance": [0.2, 0.3, 0.5]}, cardinality=2)
+    with pytest.raises(ValueError, match=r"^tol must be a number, got 'abc'$"):
+        LabelModel.from_config({"tol": "abc"}, cardinality=2)
+    assert LabelModel.from_config({"tol": "1e-5"}, cardinality=2).config.tol == 1e-5  # YAML reads 1e-5 as text
 
 
 def test_configured_class_balance_is_the_default_for_fit():
