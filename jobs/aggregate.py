@@ -27,7 +27,7 @@ from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, gold_ids, load_source
-from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
+from jobs.apply_lfs import ApplyResult, build_registry, check_lfs_unchanged, check_source_unchanged, load_apply_result
 import scipy.sparse as sp
 
 from labelmodel.stats import DENSE_OVERLAP_MAX_COLS, SufficientStats, stats_from_matrix
@@ -392,8 +392,14 @@ def _gold_table_counts(sets: Any) -> dict[str, int]:
     return {f"gold_{name}": 0 if getattr(sets, name) is None else len(getattr(sets, name)[1]) for name in ("dev", "test")}
 
 
+def _precheck(args: Any, cfg: PipelineConfig) -> None:
+    """Before Spark starts: the votes exist and were written by the LFs the config names."""
+    check_lfs_unchanged(load_apply_result(cfg), build_registry(cfg))
+
+
 COMMAND = command.Command(
     name="aggregate", help="compute sufficient statistics of the votes on Spark", stage_summary=True,
+    precheck=_precheck,
     run=lambda args, cfg, run_id, spark: finish("aggregate", cfg, run_id, stage(spark, cfg, run_id)),
 )
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
-from jobs.delta_io.files import footer_counts
+from jobs.delta_io.files import _normalize, footer_counts
 from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
 from jobs.delta_io.sources import Source, check_columns, check_source, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
@@ -388,10 +389,13 @@ def run(
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
     if not plan.full and not plan.source_changed and prior is not None:
         hashes_version, hashes_needed = prior.row_hashes_version, False
+    created_hashes = None  # the row hashes table, when this apply creates it (removed if the votes fail)
     if hashes_needed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
+        hashes_path = incremental.row_hashes_path(cfg)
+        created_hashes = None if io.table_exists(hashes_path) else hashes_path
         hashes_version = row_changes.write_row_hashes(
-            source, incremental.row_hashes_path(cfg), io, run_id,
+            source, hashes_path, io, run_id,
             appended=changes.rows if changes is not None and not plan.full else None)
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
@@ -502,6 +506,8 @@ def run(
             changes.release()
         if masks_folder is not None and not (committed and holder.get("row_masks")):
             apply_masks.remove(masks_folder)
+        if created_hashes and not committed:  # a failed first apply leaves no table behind
+            _remove_local_table(created_hashes)
     if committed and prior is not None:  # the votes these masks belonged to are replaced (a restore regroups)
         apply_masks.remove(prior.row_masks.get("path"))
     seconds = time.perf_counter() - started
@@ -512,6 +518,13 @@ def run(
     log.info("apply: wrote %d vote row(s)%s to %s v%s in %.1fs (%d LF error(s) over the table's rows)",
              result.num_records, kept, votes_path, result.version, seconds, total_errors)
     return final
+
+
+def _remove_local_table(path: str) -> None:
+    """Delete a table folder this run created, when it is a local path (best effort)."""
+    local = _normalize(path)
+    if local.startswith("/"):
+        shutil.rmtree(local, ignore_errors=True)
 
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,
@@ -529,6 +542,27 @@ def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
             f"source {source.info.path} changed since its votes were written (votes table "
             f"{applied.votes_table} v{applied.votes_version}); run `lakelabel apply` again (or `lakelabel run`)"
         )
+
+
+def check_lfs_unchanged(applied: ApplyResult, registry: LFRegistry) -> None:
+    """Fail when a stage run on its own is configured with other LFs than the votes came from.
+
+    Names what differs (``lfs.include``/``lfs.exclude``, an edited LF, a new module) and the fix.
+    """
+    voted, configured = applied.lf_versions, registry.versions
+    if voted == configured and tuple(applied.label_space) == tuple(registry.label_space):
+        return
+    added = sorted(set(configured) - set(voted))
+    removed = sorted(set(voted) - set(configured))
+    edited = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
+    parts = [f"{what} {names}" for what, names in
+             (("not in the votes", added), ("no longer configured", removed), ("edited", edited)) if names]
+    if not parts:
+        parts = [f"label space {list(registry.label_space)} instead of {list(applied.label_space)}"]
+    raise InputDataError(
+        f"the configured LFs differ from those of the votes table {applied.votes_table} v{applied.votes_version} "
+        f"({'; '.join(parts)}); run `lakelabel apply` again (or `lakelabel run`)"
+    )
 
 
 def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:

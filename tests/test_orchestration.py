@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from dataclasses import replace
 import json
 import re
 import shutil
@@ -25,7 +26,7 @@ from jobs.runtime.config import PipelineConfig, load_config
 from jobs.runtime.runs import check_run_id
 from jobs.cli import main
 from jobs.cli import parser as _parser
-from lf_library.errors import ConfigError
+from lf_library.errors import ConfigError, InputDataError
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -420,6 +421,46 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs):
     assert aggregate[1]["counts"] == aggregate[0]["counts"]
     assert fit[1]["label_model"]["version"] == fit[0]["label_model"]["version"]
     assert not write[0]["skipped"] and write[1]["skipped"] and write[1]["tables"] == write[0]["tables"]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys):
+    """An LF excluded since the apply: the aggregate stage exits 2 before Spark, naming it and the fix,
+    rather than fitting the votes of LFs the config no longer has."""
+    capsys.readouterr()
+    rc = main(["aggregate", "--config", str(project), "--env", "local", "--run-id", "stages-x", "-q",
+               "--set", "lfs.exclude=[boom, out_of_space, stars]"])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert re.fullmatch(r"lakelabel: error: the configured LFs differ from those of the votes table .*votes v0 "
+                        r"\(no longer configured \['stars'\]\); run `lakelabel apply` again \(or `lakelabel run`\)", err[0])
+    lake = Path(yaml.safe_load(project.read_text())["lakehouse"])
+    assert not (lake / "_lakelabel" / "runs" / "stages-x").exists()
+
+
+def test_lfs_unchanged_names_what_differs():
+    from jobs.apply_lfs import ApplyResult, LFApplyStats, check_lfs_unchanged
+    from lf_library import LFRegistry, keyword_lf
+
+    def lfs(*names_versions):
+        return tuple(LFApplyStats(name=n, version=v, kind="python", origin="m", votes=1, errors=0, error_rate=0.0)
+                     for n, v in names_versions)
+
+    registry = LFRegistry(["neg", "pos"])
+    for word, label in (("bad", "neg"), ("good", "pos")):
+        registry.register(keyword_lf(word, [word], label=label))
+    v = registry.versions
+    applied = ApplyResult(run_id="r", votes_table="/lake/votes", votes_version=3, source_path="s", source_format="parquet",
+                          source_version=None, fingerprint="f", n_rows=1, label_space=("neg", "pos"),
+                          lfs=lfs(("bad", v["bad"]), ("good", "0ld"), ("meh", "x")), skipped=False, seconds=0.0)
+    with pytest.raises(InputDataError, match=r"votes table /lake/votes v3 \(no longer configured \['meh'\]; "
+                                             r"edited \['good'\]\)"):
+        check_lfs_unchanged(applied, registry)
+    same = replace(applied, lfs=lfs(*v.items()))
+    check_lfs_unchanged(same, registry)  # nothing differs: no error
+    with pytest.raises(InputDataError, match=r"not in the votes \['good'\]"):
+        check_lfs_unchanged(replace(same, lfs=same.lfs[:1]), registry)
 
 
 @pytest.mark.spark

@@ -350,6 +350,20 @@ def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = No
             log.warning("could not delete uncommitted file %s: %s", target, err)
 
 
+def _remove_empty_dirs(root: str) -> None:
+    """Delete the empty folders under a local ``root`` and ``root`` itself when empty (never a file).
+
+    What a failed first write leaves: its files are deleted, their partition folders are not.
+    """
+    if not root.startswith("/"):
+        return
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -entry[0].count("/")):
+        try:
+            os.rmdir(folder)  # only succeeds when empty
+        except OSError:
+            pass
+
+
 def _check_hive_layout(root: str, partition_columns: Sequence[str], files: Sequence[str]) -> None:
     """Spark takes partition values from ``col=value`` directories; make sure every file has them."""
     for uri in files:

@@ -32,6 +32,7 @@ from jobs.delta_io.files import (
     _delete_files,
     _filesystem,
     _normalize,
+    _remove_empty_dirs,
     _spark_path,
     _TaskWriter,
 )
@@ -349,11 +350,16 @@ class LocalDeltaIO:
         write_id = uuid.uuid4().hex
         # Files a killed lakelabel write left (also before the table's first commit).
         sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
-        with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
-            return self._write_files_and_commit(
-                df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id, app_version,
-                tuple(remove_files), transform[0] if transform else None,
-            )
+        try:
+            with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
+                return self._write_files_and_commit(
+                    df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id,
+                    app_version, tuple(remove_files), transform[0] if transform else None,
+                )
+        except BaseException:
+            if previous is None:  # "no table was created": no folder of empty partition folders either
+                _remove_empty_dirs(root)
+            raise
 
     def _write_files_and_commit(
         self, df: Any, root: str, dt: Any, plan: _WritePlan, write_id: str, previous: int | None,

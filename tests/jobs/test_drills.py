@@ -82,6 +82,7 @@ def test_coverage_below_min_coverage_fails(spark, tmp_path):
     with pytest.raises(InputDataError, match=r"voted on 8 of 20 rows .*40\.0%.* below apply.min_coverage=90\.0%"):
         pipeline.run(spark, cfg, run_id="low")
     assert versions(cfg) == (None, None)
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lakelabel"]  # no stray folder either
     # The share is rounded down, so a coverage below the bar never reads as the bar itself.
     from jobs.apply_lfs import _share_below
 
