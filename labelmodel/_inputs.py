@@ -11,7 +11,11 @@ import numpy as np
 
 from .stats import ABSTAIN, SufficientStats, check_label_matrix
 
-__all__ = ["check_class_balance", "check_gold", "dev_inputs"]
+__all__ = ["BALANCE_SUM_TOLERANCE", "check_class_balance", "check_gold", "dev_inputs"]
+
+# How far from 1 a class balance may sum: proportions rounded to two decimals ([0.33, 0.33, 0.33],
+# which Snorkel accepts) are renormalized; [0.5, 0.4] is a mistake.
+BALANCE_SUM_TOLERANCE = 0.01 + 1e-9
 
 
 def check_gold(Y: Any, what: str, k: int, *, allow_unknown: bool = False) -> np.ndarray:
@@ -112,9 +116,9 @@ def check_class_balance(class_balance: Any, k: int) -> np.ndarray:
             f"class_balance is {cb.tolist()}: class(es) {bad} are not positive, which would make "
             "them impossible; give every class a proportion > 0"
         )
-    if abs(cb.sum() - 1.0) > 1e-6:
+    if abs(cb.sum() - 1.0) > BALANCE_SUM_TOLERANCE:
         raise ValueError(
             f"class_balance {cb.tolist()} sums to {cb.sum():.6g}, not 1; pass proportions, "
             "e.g. np.asarray(counts) / np.sum(counts)"
         )
-    return cb / cb.sum()
+    return cb / cb.sum()  # rounded proportions ([0.33, 0.33, 0.33]) are renormalized

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._inputs import BALANCE_SUM_TOLERANCE
 from .ties import TIE_BREAK_POLICIES
 
 __all__ = ["LabelModelConfig", "METHODS"]
@@ -142,8 +143,8 @@ class LabelModelConfig:
                 balance = tuple(float(p) for p in self.class_balance)
             except (TypeError, ValueError):
                 raise ValueError(f"class_balance must be a list of numbers, got {self.class_balance!r}") from None
-            if any(p < 0 for p in balance) or abs(sum(balance) - 1.0) > 1e-6:
-                raise ValueError(f"class_balance must be non-negative and sum to 1, got {list(balance)}")
+            if any(p < 0 for p in balance) or abs(sum(balance) - 1.0) > BALANCE_SUM_TOLERANCE:
+                raise ValueError(f"class_balance must be non-negative and sum to 1 (within 0.01), got {list(balance)}")
             object.__setattr__(self, "class_balance", balance)
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
