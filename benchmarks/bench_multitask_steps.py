@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
         from jobs import aggregate, apply_lfs, delta_io, multitask, multitask_labels, pipeline
-        from jobs.apply_lfs import load_apply_result
+        from jobs.apply_record import load_apply_result
         from jobs.delta_io.sources import load_source
         from jobs.demo import demo_config, prepare_source
         from jobs.runtime.config import config_from_dict

@@ -27,7 +27,8 @@ from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, gold_ids, load_source
-from jobs.apply_lfs import ApplyResult, build_registry, check_lfs_unchanged, check_source_unchanged, load_apply_result
+from jobs.apply_lfs import build_registry
+from jobs.apply_record import ApplyResult, check_lfs_unchanged, check_source_unchanged, load_apply_result
 import scipy.sparse as sp
 
 from labelmodel.stats import DENSE_OVERLAP_MAX_COLS, SufficientStats, stats_from_matrix

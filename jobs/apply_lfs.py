@@ -17,7 +17,7 @@ import math
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -36,92 +36,14 @@ from jobs.delta_io.files import _normalize, footer_counts
 from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
 from jobs.delta_io.sources import Source, check_columns, check_source, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
+from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LFRegistry
 from lf_library.apply import required_columns
 from lf_library.budget import TIMEOUT_KIND
-from lf_library.errors import ConfigError, InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
+from lf_library.errors import InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
 
 log = logging.getLogger(__name__)
-
-VOTES_META_KEY = "lakelabel.apply"
-
-
-@dataclass(frozen=True)
-class LFApplyStats:
-    """What one LF did in one apply run."""
-
-    name: str
-    version: str
-    kind: str
-    votes: int
-    errors: int
-    error_rate: float
-    error_samples: list[dict[str, str]] = field(default_factory=list)
-    # Where the LF came from: "module ...", "file ...", "column ...", "model ... (version, run)".
-    origin: str = ""
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    run_id: str
-    votes_table: str
-    votes_version: int | None
-    source_path: str
-    source_format: str
-    source_version: int | None
-    fingerprint: str
-    n_rows: int
-    label_space: tuple[str, ...]
-    lfs: tuple[LFApplyStats, ...]
-    skipped: bool
-    seconds: float
-    source_fingerprint: str = ""
-    # Incremental apply (jobs.incremental): per-LF keys and the reading key the next run compares
-    # with, what this run computed, and where the source's row hashes stand (non-Delta sources).
-    lf_keys: dict[str, str] = field(default_factory=dict)
-    reading: str = ""
-    applied_lfs: tuple[str, ...] = ()
-    reused_lfs: tuple[str, ...] = ()
-    applied_rows: int = 0
-    row_changes: dict[str, Any] = field(default_factory=dict)
-    row_hashes_version: int | None = None
-    text_columns: tuple[str, ...] = ()
-    # Each row's vote bitmask, written by a full apply (jobs.apply_masks): {"path", "gold_column", "rows"}.
-    row_masks: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(_as_plain(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ApplyResult:
-        data = json.loads(text)
-        data["lfs"] = tuple(LFApplyStats(**lf) for lf in data["lfs"])
-        for key in ("label_space", "applied_lfs", "reused_lfs", "text_columns"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
-
-    @property
-    def lf_names(self) -> tuple[str, ...]:
-        return tuple(lf.name for lf in self.lfs)
-
-    @property
-    def lf_versions(self) -> dict[str, str]:
-        return {lf.name: lf.version for lf in self.lfs}
-
-
-def lf_info(applied: ApplyResult) -> dict[str, dict[str, str]]:
-    """LF name -> ``{"kind", "origin"}`` of an apply run (for the LF tables of later stages)."""
-    return {lf.name: {"kind": lf.kind, "origin": lf.origin} for lf in applied.lfs}
-
-
-def _as_plain(obj: Any) -> Any:
-    if hasattr(obj, "__dataclass_fields__"):
-        return {k: _as_plain(getattr(obj, k)) for k in obj.__dataclass_fields__}
-    if isinstance(obj, (list, tuple)):
-        return [_as_plain(v) for v in obj]
-    return obj
 
 
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
@@ -533,54 +455,6 @@ def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registr
     written: more codes than one mask holds (a task's, with ``tasks``), or a non-local master."""
     fits = tasks.fits() if tasks is not None else apply_masks.fits(len(registry), registry.cardinality)
     return apply_masks.folder_for(spark, run_dir(cfg.lakehouse, run_id), fits)
-
-
-def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
-    """Fail when a stage run on its own sees a different source than the votes came from."""
-    if applied.source_fingerprint and source.info.fingerprint != applied.source_fingerprint:
-        raise InputDataError(
-            f"source {source.info.path} changed since its votes were written (votes table "
-            f"{applied.votes_table} v{applied.votes_version}); run `lakelabel apply` again (or `lakelabel run`)"
-        )
-
-
-def check_lfs_unchanged(applied: ApplyResult, registry: LFRegistry) -> None:
-    """Fail when a stage run on its own is configured with other LFs than the votes came from.
-
-    Names what differs (``lfs.include``/``lfs.exclude``, an edited LF, a new module) and the fix.
-    """
-    voted, configured = applied.lf_versions, registry.versions
-    if voted == configured and tuple(applied.label_space) == tuple(registry.label_space):
-        return
-    added = sorted(set(configured) - set(voted))
-    removed = sorted(set(voted) - set(configured))
-    edited = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
-    parts = [f"{what} {names}" for what, names in
-             (("not in the votes", added), ("no longer configured", removed), ("edited", edited)) if names]
-    if not parts:
-        parts = [f"label space {list(registry.label_space)} instead of {list(applied.label_space)}"]
-    raise InputDataError(
-        f"the configured LFs differ from those of the votes table {applied.votes_table} v{applied.votes_version} "
-        f"({'; '.join(parts)}); run `lakelabel apply` again (or `lakelabel run`)"
-    )
-
-
-def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
-    """The apply summary stored with the latest votes commit (for stages run on their own).
-
-    ``io``: the stage's :func:`jobs.delta_io.delta_io`; default the local reader (both paths
-    store the summary alike, so it reads a table either wrote).
-    """
-    io = io or delta_io.delta_io(None, "local")
-    path = cfg.table_path("votes")
-    if not io.table_exists(path):
-        raise ConfigError(f"no votes table at {path}; run `lakelabel apply` (or the pipeline) first")
-    meta = io.read_metadata(path)
-    if VOTES_META_KEY not in meta:
-        raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
-    result = ApplyResult.from_json(meta[VOTES_META_KEY])
-    version = io.table_version(path)
-    return replace(result, votes_version=version)
 
 
 def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = False,

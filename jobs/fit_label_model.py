@@ -209,7 +209,7 @@ def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
 
 def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome:
     """The fit stage as a job (driver only, no Spark): the model saved under the run folder."""
-    from jobs.apply_lfs import lf_info, load_apply_result
+    from jobs.apply_record import lf_info, load_apply_result
     from jobs.runtime import tracking
 
     stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first

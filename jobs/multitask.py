@@ -30,7 +30,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 
 from jobs import aggregate, apply_lfs, delta_io, fit_label_model, multitask_labels, task_masks
 from jobs.aggregate import AggregateResult
-from jobs.apply_lfs import ApplyResult
+from jobs.apply_record import ApplyResult, lf_info
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
 from jobs.runtime import tracking
 from jobs.runtime.config import PipelineConfig
@@ -321,7 +321,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             agg = aggs[t.name]
             fitted = fit_label_model.run(cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
                                          gold_counts=agg.gold_counts, lf_versions=mine.lf_versions,
-                                         lf_info=apply_lfs.lf_info(mine))  # fmt: skip
+                                         lf_info=lf_info(mine))  # fmt: skip
             timings["fit"] += fitted.seconds
             metrics = dict(fitted.metrics)
             holdout = evaluate_holdout(spark, cfg, t, fitted.model, io)

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from jobs import aggregate, apply_lfs, fit_label_model, write_labels
 from jobs import delta_io, multitask
+from jobs.apply_record import lf_info
 from jobs.tasks import is_multitask
 from jobs.runtime import tracking
 from jobs.runtime import command
@@ -125,7 +126,7 @@ def run(
                  len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
                                      lf_versions=applied.lf_versions, gold_sets=agg.gold_sets,
-                                     lf_info=apply_lfs.lf_info(applied))
+                                     lf_info=lf_info(applied))
         timings["fit"] = fitted.seconds
         # Before the model is logged and any label is written: a drift failure publishes nothing.
         drift = check_drift(cfg, run_id, agg.stats, fitted.model, applied.label_space)

@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from jobs import multitask, multitask_labels
-from jobs.apply_lfs import ApplyResult
+from jobs.apply_record import ApplyResult
 from jobs.runtime.config import PipelineConfig
 from jobs.tasks import Task, build_task_set, is_multitask, task_config
 from lf_library.errors import ConfigError

@@ -33,7 +33,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 
 from jobs import delta_io
 from jobs.aggregate import row_patterns
-from jobs.apply_lfs import VOTES_META_KEY, ApplyResult
+from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
 from jobs.fit_label_model import MODEL_FILE, model_version

@@ -29,7 +29,7 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, load_source
 from jobs.aggregate import MASK, row_masks
-from jobs.apply_lfs import ApplyResult, check_source_unchanged, load_apply_result
+from jobs.apply_record import ApplyResult, check_source_unchanged, load_apply_result
 from lf_library.errors import ConfigError
 from jobs.fit_label_model import FitResult, load_fit
 

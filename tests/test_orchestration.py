@@ -440,7 +440,7 @@ def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys)
 
 
 def test_lfs_unchanged_names_what_differs():
-    from jobs.apply_lfs import ApplyResult, LFApplyStats, check_lfs_unchanged
+    from jobs.apply_record import ApplyResult, LFApplyStats, check_lfs_unchanged
     from lf_library import LFRegistry, keyword_lf
 
     def lfs(*names_versions):

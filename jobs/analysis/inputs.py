@@ -19,7 +19,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from jobs.delta_io.sources import Source, load_source
 from jobs.tasks import task_source
-from jobs.apply_lfs import VOTES_META_KEY, ApplyResult, check_source_unchanged
+from jobs.apply_record import VOTES_META_KEY, ApplyResult, check_source_unchanged
 from jobs.fit_label_model import MODEL_FILE, FitResult, load_fit
 from jobs.write_labels import LABELS_META_KEY
 from lf_library.errors import ConfigError

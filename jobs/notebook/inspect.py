@@ -20,7 +20,7 @@ from jobs import delta_io
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from jobs.delta_io.sources import load_source
-from jobs.apply_lfs import VOTES_META_KEY, ApplyResult
+from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.write_labels import LABELS_META_KEY
 from lf_library.errors import ConfigError
 

@@ -216,7 +216,7 @@ def run(
         raise ConfigError(f"--n {n} must be at least 1")
     if format not in ("csv", "label-studio"):
         raise ConfigError(f"--format {format!r} is not valid; choose csv or label-studio")
-    from jobs.apply_lfs import load_apply_result
+    from jobs.apply_record import load_apply_result
 
     view = one_task(cfg, task, command="annotate")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)

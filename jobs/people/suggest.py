@@ -271,7 +271,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     started = time.perf_counter()
     check_options(out, max_lfs, min_precision, min_support)
     path = Path(out)
-    from jobs.apply_lfs import load_apply_result
+    from jobs.apply_record import load_apply_result
     from jobs.people.annotate import text_column_of
 
     io = delta_io.delta_io(spark, cfg.tables.delta_io)

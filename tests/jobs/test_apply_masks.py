@@ -11,6 +11,7 @@ import pytest
 
 from jobs import aggregate, apply_lfs, apply_masks, delta_io, write_labels
 from jobs.delta_io.sources import load_source
+from jobs.apply_record import load_apply_result
 from jobs.fit_label_model import run as fit
 from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
 
@@ -41,7 +42,7 @@ def test_full_apply_masks_equal_the_grouped_votes(spark, tmp_path):
     assert "boom" in applied.lf_names and sum(lf.errors for lf in applied.lfs) == 6
     masks = applied.row_masks
     assert masks["rows"] == 60 and masks["gold_column"] == "gold" and Path(masks["path"]).is_dir()
-    assert apply_lfs.load_apply_result(cfg).row_masks == masks  # stored in the votes commit
+    assert load_apply_result(cfg).row_masks == masks  # stored in the votes commit
 
     source = load_source(spark, cfg.source)
     rows = aggregate.row_masks(spark, applied, source)

@@ -157,7 +157,7 @@ def spark_id_type():
 def test_task_labels_equal_the_single_task_labels(multi_run, spark):
     """The anchor of the write: one task's view of the wide table equals write_labels scoring that task alone."""
     from jobs import delta_io
-    from jobs.apply_lfs import load_apply_result
+    from jobs.apply_record import load_apply_result
     from jobs.delta_io.sources import load_source
     from jobs.multitask import task_rows, vote_rows
     from jobs.multitask_labels import task_labels
@@ -197,7 +197,7 @@ def test_task_labels_equal_the_single_task_labels(multi_run, spark):
 def test_one_pass_statistics_equal_each_task_on_its_own(multi_run, spark):
     """The anchor: statistics from the one grouping of all tasks equal aggregate's for each task alone."""
     from jobs import aggregate, delta_io
-    from jobs.apply_lfs import load_apply_result
+    from jobs.apply_record import load_apply_result
     from jobs.delta_io.sources import load_source
     from jobs.multitask import aggregate_tasks, task_applied, vote_rows
     from jobs.tasks import task_source

@@ -11,6 +11,7 @@ from deltalake import DeltaTable
 
 from jobs import aggregate, apply_lfs, pipeline, write_labels
 from jobs import delta_io
+from jobs.apply_record import load_apply_result
 from jobs.runtime.config import config_from_dict
 from labelmodel.stats import stats_from_matrix
 from lf_library.errors import InputDataError, LFConfigError, LFError, LFErrorRateExceeded
@@ -280,7 +281,7 @@ def test_failure_after_apply_restores_votes(spark, tmp_path, monkeypatch):
         pipeline.run(spark, cfg, run_id="crashes")
     after = DeltaTable(cfg.table_path("votes")).to_pandas().sort_values(["row_id", "lf_name"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(before, after)
-    assert apply_lfs.load_apply_result(cfg).n_rows == 20
+    assert load_apply_result(cfg).n_rows == 20
     assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 20
 
 

@@ -103,7 +103,7 @@ def masked_run(spark, tmp_path_factory):
 
 def _rows(spark, cfg):
     from jobs import delta_io
-    from jobs.apply_lfs import load_apply_result
+    from jobs.apply_record import load_apply_result
     from jobs.delta_io.sources import load_source
     from jobs.multitask import vote_rows
     from jobs.tasks import build_task_set
