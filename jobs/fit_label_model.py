@@ -209,11 +209,13 @@ def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
 
 def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome:
     """The fit stage as a job (driver only, no Spark): the model saved under the run folder."""
-    from jobs.apply_record import lf_info, load_apply_result
+    from jobs.apply_lfs import build_registry
+    from jobs.apply_record import check_lfs_unchanged, lf_info, load_apply_result
     from jobs.runtime import tracking
 
     stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first
     applied = load_apply_result(cfg)
+    check_lfs_unchanged(applied, build_registry(cfg))
     gold_sets = load_gold_sets(cfg, stats_run_id)
     fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
                  gold_sets=gold_sets, lf_info=lf_info(applied))

@@ -427,7 +427,7 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs):
 @pytest.mark.slow
 def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys):
     """An LF excluded since the apply: the aggregate stage exits 2 before Spark, naming it and the fix,
-    rather than fitting the votes of LFs the config no longer has."""
+    rather than counting the votes of LFs the config no longer has; so does fit."""
     capsys.readouterr()
     rc = main(["aggregate", "--config", str(project), "--env", "local", "--run-id", "stages-x", "-q",
                "--set", "lfs.exclude=[boom, out_of_space, stars]"])
@@ -437,6 +437,13 @@ def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys)
                         r"\(no longer configured \['stars'\]\); run `lakelabel apply` again \(or `lakelabel run`\)", err[0])
     lake = Path(yaml.safe_load(project.read_text())["lakehouse"])
     assert not (lake / "_lakelabel" / "runs" / "stages-x").exists()
+    # fit (no Spark) checks the same, for statistics aggregated before the LFs changed.
+    fitted = (lake / "_lakelabel" / "runs" / "stages-1" / "label_model.json").stat().st_mtime_ns
+    rc = main(["fit", "--config", str(project), "--env", "local", "--run-id", "stages-1", "-q",
+               "--set", "lfs.exclude=[boom, out_of_space, stars]"])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 1 and "no longer configured ['stars']" in err[0], err
+    assert (lake / "_lakelabel" / "runs" / "stages-1" / "label_model.json").stat().st_mtime_ns == fitted
 
 
 def test_lfs_unchanged_names_what_differs():
