@@ -492,6 +492,7 @@ def check_lfs(args: Any, cfg: PipelineConfig) -> None:
     args.registry = build_registry(cfg)
     if cfg.source is not None:
         precheck_lf_columns(cfg.source, args.registry.lfs)
+        lf_sources.precheck_lf_tables(args.registry.lfs, cfg.source.id_column)
 
 
 COMMAND = command.Command(

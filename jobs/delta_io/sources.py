@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -124,13 +124,21 @@ def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
     The same error :func:`load_source` raises after Spark read the source; silent when the
     columns cannot be known without Spark (:func:`jobs.delta_io.source.peek_columns`).
     """
-    peeked = _peek_source(cfg, [cfg.id_column] + ([cfg.gold_column] if cfg.gold_column else []))
+    required = {cfg.id_column: f"{role}.id_column"}
+    if cfg.gold_column:
+        required[cfg.gold_column] = f"{role}.gold_column"
+    precheck_columns(cfg, required)
+
+
+def precheck_columns(cfg: SourceConfig, required: Mapping[str, str]) -> None:
+    """Each column of ``required`` (column -> the key that names it) is in the local source ``cfg``,
+    checked without Spark; silent when the columns cannot be known so."""
+    peeked = _peek_source(cfg, list(required))
     if peeked is None:
         return
     found, table = peeked
-    _require_name(cfg.id_column, found, table, f"{role}.id_column")
-    if cfg.gold_column:
-        _require_name(cfg.gold_column, found, table, f"{role}.gold_column")
+    for column, key in required.items():
+        _require_name(column, found, table, key)
 
 
 def lf_columns(lfs: Sequence[Any]) -> dict[str, list[str]]:

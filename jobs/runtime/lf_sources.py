@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from jobs.runtime.config import PipelineConfig, SourceConfig
 from jobs.runtime.tracking import tracking_uri
 from jobs.delta_io.errors import SourceReadError
-from jobs.delta_io.sources import Source, load_source
+from jobs.delta_io.sources import Source, load_source, precheck_columns
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.declared import declared_lfs
 from lf_library.errors import ConfigError, InputDataError
@@ -27,7 +27,7 @@ from lf_library.models import set_tracking_uri
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_registry", "join_lf_tables", "lf_table_fingerprints", "check_models"]
+__all__ = ["build_registry", "join_lf_tables", "precheck_lf_tables", "lf_table_fingerprints", "check_models"]
 
 
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
@@ -74,6 +74,18 @@ def _load_table(source: Source, lf: LabelingFunction, cache: dict[tuple[str, str
                 f"{cache[key].df.columns}; fix the LF's column="
             )
     return cache[key]
+
+
+def precheck_lf_tables(lfs: Sequence[LabelingFunction], id_column: str) -> None:
+    """Before Spark starts: the table a column LF joins (its ``table=``) has the LF's id and value
+    columns, for local tables (read as :func:`jobs.delta_io.sources.precheck_columns` does)."""
+    for lf in _table_lfs(lfs):
+        table, id_col = lf.spec["table"], lf.spec.get("id_column") or id_column
+        try:
+            precheck_columns(SourceConfig(path=table, id_column=id_col),
+                             {id_col: "its id_column=", lf.spec["column"]: "its column="})
+        except InputDataError as err:
+            raise InputDataError(f"LF {lf.name!r} reads table {table} (its table=): {err}") from None
 
 
 def lf_table_fingerprints(source: Source, lfs: Sequence[LabelingFunction]) -> list[str]:

@@ -123,6 +123,17 @@ def test_column_lf_bad_inputs(spark, tmp_path):
         apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "v", "table": str(tmp_path / "vendor_verdict"),
              "mapping": {"S": "spam"}}])), run_id="x")
+    # Before Spark starts (what `lakelabel apply` and `run` check first): the joined table's columns.
+    from types import SimpleNamespace
+
+    for spec, named in (({"column": "w"}, r"column 'w' \(its column=\) not found in .*dup; its columns are: id, v"),
+                        ({"column": "v", "id_column": "key"}, r"column 'key' \(its id_column=\) not found")):
+        cfg = config_from_dict(make_cfg(tmp_path, source, [
+            {"name": "old", "kind": "column", "table": str(dup), "mapping": {"S": "spam"}, **spec}]))
+        with pytest.raises(InputDataError, match=r"LF 'old' reads table .*dup \(its table=\): " + named):
+            apply_lfs.check_lfs(SimpleNamespace(), cfg)
+    apply_lfs.check_lfs(SimpleNamespace(), config_from_dict(make_cfg(tmp_path, source, [
+        {"name": "old", "kind": "column", "column": "v", "table": str(dup), "mapping": {"S": "spam"}}])))
     with pytest.raises(LFConfigError, match=r"label 'maybe' is not in the label space"):
         apply_lfs.build_registry(config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "old", "mapping": {"S": "maybe"}}])))
