@@ -107,7 +107,10 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     if cfg.evaluation is not None and cfg.evaluation.gold_column:
         evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io,
                                         task=view.task if view is not None else None)
-        step("LFs and label model scored on the evaluation source")
+        if "note" in evaluation:
+            log.warning("analyze: %s", evaluation["note"])
+        else:
+            step("LFs and label model scored on the evaluation source")
         if not found.has_gold and "lfs" in evaluation:  # the LF table's gold is the held-out rows'
             for row, ev in zip(lf_rows, evaluation["lfs"]):
                 row.update({key: ev[key] for key in ("gold_votes", "gold_correct", "gold_accuracy",

@@ -68,12 +68,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def find_model(cfg: PipelineConfig, location: str | None, version: str | None) -> tuple[Any, str]:
-    """The fitted label model the labels name: its local file, else the run folder whose fit has ``version``."""
+def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
+               run_id: str | None = None) -> tuple[Any, str]:
+    """The fitted label model the labels name: its local file, else the run folder whose fit has ``version``
+    (``run_id``'s, the run that wrote the labels, first: other runs may have fitted the same model)."""
     if location and Path(location).is_file():
         return LabelModel.load(location), location
     root = cfg.lakehouse_path / "_lakelabel" / "runs"
     fits = [*sorted(root.glob("*/fit.json")), *sorted(root.glob("*/tasks/*/fit.json"))] if root.is_dir() else []
+    if run_id:
+        fits.sort(key=lambda fit: root / run_id not in fit.parents)  # stable: that run's fits first
     for fit in fits:  # a run's, then each task's of a multi-task run
         try:
             found = json.loads(fit.read_text()).get("model_version") == version
@@ -137,7 +141,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
     votes_path = record.votes_path if record else cfg.table_path("votes")
     votes_df = io.read_table(spark, votes_path, version=row["votes_version"])
     votes = {r["lf_name"]: r.asDict() for r in votes_df.where(F.col("row_id") == F.lit(key)).collect()}
-    model, model_file = find_model(cfg, row["label_model"], row["label_model_version"])
+    model, model_file = find_model(cfg, row["label_model"], row["label_model_version"], row.get("run_id"))
     names = list(model.lf_names or [])
     versions = dict(record.lf_versions) if record and record.lf_versions else {}
     if any(n not in versions and n not in votes for n in names):

@@ -34,7 +34,7 @@ from jobs.apply_record import ApplyResult, lf_info
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
 from jobs.runtime import tracking
 from jobs.runtime.config import PipelineConfig
-from jobs.runtime.metrics import gold_metrics
+from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.tasks import Task, TaskSet, build_task_set, task_source
@@ -261,8 +261,10 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
     if agg.gold_counts is None:
         return {}
     mv = MajorityLabelVoter(cardinality=k).fit_from_stats(agg.stats)
-    return {"eval_rows": float(agg.gold_counts.sum()), "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
-            **gold_metrics(model, mv, agg.stats.patterns, agg.gold_counts, prefix="eval_")}  # fmt: skip
+    metrics = {"eval_rows": float(agg.gold_counts.sum()), "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
+               **gold_metrics(model, mv, agg.stats.patterns, agg.gold_counts, prefix="eval_")}  # fmt: skip
+    log.info("evaluate: task %s: %s", task.name, holdout_line(metrics))
+    return metrics
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = False,

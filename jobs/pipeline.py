@@ -22,7 +22,7 @@ from jobs.tasks import is_multitask
 from jobs.runtime import tracking
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
-from jobs.runtime.metrics import gold_metrics
+from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.delta_io.sources import check_source, load_source
@@ -63,11 +63,13 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     # Majority vote needs no training data; fitting on the held-out statistics only records LF names.
     mv = MajorityLabelVoter(cardinality=registry.cardinality).fit_from_stats(agg.stats)
     patterns = agg.stats.patterns
-    return {
+    metrics = {
         "eval_rows": float(agg.gold_counts.sum()),
         "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
         **gold_metrics(model, mv, patterns, agg.gold_counts, prefix="eval_"),
     }
+    log.info("evaluate: %s; held out in %s", holdout_line(metrics), source.description)
+    return metrics
 
 
 def run(

@@ -96,7 +96,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "cannot read config file" in capsys.readouterr().err
 
 
-def test_youtube_example(spark, tmp_path, shared_data, monkeypatch):
+def test_youtube_example(spark, tmp_path, shared_data, monkeypatch, capsys):
     monkeypatch.setenv("LAKELABEL_DATA", str(shared_data))
     monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     summary_path = tmp_path / "yt.json"
@@ -120,3 +120,6 @@ def test_youtube_example(spark, tmp_path, shared_data, monkeypatch):
     assert m["eval_rows"] == 370 - 1
     # Our LFs, written from domain knowledge; the number is reported in the README.
     assert m["eval_accuracy"] > 0.8
+    # The held-out accuracy is in the log too, not only in the summary.
+    assert (f"evaluate: {m['eval_rows']:,.0f} held-out rows with gold, coverage {m['eval_coverage']:.1%}, accuracy vs "
+            f"gold {m['eval_accuracy']:.4f} (majority vote {m['eval_mv_accuracy']:.4f})") in capsys.readouterr().err

@@ -31,8 +31,10 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
     ev = cfg.evaluation
     registry = task.registry if task is not None else apply_lfs.build_registry(cfg)
     if list(registry.names) != list(lf_names):
-        return {"note": f"the LF modules now define {list(registry.names)}, not the run's {list(lf_names)}: "
-                        f"the evaluation source was not scored"}
+        extra, missing = sorted(set(registry.names) - set(lf_names)), sorted(set(lf_names) - set(registry.names))
+        differ = "; ".join([f"not in the run: {extra}"] * bool(extra) + [f"not configured: {missing}"] * bool(missing))
+        return {"note": f"the configured LFs are not the run's ({differ or 'another order'}), so the evaluation "
+                        f"source was not scored; analyze with the LF settings the run used"}
     source = load_source(spark, ev, role="evaluation", io=io)
     if task is not None:
         source = task_source(source, task)  # a tag task's gold: present / absent from the tag list

@@ -21,6 +21,12 @@ def expected_accuracy(probs: np.ndarray, gold_counts: np.ndarray) -> float:
     return labelmodel_expected_accuracy(probs[pattern], gold, sample_weight=gold_counts[pattern, gold])
 
 
+def holdout_line(metrics: dict[str, float]) -> str:
+    """The held-out evaluation in one log line: ``369 rows of SOURCE, coverage 95.1%, accuracy vs gold ...``."""
+    return (f"{int(metrics['eval_rows']):,} held-out rows with gold, coverage {metrics['eval_coverage']:.1%}, "
+            f"accuracy vs gold {metrics['eval_accuracy']:.4f} (majority vote {metrics['eval_mv_accuracy']:.4f})")
+
+
 def gold_metrics(model, mv, patterns: np.ndarray, gold_counts: np.ndarray, prefix: str = "") -> dict[str, float]:
     """Accuracy of the label model and of majority vote, over all rows and over covered rows."""
     covered = (patterns >= 0).any(axis=1)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from collections.abc import Mapping
 
-from lf_library.errors import ConfigError
+from lf_library.errors import ConfigError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ def get_spark(
         log.info("running under spark-submit: its --master wins over %s", master)
         master = None
     if not submitted:
+        check_master(master)
         master = with_task_retries(master or "local[*]")
         builder = builder.master(master)
     effective = master or given.get("spark.master", "")
@@ -189,7 +190,17 @@ def get_spark(
                 log.info("%s=%s from spark-submit wins over lakelabel's %s", key, given[key], value)
             continue
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
+        if local or submitted or "JAVA_GATEWAY_EXITED" in str(err):  # the JVM itself did not start
+            raise
+        cause = str(getattr(err, "java_exception", None) or err).strip().splitlines() or [type(err).__name__]
+        raise TransientError(
+            f"Spark did not start on master {effective} ({cause[0].strip()}): the master did not answer or "
+            "refused the application; check that it is running and reachable from this machine, and that "
+            "--master (or spark.master) names it"
+        ) from err
     _require_classic(spark)
     # Quiet on the embedded default; a cluster keeps its own log level (executor errors matter).
     level = os.environ.get("LAKELABEL_SPARK_LOG_LEVEL") or ("FATAL" if local and not submitted else None)
@@ -198,6 +209,18 @@ def get_spark(
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
     ship_code(spark)
     return spark
+
+
+_MASTER = re.compile(r"^(local(\[\s*(\*|\d+)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://.+|k8s://.+|yarn)$")
+
+
+def check_master(master: str | None) -> None:
+    """A master URL Spark accepts, checked before its JVM starts (which prints a stack trace and dies)."""
+    if master is not None and not _MASTER.match(master.strip()):
+        raise ConfigError(
+            f"--master {master!r} (or spark.master) is not a Spark master URL; use local[N], local[*], "
+            "spark://HOST:PORT, yarn or k8s://HOST:PORT"
+        )
 
 
 def _require_classic(spark) -> None:

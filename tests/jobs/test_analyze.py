@@ -344,3 +344,25 @@ def test_labels_carry_the_vote_codes_analyze_reads(spark, run, truth, tmp_path):
     assert analysis_inputs.coded_like(written, found.applied)
     assert not analysis_inputs.coded_like({**written, "lfs": {"other_lf": "1"}}, found.applied)
     assert not analysis_inputs.coded_like({**written, "label_space": written["label_space"][::-1]}, found.applied)
+
+
+def test_evaluation_with_other_lfs_than_the_run_warns(spark, run, tmp_path, caplog):
+    """Analyzing a run with LF settings it did not use cannot score the evaluation source: a warning
+    says what differs, and the document keeps the note (the drill's `analyze` without the run's
+    `--set lfs.declared=[]` dropped the evaluation silently)."""
+    import logging
+    from dataclasses import replace
+
+    from jobs.runtime.config import SourceConfig
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    cfg, _, _ = run
+    ev_cfg = SourceConfig(path=write_source(tmp_path, make_rows(10), "held"), format="parquet", id_column="id",
+                          gold_column="gold")
+    fewer = replace(cfg, lfs=replace(cfg.lfs, exclude=[*cfg.lfs.exclude, "stars"]), evaluation=ev_cfg)
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        doc = analyze.analyze(spark, fewer)
+    note = ("the configured LFs are not the run's (not configured: ['stars']), so the evaluation source was not "
+            "scored; analyze with the LF settings the run used")
+    assert doc["evaluation"] == {"note": note}
+    assert f"analyze: {note}" in caplog.text

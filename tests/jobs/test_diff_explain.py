@@ -291,3 +291,22 @@ def test_unknown_run_lists_the_last_five_and_says_how_many(tmp_path):
         find_run(cfg, "ghost", runs)
     with pytest.raises(ConfigError, match=r"latest last: r0, r1, r2$"):
         find_run(cfg, "ghost", runs[:3])
+
+
+def test_explain_finds_the_model_in_the_run_that_wrote_the_labels(tmp_path):
+    """Two runs that fitted the same model (same version hash): the labels' own run folder is named."""
+    import json
+
+    import numpy as np
+
+    from jobs.explain import find_model
+    from labelmodel import LabelModel
+
+    cfg = make_cfg(tmp_path, "unused")
+    model = LabelModel(2).fit(np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1]]))
+    for run in ("run-a", "run-b"):
+        folder = run_dir(cfg.lakehouse, run)
+        (folder / "fit.json").write_text(json.dumps({"model_version": "v1"}))
+        model.save(str(folder / "label_model.json"))
+    assert find_model(cfg, "models:/m/1", "v1", "run-b")[1] == str(run_dir(cfg.lakehouse, "run-b") / "label_model.json")
+    assert find_model(cfg, "models:/m/1", "v1")[1] == str(run_dir(cfg.lakehouse, "run-a") / "label_model.json")

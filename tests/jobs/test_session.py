@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.runtime.session import ensure_java
-from lf_library.errors import ConfigError
+from jobs.runtime.session import check_master, ensure_java, get_spark
+from lf_library.errors import ConfigError, TransientError
 
 
 def test_missing_java_is_one_clear_error(monkeypatch, tmp_path):
@@ -84,3 +84,29 @@ def test_local_cores_and_balanced_file_splits(spark, tmp_path):
     pq.write_table(pa.table({"x": list(range(3_000_000))}), tmp_path / "big.parquet", row_group_size=100_000)
     # 3M longs in ~100 row groups: more than the 2 splits Spark's default (bytes per core) would make.
     assert spark.read.parquet(str(tmp_path / "big.parquet")).rdd.getNumPartitions() > 2
+
+
+def test_master_urls_are_checked_before_the_jvm_starts():
+    for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "spark://127.0.0.1:7077", "yarn",
+                 "k8s://https://host:6443", "local-cluster[2,1,1024]"):
+        check_master(good)
+    for bad in ("foo://x", "spark:/host", "local[two]", ""):
+        with pytest.raises(ConfigError, match=r"--master .* \(or spark.master\) is not a Spark master URL; use local\[N\]"):
+            check_master(bad)
+
+
+def test_a_master_that_does_not_answer_is_transient(monkeypatch):
+    """What Spark's standalone client gives after about 70 s of "All masters are unresponsive": the
+    SparkContext it made is stopped, and the session fails on it. Exit 3 with the master named."""
+    from pyspark.sql import SparkSession
+
+    def stopped(self):
+        raise RuntimeError("Cannot call methods on a stopped SparkContext.\nThis stopped SparkContext was created at:")
+
+    monkeypatch.setattr(SparkSession, "getActiveSession", classmethod(lambda cls: None))
+    monkeypatch.setattr(SparkSession.Builder, "getOrCreate", stopped)
+    with pytest.raises(TransientError, match=r"Spark did not start on master spark://127.0.0.1:7999 \(Cannot call "
+                                             r"methods on a stopped SparkContext.\): the master did not answer"):
+        get_spark(master="spark://127.0.0.1:7999")
+    with pytest.raises(RuntimeError, match="stopped SparkContext"):  # a local master's failure stays as it is
+        get_spark(master="local[1]")
