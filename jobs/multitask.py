@@ -409,6 +409,7 @@ def _summary(cfg: PipelineConfig, run_id: str, applied: ApplyResult, task_set: T
     return {
         "run_id": run_id,
         "status": "succeeded",
+        "reused": False,  # no run-id reuse for several tasks: every run recomputes what changed
         "source": {"path": applied.source_path, "format": applied.source_format,
                    "version": applied.source_version, "rows": applied.n_rows},
         "tables": {

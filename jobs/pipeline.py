@@ -151,6 +151,7 @@ def run(
         summary = {
             "run_id": run_id,
             "status": "succeeded",
+            "reused": False,  # True when a rerun with one run id and the same inputs changed nothing
             "source": {"path": applied.source_path, "format": applied.source_format,
                        "version": applied.source_version, "rows": applied.n_rows},
             "tables": {

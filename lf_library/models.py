@@ -125,8 +125,9 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     except Exception as err:  # noqa: BLE001 - MlflowException, LookupError, connection errors
         detail = " ".join(str(err).split())[:300]
         raise LFConfigError(
-            f"model URI {uri!r} does not resolve {where}: {detail}; register the model there (or train it, "
-            f"e.g. python -m lf_library.lfs.train_youtube_model), or fix model_uri"
+            f"model URI {uri!r} does not resolve {where}: {detail}; register the model there (the YouTube "
+            f"example's: python -m lf_library.lfs.train_youtube_model --lakehouse <the pipeline's lakehouse>), "
+            f"or fix model_uri"
         ) from None
 
 

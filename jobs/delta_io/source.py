@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,20 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 _EXPECTED_SOURCE = "a Delta table directory (with _delta_log/), a Parquet or CSV file, or a directory of them"
 
 
+def missing_source(path: str, root: str, role: str = "source") -> str:
+    """The error for a source path that does not exist (the absolute path too when ``path`` is relative)."""
+    where = "" if str(path) == root else f" ({root})"
+    return f"{role} {path} does not exist{where}; expected {_EXPECTED_SOURCE}"
+
+
+def local_path_missing(path: str) -> str | None:
+    """The absolute path of a local ``path`` that does not exist, else None (URIs are not looked at)."""
+    root = _normalize(path)
+    if _URI.match(root) or os.path.exists(root):
+        return None
+    return root
+
+
 def read_source(
     spark: Any,
     path: str,
@@ -71,7 +86,7 @@ def read_source(
     else:
         entry = fs.get_file_info(base)
         if entry.type == pafs.FileType.NotFound:
-            raise SourceReadError(f"source {path} does not exist ({root}); expected {_EXPECTED_SOURCE}")
+            raise SourceReadError(missing_source(path, root))
         is_dir = entry.type == pafs.FileType.Directory
         is_delta = is_dir and fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory
 

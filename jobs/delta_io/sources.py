@@ -14,8 +14,8 @@ from pyspark.sql import types as T
 
 from jobs.runtime.config import SourceConfig
 from jobs.delta_io import SourceInfo, read_source
-from jobs.delta_io.errors import _summary
-from jobs.delta_io.source import find_corrupt_parquet, find_ragged_csv_row
+from jobs.delta_io.errors import SourceReadError, _summary
+from jobs.delta_io.source import find_corrupt_parquet, find_ragged_csv_row, local_path_missing, missing_source
 from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,15 @@ def _peek_source(cfg: SourceConfig, wanted: list[str]) -> tuple[list[str], str] 
 
 
 def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
-    """Reject a misnamed id or gold column before Spark starts (a local source read cheaply).
+    """Reject a local source path that does not exist, or a misnamed id or gold column, before Spark
+    starts (a local source read cheaply).
 
     The same error :func:`load_source` raises after Spark read the source; silent when the
     columns cannot be known without Spark (:func:`jobs.delta_io.source.peek_columns`).
     """
+    for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
+        if path and (root := local_path_missing(path)) is not None:
+            raise SourceReadError(missing_source(path, root, role))
     required = {cfg.id_column: f"{role}.id_column"}
     if cfg.gold_column:
         required[cfg.gold_column] = f"{role}.gold_column"

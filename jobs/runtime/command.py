@@ -417,7 +417,12 @@ def exit_process(code: int) -> None:
 
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line and exit code 2, like every input error:
-    ``lakelabel: error: lakelabel gold import: argument --split: invalid choice: ...; see --help``."""
+    ``lakelabel: error: lakelabel gold import: argument --split: invalid choice: ...; see --help``.
+    Options are never abbreviated (``--row`` is not ``--rows``): a scheduled command says what it means."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         sys.stderr.write(f"lakelabel: error: {self.prog}: {message}; see {self.prog} --help\n")

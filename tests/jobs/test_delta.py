@@ -248,7 +248,7 @@ def test_read_source_detects_formats_and_fingerprints_data(spark, tmp_path):
     old, old_info = read_source(spark, str(table), options={"versionAsOf": "0"})
     assert old_info.version == 0 and old.count() == 1
 
-    with pytest.raises(SourceReadError, match=r"source .*nope does not exist .*expected a Delta table directory"):
+    with pytest.raises(SourceReadError, match=r"source .*nope does not exist; expected a Delta table directory"):
         read_source(spark, str(tmp_path / "nope"))
     with pytest.raises(SourceReadError, match=r"is not a Delta table: .*_delta_log is missing"):
         read_source(spark, str(pq_dir), format="delta")

@@ -36,6 +36,8 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
          "lakelabel: error: lakelabel suggest: argument --max: invalid int value: 'x'; see lakelabel suggest --help"),
         (["run", "--config", "c.yaml", "--bogus"],  # the command's help, not the top parser's
          "lakelabel: error: lakelabel run: unrecognized arguments: --bogus; see lakelabel run --help"),
+        (["demo", "--row", "1000"],  # no abbreviations: --row is not taken for --rows
+         "lakelabel: error: lakelabel demo: unrecognized arguments: --row 1000; see lakelabel demo --help"),
     ):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)

@@ -256,7 +256,7 @@ def test_same_run_id_with_changed_source_recomputes(spark, tmp_path, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="jobs"):
         again = pipeline.run(spark, first, run_id="same").summary
-    assert "reused" not in again and again["tables"]["labels"]["version"] == 2
+    assert again["reused"] is False and again["tables"]["labels"]["version"] == 2
     assert "succeeded with other label_model or output settings" in caplog.text
     assert set(DeltaTable(cfg.table_path("labels")).to_pandas().tie_break_policy) == {"first"}
     labels = DeltaTable(cfg.table_path("labels")).to_pandas()

@@ -129,6 +129,26 @@ def test_cli_rejects_a_misnamed_id_column_before_spark_starts(tmp_path, capsys, 
     assert not (tmp_path / "lake").exists()
 
 
+def test_cli_rejects_a_missing_source_path_before_spark_starts(tmp_path, capsys, monkeypatch):
+    """A local source or evaluation path that does not exist (a wrong LAKELABEL_DATA, say): one line in
+    about a second, not after Spark's start-up."""
+    path, fmt = _csv(tmp_path)
+    missing = tmp_path / "data" / "in.csv"
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the source path was checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    for role, source, evaluation in (("source", str(missing), path), ("evaluation", path, str(missing))):
+        config = _config(tmp_path, {"path": source, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+                         evaluation={"path": evaluation, "format": fmt, "id_column": "id", "gold_column": "verdict"})
+        assert cli.main(["run", "--config", str(config), "-q"]) == 2, role
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"lakelabel: error: {role} {missing} does not exist; expected a Delta table directory (with "
+                       f"_delta_log/), a Parquet or CSV file, or a directory of them"], err
+    assert not (tmp_path / "lake").exists()
+
+
 def test_cli_rejects_a_misnamed_evaluation_gold_column_before_spark_starts(spark, tmp_path, capsys, monkeypatch):
     """The held-out ``evaluation`` source of the commands that score on it: the error its load gives, early."""
     path, fmt = _csv(tmp_path)
