@@ -356,3 +356,17 @@ def test_try_lf_counts_errors_and_scores_on_the_evaluation_source(spark, lake):
     assert (trial.dev_rows, trial.dev_voted) == (400, len(ev_voted))
     assert trial.dev_correct == int((ev_voted["true_label"] == "billing").sum())
     assert trial.dev_labels.startswith("evaluation source")
+
+
+def test_a_config_found_under_the_repository_root_reads_its_paths_from_there(tmp_path, monkeypatch):
+    """A notebook runs in notebooks/ on Databricks: conf/demo.yaml resolves against the repository
+    root, and so do the paths inside it (the drill's `inspect_labels` looked for notebooks/lakehouse/)."""
+    from jobs import notebook
+    from jobs.notebook.develop import _REPO
+    from lf_library.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)  # restored after the test
+    cfg = notebook.load_notebook_config("conf/demo.yaml")
+    assert Path.cwd() == _REPO and cfg.lakehouse_path == _REPO / "lakehouse" / "demo"
+    with pytest.raises(ConfigError, match=r"^overrides item 'lakehouse' must look like section.key=value$"):
+        notebook.load_notebook_config("conf/demo.yaml", overrides="lakehouse")

@@ -161,7 +161,7 @@ def _format_tasks(summary: dict[str, Any]) -> str:
 
 def _options(p: Any) -> None:
     p.add_argument("--rows", type=int, default=100_000, help="rows to generate (default 100000)")
-    p.add_argument("--lakehouse", default="./lakehouse", help="output folder (default ./lakehouse)")
+    p.add_argument("--lakehouse", default="./lakehouse/demo", help="output folder (default ./lakehouse/demo, where conf/demo.yaml reads it)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--config", help="optional YAML merged over the demo defaults")
     p.add_argument("--tasks", action="store_true",

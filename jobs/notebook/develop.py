@@ -14,6 +14,8 @@ Reading labels and lineage back is :mod:`jobs.notebook.inspect`.
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from lf_library.errors import ConfigError, InputDataError, LFConfigError
 
 __all__ = ["LFTrial", "draw_sample", "load_notebook_config", "try_lf"]
 
+log = logging.getLogger(__name__)
+
 _REPO = Path(__file__).resolve().parents[2]
 _DEV_MODES = ("auto", "evaluation")
 
@@ -44,7 +48,8 @@ def load_notebook_config(config: str, *, env: str = "", overrides: str = "") -> 
     config : str
         YAML path. A relative path is tried against the working directory, then against the
         repository root (on Databricks a notebook runs in ``notebooks/``, so ``conf/demo.yaml``
-        still resolves in a Git folder).
+        still resolves in a Git folder); found there, the process changes its working directory
+        to the root, against which the config's own relative paths are then read.
     env : str
         Environment overlay name (``conf/env/<env>.yaml``); empty for none.
     overrides : str
@@ -52,9 +57,19 @@ def load_notebook_config(config: str, *, env: str = "", overrides: str = "") -> 
     """
     path = Path(config)
     if not path.is_absolute() and not path.exists() and (_REPO / path).exists():
+        # Relative paths inside the config (lakehouse, source, LF files) are relative to the working
+        # directory: work from the repository root, as the command line does.
+        log.info("config %s found under the repository root %s: working from there", config, _REPO)
+        os.chdir(_REPO)
         path = _REPO / path
     items = [item.strip() for item in overrides.split(";") if item.strip()]
-    return load_config(path, env=env or None, overrides=items)
+    try:
+        return load_config(path, env=env or None, overrides=items)
+    except ConfigError as err:  # an override is a widget item here, not a --set option
+        message = str(err)
+        if message.startswith("--set "):
+            raise ConfigError("overrides item " + message[len("--set "):]) from None
+        raise
 
 
 # --------------------------------------------------------------------------------------------
