@@ -27,7 +27,8 @@ from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, gold_ids, load_source
-from jobs.apply_lfs import build_registry
+from jobs.runtime.lf_sources import build_registry
+from jobs.delta_io.files import is_local_path
 from jobs.apply_record import ApplyResult, check_lfs_unchanged, check_source_unchanged, load_apply_result
 import scipy.sparse as sp
 
@@ -365,6 +366,8 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> Outcome:
     from jobs.fit_label_model import STATS_FILE, save_aggregate
 
     applied = load_apply_result(cfg, delta_io.delta_io(spark, cfg.tables.delta_io))
+    if not is_local_path(applied.votes_table):  # a local table's LFs were checked before Spark started
+        check_lfs_unchanged(applied, build_registry(cfg))
     agg = run(spark, cfg, applied=applied)
     folder = save_aggregate(cfg, run_id, agg)
     s = agg.stats
@@ -394,8 +397,10 @@ def _gold_table_counts(sets: Any) -> dict[str, int]:
 
 
 def _precheck(args: Any, cfg: PipelineConfig) -> None:
-    """Before Spark starts: the votes exist and were written by the LFs the config names."""
-    check_lfs_unchanged(load_apply_result(cfg), build_registry(cfg))
+    """Before Spark starts, for a local votes table: it exists and was written by the LFs the config
+    names (a table at a URI is checked by :func:`stage`, through the configured reader)."""
+    if is_local_path(cfg.table_path("votes")):
+        check_lfs_unchanged(load_apply_result(cfg), build_registry(cfg))
 
 
 COMMAND = command.Command(

@@ -106,7 +106,8 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     evaluation = None
     if cfg.evaluation is not None and cfg.evaluation.gold_column:
         evaluation = evaluation_section(spark, cfg, names, found.model.model if found.model else None, io,
-                                        task=view.task if view is not None else None)
+                                        task=view.task if view is not None else None,
+                                        lf_versions=found.applied.lf_versions)
         if "note" in evaluation:
             log.warning("analyze: %s", evaluation["note"])
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jobs import delta_io
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from lf_library import LFRegistry
 
 __all__ = ["VOTES_META_KEY", "LFApplyStats", "ApplyResult", "lf_info", "check_source_unchanged",
-           "check_lfs_unchanged", "load_apply_result"]
+           "check_lfs_unchanged", "lf_differences", "load_apply_result"]
 
 VOTES_META_KEY = "lakelabel.apply"
 
@@ -117,20 +118,25 @@ def check_lfs_unchanged(applied: ApplyResult, registry: LFRegistry) -> None:
 
     Names what differs (``lfs.include``/``lfs.exclude``, an edited LF, a new module) and the fix.
     """
-    voted, configured = applied.lf_versions, registry.versions
-    if voted == configured and tuple(applied.label_space) == tuple(registry.label_space):
+    parts = lf_differences(applied.lf_versions, registry.versions)
+    if not parts and tuple(applied.label_space) == tuple(registry.label_space):
         return
-    added = sorted(set(configured) - set(voted))
-    removed = sorted(set(voted) - set(configured))
-    edited = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
-    parts = [f"{what} {names}" for what, names in
-             (("not in the votes", added), ("no longer configured", removed), ("edited", edited)) if names]
     if not parts:
         parts = [f"label space {list(registry.label_space)} instead of {list(applied.label_space)}"]
     raise InputDataError(
         f"the configured LFs differ from those of the votes table {applied.votes_table} v{applied.votes_version} "
         f"({'; '.join(parts)}); run `lakelabel apply` again (or `lakelabel run`)"
     )
+
+
+def lf_differences(voted: Mapping[str, str], configured: Mapping[str, str]) -> list[str]:
+    """What differs between the LFs (``name -> version``) that wrote the votes and those configured,
+    worded for a message: ``not in the votes [...]``, ``no longer configured [...]``, ``edited [...]``."""
+    added = sorted(set(configured) - set(voted))
+    removed = sorted(set(voted) - set(configured))
+    edited = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
+    return [f"{what} {names}" for what, names in
+            (("not in the votes", added), ("no longer configured", removed), ("edited", edited)) if names]
 
 
 def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:

@@ -113,6 +113,14 @@ def row_hashes_path(cfg: PipelineConfig) -> str:
     return cfg.table_path("votes") + "_row_hashes"
 
 
+def drop_created_row_hashes(cfg: PipelineConfig, io: Any, votes_before: int | None, applied: Any,
+                            reason: str) -> None:
+    """After a failed first run whose votes table is removed again: remove the row hashes table its
+    apply created too (version 0 of a table that did not exist), so the run leaves no table behind."""
+    if votes_before is None and applied is not None and applied.row_hashes_version == 0:
+        io.restore_table(row_hashes_path(cfg), None, reason=reason)
+
+
 def uses_delta_history(cfg: PipelineConfig, source: Source) -> bool:
     """True when row changes come from Delta time travel (one Delta table, rows read as stored)."""
     return source.info.format == "delta" and source.info.version is not None and not cfg.source.drop_duplicate_rows

@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
-from jobs import aggregate, apply_lfs, delta_io, fit_label_model, multitask_labels, task_masks
+from jobs import aggregate, apply_lfs, delta_io, fit_label_model, incremental, multitask_labels, task_masks
 from jobs.aggregate import AggregateResult
 from jobs.apply_record import ApplyResult, lf_info
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
@@ -392,6 +392,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         for path in [labels_path, *moved]:
             if io.table_version(path) != before[path]:
                 io.restore_table(path, before[path], reason=reason)
+        if moved:
+            incremental.drop_created_row_hashes(cfg, io, before[votes_path], applied, reason)
         raise
     finally:
         if rows is not None:

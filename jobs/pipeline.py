@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from jobs import aggregate, apply_lfs, fit_label_model, write_labels
-from jobs import delta_io, multitask
+from jobs import delta_io, incremental, multitask
 from jobs.apply_record import lf_info
 from jobs.tasks import is_multitask
 from jobs.runtime import tracking
@@ -200,6 +200,7 @@ def run(
             io.restore_table(labels_path, labels_before, reason=reason)
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             io.restore_table(votes_path, votes_before, reason=reason)
+            incremental.drop_created_row_hashes(cfg, io, votes_before, applied, reason)
         raise
     finally:
         clear_description(spark)

@@ -145,7 +145,8 @@ class LabelModelConfig:
                 raise ValueError(f"class_balance must be a list of numbers, got {self.class_balance!r}") from None
             if any(p < 0 for p in balance) or abs(sum(balance) - 1.0) > BALANCE_SUM_TOLERANCE:
                 raise ValueError(f"class_balance must be non-negative and sum to 1 (within 0.01), got {list(balance)}")
-            object.__setattr__(self, "class_balance", balance)
+            total = sum(balance)  # rounded proportions are renormalized, as LabelModel.fit does
+            object.__setattr__(self, "class_balance", tuple(p / total for p in balance))
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.parameterization not in PARAMETERIZATIONS:

@@ -7,9 +7,11 @@ computed from them with the pipeline's own metrics (:mod:`jobs.runtime.metrics`)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jobs import aggregate, apply_lfs
+from jobs.apply_record import lf_differences
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.delta_io.sources import load_source
@@ -19,22 +21,24 @@ from lf_library.analysis import wilson_interval
 
 
 def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], model: Any, io: Any,
-                       task: Any = None) -> dict[str, Any]:
+                       task: Any = None, lf_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``source, rows, coverage``, the label model's and majority vote's accuracy, and each LF's on the held-out rows.
 
     ``task`` (:class:`jobs.tasks.Task`): one task of a multi-task config, scored with its LFs and
     its gold column (``cfg`` is then its single-task view, :func:`jobs.tasks.task_config`).
+
+    ``lf_versions``: the run's LF versions (an edited LF is then told apart too).
 
     Returns ``{"note": ...}`` instead when the evaluation source cannot be scored (the LFs changed since
     the run, or more vote patterns than ``aggregate.max_patterns``).
     """
     ev = cfg.evaluation
     registry = task.registry if task is not None else apply_lfs.build_registry(cfg)
-    if list(registry.names) != list(lf_names):
-        extra, missing = sorted(set(registry.names) - set(lf_names)), sorted(set(lf_names) - set(registry.names))
-        differ = "; ".join([f"not in the run: {extra}"] * bool(extra) + [f"not configured: {missing}"] * bool(missing))
-        return {"note": f"the configured LFs are not the run's ({differ or 'another order'}), so the evaluation "
-                        f"source was not scored; analyze with the LF settings the run used"}
+    voted = dict(lf_versions) if lf_versions is not None else {n: registry.versions.get(n, "") for n in lf_names}
+    differ = lf_differences(voted, registry.versions)
+    if differ or list(registry.names) != list(lf_names):
+        return {"note": f"the configured LFs are not the run's ({'; '.join(differ) or 'another order'}), so the "
+                        f"evaluation source was not scored; analyze with the LF settings the run used"}
     source = load_source(spark, ev, role="evaluation", io=io)
     if task is not None:
         source = task_source(source, task)  # a tag task's gold: present / absent from the tag list
@@ -44,7 +48,8 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
     agg = aggregate.aggregate_patterns(rows, registry.names, k, max_patterns=max(cfg.aggregate.max_patterns, 1),
                                        with_gold=True)
     if agg.gold_counts is None:
-        return {"note": "more distinct vote patterns on the evaluation source than aggregate.max_patterns"}
+        return {"note": f"more distinct vote patterns on the evaluation source than aggregate.max_patterns="
+                        f"{cfg.aggregate.max_patterns}, so it was not scored; raise aggregate.max_patterns"}
     patterns, gold_counts = agg.stats.patterns, agg.gold_counts
     out: dict[str, Any] = {"source": source.info.path, "gold_column": ev.gold_column,
                            "rows": int(gold_counts.sum()), "coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1)}

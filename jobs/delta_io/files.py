@@ -350,6 +350,11 @@ def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = No
             log.warning("could not delete uncommitted file %s: %s", target, err)
 
 
+def is_local_path(path: str) -> bool:
+    """True for a local path or ``file:`` URI; False for other URIs (s3://, abfss://, dbfs:/, ...)."""
+    return _normalize(path).startswith("/")
+
+
 def _remove_empty_dirs(root: str) -> None:
     """Delete the empty folders under a local ``root`` and ``root`` itself when empty (never a file).
 

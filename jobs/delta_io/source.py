@@ -46,10 +46,12 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 _EXPECTED_SOURCE = "a Delta table directory (with _delta_log/), a Parquet or CSV file, or a directory of them"
 
 
-def missing_source(path: str, root: str, role: str = "source") -> str:
-    """The error for a source path that does not exist (the absolute path too when ``path`` is relative)."""
+def missing_source(path: str, root: str, role: str = "source", key: str | None = None) -> str:
+    """The error for a source path that does not exist (the absolute path too when ``path`` is relative);
+    ``key``: the config key that names it, for the fix."""
     where = "" if str(path) == root else f" ({root})"
-    return f"{role} {path} does not exist{where}; expected {_EXPECTED_SOURCE}"
+    fix = f"; fix {key}" if key else ""
+    return f"{role} {path} does not exist{where}; expected {_EXPECTED_SOURCE}{fix}"
 
 
 def local_path_missing(path: str) -> str | None:

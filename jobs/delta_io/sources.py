@@ -125,13 +125,19 @@ def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
     The same error :func:`load_source` raises after Spark read the source; silent when the
     columns cannot be known without Spark (:func:`jobs.delta_io.source.peek_columns`).
     """
-    for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
-        if path and (root := local_path_missing(path)) is not None:
-            raise SourceReadError(missing_source(path, root, role))
+    precheck_source_path(cfg, role=role)
     required = {cfg.id_column: f"{role}.id_column"}
     if cfg.gold_column:
         required[cfg.gold_column] = f"{role}.gold_column"
     precheck_columns(cfg, required)
+
+
+def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | None = None) -> None:
+    """Reject a local source path (or one of a list) that does not exist, before Spark starts;
+    ``key`` names it in the fix (default ``<role>.path``)."""
+    for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
+        if path and (root := local_path_missing(path)) is not None:
+            raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))
 
 
 def precheck_columns(cfg: SourceConfig, required: Mapping[str, str]) -> None:

@@ -161,7 +161,8 @@ def _format_tasks(summary: dict[str, Any]) -> str:
 
 def _options(p: Any) -> None:
     p.add_argument("--rows", type=int, default=100_000, help="rows to generate (default 100000)")
-    p.add_argument("--lakehouse", default="./lakehouse/demo", help="output folder (default ./lakehouse/demo, where conf/demo.yaml reads it)")
+    p.add_argument("--lakehouse", default=None, help="output folder (default ./lakehouse/demo, or ./lakehouse/demo_tasks "
+                   "with --tasks: where conf/demo.yaml and conf/demo_tasks.yaml read it)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--config", help="optional YAML merged over the demo defaults")
     p.add_argument("--tasks", action="store_true",
@@ -171,8 +172,8 @@ def _options(p: Any) -> None:
 COMMAND = command.Command(
     name="demo", help="generate a synthetic ticket dataset and run the whole pipeline on it",
     add_arguments=_options,
-    make_config=lambda a: demo_config(a.lakehouse, a.rows, a.seed, config=a.config, overrides=a.overrides,
-                                      tasks=a.tasks),
+    make_config=lambda a: demo_config(a.lakehouse or ("./lakehouse/demo_tasks" if a.tasks else "./lakehouse/demo"),
+                                      a.rows, a.seed, config=a.config, overrides=a.overrides, tasks=a.tasks),
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, rows=args.rows, seed=args.seed),
 )
 

@@ -56,20 +56,23 @@ def load_notebook_config(config: str, *, env: str = "", overrides: str = "") -> 
         ``section.key=value`` items separated by ``;``.
     """
     path = Path(config)
-    if not path.is_absolute() and not path.exists() and (_REPO / path).exists():
-        # Relative paths inside the config (lakehouse, source, LF files) are relative to the working
-        # directory: work from the repository root, as the command line does.
-        log.info("config %s found under the repository root %s: working from there", config, _REPO)
-        os.chdir(_REPO)
+    from_repo = not path.is_absolute() and not path.exists() and (_REPO / path).exists()
+    if from_repo:
         path = _REPO / path
     items = [item.strip() for item in overrides.split(";") if item.strip()]
     try:
-        return load_config(path, env=env or None, overrides=items)
+        cfg = load_config(path, env=env or None, overrides=items)
     except ConfigError as err:  # an override is a widget item here, not a --set option
         message = str(err)
         if message.startswith("--set "):
             raise ConfigError("overrides item " + message[len("--set "):]) from None
         raise
+    if from_repo and Path.cwd() != _REPO:
+        # The paths inside the config (lakehouse, sources, LF files) are read relative to the working
+        # directory when used: work from the repository root, as the command line does.
+        log.info("config %s found under the repository root %s: working from there", config, _REPO)
+        os.chdir(_REPO)
+    return cfg
 
 
 # --------------------------------------------------------------------------------------------

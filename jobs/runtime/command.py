@@ -318,13 +318,15 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)
     if cmd.reads_source and getattr(cfg, "source", None) is not None:
-        from jobs.delta_io.sources import precheck_source_columns
+        from jobs.delta_io.sources import precheck_source_columns, precheck_source_path
 
         precheck_source_columns(cfg.source)
         ev = getattr(cfg, "evaluation", None)
         # One task: evaluation.gold_column is read as is (several tasks read each task's gold column).
         if cmd.reads_evaluation and ev is not None and ev.gold_column and not (cfg.tasks or cfg.multi_label):
             precheck_source_columns(ev, role="evaluation")
+        elif cmd.reads_evaluation and ev is not None:
+            precheck_source_path(ev, role="evaluation")
         if cmd.reads_evaluation and ev is not None and not _evaluation_has_gold(cfg):
             log.warning("%s", unscored_evaluation(cfg, cmd.name))
     if args.summary_json:

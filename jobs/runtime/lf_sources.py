@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from jobs.runtime.config import PipelineConfig, SourceConfig
 from jobs.runtime.tracking import tracking_uri
 from jobs.delta_io.errors import SourceReadError
-from jobs.delta_io.sources import Source, load_source, precheck_columns
+from jobs.delta_io.sources import Source, load_source, precheck_columns, precheck_source_path
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.declared import declared_lfs
 from lf_library.errors import ConfigError, InputDataError
@@ -82,10 +82,11 @@ def precheck_lf_tables(lfs: Sequence[LabelingFunction], id_column: str) -> None:
     for lf in _table_lfs(lfs):
         table, id_col = lf.spec["table"], lf.spec.get("id_column") or id_column
         try:
-            precheck_columns(SourceConfig(path=table, id_column=id_col),
-                             {id_col: "its id_column=", lf.spec["column"]: "its column="})
-        except InputDataError as err:
-            raise InputDataError(f"LF {lf.name!r} reads table {table} (its table=): {err}") from None
+            joined = SourceConfig(path=table, id_column=id_col)
+            precheck_source_path(joined, role="table", key="its table=")
+            precheck_columns(joined, {id_col: "its id_column=", lf.spec["column"]: "its column="})
+        except (InputDataError, SourceReadError) as err:
+            raise type(err)(f"LF {lf.name!r} reads table {table} (its table=): {err}") from None
 
 
 def lf_table_fingerprints(source: Source, lfs: Sequence[LabelingFunction]) -> list[str]:

@@ -22,7 +22,8 @@ def expected_accuracy(probs: np.ndarray, gold_counts: np.ndarray) -> float:
 
 
 def holdout_line(metrics: dict[str, float]) -> str:
-    """The held-out evaluation in one log line: ``369 rows of SOURCE, coverage 95.1%, accuracy vs gold ...``."""
+    """The held-out evaluation in one log line: ``369 held-out rows with gold, coverage 95.1%, accuracy vs gold
+    0.9241 (majority vote 0.9092)`` (coverage: of every evaluation row)."""
     return (f"{int(metrics['eval_rows']):,} held-out rows with gold, coverage {metrics['eval_coverage']:.1%}, "
             f"accuracy vs gold {metrics['eval_accuracy']:.4f} (majority vote {metrics['eval_mv_accuracy']:.4f})")
 

@@ -166,6 +166,7 @@ def get_spark(
     if submitted and master:
         log.info("running under spark-submit: its --master wins over %s", master)
         master = None
+    master = (master or "").strip() or None  # "" (an unset ${SPARK_MASTER:-}) means the default
     if not submitted:
         check_master(master)
         master = with_task_retries(master or "local[*]")
@@ -193,9 +194,9 @@ def get_spark(
     try:
         spark = builder.getOrCreate()
     except Exception as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
-        if local or submitted or "JAVA_GATEWAY_EXITED" in str(err):  # the JVM itself did not start
-            raise
         cause = str(getattr(err, "java_exception", None) or err).strip().splitlines() or [type(err).__name__]
+        if local or submitted or not any(sign in str(err) for sign in _MASTER_UNREACHABLE):
+            raise  # a local master's failure, or a cluster's refusal that a retry would not change
         raise TransientError(
             f"Spark did not start on master {effective} ({cause[0].strip()}): the master did not answer or "
             "refused the application; check that it is running and reachable from this machine, and that "
@@ -211,12 +212,16 @@ def get_spark(
     return spark
 
 
+# What a cluster master that is down, unreachable or not yet up leaves in the session's start-up error
+# (Spark's standalone client gives up after its registration retries and stops the SparkContext).
+_MASTER_UNREACHABLE = ("stopped SparkContext", "All masters are unresponsive", "Connection refused",
+                       "UnknownHostException", "Failed to connect to")
 _MASTER = re.compile(r"^(local(\[\s*(\*|\d+)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://.+|k8s://.+|yarn)$")
 
 
 def check_master(master: str | None) -> None:
     """A master URL Spark accepts, checked before its JVM starts (which prints a stack trace and dies)."""
-    if master is not None and not _MASTER.match(master.strip()):
+    if master and not _MASTER.match(master):
         raise ConfigError(
             f"--master {master!r} (or spark.master) is not a Spark master URL; use local[N], local[*], "
             "spark://HOST:PORT, yarn or k8s://HOST:PORT"

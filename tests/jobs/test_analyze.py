@@ -362,7 +362,7 @@ def test_evaluation_with_other_lfs_than_the_run_warns(spark, run, tmp_path, capl
     fewer = replace(cfg, lfs=replace(cfg.lfs, exclude=[*cfg.lfs.exclude, "stars"]), evaluation=ev_cfg)
     with caplog.at_level(logging.WARNING, logger="jobs"):
         doc = analyze.analyze(spark, fewer)
-    note = ("the configured LFs are not the run's (not configured: ['stars']), so the evaluation source was not "
-            "scored; analyze with the LF settings the run used")
+    note = ("the configured LFs are not the run's (no longer configured ['stars']), so the evaluation source was "
+            "not scored; analyze with the LF settings the run used")
     assert doc["evaluation"] == {"note": note}
     assert f"analyze: {note}" in caplog.text

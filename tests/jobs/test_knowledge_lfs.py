@@ -14,6 +14,7 @@ from jobs import apply_lfs, cli, pipeline
 from jobs import delta_io
 from jobs.runtime.config import config_from_dict
 from lf_library import LFRegistry, column_lf, model_lf
+from jobs.delta_io.errors import SourceReadError
 from lf_library.errors import InputDataError, LFConfigError
 from lf_library.models import resolve_model
 
@@ -134,6 +135,10 @@ def test_column_lf_bad_inputs(spark, tmp_path):
             apply_lfs.check_lfs(SimpleNamespace(), cfg)
     apply_lfs.check_lfs(SimpleNamespace(), config_from_dict(make_cfg(tmp_path, source, [
         {"name": "old", "kind": "column", "column": "v", "table": str(dup), "mapping": {"S": "spam"}}])))
+    with pytest.raises(SourceReadError, match=r"LF 'old' reads table .*nowhere \(its table=\): table .*nowhere does not "
+                                              r"exist; expected .*; fix its table="):
+        apply_lfs.check_lfs(SimpleNamespace(), config_from_dict(make_cfg(tmp_path, source, [
+            {"name": "old", "kind": "column", "column": "v", "table": str(tmp_path / "nowhere"), "mapping": {"S": "spam"}}])))
     with pytest.raises(LFConfigError, match=r"label 'maybe' is not in the label space"):
         apply_lfs.build_registry(config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "old", "mapping": {"S": "maybe"}}])))

@@ -283,6 +283,11 @@ def test_failure_after_apply_restores_votes(spark, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(before, after)
     assert load_apply_result(cfg).n_rows == 20
     assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 20
+    # The same failure on a first run: the votes and the row hashes its apply created are both removed.
+    fresh = make_cfg(tmp_path / "fresh", source)
+    with pytest.raises(RuntimeError, match="executor lost"):
+        pipeline.run(spark, fresh, run_id="first")
+    assert sorted(p.name for p in (tmp_path / "fresh" / "lake").iterdir()) == ["_lakelabel"]
 
 
 def test_write_refuses_a_model_fitted_on_other_lfs(spark, tmp_path):

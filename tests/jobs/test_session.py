@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from jobs.runtime.session import check_master, ensure_java, get_spark
@@ -90,7 +92,7 @@ def test_master_urls_are_checked_before_the_jvm_starts():
     for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "spark://127.0.0.1:7077", "yarn",
                  "k8s://https://host:6443", "local-cluster[2,1,1024]"):
         check_master(good)
-    for bad in ("foo://x", "spark:/host", "local[two]", ""):
+    for bad in ("foo://x", "spark:/host", "local[two]"):
         with pytest.raises(ConfigError, match=r"--master .* \(or spark.master\) is not a Spark master URL; use local\[N\]"):
             check_master(bad)
 
@@ -103,6 +105,8 @@ def test_a_master_that_does_not_answer_is_transient(monkeypatch):
     def stopped(self):
         raise RuntimeError("Cannot call methods on a stopped SparkContext.\nThis stopped SparkContext was created at:")
 
+    for name in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):  # get_spark sets them
+        monkeypatch.setenv(name, os.environ.get(name, ""))
     monkeypatch.setattr(SparkSession, "getActiveSession", classmethod(lambda cls: None))
     monkeypatch.setattr(SparkSession.Builder, "getOrCreate", stopped)
     with pytest.raises(TransientError, match=r"Spark did not start on master spark://127.0.0.1:7999 \(Cannot call "
@@ -110,3 +114,10 @@ def test_a_master_that_does_not_answer_is_transient(monkeypatch):
         get_spark(master="spark://127.0.0.1:7999")
     with pytest.raises(RuntimeError, match="stopped SparkContext"):  # a local master's failure stays as it is
         get_spark(master="local[1]")
+
+    def refused(self):
+        raise RuntimeError("Must specify the executor container image (spark.kubernetes.container.image)")
+
+    monkeypatch.setattr(SparkSession.Builder, "getOrCreate", refused)
+    with pytest.raises(RuntimeError, match="container image"):  # a cluster's refusal is not transient
+        get_spark(master="k8s://https://127.0.0.1:6443")

@@ -145,7 +145,7 @@ def test_cli_rejects_a_missing_source_path_before_spark_starts(tmp_path, capsys,
         assert cli.main(["run", "--config", str(config), "-q"]) == 2, role
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"lakelabel: error: {role} {missing} does not exist; expected a Delta table directory (with "
-                       f"_delta_log/), a Parquet or CSV file, or a directory of them"], err
+                       f"_delta_log/), a Parquet or CSV file, or a directory of them; fix {role}.path"], err
     assert not (tmp_path / "lake").exists()
 
 

@@ -230,6 +230,9 @@ def test_bad_dev_sets_and_class_balances_name_the_argument_value_and_fix(binary)
     rounded = LabelModel(3).fit(np.where(L == 1, 2, L), class_balance=[0.33, 0.33, 0.33])
     np.testing.assert_allclose(rounded.class_balance_, [1 / 3] * 3)
     assert LabelModel(2).fit(L, class_balance=[0.333, 0.666]).class_balance_.sum() == pytest.approx(1)
+    # ... also when set on the model's config and dev labels are given (the dev-label route reads the config).
+    configured = LabelModel(2, class_balance=[0.33, 0.66]).fit(L, Y_dev=y[:50], L_dev=L[:50])
+    np.testing.assert_allclose(configured.class_balance_, [1 / 3, 2 / 3])
 
 
 def test_snorkel_sgd_options_are_checked_then_ignored(binary):
