@@ -194,8 +194,9 @@ def get_spark(
     try:
         spark = builder.getOrCreate()
     except Exception as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
-        cause = str(getattr(err, "java_exception", None) or err).strip().splitlines() or [type(err).__name__]
-        if local or submitted or not any(sign in str(err) for sign in _MASTER_UNREACHABLE):
+        java = str(getattr(err, "java_exception", None) or "")
+        cause = (java or str(err)).strip().splitlines() or [type(err).__name__]
+        if local or submitted or not any(sign in f"{err}\n{java}" for sign in _MASTER_UNREACHABLE):
             raise  # a local master's failure, or a cluster's refusal that a retry would not change
         raise TransientError(
             f"Spark did not start on master {effective} ({cause[0].strip()}): the master did not answer or "
