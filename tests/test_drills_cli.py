@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -66,7 +67,9 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     blocker = tmp_path / "file"
     blocker.write_text("x")
     lake = tmp_path / "new" / "deeper" / "lake"
-    config = write_config(tmp_path, str(tmp_path / "src"), lakehouse=str(lake))
+    source = tmp_path / "src.parquet"  # a source that exists: the failure must be the summary's folder
+    pd.DataFrame({"id": ["r1"], "text": ["x"]}).to_parquet(source, index=False)
+    config = write_config(tmp_path, str(source), lakehouse=str(lake))
     # Fails after the lakehouse was created (the summary's folder is a file), before Spark starts.
     code, lines = run_cli(capsys, "run", "--config", str(config), "--summary-json", str(blocker / "s.json"))
     assert code == 2 and "--summary-json" in lines[0], lines
