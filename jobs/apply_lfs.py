@@ -311,6 +311,66 @@ def run(
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
     if not plan.full and not plan.source_changed and prior is not None:
         hashes_version, hashes_needed = prior.row_hashes_version, False
+    # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
+    how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
+    kept_files: list[str] = []
+    masks_folder = None
+    carried: dict[str, LFApplyStats] = {}
+    if plan.full:
+        log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
+        # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
+        masks_folder = (_masks_folder(spark, cfg, run_id, registry, task_masks)
+                        if row_masks or task_masks is not None else None)
+        votes, fn, schema = vote_function(source, registry, batch_size=cfg.apply.batch_size,
+                                          lf_timeout_seconds=cfg.apply.lf_timeout_seconds, rows_done=rows_done,
+                                          run_id=run_id, masks_folder=masks_folder, mask_tasks=task_masks)
+        how["transform"] = (fn, schema)
+        applied_rows = n_rows
+    else:
+        log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
+                 ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
+        commit = incremental.build_commit(
+            spark, plan, source, registry, changes, votes_path=votes_path, io=io, compute=compute,
+            columns=votes_table_schema(pa.string()).names,
+            vote_function=lambda src, reg: vote_function(
+                src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
+                rows_done=rows_done, run_id=run_id))
+        votes, kept_files = commit.df, list(commit.kept_files)
+        # LFs whose votes all stay keep their counts: only the files written now are counted for them.
+        carried = incremental.carried_stats(prior.lfs, commit, cfg.apply.error_samples)
+        counted = [f for f, name in zip(commit.kept_files, commit.kept_lfs) if name not in carried]
+        if commit.mode == "append":
+            how = {"mode": "append", "remove_files": commit.remove_files}
+            if commit.transform is not None:
+                how["transform"] = commit.transform
+        applied_rows = n_rows if plan.applied else (changes.n_reapply if changes is not None else 0)
+    holder: dict[str, Any] = {}
+    # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
+    commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
+
+    def validate(written: list[str]) -> None:
+        describe(spark, "apply", "count votes and errors per LF")
+        files = written + kept_files  # the whole new table
+        stats, out_of_space = _lf_stats_from_files(spark, written + (counted if carried else kept_files), registry,
+                                                   n_rows, cfg.apply.error_samples, carried=carried)
+        holder["stats"] = stats
+        masks = {}
+        if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
+            masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)
+        holder["row_masks"] = masks
+        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
+        for lf in stats:
+            if out_of_space.get(lf.name):
+                sample = next((s for s in lf.error_samples if s["kind"] == "out_of_space"), None)
+                where = f" for row id {sample['row_id']}: {sample['error']}" if sample else ""
+                raise LFError(
+                    f"LF {lf.name!r} returned a value outside the label space on {out_of_space[lf.name]} row(s){where}; "
+                    f"an LF must return a class id 0..{registry.cardinality - 1} ({', '.join(registry.label_space)}) "
+                    f"or ABSTAIN (-1)"
+                )
+        _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
+        _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)
+
     created_hashes = None  # the row hashes table, when this apply creates it (removed if the votes fail)
     if hashes_needed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
@@ -321,120 +381,57 @@ def run(
         hashes_version = row_changes.write_row_hashes(
             source, hashes_path, io, run_id,
             appended=changes.rows if changes is not None and not plan.full else None)
+    label_space = tuple(registry.label_space)
+    pending = ApplyResult(
+        run_id=run_id,
+        votes_table=votes_path,
+        votes_version=None,
+        source_path=source.info.path,
+        source_format=source.info.format,
+        source_version=source.info.version,
+        fingerprint=fingerprint,
+        source_fingerprint=source.info.fingerprint,
+        n_rows=n_rows,
+        label_space=label_space,
+        lfs=(),
+        skipped=False,
+        seconds=0.0,
+        lf_keys=keys,
+        reading=incremental.reading_key(cfg, source, registry),
+        applied_lfs=tuple(plan.applied),
+        reused_lfs=tuple(plan.reused),
+        applied_rows=applied_rows,
+        row_changes={"method": "full apply: " + plan.reason} if plan.full else {
+            "method": changes.method if changes is not None else "source unchanged",
+            "reapplied": changes.n_reapply if changes is not None else 0,
+            "gone": changes.n_gone if changes is not None else 0,
+            "removed_lfs": list(plan.removed),
+            "detect_seconds": round(detect_seconds, 3),
+        },
+        row_hashes_version=hashes_version,
+        text_columns=tuple(texts),
+    )
+
+    describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
     committed = False
     try:
-        # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
-        how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
-        kept_files: list[str] = []
-        masks_folder = None
-        carried: dict[str, LFApplyStats] = {}
-        if plan.full:
-            log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
-            # The LFs run in the tasks that write the votes: one Python pass, no round trip through the JVM.
-            masks_folder = (_masks_folder(spark, cfg, run_id, registry, task_masks)
-                            if row_masks or task_masks is not None else None)
-            votes, fn, schema = vote_function(source, registry, batch_size=cfg.apply.batch_size,
-                                              lf_timeout_seconds=cfg.apply.lf_timeout_seconds, rows_done=rows_done,
-                                              run_id=run_id, masks_folder=masks_folder, mask_tasks=task_masks)
-            how["transform"] = (fn, schema)
-            applied_rows = n_rows
-        else:
-            log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
-                     ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
-            commit = incremental.build_commit(
-                spark, plan, source, registry, changes, votes_path=votes_path, io=io, compute=compute,
-                columns=votes_table_schema(pa.string()).names,
-                vote_function=lambda src, reg: vote_function(
-                    src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
-                    rows_done=rows_done, run_id=run_id))
-            votes, kept_files = commit.df, list(commit.kept_files)
-            # LFs whose votes all stay keep their counts: only the files written now are counted for them.
-            carried = incremental.carried_stats(prior.lfs, commit, cfg.apply.error_samples)
-            counted = [f for f, name in zip(commit.kept_files, commit.kept_lfs) if name not in carried]
-            if commit.mode == "append":
-                how = {"mode": "append", "remove_files": commit.remove_files}
-                if commit.transform is not None:
-                    how["transform"] = commit.transform
-            applied_rows = n_rows if plan.applied else (changes.n_reapply if changes is not None else 0)
-        holder: dict[str, Any] = {}
-        # Filled by validate() once the per-LF counts are known; write_table reads it at commit time.
-        commit_metadata: dict[str, str] = {"lakelabel.run_id": run_id}
-
-        def validate(written: list[str]) -> None:
-            describe(spark, "apply", "count votes and errors per LF")
-            files = written + kept_files  # the whole new table
-            stats, out_of_space = _lf_stats_from_files(spark, written + (counted if carried else kept_files), registry,
-                                                       n_rows, cfg.apply.error_samples, carried=carried)
-            holder["stats"] = stats
-            masks = {}
-            if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
-                masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)
-            holder["row_masks"] = masks
-            commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
-            for lf in stats:
-                if out_of_space.get(lf.name):
-                    sample = next((s for s in lf.error_samples if s["kind"] == "out_of_space"), None)
-                    where = f" for row id {sample['row_id']}: {sample['error']}" if sample else ""
-                    raise LFError(
-                        f"LF {lf.name!r} returned a value outside the label space on {out_of_space[lf.name]} row(s){where}; "
-                        f"an LF must return a class id 0..{registry.cardinality - 1} ({', '.join(registry.label_space)}) "
-                        f"or ABSTAIN (-1)"
-                    )
-            _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
-            _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)
-
-        label_space = tuple(registry.label_space)
-        pending = ApplyResult(
-            run_id=run_id,
-            votes_table=votes_path,
-            votes_version=None,
-            source_path=source.info.path,
-            source_format=source.info.format,
-            source_version=source.info.version,
-            fingerprint=fingerprint,
-            source_fingerprint=source.info.fingerprint,
-            n_rows=n_rows,
-            label_space=label_space,
-            lfs=(),
-            skipped=False,
-            seconds=0.0,
-            lf_keys=keys,
-            reading=incremental.reading_key(cfg, source, registry),
-            applied_lfs=tuple(plan.applied),
-            reused_lfs=tuple(plan.reused),
-            applied_rows=applied_rows,
-            row_changes={"method": "full apply: " + plan.reason} if plan.full else {
-                "method": changes.method if changes is not None else "source unchanged",
-                "reapplied": changes.n_reapply if changes is not None else 0,
-                "gone": changes.n_gone if changes is not None else 0,
-                "removed_lfs": list(plan.removed),
-                "detect_seconds": round(detect_seconds, 3),
-            },
-            row_hashes_version=hashes_version,
-            text_columns=tuple(texts),
-        )
-
-        describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
-        try:
-            with Progress(spark, "apply", max(applied_rows, 1), rows_done):
-                result = io.write_table(
-                    votes,
-                    votes_path,
-                    commit_metadata=commit_metadata,
-                    validate=validate,
-                    description=f"lakelabel apply: write votes to {votes_path}",
-                    **how,
-                )
-            committed = True
-        finally:
-            if changes is not None:
-                changes.release()
-            if masks_folder is not None and not (committed and holder.get("row_masks")):
-                apply_masks.remove(masks_folder)
-    except BaseException:
+        with Progress(spark, "apply", max(applied_rows, 1), rows_done):
+            result = io.write_table(
+                votes,
+                votes_path,
+                commit_metadata=commit_metadata,
+                validate=validate,
+                description=f"lakelabel apply: write votes to {votes_path}",
+                **how,
+            )
+        committed = True
+    finally:
+        if changes is not None:
+            changes.release()
+        if masks_folder is not None and not (committed and holder.get("row_masks")):
+            apply_masks.remove(masks_folder)
         if created_hashes and not committed:  # a failed first apply leaves no table behind
             io.restore_table(created_hashes, None, reason=f"apply {run_id} failed")
-        raise
     if committed and prior is not None:  # the votes these masks belonged to are replaced (a restore regroups)
         apply_masks.remove(prior.row_masks.get("path"))
     seconds = time.perf_counter() - started

@@ -209,8 +209,8 @@ def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
 
 def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome:
     """The fit stage as a job (driver only, no Spark): the model saved under the run folder."""
-    from jobs.apply_lfs import build_registry
     from jobs.apply_record import check_lfs_unchanged, lf_info, load_apply_result
+    from jobs.runtime.lf_sources import build_registry  # fit refuses a config with several tasks
     from jobs.runtime import tracking
 
     stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first

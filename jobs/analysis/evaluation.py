@@ -20,22 +20,21 @@ from labelmodel import MajorityLabelVoter
 from lf_library.analysis import wilson_interval
 
 
-def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], model: Any, io: Any,
-                       task: Any = None, lf_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
+def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], model: Any, io: Any, *,
+                       lf_versions: Mapping[str, str], task: Any = None) -> dict[str, Any]:
     """``source, rows, coverage``, the label model's and majority vote's accuracy, and each LF's on the held-out rows.
 
     ``task`` (:class:`jobs.tasks.Task`): one task of a multi-task config, scored with its LFs and
     its gold column (``cfg`` is then its single-task view, :func:`jobs.tasks.task_config`).
 
-    ``lf_versions``: the run's LF versions (an edited LF is then told apart too).
+    ``lf_names``, ``lf_versions``: the run's LFs in the model's order, and their versions.
 
     Returns ``{"note": ...}`` instead when the evaluation source cannot be scored (the LFs changed since
     the run, or more vote patterns than ``aggregate.max_patterns``).
     """
     ev = cfg.evaluation
     registry = task.registry if task is not None else apply_lfs.build_registry(cfg)
-    voted = dict(lf_versions) if lf_versions is not None else {n: registry.versions.get(n, "") for n in lf_names}
-    differ = lf_differences(voted, registry.versions)
+    differ = lf_differences(lf_versions, registry.versions)
     if differ or list(registry.names) != list(lf_names):
         return {"note": f"the configured LFs are not the run's ({'; '.join(differ) or 'another order'}), so the "
                         f"evaluation source was not scored; analyze with the LF settings the run used"}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow.fs as pafs
 
 from jobs.delta_io.errors import SourceReadError, _summary
-from jobs.delta_io.files import _filesystem, _list_data_files, _normalize, _spark_path
+from jobs.delta_io.files import _filesystem, _list_data_files, _normalize, _spark_path, is_local_path
 
 if TYPE_CHECKING:
     from jobs.delta_io.local import LocalDeltaIO
@@ -57,9 +57,7 @@ def missing_source(path: str, root: str, role: str = "source", key: str | None =
 def local_path_missing(path: str) -> str | None:
     """The absolute path of a local ``path`` that does not exist, else None (URIs are not looked at)."""
     root = _normalize(path)
-    if _URI.match(root) or os.path.exists(root):
-        return None
-    return root
+    return root if is_local_path(root) and not os.path.exists(root) else None
 
 
 def read_source(
