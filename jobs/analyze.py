@@ -11,17 +11,21 @@ returned; ``lakelabel report`` draws it. Nothing row-level reaches the driver bu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
+from dataclasses import asdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from jobs import delta_io
-from jobs.runtime import tracking
+from jobs import apply_lfs, delta_io
+from jobs.delta_io.sources import load_source
+from jobs.runtime import package, tracking
+from jobs.runtime.lf_sources import lf_table_fingerprints
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.runs import run_dir, write_json
@@ -63,6 +67,15 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     InputDataError
         A slicing function that raises or returns a non-boolean.
     """
+    return _analyze(spark, cfg, run_id=run_id, view=view)[0]
+
+
+def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: TaskView | None,
+             reuse: bool = False) -> tuple[dict[str, Any], bool]:
+    """:func:`analyze`, and whether the document is the run folder's ``analysis.json``, reused.
+
+    ``reuse``: return that file instead of computing when its ``inputs_key`` is the current one.
+    """
     started = time.perf_counter()
     a = cfg.analysis
     if a.examples < 0 or a.top_pairs < 1 or a.lf_buckets < 0:
@@ -73,6 +86,11 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view)
     if view is not None:
         cfg = view.cfg
+    key = inputs_key(spark, cfg, found, slices, io, view)
+    if reuse:
+        current = current_document(cfg, found.run_id, view, key)
+        if current is not None:
+            return current, True
     space, names = list(found.label_space), list(found.lf_names)
     step = _Steps(started)
     describe(spark, "analyze", f"labels of run {found.run_id}")
@@ -160,8 +178,51 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         "notes": list(found.notes),
         "label_diff": _label_diff(cfg, found.run_id) if view is None else None,  # lakelabel diff reads one task
         "seconds": round(time.perf_counter() - started, 3),
+        "inputs_key": key,
     }
-    return json.loads(json.dumps(doc, default=_plain))  # plain JSON types only (numpy ints, NaN -> null)
+    return json.loads(json.dumps(doc, default=_plain)), False  # plain JSON types only (numpy ints, NaN -> null)
+
+
+def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.AnalysisInputs, slices: Sequence[Any],
+               io: Any, view: TaskView | None) -> str:
+    """A hash of everything an analysis document is computed from (``cfg``: the task's, for a task).
+
+    The tables at their versions (labels, votes, source, gold), the source settings (its gold
+    column), the label model, the ``analysis`` settings, the slices' code, the run's ``lakelabel
+    diff``, and with an ``evaluation:`` source its settings, data and the LFs' versions (the LFs
+    run on it). ``lakelabel report`` reuses ``analysis.json`` when its key is this.
+    """
+    gold = cfg.table_path("gold")
+    model = found.model
+    parts: dict[str, Any] = {
+        "schema": SCHEMA, "lakelabel": package.version(), "run_id": found.run_id, "task": found.task,
+        "labels": [found.labels_path, found.labels_version], "votes": [found.votes_path, found.votes_version],
+        "source": [found.source.info.fingerprint, asdict(cfg.source), view.task.gold_column if view else None],
+        "gold": [gold, io.table_version(gold) if io.table_exists(gold) else None],
+        "model": [model.model_version, model.model_path] if model else None, "ties": found.tie_break_policy,
+        "analysis": asdict(cfg.analysis), "slices": [[s.name, s.version] for s in slices],
+        "diff": _label_diff(cfg, found.run_id) if view is None else None,
+    }  # fmt: skip
+    ev = cfg.evaluation
+    if ev is not None and ev.gold_column:
+        registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)
+        source = load_source(spark, ev, role="evaluation", io=io)
+        parts["evaluation"] = {"config": asdict(ev), "data": source.info.fingerprint, "lfs": registry.versions,
+                               "lf_tables": lf_table_fingerprints(source, registry.lfs),
+                               "max_patterns": cfg.aggregate.max_patterns}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def current_document(cfg: PipelineConfig, run_id: str, view: TaskView | None, key: str) -> dict[str, Any] | None:
+    """The run folder's analysis document when it was computed from inputs with ``key``, else None."""
+    path = run_dir(cfg.lakehouse, run_id, create=False) / task_file(ANALYSIS_FILE, view)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or doc.get("inputs_key") != key:
+        return None
+    return doc
 
 
 def _label_diff(cfg: PipelineConfig, run_id: str) -> dict[str, Any] | None:
@@ -254,12 +315,29 @@ def done_line(summary: dict[str, Any], key: str) -> str:
 
 
 def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
-            view: TaskView | None = None) -> dict[str, Any]:
-    """:func:`run` for a single-task config, or for one task (``view``)."""
-    doc = analyze(spark, cfg, run_id=run_id, view=view)
+            view: TaskView | None = None, reuse: bool = False) -> dict[str, Any]:
+    """:func:`run` for a single-task config, or for one task (``view``).
+
+    ``reuse`` (``lakelabel report``): keep a current ``analysis.json`` (:func:`current_document`)
+    instead of computing it; nothing is then written or logged, and the summary says
+    ``analysis_reused``.
+    """
+    started = time.perf_counter()
+    doc, reused = _analyze(spark, cfg, run_id=run_id, view=view, reuse=reuse)
     path = run_dir(cfg.lakehouse, doc["run_id"]) / task_file(ANALYSIS_FILE, view)
-    write_json(path, doc)
     t = doc["totals"]
+    counts = {"rows": t["rows"], "covered": t["covered"], "gold": t["gold_rows"], "lfs": len(doc["lfs"]),
+              "slices": len(doc["slices"])}
+    summary = {"run_id": doc["run_id"], "stage": "analyze", "status": "succeeded", "skipped": False,
+               **({"task": view.name} if view is not None else {}),
+               "tables": {k: v for k, v in doc["tables"].items() if k != "source"}, "counts": counts,
+               "analysis": str(path), "analysis_reused": reused}  # fmt: skip
+    if reused:
+        seconds = round(time.perf_counter() - started, 3)
+        log.info("analyze: %s is current (computed %s from the same tables, model and settings): reused; "
+                 "`lakelabel analyze` computes it again (%.1fs)", path, doc.get("created_at"), seconds)
+        return {**summary, "mlflow": None, "timings_seconds": {"analyze": seconds}}
+    write_json(path, doc)
     prefix = f"{view.name}." if view is not None else ""
     folder = f"analysis/{view.name}" if view is not None else "analysis"
 
@@ -273,14 +351,7 @@ def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     log.info("analyze: run %s%s, %d rows, %d LFs, %d slices -> %s (%.1fs)", doc["run_id"],
              f" task {view.name}" if view is not None else "", t["rows"], len(doc["lfs"]), len(doc["slices"]), path,
              doc["seconds"])
-    return {
-        "run_id": doc["run_id"], "stage": "analyze", "status": "succeeded", "skipped": False,
-        **({"task": view.name} if view is not None else {}),
-        "tables": {k: v for k, v in doc["tables"].items() if k != "source"},
-        "counts": {"rows": t["rows"], "covered": t["covered"], "gold": t["gold_rows"], "lfs": len(doc["lfs"]),
-                   "slices": len(doc["slices"])},
-        "analysis": str(path), "mlflow": mlflow_info, "timings_seconds": {"analyze": doc["seconds"]},
-    }  # fmt: skip
+    return {**summary, "mlflow": mlflow_info, "timings_seconds": {"analyze": doc["seconds"]}}
 
 
 COMMAND = command.Command(

@@ -176,7 +176,9 @@ def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str 
         task: str | None = None) -> dict[str, Any]:
     """``lakelabel report``: analyze, write ``analysis.json`` and the HTML page, log both to MLflow.
 
-    Returns the analyze summary with ``report`` (the HTML path) added. With several tasks,
+    An ``analysis.json`` computed from the same inputs (``lakelabel analyze`` just ran) is drawn as
+    it is, without analyzing again (:func:`jobs.analyze.current_document`; the summary's
+    ``analysis_reused``). Returns the analyze summary with ``report`` (the HTML path) added. With several tasks,
     ``task`` names one (default: every task): each gets ``report_<task>.html`` (and
     ``analysis_<task>.json``) in the run folder, logged under ``analysis/<task>/``.
     """
@@ -191,7 +193,7 @@ def run_one(spark: Any, cfg: PipelineConfig, *, run_id: str | None, target: Path
             view: TaskView | None = None) -> dict[str, Any]:
     """:func:`run` for a single-task config, or for one task (``view``)."""
     started = time.perf_counter()
-    summary = analyze_job.run_one(spark, cfg, run_id=run_id, view=view)
+    summary = analyze_job.run_one(spark, cfg, run_id=run_id, view=view, reuse=True)
     doc = with_end_model(cfg, json.loads(Path(summary["analysis"]).read_text()))
     report = render(doc)
     path = target or run_dir(cfg.lakehouse, doc["run_id"]) / task_file(REPORT_FILE, view)
@@ -199,10 +201,10 @@ def run_one(spark: Any, cfg: PipelineConfig, *, run_id: str | None, target: Path
     tmp.write_text(report.html, encoding="utf-8")
     tmp.replace(path)
     folder = f"analysis/{view.name}" if view is not None else "analysis"
-    analyze_job.log_to_run(cfg, doc["run_id"], lambda mlflow: mlflow.log_artifact(str(path), folder))
+    mlflow_info = analyze_job.log_to_run(cfg, doc["run_id"], lambda mlflow: mlflow.log_artifact(str(path), folder))
     seconds = time.perf_counter() - started
     log.info("report: %s (%d plots, %.0f KB) in %.1fs", path, len(report.figures), path.stat().st_size / 1024, seconds)
-    return {**summary, "stage": "report", "report": str(path),
+    return {**summary, "stage": "report", "report": str(path), "mlflow": mlflow_info,
             "timings_seconds": {**summary["timings_seconds"], "report": round(seconds, 3)}}
 
 

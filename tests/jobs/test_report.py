@@ -173,3 +173,33 @@ def test_cli_report_to_out(written, tmp_path, capsys):
                      "--summary-json", str(tmp_path / "s.json")]) == 0
     assert f"lakelabel report: run an-1: {out}" in capsys.readouterr().out
     assert parse(out.read_text()).tags and yaml.safe_load((tmp_path / "s.json").read_text())["report"] == str(out)
+
+
+def test_report_draws_a_current_analysis_and_recomputes_a_stale_one(written, analyzed_run, tmp_path):
+    """``analyze`` then ``report`` analyzes once; another ``analysis`` setting makes report analyze again."""
+    import json
+
+    cfg, _, doc, _, _ = written
+    assert analyzed_run[2]["analysis_reused"] is False  # lakelabel analyze always computes
+    config = _config_file(cfg, tmp_path)
+    stored = cfg.lakehouse_path / "_lakelabel" / "runs" / "an-1" / "analysis.json"
+    before = stored.read_bytes()
+    assert json.loads(before)["inputs_key"] == doc["inputs_key"]
+    try:
+        out, summary = tmp_path / "r.html", tmp_path / "s.json"
+        assert cli.main(["report", "--config", config, "--out", str(out), "--summary-json", str(summary), "-q"]) == 0
+        s = json.loads(summary.read_text())
+        assert s["analysis_reused"] is True and stored.read_bytes() == before
+        assert s["mlflow"]["run_id"] and s["report"] == str(out)
+        text = "".join(parse(out.read_text()).text)
+        assert report.findings(doc)[0].split(" (")[0] in text
+
+        assert cli.main(["report", "--config", config, "--out", str(out), "--summary-json", str(summary), "-q",
+                         "--set", "analysis.examples=1"]) == 0
+        assert json.loads(summary.read_text())["analysis_reused"] is False
+        fresh = json.loads(stored.read_text())
+        assert fresh["inputs_key"] != doc["inputs_key"]
+        assert all(len(b["examples"]) <= 1 for b in fresh["buckets"]) and any(
+            len(b["examples"]) > 1 for b in doc["buckets"])
+    finally:
+        stored.write_bytes(before)
