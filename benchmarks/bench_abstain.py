@@ -16,6 +16,9 @@ shapes of :mod:`_shapes`, seeds 0-2), next to the default and majority vote:
 - ``EM with abstains``: the abstain terms inside EM's E-step (the precision M-step as
   shipped: prior, class-evidence floor, better-than-chance);
 - ``EM with abstains, pi without``: the same, the class balance from the abstain-free posterior;
+- ``EM with abstains, pi uniform`` and ``EM with abstains, pi default's``: the same, the class
+  balance held fixed (Snorkel's ``LabelModel`` holds it at uniform unless given): uniform, or the
+  default's fitted balance (session 13);
 - ``equal-weight prior``: the Beta prior centred on the same vote weight for every class
   (``expit(logit(pi_v) + lift)``) instead of floored at ``prior_precision``;
 - ``default, true balance given`` (shapes only): the default with ``class_balance`` set to the
@@ -88,9 +91,11 @@ def _prediction_variants(lm, L: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _em_with_abstains(L: np.ndarray, k: int, pi_from_abstain_free: bool, cfg) -> Callable[[np.ndarray], np.ndarray]:
+def _em_with_abstains(L: np.ndarray, k: int, pi_from_abstain_free: bool, cfg,
+                      pi_fixed: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """EM whose E-step scores rows with the implied table (abstains included); the M-step is
-    the shipped precision M-step. Returns the fitted model's predict_proba."""
+    the shipped precision M-step, with the class balance ``pi_fixed`` when given. Returns the
+    fitted model's predict_proba."""
     from labelmodel import stats_from_matrix
     from labelmodel._params import FittedParams
     from labelmodel._votes import bump_proba, table_proba
@@ -107,7 +112,7 @@ def _em_with_abstains(L: np.ndarray, k: int, pi_from_abstain_free: bool, cfg) ->
     class_tot = (beta * n).sum(axis=0)
 
     def m_step(post: np.ndarray, post_pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pi = (cnt @ post_pi + cfg.class_smoothing) / (n + k * cfg.class_smoothing)
+        pi = (cnt @ post_pi + cfg.class_smoothing) / (n + k * cfg.class_smoothing) if pi_fixed is None else pi_fixed
         A = np.stack([(cnt[:, None] * post * oh).sum(axis=0) for oh in onehot])
         a0 = np.broadcast_to(prior_precision_of(pi, cfg.prior_precision), (m, k))
         a = np.where(voted, (A + s * a0) / (beta * n + s), a0)
@@ -176,6 +181,9 @@ def run(data: Path) -> tuple[list[str], dict[str, dict[str, float]], float]:
             add(variant, P)
         add("EM with abstains", _em_with_abstains(Ltr, k, False, cfg)(Lte))
         add("EM with abstains, pi without", _em_with_abstains(Ltr, k, True, cfg)(Lte))
+        add("EM with abstains, pi uniform", _em_with_abstains(Ltr, k, False, cfg, np.full(k, 1.0 / k))(Lte))
+        pi_default = np.exp(lm.params_.train_log_prior - logsumexp(lm.params_.train_log_prior))
+        add("EM with abstains, pi default's", _em_with_abstains(Ltr, k, False, cfg, pi_default)(Lte))
         shipped = ds.prior_precision_of
         ds.prior_precision_of = _equal_weight_prior
         try:

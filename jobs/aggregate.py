@@ -369,7 +369,7 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> Outcome:
     if not is_local_path(applied.votes_table):  # a local table's LFs were checked before Spark started
         check_lfs_unchanged(applied, build_registry(cfg))
     agg = run(spark, cfg, applied=applied)
-    folder = save_aggregate(cfg, run_id, agg)
+    folder = save_aggregate(cfg, run_id, agg, applied)
     s = agg.stats
 
     def log() -> None:

@@ -36,7 +36,7 @@ from jobs.delta_io.source import local_path_missing
 from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
 from jobs.delta_io.sources import Source, check_columns, check_source, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
-from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats
+from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LFRegistry
 from lf_library.apply import required_columns
@@ -371,13 +371,13 @@ def run(
         _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
         _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)
 
-    created_hashes = None  # the row hashes table, when this apply creates it (removed if the votes fail)
+    hashes_path, hashes_before = None, None  # the row hashes this apply writes, put back if the votes fail
     if hashes_needed:
         # A non-Delta source: store its row hashes for the next run before the votes commit names them.
         hashes_path = incremental.row_hashes_path(cfg)
         new = (local_path_missing(hashes_path) is not None if is_local_path(hashes_path)
                else not io.table_exists(hashes_path))
-        created_hashes = hashes_path if new else None
+        hashes_before = None if new else io.table_version(hashes_path)
         hashes_version = row_changes.write_row_hashes(
             source, hashes_path, io, run_id,
             appended=changes.rows if changes is not None and not plan.full else None)
@@ -430,8 +430,8 @@ def run(
             changes.release()
         if masks_folder is not None and not (committed and holder.get("row_masks")):
             apply_masks.remove(masks_folder)
-        if created_hashes and not committed:  # a failed first apply leaves no table behind
-            io.restore_table(created_hashes, None, reason=f"apply {run_id} failed")
+        if hashes_path is not None and not committed:  # removed again after a failed first apply
+            io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} failed")
     if committed and prior is not None:  # the votes these masks belonged to are replaced (a restore regroups)
         apply_masks.remove(prior.row_masks.get("path"))
     seconds = time.perf_counter() - started
@@ -465,8 +465,7 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
                 "errors": sum(lf.errors for lf in lfs)},
         details={
             "source": {"path": applied.source_path, "format": applied.source_format, "version": applied.source_version},
-            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin,
-                     "votes": lf.votes, "errors": lf.errors} for lf in lfs],
+            "lfs": lf_summaries(applied),
             "fingerprint": applied.fingerprint,
             "applied_lfs": list(applied.applied_lfs),
             "reused_lfs": list(applied.reused_lfs),

@@ -129,6 +129,12 @@ def check_lfs_unchanged(applied: ApplyResult, registry: LFRegistry) -> None:
     )
 
 
+def lf_summaries(applied: ApplyResult) -> list[dict[str, Any]]:
+    """Per LF, what run and apply summaries report: name, version, kind, origin, votes, errors, error samples."""
+    return [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin, "votes": lf.votes,
+             "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs]
+
+
 def lf_differences(voted: Mapping[str, str], configured: Mapping[str, str]) -> list[str]:
     """What differs between the LFs (``name -> version``) that wrote the votes and those configured,
     worded for a message: ``not in the votes [...]``, ``no longer configured [...]``, ``edited [...]``."""

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "label_model.json"
 STATS_FILE = "stats.npz"
+# The votes (table, version, LF versions) the statistics were aggregated from.
+AGGREGATED_FROM_FILE = "aggregated_from.json"
 GOLD_FILE = "gold_counts.npy"
 GOLD_SETS_FILE = "gold_sets.npz"
 
@@ -70,14 +72,19 @@ def _plain(obj: Any) -> Any:
     raise TypeError(type(obj).__name__)
 
 
-def save_aggregate(cfg: PipelineConfig, run_id: str, agg: Any) -> Path:
-    """Save an :class:`~jobs.aggregate.AggregateResult` (``stats``, ``gold_counts``) for ``fit``."""
+def save_aggregate(cfg: PipelineConfig, run_id: str, agg: Any, applied: Any) -> Path:
+    """Save an :class:`~jobs.aggregate.AggregateResult` (``stats``, ``gold_counts``) for ``fit``,
+    with the votes it was computed from (``applied``: their table, version and LF versions)."""
     folder = run_dir(cfg.lakehouse, run_id)
+    (folder / AGGREGATED_FROM_FILE).unlink(missing_ok=True)  # written last: it vouches for the files below
     agg.stats.to_npz(str(folder / STATS_FILE))
     if agg.gold_counts is not None:
         np.save(folder / GOLD_FILE, agg.gold_counts, allow_pickle=False)
     if agg.gold_sets is not None:
         agg.gold_sets.to_npz(str(folder / GOLD_SETS_FILE))
+    write_json(folder / AGGREGATED_FROM_FILE, {"votes_table": applied.votes_table,
+                                               "votes_version": applied.votes_version,
+                                               "lf_versions": dict(applied.lf_versions)})
     return folder
 
 
@@ -90,7 +97,8 @@ def load_gold_sets(cfg: PipelineConfig, run_id: str | None):
     return GoldSets.from_npz(str(path)) if path is not None and path.exists() else None
 
 
-def load_aggregate(cfg: PipelineConfig, run_id: str | None) -> tuple[SufficientStats, np.ndarray | None]:
+def stats_folder(cfg: PipelineConfig, run_id: str | None) -> tuple[str, Path]:
+    """The run (default: the latest with statistics) and its folder; a ConfigError naming aggregate without."""
     run_id = run_id or latest_run_with(cfg.lakehouse, STATS_FILE)
     folder = run_dir(cfg.lakehouse, run_id, create=False) if run_id else None
     if folder is None or not (folder / STATS_FILE).exists():
@@ -98,9 +106,38 @@ def load_aggregate(cfg: PipelineConfig, run_id: str | None) -> tuple[SufficientS
             f"no aggregated statistics for run {run_id!r} under {cfg.lakehouse}; run `lakelabel aggregate "
             f"--run-id {run_id or 'RUN_ID'}` first"
         )
+    return run_id, folder
+
+
+def load_aggregate(cfg: PipelineConfig, run_id: str | None,
+                   applied: Any = None) -> tuple[SufficientStats, np.ndarray | None]:
+    """The statistics the aggregate stage saved for ``run_id`` (default: the latest run with some).
+
+    ``applied`` (the votes table's apply record): the statistics must have been aggregated from
+    those votes, else a :class:`ConfigError` says to aggregate again.
+    """
+    run_id, folder = stats_folder(cfg, run_id)
+    if applied is not None and (folder / AGGREGATED_FROM_FILE).exists():
+        check_aggregated_from(json.loads((folder / AGGREGATED_FROM_FILE).read_text()), applied, run_id)
     stats = SufficientStats.from_npz(str(folder / STATS_FILE))
     gold = np.load(folder / GOLD_FILE, allow_pickle=False) if (folder / GOLD_FILE).exists() else None
     return stats, gold
+
+
+def check_aggregated_from(record: dict[str, Any], applied: Any, run_id: str) -> None:
+    """Statistics aggregated from the votes ``record`` names are those of the votes ``applied`` describes."""
+    from jobs import delta_io
+    from jobs.apply_record import lf_differences
+
+    again = f"run `lakelabel aggregate --run-id {run_id}` again (or `lakelabel run`)"
+    differ = lf_differences(record["lf_versions"], dict(applied.lf_versions))
+    if differ:
+        raise ConfigError(f"the statistics of run {run_id!r} were aggregated from votes of other LFs than the votes "
+                          f"table {applied.votes_table} now holds ({'; '.join(differ)}); {again}")
+    then, now = record["votes_version"], applied.votes_version
+    if then != now and not delta_io.delta_io(None, "local").unchanged_since(applied.votes_table, then):
+        raise ConfigError(f"the statistics of run {run_id!r} were aggregated from votes v{then}, and the votes table "
+                          f"{applied.votes_table} has changed since (now v{now}); {again}")
 
 
 def run(
@@ -186,7 +223,8 @@ def run(
     model_path = folder / MODEL_FILE
     model.save(str(model_path))
     version = model_version(model)
-    write_json(folder / "fit.json", {"metrics": metrics, "lfs": lf_table, "model_version": version})
+    write_json(folder / "fit.json", {"metrics": metrics, "lfs": lf_table, "model_version": version,
+                                     "label_model_settings": label_model_settings(cfg)})
     seconds = time.perf_counter() - started
     if "accuracy" in metrics:
         log.info("fit: %s in %.3fs; accuracy vs gold %.4f (majority vote %.4f)",
@@ -196,12 +234,18 @@ def run(
     return FitResult(model, str(model_path), version, metrics, lf_table, seconds)
 
 
+def label_model_settings(cfg: PipelineConfig) -> dict[str, Any]:
+    """The settings a fit depends on besides the statistics: ``label_model`` and the dev-label switch."""
+    return {"label_model": cfg.to_dict().get("label_model"), "use_dev_labels": cfg.gold.use_dev_labels}
+
+
 def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
     """The model a previous fit stage saved for ``run_id`` (default: the latest run)."""
     run_id = run_id or latest_run_with(cfg.lakehouse, MODEL_FILE)
     folder = run_dir(cfg.lakehouse, run_id, create=False) if run_id else None
     if folder is None or not (folder / MODEL_FILE).exists():
-        raise ConfigError(f"no fitted label model for run {run_id!r}; run `lakelabel fit --run-id {run_id or 'RUN_ID'}` first")
+        where = f"for run {run_id!r}" if run_id else f"under {cfg.lakehouse}"
+        raise ConfigError(f"no fitted label model {where}; run `lakelabel fit --run-id {run_id or 'RUN_ID'}` first")
     model = LabelModel.load(str(folder / MODEL_FILE))
     info = json.loads((folder / "fit.json").read_text())
     return FitResult(model, str(folder / MODEL_FILE), info["model_version"], info["metrics"], info["lfs"])
@@ -213,9 +257,10 @@ def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome
     from jobs.runtime.lf_sources import build_registry  # fit refuses a config with several tasks
     from jobs.runtime import tracking
 
-    stats, gold = load_aggregate(cfg, stats_run_id)  # names the missing stage first
+    stats_folder(cfg, stats_run_id)  # names the missing stage first
     applied = load_apply_result(cfg)
     check_lfs_unchanged(applied, build_registry(cfg))
+    stats, gold = load_aggregate(cfg, stats_run_id, applied)  # aggregated from these votes
     gold_sets = load_gold_sets(cfg, stats_run_id)
     fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
                  gold_sets=gold_sets, lf_info=lf_info(applied))

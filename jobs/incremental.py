@@ -113,12 +113,12 @@ def row_hashes_path(cfg: PipelineConfig) -> str:
     return cfg.table_path("votes") + "_row_hashes"
 
 
-def drop_created_row_hashes(cfg: PipelineConfig, io: Any, votes_before: int | None, applied: Any,
-                            reason: str) -> None:
-    """After a failed first run whose votes table is removed again: remove the row hashes table its
-    apply created too (version 0 of a table that did not exist), so the run leaves no table behind."""
-    if votes_before is None and applied is not None and applied.row_hashes_version == 0:
-        io.restore_table(row_hashes_path(cfg), None, reason=reason)
+def restore_row_hashes(cfg: PipelineConfig, io: Any, before: int | None, reason: str) -> None:
+    """After a failed run whose votes are put back: put the row hashes table back to ``before`` too
+    (None: the run created it, so it is removed), so the run leaves every table as it found it."""
+    path = row_hashes_path(cfg)
+    if io.table_exists(path) and io.table_version(path) != before:
+        io.restore_table(path, before, reason=reason)
 
 
 def uses_delta_history(cfg: PipelineConfig, source: Source) -> bool:

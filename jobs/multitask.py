@@ -285,7 +285,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     source = load_source(spark, cfg.source, io=io)
     votes_path = cfg.table_path("votes")
     labels_path = multitask_labels.labels_path(cfg)
-    before = {path: io.table_version(path) for path in (votes_path, labels_path)}
+    before = {path: io.table_version(path) for path in (votes_path, labels_path, incremental.row_hashes_path(cfg))}
     mlflow_run_id = tracking.start_run(cfg, run_id).info.run_id if cfg.mlflow.enabled else None
     status = "FAILED"
     moved: list[str] = []
@@ -393,7 +393,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             if io.table_version(path) != before[path]:
                 io.restore_table(path, before[path], reason=reason)
         if moved:
-            incremental.drop_created_row_hashes(cfg, io, before[votes_path], applied, reason)
+            incremental.restore_row_hashes(cfg, io, before[incremental.row_hashes_path(cfg)], reason)
         raise
     finally:
         if rows is not None:

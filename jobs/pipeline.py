@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from jobs import aggregate, apply_lfs, fit_label_model, write_labels
 from jobs import delta_io, incremental, multitask
-from jobs.apply_record import lf_info
+from jobs.apply_record import lf_info, lf_summaries
 from jobs.tasks import is_multitask
 from jobs.runtime import tracking
 from jobs.runtime import command
@@ -101,6 +101,7 @@ def run(
     votes_path = cfg.table_path("votes")
     labels_path = cfg.table_path("labels")
     votes_before, labels_before = io.table_version(votes_path), io.table_version(labels_path)
+    hashes_before = io.table_version(incremental.row_hashes_path(cfg))
     if cfg.mlflow.enabled:
         mlflow_run = tracking.start_run(cfg, run_id)
         mlflow_run_id = mlflow_run.info.run_id
@@ -122,7 +123,7 @@ def run(
         # codes, so analyze (the report) does not group the votes again.
         agg = aggregate.run(spark, cfg, applied=applied, source=source)
         timings["aggregate"] = agg.seconds
-        fit_label_model.save_aggregate(cfg, run_id, agg)
+        fit_label_model.save_aggregate(cfg, run_id, agg, applied)
 
         log.info("stage 3/4 fit: label model on the driver from %d patterns",
                  len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
@@ -161,8 +162,7 @@ def run(
             # What this run's apply computed (incremental apply: README "Incremental apply and verify").
             "apply": {"applied_lfs": list(applied.applied_lfs), "reused_lfs": list(applied.reused_lfs),
                       "applied_rows": applied.applied_rows, "row_changes": applied.row_changes},
-            "lfs": [{"name": lf.name, "version": lf.version, "kind": lf.kind, "origin": lf.origin, "votes": lf.votes,
-                     "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],
+            "lfs": lf_summaries(applied),
             "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                             "method": cfg.label_model.method},
             "tie_break_policy": cfg.output.tie_break_policy,
@@ -200,7 +200,7 @@ def run(
             io.restore_table(labels_path, labels_before, reason=reason)
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             io.restore_table(votes_path, votes_before, reason=reason)
-            incremental.drop_created_row_hashes(cfg, io, votes_before, applied, reason)
+            incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         raise
     finally:
         clear_description(spark)

@@ -37,7 +37,7 @@ from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
 from jobs.fit_label_model import MODEL_FILE, model_version
-from jobs.runtime import command
+from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from jobs.write_labels import LABELS_META_KEY, score_rows
@@ -65,7 +65,7 @@ def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]
     )
 
 
-def _load_model(meta: dict[str, Any], folder: Path) -> Any:
+def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
     """The label model the labels name, from the run folder or MLflow; checked against their model version."""
     from labelmodel import LabelModel
 
@@ -80,9 +80,7 @@ def _load_model(meta: dict[str, Any], folder: Path) -> Any:
         if not where or not where.startswith(("runs:", "models:", "mlflow-artifacts:")):
             raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
                                  f"has no {MODEL_FILE}; the run cannot be rebuilt")
-        import mlflow
-
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=where))
+        local = tracking.download_artifacts(cfg, where)  # the lakehouse's store, as fit logged it
         found = sorted(local.rglob(MODEL_FILE))
         if not found:
             raise InputDataError(f"the MLflow model {where} holds no {MODEL_FILE}; the run cannot be rebuilt")
@@ -179,7 +177,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     votes_path, votes_version = cfg.table_path("votes"), labels_meta.get("votes_version")
     applied = _votes_then(io, cfg, votes_version, f"labels table {labels_path} v{labels_version}", run_id)
     source = _source_then(spark, cfg, io, applied, run_id)
-    model = _load_model(labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
+    model = _load_model(cfg, labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
     lineage = {key: labels_meta.get(key) for key in ("run_id", "label_model", "label_model_version", "source_table",
                                                       "source_version", "votes_version")}
     rebuilt = score_rows(
@@ -240,7 +238,7 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
     what = f"labels of task {view.name!r} in {labels_path} v{labels_version}"
     applied = _votes_then(io, cfg, meta.get("votes_version"), what, run_id)
     source = _source_then(spark, cfg, io, applied, run_id)
-    model = _load_model(mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
+    model = _load_model(cfg, mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
     lf_names = [name for name, _ in mine["lfs"]]
     ids = source.df.select(F.col(source.id_column).alias("row_id"), F.lit(-1).alias("gold"))
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)

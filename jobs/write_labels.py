@@ -31,7 +31,7 @@ from jobs.delta_io.sources import Source, load_source
 from jobs.aggregate import MASK, row_masks
 from jobs.apply_record import ApplyResult, check_source_unchanged, load_apply_result
 from lf_library.errors import ConfigError
-from jobs.fit_label_model import FitResult, load_fit
+from jobs.fit_label_model import FitResult, label_model_settings, load_fit
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +202,19 @@ def run(
         source = load_source(spark, cfg.source, io=io)
         check_source_unchanged(applied, source)
     model_lfs = list(getattr(fitted.model, "lf_names", None) or [])
+    fitted_versions = {row["lf"]: row.get("version") for row in fitted.lf_table}  # "" before versions were kept
+    edited = sorted(name for name, version in fitted_versions.items()
+                    if version and applied.lf_versions.get(name, version) != version)
     if model_lfs and model_lfs != list(applied.lf_names):
+        differs = f"the votes are of {list(applied.lf_names)}"
+    elif edited:
+        differs = f"edited since the fit: {edited}"
+    else:
+        differs = None
+    if differs:
         raise ConfigError(
-            f"the label model ({fitted.model_path}) was fitted on LFs {model_lfs}, but the votes table "
-            f"{applied.votes_table} holds votes of {list(applied.lf_names)}; run `lakelabel aggregate` and "
+            f"the label model ({fitted.model_path}) was fitted on LFs {model_lfs or sorted(fitted_versions)}, but "
+            f"the votes table {applied.votes_table} holds other votes ({differs}); run `lakelabel aggregate` and "
             f"`lakelabel fit` on these votes first (or `lakelabel run`)"
         )
     labels_path = cfg.table_path("labels")
@@ -285,6 +294,11 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
     model_uri = None
     if fit_summary is not None and fit_summary.exists():
         model_uri = json.loads(fit_summary.read_text()).get("label_model", {}).get("mlflow_uri")
+    fit_info = run_dir(cfg.lakehouse, model_run, create=False) / "fit.json" if model_run else None
+    fitted_with = json.loads(fit_info.read_text()).get("label_model_settings") if fit_info and fit_info.exists() else None
+    if fitted_with is not None and fitted_with != label_model_settings(cfg):
+        logging.getLogger(__name__).warning("write: the label_model settings are not those run %s's model was fitted with; the labels use "
+                    "that model (run `lakelabel fit` to fit one with these settings)", model_run)
     applied = load_apply_result(cfg, io)
     written = run(spark, cfg, run_id=run_id, applied=applied, model_run_id=model_run, model_uri=model_uri)
 
@@ -306,6 +320,7 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
 
 COMMAND = command.Command(
     name="write", help="write probabilistic labels with lineage", stage_summary=True,
+    precheck=lambda args, cfg: load_fit(cfg, args.run_id),  # no fitted model: say so before Spark starts
     run=lambda args, cfg, run_id, spark: finish("write", cfg, run_id, stage(spark, cfg, run_id, args.run_id)),
 )
 

@@ -143,8 +143,9 @@ class LabelModelConfig:
                 balance = tuple(float(p) for p in self.class_balance)
             except (TypeError, ValueError):
                 raise ValueError(f"class_balance must be a list of numbers, got {self.class_balance!r}") from None
-            if any(p < 0 for p in balance) or abs(sum(balance) - 1.0) > BALANCE_SUM_TOLERANCE:
-                raise ValueError(f"class_balance must be non-negative and sum to 1 (within 0.01), got {list(balance)}")
+            if any(p <= 0 for p in balance) or abs(sum(balance) - 1.0) > BALANCE_SUM_TOLERANCE:
+                raise ValueError(f"class_balance must be proportions (each above 0) that sum to 1 (within 0.01), "
+                                 f"got {list(balance)}")
             total = sum(balance)  # rounded proportions are renormalized, as LabelModel.fit does
             object.__setattr__(self, "class_balance", tuple(p / total for p in balance))
         if self.method not in METHODS:

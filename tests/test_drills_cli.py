@@ -78,6 +78,11 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     lake.mkdir(parents=True)
     assert run_cli(capsys, "run", "--config", str(config), "--summary-json", str(blocker / "s.json"))[0] == 2
     assert lake.is_dir()
+    # A summary path that is a folder fails as early, naming a file path to use instead.
+    code, lines = run_cli(capsys, "run", "--config", str(config), "--summary-json", str(tmp_path))
+    assert code == 2 and lines == [f"lakelabel: error: --summary-json {tmp_path} is a folder; pass a file path such "
+                                   f"as {tmp_path / 'summary.json'}"], lines
+    assert not (tmp_path.parent / (tmp_path.name + ".tmp")).exists() and not list(lake.iterdir())
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")

@@ -317,6 +317,11 @@ def test_try_lf_names_a_missing_dev_label_source(spark, lake):
     with pytest.raises(InputDataError, match=r"dev label column 'verdict' not found in .*tickets; its columns are: "
                                              r"ticket_id, text, .*true_label"):
         notebook.try_lf(spark, cfg, draft, dev_labels="verdict")
+    # A field the source lacks: one line naming the draft and the source's columns, before any Spark job.
+    typo = keyword_lf("kw_refund", ["refund"], "billing", field="body")
+    with pytest.raises(InputDataError, match=r"draft LF 'kw_refund' reads column\(s\) \['body'\], which .*tickets lacks; "
+                                             r"its columns are: ticket_id, text, "):
+        notebook.try_lf(spark, cfg, typo)
 
 
 def test_try_lf_counts_errors_and_scores_on_the_evaluation_source(spark, lake):

@@ -284,6 +284,13 @@ def try_lf(
             f"dev label column {gold_column!r} not found in {source.info.path}; its columns are: "
             f"{', '.join(source.df.columns)}. Pass one of them as dev_labels, 'evaluation' or None"
         )
+    needed = None if draft.kind == "sql" else required_columns([draft])  # a SQL LF's are inside its expression
+    missing = sorted(set(needed or ()) - set(source.df.columns))
+    if missing:
+        raise InputDataError(
+            f"draft LF {name!r} reads column(s) {missing}, which {source.info.path} lacks; its columns are: "
+            f"{', '.join(source.df.columns)}. Fix the LF's field(s)"
+        )
     sample = draw_sample(spark, cfg, sample_rows, seed=seed, source=source).persist()
     votes = compute_votes(
         replace(source, df=sample, gold_column=gold_column if mode == "source" else None),
@@ -318,9 +325,7 @@ def try_lf(
         ).first()
         per_lf = _per_lf_table(library, both, registry, name)
         columns = [c for c in sample.columns if c != source.id_column]
-        # A SQL LF's columns are inside its expression: show every column for it.
-        needed = None if draft.kind == "sql" else required_columns([draft])
-        if needed is not None:
+        if needed is not None:  # a SQL LF: show every column
             columns = [c for c in columns if c in needed or c == gold_column]
         text = sample.select(F.col(source.id_column).alias("row_id"), *columns)
         d_name = F.element_at(F.array(*[F.lit(c) for c in space]), F.col("d_vote").cast("int") + 1)

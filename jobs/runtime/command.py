@@ -379,6 +379,9 @@ def unscored_evaluation(cfg: Any, command: str) -> str:
 
 
 def _check_writable_parent(path: Path, what: str) -> None:
+    """``path`` can be written as a file: it is not a folder, and its nearest existing parent is a writable folder."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; pass a file path such as {path / 'summary.json'}")
     parent = path.parent if str(path.parent) else Path(".")
     probe = parent
     while not probe.exists() and probe != probe.parent:

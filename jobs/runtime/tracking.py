@@ -56,6 +56,12 @@ def _client(cfg: PipelineConfig):
     return mlflow
 
 
+def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
+    """A local copy of an MLflow artifact or model (``runs:/``, ``models:/``) from the config's store."""
+    store = tracking_uri(cfg)
+    return Path(_client(cfg).artifacts.download_artifacts(artifact_uri=uri, tracking_uri=store, registry_uri=store))
+
+
 @contextlib.contextmanager
 def store_lock(cfg: PipelineConfig):
     """Serialize creating the default sqlite store and the experiment across processes.
@@ -157,12 +163,34 @@ def log_apply(cfg: PipelineConfig, applied) -> None:
         params[f"lf.{lf.name}"] = lf.version
     params["source.version"] = str(applied.source_version)
     params["source.fingerprint"] = applied.fingerprint
-    mlflow.log_params({k: v[:6000] for k, v in params.items()})
+    log_params_kept(mlflow, {k: v[:6000] for k, v in params.items()}, "apply")
     metrics = {"source_rows": applied.n_rows, "apply_seconds": applied.seconds}
     for lf in applied.lfs:
         metrics[f"lf_errors.{lf.name}"] = lf.errors
     mlflow.log_metrics(metrics)
     mlflow.log_dict(json.loads(applied.to_json()), "apply_summary.json")
+
+
+def log_params_kept(mlflow: Any, params: dict[str, str], stage: str) -> None:
+    """Log ``params`` to the active run; those it already holds with another value become tags.
+
+    A stage rerun under its run id with other inputs or settings (an LF edited, rows added, another
+    label model setting): an MLflow param cannot change, so the run keeps the first values as its
+    params and records this stage's as tags of the same names, with a warning.
+    """
+    active = mlflow.active_run()
+    earlier = mlflow.get_run(active.info.run_id).data.params if active is not None else {}
+    new = {k: v for k, v in params.items() if k not in earlier}
+    changed = {k: v for k, v in params.items() if k in earlier and earlier[k] != v}
+    if new:
+        mlflow.log_params(new)
+    if changed:
+        shown = ", ".join(f"{k}={earlier[k]}" for k in sorted(changed)[:3]) + (
+            f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        log.warning("MLflow run %s already records %s; this %s's values (%s) are recorded as tags of the same "
+                    "names (an MLflow param cannot change). Use a new --run-id to keep the runs apart",
+                    active.info.run_id, shown, stage, ", ".join(f"{k}={changed[k]}" for k in sorted(changed)[:3]))
+        mlflow.set_tags(changed)
 
 
 def log_drift(cfg: PipelineConfig, doc: dict[str, Any], metrics: dict[str, float]) -> None:
@@ -193,18 +221,7 @@ def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: 
             metrics[f"{pre}lf_gold_accuracy.{row['lf']}"] = row["empirical_accuracy"]
     mlflow.log_metrics(metrics)
     mlflow.log_dict({"lfs": fitted.lf_table}, f"lf_summary{suffix}.json")
-    key = f"label_model.version{suffix}"
-    active = mlflow.active_run()
-    earlier = mlflow.get_run(active.info.run_id).data.params.get(key) if active is not None else None
-    if earlier is not None and earlier != fitted.model_version:
-        # A fit stage rerun under its run id with other settings: MLflow params cannot change, so
-        # the run keeps the first version as its param and records this one as a tag.
-        log.warning("MLflow run %s already records %s=%s; this fit's model %s is recorded as the tag %s (an "
-                    "MLflow param cannot change). Use a new --run-id to keep the fits apart",
-                    active.info.run_id, key, earlier, fitted.model_version, key)
-        mlflow.set_tag(key, fitted.model_version)
-    elif earlier is None:
-        mlflow.log_param(key, fitted.model_version)
+    log_params_kept(mlflow, {f"label_model.version{suffix}": fitted.model_version}, "fit")
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lakelabel-model-") as tmp:
         warnings.simplefilter("ignore")
         # Models from code: the model file is copied into the artifact and run at load time,

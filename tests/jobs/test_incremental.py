@@ -176,6 +176,15 @@ def test_parquet_source_uses_row_hashes(spark, tmp_path):
     incremental = votes(spark, cfg)
     forced = apply_lfs.run(spark, cfg, run_id="p3", registry=reg, force=True)
     assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
+    # An apply that fails while its votes are written (an LF over the error budget) puts the row
+    # hashes it stored back: the table holds the rows it held, and the votes are unchanged.
+    hashes = cfg.table_path("votes") + "_row_hashes"
+    stored = sorted(DeltaTable(hashes).to_pandas()["__id"])
+    make_rows(40).iloc[33:].assign(id=lambda d: "m" + d.id).to_parquet(tmp_path / "src" / "part-2.parquet", index=False)
+    with pytest.raises(LFErrorRateExceeded):
+        apply_lfs.run(spark, cfg, run_id="p4", registry=registry(GOOD, BAD, stars, picky_broken))
+    assert sorted(DeltaTable(hashes).to_pandas()["__id"]) == stored and votes(spark, cfg) == incremental
+    assert DeltaTable(hashes).history(1)[0]["operation"] == "RESTORE"
 
 
 def test_parquet_appends_read_only_the_added_files(spark, tmp_path):

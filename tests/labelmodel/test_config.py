@@ -66,5 +66,7 @@ def test_bad_class_balance_is_rejected():
 
     from labelmodel import LabelModelConfig
 
-    with pytest.raises(ValueError, match=r"class_balance must be non-negative and sum to 1 \(within 0\.01\), got \[0\.7, 0\.7\]"):
+    with pytest.raises(ValueError, match=r"class_balance must be proportions \(each above 0\) that sum to 1 \(within 0\.01\), got \[0\.7, 0\.7\]"):
         LabelModelConfig.from_dict({"class_balance": [0.7, 0.7]})
+    with pytest.raises(ValueError, match=r"each above 0"):  # as LabelModel.fit says of a zero class
+        LabelModelConfig.from_dict({"class_balance": [0.0, 1.0]})

@@ -197,6 +197,8 @@ def test_errors_name_the_problem(sym3):
         lm.fit(np.array([[0, -2, -1]]))
     with pytest.raises(ValueError, match="must be a 2-D"):
         lm.fit(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"L_train: L must hold integer class ids .*got dtype <U"):
+        lm.fit(np.array([["0", "1", "-1"]]))  # labels as strings: map them to class ids first
     with pytest.raises(ValueError, match="L_train has no rows"):
         lm.fit(np.zeros((0, 4), dtype=int))
     with pytest.raises(ValueError, match="L_train has no LF columns"):
