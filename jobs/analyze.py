@@ -58,7 +58,7 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     dict
         JSON-ready; keys ``run_id``, ``tables``, ``label_space``, ``totals``, ``classes``, ``confusion``,
         ``lfs``, ``pairs``, ``slices``, ``coverage_gaps``, ``confidence_histogram``, ``buckets``, ``notes``,
-        ``label_diff`` (the run's ``lakelabel diff`` summary, or None).
+        ``label_diff`` (the run's ``lakelabel diff`` summary, or None), ``inputs_key`` (:func:`inputs_key`).
 
     Raises
     ------
@@ -190,13 +190,16 @@ def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.
     The tables at their versions (labels, votes, source, gold), the source settings (its gold
     column), the label model, the ``analysis`` settings, the slices' code, the run's ``lakelabel
     diff``, and with an ``evaluation:`` source its settings, data and the LFs' versions (the LFs
-    run on it). ``lakelabel report`` reuses ``analysis.json`` when its key is this.
+    run on it). ``lakelabel report`` reuses ``analysis.json`` when its key is this. The lakelabel
+    version stands for the analysis code: a development checkout's edits to it are not seen.
     """
     gold = cfg.table_path("gold")
     model = found.model
     parts: dict[str, Any] = {
         "schema": SCHEMA, "lakelabel": package.version(), "run_id": found.run_id, "task": found.task,
         "labels": [found.labels_path, found.labels_version], "votes": [found.votes_path, found.votes_version],
+        "lfs": list(found.lf_names), "space": list(found.label_space), "coded": found.codes_match,
+        "gold_test_rows": found.gold_test_rows,
         "source": [found.source.info.fingerprint, asdict(cfg.source), view.task.gold_column if view else None],
         "gold": [gold, io.table_version(gold) if io.table_exists(gold) else None],
         "model": [model.model_version, model.model_path] if model else None, "ties": found.tie_break_policy,
@@ -208,6 +211,7 @@ def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.
         registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)
         source = load_source(spark, ev, role="evaluation", io=io)
         parts["evaluation"] = {"config": asdict(ev), "data": source.info.fingerprint, "lfs": registry.versions,
+                               "order": list(registry.names),
                                "lf_tables": lf_table_fingerprints(source, registry.lfs),
                                "max_patterns": cfg.aggregate.max_patterns}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -319,7 +323,7 @@ def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     """:func:`run` for a single-task config, or for one task (``view``).
 
     ``reuse`` (``lakelabel report``): keep a current ``analysis.json`` (:func:`current_document`)
-    instead of computing it; nothing is then written or logged, and the summary says
+    instead of computing it (it is still logged to the run's MLflow run); the summary says
     ``analysis_reused``.
     """
     started = time.perf_counter()
@@ -333,11 +337,10 @@ def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
                "tables": {k: v for k, v in doc["tables"].items() if k != "source"}, "counts": counts,
                "analysis": str(path), "analysis_reused": reused}  # fmt: skip
     if reused:
-        seconds = round(time.perf_counter() - started, 3)
         log.info("analyze: %s is current (computed %s from the same tables, model and settings): reused; "
-                 "`lakelabel analyze` computes it again (%.1fs)", path, doc.get("created_at"), seconds)
-        return {**summary, "mlflow": None, "timings_seconds": {"analyze": seconds}}
-    write_json(path, doc)
+                 "`lakelabel analyze` computes it again", path, doc.get("created_at"))
+    else:
+        write_json(path, doc)
     prefix = f"{view.name}." if view is not None else ""
     folder = f"analysis/{view.name}" if view is not None else "analysis"
 
@@ -351,7 +354,8 @@ def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     log.info("analyze: run %s%s, %d rows, %d LFs, %d slices -> %s (%.1fs)", doc["run_id"],
              f" task {view.name}" if view is not None else "", t["rows"], len(doc["lfs"]), len(doc["slices"]), path,
              doc["seconds"])
-    return {**summary, "mlflow": mlflow_info, "timings_seconds": {"analyze": doc["seconds"]}}
+    seconds = round(time.perf_counter() - started, 3) if reused else doc["seconds"]
+    return {**summary, "mlflow": mlflow_info, "timings_seconds": {"analyze": seconds}}
 
 
 COMMAND = command.Command(

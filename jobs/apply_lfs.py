@@ -431,7 +431,10 @@ def run(
         if masks_folder is not None and not (committed and holder.get("row_masks")):
             apply_masks.remove(masks_folder)
         if hashes_path is not None and not committed:  # removed again after a failed first apply
-            io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} failed")
+            try:
+                io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} failed")
+            except Exception as err:  # the apply's own error is the one to report
+                log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes_before, err)
     if committed and prior is not None:  # the votes these masks belonged to are replaced (a restore regroups)
         apply_masks.remove(prior.row_masks.get("path"))
     seconds = time.perf_counter() - started

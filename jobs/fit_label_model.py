@@ -127,10 +127,16 @@ def load_aggregate(cfg: PipelineConfig, run_id: str | None,
 def check_aggregated_from(record: dict[str, Any], applied: Any, run_id: str) -> None:
     """Statistics aggregated from the votes ``record`` names are those of the votes ``applied`` describes."""
     from jobs import delta_io
-    from jobs.apply_record import lf_differences
 
     again = f"run `lakelabel aggregate --run-id {run_id}` again (or `lakelabel run`)"
-    differ = lf_differences(record["lf_versions"], dict(applied.lf_versions))
+    if record["votes_table"] != applied.votes_table:
+        raise ConfigError(f"the statistics of run {run_id!r} were aggregated from the votes table "
+                          f"{record['votes_table']}, not {applied.votes_table} (tables.votes); {again}")
+    stats, votes = record["lf_versions"], dict(applied.lf_versions)
+    differ = [f"{what} {names}" for what, names in (
+        ("not in the statistics", sorted(set(votes) - set(stats))),
+        ("no longer in the votes", sorted(set(stats) - set(votes))),
+        ("edited since", sorted(n for n in set(stats) & set(votes) if stats[n] != votes[n]))) if names]
     if differ:
         raise ConfigError(f"the statistics of run {run_id!r} were aggregated from votes of other LFs than the votes "
                           f"table {applied.votes_table} now holds ({'; '.join(differ)}); {again}")
@@ -235,8 +241,10 @@ def run(
 
 
 def label_model_settings(cfg: PipelineConfig) -> dict[str, Any]:
-    """The settings a fit depends on besides the statistics: ``label_model`` and the dev-label switch."""
-    return {"label_model": cfg.to_dict().get("label_model"), "use_dev_labels": cfg.gold.use_dev_labels}
+    """The settings a fit depends on besides the statistics, as ``fit.json`` stores them (plain JSON):
+    ``label_model`` and the dev-label switch."""
+    return json.loads(json.dumps({"label_model": cfg.to_dict().get("label_model"),
+                                  "use_dev_labels": cfg.gold.use_dev_labels}, default=str))
 
 
 def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:

@@ -174,10 +174,10 @@ def check_options(cfg: PipelineConfig, out: str | None, task: str | None) -> Pat
 
 def run(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, out: str | None = None,
         task: str | None = None) -> dict[str, Any]:
-    """``lakelabel report``: analyze, write ``analysis.json`` and the HTML page, log both to MLflow.
+    """``lakelabel report``: analyze (write ``analysis.json``), write the HTML page, log both to MLflow.
 
     An ``analysis.json`` computed from the same inputs (``lakelabel analyze`` just ran) is drawn as
-    it is, without analyzing again (:func:`jobs.analyze.current_document`; the summary's
+    it is, without analyzing or writing it again (:func:`jobs.analyze.current_document`; the summary's
     ``analysis_reused``). Returns the analyze summary with ``report`` (the HTML path) added. With several tasks,
     ``task`` names one (default: every task): each gets ``report_<task>.html`` (and
     ``analysis_<task>.json``) in the run folder, logged under ``analysis/<task>/``.

@@ -36,7 +36,7 @@ from jobs.analyze import log_to_run
 from jobs.endmodel import evaluate, features, registry
 from jobs.endmodel.feedback import feedback
 from jobs.people.gold import label_space_of
-from jobs.runtime import command
+from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.runs import run_dir, write_json
@@ -219,9 +219,10 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
             else:
                 uri, version = registry.log_model(mlflow, model, registered_name=registered, columns=columns,
                                                   schema=source.df.schema, metadata=meta, artifact=artifact)
-                mlflow.log_params({f"{prefix}end_model.classifier": e.classifier, f"{prefix}end_model.targets": e.targets,
-                                   f"{prefix}end_model.labels_table": found.labels_path,
-                                   f"{prefix}end_model.labels_version": str(found.labels_version)})
+                tracking.log_params_kept(mlflow, {
+                    f"{prefix}end_model.classifier": e.classifier, f"{prefix}end_model.targets": str(e.targets),
+                    f"{prefix}end_model.labels_table": found.labels_path,
+                    f"{prefix}end_model.labels_version": str(found.labels_version)}, "train")
                 mlflow.log_metrics({f"{prefix}{key}": v for key, v in _metrics(evaluation, counts).items()})
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,

@@ -297,12 +297,12 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
     fit_info = run_dir(cfg.lakehouse, model_run, create=False) / "fit.json" if model_run else None
     fitted_with = json.loads(fit_info.read_text()).get("label_model_settings") if fit_info and fit_info.exists() else None
     if fitted_with is not None and fitted_with != label_model_settings(cfg):
-        logging.getLogger(__name__).warning("write: the label_model settings are not those run %s's model was fitted with; the labels use "
+        log.warning("write: the label_model settings are not those run %s's model was fitted with; the labels use "
                     "that model (run `lakelabel fit` to fit one with these settings)", model_run)
     applied = load_apply_result(cfg, io)
     written = run(spark, cfg, run_id=run_id, applied=applied, model_run_id=model_run, model_uri=model_uri)
 
-    def log() -> None:
+    def log_metrics() -> None:
         import mlflow
 
         mlflow.log_metrics({"labels_rows": written.n_rows, "write_seconds": written.seconds})
@@ -314,7 +314,7 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
         counts={"rows": written.n_rows},
         details={"label_model": {"run_id": model_run, "mlflow_uri": model_uri},
                  "label_space": list(applied.label_space)},
-        log=(lambda: None) if written.skipped else log,
+        log=(lambda: None) if written.skipped else log_metrics,
     )
 
 

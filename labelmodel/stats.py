@@ -231,7 +231,12 @@ def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
     arr = np.asarray(L)
     if arr.ndim != 2:
         raise ValueError(f"L must be a 2-D [n_rows, n_lfs] matrix, got shape {arr.shape}")
-    if arr.size and not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if arr.size and arr.dtype == object:  # e.g. a nullable-integer frame's .to_numpy()
+        try:
+            arr = arr.astype(np.int64)
+        except (TypeError, ValueError):
+            arr = arr.astype(str)
+    if arr.size and arr.dtype.kind in "USa":
         raise ValueError(f"L must hold integer class ids (-1 for abstain); got dtype {arr.dtype}: convert it with "
                          f"np.asarray(L, dtype=int) after mapping labels to 0..{cardinality - 1}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):

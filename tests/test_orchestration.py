@@ -516,6 +516,8 @@ def test_fit_rerun_with_other_settings_under_one_run_id(spark, project, tmp_path
     second = _command("fit", project, "refit", tmp_path / "fit2.json", *extra, "--set", "label_model.class_balance=[0.3, 0.7]")
     old, new = first["label_model"]["version"], second["label_model"]["version"]
     assert old != new and f"this fit's values (label_model.version={new}) are recorded as tags" in capsys.readouterr().err
+    _command("write", project, "refit", tmp_path / "write.json", *extra, "--set", "label_model.class_balance=[0.3, 0.7]")
+    assert "label_model settings" not in capsys.readouterr().err  # the refit's own settings
     _command("write", project, "refit", tmp_path / "write.json", *extra)  # without the refit's class_balance
     assert "the label_model settings are not those run refit's model was fitted with" in capsys.readouterr().err
     from deltalake import DeltaTable

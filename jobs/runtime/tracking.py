@@ -58,8 +58,12 @@ def _client(cfg: PipelineConfig):
 
 def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
     """A local copy of an MLflow artifact or model (``runs:/``, ``models:/``) from the config's store."""
-    store = tracking_uri(cfg)
-    return Path(_client(cfg).artifacts.download_artifacts(artifact_uri=uri, tracking_uri=store, registry_uri=store))
+    import inspect
+
+    mlflow, store = _client(cfg), tracking_uri(cfg)
+    accepted = inspect.signature(mlflow.artifacts.download_artifacts).parameters  # registry_uri: MLflow 3.5+
+    stores = {key: store for key in ("tracking_uri", "registry_uri") if key in accepted}
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, **stores))
 
 
 @contextlib.contextmanager
@@ -179,11 +183,15 @@ def log_params_kept(mlflow: Any, params: dict[str, str], stage: str) -> None:
     params and records this stage's as tags of the same names, with a warning.
     """
     active = mlflow.active_run()
-    earlier = mlflow.get_run(active.info.run_id).data.params if active is not None else {}
+    data = mlflow.get_run(active.info.run_id).data if active is not None else None
+    earlier, tags = (data.params, data.tags) if data is not None else ({}, {})
     new = {k: v for k, v in params.items() if k not in earlier}
     changed = {k: v for k, v in params.items() if k in earlier and earlier[k] != v}
+    back = {k: v for k, v in params.items() if k in earlier and earlier[k] == v and tags.get(k, v) != v}
     if new:
         mlflow.log_params(new)
+    if back:  # an attempt back at the first values: the tags an attempt in between set say so too
+        mlflow.set_tags(back)
     if changed:
         shown = ", ".join(f"{k}={earlier[k]}" for k in sorted(changed)[:3]) + (
             f" and {len(changed) - 3} more" if len(changed) > 3 else "")

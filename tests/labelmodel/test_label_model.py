@@ -199,6 +199,10 @@ def test_errors_name_the_problem(sym3):
         lm.fit(np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"L_train: L must hold integer class ids .*got dtype <U"):
         lm.fit(np.array([["0", "1", "-1"]]))  # labels as strings: map them to class ids first
+    with pytest.raises(ValueError, match=r"L_train: L must hold integer class ids .*got dtype <U"):
+        lm.fit(np.array([["a", 1, -1]], dtype=object))
+    # Integers in an object array (a nullable-integer frame's .to_numpy()) are class ids like any others.
+    assert np.allclose(LabelModel(3).fit(L.astype(object)).predict_proba(L), LabelModel(3).fit(L).predict_proba(L))
     with pytest.raises(ValueError, match="L_train has no rows"):
         lm.fit(np.zeros((0, 4), dtype=int))
     with pytest.raises(ValueError, match="L_train has no LF columns"):
