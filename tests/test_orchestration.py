@@ -529,97 +529,75 @@ def test_fit_rerun_with_other_settings_under_one_run_id(spark, project, tmp_path
 
 
 @pytest.mark.spark
-def test_stages_after_an_lf_edit_under_one_run_id(spark, project, tmp_path, capsys):
-    """An LF edited after fit, the stages rerun under one run id (an orchestrator's retry): apply reruns and
-    exits 0 (the MLflow run keeps the first params and records the new values as tags); fit refuses
-    statistics of the earlier votes and write a model of the earlier LF versions, each naming the stage to
-    rerun; after aggregate and fit, write labels with the new model."""
+def test_stages_rerun_under_one_run_id_after_rows_and_an_lf_change(spark, project, tmp_path, capsys, monkeypatch):
+    """An orchestrator's retries under one run id while the inputs change.
+
+    Rows added and applied after aggregate: fit says to aggregate again. An LF edited and applied:
+    apply exits 0 (the MLflow run keeps the first params and records the new values as tags), fit
+    refuses the statistics of the earlier LFs and write a model of the earlier LF versions, each
+    naming the stage to rerun. After aggregate and fit, write (under a new run id) labels with the
+    new model, and verify of that run loads the model from the lakehouse's MLflow store, not from
+    whatever store the process last used."""
     import mlflow
     from deltalake import DeltaTable
 
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     base = yaml.safe_load(project.read_text())
+    source = write_source(tmp_path, make_rows(30))
 
     def config(words: list[str], name: str) -> Path:
         lfs = {**base["lfs"], "declared": [{"name": "kw_fine", "kind": "keyword", "label": "pos", "field": "text",
                                              "keywords": words}]}
         path = project.parent / f"{name}.yaml"  # beside conf/env/local.yaml, for --env local
         path.write_text(yaml.safe_dump({**base, "lakehouse": str(tmp_path / "lake"), "lfs": lfs,
-                                        "mlflow": {"enabled": True}}))
+                                        "source": {**base["source"], "path": source}, "mlflow": {"enabled": True}}))
         return path
 
-    before, after = config(["fine"], "edit_before"), config(["fine", "nice"], "edit_after")
-    first = {stage: _command(stage, before, "edit", tmp_path / f"{stage}.json") for stage in ("apply", "aggregate", "fit")}
-    capsys.readouterr()
-    again = _command("apply", after, "edit", tmp_path / "apply2.json")
-    assert again["tables"]["votes"]["version"] > first["apply"]["tables"]["votes"]["version"]
-    assert "this apply's values (" in capsys.readouterr().err
-    old_v = next(lf["version"] for lf in first["apply"]["lfs"] if lf["name"] == "kw_fine")
-    new_v = next(lf["version"] for lf in again["lfs"] if lf["name"] == "kw_fine")
-    run = mlflow.MlflowClient(again["mlflow"]["tracking_uri"]).get_run(again["mlflow"]["run_id"])
-    assert old_v != new_v and run.data.params["lf.kw_fine"] == old_v and run.data.tags["lf.kw_fine"] == new_v
-
-    for stage, expected in (("fit", "the statistics of run 'edit' were aggregated from votes of other LFs than the "
-                                    "votes table"),
-                            ("write", "holds other votes (edited since the fit: ['kw_fine'])")):
-        rc = main([stage, "--config", str(after), "--env", "local", "--run-id", "edit", "-q"])
+    def refused(stage: str, config: Path) -> str:
+        capsys.readouterr()
+        rc = main([stage, "--config", str(config), "--env", "local", "--run-id", "edit", "-q"])
         err = capsys.readouterr().err.strip().splitlines()
-        assert rc == 2 and len(err) == 1 and expected in err[0], (stage, err)
-    assert "run `lakelabel aggregate --run-id edit` again" in _error_of("fit", after, capsys)
+        assert rc == 2 and len(err) == 1, (stage, err)
+        return err[0]
+
+    before, after = config(["fine"], "edit_before"), config(["fine", "nice"], "edit_after")
+    first = {stage: _command(stage, before, "edit", tmp_path / f"{stage}.json") for stage in ("apply", "aggregate")}
+    make_rows(36).iloc[30:].to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
+    more = _command("apply", before, "edit", tmp_path / "apply_more.json")
+    then, now = first["apply"]["tables"]["votes"]["version"], more["tables"]["votes"]["version"]
+    assert now > then and more["counts"]["rows"] == 36
+    err = refused("fit", before)
+    assert f"aggregated from votes v{then}, and the votes table" in err and f"(now v{now})" in err, err
+    assert "run `lakelabel aggregate --run-id edit` again" in err
+    for stage in ("aggregate", "fit"):
+        _command(stage, before, "edit", tmp_path / f"{stage}_more.json")
+
+    capsys.readouterr()
+    edited = _command("apply", after, "edit", tmp_path / "apply_edit.json")
+    assert "this apply's values (" in capsys.readouterr().err
+    old_v = next(lf["version"] for lf in more["lfs"] if lf["name"] == "kw_fine")
+    new_v = next(lf["version"] for lf in edited["lfs"] if lf["name"] == "kw_fine")
+    run = mlflow.MlflowClient(edited["mlflow"]["tracking_uri"]).get_run(edited["mlflow"]["run_id"])
+    assert old_v != new_v and run.data.params["lf.kw_fine"] == old_v and run.data.tags["lf.kw_fine"] == new_v
+    err = refused("fit", after)
+    assert "were aggregated from votes of other LFs than the votes table" in err and "(edited since ['kw_fine'])" in err
+    assert "holds other votes (edited since the fit: ['kw_fine'])" in refused("write", after)
     assert not (tmp_path / "lake" / "labels").exists()  # write refused before writing anything
 
     for stage in ("aggregate", "fit"):
-        last = _command(stage, after, "edit", tmp_path / f"{stage}2.json")
-    written = _command("write", after, "edit", tmp_path / "write.json")
-    labels = DeltaTable(written["tables"]["labels"]["path"]).to_pandas()
-    assert set(labels.label_model_version) == {last["label_model"]["version"]}
-    assert set(labels.votes_version) == {again["tables"]["votes"]["version"]}
-
-
-def _error_of(stage: str, config: Path, capsys) -> str:
-    assert main([stage, "--config", str(config), "--env", "local", "--run-id", "edit", "-q"]) == 2
-    return capsys.readouterr().err
-
-
-@pytest.mark.spark
-def test_verify_loads_the_model_from_the_lakehouse_store(spark, project, tmp_path, monkeypatch):
-    """write under another run id than fit's labels with fit's MLflow model; verify of that run loads it
-    from the config's store (not from whatever store the process last used)."""
-    import mlflow
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    extra = ("--set", f"lakehouse={tmp_path / 'lake'}", "--set", "mlflow.enabled=true")
-    for stage in ("apply", "aggregate", "fit"):
-        _command(stage, project, "vm-fit", tmp_path / f"{stage}.json", *extra)
-    # Without --run-id, write gets a new run id and the latest fitted run's model.
-    assert main(["write", "--config", str(project), "--env", "local", "--summary-json", str(tmp_path / "write.json"),
-                 "-q", *extra]) == 0
+        fitted = _command(stage, after, "edit", tmp_path / f"{stage}_edit.json")
+    # Without --run-id, write gets a new run id and the latest fitted run's model (logged to MLflow only there).
+    assert main(["write", "--config", str(after), "--env", "local", "--summary-json", str(tmp_path / "write.json"),
+                 "-q"]) == 0
     written = json.loads((tmp_path / "write.json").read_text())
-    assert written["label_model"]["run_id"] == "vm-fit" and written["label_model"]["mlflow_uri"]
+    labels = DeltaTable(written["tables"]["labels"]["path"]).to_pandas()
+    assert set(labels.label_model_version) == {fitted["label_model"]["version"]}
+    assert set(labels.votes_version) == {edited["tables"]["votes"]["version"]}
+    assert written["label_model"]["run_id"] == "edit" and written["label_model"]["mlflow_uri"]
     assert not (tmp_path / "lake" / "_lakelabel" / "runs" / written["run_id"] / "label_model.json").exists()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")  # the process's store is another one
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # which set_tracking_uri exports; a user's would win
-    checked = _command("verify", project, written["run_id"], tmp_path / "verify.json", *extra)
+    checked = _command("verify", after, written["run_id"], tmp_path / "verify.json")
     assert checked["verified"] and checked["counts"]["differences"] == 0
-
-
-@pytest.mark.spark
-def test_fit_refuses_statistics_of_votes_that_moved_on(spark, project, tmp_path, capsys):
-    """Rows added and applied after aggregate: fit says to aggregate again instead of fitting the old statistics."""
-    from tests.jobs.test_pipeline import make_rows, write_source
-
-    base = yaml.safe_load(project.read_text())
-    config = project.parent / "moved_on.yaml"
-    config.write_text(yaml.safe_dump({**base, "lakehouse": str(tmp_path / "lake"),
-                                      "source": {**base["source"], "path": write_source(tmp_path, make_rows(30))}}))
-    applied = _command("apply", config, "moved", tmp_path / "apply.json")
-    _command("aggregate", config, "moved", tmp_path / "aggregate.json")
-    make_rows(36).iloc[30:].to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
-    again = _command("apply", config, "moved", tmp_path / "apply2.json")
-    then, now = applied["tables"]["votes"]["version"], again["tables"]["votes"]["version"]
-    assert now > then
-    capsys.readouterr()
-    rc = main(["fit", "--config", str(config), "--env", "local", "--run-id", "moved", "-q"])
-    err = capsys.readouterr().err
-    assert rc == 2 and f"aggregated from votes v{then}, and the votes table" in err and f"(now v{now})" in err, err
-    _command("aggregate", config, "moved", tmp_path / "aggregate2.json")
-    assert _command("fit", config, "moved", tmp_path / "fit.json")["counts"]["rows"] == 36
