@@ -545,7 +545,7 @@ def test_stages_rerun_under_one_run_id_after_rows_and_an_lf_change(spark, projec
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     base = yaml.safe_load(project.read_text())
-    source = write_source(tmp_path, make_rows(30))
+    source = write_source(tmp_path, make_rows(30, boom_every=7))  # boom (excluded until the end) raises there
 
     def config(words: list[str], name: str) -> Path:
         lfs = {**base["lfs"], "declared": [{"name": "kw_fine", "kind": "keyword", "label": "pos", "field": "text",
@@ -601,3 +601,15 @@ def test_stages_rerun_under_one_run_id_after_rows_and_an_lf_change(spark, projec
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # which set_tracking_uri exports; a user's would win
     checked = _command("verify", after, written["run_id"], tmp_path / "verify.json")
     assert checked["verified"] and checked["counts"]["differences"] == 0
+
+    # A run that fails (an LF over the error budget) leaves no run folder behind and the votes as they were.
+    failing = yaml.safe_load(after.read_text())
+    failing["lfs"]["exclude"], failing["apply"] = ["out_of_space"], {"max_error_rate": 0.0}
+    (project.parent / "edit_failing.yaml").write_text(yaml.safe_dump(failing))
+    votes = DeltaTable(str(tmp_path / "lake" / "votes")).to_pandas()
+    rc = main(["run", "--config", str(project.parent / "edit_failing.yaml"), "--env", "local", "--run-id", "failed",
+               "--force", "-q"])  # a full apply: its row masks go in the run folder
+    assert rc == 2 and not (tmp_path / "lake" / "_lakelabel" / "runs" / "failed").exists()
+    after_failure = DeltaTable(str(tmp_path / "lake" / "votes")).to_pandas()
+    assert after_failure.sort_values(list(votes.columns)).reset_index(drop=True).equals(
+        votes.sort_values(list(votes.columns)).reset_index(drop=True))

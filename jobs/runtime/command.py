@@ -281,12 +281,15 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
-    created = _missing_folders(Path(cfg.lakehouse))
+    from jobs.runtime.runs import run_dir
+
+    # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
+    created = _missing_folders(run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
     except BaseException:
-        # A command that fails on a lakehouse it created leaves no empty folders behind.
+        # A failed command leaves no empty folder it created behind (its run folder, a new lakehouse).
         for folder in created:
             try:
                 folder.rmdir()
