@@ -291,9 +291,11 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     except BaseException:
         # A failed command leaves no empty folder it created behind (its run folder, a new lakehouse).
         for folder in created:
+            if not folder.exists():  # failed before the command made it
+                continue
             try:
                 folder.rmdir()
-            except OSError:
+            except OSError:  # not empty: it and its parents stay
                 break
         raise
 
