@@ -135,14 +135,15 @@ def lf_summaries(applied: ApplyResult) -> list[dict[str, Any]]:
              "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs]
 
 
-def lf_differences(voted: Mapping[str, str], configured: Mapping[str, str]) -> list[str]:
+def lf_differences(voted: Mapping[str, str], configured: Mapping[str, str],
+                   words: tuple[str, str, str] = ("not in the votes", "no longer configured", "edited")) -> list[str]:
     """What differs between the LFs (``name -> version``) that wrote the votes and those configured,
-    worded for a message: ``not in the votes [...]``, ``no longer configured [...]``, ``edited [...]``."""
+    worded for a message: ``not in the votes [...]``, ``no longer configured [...]``, ``edited [...]``
+    (``words``: other names for the three, when other LF sets are compared)."""
     added = sorted(set(configured) - set(voted))
     removed = sorted(set(voted) - set(configured))
     edited = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
-    return [f"{what} {names}" for what, names in
-            (("not in the votes", added), ("no longer configured", removed), ("edited", edited)) if names]
+    return [f"{what} {names}" for what, names in zip(words, (added, removed, edited)) if names]
 
 
 def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:

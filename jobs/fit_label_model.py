@@ -44,6 +44,8 @@ class FitResult:
     metrics: dict[str, float]
     lf_table: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    # :func:`label_model_settings` of the fit (None: a model saved before they were recorded).
+    settings: dict[str, Any] | None = None
 
 
 def make_label_model(cfg: PipelineConfig, cardinality: int):
@@ -127,16 +129,14 @@ def load_aggregate(cfg: PipelineConfig, run_id: str | None,
 def check_aggregated_from(record: dict[str, Any], applied: Any, run_id: str) -> None:
     """Statistics aggregated from the votes ``record`` names are those of the votes ``applied`` describes."""
     from jobs import delta_io
+    from jobs.apply_record import lf_differences
 
     again = f"run `lakelabel aggregate --run-id {run_id}` again (or `lakelabel run`)"
     if record["votes_table"] != applied.votes_table:
         raise ConfigError(f"the statistics of run {run_id!r} were aggregated from the votes table "
                           f"{record['votes_table']}, not {applied.votes_table} (tables.votes); {again}")
-    stats, votes = record["lf_versions"], dict(applied.lf_versions)
-    differ = [f"{what} {names}" for what, names in (
-        ("not in the statistics", sorted(set(votes) - set(stats))),
-        ("no longer in the votes", sorted(set(stats) - set(votes))),
-        ("edited since", sorted(n for n in set(stats) & set(votes) if stats[n] != votes[n]))) if names]
+    differ = lf_differences(record["lf_versions"], applied.lf_versions,
+                            ("not in the statistics", "no longer in the votes", "edited since"))
     if differ:
         raise ConfigError(f"the statistics of run {run_id!r} were aggregated from votes of other LFs than the votes "
                           f"table {applied.votes_table} now holds ({'; '.join(differ)}); {again}")
@@ -237,7 +237,7 @@ def run(
                  type(model).__name__, fit_seconds, metrics["accuracy"], metrics["mv_accuracy"])
     else:
         log.info("fit: %s in %.3fs", type(model).__name__, fit_seconds)
-    return FitResult(model, str(model_path), version, metrics, lf_table, seconds)
+    return FitResult(model, str(model_path), version, metrics, lf_table, seconds, label_model_settings(cfg))
 
 
 def label_model_settings(cfg: PipelineConfig) -> dict[str, Any]:
@@ -256,7 +256,8 @@ def load_fit(cfg: PipelineConfig, run_id: str | None) -> FitResult:
         raise ConfigError(f"no fitted label model {where}; run `lakelabel fit --run-id {run_id or 'RUN_ID'}` first")
     model = LabelModel.load(str(folder / MODEL_FILE))
     info = json.loads((folder / "fit.json").read_text())
-    return FitResult(model, str(folder / MODEL_FILE), info["model_version"], info["metrics"], info["lfs"])
+    return FitResult(model, str(folder / MODEL_FILE), info["model_version"], info["metrics"], info["lfs"],
+                     settings=info.get("label_model_settings"))
 
 
 def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -217,6 +218,9 @@ def run(
             f"the votes table {applied.votes_table} holds other votes ({differs}); run `lakelabel aggregate` and "
             f"`lakelabel fit` on these votes first (or `lakelabel run`)"
         )
+    if fitted.settings is not None and fitted.settings != label_model_settings(cfg):
+        log.warning("write: the label_model settings are not those run %s's model was fitted with; the labels use "
+                    "that model (run `lakelabel fit` to fit one with these settings)", Path(fitted.model_path).parent.name)
     labels_path = cfg.table_path("labels")
     previous = io.read_metadata(labels_path) if io.table_exists(labels_path) else {}
     if LABELS_META_KEY in previous:
@@ -294,11 +298,6 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
     model_uri = None
     if fit_summary is not None and fit_summary.exists():
         model_uri = json.loads(fit_summary.read_text()).get("label_model", {}).get("mlflow_uri")
-    fit_info = run_dir(cfg.lakehouse, model_run, create=False) / "fit.json" if model_run else None
-    fitted_with = json.loads(fit_info.read_text()).get("label_model_settings") if fit_info and fit_info.exists() else None
-    if fitted_with is not None and fitted_with != label_model_settings(cfg):
-        log.warning("write: the label_model settings are not those run %s's model was fitted with; the labels use "
-                    "that model (run `lakelabel fit` to fit one with these settings)", model_run)
     applied = load_apply_result(cfg, io)
     written = run(spark, cfg, run_id=run_id, applied=applied, model_run_id=model_run, model_uri=model_uri)
 
