@@ -415,6 +415,7 @@ def run(
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
     committed = False
     try:
+        apply_masks.create(masks_folder)  # here, so an interrupt before the write leaves no empty folder
         with Progress(spark, "apply", max(applied_rows, 1), rows_done):
             result = io.write_table(
                 votes,
@@ -449,7 +450,7 @@ def run(
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,
                   tasks: Any = None) -> str | None:  # fmt: skip
-    """A new folder for the full apply's row masks (:mod:`jobs.apply_masks`), or None when they are not
+    """A new folder name for the full apply's row masks (:mod:`jobs.apply_masks`), or None when they are not
     written: more codes than one mask holds (a task's, with ``tasks``), or a non-local master."""
     fits = tasks.fits() if tasks is not None else apply_masks.fits(len(registry), registry.cardinality)
     return apply_masks.folder_for(spark, run_dir(cfg.lakehouse, run_id), fits)

@@ -51,11 +51,16 @@ def fits(n_lfs: int, cardinality: int) -> bool:
 
 
 def new_folder(run_folder: str | Path) -> str:
-    """A fresh folder for one apply's masks under ``run_folder`` (unique: a failed rerun of the same
-    run id must not overwrite the masks that the committed votes name)."""
-    path = Path(run_folder) / f"{FOLDER_PREFIX}{uuid.uuid4().hex[:12]}"
-    path.mkdir(parents=True)
-    return str(path)
+    """A fresh folder name for one apply's masks under ``run_folder`` (unique: a failed rerun of the same
+    run id must not overwrite the masks that the committed votes name). Not created here: the apply makes
+    it (:func:`create`) where its cleanup covers it."""
+    return str(Path(run_folder) / f"{FOLDER_PREFIX}{uuid.uuid4().hex[:12]}")
+
+
+def create(folder: str | None) -> None:
+    """Make the masks folder :func:`new_folder` named (none: nothing to do)."""
+    if folder:
+        Path(folder).mkdir(parents=True)
 
 
 def batch_masks(votes: np.ndarray, cardinality: int) -> np.ndarray:
@@ -185,7 +190,7 @@ class PartitionMasks:
 
 
 def folder_for(spark: Any, run_folder: str | Path, fits_one: bool) -> str | None:
-    """A new folder for a full apply's masks under ``run_folder``, or None when they are not written:
+    """A new folder name for a full apply's masks under ``run_folder``, or None when they are not written:
     codes that do not fit (``fits_one`` false), or a master whose executors may not share the run folder."""
     if not fits_one or not spark.sparkContext.master.startswith("local"):
         return None

@@ -29,6 +29,7 @@ from jobs.delta_io.sources import check_source, load_source
 from labelmodel import MajorityLabelVoter
 from lf_library import LFRegistry
 from lf_library.apply import required_columns
+from lf_library.slicing import load_slices
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +286,11 @@ def done_line(summary: dict[str, Any]) -> str:
 
 def _precheck(args: Any, cfg: PipelineConfig) -> None:
     """The LFs (:func:`jobs.apply_lfs.check_lfs`), then the label model's settings against their label
-    space, so a ``label_model.class_balance`` of the wrong length fails before Spark starts."""
+    space, so a ``label_model.class_balance`` of the wrong length fails before Spark starts; with
+    ``report.enabled``, the slice modules the report will import."""
     apply_lfs.check_lfs(args, cfg)
+    if cfg.report.enabled:
+        load_slices(cfg.slices.modules)
     space = getattr(args.registry, "label_space", None)
     if space and not is_multitask(cfg):
         fit_label_model.make_label_model(cfg, len(space))

@@ -102,9 +102,14 @@ def dev_inputs(
 def check_class_balance(class_balance: Any, k: int) -> np.ndarray:
     """``class_balance`` as a float64 ``[k]`` array of positive proportions summing to 1."""
     try:
-        cb = np.asarray(class_balance, dtype=np.float64).reshape(-1)
+        cb = np.asarray(class_balance, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"class_balance must be {k} numbers, got {class_balance!r}") from err
+    if cb.ndim != 1:
+        raise ValueError(
+            f"class_balance must be a flat list of {k} proportions, got an array of shape {cb.shape}; "
+            "pass one proportion per class, e.g. [0.7, 0.3]"
+        )
     if cb.shape != (k,):
         raise ValueError(
             f"class_balance has {cb.shape[0]} entries {cb.tolist()}, but cardinality is {k}; "

@@ -94,3 +94,14 @@ def test_masks_are_used_only_when_they_fit_the_run(spark, tmp_path):
         apply_lfs.run(spark, boom, run_id="f3", force=True)
     after = set(Path(cfg.lakehouse).rglob(f"{apply_masks.FOLDER_PREFIX}*"))
     assert after == before
+
+    # Ctrl-C or SIGTERM (which unwinds the same way) before the votes are written: no masks folder either,
+    # not even an empty one.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(apply_lfs, "vote_function", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            apply_lfs.run(spark, cfg, run_id="f4", force=True)
+    assert set(Path(cfg.lakehouse).rglob(f"{apply_masks.FOLDER_PREFIX}*")) == before

@@ -149,6 +149,23 @@ def test_cli_rejects_a_missing_source_path_before_spark_starts(tmp_path, capsys,
     assert not (tmp_path / "lake").exists()
 
 
+def test_run_with_a_report_rejects_a_missing_slice_module_before_spark_starts(tmp_path, capsys, monkeypatch):
+    """``run`` with ``report.enabled`` imports ``slices.modules`` first: a typo fails in a second, not after
+    the whole pipeline has run and been rolled back."""
+    path, fmt = _csv(tmp_path)
+    config = _config(tmp_path, {"path": path, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+                     report={"enabled": True}, slices={"modules": ["tests.jobs.no_such_slices"]})
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the slice modules were imported")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    assert cli.main(["run", "--config", config, "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "slice module 'tests.jobs.no_such_slices' (slices.modules) failed to import" in err[0], err
+    assert not (tmp_path / "lake").exists()
+
+
 def test_cli_rejects_a_misnamed_evaluation_gold_column_before_spark_starts(spark, tmp_path, capsys, monkeypatch):
     """The held-out ``evaluation`` source of the commands that score on it: the error its load gives, early."""
     path, fmt = _csv(tmp_path)

@@ -226,6 +226,8 @@ def test_bad_dev_sets_and_class_balances_name_the_argument_value_and_fix(binary)
         LabelModel(2).fit(L, class_balance=[0.0, 1.0])
     with pytest.raises(ValueError, match=r"class_balance has 1 entries \[1.0\], but cardinality is 2"):
         LabelModel(2).fit(L, class_balance=[1.0])
+    with pytest.raises(ValueError, match=r"class_balance must be a flat list of 2 proportions, got an array of shape \(1, 2\)"):
+        LabelModel(2).fit(L, class_balance=[[0.5, 0.5]])
     # Proportions rounded to two decimals (Snorkel takes them as they are) are renormalized.
     rounded = LabelModel(3).fit(np.where(L == 1, 2, L), class_balance=[0.33, 0.33, 0.33])
     np.testing.assert_allclose(rounded.class_balance_, [1 / 3] * 3)
