@@ -571,6 +571,13 @@ def test_stages_rerun_under_one_run_id_after_rows_and_an_lf_change(spark, projec
     err = refused("fit", before)
     assert f"aggregated from votes v{then}, and the votes table" in err and f"(now v{now})" in err, err
     assert "run `lakelabel aggregate --run-id edit` again" in err
+    # An operator's RESTORE of the votes to the rows that were aggregated: fit takes the statistics again.
+    from jobs.delta_io import LocalDeltaIO
+
+    votes = more["tables"]["votes"]["path"]
+    LocalDeltaIO().restore_table(votes, then, reason="back to the aggregated votes")
+    assert _command("fit", before, "edit", tmp_path / "fit_restored.json")["status"] == "succeeded"
+    assert _command("apply", before, "edit", tmp_path / "apply_again.json")["counts"]["rows"] == 36
     for stage in ("aggregate", "fit"):
         _command(stage, before, "edit", tmp_path / f"{stage}_more.json")
 

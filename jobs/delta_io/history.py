@@ -158,15 +158,37 @@ def _describing_metadata(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]
 def _unchanged_in_history(
     history: Callable[[int], Sequence[Mapping[str, Any]]], latest: int | None, version: int | None
 ) -> bool:
-    """unchanged_since's answer: every commit after ``version`` up to ``latest`` is data-neutral."""
+    """unchanged_since's answer: the rows at ``latest`` are those of ``version``. Every commit after it is
+    data-neutral, or a RESTORE brought back a version whose rows were those of ``version`` (a failed run's
+    rollback to the rows a later stage had read, or an operator's RESTORE after a bad write)."""
     if latest is None or version is None or not 0 <= version <= latest:
         return False
     if version == latest:
         return True
     if latest - version > _HISTORY_WINDOW:
         return False
-    later = [entry for entry in history(latest - version) if int(entry.get("version", -1)) > version]
-    return len(later) == latest - version and all(e.get("operation") in _DATA_NEUTRAL_OPERATIONS for e in later)
+    later = sorted((entry for entry in history(latest - version) if int(entry.get("version", -1)) > version),
+                   key=lambda e: int(e["version"]))
+    if len(later) != latest - version:
+        return False
+    same = {version: True}  # per version from ``version`` on: are its rows those of ``version``?
+    for entry in later:
+        v, op = int(entry["version"]), entry.get("operation")
+        if op in _DATA_NEUTRAL_OPERATIONS:
+            same[v] = same[v - 1]
+        elif op == "RESTORE":
+            same[v] = same.get(_restored_version(entry), False)
+        else:
+            same[v] = False
+    return same[latest]
+
+
+def _restored_version(entry: Mapping[str, Any]) -> int | None:
+    """The version a RESTORE commit brought back (None when restored by timestamp)."""
+    try:
+        return int((entry.get("operationParameters") or {}).get("version"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _txn_in_history(history: Sequence[Mapping[str, Any]], app_id: str) -> int | None:

@@ -280,6 +280,9 @@ def test_data_neutral_commits_keep_lakelabel_metadata_and_a_data_change_hides_it
     # Restoring version 4 (the VACUUM END commit) brings back the summary that described it.
     io.restore_table(str(path), 4, reason="run r3 failed")
     assert read_metadata(str(path)) == {"lakelabel.run_id": "r2", "lakelabel.restore": "run r3 failed"}
+    # Its rows are those of version 1 again (4 held them), not those of version 0 (a row fewer) or 5.
+    assert io.unchanged_since(str(path), 1) and io.unchanged_since(str(path), 4)
+    assert not io.unchanged_since(str(path), 0) and not io.unchanged_since(str(path), 5)
     # A restore to the current version commits nothing.
     io.restore_table(str(path), 6, reason="nothing to restore")
     assert DeltaTable(str(path)).version() == 6 and read_table(spark, str(path)).count() == 4
