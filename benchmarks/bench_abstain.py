@@ -19,17 +19,24 @@ shapes of :mod:`_shapes`, seeds 0-2), next to the default and majority vote:
 - ``EM with abstains, pi uniform`` and ``EM with abstains, pi default's``: the same, the class
   balance held fixed (Snorkel's ``LabelModel`` holds it at uniform unless given): uniform, or the
   default's fitted balance (session 13);
+- ``EM, pi uniform`` (session 14): the abstain-free EM as shipped, but with the class balance held
+  at uniform (Snorkel's default), and rows scored with it; ``EM, pi uniform, then its balance``:
+  the same weights, rows scored with the balance of its posteriors (one E-step, not fixed in EM);
 - ``equal-weight prior``: the Beta prior centred on the same vote weight for every class
   (``expit(logit(pi_v) + lift)``) instead of floored at ``prior_precision``;
-- ``default, true balance given`` (shapes only): the default with ``class_balance`` set to the
+- ``default, true balance given`` (shapes and the demo): the default with ``class_balance`` set to the
   training rows' gold class balance: how much of the gap is the balance estimate;
-- ``oracle naive Bayes`` (shapes only): the full table, abstains included, counted from the
+- ``oracle naive Bayes`` (shapes and the demo): the full table, abstains included, counted from the
   training rows' gold labels (add-one smoothing): what abstains can give when their rates are
   known, and what the metric rewards.
 
+With ``--demo DIR`` (a demo source written by ``python -m jobs.demo.data DIR --rows 20000`` in
+lakelabel's venv) the demo's tickets, labelled by its 12 LFs as written for snorkel
+(:mod:`_snorkel_apply`, needs snorkel), are one more problem: fitted and scored on every row.
+
 Usage::
 
-    python benchmarks/bench_abstain.py [--data DIR]
+    python benchmarks/bench_abstain.py [--data DIR] [--demo DIR]
 """
 
 from __future__ import annotations
@@ -50,11 +57,24 @@ from bench_quality import _mv_proba, load_task
 SEEDS = (0, 1, 2)
 
 
-def _problems(data: Path) -> list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray, Callable[[np.ndarray], float], int]]:
+def _demo_problem(folder: Path) -> tuple:
+    """The demo's tickets labelled by its LFs (snorkel's applier), fitted and scored on every row."""
+    import pandas as pd
+    from snorkel.labeling import PandasLFApplier
+
+    from _snorkel_apply import snorkel_lfs
+
+    df = pd.read_parquet(folder)
+    L = PandasLFApplier(snorkel_lfs()).apply(df, progress_bar=False, fault_tolerant=True).astype(np.int64)
+    y = df["true_label_id"].to_numpy().astype(np.int64)
+    return (f"demo ({len(df):,} rows)", L, y, L, (lambda P: 100 * expected_accuracy(P, y)), 4)
+
+
+def _problems(data: Path, demo: Path | None = None) -> list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray, Callable[[np.ndarray], float], int]]:
     from labelmodel import stats_from_matrix
     from labelmodel.confusion import multi_class_vote_share
 
-    out = []
+    out = [_demo_problem(demo)] if demo is not None else []
     for name in ("youtube", "trec"):
         t = load_task(data / name)
         out.append((name, t.L_train, None, t.L_test, (lambda y: lambda P: 100 * expected_accuracy(P, y))(t.y_test),
@@ -92,10 +112,12 @@ def _prediction_variants(lm, L: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _em_with_abstains(L: np.ndarray, k: int, pi_from_abstain_free: bool, cfg,
-                      pi_fixed: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """EM whose E-step scores rows with the implied table (abstains included); the M-step is
-    the shipped precision M-step, with the class balance ``pi_fixed`` when given. Returns the
-    fitted model's predict_proba."""
+                      pi_fixed: np.ndarray | None = None, abstains: bool = True,
+                      then_its_balance: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """EM whose E-step scores rows with the implied table (abstains included; without ``abstains``
+    with the shipped abstain-free weights); the M-step is the shipped precision M-step, with the class
+    balance ``pi_fixed`` when given. Returns the fitted model's predict_proba (``then_its_balance``:
+    abstain-free weights with the balance of the final posteriors)."""
     from labelmodel import stats_from_matrix
     from labelmodel._params import FittedParams
     from labelmodel._votes import bump_proba, table_proba
@@ -131,13 +153,20 @@ def _em_with_abstains(L: np.ndarray, k: int, pi_from_abstain_free: bool, cfg,
 
     a, pi = m_step(_mv_proba(P, k), _mv_proba(P, k))
     for _ in range(cfg.max_iter):
-        post = table_proba(P, np.log(pi), table(a, pi))
+        post = (table_proba(P, np.log(pi), table(a, pi)) if abstains
+                else bump_proba(P, np.log(pi), params(a, pi).weights))
         post_pi = bump_proba(P, np.log(pi), params(a, pi).weights) if pi_from_abstain_free else post
         a2, pi2 = m_step(post, post_pi)
         done = max(np.abs(a2 - a).max(), np.abs(pi2 - pi).max()) < cfg.tol
         a, pi = a2, pi2
         if done:
             break
+    if not abstains:
+        w = params(a, pi).weights
+        lp = np.log(pi)
+        if then_its_balance:
+            lp = np.log(np.clip(cnt @ bump_proba(P, lp, w), 1e-12, None) / n)
+        return lambda Lt: bump_proba(Lt, lp, w)
     return lambda Lt: table_proba(Lt, np.log(pi), table(a, pi))
 
 
@@ -158,14 +187,14 @@ def _equal_weight_prior(pi: np.ndarray, prior_precision: float) -> np.ndarray:
     return expit(logit(np.clip(pi, 1e-6, 1 - 1e-6)) + logit(prior_precision) - logit(1.0 / k))
 
 
-def run(data: Path) -> tuple[list[str], dict[str, dict[str, float]], float]:
+def run(data: Path, demo: Path | None = None) -> tuple[list[str], dict[str, dict[str, float]], float]:
     import labelmodel.dawid_skene as ds
     from labelmodel import LabelModel, LabelModelConfig
 
     cfg = LabelModelConfig()
     scores: dict[str, dict[str, list[float]]] = {}
     t0 = time.process_time()
-    for name, Ltr, ytr, Lte, score, k in _problems(data):
+    for name, Ltr, ytr, Lte, score, k in _problems(data, demo):
         row = scores.setdefault(name.split("#")[0], {})
 
         def add(variant: str, P: np.ndarray) -> None:
@@ -184,6 +213,10 @@ def run(data: Path) -> tuple[list[str], dict[str, dict[str, float]], float]:
         add("EM with abstains, pi uniform", _em_with_abstains(Ltr, k, False, cfg, np.full(k, 1.0 / k))(Lte))
         pi_default = np.exp(lm.params_.train_log_prior - logsumexp(lm.params_.train_log_prior))
         add("EM with abstains, pi default's", _em_with_abstains(Ltr, k, False, cfg, pi_default)(Lte))
+        uniform = np.full(k, 1.0 / k)
+        add("EM, pi uniform", _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False)(Lte))
+        add("EM, pi uniform, then its balance",
+            _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False, then_its_balance=True)(Lte))
         shipped = ds.prior_precision_of
         ds.prior_precision_of = _equal_weight_prior
         try:
@@ -205,12 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "wrench",
                    help="folder holding the WRENCH youtube and trec task folders")
+    p.add_argument("--demo", type=Path, help="a demo source folder (python -m jobs.demo.data DIR --rows N)")
     args = p.parse_args(argv)
     if not all((args.data / t / "train.json").is_file() for t in ("youtube", "trec")):
         print(f"error: {args.data} has no youtube/ and trec/ task folders; pass --data pointing at "
               "../shared/data/wrench", file=sys.stderr)
         return 2
-    variants, means, cpu = run(args.data)
+    variants, means, cpu = run(args.data, args.demo)
     rows = [[task] + [f"{means[task][v]:.2f}" if v in means[task] else "–" for v in variants] for task in means]
     print(markdown_table(["task / shape (mean of seeds 0-2)"] + variants, rows))
     print(f"\n{cpu:.0f} s CPU")
