@@ -70,6 +70,13 @@ class TaskRegistry(LFRegistry):
             for lf in task.registry.lfs:
                 self.register(lf, origin=task.registry.origin(lf.name))
 
+    def _empty(self) -> TaskRegistry:
+        """No LFs, the same sizing label space: :meth:`select` of a task registry (an incremental apply
+        reapplies some LFs of several tasks) keeps each LF's own label space."""
+        out = TaskRegistry.__new__(TaskRegistry)
+        LFRegistry.__init__(out, self.label_space)
+        return out
+
     def register(self, lf: LabelingFunction, *, origin: str | None = None) -> LabelingFunction:
         if lf.name in self._lfs:
             raise LFConfigError(

@@ -114,10 +114,14 @@ class LFRegistry:
             raise LFConfigError(f"unknown LF name(s) {unknown}; known LFs: {list(self.names)}")
         keep = set(include) if include is not None else set(self._lfs)
         keep -= set(exclude or [])
-        out = LFRegistry(self._label_space)
+        out = self._empty()
         for name in sorted(keep):
             out.register(self._lfs[name], origin=self._origin.get(name))
         return out
+
+    def _empty(self) -> LFRegistry:
+        """A registry of the same kind and label space, without LFs (what :meth:`select` fills)."""
+        return LFRegistry(self._label_space)
 
     def __len__(self) -> int:
         return len(self._lfs)

@@ -364,3 +364,43 @@ def replace_mlflow_off(cfg):
     from dataclasses import replace
 
     return replace(cfg, mlflow=replace(cfg.mlflow, enabled=False), evaluation=None)
+
+
+def test_incremental_apply_of_a_multitask_config(spark, tmp_path):
+    """An LF added to a task, then rows added to the source: only the new LF, then only the new rows are
+    applied, and the votes and every task's labels are those of a full run on the same inputs."""
+    from jobs import pipeline
+
+    source = make_source(tmp_path)
+    base = task_dict(tmp_path, source, mlflow={"enabled": False})
+    fewer = config_from_dict({**base, "lfs": {"modules": ["tests.jobs.multitask_lfs"], "exclude": ["kw_crash"]}})
+    full = config_from_dict(base)
+    pipeline.run(spark, fewer, run_id="a")
+    pipeline.run(spark, full, run_id="b")  # kw_crash (task topic) is new: applied on its own
+    votes = DeltaTable(full.table_path("votes")).to_pandas()
+    assert set(votes.loc[votes.lf_name == "kw_crash", "run_id"]) == {"b"}
+    assert set(votes.loc[votes.lf_name != "kw_crash", "run_id"]) == {"a"}
+
+    more = pd.read_parquet(source)
+    added = more.iloc[:10].assign(id=more["id"].iloc[:10] + N)
+    pd.concat([more, added], ignore_index=True).to_parquet(source)
+    labels = pipeline.run(spark, full, run_id="c").summary["tables"]["labels"]["path"]  # the 10 new rows get every LF
+    votes = DeltaTable(full.table_path("votes")).to_pandas()
+    assert set(votes.loc[votes.row_id.astype(int) >= N, "run_id"]) == {"c"}
+    assert set(votes.loc[votes.row_id.astype(int) < N, "run_id"]) == {"a", "b"}
+
+    fresh = config_from_dict({**base, "lakehouse": str(tmp_path / "fresh")})
+    fresh_labels = pipeline.run(spark, fresh, run_id="all").summary["tables"]["labels"]["path"]
+
+    def table(cfg, name):
+        df = DeltaTable(cfg.table_path(name)).to_pandas()
+        return df.drop(columns=[c for c in df.columns if c in ("run_id", "created_at", "votes_version")])
+
+    key = ["row_id", "lf_name"]
+    assert table(full, "votes").sort_values(key).reset_index(drop=True).equals(
+        table(fresh, "votes").sort_values(key).reset_index(drop=True))
+    got = DeltaTable(labels).to_pandas().sort_values("row_id").reset_index(drop=True)
+    want = DeltaTable(fresh_labels).to_pandas().sort_values("row_id").reset_index(drop=True)
+    assert len(got) == N + 10
+    for task in ("topic", "urgency", "tags_refund", "tags_login"):
+        assert got[task].apply(lambda s: s["label"]).tolist() == want[task].apply(lambda s: s["label"]).tolist(), task
