@@ -180,12 +180,48 @@ class Terminated(BaseException):
     """SIGTERM from an orchestrator: unwinds like Ctrl-C so every stage restores its tables."""
 
 
+class Interrupted(BaseException):
+    """Ctrl-C, raised by lakelabel's SIGINT handler. Not a KeyboardInterrupt: Py4J logs a traceback
+    for a KeyboardInterrupt that lands in one of its calls."""
+
+
+# Which signal stopped the command: a Spark call it cut short may surface as that call's error (a
+# cancelled job), not as the KeyboardInterrupt or Terminated the handler raised; the exit code follows
+# the signal all the same.
+_signalled: str | None = None
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
+    global _signalled
     # Once: a second SIGTERM while the tables are being restored must not cut the restore short
     # (an orchestrator that will not wait sends SIGKILL).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _signalled = "terminated"
     _stop_spark_jobs()
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    """Ctrl-C: as SIGTERM, but a second Ctrl-C interrupts the cleanup (Python's default)."""
+    global _signalled
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signalled = "interrupted"
+    _stop_spark_jobs()
+    raise Interrupted()
+
+
+def install_signal_handlers() -> dict[int, Any]:
+    """Install the SIGTERM and SIGINT handlers (from the main thread; a notebook's worker thread keeps
+    its own). Called again once Spark has started: PySpark's SparkContext installs its own SIGINT
+    handler, which cancels the jobs through the Py4J connection the interrupted call still holds and
+    left Ctrl-C to surface as that call's error (exit 2)."""
+    previous: dict[int, Any] = {}
+    try:
+        for signum, handler in ((signal.SIGTERM, _on_sigterm), (signal.SIGINT, _on_sigint)):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread
+        pass
+    return previous
 
 
 def _stop_spark_jobs() -> None:
@@ -215,27 +251,40 @@ def _stop_spark_jobs() -> None:
 
 def guarded(call: Callable[[], int], debug: bool) -> int:
     """Run ``call`` and turn every outcome into an exit code and at most one stderr line."""
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (a notebook's worker thread): leave signals alone
-        pass
+    global _signalled
+    _signalled = None
+    previous = install_signal_handlers()
     try:
         return call()
-    except KeyboardInterrupt:
-        print("lakelabel: interrupted; the tables are as before the run", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Terminated:
-        print("lakelabel: terminated (SIGTERM); the tables are as before the run", file=sys.stderr)
-        return EXIT_TERMINATED
-    except TransientError as err:
-        if debug:
-            log.exception("failed")
+    except BaseException as err:  # noqa: BLE001 - the CLI boundary turns every outcome into an exit code
+        if isinstance(err, (KeyboardInterrupt, Interrupted)) or (_signalled == "interrupted"
+                                                                 and isinstance(err, Exception)):
+            if debug:
+                log.debug("interrupted", exc_info=True)
+            print("lakelabel: interrupted; the tables are as before the run", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if isinstance(err, Terminated) or (_signalled == "terminated" and isinstance(err, Exception)):
+            if debug:
+                log.debug("terminated", exc_info=True)
+            print("lakelabel: terminated (SIGTERM); the tables are as before the run", file=sys.stderr)
+            return EXIT_TERMINATED
+        return _exit_code(err, debug)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_code(err: BaseException, debug: bool) -> int:
+    """The exit code of a failure that is not a signal, after its one stderr line (other
+    BaseExceptions, such as SystemExit, go on)."""
+    if not isinstance(err, Exception):
+        raise err
+    if debug:
+        log.error("failed", exc_info=err)
+    if isinstance(err, TransientError):
         print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
         return EXIT_TRANSIENT
-    except LakelabelError as err:
-        if debug:
-            log.exception("failed")
+    if isinstance(err, LakelabelError):
         # A write or read that failed because a worker died or a commit lost a race says so in its
         # cause: that is transient, not a problem with the input.
         if err.__cause__ is not None and _transient(err.__cause__):
@@ -243,19 +292,13 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
             return EXIT_TRANSIENT
         print(f"lakelabel: error: {one_line(err)}", file=sys.stderr)
         return EXIT_INPUT
-    except Exception as err:  # noqa: BLE001 - the CLI boundary turns every failure into one line
-        transient = _transient(err)
-        if debug:
-            log.exception("failed")
-        if transient:
-            print(f"lakelabel: error (transient, a retry may succeed): {transient}", file=sys.stderr)
-            return EXIT_TRANSIENT
-        hint = "" if debug else " (rerun with --verbose for the traceback)"
-        print(f"lakelabel: error: {type(err).__name__}: {one_line(err)}{hint}", file=sys.stderr)
-        return EXIT_UNEXPECTED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    transient = _transient(err)
+    if transient:
+        print(f"lakelabel: error (transient, a retry may succeed): {transient}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    hint = "" if debug else " (rerun with --verbose for the traceback)"
+    print(f"lakelabel: error: {type(err).__name__}: {one_line(err)}{hint}", file=sys.stderr)
+    return EXIT_UNEXPECTED
 
 
 def _transient(err: BaseException) -> str | None:
@@ -342,6 +385,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         from jobs.runtime.session import get_spark
 
         spark = get_spark(f"lakelabel-{cmd.name}", master=args.master or cfg.spark.master, conf=cfg.spark.conf)
+        install_signal_handlers()  # over PySpark's SIGINT handler
     if spark is not None:
         from jobs.runtime.progress import Heartbeat
 
