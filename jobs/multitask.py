@@ -31,6 +31,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 from jobs import aggregate, apply_lfs, delta_io, fit_label_model, incremental, multitask_labels, task_masks
 from jobs.aggregate import AggregateResult
 from jobs.apply_record import ApplyResult, lf_info
+from jobs.changes.drift import check as drift_check
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
 from jobs.runtime import tracking
 from jobs.runtime.config import PipelineConfig
@@ -325,6 +326,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                                          gold_counts=agg.gold_counts, lf_versions=mine.lf_versions,
                                          lf_info=lf_info(mine))  # fmt: skip
             timings["fit"] += fitted.seconds
+            # Each task against its own numbers in the previous run, before any label is written.
+            drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(t.label_space), task=t.name,
+                                labels_path=labels_path)
             metrics = dict(fitted.metrics)
             holdout = evaluate_holdout(spark, cfg, t, fitted.model, io)
             metrics.update(holdout)
@@ -350,6 +354,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                 "label_model": {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": model_uri,
                                 "method": cfg.label_model.method},
                 "metrics": metrics,
+                **({"drift": drift} if drift is not None else {}),
             }  # fmt: skip
 
         log.info("stage 4/4 write: labels of %d tasks for %d rows, one commit", len(tasks), applied.n_rows)
@@ -418,9 +423,14 @@ def _summary(cfg: PipelineConfig, run_id: str, applied: ApplyResult, task_set: T
             "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
             "labels": {k: v for k, v in next(iter(entries.values()))["tables"]["labels"].items() if k != "column"},
         },
+        # What this run's apply computed (incremental apply: README "Incremental apply and verify").
+        "apply": {"applied_lfs": list(applied.applied_lfs), "reused_lfs": list(applied.reused_lfs),
+                  "applied_rows": applied.applied_rows, "row_changes": applied.row_changes},
         "lfs": [{"name": lf.name, "task": task_of[lf.name], "version": lf.version, "kind": lf.kind, "origin": lf.origin,
                  "votes": lf.votes, "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs],
         "tasks": entries,
+        **({"drift": {name: e["drift"] for name, e in entries.items()}}
+           if any("drift" in e for e in entries.values()) else {}),
         "tie_break_policy": cfg.output.tie_break_policy,
         "fingerprint": applied.fingerprint,
         "metrics": {f"{name}.{k}": v for name, e in entries.items() for k, v in e["metrics"].items()},

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from jobs import aggregate, apply_lfs, fit_label_model, write_labels
 from jobs import delta_io, incremental, multitask
 from jobs.apply_record import lf_info, lf_summaries
+from jobs.changes.drift import check as drift_check
 from jobs.tasks import is_multitask
 from jobs.runtime import tracking
 from jobs.runtime import command
@@ -133,7 +134,7 @@ def run(
                                      lf_info=lf_info(applied))
         timings["fit"] = fitted.seconds
         # Before the model is logged and any label is written: a drift failure publishes nothing.
-        drift = check_drift(cfg, run_id, agg.stats, fitted.model, applied.label_space)
+        drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(applied.label_space))
         metrics = dict(fitted.metrics)
         holdout = evaluate_holdout(spark, cfg, registry, fitted.model)
         metrics.update(holdout)
@@ -207,31 +208,6 @@ def run(
         clear_description(spark)
         if cfg.mlflow.enabled:
             tracking.end_run(cfg, status, failing=status != "FINISHED")
-
-
-def check_drift(cfg: PipelineConfig, run_id: str, stats: Any, model: Any, label_space: Sequence[str]) -> dict | None:
-    """Compare this run with the previous one on the same tables (:mod:`jobs.changes.drift`).
-
-    Saves ``drift_stats.json`` and ``drift.json`` in the run folder and logs ``drift.*`` metrics to
-    the active MLflow run; raises :class:`~jobs.changes.drift.DriftError` (exit 2) when a change passes
-    a ``drift.fail_on_*`` threshold, before any label is written. None when ``drift.enabled`` is off.
-    """
-    if not cfg.drift.enabled:
-        return None
-    from jobs.changes import drift
-    from jobs.changes.runs import previous_run
-
-    folder = run_dir(cfg.lakehouse, run_id)
-    now = drift.run_stats(stats, model, list(label_space), label_unvoted=bool(cfg.label_model.label_unvoted))
-    drift.save_run_stats(folder, now)
-    previous = previous_run(cfg, run_id)
-    before = drift.load_run_stats(previous) if previous is not None else None
-    doc = drift.compare(now, before, cfg.drift, previous_run=previous.run_id if previous else None)
-    write_json(folder / "drift.json", doc)
-    if cfg.mlflow.enabled:
-        tracking.log_drift(cfg, doc, drift.metrics(doc))
-    drift.enforce(doc, run_id)
-    return {k: v for k, v in doc.items() if k != "current"}
 
 
 def settings_fingerprint(cfg: PipelineConfig) -> str:

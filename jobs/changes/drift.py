@@ -7,7 +7,8 @@ pattern once. They are saved as ``drift_stats.json`` in the run folder; the prev
 from its ``drift_stats.json``, or from its ``stats.npz`` and ``label_model.json`` (runs made before
 drift existed). The comparison, thresholds from ``drift.*``:
 
-* ``lf_coverage``: an LF's coverage (fraction of rows it voted on) moved by more than this;
+* ``lf_coverage``: an LF's coverage (fraction of rows it voted on) moved by more than this; an LF
+  added since the previous run moved from 0, one removed moved to 0;
 * ``lf_votes``: an LF's class distribution of votes moved by more than this (total variation);
 * ``label_shift``: the label distribution (hard labels, ties split evenly, plus the rows left
   unlabeled) moved by more than this (total variation);
@@ -28,13 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from jobs.changes.runs import RunRecord
-from jobs.runtime.config import DriftConfig
-from jobs.runtime.runs import write_json
+from jobs.changes.runs import RunRecord, previous_run
+from jobs.runtime import tracking
+from jobs.runtime.config import DriftConfig, PipelineConfig
+from jobs.runtime.runs import run_dir, write_json
 from labelmodel import LabelModel, SufficientStats, tie_shares
 from lf_library.errors import ConfigError
 
-__all__ = ["DRIFT_STATS_FILE", "DriftError", "run_stats", "load_run_stats", "compare", "enforce"]
+__all__ = ["DRIFT_STATS_FILE", "DriftError", "check", "run_stats", "load_run_stats", "compare", "enforce"]
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +96,52 @@ def run_stats(stats: SufficientStats, model: Any, label_space: list[str], *, lab
     return out
 
 
-def save_run_stats(folder: Path, numbers: dict) -> None:
-    write_json(folder / DRIFT_STATS_FILE, numbers)
+def check(cfg: PipelineConfig, run_id: str, stats: SufficientStats, model: Any, label_space: list[str], *,
+          task: str | None = None, labels_path: str | None = None) -> dict | None:
+    """Compare this run with the previous one on the same tables, before its labels are written.
+
+    Saves ``drift_stats.json`` and ``drift.json`` in the run folder (a task of a multi-task run:
+    ``drift_stats_<task>.json``, ``drift_<task>.json``, its labels in ``labels_path``) and logs the
+    ``drift.*`` metrics (``<task>.drift.*``) and the document to the active MLflow run; raises
+    :class:`DriftError` (exit 2) when a change passes a ``drift.fail_on_*`` threshold. Returns the
+    summary's ``drift`` section; None when ``drift.enabled`` is off.
+    """
+    if not cfg.drift.enabled:
+        return None
+    folder = run_dir(cfg.lakehouse, run_id)
+    now = run_stats(stats, model, list(label_space), label_unvoted=bool(cfg.label_model.label_unvoted))
+    save_run_stats(folder, now, task)
+    previous = previous_run(cfg, run_id, labels_path=labels_path)
+    before = load_run_stats(previous, task) if previous is not None else None
+    doc = compare(now, before, cfg.drift, previous_run=previous.run_id if previous else None)
+    if task is not None:
+        for item in doc["warnings"] + doc["failures"]:
+            item["what"] = f"{item['what']} of task {task}"
+    write_json(folder / _task_file("drift.json", task), doc)
+    if cfg.mlflow.enabled:
+        tracking.log_drift(cfg, doc, metrics(doc, f"{task}." if task else ""), _task_file("drift.json", task))
+    enforce(doc, run_id)
+    return {k: v for k, v in doc.items() if k != "current"}
 
 
-def load_run_stats(record: RunRecord) -> dict | None:
-    """A previous run's numbers: its ``drift_stats.json``, or computed from its stats and model files."""
-    path = record.folder / DRIFT_STATS_FILE
+def _task_file(name: str, task: str | None) -> str:
+    """``drift.json`` -> ``drift_<task>.json`` for a task of a multi-task run."""
+    stem, dot, ext = name.rpartition(".")
+    return name if task is None else f"{stem}_{task}{dot}{ext}"
+
+
+def save_run_stats(folder: Path, numbers: dict, task: str | None = None) -> None:
+    write_json(folder / _task_file(DRIFT_STATS_FILE, task), numbers)
+
+
+def load_run_stats(record: RunRecord, task: str | None = None) -> dict | None:
+    """A previous run's numbers: its ``drift_stats.json`` (a task's: ``drift_stats_<task>.json``), or, for
+    a single-task run, computed from its stats and model files."""
+    path = record.folder / _task_file(DRIFT_STATS_FILE, task)
     if path.is_file():
         return json.loads(path.read_text())
+    if task is not None:
+        return None
     stats_file, model_file = record.folder / "stats.npz", record.folder / "label_model.json"
     if not (stats_file.is_file() and model_file.is_file() and record.label_space):
         return None
@@ -137,13 +176,14 @@ def compare(now: dict, before: dict | None, cfg: DriftConfig, *, previous_run: s
     for name, lf in now["lfs"].items():
         old = before["lfs"].get(name)
         if old is None:
-            changes["lfs"][name] = {"status": "added", "coverage": lf["coverage"]}
+            changes["lfs"][name] = {"status": "added", "coverage": lf["coverage"], "coverage_change": lf["coverage"]}
             continue
         changes["lfs"][name] = {"coverage_before": old["coverage"], "coverage": lf["coverage"],
                                 "coverage_change": lf["coverage"] - old["coverage"],
                                 "votes_shift": _tv(lf["votes"], old["votes"])}
     for name in sorted(set(before["lfs"]) - set(now["lfs"])):
-        changes["lfs"][name] = {"status": "removed", "coverage_before": before["lfs"][name]["coverage"]}
+        was = before["lfs"][name]["coverage"]
+        changes["lfs"][name] = {"status": "removed", "coverage_before": was, "coverage_change": -was}
     changes["rows"] = {"before": before["rows"], "now": now["rows"]}
     changes["conflict_rate"] = {"before": before["conflict_rate"], "now": now["conflict_rate"],
                                 "change": now["conflict_rate"] - before["conflict_rate"]}
@@ -170,8 +210,9 @@ def compare(now: dict, before: dict | None, cfg: DriftConfig, *, previous_run: s
 def _measured(changes: dict) -> list[tuple[str, float, str]]:
     out = []
     for name, lf in changes["lfs"].items():
-        if "coverage_change" in lf:
-            out.append(("lf_coverage", lf["coverage_change"], f"coverage of LF {name}"))
+        status = f" ({lf['status']})" if "status" in lf else ""
+        out.append(("lf_coverage", lf["coverage_change"], f"coverage of LF {name}{status}"))
+        if "votes_shift" in lf:
             out.append(("lf_votes", lf["votes_shift"], f"class distribution of LF {name}'s votes"))
     out.append(("conflict_rate", changes["conflict_rate"]["change"], "conflict rate"))
     if "label_shift" in changes:
@@ -180,8 +221,8 @@ def _measured(changes: dict) -> list[tuple[str, float, str]]:
     return out
 
 
-def metrics(doc: dict) -> dict[str, float]:
-    """Flat MLflow metrics of a drift section (``drift.*``)."""
+def metrics(doc: dict, prefix: str = "") -> dict[str, float]:
+    """Flat MLflow metrics of a drift section (``<prefix>drift.*``; a task's: ``<task>.``)."""
     changes = doc.get("changes") or {}
     out: dict[str, float] = {"drift.warnings": float(len(doc["warnings"])), "drift.failures": float(len(doc["failures"]))}
     if "conflict_rate" in changes:
@@ -192,8 +233,9 @@ def metrics(doc: dict) -> dict[str, float]:
     for name, lf in (changes.get("lfs") or {}).items():
         if "coverage_change" in lf:
             out[f"drift.lf_coverage_change.{name}"] = float(lf["coverage_change"])
+        if "votes_shift" in lf:
             out[f"drift.lf_votes_shift.{name}"] = float(lf["votes_shift"])
-    return out
+    return {prefix + key: value for key, value in out.items()}
 
 
 def enforce(doc: dict, run_id: str) -> None:

@@ -75,14 +75,15 @@ def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
     )  # fmt: skip
 
 
-def label_runs(cfg: PipelineConfig) -> list[RunRecord]:
-    """Every run that wrote ``cfg``'s labels table, oldest first (by the labels version it wrote).
+def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunRecord]:
+    """Every run that wrote ``cfg``'s labels table (or ``labels_path``: a multi-task run's), oldest first
+    (by the labels version it wrote).
 
     When two summaries name the same labels version (a rerun that changed nothing), the run
     that wrote it first (its summary's modification time) is kept.
     """
     root = Path(cfg.lakehouse).resolve() / "_lakelabel" / "runs"
-    labels_path = cfg.table_path("labels")
+    labels_path = labels_path or cfg.table_path("labels")
     found: dict[int, tuple[float, RunRecord]] = {}
     if not root.is_dir():
         return []
@@ -120,7 +121,8 @@ def find_run(cfg: PipelineConfig, run_id: str, runs: list[RunRecord] | None = No
                       f"wrote labels, latest last: {known}")
 
 
-def previous_run(cfg: PipelineConfig, run_id: str) -> RunRecord | None:
-    """The latest run before ``run_id`` that wrote the same labels table from the same source."""
-    runs = [r for r in label_runs(cfg) if r.run_id != run_id and r.votes_path == cfg.table_path("votes")]
+def previous_run(cfg: PipelineConfig, run_id: str, labels_path: str | None = None) -> RunRecord | None:
+    """The latest run before ``run_id`` that wrote the same labels table (``labels_path``, default
+    ``cfg``'s) from the same votes table."""
+    runs = [r for r in label_runs(cfg, labels_path) if r.run_id != run_id and r.votes_path == cfg.table_path("votes")]
     return runs[-1] if runs else None

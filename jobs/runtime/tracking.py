@@ -201,11 +201,12 @@ def log_params_kept(mlflow: Any, params: dict[str, str], stage: str) -> None:
         mlflow.set_tags(changed)
 
 
-def log_drift(cfg: PipelineConfig, doc: dict[str, Any], metrics: dict[str, float]) -> None:
-    """Log a run's drift section (:mod:`jobs.changes.drift`): ``drift.*`` metrics and ``drift.json``."""
+def log_drift(cfg: PipelineConfig, doc: dict[str, Any], metrics: dict[str, float], name: str = "drift.json") -> None:
+    """Log a run's drift section (:mod:`jobs.changes.drift`): ``drift.*`` metrics and ``drift.json``
+    (``name``: a task's file)."""
     mlflow = _client(cfg)
     mlflow.log_metrics(metrics)
-    mlflow.log_dict(doc, "drift.json")
+    mlflow.log_dict(doc, name)
 
 
 def log_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: list[str]) -> str:

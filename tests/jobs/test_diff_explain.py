@@ -276,6 +276,12 @@ def test_drift_thresholds_from_config():
         drift.enforce(doc, "r")
     with pytest.raises(ConfigError, match=r"drift.label_shift = -1 must be >= 0"):
         DriftConfig(label_shift=-1)
+    # An LF added moved its coverage from 0, one removed to 0: lf_coverage counts them.
+    swapped = {**before, "lfs": {"y": {"coverage": 0.3, "votes": {"a": 3, "b": 0}}}}
+    doc = drift.compare(swapped, before, DriftConfig(fail_on_lf_coverage=0.4), previous_run="p")
+    assert [(w["what"], w["change"]) for w in doc["warnings"]] == [("coverage of LF y (added)", 0.3)]
+    assert [(f["what"], f["change"]) for f in doc["failures"]] == [("coverage of LF x (removed)", -0.5)]
+    assert drift.metrics(doc)["drift.lf_coverage_change.x"] == -0.5 and "drift.lf_votes_shift.y" not in drift.metrics(doc)
 
 
 def test_unknown_run_lists_the_last_five_and_says_how_many(tmp_path):

@@ -368,15 +368,31 @@ def replace_mlflow_off(cfg):
 
 def test_incremental_apply_of_a_multitask_config(spark, tmp_path):
     """An LF added to a task, then rows added to the source: only the new LF, then only the new rows are
-    applied, and the votes and every task's labels are those of a full run on the same inputs."""
+    applied, and the votes and every task's labels are those of a full run on the same inputs. Each task
+    is compared with its own numbers in the previous run (drift), and a drift.fail_on_* stops the run
+    before it publishes."""
     from jobs import pipeline
+    from jobs.changes.drift import DriftError
+    from jobs.multitask_labels import labels_path
 
     source = make_source(tmp_path)
     base = task_dict(tmp_path, source, mlflow={"enabled": False})
     fewer = config_from_dict({**base, "lfs": {"modules": ["tests.jobs.multitask_lfs"], "exclude": ["kw_crash"]}})
     full = config_from_dict(base)
-    pipeline.run(spark, fewer, run_id="a")
-    pipeline.run(spark, full, run_id="b")  # kw_crash (task topic) is new: applied on its own
+    first = pipeline.run(spark, fewer, run_id="a").summary
+    assert set(first["drift"]) == {"topic", "urgency", "tags_refund", "tags_login"}
+    assert first["drift"]["topic"]["notes"] == ["no previous run on these tables to compare with"]
+    tables = {path: DeltaTable(path).version() for path in (labels_path(full), full.table_path("votes"))}
+    gated = config_from_dict({**base, "drift": {"fail_on_lf_coverage": 0.01}})
+    with pytest.raises(DriftError, match=r"drift: the coverage of LF kw_crash \(added\) of task topic moved by "
+                                         r"\+0\.\d+ since run a, more than drift.fail_on_lf_coverage = 0.01"):
+        pipeline.run(spark, gated, run_id="gated")
+    assert {path: DeltaTable(path).to_pandas().run_id.unique().tolist() for path in tables} == {
+        path: ["a"] for path in tables}  # restored: the labels and votes of run a
+    second = pipeline.run(spark, full, run_id="b").summary  # kw_crash (task topic) is new: applied on its own
+    assert second["apply"]["applied_lfs"] == ["kw_crash"] and second["drift"]["topic"]["previous_run"] == "a"
+    assert second["drift"]["topic"]["changes"]["lfs"]["kw_crash"]["status"] == "added"
+    assert "kw_crash" not in second["drift"]["urgency"]["changes"]["lfs"]
     votes = DeltaTable(full.table_path("votes")).to_pandas()
     assert set(votes.loc[votes.lf_name == "kw_crash", "run_id"]) == {"b"}
     assert set(votes.loc[votes.lf_name != "kw_crash", "run_id"]) == {"a"}
