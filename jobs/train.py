@@ -137,7 +137,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     if view is None:
         check_label_space(cfg, io)
-    found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view)
+    found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view, verb="train on")
     space, k, source = list(found.label_space), len(found.label_space), found.source
     text_cols = _text_columns(cfg, view)
     cfg = view.cfg if view is not None else cfg

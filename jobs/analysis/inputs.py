@@ -68,22 +68,19 @@ class AnalysisInputs:
         return bool(self.source.gold_column) or self.gold_test_rows > 0
 
 
-def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
-            view: task_views.TaskView | None = None) -> AnalysisInputs:
-    """Locate the labels of ``run_id`` (default: the run that wrote the latest labels) and their inputs.
-
-    ``view``: one task of a multi-task config; its labels, its LFs' votes, its gold column and
-    its label model (``cfg`` is then the multi-task config or the view's, alike).
+def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_views.TaskView | None = None,
+                  *, verb: str = "analyze") -> tuple[str, int, dict[str, Any]]:
+    """The labels table (a task's with ``view``), its version and the write summary of the run that
+    wrote it, checked to be ``run_id``'s when one is given (``verb``: the command, for the error).
 
     Raises
     ------
     ConfigError
-        No labels table, labels of another run, or votes that moved on since the labels.
+        No labels table, or the labels of another run.
     """
-    io = io or delta_io.delta_io(spark, cfg.tables.delta_io)
     if view is not None:
-        cfg = view.cfg
         labels_path, labels_version, written = task_views.task_labels_lineage(view, io)
+        cfg = view.cfg
     else:
         labels_path = cfg.table_path("labels")
         if not io.table_exists(labels_path):
@@ -94,16 +91,37 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
                               f"commit metadata); point tables.labels at a lakelabel labels table")
         written = json.loads(meta[LABELS_META_KEY])
         labels_version = io.table_version(labels_path)
-    votes_path = cfg.table_path("votes")
     latest_run = written.get("run_id")
     if run_id is not None and run_id != latest_run:
         known = run_dir(cfg.lakehouse, run_id, create=False).is_dir()
         what = "is not a run under " + str(cfg.lakehouse_path) if not known else "has no labels"
         raise ConfigError(
             f"run {run_id!r} {what}: the labels table {labels_path} holds the labels of run {latest_run!r}; "
-            f"run `lakelabel write --run-id {run_id}` (or `lakelabel run --run-id {run_id}`) first, or analyze "
+            f"run `lakelabel write --run-id {run_id}` (or `lakelabel run --run-id {run_id}`) first, or {verb} "
             f"run {latest_run!r}"
         )
+    return labels_path, labels_version, written
+
+
+def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
+            view: task_views.TaskView | None = None, *, verb: str = "analyze") -> AnalysisInputs:
+    """Locate the labels of ``run_id`` (default: the run that wrote the latest labels) and their inputs.
+
+    ``view``: one task of a multi-task config; its labels, its LFs' votes, its gold column and
+    its label model (``cfg`` is then the multi-task config or the view's, alike). ``verb``: the
+    command, for the error about another run's labels.
+
+    Raises
+    ------
+    ConfigError
+        No labels table, labels of another run, or votes that moved on since the labels.
+    """
+    io = io or delta_io.delta_io(spark, cfg.tables.delta_io)
+    labels_path, labels_version, written = labels_of_run(cfg, run_id, io, view, verb=verb)
+    if view is not None:
+        cfg = view.cfg
+    votes_path = cfg.table_path("votes")
+    latest_run = written.get("run_id")
     votes_version = written.get("votes_version")
     if not io.table_exists(votes_path) or not io.unchanged_since(votes_path, votes_version):
         raise ConfigError(

@@ -38,7 +38,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from jobs import delta_io
-from jobs.task_views import one_task, task_applied, task_labels_lineage, view_labels
+from jobs.analysis.inputs import labels_of_run
+from jobs.task_views import one_task, task_applied, view_labels
 from jobs.runtime.config import PipelineConfig
 from jobs.delta_io.sources import load_source
 from jobs.endmodel.feedback import disagreement_score
@@ -199,7 +200,7 @@ def run(
     spark: SparkSession,
     cfg: PipelineConfig,
     *,
-    run_id: str,
+    run_id: str | None = None,
     strategy: Strategy,
     n: int,
     out: str,
@@ -208,8 +209,10 @@ def run(
 ) -> dict[str, Any]:
     """``lakelabel annotate``: pick ``n`` rows by ``strategy`` and write them to ``out``; returns the summary.
 
-    ``task``: the task of a multi-task config whose labels to pick from (required for such a
-    config): its labels, its LFs' votes, its label space; the summary then names it.
+    ``run_id``: the run whose labels to pick from (default: the run that wrote the latest labels; another
+    run's is a :class:`ConfigError`, as for ``analyze``). ``task``: the task of a multi-task config whose
+    labels to pick from (required for such a config): its labels, its LFs' votes, its label space; the
+    summary then names it.
     """
     started = time.perf_counter()
     if n < 1:
@@ -221,13 +224,10 @@ def run(
     view = one_task(cfg, task, command="annotate")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     applied = load_apply_result(cfg, io)
+    labels_path, _, written = labels_of_run(cfg, run_id, io, view, verb="annotate")
+    run_id = written.get("run_id") or run_id
     if view is not None:
-        labels_path, _, _ = task_labels_lineage(view, io)
         applied, cfg = task_applied(applied, view), view.cfg
-    else:
-        labels_path = cfg.table_path("labels")
-        if not io.table_exists(labels_path):
-            raise ConfigError(f"no labels table at {labels_path}; run `lakelabel run --config ...` first, then annotate")
     space = list(applied.label_space)
     source = load_source(spark, cfg.source, io=io)
     text_col = text_column_of(cfg, source, view.task.registry if view is not None else None)

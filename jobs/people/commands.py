@@ -151,9 +151,10 @@ COMMANDS = [
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
             add_arguments=_task_option, run=_status, done=_line("gold"),
             precheck=lambda args, cfg: _gold_config(args, cfg, "gold status"), needs_spark=_status_needs_spark),
-    Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio)",
+    Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio) "
+                                  "(--run-id: the run whose labels to pick from; default the latest labels)",
             add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck,
-            reads_source=True),
+            reads_source=True, new_run_id=False),
     Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",
             add_arguments=_suggest_options, run=_suggest, done=_line("suggest"), precheck=_suggest_precheck,
             reads_source=True),

@@ -242,7 +242,7 @@ def test_annotate_strategies_then_round_trip(spark, after_p1):
     text = dict(zip(rows.id, rows.text))
     for strategy in annotate.STRATEGIES:
         out = tmp / f"{strategy}.csv"
-        s = annotate.run(spark, cfg, run_id="a", strategy=strategy, n=6, out=str(out))
+        s = annotate.run(spark, cfg, strategy=strategy, n=6, out=str(out))
         picked = pd.read_csv(out, dtype=str, keep_default_na=False)
         assert s["counts"]["rows"] == len(picked) <= 6
         assert list(picked.columns[:4]) == ["row_id", "label", "annotator", "note"]
@@ -265,8 +265,14 @@ def test_annotate_strategies_then_round_trip(spark, after_p1):
     s = gold.run(spark, cfg, run_id="g2", file=str(tmp / "done.csv"))
     assert s["counts"]["imported"] == len(picked)
 
-    ls = annotate.run(spark, cfg, run_id="a", strategy="uncertain", n=3, out=str(tmp / "tasks.json"),
+    ls = annotate.run(spark, cfg, run_id="p1", strategy="uncertain", n=3, out=str(tmp / "tasks.json"),
                       format="label-studio")  # fmt: skip
+    assert ls["run_id"] == "p1"  # the run whose labels it picked from
+    # Another run's labels: refused, as analyze and train refuse them.
+    with pytest.raises(ConfigError, match=r"run 'g' (has no labels|is not a run under \S+): the labels table .* "
+                                          r"holds the labels of run 'p1'; .* or annotate run 'p1'"):
+        annotate.run(spark, cfg, run_id="g", strategy="uncertain", n=3, out=str(tmp / "other.csv"))
+    assert not (tmp / "other.csv").exists()
     tasks = json.loads((tmp / "tasks.json").read_text())
     assert len(tasks) == ls["counts"]["rows"] and all("row_id" in t["data"] and "text" in t["data"] for t in tasks)
     pred = tasks[0]["predictions"][0]
