@@ -74,12 +74,16 @@ def assign_split(row_id: str, dev_fraction: float) -> str:
 
 
 def label_space_of(cfg: PipelineConfig) -> tuple[str, ...]:
-    """The label space: ``lfs.label_space``, else the LF modules' ``LABEL_SPACE``."""
+    """The label space: ``lfs.label_space``, else the LF modules' ``LABEL_SPACE`` (the modules only: a
+    declared LF, a model LF say, is not built for it)."""
     if cfg.lfs.label_space:
         return tuple(cfg.lfs.label_space)
-    from jobs.apply_lfs import build_registry
+    if not cfg.lfs.modules:
+        raise ConfigError("lfs.label_space is not set and no LF module (lfs.modules) defines LABEL_SPACE; set "
+                          "lfs.label_space to the class names")
+    from lf_library import load_registry
 
-    return tuple(build_registry(cfg).label_space)
+    return tuple(load_registry(cfg.lfs.modules).label_space)
 
 
 def read_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None) -> DataFrame | None:

@@ -18,6 +18,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -329,10 +330,16 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
     created = _missing_folders(run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
+    store = Path(cfg.lakehouse).resolve() / "mlflow.db"
+    new_store = not store.exists()
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
     except BaseException:
-        # A failed command leaves no empty folder it created behind (its run folder, a new lakehouse).
+        # A failed command leaves no empty folder it created behind (its run folder, a new lakehouse), nor
+        # the lakehouse's MLflow store when it made it and recorded nothing in it (a model LF looked up
+        # before the run failed).
+        if new_store:
+            _remove_empty_store(store)
         for folder in created:
             if not folder.exists():  # failed before the command made it
                 continue
@@ -341,6 +348,23 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
             except OSError:  # not empty: it and its parents stay
                 break
         raise
+
+
+def _remove_empty_store(path: Path) -> None:
+    """Delete the sqlite MLflow store at ``path`` when it holds no run, experiment of its own or model."""
+    if not path.is_file():
+        return
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            held = sum(db.execute(query).fetchone()[0] for query in (
+                "SELECT count(*) FROM runs", "SELECT count(*) FROM registered_models",
+                "SELECT count(*) FROM experiments WHERE experiment_id != 0"))
+    except sqlite3.Error:  # not an MLflow store, or another version's schema: leave it
+        return
+    if held == 0:
+        path.unlink(missing_ok=True)
 
 
 def _missing_folders(path: Path) -> list[Path]:

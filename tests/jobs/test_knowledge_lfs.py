@@ -258,3 +258,27 @@ def test_model_lf_bad_inputs_fail_before_spark_work(spark, tmp_path, mlflow_stor
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model URI 'models:/nope@champion' does not resolve" in err[0]
     assert "register the model there" in err[0]
+
+
+def test_a_missing_model_leaves_no_store_and_gold_import_does_not_need_it(spark, tmp_path, capsys):
+    """A run whose model LF names no registered model fails (exit 2) and leaves no MLflow store it made,
+    nor the lakehouse folder; ``gold import`` takes the label space from the LF modules without building
+    the model LF, so it works before the model exists."""
+    import yaml
+
+    source = write_source(tmp_path, make_rows(10))
+    data = make_cfg(tmp_path, source, [{"name": "m", "kind": "model", "model_uri": "models:/nope@champion",
+                                        "label_map": {1: "pos"}, "fields": ["text"]}])
+    data["lfs"] = {"modules": ["tests.jobs.sample_lfs"], "declared": data["lfs"]["declared"]}
+    data["source"] = {**data["source"], "gold_column": None}
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert cli.main(["run", "--config", str(conf), "-q"]) == 2
+    assert "model URI 'models:/nope@champion' does not resolve" in capsys.readouterr().err
+    assert not (tmp_path / "lake").exists()  # neither mlflow.db nor the lakehouse folder stayed
+
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"row_id": ["r000", "r001"], "label": ["pos", "neg"]}).to_csv(gold, index=False)
+    assert cli.main(["gold", "import", "--config", str(conf), "--file", str(gold), "-q"]) == 0, capsys.readouterr().err
+    assert not (tmp_path / "lake" / "mlflow.db").exists()
