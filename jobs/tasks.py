@@ -135,6 +135,14 @@ def _task_configs(cfg: PipelineConfig) -> list[tuple[TaskConfig, str | None]]:
     return out
 
 
+def task_gold_keys(cfg: PipelineConfig) -> dict[str, str]:
+    """Each gold column the tasks read (in the source and the evaluation source) -> the key that names it."""
+    keys = {t.gold_column: f"tasks.{t.name}.gold_column" for t in cfg.tasks if t.gold_column}
+    if cfg.multi_label is not None and cfg.multi_label.gold_column:
+        keys.setdefault(cfg.multi_label.gold_column, "multi_label.gold_column")
+    return keys
+
+
 def build_task_set(cfg: PipelineConfig) -> TaskSet:
     """The tasks of a multi-task config with their LFs.
 
@@ -144,11 +152,13 @@ def build_task_set(cfg: PipelineConfig) -> TaskSet:
         A bad task name or label space, ``source.gold_column`` set (gold is per task), an LF
         whose label space matches no task (or several), a task with no LFs.
     """
-    if cfg.source.gold_column:
-        raise ConfigError(
-            f"source.gold_column = {cfg.source.gold_column!r} is ambiguous with several tasks: set the gold column of "
-            f"each task instead (tasks.<name>.gold_column, multi_label.gold_column) and drop source.gold_column"
-        )
+    for role, section in (("source", cfg.source), ("evaluation", cfg.evaluation)):
+        if section is not None and section.gold_column:
+            raise ConfigError(
+                f"{role}.gold_column = {section.gold_column!r} is ambiguous with several tasks: set the gold column "
+                f"of each task instead (tasks.<name>.gold_column, multi_label.gold_column; read from the source and "
+                f"the evaluation source alike) and drop {role}.gold_column"
+            )
     set_tracking_uri(tracking_uri(cfg))  # model LFs resolve their URIs in the pipeline's store
     tagged = _task_configs(cfg)
     configs = [t for t, _ in tagged]
@@ -276,9 +286,10 @@ def task_source(source: Source, task: Task) -> Source:
     if not task.gold_column:
         return replace(source, gold_column=None)
     if task.gold_column not in source.df.columns:
+        key = "multi_label.gold_column" if task.tag else f"tasks.{task.name}.gold_column"
         raise ConfigError(
-            f"task {task.name!r}: gold column {task.gold_column!r} is not in {source.info.path} (columns: "
-            f"{source.df.columns}); fix tasks.{task.name}.gold_column"
+            f"task {task.name!r}: gold column {task.gold_column!r} is not in {source.info.path} (its columns: "
+            f"{', '.join(source.df.columns)}); fix {key}"
         )
     if task.tag is None:
         return replace(source, gold_column=task.gold_column)

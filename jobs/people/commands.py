@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from jobs.runtime.command import Command
@@ -55,10 +57,11 @@ def _gold_config(args: Any, cfg: Any, command: str) -> Any:
 
 
 def _import_precheck(args: Any, cfg: Any) -> None:
-    from jobs.people.files import check_gold_file
+    from jobs.people.files import read_gold_file
 
     _gold_config(args, cfg, "gold import")
-    check_gold_file(args.file)  # a missing file costs no Spark startup
+    # A missing or unreadable file costs no Spark startup (people's labels: small, read again by the import).
+    read_gold_file(args.file, args.format)
 
 
 def _import_needs_spark(args: Any, cfg: Any) -> bool:
@@ -104,6 +107,12 @@ def _annotate_precheck(args: Any, cfg: Any) -> None:
     from jobs.task_views import one_task
 
     one_task(cfg, args.task, command="annotate")  # a missing or unknown --task fails before Spark starts
+    suffix = Path(args.out).suffix.lower()
+    if (args.format == "label-studio") != (suffix == ".json") and suffix in (".csv", ".json"):
+        want = ".json" if args.format == "label-studio" else ".csv"
+        logging.getLogger("jobs.people.annotate").warning(
+            "annotate: --out %s is written as %s (--format %s); name it %s so `gold import` reads it as such",
+            args.out, "JSON" if args.format == "label-studio" else "CSV", args.format, want)
 
 
 def _annotate(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:

@@ -100,6 +100,10 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
     elif fmt == "parquet":
         import pyarrow.parquet as pq
 
+        if (p / "_delta_log").is_dir():
+            raise InputDataError(f"{p} is a Delta table: its Parquet files also hold rows that later versions "
+                                 "removed; pass --format delta (or auto)")
+
         files = [p] if p.is_file() else sorted(f for f in p.rglob("*.parquet") if not f.name.startswith(("_", ".")))
         if not files:
             raise InputDataError(f"{p} holds no .parquet files; pass a Parquet file or folder, or --format delta")
@@ -112,7 +116,12 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
         try:
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise InputDataError(f"cannot read {p} as CSV ({err}); save it as UTF-8 CSV with a header row") from None
+            reason = " ".join(str(err).split())  # pandas' message holds a newline
+            with p.open("rb") as f:
+                json_like = f.read(64).lstrip()[:1] in (b"[", b"{")
+            fix = ("it holds JSON: pass --format label-studio for a Label Studio export" if json_like
+                   else "save it as UTF-8 CSV with a header row")
+            raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
         fingerprint = _hash_files([p], p)
         first_row = 2  # line 1 is the header
     return _records_from_frame(frame, str(p), fmt, fingerprint, first_row)

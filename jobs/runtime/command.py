@@ -393,6 +393,11 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         from jobs.delta_io.sources import precheck_source_columns, precheck_source_path
 
         precheck_source_columns(cfg.source)
+        if cfg.tasks or cfg.multi_label:  # each task's gold column, in the source (and the evaluation source)
+            from jobs.delta_io.sources import precheck_columns
+            from jobs.tasks import task_gold_keys
+
+            precheck_columns(cfg.source, task_gold_keys(cfg))
         ev = getattr(cfg, "evaluation", None)
         # One task: evaluation.gold_column is read as is (several tasks read each task's gold column).
         if cmd.reads_evaluation and ev is not None and ev.gold_column and not (cfg.tasks or cfg.multi_label):

@@ -279,6 +279,25 @@ def test_task_with_no_lfs(tmp_path, capsys):
             "multi_label.lfs (tag LFs of lf_library.tags for tag 'shipping')") in err
 
 
+def test_a_misnamed_task_gold_column_fails_before_spark_starts(tmp_path, capsys, monkeypatch):
+    import jobs.runtime.session as session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the tasks' gold columns were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    source = make_source(tmp_path)
+    for key, data in (("multi_label.gold_column", task_dict(tmp_path, source)),
+                      ("tasks.urgency.gold_column", task_dict(tmp_path, source))):
+        if key.startswith("multi_label"):
+            data["multi_label"]["gold_column"] = "nosuch"
+        else:
+            data["tasks"]["urgency"]["gold_column"] = "nosuch"
+        err = _cli(tmp_path, data, capsys)
+        assert f"column 'nosuch' ({key}) not found in " in err and "its columns are: id, text, priority" in err, err
+    assert not (tmp_path / "lake").exists()
+
+
 def test_other_bad_task_configs(tmp_path, capsys):
     shared = task_dict(tmp_path, "x.parquet")
     shared["tasks"]["urgency2"] = {"label_space": ["routine", "urgent"]}
@@ -286,6 +305,8 @@ def test_other_bad_task_configs(tmp_path, capsys):
     gold = task_dict(tmp_path, "x.parquet")
     gold["source"]["gold_column"] = "topic"
     assert "source.gold_column = 'topic' is ambiguous with several tasks" in _cli(tmp_path, gold, capsys)
+    held_out = task_dict(tmp_path, "x.parquet", evaluation={"path": "x.parquet", "gold_column": "topic"})
+    assert "evaluation.gold_column = 'topic' is ambiguous with several tasks" in _cli(tmp_path, held_out, capsys)
     bad_name = task_dict(tmp_path, "x.parquet")
     bad_name["tasks"]["to pic"] = bad_name["tasks"].pop("topic")
     assert "task name 'to pic' is not valid" in _cli(tmp_path, bad_name, capsys)

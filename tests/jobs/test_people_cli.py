@@ -43,3 +43,38 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
             cli_main(argv)
         assert done.value.code == 2
         assert capsys.readouterr().err.strip().splitlines() == [message]
+
+
+def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, monkeypatch):
+    """A Label Studio export saved as .csv, and a Delta table read with --format parquet (its Parquet files
+    hold removed rows too): one line each, with the --format to pass, before Spark starts."""
+    import json
+
+    import pandas as pd
+    from deltalake import write_deltalake
+
+    import jobs.runtime.session as session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started for a file it cannot read")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
+                                   "source": {"path": str(tmp_path / "src.parquet"), "id_column": "id"},
+                                   "lfs": {"modules": ["lf_library.lfs.demo"]}}))
+    exported = tmp_path / "export.csv"
+    exported.write_text(json.dumps([{"id": 1, "data": {"row_id": "a", "text": "x"}, "annotations": []},
+                                    {"id": 2, "data": {"row_id": "b", "text": "y"}, "annotations": []}], indent=1))
+    delta = tmp_path / "gold_delta"
+    write_deltalake(str(delta), pd.DataFrame({"row_id": ["a"], "label": ["billing"]}))
+    for argv, expected in (
+        (["--file", str(exported)], f"cannot read {exported} as CSV (Error tokenizing data. C error: Expected 1 "
+                                    "fields in line 3, saw 2); it holds JSON: pass --format label-studio"),
+        (["--file", str(delta), "--format", "parquet"], f"{delta} is a Delta table: its Parquet files also hold "
+                                                        "rows that later versions removed; pass --format delta"),
+    ):
+        assert cli_main(["gold", "import", "--config", str(cfg), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+    assert not (tmp_path / "lake" / "gold").exists()

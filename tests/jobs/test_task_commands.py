@@ -123,7 +123,7 @@ def test_annotate_one_task(spark, tasks_run, tmp_path):
 
     cfg, ran = tasks_run
     out = tmp_path / "urgency.csv"
-    summary = annotate.run(spark, cfg, run_id="an", strategy="conflict", n=3, out=str(out), task="urgency")
+    summary = annotate.run(spark, cfg, strategy="conflict", n=3, out=str(out), task="urgency")
     assert summary["task"] == "urgency"
     assert summary["tables"]["labels"]["path"] == ran["tasks"]["urgency"]["tables"]["labels"]["path"]
     rows = pd.read_csv(out, keep_default_na=False)
