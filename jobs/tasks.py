@@ -202,7 +202,8 @@ def build_task_set(cfg: PipelineConfig) -> TaskSet:
     known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}
     unknown = sorted(known - {n for task in tasks for n in task.lf_names} - _all_names(by_task))
     if unknown:
-        raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}")
+        known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
+        raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}; known LFs: {known_lfs}")
     return TaskSet(tuple(tasks), TaskRegistry(tasks))
 
 

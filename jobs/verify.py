@@ -279,6 +279,9 @@ def _precheck(args: Any, cfg: PipelineConfig) -> None:
     from jobs.task_views import one_task
 
     one_task(cfg, args.task, command="verify")  # a missing or unknown --task fails before Spark starts
+    if not args.run_id:
+        raise ConfigError("lakelabel verify needs --run-id R: the run whose labels to rebuild and check "
+                          "(its run folder under the lakehouse); see lakelabel verify --help")
 
 
 def _run(args: Any, cfg: PipelineConfig, run_id: str | None, spark: SparkSession) -> dict[str, Any]:

@@ -83,6 +83,12 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     assert code == 2 and lines == [f"lakelabel: error: --summary-json {tmp_path} is a folder; pass a file path such "
                                    f"as {tmp_path / 'summary.json'}"], lines
     assert not (tmp_path.parent / (tmp_path.name + ".tmp")).exists() and not list(lake.iterdir())
+    # An earlier run's summary at the path does not survive a failed run (an orchestrator would read it).
+    stale = tmp_path / "summary.json"
+    stale.write_text('{"status": "succeeded"}')
+    missing = write_config(tmp_path, str(tmp_path / "missing.parquet"), lakehouse=str(lake))
+    assert run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(stale))[0] == 2
+    assert not stale.exists()
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")

@@ -76,8 +76,9 @@ def test_every_overlay_loads_over_every_pipeline(pipeline, env, monkeypatch, tmp
 @pytest.mark.parametrize("env", ["cluster", "databricks"])
 def test_cluster_overlays_need_the_lakehouse_variable(env, monkeypatch):
     monkeypatch.delenv("LAKELABEL_LAKEHOUSE", raising=False)
-    with pytest.raises(ConfigError, match=r"config references \$\{LAKELABEL_LAKEHOUSE\} but the environment "
-                                          r"variable is not set; set it or write \$\{LAKELABEL_LAKEHOUSE:-default\}"):
+    with pytest.raises(ConfigError, match=rf"environment overlay .*conf/env/{env}.yaml references "
+                                          r"\$\{LAKELABEL_LAKEHOUSE\} but the environment variable is not set; set it "
+                                          r"or write \$\{LAKELABEL_LAKEHOUSE:-default\}"):
         load_config(CONF / "youtube.yaml", env=env)
 
 

@@ -314,6 +314,9 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     if cmd.plain is not None:
         return cmd.plain(args)
     started = time.perf_counter()
+    summary_json = getattr(args, "summary_json", None)
+    if summary_json and Path(summary_json).is_file():
+        Path(summary_json).unlink()  # an earlier run's summary must not pass for this run's if this one fails
     from jobs.runtime.config import load_config
     from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id
 

@@ -334,7 +334,8 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand_env(value: Any) -> Any:
+def _expand_env(value: Any, where: str = "config") -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in every string of ``value`` (``where``: the file, for the error)."""
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
@@ -343,14 +344,14 @@ def _expand_env(value: Any) -> Any:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"config references ${{{name}}} but the environment variable is not set; "
+            raise ConfigError(f"{where} references ${{{name}}} but the environment variable is not set; "
                               f"set it or write ${{{name}:-default}}")
 
         return _ENV.sub(repl, value)
     if isinstance(value, list):
-        return [_expand_env(v) for v in value]
+        return [_expand_env(v, where) for v in value]
     if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
+        return {k: _expand_env(v, where) for k, v in value.items()}
     return value
 
 
@@ -553,21 +554,21 @@ def load_config(
     data: dict[str, Any] = dict(defaults or {})
     if path is not None:
         path = Path(path)
-        loaded = _read_yaml(path)
+        loaded = _expand_env(_read_yaml(path), str(path))
         base = loaded.pop("base", None)
         if base:
             base_path = (path.parent / base).resolve()
             if not base_path.is_file():
                 raise ConfigError(f"{path}: base: {base} names no file ({base_path}); a base path is relative to the "
                                   f"file that names it, not to the working directory: fix base:")
-            data = _deep_merge(data, _read_yaml(base_path))
+            data = _deep_merge(data, _expand_env(_read_yaml(base_path), str(base_path)))
         data = _deep_merge(data, loaded)
         if env:
             overlay = path.parent / "env" / f"{env}.yaml"
             if not overlay.exists():
                 known = sorted(p.stem for p in (path.parent / "env").glob("*.yaml"))
                 raise ConfigError(f"no environment overlay {overlay}; known environments: {', '.join(known) or 'none'}")
-            data = _deep_merge(data, _read_yaml(overlay))
+            data = _deep_merge(data, _expand_env(_read_yaml(overlay), f"environment overlay {overlay}"))
     for item in overrides:
         keys, value = _parse_override(item)
         node = data

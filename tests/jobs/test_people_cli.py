@@ -1,4 +1,4 @@
-"""People-in-the-loop commands that fail on bad input before Spark starts (no Spark session here)."""
+"""Commands that fail on bad input before Spark starts (people in the loop, verify; no Spark session here)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,20 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, mo
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "lake" / "gold").exists()
+
+
+def test_verify_without_a_run_id_fails_before_spark_starts(tmp_path, capsys, monkeypatch):
+    import jobs.runtime.session as session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started for verify without --run-id")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
+                                   "source": {"path": str(tmp_path / "src.parquet"), "id_column": "id"},
+                                   "lfs": {"modules": ["lf_library.lfs.demo"]}}))
+    assert cli_main(["verify", "--config", str(cfg)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "lakelabel: error: lakelabel verify needs --run-id R: the run whose labels to rebuild and check (its run "
+        "folder under the lakehouse); see lakelabel verify --help"]
