@@ -87,6 +87,10 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     tracking_uri = tracking_uri or _TRACKING_URI or os.environ.get("MLFLOW_TRACKING_URI")
     where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
     try:
+        store = _sqlite_file(tracking_uri)
+        if store is not None and not store.is_file() and (_LOGGED.match(uri) or _REGISTERED.match(uri) or _RUN.match(uri)):
+            # Asking MLflow would create an empty store (and leave it behind when the job then fails).
+            raise LookupError(f"the store's database {store} does not exist yet: nothing was logged there")
         if (m := _LOGGED.match(uri)) is not None:
             logged = _client(tracking_uri).get_logged_model(m["id"])
             return ResolvedModel(uri, uri, tracking_uri, None, logged.source_run_id)
@@ -129,6 +133,13 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
             f"example's: python -m lf_library.lfs.train_youtube_model --lakehouse <the pipeline's lakehouse>), "
             f"or fix model_uri"
         ) from None
+
+
+def _sqlite_file(tracking_uri: str | None) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for any other store)."""
+    if not tracking_uri or not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri[len("sqlite:///"):].split("?", 1)[0])
 
 
 def _load(resolved: ResolvedModel) -> Any:

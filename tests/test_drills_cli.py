@@ -314,7 +314,8 @@ def test_console_script_imports_lf_modules_from_the_folder_it_runs_in(tmp_path):
 
 
 def test_missing_model_on_a_fresh_lakehouse_is_one_line(tmp_path):
-    """A model LF's MLflow store is created on first use; MLflow's INFO lines about it stay out of -q."""
+    """A model LF on a lakehouse whose MLflow store does not exist yet: one line, no MLflow INFO lines under
+    -q, and no empty store left behind (the lookup does not create it)."""
     source = write_source(tmp_path, make_rows(10))
     config = write_config(tmp_path, source, lfs={"label_space": ["neg", "pos"], "declared": [
         {"name": "m", "kind": "model", "model_uri": "models:/nope@champion", "label_map": {1: "pos"},
@@ -325,4 +326,34 @@ def test_missing_model_on_a_fresh_lakehouse_is_one_line(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "model URI 'models:/nope@champion' does not resolve" in lines[0], lines
-    assert (tmp_path / "lake" / "mlflow.db").exists()  # the store was created: the case that printed INFO lines
+    assert "the store's database" in lines[0] and "does not exist yet" in lines[0], lines
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_signal_then_a_failed_cleanup_says_the_tables_may_have_moved(capsys):
+    """After Ctrl-C or SIGTERM the exit code follows the signal, but only a clean unwind says the tables
+    are as before: a restore that failed, or a second Ctrl-C during it, says to check them."""
+    from jobs.runtime import command
+
+    def stopped(signalled: str | None, err: BaseException):
+        def call() -> int:
+            command._signalled = signalled  # what the handler records before it raises
+            raise err
+        return call
+
+    cases = [
+        (None, command.Interrupted(), 130, "lakelabel: interrupted; the tables are as before the run"),
+        (None, command.Terminated(), 143, "lakelabel: terminated (SIGTERM); the tables are as before the run"),
+        ("interrupted", RuntimeError("restore of votes failed"), 130,
+         "lakelabel: interrupted, then RuntimeError: restore of votes failed; the tables may not be as before the "
+         "run: check their history (DESCRIBE HISTORY) before the next run"),
+        ("interrupted", KeyboardInterrupt(), 130,
+         "lakelabel: interrupted again while the tables were being put back; the tables may not be as before the "
+         "run: check their history (DESCRIBE HISTORY) before the next run"),
+        ("terminated", OSError("disk gone"), 143,
+         "lakelabel: terminated (SIGTERM), then OSError: disk gone; the tables may not be as before the run: check "
+         "their history (DESCRIBE HISTORY) before the next run"),
+    ]
+    for signalled, err, code, line in cases:
+        assert command.guarded(stopped(signalled, err), debug=False) == code
+        assert capsys.readouterr().err.strip().splitlines() == [line]

@@ -80,6 +80,8 @@ def test_cluster_overlays_need_the_lakehouse_variable(env, monkeypatch):
                                           r"\$\{LAKELABEL_LAKEHOUSE\} but the environment variable is not set; set it "
                                           r"or write \$\{LAKELABEL_LAKEHOUSE:-default\}"):
         load_config(CONF / "youtube.yaml", env=env)
+    # Set with --set instead (or a notebook's overrides widget): the variable is not needed.
+    assert load_config(CONF / "youtube.yaml", env=env, overrides=["lakehouse=/Volumes/x"]).lakehouse == "/Volumes/x"
 
 
 def test_unknown_environment_lists_the_known_ones():
@@ -572,11 +574,9 @@ def test_stages_rerun_under_one_run_id_after_rows_and_an_lf_change(spark, projec
     err = refused("fit", before)
     assert f"aggregated from votes v{then}, and the votes table" in err and f"(now v{now})" in err, err
     assert "run `lakelabel aggregate --run-id edit` again" in err
-    # An operator's RESTORE of the votes to the rows that were aggregated: fit takes the statistics again.
-    from jobs.delta_io import LocalDeltaIO
-
-    votes = more["tables"]["votes"]["path"]
-    LocalDeltaIO().restore_table(votes, then, reason="back to the aggregated votes")
+    # An operator's RESTORE of the votes to the rows that were aggregated (delta-rs' own, no lakelabel
+    # metadata): fit takes the statistics again.
+    DeltaTable(more["tables"]["votes"]["path"]).restore(then)
     assert _command("fit", before, "edit", tmp_path / "fit_restored.json")["status"] == "succeeded"
     assert _command("apply", before, "edit", tmp_path / "apply_again.json")["counts"]["rows"] == 36
     for stage in ("aggregate", "fit"):

@@ -150,6 +150,12 @@ def _describing_metadata(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     for entry in entries:
         if _is_lakelabel_commit(entry):
             return _public_metadata(entry)
+        if entry.get("operation") == "RESTORE":  # an operator's RESTORE: the restored version's metadata
+            target = _restored_version(entry)
+            older = [e for e in entries if target is not None and int(e.get("version", -1)) <= target]
+            if older:
+                return _describing_metadata(older)
+            break
         if entry.get("operation") not in _DATA_NEUTRAL_OPERATIONS:
             break
     return _public_metadata(entries[0]) if entries else {}
@@ -167,7 +173,8 @@ def _unchanged_in_history(
         return True
     if latest - version > _HISTORY_WINDOW:
         return False
-    later = sorted((entry for entry in history(latest - version) if int(entry.get("version", -1)) > version),
+    # A concurrent commit may already be in the history: only the versions up to ``latest`` count.
+    later = sorted((entry for entry in history(latest - version) if version < int(entry.get("version", -1)) <= latest),
                    key=lambda e: int(e["version"]))
     if len(later) != latest - version:
         return False

@@ -537,7 +537,7 @@ class NativeDeltaIO:
     @staticmethod
     def _history(table: Any, limit: int) -> list[dict[str, Any]]:
         """History entries, newest first, in the shape of delta-rs' (what the shared helpers read)."""
-        rows = table.history(limit).select("version", "operation", "userMetadata").collect()
+        rows = table.history(limit).select("version", "operation", "operationParameters", "userMetadata").collect()
         return [row.asDict() for row in rows]
 
     def _latest_version(self, root: str) -> int | None:

@@ -113,15 +113,15 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
     else:
         import pandas as pd
 
+        with p.open("rb") as f:
+            if f.read(64).lstrip()[:1] in (b"[", b"{"):  # a Label Studio export saved as .csv, say
+                raise InputDataError(f"cannot read {p} as CSV: it holds JSON; pass --format label-studio for a "
+                                     "Label Studio export")
         try:
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
             reason = " ".join(str(err).split())  # pandas' message holds a newline
-            with p.open("rb") as f:
-                json_like = f.read(64).lstrip()[:1] in (b"[", b"{")
-            fix = ("it holds JSON: pass --format label-studio for a Label Studio export" if json_like
-                   else "save it as UTF-8 CSV with a header row")
-            raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
+            raise InputDataError(f"cannot read {p} as CSV ({reason}); save it as UTF-8 CSV with a header row") from None
         fingerprint = _hash_files([p], p)
         first_row = 2  # line 1 is the header
     return _records_from_frame(frame, str(p), fmt, fingerprint, first_row)

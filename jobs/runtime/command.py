@@ -18,7 +18,6 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -258,17 +257,20 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
     try:
         return call()
     except BaseException as err:  # noqa: BLE001 - the CLI boundary turns every outcome into an exit code
-        if isinstance(err, (KeyboardInterrupt, Interrupted)) or (_signalled == "interrupted"
-                                                                 and isinstance(err, Exception)):
+        signalled = isinstance(err, (KeyboardInterrupt, Interrupted, Terminated))
+        if signalled or (_signalled is not None and isinstance(err, Exception)):
             if debug:
-                log.debug("interrupted", exc_info=True)
-            print("lakelabel: interrupted; the tables are as before the run", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if isinstance(err, Terminated) or (_signalled == "terminated" and isinstance(err, Exception)):
-            if debug:
-                log.debug("terminated", exc_info=True)
-            print("lakelabel: terminated (SIGTERM); the tables are as before the run", file=sys.stderr)
-            return EXIT_TERMINATED
+                log.debug("stopped by a signal", exc_info=True)
+            terminated = _signalled == "terminated" or isinstance(err, Terminated)
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
+            check = "the tables may not be as before the run: check their history (DESCRIBE HISTORY) before the next run"
+            if isinstance(err, KeyboardInterrupt) and _signalled == "interrupted":  # a second Ctrl-C cut the cleanup
+                print(f"lakelabel: interrupted again while the tables were being put back; {check}", file=sys.stderr)
+            elif not signalled:  # the signal, then another error (a restore that failed)
+                print(f"lakelabel: {what}, then {type(err).__name__}: {one_line(err)}; {check}", file=sys.stderr)
+            else:
+                print(f"lakelabel: {what}; the tables are as before the run", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         return _exit_code(err, debug)
     finally:
         for signum, handler in previous.items():
@@ -316,7 +318,11 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary_json = getattr(args, "summary_json", None)
     if summary_json and Path(summary_json).is_file():
-        Path(summary_json).unlink()  # an earlier run's summary must not pass for this run's if this one fails
+        try:
+            Path(summary_json).unlink()  # an earlier run's summary must not pass for this run's if this one fails
+        except OSError as err:
+            raise ConfigError(f"--summary-json {summary_json}: cannot replace the file there ({err.strerror}); "
+                              "choose a writable path") from None
     from jobs.runtime.config import load_config
     from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id
 
@@ -333,16 +339,10 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
     created = _missing_folders(run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
-    store = Path(cfg.lakehouse).resolve() / "mlflow.db"
-    new_store = not store.exists()
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
     except BaseException:
-        # A failed command leaves no empty folder it created behind (its run folder, a new lakehouse), nor
-        # the lakehouse's MLflow store when it made it and recorded nothing in it (a model LF looked up
-        # before the run failed).
-        if new_store:
-            _remove_empty_store(store)
+        # A failed command leaves no empty folder it created behind (its run folder, a new lakehouse).
         for folder in created:
             if not folder.exists():  # failed before the command made it
                 continue
@@ -351,23 +351,6 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
             except OSError:  # not empty: it and its parents stay
                 break
         raise
-
-
-def _remove_empty_store(path: Path) -> None:
-    """Delete the sqlite MLflow store at ``path`` when it holds no run, experiment of its own or model."""
-    if not path.is_file():
-        return
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            held = sum(db.execute(query).fetchone()[0] for query in (
-                "SELECT count(*) FROM runs", "SELECT count(*) FROM registered_models",
-                "SELECT count(*) FROM experiments WHERE experiment_id != 0"))
-    except sqlite3.Error:  # not an MLflow store, or another version's schema: leave it
-        return
-    if held == 0:
-        path.unlink(missing_ok=True)
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -396,7 +379,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         from jobs.delta_io.sources import precheck_source_columns, precheck_source_path
 
         precheck_source_columns(cfg.source)
-        if cfg.tasks or cfg.multi_label:  # each task's gold column, in the source (and the evaluation source)
+        if cfg.tasks or cfg.multi_label:  # each task's gold column in the source (the evaluation's: once read)
             from jobs.delta_io.sources import precheck_columns
             from jobs.tasks import task_gold_keys
 

@@ -334,8 +334,17 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand_env(value: Any, where: str = "config") -> Any:
-    """``${VAR}`` and ``${VAR:-default}`` in every string of ``value`` (``where``: the file, for the error)."""
+class _UnsetVariable(ConfigError):
+    """A ``${VAR}`` without a default whose variable is not set (``name``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"config references ${{{name}}} but the environment variable is not set; "
+                         f"set it or write ${{{name}:-default}}")
+        self.name = name
+
+
+def _expand_env(value: Any) -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in every string of ``value``."""
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
@@ -344,14 +353,13 @@ def _expand_env(value: Any, where: str = "config") -> Any:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"{where} references ${{{name}}} but the environment variable is not set; "
-                              f"set it or write ${{{name}:-default}}")
+            raise _UnsetVariable(name)
 
         return _ENV.sub(repl, value)
     if isinstance(value, list):
-        return [_expand_env(v, where) for v in value]
+        return [_expand_env(v) for v in value]
     if isinstance(value, dict):
-        return {k: _expand_env(v, where) for k, v in value.items()}
+        return {k: _expand_env(v) for k, v in value.items()}
     return value
 
 
@@ -552,23 +560,27 @@ def load_config(
         Values under everything else (used by the demo).
     """
     data: dict[str, Any] = dict(defaults or {})
+    files: list[tuple[str, Path]] = []  # the files read, the last merged first (for an unset ${VAR})
     if path is not None:
         path = Path(path)
-        loaded = _expand_env(_read_yaml(path), str(path))
+        loaded = _read_yaml(path)
+        files.insert(0, (str(path), path))
         base = loaded.pop("base", None)
         if base:
             base_path = (path.parent / base).resolve()
             if not base_path.is_file():
                 raise ConfigError(f"{path}: base: {base} names no file ({base_path}); a base path is relative to the "
                                   f"file that names it, not to the working directory: fix base:")
-            data = _deep_merge(data, _expand_env(_read_yaml(base_path), str(base_path)))
+            data = _deep_merge(data, _read_yaml(base_path))
+            files.append((str(base_path), base_path))
         data = _deep_merge(data, loaded)
         if env:
             overlay = path.parent / "env" / f"{env}.yaml"
             if not overlay.exists():
                 known = sorted(p.stem for p in (path.parent / "env").glob("*.yaml"))
                 raise ConfigError(f"no environment overlay {overlay}; known environments: {', '.join(known) or 'none'}")
-            data = _deep_merge(data, _expand_env(_read_yaml(overlay), f"environment overlay {overlay}"))
+            data = _deep_merge(data, _read_yaml(overlay))
+            files.insert(0, (f"environment overlay {overlay}", overlay))
     for item in overrides:
         keys, value = _parse_override(item)
         node = data
@@ -577,4 +589,11 @@ def load_config(
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {item!r}: {key} is not a section")
         node[keys[-1]] = value
-    return config_from_dict(data)
+    try:
+        return config_from_dict(data)  # ${VAR}s expanded once, after the files and --set are merged
+    except _UnsetVariable as err:
+        for label, file in files:  # name the file that wrote it (the overlay's wins, as in the merge)
+            if "${" + err.name in file.read_text(encoding="utf-8"):
+                raise ConfigError(f"{label} references ${{{err.name}}} but the environment variable is not set; "
+                                  f"set it or write ${{{err.name}:-default}}") from None
+        raise

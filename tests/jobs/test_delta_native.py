@@ -286,6 +286,13 @@ def test_data_neutral_commits_keep_lakelabel_metadata_and_a_data_change_hides_it
     # A restore to the current version commits nothing.
     io.restore_table(str(path), 6, reason="nothing to restore")
     assert DeltaTable(str(path)).version() == 6 and read_table(spark, str(path)).count() == 4
+    # An operator's RESTOREs (no lakelabel metadata of their own): to the other writer's version 5, then back
+    # to version 4 (VACUUM removed the files of older versions): its summary describes the table again.
+    DeltaTable(str(path)).restore(5)
+    assert read_metadata(str(path)) == {} and io.unchanged_since(str(path), 5) and not io.unchanged_since(str(path), 1)
+    DeltaTable(str(path)).restore(4)
+    assert read_metadata(str(path)) == io.read_metadata(str(path)) == {"lakelabel.run_id": "r2"}
+    assert io.unchanged_since(str(path), 1) and not io.unchanged_since(str(path), 5)
 
 
 def test_exactly_once_writes_record_their_transaction_in_the_metadata(spark, tmp_path):
@@ -507,6 +514,7 @@ def test_native_write_validate_exactly_once_and_restore(native_spark, tmp_path):
     # lakelabel's metadata still describes the table.
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval 30 days')")
     assert io.table_version(path) == 3 and io.unchanged_since(path, 2) and not io.unchanged_since(path, 1)
+    assert io.unchanged_since(path, 0)  # the RESTORE brought back version 0's rows
     assert io.read_metadata(path) == {"lakelabel.run_id": "r1", "lakelabel.restore": "run r3 failed"}
 
     # A _delta_log without a commit is no table.
