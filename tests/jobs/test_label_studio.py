@@ -65,7 +65,7 @@ def test_label_studio_round_trip(spark, tmp_path, label_studio, capsys):
     cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
     pipeline.run(spark, cfg, run_id="p1")
     tasks_file = tmp_path / "tasks.json"
-    annotate.run(spark, cfg, run_id="a1", strategy="stratified", n=8, out=str(tasks_file), format="label-studio")
+    annotate.run(spark, cfg, strategy="stratified", n=8, out=str(tasks_file), format="label-studio")
     tasks = json.loads(tasks_file.read_text())
     base, session = label_studio.wait()  # booting since the session started
     project = create_project(base, session, "lakelabel round trip", tasks_file.with_suffix(".xml").read_text(), tasks)
