@@ -191,23 +191,22 @@ class Interrupted(BaseException):
 _signalled: str | None = None
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    global _signalled
-    # Once: a second SIGTERM while the tables are being restored must not cut the restore short
-    # (an orchestrator that will not wait sends SIGKILL).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _signalled = "terminated"
-    _stop_spark_jobs()
-    raise Terminated()
+# Per signal: what the handler records, what it raises, and what a second one of it does. A second SIGTERM
+# is ignored, so it cannot cut the restore of the tables short (an orchestrator that will not wait sends
+# SIGKILL); a second Ctrl-C interrupts the cleanup (Python's default), and the exit line says so.
+_STOPS = {
+    signal.SIGTERM: ("terminated", lambda: Terminated(), signal.SIG_IGN),
+    signal.SIGINT: ("interrupted", lambda: Interrupted(), signal.default_int_handler),
+}
 
 
-def _on_sigint(signum: int, frame: Any) -> None:
-    """Ctrl-C: as SIGTERM, but a second Ctrl-C interrupts the cleanup (Python's default)."""
+def _on_signal(signum: int, frame: Any) -> None:
     global _signalled
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    _signalled = "interrupted"
+    name, error, then = _STOPS[signum]
+    signal.signal(signum, then)
+    _signalled = name
     _stop_spark_jobs()
-    raise Interrupted()
+    raise error()
 
 
 def install_signal_handlers() -> dict[int, Any]:
@@ -217,8 +216,8 @@ def install_signal_handlers() -> dict[int, Any]:
     left Ctrl-C to surface as that call's error (exit 2)."""
     previous: dict[int, Any] = {}
     try:
-        for signum, handler in ((signal.SIGTERM, _on_sigterm), (signal.SIGINT, _on_sigint)):
-            previous[signum] = signal.signal(signum, handler)
+        for signum in _STOPS:
+            previous[signum] = signal.signal(signum, _on_signal)
     except ValueError:  # not the main thread
         pass
     return previous

@@ -8,17 +8,24 @@ import yaml
 from jobs.cli import main as cli_main
 
 
-def test_gold_import_of_a_missing_file_fails_before_spark_starts(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def no_spark_config(tmp_path, monkeypatch):
+    """A config for the demo LFs whose source does not exist, with Spark's start-up made a test failure."""
     import jobs.runtime.session as session
 
     def no_spark(*args, **kwargs):
-        raise AssertionError("Spark was started for a file that does not exist")
+        raise AssertionError("Spark was started before the bad input was found")
 
     monkeypatch.setattr(session, "get_spark", no_spark)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
                                    "source": {"path": str(tmp_path / "src.parquet"), "id_column": "id"},
                                    "lfs": {"modules": ["lf_library.lfs.demo"]}}))
+    return cfg
+
+
+def test_gold_import_of_a_missing_file_fails_before_spark_starts(tmp_path, capsys, no_spark_config):
+    cfg = no_spark_config
     code = cli_main(["gold", "import", "--config", str(cfg), "--file", str(tmp_path / "labeled.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
@@ -45,7 +52,7 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
         assert capsys.readouterr().err.strip().splitlines() == [message]
 
 
-def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, monkeypatch):
+def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, no_spark_config):
     """A Label Studio export saved as .csv, and a Delta table read with --format parquet (its Parquet files
     hold removed rows too): one line each, with the --format to pass, before Spark starts."""
     import json
@@ -53,16 +60,7 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, mo
     import pandas as pd
     from deltalake import write_deltalake
 
-    import jobs.runtime.session as session
-
-    def no_spark(*args, **kwargs):
-        raise AssertionError("Spark was started for a file it cannot read")
-
-    monkeypatch.setattr(session, "get_spark", no_spark)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
-                                   "source": {"path": str(tmp_path / "src.parquet"), "id_column": "id"},
-                                   "lfs": {"modules": ["lf_library.lfs.demo"]}}))
+    cfg = no_spark_config
     exported = tmp_path / "export.csv"
     exported.write_text(json.dumps([{"id": 1, "data": {"row_id": "a", "text": "x"}, "annotations": []},
                                     {"id": 2, "data": {"row_id": "b", "text": "y"}, "annotations": []}], indent=1))
@@ -79,17 +77,8 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, mo
     assert not (tmp_path / "lake" / "gold").exists()
 
 
-def test_verify_without_a_run_id_fails_before_spark_starts(tmp_path, capsys, monkeypatch):
-    import jobs.runtime.session as session
-
-    def no_spark(*args, **kwargs):
-        raise AssertionError("Spark was started for verify without --run-id")
-
-    monkeypatch.setattr(session, "get_spark", no_spark)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
-                                   "source": {"path": str(tmp_path / "src.parquet"), "id_column": "id"},
-                                   "lfs": {"modules": ["lf_library.lfs.demo"]}}))
+def test_verify_without_a_run_id_fails_before_spark_starts(tmp_path, capsys, no_spark_config):
+    cfg = no_spark_config
     assert cli_main(["verify", "--config", str(cfg)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "lakelabel: error: lakelabel verify needs --run-id R: the run whose labels to rebuild and check (its run "
