@@ -378,17 +378,20 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         from jobs.delta_io.sources import precheck_source_columns, precheck_source_path
 
         precheck_source_columns(cfg.source)
-        if cfg.tasks or cfg.multi_label:  # each task's gold column in the source (the evaluation's: once read)
+        several = bool(cfg.tasks or cfg.multi_label)
+        if several:  # each task's gold column, in the source and (below) the evaluation source
             from jobs.delta_io.sources import precheck_columns
             from jobs.tasks import task_gold_keys
 
             precheck_columns(cfg.source, task_gold_keys(cfg))
         ev = getattr(cfg, "evaluation", None)
         # One task: evaluation.gold_column is read as is (several tasks read each task's gold column).
-        if cmd.reads_evaluation and ev is not None and ev.gold_column and not (cfg.tasks or cfg.multi_label):
+        if cmd.reads_evaluation and ev is not None and ev.gold_column and not several:
             precheck_source_columns(ev, role="evaluation")
         elif cmd.reads_evaluation and ev is not None:
             precheck_source_path(ev, role="evaluation")
+            if several:
+                precheck_columns(ev, task_gold_keys(cfg))
         if cmd.reads_evaluation and ev is not None and not _evaluation_has_gold(cfg):
             log.warning("%s", unscored_evaluation(cfg, cmd.name))
     if args.summary_json:

@@ -295,6 +295,12 @@ def test_a_misnamed_task_gold_column_fails_before_spark_starts(tmp_path, capsys,
             data["tasks"]["urgency"]["gold_column"] = "nosuch"
         err = _cli(tmp_path, data, capsys)
         assert f"column 'nosuch' ({key}) not found in " in err and "its columns are: id, text, priority" in err, err
+    # The evaluation source is read with each task's gold column too: one without the urgency column.
+    held_out = tmp_path / "held_out.parquet"
+    pd.read_parquet(source).drop(columns=["urgency"]).to_parquet(held_out)
+    data = task_dict(tmp_path, source, evaluation={"path": str(held_out), "format": "parquet", "id_column": "id"})
+    err = _cli(tmp_path, data, capsys)
+    assert "column 'urgency' (tasks.urgency.gold_column) not found in " in err and "held_out.parquet" in err, err
     assert not (tmp_path / "lake").exists()
 
 
