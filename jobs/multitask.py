@@ -32,6 +32,7 @@ from jobs import aggregate, apply_lfs, delta_io, fit_label_model, incremental, m
 from jobs.aggregate import AggregateResult
 from jobs.apply_record import ApplyResult, lf_info
 from jobs.changes.drift import check as drift_check
+from jobs.changes.runs import previous_run
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
 from jobs.runtime import tracking
 from jobs.runtime.config import PipelineConfig
@@ -319,6 +320,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         fits: dict[str, Any] = {}
         timings["fit"] = 0.0
         layout = _layout(task_set)
+        # The run each task's drift compares with (one lookup for every task).
+        previous = previous_run(cfg, run_id, labels_path=labels_path) if cfg.drift.enabled else None
         for i, t in enumerate(tasks):  # on the driver: label models, held-out scores, MLflow (not thread-safe)
             mine = task_applied(applied, t)
             agg = aggs[t.name]
@@ -328,7 +331,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             timings["fit"] += fitted.seconds
             # Each task against its own numbers in the previous run, before any label is written.
             drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(t.label_space), task=t.name,
-                                labels_path=labels_path)
+                                previous=previous)
             metrics = dict(fitted.metrics)
             holdout = evaluate_holdout(spark, cfg, t, fitted.model, io)
             metrics.update(holdout)

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame
 
 from jobs import multitask, multitask_labels
 from jobs.apply_record import ApplyResult
+from jobs.runtime import runs
 from jobs.runtime.config import PipelineConfig
 from jobs.tasks import Task, build_task_set, is_multitask, task_config
 from lf_library.errors import ConfigError
@@ -144,8 +145,5 @@ def task_fit_run(run_id: str, view: TaskView) -> str:
 
 def task_file(filename: str, view: TaskView | None) -> str:
     """``analysis.json`` -> ``analysis_<task>.json``: a task's file in the run folder (unchanged without a task)."""
-    if view is None:
-        return filename
-    stem, dot, ext = filename.rpartition(".")
-    return f"{stem}_{view.name}.{ext}" if dot else f"{filename}_{view.name}"
+    return runs.task_file(filename, view.name if view is not None else None)
 

@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from jobs.changes.runs import RunRecord, previous_run
 from jobs.runtime import tracking
 from jobs.runtime.config import DriftConfig, PipelineConfig
-from jobs.runtime.runs import run_dir, write_json
+from jobs.runtime.runs import run_dir, task_file, write_json
 from labelmodel import LabelModel, SufficientStats, tie_shares
 from lf_library.errors import ConfigError
 
@@ -97,47 +97,43 @@ def run_stats(stats: SufficientStats, model: Any, label_space: list[str], *, lab
 
 
 def check(cfg: PipelineConfig, run_id: str, stats: SufficientStats, model: Any, label_space: list[str], *,
-          task: str | None = None, labels_path: str | None = None) -> dict | None:
+          task: str | None = None, previous: RunRecord | None | Literal["find"] = "find") -> dict | None:
     """Compare this run with the previous one on the same tables, before its labels are written.
 
     Saves ``drift_stats.json`` and ``drift.json`` in the run folder (a task of a multi-task run:
-    ``drift_stats_<task>.json``, ``drift_<task>.json``, its labels in ``labels_path``) and logs the
-    ``drift.*`` metrics (``<task>.drift.*``) and the document to the active MLflow run; raises
-    :class:`DriftError` (exit 2) when a change passes a ``drift.fail_on_*`` threshold. Returns the
-    summary's ``drift`` section; None when ``drift.enabled`` is off.
+    ``drift_stats_<task>.json``, ``drift_<task>.json``) and logs the ``drift.*`` metrics
+    (``<task>.drift.*``) and the document to the active MLflow run; raises :class:`DriftError`
+    (exit 2) when a change passes a ``drift.fail_on_*`` threshold. ``previous``: the previous run's
+    record (a multi-task run looks it up once for every task), by default looked up for ``cfg``'s
+    labels table. Returns the summary's ``drift`` section; None when ``drift.enabled`` is off.
     """
     if not cfg.drift.enabled:
         return None
     folder = run_dir(cfg.lakehouse, run_id)
     now = run_stats(stats, model, list(label_space), label_unvoted=bool(cfg.label_model.label_unvoted))
     save_run_stats(folder, now, task)
-    previous = previous_run(cfg, run_id, labels_path=labels_path)
+    if previous == "find":
+        previous = previous_run(cfg, run_id)
     before = load_run_stats(previous, task) if previous is not None else None
     doc = compare(now, before, cfg.drift, previous_run=previous.run_id if previous else None)
     if task is not None:
         for item in doc["warnings"] + doc["failures"]:
             item["what"] = f"{item['what']} of task {task}"
-    write_json(folder / _task_file("drift.json", task), doc)
+    write_json(folder / task_file("drift.json", task), doc)
     if cfg.mlflow.enabled:
-        tracking.log_drift(cfg, doc, metrics(doc, f"{task}." if task else ""), _task_file("drift.json", task))
+        tracking.log_drift(cfg, doc, metrics(doc, f"{task}." if task else ""), task_file("drift.json", task))
     enforce(doc, run_id)
     return {k: v for k, v in doc.items() if k != "current"}
 
 
-def _task_file(name: str, task: str | None) -> str:
-    """``drift.json`` -> ``drift_<task>.json`` for a task of a multi-task run."""
-    stem, dot, ext = name.rpartition(".")
-    return name if task is None else f"{stem}_{task}{dot}{ext}"
-
-
 def save_run_stats(folder: Path, numbers: dict, task: str | None = None) -> None:
-    write_json(folder / _task_file(DRIFT_STATS_FILE, task), numbers)
+    write_json(folder / task_file(DRIFT_STATS_FILE, task), numbers)
 
 
 def load_run_stats(record: RunRecord, task: str | None = None) -> dict | None:
     """A previous run's numbers: its ``drift_stats.json`` (a task's: ``drift_stats_<task>.json``), or, for
     a single-task run, computed from its stats and model files."""
-    path = record.folder / _task_file(DRIFT_STATS_FILE, task)
+    path = record.folder / task_file(DRIFT_STATS_FILE, task)
     if path.is_file():
         return json.loads(path.read_text())
     if task is not None:

@@ -185,9 +185,8 @@ class Interrupted(BaseException):
     for a KeyboardInterrupt that lands in one of its calls."""
 
 
-# Which signal stopped the command: a Spark call it cut short may surface as that call's error (a
-# cancelled job), not as the KeyboardInterrupt or Terminated the handler raised; the exit code follows
-# the signal all the same.
+# Which signal stopped the command: what runs after it (a cleanup that fails) may surface as another
+# error than the Interrupted or Terminated the handler raised; the exit code follows the signal all the same.
 _signalled: str | None = None
 
 
@@ -195,8 +194,8 @@ _signalled: str | None = None
 # is ignored, so it cannot cut the restore of the tables short (an orchestrator that will not wait sends
 # SIGKILL); a second Ctrl-C interrupts the cleanup (Python's default), and the exit line says so.
 _STOPS = {
-    signal.SIGTERM: ("terminated", lambda: Terminated(), signal.SIG_IGN),
-    signal.SIGINT: ("interrupted", lambda: Interrupted(), signal.default_int_handler),
+    signal.SIGTERM: ("terminated", Terminated, signal.SIG_IGN),
+    signal.SIGINT: ("interrupted", Interrupted, signal.default_int_handler),
 }
 
 

@@ -337,8 +337,8 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 class _UnsetVariable(ConfigError):
     """A ``${VAR}`` without a default whose variable is not set (``name``)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"config references ${{{name}}} but the environment variable is not set; "
+    def __init__(self, name: str, where: str = "config") -> None:
+        super().__init__(f"{where} references ${{{name}}} but the environment variable is not set; "
                          f"set it or write ${{{name}:-default}}")
         self.name = name
 
@@ -594,6 +594,5 @@ def load_config(
     except _UnsetVariable as err:
         for label, file in files:  # name the file that wrote it (the overlay's wins, as in the merge)
             if "${" + err.name in file.read_text(encoding="utf-8"):
-                raise ConfigError(f"{label} references ${{{err.name}}} but the environment variable is not set; "
-                                  f"set it or write ${{{err.name}:-default}}") from None
+                raise _UnsetVariable(err.name, label) from None
         raise

@@ -42,6 +42,14 @@ def run_dir(lakehouse: str | Path, run_id: str, *, create: bool = True) -> Path:
     return path
 
 
+def task_file(filename: str, task: str | None) -> str:
+    """``analysis.json`` -> ``analysis_<task>.json``: a task's file in the run folder (unchanged without a task)."""
+    if task is None:
+        return filename
+    stem, dot, ext = filename.rpartition(".")
+    return f"{stem}_{task}.{ext}" if dot else f"{filename}_{task}"
+
+
 def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
     """The newest run id (by folder name) whose folder holds ``filename``."""
     root = Path(lakehouse).resolve() / "_lakelabel" / "runs"
