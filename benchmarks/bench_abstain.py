@@ -22,6 +22,10 @@ shapes of :mod:`_shapes`, seeds 0-2), next to the default and majority vote:
 - ``EM, pi uniform`` (session 14): the abstain-free EM as shipped, but with the class balance held
   at uniform (Snorkel's default), and rows scored with it; ``EM, pi uniform, then its balance``:
   the same weights, rows scored with the balance of its posteriors (one E-step, not fixed in EM);
+  ``..., unvoted uniform`` (session 15): the same, rows without votes at uniform as the shipped
+  ``class_balance_trust=0`` has them;
+- ``EM, pi MV's`` (session 15): the balance held at majority vote's class shares on the rows with
+  a vote (computed once, so EM cannot inflate it), and rows scored with it;
 - ``equal-weight prior``: the Beta prior centred on the same vote weight for every class
   (``expit(logit(pi_v) + lift)``) instead of floored at ``prior_precision``;
 - ``default, true balance given`` (shapes and the demo): the default with ``class_balance`` set to the
@@ -170,6 +174,13 @@ def _em_with_abstains(L: np.ndarray, k: int, pi_from_abstain_free: bool, cfg,
     return lambda Lt: table_proba(Lt, np.log(pi), table(a, pi))
 
 
+def _mv_balance(L: np.ndarray, k: int) -> np.ndarray:
+    """The class balance of majority vote's soft labels over the rows with a vote (ties split)."""
+    covered = (L != -1).any(axis=1)
+    pi = _mv_proba(L[covered], k).mean(axis=0)
+    return np.clip(pi, 1e-6, None) / np.clip(pi, 1e-6, None).sum()
+
+
 def _oracle(Ltr: np.ndarray, ytr: np.ndarray, L: np.ndarray, k: int) -> np.ndarray:
     from labelmodel._votes import table_proba
 
@@ -217,6 +228,10 @@ def run(data: Path, demo: Path | None = None) -> tuple[list[str], dict[str, dict
         add("EM, pi uniform", _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False)(Lte))
         add("EM, pi uniform, then its balance",
             _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False, then_its_balance=True)(Lte))
+        its = _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False, then_its_balance=True)(Lte)
+        add("EM, pi uniform, then its balance, unvoted uniform",
+            np.where((Lte == -1).all(axis=1)[:, None], 1.0 / k, its))
+        add("EM, pi MV's", _em_with_abstains(Ltr, k, False, cfg, _mv_balance(Ltr, k), abstains=False)(Lte))
         shipped = ds.prior_precision_of
         ds.prior_precision_of = _equal_weight_prior
         try:

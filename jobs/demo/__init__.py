@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from jobs import pipeline
-from jobs.demo.data import write_demo_source
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig, load_config
 
@@ -76,6 +75,9 @@ def prepare_source(cfg: PipelineConfig, rows: int, seed: int) -> str:
     if path.exists():
         shutil.rmtree(path)
     log.info("demo: generating %d synthetic tickets (seed %d) at %s", rows, seed, path)
+    # imported here so that ``python -m jobs.demo.data`` does not find its module already loaded
+    from jobs.demo.data import write_demo_source
+
     write_demo_source(str(path), rows, seed)
     marker.write_text(json.dumps(wanted))
     return str(path)

@@ -126,3 +126,15 @@ def test_cli_writes_files(tmp_path, capsys):
     assert main([str(tmp_path / "cli"), "--rows", "500", "--seed", "2", "--rows-per-file", "200"]) == 0
     assert len(list((tmp_path / "cli").glob("part-*.parquet"))) == 3
     assert "wrote 500 demo tickets" in capsys.readouterr().out
+
+
+def test_module_runs_as_a_script_without_runpy_warning(tmp_path):
+    """``python -m jobs.demo.data`` (the benchmarks' recipe) runs the module once, with no warning."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "jobs.demo.data",
+                          str(tmp_path / "src"), "--rows", "50"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "found in sys.modules" not in out.stderr
+    assert pq.read_table(tmp_path / "src").num_rows == 50
