@@ -146,8 +146,7 @@ def diff(spark: SparkSession, cfg: PipelineConfig, *, from_run: str | None = Non
          threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:  # fmt: skip
     """Write the ``label_changes`` table for two runs and return the summary (see the module docstring)."""
     started = time.perf_counter()
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"--threshold {threshold} must be between 0 and 1 (a move in probability)")
+    check_threshold(threshold)
     before, to = resolve_runs(cfg, from_run, to_run)
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     path = cfg.table_path("label_changes")
@@ -223,6 +222,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, from_run: str | None = None
             "mlflow": mlflow_info, "timings_seconds": {"diff": doc["seconds"]}}
 
 
+def check_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"--threshold {threshold} must be between 0 and 1 (a move in probability)")
+
+
 def _options(p: Any) -> None:
     p.add_argument("--from", dest="from_run", metavar="RUN", help="the earlier run (default: the run before --to)")
     p.add_argument("--to", dest="to_run", metavar="RUN", help="the later run (default: the latest run that wrote labels)")
@@ -241,7 +245,7 @@ def _done(s: dict[str, Any]) -> str:
 
 COMMAND = command.Command(
     name="diff", help="which labels changed between two runs and which LF changes flipped them", new_run_id=False,
-    add_arguments=_options, done=_done,
+    add_arguments=_options, done=_done, precheck=lambda args, cfg: check_threshold(args.threshold),
     run=lambda args, cfg, run_id, spark: run(spark, cfg, from_run=args.from_run, to_run=args.to_run,
                                              threshold=args.threshold),
 )

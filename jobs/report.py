@@ -131,15 +131,11 @@ def render(doc: dict[str, Any]) -> Report:
 
 
 def check_out_path(out: str | None) -> Path | None:
-    """``--out`` as a Path; its folder must exist (nothing is created outside the lakehouse)."""
+    """``--out`` as a Path that can be written (:func:`jobs.runtime.command.check_out_file`)."""
     if out is None:
         return None
     path = Path(out).expanduser()
-    if path.is_dir():
-        raise ConfigError(f"--out {out} is a folder; pass a file path such as {path / REPORT_FILE}")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--out {out}: the folder {path.parent} does not exist; create it first or write the "
-                          f"report into an existing folder")
+    command.check_out_file(path, "--out", REPORT_FILE)
     return path
 
 
@@ -197,6 +193,7 @@ def run_one(spark: Any, cfg: PipelineConfig, *, run_id: str | None, target: Path
     doc = with_end_model(cfg, json.loads(Path(summary["analysis"]).read_text()))
     report = render(doc)
     path = target or run_dir(cfg.lakehouse, doc["run_id"]) / task_file(REPORT_FILE, view)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(report.html, encoding="utf-8")
     tmp.replace(path)

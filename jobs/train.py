@@ -315,7 +315,8 @@ COMMAND = command.Command(
     precheck=lambda args, cfg: one_task(cfg, args.task, command="train"), reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, task=args.task),
     done=lambda s: (f"lakelabel train: run {s['run_id']}: {s['end_model'].get('model_uri')} -> "
-                    f"{s['tables']['predictions']['path']} v{s['tables']['predictions']['version']}"),
+                    f"{s['tables']['predictions']['path']} v{s['tables']['predictions']['version']}"
+                    + (" (already trained on these labels with this config: nothing ran)" if s.get("skipped") else "")),
 )
 
 

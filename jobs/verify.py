@@ -282,6 +282,7 @@ def _precheck(args: Any, cfg: PipelineConfig) -> None:
     if not args.run_id:
         raise ConfigError("lakelabel verify needs --run-id R: the run whose labels to rebuild and check "
                           "(its run folder under the lakehouse); see lakelabel verify --help")
+    _run_summary(cfg, args.run_id)  # a run that committed no labels fails here, not after Spark's start
 
 
 def _run(args: Any, cfg: PipelineConfig, run_id: str | None, spark: SparkSession) -> dict[str, Any]:

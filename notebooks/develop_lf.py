@@ -33,6 +33,7 @@ print(library)  # the label space your LF votes in, and the LFs it is compared w
 
 # MAGIC %md
 # MAGIC ## The draft LF (edit this cell)
+# MAGIC The draft below is written for the demo's tickets (`conf/demo.yaml`); with another config, replace it.
 # MAGIC Return a class id of the library's label space, or `ABSTAIN`. Any kind of LF works here:
 # MAGIC `@labeling_function` (row-wise or `vectorized=True`), `keyword_lf`, `regex_lf`, `lexicon_lf`, `sql_lf`.
 # MAGIC Give it the name of a library LF to compare a new version against the rest of the library.
@@ -41,6 +42,9 @@ print(library)  # the label space your LF votes in, and the LFs it is compared w
 
 from lf_library import ABSTAIN, labeling_function
 
+if "account" not in library.label_space:
+    raise ValueError(f"the draft LF in this cell is written for the demo's tickets (conf/demo.yaml); your library's "
+                     f"label space is {list(library.label_space)}: replace the draft with an LF of your own")
 ACCOUNT = library.label_space.index("account")
 
 

@@ -91,6 +91,24 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     assert not stale.exists()
 
 
+def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
+    """Out-of-range option values cost no Spark start (13-25 s): one line, exit 2, in about a second."""
+    from jobs.runtime import session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the options were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    config = str(write_config(tmp_path, write_source(tmp_path, make_rows(10))))
+    for argv, message in ((["diff", "--threshold", "-1"], "--threshold -1.0 must be between 0 and 1"),
+                          (["annotate", "--strategy", "stratified", "--n", "0", "--out", str(tmp_path / "x.csv")],
+                           "--n 0 must be at least 1 (the number of rows to pick)"),
+                          (["verify", "--run-id", "nope"], "run 'nope' has no summary with a labels version")):
+        code, lines = run_cli(capsys, *argv, "--config", config, "-q")
+        assert code == 2 and len(lines) == 1 and message in lines[0], (argv, lines)
+    assert not (tmp_path / "lake").exists() and not (tmp_path / "x.csv").exists()
+
+
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")
 def test_lakehouse_that_cannot_be_written(tmp_path, capsys):
     lake = tmp_path / "lake"

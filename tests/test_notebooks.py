@@ -1,4 +1,4 @@
-"""Every notebook in notebooks/ runs end to end locally with a small dbutils.widgets stand-in.
+"""Every notebook in notebooks/ runs end to end locally with jobs.notebook.local's dbutils stand-in.
 
 The notebooks run on the demo data (2,000 generated tickets, MLflow on with a store under a tmp
 lakehouse) and their outputs are checked against numbers computed independently with pandas from
@@ -31,35 +31,11 @@ WIDGET_READ = re.compile(r"""dbutils\.widgets\.get\(\s*["']([^"']+)["']""")
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
-class _Widgets:
-    """``dbutils.widgets`` as far as the notebooks use it: declare text widgets, read them."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.given = dict(values)
-        self.declared: dict[str, str] = {}
-
-    def text(self, name: str, default: str, label: str | None = None) -> None:
-        self.declared[name] = self.given.get(name, default)
-
-    def get(self, name: str) -> str:
-        if name not in self.declared:  # Databricks raises InputWidgetNotDefined
-            raise KeyError(f"widget {name!r} is read but was never declared")
-        return self.declared[name]
-
-
-class _DBUtils:
-    def __init__(self, values: dict[str, str]) -> None:
-        self.widgets = _Widgets(values)
-
-
 def run_notebook(path: Path, widgets: dict[str, str]) -> dict[str, Any]:
-    """Execute a source notebook as Databricks does (one ``__main__`` namespace); return it."""
-    dbutils = _DBUtils(widgets)
-    namespace: dict[str, Any] = {"__name__": "__main__", "dbutils": dbutils}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    unknown = sorted(set(widgets) - set(dbutils.widgets.declared))
-    assert not unknown, f"{path.name} declares no widget(s) {unknown}"
-    return namespace
+    """Execute a source notebook as Databricks does (one ``__main__`` namespace), with lakelabel's stand-in."""
+    from jobs.notebook.local import run_notebook as run
+
+    return run(path, **widgets)
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,6 +249,9 @@ def test_source_format(path):
     read = set(WIDGET_READ.findall(text))
     assert read <= set(declared), f"{path.name} reads undeclared widget(s) {sorted(read - set(declared))}"
     assert "from jobs" in text and "sys.path" not in text
+    readme_row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith(f"| `{path.name}` |"))
+    missing = [w for w in declared if f"`{w}`" not in readme_row]
+    assert not missing, f"README's notebook table does not list {path.name}'s widget(s) {missing}"
     for cell in code:  # thin: a few lines per cell, the work lives in jobs/
         lines = [line for line in cell.splitlines() if line.strip() and not line.lstrip().startswith("#")]
         assert len(lines) <= 20, f"{path.name}: a cell of {len(lines)} lines; move the logic into jobs/"
@@ -375,3 +354,30 @@ def test_a_config_found_under_the_repository_root_reads_its_paths_from_there(tmp
     assert Path.cwd() == _REPO and cfg.lakehouse_path == _REPO / "lakehouse" / "demo"
     with pytest.raises(ConfigError, match=r"^overrides item 'lakehouse' must look like section.key=value$"):
         notebook.load_notebook_config("conf/demo.yaml", overrides="lakehouse")
+
+
+def test_run_notebook_refuses_an_unknown_widget_before_any_cell_runs(tmp_path):
+    from jobs.notebook.local import run_notebook as run
+
+    with pytest.raises(ValueError, match=r"develop_lf.py has no widget\(s\) rows; its widgets are: config, env, "):
+        run(REPO / "notebooks" / "develop_lf.py", rows="5")
+    plain = tmp_path / "plain.py"
+    plain.write_text("raise SystemExit('ran')\n")
+    with pytest.raises(ValueError, match="is not a Databricks source notebook"):
+        run(plain)
+    with pytest.raises(FileNotFoundError, match="notebook .*missing.py does not exist"):
+        run(tmp_path / "missing.py")
+
+
+def test_develop_lf_says_its_draft_is_the_demos_on_another_label_space(spark, lake, tmp_path):
+    """The draft cell is written for the demo's label space; on another library it says so, not tuple.index."""
+    config = tmp_path / "urgency.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": str(lake["root"] / "source" / "tickets"), "format": "parquet", "id_column": "ticket_id"},
+        "lfs": {"modules": ["lf_library.lfs.demo_urgency"]},
+        "mlflow": {"enabled": False},
+    }))  # fmt: skip
+    with pytest.raises(ValueError, match=r"written for the demo's tickets \(conf/demo.yaml\); your library's label "
+                                         r"space is \['routine', "):
+        run_notebook(REPO / "notebooks" / "develop_lf.py", {"config": str(config)})

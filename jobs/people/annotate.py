@@ -49,7 +49,7 @@ from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STRATEGIES", "normalized_text", "select_rows", "run"]
+__all__ = ["STRATEGIES", "check_n", "normalized_text", "select_rows", "run"]
 
 Strategy = Literal["uncertain", "conflict", "uncovered", "stratified", "disagreement"]
 STRATEGIES = ("uncertain", "conflict", "uncovered", "stratified", "disagreement")
@@ -189,11 +189,19 @@ def _end_model_predictions(cfg: PipelineConfig, io: Any, spark: SparkSession, la
     return io.read_table(spark, path)
 
 
+def check_n(n: int) -> None:
+    if n < 1:
+        raise ConfigError(f"--n {n} must be at least 1 (the number of rows to pick)")
+
+
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; left only by a failed write or rename
 
 
 def run(
@@ -215,8 +223,7 @@ def run(
     summary then names it.
     """
     started = time.perf_counter()
-    if n < 1:
-        raise ConfigError(f"--n {n} must be at least 1")
+    check_n(n)
     if format not in ("csv", "label-studio"):
         raise ConfigError(f"--format {format!r} is not valid; choose csv or label-studio")
     from jobs.apply_record import load_apply_result

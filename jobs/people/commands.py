@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from jobs.runtime.command import Command
+from jobs.runtime.command import Command, check_out_file
 
 _FORMATS = ["auto", "csv", "parquet", "delta", "label-studio"]
 _STRATEGIES = ["uncertain", "conflict", "uncovered", "stratified", "disagreement"]
@@ -58,10 +58,12 @@ def _gold_config(args: Any, cfg: Any, command: str) -> Any:
 
 def _import_precheck(args: Any, cfg: Any) -> None:
     from jobs.people.files import read_gold_file
+    from jobs.people.gold import checked_records
 
-    _gold_config(args, cfg, "gold import")
-    # A missing or unreadable file costs no Spark startup (people's labels: small, read again by the import).
-    read_gold_file(args.file, args.format)
+    # A missing or unreadable file, or one with no label, a label outside the label space, a bad split or
+    # two labels from one annotator for a row, costs no Spark startup (people's labels: small, read
+    # again by the import).
+    checked_records(_gold_config(args, cfg, "gold import"), read_gold_file(args.file, args.format), args.annotator)
 
 
 def _import_needs_spark(args: Any, cfg: Any) -> bool:
@@ -104,9 +106,12 @@ def _annotate_options(p: Any) -> None:
 
 
 def _annotate_precheck(args: Any, cfg: Any) -> None:
+    from jobs.people.annotate import check_n
     from jobs.task_views import one_task
 
     one_task(cfg, args.task, command="annotate")  # a missing or unknown --task fails before Spark starts
+    check_n(args.n)
+    check_out_file(Path(args.out).expanduser(), "--out", "tasks.json" if args.format == "label-studio" else "to_label.csv")
     suffix = Path(args.out).suffix.lower()
     if (args.format == "label-studio") != (suffix == ".json") and suffix in (".csv", ".json"):
         want = ".json" if args.format == "label-studio" else ".csv"
@@ -140,6 +145,7 @@ def _suggest_precheck(args: Any, cfg: Any) -> None:
     from jobs.people.suggest import check_options
 
     check_options(args.out, args.max, args.min_precision, args.min_support)
+    check_out_file(Path(args.out).expanduser(), "--out", "suggested_lfs.py")
 
 
 def _suggest(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:

@@ -84,10 +84,10 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
     fmt = detect_format(p) if fmt == "auto" else fmt
     if fmt == "label-studio":
         text = p.read_text(encoding="utf-8")
-        records = label_studio.parse_export(text, str(p))
+        records, unlabeled = label_studio.parse_export(text, str(p))
         for r in records:
             r["split"] = ""
-        return GoldFile(str(p), fmt, _hash_files([p], p), records)
+        return GoldFile(str(p), fmt, _hash_files([p], p), records, unlabeled)
     if fmt == "delta":
         from deltalake import DeltaTable
 

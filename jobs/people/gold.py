@@ -41,7 +41,7 @@ from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GOLD_META_KEY", "SPLITS", "GoldSets", "gold_schema", "assign_split", "label_space_of",
+__all__ = ["GOLD_META_KEY", "SPLITS", "GoldSets", "gold_schema", "assign_split", "checked_records", "label_space_of",
            "read_gold", "current_gold", "import_file", "gold_sets", "run", "status", "status_counts",
            "status_needs_spark"]  # fmt: skip
 
@@ -71,6 +71,25 @@ def assign_split(row_id: str, dev_fraction: float) -> str:
     """``dev`` or ``test`` for ``row_id``, from a hash of it: the same id always lands in the same split."""
     h = int.from_bytes(hashlib.sha256(f"lakelabel.gold.split:{row_id}".encode()).digest()[:8], "big")
     return "dev" if h / 2**64 < dev_fraction else "test"
+
+
+def checked_records(cfg: PipelineConfig, gf: Any, annotator: str | None) -> list[dict[str, Any]]:
+    """``gf``'s labeled rows checked without Spark: some row has a label, each label is in the label
+    space (its class id then), each split is dev or test, no annotator gives one row two labels.
+    Each record gets its annotator (the file's, else ``annotator``, else ``unknown``)."""
+    if not gf.records:
+        raise InputDataError(
+            f"{gf.path} has no labeled rows ({gf.unlabeled} row(s) with an empty label); fill the label column "
+            f"(a class name or id) and import again"
+        )
+    space = label_space_of(cfg)
+    for r in gf.records:
+        r["annotator"] = r["annotator"] or annotator or "unknown"
+    _resolve_labels(gf.records, space, gf.path)
+    for r in gf.records:
+        if r["split"] and r["split"] not in SPLITS:
+            raise InputDataError(f"{gf.path}, {r['where']}: split {r['split']!r} is not dev or test; fix or empty it")
+    return _check_duplicates(gf.records, gf.path)
 
 
 def label_space_of(cfg: PipelineConfig) -> tuple[str, ...]:
@@ -318,19 +337,8 @@ def import_file(
                 ", ".join(map(repr, earlier["annotators"])), ", ".join(earlier["splits"]), " and ".join(ignored))  # fmt: skip
         return {**summary, "skipped": True, "tables": {"gold": {"path": table, "version": version}},
                 "counts": {"in_file": len(gf.records) + gf.unlabeled, "imported": 0}}  # fmt: skip
-    if not gf.records:
-        raise InputDataError(
-            f"{gf.path} has no labeled rows ({gf.unlabeled} row(s) with an empty label); fill the label column "
-            f"(a class name or id) and import again"
-        )
+    records = checked_records(cfg, gf, annotator)
     space = label_space_of(cfg)
-    for r in gf.records:
-        r["annotator"] = r["annotator"] or annotator or "unknown"
-    _resolve_labels(gf.records, space, gf.path)
-    for r in gf.records:
-        if r["split"] and r["split"] not in SPLITS:
-            raise InputDataError(f"{gf.path}, {r['where']}: split {r['split']!r} is not dev or test; fix or empty it")
-    records = _check_duplicates(gf.records, gf.path)
     _check_ids(spark, cfg, records, gf.path, io)
 
     now = datetime.now(timezone.utc)

@@ -61,11 +61,12 @@ def _annotator(completed_by: Any) -> str:
     return "" if completed_by is None else f"label-studio-user-{completed_by}"
 
 
-def parse_export(text: str, path: str) -> list[dict[str, Any]]:
+def parse_export(text: str, path: str) -> tuple[list[dict[str, Any]], int]:
     """Gold records from a Label Studio JSON export: one per submitted annotation.
 
-    Returns dicts with ``row_id, label, annotator, annotated_at, note, origin, task_id, where``.
-    Cancelled (skipped) annotations and annotations without a choice are left out.
+    Returns dicts with ``row_id, label, annotator, annotated_at, note, origin, task_id, where``, and
+    the number of tasks without one (not annotated yet, or only skipped: unlabeled, as a CSV row
+    with an empty label). Cancelled (skipped) annotations and annotations without a choice are left out.
 
     Raises
     ------
@@ -83,9 +84,10 @@ def parse_export(text: str, path: str) -> list[dict[str, Any]]:
         raise InputDataError(
             f"{path} is not a Label Studio JSON export (expected a list of tasks); export the project as JSON"
         )
-    records = []
+    records, unlabeled = [], 0
     for t in tasks:
         task_id = t.get("id")
+        before = len(records)
         data = t.get("data")
         if not isinstance(data, Mapping) or "row_id" not in data:
             raise InputDataError(
@@ -129,4 +131,5 @@ def parse_export(text: str, path: str) -> list[dict[str, Any]]:
                 "task_id": "" if task_id is None else str(task_id),
                 "where": f"task {task_id}, annotation {ann.get('id')}",
             })  # fmt: skip
-    return records
+        unlabeled += len(records) == before
+    return records, unlabeled

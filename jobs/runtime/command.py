@@ -394,7 +394,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         if cmd.reads_evaluation and ev is not None and not _evaluation_has_gold(cfg):
             log.warning("%s", unscored_evaluation(cfg, cmd.name))
     if args.summary_json:
-        _check_writable_parent(Path(args.summary_json), "--summary-json")
+        check_out_file(Path(args.summary_json), "--summary-json", "summary.json")
     spark = None
     wants_spark = cmd.needs_spark(args, cfg) if callable(cmd.needs_spark) else cmd.needs_spark
     if wants_spark:
@@ -443,10 +443,14 @@ def unscored_evaluation(cfg: Any, command: str) -> str:
             f"on it; {fix}, or drop the evaluation section")
 
 
-def _check_writable_parent(path: Path, what: str) -> None:
-    """``path`` can be written as a file: it is not a folder, and its nearest existing parent is a writable folder."""
+def check_out_file(path: Path, what: str, example: str) -> None:
+    """``path`` can be written as a file: it is not a folder, and its nearest existing parent is a writable folder.
+
+    Missing folders on the way are created when the file is written (as ``mkdir -p``); ``what`` names the
+    option (``--out``), ``example`` a file name to suggest when ``path`` is a folder. Checked before Spark starts.
+    """
     if path.is_dir():
-        raise ConfigError(f"{what} {path} is a folder; pass a file path such as {path / 'summary.json'}")
+        raise ConfigError(f"{what} {path} is a folder; pass a file path such as {path / example}")
     parent = path.parent if str(path.parent) else Path(".")
     probe = parent
     while not probe.exists() and probe != probe.parent:

@@ -9,6 +9,7 @@ import json
 import time
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,42 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
     assert st["current"] == {f"{sp}/{name}": int(n) for (sp, name), n in sorted(per.items())}
     # Read with delta-rs on the driver (gold status without Spark): the same answer.
     assert gold.status(None, cfg, run_id="st") == by_spark
+
+
+def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_path):
+    """A skipped (cancelled) task and one nobody annotated are counted, as a CSV row with an empty label is."""
+    from jobs.people.files import read_gold_file
+
+    choice = {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["pos"]}}
+    export = [
+        {"id": 1, "data": {"row_id": "r001"}, "annotations": [{"id": 11, "completed_by": 1, "result": [choice]}]},
+        {"id": 2, "data": {"row_id": "r002"}, "annotations": [{"id": 12, "completed_by": 1, "was_cancelled": True,
+                                                               "result": []}]},
+        {"id": 3, "data": {"row_id": "r003"}, "annotations": []},
+    ]  # fmt: skip
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    gf = read_gold_file(path, "label-studio")
+    assert [r["row_id"] for r in gf.records] == ["r001"] and gf.unlabeled == 2
+
+
+def test_gold_import_checks_the_files_labels_before_spark(setup, capsys, monkeypatch):
+    """No label, a label outside the space, a bad split: one line, exit 2, without Spark's 15-20 s start."""
+    cfg, _, tmp = setup
+    cfg_file = cli_config(cfg, tmp / "c_pre.yaml")
+    log = Path(cfg.table_path("gold")) / "_delta_log"
+    before = sorted(log.iterdir()) if log.exists() else None
+    forbid_spark(monkeypatch, "gold import started Spark for a file whose labels fail")
+    capsys.readouterr()
+    for name, records, message in (
+        ("empty.csv", [{"row_id": "r001", "label": ""}], "has no labeled rows (1 row(s) with an empty label)"),
+        ("maybe.csv", [{"row_id": "r001", "label": "maybe"}], "'maybe' is not in the label space (0=neg, 1=pos)"),
+        ("split.csv", [{"row_id": "r001", "label": "pos", "split": "train"}], "split 'train' is not dev or test"),
+    ):
+        assert cli_main(["gold", "import", "--config", cfg_file, "--file", write_csv(tmp / name, records), "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (name, err)
+    assert (sorted(log.iterdir()) if log.exists() else None) == before
 
 
 def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monkeypatch):
@@ -424,7 +461,18 @@ def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(
     for option, message in ((["--min-precision", "1.5"], "--min-precision 1.5 must be in [0, 1)"),
                             (["--max", "0"], "--max 0 must be at least 1"),
                             (["--min-support", "-1"], "--min-support -1 must be at least 1"),
-                            (["--out", "foo.txt"], "--out 'foo.txt' must be a .py file")):
+                            (["--out", "foo.txt"], "--out 'foo.txt' must be a .py file"),
+                            (["--out", str(tmp_path / "m.py")], "is a folder; pass a file path such as")):
+        if option[-1].endswith("m.py"):
+            (tmp_path / "m.py").mkdir()
         assert cli_main(["suggest", "--config", config, "-q", *option]) == 2, option
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (option, err)
+    # annotate's --out: a folder, or a path under a file, fails before Spark (not after the job, exit 1)
+    for out, message in ((tmp_path, f"--out {tmp_path} is a folder; pass a file path such as {tmp_path / 'to_label.csv'}"),
+                         (tmp_path / "m" / "leak_lfs.py" / "x.csv", "leak_lfs.py is a file, not a folder")):
+        argv = ["annotate", "--config", config, "-q", "--strategy", "stratified", "--n", "5", "--out", str(out)]
+        assert cli_main(argv) == 2, out
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (out, err)
+    assert not list(tmp_path.glob(".*.tmp*"))

@@ -146,11 +146,13 @@ def _config_file(cfg, tmp_path: Path) -> str:
 def test_cli_bad_inputs_exit_2_with_one_line(written, tmp_path, capsys):
     cfg = written[0]
     config = _config_file(cfg, tmp_path)
-    with pytest.raises(ConfigError, match=r"the folder .*no_such_folder does not exist; create it first"):
-        report.check_out_path(str(tmp_path / "no_such_folder" / "r.html"))
+    with pytest.raises(ConfigError, match=r"--out .* is a folder; pass a file path such as .*report.html"):
+        report.check_out_path(str(tmp_path))
+    (tmp_path / "a_file").write_text("")
     cases = [
-        (["report", "--config", config, "--out", str(tmp_path / "no_such_folder" / "r.html")],
-         r"the folder .*no_such_folder does not exist"),
+        (["report", "--config", config, "--out", str(tmp_path)], r"--out .* is a folder; pass a file path"),
+        (["report", "--config", config, "--out", str(tmp_path / "a_file" / "r.html")],
+         r"a_file is a file, not a folder"),
         (["analyze", "--config", config, "--run-id", "never-ran"], r"run 'never-ran' is not a run under"),
         (["report", "--config", config, "--set", "slices.modules=[tests.jobs.bad_slices]"],
          r"slicing function 'says_yes' returned 'yes' \(str\)"),
@@ -168,7 +170,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(written, tmp_path, capsys):
 
 def test_cli_report_to_out(written, tmp_path, capsys):
     cfg = written[0]
-    out = tmp_path / "mine.html"
+    out = tmp_path / "new" / "folder" / "mine.html"  # missing folders are made, as mkdir -p
     assert cli.main(["report", "--config", _config_file(cfg, tmp_path), "--out", str(out),
                      "--summary-json", str(tmp_path / "s.json")]) == 0
     assert f"lakelabel report: run an-1: {out}" in capsys.readouterr().out

@@ -197,6 +197,10 @@ def test_rerun_is_a_no_op(spark, trained):
     again = train.run(spark, cfg)
     assert again["skipped"] and again["tables"] == summary["tables"]
     assert DeltaTable(cfg.table_path("predictions")).version() == 0
+    from jobs.train import COMMAND
+
+    assert COMMAND.done(again).endswith(" v0 (already trained on these labels with this config: nothing ran)")
+    assert "nothing ran" not in COMMAND.done(summary)
 
 
 def _cli(cfg, tmp_path, *sets: str) -> int:
