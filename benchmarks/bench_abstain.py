@@ -226,9 +226,8 @@ def run(data: Path, demo: Path | None = None) -> tuple[list[str], dict[str, dict
         add("EM with abstains, pi default's", _em_with_abstains(Ltr, k, False, cfg, pi_default)(Lte))
         uniform = np.full(k, 1.0 / k)
         add("EM, pi uniform", _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False)(Lte))
-        add("EM, pi uniform, then its balance",
-            _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False, then_its_balance=True)(Lte))
         its = _em_with_abstains(Ltr, k, False, cfg, uniform, abstains=False, then_its_balance=True)(Lte)
+        add("EM, pi uniform, then its balance", its)
         add("EM, pi uniform, then its balance, unvoted uniform",
             np.where((Lte == -1).all(axis=1)[:, None], 1.0 / k, its))
         add("EM, pi MV's", _em_with_abstains(Ltr, k, False, cfg, _mv_balance(Ltr, k), abstains=False)(Lte))

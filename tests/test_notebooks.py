@@ -249,7 +249,9 @@ def test_source_format(path):
     read = set(WIDGET_READ.findall(text))
     assert read <= set(declared), f"{path.name} reads undeclared widget(s) {sorted(read - set(declared))}"
     assert "from jobs" in text and "sys.path" not in text
-    readme_row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith(f"| `{path.name}` |"))
+    readme_row = next((line for line in (REPO / "README.md").read_text().splitlines()
+                       if line.startswith(f"| `{path.name}` |")), None)
+    assert readme_row is not None, f"README's notebook table has no row for {path.name}"
     missing = [w for w in declared if f"`{w}`" not in readme_row]
     assert not missing, f"README's notebook table does not list {path.name}'s widget(s) {missing}"
     for cell in code:  # thin: a few lines per cell, the work lives in jobs/

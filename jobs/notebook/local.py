@@ -7,7 +7,7 @@ executes its cells in order in one namespace, as Databricks does. Tables are sho
 computed (``trial``, ``lin``, ...) can be looked at afterwards::
 
     from jobs.notebook.local import run_notebook
-    ns = run_notebook("notebooks/develop_lf.py", config="conf/youtube.yaml", sample_rows="5000")
+    ns = run_notebook("notebooks/develop_lf.py", config="conf/demo.yaml", sample_rows="5000")
     ns["trial"].summary()
 """
 

@@ -281,7 +281,7 @@ def run(
             "score": round(float(r["score"]), 4) if not math.isnan(r["score"]) else None,
         })  # fmt: skip
         records.append(rec)
-    path = Path(out)
+    path = Path(out).expanduser()
     files = [str(path)]
     if format == "csv":
         import pandas as pd

@@ -58,12 +58,15 @@ def _gold_config(args: Any, cfg: Any, command: str) -> Any:
 
 def _import_precheck(args: Any, cfg: Any) -> None:
     from jobs.people.files import read_gold_file
-    from jobs.people.gold import checked_records
+    from jobs.people.gold import checked_records, import_needs_spark
 
     # A missing or unreadable file, or one with no label, a label outside the label space, a bad split or
     # two labels from one annotator for a row, costs no Spark startup (people's labels: small, read
-    # again by the import).
-    checked_records(_gold_config(args, cfg, "gold import"), read_gold_file(args.file, args.format), args.annotator)
+    # again by the import). A file already in a local gold table adds nothing and is not checked again.
+    gold_cfg = _gold_config(args, cfg, "gold import")
+    gf = read_gold_file(args.file, args.format)
+    if import_needs_spark(gold_cfg, args.file, args.format):
+        checked_records(gold_cfg, gf, args.annotator)
 
 
 def _import_needs_spark(args: Any, cfg: Any) -> bool:
@@ -111,7 +114,10 @@ def _annotate_precheck(args: Any, cfg: Any) -> None:
 
     one_task(cfg, args.task, command="annotate")  # a missing or unknown --task fails before Spark starts
     check_n(args.n)
-    check_out_file(Path(args.out).expanduser(), "--out", "tasks.json" if args.format == "label-studio" else "to_label.csv")
+    out = Path(args.out).expanduser()
+    check_out_file(out, "--out", "tasks.json" if args.format == "label-studio" else "to_label.csv")
+    if args.format == "label-studio":  # its labeling config is written beside it
+        check_out_file(out.with_suffix(".xml"), "--out's labeling config", "tasks.xml")
     suffix = Path(args.out).suffix.lower()
     if (args.format == "label-studio") != (suffix == ".json") and suffix in (".csv", ".json"):
         want = ".json" if args.format == "label-studio" else ".csv"
@@ -145,7 +151,9 @@ def _suggest_precheck(args: Any, cfg: Any) -> None:
     from jobs.people.suggest import check_options
 
     check_options(args.out, args.max, args.min_precision, args.min_support)
-    check_out_file(Path(args.out).expanduser(), "--out", "suggested_lfs.py")
+    out = Path(args.out).expanduser()
+    check_out_file(out, "--out", "suggested_lfs.py")
+    check_out_file(out.with_suffix(".csv"), "--out's candidate table", "suggested_lfs.csv")
 
 
 def _suggest(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:

@@ -73,16 +73,23 @@ def assign_split(row_id: str, dev_fraction: float) -> str:
     return "dev" if h / 2**64 < dev_fraction else "test"
 
 
-def checked_records(cfg: PipelineConfig, gf: Any, annotator: str | None) -> list[dict[str, Any]]:
+def checked_records(cfg: PipelineConfig, gf: Any, annotator: str | None,
+                    space: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """``gf``'s labeled rows checked without Spark: some row has a label, each label is in the label
-    space (its class id then), each split is dev or test, no annotator gives one row two labels.
-    Each record gets its annotator (the file's, else ``annotator``, else ``unknown``)."""
+    space (``space``, default :func:`label_space_of`; its class id then), each split is dev or test,
+    no annotator gives one row two labels. Each record gets its annotator (the file's, else
+    ``annotator``, else ``unknown``)."""
+    if not gf.records and gf.format == "label-studio":
+        raise InputDataError(
+            f"{gf.path} has no submitted label ({gf.unlabeled} task(s) not annotated yet or skipped); label the "
+            f"tasks in Label Studio, export the project again and import that export"
+        )
     if not gf.records:
         raise InputDataError(
             f"{gf.path} has no labeled rows ({gf.unlabeled} row(s) with an empty label); fill the label column "
             f"(a class name or id) and import again"
         )
-    space = label_space_of(cfg)
+    space = label_space_of(cfg) if space is None else space
     for r in gf.records:
         r["annotator"] = r["annotator"] or annotator or "unknown"
     _resolve_labels(gf.records, space, gf.path)
@@ -337,8 +344,8 @@ def import_file(
                 ", ".join(map(repr, earlier["annotators"])), ", ".join(earlier["splits"]), " and ".join(ignored))  # fmt: skip
         return {**summary, "skipped": True, "tables": {"gold": {"path": table, "version": version}},
                 "counts": {"in_file": len(gf.records) + gf.unlabeled, "imported": 0}}  # fmt: skip
-    records = checked_records(cfg, gf, annotator)
     space = label_space_of(cfg)
+    records = checked_records(cfg, gf, annotator, space)
     _check_ids(spark, cfg, records, gf.path, io)
 
     now = datetime.now(timezone.utc)

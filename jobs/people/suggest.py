@@ -270,7 +270,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     """``lakelabel suggest``: write the best ``max_lfs`` candidate LFs to ``out`` and their table beside it."""
     started = time.perf_counter()
     check_options(out, max_lfs, min_precision, min_support)
-    path = Path(out)
+    path = Path(out).expanduser()
     from jobs.apply_record import load_apply_result
     from jobs.people.annotate import text_column_of
 

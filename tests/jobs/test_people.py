@@ -159,6 +159,10 @@ def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_pat
     path.write_text(json.dumps(export))
     gf = read_gold_file(path, "label-studio")
     assert [r["row_id"] for r in gf.records] == ["r001"] and gf.unlabeled == 2
+    path.write_text(json.dumps(export[1:]))
+    with pytest.raises(InputDataError, match=r"has no submitted label \(2 task\(s\) not annotated yet or skipped\); "
+                                             r"label the tasks in Label Studio"):
+        gold.checked_records(None, read_gold_file(path, "label-studio"), None)
 
 
 def test_gold_import_checks_the_files_labels_before_spark(setup, capsys, monkeypatch):
@@ -178,6 +182,17 @@ def test_gold_import_checks_the_files_labels_before_spark(setup, capsys, monkeyp
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (name, err)
     assert (sorted(log.iterdir()) if log.exists() else None) == before
+    # A file already in the gold table adds nothing, even if the label space has changed since.
+    monkeypatch.undo()
+    first = write_csv(tmp / "first_pre.csv", [{"row_id": "r001", "label": "pos", "annotator": "ann"}])
+    assert cli_main(["gold", "import", "--config", cfg_file, "--file", first, "-q"]) == 0
+    renamed = tmp / "c_renamed.yaml"
+    renamed.write_text(json.dumps({**json.loads(Path(cfg_file).read_text()),
+                                   "lfs": {**cfg.to_dict()["lfs"], "label_space": ["no", "yes"]}}))
+    forbid_spark(monkeypatch, "gold import started Spark for a file already imported")
+    capsys.readouterr()
+    assert cli_main(["gold", "import", "--config", str(renamed), "--file", first, "-q"]) == 0
+    assert capsys.readouterr().out.strip() == f"lakelabel gold: {first} was imported before; nothing added"
 
 
 def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monkeypatch):
@@ -475,4 +490,9 @@ def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(
         assert cli_main(argv) == 2, out
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (out, err)
-    assert not list(tmp_path.glob(".*.tmp*"))
+    assert not list(tmp_path.parent.glob(f".{tmp_path.name}.tmp*"))
+    # a write that fails (the target turned into a folder after the check) leaves no temp file either
+    (tmp_path / "late.csv").mkdir()
+    with pytest.raises(IsADirectoryError):
+        annotate._write_atomic(tmp_path / "late.csv", "row_id\n")
+    assert not list(tmp_path.glob(".late.csv.tmp*"))
