@@ -445,6 +445,8 @@ def test_text_features_are_words_and_one_space_phrases(spark):
         "a b\tc d": ["a", "b", "c", "d", "a b", "c d"],  # a tab is not a phrase's space
         "don't stop don't": ["don", "t", "stop", "t stop", "stop don"],  # distinct, first seen first
         "日本語 テキスト": ["日本語", "テキスト", "日本語 テキスト"],
+        # HTML character references are one non-word character, as the characters they stand for
+        "don&#39;t stop &amp; go &quot;x&quot; AT&T &#x27;y": ["don", "t", "stop", "go", "x", "at", "y", "t stop"],
         "": [], None: [],
     }
     df = spark.createDataFrame([(t,) for t in cases], "text string")
