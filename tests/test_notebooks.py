@@ -19,13 +19,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from jobs.notebook.local import HEADER as NOTEBOOK_HEADER, WIDGET_DECLARATION
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
 ROWS = 2000
 RUN_ID = "nb-1"
-HEADER = "# Databricks notebook source\n"
+HEADER = NOTEBOOK_HEADER + "\n"
 SEPARATOR = "\n\n# COMMAND ----------\n\n"
-WIDGET_DECLARATION = re.compile(r"""dbutils\.widgets\.(?:text|dropdown|combobox|multiselect)\(\s*["']([^"']+)["']""")
 WIDGET_READ = re.compile(r"""dbutils\.widgets\.get\(\s*["']([^"']+)["']""")
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

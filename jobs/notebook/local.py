@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalDBUtils", "LocalWidgets", "run_notebook"]
+__all__ = ["HEADER", "WIDGET_DECLARATION", "LocalDBUtils", "LocalWidgets", "run_notebook"]
 
 HEADER = "# Databricks notebook source"
-_DECLARED = re.compile(r"""dbutils\.widgets\.(?:text|dropdown|combobox|multiselect)\(\s*["']([^"']+)["']""")
+WIDGET_DECLARATION = re.compile(r"""dbutils\.widgets\.(?:text|dropdown|combobox|multiselect)\(\s*["']([^"']+)["']""")
 
 
 class LocalWidgets:
@@ -68,7 +68,7 @@ def run_notebook(path: str | Path, **widgets: Any) -> dict[str, Any]:
     source = path.read_text(encoding="utf-8")
     if not source.startswith(HEADER):
         raise ValueError(f"{path} is not a Databricks source notebook (its first line is not {HEADER!r})")
-    declared = _DECLARED.findall(source)
+    declared = WIDGET_DECLARATION.findall(source)
     unknown = sorted(set(widgets) - set(declared))
     if unknown:
         raise ValueError(f"{path.name} has no widget(s) {', '.join(unknown)}; its widgets are: {', '.join(declared)}")

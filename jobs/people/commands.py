@@ -65,14 +65,13 @@ def _import_precheck(args: Any, cfg: Any) -> None:
     # again by the import). A file already in a local gold table adds nothing and is not checked again.
     gold_cfg = _gold_config(args, cfg, "gold import")
     gf = read_gold_file(args.file, args.format)
-    if import_needs_spark(gold_cfg, args.file, args.format):
+    args.gold_needs_spark = import_needs_spark(gold_cfg, args.file, args.format, gf)  # read by _import_needs_spark
+    if args.gold_needs_spark:
         checked_records(gold_cfg, gf, args.annotator)
 
 
 def _import_needs_spark(args: Any, cfg: Any) -> bool:
-    from jobs.people.gold import import_needs_spark
-
-    return import_needs_spark(_gold_config(args, cfg, "gold import"), args.file, args.format)
+    return args.gold_needs_spark  # decided by _import_precheck, which runs first
 
 
 def _status_needs_spark(args: Any, cfg: Any) -> bool:
@@ -118,7 +117,7 @@ def _annotate_precheck(args: Any, cfg: Any) -> None:
     check_out_file(out, "--out", "tasks.json" if args.format == "label-studio" else "to_label.csv")
     if args.format == "label-studio":  # its labeling config is written beside it
         check_out_file(out.with_suffix(".xml"), "--out's labeling config", "tasks.xml")
-    suffix = Path(args.out).suffix.lower()
+    suffix = out.suffix.lower()
     if (args.format == "label-studio") != (suffix == ".json") and suffix in (".csv", ".json"):
         want = ".json" if args.format == "label-studio" else ".csv"
         logging.getLogger("jobs.people.annotate").warning(

@@ -423,13 +423,14 @@ def _earlier_import(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             "splits": sorted({r["split"] for r in rows})}
 
 
-def import_needs_spark(cfg: PipelineConfig, path: str, fmt: FileFormat = "auto") -> bool:
+def import_needs_spark(cfg: PipelineConfig, path: str, fmt: FileFormat = "auto", gf: Any = None) -> bool:
     """Whether ``gold import`` needs Spark: not for a file already in a gold table delta-rs reads
-    (:func:`status_needs_spark`), which adds nothing; every other import checks ids against the source."""
+    (:func:`status_needs_spark`), which adds nothing; every other import checks ids against the source.
+    ``gf``: the file as :func:`read_gold_file` read it already."""
     local, table = delta_io.LocalDeltaIO(), cfg.table_path("gold")
     if status_needs_spark(cfg) or not local.table_exists(table):
         return True
-    fingerprint = read_gold_file(path, fmt).fingerprint
+    fingerprint = (gf if gf is not None else read_gold_file(path, fmt)).fingerprint
     rows, _ = local.read_arrow(table, columns=["import_id"])
     return fingerprint not in set(rows.column("import_id").to_pylist())
 
