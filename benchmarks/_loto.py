@@ -32,8 +32,11 @@ import numpy as np
 # the grid so that the benchmark shows it chosen without the task it is scored on.
 # ``abstain_evidence`` (session 6) is the model's own likelihood of an abstain, no new number;
 # in the grid so that LOTO decides whether it becomes the default.
+# ``em_class_balance`` (session 16): with no known balance, EM holds it at uniform (Snorkel's
+# default) or estimates it; not a number, in the grid so that LOTO decides.
 PRECISION_GRID = {"class_balance_trust": [0.0, 0.5, 1.0], "prior_strength": [0.025],
-                  "better_than_chance": [True, False], "abstain_evidence": [False, True]}
+                  "better_than_chance": [True, False], "abstain_evidence": [False, True],
+                  "em_class_balance": ["uniform", "estimate"]}
 CONFUSION_GRID = {"confusion_prior_strength": [2.0, 1.0, 4.0],
                   "confusion_class_shrink": [0.0, 0.03, 0.3],
                   "confusion_prior_pooling": [1.0, 0.0, 0.5],
@@ -128,7 +131,8 @@ def shipped_index(rs: dict[str, Any]) -> int:
     defaults = LabelModelConfig().to_dict()
     for i, s in enumerate(settings()):
         kw = setting_kwargs(rs, s)
-        if all(np.isclose(defaults[key], val) for key, val in kw.items()):
+        if all(defaults[key] == val if isinstance(val, str) else np.isclose(defaults[key], val)
+               for key, val in kw.items()):
             return i
     return 0
 

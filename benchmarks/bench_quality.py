@@ -314,11 +314,11 @@ def loto_table(loto: dict[str, Any]) -> str:
         s = r["setting"]
         rows.append([r["task"], f"{r['held_out_score']:.2f}", f"{r['shipped_score']:.2f}", f"{r['oracle_score']:.2f}",
                      s["confusion_vote_share"], s["class_balance_trust"], s["prior_strength"], s.get("better_than_chance", "–"),
-                     s.get("abstain_evidence", "–"),
+                     s.get("abstain_evidence", "–"), s.get("em_class_balance", "–"),
                      s["confusion_prior_strength"], s["confusion_class_shrink"], s["confusion_prior_pooling"]])
     return markdown_table(["held-out task", "LOTO acc", "shipped default acc", "best setting (oracle)",
                            "vote share", "class_balance_trust", "prior_strength", "better_than_chance", "abstain_evidence",
-                           "conf. prior strength", "conf. class shrink", "conf. prior pooling"], rows)
+                           "em_class_balance", "conf. prior strength", "conf. class shrink", "conf. prior pooling"], rows)
 
 
 # ------------------------------------------------------------------------------ main

@@ -15,6 +15,7 @@ __all__ = ["LabelModelConfig", "METHODS"]
 Method = Literal["auto", "dawid_skene", "confusion", "moments", "majority", "weighted_majority"]
 METHODS: tuple[str, ...] = ("auto", "dawid_skene", "confusion", "moments", "majority", "weighted_majority")
 PARAMETERIZATIONS: tuple[str, ...] = ("precision", "full")
+EM_CLASS_BALANCES: tuple[str, ...] = ("uniform", "estimate")
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class LabelModelConfig:
     abstain_evidence: bool = False
     class_smoothing: float = 1.0
     class_balance_trust: float = 0.0
+    em_class_balance: Literal["uniform", "estimate"] = "uniform"
     confusion_vote_share: float = 0.5
     confusion_prior_strength: float = 2.0
     confusion_prior_accuracy: float = 0.7
@@ -164,6 +166,9 @@ class LabelModelConfig:
             raise ValueError(f"better_than_chance must be true or false, got {self.better_than_chance!r}")
         if not isinstance(self.abstain_evidence, bool):
             raise ValueError(f"abstain_evidence must be true or false, got {self.abstain_evidence!r}")
+        if self.em_class_balance not in EM_CLASS_BALANCES:
+            raise ValueError(f"unknown em_class_balance {self.em_class_balance!r}; "
+                             f"use one of {', '.join(EM_CLASS_BALANCES)}")
         if not isinstance(self.label_unvoted, bool):
             raise ValueError(f"label_unvoted must be true or false, got {self.label_unvoted!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

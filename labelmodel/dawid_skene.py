@@ -169,6 +169,7 @@ def precision_em(
     class_evidence_floor: float = 0.5,
     labeled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     better_than_chance: bool = True,
+    fixed_balance: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """EM for the precision parameterization over a (weighted) vote table.
 
@@ -193,12 +194,17 @@ def precision_em(
     better_than_chance : bool
         Keep every vote's weight at or above :func:`chance_floor` under the current class
         balance (a projection in every M-step, like ``class_evidence_floor``).
+    fixed_balance : [k], optional
+        Hold the class balance at this value instead of estimating it (Snorkel holds it at
+        the given balance, else uniform).
 
     Returns
     -------
     dict with ``precision`` [m, k], ``log_prior`` [k], ``weights`` [m, k], ``n_iter``,
     ``converged``, ``unit_counts`` [m, k], ``at_chance`` [m, k] (bool: held at the
-    better-than-chance bound). (LF, class) pairs that never voted get the prior.
+    better-than-chance bound), ``posterior_balance`` [k] (the class shares of the final
+    posteriors: the estimate, when the balance is held). (LF, class) pairs that never voted
+    get the prior.
     """
     k, m = vt.k, vt.n_lfs
     total = vt.total
@@ -244,10 +250,15 @@ def precision_em(
     has_class = class_tot > 0
     safe_class_tot = np.where(has_class, class_tot, 1.0)
 
-    def m_step(A: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    held_pi = None if fixed_balance is None else np.asarray(fixed_balance, dtype=np.float64)
+
+    def balance(N: np.ndarray) -> np.ndarray:
         pi = (N + lab_classes + class_smoothing) / (total + lab_total + k * class_smoothing)
         pi = np.clip(pi, 1e-12, None)
-        pi = pi / pi.sum()
+        return pi / pi.sum()
+
+    def m_step(A: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pi = balance(N) if held_pi is None else held_pi
         lpi_u = logit(pi)[ucls]
         a0 = prior_precision_of(pi, prior_precision)[ucls]
         a = np.where(has_denom, (A + lab_right + s * a0) / safe_denom, a0)
@@ -290,6 +301,7 @@ def precision_em(
     else:
         theta, it, converged = _squarem(em, moved, theta, it, limit, tol)
     a, pi = theta
+    posterior_balance = pi if held_pi is None else balance(e_step(a, pi)[1])
     lpi = logit(pi)
     a0_all = prior_precision_of(pi, prior_precision)
     prec = np.broadcast_to(a0_all, (m, k)).copy().reshape(-1)
@@ -310,6 +322,7 @@ def precision_em(
         "converged": converged,
         "unit_counts": cnt.reshape(m, k),
         "at_chance": held.reshape(m, k),
+        "posterior_balance": posterior_balance,
     }
 
 
@@ -457,13 +470,27 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
                      class_smoothing=cfg.class_smoothing, max_iter=cfg.max_iter, tol=cfg.tol,
                      n_steps=n_steps, class_evidence_floor=cfg.class_evidence_floor,
                      labeled=None if labeled is None else labeled_counts(*labeled, stats.cardinality),
-                     better_than_chance=cfg.better_than_chance)
+                     better_than_chance=cfg.better_than_chance,
+                     fixed_balance=em_balance(cfg, class_balance, stats.cardinality))
     vote_rate = r["unit_counts"] / vt.total
     info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
             "n_patterns": int(stats.patterns.shape[0]),
             "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
     return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust,
                        cfg.abstain_evidence, stats.n_covered / stats.n_rows)
+
+
+def em_balance(cfg: Any, class_balance: np.ndarray | None, k: int) -> np.ndarray | None:
+    """The class balance the precision EM holds fixed, or ``None`` to estimate it.
+
+    With no known balance, ``em_class_balance="uniform"`` holds it at uniform (Snorkel's
+    default). A known balance (``class_balance`` or ``Y_dev``'s) scores the rows and EM
+    estimates its own, whatever the setting: held at the known balance, EM measured worse
+    (session 16, ``benchmarks/bench_abstain.py``). ``abstain_evidence`` builds its table from
+    EM's balance of the covered rows, so it estimates it too."""
+    if cfg.em_class_balance == "estimate" or class_balance is not None or cfg.abstain_evidence:
+        return None
+    return np.full(k, 1.0 / k)
 
 
 def held_at_chance(at_chance: np.ndarray, lf_names: Any) -> list[str]:
@@ -502,6 +529,8 @@ def bump_params(r: dict[str, Any], cnt: np.ndarray, vote_rate: np.ndarray,
     ``coverage``: the share of training rows with at least one vote)."""
     W = r["weights"]
     log_prior = prediction_prior(r["log_prior"], class_balance, trust, info)
+    if "posterior_balance" in r:  # held fixed in EM: report what the posteriors imply
+        info["estimated_class_balance"] = np.asarray(r["posterior_balance"]).tolist()
     # precision P(y = v | vote v) under the training distribution: the given class
     # balance if any, else EM's estimate (not the shrunk prediction prior)
     ref = log_prior if class_balance is not None else r["log_prior"]

@@ -31,7 +31,7 @@ from ._base import BaseLabelModel
 from ._params import FittedParams
 from ._prep import expand_params, merge_duplicates
 from ._votes import VoteTable
-from .dawid_skene import bump_params, held_at_chance, precision_em
+from .dawid_skene import bump_params, em_balance, held_at_chance, precision_em
 from .stats import SufficientStats
 
 __all__ = ["MomentEstimator", "moment_requirements", "MIN_LFS", "covoting_pairs", "pattern_votes"]
@@ -126,7 +126,8 @@ def fit_moment_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarra
     r = precision_em(vt, prior_strength=cfg.prior_strength * stats.n_rows,
                      prior_precision=cfg.prior_precision, class_smoothing=cfg.class_smoothing,
                      max_iter=cfg.max_iter, tol=cfg.tol, n_steps=n_steps,
-                     class_evidence_floor=cfg.class_evidence_floor, better_than_chance=cfg.better_than_chance)
+                     class_evidence_floor=cfg.class_evidence_floor, better_than_chance=cfg.better_than_chance,
+                     fixed_balance=em_balance(cfg, class_balance, stats.cardinality))
     cnt = stats.class_vote_counts().astype(np.float64)
     info = {"parameterization": "precision", "estimator": "moments", "n_iter": r["n_iter"],
             "converged": r["converged"], "n_pseudo_rows": int(vt.n_rows),
