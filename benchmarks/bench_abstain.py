@@ -24,8 +24,8 @@ shapes of :mod:`_shapes`, seeds 0-2), next to the default and majority vote:
   the same weights, rows scored with the balance of its posteriors (one E-step, not fixed in EM);
   ``..., unvoted uniform`` (session 15): the same, rows without votes at uniform as the shipped
   ``class_balance_trust=0`` has them;
-- ``em_class_balance=estimate`` (session 16): the default before session 16, EM estimating the
-  class balance (``default`` now holds it at uniform: ``EM, pi uniform`` through ``labelmodel``);
+- ``em_class_balance=uniform`` (session 16): ``EM, pi uniform`` as shipped in ``labelmodel``, an
+  option (merged duplicate LFs and SQUAREM make trec 64.43 there);
 - ``EM, pi MV's`` (session 15): the balance held at majority vote's class shares on the rows with
   a vote (computed once, so EM cannot inflate it), and rows scored with it;
 - ``equal-weight prior``: the Beta prior centred on the same vote weight for every class
@@ -234,7 +234,7 @@ def run(data: Path, demo: Path | None = None) -> tuple[list[str], dict[str, dict
         add("EM, pi uniform, then its balance, unvoted uniform",
             np.where((Lte == -1).all(axis=1)[:, None], 1.0 / k, its))
         add("EM, pi MV's", _em_with_abstains(Ltr, k, False, cfg, _mv_balance(Ltr, k), abstains=False)(Lte))
-        add("em_class_balance=estimate", LabelModel(cardinality=k, em_class_balance="estimate").fit(Ltr).predict_proba(Lte))
+        add("em_class_balance=uniform", LabelModel(cardinality=k, em_class_balance="uniform").fit(Ltr).predict_proba(Lte))
         shipped = ds.prior_precision_of
         ds.prior_precision_of = _equal_weight_prior
         try:

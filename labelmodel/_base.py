@@ -329,7 +329,8 @@ class BaseLabelModel:
     @property
     def estimated_class_balance_(self) -> np.ndarray:
         """Class balance estimated from the training votes (before any shrinkage or
-        replacement by ``class_balance``/``Y_dev``), shape [k]."""
+        replacement by ``class_balance``/``Y_dev``; the class share of the posteriors when
+        EM holds the balance at uniform), shape [k]."""
         est = self.fit_info_.get("estimated_class_balance")
         return np.asarray(est, dtype=np.float64) if est is not None else self.class_balance_
 

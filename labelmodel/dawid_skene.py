@@ -37,8 +37,10 @@ Two parameterizations:
       class's (a "short comment is ham" rule against precise spam keywords) that estimate
       falls below chance and every lone row went to the other class (issue 8: the people
       loop on YouTube, 79.9% against majority vote's 85.6%);
-    * the class balance EM estimates is shrunk toward uniform for prediction
-      (``class_balance_trust``); a given ``class_balance`` or ``Y_dev`` replaces it.
+    * the class balance EM estimates is shrunk toward uniform for the rows no LF votes on
+      (``class_balance_trust``); a given ``class_balance`` or ``Y_dev`` replaces it for
+      scoring. ``em_class_balance="uniform"`` holds it at uniform inside EM instead (Snorkel's
+      default; measured worse on most synthetic scenarios, see ``labelmodel/README.md``).
 
 ``"full"``
     Classic Dawid-Skene: a full ``P(L_j = v | y)`` table per LF over ``v in {abstain,
@@ -481,7 +483,7 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
 
 
 def em_balance(cfg: Any, class_balance: np.ndarray | None, k: int) -> np.ndarray | None:
-    """The class balance the precision EM holds fixed, or ``None`` to estimate it.
+    """The class balance the precision EM holds fixed, or ``None`` to estimate it (default).
 
     With no known balance, ``em_class_balance="uniform"`` holds it at uniform (Snorkel's
     default). A known balance (``class_balance`` or ``Y_dev``'s) scores the rows and EM

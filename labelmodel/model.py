@@ -5,13 +5,15 @@
 1. majority vote, when fewer than three LFs vote or no two LFs ever vote on the same row
    (no estimator can tell accurate LFs from inaccurate ones then; the reason is kept in
    ``fit_info_["fallback_reason"]``);
-2. otherwise the precision model by EM over the vote-pattern table
+2. otherwise the confusion model (:mod:`labelmodel.confusion`) when at least
+   ``confusion_vote_share`` of the votes come from LFs that vote several classes, else the
+   precision model by EM over the vote-pattern table
    (:class:`~labelmodel.dawid_skene.DawidSkene`) when the statistics carry it, or by the
    moment estimator (:class:`~labelmodel.moments.MomentEstimator`) when they do not;
-3. with dev labels (``L_dev`` and ``Y_dev``), the class balance comes from ``Y_dev`` and the
-   model is the candidate (the one above, weighted majority, majority, and full-table
-   Dawid-Skene when small enough) with the best dev accuracy; the default is kept unless
-   another candidate beats it by more than one standard error.
+3. with dev labels (``L_dev`` and ``Y_dev``), the dev rows enter EM as labeled rows when a
+   5-fold cross-fitted check on them gains more than ``DEV_Z`` standard errors over the
+   unsupervised fit (``fit_info_["dev_use"]`` says which); ``Y_dev`` alone sets the class
+   balance.
 
 Identical LF columns are fitted once (``merge_duplicates``). Why these choices, and how
 they were validated on synthetic data with known parameters, is in ``labelmodel/README.md``.

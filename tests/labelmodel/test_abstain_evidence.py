@@ -49,7 +49,7 @@ def test_unvoted_rows_lean_to_the_class_the_lfs_cover_least(uneven):
 
 def test_it_is_the_naive_bayes_table_of_the_same_fit(uneven):
     L, _, L_test, _ = uneven
-    default = LabelModel(2, em_class_balance="estimate").fit(L)  # abstain_evidence estimates the balance
+    default = LabelModel(2).fit(L)
     abst = LabelModel(2, abstain_evidence=True).fit(L)
     # EM is not refitted: same precisions
     np.testing.assert_allclose(abst.estimated_accuracies(), default.estimated_accuracies())

@@ -44,14 +44,14 @@ def test_the_shape_is_the_people_loop_shape(broad):
     assert (y[voted & ~lone] == 0).mean() < 0.5  # ... the rows it shares mostly not
 
 
-@pytest.mark.parametrize("em_class_balance", ["uniform", "estimate"])
+@pytest.mark.parametrize("em_class_balance", ["estimate", "uniform"])
 def test_broad_lf_stays_above_chance_and_beats_majority_vote(broad, em_class_balance):
     L, y, L_test, y_test = broad
     lm = LabelModel(2, em_class_balance=em_class_balance).fit(L)
     assert lm.fit_info_["chosen"] == "dawid_skene"
     assert lm.estimated_accuracies()[0] > 0.5
-    # an estimated balance drifts to the precise LFs' class (0.63 here) and EM pushes the
-    # broad LF down to the bound; held at uniform (the default), EM keeps it above on its own
+    # the estimated balance (the default) drifts to the precise LFs' class (0.63 here) and EM
+    # pushes the broad LF down to the bound; held at uniform, EM keeps it above on its own
     assert lm.fit_info_["held_at_chance"] == (["lf_0:0"] if em_class_balance == "estimate" else [])
     # its lone rows go to its class, as in majority vote
     lone = _lone_rows(L_test, 0)
@@ -64,13 +64,13 @@ def test_broad_lf_stays_above_chance_and_beats_majority_vote(broad, em_class_bal
 def test_without_the_assumption_an_estimated_balance_sends_the_lone_rows_to_the_other_class(broad):
     L, _, L_test, y_test = broad
     mv = expected_accuracy(MajorityLabelVoter(2).fit(L).predict_proba(L_test), y_test)
-    lm = LabelModel(2, better_than_chance=False, em_class_balance="estimate").fit(L)
+    lm = LabelModel(2, better_than_chance=False).fit(L)
     assert lm.estimated_accuracies()[0] < 0.45
     assert lm.fit_info_["held_at_chance"] == []
     assert (lm.predict_proba(L_test[_lone_rows(L_test, 0)])[:, 1] > 0.5).all()
     assert expected_accuracy(lm.predict_proba(L_test), y_test) < mv - 0.1
     # the balance held at uniform removes that collapse even without the assumption
-    held = LabelModel(2, better_than_chance=False).fit(L)
+    held = LabelModel(2, better_than_chance=False, em_class_balance="uniform").fit(L)
     assert held.estimated_accuracies()[0] > 0.5
     assert expected_accuracy(held.predict_proba(L_test), y_test) > mv + 0.01
 

@@ -29,11 +29,9 @@ def sym3():
 
 
 def test_parameter_recovery_with_weak_prior(sym3):
-    # With a weak prior the estimates are the data's: within 0.03 of each LF's true precision
-    # (EM estimating the class balance, as it does with em_class_balance="estimate").
+    # With a weak prior the estimates are the data's: within 0.03 of each LF's true precision.
     L, y = sym3
-    lm = LabelModel(cardinality=3, method="dawid_skene", prior_strength=0.001, class_balance_trust=0.5,
-                    em_class_balance="estimate").fit(L)
+    lm = LabelModel(cardinality=3, method="dawid_skene", prior_strength=0.001, class_balance_trust=0.5).fit(L)
     err = np.abs(lm.estimated_accuracies() - empirical_precision(L, y))
     assert err.max() < 0.03, err
     assert np.abs(lm.estimated_class_balance_ - np.bincount(y) / len(y)).max() < 0.02
