@@ -491,7 +491,7 @@ def exit_process(code: int) -> None:
 
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line and exit code 2, like every input error:
-    ``lakelabel: error: lakelabel gold import: argument --split: invalid choice: ...; see --help``.
+    ``lakelabel: error: gold import: argument --split: invalid choice: ...; see lakelabel gold import --help``.
     Options are never abbreviated (``--row`` is not ``--rows``): a scheduled command says what it means."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -499,7 +499,9 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
-        sys.stderr.write(f"lakelabel: error: {self.prog}: {message}; see {self.prog} --help\n")
+        command = self.prog.removeprefix("lakelabel").strip()  # every error line starts "lakelabel: error:"
+        where = f"{command}: " if command else ""
+        sys.stderr.write(f"lakelabel: error: {where}{message}; see {self.prog} --help\n")
         sys.exit(EXIT_INPUT)
 
 

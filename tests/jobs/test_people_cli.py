@@ -37,14 +37,14 @@ def test_gold_import_of_a_missing_file_fails_before_spark_starts(tmp_path, capsy
 def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
     for argv, message in (
         (["gold", "import", "--config", "c.yaml", "--file", "f.csv", "--split", "train"],
-         "lakelabel: error: lakelabel gold import: argument --split: invalid choice: 'train' (choose from 'dev', 'test'); "
+         "lakelabel: error: gold import: argument --split: invalid choice: 'train' (choose from 'dev', 'test'); "
          "see lakelabel gold import --help"),
         (["suggest", "--config", "c.yaml", "--max", "x"],
-         "lakelabel: error: lakelabel suggest: argument --max: invalid int value: 'x'; see lakelabel suggest --help"),
+         "lakelabel: error: suggest: argument --max: invalid int value: 'x'; see lakelabel suggest --help"),
         (["run", "--config", "c.yaml", "--bogus"],  # the command's help, not the top parser's
-         "lakelabel: error: lakelabel run: unrecognized arguments: --bogus; see lakelabel run --help"),
+         "lakelabel: error: run: unrecognized arguments: --bogus; see lakelabel run --help"),
         (["demo", "--row", "1000"],  # no abbreviations: --row is not taken for --rows
-         "lakelabel: error: lakelabel demo: unrecognized arguments: --row 1000; see lakelabel demo --help"),
+         "lakelabel: error: demo: unrecognized arguments: --row 1000; see lakelabel demo --help"),
     ):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
