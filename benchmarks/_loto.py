@@ -16,6 +16,7 @@ task takes under it, and each route is fitted once per route setting.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 import time
@@ -137,9 +138,9 @@ def choose(parts: np.ndarray, incumbent: int) -> tuple[int, int, float, float]:
     paired gain over the parts exceeds one standard error (the one-standard-error rule): a
     lead within noise is no reason to change a default (session 16).
     Returns ``(chosen, best by mean, gain, standard error)``."""
-    best = int(np.nanargmax(np.nanmean(parts, axis=1)))
+    parts = parts[:, np.isfinite(parts).all(axis=0)]  # the same parts for the choice and the gain
+    best = int(np.argmax(parts.mean(axis=1)))
     d = parts[best] - parts[incumbent]
-    d = d[np.isfinite(d)]
     gain = float(d.mean()) if d.size else 0.0
     se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
     return (best if gain > se else incumbent), best, gain, se
@@ -149,7 +150,7 @@ def shipped_index(rs: dict[str, Any]) -> int:
     """Index in :func:`settings` of LabelModelConfig's defaults (0 if not in the grid)."""
     from labelmodel import LabelModelConfig
 
-    defaults = LabelModelConfig().to_dict()
+    defaults = dataclasses.asdict(LabelModelConfig())
     for i, s in enumerate(settings()):
         kw = setting_kwargs(rs, s)
         if all(defaults[key] == val if isinstance(val, str) else np.isclose(defaults[key], val)

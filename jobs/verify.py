@@ -165,7 +165,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     """Rebuild run ``run_id``'s labels and compare them with the labels table at its version."""
     started = time.perf_counter()
     if not run_id:
-        raise ConfigError("lakelabel verify needs --run-id: the run whose labels to rebuild and check")
+        raise ConfigError("verify needs --run-id: the run whose labels to rebuild and check")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     summary_path, summary = _run_summary(cfg, run_id)
     labels_path, labels_version = cfg.table_path("labels"), int(summary["tables"]["labels"]["version"])
@@ -222,7 +222,7 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
 
     started = time.perf_counter()
     if not run_id:
-        raise ConfigError("lakelabel verify needs --run-id: the run whose labels to rebuild and check")
+        raise ConfigError("verify needs --run-id: the run whose labels to rebuild and check")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     summary_path, summary = _run_summary(cfg, run_id)
     labels_path, labels_version = multitask_labels.labels_path(cfg), int(summary["tables"]["labels"]["version"])
@@ -280,7 +280,7 @@ def _precheck(args: Any, cfg: PipelineConfig) -> None:
 
     one_task(cfg, args.task, command="verify")  # a missing or unknown --task fails before Spark starts
     if not args.run_id:
-        raise ConfigError("lakelabel verify needs --run-id R: the run whose labels to rebuild and check "
+        raise ConfigError("verify needs --run-id R: the run whose labels to rebuild and check "
                           "(its run folder under the lakehouse); see lakelabel verify --help")
     _run_summary(cfg, args.run_id)  # a run that committed no labels fails here, not after Spark's start
 

@@ -86,8 +86,8 @@ class LabelModelConfig:
         balance is identified from the covered rows only and is wrong for the rows no LF
         votes on when LFs cover classes unequally (chosen leave-one-task-out in issue 8: 0
         over 0.5 and 1). Rows with a vote are scored with the estimate itself (the weights
-        are likelihood ratios against it). Unused when ``class_balance`` or ``Y_dev`` is
-        given, or with ``em_class_balance="uniform"``.
+        are likelihood ratios against it). Unused when ``class_balance`` (or ``Y_dev``
+        without ``L_dev``) is given, or with ``em_class_balance="uniform"``.
     em_class_balance : {"estimate", "uniform"}
         Precision model, when no class balance is known: ``"estimate"`` (default) lets EM
         estimate it; ``"uniform"`` holds it at uniform inside EM and scores every row with
@@ -96,9 +96,10 @@ class LabelModelConfig:
         over-trust of the LFs that cover more of their class; uniform measured 1.5 to 4.4
         points worse over ``labelmodel.validation``'s random scenarios and better for the F1
         of a rare class and for LFs that depend on each other (issue 8, session 16; see
-        ``labelmodel/README.md``). A known balance (``class_balance``, ``Y_dev``) scores the
-        rows and EM estimates its own under either setting; ``abstain_evidence`` needs EM's
-        estimate. ``estimated_class_balance_`` is the class share of the posteriors under
+        ``labelmodel/README.md``). A known balance (``class_balance``, or ``Y_dev`` without
+        ``L_dev``) scores the rows and EM estimates its own under either setting (with
+        ``L_dev`` the dev balance is not imposed, so ``"uniform"`` holds uniform);
+        ``abstain_evidence`` needs EM's estimate. ``estimated_class_balance_`` is the class share of the posteriors under
         ``"uniform"``.
     confusion_vote_share : float
         ``"auto"`` uses the confusion model when this share of the votes (or more) is cast
@@ -235,7 +236,20 @@ class LabelModelConfig:
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, except those added after saved models existed (``WRITTEN_WHEN_SET``) while
+        they hold their default: a model saved before them keeps its hash (``lakelabel verify``
+        rebuilds its run), a run keeps its settings fingerprint, and earlier versions of this
+        package still load a model saved with the defaults."""
+        d = dataclasses.asdict(self)
+        for key in WRITTEN_WHEN_SET:
+            if d[key] == _DEFAULTS[key]:
+                del d[key]
+        return d
 
     def replace(self, **changes: Any) -> LabelModelConfig:
         return dataclasses.replace(self, **changes)
+
+
+# Fields added after models were first saved (session 16), written only when set.
+WRITTEN_WHEN_SET: tuple[str, ...] = ("em_class_balance",)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(LabelModelConfig)}

@@ -204,9 +204,9 @@ def precision_em(
     -------
     dict with ``precision`` [m, k], ``log_prior`` [k], ``weights`` [m, k], ``n_iter``,
     ``converged``, ``unit_counts`` [m, k], ``at_chance`` [m, k] (bool: held at the
-    better-than-chance bound), ``posterior_balance`` [k] (the class shares of the final
-    posteriors: the estimate, when the balance is held). (LF, class) pairs that never voted
-    get the prior.
+    better-than-chance bound), ``posterior_balance`` [k] or None (when the balance is held:
+    the class shares of the final posteriors, smoothed like the estimate, rows without a
+    vote at the held balance). (LF, class) pairs that never voted get the prior.
     """
     k, m = vt.k, vt.n_lfs
     total = vt.total
@@ -303,7 +303,7 @@ def precision_em(
     else:
         theta, it, converged = _squarem(em, moved, theta, it, limit, tol)
     a, pi = theta
-    posterior_balance = pi if held_pi is None else balance(e_step(a, pi)[1])
+    posterior_balance = None if held_pi is None else balance(e_step(a, pi)[1])
     lpi = logit(pi)
     a0_all = prior_precision_of(pi, prior_precision)
     prec = np.broadcast_to(a0_all, (m, k)).copy().reshape(-1)
@@ -486,8 +486,8 @@ def em_balance(cfg: Any, class_balance: np.ndarray | None, k: int) -> np.ndarray
     """The class balance the precision EM holds fixed, or ``None`` to estimate it (default).
 
     With no known balance, ``em_class_balance="uniform"`` holds it at uniform (Snorkel's
-    default). A known balance (``class_balance`` or ``Y_dev``'s) scores the rows and EM
-    estimates its own, whatever the setting: held at the known balance, EM measured worse
+    default). A known balance (``class_balance``, or ``Y_dev``'s without ``L_dev``) scores
+    the rows and EM estimates its own, whatever the setting: held at the known balance, EM measured worse
     (session 16, ``benchmarks/bench_abstain.py``). ``abstain_evidence`` builds its table from
     EM's balance of the covered rows, so it estimates it too."""
     if cfg.em_class_balance == "estimate" or class_balance is not None or cfg.abstain_evidence:
@@ -531,7 +531,7 @@ def bump_params(r: dict[str, Any], cnt: np.ndarray, vote_rate: np.ndarray,
     ``coverage``: the share of training rows with at least one vote)."""
     W = r["weights"]
     log_prior = prediction_prior(r["log_prior"], class_balance, trust, info)
-    if "posterior_balance" in r:  # held fixed in EM: report what the posteriors imply
+    if r.get("posterior_balance") is not None:  # held fixed in EM: report what the posteriors imply
         info["estimated_class_balance"] = np.asarray(r["posterior_balance"]).tolist()
     # precision P(y = v | vote v) under the training distribution: the given class
     # balance if any, else EM's estimate (not the shrunk prediction prior)

@@ -327,7 +327,9 @@ class PipelineConfig:
         return Path(self.lakehouse).resolve()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["label_model"] = self.label_model.to_dict()  # leaves out keys added later while at their default
+        return d
 
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")

@@ -100,3 +100,15 @@ def test_label_model_keys_and_numbers_are_named(tmp_path):
     assert load_config(tmp_path / "ok.yaml").gold.use_dev_labels
     with pytest.raises(ConfigError, match=r"^label_model: tol must be a number, got 'abc'$"):
         load_config(tmp_path / "ok.yaml", overrides=["label_model.tol=abc"])
+
+
+def test_label_model_keys_added_later_stay_out_of_the_settings_at_their_default(tmp_path):
+    # Run fingerprints and saved settings of runs made before em_class_balance existed still match.
+    base = {"lakehouse": str(tmp_path), "source": {"path": "x.csv"}}
+    assert "em_class_balance" not in config_from_dict(base).to_dict()["label_model"]
+    (tmp_path / "p.yaml").write_text("source:\n  path: x.csv\n")
+    cfg = load_config(tmp_path / "p.yaml", overrides=["label_model.em_class_balance=uniform"])
+    assert cfg.label_model.em_class_balance == "uniform"
+    assert cfg.to_dict()["label_model"]["em_class_balance"] == "uniform"
+    with pytest.raises(ConfigError, match=r"unknown em_class_balance 'snorkel'; use one of estimate, uniform"):
+        load_config(tmp_path / "p.yaml", overrides=["label_model.em_class_balance=snorkel"])

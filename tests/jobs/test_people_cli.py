@@ -81,5 +81,5 @@ def test_verify_without_a_run_id_fails_before_spark_starts(tmp_path, capsys, no_
     cfg = no_spark_config
     assert cli_main(["verify", "--config", str(cfg)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "lakelabel: error: lakelabel verify needs --run-id R: the run whose labels to rebuild and check (its run "
+        "lakelabel: error: verify needs --run-id R: the run whose labels to rebuild and check (its run "
         "folder under the lakehouse); see lakelabel verify --help"]

@@ -92,3 +92,33 @@ def test_bad_value_names_the_key_and_the_choices():
         LabelModelConfig.from_dict({"em_class_balance": "fixed"})
     with pytest.raises(ValueError, match="em_class_balance"):
         LabelModel(2, em_class_balance="snorkel")
+
+
+def test_default_fit_info_and_saved_config_are_as_before(imbalanced, tmp_path):
+    L, _, _, _ = imbalanced
+    lm = LabelModel(2).fit(L)
+    # the estimate is reported exactly as before the option existed
+    assert lm.fit_info_["estimated_class_balance"] == np.exp(lm.params_.train_log_prior).tolist()
+    # a key added later is written only when set: a model saved before it re-serializes to
+    # the same dict (same hash, so `lakelabel verify` rebuilds its run), and a default model
+    # saved now still loads where the key is unknown
+    d = lm.to_dict()
+    assert "em_class_balance" not in d["config"]
+    again = LabelModel.from_dict(d).to_dict()
+    assert again == d
+    uni = LabelModel(2, em_class_balance="uniform").fit(L)
+    uni.save(str(tmp_path / "uni.json"))
+    loaded = LabelModel.load(str(tmp_path / "uni.json"))
+    assert loaded.config.em_class_balance == "uniform" and loaded.to_dict()["config"]["em_class_balance"] == "uniform"
+
+
+def test_dev_labels(imbalanced):
+    L, y, L_test, _ = imbalanced
+    # Y_dev with L_dev: the dev balance is not imposed (README, dev labels), so uniform holds
+    # uniform there too, the dev rows entering EM as labeled rows when they help
+    with_votes = LabelModel(2, em_class_balance="uniform").fit(L[:3500], L_dev=L[3500:], Y_dev=y[3500:])
+    np.testing.assert_allclose(np.exp(with_votes.params_.train_log_prior), [0.5, 0.5])
+    # Y_dev alone is a known balance: it scores the rows and EM estimates its own
+    alone = LabelModel(2, em_class_balance="uniform", class_smoothing=0.0).fit(L, Y_dev=y)
+    np.testing.assert_allclose(alone.class_balance_, np.bincount(y) / len(y))
+    assert np.exp(alone.params_.train_log_prior)[0] == pytest.approx(0.75, abs=0.03)
