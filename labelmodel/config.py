@@ -99,8 +99,8 @@ class LabelModelConfig:
         ``labelmodel/README.md``). A known balance (``class_balance``, or ``Y_dev`` without
         ``L_dev``) scores the rows and EM estimates its own under either setting (with
         ``L_dev`` the dev balance is not imposed, so ``"uniform"`` holds uniform);
-        ``abstain_evidence`` needs EM's estimate. ``estimated_class_balance_`` is the class share of the posteriors under
-        ``"uniform"``.
+        ``abstain_evidence`` needs EM's estimate. Under ``"uniform"``,
+        ``estimated_class_balance_`` is the class share of the posteriors.
     confusion_vote_share : float
         ``"auto"`` uses the confusion model when this share of the votes (or more) is cast
         by LFs that vote at least two classes (chosen leave-one-task-out, see

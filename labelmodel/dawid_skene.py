@@ -38,8 +38,8 @@ Two parameterizations:
       falls below chance and every lone row went to the other class (issue 8: the people
       loop on YouTube, 79.9% against majority vote's 85.6%);
     * the class balance EM estimates is shrunk toward uniform for the rows no LF votes on
-      (``class_balance_trust``); a given ``class_balance`` or ``Y_dev`` replaces it for
-      scoring. ``em_class_balance="uniform"`` holds it at uniform inside EM instead (Snorkel's
+      (``class_balance_trust``); a given ``class_balance`` (or ``Y_dev`` without ``L_dev``)
+      replaces it for scoring. ``em_class_balance="uniform"`` holds it at uniform inside EM instead (Snorkel's
       default; measured worse on most synthetic scenarios, see ``labelmodel/README.md``).
 
 ``"full"``

@@ -63,7 +63,8 @@ def test_uniform_holds_it_in_em_and_scores_every_row_with_it(imbalanced):
     np.testing.assert_allclose(LabelModel(2, em_class_balance="uniform", class_balance_trust=1.0).fit(L)
                                .predict_proba(L_test), uni.predict_proba(L_test))
     # here, as in most random scenarios, the estimated balance is the better fit
-    acc = {name: expected_accuracy(m.predict_proba(L_test), y_test) for name, m in (("uniform", uni), ("estimate", est))}
+    acc = {name: expected_accuracy(m.predict_proba(L_test), y_test)
+           for name, m in (("uniform", uni), ("estimate", est))}
     assert acc["estimate"] > acc["uniform"] + 0.005, acc
 
 
