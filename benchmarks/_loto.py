@@ -146,17 +146,23 @@ def choose(parts: np.ndarray, incumbent: int) -> tuple[int, int, float, float]:
     return (best if gain > se else incumbent), best, gain, se
 
 
-def shipped_index(rs: dict[str, Any]) -> int:
-    """Index in :func:`settings` of LabelModelConfig's defaults (0 if not in the grid)."""
+def setting_index(rs: dict[str, Any], **overrides: Any) -> int | None:
+    """Index in :func:`settings` of LabelModelConfig's defaults with ``overrides`` (None if not
+    in the grid)."""
     from labelmodel import LabelModelConfig
 
-    defaults = dataclasses.asdict(LabelModelConfig())
+    want = {**dataclasses.asdict(LabelModelConfig()), **overrides}
     for i, s in enumerate(settings()):
         kw = setting_kwargs(rs, s)
-        if all(defaults[key] == val if isinstance(val, str) else np.isclose(defaults[key], val)
-               for key, val in kw.items()):
+        if all(want[key] == val if isinstance(val, str) else np.isclose(want[key], val) for key, val in kw.items()):
             return i
-    return 0
+    return None
+
+
+def shipped_index(rs: dict[str, Any]) -> int:
+    """Index in :func:`settings` of LabelModelConfig's defaults (0 if not in the grid)."""
+    i = setting_index(rs)
+    return 0 if i is None else i
 
 
 def leave_one_task_out(problems: Sequence[Problem], rs: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from _common import (
     snorkel_available,
 )
 from _crowdkit import CROWDKIT_METHODS, LABELS, crowdkit_available, crowdkit_proba
-from _loto import Problem, leave_one_task_out, route_scores
+from _loto import Problem, leave_one_task_out, route_scores, score_matrix, setting_index
 from _shapes import SHAPES
 
 DEFAULT_DATA = [REPO_ROOT.parent / "shared" / "data" / "wrench", REPO_ROOT.parent / "shared" / "data" / "labelmatrices"]
@@ -280,7 +280,7 @@ def loto_problems(tasks: list[Task]) -> list[Problem]:
     return probs
 
 
-def validation_problems(share: Any) -> list[Problem]:
+def validation_problems(share: Callable[[np.ndarray, int], float]) -> list[Problem]:
     """The 60 random scenarios of ``labelmodel.validation`` (seed 11, 3,000 training rows,
     4,000 test rows: its first table), counted together as one more shape. They span what
     the named shapes do not: random class balances (some far from uniform), unipolar and
@@ -297,19 +297,19 @@ def validation_problems(share: Any) -> list[Problem]:
     return out
 
 
-def shapes_table(problems: list[Problem]) -> str:
-    """Our default next to majority vote (and snorkel when installed) on the synthetic shapes."""
-    from labelmodel import LabelModel
-
+def shapes_table(problems: list[Problem], rs: dict[str, Any]) -> str:
+    """Our default and three of its variants, read from the route scores ``rs`` (no refit), next
+    to majority vote (and snorkel when installed) on the synthetic shapes."""
     variants = {"ours (default)": {}, "ours, em_class_balance=uniform": {"em_class_balance": "uniform"},
                 "ours, better_than_chance=False": {"better_than_chance": False},
                 "ours, abstain_evidence=True": {"abstain_evidence": True}}
+    _, A = score_matrix(problems, rs)
+    columns = [setting_index(rs, **kw) for kw in variants.values()]
     rows = []
     for name, metric in [*((n, m) for n, (_, m) in SHAPES.items()), (VALIDATION_SHAPE, "acc")]:
-        ps = [p for p in problems if p.name.startswith(name + "#")]
-        row = [name, metric]
-        for kw in variants.values():
-            row.append(f"{np.mean([p.score(LabelModel(cardinality=p.k, **kw).fit(p.L_train).predict_proba(p.L_test)) for p in ps]):.2f}")
+        idx = [j for j, p in enumerate(problems) if p.name.startswith(name + "#")]
+        ps = [problems[j] for j in idx]
+        row = [name, metric, *("–" if i is None else f"{A[i, idx].mean():.2f}" for i in columns)]
         row.append(f"{np.mean([p.score(_mv_proba(p.L_test, p.k)) for p in ps]):.2f}")
         if snorkel_available() and all(p.L_train.shape[1] * p.k <= SNORKEL_SHAPE_CELLS for p in ps):
             from snorkel.labeling.model import LabelModel as SLM
@@ -335,8 +335,9 @@ def loto_table(loto: dict[str, Any]) -> str:
                      s.get("abstain_evidence", "–"), s.get("em_class_balance", "–"),
                      s["confusion_prior_strength"], s["confusion_class_shrink"], s["confusion_prior_pooling"]])
     return markdown_table(["held-out task", "LOTO acc", "shipped default acc", "best setting (oracle)",
-                           "vote share", "class_balance_trust", "prior_strength", "better_than_chance", "abstain_evidence",
-                           "em_class_balance", "conf. prior strength", "conf. class shrink", "conf. prior pooling"], rows)
+                           "vote share", "class_balance_trust", "prior_strength", "better_than_chance",
+                           "abstain_evidence", "em_class_balance", "conf. prior strength", "conf. class shrink",
+                           "conf. prior pooling"], rows)
 
 
 # ------------------------------------------------------------------------------ main
@@ -430,13 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_loto:
         t0 = time.perf_counter()
         problems = loto_problems(tasks)
-        print("### Synthetic failure shapes (mean of seeds " + ", ".join(map(str, SHAPE_SEEDS)) + ")\n")
-        print(shapes_table(problems) + "\n")
-        print(f"(snorkel: – on shapes with more than {SNORKEL_SHAPE_CELLS} LF x class columns, where one fit "
-              "takes minutes here.)\n")
         rs = json.loads(args.loto_scores.read_text()) if args.loto_scores else route_scores(problems)
         if args.loto_scores and "scores" in rs.get("loto_scores", {}):
             rs = rs["loto_scores"]
+        print("### Synthetic failure shapes (mean of seeds " + ", ".join(map(str, SHAPE_SEEDS)) + ")\n")
+        print(shapes_table(problems, rs) + "\n")
+        print(f"(snorkel: – on shapes with more than {SNORKEL_SHAPE_CELLS} LF x class columns, where one fit "
+              "takes minutes here.)\n")
         loto = leave_one_task_out(problems, rs)
         print("### Leave-one-task-out choice of the default's settings\n")
         print("For each held-out task: the setting with the best mean score over the other real tasks and "

@@ -39,8 +39,9 @@ Two parameterizations:
       loop on YouTube, 79.9% against majority vote's 85.6%);
     * the class balance EM estimates is shrunk toward uniform for the rows no LF votes on
       (``class_balance_trust``); a given ``class_balance`` (or ``Y_dev`` without ``L_dev``)
-      replaces it for scoring. ``em_class_balance="uniform"`` holds it at uniform inside EM instead (Snorkel's
-      default; measured worse on most synthetic scenarios, see ``labelmodel/README.md``).
+      replaces it for scoring. ``em_class_balance="uniform"`` holds it at uniform inside EM
+      instead (Snorkel's default; measured worse on most synthetic scenarios, see
+      ``labelmodel/README.md``).
 
 ``"full"``
     Classic Dawid-Skene: a full ``P(L_j = v | y)`` table per LF over ``v in {abstain,
@@ -487,9 +488,9 @@ def em_balance(cfg: Any, class_balance: np.ndarray | None, k: int) -> np.ndarray
 
     With no known balance, ``em_class_balance="uniform"`` holds it at uniform (Snorkel's
     default). A known balance (``class_balance``, or ``Y_dev``'s without ``L_dev``) scores
-    the rows and EM estimates its own, whatever the setting: held at the known balance, EM measured worse
-    (session 16, ``benchmarks/bench_abstain.py``). ``abstain_evidence`` builds its table from
-    EM's balance of the covered rows, so it estimates it too."""
+    the rows and EM estimates its own, whatever the setting: held at the known balance, EM
+    measured worse (session 16, ``benchmarks/bench_abstain.py``). ``abstain_evidence`` builds
+    its table from EM's balance of the covered rows, so it estimates it too."""
     if cfg.em_class_balance == "estimate" or class_balance is not None or cfg.abstain_evidence:
         return None
     return np.full(k, 1.0 / k)
