@@ -375,3 +375,21 @@ def test_a_signal_then_a_failed_cleanup_says_the_tables_may_have_moved(capsys):
     for signalled, err, code, line in cases:
         assert command.guarded(stopped(signalled, err), debug=False) == code
         assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
+def test_a_spark_setting_spark_cannot_take_is_one_line_not_a_hang(tmp_path):
+    """``spark.conf: {spark.sql.shuffle.partitions: abc}``: Spark builds its SQL state lazily and fails on
+    the first SQL call, where pyspark's error conversion recursed for as long as the process lived (an
+    operator drill's run printed heartbeat lines for 10 minutes). Now exit 2 naming the setting, nothing
+    written."""
+    source = write_source(tmp_path, make_rows(10))
+    config = write_config(tmp_path, source)
+    summary = tmp_path / "summary.json"
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--config", str(config), "-q",
+                           "--set", "spark.conf={spark.sql.shuffle.partitions: abc}", "--summary-json", str(summary)],
+                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("lakelabel: error: Spark cannot start a SQL session with these settings: "), last
+    assert "'abc'" in last and '"spark.sql.shuffle.partitions"' in last and "fix the value in spark.conf" in last, last
+    assert not summary.exists() and not (tmp_path / "lake").exists()

@@ -128,6 +128,13 @@ class ApplyConfig:
     lf_timeout_seconds: float = 300.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.max_error_rate <= 1.0:
+            raise ConfigError(f"apply.max_error_rate = {self.max_error_rate} must be between 0 and 1 (a fraction of "
+                              "an LF's rows; 0 fails on the first error)")
+        if self.error_samples < 0:
+            raise ConfigError(f"apply.error_samples = {self.error_samples} must be >= 0 (0 records no example rows)")
+        if self.batch_size < 1:
+            raise ConfigError(f"apply.batch_size = {self.batch_size} must be >= 1 (rows per Arrow batch)")
         if not 0.0 <= self.min_coverage <= 1.0:
             raise ConfigError(f"apply.min_coverage = {self.min_coverage} must be between 0 and 1 (a fraction of rows)")
         if self.lf_timeout_seconds < 0:

@@ -204,6 +204,7 @@ def get_spark(
             "--master (or spark.master) names it"
         ) from err
     _require_classic(spark)
+    _check_session_state(spark)
     # Quiet on the embedded default; a cluster keeps its own log level (executor errors matter).
     level = os.environ.get("LAKELABEL_SPARK_LOG_LEVEL") or ("FATAL" if local and not submitted else None)
     if level:
@@ -217,16 +218,47 @@ def get_spark(
 # (Spark's standalone client gives up after its registration retries and stops the SparkContext).
 _MASTER_UNREACHABLE = ("stopped SparkContext", "All masters are unresponsive", "Connection refused",
                        "UnknownHostException", "Failed to connect to")
-_MASTER = re.compile(r"^(local(\[\s*(\*|\d+)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://.+|k8s://.+|yarn)$")
+_MASTER = re.compile(r"^(local(\[\s*(\*|0*[1-9]\d*)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://.+|k8s://.+|yarn)$")
 
 
 def check_master(master: str | None) -> None:
     """A master URL Spark accepts, checked before its JVM starts (which prints a stack trace and dies)."""
     if master and not _MASTER.match(master):
         raise ConfigError(
-            f"--master {master!r} (or spark.master) is not a Spark master URL; use local[N], local[*], "
+            f"--master {master!r} (or spark.master) is not a Spark master URL; use local[N] (N at least 1), local[*], "
             "spark://HOST:PORT, yarn or k8s://HOST:PORT"
         )
+
+
+def _check_session_state(spark) -> None:
+    """Build the session's SQL state now and name the setting it cannot take.
+
+    Spark builds it lazily, on the first SQL call, and a bad value (``spark.sql.shuffle.partitions:
+    abc`` in ``spark.conf``) fails there; pyspark's error conversion then asks the broken session
+    for its own settings, fails again, and recurses for as long as the process lives (the command
+    hung with only heartbeat lines). py4j's plain error handling is used for this one call, and the
+    session is stopped before the error is raised.
+    """
+    import py4j.java_gateway as gateway
+    from py4j.protocol import Py4JJavaError, get_return_value
+
+    converting = gateway.get_return_value
+    gateway.get_return_value = get_return_value
+    try:
+        spark._jsparkSession.sessionState().conf()
+        return
+    except Py4JJavaError as err:
+        cause = err.java_exception
+        while cause.getCause() is not None:
+            cause = cause.getCause()
+        message = str(cause.getMessage() or cause.toString()).split(" SQLSTATE:")[0].strip().rstrip(".")
+    finally:
+        gateway.get_return_value = converting
+    spark.stop()
+    raise ConfigError(
+        f"Spark cannot start a SQL session with these settings: {message}; fix the value in spark.conf "
+        "(the config, --set 'spark.conf={KEY: VALUE}') or in spark-submit's --conf"
+    )
 
 
 def _require_classic(spark) -> None:

@@ -28,6 +28,16 @@ def test_bad_values_are_named():
         config_from_dict({"output": {"tie_break_policy": "coin"}})
     with pytest.raises(ConfigError, match=r"apply\.max_error_rate must be a number"):
         config_from_dict({"apply": {"max_error_rate": "lots"}})
+    # Out-of-range apply settings (an operator drill found them accepted, or failing later with a
+    # line like "above apply.max_error_rate=-100.0%").
+    for key, value, message in (("max_error_rate", 7, r"apply\.max_error_rate = 7\.0 must be between 0 and 1"),
+                                ("max_error_rate", -1, r"apply\.max_error_rate = -1\.0 must be between 0 and 1"),
+                                ("batch_size", 0, r"apply\.batch_size = 0 must be >= 1"),
+                                ("batch_size", -5, r"apply\.batch_size = -5 must be >= 1"),
+                                ("error_samples", -3, r"apply\.error_samples = -3 must be >= 0")):
+        with pytest.raises(ConfigError, match=message):
+            config_from_dict({"apply": {key: value}})
+    assert config_from_dict({"apply": {"max_error_rate": 0, "error_samples": 0, "batch_size": 1}}).apply.batch_size == 1
     with pytest.raises(ConfigError, match=r"label_model"):
         config_from_dict({"label_model": {"no_such_option": 1}})
 

@@ -89,10 +89,10 @@ def test_local_cores_and_balanced_file_splits(spark, tmp_path):
 
 
 def test_master_urls_are_checked_before_the_jvm_starts():
-    for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "spark://127.0.0.1:7077", "yarn",
+    for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "local[10]", "spark://127.0.0.1:7077", "yarn",
                  "k8s://https://host:6443", "local-cluster[2,1,1024]"):
         check_master(good)
-    for bad in ("foo://x", "spark:/host", "local[two]"):
+    for bad in ("foo://x", "spark:/host", "local[two]", "local[0]", "local[00,2]"):  # 0 threads: Spark fails late
         with pytest.raises(ConfigError, match=r"--master .* \(or spark.master\) is not a Spark master URL; use local\[N\]"):
             check_master(bad)
 
