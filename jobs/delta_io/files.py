@@ -355,18 +355,29 @@ def is_local_path(path: str) -> bool:
     return _normalize(path).startswith("/")
 
 
-def _remove_empty_dirs(root: str) -> None:
-    """Delete the empty folders under a local ``root`` and ``root`` itself when empty (never a file).
+def _remove_empty_dirs(root: str, keep: frozenset[str] = frozenset()) -> None:
+    """Delete the empty folders under a local ``root`` and ``root`` itself when empty (never a file),
+    except those in ``keep``.
 
-    What a failed first write leaves: its files are deleted, their partition folders are not.
+    What a failed write leaves: its files are deleted, their partition folders are not. A table
+    that existed keeps the folders it had before the write (``keep``: :func:`_local_dirs`).
     """
     if not root.startswith("/"):
         return
     for folder, _, _ in sorted(os.walk(root), key=lambda entry: -entry[0].count("/")):
+        if folder in keep:
+            continue
         try:
             os.rmdir(folder)  # only succeeds when empty
         except OSError:
             pass
+
+
+def _local_dirs(root: str) -> frozenset[str]:
+    """The folders under a local table ``root`` (``root`` included; empty for a URI)."""
+    if not root.startswith("/"):
+        return frozenset()
+    return frozenset(folder for folder, _, _ in os.walk(root))
 
 
 def _check_hive_layout(root: str, partition_columns: Sequence[str], files: Sequence[str]) -> None:

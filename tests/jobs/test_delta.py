@@ -192,6 +192,29 @@ def test_failed_task_deletes_files_of_the_other_tasks(spark, tmp_path):
     assert data_files(path) == before and table_version(str(path)) == 0
 
 
+def test_failed_write_to_a_partitioned_table_leaves_no_new_empty_folders(spark, tmp_path):
+    """An operator drill found ``votes/lf_name=boom/`` and the like, empty, after a failed apply on an
+    existing votes table: the files were deleted, their new partition folders were not."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    path = tmp_path / "p"
+    write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(path), mode="append", partition_by=["text"])
+    (path / "text=kept_empty").mkdir()  # a folder the table had before: not this write's to remove
+    folders = sorted(p.relative_to(path) for p in path.rglob("*") if p.is_dir())
+
+    @F.udf(T.DoubleType())
+    def boom(i):
+        return 1.0 / (i - 57)
+
+    df = spark.range(0, 100, numPartitions=4).select("id", F.concat(F.lit("t"), (F.col("id") % 7).cast("string"))
+                                                     .alias("text"), boom("id").alias("score"))
+    with pytest.raises(DeltaWriteError, match=r"before commit; the table stays at version 0"):
+        write_table(df, str(path), mode="append", partition_by=["text"])
+    assert sorted(p.relative_to(path) for p in path.rglob("*") if p.is_dir()) == folders
+    assert table_version(str(path)) == 0
+
+
 def test_schema_and_partitioning_mismatch_are_refused(spark, tmp_path):
     path = tmp_path / "s"
     write_table(frame(spark, [(1, "a", 1.0)], SCHEMA), str(path), mode="append")
