@@ -327,8 +327,11 @@ def run(
         how["transform"] = (fn, schema)
         applied_rows = n_rows
     else:
-        log.info("apply: incremental, %s: applying %s; reusing %s; dropping %s", plan.reason,
-                 ", ".join(plan.applied) or "no LF", ", ".join(plan.reused), ", ".join(plan.removed) or "no LF")
+        # The unchanged LFs keep their votes and still run on the new or changed rows.
+        on_rows = changes.n_reapply if changes is not None else 0
+        log.info("apply: incremental, %s: on every row %s; on the %s new or changed row(s) only %s; dropping %s",
+                 plan.reason, ", ".join(plan.applied) or "no LF", f"{on_rows:,}", ", ".join(plan.reused),
+                 ", ".join(plan.removed) or "no LF")
         commit = incremental.build_commit(
             spark, plan, source, registry, changes, votes_path=votes_path, io=io, compute=compute,
             columns=votes_table_schema(pa.string()).names,

@@ -104,7 +104,7 @@ def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *
     changed = source.info.fingerprint != prior.source_fingerprint
     if not reused:
         return replace(full("every LF is new or changed"), removed=removed)
-    what = f"{len(applied)} LF(s) to apply, {len(reused)} reused, {len(removed)} removed"
+    what = f"{len(applied)} LF(s) new or changed, {len(reused)} unchanged, {len(removed)} removed"
     return ApplyPlan(applied=applied, reused=reused, removed=removed, full=False, reason=what, source_changed=changed)
 
 

@@ -187,8 +187,10 @@ def test_parquet_source_uses_row_hashes(spark, tmp_path):
     assert DeltaTable(hashes).history(1)[0]["operation"] == "RESTORE"
 
 
-def test_parquet_appends_read_only_the_added_files(spark, tmp_path):
+def test_parquet_appends_read_only_the_added_files(spark, tmp_path, caplog):
     """Files only added to a Parquet source: their rows are the new rows (no full hash comparison)."""
+    import logging
+
     from lf_library.errors import InputDataError
 
     rows = make_rows(30)
@@ -197,7 +199,12 @@ def test_parquet_appends_read_only_the_added_files(spark, tmp_path):
     reg = registry(GOOD, BAD, stars)
     apply_lfs.run(spark, cfg, run_id="a1", registry=reg)
     make_rows(36).iloc[30:].to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
-    second = apply_lfs.run(spark, cfg, run_id="a2", registry=reg)
+    with caplog.at_level(logging.INFO, logger="jobs.apply_lfs"):
+        second = apply_lfs.run(spark, cfg, run_id="a2", registry=reg)
+    # Every LF ran on the 6 new rows; the line said "applying no LF" until an operator misread it.
+    names = ", ".join(sorted(lf.name for lf in reg.lfs))
+    assert (f"apply: incremental, 0 LF(s) new or changed, {len(reg.lfs)} unchanged, 0 removed: on every row no LF; "
+            f"on the 6 new or changed row(s) only {names}; dropping no LF") in caplog.messages, caplog.messages
     assert "1 file(s) appended" in second.row_changes["method"], second.row_changes
     assert second.applied_rows == 6 and second.n_rows == 36 and second.applied_lfs == ()
     hashes = delta_io.read_table(spark, cfg.table_path("votes") + "_row_hashes").toPandas()
