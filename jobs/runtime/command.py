@@ -539,9 +539,25 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_command_first(parser: Any, argv: list[str]) -> None:
+    """``lakelabel -v run ...``: the options belong to the command, so say where they go (argparse
+    would call ``-v`` an unrecognized argument of ``run``, or ``--run-id``'s value an invalid command)."""
+    if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help"):
+        return
+    groups = {name.split(" ")[0]: name for name in parser.command_parsers}
+    at = next((i for i, word in enumerate(argv) if word in groups), None)
+    if at is None:
+        return
+    words = argv[at:at + 2] if " " in groups[argv[at]] else argv[at:at + 1]
+    rest = argv[at + len(words):]
+    hint = " ".join(["lakelabel", *words, *argv[:at], *rest[:1], "..." if len(rest) > 1 else ""]).strip()
+    parser.command_parsers.get(" ".join(words), parser).error(f"options go after the command: {hint}")
+
+
 def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
     """``lakelabel COMMAND ...``: one parser with a subcommand per job."""
     parser = build_parser(commands)
+    _check_command_first(parser, list(sys.argv[1:] if argv is None else argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # argparse words it for the top parser ("see lakelabel --help"); the command's help says more
         parser.command_parsers[args.command_name].error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -45,6 +45,12 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
          "lakelabel: error: run: unrecognized arguments: --bogus; see lakelabel run --help"),
         (["demo", "--row", "1000"],  # no abbreviations: --row is not taken for --rows
          "lakelabel: error: demo: unrecognized arguments: --row 1000; see lakelabel demo --help"),
+        # Options before the command: argparse said "unrecognized arguments: -v" of a run whose help lists -v.
+        (["-v", "run", "--config", "c.yaml"],
+         "lakelabel: error: run: options go after the command: lakelabel run -v --config ...; see lakelabel run --help"),
+        (["--run-id", "r1", "gold", "import", "--file", "f.csv"],
+         "lakelabel: error: gold import: options go after the command: lakelabel gold import --run-id r1 --file ...; "
+         "see lakelabel gold import --help"),
     ):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
