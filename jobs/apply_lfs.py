@@ -226,6 +226,7 @@ def run(
     force: bool = False,
     row_masks: bool = True,
     task_masks: Any = None,
+    replaced_masks: list[str] | None = None,
 ) -> ApplyResult:
     """Apply the LF registry to the source and commit the votes table (one Delta transaction).
 
@@ -238,7 +239,10 @@ def run(
 
     A full apply also writes each row's vote bitmask for aggregate and write (:mod:`jobs.apply_masks`),
     unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
-    (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task.
+    (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task. The masks of the
+    votes this apply replaces are deleted once it commits; a caller whose later stages may still
+    put the votes back passes ``replaced_masks``, gets their folder there and deletes it itself
+    (:func:`retire_masks`).
     """
     started = time.perf_counter()
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -439,8 +443,11 @@ def run(
                 io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} failed")
             except Exception as err:  # the apply's own error is the one to report
                 log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes_before, err)
-    if committed and prior is not None:  # the votes these masks belonged to are replaced (a restore regroups)
-        apply_masks.remove(prior.row_masks.get("path"))
+    if committed and prior is not None and prior.row_masks.get("path"):  # the votes they belonged to are replaced
+        if replaced_masks is None:
+            apply_masks.remove(prior.row_masks["path"])
+        else:
+            replaced_masks.append(prior.row_masks["path"])
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds,
                     row_masks=holder.get("row_masks", {}))
@@ -449,6 +456,17 @@ def run(
     log.info("apply: wrote %d vote row(s)%s to %s v%s in %.1fs (%d LF error(s) over the table's rows)",
              result.num_records, kept, votes_path, result.version, seconds, total_errors)
     return final
+
+
+def retire_masks(applied: ApplyResult | None, replaced: list[str], *, kept: bool) -> None:
+    """After a run whose apply left ``replaced`` (the masks of the votes it replaced) to its caller:
+    delete those when the run's votes are ``kept``; when they were put back, delete this apply's
+    own masks instead (the restored commit names the earlier ones)."""
+    if kept:
+        for folder in replaced:
+            apply_masks.remove(folder)
+    elif applied is not None and not applied.skipped:
+        apply_masks.remove(applied.row_masks.get("path"))
 
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,

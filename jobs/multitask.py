@@ -291,13 +291,14 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     mlflow_run_id = tracking.start_run(cfg, run_id).info.run_id if cfg.mlflow.enabled else None
     status = "FAILED"
     moved: list[str] = []
-    rows = None
+    replaced_masks: list[str] = []  # deleted when the run succeeds: a failure puts their votes back
+    applied = rows = None
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
         # A full apply also writes each task's vote bitmask per row (jobs.task_masks) for aggregate and write.
         masks = task_masks.task_masks(task_set, source)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force,
-                                row_masks=False, task_masks=masks)
+                                row_masks=False, task_masks=masks, replaced_masks=replaced_masks)
         if not applied.skipped:
             moved.append(votes_path)
         timings["apply"] = applied.seconds
@@ -404,6 +405,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             incremental.restore_row_hashes(cfg, io, before[incremental.row_hashes_path(cfg)], reason)
         raise
     finally:
+        apply_lfs.retire_masks(applied, replaced_masks, kept=status == "FINISHED")
         if rows is not None:
             rows.unpersist()
         clear_description(spark)

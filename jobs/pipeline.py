@@ -111,9 +111,11 @@ def run(
         mlflow_run_id = None
     status = "FAILED"
     applied = written = None
+    replaced_masks: list[str] = []  # deleted when the run succeeds: a failure puts their votes back
     try:
         log.info("stage 1/4 apply: %d LFs on %s", len(registry), source.description)
-        applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=registry, source=source, force=force)
+        applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=registry, source=source, force=force,
+                                replaced_masks=replaced_masks)
         timings["apply"] = applied.seconds
         if cfg.mlflow.enabled:
             tracking.log_apply(cfg, applied)
@@ -205,6 +207,7 @@ def run(
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         raise
     finally:
+        apply_lfs.retire_masks(applied, replaced_masks, kept=status == "FINISHED")
         clear_description(spark)
         if cfg.mlflow.enabled:
             tracking.end_run(cfg, status, failing=status != "FINISHED")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -378,6 +379,10 @@ def test_failed_run_puts_every_table_back(multi_run, spark, monkeypatch):
         real(*args, **kw)
         raise RuntimeError("disk full after the labels commit")
 
+    from jobs.apply_record import load_apply_result
+
+    masks = load_apply_result(cfg).row_masks.get("path")
+    assert masks and Path(masks).is_dir()
     monkeypatch.setattr(multitask_labels, "write", write_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         pipeline.run(spark, replace_mlflow_off(cfg), run_id="mt-2", force=True)  # force: the votes move too
@@ -385,6 +390,9 @@ def test_failed_run_puts_every_table_back(multi_run, spark, monkeypatch):
         table = DeltaTable(path)
         assert table.version() == version + 2, path  # this run's commit, then the restore commit
         assert set(table.to_pandas().run_id) == {"mt-1"}, path
+    # The restored votes keep their task masks; the failed run's are deleted.
+    assert load_apply_result(cfg).row_masks["path"] == masks and Path(masks).is_dir()
+    assert not list(Path(cfg.lakehouse).glob("_lakelabel/runs/mt-2/row_masks-*"))
 
 
 def replace_mlflow_off(cfg):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -283,11 +284,20 @@ def test_failure_after_apply_restores_votes(spark, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(before, after)
     assert load_apply_result(cfg).n_rows == 20
     assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 20
+    # A full apply (--force) that a later stage undoes: the restored votes keep their row masks, and the
+    # failed run's own are deleted (an operator drill found the reverse after a SIGTERM in write).
+    masks = sorted(Path(cfg.lakehouse).glob("_lakelabel/runs/*/row_masks-*"))
+    assert [p.parent.name for p in masks] == ["good"] and load_apply_result(cfg).row_masks["path"] == str(masks[0])
+    with pytest.raises(RuntimeError, match="executor lost"):
+        pipeline.run(spark, cfg, run_id="crashes", force=True)
+    assert sorted(Path(cfg.lakehouse).glob("_lakelabel/runs/*/row_masks-*")) == masks
+    assert load_apply_result(cfg).row_masks["path"] == str(masks[0])
     # The same failure on a first run: the votes and the row hashes its apply created are both removed.
     fresh = make_cfg(tmp_path / "fresh", source)
     with pytest.raises(RuntimeError, match="executor lost"):
         pipeline.run(spark, fresh, run_id="first")
     assert sorted(p.name for p in (tmp_path / "fresh" / "lake").iterdir()) == ["_lakelabel"]
+    assert not list((tmp_path / "fresh" / "lake").glob("_lakelabel/runs/*/row_masks-*"))
 
 
 def test_write_refuses_a_model_fitted_on_other_lfs(spark, tmp_path):
