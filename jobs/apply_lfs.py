@@ -241,8 +241,8 @@ def run(
     unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
     (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task. The masks of the
     votes this apply replaces are deleted once it commits; a caller whose later stages may still
-    put the votes back passes ``replaced_masks``, gets their folder there and deletes it itself
-    (:func:`retire_masks`).
+    put the votes back passes ``replaced_masks``, gets their folder there and calls
+    :func:`retire_masks` when it ends.
     """
     started = time.perf_counter()
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -333,9 +333,13 @@ def run(
     else:
         # The unchanged LFs keep their votes and still run on the new or changed rows.
         on_rows = changes.n_reapply if changes is not None else 0
-        log.info("apply: incremental, %s: on every row %s; on the %s new or changed row(s) only %s; dropping %s",
-                 plan.reason, ", ".join(plan.applied) or "no LF", f"{on_rows:,}", ", ".join(plan.reused),
-                 ", ".join(plan.removed) or "no LF")
+        what = [f"running {', '.join(plan.applied)} on every row"] if plan.applied else []
+        reused = ", ".join(plan.reused)
+        what.append(f"running {reused} on the {on_rows:,} new or changed row(s) only" if on_rows
+                    else f"keeping the votes of {reused}")
+        if plan.removed:
+            what.append(f"dropping {', '.join(plan.removed)}")
+        log.info("apply: incremental, %s: %s", plan.reason, "; ".join(what))
         commit = incremental.build_commit(
             spark, plan, source, registry, changes, votes_path=votes_path, io=io, compute=compute,
             columns=votes_table_schema(pa.string()).names,
@@ -458,15 +462,25 @@ def run(
     return final
 
 
-def retire_masks(applied: ApplyResult | None, replaced: list[str], *, kept: bool) -> None:
-    """After a run whose apply left ``replaced`` (the masks of the votes it replaced) to its caller:
-    delete those when the run's votes are ``kept``; when they were put back, delete this apply's
-    own masks instead (the restored commit names the earlier ones)."""
-    if kept:
-        for folder in replaced:
+def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, replaced: list[str]) -> None:
+    """At the end of a run whose apply left ``replaced`` (the masks of the votes it replaced) to its
+    caller: delete those and this apply's own masks, except the folder the votes commit that stands
+    now names (this run's if it succeeded, the earlier one's if the votes were put back, whichever
+    stayed if putting them back failed)."""
+    folders = [*replaced, *([applied.row_masks.get("path")] if applied is not None and not applied.skipped else [])]
+    folders = [f for f in folders if f]
+    if not folders:
+        return
+    try:
+        votes_path = cfg.table_path("votes")
+        meta = io.read_metadata(votes_path) if io.table_exists(votes_path) else {}
+        current = ApplyResult.from_json(meta[VOTES_META_KEY]).row_masks.get("path") if VOTES_META_KEY in meta else None
+    except Exception as err:  # noqa: BLE001 - the run's own outcome is what to report; keep the folders
+        log.warning("apply: row masks %s kept: cannot read which the votes table names (%s)", ", ".join(folders), err)
+        return
+    for folder in folders:
+        if folder != current:
             apply_masks.remove(folder)
-    elif applied is not None and not applied.skipped:
-        apply_masks.remove(applied.row_masks.get("path"))
 
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,

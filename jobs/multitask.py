@@ -405,7 +405,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             incremental.restore_row_hashes(cfg, io, before[incremental.row_hashes_path(cfg)], reason)
         raise
     finally:
-        apply_lfs.retire_masks(applied, replaced_masks, kept=status == "FINISHED")
+        apply_lfs.retire_masks(cfg, io, applied, replaced_masks)
         if rows is not None:
             rows.unpersist()
         clear_description(spark)

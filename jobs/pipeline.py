@@ -207,7 +207,7 @@ def run(
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         raise
     finally:
-        apply_lfs.retire_masks(applied, replaced_masks, kept=status == "FINISHED")
+        apply_lfs.retire_masks(cfg, io, applied, replaced_masks)
         clear_description(spark)
         if cfg.mlflow.enabled:
             tracking.end_run(cfg, status, failing=status != "FINISHED")

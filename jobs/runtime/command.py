@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -542,15 +543,18 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 def _check_command_first(parser: Any, argv: list[str]) -> None:
     """``lakelabel -v run ...``: the options belong to the command, so say where they go (argparse
     would call ``-v`` an unrecognized argument of ``run``, or ``--run-id``'s value an invalid command)."""
-    if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help"):
+    if not argv or not argv[0].startswith("-") or {"-h", "--help"} & set(argv):
         return
     groups = {name.split(" ")[0]: name for name in parser.command_parsers}
     at = next((i for i, word in enumerate(argv) if word in groups), None)
     if at is None:
         return
-    words = argv[at:at + 2] if " " in groups[argv[at]] else argv[at:at + 1]
-    rest = argv[at + len(words):]
-    hint = " ".join(["lakelabel", *words, *argv[:at], *rest[:1], "..." if len(rest) > 1 else ""]).strip()
+    words = argv[at:at + 1]
+    if " " in groups[argv[at]]:  # a command group: its action follows, if it was given
+        action = argv[at + 1] if at + 1 < len(argv) else ""
+        words = [argv[at], action if f"{argv[at]} {action}" in parser.command_parsers else "ACTION"]
+    rest = argv[at + len([w for w in words if w != "ACTION"]):]
+    hint = shlex.join(["lakelabel", *words, *argv[:at], *rest])  # the command to run instead
     parser.command_parsers.get(" ".join(words), parser).error(f"options go after the command: {hint}")
 
 

@@ -236,24 +236,26 @@ def _check_session_state(spark) -> None:
     Spark builds it lazily, on the first SQL call, and a bad value (``spark.sql.shuffle.partitions:
     abc`` in ``spark.conf``) fails there; pyspark's error conversion then asks the broken session
     for its own settings, fails again, and recurses for as long as the process lives (the command
-    hung with only heartbeat lines). py4j's plain error handling is used for this one call, and the
-    session is stopped before the error is raised.
+    hung with only heartbeat lines). This one call goes through py4j with its plain error handling
+    (pyspark's handler, a module global, is left alone for other threads), and the session is
+    stopped before the error is raised.
     """
-    import py4j.java_gateway as gateway
-    from py4j.protocol import Py4JJavaError, get_return_value
+    from py4j import protocol
 
-    converting = gateway.get_return_value
-    gateway.get_return_value = get_return_value
+    jss = spark._jsparkSession
+    command = protocol.CALL_COMMAND_NAME + jss._target_id + "\nsessionState\n" + protocol.END_COMMAND_PART
     try:
-        spark._jsparkSession.sessionState().conf()
+        protocol.get_return_value(jss._gateway_client.send_command(command), jss._gateway_client,
+                                  jss._target_id, "sessionState")
         return
-    except Py4JJavaError as err:
+    except protocol.Py4JJavaError as err:
         cause = err.java_exception
-        while cause.getCause() is not None:
+        for _ in range(20):  # the root cause names the setting
+            if cause.getCause() is None:
+                break
             cause = cause.getCause()
-        message = str(cause.getMessage() or cause.toString()).split(" SQLSTATE:")[0].strip().rstrip(".")
-    finally:
-        gateway.get_return_value = converting
+        text = cause.getMessage() if cause.getClass().getName().startswith("org.apache.spark") else None
+        message = str(text or cause.toString()).split(" SQLSTATE:")[0].strip().rstrip(".")
     spark.stop()
     raise ConfigError(
         f"Spark cannot start a SQL session with these settings: {message}; fix the value in spark.conf "

@@ -47,10 +47,14 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
          "lakelabel: error: demo: unrecognized arguments: --row 1000; see lakelabel demo --help"),
         # Options before the command: argparse said "unrecognized arguments: -v" of a run whose help lists -v.
         (["-v", "run", "--config", "c.yaml"],
-         "lakelabel: error: run: options go after the command: lakelabel run -v --config ...; see lakelabel run --help"),
+         "lakelabel: error: run: options go after the command: lakelabel run -v --config c.yaml; see lakelabel run --help"),
         (["--run-id", "r1", "gold", "import", "--file", "f.csv"],
-         "lakelabel: error: gold import: options go after the command: lakelabel gold import --run-id r1 --file ...; "
+         "lakelabel: error: gold import: options go after the command: lakelabel gold import --run-id r1 --file f.csv; "
          "see lakelabel gold import --help"),
+        (["-q", "gold"], "lakelabel: error: options go after the command: lakelabel gold ACTION -q; see lakelabel --help"),
+        (["-v", "run", "--set", "spark.conf={a: b}", "--config", "c.yaml"],  # quoted, to paste into a shell
+         "lakelabel: error: run: options go after the command: lakelabel run -v --set 'spark.conf={a: b}' --config c.yaml; "
+         "see lakelabel run --help"),
     ):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
