@@ -546,7 +546,10 @@ def _check_command_first(parser: Any, argv: list[str]) -> None:
     if not argv or not argv[0].startswith("-") or {"-h", "--help"} & set(argv):
         return
     groups = {name.split(" ")[0]: name for name in parser.command_parsers}
-    at = next((i for i, word in enumerate(argv) if word in groups), None)
+    # A word right after an option that takes a value is that value (``--run-id apply run``).
+    valued = {flag for p in parser.command_parsers.values() for action in p._actions if action.nargs != 0
+              for flag in action.option_strings}
+    at = next((i for i, word in enumerate(argv) if word in groups and (i == 0 or argv[i - 1] not in valued)), None)
     if at is None:
         return
     words = argv[at:at + 1]

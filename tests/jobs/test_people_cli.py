@@ -52,6 +52,9 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
          "lakelabel: error: gold import: options go after the command: lakelabel gold import --run-id r1 --file f.csv; "
          "see lakelabel gold import --help"),
         (["-q", "gold"], "lakelabel: error: options go after the command: lakelabel gold ACTION -q; see lakelabel --help"),
+        (["--run-id", "apply", "run", "--config", "c.yaml"],  # "apply" is the run id here, not the command
+         "lakelabel: error: run: options go after the command: lakelabel run --run-id apply --config c.yaml; "
+         "see lakelabel run --help"),
         (["-v", "run", "--set", "spark.conf={a: b}", "--config", "c.yaml"],  # quoted, to paste into a shell
          "lakelabel: error: run: options go after the command: lakelabel run -v --set 'spark.conf={a: b}' --config c.yaml; "
          "see lakelabel run --help"),
