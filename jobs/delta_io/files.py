@@ -336,18 +336,29 @@ def _list_data_files(root: str) -> list[tuple[str, int, int]]:
 
 
 def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = None) -> None:
-    """Delete written files; with write_id, also any file of that write (failed task attempts)."""
+    """Delete written files; with write_id, also any file of that write (failed task attempts). Locally,
+    the folders only those files filled (partition folders the write made) go too."""
     fs, base = _filesystem(root)
     targets = {f"{base}/{rel}" for rel in rel_paths}
     if write_id is not None:
         for entry in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
             if entry.type == pafs.FileType.File and write_id in entry.base_name and "/_delta_log/" not in entry.path:
                 targets.add(entry.path)
+    emptied: set[str] = set()
     for target in sorted(targets):
         try:
             fs.delete_file(target)
+            emptied.add(os.path.dirname(target))
         except (FileNotFoundError, OSError) as err:
             log.warning("could not delete uncommitted file %s: %s", target, err)
+    if base.startswith("/"):  # local: the partition folders these files alone filled go too
+        for folder in sorted(emptied, key=lambda path: -path.count("/")):
+            while folder.startswith(base + "/"):
+                try:
+                    os.rmdir(folder)  # only succeeds when empty
+                except OSError:
+                    break
+                folder = os.path.dirname(folder)
 
 
 def is_local_path(path: str) -> bool:
@@ -355,29 +366,18 @@ def is_local_path(path: str) -> bool:
     return _normalize(path).startswith("/")
 
 
-def _remove_empty_dirs(root: str, keep: frozenset[str] = frozenset()) -> None:
-    """Delete the empty folders under a local ``root`` and ``root`` itself when empty (never a file),
-    except those in ``keep``.
+def _remove_empty_dirs(root: str) -> None:
+    """Delete the empty folders under a local ``root`` and ``root`` itself when empty (never a file).
 
-    What a failed write leaves: its files are deleted, their partition folders are not. A table
-    that existed keeps the folders it had before the write (``keep``: :func:`_local_dirs`).
+    What a failed first write leaves: its files are deleted, their partition folders are not.
     """
     if not root.startswith("/"):
         return
     for folder, _, _ in sorted(os.walk(root), key=lambda entry: -entry[0].count("/")):
-        if folder in keep:
-            continue
         try:
             os.rmdir(folder)  # only succeeds when empty
         except OSError:
             pass
-
-
-def _local_dirs(root: str) -> frozenset[str]:
-    """The folders under a local table ``root`` (``root`` included; empty for a URI)."""
-    if not root.startswith("/"):
-        return frozenset()
-    return frozenset(folder for folder, _, _ in os.walk(root))
 
 
 def _check_hive_layout(root: str, partition_columns: Sequence[str], files: Sequence[str]) -> None:

@@ -32,7 +32,6 @@ from jobs.delta_io.files import (
     _delete_files,
     _filesystem,
     _normalize,
-    _local_dirs,
     _remove_empty_dirs,
     _spark_path,
     _TaskWriter,
@@ -351,7 +350,6 @@ class LocalDeltaIO:
         write_id = uuid.uuid4().hex
         # Files a killed lakelabel write left (also before the table's first commit).
         sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
-        folders = _local_dirs(root) if previous is not None else frozenset()
         try:
             with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
                 return self._write_files_and_commit(
@@ -359,9 +357,8 @@ class LocalDeltaIO:
                     app_version, tuple(remove_files), transform[0] if transform else None,
                 )
         except BaseException:
-            # "no table was created": no folder of empty partition folders either; a table that
-            # existed keeps the folders it had, not the empty ones this write made.
-            _remove_empty_dirs(root, keep=folders)
+            if previous is None:  # "no table was created": no folder of empty partition folders either
+                _remove_empty_dirs(root)
             raise
 
     def _write_files_and_commit(
