@@ -176,6 +176,10 @@ class BaseLabelModel:
         self.fit_info_ = {"method": self._method, "n_rows": int(stats.n_rows)}
         self.params_ = self._fit_stats(stats, balance, dev)
         self.fit_info_.update(self.params_.info)
+        if self.config.em_class_balance != "estimate" and "em_class_balance" not in self.fit_info_:
+            route = ("full parameterization" if self.fit_info_.get("parameterization") == "full"
+                     else f"{self.fit_info_.get('chosen') or self._method} route")
+            self.fit_info_["em_class_balance"] = f"unused: the {route} has no EM class balance to hold"
         return self
 
     def _fit_stats(

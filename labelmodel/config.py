@@ -100,7 +100,9 @@ class LabelModelConfig:
         ``L_dev``) scores the rows and EM estimates its own under either setting (with
         ``L_dev`` the dev balance is not imposed, so ``"uniform"`` holds uniform);
         ``abstain_evidence`` needs EM's estimate. Under ``"uniform"``,
-        ``estimated_class_balance_`` is the class share of the posteriors.
+        ``estimated_class_balance_`` is the class share of the posteriors, and
+        ``fit_info_["em_class_balance"]`` says ``"uniform"`` when EM held it, or why it went
+        unused (the confusion route and the full parameterization have no such balance).
     confusion_vote_share : float
         ``"auto"`` uses the confusion model when this share of the votes (or more) is cast
         by LFs that vote at least two classes (chosen leave-one-task-out, see

@@ -478,7 +478,7 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
     vote_rate = r["unit_counts"] / vt.total
     info = {"parameterization": "precision", "n_iter": r["n_iter"], "converged": r["converged"],
             "n_patterns": int(stats.patterns.shape[0]),
-            "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
+            "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names), **em_balance_info(cfg, class_balance)}
     return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust,
                        cfg.abstain_evidence, stats.n_covered / stats.n_rows)
 
@@ -494,6 +494,19 @@ def em_balance(cfg: Any, class_balance: np.ndarray | None, k: int) -> np.ndarray
     if cfg.em_class_balance == "estimate" or class_balance is not None or cfg.abstain_evidence:
         return None
     return np.full(k, 1.0 / k)
+
+
+def em_balance_info(cfg: Any, class_balance: np.ndarray | None) -> dict[str, str]:
+    """``fit_info_["em_class_balance"]`` when ``em_class_balance="uniform"`` is set: ``"uniform"``
+    when EM held it, else why it went unused. Nothing with the default, so a default fit's
+    ``fit_info_`` (and the model saved with it) does not change."""
+    if cfg.em_class_balance == "estimate":
+        return {}
+    if class_balance is not None:
+        return {"em_class_balance": "unused: a class balance is known (class_balance or Y_dev); it scores the rows"}
+    if cfg.abstain_evidence:
+        return {"em_class_balance": "unused: abstain_evidence estimates the balance of the covered rows"}
+    return {"em_class_balance": "uniform"}
 
 
 def held_at_chance(at_chance: np.ndarray, lf_names: Any) -> list[str]:

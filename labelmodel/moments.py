@@ -31,7 +31,7 @@ from ._base import BaseLabelModel
 from ._params import FittedParams
 from ._prep import expand_params, merge_duplicates
 from ._votes import VoteTable
-from .dawid_skene import bump_params, em_balance, held_at_chance, precision_em
+from .dawid_skene import bump_params, em_balance, em_balance_info, held_at_chance, precision_em
 from .stats import SufficientStats
 
 __all__ = ["MomentEstimator", "moment_requirements", "MIN_LFS", "covoting_pairs", "pattern_votes"]
@@ -131,7 +131,7 @@ def fit_moment_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarra
     cnt = stats.class_vote_counts().astype(np.float64)
     info = {"parameterization": "precision", "estimator": "moments", "n_iter": r["n_iter"],
             "converged": r["converged"], "n_pseudo_rows": int(vt.n_rows),
-            "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names)}
+            "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names), **em_balance_info(cfg, class_balance)}
     return bump_params(r, cnt, cnt / stats.n_rows, class_balance, info, cfg.class_balance_trust,
                        cfg.abstain_evidence, stats.n_covered / stats.n_rows)
 

@@ -53,6 +53,7 @@ def test_uniform_holds_it_in_em_and_scores_every_row_with_it(imbalanced):
     est = LabelModel(2).fit(L)
     np.testing.assert_allclose(np.exp(uni.params_.train_log_prior), [0.5, 0.5])
     np.testing.assert_allclose(uni.class_balance_, [0.5, 0.5])
+    assert uni.fit_info_["em_class_balance"] == "uniform" and "em_class_balance" not in est.fit_info_
     # estimated_class_balance_ is then the class share of the posteriors
     assert uni.estimated_class_balance_.sum() == pytest.approx(1.0) and uni.estimated_class_balance_[0] > 0.55
     # a lone vote's posterior is its precision (the weights are likelihood ratios against uniform)
@@ -74,10 +75,28 @@ def test_a_known_balance_scores_the_rows_and_em_estimates_its_own(imbalanced):
     b = LabelModel(2).fit(L, class_balance=BALANCE)
     np.testing.assert_allclose(a.predict_proba(L_test), b.predict_proba(L_test), atol=1e-12)
     np.testing.assert_allclose(a.class_balance_, BALANCE)
+    assert a.fit_info_["em_class_balance"].startswith("unused: a class balance is known")
     # so does abstain_evidence, whose table needs EM's balance of the covered rows
     c = LabelModel(2, abstain_evidence=True, em_class_balance="uniform").fit(L)
     d = LabelModel(2, abstain_evidence=True).fit(L)
     np.testing.assert_allclose(c.predict_proba(L_test), d.predict_proba(L_test), atol=1e-12)
+    assert c.fit_info_["em_class_balance"].startswith("unused: abstain_evidence")
+
+
+def test_fit_info_says_when_the_setting_went_unused(imbalanced):
+    L, y, _, _ = imbalanced
+    # routes without a class balance in EM: the confusion model (workers that vote both classes)
+    # and the full parameterization; the moment estimator holds it as the pattern EM does
+    rng = np.random.default_rng(0)
+    right = rng.random((len(y), 6)) < 0.8
+    crowd = np.where(rng.random((len(y), 6)) < 0.5, np.where(right, y[:, None], 1 - y[:, None]), -1)
+    conf = LabelModel(2, em_class_balance="uniform").fit(crowd)
+    assert conf.fit_info_["chosen"] == "confusion"
+    assert conf.fit_info_["em_class_balance"] == "unused: the confusion route has no EM class balance to hold"
+    full = LabelModel(2, em_class_balance="uniform", parameterization="full").fit(L)
+    assert full.fit_info_["em_class_balance"] == "unused: the full parameterization has no EM class balance to hold"
+    moments = MomentEstimator(2, em_class_balance="uniform").fit_from_stats(stats_from_matrix(L, 2))
+    assert moments.fit_info_["em_class_balance"] == "uniform"
 
 
 def test_moments_follow_the_setting(imbalanced):
