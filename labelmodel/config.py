@@ -63,7 +63,8 @@ class LabelModelConfig:
         Precision model: every LF is assumed better than chance (``True``, default; as
         Snorkel assumes): a vote alone on a row makes its class the most probable, so EM
         keeps each vote's weight at or above that bound (``fit_info_["held_at_chance"]``
-        names the votes it held there). Without it, a broad LF of one class whose rows
+        names the votes it held there); a given class balance scores the rows instead of
+        EM's estimate, and the bound is applied again against it. Without it, a broad LF of one class whose rows
         shared with other LFs are mostly the other class's is estimated below chance, and
         every row it votes on alone goes to the other class (issue 8). ``False`` lets EM
         call an LF worse than chance (for LFs written to be adversarial).

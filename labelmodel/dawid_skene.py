@@ -480,7 +480,7 @@ def fit_pattern_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarr
             "n_patterns": int(stats.patterns.shape[0]),
             "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names), **em_balance_info(cfg, class_balance)}
     return bump_params(r, r["unit_counts"], vote_rate, class_balance, info, cfg.class_balance_trust,
-                       cfg.abstain_evidence, stats.n_covered / stats.n_rows)
+                       cfg.abstain_evidence, stats.n_covered / stats.n_rows, cfg.better_than_chance, stats.lf_names)
 
 
 def em_balance(cfg: Any, class_balance: np.ndarray | None, k: int) -> np.ndarray | None:
@@ -539,12 +539,28 @@ def prediction_prior(log_prior: np.ndarray, class_balance: np.ndarray | None, tr
 
 def bump_params(r: dict[str, Any], cnt: np.ndarray, vote_rate: np.ndarray,
                 class_balance: np.ndarray | None, info: dict[str, Any], trust: float = 1.0,
-                abstain_evidence: bool = False, coverage: float = 1.0) -> FittedParams:
+                abstain_evidence: bool = False, coverage: float = 1.0,
+                better_than_chance: bool = False, lf_names: Any = None) -> FittedParams:
     """:class:`FittedParams` of a precision-EM result (see :func:`prediction_prior`);
     with ``abstain_evidence``, the full table it implies (:func:`abstain_table`;
-    ``coverage``: the share of training rows with at least one vote)."""
+    ``coverage``: the share of training rows with at least one vote).
+
+    A known ``class_balance`` scores the rows instead of EM's estimate, against which EM
+    held each vote better than chance; with ``better_than_chance`` the bound is applied again
+    against the known balance, so a vote alone on a row still makes its class the most
+    probable (a Snorkel user's ``class_balance=[0.5, 0.5]`` otherwise sent the lone votes of
+    LFs EM found less precise than its own estimate of their class's share to the other class).
+    """
     W = r["weights"]
     log_prior = prediction_prior(r["log_prior"], class_balance, trust, info)
+    if class_balance is not None and better_than_chance:
+        m, k = W.shape
+        cls = np.broadcast_to(np.arange(k), (m, k))
+        floor = chance_floor(log_prior, cls.reshape(-1)).reshape(m, k)
+        raised = (cnt > 0) & (W < floor)
+        if raised.any():
+            W = np.where(raised, floor, W)
+            info["held_at_chance"] = held_at_chance(np.asarray(r["at_chance"]) | raised, lf_names)
     if r.get("posterior_balance") is not None:  # held fixed in EM: report what the posteriors imply
         info["estimated_class_balance"] = np.asarray(r["posterior_balance"]).tolist()
     # precision P(y = v | vote v) under the training distribution: the given class

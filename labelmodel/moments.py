@@ -133,7 +133,7 @@ def fit_moment_params(stats: SufficientStats, cfg: Any, class_balance: np.ndarra
             "converged": r["converged"], "n_pseudo_rows": int(vt.n_rows),
             "held_at_chance": held_at_chance(r["at_chance"], stats.lf_names), **em_balance_info(cfg, class_balance)}
     return bump_params(r, cnt, cnt / stats.n_rows, class_balance, info, cfg.class_balance_trust,
-                       cfg.abstain_evidence, stats.n_covered / stats.n_rows)
+                       cfg.abstain_evidence, stats.n_covered / stats.n_rows, cfg.better_than_chance, stats.lf_names)
 
 
 class MomentEstimator(BaseLabelModel):

@@ -75,6 +75,28 @@ def test_without_the_assumption_an_estimated_balance_sends_the_lone_rows_to_the_
     assert expected_accuracy(held.predict_proba(L_test), y_test) > mv + 0.01
 
 
+@pytest.mark.parametrize("estimator", [LabelModel, MomentEstimator])
+def test_a_known_class_balance_keeps_the_assumption(broad, estimator):
+    """A given balance scores the rows in place of EM's estimate, against which EM held the
+    votes: the bound is applied again against the given one (an operator drill, session 18:
+    a Snorkel user's ``class_balance=[0.5, 0.5]`` sent a 94%-precise link LF's lone votes to ham)."""
+    L, _, L_test, _ = broad
+    lone = _lone_rows(L_test, 0)
+    balance = [0.3, 0.7]  # more of the precise LFs' class than EM's estimate (0.63)
+    lm = estimator(2).fit_from_stats(stats_from_matrix(L, 2), class_balance=balance)
+    np.testing.assert_allclose(lm.class_balance_, balance)
+    assert (lm.predict_proba(L_test[lone])[:, 0] >= 0.5).all()
+    assert "lf_0:0" in lm.fit_info_["held_at_chance"]
+    # every vote alone on a row: its class is the most probable (ties within the margin)
+    for j, c in enumerate(LF_CLASS):
+        row = np.full((1, len(LF_CLASS)), -1)
+        row[0, j] = c
+        assert lm.predict_proba(row)[0, c] >= 0.5, j
+    # without the assumption the given balance outweighs the broad LF's lone vote
+    free = estimator(2, better_than_chance=False).fit_from_stats(stats_from_matrix(L, 2), class_balance=balance)
+    assert (free.predict_proba(L_test[lone])[:, 1] > 0.5).all()
+
+
 def test_moments_and_dev_labels_keep_the_assumption(broad):
     L, y, L_test, _ = broad
     stats = stats_from_matrix(L, 2)
