@@ -376,8 +376,7 @@ def run(
                 where = f" for row id {sample['row_id']}: {sample['error']}" if sample else ""
                 raise LFError(
                     f"LF {lf.name!r} returned a value outside the label space on {out_of_space[lf.name]} row(s){where}; "
-                    f"an LF must return a class id 0..{registry.cardinality - 1} ({', '.join(registry.label_space)}) "
-                    f"or ABSTAIN (-1)"
+                    f"fix the LF: it returns one class id or ABSTAIN (-1) per row"
                 )
         _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
         _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)

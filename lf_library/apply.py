@@ -299,23 +299,51 @@ def _run_rowwise(lf: LabelingFunction, rows: list[Any], j: int, errors: list[LFR
             out.append(ABSTAIN)
 
 
-def _as_vector(result: Any, n: int) -> np.ndarray:
+class _NotOneVotePerRow(ValueError):
+    """A vectorized LF's result that cannot be lined up with its rows: a bug in the LF, not a row."""
+
+
+def _as_vector(result: Any, df: Any) -> np.ndarray:
+    """One vote per row of ``df``, in its order. A pandas Series is lined up by its index (a
+    shuffled or sorted copy of ``df``'s index is put back in order); any other sequence is
+    taken by position."""
+    import pandas as pd  # df is a pandas DataFrame: already imported
+
+    n = len(df)
+    if isinstance(result, pd.Series) and not result.index.equals(df.index):
+        index = result.index
+        if len(index) != n or not index.is_unique or not index.isin(df.index).all():
+            raise _NotOneVotePerRow(
+                f"returned a Series of {len(index)} values whose index is not the DataFrame's ({n} rows); "
+                f"return one vote per row, e.g. a Series on df.index or an array in row order"
+            )
+        result = result.reindex(df.index)
     arr = np.asarray(result)
     if arr.ndim != 1 or len(arr) != n:
-        raise ValueError(f"returned an array of shape {arr.shape} for {n} rows; return one int per row")
+        raise _NotOneVotePerRow(
+            f"returned {arr.shape[0] if arr.ndim == 1 else 'an array of shape ' + str(arr.shape)} value(s) for a "
+            f"DataFrame of {n} rows; return one vote per row, in the DataFrame's order"
+        )
     return arr
 
 
 def _run_vectorized(lf: LabelingFunction, df: Any, j: int, errors: list[LFRowError]) -> Sequence[Any] | np.ndarray:
+    """Call ``lf.f`` on the batch's DataFrame. When it raises, call it on each row alone to find
+    the rows that fail (their votes abstain). A result that is not one vote per row is a bug of the
+    LF on every batch: each row records it as a value outside the label space, which fails the job
+    whatever ``apply.max_error_rate`` is."""
     n = len(df)
     try:
-        return _as_vector(lf.f(df, **lf.resources), n)
+        return _as_vector(lf.f(df, **lf.resources), df)
+    except _NotOneVotePerRow as exc:
+        errors.extend(LFRowError(j, i, "out_of_space", _one_line(str(exc))) for i in range(n))
+        return np.full(n, ABSTAIN, dtype=np.int64)
     except Exception:  # noqa: BLE001 - isolate the failing rows below
         pass
     out: list[Any] = []
     for i in range(n):
         try:
-            arr = _as_vector(lf.f(df.iloc[i : i + 1], **lf.resources), 1)
+            arr = _as_vector(lf.f(df.iloc[i : i + 1], **lf.resources), df.iloc[i : i + 1])
             out.append(arr[0].item() if isinstance(arr[0], np.generic) else arr[0])
         except Exception as exc:  # noqa: BLE001
             errors.append(LFRowError(j, i, "exception", _exception_message(exc)))

@@ -206,6 +206,9 @@ def describe_vote(value: Any, label_space: Sequence[str] | None, cardinality: in
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
+    if isinstance(value, str) and label_space is not None and value in label_space:
+        return (f"returned {shown} (str), a class name; return its id {list(label_space).index(value)} "
+                f"(LABEL_SPACE.index({shown})) or -1 (ABSTAIN)")
     return (
         f"returned {shown} ({type(value).__name__}); expected an int class id or -1 (ABSTAIN); "
         f"{_space_text(label_space, k)}"
@@ -349,6 +352,9 @@ class LabelingFunction:
 
     def __call__(self, x: Any) -> int:
         """Vote on one row (a dict, pandas Series or pyspark Row): for notebooks and tests."""
+        if type(x).__name__ == "DataFrame":  # pandas or pyspark: both would be read as one row
+            how = "lf.f(df) returns the votes of a pandas DataFrame" if self.vectorized else "df.apply(lf, axis=1)"
+            raise LFError(f"LF {self.name!r} votes on one row (a dict, pandas Series or Row), not a DataFrame; {how}")
         if self.vectorized:
             import pandas as pd
 

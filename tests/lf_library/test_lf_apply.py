@@ -94,7 +94,7 @@ def test_out_of_space_and_non_int_votes_become_error_records(batch):
     assert bv.votes[:, 0].tolist() == [-1, -1, -1, 2]
     assert [(e.row_index, e.kind, e.message) for e in bv.errors] == [
         (0, "out_of_space", "returned 7; label space is 0..2 (a, b, c)"),
-        (1, "out_of_space", "returned 'b' (str); expected an int class id or -1 (ABSTAIN); label space is 0..2 (a, b, c)"),
+        (1, "out_of_space", "returned 'b' (str), a class name; return its id 1 (LABEL_SPACE.index('b')) or -1 (ABSTAIN)"),
         (2, "out_of_space", "returned True (bool); expected an int class id or -1 (ABSTAIN); label space is 0..2 (a, b, c)"),
     ]
 
@@ -116,14 +116,48 @@ def test_vectorized_lf_that_raises_is_rerun_row_by_row(batch):
             raise ValueError("n must not be 0\nsecond line")
         return np.full(len(df), 1)
 
+    bv = evaluate_batch(register(lf_picky), batch, cardinality=3)
+    assert bv.votes[:, 0].tolist() == [1, 1, -1, 1]
+    assert bv.errors == [LFRowError(0, 2, "exception", "ValueError: n must not be 0 second line")]
+
+
+def test_vectorized_result_is_lined_up_by_its_index_or_fails_every_row(batch):
+    """An operator drill (session 18): a shuffled Series was taken by position, so its votes
+    landed on other rows with exit 0; a result of the wrong length was retried row by row and
+    reported as an error rate."""
+
+    @labeling_function(vectorized=True, fields=["n"])
+    def lf_shuffled(df):
+        return (df["n"] % 3).sample(frac=1.0, random_state=0)  # right values, shuffled index
+
+    @labeling_function(vectorized=True, fields=["n"])
+    def lf_filtered(df):
+        votes = df["n"] % 3
+        return votes[votes != 0]  # drops rows: fewer values than rows
+
+    @labeling_function(vectorized=True, fields=["n"])
+    def lf_reset(df):
+        return (df["n"] % 3).iloc[::-1].reset_index(drop=True).set_axis(range(7, 11))  # another index
+
     @labeling_function(vectorized=True)
     def lf_short(df):
         return [1]
 
-    bv = evaluate_batch(register(lf_picky, lf_short), batch, cardinality=3)
-    assert bv.votes[:, 0].tolist() == [1, 1, -1, 1]
-    assert bv.votes[:, 1].tolist() == [1, 1, 1, 1]  # one value per one-row frame is right
-    assert bv.errors == [LFRowError(0, 2, "exception", "ValueError: n must not be 0 second line")]
+    lfs = register(lf_shuffled, lf_filtered, lf_reset, lf_short)
+    col = {lf.name: j for j, lf in enumerate(lfs)}
+    bv = evaluate_batch(lfs, batch, cardinality=3)
+    assert bv.votes[:, col["lf_shuffled"]].tolist() == [1, 2, 0, 1]  # n % 3, each on its own row
+    errors = {name: [e for e in bv.errors if e.lf_index == j] for name, j in col.items()}
+    assert errors["lf_shuffled"] == []
+    for name in ("lf_filtered", "lf_reset", "lf_short"):
+        assert (bv.votes[:, col[name]] == -1).all()
+        assert [e.row_index for e in errors[name]] == [0, 1, 2, 3] and {e.kind for e in errors[name]} == {"out_of_space"}
+    assert errors["lf_filtered"][0].message == (
+        "returned a Series of 3 values whose index is not the DataFrame's (4 rows); "
+        "return one vote per row, e.g. a Series on df.index or an array in row order")
+    assert errors["lf_reset"][0].message.startswith("returned a Series of 4 values whose index is not the DataFrame's")
+    assert errors["lf_short"][0].message == ("returned 1 value(s) for a DataFrame of 4 rows; return one vote per row, "
+                                   "in the DataFrame's order")
 
 
 def test_messages_are_one_line_of_at_most_200_chars(batch):

@@ -60,6 +60,34 @@ def test_call_accepts_pandas_series_and_checks_the_vote():
         lf_seven({"text": "x"})
 
 
+def test_call_on_a_dataframe_says_how_to_vote_on_one():
+    """An operator drill (session 18): a two-row DataFrame was read as one row and a vectorized
+    LF returned one int, silently."""
+
+    @labeling_function(vectorized=True, label_space=["short", "long"])
+    def lf_vec(df):
+        return (df["text"].str.len() < 5).map({True: 0, False: -1})
+
+    @labeling_function(label_space=["short", "long"])
+    def lf_row(x):
+        return 0 if len(x.text) < 5 else -1
+
+    df = pd.DataFrame({"text": ["a long long text here", "hi"]})
+    with pytest.raises(LFError, match=r"LF 'lf_vec' votes on one row .*not a DataFrame; lf\.f\(df\) returns"):
+        lf_vec(df)
+    with pytest.raises(LFError, match=r"LF 'lf_row' votes on one row .*df\.apply\(lf, axis=1\)"):
+        lf_row(df)
+    assert lf_vec.f(df).tolist() == [-1, 0] and df.apply(lf_row, axis=1).tolist() == [-1, 0]
+    assert lf_vec({"text": "hi"}) == 0  # one row still works
+    # a class name from a Python LF: the error gives its id
+    @labeling_function(label_space=["short", "long"])
+    def lf_name(x):
+        return "long"
+
+    with pytest.raises(LFError, match=r"returned 'long' \(str\), a class name; return its id 1 \(LABEL_SPACE.index\('long'\)\)"):
+        lf_name({"text": "x"})
+
+
 def test_call_rejects_non_int_votes():
     @labeling_function()
     def lf_str(x):
