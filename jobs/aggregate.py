@@ -26,7 +26,7 @@ from jobs.runtime import command
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.session import describe
-from jobs.delta_io.sources import Source, gold_ids, load_source
+from jobs.delta_io.sources import Source, gold_ids, load_source, unmatched_gold
 from jobs.runtime.lf_sources import build_registry
 from jobs.delta_io.files import is_local_path
 from jobs.apply_record import ApplyResult, check_lfs_unchanged, check_source_unchanged, load_apply_result
@@ -338,6 +338,11 @@ def run(
         rows = rows.select("row_id", decode_mask(MASK, len(applied.lf_names) * len(applied.label_space))
                            .alias("pattern"), "gold")
     result = _with_gold_table(spark, cfg, io, rows, applied, result)
+    if source.gold_column and result.gold_counts is not None and result.n_gold == 0:
+        unmatched = unmatched_gold(source, tuple(applied.label_space))
+        if unmatched:
+            log.warning("aggregate: no gold label: %s. Accuracy against gold is not measured; write the gold as "
+                        "class names (case matters) or ids, or fix source.gold_column", unmatched)
     s = result.stats
     log.info(
         "aggregate: %d rows, %d distinct patterns, coverage %.1f%%, conflict %.1f%% (%.1fs)",

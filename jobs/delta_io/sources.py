@@ -273,6 +273,24 @@ def raise_bad_file(source: Source, err: BaseException) -> None:
             raise InputDataError(f"source Parquet file {bad}; replace or remove the file") from err
 
 
+def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5) -> str | None:
+    """One line naming the non-null values of the gold column that are no class of ``label_space``
+    (the most frequent first, with their counts), or None when there are none. One Spark job over
+    the gold column: run it only when no gold label was found, to say why."""
+    col = F.col(source.gold_column)
+    rows = (source.df.where(col.isNotNull() & (gold_ids(source, label_space) < 0))
+            .groupBy(col.cast("string").alias("value")).count()
+            .orderBy(F.desc("count"), "value").collect())
+    if not rows:
+        return None
+    total = sum(r["count"] for r in rows)
+    shown = ", ".join(f"{r['value']!r} ({r['count']:,})" for r in rows[:show])
+    more = f" and {len(rows) - show} other value(s)" if len(rows) > show else ""
+    return (f"column {source.gold_column!r} (source.gold_column) of source {source.description} has {total:,} "
+            f"value(s) that are no class of the label space ({', '.join(label_space)}) nor a class id "
+            f"0..{len(label_space) - 1}: {shown}{more}")
+
+
 def gold_ids(source: Source, label_space: tuple[str, ...]):
     """Column expression mapping the gold column to class ids (-1 where unknown or null)."""
     return gold_ids_of(F.col(source.gold_column), source.df.schema[source.gold_column].dataType, label_space)

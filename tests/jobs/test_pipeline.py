@@ -310,3 +310,27 @@ def test_write_refuses_a_model_fitted_on_other_lfs(spark, tmp_path):
     apply_lfs.run(spark, fewer, run_id="fewer")
     with pytest.raises(Exception, match=r"was fitted on LFs .*'stars'.* but the votes table .* holds other votes \(the votes are of"):
         write_labels.run(spark, fewer, run_id="fewer", fitted=fit_label_model.load_fit(fewer, "all-lfs"))
+
+
+def test_gold_that_matches_no_class_is_named_in_a_warning(spark, tmp_path, caplog):
+    """An operator drill (session 18): gold written as 'Pos'/'Neg' (or a wrong gold column) was
+    dropped without a word and the accuracy read nan."""
+    rows = make_rows(20)
+    rows["gold"] = rows["gold"].str.capitalize()
+    rows.loc[0, "gold"] = "postive"
+    rows.loc[1, "gold"] = None
+    cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, cfg, run_id="capitalized").summary
+    assert summary["status"] == "succeeded" and summary["metrics"]["gold_rows"] == 0
+    counts = rows["gold"].value_counts()
+    assert "aggregate: no gold label: column 'gold' (source.gold_column) of source " in caplog.text
+    assert (f" has 19 value(s) that are no class of the label space (neg, pos) nor a class id 0..1: 'Neg' ({counts['Neg']}), "
+            f"'Pos' ({counts['Pos']}), 'postive' (1). Accuracy against gold is not measured; write the gold as class "
+            f"names (case matters) or ids, or fix source.gold_column") in caplog.text
+    # gold that matches says nothing
+    caplog.clear()
+    cfg = make_cfg(tmp_path / "ok", write_source(tmp_path, make_rows(20), name="ok_src"))
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        pipeline.run(spark, cfg, run_id="matched")
+    assert "no gold label" not in caplog.text
