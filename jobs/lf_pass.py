@@ -47,7 +47,7 @@ def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what:
             df.select(column)
         except AnalysisException:
             bad.append(name)
-    reason = str(err).splitlines()[0].rstrip("; ")
+    reason = str(err).strip().splitlines()[0].rstrip("; ")  # a parse error starts with a blank line
     return (f"SQL {what} {', '.join(map(repr, bad or columns))} does not compile against the source: {reason}; "
             f"fix {fix}")
 

@@ -288,6 +288,12 @@ def test_sql_lf_on_a_missing_column_is_one_line_naming_the_lf(spark, tmp_path, c
                              "[UNRESOLVED_COLUMN.WITH_SUGGESTION]"), err
     assert "`nosuch` cannot be resolved" in err[0] and err[0].endswith("; fix the LF's condition"), err
     assert not (tmp_path / "lake" / "votes").exists()
+    # a syntax error: Spark's message starts with a blank line, which gave an empty reason (a drill, session 18)
+    config.write_text(config.read_text().replace("nosuch > 1", "length(text) = = 2"))
+    assert cli.main(["apply", "--config", str(config), "-q"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lakelabel: error: SQL LF 'sql_bad' does not compile against the "
+                                               "source: [PARSE_SYNTAX_ERROR] Syntax error at or near "), err
 
 
 def test_class_balance_of_the_wrong_length_fails_before_spark(tmp_path, capsys, monkeypatch):
