@@ -85,8 +85,8 @@ def test_cluster_overlays_need_the_lakehouse_variable(env, monkeypatch):
 
 
 def test_unknown_environment_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"no environment overlay .*conf/env/prod\.yaml; known environments: "
-                                          r"cluster, databricks, local$"):
+    with pytest.raises(ConfigError, match=r"no environment overlay 'prod': looked for .*conf/env/prod\.yaml; known "
+                                          r"environments: cluster, databricks, local\. Fix --env"):
         load_config(CONF / "youtube.yaml", env="prod")
 
 

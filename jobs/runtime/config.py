@@ -547,6 +547,22 @@ def _move_use_dev_labels(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+SHIPPED_ENVS = Path(__file__).resolve().parents[2] / "conf" / "env"  # in a clone or an editable install
+
+
+def _env_overlay(path: Path, env: str) -> Path:
+    """``env/<env>.yaml`` beside the config, else the overlay lakelabel ships (``conf/env``), so a
+    team's config kept outside lakelabel's ``conf`` folder can still say ``--env cluster``."""
+    folders = [path.parent / "env"] + ([SHIPPED_ENVS] if SHIPPED_ENVS != (path.parent / "env").resolve() else [])
+    for folder in folders:
+        if (folder / f"{env}.yaml").is_file():
+            return folder / f"{env}.yaml"
+    known = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
+    looked = " and ".join(str(folder / f"{env}.yaml") for folder in folders)
+    raise ConfigError(f"no environment overlay {env!r}: looked for {looked}; known environments: "
+                      f"{', '.join(known) or 'none'}. Fix --env, or write env/{env}.yaml beside {path.name}")
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -584,10 +600,7 @@ def load_config(
             files.append((str(base_path), base_path))
         data = _deep_merge(data, loaded)
         if env:
-            overlay = path.parent / "env" / f"{env}.yaml"
-            if not overlay.exists():
-                known = sorted(p.stem for p in (path.parent / "env").glob("*.yaml"))
-                raise ConfigError(f"no environment overlay {overlay}; known environments: {', '.join(known) or 'none'}")
+            overlay = _env_overlay(path, env)
             data = _deep_merge(data, _read_yaml(overlay))
             files.insert(0, (f"environment overlay {overlay}", overlay))
     for item in overrides:

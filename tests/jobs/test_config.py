@@ -53,8 +53,23 @@ def test_overlay_overrides_and_env(tmp_path, monkeypatch):
     assert cfg.source.path == "/data/t"
     assert cfg.apply.batch_size == 20 and cfg.spark.master == "spark://127.0.0.1:7077"
     assert cfg.apply.max_error_rate == 0.2
-    with pytest.raises(ConfigError, match=r"no environment overlay .*nope\.yaml; known environments: cluster"):
+    with pytest.raises(ConfigError, match=r"no environment overlay 'nope': looked for .*env/nope\.yaml and "
+                                          r".*conf/env/nope\.yaml; known environments: cluster, databricks, local\. "
+                                          r"Fix --env, or write env/nope\.yaml beside p\.yaml"):
         load_config(tmp_path / "p.yaml", env="nope")
+
+
+def test_a_config_outside_conf_gets_the_shipped_overlays(tmp_path, monkeypatch):
+    """An operator drill (session 18): a team's config kept in its own folder could not say --env
+    cluster ("known environments: none"), although the README calls the overlays shipped."""
+    (tmp_path / "team.yaml").write_text("source:\n  path: /data/t\n  id_column: id\nspark:\n  master: local[2]\n")
+    monkeypatch.setenv("LAKELABEL_LAKEHOUSE", "/shared/lake")
+    cfg = load_config(tmp_path / "team.yaml", env="cluster")
+    assert cfg.lakehouse == "/shared/lake" and cfg.spark.master is None and cfg.tables.delta_io == "auto"
+    # an overlay beside the config wins over the shipped one
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "cluster.yaml").write_text("lakehouse: /team/lake\n")
+    assert load_config(tmp_path / "team.yaml", env="cluster").lakehouse == "/team/lake"
 
 
 def test_missing_file_and_bad_yaml(tmp_path):
