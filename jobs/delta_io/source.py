@@ -43,6 +43,7 @@ class SourceInfo:
 
 _CSV_DEFAULTS = {"header": "true", "multiLine": "true", "escape": '"', "inferSchema": "false"}
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
+_BOM = "\ufeff"
 _EXPECTED_SOURCE = "a Delta table directory (with _delta_log/), a Parquet or CSV file, or a directory of them"
 
 
@@ -125,6 +126,8 @@ def read_source(
             f"cannot read source {path} as {fmt}: {_summary(err)}; check the path and the format "
             f"(expected {_EXPECTED_SOURCE})"
         ) from err
+    if fmt == "csv":  # Excel's "CSV UTF-8" starts with a byte order mark, which Spark keeps in the first name
+        df = df.withColumnsRenamed({c: c.lstrip(_BOM) for c in df.columns if c.startswith(_BOM)})
     digest = hashlib.sha256("\n".join(f"{rel}\t{size}\t{mtime}" for rel, size, mtime in files).encode())
     return df, SourceInfo(path=uri, format=fmt, version=None, fingerprint=f"files:{digest.hexdigest()}")
 
@@ -180,7 +183,7 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
                 columns.update(dict.fromkeys(unquote(part.split("=", 1)[0]) for part in rel.split("/")[:-1] if "=" in part))
             else:
                 with open(file, newline="", encoding=opts.get("encoding", "utf-8")) as handle:
-                    header = next(csv.reader(handle, **kwargs), [])
+                    header = [name.lstrip(_BOM) for name in next(csv.reader(handle, **kwargs), [])]
                 if not header or any(not name for name in header) or len(set(header)) < len(header):
                     return None
                 columns.update(dict.fromkeys(header))
