@@ -458,7 +458,24 @@ def run(
     kept = f" and kept {len(kept_files)} file(s) of the previous version" if kept_files else ""
     log.info("apply: wrote %d vote row(s)%s to %s v%s in %.1fs (%d LF error(s) over the table's rows)",
              result.num_records, kept, votes_path, result.version, seconds, total_errors)
+    _warn_about_lfs(final.lfs, final.n_rows, cfg.apply.max_error_rate)
     return final
+
+
+def _warn_about_lfs(stats: Sequence[LFApplyStats], n_rows: int, max_error_rate: float) -> None:
+    """Warn about what the votes table holds that a user would want to know before trusting the labels:
+    LFs that never vote, and LFs that raised on some rows (under the error budget, so the job went on)."""
+    silent = [lf.name for lf in stats if lf.votes == 0 and lf.errors == 0]
+    if silent:
+        log.warning("apply: %d LF(s) voted on none of the %s rows: %s; check what they match (a keyword list "
+                    "written as one string, a field that is always empty) with `lakelabel analyze`",
+                    len(silent), f"{n_rows:,}", ", ".join(silent))
+    for lf in stats:
+        if lf.errors:
+            sample = lf.error_samples[0] if lf.error_samples else {"row_id": "?", "error": "?"}
+            log.warning("apply: LF %r raised on %s of %s rows (%s, within apply.max_error_rate=%.1f%%): it abstains "
+                        "there; e.g. row id %s: %s", lf.name, f"{lf.errors:,}", f"{n_rows:,}",
+                        _share_below(lf.errors, n_rows), 100 * max_error_rate, sample["row_id"], sample["error"])
 
 
 def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, replaced: list[str]) -> None:

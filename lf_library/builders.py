@@ -12,6 +12,7 @@ non-ASCII words ("café", "naïve") and for keywords that end in punctuation ("c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,10 +74,11 @@ def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
     try:
         pc.match_substring_regex(pa.array([""], pa.string()), pattern)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-        raise LFConfigError(
-            f"LF {lf_name!r}: {shown} does not compile as an RE2 regex ({err}); RE2 has no lookaround "
-            f"or backreferences: rewrite it, or write a Python LF with the re module"
-        ) from None
+        # The RE2 hint only where it applies: a missing parenthesis is just a typo to fix.
+        unsupported = re.search(r"\(\?<?[=!]|\\[1-9]", pattern)
+        fix = ("RE2 has no lookaround or backreferences: rewrite it, or write a Python LF with the re module"
+               if unsupported else "fix the pattern")
+        raise LFConfigError(f"LF {lf_name!r}: {shown} does not compile as an RE2 regex ({err}); {fix}") from None
 
 
 def _check_strings(values: Any, lf_name: str, what: str) -> list[str]:
@@ -413,7 +415,7 @@ def regex_lf(
         "field": _field(field, name),
         "case_sensitive": bool(case_sensitive),
     }
-    _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern {pattern!r}")
+    _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern '{pattern}'")
     return RegexLF(name, spec, label_space=label_space, fields=(field,))
 
 

@@ -83,6 +83,11 @@ def build_declared(entry: Any, where: str, *, base: Path) -> LabelingFunction:
     for key in _BOOLS:
         if key in args and not isinstance(args[key], bool):
             raise LFConfigError(f"{at}: key {key!r} must be true or false, got {args[key]!r}")
+    listed = args.get("keywords")
+    if isinstance(listed, str) and "," in listed:  # YAML reads `keywords: refund, charge` as one string
+        items = ", ".join(part.strip() for part in listed.split(","))
+        raise LFConfigError(f"{at}: key 'keywords' is the one string {listed!r}, which would match only that whole "
+                            f"text; write a list: keywords: [{items}]")
     if "base" in inspect.signature(builder).parameters:
         args["base"] = base
     try:

@@ -195,7 +195,7 @@ def regex_slice(name: str, pattern: str, *, field: str = "text", case_sensitive:
     """Rows where the RE2 ``pattern`` matches ``field`` (like :func:`lf_library.regex_lf`)."""
     if not isinstance(pattern, str) or not pattern:
         raise LFConfigError(f"slice {name!r}: pattern must be a non-empty regex string, got {pattern!r}")
-    _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern {pattern!r}")
+    _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern '{pattern}'")
     spec = {"kind": "regex", "pattern": pattern, "field": field, "case_sensitive": bool(case_sensitive)}
     return SlicingFunction(name, spec=spec, fields=(field,))
 

@@ -148,11 +148,19 @@ def test_rerun_is_idempotent_and_labels_carry_lineage(spark, tmp_path):
     assert first["metrics"]["accuracy"] >= first["metrics"]["mv_accuracy"] - 0.05
 
 
-def test_lf_errors_become_abstains_and_threshold_fails_job(spark, tmp_path):
+def test_lf_errors_become_abstains_and_threshold_fails_job(spark, tmp_path, caplog):
     df = make_rows(40, boom_every=20)  # rows r000 and r020 raise
     source = write_source(tmp_path, df)
-    cfg = make_cfg(tmp_path, source, lfs={"exclude": ["out_of_space"]})
-    applied = apply_lfs.run(spark, cfg, run_id="e1")
+    never = {"name": "never", "kind": "keyword", "keywords": ["no such word"], "label": "pos", "field": "text"}
+    cfg = make_cfg(tmp_path, source, lfs={"exclude": ["out_of_space"], "declared": [never]})
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        applied = apply_lfs.run(spark, cfg, run_id="e1")
+    # Under the budget the job goes on, and says so at warning level (a drill, session 18: -q hid it),
+    # as it says which LFs never voted.
+    assert ("apply: LF 'boom' raised on 2 of 40 rows (5.0%, within apply.max_error_rate=5.0%): it abstains there; "
+            "e.g. row id r000: RuntimeError: kaboom") in caplog.text
+    assert ("apply: 1 LF(s) voted on none of the 40 rows: never; check what they match (a keyword list written as "
+            "one string, a field that is always empty) with `lakelabel analyze`") in caplog.text
     boom = next(lf for lf in applied.lfs if lf.name == "boom")
     assert boom.errors == 2 and boom.error_rate == pytest.approx(0.05)
     assert [s["row_id"] for s in boom.error_samples] == ["r000", "r020"]

@@ -63,6 +63,10 @@ def test_a_changed_term_gives_a_new_version(tmp_path):
         ({"name": "x", "kind": "regex", "pattern": "(?<=a)b", "label": "spam"},
          "{w} (x): LF 'x': pattern '(?<=a)b' does not compile as an RE2 regex"),
         ({"name": "x", "kind": "keyword", "label": "spam"}, "{w} (x): missing key 'keywords'"),
+        # `keywords: refund, charge` in YAML: one string that matched nothing (a drill, session 18)
+        ({"name": "x", "kind": "keyword", "keywords": "refund, charge", "label": "spam"},
+         "{w} (x): key 'keywords' is the one string 'refund, charge', which would match only that whole text; "
+         "write a list: keywords: [refund, charge]"),
         ({"kind": "keyword", "keywords": ["a"], "label": "spam"}, "{w}: missing key 'name'"),
         ({"name": "x", "kind": "keyword", "keywords": ["a"], "label": "spam", "feild": "t"},
          "{w} (x): unknown key 'feild' for a keyword LF; valid keys: name, kind, keywords, label, field"),

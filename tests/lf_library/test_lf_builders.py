@@ -80,6 +80,11 @@ def test_regex_lf_uses_re2_and_rejects_what_re2_cannot_compile():
     assert votes(regex_lf("rx", "Free", 1, case_sensitive=True, label_space=SPACE), ["Free", "free"]) == [1, -1]
     with pytest.raises(LFConfigError, match=r"LF 'rx_bad': pattern '\(\?=x\)y' does not compile as an RE2 regex .*lookaround"):
         regex_lf("rx_bad", "(?=x)y", 1)
+    # a typo gets no lookaround hint, and the pattern as written (a drill, session 18)
+    with pytest.raises(LFConfigError) as err:
+        regex_lf("rx_typo", r"order (#\d+", 1)
+    assert str(err.value).startswith(r"LF 'rx_typo': pattern 'order (#\d+' does not compile as an RE2 regex (")
+    assert str(err.value).endswith("; fix the pattern") and "lookaround" not in str(err.value)
 
 
 def test_lexicon_votes_the_class_with_most_distinct_terms():
