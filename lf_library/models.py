@@ -179,7 +179,12 @@ def _probabilities(output: Any, n: int) -> tuple[list[str], np.ndarray]:
         else:
             raise ValueError(f"predict returned an array of shape {arr.shape}; expected probabilities or classes")
     if len(probs) != n:
-        raise ValueError(f"predict returned {len(probs)} rows for {n} input rows")
+        hint = ""
+        if len(probs) == 1 or len(probs) < n:  # a text pipeline fed a DataFrame reads its column names as the texts
+            hint = ("; the model gets a pandas DataFrame of the LF's fields: a scikit-learn text pipeline "
+                    "(TfidfVectorizer first) must pick its column, e.g. make_column_transformer((TfidfVectorizer(), "
+                    "'text')) as the first step")
+        raise ValueError(f"predict returned {len(probs)} rows for {n} input rows{hint}")
     return classes, probs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -156,3 +157,15 @@ def test_sql_lf_spark_column(spark):
     df = spark.createDataFrame([("short",), ("a longer text",), (None,)], "text string")
     got = [r[0] for r in df.select(lf.spark_column()).collect()]
     assert got == [ABSTAIN, 1, ABSTAIN]
+
+
+def test_a_model_that_scores_the_column_names_gets_the_fix():
+    """A drill (session 18): a bare TfidfVectorizer pipeline fed the LF's DataFrame iterates over its
+    column names and returns one row; the error now says how to build the pipeline."""
+    from lf_library.models import _probabilities
+
+    with pytest.raises(ValueError, match=r"predict returned 1 rows for 16 input rows; the model gets a pandas "
+                                         r"DataFrame .*make_column_transformer\(\(TfidfVectorizer\(\), 'text'\)\)"):
+        _probabilities(np.array(["spam"]), 16)
+    classes, probs = _probabilities(np.array(["spam", "ham"]), 2)
+    assert classes == ["ham", "spam"] and probs.tolist() == [[0.0, 1.0], [1.0, 0.0]]
