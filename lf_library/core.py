@@ -386,6 +386,7 @@ def labeling_function(
     resources: Mapping[str, Any] | None = None,
     vectorized: bool = False,
     fields: Sequence[str] | None = None,
+    **snorkel: Any,
 ) -> Any:
     """Decorator turning a function into a :class:`LabelingFunction`.
 
@@ -398,6 +399,12 @@ def labeling_function(
     ... def lf_check_out(x):
     ...     return 1 if "check out" in x.text.lower() else ABSTAIN
     """
+    if snorkel:  # Snorkel's decorator takes pre=[...] preprocessors
+        key = sorted(snorkel)[0]
+        hint = ("lakelabel has no preprocessors: compute the field inside the LF, or write a vectorized LF "
+                "(vectorized=True) that derives it for the whole batch at once") if key == "pre" else (
+            "its keywords are name, label_space, resources, vectorized, fields")
+        raise TypeError(f"labeling_function() got an unexpected keyword argument {key!r}; {hint}")
     if callable(name):  # bare @labeling_function
         f = name
         return LabelingFunction(f.__name__, f)

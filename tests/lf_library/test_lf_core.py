@@ -196,3 +196,11 @@ def test_lfs_survive_cloudpickle_with_their_versions():
     lf_words.label_space = ["x", "y"]
     back = pickle.loads(cloudpickle.dumps(lf_words))
     assert back.version == lf_words.version and back({"text": "a"}) == 1
+
+
+def test_snorkel_preprocessors_get_a_readable_error():
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'pre'; lakelabel has no preprocessors: compute "
+                                        r"the field inside the LF, or write a vectorized LF"):
+        labeling_function(pre=[lambda x: x])
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'feilds'; its keywords are name, label_space"):
+        labeling_function(feilds=["text"])
