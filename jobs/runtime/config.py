@@ -603,8 +603,10 @@ def load_config(
             overlay = _env_overlay(path, env)
             data = _deep_merge(data, _read_yaml(overlay))
             files.insert(0, (f"environment overlay {overlay}", overlay))
+    set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
     for item in overrides:
         keys, value = _parse_override(item)
+        set_keys[".".join(map(str, keys))] = item
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})
@@ -617,4 +619,9 @@ def load_config(
         for label, file in files:  # name the file that wrote it (the overlay's wins, as in the merge)
             if "${" + err.name in file.read_text(encoding="utf-8"):
                 raise _UnsetVariable(err.name, label) from None
+        raise
+    except ConfigError as err:
+        unknown = re.match(r"unknown config key (\S+);", str(err))
+        if unknown and unknown.group(1) in set_keys:
+            raise ConfigError(f"--set {set_keys[unknown.group(1)]!r}: {err}") from None
         raise

@@ -137,3 +137,14 @@ def test_label_model_keys_added_later_stay_out_of_the_settings_at_their_default(
     assert cfg.to_dict()["label_model"]["em_class_balance"] == "uniform"
     with pytest.raises(ConfigError, match=r"unknown em_class_balance 'snorkel'; use one of estimate, uniform"):
         load_config(tmp_path / "p.yaml", overrides=["label_model.em_class_balance=snorkel"])
+
+
+def test_an_unknown_key_from_set_names_the_set_item(tmp_path):
+    """A drill (session 18): the error did not say the misspelled key came from --set."""
+    (tmp_path / "p.yaml").write_text("source:\n  path: /data/t\n  id_column: id\n")
+    with pytest.raises(ConfigError, match=r"^--set 'apply.max_eror_rate=0.1': unknown config key apply.max_eror_rate; "
+                                          r"valid keys of apply: "):
+        load_config(tmp_path / "p.yaml", overrides=["apply.max_eror_rate=0.1"])
+    (tmp_path / "q.yaml").write_text("source:\n  path: /data/t\n  id_column: id\napply:\n  batch_sise: 3\n")
+    with pytest.raises(ConfigError, match=r"q\.yaml: unknown config key apply.batch_sise"):  # the file, as before
+        load_config(tmp_path / "q.yaml")
