@@ -50,10 +50,11 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
     """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``).
 
     With several tasks (``tasks:``, ``multi_label:``), every task's LFs: one apply pass votes for all.
+    LFs reading globals their versions cannot cover are warned about here (once per LF).
     """
-    if is_multitask(cfg):
-        return build_task_set(cfg).registry
-    return lf_sources.build_registry(cfg)
+    registry = build_task_set(cfg).registry if is_multitask(cfg) else lf_sources.build_registry(cfg)
+    lf_sources.warn_unversioned(registry.lfs)
+    return registry
 
 
 def read_votes_files(spark: SparkSession, files: list[str]) -> DataFrame:

@@ -3,8 +3,10 @@
 A version must be the same in every process and on every machine for the same code, so nothing
 here depends on ids, hash seeds, line numbers or file paths: sets are sorted, regexes become
 pattern + flags, numpy arrays become lists, and a function is described by its normalised source
-(dedented, decorators dropped), its closure values, the module constants it reads and the source
-of the same-module helpers it calls.
+(dedented, decorators dropped), its closure values, the module constants it reads and the
+description of the team's own functions and classes it uses, in its module or any other (see
+:func:`_is_project_module`). Globals whose value has no stable description (data loaded into a
+module global, an object) cannot be versioned: they are collected so the jobs can say so.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import decimal
+import dis
+import enum
+import functools
 import inspect
 import json
 import math
+import os
 import re
 import sys
+import sysconfig
 import textwrap
 import types
 from collections.abc import Callable, Mapping
@@ -200,13 +207,240 @@ def _closure_description(f: Callable, lf_name: str, seen: set[int], *, strict: b
     return closure
 
 
-def _describe_function(f: Callable, lf_name: str, seen: set[int], *, strict: bool = True) -> dict[str, Any]:
-    """Source, closure values, referenced module constants and same-module helper functions of ``f``.
+# ----------------------------------------------------------------------------- whose code it is
+
+#: lakelabel's own packages: an LF that calls them keeps its version when lakelabel changes, as it
+#: does when pandas changes (votes are traced to the LF, not to the library it calls).
+_OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
+_LIBRARY_MARKERS = ("site-packages", "dist-packages")
+_project_modules: dict[tuple[str, str | None], bool] = {}
+
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    found = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)}
+    return tuple(d.rstrip(os.sep) + os.sep for d in sorted(found))
+
+
+def _is_project_module(name: str | None) -> bool:
+    """Whether module ``name`` is the team's own code, followed into when an LF uses it.
+
+    Not the standard library or an installed package (anything under the interpreter's library
+    folders or a site-packages/dist-packages folder), and not lakelabel itself: those change with
+    the environment, and following them would change every LF's version on an upgrade. A module
+    without a file counts only when it is ``__main__`` (code typed into a notebook or a REPL), and
+    a module this process has not imported does not. Only this yes/no enters a version, never the
+    path. (:meth:`_Uses.follows` also follows the LF's own package when it is pip-installed.)
+    """
+    if not name or name.partition(".")[0] in _OWN_PACKAGES:
+        return False
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    key = (name, file)
+    if key not in _project_modules:
+        if not file:
+            project = name == "__main__"
+        else:
+            real = os.path.realpath(file)
+            parts = real.split(os.sep)
+            project = not any(m in parts for m in _LIBRARY_MARKERS) and not real.startswith(_library_dirs())
+        _project_modules[key] = project
+    return _project_modules[key]
+
+
+# ----------------------------------------------------------------------------- what a function uses
+
+_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
+_LIBRARY_CALLABLES = (
+    types.BuiltinFunctionType, types.MethodWrapperType, types.WrapperDescriptorType,
+    types.MethodDescriptorType, types.ClassMethodDescriptorType, np.ufunc,
+)  # fmt: skip
+
+
+def _global_chains(code: types.CodeType) -> set[tuple[str, ...]]:
+    """Dotted names the code reads from its globals: ``util.norm(x)`` gives ``("util", "norm")``.
+
+    Read from the bytecode (a global load and the attribute loads right after it), so ``x.norm``
+    on a row is not mistaken for the module function ``norm``.
+    """
+    chains: set[tuple[str, ...]] = set()
+    chain: list[str] | None = None
+    for ins in dis.get_instructions(code):
+        if chain is not None and ins.opname in _ATTRIBUTE_OPS:
+            chain.append(ins.argval)
+            continue
+        if chain is not None:
+            chains.add(tuple(chain))
+        chain = [ins.argval] if ins.opname == "LOAD_GLOBAL" else None
+    if chain is not None:
+        chains.add(tuple(chain))
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            chains |= _global_chains(c)
+    return chains
+
+
+def _class_members(raw: Any) -> list[tuple[str, Any]]:
+    """The functions behind a class attribute: a method, a static/class method, a property's accessors."""
+    if isinstance(raw, (staticmethod, classmethod)):
+        raw = raw.__func__
+    if isinstance(raw, functools.cached_property):
+        raw = raw.func
+    if isinstance(raw, property):
+        return [(part, fn) for part, fn in (("get", raw.fget), ("set", raw.fset), ("del", raw.fdel)) if fn is not None]
+    return [("", raw)] if isinstance(raw, types.FunctionType) else []
+
+
+class _Uses:
+    """Collects what one function uses beyond its source: the team's functions, classes and objects,
+    module constants reached through a module (``util.WORDS``), and the globals that cannot be versioned.
+    """
+
+    def __init__(self, f: Callable, lf_name: str, seen: set[int], unversioned: list | None, root: str | None):
+        self.module = getattr(f, "__module__", None)
+        self.lf_name, self.seen, self.unversioned, self.root = lf_name, seen, unversioned, root
+        self.consts: dict[str, Any] = {}
+        self.helpers: dict[str, Any] = {}
+        self.classes: dict[str, Any] = {}
+        self.objects: dict[str, Any] = {}
+
+    def follows(self, module: str | None) -> bool:
+        """Whether code of ``module`` is the team's: the function's own module, a project module, or
+        a module of the LF's own package (the team's code even when it is pip-installed)."""
+        if module == self.module or _is_project_module(module):
+            return True
+        package = (self.root or "").partition(".")[0]
+        return bool(module) and package not in _OWN_PACKAGES and module.partition(".")[0] == package
+
+    def function(self, key: str, f: Callable) -> None:
+        if id(f) not in self.seen:
+            self.helpers[key] = _describe_function(
+                f, self.lf_name, self.seen, strict=False, unversioned=self.unversioned, _root=self.root
+            )
+
+    def value(self, key: str, value: Any) -> None:
+        """A global (or a module's attribute) the function reads that is not plain data."""
+        if isinstance(value, types.FunctionType):
+            if self.follows(value.__module__):
+                self.function(key, value)
+            return
+        if isinstance(value, types.ModuleType) or isinstance(value, _LIBRARY_CALLABLES):
+            return
+        if isinstance(value, type):
+            if self.follows(value.__module__) and id(value) not in self.seen:
+                self.classes[key] = self.describe_class(value)
+            return
+        if isinstance(value, types.MethodType):  # a bound method: its object's class holds the code
+            self.value(key, value.__self__)
+            return
+        try:
+            wrapped = inspect.unwrap(value)
+        except ValueError:  # a __wrapped__ chain that loops
+            wrapped = value
+        if wrapped is not value and isinstance(wrapped, types.FunctionType):  # lru_cache, functools.wraps
+            self.value(key, wrapped)
+            return
+        cls = type(value)
+        ours = self.follows(cls.__module__)
+        if ours and id(cls) not in self.seen:
+            self.objects[key] = self.describe_class(cls)
+        try:
+            self.consts[key] = _canonical(value)  # an object with __lakelabel_version__
+            return
+        except _NotCanonical:
+            pass
+        state = getattr(value, "__dict__", None) if ours else None
+        if isinstance(state, dict):  # an object of the team's class holding plain data: class + data
+            try:
+                self.consts[key] = {"$state": _canonical(state)}
+                return
+            except _NotCanonical:
+                pass
+        self.unversionable(key, value)
+
+    def unversionable(self, key: str, value: Any, module: str | None = None) -> None:
+        """Note ``key`` (qualified by its module when that is not the LF's) as read but not versioned."""
+        module = module or self.module
+        if self.unversioned is not None:
+            where = key if module == self.root else f"{module}.{key}"
+            self.unversioned.append((where, type(value).__name__))
+
+    def module_attribute(self, chain: tuple[str, ...], module: types.ModuleType) -> None:
+        """``util.norm`` / ``pkg.util.WORDS``: walk the team's modules along the chain to the value."""
+        obj: Any = module
+        key = chain[0]
+        for attr in chain[1:]:
+            if not isinstance(obj, types.ModuleType) or not self.follows(obj.__name__):
+                return
+            try:
+                obj = getattr(obj, attr)
+            except Exception:  # not there (yet), or a module __getattr__ that refuses
+                return
+            key = f"{key}.{attr}"
+            if not isinstance(obj, types.ModuleType):
+                try:
+                    self.consts[key] = _canonical(obj)
+                except _NotCanonical:
+                    self.value(key, obj)
+                return
+
+    def describe_class(self, cls: type) -> dict[str, Any]:
+        """Methods (and plain-data class attributes) of ``cls`` and of the team's classes it derives
+        from, by name: editing a method, a property or a class constant changes the version."""
+        self.seen.add(id(cls))
+        desc: dict[str, Any] = {}
+        for klass in cls.__mro__:
+            if klass is object or not (klass.__module__ == cls.__module__ or self.follows(klass.__module__)):
+                continue
+            members: dict[str, Any] = {}
+            for attr in sorted(vars(klass)):
+                raw = vars(klass)[attr]
+                functions = _class_members(raw)
+                for part, fn in functions:  # not what a library put in the class (enum's __new__)
+                    ours = fn.__module__ == klass.__module__ or self.follows(fn.__module__)
+                    if ours and id(fn) not in self.seen:
+                        members[f"{attr}:{part}" if part else attr] = _describe_function(
+                            fn, self.lf_name, self.seen, strict=False, unversioned=self.unversioned, _root=self.root
+                        )
+                if functions or (attr[:1] == "_" and attr[-1:] == "_"):  # dunder and enum's _sunder_ names
+                    continue
+                if isinstance(raw, enum.Enum):
+                    raw = raw.value
+                if isinstance(raw, type):
+                    if self.follows(raw.__module__) and id(raw) not in self.seen:
+                        members[attr] = {"$class": self.describe_class(raw)}
+                    continue
+                try:
+                    members[attr] = {"$value": _canonical(raw)}
+                except _NotCanonical:
+                    if not callable(raw) and not isinstance(raw, (types.ModuleType, types.MemberDescriptorType)):
+                        self.unversionable(f"{klass.__name__}.{attr}", raw, klass.__module__)
+            desc[klass.__qualname__] = members
+        return desc
+
+
+def _describe_function(
+    f: Callable,
+    lf_name: str,
+    seen: set[int],
+    *,
+    strict: bool = True,
+    unversioned: list[tuple[str, str]] | None = None,
+    _root: str | None = None,
+) -> dict[str, Any]:
+    """Source, closure values, module constants and the team's functions and classes ``f`` uses.
 
     Module-level names that ``f`` reads are included when they hold versionable constants (a
-    keyword list, a threshold) or functions defined in the same module (described recursively),
-    so editing a helper or a constant changes the LF version. Other globals (modules, classes,
-    library functions, objects without a canonical form) are left out.
+    keyword list, a threshold), functions defined in the same module or in another of the team's
+    modules (``from util import norm``, ``util.norm``), the team's classes (their methods), or
+    objects of the team's classes (their class), all described recursively; so editing a helper,
+    a method or a constant changes the LF version. Installed libraries and lakelabel are left out,
+    so an LF that calls pandas keeps its version. A global holding anything else (a DataFrame
+    read from a file, an object) cannot be versioned: ``(name, type name)`` is appended to
+    ``unversioned`` so the caller can warn that edits to it leave the version unchanged.
+
+    Descriptions of LFs that use only same-module helpers and constants are exactly those of
+    before the other modules were followed, so their stored votes keep matching.
     """
     seen.add(id(f))
     desc: dict[str, Any] = {"source": _function_source(f)}
@@ -217,28 +451,33 @@ def _describe_function(f: Callable, lf_name: str, seen: set[int], *, strict: boo
     if closure:
         desc["closure"] = closure
 
-    module = getattr(f, "__module__", None)
+    uses = _Uses(f, lf_name, seen, unversioned, _root or getattr(f, "__module__", None))
     f_globals = getattr(f, "__globals__", {})
-    consts: dict[str, Any] = {}
-    helpers: dict[str, Any] = {}
+    chains = _global_chains(code)
+    read = {c[0] for c in chains}  # names loaded as globals, not only as attributes (x.text)
     for name in sorted(_referenced_names(code)):
         if name not in f_globals:
             continue
         value = f_globals[name]
-        if isinstance(value, types.FunctionType):
-            if value.__module__ == module and id(value) not in seen:
-                helpers[name] = _describe_function(value, lf_name, seen, strict=False)
+        if isinstance(value, types.FunctionType) and value.__module__ == uses.module:
+            uses.function(name, value)
             continue
-        if isinstance(value, (types.ModuleType, type)) or callable(value):
-            continue
-        try:
-            consts[name] = _canonical(value)
-        except _NotCanonical:
-            continue
-    if consts:
-        desc["globals"] = consts
-    if helpers:
-        desc["helpers"] = helpers
+        if not isinstance(value, (types.FunctionType, types.ModuleType, type)) and not callable(value):
+            try:
+                uses.consts[name] = _canonical(value)
+                continue
+            except _NotCanonical:
+                pass
+        if name in read:
+            uses.value(name, value)
+    for chain in sorted(c for c in chains if len(c) > 1):
+        module = f_globals.get(chain[0])
+        if isinstance(module, types.ModuleType):
+            uses.module_attribute(chain, module)
+    for key, part in (("globals", uses.consts), ("helpers", uses.helpers), ("classes", uses.classes),
+                      ("objects", uses.objects)):
+        if part:
+            desc[key] = part
     return desc
 
 

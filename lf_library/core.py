@@ -9,8 +9,10 @@ arguments bound at call time) and the label space it votes in::
 
 Every LF has a :attr:`~LabelingFunction.version`: 12 hex characters of a sha256 over a canonical
 description of what it computes (kind, name, label space, normalised source, closure values,
-referenced module constants and helpers, resources). The same code gives the same version in every
-process and on every machine, so votes written to Delta can be traced to the exact LF that cast them.
+referenced module constants, the team's own functions and classes it uses, resources). The same
+code gives the same version in every process and on every machine, so votes written to Delta can
+be traced to the exact LF that cast them. Globals it reads that cannot be described (data loaded
+into a module global) are listed in :attr:`~LabelingFunction.unversioned_globals`.
 """
 
 from __future__ import annotations
@@ -258,6 +260,7 @@ class LabelingFunction:
     #: Where the LF's knowledge comes from when it is not its code ("file terms.csv", "column
     #: old_label", "model models:/spam/3"); the registry falls back to the defining module.
     origin: str | None = None
+    _unversioned: tuple[tuple[str, str], ...] = ()
 
     def __init__(
         self,
@@ -329,11 +332,24 @@ class LabelingFunction:
     def _description(self) -> dict[str, Any]:
         """What the version hashes, apart from name, kind and label space."""
         if self._described is None:
-            desc = _describe_function(self.f, self.name, set())
+            unversioned: list[tuple[str, str]] = []
+            desc = _describe_function(self.f, self.name, set(), unversioned=unversioned)
             desc["resources"] = self._resources_canonical
             desc["fields"] = list(self.fields) if self.fields is not None else None
+            self._unversioned = tuple(dict.fromkeys(unversioned))
             self._described = desc
         return self._described
+
+    @property
+    def unversioned_globals(self) -> tuple[tuple[str, str], ...]:
+        """``(global name, type name)`` of what the LF reads that its version cannot cover.
+
+        A module global holding data loaded at import (``pd.read_csv(...)``) or an object: edits
+        to it leave the version, and so the reused votes, unchanged. The jobs warn about them;
+        the fix is a resource, a ``__lakelabel_version__`` string on the object, or ``--force``.
+        """
+        self._description()
+        return self._unversioned
 
     @property
     def version(self) -> str:

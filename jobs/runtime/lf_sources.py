@@ -5,12 +5,14 @@
 - :func:`join_lf_tables`: column LFs that read another table get that column joined by id.
 - :func:`check_models`: model LFs load their model on the driver and score a few source rows, so a
   label map that does not fit the model fails in seconds, before the LFs run over the source.
+- :func:`warn_unversioned`: one warning per LF that reads a global its version cannot cover.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pyspark.sql import DataFrame
@@ -27,7 +29,10 @@ from lf_library.models import set_tracking_uri
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_registry", "join_lf_tables", "precheck_lf_tables", "lf_table_fingerprints", "check_models"]
+__all__ = ["build_registry", "join_lf_tables", "precheck_lf_tables", "lf_table_fingerprints", "check_models",
+           "warn_unversioned"]
+
+_warned: weakref.WeakSet = weakref.WeakSet()  # LFs already warned about in this process
 
 
 def build_registry(cfg: PipelineConfig) -> LFRegistry:
@@ -51,6 +56,30 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
     if lfs.include is None and not lfs.exclude:
         return registry
     return registry.select(include=lfs.include, exclude=lfs.exclude)
+
+
+def warn_unversioned(lfs: Iterable[LabelingFunction]) -> None:
+    """Warn once per LF about the globals it reads that its version cannot cover.
+
+    Votes are reused by LF version, so an edit to such a global (a CSV read into a module global
+    at import, an object) would otherwise leave stale votes in place with a clean exit. Each LF is
+    named once per process, however often the registry is loaded.
+    """
+    for lf in lfs:
+        found = getattr(lf, "unversioned_globals", ())
+        if not found or lf in _warned:
+            continue
+        _warned.add(lf)
+        what = ", ".join(f"{name} (a {kind})" for name, kind in found)
+        first = found[0][0]
+        log.warning(
+            "LF %r reads global%s %s, which its version does not cover: edits to %s do not change LF %r's "
+            "version, so its stored votes are reused; pass the data as a resource (resources={%r: ...}, plain data "
+            "such as a set or dict) or give the object a __lakelabel_version__ string attribute, or rerun with "
+            "--force (run, apply) after editing it",
+            lf.name, "s" if len(found) > 1 else "", what, "them" if len(found) > 1 else "it", lf.name,
+            first.rpartition(".")[2],
+        )
 
 
 def _table_lfs(lfs: Sequence[LabelingFunction]) -> list[LabelingFunction]:
