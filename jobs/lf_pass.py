@@ -25,6 +25,7 @@ from jobs import apply_masks
 from jobs.delta_io.sources import Source, gold_ids
 from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry
+from lf_library._versioning import OWN_PACKAGES
 from lf_library.apply import evaluate_batch, required_columns, runs_on_spark, to_long_votes, votes_schema
 from lf_library.budget import LFBudget, evaluate_within_budget
 from lf_library.fused import evaluate_fused
@@ -170,9 +171,6 @@ def vote_function(
 
 _GOLD = "__gold"  # the gold class id column the LFs do not see (row masks only)
 
-_OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
-
-
 def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
     """cloudpickle ``payload`` for the executors, with the users' LF modules inside it.
 
@@ -188,7 +186,7 @@ def pickle_lfs(payload: Any, lfs: Sequence[LabelingFunction]) -> bytes:
     for lf in lfs:
         for module in (getattr(lf.f, "__module__", None), type(lf).__module__):
             root = (module or "").split(".")[0]
-            if root and root not in _OWN_PACKAGES and root != "__main__" and root in sys.modules:
+            if root and root not in OWN_PACKAGES and root != "__main__" and root in sys.modules:
                 roots.add(root)
     already = set(cloudpickle.list_registry_pickle_by_value())
     registered = [root for root in sorted(roots) if root not in already]

@@ -211,7 +211,7 @@ def _closure_description(f: Callable, lf_name: str, seen: set[int], *, strict: b
 
 #: lakelabel's own packages: an LF that calls them keeps its version when lakelabel changes, as it
 #: does when pandas changes (votes are traced to the LF, not to the library it calls).
-_OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
+OWN_PACKAGES = frozenset({"jobs", "lf_library", "labelmodel"})
 _LIBRARY_MARKERS = ("site-packages", "dist-packages")
 _project_modules: dict[tuple[str, str | None], bool] = {}
 
@@ -232,7 +232,7 @@ def _is_project_module(name: str | None) -> bool:
     a module this process has not imported does not. Only this yes/no enters a version, never the
     path. (:meth:`_Uses.follows` also follows the LF's own package when it is pip-installed.)
     """
-    if not name or name.partition(".")[0] in _OWN_PACKAGES:
+    if not name or name.partition(".")[0] in OWN_PACKAGES:
         return False
     module = sys.modules.get(name)
     file = getattr(module, "__file__", None)
@@ -310,7 +310,7 @@ class _Uses:
         if module == self.module or _is_project_module(module):
             return True
         package = (self.root or "").partition(".")[0]
-        return bool(module) and package not in _OWN_PACKAGES and module.partition(".")[0] == package
+        return bool(module) and package not in OWN_PACKAGES and module.partition(".")[0] == package
 
     def function(self, key: str, f: Callable) -> None:
         if id(f) not in self.seen:
