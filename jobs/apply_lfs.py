@@ -459,13 +459,17 @@ def run(
     kept = f" and kept {len(kept_files)} file(s) of the previous version" if kept_files else ""
     log.info("apply: wrote %d vote row(s)%s to %s v%s in %.1fs (%d LF error(s) over the table's rows)",
              result.num_records, kept, votes_path, result.version, seconds, total_errors)
-    _warn_about_lfs(final.lfs, final.n_rows, cfg.apply.max_error_rate)
+    every = final.row_changes.get("method", "").startswith("full") or final.row_changes.get("reapplied")
+    ran = None if every else set(final.applied_lfs)  # new rows: every LF ran on them
+    _warn_about_lfs([lf for lf in final.lfs if ran is None or lf.name in ran], final.n_rows, cfg.apply.max_error_rate)
     return final
 
 
 def _warn_about_lfs(stats: Sequence[LFApplyStats], n_rows: int, max_error_rate: float) -> None:
     """Warn about what the votes table holds that a user would want to know before trusting the labels:
-    LFs that never vote, and LFs that raised on some rows (under the error budget, so the job went on)."""
+    LFs that never vote, and LFs that raised on some rows (under the error budget, so the job went on).
+    Only the LFs this apply ran (all of them when it ran on any row): reused votes were warned about
+    when they were made."""
     silent = [lf.name for lf in stats if lf.votes == 0 and lf.errors == 0]
     if silent:
         log.warning("apply: %d LF(s) voted on none of the %s rows: %s; check what they match (a keyword list "
