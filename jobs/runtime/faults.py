@@ -57,9 +57,13 @@ def executor_environment_reason(err: BaseException) -> str | None:
            "or point spark.pyspark.python / PYSPARK_PYTHON at a Python that has it on every worker "
            "(README \"What travels where\")")
     for _, text in _chain(err):
-        if not _ON_EXECUTOR.search(text) and "Cannot run program" not in text:
-            continue
         program = _NO_PROGRAM.search(text)
+        # A Python that cannot be started is the executors' (the driver's own is running this); any
+        # other program only when Spark says a task failed on it.
+        if program and not ("python" in program.group(1).rsplit("/", 1)[-1].lower() or _ON_EXECUTOR.search(text)):
+            program = None
+        if not program and not _ON_EXECUTOR.search(text):
+            continue
         if program:
             return (f"the executors could not run the job's Python: {program.group(0)} (the executors' Python, "
                     f"spark.pyspark.python or PYSPARK_PYTHON, is missing on the worker); point spark.pyspark.python / "
