@@ -393,3 +393,92 @@ def test_a_spark_setting_spark_cannot_take_is_one_line_not_a_hang(tmp_path):
     assert last.startswith("lakelabel: error: Spark cannot start a SQL session with these settings: "), last
     assert "'abc'" in last and '"spark.sql.shuffle.partitions"' in last and "fix the value in spark.conf" in last, last
     assert not summary.exists() and not (tmp_path / "lake").exists()
+
+
+TEAM_LFS_WITH_HELPER = """
+import team_helpers
+from lf_library import ABSTAIN, labeling_function
+
+LABEL_SPACE = ("neg", "pos")
+
+
+@labeling_function(fields=["text"])
+def team_good(x):
+    return team_helpers.vote(x.text)
+"""
+
+
+@pytest.mark.parametrize("case", ["helper module only on the driver", "executors' Python missing"])
+def test_executors_that_cannot_run_the_jobs_python_are_exit_2_with_the_fix(tmp_path, case):
+    """A helper package that exists only where the job is submitted, or a spark.pyspark.python that does not
+    exist on the workers, failed every task attempt; the drill's line called it a Delta write failure (`writing
+    Delta table .../votes failed before commit; no table was created: ModuleNotFoundError: No module named
+    'team_helpers'`). Now one line that says the executors could not run the job's Python and how to fix it, exit 2
+    (a retry fails the same way)."""
+    source = write_source(tmp_path, make_rows(10))
+    env, argv, cwd = _env(), [], REPO
+    if case == "helper module only on the driver":
+        team = tmp_path / "team"
+        team.mkdir()
+        (team / "team_lfs.py").write_text(TEAM_LFS_WITH_HELPER)
+        (team / "team_helpers.py").write_text("def vote(text):\n    return 1 if 'love' in text else -1\n")
+        # The driver imports both from its working folder; the executors' Python starts elsewhere, so the
+        # helper (pickled by reference, unlike the LF module) is looked up there and not found.
+        executor = tmp_path / "executor-python"
+        executor.write_text(f'#!/bin/sh\ncd / && exec "{sys.executable}" "$@"\n')
+        executor.chmod(0o755)
+        env["PYSPARK_PYTHON"], cwd = str(executor), team
+        config = write_config(tmp_path, source, lfs={"modules": ["team_lfs"]})
+        wanted = "No module named 'team_helpers' in the executors' Python"
+    else:
+        config = write_config(tmp_path, source)
+        argv = ["--set", f"spark.conf={{spark.pyspark.python: {tmp_path / 'no-venv' / 'bin' / 'python'}}}"]
+        wanted = f'Cannot run program "{tmp_path / "no-venv" / "bin" / "python"}"'
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--config", str(config), "-q", *argv],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("lakelabel: error: the executors could not run the job's Python: "), last
+    assert wanted in last and "failed before commit" not in last, last
+    assert "spark.pyspark.python / PYSPARK_PYTHON" in last and "What travels where" in last, last
+    if case == "helper module only on the driver":
+        assert "--py-files" in last and "install it into the executors' Python" in last, last
+    assert not (tmp_path / "lake" / "votes").exists()
+
+
+CRASHING_LFS = """
+import os
+
+from lf_library import ABSTAIN, labeling_function
+
+LABEL_SPACE = ("neg", "pos")
+
+
+@labeling_function(fields=["text"])
+def exits_on_one_row(x):
+    if "awful" in x.text:
+        os._exit(1)  # what a native library's abort, a segfault or the OOM killer does to the Python worker
+    return ABSTAIN
+"""
+
+
+def test_an_lf_that_ends_the_python_worker_says_what_it_means(tmp_path):
+    """`os._exit(1)` on one row: every attempt of the task dies. Still exit 3 (a worker killed for memory may get
+    through on a retry), but the line says what ended and how to find the LF, instead of Spark's `Python worker
+    exited unexpectedly (crashed). Consider setting ...`."""
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "crashing_lfs.py").write_text(CRASHING_LFS)
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(10)), lfs={"modules": ["crashing_lfs"]})
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--config", str(config), "-q"],
+                          cwd=team, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-3000:]
+    lines = [line for line in done.stderr.strip().splitlines() if line.startswith("lakelabel:")]
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert lines[0].startswith("lakelabel: error (transient, a retry may succeed): writing Delta table "), lines[0]
+    # lakelabel's words for what failed, then what it means; not Spark's task failure in between.
+    assert ("/lake/votes failed before commit; no table was created: the Python worker running the LFs ended on every attempt of a task (an LF or a library it calls exited "
+            "the process, crashed, or was killed for memory); if it repeats on retry, find the LF by running a subset "
+            "(--set 'lfs.include=[...]')") in lines[0], lines[0]
+    assert "spark.sql.execution.pyspark.udf.faulthandler.enabled: true" in lines[0], lines[0]
+    assert "Consider setting" not in lines[0] and "An error occurred while calling" not in lines[0], lines[0]

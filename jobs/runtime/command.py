@@ -252,6 +252,9 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
     """Run ``call`` and turn every outcome into an exit code and at most one stderr line."""
     global _signalled
     _signalled = None
+    from jobs.runtime.progress import reset_executor_timeout
+
+    reset_executor_timeout()
     previous = install_signal_handlers()
     try:
         return call()
@@ -283,6 +286,23 @@ def _exit_code(err: BaseException, debug: bool) -> int:
         raise err
     if debug:
         log.error("failed", exc_info=err)
+    from jobs.runtime.faults import crash_reason, executor_environment_reason
+    from jobs.runtime.progress import executor_timeout
+
+    # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
+    if executor_timeout() is not None:
+        print(f"lakelabel: error (transient, a retry may succeed): {executor_timeout()}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    # Before the transient patterns: a task that cannot start its Python fails on every attempt
+    # (and its stack trace may name a lost worker), and a retry fails the same way.
+    environment = executor_environment_reason(err)
+    if environment:
+        print(f"lakelabel: error: {environment}", file=sys.stderr)
+        return EXIT_INPUT
+    crash = crash_reason(err)
+    if crash:
+        print(f"lakelabel: error (transient, a retry may succeed): {crash}", file=sys.stderr)
+        return EXIT_TRANSIENT
     if isinstance(err, TransientError):
         print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
         return EXIT_TRANSIENT
@@ -406,7 +426,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
     if spark is not None:
         from jobs.runtime.progress import Heartbeat
 
-        with Heartbeat(spark, cmd.name):
+        with Heartbeat(spark, cmd.name, executor_wait=cfg.spark.executor_wait_seconds):
             summary = cmd.run(args, cfg, run_id, spark)
     else:
         summary = cmd.run(args, cfg, run_id, spark)

@@ -164,6 +164,15 @@ class MLflowConfig:
 class SparkConfig:
     master: str | None = None
     conf: dict[str, str] = field(default_factory=dict)
+    # On a cluster, how long a Spark job may wait with no executor registered (a request no worker
+    # can meet, every worker gone) before the command fails with exit 3; Spark itself waits forever.
+    # 0 turns it off.
+    executor_wait_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.executor_wait_seconds < 0:
+            raise ConfigError(f"spark.executor_wait_seconds = {self.executor_wait_seconds} must be >= 0 "
+                              "(0 turns the wait off)")
 
 
 @dataclass(frozen=True)

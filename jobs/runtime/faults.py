@@ -27,6 +27,81 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# A task failure on an executor, as Spark words it (the text the error chain carries from there).
+_ON_EXECUTOR = re.compile(r"PythonException|Python worker|in stage [\d.]+|TaskSetManager|Job aborted due to stage failure")
+# Python that an executor could not start, or a module its Python lacks.
+_NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"(?:[^:\n]*: error=\d+)?')
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+_CRASHED = re.compile(r"Python worker exited unexpectedly|PythonException.*crashed|Python worker.*crashed", re.S)
+
+
+def _chain(err: BaseException | None, limit: int = 8):
+    """``err`` and the errors it was raised from, with their texts."""
+    seen = 0
+    while err is not None and seen < limit:
+        yield err, f"{type(err).__name__}: {err}"
+        err = err.__cause__ or err.__context__
+        seen += 1
+
+
+def executor_environment_reason(err: BaseException) -> str | None:
+    """One line when the executors could not run the job's Python (exit 2), else None.
+
+    A module an LF or its helpers import that exists only where the job was submitted, a
+    third-party package missing from the executors' Python, or a ``spark.pyspark.python`` /
+    ``PYSPARK_PYTHON`` that does not exist on the workers: each fails every attempt of the first
+    task, surfaced as the error of whatever Spark job ran it (a Delta write, say). A retry fails
+    the same way; the fix is where the Python comes from (README, "What travels where").
+    """
+    fix = ("ship the package with spark-submit --py-files (a .zip of it), install it into the executors' Python, "
+           "or point spark.pyspark.python / PYSPARK_PYTHON at a Python that has it on every worker "
+           "(README \"What travels where\")")
+    for _, text in _chain(err):
+        program = _NO_PROGRAM.search(text)
+        # A Python that cannot be started is the executors' (the driver's own is running this); any
+        # other program only when Spark says a task failed on it.
+        if program and not ("python" in program.group(1).rsplit("/", 1)[-1].lower() or _ON_EXECUTOR.search(text)):
+            program = None
+        if not program and not _ON_EXECUTOR.search(text):
+            continue
+        if program:
+            return (f"the executors could not run the job's Python: {program.group(0)} (the executors' Python, "
+                    f"spark.pyspark.python or PYSPARK_PYTHON, is missing on the worker); point spark.pyspark.python / "
+                    f"PYSPARK_PYTHON at a Python that exists on every worker (README \"What travels where\")")
+        module = _NO_MODULE.search(text)
+        if module:
+            return (f"the executors could not run the job's Python: No module named '{module.group(1)}' in the "
+                    f"executors' Python (it exists only where the job was submitted, or is not installed there); {fix}")
+    return None
+
+
+def crash_reason(err: BaseException) -> str | None:
+    """One line when the Python worker running the LFs died on every attempt of a task, else None.
+
+    Spark's own words ("Python worker exited unexpectedly (crashed). Consider setting ...") say
+    neither what died nor what to do. Still a transient fault (exit 3): a worker killed for memory
+    may get through on a retry; an LF that ends the process on a row will not.
+    """
+    for _, text in _chain(err):
+        if _CRASHED.search(text):
+            break
+    else:
+        return None
+    # What failed, in lakelabel's words ("writing Delta table ... failed before commit; no table was
+    # created"), without Spark's: py4j's call and the task failure that follow it.
+    top = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    found = _CRASHED.search(top)
+    cuts = [at for at in (top.find(": An error occurred while calling"), top.find(": org.apache.spark"),
+                          found.start() if found else -1) if at >= 0]  # fmt: skip
+    where = top[:min(cuts)].rstrip(" :;.(") if cuts else ""
+    where = "" if where.startswith(("An error occurred while calling", "Job aborted")) else where
+    return (f"{where + ': ' if where else ''}the Python worker running the LFs ended on every attempt of a task "
+            "(an LF or a library it calls exited the process, crashed, or was killed for memory); if it repeats on "
+            "retry, find the LF by running a subset (--set 'lfs.include=[...]') or with "
+            "--set 'spark.conf={spark.sql.execution.pyspark.udf.faulthandler.enabled: true}', which adds the "
+            "Python stack of a native crash to the error")
+
+
 def transient_reason(err: BaseException) -> str | None:
     """A one-line reason when ``err`` (or an error it was raised from) is transient, else None."""
     seen = 0

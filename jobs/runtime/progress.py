@@ -23,6 +23,11 @@ log = logging.getLogger("jobs.progress")
 DEFAULT_SECONDS = 30.0
 # perf_counter() of the last progress line any stage logged; Heartbeat stays quiet while they speak.
 _last_line = [0.0]
+# perf_counter() since when a cluster session has had no executor (None: it has one, or is local).
+_no_executor_since: list[float | None] = [None]
+# The exit line of a command whose Spark jobs a Heartbeat cancelled because no executor came in
+# spark.executor_wait_seconds; the CLI prints it (exit 3) in place of the cancelled job's error.
+_executor_timeout: list[str | None] = [None]
 
 
 def interval() -> float:
@@ -30,6 +35,50 @@ def interval() -> float:
         return max(0.2, float(os.environ.get("LAKELABEL_PROGRESS_SECONDS", DEFAULT_SECONDS)))
     except ValueError:
         return DEFAULT_SECONDS
+
+
+def _executor_wait(sc: Any) -> float | None:
+    """Seconds a cluster session has had no executor registered; None while it has one, or on a
+    local master (where the driver runs the tasks).
+
+    Spark keeps a job whose executors never come (a request no worker can meet, every worker gone)
+    waiting forever, and its only word on it, "Initial job has not accepted any resources", is a
+    driver WARN that lakelabel's log4j config hides. The driver's own block manager is one of the
+    entries counted, hence the ``- 1``.
+    """
+    if sc.master.startswith("local"):
+        return None
+    now = time.perf_counter()
+    try:
+        executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
+    except Exception as err:  # noqa: BLE001 - a session whose JVM side is out of reach: no note, no line lost
+        log.debug("could not count the executors: %s", err)
+        return None
+    if executors > 0:
+        _no_executor_since[0] = None
+        return None
+    if _no_executor_since[0] is None:
+        _no_executor_since[0] = now
+    return now - _no_executor_since[0]
+
+
+def no_executor_note(sc: Any, seconds: float) -> str:
+    """What a progress line says while a cluster session has no executor: where, for how long, why."""
+    conf = sc.getConf()
+    need = f"spark.executor.memory={conf.get('spark.executor.memory', '1g')}"
+    cores = conf.get("spark.executor.cores", None)
+    need += f" / spark.executor.cores={cores}" if cores else " / one free core"
+    return (f"no executor registered with {sc.master} for {seconds:.0f}s: the cluster has no free worker that meets "
+            f"{need} (or every worker is gone); see the master's UI")
+
+
+def executor_timeout() -> str | None:
+    """The exit line when a :class:`Heartbeat` cancelled the Spark jobs for want of executors, else None."""
+    return _executor_timeout[0]
+
+
+def reset_executor_timeout() -> None:
+    _executor_timeout[0] = None
 
 
 def _task_counts(tracker: Any, job_ids: Any) -> tuple[int, int, int]:
@@ -111,7 +160,9 @@ class Progress(_Ticker):
         text = f"{self.stage}: "
         if rows is not None:
             text += f"{min(rows, self.total):,} of {self.total:,} rows done ({rows / max(elapsed, 1e-9):,.0f} rows/s), "
-        return text + f"{done} of {total} tasks finished, {elapsed:.0f}s"
+        text += f"{done} of {total} tasks finished, {elapsed:.0f}s"
+        waited = _executor_wait(self.sc)
+        return text if waited is None else f"{text}; {no_executor_note(self.sc, waited)}"
 
     def _loop(self) -> None:
         while not self._stop.wait(self.seconds):
@@ -131,19 +182,65 @@ class Heartbeat(_Ticker):
     and the tasks of the Spark jobs running at that moment.
     """
 
-    def __init__(self, spark: Any, command: str) -> None:
+    def __init__(self, spark: Any, command: str, executor_wait: float = 0.0) -> None:
         super().__init__(spark, command)
         self.command = command
+        # spark.executor_wait_seconds: on a cluster, how long Spark jobs may wait with no executor.
+        self.executor_wait = float(executor_wait or 0.0)
+        self._job_waiting_since: float | None = None
+
+    def __enter__(self) -> Heartbeat:
+        _no_executor_since[0] = None
+        reset_executor_timeout()
+        return super().__enter__()
 
     def line(self) -> str:
         tracker = self.sc.statusTracker()
         jobs, done, total = _task_counts(tracker, tracker.getActiveJobsIds())
         running = f"{jobs} Spark job(s) running, {done} of {total} tasks finished" if jobs else "no Spark job running"
-        return f"{self.command}: working, {running}, {time.perf_counter() - self._started:.0f}s"
+        text = f"{self.command}: working, {running}, {time.perf_counter() - self._started:.0f}s"
+        waited = _executor_wait(self.sc)
+        return text if waited is None else f"{text}; {no_executor_note(self.sc, waited)}"
+
+    def _check_executors(self) -> None:
+        """Cancel the Spark jobs once one has waited ``executor_wait`` seconds with no executor.
+
+        The cancelled job fails the command in its main thread, whose normal failure path deletes
+        uncommitted files and restores the tables; the CLI then prints :func:`executor_timeout`
+        with exit 3 (a worker may come back, or free up). Jobs started later are cancelled too
+        while there is still no executor, so no cleanup job hangs either.
+        """
+        # Counted from when a job is waiting with no executor, not from when the last one left: with
+        # dynamic allocation a session may keep none between jobs (a long label-model fit on the driver).
+        if _executor_wait(self.sc) is None or not list(self.sc.statusTracker().getActiveJobsIds()):
+            self._job_waiting_since = None
+            return
+        now = time.perf_counter()
+        self._job_waiting_since = self._job_waiting_since or now
+        waited = now - self._job_waiting_since
+        if waited < self.executor_wait:
+            return
+        if _executor_timeout[0] is None:
+            _executor_timeout[0] = (
+                f"{no_executor_note(self.sc, waited)}, longer than spark.executor_wait_seconds="
+                f"{self.executor_wait:g}; lakelabel {self.command} cancelled its Spark jobs and committed nothing. "
+                f"Free or add a worker that meets the request, or lower the request in spark.conf"
+            )
+            log.warning("cancelling the Spark jobs: no executor registered with %s for %.0fs (spark.executor_wait_seconds=%g)",
+                        self.sc.master, waited, self.executor_wait)
+        self.sc.cancelAllJobs()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.seconds / 2):
+        # On a cluster the executors are checked at least every 5 s, so a short wait is kept to.
+        cluster = self.executor_wait > 0 and not self.sc.master.startswith("local")
+        wake = min(self.seconds / 2, 5.0) if cluster else self.seconds / 2
+        while not self._stop.wait(wake):
             now = time.perf_counter()
+            if cluster:
+                try:
+                    self._check_executors()
+                except Exception as err:  # noqa: BLE001 - a failed check must never fail the job
+                    log.debug("executor check failed: %s", err)
             if now - max(_last_line[0], self._started) < self.seconds:
                 continue
             try:

@@ -34,6 +34,9 @@ _LOCAL_DEFAULTS = {
 # On a cluster, only what lakelabel's jobs rely on; the cluster's own settings stay.
 _CLUSTER_DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Spark's console progress bars ("[Stage 3:>  (0 + 2) / 4]", redrawn every 200 ms) flood a job's
+    # log and ignore -q; lakelabel's own progress lines say the same once every 30 s.
+    "spark.ui.showConsoleProgress": "false",
 }
 
 
@@ -167,14 +170,20 @@ def get_spark(
         log.info("running under spark-submit: its --master wins over %s", master)
         master = None
     master = (master or "").strip() or None  # "" (an unset ${SPARK_MASTER:-}) means the default
+    databricks = "DATABRICKS_RUNTIME_VERSION" in os.environ
     if not submitted:
         check_master(master)
         master = with_task_retries(master or "local[*]")
         builder = builder.master(master)
+    elif not databricks:
+        # spark-submit passes any --master on to the driver's JVM (as the spark.master property, which
+        # SparkConf reads here before the context exists); a malformed one then failed in the context's
+        # start-up with a Java stack trace and exit 1. Checked the same way as lakelabel's --master.
+        check_master(given.get("spark.master"), where="spark-submit's --master")
     effective = master or given.get("spark.master", "")
     if effective.startswith("local") or "127.0.0.1" in effective or "localhost" in effective:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    local = effective.startswith("local") and "DATABRICKS_RUNTIME_VERSION" not in os.environ
+    local = effective.startswith("local") and not databricks
     settings = dict(_LOCAL_DEFAULTS if local else _CLUSTER_DEFAULTS)
     if local:
         # Spark splits files into at most 128 MB per task, so a 300 MB source made 3 tasks on 2 cores
@@ -191,17 +200,24 @@ def get_spark(
                 log.info("%s=%s from spark-submit wins over lakelabel's %s", key, given[key], value)
             continue
         builder = builder.config(key, value)
+    if not local and not databricks:
+        # Spark's standalone client gives a master that does not answer 3 registration attempts of
+        # 20 s each (fixed in Spark), without a line on the console: say what the wait is.
+        wait = "; an unreachable master takes about a minute to report" if effective.startswith("spark://") else ""
+        log.info("starting Spark on master %s%s", effective, wait)
     try:
         spark = builder.getOrCreate()
     except Exception as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
         java = str(getattr(err, "java_exception", None) or "")
         cause = (java or str(err)).strip().splitlines() or [type(err).__name__]
-        if local or submitted or not any(sign in f"{err}\n{java}" for sign in _MASTER_UNREACHABLE):
+        # Under spark-submit the master is its --master, and its start failure is worded the same way.
+        if local or databricks or not any(sign in f"{err}\n{java}" for sign in _MASTER_UNREACHABLE):
             raise  # a local master's failure, or a cluster's refusal that a retry would not change
+        named = "spark-submit's --master" if submitted else "--master (or spark.master)"
         raise TransientError(
             f"Spark did not start on master {effective} ({cause[0].strip()}): the master did not answer or "
             "refused the application; check that it is running and reachable from this machine, and that "
-            "--master (or spark.master) names it"
+            f"{named} names it"
         ) from err
     _require_classic(spark)
     _check_session_state(spark)
@@ -221,11 +237,14 @@ _MASTER_UNREACHABLE = ("stopped SparkContext", "All masters are unresponsive", "
 _MASTER = re.compile(r"^(local(\[\s*(\*|0*[1-9]\d*)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://.+|k8s://.+|yarn)$")
 
 
-def check_master(master: str | None) -> None:
-    """A master URL Spark accepts, checked before its JVM starts (which prints a stack trace and dies)."""
+def check_master(master: str | None, where: str = "--master") -> None:
+    """A master URL Spark accepts, checked before its JVM starts (which prints a stack trace and dies).
+
+    ``where`` names the setting that gave it: lakelabel's ``--master``, or spark-submit's.
+    """
     if master and not _MASTER.match(master):
         raise ConfigError(
-            f"--master {master!r} (or spark.master) is not a Spark master URL; use local[N] (N at least 1), local[*], "
+            f"{where} {master!r} (or spark.master) is not a Spark master URL; use local[N] (N at least 1), local[*], "
             "spark://HOST:PORT, yarn or k8s://HOST:PORT"
         )
 

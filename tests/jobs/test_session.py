@@ -121,3 +121,68 @@ def test_a_master_that_does_not_answer_is_transient(monkeypatch):
     monkeypatch.setattr(SparkSession.Builder, "getOrCreate", refused)
     with pytest.raises(RuntimeError, match="container image"):  # a cluster's refusal is not transient
         get_spark(master="k8s://https://127.0.0.1:6443")
+
+
+def _submit_run(tmp_path, master: str, *, timeout: float):
+    """``spark-submit --master MASTER jobs/cli.py run`` (the README's and the Airflow DAG's way) on a tiny config."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    from tests.conftest import REPO
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"), "source": {"path": write_source(tmp_path, make_rows(10)), "format": "parquet",
+                                                       "id_column": "id"},
+        "lfs": {"modules": ["tests.jobs.drill_lfs"], "exclude": ["nothing", "hangs"]}, "mlflow": {"enabled": False},
+    }))  # fmt: skip
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}  # fmt: skip
+    cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", master, "--conf", "spark.driver.host=127.0.0.1",
+           str(REPO / "jobs" / "cli.py"), "run", "--config", str(config)]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout)
+    return done, time.perf_counter() - started
+
+
+@pytest.mark.spark
+def test_spark_submit_with_a_malformed_master_is_exit_2_before_the_context_starts(tmp_path):
+    """spark-submit passes any --master on; the driver's context then failed with an 18-line Java stack trace and
+    exit 1. The master spark-submit was given is checked like lakelabel's own --master."""
+    done, _ = _submit_run(tmp_path, "spark:/127.0.0.1:7177", timeout=300)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    # Spark merges the Python driver's stderr into its stdout: the outcome is stdout's last line.
+    assert done.stdout.strip().splitlines()[-1] == (
+        "lakelabel: error: spark-submit's --master 'spark:/127.0.0.1:7177' (or spark.master) is not a Spark master URL; "
+        "use local[N] (N at least 1), local[*], spark://HOST:PORT, yarn or k8s://HOST:PORT")
+    assert "\tat org.apache.spark" not in out and "SparkContext: Running Spark" not in out  # no context was started
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_submit_to_a_master_that_is_down_is_transient_exit_3(tmp_path):
+    """A closed port: Spark's standalone client tries 3 times, 20 s apart (fixed in Spark, no setting shortens it),
+    then stops the context. Under spark-submit that was exit 1 (`Py4JJavaError: An error occurred while calling
+    None.org.apache.spark.sql.classic.SparkSession.`); now exit 3 naming the master, as `lakelabel run --master`."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done, seconds = _submit_run(tmp_path, f"spark://127.0.0.1:{port}", timeout=400)
+    out = done.stdout + done.stderr
+    assert done.returncode == 3, out[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(
+        f"lakelabel: error (transient, a retry may succeed): Spark did not start on master spark://127.0.0.1:{port} ("
+    ), out[-3000:]
+    assert last.endswith("and that spark-submit's --master names it"), out[-3000:]
+    assert (f"INFO jobs.runtime.session: starting Spark on master spark://127.0.0.1:{port}; an unreachable master "
+            "takes about a minute to report") in out
+    assert seconds < 200
