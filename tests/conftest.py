@@ -32,15 +32,22 @@ def delta_test_conf() -> dict[str, str]:
 
 @pytest.hookimpl(trylast=True)  # after -k / -m deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
-    """Install and start Label Studio in the background when a collected test needs it.
+    """Start in the background what a collected test would otherwise wait for: Label Studio's install
+    and start (tests/label_studio_server.py), and a spark-submit that waits on a master that is down.
 
-    It overlaps the tests before it (tests/label_studio_server.py). A pytest-xdist worker starts
-    it when its test asks instead: every worker collects every test.
+    Both overlap the tests before theirs. A pytest-xdist worker starts them when its test asks
+    instead: every worker collects every test.
     """
     if any(item.path.name == "test_label_studio.py" for item in items) and not hasattr(config, "workerinput"):
         from tests import label_studio_server
 
         label_studio_server.start_background()
+    # The same for the spark-submit to a master that is down: ~70 s of Spark's client waiting.
+    if any(item.name == "test_spark_submit_to_a_master_that_is_down_is_transient_exit_3" for item in items) \
+            and not hasattr(config, "workerinput"):
+        from tests.jobs import test_session
+
+        test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -123,11 +124,9 @@ def test_a_master_that_does_not_answer_is_transient(monkeypatch):
         get_spark(master="k8s://https://127.0.0.1:6443")
 
 
-def _submit_run(tmp_path, master: str, *, timeout: float):
+def _submit_command(tmp_path, master: str) -> tuple[list[str], dict[str, str]]:
     """``spark-submit --master MASTER jobs/cli.py run`` (the README's and the Airflow DAG's way) on a tiny config."""
-    import subprocess
     import sys
-    import time
     from pathlib import Path
 
     import yaml
@@ -145,9 +144,37 @@ def _submit_run(tmp_path, master: str, *, timeout: float):
            "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}  # fmt: skip
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", master, "--conf", "spark.driver.host=127.0.0.1",
            str(REPO / "jobs" / "cli.py"), "run", "--config", str(config)]  # fmt: skip
+    return cmd, env
+
+
+def _submit_run(tmp_path, master: str, *, timeout: float):
+    import subprocess
+    import time
+
+    cmd, env = _submit_command(tmp_path, master)
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout)
     return done, time.perf_counter() - started
+
+
+#: The spark-submit to a master that is down, started by tests/conftest.py when the test is collected:
+#: Spark's standalone client waits about 70 s doing nothing, which then overlaps the tests before it.
+EARLY: dict[str, Any] = {}
+
+
+def start_master_down(folder) -> None:
+    """Start the spark-submit of :func:`test_spark_submit_to_a_master_that_is_down_is_transient_exit_3`."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd, env = _submit_command(folder, f"spark://127.0.0.1:{port}")
+    out, err = (folder / "stdout.txt").open("w"), (folder / "stderr.txt").open("w")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=folder)
+    EARLY["master_down"] = {"proc": proc, "port": port, "folder": folder, "started": time.perf_counter()}
 
 
 @pytest.mark.spark
@@ -169,16 +196,20 @@ def test_spark_submit_with_a_malformed_master_is_exit_2_before_the_context_start
 def test_spark_submit_to_a_master_that_is_down_is_transient_exit_3(tmp_path):
     """A closed port: Spark's standalone client tries 3 times, 20 s apart (fixed in Spark, no setting shortens it),
     then stops the context. Under spark-submit that was exit 1 (`Py4JJavaError: An error occurred while calling
-    None.org.apache.spark.sql.classic.SparkSession.`); now exit 3 naming the master, as `lakelabel run --master`."""
-    import socket
+    None.org.apache.spark.sql.classic.SparkSession.`); now exit 3 naming the master, as `lakelabel run --master`.
+    The spark-submit usually started when the session collected this test (``EARLY``)."""
+    import time
 
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    done, seconds = _submit_run(tmp_path, f"spark://127.0.0.1:{port}", timeout=400)
-    out = done.stdout + done.stderr
-    assert done.returncode == 3, out[-3000:]
-    last = done.stdout.strip().splitlines()[-1]
+    if "master_down" not in EARLY:  # run alone, or by a pytest-xdist worker
+        start_master_down(tmp_path)
+    early = EARLY.pop("master_down")
+    proc, port, folder = early["proc"], early["port"], early["folder"]
+    proc.wait(timeout=400)
+    seconds = time.perf_counter() - early["started"]
+    stdout, stderr = (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text()
+    out = stdout + stderr
+    assert proc.returncode == 3, out[-3000:]
+    last = stdout.strip().splitlines()[-1]
     assert last.startswith(
         f"lakelabel: error (transient, a retry may succeed): Spark did not start on master spark://127.0.0.1:{port} ("
     ), out[-3000:]
