@@ -286,41 +286,40 @@ def _exit_code(err: BaseException, debug: bool) -> int:
         raise err
     if debug:
         log.error("failed", exc_info=err)
+    message, code = _outcome(err, debug)
+    retry = " (transient, a retry may succeed)" if code == EXIT_TRANSIENT else ""
+    print(f"lakelabel: error{retry}: {message}", file=sys.stderr)
+    return code
+
+
+def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
+    """The one line and the exit code of ``err``."""
     from jobs.runtime.faults import crash_reason, executor_environment_reason
     from jobs.runtime.progress import executor_timeout
 
     # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
     if executor_timeout() is not None:
-        print(f"lakelabel: error (transient, a retry may succeed): {executor_timeout()}", file=sys.stderr)
-        return EXIT_TRANSIENT
+        return executor_timeout(), EXIT_TRANSIENT
     # Before the transient patterns: a task that cannot start its Python fails on every attempt
     # (and its stack trace may name a lost worker), and a retry fails the same way.
     environment = executor_environment_reason(err)
     if environment:
-        print(f"lakelabel: error: {environment}", file=sys.stderr)
-        return EXIT_INPUT
+        return environment, EXIT_INPUT
     crash = crash_reason(err)
     if crash:
-        print(f"lakelabel: error (transient, a retry may succeed): {crash}", file=sys.stderr)
-        return EXIT_TRANSIENT
+        return crash, EXIT_TRANSIENT
     if isinstance(err, TransientError):
-        print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
-        return EXIT_TRANSIENT
+        return one_line(err), EXIT_TRANSIENT
     if isinstance(err, LakelabelError):
         # A write or read that failed because a worker died or a commit lost a race says so in its
         # cause: that is transient, not a problem with the input.
-        if err.__cause__ is not None and _transient(err.__cause__):
-            print(f"lakelabel: error (transient, a retry may succeed): {one_line(err)}", file=sys.stderr)
-            return EXIT_TRANSIENT
-        print(f"lakelabel: error: {one_line(err)}", file=sys.stderr)
-        return EXIT_INPUT
+        transient_cause = err.__cause__ is not None and _transient(err.__cause__)
+        return one_line(err), EXIT_TRANSIENT if transient_cause else EXIT_INPUT
     transient = _transient(err)
     if transient:
-        print(f"lakelabel: error (transient, a retry may succeed): {transient}", file=sys.stderr)
-        return EXIT_TRANSIENT
+        return transient, EXIT_TRANSIENT
     hint = "" if debug else " (rerun with --verbose for the traceback)"
-    print(f"lakelabel: error: {type(err).__name__}: {one_line(err)}{hint}", file=sys.stderr)
-    return EXIT_UNEXPECTED
+    return f"{type(err).__name__}: {one_line(err)}{hint}", EXIT_UNEXPECTED
 
 
 def _transient(err: BaseException) -> str | None:
