@@ -19,6 +19,7 @@ import enum
 import functools
 import inspect
 import json
+import logging
 import math
 import os
 import re
@@ -81,7 +82,10 @@ def _canonical(value: Any, where: str = "") -> Any:
         return {"$decimal": str(value)}
     if isinstance(value, PurePath):
         return {"$path": value.as_posix()}
-    own = getattr(value, "__lakelabel_version__", None)
+    try:
+        own = getattr(value, "__lakelabel_version__", None)
+    except Exception:  # noqa: BLE001 - an object whose __getattr__ raises has no version of its own
+        own = None
     if own is not None and not isinstance(value, type):
         own = own() if callable(own) else own
         if isinstance(own, str):
@@ -236,14 +240,16 @@ def _is_project_module(name: str | None) -> bool:
         return False
     module = sys.modules.get(name)
     file = getattr(module, "__file__", None)
-    key = (name, file)
+    # A namespace package (no __init__.py) has no file: its folders say where it lives.
+    places = [file] if file else [p for p in getattr(module, "__path__", None) or () if isinstance(p, str)]
+    key = (name, file or "|".join(places))
     if key not in _project_modules:
-        if not file:
+        if not places:
             project = name == "__main__"
         else:
-            real = os.path.realpath(file)
-            parts = real.split(os.sep)
-            project = not any(m in parts for m in _LIBRARY_MARKERS) and not real.startswith(_library_dirs())
+            reals = [os.path.realpath(place) for place in places]
+            project = all(not any(m in real.split(os.sep) for m in _LIBRARY_MARKERS)
+                          and not (real + os.sep).startswith(_library_dirs()) for real in reals)
         _project_modules[key] = project
     return _project_modules[key]
 
@@ -320,9 +326,20 @@ class _Uses:
 
     def value(self, key: str, value: Any) -> None:
         """A global (or a module's attribute) the function reads that is not plain data."""
+        try:
+            self._value(key, value)
+        except Exception:  # noqa: BLE001 - an object whose attributes raise: named, never a failed load
+            self.unversionable(key, value)
+
+    def _value(self, key: str, value: Any) -> None:
         if isinstance(value, types.FunctionType):
             if self.follows(value.__module__):
                 self.function(key, value)
+            return
+        if isinstance(value, _LIBRARY_CALLABLES) and not isinstance(getattr(value, "__self__", None),
+                                                                    (types.ModuleType, type(None))):
+            # a bound method of data (WORDS.__contains__, LOOKUP.get, PATTERN.search): the data is versioned
+            self._value(key, value.__self__)
             return
         if isinstance(value, types.ModuleType) or isinstance(value, _LIBRARY_CALLABLES):
             return
@@ -342,6 +359,8 @@ class _Uses:
             return
         cls = type(value)
         ours = self.follows(cls.__module__)
+        if not ours and (callable(value) or isinstance(value, (logging.Logger, logging.LoggerAdapter))):
+            return  # a library's callable (numpy's where, a partial) or logger: library code, not the team's
         if ours and id(cls) not in self.seen:
             self.objects[key] = self.describe_class(cls)
         try:

@@ -343,7 +343,8 @@ def _run_vectorized(lf: LabelingFunction, df: Any, j: int, errors: list[LFRowErr
     out: list[Any] = []
     for i in range(n):
         try:
-            arr = _as_vector(lf.f(df.iloc[i : i + 1], **lf.resources), df.iloc[i : i + 1])
+            one = df.iloc[i : i + 1].reset_index(drop=True)  # as the batch's: 0..n-1, so pd.Series(...) lines up
+            arr = _as_vector(lf.f(one, **lf.resources), one)
             out.append(arr[0].item() if isinstance(arr[0], np.generic) else arr[0])
         except Exception as exc:  # noqa: BLE001
             errors.append(LFRowError(j, i, "exception", _exception_message(exc)))

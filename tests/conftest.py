@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(session, config, items):
         label_studio_server.start_background()
     # The same for the spark-submit to a master that is down: ~70 s of Spark's client waiting.
     if any(item.name == "test_spark_submit_to_a_master_that_is_down_is_transient_exit_3" for item in items) \
-            and not hasattr(config, "workerinput"):
+            and not hasattr(config, "workerinput") and not config.option.collectonly:
         from tests.jobs import test_session
 
         test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"))

@@ -294,11 +294,12 @@ def _exit_code(err: BaseException, debug: bool) -> int:
 
 def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
     """The one line and the exit code of ``err``."""
-    from jobs.runtime.faults import crash_reason, executor_environment_reason
+    from jobs.runtime.faults import crash_reason, executor_environment_reason, was_cancelled
     from jobs.runtime.progress import executor_timeout
 
     # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
-    if executor_timeout() is not None:
+    # Only that error: a later, unrelated failure (an executor came back before the cancel) keeps its own line.
+    if executor_timeout() is not None and was_cancelled(err):
         return executor_timeout(), EXIT_TRANSIENT
     # Before the transient patterns: a task that cannot start its Python fails on every attempt
     # (and its stack trace may name a lost worker), and a retry fails the same way.

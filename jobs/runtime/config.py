@@ -615,7 +615,8 @@ def load_config(
     set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
     for item in overrides:
         keys, value = _parse_override(item)
-        set_keys[".".join(map(str, keys))] = item
+        for i in range(1, len(keys) + 1):  # a misspelled section (aply.x) is reported by its own name
+            set_keys.setdefault(".".join(map(str, keys[:i])), item)
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"Python worker exited unexpectedly|PythonException.*crashed|Worker lost|ExecutorLostFailure"
+    (r"Python worker exited unexpectedly|Worker lost|ExecutorLostFailure"
      r"|SparkContext was shut down|Connection reset by peer",
      "a Spark worker was lost after the task retries"),
     (r"Task \d+ in stage [\d.]+ failed \d+ times.*(exited|lost|killed|crash)",
@@ -32,7 +32,9 @@ _ON_EXECUTOR = re.compile(r"PythonException|Python worker|in stage [\d.]+|TaskSe
 # Python that an executor could not start, or a module its Python lacks.
 _NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"(?:[^:\n]*: error=\d+)?')
 _NO_MODULE = re.compile(r"No module named '([\w.]+)'")
-_CRASHED = re.compile(r"Python worker exited unexpectedly|PythonException.*crashed|Python worker.*crashed", re.S)
+# Spark's own words only: an LF's error text that says "crashed" (a service it calls) is not a dead worker.
+_CRASHED = re.compile(r"Python worker exited unexpectedly")
+_CANCELLED = re.compile(r"cancell?ed", re.I)
 
 
 def _chain(err: BaseException | None, limit: int = 8):
@@ -102,15 +104,16 @@ def crash_reason(err: BaseException) -> str | None:
             "Python stack of a native crash to the error")
 
 
+def was_cancelled(err: BaseException) -> bool:
+    """Whether ``err`` (or an error it was raised from) is a Spark job that was cancelled."""
+    return any(_CANCELLED.search(text) for _, text in _chain(err))
+
+
 def transient_reason(err: BaseException) -> str | None:
     """A one-line reason when ``err`` (or an error it was raised from) is transient, else None."""
-    seen = 0
-    while err is not None and seen < 8:
-        text = f"{type(err).__name__}: {err}"
+    for _, text in _chain(err):
         for pattern, reason in _PATTERNS:
             if re.search(pattern, text, flags=re.S):
                 first = text.strip().splitlines()[0][:300]
                 return f"{reason} ({first})"
-        err = err.__cause__ or err.__context__
-        seen += 1
     return None

@@ -223,8 +223,9 @@ class Heartbeat(_Ticker):
         if _executor_timeout[0] is None:
             _executor_timeout[0] = (
                 f"{no_executor_note(self.sc, waited)}, longer than spark.executor_wait_seconds="
-                f"{self.executor_wait:g}; lakelabel {self.command} cancelled its Spark jobs and committed nothing. "
-                f"Free or add a worker that meets the request, or lower the request in spark.conf"
+                f"{self.executor_wait:g}; lakelabel {self.command} cancelled its Spark jobs and put back what it had "
+                f"committed where that needs no executor (lakelabel's own Delta IO; with native Delta, check the "
+                f"tables' history). Free or add a worker that meets the request, or lower the request in spark.conf"
             )
             log.warning("cancelling the Spark jobs: no executor registered with %s for %.0fs (spark.executor_wait_seconds=%g)",
                         self.sc.master, waited, self.executor_wait)

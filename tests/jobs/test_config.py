@@ -145,6 +145,8 @@ def test_an_unknown_key_from_set_names_the_set_item(tmp_path):
     with pytest.raises(ConfigError, match=r"^--set 'apply.max_eror_rate=0.1': unknown config key apply.max_eror_rate; "
                                           r"valid keys of apply: "):
         load_config(tmp_path / "p.yaml", overrides=["apply.max_eror_rate=0.1"])
+    with pytest.raises(ConfigError, match=r"^--set 'aply.max_error_rate=0.1': unknown config key aply; "):
+        load_config(tmp_path / "p.yaml", overrides=["aply.max_error_rate=0.1"])
     (tmp_path / "q.yaml").write_text("source:\n  path: /data/t\n  id_column: id\napply:\n  batch_sise: 3\n")
     with pytest.raises(ConfigError, match=r"q\.yaml: unknown config key apply.batch_sise"):  # the file, as before
         load_config(tmp_path / "q.yaml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -116,9 +117,19 @@ def test_vectorized_lf_that_raises_is_rerun_row_by_row(batch):
             raise ValueError("n must not be 0\nsecond line")
         return np.full(len(df), 1)
 
-    bv = evaluate_batch(register(lf_picky), batch, cardinality=3)
+    @labeling_function(vectorized=True, fields=["n"])
+    def lf_series(df):  # a fresh Series (index 0..), as pd.Series(np.where(...)) gives
+        if (df["n"] == 0).any():
+            raise ValueError("n must not be 0")
+        return pd.Series(np.where(df["n"].to_numpy() > 1, 2, 1))
+
+    lfs = register(lf_picky, lf_series)
+    bv = evaluate_batch(lfs, batch, cardinality=3)
+    assert [lf.name for lf in lfs] == ["lf_picky", "lf_series"]
     assert bv.votes[:, 0].tolist() == [1, 1, -1, 1]
-    assert bv.errors == [LFRowError(0, 2, "exception", "ValueError: n must not be 0 second line")]
+    assert bv.votes[:, 1].tolist() == [1, 2, -1, 2]  # each row alone still lines up (a review, session 18)
+    assert bv.errors == [LFRowError(0, 2, "exception", "ValueError: n must not be 0 second line"),
+                         LFRowError(1, 2, "exception", "ValueError: n must not be 0")]
 
 
 def test_vectorized_result_is_lined_up_by_its_index_or_fails_every_row(batch):

@@ -421,3 +421,73 @@ def test_an_lf_calling_libraries_and_lakelabel_keeps_its_version(project):
     assert lf.unversioned_globals == ()
     lf.label_space = ("ham", "spam")
     assert lf.version == "add10c644910"
+
+
+# ----------------------------------------------------------------------------- after the review (session 18)
+
+BOUND = LF_HEAD + '''
+import logging
+import re
+
+from numpy import where
+
+LOOKUP = {"spam": 1, "win": 1}.get
+IS_STOP = frozenset({"the", "a"}).__contains__
+FIND = re.compile("free").search
+log = logging.getLogger(__name__)
+
+@labeling_function
+def a(x):
+    return LOOKUP(x.text, ABSTAIN)
+
+@labeling_function
+def b(x):
+    return 1 if FIND(x.text) and not IS_STOP(x.text) else ABSTAIN
+
+@labeling_function
+def c(x):
+    log.debug("voting on %s", x.text)
+    return int(where(len(x.text) > 3, 1, -1))
+'''
+
+
+class _Refuses:
+    def __getattr__(self, name):
+        raise RuntimeError(f"no attribute {name} here")
+
+
+def test_bound_methods_of_data_are_versioned_and_library_callables_are_not_warned_about(project):
+    mod = project("bound", bound=BOUND)
+    assert [lf.unversioned_globals for lf in (mod.a, mod.b, mod.c)] == [(), (), ()]
+    edited = project("bound", bound=BOUND.replace('"win": 1', '"win": 0').replace('"free"', '"prize"'))
+    assert edited.a.version != mod.a.version and edited.b.version != mod.b.version
+    assert edited.c.version == mod.c.version
+
+
+def test_an_object_whose_attributes_raise_is_named_not_a_failed_load(project, monkeypatch):
+    mod = project("refuses", refuses=LF_HEAD + '''
+P = None
+
+@labeling_function
+def a(x):
+    return 1 if P.ready else ABSTAIN
+''')
+    monkeypatch.setattr(mod, "P", _Refuses())
+    assert mod.a.version and mod.a.unversioned_globals == (("P", "_Refuses"),)
+
+
+def test_a_helper_in_a_namespace_package_is_followed(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    ns = f"shared_{uuid.uuid4().hex[:8]}"
+    (tmp_path / ns).mkdir()  # no __init__.py: a namespace package
+    versions = []
+    for body in ("return s.lower()", "return ''"):
+        (tmp_path / ns / "util.py").write_text(f"def norm(s):\n    {body}\n")
+        (tmp_path / f"{ns}_lfs.py").write_text(LF_HEAD + f"import {ns}.util\n\n@labeling_function\ndef a(x):\n"
+                                                f"    return 1 if {ns}.util.norm(x.text) == 'spam' else ABSTAIN\n")
+        for name in [m for m in sys.modules if m.startswith(ns)]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+        versions.append(importlib.import_module(f"{ns}_lfs").a.version)
+    assert versions[0] != versions[1]

@@ -1,0 +1,35 @@
+"""How a failure's line and exit code are chosen (jobs/runtime/faults.py, command._outcome): the cases a
+review of session 18 found misread."""
+
+from __future__ import annotations
+
+from jobs.runtime import command, progress
+from jobs.runtime.faults import crash_reason, transient_reason, was_cancelled
+from lf_library.errors import InputDataError
+
+SPARK_CRASH = ("An error occurred while calling o130.collectToPython.\n: org.apache.spark.SparkException: Job aborted "
+               "due to stage failure: Task 0 in stage 3.0 failed 4 times ... org.apache.spark.SparkException: Python "
+               "worker exited unexpectedly (crashed). Consider setting 'spark.sql.execution.pyspark.udf.faulthandler."
+               "enabled'")
+LF_TEXT = ("An error occurred while calling o130.collectToPython.\n: org.apache.spark.api.python.PythonException: "
+           "Traceback (most recent call last):\n  File \"lfs.py\", line 3, in vote\nRuntimeError: tokenizer service "
+           "crashed, status 500")
+
+
+def test_only_sparks_words_make_a_crashed_worker():
+    assert crash_reason(RuntimeError(SPARK_CRASH)).startswith("the Python worker running the LFs ended")
+    assert transient_reason(RuntimeError(SPARK_CRASH)).startswith("a Spark worker was lost")
+    # an LF's own error that says "crashed" is the LF's error, not a dead worker to retry
+    assert crash_reason(RuntimeError(LF_TEXT)) is None and transient_reason(RuntimeError(LF_TEXT)) is None
+
+
+def test_the_executor_timeout_names_only_the_job_it_cancelled(monkeypatch):
+    monkeypatch.setattr(progress, "_executor_timeout", ["no executor registered with spark://h:7077 for 300s"])
+    cancelled = RuntimeError("An error occurred while calling o9.collectToPython.\n: Job 7 cancelled part of "
+                             "cancelled job group")
+    assert was_cancelled(cancelled) and not was_cancelled(InputDataError("LF 'x' raised on 9 of 10 rows"))
+    assert command._outcome(cancelled, debug=False) == ("no executor registered with spark://h:7077 for 300s",
+                                                        command.EXIT_TRANSIENT)
+    # a later, unrelated failure keeps its own line and code
+    assert command._outcome(InputDataError("LF 'x' raised on 9 of 10 rows"), debug=False) == (
+        "LF 'x' raised on 9 of 10 rows", command.EXIT_INPUT)
