@@ -104,7 +104,7 @@ def test_bad_overlay_key_is_named_with_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError, match=rf"^{where}: unknown config key lakehose; valid keys: {re.escape(top)}$"):
         load_config(config, env="bad")
     (tmp_path / "env" / "bad.yaml").write_text("spark:\n  mastr: yarn\n")
-    with pytest.raises(ConfigError, match=rf"^{where}: unknown config key spark\.mastr; valid keys of spark: conf, master$"):
+    with pytest.raises(ConfigError, match=rf"^{where}: unknown config key spark\.mastr; valid keys of spark: conf, executor_wait_seconds, master$"):
         load_config(config, env="bad")
     (tmp_path / "env" / "bad.yaml").write_text("tables:\n  delta_io: spark\n")
     with pytest.raises(ConfigError, match=r"^tables\.delta_io = 'spark' is not valid; choose one of: auto, local, native$"):
