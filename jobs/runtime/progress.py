@@ -72,6 +72,12 @@ def no_executor_note(sc: Any, seconds: float) -> str:
             f"{need} (or every worker is gone); see the master's UI")
 
 
+def with_executor_note(sc: Any, text: str) -> str:
+    """``text``, plus :func:`no_executor_note` while a cluster session has no executor."""
+    waited = _executor_wait(sc)
+    return text if waited is None else f"{text}; {no_executor_note(sc, waited)}"
+
+
 def executor_timeout() -> str | None:
     """The exit line when a :class:`Heartbeat` cancelled the Spark jobs for want of executors, else None."""
     return _executor_timeout[0]
@@ -160,9 +166,7 @@ class Progress(_Ticker):
         text = f"{self.stage}: "
         if rows is not None:
             text += f"{min(rows, self.total):,} of {self.total:,} rows done ({rows / max(elapsed, 1e-9):,.0f} rows/s), "
-        text += f"{done} of {total} tasks finished, {elapsed:.0f}s"
-        waited = _executor_wait(self.sc)
-        return text if waited is None else f"{text}; {no_executor_note(self.sc, waited)}"
+        return with_executor_note(self.sc, text + f"{done} of {total} tasks finished, {elapsed:.0f}s")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.seconds):
@@ -198,9 +202,8 @@ class Heartbeat(_Ticker):
         tracker = self.sc.statusTracker()
         jobs, done, total = _task_counts(tracker, tracker.getActiveJobsIds())
         running = f"{jobs} Spark job(s) running, {done} of {total} tasks finished" if jobs else "no Spark job running"
-        text = f"{self.command}: working, {running}, {time.perf_counter() - self._started:.0f}s"
-        waited = _executor_wait(self.sc)
-        return text if waited is None else f"{text}; {no_executor_note(self.sc, waited)}"
+        elapsed = time.perf_counter() - self._started
+        return with_executor_note(self.sc, f"{self.command}: working, {running}, {elapsed:.0f}s")
 
     def _check_executors(self) -> None:
         """Cancel the Spark jobs once one has waited ``executor_wait`` seconds with no executor.
