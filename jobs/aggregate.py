@@ -191,14 +191,10 @@ def aggregate_grouped(
     started = time.perf_counter()
     m, k = len(lf_names), cardinality
     limit = max(max_patterns, 0) * (k + 1 if with_gold else 1)
-    head = grouped.limit(limit + 1).collect() if limit else []
-    if limit and len(head) <= limit:
-        lines = np.full((len(head), m), -1, dtype=np.int16)
-        for i, r in enumerate(head):
-            codes = np.asarray(r["pattern"], dtype=np.int64)
-            lines[i, codes // k] = codes % k
-        gold = np.fromiter((r["gold"] for r in head), dtype=np.int64, count=len(head))
-        n = np.fromiter((r["n"] for r in head), dtype=np.int64, count=len(head))
+    head = collect_at_most(grouped, limit)
+    if head is not None:
+        lines, columns = pattern_lines(head, m, k, ("gold", "n"))
+        gold, n = columns["gold"], columns["n"]
         result = pattern_result(lines, gold, n, lf_names, k, with_gold=with_gold, started=started,
                                 max_patterns=max_patterns)  # fmt: skip
         if result is not None:
@@ -207,6 +203,26 @@ def aggregate_grouped(
     log.info("aggregate: %d distinct patterns > aggregate.max_patterns=%d; keeping overlap moments only",
              n_patterns, max_patterns)
     return AggregateResult(stats, None, 0, n_patterns, time.perf_counter() - started)
+
+
+def collect_at_most(df: DataFrame, limit: int) -> list[Any] | None:
+    """``df``'s rows when it has at most ``limit`` (one Spark job), else None (and for ``limit`` 0)."""
+    if limit <= 0:
+        return None
+    head = df.limit(limit + 1).collect()
+    return head if len(head) <= limit else None
+
+
+def pattern_lines(rows: Sequence[Any], m: int, k: int, columns: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Collected pattern rows as votes ``[r, m]`` (-1 abstain) and the named integer ``columns`` (``[r]`` each).
+
+    A pattern is its sorted vote codes ``lf * k + class``.
+    """
+    lines = np.full((len(rows), m), -1, dtype=np.int16)
+    for i, r in enumerate(rows):
+        codes = np.asarray(r["pattern"], dtype=np.int64)
+        lines[i, codes // k] = codes % k
+    return lines, {c: np.fromiter((r[c] for r in rows), dtype=np.int64, count=len(rows)) for c in columns}
 
 
 def one_partition_per_core(df: DataFrame) -> DataFrame:

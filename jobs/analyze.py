@@ -109,7 +109,7 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
             lf_rows, pairs, class_cov = stats.lf_statistics(
                 patterns, names, space, versions=applied.lf_versions, kinds={lf.name: lf.kind for lf in applied.lfs},
                 errors={lf.name: lf.errors for lf in applied.lfs}, model=found.model.model if found.model else None,
-                top_pairs=a.top_pairs)
+                top_pairs=a.top_pairs, max_patterns=cfg.aggregate.max_patterns)
             step("per-LF and LF-pair statistics")
             gaps = stats.coverage_gaps(scored, a.coverage_by)
             histogram = stats.confidence_histogram(scored)

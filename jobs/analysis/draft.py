@@ -73,7 +73,7 @@ def draft_effect(
                   .groupBy("lf_name").agg(F.count(F.lit(1)).alias("n")).collect()}
         lf_rows, pairs, _ = stats.lf_statistics(
             patterns, names, space, versions=registry.versions, kinds={lf.name: lf.kind for lf in registry.lfs},
-            errors=errors)
+            errors=errors, max_patterns=cfg.aggregate.max_patterns)
     finally:
         for frame in (rows, votes, sample):
             if frame is not None:

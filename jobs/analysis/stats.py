@@ -3,6 +3,8 @@
 Two small tables reach the driver: rows counted per (slice, gold class, covered) with the label
 model's and majority vote's tie shares summed per class, and rows counted per distinct
 (vote pattern, gold, hard label). Every LF, pair, class and slice statistic is computed from them.
+Past ``aggregate.max_patterns`` distinct patterns the second stays on Spark and the LF statistics are
+aggregated there, as ``lakelabel aggregate`` keeps only the overlap moments.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.aggregate import _moments_on_spark, one_partition_per_core
+from jobs.aggregate import _moments_on_spark, collect_at_most, one_partition_per_core, pattern_lines
 from jobs.analysis.rows import by_column
+from labelmodel.stats import stats_from_matrix
 from lf_library.analysis import lf_summary, wilson_interval
 
 
@@ -147,6 +150,31 @@ def class_coverage(patterns: DataFrame, k: int) -> dict[int, int]:
     return {int(r["c"]): int(r["n"]) for r in rows}
 
 
+GOLD_COUNTS = ("gold_voted", "correct", "lm_labeled", "lm_agree")
+
+
+def _lf_gold_counts_local(lines: np.ndarray, gold: np.ndarray, label: np.ndarray, n: np.ndarray) -> pd.DataFrame:
+    """:func:`lf_gold_counts` summed per LF, from collected patterns (``lines [r, m]``, ``gold, label, n [r]``).
+
+    Indexed by the LFs that voted at least once, as the Spark aggregate is.
+    """
+    voted = lines >= 0
+    weight = n[:, None] * voted
+    counts = {
+        "gold_voted": (weight * (gold >= 0)[:, None]).sum(axis=0),
+        "correct": (weight * (lines == gold[:, None])).sum(axis=0),
+        "lm_labeled": (weight * (label >= 0)[:, None]).sum(axis=0),
+        "lm_agree": (weight * (lines == label[:, None])).sum(axis=0),
+    }
+    frame = pd.DataFrame(counts, columns=list(GOLD_COUNTS))
+    return frame[voted.any(axis=0)]
+
+
+def _class_coverage_local(lines: np.ndarray, n: np.ndarray, k: int) -> dict[int, int]:
+    """:func:`class_coverage` from collected patterns."""
+    return {c: int(n[hit].sum()) for c in range(k) if (hit := (lines == c).any(axis=1)).any()}
+
+
 def lf_weights(model: Any) -> np.ndarray | None:
     """Each LF's weight in the fitted label model: the log-odds its vote adds to the class it votes.
 
@@ -185,14 +213,26 @@ def lf_statistics(
     errors: dict[str, int],
     model: Any = None,
     top_pairs: int = 10,
+    max_patterns: int = 200_000,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[int, int]]:
-    """Per-LF rows, LF pairs (most conflicting, most redundant, the conflict matrix) and per-class coverage."""
-    k = len(label_space)
-    stats, _ = _moments_on_spark(patterns, lf_names, k)
+    """Per-LF rows, LF pairs (most conflicting, most redundant, the conflict matrix) and per-class coverage.
+
+    ``patterns`` (:func:`pattern_counts`) comes to the driver in one job when it has at most
+    ``max_patterns`` rows per class and gold value; a longer one is aggregated on Spark.
+    """
+    k, m = len(label_space), len(lf_names)
+    head = collect_at_most(patterns, max(max_patterns, 0) * (k + 1))
+    if head is not None:
+        lines, columns = pattern_lines(head, m, k, ("gold", "label", "n"))
+        stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=columns["n"])
+        per_lf = _lf_gold_counts_local(lines, columns["gold"], columns["label"], columns["n"])
+        class_cov = _class_coverage_local(lines, columns["n"], k)
+    else:
+        stats, _ = _moments_on_spark(patterns, lf_names, k)
+        per_lf = lf_gold_counts(patterns, k).groupby("lf")[list(GOLD_COUNTS)].sum()
+        class_cov = class_coverage(patterns, k)
     summary = lf_summary(stats, lf_versions=versions, errors=errors)
     votes = stats.class_vote_counts()
-    gold = lf_gold_counts(patterns, k)
-    per_lf = gold.groupby("lf")[["gold_voted", "correct", "lm_labeled", "lm_agree"]].sum()
     est = weights = None
     if model is not None:
         if list(getattr(model, "lf_names", None) or lf_names) == list(lf_names):
@@ -224,7 +264,7 @@ def lf_statistics(
             "weight": _f(weights[j]) if weights is not None else None,
             "lm_agreement": _rate(int(g["lm_agree"]), int(g["lm_labeled"])) if g is not None else None,
         })
-    return rows, pair_statistics(stats, top_pairs), class_coverage(patterns, k)
+    return rows, pair_statistics(stats, top_pairs), class_cov
 
 
 def pair_statistics(stats: Any, top: int) -> dict[str, Any]:

@@ -136,6 +136,39 @@ def test_per_lf_statistics(run, truth):
         assert lf["version"] == truth["votes"].loc[truth["votes"]["lf_name"] == lf["name"], "lf_version"].iloc[0]
 
 
+def test_lf_statistics_are_the_same_on_the_driver_and_on_spark(spark):
+    """Up to aggregate.max_patterns the pattern table is collected and counted in numpy; past it, on Spark."""
+    from jobs.analysis import stats
+
+    rng = np.random.default_rng(7)
+    m, k = 5, 3
+    L = rng.integers(-1, k, size=(400, m))
+    L[:, 3] = np.where(rng.random(400) < 0.9, -1, 1)  # one class only, rarely
+    L[:, 4] = -1  # never votes
+    gold = rng.integers(-1, k, size=400)
+    label = np.where(rng.random(400) < 0.2, -1, rng.integers(0, k, size=400))
+    rows = pd.DataFrame({"pattern": [[j * k + int(v) for j, v in enumerate(line) if v >= 0] for line in L],
+                         "gold": gold, "label": label})
+    patterns = rows.groupby(rows["pattern"].map(tuple).rename("p")).size()  # a few rows stand for many
+    table = rows.assign(p=rows["pattern"].map(tuple)).groupby(["p", "gold", "label"]).size().reset_index(name="n")
+    assert len(table) < len(rows) and len(patterns) > 1
+    frame = spark.createDataFrame(
+        [(list(p), int(g), int(lab), int(n)) for p, g, lab, n in table.itertuples(index=False)],
+        "pattern array<int>, gold int, label int, n long")
+    names = [f"lf_{j}" for j in range(m)]
+    kw = dict(versions={n: "v1" for n in names}, kinds={}, errors={"lf_1": 2}, top_pairs=3)
+    local = stats.lf_statistics(frame, names, ["a", "b", "c"], max_patterns=len(table), **kw)
+    on_spark = stats.lf_statistics(frame, names, ["a", "b", "c"], max_patterns=0, **kw)
+    assert local == on_spark
+    lfs, _, class_cov = local
+    assert [lf["votes"] for lf in lfs] == [int((L[:, j] >= 0).sum()) for j in range(m)]
+    assert lfs[0]["gold_correct"] == int(((L[:, 0] == gold) & (L[:, 0] >= 0)).sum())
+    assert lfs[2]["lm_agreement"] == pytest.approx(((L[:, 2] == label) & (L[:, 2] >= 0)).sum()
+                                                   / ((L[:, 2] >= 0) & (label >= 0)).sum())
+    assert lfs[4]["lm_agreement"] is None and lfs[4]["gold_votes"] == 0
+    assert class_cov == {c: int((L == c).any(axis=1).sum()) for c in range(k)}
+
+
 def test_pairs(run, truth):
     _, _, doc = run
     L, names = truth["L"], truth["names"]
