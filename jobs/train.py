@@ -146,6 +146,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     artifact = f"{registry.ARTIFACT}_{view.name}" if view is not None else registry.ARTIFACT
     registered = f"{e.registered_name}_{view.name}" if view is not None and e.registered_name else e.registered_name
     features.check_columns(e, text_cols, source.df.columns, source.info.path)
+    features.check_numeric(e, source.df, source.info.path)
     columns = features.feature_columns(e, text_cols)
     predictions_path, config_hash = cfg.table_path("predictions"), _config_hash(cfg, text_cols)
     folder = run_dir(cfg.lakehouse, found.run_id)
@@ -262,6 +263,7 @@ def _evaluate(spark: Any, cfg: PipelineConfig, found: Any, model: Any, scored: D
         else:
             rows, ev_source = got
             features.check_columns(cfg.end_model, text_cols, ev_source.df.columns, ev_source.info.path)
+            features.check_numeric(cfg.end_model, ev_source.df, ev_source.info.path)
             ev_rows = ev_source.df.select(F.col(ev_source.id_column).alias("row_id"), *columns)
             ev_pred = _scored_rows(model, ev_rows, cfg.end_model.classifier).select(
                 "row_id", F.col("label").alias("end_label"))

@@ -222,6 +222,23 @@ def test_bad_input_exits_2_and_leaves_the_predictions(trained, tmp_path, capsys)
     assert DeltaTable(cfg.table_path("predictions")).version() == 0
 
 
+def test_numeric_column_of_words_exits_2_naming_it(spark, trained, tmp_path, capsys):
+    """A CSV source's columns are strings: a numeric column holding words stops before the fit, naming it."""
+    cfg, _ = trained
+    assert _cli(cfg, tmp_path, "end_model.numeric_columns=[gold]") == 2
+    err = capsys.readouterr().err
+    assert "end_model.numeric_columns: column 'gold' of" in err and "which is not a number" in err
+    assert DeltaTable(cfg.table_path("predictions")).version() == 0
+    numbers = spark.createDataFrame([("1.5",), (None,), ("7",)], "n string")
+    features.check_numeric(EndModelConfig(numeric_columns=["n"]), numbers, "t")  # numbers as strings are fine
+    dates = spark.createDataFrame([("3",), ("2013-12-27T23:07:50",)], "d string")
+    with pytest.raises(ConfigError, match=r"column 'd' of t holds '2013-12-27T23:07:50', which is not a number"):
+        features.check_numeric(EndModelConfig(numeric_columns=["d"]), dates, "t")
+    arrays = spark.createDataFrame([([1],)], "a array<int>")
+    with pytest.raises(ConfigError, match=r"column 'a' of t is array<int>, not a number"):
+        features.check_numeric(EndModelConfig(numeric_columns=["a"]), arrays, "t")
+
+
 def test_config_checks():
     with pytest.raises(ConfigError, match="end_model.ngrams = 0 must be >= 1"):
         config_from_dict({"end_model": {"ngrams": 0}})
