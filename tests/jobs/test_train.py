@@ -273,3 +273,24 @@ def test_report_has_the_end_model_section(analyzed_run, trained):
     assert built.doc["end_model"]["end_model"]["model_uri"] == summary["end_model"]["model_uri"]
     assert "end_model_f1" in [f["name"] for f in built.figures]
     assert "<h2>End model</h2>" in built.html and summary["end_model"]["model_uri"] in built.html
+
+
+def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path):
+    """A `gold import` after train adds dev targets and test labels: training again is not a no-op.
+
+    Last in the module: it writes predictions v1 (the tests above read v0). Its own gold table
+    name keeps the shared run's lakehouse without a gold table for the other modules.
+    """
+    from jobs.people import gold
+
+    cfg, summary = trained
+    cfg = replace(cfg, tables=replace(cfg.tables, gold="gold_retrain"))
+    assert train.run(spark, cfg)["skipped"]  # no gold table: the same key as the first train
+    source = pd.read_parquet(cfg.source.path).dropna(subset=["gold"]).head(10)
+    (tmp_path / "gold.csv").write_text(source.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
+                                       .assign(split="dev").to_csv(index=False))  # fmt: skip
+    gold.run(spark, cfg, run_id="gold-1", file=str(tmp_path / "gold.csv"))
+    again = train.run(spark, cfg)
+    assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
+    assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
+    assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
