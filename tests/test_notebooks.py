@@ -384,3 +384,26 @@ def test_develop_lf_says_its_draft_is_the_demos_on_another_label_space(spark, la
     with pytest.raises(ValueError, match=r"written for the demo's tickets \(conf/demo.yaml\); your library's label "
                                          r"space is \['routine', "):
         run_notebook(REPO / "notebooks" / "develop_lf.py", {"config": str(config)})
+
+
+def test_notebooks_refuse_a_multi_task_config_naming_its_tasks(spark, lake, tmp_path):
+    """develop_lf and inspect_labels read one label space; a multi-task config is named as such.
+
+    Before: develop_lf printed a library over class_0..class_3 and its draft cell failed on that,
+    inspect_labels said "no labels table ... run the pipeline first" right after a run.
+    """
+    from lf_library.errors import ConfigError
+
+    config = tmp_path / "tasks.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": str(lake["root"] / "source" / "tickets"), "format": "parquet", "id_column": "ticket_id"},
+        "lfs": {"modules": ["lf_library.lfs.demo", "lf_library.lfs.demo_urgency"]},
+        "tasks": {"topic": {"label_space": ["billing", "technical", "shipping", "account"]},
+                  "urgency": {"label_space": ["routine", "urgent"]}},
+        "mlflow": {"enabled": False},
+    }))  # fmt: skip
+    for name in ("develop_lf", "inspect_labels"):
+        with pytest.raises(ConfigError, match=rf"declares several tasks \(topic, urgency\); the {name} notebook reads "
+                                              r"a single-task config.*task_labels\(spark, cfg, TASK\)"):
+            run_notebook(REPO / "notebooks" / f"{name}.py", {"config": str(config)})

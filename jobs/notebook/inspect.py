@@ -89,6 +89,9 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
     ConfigError
         No labels table, or one not written by lakelabel.
     """
+    from jobs.notebook.develop import require_single_task
+
+    require_single_task(cfg, "inspect_labels")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
     if not io.table_exists(labels_path):
@@ -156,6 +159,9 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
 
 
 def _labels(spark: SparkSession, cfg: PipelineConfig) -> DataFrame:
+    from jobs.notebook.develop import require_single_task
+
+    require_single_task(cfg, "inspect_labels")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     path = cfg.table_path("labels")
     if not io.table_exists(path):
