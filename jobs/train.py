@@ -263,6 +263,9 @@ def _evaluate(spark: Any, cfg: PipelineConfig, found: Any, model: Any, scored: D
     if ev is not None and ev.gold_column:
         got = evaluate.evaluation_rows(spark, cfg, found.lf_names, io, task=view.task if view is not None else None)
         if isinstance(got, str):
+            # Not silently: on YouTube the held-out video is the number people train for.
+            log.warning("train: %s; train with the LFs of the run whose labels it learns from (the same lfs "
+                        "settings), or rerun the pipeline with these", got)
             out["evaluation"] = {"note": got}
         else:
             rows, ev_source = got

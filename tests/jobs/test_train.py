@@ -294,3 +294,20 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path):
     assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
     assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
     assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
+
+
+def test_an_evaluation_source_left_unscored_is_a_warning(spark, trained, caplog):
+    """Train with other LFs than the run's (`run --set lfs...` then plain `train`): the held-out set is not silent."""
+    import logging
+
+    from jobs.apply_lfs import build_registry
+
+    cfg, _ = trained
+    dropped = build_registry(cfg).names[0]
+    cfg = replace(cfg, lfs=replace(cfg.lfs, exclude=[*cfg.lfs.exclude, dropped]),
+                  end_model=replace(cfg.end_model, feedback_rows=2))  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="jobs.train"):
+        doc = train.run(spark, cfg)
+    assert "the evaluation source was not scored" in doc["evaluation"]["evaluation"]["note"]
+    assert any("the evaluation source was not scored" in r.getMessage() and "the same lfs settings" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
