@@ -102,6 +102,8 @@ def check_run_pipeline(spark, lake, pipeline_run) -> None:
     assert summary["tables"]["labels"]["version"] == labels.version()
     assert summary["tables"]["votes"]["version"] == votes.version()
     assert summary["mlflow"]["run_id"]
+    assert pipeline_run["metrics"] == {k: summary["metrics"][k] for k in ("rows", "coverage", "conflict_rate",
+                                                                         "accuracy")}
 
 
 def check_develop_lf(spark, lake, pipeline_run) -> None:
@@ -407,3 +409,14 @@ def test_notebooks_refuse_a_multi_task_config_naming_its_tasks(spark, lake, tmp_
         with pytest.raises(ConfigError, match=rf"declares several tasks \(topic, urgency\); the {name} notebook reads "
                                               r"a single-task config.*task_labels\(spark, cfg, TASK\)"):
             run_notebook(REPO / "notebooks" / f"{name}.py", {"config": str(config)})
+
+
+def test_run_metrics_of_a_multi_task_summary_are_per_task():
+    """run_pipeline printed {} for a multi-task run: its metrics are named <task>.<metric>."""
+    from jobs.notebook import run_metrics
+
+    summary = {"metrics": {"topic.rows": 3000, "topic.coverage": 0.96, "topic.lf_coverage.kw": 0.1,
+                           "urgency.rows": 3000, "urgency.accuracy": 0.79},
+               "tasks": {"topic": {}, "urgency": {}}}  # fmt: skip
+    assert run_metrics(summary) == {"topic": {"rows": 3000, "coverage": 0.96},
+                                    "urgency": {"rows": 3000, "accuracy": 0.79}}
