@@ -146,17 +146,22 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     artifact = f"{registry.ARTIFACT}_{view.name}" if view is not None else registry.ARTIFACT
     registered = f"{e.registered_name}_{view.name}" if view is not None and e.registered_name else e.registered_name
     features.check_columns(e, text_cols, source.df.columns, source.info.path)
+    features.check_numeric(e, source.df, source.info.path)
     columns = features.feature_columns(e, text_cols)
     predictions_path, config_hash = cfg.table_path("predictions"), _config_hash(cfg, text_cols)
     folder = run_dir(cfg.lakehouse, found.run_id)
+    # The gold table's dev labels are training targets (end_model.use_dev_labels) and its test labels
+    # a gold set: a `gold import` since the last train makes a new model, not a no-op.
+    gold_path = cfg.table_path("gold")
+    gold_version = io.table_version(gold_path) if io.table_exists(gold_path) else None
     previous = io.read_metadata(predictions_path) if io.table_exists(predictions_path) else {}
     if TRAIN_META_KEY in previous and (folder / train_file).exists():
         prior = json.loads(previous[TRAIN_META_KEY])
-        if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash")) == (
-                found.run_id, found.labels_version, config_hash):
+        if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash"), prior.get("gold_version")) == (
+                found.run_id, found.labels_version, config_hash, gold_version):
             doc = json.loads((folder / train_file).read_text())
-            log.info("train: run %s already trained on labels v%s with this config; nothing to do", found.run_id,
-                     found.labels_version)
+            log.info("train: run %s already trained on labels v%s (gold %s) with this config; nothing to do",
+                     found.run_id, found.labels_version, "none" if gold_version is None else f"v{gold_version}")
             return {**doc, "skipped": True, "timings_seconds": {"train": round(time.perf_counter() - started, 3)}}
     labels = found.labels(spark, io).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
@@ -210,7 +215,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
         }  # fmt: skip
         meta = {"run_id": found.run_id, "labels_table": found.labels_path, "labels_version": found.labels_version,
                 "source_table": source.info.path, "source_version": source.info.version, "classifier": e.classifier,
-                "config_hash": config_hash}  # fmt: skip
+                "config_hash": config_hash, "gold_version": gold_version}  # fmt: skip
         written: dict[str, Any] = {}
 
         def log_and_write(mlflow: Any) -> None:
@@ -258,10 +263,14 @@ def _evaluate(spark: Any, cfg: PipelineConfig, found: Any, model: Any, scored: D
     if ev is not None and ev.gold_column:
         got = evaluate.evaluation_rows(spark, cfg, found.lf_names, io, task=view.task if view is not None else None)
         if isinstance(got, str):
+            # Not silently: on YouTube the held-out video is the number people train for.
+            log.warning("train: %s; train with the LFs of the run whose labels it learns from (the same lfs "
+                        "settings), or rerun the pipeline with these", got)
             out["evaluation"] = {"note": got}
         else:
             rows, ev_source = got
             features.check_columns(cfg.end_model, text_cols, ev_source.df.columns, ev_source.info.path)
+            features.check_numeric(cfg.end_model, ev_source.df, ev_source.info.path)
             ev_rows = ev_source.df.select(F.col(ev_source.id_column).alias("row_id"), *columns)
             ev_pred = _scored_rows(model, ev_rows, cfg.end_model.classifier).select(
                 "row_id", F.col("label").alias("end_label"))

@@ -26,6 +26,7 @@ cfg = notebook.load_notebook_config(
     dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
 )
 show = globals().get("display", print)  # Databricks' display(), else print
+notebook.require_single_task(cfg, "develop_lf")  # one library, one label space
 library = build_registry(cfg)
 print(library)  # the label space your LF votes in, and the LFs it is compared with
 

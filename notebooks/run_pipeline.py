@@ -26,7 +26,8 @@ result = pipeline.run(get_spark("lakelabel-notebook"), cfg, run_id=run_id)
 # COMMAND ----------
 
 summary = result.summary
-print({k: summary["metrics"][k] for k in ("rows", "coverage", "conflict_rate", "accuracy") if k in summary["metrics"]})
+metrics = notebook.run_metrics(summary)  # per task for a multi-task config
+print(metrics)
 print("votes:", summary["tables"]["votes"])
 print("labels:", summary["tables"]["labels"])
 print("MLflow run:", summary["mlflow"]["run_id"])

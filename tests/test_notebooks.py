@@ -102,6 +102,8 @@ def check_run_pipeline(spark, lake, pipeline_run) -> None:
     assert summary["tables"]["labels"]["version"] == labels.version()
     assert summary["tables"]["votes"]["version"] == votes.version()
     assert summary["mlflow"]["run_id"]
+    assert pipeline_run["metrics"] == {k: summary["metrics"][k] for k in ("rows", "coverage", "conflict_rate",
+                                                                         "accuracy")}
 
 
 def check_develop_lf(spark, lake, pipeline_run) -> None:
@@ -384,3 +386,37 @@ def test_develop_lf_says_its_draft_is_the_demos_on_another_label_space(spark, la
     with pytest.raises(ValueError, match=r"written for the demo's tickets \(conf/demo.yaml\); your library's label "
                                          r"space is \['routine', "):
         run_notebook(REPO / "notebooks" / "develop_lf.py", {"config": str(config)})
+
+
+def test_notebooks_refuse_a_multi_task_config_naming_its_tasks(spark, lake, tmp_path):
+    """develop_lf and inspect_labels read one label space; a multi-task config is named as such.
+
+    Before: develop_lf printed a library over class_0..class_3 and its draft cell failed on that,
+    inspect_labels said "no labels table ... run the pipeline first" right after a run.
+    """
+    from lf_library.errors import ConfigError
+
+    config = tmp_path / "tasks.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": str(lake["root"] / "source" / "tickets"), "format": "parquet", "id_column": "ticket_id"},
+        "lfs": {"modules": ["lf_library.lfs.demo", "lf_library.lfs.demo_urgency"]},
+        "tasks": {"topic": {"label_space": ["billing", "technical", "shipping", "account"]},
+                  "urgency": {"label_space": ["routine", "urgent"]}},
+        "mlflow": {"enabled": False},
+    }))  # fmt: skip
+    for name in ("develop_lf", "inspect_labels"):
+        with pytest.raises(ConfigError, match=rf"declares several tasks \(topic, urgency\); the {name} notebook reads "
+                                              r"a single-task config.*task_labels\(spark, cfg, TASK\)"):
+            run_notebook(REPO / "notebooks" / f"{name}.py", {"config": str(config)})
+
+
+def test_run_metrics_of_a_multi_task_summary_are_per_task():
+    """run_pipeline printed {} for a multi-task run: its metrics are named <task>.<metric>."""
+    from jobs.notebook import run_metrics
+
+    summary = {"metrics": {"topic.rows": 3000, "topic.coverage": 0.96, "topic.lf_coverage.kw": 0.1,
+                           "urgency.rows": 3000, "urgency.accuracy": 0.79},
+               "tasks": {"topic": {}, "urgency": {}}}  # fmt: skip
+    assert run_metrics(summary) == {"topic": {"rows": 3000, "coverage": 0.96},
+                                    "urgency": {"rows": 3000, "accuracy": 0.79}}

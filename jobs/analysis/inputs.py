@@ -90,6 +90,10 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
             raise ConfigError(f"the labels table {labels_path} was not written by lakelabel (no {LABELS_META_KEY!r} "
                               f"commit metadata); point tables.labels at a lakelabel labels table")
         written = json.loads(meta[LABELS_META_KEY])
+        if "tasks" in written:  # a multi-task run's table: one struct column per task, no `probabilities`
+            raise ConfigError(f"the labels table {labels_path} holds the labels of several tasks "
+                              f"({', '.join(written['tasks'])}), not one task's: use the config that declares those "
+                              f"tasks, with --task NAME, or point tables.labels at a single-task labels table")
         labels_version = io.table_version(labels_path)
     latest_run = written.get("run_id")
     if run_id is not None and run_id != latest_run:

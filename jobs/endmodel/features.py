@@ -30,8 +30,8 @@ from pyspark.sql import functions as F
 from jobs.runtime.config import EndModelConfig
 from lf_library.errors import ConfigError
 
-__all__ = ["LABEL", "WEIGHT", "OUTPUT_COLUMNS", "feature_columns", "build_pipeline", "training_rows",
-           "probabilities"]  # fmt: skip
+__all__ = ["LABEL", "WEIGHT", "OUTPUT_COLUMNS", "feature_columns", "check_numeric", "build_pipeline",
+           "training_rows", "probabilities"]  # fmt: skip
 
 LABEL, WEIGHT = "__ll_label", "__ll_weight"
 # Columns the fitted pipeline adds; a source column with one of these names cannot be a feature.
@@ -59,6 +59,35 @@ def check_columns(cfg: EndModelConfig, text_columns: Sequence[str], available: S
     if clash:
         raise ConfigError(f"end_model column(s) {clash} clash with the model's own columns ({', '.join(OUTPUT_COLUMNS)},"
                           f" __ll_*); rename them in a view of the source")
+
+
+def check_numeric(cfg: EndModelConfig, df: DataFrame, table: str) -> None:
+    """Raise :class:`ConfigError` for an ``end_model.numeric_columns`` column that is not a number.
+
+    A string column (every column of a CSV source) is cast to double by the pipeline, which fails
+    on the first value that is not a number, deep inside the fit: one Spark job looks for such a
+    value first, so the job stops naming the column and the value instead.
+    """
+    from pyspark.sql import types as T
+
+    strings = []
+    for c in cfg.numeric_columns:
+        dtype = df.schema[c].dataType
+        if isinstance(dtype, T.StringType):
+            strings.append(c)
+        elif not isinstance(dtype, (T.NumericType, T.BooleanType, T.TimestampType)):
+            raise ConfigError(f"end_model.numeric_columns: column {c!r} of {table} is {dtype.simpleString()}, not a "
+                              f"number; list it under end_model.categorical_columns or text_columns instead")
+    if not strings:
+        return
+    bad = df.select([F.first(F.when(F.col(_quote(c)).isNotNull() & F.expr(f"try_cast({_quote(c)} AS DOUBLE)").isNull(),
+                                    F.col(_quote(c))), ignorenulls=True).alias(f"c{i}")
+                     for i, c in enumerate(strings)]).first()  # fmt: skip
+    for i, c in enumerate(strings):
+        if bad is not None and bad[f"c{i}"] is not None:
+            raise ConfigError(f"end_model.numeric_columns: column {c!r} of {table} holds {bad[f'c{i}']!r}, which is not "
+                              f"a number; list it under end_model.categorical_columns or text_columns instead, or "
+                              f"make it numeric (or null) in a view of the source")
 
 
 def _quote(name: str) -> str:

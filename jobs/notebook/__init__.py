@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 from jobs.explain import explain_row, format_text as explanation_text
-from jobs.notebook.develop import LFTrial, draw_sample, load_notebook_config, try_lf
-from jobs.notebook.inspect import Lineage, confidence_histogram, label_distribution, labels_with_lineage, lineage
+from jobs.notebook.develop import LFTrial, draw_sample, load_notebook_config, require_single_task, try_lf
+from jobs.notebook.inspect import (Lineage, confidence_histogram, label_distribution, labels_with_lineage, lineage,
+                                   run_metrics)
 
 __all__ = [
     "LFTrial",
@@ -24,5 +25,7 @@ __all__ = [
     "labels_with_lineage",
     "lineage",
     "load_notebook_config",
+    "require_single_task",
+    "run_metrics",
     "try_lf",
 ]

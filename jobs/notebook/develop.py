@@ -191,6 +191,27 @@ def draw_sample(
     return source.df.orderBy(F.xxhash64(key.cast("string"), F.lit(seed)), key).limit(sample_rows)
 
 
+def require_single_task(cfg: PipelineConfig, notebook: str) -> None:
+    """Raise :class:`ConfigError` when ``cfg`` declares several tasks: ``notebook`` reads one label space.
+
+    ``develop_lf`` compares a draft with one library (a multi-task config's registry mixes the
+    tasks' label spaces) and ``inspect_labels`` reads the single-task labels table (a multi-task
+    run writes ``<tables.labels>_tasks``); without this they said "class_0, ..." or "no labels table".
+    """
+    from jobs.tasks import is_multitask
+
+    if not is_multitask(cfg):
+        return
+    ml = cfg.multi_label
+    names = ", ".join([t.name for t in cfg.tasks] + ([f"{ml.name}_{tag}" for tag in ml.tags] if ml else []))
+    raise ConfigError(
+        f"the config declares several tasks ({names}); the {notebook} notebook reads a single-task config: give it a "
+        f"config with one task's LFs and gold_column, or read a task's labels with "
+        f"jobs.multitask_labels.task_labels(spark, cfg, TASK), `lakelabel report --task TASK` or `lakelabel explain "
+        f"--task TASK`"
+    )
+
+
 def _library_with(cfg: PipelineConfig, draft: LabelingFunction) -> tuple[LFRegistry, str | None]:
     """The registered library with ``draft`` added (replacing a library LF of the same name)."""
     if not isinstance(draft, LabelingFunction):
@@ -198,6 +219,7 @@ def _library_with(cfg: PipelineConfig, draft: LabelingFunction) -> tuple[LFRegis
             f"try_lf needs a LabelingFunction, got {type(draft).__name__}: decorate the function with "
             f"@labeling_function() or build it with keyword_lf/regex_lf/lexicon_lf/sql_lf"
         )
+    require_single_task(cfg, "develop_lf")
     library = build_registry(cfg)
     if draft.label_space is not None and tuple(draft.label_space) != library.label_space:
         raise LFConfigError(

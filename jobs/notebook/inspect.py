@@ -81,6 +81,22 @@ class Lineage:
         return asdict(self)
 
 
+HEADLINE_METRICS = ("rows", "coverage", "conflict_rate", "accuracy")
+
+
+def run_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The headline metrics of a pipeline summary: rows, coverage, conflict rate, accuracy (with gold).
+
+    A multi-task run names its metrics ``<task>.<metric>``: they come back per task,
+    ``{task: {metric: value}}``, rather than as an empty dict.
+    """
+    metrics = summary.get("metrics") or {}
+    tasks = summary.get("tasks") or {}
+    if not tasks:
+        return {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
+    return {task: {k: metrics[f"{task}.{k}"] for k in HEADLINE_METRICS if f"{task}.{k}" in metrics} for task in tasks}
+
+
 def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
     """The lineage of the latest labels table (see :class:`Lineage`).
 
@@ -89,6 +105,9 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
     ConfigError
         No labels table, or one not written by lakelabel.
     """
+    from jobs.notebook.develop import require_single_task
+
+    require_single_task(cfg, "inspect_labels")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
     if not io.table_exists(labels_path):
@@ -156,6 +175,9 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
 
 
 def _labels(spark: SparkSession, cfg: PipelineConfig) -> DataFrame:
+    from jobs.notebook.develop import require_single_task
+
+    require_single_task(cfg, "inspect_labels")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     path = cfg.table_path("labels")
     if not io.table_exists(path):

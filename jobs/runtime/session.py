@@ -149,6 +149,7 @@ def get_spark(
         _require_classic(active)
         if "DATABRICKS_RUNTIME_VERSION" not in os.environ:
             ship_code(active)  # e.g. a Jupyter session on a standalone cluster
+            local_python(active)
         return active
     java = ensure_java()
     major = _java_major(java)
@@ -292,6 +293,26 @@ def _require_classic(spark) -> None:
             "Connect (SPARK_REMOTE, Databricks shared access mode, serverless) is not supported: unset "
             "SPARK_REMOTE or use a dedicated (single-user) cluster"
         ) from None
+
+
+def local_python(spark) -> str | None:
+    """Run the Python of a local session's executors with this interpreter, as a session lakelabel builds does.
+
+    A notebook's own ``SparkSession.builder.getOrCreate()`` without ``PYSPARK_PYTHON`` starts its
+    executors with ``python3`` from ``PATH``: in a venv kernel that is not activated, a Python
+    without pyarrow or lakelabel, and every job fails with ``No module named 'pyarrow'`` deep in a
+    Delta write. On a local master the executors run on this machine, so unless the user chose
+    their Python (``PYSPARK_PYTHON``, ``spark.pyspark.python``) they get the driver's, for the
+    Python functions created from now on. Returns the interpreter set, or None when left alone.
+    """
+    sc = spark.sparkContext
+    chosen = os.environ.get("PYSPARK_PYTHON") or sc.getConf().get("spark.pyspark.python", "")
+    if not sc.master.startswith("local") or chosen or sc.pythonExec == sys.executable:
+        return None
+    log.info("the active local session's executors would run %r; lakelabel runs them with this Python, %s",
+             sc.pythonExec, sys.executable)
+    sc.pythonExec = sys.executable
+    return sys.executable
 
 
 def ship_code(spark) -> str | None:

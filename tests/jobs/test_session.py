@@ -89,6 +89,29 @@ def test_local_cores_and_balanced_file_splits(spark, tmp_path):
     assert spark.read.parquet(str(tmp_path / "big.parquet")).rdd.getNumPartitions() > 2
 
 
+def test_a_notebooks_own_local_session_runs_the_executors_with_this_python(spark, monkeypatch):
+    """A notebook's ``SparkSession.builder.getOrCreate()`` without PYSPARK_PYTHON runs ``python3`` from PATH."""
+    import sys
+
+    from jobs.runtime.session import get_spark
+
+    sc = spark.sparkContext
+    before = sc.pythonExec
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    try:
+        sc.pythonExec = "python3"  # what pyspark's SparkContext takes without PYSPARK_PYTHON
+        assert get_spark() is spark
+        assert sc.pythonExec == sys.executable
+        # Python functions made from now on run there: this interpreter, with pyarrow.
+        got = spark.range(3).mapInArrow(lambda batches: batches, "id long").count()
+        assert got == 3
+        monkeypatch.setenv("PYSPARK_PYTHON", "python3")  # the user's choice is left alone
+        sc.pythonExec = "python3"
+        assert get_spark() is spark and sc.pythonExec == "python3"
+    finally:
+        sc.pythonExec = before
+
+
 def test_master_urls_are_checked_before_the_jvm_starts():
     for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "local[10]", "spark://127.0.0.1:7077", "yarn",
                  "k8s://https://host:6443", "local-cluster[2,1,1024]"):

@@ -200,6 +200,18 @@ def test_bad_task_options(tmp_path, capsys):
     assert "lakelabel fit reads one task" in err and "`lakelabel run` aggregates, fits and writes every task" in err
 
 
+def test_a_single_task_config_on_the_tasks_labels_table_is_exit_2(spark, tasks_run, tmp_path, capsys):
+    """tables.labels pointed at ``labels_tasks``: one line naming the table and its tasks, not Spark's missing column."""
+    cfg, _ = tasks_run
+    single = {"lakehouse": str(cfg.lakehouse), "source": {"path": cfg.source.path, "format": "parquet", "id_column": "id"},
+              "lfs": {"modules": ["tests.jobs.urgency_lfs"]}, "tables": {"labels": "labels_tasks"},
+              "mlflow": {"enabled": False}}  # fmt: skip
+    for command in (["train"], ["analyze"]):
+        err = _cli(tmp_path, single, capsys, *command)
+        assert "labels_tasks holds the labels of several tasks (tags_refund, urgency), not one task's" in err, err
+        assert "--task NAME" in err
+
+
 def test_verify_one_task(spark, tasks_run, capsys):
     """verify --task rebuilds the task's labels from the votes and its model, and compares them row by row."""
     from jobs import cli

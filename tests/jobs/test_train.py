@@ -222,6 +222,23 @@ def test_bad_input_exits_2_and_leaves_the_predictions(trained, tmp_path, capsys)
     assert DeltaTable(cfg.table_path("predictions")).version() == 0
 
 
+def test_numeric_column_of_words_exits_2_naming_it(spark, trained, tmp_path, capsys):
+    """A CSV source's columns are strings: a numeric column holding words stops before the fit, naming it."""
+    cfg, _ = trained
+    assert _cli(cfg, tmp_path, "end_model.numeric_columns=[gold]") == 2
+    err = capsys.readouterr().err
+    assert "end_model.numeric_columns: column 'gold' of" in err and "which is not a number" in err
+    assert DeltaTable(cfg.table_path("predictions")).version() == 0
+    numbers = spark.createDataFrame([("1.5",), (None,), ("7",)], "n string")
+    features.check_numeric(EndModelConfig(numeric_columns=["n"]), numbers, "t")  # numbers as strings are fine
+    dates = spark.createDataFrame([("3",), ("2013-12-27T23:07:50",)], "d string")
+    with pytest.raises(ConfigError, match=r"column 'd' of t holds '2013-12-27T23:07:50', which is not a number"):
+        features.check_numeric(EndModelConfig(numeric_columns=["d"]), dates, "t")
+    arrays = spark.createDataFrame([([1],)], "a array<int>")
+    with pytest.raises(ConfigError, match=r"column 'a' of t is array<int>, not a number"):
+        features.check_numeric(EndModelConfig(numeric_columns=["a"]), arrays, "t")
+
+
 def test_config_checks():
     with pytest.raises(ConfigError, match="end_model.ngrams = 0 must be >= 1"):
         config_from_dict({"end_model": {"ngrams": 0}})
@@ -256,3 +273,41 @@ def test_report_has_the_end_model_section(analyzed_run, trained):
     assert built.doc["end_model"]["end_model"]["model_uri"] == summary["end_model"]["model_uri"]
     assert "end_model_f1" in [f["name"] for f in built.figures]
     assert "<h2>End model</h2>" in built.html and summary["end_model"]["model_uri"] in built.html
+
+
+def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path):
+    """A `gold import` after train adds dev targets and test labels: training again is not a no-op.
+
+    Last in the module: it writes predictions v1 (the tests above read v0). Its own gold table
+    name keeps the shared run's lakehouse without a gold table for the other modules.
+    """
+    from jobs.people import gold
+
+    cfg, summary = trained
+    cfg = replace(cfg, tables=replace(cfg.tables, gold="gold_retrain"))
+    assert train.run(spark, cfg)["skipped"]  # no gold table: the same key as the first train
+    source = pd.read_parquet(cfg.source.path).dropna(subset=["gold"]).head(10)
+    (tmp_path / "gold.csv").write_text(source.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
+                                       .assign(split="dev").to_csv(index=False))  # fmt: skip
+    gold.run(spark, cfg, run_id="gold-1", file=str(tmp_path / "gold.csv"))
+    again = train.run(spark, cfg)
+    assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
+    assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
+    assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
+
+
+def test_an_evaluation_source_left_unscored_is_a_warning(spark, trained, caplog):
+    """Train with other LFs than the run's (`run --set lfs...` then plain `train`): the held-out set is not silent."""
+    import logging
+
+    from jobs.apply_lfs import build_registry
+
+    cfg, _ = trained
+    dropped = build_registry(cfg).names[0]
+    cfg = replace(cfg, lfs=replace(cfg.lfs, exclude=[*cfg.lfs.exclude, dropped]),
+                  end_model=replace(cfg.end_model, feedback_rows=2))  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="jobs.train"):
+        doc = train.run(spark, cfg)
+    assert "the evaluation source was not scored" in doc["evaluation"]["evaluation"]["note"]
+    assert any("the evaluation source was not scored" in r.getMessage() and "the same lfs settings" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
