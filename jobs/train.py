@@ -74,7 +74,10 @@ def _text_columns(cfg: PipelineConfig, view: TaskView | None = None) -> list[str
 
 
 def _config_hash(cfg: PipelineConfig, text_columns: Sequence[str]) -> str:
-    data = {**cfg.to_dict()["end_model"], "text_columns": list(text_columns)}
+    """The settings a trained model and its summary come from: ``end_model``, the text columns, and the
+    ``evaluation:`` source it is scored on (another one trains again rather than keep stale scores)."""
+    settings = cfg.to_dict()
+    data = {**settings["end_model"], "text_columns": list(text_columns), "evaluation": settings.get("evaluation")}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

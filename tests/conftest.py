@@ -19,10 +19,11 @@ DELTA_PACKAGES_ENV = "LAKELABEL_TEST_DELTA_PACKAGES"
 
 # The suite's JVMs (this session's, every lakelabel and spark-submit it starts, the standalone master
 # and worker) run small jobs for seconds to minutes. On 2 cores, C2 compiling Spark's code in the
-# background costs more CPU than it saves: the C1 compiler alone and the serial collector took the
-# suite from 17.7 to ~14 minutes (benchmarks/RESULTS.md, session 19). Set here, before any JVM
-# starts, for every child process; a SPARK_SUBMIT_OPTS of your own wins (an empty one keeps the JVM's
-# defaults).
+# background costs more CPU than it saves: with the C1 compiler alone and the serial collector, the
+# pipeline, analyze and two CLI drill tests took 147 s instead of 168 s on a quiet machine, the CPUs
+# 71% busy instead of 85% (benchmarks/RESULTS.md, session 19). Set here, before any JVM starts, for
+# every child process; a SPARK_SUBMIT_OPTS of your own wins (an empty one keeps the JVM's defaults).
+# The executors of the standalone-cluster tests keep the JVM's defaults.
 TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTS)
 os.environ.setdefault("SPARK_DAEMON_JAVA_OPTS", TEST_JVM_OPTS)

@@ -294,6 +294,9 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path):
     assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
     assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
     assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
+    # Another evaluation source (here none) trains again: the summary's scores are the current config's.
+    unscored = train.run(spark, replace(cfg, evaluation=None))
+    assert not unscored["skipped"] and "evaluation" not in unscored["evaluation"]
 
 
 def test_an_evaluation_source_left_unscored_is_a_warning(spark, trained, caplog):
