@@ -156,18 +156,18 @@ GOLD_COUNTS = ("gold_voted", "correct", "lm_labeled", "lm_agree")
 def _lf_gold_counts_local(lines: np.ndarray, gold: np.ndarray, label: np.ndarray, n: np.ndarray) -> pd.DataFrame:
     """:func:`lf_gold_counts` summed per LF, from collected patterns (``lines [r, m]``, ``gold, label, n [r]``).
 
-    Indexed by the LFs that voted at least once, as the Spark aggregate is.
+    Indexed by the LFs that voted at least once, as the Spark aggregate is. One LF at a time: memory
+    stays O(rows) beyond ``lines`` (up to ``aggregate.max_patterns`` x (k + 1) rows).
     """
-    voted = lines >= 0
-    weight = n[:, None] * voted
-    counts = {
-        "gold_voted": (weight * (gold >= 0)[:, None]).sum(axis=0),
-        "correct": (weight * (lines == gold[:, None])).sum(axis=0),
-        "lm_labeled": (weight * (label >= 0)[:, None]).sum(axis=0),
-        "lm_agree": (weight * (lines == label[:, None])).sum(axis=0),
-    }
-    frame = pd.DataFrame(counts, columns=list(GOLD_COUNTS))
-    return frame[voted.any(axis=0)]
+    has_gold, has_label = gold >= 0, label >= 0
+    rows = {}
+    for j in range(lines.shape[1]):
+        v = lines[:, j]
+        voted = v >= 0
+        if voted.any():
+            rows[j] = (n[voted & has_gold].sum(), n[voted & (v == gold)].sum(), n[voted & has_label].sum(),
+                       n[voted & (v == label)].sum())  # fmt: skip
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(GOLD_COUNTS), dtype="int64")
 
 
 def _class_coverage_local(lines: np.ndarray, n: np.ndarray, k: int) -> dict[int, int]:
