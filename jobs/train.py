@@ -149,7 +149,6 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     artifact = f"{registry.ARTIFACT}_{view.name}" if view is not None else registry.ARTIFACT
     registered = f"{e.registered_name}_{view.name}" if view is not None and e.registered_name else e.registered_name
     features.check_columns(e, text_cols, source.df.columns, source.info.path)
-    features.check_numeric(e, source.df, source.info.path)
     columns = features.feature_columns(e, text_cols)
     predictions_path, config_hash = cfg.table_path("predictions"), _config_hash(cfg, text_cols)
     folder = run_dir(cfg.lakehouse, found.run_id)
@@ -166,6 +165,8 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
             log.info("train: run %s already trained on labels v%s (gold %s) with this config; nothing to do",
                      found.run_id, found.labels_version, "none" if gold_version is None else f"v{gold_version}")
             return {**doc, "skipped": True, "timings_seconds": {"train": round(time.perf_counter() - started, 3)}}
+    # A scan of the source when a numeric column is a string; a no-op rerun (above) trained on it already.
+    features.check_numeric(e, source.df, source.info.path)
     labels = found.labels(spark, io).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
         F.coalesce("n_votes", F.lit(0)).alias("n_votes"))

@@ -198,12 +198,11 @@ def require_single_task(cfg: PipelineConfig, notebook: str) -> None:
     tasks' label spaces) and ``inspect_labels`` reads the single-task labels table (a multi-task
     run writes ``<tables.labels>_tasks``); without this they said "class_0, ..." or "no labels table".
     """
-    from jobs.tasks import is_multitask
+    from jobs.tasks import build_task_set, is_multitask
 
     if not is_multitask(cfg):
         return
-    ml = cfg.multi_label
-    names = ", ".join([t.name for t in cfg.tasks] + ([f"{ml.name}_{tag}" for tag in ml.tags] if ml else []))
+    names = ", ".join(build_task_set(cfg).names)
     raise ConfigError(
         f"the config declares several tasks ({names}); the {notebook} notebook reads a single-task config: give it a "
         f"config with one task's LFs and gold_column, or read a task's labels with "

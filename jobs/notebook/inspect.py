@@ -20,6 +20,7 @@ from jobs import delta_io
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from jobs.delta_io.sources import load_source
+from jobs.notebook.develop import require_single_task
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.write_labels import LABELS_META_KEY
 from lf_library.errors import ConfigError
@@ -105,8 +106,6 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
     ConfigError
         No labels table, or one not written by lakelabel.
     """
-    from jobs.notebook.develop import require_single_task
-
     require_single_task(cfg, "inspect_labels")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     labels_path, votes_path = cfg.table_path("labels"), cfg.table_path("votes")
@@ -175,8 +174,6 @@ def lineage(spark: SparkSession, cfg: PipelineConfig) -> Lineage:
 
 
 def _labels(spark: SparkSession, cfg: PipelineConfig) -> DataFrame:
-    from jobs.notebook.develop import require_single_task
-
     require_single_task(cfg, "inspect_labels")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     path = cfg.table_path("labels")
