@@ -25,8 +25,12 @@ DELTA_PACKAGES_ENV = "LAKELABEL_TEST_DELTA_PACKAGES"
 # every child process; a SPARK_SUBMIT_OPTS of your own wins (an empty one keeps the JVM's defaults).
 # The executors of the standalone-cluster tests keep the JVM's defaults.
 TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+_SET_BY_SUITE = {name: name not in os.environ for name in ("SPARK_SUBMIT_OPTS", "SPARK_DAEMON_JAVA_OPTS")}
 os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTS)
 os.environ.setdefault("SPARK_DAEMON_JAVA_OPTS", TEST_JVM_OPTS)
+# ... and they map Spark's classes from one archive instead of loading them from the jars
+# (tests/jvm_archive.py); LAKELABEL_TEST_JVM_ARCHIVE=0 turns that off.
+JVM_ARCHIVE_ENV = "LAKELABEL_TEST_JVM_ARCHIVE"
 
 
 def delta_test_conf() -> dict[str, str]:
@@ -53,12 +57,42 @@ def pytest_collection_modifyitems(session, config, items):
         from tests import label_studio_server
 
         label_studio_server.start_background()
+    _use_jvm_archive(config, items)
     # The same for the spark-submit to a master that is down: ~70 s of Spark's client waiting.
     if any(item.name == "test_spark_submit_to_a_master_that_is_down_is_transient_exit_3" for item in items) \
             and not hasattr(config, "workerinput") and not config.option.collectonly:
         from tests.jobs import test_session
 
         test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"))
+
+
+def _use_jvm_archive(config, items) -> None:
+    """Build (or reuse) the suite's class archive and point the suite's JVMs at it, before any starts."""
+    if not _SET_BY_SUITE["SPARK_SUBMIT_OPTS"] or os.environ.get(JVM_ARCHIVE_ENV) == "0":
+        return
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return  # pytest-xdist workers would each build one; they run without
+    if not any(item.get_closest_marker("spark") or item.get_closest_marker("jvm") for item in items):
+        return
+    import time
+
+    from tests import jvm_archive
+
+    cache = getattr(config, "cache", None)
+    folder = cache.mkdir("jvm-class-archive") if cache is not None else config._tmp_path_factory.mktemp("jvm")
+    started = time.perf_counter()
+    archive, how = jvm_archive.build(Path(folder), TEST_JVM_OPTS, REPO)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if archive is None:
+        if reporter:
+            reporter.write_line(f"JVM class archive not used ({how}); the JVMs load Spark's classes from the jars")
+        return
+    flag = f" -XX:SharedArchiveFile={archive}"
+    for name, own in _SET_BY_SUITE.items():
+        if own:
+            os.environ[name] += flag
+    if reporter:
+        reporter.write_line(f"JVM class archive {how} in {time.perf_counter() - started:.0f} s: {archive}")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ from jobs import cli
 from tests.conftest import REPO
 from tests.jobs.test_pipeline import make_rows, write_source
 
+pytestmark = pytest.mark.jvm
+
 
 def write_config(tmp_path: Path, source: str, **extra) -> Path:
     data = {

@@ -1,0 +1,80 @@
+"""A class-data-sharing archive of Spark's classes for the suite's JVMs.
+
+Each JVM the suite starts (the test session's, every ``lakelabel`` and ``spark-submit`` a test runs,
+the standalone master and worker) loads and verifies the same ~10,000 Spark classes from the jars
+before it does anything. The JDK can map them from an archive instead (AppCDS, JDK 13 and later):
+one JVM runs a small pipeline with ``-XX:ArchiveClassesAtExit`` and every later JVM starts with
+``-XX:SharedArchiveFile``. On the 2-core machines a 500-row ``lakelabel demo`` took 14 s instead of
+19.5 s (benchmarks/RESULTS.md, session 20).
+
+The archive is built once per Java, pyspark and flags, into pytest's cache folder
+(``.pytest_cache/d/jvm-class-archive``), in about 20 s. A JVM whose class path does not match it, or a
+missing archive, starts as before without a word (the JVM's ``-Xshare:auto``). Only the suite's
+JVMs use it: lakelabel's own sessions keep the JVM's defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# What the archiving JVM runs: a session, an Arrow exchange, a parquet round trip and a shuffle. A whole
+# pipeline run archives more classes but took 48 s instead of 20 s to build, and a 500-row demo
+# started no faster with it (13.5-14.1 s against 14.0 s).
+WORKLOAD = """
+import sys
+import pandas as pd
+from jobs.runtime.session import get_spark
+
+spark = get_spark("lakelabel-class-archive", master="local[2]",
+                  conf={"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"})
+path = sys.argv[1] + "/rows.parquet"
+frame = spark.createDataFrame(pd.DataFrame({"id": [f"r{i}" for i in range(100)], "k": [i % 3 for i in range(100)]}))
+frame.write.parquet(path)
+spark.read.parquet(path).groupBy("k").count().toPandas()
+spark.stop()
+"""
+
+
+def _key(jvm_opts: str) -> str:
+    import pyspark
+
+    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+    java = os.path.realpath(java or "java")
+    jars = Path(pyspark.__file__).parent / "jars"
+    parts = [pyspark.__version__, java, str(os.stat(java).st_mtime_ns) if os.path.exists(java) else "",
+             jvm_opts, WORKLOAD, *sorted(os.listdir(jars) if jars.is_dir() else [])]  # fmt: skip
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def build(folder: Path, jvm_opts: str, repo: Path, timeout: float = 300) -> tuple[Path | None, str]:
+    """The archive for ``jvm_opts`` in ``folder``, built if absent; (None, why) when it cannot be built."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / f"spark-{_key(jvm_opts)}.jsa"
+    if archive.exists():
+        return archive, "reused"
+    for old in folder.glob("*.jsa*"):
+        old.unlink()
+    partial = archive.with_suffix(".jsa.partial")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
+    env.update(SPARK_SUBMIT_OPTS=f"{jvm_opts} -XX:ArchiveClassesAtExit={partial}", SPARK_LOCAL_IP="127.0.0.1",
+               PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))  # fmt: skip
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            done = subprocess.run([sys.executable, "-c", WORKLOAD, work], env=env, cwd=work, timeout=timeout,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            partial.unlink(missing_ok=True)
+            return None, f"the archiving run took more than {timeout:.0f} s"
+    if done.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        return None, f"the archiving run exited {done.returncode}: {tail[0]}"
+    partial.replace(archive)  # a JVM never maps a half-written archive
+    return archive, "built"
