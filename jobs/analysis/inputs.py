@@ -19,6 +19,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from jobs.delta_io.sources import Source, load_source
 from jobs.tasks import task_source
+from jobs.changes.runs import label_runs
 from jobs.apply_record import VOTES_META_KEY, ApplyResult, check_source_unchanged
 from jobs.fit_label_model import MODEL_FILE, FitResult, load_fit
 from jobs.write_labels import LABELS_META_KEY
@@ -97,8 +98,11 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
         labels_version = io.table_version(labels_path)
     latest_run = written.get("run_id")
     if run_id is not None and run_id != latest_run:
-        known = run_dir(cfg.lakehouse, run_id, create=False).is_dir()
-        what = "is not a run under " + str(cfg.lakehouse_path) if not known else "has no labels"
+        if not run_dir(cfg.lakehouse, run_id, create=False).is_dir():
+            what = f"is not a run under {cfg.lakehouse_path}"
+        else:
+            wrote = [r.labels_version for r in label_runs(cfg, labels_path) if r.run_id == run_id]
+            what = f"wrote version {wrote[-1]} of the labels, since replaced" if wrote else "wrote no labels"
         raise ConfigError(
             f"run {run_id!r} {what}: the labels table {labels_path} holds the labels of run {latest_run!r}; "
             f"run `lakelabel write --run-id {run_id}` (or `lakelabel run --run-id {run_id}`) first, or {verb} "

@@ -59,16 +59,26 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     """
     import pyspark
     import mlflow.spark  # noqa: F401 - the flavor module, imported on demand
+    from mlflow.utils import logging_utils
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        info = mlflow.spark.log_model(
-            model, artifact,
-            registered_model_name=registered_name or None,
-            signature=signature(columns, schema),
-            pip_requirements=[f"pyspark=={pyspark.__version__}"],
-            metadata=dict(metadata),
-        )  # fmt: skip
+    # MLflow prints "Successfully registered model ..." and "Created version ..." to stderr itself;
+    # under -q (lakelabel's INFO lines off) they stay out too. Its errors still raise.
+    quiet = not log.isEnabledFor(logging.INFO)
+    if quiet:
+        logging_utils.disable_logging()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = mlflow.spark.log_model(
+                model, artifact,
+                registered_model_name=registered_name or None,
+                signature=signature(columns, schema),
+                pip_requirements=[f"pyspark=={pyspark.__version__}"],
+                metadata=dict(metadata),
+            )  # fmt: skip
+    finally:
+        if quiet:
+            logging_utils.enable_logging()
     version = getattr(info, "registered_model_version", None)
     if registered_name and version is not None:
         return f"models:/{registered_name}/{version}", str(version)

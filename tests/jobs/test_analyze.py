@@ -282,7 +282,7 @@ def test_bad_inputs_name_the_problem(spark, run):
     with pytest.raises(ConfigError, match=r"run 'nope' is not a run under .*holds the labels of run 'an-1'"):
         analyze.analyze(spark, cfg, run_id="nope")
     (cfg.lakehouse_path / "_lakelabel" / "runs" / "applied-only").mkdir()  # as `lakelabel apply --run-id` leaves it
-    with pytest.raises(ConfigError, match=r"run 'applied-only' has no labels: .* run `lakelabel write --run-id "
+    with pytest.raises(ConfigError, match=r"run 'applied-only' wrote no labels: .* run `lakelabel write --run-id "
                                           r"applied-only`"):
         analyze.analyze(spark, cfg, run_id="applied-only")
     from dataclasses import replace

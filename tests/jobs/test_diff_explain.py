@@ -245,6 +245,18 @@ def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
         assert len(err) == 1 and re.search(pattern, err[0]), (argv, err)
 
 
+def test_analyze_and_train_of_a_replaced_run_say_it_was_replaced(spark, runs):
+    """Run 1 wrote labels version 0, run 2 replaced them: a command asked for run 1 says so, not "no labels"."""
+    from jobs import analyze, train
+
+    message = (r"run 'run-1' wrote version 0 of the labels, since replaced: the labels table \S+ holds the labels "
+               r"of run 'run-2'; run `lakelabel write --run-id run-1` .* or {} run 'run-2'")
+    with pytest.raises(ConfigError, match=message.format("analyze")):
+        analyze.analyze(spark, runs["cfg"], run_id="run-1")
+    with pytest.raises(ConfigError, match=message.format("train on")):
+        train.run(spark, runs["cfg"], run_id="run-1")
+
+
 def test_diff_refuses_runs_of_different_label_spaces(runs):
     cfg = runs["cfg"]
     root = Path(cfg.lakehouse) / "_lakelabel" / "runs"

@@ -7,7 +7,9 @@ store under the tmp lakehouse, the model registered.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from dataclasses import replace
 
@@ -275,7 +277,7 @@ def test_report_has_the_end_model_section(analyzed_run, trained):
     assert "<h2>End model</h2>" in built.html and summary["end_model"]["model_uri"] in built.html
 
 
-def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path):
+def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, capfd):
     """A `gold import` after train adds dev targets and test labels: training again is not a no-op.
 
     Last in the module: it writes predictions v1 (the tests above read v0). Its own gold table
@@ -290,13 +292,31 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path):
     (tmp_path / "gold.csv").write_text(source.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
                                        .assign(split="dev").to_csv(index=False))  # fmt: skip
     gold.run(spark, cfg, run_id="gold-1", file=str(tmp_path / "gold.csv"))
-    again = train.run(spark, cfg)
+    capfd.readouterr()
+    with _jobs_log_level(logging.WARNING):  # as under -q
+        again = train.run(spark, cfg)
     assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
+    # A new version of the registered model, which MLflow did not announce under -q
+    assert int(again["end_model"]["model_version"]) == int(summary["end_model"]["model_version"]) + 1
+    assert "Created version" not in capfd.readouterr().err
     assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
     assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
     # Another evaluation source (here none) trains again: the summary's scores are the current config's.
-    unscored = train.run(spark, replace(cfg, evaluation=None))
+    with _jobs_log_level(logging.INFO):  # without -q, MLflow's own lines stay
+        unscored = train.run(spark, replace(cfg, evaluation=None))
     assert not unscored["skipped"] and "evaluation" not in unscored["evaluation"]
+    assert f"Created version '{unscored['end_model']['model_version']}'" in capfd.readouterr().err
+
+
+@contextlib.contextmanager
+def _jobs_log_level(level: int):
+    jobs_log = logging.getLogger("jobs")
+    before = jobs_log.level
+    jobs_log.setLevel(level)
+    try:
+        yield
+    finally:
+        jobs_log.setLevel(before)
 
 
 def test_an_evaluation_source_left_unscored_is_a_warning(spark, trained, caplog):
