@@ -97,7 +97,7 @@ def _use_jvm_archive(config, items) -> None:
 
 @pytest.fixture(scope="session")
 def spark():
-    """A local[2] SparkSession shared by every Spark test (UI off, few partitions, UTC).
+    """A local[2] SparkSession shared by every Spark test (UI off, 2 partitions, UTC).
 
     An active session (a Databricks notebook running the suite) is used as is and not stopped.
     """
@@ -114,7 +114,9 @@ def spark():
     session = get_spark(
         "lakelabel-tests",
         master="local[2]",
-        conf={"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4", **delta_test_conf()},
+        # One partition per core: the tests' tables are tens of rows, and two waves of tasks (4
+        # partitions) made pipeline, analyze and people tests 11-21% slower (RESULTS.md, session 20).
+        conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", **delta_test_conf()},
     )
     yield session
     if existing is None:

@@ -304,9 +304,10 @@ def test_train_on_the_cluster_matches_local_mode(spark, standalone, bare_python,
     np.testing.assert_allclose(weights[0], weights[1], rtol=1e-12)
     theirs, ours = _predictions(Path(cluster["tables"]["predictions"]["path"])), _predictions(tmp_path / "local_predictions")
     assert theirs.row_id.tolist() == ours.row_id.tolist() and len(ours) == ROWS
-    # Not bit-equal: L-BFGS sums the gradient over the partitions, and the cluster has 2 (its cores)
-    # where the test session has 4, so the sums round differently. The fits agree to 1e-6; a row's
-    # label may differ only where its two top classes are that close.
+    # Not bit-equal: L-BFGS sums the gradient over the partitions, which the cluster session (its
+    # own settings) and the test session split and add in another order, so the sums round
+    # differently. The fits agree to 1e-6; a row's label may differ only where its two top classes
+    # are that close.
     p_theirs, p_ours = np.stack(theirs.probabilities), np.stack(ours.probabilities)
     np.testing.assert_allclose(p_theirs, p_ours, rtol=0, atol=1e-6)
     top2 = np.sort(p_ours, axis=1)[:, -2:]
