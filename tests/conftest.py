@@ -66,33 +66,53 @@ def pytest_collection_modifyitems(session, config, items):
         test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"))
 
 
+_ARCHIVE: dict = {}  # the background build's thread and the line the terminal summary prints
+
+
 def _use_jvm_archive(config, items) -> None:
-    """Build (or reuse) the suite's class archive and point the suite's JVMs at it, before any starts."""
+    """Point the suite's JVMs at its class archive: at once when it exists, else once a background
+    thread has built it (the JVMs started before then load Spark's classes from the jars)."""
     if not _SET_BY_SUITE["SPARK_SUBMIT_OPTS"] or os.environ.get(JVM_ARCHIVE_ENV) == "0":
         return
     if hasattr(config, "workerinput") or config.option.collectonly:
         return  # pytest-xdist workers would each build one; they run without
     if not any(item.get_closest_marker("spark") or item.get_closest_marker("jvm") for item in items):
         return
+    import threading
     import time
 
     from tests import jvm_archive
 
     cache = getattr(config, "cache", None)
-    folder = cache.mkdir("jvm-class-archive") if cache is not None else config._tmp_path_factory.mktemp("jvm")
-    started = time.perf_counter()
-    archive, how = jvm_archive.build(Path(folder), TEST_JVM_OPTS, REPO)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if archive is None:
-        if reporter:
-            reporter.write_line(f"JVM class archive not used ({how}); the JVMs load Spark's classes from the jars")
+    folder = Path(cache.mkdir("jvm-class-archive") if cache is not None else config._tmp_path_factory.mktemp("jvm"))
+
+    def point_at(archive: Path) -> None:
+        for name, ours in _SET_BY_SUITE.items():
+            if ours:
+                os.environ[name] += f" -XX:SharedArchiveFile={archive}"
+
+    if jvm_archive.path_for(folder, TEST_JVM_OPTS).exists():
+        point_at(jvm_archive.path_for(folder, TEST_JVM_OPTS))
+        _ARCHIVE["line"] = f"JVM class archive: {jvm_archive.path_for(folder, TEST_JVM_OPTS)}"
         return
-    flag = f" -XX:SharedArchiveFile={archive}"
-    for name, own in _SET_BY_SUITE.items():
-        if own:
-            os.environ[name] += flag
-    if reporter:
-        reporter.write_line(f"JVM class archive {how} in {time.perf_counter() - started:.0f} s: {archive}")
+
+    def build() -> None:
+        started = time.perf_counter()
+        archive, how = jvm_archive.build(folder, TEST_JVM_OPTS, REPO)
+        if archive is None:
+            _ARCHIVE["line"] = f"JVM class archive not used ({how}); the JVMs loaded Spark's classes from the jars"
+            return
+        point_at(archive)
+        _ARCHIVE["line"] = (f"JVM class archive built beside the first tests in {time.perf_counter() - started:.0f} s "
+                            f"(the JVMs started after it map it): {archive}")
+
+    _ARCHIVE["thread"] = threading.Thread(target=build, name="jvm-class-archive", daemon=True)
+    _ARCHIVE["thread"].start()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "line" in _ARCHIVE:
+        terminalreporter.write_line(_ARCHIVE["line"])
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +174,8 @@ _EXIT_STATUS: list[int] = []
 
 def pytest_sessionfinish(session, exitstatus):
     _EXIT_STATUS.append(int(exitstatus))
+    if "thread" in _ARCHIVE:  # a short run waits for the archive: no stray JVM, and the next run has it
+        _ARCHIVE["thread"].join(timeout=330)
     from tests import label_studio_server
 
     label_studio_server.stop_background()

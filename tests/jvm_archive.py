@@ -8,7 +8,8 @@ one JVM runs a small pipeline with ``-XX:ArchiveClassesAtExit`` and every later 
 19.5 s (benchmarks/RESULTS.md, session 20).
 
 The archive is built once per Java, pyspark and flags, into pytest's cache folder
-(``.pytest_cache/d/jvm-class-archive``), in about 20 s. A JVM whose class path does not match it, or a
+(``.pytest_cache/d/jvm-class-archive``), in about 25 s, in the background while the first tests run;
+the JVMs started after it is ready map it. A JVM whose class path does not match it, or a
 missing archive, starts as before without a word (the JVM's ``-Xshare:auto``). Only the suite's
 JVMs use it: lakelabel's own sessions keep the JVM's defaults.
 """
@@ -23,20 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-# What the archiving JVM runs: a session, an Arrow exchange, a parquet round trip and a shuffle. A whole
-# pipeline run archives more classes but took 48 s instead of 20 s to build, and a 500-row demo
-# started no faster with it (13.5-14.1 s against 14.0 s).
+# What the archiving JVM runs: a session and one job. Richer runs archive more classes but cost more to
+# build (an Arrow exchange, a parquet round trip and a shuffle: 40 s; a 300-row demo pipeline: 48 s)
+# and a 500-row demo started no faster with them (RESULTS.md, session 20).
 WORKLOAD = """
-import sys
-import pandas as pd
 from jobs.runtime.session import get_spark
 
-spark = get_spark("lakelabel-class-archive", master="local[2]",
-                  conf={"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"})
-path = sys.argv[1] + "/rows.parquet"
-frame = spark.createDataFrame(pd.DataFrame({"id": [f"r{i}" for i in range(100)], "k": [i % 3 for i in range(100)]}))
-frame.write.parquet(path)
-spark.read.parquet(path).groupBy("k").count().toPandas()
+spark = get_spark("lakelabel-class-archive", master="local[2]")
+spark.range(10).count()
 spark.stop()
 """
 
@@ -52,10 +47,15 @@ def _key(jvm_opts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def path_for(folder: Path, jvm_opts: str) -> Path:
+    """Where the archive for this Java, pyspark and ``jvm_opts`` is (or will be) in ``folder``."""
+    return folder / f"spark-{_key(jvm_opts)}.jsa"
+
+
 def build(folder: Path, jvm_opts: str, repo: Path, timeout: float = 300) -> tuple[Path | None, str]:
     """The archive for ``jvm_opts`` in ``folder``, built if absent; (None, why) when it cannot be built."""
     folder.mkdir(parents=True, exist_ok=True)
-    archive = folder / f"spark-{_key(jvm_opts)}.jsa"
+    archive = path_for(folder, jvm_opts)
     if archive.exists():
         return archive, "reused"
     for old in folder.glob("*.jsa*"):
@@ -67,7 +67,7 @@ def build(folder: Path, jvm_opts: str, repo: Path, timeout: float = 300) -> tupl
                PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))  # fmt: skip
     with tempfile.TemporaryDirectory() as work:
         try:
-            done = subprocess.run([sys.executable, "-c", WORKLOAD, work], env=env, cwd=work, timeout=timeout,
+            done = subprocess.run([sys.executable, "-c", WORKLOAD], env=env, cwd=work, timeout=timeout,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
         except subprocess.TimeoutExpired:
             partial.unlink(missing_ok=True)

@@ -320,38 +320,30 @@ def test_train_on_the_cluster_matches_local_mode(spark, standalone, bare_python,
         assert acc_ours == pytest.approx(acc_theirs, abs=1 / ROWS * (~clear).sum() + 1e-12)
 
 
-def test_no_executor_is_said_in_the_progress_lines_and_fails_with_exit_3(standalone, tmp_path):
+def test_no_executor_is_said_in_the_progress_lines_and_fails_with_exit_3(standalone, bare_python, cluster_demo,
+                                                                         tmp_path):
     """A request no worker can meet (64g executors, the worker has 4g) used to hang for ever, the heartbeat
     printing `0 of N rows done` and Spark's "Initial job has not accepted any resources" hidden by lakelabel's
     log4j config. Now the progress lines say there is no executor, and after spark.executor_wait_seconds the Spark
-    jobs are cancelled and the command fails with exit 3, the tables as before the run. The run before it, on the
-    same master, shows the cluster session's console: no Spark progress bars, the line before the session starts."""
-    import yaml
-    from deltalake import DeltaTable
+    jobs are cancelled and the command fails with exit 3, the tables as before the run (a copy of the cluster
+    demo's lakehouse). The demo's own run on the same master shows the cluster session's console: no Spark
+    progress bars, the line before the session starts."""
+    import shutil
 
-    sys.path.insert(0, str(REPO))
-    from tests.jobs.test_pipeline import make_rows, write_source
-
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "lakehouse": str(tmp_path / "lake"), "source": {"path": write_source(tmp_path, make_rows(2000)),
-                                                       "format": "parquet", "id_column": "id"},
-        "lfs": {"modules": ["tests.jobs.drill_lfs"], "exclude": ["nothing", "hangs"]}, "mlflow": {"enabled": False},
-    }))  # fmt: skip
-    env = _env(PYSPARK_PYTHON=sys.executable, PYTHONPATH=str(REPO), LAKELABEL_PROGRESS_SECONDS="1")
-    base = [sys.executable, "-m", "jobs.cli", "run", "--config", str(config), "--master", standalone["url"]]
-    ok = subprocess.run([*base, "--run-id", "fits"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert ok.returncode == 0, ok.stderr[-3000:]
-    assert "[Stage " not in ok.stderr, ok.stderr[-3000:]  # spark.ui.showConsoleProgress=false on a cluster too
+    assert "[Stage " not in cluster_demo["stderr"], cluster_demo["stderr"][-3000:]  # showConsoleProgress=false
     assert (f"INFO jobs.runtime.session: starting Spark on master {standalone['url']}; an unreachable master takes "
-            "about a minute to report") in ok.stderr
-    votes = tmp_path / "lake" / "votes"
-    before = DeltaTable(str(votes)).version()
+            "about a minute to report") in cluster_demo["stderr"]
+    lake = tmp_path / "lake"
+    shutil.copytree(cluster_demo["lake"], lake)
+    votes, labels = lake / "votes", lake / "labels"
+    before = DeltaTable(str(votes)).version(), DeltaTable(str(labels)).version()
 
     started = time.perf_counter()
-    done = subprocess.run([*base, "--run-id", "no-executor", "--set", "spark.conf={spark.executor.memory: 64g}",
-                           "--set", "spark.executor_wait_seconds=5"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)  # fmt: skip
+    cmd = [str(BIN / "lakelabel"), "demo", "--rows", str(ROWS), "--lakehouse", str(lake), "--master", standalone["url"],
+           "--run-id", "no-executor", "--set", "mlflow.enabled=false", "--set", "spark.conf={spark.executor.memory: 64g}",
+           "--set", "spark.executor_wait_seconds=5"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env=_env(PYSPARK_PYTHON=bare_python, LAKELABEL_PROGRESS_SECONDS="1"))  # fmt: skip
     seconds = time.perf_counter() - started
     assert done.returncode == 3, done.stderr[-3000:]
     note = (f"no executor registered with {standalone['url']} for ")
@@ -361,7 +353,7 @@ def test_no_executor_is_said_in_the_progress_lines_and_fails_with_exit_3(standal
             "gone); see the master's UI") in progress[0]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"lakelabel: error (transient, a retry may succeed): {note}"), last
-    assert ("longer than spark.executor_wait_seconds=5; lakelabel run cancelled its Spark jobs and put back what it "
+    assert ("longer than spark.executor_wait_seconds=5; lakelabel demo cancelled its Spark jobs and put back what it "
             "had committed where that needs no executor") in last, last
-    assert DeltaTable(str(votes)).version() == before
+    assert (DeltaTable(str(votes)).version(), DeltaTable(str(labels)).version()) == before
     assert seconds < 120, seconds
