@@ -98,7 +98,10 @@ def _use_jvm_archive(config, items) -> None:
 
     def build() -> None:
         started = time.perf_counter()
-        archive, how = jvm_archive.build(folder, TEST_JVM_OPTS, REPO)
+        try:
+            archive, how = jvm_archive.build(folder, TEST_JVM_OPTS, REPO)
+        except OSError as err:  # another pytest in this checkout building it at the same moment, say
+            archive, how = None, str(err)
         if archive is None:
             _ARCHIVE["line"] = f"JVM class archive not used ({how}); the JVMs loaded Spark's classes from the jars"
             return

@@ -1,9 +1,9 @@
 """A class-data-sharing archive of Spark's classes for the suite's JVMs.
 
 Each JVM the suite starts (the test session's, every ``lakelabel`` and ``spark-submit`` a test runs,
-the standalone master and worker) loads and verifies the same ~10,000 Spark classes from the jars
+the standalone master and worker) loads and verifies the same thousands of Spark classes from the jars
 before it does anything. The JDK can map them from an archive instead (AppCDS, JDK 13 and later):
-one JVM runs a small pipeline with ``-XX:ArchiveClassesAtExit`` and every later JVM starts with
+one JVM starts a session and runs a job with ``-XX:ArchiveClassesAtExit`` and every later JVM starts with
 ``-XX:SharedArchiveFile``. On the 2-core machines a 500-row ``lakelabel demo`` took 14 s instead of
 19.5 s (benchmarks/RESULTS.md, session 20).
 
