@@ -84,7 +84,11 @@ def _use_jvm_archive(config, items) -> None:
     from tests import jvm_archive
 
     cache = getattr(config, "cache", None)
-    folder = Path(cache.mkdir("jvm-class-archive") if cache is not None else config._tmp_path_factory.mktemp("jvm"))
+    try:  # -p no:cacheprovider: a temporary folder, so a build every session
+        folder = Path(cache.mkdir("jvm-class-archive") if cache is not None else config._tmp_path_factory.mktemp("jvm"))
+    except OSError as err:
+        _ARCHIVE["line"] = f"JVM class archive not used ({err}); the JVMs loaded Spark's classes from the jars"
+        return
 
     def point_at(archive: Path) -> None:
         for name, ours in _SET_BY_SUITE.items():

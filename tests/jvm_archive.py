@@ -22,17 +22,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # What the archiving JVM runs: a session and one job. Richer runs archive more classes but cost more to
 # build (an Arrow exchange, a parquet round trip and a shuffle: 40 s; a 300-row demo pipeline: 48 s)
 # and a 500-row demo started no faster with them (RESULTS.md, session 20).
+# The JVM writes the archive as it exits, which is after this Python would: so the script closes the
+# JVM's stdin (PySpark's gateway exits on EOF) and waits for it, and exits with the JVM's code.
 WORKLOAD = """
+import sys
+from pyspark import SparkContext
 from jobs.runtime.session import get_spark
 
 spark = get_spark("lakelabel-class-archive", master="local[2]")
 spark.range(10).count()
+jvm = SparkContext._gateway.proc
 spark.stop()
+jvm.stdin.close()
+sys.exit(jvm.wait(timeout=240))
 """
 
 
@@ -42,8 +50,12 @@ def _key(jvm_opts: str) -> str:
     java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
     java = os.path.realpath(java or "java")
     jars = Path(pyspark.__file__).parent / "jars"
-    parts = [pyspark.__version__, java, str(os.stat(java).st_mtime_ns) if os.path.exists(java) else "",
-             jvm_opts, WORKLOAD, *sorted(os.listdir(jars) if jars.is_dir() else [])]  # fmt: skip
+    def stamp(path: Path | str) -> str:
+        stat = os.stat(path)
+        return f"{path} {stat.st_size} {stat.st_mtime_ns}"
+
+    parts = [pyspark.__version__, stamp(java) if os.path.exists(java) else java, jvm_opts, WORKLOAD,
+             *sorted(stamp(jar) for jar in (jars.glob("*.jar") if jars.is_dir() else []))]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -58,9 +70,12 @@ def build(folder: Path, jvm_opts: str, repo: Path, timeout: float = 300) -> tupl
     archive = path_for(folder, jvm_opts)
     if archive.exists():
         return archive, "reused"
-    for old in folder.glob("*.jsa*"):
-        old.unlink()
-    partial = archive.with_suffix(".jsa.partial")
+    for old in folder.glob("*.jsa"):  # another Java's or pyspark's: 140 MB each
+        old.unlink(missing_ok=True)
+    for old in folder.glob("*.partial"):  # left by a killed build (a build running now has its own name)
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    partial = folder / f"{archive.name}.{os.getpid()}.partial"
     env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
     env.update(SPARK_SUBMIT_OPTS=f"{jvm_opts} -XX:ArchiveClassesAtExit={partial}", SPARK_LOCAL_IP="127.0.0.1",
                PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,

@@ -98,11 +98,16 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
         labels_version = io.table_version(labels_path)
     latest_run = written.get("run_id")
     if run_id is not None and run_id != latest_run:
-        if not run_dir(cfg.lakehouse, run_id, create=False).is_dir():
-            what = f"is not a run under {cfg.lakehouse_path}"
-        else:
-            wrote = [r.labels_version for r in label_runs(cfg, labels_path) if r.run_id == run_id]
-            what = f"wrote version {wrote[-1]} of the labels, since replaced" if wrote else "wrote no labels"
+        known = run_dir(cfg.lakehouse, run_id, create=False).is_dir()
+        wrote = [r.labels_version for r in label_runs(cfg, labels_path) if r.run_id == run_id] if known else []
+        if wrote:  # `lakelabel write` would label with the latest model: rerunning the run is the way back
+            raise ConfigError(
+                f"run {run_id!r} wrote version {wrote[-1]} of the labels table {labels_path}, which run "
+                f"{latest_run!r} has since replaced, and {verb.split()[0]} reads the current labels: {verb} run "
+                f"{latest_run!r}, or run `lakelabel run --run-id {run_id}` again with that run's config "
+                f"(`lakelabel diff --from {run_id}` and `lakelabel explain --run-id {run_id} --row-id ID` read its labels)"
+            )
+        what = f"is not a run under {cfg.lakehouse_path}" if not known else "wrote no labels"
         raise ConfigError(
             f"run {run_id!r} {what}: the labels table {labels_path} holds the labels of run {latest_run!r}; "
             f"run `lakelabel write --run-id {run_id}` (or `lakelabel run --run-id {run_id}`) first, or {verb} "

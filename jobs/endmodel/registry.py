@@ -62,10 +62,12 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     from mlflow.utils import logging_utils
 
     # MLflow prints "Successfully registered model ..." and "Created version ..." to stderr itself;
-    # under -q (lakelabel's INFO lines off) they stay out too. Its errors still raise.
-    quiet = not log.isEnabledFor(logging.INFO)
-    if quiet:
-        logging_utils.disable_logging()
+    # under -q (the command line set lakelabel's loggers to WARNING) they stay out too. A notebook or
+    # library caller, whose loggers lakelabel leaves alone, keeps them. MLflow's errors still raise.
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
+    was_enabled = stream.enabled
+    if logging.getLogger("jobs").level >= logging.WARNING:
+        stream.enabled = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -77,8 +79,7 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
                 metadata=dict(metadata),
             )  # fmt: skip
     finally:
-        if quiet:
-            logging_utils.enable_logging()
+        stream.enabled = was_enabled
     version = getattr(info, "registered_model_version", None)
     if registered_name and version is not None:
         return f"models:/{registered_name}/{version}", str(version)

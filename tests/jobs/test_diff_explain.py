@@ -249,11 +249,12 @@ def test_analyze_and_train_of_a_replaced_run_say_it_was_replaced(spark, runs):
     """Run 1 wrote labels version 0, run 2 replaced them: a command asked for run 1 says so, not "no labels"."""
     from jobs import analyze, train
 
-    message = (r"run 'run-1' wrote version 0 of the labels, since replaced: the labels table \S+ holds the labels "
-               r"of run 'run-2'; run `lakelabel write --run-id run-1` .* or {} run 'run-2'")
-    with pytest.raises(ConfigError, match=message.format("analyze")):
+    message = (r"run 'run-1' wrote version 0 of the labels table \S+, which run 'run-2' has since replaced, and "
+               r"{} reads the current labels: {} run 'run-2', or run `lakelabel run --run-id run-1` again with that "
+               r"run's config \(`lakelabel diff --from run-1` and `lakelabel explain --run-id run-1 --row-id ID`")
+    with pytest.raises(ConfigError, match=message.format("analyze", "analyze")):
         analyze.analyze(spark, runs["cfg"], run_id="run-1")
-    with pytest.raises(ConfigError, match=message.format("train on")):
+    with pytest.raises(ConfigError, match=message.format("train", "train on")):
         train.run(spark, runs["cfg"], run_id="run-1")
 
 

@@ -297,11 +297,12 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
         again = train.run(spark, cfg)
     assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
     # A new version of the registered model, which MLflow did not announce under -q
-    assert int(again["end_model"]["model_version"]) == int(summary["end_model"]["model_version"]) + 1
+    assert int(again["end_model"]["model_version"]) > int(summary["end_model"]["model_version"])
     assert "Created version" not in capfd.readouterr().err
     assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
     assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
-    # Another evaluation source (here none) is another rerun key: the summary's scores are the current config's.
+    # Another evaluation source (here none) is another rerun key, so a train after it is no no-op and its
+    # summary never carries the old source's scores (checked on the key; the train itself is as above).
     assert train._config_hash(cfg, ["text"]) != train._config_hash(replace(cfg, evaluation=None), ["text"])
 
 
