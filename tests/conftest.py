@@ -23,8 +23,11 @@ DELTA_PACKAGES_ENV = "LAKELABEL_TEST_DELTA_PACKAGES"
 # pipeline, analyze and two CLI drill tests took 147 s instead of 168 s on a quiet machine, the CPUs
 # 71% busy instead of 85% (benchmarks/RESULTS.md, session 19). Set here, before any JVM starts, for
 # every child process; a SPARK_SUBMIT_OPTS of your own wins (an empty one keeps the JVM's defaults).
-# The executors of the standalone-cluster tests keep the JVM's defaults.
-TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# The executors of the standalone-cluster tests keep the JVM's defaults. C1 alone shrinks the JVM's
+# default code cache from 240 MB to 48 MB, which the session's JVM outgrew two minutes into a run
+# ("CodeCache is full", then Spark jobs failing with "Out of space in CodeCache for method handle
+# intrinsic"): the code cache keeps the tiered default.
+TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=240m"
 _SET_BY_SUITE = {name: name not in os.environ for name in ("SPARK_SUBMIT_OPTS", "SPARK_DAEMON_JAVA_OPTS")}
 os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTS)
 os.environ.setdefault("SPARK_DAEMON_JAVA_OPTS", TEST_JVM_OPTS)
