@@ -8,8 +8,7 @@ one JVM starts a session and runs a job with ``-XX:ArchiveClassesAtExit`` and ev
 19.5 s (benchmarks/RESULTS.md, session 20).
 
 The archive is built once per Java, pyspark and flags, into pytest's cache folder
-(``.pytest_cache/d/jvm-class-archive``), in about 25 s, in the background while the first tests run;
-the JVMs started after it is ready map it. A JVM whose class path does not match it, or a
+(``.pytest_cache/d/jvm-class-archive``), in about 25 s, before the first test. A JVM whose class path does not match it, or a
 missing archive, starts as before without a word (the JVM's ``-Xshare:auto``). Only the suite's
 JVMs use it: lakelabel's own sessions keep the JVM's defaults.
 """
