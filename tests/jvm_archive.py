@@ -8,9 +8,9 @@ one JVM starts a session and runs a job with ``-XX:ArchiveClassesAtExit`` and ev
 19.5 s (benchmarks/RESULTS.md, session 20).
 
 The archive is built once per Java, pyspark and flags, into pytest's cache folder
-(``.pytest_cache/d/jvm-class-archive``), in about 25 s, before the first test. A JVM whose class path does not match it, or a
-missing archive, starts as before without a word (the JVM's ``-Xshare:auto``). Only the suite's
-JVMs use it: lakelabel's own sessions keep the JVM's defaults.
+(``.pytest_cache/d/jvm-class-archive``), in about 25 s, before the first test. A JVM whose class path
+does not match it, or a missing archive, starts as before without a word (the JVM's ``-Xshare:auto``).
+Only the suite's JVMs use it: lakelabel's own sessions keep the JVM's defaults.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def _key(jvm_opts: str) -> str:
     java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
     java = os.path.realpath(java or "java")
     jars = Path(pyspark.__file__).parent / "jars"
+
     def stamp(path: Path | str) -> str:
         stat = os.stat(path)
         return f"{path} {stat.st_size} {stat.st_mtime_ns}"
@@ -58,15 +59,10 @@ def _key(jvm_opts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def path_for(folder: Path, jvm_opts: str) -> Path:
-    """Where the archive for this Java, pyspark and ``jvm_opts`` is (or will be) in ``folder``."""
-    return folder / f"spark-{_key(jvm_opts)}.jsa"
-
-
 def build(folder: Path, jvm_opts: str, repo: Path, timeout: float = 300) -> tuple[Path | None, str]:
     """The archive for ``jvm_opts`` in ``folder``, built if absent; (None, why) when it cannot be built."""
     folder.mkdir(parents=True, exist_ok=True)
-    archive = path_for(folder, jvm_opts)
+    archive = folder / f"spark-{_key(jvm_opts)}.jsa"
     if archive.exists():
         return archive, "reused"
     for old in folder.glob("*.jsa"):  # another Java's or pyspark's: 140 MB each

@@ -105,7 +105,8 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
                 f"run {run_id!r} wrote version {wrote[-1]} of the labels table {labels_path}, which run "
                 f"{latest_run!r} has since replaced, and {verb.split()[0]} reads the current labels: {verb} run "
                 f"{latest_run!r}, or run `lakelabel run --run-id {run_id}` again with that run's config "
-                f"(`lakelabel diff --from {run_id}` and `lakelabel explain --run-id {run_id} --row-id ID` read its labels)"
+                f"(`lakelabel diff --from {run_id}` and `lakelabel explain --run-id {run_id} --row-id ID` read "
+                f"its labels)"
             )
         what = f"is not a run under {cfg.lakehouse_path}" if not known else "wrote no labels"
         raise ConfigError(
