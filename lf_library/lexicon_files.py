@@ -130,9 +130,10 @@ def _record(rec: Any, label: Any, where: str) -> list[_Entry]:
 
 
 def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
+    # csv.reader rather than DictReader: it returns blank lines as [] instead of skipping them, so the
+    # line count before each row gives the line the row starts on.
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader, [])]
     cls_col = "class" if "class" in header else "label" if "label" in header else None
     if "term" not in header or cls_col is None:
         raise LFConfigError(
@@ -140,15 +141,26 @@ def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
             f"found {header}"
         )
     entries: list[_Entry] = []
-    for row in reader:
-        at = f"{where} line {reader.line_num}"
-        if not any((v or "").strip() for k, v in row.items() if k is not None):
+    while True:
+        first = reader.line_num + 1
+        values = next(reader, None)
+        if values is None:
+            return entries
+        at = f"{where} line {first}"
+        if reader.line_num > first or any("\n" in v or "\r" in v for v in values):
+            # A quoted field with line breaks; in a lexicon that is an unclosed quote.
+            span = f"on to line {reader.line_num}" if reader.line_num > first else "to the end of the file"
+            raise LFConfigError(
+                f"{at}: a quoted field runs {span}; close the quote on line {first} "
+                f'(a quote inside a quoted field is written "")'
+            )
+        row = dict(zip(header, values))
+        if not any((v or "").strip() for v in row.values()):
             continue
         cls = _label(row.get(cls_col), at)
         weight = _weight(row.get("weight"), at)
         for w in [_term(row.get("term"), at), *_synonyms(row.get("synonyms"), at)]:
             entries.append((w, cls, weight, at))
-    return entries
 
 
 def _ontology(concepts: Any, where: str) -> list[_Entry]:
