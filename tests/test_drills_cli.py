@@ -397,6 +397,27 @@ def test_a_spark_setting_spark_cannot_take_is_one_line_not_a_hang(tmp_path):
     assert not summary.exists() and not (tmp_path / "lake").exists()
 
 
+@pytest.mark.parametrize("setting, says", [
+    # The JVM refuses it before pyspark can talk to it, and prints why on stderr.
+    ("spark.executor.memory: lots", "Spark's JVM exited before it started (its reason is printed above"),
+    # The SparkContext fails in its start-up: Spark's own exception, in one line.
+    ("spark.task.cpus: 0", "Spark did not start (java.lang.ArithmeticException: / by zero)"),
+])
+def test_a_setting_spark_refuses_at_start_is_exit_2_naming_where_to_look(tmp_path, setting, says):
+    """Was exit 1: ``PySparkRuntimeError: [JAVA_GATEWAY_EXITED]`` or ``Py4JJavaError: An error occurred while
+    calling None.org.apache.spark.api.java.JavaSparkContext.``, which say neither what nor where."""
+    source = write_source(tmp_path, make_rows(10))
+    config = write_config(tmp_path, source)
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--config", str(config), "-q",
+                           "--set", f"spark.conf={{{setting}}}"],
+                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"lakelabel: error: {says}"), last
+    assert last.endswith("check spark.conf in the config (or --set 'spark.conf={...}') and --master"), last
+    assert not (tmp_path / "lake").exists()
+
+
 TEAM_LFS_WITH_HELPER = """
 import team_helpers
 from lf_library import ABSTAIN, labeling_function

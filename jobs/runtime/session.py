@@ -213,7 +213,9 @@ def get_spark(
         cause = (java or str(err)).strip().splitlines() or [type(err).__name__]
         # Under spark-submit the master is its --master, and its start failure is worded the same way.
         if local or databricks or not any(sign in f"{err}\n{java}" for sign in _MASTER_UNREACHABLE):
-            raise  # a local master's failure, or a cluster's refusal that a retry would not change
+            # A setting Spark refuses (spark.executor.memory: lots, a driver heap the machine cannot
+            # reserve) fails the same way on every retry.
+            raise ConfigError(_start_failure(err, java, submitted)) from err
         named = "spark-submit's --master" if submitted else "--master (or spark.master)"
         raise TransientError(
             f"Spark did not start on master {effective} ({cause[0].strip()}): the master did not answer or "
@@ -235,7 +237,25 @@ def get_spark(
 # (Spark's standalone client gives up after its registration retries and stops the SparkContext).
 _MASTER_UNREACHABLE = ("stopped SparkContext", "All masters are unresponsive", "Connection refused",
                        "UnknownHostException", "Failed to connect to")
-_MASTER = re.compile(r"^(local(\[\s*(\*|0*[1-9]\d*)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://.+|k8s://.+|yarn)$")
+# spark:// takes HOST:PORT, or several for standby masters (spark://h1:7077,h2:7077); Spark itself
+# refuses a missing port only in the context's start-up, with a stack trace.
+_MASTER = re.compile(
+    r"^(local(\[\s*(\*|0*[1-9]\d*)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://[^,]+:\d+(,[^,]+:\d+)*"
+    r"|k8s://.+|yarn)$"
+)
+
+
+def _start_failure(err: Exception, java: str, submitted: bool) -> str:
+    """One line for a Spark start-up that failed on its settings rather than on an unreachable master."""
+    where = "spark-submit's --conf and --master, or spark.conf in the config" if submitted else (
+        "spark.conf in the config (or --set 'spark.conf={...}') and --master")
+    if "JAVA_GATEWAY_EXITED" in str(err):
+        # The JVM died before pyspark could talk to it; it printed its reason on stderr, above this line.
+        return (f"Spark's JVM exited before it started (its reason is printed above, e.g. a setting Spark refuses or "
+                f"a heap the machine cannot reserve); check {where}")
+    lines = [line.strip() for line in (java or str(err)).splitlines() if line.strip()]
+    cause = lines[0] if lines else type(err).__name__
+    return f"Spark did not start ({cause}); check {where}"
 
 
 def check_master(master: str | None, where: str = "--master") -> None:

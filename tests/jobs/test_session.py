@@ -116,7 +116,10 @@ def test_master_urls_are_checked_before_the_jvm_starts():
     for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "local[10]", "spark://127.0.0.1:7077", "yarn",
                  "k8s://https://host:6443", "local-cluster[2,1,1024]"):
         check_master(good)
-    for bad in ("foo://x", "spark:/host", "local[two]", "local[0]", "local[00,2]"):  # 0 threads: Spark fails late
+    check_master("spark://10.0.0.1:7077,10.0.0.2:7077")  # standby masters
+    # 0 threads and a spark:// URL without its port: Spark fails late, in the context's start-up
+    for bad in ("foo://x", "spark:/host", "local[two]", "local[0]", "local[00,2]", "spark://127.0.0.1",
+                "spark://h1:7077,h2"):
         with pytest.raises(ConfigError, match=r"--master .* \(or spark.master\) is not a Spark master URL; use local\[N\]"):
             check_master(bad)
 
@@ -136,15 +139,17 @@ def test_a_master_that_does_not_answer_is_transient(monkeypatch):
     with pytest.raises(TransientError, match=r"Spark did not start on master spark://127.0.0.1:7999 \(Cannot call "
                                              r"methods on a stopped SparkContext.\): the master did not answer"):
         get_spark(master="spark://127.0.0.1:7999")
-    with pytest.raises(RuntimeError, match="stopped SparkContext"):  # a local master's failure stays as it is
+    # A local master's failure is not an unreachable master: exit 2, naming the settings to check.
+    with pytest.raises(ConfigError, match=r"^Spark did not start \(Cannot call methods on a stopped SparkContext.\); "
+                                          r"check spark.conf in the config \(or --set 'spark.conf=\{...\}'\) and --master$"):
         get_spark(master="local[1]")
 
     def refused(self):
         raise RuntimeError("Must specify the executor container image (spark.kubernetes.container.image)")
 
     monkeypatch.setattr(SparkSession.Builder, "getOrCreate", refused)
-    with pytest.raises(RuntimeError, match="container image"):  # a cluster's refusal is not transient
-        get_spark(master="k8s://https://127.0.0.1:6443")
+    with pytest.raises(ConfigError, match=r"^Spark did not start \(Must specify the executor container image "):
+        get_spark(master="k8s://https://127.0.0.1:6443")  # a cluster's refusal is not transient
 
 
 def _submit_command(tmp_path, master: str) -> tuple[list[str], dict[str, str]]:
