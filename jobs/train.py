@@ -19,6 +19,7 @@ probability (:func:`jobs.endmodel.features.training_rows`) and fits the configur
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -228,10 +229,12 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
             else:
                 uri, version = registry.log_model(mlflow, model, registered_name=registered, columns=columns,
                                                   schema=source.df.schema, metadata=meta, artifact=artifact)
-                tracking.log_params_kept(mlflow, {
-                    f"{prefix}end_model.classifier": e.classifier, f"{prefix}end_model.targets": str(e.targets),
-                    f"{prefix}end_model.labels_table": found.labels_path,
-                    f"{prefix}end_model.labels_version": str(found.labels_version)}, "train")
+                # The settings this train ran with (a `train --set end_model.*` differs from the
+                # config.end_model.* params the pipeline logged), and the labels it learned from.
+                params = {f"{prefix}end_model.labels_table": found.labels_path,
+                          f"{prefix}end_model.labels_version": str(found.labels_version)}
+                tracking.flatten_params(f"{prefix}end_model", dataclasses.asdict(e), params)
+                tracking.log_params_kept(mlflow, params, "train")
                 mlflow.log_metrics({f"{prefix}{key}": v for key, v in _metrics(evaluation, counts).items()})
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,

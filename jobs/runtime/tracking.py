@@ -151,10 +151,11 @@ def end_run(cfg: PipelineConfig, status: str = "FINISHED", *, failing: bool = Fa
         log.warning("could not mark MLflow run %s: %s", status, err)
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+def flatten_params(prefix: str, value: Any, out: dict[str, str]) -> None:
+    """MLflow params of a config section: ``prefix.key.subkey`` -> the value as text (lists as JSON)."""
     if isinstance(value, Mapping):
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+            flatten_params(f"{prefix}.{k}" if prefix else str(k), v, out)
     else:
         out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
 
@@ -162,7 +163,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
 def log_apply(cfg: PipelineConfig, applied) -> None:
     mlflow = _client(cfg)
     params: dict[str, str] = {}
-    _flatten("config", cfg.to_dict(), params)
+    flatten_params("config", cfg.to_dict(), params)
     for lf in applied.lfs:
         params[f"lf.{lf.name}"] = lf.version
     params["source.version"] = str(applied.source_version)

@@ -188,6 +188,11 @@ def test_mlflow_model_loads_and_predicts_like_the_table(spark, trained, tables):
     assert got == {rid: int(preds.loc[rid, "label"]) for rid in source.index}
     run = mlflow.get_run(summary["mlflow"]["run_id"])
     assert run.data.params["end_model.labels_version"] == str(summary["tables"]["labels"]["version"])
+    # The settings train ran with, each a param (the pipeline's config.end_model.* are the config it ran with)
+    assert {k: run.data.params[f"end_model.{k}"] for k in ("classifier", "max_iter", "num_features", "targets",
+                                                          "numeric_columns")} == {
+        "classifier": "logistic_regression", "max_iter": "30", "num_features": "256", "targets": "probabilities",
+        "numeric_columns": json.dumps(cfg.end_model.numeric_columns)}
     assert run.data.metrics["end_model.source_gold.end_model.accuracy_all"] == pytest.approx(
         summary["evaluation"]["source_gold"]["accuracy"]["end_model"]["all"])
     versions = mlflow.MlflowClient().search_model_versions(f"name = '{REGISTERED}'")
