@@ -21,7 +21,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime import command
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
-from jobs.runtime.runs import latest_run_with, run_dir, write_json
+from jobs.runtime.runs import clear_failed, latest_run_with, run_dir, write_json
 from labelmodel import LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
 from lf_library.errors import ConfigError
@@ -228,6 +228,7 @@ def run(
     folder = run_dir(cfg.lakehouse, run_id)
     model_path = folder / MODEL_FILE
     model.save(str(model_path))
+    clear_failed(cfg.lakehouse, run_id)  # this model replaces a failed attempt's
     version = model_version(model)
     write_json(folder / "fit.json", {"metrics": metrics, "lfs": lf_table, "model_version": version,
                                      "label_model_settings": label_model_settings(cfg)})

@@ -24,7 +24,7 @@ from jobs.runtime import tracking
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
-from jobs.runtime.runs import check_run_id, run_dir, write_json
+from jobs.runtime.runs import check_run_id, mark_failed, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.delta_io.sources import check_source, load_source
 from labelmodel import MajorityLabelVoter
@@ -110,6 +110,7 @@ def run(
     else:
         mlflow_run_id = None
     status = "FAILED"
+    started = time.time()
     applied = written = None
     replaced_masks: list[str] = []  # deleted when the run succeeds: a failure puts their votes back
     try:
@@ -205,6 +206,7 @@ def run(
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             io.restore_table(votes_path, votes_before, reason=reason)
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
+        mark_failed(cfg.lakehouse, run_id, started, status == "KILLED", str(err))
         raise
     finally:
         apply_lfs.retire_masks(cfg, io, applied, replaced_masks)

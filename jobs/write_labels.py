@@ -23,7 +23,7 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
 from jobs import delta_io
 from jobs.runtime import command
-from jobs.runtime.runs import latest_run_with, run_dir
+from jobs.runtime.runs import failed_run, latest_run_with, run_dir
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
@@ -317,9 +317,21 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
     )
 
 
+def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:
+    """Before Spark starts: a fitted model to write from, and not one a failed run left (a drift gate's)."""
+    failed = failed_run(cfg.lakehouse, run_id) if run_id else None
+    if failed:
+        raise ConfigError(
+            f"run {run_id!r} {failed['status']} after it fitted its label model ({failed['reason']}), so its labels "
+            f"were not published; rerun it (`lakelabel run --run-id {run_id}`), or fit it again on purpose "
+            f"(`lakelabel fit --run-id {run_id}`) before writing"
+        )
+    load_fit(cfg, run_id)  # no fitted model: say so
+
+
 COMMAND = command.Command(
     name="write", help="write probabilistic labels with lineage", stage_summary=True,
-    precheck=lambda args, cfg: load_fit(cfg, args.run_id),  # no fitted model: say so before Spark starts
+    precheck=lambda args, cfg: _precheck(cfg, args.run_id),
     run=lambda args, cfg, run_id, spark: finish("write", cfg, run_id, stage(spark, cfg, run_id, args.run_id)),
 )
 

@@ -109,6 +109,18 @@ def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
         code, lines = run_cli(capsys, *argv, "--config", config, "-q")
         assert code == 2 and len(lines) == 1 and message in lines[0], (argv, lines)
     assert not (tmp_path / "lake").exists() and not (tmp_path / "x.csv").exists()
+    # A folder root may not write in although os.access says it may: sysfs refuses new files.
+    if Path("/sys/kernel").is_dir():
+        code, lines = run_cli(capsys, "run", "--config", config, "--summary-json", "/sys/lakelabel.json")
+        assert code == 2 and lines == ["lakelabel: error: --summary-json /sys/lakelabel.json: the folder /sys is not "
+                                       "writable (Permission denied); choose a writable path"], lines
+    # A command line argparse refuses deletes an earlier summary too, as every failed command does.
+    old = tmp_path / "old.json"
+    for flag in (["--summary-json", str(old)], [f"--summary-json={old}"]):
+        old.write_text("{}")
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["run", "--config", config, *flag, "--bogus"])
+        assert exited.value.code == 2 and not old.exists()
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from jobs.changes.runs import RunRecord, previous_run
+from jobs.changes.runs import RunRecord, previous_runs
 from jobs.runtime import tracking
 from jobs.runtime.config import DriftConfig, PipelineConfig
 from jobs.runtime.runs import run_dir, task_file, write_json
@@ -112,10 +112,25 @@ def check(cfg: PipelineConfig, run_id: str, stats: SufficientStats, model: Any, 
     folder = run_dir(cfg.lakehouse, run_id)
     now = run_stats(stats, model, list(label_space), label_unvoted=bool(cfg.label_model.label_unvoted))
     save_run_stats(folder, now, task)
-    if previous == "find":
-        previous = previous_run(cfg, run_id)
-    before = load_run_stats(previous, task) if previous is not None else None
+    # The latest earlier run with statistics: a run whose statistics are gone (or a write stage job whose
+    # model run's are) would otherwise leave the fail_on_* gates nothing to compare with.
+    candidates = previous_runs(cfg, run_id) if previous == "find" else [previous] if previous is not None else []
+    before, passed = None, []
+    for record in candidates:
+        before = load_run_stats(record, task)
+        if before is not None:
+            previous = record
+            break
+        passed.append(record.run_id)
+    previous = previous if before is not None else (candidates[0] if candidates else None)
     doc = compare(now, before, cfg.drift, previous_run=previous.run_id if previous else None)
+    if before is not None and passed:
+        doc["notes"].append(f"compared with run {previous.run_id}, the latest earlier run with statistics: the later "
+                            f"run(s) {', '.join(passed)} kept none")
+    gates = [f"drift.{fail}" for _, fail in METRICS.values() if getattr(cfg.drift, fail) is not None]
+    if before is None and previous is not None and gates:
+        log.warning("drift: no earlier run on these tables kept statistics (latest: %s), so %s checked nothing; "
+                    "this run is the baseline for the next", previous.run_id, ", ".join(gates))
     if task is not None:
         for item in doc["warnings"] + doc["failures"]:
             item["what"] = f"{item['what']} of task {task}"
@@ -133,14 +148,20 @@ def save_run_stats(folder: Path, numbers: dict, task: str | None = None) -> None
 def load_run_stats(record: RunRecord, task: str | None = None) -> dict | None:
     """A previous run's numbers: its ``drift_stats.json`` (a task's: ``drift_stats_<task>.json``), or, for
     a single-task run, computed from its stats and model files."""
-    path = record.folder / task_file(DRIFT_STATS_FILE, task)
-    if path.is_file():
-        return json.loads(path.read_text())
+    # A write stage job keeps no statistics: those of the run whose model it wrote with describe its labels.
+    folders = [record.folder]
+    if record.model_run and record.model_run != record.run_id:
+        folders.append(record.folder.parent / record.model_run)
+    for folder in folders:
+        path = folder / task_file(DRIFT_STATS_FILE, task)
+        if path.is_file():
+            return json.loads(path.read_text())
     if task is not None:
         return None
-    stats_file, model_file = record.folder / "stats.npz", record.folder / "label_model.json"
-    if not (stats_file.is_file() and model_file.is_file() and record.label_space):
+    found = [f for f in folders if (f / "stats.npz").is_file() and (f / "label_model.json").is_file()]
+    if not (found and record.label_space):
         return None
+    stats_file, model_file = found[0] / "stats.npz", found[0] / "label_model.json"
     model = LabelModel.load(str(model_file))
     return run_stats(SufficientStats.from_npz(str(stats_file)), model, list(record.label_space),
                      label_unvoted=bool(model.config.label_unvoted))

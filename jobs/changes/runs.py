@@ -17,7 +17,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from lf_library.errors import ConfigError
 
-__all__ = ["RunRecord", "label_runs", "find_run", "previous_run"]
+__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs"]
 
 _SUMMARIES = ("summary.json", "write_summary.json")
 
@@ -40,6 +40,8 @@ class RunRecord:
     label_space : tuple of str or None
         None in summaries written before the label space was recorded.
     model_path, model_version : str or None
+    model_run : str or None
+        A write stage job's: the run whose fitted model it wrote the labels with (its statistics are there).
     """
 
     run_id: str
@@ -54,6 +56,7 @@ class RunRecord:
     label_space: tuple[str, ...] | None = None
     model_path: str | None = None
     model_version: str | None = None
+    model_run: str | None = None
 
 
 def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
@@ -71,7 +74,7 @@ def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
         source_path=source.get("path"), source_version=source.get("version"),
         lf_versions={lf["name"]: lf["version"] for lf in summary.get("lfs") or []},
         label_space=tuple(space) if space else None,
-        model_path=model.get("path"), model_version=model.get("version"),
+        model_path=model.get("path"), model_version=model.get("version"), model_run=model.get("run_id"),
     )  # fmt: skip
 
 
@@ -121,8 +124,14 @@ def find_run(cfg: PipelineConfig, run_id: str, runs: list[RunRecord] | None = No
                       f"wrote labels, latest last: {known}")
 
 
-def previous_run(cfg: PipelineConfig, run_id: str, labels_path: str | None = None) -> RunRecord | None:
-    """The latest run before ``run_id`` that wrote the same labels table (``labels_path``, default
-    ``cfg``'s) from the same votes table."""
+def previous_runs(cfg: PipelineConfig, run_id: str, labels_path: str | None = None) -> list[RunRecord]:
+    """The runs other than ``run_id`` that wrote the same labels table (``labels_path``, default ``cfg``'s)
+    from the same votes table, latest first."""
     runs = [r for r in label_runs(cfg, labels_path) if r.run_id != run_id and r.votes_path == cfg.table_path("votes")]
-    return runs[-1] if runs else None
+    return runs[::-1]
+
+
+def previous_run(cfg: PipelineConfig, run_id: str, labels_path: str | None = None) -> RunRecord | None:
+    """The latest of :func:`previous_runs`."""
+    runs = previous_runs(cfg, run_id, labels_path)
+    return runs[0] if runs else None

@@ -18,11 +18,13 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -432,12 +434,20 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         summary = cmd.run(args, cfg, run_id, spark)
     # The whole command from its config's loading: prechecks, Spark's start-up and the job.
     summary["seconds"] = round(time.perf_counter() - started, 3)
-    if args.summary_json:
-        path = Path(args.summary_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, summary)
     if cmd.stage_summary:
         write_json(run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json", summary)
+    if args.summary_json:
+        path = Path(args.summary_json)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, summary)
+        except OSError as err:  # a disk that filled during the run: the work is committed, the summary is not
+            raise ConfigError(
+                f"--summary-json {path}: cannot write the summary ({err.strerror or err}); run {run_id} did its work "
+                f"and committed it, only this file is missing: fix the path or free space, then rerun with "
+                f"--run-id {run_id}"
+            ) from err
+    if cmd.stage_summary:
         print(f"lakelabel {cmd.name}: run {run_id} done")
     if cmd.done is not None:
         print(cmd.done(summary))
@@ -478,8 +488,15 @@ def check_out_file(path: Path, what: str, example: str) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise ConfigError(f"{what} {path}: {probe} is a file, not a folder; choose a path in a folder")
-    if not os.access(probe, os.W_OK):
-        raise ConfigError(f"{what} {path}: the folder {probe} is not writable; choose a writable path")
+    # A file written and removed: os.access says yes to root whatever the mode bits, a read-only mount
+    # or a pseudo file system (/sys, /proc).
+    try:
+        fd, written = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=probe)
+        os.close(fd)
+        os.unlink(written)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: the folder {probe} is not writable ({err.strerror or err}); "
+                          "choose a writable path") from None
 
 
 def exit_process(code: int) -> None:
@@ -526,11 +543,30 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(EXIT_INPUT)
 
 
+@contextlib.contextmanager
+def _stale_summary_dropped(argv: Sequence[str] | None):
+    """A command line argparse refuses (exit 2) still deletes the file its --summary-json names, as
+    every failed command does: an earlier run's summary must not pass for this one's."""
+    try:
+        yield
+    except SystemExit as err:
+        if err.code == EXIT_INPUT:
+            words = list(sys.argv[1:] if argv is None else argv)
+            paths = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--summary-json"]
+            paths += [w.split("=", 1)[1] for w in words if w.startswith("--summary-json=")]
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    if Path(path).is_file():
+                        Path(path).unlink()
+        raise
+
+
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
     """Run one job module as a program (``spark-submit jobs/apply_lfs.py --config ...``)."""
     parser = OneLineParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
     _add_command(parser, cmd)
-    args = parser.parse_args(argv)
+    with _stale_summary_dropped(argv):
+        args = parser.parse_args(argv)
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
     setup_logging(debug, args.quiet)
     return guarded(lambda: execute(cmd, args), debug)
@@ -584,10 +620,11 @@ def _check_command_first(parser: Any, argv: list[str]) -> None:
 def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
     """``lakelabel COMMAND ...``: one parser with a subcommand per job."""
     parser = build_parser(commands)
-    _check_command_first(parser, list(sys.argv[1:] if argv is None else argv))
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # argparse words it for the top parser ("see lakelabel --help"); the command's help says more
-        parser.command_parsers[args.command_name].error(f"unrecognized arguments: {' '.join(unknown)}")
+    with _stale_summary_dropped(argv):
+        _check_command_first(parser, list(sys.argv[1:] if argv is None else argv))
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # argparse words it for the top parser ("see lakelabel --help"); the command's help says more
+            parser.command_parsers[args.command_name].error(f"unrecognized arguments: {' '.join(unknown)}")
     by_name = {cmd.name: cmd for cmd in commands}
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
     setup_logging(debug, args.quiet)

@@ -8,6 +8,7 @@ and ``fit.json`` (fit). The pipeline passes the same objects in memory and write
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lf_library.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -50,19 +53,72 @@ def task_file(filename: str, task: str | None) -> str:
     return f"{stem}_{task}.{ext}" if dot else f"{filename}_{task}"
 
 
+# A pipeline run that failed or was interrupted after it wrote statistics or a model (a drift gate that
+# stopped it, a failed write, Ctrl-C) leaves them in its folder for inspection, with this file beside
+# them: stage jobs that take "the latest run" pass over it, so `lakelabel write` alone cannot publish
+# labels from a model the pipeline refused. Fitting the run again (`lakelabel fit --run-id`, or the run
+# again) removes it.
+FAILED_FILE = "failed.json"
+_HANDED_ON = ("stats", "label_model")  # stats.npz, label_model.json and a task's stats_<task>.npz, ...
+
+
 def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
-    """The newest run id (by folder name) whose folder holds ``filename``."""
+    """The newest run id (by its folder's modification time) whose folder holds ``filename``, passing
+    over runs that failed after writing it (:data:`FAILED_FILE`)."""
     root = Path(lakehouse).resolve() / "_lakelabel" / "runs"
     if not root.is_dir():
         return None
     runs = sorted((p for p in root.iterdir() if (p / filename).exists()), key=lambda p: p.stat().st_mtime)
+    passed = []
+    while runs and (runs[-1] / FAILED_FILE).exists():
+        passed.append(runs.pop().name)
+    if passed:
+        log.info("passing over run(s) %s: failed after writing %s (see %s in the run folder)", ", ".join(passed),
+                 filename, FAILED_FILE)
     return runs[-1].name if runs else None
 
 
+def mark_failed(lakehouse: str | Path, run_id: str, since: float, interrupted: bool, reason: str) -> None:
+    """Mark ``run_id``'s folder failed if this attempt (started at ``since``, a ``time.time()``) wrote
+    statistics or a model into it; nothing otherwise (the files there are an earlier attempt's)."""
+    folder = run_dir(lakehouse, run_id, create=False)
+    try:
+        wrote = any(p.name.startswith(_HANDED_ON) and p.stat().st_mtime >= since for p in folder.iterdir())
+        if wrote:
+            write_json(folder / FAILED_FILE, {"run_id": run_id, "status": "interrupted" if interrupted else "failed",
+                                              "reason": reason.strip().splitlines()[0][:500] if reason.strip() else "",
+                                              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    except OSError as err:  # the run's own error matters more than its marker
+        log.warning("could not mark run %s failed in %s: %s", run_id, folder, err)
+
+
+def failed_run(lakehouse: str | Path, run_id: str) -> dict[str, str] | None:
+    """``status`` (failed, interrupted) and ``reason`` of a run that failed after writing its statistics
+    or model (:func:`mark_failed`), or None."""
+    path = run_dir(lakehouse, run_id, create=False) / FAILED_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    return {"status": str(doc.get("status") or "failed"), "reason": str(doc.get("reason") or "no reason recorded")}
+
+
+def clear_failed(lakehouse: str | Path, run_id: str) -> None:
+    """A new fit of ``run_id`` replaces the failed attempt's model: the run is a candidate again."""
+    (run_dir(lakehouse, run_id, create=False) / FAILED_FILE).unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON in one step (a temporary file renamed over ``path``; none is left on failure)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from jobs import cli, diff, pipeline
 from jobs import delta_io
 from jobs.changes import drift
 from jobs.explain import explain_row
-from jobs.runtime.runs import run_dir
+from jobs.runtime.runs import latest_run_with, run_dir
 from labelmodel.explain import softmax
 from lf_library.errors import ConfigError
 from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
@@ -174,6 +175,73 @@ def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tm
     assert logged.data.metrics["drift.label_shift"] == pytest.approx(doc["changes"]["label_shift"])
     assert logged.data.metrics["drift.lf_coverage_change.kw_edit"] == pytest.approx(
         doc["changes"]["lfs"]["kw_edit"]["coverage_change"])
+    # Its statistics and model stay for inspection, marked: `lakelabel write` alone takes the latest run that
+    # did not fail (run-2), and refuses run-3 by name before Spark starts.
+    failed = json.loads((run_dir(cfg.lakehouse, "run-3") / "failed.json").read_text())
+    assert failed["status"] == "failed" and failed["reason"].startswith("drift: the conflict rate moved by")
+    assert latest_run_with(cfg.lakehouse, "label_model.json") == "run-2"
+    assert cli.main(["write", "--config", str(config), "--run-id", "run-3", "-q"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("lakelabel: error: run 'run-3' failed after it fitted its label model (drift: the conflict "
+                           "rate moved by "), line
+    assert line.endswith("so its labels were not published; rerun it (`lakelabel run --run-id run-3`), or fit it "
+                         "again on purpose (`lakelabel fit --run-id run-3`) before writing"), line
+    assert delta_io.table_version(cfg.table_path("labels")) == labels_before
+
+
+def test_a_summary_that_cannot_be_written_after_the_work_is_exit_2(spark, runs, tmp_path, capsys, monkeypatch):
+    """A disk that fills during a command: its work is done, the --summary-json file is not. Exit 2 (an orchestrator
+    must not read exit 1 as "report a bug"), naming the file and the rerun; no temporary file is left."""
+    import errno
+
+    from jobs.runtime import runs as run_files
+
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(runs["cfg"].to_dict()))
+    summary = tmp_path / "out" / "verify.json"
+
+    real = run_files.write_json
+
+    def full_disk(path, data):
+        if Path(path).parent == summary.parent:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(run_files, "write_json", full_disk)
+    code = cli.main(["verify", "--config", str(config), "--run-id", "run-2", "--summary-json", str(summary), "-q"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert code == 2 and line == (
+        f"lakelabel: error: --summary-json {summary}: cannot write the summary (No space left on device); run run-2 "
+        "did its work and committed it, only this file is missing: fix the path or free space, then rerun with "
+        "--run-id run-2")
+    # write_json itself leaves no temporary file when its rename fails (here: onto a folder)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OSError):
+        real(tmp_path / "folder", {"a": 1})
+    assert not (tmp_path / "folder.tmp").exists()
+
+
+def test_drift_compares_with_the_latest_run_that_kept_statistics(runs, caplog):
+    """A `lakelabel write` stage job keeps no statistics: its model run's describe its labels. A run with none
+    at all is passed over for an earlier one; with nothing to compare, a fail_on_* gate says it checked nothing."""
+    from jobs.changes.runs import RunRecord
+    from labelmodel import LabelModel, SufficientStats
+
+    cfg = runs["cfg"]
+    lake, labels, votes = Path(cfg.lakehouse), cfg.table_path("labels"), cfg.table_path("votes")
+    run2 = json.loads((run_dir(lake, "run-2") / "drift_stats.json").read_text())
+    written = RunRecord("w", run_dir(lake, "w"), labels, 9, votes, 1, label_space=("neg", "pos"), model_run="run-2")
+    assert drift.load_run_stats(written) == run2
+    bare = RunRecord("bare", run_dir(lake, "bare"), labels, 10, votes, 1, label_space=("neg", "pos"))
+    assert drift.load_run_stats(bare) is None
+    stats = SufficientStats.from_npz(str(run_dir(lake, "run-2") / "stats.npz"))
+    model = LabelModel.load(str(run_dir(lake, "run-2") / "label_model.json"))
+    gated = replace(cfg, drift=replace(cfg.drift, fail_on_conflict_rate=0.5))
+    doc = drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=bare)
+    assert doc["previous_run"] == "bare" and not doc["changes"]
+    assert "drift.fail_on_conflict_rate checked nothing" in caplog.text
+    doc = drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=written)
+    assert doc["previous_run"] == "w" and doc["changes"]["conflict_rate"]["change"] == 0
 
 
 def _check_explanation(doc, labels_row, model_kind):
