@@ -444,7 +444,8 @@ def run(
             apply_masks.remove(masks_folder)
         if hashes_path is not None and not committed:  # removed again after a failed first apply
             try:
-                io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} failed")
+                how_ended = "was interrupted" if command.stopped_by_signal() else "failed"
+                io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} {how_ended}")
             except Exception as err:  # the apply's own error is the one to report
                 log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes_before, err)
     if committed and prior is not None and prior.row_masks.get("path"):  # the votes they belonged to are replaced

@@ -199,7 +199,7 @@ def run(
         # A later stage failed after an earlier one committed: put the tables back, so every
         # table is where it was before this run. Ctrl-C and SIGTERM (jobs.runtime.command turns
         # it into an exception) unwind through here too, and mark the MLflow run KILLED.
-        status = "FAILED" if isinstance(err, Exception) else "KILLED"
+        status = "KILLED" if command.stopped_by_signal(err) else "FAILED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
         if written is not None and not written.skipped and written.labels_version != labels_before:
             io.restore_table(labels_path, labels_before, reason=reason)
@@ -207,6 +207,9 @@ def run(
             io.restore_table(votes_path, votes_before, reason=reason)
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         mark_failed(cfg.lakehouse, run_id, started, status == "KILLED", str(err))
+        stop = command.signal_error(err)
+        if stop is not err:
+            raise stop from err
         raise
     finally:
         apply_lfs.retire_masks(cfg, io, applied, replaced_masks)

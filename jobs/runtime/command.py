@@ -202,6 +202,21 @@ _STOPS = {
 }
 
 
+def stopped_by_signal(err: BaseException | None = None) -> bool:
+    """Whether a signal stopped the command (``err``, what ends it: the signal's own exception, or the error
+    the handler's cancelling of the Spark jobs made the running call raise, a collect's ``Py4JJavaError``)."""
+    return _signalled is not None or (err is not None and not isinstance(err, Exception))
+
+
+def signal_error(err: BaseException) -> BaseException:
+    """What to raise once the tables are back after a signal: the signal's exception, even when the Spark
+    call it cut short raised another (so the exit line says the tables are as before, not that the
+    cleanup failed)."""
+    if isinstance(err, Exception) and _signalled is not None:
+        return Terminated() if _signalled == "terminated" else Interrupted()
+    return err
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     global _signalled
     name, error, then = _STOPS[signum]
@@ -277,6 +292,7 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         return _exit_code(err, debug)
     finally:
+        _signalled = None  # a notebook's next call is not stopped
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -6,6 +6,7 @@ with replaced labels), a raw traceback, a job that hangs forever or files left b
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -244,3 +245,39 @@ def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):
     assert lines, "no progress line during a 4 s apply"
     for line in lines:
         assert re.fullmatch(r"apply: [\d,]+ of 40 rows done \([\d,]+ rows/s\), \d+ of \d+ tasks finished, \d+s", line), line
+
+
+def test_a_signal_whose_cancelled_collect_raises_another_error_is_still_the_signal(spark, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """SIGTERM while the driver waits in a collect: the handler cancels the Spark jobs, and pyspark's
+    ``finally`` then raises the cancelled job's ``Py4JJavaError`` in place of the handler's exception. That
+    was read as a cleanup that failed ("terminated, then Py4JJavaError ...; the tables may not be as before")
+    and the MLflow run was marked FAILED, one drill run in four. Here the collect's error is raised with the
+    handler's state set, as the signal leaves it."""
+    import mlflow
+
+    from jobs import aggregate
+    from jobs.runtime import command
+
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)), mlflow={"enabled": True, "tracking_uri": store})
+    pipeline.run(spark, cfg, run_id="first")
+    before = versions(cfg)
+
+    def cancelled_collect(*args, **kwargs):
+        command._signalled = "terminated"  # what _on_signal records before it cancels the jobs
+        raise RuntimeError("An error occurred while calling o194.getResult.: org.apache.spark.SparkException: "
+                           "Job 12 cancelled as part of cancellation of all jobs")
+
+    monkeypatch.setattr(aggregate, "run", cancelled_collect)
+    monkeypatch.setattr(command, "_signalled", None)  # and back after the test
+    code = command.guarded(lambda: pipeline.run(spark, cfg, run_id="stopped", force=True) and 0, debug=False)
+    assert code == command.EXIT_TERMINATED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "lakelabel: terminated (SIGTERM); the tables are as before the run"
+    votes, labels = versions(cfg)
+    assert labels == before[1] and votes > before[0]  # the votes the run committed were put back in a new version
+    assert json.loads(delta_io.read_metadata(cfg.table_path("votes"))["lakelabel.apply"])["run_id"] == "first"
+    client = mlflow.MlflowClient(store)
+    (stopped,) = client.search_runs([client.get_experiment_by_name("lakelabel").experiment_id],
+                                    "tags.`lakelabel.run_id` = 'stopped'")
+    assert stopped.info.status == "KILLED"
