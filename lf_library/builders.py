@@ -13,6 +13,7 @@ non-ASCII words ("café", "naïve") and for keywords that end in punctuation ("c
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,6 +69,32 @@ def _has_non_ascii(col: pa.Array | pa.ChunkedArray) -> bool:
         if bounds[1] > bounds[0] and np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]].max() >= 0x80:
             return True
     return False
+
+
+# What Unicode normalization (NFC) may change: combining marks (an "é" written as "e" + U+0301, as macOS
+# file names and some scraped text hold it), Hangul jamo, and the Ohm, Kelvin and Angstrom signs.
+_COMPOSABLE = r"[\p{M}\x{1100}-\x{11FF}\x{2126}\x{212A}\x{212B}]"
+
+
+def nfc_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``col`` in Unicode NFC, so a term matches however its letters were encoded (the terms are NFC too,
+    :func:`nfc_terms`). Only rows that hold a mark or another character NFC may change are normalized:
+    an ASCII batch costs one scan of its bytes."""
+    if not _has_non_ascii(col):
+        return col
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    mask = pc.match_substring_regex(col, _COMPOSABLE).fill_null(False)
+    if not pc.any(mask).as_py():
+        return col
+    # Python's unicodedata: pyarrow 22's utf8_normalize returns "e" + U+0301 for every form, NFC included.
+    fixed = [None if s is None else unicodedata.normalize("NFC", s) for s in col.filter(mask).to_pylist()]
+    return pc.replace_with_mask(col, mask, pa.array(fixed, col.type))
+
+
+def nfc_terms(terms: Sequence[str]) -> list[str]:
+    """Terms in Unicode NFC, as :func:`nfc_text` gives the text."""
+    return [unicodedata.normalize("NFC", t) for t in terms]
 
 
 def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
@@ -257,8 +284,9 @@ class KeywordLF(_SingleLabel, ArrowLF):
     def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
         label = self._label_id()
         s = self.spec
-        col = _text_column(table, s["field"], self.name)
-        hit = _any_keyword(col, s["keywords"], case_sensitive=s["case_sensitive"], whole_word=s["whole_word"])
+        col = nfc_text(_text_column(table, s["field"], self.name))
+        hit = _any_keyword(col, nfc_terms(s["keywords"]), case_sensitive=s["case_sensitive"],
+                           whole_word=s["whole_word"])
         return np.where(hit, label, ABSTAIN).astype(np.int64)
 
 
@@ -295,12 +323,13 @@ class LexiconLF(ArrowLF):
         if self._resolved is None:
             raise self._unresolved(next(label for label, _ in self._terms if isinstance(label, str)))
         s = self.spec
-        col = _text_column(table, s["field"], self.name)
+        col = nfc_text(_text_column(table, s["field"], self.name))
         # Scanned once for the 1 + terms keyword passes below (the rows taken from col inherit it).
         opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"],
                 "non_ascii": _has_non_ascii(col)}
-        ids = np.array([i for i, _ in self._resolved], dtype=np.int64)
-        hits = np.stack([_any_keyword(col, terms, **opts) for _, terms in self._resolved], axis=1)
+        resolved = [(i, nfc_terms(terms)) for i, terms in self._resolved]
+        ids = np.array([i for i, _ in resolved], dtype=np.int64)
+        hits = np.stack([_any_keyword(col, terms, **opts) for _, terms in resolved], axis=1)
         n_classes_hit = hits.sum(axis=1)
         votes = np.full(len(col), ABSTAIN, dtype=np.int64)
         single = n_classes_hit == 1
@@ -310,7 +339,7 @@ class LexiconLF(ArrowLF):
             # Only rows hit by several classes need per-term counts, and only for the classes
             # that hit them (a class that did not hit a row counts 0 terms there).
             counts = np.zeros((len(multi), len(ids)), dtype=np.int64)
-            for c, (_, terms) in enumerate(self._resolved):
+            for c, (_, terms) in enumerate(resolved):
                 where = np.flatnonzero(hits[multi, c])
                 if len(where) == 0:
                     continue

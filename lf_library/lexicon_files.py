@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,12 @@ _Entry = tuple[str, Any, float, str]
 
 
 def fold_terms(terms: Sequence[str], *, case_sensitive: bool) -> list[str]:
-    """Terms as the lexicon compares them: lowered as Arrow lowers the text (``utf8_lower``)."""
+    """Terms as the lexicon compares them: in Unicode NFC, as the text is (``builders.nfc_text``), and
+    lowered as Arrow lowers the text (``utf8_lower``)."""
+    terms = [unicodedata.normalize("NFC", t) for t in terms]
     if case_sensitive:
-        return list(terms)
-    return pc.utf8_lower(pa.array(list(terms), pa.string())).to_pylist()
+        return terms
+    return pc.utf8_lower(pa.array(terms, pa.string())).to_pylist()
 
 
 def _weight(value: Any, where: str) -> float:

@@ -68,6 +68,39 @@ def test_matching_agrees_with_keyword_lf_on_word_boundaries():
     assert expected == [SPAM, ABSTAIN, SPAM, ABSTAIN, ABSTAIN, ABSTAIN, SPAM, SPAM, ABSTAIN, SPAM, ABSTAIN, ABSTAIN]
 
 
+def test_terms_match_whichever_unicode_form_the_text_or_the_file_uses(tmp_path):
+    """"café" saved decomposed ("e" + U+0301, as macOS and some scraped text write it) and composed are one
+    term: keyword, inline lexicon and lexicon-file LFs compare both sides in NFC. Was a silent abstain."""
+    import unicodedata
+
+    from lf_library import lexicon_lf
+    from lf_library.fused import evaluate_fused
+    from lf_library.apply import evaluate_batch
+
+    nfd = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+    texts = ["un café noir", nfd("un café noir"), nfd("CAFÉ!"), "cafe", nfd("a café, horrible"), None]
+    table = pa.table({"text": pa.array(texts, pa.string())})
+    for term in ("café", nfd("café")):
+        path = _write(tmp_path / "t.csv", f"term,class\n{term},spam\nhorrible,ham\n")
+        lfs = [keyword_lf("kw", [term], "spam", label_space=SPACE),
+               lexicon_lf("inline", {"spam": [term], "ham": ["horrible"]}, label_space=SPACE),
+               lexicon_file_lf("file", path, label_space=SPACE)]
+        expected = {"kw": [SPAM, SPAM, SPAM, ABSTAIN, SPAM, ABSTAIN],
+                    "inline": [SPAM, SPAM, SPAM, ABSTAIN, ABSTAIN, ABSTAIN],
+                    "file": [SPAM, SPAM, SPAM, ABSTAIN, ABSTAIN, ABSTAIN]}
+        assert {lf.name: lf.evaluate_arrow(table).tolist() for lf in lfs} == expected, term
+        assert lfs[0]({"text": texts[1]}) == SPAM  # a row at a time too
+    # A file holding both forms holds one term, not a duplicate
+    both = load_lexicon(_write(tmp_path / "both.csv", f"term,class\ncafé,spam\n{nfd('café')},spam\n"))
+    assert len(both.terms) == 1
+    # Keyword LFs matched together (fused) vote as each alone
+    many = [keyword_lf(f"kw{i}", ["café", f"w{i}"], "spam", label_space=SPACE) for i in range(8)]
+    alone = evaluate_batch(many, table, cardinality=2).votes
+    assert (evaluate_fused(many, table, cardinality=2, evaluate=lambda lfs: evaluate_batch(lfs, table, cardinality=2))
+            .votes == alone).all()
+    assert alone[:, 0].tolist() == [SPAM, SPAM, SPAM, ABSTAIN, SPAM, ABSTAIN]
+
+
 def test_options_case_sensitive_and_substring(tmp_path):
     path = _write(tmp_path / "t.tsv", "term\tclass\nUK\tspam\nart\tham\n")
     exact = lexicon_file_lf("exact", path, case_sensitive=True, label_space=SPACE)
