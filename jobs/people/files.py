@@ -91,13 +91,16 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
     if fmt == "delta":
         from deltalake import DeltaTable
 
-        if not DeltaTable.is_deltatable(str(p)):
-            raise InputDataError(f"{p} is not a Delta table (no _delta_log); pass --format csv or parquet")
+        # A file is no table (deltalake's own check fails on one with "Generic LocalFileSystem error").
+        if not (p.is_dir() and (p / "_delta_log").is_dir()):
+            raise InputDataError(f"{p} is not a Delta table (no _delta_log folder); pass the --format that matches "
+                                 "it (csv, parquet, label-studio) or auto")
         dt = DeltaTable(str(p))
         frame = dt.to_pyarrow_table().to_pandas()
         fingerprint = hashlib.sha256(f"delta:{dt.metadata().id}@{dt.version()}".encode()).hexdigest()
         first_row = 0
     elif fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         if (p / "_delta_log").is_dir():
@@ -107,7 +110,11 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
         files = [p] if p.is_file() else sorted(f for f in p.rglob("*.parquet") if not f.name.startswith(("_", ".")))
         if not files:
             raise InputDataError(f"{p} holds no .parquet files; pass a Parquet file or folder, or --format delta")
-        frame = pq.read_table([str(f) for f in files] if len(files) > 1 else str(files[0])).to_pandas()
+        try:
+            frame = pq.read_table([str(f) for f in files] if len(files) > 1 else str(files[0])).to_pandas()
+        except (pa.ArrowException, OSError) as err:
+            raise InputDataError(f"cannot read {p} as Parquet ({' '.join(str(err).split())}); pass the --format that "
+                                 "matches it (csv, delta, label-studio) or auto") from None
         fingerprint = _hash_files(files, p)
         first_row = 0
     else:

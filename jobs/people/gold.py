@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -190,10 +191,12 @@ def _resolve_labels(records: list[dict[str, Any]], space: tuple[str, ...], path:
     bad = []
     for r in records:
         raw = r["label"]
+        # A class id written as a decimal ("1.0": pandas writes a column of ids with blanks that way)
+        whole = raw.split(".")[0] if re.fullmatch(r"\d+\.0+", raw) else raw
         if raw in space:
             r["label_id"] = space.index(raw)
-        elif raw.isdigit() and int(raw) < len(space):
-            r["label_id"] = int(raw)
+        elif whole.isdigit() and int(whole) < len(space):
+            r["label_id"] = int(whole)
         else:
             bad.append(r)
         if r.get("label_id") is not None:
@@ -232,16 +235,20 @@ def _check_ids(spark: SparkSession, cfg: PipelineConfig, records: list[dict[str,
     if n:
         examples = [r["row_id"] for r in missing.limit(_EXAMPLES).collect()]
         where = next(r["where"] for r in records if r["row_id"] == examples[0])
+        decimal = any(re.fullmatch(r"-?\d+\.0+", e) for e in examples)
+        hint = (f" The source's ids are {source.df.schema[source.id_column].dataType.simpleString()}s and these are "
+                "written as decimals (a spreadsheet or pandas wrote a column with blanks that way): write them "
+                "without the '.0'." if decimal else "")
         raise InputDataError(
             f"{path}: {n} row id(s) are not in the source {source.description} (column {source.id_column!r}), "
-            f"e.g. {where}; ids: {', '.join(map(repr, examples))}. Remove those rows or fix their ids (gold "
+            f"e.g. {where}; ids: {', '.join(map(repr, examples))}.{hint} Remove those rows or fix their ids (gold "
             f"labels must name source rows); nothing was imported"
         )
 
 
 def _check_duplicates(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    out = []
+    out, repeated = [], 0
     for r in records:
         key = (r["row_id"], r["annotator"])
         prior = seen.get(key)
@@ -254,6 +261,11 @@ def _check_duplicates(records: list[dict[str, Any]], path: str) -> list[dict[str
                 f"{r['label_name']!r} ({r['where']}) by the same annotator {r['annotator']!r}; keep one of them "
                 f"(or give each label its annotator); nothing was imported"
             )
+        else:
+            repeated += 1
+    if repeated:
+        log.info("gold import: %d row(s) of %s repeat an earlier row's id, annotator and label; each counts once",
+                 repeated, path)
     return out
 
 

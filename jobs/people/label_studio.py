@@ -89,6 +89,12 @@ def parse_export(text: str, path: str) -> tuple[list[dict[str, Any]], int]:
         task_id = t.get("id")
         before = len(records)
         data = t.get("data")
+        if not isinstance(data, Mapping) and "row_id" in t:
+            # JSON-MIN flattens each task's data and its first annotation into one object
+            raise InputDataError(
+                f"{path}: task {task_id} has row_id at the top, not under data: this is a JSON-MIN export, which "
+                f"keeps one annotation per task and drops who labeled and when; export the project as JSON"
+            )
         if not isinstance(data, Mapping) or "row_id" not in data:
             raise InputDataError(
                 f"{path}: task {task_id} has no data.row_id, so it was not written by `lakelabel annotate "

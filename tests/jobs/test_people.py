@@ -379,6 +379,35 @@ def test_suggest_writes_a_usable_module(spark, after_p1, monkeypatch):
     assert "lower --min-precision" in none["note"] and (tmp / "mods" / "none_lfs.py").exists()
 
 
+def test_class_ids_written_as_decimals_and_repeated_rows(caplog):
+    """pandas writes a column of class ids with blanks as 0.0 / 1.0: they are the ids 0 and 1 (was "label '0.0'
+    is not in the label space"). A row repeated with the same id, annotator and label counts once, and says so."""
+    from jobs.people.gold import _check_duplicates, _resolve_labels
+
+    rows = [{"row_id": f"r{i}", "label": label, "annotator": "a", "where": f"line {i + 2}"}
+            for i, label in enumerate(["1.0", "0.00", "pos", "0"])]
+    _resolve_labels(rows, ("neg", "pos"), "g.csv")
+    assert [r["label_name"] for r in rows] == ["pos", "neg", "pos", "neg"]
+    with pytest.raises(InputDataError, match=r"g.csv, line 2: label '2.0' is not in the label space \(0=neg, 1=pos\)"):
+        _resolve_labels([{"row_id": "r9", "label": "2.0", "where": "line 2"}], ("neg", "pos"), "g.csv")
+    with caplog.at_level(logging.INFO, logger="jobs.people.gold"):
+        kept = _check_duplicates([*rows, {**rows[0], "where": "line 9"}], "g.csv")
+    assert kept == rows and "1 row(s) of g.csv repeat an earlier row's id, annotator and label" in caplog.text
+
+
+def test_ids_written_as_decimals_get_a_hint(spark, tmp_path):
+    """A gold file whose integer ids a spreadsheet wrote as 18267.0 names the cause, not just "not in the source"."""
+    src = tmp_path / "src"
+    src.mkdir()
+    pd.DataFrame({"id": [18267, 18268], "text": ["a", "b"]}).to_parquet(src / "part-0.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src))
+    cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, gold_column=None))
+    bad = write_csv(tmp_path / "g.csv", [{"row_id": "18267.0", "label": "pos"}])
+    with pytest.raises(InputDataError, match=r"ids: '18267.0'\. The source's ids are bigints and these are written as "
+                                             r"decimals .*: write them without the '.0'\."):
+        gold.run(spark, cfg, run_id="g", file=bad)
+
+
 def test_wilson_lower_bound_values():
     assert suggest.wilson_lower_bound(0, 0) == 0.0
     assert suggest.wilson_lower_bound(10, 10) == pytest.approx(0.7225, abs=1e-3)

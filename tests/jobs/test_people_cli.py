@@ -79,7 +79,18 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, no
                                     {"id": 2, "data": {"row_id": "b", "text": "y"}, "annotations": []}], indent=1))
     delta = tmp_path / "gold_delta"
     write_deltalake(str(delta), pd.DataFrame({"row_id": ["a"], "label": ["billing"]}))
+    labeled = tmp_path / "labeled.csv"
+    labeled.write_text("row_id,label\na,billing\n")
+    json_min = tmp_path / "export_min.json"
+    json_min.write_text(json.dumps([{"id": 1, "row_id": "a", "text": "x", "label": "billing", "annotator": 1}]))
     for argv, expected in (
+        # were exit 1: ArrowInvalid "Parquet magic bytes not found", OSError "Generic LocalFileSystem error"
+        (["--file", str(labeled), "--format", "parquet"], f"cannot read {labeled} as Parquet ("),
+        (["--file", str(labeled), "--format", "delta"], f"{labeled} is not a Delta table (no _delta_log folder); "
+                                                        "pass the --format that matches it"),
+        # was "task 1 has no data.row_id, so it was not written by `lakelabel annotate`"
+        (["--file", str(json_min)], f"{json_min}: task 1 has row_id at the top, not under data: this is a JSON-MIN "
+                                    "export"),
         (["--file", str(exported)], f"cannot read {exported} as CSV: it holds JSON; pass --format label-studio"),
         (["--file", str(delta), "--format", "parquet"], f"{delta} is a Delta table: its Parquet files also hold "
                                                         "rows that later versions removed; pass --format delta"),
