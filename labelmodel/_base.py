@@ -7,6 +7,7 @@ this module importing the estimators (which import it).
 
 from __future__ import annotations
 
+import re
 import types
 import warnings
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,8 @@ class BaseLabelModel:
     config : LabelModelConfig, optional
     **kwargs
         Fields of :class:`LabelModelConfig` that override ``config`` (``seed=``, ...).
-        ``verbose`` and ``device="cpu"`` are accepted for Snorkel compatibility.
+        ``verbose`` and ``device`` are accepted for Snorkel compatibility: a torch device
+        (``"cuda"``, ``"cuda:1"``, ``"mps"``) is ignored with a warning, as numpy runs on the CPU.
     """
 
     _method = "base"
@@ -65,8 +67,11 @@ class BaseLabelModel:
     def __init__(self, cardinality: int = 2, *, config: LabelModelConfig | None = None, **kwargs: Any):
         kwargs.pop("verbose", None)
         device = kwargs.pop("device", "cpu")
+        if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+            raise ValueError(f"device={device!r} is not a torch device Snorkel takes; pass 'cpu' (the default)")
         if device != "cpu":
-            raise ValueError(f"device={device!r} is not supported; this label model runs on the CPU")
+            warnings.warn(f"device={device!r} is ignored: this label model runs on numpy, on the CPU (its fit "
+                          "takes about a second on a million rows)", UserWarning, stacklevel=2)
         if isinstance(cardinality, bool) or not isinstance(cardinality, (int, np.integer)) or cardinality < 2:
             raise ValueError(f"cardinality must be an int >= 2, got {cardinality!r}")
         self.cardinality = int(cardinality)

@@ -254,6 +254,12 @@ def test_snorkel_sgd_options_are_checked_then_ignored(binary):
         LabelModel(2).fit(L, prec_init=[0.7, 0.7])
     with pytest.raises(ValueError, match="does not support any warmup_unit other than 'epochs'"):
         LabelModel(2).fit(L, lr_scheduler_config={"warmup_steps": 1, "warmup_unit": "batches"})
+    # Snorkel code written for a GPU runs as is: the device is ignored, with a warning
+    with pytest.warns(UserWarning, match=r"device='cuda:1' is ignored: this label model runs on numpy, on the CPU"):
+        gpu = LabelModel(cardinality=2, device="cuda:1")
+    assert np.array_equal(gpu.fit(L).predict_proba(L), base)
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device Snorkel takes; pass 'cpu'"):
+        LabelModel(2, device="gpu")
 
 
 def test_majority_voter_without_fit_leaves_unvoted_rows_unlabeled():
