@@ -108,9 +108,14 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
                 f"(`lakelabel diff --from {run_id}` and `lakelabel explain --run-id {run_id} --row-id ID` read "
                 f"its labels)"
             )
-        what = f"is not a run under {cfg.lakehouse_path}" if not known else "wrote no labels"
+        if not known:  # a typo, most likely: nothing to write labels from
+            raise ConfigError(
+                f"run {run_id!r} is not a run under {cfg.lakehouse_path} (no run folder): the labels table "
+                f"{labels_path} holds the labels of run {latest_run!r}; {verb} run {latest_run!r}, or check the id "
+                f"(the run folders are in {run_dir(cfg.lakehouse, run_id, create=False).parent})"
+            )
         raise ConfigError(
-            f"run {run_id!r} {what}: the labels table {labels_path} holds the labels of run {latest_run!r}; "
+            f"run {run_id!r} wrote no labels: the labels table {labels_path} holds the labels of run {latest_run!r}; "
             f"run `lakelabel write --run-id {run_id}` (or `lakelabel run --run-id {run_id}`) first, or {verb} "
             f"run {latest_run!r}"
         )

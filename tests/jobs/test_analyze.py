@@ -279,7 +279,10 @@ def test_document_is_in_the_run_folder_and_in_mlflow(run):
 
 def test_bad_inputs_name_the_problem(spark, run):
     cfg, _, _ = run
-    with pytest.raises(ConfigError, match=r"run 'nope' is not a run under .*holds the labels of run 'an-1'"):
+    # A typo has nothing to write labels from: no `lakelabel write --run-id nope` advice
+    with pytest.raises(ConfigError, match=r"run 'nope' is not a run under .* \(no run folder\): .*holds the labels of "
+                                          r"run 'an-1'; analyze run 'an-1', or check the id \(the run folders are in "
+                                          r".*_lakelabel/runs\)$"):
         analyze.analyze(spark, cfg, run_id="nope")
     (cfg.lakehouse_path / "_lakelabel" / "runs" / "applied-only").mkdir()  # as `lakelabel apply --run-id` leaves it
     with pytest.raises(ConfigError, match=r"run 'applied-only' wrote no labels: .* run `lakelabel write --run-id "

@@ -321,8 +321,8 @@ def test_annotate_strategies_then_round_trip(spark, after_p1):
                       format="label-studio")  # fmt: skip
     assert ls["run_id"] == "p1"  # the run whose labels it picked from
     # Another run's labels: refused, as analyze and train refuse them.
-    with pytest.raises(ConfigError, match=r"run 'g' (wrote no labels|is not a run under \S+): the labels table .* "
-                                          r"holds the labels of run 'p1'; .* or annotate run 'p1'"):
+    with pytest.raises(ConfigError, match=r"run 'g' (wrote no labels|is not a run under \S+ \(no run folder\)): the "
+                                          r"labels table .* holds the labels of run 'p1'; .*annotate run 'p1'"):
         annotate.run(spark, cfg, run_id="g", strategy="uncertain", n=3, out=str(tmp / "other.csv"))
     assert not (tmp / "other.csv").exists()
     tasks = json.loads((tmp / "tasks.json").read_text())
