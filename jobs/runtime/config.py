@@ -597,17 +597,21 @@ def load_config(
     files: list[tuple[str, Path]] = []  # the files read, the last merged first (for an unset ${VAR})
     if path is not None:
         path = Path(path)
-        loaded = _read_yaml(path)
-        files.insert(0, (str(path), path))
-        base = loaded.pop("base", None)
-        if base:
-            base_path = (path.parent / base).resolve()
+        # The file, its base, the base's base, ...: merged from the last, so each file wins over its base.
+        chain = [(path, _read_yaml(path))]
+        while base := chain[-1][1].pop("base", None):
+            named_by = chain[-1][0]
+            base_path = (named_by.parent / str(base)).resolve()
             if not base_path.is_file():
-                raise ConfigError(f"{path}: base: {base} names no file ({base_path}); a base path is relative to the "
-                                  f"file that names it, not to the working directory: fix base:")
-            data = _deep_merge(data, _read_yaml(base_path))
-            files.append((str(base_path), base_path))
-        data = _deep_merge(data, loaded)
+                raise ConfigError(f"{named_by}: base: {base} names no file ({base_path}); a base path is relative to "
+                                  f"the file that names it, not to the working directory: fix base:")
+            if base_path in {p.resolve() for p, _ in chain}:
+                loop = " -> ".join(str(p) for p, _ in chain) + f" -> {base_path}"
+                raise ConfigError(f"{named_by}: base: {base} makes a loop ({loop}); remove one of the base: keys")
+            chain.append((base_path, _read_yaml(base_path)))
+        files.extend((str(p), p) for p, _ in chain)
+        for _, loaded in reversed(chain):
+            data = _deep_merge(data, loaded)
         if env:
             overlay = _env_overlay(path, env)
             data = _deep_merge(data, _read_yaml(overlay))

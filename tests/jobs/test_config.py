@@ -116,6 +116,22 @@ def test_base_is_relative_to_the_file_that_names_it(tmp_path, monkeypatch):
     assert "relative to the file that names it" in str(err.value)
 
 
+def test_a_base_may_have_a_base_and_a_loop_is_named(tmp_path):
+    """A team config on a shared one on the repository's: each file wins over its base (was "unknown config key
+    base" for the second level)."""
+    (tmp_path / "shared.yaml").write_text("lakehouse: /data/lake\nsource: {path: x.csv, id_column: id}\n")
+    (tmp_path / "team.yaml").write_text("base: shared.yaml\nsource: {id_column: key}\n")
+    (tmp_path / "mine").mkdir()
+    mine = tmp_path / "mine" / "run.yaml"
+    mine.write_text("base: ../team.yaml\nlakehouse: /data/mine\n")
+    cfg = load_config(str(mine))
+    assert (cfg.lakehouse, cfg.source.path, cfg.source.id_column) == ("/data/mine", "x.csv", "key")
+    (tmp_path / "shared.yaml").write_text("base: mine/run.yaml\n")
+    with pytest.raises(ConfigError, match=r"shared.yaml: base: mine/run.yaml makes a loop \(.*run.yaml -> .*team.yaml "
+                                          r"-> .*shared.yaml -> .*run.yaml\); remove one of the base: keys"):
+        load_config(str(mine))
+
+
 def test_label_model_keys_and_numbers_are_named(tmp_path):
     (tmp_path / "lm.yaml").write_text("source: {path: x.csv}\nlabel_model:\n  methd: auto\n  use_dev_labels: true\n")
     with pytest.raises(ConfigError, match=r"lm\.yaml: unknown config key label_model\.methd; valid keys of label_model: "
