@@ -617,8 +617,18 @@ def load_config(
             data = _deep_merge(data, _read_yaml(overlay))
             files.insert(0, (f"environment overlay {overlay}", overlay))
     set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
-    for item in overrides:
-        keys, value = _parse_override(item)
+    parsed = [(item, *_parse_override(item)) for item in overrides]
+    named_tasks = data.get("tasks") if isinstance(data.get("tasks"), Mapping) else None
+    new_tasks = {str(keys[1]) for _, keys, _ in parsed if len(keys) == 3 and keys[0] == "tasks" and keys[2] == "label_space"}
+    for item, keys, value in parsed:
+        if named_tasks is not None and len(keys) >= 2 and keys[0] == "tasks" and keys[1] not in named_tasks:
+            if str(keys[1]) not in new_tasks:  # a typo, not a task added on the command line with its label space
+                raise ConfigError(f"--set {item!r}: the config has no task {keys[1]!r} (its tasks: "
+                                  f"{', '.join(map(str, named_tasks))}); fix the name, or also set "
+                                  f"tasks.{keys[1]}.label_space to add a task")
+        if named_tasks is not None and len(keys) == 2 and keys[0] == "tasks" and value is None:
+            data["tasks"] = {k: v for k, v in data["tasks"].items() if k != keys[1]}  # --set tasks.NAME=null drops it
+            continue
         for i in range(1, len(keys) + 1):  # a misspelled section (aply.x) is reported by its own name
             set_keys.setdefault(".".join(map(str, keys[:i])), item)
         node = data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from jobs.runtime.config import PipelineConfig, config_from_dict, load_config
 from lf_library.errors import ConfigError
@@ -166,3 +167,20 @@ def test_an_unknown_key_from_set_names_the_set_item(tmp_path):
     (tmp_path / "q.yaml").write_text("source:\n  path: /data/t\n  id_column: id\napply:\n  batch_sise: 3\n")
     with pytest.raises(ConfigError, match=r"q\.yaml: unknown config key apply.batch_sise"):  # the file, as before
         load_config(tmp_path / "q.yaml")
+
+
+def test_set_on_a_task_the_config_lacks_is_a_typo_and_null_drops_a_task(tmp_path):
+    """`--set tasks.urgncy.gold_column=x` made a new task and failed later with "task 'urgncy' has no label_space";
+    a task could not be dropped from the command line."""
+    path = tmp_path / "tasks.yaml"
+    path.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path), "source": {"path": "x.csv", "id_column": "id"},
+        "tasks": {"urgency": {"label_space": ["routine", "urgent"], "lfs": {"modules": ["a"]}},
+                  "topic": {"label_space": ["billing", "tech"], "lfs": {"modules": ["b"]}}}}))
+    with pytest.raises(ConfigError, match=r"^--set 'tasks.urgncy.gold_column=g': the config has no task 'urgncy' \(its "
+                                          r"tasks: topic, urgency\); fix the name, or also set tasks.urgncy.label_space"):
+        load_config(str(path), overrides=["tasks.urgncy.gold_column=g"])
+    cfg = load_config(str(path), overrides=["tasks.urgency=null"])
+    assert [t.name for t in cfg.tasks] == ["topic"]
+    added = load_config(str(path), overrides=["tasks.sla.label_space=[met, missed]", "tasks.sla.lfs.modules=[c]"])
+    assert [t.name for t in added.tasks] == ["topic", "urgency", "sla"]
