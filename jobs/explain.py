@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegralType
 
 from jobs import delta_io
+from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
 from jobs.runtime import command
@@ -145,8 +146,14 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
     names = list(model.lf_names or [])
     versions = dict(record.lf_versions) if record and record.lf_versions else {}
     if any(n not in versions and n not in votes for n in names):
-        versions.update({r["lf_name"]: r["lf_version"]
-                         for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
+        # The apply record of that votes version names every LF it ran, those that never voted too
+        # (the votes table has no row of them); older tables without it: the versions the votes carry.
+        try:
+            applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(row["votes_version"]))[VOTES_META_KEY])
+            versions.update(applied.lf_versions)
+        except (KeyError, TypeError, ValueError):
+            versions.update({r["lf_name"]: r["lf_version"]
+                             for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
     space = list(record.label_space) if record and record.label_space else None
     space = space or (list(view.task.label_space) if view is not None else None)
     space = space or _space_from(row, model.cardinality)

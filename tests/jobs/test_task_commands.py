@@ -147,6 +147,9 @@ def test_explain_one_task(spark, tasks_run):
     doc = explain_row(spark, cfg, 2, task="urgency")  # "login error, urgent please"
     assert doc["task"] == "urgency" and doc["row_id"] == 2
     assert [v["lf"] for v in doc["votes"]] == ran["tasks"]["urgency"]["lfs"]
+    # every LF's version, from the apply record of the votes (an LF that never voted has no vote row to carry it)
+    assert {v["lf"]: v["version"] for v in doc["votes"]} == {
+        lf["name"]: lf["version"] for lf in ran["lfs"] if lf["task"] == "urgency"}
     assert {v["lf"]: v["vote"] for v in doc["votes"]}["kw_asap"] == "urgent"
     assert doc["label"] == labels.loc[2, "label_name"]
     assert list(doc["probabilities"]) == ["routine", "urgent"]
