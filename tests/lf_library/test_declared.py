@@ -105,3 +105,7 @@ def test_bad_files(tmp_path):
     (tmp_path / "map.yaml").write_text("kw: {kind: keyword}\n")
     with pytest.raises(LFConfigError, match=r"LF file .*map.yaml: expected a list of LF entries"):
         load_declared_file(tmp_path / "map.yaml")
+    (tmp_path / "config_shape.yaml").write_text("lfs:\n  declared:\n    - {name: kw, kind: keyword, keywords: [x], label: 1}\n")
+    with pytest.raises(LFConfigError, match=r"LF file .*config_shape.yaml: holds lfs.declared, the pipeline config's "
+                                            r"shape; an LF file holds the list itself"):
+        load_declared_file(tmp_path / "config_shape.yaml")
