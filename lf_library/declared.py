@@ -99,14 +99,14 @@ def build_declared(entry: Any, where: str, *, base: Path) -> LabelingFunction:
 
 
 def _entries(data: Any, where: str) -> list[Any]:
-    if isinstance(data, Mapping) and set(data) == {"lfs"}:
-        data = data["lfs"]
-    if data is None:
-        return []
     if isinstance(data, Mapping) and isinstance(data.get("lfs"), Mapping) and "declared" in data["lfs"]:
         # the pipeline config's shape (lfs: {declared: [...]}) in an LF file
         raise LFConfigError(f"{where}: holds lfs.declared, the pipeline config's shape; an LF file holds the list "
                             f"itself (or lfs: [list]): move the entries under declared: to the top level")
+    if isinstance(data, Mapping) and set(data) == {"lfs"}:
+        data = data["lfs"]
+    if data is None:
+        return []
     if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
         raise LFConfigError(f"{where}: expected a list of LF entries (or a mapping with an 'lfs' list), got {type(data).__name__}")
     return list(data)
