@@ -12,6 +12,7 @@ non-ASCII words ("café", "naïve") and for keywords that end in punctuation ("c
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,8 @@ from lf_library.errors import InputDataError, LFConfigError, LFError
 __all__ = ["keyword_lf", "regex_lf", "lexicon_lf", "sql_lf", "DeclarativeLF", "ArrowLF", "SQLLabelingFunction"]
 
 # Bump when the matching semantics of the builders change: it changes every builder LF's version.
-_SEMANTICS = 1
+# 2: keyword and lexicon terms and text compared in Unicode NFC.
+_SEMANTICS = 2
 # Keywords per RE2 program; larger alternations can exceed RE2's default memory budget.
 _CHUNK = 500
 # A character that ends a word, in the exact (Unicode) sense and in the fast (ASCII) sense. RE2
@@ -71,9 +73,19 @@ def _has_non_ascii(col: pa.Array | pa.ChunkedArray) -> bool:
     return False
 
 
-# What Unicode normalization (NFC) may change: combining marks (an "é" written as "e" + U+0301, as macOS
-# file names and some scraped text hold it), Hangul jamo, and the Ohm, Kelvin and Angstrom signs.
-_COMPOSABLE = r"[\p{M}\x{1100}-\x{11FF}\x{2126}\x{212A}\x{212B}]"
+@functools.cache
+def _composable() -> str:
+    """An RE2 class of what Unicode normalization (NFC) may change: combining marks (an "é" written as "e" +
+    U+0301, as macOS file names and some scraped text hold it), Hangul jamo, and the about 1,100 characters
+    NFC replaces on their own (CJK compatibility ideographs, the Ohm sign, ...), listed once per process."""
+    alone = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and not unicodedata.is_normalized("NFC", chr(c))]
+    ranges: list[list[int]] = []
+    for c in alone:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return r"[\p{M}\x{1100}-\x{11FF}" + "".join(rf"\x{{{a:X}}}-\x{{{b:X}}}" for a, b in ranges) + "]"
 
 
 def nfc_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -84,7 +96,7 @@ def nfc_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         return col
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    mask = pc.match_substring_regex(col, _COMPOSABLE).fill_null(False)
+    mask = pc.match_substring_regex(col, _composable()).fill_null(False)
     if not pc.any(mask).as_py():
         return col
     # Python's unicodedata: pyarrow 22's utf8_normalize returns "e" + U+0301 for every form, NFC included.

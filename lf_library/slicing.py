@@ -38,8 +38,8 @@ from lf_library.errors import ConfigError, LFConfigError
 __all__ = ["SlicingFunction", "slicing_function", "keyword_slice", "regex_slice", "sql_slice", "load_slices",
            "evaluate_slices"]
 
-# Bump when the matching semantics of the declarative slices change.
-_SEMANTICS = 1
+# Bump when the matching semantics of the declarative slices change (2: keyword slices compare in NFC).
+_SEMANTICS = 2
 
 
 class SlicingFunction:

@@ -99,6 +99,9 @@ def test_terms_match_whichever_unicode_form_the_text_or_the_file_uses(tmp_path):
     assert (evaluate_fused(many, table, cardinality=2, evaluate=lambda lfs: evaluate_batch(lfs, table, cardinality=2))
             .votes == alone).all()
     assert alone[:, 0].tolist() == [SPAM, SPAM, SPAM, ABSTAIN, SPAM, ABSTAIN]
+    # A character NFC replaces on its own (a CJK compatibility ideograph) matches in either form too
+    compat = keyword_lf("compat", ["\uF900"], "spam", label_space=SPACE)
+    assert compat.evaluate_arrow(pa.table({"text": ["\uF900", "\u8C48", "x"]})).tolist() == [SPAM, SPAM, ABSTAIN]
 
 
 def test_options_case_sensitive_and_substring(tmp_path):
