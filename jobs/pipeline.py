@@ -110,7 +110,7 @@ def run(
     else:
         mlflow_run_id = None
     status = "FAILED"
-    started = time.time()
+    handed_on = False  # this attempt saved statistics (and maybe a model) in the run folder
     applied = written = None
     replaced_masks: list[str] = []  # deleted when the run succeeds: a failure puts their votes back
     try:
@@ -128,6 +128,7 @@ def run(
         # codes, so analyze (the report) does not group the votes again.
         agg = aggregate.run(spark, cfg, applied=applied, source=source)
         timings["aggregate"] = agg.seconds
+        handed_on = True  # from here a failure leaves this attempt's files (save_aggregate may have begun)
         fit_label_model.save_aggregate(cfg, run_id, agg, applied)
 
         log.info("stage 3/4 fit: label model on the driver from %d patterns",
@@ -206,7 +207,8 @@ def run(
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             io.restore_table(votes_path, votes_before, reason=reason)
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
-        mark_failed(cfg.lakehouse, run_id, started, status == "KILLED", str(err))
+        if handed_on:
+            mark_failed(cfg.lakehouse, run_id, status == "KILLED", str(err))
         stop = command.signal_error(err)
         if stop is not err:
             raise stop from err

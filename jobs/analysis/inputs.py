@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs import delta_io, task_views
 from jobs.runtime.config import PipelineConfig
-from jobs.runtime.runs import run_dir
+from jobs.runtime.runs import failed_run, run_dir
 from jobs.delta_io.sources import Source, load_source
 from jobs.tasks import task_source
 from jobs.changes.runs import label_runs
@@ -113,6 +113,13 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
                 f"run {run_id!r} is not a run under {cfg.lakehouse_path} (no run folder): the labels table "
                 f"{labels_path} holds the labels of run {latest_run!r}; {verb} run {latest_run!r}, or check the id "
                 f"(the run folders are in {run_dir(cfg.lakehouse, run_id, create=False).parent})"
+            )
+        failed = failed_run(cfg.lakehouse, run_id)
+        if failed:  # `lakelabel write` refuses such a run's model
+            raise ConfigError(
+                f"run {run_id!r} {'was interrupted' if failed['status'] == 'interrupted' else 'failed'} after it "
+                f"aggregated ({failed['reason']}) and wrote no labels: the labels table {labels_path} holds the "
+                f"labels of run {latest_run!r}; rerun it (`lakelabel run --run-id {run_id}`), or {verb} run {latest_run!r}"
             )
         raise ConfigError(
             f"run {run_id!r} wrote no labels: the labels table {labels_path} holds the labels of run {latest_run!r}; "

@@ -59,7 +59,6 @@ def task_file(filename: str, task: str | None) -> str:
 # labels from a model the pipeline refused. Fitting the run again (`lakelabel fit --run-id`, or the run
 # again) removes it.
 FAILED_FILE = "failed.json"
-_HANDED_ON = ("stats", "label_model")  # stats.npz, label_model.json and a task's stats_<task>.npz, ...
 
 
 def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
@@ -78,16 +77,14 @@ def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
     return runs[-1].name if runs else None
 
 
-def mark_failed(lakehouse: str | Path, run_id: str, since: float, interrupted: bool, reason: str) -> None:
-    """Mark ``run_id``'s folder failed if this attempt (started at ``since``, a ``time.time()``) wrote
-    statistics or a model into it; nothing otherwise (the files there are an earlier attempt's)."""
+def mark_failed(lakehouse: str | Path, run_id: str, interrupted: bool, reason: str) -> None:
+    """Mark ``run_id``'s folder failed: called by a run that failed after it wrote its statistics (and
+    maybe its model) there."""
     folder = run_dir(lakehouse, run_id, create=False)
     try:
-        wrote = any(p.name.startswith(_HANDED_ON) and p.stat().st_mtime >= since for p in folder.iterdir())
-        if wrote:
-            write_json(folder / FAILED_FILE, {"run_id": run_id, "status": "interrupted" if interrupted else "failed",
-                                              "reason": reason.strip().splitlines()[0][:500] if reason.strip() else "",
-                                              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        write_json(folder / FAILED_FILE, {"run_id": run_id, "status": "interrupted" if interrupted else "failed",
+                                          "reason": reason.strip().splitlines()[0][:500] if reason.strip() else "",
+                                          "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     except OSError as err:  # the run's own error matters more than its marker
         log.warning("could not mark run %s failed in %s: %s", run_id, folder, err)
 

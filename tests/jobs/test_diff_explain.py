@@ -182,11 +182,17 @@ def test_drift_failure_stops_the_run_before_labels_are_published(spark, runs, tm
     assert latest_run_with(cfg.lakehouse, "label_model.json") == "run-2"
     assert cli.main(["write", "--config", str(config), "--run-id", "run-3", "-q"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("lakelabel: error: run 'run-3' failed after it fitted its label model (drift: the conflict "
+    assert line.startswith("lakelabel: error: run 'run-3' failed after it aggregated (drift: the conflict "
                            "rate moved by "), line
     assert line.endswith("so its labels were not published; rerun it (`lakelabel run --run-id run-3`), or fit it "
                          "again on purpose (`lakelabel fit --run-id run-3`) before writing"), line
     assert delta_io.table_version(cfg.table_path("labels")) == labels_before
+    # analyze (train, annotate) of it says why it has no labels, and not to write them
+    from jobs import analyze
+
+    with pytest.raises(ConfigError, match=r"run 'run-3' failed after it aggregated \(drift: .*\) and wrote no labels: "
+                                          r".*rerun it \(`lakelabel run --run-id run-3`\), or analyze run 'run-2'$"):
+        analyze.analyze(spark, cfg, run_id="run-3")
 
 
 def test_a_summary_that_cannot_be_written_after_the_work_is_exit_2(spark, runs, tmp_path, capsys, monkeypatch):
