@@ -151,7 +151,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         try:
             applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(row["votes_version"]))[VOTES_META_KEY])
             versions.update(applied.lf_versions)
-        except (KeyError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - no apply record there (an older table): the votes' own versions
             versions.update({r["lf_name"]: r["lf_version"]
                              for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
     space = list(record.label_space) if record and record.label_space else None

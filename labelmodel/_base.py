@@ -66,8 +66,8 @@ class BaseLabelModel:
 
     def __init__(self, cardinality: int = 2, *, config: LabelModelConfig | None = None, **kwargs: Any):
         kwargs.pop("verbose", None)
-        device = kwargs.pop("device", "cpu")
-        if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        device = str(kwargs.pop("device", "cpu"))  # a torch.device prints as its name
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
             raise ValueError(f"device={device!r} is not a torch device Snorkel takes; pass 'cpu' (the default)")
         if device != "cpu":
             warnings.warn(f"device={device!r} is ignored: this label model runs on numpy, on the CPU (its fit "

@@ -128,9 +128,10 @@ def check(cfg: PipelineConfig, run_id: str, stats: SufficientStats, model: Any, 
         doc["notes"].append(f"compared with run {previous.run_id}, the latest earlier run with statistics: the later "
                             f"run(s) {', '.join(passed)} kept none")
     gates = [f"drift.{fail}" for _, fail in METRICS.values() if getattr(cfg.drift, fail) is not None]
-    if before is None and previous is not None and gates:
-        log.warning("drift: no earlier run on these tables kept statistics (latest: %s), so %s checked nothing; "
-                    "this run is the baseline for the next", previous.run_id, ", ".join(gates))
+    if before is None and gates:
+        latest = f" (latest: {previous.run_id})" if previous is not None else ""
+        log.warning("drift: no earlier run on these tables kept statistics%s, so %s checked nothing; this run is "
+                    "the baseline for the next", latest, ", ".join(gates))
     if task is not None:
         for item in doc["warnings"] + doc["failures"]:
             item["what"] = f"{item['what']} of task {task}"

@@ -285,7 +285,7 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
             check = "the tables may not be as before the run: check their history (DESCRIBE HISTORY) before the next run"
             if isinstance(err, KeyboardInterrupt) and _signalled == "interrupted":  # a second Ctrl-C cut the cleanup
                 print(f"lakelabel: interrupted again while the tables were being put back; {check}", file=sys.stderr)
-            elif not signalled:  # the signal, then another error (a restore that failed)
+            elif not signalled and not _says_cancelled(err):  # the signal, then another error (a restore that failed)
                 print(f"lakelabel: {what}, then {type(err).__name__}: {one_line(err)}; {check}", file=sys.stderr)
             else:
                 print(f"lakelabel: {what}; the tables are as before the run", file=sys.stderr)
@@ -295,6 +295,14 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
         _signalled = None  # a notebook's next call is not stopped
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _says_cancelled(err: BaseException) -> bool:
+    """Whether ``err`` is, in its own words, a Spark job the signal handler cancelled (a stage command's collect
+    or write cut short: nothing was committed), not a cleanup's failure that merely followed one."""
+    from jobs.runtime.faults import says_cancelled
+
+    return says_cancelled(err)
 
 
 def _exit_code(err: BaseException, debug: bool) -> int:

@@ -618,17 +618,22 @@ def load_config(
             files.insert(0, (f"environment overlay {overlay}", overlay))
     set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
     parsed = [(item, *_parse_override(item)) for item in overrides]
-    named_tasks = data.get("tasks") if isinstance(data.get("tasks"), Mapping) else None
-    new_tasks = {str(keys[1]) for _, keys, _ in parsed if len(keys) == 3 and keys[0] == "tasks" and keys[2] == "label_space"}
+    # A task added on the command line comes with its label space (tasks.X.label_space=..., or tasks.X={...});
+    # any other --set on a task the config lacks is a typo.
+    new_tasks = {str(keys[1]) for _, keys, value in parsed if keys[0] == "tasks" and len(keys) >= 2 and (
+        (len(keys) == 3 and keys[2] == "label_space") or (len(keys) == 2 and isinstance(value, Mapping)))}
     for item, keys, value in parsed:
-        if named_tasks is not None and len(keys) >= 2 and keys[0] == "tasks" and keys[1] not in named_tasks:
-            if str(keys[1]) not in new_tasks:  # a typo, not a task added on the command line with its label space
+        tasks = data.get("tasks")
+        if isinstance(tasks, Mapping) and len(keys) >= 2 and keys[0] == "tasks":
+            names = {str(k): k for k in tasks}
+            if str(keys[1]) not in names and str(keys[1]) not in new_tasks:
                 raise ConfigError(f"--set {item!r}: the config has no task {keys[1]!r} (its tasks: "
-                                  f"{', '.join(map(str, named_tasks))}); fix the name, or also set "
+                                  f"{', '.join(names) or 'none left'}); fix the name, or also set "
                                   f"tasks.{keys[1]}.label_space to add a task")
-        if named_tasks is not None and len(keys) == 2 and keys[0] == "tasks" and value is None:
-            data["tasks"] = {k: v for k, v in data["tasks"].items() if k != keys[1]}  # --set tasks.NAME=null drops it
-            continue
+            if len(keys) == 2 and value is None:  # --set tasks.NAME=null drops the task from this run
+                data["tasks"] = {k: v for k, v in tasks.items() if str(k) != str(keys[1])}
+                continue
+            keys = ["tasks", names.get(str(keys[1]), keys[1]), *keys[2:]]  # a task named 1: is the YAML int 1
         for i in range(1, len(keys) + 1):  # a misspelled section (aply.x) is reported by its own name
             set_keys.setdefault(".".join(map(str, keys[:i])), item)
         node = data

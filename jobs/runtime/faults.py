@@ -104,6 +104,11 @@ def crash_reason(err: BaseException) -> str | None:
             "Python stack of a native crash to the error")
 
 
+def says_cancelled(err: BaseException) -> bool:
+    """Whether ``err``'s own text (not the errors it was raised from) says a Spark job was cancelled."""
+    return bool(_CANCELLED.search(str(err)))
+
+
 def was_cancelled(err: BaseException) -> bool:
     """Whether ``err`` (or an error it was raised from) is a Spark job that was cancelled."""
     return any(_CANCELLED.search(text) for _, text in _chain(err))

@@ -213,9 +213,11 @@ def get_spark(
         cause = (java or str(err)).strip().splitlines() or [type(err).__name__]
         # Under spark-submit the master is its --master, and its start failure is worded the same way.
         if local or databricks or not any(sign in f"{err}\n{java}" for sign in _MASTER_UNREACHABLE):
-            # A setting Spark refuses (spark.executor.memory: lots, a driver heap the machine cannot
-            # reserve) fails the same way on every retry.
-            raise ConfigError(_start_failure(err, java, submitted)) from err
+            # A setting Spark refuses (spark.executor.memory: lots, spark.task.cpus: 0) fails the same way on
+            # every retry; anything else (a port that would not bind, ...) stays as it is.
+            if _REFUSED.search(f"{err}\n{java}"):
+                raise ConfigError(_start_failure(err, java, submitted)) from err
+            raise
         named = "spark-submit's --master" if submitted else "--master (or spark.master)"
         raise TransientError(
             f"Spark did not start on master {effective} ({cause[0].strip()}): the master did not answer or "
@@ -243,6 +245,12 @@ _MASTER = re.compile(
     r"^(local(\[\s*(\*|0*[1-9]\d*)\s*(,\s*\d+\s*)?\])?|local-cluster\[.+\]|spark://[^,]+:\d+(,[^,]+:\d+)*"
     r"|k8s://.+|yarn)$"
 )
+
+
+# What a Spark start-up refusing its settings leaves in the error: the JVM dying before pyspark could talk to it
+# (its reason on stderr), or the SparkContext's own validation.
+_REFUSED = re.compile(r"JAVA_GATEWAY_EXITED|SparkException|IllegalArgumentException|NumberFormatException|"
+                      r"ArithmeticException")
 
 
 def _start_failure(err: Exception, java: str, submitted: bool) -> str:

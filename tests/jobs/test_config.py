@@ -184,3 +184,8 @@ def test_set_on_a_task_the_config_lacks_is_a_typo_and_null_drops_a_task(tmp_path
     assert [t.name for t in cfg.tasks] == ["topic"]
     added = load_config(str(path), overrides=["tasks.sla.label_space=[met, missed]", "tasks.sla.lfs.modules=[c]"])
     assert [t.name for t in added.tasks] == ["topic", "urgency", "sla"]
+    # A task added as a mapping; dropped, then set again: a typo again
+    whole = load_config(str(path), overrides=["tasks.sla={label_space: [met, missed], lfs: {modules: [c]}}"])
+    assert [t.name for t in whole.tasks] == ["topic", "urgency", "sla"]
+    with pytest.raises(ConfigError, match=r"the config has no task 'urgency' \(its tasks: topic\)"):
+        load_config(str(path), overrides=["tasks.urgency=null", "tasks.urgency.gold_column=g"])

@@ -246,6 +246,9 @@ def test_drift_compares_with_the_latest_run_that_kept_statistics(runs, caplog):
     doc = drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=bare)
     assert doc["previous_run"] == "bare" and not doc["changes"]
     assert "drift.fail_on_conflict_rate checked nothing" in caplog.text
+    caplog.clear()
+    drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=None)  # a first run: nothing to compare
+    assert "drift: no earlier run on these tables kept statistics, so drift.fail_on_conflict_rate checked" in caplog.text
     doc = drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=written)
     assert doc["previous_run"] == "w" and doc["changes"]["conflict_rate"]["change"] == 0
 

@@ -281,3 +281,27 @@ def test_a_signal_whose_cancelled_collect_raises_another_error_is_still_the_sign
     (stopped,) = client.search_runs([client.get_experiment_by_name("lakelabel").experiment_id],
                                     "tags.`lakelabel.run_id` = 'stopped'")
     assert stopped.info.status == "KILLED"
+
+
+def test_a_stage_commands_cancelled_job_after_a_signal_is_the_signal_but_a_failed_cleanup_is_not(capsys, monkeypatch):
+    """A stage command (`lakelabel apply`, ...) has no restore of its own: its collect's "cancelled" error after
+    the signal is the signal's stop. Any other error after a signal is a cleanup that failed, and says so."""
+    from jobs.runtime import command
+
+    def stopped(error):
+        def call():
+            command._signalled = "interrupted"  # as the SIGINT handler leaves it
+            raise error
+        return call
+
+    monkeypatch.setattr(command, "_signalled", None)
+    code = command.guarded(stopped(RuntimeError("An error occurred while calling o88.collectToPython.: Job 3 "
+                                                "cancelled as part of cancellation of all jobs")), debug=False)
+    assert code == command.EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == "lakelabel: interrupted; the tables are as before the run"
+    code = command.guarded(stopped(OSError("restoring table /x to v3 failed: disk full")), debug=False)
+    assert code == command.EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == (
+        "lakelabel: interrupted, then OSError: restoring table /x to v3 failed: disk full; the tables may not be as "
+        "before the run: check their history (DESCRIBE HISTORY) before the next run")
+    assert command._signalled is None  # guarded leaves no signal behind for a notebook's next call

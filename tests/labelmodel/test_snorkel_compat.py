@@ -258,6 +258,12 @@ def test_snorkel_sgd_options_are_checked_then_ignored(binary):
     with pytest.warns(UserWarning, match=r"device='cuda:1' is ignored: this label model runs on numpy, on the CPU"):
         gpu = LabelModel(cardinality=2, device="cuda:1")
     assert np.array_equal(gpu.fit(L).predict_proba(L), base)
+    class TorchDevice:  # torch.device("cuda") prints as its name
+        def __str__(self):
+            return "cuda"
+
+    with pytest.warns(UserWarning, match=r"device='cuda' is ignored"):
+        LabelModel(cardinality=2, device=TorchDevice())
     with pytest.raises(ValueError, match="device='gpu' is not a torch device Snorkel takes; pass 'cpu'"):
         LabelModel(2, device="gpu")
 
