@@ -30,8 +30,10 @@ from lf_library.errors import InputDataError, LFConfigError, LFError
 __all__ = ["keyword_lf", "regex_lf", "lexicon_lf", "sql_lf", "DeclarativeLF", "ArrowLF", "SQLLabelingFunction"]
 
 # Bump when the matching semantics of the builders change: it changes every builder LF's version.
-# 2: keyword and lexicon terms and text compared in Unicode NFC.
-_SEMANTICS = 2
+_SEMANTICS = 1
+# Kinds whose matching changed since, with their own number: only their LFs get new versions.
+# 2: terms and text compared in Unicode NFC (keyword and lexicon LFs, lexicon files included).
+_KIND_SEMANTICS = {"keyword": 2, "lexicon": 2}
 # Keywords per RE2 program; larger alternations can exceed RE2's default memory budget.
 _CHUNK = 500
 # A character that ends a word, in the exact (Unicode) sense and in the fast (ASCII) sense. RE2
@@ -241,7 +243,7 @@ class DeclarativeLF(LabelingFunction):
         self._resolved = self._resolve(label_space)
 
     def _description(self) -> dict[str, Any]:
-        return {"spec": self.spec, "semantics": _SEMANTICS}
+        return {"spec": self.spec, "semantics": _KIND_SEMANTICS.get(self.spec.get("kind"), _SEMANTICS)}
 
     def _unresolved(self, label: Any) -> LFConfigError:
         return LFConfigError(

@@ -38,8 +38,9 @@ from lf_library.errors import ConfigError, LFConfigError
 __all__ = ["SlicingFunction", "slicing_function", "keyword_slice", "regex_slice", "sql_slice", "load_slices",
            "evaluate_slices"]
 
-# Bump when the matching semantics of the declarative slices change (2: keyword slices compare in NFC).
-_SEMANTICS = 2
+# Bump when the matching semantics of the declarative slices change.
+_SEMANTICS = 1
+_KIND_SEMANTICS = {"keyword": 2}  # 2: keyword slices compare in Unicode NFC
 
 
 class SlicingFunction:
@@ -91,7 +92,7 @@ class SlicingFunction:
                 body["resources"] = canonical_resources(self.resources, self.name)
                 body["fields"] = list(self.fields) if self.fields is not None else None
             else:
-                body = {"spec": self.spec, "semantics": _SEMANTICS}
+                body = {"spec": self.spec, "semantics": _KIND_SEMANTICS.get(self.kind, _SEMANTICS)}
             doc = {"kind": f"slice:{self.kind}", "name": self.name, "body": body}
             self._version = hashlib.sha256(_dumps(doc).encode("utf-8")).hexdigest()[:12]
         return self._version
