@@ -216,7 +216,11 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
     own = t.lfs
     space = t.label_space
     if own.modules:
-        registry = load_registry(own.modules, label_space=space)
+        try:
+            registry = load_registry(own.modules, label_space=space)
+        except LFConfigError as err:  # one team's broken module: the others can run without its task
+            raise LFConfigError(f"task {t.name!r}: {err}; to run the other tasks meanwhile, add --set "
+                                f"tasks.{t.name}=null") from err
     elif space:
         registry = LFRegistry(check_label_space(space, owner=f"tasks.{t.name}.label_space"))
     else:

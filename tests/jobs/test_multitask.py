@@ -455,3 +455,21 @@ def test_incremental_apply_of_a_multitask_config(spark, tmp_path):
     assert len(got) == N + 10
     for task in ("topic", "urgency", "tags_refund", "tags_login"):
         assert got[task].apply(lambda s: s["label"]).tolist() == want[task].apply(lambda s: s["label"]).tolist(), task
+
+
+def test_one_tasks_broken_module_says_how_to_run_the_others(tmp_path):
+    """One team's LF module that fails to import stops the whole config (the registry is built for every task);
+    the error names the task and how to run the others meanwhile, and that works."""
+    from jobs.runtime.config import load_config
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path), "source": {"path": "x.parquet", "id_column": "id"},
+        "tasks": {"urgency": {"lfs": {"modules": ["tests.jobs.urgency_lfs"]}},
+                  "topic": {"label_space": ["billing", "tech"], "lfs": {"modules": ["tests.jobs.no_such_team_module"]}}}}))
+    from lf_library.errors import LFConfigError
+
+    with pytest.raises(LFConfigError, match=r"^task 'topic': .*no_such_team_module.*; to run the other tasks meanwhile, "
+                                          r"add --set tasks.topic=null$"):
+        build_task_set(load_config(str(path)))
+    assert [t.name for t in build_task_set(load_config(str(path), overrides=["tasks.topic=null"])).tasks] == ["urgency"]
