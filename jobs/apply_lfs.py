@@ -437,6 +437,8 @@ def run(
                 **how,
             )
         committed = True
+        if not result.skipped:
+            command.note_commit(f"votes {votes_path} v{result.version}")
     finally:
         if changes is not None:
             changes.release()

@@ -397,6 +397,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     except BaseException as err:
         status = "KILLED" if command.stopped_by_signal(err) else "FAILED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
+        command.forget_commits()  # this run puts its commits back below; a failed restore says so itself
         # The labels table if its version moved, and the votes if this run wrote them.
         for path in [labels_path, *moved]:
             if io.table_version(path) != before[path]:

@@ -202,13 +202,14 @@ def run(
         # it into an exception) unwind through here too, and mark the MLflow run KILLED.
         status = "KILLED" if command.stopped_by_signal(err) else "FAILED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
+        command.forget_commits()  # this run puts its commits back below; a failed restore says so itself
         if written is not None and not written.skipped and written.labels_version != labels_before:
             io.restore_table(labels_path, labels_before, reason=reason)
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             io.restore_table(votes_path, votes_before, reason=reason)
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         if handed_on:
-            mark_failed(cfg.lakehouse, run_id, status == "KILLED", str(err))
+            mark_failed(cfg.lakehouse, run_id, status == "KILLED", str(err) or command.signal_name())
         stop = command.signal_error(err)
         if stop is not err:
             raise stop from err

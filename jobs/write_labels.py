@@ -280,6 +280,8 @@ def run(
             overwrite_schema=True,
             transform=score,
         )
+    if not result.skipped:
+        command.note_commit(f"labels {labels_path} v{result.version}")
     seconds = time.perf_counter() - started
     if result.skipped:
         log.info("write: run %s already committed labels; nothing to do", run_id)

@@ -517,3 +517,30 @@ def test_an_lf_that_ends_the_python_worker_says_what_it_means(tmp_path):
             "(--set 'lfs.include=[...]')") in lines[0], lines[0]
     assert "spark.sql.execution.pyspark.udf.faulthandler.enabled: true" in lines[0], lines[0]
     assert "Consider setting" not in lines[0] and "An error occurred while calling" not in lines[0], lines[0]
+
+
+def test_the_write_checks_write_a_byte_so_a_full_disk_fails_before_the_work(tmp_path):
+    """A full disk lets a file be created but not written: the lakehouse and --summary-json checks wrote an empty
+    probe and passed, and the run failed at its end (a drill's 4 KB tmpfs). They write a byte now. A file size
+    limit of 0 stands in for the full disk (creating files works, writing a byte fails, as there)."""
+    code = textwrap.dedent(f"""
+        import resource
+        from pathlib import Path
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        from jobs.runtime.command import check_out_file
+        from jobs.runtime.runs import check_lakehouse
+        for check in (lambda: check_out_file(Path({str(tmp_path / 's.json')!r}), "--summary-json", "summary.json"),
+                      lambda: check_lakehouse({str(tmp_path / 'lake')!r})):
+            try:
+                check()
+                print("passed")
+            except Exception as err:
+                print(err)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.stdout.splitlines() == [
+        f"--summary-json {tmp_path / 's.json'}: the folder {tmp_path} is not writable (File too large); choose a "
+        "writable path",
+        f"lakehouse {tmp_path / 'lake'} cannot be written (File too large); make it writable for this user or set "
+        "lakehouse to a writable folder"], done.stdout + done.stderr
+    assert not list(tmp_path.glob(".lakelabel-write-check-*")) and not list((tmp_path / "lake").iterdir())

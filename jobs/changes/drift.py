@@ -130,8 +130,10 @@ def check(cfg: PipelineConfig, run_id: str, stats: SufficientStats, model: Any, 
     gates = [f"drift.{fail}" for _, fail in METRICS.values() if getattr(cfg.drift, fail) is not None]
     if before is None and gates:
         latest = f" (latest: {previous.run_id})" if previous is not None else ""
-        log.warning("drift: no earlier run on these tables kept statistics%s, so %s checked nothing; this run is "
-                    "the baseline for the next", latest, ", ".join(gates))
+        unchecked = (f"no earlier run on these tables kept statistics{latest}, so {', '.join(gates)} checked nothing; "
+                     "this run is the baseline for the next")
+        log.warning("drift: %s", unchecked)
+        doc["notes"].append(unchecked)  # the summary says so too, for an orchestrator that reads it
     if task is not None:
         for item in doc["warnings"] + doc["failures"]:
             item["what"] = f"{item['what']} of task {task}"

@@ -202,10 +202,30 @@ _STOPS = {
 }
 
 
+# Table commits of this command (a stage job's votes or labels): a signal after them cannot take them back, so
+# the exit line must not say the tables are as before. A run that puts its tables back forgets them.
+_commits: list[str] = []
+
+
+def note_commit(what: str) -> None:
+    """Record a table commit of the running command (``what``: "labels <path> v<N>")."""
+    _commits.append(what)
+
+
+def forget_commits() -> None:
+    """The running command put its tables back (a failed or stopped ``run``): no commit of it stands."""
+    _commits.clear()
+
+
 def stopped_by_signal(err: BaseException | None = None) -> bool:
     """Whether a signal stopped the command (``err``, what ends it: the signal's own exception, or the error
     the handler's cancelling of the Spark jobs made the running call raise, a collect's ``Py4JJavaError``)."""
     return _signalled is not None or (err is not None and not isinstance(err, Exception))
+
+
+def signal_name() -> str:
+    """How the running command was stopped, for a record of it ("" when no signal stopped it)."""
+    return {"terminated": "terminated (SIGTERM)", "interrupted": "interrupted (Ctrl-C)"}.get(_signalled or "", "")
 
 
 def signal_error(err: BaseException) -> BaseException:
@@ -269,6 +289,7 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
     """Run ``call`` and turn every outcome into an exit code and at most one stderr line."""
     global _signalled
     _signalled = None
+    _commits.clear()
     from jobs.runtime.progress import reset_executor_timeout
 
     reset_executor_timeout()
@@ -285,6 +306,10 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
             check = "the tables may not be as before the run: check their history (DESCRIBE HISTORY) before the next run"
             if isinstance(err, KeyboardInterrupt) and _signalled == "interrupted":  # a second Ctrl-C cut the cleanup
                 print(f"lakelabel: interrupted again while the tables were being put back; {check}", file=sys.stderr)
+            elif _commits:  # the signal came after the work was committed (in its MLflow logging, say)
+                print(f"lakelabel: {what} after it committed {', '.join(_commits)}, which stand; its run record (MLflow, "
+                      "summary) may be incomplete: rerun the command with the same --run-id to complete it",
+                      file=sys.stderr)
             elif not signalled and not _says_cancelled(err):  # the signal, then another error (a restore that failed)
                 print(f"lakelabel: {what}, then {type(err).__name__}: {one_line(err)}; {check}", file=sys.stderr)
             else:
@@ -516,8 +541,11 @@ def check_out_file(path: Path, what: str, example: str) -> None:
     # or a pseudo file system (/sys, /proc).
     try:
         fd, written = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=probe)
-        os.close(fd)
-        os.unlink(written)
+        try:
+            os.write(fd, b"x")  # a byte: a full disk still lets a file be created, not written
+        finally:
+            os.close(fd)
+            os.unlink(written)
     except OSError as err:
         raise ConfigError(f"{what} {path}: the folder {probe} is not writable ({err.strerror or err}); "
                           "choose a writable path") from None

@@ -62,12 +62,14 @@ FAILED_FILE = "failed.json"
 
 
 def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
-    """The newest run id (by its folder's modification time) whose folder holds ``filename``, passing
-    over runs that failed after writing it (:data:`FAILED_FILE`)."""
+    """The run id whose ``filename`` was written last, passing over runs that failed after writing it
+    (:data:`FAILED_FILE`). The file's time, not the folder's: a folder's time moves when anything in it
+    changes (a full apply deletes an older run's row masks from its folder)."""
     root = Path(lakehouse).resolve() / "_lakelabel" / "runs"
     if not root.is_dir():
         return None
-    runs = sorted((p for p in root.iterdir() if (p / filename).exists()), key=lambda p: p.stat().st_mtime)
+    runs = sorted((p for p in root.iterdir() if (p / filename).exists()),
+                  key=lambda p: (p / filename).stat().st_mtime)
     passed = []
     while runs and (runs[-1] / FAILED_FILE).exists():
         passed.append(runs.pop().name)
@@ -134,8 +136,11 @@ def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None)
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=path)
-        os.close(fd)
-        os.unlink(probe)
+        try:
+            os.write(fd, b"x")  # a byte: a full disk still lets a file be created, not written
+        finally:
+            os.close(fd)
+            os.unlink(probe)
     except OSError as err:
         raise ConfigError(
             f"lakehouse {path} cannot be written ({err.strerror or err}); make it writable for this user or "

@@ -406,3 +406,21 @@ def test_explain_finds_the_model_in_the_run_that_wrote_the_labels(tmp_path):
         model.save(str(folder / "label_model.json"))
     assert find_model(cfg, "models:/m/1", "v1", "run-b")[1] == str(run_dir(cfg.lakehouse, "run-b") / "label_model.json")
     assert find_model(cfg, "models:/m/1", "v1")[1] == str(run_dir(cfg.lakehouse, "run-a") / "label_model.json")
+
+
+def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
+    """Not the folder's time: a full apply deleting an older run's row masks touched that folder, and `lakelabel
+    write` (no --run-id) then took the older run's model (a drill). A failed run is passed over."""
+    import os
+    import time
+
+    from jobs.runtime.runs import mark_failed
+
+    lake = tmp_path / "lake"
+    for i, run in enumerate(("old", "new", "failed")):
+        (run_dir(lake, run) / "label_model.json").write_text("{}")
+        os.utime(run_dir(lake, run) / "label_model.json", (time.time() - 100 + i, time.time() - 100 + i))
+    (run_dir(lake, "old") / "row_masks-x").mkdir()
+    (run_dir(lake, "old") / "row_masks-x").rmdir()  # the old run's folder is now the newest folder
+    mark_failed(lake, "failed", False, "drift: ...")
+    assert latest_run_with(lake, "label_model.json") == "new"

@@ -305,3 +305,20 @@ def test_a_stage_commands_cancelled_job_after_a_signal_is_the_signal_but_a_faile
         "lakelabel: interrupted, then OSError: restoring table /x to v3 failed: disk full; the tables may not be as "
         "before the run: check their history (DESCRIBE HISTORY) before the next run")
     assert command._signalled is None  # guarded leaves no signal behind for a notebook's next call
+
+
+def test_a_signal_after_a_stage_commit_says_the_commit_stands(capsys, monkeypatch):
+    """SIGTERM to `lakelabel write` after its labels commit, in its MLflow logging (a drill hit it there): the
+    labels stand, so the line must not say the tables are as before the run."""
+    from jobs.runtime import command
+
+    def committed_then_stopped():
+        command.note_commit("labels /lake/labels v9")  # what write_labels.run records after its commit
+        command._signalled = "terminated"
+        raise command.Terminated()
+
+    monkeypatch.setattr(command, "_signalled", None)
+    assert command.guarded(committed_then_stopped, debug=False) == command.EXIT_TERMINATED
+    assert capsys.readouterr().err.strip() == (
+        "lakelabel: terminated (SIGTERM) after it committed labels /lake/labels v9, which stand; its run record "
+        "(MLflow, summary) may be incomplete: rerun the command with the same --run-id to complete it")
