@@ -209,7 +209,7 @@ def run(
             io.restore_table(votes_path, votes_before, reason=reason)
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         if handed_on:
-            mark_failed(cfg.lakehouse, run_id, status == "KILLED", str(err) or command.signal_name())
+            mark_failed(cfg.lakehouse, run_id, status == "KILLED", command.signal_name() or str(err))
         stop = command.signal_error(err)
         if stop is not err:
             raise stop from err

@@ -247,8 +247,9 @@ def test_drift_compares_with_the_latest_run_that_kept_statistics(runs, caplog):
     assert doc["previous_run"] == "bare" and not doc["changes"]
     assert "drift.fail_on_conflict_rate checked nothing" in caplog.text
     caplog.clear()
-    drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=None)  # a first run: nothing to compare
+    first = drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=None)  # a first run: nothing to compare
     assert "drift: no earlier run on these tables kept statistics, so drift.fail_on_conflict_rate checked" in caplog.text
+    assert any("drift.fail_on_conflict_rate checked nothing" in note for note in first["notes"])  # in the summary too
     doc = drift.check(gated, "probe", stats, model, ["neg", "pos"], previous=written)
     assert doc["previous_run"] == "w" and doc["changes"]["conflict_rate"]["change"] == 0
 
