@@ -142,7 +142,8 @@ def _check_label(label: Any, lf_name: str) -> int | str:
         return label
     if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
         return class_id(int(label), None, lf_name=lf_name)
-    raise LFConfigError(f"LF {lf_name!r}: label must be a class id (int) or a class name (str), got {label!r}")
+    hint = " (YAML reads no/yes/on/off as booleans: quote the label, 'yes')" if isinstance(label, bool) else ""
+    raise LFConfigError(f"LF {lf_name!r}: label must be a class id (int) or a class name (str), got {label!r}{hint}")
 
 
 def _text_column(batch: pa.RecordBatch | pa.Table, field: str, lf_name: str) -> pa.Array | pa.ChunkedArray:

@@ -163,7 +163,10 @@ def check_label_space(label_space: Any, *, owner: str = "label_space") -> tuple[
     names = tuple(label_space)
     bad = [c for c in names if not isinstance(c, str) or not c]
     if bad:
-        raise LFConfigError(f"{owner} must hold non-empty strings; bad entries: {bad!r}")
+        # YAML reads no/yes/on/off/true/false as booleans and 1, 2 as numbers
+        hint = "; quote them in YAML ('no', 'yes'): YAML reads no/yes/on/off as booleans" if any(
+            isinstance(c, bool) for c in bad) else ""
+        raise LFConfigError(f"{owner} must hold non-empty strings; bad entries: {bad!r}{hint}")
     if len(names) < 2:
         raise LFConfigError(f"{owner} needs at least two classes, got {list(names)!r}")
     dupes = sorted({c for c in names if names.count(c) > 1})

@@ -204,3 +204,12 @@ def test_snorkel_preprocessors_get_a_readable_error():
         labeling_function(pre=[lambda x: x])
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'feilds'; its keywords are name, label_space"):
         labeling_function(feilds=["text"])
+
+
+def test_a_label_space_yaml_read_as_booleans_says_to_quote_it():
+    import yaml
+
+    from lf_library.core import check_label_space
+
+    with pytest.raises(LFConfigError, match=r"bad entries: \[False, True\]; quote them in YAML \('no', 'yes'\)"):
+        check_label_space(yaml.safe_load("[no, yes]"), owner="tasks.refund.label_space")
