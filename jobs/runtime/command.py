@@ -24,7 +24,6 @@ import os
 import shlex
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -537,15 +536,10 @@ def check_out_file(path: Path, what: str, example: str) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise ConfigError(f"{what} {path}: {probe} is a file, not a folder; choose a path in a folder")
-    # A file written and removed: os.access says yes to root whatever the mode bits, a read-only mount
-    # or a pseudo file system (/sys, /proc).
+    from jobs.runtime.runs import probe_write
+
     try:
-        fd, written = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=probe)
-        try:
-            os.write(fd, b"x")  # a byte: a full disk still lets a file be created, not written
-        finally:
-            os.close(fd)
-            os.unlink(written)
+        probe_write(probe)
     except OSError as err:
         raise ConfigError(f"{what} {path}: the folder {probe} is not writable ({err.strerror or err}); "
                           "choose a writable path") from None

@@ -120,6 +120,18 @@ def write_json(path: Path, data: Any) -> None:
         raise
 
 
+def probe_write(folder: Path) -> None:
+    """Write a byte to a file in ``folder`` and remove it; OSError when that fails. ``os.access`` says yes to
+    root whatever the mode bits, a read-only mount or a pseudo file system (/sys); a full disk lets a file be
+    created but not written."""
+    fd, probe = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=folder)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
 def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None) -> Path:
     """Make sure the lakehouse is a folder lakelabel can write (create it when absent); return it.
 
@@ -135,12 +147,7 @@ def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None)
         raise ConfigError(f"lakehouse {path} {what}; set lakehouse to a folder path")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".lakelabel-write-check-", dir=path)
-        try:
-            os.write(fd, b"x")  # a byte: a full disk still lets a file be created, not written
-        finally:
-            os.close(fd)
-            os.unlink(probe)
+        probe_write(path)
     except OSError as err:
         raise ConfigError(
             f"lakehouse {path} cannot be written ({err.strerror or err}); make it writable for this user or "
