@@ -225,8 +225,9 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
         registry = LFRegistry(check_label_space(space, owner=f"tasks.{t.name}.label_space"))
     else:
         raise ConfigError(f"task {t.name!r} has no label_space; set tasks.{t.name}.label_space (the class names)")
-    for lf, origin in declared_lfs(own.declared, own.files, base=Path(".")):
-        registry.register(lf, origin=f"task {t.name}: {origin}")
+    for lf, origin in declared_lfs(own.declared, own.files, base=Path("."), key=f"tasks.{t.name}.lfs"):
+        # the origin names the task already when it is a config entry (tasks.<name>.lfs.declared[i])
+        registry.register(lf, origin=origin if origin.startswith("config tasks.") else f"task {t.name}: {origin}")
     return registry
 
 

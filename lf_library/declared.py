@@ -134,7 +134,7 @@ def load_declared_file(path: str | Path) -> list[tuple[LabelingFunction, str]]:
 
 
 def declared_lfs(
-    declared: Sequence[Any] = (), files: Sequence[str | Path] = (), *, base: str | Path = "."
+    declared: Sequence[Any] = (), files: Sequence[str | Path] = (), *, base: str | Path = ".", key: str = "lfs"
 ) -> list[tuple[LabelingFunction, str]]:
     """LFs from ``lfs.declared`` entries and ``lfs.files``, each with its origin.
 
@@ -144,11 +144,14 @@ def declared_lfs(
         Entries written in the pipeline config; their lexicon files are relative to ``base``.
     files : sequence of path
         YAML files of entries; relative paths are relative to ``base``.
+    key : str
+        Where the entries are in the config (``lfs``, or a task's ``tasks.<name>.lfs``), for the errors.
     """
     base = Path(base)
     out = []
     for i, entry in enumerate(declared):
-        out.append((build_declared(entry, f"config lfs.declared[{i}]", base=base), f"config lfs.declared[{i}]"))
+        where = f"config {key}.declared[{i}]"
+        out.append((build_declared(entry, where, base=base), where))
     for f in files:
         path = Path(f)
         out.extend(load_declared_file(path if path.is_absolute() else base / path))

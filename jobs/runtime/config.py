@@ -433,6 +433,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where} = {value!r} is not valid; choose one of: {', '.join(map(str, args))}")
         return value
     if origin is list:
+        if value is None:  # `key:` left empty in YAML, or --set key=null: an empty list
+            return []
         if isinstance(value, str) or not isinstance(value, Sequence):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]

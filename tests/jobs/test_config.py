@@ -182,6 +182,7 @@ def test_set_on_a_task_the_config_lacks_is_a_typo_and_null_drops_a_task(tmp_path
         load_config(str(path), overrides=["tasks.urgncy.gold_column=g"])
     cfg = load_config(str(path), overrides=["tasks.urgency=null"])
     assert [t.name for t in cfg.tasks] == ["topic"]
+    assert load_config(str(path), overrides=["tasks=null"]).tasks == []  # a list key set to null is empty (was an error)
     added = load_config(str(path), overrides=["tasks.sla.label_space=[met, missed]", "tasks.sla.lfs.modules=[c]"])
     assert [t.name for t in added.tasks] == ["topic", "urgency", "sla"]
     # A task added as a mapping; dropped, then set again: a typo again

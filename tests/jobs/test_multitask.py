@@ -473,3 +473,23 @@ def test_one_tasks_broken_module_says_how_to_run_the_others(tmp_path):
                                           r"add --set tasks.topic=null$"):
         build_task_set(load_config(str(path)))
     assert [t.name for t in build_task_set(load_config(str(path), overrides=["tasks.topic=null"])).tasks] == ["urgency"]
+
+
+def test_a_tasks_declared_lf_is_named_by_its_place_in_the_config(tmp_path):
+    """An LF declared under tasks.<name>.lfs.declared was reported as `config lfs.declared[0]`."""
+    from jobs.runtime.config import load_config
+    from lf_library.errors import LFConfigError
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path), "source": {"path": "x.parquet", "id_column": "id"},
+        "tasks": {"urgency": {"lfs": {"modules": ["tests.jobs.urgency_lfs"]}},
+                  "refund": {"label_space": ["no_refund", "refund"],
+                             "lfs": {"declared": [{"name": "kw_refund", "kind": "keyword", "keywrods": ["refund"],
+                                                   "label": "refund"}]}}}}))
+    with pytest.raises(LFConfigError, match=r"config tasks\.refund\.lfs\.declared\[0\]"):
+        build_task_set(load_config(str(path)))
+    good = path.read_text().replace("keywrods", "keywords")
+    path.write_text(good)
+    refund = next(t for t in build_task_set(load_config(str(path))).tasks if t.name == "refund")
+    assert refund.registry.origin("kw_refund") == "config tasks.refund.lfs.declared[0]"
