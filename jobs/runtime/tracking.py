@@ -100,11 +100,27 @@ def _experiment_id(mlflow, cfg: PipelineConfig) -> str:
 
 
 def start_run(cfg: PipelineConfig, run_id: str):
-    """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id."""
+    """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id.
+
+    An earlier attempt of the same lakelabel run still marked RUNNING ended without ending its MLflow
+    run (SIGKILL: an orchestrator's timeout, the kernel's out-of-memory killer): this retry marks it
+    KILLED, so no attempt stays RUNNING for ever.
+    """
     mlflow = _client(cfg)
     experiment_id = _experiment_id(mlflow, cfg)
     if mlflow.active_run() is not None:
         mlflow.end_run()
+    stale = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
+                               filter_string=f"tags.`{RUN_TAG}` = '{run_id}' and attributes.status = 'RUNNING'")
+    if stale:
+        client = mlflow.MlflowClient()
+        for earlier in stale:
+            client.set_tag(earlier.info.run_id, "lakelabel.ended_by",
+                           "a later attempt of this run started; this one ended without ending its MLflow run "
+                           "(killed: SIGKILL, out of memory)")
+            client.set_terminated(earlier.info.run_id, status="KILLED")
+        log.warning("MLflow run(s) %s of an earlier attempt of run %s were still RUNNING (that process was killed "
+                    "without a chance to end them): marked KILLED", ", ".join(r.info.run_id for r in stale), run_id)
     return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id})
 
 

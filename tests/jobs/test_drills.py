@@ -322,3 +322,31 @@ def test_a_signal_after_a_stage_commit_says_the_commit_stands(capsys, monkeypatc
     assert capsys.readouterr().err.strip() == (
         "lakelabel: terminated (SIGTERM) after it committed labels /lake/labels v9, which stand; its run record "
         "(MLflow, summary) may be incomplete: rerun the command with the same --run-id to complete it")
+
+
+def test_a_retry_marks_the_mlflow_run_of_a_killed_attempt_killed(tmp_path, caplog):
+    """SIGKILL (a timeout's kill -9, the out-of-memory killer) gives lakelabel no chance to end its MLflow run,
+    which stayed RUNNING for ever. The next attempt of the same run id (an orchestrator's retry) marks it KILLED;
+    another run id's RUNNING run is left alone."""
+    import mlflow
+
+    from jobs.runtime import tracking
+
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": store})
+    tracking.start_run(cfg, "setup")  # creates the store and the experiment
+    tracking.end_run(cfg, "FINISHED")
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id
+    # What killed processes leave: runs created and never ended
+    first, other = (client.create_run(experiment, tags={"lakelabel.run_id": rid}).info.run_id
+                    for rid in ("nightly-7", "nightly-8"))
+    retry = tracking.start_run(cfg, "nightly-7").info.run_id
+    try:
+        assert client.get_run(first).info.status == "KILLED"
+        assert "a later attempt of this run started" in client.get_run(first).data.tags["lakelabel.ended_by"]
+        assert client.get_run(other).info.status == "RUNNING"
+        assert client.get_run(retry).info.status == "RUNNING" and retry != first
+        assert f"MLflow run(s) {first} of an earlier attempt of run nightly-7 were still RUNNING" in caplog.text
+    finally:
+        tracking.end_run(cfg, "FINISHED")
