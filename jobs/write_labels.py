@@ -324,9 +324,8 @@ def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:
     failed = failed_run(cfg.lakehouse, run_id) if run_id else None
     if failed:
         raise ConfigError(
-            f"run {run_id!r} {'was interrupted' if failed['status'] == 'interrupted' else 'failed'} after it "
-            f"aggregated ({failed['reason']}), so its labels "
-            f"were not published; rerun it (`lakelabel run --run-id {run_id}`), or fit it again on purpose "
+            f"run {run_id!r} {failed['ended']} after it aggregated ({failed['reason']}), so its labels were not "
+            f"published; rerun it (`lakelabel run --run-id {run_id}`), or fit it again on purpose "
             f"(`lakelabel fit --run-id {run_id}`) before writing"
         )
     load_fit(cfg, run_id)  # no fitted model: say so

@@ -92,7 +92,7 @@ def _composable() -> str:
 
 def nfc_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """``col`` in Unicode NFC, so a term matches however its letters were encoded (the terms are NFC too,
-    :func:`nfc_terms`). Only rows that hold a mark or another character NFC may change are normalized:
+    :func:`_check_terms`). Only rows that hold a mark or another character NFC may change are normalized:
     an ASCII batch costs one scan of its bytes."""
     if not _has_non_ascii(col):
         return col
@@ -106,11 +106,6 @@ def nfc_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pc.replace_with_mask(col, mask, pa.array(fixed, col.type))
 
 
-def nfc_terms(terms: Sequence[str]) -> list[str]:
-    """Terms in Unicode NFC, as :func:`nfc_text` gives the text."""
-    return [unicodedata.normalize("NFC", t) for t in terms]
-
-
 def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
     try:
         pc.match_substring_regex(pa.array([""], pa.string()), pattern)
@@ -122,7 +117,9 @@ def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
         raise LFConfigError(f"LF {lf_name!r}: {shown} does not compile as an RE2 regex ({err}); {fix}") from None
 
 
-def _check_strings(values: Any, lf_name: str, what: str) -> list[str]:
+def _check_terms(values: Any, lf_name: str, what: str) -> list[str]:
+    """A keyword or term list: non-empty strings, distinct, sorted, in Unicode NFC (the form :func:`nfc_text`
+    gives the text), so matching never normalizes them again."""
     if isinstance(values, str):
         values = [values]
     if not isinstance(values, Sequence) and not isinstance(values, (set, frozenset)):
@@ -134,7 +131,7 @@ def _check_strings(values: Any, lf_name: str, what: str) -> list[str]:
             f"LF {lf_name!r}: {what} must be a non-empty list of non-empty strings"
             + (f"; bad entries: {bad!r}" if bad else "")
         )
-    return sorted(set(out))
+    return sorted({unicodedata.normalize("NFC", v) for v in out})
 
 
 def _check_label(label: Any, lf_name: str) -> int | str:
@@ -300,8 +297,7 @@ class KeywordLF(_SingleLabel, ArrowLF):
         label = self._label_id()
         s = self.spec
         col = nfc_text(_text_column(table, s["field"], self.name))
-        hit = _any_keyword(col, nfc_terms(s["keywords"]), case_sensitive=s["case_sensitive"],
-                           whole_word=s["whole_word"])
+        hit = _any_keyword(col, s["keywords"], case_sensitive=s["case_sensitive"], whole_word=s["whole_word"])
         return np.where(hit, label, ABSTAIN).astype(np.int64)
 
 
@@ -342,9 +338,8 @@ class LexiconLF(ArrowLF):
         # Scanned once for the 1 + terms keyword passes below (the rows taken from col inherit it).
         opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"],
                 "non_ascii": _has_non_ascii(col)}
-        resolved = [(i, nfc_terms(terms)) for i, terms in self._resolved]
-        ids = np.array([i for i, _ in resolved], dtype=np.int64)
-        hits = np.stack([_any_keyword(col, terms, **opts) for _, terms in resolved], axis=1)
+        ids = np.array([i for i, _ in self._resolved], dtype=np.int64)
+        hits = np.stack([_any_keyword(col, terms, **opts) for _, terms in self._resolved], axis=1)
         n_classes_hit = hits.sum(axis=1)
         votes = np.full(len(col), ABSTAIN, dtype=np.int64)
         single = n_classes_hit == 1
@@ -354,7 +349,7 @@ class LexiconLF(ArrowLF):
             # Only rows hit by several classes need per-term counts, and only for the classes
             # that hit them (a class that did not hit a row counts 0 terms there).
             counts = np.zeros((len(multi), len(ids)), dtype=np.int64)
-            for c, (_, terms) in enumerate(resolved):
+            for c, (_, terms) in enumerate(self._resolved):
                 where = np.flatnonzero(hits[multi, c])
                 if len(where) == 0:
                     continue
@@ -421,7 +416,7 @@ def keyword_lf(
     label_space : sequence of str, optional
         Usually assigned by the registry.
     """
-    words = _check_strings(keywords, name, "keywords")
+    words = _check_terms(keywords, name, "keywords")
     spec = {
         "kind": "keyword",
         "keywords": words,
@@ -485,7 +480,7 @@ def lexicon_lf(
         raise LFConfigError(f"LF {name!r}: terms must be a non-empty dict of label -> list of terms, got {terms!r}")
     items = []
     for label, words in terms.items():
-        words = _check_strings(words, name, f"terms[{label!r}]")
+        words = _check_terms(words, name, f"terms[{label!r}]")
         if not case_sensitive:  # "Free" and "free" are one distinct term when case is ignored
             words = sorted({w.casefold(): w for w in sorted(words)}.values())
         items.append([_check_label(label, name), words])

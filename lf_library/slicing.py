@@ -30,8 +30,8 @@ import pyarrow as pa
 
 from lf_library._versioning import _describe_function, _dumps, canonical_resources
 from lf_library.apply import _column_values
-from lf_library.builders import (_any_keyword, _check_keywords, _check_pattern, _check_strings, _matches, _text_column,
-                                 nfc_terms, nfc_text)
+from lf_library.builders import (_any_keyword, _check_keywords, _check_pattern, _check_terms, _matches, _text_column,
+                                 nfc_text)
 from lf_library.core import _as_row, _check_fields, _check_name, _check_resources, _row_class
 from lf_library.errors import ConfigError, LFConfigError
 
@@ -114,7 +114,7 @@ class SlicingFunction:
         if self.kind == "keyword":
             s = self.spec
             col = nfc_text(_text_column(batch, s["field"], self.name))
-            return _any_keyword(col, nfc_terms(s["keywords"]), case_sensitive=s["case_sensitive"],
+            return _any_keyword(col, s["keywords"], case_sensitive=s["case_sensitive"],
                                 whole_word=s["whole_word"]), 0, None
         if self.kind == "regex":
             s = self.spec
@@ -186,7 +186,7 @@ def keyword_slice(
     name: str, keywords: Sequence[str], *, field: str = "text", case_sensitive: bool = False, whole_word: bool = True
 ) -> SlicingFunction:
     """Rows whose ``field`` contains any of ``keywords`` (matched like :func:`lf_library.keyword_lf`)."""
-    words = _check_strings(keywords, name, "keywords")
+    words = _check_terms(keywords, name, "keywords")
     _check_keywords(words, name, "keywords", case_sensitive=bool(case_sensitive), whole_word=bool(whole_word))
     spec = {"kind": "keyword", "keywords": words, "field": field, "case_sensitive": bool(case_sensitive),
             "whole_word": bool(whole_word)}

@@ -117,9 +117,9 @@ def labels_of_run(cfg: PipelineConfig, run_id: str | None, io: Any, view: task_v
         failed = failed_run(cfg.lakehouse, run_id)
         if failed:  # `lakelabel write` refuses such a run's model
             raise ConfigError(
-                f"run {run_id!r} {'was interrupted' if failed['status'] == 'interrupted' else 'failed'} after it "
-                f"aggregated ({failed['reason']}) and wrote no labels: the labels table {labels_path} holds the "
-                f"labels of run {latest_run!r}; rerun it (`lakelabel run --run-id {run_id}`), or {verb} run {latest_run!r}"
+                f"run {run_id!r} {failed['ended']} after it aggregated ({failed['reason']}) and wrote no labels: the "
+                f"labels table {labels_path} holds the labels of run {latest_run!r}; rerun it (`lakelabel run "
+                f"--run-id {run_id}`), or {verb} run {latest_run!r}"
             )
         raise ConfigError(
             f"run {run_id!r} wrote no labels: the labels table {labels_path} holds the labels of run {latest_run!r}; "

@@ -92,8 +92,8 @@ def mark_failed(lakehouse: str | Path, run_id: str, interrupted: bool, reason: s
 
 
 def failed_run(lakehouse: str | Path, run_id: str) -> dict[str, str] | None:
-    """``status`` (failed, interrupted) and ``reason`` of a run that failed after writing its statistics
-    or model (:func:`mark_failed`), or None."""
+    """``status`` (failed, interrupted), ``ended`` (the status as a verb: "failed", "was interrupted") and
+    ``reason`` of a run that failed after writing its statistics or model (:func:`mark_failed`), or None."""
     path = run_dir(lakehouse, run_id, create=False) / FAILED_FILE
     if not path.is_file():
         return None
@@ -101,7 +101,9 @@ def failed_run(lakehouse: str | Path, run_id: str) -> dict[str, str] | None:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         doc = {}
-    return {"status": str(doc.get("status") or "failed"), "reason": str(doc.get("reason") or "no reason recorded")}
+    status = str(doc.get("status") or "failed")
+    return {"status": status, "ended": "was interrupted" if status == "interrupted" else "failed",
+            "reason": str(doc.get("reason") or "no reason recorded")}
 
 
 def clear_failed(lakehouse: str | Path, run_id: str) -> None:
