@@ -31,6 +31,7 @@ from jobs import delta_io
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
+from jobs.fit_label_model import model_version
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
@@ -73,8 +74,12 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
                run_id: str | None = None) -> tuple[Any, str]:
     """The fitted label model the labels name: its local file, else the run folder whose fit has ``version``
     (``run_id``'s, the run that wrote the labels, first: other runs may have fitted the same model)."""
+    replaced = None
     if location and Path(location).is_file():
-        return LabelModel.load(location), location
+        model = LabelModel.load(location)
+        if version is None or model_version(model) == version:
+            return model, location
+        replaced = location  # a later fit of the same run id wrote over it: look for the version elsewhere
     root = cfg.lakehouse_path / "_lakelabel" / "runs"
     fits = [*sorted(root.glob("*/fit.json")), *sorted(root.glob("*/tasks/*/fit.json"))] if root.is_dir() else []
     if run_id:
@@ -87,6 +92,10 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
         if found and (fit.parent / "label_model.json").is_file():
             path = fit.parent / "label_model.json"
             return LabelModel.load(str(path)), str(path)
+    if replaced:
+        raise ConfigError(f"the label model {replaced} is no longer version {version}, which wrote these labels: a "
+                          f"later fit of the same run id replaced it; rerun that run to publish labels from the model "
+                          f"in its folder, or explain the labels of another run")
     raise ConfigError(f"the label model {location!r} (version {version}) that wrote these labels is not in any run "
                       f"folder under {root}; explain the labels of a run whose folder is kept")
 

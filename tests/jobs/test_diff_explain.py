@@ -409,6 +409,34 @@ def test_explain_finds_the_model_in_the_run_that_wrote_the_labels(tmp_path):
     assert find_model(cfg, "models:/m/1", "v1")[1] == str(run_dir(cfg.lakehouse, "run-a") / "label_model.json")
 
 
+def test_explain_refuses_a_model_file_a_later_fit_of_the_run_replaced(tmp_path):
+    """A rerun of a succeeded run id that then failed (a drift gate) wrote a new model over the one that wrote the
+    published labels: explain must not recompute them with it; the same version kept in another run is used."""
+    import json
+
+    import numpy as np
+
+    from jobs.explain import find_model
+    from jobs.fit_label_model import model_version
+    from labelmodel import LabelModel
+
+    cfg = make_cfg(tmp_path, "unused")
+    old = LabelModel(2).fit(np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1]]))
+    new = LabelModel(2).fit(np.array([[1, 1, -1], [1, 0, 1], [1, 1, 0], [0, 0, 0]]))
+    assert model_version(old) != model_version(new)
+    path = run_dir(cfg.lakehouse, "run-a") / "label_model.json"
+    new.save(str(path))
+    (path.parent / "fit.json").write_text(json.dumps({"model_version": model_version(new)}))
+    assert find_model(cfg, str(path), model_version(new), "run-a")[1] == str(path)
+    with pytest.raises(ConfigError, match=r"label_model.json is no longer version \w+, which wrote these labels: a later "
+                                          r"fit of the same run id replaced it"):
+        find_model(cfg, str(path), model_version(old), "run-a")
+    kept = run_dir(cfg.lakehouse, "run-b") / "label_model.json"
+    old.save(str(kept))
+    (kept.parent / "fit.json").write_text(json.dumps({"model_version": model_version(old)}))
+    assert find_model(cfg, str(path), model_version(old), "run-a")[1] == str(kept)
+
+
 def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
     """Not the folder's time: a full apply deleting an older run's row masks touched that folder, and `lakelabel
     write` (no --run-id) then took the older run's model (a drill). A failed run is passed over."""
