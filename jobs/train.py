@@ -160,9 +160,13 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     previous = io.read_metadata(predictions_path) if io.table_exists(predictions_path) else {}
     if TRAIN_META_KEY in previous and (folder / train_file).exists():
         prior = json.loads(previous[TRAIN_META_KEY])
-        if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash"), prior.get("gold_version")) == (
-                found.run_id, found.labels_version, config_hash, gold_version):
-            doc = json.loads((folder / train_file).read_text())
+        doc = json.loads((folder / train_file).read_text())
+        # The run's train record must be of the predictions' latest commit: an attempt stopped after that
+        # commit (in its MLflow logging) left the record of the train before it, and is trained again.
+        recorded = ((doc.get("tables") or {}).get("predictions") or {}).get("version")
+        if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash"), prior.get("gold_version"),
+                recorded) == (found.run_id, found.labels_version, config_hash, gold_version,
+                              io.table_version(predictions_path)):
             log.info("train: run %s already trained on labels v%s (gold %s) with this config; nothing to do",
                      found.run_id, found.labels_version, "none" if gold_version is None else f"v{gold_version}")
             return {**doc, "skipped": True, "timings_seconds": {"train": round(time.perf_counter() - started, 3)}}
@@ -239,6 +243,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,
                                               uri=uri, version=version, meta=meta))
+            command.note_commit(f"predictions {predictions_path} v{written['version']}")
             doc["counts"]["rows"] = written["rows"]
             doc["tables"] = {"labels": {"path": found.labels_path, "version": found.labels_version},
                              "predictions": {"path": predictions_path, "version": written["version"]}}

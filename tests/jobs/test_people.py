@@ -144,6 +144,32 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
     assert gold.status(None, cfg, run_id="st") == by_spark
 
 
+def test_a_signal_after_the_gold_commit_says_it_stands(spark, setup, capsys, monkeypatch):
+    """SIGTERM to `gold import` after its commit (in its last log lines): the labels are in the gold table, so the
+    exit line must say so, not that the tables are as before; the rerun finds the file imported."""
+    from jobs.runtime import command
+
+    cfg, rows, tmp = setup
+    file = write_csv(tmp / "a.csv", [{"row_id": "r001", "label": "pos"}, {"row_id": "r002", "label": "neg"}])
+    info = gold.log.info
+
+    def stopped_after_commit(msg, *args, **kwargs):
+        if msg.startswith("gold import: %d label(s)"):
+            command._signalled = "terminated"
+            raise command.Terminated()
+        info(msg, *args, **kwargs)
+
+    monkeypatch.setattr(gold.log, "info", stopped_after_commit)
+    assert command.guarded(lambda: gold.run(spark, cfg, run_id="g1", file=file), debug=False) == command.EXIT_TERMINATED
+    version = delta_io.table_version(cfg.table_path("gold"))
+    assert capsys.readouterr().err.strip() == (
+        f"lakelabel: terminated (SIGTERM) after it committed gold {cfg.table_path('gold')} v{version}, which stand; "
+        f"its run record (MLflow, summary) may be incomplete: rerun the command with the same --run-id to complete it")
+    assert sorted(gold_rows(spark, cfg).row_id) == ["r001", "r002"]
+    monkeypatch.undo()
+    assert gold.run(spark, cfg, run_id="g1", file=file)["skipped"]
+
+
 def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_path):
     """A skipped (cancelled) task and one nobody annotated are counted, as a CSV row with an empty label is."""
     from jobs.people.files import read_gold_file

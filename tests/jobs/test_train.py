@@ -306,6 +306,35 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     assert "Created version" not in capfd.readouterr().err
     assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
     assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
+    # SIGTERM after the predictions commit, in the MLflow logging: the exit line says the commit stands, and the
+    # rerun the line advises trains again (the interrupted attempt wrote no train record) and completes the run.
+    import mlflow
+
+    from jobs.runtime import command
+
+    more = pd.read_parquet(cfg.source.path).dropna(subset=["gold"]).iloc[10:15]
+    (tmp_path / "gold2.csv").write_text(more.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
+                                        .assign(split="dev").to_csv(index=False))  # fmt: skip
+    gold.run(spark, cfg, run_id="gold-2", file=str(tmp_path / "gold2.csv"))
+    log_dict = mlflow.log_dict
+
+    def stopped(*args, **kwargs):
+        command._signalled = "terminated"
+        raise command.Terminated()
+
+    mlflow.log_dict = stopped
+    try:
+        assert command.guarded(lambda: train.run(spark, cfg), debug=False) == command.EXIT_TERMINATED
+    finally:
+        mlflow.log_dict = log_dict
+    version = again["tables"]["predictions"]["version"] + 1
+    assert DeltaTable(cfg.table_path("predictions")).version() == version
+    assert capfd.readouterr().err.strip().endswith(
+        f"lakelabel: terminated (SIGTERM) after it committed predictions {cfg.table_path('predictions')} v{version}, "
+        f"which stand; its run record (MLflow, summary) may be incomplete: rerun the command with the same --run-id "
+        f"to complete it")
+    completed = train.run(spark, cfg)
+    assert not completed["skipped"] and completed["tables"]["predictions"]["version"] == version + 1
     # Another evaluation source (here none) is another rerun key, so a train after it is no no-op and its
     # summary never carries the old source's scores (checked on the key; the train itself is as above).
     assert train._config_hash(cfg, ["text"]) != train._config_hash(replace(cfg, evaluation=None), ["text"])
