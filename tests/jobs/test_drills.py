@@ -201,27 +201,39 @@ def test_worker_that_crashes_on_every_attempt_is_transient_exit_3(spark, tmp_pat
     assert not list(Path(cfg.table_path("votes")).rglob("*.parquet"))
 
 
-def test_delta_commit_conflict_is_transient_exit_3(tmp_path, capsys):
-    import pyarrow as pa
+def test_delta_commit_that_loses_a_race_is_transient_exit_3(spark, tmp_path, capsys, monkeypatch):
+    """A real race on the local writer: between lakelabel writing its votes files and committing them,
+    another writer (delta-rs) overwrites the table. lakelabel's commit conflicts; the run exits 3 with one
+    line, its files are deleted and the table holds the other writer's commit alone."""
     from deltalake import write_deltalake
 
-    from jobs.delta_io.errors import DeltaWriteError
+    from jobs.delta_io.local import LocalDeltaIO
     from jobs.runtime.command import EXIT_TRANSIENT, guarded
 
-    path = str(tmp_path / "t")
-    write_deltalake(path, pa.table({"a": [1]}))
-    stale = DeltaTable(path)
-    write_deltalake(path, pa.table({"a": [2]}), mode="overwrite")  # a concurrent writer wins
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(10)))
+    apply_lfs.run(spark, cfg, run_id="first")
+    votes = cfg.table_path("votes")
+    theirs = DeltaTable(votes).to_pyarrow_table().slice(0, 3)
+    commit = LocalDeltaIO._commit
 
-    def lose_the_race() -> int:
-        try:
-            stale.create_write_transaction([], mode="overwrite", schema=stale.schema())
-        except Exception as err:
-            raise DeltaWriteError(f"committing 0 file(s) to Delta table {path} failed") from err
-        return 0
+    def another_writer_first(self, root, *args):
+        if root == votes:
+            write_deltalake(votes, theirs, mode="overwrite")
+        return commit(self, root, *args)
 
-    assert guarded(lose_the_race, debug=False) == EXIT_TRANSIENT
-    assert "transient, a retry may succeed" in capsys.readouterr().err
+    monkeypatch.setattr(LocalDeltaIO, "_commit", another_writer_first)
+    code = guarded(lambda: apply_lfs.run(spark, cfg, run_id="second", force=True) and 0, debug=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_TRANSIENT, err
+    assert len(err) == 1 and err[0].startswith(
+        f"lakelabel: error (transient, a retry may succeed): committing 9 file(s) to Delta table {votes} failed; "
+        "the files were deleted and the table is at version 1, another writer's commit: "), err
+    table = DeltaTable(votes)
+    assert table.version() == 1
+    assert "lakelabel.writeId" not in (table.history(1)[0].get("userMetadata") or "")  # v1 is the other writer's
+    assert table.to_pyarrow_table().sort_by("row_id").equals(theirs.sort_by("row_id"))
+    committed = {os.path.basename(p) for v in (0, 1) for p in DeltaTable(votes, version=v).file_uris()}
+    assert {p.name for p in Path(votes).rglob("*.parquet")} == committed  # lakelabel's own files are gone
 
 
 def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):
