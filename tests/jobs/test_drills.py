@@ -236,6 +236,45 @@ def test_delta_commit_that_loses_a_race_is_transient_exit_3(spark, tmp_path, cap
     assert {p.name for p in Path(votes).rglob("*.parquet")} == committed  # lakelabel's own files are gone
 
 
+def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypatch):
+    """`lakelabel run` on a lakehouse whose sqlite MLflow store another connection holds with an exclusive
+    lock: MLflow's own query fails with "database is locked", the run exits 3 with one line (MLflow's logged
+    traceback stays out of it) and writes no table."""
+    import sqlite3
+    import types
+
+    import yaml
+    from mlflow.store.db import utils as db_utils
+
+    from jobs import cli
+    from jobs.runtime import tracking
+
+    # MLflow sets a 20 s busy timeout on every session it opens; 0.3 s here, the lock held all the same.
+    text = db_utils.sql.text
+    monkeypatch.setattr(db_utils, "sql", types.SimpleNamespace(
+        text=lambda stmt: text(stmt.replace("busy_timeout = 20000", "busy_timeout = 300"))))
+    source = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, source, mlflow={"enabled": True, "experiment": "busy"})
+    tracking.start_run(cfg, "first")  # creates the store and the experiment
+    tracking.end_run(cfg)
+    path = tmp_path / "busy.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
+                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                    "mlflow": {"experiment": "busy"}}))
+    holder = sqlite3.connect(cfg.lakehouse_path / "mlflow.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        capfd.readouterr()
+        code = cli.main(["run", "-q", "--config", str(path), "--run-id", "busy"])
+    finally:
+        holder.close()
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 3, err
+    assert err == ["lakelabel: error (transient, a retry may succeed): the MLflow store was busy or being created "
+                   "by another process (MlflowException: (sqlite3.OperationalError) database is locked)"]
+    assert versions(cfg) == (None, None)
+
+
 def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):
     import logging
     import re
