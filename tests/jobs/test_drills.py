@@ -275,6 +275,73 @@ def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypat
     assert versions(cfg) == (None, None)
 
 
+def test_unexpected_error_is_exit_1_in_one_line_and_its_traceback_with_verbose(spark, tmp_path, capsys, monkeypatch):
+    """README "Command line": anything unexpected (here a RuntimeError inside `lakelabel run`) exits 1 with one
+    line that points at --verbose; with --verbose the traceback comes before that line."""
+    import yaml
+
+    from jobs import cli
+
+    def a_bug_in_lakelabel(*args, **kwargs):
+        raise RuntimeError("a bug somewhere in lakelabel")
+
+    monkeypatch.setattr(pipeline, "load_source", a_bug_in_lakelabel)
+    for name, value in (("LAKELABEL_SPARK_LOG_LEVEL", "WARN"), ("MLFLOW_LOGGING_LEVEL", "WARNING")):
+        monkeypatch.setenv(name, os.environ.get(name, value))  # what -v sets, put back after the test
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
+                                      "source": {"path": write_source(tmp_path, make_rows(10)), "id_column": "id"},
+                                      "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                      "mlflow": {"enabled": False}}))
+    capsys.readouterr()
+    assert cli.main(["run", "-v", "--config", str(config), "--run-id", "bug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last):" in err and "in a_bug_in_lakelabel" in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == "lakelabel: error: RuntimeError: a bug somewhere in lakelabel"
+    assert cli.main(["run", "--config", str(config), "--run-id", "bug"]) == 1  # last: the default log levels stay
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("lakelabel")] == [
+        "lakelabel: error: RuntimeError: a bug somewhere in lakelabel (rerun with --verbose for the traceback)"]
+    assert err.strip().splitlines()[-1].startswith("lakelabel: error: RuntimeError")
+
+
+def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_content_fails(spark, tmp_path, capsys):
+    """README "Configuration reference", source.drop_duplicate_rows: exact copies of a row are dropped before
+    labeling; an id that repeats with different content still fails (exit 2, naming the id)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from jobs.runtime.command import EXIT_INPUT, guarded
+
+    rows = make_rows(10)
+    copies = pd.concat([rows, rows.iloc[[1, 2, 2]]], ignore_index=True)  # r001 twice, r002 three times
+    cfg = make_cfg(tmp_path, write_source(tmp_path, copies))
+    cfg = replace(cfg, source=replace(cfg.source, drop_duplicate_rows=True))
+    ran = pipeline.run(spark, cfg, run_id="dedup").summary
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas()
+    assert ran["source"]["rows"] == 10 and sorted(labels.row_id) == sorted(rows.id)
+    votes = DeltaTable(cfg.table_path("votes")).to_pandas()
+    assert not votes.duplicated(["row_id", "lf_name"]).any()
+
+    def fails(source_cfg) -> str:
+        capsys.readouterr()
+        code = guarded(lambda: pipeline.run(spark, replace(cfg, source=source_cfg), run_id="again", force=True) and 0,
+                       debug=False)
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lakelabel")]  # not the log
+        assert code == EXIT_INPUT and len(err) == 1 and err[0].startswith("lakelabel: error: "), err
+        return err[0]
+
+    # Without the option the copies are repeated ids.
+    assert "is not unique: 2 id(s) repeat, e.g." in fails(replace(cfg.source, drop_duplicate_rows=False))
+    changed = copies.copy()
+    changed.loc[len(rows), "text"] = "the same id r001, other text"  # the first copy of r001 differs now
+    line = fails(replace(cfg.source, path=write_source(tmp_path, changed, name="changed")))
+    assert "is not unique: 1 id(s) repeat, e.g. 'r001'" in line, line
+    assert versions(cfg) == (0, 0)  # nothing written by the failed runs
+
+
 def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):
     import logging
     import re
