@@ -64,6 +64,34 @@ def test_demo_command_end_to_end(spark, tmp_path, capsys):
     np.testing.assert_allclose(probs, np.stack(sample.probabilities), atol=1e-9)
 
 
+def test_demo_tasks_command_with_a_seed(spark, tmp_path, capsys):
+    """`lakelabel demo --tasks --seed S`: the seeded tickets (the same rows as generate_demo_rows(N, S), not
+    seed 0's), labeled for topic and urgency in one run, both printed, a report per task in the run folder."""
+    import pyarrow.parquet as pq
+
+    from jobs.demo.data import generate_demo_rows
+
+    lake = tmp_path / "lake"
+    assert cli.main(["demo", "--tasks", "--rows", "400", "--seed", "7", "--lakehouse", str(lake),
+                     "--run-id", "demo-tasks"]) == 0
+    out = capsys.readouterr().out
+    source = pq.read_table(lake / "source" / "tickets")
+    seeded, other = generate_demo_rows(400, 7), generate_demo_rows(400, 0)
+    assert json.loads((lake / "source" / "tickets" / "_demo.json").read_text()) == {"rows": 400, "seed": 7}
+    assert source.select(seeded.column_names).sort_by("ticket_id").equals(seeded.sort_by("ticket_id"))
+    assert source["text"].to_pylist() != other["text"].to_pylist()
+    folder = lake / "_lakelabel" / "runs" / "demo-tasks"
+    labels = DeltaTable(str(lake / "labels_tasks")).to_pandas()
+    assert len(labels) == 400 and {"topic", "urgency"} <= set(labels.columns)
+    assert "lakelabel demo - run demo-tasks (2 tasks)" in out and "  rows labeled        400" in out
+    for task, n_lfs in (("topic", 12), ("urgency", 9)):
+        assert f"  task {task}: {n_lfs} LFs, classes " in out, out
+        assert f"    labels            column {task} of {lake / 'labels_tasks'} (v0)" in out
+        report = folder / f"report_{task}.html"
+        assert f"    report            {report}" in out and report.stat().st_size > 100_000
+    assert out.count("    accuracy vs truth label model ") == 2  # each task scored against its hidden truth
+
+
 def test_stages_as_separate_commands(spark, tmp_path):
     lake = tmp_path / "lake"
     # The seed run only leaves a source and a previous run's tables; the demo's report is

@@ -420,6 +420,9 @@ class LocalDeltaIO:
         except Exception as err:
             if self._find_commit(root, write_id, previous) is None:
                 _delete_files(root, rel_paths, write_id)
+                now = self.table_version(root)
+                if now != previous:  # the race was lost: the table is at the winner's commit, not ours or as before
+                    state = f"the table is at version {now}, another writer's commit"
                 raise DeltaWriteError(
                     f"committing {len(adds)} file(s) to Delta table {root} failed; the files were deleted and "
                     f"{state}: {_summary(err)}"

@@ -48,6 +48,9 @@ def _client(cfg: PipelineConfig):
     # mlflow sets its own INFO handler on import; keep its chatter out of lakelabel's progress log.
     if not logging.getLogger("jobs").isEnabledFor(logging.DEBUG):
         logging.getLogger("mlflow").setLevel(logging.WARNING)
+        # Its sqlite store logs a traceback at ERROR for a database error ("database is locked") it then
+        # raises: lakelabel words that error as its one line, and --verbose prints the traceback.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     cfg.lakehouse_path.mkdir(parents=True, exist_ok=True)
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri(cfg))

@@ -201,27 +201,145 @@ def test_worker_that_crashes_on_every_attempt_is_transient_exit_3(spark, tmp_pat
     assert not list(Path(cfg.table_path("votes")).rglob("*.parquet"))
 
 
-def test_delta_commit_conflict_is_transient_exit_3(tmp_path, capsys):
-    import pyarrow as pa
+def test_delta_commit_that_loses_a_race_is_transient_exit_3(spark, tmp_path, capsys, monkeypatch):
+    """A real race on the local writer: between lakelabel writing its votes files and committing them,
+    another writer (delta-rs) overwrites the table. lakelabel's commit conflicts; the run exits 3 with one
+    line, its files are deleted and the table holds the other writer's commit alone."""
     from deltalake import write_deltalake
 
-    from jobs.delta_io.errors import DeltaWriteError
+    from jobs.delta_io.local import LocalDeltaIO
     from jobs.runtime.command import EXIT_TRANSIENT, guarded
 
-    path = str(tmp_path / "t")
-    write_deltalake(path, pa.table({"a": [1]}))
-    stale = DeltaTable(path)
-    write_deltalake(path, pa.table({"a": [2]}), mode="overwrite")  # a concurrent writer wins
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(10)))
+    apply_lfs.run(spark, cfg, run_id="first")
+    votes = cfg.table_path("votes")
+    theirs = DeltaTable(votes).to_pyarrow_table().slice(0, 3)
+    commit = LocalDeltaIO._commit
 
-    def lose_the_race() -> int:
-        try:
-            stale.create_write_transaction([], mode="overwrite", schema=stale.schema())
-        except Exception as err:
-            raise DeltaWriteError(f"committing 0 file(s) to Delta table {path} failed") from err
-        return 0
+    def another_writer_first(self, root, *args):
+        if root == votes:
+            write_deltalake(votes, theirs, mode="overwrite")
+        return commit(self, root, *args)
 
-    assert guarded(lose_the_race, debug=False) == EXIT_TRANSIENT
-    assert "transient, a retry may succeed" in capsys.readouterr().err
+    monkeypatch.setattr(LocalDeltaIO, "_commit", another_writer_first)
+    code = guarded(lambda: apply_lfs.run(spark, cfg, run_id="second", force=True) and 0, debug=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_TRANSIENT, err
+    assert len(err) == 1 and err[0].startswith(
+        f"lakelabel: error (transient, a retry may succeed): committing 9 file(s) to Delta table {votes} failed; "
+        "the files were deleted and the table is at version 1, another writer's commit: "), err
+    table = DeltaTable(votes)
+    assert table.version() == 1
+    assert "lakelabel.writeId" not in (table.history(1)[0].get("userMetadata") or "")  # v1 is the other writer's
+    assert table.to_pyarrow_table().sort_by("row_id").equals(theirs.sort_by("row_id"))
+    committed = {os.path.basename(p) for v in (0, 1) for p in DeltaTable(votes, version=v).file_uris()}
+    assert {p.name for p in Path(votes).rglob("*.parquet")} == committed  # lakelabel's own files are gone
+
+
+def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypatch):
+    """`lakelabel run` on a lakehouse whose sqlite MLflow store another connection holds with an exclusive
+    lock: MLflow's own query fails with "database is locked", the run exits 3 with one line (MLflow's logged
+    traceback stays out of it) and writes no table."""
+    import sqlite3
+    import types
+
+    import yaml
+    from mlflow.store.db import utils as db_utils
+
+    from jobs import cli
+    from jobs.runtime import tracking
+
+    # MLflow sets a 20 s busy timeout on every session it opens; 0.3 s here, the lock held all the same.
+    text = db_utils.sql.text
+    monkeypatch.setattr(db_utils, "sql", types.SimpleNamespace(
+        text=lambda stmt: text(stmt.replace("busy_timeout = 20000", "busy_timeout = 300"))))
+    source = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, source, mlflow={"enabled": True, "experiment": "busy"})
+    tracking.start_run(cfg, "first")  # creates the store and the experiment
+    tracking.end_run(cfg)
+    path = tmp_path / "busy.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
+                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                    "mlflow": {"experiment": "busy"}}))
+    holder = sqlite3.connect(cfg.lakehouse_path / "mlflow.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        capfd.readouterr()
+        code = cli.main(["run", "-q", "--config", str(path), "--run-id", "busy"])
+    finally:
+        holder.close()
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 3, err
+    assert err == ["lakelabel: error (transient, a retry may succeed): the MLflow store was busy or being created "
+                   "by another process (MlflowException: (sqlite3.OperationalError) database is locked)"]
+    assert versions(cfg) == (None, None)
+
+
+def test_unexpected_error_is_exit_1_in_one_line_and_its_traceback_with_verbose(spark, tmp_path, capsys, monkeypatch):
+    """README "Command line": anything unexpected (here a RuntimeError inside `lakelabel run`) exits 1 with one
+    line that points at --verbose; with --verbose the traceback comes before that line."""
+    import yaml
+
+    from jobs import cli
+
+    def a_bug_in_lakelabel(*args, **kwargs):
+        raise RuntimeError("a bug somewhere in lakelabel")
+
+    monkeypatch.setattr(pipeline, "load_source", a_bug_in_lakelabel)
+    for name, value in (("LAKELABEL_SPARK_LOG_LEVEL", "WARN"), ("MLFLOW_LOGGING_LEVEL", "WARNING")):
+        monkeypatch.setenv(name, os.environ.get(name, value))  # what -v sets, put back after the test
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"),
+                                      "source": {"path": write_source(tmp_path, make_rows(10)), "id_column": "id"},
+                                      "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                      "mlflow": {"enabled": False}}))
+    capsys.readouterr()
+    assert cli.main(["run", "-v", "--config", str(config), "--run-id", "bug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last):" in err and "in a_bug_in_lakelabel" in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == "lakelabel: error: RuntimeError: a bug somewhere in lakelabel"
+    assert cli.main(["run", "--config", str(config), "--run-id", "bug"]) == 1  # last: the default log levels stay
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("lakelabel")] == [
+        "lakelabel: error: RuntimeError: a bug somewhere in lakelabel (rerun with --verbose for the traceback)"]
+    assert err.strip().splitlines()[-1].startswith("lakelabel: error: RuntimeError")
+
+
+def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_content_fails(spark, tmp_path, capsys):
+    """README "Configuration reference", source.drop_duplicate_rows: exact copies of a row are dropped before
+    labeling; an id that repeats with different content still fails (exit 2, naming the id)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from jobs.runtime.command import EXIT_INPUT, guarded
+
+    rows = make_rows(10)
+    copies = pd.concat([rows, rows.iloc[[1, 2, 2]]], ignore_index=True)  # r001 twice, r002 three times
+    cfg = make_cfg(tmp_path, write_source(tmp_path, copies))
+    cfg = replace(cfg, source=replace(cfg.source, drop_duplicate_rows=True))
+    ran = pipeline.run(spark, cfg, run_id="dedup").summary
+    labels = DeltaTable(cfg.table_path("labels")).to_pandas()
+    assert ran["source"]["rows"] == 10 and sorted(labels.row_id) == sorted(rows.id)
+    votes = DeltaTable(cfg.table_path("votes")).to_pandas()
+    assert not votes.duplicated(["row_id", "lf_name"]).any()
+
+    def fails(source_cfg) -> str:
+        capsys.readouterr()
+        code = guarded(lambda: pipeline.run(spark, replace(cfg, source=source_cfg), run_id="again", force=True) and 0,
+                       debug=False)
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lakelabel")]  # not the log
+        assert code == EXIT_INPUT and len(err) == 1 and err[0].startswith("lakelabel: error: "), err
+        return err[0]
+
+    # Without the option the copies are repeated ids.
+    assert "is not unique: 2 id(s) repeat, e.g." in fails(replace(cfg.source, drop_duplicate_rows=False))
+    changed = copies.copy()
+    changed.loc[len(rows), "text"] = "the same id r001, other text"  # the first copy of r001 differs now
+    line = fails(replace(cfg.source, path=write_source(tmp_path, changed, name="changed")))
+    assert "is not unique: 1 id(s) repeat, e.g. 'r001'" in line, line
+    assert versions(cfg) == (0, 0)  # nothing written by the failed runs
 
 
 def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):

@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import logging
 import json
+import re
 import time
 import shutil
 import sys
@@ -314,27 +315,76 @@ def test_split_never_changes_and_cli_exit_code(spark, setup, capsys, caplog):
     assert code == 2 and len(err) == 1 and "missing.csv does not exist" in err[0]
 
 
+def _documented_scores(spark, cfg, exclude: set[str]) -> dict[str, pd.Series]:
+    """Per strategy, the score README "People in the loop" ranks by, of every row that strategy may
+    pick, computed here from the labels and votes tables (not by the annotate code)."""
+    labels = delta_io.read_table(spark, cfg.table_path("labels")).toPandas().set_index("row_id")
+    labels = labels.drop(index=list(exclude), errors="ignore")
+    votes = delta_io.read_table(spark, cfg.table_path("votes")).toPandas()
+    votes = votes[votes.vote >= 0]
+    counts = votes.groupby(["row_id", "vote"]).size().unstack(fill_value=0).reindex(labels.index, fill_value=0)
+
+    def entropy(p) -> float:
+        p = np.asarray(p, dtype=float)
+        p = p[p > 0] / p.sum() if p.sum() else p[:0]
+        return float(-(p * np.log(p)).sum())
+
+    covered = counts.sum(axis=1) > 0
+    tops = counts.eq(counts.max(axis=1), axis=0)
+    mv = counts.idxmax(axis=1).where(covered & (tops.sum(axis=1) == 1), -1).astype(int)  # majority vote, -1 on a tie
+    vote_entropy = counts.apply(lambda c: entropy(c.to_numpy()), axis=1)
+    probs = labels.probabilities.map(np.asarray)
+    differs = (mv >= 0) & (labels.label >= 0) & (mv != labels.label)
+    return {
+        "uncertain": probs[covered].map(entropy),
+        "conflict": vote_entropy[vote_entropy > 0],
+        "uncovered": pd.Series(0.0, index=labels.index[~covered]),
+        "disagreement": pd.Series({r: probs[r][labels.label[r]] - probs[r][mv[r]] for r in labels.index[differs]},
+                                  dtype=float),
+    }
+
+
 def test_annotate_strategies_then_round_trip(spark, after_p1):
+    """Every strategy picks rows, and the rows README "People in the loop" says it picks: the top of its
+    ranking (one row per near-duplicate text), recomputed here from the tables."""
     cfg, rows, tmp = after_p1  # pipeline run p1 done
     gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "g.csv", [{"row_id": "r000", "label": "pos"}]))
     text = dict(zip(rows.id, rows.text))
+    documented = _documented_scores(spark, cfg, exclude={"r000"})
     for strategy in annotate.STRATEGIES:
+        if strategy == "disagreement":
+            # p1's label model agrees with majority vote on every row of these 40: relabel with one that does
+            # not (a prior leaning to pos, votes not assumed better than chance), so the strategy has rows.
+            cfg = dataclasses.replace(cfg, label_model=dataclasses.replace(
+                cfg.label_model, better_than_chance=False, class_balance=(0.2, 0.8)))
+            pipeline.run(spark, cfg, run_id="p2")
+            documented = _documented_scores(spark, cfg, exclude={"r000"})
         out = tmp / f"{strategy}.csv"
         s = annotate.run(spark, cfg, strategy=strategy, n=6, out=str(out))
         picked = pd.read_csv(out, dtype=str, keep_default_na=False)
-        assert s["counts"]["rows"] == len(picked) <= 6
+        assert 0 < s["counts"]["rows"] == len(picked) <= 6, strategy
         assert list(picked.columns[:4]) == ["row_id", "label", "annotator", "note"]
         assert (picked.label == "").all() and "r000" not in set(picked.row_id)
         assert picked.text.tolist() == [text[r] for r in picked.row_id]
         keys = spark.createDataFrame([(t,) for t in picked.text], "t string").select(normalized_text("t").alias("k"))
         assert keys.distinct().count() == len(picked)  # near-duplicates collapsed
+        if strategy == "stratified":
+            counts = picked.predicted_label.value_counts()
+            assert counts.max() - counts.min() <= 1 or len(picked) < 6
+            continue
+        scores = documented[strategy]
+        assert set(picked.row_id) <= set(scores.index), (strategy, picked.row_id.tolist())  # only rows it may pick
+        # The best row of each distinct text, best first: the picks are the head of that list.
+        key = scores.index.map(lambda r: " ".join(re.findall(r"[a-z0-9]+", text[r].lower())))
+        best = scores.groupby(key).max().sort_values(ascending=False).round(6).tolist()
+        mine = scores[picked.row_id].round(6).tolist()
+        assert len(picked) == min(6, len(best)), (strategy, len(best))
+        assert mine == best[:len(picked)], (strategy, mine, best)
+        assert np.allclose(picked.score.astype(float), scores[picked.row_id], atol=1e-4), strategy
         if strategy == "uncovered":
             assert (picked.voting_lfs == "").all()
         if strategy == "conflict":
             assert all(len({v.split("=")[1] for v in lfs.split("; ")}) > 1 for lfs in picked.voting_lfs)
-        if strategy == "stratified":
-            counts = picked.predicted_label.value_counts()
-            assert counts.max() - counts.min() <= 1 or len(picked) < 6
     # Label the stratified file as an annotator would and import it.
     picked = pd.read_csv(tmp / "stratified.csv", dtype=str, keep_default_na=False)
     picked["label"] = [rows.set_index("id").gold[r] for r in picked.row_id]
@@ -343,12 +393,12 @@ def test_annotate_strategies_then_round_trip(spark, after_p1):
     s = gold.run(spark, cfg, run_id="g2", file=str(tmp / "done.csv"))
     assert s["counts"]["imported"] == len(picked)
 
-    ls = annotate.run(spark, cfg, run_id="p1", strategy="uncertain", n=3, out=str(tmp / "tasks.json"),
+    ls = annotate.run(spark, cfg, run_id="p2", strategy="uncertain", n=3, out=str(tmp / "tasks.json"),
                       format="label-studio")  # fmt: skip
-    assert ls["run_id"] == "p1"  # the run whose labels it picked from
+    assert ls["run_id"] == "p2"  # the run whose labels it picked from
     # Another run's labels: refused, as analyze and train refuse them.
     with pytest.raises(ConfigError, match=r"run 'g' (wrote no labels|is not a run under \S+ \(no run folder\)): the "
-                                          r"labels table .* holds the labels of run 'p1'; .*annotate run 'p1'"):
+                                          r"labels table .* holds the labels of run 'p2'; .*annotate run 'p2'"):
         annotate.run(spark, cfg, run_id="g", strategy="uncertain", n=3, out=str(tmp / "other.csv"))
     assert not (tmp / "other.csv").exists()
     tasks = json.loads((tmp / "tasks.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -342,3 +343,69 @@ def test_gold_that_matches_no_class_is_named_in_a_warning(spark, tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="jobs"):
         pipeline.run(spark, cfg, run_id="matched")
     assert "no gold label" not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def env_store_run(spark, tmp_path_factory):
+    """``(cfg, summary, env store URI)``: a 20-row run with MLflow on, ``mlflow.tracking_uri`` set in the
+    config and ``MLFLOW_TRACKING_URI`` pointing at another local sqlite store."""
+    from mlflow import MlflowClient
+
+    tmp = tmp_path_factory.mktemp("env-store")
+    cfg_store, env_store = f"sqlite:///{tmp}/config/mlflow.db", f"sqlite:///{tmp}/env/mlflow.db"
+    (tmp / "config").mkdir()
+    (tmp / "env").mkdir()
+    cfg = make_cfg(tmp, write_source(tmp, make_rows(20)),
+                   mlflow={"enabled": True, "tracking_uri": cfg_store, "experiment": "env-store"})
+    # The env store's experiment keeps its artifacts beside it (MLflow's default is ./mlruns of the cwd).
+    MlflowClient(tracking_uri=env_store).create_experiment("env-store", (tmp / "env" / "artifacts").as_uri())
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = env_store
+    try:
+        yield cfg, pipeline.run(spark, cfg, run_id="env-1").summary, env_store
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def test_mlflow_tracking_uri_env_overrides_the_config(env_store_run, tmp_path):
+    """README "Configuration reference": MLFLOW_TRACKING_URI overrides mlflow.tracking_uri; the run is in the
+    store it names, and the config's store never gets one."""
+    from mlflow import MlflowClient
+
+    cfg, summary, env_store = env_store_run
+    assert summary["mlflow"]["tracking_uri"] == env_store
+    client = MlflowClient(tracking_uri=env_store)
+    experiment = client.get_experiment_by_name("env-store")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`lakelabel.run_id` = 'env-1'")
+    assert [r.info.run_id for r in runs] == [summary["mlflow"]["run_id"]] and runs[0].info.status == "FINISHED"
+    assert runs[0].data.metrics["coverage"] == pytest.approx(summary["metrics"]["coverage"])
+    assert not (Path(cfg.mlflow.tracking_uri.removeprefix("sqlite:///"))).exists()
+    assert Path(runs[0].info.artifact_uri.removeprefix("file://")).is_relative_to(
+        Path(env_store.removeprefix("sqlite:///")).parent / "artifacts")
+
+
+def test_pyfunc_label_model_lists_its_columns_and_requires_every_lf(env_store_run):
+    """README "Outputs": the logged label model's LF and class names are its columns.json artifact, and its
+    signature refuses a DataFrame without one of the LF columns."""
+    import json
+    import re
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _, summary, env_store = env_store_run
+    uri = summary["label_model"]["mlflow_uri"]
+    mlflow.set_tracking_uri(env_store)
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=env_store))
+    found = list(folder.rglob("columns.json"))
+    assert len(found) == 1, list(folder.rglob("*"))
+    names = [lf["name"] for lf in summary["lfs"]]
+    assert json.loads(found[0].read_text()) == {"lf_names": names, "label_space": ["neg", "pos"]}
+    model = mlflow.pyfunc.load_model(uri)
+    votes = pd.DataFrame({name: [-1, 1 if i % 2 else 0] for i, name in enumerate(names)})
+    scored = model.predict(votes)
+    assert list(scored.columns[:2]) == ["p_neg", "p_pos"] and scored.label.iloc[0] == -1  # no vote: -1
+    with pytest.raises(MlflowException, match=re.escape(f"Model is missing inputs ['{names[0]}']")):
+        model.predict(votes.drop(columns=names[0]))

@@ -239,6 +239,43 @@ def test_verify_one_task(spark, tasks_run, capsys):
     assert len(err) == 1 and "run 'nope' has no summary with a labels version" in err[0], err
 
 
+def test_verify_one_task_names_what_differs(spark, tasks_run, capsys):
+    """verify --task on a task labels table whose urgency column was changed in place (one row's label
+    flipped in its data file): exit 2 with one line naming the task, the row and both labels; the other
+    task's column still matches. The file is put back after."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from jobs import cli
+
+    cfg, ran = tasks_run
+    config = Path(cfg.lakehouse).parent / "verify.yaml"
+    config.write_text(yaml.safe_dump(multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)))
+    labels_path, version = ran["tables"]["labels"]["path"], ran["tables"]["labels"]["version"]
+    files = [f.removeprefix("file://") for f in DeltaTable(labels_path, version=version).file_uris()]
+    path = next(f for f in files if pq.read_table(f).num_rows)
+    original = Path(path).read_bytes()
+    table = pq.read_table(path)
+    urgency = table.column("urgency").to_pylist()
+    row_id, stored = table.column("row_id")[0].as_py(), urgency[0]["label"]
+    urgency[0] = {**urgency[0], "label": 1 - stored if stored in (0, 1) else 0}
+    field = table.schema.field("urgency")
+    pq.write_table(table.set_column(table.schema.get_field_index("urgency"), field,
+                                    pa.array(urgency, type=field.type)), path)
+    try:
+        capsys.readouterr()
+        assert cli.main(["verify", "--config", str(config), "--run-id", "tc-1", "--task", "urgency"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(
+            f"lakelabel: error: labels of task 'urgency' in {labels_path} v{version} does not match run tc-1's "
+            f"rebuild from votes v{ran['tables']['votes']['version']} and source "), err
+        assert f": 1 row(s) with another label; e.g. row id {row_id}: stored label {urgency[0]['label']} " in err[0], err
+        assert cli.main(["verify", "--config", str(config), "--run-id", "tc-1", "--task", "tags_refund"]) == 0
+    finally:
+        Path(path).write_bytes(original)
+
+
 def test_gold_import_and_status_one_task(spark, tasks_run, tmp_path, capsys):
     """gold import --task fills the task's own gold table (<tables.gold>_<task>) with its label space."""
     import pandas as pd

@@ -8,16 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jobs.runtime.pyfunc_model import LabelModelPyfunc
 from labelmodel import LabelModel
 
 from .synthetic import sample_symmetric
 
-pytest.importorskip("mlflow")
-
 
 def _pyfunc(tmp_path, model, names, **config):
-    from jobs.runtime.pyfunc_model import LabelModelPyfunc
-
     path = tmp_path / "lm.json"
     model.save(path)
     wrapper = LabelModelPyfunc()

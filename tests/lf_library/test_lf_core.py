@@ -186,8 +186,9 @@ def test_lfs_without_source_fall_back_to_a_bytecode_description():
 
 
 def test_lfs_survive_cloudpickle_with_their_versions():
-    cloudpickle = pytest.importorskip("pyspark.cloudpickle", reason="pyspark's cloudpickle ships LFs to executors")
     import pickle
+
+    from pyspark import cloudpickle  # what ships LFs to executors
 
     @labeling_function(fields=["text"], resources={"words": {"a", "b"}})
     def lf_words(x, words):

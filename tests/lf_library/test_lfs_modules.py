@@ -12,6 +12,7 @@ import pytest
 
 from jobs.demo.data import LABEL_SPACE as DEMO_DATA_LABELS
 from jobs.demo.data import generate_demo_rows
+from labelmodel import LabelModel, MajorityLabelVoter
 from lf_library import ABSTAIN, load_registry
 from lf_library.apply import evaluate_batch
 
@@ -91,10 +92,6 @@ def test_demo_raising_lf_fails_on_a_small_fraction(demo_votes, demo_table):
 
 
 def test_demo_label_model_beats_majority_vote(demo_votes, demo_table):
-    try:
-        from labelmodel import LabelModel, MajorityLabelVoter
-    except ImportError as err:
-        pytest.skip(f"labelmodel.LabelModel is not importable yet: {err}")
     _, bv = demo_votes
     L = bv.votes.astype(np.int64)
     y = demo_table["true_label_id"].to_numpy()
