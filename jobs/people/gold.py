@@ -122,10 +122,15 @@ def read_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None) -> DataF
 
 
 def current_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None, *, split: str | None = None) -> DataFrame | None:
-    """``row_id, label, label_name, split, annotator`` of each row's latest label; None without a gold table."""
+    """``row_id, label, label_name, split, annotator`` of each row's latest label; None without a gold table.
+
+    ``label`` is the class id of ``label_name`` in the config's label space, whatever id it had when it was
+    imported: reordering ``lfs.label_space`` keeps the gold labels' meaning (labels of a class the space no
+    longer has are left out, with a warning)."""
     history = read_gold(spark, cfg, io)
     if history is None:
         return None
+    history = _ids_by_name(history, label_space_of(cfg), cfg.table_path("gold"))
     order = Window.partitionBy("row_id").orderBy(F.col("annotated_at").desc(), F.col("imported_at").desc(),
                                                  F.col("annotator").desc())  # fmt: skip
     latest = history.withColumn("_r", F.row_number().over(order)).where(F.col("_r") == 1)
@@ -134,6 +139,24 @@ def current_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None, *, sp
     out = latest.join(first, "row_id").select("row_id", "label", "label_name", F.col("_split").alias("split"),
                                               "annotator")  # fmt: skip
     return out if split is None else out.where(F.col("split") == split)
+
+
+def _ids_by_name(history: DataFrame, space: Sequence[str], table: str) -> DataFrame:
+    """``history`` with each label's id taken from its class name in ``space`` (one small Spark job: the
+    distinct (id, name) pairs of the gold table)."""
+    pairs = {(r["label"], r["label_name"]) for r in history.select("label", "label_name").distinct().collect()}
+    space = list(space)
+    gone = sorted({name for _, name in pairs} - set(space))
+    if gone:
+        log.warning("gold table %s: labels of class(es) %s, which the label space %s no longer has, are left out; "
+                    "put them back in lfs.label_space to use them", table, gone, space)
+        history = history.where(F.col("label_name").isin(space))
+    if all(name not in space or space.index(name) == label for label, name in pairs):
+        return history
+    log.info("gold table %s: labels read by class name (the label space's order changed since they were imported)",
+             table)
+    ids = F.create_map(*[x for i, name in enumerate(space) for x in (F.lit(name), F.lit(i))])
+    return history.withColumn("label", ids[F.col("label_name")].cast("int"))
 
 
 @dataclass(frozen=True)

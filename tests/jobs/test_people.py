@@ -171,6 +171,29 @@ def test_a_signal_after_the_gold_commit_says_it_stands(spark, setup, capsys, mon
     assert gold.run(spark, cfg, run_id="g1", file=file)["skipped"]
 
 
+def test_gold_labels_keep_their_class_when_the_label_space_is_reordered(spark, setup, caplog):
+    """The gold table stores class ids as imported: a config that reorders lfs.label_space read them as the other
+    class (a drill: gold accuracy 0.25 for 0.78, exit 0). They are read by class name; a class the space no
+    longer has is left out with a warning."""
+    from dataclasses import replace
+
+    cfg, rows, tmp = setup
+    gold.run(spark, cfg, run_id="g1", file=write_csv(tmp / "a.csv", [
+        {"row_id": "r001", "label": "pos"}, {"row_id": "r002", "label": "neg"}, {"row_id": "r003", "label": "neg"}]))
+    assert gold.label_space_of(cfg) == ("neg", "pos")
+
+    def current(config):
+        frame = gold.current_gold(spark, config).toPandas()
+        return dict(zip(frame.row_id, zip(frame.label, frame.label_name)))
+
+    assert current(cfg) == {"r001": (1, "pos"), "r002": (0, "neg"), "r003": (0, "neg")}
+    swapped = replace(cfg, lfs=replace(cfg.lfs, label_space=["pos", "neg"]))
+    assert current(swapped) == {"r001": (0, "pos"), "r002": (1, "neg"), "r003": (1, "neg")}
+    with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
+        assert current(replace(cfg, lfs=replace(cfg.lfs, label_space=["other", "pos"]))) == {"r001": (1, "pos")}
+    assert "labels of class(es) ['neg'], which the label space ['other', 'pos'] no longer has, are left out" in caplog.text
+
+
 def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_path):
     """A skipped (cancelled) task and one nobody annotated are counted, as a CSV row with an empty label is."""
     from jobs.people.files import read_gold_file
