@@ -233,11 +233,12 @@ def run(
     write_json(folder / "fit.json", {"metrics": metrics, "lfs": lf_table, "model_version": version,
                                      "label_model_settings": label_model_settings(cfg)})
     seconds = time.perf_counter() - started
-    if "accuracy" in metrics:
-        log.info("fit: %s in %.3fs; accuracy vs gold %.4f (majority vote %.4f)",
-                 type(model).__name__, fit_seconds, metrics["accuracy"], metrics["mv_accuracy"])
-    else:
-        log.info("fit: %s in %.3fs", type(model).__name__, fit_seconds)
+    scores = [f"accuracy vs gold {metrics['accuracy']:.4f} (majority vote {metrics['mv_accuracy']:.4f})"
+              ] if "accuracy" in metrics else []
+    if "gold_test_accuracy" in metrics:
+        scores.append(f"vs the gold table's {metrics['gold_test_rows']} test labels {metrics['gold_test_accuracy']:.4f} "
+                      f"(majority vote {metrics['gold_test_mv_accuracy']:.4f})")
+    log.info("fit: %s in %.3fs%s", type(model).__name__, fit_seconds, "; " + "; ".join(scores) if scores else "")
     return FitResult(model, str(model_path), version, metrics, lf_table, seconds, label_model_settings(cfg))
 
 

@@ -435,10 +435,15 @@ def test_dev_labels_fit_and_test_metrics(spark, setup, caplog):
     cfg, rows, tmp = setup
     labeled = [{"row_id": r, "label": g} for r, g in zip(rows.id, rows.gold)]
     gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "all.csv", labeled))
-    plain = pipeline.run(spark, cfg, run_id="p1").summary["metrics"]
+    with caplog.at_level(logging.INFO, logger="jobs.fit_label_model"):
+        plain = pipeline.run(spark, cfg, run_id="p1").summary["metrics"]
     splits = gold.current_gold(spark, cfg).toPandas().split.value_counts()
     assert plain["gold_test_rows"] == splits["test"] and "gold_dev_rows" not in plain
     assert 0 <= plain["gold_test_accuracy"] <= 1
+    # The fit's line says it, as it says the source gold column's accuracy (a drill found it in the summary only).
+    assert (f"vs the gold table's {splits['test']} test labels {plain['gold_test_accuracy']:.4f} (majority vote "
+            f"{plain['gold_test_mv_accuracy']:.4f})") in caplog.text
+    caplog.clear()
     with_dev = make_cfg(tmp, cfg.source.path, label_model={"use_dev_labels": True})
     assert with_dev.gold.use_dev_labels and "use_dev_labels" not in with_dev.label_model.to_dict()
     with caplog.at_level(logging.WARNING, logger="jobs.fit_label_model"):
