@@ -163,7 +163,11 @@ def diff(spark: SparkSession, cfg: PipelineConfig, *, from_run: str | None = Non
             written = io.write_table(changes, path, mode="overwrite", overwrite_schema=True, commit_metadata=meta,
                                      description=f"lakelabel diff: label changes to {path}")
             stored = io.read_table(spark, path, version=written.version)
-            by_change = {r["change"]: r["count"] for r in stored.groupBy("change").count().collect()}
+            grouped = stored.groupBy("change").agg(F.count(F.lit(1)).alias("count"), F.sum(
+                F.when(F.size("lf_changes") == 0, 1).otherwise(0)).alias("no_vote_change")).collect()
+            by_change = {r["change"]: r["count"] for r in grouped}
+            # Rows whose label changed with every vote the same: the label model's refit moved them.
+            refit = {r["change"]: int(r["no_vote_change"] or 0) for r in grouped}
             per_lf = (stored.select("change", F.explode("lf_changes").alias("c"))
                       .groupBy(F.col("c.lf_name").alias("lf")).agg(
                           F.sum(F.when(F.col("change") == "flipped", 1).otherwise(0)).alias("flipped"),
@@ -193,7 +197,8 @@ def diff(spark: SparkSession, cfg: PipelineConfig, *, from_run: str | None = Non
                              "to_version": to.votes_version},
                    "label_changes": {"path": path, "version": written.version}},
         "counts": {"rows": sum(int(r["count"]) for r in counts), "changed": sum(by_change.values()),
-                   **{c: int(by_change.get(c, 0)) for c in ("flipped", "moved", "added", "removed")}},
+                   **{c: int(by_change.get(c, 0)) for c in ("flipped", "moved", "added", "removed")},
+                   "flipped_by_the_model": refit.get("flipped", 0), "moved_by_the_model": refit.get("moved", 0)},
         "transitions": {"classes": classes, "matrix": matrix,
                         "changed": [{"before": r["before"], "after": r["after"], "rows": int(r["count"])}
                                     for r in sorted(counts, key=lambda r: -r["count"]) if r["before"] != r["after"]]},
@@ -238,6 +243,8 @@ def _done(s: dict[str, Any]) -> str:
     d = s["diff"]
     c = d["counts"]
     flips = ", ".join(f"{lf['lf']} {lf['flipped']}" for lf in d["lfs"] if lf["flipped"]) or "none"
+    if c.get("flipped_by_the_model"):
+        flips += f" ({c['flipped_by_the_model']} flip(s) with no vote changed: the label model's refit)"
     return (f"lakelabel diff: {d['from_run']} -> {d['to_run']}: {c['flipped']} flipped, {c['moved']} moved, "
             f"{c['added']} added, {c['removed']} removed of {c['rows']} rows; flips per LF: {flips}; "
             f"table {d['tables']['label_changes']['path']}")

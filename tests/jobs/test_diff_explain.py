@@ -108,6 +108,13 @@ def test_flips_are_attributed_to_the_lfs_whose_vote_changed(spark, runs):
                         and any(c["lf_name"] == "kw_edit" for c in r.lf_changes))
     assert kw["flipped"] == flipped_by_kw > 0
     assert all(lf["flipped"] == 0 and lf["status"] == "same" for name, lf in lfs.items() if name != "kw_edit")
+    # Changes with no vote changed are the label model's refit, counted apart (a drill: flips left unexplained).
+    for change in ("flipped", "moved"):
+        by_model = sum(1 for r in table.itertuples() if r.change == change and not len(r.lf_changes))
+        assert d["counts"][f"{change}_by_the_model"] == by_model
+    assert d["counts"]["moved_by_the_model"] > 0
+    line = diff._done({"diff": {**d, "counts": {**d["counts"], "flipped_by_the_model": 3}}})
+    assert "flips per LF: kw_edit " in line and "(3 flip(s) with no vote changed: the label model's refit)" in line
     assert json.loads((run_dir(cfg.lakehouse, "run-2") / "diff.json").read_text())["counts"] == d["counts"]
 
 
