@@ -123,20 +123,27 @@ def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
         assert exited.value.code == 2 and not old.exists()
 
 
-@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs) to make a folder read-only for root")
 def test_lakehouse_that_cannot_be_written(tmp_path, capsys):
     lake = tmp_path / "lake"
     lake.mkdir()
     config = write_config(tmp_path, str(tmp_path / "src"))
-    # Tests run as root, for whom mode bits do not stop writes (os.access says yes): make it immutable.
-    if subprocess.run(["chattr", "+i", str(lake)], capture_output=True).returncode != 0:
-        pytest.skip(f"chattr +i is not supported on the filesystem of {lake}")
+    if os.geteuid() != 0:  # mode bits stop a user's writes
+        lake.chmod(0o500)
+        undo, why = (lambda: lake.chmod(0o700)), "Permission denied"
+    else:  # not root's (os.access says yes): make the folder immutable
+        made = subprocess.run(["chattr", "+i", str(lake)], capture_output=True, text=True) if shutil.which(
+            "chattr") else None
+        if made is None or made.returncode != 0:
+            pytest.skip(f"root needs chattr +i to make {lake} unwritable, and it failed ("
+                        f"{made.stderr.strip() if made else 'no chattr: install e2fsprogs'}; it needs the "
+                        f"CAP_LINUX_IMMUTABLE capability and a file system that supports it)")
+        undo, why = (lambda: subprocess.run(["chattr", "-i", str(lake)], check=True)), "Operation not permitted"
     try:
         code, lines = run_cli(capsys, "run", "--config", str(config))
     finally:
-        subprocess.run(["chattr", "-i", str(lake)], check=True)
+        undo()
     assert code == 2
-    assert lines == [f"lakelabel: error: lakehouse {lake} cannot be written (Operation not permitted); make it "
+    assert lines == [f"lakelabel: error: lakehouse {lake} cannot be written ({why}); make it "
                      f"writable for this user or set lakehouse to a writable folder"]
 
 
