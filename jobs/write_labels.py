@@ -30,7 +30,9 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.sources import Source, load_source
 from jobs.aggregate import MASK, row_masks
-from jobs.apply_record import ApplyResult, check_source_unchanged, load_apply_result
+from jobs.apply_record import ApplyResult, check_lfs_unchanged, check_source_unchanged, load_apply_result
+from jobs.delta_io.files import is_local_path
+from jobs.runtime.lf_sources import build_registry
 from lf_library.errors import ConfigError
 from jobs.fit_label_model import FitResult, label_model_settings, load_fit
 
@@ -301,6 +303,8 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
     if fit_summary is not None and fit_summary.exists():
         model_uri = json.loads(fit_summary.read_text()).get("label_model", {}).get("mlflow_uri")
     applied = load_apply_result(cfg, io)
+    if not is_local_path(applied.votes_table):  # a local table's LFs were checked before Spark started
+        check_lfs_unchanged(applied, build_registry(cfg))
     written = run(spark, cfg, run_id=run_id, applied=applied, model_run_id=model_run, model_uri=model_uri)
 
     def log_metrics() -> None:
@@ -329,6 +333,8 @@ def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:
             f"(`lakelabel fit --run-id {run_id}`) before writing"
         )
     load_fit(cfg, run_id)  # no fitted model: say so
+    if is_local_path(cfg.table_path("votes")):  # as aggregate and fit: the config's LFs are the votes'
+        check_lfs_unchanged(load_apply_result(cfg), build_registry(cfg))
 
 
 COMMAND = command.Command(

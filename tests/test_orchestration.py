@@ -430,7 +430,7 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs):
 @pytest.mark.slow
 def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys):
     """An LF excluded since the apply: the aggregate stage exits 2 before Spark, naming it and the fix,
-    rather than counting the votes of LFs the config no longer has; so does fit."""
+    rather than counting the votes of LFs the config no longer has; so do fit and write."""
     capsys.readouterr()
     rc = main(["aggregate", "--config", str(project), "--env", "local", "--run-id", "stages-x", "-q",
                "--set", "lfs.exclude=[boom, out_of_space, stars]"])
@@ -447,6 +447,15 @@ def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys)
     err = capsys.readouterr().err.splitlines()
     assert rc == 2 and len(err) == 1 and "no longer configured ['stars']" in err[0], err
     assert (lake / "_lakelabel" / "runs" / "stages-1" / "label_model.json").stat().st_mtime_ns == fitted
+    # So does write: it published the labels of the LFs the config no longer has, exit 0 (a drill).
+    from deltalake import DeltaTable
+
+    labels = DeltaTable(str(lake / "labels")).version()
+    rc = main(["write", "--config", str(project), "--env", "local", "--run-id", "stages-1", "-q",
+               "--set", "lfs.exclude=[boom, out_of_space, stars]"])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 1 and "no longer configured ['stars']" in err[0], err
+    assert DeltaTable(str(lake / "labels")).version() == labels
 
 
 def test_lfs_unchanged_names_what_differs():
