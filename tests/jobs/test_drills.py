@@ -358,7 +358,7 @@ def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_con
     assert versions(cfg) == (0, 1)  # nothing written by the failed runs
 
 
-def test_evaluation_source_errors_name_its_keys_and_fail_before_apply(spark, tmp_path, capsys):
+def test_evaluation_source_errors_name_its_keys_and_fail_before_apply(spark, tmp_path, capsys, monkeypatch):
     """A duplicate id in the ``evaluation:`` source names evaluation.* keys (not source.*), and the run
     checks it before apply: nothing is written."""
     import pandas as pd
@@ -370,6 +370,11 @@ def test_evaluation_source_errors_name_its_keys_and_fail_before_apply(spark, tmp
     copies = write_source(tmp_path, pd.concat([held_out, held_out.iloc[[1]]]), name="ev_copies")
     changed = write_source(tmp_path, pd.concat([held_out, held_out.iloc[[1]].assign(text="other text")]),
                            name="ev_changed")
+
+    def no_apply(*args, **kwargs):
+        raise AssertionError("apply ran before the evaluation source was checked")
+
+    monkeypatch.setattr(apply_lfs, "run", no_apply)
 
     def fails(path: str) -> str:
         cfg = make_cfg(tmp_path, write_source(tmp_path, rows, name=f"src_{Path(path).name}"),
