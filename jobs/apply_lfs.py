@@ -34,7 +34,7 @@ from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts, is_local_path
 from jobs.delta_io.source import local_path_missing
 from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
-from jobs.delta_io.sources import Source, check_columns, check_source, load_source, precheck_lf_columns
+from jobs.delta_io.sources import Source, check_columns, check_source, check_source_counts, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
 from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries
 from jobs.tasks import build_task_set, is_multitask
@@ -284,10 +284,11 @@ def run(
     narrow = not plan.full and set(texts) <= set(prior.text_columns) and (
         not plan.source_changed or (not hashes_needed and isinstance(io, delta_io.LocalDeltaIO))
         or (hashes_needed and incremental.appends_only(cfg, source, prior, io)))
-    n_rows = None
+    n_rows = copies_dropped = None
     if not narrow:
         describe(spark, "apply", f"check source {source.description}")
-        n_rows = check_source(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
+        counted = check_source_counts(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
+        n_rows, copies_dropped = counted.rows, counted.copies_dropped
     if not plan.full and plan.source_changed:
         describe(spark, "apply", f"find rows that changed in {source.description}")
         detect_started = time.perf_counter()
@@ -300,10 +301,13 @@ def run(
             log.info("apply: %d row(s) new or changed, %d gone (%s)", changes.n_reapply, changes.n_gone, changes.method)
     if n_rows is None and (plan.full or (changes is not None and changes.rows is None)):
         describe(spark, "apply", f"check source {source.description}")
-        n_rows = check_source(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
+        counted = check_source_counts(source, text_columns=texts, required_columns=needed, lfs=registry.lfs)
+        n_rows, copies_dropped = counted.rows, counted.copies_dropped
     elif n_rows is None:  # the rows the run that wrote the votes checked are checked; check only what changed
         check_columns(source, needed, registry.lfs)
         n_rows = prior.n_rows
+        if not plan.source_changed:  # the same rows: the same copies dropped
+            copies_dropped = prior.duplicate_rows_dropped
         if changes is not None:
             if changes.n_reapply:
                 check_source(replace(source, df=changes.rows), text_columns=texts, required_columns=needed,
@@ -403,6 +407,7 @@ def run(
         fingerprint=fingerprint,
         source_fingerprint=source.info.fingerprint,
         n_rows=n_rows,
+        duplicate_rows_dropped=copies_dropped,
         label_space=label_space,
         lfs=(),
         skipped=False,

@@ -69,6 +69,8 @@ class ApplyResult:
     text_columns: tuple[str, ...] = ()
     # Each row's vote bitmask, written by a full apply (jobs.apply_masks): {"path", "gold_column", "rows"}.
     row_masks: dict[str, Any] = field(default_factory=dict)
+    # The exact copies source.drop_duplicate_rows dropped (None when it is off or they were not counted).
+    duplicate_rows_dropped: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(_as_plain(self), sort_keys=True)

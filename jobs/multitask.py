@@ -245,6 +245,18 @@ def aggregate_tasks(cfg: PipelineConfig, rows: DataFrame, task_set: TaskSet) -> 
     return out
 
 
+def check_holdout(spark: SparkSession, cfg: PipelineConfig, task_set: TaskSet, io: Any) -> None:
+    """Check the ``evaluation:`` source (:func:`check_source`, with every task's LFs) before apply, when a
+    task will be scored on it: a duplicate id fails in seconds, not after apply, aggregate and fit."""
+    ev = cfg.evaluation
+    if ev is None or not any(task.gold_column for task in task_set.tasks):
+        return
+    source = load_source(spark, ev, role="evaluation", io=io)
+    describe(spark, "evaluate", f"check held-out {source.description}")
+    check_source(source, text_columns=apply_lfs.text_columns(task_set.registry),
+                 required_columns=required_columns(task_set.registry.lfs), lfs=task_set.registry.lfs)
+
+
 def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model: Any, io: Any) -> dict[str, float]:
     """``task``'s label model scored on ``evaluation:`` with the task's gold column (as the pipeline does)."""
     ev = cfg.evaluation
@@ -253,8 +265,7 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
     source = load_source(spark, replace(ev, gold_column=task.gold_column), role="evaluation", io=io)
     source = task_source(source, task)
     describe(spark, "evaluate", f"task {task.name}: held-out {source.description}")
-    check_source(source, text_columns=apply_lfs.text_columns(task.registry),
-                 required_columns=required_columns(task.registry.lfs), lfs=task.registry.lfs)
+    # Its ids and the columns every task's LFs read were checked before apply (check_holdout).
     votes = apply_lfs.compute_votes(source, task.registry, batch_size=cfg.apply.batch_size)
     k = len(task.label_space)
     rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, task.label_space), task.lf_names, k)
@@ -285,6 +296,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     tasks = task_set.tasks
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     source = load_source(spark, cfg.source, io=io)
+    check_holdout(spark, cfg, task_set, io)
     votes_path = cfg.table_path("votes")
     labels_path = multitask_labels.labels_path(cfg)
     before = {path: io.table_version(path) for path in (votes_path, labels_path, incremental.row_hashes_path(cfg))}
@@ -427,7 +439,9 @@ def _summary(cfg: PipelineConfig, run_id: str, applied: ApplyResult, task_set: T
         "status": "succeeded",
         "reused": False,  # no run-id reuse for several tasks: every run recomputes what changed
         "source": {"path": applied.source_path, "format": applied.source_format,
-                   "version": applied.source_version, "rows": applied.n_rows},
+                   "version": applied.source_version, "rows": applied.n_rows,
+                   **({"duplicate_rows_dropped": applied.duplicate_rows_dropped}
+                      if applied.duplicate_rows_dropped is not None else {})},
         "tables": {
             "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
             "labels": {k: v for k, v in next(iter(entries.values()))["tables"]["labels"].items() if k != "column"},

@@ -26,7 +26,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, mark_failed, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
-from jobs.delta_io.sources import check_source, load_source
+from jobs.delta_io.sources import Source, check_source, load_source
 from labelmodel import MajorityLabelVoter
 from lf_library import LFRegistry
 from lf_library.apply import required_columns
@@ -41,19 +41,33 @@ class PipelineResult:
     summary: dict[str, Any]
 
 
-def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry, model) -> dict[str, float]:
+def check_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry) -> Source | None:
+    """The ``evaluation:`` source, read and checked (:func:`check_source`), or None without one (or
+    without its gold column). The run checks it before apply, so a duplicate id in it fails in
+    seconds rather than after apply, aggregate and fit; the pass is the one scoring it would make."""
+    ev = cfg.evaluation
+    if ev is None or not ev.gold_column:
+        return None
+    source = load_source(spark, ev, role="evaluation", io=delta_io.delta_io(spark, cfg.tables.delta_io))
+    describe(spark, "evaluate", f"check held-out {source.description}")
+    check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs),
+                 lfs=registry.lfs)
+    return source
+
+
+def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry, model,
+                     source: Source | None = None) -> dict[str, float]:
     """Score the fitted model on ``evaluation:`` (a held-out source with gold labels).
 
     The LFs run on it in memory (no table is written); only counts per (vote pattern, gold
-    class) reach the driver.
+    class) reach the driver. ``source``: the evaluation source :func:`check_holdout` returned
+    (default: read and check it now).
     """
-    ev = cfg.evaluation
-    if ev is None or not ev.gold_column:
+    if source is None:
+        source = check_holdout(spark, cfg, registry)
+    if source is None:
         return {}
-    source = load_source(spark, ev, role="evaluation", io=delta_io.delta_io(spark, cfg.tables.delta_io))
     describe(spark, "evaluate", f"held-out {source.description}")
-    check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs),
-                 lfs=registry.lfs)
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)
     rows = aggregate.pattern_frame(votes, aggregate.source_ids(source, registry.label_space), registry.names,
                                    registry.cardinality)
@@ -100,6 +114,7 @@ def run(
     if done is not None and not force:
         log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
         return PipelineResult(run_id, {**done, "reused": True})
+    held_out = check_holdout(spark, cfg, registry)
     votes_path = cfg.table_path("votes")
     labels_path = cfg.table_path("labels")
     votes_before, labels_before = io.table_version(votes_path), io.table_version(labels_path)
@@ -140,7 +155,7 @@ def run(
         # Before the model is logged and any label is written: a drift failure publishes nothing.
         drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(applied.label_space))
         metrics = dict(fitted.metrics)
-        holdout = evaluate_holdout(spark, cfg, registry, fitted.model)
+        holdout = evaluate_holdout(spark, cfg, registry, fitted.model, source=held_out)
         metrics.update(holdout)
         model_uri = None
         if cfg.mlflow.enabled:
@@ -160,7 +175,9 @@ def run(
             "status": "succeeded",
             "reused": False,  # True when a rerun with one run id and the same inputs changed nothing
             "source": {"path": applied.source_path, "format": applied.source_format,
-                       "version": applied.source_version, "rows": applied.n_rows},
+                       "version": applied.source_version, "rows": applied.n_rows,
+                       **({"duplicate_rows_dropped": applied.duplicate_rows_dropped}
+                          if applied.duplicate_rows_dropped is not None else {})},
             "tables": {
                 "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
                 "labels": {"path": written.labels_table, "version": written.labels_version, "rows": written.n_rows},

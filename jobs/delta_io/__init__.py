@@ -124,14 +124,17 @@ def read_source(
     format: SourceFormat = "auto",
     options: Mapping[str, str] | None = None,
     io: LocalDeltaIO | NativeDeltaIO | None = None,
+    role: str = "source",
 ) -> tuple[Any, SourceInfo]:
     """Read a Delta table, Parquet or CSV source and describe it for lineage.
 
-    ``format="auto"``: a directory with ``_delta_log/`` is Delta; a ``.csv`` file or a directory
-    of only CSV files is CSV; anything else is Parquet. CSV defaults: ``header=true``,
+    ``format="auto"``: a directory with ``_delta_log/`` is Delta; a CSV file (``.csv``, ``.tsv``,
+    also compressed) or a directory whose data files are CSV by name is CSV; anything else is Parquet. CSV defaults: ``header=true``,
     ``multiLine=true``, ``escape='"'``, ``inferSchema=false`` (``options`` override them).
     Delta sources accept the option ``versionAsOf``. ``io`` reads Delta tables (default the
-    local path; the jobs pass :func:`delta_io`'s choice).
+    local path; the jobs pass :func:`delta_io`'s choice). A folder's files that are not of its
+    format by name (a README among CSVs) are refused unless the option ``pathGlobFilter`` picks
+    the data files; a glob path is refused with that fix. ``role`` names the source in errors.
 
     Returns
     -------
@@ -142,7 +145,7 @@ def read_source(
     SourceReadError
         Missing path, a path of the wrong kind for ``format``, or data Spark cannot read.
     """
-    return delta_source.read_source(spark, path, format=format, options=options, io=io or _DEFAULT_IO)
+    return delta_source.read_source(spark, path, format=format, options=options, io=io or _DEFAULT_IO, role=role)
 
 
 def write_table(

@@ -45,14 +45,127 @@ _CSV_DEFAULTS = {"header": "true", "multiLine": "true", "escape": '"', "inferSch
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 _BOM = "\ufeff"
 _EXPECTED_SOURCE = "a Delta table directory (with _delta_log/), a Parquet or CSV file, or a directory of them"
+# What a folder's files are named when they hold the format (Spark decompresses CSV by extension).
+_COMPRESSIONS = (".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
+_NAME_SUFFIXES = {"csv": (".csv", ".tsv"), "parquet": (".parquet", ".parq", ".pq")}
+_GLOB_CHARS = re.compile(r"[*?[{]")
 
 
 def missing_source(path: str, root: str, role: str = "source", key: str | None = None) -> str:
     """The error for a source path that does not exist (the absolute path too when ``path`` is relative);
-    ``key``: the config key that names it, for the fix."""
+    ``key``: the config key that names it, for the fix. A glob pattern gets the way to read it instead."""
+    if _GLOB_CHARS.search(str(path)):
+        return glob_source(str(path), role, key)
     where = "" if str(path) == root else f" ({root})"
     fix = f"; fix {key}" if key else ""
     return f"{role} {path} does not exist{where}; expected {_EXPECTED_SOURCE}{fix}"
+
+
+def glob_source(path: str, role: str = "source", key: str | None = None) -> str:
+    """The error for a glob pattern as a source path: lakelabel does not expand globs (the source's
+    fingerprint and the column precheck list a folder's files), Spark's ``pathGlobFilter`` does the same."""
+    key = key or f"{role}.path"
+    folder, _, name = path.rstrip("/").rpartition("/")
+    if folder and not _GLOB_CHARS.search(folder) and name:
+        options = f"{key[:-len('.path')]}.options" if key.endswith(".path") else "its options"
+        fix = f"set {key}: {folder} and {options}.pathGlobFilter: {name!r} (Spark then reads only the files it matches)"
+    else:
+        fix = f"list the files or folders in {key} instead (a YAML list)"
+    return f"{role} {path} is a glob pattern, which lakelabel does not expand; {fix}"
+
+
+def _name_format(name: str) -> Literal["csv", "parquet"] | None:
+    """The format a data file's name says it holds: CSV (also compressed), Parquet (also a name
+    without extension, as Hive and old Spark write them), else None (a README, say)."""
+    lower = name.rsplit("/", 1)[-1].lower()
+    stem = next((lower[: -len(c)] for c in _COMPRESSIONS if lower.endswith(c)), lower)
+    if stem.endswith(_NAME_SUFFIXES["csv"]):
+        return "csv"
+    if lower.endswith(_NAME_SUFFIXES["parquet"]) or "." not in lower:
+        return "parquet"
+    return None
+
+
+def _data_suffix(name: str) -> str:
+    """``.csv``, ``.csv.gz``, ``.parquet``: the end of a data file's name a glob filter matches on."""
+    base = name.rsplit("/", 1)[-1]
+    lower = base.lower()
+    comp = next((c for c in _COMPRESSIONS if lower.endswith(c)), "")
+    stem = base[: len(base) - len(comp)]
+    return stem[stem.rfind("."):] + base[len(stem):] if "." in stem else ""
+
+
+def _glob_filter(options: Mapping[str, str] | None) -> str | None:
+    """The ``pathGlobFilter`` reader option (Spark's keys are case-insensitive), else None."""
+    return next((v for k, v in (options or {}).items() if k.lower() == "pathglobfilter"), None)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Hadoop's GlobPattern (what ``pathGlobFilter`` is) as a regex: ``*``, ``?``, ``[...]``
+    (``[^...]`` or ``[!...]`` negated), ``{a,b}`` and ``\\`` escapes; matched on a file's name."""
+    out, i, depth = [], 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 1
+        elif c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and (end := pattern.find("]", i + 2)) > 0:
+            body = pattern[i + 1:end]
+            body = "^" + body[1:] if body[:1] in "^!" else body
+            out.append(f"[{body.replace(chr(92), chr(92) * 2)}]")
+            i = end
+        elif c == "{":
+            out.append("(?:")
+            depth += 1
+        elif c == "}" and depth:
+            out.append(")")
+            depth -= 1
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + ")" * depth + r"\Z")
+
+
+def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime ns) of the files Spark reads for a Parquet or CSV source: the
+    folder's data files (:func:`jobs.delta_io.files._list_data_files`) whose names match the
+    ``pathGlobFilter`` option when one is set."""
+    files = _list_data_files(root)
+    pattern = _glob_filter(options)
+    if pattern is None:
+        return files
+    matches = _glob_regex(pattern).match
+    return [f for f in files if matches(f[0].rsplit("/", 1)[-1])]
+
+
+def foreign_files(rel_paths: Sequence[str], fmt: str, options: Mapping[str, str] | None) -> list[str]:
+    """The files of a folder source whose names say they are not ``fmt`` (a README among CSVs); none
+    when ``pathGlobFilter`` is set, as the user then chose which files are data."""
+    if _glob_filter(options) is not None:
+        return []
+    return [rel for rel in rel_paths if _name_format(rel) != fmt]
+
+
+def foreign_files_error(path: str, fmt: str, foreign: Sequence[str], data: Sequence[str],
+                        role: str = "source") -> str:
+    """One line naming a folder source's files that are not ``fmt`` and the fix."""
+    shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    kind = "CSV" if fmt == "csv" else "Parquet"
+    suffixes = sorted({_data_suffix(rel) for rel in data if _name_format(rel) == fmt})
+    move = "move them out of the folder"
+    if role in ("source", "evaluation") and suffixes and all(suffixes):
+        glob = f"*{suffixes[0]}" if len(suffixes) == 1 else "*{" + ",".join(suffixes) + "}"
+        fix = f"set {role}.options.pathGlobFilter: {glob!r} (Spark then reads only the files it matches) or {move}"
+    else:
+        fix = move
+    return (f"{role} folder {path} holds {len(foreign)} file(s) that are not {kind} by their name, which Spark "
+            f"would read as {kind} rows: {shown}; {fix}")
 
 
 def local_path_missing(path: str) -> str | None:
@@ -68,8 +181,10 @@ def read_source(
     format: SourceFormat,
     options: Mapping[str, str] | None,
     io: LocalDeltaIO | NativeDeltaIO,
+    role: str = "source",
 ) -> tuple[Any, SourceInfo]:
-    """Read and describe a source with ``io`` for Delta tables; see :func:`jobs.delta_io.read_source`."""
+    """Read and describe a source with ``io`` for Delta tables; see :func:`jobs.delta_io.read_source`.
+    ``role`` names the source in errors (``source``, ``evaluation``)."""
     if format not in _SOURCE_FORMATS:
         raise ValueError(f"format must be one of {', '.join(_SOURCE_FORMATS)}; got {format!r}")
     options = dict(options or {})
@@ -87,7 +202,7 @@ def read_source(
     else:
         entry = fs.get_file_info(base)
         if entry.type == pafs.FileType.NotFound:
-            raise SourceReadError(missing_source(path, root))
+            raise SourceReadError(missing_source(path, root, role))
         is_dir = entry.type == pafs.FileType.Directory
         is_delta = is_dir and fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory
 
@@ -109,21 +224,25 @@ def read_source(
             f"source {path} is a Delta table; reading its directory as {format} would include files the table "
             f"has removed. Use format 'delta' or 'auto'"
         )
-    files = _list_data_files(root)
+    files = source_files(root, options)
     if not files:
-        raise SourceReadError(f"source {path} has no data files ({root}); expected {_EXPECTED_SOURCE}")
+        pattern = _glob_filter(options)
+        matching = f" matching pathGlobFilter {pattern!r}" if pattern is not None else ""
+        raise SourceReadError(f"{role} {path} has no data files{matching} ({root}); expected {_EXPECTED_SOURCE}")
     fmt = format
     if fmt == "auto":
         fmt = _files_format([rel for rel, _, _ in files])
+    if is_dir and (foreign := foreign_files([rel for rel, _, _ in files], fmt, options)):
+        raise SourceReadError(foreign_files_error(path, fmt, foreign, [rel for rel, _, _ in files], role))
     reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
     try:
         df = spark.read.format(fmt).options(**reader_options).load(_spark_path(root))
     except Exception as err:  # noqa: BLE001 - Spark raises AnalysisException, Py4JJavaError, ...
-        bad = find_corrupt_parquet([root]) if fmt == "parquet" else None
+        bad = find_corrupt_parquet([root], options) if fmt == "parquet" else None
         if bad:
-            raise SourceReadError(f"source {path}: Parquet file {bad}; replace or remove the file") from err
+            raise SourceReadError(f"{role} {path}: Parquet file {bad}; replace or remove the file") from err
         raise SourceReadError(
-            f"cannot read source {path} as {fmt}: {_summary(err)}; check the path and the format "
+            f"cannot read {role} {path} as {fmt}: {_summary(err)}; check the path and the format "
             f"(expected {_EXPECTED_SOURCE})"
         ) from err
     if fmt == "csv":  # Excel's "CSV UTF-8" starts with a byte order mark, which Spark keeps in the first name
@@ -164,13 +283,15 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
             as_of = dict(options or {}).get("versionAsOf")
             table = DeltaTable(root, version=int(as_of) if as_of is not None else None)
             return [field.name for field in table.schema().fields]
-        files = [rel for rel, _, _ in _list_data_files(root)]
+        files = [rel for rel, _, _ in source_files(root, options)]
         if not files or format == "delta":
             return None
         fmt = format if format != "auto" else _files_format(files)
+        if is_dir and foreign_files(files, fmt, options):
+            return None  # read_source refuses the folder, naming the files
         if fmt == "csv":
             kwargs, opts = _csv_reader_kwargs(options)
-            if opts.get("header", "false").lower() != "true" or any(rel.lower().endswith((".gz", ".bz2")) for rel in files):
+            if opts.get("header", "false").lower() != "true" or any(rel.lower().endswith(_COMPRESSIONS) for rel in files):
                 return None
         columns: dict[str, None] = {}  # an ordered set
         for rel in files:
@@ -200,8 +321,10 @@ def source_uri(root: str) -> str:
 
 
 def _files_format(rel_paths: Sequence[str]) -> Literal["csv", "parquet"]:
-    """``format: auto`` for plain files: CSV when every file is CSV, else Parquet."""
-    return "csv" if all(rel.lower().endswith(_CSV_SUFFIXES) for rel in rel_paths) else "parquet"
+    """``format: auto`` for plain files: CSV when the data files are CSV by their names (other files,
+    a README, are then refused by name), else Parquet."""
+    named_parquet = any(rel.lower().endswith(_NAME_SUFFIXES["parquet"]) for rel in rel_paths)
+    return "csv" if not named_parquet and any(_name_format(rel) == "csv" for rel in rel_paths) else "parquet"
 
 
 def _file_uri(local_path: str) -> str:
@@ -227,8 +350,9 @@ def csv_read_options(options: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-def _local_files(paths: list[str], suffixes: tuple[str, ...]) -> list[str]:
-    """Local data files under ``paths`` whose names end with one of ``suffixes`` (URIs skipped)."""
+def _local_files(paths: list[str], suffixes: tuple[str, ...], options: Mapping[str, str] | None = None) -> list[str]:
+    """Local data files under ``paths`` that Spark reads with ``options`` (``pathGlobFilter``) and whose
+    names end with one of ``suffixes`` (URIs skipped)."""
     import os
 
     out = []
@@ -239,8 +363,19 @@ def _local_files(paths: list[str], suffixes: tuple[str, ...]) -> list[str]:
         if os.path.isfile(root):
             out += [root] if root.lower().endswith(suffixes) else []
         elif os.path.isdir(root):
-            out += [f"{root}/{rel}" for rel, _, _ in _list_data_files(root) if rel.lower().endswith(suffixes)]
+            out += [f"{root}/{rel}" for rel, _, _ in source_files(root, options) if rel.lower().endswith(suffixes)]
     return out
+
+
+def non_csv_culprit(paths: list[str], options: Mapping[str, str] | None, err: BaseException,
+                    ragged: str | None) -> str | None:
+    """The file Spark failed on when it is not CSV by its name (a README a ``pathGlobFilter`` let in,
+    or named as the source): the file ``err`` or the ragged row ``ragged`` names, else None."""
+    text = f"{err}\n{ragged or ''}"
+    for file in _local_files(paths, ("",), options):
+        if _name_format(file) != "csv" and (file in text or file.rsplit("/", 1)[-1] in text):
+            return file
+    return None
 
 
 def _csv_reader_kwargs(options: Mapping[str, str] | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -268,8 +403,8 @@ def find_ragged_csv_row(paths: list[str], options: Mapping[str, str] | None) -> 
 
     kwargs, opts = _csv_reader_kwargs(options)
     header = opts.get("header", "false").lower() == "true"
-    for file in _local_files(paths, _CSV_SUFFIXES):
-        if not file.lower().endswith(".csv"):
+    for file in _local_files(paths, ("",), options):
+        if file.lower().endswith(_COMPRESSIONS):
             continue  # compressed files: left to Spark's message
         with open(file, newline="", encoding=opts.get("encoding", "utf-8"), errors="replace") as handle:
             reader = csv.reader(handle, **kwargs)
@@ -285,11 +420,11 @@ def find_ragged_csv_row(paths: list[str], options: Mapping[str, str] | None) -> 
     return None
 
 
-def find_corrupt_parquet(paths: list[str]) -> str | None:
+def find_corrupt_parquet(paths: list[str], options: Mapping[str, str] | None = None) -> str | None:
     """``file: reason`` for the first local Parquet file pyarrow cannot read completely, else None."""
     import pyarrow.parquet as pq
 
-    for file in _local_files(paths, ("",)):
+    for file in _local_files(paths, ("",), options):
         if file.lower().endswith(_CSV_SUFFIXES) or file.lower().endswith((".json", ".crc")):
             continue
         try:

@@ -15,7 +15,13 @@ from pyspark.sql import types as T
 from jobs.runtime.config import SourceConfig
 from jobs.delta_io import SourceInfo, read_source
 from jobs.delta_io.errors import SourceReadError, _summary
-from jobs.delta_io.source import find_corrupt_parquet, find_ragged_csv_row, local_path_missing, missing_source
+from jobs.delta_io.source import (
+    find_corrupt_parquet,
+    find_ragged_csv_row,
+    local_path_missing,
+    missing_source,
+    non_csv_culprit,
+)
 from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,16 @@ class Source:
     # The configured paths and reader options, to name a bad file when Spark fails to read one.
     paths: tuple[str, ...] = ()
     options: dict[str, str] | None = None
+    # The config section it came from (``source``, ``evaluation``), for the keys errors name.
+    role: str = "source"
+    # drop_duplicate_rows: (the rows read, ``df`` made from them), so check_source counts the copies
+    # dropped; a Source whose ``df`` was replaced (a sample, the changed rows) no longer matches.
+    dedupe: tuple[DataFrame, DataFrame] | None = None
+
+    @property
+    def undeduplicated(self) -> DataFrame | None:
+        """The rows before ``drop_duplicate_rows`` dropped the exact copies from ``df``, else None."""
+        return self.dedupe[0] if self.dedupe is not None and self.dedupe[1] is self.df else None
 
     @property
     def description(self) -> str:
@@ -55,7 +71,7 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
         raise ConfigError(f"{role}.path is empty; set it to a Delta table, Parquet or CSV path")
     frames, infos = [], []
     for path in paths:
-        df, info = read_source(spark, path, format=cfg.format, options=cfg.options, io=io)
+        df, info = read_source(spark, path, format=cfg.format, options=cfg.options, io=io, role=role)
         frames.append(df)
         infos.append(info)
     df = frames[0]
@@ -75,9 +91,11 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
     _require_column(df, cfg.id_column, table, f"{role}.id_column")
     if cfg.gold_column:
         _require_column(df, cfg.gold_column, table, f"{role}.gold_column")
+    dedupe = None
     if cfg.drop_duplicate_rows:
         # Exact copies only: an id that repeats with different content is still an error.
-        df = df.dropDuplicates()
+        dedupe = (df, df.dropDuplicates())
+        df = dedupe[1]
     id_type = df.schema[cfg.id_column].dataType
     if not isinstance(id_type, _ID_TYPES):
         raise InputDataError(
@@ -85,7 +103,7 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
             f"or integers: cast it in a view, or point {role}.id_column at another column"
         )
     return Source(df=df, info=info, id_column=cfg.id_column, gold_column=cfg.gold_column, paths=tuple(paths),
-                  options=dict(cfg.options))
+                  options=dict(cfg.options), role=role, dedupe=dedupe)
 
 
 def _require_column(df: DataFrame, column: str, table: str, key: str) -> None:
@@ -133,11 +151,33 @@ def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
 
 
 def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | None = None) -> None:
-    """Reject a local source path (or one of a list) that does not exist, before Spark starts;
-    ``key`` names it in the fix (default ``<role>.path``)."""
+    """Reject a local source path (or one of a list) that does not exist, or a folder that holds files
+    not of its format (a README among CSVs), before Spark starts; ``key`` names it in the fix
+    (default ``<role>.path``)."""
     for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
         if path and (root := local_path_missing(path)) is not None:
             raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))
+        if path and (error := foreign_files_precheck(path, cfg, role)) is not None:
+            raise SourceReadError(error)
+
+
+def foreign_files_precheck(path: str, cfg: SourceConfig, role: str) -> str | None:
+    """:func:`jobs.delta_io.source.read_source`'s error for a local Parquet or CSV folder ``path`` whose
+    files include ones not of its format, read without Spark; None when there are none (or for
+    Delta tables, single files and URIs)."""
+    import os
+
+    from jobs.delta_io.files import _normalize
+    from jobs.delta_io.source import _files_format, foreign_files, foreign_files_error, source_files
+
+    root = _normalize(path)
+    if cfg.format == "delta" or not root.startswith("/") or not os.path.isdir(root) or \
+            os.path.isdir(os.path.join(root, "_delta_log")):
+        return None
+    files = [rel for rel, _, _ in source_files(root, cfg.options)]
+    fmt = cfg.format if cfg.format != "auto" else _files_format(files)
+    foreign = foreign_files(files, fmt, cfg.options) if files else []
+    return foreign_files_error(path, fmt, foreign, files, role) if foreign else None
 
 
 def precheck_columns(cfg: SourceConfig, required: Mapping[str, str]) -> None:
@@ -198,21 +238,44 @@ def check_columns(source: Source, needed: set[str] | None, lfs: Sequence[Any] = 
         )
 
 
+@dataclass(frozen=True)
+class SourceCounts:
+    """What :func:`check_source_counts` counted: the rows to label, and the exact copies
+    ``drop_duplicate_rows`` dropped (None when it is off)."""
+
+    rows: int
+    copies_dropped: int | None = None
+
+
 def check_source(source: Source, *, text_columns: list[str], required_columns: set[str] | None,
                  lfs: Sequence[Any] = ()) -> int:
-    """Validate a source in one pass and return its row count.
+    """Validate a source in one pass and return its row count (:func:`check_source_counts`)."""
+    return check_source_counts(source, text_columns=text_columns, required_columns=required_columns, lfs=lfs).rows
+
+
+def check_source_counts(source: Source, *, text_columns: list[str], required_columns: set[str] | None,
+                        lfs: Sequence[Any] = ()) -> SourceCounts:
+    """Validate a source in one pass and count its rows (and the exact copies ``drop_duplicate_rows``
+    dropped, logged at INFO).
 
     Fails on: missing LF input columns (naming the LFs among ``lfs`` that read them), an empty
     table, null or duplicate ids, and null or non-string values in columns that text LFs read.
     """
-    df, table, id_col = source.df, source.info.path, source.id_column
+    df, table, id_col, role = source.df, source.info.path, source.id_column, source.role
     check_columns(source, set(required_columns or ()) | set(text_columns), lfs)
-    per_id = df.groupBy(F.col(id_col).alias("_id")).agg(
+    rows_frame, copies = df, F.lit(0)
+    raw = source.undeduplicated
+    if raw is not None:  # drop_duplicate_rows: count the exact copies in the same pass (what dropDuplicates does)
+        rows_frame = raw.groupBy(*[raw[c] for c in raw.columns]).agg(F.count(F.lit(1)).alias("_lakelabel_copies"))
+        copies = F.col("_lakelabel_copies") - 1
+    per_id = rows_frame.groupBy(F.col(id_col).alias("_id")).agg(
         F.count(F.lit(1)).alias("_n"),
+        F.sum(copies).alias("_copies"),
         *[F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(text_columns)],
     )
     totals_frame = per_id.agg(
         F.coalesce(F.sum("_n"), F.lit(0)).alias("rows"),
+        F.coalesce(F.sum("_copies"), F.lit(0)).alias("copies"),
         F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_ids"),
         F.sum(F.when(F.col("_id").isNull(), F.col("_n")).otherwise(0)).alias("null_ids"),
         *[F.coalesce(F.sum(f"_null_{i}"), F.lit(0)).alias(f"null_{i}") for i in range(len(text_columns))],
@@ -223,8 +286,11 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
         raise_bad_file(source, err)
         raise
     rows = int(totals["rows"])
+    if raw is not None:
+        log.info("%s %s: dropped %d exact duplicate row(s) (%s.drop_duplicate_rows)", role, table,
+                 totals["copies"], role)
     if rows == 0:
-        raise InputDataError(f"source {table} has no rows; point source.path at a table with data")
+        raise InputDataError(f"{role} {table} has no rows; point {role}.path at a table with data")
     for column in text_columns:
         dtype = df.schema[column].dataType
         if not isinstance(dtype, T.StringType):
@@ -238,10 +304,19 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
             f"filter them out or fill them before labeling"
         )
     if totals["dup_ids"]:
-        examples = [r["_id"] for r in per_id.where(F.col("_n") > 1).select("_id").limit(3).collect()]
+        repeated = per_id.where(F.col("_n") > 1).select("_id")
+        examples = [r["_id"] for r in repeated.limit(3).collect()]
+        what = "source" if role == "source" else f"{role} source"
+        fix = f"deduplicate the {what} or choose a unique {role}.id_column"
+        if raw is None:
+            # Already failing: one more pass says whether drop_duplicate_rows would do.
+            differ = df.dropDuplicates().groupBy(id_col).count().where(F.col("count") > 1).limit(1).count()
+            if not differ:
+                fix = (f"their rows are exact copies: set {role}.drop_duplicate_rows: true to keep one of each, "
+                       f"or deduplicate the {what}")
         raise InputDataError(
             f"id column {id_col!r} of {table} is not unique: {totals['dup_ids']} id(s) repeat, e.g. "
-            f"{', '.join(map(repr, examples))}; deduplicate the source or choose a unique source.id_column"
+            f"{', '.join(map(repr, examples))}; {fix}"
         )
     for i, column in enumerate(text_columns):
         if totals[f"null_{i}"]:
@@ -250,27 +325,35 @@ def check_source(source: Source, *, text_columns: list[str], required_columns: s
                 f"text column {column!r} of {table} has {totals[f'null_{i}']} null value(s) (e.g. id {example!r}); "
                 f"fill them (e.g. with '') or filter those rows before labeling"
             )
-    return rows
+    return SourceCounts(rows=rows, copies_dropped=int(totals["copies"]) if raw is not None else None)
 
 
 def raise_bad_file(source: Source, err: BaseException) -> None:
     """Raise an error naming the file (and line) when ``err`` came from a malformed source file."""
+    role = source.role
     if source.info.format == "csv":
         bad = find_ragged_csv_row(list(source.paths), source.options)
+        if (culprit := non_csv_culprit(list(source.paths), source.options, err, bad)) is not None:
+            # Not a CSV file: a mode that skips or pads its lines would label them as rows.
+            raise InputDataError(
+                f"{role} file {culprit} is not CSV by its name and Spark cannot read it as CSV "
+                f"({bad or _summary(err)}); move it out of the folder, or set {role}.options.pathGlobFilter "
+                f"to match only the CSV files (e.g. '*.csv')"
+            ) from err
         if bad:
             raise InputDataError(
-                f"source {bad}; fix the file, or set source.options.mode: PERMISSIVE (Spark pads missing fields "
+                f"{role} {bad}; fix the file, or set {role}.options.mode: PERMISSIVE (Spark pads missing fields "
                 f"with nulls and drops extra ones) or DROPMALFORMED (Spark skips such rows)"
             ) from err
         if "MALFORMED_RECORD" in str(err) or "Malformed" in str(err):
             raise InputDataError(
-                f"source {source.info.path} has a malformed CSV record ({_summary(err)}); fix the file, or set "
-                f"source.options.mode: PERMISSIVE or DROPMALFORMED"
+                f"{role} {source.info.path} has a malformed CSV record ({_summary(err)}); fix the file, or set "
+                f"{role}.options.mode: PERMISSIVE or DROPMALFORMED"
             ) from err
     elif source.info.format == "parquet":
-        bad = find_corrupt_parquet(list(source.paths))
+        bad = find_corrupt_parquet(list(source.paths), source.options)
         if bad:
-            raise InputDataError(f"source Parquet file {bad}; replace or remove the file") from err
+            raise InputDataError(f"{role} Parquet file {bad}; replace or remove the file") from err
 
 
 def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5) -> str | None:

@@ -128,10 +128,28 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
             reason = " ".join(str(err).split())  # pandas' message holds a newline
-            raise InputDataError(f"cannot read {p} as CSV ({reason}); save it as UTF-8 CSV with a header row") from None
+            fix = _semicolon_fix(p) or "save it as UTF-8 CSV with a header row"
+            raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
         fingerprint = _hash_files([p], p)
         first_row = 2  # line 1 is the header
+        if (fix := _semicolon_fix(p)) is not None and not all(c in frame.columns for c in REQUIRED):
+            raise InputDataError(f"{p} has no row_id and label columns (its header: {', '.join(map(str, frame.columns))}); "
+                                 f"{fix}")
     return _records_from_frame(frame, str(p), fmt, fingerprint, first_row)
+
+
+def _semicolon_fix(path: Path) -> str | None:
+    """The fix for a CSV file whose header has ``;`` and no ``,`` (a spreadsheet saved with a
+    semicolon as separator, as Excel does in many locales), else None."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return None
+    if ";" not in header or "," in header:
+        return None
+    return ("the file looks semicolon-separated (its header line has ';' and no ','): save it comma-separated "
+            "(in Excel: Save As \"CSV UTF-8 (Comma delimited)\")")
 
 
 def _records_from_frame(frame: Any, path: str, fmt: str, fingerprint: str, first_row: int) -> GoldFile:

@@ -306,9 +306,12 @@ def test_unexpected_error_is_exit_1_in_one_line_and_its_traceback_with_verbose(s
     assert err.strip().splitlines()[-1].startswith("lakelabel: error: RuntimeError")
 
 
-def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_content_fails(spark, tmp_path, capsys):
+def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_content_fails(spark, tmp_path, capsys,
+                                                                                           caplog):
     """README "Configuration reference", source.drop_duplicate_rows: exact copies of a row are dropped before
-    labeling; an id that repeats with different content still fails (exit 2, naming the id)."""
+    labeling (one INFO line and the summary count them); an id that repeats with different content still
+    fails (exit 2, naming the id). Without the option, copies fail with the option as the fix."""
+    import logging
     from dataclasses import replace
 
     import pandas as pd
@@ -319,9 +322,15 @@ def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_con
     copies = pd.concat([rows, rows.iloc[[1, 2, 2]]], ignore_index=True)  # r001 twice, r002 three times
     cfg = make_cfg(tmp_path, write_source(tmp_path, copies))
     cfg = replace(cfg, source=replace(cfg.source, drop_duplicate_rows=True))
-    ran = pipeline.run(spark, cfg, run_id="dedup").summary
+    with caplog.at_level(logging.INFO, logger="jobs.delta_io.sources"):
+        ran = pipeline.run(spark, cfg, run_id="dedup").summary
     labels = DeltaTable(cfg.table_path("labels")).to_pandas()
     assert ran["source"]["rows"] == 10 and sorted(labels.row_id) == sorted(rows.id)
+    assert ran["source"]["duplicate_rows_dropped"] == 3
+    dropped = [r.getMessage() for r in caplog.records if "exact duplicate" in r.getMessage()]
+    assert dropped == [f"source {ran['source']['path']}: dropped 3 exact duplicate row(s) (source.drop_duplicate_rows)"]
+    assert pipeline.run(spark, cfg, run_id="dedup2").summary["source"]["duplicate_rows_dropped"] == 3  # votes reused
+    assert versions(cfg) == (0, 1)
     votes = DeltaTable(cfg.table_path("votes")).to_pandas()
     assert not votes.duplicated(["row_id", "lf_name"]).any()
 
@@ -334,12 +343,54 @@ def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_con
         return err[0]
 
     # Without the option the copies are repeated ids.
-    assert "is not unique: 2 id(s) repeat, e.g." in fails(replace(cfg.source, drop_duplicate_rows=False))
+    line = fails(replace(cfg.source, drop_duplicate_rows=False))
+    assert "is not unique: 2 id(s) repeat, e.g." in line
+    assert line.endswith("; their rows are exact copies: set source.drop_duplicate_rows: true to keep one of each, "
+                         "or deduplicate the source"), line
     changed = copies.copy()
     changed.loc[len(rows), "text"] = "the same id r001, other text"  # the first copy of r001 differs now
-    line = fails(replace(cfg.source, path=write_source(tmp_path, changed, name="changed")))
+    changed_path = write_source(tmp_path, changed, name="changed")
+    line = fails(replace(cfg.source, path=changed_path))
     assert "is not unique: 1 id(s) repeat, e.g. 'r001'" in line, line
-    assert versions(cfg) == (0, 0)  # nothing written by the failed runs
+    assert line.endswith("; deduplicate the source or choose a unique source.id_column"), line
+    line = fails(replace(cfg.source, path=changed_path, drop_duplicate_rows=False))  # r002's copies differ from none
+    assert "2 id(s) repeat" in line and line.endswith("; deduplicate the source or choose a unique source.id_column")
+    assert versions(cfg) == (0, 1)  # nothing written by the failed runs
+
+
+def test_evaluation_source_errors_name_its_keys_and_fail_before_apply(spark, tmp_path, capsys, monkeypatch):
+    """A duplicate id in the ``evaluation:`` source names evaluation.* keys (not source.*), and the run
+    checks it before apply: nothing is written."""
+    import pandas as pd
+
+    from jobs.runtime.command import EXIT_INPUT, guarded
+
+    rows = make_rows(10)
+    held_out = make_rows(6)
+    copies = write_source(tmp_path, pd.concat([held_out, held_out.iloc[[1]]]), name="ev_copies")
+    changed = write_source(tmp_path, pd.concat([held_out, held_out.iloc[[1]].assign(text="other text")]),
+                           name="ev_changed")
+
+    def no_apply(*args, **kwargs):
+        raise AssertionError("apply ran before the evaluation source was checked")
+
+    monkeypatch.setattr(apply_lfs, "run", no_apply)
+
+    def fails(path: str) -> str:
+        cfg = make_cfg(tmp_path, write_source(tmp_path, rows, name=f"src_{Path(path).name}"),
+                       evaluation={"path": path, "format": "parquet", "id_column": "id", "gold_column": "gold"})
+        capsys.readouterr()
+        code = guarded(lambda: pipeline.run(spark, cfg, run_id="ev") and 0, debug=False)
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lakelabel")]
+        assert code == EXIT_INPUT and len(err) == 1, err
+        assert versions(cfg) == (None, None)  # failed before apply
+        return err[0]
+
+    line = fails(copies)
+    assert "is not unique: 1 id(s) repeat, e.g. 'r001'" in line and line.endswith(
+        "; their rows are exact copies: set evaluation.drop_duplicate_rows: true to keep one of each, or "
+        "deduplicate the evaluation source"), line
+    assert fails(changed).endswith("; deduplicate the evaluation source or choose a unique evaluation.id_column")
 
 
 def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 
 from jobs.runtime.config import config_from_dict
 from jobs.tasks import build_task_set
-from lf_library.errors import ConfigError
+from lf_library.errors import ConfigError, InputDataError
 
 pytestmark = pytest.mark.spark  # the fixture's pipeline run and the CLI cases (no Spark starts for those)
 
@@ -493,3 +493,27 @@ def test_a_tasks_declared_lf_is_named_by_its_place_in_the_config(tmp_path):
     path.write_text(good)
     refund = next(t for t in build_task_set(load_config(str(path))).tasks if t.name == "refund")
     assert refund.registry.origin("kw_refund") == "config tasks.refund.lfs.declared[0]"
+
+
+def test_a_duplicate_id_in_the_evaluation_source_fails_before_apply(spark, tmp_path, monkeypatch):
+    """As with one task: the evaluation source is checked before apply, and its error names evaluation.* keys."""
+    from dataclasses import replace
+
+    from jobs import apply_lfs, pipeline
+
+    source = make_source(tmp_path)
+    held_out = tmp_path / "held_out.parquet"
+    rows = pd.read_parquet(source)
+    pd.concat([rows, rows.iloc[[3]]]).to_parquet(held_out)  # id 3 twice, byte for byte
+    cfg = config_from_dict(task_dict(tmp_path, source, evaluation={"path": str(held_out), "format": "parquet",
+                                                                   "id_column": "id"}))
+    cfg = replace(cfg, mlflow=replace(cfg.mlflow, enabled=False))
+
+    def no_apply(*args, **kwargs):
+        raise AssertionError("apply ran before the evaluation source was checked")
+
+    monkeypatch.setattr(apply_lfs, "run", no_apply)
+    with pytest.raises(InputDataError, match=r"is not unique: 1 id\(s\) repeat, e\.g\. 3; their rows are exact copies: "
+                                             r"set evaluation\.drop_duplicate_rows: true to keep one of each"):
+        pipeline.run(spark, cfg, run_id="mt-ev")
+    assert not (tmp_path / "lake" / "votes").exists()

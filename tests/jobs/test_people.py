@@ -215,6 +215,28 @@ def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_pat
         gold.checked_records(None, read_gold_file(path, "label-studio"), None)
 
 
+def test_a_semicolon_separated_csv_says_so(tmp_path):
+    """A drill: Excel in many locales saves "CSV" with ';' between fields; pandas' "Expected 1 fields in line 4,
+    saw 2" (a ',' in a note) or a missing row_id column did not say why."""
+    from jobs.people.files import read_gold_file
+
+    fix = ("the file looks semicolon-separated (its header line has ';' and no ','): save it comma-separated "
+           "(in Excel: Save As \"CSV UTF-8 (Comma delimited)\")")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("row_id;label;note\nr001;pos;x\nr002;neg;see, the wiki\n", encoding="utf-8")
+    with pytest.raises(InputDataError) as err:
+        read_gold_file(ragged)
+    assert str(err.value) == (f"cannot read {ragged} as CSV (Error tokenizing data. C error: Expected 1 fields in "
+                              f"line 3, saw 2); {fix}")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\ufeffrow_id;label\nr001;pos\n", encoding="utf-8")  # Excel's byte order mark too
+    with pytest.raises(InputDataError) as err:
+        read_gold_file(plain)
+    assert str(err.value) == f"{plain} has no row_id and label columns (its header: row_id;label); {fix}"
+    plain.write_text("row_id,label,note\nr001,pos,a;b\n", encoding="utf-8")  # a ';' in a comma-separated file
+    assert [r["note"] for r in read_gold_file(plain).records] == ["a;b"]
+
+
 def test_gold_import_checks_the_files_labels_before_spark(setup, capsys, monkeypatch):
     """No label, a label outside the space, a bad split: one line, exit 2, without Spark's 15-20 s start."""
     cfg, _, tmp = setup

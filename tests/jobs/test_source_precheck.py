@@ -320,3 +320,119 @@ def test_class_balance_of_the_wrong_length_fails_before_spark(tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lakelabel: error: label_model: class_balance has 3 entries"), err
     assert not (tmp_path / "lake").exists()
+
+
+def _csv_folder(tmp_path) -> str:
+    """Two CSVs and what else a shared data folder holds: a README, Spark's marker and a hidden file
+    (a drill: a README.md beside the CSVs was read as CSV rows)."""
+    path = tmp_path / "csv_folder"
+    path.mkdir()
+    ROWS.iloc[:2].to_csv(path / "part-a.csv", index=False)
+    ROWS.iloc[2:].to_csv(path / "b.csv", index=False)
+    (path / "README.md").write_text('# About, "these" files\nThey hold, three, comments\n')
+    (path / "_SUCCESS").write_text("")
+    (path / ".b.csv.crc").write_text("")
+    return str(path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "auto"])
+def test_cli_refuses_a_folder_with_files_not_of_its_format_before_spark_starts(tmp_path, capsys, monkeypatch, fmt):
+    folder = _csv_folder(tmp_path)
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the folder's files were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    for role, source, evaluation in (("source", folder, _csv(tmp_path)[0]), ("evaluation", _csv(tmp_path)[0], folder)):
+        config = _config(tmp_path, {"path": source, "format": fmt, "id_column": "id", "gold_column": "verdict"},
+                         evaluation={"path": evaluation, "format": fmt, "id_column": "id", "gold_column": "verdict"})
+        assert cli.main(["run", "--config", str(config), "-q"]) == 2, role
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"lakelabel: error: {role} folder {folder} holds 1 file(s) that are not CSV by their name, "
+                       f"which Spark would read as CSV rows: README.md; set {role}.options.pathGlobFilter: '*.csv' "
+                       f"(Spark then reads only the files it matches) or move them out of the folder"], err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_path_glob_filter_reads_only_the_matching_files_and_fingerprints_them(spark, tmp_path):
+    from jobs.delta_io import SourceReadError
+
+    folder = _csv_folder(tmp_path)
+    cfg = SourceConfig(path=folder, format="csv", id_column="id", gold_column="verdict")
+    with pytest.raises(SourceReadError, match=r"holds 1 file\(s\) that are not CSV by their name.*: README\.md; "):
+        load_source(spark, cfg)  # Spark's side refuses too (a notebook calls load_source without the precheck)
+    assert peek_columns(folder, format="csv", options={}) is None  # not README.md's first line
+    cfg = SourceConfig(path=folder, format="csv", id_column="id", gold_column="verdict",
+                       options={"pathGlobFilter": "*.csv"})
+    precheck_source_columns(cfg)
+    source = load_source(spark, cfg)
+    assert sorted(r["id"] for r in source.df.select("id").collect()) == sorted(ROWS["id"])
+    assert peek_columns(folder, format="csv", options=cfg.options) == source.df.columns == list(ROWS.columns)
+    (tmp_path / "csv_folder" / "README.md").write_text("edited, the README only\n")
+    assert load_source(spark, cfg).info.fingerprint == source.info.fingerprint  # files Spark does not read
+    ROWS.to_csv(tmp_path / "csv_folder" / "b.csv", index=False)
+    assert load_source(spark, cfg).info.fingerprint != source.info.fingerprint
+    # Hadoop's glob syntax, as Spark matches it: alternatives and a negated class.
+    alternatives = SourceConfig(path=folder, format="csv", id_column="id", options={"pathGlobFilter": "{b,part-?}.csv"})
+    assert load_source(spark, alternatives).df.count() == len(ROWS) + 2
+    with pytest.raises(SourceReadError, match=r"has no data files matching pathGlobFilter '\*\.tsv'"):
+        load_source(spark, SourceConfig(path=folder, format="csv", id_column="id", options={"pathGlobFilter": "*.tsv"}))
+
+
+def test_compressed_csv_and_spark_part_files_are_csv(tmp_path):
+    from jobs.delta_io.sources import foreign_files_precheck
+
+    path = tmp_path / "written"
+    path.mkdir()
+    for name in ("part-00000-1f2e-c000.csv", "part-00001-1f2e-c000.csv.gz", "more.CSV.bz2", "_SUCCESS"):
+        (path / name).write_text("")
+    assert foreign_files_precheck(str(path), SourceConfig(path=str(path), format="auto"), "source") is None
+    (path / "notes.txt").write_text("")
+    (path / "LICENSE").write_text("")  # no extension: Parquet's kind of name, still no CSV
+    error = foreign_files_precheck(str(path), SourceConfig(path=str(path), format="auto"), "source")
+    assert error and ": LICENSE, notes.txt; set source.options.pathGlobFilter: '*{.CSV.bz2,.csv,.csv.gz}'" in error
+
+
+def test_cli_refuses_a_glob_path_with_the_filter_fix(tmp_path, capsys):
+    folder = _csv_folder(tmp_path)
+    for path, fix in ((f"{folder}/*.csv", f"set source.path: {folder} and source.options.pathGlobFilter: '*.csv' "
+                                          f"(Spark then reads only the files it matches)"),
+                      (f"{tmp_path}/*/b.csv", "list the files or folders in source.path instead (a YAML list)")):
+        config = _config(tmp_path, {"path": path, "format": "csv", "id_column": "id"})
+        assert cli.main(["run", "--config", str(config), "-q"]) == 2, path
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"lakelabel: error: source {path} is a glob pattern, which lakelabel does not expand; {fix}"]
+
+
+def test_a_non_csv_file_spark_fails_on_gets_no_mode_hint(spark, tmp_path):
+    """A file a pathGlobFilter lets in (or a source path naming it) that is no CSV: PERMISSIVE or
+    DROPMALFORMED would label its lines, so the fix is to leave it out. A CSV file keeps the mode hint."""
+    from dataclasses import replace
+
+    from jobs.delta_io.sources import raise_bad_file
+
+    folder = tmp_path / "with_notes"
+    folder.mkdir()
+    ROWS.to_csv(folder / "a.csv", index=False)
+    (folder / "notes.md").write_text("# About these files\n")
+    source = load_source(spark, SourceConfig(path=str(folder), format="csv", id_column="id",
+                                             options={"pathGlobFilter": "*", "multiLine": "false"}))
+    assert sorted(source.df.inputFiles()) == [f"file://{folder}/a.csv", f"file://{folder}/notes.md"]
+
+    def error(file: str) -> str:  # Spark's FAILFAST error names the file
+        spark_error = RuntimeError(f"[MALFORMED_RECORD_IN_PARSING.WITHOUT_SUGGESTION] Malformed records are "
+                                   f"detected in record parsing: file:{folder}/{file}")
+        with pytest.raises(InputDataError) as err:
+            raise_bad_file(source, spark_error)
+        return str(err.value)
+
+    message = error("notes.md")
+    assert message.startswith(f"source file {folder}/notes.md is not CSV by its name and Spark cannot read it as "
+                              f"CSV ([MALFORMED_RECORD_IN_PARSING"), message
+    assert "DROPMALFORMED" not in message and "PERMISSIVE" not in message
+    assert message.endswith("move it out of the folder, or set source.options.pathGlobFilter to match only the "
+                            "CSV files (e.g. '*.csv')")
+    assert error("a.csv").endswith("fix the file, or set source.options.mode: PERMISSIVE or DROPMALFORMED")
+    source = replace(source, role="evaluation")  # the evaluation source's keys
+    assert error("notes.md").startswith(f"evaluation file {folder}/notes.md is not CSV")
+    assert "set evaluation.options.pathGlobFilter" in error("notes.md")
