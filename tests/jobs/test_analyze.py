@@ -300,6 +300,13 @@ def test_bad_inputs_name_the_problem(spark, run):
     missing = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.no_such_slices"]))
     with pytest.raises(ConfigError, match=r"slice module 'tests.jobs.no_such_slices'.*ModuleNotFoundError"):
         analyze.analyze(spark, missing)
+    absent = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.missing_column_slices"]))
+    with pytest.raises(ConfigError, match=r"^slice 'love_in_title' reads column\(s\) \['title'\], not in \S+ \(its "
+                                          r"columns are: .*\); fix the slice's fields="):
+        analyze.analyze(spark, absent)
+    with pytest.raises(ConfigError, match=r"^slice 'love_in_title' reads column\(s\) \['title'\] and "
+                                          r"analysis.coverage_by reads column\(s\) \['rating'\], not in"):
+        analyze.analyze(spark, replace(absent, analysis=replace(cfg.analysis, coverage_by=["stars", "rating"])))
     bad = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.bad_slices"]))
     with pytest.raises(InputDataError, match=r"slicing function 'says_yes' returned 'yes' \(str\) on \d+ row"):
         analyze.analyze(spark, bad)
