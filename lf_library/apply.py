@@ -307,7 +307,8 @@ class _NotOneVotePerRow(ValueError):
 
 #: The messages of :class:`_NotOneVotePerRow` (recorded per row as ``out_of_space``): the apply job
 #: leads with them instead of "a value outside the label space".
-NOT_ONE_VOTE_PER_ROW = re.compile(r"^returned .*(whose index is not the DataFrame's|value\(s\) for a DataFrame of \d+ rows)")
+NOT_ONE_VOTE_PER_ROW = re.compile(
+    r"^returned .*(whose index is not the DataFrame's|value\(s\) for a DataFrame of \d+ rows)")
 
 
 def _as_vector(result: Any, df: Any) -> np.ndarray:
