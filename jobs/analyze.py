@@ -47,7 +47,7 @@ SCHEMA = "lakelabel.analysis/1"
 
 
 def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
-            view: TaskView | None = None) -> dict[str, Any]:
+            view: TaskView | None = None, verb: str = "analyze") -> dict[str, Any]:
     """Compute the analysis document of ``run_id`` (default: the run that wrote the latest labels).
 
     ``view``: one task of a multi-task config (:mod:`jobs.task_views`); the document then has its
@@ -67,11 +67,11 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     InputDataError
         A slicing function that raises or returns a non-boolean.
     """
-    return _analyze(spark, cfg, run_id=run_id, view=view)[0]
+    return _analyze(spark, cfg, run_id=run_id, view=view, verb=verb)[0]
 
 
 def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: TaskView | None,
-             reuse: bool = False) -> tuple[dict[str, Any], bool]:
+             reuse: bool = False, verb: str = "analyze") -> tuple[dict[str, Any], bool]:
     """:func:`analyze`, and whether the document is the run folder's ``analysis.json``, reused.
 
     ``reuse``: return that file instead of computing when its ``inputs_key`` is the current one.
@@ -83,7 +83,7 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
                           f"and analysis.top_pairs ({a.top_pairs}) >= 1")
     slices = load_slices(cfg.slices.modules)
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
-    found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view)
+    found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view, verb=verb)
     if view is not None:
         cfg = view.cfg
     key = inputs_key(spark, cfg, found, slices, io, view)
@@ -319,15 +319,15 @@ def done_line(summary: dict[str, Any], key: str) -> str:
 
 
 def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
-            view: TaskView | None = None, reuse: bool = False) -> dict[str, Any]:
+            view: TaskView | None = None, reuse: bool = False, verb: str = "analyze") -> dict[str, Any]:
     """:func:`run` for a single-task config, or for one task (``view``).
 
     ``reuse`` (``lakelabel report``): keep a current ``analysis.json`` (:func:`current_document`)
     instead of computing it (it is still logged to the run's MLflow run); the summary says
-    ``analysis_reused``.
+    ``analysis_reused``. ``verb``: the command, for the error about another run's labels.
     """
     started = time.perf_counter()
-    doc, reused = _analyze(spark, cfg, run_id=run_id, view=view, reuse=reuse)
+    doc, reused = _analyze(spark, cfg, run_id=run_id, view=view, reuse=reuse, verb=verb)
     path = run_dir(cfg.lakehouse, doc["run_id"]) / task_file(ANALYSIS_FILE, view)
     t = doc["totals"]
     counts = {"rows": t["rows"], "covered": t["covered"], "gold": t["gold_rows"], "lfs": len(doc["lfs"]),

@@ -39,7 +39,7 @@ from jobs.runtime import lf_sources
 from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LFRegistry
-from lf_library.apply import required_columns
+from lf_library.apply import NOT_ONE_VOTE_PER_ROW, required_columns
 from lf_library.budget import TIMEOUT_KIND
 from lf_library.errors import InputDataError, LFError, LFErrorRateExceeded, LFTimeoutError
 
@@ -377,7 +377,14 @@ def run(
         commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
         for lf in stats:
             if out_of_space.get(lf.name):
-                sample = next((s for s in lf.error_samples if s["kind"] == "out_of_space"), None)
+                samples = [s for s in lf.error_samples if s["kind"] == "out_of_space"]
+                unaligned = next((s for s in samples if NOT_ONE_VOTE_PER_ROW.match(s["error"])), None)
+                if unaligned:  # the cause is the result's length or index, not a value: say that first
+                    raise LFError(
+                        f"LF {lf.name!r} did not return one vote per row: it {unaligned['error']} (batch of row id "
+                        f"{unaligned['row_id']}; {out_of_space[lf.name]} row(s) got no vote)"
+                    )
+                sample = samples[0] if samples else None
                 where = f" for row id {sample['row_id']}: {sample['error']}" if sample else ""
                 raise LFError(
                     f"LF {lf.name!r} returned a value outside the label space on {out_of_space[lf.name]} row(s){where}; "

@@ -109,9 +109,10 @@ def _as_plain(obj: Any) -> Any:
 def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
     """Fail when a stage run on its own sees a different source than the votes came from."""
     if applied.source_fingerprint and source.info.fingerprint != applied.source_fingerprint:
+        votes = applied.votes_table + (f" v{applied.votes_version}" if applied.votes_version is not None else "")
         raise InputDataError(
-            f"source {source.info.path} changed since its votes were written (votes table "
-            f"{applied.votes_table} v{applied.votes_version}); run `lakelabel apply` again (or `lakelabel run`)"
+            f"source {source.info.path} changed since its votes were written (votes table {votes}); run "
+            f"`lakelabel apply` again (or `lakelabel run`)"
         )
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from jobs.runtime.command import EXIT_INPUT, Command, build_parser, exit_process, main_many
+from jobs.runtime.command import EXIT_INPUT, Command, build_parser, exit_process, main_many, package_version
 from jobs.runtime.session import pyspark_missing
 
 
@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # name (the console script's path has only its own folder). Appended: installed packages win.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
+    if args == ["--version"]:  # before the job modules import pyspark: works in any environment
+        print(f"lakelabel {package_version()}")
+        return 0
     if not pyspark_missing_exit(args):
         return main_many(commands(), argv)
     if args[:1] == ["package"]:

@@ -116,6 +116,9 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         labels table's probability), ``label`` (class name, None when unlabeled) and ``lineage``
         (``run_id``, tables and versions, the source row, the model, how the terms combine, and
         ``max_difference`` between the model's recomputation and the stored probabilities).
+        ``lineage.source.changed_since_votes``: True when the row shown is the current one of a
+        source that changed since the votes were written (a warning is logged), False when it is
+        the row the LFs voted on, None when the votes table holds no apply record to compare with.
 
     Raises
     ------
@@ -154,13 +157,17 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
     model, model_file = find_model(cfg, row["label_model"], row["label_model_version"], row.get("run_id"))
     names = list(model.lf_names or [])
     versions = dict(record.lf_versions) if record and record.lf_versions else {}
+    try:
+        applied: ApplyResult | None = ApplyResult.from_json(
+            io.read_metadata_at(votes_path, int(row["votes_version"]))[VOTES_META_KEY])
+    except Exception:  # noqa: BLE001 - no apply record there (an older table)
+        applied = None
     if any(n not in versions and n not in votes for n in names):
         # The apply record of that votes version names every LF it ran, those that never voted too
         # (the votes table has no row of them); older tables without it: the versions the votes carry.
-        try:
-            applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(row["votes_version"]))[VOTES_META_KEY])
+        if applied is not None:
             versions.update(applied.lf_versions)
-        except Exception:  # noqa: BLE001 - no apply record there (an older table): the votes' own versions
+        else:
             versions.update({r["lf_name"]: r["lf_version"]
                              for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
     space = list(record.label_space) if record and record.label_space else None
@@ -174,6 +181,11 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
     difference = float(np.abs(recomputed - stored).max())
     if difference > TOLERANCE:
         log.warning("explain: the stored probabilities of row %r differ from the model's by %.3g", row_id, difference)
+    source_row, source_changed = _source_row(spark, cfg, io, key, row["source_version"], applied)
+    if source_changed:
+        log.warning("explain: source %s changed since the votes of run %s were written (votes %s v%s): the source row "
+                    "shown is the current one, not the one the LFs voted on; rerun the pipeline (`lakelabel run`) to "
+                    "explain the current data", row["source_table"], row["run_id"], votes_path, row["votes_version"])
     doc = {
         "row_id": _plain(row["row_id"]),
         **({"task": view.name} if view is not None else {}),
@@ -189,8 +201,8 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
             "run_id": row["run_id"],
             "labels": {"path": labels_path, "version": version},
             "votes": {"path": votes_path, "version": row["votes_version"]},
-            "source": {"path": row["source_table"], "version": row["source_version"],
-                       "row": _source_row(spark, cfg, io, key, row["source_version"])},
+            "source": {"path": row["source_table"], "version": row["source_version"], "row": source_row,
+                       "changed_since_votes": source_changed},
             "label_model": {"uri": row["label_model"], "file": model_file, "version": row["label_model_version"],
                             "kind": model.params_.kind, "chosen": model.fit_info_.get("chosen"),
                             "combine": e.combine},
@@ -210,14 +222,26 @@ def _space_from(row: dict[str, Any], k: int) -> list[str]:
     return names
 
 
-def _source_row(spark: SparkSession, cfg: PipelineConfig, io: Any, key: Any, version: int | None) -> dict | None:
-    """The source row as the labels saw it: a Delta source at ``version``, other sources as they are now."""
+def _source_row(spark: SparkSession, cfg: PipelineConfig, io: Any, key: Any, version: int | None,
+                applied: ApplyResult | None) -> tuple[dict | None, bool | None]:
+    """The source row as the labels saw it: a Delta source at ``version``, other sources as they are now.
+
+    Also whether the row shown may not be the one the LFs voted on: True when a source read as it
+    is now (files, or a Delta source without a recorded version) no longer has the fingerprint the
+    apply record (``applied``) holds; None when there is no record to compare with.
+    """
     src_cfg = cfg.source
     if version is not None:
         src_cfg = dataclasses.replace(src_cfg, options={**src_cfg.options, "versionAsOf": str(version)})
     source = load_source(spark, src_cfg, io=io)
     rows = source.df.where(F.col(source.id_column) == F.lit(key)).limit(1).collect()
-    return _plain(rows[0].asDict(recursive=True)) if rows else None
+    if version is not None:
+        changed: bool | None = False  # time travel: the row as of the run
+    elif applied is None or not applied.source_fingerprint:
+        changed = None
+    else:
+        changed = source.info.fingerprint != applied.source_fingerprint
+    return (_plain(rows[0].asDict(recursive=True)) if rows else None), changed
 
 
 # What the header calls each parameter kind (README "Label model"): users read the model's name,
@@ -235,7 +259,8 @@ def format_text(doc: dict[str, Any]) -> str:
            f"{_MODEL_NAMES.get(lin['label_model']['kind'], lin['label_model']['kind'])})"]
     source_row = lin["source"]["row"]
     if source_row:
-        out.append("source: " + ", ".join(f"{k}={_short(v)}" for k, v in source_row.items()))
+        now = " (now; the source changed since the votes)" if lin["source"].get("changed_since_votes") else ""
+        out.append(f"source{now}: " + ", ".join(f"{k}={_short(v)}" for k, v in source_row.items()))
     header = f"{'LF':<{width}} {'version':<12} {'vote':<10} {'weight':>7}  " + " ".join(f"{c[:10]:>10}" for c in classes)
     out += ["", header, "-" * len(header)]
     for v in doc["votes"]:

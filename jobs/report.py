@@ -155,7 +155,7 @@ def build(spark: Any, cfg: PipelineConfig, *, run_id: str | None = None, task: s
     ``task``: the task of a multi-task config to report (required for such a config).
     """
     view = one_task(cfg, task, command="report")
-    return render(with_end_model(cfg, analyze_job.analyze(spark, cfg, run_id=run_id, view=view)))
+    return render(with_end_model(cfg, analyze_job.analyze(spark, cfg, run_id=run_id, view=view, verb="report")))
 
 
 def check_options(cfg: PipelineConfig, out: str | None, task: str | None) -> Path | None:
@@ -189,7 +189,7 @@ def run_one(spark: Any, cfg: PipelineConfig, *, run_id: str | None, target: Path
             view: TaskView | None = None) -> dict[str, Any]:
     """:func:`run` for a single-task config, or for one task (``view``)."""
     started = time.perf_counter()
-    summary = analyze_job.run_one(spark, cfg, run_id=run_id, view=view, reuse=True)
+    summary = analyze_job.run_one(spark, cfg, run_id=run_id, view=view, reuse=True, verb="report")
     doc = with_end_model(cfg, json.loads(Path(summary["analysis"]).read_text()))
     report = render(doc)
     path = target or run_dir(cfg.lakehouse, doc["run_id"]) / task_file(REPORT_FILE, view)

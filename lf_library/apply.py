@@ -12,6 +12,7 @@ error handling.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -26,6 +27,7 @@ from lf_library.errors import InputDataError, LFConfigError, LFError
 __all__ = [
     "BatchVotes",
     "LFRowError",
+    "NOT_ONE_VOTE_PER_ROW",
     "VOTES_SCHEMA",
     "class_id",
     "evaluate_batch",
@@ -301,6 +303,12 @@ def _run_rowwise(lf: LabelingFunction, rows: list[Any], j: int, errors: list[LFR
 
 class _NotOneVotePerRow(ValueError):
     """A vectorized LF's result that cannot be lined up with its rows: a bug in the LF, not a row."""
+
+
+#: The messages of :class:`_NotOneVotePerRow` (recorded per row as ``out_of_space``): the apply job
+#: leads with them instead of "a value outside the label space".
+NOT_ONE_VOTE_PER_ROW = re.compile(
+    r"^returned .*(whose index is not the DataFrame's|value\(s\) for a DataFrame of \d+ rows)")
 
 
 def _as_vector(result: Any, df: Any) -> np.ndarray:

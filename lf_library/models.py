@@ -15,7 +15,8 @@ The model's ``predict`` output may be
 - a 1-D array or Series of predicted classes (probability 1).
 ``label_map`` maps model classes to classes of the label space; the LF votes the mapped class of
 the most probable model class when its probability is at least ``threshold``, else abstains
-(and abstains where the top class is not in ``label_map``).
+(and abstains where the top class is not in ``label_map``). A model that predicts classes has no
+probability to compare, so a ``threshold`` given for one is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -160,6 +161,16 @@ def _load(resolved: ResolvedModel) -> Any:
     return model
 
 
+def _predicts_classes(output: Any) -> bool:
+    """Whether a predict output is one class per row (no probabilities), as :func:`_probabilities` reads it."""
+    import pandas as pd
+
+    if isinstance(output, pd.DataFrame):
+        return output.shape[1] == 1 and _predicts_classes(output.iloc[:, 0])
+    arr = np.asarray(output)
+    return arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)
+
+
 def _probabilities(output: Any, n: int) -> tuple[list[str], np.ndarray]:
     """The model's classes (as strings) and an ``[n, c]`` probability matrix from a predict output."""
     import pandas as pd
@@ -191,8 +202,11 @@ def _probabilities(output: Any, n: int) -> tuple[list[str], np.ndarray]:
 class ModelLF(ArrowLF):
     """An MLflow pyfunc model as an LF (see :func:`model_lf`)."""
 
-    def __init__(self, name: str, spec: dict[str, Any], *, tracking_uri: str | None, label_space: Sequence[str] | None):
+    def __init__(self, name: str, spec: dict[str, Any], *, tracking_uri: str | None, label_space: Sequence[str] | None,
+                 threshold_given: bool = True):
         self.tracking_uri = tracking_uri
+        # Outside the spec: the LF version of an LF left at the default threshold stays what it was.
+        self.threshold_given = threshold_given
         self.resolved: ResolvedModel | None = None
         self.origin = f"model {spec['model_uri']}"
         super().__init__(name, spec, label_space=label_space, fields=tuple(spec["fields"]))
@@ -226,6 +240,13 @@ class ModelLF(ArrowLF):
         mapping = self._resolved
         if mapping is None:
             raise self._unresolved(next(label for _, label in self.spec["label_map"] if isinstance(label, str)))
+        if self.threshold_given and _predicts_classes(output):
+            raise LFConfigError(
+                f"model LF {self.name!r}: threshold {self.spec['threshold']:g} is set, but model "
+                f"{self.spec['model_uri']} predicts classes, not probabilities, so every prediction would pass it; "
+                f"log the model so predict returns class probabilities (mlflow.sklearn.log_model(..., "
+                f"pyfunc_predict_fn=\"predict_proba\")), or drop threshold"
+            )
         classes, probs = _probabilities(output, n)
         missing = [k for k in mapping if k not in classes]
         if missing:
@@ -286,7 +307,7 @@ def model_lf(
     model_uri: str,
     *,
     label_map: Mapping[Any, int | str],
-    threshold: float = 0.5,
+    threshold: float | None = None,
     fields: Sequence[str] = ("text",),
     tracking_uri: str | None = None,
     label_space: Sequence[str] | None = None,
@@ -303,8 +324,10 @@ def model_lf(
     label_map : mapping
         Model class (output column name, probability column index, or predicted value) -> class
         name or id of the label space. Model classes left out abstain.
-    threshold : float, default 0.5
-        Minimum probability of the top class for a vote.
+    threshold : float, optional
+        Minimum probability of the top class for a vote; default 0.5. The model must predict
+        probabilities (``pyfunc_predict_fn="predict_proba"`` for a scikit-learn model): a threshold
+        given for a model that predicts classes is refused (:class:`LFConfigError`) on the first batch.
     fields : sequence of str, default ("text",)
         Source columns passed to the model as a pandas DataFrame.
     tracking_uri : str, optional
@@ -312,6 +335,8 @@ def model_lf(
     """
     if not isinstance(model_uri, str) or not model_uri.strip():
         raise LFConfigError(f"LF {name!r}: model_uri must be an MLflow model URI such as 'models:/spam/1', got {model_uri!r}")
+    threshold_given = threshold is not None
+    threshold = 0.5 if threshold is None else threshold
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise LFConfigError(f"LF {name!r}: threshold must be a probability in [0, 1], got {threshold!r}")
     if not isinstance(label_map, Mapping) or not label_map:
@@ -332,4 +357,4 @@ def model_lf(
         "label_map": pairs,
         "fields": list(dict.fromkeys(fields)),
     }
-    return ModelLF(name, spec, tracking_uri=tracking_uri, label_space=label_space)
+    return ModelLF(name, spec, tracking_uri=tracking_uri, label_space=label_space, threshold_given=threshold_given)

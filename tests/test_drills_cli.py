@@ -186,6 +186,19 @@ def test_pyspark_missing_prints_the_install_line(tmp_path):
     assert list(out.glob("lakelabel-*.zip"))
 
 
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    assert cli.main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"lakelabel {version('lakelabel')}"
+    with pytest.raises(SystemExit) as done:  # the parser's option too (lakelabel --version --help)
+        cli.main(["--version", "-h"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"lakelabel {version('lakelabel')}"
+    # Without pyspark too, as --help.
+    done = subprocess.run([sys.executable, "-c", BLOCK_PYSPARK, "--version"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"lakelabel {version('lakelabel')}", done.stderr
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "LAKELABEL_PROGRESS_SECONDS": "1", **extra}
     env.pop("MLFLOW_TRACKING_URI", None)

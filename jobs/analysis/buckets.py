@@ -18,6 +18,7 @@ from jobs.analysis.inputs import AnalysisInputs
 
 MAX_TEXT = 300  # characters of a text column shown per example
 MAX_COLUMNS = 6  # source columns shown per example
+LOW_CONFIDENCE = 0.5  # the "Lowest confidence" bucket counts covered rows below this
 
 
 def _count(cond: Column) -> Column:
@@ -50,8 +51,9 @@ def bucket_definitions(
                 "condition": F.col("n_classes") >= 2,
                 "order": [F.desc("n_classes"), F.desc("n_votes"), F.asc("row_id")]})
     out.append({"name": "low_confidence", "title": "Lowest confidence",
-                "what": "covered rows with the lowest label-model confidence (count: confidence below 0.5)",
-                "condition": (F.col("n_votes") > 0) & (F.col("confidence") < 0.5),
+                "what": "covered rows with the lowest label-model confidence",
+                "counted": f"confidence below {LOW_CONFIDENCE}",
+                "condition": (F.col("n_votes") > 0) & (F.col("confidence") < LOW_CONFIDENCE),
                 "order": [F.asc("confidence"), F.asc("row_id")], "examples_from": F.col("n_votes") > 0})
     out.append({"name": "uncovered", "title": "Uncovered", "what": "rows on which every LF abstained",
                 "condition": F.col("n_votes") == 0, "order": [F.asc("row_id")]})
@@ -90,8 +92,14 @@ def error_buckets(
                 "probabilities": {space[c]: round(float(p[c]), 4) for c in range(k)} if p else None,
                 "columns": text.get(r["row_id"], {}),
             })
-        out.append({"name": d["name"], "title": d["title"], "what": d["what"], "rows": int(counts[f"b{i}"]),
-                    "examples": shown})
+        bucket = {"name": d["name"], "title": d["title"], "what": d["what"], "rows": int(counts[f"b{i}"]),
+                  "examples": shown}
+        if "counted" in d:  # the examples are not only the counted rows: header and table say which is which
+            below = sum(e["confidence"] < LOW_CONFIDENCE for e in shown)
+            bucket["counted"] = d["counted"]
+            bucket["examples_note"] = (f"the {len(shown)} covered row(s) of lowest confidence, {below} of them with "
+                                       f"{d['counted']}") if shown else ""
+        out.append(bucket)
     return out
 
 

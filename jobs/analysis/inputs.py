@@ -8,7 +8,7 @@ summary (LF names, versions, kinds, error counts); the run folders hold the fitt
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,8 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
     votes_meta = io.read_metadata(votes_path)
     if VOTES_META_KEY not in votes_meta:
         raise ConfigError(f"the votes table {votes_path} was not written by lakelabel apply; point tables.votes elsewhere")
-    applied = ApplyResult.from_json(votes_meta[VOTES_META_KEY])
+    # The record is written before its commit, without the version: the labels name it.
+    applied = replace(ApplyResult.from_json(votes_meta[VOTES_META_KEY]), votes_version=int(votes_version))
     source = load_source(spark, cfg.source, io=io)
     check_source_unchanged(applied, source)
     if view is not None:

@@ -139,9 +139,12 @@ def _sliced_source(
         else:
             needed.update(sf.fields if sf.fields is not None else source.df.columns)
     unknown = sorted(c for c in needed if c not in source.df.columns)
-    if unknown:
-        raise ConfigError(f"slices or analysis.coverage_by read column(s) {unknown}, not in {source.info.path}; its "
-                          f"columns are: {', '.join(source.df.columns)}")
+    if unknown:  # name who reads each, as LF errors name the LF
+        readers = [(f"slice {sf.name!r}", sf.fields or ()) for sf in slices] + [("analysis.coverage_by", coverage_by)]
+        bad = [(who, miss) for who, cols in readers if (miss := [c for c in cols if c not in source.df.columns])]
+        raise ConfigError(f"{' and '.join(f'{who} reads column(s) {miss}' for who, miss in bad)}, not in "
+                          f"{source.info.path} (its columns are: {', '.join(source.df.columns)}); fix the slice's "
+                          f"fields= (or analysis.coverage_by) to name columns of the source")
     side_cols = [c for c in source.df.columns if c in needed]
     gold = gold_ids(source, tuple(label_space)) if source.gold_column else F.lit(-1).cast("int")
     by = [F.col(c).alias(by_column(i)) for i, c in enumerate(coverage_by)]

@@ -205,14 +205,31 @@ def lf_columns(lfs: Sequence[Any]) -> dict[str, list[str]]:
     return readers
 
 
-def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], table: str) -> InputDataError | None:
-    """The error for LF fields that name no column of ``table``, or None."""
+#: LF kinds whose column is the one key ``field`` (default ``text``); the others take ``fields``.
+_FIELD_KINDS = frozenset({"keyword", "regex", "lexicon"})
+
+
+def lf_column_keys(lfs: Sequence[Any]) -> dict[str, str]:
+    """LF name -> the key that names the columns it reads: ``field`` or ``fields``."""
+    return {lf.name: "field" if getattr(lf, "kind", None) in _FIELD_KINDS else "fields" for lf in lfs}
+
+
+def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], table: str,
+                       keys: Mapping[str, str] | None = None) -> InputDataError | None:
+    """The error for LF fields that name no column of ``table``, or None.
+
+    ``keys``: LF name -> ``field`` or ``fields`` (:func:`lf_column_keys`), so the fix names the key
+    the LF is written with; default ``fields``.
+    """
     missing = [c for c in readers if c not in columns]
     if not missing:
         return None
     which = "; ".join(f"LF {', '.join(map(repr, readers[c]))} read(s) column {c!r}" for c in missing)
+    used = sorted({(keys or {}).get(name, "fields") for c in missing for name in readers[c]})
+    key = " or ".join(used)
+    default = " (keyword, regex and lexicon LFs read column 'text' when it is left out)" if "field" in used else ""
     return InputDataError(f"{which}, not found in {table}; its columns are: {', '.join(columns)}. Fix the LF's "
-                          f"fields (or the column it reads) or point source.path at a table that has it")
+                          f"{key}{default} or point source.path at a table that has the column")
 
 
 def precheck_lf_columns(cfg: SourceConfig, lfs: Sequence[Any]) -> None:
@@ -220,7 +237,7 @@ def precheck_lf_columns(cfg: SourceConfig, lfs: Sequence[Any]) -> None:
     (the check :func:`check_source` makes once Spark has read the source)."""
     readers = lf_columns(lfs)
     peeked = _peek_source(cfg, list(readers)) if readers else None
-    if peeked is not None and (err := missing_lf_columns(readers, *peeked)) is not None:
+    if peeked is not None and (err := missing_lf_columns(readers, *peeked, lf_column_keys(lfs))) is not None:
         raise err
 
 
@@ -228,7 +245,7 @@ def check_columns(source: Source, needed: set[str] | None, lfs: Sequence[Any] = 
     """The columns the LFs read exist (no pass over the rows): those of ``lfs``' fields named with
     their LFs, then any other of ``needed``."""
     df, table = source.df, source.info.path
-    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table)) is not None:
+    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table, lf_column_keys(lfs))) is not None:
         raise err
     missing = sorted(c for c in (needed or ()) if c not in df.columns)
     if missing:

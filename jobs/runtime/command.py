@@ -618,12 +618,23 @@ def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
     return guarded(lambda: execute(cmd, args), debug)
 
 
+def package_version() -> str:
+    """The installed lakelabel's version (``lakelabel --version``); "unknown" when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lakelabel")
+    except PackageNotFoundError:  # run from a source tree without `pip install`
+        return "unknown"
+
+
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     """The ``lakelabel`` parser: a subcommand per command, each with its options.
 
     A name with a space (``gold import``) is an action of a command group (``lakelabel gold import``).
     """
     parser = OneLineParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
+    parser.add_argument("--version", action="version", version=f"lakelabel {package_version()}")
     parser.command_parsers = {}  # command name -> its parser, to word an error about its arguments
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -299,6 +300,13 @@ def test_bad_inputs_name_the_problem(spark, run):
     missing = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.no_such_slices"]))
     with pytest.raises(ConfigError, match=r"slice module 'tests.jobs.no_such_slices'.*ModuleNotFoundError"):
         analyze.analyze(spark, missing)
+    absent = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.missing_column_slices"]))
+    with pytest.raises(ConfigError, match=r"^slice 'love_in_title' reads column\(s\) \['title'\], not in \S+ \(its "
+                                          r"columns are: .*\); fix the slice's fields="):
+        analyze.analyze(spark, absent)
+    with pytest.raises(ConfigError, match=r"^slice 'love_in_title' reads column\(s\) \['title'\] and "
+                                          r"analysis.coverage_by reads column\(s\) \['rating'\], not in"):
+        analyze.analyze(spark, replace(absent, analysis=replace(cfg.analysis, coverage_by=["stars", "rating"])))
     bad = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.bad_slices"]))
     with pytest.raises(InputDataError, match=r"slicing function 'says_yes' returned 'yes' \(str\) on \d+ row"):
         analyze.analyze(spark, bad)
@@ -402,3 +410,38 @@ def test_evaluation_with_other_lfs_than_the_run_warns(spark, run, tmp_path, capl
             "not scored; analyze with the LF settings the run used")
     assert doc["evaluation"] == {"note": note}
     assert f"analyze: {note}" in caplog.text
+
+
+def test_a_source_changed_since_the_votes_is_refused_by_analyze_and_flagged_by_explain(spark, run, caplog):
+    """A CSV/Parquet source edited after the run: analyze names the votes version; explain warns that the
+    row it shows is the current one (and says so in its document)."""
+    import logging
+    import os
+
+    from jobs.explain import explain_row, format_text
+
+    cfg, _, _ = run
+    part = Path(cfg.source.path) / "part-0.parquet"
+    original, stat = part.read_bytes(), part.stat()
+    rows = pd.read_parquet(part)
+    row_id = rows["id"].iloc[0]
+    assert explain_row(spark, cfg, row_id)["lineage"]["source"]["changed_since_votes"] is False
+    rows.loc[0, "text"] = "edited after the run"
+    try:
+        rows.to_parquet(part, index=False)
+        with pytest.raises(InputDataError, match=r"source \S+ changed since its votes were written \(votes table "
+                                                 r"\S+ v\d+\); run `lakelabel apply` again"):
+            analyze.analyze(spark, cfg)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="jobs.explain"):
+            doc = explain_row(spark, cfg, row_id)
+        source = doc["lineage"]["source"]
+        assert source["row"]["text"] == "edited after the run" and source["changed_since_votes"] is True
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and re.search(r"source \S+ changed since the votes of run an-1 were written "
+                                                r"\(votes \S+ v\d+\): the source row shown is the current one",
+                                                warnings[0]), warnings
+        assert "source (now; the source changed since the votes): id=" in format_text(doc)
+    finally:
+        part.write_bytes(original)
+        os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns))

@@ -330,7 +330,7 @@ def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
         assert len(err) == 1 and re.search(pattern, err[0]), (argv, err)
 
 
-def test_analyze_and_train_of_a_replaced_run_say_it_was_replaced(spark, runs):
+def test_analyze_train_and_report_of_a_replaced_run_say_it_was_replaced(spark, runs):
     """Run 1 wrote labels version 0, run 2 replaced them: a command asked for run 1 says so, not "no labels"."""
     from jobs import analyze, train
 
@@ -341,6 +341,10 @@ def test_analyze_and_train_of_a_replaced_run_say_it_was_replaced(spark, runs):
         analyze.analyze(spark, runs["cfg"], run_id="run-1")
     with pytest.raises(ConfigError, match=message.format("train", "train on")):
         train.run(spark, runs["cfg"], run_id="run-1")
+    from jobs import report
+
+    with pytest.raises(ConfigError, match=message.format("report", "report")):
+        report.run(spark, runs["cfg"], run_id="run-1")
 
 
 def test_diff_refuses_runs_of_different_label_spaces(runs):

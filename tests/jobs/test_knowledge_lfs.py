@@ -282,3 +282,44 @@ def test_a_missing_model_leaves_no_store_and_gold_import_does_not_need_it(spark,
     pd.DataFrame({"row_id": ["r000", "r001"], "label": ["pos", "neg"]}).to_csv(gold, index=False)
     assert cli.main(["gold", "import", "--config", str(conf), "--file", str(gold), "-q"]) == 0, capsys.readouterr().err
     assert not (tmp_path / "lake" / "mlflow.db").exists()
+
+
+def test_model_lf_threshold_on_a_model_that_predicts_classes_is_refused(spark, tmp_path, mlflow_store, capsys):
+    """A threshold cannot apply to one predicted class per row: refused (exit 2), not ignored."""
+    import mlflow.sklearn
+    from sklearn.compose import make_column_transformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    df = make_rows(20)
+    model = make_pipeline(make_column_transformer((TfidfVectorizer(), "text")), LogisticRegression())
+    model.fit(df[["text"]], df["gold"])
+    folder = tmp_path / "labels_model"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(model, str(folder), serialization_format="cloudpickle")  # predict -> classes
+    lf = model_lf("clf", str(folder), label_map={"ham": "ham", "spam": "spam"}, threshold=0.8, fields=["text"],
+                  tracking_uri=mlflow_store, label_space=["ham", "spam"])
+    with pytest.raises(LFConfigError, match=r"model LF 'clf': threshold 0.8 is set, but model .*labels_model predicts "
+                                            r"classes, not probabilities.*pyfunc_predict_fn=\"predict_proba\"\)\), or "
+                                            r"drop threshold$"):
+        lf.check_output(df[["text"]])
+    # Without a threshold it votes every predicted class; with a probability model the threshold applies.
+    plain = model_lf("clf", str(folder), label_map={"ham": "ham", "spam": "spam"}, fields=["text"],
+                     tracking_uri=mlflow_store, label_space=["ham", "spam"])
+    assert (plain.predict_frame(df[["text"]]) >= 0).all()
+    model_lf("clf", "models:/spam_clf/1", label_map={0: "ham", 1: "spam"}, threshold=0.8, fields=["text"],
+             tracking_uri=mlflow_store, label_space=["ham", "spam"]).check_output(df[["text"]])
+
+    import yaml
+
+    conf = tmp_path / "conf.yaml"
+    declared = [{"name": "clf", "kind": "model", "model_uri": str(folder), "fields": ["text"],
+                 "label_map": {"ham": "ham", "spam": "spam"}, "threshold": 0.8}]
+    conf.write_text(yaml.safe_dump(make_cfg(tmp_path, write_source(tmp_path, df), declared,
+                                            mlflow={"enabled": False, "tracking_uri": mlflow_store})))
+    capsys.readouterr()
+    assert cli.main(["apply", "--config", str(conf), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model LF 'clf': threshold 0.8 is set" in err[0], err

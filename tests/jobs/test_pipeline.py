@@ -189,6 +189,17 @@ def test_out_of_space_vote_fails_with_lf_and_row(spark, tmp_path):
     assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lakelabel"]
 
 
+def test_a_vectorized_lf_not_one_vote_per_row_says_so_first(spark, tmp_path):
+    """Wrong length or index: the message leads with that, not with "a value outside the label space"."""
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(10)), lfs={"modules": ["tests.jobs.misaligned_lfs"],
+                                                                         "exclude": []})
+    with pytest.raises(LFError, match=r"^LF 'drops_rows' did not return one vote per row: it returned a Series of "
+                                      r"\d+ values whose index is not the DataFrame's \(\d+ rows\); return one vote "
+                                      r"per row, .*\(batch of row id r\d+; \d+ row\(s\) got no vote\)$"):
+        apply_lfs.run(spark, cfg, run_id="m1")
+    assert not delta_io.table_exists(cfg.table_path("votes"))
+
+
 @pytest.mark.parametrize(
     "mutate, error, match",
     [

@@ -205,3 +205,18 @@ def test_report_draws_a_current_analysis_and_recomputes_a_stale_one(written, ana
             len(b["examples"]) > 1 for b in doc["buckets"])
     finally:
         stored.write_bytes(before)
+
+
+def test_lowest_confidence_header_says_what_it_counts_and_what_it_shows(written):
+    """The bucket counts covered rows below 0.5 but lists the lowest covered rows, below 0.5 or not:
+    the page says both, so a header of 0 rows over rows at 54% does not read as a contradiction."""
+    _, _, doc, _, html = written
+    bucket = next(b for b in doc["buckets"] if b["name"] == "low_confidence")
+    shown, below = len(bucket["examples"]), sum(e["confidence"] < 0.5 for e in bucket["examples"])
+    assert shown and below < shown  # this run lists rows at 0.5 or above (a two-class run: confidence >= 0.5)
+    assert bucket["counted"] == "confidence below 0.5"
+    assert bucket["examples_note"] == f"the {shown} covered row(s) of lowest confidence, {below} of them with " \
+                                      f"confidence below 0.5"
+    text = " ".join("".join(parse(html).text).split())
+    assert f"Lowest confidence: {bucket['rows']:,} rows with confidence below 0.5" in text
+    assert f"shown: the {shown} covered row(s) of lowest confidence, {below} of them with confidence below 0.5" in text

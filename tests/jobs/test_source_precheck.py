@@ -265,7 +265,9 @@ def test_lf_reading_a_missing_column_is_named_before_spark_starts(spark, tmp_pat
                      required_columns=required_columns(registry.lfs), lfs=registry.lfs)
     assert "LF 'kw_body', 're_body' read(s) column 'body'; LF 'kw_title' read(s) column 'title', not found in " in str(
         late.value)
-    assert "its columns are: id, text, verdict. Fix the LF's fields" in str(late.value)
+    assert str(late.value).endswith("its columns are: id, text, verdict. Fix the LF's field (keyword, regex and "
+                                    "lexicon LFs read column 'text' when it is left out) or point source.path at a "
+                                    "table that has the column")
 
     def no_spark(*args, **kwargs):
         raise AssertionError("Spark started before the LFs' columns were checked")
@@ -276,6 +278,16 @@ def test_lf_reading_a_missing_column_is_named_before_spark_starts(spark, tmp_pat
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"lakelabel: error: {late.value}"], (command, err)  # the very line Spark's check gives
     assert not (tmp_path / "lake").exists()
+
+
+def test_missing_column_fix_names_the_key_each_lf_is_written_with():
+    from jobs.delta_io.sources import missing_lf_columns
+
+    readers = {"body": ["kw_body", "clf"]}
+    err = str(missing_lf_columns(readers, ["id", "text"], "T", {"kw_body": "field", "clf": "fields"}))
+    assert err.endswith("Fix the LF's field or fields (keyword, regex and lexicon LFs read column 'text' when it is "
+                        "left out) or point source.path at a table that has the column")
+    assert "Fix the LF's fields or point" in str(missing_lf_columns({"body": ["clf"]}, ["id"], "T", {"clf": "fields"}))
 
 
 def test_sql_lf_on_a_missing_column_is_one_line_naming_the_lf(spark, tmp_path, capfd):
