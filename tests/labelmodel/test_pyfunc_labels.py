@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from jobs.runtime.pyfunc_model import LabelModelPyfunc
 from labelmodel import LabelModel
