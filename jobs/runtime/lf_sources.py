@@ -93,7 +93,7 @@ def _load_table(source: Source, lf: LabelingFunction, cache: dict[tuple[str, str
         spark = source.df.sparkSession
         cfg = SourceConfig(path=table, id_column=id_col)
         try:
-            cache[key] = load_source(spark, cfg, role=f"LF {lf.name!r} table")
+            cache[key] = load_source(spark, cfg, role="table")  # the error names the LF and its table=
         except (ConfigError, InputDataError, SourceReadError) as err:  # a missing path, a bad id column, ...
             kind = ConfigError if isinstance(err, ConfigError) else InputDataError
             raise kind(f"LF {lf.name!r} reads table {table} (its table=): {err}") from None

@@ -119,8 +119,8 @@ def test_column_lf_bad_inputs(spark, tmp_path):
     with pytest.raises(InputDataError, match=r"LF 'old': table .*dup holds id 'r001' more than once"):
         apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "v", "table": str(dup), "mapping": {"S": "spam"}}])), run_id="x")
-    with pytest.raises(InputDataError, match=r"LF 'old' reads table .*vendor_verdict \(its table=\): source "
-                                             r".*vendor_verdict does not exist"):
+    with pytest.raises(InputDataError, match=r"LF 'old' reads table .*vendor_verdict \(its table=\): table "
+                                             r".*vendor_verdict does not exist; expected "):
         apply_lfs.run(spark, config_from_dict(make_cfg(tmp_path, source, [
             {"name": "old", "kind": "column", "column": "v", "table": str(tmp_path / "vendor_verdict"),
              "mapping": {"S": "spam"}}])), run_id="x")
