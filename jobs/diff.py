@@ -243,8 +243,9 @@ def _done(s: dict[str, Any]) -> str:
     d = s["diff"]
     c = d["counts"]
     flips = ", ".join(f"{lf['lf']} {lf['flipped']}" for lf in d["lfs"] if lf["flipped"]) or "none"
-    if c.get("flipped_by_the_model"):
-        flips += f" ({c['flipped_by_the_model']} flip(s) with no vote changed: the label model's refit)"
+    if c.get("flipped_by_the_model") or c.get("moved_by_the_model"):
+        flips += (f"; with no vote changed (the label model's refit): {c.get('flipped_by_the_model', 0)} flipped, "
+                  f"{c.get('moved_by_the_model', 0)} moved")
     return (f"lakelabel diff: {d['from_run']} -> {d['to_run']}: {c['flipped']} flipped, {c['moved']} moved, "
             f"{c['added']} added, {c['removed']} removed of {c['rows']} rows; flips per LF: {flips}; "
             f"table {d['tables']['label_changes']['path']}")

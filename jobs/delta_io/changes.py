@@ -37,9 +37,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.delta_io.files import _list_data_files, _normalize, _spark_path
+from jobs.delta_io.files import _normalize, _spark_path
 from jobs.delta_io.local import LocalDeltaIO
-from jobs.delta_io.source import csv_read_options
+from jobs.delta_io.source import csv_read_options, source_files
 from jobs.delta_io.sources import Source
 from lf_library.errors import InputDataError
 
@@ -176,7 +176,7 @@ def file_listing(source: Source) -> list[list[Any]] | None:
     """``[relative path, size, mtime ns]`` of a one-path Parquet or CSV source's files; None otherwise."""
     if source.info.format not in ("parquet", "csv") or len(source.paths) != 1:
         return None
-    files = _list_data_files(_normalize(source.paths[0]))
+    files = source_files(_normalize(source.paths[0]), source.options)  # the files Spark reads
     return [list(f) for f in files] if len(files) <= MAX_LISTED_FILES else None
 
 

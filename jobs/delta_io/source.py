@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -37,6 +38,8 @@ class SourceInfo:
     version: int | None
     fingerprint: str
 
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # sources
@@ -96,8 +99,8 @@ def _data_suffix(name: str) -> str:
 
 
 def _glob_filter(options: Mapping[str, str] | None) -> str | None:
-    """The ``pathGlobFilter`` reader option (Spark's keys are case-insensitive), else None."""
-    return next((v for k, v in (options or {}).items() if k.lower() == "pathglobfilter"), None)
+    """The ``pathGlobFilter`` reader option, else None."""
+    return _option(options, "pathGlobFilter")
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -132,11 +135,34 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + ")" * depth + r"\Z")
 
 
+def _option(options: Mapping[str, str] | None, name: str) -> str | None:
+    """A reader option by its name (Spark's keys are case-insensitive), else None."""
+    return next((str(v) for k, v in (options or {}).items() if k.lower() == name.lower()), None)
+
+
+def _spark_lists(rel: str, options: Mapping[str, str] | None) -> bool:
+    """Whether Spark reads the file at ``rel`` under a folder source: in the folder itself or in
+    partition folders (``key=value``), or anywhere with ``recursiveFileLookup``."""
+    if (_option(options, "recursiveFileLookup") or "").lower() == "true":
+        return True
+    return all("=" in part for part in rel.split("/")[:-1])
+
+
+def unread_subfolder_files(root: str, options: Mapping[str, str] | None) -> list[str]:
+    """Files in a folder source's subfolders (not partition folders) that Spark does not read without
+    ``recursiveFileLookup`` (those the ``pathGlobFilter`` option matches, when one is set)."""
+    pattern = _glob_filter(options)
+    matches = _glob_regex(pattern).match if pattern is not None else (lambda name: True)
+    return [rel for rel, _, _ in _list_data_files(root)
+            if not _spark_lists(rel, options) and matches(rel.rsplit("/", 1)[-1])]
+
+
 def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str, int, int]]:
     """(relative path, size, mtime ns) of the files Spark reads for a Parquet or CSV source: the
-    folder's data files (:func:`jobs.delta_io.files._list_data_files`) whose names match the
-    ``pathGlobFilter`` option when one is set."""
-    files = _list_data_files(root)
+    folder's data files (:func:`jobs.delta_io.files._list_data_files`) in the folder or its partition
+    folders (every subfolder with ``recursiveFileLookup``) whose names match the ``pathGlobFilter``
+    option when one is set."""
+    files = [f for f in _list_data_files(root) if _spark_lists(f[0], options)]
     pattern = _glob_filter(options)
     if pattern is None:
         return files
@@ -225,10 +251,18 @@ def read_source(
             f"has removed. Use format 'delta' or 'auto'"
         )
     files = source_files(root, options)
+    unread = unread_subfolder_files(root, options) if is_dir else []
+    recurse = f"set {role}.options.recursiveFileLookup: 'true' to read the files of every subfolder"
     if not files:
         pattern = _glob_filter(options)
         matching = f" matching pathGlobFilter {pattern!r}" if pattern is not None else ""
+        if unread:
+            raise SourceReadError(f"{role} {path} has no data files{matching} in the folder itself, and Spark does not "
+                                  f"read its subfolders' {len(unread)} file(s) (e.g. {unread[0]}); {recurse}")
         raise SourceReadError(f"{role} {path} has no data files{matching} ({root}); expected {_EXPECTED_SOURCE}")
+    if unread:
+        log.warning("%s %s: Spark does not read the %d file(s) in its subfolders (e.g. %s), which are not partition "
+                    "folders (key=value); %s", role, path, len(unread), unread[0], recurse)
     fmt = format
     if fmt == "auto":
         fmt = _files_format([rel for rel, _, _ in files])

@@ -448,3 +448,38 @@ def test_a_non_csv_file_spark_fails_on_gets_no_mode_hint(spark, tmp_path):
     source = replace(source, role="evaluation")  # the evaluation source's keys
     assert error("notes.md").startswith(f"evaluation file {folder}/notes.md is not CSV")
     assert "set evaluation.options.pathGlobFilter" in error("notes.md")
+
+
+def test_subfolders_spark_does_not_read_are_named_with_recursive_file_lookup(spark, tmp_path, caplog):
+    """Spark reads a folder's own files and its partition folders (key=value), not other subfolders unless
+    recursiveFileLookup is set: a drill's monthly subfolders were counted as files to refuse, and the
+    suggested filter then failed with UNABLE_TO_INFER_SCHEMA. Those files are now left out of the checks and
+    the fingerprint, with a warning naming the option; a folder holding files only there is refused with it."""
+    import logging
+
+    from jobs.delta_io import SourceReadError
+
+    folder = tmp_path / "reviews"
+    (folder / "2026").mkdir(parents=True)
+    (folder / "README.md").write_text("# Reviews\n")
+    ROWS.iloc[:2].to_csv(folder / "2026" / "2026-11.csv", index=False)
+    ROWS.iloc[2:].to_csv(folder / "2026" / "2026-12.csv", index=False)
+    (folder / "2026" / "NOTES.md").write_text("notes\n")
+    only_sub = SourceConfig(path=str(folder), format="csv", id_column="id", options={"pathGlobFilter": "*.csv"})
+    with pytest.raises(SourceReadError, match=r"has no data files matching pathGlobFilter '\*\.csv' in the folder "
+                                              r"itself, and Spark does not read its subfolders' 2 file\(s\) \(e\.g\. "
+                                              r"2026/2026-11\.csv\); set source\.options\.recursiveFileLookup: 'true'"):
+        load_source(spark, only_sub)
+    recursive = SourceConfig(path=str(folder), format="csv", id_column="id",
+                             options={"pathGlobFilter": "*.csv", "recursiveFileLookup": "true"})
+    assert sorted(r["id"] for r in load_source(spark, recursive).df.collect()) == sorted(ROWS["id"])
+    # A file in the folder itself and one in a plain subfolder: Spark reads the first only, and says so.
+    ROWS.iloc[:2].to_csv(folder / "top.csv", index=False)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="jobs.delta_io.source"):
+        source = load_source(spark, only_sub)
+    assert sorted(r["id"] for r in source.df.collect()) == sorted(ROWS["id"].iloc[:2])
+    assert ("Spark does not read the 2 file(s) in its subfolders (e.g. 2026/2026-11.csv), which are not partition "
+            "folders (key=value); set source.options.recursiveFileLookup: 'true'") in caplog.text
+    (folder / "2026" / "2026-12.csv").write_text("id,text\nx,edited where Spark does not read\n")
+    assert load_source(spark, only_sub).info.fingerprint == source.info.fingerprint
