@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
 from jobs import delta_io
@@ -227,6 +228,7 @@ def run(
     previous = io.read_metadata(labels_path) if io.table_exists(labels_path) else {}
     if LABELS_META_KEY in previous:
         prior = json.loads(previous[LABELS_META_KEY])
+        _warn_reordered_gold_ids(prior.get("label_space"), list(applied.label_space), source, labels_path)
         same_votes = prior.get("votes_version") == applied.votes_version or (
             prior.get("votes_version") is not None and io.unchanged_since(applied.votes_table, prior["votes_version"])
         )  # an OPTIMIZE or VACUUM of the votes since does not change them
@@ -321,6 +323,19 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, model_run_id: s
                  "label_space": list(applied.label_space)},
         log=(lambda: None) if written.skipped else log_metrics,
     )
+
+
+def _warn_reordered_gold_ids(before: list[str] | None, now: list[str], source: Source, labels_path: str) -> None:
+    """Warn when the label space is the last labels' classes in another order and the source's gold column
+    holds class ids (numbers): an id is a position, so each now names another class (gold labels by name,
+    the gold table's, keep theirs)."""
+    gold = source.gold_column
+    if not before or sorted(before) != sorted(now) or list(before) == now or not gold:
+        return
+    if isinstance(source.df.schema[gold].dataType, (T.IntegralType, T.FractionalType)):
+        log.warning("write: the label space changed order since the labels table %s was last written (%s, now %s); "
+                    "the gold column %r holds class ids, which are positions in the label space, so each now names "
+                    "another class: renumber the column, or write class names in it", labels_path, before, now, gold)
 
 
 def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:

@@ -96,6 +96,29 @@ def test_column_lf_from_source_and_joined_table(spark, tmp_path):
     assert {lf["name"]: lf["origin"] for lf in result.summary["lfs"]}["old_labels"] == "column legacy"
 
 
+def test_reordered_label_space_warns_when_the_gold_column_holds_class_ids(spark, tmp_path, caplog):
+    """A gold column of class ids (0/1) means another class once the label space is reordered (a drill: the
+    fit's gold accuracy went from 0.69 to 0.31 without a word): the run that reorders it warns; a gold column
+    of class names does not need to."""
+    import logging
+
+    df = make_rows(20)
+    declared = [{"name": "kw_spam", "kind": "keyword", "label": "spam", "keywords": ["free", "win", "cheap"]},
+                {"name": "kw_ham", "kind": "keyword", "label": "ham", "keywords": ["song", "voice"]}]
+    for gold, warned in ((df.gold.map({"ham": 0, "spam": 1}), True), (df.gold, False)):
+        folder = tmp_path / ("ids" if warned else "names")
+        folder.mkdir()
+        cfg = make_cfg(folder, write_source(folder, df.assign(gold=gold)), declared)
+        pipeline.run(spark, config_from_dict(cfg), run_id="a")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="jobs.write_labels"):
+            pipeline.run(spark, config_from_dict({**cfg, "lfs": {**cfg["lfs"], "label_space": ["spam", "ham"]}}),
+                         run_id="b")
+        said = ("the label space changed order since the labels table" in caplog.text
+                and "(['ham', 'spam'], now ['spam', 'ham']); the gold column 'gold' holds class ids" in caplog.text)
+        assert said == warned, caplog.text
+
+
 def test_column_lf_version_follows_the_mapping():
     reg = LFRegistry(["ham", "spam"])
     v1 = reg.register(column_lf("old", "legacy", {"S": "spam", "H": "ham"})).version
