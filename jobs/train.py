@@ -161,12 +161,13 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     if TRAIN_META_KEY in previous and (folder / train_file).exists():
         prior = json.loads(previous[TRAIN_META_KEY])
         doc = json.loads((folder / train_file).read_text())
-        # The run's train record must be of the predictions' latest commit: an attempt stopped after that
-        # commit (in its MLflow logging) left the record of the train before it, and is trained again.
+        # The run's train record must be of the predictions' latest data commit (an OPTIMIZE since changes
+        # nothing): an attempt stopped after that commit (in its MLflow logging) left the record of the
+        # train before it, and is trained again.
         recorded = ((doc.get("tables") or {}).get("predictions") or {}).get("version")
-        if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash"), prior.get("gold_version"),
-                recorded) == (found.run_id, found.labels_version, config_hash, gold_version,
-                              io.table_version(predictions_path)):
+        if (prior.get("run_id"), prior.get("labels_version"), prior.get("config_hash"), prior.get("gold_version")) == (
+                found.run_id, found.labels_version, config_hash, gold_version) and recorded is not None and \
+                io.unchanged_since(predictions_path, int(recorded)):
             log.info("train: run %s already trained on labels v%s (gold %s) with this config; nothing to do",
                      found.run_id, found.labels_version, "none" if gold_version is None else f"v{gold_version}")
             return {**doc, "skipped": True, "timings_seconds": {"train": round(time.perf_counter() - started, 3)}}

@@ -130,14 +130,14 @@ def current_gold(spark: SparkSession, cfg: PipelineConfig, io: Any = None, *, sp
     history = read_gold(spark, cfg, io)
     if history is None:
         return None
-    history = _ids_by_name(history, label_space_of(cfg), cfg.table_path("gold"))
+    history = _ids_by_name(history, label_space_of(cfg), cfg.table_path("gold"))  # null: a dropped class
     order = Window.partitionBy("row_id").orderBy(F.col("annotated_at").desc(), F.col("imported_at").desc(),
                                                  F.col("annotator").desc())  # fmt: skip
     latest = history.withColumn("_r", F.row_number().over(order)).where(F.col("_r") == 1)
     # A row's split never changes; its first label decides it.
     first = history.groupBy("row_id").agg(F.min_by("split", F.struct("imported_at", "annotated_at")).alias("_split"))
-    out = latest.join(first, "row_id").select("row_id", "label", "label_name", F.col("_split").alias("split"),
-                                              "annotator")  # fmt: skip
+    out = latest.join(first, "row_id").where(F.col("label").isNotNull()).select(
+        "row_id", "label", "label_name", F.col("_split").alias("split"), "annotator")  # fmt: skip
     return out if split is None else out.where(F.col("split") == split)
 
 
@@ -147,13 +147,12 @@ def _ids_by_name(history: DataFrame, space: Sequence[str], table: str) -> DataFr
     pairs = {(r["label"], r["label_name"]) for r in history.select("label", "label_name").distinct().collect()}
     space = list(space)
     gone = sorted({name for _, name in pairs} - set(space))
-    if gone:
+    if gone:  # a row whose latest label is of such a class is left out, not read as its label before
         log.warning("gold table %s: labels of class(es) %s, which the label space %s no longer has, are left out; "
                     "put them back in lfs.label_space to use them", table, gone, space)
-        history = history.where(F.col("label_name").isin(space))
-    if all(name not in space or space.index(name) == label for label, name in pairs):
+    elif all(space.index(name) == label for label, name in pairs):
         return history
-    log.info("gold table %s: labels read by class name (the label space's order changed since they were imported)",
+    log.info("gold table %s: labels read by class name (the label space changed since they were imported)",
              table)
     ids = F.create_map(*[x for i, name in enumerate(space) for x in (F.lit(name), F.lit(i))])
     return history.withColumn("label", ids[F.col("label_name")].cast("int"))
@@ -385,15 +384,15 @@ def import_file(
     _check_ids(spark, cfg, records, gf.path, io)
 
     now = datetime.now(timezone.utc)
-    past: list[tuple[str, str, int, datetime]] = []
+    past: list[tuple[str, str, str, datetime]] = []  # labels by class name: ids move with the label space
     known_split: dict[str, str] = {}
     if history is not None:
         ids = spark.createDataFrame([(r["row_id"],) for r in records], "row_id string").distinct()
-        rows = history.join(F.broadcast(ids), "row_id").select("row_id", "annotator", "label", "annotated_at",
+        rows = history.join(F.broadcast(ids), "row_id").select("row_id", "annotator", "label_name", "annotated_at",
                                                                  "split", "imported_at").collect()  # fmt: skip
         for r in sorted(rows, key=lambda x: (x["imported_at"], x["annotated_at"])):
             at = r["annotated_at"].replace(tzinfo=timezone.utc)
-            past.append((r["row_id"], r["annotator"], r["label"], at))
+            past.append((r["row_id"], r["annotator"], r["label_name"], at))
             known_split.setdefault(r["row_id"], r["split"])
     kept = sum(1 for r in records if split and not r["split"] and known_split.get(r["row_id"], split) != split)
     if kept:
@@ -411,10 +410,10 @@ def import_file(
                 f"empty the split cell; nothing was imported"
             )
         prior = labeled_before.get((r["row_id"], r["annotator"]))
-        relabeled += prior is not None and prior != r["label_id"]
+        relabeled += prior is not None and prior != r["label_name"]
         out.append((r["row_id"], r["label_id"], r["label_name"], r["annotator"], at, row_split, r["origin"],
                     r["task_id"] or None, r["note"] or None, gf.fingerprint, now))  # fmt: skip
-    conflicts = _conflicts(past + [(o[0], o[3], o[1], o[4]) for o in out])
+    conflicts = _conflicts(past + [(o[0], o[3], o[2], o[4]) for o in out])
     in_file = {o[0] for o in out}
     new_conflicts = {row: labels for row, labels in conflicts.items() if row in in_file}
     counts = {
@@ -422,7 +421,7 @@ def import_file(
         "dev": sum(o[5] == "dev" for o in out), "test": sum(o[5] == "test" for o in out),
         "relabeled": int(relabeled), "conflicts": len(new_conflicts),
     }  # fmt: skip
-    examples = [{"row_id": row, "labels": {a: space[lab] for a, lab in labels.items()}}
+    examples = [{"row_id": row, "labels": dict(labels)}
                 for row, labels in sorted(new_conflicts.items())[:_EXAMPLES]]  # fmt: skip
     meta = {GOLD_META_KEY: json.dumps({**summary["file"], "counts": counts}, sort_keys=True), "lakelabel.run_id": run_id}
     result = io.write_table(

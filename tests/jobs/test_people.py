@@ -192,6 +192,18 @@ def test_gold_labels_keep_their_class_when_the_label_space_is_reordered(spark, s
     with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
         assert current(replace(cfg, lfs=replace(cfg.lfs, label_space=["other", "pos"]))) == {"r001": (1, "pos")}
     assert "labels of class(es) ['neg'], which the label space ['other', 'pos'] no longer has, are left out" in caplog.text
+    # A row relabeled to a class the space then drops is left out, not read as its label before; and an import
+    # under that space compares classes by name (the stored ids are of the space at import).
+    three = replace(cfg, lfs=replace(cfg.lfs, label_space=["neg", "pos", "other"]))
+    gold.run(spark, three, run_id="g2", file=write_csv(tmp / "b.csv", [
+        {"row_id": "r001", "label": "other", "annotated_at": "2030-01-01T00:00:00Z"}]))
+    assert current(three)["r001"] == (2, "other")
+    assert "r001" not in current(cfg) and current(cfg)["r002"] == (0, "neg")
+    again = gold.run(spark, swapped, run_id="g3", file=write_csv(tmp / "c.csv", [
+        {"row_id": "r002", "label": "neg"}, {"row_id": "r001", "label": "pos", "annotated_at": "2031-01-01T00:00:00Z"}]))
+    # r002: neg again (stored as id 0, now 1), not a relabel; r001: other -> pos under a space without other
+    assert again["counts"]["relabeled"] == 1 and again["counts"]["conflicts"] == 0
+    assert current(swapped) == {"r001": (0, "pos"), "r002": (1, "neg"), "r003": (1, "neg")}
 
 
 def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_path):

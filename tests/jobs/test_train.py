@@ -339,6 +339,10 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
         f"to complete it")
     completed = train.run(spark, cfg)
     assert not completed["skipped"] and completed["tables"]["predictions"]["version"] == version + 1
+    # A data-neutral commit to the predictions since (a table property here; OPTIMIZE, VACUUM): still a no-op.
+    DeltaTable(cfg.table_path("predictions")).alter.set_table_properties({"delta.logRetentionDuration": "interval 60 days"})
+    assert DeltaTable(cfg.table_path("predictions")).version() == version + 2
+    assert train.run(spark, cfg)["skipped"]
     # Another evaluation source (here none) is another rerun key, so a train after it is no no-op and its
     # summary never carries the old source's scores (checked on the key; the train itself is as above).
     assert train._config_hash(cfg, ["text"]) != train._config_hash(replace(cfg, evaluation=None), ["text"])
