@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
@@ -330,12 +331,17 @@ def _warn_reordered_gold_ids(before: list[str] | None, now: list[str], source: S
     holds class ids (numbers): an id is a position, so each now names another class (gold labels by name,
     the gold table's, keep theirs)."""
     gold = source.gold_column
-    if not before or sorted(before) != sorted(now) or list(before) == now or not gold:
+    if not before or list(before) == now or not gold or all(
+            i < len(now) and now[i] == name for i, name in enumerate(before)):  # classes added at the end: ids keep
         return
-    if isinstance(source.df.schema[gold].dataType, (T.IntegralType, T.FractionalType)):
-        log.warning("write: the label space changed order since the labels table %s was last written (%s, now %s); "
-                    "the gold column %r holds class ids, which are positions in the label space, so each now names "
-                    "another class: renumber the column, or write class names in it", labels_path, before, now, gold)
+    dtype = source.df.schema[gold].dataType
+    ids = isinstance(dtype, (T.IntegralType, T.FractionalType)) or (  # a CSV's "0"/"1" are read as ids too
+        isinstance(dtype, T.StringType) and source.df.where(F.col(gold).rlike(r"^\d+$")).limit(1).count() > 0)
+    if ids:
+        log.warning("write: the label space changed since the labels table %s was last written (%s, now %s); "
+                    "the gold column %r holds class ids, which are positions in the label space, so an id may now "
+                    "name another class: renumber the column, or write class names in it", labels_path, before, now,
+                    gold)
 
 
 def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:

@@ -437,9 +437,12 @@ class NativeDeltaIO:
                 with _job_description(spark, description):
                     writer.save(root)
             except Exception as err:  # noqa: BLE001 - AnalysisException, Py4JJavaError, ...
-                now = self.table_version(root)
-                if now != previous and self._find_commit(root, write_id, previous) is None:  # another writer won
-                    state = f"the table is at version {now}, another writer's commit"
+                try:
+                    now = self.table_version(root)
+                    if now != previous and self._find_commit(root, write_id, previous) is None:  # another won
+                        state = f"the table is at version {now}, another writer's commit"
+                except Exception:  # noqa: BLE001 - the write's own error matters more than this wording
+                    pass
                 raise DeltaWriteError(
                     f"writing Delta table {root} with Delta Spark failed; {state}: {_summary(err)}"
                 ) from err

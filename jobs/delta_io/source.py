@@ -49,9 +49,11 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 _BOM = "\ufeff"
 _EXPECTED_SOURCE = "a Delta table directory (with _delta_log/), a Parquet or CSV file, or a directory of them"
 # What a folder's files are named when they hold the format (Spark decompresses CSV by extension).
-_COMPRESSIONS = (".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
-_NAME_SUFFIXES = {"csv": (".csv", ".tsv"), "parquet": (".parquet", ".parq", ".pq")}
-_GLOB_CHARS = re.compile(r"[*?[{]")
+_COMPRESSIONS = (".gz", ".gzip", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
+# Names of delimited text files (what format: csv reads), and of Parquet files; ``format: auto`` takes a
+# folder for CSV by the first group only.
+_NAME_SUFFIXES = {"csv": (".csv", ".tsv", ".txt", ".dat", ".psv"), "parquet": (".parquet", ".parq", ".pq")}
+_GLOB_CHARS = re.compile(r"[*?]|\{[^}]*,")  # not "[": "reports [2024]" is a folder's name more often than a glob
 
 
 def missing_source(path: str, root: str, role: str = "source", key: str | None = None) -> str:
@@ -69,7 +71,7 @@ def glob_source(path: str, role: str = "source", key: str | None = None) -> str:
     fingerprint and the column precheck list a folder's files), Spark's ``pathGlobFilter`` does the same."""
     key = key or f"{role}.path"
     folder, _, name = path.rstrip("/").rpartition("/")
-    if folder and not _GLOB_CHARS.search(folder) and name:
+    if folder and not _GLOB_CHARS.search(folder) and "." in name:  # a pattern of file names, not of folders
         options = f"{key[:-len('.path')]}.options" if key.endswith(".path") else "its options"
         fix = f"set {key}: {folder} and {options}.pathGlobFilter: {name!r} (Spark then reads only the files it matches)"
     else:
@@ -77,16 +79,17 @@ def glob_source(path: str, role: str = "source", key: str | None = None) -> str:
     return f"{role} {path} is a glob pattern, which lakelabel does not expand; {fix}"
 
 
-def _name_format(name: str) -> Literal["csv", "parquet"] | None:
-    """The format a data file's name says it holds: CSV (also compressed), Parquet (also a name
-    without extension, as Hive and old Spark write them), else None (a README, say)."""
+def _name_format(name: str) -> Literal["csv", "parquet", "other"] | None:
+    """The format a data file's name says it holds: ``csv`` (delimited text, also compressed),
+    ``parquet`` (also with a compression suffix, ``x.parquet.gzip``), None for a name without
+    extension (``part-00000``, ``000000_0``: either), else ``other`` (a README, say)."""
     lower = name.rsplit("/", 1)[-1].lower()
     stem = next((lower[: -len(c)] for c in _COMPRESSIONS if lower.endswith(c)), lower)
     if stem.endswith(_NAME_SUFFIXES["csv"]):
         return "csv"
-    if lower.endswith(_NAME_SUFFIXES["parquet"]) or "." not in lower:
+    if stem.endswith(_NAME_SUFFIXES["parquet"]):
         return "parquet"
-    return None
+    return None if "." not in stem else "other"
 
 
 def _data_suffix(name: str) -> str:
@@ -141,11 +144,13 @@ def _option(options: Mapping[str, str] | None, name: str) -> str | None:
 
 
 def _spark_lists(rel: str, options: Mapping[str, str] | None) -> bool:
-    """Whether Spark reads the file at ``rel`` under a folder source: in the folder itself or in
-    partition folders (``key=value``), or anywhere with ``recursiveFileLookup``."""
+    """Whether Spark reads the file at ``rel`` under a folder source: in the folder itself or under a
+    partition folder (``key=value``, at any depth: Spark passes over other folder names on the way up),
+    or anywhere with ``recursiveFileLookup``."""
     if (_option(options, "recursiveFileLookup") or "").lower() == "true":
         return True
-    return all("=" in part for part in rel.split("/")[:-1])
+    folders = rel.split("/")[:-1]
+    return not folders or any("=" in part for part in folders)
 
 
 def unread_subfolder_files(root: str, options: Mapping[str, str] | None) -> list[str]:
@@ -170,12 +175,13 @@ def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str
     return [f for f in files if matches(f[0].rsplit("/", 1)[-1])]
 
 
-def foreign_files(rel_paths: Sequence[str], fmt: str, options: Mapping[str, str] | None) -> list[str]:
-    """The files of a folder source whose names say they are not ``fmt`` (a README among CSVs); none
-    when ``pathGlobFilter`` is set, as the user then chose which files are data."""
+def foreign_files(files: Sequence[tuple[str, int, int]], fmt: str, options: Mapping[str, str] | None) -> list[str]:
+    """The files (:func:`source_files`) of a folder source whose names say they are not ``fmt`` (a
+    README among CSVs), empty files aside (Spark skips them); none when ``pathGlobFilter`` is set, as
+    the user then chose which files are data."""
     if _glob_filter(options) is not None:
         return []
-    return [rel for rel in rel_paths if _name_format(rel) != fmt]
+    return [rel for rel, size, _ in files if size and _name_format(rel) not in (fmt, None)]
 
 
 def foreign_files_error(path: str, fmt: str, foreign: Sequence[str], data: Sequence[str],
@@ -185,7 +191,9 @@ def foreign_files_error(path: str, fmt: str, foreign: Sequence[str], data: Seque
     kind = "CSV" if fmt == "csv" else "Parquet"
     suffixes = sorted({_data_suffix(rel) for rel in data if _name_format(rel) == fmt})
     move = "move them out of the folder"
-    if role in ("source", "evaluation") and suffixes and all(suffixes):
+    # A filter of the data files' extensions, unless some data file has none (000000_0): it would leave those out.
+    if role in ("source", "evaluation") and suffixes and all(suffixes) and \
+            all(_name_format(rel) is not None for rel in data if rel not in foreign):
         glob = f"*{suffixes[0]}" if len(suffixes) == 1 else "*{" + ",".join(suffixes) + "}"
         fix = f"set {role}.options.pathGlobFilter: {glob!r} (Spark then reads only the files it matches) or {move}"
     else:
@@ -252,7 +260,8 @@ def read_source(
         )
     files = source_files(root, options)
     unread = unread_subfolder_files(root, options) if is_dir else []
-    recurse = f"set {role}.options.recursiveFileLookup: 'true' to read the files of every subfolder"
+    recurse = (f"set {role}.options.recursiveFileLookup: 'true' to read the files of every subfolder"
+               if role in ("source", "evaluation") else "move them into the folder itself")
     if not files:
         pattern = _glob_filter(options)
         matching = f" matching pathGlobFilter {pattern!r}" if pattern is not None else ""
@@ -266,8 +275,8 @@ def read_source(
     fmt = format
     if fmt == "auto":
         fmt = _files_format([rel for rel, _, _ in files])
-    if is_dir and (foreign := foreign_files([rel for rel, _, _ in files], fmt, options)):
-        raise SourceReadError(foreign_files_error(path, fmt, foreign, [rel for rel, _, _ in files], role))
+    if is_dir and (foreign := foreign_files(files, fmt, options)):
+        raise SourceReadError(foreign_files_error(path, fmt, foreign, [rel for rel, size, _ in files if size], role))
     reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
     try:
         df = spark.read.format(fmt).options(**reader_options).load(_spark_path(root))
@@ -317,11 +326,12 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
             as_of = dict(options or {}).get("versionAsOf")
             table = DeltaTable(root, version=int(as_of) if as_of is not None else None)
             return [field.name for field in table.schema().fields]
-        files = [rel for rel, _, _ in source_files(root, options)]
+        listed = source_files(root, options)
+        files = [rel for rel, _, _ in listed]
         if not files or format == "delta":
             return None
         fmt = format if format != "auto" else _files_format(files)
-        if is_dir and foreign_files(files, fmt, options):
+        if is_dir and foreign_files(listed, fmt, options):
             return None  # read_source refuses the folder, naming the files
         if fmt == "csv":
             kwargs, opts = _csv_reader_kwargs(options)
@@ -355,10 +365,15 @@ def source_uri(root: str) -> str:
 
 
 def _files_format(rel_paths: Sequence[str]) -> Literal["csv", "parquet"]:
-    """``format: auto`` for plain files: CSV when the data files are CSV by their names (other files,
-    a README, are then refused by name), else Parquet."""
-    named_parquet = any(rel.lower().endswith(_NAME_SUFFIXES["parquet"]) for rel in rel_paths)
-    return "csv" if not named_parquet and any(_name_format(rel) == "csv" for rel in rel_paths) else "parquet"
+    """``format: auto`` for plain files: CSV when some are named ``.csv`` or ``.tsv`` (also compressed)
+    and none Parquet (other files, a README, are then refused by name), else Parquet."""
+    def named(rel: str, suffixes: tuple[str, ...]) -> bool:
+        lower = rel.rsplit("/", 1)[-1].lower()
+        return next((lower[: -len(c)] for c in _COMPRESSIONS if lower.endswith(c)), lower).endswith(suffixes)
+
+    if any(named(rel, _NAME_SUFFIXES["parquet"]) for rel in rel_paths):
+        return "parquet"
+    return "csv" if any(named(rel, (".csv", ".tsv")) for rel in rel_paths) else "parquet"
 
 
 def _file_uri(local_path: str) -> str:
@@ -407,7 +422,7 @@ def non_csv_culprit(paths: list[str], options: Mapping[str, str] | None, err: Ba
     or named as the source): the file ``err`` or the ragged row ``ragged`` names, else None."""
     text = f"{err}\n{ragged or ''}"
     for file in _local_files(paths, ("",), options):
-        if _name_format(file) != "csv" and (file in text or file.rsplit("/", 1)[-1] in text):
+        if _name_format(file) not in ("csv", None) and (file in text or "/" + file.rsplit("/", 1)[-1] in text):
             return file
     return None
 

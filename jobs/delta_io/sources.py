@@ -174,10 +174,11 @@ def foreign_files_precheck(path: str, cfg: SourceConfig, role: str) -> str | Non
     if cfg.format == "delta" or not root.startswith("/") or not os.path.isdir(root) or \
             os.path.isdir(os.path.join(root, "_delta_log")):
         return None
-    files = [rel for rel, _, _ in source_files(root, cfg.options)]
+    listed = source_files(root, cfg.options)
+    files = [rel for rel, _, _ in listed]
     fmt = cfg.format if cfg.format != "auto" else _files_format(files)
-    foreign = foreign_files(files, fmt, cfg.options) if files else []
-    return foreign_files_error(path, fmt, foreign, files, role) if foreign else None
+    foreign = foreign_files(listed, fmt, cfg.options) if files else []
+    return foreign_files_error(path, fmt, foreign, [rel for rel, size, _ in listed if size], role) if foreign else None
 
 
 def precheck_columns(cfg: SourceConfig, required: Mapping[str, str]) -> None:

@@ -105,8 +105,10 @@ def test_reordered_label_space_warns_when_the_gold_column_holds_class_ids(spark,
     df = make_rows(20)
     declared = [{"name": "kw_spam", "kind": "keyword", "label": "spam", "keywords": ["free", "win", "cheap"]},
                 {"name": "kw_ham", "kind": "keyword", "label": "ham", "keywords": ["song", "voice"]}]
-    for gold, warned in ((df.gold.map({"ham": 0, "spam": 1}), True), (df.gold, False)):
-        folder = tmp_path / ("ids" if warned else "names")
+    for name, gold, warned in (("ids", df.gold.map({"ham": 0, "spam": 1}), True),
+                               ("digits", df.gold.map({"ham": "0", "spam": "1"}), True),  # a CSV's ids
+                               ("names", df.gold, False)):
+        folder = tmp_path / name
         folder.mkdir()
         cfg = make_cfg(folder, write_source(folder, df.assign(gold=gold)), declared)
         pipeline.run(spark, config_from_dict(cfg), run_id="a")
@@ -114,7 +116,7 @@ def test_reordered_label_space_warns_when_the_gold_column_holds_class_ids(spark,
         with caplog.at_level(logging.WARNING, logger="jobs.write_labels"):
             pipeline.run(spark, config_from_dict({**cfg, "lfs": {**cfg["lfs"], "label_space": ["spam", "ham"]}}),
                          run_id="b")
-        said = ("the label space changed order since the labels table" in caplog.text
+        said = ("the label space changed since the labels table" in caplog.text
                 and "(['ham', 'spam'], now ['spam', 'ham']); the gold column 'gold' holds class ids" in caplog.text)
         assert said == warned, caplog.text
 

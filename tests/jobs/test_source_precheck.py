@@ -392,17 +392,36 @@ def test_path_glob_filter_reads_only_the_matching_files_and_fingerprints_them(sp
 
 
 def test_compressed_csv_and_spark_part_files_are_csv(tmp_path):
+    """Names say what a file holds only when they have an extension of another kind: Spark's part files,
+    compressed CSV, delimited .txt exports and extensionless files (Hive's 000000_0, Redshift's
+    0000_part_00) are data; empty files (Spark skips them) are not looked at."""
     from jobs.delta_io.sources import foreign_files_precheck
 
     path = tmp_path / "written"
     path.mkdir()
-    for name in ("part-00000-1f2e-c000.csv", "part-00001-1f2e-c000.csv.gz", "more.CSV.bz2", "_SUCCESS"):
+    for name in ("part-00000-1f2e-c000.csv", "part-00001-1f2e-c000.csv.gz", "more.CSV.bz2", "export.txt",
+                 "000000_0", "0000_part_00"):
+        (path / name).write_text("id,text\n")
+    for name in ("_SUCCESS", "logs_$folder$", "empty.json"):
         (path / name).write_text("")
-    assert foreign_files_precheck(str(path), SourceConfig(path=str(path), format="auto"), "source") is None
-    (path / "notes.txt").write_text("")
-    (path / "LICENSE").write_text("")  # no extension: Parquet's kind of name, still no CSV
+    for fmt in ("auto", "csv"):
+        assert foreign_files_precheck(str(path), SourceConfig(path=str(path), format=fmt), "source") is None
+    (path / "README.md").write_text("# About\n")
     error = foreign_files_precheck(str(path), SourceConfig(path=str(path), format="auto"), "source")
-    assert error and ": LICENSE, notes.txt; set source.options.pathGlobFilter: '*{.CSV.bz2,.csv,.csv.gz}'" in error
+    assert error and error.endswith(": README.md; move them out of the folder")  # no filter keeps 000000_0
+    for name in ("000000_0", "0000_part_00"):
+        (path / name).unlink()
+    error = foreign_files_precheck(str(path), SourceConfig(path=str(path), format="auto"), "source")
+    assert error and (": README.md; set source.options.pathGlobFilter: '*{.CSV.bz2,.csv,.csv.gz,.txt}'") in error
+    parquet = tmp_path / "pq"
+    parquet.mkdir()
+    pd.DataFrame({"id": ["a"]}).to_parquet(parquet / "df.parquet.gzip", compression="gzip")
+    pd.DataFrame({"id": ["b"]}).to_parquet(parquet / "part-00000")
+    assert foreign_files_precheck(str(parquet), SourceConfig(path=str(parquet), format="auto"), "source") is None
+    (parquet / "notes.txt").write_text("not parquet\n")
+    error = foreign_files_precheck(str(parquet), SourceConfig(path=str(parquet), format="parquet"), "source")
+    assert error and error.endswith("holds 1 file(s) that are not Parquet by their name, which Spark would read as "
+                                    "Parquet rows: notes.txt; move them out of the folder")
 
 
 def test_cli_refuses_a_glob_path_with_the_filter_fix(tmp_path, capsys):
@@ -483,3 +502,20 @@ def test_subfolders_spark_does_not_read_are_named_with_recursive_file_lookup(spa
             "folders (key=value); set source.options.recursiveFileLookup: 'true'") in caplog.text
     (folder / "2026" / "2026-12.csv").write_text("id,text\nx,edited where Spark does not read\n")
     assert load_source(spark, only_sub).info.fingerprint == source.info.fingerprint
+
+
+def test_which_files_spark_reads_and_what_is_a_glob():
+    """What Spark 4.1 read in a probe (README "What a folder source reads"): a folder's own files, files under
+    a partition folder at any depth (dt=1/run_1/a.csv is partition dt), not those of plain subfolders; a
+    path with brackets is a name, not a glob; a glob of folders gets the list fix, not a file-name filter."""
+    from jobs.delta_io.source import _spark_lists, missing_source
+
+    assert [_spark_lists(rel, {}) for rel in ("a.csv", "dt=1/a.csv", "dt=1/run_1/a.csv", "sub/k=1/b.csv",
+                                              "sub/b.csv", "2026/11/b.csv")] == [True] * 4 + [False] * 2
+    assert _spark_lists("2026/11/b.csv", {"recursiveFileLookup": "true"})
+    assert missing_source("/data/reports [2024]/x.csv", "/data/reports [2024]/x.csv").startswith(
+        "source /data/reports [2024]/x.csv does not exist; expected ")
+    assert missing_source("/data/reviews/2026-*", "/data/reviews/2026-*").endswith(
+        "is a glob pattern, which lakelabel does not expand; list the files or folders in source.path instead "
+        "(a YAML list)")
+    assert "source.options.pathGlobFilter: '*.{csv,tsv}'" in missing_source("/d/*.{csv,tsv}", "/d/*.{csv,tsv}")
