@@ -249,12 +249,15 @@ def check_holdout(spark: SparkSession, cfg: PipelineConfig, task_set: TaskSet, i
     """Check the ``evaluation:`` source (:func:`check_source`, with every task's LFs) before apply, when a
     task will be scored on it: a duplicate id fails in seconds, not after apply, aggregate and fit."""
     ev = cfg.evaluation
-    if ev is None or not any(task.gold_column for task in task_set.tasks):
+    scored = [task for task in task_set.tasks if task.gold_column]  # the tasks evaluate_holdout scores
+    if ev is None or not scored:
         return
-    source = load_source(spark, ev, role="evaluation", io=io)
+    # Each task's own gold column is its evaluation gold (evaluation.gold_column is not read here).
+    source = load_source(spark, replace(ev, gold_column=None), role="evaluation", io=io)
     describe(spark, "evaluate", f"check held-out {source.description}")
-    check_source(source, text_columns=apply_lfs.text_columns(task_set.registry),
-                 required_columns=required_columns(task_set.registry.lfs), lfs=task_set.registry.lfs)
+    lfs = list({lf.name: lf for task in scored for lf in task.registry.lfs}.values())
+    check_source(source, text_columns=sorted({c for task in scored for c in apply_lfs.text_columns(task.registry)}),
+                 required_columns=required_columns(lfs), lfs=lfs)
 
 
 def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model: Any, io: Any) -> dict[str, float]:

@@ -216,7 +216,7 @@ def lf_column_keys(lfs: Sequence[Any]) -> dict[str, str]:
 
 
 def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], table: str,
-                       keys: Mapping[str, str] | None = None) -> InputDataError | None:
+                       keys: Mapping[str, str] | None = None, role: str = "source") -> InputDataError | None:
     """The error for LF fields that name no column of ``table``, or None.
 
     ``keys``: LF name -> ``field`` or ``fields`` (:func:`lf_column_keys`), so the fix names the key
@@ -230,7 +230,8 @@ def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], ta
     key = " or ".join(used)
     default = " (keyword, regex and lexicon LFs read column 'text' when it is left out)" if "field" in used else ""
     return InputDataError(f"{which}, not found in {table}; its columns are: {', '.join(columns)}. Fix the LF's "
-                          f"{key}{default} or point source.path at a table that has the column")
+                          f"{key}{default} or point {f'{role}.path' if role in ('source', 'evaluation') else 'it'} at a table "
+                          f"that has the column")
 
 
 def precheck_lf_columns(cfg: SourceConfig, lfs: Sequence[Any]) -> None:
@@ -246,7 +247,7 @@ def check_columns(source: Source, needed: set[str] | None, lfs: Sequence[Any] = 
     """The columns the LFs read exist (no pass over the rows): those of ``lfs``' fields named with
     their LFs, then any other of ``needed``."""
     df, table = source.df, source.info.path
-    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table, lf_column_keys(lfs))) is not None:
+    if (err := missing_lf_columns(lf_columns(lfs), df.columns, table, lf_column_keys(lfs), source.role)) is not None:
         raise err
     missing = sorted(c for c in (needed or ()) if c not in df.columns)
     if missing:

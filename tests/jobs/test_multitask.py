@@ -517,3 +517,27 @@ def test_a_duplicate_id_in_the_evaluation_source_fails_before_apply(spark, tmp_p
                                              r"set evaluation\.drop_duplicate_rows: true to keep one of each"):
         pipeline.run(spark, cfg, run_id="mt-ev")
     assert not (tmp_path / "lake" / "votes").exists()
+
+
+def test_the_evaluation_check_reads_what_scoring_reads(spark, tmp_path):
+    """The early check of the evaluation source reads what scoring reads: the LFs of the tasks with a gold
+    column. A held-out set without the column only an unscored task's LFs read (priority: urgency's) passes;
+    with urgency scored, it is refused naming the LF."""
+    from jobs import delta_io
+    from jobs.multitask import check_holdout
+
+    source = make_source(tmp_path)
+    held_out = tmp_path / "held_out.parquet"
+    pd.read_parquet(source).drop(columns=["priority"]).to_parquet(held_out)
+    ev = {"path": str(held_out), "format": "parquet", "id_column": "id"}
+    unscored = task_dict(tmp_path, source, evaluation=ev)
+    unscored["tasks"]["urgency"] = {"label_space": ["routine", "urgent"]}
+    for tasks, refused in ((unscored, False), (task_dict(tmp_path, source, evaluation=ev), True)):
+        cfg = config_from_dict(tasks)
+        check = lambda: check_holdout(spark, cfg, build_task_set(cfg), delta_io.delta_io(spark, cfg.tables.delta_io))  # noqa: E731
+        if refused:
+            with pytest.raises(InputDataError, match=r"LF 'py_low_priority' read\(s\) column 'priority', not found in "
+                                                     r".*held_out\.parquet.* or point evaluation\.path at a table"):
+                check()
+        else:
+            check()
