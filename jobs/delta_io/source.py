@@ -153,26 +153,28 @@ def _spark_lists(rel: str, options: Mapping[str, str] | None) -> bool:
     return not folders or any("=" in part for part in folders)
 
 
-def unread_subfolder_files(root: str, options: Mapping[str, str] | None) -> list[str]:
-    """Files in a folder source's subfolders (not partition folders) that Spark does not read without
-    ``recursiveFileLookup`` (those the ``pathGlobFilter`` option matches, when one is set)."""
+def listed_files(root: str, options: Mapping[str, str] | None) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """One listing of a Parquet or CSV source: ``(read, unread)``. ``read``: (relative path, size, mtime
+    ns) of the files Spark reads, the folder's data files (:func:`jobs.delta_io.files._list_data_files`)
+    in the folder or under its partition folders (every subfolder with ``recursiveFileLookup``);
+    ``unread``: the paths of those in other subfolders, which Spark leaves out. Both only those whose
+    names match the ``pathGlobFilter`` option when one is set."""
     pattern = _glob_filter(options)
     matches = _glob_regex(pattern).match if pattern is not None else (lambda name: True)
-    return [rel for rel, _, _ in _list_data_files(root)
-            if not _spark_lists(rel, options) and matches(rel.rsplit("/", 1)[-1])]
+    read, unread = [], []
+    for f in _list_data_files(root):
+        if not matches(f[0].rsplit("/", 1)[-1]):
+            continue
+        if _spark_lists(f[0], options):
+            read.append(f)
+        else:
+            unread.append(f[0])
+    return read, unread
 
 
 def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime ns) of the files Spark reads for a Parquet or CSV source: the
-    folder's data files (:func:`jobs.delta_io.files._list_data_files`) in the folder or its partition
-    folders (every subfolder with ``recursiveFileLookup``) whose names match the ``pathGlobFilter``
-    option when one is set."""
-    files = [f for f in _list_data_files(root) if _spark_lists(f[0], options)]
-    pattern = _glob_filter(options)
-    if pattern is None:
-        return files
-    matches = _glob_regex(pattern).match
-    return [f for f in files if matches(f[0].rsplit("/", 1)[-1])]
+    """The files Spark reads for a Parquet or CSV source (:func:`listed_files`)."""
+    return listed_files(root, options)[0]
 
 
 def foreign_files(files: Sequence[tuple[str, int, int]], fmt: str, options: Mapping[str, str] | None) -> list[str]:
@@ -258,8 +260,7 @@ def read_source(
             f"source {path} is a Delta table; reading its directory as {format} would include files the table "
             f"has removed. Use format 'delta' or 'auto'"
         )
-    files = source_files(root, options)
-    unread = unread_subfolder_files(root, options) if is_dir else []
+    files, unread = listed_files(root, options)
     recurse = (f"set {role}.options.recursiveFileLookup: 'true' to read the files of every subfolder"
                if role in ("source", "evaluation") else "move them into the folder itself")
     if not files:
