@@ -75,6 +75,12 @@ class ApplyResult:
     def to_json(self) -> str:
         return json.dumps(_as_plain(self), sort_keys=True)
 
+    def source_summary(self) -> dict[str, Any]:
+        """The run summary's ``source``: path, format, version, rows (and the exact copies dropped)."""
+        return {"path": self.source_path, "format": self.source_format, "version": self.source_version,
+                "rows": self.n_rows, **({"duplicate_rows_dropped": self.duplicate_rows_dropped}
+                                        if self.duplicate_rows_dropped is not None else {})}
+
     @classmethod
     def from_json(cls, text: str) -> ApplyResult:
         data = json.loads(text)

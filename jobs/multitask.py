@@ -441,10 +441,7 @@ def _summary(cfg: PipelineConfig, run_id: str, applied: ApplyResult, task_set: T
         "run_id": run_id,
         "status": "succeeded",
         "reused": False,  # no run-id reuse for several tasks: every run recomputes what changed
-        "source": {"path": applied.source_path, "format": applied.source_format,
-                   "version": applied.source_version, "rows": applied.n_rows,
-                   **({"duplicate_rows_dropped": applied.duplicate_rows_dropped}
-                      if applied.duplicate_rows_dropped is not None else {})},
+        "source": applied.source_summary(),
         "tables": {
             "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
             "labels": {k: v for k, v in next(iter(entries.values()))["tables"]["labels"].items() if k != "column"},

@@ -174,10 +174,7 @@ def run(
             "run_id": run_id,
             "status": "succeeded",
             "reused": False,  # True when a rerun with one run id and the same inputs changed nothing
-            "source": {"path": applied.source_path, "format": applied.source_format,
-                       "version": applied.source_version, "rows": applied.n_rows,
-                       **({"duplicate_rows_dropped": applied.duplicate_rows_dropped}
-                          if applied.duplicate_rows_dropped is not None else {})},
+            "source": applied.source_summary(),
             "tables": {
                 "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
                 "labels": {"path": written.labels_table, "version": written.labels_version, "rows": written.n_rows},

@@ -177,25 +177,25 @@ def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str
     return listed_files(root, options)[0]
 
 
-def foreign_files(files: Sequence[tuple[str, int, int]], fmt: str, options: Mapping[str, str] | None) -> list[str]:
-    """The files (:func:`source_files`) of a folder source whose names say they are not ``fmt`` (a
-    README among CSVs), empty files aside (Spark skips them); none when ``pathGlobFilter`` is set, as
-    the user then chose which files are data."""
+def folder_error(path: str, files: Sequence[tuple[str, int, int]], fmt: str, options: Mapping[str, str] | None,
+                 role: str = "source") -> str | None:
+    """One line naming a folder source's files (:func:`listed_files`) whose names say they are not ``fmt``
+    (a README among CSVs) and the fix, else None. Empty files are not looked at (Spark skips them), and
+    none when ``pathGlobFilter`` is set, as the user then chose which files are data."""
     if _glob_filter(options) is not None:
-        return []
-    return [rel for rel, size, _ in files if size and _name_format(rel) not in (fmt, None)]
-
-
-def foreign_files_error(path: str, fmt: str, foreign: Sequence[str], data: Sequence[str],
-                        role: str = "source") -> str:
-    """One line naming a folder source's files that are not ``fmt`` and the fix."""
+        return None
+    data = [rel for rel, size, _ in files if size]
+    foreign = [rel for rel in data if _name_format(rel) not in (fmt, None)]
+    if not foreign:
+        return None
     shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
     kind = "CSV" if fmt == "csv" else "Parquet"
-    suffixes = sorted({_data_suffix(rel) for rel in data if _name_format(rel) == fmt})
+    ours = [rel for rel in data if rel not in foreign]
+    suffixes = sorted({_data_suffix(rel) for rel in ours if _name_format(rel) == fmt})
     move = "move them out of the folder"
     # A filter of the data files' extensions, unless some data file has none (000000_0): it would leave those out.
     if role in ("source", "evaluation") and suffixes and all(suffixes) and \
-            all(_name_format(rel) is not None for rel in data if rel not in foreign):
+            all(_name_format(rel) is not None for rel in ours):
         glob = f"*{suffixes[0]}" if len(suffixes) == 1 else "*{" + ",".join(suffixes) + "}"
         fix = f"set {role}.options.pathGlobFilter: {glob!r} (Spark then reads only the files it matches) or {move}"
     else:
@@ -276,8 +276,8 @@ def read_source(
     fmt = format
     if fmt == "auto":
         fmt = _files_format([rel for rel, _, _ in files])
-    if is_dir and (foreign := foreign_files(files, fmt, options)):
-        raise SourceReadError(foreign_files_error(path, fmt, foreign, [rel for rel, size, _ in files if size], role))
+    if is_dir and (error := folder_error(path, files, fmt, options, role)) is not None:
+        raise SourceReadError(error)
     reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
     try:
         df = spark.read.format(fmt).options(**reader_options).load(_spark_path(root))
@@ -332,7 +332,7 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
         if not files or format == "delta":
             return None
         fmt = format if format != "auto" else _files_format(files)
-        if is_dir and foreign_files(listed, fmt, options):
+        if is_dir and folder_error(path, listed, fmt, options) is not None:
             return None  # read_source refuses the folder, naming the files
         if fmt == "csv":
             kwargs, opts = _csv_reader_kwargs(options)

@@ -168,17 +168,15 @@ def foreign_files_precheck(path: str, cfg: SourceConfig, role: str) -> str | Non
     import os
 
     from jobs.delta_io.files import _normalize
-    from jobs.delta_io.source import _files_format, foreign_files, foreign_files_error, source_files
+    from jobs.delta_io.source import _files_format, folder_error, source_files
 
     root = _normalize(path)
     if cfg.format == "delta" or not root.startswith("/") or not os.path.isdir(root) or \
             os.path.isdir(os.path.join(root, "_delta_log")):
         return None
     listed = source_files(root, cfg.options)
-    files = [rel for rel, _, _ in listed]
-    fmt = cfg.format if cfg.format != "auto" else _files_format(files)
-    foreign = foreign_files(listed, fmt, cfg.options) if files else []
-    return foreign_files_error(path, fmt, foreign, [rel for rel, size, _ in listed if size], role) if foreign else None
+    fmt = cfg.format if cfg.format != "auto" else _files_format([rel for rel, _, _ in listed])
+    return folder_error(path, listed, fmt, cfg.options, role)
 
 
 def precheck_columns(cfg: SourceConfig, required: Mapping[str, str]) -> None:

@@ -132,7 +132,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
         fingerprint = _hash_files([p], p)
         first_row = 2  # line 1 is the header
-        if (fix := _semicolon_fix(p)) is not None and not all(c in frame.columns for c in REQUIRED):
+        if not all(c in frame.columns for c in REQUIRED) and (fix := _semicolon_fix(p)) is not None:
             raise InputDataError(f"{p} has no row_id and label columns (its header: {', '.join(map(str, frame.columns))}); "
                                  f"{fix}")
     return _records_from_frame(frame, str(p), fmt, fingerprint, first_row)
