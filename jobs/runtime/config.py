@@ -519,7 +519,20 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yaml_problem(err)}); quote it") from None
-    return key.strip().split("."), value
+    keys: list[str | int] = []
+    for part in key.strip().split("."):
+        name, *indexes = part.split("[")
+        if not name or any(not i.endswith("]") or not i[:-1].isdigit() for i in indexes):
+            raise ConfigError(f"--set {item!r}: {key.strip()!r} is not a key path; write section.key, or "
+                              f"section.list[0].key to set one item of a list")
+        keys.append(name)
+        keys.extend(int(i[:-1]) for i in indexes)
+    return keys, value
+
+
+def _key_label(keys: Sequence[str | int]) -> str:
+    """``["lfs", "declared", 0, "keywords"]`` -> ``lfs.declared[0].keywords``, as errors name keys."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
 
 
 def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
@@ -637,13 +650,24 @@ def load_config(
                 continue
             keys = ["tasks", names.get(str(keys[1]), keys[1]), *keys[2:]]  # a task named 1: is the YAML int 1
         for i in range(1, len(keys) + 1):  # a misspelled section (aply.x) is reported by its own name
-            set_keys.setdefault(".".join(map(str, keys[:i])), item)
-        node = data
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {item!r}: {key} is not a section")
-        node[keys[-1]] = value
+            set_keys.setdefault(_key_label(keys[:i]), item)
+        node: Any = data
+        for i, key in enumerate(keys):
+            last = i == len(keys) - 1
+            if isinstance(key, int):
+                if not isinstance(node, list):
+                    raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is not a list")
+                if key >= len(node):
+                    raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} has {len(node)} items (from 0); "
+                                      f"set an existing item, or give the whole list ({_key_label(keys[:i])}=[...])")
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is not a section")
+            if last:
+                node[key] = value
+            elif isinstance(key, int):
+                node = node[key]
+            else:
+                node = node.setdefault(key, {})
     try:
         return config_from_dict(data)  # ${VAR}s expanded once, after the files and --set are merged
     except _UnsetVariable as err:

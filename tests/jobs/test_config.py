@@ -190,3 +190,25 @@ def test_set_on_a_task_the_config_lacks_is_a_typo_and_null_drops_a_task(tmp_path
     assert [t.name for t in whole.tasks] == ["topic", "urgency", "sla"]
     with pytest.raises(ConfigError, match=r"the config has no task 'urgency' \(its tasks: topic\)"):
         load_config(str(path), overrides=["tasks.urgency=null", "tasks.urgency.gold_column=g"])
+
+
+def test_set_reaches_one_item_of_a_list(tmp_path):
+    """`--set` could not index into lists: changing one declared LF's keywords meant restating every LF."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path), "source": {"path": "x.csv", "id_column": "id"},
+        "lfs": {"modules": ["a"], "declared": [
+            {"name": "kw_a", "kind": "keyword", "label": "spam", "keywords": ["free"]},
+            {"name": "kw_b", "kind": "keyword", "label": "ham", "keywords": ["song"]}]}}))
+    cfg = load_config(path, overrides=["lfs.declared[1].keywords=[song, lyrics]", "lfs.modules[0]=b"])
+    assert cfg.lfs.declared[1]["keywords"] == ["song", "lyrics"]
+    assert cfg.lfs.declared[0]["keywords"] == ["free"]  # the other item untouched
+    assert cfg.lfs.modules == ["b"]
+    with pytest.raises(ConfigError, match=r"^--set 'lfs.declared\[2\].label=ham': lfs.declared has 2 items \(from 0\); "
+                                          r"set an existing item, or give the whole list \(lfs.declared=\[...\]\)$"):
+        load_config(path, overrides=["lfs.declared[2].label=ham"])
+    with pytest.raises(ConfigError, match=r"^--set 'lfs\[0\]=x': lfs is not a list$"):
+        load_config(path, overrides=["lfs[0]=x"])
+    for bad in ("lfs.declared[x]=1", "lfs.declared[-1].label=ham", "lfs.declared[0]x=1"):
+        with pytest.raises(ConfigError, match=r"is not a key path; write section.key, or section.list\[0\].key"):
+            load_config(path, overrides=[bad])
