@@ -33,7 +33,7 @@ from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts, is_local_path
 from jobs.delta_io.source import local_path_missing
-from jobs.lf_pass import _GOLD, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
+from jobs.lf_pass import _GOLD, check_lf_source, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
 from jobs.delta_io.sources import Source, check_columns, check_source, check_source_counts, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
 from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries

@@ -22,7 +22,7 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
 from jobs import apply_masks
-from jobs.delta_io.sources import Source, gold_ids
+from jobs.delta_io.sources import Source, check_source, gold_ids
 from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry
 from lf_library._versioning import OWN_PACKAGES
@@ -57,6 +57,14 @@ def text_columns(registry: LFRegistry) -> list[str]:
     """Columns that declarative text LFs (keyword, regex, lexicon) read as strings."""
     cols = {lf.spec["field"] for lf in registry.lfs if getattr(lf, "spec", None) and "field" in lf.spec}
     return sorted(cols)
+
+
+def check_lf_source(source: Source, registry: LFRegistry) -> int:
+    """:func:`~jobs.delta_io.sources.check_source` for ``registry``'s LFs (the columns they read, text
+    columns as strings, ids unique and not null): a source scored on but never applied to, such as
+    ``evaluation:``, is checked as apply checks its own. Returns the row count."""
+    return check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs),
+                        lfs=registry.lfs)
 
 
 def compute_votes(

@@ -26,10 +26,9 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, mark_failed, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
-from jobs.delta_io.sources import Source, check_source, load_source
+from jobs.delta_io.sources import Source, load_source
 from labelmodel import MajorityLabelVoter
 from lf_library import LFRegistry
-from lf_library.apply import required_columns
 from lf_library.slicing import load_slices
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ class PipelineResult:
 
 
 def check_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry) -> Source | None:
-    """The ``evaluation:`` source, read and checked (:func:`check_source`), or None without one (or
+    """The ``evaluation:`` source, read and checked (:func:`~jobs.lf_pass.check_lf_source`), or None without one (or
     without its gold column). The run checks it before apply, so a duplicate id in it fails in
     seconds rather than after apply, aggregate and fit; the pass is the one scoring it would make."""
     ev = cfg.evaluation
@@ -50,8 +49,7 @@ def check_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry
         return None
     source = load_source(spark, ev, role="evaluation", io=delta_io.delta_io(spark, cfg.tables.delta_io))
     describe(spark, "evaluate", f"check held-out {source.description}")
-    check_source(source, text_columns=apply_lfs.text_columns(registry), required_columns=required_columns(registry.lfs),
-                 lfs=registry.lfs)
+    apply_lfs.check_lf_source(source, registry)
     return source
 
 

@@ -173,6 +173,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
             return {**doc, "skipped": True, "timings_seconds": {"train": round(time.perf_counter() - started, 3)}}
     # A scan of the source when a numeric column is a string; a no-op rerun (above) trained on it already.
     features.check_numeric(e, source.df, source.info.path)
+    held_out = _held_out(spark, cfg, found, text_cols, io, view)  # checked before the fit, scored after it
     labels = found.labels(spark, io).select(
         "row_id", "probabilities", F.coalesce("label", F.lit(-1)).cast("int").alias("label"),
         F.coalesce("n_votes", F.lit(0)).alias("n_votes"))
@@ -207,7 +208,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
         labels.select("row_id", F.col("probabilities").alias("lm_probabilities"), F.col("label").alias("lm_label"),
                       "n_votes"), "row_id", "left").persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
     try:
-        evaluation = _evaluate(spark, cfg, found, model, scored, text_cols, io, view)
+        evaluation = _evaluate(spark, cfg, found, model, scored, text_cols, held_out, io)
         step("scored the gold sets")
         texts = source.df.select(F.col(source.id_column).alias("row_id"), F.concat_ws(" ", *[
             F.coalesce(F.col(c).cast("string"), F.lit("")) for c in text_cols]).alias("text")) if text_cols else None
@@ -264,30 +265,41 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
     return doc
 
 
+def _held_out(spark: Any, cfg: PipelineConfig, found: Any, text_cols: list[str], io: Any,
+              view: TaskView | None) -> tuple[DataFrame, Any] | str | None:
+    """The ``evaluation:`` source's rows (:func:`jobs.endmodel.evaluate.evaluation_rows`, lazy), its ids and
+    the end model's feature columns checked; a note when its LFs are not the run's; None without one."""
+    ev = cfg.evaluation
+    if ev is None or not ev.gold_column:
+        return None
+    got = evaluate.evaluation_rows(spark, cfg, found.lf_names, io, task=view.task if view is not None else None)
+    if isinstance(got, str):
+        # Not silently: on YouTube the held-out video is the number people train for.
+        log.warning("train: %s; train with the LFs of the run whose labels it learns from (the same lfs "
+                    "settings), or rerun the pipeline with these", got)
+        return got
+    ev_source = got[1]
+    features.check_columns(cfg.end_model, text_cols, ev_source.df.columns, ev_source.info.path)
+    features.check_numeric(cfg.end_model, ev_source.df, ev_source.info.path)
+    return got
+
+
 def _evaluate(spark: Any, cfg: PipelineConfig, found: Any, model: Any, scored: DataFrame, text_cols: list[str],
-              io: Any, view: TaskView | None = None) -> dict[str, Any]:
-    """The gold sets of :mod:`jobs.endmodel.evaluate` that exist, each scored."""
+              held_out: tuple[DataFrame, Any] | str | None, io: Any) -> dict[str, Any]:
+    """The gold sets of :mod:`jobs.endmodel.evaluate` that exist, each scored (``held_out``: :func:`_held_out`)."""
     columns = features.feature_columns(cfg.end_model, text_cols)
     label_model = found.model.model if found.model else None
     common = {"model": label_model, "lf_names": found.lf_names, "label_space": found.label_space}
     predicted = scored.select("row_id", F.col("label").alias("end_label"))
     out: dict[str, Any] = {}
-    ev = cfg.evaluation
-    if ev is not None and ev.gold_column:
-        got = evaluate.evaluation_rows(spark, cfg, found.lf_names, io, task=view.task if view is not None else None)
-        if isinstance(got, str):
-            # Not silently: on YouTube the held-out video is the number people train for.
-            log.warning("train: %s; train with the LFs of the run whose labels it learns from (the same lfs "
-                        "settings), or rerun the pipeline with these", got)
-            out["evaluation"] = {"note": got}
-        else:
-            rows, ev_source = got
-            features.check_columns(cfg.end_model, text_cols, ev_source.df.columns, ev_source.info.path)
-            features.check_numeric(cfg.end_model, ev_source.df, ev_source.info.path)
-            ev_rows = ev_source.df.select(F.col(ev_source.id_column).alias("row_id"), *columns)
-            ev_pred = _scored_rows(model, ev_rows, cfg.end_model.classifier).select(
-                "row_id", F.col("label").alias("end_label"))
-            out["evaluation"] = {"source": ev_source.info.path, **evaluate.score(rows, ev_pred, **common)}
+    if isinstance(held_out, str):
+        out["evaluation"] = {"note": held_out}
+    elif held_out is not None:
+        rows, ev_source = held_out
+        ev_rows = ev_source.df.select(F.col(ev_source.id_column).alias("row_id"), *columns)
+        ev_pred = _scored_rows(model, ev_rows, cfg.end_model.classifier).select(
+            "row_id", F.col("label").alias("end_label"))
+        out["evaluation"] = {"source": ev_source.info.path, **evaluate.score(rows, ev_pred, **common)}
     rows = aggregate.row_patterns(spark, found.applied, found.source, io)
     gold_rows = evaluate.gold_test_rows(spark, cfg, rows, io)
     if gold_rows is not None:

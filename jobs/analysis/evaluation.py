@@ -39,6 +39,7 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         return {"note": f"the configured LFs are not the run's ({'; '.join(differ) or 'another order'}), so the "
                         f"evaluation source was not scored; analyze with the LF settings the run used"}
     source = load_source(spark, ev, role="evaluation", io=io)
+    apply_lfs.check_lf_source(source, registry)  # a duplicate id would count its row twice
     if task is not None:
         source = task_source(source, task)  # a tag task's gold: present / absent from the tag list
     votes = apply_lfs.compute_votes(source, registry, batch_size=cfg.apply.batch_size)

@@ -107,6 +107,7 @@ def evaluation_rows(spark: Any, cfg: PipelineConfig, lf_names: Sequence[str], io
         return (f"the LF modules now define {list(registry.names)}, not the run's {list(lf_names)}: the evaluation "
                 f"source was not scored")
     source = load_source(spark, cfg.evaluation, role="evaluation", io=io)
+    apply_lfs.check_lf_source(source, registry)  # a duplicate id would count its row twice
     if task is not None:
         from jobs.tasks import task_source
 

@@ -390,6 +390,25 @@ def test_labels_carry_the_vote_codes_analyze_reads(spark, run, truth, tmp_path):
     assert not analysis_inputs.coded_like({**written, "label_space": written["label_space"][::-1]}, found.applied)
 
 
+def test_a_duplicate_id_in_the_evaluation_source_is_an_error(spark, run, tmp_path):
+    """Only `run` checked the ``evaluation:`` source's ids: analyze counted a repeated row twice (exit 0)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from jobs.runtime.config import SourceConfig
+    from lf_library.errors import InputDataError
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    cfg, _, _ = run
+    held = make_rows(8)
+    ev_cfg = SourceConfig(path=write_source(tmp_path, pd.concat([held, held.iloc[[3]]]), "held_dup"), format="parquet",
+                          id_column="id", gold_column="gold")
+    with pytest.raises(InputDataError, match=r"held_dup is not unique: 1 id\(s\) repeat, e.g. 'r003'.*"
+                                             r"set evaluation.drop_duplicate_rows: true"):
+        analyze.analyze(spark, replace(cfg, evaluation=ev_cfg))
+
+
 def test_evaluation_with_other_lfs_than_the_run_warns(spark, run, tmp_path, caplog):
     """Analyzing a run with LF settings it did not use cannot score the evaluation source: a warning
     says what differs, and the document keeps the note (the drill's `analyze` without the run's

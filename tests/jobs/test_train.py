@@ -229,6 +229,28 @@ def test_bad_input_exits_2_and_leaves_the_predictions(trained, tmp_path, capsys)
     assert DeltaTable(cfg.table_path("predictions")).version() == 0
 
 
+def test_a_duplicate_id_in_the_evaluation_source_exits_2_before_the_fit(spark, trained, tmp_path, capsys, monkeypatch):
+    """Only `run` checked the ``evaluation:`` source's ids: train scored a repeated row twice (exit 0)."""
+    import pandas as pd
+    from pyspark.ml import Pipeline
+
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    cfg, _ = trained
+    held_out = make_rows(6)
+    path = write_source(tmp_path, pd.concat([held_out, held_out.iloc[[2]].assign(text="other text")]), "dup_held_out")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the end model was fitted before the evaluation source was checked")
+
+    monkeypatch.setattr(Pipeline, "fit", no_fit)
+    assert _cli(cfg, tmp_path, f"evaluation={{path: {path}, format: parquet, id_column: id, gold_column: gold}}",
+                "end_model.max_iter=31") == 2  # another config: not the no-op rerun
+    err = capsys.readouterr().err
+    assert "dup_held_out is not unique: 1 id(s) repeat, e.g. 'r002'" in err and "evaluation.id_column" in err and err.count("\n") == 1, err
+    assert DeltaTable(cfg.table_path("predictions")).version() == 0
+
+
 def test_numeric_column_of_words_exits_2_naming_it(spark, trained, tmp_path, capsys):
     """A CSV source's columns are strings: a numeric column holding words stops before the fit, naming it."""
     cfg, _ = trained
