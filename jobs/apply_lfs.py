@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from jobs import apply_masks, delta_io, incremental
 from jobs.delta_io import changes as row_changes
-from jobs.runtime import command, tracking
+from jobs.runtime import command, signals, tracking
 from jobs.runtime.runs import run_dir
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
@@ -450,7 +450,7 @@ def run(
             )
         committed = True
         if not result.skipped:
-            command.note_commit(f"votes {votes_path} v{result.version}")
+            signals.note_commit(f"votes {votes_path} v{result.version}")
     finally:
         if changes is not None:
             changes.release()
@@ -458,7 +458,7 @@ def run(
             apply_masks.remove(masks_folder)
         if hashes_path is not None and not committed:  # removed again after a failed first apply
             try:
-                how_ended = "was interrupted" if command.stopped_by_signal() else "failed"
+                how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
                 io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} {how_ended}")
             except Exception as err:  # the apply's own error is the one to report
                 log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes_before, err)

@@ -2,7 +2,7 @@
 
 Each job module declares its command (:class:`jobs.runtime.command.Command`); this module only
 collects them under one parser. ``spark-submit jobs/cli.py run --config ...`` and the console
-script ``lakelabel`` are the same program. Exit codes: :mod:`jobs.runtime.command`.
+script ``lakelabel`` are the same program. Exit codes: :mod:`jobs.runtime.exits`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from jobs.runtime.command import EXIT_INPUT, Command, build_parser, exit_process, main_many, package_version
+from jobs.runtime.command import Command, build_parser, exit_process, main_many, package_version
+from jobs.runtime.exits import EXIT_INPUT
 from jobs.runtime.session import pyspark_missing
 
 

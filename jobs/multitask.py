@@ -34,7 +34,7 @@ from jobs.apply_record import ApplyResult, lf_info
 from jobs.changes.drift import check as drift_check
 from jobs.changes.runs import previous_run
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
-from jobs.runtime import command, tracking
+from jobs.runtime import signals, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
@@ -410,16 +410,16 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                  timings["total"], timings["apply"], timings["aggregate"], timings["fit"], timings["write"])
         return summary
     except BaseException as err:
-        status = "KILLED" if command.stopped_by_signal(err) else "FAILED"
+        status = "KILLED" if signals.stopped_by_signal(err) else "FAILED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
-        command.forget_commits()  # this run puts its commits back below; a failed restore says so itself
+        signals.forget_commits()  # this run puts its commits back below; a failed restore says so itself
         # The labels table if its version moved, and the votes if this run wrote them.
         for path in [labels_path, *moved]:
             if io.table_version(path) != before[path]:
                 io.restore_table(path, before[path], reason=reason)
         if moved:
             incremental.restore_row_hashes(cfg, io, before[incremental.row_hashes_path(cfg)], reason)
-        stop = command.signal_error(err)
+        stop = signals.signal_error(err)
         if stop is not err:
             raise stop from err
         raise

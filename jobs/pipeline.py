@@ -21,7 +21,7 @@ from jobs.apply_record import lf_info, lf_summaries
 from jobs.changes.drift import check as drift_check
 from jobs.tasks import is_multitask
 from jobs.runtime import tracking
-from jobs.runtime import command
+from jobs.runtime import command, signals
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, mark_failed, run_dir, write_json
@@ -210,19 +210,19 @@ def run(
         return PipelineResult(run_id, summary)
     except BaseException as err:
         # A later stage failed after an earlier one committed: put the tables back, so every
-        # table is where it was before this run. Ctrl-C and SIGTERM (jobs.runtime.command turns
+        # table is where it was before this run. Ctrl-C and SIGTERM (jobs.runtime.signals turns
         # it into an exception) unwind through here too, and mark the MLflow run KILLED.
-        status = "KILLED" if command.stopped_by_signal(err) else "FAILED"
+        status = "KILLED" if signals.stopped_by_signal(err) else "FAILED"
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
-        command.forget_commits()  # this run puts its commits back below; a failed restore says so itself
+        signals.forget_commits()  # this run puts its commits back below; a failed restore says so itself
         if written is not None and not written.skipped and written.labels_version != labels_before:
             io.restore_table(labels_path, labels_before, reason=reason)
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             io.restore_table(votes_path, votes_before, reason=reason)
             incremental.restore_row_hashes(cfg, io, hashes_before, reason)
         if handed_on:
-            mark_failed(cfg.lakehouse, run_id, status == "KILLED", command.signal_name() or str(err))
-        stop = command.signal_error(err)
+            mark_failed(cfg.lakehouse, run_id, status == "KILLED", signals.signal_name() or str(err))
+        stop = signals.signal_error(err)
         if stop is not err:
             raise stop from err
         raise

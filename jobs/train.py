@@ -37,7 +37,7 @@ from jobs.analyze import log_to_run
 from jobs.endmodel import evaluate, features, registry
 from jobs.endmodel.feedback import feedback
 from jobs.people.gold import label_space_of
-from jobs.runtime import command, tracking
+from jobs.runtime import command, signals, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.runs import run_dir, write_json
@@ -245,7 +245,7 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,
                                               uri=uri, version=version, meta=meta))
-            command.note_commit(f"predictions {predictions_path} v{written['version']}")
+            signals.note_commit(f"predictions {predictions_path} v{written['version']}")
             doc["counts"]["rows"] = written["rows"]
             doc["tables"] = {"labels": {"path": found.labels_path, "version": found.labels_version},
                              "predictions": {"path": predictions_path, "version": written["version"]}}

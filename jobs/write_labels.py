@@ -24,7 +24,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
 from jobs import delta_io
-from jobs.runtime import command
+from jobs.runtime import command, signals
 from jobs.runtime.runs import failed_run, latest_run_with, run_dir
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
@@ -286,7 +286,7 @@ def run(
             transform=score,
         )
     if not result.skipped:
-        command.note_commit(f"labels {labels_path} v{result.version}")
+        signals.note_commit(f"labels {labels_path} v{result.version}")
     seconds = time.perf_counter() - started
     if result.skipped:
         log.info("write: run %s already committed labels; nothing to do", run_id)

@@ -385,17 +385,17 @@ def test_missing_model_on_a_fresh_lakehouse_is_one_line(tmp_path):
 def test_a_signal_then_a_failed_cleanup_says_the_tables_may_have_moved(capsys):
     """After Ctrl-C or SIGTERM the exit code follows the signal, but only a clean unwind says the tables
     are as before: a restore that failed, or a second Ctrl-C during it, says to check them."""
-    from jobs.runtime import command
+    from jobs.runtime import exits, signals
 
     def stopped(signalled: str | None, err: BaseException):
         def call() -> int:
-            command._signalled = signalled  # what the handler records before it raises
+            signals._signalled = signalled  # what the handler records before it raises
             raise err
         return call
 
     cases = [
-        (None, command.Interrupted(), 130, "lakelabel: interrupted; the tables are as before the run"),
-        (None, command.Terminated(), 143, "lakelabel: terminated (SIGTERM); the tables are as before the run"),
+        (None, signals.Interrupted(), 130, "lakelabel: interrupted; the tables are as before the run"),
+        (None, signals.Terminated(), 143, "lakelabel: terminated (SIGTERM); the tables are as before the run"),
         ("interrupted", RuntimeError("restore of votes failed"), 130,
          "lakelabel: interrupted, then RuntimeError: restore of votes failed; the tables may not be as before the "
          "run: check their history (DESCRIBE HISTORY) before the next run"),
@@ -407,7 +407,7 @@ def test_a_signal_then_a_failed_cleanup_says_the_tables_may_have_moved(capsys):
          "their history (DESCRIBE HISTORY) before the next run"),
     ]
     for signalled, err, code, line in cases:
-        assert command.guarded(stopped(signalled, err), debug=False) == code
+        assert exits.guarded(stopped(signalled, err), debug=False) == code
         assert capsys.readouterr().err.strip().splitlines() == [line]
 
 

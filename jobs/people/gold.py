@@ -35,7 +35,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from jobs import delta_io
-from jobs.runtime import command
+from jobs.runtime import signals
 from jobs.runtime.config import PipelineConfig
 from jobs.delta_io.sources import load_source
 from jobs.people.files import FileFormat, GoldFile, read_gold_file
@@ -434,7 +434,7 @@ def import_file(
         description=f"lakelabel gold import: {len(out)} label(s) from {gf.path}",
     )
     if not result.skipped:
-        command.note_commit(f"gold {table} v{result.version}")
+        signals.note_commit(f"gold {table} v{result.version}")
     if new_conflicts:
         shown = "; ".join(f"{e['row_id']}: {e['labels']}" for e in examples)
         log.warning("gold import: %d row(s) where annotators disagree (the latest label counts), e.g. %s",

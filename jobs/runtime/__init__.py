@@ -1,2 +1,3 @@
-"""What every job shares: options and exit codes (``command``), config, Spark session, run folders,
-MLflow tracking, the --py-files package, gold metrics and the transient-fault rules."""
+"""What every job shares: options and the parser (``command``), exit codes (``exits``), SIGTERM and
+Ctrl-C (``signals``), config, Spark session, run folders, MLflow tracking, the --py-files package,
+gold metrics and the transient-fault rules."""

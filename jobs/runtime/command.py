@@ -1,18 +1,11 @@
-"""What every lakelabel command shares: options, logging, run ids, config, Spark, exit codes.
+"""What every lakelabel command shares: :class:`Command`, options, the parser, logging, run ids, config, Spark.
 
 A job module declares its command as a :class:`Command` and runs it with :func:`main`; ``jobs/cli.py``
 collects every job's command under one ``lakelabel`` parser with :func:`main_many`. Nothing here
 imports a job module, so a job's ``__main__`` never imports the CLI (no import cycle).
 
-Exit codes (documented in the README):
-
-- ``0``: success; the output can be trusted.
-- ``2``: a problem with the input, the config or an LF (:class:`~lf_library.errors.LakelabelError`);
-  retrying without a fix fails the same way.
-- ``3``: a transient fault (:class:`~lf_library.errors.TransientError`): a worker lost after retries,
-  a Delta commit conflict with a concurrent writer, a busy MLflow store. A retry may succeed.
-- ``1``: anything unexpected.
-- ``130`` / ``143``: interrupted (Ctrl-C) / terminated (SIGTERM); the tables are left as before the run.
+Exit codes and the one line a failure prints: :mod:`jobs.runtime.exits`; SIGTERM, Ctrl-C and the
+table commits a signal cannot take back: :mod:`jobs.runtime.signals`.
 """
 
 from __future__ import annotations
@@ -22,7 +15,6 @@ import contextlib
 import logging
 import os
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lf_library.errors import ConfigError, LakelabelError, TransientError
+from jobs.runtime.exits import EXIT_INPUT, EXIT_OK, guarded
+from jobs.runtime.signals import install_signal_handlers
+from lf_library.errors import ConfigError
 
 log = logging.getLogger("jobs.cli")
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 # Commands that take a config with several tasks (jobs/multitask.py; --task: jobs/task_views.py);
 # the others read one task.
 MULTITASK_COMMANDS = frozenset({"run", "apply", "demo", "analyze", "report", "annotate", "train", "explain", "verify",
@@ -169,215 +161,6 @@ def _quiet_query_context_loggers(verbose: bool) -> None:
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         # PySparkLogger.getLogger: the logger must be pyspark's class, which takes its extra keywords.
         PySparkLogger.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
-
-
-def one_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    first = text.splitlines()[0]
-    # Spark and Py4J errors carry JVM stack traces after the first line.
-    return first if len(first) <= 2000 else first[:2000] + "..."
-
-
-class Terminated(BaseException):
-    """SIGTERM from an orchestrator: unwinds like Ctrl-C so every stage restores its tables."""
-
-
-class Interrupted(BaseException):
-    """Ctrl-C, raised by lakelabel's SIGINT handler. Not a KeyboardInterrupt: Py4J logs a traceback
-    for a KeyboardInterrupt that lands in one of its calls."""
-
-
-# Which signal stopped the command: what runs after it (a cleanup that fails) may surface as another
-# error than the Interrupted or Terminated the handler raised; the exit code follows the signal all the same.
-_signalled: str | None = None
-
-
-# Per signal: what the handler records, what it raises, and what a second one of it does. A second SIGTERM
-# is ignored, so it cannot cut the restore of the tables short (an orchestrator that will not wait sends
-# SIGKILL); a second Ctrl-C interrupts the cleanup (Python's default), and the exit line says so.
-_STOPS = {
-    signal.SIGTERM: ("terminated", Terminated, signal.SIG_IGN),
-    signal.SIGINT: ("interrupted", Interrupted, signal.default_int_handler),
-}
-
-
-# Table commits of this command (a stage job's votes or labels): a signal after them cannot take them back, so
-# the exit line must not say the tables are as before. A run that puts its tables back forgets them.
-_commits: list[str] = []
-
-
-def note_commit(what: str) -> None:
-    """Record a table commit of the running command (``what``: "labels <path> v<N>")."""
-    _commits.append(what)
-
-
-def forget_commits() -> None:
-    """The running command put its tables back (a failed or stopped ``run``): no commit of it stands."""
-    _commits.clear()
-
-
-def stopped_by_signal(err: BaseException | None = None) -> bool:
-    """Whether a signal stopped the command (``err``, what ends it: the signal's own exception, or the error
-    the handler's cancelling of the Spark jobs made the running call raise, a collect's ``Py4JJavaError``)."""
-    return _signalled is not None or (err is not None and not isinstance(err, Exception))
-
-
-def signal_name() -> str:
-    """How the running command was stopped, for a record of it ("" when no signal stopped it)."""
-    return {"terminated": "terminated (SIGTERM)", "interrupted": "interrupted (Ctrl-C)"}.get(_signalled or "", "")
-
-
-def signal_error(err: BaseException) -> BaseException:
-    """What to raise once the tables are back after a signal: the signal's exception, even when the Spark
-    call it cut short raised another (so the exit line says the tables are as before, not that the
-    cleanup failed)."""
-    if isinstance(err, Exception) and _signalled is not None:
-        return Terminated() if _signalled == "terminated" else Interrupted()
-    return err
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    global _signalled
-    name, error, then = _STOPS[signum]
-    signal.signal(signum, then)
-    _signalled = name
-    _stop_spark_jobs()
-    raise error()
-
-
-def install_signal_handlers() -> dict[int, Any]:
-    """Install the SIGTERM and SIGINT handlers (from the main thread; a notebook's worker thread keeps
-    its own). Called again once Spark has started: PySpark's SparkContext installs its own SIGINT
-    handler, which cancels the jobs through the Py4J connection the interrupted call still holds and
-    left Ctrl-C to surface as that call's error (exit 2)."""
-    previous: dict[int, Any] = {}
-    try:
-        for signum in _STOPS:
-            previous[signum] = signal.signal(signum, _on_signal)
-    except ValueError:  # not the main thread
-        pass
-    return previous
-
-
-def _stop_spark_jobs() -> None:
-    """Cancel the running Spark jobs and free this thread's Py4J connection (from the SIGTERM handler).
-
-    The signal usually lands while the main thread waits in a Py4J call (a ``collect``). Its
-    connection then belongs to a JVM thread still running that call: any later call on it (the
-    cleanup's) would wait behind it, for as long as the job runs (forever, with a hung LF). So the
-    connection is closed, the next call opens a new one, and the jobs are cancelled through it.
-    """
-    if "pyspark" not in sys.modules:
-        return
-    try:
-        from pyspark import SparkContext
-
-        sc = SparkContext._active_spark_context
-        if sc is None:
-            return
-        client = sc._gateway._gateway_client
-        connection = client.get_thread_connection() if hasattr(client, "get_thread_connection") else None
-        if connection is not None:
-            connection.close(reset=True)
-        sc.cancelAllJobs()
-    except Exception as err:  # noqa: BLE001 - best effort; the unwinding cleanup still runs
-        log.debug("could not cancel the Spark jobs: %s", err)
-
-
-def guarded(call: Callable[[], int], debug: bool) -> int:
-    """Run ``call`` and turn every outcome into an exit code and at most one stderr line."""
-    global _signalled
-    _signalled = None
-    _commits.clear()
-    from jobs.runtime.progress import reset_executor_timeout
-
-    reset_executor_timeout()
-    previous = install_signal_handlers()
-    try:
-        return call()
-    except BaseException as err:  # noqa: BLE001 - the CLI boundary turns every outcome into an exit code
-        signalled = isinstance(err, (KeyboardInterrupt, Interrupted, Terminated))
-        if signalled or (_signalled is not None and isinstance(err, Exception)):
-            if debug:
-                log.debug("stopped by a signal", exc_info=True)
-            terminated = _signalled == "terminated" or isinstance(err, Terminated)
-            what = "terminated (SIGTERM)" if terminated else "interrupted"
-            check = "the tables may not be as before the run: check their history (DESCRIBE HISTORY) before the next run"
-            if isinstance(err, KeyboardInterrupt) and _signalled == "interrupted":  # a second Ctrl-C cut the cleanup
-                print(f"lakelabel: interrupted again while the tables were being put back; {check}", file=sys.stderr)
-            elif _commits:  # the signal came after the work was committed (in its MLflow logging, say)
-                print(f"lakelabel: {what} after it committed {', '.join(_commits)}, which stand; its run record (MLflow, "
-                      "summary) may be incomplete: rerun the command with the same --run-id to complete it",
-                      file=sys.stderr)
-            elif not signalled and not _says_cancelled(err):  # the signal, then another error (a restore that failed)
-                print(f"lakelabel: {what}, then {type(err).__name__}: {one_line(err)}; {check}", file=sys.stderr)
-            else:
-                print(f"lakelabel: {what}; the tables are as before the run", file=sys.stderr)
-            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-        return _exit_code(err, debug)
-    finally:
-        _signalled = None  # a notebook's next call is not stopped
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _says_cancelled(err: BaseException) -> bool:
-    """Whether ``err`` is, in its own words, a Spark job the signal handler cancelled (a stage command's collect
-    or write cut short: nothing was committed), not a cleanup's failure that merely followed one."""
-    from jobs.runtime.faults import says_cancelled
-
-    return says_cancelled(err)
-
-
-def _exit_code(err: BaseException, debug: bool) -> int:
-    """The exit code of a failure that is not a signal, after its one stderr line (other
-    BaseExceptions, such as SystemExit, go on)."""
-    if not isinstance(err, Exception):
-        raise err
-    if debug:
-        log.error("failed", exc_info=err)
-    message, code = _outcome(err, debug)
-    retry = " (transient, a retry may succeed)" if code == EXIT_TRANSIENT else ""
-    print(f"lakelabel: error{retry}: {message}", file=sys.stderr)
-    return code
-
-
-def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
-    """The one line and the exit code of ``err``."""
-    from jobs.runtime.faults import crash_reason, executor_environment_reason, was_cancelled
-    from jobs.runtime.progress import executor_timeout
-
-    # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
-    # Only that error: a later, unrelated failure (an executor came back before the cancel) keeps its own line.
-    if executor_timeout() is not None and was_cancelled(err):
-        return executor_timeout(), EXIT_TRANSIENT
-    # Before the transient patterns: a task that cannot start its Python fails on every attempt
-    # (and its stack trace may name a lost worker), and a retry fails the same way.
-    environment = executor_environment_reason(err)
-    if environment:
-        return environment, EXIT_INPUT
-    crash = crash_reason(err)
-    if crash:
-        return crash, EXIT_TRANSIENT
-    if isinstance(err, TransientError):
-        return one_line(err), EXIT_TRANSIENT
-    if isinstance(err, LakelabelError):
-        # A write or read that failed because a worker died or a commit lost a race says so in its
-        # cause: that is transient, not a problem with the input.
-        transient_cause = err.__cause__ is not None and _transient(err.__cause__)
-        return one_line(err), EXIT_TRANSIENT if transient_cause else EXIT_INPUT
-    transient = _transient(err)
-    if transient:
-        return transient, EXIT_TRANSIENT
-    hint = "" if debug else " (rerun with --verbose for the traceback)"
-    return f"{type(err).__name__}: {one_line(err)}{hint}", EXIT_UNEXPECTED
-
-
-def _transient(err: BaseException) -> str | None:
-    """A one-line reason when ``err`` is a fault a retry may fix, else None."""
-    from jobs.runtime.faults import transient_reason
-
-    return transient_reason(err)
 
 
 def execute(cmd: Command, args: argparse.Namespace) -> int:

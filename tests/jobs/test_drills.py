@@ -184,7 +184,7 @@ def test_next_write_sweeps_only_dead_lakelabel_leftovers(spark, tmp_path):
 
 
 def test_worker_that_crashes_on_every_attempt_is_transient_exit_3(spark, tmp_path, capsys):
-    from jobs.runtime.command import EXIT_TRANSIENT, guarded
+    from jobs.runtime.exits import EXIT_TRANSIENT, guarded
 
     @labeling_function(fields=["text"])
     def always_crashes(x):
@@ -208,7 +208,7 @@ def test_delta_commit_that_loses_a_race_is_transient_exit_3(spark, tmp_path, cap
     from deltalake import write_deltalake
 
     from jobs.delta_io.local import LocalDeltaIO
-    from jobs.runtime.command import EXIT_TRANSIENT, guarded
+    from jobs.runtime.exits import EXIT_TRANSIENT, guarded
 
     cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(10)))
     apply_lfs.run(spark, cfg, run_id="first")
@@ -317,7 +317,7 @@ def test_drop_duplicate_rows_drops_exact_copies_but_a_repeated_id_with_other_con
 
     import pandas as pd
 
-    from jobs.runtime.command import EXIT_INPUT, guarded
+    from jobs.runtime.exits import EXIT_INPUT, guarded
 
     rows = make_rows(10)
     copies = pd.concat([rows, rows.iloc[[1, 2, 2]]], ignore_index=True)  # r001 twice, r002 three times
@@ -364,7 +364,7 @@ def test_evaluation_source_errors_name_its_keys_and_fail_before_apply(spark, tmp
     checks it before apply: nothing is written."""
     import pandas as pd
 
-    from jobs.runtime.command import EXIT_INPUT, guarded
+    from jobs.runtime.exits import EXIT_INPUT, guarded
 
     rows = make_rows(10)
     held_out = make_rows(6)
@@ -427,7 +427,7 @@ def test_a_signal_whose_cancelled_collect_raises_another_error_is_still_the_sign
     import mlflow
 
     from jobs import aggregate
-    from jobs.runtime import command
+    from jobs.runtime import exits, signals
 
     store = f"sqlite:///{tmp_path}/mlflow.db"
     cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)), mlflow={"enabled": True, "tracking_uri": store})
@@ -435,14 +435,14 @@ def test_a_signal_whose_cancelled_collect_raises_another_error_is_still_the_sign
     before = versions(cfg)
 
     def cancelled_collect(*args, **kwargs):
-        command._signalled = "terminated"  # what _on_signal records before it cancels the jobs
+        signals._signalled = "terminated"  # what _on_signal records before it cancels the jobs
         raise RuntimeError("An error occurred while calling o194.getResult.: org.apache.spark.SparkException: "
                            "Job 12 cancelled as part of cancellation of all jobs")
 
     monkeypatch.setattr(aggregate, "run", cancelled_collect)
-    monkeypatch.setattr(command, "_signalled", None)  # and back after the test
-    code = command.guarded(lambda: pipeline.run(spark, cfg, run_id="stopped", force=True) and 0, debug=False)
-    assert code == command.EXIT_TERMINATED
+    monkeypatch.setattr(signals, "_signalled", None)  # and back after the test
+    code = exits.guarded(lambda: pipeline.run(spark, cfg, run_id="stopped", force=True) and 0, debug=False)
+    assert code == exits.EXIT_TERMINATED
     assert capsys.readouterr().err.strip().splitlines()[-1] == "lakelabel: terminated (SIGTERM); the tables are as before the run"
     votes, labels = versions(cfg)
     assert labels == before[1] and votes > before[0]  # the votes the run committed were put back in a new version
@@ -456,39 +456,39 @@ def test_a_signal_whose_cancelled_collect_raises_another_error_is_still_the_sign
 def test_a_stage_commands_cancelled_job_after_a_signal_is_the_signal_but_a_failed_cleanup_is_not(capsys, monkeypatch):
     """A stage command (`lakelabel apply`, ...) has no restore of its own: its collect's "cancelled" error after
     the signal is the signal's stop. Any other error after a signal is a cleanup that failed, and says so."""
-    from jobs.runtime import command
+    from jobs.runtime import exits, signals
 
     def stopped(error):
         def call():
-            command._signalled = "interrupted"  # as the SIGINT handler leaves it
+            signals._signalled = "interrupted"  # as the SIGINT handler leaves it
             raise error
         return call
 
-    monkeypatch.setattr(command, "_signalled", None)
-    code = command.guarded(stopped(RuntimeError("An error occurred while calling o88.collectToPython.: Job 3 "
+    monkeypatch.setattr(signals, "_signalled", None)
+    code = exits.guarded(stopped(RuntimeError("An error occurred while calling o88.collectToPython.: Job 3 "
                                                 "cancelled as part of cancellation of all jobs")), debug=False)
-    assert code == command.EXIT_INTERRUPTED
+    assert code == exits.EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip() == "lakelabel: interrupted; the tables are as before the run"
-    code = command.guarded(stopped(OSError("restoring table /x to v3 failed: disk full")), debug=False)
-    assert code == command.EXIT_INTERRUPTED
+    code = exits.guarded(stopped(OSError("restoring table /x to v3 failed: disk full")), debug=False)
+    assert code == exits.EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip() == (
         "lakelabel: interrupted, then OSError: restoring table /x to v3 failed: disk full; the tables may not be as "
         "before the run: check their history (DESCRIBE HISTORY) before the next run")
-    assert command._signalled is None  # guarded leaves no signal behind for a notebook's next call
+    assert signals._signalled is None  # guarded leaves no signal behind for a notebook's next call
 
 
 def test_a_signal_after_a_stage_commit_says_the_commit_stands(capsys, monkeypatch):
     """SIGTERM to `lakelabel write` after its labels commit, in its MLflow logging (a drill hit it there): the
     labels stand, so the line must not say the tables are as before the run."""
-    from jobs.runtime import command
+    from jobs.runtime import exits, signals
 
     def committed_then_stopped():
-        command.note_commit("labels /lake/labels v9")  # what write_labels.run records after its commit
-        command._signalled = "terminated"
-        raise command.Terminated()
+        signals.note_commit("labels /lake/labels v9")  # what write_labels.run records after its commit
+        signals._signalled = "terminated"
+        raise signals.Terminated()
 
-    monkeypatch.setattr(command, "_signalled", None)
-    assert command.guarded(committed_then_stopped, debug=False) == command.EXIT_TERMINATED
+    monkeypatch.setattr(signals, "_signalled", None)
+    assert exits.guarded(committed_then_stopped, debug=False) == exits.EXIT_TERMINATED
     assert capsys.readouterr().err.strip() == (
         "lakelabel: terminated (SIGTERM) after it committed labels /lake/labels v9, which stand; its run record "
         "(MLflow, summary) may be incomplete: rerun the command with the same --run-id to complete it")

@@ -1,9 +1,9 @@
-"""How a failure's line and exit code are chosen (jobs/runtime/faults.py, command._outcome): the cases a
+"""How a failure's line and exit code are chosen (jobs/runtime/faults.py, exits._outcome): the cases a
 review of session 18 found misread."""
 
 from __future__ import annotations
 
-from jobs.runtime import command, progress
+from jobs.runtime import exits, progress
 from jobs.runtime.faults import crash_reason, transient_reason, was_cancelled
 from lf_library.errors import InputDataError
 
@@ -28,8 +28,8 @@ def test_the_executor_timeout_names_only_the_job_it_cancelled(monkeypatch):
     cancelled = RuntimeError("An error occurred while calling o9.collectToPython.\n: Job 7 cancelled part of "
                              "cancelled job group")
     assert was_cancelled(cancelled) and not was_cancelled(InputDataError("LF 'x' raised on 9 of 10 rows"))
-    assert command._outcome(cancelled, debug=False) == ("no executor registered with spark://h:7077 for 300s",
-                                                        command.EXIT_TRANSIENT)
+    assert exits._outcome(cancelled, debug=False) == ("no executor registered with spark://h:7077 for 300s",
+                                                        exits.EXIT_TRANSIENT)
     # a later, unrelated failure keeps its own line and code
-    assert command._outcome(InputDataError("LF 'x' raised on 9 of 10 rows"), debug=False) == (
-        "LF 'x' raised on 9 of 10 rows", command.EXIT_INPUT)
+    assert exits._outcome(InputDataError("LF 'x' raised on 9 of 10 rows"), debug=False) == (
+        "LF 'x' raised on 9 of 10 rows", exits.EXIT_INPUT)

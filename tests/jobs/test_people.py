@@ -148,7 +148,7 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
 def test_a_signal_after_the_gold_commit_says_it_stands(spark, setup, capsys, monkeypatch):
     """SIGTERM to `gold import` after its commit (in its last log lines): the labels are in the gold table, so the
     exit line must say so, not that the tables are as before; the rerun finds the file imported."""
-    from jobs.runtime import command
+    from jobs.runtime import exits, signals
 
     cfg, rows, tmp = setup
     file = write_csv(tmp / "a.csv", [{"row_id": "r001", "label": "pos"}, {"row_id": "r002", "label": "neg"}])
@@ -156,12 +156,12 @@ def test_a_signal_after_the_gold_commit_says_it_stands(spark, setup, capsys, mon
 
     def stopped_after_commit(msg, *args, **kwargs):
         if msg.startswith("gold import: %d label(s)"):
-            command._signalled = "terminated"
-            raise command.Terminated()
+            signals._signalled = "terminated"
+            raise signals.Terminated()
         info(msg, *args, **kwargs)
 
     monkeypatch.setattr(gold.log, "info", stopped_after_commit)
-    assert command.guarded(lambda: gold.run(spark, cfg, run_id="g1", file=file), debug=False) == command.EXIT_TERMINATED
+    assert exits.guarded(lambda: gold.run(spark, cfg, run_id="g1", file=file), debug=False) == exits.EXIT_TERMINATED
     version = delta_io.table_version(cfg.table_path("gold"))
     assert capsys.readouterr().err.strip() == (
         f"lakelabel: terminated (SIGTERM) after it committed gold {cfg.table_path('gold')} v{version}, which stand; "

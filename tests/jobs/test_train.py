@@ -336,7 +336,7 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     # rerun the line advises trains again (the interrupted attempt wrote no train record) and completes the run.
     import mlflow
 
-    from jobs.runtime import command
+    from jobs.runtime import exits, signals
 
     more = pd.read_parquet(cfg.source.path).dropna(subset=["gold"]).iloc[10:15]
     (tmp_path / "gold2.csv").write_text(more.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
@@ -345,12 +345,12 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     log_dict = mlflow.log_dict
 
     def stopped(*args, **kwargs):
-        command._signalled = "terminated"
-        raise command.Terminated()
+        signals._signalled = "terminated"
+        raise signals.Terminated()
 
     mlflow.log_dict = stopped
     try:
-        assert command.guarded(lambda: train.run(spark, cfg), debug=False) == command.EXIT_TERMINATED
+        assert exits.guarded(lambda: train.run(spark, cfg), debug=False) == exits.EXIT_TERMINATED
     finally:
         mlflow.log_dict = log_dict
     version = again["tables"]["predictions"]["version"] + 1
