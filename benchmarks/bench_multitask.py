@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
         from jobs.demo import demo_config, prepare_source
-        from jobs.runtime.config import config_from_dict
+        from jobs.runtime.config_loading import config_from_dict
         from jobs.runtime.session import get_spark
 
         base = demo_config(str(work / "one"), args.rows, SEED,

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.apply_record import load_apply_result
         from jobs.delta_io.sources import load_source
         from jobs.demo import demo_config, prepare_source
-        from jobs.runtime.config import config_from_dict
+        from jobs.runtime.config_loading import config_from_dict
         from jobs.runtime.session import get_spark
         from jobs.tasks import build_task_set
         from labelmodel import LabelModel

@@ -180,7 +180,7 @@ def cluster_demo(standalone, bare_python, tmp_path_factory):
 
 def test_demo_on_the_cluster_matches_local_mode(spark, standalone, cluster_demo, tmp_path):
     from jobs import pipeline
-    from jobs.runtime.config import config_from_dict
+    from jobs.runtime.config_loading import config_from_dict
 
     lake = cluster_demo["lake"]
     assert "lakelabel demo - run cluster-demo" in cluster_demo["stdout"]
@@ -228,7 +228,7 @@ def team_parcel_words(x):
 def test_spark_submit_with_py_files_matches_local_mode(spark, standalone, bare_python, cluster_demo, tmp_path,
                                                       monkeypatch):
     from jobs import pipeline
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
 
     source = cluster_demo["lake"] / "source" / "tickets"
     dist = tmp_path / "dist"
@@ -276,7 +276,7 @@ def _predictions(path: Path):
 def test_train_on_the_cluster_matches_local_mode(spark, standalone, bare_python, cluster_demo, tmp_path):
     """``lakelabel train --master spark://...`` on the cluster demo's labels, then the same in local mode."""
     from jobs import train
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
 
     lake = cluster_demo["lake"]
     config = tmp_path / "train.yaml"

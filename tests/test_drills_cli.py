@@ -242,7 +242,7 @@ def test_signal_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path,
     from deltalake import DeltaTable
 
     from jobs import pipeline
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
 
     config = write_config(tmp_path, _hanging_source(tmp_path), mlflow={"enabled": True},
                           apply={"batch_size": 5, "lf_timeout_seconds": 0})
@@ -273,7 +273,7 @@ def test_killed_driver_leaves_files_that_the_next_run_deletes(spark, tmp_path):
     from deltalake import DeltaTable
 
     from jobs import apply_lfs
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
 
     config = write_config(tmp_path, _hanging_source(tmp_path), apply={"batch_size": 5, "lf_timeout_seconds": 0})
     started = tmp_path / "hanging"

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.runtime.config import PipelineConfig, load_config
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.config_loading import load_config
 from jobs.runtime.runs import check_run_id
 from jobs.cli import main
 from jobs.cli import parser as _parser

@@ -17,7 +17,8 @@ from typing import Any
 
 from jobs import pipeline
 from jobs.runtime import command
-from jobs.runtime.config import PipelineConfig, load_config
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.config_loading import load_config
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import delta_io
-from jobs.runtime.config import PipelineConfig, load_config
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.config_loading import load_config
 from jobs.delta_io.sources import Source, gold_ids, load_source
 from jobs.apply_lfs import build_registry, compute_votes
 from lf_library import LabelingFunction, LFRegistry

@@ -175,7 +175,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         except OSError as err:
             raise ConfigError(f"--summary-json {summary_json}: cannot replace the file there ({err.strerror}); "
                               "choose a writable path") from None
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
     from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id
 
     if args.run_id is not None:

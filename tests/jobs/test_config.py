@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from jobs.runtime.config import PipelineConfig, config_from_dict, load_config
+from jobs.runtime.config import PipelineConfig
+from jobs.runtime.config_loading import config_from_dict, load_config
 from lf_library.errors import ConfigError
 
 

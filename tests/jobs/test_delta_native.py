@@ -20,7 +20,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs import pipeline
 from jobs.delta_io import history as delta_history
-from jobs.runtime.config import config_from_dict
+from jobs.runtime.config_loading import config_from_dict
 from jobs.delta_io import (
     DeltaWriteError,
     LocalDeltaIO,

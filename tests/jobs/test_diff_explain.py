@@ -389,7 +389,7 @@ def test_drift_thresholds_from_config():
 
 def test_unknown_run_lists_the_last_five_and_says_how_many(tmp_path):
     from jobs.changes.runs import RunRecord, find_run
-    from jobs.runtime.config import config_from_dict
+    from jobs.runtime.config_loading import config_from_dict
     from lf_library.errors import ConfigError
 
     cfg = config_from_dict({"lakehouse": str(tmp_path / "lake"), "source": {"path": "x", "id_column": "id"},

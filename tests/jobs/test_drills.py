@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 
 from jobs import apply_lfs, delta_io, pipeline
 from jobs.delta_io.leftovers import LOCK_DIR, WriterLock
-from jobs.runtime.config import config_from_dict, load_config
+from jobs.runtime.config_loading import config_from_dict, load_config
 from lf_library import ABSTAIN, LFRegistry, keyword_lf, labeling_function
 from lf_library.errors import ConfigError, InputDataError, LFTimeoutError
 from tests.jobs.test_pipeline import make_cfg, make_rows, write_source

@@ -12,7 +12,7 @@ import pytest
 
 from jobs import apply_lfs, cli, pipeline
 from jobs import delta_io
-from jobs.runtime.config import config_from_dict
+from jobs.runtime.config_loading import config_from_dict
 from lf_library import LFRegistry, column_lf, model_lf
 from jobs.delta_io.errors import SourceReadError
 from lf_library.errors import InputDataError, LFConfigError

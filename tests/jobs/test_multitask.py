@@ -13,7 +13,7 @@ import pytest
 import yaml
 from deltalake import DeltaTable
 
-from jobs.runtime.config import config_from_dict
+from jobs.runtime.config_loading import config_from_dict
 from jobs.tasks import build_task_set
 from lf_library.errors import ConfigError, InputDataError
 
@@ -460,7 +460,7 @@ def test_incremental_apply_of_a_multitask_config(spark, tmp_path):
 def test_one_tasks_broken_module_says_how_to_run_the_others(tmp_path):
     """One team's LF module that fails to import stops the whole config (the registry is built for every task);
     the error names the task and how to run the others meanwhile, and that works."""
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
 
     path = tmp_path / "tasks.yaml"
     path.write_text(yaml.safe_dump({
@@ -477,7 +477,7 @@ def test_one_tasks_broken_module_says_how_to_run_the_others(tmp_path):
 
 def test_a_tasks_declared_lf_is_named_by_its_place_in_the_config(tmp_path):
     """An LF declared under tasks.<name>.lfs.declared was reported as `config lfs.declared[0]`."""
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
     from lf_library.errors import LFConfigError
 
     path = tmp_path / "tasks.yaml"

@@ -304,10 +304,10 @@ def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monk
     expected = gold.status(spark, cfg, run_id=summary["run_id"])
     assert {k: v for k, v in summary.items() if k != "seconds"} == expected
     # A summary's seconds count the whole command from its config's loading.
-    from jobs.runtime import config as config_module
+    from jobs.runtime import config_loading
 
-    load = config_module.load_config
-    monkeypatch.setattr(config_module, "load_config", lambda *a, **kw: (time.sleep(0.5), load(*a, **kw))[1])
+    load = config_loading.load_config
+    monkeypatch.setattr(config_loading, "load_config", lambda *a, **kw: (time.sleep(0.5), load(*a, **kw))[1])
     assert cli_main(["gold", "status", "--config", str(cfg_file), "--summary-json", str(out)]) == 0
     assert json.loads(out.read_text())["seconds"] >= 0.5
     # Spark reads what delta-rs cannot see as Spark would: native Delta, object stores.

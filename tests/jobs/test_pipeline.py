@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 from jobs import aggregate, apply_lfs, pipeline, write_labels
 from jobs import delta_io
 from jobs.apply_record import load_apply_result
-from jobs.runtime.config import config_from_dict
+from jobs.runtime.config_loading import config_from_dict
 from labelmodel.stats import stats_from_matrix
 from lf_library.errors import InputDataError, LFConfigError, LFError, LFErrorRateExceeded
 

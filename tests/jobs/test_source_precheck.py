@@ -245,7 +245,7 @@ def test_lf_reading_a_missing_column_is_named_before_spark_starts(spark, tmp_pat
     """An LF whose fields name no source column: the same one line before Spark starts as after, naming the LF."""
     from jobs.apply_lfs import build_registry, text_columns
     from jobs.delta_io.sources import check_source
-    from jobs.runtime.config import load_config
+    from jobs.runtime.config_loading import load_config
     from lf_library.apply import required_columns
 
     path, fmt = _parquet(tmp_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs.runtime.config import config_from_dict
+from jobs.runtime.config_loading import config_from_dict
 from lf_library.errors import ConfigError
 from tests.jobs.test_multitask import N, make_source
 

@@ -70,7 +70,7 @@ def test_score_by_mask_equals_score_by_pattern(policy):
 
 
 def masks_cfg(tmp, source: str, **sections):
-    from jobs.runtime.config import config_from_dict
+    from jobs.runtime.config_loading import config_from_dict
 
     data = task_dict(tmp, source, mlflow={"enabled": False}, apply={"max_error_rate": 0.5})
     data["tasks"]["topic"]["lfs"] = {"modules": ["tests.jobs.task_masks_lfs"]}  # raises on every 10th row

@@ -21,7 +21,8 @@ from deltalake import DeltaTable
 from jobs import train
 from jobs.cli import main as cli_main
 from jobs.endmodel import features
-from jobs.runtime.config import EndModelConfig, SourceConfig, config_from_dict
+from jobs.runtime.config import EndModelConfig, SourceConfig
+from jobs.runtime.config_loading import config_from_dict
 from lf_library.errors import ConfigError
 
 pytestmark = pytest.mark.spark

@@ -352,7 +352,7 @@ def test_globals_that_cannot_be_versioned_are_named_on_the_lf(project):
 
 def test_the_jobs_warn_once_per_lf_about_globals_they_cannot_version(project, caplog, tmp_path):
     from jobs import apply_lfs
-    from jobs.runtime.config import config_from_dict
+    from jobs.runtime.config_loading import config_from_dict
 
     (project.root / project.pkg / "words.csv").write_text("word\nwin\n")
     project("usesdata", usesdata=LOADED)

@@ -1,0 +1,359 @@
+"""Loading a pipeline config: YAML files, their bases and environment overlays, ``--set`` overrides.
+
+:func:`load_config` reads a YAML file (and the ``base:`` files it extends), merges an environment
+overlay (``env/<ENV>.yaml`` beside the file, else ``conf/env``) and ``--set section.key=value``
+overrides over it, and validates the result with :func:`config_from_dict` into the frozen dataclasses
+of :mod:`jobs.runtime.config`. Unknown keys fail with a message that names the key, the file or
+``--set`` item it came from, and lists the valid ones. Strings may reference environment variables
+as ``${NAME}`` or ``${NAME:-default}``, expanded once after everything is merged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from jobs.runtime.config import _URI, PipelineConfig
+from lf_library.errors import ConfigError
+
+__all__ = ["load_config", "config_from_dict"]
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _UnsetVariable(ConfigError):
+    """A ``${VAR}`` without a default whose variable is not set (``name``)."""
+
+    def __init__(self, name: str, where: str = "config") -> None:
+        super().__init__(f"{where} references ${{{name}}} but the environment variable is not set; "
+                         f"set it or write ${{{name}:-default}}")
+        self.name = name
+
+
+def _expand_env(value: Any) -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in every string of ``value``."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise _UnsetVariable(name)
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with the valid ones listed."""
+    if hasattr(cls, "from_dict") and cls is not PipelineConfig:
+        try:
+            return cls.from_dict(data or {})
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{where}: {err}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {type(data).__name__}: {data!r}")
+    _reject_unknown(cls, data, where)
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _reject_unknown(cls: type, data: Mapping[str, Any], where: str, origin: str = "") -> None:
+    """Raise for the first key of ``data`` that is not a field of ``cls``, listing the valid ones."""
+    fields = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        label = f"{where}." if where else ""
+        raise ConfigError(
+            f"{origin}unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
+            f"{', '.join(fields)}"
+        )
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for arg in non_none:
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} = {value!r} is not valid; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin is list:
+        if value is None:  # `key:` left empty in YAML, or --set key=null: an empty list
+            return []
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return {str(k): str(v) if not isinstance(v, bool) else str(v).lower() for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        try:
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a{'n integer' if tp is int else ' number'}, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}; pass an existing YAML file with --config") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}; fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    _check_keys(PipelineConfig, _tasks_as_list({k: v for k, v in data.items() if k != "base"}), "", path)
+    return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: ``line L, column C: problem`` (1-based, as editors count)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = " ".join(filter(None, [getattr(err, "context", None), getattr(err, "problem", None)])) or str(err)
+    problem = " ".join(problem.split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
+def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
+    """Reject an unknown key in one config file, naming the file (values are checked after merging)."""
+    if not isinstance(data, Mapping):
+        return
+    if hasattr(cls, "from_dict") and cls is not PipelineConfig:  # its own from_dict checks values later
+        if dataclasses.is_dataclass(cls):  # use_dev_labels: a gold switch spelled under label_model
+            _reject_unknown(cls, {k: v for k, v in data.items() if k != "use_dev_labels"}, where, origin=f"{path}: ")
+        return
+    _reject_unknown(cls, data, where, origin=f"{path}: ")
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        for tp in typing.get_args(hints[name]) or (hints[name],):
+            if dataclasses.is_dataclass(tp):
+                _check_keys(tp, value, f"{where}.{name}" if where else name, path)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r} must look like section.key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yaml_problem(err)}); quote it") from None
+    keys: list[str | int] = []
+    for part in key.strip().split("."):
+        name, *indexes = part.split("[")
+        if not name or any(not i.endswith("]") or not i[:-1].isdigit() for i in indexes):
+            raise ConfigError(f"--set {item!r}: {key.strip()!r} is not a key path; write section.key, or "
+                              f"section.list[0].key to set one item of a list")
+        keys.append(name)
+        keys.extend(int(i[:-1]) for i in indexes)
+    return keys, value
+
+
+def _key_label(keys: Sequence[str | int]) -> str:
+    """``["lfs", "declared", 0, "keywords"]`` -> ``lfs.declared[0].keywords``, as errors name keys."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+
+
+def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
+    """Validate a plain mapping (already merged) into a :class:`PipelineConfig`."""
+    cfg = _build(PipelineConfig, _tasks_as_list(_move_use_dev_labels(_expand_env(dict(data)))), "")
+    if _URI.match(cfg.lakehouse):
+        raise ConfigError(
+            f"lakehouse = {cfg.lakehouse!r} is a URI, but lakelabel keeps run files and the MLflow store under it "
+            f"with local file APIs: use a local or mounted path (/Volumes/..., /dbfs/..., an NFS mount) and put the "
+            f"tables on object storage with tables.votes / tables.labels URIs"
+        )
+    return cfg
+
+
+def _tasks_as_list(data: dict[str, Any]) -> dict[str, Any]:
+    """``tasks:`` may be a mapping of name -> task; make it the list form."""
+    tasks = data.get("tasks")
+    if isinstance(tasks, Mapping):
+        items = []
+        for name, body in tasks.items():
+            if body is not None and not isinstance(body, Mapping):
+                raise ConfigError(f"tasks.{name} must be a mapping (label_space, gold_column, lfs), got {body!r}")
+            items.append({"name": name, **dict(body or {})})
+        data = {**data, "tasks": items}
+    return data
+
+
+def _move_use_dev_labels(data: dict[str, Any]) -> dict[str, Any]:
+    """``label_model.use_dev_labels`` is a pipeline switch, not a model parameter: keep it in ``gold``."""
+    lm = data.get("label_model")
+    if isinstance(lm, Mapping) and "use_dev_labels" in lm:
+        lm = dict(lm)
+        gold = dict(data.get("gold") or {})
+        gold["use_dev_labels"] = lm.pop("use_dev_labels")
+        data = {**data, "label_model": lm, "gold": gold}
+    return data
+
+
+SHIPPED_ENVS = Path(__file__).resolve().parents[2] / "conf" / "env"  # in a clone or an editable install
+
+
+def _env_overlay(path: Path, env: str) -> Path:
+    """``env/<env>.yaml`` beside the config, else the overlay lakelabel ships (``conf/env``), so a
+    team's config kept outside lakelabel's ``conf`` folder can still say ``--env cluster``."""
+    folders = [path.parent / "env"] + ([SHIPPED_ENVS] if SHIPPED_ENVS != (path.parent / "env").resolve() else [])
+    for folder in folders:
+        if (folder / f"{env}.yaml").is_file():
+            return folder / f"{env}.yaml"
+    known = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
+    looked = " and ".join(str(folder / f"{env}.yaml") for folder in folders)
+    raise ConfigError(f"no environment overlay {env!r}: looked for {looked}; known environments: "
+                      f"{', '.join(known) or 'none'}. Fix --env, or write env/{env}.yaml beside {path.name}")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: str | None = None,
+    overrides: Sequence[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Load a pipeline config.
+
+    Parameters
+    ----------
+    path : path, optional
+        The YAML file. It may name a ``base:`` file (relative to itself) that it extends.
+    env : str, optional
+        An overlay name: ``conf/env/<env>.yaml`` beside the config's ``conf`` folder
+        (``local``, ``cluster``, ``databricks``), merged over the file.
+    overrides : sequence of str
+        ``section.key=value`` items (YAML values), applied last.
+    defaults : mapping, optional
+        Values under everything else (used by the demo).
+    """
+    data: dict[str, Any] = dict(defaults or {})
+    files: list[tuple[str, Path]] = []  # the files read, the last merged first (for an unset ${VAR})
+    if path is not None:
+        path = Path(path)
+        # The file, its base, the base's base, ...: merged from the last, so each file wins over its base.
+        chain = [(path, _read_yaml(path))]
+        while base := chain[-1][1].pop("base", None):
+            named_by = chain[-1][0]
+            base_path = (named_by.parent / str(base)).resolve()
+            if not base_path.is_file():
+                raise ConfigError(f"{named_by}: base: {base} names no file ({base_path}); a base path is relative to "
+                                  f"the file that names it, not to the working directory: fix base:")
+            if base_path in {p.resolve() for p, _ in chain}:
+                loop = " -> ".join(str(p) for p, _ in chain) + f" -> {base_path}"
+                raise ConfigError(f"{named_by}: base: {base} makes a loop ({loop}); remove one of the base: keys")
+            chain.append((base_path, _read_yaml(base_path)))
+        files.extend((str(p), p) for p, _ in chain)
+        for _, loaded in reversed(chain):
+            data = _deep_merge(data, loaded)
+        if env:
+            overlay = _env_overlay(path, env)
+            data = _deep_merge(data, _read_yaml(overlay))
+            files.insert(0, (f"environment overlay {overlay}", overlay))
+    set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
+    parsed = [(item, *_parse_override(item)) for item in overrides]
+    # A task added on the command line comes with its label space (tasks.X.label_space=..., or tasks.X={...});
+    # any other --set on a task the config lacks is a typo.
+    new_tasks = {str(keys[1]) for _, keys, value in parsed if keys[0] == "tasks" and len(keys) >= 2 and (
+        (len(keys) == 3 and keys[2] == "label_space") or (len(keys) == 2 and isinstance(value, Mapping)))}
+    for item, keys, value in parsed:
+        tasks = data.get("tasks")
+        if isinstance(tasks, Mapping) and len(keys) >= 2 and keys[0] == "tasks":
+            names = {str(k): k for k in tasks}
+            if str(keys[1]) not in names and str(keys[1]) not in new_tasks:
+                raise ConfigError(f"--set {item!r}: the config has no task {keys[1]!r} (its tasks: "
+                                  f"{', '.join(names) or 'none left'}); fix the name, or also set "
+                                  f"tasks.{keys[1]}.label_space to add a task")
+            if len(keys) == 2 and value is None:  # --set tasks.NAME=null drops the task from this run
+                data["tasks"] = {k: v for k, v in tasks.items() if str(k) != str(keys[1])}
+                continue
+            keys = ["tasks", names.get(str(keys[1]), keys[1]), *keys[2:]]  # a task named 1: is the YAML int 1
+        for i in range(1, len(keys) + 1):  # a misspelled section (aply.x) is reported by its own name
+            set_keys.setdefault(_key_label(keys[:i]), item)
+        node: Any = data
+        for i, key in enumerate(keys):
+            last = i == len(keys) - 1
+            if isinstance(key, int):
+                if not isinstance(node, list):
+                    raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is not a list")
+                if key >= len(node):
+                    raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} has {len(node)} items (from 0); "
+                                      f"set an existing item, or give the whole list ({_key_label(keys[:i])}=[...])")
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is not a section")
+            if last:
+                node[key] = value
+            elif isinstance(key, int):
+                node = node[key]
+            else:
+                node = node.setdefault(key, {})
+    try:
+        return config_from_dict(data)  # ${VAR}s expanded once, after the files and --set are merged
+    except _UnsetVariable as err:
+        for label, file in files:  # name the file that wrote it (the overlay's wins, as in the merge)
+            if "${" + err.name in file.read_text(encoding="utf-8"):
+                raise _UnsetVariable(err.name, label) from None
+        raise
+    except ConfigError as err:
+        unknown = re.match(r"unknown config key (\S+);", str(err))
+        if unknown and unknown.group(1) in set_keys:
+            raise ConfigError(f"--set {set_keys[unknown.group(1)]!r}: {err}") from None
+        raise
