@@ -151,3 +151,35 @@ def test_youtube_example(spark, tmp_path, shared_data, monkeypatch, capsys):
     # The held-out accuracy is in the log too, not only in the summary.
     assert (f"evaluate: {m['eval_rows']:,.0f} held-out rows with gold, coverage {m['eval_coverage']:.1%}, accuracy vs "
             f"gold {m['eval_accuracy']:.4f} (majority vote {m['eval_mv_accuracy']:.4f})") in capsys.readouterr().err
+
+
+def test_demo_never_replaces_a_folder_it_did_not_generate(tmp_path, capsys):
+    """An audit (session 23): `demo --config team.yaml` deleted the files at the config's source.path (and
+    then failed on the config's label space, exit 2); `--lakehouse` was ignored when the config set one, and
+    `--env` was not read at all."""
+    from jobs import demo
+    from lf_library.errors import ConfigError
+
+    data = tmp_path / "mydata"
+    data.mkdir()
+    (data / "precious.csv").write_text("id,text\n1,hello\n")
+    team = tmp_path / "team.yaml"
+    team.write_text(f"lakehouse: {tmp_path / 'lake'}\nsource: {{path: {data}, format: csv, id_column: id}}\n")
+    assert cli.main(["demo", "--rows", "50", "--config", str(team), "-q"]) == 2  # before Spark starts
+    assert f"source.path {data} holds files the demo did not generate" in capsys.readouterr().err
+    assert [p.name for p in data.iterdir()] == ["precious.csv"]
+    with pytest.raises(ConfigError, match=r"holds files the demo did not generate"):  # run() itself refuses too
+        demo.prepare_source(demo.demo_config(None, 50, 0, config=str(team)), 50, 0)
+    assert (data / "precious.csv").read_text() == "id,text\n1,hello\n"
+    # The config's lakehouse holds the generated source too; a different --lakehouse is refused.
+    own = tmp_path / "own.yaml"
+    own.write_text(f"lakehouse: {tmp_path / 'lake'}\n")
+    cfg = demo.demo_config(None, 50, 0, config=str(own))
+    assert (cfg.lakehouse, cfg.source.path) == (str(tmp_path / "lake"), str(tmp_path / "lake" / "source" / "tickets"))
+    with pytest.raises(ConfigError, match=r"^--lakehouse .*other and the config's lakehouse .*lake differ; give one"):
+        demo.demo_config(str(tmp_path / "other"), 50, 0, config=str(own))
+    # --env: the shipped overlays, without a config file
+    assert demo.demo_config(str(tmp_path / "lake"), 50, 0, env="local").spark.master == "local[*]"
+    assert cli.main(["demo", "--rows", "50", "--lakehouse", str(tmp_path / "l3"), "--env", "nosuch", "-q"]) == 2
+    assert "no environment overlay 'nosuch': looked for " in capsys.readouterr().err
+    assert not (tmp_path / "l3").exists() and not (tmp_path / "lake").exists()

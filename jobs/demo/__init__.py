@@ -15,32 +15,47 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from jobs import pipeline
+from jobs import apply_lfs, pipeline
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.config_loading import load_config
+from lf_library.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
 def demo_config(
-    lakehouse: str,
+    lakehouse: str | None,
     rows: int,
     seed: int,
     *,
     config: str | None = None,
+    env: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     tasks: bool = False,
 ) -> PipelineConfig:
-    """The demo's pipeline config; a YAML file and ``--set`` items may override it.
+    """The demo's pipeline config; a YAML file, an environment overlay and ``--set`` items may override it.
 
-    ``tasks``: two tasks, the ticket's topic and its urgency (README "Several tasks at once").
+    ``lakehouse``: ``--lakehouse`` (None: the config's ``lakehouse``, else ``./lakehouse/demo``, or
+    ``./lakehouse/demo_tasks`` with ``tasks``). The generated source goes under the lakehouse unless
+    the config names ``source.path``. ``tasks``: two tasks, the ticket's topic and its urgency
+    (README "Several tasks at once").
     """
     if rows < 1:
-        from lf_library.errors import ConfigError
-
         raise ConfigError(f"--rows must be at least 1, got {rows}")
-    root = Path(lakehouse).resolve()
+    root = Path(lakehouse or ("./lakehouse/demo_tasks" if tasks else "./lakehouse/demo")).resolve()
+    cfg = load_config(config, env=env, overrides=overrides, defaults=_defaults(root, tasks))
+    chosen = Path(cfg.lakehouse).resolve()
+    if chosen != root:
+        if lakehouse is not None:
+            raise ConfigError(f"--lakehouse {lakehouse} and the config's lakehouse {cfg.lakehouse} differ; give one of "
+                              f"them (drop --lakehouse, or lakehouse: from {config or '--set'})")
+        # The config's lakehouse: the generated source goes under it too, as under --lakehouse.
+        cfg = load_config(config, env=env, overrides=overrides, defaults=_defaults(chosen, tasks))
+    return cfg
+
+
+def _defaults(root: Path, tasks: bool) -> dict[str, Any]:
     defaults: dict[str, Any] = {
         "lakehouse": str(root),
         "source": {
@@ -62,12 +77,34 @@ def demo_config(
         defaults["lfs"]["modules"].append("lf_library.lfs.demo_urgency")
         defaults["tasks"] = {"topic": {"label_space": list(LABEL_SPACE), "gold_column": "true_label"},
                              "urgency": {"label_space": list(URGENCY_SPACE), "gold_column": "true_urgency"}}
-    return load_config(config, overrides=overrides, defaults=defaults)
+    return defaults
+
+
+def check_source_folder(cfg: PipelineConfig) -> Path:
+    """The folder the demo generates its source in: its own (``_demo.json``), empty or absent. A folder of
+    other files (a config whose ``source.path`` names a team's data) is refused, never replaced."""
+    path = Path(cfg.source.path if isinstance(cfg.source.path, str) else cfg.source.path[0])
+    if path.exists() and not (path / "_demo.json").exists() and (path.is_file() or any(path.iterdir())):
+        raise ConfigError(f"source.path {path} holds files the demo did not generate, and the demo writes its synthetic "
+                          f"tickets there: remove source.path from the config (the demo then writes under the "
+                          f"lakehouse), or point it at a new folder")
+    return path
+
+
+def _precheck(args: Any, cfg: PipelineConfig) -> None:
+    """Before Spark starts: the LFs and label spaces load, and the source folder is the demo's to write."""
+    if cfg.tasks:
+        from jobs.tasks import build_task_set
+
+        build_task_set(cfg)
+    else:
+        apply_lfs.build_registry(cfg)
+    check_source_folder(cfg)
 
 
 def prepare_source(cfg: PipelineConfig, rows: int, seed: int) -> str:
-    """Generate the demo source unless the same rows and seed are already there."""
-    path = Path(cfg.source.path if isinstance(cfg.source.path, str) else cfg.source.path[0])
+    """Generate the demo source unless the same rows and seed are already there (:func:`check_source_folder`)."""
+    path = check_source_folder(cfg)
     marker = path / "_demo.json"
     wanted = {"rows": rows, "seed": seed}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
@@ -175,8 +212,9 @@ def _options(p: Any) -> None:
 COMMAND = command.Command(
     name="demo", help="generate a synthetic ticket dataset and run the whole pipeline on it",
     add_arguments=_options,
-    make_config=lambda a: demo_config(a.lakehouse or ("./lakehouse/demo_tasks" if a.tasks else "./lakehouse/demo"),
-                                      a.rows, a.seed, config=a.config, overrides=a.overrides, tasks=a.tasks),
+    make_config=lambda a: demo_config(a.lakehouse, a.rows, a.seed, config=a.config, env=a.env, overrides=a.overrides,
+                                      tasks=a.tasks),
+    precheck=_precheck,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, rows=args.rows, seed=args.seed),
 )
 

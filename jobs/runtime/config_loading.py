@@ -251,17 +251,20 @@ def _move_use_dev_labels(data: dict[str, Any]) -> dict[str, Any]:
 SHIPPED_ENVS = Path(__file__).resolve().parents[2] / "conf" / "env"  # in a clone or an editable install
 
 
-def _env_overlay(path: Path, env: str) -> Path:
+def _env_overlay(path: Path | None, env: str) -> Path:
     """``env/<env>.yaml`` beside the config, else the overlay lakelabel ships (``conf/env``), so a
-    team's config kept outside lakelabel's ``conf`` folder can still say ``--env cluster``."""
-    folders = [path.parent / "env"] + ([SHIPPED_ENVS] if SHIPPED_ENVS != (path.parent / "env").resolve() else [])
+    team's config kept outside lakelabel's ``conf`` folder can still say ``--env cluster`` (and the
+    demo, which needs no config file)."""
+    beside = [path.parent / "env"] if path is not None else []
+    folders = beside + ([SHIPPED_ENVS] if not beside or SHIPPED_ENVS != beside[0].resolve() else [])
     for folder in folders:
         if (folder / f"{env}.yaml").is_file():
             return folder / f"{env}.yaml"
     known = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
     looked = " and ".join(str(folder / f"{env}.yaml") for folder in folders)
     raise ConfigError(f"no environment overlay {env!r}: looked for {looked}; known environments: "
-                      f"{', '.join(known) or 'none'}. Fix --env, or write env/{env}.yaml beside {path.name}")
+                      f"{', '.join(known) or 'none'}. Fix --env" + (f", or write env/{env}.yaml beside {path.name}"
+                                                                     if path is not None else ""))
 
 
 def load_config(
@@ -304,10 +307,10 @@ def load_config(
         files.extend((str(p), p) for p, _ in chain)
         for _, loaded in reversed(chain):
             data = _deep_merge(data, loaded)
-        if env:
-            overlay = _env_overlay(path, env)
-            data = _deep_merge(data, _read_yaml(overlay))
-            files.insert(0, (f"environment overlay {overlay}", overlay))
+    if env:
+        overlay = _env_overlay(path, env)
+        data = _deep_merge(data, _read_yaml(overlay))
+        files.insert(0, (f"environment overlay {overlay}", overlay))
     set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
     parsed = [(item, *_parse_override(item)) for item in overrides]
     # A task added on the command line comes with its label space (tasks.X.label_space=..., or tasks.X={...});
