@@ -266,7 +266,11 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
     # The whole command from its config's loading: prechecks, Spark's start-up and the job.
     summary["seconds"] = round(time.perf_counter() - started, 3)
     if cmd.stage_summary:
-        write_json(run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json", summary)
+        path = run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json"
+        # A retry that had nothing to do keeps the record of the attempt that did the work (the tables it wrote):
+        # diff, drift, explain and verify find the run by it.
+        if not (summary.get("skipped") and path.is_file()):
+            write_json(path, summary)
     if args.summary_json:
         path = Path(args.summary_json)
         try:
