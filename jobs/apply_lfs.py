@@ -392,17 +392,21 @@ def run(
                 )
         _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
         _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)
+        if hashes_needed:
+            # A non-Delta source: store its row hashes for the next run before the votes commit names them, and
+            # only once the votes passed their checks, so a refused apply commits nothing.
+            hashes["before"] = None if (local_path_missing(hashes_path) is not None if is_local_path(hashes_path)
+                                        else not io.table_exists(hashes_path)) else io.table_version(hashes_path)
+            version = row_changes.write_row_hashes(
+                source, hashes_path, io, run_id,
+                appended=changes.rows if changes is not None and not plan.full else None)
+            hashes["written"], holder["row_hashes_version"] = True, version
+            commit_metadata[VOTES_META_KEY] = replace(
+                pending, lfs=stats, row_masks=masks, row_hashes_version=version).to_json()
 
-    hashes_path, hashes_before = None, None  # the row hashes this apply writes, put back if the votes fail
-    if hashes_needed:
-        # A non-Delta source: store its row hashes for the next run before the votes commit names them.
-        hashes_path = incremental.row_hashes_path(cfg)
-        new = (local_path_missing(hashes_path) is not None if is_local_path(hashes_path)
-               else not io.table_exists(hashes_path))
-        hashes_before = None if new else io.table_version(hashes_path)
-        hashes_version = row_changes.write_row_hashes(
-            source, hashes_path, io, run_id,
-            appended=changes.rows if changes is not None and not plan.full else None)
+    # The row hashes this apply writes (in validate), put back if the votes fail after them.
+    hashes_path = incremental.row_hashes_path(cfg) if hashes_needed else None
+    hashes: dict[str, Any] = {"before": None, "written": False}
     label_space = tuple(registry.label_space)
     pending = ApplyResult(
         run_id=run_id,
@@ -456,12 +460,12 @@ def run(
             changes.release()
         if masks_folder is not None and not (committed and holder.get("row_masks")):
             apply_masks.remove(masks_folder)
-        if hashes_path is not None and not committed:  # removed again after a failed first apply
+        if hashes["written"] and not committed:  # removed again after a failed first apply
             try:
                 how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
-                io.restore_table(hashes_path, hashes_before, reason=f"apply {run_id} {how_ended}")
+                io.restore_table(hashes_path, hashes["before"], reason=f"apply {run_id} {how_ended}")
             except Exception as err:  # the apply's own error is the one to report
-                log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes_before, err)
+                log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes["before"], err)
     if committed and prior is not None and prior.row_masks.get("path"):  # the votes they belonged to are replaced
         if replaced_masks is None:
             apply_masks.remove(prior.row_masks["path"])
@@ -469,7 +473,8 @@ def run(
             replaced_masks.append(prior.row_masks["path"])
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds,
-                    row_masks=holder.get("row_masks", {}))
+                    row_masks=holder.get("row_masks", {}),
+                    row_hashes_version=holder.get("row_hashes_version", pending.row_hashes_version))
     total_errors = sum(lf.errors for lf in final.lfs)
     kept = f" and kept {len(kept_files)} file(s) of the previous version" if kept_files else ""
     log.info("apply: wrote %d vote row(s)%s to %s v%s in %.1fs (%d LF error(s) over the table's rows)",

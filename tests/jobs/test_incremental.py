@@ -159,7 +159,7 @@ def test_each_apply_is_one_commit_and_a_failure_keeps_the_votes(delta_sequence):
     assert not {f for f in files[0] if "lf_name=good_words" in f} & files[1]
 
 
-def test_parquet_source_uses_row_hashes(spark, tmp_path):
+def test_parquet_source_uses_row_hashes(spark, tmp_path, monkeypatch):
     rows = make_rows(30)
     src = write_source(tmp_path, rows)
     cfg = make_cfg(tmp_path, src)
@@ -176,13 +176,29 @@ def test_parquet_source_uses_row_hashes(spark, tmp_path):
     incremental = votes(spark, cfg)
     forced = apply_lfs.run(spark, cfg, run_id="p3", registry=reg, force=True)
     assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
-    # An apply that fails while its votes are written (an LF over the error budget) puts the row
-    # hashes it stored back: the table holds the rows it held, and the votes are unchanged.
+    # An apply whose votes fail their checks (an LF over the error budget) stores no row hashes: the hashes
+    # table is not committed to at all (an audit, session 23: it was written, then restored, two versions
+    # for a refused apply), and the votes are unchanged.
     hashes = cfg.table_path("votes") + "_row_hashes"
-    stored = sorted(DeltaTable(hashes).to_pandas()["__id"])
+    stored, version = sorted(DeltaTable(hashes).to_pandas()["__id"]), DeltaTable(hashes).version()
     make_rows(40).iloc[33:].assign(id=lambda d: "m" + d.id).to_parquet(tmp_path / "src" / "part-2.parquet", index=False)
     with pytest.raises(LFErrorRateExceeded):
         apply_lfs.run(spark, cfg, run_id="p4", registry=registry(GOOD, BAD, stars, picky_broken))
+    assert sorted(DeltaTable(hashes).to_pandas()["__id"]) == stored and votes(spark, cfg) == incremental
+    assert DeltaTable(hashes).version() == version
+    # An apply that fails after it stored them (here its votes commit) puts them back.
+    from jobs.delta_io import local
+
+    real = local.LocalDeltaIO._commit
+
+    def lost(self, root, *args, **kwargs):
+        if root.rstrip("/").endswith("/votes"):
+            raise RuntimeError("the votes commit failed")
+        return real(self, root, *args, **kwargs)
+
+    monkeypatch.setattr(local.LocalDeltaIO, "_commit", lost)
+    with pytest.raises(Exception, match="the votes commit failed"):
+        apply_lfs.run(spark, cfg, run_id="p5", registry=reg)
     assert sorted(DeltaTable(hashes).to_pandas()["__id"]) == stored and votes(spark, cfg) == incremental
     assert DeltaTable(hashes).history(1)[0]["operation"] == "RESTORE"
 
