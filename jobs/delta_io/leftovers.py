@@ -69,10 +69,14 @@ class WriterLock:
         self.fd = fd
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         if self.fd is None:
             return
         try:
+            if exc_type is not None and _has_files_of(self.path.parent.parent, self.path.stem):
+                # A failed write whose task still left a file (it finished it after the write deleted its files):
+                # the lock file stays, unlocked once closed below, so the next write's sweep deletes that file.
+                return
             self.path.unlink(missing_ok=True)
             if self.path.parent.is_dir() and not any(self.path.parent.iterdir()):
                 self.path.parent.rmdir()
@@ -81,6 +85,15 @@ class WriterLock:
         finally:
             os.close(self.fd)
             self.fd = None
+
+
+def _has_files_of(root: Path, write_id: str) -> bool:
+    """Whether a data file of ``write_id`` is under the table folder ``root``."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "_delta_log" and d != LOCK_DIR]
+        if any((m := _DATA_FILE.match(name)) and m["write_id"] == write_id for name in files):
+            return True
+    return False
 
 
 def _writer_dead(lock: Path) -> bool:

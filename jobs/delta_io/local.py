@@ -20,6 +20,7 @@ import json
 import os
 import logging
 import uuid
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -71,9 +72,16 @@ def _column(name: str) -> Any:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _cancel_jobs(spark: Any) -> None:
+def _cancel_jobs(spark: Any, wait_seconds: float = 10.0) -> None:
+    """Cancel the running Spark jobs and wait (at most ``wait_seconds``) until their tasks have stopped, so
+    the files deleted next are not followed by one a task was still finishing (a drill, session 23: a
+    SIGTERM in the write left one such file in the labels folder)."""
     try:
-        spark.sparkContext.cancelAllJobs()
+        sc = spark.sparkContext
+        sc.cancelAllJobs()
+        tracker, deadline = sc.statusTracker(), time.monotonic() + wait_seconds
+        while tracker.getActiveStageIds() and time.monotonic() < deadline:
+            time.sleep(0.1)
     except BaseException:  # noqa: BLE001 - best effort while unwinding; the next write sweeps leftovers
         pass
 
@@ -473,7 +481,6 @@ class LocalDeltaIO:
         """Remove actions for the data files ``paths`` of the table's current snapshot."""
         if not paths:
             return []
-        import time
 
         from deltalake.transaction import RemoveAction
 

@@ -183,6 +183,55 @@ def test_next_write_sweeps_only_dead_lakelabel_leftovers(spark, tmp_path):
     assert DeltaTable(str(root)).to_pandas().shape[0] > 0
 
 
+def test_a_stopped_write_leaves_no_file_a_task_finished_late(spark, tmp_path):
+    """A drill (session 23): SIGTERM in the write stage left a Parquet file in the labels folder, finished by a
+    task after the write had deleted its files; with its lock file gone, sweeps left it alone for a day. The
+    stopped write now waits for its cancelled tasks, and a file that still appears keeps its lock file for the
+    next write's sweep."""
+    import threading
+
+    from jobs.delta_io import local
+    from jobs.delta_io.leftovers import sweep
+
+    def slow(batches):
+        for batch in batches:
+            time.sleep(60)
+            yield batch
+
+    job = threading.Thread(target=lambda: _ignore(spark.range(2, numPartitions=2).mapInPandas(slow, "id long").collect))
+    job.start()
+    tracker = spark.sparkContext.statusTracker()
+    while not tracker.getActiveStageIds():
+        time.sleep(0.05)
+    started = time.monotonic()
+    local._cancel_jobs(spark)
+    assert tracker.getActiveStageIds() == [] and time.monotonic() - started < 10
+    job.join(30)
+    assert not job.is_alive()
+
+    root = tmp_path / "labels"
+    root.mkdir()
+    wid = "d" * 32
+    late = root / f"part-00001-{wid}-0123abcd-0000.c000.snappy.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        with WriterLock(str(root), wid):
+            late.write_bytes(b"finished after the write deleted its files")
+            raise KeyboardInterrupt
+    assert (root / LOCK_DIR / f"{wid}.lock").exists()  # unlocked: its writer is done
+    assert sweep(str(root), [], []) == [str(late)] and not (root / LOCK_DIR / f"{wid}.lock").exists()
+    with pytest.raises(KeyboardInterrupt):  # nothing left behind: no lock file either
+        with WriterLock(str(root), "e" * 32):
+            raise KeyboardInterrupt
+    assert not (root / LOCK_DIR).exists()
+
+
+def _ignore(call):
+    try:
+        call()
+    except Exception:  # the cancelled job's error
+        pass
+
+
 def test_worker_that_crashes_on_every_attempt_is_transient_exit_3(spark, tmp_path, capsys):
     from jobs.runtime.exits import EXIT_TRANSIENT, guarded
 
