@@ -320,6 +320,11 @@ def run(
     log.info("apply: %d rows from %s, %d LFs", n_rows, source.description, len(registry))
     if not plan.full and not plan.source_changed and prior is not None:
         hashes_version, hashes_needed = prior.row_hashes_version, False
+    elif hashes_needed and _hashes_still_current(cfg, io, prior, source, registry):
+        # A full apply (--force, every LF changed) of the rows the stored hashes are of: they stay (a drill, session
+        # 23: every full apply wrote the whole hashes table again, a new version as big as the votes).
+        hashes_version, hashes_needed = prior.row_hashes_version, False
+        log.info("apply: the source is unchanged since the stored row hashes (v%s); keeping them", hashes_version)
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
     kept_files: list[str] = []
@@ -483,6 +488,18 @@ def run(
     ran = None if every else set(final.applied_lfs)  # new rows: every LF ran on them
     _warn_about_lfs([lf for lf in final.lfs if ran is None or lf.name in ran], final.n_rows, cfg.apply.max_error_rate)
     return final
+
+
+def _hashes_still_current(cfg: PipelineConfig, io: Any, prior: ApplyResult | None, source: Source,
+                          registry: LFRegistry) -> bool:
+    """Whether the row hashes the previous apply stored are of this source's rows, read this way."""
+    if prior is None or prior.row_hashes_version is None or not prior.source_fingerprint:
+        return False
+    if prior.source_fingerprint != source.info.fingerprint or prior.reading != incremental.reading_key(
+            cfg, source, registry):
+        return False
+    path = incremental.row_hashes_path(cfg)
+    return io.table_exists(path) and io.unchanged_since(path, prior.row_hashes_version)
 
 
 def _warn_about_lfs(stats: Sequence[LFApplyStats], n_rows: int, max_error_rate: float) -> None:

@@ -176,6 +176,10 @@ def test_parquet_source_uses_row_hashes(spark, tmp_path, monkeypatch):
     incremental = votes(spark, cfg)
     forced = apply_lfs.run(spark, cfg, run_id="p3", registry=reg, force=True)
     assert votes(spark, cfg) == incremental and stats(second) == stats(forced)
+    # The forced apply read the rows the stored hashes are of: it kept them (it wrote the table again, as big as
+    # the votes, on every full apply).
+    hashes_table = DeltaTable(cfg.table_path("votes") + "_row_hashes")
+    assert forced.row_hashes_version == second.row_hashes_version == hashes_table.version()
     # An apply whose votes fail their checks (an LF over the error budget) stores no row hashes: the hashes
     # table is not committed to at all (an audit, session 23: it was written, then restored, two versions
     # for a refused apply), and the votes are unchanged.
