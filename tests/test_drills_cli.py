@@ -564,3 +564,31 @@ def test_the_write_checks_write_a_byte_so_a_full_disk_fails_before_the_work(tmp_
         f"lakehouse {tmp_path / 'lake'} cannot be written (File too large); make it writable for this user or set "
         "lakehouse to a writable folder"], done.stdout + done.stderr
     assert not list(tmp_path.glob(".lakelabel-write-check-*")) and not list((tmp_path / "lake").iterdir())
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("tables.labels=", "tables.labels is empty (''); set it to the labels table's path"),
+    ("tables.votes= ", "tables.votes is empty (''); set it to the votes table's path"),
+    ("lakehouse=", "lakehouse is empty (''); set it to the folder for the output tables"),
+    ("source.path=", "source.path is empty (''); set it to a Delta table, Parquet or CSV path"),
+    ("evaluation.path=", "evaluation.path is empty (''); set it to a Delta table, Parquet or CSV path"),
+    ("tables.labels=.", "tables.labels = '.' is the lakehouse folder"),
+    ("tables.labels=votes", "tables.votes ({lake}/votes) and tables.labels ({lake}/votes) are the same table"),
+])
+def test_an_empty_or_clashing_path_key_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, setting,
+                                                                            message):
+    """An unset orchestrator template variable gives `--set tables.labels=`: the labels table went to the
+    lakehouse root (`lakehouse=`: the working directory), exit 0."""
+    from jobs.runtime import session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started with an empty path key")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(10)))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, lines = run_cli(capsys, "run", "--config", str(config), "--set", setting, "-q")
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("lakelabel: error: " + message.format(lake=tmp_path / "lake")), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no lakehouse, nothing in the working directory
