@@ -128,6 +128,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if tp is int and isinstance(value, float) and not value.is_integer():  # int(1.5) would be 1
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
         try:
             return tp(value)
         except (TypeError, ValueError):
