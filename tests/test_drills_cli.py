@@ -592,3 +592,25 @@ def test_an_empty_or_clashing_path_key_is_refused_before_anything_is_written(tmp
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith("lakelabel: error: " + message.format(lake=tmp_path / "lake")), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no lakehouse, nothing in the working directory
+
+
+def test_a_damaged_delta_log_is_exit_2_naming_the_table_in_every_command(spark, tmp_path, capsys):
+    """A truncated commit file: explain said `DeltaError: Kernel error: ...` (exit 1), analyze and write
+    `cannot load version None of Delta table .../labels: ...` (exit 2, no fix)."""
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(20)))
+    assert cli.main(["run", "--config", str(config), "--run-id", "r1", "-q"]) == 0
+    labels = tmp_path / "lake" / "labels"
+    commits = sorted((labels / "_delta_log").glob("*.json"))
+    assert commits
+    with open(commits[-1], "r+b") as handle:
+        handle.truncate(50)
+    capsys.readouterr()
+    for argv in (["explain", "--row-id", "r001"], ["analyze"], ["write", "--run-id", "r1"]):
+        code, lines = run_cli(capsys, *argv, "--config", str(config), "-q")
+        assert code == 2 and len(lines) == 1, (argv, lines)
+        assert lines[0].startswith(f"lakelabel: error: Delta table {labels}: its Delta log cannot be read (Kernel "
+                                   f"error: Json error: "), (argv, lines)
+        assert lines[0].endswith(f"; the table is damaged: restore the damaged file under {labels}/_delta_log from a "
+                                 f"backup (or the table from a copy) and check the table's history before the next "
+                                 f"run"), (argv, lines)
+        assert "version None" not in lines[0]
