@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from jobs import cli
+from jobs.runtime.command import package_version
 from tests.conftest import REPO
 from tests.jobs.test_pipeline import make_rows, write_source
 
@@ -614,3 +615,19 @@ def test_a_damaged_delta_log_is_exit_2_naming_the_table_in_every_command(spark, 
                                  f"backup (or the table from a copy) and check the table's history before the next "
                                  f"run"), (argv, lines)
         assert "version None" not in lines[0]
+
+
+def test_package_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
+    """`lakelabel package --out FILE` exited 1 with `FileExistsError: [Errno 17] File exists`."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    code, lines = run_cli(capsys, "package", "--out", str(afile), "-q")
+    assert code == 2 and lines == [f"lakelabel: error: --out {afile} is a file; --out names the folder to write "
+                                   f"lakelabel-{package_version()}.zip into (default dist): pass a folder path"], lines
+    code, lines = run_cli(capsys, "package", "--out", str(afile / "dist"), "-q")
+    assert code == 2 and lines == [f"lakelabel: error: --out {afile / 'dist'} lies under {afile}, which is a file; "
+                                   f"--out names the folder to write lakelabel-{package_version()}.zip into (default "
+                                   f"dist): pass a folder path"], lines
+    assert afile.read_text() == "keep me"
+    assert run_cli(capsys, "package", "--out", str(tmp_path / "dist"), "-q")[0] == 0
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == [f"lakelabel-{package_version()}.zip"]
