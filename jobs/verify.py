@@ -294,7 +294,7 @@ def _run(args: Any, cfg: PipelineConfig, run_id: str | None, spark: SparkSession
 
 COMMAND = command.Command(
     name="verify", help="rebuild the labels run --run-id wrote (time travel) and check the labels table matches",
-    new_run_id=False,
+    new_run_id=False, run_id_help="the run whose labels to rebuild and check (required)",
     run=_run, add_arguments=_options, precheck=_precheck,
     done=lambda s: (f"lakelabel verify: run {s['run_id']}: {s['counts']['rows']} labels"
                     f"{' of task ' + s['task'] if s.get('task') else ''} match their rebuild"),

@@ -631,3 +631,24 @@ def test_package_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
     assert afile.read_text() == "keep me"
     assert run_cli(capsys, "package", "--out", str(tmp_path / "dist"), "-q")[0] == 0
     assert [p.name for p in (tmp_path / "dist").iterdir()] == [f"lakelabel-{package_version()}.zip"]
+
+
+@pytest.mark.parametrize("command, says", [
+    (["verify"], "the run whose labels to rebuild and check (required)"),
+    (["analyze"], "the run to read (default: the run that wrote the latest labels)"),
+    (["explain"], "the run to read (default: the run that wrote the latest labels)"),
+    (["train"], "the run to read (default: the run that wrote the latest labels)"),
+    (["annotate"], "the run to read (default: the run that wrote the latest labels)"),
+    (["diff"], "not used by diff (--from and --to name the runs)"),
+    (["run"], "run id (default: a new one); rerunning with the same id is a no-op per stage"),
+])
+def test_run_id_help_says_what_the_option_does_in_each_command(capsys, command, says):
+    """Every command's --help said "run id (default: a new one); rerunning ... is a no-op", also where
+    --run-id picks an existing run, or is required (verify)."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*command, "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert f"--run-id RUN_ID {says}" in text, text
+    assert ("no-op per stage" in text) == (command == ["run"])
+    assert "--env ENV environment overlay: env/<ENV>.yaml beside the config, else lakelabel's conf/env/<ENV>.yaml" in text
