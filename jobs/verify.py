@@ -157,8 +157,10 @@ def _check_match(stored: DataFrame, rebuilt: DataFrame, what: str, run_id: str, 
                   f"{list(example['r']['probabilities'])}")
     else:
         detail = f"; e.g. row id {example['id']}"
-    raise InputDataError(f"{what} does not match run {run_id}'s rebuild from votes v{votes_version} and source "
-                         f"v{source_version}: {kinds}{detail}")
+    # A Parquet or CSV source has no version ("source vNone"): it is named without one.
+    source = "the source" if source_version is None else f"source v{source_version}"
+    raise InputDataError(f"{what} does not match run {run_id}'s rebuild from votes v{votes_version} and {source}: "
+                         f"{kinds}{detail}")
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict[str, Any]:
