@@ -21,9 +21,25 @@ def _package_options(p) -> None:
 
 
 def _package(args) -> int:
-    from jobs.runtime.package import build_zip
+    from pathlib import Path
 
-    print(build_zip(args.out))
+    from jobs.runtime.package import build_zip, version
+    from lf_library.errors import ConfigError
+
+    out = Path(args.out)
+    zip_name = f"lakelabel-{version()}.zip"
+    blocker = next((p for p in [out, *out.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        what = "is a file" if blocker == out else f"lies under {blocker}, which is a file"
+        raise ConfigError(f"--out {out} {what}; --out names the folder to write {zip_name} into (default dist): "
+                          f"pass a folder path")
+    if (out / zip_name).is_dir():
+        raise ConfigError(f"--out {out}: {out / zip_name} is a folder; remove it or pass another --out folder")
+    try:
+        print(build_zip(out))
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write {zip_name} there ({err.strerror or err}); pass a writable "
+                          f"folder") from None
     return 0
 
 

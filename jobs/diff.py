@@ -253,6 +253,7 @@ def _done(s: dict[str, Any]) -> str:
 
 COMMAND = command.Command(
     name="diff", help="which labels changed between two runs and which LF changes flipped them", new_run_id=False,
+    run_id_help="not used by diff (--from and --to name the runs); accepted like every command's",
     add_arguments=_options, done=_done, precheck=lambda args, cfg: check_threshold(args.threshold),
     run=lambda args, cfg, run_id, spark: run(spark, cfg, from_run=args.from_run, to_run=args.to_run,
                                              threshold=args.threshold),

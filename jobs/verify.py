@@ -157,8 +157,10 @@ def _check_match(stored: DataFrame, rebuilt: DataFrame, what: str, run_id: str, 
                   f"{list(example['r']['probabilities'])}")
     else:
         detail = f"; e.g. row id {example['id']}"
-    raise InputDataError(f"{what} does not match run {run_id}'s rebuild from votes v{votes_version} and source "
-                         f"v{source_version}: {kinds}{detail}")
+    # A Parquet or CSV source has no version ("source vNone"): it is named without one.
+    source = "the source" if source_version is None else f"source v{source_version}"
+    raise InputDataError(f"{what} does not match run {run_id}'s rebuild from votes v{votes_version} and {source}: "
+                         f"{kinds}{detail}")
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict[str, Any]:
@@ -294,7 +296,7 @@ def _run(args: Any, cfg: PipelineConfig, run_id: str | None, spark: SparkSession
 
 COMMAND = command.Command(
     name="verify", help="rebuild the labels run --run-id wrote (time travel) and check the labels table matches",
-    new_run_id=False,
+    new_run_id=False, run_id_help="the run whose labels to rebuild and check (required)",
     run=_run, add_arguments=_options, precheck=_precheck,
     done=lambda s: (f"lakelabel verify: run {s['run_id']}: {s['counts']['rows']} labels"
                     f"{' of task ' + s['task'] if s.get('task') else ''} match their rebuild"),

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from jobs import cli
+from jobs.runtime.command import package_version
 from tests.conftest import REPO
 from tests.jobs.test_pipeline import make_rows, write_source
 
@@ -564,3 +565,90 @@ def test_the_write_checks_write_a_byte_so_a_full_disk_fails_before_the_work(tmp_
         f"lakehouse {tmp_path / 'lake'} cannot be written (File too large); make it writable for this user or set "
         "lakehouse to a writable folder"], done.stdout + done.stderr
     assert not list(tmp_path.glob(".lakelabel-write-check-*")) and not list((tmp_path / "lake").iterdir())
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("tables.labels=", "tables.labels is empty (''); set it to the labels table's path"),
+    ("tables.votes= ", "tables.votes is empty (''); set it to the votes table's path"),
+    ("lakehouse=", "lakehouse is empty (''); set it to the folder for the output tables"),
+    ("source.path=", "source.path is empty (''); set it to a Delta table, Parquet or CSV path"),
+    ("evaluation.path=", "evaluation.path is empty (''); set it to a Delta table, Parquet or CSV path"),
+    ("tables.labels=.", "tables.labels = '.' is the lakehouse folder"),
+    ("tables.labels=votes", "tables.votes ({lake}/votes) and tables.labels ({lake}/votes) are the same table"),
+])
+def test_an_empty_or_clashing_path_key_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, setting,
+                                                                            message):
+    """An unset orchestrator template variable gives `--set tables.labels=`: the labels table went to the
+    lakehouse root (`lakehouse=`: the working directory), exit 0."""
+    from jobs.runtime import session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started with an empty path key")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(10)))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, lines = run_cli(capsys, "run", "--config", str(config), "--set", setting, "-q")
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("lakelabel: error: " + message.format(lake=tmp_path / "lake")), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no lakehouse, nothing in the working directory
+
+
+def test_a_damaged_delta_log_is_exit_2_naming_the_table_in_every_command(spark, tmp_path, capsys):
+    """A truncated commit file: explain said `DeltaError: Kernel error: ...` (exit 1), analyze and write
+    `cannot load version None of Delta table .../labels: ...` (exit 2, no fix)."""
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(20)))
+    assert cli.main(["run", "--config", str(config), "--run-id", "r1", "-q"]) == 0
+    labels = tmp_path / "lake" / "labels"
+    commits = sorted((labels / "_delta_log").glob("*.json"))
+    assert commits
+    with open(commits[-1], "r+b") as handle:
+        handle.truncate(50)
+    capsys.readouterr()
+    for argv in (["explain", "--row-id", "r001"], ["analyze"], ["write", "--run-id", "r1"]):
+        code, lines = run_cli(capsys, *argv, "--config", str(config), "-q")
+        assert code == 2 and len(lines) == 1, (argv, lines)
+        assert lines[0].startswith(f"lakelabel: error: Delta table {labels}: its Delta log cannot be read (Kernel "
+                                   f"error: Json error: "), (argv, lines)
+        assert lines[0].endswith(f"; the table is damaged: restore the damaged file under {labels}/_delta_log from a "
+                                 f"backup (or the table from a copy) and check the table's history before the next "
+                                 f"run"), (argv, lines)
+        assert "version None" not in lines[0]
+
+
+def test_package_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
+    """`lakelabel package --out FILE` exited 1 with `FileExistsError: [Errno 17] File exists`."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    code, lines = run_cli(capsys, "package", "--out", str(afile), "-q")
+    assert code == 2 and lines == [f"lakelabel: error: --out {afile} is a file; --out names the folder to write "
+                                   f"lakelabel-{package_version()}.zip into (default dist): pass a folder path"], lines
+    code, lines = run_cli(capsys, "package", "--out", str(afile / "dist"), "-q")
+    assert code == 2 and lines == [f"lakelabel: error: --out {afile / 'dist'} lies under {afile}, which is a file; "
+                                   f"--out names the folder to write lakelabel-{package_version()}.zip into (default "
+                                   f"dist): pass a folder path"], lines
+    assert afile.read_text() == "keep me"
+    assert run_cli(capsys, "package", "--out", str(tmp_path / "dist"), "-q")[0] == 0
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == [f"lakelabel-{package_version()}.zip"]
+
+
+@pytest.mark.parametrize("command, says", [
+    (["verify"], "the run whose labels to rebuild and check (required)"),
+    (["analyze"], "the run to read (default: the run that wrote the latest labels)"),
+    (["explain"], "the run to read (default: the run that wrote the latest labels)"),
+    (["train"], "the run to read (default: the run that wrote the latest labels)"),
+    (["annotate"], "the run to read (default: the run that wrote the latest labels)"),
+    (["diff"], "not used by diff (--from and --to name the runs)"),
+    (["run"], "run id (default: a new one); rerunning with the same id is a no-op per stage"),
+])
+def test_run_id_help_says_what_the_option_does_in_each_command(capsys, command, says):
+    """Every command's --help said "run id (default: a new one); rerunning ... is a no-op", also where
+    --run-id picks an existing run, or is required (verify)."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*command, "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert f"--run-id RUN_ID {says}" in text, text
+    assert ("no-op per stage" in text) == (command == ["run"])
+    assert "--env ENV environment overlay: env/<ENV>.yaml beside the config, else lakelabel's conf/env/<ENV>.yaml" in text

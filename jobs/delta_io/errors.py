@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lf_library.errors import LakelabelError
+from lf_library.errors import InputDataError, LakelabelError
 
 
 class DeltaWriteError(LakelabelError, RuntimeError):
@@ -28,3 +28,13 @@ def _summary(err: BaseException) -> str:
     if len(lines) > 1 and re.match(r"^An error occurred while calling ", lines[0]):
         return f"{lines[0]} {lines[1]}"[:500]
     return (lines[0] if lines else type(err).__name__)[:500]
+
+
+def unreadable_delta_log(root: str, err: BaseException) -> InputDataError:
+    """The error for a Delta table whose log delta-rs cannot read (a truncated or damaged commit file):
+    bad input, which a retry does not fix (``err``: delta-rs' error; its first line is the reason)."""
+    return InputDataError(
+        f"Delta table {root}: its Delta log cannot be read ({_summary(err)}); the table is damaged: restore the "
+        f"damaged file under {root.rstrip('/')}/_delta_log from a backup (or the table from a copy) and check the "
+        f"table's history before the next run"
+    )

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
+from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary, unreadable_delta_log
 from jobs.delta_io.files import (
     _FILES_DDL,
     _check_hive_layout,
@@ -461,7 +461,7 @@ class LocalDeltaIO:
 
         if not DeltaTable.is_deltatable(root, self.storage_options):
             return None
-        return DeltaTable(root, storage_options=self.storage_options)
+        return self._open(root)
 
     def _load_for_read(self, root: str, version: int | None) -> Any:
         from deltalake import DeltaTable
@@ -471,10 +471,25 @@ class LocalDeltaIO:
                 f"no Delta table at {root} (expected a directory with a _delta_log holding commits); "
                 f"check the path or write the table first"
             )
+        return self._open(root, version)
+
+    def _open(self, root: str, version: int | None = None) -> Any:
+        """The one place a table is opened: a log delta-rs cannot read is an input error naming the table."""
+        from deltalake import DeltaTable
+
         try:
             return DeltaTable(root, version=version, storage_options=self.storage_options)
-        except Exception as err:  # noqa: BLE001 - delta-rs raises several types for a bad version
-            raise SourceReadError(f"cannot load version {version} of Delta table {root}: {_summary(err)}") from err
+        except Exception as err:  # noqa: BLE001 - delta-rs raises DeltaError for a missing version and a bad log alike
+            if version is not None:
+                try:  # the latest version opens: the version asked for is the problem, not the log
+                    latest = DeltaTable(root, storage_options=self.storage_options).version()
+                except Exception:  # noqa: BLE001 - the log itself: said below
+                    pass
+                else:
+                    raise SourceReadError(f"cannot load version {version} of Delta table {root} (its versions run "
+                                          f"up to {latest}): {_summary(err)}") from err
+            # Chained: a network fault of an object store under it stays transient (exit 3).
+            raise unreadable_delta_log(root, err) from err
 
     @staticmethod
     def _removes(dt: Any, paths: Sequence[str]) -> list:
@@ -536,7 +551,7 @@ class LocalDeltaIO:
         userMetadata carries the restored version's lakelabel metadata and
         ``lakelabel.restore: reason``.
         """
-        from deltalake import CommitProperties, DeltaTable
+        from deltalake import CommitProperties
 
         root = _normalize(path)
         if version is None:
@@ -554,7 +569,7 @@ class LocalDeltaIO:
                 fs.delete_dir(base)
             log.info("removed %s, created by a job that failed (%s)", root, reason)
             return
-        dt = DeltaTable(root, storage_options=self.storage_options)
+        dt = self._open(root)
         latest = dt.version()
         if latest == version:
             # Delta refuses to restore the latest version; the table already holds it.

@@ -64,10 +64,13 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     # MLflow prints "Successfully registered model ..." and "Created version ..." to stderr itself;
     # under -q (the command line set lakelabel's loggers to WARNING) they stay out too. A notebook or
     # library caller, whose loggers lakelabel leaves alone, keeps them. MLflow's errors still raise.
+    # Not stream.enabled = False: log_model's own event-log context turns the stream back on when it ends,
+    # before the registration prints; an instance write() shadows the class's whatever MLflow toggles.
     stream = logging_utils.MLFLOW_LOGGING_STREAM
-    was_enabled = stream.enabled
-    if logging.getLogger("jobs").level >= logging.WARNING:
-        stream.enabled = False
+    quiet = logging.getLogger("jobs").level >= logging.WARNING
+    if quiet:
+        stream.write = lambda text: len(text)
+        stream.flush = lambda: None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -79,7 +82,8 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
                 metadata=dict(metadata),
             )  # fmt: skip
     finally:
-        stream.enabled = was_enabled
+        if quiet:
+            del stream.write, stream.flush
     version = getattr(info, "registered_model_version", None)
     if registered_name and version is not None:
         return f"models:/{registered_name}/{version}", str(version)

@@ -90,16 +90,23 @@ class Command:
     reads_evaluation: bool = False
     # ``done(summary) -> str``: the line printed on success.
     done: Callable[[dict[str, Any]], str] | None = None
+    # ``--run-id``'s help when the defaults (a new run / an existing run to read) do not say what it does here.
+    run_id_help: str | None = None
 
 
-def add_common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
+_NEW_RUN_ID_HELP = "run id (default: a new one); rerunning with the same id is a no-op per stage"
+_READ_RUN_ID_HELP = "the run to read (default: the run that wrote the latest labels)"
+
+
+def add_common(p: argparse.ArgumentParser, *, config_required: bool = True, run_id_help: str = _NEW_RUN_ID_HELP) -> None:
     """The options every pipeline command takes."""
     if config_required:
         p.add_argument("--config", required=True, help="pipeline YAML, e.g. conf/youtube.yaml")
-    p.add_argument("--env", help="environment overlay: conf/env/<ENV>.yaml (local, cluster, databricks)")
+    p.add_argument("--env", help="environment overlay: env/<ENV>.yaml beside the config, else lakelabel's "
+                                 "conf/env/<ENV>.yaml (local, cluster, databricks)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set apply.max_error_rate=0.1 (repeatable)")
-    p.add_argument("--run-id", help="run id (default: a new one); rerunning with the same id is a no-op per stage")
+    p.add_argument("--run-id", help=run_id_help)
     p.add_argument("--summary-json", metavar="PATH", help="write a machine-readable run summary here")
     p.add_argument("--master", help="Spark master, e.g. local[2] or spark://127.0.0.1:7077")
     add_verbosity(p)
@@ -114,7 +121,8 @@ def _add_command(p: argparse.ArgumentParser, cmd: Command) -> None:
     if cmd.plain is not None:
         add_verbosity(p)
     else:
-        add_common(p, config_required=cmd.needs_config and cmd.make_config is None)
+        run_id_help = cmd.run_id_help or (_NEW_RUN_ID_HELP if cmd.new_run_id else _READ_RUN_ID_HELP)
+        add_common(p, config_required=cmd.needs_config and cmd.make_config is None, run_id_help=run_id_help)
     cmd.add_arguments(p)
 
 

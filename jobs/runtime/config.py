@@ -107,6 +107,15 @@ class TablesConfig:
     # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
     delta_io: Literal["auto", "local", "native"] = "auto"
 
+    def __post_init__(self) -> None:
+        for name in TABLE_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.strip():
+                default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+                raise ConfigError(f"tables.{name} is empty ({value!r}); set it to the {name} table's path (relative "
+                                  f"to the lakehouse, or a URI) or leave it out for the default {default!r} (an unset "
+                                  f"template or environment variable gives an empty value)")
+
 
 @dataclass(frozen=True)
 class ApplyConfig:
@@ -320,6 +329,46 @@ class PipelineConfig:
     end_model: EndModelConfig = field(default_factory=EndModelConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.lakehouse, str) and not self.lakehouse.strip():
+            raise ConfigError(f"lakehouse is empty ({self.lakehouse!r}); set it to the folder for the output tables, "
+                              f"the MLflow store and the run files (an unset template or environment variable gives "
+                              f"an empty value), or leave it out for the default ./lakehouse")
+        for role, source in (("source", self.source), ("evaluation", self.evaluation)):
+            if source is None:
+                continue
+            paths = source.path if isinstance(source.path, list) else [source.path]
+            # source.path "" is the default (commands that read no source need none): config_loading refuses
+            # it when a config or --set gives it; a blank item, or whitespace, is never a path.
+            blank = not paths or any(not isinstance(p, str) or not p.strip() for p in paths)
+            if blank and (role == "evaluation" or source.path != ""):
+                raise ConfigError(f"{role}.path is empty ({source.path!r}); set it to a Delta table, Parquet or CSV "
+                                  f"path (an unset template or environment variable gives an empty value)"
+                                  + (", or drop the evaluation section" if role == "evaluation" else ""))
+        self._check_table_paths()
+
+    def _check_table_paths(self) -> None:
+        """No table is the lakehouse folder itself (or holds it), and no two tables share or nest a path."""
+        paths = {name: self.table_path(name) for name in TABLE_NAMES}
+        local = {name: Path(p) for name, p in paths.items() if not _URI.match(p)}
+        home = self.lakehouse_path
+        for name, path in local.items():
+            if home == path or home.is_relative_to(path):
+                raise ConfigError(f"tables.{name} = {getattr(self.tables, name)!r} is the lakehouse folder {home}"
+                                  f"{'' if home == path else ' or holds it'}; name a table folder under it "
+                                  f"(default {name!r})")
+        for i, a in enumerate(TABLE_NAMES):
+            for b in TABLE_NAMES[i + 1:]:
+                if a in local and b in local:
+                    same = local[a] == local[b]
+                    nested = local[a].is_relative_to(local[b]) or local[b].is_relative_to(local[a])
+                else:  # URIs: the same string (a local path and a URI are not compared)
+                    same = nested = paths[a].rstrip("/") == paths[b].rstrip("/")
+                if nested:
+                    how = "are the same table" if same else "nest one inside the other"
+                    raise ConfigError(f"tables.{a} ({paths[a]}) and tables.{b} ({paths[b]}) {how}; give each table "
+                                      f"its own folder (defaults {a!r} and {b!r})")
+
     def table_path(self, name: str) -> str:
         """Absolute path of an output table (``votes`` or ``labels``)."""
         raw = getattr(self.tables, name)
@@ -339,6 +388,9 @@ class PipelineConfig:
         d["label_model"] = self.label_model.to_dict()  # leaves out keys added later while at their default
         return d
 
+
+# The output tables of ``tables:`` (each a Delta table path).
+TABLE_NAMES = ("votes", "labels", "gold", "predictions", "label_changes")
 
 # A URI (s3://..., abfss://..., dbfs:/...): a table path kept as is; config_loading refuses it as the lakehouse.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")

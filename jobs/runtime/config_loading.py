@@ -128,11 +128,15 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if tp is int and isinstance(value, float) and not value.is_integer():  # int(1.5) would be 1
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
         try:
             return tp(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be a{'n integer' if tp is int else ' number'}, got {value!r}") from None
     if tp is str:
+        if value is None:  # `key:` left empty in YAML, or --set key=null: an empty string (not "None")
+            return ""
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where} must be a string, got {value!r}")
         return str(value)
@@ -214,7 +218,13 @@ def _key_label(keys: Sequence[str | int]) -> str:
 
 def config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
     """Validate a plain mapping (already merged) into a :class:`PipelineConfig`."""
-    cfg = _build(PipelineConfig, _tasks_as_list(_move_use_dev_labels(_expand_env(dict(data)))), "")
+    data = _expand_env(dict(data))
+    source = data.get("source")
+    # source.path "" is the dataclass's "not set"; given in a file or by --set (an unset template variable), it is an error.
+    if isinstance(source, Mapping) and isinstance(source.get("path"), str) and not source["path"].strip():
+        raise ConfigError(f"source.path is empty ({source['path']!r}); set it to a Delta table, Parquet or CSV path "
+                          f"(an unset template or environment variable gives an empty value)")
+    cfg = _build(PipelineConfig, _tasks_as_list(_move_use_dev_labels(data)), "")
     if _URI.match(cfg.lakehouse):
         raise ConfigError(
             f"lakehouse = {cfg.lakehouse!r} is a URI, but lakelabel keeps run files and the MLflow store under it "

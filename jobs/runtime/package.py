@@ -69,12 +69,16 @@ def build_zip(out_dir: str | os.PathLike) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"lakelabel-{version()}.zip"
     tmp = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path, arcname in _files():
-            info = zipfile.ZipInfo(arcname, date_time=_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, path.read_bytes())
-    os.replace(tmp, target)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path, arcname in _files():
+                info = zipfile.ZipInfo(arcname, date_time=_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, path.read_bytes())
+        os.replace(tmp, target)
+    except BaseException:  # a full disk, a signal: no half-written zip left beside the good ones
+        tmp.unlink(missing_ok=True)
+        raise
     log.info("packaged %s (%d KiB)", target, target.stat().st_size // 1024)
     return target

@@ -213,3 +213,18 @@ def test_set_reaches_one_item_of_a_list(tmp_path):
     for bad in ("lfs.declared[x]=1", "lfs.declared[-1].label=ham", "lfs.declared[0]x=1"):
         with pytest.raises(ConfigError, match=r"is not a key path; write section.key, or section.list\[0\].key"):
             load_config(path, overrides=[bad])
+
+
+def test_an_integer_key_refuses_a_fraction_instead_of_truncating_it(tmp_path):
+    """`--set apply.batch_size=1.5` ran with batch size 1."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(tmp_path), "source": {"path": "x.csv"}}))
+    for key in ("apply.batch_size", "aggregate.max_patterns", "end_model.ngrams", "analysis.examples"):
+        with pytest.raises(ConfigError, match=rf"^{key.replace('.', '[.]')} must be an integer, got 1\.5$"):
+            load_config(path, overrides=[f"{key}=1.5"])
+    with pytest.raises(ConfigError, match=r"^apply\.batch_size must be an integer, got 2\.5$"):
+        config_from_dict({"apply": {"batch_size": 2.5}})
+    # A whole number written as a float, and digits as a string, are the integer.
+    assert load_config(path, overrides=["apply.batch_size=2.0"]).apply.batch_size == 2
+    assert config_from_dict({"apply": {"batch_size": "3"}}).apply.batch_size == 3
+    assert load_config(path, overrides=["apply.batch_size=7"]).apply.batch_size == 7

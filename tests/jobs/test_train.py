@@ -398,3 +398,34 @@ def test_an_evaluation_source_left_unscored_is_a_warning(spark, trained, caplog,
     assert "the evaluation source was not scored" in doc["evaluation"]["evaluation"]["note"]
     assert any("the evaluation source was not scored" in r.getMessage() and "the same lfs settings" in r.getMessage()
                for r in caplog.records if r.levelno == logging.WARNING)
+
+
+@pytest.mark.parametrize("level, printed", [(logging.WARNING, False), (logging.INFO, True)])
+def test_mlflow_registration_lines_stay_out_under_quiet(capsys, monkeypatch, level, printed):
+    """`lakelabel train -q` printed MLflow's "Successfully registered model ..." and "Created version ...":
+    log_model's own event-log context turns MLflow's stream back on before registering."""
+    from types import SimpleNamespace
+
+    from pyspark.sql import types as T
+    from mlflow.utils import logging_utils
+
+    from jobs.endmodel import registry
+
+    def log_model(*args, **kwargs):  # as mlflow.spark.log_model: its context ends, then the registration prints
+        logging_utils.disable_logging()
+        logging_utils.enable_logging()
+        logging_utils.eprint("Successfully registered model 'm'.")
+        logging_utils.eprint("Created version '1' of model 'm'.")
+        return SimpleNamespace(registered_model_version=1, model_uri="runs:/x/m")
+
+    import mlflow.spark
+
+    monkeypatch.setattr(logging.getLogger("jobs"), "level", level)
+    monkeypatch.setattr(mlflow.spark, "log_model", log_model)
+    schema = T.StructType([T.StructField("text", T.StringType())])
+    assert registry.log_model(mlflow, object(), registered_name="m", columns=["text"], schema=schema,
+                              metadata={}) == ("models:/m/1", "1")
+    err = capsys.readouterr().err
+    assert ("Successfully registered model 'm'." in err and "Created version '1'" in err) == printed, err
+    logging_utils.eprint("after")  # the stream is MLflow's own again
+    assert "after" in capsys.readouterr().err
