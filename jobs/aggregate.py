@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from jobs import apply_masks, delta_io
@@ -326,6 +327,18 @@ def row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any
     return mask_frame(votes, source_ids(source, applied.label_space), applied.lf_names, k)
 
 
+def shared_row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any) -> DataFrame | None:
+    """For a run whose aggregate and write both read :func:`row_masks`: the votes grouped by row once and
+    persisted, when there are no stored masks to read (an incremental apply, a cluster, more codes than a
+    mask holds); None when the stored masks serve (reading them is cheap). The caller unpersists it."""
+    k = len(applied.label_space)
+    if len(applied.lf_names) * k <= MASK_BITS and apply_masks.stored_masks(
+            spark, applied.row_masks, applied.n_rows, source.gold_column,
+            source.df.schema[source.id_column].dataType) is not None:
+        return None
+    return row_masks(spark, applied, source, io).persist(StorageLevel.MEMORY_AND_DISK)
+
+
 def source_ids(source: Source, label_space: Sequence[str]) -> DataFrame:
     """``row_id, gold`` of every source row (gold -1 when no gold column is configured)."""
     gold = gold_ids(source, tuple(label_space)) if source.gold_column else F.lit(-1).cast("int")
@@ -338,15 +351,16 @@ def run(
     *,
     applied: ApplyResult | None = None,
     source: Source | None = None,
+    rows: DataFrame | None = None,
 ) -> AggregateResult:
-    """Aggregate the votes table written by the apply job."""
+    """Aggregate the votes table written by the apply job (``rows``: :func:`shared_row_masks`, when given)."""
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     applied = applied or load_apply_result(cfg, io)
     if source is None:
         source = load_source(spark, cfg.source, io=io)
         check_source_unchanged(applied, source)
     describe(spark, "aggregate", f"vote patterns of {len(applied.lfs)} LFs")
-    rows = row_masks(spark, applied, source, io)
+    rows = rows if rows is not None else row_masks(spark, applied, source, io)
     how = aggregate_patterns if "pattern" in rows.columns else aggregate_masks
     result = how(rows, applied.lf_names, len(applied.label_space), max_patterns=cfg.aggregate.max_patterns,
                  with_gold=bool(source.gold_column))

@@ -124,7 +124,7 @@ def run(
         mlflow_run_id = None
     status = "FAILED"
     handed_on = False  # this attempt saved statistics (and maybe a model) in the run folder
-    applied = written = None
+    applied = written = shared = None
     replaced_masks: list[str] = []  # deleted when the run succeeds: a failure puts their votes back
     try:
         log.info("stage 1/4 apply: %d LFs on %s", len(registry), source.description)
@@ -139,7 +139,9 @@ def run(
         # (jobs.apply_masks); otherwise (an incremental apply) each groups the votes by row (one hash
         # aggregation of bitmasks, jobs.aggregate.mask_frame). The labels carry each row's vote
         # codes, so analyze (the report) does not group the votes again.
-        agg = aggregate.run(spark, cfg, applied=applied, source=source)
+        # Without masks to read, the votes are grouped by row once, for aggregate and write both.
+        shared = aggregate.shared_row_masks(spark, applied, source, io)
+        agg = aggregate.run(spark, cfg, applied=applied, source=source, rows=shared)
         timings["aggregate"] = agg.seconds
         handed_on = True  # from here a failure leaves this attempt's files (save_aggregate may have begun)
         fit_label_model.save_aggregate(cfg, run_id, agg, applied)
@@ -165,7 +167,7 @@ def run(
 
         log.info("stage 4/4 write: labels for %d rows", applied.n_rows)
         written = write_labels.run(spark, cfg, run_id=run_id, applied=applied, fitted=fitted, source=source,
-                                   model_uri=model_uri)
+                                   model_uri=model_uri, rows=shared)
         timings["write"] = written.seconds
         timings["total"] = time.perf_counter() - t0
         summary = {
@@ -227,6 +229,8 @@ def run(
             raise stop from err
         raise
     finally:
+        if shared is not None:
+            shared.unpersist()
         apply_lfs.retire_masks(cfg, io, applied, replaced_masks)
         clear_description(spark)
         if cfg.mlflow.enabled:

@@ -297,3 +297,23 @@ def test_verify_names_what_differs(spark, two_runs, tmp_path):
                                     pc.cast(labels, table.schema.field("label").type)), path)
     with pytest.raises(InputDataError, match=r"does not match run v2's rebuild .*1 row\(s\) with another label; e.g. row id"):
         verify.run(spark, cfg, run_id="v2")
+
+
+def test_a_run_after_an_incremental_apply_groups_the_votes_once(spark, tmp_path, monkeypatch):
+    """A drill (session 23): after an incremental apply (no row masks) aggregate and write each grouped the
+    whole votes table by row; the run now groups it once for both. A full apply's masks are read, not grouped."""
+    from jobs import aggregate, pipeline
+
+    grouped = []
+    real = aggregate.mask_frame
+    monkeypatch.setattr(aggregate, "mask_frame", lambda *a, **k: grouped.append(1) or real(*a, **k))
+    src = str(tmp_path / "src")
+    write_deltalake(src, make_rows(40), mode="append")
+    cfg = make_cfg(tmp_path, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta"))
+    pipeline.run(spark, cfg, run_id="g1", registry=registry(GOOD, BAD, SHORT, stars))
+    assert grouped == []  # the full apply's masks
+    write_deltalake(src, make_rows(50).iloc[40:].assign(id=lambda d: "n" + d.id), mode="append")
+    second = pipeline.run(spark, cfg, run_id="g2", registry=registry(GOOD, BAD, SHORT, stars)).summary
+    assert second["apply"]["row_changes"]["reapplied"] == 10 and grouped == [1]
+    assert DeltaTable(cfg.table_path("labels")).to_pandas().shape[0] == 50
