@@ -6,6 +6,7 @@ tables are as before a failed run and its MLflow run is marked FAILED or KILLED.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -86,12 +87,14 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     assert code == 2 and lines == [f"lakelabel: error: --summary-json {tmp_path} is a folder; pass a file path such "
                                    f"as {tmp_path / 'summary.json'}"], lines
     assert not (tmp_path.parent / (tmp_path.name + ".tmp")).exists() and not list(lake.iterdir())
-    # An earlier run's summary at the path does not survive a failed run (an orchestrator would read it).
+    # An earlier run's summary at the path does not survive a failed run (an orchestrator would read it): the
+    # failed run's own takes its place, with the exit code and the error line.
     stale = tmp_path / "summary.json"
     stale.write_text('{"status": "succeeded"}')
     missing = write_config(tmp_path, str(tmp_path / "missing.parquet"), lakehouse=str(lake))
-    assert run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(stale))[0] == 2
-    assert not stale.exists()
+    code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(stale), "--run-id", "r9")
+    assert code == 2 and json.loads(stale.read_text()) == {
+        "command": "run", "run_id": "r9", "status": "failed", "exit_code": 2, "error": lines[0]}
 
 
 def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
@@ -253,7 +256,9 @@ def test_signal_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path,
     before = (DeltaTable(str(votes)).version(), _parquet_files(votes))
 
     started = tmp_path / "hanging"
-    proc = _lakelabel("run", "--config", str(config), "--run-id", "terminated", env=_env(LAKELABEL_DRILL_STARTED=str(started)))
+    summary = tmp_path / "summary.json"
+    proc = _lakelabel("run", "--config", str(config), "--run-id", "terminated", "--summary-json", str(summary),
+                      env=_env(LAKELABEL_DRILL_STARTED=str(started)))
     _wait_for(started, proc)
     time.sleep(2)
     proc.send_signal(signum)
@@ -261,6 +266,8 @@ def test_signal_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path,
     assert proc.returncode == rc, err
     assert err.strip().splitlines()[-1] == line, err
     assert "Traceback" not in err, err
+    assert json.loads(summary.read_text()) == {"command": "run", "run_id": "terminated", "exit_code": rc, "error": line,
+                                               "status": "terminated" if rc == 143 else "interrupted"}
     assert "rows done (" in err  # progress lines (every second here) while the LF hung
     assert (DeltaTable(str(votes)).version(), _parquet_files(votes)) == before
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'lake' / 'mlflow.db'}")
@@ -427,7 +434,7 @@ def test_a_spark_setting_spark_cannot_take_is_one_line_not_a_hang(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("lakelabel: error: Spark cannot start a SQL session with these settings: "), last
     assert "'abc'" in last and '"spark.sql.shuffle.partitions"' in last and "fix the value in spark.conf" in last, last
-    assert not summary.exists() and not (tmp_path / "lake").exists()
+    assert json.loads(summary.read_text())["error"] == last and not (tmp_path / "lake").exists()
 
 
 @pytest.mark.parametrize("setting, says", [
@@ -503,6 +510,7 @@ def test_executors_that_cannot_run_the_jobs_python_are_exit_2_with_the_fix(tmp_p
 
 
 CRASHING_LFS = """
+import json
 import os
 
 from lf_library import ABSTAIN, labeling_function

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.runtime.exits import EXIT_INPUT, EXIT_OK, guarded
+from jobs.runtime import exits
+from jobs.runtime.exits import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, guarded
+from jobs.runtime.runs import write_json
 from jobs.runtime.signals import install_signal_handlers
 from lf_library.errors import ConfigError
 
@@ -190,6 +192,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         run_id = check_run_id(args.run_id)
     else:
         run_id = new_run_id() if cmd.new_run_id else None
+    args.resolved_run_id = run_id  # for a failure summary (write_failure_summary)
     if cmd.make_config is not None:
         cfg = cmd.make_config(args)
     else:
@@ -402,6 +405,22 @@ def _stale_summary_dropped(argv: Sequence[str] | None):
         raise
 
 
+def write_failure_summary(args: argparse.Namespace, command: str, code: int) -> None:
+    """After a failed command, ``--summary-json`` holds ``status`` (failed, interrupted, terminated), the exit
+    code and the error line, so an orchestrator that keeps the file has the reason next to the exit code.
+    Best effort: a path that cannot be written (maybe the failure itself) stays as it is."""
+    path = getattr(args, "summary_json", None)
+    if code == EXIT_OK or not path:
+        return
+    status = {EXIT_INTERRUPTED: "interrupted", EXIT_TERMINATED: "terminated"}.get(code, "failed")
+    doc = {"command": command, "run_id": getattr(args, "resolved_run_id", getattr(args, "run_id", None)),
+           "status": status, "exit_code": code, "error": exits.last_error()}
+    with contextlib.suppress(OSError):
+        if not Path(path).is_dir():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write_json(Path(path), doc)
+
+
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
     """Run one job module as a program (``spark-submit jobs/apply_lfs.py --config ...``)."""
     parser = OneLineParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
@@ -410,7 +429,9 @@ def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
     setup_logging(debug, args.quiet)
-    return guarded(lambda: execute(cmd, args), debug)
+    code = guarded(lambda: execute(cmd, args), debug)
+    write_failure_summary(args, cmd.name, code)
+    return code
 
 
 def package_version() -> str:
@@ -480,4 +501,6 @@ def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) ->
     by_name = {cmd.name: cmd for cmd in commands}
     debug = args.verbose or os.environ.get("LAKELABEL_DEBUG") == "1"
     setup_logging(debug, args.quiet)
-    return guarded(lambda: execute(by_name[args.command_name], args), debug)
+    code = guarded(lambda: execute(by_name[args.command_name], args), debug)
+    write_failure_summary(args, args.command_name, code)
+    return code

@@ -40,8 +40,23 @@ def one_line(err: BaseException) -> str:
 
 
 
+# The one line the last guarded command ended with (None after a success), for its failure summary.
+_last_line: list[str | None] = [None]
+
+
+def _say(line: str) -> None:
+    _last_line[0] = line
+    print(line, file=sys.stderr)
+
+
+def last_error() -> str | None:
+    """The stderr line the last :func:`guarded` command failed with (None when it succeeded)."""
+    return _last_line[0]
+
+
 def guarded(call: Callable[[], int], debug: bool) -> int:
     """Run ``call`` and turn every outcome into an exit code and at most one stderr line."""
+    _last_line[0] = None
     signals.begin_command()
     from jobs.runtime.progress import reset_executor_timeout
 
@@ -59,15 +74,14 @@ def guarded(call: Callable[[], int], debug: bool) -> int:
             what = "terminated (SIGTERM)" if terminated else "interrupted"
             check = "the tables may not be as before the run: check their history (DESCRIBE HISTORY) before the next run"
             if isinstance(err, KeyboardInterrupt) and stop == "interrupted":  # a second Ctrl-C cut the cleanup
-                print(f"lakelabel: interrupted again while the tables were being put back; {check}", file=sys.stderr)
+                _say(f"lakelabel: interrupted again while the tables were being put back; {check}")
             elif committed:  # the signal came after the work was committed (in its MLflow logging, say)
-                print(f"lakelabel: {what} after it committed {', '.join(committed)}, which stand; its run record (MLflow, "
-                      "summary) may be incomplete: rerun the command with the same --run-id to complete it",
-                      file=sys.stderr)
+                _say(f"lakelabel: {what} after it committed {', '.join(committed)}, which stand; its run record (MLflow, "
+                     "summary) may be incomplete: rerun the command with the same --run-id to complete it")
             elif not signalled and not _says_cancelled(err):  # the signal, then another error (a restore that failed)
-                print(f"lakelabel: {what}, then {type(err).__name__}: {one_line(err)}; {check}", file=sys.stderr)
+                _say(f"lakelabel: {what}, then {type(err).__name__}: {one_line(err)}; {check}")
             else:
-                print(f"lakelabel: {what}; the tables are as before the run", file=sys.stderr)
+                _say(f"lakelabel: {what}; the tables are as before the run")
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         return _exit_code(err, debug)
     finally:
@@ -93,7 +107,7 @@ def _exit_code(err: BaseException, debug: bool) -> int:
         log.error("failed", exc_info=err)
     message, code = _outcome(err, debug)
     retry = " (transient, a retry may succeed)" if code == EXIT_TRANSIENT else ""
-    print(f"lakelabel: error{retry}: {message}", file=sys.stderr)
+    _say(f"lakelabel: error{retry}: {message}")
     return code
 
 
