@@ -432,6 +432,12 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs, project
     from jobs.changes.runs import label_runs
 
     assert [r.run_id for r in label_runs(load_config(project, env="local"))][-1:] == ["stages-1"]
+    # A retry after an attempt that committed the labels but was stopped before its summary (the retry the
+    # exit line advises) finds the labels are its own: its skipped summary keeps the run in the history.
+    lake = Path(yaml.safe_load(project.read_text())["lakehouse"])
+    (lake / "_lakelabel" / "runs" / "stages-1" / "write_summary.json").unlink()
+    retry = _command("write", project, "stages-1", lake.parent / "retry.json")
+    assert retry["skipped"] and [r.run_id for r in label_runs(load_config(project, env="local"))][-1:] == ["stages-1"]
 
 
 @pytest.mark.spark

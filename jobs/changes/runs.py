@@ -62,7 +62,9 @@ class RunRecord:
 def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
     tables = summary.get("tables") or {}
     labels, votes = tables.get("labels") or {}, tables.get("votes") or {}
-    if summary.get("status") != "succeeded" or summary.get("skipped") or labels.get("version") is None:
+    # A skipped write's summary counts too: `write` skips only when the labels' latest commit is this run's
+    # (the retry the exit line after a signal advises, when the attempt that committed left no summary).
+    if summary.get("status") != "succeeded" or labels.get("version") is None:
         return None
     source = summary.get("source") or {}
     model = summary.get("label_model") or {}
