@@ -603,7 +603,7 @@ def test_an_empty_or_clashing_path_key_is_refused_before_anything_is_written(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no lakehouse, nothing in the working directory
 
 
-def test_a_damaged_delta_log_is_exit_2_naming_the_table_in_every_command(spark, tmp_path, capsys):
+def test_a_damaged_delta_log_is_exit_2_naming_the_table_in_every_command(spark, tmp_path, capsys, monkeypatch):
     """A truncated commit file: explain said `DeltaError: Kernel error: ...` (exit 1), analyze and write
     `cannot load version None of Delta table .../labels: ...` (exit 2, no fix)."""
     config = write_config(tmp_path, write_source(tmp_path, make_rows(20)))
@@ -623,6 +623,26 @@ def test_a_damaged_delta_log_is_exit_2_naming_the_table_in_every_command(spark, 
                                  f"backup (or the table from a copy) and check the table's history before the next "
                                  f"run"), (argv, lines)
         assert "version None" not in lines[0]
+    # A commit file missing between others is damage too; an error that is not about the log (permissions, a
+    # store's credentials) is left as it is, not called damage.
+    import deltalake
+    from deltalake import write_deltalake
+
+    from jobs.delta_io import local
+
+    gap = tmp_path / "gap"
+    for i in range(3):
+        write_deltalake(str(gap), pd.DataFrame({"a": [i]}), mode="append")
+    (gap / "_delta_log" / f"{1:020d}.json").unlink()
+    with pytest.raises(Exception, match=r"its Delta log cannot be read \(Kernel error: .*contiguous commit files"):
+        local.LocalDeltaIO()._open(str(gap))
+
+    def denied(*args, **kwargs):
+        raise deltalake.exceptions.DeltaError("Generic LocalFileSystem error: Permission denied (os error 13)")
+
+    monkeypatch.setattr(deltalake, "DeltaTable", denied)
+    with pytest.raises(deltalake.exceptions.DeltaError, match=r"^Generic LocalFileSystem error: Permission denied"):
+        local.LocalDeltaIO()._open(str(labels))
 
 
 def test_package_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import logging
 import uuid
 import time
@@ -70,6 +71,11 @@ def _column(name: str) -> Any:
     from pyspark.sql import functions as F
 
     return F.col("`" + name.replace("`", "``") + "`")
+
+
+# What delta-rs says of a log it cannot parse (probed on deltalake 1.6: a truncated or garbled commit file, a
+# commit file missing between others, the first commits gone); other errors opening a table are not damage.
+_DAMAGED_LOG = re.compile(r"Json error|contiguous commit files|No table metadata or protocol|checkpoint", re.I)
 
 
 def _cancel_jobs(spark: Any, wait_seconds: float = 10.0) -> None:
@@ -488,6 +494,8 @@ class LocalDeltaIO:
                 else:
                     raise SourceReadError(f"cannot load version {version} of Delta table {root} (its versions run "
                                           f"up to {latest}): {_summary(err)}") from err
+            if not _DAMAGED_LOG.search(str(err)):  # permissions, credentials, a store that is down: as they are
+                raise
             # Chained: a network fault of an object store under it stays transient (exit 3).
             raise unreadable_delta_log(root, err) from err
 
