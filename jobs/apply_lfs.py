@@ -402,10 +402,11 @@ def run(
             # only once the votes passed their checks, so a refused apply commits nothing.
             hashes["before"] = None if (local_path_missing(hashes_path) is not None if is_local_path(hashes_path)
                                         else not io.table_exists(hashes_path)) else io.table_version(hashes_path)
+            hashes["written"] = True  # from here a failure puts them back (a no-op when they did not commit)
             version = row_changes.write_row_hashes(
                 source, hashes_path, io, run_id,
                 appended=changes.rows if changes is not None and not plan.full else None)
-            hashes["written"], holder["row_hashes_version"] = True, version
+            holder["row_hashes_version"] = version
             commit_metadata[VOTES_META_KEY] = replace(
                 pending, lfs=stats, row_masks=masks, row_hashes_version=version).to_json()
 

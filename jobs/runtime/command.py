@@ -192,7 +192,6 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         run_id = check_run_id(args.run_id)
     else:
         run_id = new_run_id() if cmd.new_run_id else None
-    args.resolved_run_id = run_id  # for a failure summary (write_failure_summary)
     if cmd.make_config is not None:
         cfg = cmd.make_config(args)
     else:
@@ -202,6 +201,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
     created = _missing_folders(run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
+    args.resolved_run_id = run_id  # the run that starts now, for a failure summary (write_failure_summary)
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
     except BaseException:

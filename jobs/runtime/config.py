@@ -345,6 +345,15 @@ class PipelineConfig:
                 raise ConfigError(f"{role}.path is empty ({source.path!r}); set it to a Delta table, Parquet or CSV "
                                   f"path (an unset template or environment variable gives an empty value)"
                                   + (", or drop the evaluation section" if role == "evaluation" else ""))
+            if not source.id_column.strip():
+                raise ConfigError(f"{role}.id_column is empty ({source.id_column!r}); name the column that identifies "
+                                  f"a row, or leave it out for the default 'id'")
+        if self.multi_label is not None and self.multi_label.separator == "":
+            raise ConfigError("multi_label.separator is empty; it splits the gold column's tags (an empty one would "
+                              "split them into characters): set it, e.g. ',', or leave it out for the default ','")
+        if not self.mlflow.experiment.strip():
+            raise ConfigError(f"mlflow.experiment is empty ({self.mlflow.experiment!r}); name the experiment, or leave "
+                              f"it out for the default 'lakelabel'")
         self._check_table_paths()
 
     def _check_table_paths(self) -> None:

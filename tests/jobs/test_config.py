@@ -228,3 +228,18 @@ def test_an_integer_key_refuses_a_fraction_instead_of_truncating_it(tmp_path):
     assert load_config(path, overrides=["apply.batch_size=2.0"]).apply.batch_size == 2
     assert config_from_dict({"apply": {"batch_size": "3"}}).apply.batch_size == 3
     assert load_config(path, overrides=["apply.batch_size=7"]).apply.batch_size == 7
+
+
+def test_empty_keys_that_would_mislead_are_refused(tmp_path):
+    """A review (session 23): since an empty text key stays '' (it was the string 'None'), an empty
+    multi_label.separator split the gold tags into characters; id_column and mlflow.experiment failed later."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(tmp_path), "source": {"path": "x.csv", "id_column": "id"}}))
+    for override, says in (("source.id_column=", "source.id_column is empty"),
+                           ("mlflow.experiment= ", "mlflow.experiment is empty"),
+                           ("multi_label={name: t, tags: [a, b], gold_column: g, separator: ''}",
+                            "multi_label.separator is empty")):
+        with pytest.raises(ConfigError, match=f"^{says}"):
+            load_config(path, overrides=[override])
+    spaced = load_config(path, overrides=["multi_label={name: t, tags: [a, b], gold_column: g, separator: ' '}"])
+    assert spaced.multi_label.separator == " "  # tags joined by spaces: a separator
