@@ -286,7 +286,11 @@ def format_text(doc: dict[str, Any]) -> str:
 
 def _short(value: Any, limit: int = 120) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str):  # a cut string keeps its closing quote: 'The search is bro...'
+        return repr(value[: limit - 6])[:-1] + "..." + text[-1]
+    return text[: limit - 3] + "..."
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, row_id: Any, run_id: str | None = None,

@@ -338,10 +338,16 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         layout = _layout(task_set)
         # The run each task's drift compares with (one lookup for every task).
         previous = previous_run(cfg, run_id, labels_path=labels_path) if cfg.drift.enabled else None
+        fit_cfg = cfg
+        if cfg.gold.use_dev_labels:  # said once and truly (each task's fit said "the gold table has no dev rows")
+            log.warning("run: label_model.use_dev_labels is on, but a run of several tasks does not read the gold "
+                        "tables (gold_<task>): each task is fitted without dev labels; `analyze --task` and `train "
+                        "--task` read them")
+            fit_cfg = replace(cfg, gold=replace(cfg.gold, use_dev_labels=False))
         for i, t in enumerate(tasks):  # on the driver: label models, held-out scores, MLflow (not thread-safe)
             mine = task_applied(applied, t)
             agg = aggs[t.name]
-            fitted = fit_label_model.run(cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
+            fitted = fit_label_model.run(fit_cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
                                          gold_counts=agg.gold_counts, lf_versions=mine.lf_versions,
                                          lf_info=lf_info(mine))  # fmt: skip
             timings["fit"] += fitted.seconds

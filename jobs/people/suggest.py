@@ -316,9 +316,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
               for i, expr in enumerate(exprs)}  # fmt: skip
     copies = gold_copies({e: values[e] for e in columns}, labels)
     if copies:
-        log.warning("suggest: %s match the gold class one to one on the %d dev rows (a copy of the truth, like an "
+        log.warning("suggest: %s %s the gold class one to one on the %d dev rows (a copy of the truth, like an "
                     "encoded label); no rule is suggested on them. If one is a real feature, it alone labels the data",
-                    ", ".join(copies), len(labels))  # fmt: skip
+                    ", ".join(copies), "matches" if len(copies) == 1 else "match", len(labels))  # fmt: skip
     cands += _threshold_candidates({e: v for e, v in values.items() if e not in copies}, labels, k, space,
                                    min_support, min_precision)  # fmt: skip
     covered: dict[str, set[str]] = {}

@@ -345,6 +345,9 @@ def load_config(
         for i, key in enumerate(keys):
             last = i == len(keys) - 1
             if isinstance(key, int):
+                if node is None or node == {}:  # the key is not set (an empty list by default): nothing to index
+                    raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} has no items here; give the whole "
+                                      f"list ({_key_label(keys[:i])}=[...])")
                 if not isinstance(node, list):
                     raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is not a list")
                 if key >= len(node):

@@ -210,6 +210,9 @@ def test_set_reaches_one_item_of_a_list(tmp_path):
         load_config(path, overrides=["lfs.declared[2].label=ham"])
     with pytest.raises(ConfigError, match=r"^--set 'lfs\[0\]=x': lfs is not a list$"):
         load_config(path, overrides=["lfs[0]=x"])
+    with pytest.raises(ConfigError, match=r"^--set 'lfs.files\[0\]=x.yaml': lfs.files has no items here; give the "
+                                          r"whole list \(lfs.files=\[...\]\)$"):  # not set: it said "is not a list"
+        load_config(path, overrides=["lfs.files[0]=x.yaml"])
     for bad in ("lfs.declared[x]=1", "lfs.declared[-1].label=ham", "lfs.declared[0]x=1"):
         with pytest.raises(ConfigError, match=r"is not a key path; write section.key, or section.list\[0\].key"):
             load_config(path, overrides=[bad])

@@ -465,3 +465,12 @@ def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
     (run_dir(lake, "old") / "row_masks-x").rmdir()  # the old run's folder is now the newest folder
     mark_failed(lake, "failed", False, "drift: ...")
     assert latest_run_with(lake, "label_model.json") == "new"
+
+
+def test_explain_cuts_a_long_string_inside_its_quotes():
+    """A drill (session 23): a long source value was cut without its closing quote (`text='The search is ...,`)."""
+    from jobs.explain import _short
+
+    cut = _short("The search is broken. " * 10)
+    assert cut.startswith("'The search is broken.") and cut.endswith("...'") and len(cut) <= 120
+    assert _short("short") == "'short'" and _short(list(range(100))).endswith("...")

@@ -541,3 +541,20 @@ def test_the_evaluation_check_reads_what_scoring_reads(spark, tmp_path):
                 check()
         else:
             check()
+
+
+def test_use_dev_labels_on_several_tasks_says_once_that_the_gold_tables_are_not_read(spark, tmp_path, caplog):
+    """A drill (session 23): each task's fit warned "the gold table has no dev rows" while gold_<task> held some;
+    a run of several tasks does not read the gold tables, and now says so once."""
+    import logging
+
+    from jobs import pipeline
+
+    source = make_source(tmp_path)
+    cfg = config_from_dict({**task_dict(tmp_path, source, mlflow={"enabled": False}),
+                            "label_model": {"use_dev_labels": True}})
+    caplog.set_level(logging.WARNING, logger="jobs")
+    pipeline.run(spark, cfg, run_id="dev")
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("a run of several tasks does not read the gold tables" in m for m in said) == 1, said
+    assert not any("the gold table has no dev rows" in m for m in said), said
