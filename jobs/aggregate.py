@@ -308,35 +308,27 @@ def row_patterns(spark: SparkSession, applied: ApplyResult, source: Source, io: 
     return pattern_frame(votes, source_ids(source, applied.label_space), applied.lf_names, len(applied.label_space))
 
 
-def row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any = None) -> DataFrame:
+def row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any = None, *,
+              persist_grouped: bool = False) -> DataFrame:
     """:func:`row_patterns` with each pattern as a bitmask (``row_id, __mask, gold``: :func:`mask_frame`)
     when the codes fit one; else :func:`row_patterns` itself (``row_id, pattern, gold``).
 
     The masks a full apply wrote (:mod:`jobs.apply_masks`) are read when they are complete; else the
-    votes are grouped by row.
+    votes are grouped by row, and with ``persist_grouped`` (a run, whose aggregate and write both read
+    the rows) persisted so they are grouped once: the caller unpersists them.
     """
     k = len(applied.label_space)
-    if len(applied.lf_names) * k > MASK_BITS:
-        return row_patterns(spark, applied, source, io)
-    stored = apply_masks.stored_masks(spark, applied.row_masks, applied.n_rows, source.gold_column,
-                                      source.df.schema[source.id_column].dataType)
-    if stored is not None:
-        return stored
-    io = io or delta_io.delta_io(spark)
-    votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
-    return mask_frame(votes, source_ids(source, applied.label_space), applied.lf_names, k)
-
-
-def shared_row_masks(spark: SparkSession, applied: ApplyResult, source: Source, io: Any) -> DataFrame | None:
-    """For a run whose aggregate and write both read :func:`row_masks`: the votes grouped by row once and
-    persisted, when there are no stored masks to read (an incremental apply, a cluster, more codes than a
-    mask holds); None when the stored masks serve (reading them is cheap). The caller unpersists it."""
-    k = len(applied.label_space)
-    if len(applied.lf_names) * k <= MASK_BITS and apply_masks.stored_masks(
-            spark, applied.row_masks, applied.n_rows, source.gold_column,
-            source.df.schema[source.id_column].dataType) is not None:
-        return None
-    return row_masks(spark, applied, source, io).persist(StorageLevel.MEMORY_AND_DISK)
+    if len(applied.lf_names) * k <= MASK_BITS:
+        stored = apply_masks.stored_masks(spark, applied.row_masks, applied.n_rows, source.gold_column,
+                                          source.df.schema[source.id_column].dataType)
+        if stored is not None:
+            return stored
+        io = io or delta_io.delta_io(spark)
+        votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
+        grouped = mask_frame(votes, source_ids(source, applied.label_space), applied.lf_names, k)
+    else:
+        grouped = row_patterns(spark, applied, source, io)
+    return grouped.persist(StorageLevel.MEMORY_AND_DISK) if persist_grouped else grouped
 
 
 def source_ids(source: Source, label_space: Sequence[str]) -> DataFrame:
@@ -353,7 +345,7 @@ def run(
     source: Source | None = None,
     rows: DataFrame | None = None,
 ) -> AggregateResult:
-    """Aggregate the votes table written by the apply job (``rows``: :func:`shared_row_masks`, when given)."""
+    """Aggregate the votes table written by the apply job (``rows``: its :func:`row_masks`, when given)."""
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     applied = applied or load_apply_result(cfg, io)
     if source is None:

@@ -400,8 +400,9 @@ def run(
         if hashes_needed:
             # A non-Delta source: store its row hashes for the next run before the votes commit names them, and
             # only once the votes passed their checks, so a refused apply commits nothing.
-            hashes["before"] = None if (local_path_missing(hashes_path) is not None if is_local_path(hashes_path)
-                                        else not io.table_exists(hashes_path)) else io.table_version(hashes_path)
+            new = (local_path_missing(hashes_path) is not None if is_local_path(hashes_path)
+                   else not io.table_exists(hashes_path))
+            hashes["before"] = None if new else io.table_version(hashes_path)
             hashes["written"] = True  # from here a failure puts them back (a no-op when they did not commit)
             version = row_changes.write_row_hashes(
                 source, hashes_path, io, run_id,

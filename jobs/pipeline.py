@@ -139,8 +139,8 @@ def run(
         # (jobs.apply_masks); otherwise (an incremental apply) each groups the votes by row (one hash
         # aggregation of bitmasks, jobs.aggregate.mask_frame). The labels carry each row's vote
         # codes, so analyze (the report) does not group the votes again.
-        # Without masks to read, the votes are grouped by row once, for aggregate and write both.
-        shared = aggregate.shared_row_masks(spark, applied, source, io)
+        # One row_masks for aggregate and write both: without masks to read, the votes are grouped once.
+        shared = aggregate.row_masks(spark, applied, source, io, persist_grouped=True)
         agg = aggregate.run(spark, cfg, applied=applied, source=source, rows=shared)
         timings["aggregate"] = agg.seconds
         handed_on = True  # from here a failure leaves this attempt's files (save_aggregate may have begun)

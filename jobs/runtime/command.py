@@ -24,7 +24,7 @@ from typing import Any
 
 from jobs.runtime import exits
 from jobs.runtime.exits import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, guarded
-from jobs.runtime.runs import write_json
+from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id, probe_write, run_dir, write_json
 from jobs.runtime.signals import install_signal_handlers
 from lf_library.errors import ConfigError
 
@@ -186,7 +186,6 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
             raise ConfigError(f"--summary-json {summary_json}: cannot replace the file there ({err.strerror}); "
                               "choose a writable path") from None
     from jobs.runtime.config_loading import load_config
-    from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id
 
     if args.run_id is not None:
         run_id = check_run_id(args.run_id)
@@ -196,7 +195,6 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
-    from jobs.runtime.runs import run_dir
 
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
     created = _missing_folders(run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
@@ -227,7 +225,6 @@ def _missing_folders(path: Path) -> list[Path]:
 
 
 def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | None, started: float) -> int:
-    from jobs.runtime.runs import run_dir, write_json
 
     if (getattr(cfg, "tasks", None) or getattr(cfg, "multi_label", None)) and cmd.name not in MULTITASK_COMMANDS:
         instead = _INSTEAD.get(cmd.name, "use `lakelabel run` for the tasks")
@@ -334,7 +331,6 @@ def check_out_file(path: Path, what: str, example: str) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise ConfigError(f"{what} {path}: {probe} is a file, not a folder; choose a path in a folder")
-    from jobs.runtime.runs import probe_write
 
     try:
         probe_write(probe)

@@ -238,9 +238,9 @@ class Heartbeat(_Ticker):
 
     def _loop(self) -> None:
         # Awake every tenth of the interval, so no gap is longer than 1.1 intervals (it was 1.5 with half-interval
-        # waits); on a cluster the executors are checked at least every 5 s, so a short wait is kept to.
+        # waits), and at least every 5 s, the executor check's pace on a cluster.
         cluster = self.executor_wait > 0 and not self.sc.master.startswith("local")
-        wake = min(self.seconds / 10, 5.0) if cluster else self.seconds / 10
+        wake = min(self.seconds / 10, 5.0)
         while not self._stop.wait(wake):
             now = time.perf_counter()
             if cluster:
