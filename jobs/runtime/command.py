@@ -24,7 +24,7 @@ from typing import Any
 
 from jobs.runtime import exits
 from jobs.runtime.exits import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, guarded
-from jobs.runtime.runs import check_lakehouse, check_run_id, new_run_id, probe_write, run_dir, write_json
+from jobs.runtime import runs  # runs.X at call time, as tests patch them
 from jobs.runtime.signals import install_signal_handlers
 from lf_library.errors import ConfigError
 
@@ -188,17 +188,17 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     from jobs.runtime.config_loading import load_config
 
     if args.run_id is not None:
-        run_id = check_run_id(args.run_id)
+        run_id = runs.check_run_id(args.run_id)
     else:
-        run_id = new_run_id() if cmd.new_run_id else None
+        run_id = runs.new_run_id() if cmd.new_run_id else None
     if cmd.make_config is not None:
         cfg = cmd.make_config(args)
     else:
         cfg = load_config(args.config, env=args.env, overrides=args.overrides)
 
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
-    created = _missing_folders(run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
-    check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
+    created = _missing_folders(runs.run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
+    runs.check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     args.resolved_run_id = run_id  # the run that starts now, for a failure summary (write_failure_summary)
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
@@ -274,16 +274,16 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
     # The whole command from its config's loading: prechecks, Spark's start-up and the job.
     summary["seconds"] = round(time.perf_counter() - started, 3)
     if cmd.stage_summary:
-        path = run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json"
+        path = runs.run_dir(cfg.lakehouse, run_id) / f"{cmd.name}_summary.json"
         # A retry that had nothing to do keeps the record of the attempt that did the work (the tables it wrote):
         # diff, drift, explain and verify find the run by it.
         if not (summary.get("skipped") and path.is_file()):
-            write_json(path, summary)
+            runs.write_json(path, summary)
     if args.summary_json:
         path = Path(args.summary_json)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(path, summary)
+            runs.write_json(path, summary)
         except OSError as err:  # a disk that filled during the run: the work is committed, the summary is not
             raise ConfigError(
                 f"--summary-json {path}: cannot write the summary ({err.strerror or err}); run {run_id} did its work "
@@ -333,7 +333,7 @@ def check_out_file(path: Path, what: str, example: str) -> None:
         raise ConfigError(f"{what} {path}: {probe} is a file, not a folder; choose a path in a folder")
 
     try:
-        probe_write(probe)
+        runs.probe_write(probe)
     except OSError as err:
         raise ConfigError(f"{what} {path}: the folder {probe} is not writable ({err.strerror or err}); "
                           "choose a writable path") from None
@@ -414,7 +414,7 @@ def write_failure_summary(args: argparse.Namespace, command: str, code: int) -> 
     with contextlib.suppress(OSError):
         if not Path(path).is_dir():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            write_json(Path(path), doc)
+            runs.write_json(Path(path), doc)
 
 
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
