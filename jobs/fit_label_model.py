@@ -155,25 +155,29 @@ def run(
     lf_versions: dict[str, str] | None = None,
     gold_sets: Any = None,
     lf_info: dict[str, dict[str, str]] | None = None,
+    gold_table: str | None = None,
 ) -> FitResult:
     """Fit the configured label model (and majority vote, for comparison) from ``stats``.
 
     ``gold_sets`` (:class:`jobs.people.gold.GoldSets`): with ``label_model.use_dev_labels``, the
     dev rows are the model's ``L_dev``/``Y_dev``; the test rows are only scored (``gold_test_*``).
     ``lf_info``: LF name -> ``{"kind": ..., "origin": ...}``, copied into the LF table.
+    ``gold_table``: the gold table ``gold_sets`` came from, named by the warnings (default: ``tables.gold``'s path;
+    a run of several tasks passes each task's own, ``<tables.gold>_<task>``).
     """
     started = time.perf_counter()
     k = stats.cardinality
     model = make_label_model(cfg, k)
     dev = gold_sets.dev if gold_sets is not None and cfg.gold.use_dev_labels else None
     if cfg.gold.use_dev_labels and dev is None:
-        log.warning("fit: label_model.use_dev_labels is on but the gold table has no dev rows; fitting without them")
+        log.warning("fit: label_model.use_dev_labels is on but the gold table %s has no dev rows; fitting without "
+                    "them", gold_table or cfg.table_path("gold"))
     if dev is not None:
         model.fit_from_stats(stats, L_dev=dev[0], Y_dev=dev[1])
         used = str(getattr(model, "fit_info_", {}).get("dev_use", ""))
         if used.startswith("unused ("):
-            log.warning("fit: label_model.use_dev_labels is on, but the gold dev labels were not used: %s",
-                        used[len("unused ("):-1])
+            log.warning("fit: label_model.use_dev_labels is on, but the gold dev labels of %s were not used: %s",
+                        gold_table or cfg.table_path("gold"), used[len("unused ("):-1])
     else:
         model.fit_from_stats(stats)
     fit_seconds = time.perf_counter() - started

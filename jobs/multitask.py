@@ -6,9 +6,10 @@ tasks, so a vote's task is its LF's). A full apply also writes one row per sourc
 task's vote bitmask (:mod:`jobs.task_masks`); without them (an incremental apply, a task too wide
 for a mask) the votes are grouped once by row over every LF of the run (:func:`vote_rows`,
 persisted). One Spark job counts each task's vote patterns from those rows
-(:func:`aggregate_tasks`); each task's label model is fitted on the driver; one more Spark job
-scores every task and writes all labels in one Delta commit (:mod:`jobs.multitask_labels`:
-``<tables.labels>_tasks``, one struct column per task). MLflow: one run, metric names prefixed
+(:func:`aggregate_tasks`), and each task's gold table (``<tables.gold>_<task>``) is read as a
+single-task run reads its one (:mod:`jobs.task_gold`); each task's label model is fitted on the
+driver; one more Spark job scores every task and writes all labels in one Delta commit
+(:mod:`jobs.multitask_labels`: ``<tables.labels>_tasks``, one struct column per task). MLflow: one run, metric names prefixed
 ``<task>.``, one logged label model per task.
 """
 
@@ -28,8 +29,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
-from jobs import aggregate, apply_lfs, delta_io, fit_label_model, incremental, multitask_labels, task_masks
+from jobs import aggregate, apply_lfs, delta_io, fit_label_model, incremental, multitask_labels, task_gold, task_masks
 from jobs.aggregate import AggregateResult
+from jobs.apply_masks import MASK
 from jobs.apply_record import ApplyResult, lf_info
 from jobs.changes.drift import check as drift_check
 from jobs.changes.runs import previous_run
@@ -45,7 +47,7 @@ from lf_library.apply import required_columns, vote_dtype
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run", "task_applied", "vote_rows", "count_patterns", "aggregate_tasks", "task_rows"]
+__all__ = ["run", "task_applied", "vote_rows", "count_patterns", "aggregate_tasks", "task_rows", "task_patterns"]
 
 
 def task_applied(applied: ApplyResult, task: Task) -> ApplyResult:
@@ -212,6 +214,17 @@ def task_rows(rows: DataFrame, task_set: TaskSet, index: int) -> DataFrame:
     return rows.select("row_id", pattern.alias("pattern"), gold.cast("int").alias("gold"))
 
 
+def task_patterns(rows: DataFrame, task_set: TaskSet, index: int) -> DataFrame:
+    """``row_id, pattern`` of task ``index`` (its own LF indices and class ids) from the rows a run
+    aggregated: the apply pass's per-task masks (:func:`jobs.task_masks.stored`) or :func:`vote_rows`."""
+    if not task_masks.is_masks(rows):
+        return task_rows(rows, task_set, index).select("row_id", "pattern")
+    task = task_set.tasks[index]
+    mask = task_masks.task_frame(rows, index)
+    return mask.select("row_id", aggregate.decode_mask(MASK, len(task.lf_names) * len(task.label_space))
+                       .alias("pattern"))  # fmt: skip
+
+
 def aggregate_tasks(cfg: PipelineConfig, rows: DataFrame, task_set: TaskSet) -> dict[str, AggregateResult]:
     """Every task's :class:`~jobs.aggregate.AggregateResult` from one Spark job over :func:`vote_rows`
     (or the apply pass's per-task masks: :func:`jobs.task_masks.aggregate_masks`).
@@ -330,6 +343,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         if rows is None:
             rows = vote_rows(spark, applied, task_set, source, io).persist(StorageLevel.MEMORY_AND_DISK)
         aggs = aggregate_tasks(cfg, rows, task_set)
+        # Each task's own gold table (gold_<task>), read as a single-task run reads its one (dev and test rows).
+        gold_tables = task_gold.task_gold_sets(spark, cfg, task_set, io, lambda i: task_patterns(rows, task_set, i))
         timings["aggregate"] = time.perf_counter() - started
 
         entries: dict[str, dict[str, Any]] = {}
@@ -338,18 +353,13 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         layout = _layout(task_set)
         # The run each task's drift compares with (one lookup for every task).
         previous = previous_run(cfg, run_id, labels_path=labels_path) if cfg.drift.enabled else None
-        fit_cfg = cfg
-        if cfg.gold.use_dev_labels:  # said once and truly (each task's fit said "the gold table has no dev rows")
-            log.warning("run: label_model.use_dev_labels is on, but a run of several tasks does not read the gold "
-                        "tables (gold_<task>): each task is fitted without dev labels; `analyze --task` and `train "
-                        "--task` read them")
-            fit_cfg = replace(cfg, gold=replace(cfg.gold, use_dev_labels=False))
         for i, t in enumerate(tasks):  # on the driver: label models, held-out scores, MLflow (not thread-safe)
             mine = task_applied(applied, t)
             agg = aggs[t.name]
-            fitted = fit_label_model.run(fit_cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
+            fitted = fit_label_model.run(cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
                                          gold_counts=agg.gold_counts, lf_versions=mine.lf_versions,
-                                         lf_info=lf_info(mine))  # fmt: skip
+                                         gold_sets=gold_tables.get(t.name), lf_info=lf_info(mine),
+                                         gold_table=task_gold.task_gold_config(cfg, t).table_path("gold"))  # fmt: skip
             timings["fit"] += fitted.seconds
             # Each task against its own numbers in the previous run, before any label is written.
             drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(t.label_space), task=t.name,

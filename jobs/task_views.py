@@ -15,7 +15,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from jobs import multitask, multitask_labels
+from jobs import multitask, multitask_labels, task_gold
 from jobs.apply_record import ApplyResult
 from jobs.runtime import runs
 from jobs.runtime.config import PipelineConfig
@@ -59,7 +59,7 @@ def _view(cfg: PipelineConfig, task: Task) -> TaskView:
     view = task_config(cfg, task)
     suffix = f"_{task.name}"
     tables = replace(view.tables, predictions=view.tables.predictions.rstrip("/") + suffix,
-                     gold=view.tables.gold.rstrip("/") + suffix)
+                     gold=task_gold.gold_table(cfg, task))
     return TaskView(task, replace(view, tables=tables), cfg)
 
 

@@ -543,18 +543,58 @@ def test_the_evaluation_check_reads_what_scoring_reads(spark, tmp_path):
             check()
 
 
-def test_use_dev_labels_on_several_tasks_says_once_that_the_gold_tables_are_not_read(spark, tmp_path, caplog):
-    """A drill (session 23): each task's fit warned "the gold table has no dev rows" while gold_<task> held some;
-    a run of several tasks does not read the gold tables, and now says so once."""
-    import logging
+def test_use_dev_labels_reads_each_tasks_gold_table(spark, tmp_path, capfd, monkeypatch):
+    """A run of several tasks fits a task with its gold table's dev rows (gold_<task>) as a single-task run
+    of that task fits with its gold table's: the same label model; a task without a gold table still runs
+    (a drill of session 23: the run warned that it did not read the gold tables and fitted without them)."""
+    import shutil
 
-    from jobs import pipeline
+    from jobs import cli, pipeline
+    from labelmodel import LabelModel
 
     source = make_source(tmp_path)
-    cfg = config_from_dict({**task_dict(tmp_path, source, mlflow={"enabled": False}),
-                            "label_model": {"use_dev_labels": True}})
-    caplog.set_level(logging.WARNING, logger="jobs")
-    pipeline.run(spark, cfg, run_id="dev")
-    said = [r.getMessage() for r in caplog.records]
-    assert sum("a run of several tasks does not read the gold tables" in m for m in said) == 1, said
-    assert not any("the gold table has no dev rows" in m for m in said), said
+    truth = pd.read_parquet(source).set_index("id")["urgency"]
+    multi = {"lakehouse": str(tmp_path / "lake"), "source": {"path": source, "format": "parquet", "id_column": "id"},
+             "tasks": {"urgency": {"label_space": ["routine", "urgent"], "lfs": {"modules": ["tests.jobs.urgency_lfs"]}}},
+             "multi_label": {"name": "tags", "tags": ["refund"], "lfs": {"modules": ["tests.jobs.refund_lfs"]}},
+             "label_model": {"use_dev_labels": True}, "mlflow": {"enabled": False}}  # fmt: skip
+    config = tmp_path / "multi.yaml"
+    config.write_text(yaml.safe_dump(multi))
+    labels = tmp_path / "urgency.csv"  # 60 dev rows (the model declines fewer than 50), 30 test rows
+    pd.DataFrame([{"row_id": i, "label": truth[i], "annotator": "ann", "split": "dev" if i < 60 else "test"}
+                  for i in range(N)]).to_csv(labels, index=False)  # fmt: skip
+    assert cli.main(["gold", "import", "--config", str(config), "--file", str(labels), "--task", "urgency"]) == 0
+    cfg = config_from_dict(multi)
+    capfd.readouterr()
+    summary = pipeline.run(spark, cfg, run_id="dev").summary
+    said = capfd.readouterr().err  # the CLI's log handler (gold import) writes the run's warnings too
+    assert "does not read the gold tables" not in said, said
+    urgency, tag = summary["tasks"]["urgency"], summary["tasks"]["tags_refund"]
+    assert urgency["metrics"]["gold_dev_rows"] == 60 and urgency["metrics"]["gold_test_rows"] == 30
+    assert "gold_dev_rows" not in tag["metrics"] and tag["tables"]["labels"]["rows"] == N
+    gold_refund = cfg.table_path("gold").rstrip("/") + "_tags_refund"
+    assert said.count(f"the gold table {gold_refund} has no dev rows") == 1, said
+
+    # The same task alone, with the same gold table as its one: the same fit.
+    single = {"lakehouse": str(tmp_path / "single"),
+              "source": {"path": source, "format": "parquet", "id_column": "id"},
+              "lfs": {"modules": ["tests.jobs.urgency_lfs"]}, "label_model": {"use_dev_labels": True},
+              "mlflow": {"enabled": False}}  # fmt: skip
+    alone_cfg = config_from_dict(single)
+    shutil.copytree(cfg.table_path("gold").rstrip("/") + "_urgency", alone_cfg.table_path("gold"))
+    alone = pipeline.run(spark, alone_cfg, run_id="alone").summary
+    assert alone["metrics"]["gold_dev_rows"] == 60
+    for key in ("gold_dev_rows", "gold_test_rows", "gold_test_accuracy"):
+        assert urgency["metrics"][key] == alone["metrics"][key], key
+    mine = LabelModel.load(urgency["label_model"]["path"]).to_dict()
+    theirs = LabelModel.load(alone["label_model"]["path"]).to_dict()
+    assert mine["fit_info"]["dev_rows"] == 60 and not mine["fit_info"]["dev_use"].startswith("unused"), mine
+    assert mine == theirs
+
+    # Without the apply pass's masks (an incremental apply) the gold rows' votes come from the grouped votes.
+    from jobs import task_masks
+
+    monkeypatch.setattr(task_masks, "stored", lambda *a, **k: None)
+    grouped = pipeline.run(spark, cfg, run_id="dev-grouped").summary["tasks"]["urgency"]
+    assert grouped["metrics"]["gold_dev_rows"] == 60 and grouped["metrics"]["gold_test_rows"] == 30
+    assert LabelModel.load(grouped["label_model"]["path"]).to_dict() == mine

@@ -483,7 +483,7 @@ def test_dev_labels_fit_and_test_metrics(spark, setup, caplog):
     with caplog.at_level(logging.WARNING, logger="jobs.fit_label_model"):
         metrics = pipeline.run(spark, with_dev, run_id="p2", force=True).summary["metrics"]
     # Fewer than 50 dev labels: the model declines them, and the run says so on stderr.
-    assert "use_dev_labels is on, but the gold dev labels were not used: " in caplog.text
+    assert f"use_dev_labels is on, but the gold dev labels of {with_dev.table_path('gold')} were not used: " in caplog.text
     assert "dev labels < 50" in caplog.text
     assert metrics["gold_dev_rows"] == splits["dev"] and metrics["gold_test_rows"] == splits["test"]
     model = json.loads((tmp / "lake" / "_lakelabel" / "runs" / "p2" / "label_model.json").read_text())
