@@ -118,13 +118,14 @@ def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
         code, lines = run_cli(capsys, "run", "--config", config, "--summary-json", "/sys/lakelabel.json")
         assert code == 2 and lines == ["lakelabel: error: --summary-json /sys/lakelabel.json: the folder /sys is not "
                                        "writable (Permission denied); choose a writable path"], lines
-    # A command line argparse refuses deletes an earlier summary too, as every failed command does.
+    # A command line argparse refuses replaces an earlier summary with its failure summary too, as every
+    # failed command does.
     old = tmp_path / "old.json"
     for flag in (["--summary-json", str(old)], [f"--summary-json={old}"]):
         old.write_text("{}")
         with pytest.raises(SystemExit) as exited:
             cli.main(["run", "--config", config, *flag, "--bogus"])
-        assert exited.value.code == 2 and not old.exists()
+        assert exited.value.code == 2 and json.loads(old.read_text())["status"] == "failed"
 
 
 def test_lakehouse_that_cannot_be_written(tmp_path, capsys):

@@ -379,38 +379,68 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         command = self.prog.removeprefix("lakelabel").strip()  # every error line starts "lakelabel: error:"
         where = f"{command}: " if command else ""
-        sys.stderr.write(f"lakelabel: error: {where}{message}; see {self.prog} --help\n")
-        sys.exit(EXIT_INPUT)
+        line = f"lakelabel: error: {where}{message}; see {self.prog} --help"
+        sys.stderr.write(line + "\n")
+        raise UsageError(line, command or None)
+
+
+class UsageError(SystemExit):
+    """Exit code 2 from :class:`OneLineParser`: the command line was refused. ``line``: the stderr line;
+    ``command``: the command whose parser refused it (None: the top parser, no command known)."""
+
+    def __init__(self, line: str, command: str | None) -> None:
+        super().__init__(EXIT_INPUT)
+        self.line = line
+        self.command = command
+
+
+def _option_values(words: Sequence[str], option: str) -> list[str]:
+    """The values ``option`` is given in ``words`` (``--opt VALUE`` or ``--opt=VALUE``), in order; a word
+    that starts with ``-`` after it is the next option, not its value (argparse reads it so too)."""
+    values = []
+    for i, word in enumerate(words):
+        if word == option and i + 1 < len(words) and not words[i + 1].startswith("-"):
+            values.append(words[i + 1])
+        elif word.startswith(option + "="):
+            values.append(word.split("=", 1)[1])
+    return values
 
 
 @contextlib.contextmanager
 def _stale_summary_dropped(argv: Sequence[str] | None):
-    """A command line argparse refuses (exit 2) still deletes the file its --summary-json names, as
-    every failed command does: an earlier run's summary must not pass for this one's."""
+    """A command line argparse refuses (exit 2) still deletes the file its --summary-json names, and gets
+    the failure summary every failed command writes there (:func:`write_failure_summary`): an orchestrator
+    always finds this run's outcome, never an earlier run's summary. Nothing is written when the error is
+    about ``--summary-json`` itself (say, no value); given twice, the last value is the path, as for argparse."""
     try:
         yield
     except SystemExit as err:
         if err.code == EXIT_INPUT:
             words = list(sys.argv[1:] if argv is None else argv)
-            paths = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--summary-json"]
-            paths += [w.split("=", 1)[1] for w in words if w.startswith("--summary-json=")]
+            paths = _option_values(words, "--summary-json")
             for path in paths:
                 with contextlib.suppress(OSError):
                     if Path(path).is_file():
                         Path(path).unlink()
+            line = getattr(err, "line", None)
+            if paths and paths[-1] and line is not None and "--summary-json" not in line:
+                run_ids = _option_values(words, "--run-id")
+                given = argparse.Namespace(summary_json=paths[-1], run_id=run_ids[-1] if run_ids else None)
+                write_failure_summary(given, err.command, EXIT_INPUT, error=line)
         raise
 
 
-def write_failure_summary(args: argparse.Namespace, command: str, code: int) -> None:
+def write_failure_summary(args: argparse.Namespace, command: str | None, code: int, *, error: str | None = None) -> None:
     """After a failed command, ``--summary-json`` holds ``status`` (failed, interrupted, terminated), the exit
     code and the error line, so an orchestrator that keeps the file has the reason next to the exit code.
+    ``error``: the line (default: the one the guarded command failed with, :func:`jobs.runtime.exits.last_error`).
     Best effort: a path that cannot be written (maybe the failure itself) stays as it is."""
     path = getattr(args, "summary_json", None)
     if code == EXIT_OK or not path:
         return
     status = {EXIT_INTERRUPTED: "interrupted", EXIT_TERMINATED: "terminated"}.get(code, "failed")
     doc = {"command": command, "run_id": getattr(args, "resolved_run_id", getattr(args, "run_id", None)),
-           "status": status, "exit_code": code, "error": exits.last_error()}
+           "status": status, "exit_code": code, "error": exits.last_error() if error is None else error}
     with contextlib.suppress(OSError):
         if not Path(path).is_dir():
             Path(path).parent.mkdir(parents=True, exist_ok=True)

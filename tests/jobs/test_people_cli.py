@@ -65,6 +65,35 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
         assert capsys.readouterr().err.strip().splitlines() == [message]
 
 
+def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
+    """A command line argparse refuses (exit 2) writes the failure summary every other failure writes to
+    --summary-json, replacing an earlier run's; nothing when --summary-json itself is the problem."""
+    import json
+    import os
+
+    summary = tmp_path / "out" / "summary.json"
+    for argv, command, run_id in (
+        (["run", "--config", "c.yaml", "--run-id", "r1", "--summary-json", str(summary), "--bogus"], "run", "r1"),
+        (["gold", "import", "--config", "c.yaml", "--file", "f.csv", f"--summary-json={summary}", "--split", "train"],
+         "gold import", None),
+        (["suggest", "--summary-json", str(summary)], "suggest", None),  # --config missing
+        (["nosuch", "--summary-json", str(summary)], None, None),  # no command known
+    ):
+        summary.parent.mkdir(exist_ok=True)
+        summary.write_text('{"status": "succeeded"}')  # an earlier run's
+        with pytest.raises(SystemExit) as done:
+            cli_main(argv)
+        line = capsys.readouterr().err.strip()
+        assert done.value.code == 2 and json.loads(summary.read_text()) == {
+            "command": command, "run_id": run_id, "status": "failed", "exit_code": 2, "error": line}, argv
+    # --summary-json without its value: argparse names it; no summary anywhere, no file named after an option.
+    for argv in (["run", "--config", "c.yaml", "--summary-json"], ["run", "--summary-json", "--bogus"]):
+        with pytest.raises(SystemExit) as done:
+            cli_main(argv)
+        assert done.value.code == 2 and "argument --summary-json: expected one argument" in capsys.readouterr().err
+    assert not os.path.exists("--bogus")
+
+
 def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, no_spark_config):
     """A Label Studio export saved as .csv, and a Delta table read with --format parquet (its Parquet files
     hold removed rows too): one line each, with the --format to pass, before Spark starts."""
