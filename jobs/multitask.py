@@ -9,8 +9,8 @@ persisted). One Spark job counts each task's vote patterns from those rows
 (:func:`aggregate_tasks`), and each task's gold table (``<tables.gold>_<task>``) is read as a
 single-task run reads its one (:mod:`jobs.task_gold`); each task's label model is fitted on the
 driver; one more Spark job scores every task and writes all labels in one Delta commit
-(:mod:`jobs.multitask_labels`: ``<tables.labels>_tasks``, one struct column per task). MLflow: one run, metric names prefixed
-``<task>.``, one logged label model per task.
+(:mod:`jobs.multitask_labels`: ``<tables.labels>_tasks``, one struct column per task). MLflow: one
+run, metric names prefixed ``<task>.``, one logged label model per task.
 """
 
 from __future__ import annotations

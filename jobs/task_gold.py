@@ -32,7 +32,8 @@ def gold_table(cfg: PipelineConfig, task: Task) -> str:
 
 
 def task_gold_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:
-    """The single-task config that reads ``task``'s gold table (its label space, ``tables.gold`` of :func:`gold_table`)."""
+    """The single-task config that reads ``task``'s gold table: its label space, ``tables.gold`` of
+    :func:`gold_table`."""
     view = task_config(cfg, task)
     return replace(view, tables=replace(view.tables, gold=gold_table(cfg, task)))
 
