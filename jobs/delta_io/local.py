@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import logging
 import uuid
 import time
@@ -27,7 +26,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary, unreadable_delta_log
+from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
 from jobs.delta_io.files import (
     _FILES_DDL,
     _check_hive_layout,
@@ -38,6 +37,7 @@ from jobs.delta_io.files import (
     _spark_path,
     _TaskWriter,
 )
+from jobs.delta_io.logs import open_table
 from jobs.delta_io.leftovers import WriterLock, delete_strays, sweep
 from jobs.delta_io.history import (
     _USER_METADATA,
@@ -71,11 +71,6 @@ def _column(name: str) -> Any:
     from pyspark.sql import functions as F
 
     return F.col("`" + name.replace("`", "``") + "`")
-
-
-# What delta-rs says of a log it cannot parse (probed on deltalake 1.6: a truncated or garbled commit file, a
-# commit file missing between others, the first commits gone); other errors opening a table are not damage.
-_DAMAGED_LOG = re.compile(r"Json error|contiguous commit files|No table metadata or protocol|checkpoint", re.I)
 
 
 def _cancel_jobs(spark: Any, wait_seconds: float = 10.0) -> None:
@@ -480,24 +475,8 @@ class LocalDeltaIO:
         return self._open(root, version)
 
     def _open(self, root: str, version: int | None = None) -> Any:
-        """The one place a table is opened: a log delta-rs cannot read is an input error naming the table."""
-        from deltalake import DeltaTable
-
-        try:
-            return DeltaTable(root, version=version, storage_options=self.storage_options)
-        except Exception as err:  # noqa: BLE001 - delta-rs raises DeltaError for a missing version and a bad log alike
-            if version is not None:
-                try:  # the latest version opens: the version asked for is the problem, not the log
-                    latest = DeltaTable(root, storage_options=self.storage_options).version()
-                except Exception:  # noqa: BLE001 - the log itself: said below
-                    pass
-                else:
-                    raise SourceReadError(f"cannot load version {version} of Delta table {root} (its versions run "
-                                          f"up to {latest}): {_summary(err)}") from err
-            if not _DAMAGED_LOG.search(str(err)):  # permissions, credentials, a store that is down: as they are
-                raise
-            # Chained: a network fault of an object store under it stays transient (exit 3).
-            raise unreadable_delta_log(root, err) from err
+        """The table at ``root``: a damaged log is an input error naming the table (:func:`open_table`)."""
+        return open_table(root, version, storage_options=self.storage_options)
 
     @staticmethod
     def _removes(dt: Any, paths: Sequence[str]) -> list:

@@ -89,13 +89,13 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             r["split"] = ""
         return GoldFile(str(p), fmt, _hash_files([p], p), records, unlabeled)
     if fmt == "delta":
-        from deltalake import DeltaTable
+        from jobs.delta_io.logs import open_table
 
         # A file is no table (deltalake's own check fails on one with "Generic LocalFileSystem error").
         if not (p.is_dir() and (p / "_delta_log").is_dir()):
             raise InputDataError(f"{p} is not a Delta table (no _delta_log folder); pass the --format that matches "
                                  "it (csv, parquet, label-studio) or auto")
-        dt = DeltaTable(str(p))
+        dt = open_table(str(p))  # a damaged log: exit 2 naming the table, as for lakelabel's own tables
         frame = dt.to_pyarrow_table().to_pandas()
         fingerprint = hashlib.sha256(f"delta:{dt.metadata().id}@{dt.version()}".encode()).hexdigest()
         first_row = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -128,6 +130,54 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, no
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "lake" / "gold").exists()
+
+
+def test_a_damaged_delta_log_is_exit_2_naming_the_table(tmp_path, capsys, no_spark_config):
+    """A zero-byte latest commit file opened as a version without changes (delta-rs reads it so), and a
+    damaged log of a table given to `gold import --format delta` was exit 1 with delta-rs' DeltaError: both are
+    exit 2 naming the table, as a damaged log of lakelabel's own tables is (tests/test_drills_cli.py)."""
+    import shutil
+
+    import pandas as pd
+    from deltalake import write_deltalake
+
+    from jobs.delta_io.local import LocalDeltaIO
+    from lf_library.errors import InputDataError
+
+    def damaged(name: str, how: str) -> Path:
+        table = tmp_path / name
+        for label in ("billing", "technical"):
+            write_deltalake(str(table), pd.DataFrame({"row_id": ["a"], "label": [label]}), mode="append")
+        latest = table / "_delta_log" / f"{1:020d}.json"
+        with open(latest, "r+b") as handle:
+            handle.truncate(0 if how == "empty" else 50)
+        return table
+
+    def says(table: Path, reason: str) -> str:
+        return (f"Delta table {table}: its Delta log cannot be read ({reason}); the table is damaged: restore the "
+                f"damaged file under {table}/_delta_log from a backup (or the table from a copy) and check the "
+                f"table's history before the next run")
+
+    empty = damaged("empty", "empty")
+    with pytest.raises(InputDataError) as err:
+        LocalDeltaIO().table_version(str(empty))
+    assert str(err.value) == says(empty, f"commit file {1:020d}.json is empty (0 bytes)")  # was version 1
+    assert LocalDeltaIO().read_arrow(str(empty), version=0)[0].num_rows == 1  # an earlier version still reads
+
+    # lakelabel's own gold table (`gold status` reads it on the driver, no Spark) and a user's table to import.
+    cfg = no_spark_config
+    own = damaged("lake/gold", "empty")
+    assert cli_main(["gold", "status", "--config", str(cfg)]) == 2
+    zero = f"commit file {1:020d}.json is empty (0 bytes)"
+    assert capsys.readouterr().err.strip().splitlines() == [f"lakelabel: error: {says(own, zero)}"]
+    shutil.rmtree(own)  # the import below would stop at it
+    for how, reason in (("empty", zero), ("truncated", "Kernel error: Json error: ")):
+        user = damaged(f"labels_{how}", how)
+        assert cli_main(["gold", "import", "--config", str(cfg), "--file", str(user), "--format", "delta"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"lakelabel: error: Delta table {user}: its Delta log cannot be read "
+                                                   f"({reason}"), err
+        assert err[0].endswith("check the table's history before the next run"), err
 
 
 def test_verify_without_a_run_id_fails_before_spark_starts(tmp_path, capsys, no_spark_config):
