@@ -36,8 +36,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PipelineResult:
+    """What :func:`run` returns: the run id and its summary (``summary.json``)."""
+
     run_id: str
     summary: dict[str, Any]
+
+    @property
+    def reused(self) -> bool:
+        """True when a rerun with this run id and the same inputs changed nothing: the summary is the earlier run's."""
+        return bool(self.summary.get("reused"))
+
+    @property
+    def line(self) -> str:
+        """The line ``lakelabel run`` prints (:func:`done_line`): labels and votes versions, and
+        ``(already done with these inputs: nothing ran)`` when :attr:`reused`."""
+        return done_line(self.summary)
 
 
 def check_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegistry) -> Source | None:

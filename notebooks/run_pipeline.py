@@ -26,6 +26,9 @@ result = pipeline.run(get_spark("lakelabel-notebook"), cfg, run_id=run_id)
 # COMMAND ----------
 
 summary = result.summary
+# The line `lakelabel run` prints; a rerun of a run id with the same inputs says "nothing ran" (result.reused),
+# and the numbers below are then that earlier run's.
+print(result.line)
 metrics = notebook.run_metrics(summary)  # per task for a multi-task config
 print(metrics)
 print("votes:", summary["tables"]["votes"])

@@ -104,6 +104,7 @@ def check_run_pipeline(spark, lake, pipeline_run) -> None:
     assert summary["mlflow"]["run_id"]
     assert pipeline_run["metrics"] == {k: summary["metrics"][k] for k in ("rows", "coverage", "conflict_rate",
                                                                          "accuracy")}
+    assert not pipeline_run["result"].reused and "nothing ran" not in pipeline_run["result"].line
 
 
 def check_develop_lf(spark, lake, pipeline_run) -> None:
@@ -272,6 +273,19 @@ def test_notebook(path, spark, lake, pipeline_run):
 
 # --------------------------------------------------------------------------------------------
 # jobs.notebook beyond what the notebooks exercise
+
+
+def test_run_pipeline_says_when_a_rerun_did_nothing(lake, pipeline_run, capsys):
+    """run_pipeline printed the earlier run's metrics and tables for a rerun of its run id that reused
+    everything, without saying so; it prints the line `lakelabel run` prints, which does."""
+    from jobs import pipeline
+
+    capsys.readouterr()
+    ns = run_notebook(REPO / "notebooks" / "run_pipeline.py", {"config": lake["config"], "run_id": RUN_ID})
+    out = capsys.readouterr().out.splitlines()
+    assert ns["result"].reused and ns["summary"]["tables"] == pipeline_run["summary"]["tables"]
+    assert out[0] == pipeline.done_line(ns["summary"]), out
+    assert out[0].endswith("(already done with these inputs: nothing ran)"), out
 
 
 def test_try_lf_rejects_another_label_space(lake):
