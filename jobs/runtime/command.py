@@ -381,10 +381,10 @@ class OneLineParser(argparse.ArgumentParser):
         where = f"{command}: " if command else ""
         line = f"lakelabel: error: {where}{message}; see {self.prog} --help"
         sys.stderr.write(line + "\n")
-        raise UsageError(line, command or None)
+        raise UsageExit(line, command or None)
 
 
-class UsageError(SystemExit):
+class UsageExit(SystemExit):
     """Exit code 2 from :class:`OneLineParser`: the command line was refused. ``line``: the stderr line;
     ``command``: the command whose parser refused it (None: the top parser, no command known)."""
 
@@ -423,14 +423,22 @@ def _stale_summary_dropped(argv: Sequence[str] | None):
                     if Path(path).is_file():
                         Path(path).unlink()
             line = getattr(err, "line", None)
-            if paths and paths[-1] and line is not None and "--summary-json" not in line:
+            if paths and paths[-1] and line is not None and not _refuses_summary_json(line):
                 run_ids = _option_values(words, "--run-id")
                 given = argparse.Namespace(summary_json=paths[-1], run_id=run_ids[-1] if run_ids else None)
                 write_failure_summary(given, err.command, EXIT_INPUT, error=line)
         raise
 
 
-def write_failure_summary(args: argparse.Namespace, command: str | None, code: int, *, error: str | None = None) -> None:
+def _refuses_summary_json(line: str) -> bool:
+    """Whether argparse's error ``line`` is about ``--summary-json`` itself (no value; not an option of the
+    command), not about another option of a command line that names it (``options go after the command``)."""
+    unknown = line.partition("unrecognized arguments: ")[2]
+    return "argument --summary-json:" in line or "--summary-json" in unknown.partition("; see ")[0]
+
+
+def write_failure_summary(args: argparse.Namespace, command: str | None, code: int, *,
+                          error: str | None = None) -> None:  # fmt: skip
     """After a failed command, ``--summary-json`` holds ``status`` (failed, interrupted, terminated), the exit
     code and the error line, so an orchestrator that keeps the file has the reason next to the exit code.
     ``error``: the line (default: the one the guarded command failed with, :func:`jobs.runtime.exits.last_error`).

@@ -80,6 +80,7 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
          "gold import", None),
         (["suggest", "--summary-json", str(summary)], "suggest", None),  # --config missing
         (["nosuch", "--summary-json", str(summary)], None, None),  # no command known
+        (["--summary-json", str(summary), "run", "--config", "c.yaml"], "run", None),  # options go after "run"
     ):
         summary.parent.mkdir(exist_ok=True)
         summary.write_text('{"status": "succeeded"}')  # an earlier run's
@@ -93,6 +94,12 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
         assert done.value.code == 2 and "argument --summary-json: expected one argument" in capsys.readouterr().err
+    # A command without the option: argparse refuses --summary-json as an unknown argument; nothing is written.
+    summary.unlink()
+    with pytest.raises(SystemExit) as done:
+        cli_main(["package", "--summary-json", str(summary)])
+    assert done.value.code == 2 and "unrecognized arguments: --summary-json" in capsys.readouterr().err
+    assert not summary.exists()
     assert not os.path.exists("--bogus")
 
 
