@@ -182,8 +182,8 @@ def test_a_damaged_delta_log_is_exit_2_naming_the_table(tmp_path, capsys, no_spa
         user = damaged(f"labels_{how}", how)
         assert cli_main(["gold", "import", "--config", str(cfg), "--file", str(user), "--format", "delta"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"lakelabel: error: Delta table {user}: its Delta log cannot be read "
-                                                   f"({reason}"), err
+        assert len(err) == 1, err
+        assert err[0].startswith(f"lakelabel: error: Delta table {user}: its Delta log cannot be read ({reason}"), err
         assert err[0].endswith("check the table's history before the next run"), err
 
 
