@@ -4,13 +4,17 @@
 # ones) or edit one source file (10k rows removed, every fifth row's text edited), and run the pipeline.
 #   usage: benchmarks/incremental_masks.sh DIR setup
 #          benchmarks/incremental_masks.sh DIR append|edit|force LABEL   (force: append, then --force)
-# Prints the pipeline line of the run's log and its wall time. Run from the repository root.
+# Prints the pipeline line of the run's log and its wall time; the apply's "row masks ... carried" line is in
+# DIR/run-LABEL.log. Run from the repository root.
 set -euo pipefail
 dir=$1; mode=$2
 py=${PYTHON:-.venv/bin/python}
 if [ "$mode" = setup ]; then
-  .venv/bin/lakelabel demo --rows 1000000 --lakehouse "$dir/base" --set report.enabled=false \
+  # The demo runs where every run does (a votes commit records the source path: another path is a full apply).
+  rm -rf "$dir/lh" "$dir/base"
+  .venv/bin/lakelabel demo --rows 1000000 --lakehouse "$dir/lh" --set report.enabled=false \
     --set mlflow.enabled=false --run-id base > "$dir/demo.log" 2>&1
+  cp -a "$dir/lh" "$dir/base"
   "$py" - "$dir" <<'PY'
 import sys
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq

@@ -351,9 +351,11 @@ def run(
         if plan.removed:
             what.append(f"dropping {', '.join(plan.removed)}")
         log.info("apply: incremental, %s: %s", plan.reason, "; ".join(what))
-        if row_masks or task_masks is not None:
-            masks_folder, carried_masks = _incremental_masks(spark, cfg, run_id, registry, task_masks, prior, plan,
-                                                             source.gold_column)
+        if row_masks or task_masks is not None:  # as a full apply's, when the previous masks can be carried
+            masks_folder = _masks_folder(spark, cfg, run_id, registry, task_masks)
+            carried_masks = masks_folder and incremental_masks.previous_folder(prior, registry.names, plan,
+                                                                               source.gold_column, task_masks)
+            masks_folder = masks_folder if carried_masks else None
             if changes is not None and (changes.n_reapply or changes.n_gone):
                 drop = changes.reapply.unionByName(changes.gone)
 
@@ -463,8 +465,9 @@ def run(
     committed = False
     try:
         apply_masks.create(masks_folder)  # here, so an interrupt before the write leaves no empty folder
-        if carried_masks is not None:
-            _carry_masks(spark, carried_masks, masks_folder, drop)
+        if carried_masks:
+            describe(spark, "apply", "carry the row masks of the unchanged rows")
+            incremental_masks.carry_into(spark, carried_masks, masks_folder, drop)
         with Progress(spark, "apply", max(applied_rows, 1), rows_done):
             result = io.write_table(
                 votes,
@@ -556,32 +559,6 @@ def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, repl
     for folder in folders:
         if folder != current:
             apply_masks.remove(folder)
-
-
-def _incremental_masks(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry, tasks: Any,
-                       prior: ApplyResult, plan: incremental.ApplyPlan, gold_column: str | None,
-                       ) -> tuple[str | None, str | None]:  # fmt: skip
-    """``(folder, previous folder)`` of an incremental apply's row masks (:mod:`jobs.incremental_masks`), or
-    ``(None, None)`` when it writes none (said in the log: aggregate and write then group the votes)."""
-    folder = _masks_folder(spark, cfg, run_id, registry, tasks)
-    if folder is None:  # as a full apply: codes that do not fit, or a non-local master
-        return None, None
-    why = incremental_masks.unusable(prior, registry.names, plan, gold_column, tasks)
-    if why:
-        log.info("apply: no row masks for this incremental apply (%s): aggregate and write group the votes", why)
-        return None, None
-    return folder, prior.row_masks["path"]
-
-
-def _carry_masks(spark: SparkSession, old: str, folder: str, drop: DataFrame | None) -> None:
-    """The previous masks of the rows that stay into ``folder``; on failure the folder is deleted, so no
-    masks are named (the pass's own mask files then cannot be written either) and the apply goes on."""
-    describe(spark, "apply", "carry the row masks of the unchanged rows")
-    try:
-        incremental_masks.carry(spark, old, folder, drop)
-    except Exception as err:  # noqa: BLE001 - the masks only save time; the votes are what must be written
-        log.warning("apply: row masks not carried from %s (%s); aggregate and write will group the votes", old, err)
-        apply_masks.remove(folder)
 
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,

@@ -35,7 +35,7 @@ from jobs.delta_io.changes import may_hold
 
 log = logging.getLogger(__name__)
 
-__all__ = ["unusable", "carry"]
+__all__ = ["unusable", "previous_folder", "carry", "carry_into"]
 
 
 def unusable(prior: Any, names: tuple[str, ...], plan: Any, gold_column: str | None, tasks: Any = None) -> str | None:
@@ -59,6 +59,26 @@ def unusable(prior: Any, names: tuple[str, ...], plan: Any, gold_column: str | N
     if not apply_masks.complete(masks["path"], prior.n_rows):
         return f"the previous masks {masks['path']} are missing or incomplete"
     return None
+
+
+def previous_folder(prior: Any, names: tuple[str, ...], plan: Any, gold_column: str | None,
+                    tasks: Any = None) -> str | None:  # fmt: skip
+    """The previous apply's masks folder to carry (:func:`unusable` says none: None, and the log says why)."""
+    why = unusable(prior, names, plan, gold_column, tasks)
+    if why:
+        log.info("apply: no row masks for this incremental apply (%s): aggregate and write group the votes", why)
+        return None
+    return prior.row_masks["path"]
+
+
+def carry_into(spark: Any, old: str, new: str, drop: Any) -> None:
+    """:func:`carry`, and on failure the folder ``new`` deleted, so no masks are named (the LF pass's own mask
+    files then cannot be written either) and the apply goes on: the masks only save time."""
+    try:
+        carry(spark, old, new, drop)
+    except Exception as err:  # noqa: BLE001 - the votes are what must be written
+        log.warning("apply: row masks not carried from %s (%s); aggregate and write will group the votes", old, err)
+        apply_masks.remove(new)
 
 
 def carry(spark: Any, old: str, new: str, drop: Any) -> None:

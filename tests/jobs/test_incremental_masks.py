@@ -142,7 +142,7 @@ def test_lfs_changed_write_no_masks(spark, tmp_path, caplog):
     cfg = make_cfg(tmp_path, str(src))
     apply_lfs.run(spark, cfg, run_id="l1")
     fewer = make_cfg(tmp_path, str(src), lfs={"exclude": ["boom", "out_of_space", "stars"]})
-    with caplog.at_level(logging.INFO, logger="jobs.apply_lfs"):
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
         second = apply_lfs.run(spark, fewer, run_id="l2")
     assert second.row_masks == {} and second.applied_lfs == ()
     assert "no row masks for this incremental apply (LFs were added, changed or removed" in caplog.text
