@@ -23,7 +23,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import apply_masks, delta_io, incremental
+from jobs import apply_masks, delta_io, incremental, incremental_masks
 from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, signals, tracking
 from jobs.runtime.runs import run_dir
@@ -239,7 +239,8 @@ def run(
     LFs on new and changed rows; ``force=True`` computes every LF on every row.
 
     A full apply also writes each row's vote bitmask for aggregate and write (:mod:`jobs.apply_masks`),
-    unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
+    and so does an incremental one that runs no new or changed LF, carrying the previous masks of the rows
+    it does not reapply (:mod:`jobs.incremental_masks`), unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
     (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task. The masks of the
     votes this apply replaces are deleted once it commits; a caller whose later stages may still
     put the votes back passes ``replaced_masks``, gets their folder there and calls
@@ -270,9 +271,9 @@ def run(
     texts = text_columns(registry)
     rows_done = spark.sparkContext.accumulator(0)
 
-    def compute(src: Source, reg: LFRegistry) -> DataFrame:
+    def compute(src: Source, reg: LFRegistry, **masks: Any) -> DataFrame:
         return compute_votes(src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
-                             rows_done=rows_done).withColumn("run_id", F.lit(run_id))
+                             rows_done=rows_done, **masks).withColumn("run_id", F.lit(run_id))
 
     changes, hashes_version, detect_seconds = None, None, 0.0
     hashes_needed = not incremental.uses_delta_history(cfg, source)
@@ -328,7 +329,7 @@ def run(
     # Partitioned by LF: an incremental apply replaces the partitions of the LFs it reapplies.
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
     kept_files: list[str] = []
-    masks_folder = None
+    masks_folder = carried_masks = drop = None
     carried: dict[str, LFApplyStats] = {}
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
@@ -350,12 +351,26 @@ def run(
         if plan.removed:
             what.append(f"dropping {', '.join(plan.removed)}")
         log.info("apply: incremental, %s: %s", plan.reason, "; ".join(what))
+        if row_masks or task_masks is not None:  # as a full apply's, when the previous masks can be carried
+            masks_folder = _masks_folder(spark, cfg, run_id, registry, task_masks)
+            carried_masks = masks_folder and incremental_masks.previous_folder(prior, registry.names, plan,
+                                                                               source.gold_column, task_masks)
+            masks_folder = masks_folder if carried_masks else None
+            if changes is not None and (changes.n_reapply or changes.n_gone):
+                drop = changes.reapply.unionByName(changes.gone)
+
+        def masked(reg: LFRegistry) -> dict[str, Any]:
+            """The row masks go with the pass that runs every LF (on the reapplied rows), in registry order."""
+            ok = masks_folder is not None and reg.names == registry.names
+            return {"masks_folder": masks_folder, "mask_tasks": task_masks} if ok else {}
+
         commit = incremental.build_commit(
-            spark, plan, source, registry, changes, votes_path=votes_path, io=io, compute=compute,
+            spark, plan, source, registry, changes, votes_path=votes_path, io=io,
+            compute=lambda src, reg: compute(src, reg, **masked(reg)),
             columns=votes_table_schema(pa.string()).names,
             vote_function=lambda src, reg: vote_function(
                 src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
-                rows_done=rows_done, run_id=run_id))
+                rows_done=rows_done, run_id=run_id, **masked(reg)))
         votes, kept_files = commit.df, list(commit.kept_files)
         # LFs whose votes all stay keep their counts: only the files written now are counted for them.
         carried = incremental.carried_stats(prior.lfs, commit, cfg.apply.error_samples)
@@ -450,6 +465,9 @@ def run(
     committed = False
     try:
         apply_masks.create(masks_folder)  # here, so an interrupt before the write leaves no empty folder
+        if carried_masks:
+            describe(spark, "apply", "carry the row masks of the unchanged rows")
+            incremental_masks.carry_into(spark, carried_masks, masks_folder, drop)
         with Progress(spark, "apply", max(applied_rows, 1), rows_done):
             result = io.write_table(
                 votes,
@@ -545,7 +563,7 @@ def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, repl
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,
                   tasks: Any = None) -> str | None:  # fmt: skip
-    """A new folder name for the full apply's row masks (:mod:`jobs.apply_masks`), or None when they are not
+    """A new folder name for the apply's row masks (:mod:`jobs.apply_masks`), or None when they are not
     written: more codes than one mask holds (a task's, with ``tasks``), or a non-local master."""
     fits = tasks.fits() if tasks is not None else apply_masks.fits(len(registry), registry.cardinality)
     return apply_masks.folder_for(spark, run_dir(cfg.lakehouse, run_id), fits)

@@ -1,4 +1,4 @@
-"""Each row's vote pattern as a bitmask, written by a full apply next to the votes.
+"""Each row's vote pattern as a bitmask, written by an apply next to the votes.
 
 A full apply holds every LF's vote on a row when it writes the votes, so the same Python pass also
 writes the row's pattern as a bitmask (:func:`jobs.aggregate.mask_frame`'s ``__mask``: bit
@@ -12,9 +12,12 @@ A multi-task run writes one mask per task instead (:mod:`jobs.task_masks`: ``__m
 ``lf_index_in_task * k_task + class``, and ``__gold_<i>`` per task with gold), by the same
 :class:`PartitionMasks`.
 
-The folder is used only when it holds exactly the apply's row count and was written for the same
-gold column (for tasks: the same task layout). Everything else falls back to the grouping: an
-incremental apply (it writes no masks), more codes than one mask holds, a non-local master
+An incremental apply that runs no new or changed LF writes a complete folder too: the previous
+masks of the rows it does not reapply carried over, the reapplied rows' written by its pass
+(:mod:`jobs.incremental_masks`). The folder is used only when it holds exactly the apply's row
+count and was written for the same gold column (for tasks: the same task layout). Everything else
+falls back to the grouping: an incremental apply that runs a new or changed LF or drops one (the
+bits change; it writes no masks), more codes than one mask holds, a non-local master
 (executors may not share the run folder), a folder deleted since, a worker that could not write
 its file.
 """
@@ -119,7 +122,8 @@ class PartitionMasks:
     mask column per task (``__mask_<i>``) and a gold column per task with gold (``__gold_<i>``).
     """
 
-    def __init__(self, folder: str, cardinality: int, tasks: tuple[Any, Any, Any] | None = None) -> None:
+    def __init__(self, folder: str, cardinality: int, tasks: tuple[Any, Any, Any] | None = None, *,
+                 prefix: str = "part-") -> None:  # fmt: skip
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
@@ -127,8 +131,9 @@ class PartitionMasks:
         self.k = cardinality
         self.tasks = tasks
         self.layout: Layout | None = None
-        self.path = os.path.join(folder, f"part-{part:05d}.parquet")
-        self.tmp = os.path.join(folder, f".part-{part:05d}-{uuid.uuid4().hex[:8]}.tmp")
+        # prefix: another Spark job writing into the same folder (jobs.incremental_masks) names its files apart.
+        self.path = os.path.join(folder, f"{prefix}{part:05d}.parquet")
+        self.tmp = os.path.join(folder, f".{prefix}{part:05d}-{uuid.uuid4().hex[:8]}.tmp")
         self.writer: Any = None
         self.schema: pa.Schema | None = None
         self.failed = False
@@ -151,12 +156,24 @@ class PartitionMasks:
                 if gold_tasks:  # gold: array<int> of the gold tasks' class ids, in gold_tasks order
                     flat = gold.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
                     arrays += [pa.array(c) for c in flat.reshape(len(row_ids), len(gold_tasks)).T]
-            if self.writer is None:
-                self.schema = pa.schema([("row_id", row_ids.type)] + [(n, a.type) for n, a in zip(names, arrays)])
-                self.writer = pq.ParquetWriter(self.tmp, self.schema)
-            self.writer.write_batch(pa.RecordBatch.from_arrays([row_ids, *arrays], schema=self.schema))
+            self._write(pa.RecordBatch.from_arrays([row_ids, *arrays], names=["row_id", *names]))
         except (OSError, pa.ArrowException) as err:
             self._give_up(err)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Write rows that are masks already (``row_id``, then the mask and gold columns: carried ones)."""
+        if self.failed:
+            return
+        try:
+            self._write(batch)
+        except (OSError, pa.ArrowException) as err:
+            self._give_up(err)
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:
+            self.schema = batch.schema
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        self.writer.write_batch(batch.cast(self.schema) if batch.schema != self.schema else batch)
 
     def finish(self) -> None:
         if self.failed:

@@ -69,17 +69,19 @@ def check_lf_source(source: Source, registry: LFRegistry) -> int:
 
 def compute_votes(
     source: Source, registry: LFRegistry, *, batch_size: int = 10_000, lf_timeout_seconds: float = 0.0,
-    rows_done: Any = None,
+    rows_done: Any = None, masks_folder: str | None = None, mask_tasks: Any = None,
 ) -> DataFrame:
     """The votes of every LF on every row, as a lazy long-format DataFrame (nothing runs yet).
 
     Columns: ``row_id, lf_name, lf_version, vote, error, error_kind`` (see
     :func:`lf_library.apply.votes_schema`). ``lf_timeout_seconds``: each LF's budget on one batch
     (:mod:`lf_library.budget`; 0: none). ``rows_done``: a Spark accumulator that counts the rows
-    the LFs ran on (progress lines).
+    the LFs ran on (progress lines). ``masks_folder``, ``mask_tasks``: the rows' masks written on the way,
+    as :func:`vote_function` writes them.
     """
     prepared, apply_partition, schema = vote_function(source, registry, batch_size=batch_size,
-                                                      lf_timeout_seconds=lf_timeout_seconds, rows_done=rows_done)
+                                                      lf_timeout_seconds=lf_timeout_seconds, rows_done=rows_done,
+                                                      masks_folder=masks_folder, mask_tasks=mask_tasks)
     return prepared.mapInArrow(apply_partition, schema)
 
 

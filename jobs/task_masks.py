@@ -11,8 +11,9 @@ one Spark job (:func:`count_patterns`) and the write scores each task per distin
 (:func:`jobs.multitask_labels.score_by_mask`): one small row per source row, no shuffle of the
 votes.
 
-The same fallbacks as one task's masks: nothing is written by an incremental apply, when a task's
-codes do not fit a mask, or on a non-local master; a folder that is gone, incomplete, or written
+The same rules as one task's masks: an incremental apply that runs no new or changed LF carries
+the previous masks and writes the reapplied rows' (:mod:`jobs.incremental_masks`); nothing is written
+by one that changes the LFs, when a task's codes do not fit a mask, or on a non-local master; a folder that is gone, incomplete, or written
 for another layout (other tasks, LFs, classes or gold columns: :attr:`TaskMasks.key`) is not read.
 Then :func:`jobs.multitask.vote_rows` groups the votes by row as before.
 """

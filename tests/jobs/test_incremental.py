@@ -301,7 +301,8 @@ def test_verify_names_what_differs(spark, two_runs, tmp_path):
 
 def test_a_run_after_an_incremental_apply_groups_the_votes_once(spark, tmp_path, monkeypatch):
     """A drill (session 23): after an incremental apply (no row masks) aggregate and write each grouped the
-    whole votes table by row; the run now groups it once for both. A full apply's masks are read, not grouped."""
+    whole votes table by row; the run now groups it once for both. A full apply's masks are read, not grouped,
+    and so are those of an incremental apply that changes no LF (session 24: jobs.incremental_masks)."""
     from jobs import aggregate, pipeline
 
     grouped = []
@@ -315,5 +316,8 @@ def test_a_run_after_an_incremental_apply_groups_the_votes_once(spark, tmp_path,
     assert grouped == []  # the full apply's masks
     write_deltalake(src, make_rows(50).iloc[40:].assign(id=lambda d: "n" + d.id), mode="append")
     second = pipeline.run(spark, cfg, run_id="g2", registry=registry(GOOD, BAD, SHORT, stars)).summary
-    assert second["apply"]["row_changes"]["reapplied"] == 10 and grouped == [1]
+    assert second["apply"]["row_changes"]["reapplied"] == 10 and grouped == []  # masks carried and added
+    assert DeltaTable(cfg.table_path("labels")).to_pandas().shape[0] == 50
+    third = pipeline.run(spark, cfg, run_id="g3", registry=registry(GOOD, BAD, SHORT)).summary  # an LF dropped
+    assert third["apply"]["row_changes"]["removed_lfs"] == ["stars"] and grouped == [1]
     assert DeltaTable(cfg.table_path("labels")).to_pandas().shape[0] == 50

@@ -1,0 +1,144 @@
+"""Row masks of an incremental apply: the previous apply's masks carried over, the reapplied rows' new.
+
+A full apply writes each row's vote bitmask (:mod:`jobs.apply_masks`, :mod:`jobs.task_masks`) so that
+aggregate and write read one small row per source row instead of grouping the votes table by row. An
+incremental apply that runs every LF on the new and changed rows only (no LF new, changed or removed)
+knows every row's mask as cheaply: the rows it does not touch keep their votes, hence their masks, and
+the pass that computes the reapplied rows' votes holds all their votes, so it writes their masks too.
+Into a new folder of this run (the previous folder stays with the votes it belongs to, which a failed
+run puts back), :func:`carry` puts the previous masks of the rows that stay: a file none of whose row
+ids can be a reapplied or gone row (its footer's ``row_id`` range) is hard-linked, not copied; the
+other files are read by one Spark job, which leaves out those rows and writes the rest, one file per
+partition, renamed into place when complete (as :class:`jobs.apply_masks.PartitionMasks` does).
+
+The masks are carried only when they mean the same bits and gold now (:func:`unusable`): the same LFs
+in the same order (bit ``lf_index * k + class``), the same gold column (a multi-task run: the same
+task layout), and the previous folder complete for the previous votes. Else, as after a change of LFs,
+the apply writes no masks and aggregate and write group the votes. The folder is named in the votes
+commit only when it holds exactly the new row count (apply's ``validate``); otherwise, or when the
+apply fails or is interrupted, it is deleted with everything carried into it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs import apply_masks
+from jobs.delta_io.changes import may_hold
+
+log = logging.getLogger(__name__)
+
+__all__ = ["unusable", "previous_folder", "carry", "carry_into"]
+
+
+def unusable(prior: Any, names: tuple[str, ...], plan: Any, gold_column: str | None, tasks: Any = None) -> str | None:
+    """Why the previous apply's masks cannot be carried into this incremental apply, or None when they can.
+
+    ``prior``: the previous :class:`jobs.apply_record.ApplyResult`; ``names``: this apply's LFs in registry
+    order; ``plan``: its :class:`jobs.incremental.ApplyPlan`; ``tasks``: a multi-task run's
+    :class:`jobs.task_masks.TaskMasks`.
+    """
+    masks = prior.row_masks or {}
+    if plan.applied or plan.removed:
+        return "LFs were added, changed or removed, so the masks' bits change"
+    if tuple(prior.lf_names) != tuple(names):  # the same set: the same order (a registry sorts its LFs); to be sure
+        return "the LFs are in another order, so the masks' bits change"
+    if not masks.get("path"):
+        return "the previous apply wrote none"
+    if tasks is not None and masks.get("layout") != tasks.key:
+        return "the previous masks were written for another task layout"
+    if tasks is None and (masks.get("layout") or masks.get("gold_column", "") != (gold_column or "")):
+        return f"the previous masks carry gold column {masks.get('gold_column', '')!r}, not {gold_column!r}"
+    if not apply_masks.complete(masks["path"], prior.n_rows):
+        return f"the previous masks {masks['path']} are missing or incomplete"
+    return None
+
+
+def previous_folder(prior: Any, names: tuple[str, ...], plan: Any, gold_column: str | None,
+                    tasks: Any = None) -> str | None:  # fmt: skip
+    """The previous apply's masks folder to carry (:func:`unusable` says none: None, and the log says why)."""
+    why = unusable(prior, names, plan, gold_column, tasks)
+    if why:
+        log.info("apply: no row masks for this incremental apply (%s): aggregate and write group the votes", why)
+        return None
+    return prior.row_masks["path"]
+
+
+def carry_into(spark: Any, old: str, new: str, drop: Any) -> None:
+    """:func:`carry`, and on failure the folder ``new`` deleted, so no masks are named (the LF pass's own mask
+    files then cannot be written either) and the apply goes on: the masks only save time."""
+    try:
+        carry(spark, old, new, drop)
+    except Exception as err:  # noqa: BLE001 - the votes are what must be written
+        log.warning("apply: row masks not carried from %s (%s); aggregate and write will group the votes", old, err)
+        apply_masks.remove(new)
+
+
+def carry(spark: Any, old: str, new: str, drop: Any) -> None:
+    """Put the masks of ``old`` (a complete masks folder) whose row is not in ``drop`` (a one-column
+    ``__id`` DataFrame: the reapplied and gone rows; None: none) into the folder ``new``.
+
+    Files whose ``row_id`` range cannot hold a dropped id are hard-linked (copied where links fail);
+    the others are rewritten without the dropped rows by one Spark job. Files it could not write are
+    left out: apply's row count check then finds the folder incomplete and names no masks.
+    """
+    from pyspark.sql import functions as F
+
+    files = sorted(str(p) for p in Path(old).glob("part-*.parquet"))
+    lo = hi = None
+    if drop is not None:
+        lo, hi = drop.agg(F.min("__id"), F.max("__id")).first()
+    rewrite = [f for f in files if lo is not None and may_hold(_id_range(f), "row_id", lo, hi)]
+    for i, f in enumerate(f for f in files if f not in rewrite):
+        _link(f, os.path.join(new, f"part-k{i:05d}.parquet"))
+    if rewrite:
+        kept = spark.read.parquet(*rewrite)
+        kept = kept.join(drop, kept["row_id"] == drop["__id"], "left_anti").select(*kept.columns)
+
+        def write_partition(batches):
+            out = apply_masks.PartitionMasks(new, 0, prefix="part-r")
+            try:
+                for batch in batches:
+                    if batch.num_rows:
+                        out.write(batch)
+                out.finish()
+            finally:
+                out.abort()
+            yield pa.RecordBatch.from_arrays([pa.array([0], pa.int64())], names=["n"])
+
+        kept.mapInArrow(write_partition, "n long").collect()
+    log.info("apply: row masks of the unchanged rows carried from %s: %d file(s) linked, %d rewritten without "
+             "the reapplied and gone rows", old, len(files) - len(rewrite), len(rewrite))
+
+
+def _id_range(path: str) -> dict[str, Any]:
+    """``{"min.row_id", "max.row_id"}`` of a masks file's footer (absent: unknown, so the file may hold any id)."""
+    try:
+        meta = pq.read_metadata(path)
+        i = meta.schema.names.index("row_id")
+        lows, highs = [], []
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(i).statistics
+            if st is None or not st.has_min_max:
+                return {}
+            lows.append(st.min)
+            highs.append(st.max)
+        return {"min.row_id": min(lows), "max.row_id": max(highs)} if lows else {}
+    except (OSError, ValueError, TypeError, pa.ArrowException):
+        return {}
+
+
+def _link(src: str, dst: str) -> None:
+    """Hard-link ``src`` as ``dst``, or copy it where the filesystem has no links. Mask files are never
+    changed in place (written under a temporary name, then renamed), so a link is as safe as a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

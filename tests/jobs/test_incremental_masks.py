@@ -1,0 +1,262 @@
+"""Row masks of an incremental apply (``jobs.incremental_masks``): the previous masks carried for the rows
+that stay, the reapplied rows' written by the pass; equal to what a ``--force`` apply writes, and the same
+statistics and labels. An apply that changes the LFs writes none; a failure leaves no masks folder."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from jobs import aggregate, apply_lfs, apply_masks, delta_io, incremental_masks, pipeline
+from jobs.apply_record import load_apply_result
+from jobs.delta_io.sources import load_source
+from lf_library.errors import LFErrorRateExceeded
+from tests.jobs.test_apply_masks import grouped
+from tests.jobs.test_pipeline import make_cfg, make_rows
+
+pytestmark = pytest.mark.spark
+
+
+def masks_of(spark, cfg, applied) -> dict:
+    """{row_id: (mask, gold)} read from the masks folder ``applied`` names (none: fail)."""
+    source = load_source(spark, cfg.source)
+    rows = apply_masks.stored_masks(spark, applied.row_masks, applied.n_rows, source.gold_column,
+                                    source.df.schema["id"].dataType)
+    assert rows is not None, applied.row_masks
+    return {r["row_id"]: (r[aggregate.MASK], r["gold"]) for r in rows.collect()}
+
+
+def labels(cfg, version=None) -> pd.DataFrame:
+    table = DeltaTable(cfg.table_path("labels"), version=version).to_pandas()
+    return table.drop(columns=["run_id", "label_model", "votes_version"]).sort_values("row_id").reset_index(drop=True)
+
+
+def folders(cfg) -> set[Path]:
+    return set(Path(cfg.lakehouse).rglob(f"{apply_masks.FOLDER_PREFIX}*"))
+
+
+def same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for column in a.columns:
+        assert a[column].map(repr).tolist() == b[column].map(repr).tolist(), column
+
+
+@pytest.fixture(scope="module")
+def delta_runs(spark, tmp_path_factory):
+    """A Delta source: a full run, rows added, deleted and edited, an incremental run, then a --force run."""
+    tmp = tmp_path_factory.mktemp("incr_masks")
+    src = str(tmp / "src")
+    rows = make_rows(40)
+    for i in range(4):  # four files, so a delete or an update rewrites one of them
+        write_deltalake(src, rows.iloc[i * 10:(i + 1) * 10], mode="append")
+    cfg = make_cfg(tmp, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta"))
+    pipeline.run(spark, cfg, run_id="p1")
+    first = load_apply_result(cfg)
+    write_deltalake(src, make_rows(46).iloc[40:].assign(id=lambda d: "n" + d.id), mode="append")
+    DeltaTable(src).delete("id IN ('r011', 'r012', 'r025')")
+    DeltaTable(src).update(updates={"text": "'I love it, great !!'", "gold": "'pos'"}, predicate="id = 'r031'")
+    calls = []
+    real = aggregate.mask_frame
+    mp = pytest.MonkeyPatch()
+    mp.setattr(aggregate, "mask_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
+    try:
+        second = pipeline.run(spark, cfg, run_id="p2").summary
+    finally:
+        mp.undo()
+    inc = load_apply_result(cfg)
+    out = {"cfg": cfg, "first": first, "inc": inc, "summary": second, "grouped_calls": calls, "folders": folders(cfg),
+           "inc_masks": masks_of(spark, cfg, inc), "inc_grouped": grouped(spark, cfg, inc),
+           "inc_labels": labels(cfg), "inc_agg": aggregate.run(spark, cfg, applied=inc)}
+    pipeline.run(spark, cfg, run_id="p3", force=True)
+    forced = load_apply_result(cfg)
+    out.update(forced=forced, force_masks=masks_of(spark, cfg, forced), force_labels=labels(cfg),
+               force_agg=aggregate.run(spark, cfg, applied=forced))
+    return out
+
+
+def test_an_incremental_run_reads_masks_and_groups_no_votes(delta_runs):
+    inc, summary = delta_runs["inc"], delta_runs["summary"]
+    assert summary["apply"]["row_changes"]["reapplied"] == 7 and summary["apply"]["row_changes"]["gone"] == 3
+    assert inc.applied_lfs == () and inc.row_masks["rows"] == inc.n_rows == 43
+    assert inc.row_masks["path"] != delta_runs["first"].row_masks["path"]
+    assert delta_runs["grouped_calls"] == []  # aggregate and write read the masks
+    # The run succeeded: the masks of the votes it replaced are gone, its own are named by the votes.
+    assert delta_runs["folders"] == {Path(inc.row_masks["path"])}
+
+
+def test_incremental_masks_equal_the_grouped_votes_and_force(delta_runs):
+    got = delta_runs["inc_masks"]
+    assert len(got) == 43 and got == delta_runs["inc_grouped"] == delta_runs["force_masks"]
+    assert "r011" not in got and "nr040" in got and got["r031"][1] == 1  # gone, new, edited (gold pos)
+    a, b = delta_runs["inc_agg"], delta_runs["force_agg"]
+    assert a.stats.equals(b.stats)
+    np.testing.assert_array_equal(a.gold_counts, b.gold_counts)
+    same_frames(delta_runs["inc_labels"], delta_runs["force_labels"])
+
+
+def test_parquet_source_rows_added_changed_removed(spark, tmp_path, caplog):
+    """Changed rows from stored row hashes: appended files (no stored mask file rewritten), then a file
+    rewritten with rows removed and edited; each time the masks equal the grouping and a --force apply's."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rows = make_rows(40)
+    rows.iloc[:20].to_parquet(src / "part-0.parquet", index=False)
+    rows.iloc[20:].to_parquet(src / "part-1.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src))
+    apply_lfs.run(spark, cfg, run_id="a1")
+
+    make_rows(46).iloc[40:].assign(id=lambda d: "z" + d.id).to_parquet(src / "part-2.parquet", index=False)
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
+        added = apply_lfs.run(spark, cfg, run_id="a2")
+    assert " 0 rewritten" in caplog.text  # the new ids sort after the old: every stored file linked
+    caplog.clear()
+    assert added.row_changes["reapplied"] == 6 and added.row_masks["rows"] == 46
+    assert masks_of(spark, cfg, added) == grouped(spark, cfg, added)
+
+    edited = rows.iloc[:20].copy()
+    edited.loc[edited.id == "r004", ["text", "gold"]] = ["awful, I hate it", "neg"]
+    edited[~edited.id.isin(["r001", "r002"])].to_parquet(src / "part-0.parquet", index=False)
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
+        changed = apply_lfs.run(spark, cfg, run_id="a3")
+    assert "carried from" in caplog.text and " 0 rewritten" not in caplog.text
+    assert changed.row_changes["gone"] == 2 and changed.row_changes["reapplied"] == 1
+    got = masks_of(spark, cfg, changed)
+    assert len(got) == 44 and got == grouped(spark, cfg, changed)
+
+    forced = apply_lfs.run(spark, cfg, run_id="a4", force=True)
+    assert masks_of(spark, cfg, forced) == got
+
+
+def test_lfs_changed_write_no_masks(spark, tmp_path, caplog):
+    """A new, changed or dropped LF changes the masks' bits: no masks, said in the log; the grouping serves."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_rows(30).to_parquet(src / "part-0.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src))
+    apply_lfs.run(spark, cfg, run_id="l1")
+    fewer = make_cfg(tmp_path, str(src), lfs={"exclude": ["boom", "out_of_space", "stars"]})
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
+        second = apply_lfs.run(spark, fewer, run_id="l2")
+    assert second.row_masks == {} and second.applied_lfs == ()
+    assert "no row masks for this incremental apply (LFs were added, changed or removed" in caplog.text
+
+
+def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_rows(40).to_parquet(src / "part-0.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src), lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.1})
+    first = apply_lfs.run(spark, cfg, run_id="f1")
+    votes_version = delta_io.table_version(cfg.table_path("votes"))
+    before = folders(cfg)
+    assert before == {Path(first.row_masks["path"])}
+
+    def unchanged():
+        assert folders(cfg) == before and apply_masks.complete(first.row_masks["path"], 40)
+        assert delta_io.table_version(cfg.table_path("votes")) == votes_version
+        assert load_apply_result(cfg).row_masks == first.row_masks
+
+    # "boom" raises on the new rows, past the error budget: nothing committed, no new masks folder.
+    booms = make_rows(50).iloc[40:].assign(id=lambda d: "b" + d.id, text=lambda d: d.text + " boom")
+    booms.to_parquet(src / "part-1.parquet", index=False)
+    with pytest.raises(LFErrorRateExceeded, match="boom"):
+        apply_lfs.run(spark, cfg, run_id="f2")
+    unchanged()
+    (src / "part-1.parquet").unlink()
+    make_rows(46).iloc[40:].assign(id=lambda d: "n" + d.id).to_parquet(src / "part-1.parquet", index=False)
+
+    # Ctrl-C or SIGTERM after the masks were carried, and after the votes and the pass's masks were written.
+    real = incremental_masks.carry
+
+    def carry_then_stop(spark, old, new, drop):
+        real(spark, old, new, drop)
+        assert list(Path(new).glob("part-*.parquet"))  # something to clean up
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(incremental_masks, "carry", carry_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            apply_lfs.run(spark, cfg, run_id="f3")
+    unchanged()
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(apply_lfs, "_check_coverage", stop)
+        with pytest.raises(KeyboardInterrupt):
+            apply_lfs.run(spark, cfg, run_id="f4")
+    unchanged()
+
+    # A carry that fails: the apply goes on without masks.
+    with monkeypatch.context() as mp:
+        mp.setattr(incremental_masks, "carry", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+        done = apply_lfs.run(spark, cfg, run_id="f5")
+    assert done.row_masks == {} and done.row_changes["reapplied"] == 6
+    assert folders(cfg) == set()  # the new folder removed, the replaced votes' folder deleted at commit
+
+
+def test_a_run_that_fails_after_its_apply_puts_the_masks_back(spark, tmp_path, monkeypatch):
+    """The votes are put back with the folder they name; the next run carries from that folder."""
+    from jobs import write_labels
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_rows(40).to_parquet(src / "part-0.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src))
+    pipeline.run(spark, cfg, run_id="r1")
+    first = load_apply_result(cfg)
+    make_rows(46).iloc[40:].assign(id=lambda d: "n" + d.id).to_parquet(src / "part-1.parquet", index=False)
+
+    def broken(*args, **kwargs):
+        raise OSError("labels disk full")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(write_labels, "run", broken)
+        with pytest.raises(OSError, match="disk full"):
+            pipeline.run(spark, cfg, run_id="r2")
+    assert load_apply_result(cfg).row_masks == first.row_masks and folders(cfg) == {Path(first.row_masks["path"])}
+    assert apply_masks.complete(first.row_masks["path"], 40)
+
+    pipeline.run(spark, cfg, run_id="r3")
+    third = load_apply_result(cfg)
+    assert third.row_masks["rows"] == 46 and folders(cfg) == {Path(third.row_masks["path"])}
+    assert masks_of(spark, cfg, third) == grouped(spark, cfg, third)
+
+
+def test_several_tasks_carry_their_masks(spark, tmp_path):
+    """A multi-task run (jobs.task_masks): each task's masks carried and added, equal to a --force run's,
+    and the same labels."""
+    from tests.jobs.test_multitask import N, make_source
+    from tests.jobs.test_task_masks import _rows, masks_cfg
+
+    source = make_source(tmp_path)
+    cfg = masks_cfg(tmp_path, source)
+    pipeline.run(spark, cfg, run_id="t1")
+    df = pd.read_parquet(source)
+    extra = df.iloc[:3].assign(id=lambda d: d.id + 1000)
+    df.loc[df.id == 7, "text"] = "please refund my money asap"
+    pd.concat([df[~df.id.isin([3, 4])], extra]).to_parquet(source, index=False)
+    second = pipeline.run(spark, cfg, run_id="t2").summary
+    assert second["apply"]["row_changes"]["reapplied"] == 4 and second["apply"]["row_changes"]["gone"] == 2
+
+    def masks_and_labels(summary):
+        _, applied, spec, stored, _ = _rows(spark, cfg)
+        assert stored is not None and applied.row_masks["layout"] == spec.key and applied.row_masks["rows"] == N + 1
+        rows = {r["row_id"]: tuple(r[c] for c in sorted(stored.columns) if c != "row_id") for r in stored.collect()}
+        table = DeltaTable(summary["tables"]["labels"]["path"], version=summary["tables"]["labels"]["version"])
+        return rows, table.to_pandas().drop(columns=["run_id", "votes_version"]).sort_values("row_id").reset_index(
+            drop=True)
+
+    inc_masks, inc_labels = masks_and_labels(second)
+    forced = pipeline.run(spark, cfg, run_id="t3", force=True).summary
+    force_masks, force_labels = masks_and_labels(forced)
+    assert len(inc_masks) == N + 1 and inc_masks == force_masks
+    same_frames(inc_labels, force_labels)
