@@ -266,7 +266,8 @@ def run(
 
     prior = ApplyResult.from_json(previous[VOTES_META_KEY]) if VOTES_META_KEY in previous else None
     keys = incremental.lf_keys(source, registry)
-    plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force)
+    plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force,
+                                  earlier=registry.earlier_versions)
     texts = text_columns(registry)
     rows_done = spark.sparkContext.accumulator(0)
 
