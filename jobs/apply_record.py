@@ -82,8 +82,20 @@ class ApplyResult:
                                         if self.duplicate_rows_dropped is not None else {})}
 
     @classmethod
-    def from_json(cls, text: str) -> ApplyResult:
+    def from_json(cls, text: str, *, table: str = "the votes table") -> ApplyResult:
+        """The record an apply committed with the votes (``table``: where, for the error).
+
+        A record with fields this lakelabel does not know was written by a newer one: an
+        InputDataError naming them, not a TypeError (README "Upgrading": going back is not supported).
+        """
         data = json.loads(text)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        unknown += sorted({k for lf in data.get("lfs", ()) for k in lf} - set(LFApplyStats.__dataclass_fields__))
+        if unknown:
+            raise InputDataError(
+                f"{table}: its apply record ({VOTES_META_KEY}) holds fields this lakelabel does not know {unknown}: "
+                f"a newer lakelabel wrote it; run the lakelabel that wrote it (or newer) on this lakehouse, or an "
+                f"older copy of the lakehouse with this one (README \"Upgrading\")")
         data["lfs"] = tuple(LFApplyStats(**lf) for lf in data["lfs"])
         for key in ("label_space", "applied_lfs", "reused_lfs", "text_columns"):
             if key in data:
@@ -182,6 +194,6 @@ def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     meta = io.read_metadata(path)
     if VOTES_META_KEY not in meta:
         raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
-    result = ApplyResult.from_json(meta[VOTES_META_KEY])
+    result = ApplyResult.from_json(meta[VOTES_META_KEY], table=f"the votes table {path}")
     version = io.table_version(path)
     return replace(result, votes_version=version)

@@ -39,3 +39,29 @@ def test_analyze_on_a_run_of_an_older_lakelabel_says_to_rerun_not_to_change_sett
                               lf_versions=_old_votes(), task=SimpleNamespace(registry=reg))["note"]
     assert "versioned anew" in note and "rerun the pipeline (`lakelabel run`)" in note
     assert "analyze with the LF settings the run used" not in note
+
+
+def _record(**extra) -> str:
+    import json
+
+    from jobs.apply_record import ApplyResult, LFApplyStats
+
+    lf = LFApplyStats(name="kw_free", version="a6a1cb45cc2c", kind="keyword", votes=3, errors=0, error_rate=0.0)
+    applied = ApplyResult(run_id="r", votes_table="/lake/votes", votes_version=0, source_path="/src", source_format="csv",
+                          source_version=None, fingerprint="f", n_rows=10, label_space=("ham", "spam"), lfs=(lf,),
+                          skipped=False, seconds=1.0)
+    return json.dumps({**json.loads(applied.to_json()), **extra})
+
+
+def test_an_apply_record_of_a_newer_lakelabel_is_named_not_a_type_error():
+    """An older lakelabel on a lakehouse a newer one wrote failed with exit 1 and
+    `TypeError: ApplyResult.__init__() got an unexpected keyword argument ...`."""
+    import pytest
+
+    from jobs.apply_record import ApplyResult
+    from lf_library.errors import InputDataError
+
+    assert ApplyResult.from_json(_record()).lfs[0].name == "kw_free"
+    with pytest.raises(InputDataError, match=r"the votes table /lake/votes: its apply record \(lakelabel.apply\) holds "
+                                             r"fields this lakelabel does not know \['masks_v9'\]: a newer lakelabel"):
+        ApplyResult.from_json(_record(masks_v9={}), table="the votes table /lake/votes")
