@@ -254,7 +254,7 @@ def run(
     fingerprint = votes_fingerprint(cfg, source, registry)
     previous = io.read_metadata(votes_path) if io.table_exists(votes_path) else {}
     if not force and VOTES_META_KEY in previous:
-        prior = ApplyResult.from_json(previous[VOTES_META_KEY])
+        prior = ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}")
         if prior.fingerprint == fingerprint:
             _check_error_budget(prior.lfs, prior.n_rows, cfg.apply.max_error_rate)
             version = io.table_version(votes_path)
@@ -265,9 +265,11 @@ def run(
                            applied_lfs=(), reused_lfs=tuple(sorted(registry.names)), applied_rows=0,
                            row_changes={"method": f"votes up to date: reused votes v{version}"})
 
-    prior = ApplyResult.from_json(previous[VOTES_META_KEY]) if VOTES_META_KEY in previous else None
+    prior = (ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}")
+             if VOTES_META_KEY in previous else None)
     keys = incremental.lf_keys(source, registry)
-    plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force)
+    plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force,
+                                  earlier=registry.earlier_versions)
     texts = text_columns(registry)
     rows_done = spark.sparkContext.accumulator(0)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jobs import delta_io
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lf_library import LFRegistry
 
 __all__ = ["VOTES_META_KEY", "LFApplyStats", "ApplyResult", "lf_info", "check_source_unchanged",
-           "check_lfs_unchanged", "lf_differences", "load_apply_result"]
+           "check_lfs_unchanged", "lf_differences", "VERSIONED_BY_UPGRADE", "load_apply_result"]
 
 VOTES_META_KEY = "lakelabel.apply"
 
@@ -82,8 +82,20 @@ class ApplyResult:
                                         if self.duplicate_rows_dropped is not None else {})}
 
     @classmethod
-    def from_json(cls, text: str) -> ApplyResult:
+    def from_json(cls, text: str, *, table: str = "the votes table") -> ApplyResult:
+        """The record an apply committed with the votes (``table``: where, for the error).
+
+        A record with fields this lakelabel does not know was written by a newer one: an
+        InputDataError naming them, not a TypeError (README "Upgrading": going back is not supported).
+        """
         data = json.loads(text)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        unknown += sorted({k for lf in data.get("lfs", ()) for k in lf} - set(LFApplyStats.__dataclass_fields__))
+        if unknown:
+            raise InputDataError(
+                f"{table}: its apply record ({VOTES_META_KEY}) holds fields this lakelabel does not know {unknown}: "
+                f"a newer lakelabel wrote it; run the lakelabel that wrote it (or newer) on this lakehouse, or an "
+                f"older copy of the lakehouse with this one (README \"Upgrading\")")
         data["lfs"] = tuple(LFApplyStats(**lf) for lf in data["lfs"])
         for key in ("label_space", "applied_lfs", "reused_lfs", "text_columns"):
             if key in data:
@@ -127,7 +139,7 @@ def check_lfs_unchanged(applied: ApplyResult, registry: LFRegistry) -> None:
 
     Names what differs (``lfs.include``/``lfs.exclude``, an edited LF, a new module) and the fix.
     """
-    parts = lf_differences(applied.lf_versions, registry.versions)
+    parts = lf_differences(applied.lf_versions, registry.versions, earlier=registry.earlier_versions)
     if not parts and tuple(applied.label_space) == tuple(registry.label_space):
         return
     if not parts:
@@ -144,15 +156,29 @@ def lf_summaries(applied: ApplyResult) -> list[dict[str, Any]]:
              "errors": lf.errors, "error_samples": lf.error_samples} for lf in applied.lfs]
 
 
+# How lf_differences words the LFs an upgrade of lakelabel gave new versions (a part starts with it).
+VERSIONED_BY_UPGRADE = ("unedited but versioned anew by this lakelabel, whose keyword and lexicon matching changed "
+                        "(README \"Upgrading\")")
+
+
 def lf_differences(voted: Mapping[str, str], configured: Mapping[str, str],
-                   words: tuple[str, str, str] = ("not in the votes", "no longer configured", "edited")) -> list[str]:
+                   words: tuple[str, str, str] = ("not in the votes", "no longer configured", "edited"),
+                   *, earlier: Mapping[str, Collection[str]] | None = None) -> list[str]:
     """What differs between the LFs (``name -> version``) that wrote the votes and those configured,
     worded for a message: ``not in the votes [...]``, ``no longer configured [...]``, ``edited [...]``
-    (``words``: other names for the three, when other LF sets are compared)."""
+    (``words``: other names for the three, when other LF sets are compared).
+
+    ``earlier`` (``LFRegistry.earlier_versions``): an LF whose voted version is one an older
+    lakelabel gave it unedited is listed apart, as versioned anew by the upgrade (README "Upgrading")."""
     added = sorted(set(configured) - set(voted))
     removed = sorted(set(voted) - set(configured))
-    edited = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
-    return [f"{what} {names}" for what, names in zip(words, (added, removed, edited)) if names]
+    changed = sorted(n for n in set(voted) & set(configured) if voted[n] != configured[n])
+    upgraded = [n for n in changed if voted[n] in (earlier or {}).get(n, ())]
+    edited = [n for n in changed if n not in upgraded]
+    parts = [f"{what} {names}" for what, names in zip(words, (added, removed, edited)) if names]
+    if upgraded:
+        parts.append(f"{VERSIONED_BY_UPGRADE} {upgraded}")
+    return parts
 
 
 def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
@@ -168,6 +194,6 @@ def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     meta = io.read_metadata(path)
     if VOTES_META_KEY not in meta:
         raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
-    result = ApplyResult.from_json(meta[VOTES_META_KEY])
+    result = ApplyResult.from_json(meta[VOTES_META_KEY], table=f"the votes table {path}")
     version = io.table_version(path)
     return replace(result, votes_version=version)

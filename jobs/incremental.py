@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -83,8 +83,12 @@ def reading_key(cfg: PipelineConfig, source: Source, registry: LFRegistry) -> st
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *, force: bool) -> ApplyPlan:
-    """Decide which LFs run, from the previous apply summary ``prior`` (an ApplyResult or None)."""
+def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *, force: bool,
+               earlier: Mapping[str, Collection[str]] | None = None) -> ApplyPlan:
+    """Decide which LFs run, from the previous apply summary ``prior`` (an ApplyResult or None).
+
+    ``earlier`` (``LFRegistry.earlier_versions``): the reason names the LFs that run again only
+    because this lakelabel versions them anew (README "Upgrading")."""
     names = tuple(sorted(keys))
 
     def full(reason: str) -> ApplyPlan:
@@ -102,9 +106,12 @@ def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *
     applied = tuple(n for n in names if n not in reused)
     removed = tuple(sorted(set(prior.lf_keys) - set(keys)))
     changed = source.info.fingerprint != prior.source_fingerprint
+    upgraded = [n for n in applied if prior.lf_keys.get(n) in (earlier or {}).get(n, ())]
+    upgrade = (f" ({len(upgraded)} of them unedited but versioned anew by this lakelabel, whose keyword and lexicon "
+               f"matching changed: {upgraded}; README \"Upgrading\")" if upgraded else "")
     if not reused:
-        return replace(full("every LF is new or changed"), removed=removed)
-    what = f"{len(applied)} LF(s) new or changed, {len(reused)} unchanged, {len(removed)} removed"
+        return replace(full("every LF is new or changed" + upgrade), removed=removed)
+    what = f"{len(applied)} LF(s) new or changed{upgrade}, {len(reused)} unchanged, {len(removed)} removed"
     return ApplyPlan(applied=applied, reused=reused, removed=removed, full=False, reason=what, source_changed=changed)
 
 

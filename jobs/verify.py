@@ -136,7 +136,8 @@ def _votes_then(io: Any, cfg: PipelineConfig, votes_version: Any, what: str, run
     if votes_version is None:
         raise InputDataError(f"{what} records no votes version; it cannot be rebuilt")
     try:
-        applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(votes_version))[VOTES_META_KEY])
+        applied = ApplyResult.from_json(io.read_metadata_at(votes_path, int(votes_version))[VOTES_META_KEY],
+                                        table=f"the votes table {votes_path} v{votes_version}")
     except (SourceReadError, KeyError) as err:
         raise InputDataError(f"votes table {votes_path} v{votes_version} (run {run_id}) cannot be read with "
                              f"lakelabel's metadata: {err}") from None

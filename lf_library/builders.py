@@ -241,7 +241,15 @@ class DeclarativeLF(LabelingFunction):
         self._resolved = self._resolve(label_space)
 
     def _description(self) -> dict[str, Any]:
-        return {"spec": self.spec, "semantics": _KIND_SEMANTICS.get(self.spec.get("kind"), _SEMANTICS)}
+        return {"spec": self.spec, "semantics": self._semantics}
+
+    @property
+    def _semantics(self) -> int:
+        return _KIND_SEMANTICS.get(self.spec.get("kind"), _SEMANTICS)
+
+    @property
+    def earlier_versions(self) -> tuple[str, ...]:
+        return tuple(self._version_of({"spec": self.spec, "semantics": n}) for n in range(1, self._semantics))
 
     def _unresolved(self, label: Any) -> LFConfigError:
         return LFConfigError(

@@ -359,15 +359,27 @@ class LabelingFunction:
         """12 hex characters identifying what this LF computes; stable across processes."""
         key = (self.name, self._label_space)
         if self._version_cache is None or self._version_cache[0] != key:
-            doc = {
-                "kind": self.kind,
-                "name": self.name,
-                "label_space": list(self._label_space) if self._label_space is not None else None,
-                "body": self._description(),
-            }
-            digest = hashlib.sha256(_dumps(doc).encode("utf-8")).hexdigest()[:12]
-            self._version_cache = (key, digest)
+            self._version_cache = (key, self._version_of(self._description()))
         return self._version_cache[1]
+
+    @property
+    def earlier_versions(self) -> tuple[str, ...]:
+        """Versions this LF had, unedited, under an earlier lakelabel whose matching differed.
+
+        Empty but for the builder LFs whose kind's semantics number was bumped
+        (:data:`lf_library.builders._KIND_SEMANTICS`): votes of such a version were written by an
+        older lakelabel, not by another LF.
+        """
+        return ()
+
+    def _version_of(self, body: Any) -> str:
+        doc = {
+            "kind": self.kind,
+            "name": self.name,
+            "label_space": list(self._label_space) if self._label_space is not None else None,
+            "body": body,
+        }
+        return hashlib.sha256(_dumps(doc).encode("utf-8")).hexdigest()[:12]
 
     def __call__(self, x: Any) -> int:
         """Vote on one row (a dict, pandas Series or pyspark Row): for notebooks and tests."""

@@ -94,6 +94,11 @@ class LFRegistry:
         return {lf.name: lf.version for lf in self.lfs}
 
     @property
+    def earlier_versions(self) -> dict[str, tuple[str, ...]]:
+        """LF name -> the versions an older lakelabel gave it unedited (see ``LabelingFunction.earlier_versions``)."""
+        return {lf.name: lf.earlier_versions for lf in self.lfs if lf.earlier_versions}
+
+    @property
     def fingerprint(self) -> str:
         """sha256 hex of the label space and the sorted ``name:version`` pairs."""
         doc = {"label_space": list(self._label_space), "lfs": [f"{n}:{v}" for n, v in self.versions.items()]}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobs import aggregate, apply_lfs
-from jobs.apply_record import lf_differences
+from jobs.apply_record import VERSIONED_BY_UPGRADE, lf_differences
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.delta_io.sources import load_source
@@ -34,10 +34,13 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
     """
     ev = cfg.evaluation
     registry = task.registry if task is not None else apply_lfs.build_registry(cfg)
-    differ = lf_differences(lf_versions, registry.versions)
+    differ = lf_differences(lf_versions, registry.versions, earlier=registry.earlier_versions)
     if differ or list(registry.names) != list(lf_names):
+        upgraded_only = bool(differ) and all(p.startswith(VERSIONED_BY_UPGRADE) for p in differ)
+        fix = ("rerun the pipeline (`lakelabel run`) so the votes carry this lakelabel's versions, then analyze"
+               if upgraded_only and list(registry.names) == list(lf_names) else "analyze with the LF settings the run used")
         return {"note": f"the configured LFs are not the run's ({'; '.join(differ) or 'another order'}), so the "
-                        f"evaluation source was not scored; analyze with the LF settings the run used"}
+                        f"evaluation source was not scored; {fix}"}
     source = load_source(spark, ev, role="evaluation", io=io)
     apply_lfs.check_lf_source(source, registry)  # a duplicate id would count its row twice
     if task is not None:

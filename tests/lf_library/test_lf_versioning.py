@@ -165,3 +165,17 @@ def test_builder_versions_hash_the_spec():
         "case_sensitive": False,
         "whole_word": True,
     }
+
+
+def test_a_keyword_lf_knows_the_version_an_older_lakelabel_gave_it():
+    """Votes written before keyword matching moved to NFC carry the semantics-1 version: an upgraded
+    lakelabel names it, so a stage or analyze can say the LF was not edited."""
+    from lf_library import LFRegistry
+
+    reg = LFRegistry(label_space=["ham", "spam"])
+    reg.register(keyword_lf("kw_free", ["free", "win"], label="spam", field="text"))
+    reg.register(regex_lf("re_link", r"https?://", label="spam", field="text"))
+    # '76a99a9f2e9b': what lakelabel at 5413798 (session 13) stored for kw_free; regex matching never changed
+    assert reg.earlier_versions == {"kw_free": ("76a99a9f2e9b",)}
+    assert reg.versions["re_link"] == "15d57bae2fbb"
+    assert reg.versions["kw_free"] != "76a99a9f2e9b"
