@@ -4,12 +4,17 @@ A pipeline run leaves ``summary.json`` in ``<lakehouse>/_lakelabel/runs/<run id>
 write`` stage job ``write_summary.json``; both name the labels and votes tables with the versions
 the run wrote and read. :func:`label_runs` lists them in the order they wrote the labels table
 (its version), one record per labels version. Diff, drift and explain locate a run's tables with it.
+
+The summaries name tables by absolute path. A lakehouse moved or copied to another folder keeps its
+run folders, whose summaries still name the tables where they were: a summary in this lakehouse's run
+folder that names the configured labels table's path relative to the lakehouse under another folder
+was written there, and its paths under that folder are read as this lakehouse's (:func:`_moved`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from lf_library.errors import ConfigError
 
-__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs"]
+__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs", "moved_from"]
 
 _SUMMARIES = ("summary.json", "write_summary.json")
 
@@ -89,6 +94,7 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
     """
     root = Path(cfg.lakehouse).resolve() / "_lakelabel" / "runs"
     labels_path = labels_path or cfg.table_path("labels")
+    lakehouse = str(cfg.lakehouse_path)
     found: dict[int, tuple[float, RunRecord]] = {}
     if not root.is_dir():
         return []
@@ -102,6 +108,8 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
             except (OSError, ValueError):
                 continue
             record = _record(folder, summary)
+            if record is not None and record.labels_path != labels_path:
+                record = _moved(record, labels_path, lakehouse)
             if record is None or record.labels_path != labels_path:
                 continue
             mtime = path.stat().st_mtime
@@ -109,6 +117,34 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
                 found[record.labels_version] = (mtime, record)
             break
     return [found[v][1] for v in sorted(found)]
+
+
+def moved_from(recorded: str, current: str, lakehouse: str) -> str | None:
+    """The folder a moved or copied lakehouse was in when a run named table ``recorded``, which is table
+    ``current`` of the lakehouse at ``lakehouse`` now (the same path relative to the lakehouse, under another
+    local folder); None when ``recorded`` is another table, or ``current`` is outside the lakehouse or a URI."""
+    relative = current[len(lakehouse) + 1:] if current.startswith(lakehouse + "/") else None
+    if not relative or not recorded.endswith("/" + relative):
+        return None
+    before = recorded[: -len(relative) - 1]
+    return before if before.startswith("/") and before != lakehouse else None
+
+
+def _moved(record: RunRecord, labels_path: str, lakehouse: str) -> RunRecord:
+    """``record`` with its table, source and model paths rebased onto ``lakehouse`` when it was written
+    before the lakehouse was moved or copied here (:func:`moved_from`); else as it is."""
+    before = moved_from(record.labels_path, labels_path, lakehouse)
+    if before is None:
+        return record
+
+    def rebased(path: str | None) -> str | None:
+        for scheme in ("", "file://"):  # a source is named as Spark read it: file:///...
+            if path and path.startswith(f"{scheme}{before}/"):
+                return f"{scheme}{lakehouse}{path[len(scheme) + len(before):]}"
+        return path
+
+    return replace(record, labels_path=labels_path, votes_path=rebased(record.votes_path),
+                   source_path=rebased(record.source_path), model_path=rebased(record.model_path))
 
 
 def find_run(cfg: PipelineConfig, run_id: str, runs: list[RunRecord] | None = None) -> RunRecord:

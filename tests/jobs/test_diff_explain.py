@@ -348,6 +348,38 @@ def test_analyze_train_and_report_of_a_replaced_run_say_it_was_replaced(spark, r
         report.run(spark, runs["cfg"], run_id="run-1")
 
 
+def test_a_moved_lakehouse_keeps_its_history(spark, runs, tmp_path):
+    """A copy of the lakehouse in another folder (cp -a, a move, a new mount point): its run folders' summaries
+    name the tables where they were; diff, explain --run-id and drift read them as the copy's (they found no run)."""
+    import shutil
+
+    from jobs.changes.runs import label_runs, moved_from, previous_run
+
+    cfg = runs["cfg"]
+    moved = replace(cfg, lakehouse=str(tmp_path / "elsewhere" / "lake"))
+    shutil.copytree(cfg.lakehouse, moved.lakehouse, symlinks=True)
+    found = label_runs(moved)
+    assert [r.run_id for r in found] == ["run-1", "run-2"]
+    for record in found:
+        assert record.labels_path == moved.table_path("labels") and record.votes_path == moved.table_path("votes")
+        assert str(record.folder).startswith(str(moved.lakehouse_path))
+        assert record.model_path is None or record.model_path.startswith(str(moved.lakehouse_path))
+    assert previous_run(moved, "run-2").run_id == "run-1"  # drift's lookup
+    doc = diff.run(spark, moved, threshold=0.2)["diff"]
+    assert (doc["from_run"], doc["to_run"]) == (runs["diff"]["from_run"], runs["diff"]["to_run"])
+    assert doc["counts"] == runs["diff"]["counts"] and doc["tables"]["labels"]["path"] == moved.table_path("labels")
+    then = explain_row(spark, moved, "r049", run_id="run-1")
+    assert then == explain_row(spark, cfg, "r049", run_id="run-1") | {"lineage": then["lineage"]}
+    assert then["lineage"]["run_id"] == "run-1"
+    # Only the same table relative to the lakehouse is rebased: another table, a URI or the same folder is not.
+    lake, labels = str(moved.lakehouse_path), moved.table_path("labels")
+    assert moved_from(cfg.table_path("labels"), labels, lake) == str(cfg.lakehouse_path)
+    assert moved_from(cfg.table_path("votes"), labels, lake) is None
+    assert moved_from("s3://bucket/lake/labels", labels, lake) is None
+    assert moved_from(labels, labels, lake) is None
+    assert moved_from(cfg.table_path("labels"), "/outside/labels", lake) is None
+
+
 def test_diff_refuses_runs_of_different_label_spaces(runs):
     cfg = runs["cfg"]
     root = Path(cfg.lakehouse) / "_lakelabel" / "runs"
