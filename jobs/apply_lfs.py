@@ -358,8 +358,6 @@ def run(
             carried_masks = masks_folder and incremental_masks.previous_folder(prior, registry.names, plan,
                                                                                source.gold_column, task_masks)
             masks_folder = masks_folder if carried_masks else None
-            if changes is not None and (changes.n_reapply or changes.n_gone):
-                drop = changes.reapply.unionByName(changes.gone)
 
         def masked(reg: LFRegistry) -> dict[str, Any]:
             """The row masks go with the pass that runs every LF (on the reapplied rows), in registry order."""
@@ -374,6 +372,7 @@ def run(
                 src, reg, batch_size=cfg.apply.batch_size, lf_timeout_seconds=cfg.apply.lf_timeout_seconds,
                 rows_done=rows_done, run_id=run_id, **masked(reg)))
         votes, kept_files = commit.df, list(commit.kept_files)
+        drop = commit.dropped, commit.dropped_range  # the masks' carry leaves out the same rows
         # LFs whose votes all stay keep their counts: only the files written now are counted for them.
         carried = incremental.carried_stats(prior.lfs, commit, cfg.apply.error_samples)
         counted = [f for f, name in zip(commit.kept_files, commit.kept_lfs) if name not in carried]
@@ -469,7 +468,7 @@ def run(
         apply_masks.create(masks_folder)  # here, so an interrupt before the write leaves no empty folder
         if carried_masks:
             describe(spark, "apply", "carry the row masks of the unchanged rows")
-            incremental_masks.carry_into(spark, carried_masks, masks_folder, drop)
+            incremental_masks.carry_into(spark, carried_masks, masks_folder, *drop, lakehouse=cfg.lakehouse)
         with Progress(spark, "apply", max(applied_rows, 1), rows_done):
             result = io.write_table(
                 votes,
@@ -486,7 +485,7 @@ def run(
         if changes is not None:
             changes.release()
         if masks_folder is not None and not (committed and holder.get("row_masks")):
-            apply_masks.remove(masks_folder)
+            apply_masks.remove(masks_folder, cfg.lakehouse)
         if hashes["written"] and not committed:  # removed again after a failed first apply
             try:
                 how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
@@ -495,7 +494,7 @@ def run(
                 log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes["before"], err)
     if committed and prior is not None and prior.row_masks.get("path"):  # the votes they belonged to are replaced
         if replaced_masks is None:
-            apply_masks.remove(prior.row_masks["path"])
+            apply_masks.remove(prior.row_masks["path"], cfg.lakehouse)
         else:
             replaced_masks.append(prior.row_masks["path"])
     seconds = time.perf_counter() - started
@@ -560,7 +559,7 @@ def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, repl
         return
     for folder in folders:
         if folder != current:
-            apply_masks.remove(folder)
+            apply_masks.remove(folder, cfg.lakehouse)
 
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,

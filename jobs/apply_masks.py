@@ -236,10 +236,16 @@ def complete(folder: str, n_rows: int) -> bool:
     return bool(folder) and Path(folder).is_dir() and rows_in(folder) == n_rows
 
 
-def remove(folder: str | None) -> None:
-    """Delete a masks folder (best effort)."""
-    if folder and Path(folder).name.startswith(FOLDER_PREFIX):
+def remove(folder: str | None, lakehouse: str | Path) -> None:
+    """Delete a masks folder of ``lakehouse``'s run folders (best effort). A folder elsewhere stays: a votes
+    table copied with its lakehouse (``cp -a``) still names the original's folder, which is not ours to delete."""
+    if not folder or not Path(folder).name.startswith(FOLDER_PREFIX):
+        return
+    runs = Path(lakehouse).resolve() / "_lakelabel" / "runs"
+    if runs in Path(folder).resolve().parents:
         shutil.rmtree(folder, ignore_errors=True)
+    else:
+        log.info("row masks %s kept: not under this lakehouse's run folders %s", folder, runs)
 
 
 def usable_folder(row_masks: dict[str, Any] | None, n_rows: int, mismatch: str | None) -> str | None:

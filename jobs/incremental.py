@@ -173,6 +173,10 @@ class VotesCommit:
     kept_lfs: tuple[str, ...] = ()
     # Reused LFs whose files all stay as they are: LF name -> rows in those files.
     untouched: dict[str, int] = field(default_factory=dict)
+    # The ids whose previous votes go (changed or gone rows, ``__id``; None: none), and their min and max
+    # when the commit computed them (the row masks' carry reads both: jobs.incremental_masks).
+    dropped: DataFrame | None = None
+    dropped_range: tuple[Any, Any] | None = None
 
 
 def carried_stats(prior_lfs: Sequence[Any], commit: VotesCommit, samples: int) -> dict[str, Any]:
@@ -221,9 +225,7 @@ def build_commit(
     :func:`jobs.apply_lfs.vote_function` (with ``run_id``); when the commit's only new rows are one
     such computation, it is written as a ``transform``, so the votes skip a round trip through the JVM.
     """
-    drop = None
-    if changes is not None and (changes.n_reapply or changes.n_gone):
-        drop = changes.reapply.unionByName(changes.gone)
+    drop = changes.replaced() if changes is not None else None
     computed: list[tuple[Source, LFRegistry]] = []  # whose votes are new
     if plan.applied:
         computed.append((source, registry.select(plan.applied)))
@@ -240,13 +242,14 @@ def build_commit(
         kept = io.read_table(spark, votes_path).where(F.col("lf_name").isin(list(plan.reused)))
         if drop is not None:
             kept = kept.join(drop, kept["row_id"] == drop["__id"], "left_anti")
-        return VotesCommit(df=_union([kept.select(*columns), *new_votes()]), mode="overwrite")
+        return VotesCommit(df=_union([kept.select(*columns), *new_votes()]), mode="overwrite", dropped=drop)
     reused = set(plan.reused)
     candidates = [a for a in actions if a["partition.lf_name"] in reused]
     rewrite: list[dict[str, Any]] = []
     parts: list[DataFrame] = []  # the kept votes of rewritten files
+    bounds = None
     if drop is not None:
-        lo, hi = drop.agg(F.min("__id"), F.max("__id")).first()
+        lo, hi = bounds = tuple(drop.agg(F.min("__id"), F.max("__id")).first())
         overlap = [a for a in candidates if row_changes.may_hold(a, "row_id", lo, hi)]
         if overlap:
             files = io.read_table(spark, votes_path, files=[a["uri"] for a in overlap])
@@ -281,7 +284,7 @@ def build_commit(
              len(remove), len(rewrite), len(kept))
     return VotesCommit(df=_union(parts), mode="append", remove_files=tuple(remove), transform=transform,
                        kept_files=tuple(a["uri"] for a in kept), kept_lfs=tuple(a["partition.lf_name"] for a in kept),
-                       untouched=untouched)
+                       untouched=untouched, dropped=drop, dropped_range=bounds)
 
 
 def _union(parts: Sequence[DataFrame]) -> DataFrame:

@@ -6,10 +6,11 @@ incremental apply that runs every LF on the new and changed rows only (no LF new
 knows every row's mask as cheaply: the rows it does not touch keep their votes, hence their masks, and
 the pass that computes the reapplied rows' votes holds all their votes, so it writes their masks too.
 Into a new folder of this run (the previous folder stays with the votes it belongs to, which a failed
-run puts back), :func:`carry` puts the previous masks of the rows that stay: a file none of whose row
-ids can be a reapplied or gone row (its footer's ``row_id`` range) is hard-linked, not copied; the
-other files are read by one Spark job, which leaves out those rows and writes the rest, one file per
-partition, renamed into place when complete (as :class:`jobs.apply_masks.PartitionMasks` does).
+run puts back), :func:`carry` puts the previous masks of the rows that stay: a file whose ``row_id``
+range (its footer's) misses the range of the changed and gone rows is hard-linked, not copied (new
+rows have no previous mask: after appends alone every file is linked); the other files are read by
+one Spark job, which leaves out those rows and writes the rest, one file per partition, renamed into
+place when complete (as :class:`jobs.apply_masks.PartitionMasks` does).
 
 The masks are carried only when they mean the same bits and gold now (:func:`unusable`): the same LFs
 in the same order (bit ``lf_index * k + class``), the same gold column (a multi-task run: the same
@@ -71,21 +72,24 @@ def previous_folder(prior: Any, names: tuple[str, ...], plan: Any, gold_column: 
     return prior.row_masks["path"]
 
 
-def carry_into(spark: Any, old: str, new: str, drop: Any) -> None:
-    """:func:`carry`, and on failure the folder ``new`` deleted, so no masks are named (the LF pass's own mask
-    files then cannot be written either) and the apply goes on: the masks only save time."""
+def carry_into(spark: Any, old: str, new: str, drop: Any, bounds: tuple[Any, Any] | None = None, *,
+               lakehouse: str | Path) -> None:  # fmt: skip
+    """:func:`carry`, and on failure the folder ``new`` (a run folder's of ``lakehouse``) deleted, so no masks
+    are named (the LF pass's own mask files then cannot be written either) and the apply goes on: the masks
+    only save time."""
     try:
-        carry(spark, old, new, drop)
+        carry(spark, old, new, drop, bounds)
     except Exception as err:  # noqa: BLE001 - the votes are what must be written
         log.warning("apply: row masks not carried from %s (%s); aggregate and write will group the votes", old, err)
-        apply_masks.remove(new)
+        apply_masks.remove(new, lakehouse)
 
 
-def carry(spark: Any, old: str, new: str, drop: Any) -> None:
+def carry(spark: Any, old: str, new: str, drop: Any, bounds: tuple[Any, Any] | None = None) -> None:
     """Put the masks of ``old`` (a complete masks folder) whose row is not in ``drop`` (a one-column
-    ``__id`` DataFrame: the reapplied and gone rows; None: none) into the folder ``new``.
+    ``__id`` DataFrame: the changed and gone rows, :meth:`jobs.delta_io.changes.RowChanges.replaced`;
+    None: none) into the folder ``new``. ``bounds``: the min and max of ``drop`` when known.
 
-    Files whose ``row_id`` range cannot hold a dropped id are hard-linked (copied where links fail);
+    Files whose ``row_id`` range misses ``drop``'s are hard-linked (copied where links fail);
     the others are rewritten without the dropped rows by one Spark job. Files it could not write are
     left out: apply's row count check then finds the folder incomplete and names no masks.
     """
@@ -94,7 +98,7 @@ def carry(spark: Any, old: str, new: str, drop: Any) -> None:
     files = sorted(str(p) for p in Path(old).glob("part-*.parquet"))
     lo = hi = None
     if drop is not None:
-        lo, hi = drop.agg(F.min("__id"), F.max("__id")).first()
+        lo, hi = bounds or drop.agg(F.min("__id"), F.max("__id")).first()
     rewrite = [f for f in files if lo is not None and may_hold(_id_range(f), "row_id", lo, hi)]
     for i, f in enumerate(f for f in files if f not in rewrite):
         _link(f, os.path.join(new, f"part-k{i:05d}.parquet"))
@@ -115,7 +119,7 @@ def carry(spark: Any, old: str, new: str, drop: Any) -> None:
 
         kept.mapInArrow(write_partition, "n long").collect()
     log.info("apply: row masks of the unchanged rows carried from %s: %d file(s) linked, %d rewritten without "
-             "the reapplied and gone rows", old, len(files) - len(rewrite), len(rewrite))
+             "the changed and gone rows", old, len(files) - len(rewrite), len(rewrite))
 
 
 def _id_range(path: str) -> dict[str, Any]:

@@ -74,10 +74,19 @@ class RowChanges:
     rows: DataFrame | None = None
     # Delta source on the local path: add actions of the data files both versions share.
     unchanged_files: tuple[dict[str, Any], ...] = ()
+    # The changed and gone ids (``__id``) when reapply also holds new ones; None: reapply and gone.
+    stale: DataFrame | None = None
 
     def release(self) -> None:
         self.reapply.unpersist()
         self.gone.unpersist()
+
+    def replaced(self) -> DataFrame | None:
+        """``__id`` of the rows whose previous votes (and masks) go: changed or gone; None when only new rows
+        came (a new id has no previous row, and its place among the old ids must not widen what is rewritten)."""
+        if self.n_reapply == self.n_new and not self.n_gone:
+            return None
+        return self.stale if self.stale is not None else self.reapply.unionByName(self.gone)
 
 
 def row_hashes(df: DataFrame, id_column: str) -> DataFrame:
@@ -101,10 +110,11 @@ def _diff(old: DataFrame, new: DataFrame, method: str, **extra: Any) -> RowChang
     ).where(F.col("_what").isNotNull()).persist()
     reapply = tagged.where(F.col("_what") != "gone").select(_ID)
     gone = tagged.where(F.col("_what") == "gone").select(_ID)
+    stale = tagged.where(F.col("_what") != "new").select(_ID)
     counts = {r["_what"]: r["n"] for r in tagged.groupBy("_what").agg(F.count(F.lit(1)).alias("n")).collect()}
     n_new = int(counts.get("new", 0))
     return RowChanges(reapply=reapply, gone=gone, n_reapply=n_new + int(counts.get("changed", 0)),
-                      n_gone=int(counts.get("gone", 0)), method=method, n_new=n_new, **extra)
+                      n_gone=int(counts.get("gone", 0)), method=method, n_new=n_new, stale=stale, **extra)
 
 
 def delta_changes(spark: Any, source: Source, prior_version: int, io: Any) -> RowChanges:

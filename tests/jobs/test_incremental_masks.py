@@ -101,7 +101,7 @@ def test_incremental_masks_equal_the_grouped_votes_and_force(delta_runs):
     same_frames(delta_runs["inc_labels"], delta_runs["force_labels"])
 
 
-def test_parquet_source_rows_added_changed_removed(spark, tmp_path, caplog):
+def test_parquet_source_rows_added_changed_removed(spark, tmp_path, caplog, monkeypatch):
     """Changed rows from stored row hashes: appended files (no stored mask file rewritten), then a file
     rewritten with rows removed and edited; each time the masks equal the grouping and a --force apply's."""
     src = tmp_path / "src"
@@ -130,8 +130,38 @@ def test_parquet_source_rows_added_changed_removed(spark, tmp_path, caplog):
     got = masks_of(spark, cfg, changed)
     assert len(got) == 44 and got == grouped(spark, cfg, changed)
 
-    forced = apply_lfs.run(spark, cfg, run_id="a4", force=True)
+    # New ids among the old ones (not after them): no stored mask file holds them, so every file is linked.
+    make_rows(50).iloc[46:].assign(id=lambda d: "r00" + d.id.str[-1] + "x").to_parquet(src / "part-3.parquet",
+                                                                                       index=False)
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"), monkeypatch.context() as mp:
+        mp.setattr(apply_masks, "remove", lambda *a: None)  # the replaced folder kept: its files' link counts
+        among = apply_lfs.run(spark, cfg, run_id="a4")
+    assert " 0 rewritten" in caplog.text, caplog.text
+    assert among.row_changes["reapplied"] == 4 and among.row_changes["gone"] == 0
+    got = masks_of(spark, cfg, among)
+    assert len(got) == 48 and "r006x" in got and got == grouped(spark, cfg, among)
+    linked = [f for f in Path(among.row_masks["path"]).glob("part-k*.parquet")]
+    assert linked and all(f.stat().st_nlink == 2 for f in linked)  # links, not copies (the old folder is kept)
+
+    forced = apply_lfs.run(spark, cfg, run_id="a5", force=True)
     assert masks_of(spark, cfg, forced) == got
+
+
+def test_a_copied_lakehouse_leaves_the_originals_masks(spark, tmp_path):
+    """A lakehouse copied with its votes (cp -a): their apply record names the original's masks folder, which
+    an apply in the copy neither deletes when it replaces those votes nor needs."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_rows(30).to_parquet(src / "part-0.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src))
+    first = apply_lfs.run(spark, cfg, run_id="c1")
+    copy = replace(cfg, lakehouse=str(tmp_path / "copy"))
+    shutil.copytree(cfg.lakehouse, copy.lakehouse, symlinks=True)
+    forced = apply_lfs.run(spark, copy, run_id="c2", force=True)
+    assert Path(first.row_masks["path"]).is_dir() and masks_of(spark, cfg, first) == grouped(spark, cfg, first)
+    assert forced.row_masks["path"].startswith(str(copy.lakehouse_path))
 
 
 def test_lfs_changed_write_no_masks(spark, tmp_path, caplog):
@@ -175,8 +205,8 @@ def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_pa
     # Ctrl-C or SIGTERM after the masks were carried, and after the votes and the pass's masks were written.
     real = incremental_masks.carry
 
-    def carry_then_stop(spark, old, new, drop):
-        real(spark, old, new, drop)
+    def carry_then_stop(spark, old, new, drop, bounds=None):
+        real(spark, old, new, drop, bounds)
         assert list(Path(new).glob("part-*.parquet"))  # something to clean up
         raise KeyboardInterrupt
 

@@ -197,7 +197,7 @@ def test_masks_are_read_only_when_they_fit_the_run(masked_run, spark, tmp_path):
     forced = pipeline.run(spark, fewer, run_id="tm-4", force=True).summary
     _, applied4, spec4, stored4, _ = _rows(spark, fewer)
     assert stored4 is not None and forced["tasks"]["topic"]["patterns"] == third["tasks"]["topic"]["patterns"]
-    apply_masks.remove(applied4.row_masks["path"])
+    apply_masks.remove(applied4.row_masks["path"], fewer.lakehouse)
     assert task_masks.stored(spark, applied4.row_masks, N, spec4, id_type) is None
 
     # A full apply that fails its error budget commits nothing and leaves no masks folder behind.
