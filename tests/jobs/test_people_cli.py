@@ -140,13 +140,14 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, no
 
 
 def test_a_damaged_delta_log_is_exit_2_naming_the_table(tmp_path, capsys, no_spark_config):
-    """A zero-byte latest commit file opened as a version without changes (delta-rs reads it so), and a
-    damaged log of a table given to `gold import --format delta` was exit 1 with delta-rs' DeltaError: both are
-    exit 2 naming the table, as a damaged log of lakelabel's own tables is (tests/test_drills_cli.py)."""
+    """A zero-byte commit file delta-rs replays (the latest or an older one: it reads it as a commit without
+    changes) opened a version without that commit's rows, and a damaged log of a table given to `gold import
+    --format delta` was exit 1 with delta-rs' DeltaError: both are exit 2 naming the table, as a damaged log of
+    lakelabel's own tables is (tests/test_drills_cli.py). An empty commit a checkpoint covers is not read."""
     import shutil
 
     import pandas as pd
-    from deltalake import write_deltalake
+    from deltalake import DeltaTable, write_deltalake
 
     from jobs.delta_io.local import LocalDeltaIO
     from lf_library.errors import InputDataError
@@ -170,6 +171,33 @@ def test_a_damaged_delta_log_is_exit_2_naming_the_table(tmp_path, capsys, no_spa
         LocalDeltaIO().table_version(str(empty))
     assert str(err.value) == says(empty, f"commit file {1:020d}.json is empty (0 bytes)")  # was version 1
     assert LocalDeltaIO().read_arrow(str(empty), version=0)[0].num_rows == 1  # an earlier version still reads
+
+    # An older commit under the latest: delta-rs opened version 2 without row 1's data, nothing raised.
+    def appended(name: str, labels: tuple[str, ...]) -> Path:
+        table = tmp_path / name
+        for label in labels:
+            write_deltalake(str(table), pd.DataFrame({"row_id": ["a"], "label": [label]}), mode="append")
+        return table
+
+    older = appended("older", ("billing", "technical", "account"))
+    (older / "_delta_log" / f"{1:020d}.json").write_bytes(b"")
+    with pytest.raises(InputDataError) as err:
+        LocalDeltaIO().read_arrow(str(older))
+    assert str(err.value) == says(older, f"commit file {1:020d}.json is empty (0 bytes)")
+    # A checkpoint at version 2 covers commit 1: versions from 2 on read whole, version 1 still replays it.
+    covered = appended("covered", ("billing", "technical", "account"))
+    DeltaTable(str(covered)).create_checkpoint()
+    assert (covered / "_delta_log" / f"{2:020d}.checkpoint.parquet").exists()
+    covered = appended("covered", ("other",))
+    (covered / "_delta_log" / f"{1:020d}.json").write_bytes(b"")
+    assert LocalDeltaIO().read_arrow(str(covered))[0].num_rows == 4
+    assert LocalDeltaIO().read_arrow(str(covered), version=2)[0].num_rows == 3
+    with pytest.raises(InputDataError, match=f"commit file {1:020d}.json is empty"):
+        LocalDeltaIO().read_arrow(str(covered), version=1)
+    (covered / "_delta_log" / f"{3:020d}.json").write_bytes(b"")  # after the checkpoint: replayed
+    with pytest.raises(InputDataError) as err:
+        LocalDeltaIO().table_version(str(covered))
+    assert str(err.value) == says(covered, f"commit file {3:020d}.json is empty (0 bytes)")
 
     # lakelabel's own gold table (`gold status` reads it on the driver, no Spark) and a user's table to import.
     cfg = no_spark_config
