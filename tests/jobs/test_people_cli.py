@@ -69,7 +69,8 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
 
 def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
     """A command line argparse refuses (exit 2) writes the failure summary every other failure writes to
-    --summary-json, replacing an earlier run's; nothing when --summary-json itself is the problem."""
+    --summary-json, replacing an earlier run's; nothing when --summary-json itself is the problem, or the
+    command has none (`package`, wherever the option is and whatever the error)."""
     import json
     import os
 
@@ -81,6 +82,9 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
         (["suggest", "--summary-json", str(summary)], "suggest", None),  # --config missing
         (["nosuch", "--summary-json", str(summary)], None, None),  # no command known
         (["--summary-json", str(summary), "run", "--config", "c.yaml"], "run", None),  # options go after "run"
+        # A command group without its action: each action takes --summary-json, so the summary is written.
+        (["gold", "--summary-json", str(summary)], "gold", None),
+        (["--summary-json", str(summary), "gold"], None, None),
     ):
         summary.parent.mkdir(exist_ok=True)
         summary.write_text('{"status": "succeeded"}')  # an earlier run's
@@ -94,12 +98,23 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
         assert done.value.code == 2 and "argument --summary-json: expected one argument" in capsys.readouterr().err
-    # A command without the option: argparse refuses --summary-json as an unknown argument; nothing is written.
-    summary.unlink()
-    with pytest.raises(SystemExit) as done:
-        cli_main(["package", "--summary-json", str(summary)])
-    assert done.value.code == 2 and "unrecognized arguments: --summary-json" in capsys.readouterr().err
-    assert not summary.exists()
+    # A command without the option: argparse refuses --summary-json as an unknown argument, also before the
+    # command (was a summary of "package" and the hint `lakelabel package --summary-json ...`, itself refused),
+    # or another of its options; nothing is written, and an earlier summary there is gone.
+    for argv, message in (
+        (["package", "--summary-json", str(summary)], f"unrecognized arguments: --summary-json {summary}"),
+        (["--summary-json", str(summary), "package"], f"unrecognized arguments: --summary-json {summary}"),
+        (["-v", f"--summary-json={summary}", "package", "--out", "d"],
+         f"unrecognized arguments: --summary-json={summary}; options go after the command: "
+         "lakelabel package -v --out d"),
+        (["package", "--out", "--summary-json", str(summary)], "argument --out: expected one argument"),
+    ):
+        summary.write_text('{"status": "succeeded"}')
+        with pytest.raises(SystemExit) as done:
+            cli_main(argv)
+        assert done.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [
+            f"lakelabel: error: package: {message}; see lakelabel package --help"], argv
+        assert not summary.exists(), argv
     assert not os.path.exists("--bogus")
 
 
