@@ -23,6 +23,9 @@ __all__ = ["open_table"]
 # What delta-rs says of a log it cannot parse (probed on deltalake 1.6: a truncated or garbled commit file, a
 # commit file missing between others, the first commits gone); other errors opening a table are not damage.
 _DAMAGED_LOG = re.compile(r"Json error|contiguous commit files|No table metadata or protocol|checkpoint", re.I)
+# A commit file (00000000000000000003.json) or a checkpoint file (single-part, multi-part or V2: each names
+# the version it covers); temporary and CRC files, log compaction files and _last_checkpoint do not match.
+_LOG_FILE = re.compile(r"(?P<version>\d{20})\.(?:json|(?P<checkpoint>checkpoint(?:\.[^/]+)?\.(?:parquet|json)))")
 
 
 class EmptyCommitError(ValueError):
@@ -39,8 +42,8 @@ def open_table(root: str, version: int | None = None, *,
     SourceReadError
         ``version`` is not one of the table's (the message gives the latest).
     lf_library.errors.InputDataError
-        The Delta log cannot be read, or the commit file of the version opened is empty (checked with one
-        ``stat`` of a local table's file).
+        The Delta log cannot be read, or a commit file delta-rs replays for the version opened (those after
+        the latest checkpoint at or below it) is empty (checked in one listing of a local table's log).
     """
     from deltalake import DeltaTable
 
@@ -65,14 +68,42 @@ def open_table(root: str, version: int | None = None, *,
 
 
 def _check_commit_not_empty(root: str, version: int) -> None:
-    """A local table's commit file of ``version`` has bytes (a zero-byte one opens as a version without changes)."""
+    """A local table's commit files that delta-rs replays for ``version`` have bytes.
+
+    Those are the commits after the latest checkpoint at or below ``version`` up to ``version`` (all of them
+    without such a checkpoint); a zero-byte one reads as a commit without changes, so the version opens
+    without its rows. Commits a checkpoint covers are not read, so an empty one there does no harm. One
+    listing of ``_delta_log`` and one ``stat`` per candidate: a log can hold thousands of commits.
+    """
     if not is_local_path(root):  # a stat on an object store is a request; its puts are whole anyway
         return
-    commit = os.path.join(_normalize(root), "_delta_log", f"{version:020d}.json")
+    log = os.path.join(_normalize(root), "_delta_log")
+    commits: list[os.DirEntry[str]] = []
+    checkpoint = -1
     try:
-        empty = os.stat(commit).st_size == 0
-    except OSError:  # no commit file: the version came from a checkpoint alone
+        with os.scandir(log) as entries:
+            for entry in entries:
+                found = _LOG_FILE.fullmatch(entry.name)
+                if found is None or int(found["version"]) > version:
+                    continue
+                if found["checkpoint"]:
+                    checkpoint = max(checkpoint, int(found["version"]))
+                else:
+                    commits.append(entry)
+    except OSError:  # delta-rs just read the folder; gone since: the next open says so
         return
+    empty = sorted(entry.name for entry in commits
+                   if int(entry.name[:20]) > checkpoint and _size(entry) == 0)
     if empty:
-        err = EmptyCommitError(f"commit file {os.path.basename(commit)} is empty (0 bytes)")
+        names = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        err = EmptyCommitError(f"commit file{'s' if len(empty) > 1 else ''} {names} "
+                               f"{'are' if len(empty) > 1 else 'is'} empty (0 bytes)")
         raise unreadable_delta_log(root, err) from err
+
+
+def _size(entry: os.DirEntry[str]) -> int:
+    """Bytes of a log file; -1 when it is gone (a concurrent cleanup), which is not an empty commit."""
+    try:
+        return entry.stat().st_size
+    except OSError:
+        return -1

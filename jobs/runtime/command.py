@@ -381,17 +381,30 @@ class OneLineParser(argparse.ArgumentParser):
         where = f"{command}: " if command else ""
         line = f"lakelabel: error: {where}{message}; see {self.prog} --help"
         sys.stderr.write(line + "\n")
-        raise UsageExit(line, command or None)
+        raise UsageExit(line, command or None, takes_summary_json=_takes_summary_json(self))
+
+
+def _takes_summary_json(parser: argparse.ArgumentParser) -> bool:
+    """Whether the command ``parser`` reads has ``--summary-json``; for a command group (``gold``) or the top
+    parser (no command known yet), whether one of the commands it leads to has it."""
+    for action in parser._actions:
+        if "--summary-json" in action.option_strings:
+            return True
+        if isinstance(action, argparse._SubParsersAction):
+            return any(_takes_summary_json(p) for p in action.choices.values())
+    return False
 
 
 class UsageExit(SystemExit):
     """Exit code 2 from :class:`OneLineParser`: the command line was refused. ``line``: the stderr line;
-    ``command``: the command whose parser refused it (None: the top parser, no command known)."""
+    ``command``: the command whose parser refused it (None: the top parser, no command known);
+    ``takes_summary_json``: whether that command (or one it leads to) has ``--summary-json``."""
 
-    def __init__(self, line: str, command: str | None) -> None:
+    def __init__(self, line: str, command: str | None, *, takes_summary_json: bool = True) -> None:
         super().__init__(EXIT_INPUT)
         self.line = line
         self.command = command
+        self.takes_summary_json = takes_summary_json
 
 
 def _option_values(words: Sequence[str], option: str) -> list[str]:
@@ -411,7 +424,9 @@ def _stale_summary_dropped(argv: Sequence[str] | None):
     """A command line argparse refuses (exit 2) still deletes the file its --summary-json names, and gets
     the failure summary every failed command writes there (:func:`write_failure_summary`): an orchestrator
     always finds this run's outcome, never an earlier run's summary. Nothing is written when the error is
-    about ``--summary-json`` itself (say, no value); given twice, the last value is the path, as for argparse."""
+    about ``--summary-json`` itself (say, no value), or the command has no ``--summary-json`` (``package``:
+    whatever its error, a summary would tell a caller the option worked); given twice, the last value is the
+    path, as for argparse."""
     try:
         yield
     except SystemExit as err:
@@ -422,19 +437,12 @@ def _stale_summary_dropped(argv: Sequence[str] | None):
                 with contextlib.suppress(OSError):
                     if Path(path).is_file():
                         Path(path).unlink()
-            line = getattr(err, "line", None)
-            if paths and paths[-1] and line is not None and not _refuses_summary_json(line):
+            if (paths and paths[-1] and isinstance(err, UsageExit) and err.takes_summary_json
+                    and "argument --summary-json:" not in err.line):  # its own error: no value
                 run_ids = _option_values(words, "--run-id")
                 given = argparse.Namespace(summary_json=paths[-1], run_id=run_ids[-1] if run_ids else None)
-                write_failure_summary(given, err.command, EXIT_INPUT, error=line)
+                write_failure_summary(given, err.command, EXIT_INPUT, error=err.line)
         raise
-
-
-def _refuses_summary_json(line: str) -> bool:
-    """Whether argparse's error ``line`` is about ``--summary-json`` itself (no value; not an option of the
-    command), not about another option of a command line that names it (``options go after the command``)."""
-    unknown = line.partition("unrecognized arguments: ")[2]
-    return "argument --summary-json:" in line or "--summary-json" in unknown.partition("; see ")[0]
 
 
 def write_failure_summary(args: argparse.Namespace, command: str | None, code: int, *,
@@ -505,7 +513,8 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 
 def _check_command_first(parser: Any, argv: list[str]) -> None:
     """``lakelabel -v run ...``: the options belong to the command, so say where they go (argparse
-    would call ``-v`` an unrecognized argument of ``run``, or ``--run-id``'s value an invalid command)."""
+    would call ``-v`` an unrecognized argument of ``run``, or ``--run-id``'s value an invalid command).
+    Those the command does not take are unrecognized arguments of it, as they would be after it."""
     if not argv or not argv[0].startswith("-") or {"-h", "--help"} & set(argv):
         return
     groups = {name.split(" ")[0]: name for name in parser.command_parsers}
@@ -520,8 +529,29 @@ def _check_command_first(parser: Any, argv: list[str]) -> None:
         action = argv[at + 1] if at + 1 < len(argv) else ""
         words = [argv[at], action if f"{argv[at]} {action}" in parser.command_parsers else "ACTION"]
     rest = argv[at + len([w for w in words if w != "ACTION"]):]
-    hint = shlex.join(["lakelabel", *words, *argv[:at], *rest])  # the command to run instead
-    parser.command_parsers.get(" ".join(words), parser).error(f"options go after the command: {hint}")
+    # The options before it that the command (any action of the group) does not take would be refused after
+    # it too (``--summary-json`` of ``package``): refused as argparse would, not moved into a hint that fails.
+    name = " ".join(words)
+    targets = ([p for n, p in parser.command_parsers.items() if n.startswith(f"{words[0]} ")] if "ACTION" in words
+               else [parser.command_parsers[name]])
+    known = {flag for p in targets for action in p._actions for flag in action.option_strings}
+    moved: list[str] = []
+    unknown: list[str] = []
+    i = 0
+    while i < at:
+        flag = argv[i].split("=", 1)[0]
+        is_unknown = flag.startswith("-") and flag not in known
+        # Its value follows: an option that takes one, or an unknown one (argparse lists the word with it).
+        value = ((flag in valued or is_unknown) and "=" not in argv[i] and i + 1 < at
+                 and not argv[i + 1].startswith("-"))
+        (unknown if is_unknown else moved).extend(argv[i:i + 1 + value])
+        i += 1 + value
+    refused = parser.command_parsers.get(name, parser)
+    hint = shlex.join(["lakelabel", *words, *moved, *rest])  # the command to run instead
+    if not unknown:
+        refused.error(f"options go after the command: {hint}")
+    also = f"; options go after the command: {hint}" if moved else ""
+    refused.error(f"unrecognized arguments: {' '.join(unknown)}{also}")
 
 
 def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:

@@ -69,7 +69,8 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
 
 def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
     """A command line argparse refuses (exit 2) writes the failure summary every other failure writes to
-    --summary-json, replacing an earlier run's; nothing when --summary-json itself is the problem."""
+    --summary-json, replacing an earlier run's; nothing when --summary-json itself is the problem, or the
+    command has none (`package`, wherever the option is and whatever the error)."""
     import json
     import os
 
@@ -81,6 +82,9 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
         (["suggest", "--summary-json", str(summary)], "suggest", None),  # --config missing
         (["nosuch", "--summary-json", str(summary)], None, None),  # no command known
         (["--summary-json", str(summary), "run", "--config", "c.yaml"], "run", None),  # options go after "run"
+        # A command group without its action: each action takes --summary-json, so the summary is written.
+        (["gold", "--summary-json", str(summary)], "gold", None),
+        (["--summary-json", str(summary), "gold"], None, None),
     ):
         summary.parent.mkdir(exist_ok=True)
         summary.write_text('{"status": "succeeded"}')  # an earlier run's
@@ -94,12 +98,23 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
         assert done.value.code == 2 and "argument --summary-json: expected one argument" in capsys.readouterr().err
-    # A command without the option: argparse refuses --summary-json as an unknown argument; nothing is written.
-    summary.unlink()
-    with pytest.raises(SystemExit) as done:
-        cli_main(["package", "--summary-json", str(summary)])
-    assert done.value.code == 2 and "unrecognized arguments: --summary-json" in capsys.readouterr().err
-    assert not summary.exists()
+    # A command without the option: argparse refuses --summary-json as an unknown argument, also before the
+    # command (was a summary of "package" and the hint `lakelabel package --summary-json ...`, itself refused),
+    # or another of its options; nothing is written, and an earlier summary there is gone.
+    for argv, message in (
+        (["package", "--summary-json", str(summary)], f"unrecognized arguments: --summary-json {summary}"),
+        (["--summary-json", str(summary), "package"], f"unrecognized arguments: --summary-json {summary}"),
+        (["-v", f"--summary-json={summary}", "package", "--out", "d"],
+         f"unrecognized arguments: --summary-json={summary}; options go after the command: "
+         "lakelabel package -v --out d"),
+        (["package", "--out", "--summary-json", str(summary)], "argument --out: expected one argument"),
+    ):
+        summary.write_text('{"status": "succeeded"}')
+        with pytest.raises(SystemExit) as done:
+            cli_main(argv)
+        assert done.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [
+            f"lakelabel: error: package: {message}; see lakelabel package --help"], argv
+        assert not summary.exists(), argv
     assert not os.path.exists("--bogus")
 
 
@@ -140,13 +155,14 @@ def test_gold_import_of_a_file_in_another_format_says_which(tmp_path, capsys, no
 
 
 def test_a_damaged_delta_log_is_exit_2_naming_the_table(tmp_path, capsys, no_spark_config):
-    """A zero-byte latest commit file opened as a version without changes (delta-rs reads it so), and a
-    damaged log of a table given to `gold import --format delta` was exit 1 with delta-rs' DeltaError: both are
-    exit 2 naming the table, as a damaged log of lakelabel's own tables is (tests/test_drills_cli.py)."""
+    """A zero-byte commit file delta-rs replays (the latest or an older one: it reads it as a commit without
+    changes) opened a version without that commit's rows, and a damaged log of a table given to `gold import
+    --format delta` was exit 1 with delta-rs' DeltaError: both are exit 2 naming the table, as a damaged log of
+    lakelabel's own tables is (tests/test_drills_cli.py). An empty commit a checkpoint covers is not read."""
     import shutil
 
     import pandas as pd
-    from deltalake import write_deltalake
+    from deltalake import DeltaTable, write_deltalake
 
     from jobs.delta_io.local import LocalDeltaIO
     from lf_library.errors import InputDataError
@@ -170,6 +186,33 @@ def test_a_damaged_delta_log_is_exit_2_naming_the_table(tmp_path, capsys, no_spa
         LocalDeltaIO().table_version(str(empty))
     assert str(err.value) == says(empty, f"commit file {1:020d}.json is empty (0 bytes)")  # was version 1
     assert LocalDeltaIO().read_arrow(str(empty), version=0)[0].num_rows == 1  # an earlier version still reads
+
+    # An older commit under the latest: delta-rs opened version 2 without row 1's data, nothing raised.
+    def appended(name: str, labels: tuple[str, ...]) -> Path:
+        table = tmp_path / name
+        for label in labels:
+            write_deltalake(str(table), pd.DataFrame({"row_id": ["a"], "label": [label]}), mode="append")
+        return table
+
+    older = appended("older", ("billing", "technical", "account"))
+    (older / "_delta_log" / f"{1:020d}.json").write_bytes(b"")
+    with pytest.raises(InputDataError) as err:
+        LocalDeltaIO().read_arrow(str(older))
+    assert str(err.value) == says(older, f"commit file {1:020d}.json is empty (0 bytes)")
+    # A checkpoint at version 2 covers commit 1: versions from 2 on read whole, version 1 still replays it.
+    covered = appended("covered", ("billing", "technical", "account"))
+    DeltaTable(str(covered)).create_checkpoint()
+    assert (covered / "_delta_log" / f"{2:020d}.checkpoint.parquet").exists()
+    covered = appended("covered", ("other",))
+    (covered / "_delta_log" / f"{1:020d}.json").write_bytes(b"")
+    assert LocalDeltaIO().read_arrow(str(covered))[0].num_rows == 4
+    assert LocalDeltaIO().read_arrow(str(covered), version=2)[0].num_rows == 3
+    with pytest.raises(InputDataError, match=f"commit file {1:020d}.json is empty"):
+        LocalDeltaIO().read_arrow(str(covered), version=1)
+    (covered / "_delta_log" / f"{3:020d}.json").write_bytes(b"")  # after the checkpoint: replayed
+    with pytest.raises(InputDataError) as err:
+        LocalDeltaIO().table_version(str(covered))
+    assert str(err.value) == says(covered, f"commit file {3:020d}.json is empty (0 bytes)")
 
     # lakelabel's own gold table (`gold status` reads it on the driver, no Spark) and a user's table to import.
     cfg = no_spark_config
