@@ -235,6 +235,10 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         )
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)
+    if getattr(cfg, "mlflow", None) is not None:
+        from jobs.runtime.tracking import check_store_here
+
+        check_store_here(cfg)  # a store copied with its lakehouse would log into the original
     if cmd.reads_source and getattr(cfg, "source", None) is not None:
         from jobs.delta_io.sources import precheck_source_columns, precheck_source_path
 

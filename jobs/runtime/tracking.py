@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pkgutil
+import sqlite3
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.runtime.config import PipelineConfig
+from lf_library.errors import ConfigError
 
 try:
     import fcntl
@@ -95,11 +97,45 @@ def _experiment_id(mlflow, cfg: PipelineConfig) -> str:
     with store_lock(cfg):
         experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
         if experiment is not None:
+            _check_artifacts_here(cfg, experiment.artifact_location)
             return experiment.experiment_id
         location = None
         if tracking_uri(cfg).startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI"):
             location = (cfg.lakehouse_path / "mlartifacts").as_uri()
         return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=location)
+
+
+def check_store_here(cfg: PipelineConfig) -> None:
+    """Before a command's work: the lakehouse's own MLflow store logs to this lakehouse
+    (:func:`_check_artifacts_here`), read with sqlite3 (no MLflow import); a store it cannot read is
+    left to MLflow to report."""
+    db = cfg.lakehouse_path / "mlflow.db"
+    if not cfg.mlflow.enabled or tracking_uri(cfg) != f"sqlite:///{db}" or not db.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as con:
+            row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?",
+                              (cfg.mlflow.experiment,)).fetchone()
+    except sqlite3.Error:
+        return
+    if row and row[0]:
+        _check_artifacts_here(cfg, row[0])
+
+
+def _check_artifacts_here(cfg: PipelineConfig, location: str) -> None:
+    """The lakehouse's own MLflow store (``mlflow.db``) logs its experiment's artifacts to the lakehouse's
+    ``mlartifacts``. A store moved or copied with its lakehouse names the old folder (sqlite keeps the
+    absolute path): a copy would write its models into the original, a moved one recreate the old folder."""
+    if tracking_uri(cfg) != f"sqlite:///{cfg.lakehouse_path / 'mlflow.db'}":
+        return
+    here = (cfg.lakehouse_path / "mlartifacts").as_uri()
+    if location == here or not location.startswith("file:") or not location.endswith("/mlartifacts"):
+        return
+    raise ConfigError(
+        f"the MLflow store {cfg.lakehouse_path / 'mlflow.db'} logs experiment {cfg.mlflow.experiment!r} to "
+        f"{location}, not to this lakehouse's {here}: the lakehouse was moved or copied from there. Set "
+        f"mlflow.experiment to a new name (--set mlflow.experiment=NAME; its artifacts go to {here}, the earlier "
+        f"runs stay in the store) or MLFLOW_TRACKING_URI to a tracking server")
 
 
 def start_run(cfg: PipelineConfig, run_id: str):

@@ -569,3 +569,44 @@ def test_a_retry_marks_the_mlflow_run_of_a_killed_attempt_killed(tmp_path, caplo
         assert f"MLflow run(s) {first} of an earlier attempt of run nightly-7 were still RUNNING" in caplog.text
     finally:
         tracking.end_run(cfg, "FINISHED")
+
+
+def test_a_copied_lakehouse_mlflow_store_is_refused_before_it_logs_into_the_original(tmp_path, capsys):
+    """sqlite keeps the experiment's artifact folder as an absolute path: a lakehouse copied (or moved) with its
+    mlflow.db would log its models into the original's mlartifacts (or recreate the old folder). Exit 2 before
+    anything runs, naming the store and the fix; a new experiment name logs into the copy."""
+    import shutil
+    from dataclasses import replace
+
+    import mlflow
+    import yaml
+
+    from jobs import cli
+    from jobs.runtime import tracking
+
+    src = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, src, mlflow={"enabled": True})  # the lakehouse's own store
+    tracking.start_run(cfg, "setup")
+    tracking.end_run(cfg, "FINISHED")
+    copy = replace(cfg, lakehouse=str(tmp_path / "copy"))
+    shutil.copytree(cfg.lakehouse, copy.lakehouse)
+    before = sorted(p.name for p in (cfg.lakehouse_path / "mlartifacts").rglob("*"))
+    tracking.check_store_here(cfg)  # the original: as it was
+    with pytest.raises(ConfigError, match=r"the lakehouse was moved or copied from there\. Set mlflow\.experiment"):
+        tracking.check_store_here(copy)
+    with pytest.raises(ConfigError, match="moved or copied"):
+        tracking.start_run(copy, "c1")
+    config = tmp_path / "copy.yaml"
+    config.write_text(yaml.safe_dump(copy.to_dict()))
+    assert cli.main(["run", "--config", str(config), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"logs experiment 'lakelabel' to {(cfg.lakehouse_path / 'mlartifacts').as_uri()}" in err[0]
+    assert sorted(p.name for p in (cfg.lakehouse_path / "mlartifacts").rglob("*")) == before
+    assert not (copy.lakehouse_path / "votes").exists()  # nothing ran
+
+    renamed = replace(copy, mlflow=replace(copy.mlflow, experiment="after-copy"))
+    tracking.check_store_here(renamed)
+    tracking.start_run(renamed, "c2")
+    tracking.end_run(renamed, "FINISHED")
+    store = mlflow.MlflowClient(tracking.tracking_uri(renamed))
+    assert store.get_experiment_by_name("after-copy").artifact_location == (copy.lakehouse_path / "mlartifacts").as_uri()
