@@ -431,6 +431,7 @@ def _precheck(args: Any, cfg: PipelineConfig) -> None:
 
 
 COMMAND = command.Command(
+    logs_to_mlflow=True,
     name="aggregate", help="compute sufficient statistics of the votes on Spark", stage_summary=True,
     precheck=_precheck,
     run=lambda args, cfg, run_id, spark: finish("aggregate", cfg, run_id, stage(spark, cfg, run_id)),

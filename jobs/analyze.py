@@ -359,6 +359,7 @@ def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
 
 
 COMMAND = command.Command(
+    logs_to_mlflow=True,
     name="analyze", help="where the LFs go wrong: per-LF, pair, class and slice statistics, error buckets "
                          "(--run-id: the run whose labels to analyze; default the latest labels)",
     new_run_id=False, add_arguments=lambda p: add_task_option(p, every=True),

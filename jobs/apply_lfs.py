@@ -261,7 +261,9 @@ def run(
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
                      source.description, len(registry), version)
             # The votes are the prior commit's; what *this* apply ran is nothing.
-            return replace(prior, votes_version=version, skipped=True, seconds=time.perf_counter() - started,
+            # votes_table: where the votes are now (the record names where they were written: a moved lakehouse).
+            return replace(prior, votes_table=votes_path, votes_version=version, skipped=True,
+                           seconds=time.perf_counter() - started,
                            applied_lfs=(), reused_lfs=tuple(sorted(registry.names)), applied_rows=0,
                            row_changes={"method": f"votes up to date: reused votes v{version}"})
 
@@ -608,6 +610,7 @@ def check_lfs(args: Any, cfg: PipelineConfig) -> None:
 
 
 COMMAND = command.Command(
+    logs_to_mlflow=True,
     name="apply", help="apply the LFs and write the votes table", add_arguments=_force_option, stage_summary=True,
     precheck=check_lfs, reads_source=True,
     run=lambda args, cfg, run_id, spark: finish("apply", cfg, run_id,

@@ -241,7 +241,7 @@ def remove(folder: str | None, lakehouse: str | Path) -> None:
     table copied with its lakehouse (``cp -a``) still names the original's folder, which is not ours to delete."""
     if not folder or not Path(folder).name.startswith(FOLDER_PREFIX):
         return
-    runs = Path(lakehouse).resolve() / "_lakelabel" / "runs"
+    runs = (Path(lakehouse) / "_lakelabel" / "runs").resolve()  # _lakelabel may be a link to another disk
     if runs in Path(folder).resolve().parents:
         shutil.rmtree(folder, ignore_errors=True)
     else:

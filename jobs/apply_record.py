@@ -196,4 +196,5 @@ def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
         raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
     result = ApplyResult.from_json(meta[VOTES_META_KEY], table=f"the votes table {path}")
     version = io.table_version(path)
-    return replace(result, votes_version=version)
+    # The table read, not the path the record names: where the votes were written (a moved lakehouse's old folder).
+    return replace(result, votes_table=path, votes_version=version)

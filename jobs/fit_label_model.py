@@ -297,6 +297,7 @@ def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome
 
 
 COMMAND = command.Command(
+    logs_to_mlflow=True,
     name="fit", help="fit the label model from the statistics (driver only, no Spark)", needs_spark=False,
     stage_summary=True,
     run=lambda args, cfg, run_id, spark: finish("fit", cfg, run_id, stage(cfg, run_id, args.run_id)),

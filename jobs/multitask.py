@@ -459,6 +459,7 @@ def _summary(cfg: PipelineConfig, run_id: str, applied: ApplyResult, task_set: T
         "run_id": run_id,
         "status": "succeeded",
         "reused": False,  # no run-id reuse for several tasks: every run recomputes what changed
+        "lakehouse": str(cfg.lakehouse_path),  # where the tables below were (a moved lakehouse: jobs.changes.runs)
         "source": applied.source_summary(),
         "tables": {
             "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},

@@ -188,6 +188,7 @@ def run(
             "run_id": run_id,
             "status": "succeeded",
             "reused": False,  # True when a rerun with one run id and the same inputs changed nothing
+            "lakehouse": str(cfg.lakehouse_path),  # where the tables below were (a moved lakehouse: jobs.changes.runs)
             "source": applied.source_summary(),
             "tables": {
                 "votes": {"path": applied.votes_table, "version": applied.votes_version, "reused": applied.skipped},
@@ -314,6 +315,7 @@ def _precheck(args: Any, cfg: PipelineConfig) -> None:
 
 
 COMMAND = command.Command(
+    logs_to_mlflow=True,
     name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option, done=done_line,
     precheck=_precheck, reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force,

@@ -250,6 +250,7 @@ def _options(p: Any) -> None:
 
 
 COMMAND = command.Command(
+    logs_to_mlflow=True,
     name="report", help="a self-contained HTML report of the analysis, with plots "
                         "(--run-id: the run whose labels to report; default the latest labels)",
     add_arguments=_options, new_run_id=False,

@@ -50,7 +50,7 @@ def finish(stage: str, cfg: PipelineConfig, run_id: str, outcome: Outcome) -> di
             tracking.end_run(cfg, status)
     return {
         "run_id": run_id, "stage": stage, "status": "succeeded", "skipped": outcome.skipped,
-        "tables": outcome.tables, "counts": outcome.counts, **outcome.details, "mlflow": mlflow,
+        "lakehouse": str(cfg.lakehouse_path), "tables": outcome.tables, "counts": outcome.counts, **outcome.details, "mlflow": mlflow,
         "timings_seconds": {stage: round(outcome.seconds, 3)},
     }  # fmt: skip
 

@@ -34,7 +34,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 from jobs import delta_io
 from jobs.aggregate import row_patterns
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
-from jobs.changes.runs import moved_from
+from jobs.changes.runs import moved_from, written_under
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
 from jobs.fit_label_model import MODEL_FILE, model_version
@@ -231,7 +231,7 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
     summary_path, summary = _run_summary(cfg, run_id)
     labels_path, labels_version = multitask_labels.labels_path(cfg), int(summary["tables"]["labels"]["version"])
     named = str(summary["tables"]["labels"].get("path"))
-    if (named != labels_path and not moved_from(named, labels_path, str(cfg.lakehouse_path))) \
+    if (named != labels_path and not moved_from(named, labels_path, str(cfg.lakehouse_path), written_under(summary))) \
             or view.name not in summary.get("tasks", {}):
         raise ConfigError(f"run {run_id!r} did not label task {view.name!r} in {labels_path} (its summary "
                           f"{summary_path} names {summary['tables']['labels'].get('path')}); pass the run id of a "

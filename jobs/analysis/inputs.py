@@ -159,7 +159,7 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
         raise ConfigError(f"the votes table {votes_path} was not written by lakelabel apply; point tables.votes elsewhere")
     # The record is written before its commit, without the version: the labels name it.
     applied = replace(ApplyResult.from_json(votes_meta[VOTES_META_KEY], table=f"the votes table {votes_path}"),
-                      votes_version=int(votes_version))
+                      votes_table=votes_path, votes_version=int(votes_version))
     source = load_source(spark, cfg.source, io=io)
     check_source_unchanged(applied, source)
     if view is not None:

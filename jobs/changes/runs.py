@@ -22,9 +22,10 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from lf_library.errors import ConfigError
 
-__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs", "moved_from"]
+__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs", "moved_from", "written_under"]
 
 _SUMMARIES = ("summary.json", "write_summary.json")
+_RUNS_FOLDER = "/_lakelabel/runs/"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,17 @@ class RunRecord:
     model_path: str | None = None
     model_version: str | None = None
     model_run: str | None = None
+    # The lakehouse the run wrote under (the summary's, or its label model file's folder); None: unknown.
+    written_under: str | None = None
+
+
+def written_under(summary: dict[str, Any]) -> str | None:
+    """The lakehouse folder a run summary was written under: its ``lakehouse`` key, or (summaries from before
+    that key) the folder its label model file is in, ``<lakehouse>/_lakelabel/runs/<run>/label_model.json``."""
+    if summary.get("lakehouse"):
+        return str(summary["lakehouse"])
+    model = str((summary.get("label_model") or {}).get("path") or "")
+    return model.split(_RUNS_FOLDER)[0] if _RUNS_FOLDER in model else None
 
 
 def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
@@ -82,6 +94,7 @@ def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
         lf_versions={lf["name"]: lf["version"] for lf in summary.get("lfs") or []},
         label_space=tuple(space) if space else None,
         model_path=model.get("path"), model_version=model.get("version"), model_run=model.get("run_id"),
+        written_under=written_under(summary),
     )  # fmt: skip
 
 
@@ -95,7 +108,7 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
     root = Path(cfg.lakehouse).resolve() / "_lakelabel" / "runs"
     labels_path = labels_path or cfg.table_path("labels")
     lakehouse = str(cfg.lakehouse_path)
-    found: dict[int, tuple[float, RunRecord]] = {}
+    found: dict[int, tuple[tuple[bool, float], RunRecord]] = {}
     if not root.is_dir():
         return []
     for folder in root.iterdir():
@@ -108,32 +121,35 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
             except (OSError, ValueError):
                 continue
             record = _record(folder, summary)
-            if record is not None and record.labels_path != labels_path:
+            exact = record is not None and record.labels_path == labels_path
+            if record is not None and not exact:
                 record = _moved(record, labels_path, lakehouse)
             if record is None or record.labels_path != labels_path:
                 continue
-            mtime = path.stat().st_mtime
-            if record.labels_version not in found or mtime < found[record.labels_version][0]:
-                found[record.labels_version] = (mtime, record)
+            key = (not exact, path.stat().st_mtime)  # a run of this very path before one rebased onto it
+            if record.labels_version not in found or key < found[record.labels_version][0]:
+                found[record.labels_version] = (key, record)
             break
     return [found[v][1] for v in sorted(found)]
 
 
-def moved_from(recorded: str, current: str, lakehouse: str) -> str | None:
+def moved_from(recorded: str, current: str, lakehouse: str, under: str | None) -> str | None:
     """The folder a moved or copied lakehouse was in when a run named table ``recorded``, which is table
-    ``current`` of the lakehouse at ``lakehouse`` now (the same path relative to the lakehouse, under another
-    local folder); None when ``recorded`` is another table, or ``current`` is outside the lakehouse or a URI."""
+    ``current`` of the lakehouse at ``lakehouse`` now: the same path relative to the lakehouse, under the
+    other folder ``under`` the run says it wrote in (:func:`written_under`). None when ``recorded`` is another
+    table (say, ``tables.labels`` changed since), the run does not say where it wrote, or ``current`` is
+    outside the lakehouse or a URI."""
     relative = current[len(lakehouse) + 1:] if current.startswith(lakehouse + "/") else None
-    if not relative or not recorded.endswith("/" + relative):
+    if not relative or not under or not recorded.endswith("/" + relative):
         return None
     before = recorded[: -len(relative) - 1]
-    return before if before.startswith("/") and before != lakehouse else None
+    return before if before == under and before.startswith("/") and before != lakehouse else None
 
 
 def _moved(record: RunRecord, labels_path: str, lakehouse: str) -> RunRecord:
     """``record`` with its table, source and model paths rebased onto ``lakehouse`` when it was written
     before the lakehouse was moved or copied here (:func:`moved_from`); else as it is."""
-    before = moved_from(record.labels_path, labels_path, lakehouse)
+    before = moved_from(record.labels_path, labels_path, lakehouse, record.written_under)
     if before is None:
         return record
 

@@ -94,6 +94,8 @@ class Command:
     done: Callable[[dict[str, Any]], str] | None = None
     # ``--run-id``'s help when the defaults (a new run / an existing run to read) do not say what it does here.
     run_id_help: str | None = None
+    # True: the command logs to MLflow (with mlflow.enabled); its store is checked before anything runs.
+    logs_to_mlflow: bool = False
 
 
 _NEW_RUN_ID_HELP = "run id (default: a new one); rerunning with the same id is a no-op per stage"
@@ -235,7 +237,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         )
     if cmd.precheck is not None:
         cmd.precheck(args, cfg)
-    if getattr(cfg, "mlflow", None) is not None:
+    if cmd.logs_to_mlflow and getattr(cfg, "mlflow", None) is not None:
         from jobs.runtime.tracking import check_store_here
 
         check_store_here(cfg)  # a store copied with its lakehouse would log into the original

@@ -371,13 +371,37 @@ def test_a_moved_lakehouse_keeps_its_history(spark, runs, tmp_path):
     then = explain_row(spark, moved, "r049", run_id="run-1")
     assert then == explain_row(spark, cfg, "r049", run_id="run-1") | {"lineage": then["lineage"]}
     assert then["lineage"]["run_id"] == "run-1"
-    # Only the same table relative to the lakehouse is rebased: another table, a URI or the same folder is not.
-    lake, labels = str(moved.lakehouse_path), moved.table_path("labels")
-    assert moved_from(cfg.table_path("labels"), labels, lake) == str(cfg.lakehouse_path)
-    assert moved_from(cfg.table_path("votes"), labels, lake) is None
-    assert moved_from("s3://bucket/lake/labels", labels, lake) is None
-    assert moved_from(labels, labels, lake) is None
-    assert moved_from(cfg.table_path("labels"), "/outside/labels", lake) is None
+    # The next run there reuses the votes (the same source and LFs) where they are now, not where the apply
+    # record says they were written (it read the original's votes, or failed when the original was gone).
+    again = pipeline.run(spark, moved, run_id="run-3").summary
+    assert again["tables"]["votes"] == {"path": moved.table_path("votes"), "version": runs["r2"]["tables"]["votes"][
+        "version"], "reused": True}
+    assert again["lakehouse"] == str(moved.lakehouse_path) and label_runs(moved)[-1].run_id == "run-3"
+    # Only the same table relative to the lakehouse, under the folder the run says it wrote in, is rebased.
+    lake, labels, old = str(moved.lakehouse_path), moved.table_path("labels"), str(cfg.lakehouse_path)
+    assert moved_from(cfg.table_path("labels"), labels, lake, old) == old
+    assert moved_from(cfg.table_path("labels"), labels, lake, None) is None  # the run does not say where
+    assert moved_from(cfg.table_path("labels"), labels, lake, "/elsewhere") is None
+    assert moved_from(cfg.table_path("votes"), labels, lake, old) is None
+    assert moved_from("s3://bucket/lake/labels", labels, lake, "s3://bucket/lake") is None
+    assert moved_from(labels, labels, lake, lake) is None
+    assert moved_from(cfg.table_path("labels"), "/outside/labels", lake, old) is None
+
+
+def test_runs_of_another_labels_path_in_the_same_lakehouse_are_not_taken_for_a_move(tmp_path):
+    """tables.labels changed from v1/labels to labels in a lakehouse that never moved: the runs that wrote
+    v1/labels end in "/labels" too, but they wrote under this lakehouse, so they are not this table's runs."""
+    from jobs.changes.runs import label_runs
+
+    lake = tmp_path / "lake"
+    for run, labels, version in [*((f"old-{v}", lake / "v1" / "labels", v) for v in range(3)),
+                                 *((f"new-{v}", lake / "labels", v) for v in range(2))]:
+        (run_dir(lake, run) / "summary.json").write_text(json.dumps({
+            "run_id": run, "status": "succeeded", "lakehouse": str(lake.resolve()),
+            "tables": {"labels": {"path": str(labels), "version": version},
+                       "votes": {"path": str(labels.parent / "votes"), "version": version}}}))
+    cfg = make_cfg(tmp_path, "unused")
+    assert [r.run_id for r in label_runs(cfg)] == ["new-0", "new-1"]
 
 
 def test_diff_refuses_runs_of_different_label_spaces(runs):
