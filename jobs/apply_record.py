@@ -188,12 +188,14 @@ def located(result: ApplyResult, votes_path: str, lakehouse: str) -> ApplyResult
     files, not the original's). Any other record is returned as it is."""
     from jobs.changes.runs import moved_from
 
-    before = moved_from(result.votes_table, votes_path, lakehouse)
+    masks = dict(result.row_masks)
+    folder = str(masks.get("path", ""))
+    # Where the apply says it wrote: the lakehouse whose run folders hold its masks.
+    under = folder.split("/_lakelabel/runs/")[0] if "/_lakelabel/runs/" in folder else None
+    before = moved_from(result.votes_table, votes_path, lakehouse, under)
     if before is None:
         return result
-    masks = dict(result.row_masks)
-    if str(masks.get("path", "")).startswith(before + "/"):
-        masks["path"] = lakehouse + masks["path"][len(before):]
+    masks["path"] = lakehouse + folder[len(before):]
     return replace(result, votes_table=votes_path, row_masks=masks)
 
 
