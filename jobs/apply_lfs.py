@@ -36,7 +36,7 @@ from jobs.delta_io.source import local_path_missing
 from jobs.lf_pass import _GOLD, check_lf_source, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
 from jobs.delta_io.sources import Source, check_columns, check_source, check_source_counts, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
-from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries
+from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries, located
 from jobs.tasks import build_task_set, is_multitask
 from lf_library import LFRegistry
 from lf_library.apply import NOT_ONE_VOTE_PER_ROW, required_columns
@@ -254,7 +254,8 @@ def run(
     fingerprint = votes_fingerprint(cfg, source, registry)
     previous = io.read_metadata(votes_path) if io.table_exists(votes_path) else {}
     if not force and VOTES_META_KEY in previous:
-        prior = ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}")
+        prior = located(ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}"),
+                        votes_path, str(cfg.lakehouse_path))
         if prior.fingerprint == fingerprint:
             _check_error_budget(prior.lfs, prior.n_rows, cfg.apply.max_error_rate)
             version = io.table_version(votes_path)
@@ -267,7 +268,8 @@ def run(
                            applied_lfs=(), reused_lfs=tuple(sorted(registry.names)), applied_rows=0,
                            row_changes={"method": f"votes up to date: reused votes v{version}"})
 
-    prior = (ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}")
+    prior = (located(ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}"),
+                     votes_path, str(cfg.lakehouse_path))
              if VOTES_META_KEY in previous else None)
     keys = incremental.lf_keys(source, registry)
     plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force,

@@ -181,6 +181,24 @@ def lf_differences(voted: Mapping[str, str], configured: Mapping[str, str],
     return parts
 
 
+def located(result: ApplyResult, votes_path: str, lakehouse: str) -> ApplyResult:
+    """``result`` as the votes table at ``votes_path`` of the lakehouse at ``lakehouse`` now: a record written
+    before the lakehouse was moved or copied here (``mv``, ``cp -a``) names the votes table and the row masks
+    folder where they were; both are rebased onto this lakehouse (a copy then reads and replaces its own
+    files, not the original's). Any other record is returned as it is."""
+    from jobs.changes.runs import moved_from
+
+    masks = dict(result.row_masks)
+    folder = str(masks.get("path", ""))
+    # Where the apply says it wrote: the lakehouse whose run folders hold its masks.
+    under = folder.split("/_lakelabel/runs/")[0] if "/_lakelabel/runs/" in folder else None
+    before = moved_from(result.votes_table, votes_path, lakehouse, under)
+    if before is None:
+        return result
+    masks["path"] = lakehouse + folder[len(before):]
+    return replace(result, votes_table=votes_path, row_masks=masks)
+
+
 def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     """The apply summary stored with the latest votes commit (for stages run on their own).
 
@@ -194,7 +212,8 @@ def load_apply_result(cfg: PipelineConfig, io: Any = None) -> ApplyResult:
     meta = io.read_metadata(path)
     if VOTES_META_KEY not in meta:
         raise ConfigError(f"the votes table {path} was not written by lakelabel apply; point tables.votes elsewhere")
-    result = ApplyResult.from_json(meta[VOTES_META_KEY], table=f"the votes table {path}")
+    result = located(ApplyResult.from_json(meta[VOTES_META_KEY], table=f"the votes table {path}"), path,
+                     str(cfg.lakehouse_path))
     version = io.table_version(path)
     # The table read, not the path the record names: where the votes were written (a moved lakehouse's old folder).
     return replace(result, votes_table=path, votes_version=version)

@@ -20,7 +20,7 @@ from jobs.runtime.runs import failed_run, run_dir
 from jobs.delta_io.sources import Source, load_source
 from jobs.tasks import task_source
 from jobs.changes.runs import label_runs
-from jobs.apply_record import VOTES_META_KEY, ApplyResult, check_source_unchanged
+from jobs.apply_record import VOTES_META_KEY, ApplyResult, check_source_unchanged, located
 from jobs.fit_label_model import MODEL_FILE, FitResult, load_fit
 from jobs.write_labels import LABELS_META_KEY
 from lf_library.errors import ConfigError
@@ -158,8 +158,8 @@ def resolve(spark: Any, cfg: PipelineConfig, run_id: str | None, io: Any = None,
     if VOTES_META_KEY not in votes_meta:
         raise ConfigError(f"the votes table {votes_path} was not written by lakelabel apply; point tables.votes elsewhere")
     # The record is written before its commit, without the version: the labels name it.
-    applied = replace(ApplyResult.from_json(votes_meta[VOTES_META_KEY], table=f"the votes table {votes_path}"),
-                      votes_table=votes_path, votes_version=int(votes_version))
+    applied = replace(located(ApplyResult.from_json(votes_meta[VOTES_META_KEY], table=f"the votes table {votes_path}"),
+                              votes_path, str(cfg.lakehouse_path)), votes_table=votes_path, votes_version=int(votes_version))
     source = load_source(spark, cfg.source, io=io)
     check_source_unchanged(applied, source)
     if view is not None:

@@ -290,3 +290,30 @@ def test_several_tasks_carry_their_masks(spark, tmp_path):
     force_masks, force_labels = masks_and_labels(forced)
     assert len(inc_masks) == N + 1 and inc_masks == force_masks
     same_frames(inc_labels, force_labels)
+
+
+@pytest.mark.parametrize("how", ["move", "copy"])
+def test_a_moved_or_copied_lakehouse_reuses_its_own_votes_and_masks(spark, tmp_path, how):
+    """The votes commit names the votes table and the masks folder by absolute path: after ``mv`` (or ``cp -a``)
+    a run whose votes are up to date read them where they were (a moved lakehouse: exit 2, no Delta table there;
+    a copy: the original's votes and masks). The record is rebased onto the lakehouse it is read from."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_rows(30).to_parquet(src / "part-0.parquet")
+    cfg = make_cfg(tmp_path, str(src))
+    pipeline.run(spark, cfg, run_id="m1")
+    there = replace(cfg, lakehouse=str(tmp_path / "elsewhere" / "lake"))
+    (shutil.move if how == "move" else shutil.copytree)(cfg.lakehouse, there.lakehouse)
+    before = {p: p.stat().st_mtime_ns for p in Path(cfg.lakehouse).rglob("*")} if how == "copy" else {}
+    stored = load_apply_result(there)
+    assert stored.votes_table == there.table_path("votes")
+    assert stored.row_masks["path"].startswith(str(there.lakehouse_path) + "/")
+    summary = pipeline.run(spark, there, run_id="m2").summary
+    assert summary["tables"]["votes"] == {"path": there.table_path("votes"), "version": 0, "reused": True}
+    reused = load_apply_result(there)
+    assert masks_of(spark, there, reused)  # its own masks, complete
+    pipeline.run(spark, there, run_id="m3", force=True)
+    assert not Path(stored.row_masks["path"]).exists()  # the copy's own replaced masks are deleted
+    assert {p: p.stat().st_mtime_ns for p in Path(cfg.lakehouse).rglob("*")} == before  # the original untouched
