@@ -134,8 +134,8 @@ def _check_artifacts_here(cfg: PipelineConfig, location: str) -> None:
     raise ConfigError(
         f"the MLflow store {cfg.lakehouse_path / 'mlflow.db'} logs experiment {cfg.mlflow.experiment!r} to "
         f"{location}, not to this lakehouse's {here}: the lakehouse was moved or copied from there. Set "
-        f"mlflow.experiment to a new name (--set mlflow.experiment=NAME; its artifacts go to {here}, the earlier "
-        f"runs stay in the store) or MLFLOW_TRACKING_URI to a tracking server")
+        f"mlflow.experiment to a new name in the config (its artifacts go to {here}, the earlier runs stay in the "
+        f"store), MLFLOW_TRACKING_URI to a tracking server, or mlflow.enabled to false")
 
 
 def start_run(cfg: PipelineConfig, run_id: str):
