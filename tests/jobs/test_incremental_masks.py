@@ -47,6 +47,14 @@ def same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
         assert a[column].map(repr).tolist() == b[column].map(repr).tolist(), column
 
 
+def parquet_source(tmp_path, n: int, **sections):
+    """A one-file Parquet source of ``make_rows(n)`` and its config: ``(folder, cfg)``."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_rows(n).to_parquet(src / "part-0.parquet", index=False)
+    return src, make_cfg(tmp_path, str(src), **sections)
+
+
 @pytest.fixture(scope="module")
 def delta_runs(spark, tmp_path_factory):
     """A Delta source: a full run, rows added, deleted and edited, an incremental run, then a --force run."""
@@ -152,10 +160,7 @@ def test_a_copied_lakehouse_leaves_the_originals_masks(spark, tmp_path):
     an apply in the copy neither deletes when it replaces those votes nor needs."""
     import shutil
 
-    src = tmp_path / "src"
-    src.mkdir()
-    make_rows(30).to_parquet(src / "part-0.parquet", index=False)
-    cfg = make_cfg(tmp_path, str(src))
+    src, cfg = parquet_source(tmp_path, 30)
     first = apply_lfs.run(spark, cfg, run_id="c1")
     copy = replace(cfg, lakehouse=str(tmp_path / "copy"))
     shutil.copytree(cfg.lakehouse, copy.lakehouse, symlinks=True)
@@ -166,10 +171,7 @@ def test_a_copied_lakehouse_leaves_the_originals_masks(spark, tmp_path):
 
 def test_lfs_changed_write_no_masks(spark, tmp_path, caplog):
     """A new, changed or dropped LF changes the masks' bits: no masks, said in the log; the grouping serves."""
-    src = tmp_path / "src"
-    src.mkdir()
-    make_rows(30).to_parquet(src / "part-0.parquet", index=False)
-    cfg = make_cfg(tmp_path, str(src))
+    src, cfg = parquet_source(tmp_path, 30)
     apply_lfs.run(spark, cfg, run_id="l1")
     fewer = make_cfg(tmp_path, str(src), lfs={"exclude": ["boom", "out_of_space", "stars"]})
     with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
@@ -179,10 +181,7 @@ def test_lfs_changed_write_no_masks(spark, tmp_path, caplog):
 
 
 def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_path, monkeypatch):
-    src = tmp_path / "src"
-    src.mkdir()
-    make_rows(40).to_parquet(src / "part-0.parquet", index=False)
-    cfg = make_cfg(tmp_path, str(src), lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.1})
+    src, cfg = parquet_source(tmp_path, 40, lfs={"exclude": ["out_of_space"]}, apply={"max_error_rate": 0.1})
     first = apply_lfs.run(spark, cfg, run_id="f1")
     votes_version = delta_io.table_version(cfg.table_path("votes"))
     before = folders(cfg)
@@ -210,20 +209,16 @@ def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_pa
         assert list(Path(new).glob("part-*.parquet"))  # something to clean up
         raise KeyboardInterrupt
 
-    with monkeypatch.context() as mp:
-        mp.setattr(incremental_masks, "carry", carry_then_stop)
-        with pytest.raises(KeyboardInterrupt):
-            apply_lfs.run(spark, cfg, run_id="f3")
-    unchanged()
-
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    with monkeypatch.context() as mp:
-        mp.setattr(apply_lfs, "_check_coverage", stop)
-        with pytest.raises(KeyboardInterrupt):
-            apply_lfs.run(spark, cfg, run_id="f4")
-    unchanged()
+    for module, name, fake, run_id in ((incremental_masks, "carry", carry_then_stop, "f3"),
+                                       (apply_lfs, "_check_coverage", stop, "f4")):  # fmt: skip
+        with monkeypatch.context() as mp:
+            mp.setattr(module, name, fake)
+            with pytest.raises(KeyboardInterrupt):
+                apply_lfs.run(spark, cfg, run_id=run_id)
+        unchanged()
 
     # A carry that fails: the apply goes on without masks.
     with monkeypatch.context() as mp:
@@ -237,10 +232,7 @@ def test_a_run_that_fails_after_its_apply_puts_the_masks_back(spark, tmp_path, m
     """The votes are put back with the folder they name; the next run carries from that folder."""
     from jobs import write_labels
 
-    src = tmp_path / "src"
-    src.mkdir()
-    make_rows(40).to_parquet(src / "part-0.parquet", index=False)
-    cfg = make_cfg(tmp_path, str(src))
+    src, cfg = parquet_source(tmp_path, 40)
     pipeline.run(spark, cfg, run_id="r1")
     first = load_apply_result(cfg)
     make_rows(46).iloc[40:].assign(id=lambda d: "n" + d.id).to_parquet(src / "part-1.parquet", index=False)
@@ -299,10 +291,7 @@ def test_a_moved_or_copied_lakehouse_reuses_its_own_votes_and_masks(spark, tmp_p
     a copy: the original's votes and masks). The record is rebased onto the lakehouse it is read from."""
     import shutil
 
-    src = tmp_path / "src"
-    src.mkdir()
-    make_rows(30).to_parquet(src / "part-0.parquet")
-    cfg = make_cfg(tmp_path, str(src))
+    src, cfg = parquet_source(tmp_path, 30)
     pipeline.run(spark, cfg, run_id="m1")
     there = replace(cfg, lakehouse=str(tmp_path / "elsewhere" / "lake"))
     (shutil.move if how == "move" else shutil.copytree)(cfg.lakehouse, there.lakehouse)
