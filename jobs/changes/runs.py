@@ -5,10 +5,11 @@ write`` stage job ``write_summary.json``; both name the labels and votes tables 
 the run wrote and read. :func:`label_runs` lists them in the order they wrote the labels table
 (its version), one record per labels version. Diff, drift and explain locate a run's tables with it.
 
-The summaries name tables by absolute path. A lakehouse moved or copied to another folder keeps its
-run folders, whose summaries still name the tables where they were: a summary in this lakehouse's run
-folder that names the configured labels table's path relative to the lakehouse under another folder
-was written there, and its paths under that folder are read as this lakehouse's (:func:`_moved`).
+The summaries name tables by absolute path, and the lakehouse they were written under. A lakehouse
+moved or copied to another folder keeps its run folders, whose summaries still name the tables where
+they were: a summary in this lakehouse's run folder that names the configured labels table's path
+relative to the lakehouse, under the other folder it says it was written under, is read with its paths
+under that folder as this lakehouse's (:func:`_moved`).
 """
 
 from __future__ import annotations
