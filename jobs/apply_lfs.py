@@ -557,7 +557,9 @@ def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, repl
     try:
         votes_path = cfg.table_path("votes")
         meta = io.read_metadata(votes_path) if io.table_exists(votes_path) else {}
-        current = ApplyResult.from_json(meta[VOTES_META_KEY]).row_masks.get("path") if VOTES_META_KEY in meta else None
+        # As the records of the folders above were read: rebased when the lakehouse moved (apply_record.located).
+        current = (located(ApplyResult.from_json(meta[VOTES_META_KEY]), votes_path, str(cfg.lakehouse_path))
+                   .row_masks.get("path") if VOTES_META_KEY in meta else None)
     except Exception as err:  # noqa: BLE001 - the run's own outcome is what to report; keep the folders
         log.warning("apply: row masks %s kept: cannot read which the votes table names (%s)", ", ".join(folders), err)
         return

@@ -285,7 +285,7 @@ def test_several_tasks_carry_their_masks(spark, tmp_path):
 
 
 @pytest.mark.parametrize("how", ["move", "copy"])
-def test_a_moved_or_copied_lakehouse_reuses_its_own_votes_and_masks(spark, tmp_path, how):
+def test_a_moved_or_copied_lakehouse_reuses_its_own_votes_and_masks(spark, tmp_path, how, monkeypatch):
     """The votes commit names the votes table and the masks folder by absolute path: after ``mv`` (or ``cp -a``)
     a run whose votes are up to date read them where they were (a moved lakehouse: exit 2, no Delta table there;
     a copy: the original's votes and masks). The record is rebased onto the lakehouse it is read from."""
@@ -303,6 +303,15 @@ def test_a_moved_or_copied_lakehouse_reuses_its_own_votes_and_masks(spark, tmp_p
     assert summary["tables"]["votes"] == {"path": there.table_path("votes"), "version": 0, "reused": True}
     reused = load_apply_result(there)
     assert masks_of(spark, there, reused)  # its own masks, complete
+    # A run that fails after its apply puts the votes back with the folder they name (rebased): it stays.
+    from jobs import write_labels
+
+    make_rows(33).iloc[30:].assign(id=lambda d: "n" + d.id).to_parquet(src / "part-1.parquet", index=False)
+    with monkeypatch.context() as mp:
+        mp.setattr(write_labels, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("labels disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            pipeline.run(spark, there, run_id="m2b")
+    assert load_apply_result(there).row_masks == stored.row_masks and apply_masks.complete(stored.row_masks["path"], 30)
     pipeline.run(spark, there, run_id="m3", force=True)
     assert not Path(stored.row_masks["path"]).exists()  # the copy's own replaced masks are deleted
     assert {p: p.stat().st_mtime_ns for p in Path(cfg.lakehouse).rglob("*")} == before  # the original untouched
