@@ -376,16 +376,25 @@ def run(
 
 def _with_gold_table(spark: SparkSession, cfg: PipelineConfig, io: Any, rows: DataFrame, applied: ApplyResult,
                      result: AggregateResult) -> AggregateResult:  # fmt: skip
-    """Add the gold table's dev/test label matrices (counted per vote pattern on Spark) when it exists."""
+    """Add the gold table's dev/test label matrices when it exists (:func:`gold_table_sets`)."""
+    sets = gold_table_sets(spark, cfg, io, rows, applied.lf_names, len(applied.label_space))
+    return result if sets is None else replace(result, gold_sets=sets)
+
+
+def gold_table_sets(spark: SparkSession, cfg: PipelineConfig, io: Any, rows: DataFrame, lf_names: Sequence[str],
+                    k: int, *, what: str = "") -> Any:  # fmt: skip
+    """``cfg``'s gold table's dev/test label matrices (:class:`jobs.people.gold.GoldSets`, counted per vote
+    pattern of ``rows``, ``row_id, pattern``, on Spark); None without a gold table. ``what``: the log line's
+    prefix (a task of several)."""
     from jobs.people.gold import current_gold, gold_sets
 
     current = current_gold(spark, cfg, io)
     if current is None:
-        return result
-    sets = gold_sets(rows, current, applied.lf_names, len(applied.label_space))
-    log.info("aggregate: gold table rows with votes: dev %d, test %d",
+        return None
+    sets = gold_sets(rows, current, lf_names, k)
+    log.info("aggregate: %sgold table rows with votes: dev %d, test %d", what,
              0 if sets.dev is None else len(sets.dev[1]), 0 if sets.test is None else len(sets.test[1]))
-    return replace(result, gold_sets=sets)
+    return sets
 
 
 def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> Outcome:

@@ -186,13 +186,12 @@ def located(result: ApplyResult, votes_path: str, lakehouse: str) -> ApplyResult
     before the lakehouse was moved or copied here (``mv``, ``cp -a``) names the votes table and the row masks
     folder where they were; both are rebased onto this lakehouse (a copy then reads and replaces its own
     files, not the original's). Any other record is returned as it is."""
-    from jobs.changes.runs import moved_from
+    from jobs.changes.runs import lakehouse_of, moved_from
 
     masks = dict(result.row_masks)
     folder = str(masks.get("path", ""))
     # Where the apply says it wrote: the lakehouse whose run folders hold its masks.
-    under = folder.split("/_lakelabel/runs/")[0] if "/_lakelabel/runs/" in folder else None
-    before = moved_from(result.votes_table, votes_path, lakehouse, under)
+    before = moved_from(result.votes_table, votes_path, lakehouse, lakehouse_of(folder))
     if before is None:
         return result
     masks["path"] = lakehouse + folder[len(before):]

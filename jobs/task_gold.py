@@ -11,17 +11,15 @@ single-task run of that task would: its ``dev`` rows as ``L_dev``/``Y_dev`` with
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from jobs.aggregate import gold_table_sets
 from jobs.runtime.config import PipelineConfig
 from jobs.tasks import Task, TaskSet, task_config
-
-log = logging.getLogger(__name__)
 
 __all__ = ["gold_table", "task_gold_config", "task_gold_sets"]
 
@@ -40,22 +38,16 @@ def task_gold_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:
 
 def task_gold_sets(spark: SparkSession, cfg: PipelineConfig, task_set: TaskSet, io: Any,
                    patterns: Callable[[int], DataFrame]) -> dict[str, Any]:  # fmt: skip
-    """Task name -> :class:`~jobs.people.gold.GoldSets` of its gold table, for the tasks that have one.
+    """Task name -> :class:`~jobs.people.gold.GoldSets` of its gold table, for the tasks that have one
+    (:func:`jobs.aggregate.gold_table_sets`, as a single-task run reads its one).
 
     ``patterns(i)``: ``row_id, pattern`` of task ``i`` (:func:`jobs.aggregate.pattern_frame` codes over
     its own LFs and classes) from the rows the run aggregated (:func:`jobs.multitask.task_patterns`).
-    Tasks without a gold table are left out (one existence check each).
     """
-    from jobs.people.gold import current_gold, gold_sets
-
     out: dict[str, Any] = {}
     for i, task in enumerate(task_set.tasks):
-        view = task_gold_config(cfg, task)
-        if not io.table_exists(view.table_path("gold")):
-            continue
-        current = current_gold(spark, view, io)
-        sets = gold_sets(patterns(i), current, task.lf_names, len(task.label_space))
-        log.info("aggregate: task %s: gold table rows with votes: dev %d, test %d", task.name,
-                 0 if sets.dev is None else len(sets.dev[1]), 0 if sets.test is None else len(sets.test[1]))
-        out[task.name] = sets
+        sets = gold_table_sets(spark, task_gold_config(cfg, task), io, patterns(i), task.lf_names,
+                               len(task.label_space), what=f"task {task.name}: ")
+        if sets is not None:
+            out[task.name] = sets
     return out

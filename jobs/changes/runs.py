@@ -23,7 +23,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
 from lf_library.errors import ConfigError
 
-__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs", "moved_from", "written_under"]
+__all__ = ["RunRecord", "label_runs", "find_run", "previous_run", "previous_runs", "moved_from", "written_under", "lakehouse_of"]
 
 _SUMMARIES = ("summary.json", "write_summary.json")
 _RUNS_FOLDER = "/_lakelabel/runs/"
@@ -73,8 +73,12 @@ def written_under(summary: dict[str, Any]) -> str | None:
     that key) the folder its label model file is in, ``<lakehouse>/_lakelabel/runs/<run>/label_model.json``."""
     if summary.get("lakehouse"):
         return str(summary["lakehouse"])
-    model = str((summary.get("label_model") or {}).get("path") or "")
-    return model.split(_RUNS_FOLDER)[0] if _RUNS_FOLDER in model else None
+    return lakehouse_of((summary.get("label_model") or {}).get("path"))
+
+
+def lakehouse_of(path: str | None) -> str | None:
+    """The lakehouse folder a path under its run folders is in (``<lakehouse>/_lakelabel/runs/...``), else None."""
+    return path.split(_RUNS_FOLDER)[0] if path and _RUNS_FOLDER in path else None
 
 
 def _record(folder: Path, summary: dict[str, Any]) -> RunRecord | None:
