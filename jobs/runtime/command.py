@@ -521,9 +521,13 @@ def _check_command_first(parser: Any, argv: list[str]) -> None:
     """``lakelabel -v run ...``: the options belong to the command, so say where they go (argparse
     would call ``-v`` an unrecognized argument of ``run``, or ``--run-id``'s value an invalid command).
     Those the command does not take are unrecognized arguments of it, as they would be after it."""
-    if not argv or not argv[0].startswith("-") or {"-h", "--help"} & set(argv):
+    if not argv or {"-h", "--help"} & set(argv):
         return
     groups = {name.split(" ")[0]: name for name in parser.command_parsers}
+    if argv[0] in groups and " " in groups[argv[0]] and len(argv) > 1 and argv[1].startswith("-"):
+        return _check_action_first(parser, argv)
+    if not argv[0].startswith("-"):
+        return
     # A word right after an option that takes a value is that value (``--run-id apply run``).
     valued = {flag for p in parser.command_parsers.values() for action in p._actions if action.nargs != 0
               for flag in action.option_strings}
@@ -552,12 +556,40 @@ def _check_command_first(parser: Any, argv: list[str]) -> None:
                  and not argv[i + 1].startswith("-"))
         (unknown if is_unknown else moved).extend(argv[i:i + 1 + value])
         i += 1 + value
-    refused = parser.command_parsers.get(name, parser)
+    # A group without its action (``lakelabel -q gold``) is refused by the group's parser: the summary and the
+    # error name the command the line was for (``gold``), as ``lakelabel gold -q`` does.
+    refused = parser.command_parsers.get(name) or _group_parser(parser, words[0])
     hint = shlex.join(["lakelabel", *words, *moved, *rest])  # the command to run instead
     if not unknown:
         refused.error(f"options go after the command: {hint}")
     also = f"; options go after the command: {hint}" if moved else ""
     refused.error(f"unrecognized arguments: {' '.join(unknown)}{also}")
+
+
+def _check_action_first(parser: Any, argv: list[str]) -> None:
+    """``lakelabel gold --config c.yaml import``: argparse took the option's value for the action (``invalid
+    choice: 'c.yaml'``); say where the options go, or that the action is missing."""
+    group = argv[0]
+    actions = {name.split(" ", 1)[1]: p for name, p in parser.command_parsers.items() if name.startswith(f"{group} ")}
+    valued = {flag for p in actions.values() for action in p._actions if action.nargs != 0
+              for flag in action.option_strings}
+    at = next((i for i in range(2, len(argv)) if argv[i] in actions and argv[i - 1] not in valued), None)
+    if at is None:
+        hint = shlex.join(["lakelabel", group, "ACTION", *argv[1:]])
+        _group_parser(parser, group).error(f"the action goes first: {hint} (ACTION: {', '.join(sorted(actions))})")
+    refused = actions[argv[at]]
+    known = {flag for action in refused._actions for flag in action.option_strings}
+    unknown = [word for word in argv[1:at] if word.startswith("-") and word.split("=", 1)[0] not in known]
+    if unknown:  # the hint would be refused too
+        refused.error(f"unrecognized arguments: {' '.join(unknown)}")
+    hint = shlex.join(["lakelabel", group, argv[at], *argv[1:at], *argv[at + 1:]])
+    refused.error(f"options go after the action: {hint}")
+
+
+def _group_parser(parser: argparse.ArgumentParser, group: str) -> argparse.ArgumentParser:
+    """The parser of command group ``group`` (``gold``) under the top ``parser``."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[group]
 
 
 def main_many(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:

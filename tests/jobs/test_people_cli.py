@@ -53,7 +53,20 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
         (["--run-id", "r1", "gold", "import", "--file", "f.csv"],
          "lakelabel: error: gold import: options go after the command: lakelabel gold import --run-id r1 --file f.csv; "
          "see lakelabel gold import --help"),
-        (["-q", "gold"], "lakelabel: error: options go after the command: lakelabel gold ACTION -q; see lakelabel --help"),
+        (["-q", "gold"],  # the group's parser: its help lists the actions
+         "lakelabel: error: gold: options go after the command: lakelabel gold ACTION -q; see lakelabel gold --help"),
+        # Options between a group and its action: argparse took an option's value for the action.
+        (["gold", "--config", "c.yaml", "import", "--file", "f.csv"],  # was "invalid choice: 'c.yaml'"
+         "lakelabel: error: gold import: options go after the action: lakelabel gold import --config c.yaml "
+         "--file f.csv; see lakelabel gold import --help"),
+        (["gold", "--run-id", "import", "status"],  # "import" is the run id here, not the action
+         "lakelabel: error: gold status: options go after the action: lakelabel gold status --run-id import; "
+         "see lakelabel gold status --help"),
+        (["gold", "--bogus", "status"],
+         "lakelabel: error: gold status: unrecognized arguments: --bogus; see lakelabel gold status --help"),
+        (["gold", "--config", "c.yaml"],
+         "lakelabel: error: gold: the action goes first: lakelabel gold ACTION --config c.yaml "
+         "(ACTION: import, status); see lakelabel gold --help"),
         (["--run-id", "apply", "run", "--config", "c.yaml"],  # "apply" is the run id here, not the command
          "lakelabel: error: run: options go after the command: lakelabel run --run-id apply --config c.yaml; "
          "see lakelabel run --help"),
@@ -84,7 +97,7 @@ def test_a_usage_error_writes_the_failure_summary(tmp_path, capsys):
         (["--summary-json", str(summary), "run", "--config", "c.yaml"], "run", None),  # options go after "run"
         # A command group without its action: each action takes --summary-json, so the summary is written.
         (["gold", "--summary-json", str(summary)], "gold", None),
-        (["--summary-json", str(summary), "gold"], None, None),
+        (["--summary-json", str(summary), "gold"], "gold", None),  # was command null
     ):
         summary.parent.mkdir(exist_ok=True)
         summary.write_text('{"status": "succeeded"}')  # an earlier run's
