@@ -681,3 +681,19 @@ def test_run_id_help_says_what_the_option_does_in_each_command(capsys, command, 
     assert f"--run-id RUN_ID {says}" in text, text
     assert ("no-op per stage" in text) == (command == ["run"])
     assert "--env ENV environment overlay: env/<ENV>.yaml beside the config, else lakelabel's conf/env/<ENV>.yaml" in text
+
+
+def test_every_help_ends_with_the_exit_codes(capsys):
+    """A scheduler's author reads `--help`, not the README: each command's help (and the top one's, and a
+    command group's) ends with what each exit code means; it listed none."""
+    commands = [name.split(" ") for name in cli.parser().command_parsers]
+    for argv in ([], ["gold"], *commands):
+        with pytest.raises(SystemExit) as stop:
+            cli.main([*argv, "--help"])
+        assert stop.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert text.endswith(("hold what they held before).", "lakelabel COMMAND --help.")), (argv, text[-200:])
+        for says in ("exit codes: 0 success, the output can be trusted;", "2 bad input", "3 transient",
+                     "1 unexpected", "130/143 interrupted/terminated"):
+            assert says in text, (argv, says)
+    assert len(commands) >= 15

@@ -471,7 +471,7 @@ def write_failure_summary(args: argparse.Namespace, command: str | None, code: i
 
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:
     """Run one job module as a program (``spark-submit jobs/apply_lfs.py --config ...``)."""
-    parser = OneLineParser(prog=f"lakelabel {cmd.name}", description=cmd.help)
+    parser = OneLineParser(prog=f"lakelabel {cmd.name}", description=cmd.help, epilog=EXIT_CODES_HELP)
     _add_command(parser, cmd)
     with _stale_summary_dropped(argv):
         args = parser.parse_args(argv)
@@ -492,12 +492,21 @@ def package_version() -> str:
         return "unknown"
 
 
+# Every command's --help ends with this (README "Command line" has the table).
+EXIT_CODES_HELP = ("exit codes: 0 success, the output can be trusted; 2 bad input, config, LF or command line "
+                   "(one line naming it and the fix; a retry fails the same way); 3 transient (a retry may "
+                   "succeed); 1 unexpected (-v for the traceback); 130/143 interrupted/terminated (the tables "
+                   "hold what they held before).")
+GROUP_HELP = {"gold": "the gold labels people gave: import an annotation file, or show them per split and class"}
+
+
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     """The ``lakelabel`` parser: a subcommand per command, each with its options.
 
     A name with a space (``gold import``) is an action of a command group (``lakelabel gold import``).
     """
-    parser = OneLineParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.")
+    parser = OneLineParser(prog="lakelabel", description="Programmatic labeling as Spark jobs over Delta tables.",
+                           epilog=f"{EXIT_CODES_HELP} Each command's options: lakelabel COMMAND --help.")
     parser.add_argument("--version", action="version", version=f"lakelabel {package_version()}")
     parser.command_parsers = {}  # command name -> its parser, to word an error about its arguments
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -506,11 +515,13 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         group, _, action = cmd.name.partition(" ")
         if action:
             if group not in groups:
-                g = sub.add_parser(group, help=f"{group} actions", description=f"lakelabel {group} ACTION")
+                g = sub.add_parser(group, help=f"{group}: {GROUP_HELP.get(group, 'actions')}",
+                                   description=f"lakelabel {group} ACTION: {GROUP_HELP.get(group, 'actions')}",
+                                   epilog=EXIT_CODES_HELP)
                 groups[group] = g.add_subparsers(dest=f"{group}_action", required=True, metavar="ACTION")
-            p = groups[group].add_parser(action, help=cmd.help, description=cmd.help)
+            p = groups[group].add_parser(action, help=cmd.help, description=cmd.help, epilog=EXIT_CODES_HELP)
         else:
-            p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+            p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, epilog=EXIT_CODES_HELP)
         _add_command(p, cmd)
         p.set_defaults(command_name=cmd.name)
         parser.command_parsers[cmd.name] = p
