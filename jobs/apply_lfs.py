@@ -472,7 +472,8 @@ def run(
         apply_masks.create(masks_folder)  # here, so an interrupt before the write leaves no empty folder
         if carried_masks:
             describe(spark, "apply", "carry the row masks of the unchanged rows")
-            incremental_masks.carry_into(spark, carried_masks, masks_folder, *drop, lakehouse=cfg.lakehouse)
+            incremental_masks.carry_into(spark, carried_masks, masks_folder, *drop, lakehouse=cfg.lakehouse,
+                                         full_files=incremental_masks.full_apply_files(source.df))
         with Progress(spark, "apply", max(applied_rows, 1), rows_done):
             result = io.write_table(
                 votes,

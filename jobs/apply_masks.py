@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -243,7 +244,14 @@ def remove(folder: str | None, lakehouse: str | Path) -> None:
         return
     runs = (Path(lakehouse) / "_lakelabel" / "runs").resolve()  # _lakelabel may be a link to another disk
     if runs in Path(folder).resolve().parents:
-        shutil.rmtree(folder, ignore_errors=True)
+        # A task of a job stopped just now may rename its file in while the folder is deleted (rmtree's rmdir
+        # then fails and the folder stays, named nowhere): delete again until it is gone. Once it is, no task
+        # can write there: nothing but the apply creates the folder.
+        for attempt in range(5):
+            shutil.rmtree(folder, ignore_errors=True)
+            if not os.path.lexists(folder):
+                break
+            time.sleep(0.1 * (attempt + 1))
     else:
         log.info("row masks %s kept: not under this lakehouse's run folders %s", folder, runs)
 

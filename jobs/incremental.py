@@ -252,10 +252,7 @@ def build_commit(
         lo, hi = bounds = tuple(drop.agg(F.min("__id"), F.max("__id")).first())
         overlap = [a for a in candidates if row_changes.may_hold(a, "row_id", lo, hi)]
         if overlap:
-            files = io.read_table(spark, votes_path, files=[a["uri"] for a in overlap])
-            files = files.select("row_id", F.input_file_name().alias("__file"))
-            hits = [r[0] for r in files.join(drop, files["row_id"] == drop["__id"], "left_semi")
-                    .select("__file").distinct().collect()]
+            hits = row_changes.files_holding(io.read_table(spark, votes_path, files=[a["uri"] for a in overlap]), drop)
             rewrite = [a for a in overlap if any(h.endswith("/" + a["path"]) for h in hits)]
         if rewrite:
             old = io.read_table(spark, votes_path, files=[a["uri"] for a in rewrite])

@@ -46,7 +46,7 @@ from lf_library.errors import InputDataError
 log = logging.getLogger(__name__)
 
 __all__ = ["RowChanges", "row_hashes", "delta_changes", "hash_table_changes", "check_new_ids", "may_hold",
-           "HASH_COLUMN", "file_listing", "appended_files", "write_row_hashes"]
+           "files_holding", "HASH_COLUMN", "file_listing", "appended_files", "write_row_hashes"]
 
 HASH_COLUMN = "row_hash"
 _ID = "__id"
@@ -158,6 +158,15 @@ def may_hold(action: dict[str, Any], column: str, lo: Any, hi: Any) -> bool:
         return not (high < lo or low > hi)
     except TypeError:  # statistics of another type than the ids
         return True
+
+
+def files_holding(rows: DataFrame, ids: DataFrame, column: str = "row_id") -> set[str]:
+    """The files (``input_file_name()``, a URI) of ``rows`` (read from files) holding a row whose ``column`` is
+    among ``ids``' ``__id``: a file's min/max statistics (:func:`may_hold`) cannot tell when the ids are not
+    ordered like the rows (UUIDs, hashes: every file's range spans nearly all ids), this reads the column."""
+    files = rows.select(column, F.input_file_name().alias("__file"))
+    hits = files.join(ids, files[column] == ids[_ID], "left_semi").select("__file").distinct()
+    return {r[0] for r in hits.collect()}
 
 
 def check_new_ids(spark: Any, source: Source, changes: RowChanges, io: Any) -> None:

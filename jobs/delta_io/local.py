@@ -64,7 +64,7 @@ from jobs.delta_io.schema import (
 # Log under the public module's name, as before the split, so logging config keyed on it still applies.
 log = logging.getLogger("jobs.delta_io")
 
-__all__ = ["LocalDeltaIO"]
+__all__ = ["LocalDeltaIO", "cancel_jobs"]
 
 
 def _column(name: str) -> Any:
@@ -73,18 +73,55 @@ def _column(name: str) -> Any:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _cancel_jobs(spark: Any, wait_seconds: float = 10.0) -> None:
-    """Cancel the running Spark jobs and wait (at most ``wait_seconds``) until their tasks have stopped, so
-    the files deleted next are not followed by one a task was still finishing (a drill, session 23: a
-    SIGTERM in the write left one such file in the labels folder)."""
+def cancel_jobs(spark: Any, wait_seconds: float = 10.0, *, group: str | None = None) -> None:
+    """Cancel the running Spark jobs (``group``: only that job group's) and wait (at most ``wait_seconds``) until
+    their tasks have stopped, so the files deleted next are not followed by one a task was still finishing (a
+    drill, session 23: a SIGTERM in the write left one such file in the labels folder).
+
+    With ``group`` the wait is for the group's tasks themselves: a cancelled or failed stage stops being active
+    at once, while its killed tasks (a Python worker in the middle of a batch) run on for seconds."""
     try:
         sc = spark.sparkContext
-        sc.cancelAllJobs()
+        if group is None:
+            sc.cancelAllJobs()
+        else:
+            sc.cancelJobGroup(group)
         tracker, deadline = sc.statusTracker(), time.monotonic() + wait_seconds
-        while tracker.getActiveStageIds() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        if group is None:
+            while tracker.getActiveStageIds() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            return
+        quiet = None  # since when no task of the group was seen running
+        while time.monotonic() < deadline:
+            if _group_running(tracker, group):
+                quiet = None
+            elif quiet is None:
+                quiet = time.monotonic()
+            elif time.monotonic() - quiet >= _SETTLE_SECONDS:
+                return
+            time.sleep(0.05)
     except BaseException:  # noqa: BLE001 - best effort while unwinding; the next write sweeps leftovers
         pass
+
+
+# The status tracker shows a task that started within spark.ui.liveUpdate.period (100 ms) only after it, and
+# the cancelling is asynchronous: a group is taken as stopped once nothing of it ran for longer than that.
+_SETTLE_SECONDS = 0.3
+
+
+def _group_running(tracker: Any, group: str) -> bool:
+    """Whether a job of ``group`` is still running (its cancelling not yet done) or a task of it still runs."""
+    for job in tracker.getJobIdsForGroup(group):
+        info = tracker.getJobInfo(job)
+        if info is None:
+            continue
+        if info.status == "RUNNING":
+            return True
+        for stage in info.stageIds:
+            stage_info = tracker.getStageInfo(stage)
+            if stage_info is not None and stage_info.numActiveTasks > 0:
+                return True
+    return False
 
 
 class LocalDeltaIO:
@@ -396,7 +433,7 @@ class LocalDeltaIO:
             _delete_files(root, [], write_id)
             raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err
         except BaseException:  # Ctrl-C or SIGTERM: stop the tasks, then delete what they wrote
-            _cancel_jobs(df.sparkSession)
+            cancel_jobs(df.sparkSession)
             _delete_files(root, [], write_id)
             raise
         rel_paths = [row["path"] for row in rows]

@@ -204,7 +204,7 @@ def test_a_stopped_write_leaves_no_file_a_task_finished_late(spark, tmp_path):
     while not tracker.getActiveStageIds():
         time.sleep(0.05)
     started = time.monotonic()
-    local._cancel_jobs(spark)
+    local.cancel_jobs(spark)
     assert tracker.getActiveStageIds() == [] and time.monotonic() - started < 10
     job.join(30)
     assert not job.is_alive()

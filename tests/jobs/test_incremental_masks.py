@@ -204,8 +204,8 @@ def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_pa
     # Ctrl-C or SIGTERM after the masks were carried, and after the votes and the pass's masks were written.
     real = incremental_masks.carry
 
-    def carry_then_stop(spark, old, new, drop, bounds=None):
-        real(spark, old, new, drop, bounds)
+    def carry_then_stop(spark, old, new, drop, bounds=None, **options):
+        real(spark, old, new, drop, bounds, **options)
         assert list(Path(new).glob("part-*.parquet"))  # something to clean up
         raise KeyboardInterrupt
 
@@ -222,7 +222,7 @@ def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_pa
 
     # A carry that fails: the apply goes on without masks.
     with monkeypatch.context() as mp:
-        mp.setattr(incremental_masks, "carry", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+        mp.setattr(incremental_masks, "carry", lambda *a, **k: (_ for _ in ()).throw(OSError("disk gone")))
         done = apply_lfs.run(spark, cfg, run_id="f5")
     assert done.row_masks == {} and done.row_changes["reapplied"] == 6
     assert folders(cfg) == set()  # the new folder removed, the replaced votes' folder deleted at commit
@@ -315,3 +315,153 @@ def test_a_moved_or_copied_lakehouse_reuses_its_own_votes_and_masks(spark, tmp_p
     pipeline.run(spark, there, run_id="m3", force=True)
     assert not Path(stored.row_masks["path"]).exists()  # the copy's own replaced masks are deleted
     assert {p: p.stat().st_mtime_ns for p in Path(cfg.lakehouse).rglob("*")} == before  # the original untouched
+
+
+def _edit_one_row(src: Path, row_id: str) -> None:
+    """Rewrite the source file holding ``row_id`` with that row's text changed."""
+    for f in sorted(src.glob("*.parquet")):
+        df = pd.read_parquet(f)
+        if (df.id == row_id).any():
+            df.loc[df.id == row_id, ["text", "gold"]] = ["awful, I hate it", "neg"]
+            df.to_parquet(f, index=False)
+            return
+    raise AssertionError(f"no source file holds {row_id}")
+
+
+def test_a_signal_in_the_carry_job_stops_it_before_the_apply_cleans_up(spark, tmp_path, monkeypatch):
+    """A real SIGTERM while the carry's Spark job writes a mask file (lakelabel's handler, as a CLI run has it):
+    the apply stops with the votes and masks as they were, no new masks folder, and no task of the carry job
+    still running once it has returned (such a task finished its file where the cleanup had just deleted, a
+    folder no record names and nothing sweeps). Then a failure inside the job while a signal is being handled
+    (the cancelled job's error in the signal's place): the apply stops too, it does not go on without masks."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from jobs.runtime import signals
+
+    src, cfg = parquet_source(tmp_path, 40)
+    first = apply_lfs.run(spark, cfg, run_id="s1")
+    votes_version = delta_io.table_version(cfg.table_path("votes"))
+    before = folders(cfg)
+    _edit_one_row(src, "r005")  # the carry must rewrite the mask file that holds r005
+    alive = str(tmp_path / "carry-task-alive")
+
+    class Hangs(apply_masks.PartitionMasks):  # pickled by value with the carry's function: runs in its task
+        def write(self, batch):
+            super().write(batch)  # its temporary file is open in the new folder
+            while True:  # a heartbeat, written whole (renamed into place)
+                with open(alive + ".tmp", "w") as f:
+                    f.write(repr(time.time()))
+                os.replace(alive + ".tmp", alive)
+                time.sleep(0.05)
+
+    def unchanged():
+        assert folders(cfg) == before and apply_masks.complete(first.row_masks["path"], 40)
+        assert delta_io.table_version(cfg.table_path("votes")) == votes_version
+        assert load_apply_result(cfg).row_masks == first.row_masks
+
+    def terminate_once_writing():
+        deadline = time.monotonic() + 60
+        while not os.path.exists(alive) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)  # where it interrupts the collect
+
+    monkeypatch.setattr(apply_masks, "PartitionMasks", Hangs)
+    monkeypatch.setattr(signals, "_signalled", None)  # and back after the test
+    previous = signals.install_signal_handlers()
+    sender = threading.Thread(target=terminate_once_writing)
+    try:
+        sender.start()
+        with pytest.raises(BaseException) as stopped:  # Terminated, or the cancelled job's error in its place
+            apply_lfs.run(spark, cfg, run_id="s2")
+        returned = time.time()
+    finally:
+        sender.join()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert os.path.exists(alive), "the carry job never started writing"
+    assert signals.stopped_by_signal(stopped.value), stopped.value
+    time.sleep(1.5)  # a task still running would write its heartbeat in this time
+    assert float(Path(alive).read_text()) < returned, "a task of the carry job ran on after the apply returned"
+    unchanged()
+
+    class Fails(apply_masks.PartitionMasks):
+        def write(self, batch):
+            raise RuntimeError("Job 9 cancelled as part of cancellation of all jobs")
+
+    monkeypatch.setattr(apply_masks, "PartitionMasks", Fails)
+    monkeypatch.setattr(signals, "_signalled", "terminated")  # what the handler records before it cancels the jobs
+    with pytest.raises(Exception, match="cancelled as part of cancellation"):
+        apply_lfs.run(spark, cfg, run_id="s3")
+    unchanged()
+
+    # The same failure inside the job without a signal: the apply goes on, without masks, and leaves no folder.
+    monkeypatch.setattr(signals, "_signalled", None)
+    done = apply_lfs.run(spark, cfg, run_id="s4")
+    assert done.row_masks == {} and done.row_changes["reapplied"] == 1
+    assert folders(cfg) == set()
+
+
+def test_unordered_ids_rewrite_only_the_mask_files_that_hold_a_changed_row(spark, tmp_path, caplog):
+    """UUID-like ids: each mask file's row_id range spans nearly every id, so the range cannot tell which file
+    holds an edited row; the carry finds the files that do (as the votes' commit does) and links the others."""
+    import random
+    import uuid
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(4)
+    rows = make_rows(40).assign(id=[str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(40)])
+    rows.iloc[:20].to_parquet(src / "part-0.parquet", index=False)
+    rows.iloc[20:].to_parquet(src / "part-1.parquet", index=False)
+    cfg = make_cfg(tmp_path, str(src))
+    first = apply_lfs.run(spark, cfg, run_id="u1")
+    mask_files = sorted(Path(first.row_masks["path"]).glob("part-*.parquet"))
+    assert len(mask_files) == 2
+    ranges = [pd.read_parquet(f).row_id.agg(["min", "max"]).tolist() for f in mask_files]
+    edited = next(i for i in sorted(rows.id) if all(lo < i < hi for lo, hi in ranges))  # every range holds it
+    _edit_one_row(src, edited)
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
+        changed = apply_lfs.run(spark, cfg, run_id="u2")
+    assert changed.row_changes["reapplied"] == 1
+    assert "1 file(s) linked, 1 rewritten" in caplog.text, caplog.text
+    got = masks_of(spark, cfg, changed)
+    assert len(got) == 40 and got[edited][1] == 0 and got == grouped(spark, cfg, changed)
+    forced = apply_lfs.run(spark, cfg, run_id="u3", force=True)
+    assert masks_of(spark, cfg, forced) == got
+
+
+def test_appends_keep_the_mask_files_bounded(spark, tmp_path, caplog):
+    """Each incremental apply adds its pass's mask files and links the rest: past twice the files a full apply
+    writes, the carry compacts the folder into that many. After many appends (and an edit) the count stays
+    bounded, and the masks and labels equal a --force run's."""
+    src, cfg = parquet_source(tmp_path, 40)
+    pipeline.run(spark, cfg, run_id="b0")
+    counts, compactions = [], 0
+    for i in range(1, 9):
+        make_rows(40 + 3 * i).iloc[-3:].assign(id=lambda d, i=i: f"a{i}" + d.id).to_parquet(
+            src / f"part-a{i}.parquet", index=False)
+        if i == 5:
+            _edit_one_row(src, "r007")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
+            if i < 8:
+                applied = apply_lfs.run(spark, cfg, run_id=f"b{i}")
+            else:  # the last through the pipeline, for its labels
+                pipeline.run(spark, cfg, run_id=f"b{i}")
+                applied = load_apply_result(cfg)
+        compactions += "compacted" in caplog.text
+        full = incremental_masks.full_apply_files(load_source(spark, cfg.source).df)
+        count = len(list(Path(applied.row_masks["path"]).glob("part-*.parquet")))
+        counts.append(count)
+        # At most COMPACT_FACTOR times a full apply's files carried, plus this run's pass (one file per core).
+        assert 0 < count <= incremental_masks.COMPACT_FACTOR * full + spark.sparkContext.defaultParallelism, counts
+    assert compactions >= 1, counts
+    assert applied.row_masks["rows"] == 64 and masks_of(spark, cfg, applied) == grouped(spark, cfg, applied)
+    inc_masks, inc_labels = masks_of(spark, cfg, applied), labels(cfg)
+    pipeline.run(spark, cfg, run_id="forced", force=True)
+    forced = load_apply_result(cfg)
+    assert masks_of(spark, cfg, forced) == inc_masks
+    same_frames(inc_labels, labels(cfg))
