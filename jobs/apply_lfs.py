@@ -239,8 +239,10 @@ def run(
     LFs on new and changed rows; ``force=True`` computes every LF on every row.
 
     A full apply also writes each row's vote bitmask for aggregate and write (:mod:`jobs.apply_masks`),
-    and so does an incremental one that runs no new or changed LF, carrying the previous masks of the rows
-    it does not reapply (:mod:`jobs.incremental_masks`), unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
+    and so does an incremental one: one that runs no new or changed LF carries the previous masks of the
+    rows it does not reapply (:mod:`jobs.incremental_masks`), one that changes the LFs (or has no previous
+    masks to carry) groups its new votes by row before its commit (:mod:`jobs.grouped_masks`); unless
+    ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
     (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task. The masks of the
     votes this apply replaces are deleted once it commits; a caller whose later stages may still
     put the votes back passes ``replaced_masks``, gets their folder there and calls

@@ -22,6 +22,7 @@ group the votes as before. A failed or interrupted apply deletes the folder with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,11 @@ def write_into(votes: DataFrame, source: Source, lf_names: Sequence[str], label_
     """Group ``votes`` (the whole new votes table) by row into ``folder`` (an empty masks folder of a run of
     ``lakehouse``): :func:`mask_rows`. On failure the folder is deleted (the apply then names no masks) and
     the apply goes on: the masks only save time."""
+    started = time.perf_counter()
     try:
         write(mask_rows(votes, source, lf_names, label_space, tasks), folder)
+        log.info("apply: row masks built by grouping the votes by row into %s (%.1fs)", folder,
+                 time.perf_counter() - started)
     except Exception as err:  # noqa: BLE001 - the votes are what must be committed; an interrupt is not caught
         log.warning("apply: row masks not built from the votes (%s); aggregate and write will group the votes", err)
         apply_masks.remove(folder, lakehouse)
@@ -57,8 +61,9 @@ def write_into(votes: DataFrame, source: Source, lf_names: Sequence[str], label_
 def mask_rows(votes: DataFrame, source: Source, lf_names: Sequence[str], label_space: Sequence[str],
               tasks: Any = None) -> DataFrame:  # fmt: skip
     """Every source row's masks as the LF pass writes them: ``row_id, __mask, gold``
-    (:func:`jobs.aggregate.mask_frame`), or with ``tasks`` (:class:`jobs.task_masks.TaskMasks`) ``row_id, __mask_<i>.., __gold_<i>..``
-    (:func:`task_mask_frame`). ``lf_names``: the apply's LFs in registry order (the pass's bit order)."""
+    (:func:`jobs.aggregate.mask_frame`), or with ``tasks`` (:class:`jobs.task_masks.TaskMasks`)
+    ``row_id, __mask_<i>.., __gold_<i>..`` (:func:`task_mask_frame`). ``lf_names``: the apply's LFs in
+    registry order (the pass's bit order)."""
     if tasks is None:
         frame = aggregate.mask_frame(votes, aggregate.source_ids(source, label_space), lf_names, len(label_space))
         return frame.select("row_id", MASK, F.col("gold").cast("int").alias("gold"))

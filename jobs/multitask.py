@@ -3,9 +3,9 @@
 ``lakelabel run`` on a config with ``tasks:`` or ``multi_label:`` (README "Several tasks at once")
 comes here. The votes of every task's LFs go to the one votes table (LF names are unique across
 tasks, so a vote's task is its LF's). A full apply also writes one row per source row with each
-task's vote bitmask (:mod:`jobs.task_masks`), as does an incremental one that changes no LF
-(:mod:`jobs.incremental_masks`); without them (an incremental apply that changes the LFs, a task too
-wide for a mask) the votes are grouped once by row over every LF of the run (:func:`vote_rows`,
+task's vote bitmask (:mod:`jobs.task_masks`), as does an incremental one (carried, :mod:`jobs.incremental_masks`;
+grouped from the votes when it changes the LFs, :mod:`jobs.grouped_masks`); without them (a task too
+wide for a mask, a masks folder gone) the votes are grouped once by row over every LF of the run (:func:`vote_rows`,
 persisted). One Spark job counts each task's vote patterns from those rows
 (:func:`aggregate_tasks`), and each task's gold table (``<tables.gold>_<task>``) is read as a
 single-task run reads its one (:mod:`jobs.task_gold`); each task's label model is fitted on the
@@ -325,7 +325,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
         # The apply also writes each task's vote bitmask per row (jobs.task_masks) for aggregate and write (a full
-        # apply, or an incremental one that changes no LF: jobs.incremental_masks).
+        # apply; an incremental one carries them, jobs.incremental_masks, or groups its votes, jobs.grouped_masks).
         masks = task_masks.task_masks(task_set, source)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force,
                                 row_masks=False, task_masks=masks, replaced_masks=replaced_masks)
@@ -338,8 +338,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         log.info("stage 2/4 aggregate: vote patterns of %d tasks in one pass", len(tasks))
         started = time.perf_counter()
         describe(spark, "aggregate", f"vote patterns of {len(tasks)} tasks")
-        # One row per source row: each task's mask from the apply pass, else the votes of every task grouped
-        # by row (an incremental apply that changed the LFs, masks gone), kept for the write.
+        # One row per source row: each task's mask from the apply, else the votes of every task grouped
+        # by row (masks gone, a task too wide), kept for the write.
         rows = task_masks.stored(spark, applied.row_masks, applied.n_rows, masks,
                                  source.df.schema[source.id_column].dataType)
         if rows is None:
