@@ -183,6 +183,10 @@ def test_lfs_changed_group_the_votes_into_masks(spark, tmp_path, caplog):
     assert load_apply_result(fewer).row_masks == second.row_masks
     assert masks_of(spark, fewer, second) == grouped(spark, fewer, second)
     assert folders(cfg) == {Path(second.row_masks["path"])}  # the replaced votes' masks deleted at commit
+    # The aggregate stage run on its own reads them: the statistics of the grouped votes.
+    a, b = aggregate.run(spark, fewer), aggregate.run(spark, fewer, applied=replace(second, row_masks={}))
+    assert a.stats.equals(b.stats)
+    np.testing.assert_array_equal(a.gold_counts, b.gold_counts)
 
 
 @pytest.fixture(scope="module")
