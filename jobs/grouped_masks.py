@@ -2,10 +2,11 @@
 
 A full apply's pass holds every LF's vote on a row and writes the row's mask (:mod:`jobs.apply_masks`,
 :mod:`jobs.task_masks`); an incremental apply that runs no new or changed LF carries the previous masks
-(:mod:`jobs.incremental_masks`). One that adds, changes or removes an LF can do neither: the masks' bits
-change for every row, and no pass holds all the votes of the rows it does not reapply. Without masks,
-aggregate and write group the votes table by row (:func:`jobs.aggregate.mask_frame`; several tasks:
-:func:`jobs.multitask.vote_rows`), and every later incremental apply had nothing to carry.
+(:mod:`jobs.incremental_masks`). One that adds, changes or removes an LF can do neither (nor one whose
+previous masks are gone or incomplete): the masks' bits change for every row, and no pass holds all the
+votes of the rows it does not reapply. Such an apply used to write no masks: aggregate and write grouped
+the votes table by row (:func:`jobs.aggregate.mask_frame`; several tasks: :func:`jobs.multitask.vote_rows`),
+and every later incremental apply had nothing to carry until a full apply.
 
 Here that grouping is done by the apply instead, in its ``validate`` (the votes files are written, not
 yet committed): :func:`write_into` groups the files of the new votes table by row into each row's mask
