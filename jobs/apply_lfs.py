@@ -419,7 +419,8 @@ def run(
         if grouped:  # once the votes passed their checks: a refused apply does not group them
             describe(spark, "apply", "group the votes by row into the row masks")
             grouped_masks.write_into(read_votes_files(spark, files), source, registry.names, label_space,
-                                     masks_folder, task_masks, lakehouse=cfg.lakehouse)
+                                     masks_folder, task_masks, lakehouse=cfg.lakehouse,
+                                     n_votes=sum(lf.votes for lf in stats))
         masks = {}
         if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
             masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)

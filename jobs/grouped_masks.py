@@ -10,8 +10,9 @@ and every later incremental apply had nothing to carry until a full apply.
 
 Here that grouping is done by the apply instead, in its ``validate`` (the votes files are written, not
 yet committed): :func:`write_into` groups the files of the new votes table by row into each row's mask
-(a multi-task run: one per task, :func:`task_mask_frame`) and writes them into the apply's masks
-folder, one file per partition through :class:`jobs.apply_masks.PartitionMasks`. The votes commit then
+as aggregate would (:func:`mask_rows`; a multi-task run: one mask per task from the grouping a multi-task
+run does, :func:`write_task_masks`) and writes them into the apply's masks folder, one file per partition
+through :class:`jobs.apply_masks.PartitionMasks`. The votes commit then
 names the folder exactly as it names one the pass wrote, so aggregate and write read it instead of
 grouping (the grouping moves from aggregate into the apply; it is not added), the stages run on their
 own read it too, and the next incremental apply carries it.
@@ -33,25 +34,33 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs import aggregate, apply_masks
-from jobs.apply_masks import MASK, TASK_GOLD, TASK_MASK
+from jobs.apply_masks import MASK
 from jobs.delta_io.sources import Source
+from jobs.multitask_labels import dense_votes
+from jobs.vote_groups import group_codes, partitions_for
 
 log = logging.getLogger(__name__)
 
-__all__ = ["write_into", "mask_rows", "task_mask_frame"]
+__all__ = ["write_into", "mask_rows", "write", "write_task_masks"]
 
 # The files this module writes (PartitionMasks' prefix): apart from the pass's ``part-`` and the carry's.
 PREFIX = "part-g"
 
 
 def write_into(votes: DataFrame, source: Source, lf_names: Sequence[str], label_space: Sequence[str], folder: str,
-               tasks: Any = None, *, lakehouse: str | Path) -> None:  # fmt: skip
-    """Group ``votes`` (the whole new votes table) by row into ``folder`` (an empty masks folder of a run of
-    ``lakehouse``): :func:`mask_rows`. On failure the folder is deleted (the apply then names no masks) and
-    the apply goes on: the masks only save time."""
+               tasks: Any = None, *, lakehouse: str | Path, n_votes: int = 0) -> None:  # fmt: skip
+    """Group ``votes`` (the whole new votes table, ``n_votes`` votes) by row into ``folder`` (an empty masks
+    folder of a run of ``lakehouse``): each source row's masks as the LF pass writes them, ``row_id, __mask,
+    gold`` or with ``tasks`` (:class:`jobs.task_masks.TaskMasks`) ``row_id, __mask_<i>.., __gold_<i>..``.
+    ``lf_names``: the apply's LFs in registry order (the pass's bit order); ``label_space``: the registry's (its
+    class count sizes the codes). On failure the folder is deleted (the apply then names no masks) and the apply
+    goes on: the masks only save time."""
     started = time.perf_counter()
     try:
-        write(mask_rows(votes, source, lf_names, label_space, tasks), folder)
+        if tasks is None:
+            write(mask_rows(votes, source, lf_names, label_space), folder)
+        else:
+            write_task_masks(votes, source, lf_names, len(label_space), tasks, folder, n_votes)
         log.info("apply: row masks built by grouping the votes by row into %s (%.1fs)", folder,
                  time.perf_counter() - started)
     except Exception as err:  # noqa: BLE001 - the votes are what must be committed; an interrupt is not caught
@@ -59,53 +68,11 @@ def write_into(votes: DataFrame, source: Source, lf_names: Sequence[str], label_
         apply_masks.remove(folder, lakehouse)
 
 
-def mask_rows(votes: DataFrame, source: Source, lf_names: Sequence[str], label_space: Sequence[str],
-              tasks: Any = None) -> DataFrame:  # fmt: skip
-    """Every source row's masks as the LF pass writes them: ``row_id, __mask, gold``
-    (:func:`jobs.aggregate.mask_frame`), or with ``tasks`` (:class:`jobs.task_masks.TaskMasks`)
-    ``row_id, __mask_<i>.., __gold_<i>..`` (:func:`task_mask_frame`). ``lf_names``: the apply's LFs in
-    registry order (the pass's bit order)."""
-    if tasks is None:
-        frame = aggregate.mask_frame(votes, aggregate.source_ids(source, label_space), lf_names, len(label_space))
-        return frame.select("row_id", MASK, F.col("gold").cast("int").alias("gold"))
-    golds = [tasks.gold.getItem(j).cast("int").alias(f"{TASK_GOLD}{t}") for j, t in enumerate(tasks.gold_tasks)]
-    ids = source.df.select(F.col(source.id_column).alias("row_id"), *golds)
-    return task_mask_frame(votes, ids, lf_names, tasks)
-
-
-def task_mask_frame(votes: DataFrame, ids: DataFrame, lf_names: Sequence[str], tasks: Any) -> DataFrame:
-    """``row_id, __mask_<i>.., __gold_<i>..``: each row of ``ids`` (``row_id`` and the gold tasks'
-    ``__gold_<i>``) with each task's bitmask (bit ``j * k_task + class`` for the task's ``j``-th LF, as
-    :func:`jobs.apply_masks.batch_task_masks`). One aggregation by row over the votes and the ids together, as
-    :func:`jobs.aggregate.mask_frame` (a union, no join, no per-row lists: one long per task); votes of ids not
-    in ``ids`` and votes outside their task's classes are dropped."""
-    spark = votes.sparkSession
-    entries = [(lf_names[c], t, j * k, k) for t, (cols, k) in enumerate(zip(tasks.columns, tasks.classes))
-               for j, c in enumerate(cols)]  # fmt: skip
-    index = spark.createDataFrame(entries, "lf_name string, task int, shift int, k int")
-    masks = [f"{TASK_MASK}{t}" for t in range(len(tasks.classes))]
-    golds = [f"{TASK_GOLD}{t}" for t in tasks.gold_tasks]
-    id_type = ids.schema["row_id"].dataType
-    bit = F.expr("shiftleft(CAST(1 AS BIGINT), shift + vote)")
-    bits = (
-        votes.where(F.col("vote") >= 0)
-        .join(F.broadcast(index), "lf_name")
-        .where(F.col("vote") < F.col("k"))
-        .select(
-            F.col("row_id").cast(id_type).alias("row_id"),
-            *[F.when(F.col("task") == t, bit).otherwise(F.lit(0).cast("long")).alias(m) for t, m in enumerate(masks)],
-            F.lit(None).cast("boolean").alias("__in_ids"),
-            *[F.lit(None).cast("int").alias(g) for g in golds],
-        )
-    )
-    rows = ids.select("row_id", *[F.lit(0).cast("long").alias(m) for m in masks], F.lit(True).alias("__in_ids"),
-                      *[F.col(g).cast("int").alias(g) for g in golds])  # fmt: skip
-    grouped = rows.unionByName(bits).groupBy("row_id").agg(
-        *[F.bit_or(m).alias(m) for m in masks],
-        F.max("__in_ids").alias("__in_ids"),
-        *[F.first(g, ignorenulls=True).alias(g) for g in golds],
-    )
-    return grouped.where(F.col("__in_ids")).select("row_id", *masks, *golds)
+def mask_rows(votes: DataFrame, source: Source, lf_names: Sequence[str], label_space: Sequence[str]) -> DataFrame:
+    """``row_id, __mask, gold``: every source row's mask (:func:`jobs.aggregate.mask_frame`, the grouping aggregate
+    does without masks) and gold class id."""
+    frame = aggregate.mask_frame(votes, aggregate.source_ids(source, label_space), lf_names, len(label_space))
+    return frame.select("row_id", MASK, F.col("gold").cast("int").alias("gold"))
 
 
 def write(rows: DataFrame, folder: str) -> None:
@@ -118,6 +85,39 @@ def write(rows: DataFrame, folder: str) -> None:
             for batch in batches:
                 if batch.num_rows:
                     out.write(batch)
+            out.finish()
+        finally:
+            out.abort()
+        yield pa.RecordBatch.from_arrays([pa.array([0], pa.int64())], names=["n"])
+
+    rows.mapInArrow(write_partition, "n long").collect()
+
+
+def write_task_masks(votes: DataFrame, source: Source, lf_names: Sequence[str], k: int, tasks: Any, folder: str,
+                     n_votes: int) -> None:  # fmt: skip
+    """Each task's mask and the gold tasks' class ids of every source row into ``folder``, from the votes grouped
+    by row as a multi-task run without masks groups them (:func:`jobs.vote_groups.group_codes`: codes
+    ``lf_index * k + class``, ``k`` the run's largest class count), each partition's rows turned into masks by
+    :class:`jobs.apply_masks.PartitionMasks` as the LF pass does (one bit-or per task and row would evaluate every
+    task for every vote: 4x slower at 50 tasks)."""
+    spark = votes.sparkSession
+    index = spark.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
+    codes = votes.where(F.col("vote") >= 0).join(F.broadcast(index), "lf_name").select(
+        "row_id", (F.col("lf_index") * k + F.col("vote")).cast("int").alias("code"))
+    golds = [F.array(*[tasks.gold.getItem(j) for j in range(len(tasks.gold_tasks))]).alias("golds")] \
+        if tasks.gold_tasks else []
+    ids = source.df.select(F.col(source.id_column).alias("row_id"), *golds)
+    rows = group_codes(codes, ids, partitions_for(spark, n_votes))
+    # Plain values only in the closure (a Column does not pickle).
+    layout, n_lfs, with_gold = (tasks.columns, tasks.classes, tasks.gold_tasks), len(lf_names), bool(golds)
+
+    def write_partition(batches):
+        out = apply_masks.PartitionMasks(folder, k, layout, prefix=PREFIX)
+        try:
+            for batch in batches:
+                if batch.num_rows:
+                    L = dense_votes(batch.column("pattern"), n_lfs, k)
+                    out.add(batch.column("row_id"), L, batch.column("golds") if with_gold else None)
             out.finish()
         finally:
             out.abort()
