@@ -23,7 +23,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import apply_masks, delta_io, incremental, incremental_masks
+from jobs import apply_masks, delta_io, grouped_masks, incremental, incremental_masks
 from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, signals, tracking
 from jobs.runtime.runs import run_dir
@@ -239,8 +239,10 @@ def run(
     LFs on new and changed rows; ``force=True`` computes every LF on every row.
 
     A full apply also writes each row's vote bitmask for aggregate and write (:mod:`jobs.apply_masks`),
-    and so does an incremental one that runs no new or changed LF, carrying the previous masks of the rows
-    it does not reapply (:mod:`jobs.incremental_masks`), unless ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
+    and so does an incremental one: one that runs no new or changed LF carries the previous masks of the
+    rows it does not reapply (:mod:`jobs.incremental_masks`), one that changes the LFs (or has no previous
+    masks to carry) groups its new votes by row before its commit (:mod:`jobs.grouped_masks`); unless
+    ``row_masks`` is false (callers that group the votes themselves); with ``task_masks``
     (:class:`jobs.task_masks.TaskMasks`, a multi-task run), one bitmask per task. The masks of the
     votes this apply replaces are deleted once it commits; a caller whose later stages may still
     put the votes back passes ``replaced_masks``, gets their folder there and calls
@@ -336,6 +338,7 @@ def run(
     how: dict[str, Any] = {"mode": "overwrite", "overwrite_schema": True, "partition_by": ["lf_name"]}
     kept_files: list[str] = []
     masks_folder = carried_masks = drop = None
+    grouped = False  # the row masks are built by grouping the new votes by row (jobs.grouped_masks)
     carried: dict[str, LFApplyStats] = {}
     if plan.full:
         log.info("apply: all %d LFs on all %d rows (%s)", len(registry), n_rows, plan.reason)
@@ -357,15 +360,16 @@ def run(
         if plan.removed:
             what.append(f"dropping {', '.join(plan.removed)}")
         log.info("apply: incremental, %s: %s", plan.reason, "; ".join(what))
-        if row_masks or task_masks is not None:  # as a full apply's, when the previous masks can be carried
+        if row_masks or task_masks is not None:  # as a full apply's: the previous masks carried, or the votes grouped
             masks_folder = _masks_folder(spark, cfg, run_id, registry, task_masks)
             carried_masks = masks_folder and incremental_masks.previous_folder(prior, registry.names, plan,
                                                                                source.gold_column, task_masks)
-            masks_folder = masks_folder if carried_masks else None
+            grouped = masks_folder is not None and not carried_masks
 
         def masked(reg: LFRegistry) -> dict[str, Any]:
-            """The row masks go with the pass that runs every LF (on the reapplied rows), in registry order."""
-            ok = masks_folder is not None and reg.names == registry.names
+            """The row masks go with the pass that runs every LF (on the reapplied rows), in registry order, when
+            the other rows' are carried (else every row's are grouped from the votes: jobs.grouped_masks)."""
+            ok = masks_folder is not None and not grouped and reg.names == registry.names
             return {"masks_folder": masks_folder, "mask_tasks": task_masks} if ok else {}
 
         commit = incremental.build_commit(
@@ -395,11 +399,6 @@ def run(
         stats, out_of_space = _lf_stats_from_files(spark, written + (counted if carried else kept_files), registry,
                                                    n_rows, cfg.apply.error_samples, carried=carried)
         holder["stats"] = stats
-        masks = {}
-        if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
-            masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)
-        holder["row_masks"] = masks
-        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
         for lf in stats:
             if out_of_space.get(lf.name):
                 samples = [s for s in lf.error_samples if s["kind"] == "out_of_space"]
@@ -417,6 +416,16 @@ def run(
                 )
         _check_error_budget(stats, n_rows, cfg.apply.max_error_rate)
         _check_coverage(spark, files, stats, n_rows, cfg.apply.min_coverage, source.description)
+        if grouped:  # once the votes passed their checks: a refused apply does not group them
+            describe(spark, "apply", "group the votes by row into the row masks")
+            grouped_masks.write_into(read_votes_files(spark, files), source, registry.names, label_space,
+                                     masks_folder, task_masks, lakehouse=cfg.lakehouse,
+                                     n_votes=sum(lf.votes for lf in stats))
+        masks = {}
+        if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
+            masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)
+        holder["row_masks"] = masks
+        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
         if hashes_needed:
             # A non-Delta source: store its row hashes for the next run before the votes commit names them, and
             # only once the votes passed their checks, so a refused apply commits nothing.

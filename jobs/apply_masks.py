@@ -14,12 +14,12 @@ A multi-task run writes one mask per task instead (:mod:`jobs.task_masks`: ``__m
 
 An incremental apply that runs no new or changed LF writes a complete folder too: the previous
 masks of the rows it does not reapply carried over, the reapplied rows' written by its pass
-(:mod:`jobs.incremental_masks`). The folder is used only when it holds exactly the apply's row
-count and was written for the same gold column (for tasks: the same task layout). Everything else
-falls back to the grouping: an incremental apply that runs a new or changed LF or drops one (the
-bits change; it writes no masks), more codes than one mask holds, a non-local master
-(executors may not share the run folder), a folder deleted since, a worker that could not write
-its file.
+(:mod:`jobs.incremental_masks`). One that runs a new or changed LF or drops one (the bits change, so
+nothing can be carried) groups its votes by row into the folder before its commit
+(:mod:`jobs.grouped_masks`). The folder is used only when it holds exactly the apply's row count and
+was written for the same gold column (for tasks: the same task layout). Everything else falls back to
+the grouping: more codes than one mask holds, a non-local master (executors may not share the run
+folder), a folder deleted since, a worker that could not write its file.
 """
 
 from __future__ import annotations

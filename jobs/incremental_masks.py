@@ -22,9 +22,9 @@ deleted, so no task of it is still writing there when it is.
 The masks are carried only when they mean the same bits and gold now (:func:`unusable`): the same LFs
 in the same order (bit ``lf_index * k + class``), the same gold column (a multi-task run: the same
 task layout), and the previous folder complete for the previous votes. Else, as after a change of LFs,
-the apply writes no masks and aggregate and write group the votes. The folder is named in the votes
-commit only when it holds exactly the new row count (apply's ``validate``); otherwise, or when the
-apply fails or is interrupted, it is deleted with everything carried into it.
+the apply builds every row's mask by grouping its votes by row (:mod:`jobs.grouped_masks`). The folder is
+named in the votes commit only when it holds exactly the new row count (apply's ``validate``); otherwise,
+or when the apply fails or is interrupted, it is deleted with everything carried into it.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def previous_folder(prior: Any, names: tuple[str, ...], plan: Any, gold_column: 
     """The previous apply's masks folder to carry (:func:`unusable` says none: None, and the log says why)."""
     why = unusable(prior, names, plan, gold_column, tasks)
     if why:
-        log.info("apply: no row masks for this incremental apply (%s): aggregate and write group the votes", why)
+        log.info("apply: no row masks to carry into this incremental apply (%s): it groups the votes by row into "
+                 "new ones (jobs.grouped_masks)", why)
         return None
     return prior.row_masks["path"]
 

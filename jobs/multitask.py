@@ -3,9 +3,9 @@
 ``lakelabel run`` on a config with ``tasks:`` or ``multi_label:`` (README "Several tasks at once")
 comes here. The votes of every task's LFs go to the one votes table (LF names are unique across
 tasks, so a vote's task is its LF's). A full apply also writes one row per source row with each
-task's vote bitmask (:mod:`jobs.task_masks`), as does an incremental one that changes no LF
-(:mod:`jobs.incremental_masks`); without them (an incremental apply that changes the LFs, a task too
-wide for a mask) the votes are grouped once by row over every LF of the run (:func:`vote_rows`,
+task's vote bitmask (:mod:`jobs.task_masks`), as does an incremental one (carried, :mod:`jobs.incremental_masks`;
+grouped from the votes when it changes the LFs, :mod:`jobs.grouped_masks`); without them (a task too
+wide for a mask, a masks folder gone) the votes are grouped once by row over every LF of the run (:func:`vote_rows`,
 persisted). One Spark job counts each task's vote patterns from those rows
 (:func:`aggregate_tasks`), and each task's gold table (``<tables.gold>_<task>``) is read as a
 single-task run reads its one (:mod:`jobs.task_gold`); each task's label model is fitted on the
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +43,7 @@ from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.tasks import Task, TaskSet, build_task_set, task_source
+from jobs.vote_groups import group_codes, group_table, partitions_for  # noqa: F401 (group_table re-exported)
 from labelmodel import MajorityLabelVoter
 from lf_library.apply import required_columns, vote_dtype
 
@@ -81,75 +82,7 @@ def vote_rows(spark: SparkSession, applied: ApplyResult, task_set: TaskSet, sour
     codes = votes.where(F.col("vote") >= 0).join(F.broadcast(index), "lf_name").select(
         "row_id", (F.col("lf_index") * big_k + F.col("vote")).cast("int").alias("code"))
     mine = set(names)
-    n_votes = sum(lf.votes for lf in applied.lfs if lf.name in mine)
-    partitions = max(int(spark.conf.get("spark.sql.shuffle.partitions")), -(-n_votes // _VOTES_PER_PARTITION))
-    return group_codes(codes, ids, partitions)
-
-
-# Votes per partition of the grouping by row: a partition is sorted in one Python worker's memory.
-_VOTES_PER_PARTITION = 2_000_000
-_OUT_ROWS = 65_536
-
-
-def group_codes(codes: DataFrame, ids: DataFrame, partitions: int) -> DataFrame:
-    """``row_id, pattern array<int>[, golds]``: each row of ``ids`` with its sorted vote codes.
-
-    ``codes``: ``row_id, code`` (one row per vote, code >= 0); ``ids``: ``row_id`` and optionally
-    ``golds``. Both are shuffled once by ``row_id`` into ``partitions`` partitions (a union, no
-    join); each partition is sorted by (row id, code) in Arrow and cut into rows with numpy, so
-    no per-row objects are built in the JVM (Spark's ``collect_list`` grouping falls back to
-    sorting every vote once it holds 128 keys). Rows of ``ids`` without votes get ``[]``; codes
-    of ids not in ``ids`` are dropped.
-    """
-    from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
-
-    with_golds = "golds" in ids.columns
-    id_type = ids.schema["row_id"].dataType
-    marks = ids.select("row_id", F.lit(-1).cast("int").alias("code"),
-                       *([F.col("golds").cast("array<int>").alias("golds")] if with_golds else []))  # fmt: skip
-    votes = codes.select(F.col("row_id").cast(id_type).alias("row_id"), F.col("code").cast("int").alias("code"),
-                         *([F.lit(None).cast("array<int>").alias("golds")] if with_golds else []))  # fmt: skip
-    both = marks.unionByName(votes).repartition(partitions, "row_id")
-    schema = StructType([StructField("row_id", id_type), StructField("pattern", ArrayType(IntegerType()))]
-                        + ([StructField("golds", ArrayType(IntegerType()))] if with_golds else []))  # fmt: skip
-
-    def group_partition(batches):
-        parts = [b for b in batches if b.num_rows]
-        if parts:
-            yield from group_table(pa.Table.from_batches(parts))
-
-    return both.mapInArrow(group_partition, schema)
-
-
-def group_table(t: pa.Table) -> Iterator[pa.RecordBatch]:
-    """:func:`group_codes` on one partition's rows: ``row_id, code[, golds]`` (code -1: a row of ids)."""
-    import pyarrow.compute as pc
-
-    golds = ["golds"] if "golds" in t.column_names else []
-    t = t.take(pc.sort_indices(t, sort_keys=[("row_id", "ascending"), ("code", "ascending")]))
-    rid = t.column("row_id").combine_chunks()
-    code = t.column("code").combine_chunks().to_numpy(zero_copy_only=False)
-    n = len(code)
-    new = np.ones(n, dtype=bool)
-    if n > 1:
-        new[1:] = pc.not_equal(rid.slice(1), rid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(new)
-    group = np.cumsum(new) - 1
-    kept = code[starts] == -1  # a row of ids (its -1 sorts first): votes of other ids are dropped
-    voted = (code >= 0) & kept[group]
-    counts = np.bincount(group[voted], minlength=len(starts))[kept]
-    offsets = np.zeros(len(counts) + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    values = pa.array(code[voted], pa.int32())
-    at = pa.array(starts[kept])
-    ids = rid.take(at)
-    gold = t.column("golds").combine_chunks().take(at) if golds else None
-    for lo in range(0, len(counts), _OUT_ROWS):
-        hi = min(lo + _OUT_ROWS, len(counts))
-        pattern = pa.ListArray.from_arrays(pa.array(offsets[lo:hi + 1] - offsets[lo]),
-                                           values.slice(offsets[lo], offsets[hi] - offsets[lo]))  # fmt: skip
-        yield pa.RecordBatch.from_arrays([ids.slice(lo, hi - lo), pattern] + ([gold.slice(lo, hi - lo)] if golds else []),
-                                         names=["row_id", "pattern", *golds])  # fmt: skip
+    return group_codes(codes, ids, partitions_for(spark, sum(lf.votes for lf in applied.lfs if lf.name in mine)))
 
 
 def _layout(task_set: TaskSet) -> list[tuple[np.ndarray, int]]:
@@ -325,7 +258,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
     try:
         log.info("stage 1/4 apply: %d LFs of %d tasks on %s", len(task_set.registry), len(tasks), source.description)
         # The apply also writes each task's vote bitmask per row (jobs.task_masks) for aggregate and write (a full
-        # apply, or an incremental one that changes no LF: jobs.incremental_masks).
+        # apply; an incremental one carries them, jobs.incremental_masks, or groups its votes, jobs.grouped_masks).
         masks = task_masks.task_masks(task_set, source)
         applied = apply_lfs.run(spark, cfg, run_id=run_id, registry=task_set.registry, source=source, force=force,
                                 row_masks=False, task_masks=masks, replaced_masks=replaced_masks)
@@ -338,8 +271,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         log.info("stage 2/4 aggregate: vote patterns of %d tasks in one pass", len(tasks))
         started = time.perf_counter()
         describe(spark, "aggregate", f"vote patterns of {len(tasks)} tasks")
-        # One row per source row: each task's mask from the apply pass, else the votes of every task grouped
-        # by row (an incremental apply that changed the LFs, masks gone), kept for the write.
+        # One row per source row: each task's mask from the apply, else the votes of every task grouped
+        # by row (masks gone, a task too wide), kept for the write.
         rows = task_masks.stored(spark, applied.row_masks, applied.n_rows, masks,
                                  source.df.schema[source.id_column].dataType)
         if rows is None:

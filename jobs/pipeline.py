@@ -149,8 +149,8 @@ def run(
 
         log.info("stage 2/4 aggregate: sufficient statistics on Spark")
         # Aggregate and write read each row's vote bitmask, which the apply wrote next to the votes
-        # (jobs.apply_masks; jobs.incremental_masks); otherwise (an incremental apply that changed the LFs, masks
-        # that do not fit) each groups the votes by row (one hash
+        # (jobs.apply_masks; jobs.incremental_masks; jobs.grouped_masks after an LF change); otherwise (masks
+        # that do not fit, a non-local master) each groups the votes by row (one hash
         # aggregation of bitmasks, jobs.aggregate.mask_frame). The labels carry each row's vote
         # codes, so analyze (the report) does not group the votes again.
         # One row_masks for aggregate and write both: without masks to read, the votes are grouped once.

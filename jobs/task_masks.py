@@ -12,8 +12,9 @@ one Spark job (:func:`count_patterns`) and the write scores each task per distin
 votes.
 
 The same rules as one task's masks: an incremental apply that runs no new or changed LF carries
-the previous masks and writes the reapplied rows' (:mod:`jobs.incremental_masks`); nothing is written
-by one that changes the LFs, when a task's codes do not fit a mask, or on a non-local master; a folder that is gone, incomplete, or written
+the previous masks and writes the reapplied rows' (:mod:`jobs.incremental_masks`), one that changes the
+LFs groups its votes into each task's masks (:mod:`jobs.grouped_masks`); nothing is written when a task's
+codes do not fit a mask, or on a non-local master; a folder that is gone, incomplete, or written
 for another layout (other tasks, LFs, classes or gold columns: :attr:`TaskMasks.key`) is not read.
 Then :func:`jobs.multitask.vote_rows` groups the votes by row as before.
 """

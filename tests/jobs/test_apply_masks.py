@@ -79,11 +79,16 @@ def test_masks_are_used_only_when_they_fit_the_run(spark, tmp_path):
     assert apply_masks.stored_masks(spark, first.row_masks, 30, None, id_type) is None
     assert apply_masks.stored_masks(spark, first.row_masks, 31, "gold", id_type) is None
 
-    # An incremental apply (one LF changed) writes no masks; the replaced votes' folder is deleted.
+    # An incremental apply (one LF dropped) groups its votes into new masks; the replaced votes' folder is deleted.
     fewer = make_cfg(tmp_path, cfg.source.path, lfs={"exclude": ["boom", "out_of_space", "stars"]})
     second = apply_lfs.run(spark, fewer, run_id="f2")
-    assert second.applied_lfs == () and second.row_masks == {} and not Path(folder).exists()
+    assert second.applied_lfs == () and second.row_masks["rows"] == 30 and not Path(folder).exists()
     assert apply_masks.stored_masks(spark, first.row_masks, 30, "gold", id_type) is None
+    rows = aggregate.row_masks(spark, second, source)
+    assert {r["row_id"]: (r[aggregate.MASK], r["gold"]) for r in rows.collect()} == grouped(spark, fewer, second)
+    # Without them (deleted since), the votes are grouped.
+    apply_masks.remove(second.row_masks["path"], fewer.lakehouse)
+    assert apply_masks.stored_masks(spark, second.row_masks, 30, "gold", id_type) is None
     rows = aggregate.row_masks(spark, second, source)
     assert {r["row_id"]: (r[aggregate.MASK], r["gold"]) for r in rows.collect()} == grouped(spark, fewer, second)
 

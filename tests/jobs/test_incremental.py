@@ -302,7 +302,8 @@ def test_verify_names_what_differs(spark, two_runs, tmp_path):
 def test_a_run_after_an_incremental_apply_groups_the_votes_once(spark, tmp_path, monkeypatch):
     """A drill (session 23): after an incremental apply (no row masks) aggregate and write each grouped the
     whole votes table by row; the run now groups it once for both. A full apply's masks are read, not grouped,
-    and so are those of an incremental apply that changes no LF (session 24: jobs.incremental_masks)."""
+    and so are those of an incremental apply that changes no LF (session 24: jobs.incremental_masks); one that
+    drops an LF groups the votes once, in its apply, into masks that aggregate and write read (jobs.grouped_masks)."""
     from jobs import aggregate, pipeline
 
     grouped = []

@@ -1,6 +1,7 @@
 """Row masks of an incremental apply (``jobs.incremental_masks``): the previous masks carried for the rows
 that stay, the reapplied rows' written by the pass; equal to what a ``--force`` apply writes, and the same
-statistics and labels. An apply that changes the LFs writes none; a failure leaves no masks folder."""
+statistics and labels. An apply that changes the LFs groups its votes into new masks (``jobs.grouped_masks``),
+which the next one carries; a failure leaves no masks folder."""
 
 from __future__ import annotations
 
@@ -169,15 +170,141 @@ def test_a_copied_lakehouse_leaves_the_originals_masks(spark, tmp_path):
     assert forced.row_masks["path"].startswith(str(copy.lakehouse_path))
 
 
-def test_lfs_changed_write_no_masks(spark, tmp_path, caplog):
-    """A new, changed or dropped LF changes the masks' bits: no masks, said in the log; the grouping serves."""
+def test_lfs_changed_group_the_votes_into_masks(spark, tmp_path, caplog):
+    """A dropped LF changes the masks' bits: none carried, said in the log; the apply groups the votes into new ones."""
     src, cfg = parquet_source(tmp_path, 30)
-    apply_lfs.run(spark, cfg, run_id="l1")
+    first = apply_lfs.run(spark, cfg, run_id="l1")
     fewer = make_cfg(tmp_path, str(src), lfs={"exclude": ["boom", "out_of_space", "stars"]})
     with caplog.at_level(logging.INFO, logger="jobs.incremental_masks"):
         second = apply_lfs.run(spark, fewer, run_id="l2")
-    assert second.row_masks == {} and second.applied_lfs == ()
-    assert "no row masks for this incremental apply (LFs were added, changed or removed" in caplog.text
+    assert second.applied_lfs == () and second.row_changes["removed_lfs"] == ["stars"]
+    assert "no row masks to carry into this incremental apply (LFs were added, changed or removed" in caplog.text
+    assert second.row_masks["rows"] == 30 and second.row_masks["path"] != first.row_masks["path"]
+    assert load_apply_result(fewer).row_masks == second.row_masks
+    assert masks_of(spark, fewer, second) == grouped(spark, fewer, second)
+    assert folders(cfg) == {Path(second.row_masks["path"])}  # the replaced votes' masks deleted at commit
+    # The aggregate stage run on its own reads them: the statistics of the grouped votes.
+    a, b = aggregate.run(spark, fewer), aggregate.run(spark, fewer, applied=replace(second, row_masks={}))
+    assert a.stats.equals(b.stats)
+    np.testing.assert_array_equal(a.gold_counts, b.gold_counts)
+
+
+@pytest.fixture(scope="module")
+def lf_edit_runs(spark, tmp_path_factory):
+    """Runs of one lakehouse: a full run; an LF added and one removed (an incremental run that groups the votes
+    into masks); rows appended, edited and removed (an incremental run that carries them). After each of the
+    last two, a --force run of the same config and source in a second lakehouse to compare with."""
+    tmp = tmp_path_factory.mktemp("lf_edit")
+    src = tmp / "src"
+    src.mkdir()
+    rows = make_rows(40)
+    rows.to_parquet(src / "part-0.parquet", index=False)
+    cfg = make_cfg(tmp, str(src), lfs={"exclude": ["boom", "out_of_space", "stars"]})
+    pipeline.run(spark, cfg, run_id="e1")
+    first = load_apply_result(cfg)
+    # "stars" added, "exclaim" removed.
+    cfg = make_cfg(tmp, str(src), lfs={"exclude": ["boom", "out_of_space", "exclaim"]})
+    other = make_cfg(tmp / "other", str(src), lfs={"exclude": ["boom", "out_of_space", "exclaim"]})
+    out: dict = {"cfg": cfg, "first": first}
+    for step, change in (("edit", None), ("rows", "append")):
+        if change:
+            make_rows(46).iloc[40:].assign(id=lambda d: "n" + d.id).to_parquet(src / "part-1.parquet", index=False)
+            edited = rows.copy()
+            edited.loc[edited.id == "r004", ["text", "gold"]] = ["awful, I hate it", "neg"]
+            edited[~edited.id.isin(["r001", "r002"])].to_parquet(src / "part-0.parquet", index=False)
+        calls = []
+        real = aggregate.mask_frame
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(aggregate, "mask_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
+            summary = pipeline.run(spark, cfg, run_id=f"e-{step}").summary
+        applied = load_apply_result(cfg)
+        pipeline.run(spark, other, run_id=f"o-{step}", force=True)
+        forced = load_apply_result(other)
+        out[step] = {"summary": summary, "applied": applied, "grouped_calls": calls, "folders": folders(cfg),
+                     "complete": apply_masks.complete(applied.row_masks.get("path", ""), applied.n_rows),
+                     "masks": masks_of(spark, cfg, applied), "grouped": grouped(spark, cfg, applied),
+                     "labels": labels(cfg), "agg": aggregate.run(spark, cfg, applied=applied),
+                     "force_masks": masks_of(spark, other, forced), "force_labels": labels(other),
+                     "force_agg": aggregate.run(spark, other, applied=forced)}
+    return out
+
+
+@pytest.mark.parametrize("step", ["edit", "rows"])
+def test_masks_after_an_lf_edit_equal_force_and_are_carried(lf_edit_runs, step):
+    """The run that edits the LFs groups the votes once (in its apply, not again in aggregate or write) into
+    complete masks named by its votes commit; the next run, rows only, carries them. Each time the masks,
+    statistics and labels equal a --force run's."""
+    run = lf_edit_runs[step]
+    applied, apply = run["applied"], run["summary"]["apply"]
+    if step == "edit":
+        assert apply["applied_lfs"] == ["stars"] and apply["row_changes"]["removed_lfs"] == ["exclaim"]
+        assert run["grouped_calls"] == [1]  # one grouping of the votes, by the apply
+        n = 40
+    else:
+        assert apply["applied_lfs"] == [] and apply["row_changes"]["reapplied"] == 7
+        assert apply["row_changes"]["gone"] == 2
+        assert run["grouped_calls"] == []  # carried: no grouping at all
+        n = 44
+    assert applied.row_masks["rows"] == applied.n_rows == n and run["complete"]
+    assert run["folders"] == {Path(applied.row_masks["path"])}  # the replaced votes' masks deleted
+    assert len(run["masks"]) == n and run["masks"] == run["grouped"] == run["force_masks"]
+    a, b = run["agg"], run["force_agg"]
+    assert a.stats.equals(b.stats)
+    np.testing.assert_array_equal(a.gold_counts, b.gold_counts)
+    same_frames(run["labels"], run["force_labels"])
+    if step == "rows":
+        assert applied.row_masks["path"] != lf_edit_runs["edit"]["applied"].row_masks["path"]
+
+
+def test_a_failed_or_interrupted_lf_edit_leaves_no_masks(spark, tmp_path, monkeypatch):
+    """An apply that edits the LFs and is interrupted while (or after) it groups the votes into masks, or a run
+    that fails after such an apply: the votes, their record and their masks folder as they were, no new folder.
+    A grouping that fails: the apply commits without masks."""
+    from jobs import grouped_masks, write_labels
+
+    src, cfg = parquet_source(tmp_path, 40)
+    pipeline.run(spark, cfg, run_id="g1")
+    first = load_apply_result(cfg)
+    votes_version = delta_io.table_version(cfg.table_path("votes"))
+    fewer = make_cfg(tmp_path, str(src), lfs={"exclude": ["boom", "out_of_space", "stars"]})
+
+    def unchanged(committed: bool = False):
+        assert folders(cfg) == {Path(first.row_masks["path"])} and apply_masks.complete(first.row_masks["path"], 40)
+        if not committed:  # else the votes were put back by a new commit
+            assert delta_io.table_version(cfg.table_path("votes")) == votes_version
+        assert load_apply_result(cfg).row_masks == first.row_masks
+
+    real = grouped_masks.write
+
+    def write_then_stop(rows, folder):
+        real(rows, folder)
+        assert list(Path(folder).glob(f"{grouped_masks.PREFIX}*.parquet"))  # something to clean up
+        raise KeyboardInterrupt
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    for module, name, fake, run_id in ((grouped_masks, "write", write_then_stop, "g2"),
+                                       (apply_masks, "summary", stop, "g3")):  # fmt: skip
+        with monkeypatch.context() as mp:
+            mp.setattr(module, name, fake)
+            with pytest.raises(KeyboardInterrupt):
+                apply_lfs.run(spark, fewer, run_id=run_id)
+        unchanged()
+
+    # The apply commits with its grouped masks, then the write fails: the votes are put back with their folder.
+    with monkeypatch.context() as mp:
+        mp.setattr(write_labels, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("labels disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            pipeline.run(spark, fewer, run_id="g4")
+    unchanged(committed=True)
+
+    # A grouping that fails: the apply goes on without masks (aggregate and write group the votes).
+    with monkeypatch.context() as mp:
+        mp.setattr(grouped_masks, "write", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+        done = apply_lfs.run(spark, fewer, run_id="g5")
+    assert done.row_masks == {} and done.row_changes["removed_lfs"] == ["stars"]
+    assert folders(cfg) == set()  # the new folder removed, the replaced votes' folder deleted at commit
 
 
 def test_a_failed_or_interrupted_incremental_apply_leaves_no_masks(spark, tmp_path, monkeypatch):
@@ -257,7 +384,7 @@ def test_several_tasks_carry_their_masks(spark, tmp_path):
     """A multi-task run (jobs.task_masks): each task's masks carried and added, equal to a --force run's,
     and the same labels."""
     from tests.jobs.test_multitask import N, make_source
-    from tests.jobs.test_task_masks import _rows, masks_cfg
+    from tests.jobs.test_task_masks import masks_cfg
 
     source = make_source(tmp_path)
     cfg = masks_cfg(tmp_path, source)
@@ -269,19 +396,64 @@ def test_several_tasks_carry_their_masks(spark, tmp_path):
     second = pipeline.run(spark, cfg, run_id="t2").summary
     assert second["apply"]["row_changes"]["reapplied"] == 4 and second["apply"]["row_changes"]["gone"] == 2
 
-    def masks_and_labels(summary):
-        _, applied, spec, stored, _ = _rows(spark, cfg)
-        assert stored is not None and applied.row_masks["layout"] == spec.key and applied.row_masks["rows"] == N + 1
-        rows = {r["row_id"]: tuple(r[c] for c in sorted(stored.columns) if c != "row_id") for r in stored.collect()}
-        table = DeltaTable(summary["tables"]["labels"]["path"], version=summary["tables"]["labels"]["version"])
-        return rows, table.to_pandas().drop(columns=["run_id", "votes_version"]).sort_values("row_id").reset_index(
-            drop=True)
-
-    inc_masks, inc_labels = masks_and_labels(second)
+    inc_masks, inc_labels = task_masks_and_labels(spark, cfg, second, N + 1)
     forced = pipeline.run(spark, cfg, run_id="t3", force=True).summary
-    force_masks, force_labels = masks_and_labels(forced)
+    force_masks, force_labels = task_masks_and_labels(spark, cfg, forced, N + 1)
     assert len(inc_masks) == N + 1 and inc_masks == force_masks
     same_frames(inc_labels, force_labels)
+
+
+def task_masks_and_labels(spark, cfg, summary, n: int) -> tuple[dict, pd.DataFrame]:
+    """A multi-task run's stored masks ({row_id: masks and golds}, complete for ``n`` rows) and its labels."""
+    from tests.jobs.test_task_masks import _rows
+
+    _, applied, spec, stored, _ = _rows(spark, cfg)
+    assert stored is not None and applied.row_masks["layout"] == spec.key and applied.row_masks["rows"] == n
+    rows = {r["row_id"]: tuple(r[c] for c in sorted(stored.columns) if c != "row_id") for r in stored.collect()}
+    table = DeltaTable(summary["tables"]["labels"]["path"], version=summary["tables"]["labels"]["version"])
+    return rows, table.to_pandas().drop(columns=["run_id", "votes_version"]).sort_values("row_id").reset_index(
+        drop=True)
+
+
+def test_several_tasks_group_their_masks_after_an_lf_edit(spark, tmp_path):
+    """A multi-task run that adds an LF: the apply groups the votes into each task's masks (the run groups no
+    votes again), equal to a --force run's; the next run, rows only, carries them. The same labels each time."""
+    from jobs import multitask
+    from tests.jobs.test_multitask import N, make_source
+    from tests.jobs.test_task_masks import masks_cfg
+
+    source = make_source(tmp_path)
+    cfg = masks_cfg(tmp_path, source, lfs={"exclude": ["kw_app"]})
+    pipeline.run(spark, cfg, run_id="t1")
+    first = load_apply_result(cfg)
+    cfg = masks_cfg(tmp_path, source)  # kw_app added
+    (tmp_path / "other").mkdir()
+    other = masks_cfg(tmp_path / "other", source)
+
+    def run_both(run_id: str, n: int):
+        calls = []
+        real = multitask.vote_rows
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(multitask, "vote_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+            summary = pipeline.run(spark, cfg, run_id=run_id).summary
+        assert calls == []  # aggregate and write read the masks
+        applied = load_apply_result(cfg)
+        assert folders(cfg) == {Path(applied.row_masks["path"])}
+        forced = pipeline.run(spark, other, run_id=run_id, force=True).summary
+        (masks, labels), (force_masks, force_labels) = (task_masks_and_labels(spark, c, s, n)
+                                                        for c, s in ((cfg, summary), (other, forced)))
+        assert len(masks) == n and masks == force_masks
+        same_frames(labels, force_labels)
+        return summary, applied
+
+    edit, edited = run_both("t2", N)
+    assert edit["apply"]["applied_lfs"] == ["kw_app"] and edited.row_masks["path"] != first.row_masks["path"]
+    df = pd.read_parquet(source)
+    extra = df.iloc[:3].assign(id=lambda d: d.id + 1000)
+    df.loc[df.id == 7, "text"] = "please refund my money asap"
+    pd.concat([df[~df.id.isin([3, 4])], extra]).to_parquet(source, index=False)
+    rows, _ = run_both("t3", N + 1)
+    assert rows["apply"]["applied_lfs"] == [] and rows["apply"]["row_changes"]["reapplied"] == 4
 
 
 @pytest.mark.parametrize("how", ["move", "copy"])

@@ -55,7 +55,7 @@ def test_group_table_cuts_sorted_votes_into_rows(id_type, monkeypatch):
     """One partition of the grouping by row: each id's codes sorted, ids without votes get [], strays dropped."""
     from jobs.multitask import group_table
 
-    monkeypatch.setattr("jobs.multitask._OUT_ROWS", 7)  # several output batches
+    monkeypatch.setattr("jobs.vote_groups._OUT_ROWS", 7)  # several output batches
 
     rng = np.random.default_rng(3)
     ids = list(range(200))

@@ -185,13 +185,14 @@ def test_masks_are_read_only_when_they_fit_the_run(masked_run, spark, tmp_path):
     assert apply_masks.stored_masks(spark, applied.row_masks, N, None, id_type) is None  # not one task's masks
     folder = applied.row_masks["path"]
 
-    # An incremental apply (one LF dropped) writes no masks and deletes the replaced votes' folder;
-    # the run groups the votes, and a task's labels still come out.
+    # An incremental apply (one LF dropped) groups its votes into each task's masks for the new layout and deletes
+    # the replaced votes' folder; a task's labels still come out.
     fewer = masks_cfg(Path(cfg.lakehouse).parent, cfg.source.path, lfs={"exclude": ["kw_app"]})
     third = pipeline.run(spark, fewer, run_id="tm-3").summary
     assert third["tables"]["labels"]["rows"] == N and not Path(folder).exists()
     _, applied3, spec3, stored3, _ = _rows(spark, fewer)
-    assert applied3.applied_lfs == () and applied3.row_masks == {} and stored3 is None
+    assert applied3.applied_lfs == () and applied3.row_masks["layout"] == spec3.key != spec.key
+    assert stored3 is not None and stored3.count() == N
 
     # A folder gone: not read either.
     forced = pipeline.run(spark, fewer, run_id="tm-4", force=True).summary
