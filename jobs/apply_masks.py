@@ -207,6 +207,32 @@ class PartitionMasks:
                                             self.path, err)
 
 
+def write_frame(rows: Any, folder: str, prefix: str, add: Any = None, *, cardinality: int = 0,
+                tasks: tuple[Any, Any, Any] | None = None) -> None:  # fmt: skip
+    """Write the DataFrame ``rows`` into the masks ``folder``, one file per partition through
+    :class:`PartitionMasks` (``prefix``: this job's file names; ``cardinality``, ``tasks``: as there), in a Spark
+    job of its own job group (:func:`jobs.delta_io.local.job_group`: a failed task or a signal stops the other
+    tasks before the caller deletes the folder). ``rows`` are masks already (``PartitionMasks.write``), or
+    ``add(out, batch)`` turns each Arrow batch into masks (``out.add``)."""
+    from jobs.delta_io.local import job_group
+
+    writer = PartitionMasks  # the class as the driver sees it, pickled with the function
+
+    def write_partition(batches):
+        out = writer(folder, cardinality, tasks, prefix=prefix)
+        try:
+            for batch in batches:
+                if batch.num_rows:
+                    out.write(batch) if add is None else add(out, batch)
+            out.finish()
+        finally:
+            out.abort()
+        yield pa.RecordBatch.from_arrays([pa.array([0], pa.int64())], names=["n"])
+
+    with job_group(rows.sparkSession, "masks"):
+        rows.mapInArrow(write_partition, "n long").collect()
+
+
 def folder_for(spark: Any, run_folder: str | Path, fits_one: bool) -> str | None:
     """A new folder name for a full apply's masks under ``run_folder``, or None when they are not written:
     codes that do not fit (``fits_one`` false), or a master whose executors may not share the run folder."""

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -37,7 +36,7 @@ from jobs import aggregate, apply_masks
 from jobs.apply_masks import MASK
 from jobs.delta_io.sources import Source
 from jobs.multitask_labels import dense_votes
-from jobs.vote_groups import group_codes, partitions_for
+from jobs.vote_groups import group_codes, partitions_for, vote_codes
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +77,7 @@ def mask_rows(votes: DataFrame, source: Source, lf_names: Sequence[str], label_s
 def write(rows: DataFrame, folder: str) -> None:
     """Write ``rows`` (:func:`mask_rows`) into ``folder``, one file per partition (renamed into place when
     complete; a file that could not be written is left out, and the apply's row count check names no masks)."""
-
-    def write_partition(batches):
-        out = apply_masks.PartitionMasks(folder, 0, prefix=PREFIX)
-        try:
-            for batch in batches:
-                if batch.num_rows:
-                    out.write(batch)
-            out.finish()
-        finally:
-            out.abort()
-        yield pa.RecordBatch.from_arrays([pa.array([0], pa.int64())], names=["n"])
-
-    rows.mapInArrow(write_partition, "n long").collect()
+    apply_masks.write_frame(rows, folder, PREFIX)
 
 
 def write_task_masks(votes: DataFrame, source: Source, lf_names: Sequence[str], k: int, tasks: Any, folder: str,
@@ -101,9 +88,7 @@ def write_task_masks(votes: DataFrame, source: Source, lf_names: Sequence[str], 
     :class:`jobs.apply_masks.PartitionMasks` as the LF pass does (one bit-or per task and row would evaluate every
     task for every vote: 4x slower at 50 tasks)."""
     spark = votes.sparkSession
-    index = spark.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
-    codes = votes.where(F.col("vote") >= 0).join(F.broadcast(index), "lf_name").select(
-        "row_id", (F.col("lf_index") * k + F.col("vote")).cast("int").alias("code"))
+    codes = vote_codes(votes, lf_names, k)
     golds = [F.array(*[tasks.gold.getItem(j) for j in range(len(tasks.gold_tasks))]).alias("golds")] \
         if tasks.gold_tasks else []
     ids = source.df.select(F.col(source.id_column).alias("row_id"), *golds)
@@ -111,16 +96,8 @@ def write_task_masks(votes: DataFrame, source: Source, lf_names: Sequence[str], 
     # Plain values only in the closure (a Column does not pickle).
     layout, n_lfs, with_gold = (tasks.columns, tasks.classes, tasks.gold_tasks), len(lf_names), bool(golds)
 
-    def write_partition(batches):
-        out = apply_masks.PartitionMasks(folder, k, layout, prefix=PREFIX)
-        try:
-            for batch in batches:
-                if batch.num_rows:
-                    L = dense_votes(batch.column("pattern"), n_lfs, k)
-                    out.add(batch.column("row_id"), L, batch.column("golds") if with_gold else None)
-            out.finish()
-        finally:
-            out.abort()
-        yield pa.RecordBatch.from_arrays([pa.array([0], pa.int64())], names=["n"])
+    def add(out, batch):
+        L = dense_votes(batch.column("pattern"), n_lfs, k)
+        out.add(batch.column("row_id"), L, batch.column("golds") if with_gold else None)
 
-    rows.mapInArrow(write_partition, "n long").collect()
+    apply_masks.write_frame(rows, folder, PREFIX, add, cardinality=k, tasks=layout)

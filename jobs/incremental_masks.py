@@ -29,11 +29,9 @@ or when the apply fails or is interrupted, it is deleted with everything carried
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -43,7 +41,6 @@ import pyarrow.parquet as pq
 
 from jobs import apply_masks
 from jobs.delta_io.changes import files_holding, may_hold
-from jobs.delta_io.local import cancel_jobs
 from jobs.runtime import signals
 
 log = logging.getLogger(__name__)
@@ -58,7 +55,6 @@ __all__ = ["unusable", "previous_folder", "carry", "carry_into", "full_apply_fil
 # between is about one file's rewrite per added file, as with a growing array that doubles. A larger factor
 # trades more files read by every aggregate and write for rarer compactions; 2 is the usual balance.
 COMPACT_FACTOR = 2
-_JOB_GROUP = "spark.jobGroup.id"
 
 
 def unusable(prior: Any, names: tuple[str, ...], plan: Any, gold_column: str | None, tasks: Any = None) -> str | None:
@@ -149,7 +145,7 @@ def carry(spark: Any, old: str, new: str, drop: Any, bounds: tuple[Any, Any] | N
             kept = kept.join(drop, kept["row_id"] == drop["__id"], "left_anti").select(*kept.columns)
         # No more files out than in; a compaction writes as many as a full apply (fewer when Spark reads fewer splits).
         out = full_files if compact else min(len(rewrite), full_files or len(rewrite))
-        _write(spark, kept.coalesce(max(1, out)), new)
+        apply_masks.write_frame(kept.coalesce(max(1, out)), new, "part-r")
     if compact:
         log.info("apply: row masks of the unchanged rows carried from %s: its %d file(s), more than %d times the %d "
                  "a full apply writes, compacted", old, len(files), COMPACT_FACTOR, full_files)
@@ -164,36 +160,6 @@ def _holding(spark: Any, candidates: list[str], drop: Any) -> list[str]:
         return []
     names = {Path(unquote(urlparse(uri).path)).name for uri in files_holding(spark.read.parquet(*candidates), drop)}
     return [f for f in candidates if Path(f).name in names]
-
-
-def _write(spark: Any, kept: Any, new: str) -> None:
-    """Write ``kept`` (mask rows) into ``new``, one file per partition, in a Spark job of its own job group: when
-    the job fails or a signal stops it, its other tasks are cancelled and waited for before the error goes on."""
-    writer = apply_masks.PartitionMasks  # the class as the driver sees it, pickled with the function
-
-    def write_partition(batches):
-        out = writer(new, 0, prefix="part-r")
-        try:
-            for batch in batches:
-                if batch.num_rows:
-                    out.write(batch)
-            out.finish()
-        finally:
-            out.abort()
-        yield pa.RecordBatch.from_arrays([pa.array([0], pa.int64())], names=["n"])
-
-    sc = spark.sparkContext
-    group = f"lakelabel-carry-masks-{uuid.uuid4().hex[:12]}"
-    previous = sc.getLocalProperty(_JOB_GROUP)
-    sc.setLocalProperty(_JOB_GROUP, group)
-    try:
-        kept.mapInArrow(write_partition, "n long").collect()
-    except BaseException:  # a failed task, Ctrl-C or SIGTERM: the other tasks may still be finishing their files
-        cancel_jobs(spark, group=group)
-        raise
-    finally:
-        with contextlib.suppress(Exception):  # best effort while unwinding
-            sc.setLocalProperty(_JOB_GROUP, previous)
 
 
 def _id_range(path: str) -> dict[str, Any]:

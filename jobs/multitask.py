@@ -43,7 +43,7 @@ from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.tasks import Task, TaskSet, build_task_set, task_source
-from jobs.vote_groups import group_codes, group_table, partitions_for  # noqa: F401 (group_table re-exported)
+from jobs.vote_groups import group_codes, partitions_for, vote_codes
 from labelmodel import MajorityLabelVoter
 from lf_library.apply import required_columns, vote_dtype
 
@@ -78,11 +78,8 @@ def vote_rows(spark: SparkSession, applied: ApplyResult, task_set: TaskSet, sour
     ids = shared.df.select(F.col(source.id_column).alias("row_id"), *extra)
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
     names, big_k = task_set.registry.names, task_set.registry.cardinality
-    index = spark.createDataFrame([(n, i) for i, n in enumerate(names)], "lf_name string, lf_index int")
-    codes = votes.where(F.col("vote") >= 0).join(F.broadcast(index), "lf_name").select(
-        "row_id", (F.col("lf_index") * big_k + F.col("vote")).cast("int").alias("code"))
     mine = set(names)
-    return group_codes(codes, ids, partitions_for(spark, sum(lf.votes for lf in applied.lfs if lf.name in mine)))
+    return group_codes(vote_codes(votes, names, big_k), ids, partitions_for(spark, sum(lf.votes for lf in applied.lfs if lf.name in mine)))
 
 
 def _layout(task_set: TaskSet) -> list[tuple[np.ndarray, int]]:

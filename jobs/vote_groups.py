@@ -14,11 +14,19 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-__all__ = ["group_codes", "group_table", "partitions_for", "VOTES_PER_PARTITION"]
+__all__ = ["vote_codes", "group_codes", "group_table", "partitions_for", "VOTES_PER_PARTITION"]
 
 # Votes per partition of the grouping by row: a partition is sorted in one Python worker's memory.
 VOTES_PER_PARTITION = 2_000_000
 _OUT_ROWS = 65_536
+
+
+def vote_codes(votes: DataFrame, lf_names: list[str] | tuple[str, ...], k: int) -> DataFrame:
+    """``row_id, code``: one row per vote of ``votes`` (a votes table) by an LF of ``lf_names``, its code
+    ``lf_index * k + class`` (``lf_index`` in ``lf_names``' order, ``k`` the largest class count)."""
+    index = votes.sparkSession.createDataFrame([(n, i) for i, n in enumerate(lf_names)], "lf_name string, lf_index int")
+    return votes.where(F.col("vote") >= 0).join(F.broadcast(index), "lf_name").select(
+        "row_id", (F.col("lf_index") * k + F.col("vote")).cast("int").alias("code"))
 
 
 def group_codes(codes: DataFrame, ids: DataFrame, partitions: int) -> DataFrame:

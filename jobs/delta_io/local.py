@@ -16,12 +16,13 @@ Import it from :mod:`jobs.delta_io`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import logging
 import uuid
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -64,7 +65,7 @@ from jobs.delta_io.schema import (
 # Log under the public module's name, as before the split, so logging config keyed on it still applies.
 log = logging.getLogger("jobs.delta_io")
 
-__all__ = ["LocalDeltaIO", "cancel_jobs"]
+__all__ = ["LocalDeltaIO", "cancel_jobs", "job_group"]
 
 
 def _column(name: str) -> Any:
@@ -73,24 +74,16 @@ def _column(name: str) -> Any:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def cancel_jobs(spark: Any, wait_seconds: float = 10.0, *, group: str | None = None) -> None:
-    """Cancel the running Spark jobs (``group``: only that job group's) and wait (at most ``wait_seconds``) until
-    their tasks have stopped, so the files deleted next are not followed by one a task was still finishing (a
-    drill, session 23: a SIGTERM in the write left one such file in the labels folder).
-
-    With ``group`` the wait is for the group's tasks themselves: a cancelled or failed stage stops being active
-    at once, while its killed tasks (a Python worker in the middle of a batch) run on for seconds."""
+def cancel_jobs(spark: Any, group: str, wait_seconds: float = 10.0) -> None:
+    """Cancel the running Spark jobs of job group ``group`` and wait (at most ``wait_seconds``) until their tasks
+    have stopped, so the files deleted next are not followed by one a task was still finishing (a drill, session
+    23: a SIGTERM in the write left one such file in the labels folder). The wait is for the group's tasks
+    themselves: a cancelled or failed stage stops being active at once, while its killed tasks (a Python worker
+    in the middle of a batch) run on for seconds."""
     try:
         sc = spark.sparkContext
-        if group is None:
-            sc.cancelAllJobs()
-        else:
-            sc.cancelJobGroup(group)
+        sc.cancelJobGroup(group)
         tracker, deadline = sc.statusTracker(), time.monotonic() + wait_seconds
-        if group is None:
-            while tracker.getActiveStageIds() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            return
         quiet = None  # since when no task of the group was seen running
         while time.monotonic() < deadline:
             if _group_running(tracker, group):
@@ -102,6 +95,33 @@ def cancel_jobs(spark: Any, wait_seconds: float = 10.0, *, group: str | None = N
             time.sleep(0.05)
     except BaseException:  # noqa: BLE001 - best effort while unwinding; the next write sweeps leftovers
         pass
+
+
+@contextlib.contextmanager
+def job_group(spark: Any, name: str) -> Iterator[None]:
+    """Run the block's Spark jobs in a job group of their own (the stage's group id, then ``name`` and a random
+    suffix; the stage's put back after): when the block raises (a failed task, Ctrl-C, SIGTERM), the group is
+    cancelled and its tasks waited for (:func:`cancel_jobs`) before the error goes on, so the caller's cleanup
+    deletes files no task still writes. Without a SparkContext (Spark Connect) the block just runs."""
+    try:
+        sc = spark.sparkContext
+        previous = sc.getLocalProperty(_JOB_GROUP)
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+        yield
+        return
+    group = f"{previous or 'lakelabel'}:{name}-{uuid.uuid4().hex[:8]}"
+    sc.setLocalProperty(_JOB_GROUP, group)
+    try:
+        yield
+    except BaseException:
+        cancel_jobs(spark, group)
+        raise
+    finally:
+        with contextlib.suppress(Exception):  # best effort while unwinding
+            sc.setLocalProperty(_JOB_GROUP, previous)
+
+
+_JOB_GROUP = "spark.jobGroup.id"
 
 
 # The status tracker shows a task that started within spark.ui.liveUpdate.period (100 ms) only after it, and
@@ -425,15 +445,15 @@ class LocalDeltaIO:
         )
         state = "no table was created" if previous is None else f"the table stays at version {previous}"
         try:
-            with _job_description(df.sparkSession, description):
+            # Its own job group: a failed task or a signal stops its other tasks before their files are deleted.
+            with _job_description(df.sparkSession, description), job_group(df.sparkSession, "write"):
                 # With a transform, its output columns are put in table order by the task.
                 frame = df if transform is not None else frame_to_write(df, plan.arrow_schema.names).df
                 rows = frame.mapInArrow(task, _FILES_DDL).collect()
         except Exception as err:
             _delete_files(root, [], write_id)
             raise DeltaWriteError(f"writing Delta table {root} failed before commit; {state}: {_summary(err)}") from err
-        except BaseException:  # Ctrl-C or SIGTERM: stop the tasks, then delete what they wrote
-            cancel_jobs(df.sparkSession)
+        except BaseException:  # Ctrl-C or SIGTERM: the tasks stopped (job_group), delete what they wrote
             _delete_files(root, [], write_id)
             raise
         rel_paths = [row["path"] for row in rows]

@@ -188,26 +188,33 @@ def test_a_stopped_write_leaves_no_file_a_task_finished_late(spark, tmp_path):
     task after the write had deleted its files; with its lock file gone, sweeps left it alone for a day. The
     stopped write now waits for its cancelled tasks, and a file that still appears keeps its lock file for the
     next write's sweep."""
-    import threading
 
     from jobs.delta_io import local
     from jobs.delta_io.leftovers import sweep
 
-    def slow(batches):
+    # A job of two tasks, one failing at once, the other writing a file 3 s later (as a write task its Parquet
+    # file). The failed job's stage ends at once, its killed Python task ran on for seconds: job_group returns only
+    # when no task of its group runs, so no file appears after it (session 25; it waited for the stages only).
+    marker = tmp_path / "late.txt"
+
+    def late_file(batches):
+        from pyspark import TaskContext
+
         for batch in batches:
-            time.sleep(60)
+            if TaskContext.get().partitionId() == 0:
+                raise ValueError("boom")
+            time.sleep(3)
+            marker.write_text("written by a task")
             yield batch
 
-    job = threading.Thread(target=lambda: _ignore(spark.range(2, numPartitions=2).mapInPandas(slow, "id long").collect))
-    job.start()
-    tracker = spark.sparkContext.statusTracker()
-    while not tracker.getActiveStageIds():
-        time.sleep(0.05)
-    started = time.monotonic()
-    local.cancel_jobs(spark)
-    assert tracker.getActiveStageIds() == [] and time.monotonic() - started < 10
-    job.join(30)
-    assert not job.is_alive()
+    before = spark.sparkContext.getLocalProperty("spark.jobGroup.id")  # an earlier test's stage, or None
+    with pytest.raises(Exception, match="boom"):
+        with local.job_group(spark, "drill"):
+            spark.range(2, numPartitions=2).mapInPandas(late_file, "id long").collect()
+    returned = time.time()
+    time.sleep(4)
+    assert not marker.exists() or marker.stat().st_mtime <= returned
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") == before  # the group is put back
 
     root = tmp_path / "labels"
     root.mkdir()

@@ -53,7 +53,7 @@ def test_score_by_pattern_equals_predict(policy, label_unvoted):
 @pytest.mark.parametrize("id_type", [pa.int64(), pa.string()])
 def test_group_table_cuts_sorted_votes_into_rows(id_type, monkeypatch):
     """One partition of the grouping by row: each id's codes sorted, ids without votes get [], strays dropped."""
-    from jobs.multitask import group_table
+    from jobs.vote_groups import group_table
 
     monkeypatch.setattr("jobs.vote_groups._OUT_ROWS", 7)  # several output batches
 
