@@ -155,7 +155,7 @@ def sweep(lakehouse: str | Path, keep: Sequence[str | None] = ()) -> list[str]:
         shutil.rmtree(folder, ignore_errors=True)
         gone.append(str(folder))
     if gone:
-        log.warning("row masks: deleted %d folder(s) that a killed apply left: %s", len(gone), ", ".join(gone))
+        log.warning("row masks: deleted %d folder(s) that a killed apply or run left: %s", len(gone), ", ".join(gone))
     return gone
 
 

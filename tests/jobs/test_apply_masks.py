@@ -71,6 +71,12 @@ def test_the_masks_a_killed_run_replaced_go_with_the_next_apply(spark, tmp_path)
     third = apply_lfs.run(spark, cfg, run_id="three", force=True)
     runs = Path(cfg.lakehouse) / "_lakelabel" / "runs"
     assert sorted(runs.glob("*/row_masks-*")) == [Path(third.row_masks["path"])], (first.row_masks, second.row_masks)
+    # A retry that finds its votes up to date (it writes nothing) sweeps a killed attempt's folder too.
+    killed = apply_masks.new_folder(runs / "four")
+    apply_masks.create(killed)
+    os.close(apply_masks._held.pop(killed))
+    assert apply_lfs.run(spark, cfg, run_id="four").skipped
+    assert sorted(runs.glob("*/row_masks-*")) == [Path(third.row_masks["path"])]
 
 
 def grouped(spark, cfg, applied):
