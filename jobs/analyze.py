@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from jobs import apply_lfs, delta_io
 from jobs.delta_io.sources import load_source
-from jobs.runtime import package, tracking
+from jobs.runtime import package, signals, tracking
 from jobs.runtime.lf_sources import lf_table_fingerprints
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
@@ -274,8 +274,11 @@ def log_to_run(cfg: PipelineConfig, run_id: str, action: Callable[[Any], None]) 
     try:
         action(mlflow)
         status = "FINISHED"
+    except BaseException as err:
+        status = "KILLED" if signals.stopped_by_signal(err) else "FAILED"  # SIGTERM, Ctrl-C: as a run's
+        raise
     finally:
-        tracking.end_run(cfg, status)
+        tracking.end_run(cfg, status, failing=status != "FINISHED")
     return {**out, "run_id": attached.info.run_id, "tracking_uri": tracking.tracking_uri(cfg)}
 
 

@@ -260,6 +260,7 @@ def run(
                         votes_path, str(cfg.lakehouse_path))
         if prior.fingerprint == fingerprint:
             _check_error_budget(prior.lfs, prior.n_rows, cfg.apply.max_error_rate)
+            apply_masks.sweep(cfg.lakehouse, [prior.row_masks.get("path")])  # a killed attempt's, as below
             version = io.table_version(votes_path)
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
                      source.description, len(registry), version)
@@ -477,6 +478,8 @@ def run(
 
     describe(spark, "apply", f"{len(registry)} LFs over {n_rows} rows")
     committed = False
+    # Masks folders of applies killed before they could delete theirs (kill -9): the current votes' stay.
+    apply_masks.sweep(cfg.lakehouse, [prior.row_masks.get("path") if prior is not None else None])
     try:
         apply_masks.create(masks_folder)  # here, so an interrupt before the write leaves no empty folder
         if carried_masks:
@@ -500,6 +503,7 @@ def run(
             changes.release()
         if masks_folder is not None and not (committed and holder.get("row_masks")):
             apply_masks.remove(masks_folder, cfg.lakehouse)
+        apply_masks.release(masks_folder)
         if hashes["written"] and not committed:  # removed again after a failed first apply
             try:
                 how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
@@ -511,6 +515,9 @@ def run(
             apply_masks.remove(prior.row_masks["path"], cfg.lakehouse)
         else:
             replaced_masks.append(prior.row_masks["path"])
+            # Locked until retire_masks: if this process is killed first, the votes stay this apply's and the
+            # next apply's sweep deletes the folder of the votes replaced (unless they were put back).
+            apply_masks.hold(prior.row_masks["path"], cfg.lakehouse)
     seconds = time.perf_counter() - started
     final = replace(pending, lfs=holder["stats"], votes_version=result.version, seconds=seconds,
                     row_masks=holder.get("row_masks", {}),
@@ -572,10 +579,13 @@ def retire_masks(cfg: PipelineConfig, io: Any, applied: ApplyResult | None, repl
                    .row_masks.get("path") if VOTES_META_KEY in meta else None)
     except Exception as err:  # noqa: BLE001 - the run's own outcome is what to report; keep the folders
         log.warning("apply: row masks %s kept: cannot read which the votes table names (%s)", ", ".join(folders), err)
+        for folder in folders:
+            apply_masks.release(folder)
         return
     for folder in folders:
         if folder != current:
             apply_masks.remove(folder, cfg.lakehouse)
+        apply_masks.release(folder)
 
 
 def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registry: LFRegistry,

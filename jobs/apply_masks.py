@@ -37,6 +37,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, no sweeping
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 MASK = "__mask"
@@ -62,9 +67,97 @@ def new_folder(run_folder: str | Path) -> str:
 
 
 def create(folder: str | None) -> None:
-    """Make the masks folder :func:`new_folder` named (none: nothing to do)."""
+    """Make the masks folder :func:`new_folder` named (none: nothing to do), and hold its writer lock
+    (:data:`WRITER_LOCK`, an ``flock`` of this process) until :func:`release`: a folder whose lock nobody
+    holds was left by an apply that was killed (SIGKILL, a lost machine), and :func:`sweep` deletes it."""
     if folder:
         Path(folder).mkdir(parents=True)
+        _hold(folder)
+
+
+# The lock file in a masks folder while its apply runs. Its name starts with "_", so Spark and pyarrow leave it
+# out when they read the folder, and rows_in and the carrying of masks read only part-*.parquet.
+WRITER_LOCK = "_writer.lock"
+_held: dict[str, int] = {}
+
+
+def hold(folder: str | None, lakehouse: str | Path) -> None:
+    """Lock an existing masks folder of ``lakehouse``'s run folders until :func:`release`, as :func:`create` does:
+    a ``run`` holds the folder of the votes its apply replaced while it may still put them back, so that the
+    folder is swept if the run is killed with its own votes standing."""
+    if not folder or not Path(folder).name.startswith(FOLDER_PREFIX) or folder in _held or not Path(folder).is_dir():
+        return
+    runs = (Path(lakehouse) / "_lakelabel" / "runs").resolve()
+    if runs in Path(folder).resolve().parents:
+        _hold(folder)
+
+
+def _hold(folder: str) -> None:
+    if fcntl is None:
+        return
+    try:
+        fd = os.open(os.path.join(folder, WRITER_LOCK), os.O_CREAT | os.O_WRONLY, 0o644)
+    except OSError:  # no lock: the folder is never swept, as before
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        return
+    _held[folder] = fd
+
+
+def release(folder: str | None) -> None:
+    """The apply that made ``folder`` (:func:`create`) ended: drop its lock file (the lock file first, then the
+    lock, so a sweep never sees the file unlocked) whether the folder stays, named by the votes commit, or was
+    removed."""
+    fd = _held.pop(folder, None) if folder else None
+    if fd is None:
+        return
+    try:
+        os.remove(os.path.join(folder, WRITER_LOCK))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _writer_dead(lock: Path) -> bool:
+    """True when ``lock`` exists and no process holds it (its apply is gone)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the probe's lock
+    return True
+
+
+def sweep(lakehouse: str | Path, keep: Sequence[str | None] = ()) -> list[str]:
+    """Delete the masks folders that killed applies left in ``lakehouse``'s run folders; return them.
+
+    A folder goes only when it holds a :data:`WRITER_LOCK` file that no process holds (its apply died before it
+    could delete the folder or release it) and it is not in ``keep`` (the folder the votes commit names: an
+    apply killed right after its commit, before its release). Folders without a lock file (a finished apply's,
+    or one a lakelabel before the lock wrote) and those of an apply still running are never touched."""
+    runs = Path(lakehouse) / "_lakelabel" / "runs"
+    if fcntl is None or not runs.is_dir():
+        return []
+    kept = {os.path.realpath(k) for k in keep if k}
+    gone = []
+    for folder in sorted(runs.glob(f"*/{FOLDER_PREFIX}*")):
+        if (not folder.is_dir() or os.path.realpath(folder) in kept or str(folder) in _held
+                or not _writer_dead(folder / WRITER_LOCK)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        gone.append(str(folder))
+    if gone:
+        log.warning("row masks: deleted %d folder(s) that a killed apply or run left: %s", len(gone), ", ".join(gone))
+    return gone
 
 
 def batch_masks(votes: np.ndarray, cardinality: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.runtime import tracking
+from jobs.runtime import signals, tracking
 from jobs.runtime.config import PipelineConfig
 
 __all__ = ["STAGES", "Outcome", "finish", "votes_table"]
@@ -46,8 +46,12 @@ def finish(stage: str, cfg: PipelineConfig, run_id: str, outcome: Outcome) -> di
         try:
             outcome.log()
             status = "FINISHED"
+        except BaseException as err:
+            # SIGTERM or Ctrl-C while the stage logs (after its work, a write's commit included): KILLED, as a run's.
+            status = "KILLED" if signals.stopped_by_signal(err) else "FAILED"
+            raise
         finally:
-            tracking.end_run(cfg, status)
+            tracking.end_run(cfg, status, failing=status != "FINISHED")
     return {
         "run_id": run_id, "stage": stage, "status": "succeeded", "skipped": outcome.skipped,
         "lakehouse": str(cfg.lakehouse_path), "tables": outcome.tables, "counts": outcome.counts, **outcome.details, "mlflow": mlflow,

@@ -24,6 +24,61 @@ def test_batch_masks_set_one_bit_per_vote():
     assert apply_masks.fits(20, 3) and not apply_masks.fits(21, 3)
 
 
+def test_sweep_deletes_only_masks_folders_of_dead_applies(tmp_path):
+    import subprocess
+    import sys
+
+    runs = tmp_path / "lake" / "_lakelabel" / "runs"
+    # An apply killed with its folder half written: the folder and its lock file stay, nobody holds the lock.
+    dead = apply_masks.new_folder(runs / "killed")
+    subprocess.run([sys.executable, "-c", "import os, sys; from jobs import apply_masks; "
+                    "apply_masks.create(sys.argv[1]); open(os.path.join(sys.argv[1], 'part-00000.parquet'), 'w'); "
+                    "os._exit(9)", dead], check=False, cwd=Path(__file__).parents[2])
+    assert (Path(dead) / apply_masks.WRITER_LOCK).exists()
+    # Killed right after its votes commit: unlocked, but the votes name it.
+    named = apply_masks.new_folder(runs / "committed")
+    subprocess.run([sys.executable, "-c", "import os, sys; from jobs import apply_masks; "
+                    "apply_masks.create(sys.argv[1]); os._exit(9)", named], check=False, cwd=Path(__file__).parents[2])
+    running = apply_masks.new_folder(runs / "running")  # an apply of this process, still running
+    apply_masks.create(running)
+    finished = apply_masks.new_folder(runs / "finished")  # a finished apply's (or an older lakelabel's): no lock
+    apply_masks.create(finished)
+    apply_masks.release(finished)
+    assert not (Path(finished) / apply_masks.WRITER_LOCK).exists()
+
+    assert apply_masks.sweep(tmp_path / "lake", [named]) == [dead]
+    assert not Path(dead).exists()
+    assert Path(named).is_dir() and Path(running).is_dir() and Path(finished).is_dir()
+    apply_masks.release(running)
+    assert not (Path(running) / apply_masks.WRITER_LOCK).exists()
+    assert apply_masks.sweep(tmp_path / "lake", [named]) == []
+    assert apply_masks.sweep(tmp_path / "nothing") == []
+
+
+@pytest.mark.spark
+def test_the_masks_a_killed_run_replaced_go_with_the_next_apply(spark, tmp_path):
+    import os
+
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(30)))
+    first = apply_lfs.run(spark, cfg, run_id="one")
+    replaced: list[str] = []  # as `lakelabel run` calls it: the replaced votes' masks wait for retire_masks
+    second = apply_lfs.run(spark, cfg, run_id="two", force=True, replaced_masks=replaced)
+    assert replaced == [first.row_masks["path"]] and Path(replaced[0]).is_dir()
+    # The run is killed (kill -9) in a later stage, before retire_masks: the process's locks go with it.
+    held = getattr(apply_masks, "_held", {})
+    for folder in list(held):
+        os.close(held.pop(folder))
+    third = apply_lfs.run(spark, cfg, run_id="three", force=True)
+    runs = Path(cfg.lakehouse) / "_lakelabel" / "runs"
+    assert sorted(runs.glob("*/row_masks-*")) == [Path(third.row_masks["path"])], (first.row_masks, second.row_masks)
+    # A retry that finds its votes up to date (it writes nothing) sweeps a killed attempt's folder too.
+    killed = apply_masks.new_folder(runs / "four")
+    apply_masks.create(killed)
+    os.close(apply_masks._held.pop(killed))
+    assert apply_lfs.run(spark, cfg, run_id="four").skipped
+    assert sorted(runs.glob("*/row_masks-*")) == [Path(third.row_masks["path"])]
+
+
 def grouped(spark, cfg, applied):
     """The votes grouped by row (the path without masks), as {row_id: (mask, gold)}."""
     source = load_source(spark, cfg.source)

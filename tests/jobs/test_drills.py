@@ -617,3 +617,31 @@ def test_a_copied_lakehouse_mlflow_store_is_refused_before_it_logs_into_the_orig
     tracking.end_run(renamed, "FINISHED")
     store = mlflow.MlflowClient(tracking.tracking_uri(renamed))
     assert store.get_experiment_by_name("after-copy").artifact_location == (copy.lakehouse_path / "mlartifacts").as_uri()
+
+
+@pytest.mark.parametrize("how", ["stage", "train"])
+@pytest.mark.parametrize("stop, status", [("Terminated", "KILLED"), ("Interrupted", "KILLED"), ("RuntimeError", "FAILED")])
+def test_a_signal_while_a_job_logs_to_mlflow_marks_its_run_killed(tmp_path, how, stop, status):
+    """A drill: `lakelabel fit` sent SIGTERM while it logged its model (after `fit: LabelModel in ...`) exited 143,
+    `terminated (SIGTERM)`, but left the run id's MLflow run FAILED, where a run's is KILLED. The stage jobs log
+    through stages.finish, train and analyze through analyze.log_to_run; an error there stays FAILED."""
+    import mlflow
+
+    from jobs import analyze, stages
+    from jobs.runtime import signals
+
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": store})
+    error = getattr(signals, stop, None) or RuntimeError
+
+    def log(*_):
+        raise error()
+
+    with pytest.raises(error):
+        if how == "stage":
+            stages.finish("fit", cfg, "r1", stages.Outcome(skipped=False, seconds=0.0, tables={}, counts={}, log=log))
+        else:
+            analyze.log_to_run(cfg, "r1", log)
+    client = mlflow.MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id])
+    assert [(r.data.tags["lakelabel.run_id"], r.info.status) for r in runs] == [("r1", status)]
