@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -206,9 +207,13 @@ def get_spark(
         # 20 s each (fixed in Spark), without a line on the console: say what the wait is.
         wait = "; an unreachable master takes about a minute to report" if effective.startswith("spark://") else ""
         log.info("starting Spark on master %s%s", effective, wait)
+    before = _child_pids()
     try:
         spark = builder.getOrCreate()
-    except Exception as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
+    except BaseException as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
+        if not isinstance(err, Exception):  # Ctrl-C or SIGTERM while Spark starts: no JVM left running
+            _stop_started_jvm(before)
+            raise
         java = str(getattr(err, "java_exception", None) or "")
         cause = (java or str(err)).strip().splitlines() or [type(err).__name__]
         # Under spark-submit the master is its --master, and its start failure is worded the same way.
@@ -233,6 +238,32 @@ def get_spark(
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
     ship_code(spark)
     return spark
+
+
+def _child_pids() -> set[int]:
+    """The processes this one started (Linux: ``/proc``; elsewhere none are known)."""
+    me, pids = os.getpid(), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if fields[1:2] == [str(me)]:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def _stop_started_jvm(before: set[int]) -> None:
+    """Kill the Spark JVM a start cut short by a signal launched (a drill, session 25: Ctrl-C 2-3 s into a run
+    left a 4 GB JVM running for good). pyspark starts it ignoring SIGINT and forgets it when the signal lands
+    while it waits for the JVM's port file, whose folder it then deletes: the JVM's main thread fails on the
+    missing file before it starts watching for this process's exit, and another thread keeps it up."""
+    for pid in _child_pids() - before:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            log.debug("killed the Spark JVM (pid %d) of the interrupted start", pid)
+        except OSError:
+            pass
 
 
 # What a cluster master that is down, unreachable or not yet up leaves in the session's start-up error

@@ -246,3 +246,60 @@ def test_spark_submit_to_a_master_that_is_down_is_transient_exit_3(tmp_path):
     assert (f"INFO jobs.runtime.session: starting Spark on master spark://127.0.0.1:{port}; an unreachable master "
             "takes about a minute to report") in out
     assert seconds < 200
+
+
+_INTERRUPTED_START = """
+import json, sys
+import pyspark.java_gateway as gateway
+from jobs.runtime.session import get_spark
+
+real, started = gateway.Popen, []
+
+def popen(*args, **kwargs):  # the JVM starts, then Ctrl-C lands while pyspark waits for its port file
+    started.append(real(*args, **kwargs).pid)
+    raise KeyboardInterrupt
+
+gateway.Popen = popen
+try:
+    get_spark("interrupted", master="local[1]")
+except KeyboardInterrupt:
+    print(json.dumps(started))
+    sys.exit(130)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.spark
+def test_ctrl_c_while_spark_starts_leaves_no_jvm(tmp_path):
+    """A drill (session 25): Ctrl-C 2-3 s into a command, while pyspark waited for the JVM it had launched
+    (ignoring SIGINT), exited 130 and left the JVM (-Xmx4g) running for good. The real JVM starts here and the
+    interrupt lands at that moment; the JVM must be gone once the command has exited."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "start.py"
+    script.write_text(_INTERRUPTED_START)
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:  # files: a JVM left running holds a pipe open
+        code = subprocess.run([sys.executable, str(script)], stdout=stdout, stderr=stderr, timeout=120,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()}).returncode
+    assert code == 130, err.read_text()[-2000:]
+    [pid] = json.loads(out.read_text().strip().splitlines()[-1])
+    try:
+        deadline = time.monotonic() + 10
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running(pid), f"the Spark JVM {pid} still runs"
+    finally:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
