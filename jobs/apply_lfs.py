@@ -261,6 +261,7 @@ def run(
         if prior.fingerprint == fingerprint:
             _check_error_budget(prior.lfs, prior.n_rows, cfg.apply.max_error_rate)
             apply_masks.sweep(cfg.lakehouse, [prior.row_masks.get("path")])  # a killed attempt's, as below
+            io.sweep_leftovers(votes_path)  # and its vote files (a write sweeps them first; none follows here)
             version = io.table_version(votes_path)
             log.info("apply: votes up to date for %s and %d LF versions; reusing votes v%s",
                      source.description, len(registry), version)

@@ -310,6 +310,20 @@ def test_killed_driver_leaves_files_that_the_next_run_deletes(spark, tmp_path):
     assert set(runs.glob("*/row_masks-*")) == {Path(after.row_masks["path"])}
     assert not list(runs.glob("*/row_masks-*/_writer.lock"))
 
+    # A retry that finds the votes up to date writes no votes, so no write swept a killed write's files (a drill
+    # found 24 files and a lock file kept until the next change): the apply that reuses the votes sweeps them.
+    from jobs.delta_io.leftovers import LOCK_DIR
+
+    dead = "d" * 32
+    kept = sorted(_parquet_files(votes))[0]
+    stray = votes / f"part-00000-{dead}-0123abcd-0000.c000.snappy.parquet"
+    shutil.copy(next(votes.rglob(kept)), stray)
+    (votes / LOCK_DIR).mkdir(exist_ok=True)
+    (votes / LOCK_DIR / f"{dead}.lock").touch()  # its writer's lock file, held by no process: a killed write
+    again = apply_lfs.run(spark, cfg, run_id="again")
+    assert again.skipped and not stray.exists() and not (votes / LOCK_DIR / f"{dead}.lock").exists()
+    assert _parquet_files(votes) == committed
+
 
 @pytest.mark.slow
 def test_two_runs_on_one_fresh_lakehouse(tmp_path):

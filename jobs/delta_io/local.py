@@ -180,6 +180,14 @@ class LocalDeltaIO:
         dt = self._load(_normalize(path))
         return None if dt is None else dt.version()
 
+    def sweep_leftovers(self, path: str) -> list[str]:
+        """Delete the files killed lakelabel writes left in the table at ``path`` (every write does so first; a
+        job that finds the table up to date and writes nothing calls this, so a kill's files do not wait for the
+        next write); return their paths."""
+        root = _normalize(path)
+        dt = self._load(root)
+        return [] if dt is None else sweep(root, self._write_ids(dt), dt.file_uris())
+
     def describe_table(self, path: str, *, version: int | None = None) -> tuple[str, int]:
         """``(table id, version)`` of a snapshot; raises :class:`SourceReadError` when absent."""
         dt = self._load_for_read(_normalize(path), version)

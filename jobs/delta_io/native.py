@@ -292,6 +292,10 @@ class NativeDeltaIO:
         """The latest version of the Delta table at ``path``, or None when there is no table."""
         return self._latest_version(_native_path(path))
 
+    def sweep_leftovers(self, path: str) -> list[str]:
+        """Nothing to sweep: Delta Spark's writes leave their uncommitted files to ``VACUUM``."""
+        return []
+
     def describe_table(self, path: str, *, version: int | None = None) -> tuple[str, int]:
         """``(table id, version)`` of a snapshot; raises :class:`SourceReadError` when absent."""
         root = _native_path(path)
