@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,26 @@ def check_header(d: Mapping[str, Any]) -> None:
 
 
 def write_model(d: dict[str, Any], params: FittedParams, path: str | Path) -> None:
-    """Write ``d`` (from ``to_dict``) as JSON, or as ``.npz`` when ``path`` ends in ``.npz``."""
+    """Write ``d`` (from ``to_dict``) as JSON, or as ``.npz`` when ``path`` ends in ``.npz``, in one step: a
+    temporary file beside it renamed over ``path``, so a kill or a full disk never leaves a truncated model."""
     path = Path(path)
-    if path.suffix == ".npz":
-        arrays = {}
-        for key in ARRAY_KEYS:
-            a = getattr(params, key)
-            if a is not None:
-                arrays[key] = np.asarray(a, dtype=np.float64)
-            d["params"][key] = None
-        np.savez_compressed(path, __meta__=np.array(json.dumps(d)), **arrays)
-    else:
-        path.write_text(json.dumps(d, allow_nan=False))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            if path.suffix == ".npz":
+                arrays = {}
+                for key in ARRAY_KEYS:
+                    a = getattr(params, key)
+                    if a is not None:
+                        arrays[key] = np.asarray(a, dtype=np.float64)
+                    d["params"][key] = None
+                np.savez_compressed(fh, __meta__=np.array(json.dumps(d)), **arrays)
+            else:
+                fh.write(json.dumps(d, allow_nan=False).encode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_model(path: str | Path) -> dict[str, Any]:

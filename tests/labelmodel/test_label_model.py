@@ -182,6 +182,23 @@ def test_save_load_round_trip(tmp_path, sym3):
         np.testing.assert_array_equal(back.estimated_accuracies(), lm.estimated_accuracies())
     saved = json.loads((tmp_path / "m.json").read_text())
     assert saved["format"] == "lakelabel.labelmodel" and saved["class"] == "LabelModel"
+    # A save that fails midway (a full disk, a kill) leaves the model saved before whole and no other file: it
+    # wrote over the file in place (a drill, session 25).
+    class Unwritable:  # the JSON text, whose writing fails with a full disk
+        def encode(self, *args):
+            raise OSError("No space left on device")
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for name, module, attr, fake in (("m.json", json, "dumps", lambda *a, **k: Unwritable()),
+                                     ("m.npz", np.lib.format, "write_array", full_disk)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(module, attr, fake)
+            with pytest.raises((OSError, TypeError)):
+                lm.save(tmp_path / name)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     with pytest.raises(ValueError, match="not a saved lakelabel label model"):
         LabelModel.from_dict({"format": "pickle"})
 
