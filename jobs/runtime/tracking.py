@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pkgutil
+import socket
 import sqlite3
 import tempfile
 import warnings
@@ -149,18 +150,62 @@ def start_run(cfg: PipelineConfig, run_id: str):
     experiment_id = _experiment_id(mlflow, cfg)
     if mlflow.active_run() is not None:
         mlflow.end_run()
-    stale = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
-                               filter_string=f"tags.`{RUN_TAG}` = '{run_id}' and attributes.status = 'RUNNING'")
-    if stale:
+    running = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
+                                 filter_string="attributes.status = 'RUNNING'")
+    stale = [r for r in running if r.data.tags.get(RUN_TAG) == run_id]
+    dead = [r for r in running if r not in stale and RUN_TAG in r.data.tags
+            and _process_gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
+    if stale or dead:
         client = mlflow.MlflowClient()
         for earlier in stale:
             client.set_tag(earlier.info.run_id, "lakelabel.ended_by",
                            "a later attempt of this run started; this one ended without ending its MLflow run "
                            "(killed: SIGKILL, out of memory)")
             client.set_terminated(earlier.info.run_id, status="KILLED")
+        for gone in dead:
+            client.set_tag(gone.info.run_id, "lakelabel.ended_by",
+                           "its process is gone and it never ended its MLflow run (killed: SIGKILL, out of memory); "
+                           f"marked by run {run_id}")
+            client.set_terminated(gone.info.run_id, status="KILLED")
+    if stale:
         log.warning("MLflow run(s) %s of an earlier attempt of run %s were still RUNNING (that process was killed "
                     "without a chance to end them): marked KILLED", ", ".join(r.info.run_id for r in stale), run_id)
-    return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id})
+    if dead:
+        log.warning("MLflow run(s) %s (lakelabel runs %s) were still RUNNING though their process on this machine is "
+                    "gone (killed without a chance to end them; a retry under another run id): marked KILLED",
+                    ", ".join(r.info.run_id for r in dead), ", ".join(sorted({r.data.tags[RUN_TAG] for r in dead})))
+    return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id, PROCESS_TAG: _process()})
+
+
+# The process that has a run open, "host pid start-time": a later run on the same host tells a run whose process
+# was killed (SIGKILL) from one still running, also under another run id (an orchestrator's retry gets a new one).
+PROCESS_TAG = "lakelabel.process"
+
+
+def _process(pid: int | None = None) -> str:
+    """``"host pid start"`` of process ``pid`` (this one); ``start``: its start time in clock ticks since boot
+    (Linux ``/proc``; "" elsewhere), so a pid the system gave to a later process does not pass for it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()} {pid} {_started(pid) or ''}".strip()
+
+
+def _started(pid: int) -> str | None:
+    """Process ``pid``'s start time (``/proc/<pid>/stat`` field 22), None when it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state), after the process name
+    except OSError:
+        return None
+    return None if len(fields) < 20 or fields[0] == "Z" else fields[19]
+
+
+def _process_gone(tag: str | None) -> bool:
+    """True only when ``tag`` (:data:`PROCESS_TAG`) names a process of this host that no longer runs: its pid
+    is gone or now another process's. Other hosts, and hosts without ``/proc``, are never judged."""
+    parts = (tag or "").split()
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() or not Path("/proc/self").exists():
+        return False
+    return _started(int(parts[1])) != parts[2]
 
 
 def attach_run(cfg: PipelineConfig, run_id: str):
@@ -186,7 +231,9 @@ def attach_run(cfg: PipelineConfig, run_id: str):
             # start_run(run_id=...) refuses a run outside the process's active experiment, which an
             # earlier job in this process (a notebook, a test) may have set to another one.
             mlflow.set_experiment(experiment_id=experiment.experiment_id)
-            return mlflow.start_run(run_id=found[0].info.run_id)
+            run = mlflow.start_run(run_id=found[0].info.run_id)
+            mlflow.set_tag(PROCESS_TAG, _process())  # this stage job's process has it open now
+            return run
     return start_run(cfg, run_id)
 
 

@@ -550,6 +550,44 @@ def test_a_signal_after_a_stage_commit_says_the_commit_stands(capsys, monkeypatc
         "(MLflow, summary) may be incomplete: rerun the command with the same --run-id to complete it")
 
 
+def test_a_run_marks_killed_the_mlflow_run_of_a_dead_process_under_another_run_id(tmp_path, caplog):
+    """After SIGKILL, a retry under a new run id (Airflow gives each try one) left the killed attempt's MLflow run
+    RUNNING for ever (a drill, session 25). Runs record their process (host, pid, start time); a new run marks
+    KILLED the RUNNING runs whose process on this host is gone, and leaves a live process's and another host's."""
+    import signal
+    import subprocess
+
+    import mlflow
+
+    from jobs.runtime import tracking
+
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": store})
+    first = tracking.start_run(cfg, "setup")
+    assert first.data.tags[tracking.PROCESS_TAG] == tracking._process()
+    tracking.end_run(cfg, "FINISHED")
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id
+    sleeper = subprocess.Popen(["sleep", "60"])
+    killed = tracking._process(sleeper.pid)  # a run's process, then kill -9
+    sleeper.send_signal(signal.SIGKILL)
+    sleeper.wait()
+    # "untagged": a run a lakelabel before the tag left
+    runs = {name: client.create_run(experiment, tags={"lakelabel.run_id": name,
+                                                      **({tracking.PROCESS_TAG: process} if process else {})}).info.run_id
+            for name, process in (("killed", killed), ("alive", tracking._process()),
+                                  ("elsewhere", f"another-host {sleeper.pid} 1"), ("untagged", None))}  # fmt: skip
+    new = tracking.start_run(cfg, "retry-2").info.run_id
+    try:
+        status = {name: client.get_run(run).info.status for name, run in runs.items()}
+        assert status == {"killed": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING", "untagged": "RUNNING"}
+        assert "its process is gone" in client.get_run(runs["killed"]).data.tags["lakelabel.ended_by"]
+        assert f"MLflow run(s) {runs['killed']} (lakelabel runs killed) were still RUNNING" in caplog.text
+        assert client.get_run(new).info.status == "RUNNING"
+    finally:
+        tracking.end_run(cfg, "FINISHED")
+
+
 def test_a_retry_marks_the_mlflow_run_of_a_killed_attempt_killed(tmp_path, caplog):
     """SIGKILL (a timeout's kill -9, the out-of-memory killer) gives lakelabel no chance to end its MLflow run,
     which stayed RUNNING for ever. The next attempt of the same run id (an orchestrator's retry) marks it KILLED;
