@@ -231,9 +231,10 @@ def attach_run(cfg: PipelineConfig, run_id: str):
             # start_run(run_id=...) refuses a run outside the process's active experiment, which an
             # earlier job in this process (a notebook, a test) may have set to another one.
             mlflow.set_experiment(experiment_id=experiment.experiment_id)
-            run = mlflow.start_run(run_id=found[0].info.run_id)
-            mlflow.set_tag(PROCESS_TAG, _process())  # this stage job's process has it open now
-            return run
+            # This stage job's process has it open now: tagged before it is RUNNING again, so that no other run
+            # sees it RUNNING under the previous stage's (ended) process and marks it KILLED.
+            mlflow.MlflowClient().set_tag(found[0].info.run_id, PROCESS_TAG, _process())
+            return mlflow.start_run(run_id=found[0].info.run_id)
     return start_run(cfg, run_id)
 
 
