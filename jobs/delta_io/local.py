@@ -99,17 +99,19 @@ def cancel_jobs(spark: Any, group: str, wait_seconds: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def job_group(spark: Any, name: str) -> Iterator[None]:
-    """Run the block's Spark jobs in a job group of their own (the stage's group id, then ``name`` and a random
-    suffix; the stage's put back after): when the block raises (a failed task, Ctrl-C, SIGTERM), the group is
-    cancelled and its tasks waited for (:func:`cancel_jobs`) before the error goes on, so the caller's cleanup
-    deletes files no task still writes. Without a SparkContext (Spark Connect) the block just runs."""
+    """Run the block's Spark jobs in a job group: when the block raises (a failed task, Ctrl-C, SIGTERM), the group
+    is cancelled and its tasks waited for (:func:`cancel_jobs`) before the error goes on, so the caller's cleanup
+    deletes files no task still writes. The group is the stage's (``lakelabel:apply``, set by
+    :func:`jobs.runtime.session.describe`: its earlier jobs have ended, and the progress lines count its tasks),
+    else one of its own (``lakelabel:<name>-<random>``, cleared after). Without a SparkContext (Spark Connect) the
+    block just runs."""
     try:
         sc = spark.sparkContext
         previous = sc.getLocalProperty(_JOB_GROUP)
     except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
         yield
         return
-    group = f"{previous or 'lakelabel'}:{name}-{uuid.uuid4().hex[:8]}"
+    group = previous or f"lakelabel:{name}-{uuid.uuid4().hex[:8]}"
     sc.setLocalProperty(_JOB_GROUP, group)
     try:
         yield

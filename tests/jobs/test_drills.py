@@ -471,6 +471,8 @@ def test_progress_lines_while_apply_runs(spark, tmp_path, caplog, monkeypatch):
     assert lines, "no progress line during a 4 s apply"
     for line in lines:
         assert re.fullmatch(r"apply: [\d,]+ of 40 rows done \([\d,]+ rows/s\), \d+ of \d+ tasks finished, \d+s", line), line
+    # The tasks counted are the LF pass's (the write's job in the stage's job group): "0 of 0" said none ran.
+    assert all(not line.endswith(tuple(f" of 0 tasks finished, {n}s" for n in range(100))) for line in lines), lines
 
 
 def test_a_signal_whose_cancelled_collect_raises_another_error_is_still_the_signal(spark, tmp_path, capsys,
