@@ -24,6 +24,7 @@ folder), a folder deleted since, a worker that could not write its file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -93,17 +94,25 @@ def hold(folder: str | None, lakehouse: str | Path) -> None:
 
 
 def _hold(folder: str) -> None:
+    """Put a locked :data:`WRITER_LOCK` into ``folder`` unless one is there (another process's): the file is made
+    and locked under a temporary name and then linked into place, so a sweep never sees it unlocked; the lock
+    is never waited for."""
     if fcntl is None:
         return
+    tmp = os.path.join(folder, f"{WRITER_LOCK}.{uuid.uuid4().hex[:12]}")
     try:
-        fd = os.open(os.path.join(folder, WRITER_LOCK), os.O_CREAT | os.O_WRONLY, 0o644)
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except OSError:  # no lock: the folder is never swept, as before
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.link(tmp, os.path.join(folder, WRITER_LOCK))  # fails when a lock file is there already
     except OSError:
         os.close(fd)
         return
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
     _held[folder] = fd
 
 
@@ -123,18 +132,21 @@ def release(folder: str | None) -> None:
 
 
 def _writer_dead(lock: Path) -> bool:
-    """True when ``lock`` exists and no process holds it (its apply is gone)."""
+    """True when ``lock`` exists and no process holds it (its apply is gone). The lock taken must be the file's
+    still there: an apply that released its folder (the file removed, then the lock dropped) between this open
+    and this lock is not dead."""
     try:
         fd = os.open(lock, os.O_RDONLY)
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held = os.fstat(fd)
+        return held.st_nlink > 0 and held.st_ino == os.stat(lock).st_ino
     except OSError:
         return False
     finally:
         os.close(fd)  # closing releases the probe's lock
-    return True
 
 
 def sweep(lakehouse: str | Path, keep: Sequence[str | None] = ()) -> list[str]:

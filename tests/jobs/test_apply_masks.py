@@ -55,6 +55,56 @@ def test_sweep_deletes_only_masks_folders_of_dead_applies(tmp_path):
     assert apply_masks.sweep(tmp_path / "nothing") == []
 
 
+def test_a_sweep_racing_a_live_apply_keeps_its_folder(tmp_path, monkeypatch):
+    """A review: a sweep that opened a lock file just before its apply released the folder (file removed, lock
+    dropped) then got the lock and deleted the folder the apply's votes had just named; a lock file made and
+    then locked was unlocked for a moment; holding a folder another process holds waited for that process."""
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "lake" / "_lakelabel" / "runs"
+    mine = apply_masks.new_folder(runs / "mine")
+    apply_masks.create(mine)
+    assert [f.name for f in Path(mine).iterdir()] == [apply_masks.WRITER_LOCK]  # no temporary file left
+    apply_masks.release(mine)
+
+    def live_apply(folder):  # another process's apply: holds its folder, releases it when told
+        code = ("import sys, time; from jobs import apply_masks; apply_masks.create(sys.argv[1]); "
+                "print('held', flush=True); sys.stdin.readline(); apply_masks.release(sys.argv[1]); "
+                "print('released', flush=True); time.sleep(30)")
+        proc = subprocess.Popen([sys.executable, "-c", code, folder], cwd=Path(__file__).parents[2],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    other = apply_masks.new_folder(runs / "other")
+    holder = live_apply(other)
+    try:
+        started = time.monotonic()
+        apply_masks.hold(other, tmp_path / "lake")  # returns at once, takes nothing over
+        assert time.monotonic() - started < 5 and other not in apply_masks._held
+        assert sorted(f.name for f in Path(other).iterdir()) == [apply_masks.WRITER_LOCK]
+        real_open = apply_masks.os.open
+
+        def open_then_release(path, *args, **kwargs):  # the apply releases right after the sweep's open
+            fd = real_open(path, *args, **kwargs)
+            if str(path) == str(Path(other) / apply_masks.WRITER_LOCK):
+                holder.stdin.write("release\n")
+                holder.stdin.flush()
+                assert holder.stdout.readline().strip() == "released"
+            return fd
+
+        monkeypatch.setattr(apply_masks.os, "open", open_then_release)
+        assert apply_masks.sweep(tmp_path / "lake") == [] and Path(other).is_dir()
+    finally:
+        monkeypatch.undo()
+        holder.kill()
+        holder.wait()
+    assert not (Path(other) / apply_masks.WRITER_LOCK).exists()  # released: a finished apply's folder stays
+    assert apply_masks.sweep(tmp_path / "lake") == [] and Path(other).is_dir()
+
+
 @pytest.mark.spark
 def test_the_masks_a_killed_run_replaced_go_with_the_next_apply(spark, tmp_path):
     import os
