@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from jobs import aggregate, apply_masks
 from jobs.apply_masks import MASK
 from jobs.delta_io.sources import Source
+from jobs.runtime import signals
 from jobs.multitask_labels import dense_votes
 from jobs.vote_groups import group_codes, partitions_for, vote_codes
 
@@ -63,6 +64,8 @@ def write_into(votes: DataFrame, source: Source, lf_names: Sequence[str], label_
         log.info("apply: row masks built by grouping the votes by row into %s (%.1fs)", folder,
                  time.perf_counter() - started)
     except Exception as err:  # noqa: BLE001 - the votes are what must be committed; an interrupt is not caught
+        if signals.stopped_by_signal(err):  # SIGTERM's cancelling made the job raise its own error: stop
+            raise
         log.warning("apply: row masks not built from the votes (%s); aggregate and write will group the votes", err)
         apply_masks.remove(folder, lakehouse)
 

@@ -299,6 +299,18 @@ def test_a_failed_or_interrupted_lf_edit_leaves_no_masks(spark, tmp_path, monkey
             pipeline.run(spark, fewer, run_id="g4")
     unchanged(committed=True)
 
+    # SIGTERM during the grouping, whose cancelled job raises its own error (as a collect does): the apply stops,
+    # it does not commit without masks and exit 0 (a review).
+    from jobs.runtime import signals
+
+    with monkeypatch.context() as mp:
+        mp.setattr(grouped_masks, "write", lambda *a: (_ for _ in ()).throw(
+            RuntimeError("Job 9 cancelled as part of cancellation of all jobs")))
+        mp.setattr(signals, "_signalled", "terminated")  # what the handler records before it cancels the jobs
+        with pytest.raises(RuntimeError, match="cancelled as part of cancellation"):
+            apply_lfs.run(spark, fewer, run_id="g6")
+    unchanged(committed=True)
+
     # A grouping that fails: the apply goes on without masks (aggregate and write group the votes).
     with monkeypatch.context() as mp:
         mp.setattr(grouped_masks, "write", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
