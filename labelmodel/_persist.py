@@ -53,6 +53,7 @@ def write_model(d: dict[str, Any], params: FittedParams, path: str | Path) -> No
     """Write ``d`` (from ``to_dict``) as JSON, or as ``.npz`` when ``path`` ends in ``.npz``, in one step: a
     temporary file beside it renamed over ``path``, so a kill or a full disk never leaves a truncated model."""
     path = Path(path)
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path  # a link to the model stays a link
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -66,6 +67,8 @@ def write_model(d: dict[str, Any], params: FittedParams, path: str | Path) -> No
                 np.savez_compressed(fh, __meta__=np.array(json.dumps(d)), **arrays)
             else:
                 fh.write(json.dumps(d, allow_nan=False).encode())
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the rename makes it the model (a power loss)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -45,7 +45,8 @@ except ImportError:  # Windows: no flock, no sweeping
     fcntl = None  # type: ignore[assignment]
 
 
-def _local(root: str) -> bool:
+def local_root(root: str) -> bool:
+    """Whether ``root`` (a normalized table path) is a local folder whose leftovers can be swept."""
     return fcntl is not None and root.startswith("/")
 
 
@@ -57,7 +58,7 @@ class WriterLock:
         self.fd: int | None = None
 
     def __enter__(self) -> WriterLock:
-        if not _local(str(self.path)):
+        if not local_root(str(self.path)):
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Lock a temporary name, then rename: a sweeper never sees the final name unlocked.
@@ -123,7 +124,7 @@ def sweep(root: str, committed_write_ids: Iterable[str], referenced: Iterable[st
     referenced : iterable of str
         Absolute paths of the files the current snapshot references.
     """
-    if not _local(root) or not os.path.isdir(root):
+    if not local_root(root) or not os.path.isdir(root):
         return []
     committed, keep = set(committed_write_ids), {os.path.abspath(p) for p in referenced}
     locks = Path(root) / LOCK_DIR
@@ -168,7 +169,7 @@ def delete_strays(root: str, write_id: str, committed: Iterable[str]) -> list[st
 
     A task attempt killed before Spark retried it leaves a partial file named with the write id.
     """
-    if not _local(root) or not os.path.isdir(root):
+    if not local_root(root) or not os.path.isdir(root):
         return []
     keep = {os.path.normpath(os.path.join(root, rel)) for rel in committed}
     deleted = []

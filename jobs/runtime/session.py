@@ -241,14 +241,15 @@ def get_spark(
 
 
 def _child_pids() -> set[int]:
-    """The processes this one started (Linux: ``/proc``; elsewhere none are known)."""
+    """The Spark launchers and JVMs this process started (Linux: ``/proc``; elsewhere none are known)."""
     me, pids = os.getpid(), set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, ...
+            spark = b"spark" in (stat.parent / "cmdline").read_bytes()  # spark-submit, then the JVM it execs
         except (OSError, IndexError):
             continue
-        if fields[1:2] == [str(me)]:
+        if fields[1:2] == [str(me)] and spark:
             pids.add(int(stat.parent.name))
     return pids
 
@@ -257,13 +258,23 @@ def _stop_started_jvm(before: set[int]) -> None:
     """Kill the Spark JVM a start cut short by a signal launched (a drill, session 25: Ctrl-C 2-3 s into a run
     left a 4 GB JVM running for good). pyspark starts it ignoring SIGINT and forgets it when the signal lands
     while it waits for the JVM's port file, whose folder it then deletes: the JVM's main thread fails on the
-    missing file before it starts watching for this process's exit, and another thread keeps it up."""
-    for pid in _child_pids() - before:
+    missing file before it starts watching for this process's exit, and another thread keeps it up. When pyspark
+    kept the gateway (the signal came later in the start), it is forgotten too, so that a next start in this
+    process (a notebook) launches a new JVM instead of calling the dead one."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None) if gateway is not None else None
+    pids = ({proc.pid} if proc is not None and proc.poll() is None else set()) | (_child_pids() - before)
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
             log.debug("killed the Spark JVM (pid %d) of the interrupted start", pid)
         except OSError:
             pass
+    if gateway is not None and proc is not None and proc.pid in pids and SparkContext._active_spark_context is None:
+        SparkContext._gateway = None
+        SparkContext._jvm = None
 
 
 # What a cluster master that is down, unreachable or not yet up leaves in the session's start-up error

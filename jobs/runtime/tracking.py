@@ -177,16 +177,32 @@ def start_run(cfg: PipelineConfig, run_id: str):
     return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id, PROCESS_TAG: _process()})
 
 
-# The process that has a run open, "host pid start-time": a later run on the same host tells a run whose process
-# was killed (SIGKILL) from one still running, also under another run id (an orchestrator's retry gets a new one).
+# The process that has a run open, "host boot pid-namespace pid start-time": a later run in the same system tells a
+# run whose process was killed (SIGKILL) from one still running, also under another run id (an orchestrator's
+# retry gets a new one). The boot id and the pid namespace keep containers that share a host name (host
+# networking) and a rebooted machine from judging each other's pids.
 PROCESS_TAG = "lakelabel.process"
 
 
 def _process(pid: int | None = None) -> str:
-    """``"host pid start"`` of process ``pid`` (this one); ``start``: its start time in clock ticks since boot
-    (Linux ``/proc``; "" elsewhere), so a pid the system gave to a later process does not pass for it."""
+    """``"host boot pidns pid start"`` of process ``pid`` (default this one); ``start``: its start time in clock
+    ticks since boot, so a pid the system gave to a later process does not pass for it. Without Linux's
+    ``/proc``, the fields it gives are "-" (such a run is never judged)."""
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()} {pid} {_started(pid) or ''}".strip()
+    return " ".join([socket.gethostname(), *_system(), str(pid), _started(pid) or "-"])
+
+
+def _system() -> list[str]:
+    """This system's boot id and this process's pid namespace ("-" when unknown)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "-"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "-"
+    return [boot.replace(" ", "") or "-", namespace.replace(" ", "") or "-"]
 
 
 def _started(pid: int) -> str | None:
@@ -194,18 +210,21 @@ def _started(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state), after the process name
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError:  # hidden (/proc mounted with hidepid), unreadable: not known to be gone
+        return "?"
     return None if len(fields) < 20 or fields[0] == "Z" else fields[19]
 
 
 def _process_gone(tag: str | None) -> bool:
-    """True only when ``tag`` (:data:`PROCESS_TAG`) names a process of this host that no longer runs: its pid
-    is gone or now another process's. Other hosts, and hosts without ``/proc``, are never judged."""
+    """True only when ``tag`` (:data:`PROCESS_TAG`) names a process of this system (host, boot and pid namespace)
+    that no longer runs: its pid is gone, a zombie, or now another process's. Anything else is never judged."""
     parts = (tag or "").split()
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() or not Path("/proc/self").exists():
+    if len(parts) != 5 or "-" in parts or parts[:3] != [socket.gethostname(), *_system()] or not parts[3].isdigit():
         return False
-    return _started(int(parts[1])) != parts[2]
+    now = _started(int(parts[3]))
+    return now != "?" and now != parts[4]
 
 
 def attach_run(cfg: PipelineConfig, run_id: str):

@@ -557,6 +557,7 @@ def test_a_run_marks_killed_the_mlflow_run_of_a_dead_process_under_another_run_i
     RUNNING for ever (a drill, session 25). Runs record their process (host, pid, start time); a new run marks
     KILLED the RUNNING runs whose process on this host is gone, and leaves a live process's and another host's."""
     import signal
+    import socket
     import subprocess
 
     import mlflow
@@ -578,11 +579,14 @@ def test_a_run_marks_killed_the_mlflow_run_of_a_dead_process_under_another_run_i
     runs = {name: client.create_run(experiment, tags={"lakelabel.run_id": name,
                                                       **({tracking.PROCESS_TAG: process} if process else {})}).info.run_id
             for name, process in (("killed", killed), ("alive", tracking._process()),
-                                  ("elsewhere", f"another-host {sleeper.pid} 1"), ("untagged", None))}  # fmt: skip
+                                  ("elsewhere", killed.replace(socket.gethostname(), "another-host", 1)),
+                                  ("other-namespace", " ".join(killed.split()[:2] + ["pid:[1]"] + killed.split()[3:])),
+                                  ("untagged", None))}  # fmt: skip
     new = tracking.start_run(cfg, "retry-2").info.run_id
     try:
         status = {name: client.get_run(run).info.status for name, run in runs.items()}
-        assert status == {"killed": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING", "untagged": "RUNNING"}
+        assert status == {"killed": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING", "other-namespace": "RUNNING",
+                          "untagged": "RUNNING"}
         assert "its process is gone" in client.get_run(runs["killed"]).data.tags["lakelabel.ended_by"]
         assert f"MLflow run(s) {runs['killed']} (lakelabel runs killed) were still RUNNING" in caplog.text
         assert client.get_run(new).info.status == "RUNNING"
