@@ -131,24 +131,6 @@ def release(folder: str | None) -> None:
         os.close(fd)
 
 
-def _writer_dead(lock: Path) -> bool:
-    """True when ``lock`` exists and no process holds it (its apply is gone). The lock taken must be the file's
-    still there: an apply that released its folder (the file removed, then the lock dropped) between this open
-    and this lock is not dead."""
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held = os.fstat(fd)
-        return held.st_nlink > 0 and held.st_ino == os.stat(lock).st_ino
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing releases the probe's lock
-
-
 def sweep(lakehouse: str | Path, keep: Sequence[str | None] = ()) -> list[str]:
     """Delete the masks folders that killed applies left in ``lakehouse``'s run folders; return them.
 
@@ -156,6 +138,8 @@ def sweep(lakehouse: str | Path, keep: Sequence[str | None] = ()) -> list[str]:
     could delete the folder or release it) and it is not in ``keep`` (the folder the votes commit names: an
     apply killed right after its commit, before its release). Folders without a lock file (a finished apply's,
     or one a lakelabel before the lock wrote) and those of an apply still running are never touched."""
+    from jobs.delta_io.leftovers import writer_dead  # the driver's (the tasks import this module too)
+
     runs = Path(lakehouse) / "_lakelabel" / "runs"
     if fcntl is None or not runs.is_dir():
         return []
@@ -163,7 +147,7 @@ def sweep(lakehouse: str | Path, keep: Sequence[str | None] = ()) -> list[str]:
     gone = []
     for folder in sorted(runs.glob(f"*/{FOLDER_PREFIX}*")):
         if (not folder.is_dir() or os.path.realpath(folder) in kept or str(folder) in _held
-                or not _writer_dead(folder / WRITER_LOCK)):
+                or not writer_dead(folder / WRITER_LOCK)):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         gone.append(str(folder))

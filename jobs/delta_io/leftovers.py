@@ -97,19 +97,22 @@ def _has_files_of(root: Path, write_id: str) -> bool:
     return False
 
 
-def _writer_dead(lock: Path) -> bool:
-    """True when ``lock`` exists and no process holds it (its writer is gone)."""
+def writer_dead(lock: Path) -> bool:
+    """True when the lock file ``lock`` exists and no process holds it (its writer is gone). The lock taken must
+    be the file's still there: a writer that ended (its lock file removed, then the lock dropped) between this
+    open and this lock is not dead (a review: its folder was swept)."""
     try:
         fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
+    except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        held = os.fstat(fd)
+        return held.st_nlink > 0 and held.st_ino == os.stat(lock).st_ino
+    except OSError:
         return False
     finally:
         os.close(fd)  # closing releases the probe's lock
-    return True
 
 
 def sweep(root: str, committed_write_ids: Iterable[str], referenced: Iterable[str]) -> list[str]:
@@ -139,7 +142,7 @@ def sweep(root: str, committed_write_ids: Iterable[str], referenced: Iterable[st
             write_id = match["write_id"]
             lock = locks / f"{write_id}.lock"
             if write_id not in dead_cache:
-                dead_cache[write_id] = _writer_dead(lock) if lock.exists() else None
+                dead_cache[write_id] = writer_dead(lock) if lock.exists() else None
             dead = dead_cache[write_id]
             if dead is None:  # no lock file: only long-abandoned files
                 try:
@@ -157,7 +160,7 @@ def sweep(root: str, committed_write_ids: Iterable[str], referenced: Iterable[st
             (locks / f"{write_id}.lock").unlink(missing_ok=True)
     if locks.is_dir():  # lock files of dead writers that left no data file
         for lock in locks.glob("*.lock"):
-            if lock.stem not in dead_cache and _writer_dead(lock):
+            if lock.stem not in dead_cache and writer_dead(lock):
                 lock.unlink(missing_ok=True)
     if deleted:
         log.warning("deleted %d file(s) that a killed lakelabel write left in %s (never committed)", len(deleted), root)
