@@ -25,6 +25,7 @@ The lock needs a local or mounted filesystem with ``flock`` (NFSv4 has it); on o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -162,6 +163,8 @@ def sweep(root: str, committed_write_ids: Iterable[str], referenced: Iterable[st
         for lock in locks.glob("*.lock"):
             if lock.stem not in dead_cache and writer_dead(lock):
                 lock.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # empty now: as a writer leaves it (WriterLock)
+            locks.rmdir()
     if deleted:
         log.warning("deleted %d file(s) that a killed lakelabel write left in %s (never committed)", len(deleted), root)
     return deleted

@@ -152,7 +152,8 @@ def start_run(cfg: PipelineConfig, run_id: str):
         mlflow.end_run()
     running = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
                                  filter_string="attributes.status = 'RUNNING'")
-    stale = [r for r in running if r.data.tags.get(RUN_TAG) == run_id]
+    # The same run id's: an earlier attempt (a retry), unless its process is known to run still (two at once).
+    stale = [r for r in running if r.data.tags.get(RUN_TAG) == run_id and not _process_alive(r.data.tags.get(PROCESS_TAG))]
     dead = [r for r in running if r not in stale and RUN_TAG in r.data.tags
             and _process_gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
     if stale or dead:
@@ -215,6 +216,14 @@ def _started(pid: int) -> str | None:
     except OSError:  # hidden (/proc mounted with hidepid), unreadable: not known to be gone
         return "?"
     return None if len(fields) < 20 or fields[0] == "Z" else fields[19]
+
+
+def _process_alive(tag: str | None) -> bool:
+    """True only when ``tag`` names a process of this system that still runs (the same start time)."""
+    parts = (tag or "").split()
+    if len(parts) != 5 or "-" in parts or parts[:3] != [socket.gethostname(), *_system()] or not parts[3].isdigit():
+        return False
+    return _started(int(parts[3])) in (parts[4], "?")
 
 
 def _process_gone(tag: str | None) -> bool:

@@ -611,8 +611,12 @@ def test_a_retry_marks_the_mlflow_run_of_a_killed_attempt_killed(tmp_path, caplo
     # What killed processes leave: runs created and never ended
     first, other = (client.create_run(experiment, tags={"lakelabel.run_id": rid}).info.run_id
                     for rid in ("nightly-7", "nightly-8"))
+    # The same run id running now in a live process (two at once): not an earlier attempt (a drill)
+    live = client.create_run(experiment, tags={"lakelabel.run_id": "nightly-7",
+                                               tracking.PROCESS_TAG: tracking._process()}).info.run_id
     retry = tracking.start_run(cfg, "nightly-7").info.run_id
     try:
+        assert client.get_run(live).info.status == "RUNNING"
         assert client.get_run(first).info.status == "KILLED"
         assert "a later attempt of this run started" in client.get_run(first).data.tags["lakelabel.ended_by"]
         assert client.get_run(other).info.status == "RUNNING"
