@@ -59,6 +59,31 @@ def text_columns(registry: LFRegistry) -> list[str]:
     return sorted(cols)
 
 
+def _few_row_groups(df: DataFrame, cores: int) -> bool:
+    """True when ``df`` reads fewer than ``cores`` local Parquet files holding fewer than ``cores`` row groups in
+    all (from their footers); False when it cannot tell (other formats split by bytes, remote files are left)."""
+    from urllib.parse import unquote, urlparse
+
+    import pyarrow.parquet as pq
+
+    try:
+        files = df.inputFiles()
+    except Exception:  # noqa: BLE001 - not a file source (a table of another catalog, an in-memory frame)
+        return False
+    if not files or len(files) >= cores:
+        return False
+    groups = 0
+    for uri in files:
+        parsed = urlparse(uri)
+        if parsed.scheme not in ("", "file") or not parsed.path.endswith(".parquet"):
+            return False
+        try:
+            groups += pq.ParquetFile(unquote(parsed.path)).metadata.num_row_groups
+        except (OSError, ValueError, pa.ArrowException):
+            return False
+    return groups < cores
+
+
 def check_lf_source(source: Source, registry: LFRegistry) -> int:
     """:func:`~jobs.delta_io.sources.check_source` for ``registry``'s LFs (the columns they read, text
     columns as strings, ids unique and not null): a source scored on but never applied to, such as
@@ -127,10 +152,12 @@ def vote_function(
         prepared = df.select(*select)
     except AnalysisException as err:
         raise ConfigError(spark_lf_error(df, spark_columns, err, "LF", "the LF's condition")) from None
-    # LFs are CPU-bound: a source with fewer input splits than cores (one small file, one
-    # Parquet row group) would run on one core, so spread it out first.
+    # LFs are CPU-bound: a source with fewer input splits than cores (one small file) would run on one core, so
+    # spread it out first. So would fewer Parquet row groups than cores, whatever the splits: Spark cuts a file
+    # into byte ranges, but only the one holding a row group's middle reads it (one pandas-written file of 1M
+    # rows, one row group: 3 splits, one of them with every row).
     cores = df.sparkSession.sparkContext.defaultParallelism
-    if prepared.rdd.getNumPartitions() < cores:
+    if prepared.rdd.getNumPartitions() < cores or _few_row_groups(df, cores):
         prepared = prepared.repartition(cores)
     id_type = to_arrow_type(df.schema[id_col].dataType)
     schema = votes_schema(id_type) if run_id is None else votes_table_schema(id_type)

@@ -82,11 +82,23 @@ def test_local_cores_and_balanced_file_splits(spark, tmp_path):
     # The suite's local[2] session: at least 4 file splits per core, so one big file is not one task.
     assert spark.conf.get("spark.sql.files.minPartitionNum") == "8"
     import pyarrow as pa
+    import pyarrow.csv  # noqa: F401 (pa.csv)
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"x": list(range(3_000_000))}), tmp_path / "big.parquet", row_group_size=100_000)
     # 3M longs in ~100 row groups: more than the 2 splits Spark's default (bytes per core) would make.
     assert spark.read.parquet(str(tmp_path / "big.parquet")).rdd.getNumPartitions() > 2
+    # One row group (a pandas-written file of up to 1M rows): as many splits, but one of them reads every row, so
+    # the LF pass spreads the rows over the cores itself (it ran on one core: its check counted the splits only).
+    from jobs.lf_pass import _few_row_groups
+
+    pq.write_table(pa.table({"x": list(range(3_000_000))}), tmp_path / "one.parquet", row_group_size=4_000_000)
+    one = spark.read.parquet(str(tmp_path / "one.parquet"))
+    assert one.rdd.getNumPartitions() >= 2 and sorted(one.rdd.glom().map(len).collect())[-2] == 0
+    assert _few_row_groups(one, 2)
+    assert not _few_row_groups(spark.read.parquet(str(tmp_path / "big.parquet")), 2)
+    pa.csv.write_csv(pa.table({"x": [1, 2]}), tmp_path / "one.csv")
+    assert not _few_row_groups(spark.read.csv(str(tmp_path / "one.csv"), header=True), 2)  # split by bytes
 
 
 def test_a_notebooks_own_local_session_runs_the_executors_with_this_python(spark, monkeypatch):
