@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -10,7 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from lf_library.errors import ConfigError, TransientError
 
@@ -209,7 +210,8 @@ def get_spark(
         log.info("starting Spark on master %s%s", effective, wait)
     before = _child_pids()
     try:
-        spark = builder.getOrCreate()
+        with _own_sigint_kept():
+            spark = builder.getOrCreate()
     except BaseException as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
         if not isinstance(err, Exception):  # Ctrl-C or SIGTERM while Spark starts: no JVM left running
             _stop_started_jvm(before)
@@ -238,6 +240,33 @@ def get_spark(
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
     ship_code(spark)
     return spark
+
+
+@contextlib.contextmanager
+def _own_sigint_kept() -> Iterator[None]:
+    """While Spark starts, keep lakelabel's SIGINT handler (:mod:`jobs.runtime.signals`) when it is installed:
+    the SparkContext installs pyspark's own, whose ``cancelAllJobs`` on Ctrl-C goes through the connection the
+    start still holds and fails ("reentrant call"): a Ctrl-C 3-5.5 s into a command exited 1 with a Py4JError
+    (a drill, 11 of 12 tries), not 130. Ours frees that connection first (and the command puts it back after the
+    start anyway); a notebook, which has not installed ours, keeps pyspark's."""
+    from jobs.runtime import signals
+
+    own = signal.getsignal(signal.SIGINT)
+    if own is not signals._on_signal:
+        yield
+        return
+    install = signal.signal
+
+    def keep_own(signum, handler):  # pyspark's is left out; lakelabel's own changes (a second Ctrl-C's) go through
+        if signum == signal.SIGINT and getattr(handler, "__module__", "").startswith("pyspark"):
+            return own
+        return install(signum, handler)
+
+    signal.signal = keep_own
+    try:
+        yield
+    finally:
+        signal.signal = install
 
 
 def _child_pids() -> set[int]:

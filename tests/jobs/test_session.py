@@ -315,3 +315,40 @@ def test_ctrl_c_while_spark_starts_leaves_no_jvm(tmp_path):
     finally:
         if _running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_later_in_spark_start_is_the_interrupt_not_a_py4j_error(monkeypatch):
+    """A drill (session 25): Ctrl-C 3-5.5 s into a command, once the SparkContext had installed pyspark's own SIGINT
+    handler (its cancelAllJobs went through the connection the start still held: "reentrant call"), exited 1 with
+    a Py4JError. The start keeps lakelabel's handler: the signal is the interrupt (exit 130). Here the start installs
+    a handler as pyspark's does, and Ctrl-C lands."""
+    import signal
+    import time
+
+    from pyspark.sql import SparkSession
+
+    from jobs.runtime import signals
+
+    def start_like_pyspark(self):
+        def pyspark_handler(signum, frame):
+            raise RuntimeError("py4j: reentrant call")  # what cancelAllJobs on the busy connection raised
+
+        pyspark_handler.__module__ = "pyspark.core.context"  # where SparkContext's is defined
+        signal.signal(signal.SIGINT, pyspark_handler)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("not interrupted")
+
+    install = signal.signal
+    previous = signals.install_signal_handlers()
+    try:
+        monkeypatch.setattr(SparkSession.Builder, "getOrCreate", start_like_pyspark)
+        monkeypatch.setattr(signals, "_signalled", None)
+        with pytest.raises(signals.Interrupted):
+            get_spark("interrupted", master="local[1]")
+        assert signals._signalled == "interrupted" and signal.signal is install  # put back
+        # lakelabel's handler passed the SIGINT on to what was there before it (a second Ctrl-C's), as ever
+        assert signal.getsignal(signal.SIGINT) is previous[signal.SIGINT]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
