@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from lf_library.errors import ConfigError, TransientError
 
@@ -208,13 +209,15 @@ def get_spark(
         # 20 s each (fixed in Spark), without a line on the console: say what the wait is.
         wait = "; an unreachable master takes about a minute to report" if effective.startswith("spark://") else ""
         log.info("starting Spark on master %s%s", effective, wait)
-    before = _child_pids()
+    from pyspark import SparkContext
+
+    before, gateway = _child_pids(), SparkContext._gateway  # a JVM already running (a notebook's) is not this start's
     try:
         with _own_sigint_kept():
             spark = builder.getOrCreate()
     except BaseException as err:  # noqa: BLE001 - py4j's error; a local master's own failure stays as is
         if not isinstance(err, Exception):  # Ctrl-C or SIGTERM while Spark starts: no JVM left running
-            _stop_started_jvm(before)
+            _stop_started_jvm(before, gateway)
             raise
         java = str(getattr(err, "java_exception", None) or "")
         cause = (java or str(err)).strip().splitlines() or [type(err).__name__]
@@ -283,7 +286,7 @@ def _child_pids() -> set[int]:
     return pids
 
 
-def _stop_started_jvm(before: set[int]) -> None:
+def _stop_started_jvm(before: set[int], earlier: Any = None) -> None:
     """Kill the Spark JVM a start cut short by a signal launched (a drill, session 25: Ctrl-C 2-3 s into a run
     left a 4 GB JVM running for good). pyspark starts it ignoring SIGINT and forgets it when the signal lands
     while it waits for the JVM's port file, whose folder it then deletes: the JVM's main thread fails on the
@@ -292,7 +295,7 @@ def _stop_started_jvm(before: set[int]) -> None:
     process (a notebook) launches a new JVM instead of calling the dead one."""
     from pyspark import SparkContext
 
-    gateway = SparkContext._gateway
+    gateway = SparkContext._gateway if SparkContext._gateway is not earlier else None  # only this start's
     proc = getattr(gateway, "proc", None) if gateway is not None else None
     pids = ({proc.pid} if proc is not None and proc.poll() is None else set()) | (_child_pids() - before)
     for pid in pids:
