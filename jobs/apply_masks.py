@@ -30,7 +30,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,12 +296,29 @@ class PartitionMasks:
                                             self.path, err)
 
 
+@contextlib.contextmanager
+def optional(folder: str, lakehouse: str | Path, what: str) -> Iterator[None]:
+    """Masks only save time: when the block writing them into ``folder`` (a run folder's of ``lakehouse``) fails,
+    the failure is logged (``what``: "carried from F", "built from the votes"), the folder deleted (the apply then
+    names no masks, and aggregate and write group the votes) and the apply goes on. A signal is not a failure:
+    when SIGTERM's or Ctrl-C's cancelling makes the Spark call raise its job's error, that error goes on up."""
+    from jobs.runtime import signals
+
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - the votes are what must be committed; an interrupt is not caught
+        if signals.stopped_by_signal(err):
+            raise
+        log.warning("apply: row masks not %s (%s); aggregate and write will group the votes", what, err)
+        remove(folder, lakehouse)
+
+
 def write_frame(rows: Any, folder: str, prefix: str, add: Any = None, *, cardinality: int = 0,
                 tasks: tuple[Any, Any, Any] | None = None) -> None:  # fmt: skip
     """Write the DataFrame ``rows`` into the masks ``folder``, one file per partition through
-    :class:`PartitionMasks` (``prefix``: this job's file names; ``cardinality``, ``tasks``: as there), in a Spark
-    job of its own job group (:func:`jobs.delta_io.local.job_group`: a failed task or a signal stops the other
-    tasks before the caller deletes the folder). ``rows`` are masks already (``PartitionMasks.write``), or
+    :class:`PartitionMasks` (``prefix``: this job's file names; ``cardinality``, ``tasks``: as there), in a job
+    group (:func:`jobs.delta_io.local.job_group`: a failed task or a signal stops the other tasks before the
+    caller deletes the folder). ``rows`` are masks already (``PartitionMasks.write``), or
     ``add(out, batch)`` turns each Arrow batch into masks (``out.add``)."""
     from jobs.delta_io.local import job_group
 

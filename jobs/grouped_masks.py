@@ -35,7 +35,6 @@ from pyspark.sql import functions as F
 from jobs import aggregate, apply_masks
 from jobs.apply_masks import MASK
 from jobs.delta_io.sources import Source
-from jobs.runtime import signals
 from jobs.multitask_labels import dense_votes
 from jobs.vote_groups import group_codes, partitions_for, vote_codes
 
@@ -56,18 +55,13 @@ def write_into(votes: DataFrame, source: Source, lf_names: Sequence[str], label_
     class count sizes the codes). On failure the folder is deleted (the apply then names no masks) and the apply
     goes on: the masks only save time."""
     started = time.perf_counter()
-    try:
+    with apply_masks.optional(folder, lakehouse, "built from the votes"):
         if tasks is None:
             write(mask_rows(votes, source, lf_names, label_space), folder)
         else:
             write_task_masks(votes, source, lf_names, len(label_space), tasks, folder, n_votes)
         log.info("apply: row masks built by grouping the votes by row into %s (%.1fs)", folder,
                  time.perf_counter() - started)
-    except Exception as err:  # noqa: BLE001 - the votes are what must be committed; an interrupt is not caught
-        if signals.stopped_by_signal(err):  # SIGTERM's cancelling made the job raise its own error: stop
-            raise
-        log.warning("apply: row masks not built from the votes (%s); aggregate and write will group the votes", err)
-        apply_masks.remove(folder, lakehouse)
 
 
 def mask_rows(votes: DataFrame, source: Source, lf_names: Sequence[str], label_space: Sequence[str]) -> DataFrame:

@@ -41,7 +41,6 @@ import pyarrow.parquet as pq
 
 from jobs import apply_masks
 from jobs.delta_io.changes import files_holding, may_hold
-from jobs.runtime import signals
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +102,8 @@ def carry_into(spark: Any, old: str, new: str, drop: Any, bounds: tuple[Any, Any
     are named (the LF pass's own mask files then cannot be written either) and the apply goes on: the masks
     only save time. A signal is not a failure: when SIGTERM's or Ctrl-C's cancelling of the carry's job makes
     it raise the cancelled job's error, that error goes on up and the apply stops (its cleanup deletes ``new``)."""
-    try:
+    with apply_masks.optional(new, lakehouse, f"carried from {old}"):
         carry(spark, old, new, drop, bounds, full_files=full_files)
-    except Exception as err:  # noqa: BLE001 - the votes are what must be written
-        if signals.stopped_by_signal(err):
-            raise
-        log.warning("apply: row masks not carried from %s (%s); aggregate and write will group the votes", old, err)
-        apply_masks.remove(new, lakehouse)
 
 
 def carry(spark: Any, old: str, new: str, drop: Any, bounds: tuple[Any, Any] | None = None, *,

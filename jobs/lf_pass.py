@@ -22,6 +22,7 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 from pyspark.errors import AnalysisException
 
 from jobs import apply_masks
+from jobs.delta_io.files import footer, is_local_path
 from jobs.delta_io.sources import Source, check_source, gold_ids
 from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry
@@ -62,10 +63,6 @@ def text_columns(registry: LFRegistry) -> list[str]:
 def _few_row_groups(df: DataFrame, cores: int) -> bool:
     """True when ``df`` reads fewer than ``cores`` local Parquet files holding fewer than ``cores`` row groups in
     all (from their footers); False when it cannot tell (other formats split by bytes, remote files are left)."""
-    from urllib.parse import unquote, urlparse
-
-    import pyarrow.parquet as pq
-
     try:
         files = df.inputFiles()
     except Exception:  # noqa: BLE001 - not a file source (a table of another catalog, an in-memory frame)
@@ -74,13 +71,10 @@ def _few_row_groups(df: DataFrame, cores: int) -> bool:
         return False
     groups = 0
     for uri in files:
-        parsed = urlparse(uri)
-        if parsed.scheme not in ("", "file") or not parsed.path.endswith(".parquet"):
+        meta = footer(uri) if is_local_path(uri) and uri.endswith(".parquet") else None
+        if meta is None:
             return False
-        try:
-            groups += pq.ParquetFile(unquote(parsed.path)).metadata.num_row_groups
-        except (OSError, ValueError, pa.ArrowException):
-            return False
+        groups += meta.num_row_groups
     return groups < cores
 
 

@@ -401,13 +401,9 @@ def _spark_path(path: str) -> str:
     return path if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path) else "file://" + path
 
 
-def footer_counts(path: str, columns: Sequence[str]) -> dict[str, Any] | None:
-    """Row count, and null count and min of ``columns``, from one Parquet file's footer (no data read).
-
-    ``{"rows": n, "nulls": {column: n}, "min": {column: value or None}}``; None when the file cannot
-    be opened with pyarrow's filesystems or its footer lacks a column's statistics (the caller
-    then reads the rows).
-    """
+def footer(path: str) -> Any | None:
+    """The footer (``pyarrow.parquet.FileMetaData``) of the Parquet file at ``path`` (a local path, Spark's
+    ``file:`` form of one, or a URI pyarrow's filesystems open); None when it cannot be read."""
     try:
         if path.startswith("file:"):  # Spark's form of a local path: file:// + the literal path (see _spark_path)
             fs, rel = None, path[5:][2:] if path[5:].startswith("//") else path[5:]
@@ -415,8 +411,20 @@ def footer_counts(path: str, columns: Sequence[str]) -> dict[str, Any] | None:
             fs, rel = pafs.FileSystem.from_uri(path)
         else:
             fs, rel = None, path
-        meta = pq.read_metadata(rel, filesystem=fs)
+        return pq.read_metadata(rel, filesystem=fs)
     except (OSError, ValueError, pa.ArrowException):
+        return None
+
+
+def footer_counts(path: str, columns: Sequence[str]) -> dict[str, Any] | None:
+    """Row count, and null count and min of ``columns``, from one Parquet file's footer (no data read).
+
+    ``{"rows": n, "nulls": {column: n}, "min": {column: value or None}}``; None when the file cannot
+    be opened with pyarrow's filesystems or its footer lacks a column's statistics (the caller
+    then reads the rows).
+    """
+    meta = footer(path)
+    if meta is None:
         return None
     leaf = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
     nulls: dict[str, int] = {}

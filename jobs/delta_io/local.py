@@ -461,7 +461,7 @@ class LocalDeltaIO:
         )
         state = "no table was created" if previous is None else f"the table stays at version {previous}"
         try:
-            # Its own job group: a failed task or a signal stops its other tasks before their files are deleted.
+            # In a job group: a failed task or a signal stops its other tasks before their files are deleted.
             with _job_description(df.sparkSession, description), job_group(df.sparkSession, "write"):
                 # With a transform, its output columns are put in table order by the task.
                 frame = df if transform is not None else frame_to_write(df, plan.arrow_schema.names).df
