@@ -21,7 +21,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime import command
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
-from jobs.runtime.runs import clear_failed, latest_run_with, run_dir, write_json
+from jobs.runtime.runs import clear_failed, latest_run_with, mark_done, run_dir, write_json
 from labelmodel import LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
 from lf_library.errors import ConfigError
@@ -279,6 +279,7 @@ def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome
     gold_sets = load_gold_sets(cfg, stats_run_id)
     fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
                  gold_sets=gold_sets, lf_info=lf_info(applied))
+    mark_done(cfg.lakehouse, run_id)  # fitted on purpose: a killed run's model is replaced, the run a candidate
     model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
              "method": cfg.label_model.method}  # fmt: skip
 

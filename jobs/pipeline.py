@@ -24,7 +24,7 @@ from jobs.runtime import tracking
 from jobs.runtime import command, signals
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
-from jobs.runtime.runs import check_run_id, mark_failed, run_dir, write_json
+from jobs.runtime.runs import check_run_id, mark_done, mark_failed, mark_running, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.delta_io.sources import Source, load_source
 from labelmodel import MajorityLabelVoter
@@ -158,6 +158,7 @@ def run(
         agg = aggregate.run(spark, cfg, applied=applied, source=source, rows=shared)
         timings["aggregate"] = agg.seconds
         handed_on = True  # from here a failure leaves this attempt's files (save_aggregate may have begun)
+        mark_running(cfg.lakehouse, run_id)  # a kill -9 from here leaves files the stage jobs must pass over
         fit_label_model.save_aggregate(cfg, run_id, agg, applied)
 
         log.info("stage 3/4 fit: label model on the driver from %d patterns",
@@ -219,6 +220,7 @@ def run(
             summary.update(analysis=reported["analysis"], report=reported["report"])
             summary["timings_seconds"]["report"] = reported["timings_seconds"]["report"]
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
+        mark_done(cfg.lakehouse, run_id)
         if cfg.mlflow.enabled:
             tracking.log_write(cfg, written, summary)
         status = "FINISHED"

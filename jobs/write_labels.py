@@ -347,6 +347,9 @@ def _warn_reordered_gold_ids(before: list[str] | None, now: list[str], source: S
 def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:
     """Before Spark starts: a fitted model to write from, and not one a failed run left (a drift gate's)."""
     failed = failed_run(cfg.lakehouse, run_id) if run_id else None
+    if failed and failed["status"] == "running":
+        raise ConfigError(f"run {run_id!r} is still running ({failed['reason']}): its model has not passed the "
+                          f"run's checks and its labels are not published yet; wait for it to end")
     if failed:
         raise ConfigError(
             f"run {run_id!r} {failed['ended']} after it aggregated ({failed['reason']}), so its labels were not "

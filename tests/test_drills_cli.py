@@ -718,3 +718,39 @@ def test_every_help_ends_with_the_exit_codes(capsys):
                      "1 unexpected", "130/143 interrupted/terminated"):
             assert says in text, (argv, says)
     assert len(commands) >= 15
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_its_fit_is_passed_over_by_a_write_alone(spark, tmp_path, capsys):
+    """A run killed by SIGKILL after it fitted (a timeout's kill -9, the out-of-memory killer) had no chance to
+    mark itself failed, and `lakelabel write` without --run-id took its model, which never passed the run's drift
+    gate, as the latest fitted run's. The run holds a marker with its process while it hands files on: a write
+    alone passes over the killed run, and `write --run-id` of it is exit 2 saying it was killed."""
+    from jobs import pipeline
+    from jobs.runtime import runs
+    from jobs.runtime.config_loading import load_config
+
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(40)))
+    pipeline.run(spark, load_config(config), run_id="before")
+    assert not (runs.run_dir(tmp_path / "lake", "before") / runs.RUNNING_FILE).exists()
+    kill_in_write = ("import os, signal, sys; from jobs import cli, write_labels; "
+                     "write_labels.run = lambda *a, **k: os.killpg(os.getpgid(0), signal.SIGKILL); "
+                     "sys.exit(cli.main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", kill_in_write, "run", "--config", str(config), "--run-id", "killed"],
+                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    folder = runs.run_dir(tmp_path / "lake", "killed", create=False)
+    assert (folder / "label_model.json").exists() and not (folder / "summary.json").exists()
+    assert runs.failed_run(tmp_path / "lake", "killed")["status"] == "killed"
+
+    summary = tmp_path / "write.json"
+    code, lines = run_cli(capsys, "write", "--config", str(config), "--summary-json", str(summary))
+    assert code == 0, lines
+    assert json.loads(summary.read_text())["label_model"]["run_id"] == "before"
+    code, lines = run_cli(capsys, "write", "--config", str(config), "--run-id", "killed")
+    assert code == 2
+    assert lines[-1].startswith("lakelabel: error: run 'killed' was killed after it aggregated (it ended without "
+                                "marking itself done or failed (SIGKILL, out of memory); began "), lines
+    # A new fit of the run is a choice to use its statistics: the run is a candidate again.
+    assert run_cli(capsys, "fit", "--config", str(config), "--run-id", "killed")[0] == 0
+    assert runs.failed_run(tmp_path / "lake", "killed") is None

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jobs.runtime import processes
 from lf_library.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -59,24 +60,44 @@ def task_file(filename: str, task: str | None) -> str:
 # labels from a model the pipeline refused. Fitting the run again (`lakelabel fit --run-id`, or the run
 # again) removes it.
 FAILED_FILE = "failed.json"
+# While it hands files on, a pipeline run holds this file (its process, jobs.runtime.processes): a run killed
+# without a chance to mark itself failed (SIGKILL: a timeout's kill -9, the out-of-memory killer) leaves it, and
+# the stage jobs pass over that run as over a failed one (its model never passed the drift gate). A run still
+# running is passed over too: its model is not published yet.
+RUNNING_FILE = "running.json"
 
 
 def latest_run_with(lakehouse: str | Path, filename: str) -> str | None:
     """The run id whose ``filename`` was written last, passing over runs that failed after writing it
-    (:data:`FAILED_FILE`). The file's time, not the folder's: a folder's time moves when anything in it
-    changes (a full apply deletes an older run's row masks from its folder)."""
+    (:data:`FAILED_FILE`), were killed or still run (:data:`RUNNING_FILE`). The file's time, not the folder's:
+    a folder's time moves when anything in it changes (a full apply deletes an older run's row masks from its
+    folder)."""
     root = Path(lakehouse).resolve() / "_lakelabel" / "runs"
     if not root.is_dir():
         return None
     runs = sorted((p for p in root.iterdir() if (p / filename).exists()),
                   key=lambda p: (p / filename).stat().st_mtime)
     passed = []
-    while runs and (runs[-1] / FAILED_FILE).exists():
-        passed.append(runs.pop().name)
+    while runs and ((runs[-1] / FAILED_FILE).exists() or (runs[-1] / RUNNING_FILE).exists()):
+        run_id = runs.pop().name
+        passed.append(f"{run_id} ({(failed_run(lakehouse, run_id) or {}).get('ended', 'failed')})")
     if passed:
-        log.info("passing over run(s) %s: failed after writing %s (see %s in the run folder)", ", ".join(passed),
-                 filename, FAILED_FILE)
+        log.info("passing over run(s) %s after writing %s (see %s or %s in the run folder)", ", ".join(passed),
+                 filename, FAILED_FILE, RUNNING_FILE)
     return runs[-1].name if runs else None
+
+
+def mark_running(lakehouse: str | Path, run_id: str) -> None:
+    """Mark ``run_id``'s folder as in the hands of this process: called by a run before it saves statistics
+    there; :func:`mark_failed` or :func:`mark_done` replaces the mark."""
+    write_json(run_dir(lakehouse, run_id) / RUNNING_FILE,
+               {"run_id": run_id, "process": processes.identity(),
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+
+def mark_done(lakehouse: str | Path, run_id: str) -> None:
+    """``run_id`` succeeded: its files are its own (the mark of :func:`mark_running` goes)."""
+    (run_dir(lakehouse, run_id, create=False) / RUNNING_FILE).unlink(missing_ok=True)
 
 
 def mark_failed(lakehouse: str | Path, run_id: str, interrupted: bool, reason: str) -> None:
@@ -87,27 +108,41 @@ def mark_failed(lakehouse: str | Path, run_id: str, interrupted: bool, reason: s
         write_json(folder / FAILED_FILE, {"run_id": run_id, "status": "interrupted" if interrupted else "failed",
                                           "reason": reason.strip().splitlines()[0][:500] if reason.strip() else "",
                                           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        mark_done(lakehouse, run_id)
     except OSError as err:  # the run's own error matters more than its marker
         log.warning("could not mark run %s failed in %s: %s", run_id, folder, err)
 
 
 def failed_run(lakehouse: str | Path, run_id: str) -> dict[str, str] | None:
-    """``status`` (failed, interrupted), ``ended`` (the status as a verb: "failed", "was interrupted") and
-    ``reason`` of a run that failed after writing its statistics or model (:func:`mark_failed`), or None."""
-    path = run_dir(lakehouse, run_id, create=False) / FAILED_FILE
+    """``status`` (failed, interrupted, killed, running, unfinished: another machine's), ``ended`` (the status as
+    a verb: "failed", "was interrupted", "was killed", "is still running", "did not finish") and ``reason`` of a run that failed after writing its
+    statistics or model (:func:`mark_failed`), was killed then or still runs (:func:`mark_running`), or None."""
+    folder = run_dir(lakehouse, run_id, create=False)
+    path = folder / FAILED_FILE if (folder / FAILED_FILE).is_file() else folder / RUNNING_FILE
     if not path.is_file():
         return None
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         doc = {}
+    if path.name == RUNNING_FILE:
+        process = str(doc.get("process") or "")
+        since = f"began {doc.get('at')} in process {process or 'unknown'}"
+        if processes.gone(process):
+            return {"status": "killed", "ended": "was killed",
+                    "reason": f"it ended without marking itself done or failed (SIGKILL, out of memory); {since}"}
+        if processes.alive(process):
+            return {"status": "running", "ended": "is still running", "reason": since}
+        return {"status": "unfinished", "ended": "did not finish", "reason": f"still running or killed on another "
+                                                                            f"machine; {since}"}
     status = str(doc.get("status") or "failed")
     return {"status": status, "ended": "was interrupted" if status == "interrupted" else "failed",
             "reason": str(doc.get("reason") or "no reason recorded")}
 
 
 def clear_failed(lakehouse: str | Path, run_id: str) -> None:
-    """A new fit of ``run_id`` replaces the failed attempt's model: the run is a candidate again."""
+    """A new fit of ``run_id`` replaces the failed attempt's model: the run is a candidate again (a killed
+    attempt's mark goes when a fit job, not a run, fits it again: :func:`mark_done`)."""
     (run_dir(lakehouse, run_id, create=False) / FAILED_FILE).unlink(missing_ok=True)
 
 

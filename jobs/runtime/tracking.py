@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import pkgutil
-import socket
 import sqlite3
 import tempfile
 import warnings
@@ -21,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jobs.runtime import processes
 from jobs.runtime.config import PipelineConfig
 from lf_library.errors import ConfigError
 
@@ -153,9 +153,9 @@ def start_run(cfg: PipelineConfig, run_id: str):
     running = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
                                  filter_string="attributes.status = 'RUNNING'")
     # The same run id's: an earlier attempt (a retry), unless its process is known to run still (two at once).
-    stale = [r for r in running if r.data.tags.get(RUN_TAG) == run_id and not _process_alive(r.data.tags.get(PROCESS_TAG))]
+    stale = [r for r in running if r.data.tags.get(RUN_TAG) == run_id and not processes.alive(r.data.tags.get(PROCESS_TAG))]
     dead = [r for r in running if r not in stale and RUN_TAG in r.data.tags
-            and _process_gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
+            and processes.gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
     if stale or dead:
         client = mlflow.MlflowClient()
         for earlier in stale:
@@ -175,65 +175,12 @@ def start_run(cfg: PipelineConfig, run_id: str):
         log.warning("MLflow run(s) %s (lakelabel runs %s) were still RUNNING though their process on this machine is "
                     "gone (killed without a chance to end them; a retry under another run id): marked KILLED",
                     ", ".join(r.info.run_id for r in dead), ", ".join(sorted({r.data.tags[RUN_TAG] for r in dead})))
-    return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id, PROCESS_TAG: _process()})
+    return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id, PROCESS_TAG: processes.identity()})
 
 
-# The process that has a run open, "host boot pid-namespace pid start-time": a later run in the same system tells a
-# run whose process was killed (SIGKILL) from one still running, also under another run id (an orchestrator's
-# retry gets a new one). The boot id and the pid namespace keep containers that share a host name (host
-# networking) and a rebooted machine from judging each other's pids.
+# The process that has a run open (jobs.runtime.processes): a later run in the same system tells a run whose process
+# was killed (SIGKILL) from one still running, also under another run id (an orchestrator's retry gets a new one).
 PROCESS_TAG = "lakelabel.process"
-
-
-def _process(pid: int | None = None) -> str:
-    """``"host boot pidns pid start"`` of process ``pid`` (default this one); ``start``: its start time in clock
-    ticks since boot, so a pid the system gave to a later process does not pass for it. Without Linux's
-    ``/proc``, the fields it gives are "-" (such a run is never judged)."""
-    pid = os.getpid() if pid is None else pid
-    return " ".join([socket.gethostname(), *_system(), str(pid), _started(pid) or "-"])
-
-
-def _system() -> list[str]:
-    """This system's boot id and this process's pid namespace ("-" when unknown)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = "-"
-    try:
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        namespace = "-"
-    return [boot.replace(" ", "") or "-", namespace.replace(" ", "") or "-"]
-
-
-def _started(pid: int) -> str | None:
-    """Process ``pid``'s start time (``/proc/<pid>/stat`` field 22), None when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state), after the process name
-    except FileNotFoundError:
-        return None
-    except OSError:  # hidden (/proc mounted with hidepid), unreadable: not known to be gone
-        return "?"
-    return None if len(fields) < 20 or fields[0] == "Z" else fields[19]
-
-
-def _process_alive(tag: str | None) -> bool:
-    """True only when ``tag`` names a process of this system that still runs (the same start time)."""
-    parts = (tag or "").split()
-    if len(parts) != 5 or "-" in parts or parts[:3] != [socket.gethostname(), *_system()] or not parts[3].isdigit():
-        return False
-    return _started(int(parts[3])) in (parts[4], "?")
-
-
-def _process_gone(tag: str | None) -> bool:
-    """True only when ``tag`` (:data:`PROCESS_TAG`) names a process of this system (host, boot and pid namespace)
-    that no longer runs: its pid is gone, a zombie, or now another process's. Anything else is never judged."""
-    parts = (tag or "").split()
-    if len(parts) != 5 or "-" in parts or parts[:3] != [socket.gethostname(), *_system()] or not parts[3].isdigit():
-        return False
-    now = _started(int(parts[3]))
-    return now != "?" and now != parts[4]
 
 
 def attach_run(cfg: PipelineConfig, run_id: str):
@@ -261,7 +208,7 @@ def attach_run(cfg: PipelineConfig, run_id: str):
             mlflow.set_experiment(experiment_id=experiment.experiment_id)
             # This stage job's process has it open now: tagged before it is RUNNING again, so that no other run
             # sees it RUNNING under the previous stage's (ended) process and marks it KILLED.
-            mlflow.MlflowClient().set_tag(found[0].info.run_id, PROCESS_TAG, _process())
+            mlflow.MlflowClient().set_tag(found[0].info.run_id, PROCESS_TAG, processes.identity())
             return mlflow.start_run(run_id=found[0].info.run_id)
     return start_run(cfg, run_id)
 

@@ -513,7 +513,7 @@ def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
     import os
     import time
 
-    from jobs.runtime.runs import mark_failed
+    from jobs.runtime.runs import failed_run, mark_done, mark_failed, mark_running
 
     lake = tmp_path / "lake"
     for i, run in enumerate(("old", "new", "failed")):
@@ -523,6 +523,13 @@ def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
     (run_dir(lake, "old") / "row_masks-x").rmdir()  # the old run's folder is now the newest folder
     mark_failed(lake, "failed", False, "drift: ...")
     assert latest_run_with(lake, "label_model.json") == "new"
+    # A run still handing files on (this process): its model has not passed its checks yet.
+    (run_dir(lake, "running") / "label_model.json").write_text("{}")
+    mark_running(lake, "running")
+    assert failed_run(lake, "running")["status"] == "running"
+    assert latest_run_with(lake, "label_model.json") == "new"
+    mark_done(lake, "running")
+    assert failed_run(lake, "running") is None and latest_run_with(lake, "label_model.json") == "running"
 
 
 def test_explain_cuts_a_long_string_inside_its_quotes():

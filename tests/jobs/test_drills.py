@@ -562,23 +562,23 @@ def test_a_run_marks_killed_the_mlflow_run_of_a_dead_process_under_another_run_i
 
     import mlflow
 
-    from jobs.runtime import tracking
+    from jobs.runtime import processes, tracking
 
     store = f"sqlite:///{tmp_path}/mlflow.db"
     cfg = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": store})
     first = tracking.start_run(cfg, "setup")
-    assert first.data.tags[tracking.PROCESS_TAG] == tracking._process()
+    assert first.data.tags[tracking.PROCESS_TAG] == processes.identity()
     tracking.end_run(cfg, "FINISHED")
     client = mlflow.MlflowClient(store)
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id
     sleeper = subprocess.Popen(["sleep", "60"])
-    killed = tracking._process(sleeper.pid)  # a run's process, then kill -9
+    killed = processes.identity(sleeper.pid)  # a run's process, then kill -9
     sleeper.send_signal(signal.SIGKILL)
     sleeper.wait()
     # "untagged": a run a lakelabel before the tag left
     runs = {name: client.create_run(experiment, tags={"lakelabel.run_id": name,
                                                       **({tracking.PROCESS_TAG: process} if process else {})}).info.run_id
-            for name, process in (("killed", killed), ("alive", tracking._process()),
+            for name, process in (("killed", killed), ("alive", processes.identity()),
                                   ("elsewhere", killed.replace(socket.gethostname(), "another-host", 1)),
                                   ("other-namespace", " ".join(killed.split()[:2] + ["pid:[1]"] + killed.split()[3:])),
                                   ("untagged", None))}  # fmt: skip
@@ -600,7 +600,7 @@ def test_a_retry_marks_the_mlflow_run_of_a_killed_attempt_killed(tmp_path, caplo
     another run id's RUNNING run is left alone."""
     import mlflow
 
-    from jobs.runtime import tracking
+    from jobs.runtime import processes, tracking
 
     store = f"sqlite:///{tmp_path}/mlflow.db"
     cfg = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": store})
@@ -613,7 +613,7 @@ def test_a_retry_marks_the_mlflow_run_of_a_killed_attempt_killed(tmp_path, caplo
                     for rid in ("nightly-7", "nightly-8"))
     # The same run id running now in a live process (two at once): not an earlier attempt (a drill)
     live = client.create_run(experiment, tags={"lakelabel.run_id": "nightly-7",
-                                               tracking.PROCESS_TAG: tracking._process()}).info.run_id
+                                               tracking.PROCESS_TAG: processes.identity()}).info.run_id
     retry = tracking.start_run(cfg, "nightly-7").info.run_id
     try:
         assert client.get_run(live).info.status == "RUNNING"
