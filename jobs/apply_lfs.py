@@ -504,7 +504,10 @@ def run(
             changes.release()
         if masks_folder is not None and not (committed and holder.get("row_masks")):
             apply_masks.remove(masks_folder, cfg.lakehouse)
-        apply_masks.release(masks_folder)
+        if not (committed and holder.get("row_masks") and replaced_masks is not None):
+            # A run that may put the votes back holds its masks until retire_masks: killed after putting them
+            # back, it leaves a folder no commit names, which the next apply's sweep deletes.
+            apply_masks.release(masks_folder)
         if hashes["written"] and not committed:  # removed again after a failed first apply
             try:
                 how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"

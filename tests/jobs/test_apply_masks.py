@@ -129,6 +129,28 @@ def test_the_masks_a_killed_run_replaced_go_with_the_next_apply(spark, tmp_path)
     assert sorted(runs.glob("*/row_masks-*")) == [Path(third.row_masks["path"])]
 
 
+@pytest.mark.spark
+def test_the_masks_of_a_run_killed_after_it_put_its_votes_back_go_with_the_next_apply(spark, tmp_path):
+    """A run holds its own apply's masks folder until it ends, as it holds the replaced votes' one: killed (kill -9)
+    after it put the votes back, it left a folder that no commit names and no lock marked as a killed writer's,
+    kept for ever (a kill drill, session 25)."""
+    import os
+
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(30)))
+    first = apply_lfs.run(spark, cfg, run_id="one")
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    before = io.table_version(cfg.table_path("votes"))
+    replaced: list[str] = []
+    second = apply_lfs.run(spark, cfg, run_id="two", force=True, replaced_masks=replaced)
+    assert (Path(second.row_masks["path"]) / apply_masks.WRITER_LOCK).exists()
+    io.restore_table(cfg.table_path("votes"), before, reason="run two failed")  # a later stage failed
+    for folder in list(apply_masks._held):  # then kill -9, before retire_masks: the locks go with the process
+        os.close(apply_masks._held.pop(folder))
+    assert apply_lfs.run(spark, cfg, run_id="three").skipped  # the votes are the first apply's again
+    runs = Path(cfg.lakehouse) / "_lakelabel" / "runs"
+    assert sorted(runs.glob("*/row_masks-*")) == [Path(first.row_masks["path"])]
+
+
 def grouped(spark, cfg, applied):
     """The votes grouped by row (the path without masks), as {row_id: (mask, gold)}."""
     source = load_source(spark, cfg.source)
