@@ -656,6 +656,9 @@ def test_a_copied_lakehouse_mlflow_store_is_refused_before_it_logs_into_the_orig
     assert cli.main(["run", "--config", str(config), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"logs experiment 'lakelabel' to {(cfg.lakehouse_path / 'mlartifacts').as_uri()}" in err[0]
+    # diff logs its result to the later run's MLflow run: the same refusal (a review found it wrote there)
+    assert cli.main(["diff", "--config", str(config), "-q"]) == 2
+    assert "the lakehouse was moved or copied from there" in capsys.readouterr().err
     assert sorted(p.name for p in (cfg.lakehouse_path / "mlartifacts").rglob("*")) == before
     assert not (copy.lakehouse_path / "votes").exists()  # nothing ran
 
