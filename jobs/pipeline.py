@@ -24,7 +24,8 @@ from jobs.runtime import tracking
 from jobs.runtime import command, signals
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
-from jobs.runtime.runs import check_run_id, mark_done, mark_failed, mark_running, run_dir, write_json
+from jobs.runtime.runs import (check_run_id, clear_failed, failed_run, mark_done, mark_failed, mark_running, run_dir,
+                               write_json)
 from jobs.runtime.session import clear_description, describe
 from jobs.delta_io.sources import Source, load_source
 from labelmodel import MajorityLabelVoter
@@ -124,6 +125,11 @@ def run(
     done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io)
     if done is not None and not force:
         log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
+        if (failed_run(cfg.lakehouse, run_id) or {}).get("status") != "running":
+            # A later attempt with these inputs failed or was killed after it aggregated: what it left is what the
+            # run published (a deterministic fit of the same statistics), so the run is a candidate again.
+            clear_failed(cfg.lakehouse, run_id)
+            mark_done(cfg.lakehouse, run_id)
         return PipelineResult(run_id, {**done, "reused": True})
     held_out = check_holdout(spark, cfg, registry)
     votes_path = cfg.table_path("votes")

@@ -721,12 +721,12 @@ def test_every_help_ends_with_the_exit_codes(capsys):
 
 
 @pytest.mark.slow
-def test_a_run_killed_after_its_fit_is_passed_over_by_a_write_alone(spark, tmp_path, capsys):
+def test_a_run_killed_after_its_fit_is_passed_over_by_a_write_alone(spark, tmp_path, capsys, monkeypatch):
     """A run killed by SIGKILL after it fitted (a timeout's kill -9, the out-of-memory killer) had no chance to
     mark itself failed, and `lakelabel write` without --run-id took its model, which never passed the run's drift
     gate, as the latest fitted run's. The run holds a marker with its process while it hands files on: a write
     alone passes over the killed run, and `write --run-id` of it is exit 2 saying it was killed."""
-    from jobs import pipeline
+    from jobs import pipeline, write_labels
     from jobs.runtime import runs
     from jobs.runtime.config_loading import load_config
 
@@ -754,3 +754,14 @@ def test_a_run_killed_after_its_fit_is_passed_over_by_a_write_alone(spark, tmp_p
     # A new fit of the run is a choice to use its statistics: the run is a candidate again.
     assert run_cli(capsys, "fit", "--config", str(config), "--run-id", "killed")[0] == 0
     assert runs.failed_run(tmp_path / "lake", "killed") is None
+    # A forced rerun of a run that succeeded fails in its write and puts the tables back; the run again with the same
+    # inputs finds itself complete (nothing to do), and the failed attempt's model (the same fit) is its own again.
+    cfg = load_config(config)
+    assert pipeline.run(spark, cfg, run_id="again").summary["status"] == "succeeded"
+    with monkeypatch.context() as patched:
+        patched.setattr(write_labels, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("labels disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            pipeline.run(spark, cfg, run_id="again", force=True)
+    assert runs.failed_run(tmp_path / "lake", "again")["status"] == "failed"
+    assert pipeline.run(spark, cfg, run_id="again").summary["reused"]
+    assert runs.failed_run(tmp_path / "lake", "again") is None
