@@ -81,6 +81,7 @@ def broken_error(broken: Sequence[BrokenTask], healthy: Sequence[str]) -> LFConf
 def shared_module_error(err: LFConfigError, module: str, key: str) -> LFConfigError:
     """A module of the top-level ``lfs.modules`` that fails: its LFs' tasks cannot be told, so every task waits."""
     return LFConfigError(
-        f"{describe(err, [module])} ({key}, routed to the tasks by their label space, which this module cannot tell while it fails: "
-        f"every task needs it); fix it, or list it under tasks.<name>.lfs.modules so that it stops only its task"
+        f"{describe(err, [module])} ({key}, routed to the tasks by their label space, which this module cannot tell "
+        f"while it fails: every task needs it); fix it, or list it under tasks.<name>.lfs.modules so that it stops "
+        f"only its task"
     )

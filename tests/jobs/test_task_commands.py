@@ -319,7 +319,8 @@ def test_a_broken_task_stops_only_the_commands_that_need_it(spark, tasks_run, tm
     package = tmp_path / "broken_team"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "refund_lfs.py").write_text("from tests.jobs.multitask_lfs import tag_refund_words\nLFS = [tag_refund_words\n")
+    (package / "refund_lfs.py").write_text("from tests.jobs.multitask_lfs import tag_refund_words\n"
+                                          "LFS = [tag_refund_words\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     data = multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)
     data["multi_label"]["lfs"]["modules"] = ["broken_team.refund_lfs"]
