@@ -23,7 +23,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import apply_masks, delta_io, grouped_masks, incremental, incremental_masks
+from jobs import apply_masks, delta_io, grouped_masks, incremental, incremental_masks, task_masks
 from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, signals, tracking
 from jobs.runtime.runs import run_dir
@@ -37,7 +37,7 @@ from jobs.lf_pass import _GOLD, check_lf_source, compute_votes, pickle_lfs, text
 from jobs.delta_io.sources import Source, check_columns, check_source, check_source_counts, load_source, precheck_lf_columns
 from jobs.runtime import lf_sources
 from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries, located
-from jobs.tasks import build_task_set, is_multitask
+from jobs.tasks import TaskSet, build_task_set, is_multitask
 from lf_library import LFRegistry
 from lf_library.apply import NOT_ONE_VOTE_PER_ROW, required_columns
 from lf_library.budget import TIMEOUT_KIND
@@ -46,13 +46,15 @@ from lf_library.errors import InputDataError, LFError, LFErrorRateExceeded, LFTi
 log = logging.getLogger(__name__)
 
 
-def build_registry(cfg: PipelineConfig) -> LFRegistry:
+def build_registry(cfg: PipelineConfig, task_set: TaskSet | None = None) -> LFRegistry:
     """Load the LF registry named by the config: LF modules plus declared LFs (``lfs.declared``, ``lfs.files``).
 
-    With several tasks (``tasks:``, ``multi_label:``), every task's LFs: one apply pass votes for all.
-    LFs reading globals their versions cannot cover are warned about here (once per LF).
+    With several tasks (``tasks:``, ``multi_label:``), every task's LFs (``task_set``'s, built when not given):
+    one apply pass votes for all. LFs reading globals their versions cannot cover are warned about here (once per LF).
     """
-    registry = build_task_set(cfg).registry if is_multitask(cfg) else lf_sources.build_registry(cfg)
+    if task_set is None and is_multitask(cfg):
+        task_set = build_task_set(cfg)
+    registry = task_set.registry if task_set is not None else lf_sources.build_registry(cfg)
     lf_sources.warn_unversioned(registry.lfs)
     return registry
 
@@ -601,9 +603,21 @@ def _masks_folder(spark: SparkSession, cfg: PipelineConfig, run_id: str, registr
 
 
 def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = False,
-          registry: LFRegistry | None = None) -> Outcome:
-    """The apply stage as a job: run it and describe what it did (:mod:`jobs.stages`)."""
-    applied = run(spark, cfg, run_id=run_id, force=force, registry=registry)
+          registry: LFRegistry | None = None, task_set: TaskSet | None = None) -> Outcome:
+    """The apply stage as a job: run it and describe what it did (:mod:`jobs.stages`).
+
+    With several tasks (``task_set``, built here when not given), the row masks are each task's
+    (:mod:`jobs.task_masks`), as ``lakelabel run`` writes them: the multi-task run after this apply reads them
+    (and its next incremental apply carries them) instead of grouping the votes by row again.
+    """
+    source = masks = None
+    if task_set is None and is_multitask(cfg):
+        task_set = build_task_set(cfg)
+    if task_set is not None:
+        registry = task_set.registry
+        source = load_source(spark, cfg.source, io=delta_io.delta_io(spark, cfg.tables.delta_io))
+        masks = task_masks.task_masks(task_set, source)
+    applied = run(spark, cfg, run_id=run_id, force=force, registry=registry, source=source, task_masks=masks)
     lfs = applied.lfs
     return Outcome(
         skipped=applied.skipped,
@@ -630,8 +644,10 @@ def _force_option(p: Any) -> None:
 
 def check_lfs(args: Any, cfg: PipelineConfig) -> None:
     """Build the LF registry before Spark starts, so declared LFs, lexicon files and model URIs fail
-    first, and check that a local source has the columns the LFs read."""
-    args.registry = build_registry(cfg)
+    first, and check that a local source has the columns the LFs read. With several tasks, ``args.task_set``
+    holds them (None for one task)."""
+    args.task_set = build_task_set(cfg) if is_multitask(cfg) else None
+    args.registry = build_registry(cfg, args.task_set)
     if cfg.source is not None:
         precheck_lf_columns(cfg.source, args.registry.lfs)
         lf_sources.precheck_lf_tables(args.registry.lfs, cfg.source.id_column)
@@ -642,7 +658,8 @@ COMMAND = command.Command(
     name="apply", help="apply the LFs and write the votes table", add_arguments=_force_option, stage_summary=True,
     precheck=check_lfs, reads_source=True,
     run=lambda args, cfg, run_id, spark: finish("apply", cfg, run_id,
-                                                stage(spark, cfg, run_id, args.force, registry=args.registry)),
+                                                stage(spark, cfg, run_id, args.force, registry=args.registry,
+                                                      task_set=args.task_set)),
 )
 
 

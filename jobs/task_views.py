@@ -77,7 +77,8 @@ def task_views(cfg: PipelineConfig, name: str | None, *, command: str, every: bo
         if name is not None:
             raise ConfigError(f"--task {name}: the config declares no tasks (tasks / multi_label); drop --task")
         return None
-    task_set = build_task_set(cfg)
+    # With --task, only that task's LFs must build: another team's broken module does not stop this command.
+    task_set = build_task_set(cfg, only=None if name is None else [name])
     names = ", ".join(task_set.names)
     if name is None:
         if every:

@@ -23,6 +23,7 @@ from pyspark.sql.types import StringType
 from jobs.delta_io.sources import Source, gold_ids, gold_ids_of
 from jobs.runtime.config import LFConfig, PipelineConfig, TaskConfig
 from jobs.runtime.tracking import tracking_uri
+from jobs.broken_tasks import BrokenTask, broken_error, describe, shared_module_error
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.core import check_label_space
 from lf_library.declared import declared_lfs
@@ -143,14 +144,20 @@ def task_gold_keys(cfg: PipelineConfig) -> dict[str, str]:
     return keys
 
 
-def build_task_set(cfg: PipelineConfig) -> TaskSet:
+def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> TaskSet:
     """The tasks of a multi-task config with their LFs.
+
+    ``only``: the tasks the caller reads (``--task NAME``); None: every task. A task whose own LFs cannot be
+    built (:mod:`jobs.broken_tasks`) fails the call only when it is one of those; the set holds the others.
 
     Raises
     ------
     ConfigError
         A bad task name or label space, ``source.gold_column`` set (gold is per task), an LF
         whose label space matches no task (or several), a task with no LFs.
+    LFConfigError
+        A task the caller reads whose LFs cannot be built (one line naming the task, the module and the
+        fix), or a module of the top-level ``lfs.modules`` that cannot be imported (every task needs it).
     """
     for role, section in (("source", cfg.source), ("evaluation", cfg.evaluation)):
         if section is not None and section.gold_column:
@@ -176,35 +183,63 @@ def build_task_set(cfg: PipelineConfig) -> TaskSet:
         raise ConfigError(f"task name(s) {clash} clash with another task's or with a column of the labels table "
                           f"({', '.join(sorted(_RESERVED))}; Spark compares column names without case): rename them")
     by_task: dict[str, LFRegistry] = {}
-    spaces: dict[str, tuple[str, ...]] = {}
+    spaces: dict[str, tuple[str, ...] | None] = {}
+    broken: dict[str, BrokenTask] = {}
     for t in configs:
-        registry = _own_lfs(t)
-        spaces[t.name] = registry.label_space
-        by_task[t.name] = registry
-    _route_shared_lfs(cfg.lfs, spaces, by_task)
+        try:
+            by_task[t.name] = _own_lfs(t)
+        except (ConfigError, LFConfigError) as err:  # one team's broken module: the other tasks can still run
+            broken[t.name] = BrokenTask(t.name, describe(err, t.lfs.modules), f"tasks.{t.name}.lfs",
+                                        f"tasks.{t.name}=null")  # fmt: skip
+            spaces[t.name] = tuple(t.label_space) if t.label_space else None
+            continue
+        spaces[t.name] = by_task[t.name].label_space
+    _route_shared_lfs(cfg.lfs, spaces, by_task, "lfs.modules")
     if cfg.multi_label is not None:  # its modules hold tag LFs, routed by their tag's label space
-        _route_shared_lfs(cfg.multi_label.lfs, spaces, by_task)
+        try:
+            _route_shared_lfs(cfg.multi_label.lfs, spaces, by_task, "multi_label.lfs.modules")
+        except (ConfigError, LFConfigError) as err:  # the tag tasks' own modules: they stop the tag tasks only
+            for t, tag in tagged:
+                if tag is not None:
+                    broken[t.name] = BrokenTask(t.name, str(err), "multi_label.lfs", "multi_label=null")
     tasks = []
     for t, tag in tagged:
-        registry = by_task[t.name]
-        if t.lfs.include is not None or t.lfs.exclude:
-            registry = registry.select(include=t.lfs.include, exclude=t.lfs.exclude)
-        if cfg.lfs.include is not None or cfg.lfs.exclude:
-            keep = [n for n in registry.names if (cfg.lfs.include is None or n in cfg.lfs.include)
-                    and n not in cfg.lfs.exclude]  # fmt: skip
-            registry = registry.select(include=keep)
-        if not len(registry):
-            where = (f"multi_label.lfs (tag LFs of lf_library.tags for tag {tag!r})" if tag else
-                     f"tasks.{t.name}.lfs, or add a module whose LABEL_SPACE is that label space to lfs.modules")
-            raise ConfigError(f"task {t.name!r} (label space {list(spaces[t.name])}) has no LFs: list LFs under {where}")
-        sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
-        tasks.append(Task(t.name, spaces[t.name], registry, t.gold_column, tag, sep))
+        if t.name in broken:
+            continue
+        try:
+            tasks.append(_task(cfg, t, tag, by_task[t.name], spaces[t.name]))
+        except (ConfigError, LFConfigError) as err:  # no LFs left, an LF whose version cannot be computed
+            key = "multi_label.lfs" if tag else f"tasks.{t.name}.lfs"
+            broken[t.name] = BrokenTask(t.name, str(err), key, "multi_label=null" if tag else f"tasks.{t.name}=null")
+    needed = names if only is None else [n for n in only if n in names]
+    stopped = [broken[n] for n in needed if n in broken]
+    if stopped:
+        raise broken_error(stopped, [t.name for t in tasks])
     known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}
     unknown = sorted(known - {n for task in tasks for n in task.lf_names} - _all_names(by_task))
-    if unknown:
+    if unknown and not broken:  # a broken task's LFs are not known
         known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
         raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}; known LFs: {known_lfs}")
     return TaskSet(tuple(tasks), TaskRegistry(tasks))
+
+
+def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegistry,
+          space: tuple[str, ...]) -> Task:  # fmt: skip
+    """The task ``t`` with its LFs (``registry``: its own and those routed to it) selected by the config."""
+    if t.lfs.include is not None or t.lfs.exclude:
+        registry = registry.select(include=t.lfs.include, exclude=t.lfs.exclude)
+    if cfg.lfs.include is not None or cfg.lfs.exclude:
+        keep = [n for n in registry.names if (cfg.lfs.include is None or n in cfg.lfs.include)
+                and n not in cfg.lfs.exclude]  # fmt: skip
+        registry = registry.select(include=keep)
+    if not len(registry):
+        where = (f"multi_label.lfs (tag LFs of lf_library.tags for tag {tag!r})" if tag else
+                 f"tasks.{t.name}.lfs, or add a module whose LABEL_SPACE is that label space to lfs.modules")
+        raise ConfigError(f"task {t.name!r} (label space {list(space)}) has no LFs: list LFs under {where}")
+    for lf in registry.lfs:
+        lf.version  # noqa: B018 - an LF whose version cannot be computed stops its task here, not the others
+    sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
+    return Task(t.name, space, registry, t.gold_column, tag, sep)
 
 
 def _all_names(by_task: dict[str, LFRegistry]) -> set[str]:
@@ -216,11 +251,7 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
     own = t.lfs
     space = t.label_space
     if own.modules:
-        try:
-            registry = load_registry(own.modules, label_space=space)
-        except LFConfigError as err:  # one team's broken module: the others can run without its task
-            raise LFConfigError(f"task {t.name!r}: {err}; to run the other tasks meanwhile, add --set "
-                                f"tasks.{t.name}=null") from err
+        registry = load_registry(own.modules, label_space=space)
     elif space:
         registry = LFRegistry(check_label_space(space, owner=f"tasks.{t.name}.label_space"))
     else:
@@ -231,8 +262,11 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
     return registry
 
 
-def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task: dict[str, LFRegistry]) -> None:
-    """Give each LF of the top-level ``lfs.modules`` to the task with its label space."""
+def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], by_task: dict[str, LFRegistry],
+                      key: str) -> None:  # fmt: skip
+    """Give each LF of the top-level ``lfs.modules`` (``key``; or ``multi_label.lfs.modules``) to the task with its
+    label space. ``spaces``: None for a broken task whose label space is not known (its LFs are dropped here);
+    a broken task has no entry in ``by_task``."""
     if lfs.declared or lfs.files:
         raise ConfigError(
             "top-level lfs.declared / lfs.files have no label space to route them by when several tasks are "
@@ -243,16 +277,25 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task
                           f"set tasks.<name>.label_space")
     owners: dict[tuple[str, ...], list[str]] = {}
     for name, space in spaces.items():
-        owners.setdefault(space, []).append(name)
-    described = ", ".join(f"{n} {list(s)}" for n, s in spaces.items())
+        if space is not None:
+            owners.setdefault(space, []).append(name)
+    unknown = [name for name, space in spaces.items() if space is None]
+    described = ", ".join(f"{n} {list(s)}" for n, s in spaces.items() if s is not None)
     for module in lfs.modules:
-        found, module_space = module_lfs(module)
+        try:
+            found, module_space = module_lfs(module)
+        except LFConfigError as err:
+            if key == "lfs.modules":
+                raise shared_module_error(err, module, key) from err
+            raise LFConfigError(describe(err, [module])) from err
         for lf in found:
             space = tuple(lf.label_space) if lf.label_space is not None else module_space
             if space is None:
                 raise ConfigError(f"LF {lf.name!r} (module {module}) has no label space: define LABEL_SPACE in the "
                                   f"module or give the LF label_space=")
             matches = owners.get(space, [])
+            if not matches and unknown:  # maybe a broken task's: that task fails on its own
+                continue
             if not matches:
                 raise ConfigError(
                     f"LF {lf.name!r} (module {module}) has label space {list(space)}, which matches no task "
@@ -265,7 +308,8 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...]], by_task
                 )
             if lf.label_space is None:
                 lf.label_space = space
-            by_task[matches[0]].register(lf, origin=module)
+            if matches[0] in by_task:  # not a broken task's
+                by_task[matches[0]].register(lf, origin=module)
 
 
 def task_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:

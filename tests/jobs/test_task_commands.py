@@ -303,3 +303,49 @@ def test_gold_import_and_status_one_task(spark, tasks_run, tmp_path, capsys):
     assert cli.main(["gold", "import", "--config", str(path), "--file", str(labels), "--task", "tags_refund"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "urgent" in err[0], err
+
+
+def test_a_broken_task_stops_only_the_commands_that_need_it(spark, tasks_run, tmp_path, capsys, monkeypatch):
+    """The tag task's LF module breaks (a syntax error) after a run: explain --task urgency still reads urgency's
+    labels; run, apply, analyze without --task and --task tags_refund stop before Spark starts with one line that
+    names the task, the module's file and line, and the fix, and leave every table as it was."""
+    from deltalake import DeltaTable
+
+    import jobs.runtime.session as session
+    from jobs import cli
+    from jobs.multitask_labels import labels_path
+
+    cfg, _ = tasks_run
+    package = tmp_path / "broken_team"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "refund_lfs.py").write_text("from tests.jobs.multitask_lfs import tag_refund_words\n"
+                                          "LFS = [tag_refund_words\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = multi_dict(Path(cfg.lakehouse).parent, cfg.source.path)
+    data["multi_label"]["lfs"]["modules"] = ["broken_team.refund_lfs"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    tables = [cfg.table_path("votes"), labels_path(cfg)]
+    versions = [DeltaTable(t).version() for t in tables]
+    runs = sorted(p.name for p in (Path(cfg.lakehouse) / "_lakelabel" / "runs").iterdir())
+    capsys.readouterr()
+    assert cli.main(["explain", "--config", str(path), "--task", "urgency", "--row-id", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["task"] == "urgency"
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started for a command that needs the broken task")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    for command in (["run"], ["apply"], ["analyze"], ["analyze", "--task", "tags_refund"],
+                    ["explain", "--task", "tags_refund", "--row-id", "2"]):  # fmt: skip
+        assert cli.main([*command, "--config", str(path)]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert err[0].startswith("lakelabel: error: task 'tags_refund' (multi_label.lfs): LF module "
+                                 "'broken_team.refund_lfs' raised on import: SyntaxError"), err
+        assert f"[{package / 'refund_lfs.py'}, line 2]" in err[0], err
+        assert "fix it and rerun; nothing was read or written. Meanwhile the commands with --task NAME on the other " \
+               "tasks (urgency) work, and --set multi_label=null runs the pipeline without tags_refund" in err[0], err
+    assert [DeltaTable(t).version() for t in tables] == versions
+    assert sorted(p.name for p in (Path(cfg.lakehouse) / "_lakelabel" / "runs").iterdir()) == runs

@@ -69,15 +69,19 @@ def test_score_by_mask_equals_score_by_pattern(policy):
 # ---------------------------------------------------------------------------------------------- Spark
 
 
-def masks_cfg(tmp, source: str, **sections):
-    from jobs.runtime.config_loading import config_from_dict
-
+def masks_data(tmp, source: str, **sections) -> dict:
     data = task_dict(tmp, source, mlflow={"enabled": False}, apply={"max_error_rate": 0.5})
     data["tasks"]["topic"]["lfs"] = {"modules": ["tests.jobs.task_masks_lfs"]}  # raises on every 10th row
     del data["tasks"]["urgency"]["gold_column"]  # a task without gold: no gold column in the masks
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value}
-    return config_from_dict(data)
+    return data
+
+
+def masks_cfg(tmp, source: str, **sections):
+    from jobs.runtime.config_loading import config_from_dict
+
+    return config_from_dict(masks_data(tmp, source, **sections))
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +211,46 @@ def test_masks_are_read_only_when_they_fit_the_run(masked_run, spark, tmp_path):
     with pytest.raises(Exception, match="py_boom_invoice"):
         pipeline.run(spark, strict, run_id="tm-5", force=True)
     assert set(Path(cfg.lakehouse).rglob(f"{apply_masks.FOLDER_PREFIX}*")) == before
+
+
+@pytest.mark.spark
+def test_apply_alone_writes_the_masks_the_run_reads(spark, tmp_path, monkeypatch):
+    """`lakelabel apply` on a multi-task config writes each task's masks, as `lakelabel run`'s apply does (it wrote
+    one mask over every LF, a layout the run does not read, or none when every LF's codes passed 62): the run after it
+    reuses its votes and reads its masks instead of grouping the votes by row, the next `apply` alone carries them,
+    and the labels equal a --force run's."""
+    import yaml
+
+    from jobs import cli, multitask, pipeline
+    from tests.jobs.test_incremental_masks import same_frames, task_masks_and_labels
+
+    source = make_source(tmp_path)
+    path = tmp_path / "tasks.yaml"
+    path.write_text(yaml.safe_dump(masks_data(tmp_path, source)))
+    cfg = masks_cfg(tmp_path, source)
+
+    def run_after_apply(run_id: str) -> dict:
+        def no_grouping(*args, **kwargs):
+            raise AssertionError("the run grouped the votes by row: it did not read the masks the apply wrote")
+
+        with monkeypatch.context() as mp:
+            mp.setattr(multitask, "vote_rows", no_grouping)
+            return pipeline.run(spark, cfg, run_id=run_id).summary
+
+    assert cli.main(["apply", "--config", str(path), "--run-id", "a1", "-q"]) == 0
+    first = run_after_apply("r1")
+    assert first["tables"]["votes"]["reused"]
+    masks, labels = task_masks_and_labels(spark, cfg, first, N)
+    assert len(masks) == N
+
+    df = pd.read_parquet(source)  # rows added: the next apply alone carries the masks and adds the new rows'
+    pd.concat([df, df.iloc[:5].assign(id=lambda d: d.id + 1000)]).to_parquet(source, index=False)
+    assert cli.main(["apply", "--config", str(path), "--run-id", "a2", "-q"]) == 0
+    second = run_after_apply("r2")
+    assert second["tables"]["votes"]["reused"]
+    inc_masks, inc_labels = task_masks_and_labels(spark, cfg, second, N + 5)
+
+    forced = pipeline.run(spark, cfg, run_id="r3", force=True).summary
+    force_masks, force_labels = task_masks_and_labels(spark, cfg, forced, N + 5)
+    assert inc_masks == force_masks and {k: v for k, v in force_masks.items() if k in masks} == masks
+    same_frames(inc_labels, force_labels)

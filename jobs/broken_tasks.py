@@ -1,0 +1,87 @@
+"""One task's LFs that cannot be built, kept to that task (README "Several tasks at once").
+
+Teams often own one task each of a multi-task config. A task whose own LFs fail to build (its LF module
+does not import, has a syntax error or an LF that raises while the module runs, a label space that
+disagrees with the task's, a declared LF with a bad key, no LF at all) is a :class:`BrokenTask`:
+:func:`jobs.tasks.build_task_set` builds the other tasks, so a command that reads only those (``--task
+NAME``) runs, and a command that needs the broken task (``run``, ``apply``, ``analyze`` and ``report``
+without ``--task``, or ``--task`` naming it) fails before Spark starts with :func:`broken_error`: one
+line naming the task, the module and file (and line) and the fix. ``run`` never labels the other tasks
+silently without it: exit 0 means every task's labels were written.
+
+An LF module of the top-level ``lfs.modules`` is routed to its task by the label space of its LFs, which
+a module that does not import cannot tell: it stops every task (:func:`shared_module_error`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lf_library.errors import LFConfigError
+
+__all__ = ["BrokenTask", "describe", "failed_at", "broken_error", "shared_module_error"]
+
+
+@dataclass(frozen=True)
+class BrokenTask:
+    """A task whose LFs could not be built: why, and the config key that lists them."""
+
+    name: str
+    reason: str  # the error, with the file and line of the module where known
+    key: str  # where its LFs are listed: tasks.<name>.lfs, multi_label.lfs
+    drop: str  # the --set that runs the config without it: tasks.<name>=null, multi_label=null
+
+
+def describe(err: BaseException, modules: Sequence[str]) -> str:
+    """``err``'s message and, where known, the file and line of the module it comes from."""
+    where = failed_at(err, modules)
+    return f"{err} [{where}]" if where and where not in str(err) else str(err)
+
+
+def failed_at(err: BaseException, modules: Sequence[str]) -> str | None:
+    """``"path, line N"`` in the LF module whose import raised ``err`` (an :class:`LFConfigError` chained from
+    the import's exception), the file alone when the line is not known, None when no module file is found."""
+    files: dict[str, str] = {}
+    for module in modules:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # a missing parent package: nothing to point at
+            continue
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            files[spec.origin] = module
+    cause = err.__cause__
+    if isinstance(cause, SyntaxError) and cause.filename:
+        return f"{cause.filename}, line {cause.lineno}"
+    if cause is not None:
+        frames = [f for f in traceback.extract_tb(cause.__traceback__) if f.filename in files]
+        if frames:  # the module's own line, not the library code it called
+            return f"{frames[-1].filename}, line {frames[-1].lineno}"
+    named = [path for path, module in files.items() if repr(module) in str(err)]
+    return named[0] if len(named) == 1 else None
+
+
+def broken_error(broken: Sequence[BrokenTask], healthy: Sequence[str]) -> LFConfigError:
+    """The one error of a command that needs the tasks ``broken``; ``healthy``: the tasks that can run."""
+    what = "; ".join(b.reason if b.reason.startswith(f"task {b.name!r}") else f"task {b.name!r} ({b.key}): {b.reason}"
+                     for b in broken)  # fmt: skip
+    names = [b.name for b in broken]
+    fix = f"fix {'it' if len(broken) == 1 else 'them'} and rerun; nothing was read or written"
+    if healthy:
+        drop = " ".join(dict.fromkeys(f"--set {b.drop}" for b in broken))
+        they = ", ".join(names)
+        fix += (f". Meanwhile the commands with --task NAME on the other tasks ({', '.join(healthy)}) work, and {drop} "
+                f"runs the pipeline without {they} (that run drops the votes and the labels column of {they}; a "
+                f"later run with {'it' if len(names) == 1 else 'them'} puts them back)")
+    return LFConfigError(f"{what}; {fix}")
+
+
+def shared_module_error(err: LFConfigError, module: str, key: str) -> LFConfigError:
+    """A module of the top-level ``lfs.modules`` that fails: its LFs' tasks cannot be told, so every task waits."""
+    return LFConfigError(
+        f"{describe(err, [module])} ({key}, routed to the tasks by their label space, which this module cannot tell "
+        f"while it fails: every task needs it); fix it, or list it under tasks.<name>.lfs.modules so that it stops "
+        f"only its task"
+    )

@@ -1,0 +1,131 @@
+"""One task's LFs that cannot be built stop the commands that need that task, not the others (jobs/broken_tasks.py).
+
+No Spark here: the task set is built before Spark starts. The commands themselves on a lake with a broken task:
+tests/jobs/test_task_commands.py::test_a_broken_task_stops_only_the_commands_that_need_it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from jobs.runtime.config_loading import config_from_dict
+from jobs.tasks import build_task_set
+from lf_library.errors import LFConfigError
+
+URGENCY = """\
+from lf_library import keyword_lf
+LABEL_SPACE = ("routine", "urgent")
+kw_asap = keyword_lf("kw_asap", ["asap"], "urgent")
+kw_no_rush = keyword_lf("kw_no_rush", ["no rush"], "routine")
+"""
+TOPIC = """\
+from lf_library import keyword_lf
+LABEL_SPACE = ("billing", "technical")
+kw_invoice = keyword_lf("kw_invoice", ["invoice"], "billing")
+"""
+# What a team's edit can break, each as the topic module's text: the error's words, the line it points at.
+BROKEN = {
+    "syntax error": (TOPIC.replace('"billing")', '"billing"'), r"raised on import: SyntaxError", 3),
+    "missing dependency": ("import no_such_dependency_mt26\n" + TOPIC, r"needs 'no_such_dependency_mt26'", 1),
+    "an LF that raises when built": (TOPIC + 'kw_crash = keyword_lf("kw_crash", [], "technical")\n',
+                                     r"raised on import: LFConfigError: LF 'kw_crash': keywords must", 4),
+    "label space mismatch": (TOPIC.replace('("billing", "technical")', '("billing", "tech")'),
+                             r"disagrees with the LABEL_SPACE", None),
+}
+_packages = itertools.count()
+
+
+def _package(tmp_path, monkeypatch, **modules: str) -> str:
+    """A fresh importable package holding ``modules`` (name -> source); its dotted name."""
+    name = f"broken_tasks_pkg_{next(_packages)}"
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    for module, text in modules.items():
+        (folder / f"{module}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def _data(tmp_path, pkg: str, **extra) -> dict:
+    return {
+        "lakehouse": str(tmp_path / "lake"), "source": {"path": "x.parquet", "id_column": "id"},
+        "tasks": {"topic": {"label_space": ["billing", "technical"], "lfs": {"modules": [f"{pkg}.topic_lfs"]}},
+                  "urgency": {"label_space": ["routine", "urgent"], "lfs": {"modules": [f"{pkg}.urgency_lfs"]}}},
+        "mlflow": {"enabled": False}, **extra}  # fmt: skip
+
+
+def _config(tmp_path, pkg: str, **extra):
+    return config_from_dict(_data(tmp_path, pkg, **extra))
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_a_broken_task_stops_only_what_needs_it(tmp_path, monkeypatch, kind):
+    text, words, line = BROKEN[kind]
+    pkg = _package(tmp_path, monkeypatch, topic_lfs=text, urgency_lfs=URGENCY)
+    cfg = _config(tmp_path, pkg)
+    # What reads urgency alone (--task urgency) gets urgency with its LFs.
+    alone = build_task_set(cfg, only=["urgency"])
+    assert alone.names == ("urgency",) and alone.registry.names == ("kw_asap", "kw_no_rush")
+    # What needs topic (run, apply, analyze without --task; --task topic): one error, the task, module, file, fix.
+    for only in (None, ["topic"]):
+        with pytest.raises(LFConfigError) as caught:
+            build_task_set(cfg, only=only)
+        msg = str(caught.value)
+        assert msg.startswith(f"task 'topic' (tasks.topic.lfs): ") and re.search(words, msg), msg
+        assert f"{pkg}.topic_lfs" in msg, msg
+        if line is not None:  # the file and line of the module, not of lakelabel's code
+            assert f"{tmp_path / pkg / 'topic_lfs.py'}, line {line}" in msg, msg
+        assert msg.endswith("fix it and rerun; nothing was read or written. Meanwhile the commands with --task NAME on "
+                            "the other tasks (urgency) work, and --set tasks.topic=null runs the pipeline without "
+                            "topic (that run drops the votes and the labels column of topic; a later run with it puts "
+                            "them back)"), msg
+        assert "\n" not in msg
+
+
+def test_a_task_with_no_lfs_and_a_bad_declared_lf_stop_only_their_task(tmp_path, monkeypatch):
+    pkg = _package(tmp_path, monkeypatch, topic_lfs=TOPIC, urgency_lfs=URGENCY)
+    cfg = _config(tmp_path, pkg, lfs={"exclude": ["kw_invoice"]})  # topic left with no LF
+    assert build_task_set(cfg, only=["urgency"]).names == ("urgency",)
+    with pytest.raises(LFConfigError, match=r"^task 'topic' \(label space \['billing', 'technical'\]\) has no LFs: "
+                                            r"list LFs under tasks.topic.lfs.*fix it and rerun"):
+        build_task_set(cfg)
+    data = _data(tmp_path, pkg)
+    data["tasks"]["topic"]["lfs"] = {"declared": [{"name": "kw_refund", "kind": "keyword", "keywrods": ["refund"],
+                                                   "label": "billing"}]}  # fmt: skip
+    cfg = config_from_dict(data)
+    assert build_task_set(cfg, only=["urgency"]).names == ("urgency",)
+    with pytest.raises(LFConfigError, match=r"^task 'topic' \(tasks.topic.lfs\): .*config tasks\.topic\.lfs\.declared"
+                                            r"\[0\].*keywrods"):
+        build_task_set(cfg, only=["topic"])
+
+
+def test_a_broken_tag_module_stops_the_tag_tasks_only(tmp_path, monkeypatch):
+    pkg = _package(tmp_path, monkeypatch, urgency_lfs=URGENCY, tag_lfs="import no_such_dependency_mt26\n")
+    cfg = config_from_dict({
+        "lakehouse": str(tmp_path / "lake"), "source": {"path": "x.parquet", "id_column": "id"},
+        "tasks": {"urgency": {"label_space": ["routine", "urgent"], "lfs": {"modules": [f"{pkg}.urgency_lfs"]}}},
+        "multi_label": {"name": "tags", "tags": ["refund", "login"], "lfs": {"modules": [f"{pkg}.tag_lfs"]}},
+        "mlflow": {"enabled": False}})  # fmt: skip
+    assert build_task_set(cfg, only=["urgency"]).names == ("urgency",)
+    with pytest.raises(LFConfigError) as caught:
+        build_task_set(cfg, only=["tags_login"])
+    msg = str(caught.value)
+    assert msg.startswith("task 'tags_login' (multi_label.lfs): ") and "no_such_dependency_mt26" in msg, msg
+    assert str(tmp_path / pkg / "tag_lfs.py") in msg and "--set multi_label=null runs the pipeline without" in msg, msg
+
+
+def test_a_broken_shared_module_stops_every_task(tmp_path, monkeypatch):
+    """A module of the top-level lfs.modules is routed by its LFs' label space, which it cannot tell while it
+    fails: every task may hold its LFs, so every command stops, and the error says how to confine it."""
+    pkg = _package(tmp_path, monkeypatch, urgency_lfs=URGENCY, shared_lfs="import no_such_dependency_mt26\n")
+    cfg = _config(tmp_path, pkg, lfs={"modules": [f"{pkg}.shared_lfs"]})
+    for only in (None, ["urgency"]):
+        with pytest.raises(LFConfigError, match=rf"^LF module '{pkg}.shared_lfs' failed to import .*\(lfs.modules, "
+                                                r"routed to the tasks by their label space.*every task needs it\); fix "
+                                                r"it, or list it under tasks.<name>.lfs.modules so that it stops only "
+                                                r"its task$"):
+            build_task_set(cfg, only=only)
