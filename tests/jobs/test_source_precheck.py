@@ -519,3 +519,33 @@ def test_which_files_spark_reads_and_what_is_a_glob():
         "is a glob pattern, which lakelabel does not expand; list the files or folders in source.path instead "
         "(a YAML list)")
     assert "source.options.pathGlobFilter: '*.{csv,tsv}'" in missing_source("/d/*.{csv,tsv}", "/d/*.{csv,tsv}")
+
+
+def test_a_dotted_id_or_lf_column_is_refused_before_spark_starts(tmp_path, capsys, monkeypatch):
+    """Spark reads ``a.b`` as field b of a struct column a: a source id or LF column named so ended the run with
+    exit 1 and Spark's UNRESOLVED_COLUMN (a drill, session 26). Now one line, before Spark starts."""
+    path = tmp_path / "dotted"
+    path.mkdir()
+    ROWS.rename(columns={"id": "ticket.id", "text": "body.text"}).assign(text="x").to_parquet(
+        path / "part-0.parquet", index=False)
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the source's columns were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    config = _config(tmp_path, {"path": str(path), "format": "parquet", "id_column": "ticket.id"})
+    assert cli.main(["run", "--config", config, "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"lakelabel: error: column 'ticket.id' (source.id_column) of file://{path} has a '.' in its name, which Spark "
+        "reads as a field of a struct column, so lakelabel cannot read it; rename the column in the source (a Delta "
+        "table: write a copy with the column renamed)"]
+    (tmp_path / "id.csv").write_text("id,body.text\nr1,great\n")
+    config = _config(tmp_path, {"path": str(tmp_path / "id.csv"), "format": "csv", "id_column": "id"},
+                     lfs={"label_space": ["neg", "pos"], "declared": [
+                         {"name": "kw", "kind": "keyword", "keywords": ["great"], "label": "pos", "field": "body.text"}]})
+    assert cli.main(["run", "--config", config, "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"lakelabel: error: LF 'kw' read(s) column 'body.text' of file://{tmp_path}/id.csv; the column has a '.' in its "
+        "name"), err
+    assert not (tmp_path / "lake").exists()
