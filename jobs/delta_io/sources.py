@@ -17,6 +17,7 @@ from jobs.delta_io import SourceInfo, read_source
 from jobs.delta_io.errors import SourceReadError, _summary
 from jobs.delta_io.local import _column
 from jobs.delta_io.source import (
+    delta_file_error,
     find_corrupt_parquet,
     find_ragged_csv_row,
     local_path_missing,
@@ -101,7 +102,8 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
     if not isinstance(id_type, _ID_TYPES):
         raise InputDataError(
             f"id column {cfg.id_column!r} of {table} has type {id_type.simpleString()}; ids must be strings "
-            f"or integers: cast it in a view, or point {role}.id_column at another column"
+            f"or integers: write the source with the column cast to string or bigint (lakelabel reads {role}.path as "
+            f"it is, with no query or view over it), or point {role}.id_column at another column"
         )
     return Source(df=df, info=info, id_column=cfg.id_column, gold_column=cfg.gold_column, paths=tuple(paths),
                   options=dict(cfg.options), role=role, dedupe=dedupe)
@@ -112,6 +114,9 @@ def _require_column(df: DataFrame, column: str, table: str, key: str) -> None:
 
 
 def _require_name(column: str, columns: list[str], table: str, key: str) -> None:
+    if column not in columns and not columns:  # a zero-byte CSV file (a drill, session 26: "its columns are: .")
+        raise InputDataError(f"column {column!r} ({key}) not found in {table}, which has no columns (an empty file?); "
+                             f"fix or replace the source")
     if column not in columns:
         raise InputDataError(
             f"column {column!r} ({key}) not found in {table}; its columns are: {', '.join(columns)}. "
@@ -167,7 +172,7 @@ def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | 
     for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
         if path and (root := local_path_missing(path)) is not None:
             raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))
-        if path and (error := foreign_files_precheck(path, cfg, role)) is not None:
+        if path and (error := foreign_files_precheck(path, cfg, role) or delta_file_error(path, role)) is not None:
             raise SourceReadError(error)
 
 
@@ -327,7 +332,8 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
         if not isinstance(dtype, T.StringType):
             raise InputDataError(
                 f"column {column!r} of {table} has type {dtype.simpleString()}, but text LFs read it as a string; "
-                f"cast it to string in a view or point the LFs at a string column"
+                f"write the source with the column cast to string (lakelabel reads {role}.path as it is, with no query "
+                f"or view over it) or point the LFs at a string column"
             )
     if totals["null_ids"]:
         raise InputDataError(

@@ -12,6 +12,7 @@ from jobs.delta_io.source import peek_columns
 from jobs.delta_io.sources import load_source, precheck_source_columns
 from jobs.runtime import session
 from jobs.runtime.config import SourceConfig
+from jobs.delta_io.errors import SourceReadError
 from lf_library.errors import InputDataError
 
 ROWS = pd.DataFrame({"id": ["a", "b", "c"], "text": ["x y", "y", "z"], "verdict": ["pos", "neg", "pos"]})
@@ -549,3 +550,31 @@ def test_a_dotted_id_or_lf_column_is_refused_before_spark_starts(tmp_path, capsy
         f"lakelabel: error: LF 'kw' read(s) column 'body.text' of file://{tmp_path}/id.csv; the column has a '.' in its "
         "name"), err
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_data_file_of_a_delta_table_is_refused_before_spark_starts(tmp_path):
+    """A Parquet file of a Delta table named as the source was read as plain Parquet, exit 0, though the table may
+    have removed it or changed its rows since (a drill, session 26)."""
+    from jobs.delta_io.sources import precheck_source_path
+
+    table = tmp_path / "tickets"
+    write_deltalake(str(table), ROWS, partition_by=["verdict"])
+    file = next(table.rglob("*.parquet"))
+    assert file.parent.name.startswith("verdict=")
+    with pytest.raises(SourceReadError) as err:
+        precheck_source_path(SourceConfig(path=str(file), format="auto", id_column="id"))
+    assert str(err.value) == (f"source {file} is a data file of the Delta table {table}, which may have removed it or "
+                              f"changed its rows since; set source.path: {table} (format delta or auto; "
+                              f"source.options.versionAsOf reads an earlier version)")
+    (table / "notes.csv").write_text("id,text\n1,x\n")  # not a data file of the table's kind
+    precheck_source_path(SourceConfig(path=str(table / "notes.csv"), format="csv", id_column="id"))
+
+
+def test_a_zero_byte_csv_says_it_has_no_columns(spark, tmp_path):
+    """A zero-byte CSV file has no header: the line said "its columns are: . Set source.id_column to one of them"
+    (a drill, session 26)."""
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(InputDataError) as err:
+        load_source(spark, SourceConfig(path=str(tmp_path / "empty.csv"), format="csv", id_column="id"))
+    assert str(err.value) == (f"column 'id' (source.id_column) not found in file://{tmp_path}/empty.csv, which has no "
+                              f"columns (an empty file?); fix or replace the source")
