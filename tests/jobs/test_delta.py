@@ -364,3 +364,21 @@ def test_bad_arguments_name_the_valid_values(spark, tmp_path):
     write_table(df, str(meta_path), mode="append", commit_metadata={"a": "1"})
     log_line = (meta_path / "_delta_log" / "00000000000000000000.json").read_text().splitlines()[0]
     assert json.loads(json.loads(log_line)["commitInfo"]["userMetadata"])["a"] == "1"
+
+
+def test_a_table_feature_delta_rs_cannot_read_is_named(tmp_path):
+    """A table whose protocol names a reader feature delta-rs does not know (a newer Delta engine's): exit 1 with
+    "DeltaError: Kernel error: Unsupported: Feature 'x' is not supported" (a drill, session 26). Now bad input
+    naming the table, the feature and what reads it."""
+    import pandas as pd
+
+    path = tmp_path / "src"
+    write_deltalake(str(path), pd.DataFrame({"id": [1], "text": ["a"]}))
+    (path / "_delta_log" / "00000000000000000001.json").write_text(
+        json.dumps({"commitInfo": {"timestamp": 1, "operation": "SET TBLPROPERTIES"}}) + "\n" + json.dumps(
+            {"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["fancyNewThing"],
+                          "writerFeatures": ["fancyNewThing"]}}) + "\n")
+    with pytest.raises(SourceReadError, match=rf"Delta table {path} uses the table feature 'fancyNewThing', which "
+                                              r"deltalake [\d.]+ \(lakelabel's local Delta reader\) does not support "
+                                              r"\(.*\); run with the Delta Spark extension"):
+        LocalDeltaIO().describe_table(str(path))
