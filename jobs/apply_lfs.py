@@ -278,8 +278,9 @@ def run(
                      votes_path, str(cfg.lakehouse_path))
              if VOTES_META_KEY in previous else None)
     keys = incremental.lf_keys(source, registry)
+    retyped = incremental.id_type_change(spark, io, votes_path, source) if prior is not None and not force else None
     plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force,
-                                  earlier=registry.earlier_versions)
+                                  earlier=registry.earlier_versions, retyped=retyped)
     texts = text_columns(registry)
     rows_done = spark.sparkContext.accumulator(0)
 

@@ -83,12 +83,22 @@ def reading_key(cfg: PipelineConfig, source: Source, registry: LFRegistry) -> st
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def id_type_change(spark: Any, io: Any, votes_path: str, source: Source) -> str | None:
+    """``int -> bigint`` when the source's id column has another type than the votes table's ``row_id``, else None.
+
+    Votes of another id type cannot be kept beside new ones (a drill, session 26: a Delta source rewritten with
+    its id widened failed the incremental commit with a schema mismatch, exit 2, until ``--force``)."""
+    old = io.read_table(spark, votes_path).schema["row_id"].dataType
+    new = source.df.schema[source.id_column].dataType
+    return None if old == new else f"{old.simpleString()} -> {new.simpleString()}"
+
+
 def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *, force: bool,
-               earlier: Mapping[str, Collection[str]] | None = None) -> ApplyPlan:
+               earlier: Mapping[str, Collection[str]] | None = None, retyped: str | None = None) -> ApplyPlan:
     """Decide which LFs run, from the previous apply summary ``prior`` (an ApplyResult or None).
 
     ``earlier`` (``LFRegistry.earlier_versions``): the reason names the LFs that run again only
-    because this lakelabel versions them anew (README "Upgrading")."""
+    because this lakelabel versions them anew (README "Upgrading"). ``retyped``: :func:`id_type_change`."""
     names = tuple(sorted(keys))
 
     def full(reason: str) -> ApplyPlan:
@@ -102,6 +112,8 @@ def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *
         return full("the previous votes do not record per-LF versions (written by an older lakelabel)")
     if prior.reading != reading:
         return full("the source path, how it is read, the id column or the label space changed")
+    if retyped:
+        return full(f"the id column's type changed ({retyped})")
     reused = tuple(n for n in names if prior.lf_keys.get(n) == keys[n])
     applied = tuple(n for n in names if n not in reused)
     removed = tuple(sorted(set(prior.lf_keys) - set(keys)))

@@ -23,6 +23,7 @@ from pyspark.errors import AnalysisException
 
 from jobs import apply_masks
 from jobs.delta_io.files import footer, is_local_path
+from jobs.delta_io.local import _column
 from jobs.delta_io.sources import Source, check_source, gold_ids
 from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry
@@ -122,9 +123,14 @@ def vote_function(
     df.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
     needed = required_columns(lfs)
     columns = list(df.columns) if needed is None else [c for c in df.columns if c in needed]
-    select = [F.col(id_col).alias("__row_id")] + [F.col(c) for c in columns if c != id_col]
+    # A column no LF names may have a '.' in its name, which Spark reads as a struct field, and so does pyspark's
+    # mapInArrow when it names its input columns: such a column travels under a placeholder name and gets its own
+    # name back in the batches (a drill, session 26: "SQL LF  does not compile against the source").
+    dotted = {c: f"__dotted_{i}" for i, c in enumerate(columns) if "." in c}
+    undotted = {v: k for k, v in dotted.items()}
+    select = [_column(id_col).alias("__row_id")] + [_column(c).alias(dotted.get(c, c)) for c in columns if c != id_col]
     if id_col in columns:
-        select.append(F.col(id_col))
+        select.append(_column(id_col))
     tasks_layout = None
     if masks_folder is not None and mask_tasks is not None:
         tasks_layout = (mask_tasks.columns, mask_tasks.classes, mask_tasks.gold_tasks)
@@ -177,6 +183,8 @@ def vote_function(
                 continue
             row_ids = batch.column("__row_id")
             columns = batch.select([c for c in batch.schema.names if c not in ("__row_id", _GOLD)])
+            if dotted:
+                columns = columns.rename_columns([undotted.get(n, n) for n in columns.schema.names])
             if budget.enabled:
                 def evaluate(some):
                     return evaluate_within_budget(some, columns, budget, precomputed=pre, cardinality=k)

@@ -31,6 +31,7 @@ from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
 from jobs.delta_io.files import (
     _FILES_DDL,
     _check_hive_layout,
+    _misread_partitions,
     _delete_files,
     _filesystem,
     _normalize,
@@ -276,6 +277,8 @@ class LocalDeltaIO:
             No table at ``path``, no such version, or a table the local reader cannot read
             correctly (column mapping, deletion vectors); see :func:`check_readable_locally`.
         """
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
         from pyspark.sql.pandas.types import from_arrow_schema
 
         root = _normalize(path)
@@ -297,9 +300,26 @@ class LocalDeltaIO:
         if not files:
             return spark.createDataFrame([], schema)
         parts = dt.metadata().partition_columns
+        misread: dict[str, tuple[Any, ...]] = {}
         if parts:
             _check_hive_layout(root, parts, files)
-        df = spark.read.schema(schema).option("basePath", _spark_path(root)).parquet(*map(_spark_path, files))
+            actions = pa.table(dt.get_add_actions(flatten=False)).select(["path", "partition"]).to_pylist()
+            misread = _misread_partitions(root, parts, files, actions)
+        frames = []
+        if len(misread) < len(files):
+            frames.append(spark.read.schema(schema).option("basePath", _spark_path(root))
+                          .parquet(*[_spark_path(f) for f in files if f not in misread]))
+        # Files whose folder names Spark would decode wrongly: read without partition discovery, the log's values
+        # added as literals.
+        data_schema = T.StructType([f for f in schema.fields if f.name not in parts])
+        for values in dict.fromkeys(misread.values()):
+            group = [_spark_path(f) for f, v in misread.items() if v == values]
+            frames.append(spark.read.schema(data_schema).parquet(*group).select(
+                *[_column(f.name) for f in data_schema.fields],
+                *[F.lit(v).cast(schema[c].dataType).alias(c) for c, v in zip(parts, values)]))
+        df = frames[0]
+        for other in frames[1:]:
+            df = df.unionByName(other)
         return df.select(*[_column(name) for name in arrow.names])
 
     def read_arrow(

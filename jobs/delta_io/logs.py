@@ -23,6 +23,9 @@ __all__ = ["open_table"]
 # What delta-rs says of a log it cannot parse (probed on deltalake 1.6: a truncated or garbled commit file, a
 # commit file missing between others, the first commits gone); other errors opening a table are not damage.
 _DAMAGED_LOG = re.compile(r"Json error|contiguous commit files|No table metadata or protocol|checkpoint", re.I)
+# What delta-rs says of a reader feature it does not know (deltalake 1.6: a table a newer Delta engine wrote); it was
+# exit 1 with "DeltaError: Kernel error: Unsupported: Feature 'x' is not supported" (a drill, session 26).
+_UNSUPPORTED = re.compile(r"Feature '(?P<name>[^']+)' is not supported")
 # A commit file (00000000000000000003.json) or a checkpoint file (single-part, multi-part or V2: each names
 # the version it covers); temporary and CRC files, log compaction files and _last_checkpoint do not match.
 _LOG_FILE = re.compile(r"(?P<version>\d{20})\.(?:json|(?P<checkpoint>checkpoint(?:\.[^/]+)?\.(?:parquet|json)))")
@@ -59,6 +62,14 @@ def open_table(root: str, version: int | None = None, *,
             else:
                 raise SourceReadError(f"cannot load version {version} of Delta table {root} (its versions run "
                                       f"up to {latest}): {_summary(err)}") from err
+        if (feature := _UNSUPPORTED.search(str(err))) is not None:
+            import deltalake
+
+            raise SourceReadError(
+                f"Delta table {root} uses the table feature {feature['name']!r}, which deltalake {deltalake.__version__} "
+                f"(lakelabel's local Delta reader) does not support ({_summary(err)}); run with the Delta Spark "
+                f"extension (pip install 'lakelabel[delta]', or on Databricks), or with a deltalake release that reads it"
+            ) from err
         if not _DAMAGED_LOG.search(str(err)):  # permissions, credentials, a store that is down: as they are
             raise
         # Chained: a network fault of an object store under it stays transient (exit 3).

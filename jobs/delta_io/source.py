@@ -204,6 +204,23 @@ def folder_error(path: str, files: Sequence[tuple[str, int, int]], fmt: str, opt
             f"would read as {kind} rows: {shown}; {fix}")
 
 
+def delta_file_error(path: str, role: str = "source") -> str | None:
+    """The error for a local ``path`` that is a data file of a Delta table (in its folder or its ``col=value``
+    partition folders), else None: read as plain Parquet it may hold rows the table has deleted or updated since
+    (a drill, session 26: a file of a table whose later commit removed it was labeled, exit 0)."""
+    root = _normalize(path)
+    if not is_local_path(root) or not os.path.isfile(root) or _name_format(root) not in ("parquet", None):
+        return None
+    folder = os.path.dirname(root)
+    while not os.path.isdir(os.path.join(folder, "_delta_log")):
+        if "=" not in os.path.basename(folder):
+            return None
+        folder = os.path.dirname(folder)
+    return (f"{role} {path} is a data file of the Delta table {folder}, which may have removed it or changed its rows "
+            f"since; set {role}.path: {folder} (format delta or auto; {role}.options.versionAsOf reads an earlier "
+            f"version)")
+
+
 def local_path_missing(path: str) -> str | None:
     """The absolute path of a local ``path`` that does not exist, else None (URIs are not looked at)."""
     root = _normalize(path)
@@ -260,6 +277,8 @@ def read_source(
             f"source {path} is a Delta table; reading its directory as {format} would include files the table "
             f"has removed. Use format 'delta' or 'auto'"
         )
+    if not is_dir and (error := delta_file_error(path, role)) is not None:
+        raise SourceReadError(error)
     files, unread = listed_files(root, options)
     recurse = (f"set {role}.options.recursiveFileLookup: 'true' to read the files of every subfolder"
                if role in ("source", "evaluation") else "move them into the folder itself")

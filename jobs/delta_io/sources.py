@@ -15,7 +15,9 @@ from pyspark.sql import types as T
 from jobs.runtime.config import SourceConfig
 from jobs.delta_io import SourceInfo, read_source
 from jobs.delta_io.errors import SourceReadError, _summary
+from jobs.delta_io.local import _column
 from jobs.delta_io.source import (
+    delta_file_error,
     find_corrupt_parquet,
     find_ragged_csv_row,
     local_path_missing,
@@ -100,7 +102,8 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
     if not isinstance(id_type, _ID_TYPES):
         raise InputDataError(
             f"id column {cfg.id_column!r} of {table} has type {id_type.simpleString()}; ids must be strings "
-            f"or integers: cast it in a view, or point {role}.id_column at another column"
+            f"or integers: write the source with the column cast to string or bigint (lakelabel reads {role}.path as "
+            f"it is, with no query or view over it), or point {role}.id_column at another column"
         )
     return Source(df=df, info=info, id_column=cfg.id_column, gold_column=cfg.gold_column, paths=tuple(paths),
                   options=dict(cfg.options), role=role, dedupe=dedupe)
@@ -111,11 +114,23 @@ def _require_column(df: DataFrame, column: str, table: str, key: str) -> None:
 
 
 def _require_name(column: str, columns: list[str], table: str, key: str) -> None:
+    if column not in columns and not columns:  # a zero-byte CSV file (a drill, session 26: "its columns are: .")
+        raise InputDataError(f"column {column!r} ({key}) not found in {table}, which has no columns (an empty file?); "
+                             f"fix or replace the source")
     if column not in columns:
         raise InputDataError(
             f"column {column!r} ({key}) not found in {table}; its columns are: {', '.join(columns)}. "
             f"Set {key} to one of them"
         )
+    if "." in column:
+        raise InputDataError(f"column {column!r} ({key}) of {table} {_DOTTED}")
+
+
+# Spark reads ``a.b`` as field b of a struct column a wherever a job names a column, so a source column
+# whose name holds a dot cannot be an id, gold or LF column (a drill, session 26: exit 1 with Spark's
+# UNRESOLVED_COLUMN). Other columns may have dots.
+_DOTTED = ("has a '.' in its name, which Spark reads as a field of a struct column, so lakelabel cannot read it; "
+           "rename the column in the source (a Delta table: write a copy with the column renamed)")
 
 
 def _peek_source(cfg: SourceConfig, wanted: list[str]) -> tuple[list[str], str] | None:
@@ -157,7 +172,7 @@ def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | 
     for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
         if path and (root := local_path_missing(path)) is not None:
             raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))
-        if path and (error := foreign_files_precheck(path, cfg, role)) is not None:
+        if path and (error := foreign_files_precheck(path, cfg, role) or delta_file_error(path, role)) is not None:
             raise SourceReadError(error)
 
 
@@ -215,13 +230,17 @@ def lf_column_keys(lfs: Sequence[Any]) -> dict[str, str]:
 
 def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], table: str,
                        keys: Mapping[str, str] | None = None, role: str = "source") -> InputDataError | None:
-    """The error for LF fields that name no column of ``table``, or None.
+    """The error for LF fields that name no column of ``table`` (or one with a '.' in its name), or None.
 
     ``keys``: LF name -> ``field`` or ``fields`` (:func:`lf_column_keys`), so the fix names the key
     the LF is written with; default ``fields``.
     """
     missing = [c for c in readers if c not in columns]
     if not missing:
+        dotted = [c for c in readers if "." in c]
+        if dotted:
+            return InputDataError(f"LF {', '.join(map(repr, readers[dotted[0]]))} read(s) column {dotted[0]!r} of {table}; "
+                                  f"the column {_DOTTED}")
         return None
     which = "; ".join(f"LF {', '.join(map(repr, readers[c]))} read(s) column {c!r}" for c in missing)
     used = sorted({(keys or {}).get(name, "fields") for c in missing for name in readers[c]})
@@ -283,7 +302,7 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
     rows_frame, copies = df, F.lit(0)
     raw = source.undeduplicated
     if raw is not None:  # drop_duplicate_rows: count the exact copies in the same pass (what dropDuplicates does)
-        rows_frame = raw.groupBy(*[raw[c] for c in raw.columns]).agg(F.count(F.lit(1)).alias("_lakelabel_copies"))
+        rows_frame = raw.groupBy(*[_column(c) for c in raw.columns]).agg(F.count(F.lit(1)).alias("_lakelabel_copies"))
         copies = F.col("_lakelabel_copies") - 1
     per_id = rows_frame.groupBy(F.col(id_col).alias("_id")).agg(
         F.count(F.lit(1)).alias("_n"),
@@ -313,7 +332,8 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
         if not isinstance(dtype, T.StringType):
             raise InputDataError(
                 f"column {column!r} of {table} has type {dtype.simpleString()}, but text LFs read it as a string; "
-                f"cast it to string in a view or point the LFs at a string column"
+                f"write the source with the column cast to string (lakelabel reads {role}.path as it is, with no query "
+                f"or view over it) or point the LFs at a string column"
             )
     if totals["null_ids"]:
         raise InputDataError(

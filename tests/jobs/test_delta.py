@@ -123,6 +123,27 @@ def test_partitioned_write_uses_hive_dirs_and_reads_back_typed(spark, tmp_path):
     assert first["null_count.ts"] == 0 and first.get("max.text") is None
 
 
+def test_partition_values_of_a_delta_rs_table_are_the_logs(spark, tmp_path):
+    """delta-rs percent-encodes a partition value's UTF-8 bytes (``lang=%C3%A9`` for é); Spark decodes each ``%XX``
+    as one character (Ã©), so a source read with Spark's partition discovery had other values than the table (a
+    drill, session 26: an SQL LF on the partition column silently missed those rows). The log's values win."""
+    import pandas as pd
+
+    path = str(tmp_path / "src")
+    rows = pd.DataFrame({"id": [1, 2, 3, 4, 5, 6], "lang": ["é", "日本", "a b/c", None, "en", "é"],
+                         "day": pd.to_datetime(["2024-01-01 10:30", "2024-01-02", "2024-01-02", "2024-01-03",
+                                                "2024-01-03", "2024-01-04"], format="mixed")})
+    write_deltalake(path, rows, partition_by=["lang", "day"])
+    assert (tmp_path / "src" / "lang=%C3%A9").is_dir()
+    back = read_table(spark, path)
+    assert back.columns == ["id", "lang", "day"]
+    assert rows_of(back) == [tuple(r) for r in rows.astype(object).where(rows.notna(), None).itertuples(index=False)]
+    assert back.where("lang = 'é'").count() == 2
+    io = LocalDeltaIO()
+    some = [f for f in io.snapshot_files(path) if "%C3%A9" in f or "lang=en" in f]
+    assert sorted(io.read_table(spark, path, files=some).toPandas()["lang"]) == ["en", "é", "é"]
+
+
 def test_empty_dataframe_creates_table_with_schema(spark, tmp_path):
     path = tmp_path / "empty"
     df = frame(spark, [], "id long, day date, tags array<string>, p string")
@@ -343,3 +364,21 @@ def test_bad_arguments_name_the_valid_values(spark, tmp_path):
     write_table(df, str(meta_path), mode="append", commit_metadata={"a": "1"})
     log_line = (meta_path / "_delta_log" / "00000000000000000000.json").read_text().splitlines()[0]
     assert json.loads(json.loads(log_line)["commitInfo"]["userMetadata"])["a"] == "1"
+
+
+def test_a_table_feature_delta_rs_cannot_read_is_named(tmp_path):
+    """A table whose protocol names a reader feature delta-rs does not know (a newer Delta engine's): exit 1 with
+    "DeltaError: Kernel error: Unsupported: Feature 'x' is not supported" (a drill, session 26). Now bad input
+    naming the table, the feature and what reads it."""
+    import pandas as pd
+
+    path = tmp_path / "src"
+    write_deltalake(str(path), pd.DataFrame({"id": [1], "text": ["a"]}))
+    (path / "_delta_log" / "00000000000000000001.json").write_text(
+        json.dumps({"commitInfo": {"timestamp": 1, "operation": "SET TBLPROPERTIES"}}) + "\n" + json.dumps(
+            {"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["fancyNewThing"],
+                          "writerFeatures": ["fancyNewThing"]}}) + "\n")
+    with pytest.raises(SourceReadError, match=rf"Delta table {path} uses the table feature 'fancyNewThing', which "
+                                              r"deltalake [\d.]+ \(lakelabel's local Delta reader\) does not support "
+                                              r"\(.*\); run with the Delta Spark extension"):
+        LocalDeltaIO().describe_table(str(path))

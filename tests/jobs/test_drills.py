@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -696,3 +697,19 @@ def test_a_signal_while_a_job_logs_to_mlflow_marks_its_run_killed(tmp_path, how,
     client = mlflow.MlflowClient(store)
     runs = client.search_runs([client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id])
     assert [(r.data.tags["lakelabel.run_id"], r.info.status) for r in runs] == [("r1", status)]
+
+
+def test_a_dotted_column_no_lf_names_is_read_and_a_dotted_id_is_refused(spark, tmp_path):
+    """A column named ``meta.src`` beside the ones the LFs read: a Python LF that reads every column (``stars``)
+    made the apply fail as "SQL LF  does not compile against the source" (a drill, session 26). A dotted id
+    column fails in one line naming it, once Spark has read the source (a URI, a compressed CSV), too."""
+    rows = make_rows(20).assign(**{"meta.src": "web"})
+    cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
+    assert pipeline.run(spark, cfg, run_id="dotted").summary["source"]["rows"] == 20
+    before = versions(cfg)
+    dotted = make_cfg(tmp_path, write_source(tmp_path, rows.rename(columns={"id": "ticket.id"}), name="src2"))
+    dotted = replace(dotted, source=replace(dotted.source, id_column="ticket.id"))
+    with pytest.raises(InputDataError, match=r"column 'ticket.id' \(source.id_column\) of .* has a '.' in its name, "
+                                             r"which Spark reads as a field of a struct column"):
+        pipeline.run(spark, dotted, run_id="dotted-id")
+    assert versions(cfg) == before

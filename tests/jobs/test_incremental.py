@@ -322,3 +322,26 @@ def test_a_run_after_an_incremental_apply_groups_the_votes_once(spark, tmp_path,
     third = pipeline.run(spark, cfg, run_id="g3", registry=registry(GOOD, BAD, SHORT)).summary  # an LF dropped
     assert third["apply"]["row_changes"]["removed_lfs"] == ["stars"] and grouped == [1]
     assert DeltaTable(cfg.table_path("labels")).to_pandas().shape[0] == 50
+
+
+def test_a_source_id_widened_between_runs_is_a_full_apply(spark, tmp_path):
+    """A Delta source rewritten with its id column widened (int -> bigint, schema_mode overwrite): the incremental
+    commit failed with a schema mismatch whose fix named lakelabel's internals, exit 2, until --force (a drill,
+    session 26). Votes of another id type are not kept: the apply is a full one and says why."""
+    import pyarrow as pa
+
+    src = str(tmp_path / "src")
+    rows = pd.DataFrame({"id": [1, 2, 3], "text": ["great", "awful", "meh"], "stars": [5, 1, None]})
+    write_deltalake(src, pa.table({"id": pa.array(rows.id, pa.int32()), "text": rows.text,
+                                   "stars": pa.array(rows.stars, pa.float64())}))
+    cfg = make_cfg(tmp_path, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta", gold_column=None))
+    reg = registry(GOOD, BAD, stars)
+    apply_lfs.run(spark, cfg, run_id="narrow", registry=reg)
+    wider = pd.concat([rows, pd.DataFrame({"id": [4], "text": ["love"], "stars": [4.0]})]).astype({"id": "int64"})
+    write_deltalake(src, wider, mode="overwrite", schema_mode="overwrite")
+    result = apply_lfs.run(spark, cfg, run_id="wide", registry=reg)
+    assert result.row_changes["method"] == "full apply: the id column's type changed (int -> bigint)"
+    assert dict(delta_io.read_table(spark, cfg.table_path("votes")).dtypes)["row_id"] == "bigint"
+    assert {(r[0], r[1], r[3]) for r in votes(spark, cfg)} == {
+        (1, "good_words", 1), (1, "stars", 1), (2, "bad_words", 0), (2, "stars", 0), (4, "good_words", 1), (4, "stars", 1)}

@@ -12,6 +12,7 @@ from jobs.delta_io.source import peek_columns
 from jobs.delta_io.sources import load_source, precheck_source_columns
 from jobs.runtime import session
 from jobs.runtime.config import SourceConfig
+from jobs.delta_io.errors import SourceReadError
 from lf_library.errors import InputDataError
 
 ROWS = pd.DataFrame({"id": ["a", "b", "c"], "text": ["x y", "y", "z"], "verdict": ["pos", "neg", "pos"]})
@@ -519,3 +520,61 @@ def test_which_files_spark_reads_and_what_is_a_glob():
         "is a glob pattern, which lakelabel does not expand; list the files or folders in source.path instead "
         "(a YAML list)")
     assert "source.options.pathGlobFilter: '*.{csv,tsv}'" in missing_source("/d/*.{csv,tsv}", "/d/*.{csv,tsv}")
+
+
+def test_a_dotted_id_or_lf_column_is_refused_before_spark_starts(tmp_path, capsys, monkeypatch):
+    """Spark reads ``a.b`` as field b of a struct column a: a source id or LF column named so ended the run with
+    exit 1 and Spark's UNRESOLVED_COLUMN (a drill, session 26). Now one line, before Spark starts."""
+    path = tmp_path / "dotted"
+    path.mkdir()
+    ROWS.rename(columns={"id": "ticket.id", "text": "body.text"}).assign(text="x").to_parquet(
+        path / "part-0.parquet", index=False)
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the source's columns were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    config = _config(tmp_path, {"path": str(path), "format": "parquet", "id_column": "ticket.id"})
+    assert cli.main(["run", "--config", config, "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"lakelabel: error: column 'ticket.id' (source.id_column) of file://{path} has a '.' in its name, which Spark "
+        "reads as a field of a struct column, so lakelabel cannot read it; rename the column in the source (a Delta "
+        "table: write a copy with the column renamed)"]
+    (tmp_path / "id.csv").write_text("id,body.text\nr1,great\n")
+    config = _config(tmp_path, {"path": str(tmp_path / "id.csv"), "format": "csv", "id_column": "id"},
+                     lfs={"label_space": ["neg", "pos"], "declared": [
+                         {"name": "kw", "kind": "keyword", "keywords": ["great"], "label": "pos", "field": "body.text"}]})
+    assert cli.main(["run", "--config", config, "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"lakelabel: error: LF 'kw' read(s) column 'body.text' of file://{tmp_path}/id.csv; the column has a '.' in its "
+        "name"), err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_data_file_of_a_delta_table_is_refused_before_spark_starts(tmp_path):
+    """A Parquet file of a Delta table named as the source was read as plain Parquet, exit 0, though the table may
+    have removed it or changed its rows since (a drill, session 26)."""
+    from jobs.delta_io.sources import precheck_source_path
+
+    table = tmp_path / "tickets"
+    write_deltalake(str(table), ROWS, partition_by=["verdict"])
+    file = next(table.rglob("*.parquet"))
+    assert file.parent.name.startswith("verdict=")
+    with pytest.raises(SourceReadError) as err:
+        precheck_source_path(SourceConfig(path=str(file), format="auto", id_column="id"))
+    assert str(err.value) == (f"source {file} is a data file of the Delta table {table}, which may have removed it or "
+                              f"changed its rows since; set source.path: {table} (format delta or auto; "
+                              f"source.options.versionAsOf reads an earlier version)")
+    (table / "notes.csv").write_text("id,text\n1,x\n")  # not a data file of the table's kind
+    precheck_source_path(SourceConfig(path=str(table / "notes.csv"), format="csv", id_column="id"))
+
+
+def test_a_zero_byte_csv_says_it_has_no_columns(spark, tmp_path):
+    """A zero-byte CSV file has no header: the line said "its columns are: . Set source.id_column to one of them"
+    (a drill, session 26)."""
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(InputDataError) as err:
+        load_source(spark, SourceConfig(path=str(tmp_path / "empty.csv"), format="csv", id_column="id"))
+    assert str(err.value) == (f"column 'id' (source.id_column) not found in file://{tmp_path}/empty.csv, which has no "
+                              f"columns (an empty file?); fix or replace the source")
