@@ -219,6 +219,9 @@ def test_airflow_tasks_run_real_entry_points_and_configs(monkeypatch, tmp_path):
             assert Path(op["py_files"]) == REPO / "dist" / zip_name
             assert op["deploy_mode"] == "client"
             assert all(k.startswith("spark.") and isinstance(v, str) for k, v in op["conf"].items())
+            # Spark's INFO lines out of the task log, as --driver-java-options does on the command line.
+            log4j = op["conf"]["spark.driver.extraJavaOptions"].removeprefix("-Dlog4j2.configurationFile=file:")
+            assert Path(log4j) == REPO / "jobs" / "conf" / "log4j2.properties" and Path(log4j).is_file()
             args = _parser().parse_args([render(a, **context) for a in op["application_args"]])
             assert args.command == task_id and args.env == "cluster"
             assert Path(args.config).is_file(), args.config

@@ -73,6 +73,9 @@ ENV_VARS = {
 SPARK_CONF = {
     "spark.pyspark.python": LAKELABEL_PYTHON,
     "spark.pyspark.driver.python": LAKELABEL_PYTHON,
+    # spark-submit's --driver-java-options (README "Run on a cluster"): lakelabel's log4j config keeps
+    # Spark's own INFO lines (about 2,300 per YouTube run) out of the task log; lakelabel's lines stay.
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LAKELABEL_HOME}/jobs/conf/log4j2.properties",
 }
 
 RUN_ID = "{{ lakelabel_run_id(run_id) }}"
