@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
@@ -273,7 +272,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         rows = task_masks.stored(spark, applied.row_masks, applied.n_rows, masks,
                                  source.df.schema[source.id_column].dataType)
         if rows is None:
-            rows = vote_rows(spark, applied, task_set, source, io).persist(StorageLevel.MEMORY_AND_DISK)
+            rows = aggregate.persist_rows(vote_rows(spark, applied, task_set, source, io), applied.n_rows)
         aggs = aggregate_tasks(cfg, rows, task_set)
         # Each task's own gold table (gold_<task>), read as a single-task run reads its one (dev and test rows).
         gold_tables = task_gold.task_gold_sets(spark, cfg, task_set, io, lambda i: task_patterns(rows, task_set, i))

@@ -25,6 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jobs.delta_io.errors import SourceReadError
+from jobs.delta_io.leftovers import LOCK_DIR
 
 # Log under the public module's name, as before the split, so logging config keyed on it still applies.
 log = logging.getLogger("jobs.delta_io")
@@ -337,12 +338,17 @@ def _list_data_files(root: str) -> list[tuple[str, int, int]]:
 
 def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = None) -> None:
     """Delete written files; with write_id, also any file of that write (failed task attempts). Locally,
-    the folders only those files filled (partition folders the write made) go too."""
+    the folders only those files filled (partition folders the write made) go too.
+
+    The write's lock file (``_lakelabel_writers/<write id>.lock``) is not one of its files: the write keeps it
+    when a task may still finish a file after this (:class:`jobs.delta_io.leftovers.WriterLock`), and deleted
+    here it left such a file to no sweep for 24 hours (a drill, session 26)."""
     fs, base = _filesystem(root)
     targets = {f"{base}/{rel}" for rel in rel_paths}
     if write_id is not None:
         for entry in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
-            if entry.type == pafs.FileType.File and write_id in entry.base_name and "/_delta_log/" not in entry.path:
+            if (entry.type == pafs.FileType.File and write_id in entry.base_name and "/_delta_log/" not in entry.path
+                    and f"/{LOCK_DIR}/" not in entry.path):
                 targets.add(entry.path)
     emptied: set[str] = set()
     for target in sorted(targets):

@@ -57,6 +57,12 @@ class WriterLock:
     def __init__(self, root: str, write_id: str) -> None:
         self.path = Path(root) / LOCK_DIR / f"{write_id}.lock"
         self.fd: int | None = None
+        self.kept = False
+
+    def keep(self) -> None:
+        """Leave the lock file (unlocked) when the write fails: a task it could not stop may still finish a file,
+        which the next write's sweep then deletes."""
+        self.kept = True
 
     def __enter__(self) -> WriterLock:
         if not local_root(str(self.path)):
@@ -75,7 +81,7 @@ class WriterLock:
         if self.fd is None:
             return
         try:
-            if exc_type is not None and _has_files_of(self.path.parent.parent, self.path.stem):
+            if exc_type is not None and (self.kept or _has_files_of(self.path.parent.parent, self.path.stem)):
                 # A failed write whose task still left a file (it finished it after the write deleted its files):
                 # the lock file stays, unlocked once closed below, so the next write's sweep deletes that file.
                 return

@@ -127,6 +127,23 @@ def job_group(spark: Any, name: str) -> Iterator[None]:
 _JOB_GROUP = "spark.jobGroup.id"
 
 
+def context_stopped(spark: Any) -> bool:
+    """Whether the session's SparkContext stopped (or its JVM is gone) under a running job.
+
+    spark-submit's JVM stops the context when it gets a SIGTERM, under the Python driver: the write's job then
+    fails ("SparkContext was shut down") without its tasks cancelled or waited for (:func:`cancel_jobs` has no
+    context left), and an executor's Python worker finished its files after the write deleted its own (a drill,
+    session 26: 13 vote files, no lock file, so no sweep for 24 hours)."""
+    try:
+        sc = spark.sparkContext
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext to ask
+        return False
+    try:
+        return bool(sc._jsc.sc().isStopped())
+    except Exception:  # noqa: BLE001 - the JVM is gone with it
+        return True
+
+
 # The status tracker shows a task that started within spark.ui.liveUpdate.period (100 ms) only after it, and
 # the cancelling is asynchronous: a group is taken as stopped once nothing of it ran for longer than that.
 _SETTLE_SECONDS = 0.3
@@ -453,11 +470,18 @@ class LocalDeltaIO:
         # Files a killed lakelabel write left (also before the table's first commit).
         sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
         try:
-            with WriterLock(root, write_id):  # tells the next write's sweep that these files are in flight
-                return self._write_files_and_commit(
-                    df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id,
-                    app_version, tuple(remove_files), transform[0] if transform else None,
-                )
+            with WriterLock(root, write_id) as lock:  # tells the next write's sweep that these files are in flight
+                try:
+                    return self._write_files_and_commit(
+                        df, root, dt, plan, write_id, previous, commit_metadata, validate, description, app_id,
+                        app_version, tuple(remove_files), transform[0] if transform else None,
+                    )
+                except BaseException:
+                    if context_stopped(df.sparkSession):  # its tasks were neither cancelled nor waited for
+                        lock.keep()
+                        log.warning("the Spark context stopped under the write to %s: a file its tasks still finish "
+                                    "is deleted by the next write to the table", root)
+                    raise
         except BaseException:
             if previous is None:  # "no table was created": no folder of empty partition folders either
                 _remove_empty_dirs(root)

@@ -233,6 +233,37 @@ def test_a_stopped_write_leaves_no_file_a_task_finished_late(spark, tmp_path):
     assert not (root / LOCK_DIR).exists()
 
 
+def test_a_write_whose_spark_context_stopped_under_it_keeps_its_lock_so_a_late_file_is_swept(spark, tmp_path,
+                                                                                           monkeypatch):
+    """A SIGTERM to spark-submit stops Spark's JVM under the Python driver: the write's job fails ("SparkContext was
+    shut down") with no context to cancel or wait for its tasks, and an executor's Python worker finished 13 vote
+    files after the write deleted its own (a cluster drill). The write's cleanup deleted its lock file with its data
+    files, so no sweep took them for 24 hours."""
+    from jobs.delta_io import local
+    from jobs.delta_io.errors import DeltaWriteError
+
+    io, root = local.LocalDeltaIO(), tmp_path / "votes"
+    io.write_table(spark.createDataFrame([(1, "a")], "id long, v string"), str(root), mode="overwrite")
+
+    def stopped_under_it(batches):
+        for batch in batches:
+            raise RuntimeError("Job 4 cancelled because SparkContext was shut down")
+            yield batch
+
+    failing = spark.createDataFrame([(2, "b")], "id long, v string").mapInPandas(stopped_under_it, "id long, v string")
+    with monkeypatch.context() as patch:
+        patch.setattr(local, "context_stopped", lambda session: True)  # as under spark-submit's stopped JVM
+        with pytest.raises(DeltaWriteError, match="SparkContext was shut down"):
+            io.write_table(failing, str(root), mode="overwrite")
+    (lock,) = (root / LOCK_DIR).glob("*.lock")  # the failed write's, unlocked: its writer is done
+    late = root / f"part-00001-{lock.stem}-0123abcd-0000.c000.snappy.parquet"
+    late.write_bytes(b"finished by an executor's Python worker after the driver's cleanup")
+    io.write_table(spark.createDataFrame([(3, "c")], "id long, v string"), str(root), mode="overwrite")
+    assert not late.exists() and not (root / LOCK_DIR).exists()
+    assert DeltaTable(str(root)).to_pandas()["id"].tolist() == [3]
+    assert local.context_stopped(spark) is False  # the shared session runs
+
+
 def _ignore(call):
     try:
         call()
