@@ -75,7 +75,7 @@ def test_a_broken_task_stops_only_what_needs_it(tmp_path, monkeypatch, kind):
         with pytest.raises(LFConfigError) as caught:
             build_task_set(cfg, only=only)
         msg = str(caught.value)
-        assert msg.startswith(f"task 'topic' (tasks.topic.lfs): ") and re.search(words, msg), msg
+        assert msg.startswith("task 'topic' (tasks.topic.lfs): ") and re.search(words, msg), msg
         assert f"{pkg}.topic_lfs" in msg, msg
         if line is not None:  # the file and line of the module, not of lakelabel's code
             assert f"{tmp_path / pkg / 'topic_lfs.py'}, line {line}" in msg, msg
