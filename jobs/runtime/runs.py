@@ -115,8 +115,9 @@ def mark_failed(lakehouse: str | Path, run_id: str, interrupted: bool, reason: s
 
 def failed_run(lakehouse: str | Path, run_id: str) -> dict[str, str] | None:
     """``status`` (failed, interrupted, killed, running, unfinished: another machine's), ``ended`` (the status as
-    a verb: "failed", "was interrupted", "was killed", "is still running", "did not finish") and ``reason`` of a run that failed after writing its
-    statistics or model (:func:`mark_failed`), was killed then or still runs (:func:`mark_running`), or None."""
+    a verb: "failed", "was interrupted", "was killed", "is still running", "did not finish") and ``reason`` of a
+    run that failed after writing its statistics or model (:func:`mark_failed`), was killed then or still runs
+    (:func:`mark_running`), or None."""
     folder = run_dir(lakehouse, run_id, create=False)
     path = folder / FAILED_FILE if (folder / FAILED_FILE).is_file() else folder / RUNNING_FILE
     if not path.is_file():
@@ -133,8 +134,8 @@ def failed_run(lakehouse: str | Path, run_id: str) -> dict[str, str] | None:
                     "reason": f"it ended without marking itself done or failed (SIGKILL, out of memory); {since}"}
         if processes.alive(process):
             return {"status": "running", "ended": "is still running", "reason": since}
-        return {"status": "unfinished", "ended": "did not finish", "reason": f"still running or killed on another "
-                                                                            f"machine; {since}"}
+        return {"status": "unfinished", "ended": "did not finish",
+                "reason": f"still running or killed on another machine; {since}"}
     status = str(doc.get("status") or "failed")
     return {"status": status, "ended": "was interrupted" if status == "interrupted" else "failed",
             "reason": str(doc.get("reason") or "no reason recorded")}
