@@ -402,31 +402,34 @@ def _check_hive_layout(root: str, partition_columns: Sequence[str], files: Seque
 
 
 def _misread_partitions(root: str, partition_columns: Sequence[str], files: Sequence[str],
-                        actions: Sequence[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
-    """File URI -> its partition values (the log's, in ``partition_columns`` order) for the files whose
-    ``col=value`` folders Spark would read as other values than the Delta log holds.
+                        actions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Partition column -> {the value Spark reads from a ``col=value`` folder name: the Delta log's value}, for
+    the string values Spark's partition discovery reads as other values than the log holds (none: ``{}``).
 
     Spark decodes each ``%XX`` of a folder name into one character, while delta-rs percent-encodes the
     UTF-8 bytes of a value: ``lang=%C3%A9`` is ``é`` in the log and ``Ã©`` to Spark (a drill, session 26:
-    an SQL LF on a partition column silently missed those rows). ``actions``: delta-rs'
+    an SQL LF on a partition column silently missed those rows). The misreading is one to one (UTF-8 bytes, each
+    as one character), so a read value names one logged value. ``actions``: delta-rs'
     ``get_add_actions(flatten=False)`` rows (``path`` as in the log, ``partition`` typed values).
     """
     from urllib.parse import unquote
 
-    values = {unquote(a["path"]): tuple((a.get("partition") or {}).get(c) for c in partition_columns)
-              for a in actions}
-    misread = {}
+    values = {unquote(a["path"]): (a.get("partition") or {}) for a in actions}
+    fixes: dict[str, dict[str, Any]] = {}
     for uri in files:
         rel = uri[len(root):].lstrip("/") if uri.startswith(root) else uri
         logged = values.get(rel)
         if logged is None:
             continue
-        folders = [d.split("=", 1)[1] for d in rel.split("/")[:-1]]
-        read = [None if v == "__HIVE_DEFAULT_PARTITION__" else re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m[1], 16)), v)
-                for v in folders]
-        if any(isinstance(want, str) and want != got for want, got in zip(logged, read)):
-            misread[uri] = logged
-    return misread
+        folders = dict(d.split("=", 1) for d in rel.split("/")[:-1] if "=" in d)
+        for column in partition_columns:
+            want, folder = logged.get(column), folders.get(column)
+            if not isinstance(want, str) or folder is None or folder == "__HIVE_DEFAULT_PARTITION__":
+                continue
+            read = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m[1], 16)), folder)
+            if read != want:
+                fixes.setdefault(column, {})[read] = want
+    return fixes
 
 
 def _spark_path(path: str) -> str:

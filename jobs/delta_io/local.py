@@ -295,7 +295,6 @@ class LocalDeltaIO:
             correctly (column mapping, deletion vectors); see :func:`check_readable_locally`.
         """
         from pyspark.sql import functions as F
-        from pyspark.sql import types as T
         from pyspark.sql.pandas.types import from_arrow_schema
 
         root = _normalize(path)
@@ -317,26 +316,15 @@ class LocalDeltaIO:
         if not files:
             return spark.createDataFrame([], schema)
         parts = dt.metadata().partition_columns
-        misread: dict[str, tuple[Any, ...]] = {}
+        fixes: dict[str, dict[str, Any]] = {}
         if parts:
             _check_hive_layout(root, parts, files)
             actions = pa.table(dt.get_add_actions(flatten=False)).select(["path", "partition"]).to_pylist()
-            misread = _misread_partitions(root, parts, files, actions)
-        frames = []
-        if len(misread) < len(files):
-            frames.append(spark.read.schema(schema).option("basePath", _spark_path(root))
-                          .parquet(*[_spark_path(f) for f in files if f not in misread]))
-        # Files whose folder names Spark would decode wrongly: read without partition discovery, the log's values
-        # added as literals.
-        data_schema = T.StructType([f for f in schema.fields if f.name not in parts])
-        for values in dict.fromkeys(misread.values()):
-            group = [_spark_path(f) for f, v in misread.items() if v == values]
-            frames.append(spark.read.schema(data_schema).parquet(*group).select(
-                *[_column(f.name) for f in data_schema.fields],
-                *[F.lit(v).cast(schema[c].dataType).alias(c) for c, v in zip(parts, values)]))
-        df = frames[0]
-        for other in frames[1:]:
-            df = df.unionByName(other)
+            fixes = _misread_partitions(root, parts, files, actions)
+        df = spark.read.schema(schema).option("basePath", _spark_path(root)).parquet(*map(_spark_path, files))
+        for column, fix in fixes.items():  # folder names Spark decodes wrongly: the log's values (one read still)
+            lookup = F.create_map(*[F.lit(x) for pair in fix.items() for x in pair])
+            df = df.withColumn(column, F.coalesce(lookup[_column(column)], _column(column)))
         return df.select(*[_column(name) for name in arrow.names])
 
     def read_arrow(
