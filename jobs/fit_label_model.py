@@ -21,7 +21,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime import command
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
-from jobs.runtime.runs import clear_failed, latest_run_with, mark_done, run_dir, write_json
+from jobs.runtime.runs import RUNNING_FILE, clear_failed, failed_run, latest_run_with, mark_done, run_dir, write_json
 from labelmodel import LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
 from lf_library.errors import ConfigError
@@ -273,6 +273,11 @@ def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome
     from jobs.runtime import tracking
 
     stats_folder(cfg, stats_run_id)  # names the missing stage first
+    running = failed_run(cfg.lakehouse, run_id)
+    if running is not None and running["status"] in ("running", "unfinished"):  # its folder is another process's
+        raise ConfigError(f"run {run_id!r} {running['ended']} ({running['reason']}): fitting it now would replace the "
+                          f"model it is checking; wait for it to end, or fit under another --run-id (if it is gone "
+                          f"for good, delete {run_dir(cfg.lakehouse, run_id, create=False) / RUNNING_FILE})")
     applied = load_apply_result(cfg)
     check_lfs_unchanged(applied, build_registry(cfg))
     stats, gold = load_aggregate(cfg, stats_run_id, applied)  # aggregated from these votes

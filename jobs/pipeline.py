@@ -24,8 +24,7 @@ from jobs.runtime import tracking
 from jobs.runtime import command, signals
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
-from jobs.runtime.runs import (check_run_id, clear_failed, failed_run, mark_done, mark_failed, mark_running, run_dir,
-                               write_json)
+from jobs.runtime.runs import check_run_id, failed_run, mark_done, mark_failed, mark_running, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
 from jobs.delta_io.sources import Source, load_source
 from labelmodel import MajorityLabelVoter
@@ -125,11 +124,6 @@ def run(
     done = _completed(cfg, run_id, apply_lfs.votes_fingerprint(cfg, source, registry), io)
     if done is not None and not force:
         log.info("pipeline: run %s already completed with these inputs; nothing to do", run_id)
-        if (failed_run(cfg.lakehouse, run_id) or {}).get("status") != "running":
-            # A later attempt with these inputs failed or was killed after it aggregated: what it left is what the
-            # run published (a deterministic fit of the same statistics), so the run is a candidate again.
-            clear_failed(cfg.lakehouse, run_id)
-            mark_done(cfg.lakehouse, run_id)
         return PipelineResult(run_id, {**done, "reused": True})
     held_out = check_holdout(spark, cfg, registry)
     votes_path = cfg.table_path("votes")
@@ -279,6 +273,11 @@ def _completed(cfg: PipelineConfig, run_id: str, fingerprint: str, io: Any) -> d
     tables = summary.get("tables", {})
     if summary.get("status") != "succeeded":
         return None  # a retry of a failed run: nothing of it to keep
+    failed = failed_run(cfg.lakehouse, run_id)
+    if failed is not None:  # a later attempt (other settings, --force) left its statistics and model in the folder
+        log.info("pipeline: run %s succeeded, but a later attempt of it %s after it aggregated (%s): running it again",
+                 run_id, failed["ended"], failed["reason"])
+        return None
     if summary.get("fingerprint") != fingerprint:
         why = "other inputs (LF versions, the source or how it is read)"
     elif summary.get("settings") != settings_fingerprint(cfg):

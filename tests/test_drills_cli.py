@@ -751,17 +751,27 @@ def test_a_run_killed_after_its_fit_is_passed_over_by_a_write_alone(spark, tmp_p
     assert code == 2
     assert lines[-1].startswith("lakelabel: error: run 'killed' was killed after it aggregated (it ended without "
                                 "marking itself done or failed (SIGKILL, out of memory); began "), lines
-    # A new fit of the run is a choice to use its statistics: the run is a candidate again.
+    # A new fit of the run is a choice to use its statistics: the run is a candidate again; not while a live process
+    # holds the run (this one, here), whose model it would replace under its checks.
+    killed_mark = (folder / runs.RUNNING_FILE).read_text()
+    runs.mark_running(tmp_path / "lake", "killed")
+    code, lines = run_cli(capsys, "fit", "--config", str(config), "--run-id", "killed")
+    assert code == 2 and "run 'killed' is still running (began " in lines[-1], lines
+    (folder / runs.RUNNING_FILE).write_text(killed_mark)
     assert run_cli(capsys, "fit", "--config", str(config), "--run-id", "killed")[0] == 0
     assert runs.failed_run(tmp_path / "lake", "killed") is None
-    # A forced rerun of a run that succeeded fails in its write and puts the tables back; the run again with the same
-    # inputs finds itself complete (nothing to do), and the failed attempt's model (the same fit) is its own again.
+    # A rerun of a run that succeeded, with other settings, fails in its write and puts the tables back; the run
+    # again with its first settings is not "complete, nothing to do": the failed attempt's model (other settings)
+    # is in its folder, so it runs again (a review: a retry that only cleared the mark published that model).
     cfg = load_config(config)
     assert pipeline.run(spark, cfg, run_id="again").summary["status"] == "succeeded"
     with monkeypatch.context() as patched:
         patched.setattr(write_labels, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("labels disk full")))
         with pytest.raises(OSError, match="disk full"):
-            pipeline.run(spark, cfg, run_id="again", force=True)
+            pipeline.run(spark, load_config(config, overrides=["label_model.method=majority"]), run_id="again")
     assert runs.failed_run(tmp_path / "lake", "again")["status"] == "failed"
-    assert pipeline.run(spark, cfg, run_id="again").summary["reused"]
+    again = pipeline.run(spark, cfg, run_id="again").summary
+    assert not again["reused"] and again["label_model"]["method"] == cfg.label_model.method
     assert runs.failed_run(tmp_path / "lake", "again") is None
+    assert json.loads((runs.run_dir(tmp_path / "lake", "again") / "fit.json").read_text())["model_version"] == \
+        again["label_model"]["version"]
