@@ -236,14 +236,15 @@ def one_partition_per_core(df: DataFrame) -> DataFrame:
     return df.coalesce(max(1, df.sparkSession.sparkContext.defaultParallelism))
 
 
-# Rows per partition of a run's persisted per-row frame (one small row each: id, mask, gold), at least one
-# partition per core.
-ROWS_PER_PARTITION = 1_000_000
+# Rows per partition of a run's persisted per-row frame (one small row each: id, mask, gold; the write scores a
+# partition in one Python task): its partitions follow the rows, not the cores registered when it is made, so an
+# autoscaling cluster's later executors get tasks too.
+ROWS_PER_PARTITION = 100_000
 
 
 def persist_rows(df: DataFrame, n_rows: int) -> DataFrame:
-    """``df`` (one row per source row, grouped from the votes) persisted in at most one partition per core, or
-    per :data:`ROWS_PER_PARTITION` rows when there are more.
+    """``df`` (one row per source row, grouped from the votes) persisted in one partition per
+    :data:`ROWS_PER_PARTITION` rows, at least one per core, at most the grouping's own.
 
     Adaptive execution cannot coalesce a persisted plan, so the grouping kept its shuffle's partitions: 200 on
     a cluster by default (lakelabel sets 8 only on a local master), each a task of every later job, the write's

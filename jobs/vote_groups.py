@@ -14,10 +14,13 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-__all__ = ["vote_codes", "group_codes", "group_table", "partitions_for", "VOTES_PER_PARTITION"]
+__all__ = ["vote_codes", "group_codes", "group_table", "partitions_for", "VOTES_PER_PARTITION", "VOTES_PER_TASK"]
 
 # Votes per partition of the grouping by row: a partition is sorted in one Python worker's memory.
 VOTES_PER_PARTITION = 2_000_000
+# Votes per task the grouping aims at when the shuffle allows it: partitions that follow the votes, not the cores
+# registered when the job starts (an autoscaling cluster's later executors get tasks too).
+VOTES_PER_TASK = 500_000
 _OUT_ROWS = 65_536
 
 
@@ -91,11 +94,12 @@ def group_table(t: pa.Table) -> Iterator[pa.RecordBatch]:
 
 
 def partitions_for(spark: SparkSession, n_votes: int) -> int:
-    """Partitions of :func:`group_codes` for ``n_votes`` votes: one per core (the shuffle's when it has fewer), or
-    more when a partition would hold more than :data:`VOTES_PER_PARTITION` votes.
+    """Partitions of :func:`group_codes` for ``n_votes`` votes: one per :data:`VOTES_PER_TASK` votes, at least one
+    per core, at most the shuffle's; and more when a partition would hold more than :data:`VOTES_PER_PARTITION`.
 
     Not the shuffle's alone: each partition is a Python task of its own, and a cluster's default is 200 (an explicit
     repartition is not coalesced by adaptive execution): a 20,000-row run of two tasks on a 2-core standalone worker
     spent 166 s grouping its votes in 200 partitions, about 0.25 s of Python start-up each."""
     cores = max(1, spark.sparkContext.defaultParallelism)
-    return max(min(int(spark.conf.get("spark.sql.shuffle.partitions")), cores), -(-n_votes // VOTES_PER_PARTITION))
+    wanted = max(cores, -(-n_votes // VOTES_PER_TASK))
+    return max(min(int(spark.conf.get("spark.sql.shuffle.partitions")), wanted), -(-n_votes // VOTES_PER_PARTITION))

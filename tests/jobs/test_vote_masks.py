@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from jobs import aggregate
-from jobs.vote_groups import VOTES_PER_PARTITION, partitions_for
+from jobs.vote_groups import VOTES_PER_PARTITION, VOTES_PER_TASK, partitions_for
 from jobs.write_labels import batch_codes
 
 pytestmark = pytest.mark.spark
@@ -80,7 +80,10 @@ def test_the_grouping_by_row_runs_one_partition_per_core_under_a_clusters_shuffl
     # Each partition of the grouping is a Python task: 200 of them took 166 s of a 20,000-row run on a 2-core worker.
     cores = spark.sparkContext.defaultParallelism
     assert partitions_for(spark, 1_000) == cores
-    assert partitions_for(spark, 10 * VOTES_PER_PARTITION) == max(cores, 10)  # still at most that many votes each
+    # More votes, more tasks (not the cores registered when the job starts: an autoscaling cluster adds some), up
+    # to the shuffle's partitions, and never more than VOTES_PER_PARTITION votes in one.
+    assert partitions_for(spark, 40 * VOTES_PER_TASK) == max(cores, 40)
+    assert partitions_for(spark, 1000 * VOTES_PER_PARTITION) == 1000
 
 
 def test_a_run_without_row_masks_persists_and_writes_one_partition_per_core(spark, cluster_shuffle, tmp_path,
