@@ -40,6 +40,7 @@ from pyspark.sql import types as T
 
 from jobs import delta_io
 from jobs.runtime.config import PipelineConfig
+from jobs.delta_io.local import _column
 from jobs.delta_io.sources import load_source
 from jobs.people.gold import current_gold
 from lf_library.errors import ConfigError, InputDataError
@@ -291,16 +292,20 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
                           f"its columns are: {', '.join(source.df.columns)}")
     numeric = [f.name for f in source.df.schema.fields if isinstance(f.dataType, _NUMERIC)
                and f.name not in (source.id_column, source.gold_column, *exclude_columns)]  # fmt: skip
+    # An LF cannot read a column with a '.' in its name (Spark reads it as a struct field): no candidate on it.
+    dotted = [c for c in numeric if "." in c]
+    numeric = [c for c in numeric if c not in dotted]
     quoted = "`" + text_col.replace("`", "``") + "`"
     columns = {"`" + c.replace("`", "``") + "`": c for c in numeric}
-    exprs = {f"length({quoted})": F.length(F.col(text_col)), **{e: F.col(c) for e, c in columns.items()}}
-    plain = source.df.select(F.col(source.id_column).cast("string").alias("row_id"),
-                             *[F.col(c) for c in numeric if c != text_col], F.col(text_col))  # fmt: skip
-    rows = plain.withColumn("features", text_features(F.col(text_col)))
+    # Quoted: an id or text column may have characters F.col reads otherwise (a '.': a struct field).
+    exprs = {f"length({quoted})": F.length(_column(text_col)), **{e: _column(c) for e, c in columns.items()}}
+    plain = source.df.select(_column(source.id_column).cast("string").alias("row_id"),
+                             *[_column(c) for c in numeric if c != text_col], _column(text_col))  # fmt: skip
+    rows = plain.withColumn("features", text_features(_column(text_col)))
     # The dev rows are a few people's labels: pick them out first (a broadcast join), then split
     # only their text into words, instead of every source row's.
     dev_rows = (plain.join(F.broadcast(dev.select("row_id", "label")), "row_id")
-                .withColumn("features", text_features(F.col(text_col))).persist())  # fmt: skip
+                .withColumn("features", text_features(_column(text_col))).persist())  # fmt: skip
     try:
         n_dev = dev_rows.count()
         if n_dev == 0:
@@ -367,6 +372,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
         "counts": {"dev_rows": n_dev, "candidates": len(cands), "kept": len(kept)},
         **({} if cands else {"note": no_candidate_reason(n_dev, min_precision, min_support)}),
         "left_out_columns": {**{c: "--exclude-columns" for c in exclude_columns},
+                             **{c: "a '.' in its name, which an LF cannot read: rename it to use it" for c in dotted},
                              **{columns[e]: "matches the gold class one to one" for e in copies}},
         "lfs": [asdict(c) for c in kept],
         "tables": {"gold": {"path": cfg.table_path("gold"), "version": io.table_version(cfg.table_path("gold"))}},

@@ -624,6 +624,7 @@ def test_text_features_are_words_and_one_space_phrases(spark):
 def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(spark, tmp_path, capsys, monkeypatch):
     rows = make_rows(40)
     rows["gold_id"] = (rows.gold == "pos").astype("int64")  # the truth again, as the demo's true_label_id
+    rows["ticket.age"] = np.arange(len(rows), dtype="int64")  # a numeric column with a '.' (a review, session 26)
     cfg = make_cfg(tmp_path, write_source(tmp_path, rows))
     pipeline.run(spark, cfg, run_id="p1")
     gold.run(spark, cfg, run_id="g", file=write_csv(tmp_path / "dev.csv", [
@@ -632,7 +633,8 @@ def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(
     assert s["counts"]["candidates"] > 0
     assert not [c for c in s["lfs"] if "gold_id" in c["feature"]]
     assert "gold_id" not in (tmp_path / "m" / "leak_lfs.csv").read_text()
-    assert s["left_out_columns"] == {"gold_id": "matches the gold class one to one"}
+    assert s["left_out_columns"] == {"gold_id": "matches the gold class one to one",
+                                     "ticket.age": "a '.' in its name, which an LF cannot read: rename it to use it"}
     s2 = suggest.run(spark, cfg, run_id="s2", out=str(tmp_path / "m" / "nostars_lfs.py"), exclude_columns=("stars",))
     assert not [c for c in s2["lfs"] if "stars" in c["feature"]] and s2["left_out_columns"]["stars"] == "--exclude-columns"
     with pytest.raises(ConfigError, match="--exclude-columns names 'nope', which is not a column of .*its columns are: id, text"):
