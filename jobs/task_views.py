@@ -19,7 +19,7 @@ from jobs import multitask, multitask_labels, task_gold
 from jobs.apply_record import ApplyResult
 from jobs.runtime import runs
 from jobs.runtime.config import PipelineConfig
-from jobs.tasks import Task, build_task_set, is_multitask, task_config
+from jobs.tasks import Task, build_task_set, is_multitask, task_config, task_configs
 from lf_library.errors import ConfigError
 
 __all__ = ["TaskView", "add_task_option", "task_views", "one_task", "view_labels", "task_labels_lineage",
@@ -85,8 +85,9 @@ def task_views(cfg: PipelineConfig, name: str | None, *, command: str, every: bo
             return [_view(cfg, t) for t in task_set.tasks]
         raise ConfigError(f"lakelabel {command} reads one task and the config declares several: pass --task NAME "
                           f"(tasks: {names})")
-    if name not in task_set.names:
-        raise ConfigError(f"--task {name!r} is not a task of this config; tasks: {names}")
+    if name not in task_set.names:  # every task the config names, a broken one too
+        declared = ", ".join(t.name for t, _ in task_configs(cfg))
+        raise ConfigError(f"--task {name!r} is not a task of this config; tasks: {declared}")
     return [_view(cfg, task_set[name])]
 
 

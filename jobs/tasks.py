@@ -114,7 +114,7 @@ def is_multitask(cfg: PipelineConfig) -> bool:
     return bool(cfg.tasks) or cfg.multi_label is not None
 
 
-def _task_configs(cfg: PipelineConfig) -> list[tuple[TaskConfig, str | None]]:
+def task_configs(cfg: PipelineConfig) -> list[tuple[TaskConfig, str | None]]:
     """The configured tasks, multi-label tags expanded; each with its tag (None for a plain task)."""
     out: list[tuple[TaskConfig, str | None]] = [(t, None) for t in cfg.tasks]
     ml = cfg.multi_label
@@ -167,7 +167,7 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
                 f"the evaluation source alike) and drop {role}.gold_column"
             )
     set_tracking_uri(tracking_uri(cfg))  # model LFs resolve their URIs in the pipeline's store
-    tagged = _task_configs(cfg)
+    tagged = task_configs(cfg)
     configs = [t for t, _ in tagged]
     names = [t.name for t in configs]
     for name in names:

@@ -84,6 +84,12 @@ def test_a_broken_task_stops_only_what_needs_it(tmp_path, monkeypatch, kind):
                             "topic (that run drops the votes and the labels column of topic; a later run with it puts "
                             "them back)"), msg
         assert "\n" not in msg
+    # An unknown --task lists every task of the config, the broken one too (a review: it was left out).
+    from jobs.task_views import task_views
+    from lf_library.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--task 'topci' is not a task of this config; tasks: topic, urgency$"):
+        task_views(cfg, "topci", command="analyze", every=False)
 
 
 def test_a_task_with_no_lfs_and_a_bad_declared_lf_stop_only_their_task(tmp_path, monkeypatch):
