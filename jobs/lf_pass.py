@@ -23,7 +23,7 @@ from pyspark.errors import AnalysisException
 
 from jobs import apply_masks
 from jobs.delta_io.files import footer, is_local_path
-from jobs.delta_io.local import _column
+from jobs.delta_io.schema import by_name
 from jobs.delta_io.sources import Source, check_source, gold_ids
 from jobs.runtime import lf_sources
 from lf_library import LabelingFunction, LFRegistry
@@ -128,9 +128,9 @@ def vote_function(
     # name back in the batches (a drill, session 26: "SQL LF  does not compile against the source").
     dotted = {c: f"__dotted_{i}" for i, c in enumerate(columns) if "." in c}
     undotted = {v: k for k, v in dotted.items()}
-    select = [_column(id_col).alias("__row_id")] + [_column(c).alias(dotted.get(c, c)) for c in columns if c != id_col]
+    select = [by_name(id_col).alias("__row_id")] + [by_name(c).alias(dotted.get(c, c)) for c in columns if c != id_col]
     if id_col in columns:
-        select.append(_column(id_col))
+        select.append(by_name(id_col))
     tasks_layout = None
     if masks_folder is not None and mask_tasks is not None:
         tasks_layout = (mask_tasks.columns, mask_tasks.classes, mask_tasks.gold_tasks)

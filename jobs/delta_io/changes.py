@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 
 from jobs.delta_io.files import _normalize, _spark_path
 from jobs.delta_io.local import LocalDeltaIO
+from jobs.delta_io.schema import by_name
 from jobs.delta_io.source import csv_read_options, source_files
 from jobs.delta_io.sources import Source
 from lf_library.errors import InputDataError
@@ -91,7 +92,7 @@ class RowChanges:
 
 def row_hashes(df: DataFrame, id_column: str) -> DataFrame:
     """``__id, row_hash`` of every row: xxhash64 over all columns (the id included), in column order."""
-    cols = [F.col("`" + c.replace("`", "``") + "`") for c in df.columns]
+    cols = [by_name(c) for c in df.columns]
     return df.select(F.col(id_column).alias(_ID), F.xxhash64(*cols).alias(HASH_COLUMN))
 
 

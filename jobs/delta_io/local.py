@@ -56,6 +56,7 @@ from jobs.delta_io.history import (
     _user_metadata,
 )
 from jobs.delta_io.schema import (
+    by_name,
     _check_writable_locally,
     _plan_write,
     _WritePlan,
@@ -67,12 +68,6 @@ from jobs.delta_io.schema import (
 log = logging.getLogger("jobs.delta_io")
 
 __all__ = ["LocalDeltaIO", "cancel_jobs", "job_group"]
-
-
-def _column(name: str) -> Any:
-    from pyspark.sql import functions as F
-
-    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def cancel_jobs(spark: Any, group: str, wait_seconds: float = 10.0) -> None:
@@ -324,8 +319,8 @@ class LocalDeltaIO:
         df = spark.read.schema(schema).option("basePath", _spark_path(root)).parquet(*map(_spark_path, files))
         for column, fix in fixes.items():  # folder names Spark decodes wrongly: the log's values (one read still)
             lookup = F.create_map(*[F.lit(x) for pair in fix.items() for x in pair])
-            df = df.withColumn(column, F.coalesce(lookup[_column(column)], _column(column)))
-        return df.select(*[_column(name) for name in arrow.names])
+            df = df.withColumn(column, F.coalesce(lookup[by_name(column)], by_name(column)))
+        return df.select(*[by_name(name) for name in arrow.names])
 
     def read_arrow(
         self, path: str, *, version: int | None = None, columns: Sequence[str] | None = None

@@ -15,6 +15,13 @@ from jobs.delta_io.errors import DeltaWriteError, SourceReadError, _summary
 # driver side: schemas, checks, commit
 
 
+def by_name(name: str) -> Any:
+    """The column named ``name`` as it is: quoted, so a '.' is not a struct field's path (nor a backtick a quote)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
 def _nullable(dtype: Any) -> Any:
     """Delta Spark stores DataFrame writes as nullable; Spark's nullability flags are too fickle to keep."""
     from pyspark.sql import types as T
@@ -58,10 +65,8 @@ def frame_to_write(df: Any, columns: Sequence[str] | None = None) -> FrameToWrit
     columns : sequence of str, optional
         Write order (the local path passes an existing table's order); default ``df.columns``.
     """
-    from pyspark.sql import functions as F
-
     names = list(df.columns if columns is None else columns)
-    selected = df.select(*[F.col("`" + n.replace("`", "``") + "`") for n in names])
+    selected = df.select(*[by_name(n) for n in names])
     return FrameToWrite(selected, _nullable(selected.schema))
 
 

@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 from jobs.runtime.config import SourceConfig
 from jobs.delta_io import SourceInfo, read_source
 from jobs.delta_io.errors import SourceReadError, _summary
-from jobs.delta_io.local import _column
+from jobs.delta_io.schema import by_name
 from jobs.delta_io.source import (
     delta_file_error,
     find_corrupt_parquet,
@@ -302,7 +302,7 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
     rows_frame, copies = df, F.lit(0)
     raw = source.undeduplicated
     if raw is not None:  # drop_duplicate_rows: count the exact copies in the same pass (what dropDuplicates does)
-        rows_frame = raw.groupBy(*[_column(c) for c in raw.columns]).agg(F.count(F.lit(1)).alias("_lakelabel_copies"))
+        rows_frame = raw.groupBy(*[by_name(c) for c in raw.columns]).agg(F.count(F.lit(1)).alias("_lakelabel_copies"))
         copies = F.col("_lakelabel_copies") - 1
     per_id = rows_frame.groupBy(F.col(id_col).alias("_id")).agg(
         F.count(F.lit(1)).alias("_n"),

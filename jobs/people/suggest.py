@@ -40,7 +40,7 @@ from pyspark.sql import types as T
 
 from jobs import delta_io
 from jobs.runtime.config import PipelineConfig
-from jobs.delta_io.local import _column
+from jobs.delta_io.schema import by_name
 from jobs.delta_io.sources import load_source
 from jobs.people.gold import current_gold
 from lf_library.errors import ConfigError, InputDataError
@@ -298,14 +298,14 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     quoted = "`" + text_col.replace("`", "``") + "`"
     columns = {"`" + c.replace("`", "``") + "`": c for c in numeric}
     # Quoted: an id or text column may have characters F.col reads otherwise (a '.': a struct field).
-    exprs = {f"length({quoted})": F.length(_column(text_col)), **{e: _column(c) for e, c in columns.items()}}
-    plain = source.df.select(_column(source.id_column).cast("string").alias("row_id"),
-                             *[_column(c) for c in numeric if c != text_col], _column(text_col))  # fmt: skip
-    rows = plain.withColumn("features", text_features(_column(text_col)))
+    exprs = {f"length({quoted})": F.length(by_name(text_col)), **{e: by_name(c) for e, c in columns.items()}}
+    plain = source.df.select(by_name(source.id_column).cast("string").alias("row_id"),
+                             *[by_name(c) for c in numeric if c != text_col], by_name(text_col))  # fmt: skip
+    rows = plain.withColumn("features", text_features(by_name(text_col)))
     # The dev rows are a few people's labels: pick them out first (a broadcast join), then split
     # only their text into words, instead of every source row's.
     dev_rows = (plain.join(F.broadcast(dev.select("row_id", "label")), "row_id")
-                .withColumn("features", text_features(_column(text_col))).persist())  # fmt: skip
+                .withColumn("features", text_features(by_name(text_col))).persist())  # fmt: skip
     try:
         n_dev = dev_rows.count()
         if n_dev == 0:

@@ -32,6 +32,9 @@ except ImportError:  # Windows: no flock; concurrent first runs may still race t
 log = logging.getLogger(__name__)
 
 RUN_TAG = "lakelabel.run_id"
+# The process that has a run open (jobs.runtime.processes): a later run in the same system tells a run whose process
+# was killed (SIGKILL) from one still running, also under another run id (an orchestrator's retry gets a new one).
+PROCESS_TAG = "lakelabel.process"
 
 
 def tracking_uri(cfg: PipelineConfig) -> str:
@@ -153,21 +156,21 @@ def start_run(cfg: PipelineConfig, run_id: str):
     running = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
                                  filter_string="attributes.status = 'RUNNING'")
     # The same run id's: an earlier attempt (a retry), unless its process is known to run still (two at once).
-    stale = [r for r in running if r.data.tags.get(RUN_TAG) == run_id and not processes.alive(r.data.tags.get(PROCESS_TAG))]
+    stale = [r for r in running
+             if r.data.tags.get(RUN_TAG) == run_id and not processes.alive(r.data.tags.get(PROCESS_TAG))]
     dead = [r for r in running if r not in stale and RUN_TAG in r.data.tags
             and processes.gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
-    if stale or dead:
-        client = mlflow.MlflowClient()
-        for earlier in stale:
-            client.set_tag(earlier.info.run_id, "lakelabel.ended_by",
-                           "a later attempt of this run started; this one ended without ending its MLflow run "
-                           "(killed: SIGKILL, out of memory)")
-            client.set_terminated(earlier.info.run_id, status="KILLED")
-        for gone in dead:
-            client.set_tag(gone.info.run_id, "lakelabel.ended_by",
-                           "its process is gone and it never ended its MLflow run (killed: SIGKILL, out of memory); "
-                           f"marked by run {run_id}")
-            client.set_terminated(gone.info.run_id, status="KILLED")
+    ended_by = (
+        (stale, "a later attempt of this run started; this one ended without ending its MLflow run (killed: SIGKILL, "
+                "out of memory)"),
+        (dead, "its process is gone and it never ended its MLflow run (killed: SIGKILL, out of memory); marked by "
+               f"run {run_id}"),
+    )
+    client = mlflow.MlflowClient() if stale or dead else None
+    for runs, why in ended_by:
+        for r in runs:
+            client.set_tag(r.info.run_id, "lakelabel.ended_by", why)
+            client.set_terminated(r.info.run_id, status="KILLED")
     if stale:
         log.warning("MLflow run(s) %s of an earlier attempt of run %s were still RUNNING (that process was killed "
                     "without a chance to end them): marked KILLED", ", ".join(r.info.run_id for r in stale), run_id)
@@ -175,12 +178,8 @@ def start_run(cfg: PipelineConfig, run_id: str):
         log.warning("MLflow run(s) %s (lakelabel runs %s) were still RUNNING though their process on this machine is "
                     "gone (killed without a chance to end them; a retry under another run id): marked KILLED",
                     ", ".join(r.info.run_id for r in dead), ", ".join(sorted({r.data.tags[RUN_TAG] for r in dead})))
-    return mlflow.start_run(experiment_id=experiment_id, run_name=run_id, tags={RUN_TAG: run_id, PROCESS_TAG: processes.identity()})
-
-
-# The process that has a run open (jobs.runtime.processes): a later run in the same system tells a run whose process
-# was killed (SIGKILL) from one still running, also under another run id (an orchestrator's retry gets a new one).
-PROCESS_TAG = "lakelabel.process"
+    return mlflow.start_run(experiment_id=experiment_id, run_name=run_id,
+                            tags={RUN_TAG: run_id, PROCESS_TAG: processes.identity()})
 
 
 def attach_run(cfg: PipelineConfig, run_id: str):
