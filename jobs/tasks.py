@@ -11,6 +11,7 @@ every task's labels in one table.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from lf_library.tags import check_tag, tag_space
 __all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source",
            "task_gold_ids"]
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # Columns of the multi-task labels table next to the task columns (jobs/multitask_labels.py).
 _RESERVED = frozenset({"row_id", "run_id", "tie_break_policy", "source_table", "source_version", "votes_version"})
@@ -216,11 +218,18 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
     if stopped:
         raise broken_error(stopped, [t.name for t in tasks])
     known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}
-    unknown = sorted(known - {n for task in tasks for n in task.lf_names} - _all_names(by_task))
-    if unknown and not broken:  # a broken task's LFs are not known
-        known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
+    known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
+    unknown = sorted(known - set(known_lfs))
+    if unknown and not broken:
         raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}; known LFs: {known_lfs}")
+    if unknown:  # a broken task's LFs are not known: they may be its, or typos
+        log.warning("lfs.include/exclude name LF(s) %s that no task here has; they may be LFs of %s, which cannot be "
+                    "built now, or typos (known LFs: %s)", unknown, _tasks_named(broken), known_lfs)
     return TaskSet(tuple(tasks), TaskRegistry(tasks))
+
+
+def _tasks_named(broken: dict[str, BrokenTask]) -> str:
+    return ("task " if len(broken) == 1 else "tasks ") + ", ".join(repr(n) for n in broken)
 
 
 def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegistry,
@@ -295,6 +304,10 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
                                   f"module or give the LF label_space=")
             matches = owners.get(space, [])
             if not matches and unknown:  # maybe a broken task's: that task fails on its own
+                log.warning("LF %r (module %s) has label space %s, which matches no task that can be built now; it may "
+                            "belong to task %s, whose label space is not known while its LFs fail (set tasks.<name>."
+                            "label_space to tell), so it is left out of this command", lf.name, module, list(space),
+                            " or ".join(repr(n) for n in unknown))
                 continue
             if not matches:
                 raise ConfigError(

@@ -135,3 +135,23 @@ def test_a_broken_shared_module_stops_every_task(tmp_path, monkeypatch):
                                                 r"it, or list it under tasks.<name>.lfs.modules so that it stops only "
                                                 r"its task$"):
             build_task_set(cfg, only=only)
+
+
+def test_what_a_broken_task_hides_is_said_not_dropped_silently(tmp_path, monkeypatch, caplog):
+    """With a task broken its LF names and label space are not known, so a typo in lfs.include/exclude and a
+    shared LF that matches no other task cannot be refused as with every task built: each is a warning naming
+    the LF and the broken task (a review: both were dropped without a word)."""
+    shared = TOPIC.replace("topic", "shared").replace('LABEL_SPACE = ("billing", "technical")',
+                                                      'LABEL_SPACE = ("billing", "technicall")')  # fmt: skip
+    pkg = _package(tmp_path, monkeypatch, topic_lfs="import no_such_dependency_mt27\n", urgency_lfs=URGENCY,
+                   shared_lfs=shared)  # fmt: skip
+    data = _data(tmp_path, pkg, lfs={"modules": [f"{pkg}.shared_lfs"], "exclude": ["kw_asapp"]})
+    del data["tasks"]["topic"]["label_space"]  # the broken module would have told it
+    with caplog.at_level("WARNING", logger="jobs.tasks"):
+        tasks = build_task_set(config_from_dict(data), only=["urgency"])
+    assert tasks.registry.names == ("kw_asap", "kw_no_rush")
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("lfs.include/exclude name LF(s) ['kw_asapp'] that no task here has; they may be LFs of "
+                            "task 'topic', which cannot be built now, or typos") for m in said), said
+    assert any(m.startswith(f"LF 'kw_invoice' (module {pkg}.shared_lfs) has label space ['billing', 'technicall'], "
+                            f"which matches no task that can be built now; it may belong to task 'topic'") for m in said), said
