@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow.fs as pafs
@@ -207,9 +208,18 @@ def folder_error(path: str, files: Sequence[tuple[str, int, int]], fmt: str, opt
 def delta_file_error(path: str, role: str = "source") -> str | None:
     """The error for a local ``path`` that is a data file of a Delta table (in its folder or its ``col=value``
     partition folders), else None: read as plain Parquet it may hold rows the table has deleted or updated since
-    (a drill, session 26: a file of a table whose later commit removed it was labeled, exit 0)."""
+    (a drill, session 26: a file of a table whose later commit removed it was labeled, exit 0). Also the table's
+    ``_delta_log`` folder or a file in it (a commit's JSON, a checkpoint), which Spark read as the JSON or Parquet
+    source it is not (a long Spark message, or the log's actions labeled as rows)."""
     root = _normalize(path)
-    if not is_local_path(root) or not os.path.isfile(root) or _name_format(root) not in ("parquet", None):
+    if not is_local_path(root) or not os.path.exists(root):
+        return None
+    parts = Path(root).parts
+    if "_delta_log" in parts:
+        table = str(Path(*parts[: parts.index("_delta_log")]))
+        return (f"{role} {path} is {'the' if Path(root).name == '_delta_log' else 'a file of the'} Delta log of the "
+                f"table {table}, not a table; set {role}.path: {table} (format delta or auto)")
+    if not os.path.isfile(root) or _name_format(root) not in ("parquet", None):
         return None
     folder = os.path.dirname(root)
     while not os.path.isdir(os.path.join(folder, "_delta_log")):
@@ -277,7 +287,7 @@ def read_source(
             f"source {path} is a Delta table; reading its directory as {format} would include files the table "
             f"has removed. Use format 'delta' or 'auto'"
         )
-    if not is_dir and (error := delta_file_error(path, role)) is not None:
+    if (error := delta_file_error(path, role)) is not None:
         raise SourceReadError(error)
     files, unread = listed_files(root, options)
     recurse = (f"set {role}.options.recursiveFileLookup: 'true' to read the files of every subfolder"

@@ -568,6 +568,13 @@ def test_a_data_file_of_a_delta_table_is_refused_before_spark_starts(tmp_path):
                               f"source.options.versionAsOf reads an earlier version)")
     (table / "notes.csv").write_text("id,text\n1,x\n")  # not a data file of the table's kind
     precheck_source_path(SourceConfig(path=str(table / "notes.csv"), format="csv", id_column="id"))
+    # The table's log, or a commit file in it: Spark's long message, or the log's actions read as rows (session 26).
+    log = table / "_delta_log"
+    for path, what in ((log, "the"), (log / "00000000000000000000.json", "a file of the")):
+        with pytest.raises(SourceReadError) as err:
+            precheck_source_path(SourceConfig(path=str(path), format="auto", id_column="id"))
+        assert str(err.value) == (f"source {path} is {what} Delta log of the table {table}, not a table; set "
+                                  f"source.path: {table} (format delta or auto)")
 
 
 def test_a_zero_byte_csv_says_it_has_no_columns(spark, tmp_path):
