@@ -635,7 +635,8 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
             "applied_rows": applied.applied_rows,
             "row_changes": applied.row_changes,
         },
-        log=(lambda: None) if applied.skipped else (lambda: tracking.log_apply(cfg, applied)),
+        # A skipped apply logs too: its votes are this run's inputs (a stage DAG after a run that applied them).
+        log=lambda: tracking.log_apply(cfg, applied),
     )  # fmt: skip
 
 

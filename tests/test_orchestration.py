@@ -555,6 +555,13 @@ def test_fit_rerun_with_other_settings_under_one_run_id(spark, project, tmp_path
     mlflow.set_tracking_uri(second["mlflow"]["tracking_uri"])
     run = mlflow.get_run(second["mlflow"]["run_id"])
     assert run.data.params["label_model.version"] == old and run.data.tags["label_model.version"] == new
+    # An apply stage under a new run id that finds the votes up to date skips, and still logs the config and LF
+    # versions its run's labels will come from (it logged nothing: the Airflow drill, session 26).
+    reused = _command("apply", project, "refit-2", tmp_path / "apply2.json", *extra)
+    assert reused["skipped"] and reused["mlflow"]["run_id"] != second["mlflow"]["run_id"]
+    params = mlflow.get_run(reused["mlflow"]["run_id"]).data.params
+    assert {f"lf.{lf['name']}": lf["version"] for lf in reused["lfs"]}.items() <= params.items()
+    assert params["source.fingerprint"] == reused["fingerprint"]
 
 
 @pytest.mark.spark
