@@ -10,19 +10,23 @@ line naming the task, the module and file (and line) and the fix. ``run`` never 
 silently without it: exit 0 means every task's labels were written.
 
 An LF module of the top-level ``lfs.modules`` is routed to its task by the label space of its LFs, which
-a module that does not import cannot tell: it stops every task (:func:`shared_module_error`).
+a module that does not import cannot tell, unless its file assigns ``LABEL_SPACE`` a literal and gives no LF
+a label space of its own (:func:`literal_label_space`): then it stops the task with that label space, else
+every task (:func:`shared_module_error`).
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import re
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lf_library.errors import LFConfigError
 
-__all__ = ["BrokenTask", "describe", "failed_at", "broken_error", "shared_module_error"]
+__all__ = ["BrokenTask", "describe", "failed_at", "broken_error", "shared_module_error", "literal_label_space"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,45 @@ def shared_module_error(err: LFConfigError, module: str, key: str) -> LFConfigEr
         f"while it fails: every task needs it); fix it, or list it under tasks.<name>.lfs.modules so that it stops "
         f"only its task"
     )
+
+
+_ASSIGNED = re.compile(r"^LABEL_SPACE\s*(?::[^=]+)?=\s*(?P<value>.+?)\s*(?:#.*)?$", re.M)
+
+
+def literal_label_space(module: str) -> tuple[str, ...] | None:
+    """The ``LABEL_SPACE`` that ``module``'s file assigns as a literal (``("routine", "urgent")``), read without
+    importing it (a syntax error elsewhere in the file still reads a one-line assignment); None when it cannot
+    be told: no file, no literal, more than one assignment, or ``label_space`` written in the file (an LF with a
+    label space of its own may belong to another task)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a parent package that does not import
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "label_space" in text:
+        return None
+    try:
+        values = [node.value for node in ast.parse(text).body
+                  if isinstance(node, ast.Assign) and any(_is_label_space(t) for t in node.targets)
+                  or isinstance(node, ast.AnnAssign) and node.value is not None and _is_label_space(node.target)]
+    except SyntaxError:
+        values = [m["value"] for m in _ASSIGNED.finditer(text)]
+    if len(values) != 1:
+        return None
+    try:
+        space = ast.literal_eval(values[0])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(space, (list, tuple)) and space and all(isinstance(c, str) for c in space):
+        return tuple(space)
+    return None
+
+
+def _is_label_space(target: ast.expr) -> bool:
+    return isinstance(target, ast.Name) and target.id == "LABEL_SPACE"

@@ -24,7 +24,7 @@ from pyspark.sql.types import StringType
 from jobs.delta_io.sources import Source, gold_ids, gold_ids_of
 from jobs.runtime.config import LFConfig, PipelineConfig, TaskConfig
 from jobs.runtime.tracking import tracking_uri
-from jobs.broken_tasks import BrokenTask, broken_error, describe, shared_module_error
+from jobs.broken_tasks import BrokenTask, broken_error, describe, literal_label_space, shared_module_error
 from lf_library import LabelingFunction, LFRegistry, load_registry
 from lf_library.core import check_label_space
 from lf_library.declared import declared_lfs
@@ -196,7 +196,12 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
             spaces[t.name] = tuple(t.label_space) if t.label_space else None
             continue
         spaces[t.name] = by_task[t.name].label_space
-    _route_shared_lfs(cfg.lfs, spaces, by_task, "lfs.modules")
+    failed = _route_shared_lfs(cfg.lfs, spaces, by_task, "lfs.modules")
+    if failed:  # shared modules that stop only the task their LABEL_SPACE names
+        rest = ", ".join(m for m in cfg.lfs.modules if m not in failed)
+        for module, (owner, reason) in failed.items():
+            broken.setdefault(owner, BrokenTask(owner, reason, "lfs.modules",
+                                                f"tasks.{owner}=null --set 'lfs.modules=[{rest}]'"))
     if cfg.multi_label is not None:  # its modules hold tag LFs, routed by their tag's label space
         try:
             _route_shared_lfs(cfg.multi_label.lfs, spaces, by_task, "multi_label.lfs.modules")
@@ -272,10 +277,12 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
 
 
 def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], by_task: dict[str, LFRegistry],
-                      key: str) -> None:  # fmt: skip
+                      key: str) -> dict[str, tuple[str, str]]:  # fmt: skip
     """Give each LF of the top-level ``lfs.modules`` (``key``; or ``multi_label.lfs.modules``) to the task with its
     label space. ``spaces``: None for a broken task whose label space is not known (its LFs are dropped here);
-    a broken task has no entry in ``by_task``."""
+    a broken task has no entry in ``by_task``. Returns the modules of ``lfs.modules`` that failed but whose file
+    names one task's label space (:func:`jobs.broken_tasks.literal_label_space`): module -> (task, why); any
+    other failing module raises."""
     if lfs.declared or lfs.files:
         raise ConfigError(
             "top-level lfs.declared / lfs.files have no label space to route them by when several tasks are "
@@ -290,13 +297,20 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
             owners.setdefault(space, []).append(name)
     unknown = [name for name, space in spaces.items() if space is None]
     described = ", ".join(f"{n} {list(s)}" for n, s in spaces.items() if s is not None)
+    failed: dict[str, tuple[str, str]] = {}
     for module in lfs.modules:
         try:
             found, module_space = module_lfs(module)
         except LFConfigError as err:
-            if key == "lfs.modules":
+            if key != "lfs.modules":
+                raise LFConfigError(describe(err, [module])) from err
+            told = literal_label_space(module)
+            if told is None or len(owners.get(told, [])) != 1:
                 raise shared_module_error(err, module, key) from err
-            raise LFConfigError(describe(err, [module])) from err
+            owner = owners[told][0]
+            failed[module] = (owner, f"task {owner!r} ({key}: {module}, whose LABEL_SPACE {list(told)} is this "
+                                     f"task's): {describe(err, [module])}")
+            continue
         for lf in found:
             space = tuple(lf.label_space) if lf.label_space is not None else module_space
             if space is None:
@@ -323,6 +337,7 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
                 lf.label_space = space
             if matches[0] in by_task:  # not a broken task's
                 by_task[matches[0]].register(lf, origin=module)
+    return failed
 
 
 def task_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:

@@ -155,3 +155,51 @@ def test_what_a_broken_task_hides_is_said_not_dropped_silently(tmp_path, monkeyp
                             "task 'topic', which cannot be built now, or typos") for m in said), said
     assert any(m.startswith(f"LF 'kw_invoice' (module {pkg}.shared_lfs) has label space ['billing', 'technicall'], "
                             f"which matches no task that can be built now; it may belong to task 'topic'") for m in said), said
+
+
+def test_a_broken_shared_module_that_names_its_label_space_stops_only_that_task(tmp_path, monkeypatch):
+    """The demo's layout (every module under the top-level lfs.modules): a module that does not import but whose
+    file assigns LABEL_SPACE a literal (and gives no LF a label space of its own) stops only the task with that
+    label space; --task on the other task works (it stopped every command)."""
+    pkg = _package(tmp_path, monkeypatch, topic_lfs=TOPIC,
+                   urgency_lfs="import no_such_dependency_mt27  # the new dependency\n" + URGENCY)  # fmt: skip
+    data = _data(tmp_path, pkg, lfs={"modules": [f"{pkg}.topic_lfs", f"{pkg}.urgency_lfs"]})
+    for task in data["tasks"].values():
+        del task["lfs"]
+    cfg = config_from_dict(data)
+    assert build_task_set(cfg, only=["topic"]).registry.names == ("kw_invoice",)
+    for only in (None, ["urgency"]):
+        with pytest.raises(LFConfigError) as caught:
+            build_task_set(cfg, only=only)
+        msg = str(caught.value)
+        assert msg.startswith(f"task 'urgency' (lfs.modules: {pkg}.urgency_lfs, whose LABEL_SPACE ['routine', 'urgent'] "
+                              f"is this task's): "), msg
+        assert "no_such_dependency_mt27" in msg and f"{tmp_path / pkg / 'urgency_lfs.py'}, line 1" in msg, msg
+        assert msg.endswith(f"the other tasks (topic) work, and --set tasks.urgency=null --set 'lfs.modules=[{pkg}."
+                            f"topic_lfs]' runs the pipeline without urgency (that run drops the votes and the labels "
+                            f"column of urgency; a later run with it puts them back)"), msg
+    # The hint runs: without the task and the module, the config builds.
+    data["tasks"].pop("urgency")
+    data["lfs"]["modules"] = [f"{pkg}.topic_lfs"]
+    assert build_task_set(config_from_dict(data)).names == ("topic",)
+    # What cannot be told still stops every task: LABEL_SPACE not a literal, or an LF with a label space of its own.
+    for text in ("import no_such_dependency_mt27\nLABEL_SPACE = tuple(['routine', 'urgent'])\n",
+                 "import no_such_dependency_mt27\n" + URGENCY + 'kw_x = keyword_lf("kw_x", ["x"], "a", '
+                                                               'label_space=("a", "b"))\n'):  # fmt: skip
+        (tmp_path / pkg / "urgency_lfs.py").write_text(text)
+        with pytest.raises(LFConfigError, match=r"every task needs it"):
+            build_task_set(cfg, only=["topic"])
+
+
+def test_literal_label_space_reads_the_file_without_importing_it(tmp_path, monkeypatch):
+    from jobs.broken_tasks import literal_label_space
+
+    pkg = _package(tmp_path, monkeypatch, a="LABEL_SPACE = [\n    'neg',\n    'pos',\n]\nraise RuntimeError\n",
+                   b="LABEL_SPACE = ('neg', 'pos')  # the classes\ndef broken(:\n", c="LABEL_SPACE = CLASSES\n",
+                   d="LABEL_SPACE = ('a',)\nLABEL_SPACE = ('b',)\n", e="LABEL_SPACE: tuple[str, ...] = ('x', 'y')\n",
+                   f="LABEL_SPACE: tuple[str, ...] = ('x', 'y')\n)\n")  # fmt: skip
+    assert literal_label_space(f"{pkg}.a") == ("neg", "pos")  # multi-line, and the module raises
+    assert literal_label_space(f"{pkg}.b") == ("neg", "pos")  # a syntax error elsewhere
+    assert literal_label_space(f"{pkg}.e") == literal_label_space(f"{pkg}.f") == ("x", "y")  # annotated (the demo)
+    assert literal_label_space(f"{pkg}.c") is None and literal_label_space(f"{pkg}.d") is None
+    assert literal_label_space(f"{pkg}.missing") is None and literal_label_space("no_such_pkg_mt27.x") is None
