@@ -18,6 +18,7 @@ every task (:func:`shared_module_error`).
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
 import re
 import traceback
@@ -36,7 +37,9 @@ class BrokenTask:
     name: str
     reason: str  # the error, with the file and line of the module where known
     key: str  # where its LFs are listed: tasks.<name>.lfs, multi_label.lfs
-    drop: str  # the --set that runs the config without it: tasks.<name>=null, multi_label=null
+    # The --set items that run the config without it: tasks.<name>=null (and 'lfs.modules=[...]' without a failed
+    # top-level module), multi_label=null.
+    drop: tuple[str, ...]
 
 
 def describe(err: BaseException, modules: Sequence[str]) -> str:
@@ -50,11 +53,9 @@ def failed_at(err: BaseException, modules: Sequence[str]) -> str | None:
     the import's exception), the file alone when the line is not known, None when no module file is found."""
     files: dict[str, str] = {}
     for module in modules:
-        try:
-            spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):  # a missing parent package: nothing to point at
+        if (spec := _spec(module)) is None:  # a missing parent package: nothing to point at
             continue
-        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+        if spec.origin and spec.origin.endswith(".py"):
             files[spec.origin] = module
     cause = err.__cause__
     if isinstance(cause, SyntaxError) and cause.filename:
@@ -74,7 +75,7 @@ def broken_error(broken: Sequence[BrokenTask], healthy: Sequence[str]) -> LFConf
     names = [b.name for b in broken]
     fix = f"fix {'it' if len(broken) == 1 else 'them'} and rerun; nothing was read or written"
     if healthy:
-        drop = " ".join(dict.fromkeys(f"--set {b.drop}" for b in broken))
+        drop = " ".join(dict.fromkeys(f"--set {item}" for b in broken for item in b.drop))
         they = ", ".join(names)
         fix += (f". Meanwhile the commands with --task NAME on the other tasks ({', '.join(healthy)}) work, and {drop} "
                 f"runs the pipeline without {they} (that run drops the votes and the labels column of {they}; a "
@@ -92,30 +93,27 @@ def shared_module_error(err: LFConfigError, module: str, key: str) -> LFConfigEr
 
 
 _ASSIGNED = re.compile(r"^LABEL_SPACE\s*(?::[^=]+)?=\s*(?P<value>.+?)\s*(?:#.*)?$", re.M)
+_CHANGED = re.compile(r"^\s*LABEL_SPACE\s*[-+|&*]=", re.M)  # LABEL_SPACE += (...): not the literal alone
 
 
 def literal_label_space(module: str) -> tuple[str, ...] | None:
     """The ``LABEL_SPACE`` that ``module``'s file assigns as a literal (``("routine", "urgent")``), read without
     importing it (a syntax error elsewhere in the file still reads a one-line assignment); None when it cannot
-    be told: no file, no literal, more than one assignment, or ``label_space`` written in the file (an LF with a
-    label space of its own may belong to another task)."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):  # a parent package that does not import
+    be told: no source, no literal, more than one assignment or one that changes it (``+=``), a star import, or
+    ``label_space`` written in the file (an LF with a label space of its own may belong to another task)."""
+    spec = _spec(module)
+    try:  # the loader reads a module in a --py-files zip too
+        text = spec.loader.get_source(module) if spec is not None and spec.loader is not None else None
+    except (ImportError, OSError, UnicodeDecodeError):
         return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+    if not isinstance(text, str):
         return None
-    try:
-        with open(spec.origin, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if "label_space" in text:
+    if "label_space" in text or "import *" in text or _CHANGED.search(text):
         return None
     try:
         values = [node.value for node in ast.parse(text).body
-                  if isinstance(node, ast.Assign) and any(_is_label_space(t) for t in node.targets)
-                  or isinstance(node, ast.AnnAssign) and node.value is not None and _is_label_space(node.target)]
+                  if (isinstance(node, ast.Assign) and any(_is_label_space(t) for t in node.targets))
+                  or (isinstance(node, ast.AnnAssign) and node.value is not None and _is_label_space(node.target))]
     except SyntaxError:
         values = [m["value"] for m in _ASSIGNED.finditer(text)]
     if len(values) != 1:
@@ -131,3 +129,12 @@ def literal_label_space(module: str) -> tuple[str, ...] | None:
 
 def _is_label_space(target: ast.expr) -> bool:
     return isinstance(target, ast.Name) and target.id == "LABEL_SPACE"
+
+
+def _spec(module: str) -> importlib.machinery.ModuleSpec | None:
+    """``module``'s spec, None when it cannot be found: finding it imports its parent packages, whose
+    ``__init__`` may raise anything (a raw traceback otherwise, even with --task on another task)."""
+    try:
+        return importlib.util.find_spec(module)
+    except Exception:  # noqa: BLE001 - any error of a parent package's import means: not found
+        return None

@@ -159,7 +159,8 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
         whose label space matches no task (or several), a task with no LFs.
     LFConfigError
         A task the caller reads whose LFs cannot be built (one line naming the task, the module and the
-        fix), or a module of the top-level ``lfs.modules`` that cannot be imported (every task needs it).
+        fix), or a module of the top-level ``lfs.modules`` that cannot be imported (every task needs it, unless
+        its file names one task's ``LABEL_SPACE``: then that task, as if the module were its own).
     """
     for role, section in (("source", cfg.source), ("evaluation", cfg.evaluation)):
         if section is not None and section.gold_column:
@@ -192,23 +193,30 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
             by_task[t.name] = _own_lfs(t)
         except (ConfigError, LFConfigError) as err:  # one team's broken module: the other tasks can still run
             broken[t.name] = BrokenTask(t.name, describe(err, t.lfs.modules), f"tasks.{t.name}.lfs",
-                                        f"tasks.{t.name}=null")  # fmt: skip
+                                        (f"tasks.{t.name}=null",))  # fmt: skip
             spaces[t.name] = tuple(t.label_space) if t.label_space else None
             continue
         spaces[t.name] = by_task[t.name].label_space
     failed = _route_shared_lfs(cfg.lfs, spaces, by_task, "lfs.modules")
-    if failed:  # shared modules that stop only the task their LABEL_SPACE names
-        rest = ", ".join(m for m in cfg.lfs.modules if m not in failed)
-        for module, (owner, reason) in failed.items():
-            broken.setdefault(owner, BrokenTask(owner, reason, "lfs.modules",
-                                                f"tasks.{owner}=null --set 'lfs.modules=[{rest}]'"))
+    tag_tasks = {t.name for t, tag in tagged if tag is not None}
+    drop_modules = f"'lfs.modules=[{', '.join(m for m in cfg.lfs.modules if m not in failed)}]'"
+    for module, (owner, told, err) in failed.items():  # stop only the task their LABEL_SPACE names
+        if owner in tag_tasks:  # a tag's task: multi_label=null would leave the module, and its space, in place
+            raise shared_module_error(err, module, "lfs.modules") from err
+        where = f"lfs.modules: {module}, whose LABEL_SPACE {list(told)} is this task's"
+        if owner in broken:  # its own LFs failed too: one entry with both reasons and both fixes
+            was = broken[owner]
+            broken[owner] = replace(was, reason=f"{was.reason}; {where}: {describe(err, [module])}",
+                                    drop=(*was.drop, drop_modules))
+        else:
+            broken[owner] = BrokenTask(owner, describe(err, [module]), where, (f"tasks.{owner}=null", drop_modules))
     if cfg.multi_label is not None:  # its modules hold tag LFs, routed by their tag's label space
         try:
             _route_shared_lfs(cfg.multi_label.lfs, spaces, by_task, "multi_label.lfs.modules")
         except (ConfigError, LFConfigError) as err:  # the tag tasks' own modules: they stop the tag tasks only
             for t, tag in tagged:
                 if tag is not None:
-                    broken[t.name] = BrokenTask(t.name, str(err), "multi_label.lfs", "multi_label=null")
+                    broken[t.name] = BrokenTask(t.name, str(err), "multi_label.lfs", ("multi_label=null",))
     tasks = []
     for t, tag in tagged:
         if t.name in broken:
@@ -217,24 +225,27 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
             tasks.append(_task(cfg, t, tag, by_task[t.name], spaces[t.name]))
         except (ConfigError, LFConfigError) as err:  # no LFs left, an LF whose version cannot be computed
             key = "multi_label.lfs" if tag else f"tasks.{t.name}.lfs"
-            broken[t.name] = BrokenTask(t.name, str(err), key, "multi_label=null" if tag else f"tasks.{t.name}=null")
+            broken[t.name] = BrokenTask(t.name, str(err), key, ("multi_label=null" if tag else f"tasks.{t.name}=null",))
     needed = names if only is None else [n for n in only if n in names]
     stopped = [broken[n] for n in needed if n in broken]
     if stopped:
         raise broken_error(stopped, [t.name for t in tasks])
+    for module, (owner, told, _) in failed.items():
+        log.warning("LF module %s (lfs.modules) fails, so task %r (its LABEL_SPACE %s) cannot run until it is fixed; "
+                    "an LF it would give another task (made with a label_space of its own in another file) is missing "
+                    "from this command", module, owner, list(told))
     known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}
     known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
     unknown = sorted(known - set(known_lfs))
-    if unknown and not broken:
+    # Tasks whose LF names are not all known: their own module failed, or a shared module routed to them.
+    hidden = [n for n in broken if n not in by_task or any(owner == n for owner, _, _ in failed.values())]
+    if unknown and not hidden:
         raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}; known LFs: {known_lfs}")
-    if unknown:  # a broken task's LFs are not known: they may be its, or typos
+    if unknown:
         log.warning("lfs.include/exclude name LF(s) %s that no task here has; they may be LFs of %s, which cannot be "
-                    "built now, or typos (known LFs: %s)", unknown, _tasks_named(broken), known_lfs)
+                    "built now, or typos (known LFs: %s)", unknown,
+                    ("task " if len(hidden) == 1 else "tasks ") + ", ".join(map(repr, hidden)), known_lfs)
     return TaskSet(tuple(tasks), TaskRegistry(tasks))
-
-
-def _tasks_named(broken: dict[str, BrokenTask]) -> str:
-    return ("task " if len(broken) == 1 else "tasks ") + ", ".join(repr(n) for n in broken)
 
 
 def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegistry,
@@ -277,12 +288,12 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
 
 
 def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], by_task: dict[str, LFRegistry],
-                      key: str) -> dict[str, tuple[str, str]]:  # fmt: skip
+                      key: str) -> dict[str, tuple[str, tuple[str, ...], LFConfigError]]:  # fmt: skip
     """Give each LF of the top-level ``lfs.modules`` (``key``; or ``multi_label.lfs.modules``) to the task with its
     label space. ``spaces``: None for a broken task whose label space is not known (its LFs are dropped here);
     a broken task has no entry in ``by_task``. Returns the modules of ``lfs.modules`` that failed but whose file
-    names one task's label space (:func:`jobs.broken_tasks.literal_label_space`): module -> (task, why); any
-    other failing module raises."""
+    names one task's label space (:func:`jobs.broken_tasks.literal_label_space`): module -> (that task, the
+    label space, the error); any other failing module raises."""
     if lfs.declared or lfs.files:
         raise ConfigError(
             "top-level lfs.declared / lfs.files have no label space to route them by when several tasks are "
@@ -297,7 +308,7 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
             owners.setdefault(space, []).append(name)
     unknown = [name for name, space in spaces.items() if space is None]
     described = ", ".join(f"{n} {list(s)}" for n, s in spaces.items() if s is not None)
-    failed: dict[str, tuple[str, str]] = {}
+    failed: dict[str, tuple[str, tuple[str, ...], LFConfigError]] = {}
     for module in lfs.modules:
         try:
             found, module_space = module_lfs(module)
@@ -307,10 +318,9 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
             told = literal_label_space(module)
             if told is None or len(owners.get(told, [])) != 1:
                 raise shared_module_error(err, module, key) from err
-            owner = owners[told][0]
-            failed[module] = (owner, f"task {owner!r} ({key}: {module}, whose LABEL_SPACE {list(told)} is this "
-                                     f"task's): {describe(err, [module])}")
+            failed[module] = (owners[told][0], told, err)
             continue
+        unmatched: dict[str, list[str]] = {}
         for lf in found:
             space = tuple(lf.label_space) if lf.label_space is not None else module_space
             if space is None:
@@ -318,10 +328,7 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
                                   f"module or give the LF label_space=")
             matches = owners.get(space, [])
             if not matches and unknown:  # maybe a broken task's: that task fails on its own
-                log.warning("LF %r (module %s) has label space %s, which matches no task that can be built now; it may "
-                            "belong to task %s, whose label space is not known while its LFs fail (set tasks.<name>."
-                            "label_space to tell), so it is left out of this command", lf.name, module, list(space),
-                            " or ".join(repr(n) for n in unknown))
+                unmatched.setdefault(str(list(space)), []).append(lf.name)
                 continue
             if not matches:
                 raise ConfigError(
@@ -337,6 +344,11 @@ def _route_shared_lfs(lfs: LFConfig, spaces: dict[str, tuple[str, ...] | None], 
                 lf.label_space = space
             if matches[0] in by_task:  # not a broken task's
                 by_task[matches[0]].register(lf, origin=module)
+        for space, lf_names in unmatched.items():
+            log.warning("LF(s) %s (module %s) have label space %s, which matches no task that can be built now; they "
+                        "may belong to task %s, whose label space is not known while its LFs fail (set tasks.<name>."
+                        "label_space to tell), so they are left out of this command", ", ".join(lf_names), module,
+                        space, " or ".join(repr(n) for n in unknown))
     return failed
 
 

@@ -430,6 +430,15 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs, project
     assert aggregate[1]["counts"] == aggregate[0]["counts"]
     assert fit[1]["label_model"]["version"] == fit[0]["label_model"]["version"]
     assert not write[0]["skipped"] and write[1]["skipped"] and write[1]["tables"] == write[0]["tables"]
+    # The skipped apply's retry logged its params (the same values) but kept the apply's metrics and summary, which
+    # its own would replace (a review, session 27).
+    import mlflow
+
+    client = mlflow.MlflowClient(apply[0]["mlflow"]["tracking_uri"])
+    run_id = apply[1]["mlflow"]["run_id"]
+    assert [round(m.value, 3) for m in client.get_metric_history(run_id, "apply_seconds")] == [apply[0]["timings_seconds"]["apply"]]
+    logged = json.loads(Path(client.download_artifacts(run_id, "apply_summary.json", str(project.parent))).read_text())
+    assert logged["applied_lfs"] == apply[0]["applied_lfs"] != []
     # The no-op retry of write left the run in the history diff, drift, explain and verify read (an audit, session
     # 23: its skipped summary replaced the record, and `diff` then compared the two runs before it, exit 0).
     from jobs.changes.runs import label_runs

@@ -8,7 +8,6 @@ import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow.fs as pafs
@@ -205,21 +204,20 @@ def folder_error(path: str, files: Sequence[tuple[str, int, int]], fmt: str, opt
             f"would read as {kind} rows: {shown}; {fix}")
 
 
-def delta_file_error(path: str, role: str = "source") -> str | None:
+def delta_file_error(path: str, role: str = "source", key: str | None = None) -> str | None:
     """The error for a local ``path`` that is a data file of a Delta table (in its folder or its ``col=value``
     partition folders), else None: read as plain Parquet it may hold rows the table has deleted or updated since
-    (a drill, session 26: a file of a table whose later commit removed it was labeled, exit 0). Also the table's
-    ``_delta_log`` folder or a file in it (a commit's JSON, a checkpoint), which Spark read as the JSON or Parquet
-    source it is not (a long Spark message, or the log's actions labeled as rows)."""
+    (a drill, session 26: a file of a table whose later commit removed it was labeled, exit 0). Also a table's
+    ``_delta_log`` folder or a file in it (a commit's JSON, a checkpoint), local or a URI, which was read as the
+    JSON or Parquet source it is not. ``key``: the config key that names the path (default ``<role>.path``)."""
     root = _normalize(path)
-    if not is_local_path(root) or not os.path.exists(root):
-        return None
-    parts = Path(root).parts
-    if "_delta_log" in parts:
-        table = str(Path(*parts[: parts.index("_delta_log")]))
-        return (f"{role} {path} is {'the' if Path(root).name == '_delta_log' else 'a file of the'} Delta log of the "
-                f"table {table}, not a table; set {role}.path: {table} (format delta or auto)")
-    if not os.path.isfile(root) or _name_format(root) not in ("parquet", None):
+    key = key or f"{role}.path"
+    fix = f"set {key}" if key.endswith("=") else f"set {key}: "  # a column LF's table=: 'set its table=/lake/t'
+    log = _DELTA_LOG.match(os.path.realpath(root) if is_local_path(root) else root)
+    if log is not None:
+        table, what = log["table"], "the" if not (log["rest"] or "").strip("/") else "a file of the"
+        return f"{role} {path} is {what} Delta log of the table {table}, not a table; {fix}{table} (format delta or auto)"
+    if not is_local_path(root) or not os.path.isfile(root) or _name_format(root) not in ("parquet", None):
         return None
     folder = os.path.dirname(root)
     while not os.path.isdir(os.path.join(folder, "_delta_log")):
@@ -227,8 +225,10 @@ def delta_file_error(path: str, role: str = "source") -> str | None:
             return None
         folder = os.path.dirname(folder)
     return (f"{role} {path} is a data file of the Delta table {folder}, which may have removed it or changed its rows "
-            f"since; set {role}.path: {folder} (format delta or auto; {role}.options.versionAsOf reads an earlier "
-            f"version)")
+            f"since; {fix}{folder} (format delta or auto; {role}.options.versionAsOf reads an earlier version)")
+
+
+_DELTA_LOG = re.compile(r"(?P<table>.+?)/_delta_log(?P<rest>/.*)?$")
 
 
 def local_path_missing(path: str) -> str | None:

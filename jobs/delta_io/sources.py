@@ -172,7 +172,7 @@ def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | 
     for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
         if path and (root := local_path_missing(path)) is not None:
             raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))
-        if path and (error := delta_file_error(path, role) or foreign_files_precheck(path, cfg, role)) is not None:
+        if path and (error := delta_file_error(path, role, key) or foreign_files_precheck(path, cfg, role)) is not None:
             raise SourceReadError(error)
 
 

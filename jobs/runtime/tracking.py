@@ -238,6 +238,9 @@ def flatten_params(prefix: str, value: Any, out: dict[str, str]) -> None:
 
 
 def log_apply(cfg: PipelineConfig, applied) -> None:
+    """The apply's params (config, LF versions, source), metrics and summary, into the active run. An apply that
+    found the votes up to date logs its params too (they are the run's inputs), but not its metrics and summary
+    into a run that holds an apply's already (a retried stage: they would replace the apply that did the work)."""
     mlflow = _client(cfg)
     params: dict[str, str] = {}
     flatten_params("config", cfg.to_dict(), params)
@@ -246,6 +249,8 @@ def log_apply(cfg: PipelineConfig, applied) -> None:
     params["source.version"] = str(applied.source_version)
     params["source.fingerprint"] = applied.fingerprint
     log_params_kept(mlflow, {k: v[:6000] for k, v in params.items()}, "apply")
+    if applied.skipped and "apply_seconds" in mlflow.get_run(mlflow.active_run().info.run_id).data.metrics:
+        return
     metrics = {"source_rows": applied.n_rows, "apply_seconds": applied.seconds}
     for lf in applied.lfs:
         metrics[f"lf_errors.{lf.name}"] = lf.errors

@@ -6,6 +6,7 @@ tests/jobs/test_task_commands.py::test_a_broken_task_stops_only_the_commands_tha
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 
@@ -60,6 +61,22 @@ def _data(tmp_path, pkg: str, **extra) -> dict:
 
 def _config(tmp_path, pkg: str, **extra):
     return config_from_dict(_data(tmp_path, pkg, **extra))
+
+
+@contextlib.contextmanager
+def _records(level: int):
+    """The messages jobs.tasks logs at ``level`` or above inside the block."""
+    import logging
+
+    said: list[str] = []
+    handler = logging.Handler(level)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("jobs.tasks")
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.mark.parametrize("kind", list(BROKEN))
@@ -153,8 +170,15 @@ def test_what_a_broken_task_hides_is_said_not_dropped_silently(tmp_path, monkeyp
     said = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("lfs.include/exclude name LF(s) ['kw_asapp'] that no task here has; they may be LFs of "
                             "task 'topic', which cannot be built now, or typos") for m in said), said
-    assert any(m.startswith(f"LF 'kw_invoice' (module {pkg}.shared_lfs) has label space ['billing', 'technicall'], "
-                            f"which matches no task that can be built now; it may belong to task 'topic'") for m in said), said
+    assert any(m.startswith(f"LF(s) kw_invoice (module {pkg}.shared_lfs) have label space ['billing', 'technicall'], "
+                            f"which matches no task that can be built now; they may belong to task 'topic'")
+               for m in said), said
+    # A task broken with its LF names known (no LF left after the exclude): a name no task has is a typo, exit 2.
+    from lf_library.errors import ConfigError
+
+    pkg = _package(tmp_path, monkeypatch, topic_lfs=TOPIC, urgency_lfs=URGENCY)
+    with pytest.raises(ConfigError, match=r"lfs.include/exclude name unknown LF\(s\) \['kw_asapp'\]"):
+        build_task_set(_config(tmp_path, pkg, lfs={"exclude": ["kw_invoice", "kw_asapp"]}), only=["urgency"])
 
 
 def test_a_broken_shared_module_that_names_its_label_space_stops_only_that_task(tmp_path, monkeypatch):
@@ -178,6 +202,14 @@ def test_a_broken_shared_module_that_names_its_label_space_stops_only_that_task(
         assert msg.endswith(f"the other tasks (topic) work, and --set tasks.urgency=null --set 'lfs.modules=[{pkg}."
                             f"topic_lfs]' runs the pipeline without urgency (that run drops the votes and the labels "
                             f"column of urgency; a later run with it puts them back)"), msg
+    # Only the task stops; a command on the other says why that task waits (an LF of the module made elsewhere with
+    # another label space would be missing: a review).
+    import logging
+
+    with _records(logging.WARNING) as said:
+        build_task_set(cfg, only=["topic"])
+    assert [m for m in said if m.startswith(f"LF module {pkg}.urgency_lfs (lfs.modules) fails, so task 'urgency' (its "
+                                            f"LABEL_SPACE ['routine', 'urgent']) cannot run until it is fixed")], said
     # The hint runs: without the task and the module, the config builds.
     data["tasks"].pop("urgency")
     data["lfs"]["modules"] = [f"{pkg}.topic_lfs"]
@@ -203,3 +235,61 @@ def test_literal_label_space_reads_the_file_without_importing_it(tmp_path, monke
     assert literal_label_space(f"{pkg}.e") == literal_label_space(f"{pkg}.f") == ("x", "y")  # annotated (the demo)
     assert literal_label_space(f"{pkg}.c") is None and literal_label_space(f"{pkg}.d") is None
     assert literal_label_space(f"{pkg}.missing") is None and literal_label_space("no_such_pkg_mt27.x") is None
+
+
+def test_broken_shared_modules_with_other_tasks_broken_or_tagged(tmp_path, monkeypatch):
+    """The review's cases: the module's task also broken by its own module (one entry, both reasons, a hint that
+    runs); two broken shared modules (the lfs.modules --set once, without both); a tag's label space (every task
+    stops: multi_label=null would leave the module in place); a literal matching no task (every task stops)."""
+    broken = "import no_such_dependency_mt27\n"
+    pkg = _package(tmp_path, monkeypatch, topic_lfs=broken + TOPIC, urgency_lfs=broken + URGENCY,
+                   urgency_own="import no_such_dependency_mt28\n", ok_lfs=TOPIC.replace("kw_invoice", "kw_bill"),
+                   tag_lfs=broken + 'from lf_library import keyword_lf\nLABEL_SPACE = ("not_refund", "refund")\n',
+                   odd_lfs=broken + 'LABEL_SPACE = ("a", "b")\n')  # fmt: skip
+    data = _data(tmp_path, pkg, lfs={"modules": [f"{pkg}.ok_lfs", f"{pkg}.urgency_lfs"]})
+    del data["tasks"]["topic"]["lfs"]
+    data["tasks"]["urgency"]["lfs"] = {"modules": [f"{pkg}.urgency_own"]}
+    with pytest.raises(LFConfigError) as caught:
+        build_task_set(config_from_dict(data), only=["urgency"])
+    msg = str(caught.value)
+    assert "no_such_dependency_mt28" in msg and "no_such_dependency_mt27" in msg, msg
+    assert f"--set tasks.urgency=null --set 'lfs.modules=[{pkg}.ok_lfs]' runs the pipeline" in msg, msg
+    data["tasks"].pop("urgency")
+    data["lfs"]["modules"] = [f"{pkg}.ok_lfs"]
+    assert build_task_set(config_from_dict(data)).names == ("topic",)  # the hint, followed
+
+    mood = 'from lf_library import keyword_lf\nLABEL_SPACE = ("happy", "sad")\nkw_yay = keyword_lf("kw_yay", ["yay"], "happy")\n'
+    (tmp_path / pkg / "mood_lfs.py").write_text(mood)
+    data = _data(tmp_path, pkg, lfs={"modules": [f"{pkg}.topic_lfs", f"{pkg}.urgency_lfs", f"{pkg}.mood_lfs"]})
+    data["tasks"]["topic"]["lfs"] = data["tasks"]["urgency"]["lfs"] = {}
+    data["tasks"]["mood"] = {"label_space": ["happy", "sad"]}
+    with pytest.raises(LFConfigError) as caught:
+        build_task_set(config_from_dict(data))
+    msg = str(caught.value)
+    assert msg.count("--set 'lfs.modules=") == 1 and "runs the pipeline without topic, urgency" in msg, msg
+    assert msg.endswith(f"--set tasks.topic=null --set 'lfs.modules=[{pkg}.mood_lfs]' --set tasks.urgency=null runs "
+                        f"the pipeline without topic, urgency (that run drops the votes and the labels column of topic, "
+                        f"urgency; a later run with them puts them back)"), msg
+
+    for module in ("tag_lfs", "odd_lfs"):
+        data = _data(tmp_path, pkg, lfs={"modules": [f"{pkg}.{module}"]},
+                     multi_label={"name": "ml", "tags": ["refund", "late"], "lfs": {"modules": [f"{pkg}.ok_lfs"]}})
+        with pytest.raises(LFConfigError, match=rf"^LF module '{pkg}.{module}' .*every task needs it"):
+            build_task_set(config_from_dict(data), only=["urgency"])
+
+
+def test_a_parent_package_that_raises_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """Finding a module's file imports its parent packages, whose __init__ may raise anything (a review: a
+    RuntimeError came through raw, even with --task on another task)."""
+    from jobs.broken_tasks import failed_at, literal_label_space
+
+    pkg = _package(tmp_path, monkeypatch, urgency_lfs=URGENCY)
+    team = tmp_path / pkg / "team"
+    team.mkdir()
+    (team / "__init__.py").write_text("raise RuntimeError('the team package is broken')\n")
+    (team / "topic_lfs.py").write_text(TOPIC)
+    assert literal_label_space(f"{pkg}.team.topic_lfs") is None
+    assert failed_at(LFConfigError("x"), [f"{pkg}.team.topic_lfs"]) is None
+    data = _data(tmp_path, pkg)
+    data["tasks"]["topic"]["lfs"]["modules"] = [f"{pkg}.team.topic_lfs"]
+    assert build_task_set(config_from_dict(data), only=["urgency"]).names == ("urgency",)

@@ -575,6 +575,17 @@ def test_a_data_file_of_a_delta_table_is_refused_before_spark_starts(tmp_path):
             precheck_source_path(SourceConfig(path=str(path), format="auto", id_column="id"))
         assert str(err.value) == (f"source {path} is {what} Delta log of the table {table}, not a table; set "
                                   f"source.path: {table} (format delta or auto)")
+    # A symlink to the log, a URI (no I/O needed), and the read itself (what Spark-side callers reach).
+    (tmp_path / "log_link").symlink_to(log)
+    from jobs.delta_io.source import delta_file_error, read_source
+
+    assert delta_file_error(str(tmp_path / "log_link")).startswith(f"source {tmp_path / 'log_link'} is the Delta log "
+                                                                   f"of the table {table}, not a table")
+    assert delta_file_error("s3://bucket/tickets/_delta_log/00000000000000000001.checkpoint.parquet", "table",
+                            "its table=").endswith("; set its table=s3://bucket/tickets (format delta or auto)")
+    assert delta_file_error(str(tmp_path / "tickets_delta_log")) is None
+    with pytest.raises(SourceReadError, match=r"is the Delta log of the table"):
+        read_source(None, str(log), format="auto", options=None, io=None)
 
 
 def test_a_zero_byte_csv_says_it_has_no_columns(spark, tmp_path):
