@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from jobs import aggregate, apply_lfs
 from jobs.apply_record import VERSIONED_BY_UPGRADE, lf_differences
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.delta_io.sources import load_source
 from jobs.tasks import task_source
-from labelmodel import MajorityLabelVoter
+from labelmodel import MajorityLabelVoter, tie_shares
 from lf_library.analysis import wilson_interval
 
 
@@ -62,6 +64,9 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         out.update({"lm_accuracy": metrics["accuracy"], "mv_accuracy": metrics["mv_accuracy"],
                     "lm_accuracy_covered": metrics.get("accuracy_covered"),
                     "mv_accuracy_covered": metrics.get("mv_accuracy_covered")})
+        out.update(per_class_section(list(registry.label_space), gold_counts,
+                                     lm=tie_shares(model.predict_proba(patterns)),
+                                     mv=tie_shares(mv.predict_proba(patterns))))
     acc, support = lf_accuracies(patterns, gold_counts)
     lfs = []
     for j, name in enumerate(registry.names):
@@ -71,4 +76,28 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         lfs.append({"name": name, "gold_votes": n, "gold_correct": correct, "gold_accuracy": correct / n if n else None,
                     "gold_accuracy_ci95": [low if n else None, high if n else None]})
     out["lfs"] = lfs
+    return out
+
+
+def per_class_section(names: list[str], gold_counts: np.ndarray, *, lm: np.ndarray, mv: np.ndarray) -> dict[str, Any]:
+    """``confusion`` (gold class x predicted class, rows in expectation: ties split evenly, as every lakelabel
+    accuracy) and ``per_class`` (gold rows, precision, recall and F1 of the label model and majority vote).
+
+    gold_counts: [p, k] rows per (vote pattern, gold class); lm, mv: [p, k] tie shares per pattern.
+    """
+    out: dict[str, Any] = {"confusion": {"labels": names}, "per_class": []}
+    matrices = {}
+    for key, shares in (("lm", lm), ("mv", mv)):
+        matrices[key] = gold_counts.T.astype(float) @ shares   # [gold, predicted]
+        out["confusion"][key] = matrices[key].tolist()
+    for c, name in enumerate(names):
+        row: dict[str, Any] = {"class": name, "gold_rows": int(gold_counts[:, c].sum())}
+        for key, m in matrices.items():
+            right, predicted, support = m[c, c], m[:, c].sum(), m[c, :].sum()
+            precision = right / predicted if predicted > 0 else None
+            recall = right / support if support > 0 else None
+            f1 = (2 * precision * recall / (precision + recall) if precision and recall else
+                  0.0 if precision is not None and recall is not None else None)
+            row[key] = {"precision": precision, "recall": recall, "f1": f1, "predicted": float(predicted)}
+        out["per_class"].append(row)
     return out

@@ -115,9 +115,23 @@ def conflict_heatmap(doc: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def confusion_matrices(doc: dict[str, Any]) -> plt.Figure:
+def confusion_gold(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str] | None:
+    """``(confusion, accuracies, where)`` the confusion plot draws: the run's own gold (the source's gold column
+    or the gold table's test split), else the held-out evaluation source's; None without either."""
+    if has_gold(doc):
+        return doc["confusion"], doc["totals"], ""
+    ev = doc.get("evaluation") or {}
+    if ev.get("confusion"):
+        return ev["confusion"], ev, f" (held-out evaluation source, {ev['rows']:,} rows)"
+    return None
+
+
+def confusion_matrices(doc: dict[str, Any]) -> plt.Figure | None:
     """Label model and majority vote against gold, each row normalized to the gold class's rows."""
-    conf = doc["confusion"]
+    found = confusion_gold(doc)
+    if found is None:
+        return None
+    conf, accuracies, where = found
     labels = conf["labels"]
     k = len(labels)
     fig, axes = plt.subplots(1, 2, figsize=(max(9, 2.2 * k + 5), max(4, 0.8 * k + 2)))
@@ -133,9 +147,9 @@ def confusion_matrices(doc: dict[str, Any]) -> plt.Figure:
         ax.set_yticks(range(k), labels)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("gold class")
-        acc = doc["totals"]["lm_accuracy" if key == "lm" else "mv_accuracy"]
+        acc = accuracies.get("lm_accuracy" if key == "lm" else "mv_accuracy")
         ax.set_title(f"{title}: accuracy {acc:.1%}" if acc is not None else title)
-    fig.suptitle("Confusion against gold (row: share of that gold class; ties split evenly)")
+    fig.suptitle(f"Confusion against gold{where} (row: share of that gold class; ties split evenly)")
     fig.tight_layout()
     return fig
 
@@ -234,7 +248,8 @@ CAPTIONS = {
     "confusion_matrices": (
         "Confusion matrices against gold",
         "Rows are the true (gold) class, columns the predicted class; each row sums to 100%. Off-diagonal cells "
-        "are classes that get conflated. Left: the label model; right: majority vote, for comparison."),
+        "are classes that get conflated. Left: the label model; right: majority vote, for comparison. Without gold "
+        "in the run's source or gold table, against the held-out evaluation source."),
     "confidence_histogram": (
         "Confidence of the labels",
         "Rows per label-model confidence (its top probability). Green: right against gold, red: wrong. A "
@@ -327,9 +342,7 @@ def has_gold(doc: dict[str, Any]) -> bool:
 
 def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{name, title, caption, png}]`` for every figure the document supports (PNG bytes, 110 dpi)."""
-    makers = [lf_coverage_accuracy, conflict_heatmap, class_distributions, confidence_histogram]
-    if has_gold(doc):
-        makers.insert(2, confusion_matrices)
+    makers = [lf_coverage_accuracy, conflict_heatmap, confusion_matrices, class_distributions, confidence_histogram]
     makers += [slice_accuracy, end_model_f1, label_transitions]
     return render(makers, doc)
 
