@@ -66,7 +66,8 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
                     "mv_accuracy_covered": metrics.get("mv_accuracy_covered")})
         out.update(per_class_section(list(registry.label_space), gold_counts,
                                      lm=tie_shares(model.predict_proba(patterns)),
-                                     mv=tie_shares(mv.predict_proba(patterns))))
+                                     mv=tie_shares(mv.predict_proba(patterns)),
+                                     covered=(patterns >= 0).any(axis=1)))
     acc, support = lf_accuracies(patterns, gold_counts)
     lfs = []
     for j, name in enumerate(registry.names):
@@ -79,25 +80,34 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
     return out
 
 
-def per_class_section(names: list[str], gold_counts: np.ndarray, *, lm: np.ndarray, mv: np.ndarray) -> dict[str, Any]:
-    """``confusion`` (gold class x predicted class, rows in expectation: ties split evenly, as every lakelabel
-    accuracy) and ``per_class`` (gold rows, precision, recall and F1 of the label model and majority vote).
+def per_class_section(names: list[str], gold_counts: np.ndarray, *, lm: np.ndarray, mv: np.ndarray,
+                      covered: np.ndarray) -> dict[str, Any]:
+    """``confusion`` (gold class x predicted class over every row, in expectation: ties split evenly, as every
+    lakelabel accuracy) and ``per_class``: per class its gold rows (``support``, ``support_covered``) and the
+    label model's and majority vote's precision, recall and F1 over every row and over the covered rows
+    (``_covered``). Over every row, each uncovered row counts 1/k towards every class, which sinks a rare
+    class's precision; the covered rows are the ones that get a label.
 
-    gold_counts: [p, k] rows per (vote pattern, gold class); lm, mv: [p, k] tie shares per pattern.
+    gold_counts: [p, k] rows per (vote pattern, gold class); lm, mv: [p, k] tie shares per pattern;
+    covered: [p] whether some LF voted in the pattern.
     """
     out: dict[str, Any] = {"confusion": {"labels": names}, "per_class": []}
     matrices = {}
     for key, shares in (("lm", lm), ("mv", mv)):
-        matrices[key] = gold_counts.T.astype(float) @ shares   # [gold, predicted]
-        out["confusion"][key] = matrices[key].tolist()
+        matrices[key] = {"": gold_counts.T.astype(float) @ shares,   # [gold, predicted]
+                         "_covered": gold_counts[covered].T.astype(float) @ shares[covered]}
+        out["confusion"][key] = matrices[key][""].tolist()
     for c, name in enumerate(names):
-        row: dict[str, Any] = {"class": name, "gold_rows": int(gold_counts[:, c].sum())}
-        for key, m in matrices.items():
-            right, predicted, support = m[c, c], m[:, c].sum(), m[c, :].sum()
-            precision = right / predicted if predicted > 0 else None
-            recall = right / support if support > 0 else None
-            f1 = (2 * precision * recall / (precision + recall) if precision and recall else
-                  0.0 if precision is not None and recall is not None else None)
-            row[key] = {"precision": precision, "recall": recall, "f1": f1, "predicted": float(predicted)}
+        row: dict[str, Any] = {"class": name, "support": int(gold_counts[:, c].sum()),
+                               "support_covered": int(gold_counts[covered, c].sum())}
+        for key, by_rows in matrices.items():
+            row[key] = {}
+            for suffix, m in by_rows.items():
+                right, predicted, support = m[c, c], m[:, c].sum(), m[c, :].sum()
+                precision = right / predicted if predicted > 0 else None
+                recall = right / support if support > 0 else None
+                f1 = (None if precision is None or recall is None
+                      else 2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+                row[key].update({f"precision{suffix}": precision, f"recall{suffix}": recall, f"f1{suffix}": f1})
         out["per_class"].append(row)
     return out

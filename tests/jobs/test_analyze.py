@@ -492,16 +492,19 @@ def test_evaluation_only_gold_gives_per_class_numbers_and_the_confusion_plot(spa
     model = LabelModel.load(doc["label_model"]["path"])
     ev = doc["evaluation"]
     assert ev["confusion"]["labels"] == space
+    covered = (L >= 0).any(axis=1)
     for key, sh in (("lm", shares(model.predict_proba(L))), ("mv", shares(mv_probs(L, k)))):
-        expected = np.zeros((k, k))
-        for g, row in zip(gold[has], sh[has]):
-            expected[g] += row
-        assert np.allclose(ev["confusion"][key], expected), key
-        for c, row in enumerate(ev["per_class"]):
-            assert row["class"] == space[c] and row["gold_rows"] == int((gold == c).sum())
-            right, predicted, support = expected[c, c], expected[:, c].sum(), expected[c].sum()
-            assert row[key]["recall"] == (pytest.approx(right / support) if support else None)
-            assert row[key]["precision"] == (pytest.approx(right / predicted) if predicted else None)
+        for suffix, rows in (("", has), ("_covered", has & covered)):
+            expected = np.zeros((k, k))
+            for g, row in zip(gold[rows], sh[rows]):
+                expected[g] += row
+            if not suffix:
+                assert np.allclose(ev["confusion"][key], expected), key
+            for c, row in enumerate(ev["per_class"]):
+                assert row["class"] == space[c] and row["support" + suffix] == int((gold[rows] == c).sum())
+                right, predicted, support = expected[c, c], expected[:, c].sum(), expected[c].sum()
+                assert row[key]["recall" + suffix] == (pytest.approx(right / support) if support else None)
+                assert row[key]["precision" + suffix] == (pytest.approx(right / predicted) if predicted else None)
     assert np.trace(np.array(ev["confusion"]["lm"])) / has.sum() == pytest.approx(ev["lm_accuracy"])
     assert doc["totals"]["lm_accuracy"] is None and not plots.has_gold(doc)
     assert "confusion_matrices" in [f["name"] for f in plots.all_figures(doc)]
