@@ -186,8 +186,9 @@ def class_distributions(doc: dict[str, Any]) -> plt.Figure:
     mv_abstain = totals["rows"] - sum(c["mv_labels"] for c in classes)
     series = [("label model", [c["lm_labels"] for c in classes] + [lm_abstain], LM_COLOR),
               ("majority vote", [c["mv_labels"] for c in classes] + [mv_abstain], MV_COLOR)]
-    if has_gold(doc):
-        series.append(("gold", [c["gold"] or 0 for c in classes] + [0], GOLD_COLOR))
+    gold = gold_distribution(doc)
+    if gold is not None:
+        series.append((gold[0], gold[1] + [0], GOLD_COLOR))
     x = np.arange(len(names))
     w = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7.5, 1.1 * len(names) + 3), 4))
@@ -200,6 +201,29 @@ def class_distributions(doc: dict[str, Any]) -> plt.Figure:
     ax.set_title("Class distribution (abstain: ties or no votes)")
     fig.tight_layout()
     return fig
+
+
+def gold_distribution(doc: dict[str, Any]) -> tuple[str, list[float]] | None:
+    """``(legend, rows per class)`` of the gold bars, on the scale of the labeled rows: gold that covers only some
+    rows (a gold table's test split, a partly filled gold column, the evaluation source when the source has no
+    gold) is scaled to ``totals.rows`` by its class shares, so each bar compares with the label model's and
+    majority vote's. None without gold."""
+    rows = doc["totals"]["rows"]
+    if has_gold(doc):
+        counts = [float(c["gold"] or 0) for c in doc["classes"]]
+        where = "gold"
+    else:
+        per_class = (doc.get("evaluation") or {}).get("per_class")
+        if not per_class:
+            return None
+        counts = [float(c["support"]) for c in per_class]
+        where = "gold of the evaluation source"
+    n = sum(counts)
+    if n == rows:
+        return where, counts
+    if not n:
+        return None
+    return f"{where} ({n:,.0f} rows, scaled to {rows:,})", [c / n * rows for c in counts]
 
 
 def slice_accuracy(doc: dict[str, Any]) -> plt.Figure | None:
@@ -257,8 +281,9 @@ CAPTIONS = {
         "labels (see the error buckets)."),
     "class_distributions": (
         "Class distribution",
-        "Rows per class as labeled by the label model and by majority vote, next to the gold distribution. A class "
-        "far above its gold bar is over-predicted (some LF votes it too often); abstain counts unlabeled rows."),
+        "Rows per class as labeled by the label model and by majority vote, next to the gold distribution (scaled to "
+        "all rows when the gold labels cover only some of them; without gold in the run, the evaluation source's). A "
+        "class far above its gold bar is over-predicted (some LF votes it too often); abstain counts unlabeled rows."),
     "slice_accuracy": (
         "Accuracy per slice",
         "Accuracy of the label model and of majority vote on each slice (slices.modules), next to all rows. A "
