@@ -56,6 +56,11 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         return {"note": f"more distinct vote patterns on the evaluation source than aggregate.max_patterns="
                         f"{cfg.aggregate.max_patterns}, so it was not scored; raise aggregate.max_patterns"}
     patterns, gold_counts = agg.stats.patterns, agg.gold_counts
+    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, int(gold_counts.sum()))
+    if not gold_counts.sum():
+        return {"note": f"no row of the evaluation source {source.info.path} has a gold class in column "
+                        f"{ev.gold_column!r}, so it was not scored; write the gold as class names (case matters) "
+                        f"or ids, or fix evaluation.gold_column"}
     out: dict[str, Any] = {"source": source.info.path, "gold_column": ev.gold_column,
                            "rows": int(gold_counts.sum()), "coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1)}
     if model is not None:

@@ -513,3 +513,24 @@ def test_evaluation_only_gold_gives_per_class_numbers_and_the_confusion_plot(spa
     html = render(doc).html
     assert "Confusion matrices against gold" in html and "Per class on the evaluation source" in html
     assert "held-out evaluation source: " in html
+
+
+def test_evaluation_gold_of_no_class_is_a_note_not_nan(spark, run, tmp_path, caplog):
+    """Held-out gold written in another case than the classes ('Pos' for 'pos') gave an evaluation section
+    of 0 rows with nan accuracies (the page printed 'nan%'), and no word on why."""
+    import logging
+    from dataclasses import replace
+
+    from jobs.runtime.config import SourceConfig
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    cfg, _, _ = run
+    held = make_rows(12)
+    held["id"] = "h" + held["id"]
+    held["gold"] = held["gold"].str.upper()
+    ev_cfg = SourceConfig(path=write_source(tmp_path, held, "held"), format="parquet", id_column="id",
+                          gold_column="gold")
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        doc = analyze.analyze(spark, replace(cfg, source=replace(cfg.source, gold_column=None), evaluation=ev_cfg))
+    assert doc["evaluation"]["note"].startswith("no row of the evaluation source ") and doc["lf_gold_from"] is None
+    assert "value(s) that are no class of the label space" in caplog.text
