@@ -394,6 +394,18 @@ def run(
     return result
 
 
+def warn_unmatched_holdout_gold(source: Source, label_space: Sequence[str], n_gold: int) -> None:
+    """Warn when values of an ``evaluation:`` source's gold column are no class (``desc`` for ``DESC``): those rows
+    are left out of the held-out accuracy, which is then measured on fewer rows than the source holds, or on none.
+    One Spark job over the gold column of the held-out rows."""
+    unmatched = unmatched_gold(source, tuple(label_space))
+    if unmatched:
+        scored = (f"the held-out accuracy is measured on the other {n_gold:,} row(s)" if n_gold
+                  else "no held-out row has a gold class, so accuracy against it is not measured")
+        log.warning("evaluate: %s; %s. Write the gold as class names (case matters) or ids, or fix "
+                    "%s.gold_column", unmatched, scored, source.role)
+
+
 def _with_gold_table(spark: SparkSession, cfg: PipelineConfig, io: Any, rows: DataFrame, applied: ApplyResult,
                      result: AggregateResult) -> AggregateResult:  # fmt: skip
     """Add the gold table's dev/test label matrices when it exists (:func:`gold_table_sets`)."""

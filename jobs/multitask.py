@@ -219,6 +219,10 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
                                        with_gold=True)
     if agg.gold_counts is None:
         return {}
+    n_gold = int(agg.gold_counts.sum())
+    aggregate.warn_unmatched_holdout_gold(source, task.label_space, n_gold)
+    if not n_gold:
+        return {}
     mv = MajorityLabelVoter(cardinality=k).fit_from_stats(agg.stats)
     metrics = {"eval_rows": float(agg.gold_counts.sum()), "eval_coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1),
                **gold_metrics(model, mv, agg.stats.patterns, agg.gold_counts, prefix="eval_")}  # fmt: skip

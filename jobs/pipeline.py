@@ -87,6 +87,10 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
     if agg.gold_counts is None:
         log.warning("evaluate: more distinct patterns than aggregate.max_patterns; held-out accuracy skipped")
         return {}
+    n_gold = int(agg.gold_counts.sum())
+    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, n_gold)
+    if not n_gold:
+        return {}
     # Majority vote needs no training data; fitting on the held-out statistics only records LF names.
     mv = MajorityLabelVoter(cardinality=registry.cardinality).fit_from_stats(agg.stats)
     patterns = agg.stats.patterns

@@ -72,19 +72,15 @@ def findings(doc: dict[str, Any]) -> list[str]:
         out.append(f"Label model accuracy {_pct(t['lm_accuracy'])} against majority vote {_pct(t['mv_accuracy'])} "
                    f"on {t['gold_rows']:,} gold rows ({_pct(t['lm_accuracy_covered'])} vs "
                    f"{_pct(t['mv_accuracy_covered'])} on covered rows).")
-        conf = doc["confusion"]["lm"]
-        cells = [(conf[g][p] / max(sum(conf[g]), 1), g, p) for g in range(k) for p in range(k) if g != p]
-        share, g, p = max(cells)
-        if share > 0:
-            names = doc["confusion"]["labels"]
-            out.append(f"The most conflated classes: the label model labels {_pct(share)} of gold '{names[g]}' rows "
-                       f"as '{names[p]}' ({conf[g][p]:,.0f} rows).")
+        out += conflated(doc["confusion"], "")
     ev = doc.get("evaluation") or {}
     if ev.get("lm_accuracy") is not None:
         out.append(f"On the held-out evaluation source ({ev['rows']:,} rows with gold, {_pct(ev['coverage'])} covered) "
                    f"the label model is right on {_pct(ev['lm_accuracy'])}, majority vote on "
                    f"{_pct(ev['mv_accuracy'])} ({_pct(ev['lm_accuracy_covered'])} vs {_pct(ev['mv_accuracy_covered'])} "
                    f"on covered rows).")
+        if t["lm_accuracy"] is None and ev.get("confusion"):
+            out += conflated(ev["confusion"], " on the evaluation source")
     top = doc["pairs"]["most_conflicting"]
     if top:
         p = top[0]
@@ -104,6 +100,18 @@ def findings(doc: dict[str, Any]) -> list[str]:
                    "class balance, while majority vote splits them evenly. LFs for what the 'Uncovered' bucket "
                    "holds would close the gap.")
     return out
+
+
+def conflated(confusion: dict[str, Any], where: str) -> list[str]:
+    """The largest off-diagonal share of a confusion matrix (``doc["confusion"]`` or the evaluation's), as a finding."""
+    conf, names = confusion["lm"], confusion["labels"]
+    k = len(names)
+    cells = [(conf[g][p] / max(sum(conf[g]), 1), g, p) for g in range(k) for p in range(k) if g != p]
+    share, g, p = max(cells) if cells else (0, 0, 0)
+    if share <= 0:
+        return []
+    return [f"The most conflated classes{where}: the label model labels {_pct(share)} of gold '{names[g]}' rows "
+            f"as '{names[p]}' ({conf[g][p]:,.0f} rows)."]
 
 
 def render(doc: dict[str, Any]) -> Report:

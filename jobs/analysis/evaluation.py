@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from jobs import aggregate, apply_lfs
 from jobs.apply_record import VERSIONED_BY_UPGRADE, lf_differences
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.delta_io.sources import load_source
 from jobs.tasks import task_source
-from labelmodel import MajorityLabelVoter
+from labelmodel import MajorityLabelVoter, tie_shares
 from lf_library.analysis import wilson_interval
 
 
@@ -54,6 +56,11 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         return {"note": f"more distinct vote patterns on the evaluation source than aggregate.max_patterns="
                         f"{cfg.aggregate.max_patterns}, so it was not scored; raise aggregate.max_patterns"}
     patterns, gold_counts = agg.stats.patterns, agg.gold_counts
+    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, int(gold_counts.sum()))
+    if not gold_counts.sum():
+        return {"note": f"no row of the evaluation source {source.info.path} has a gold class in column "
+                        f"{ev.gold_column!r}, so it was not scored; write the gold as class names (case matters) "
+                        f"or ids, or fix evaluation.gold_column"}
     out: dict[str, Any] = {"source": source.info.path, "gold_column": ev.gold_column,
                            "rows": int(gold_counts.sum()), "coverage": agg.stats.n_covered / max(agg.stats.n_rows, 1)}
     if model is not None:
@@ -62,6 +69,10 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         out.update({"lm_accuracy": metrics["accuracy"], "mv_accuracy": metrics["mv_accuracy"],
                     "lm_accuracy_covered": metrics.get("accuracy_covered"),
                     "mv_accuracy_covered": metrics.get("mv_accuracy_covered")})
+        out.update(per_class_section(list(registry.label_space), gold_counts,
+                                     lm=tie_shares(model.predict_proba(patterns)),
+                                     mv=tie_shares(mv.predict_proba(patterns)),
+                                     covered=(patterns >= 0).any(axis=1)))
     acc, support = lf_accuracies(patterns, gold_counts)
     lfs = []
     for j, name in enumerate(registry.names):
@@ -71,4 +82,37 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         lfs.append({"name": name, "gold_votes": n, "gold_correct": correct, "gold_accuracy": correct / n if n else None,
                     "gold_accuracy_ci95": [low if n else None, high if n else None]})
     out["lfs"] = lfs
+    return out
+
+
+def per_class_section(names: list[str], gold_counts: np.ndarray, *, lm: np.ndarray, mv: np.ndarray,
+                      covered: np.ndarray) -> dict[str, Any]:
+    """``confusion`` (gold class x predicted class over every row, in expectation: ties split evenly, as every
+    lakelabel accuracy) and ``per_class``: per class its gold rows (``support``, ``support_covered``) and the
+    label model's and majority vote's precision, recall and F1 over every row and over the covered rows
+    (``_covered``). Over every row, each uncovered row counts 1/k towards every class, which sinks a rare
+    class's precision; the covered rows are the ones that get a label.
+
+    gold_counts: [p, k] rows per (vote pattern, gold class); lm, mv: [p, k] tie shares per pattern;
+    covered: [p] whether some LF voted in the pattern.
+    """
+    out: dict[str, Any] = {"confusion": {"labels": names}, "per_class": []}
+    matrices = {}
+    for key, shares in (("lm", lm), ("mv", mv)):
+        matrices[key] = {"": gold_counts.T.astype(float) @ shares,   # [gold, predicted]
+                         "_covered": gold_counts[covered].T.astype(float) @ shares[covered]}
+        out["confusion"][key] = matrices[key][""].tolist()
+    for c, name in enumerate(names):
+        row: dict[str, Any] = {"class": name, "support": int(gold_counts[:, c].sum()),
+                               "support_covered": int(gold_counts[covered, c].sum())}
+        for key, by_rows in matrices.items():
+            row[key] = {}
+            for suffix, m in by_rows.items():
+                right, predicted, support = m[c, c], m[:, c].sum(), m[c, :].sum()
+                precision = right / predicted if predicted > 0 else None
+                recall = right / support if support > 0 else None
+                f1 = (None if precision is None or recall is None
+                      else 2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+                row[key].update({f"precision{suffix}": precision, f"recall{suffix}": recall, f"f1{suffix}": f1})
+        out["per_class"].append(row)
     return out

@@ -115,9 +115,23 @@ def conflict_heatmap(doc: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def confusion_matrices(doc: dict[str, Any]) -> plt.Figure:
+def confusion_gold(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str] | None:
+    """``(confusion, accuracies, where)`` the confusion plot draws: the run's own gold (the source's gold column
+    or the gold table's test split), else the held-out evaluation source's; None without either."""
+    if has_gold(doc):
+        return doc["confusion"], doc["totals"], ""
+    ev = doc.get("evaluation") or {}
+    if ev.get("confusion"):
+        return ev["confusion"], ev, f" (held-out evaluation source, {ev['rows']:,} rows)"
+    return None
+
+
+def confusion_matrices(doc: dict[str, Any]) -> plt.Figure | None:
     """Label model and majority vote against gold, each row normalized to the gold class's rows."""
-    conf = doc["confusion"]
+    found = confusion_gold(doc)
+    if found is None:
+        return None
+    conf, accuracies, where = found
     labels = conf["labels"]
     k = len(labels)
     fig, axes = plt.subplots(1, 2, figsize=(max(9, 2.2 * k + 5), max(4, 0.8 * k + 2)))
@@ -133,9 +147,9 @@ def confusion_matrices(doc: dict[str, Any]) -> plt.Figure:
         ax.set_yticks(range(k), labels)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("gold class")
-        acc = doc["totals"]["lm_accuracy" if key == "lm" else "mv_accuracy"]
+        acc = accuracies.get("lm_accuracy" if key == "lm" else "mv_accuracy")
         ax.set_title(f"{title}: accuracy {acc:.1%}" if acc is not None else title)
-    fig.suptitle("Confusion against gold (row: share of that gold class; ties split evenly)")
+    fig.suptitle(f"Confusion against gold{where} (row: share of that gold class; ties split evenly)")
     fig.tight_layout()
     return fig
 
@@ -172,8 +186,9 @@ def class_distributions(doc: dict[str, Any]) -> plt.Figure:
     mv_abstain = totals["rows"] - sum(c["mv_labels"] for c in classes)
     series = [("label model", [c["lm_labels"] for c in classes] + [lm_abstain], LM_COLOR),
               ("majority vote", [c["mv_labels"] for c in classes] + [mv_abstain], MV_COLOR)]
-    if has_gold(doc):
-        series.append(("gold", [c["gold"] or 0 for c in classes] + [0], GOLD_COLOR))
+    gold = gold_distribution(doc)
+    if gold is not None:
+        series.append((gold[0], gold[1] + [0], GOLD_COLOR))
     x = np.arange(len(names))
     w = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7.5, 1.1 * len(names) + 3), 4))
@@ -186,6 +201,29 @@ def class_distributions(doc: dict[str, Any]) -> plt.Figure:
     ax.set_title("Class distribution (abstain: ties or no votes)")
     fig.tight_layout()
     return fig
+
+
+def gold_distribution(doc: dict[str, Any]) -> tuple[str, list[float]] | None:
+    """``(legend, rows per class)`` of the gold bars, on the scale of the labeled rows: gold that covers only some
+    rows (a gold table's test split, a partly filled gold column, the evaluation source when the source has no
+    gold) is scaled to ``totals.rows`` by its class shares, so each bar compares with the label model's and
+    majority vote's. None without gold."""
+    rows = doc["totals"]["rows"]
+    if has_gold(doc):
+        counts = [float(c["gold"] or 0) for c in doc["classes"]]
+        where = "gold"
+    else:
+        per_class = (doc.get("evaluation") or {}).get("per_class")
+        if not per_class:
+            return None
+        counts = [float(c["support"]) for c in per_class]
+        where = "gold of the evaluation source"
+    n = sum(counts)
+    if n == rows:
+        return where, counts
+    if not n:
+        return None
+    return f"{where} ({n:,.0f} rows, scaled to {rows:,})", [c / n * rows for c in counts]
 
 
 def slice_accuracy(doc: dict[str, Any]) -> plt.Figure | None:
@@ -234,7 +272,8 @@ CAPTIONS = {
     "confusion_matrices": (
         "Confusion matrices against gold",
         "Rows are the true (gold) class, columns the predicted class; each row sums to 100%. Off-diagonal cells "
-        "are classes that get conflated. Left: the label model; right: majority vote, for comparison."),
+        "are classes that get conflated. Left: the label model; right: majority vote, for comparison. Without gold "
+        "in the run's source or gold table, against the held-out evaluation source."),
     "confidence_histogram": (
         "Confidence of the labels",
         "Rows per label-model confidence (its top probability). Green: right against gold, red: wrong. A "
@@ -242,8 +281,9 @@ CAPTIONS = {
         "labels (see the error buckets)."),
     "class_distributions": (
         "Class distribution",
-        "Rows per class as labeled by the label model and by majority vote, next to the gold distribution. A class "
-        "far above its gold bar is over-predicted (some LF votes it too often); abstain counts unlabeled rows."),
+        "Rows per class as labeled by the label model and by majority vote, next to the gold distribution (scaled to "
+        "all rows when the gold labels cover only some of them; without gold in the run, the evaluation source's). A "
+        "class far above its gold bar is over-predicted (some LF votes it too often); abstain counts unlabeled rows."),
     "slice_accuracy": (
         "Accuracy per slice",
         "Accuracy of the label model and of majority vote on each slice (slices.modules), next to all rows. A "
@@ -327,9 +367,7 @@ def has_gold(doc: dict[str, Any]) -> bool:
 
 def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{name, title, caption, png}]`` for every figure the document supports (PNG bytes, 110 dpi)."""
-    makers = [lf_coverage_accuracy, conflict_heatmap, class_distributions, confidence_histogram]
-    if has_gold(doc):
-        makers.insert(2, confusion_matrices)
+    makers = [lf_coverage_accuracy, conflict_heatmap, confusion_matrices, class_distributions, confidence_histogram]
     makers += [slice_accuracy, end_model_f1, label_transitions]
     return render(makers, doc)
 

@@ -406,7 +406,7 @@ def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5) 
     total = sum(r["count"] for r in rows)
     shown = ", ".join(f"{r['value']!r} ({r['count']:,})" for r in rows[:show])
     more = f" and {len(rows) - show} other value(s)" if len(rows) > show else ""
-    return (f"column {source.gold_column!r} (source.gold_column) of source {source.description} has {total:,} "
+    return (f"column {source.gold_column!r} ({source.role}.gold_column) of {source.role} {source.description} has {total:,} "
             f"value(s) that are no class of the label space ({', '.join(label_space)}) nor a class id "
             f"0..{len(label_space) - 1}: {shown}{more}")
 

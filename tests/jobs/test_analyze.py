@@ -464,3 +464,73 @@ def test_a_source_changed_since_the_votes_is_refused_by_analyze_and_flagged_by_e
     finally:
         part.write_bytes(original)
         os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_evaluation_only_gold_gives_per_class_numbers_and_the_confusion_plot(spark, run, tmp_path):
+    """With gold only in the ``evaluation:`` source (a team with a held-out test set and unlabeled training
+    rows), analyze gave the held-out accuracy alone: the confusion matrix was all zeros and the report drew
+    none, so a multi-class team could not see which classes get conflated or which class is missed."""
+    from dataclasses import replace
+
+    from jobs.analysis import plots
+    from jobs.report import findings, render
+    from jobs.runtime.config import SourceConfig
+    from tests.jobs.test_pipeline import expected_votes, make_rows, write_source
+
+    cfg, _, _ = run
+    held = make_rows(40)
+    held["id"] = "h" + held["id"]
+    held.loc[held.index % 7 == 3, "gold"] = None
+    ev_cfg = SourceConfig(path=write_source(tmp_path, held, "held"), format="parquet", id_column="id",
+                          gold_column="gold")
+    doc = analyze.analyze(spark, replace(cfg, source=replace(cfg.source, gold_column=None), evaluation=ev_cfg))
+    space = doc["label_space"]
+    k = len(space)
+    L = expected_votes(held, [lf["name"] for lf in doc["lfs"]])
+    gold = held["gold"].map({c: i for i, c in enumerate(space)}).fillna(-1).astype(int).to_numpy()
+    has = gold >= 0
+    model = LabelModel.load(doc["label_model"]["path"])
+    ev = doc["evaluation"]
+    assert ev["confusion"]["labels"] == space
+    covered = (L >= 0).any(axis=1)
+    for key, sh in (("lm", shares(model.predict_proba(L))), ("mv", shares(mv_probs(L, k)))):
+        for suffix, rows in (("", has), ("_covered", has & covered)):
+            expected = np.zeros((k, k))
+            for g, row in zip(gold[rows], sh[rows]):
+                expected[g] += row
+            if not suffix:
+                assert np.allclose(ev["confusion"][key], expected), key
+            for c, row in enumerate(ev["per_class"]):
+                assert row["class"] == space[c] and row["support" + suffix] == int((gold[rows] == c).sum())
+                right, predicted, support = expected[c, c], expected[:, c].sum(), expected[c].sum()
+                assert row[key]["recall" + suffix] == (pytest.approx(right / support) if support else None)
+                assert row[key]["precision" + suffix] == (pytest.approx(right / predicted) if predicted else None)
+    assert np.trace(np.array(ev["confusion"]["lm"])) / has.sum() == pytest.approx(ev["lm_accuracy"])
+    assert doc["totals"]["lm_accuracy"] is None and not plots.has_gold(doc)
+    assert "confusion_matrices" in [f["name"] for f in plots.all_figures(doc)]
+    assert any("on the evaluation source" in f for f in findings(doc)) or not any(
+        ev["confusion"]["lm"][g][p] for g in range(k) for p in range(k) if g != p)
+    html = render(doc).html
+    assert "Confusion matrices against gold" in html and "Per class on the evaluation source" in html
+    assert "held-out evaluation source: " in html
+
+
+def test_evaluation_gold_of_no_class_is_a_note_not_nan(spark, run, tmp_path, caplog):
+    """Held-out gold written in another case than the classes ('Pos' for 'pos') gave an evaluation section
+    of 0 rows with nan accuracies (the page printed 'nan%'), and no word on why."""
+    import logging
+    from dataclasses import replace
+
+    from jobs.runtime.config import SourceConfig
+    from tests.jobs.test_pipeline import make_rows, write_source
+
+    cfg, _, _ = run
+    held = make_rows(12)
+    held["id"] = "h" + held["id"]
+    held["gold"] = held["gold"].str.upper()
+    ev_cfg = SourceConfig(path=write_source(tmp_path, held, "held"), format="parquet", id_column="id",
+                          gold_column="gold")
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        doc = analyze.analyze(spark, replace(cfg, source=replace(cfg.source, gold_column=None), evaluation=ev_cfg))
+    assert doc["evaluation"]["note"].startswith("no row of the evaluation source ") and doc["lf_gold_from"] is None
+    assert "value(s) that are no class of the label space" in caplog.text

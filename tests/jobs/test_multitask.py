@@ -600,3 +600,25 @@ def test_use_dev_labels_reads_each_tasks_gold_table(spark, tmp_path, capfd, monk
     grouped = pipeline.run(spark, cfg, run_id="dev-grouped").summary["tasks"]["urgency"]
     assert grouped["metrics"]["gold_dev_rows"] == 60 and grouped["metrics"]["gold_test_rows"] == 30
     assert LabelModel.load(grouped["label_model"]["path"]).to_dict() == mine
+
+
+def test_evaluation_gold_of_no_class_is_named_per_task(spark, tmp_path, caplog):
+    """As with one task: held-out gold written in another case ('Billing') was scored as 0 rows with a nan
+    accuracy and no warning; now the task's values are named and its eval_* metrics left out."""
+    import logging
+
+    from jobs import pipeline
+
+    source = make_source(tmp_path)
+    held_out = tmp_path / "held_out.parquet"
+    frame = pd.read_parquet(source)
+    frame["topic"] = frame["topic"].str.capitalize()
+    frame.to_parquet(held_out)
+    data = task_dict(tmp_path, source, evaluation={"path": str(held_out), "format": "parquet", "id_column": "id"})
+    data["mlflow"] = {"enabled": False}
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, config_from_dict(data), run_id="mt-case").summary
+    assert "eval_rows" not in summary["tasks"]["topic"]["metrics"]  # was eval_accuracy nan
+    assert summary["tasks"]["urgency"]["metrics"]["eval_rows"] == N
+    assert "evaluate: column 'topic' (evaluation.gold_column) of evaluation " in caplog.text
+    assert "no held-out row has a gold class, so accuracy against it is not measured" in caplog.text

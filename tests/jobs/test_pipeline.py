@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import logging
 import os
 from pathlib import Path
@@ -354,6 +356,42 @@ def test_gold_that_matches_no_class_is_named_in_a_warning(spark, tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="jobs"):
         pipeline.run(spark, cfg, run_id="matched")
     assert "no gold label" not in caplog.text
+
+
+def test_evaluation_gold_that_matches_no_class_is_named_in_a_warning(spark, tmp_path, caplog):
+    """A 6-class drill: the held-out file's gold was 'desc' for the class DESC. The run said only
+    `evaluate: 0 held-out rows with gold, ... accuracy vs gold nan` (the summary's eval_accuracy NaN), and
+    with a few rows in the right case it scored those few rows without a word about the others."""
+    held = make_rows(20)
+    held["id"] = "h" + held["id"]
+    held["gold"] = held["gold"].str.capitalize()
+    held.loc[0, "gold"] = "pos"
+    held.loc[1, "gold"] = None
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(20)),
+                   evaluation={"path": write_source(tmp_path, held, name="held"), "format": "parquet",
+                               "id_column": "id", "gold_column": "gold"})
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, cfg, run_id="capitalized").summary
+    assert summary["status"] == "succeeded" and summary["metrics"]["eval_rows"] == 1
+    counts = held["gold"].value_counts()
+    assert "evaluate: column 'gold' (evaluation.gold_column) of evaluation " in caplog.text
+    assert (f" has 18 value(s) that are no class of the label space (neg, pos) nor a class id 0..1: 'Neg' "
+                f"({counts['Neg']}), 'Pos' ({counts['Pos']}); the held-out accuracy is measured on the other 1 row(s). "
+                f"Write the gold as class names (case matters) or ids, or fix evaluation.gold_column") in caplog.text
+    held.loc[0, "gold"] = "Pos"
+    caplog.clear()
+    cfg = replace(cfg, evaluation=replace(cfg.evaluation, path=write_source(tmp_path, held, name="held_none")))
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, cfg, run_id="none").summary
+    assert "no held-out row has a gold class, so accuracy against it is not measured" in caplog.text
+    assert not any(key.startswith("eval_") for key in summary["metrics"])  # was eval_accuracy NaN
+    # gold that matches says nothing
+    caplog.clear()
+    held["gold"] = held["gold"].str.lower()
+    cfg = replace(cfg, evaluation=replace(cfg.evaluation, path=write_source(tmp_path, held, name="held_ok")))
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, cfg, run_id="matched").summary
+    assert "evaluate: column" not in caplog.text and summary["metrics"]["eval_rows"] == 19
 
 
 @pytest.fixture(scope="module")

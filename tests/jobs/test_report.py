@@ -220,3 +220,44 @@ def test_lowest_confidence_header_says_what_it_counts_and_what_it_shows(written)
     text = " ".join("".join(parse(html).text).split())
     assert f"Lowest confidence: {bucket['rows']:,} rows with confidence below 0.5" in text
     assert f"shown: the {shown} covered row(s) of lowest confidence, {below} of them with confidence below 0.5" in text
+
+
+def test_class_distribution_scales_gold_that_covers_some_rows(written):
+    """The gold bars were raw counts on the axis of every labeled row: 117 gold-table test rows next to 5,533
+    labels drew every gold bar near zero, so each class looked over-predicted. Gold of only some rows (and
+    the evaluation source's, when the run has none) is scaled to all rows by its class shares."""
+    import copy
+
+    from jobs.analysis import plots
+
+    _, _, doc, _, _ = written
+    rows = doc["totals"]["rows"]
+    k = len(doc["label_space"])
+
+    def gold_bars(d):
+        fig = plots.class_distributions(d)
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        bars = [b.get_height() for b in ax.containers[-1]] if labels[-1].startswith("gold") else None
+        plots.plt.close(fig)
+        return labels[-1], bars
+
+    part = copy.deepcopy(doc)
+    part["gold_column"], part["gold_table_test_rows"] = None, 6
+    for j, c in enumerate(part["classes"]):
+        c["gold"] = j + 1 if j < 2 else 0
+    part["totals"]["gold_rows"] = 3 if k >= 2 else 1
+    label, bars = gold_bars(part)
+    assert "scaled to" in label and sum(bars) == pytest.approx(rows)
+    assert bars[0] == pytest.approx(rows / 3) and bars[1] == pytest.approx(2 * rows / 3)
+
+    held = copy.deepcopy(part)
+    held["gold_table_test_rows"] = 0
+    held["evaluation"] = {"rows": 40, "per_class": [{"class": c, "support": 40 // k} for c in doc["label_space"]]}
+    label, bars = gold_bars(held)
+    assert label.startswith("gold of the evaluation source") and bars[0] == pytest.approx(rows / k)
+
+    full = copy.deepcopy(part)
+    full["classes"][0]["gold"], full["classes"][1]["gold"] = rows, 0
+    label, bars = gold_bars(full)
+    assert label == "gold" and bars[0] == rows
