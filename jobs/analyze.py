@@ -43,7 +43,9 @@ from lf_library.slicing import load_slices
 log = logging.getLogger(__name__)
 
 ANALYSIS_FILE = "analysis.json"
-SCHEMA = "lakelabel.analysis/1"
+# Raised when the document gains what a report reads, so a report does not reuse an older analysis.json without
+# it (2: the evaluation source's confusion and per-class numbers).
+SCHEMA = "lakelabel.analysis/2"
 
 
 def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
