@@ -12,7 +12,8 @@ Each is scored by its precision on the dev rows with a Wilson 95% lower bound (w
 can vouch for), its coverage on the dev rows and on all rows, its novelty (rows it covers that no
 existing LF votes on) and its conflicts (rows where an existing LF votes another class). The
 best ``max`` are kept: highest lower bound first (then novelty), classes taken in turn, and a
-candidate is dropped when its dev rows overlap a kept one's of the same class by Jaccard >= 0.7.
+candidate is dropped when its dev rows overlap a kept one's of the same class by Jaccard >= 0.7, or when
+it votes on exactly the rows an existing LF votes its class on (``same_as``).
 They are written as a module of ``keyword_lf`` / ``sql_lf`` calls, each with a comment of its
 scores, plus a CSV table of every candidate that passed the thresholds. The ``test`` split is
 never read.
@@ -99,6 +100,7 @@ class Candidate:
     novel_rows: int = 0
     conflict_rows: int = 0
     kept: bool = False
+    same_as: str = ""  # an existing LF whose votes of this class are exactly this candidate's rows (left out)
 
 
 def text_features(text: Column) -> Column:
@@ -164,8 +166,9 @@ def _threshold_candidates(dev_values: dict[str, np.ndarray], labels: np.ndarray,
     return out
 
 
-def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]) -> None:
-    """Coverage, novelty and conflicts of each candidate on every source row (one Spark job per kind)."""
+def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate], votes: DataFrame) -> None:
+    """Coverage, novelty and conflicts of each candidate on every source row (one Spark job per kind), and which
+    keyword candidates vote exactly as an existing LF does (``votes``: row_id, lf_name, vote; :func:`_same_as`)."""
     spark = rows.sparkSession
     flagged = rows.join(existing, "row_id", "left")
     n_rows = max(rows.count(), 1)
@@ -186,6 +189,7 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
         for r in hits:
             c = kw[r["i"]]
             c.coverage, c.novel_rows, c.conflict_rows = r["n"] / n_rows, r["novel"], r["conflict"]
+        _same_as(rows, votes, kw, table, {r["i"]: r["n"] for r in hits})
     th = [c for c in cands if c.kind == "threshold"]
     if th:
         aggs = []
@@ -199,6 +203,31 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
             c.coverage, c.novel_rows, c.conflict_rows = (r[f"n{i}"] or 0) / n_rows, r[f"v{i}"] or 0, r[f"x{i}"] or 0
 
 
+def _same_as(rows: DataFrame, votes: DataFrame, kw: list[Candidate], table: DataFrame, hits: dict[int, int]) -> None:
+    """Set ``same_as`` on each keyword candidate (``kw``, ids in ``table``; ``hits``: rows each covers) whose rows are
+    exactly those an existing LF votes its class on: the same evidence again, which the label model would count
+    twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``). One job counts each LF's votes per class;
+    only the candidates with an LF of the same count are compared row by row (a second job, usually none)."""
+    counts = votes.groupBy("lf_name", "vote").agg(F.count(F.lit(1)).alias("n")).collect()
+    pairs = [(i, r["lf_name"]) for i, n in hits.items() for r in counts if r["vote"] == kw[i].label and r["n"] == n]
+    if not pairs:
+        return
+    spark = rows.sparkSession
+    wanted = F.array(*[F.lit(f) for f in sorted({kw[i].feature for i, _ in pairs})])
+    overlap = (
+        rows.select("row_id", F.explode(F.array_intersect("features", wanted)).alias("feature"))
+        .join(F.broadcast(table), "feature")
+        .join(F.broadcast(spark.createDataFrame(pairs, "i int, lf_name string")), "i")
+        .join(votes, ["row_id", "lf_name"])
+        .where(F.col("vote") == F.col("cls"))
+        .groupBy("i", "lf_name").agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    )  # fmt: skip
+    for r in sorted(overlap, key=lambda r: r["lf_name"]):
+        if r["n"] == hits[r["i"]] and not kw[r["i"]].same_as:
+            kw[r["i"]].same_as = r["lf_name"]
+
+
 def select_diverse(cands: list[Candidate], dev_rows: dict[str, set[str]], max_lfs: int, k: int) -> list[Candidate]:
     """The best ``max_lfs``: by lower bound then novelty, classes in turn, near-copies (Jaccard >= 0.7) dropped."""
     queues = {c: sorted((x for x in cands if x.label == c),
@@ -209,6 +238,8 @@ def select_diverse(cands: list[Candidate], dev_rows: dict[str, set[str]], max_lf
         for c in range(k):
             while queues[c] and len(kept) < max_lfs:
                 cand = queues[c].pop(0)
+                if cand.same_as:  # an existing LF already votes exactly this
+                    continue
                 mine = dev_rows.get(cand.name, set())
                 if any(o.label == c and _jaccard(mine, dev_rows.get(o.name, set())) >= _JACCARD_MAX for o in kept):
                     continue
@@ -335,13 +366,19 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
             v = values[expr]
             covered[c.name] = {r["row_id"] for r, x in zip(local, (v >= float(t)) if op == ">=" else (v < float(t))) if x}
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
-    existing = (votes.where(F.col("vote") >= 0).groupBy(F.col("row_id").cast("string").alias("row_id"))
-                .agg(F.collect_set("vote").alias("classes")))  # fmt: skip
+    votes = votes.where(F.col("vote") >= 0).select(F.col("row_id").cast("string").alias("row_id"), "lf_name", "vote")
+    existing = votes.groupBy("row_id").agg(F.collect_set("vote").alias("classes"))
     # Score only the strongest candidates on every row: the kept ones come from these.
     cands.sort(key=lambda c: (-c.precision_lower_bound, -c.dev_covered, c.name))
     shortlist = cands[: max(50, 10 * max_lfs)]
     if shortlist:
-        _score_all_rows(rows, existing, shortlist)
+        _score_all_rows(rows, existing, shortlist, votes)
+        same = [c for c in shortlist if c.same_as]
+        if same:
+            log.warning("suggest: %d candidate(s) left out that vote exactly as an existing LF does (the label model "
+                        "would count that evidence twice): %s", len(same),
+                        ", ".join(f"{c.feature!r} -> {c.label_name} ({c.same_as})" for c in same[:5])
+                        + (f" and {len(same) - 5} more" if len(same) > 5 else ""))  # fmt: skip
     else:
         log.warning("suggest: %s", no_candidate_reason(n_dev, min_precision, min_support))
     kept = select_diverse(shortlist, covered, max_lfs, k)
@@ -369,7 +406,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
              table, seconds)
     return {
         "run_id": run_id, "stage": "suggest", "status": "succeeded", "skipped": False, "files": [str(path), str(table)],
-        "counts": {"dev_rows": n_dev, "candidates": len(cands), "kept": len(kept)},
+        "counts": {"dev_rows": n_dev, "candidates": len(cands), "kept": len(kept),
+                   "same_as_an_lf": sum(bool(c.same_as) for c in shortlist)},
         **({} if cands else {"note": no_candidate_reason(n_dev, min_precision, min_support)}),
         "left_out_columns": {**{c: "--exclude-columns" for c in exclude_columns},
                              **{c: "a '.' in its name, which an LF cannot read: rename it to use it" for c in dotted},

@@ -517,6 +517,30 @@ def test_suggest_writes_a_usable_module(spark, after_p1, monkeypatch):
     assert "lower --min-precision" in none["note"] and (tmp / "mods" / "none_lfs.py").exists()
 
 
+def test_suggest_leaves_out_a_candidate_that_votes_as_an_existing_lf(spark, after_p1, caplog):
+    """A candidate whose rows are exactly those an existing LF votes its class on is the same evidence again (the
+    label model would count it twice): it is left out, named in a warning and the CSV (a TREC drill: ``who`` -> HUM
+    beside the team's ``kw_who``). A candidate that votes on some of an LF's rows stays a candidate."""
+    cfg, rows, tmp = after_p1
+    lfs = {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"],
+           "declared": [{"name": "kw_love", "kind": "keyword", "keywords": ["love"], "label": "pos"}]}  # fmt: skip
+    cfg = make_cfg(tmp, cfg.source.path, lfs=lfs)
+    pipeline.run(spark, cfg, run_id="p1b")
+    labeled = [{"row_id": r, "label": g, "split": "dev"} for r, g in zip(rows.id, rows.gold)]
+    gold.run(spark, cfg, run_id="g", file=write_csv(tmp / "dev.csv", labeled))
+    out = tmp / "mods" / "suggested_same_lfs.py"
+    with caplog.at_level(logging.WARNING, logger="jobs.people.suggest"):
+        s = suggest.run(spark, cfg, run_id="s", max_lfs=10, out=str(out), min_precision=0.5, min_support=3)
+    kept = {(lf["feature"], lf["label_name"]) for lf in s["lfs"]}
+    assert ("love", "pos") not in kept and ("great stuff", "pos") in kept, kept  # a part of good_words' rows
+    table = pd.read_csv(out.with_suffix(".csv"), keep_default_na=False)
+    same = table[table.same_as != ""]
+    assert set(zip(same.feature, same.label_name, same.same_as)) == {("love", "pos", "kw_love")}, same
+    assert s["counts"]["same_as_an_lf"] == 1
+    assert "1 candidate(s) left out that vote exactly as an existing LF does" in caplog.text
+    assert "'love' -> pos (kw_love)" in caplog.text
+
+
 def test_class_ids_written_as_decimals_and_repeated_rows(caplog):
     """pandas writes a column of class ids with blanks as 0.0 / 1.0: they are the ids 0 and 1 (was "label '0.0'
     is not in the label space"). A row repeated with the same id, annotator and label counts once, and says so."""
