@@ -166,9 +166,11 @@ def _threshold_candidates(dev_values: dict[str, np.ndarray], labels: np.ndarray,
     return out
 
 
-def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate], votes: DataFrame) -> None:
+def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate], votes: DataFrame,
+                    lf_votes: dict[str, int]) -> None:  # fmt: skip
     """Coverage, novelty and conflicts of each candidate on every source row (one Spark job per kind), and which
-    keyword candidates vote exactly as an existing LF does (``votes``: row_id, lf_name, vote; :func:`_same_as`)."""
+    keyword candidates vote exactly as an existing LF does (``votes``: row_id, lf_name, vote; ``lf_votes``: each
+    LF's votes, from the apply record; :func:`_same_as`)."""
     spark = rows.sparkSession
     flagged = rows.join(existing, "row_id", "left")
     n_rows = max(rows.count(), 1)
@@ -189,7 +191,7 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
         for r in hits:
             c = kw[r["i"]]
             c.coverage, c.novel_rows, c.conflict_rows = r["n"] / n_rows, r["novel"], r["conflict"]
-        _same_as(rows, votes, kw, table, {r["i"]: r["n"] for r in hits})
+        _same_as(rows, votes, lf_votes, kw, table, {r["i"]: r["n"] for r in hits})
     th = [c for c in cands if c.kind == "threshold"]
     if th:
         aggs = []
@@ -203,13 +205,13 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
             c.coverage, c.novel_rows, c.conflict_rows = (r[f"n{i}"] or 0) / n_rows, r[f"v{i}"] or 0, r[f"x{i}"] or 0
 
 
-def _same_as(rows: DataFrame, votes: DataFrame, kw: list[Candidate], table: DataFrame, hits: dict[int, int]) -> None:
+def _same_as(rows: DataFrame, votes: DataFrame, lf_votes: dict[str, int], kw: list[Candidate], table: DataFrame,
+             hits: dict[int, int]) -> None:  # fmt: skip
     """Set ``same_as`` on each keyword candidate (``kw``, ids in ``table``; ``hits``: rows each covers) whose rows are
-    exactly those an existing LF votes its class on: the same evidence again, which the label model would count
-    twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``). One job counts each LF's votes per class;
-    only the candidates with an LF of the same count are compared row by row (a second job, usually none)."""
-    counts = votes.groupBy("lf_name", "vote").agg(F.count(F.lit(1)).alias("n")).collect()
-    pairs = [(i, r["lf_name"]) for i, n in hits.items() for r in counts if r["vote"] == kw[i].label and r["n"] == n]
+    exactly those an existing LF votes on, all for its class: the same evidence again, which the label model would
+    count twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``). Only the candidates with an LF of as
+    many votes (``lf_votes``) are compared row by row, in one Spark job (usually none)."""
+    pairs = [(i, name) for i, n in hits.items() for name, votes_of in lf_votes.items() if votes_of == n]
     if not pairs:
         return
     spark = rows.sparkSession
@@ -372,7 +374,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     cands.sort(key=lambda c: (-c.precision_lower_bound, -c.dev_covered, c.name))
     shortlist = cands[: max(50, 10 * max_lfs)]
     if shortlist:
-        _score_all_rows(rows, existing, shortlist, votes)
+        _score_all_rows(rows, existing, shortlist, votes, {lf.name: lf.votes for lf in applied.lfs})
         same = [c for c in shortlist if c.same_as]
         if same:
             log.warning("suggest: %d candidate(s) left out that vote exactly as an existing LF does (the label model "
