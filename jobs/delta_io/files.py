@@ -432,6 +432,13 @@ def _misread_partitions(root: str, partition_columns: Sequence[str], files: Sequ
     return fixes
 
 
+def _gone_files(files: Sequence[str]) -> list[str]:
+    """The local ones of ``files`` (paths or ``file:`` URIs of a snapshot) that are not on disk: a VACUUM
+    removed them, or someone by hand. URIs of object stores are not checked (one request each)."""
+    local = [_normalize(f) for f in files]
+    return [f for f in local if f.startswith("/") and not os.path.exists(f)]
+
+
 def _spark_path(path: str) -> str:
     """A path as Spark's readers take it: ``file://`` + the literal local path (no percent-encoding:
     Hadoop does not decode it, so partition directories like ``src=a%2Fb`` must stay as they are)."""

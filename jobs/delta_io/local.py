@@ -34,6 +34,7 @@ from jobs.delta_io.files import (
     _misread_partitions,
     _delete_files,
     _filesystem,
+    _gone_files,
     _normalize,
     _remove_empty_dirs,
     _spark_path,
@@ -157,6 +158,26 @@ def _group_running(tracker: Any, group: str) -> bool:
             if stage_info is not None and stage_info.numActiveTasks > 0:
                 return True
     return False
+
+
+def _check_files_there(root: str, dt: Any, version: int | None, files: Sequence[str]) -> None:
+    """Refuse, naming the table and version, a snapshot whose local data files are gone: Spark would fail only
+    once a job runs, with PATH_NOT_FOUND and exit 1 (diff or explain of a run older than a VACUUM's retention)."""
+    gone = _gone_files(files)
+    if not gone:
+        return
+    what = f"{len(gone)} of its {len(files)} data file(s) are gone, e.g. {gone[0]}"
+    if version is not None and version < (latest := open_table(root).version()):
+        raise SourceReadError(
+            f"version {version} of Delta table {root} cannot be read: {what}. A VACUUM removed the files of versions "
+            f"older than its retention (the table is at version {latest}), so the runs that wrote or read this "
+            f"version can no longer be diffed, explained or verified; pick a later run, or keep more versions "
+            f"(a longer retention) before the next VACUUM"
+        )
+    raise SourceReadError(
+        f"Delta table {root} v{dt.version()} cannot be read: {what}, though its latest version still names them; "
+        f"the table is damaged: restore the files (or the table) from a backup"
+    )
 
 
 class LocalDeltaIO:
@@ -310,6 +331,7 @@ class LocalDeltaIO:
             files = [known[_normalize(f)] for f in files]
         if not files:
             return spark.createDataFrame([], schema)
+        _check_files_there(root, dt, version, files)
         parts = dt.metadata().partition_columns
         fixes: dict[str, dict[str, Any]] = {}
         if parts:

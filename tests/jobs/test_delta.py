@@ -382,3 +382,20 @@ def test_a_table_feature_delta_rs_cannot_read_is_named(tmp_path):
                                               r"deltalake [\d.]+ \(lakelabel's local Delta reader\) does not support "
                                               r"\(.*\); run with the Delta Spark extension"):
         LocalDeltaIO().describe_table(str(path))
+
+
+def test_a_version_whose_files_a_vacuum_removed_is_refused_naming_it(spark, tmp_path):
+    """A year of daily runs and a VACUUM (README "Disk over time"): diff and explain of a run older than the
+    retention read its version's files, which Spark reported only once a job ran (PATH_NOT_FOUND, exit 1)."""
+    path = tmp_path / "labels"
+    write_deltalake(str(path), pa.table({"id": [1, 2]}))
+    write_deltalake(str(path), pa.table({"id": [3]}), mode="overwrite")
+    DeltaTable(str(path)).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    with pytest.raises(SourceReadError, match=r"version 0 of Delta table .*/labels cannot be read: 1 of its 1 data "
+                                              r"file\(s\) are gone, .* A VACUUM removed .* at version \d"):
+        read_table(spark, str(path), version=0)
+    assert rows_of(read_table(spark, str(path))) == [(3,)]
+    # A file of the latest version gone: damage, not a VACUUM.
+    Path(DeltaTable(str(path)).file_uris()[0]).unlink()
+    with pytest.raises(SourceReadError, match=r"labels v\d+ cannot be read: 1 of its 1 .* the table is damaged"):
+        read_table(spark, str(path))
