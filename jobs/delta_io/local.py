@@ -160,9 +160,25 @@ def _group_running(tracker: Any, group: str) -> bool:
     return False
 
 
+def data_files(dt: Any, root: str) -> list[str]:
+    """The snapshot ``dt``'s data files as local paths (``root`` a local table folder) or URIs (an object store).
+
+    delta-rs's ``file_uris()`` percent-encodes the table's own folder (``/data/my%20lake/votes/...``, its
+    ``table_uri`` encoded), which neither Spark (Hadoop does not decode a path) nor the file system finds: a
+    lakehouse whose path had a space, a ``%`` or a non-ASCII letter failed its first read. A local file is the
+    literal ``root`` in place of that prefix; the rest, the partition folders as on disk, stays as it is.
+    """
+    uris = list(dt.file_uris())
+    if not local_root(root):
+        return uris
+    encoded = dt.table_uri.removeprefix("file://").rstrip("/")
+    return [root + u[len(encoded):] if u.startswith(encoded + "/") else u for u in uris]
+
+
 def _check_files_there(root: str, dt: Any, version: int | None, files: Sequence[str]) -> None:
-    """Refuse, naming the table and version, a snapshot whose local data files are gone: Spark would fail only
-    once a job runs, with PATH_NOT_FOUND and exit 1 (diff or explain of a run older than a VACUUM's retention)."""
+    """Refuse, naming the table and version, a snapshot whose local data files are gone, before Spark plans the read
+    (its PATH_NOT_FOUND is exit 1 and names neither: diff or explain of a run older than a VACUUM's retention). A
+    stat per file: about 10 ms for the 2,526 files of a votes table after 101 daily runs."""
     gone = _gone_files(files)
     if not gone:
         return
@@ -225,7 +241,7 @@ class LocalDeltaIO:
             return []
         dt = self._load(root)
         try:
-            return [] if dt is None else sweep(root, self._write_ids(dt), dt.file_uris())
+            return [] if dt is None else sweep(root, self._write_ids(dt), data_files(dt, root))
         except OSError as err:  # a table this user may read but not write: the job wrote nothing there anyway
             log.warning("could not delete the files a killed write left in %s: %s", root, err)
             return []
@@ -268,7 +284,8 @@ class LocalDeltaIO:
 
     def snapshot_files(self, path: str, *, version: int | None = None) -> list[str]:
         """URIs of the data files of a snapshot (default the latest), as :meth:`read_table` reads them."""
-        return list(self._load_for_read(_normalize(path), version).file_uris())
+        root = _normalize(path)
+        return data_files(self._load_for_read(root, version), root)
 
     def snapshot_actions(self, path: str, *, version: int | None = None) -> list[dict[str, Any]]:
         """The add actions of a snapshot, one dict per data file.
@@ -281,7 +298,7 @@ class LocalDeltaIO:
         dt = self._load_for_read(root, version)
         actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
         for action in actions:
-            action["uri"] = _spark_path(f"{root}/{action['path']}")
+            action["uri"] = _spark_path(f"{root}/{action['path']}")  # read_table(files=) decodes it once, as data_files
         return actions
 
     def read_table(
@@ -317,7 +334,7 @@ class LocalDeltaIO:
         dt = self._readable_snapshot(root, version)
         arrow = pa.schema(dt.schema().to_arrow())
         schema = from_arrow_schema(arrow, prefer_timestamp_ntz=True)
-        all_files = dt.file_uris()
+        all_files = data_files(dt, root)
         if files is None:
             files = all_files
         else:
@@ -473,7 +490,7 @@ class LocalDeltaIO:
         plan = _plan_write(df.mapInArrow(*transform) if transform else df, root, dt, mode, parts, overwrite_schema)
         write_id = uuid.uuid4().hex
         # Files a killed lakelabel write left (also before the table's first commit).
-        sweep(root, self._write_ids(dt) if dt is not None else set(), dt.file_uris() if dt is not None else [])
+        sweep(root, self._write_ids(dt) if dt is not None else set(), data_files(dt, root) if dt is not None else [])
         try:
             with WriterLock(root, write_id) as lock:  # tells the next write's sweep that these files are in flight
                 try:
