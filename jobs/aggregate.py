@@ -394,16 +394,20 @@ def run(
     return result
 
 
-def warn_unmatched_holdout_gold(source: Source, label_space: Sequence[str], n_gold: int) -> None:
+def warn_unmatched_holdout_gold(source: Source, label_space: Sequence[str], n_gold: int, n_rows: int,
+                                key: str | None = None) -> None:  # fmt: skip
     """Warn when values of an ``evaluation:`` source's gold column are no class (``desc`` for ``DESC``): those rows
     are left out of the held-out accuracy, which is then measured on fewer rows than the source holds, or on none.
-    One Spark job over the gold column of the held-out rows."""
-    unmatched = unmatched_gold(source, tuple(label_space))
+    ``key``: the config key that names the gold column (default ``evaluation.gold_column``; a task's own). One
+    Spark job over the gold column, only when some of the ``n_rows`` held-out rows have no gold class."""
+    if n_gold >= n_rows:
+        return
+    unmatched = unmatched_gold(source, tuple(label_space), key=key)
     if unmatched:
-        scored = (f"the held-out accuracy is measured on the other {n_gold:,} row(s)" if n_gold
+        scored = (f"the held-out accuracy is measured on the {n_gold:,} row(s) with a gold class" if n_gold
                   else "no held-out row has a gold class, so accuracy against it is not measured")
-        log.warning("evaluate: %s; %s. Write the gold as class names (case matters) or ids, or fix "
-                    "%s.gold_column", unmatched, scored, source.role)
+        log.warning("evaluate: %s; %s. Write the gold as class names (case matters) or ids, or fix %s", unmatched,
+                    scored, key or f"{source.role}.gold_column")
 
 
 def _with_gold_table(spark: SparkSession, cfg: PipelineConfig, io: Any, rows: DataFrame, applied: ApplyResult,

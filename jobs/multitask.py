@@ -41,7 +41,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
 from jobs.runtime.session import clear_description, describe
-from jobs.tasks import Task, TaskSet, build_task_set, task_source
+from jobs.tasks import Task, TaskSet, build_task_set, task_gold_keys, task_source
 from jobs.vote_groups import group_codes, partitions_for, vote_codes
 from labelmodel import MajorityLabelVoter
 from lf_library.apply import required_columns, vote_dtype
@@ -220,7 +220,8 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model
     if agg.gold_counts is None:
         return {}
     n_gold = int(agg.gold_counts.sum())
-    aggregate.warn_unmatched_holdout_gold(source, task.label_space, n_gold)
+    aggregate.warn_unmatched_holdout_gold(source, task.label_space, n_gold, agg.stats.n_rows,
+                                          key=task_gold_keys(cfg).get(task.gold_column))
     if not n_gold:
         return {}
     mv = MajorityLabelVoter(cardinality=k).fit_from_stats(agg.stats)

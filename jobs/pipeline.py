@@ -88,7 +88,7 @@ def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, registry: LFRegis
         log.warning("evaluate: more distinct patterns than aggregate.max_patterns; held-out accuracy skipped")
         return {}
     n_gold = int(agg.gold_counts.sum())
-    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, n_gold)
+    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, n_gold, agg.stats.n_rows)
     if not n_gold:
         return {}
     # Majority vote needs no training data; fitting on the held-out statistics only records LF names.

@@ -56,7 +56,7 @@ def evaluation_section(spark: Any, cfg: PipelineConfig, lf_names: list[str], mod
         return {"note": f"more distinct vote patterns on the evaluation source than aggregate.max_patterns="
                         f"{cfg.aggregate.max_patterns}, so it was not scored; raise aggregate.max_patterns"}
     patterns, gold_counts = agg.stats.patterns, agg.gold_counts
-    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, int(gold_counts.sum()))
+    aggregate.warn_unmatched_holdout_gold(source, registry.label_space, int(gold_counts.sum()), agg.stats.n_rows)
     if not gold_counts.sum():
         return {"note": f"no row of the evaluation source {source.info.path} has a gold class in column "
                         f"{ev.gold_column!r}, so it was not scored; write the gold as class names (case matters) "
@@ -90,8 +90,9 @@ def per_class_section(names: list[str], gold_counts: np.ndarray, *, lm: np.ndarr
     """``confusion`` (gold class x predicted class over every row, in expectation: ties split evenly, as every
     lakelabel accuracy) and ``per_class``: per class its gold rows (``support``, ``support_covered``) and the
     label model's and majority vote's precision, recall and F1 over every row and over the covered rows
-    (``_covered``). Over every row, each uncovered row counts 1/k towards every class, which sinks a rare
-    class's precision; the covered rows are the ones that get a label.
+    (``_covered``). Over every row the uncovered rows count too (the label model's towards the class its class
+    balance favours, majority vote's 1/k towards every class), which distorts those classes' precision; the
+    covered rows are the ones that get a label.
 
     gold_counts: [p, k] rows per (vote pattern, gold class); lm, mv: [p, k] tie shares per pattern;
     covered: [p] whether some LF voted in the pattern.

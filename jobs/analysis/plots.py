@@ -118,7 +118,7 @@ def conflict_heatmap(doc: dict[str, Any]) -> plt.Figure:
 def confusion_gold(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     """``(confusion, accuracies, where)`` the confusion plot draws: the run's own gold (the source's gold column
     or the gold table's test split), else the held-out evaluation source's; None without either."""
-    if has_gold(doc):
+    if scored_gold(doc):
         return doc["confusion"], doc["totals"], ""
     ev = doc.get("evaluation") or {}
     if ev.get("confusion"):
@@ -209,7 +209,7 @@ def gold_distribution(doc: dict[str, Any]) -> tuple[str, list[float]] | None:
     gold) is scaled to ``totals.rows`` by its class shares, so each bar compares with the label model's and
     majority vote's. None without gold."""
     rows = doc["totals"]["rows"]
-    if has_gold(doc):
+    if scored_gold(doc):
         counts = [float(c["gold"] or 0) for c in doc["classes"]]
         where = "gold"
     else:
@@ -363,6 +363,12 @@ def label_transitions(doc: dict[str, Any]) -> plt.Figure | None:
 def has_gold(doc: dict[str, Any]) -> bool:
     """Whether the analysis had gold: the source's gold column or the gold table's test split."""
     return bool(doc.get("gold_column") or doc.get("gold_table_test_rows"))
+
+
+def scored_gold(doc: dict[str, Any]) -> bool:
+    """Whether the run's own gold scored some row (a gold column whose values match no class scores none: the
+    plots then fall back to the evaluation source, as the findings do)."""
+    return has_gold(doc) and bool(doc["totals"].get("gold_rows"))
 
 
 def all_figures(doc: dict[str, Any]) -> list[dict[str, Any]]:

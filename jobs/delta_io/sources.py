@@ -393,10 +393,11 @@ def raise_bad_file(source: Source, err: BaseException) -> None:
             raise InputDataError(f"{role} Parquet file {bad}; replace or remove the file") from err
 
 
-def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5) -> str | None:
+def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5, key: str | None = None) -> str | None:
     """One line naming the non-null values of the gold column that are no class of ``label_space``
-    (the most frequent first, with their counts), or None when there are none. One Spark job over
-    the gold column: run it only when no gold label was found, to say why."""
+    (the most frequent first, with their counts), or None when there are none; ``key``: the config key that
+    names the column (default ``<role>.gold_column``). One Spark job over the gold column: run it only when
+    some rows have no gold label, to say why."""
     col = F.col(source.gold_column)
     rows = (source.df.where(col.isNotNull() & (gold_ids(source, label_space) < 0))
             .groupBy(col.cast("string").alias("value")).count()
@@ -406,7 +407,8 @@ def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5) 
     total = sum(r["count"] for r in rows)
     shown = ", ".join(f"{r['value']!r} ({r['count']:,})" for r in rows[:show])
     more = f" and {len(rows) - show} other value(s)" if len(rows) > show else ""
-    return (f"column {source.gold_column!r} ({source.role}.gold_column) of {source.role} {source.description} has {total:,} "
+    return (f"column {source.gold_column!r} ({key or f'{source.role}.gold_column'}) of {source.role} {source.description} "
+            f"has {total:,} "
             f"value(s) that are no class of the label space ({', '.join(label_space)}) nor a class id "
             f"0..{len(label_space) - 1}: {shown}{more}")
 

@@ -13,7 +13,7 @@ can vouch for), its coverage on the dev rows and on all rows, its novelty (rows 
 existing LF votes on) and its conflicts (rows where an existing LF votes another class). The
 best ``max`` are kept: highest lower bound first (then novelty), classes taken in turn, and a
 candidate is dropped when its dev rows overlap a kept one's of the same class by Jaccard >= 0.7, or when
-it votes on exactly the rows an existing LF votes its class on (``same_as``).
+an existing LF votes on exactly its rows, on no other, and always for its class (``same_as``).
 They are written as a module of ``keyword_lf`` / ``sql_lf`` calls, each with a comment of its
 scores, plus a CSV table of every candidate that passed the thresholds. The ``test`` split is
 never read.
@@ -208,9 +208,10 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
 def _same_as(rows: DataFrame, votes: DataFrame, lf_votes: dict[str, int], kw: list[Candidate], table: DataFrame,
              hits: dict[int, int]) -> None:  # fmt: skip
     """Set ``same_as`` on each keyword candidate (``kw``, ids in ``table``; ``hits``: rows each covers) whose rows are
-    exactly those an existing LF votes on, all for its class: the same evidence again, which the label model would
-    count twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``). Only the candidates with an LF of as
-    many votes (``lf_votes``) are compared row by row, in one Spark job (usually none)."""
+    exactly those an existing LF votes on, on no other, all for the candidate's class: the same evidence again,
+    which the label model would count twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``). Only
+    the candidates with an LF of as many votes in all (``lf_votes``) are compared row by row, in one Spark job
+    (usually none): an LF that also votes another class elsewhere is not caught."""
     pairs = [(i, name) for i, n in hits.items() for name, votes_of in lf_votes.items() if votes_of == n]
     if not pairs:
         return

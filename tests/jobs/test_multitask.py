@@ -620,5 +620,7 @@ def test_evaluation_gold_of_no_class_is_named_per_task(spark, tmp_path, caplog):
         summary = pipeline.run(spark, config_from_dict(data), run_id="mt-case").summary
     assert "eval_rows" not in summary["tasks"]["topic"]["metrics"]  # was eval_accuracy nan
     assert summary["tasks"]["urgency"]["metrics"]["eval_rows"] == N
-    assert "evaluate: column 'topic' (evaluation.gold_column) of evaluation " in caplog.text
-    assert "no held-out row has a gold class, so accuracy against it is not measured" in caplog.text
+    assert "evaluate: column 'topic' (tasks.topic.gold_column) of evaluation " in caplog.text  # the task's key
+    assert ("no held-out row has a gold class, so accuracy against it is not measured. Write the gold as class names "
+            "(case matters) or ids, or fix tasks.topic.gold_column") in caplog.text
+    assert "(tasks.urgency.gold_column)" not in caplog.text  # its gold all matched: no job, no warning

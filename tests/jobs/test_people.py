@@ -523,7 +523,9 @@ def test_suggest_leaves_out_a_candidate_that_votes_as_an_existing_lf(spark, afte
     beside the team's ``kw_who``). A candidate that votes on some of an LF's rows stays a candidate."""
     cfg, rows, tmp = after_p1
     lfs = {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"],
-           "declared": [{"name": "kw_love", "kind": "keyword", "keywords": ["love"], "label": "pos"}]}  # fmt: skip
+           "declared": [{"name": "kw_love", "kind": "keyword", "keywords": ["love"], "label": "pos"},
+                        # as many votes as the candidate 'hate' -> neg has rows, on those rows, of the other class
+                        {"name": "kw_hate_pos", "kind": "keyword", "keywords": ["hate"], "label": "pos"}]}  # fmt: skip
     cfg = make_cfg(tmp, cfg.source.path, lfs=lfs)
     pipeline.run(spark, cfg, run_id="p1b")
     labeled = [{"row_id": r, "label": g, "split": "dev"} for r, g in zip(rows.id, rows.gold)]
@@ -536,6 +538,7 @@ def test_suggest_leaves_out_a_candidate_that_votes_as_an_existing_lf(spark, afte
     table = pd.read_csv(out.with_suffix(".csv"), keep_default_na=False)
     same = table[table.same_as != ""]
     assert set(zip(same.feature, same.label_name, same.same_as)) == {("love", "pos", "kw_love")}, same
+    assert ("hate", "neg") in set(zip(table.feature, table.label_name))  # compared row by row, and not the same
     assert s["counts"]["same_as_an_lf"] == 1
     assert "1 candidate(s) left out that vote exactly as an existing LF does" in caplog.text
     assert "'love' -> pos (kw_love)" in caplog.text

@@ -376,7 +376,7 @@ def test_evaluation_gold_that_matches_no_class_is_named_in_a_warning(spark, tmp_
     counts = held["gold"].value_counts()
     assert "evaluate: column 'gold' (evaluation.gold_column) of evaluation " in caplog.text
     assert (f" has 18 value(s) that are no class of the label space (neg, pos) nor a class id 0..1: 'Neg' "
-                f"({counts['Neg']}), 'Pos' ({counts['Pos']}); the held-out accuracy is measured on the other 1 row(s). "
+                f"({counts['Neg']}), 'Pos' ({counts['Pos']}); the held-out accuracy is measured on the 1 row(s) with a gold class. "
                 f"Write the gold as class names (case matters) or ids, or fix evaluation.gold_column") in caplog.text
     held.loc[0, "gold"] = "Pos"
     caplog.clear()
