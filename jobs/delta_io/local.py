@@ -40,7 +40,7 @@ from jobs.delta_io.files import (
     _spark_path,
     _TaskWriter,
 )
-from jobs.delta_io.logs import open_table
+from jobs.delta_io.logs import open_table, table_history
 from jobs.delta_io.leftovers import WriterLock, delete_strays, local_root, sweep
 from jobs.delta_io.history import (
     _USER_METADATA,
@@ -241,7 +241,7 @@ class LocalDeltaIO:
             return []
         dt = self._load(root)
         try:
-            return [] if dt is None else sweep(root, self._write_ids(dt), data_files(dt, root))
+            return [] if dt is None else sweep(root, self._write_ids(dt, root), data_files(dt, root))
         except OSError as err:  # a table this user may read but not write: the job wrote nothing there anyway
             log.warning("could not delete the files a killed write left in %s: %s", root, err)
             return []
@@ -260,7 +260,7 @@ class LocalDeltaIO:
         """
         root = _normalize(path)
         dt = self._load_for_read(root, None)
-        return _metadata_in_history(lambda limit: dt.history(limit=limit))
+        return _metadata_in_history(lambda limit: table_history(dt, root, limit))
 
     def read_metadata_at(self, path: str, version: int) -> dict[str, Any]:
         """What :meth:`read_metadata` answered when the table was at ``version`` (time travel on its history)."""
@@ -269,16 +269,17 @@ class LocalDeltaIO:
         latest = dt.version()
         if not 0 <= version <= latest:
             raise SourceReadError(f"cannot load version {version} of Delta table {root}: its versions run up to {latest}")
-        return _metadata_at(lambda limit: dt.history(limit=limit), latest, version)
+        return _metadata_at(lambda limit: table_history(dt, root, limit), latest, version)
 
     def unchanged_since(self, path: str, version: int | None) -> bool:
         """True when the table's rows are still those of ``version``: every later commit (within the
         last 50) is data-neutral (OPTIMIZE, VACUUM, ...). False when there is no table or no such version.
         """
-        dt = self._load(_normalize(path))
+        root = _normalize(path)
+        dt = self._load(root)
         if dt is None:
             return False
-        return _unchanged_in_history(lambda limit: dt.history(limit=limit), dt.version(), version)
+        return _unchanged_in_history(lambda limit: table_history(dt, root, limit), dt.version(), version)
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -490,7 +491,7 @@ class LocalDeltaIO:
         plan = _plan_write(df.mapInArrow(*transform) if transform else df, root, dt, mode, parts, overwrite_schema)
         write_id = uuid.uuid4().hex
         # Files a killed lakelabel write left (also before the table's first commit).
-        sweep(root, self._write_ids(dt) if dt is not None else set(), data_files(dt, root) if dt is not None else [])
+        sweep(root, self._write_ids(dt, root) if dt is not None else set(), data_files(dt, root) if dt is not None else [])
         try:
             with WriterLock(root, write_id) as lock:  # tells the next write's sweep that these files are in flight
                 try:
@@ -587,10 +588,10 @@ class LocalDeltaIO:
     # -- internals -------------------------------------------------------------------------------
 
     @staticmethod
-    def _write_ids(dt: Any) -> set[str]:
+    def _write_ids(dt: Any, root: str) -> set[str]:
         """Write ids of every commit in the table's history (their files are never swept)."""
         ids = set()
-        for commit in dt.history():
+        for commit in table_history(dt, root):
             write_id = _commit_metadata(commit).get(_WRITE_ID_KEY)
             if write_id:
                 ids.add(str(write_id))
@@ -662,7 +663,7 @@ class LocalDeltaIO:
         if dt is None:
             return None
         since = dt.version() - (-1 if previous is None else previous)
-        for commit in dt.history(limit=max(1, min(since, window))):
+        for commit in table_history(dt, root, max(1, min(since, window))):
             if _commit_metadata(commit).get(_WRITE_ID_KEY) == write_id:
                 return int(commit["version"])
         return None
@@ -701,7 +702,7 @@ class LocalDeltaIO:
             # Delta refuses to restore the latest version; the table already holds it.
             log.info("%s is at version %d already; nothing to restore (%s)", root, version, reason)
             return
-        restored = _metadata_at(lambda limit: dt.history(limit=limit), latest, version)
+        restored = _metadata_at(lambda limit: table_history(dt, root, limit), latest, version)
         props = CommitProperties(custom_metadata={_USER_METADATA: _restored_metadata(restored, reason)})
         dt.restore(version, commit_properties=props)
         log.info("restored %s to version %d (%s)", root, version, reason)

@@ -10,6 +10,7 @@ a store that is down) stay as they are.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 from jobs.delta_io.errors import SourceReadError, _summary, unreadable_delta_log
 from jobs.delta_io.files import _normalize, is_local_path
 
-__all__ = ["open_table"]
+__all__ = ["open_table", "table_history"]
 
 # What delta-rs says of a log it cannot parse (probed on deltalake 1.6: a truncated or garbled commit file, a
 # commit file missing between others, the first commits gone); other errors opening a table are not damage.
@@ -76,6 +77,31 @@ def open_table(root: str, version: int | None = None, *,
         raise unreadable_delta_log(root, err) from err
     _check_commit_not_empty(root, table.version())
     return table
+
+
+def table_history(table: Any, root: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """``table.history(limit)``, newest first, each entry a commit's ``commitInfo`` plus its ``version``.
+
+    deltalake 1.6's ``history()`` is empty for a table under a folder whose name holds a ``#`` (it opens and reads;
+    its log listing ends at the ``#``, a URL's fragment): lakelabel's commit metadata was gone, so a demo under such
+    a lakehouse exited 2 calling its own labels table "not written by lakelabel". A local table's entries then come
+    from its commit files, up to the first one a log cleanup removed.
+    """
+    entries = list(table.history(limit=limit))
+    if entries or not is_local_path(root):
+        return entries
+    latest = table.version()
+    oldest = 0 if limit is None else max(0, latest - limit + 1)
+    log = os.path.join(_normalize(root), "_delta_log")
+    for version in range(latest, oldest - 1, -1):
+        try:
+            with open(os.path.join(log, f"{version:020d}.json"), encoding="utf-8") as commit:
+                actions = [json.loads(line) for line in commit if line.strip()]
+        except FileNotFoundError:  # removed by a log cleanup (a checkpoint covers it): older ones are gone too
+            break
+        info = next((action["commitInfo"] for action in actions if "commitInfo" in action), {})
+        entries.append({**info, "version": version})
+    return entries
 
 
 def _check_commit_not_empty(root: str, version: int) -> None:
