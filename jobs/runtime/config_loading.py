@@ -200,6 +200,9 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yaml_problem(err)}); quote it") from None
+    if (comment := _trailing_comment(raw)) is not None:  # a path with ' #' was cut there, silently: another lakehouse
+        raise ConfigError(f"--set {item!r}: YAML reads {comment!r} as a comment and drops it; quote the value "
+                          f"(--set '{key}=\"{raw.strip()}\"') if it belongs to it, or leave the comment out")
     keys: list[str | int] = []
     for part in key.strip().split("."):
         name, *indexes = part.split("[")
@@ -209,6 +212,14 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         keys.append(name)
         keys.extend(int(i[:-1]) for i in indexes)
     return keys, value
+
+
+def _trailing_comment(raw: str) -> str | None:
+    """The comment YAML drops at the end of ``raw`` (``/data/lake #1`` loads as ``/data/lake``), else None."""
+    tokens = [t for t in yaml.scan(raw) if not isinstance(t, yaml.StreamEndToken)]
+    end = max((t.end_mark.index for t in tokens), default=0)
+    rest = raw[end:].strip()
+    return rest if rest.startswith("#") else None
 
 
 def _key_label(keys: Sequence[str | int]) -> str:

@@ -246,3 +246,16 @@ def test_empty_keys_that_would_mislead_are_refused(tmp_path):
             load_config(path, overrides=[override])
     spaced = load_config(path, overrides=["multi_label={name: t, tags: [a, b], gold_column: g, separator: ' '}"])
     assert spaced.multi_label.separator == " "  # tags joined by spaces: a separator
+
+
+def test_a_set_value_with_a_hash_after_a_blank_is_refused_not_cut(tmp_path):
+    """`--set lakehouse=/tmp/my lake #2/demo` loaded as '/tmp/my lake': YAML read ' #2/demo' as a comment, and the
+    run wrote into another folder than asked (a drill, session 28). Quoted, or a '#' inside a word, it is the value."""
+    (tmp_path / "p.yaml").write_text("source:\n  path: /data/t\n  id_column: id\n")
+    with pytest.raises(ConfigError, match=r"--set 'lakehouse=/tmp/my lake #2/demo': YAML reads '#2/demo' as a "
+                                          r"comment and drops it; quote the value \(--set 'lakehouse=\"/tmp/my lake "
+                                          r"#2/demo\"'\)"):
+        load_config(tmp_path / "p.yaml", overrides=["lakehouse=/tmp/my lake #2/demo"])
+    assert load_config(tmp_path / "p.yaml", overrides=['lakehouse="/tmp/my lake #2/demo"']).lakehouse == "/tmp/my lake #2/demo"
+    assert load_config(tmp_path / "p.yaml", overrides=["lakehouse=/tmp/lake#2"]).lakehouse == "/tmp/lake#2"
+    assert load_config(tmp_path / "p.yaml", overrides=["lfs.include=[a, b]"]).lfs.include == ["a", "b"]
