@@ -298,9 +298,15 @@ def _normalize(path: str) -> str:
     """Absolute local path for local paths and ``file:`` URIs; other URIs (s3://, ...) unchanged."""
     path = str(path)
     if path.startswith("file:"):
-        from urllib.parse import unquote, urlparse
+        from urllib.parse import unquote
 
-        path = unquote(urlparse(path).path)
+        # Not urlparse: a local file URI has no query or fragment, and lakelabel's own file:// form (_spark_path,
+        # the literal path) keeps a folder's '#' or '?', which urlparse cut off (an incremental read under such a
+        # folder named a file of the table as not one of it).
+        rest = path.removeprefix("file:")
+        if rest.startswith("//"):  # file://host/path: the host is empty or localhost
+            rest = "/" + rest[2:].partition("/")[2]
+        path = unquote(rest)
     # scheme:// and scheme:/ (dbfs:/...); one-letter schemes are Windows drives, not URIs.
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", path):
         return path.rstrip("/")
