@@ -40,7 +40,7 @@ from jobs.delta_io.files import (
     _spark_path,
     _TaskWriter,
 )
-from jobs.delta_io.logs import open_table, table_history
+from jobs.delta_io.logs import check_path_opens, open_table, table_history
 from jobs.delta_io.leftovers import WriterLock, delete_strays, local_root, sweep
 from jobs.delta_io.history import (
     _USER_METADATA,
@@ -225,7 +225,9 @@ class LocalDeltaIO:
         """True when ``path`` holds a Delta table (a ``_delta_log`` with at least one commit)."""
         from deltalake import DeltaTable
 
-        return DeltaTable.is_deltatable(_normalize(path), self.storage_options)
+        root = _normalize(path)
+        check_path_opens(root)
+        return DeltaTable.is_deltatable(root, self.storage_options)
 
     def table_version(self, path: str) -> int | None:
         """The latest version of the Delta table at ``path``, or None when there is no table."""
@@ -600,6 +602,7 @@ class LocalDeltaIO:
     def _load(self, root: str) -> Any:
         from deltalake import DeltaTable
 
+        check_path_opens(root)  # delta-rs would take the table for absent, and write a new one over it
         if not DeltaTable.is_deltatable(root, self.storage_options):
             return None
         return self._open(root)
@@ -607,6 +610,7 @@ class LocalDeltaIO:
     def _load_for_read(self, root: str, version: int | None) -> Any:
         from deltalake import DeltaTable
 
+        check_path_opens(root)
         if not DeltaTable.is_deltatable(root, self.storage_options):
             raise SourceReadError(
                 f"no Delta table at {root} (expected a directory with a _delta_log holding commits); "

@@ -19,7 +19,7 @@ from typing import Any
 from jobs.delta_io.errors import SourceReadError, _summary, unreadable_delta_log
 from jobs.delta_io.files import _normalize, is_local_path
 
-__all__ = ["open_table", "table_history"]
+__all__ = ["check_path_opens", "open_table", "table_history"]
 
 # What delta-rs says of a log it cannot parse (probed on deltalake 1.6: a truncated or garbled commit file, a
 # commit file missing between others, the first commits gone); other errors opening a table are not damage.
@@ -31,10 +31,34 @@ _UNSUPPORTED = re.compile(r"Feature '(?P<name>[^']+)' is not supported")
 # the version it covers); temporary and CRC files, log compaction files and _last_checkpoint do not match.
 _LOG_FILE = re.compile(r"(?P<version>\d{20})\.(?:json|(?P<checkpoint>checkpoint(?:\.[^/]+)?\.(?:parquet|json)))")
 
+# A percent escape in a local path: delta-rs decodes it, in a file:// URI too (deltalake 1.6: a table in
+# '/data/lake%201/votes' is looked for in '/data/lake 1/votes', and 'lake%25201' decodes twice).
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
 
 class EmptyCommitError(ValueError):
     """A commit file of zero bytes: no writer leaves one (commits are written whole, then renamed or put
     if absent), so the write that made it was cut off and the table is not as it was."""
+
+
+def check_path_opens(root: str) -> None:
+    """Refuse a local table folder whose path holds a percent escape (``%20``, ``%C3``), which delta-rs cannot open.
+
+    It writes the first commit there and then looks for it in the decoded folder: the demo under ``/tmp/100%20``
+    exited 1 with delta-rs's "Kernel error: File not found" after writing, and a later run took the table for
+    absent. A ``%`` not followed by two hex digits opens.
+
+    Raises
+    ------
+    SourceReadError
+        ``root`` is local and holds such an escape.
+    """
+    if is_local_path(root) and (escape := _PERCENT_ESCAPE.search(root)) is not None:
+        raise SourceReadError(
+            f"Delta table {root}: its path holds {escape.group()!r}, which delta-rs (lakelabel's local Delta reader "
+            f"and writer) decodes as a URL escape, so it cannot open a table there; rename the folder (a '%' not "
+            f"followed by two hex digits is fine)"
+        )
 
 
 def open_table(root: str, version: int | None = None, *,
@@ -44,13 +68,15 @@ def open_table(root: str, version: int | None = None, *,
     Raises
     ------
     SourceReadError
-        ``version`` is not one of the table's (the message gives the latest).
+        ``version`` is not one of the table's (the message gives the latest), or ``root`` is a path delta-rs
+        cannot open (:func:`check_path_opens`).
     lf_library.errors.InputDataError
         The Delta log cannot be read, or a commit file delta-rs replays for the version opened (those after
         the latest checkpoint at or below it) is empty (checked in one listing of a local table's log).
     """
     from deltalake import DeltaTable
 
+    check_path_opens(root)
     options = dict(storage_options) if storage_options else None
     try:
         table = DeltaTable(root, version=version, storage_options=options)

@@ -445,3 +445,19 @@ def test_a_table_under_a_folder_with_a_hash_keeps_its_commit_metadata(tmp_path):
     io = LocalDeltaIO()
     assert io.read_metadata(str(path))["lakelabel.write"] == 2
     assert io.read_metadata_at(str(path), 0)["lakelabel.write"] == 1
+
+
+def test_a_table_under_a_folder_with_a_percent_escape_is_refused_naming_it(tmp_path):
+    """delta-rs decodes '%20' in a local path: the demo under '/tmp/100%20' wrote its first commit, then exited 1
+    with "Kernel error: File not found" (a drill, session 28). Refused before anything is written, naming the fix."""
+    from jobs.delta_io import LocalDeltaIO
+
+    path = tmp_path / "lake%201" / "votes"
+    write_deltalake(str(tmp_path / "votes"), pa.table({"id": [1]}))  # delta-rs itself fails writing it there
+    path.parent.mkdir()
+    (tmp_path / "votes").rename(path)
+    refused = r"Delta table .*/lake%201/votes: its path holds '%20', which delta-rs .* rename the folder"
+    for call in (LocalDeltaIO().table_exists, LocalDeltaIO().table_version, LocalDeltaIO().snapshot_files):
+        with pytest.raises(SourceReadError, match=refused):
+            call(str(path))
+    assert LocalDeltaIO().table_exists(str(tmp_path / "100% sure" / "votes")) is False
