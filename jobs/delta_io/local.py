@@ -493,7 +493,8 @@ class LocalDeltaIO:
         plan = _plan_write(df.mapInArrow(*transform) if transform else df, root, dt, mode, parts, overwrite_schema)
         write_id = uuid.uuid4().hex
         # Files a killed lakelabel write left (also before the table's first commit).
-        sweep(root, self._write_ids(dt, root) if dt is not None else set(), data_files(dt, root) if dt is not None else [])
+        sweep(root, self._write_ids(dt, root) if dt is not None else set(),
+              data_files(dt, root) if dt is not None else [])
         try:
             with WriterLock(root, write_id) as lock:  # tells the next write's sweep that these files are in flight
                 try:

@@ -53,7 +53,8 @@ def check_path_opens(root: str) -> None:
     SourceReadError
         ``root`` is local and holds such an escape.
     """
-    if is_local_path(root) and (escape := _PERCENT_ESCAPE.search(_normalize(root))) is not None:  # a file:// URI's own escapes decoded
+    # A file:// URI's own escapes decoded first: file:///data/a%20b is the folder 'a b', which opens.
+    if is_local_path(root) and (escape := _PERCENT_ESCAPE.search(_normalize(root))) is not None:
         raise SourceReadError(
             f"Delta table {root}: its path holds {escape.group()!r}, which delta-rs (lakelabel's local Delta reader "
             f"and writer) decodes as a URL escape, so it cannot open a table there; rename the folder (a '%' not "

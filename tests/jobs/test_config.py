@@ -256,6 +256,7 @@ def test_a_set_value_with_a_hash_after_a_blank_is_refused_not_cut(tmp_path):
                                           r"comment and drops it; quote the value \(--set 'lakehouse=\"/tmp/my lake "
                                           r"#2/demo\"'\)"):
         load_config(tmp_path / "p.yaml", overrides=["lakehouse=/tmp/my lake #2/demo"])
-    assert load_config(tmp_path / "p.yaml", overrides=['lakehouse="/tmp/my lake #2/demo"']).lakehouse == "/tmp/my lake #2/demo"
+    quoted = load_config(tmp_path / "p.yaml", overrides=['lakehouse="/tmp/my lake #2/demo"'])
+    assert quoted.lakehouse == "/tmp/my lake #2/demo"
     assert load_config(tmp_path / "p.yaml", overrides=["lakehouse=/tmp/lake#2"]).lakehouse == "/tmp/lake#2"
     assert load_config(tmp_path / "p.yaml", overrides=["lfs.include=[a, b]"]).lfs.include == ["a", "b"]
