@@ -286,7 +286,8 @@ class LocalDeltaIO:
     # -- read ----------------------------------------------------------------------------------
 
     def snapshot_files(self, path: str, *, version: int | None = None) -> list[str]:
-        """URIs of the data files of a snapshot (default the latest), as :meth:`read_table` reads them."""
+        """The data files of a snapshot (default the latest), as :meth:`read_table` reads them: local paths for a
+        local table (:func:`data_files`), URIs for an object store."""
         root = _normalize(path)
         return data_files(self._load_for_read(root, version), root)
 
@@ -385,11 +386,11 @@ class LocalDeltaIO:
         root = _normalize(path)
         if not os.path.isabs(root):
             return False  # an object store or dbfs: Spark has the credentials and the mounts
-        if not self.table_exists(root):
-            return True
         try:
+            if not self.table_exists(root):
+                return True
             self._readable_snapshot(root, None)
-        except SourceReadError:
+        except SourceReadError:  # also a path delta-rs cannot open (check_path_opens): Spark's Delta IO may
             return False
         return True
 

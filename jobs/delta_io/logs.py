@@ -10,6 +10,7 @@ a store that is down) stay as they are.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -123,10 +124,13 @@ def table_history(table: Any, root: str, limit: int | None = None) -> list[dict[
     for version in range(latest, oldest - 1, -1):
         try:
             with open(os.path.join(log, f"{version:020d}.json"), encoding="utf-8") as commit:
-                actions = [json.loads(line) for line in commit if line.strip()]
+                lines = [line for line in commit if '"commitInfo"' in line[:32]]  # not every add action
         except FileNotFoundError:  # removed by a log cleanup (a checkpoint covers it): older ones are gone too
             break
-        info = next((action["commitInfo"] for action in actions if "commitInfo" in action), {})
+        info = {}
+        for line in lines:
+            with contextlib.suppress(ValueError):  # a garbled line: history() reads what it can, so does this
+                info = json.loads(line)["commitInfo"]
         entries.append({**info, "version": version})
     return entries
 
