@@ -302,7 +302,9 @@ class LocalDeltaIO:
         dt = self._load_for_read(root, version)
         actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
         for action in actions:
-            action["uri"] = _spark_path(f"{root}/{action['path']}")  # read_table(files=) decodes it once, as data_files
+            # The log's path, escapes and all: read_table(files=) matches it through _normalize, whose one decoding
+            # gives the folder on disk, the path data_files lists.
+            action["uri"] = _spark_path(f"{root}/{action['path']}")
         return actions
 
     def read_table(

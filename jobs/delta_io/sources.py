@@ -407,10 +407,10 @@ def unmatched_gold(source: Source, label_space: tuple[str, ...], show: int = 5, 
     total = sum(r["count"] for r in rows)
     shown = ", ".join(f"{r['value']!r} ({r['count']:,})" for r in rows[:show])
     more = f" and {len(rows) - show} other value(s)" if len(rows) > show else ""
-    return (f"column {source.gold_column!r} ({key or f'{source.role}.gold_column'}) of {source.role} {source.description} "
-            f"has {total:,} "
-            f"value(s) that are no class of the label space ({', '.join(label_space)}) nor a class id "
-            f"0..{len(label_space) - 1}: {shown}{more}")
+    key = key or f"{source.role}.gold_column"
+    return (f"column {source.gold_column!r} ({key}) of {source.role} {source.description} has {total:,} value(s) "
+            f"that are no class of the label space ({', '.join(label_space)}) nor a class id 0..{len(label_space) - 1}: "
+            f"{shown}{more}")
 
 
 def gold_ids(source: Source, label_space: tuple[str, ...]):
