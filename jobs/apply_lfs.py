@@ -23,7 +23,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import apply_masks, delta_io, grouped_masks, incremental, incremental_masks, task_masks
+from jobs import apply_masks, compaction, delta_io, grouped_masks, incremental, incremental_masks, task_masks
 from jobs.delta_io import changes as row_changes
 from jobs.runtime import command, signals, tracking
 from jobs.runtime.runs import run_dir
@@ -611,14 +611,18 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
     (:mod:`jobs.task_masks`), as ``lakelabel run`` writes them: the multi-task run after this apply reads them
     (and its next incremental apply carries them) instead of grouping the votes by row again.
     """
-    source = masks = None
+    masks = None
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
     if task_set is None and is_multitask(cfg):
         task_set = build_task_set(cfg)
+    source = load_source(spark, cfg.source, io=io)
     if task_set is not None:
         registry = task_set.registry
-        source = load_source(spark, cfg.source, io=delta_io.delta_io(spark, cfg.tables.delta_io))
         masks = task_masks.task_masks(task_set, source)
     applied = run(spark, cfg, run_id=run_id, force=force, registry=registry, source=source, task_masks=masks)
+    # Once the votes are committed, before the stage reports success (jobs.compaction); the summary's votes
+    # version stays the apply's, which the stages after it read.
+    compacted = compaction.compact_vote_tables(cfg, io, source.df)
     lfs = applied.lfs
     return Outcome(
         skipped=applied.skipped,
@@ -634,6 +638,7 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
             "reused_lfs": list(applied.reused_lfs),
             "applied_rows": applied.applied_rows,
             "row_changes": applied.row_changes,
+            **({"compaction": compacted} if compacted else {}),
         },
         # A skipped apply logs too: its votes are this run's inputs (a stage DAG after a run that applied them).
         log=lambda: tracking.log_apply(cfg, applied),

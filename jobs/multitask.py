@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
-from jobs import aggregate, apply_lfs, delta_io, fit_label_model, incremental, multitask_labels, task_gold, task_masks
+from jobs import aggregate, apply_lfs, compaction, delta_io, fit_label_model, incremental, multitask_labels, task_gold, task_masks
 from jobs.aggregate import AggregateResult
 from jobs.apply_masks import MASK
 from jobs.apply_record import ApplyResult, lf_info
@@ -350,6 +350,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                 entry.update(analysis=reported["analysis"][name], report=reported["report"][name])
             summary["timings_seconds"]["report"] = round(
                 sum(v for k, v in reported["timings_seconds"].items() if k.endswith(".report")), 3)
+        compacted = compaction.compact_vote_tables(cfg, io, source.df)  # before the run reports success
+        if compacted:
+            summary["compaction"] = compacted
+            summary["timings_seconds"]["compaction"] = round(sum(c["seconds"] for c in compacted), 3)
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             import mlflow

@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from jobs import aggregate, apply_lfs, fit_label_model, write_labels
-from jobs import delta_io, incremental, multitask
+from jobs import compaction, delta_io, incremental, multitask
 from jobs.apply_record import lf_info, lf_summaries
 from jobs.changes.drift import check as drift_check
 from jobs.tasks import is_multitask
@@ -223,6 +223,11 @@ def run(
             reported = report.run(spark, cfg, run_id=run_id)
             summary.update(analysis=reported["analysis"], report=reported["report"])
             summary["timings_seconds"]["report"] = reported["timings_seconds"]["report"]
+        # Before the run reports success; the votes version above stays the one the labels were built from.
+        compacted = compaction.compact_vote_tables(cfg, io, source.df)
+        if compacted:
+            summary["compaction"] = compacted
+            summary["timings_seconds"]["compaction"] = round(sum(c["seconds"] for c in compacted), 3)
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         mark_done(cfg.lakehouse, run_id)
         if cfg.mlflow.enabled:
@@ -303,14 +308,15 @@ def _force_option(p: Any) -> None:
 
 
 def done_line(summary: dict[str, Any]) -> str:
-    """The command's one stdout line: the run, the labels table version and rows, and what was reused."""
+    """The command's one stdout line: the run, the labels table version and rows, the votes version they were built
+    from, what was reused, and the tables the run compacted after (their new versions)."""
     tables = summary.get("tables") or {}
     labels, votes = tables.get("labels") or {}, tables.get("votes") or {}
     line = (f"lakelabel run: run {summary['run_id']}: {labels.get('rows', 0):,} labels in {labels.get('path')} "
             f"(v{labels.get('version')}), votes v{votes.get('version')}")
     if summary.get("reused"):
         return line + " (already done with these inputs: nothing ran)"
-    return line + (" (reused)" if votes.get("reused") else "")
+    return line + (" (reused)" if votes.get("reused") else "") + compaction.compaction_line(summary.get("compaction", []))
 
 
 def _precheck(args: Any, cfg: PipelineConfig) -> None:

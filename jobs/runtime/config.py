@@ -91,6 +91,10 @@ class MultiLabelConfig:
     lfs: LFConfig = field(default_factory=LFConfig)
 
 
+# tables.compact_min_files' default: Databricks auto compaction's minNumFiles (jobs.compaction says why).
+COMPACT_MIN_FILES = 50
+
+
 @dataclass(frozen=True)
 class TablesConfig:
     """Output Delta tables; relative paths live under the lakehouse folder."""
@@ -106,8 +110,16 @@ class TablesConfig:
     # How jobs read and write Delta: "native" through the Delta Spark extension (Databricks, clusters
     # with the Delta jars), "local" through pyarrow + delta-rs, "auto" native when available.
     delta_io: Literal["auto", "local", "native"] = "auto"
+    # Compact the votes tables (votes, its row hashes) after a run or apply, on the local path, once they hold at
+    # least this many small files (jobs.compaction); 0 or false: never. true: the default.
+    compact_min_files: int | bool = COMPACT_MIN_FILES
 
     def __post_init__(self) -> None:
+        if isinstance(self.compact_min_files, bool):  # YAML's false (true): off (the default)
+            object.__setattr__(self, "compact_min_files", COMPACT_MIN_FILES if self.compact_min_files else 0)
+        if self.compact_min_files < 0:
+            raise ConfigError(f"tables.compact_min_files = {self.compact_min_files} must be >= 0 (small files that "
+                              f"trigger a compaction of the votes tables; 0 or false: never compact)")
         for name in TABLE_NAMES:
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():

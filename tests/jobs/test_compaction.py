@@ -1,0 +1,117 @@
+"""Compaction of the votes tables after a run (jobs.compaction): real runs through the command line.
+
+One module fixture applies and runs on one lakehouse, rows added to the source before each: two applies with
+compaction off (the table already holds enough small files after the second), a run that compacts
+(``--set tables.compact_min_files=1``) and an incremental run after it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from deltalake import DeltaTable, write_deltalake
+
+from jobs import apply_lfs, cli, compaction, delta_io, pipeline
+from jobs.delta_io.sources import load_source
+from jobs.runtime.config_loading import load_config
+from lf_library.errors import ConfigError
+from tests.jobs.test_pipeline import make_rows
+
+pytestmark = pytest.mark.spark
+
+OFF, LOW = "tables.compact_min_files=false", "tables.compact_min_files=1"
+
+
+def _small_files(path: str) -> int:
+    return sum(1 for a in delta_io.LocalDeltaIO().snapshot_actions(path) if a["size_bytes"] < compaction.TARGET_BYTES)
+
+
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("compaction")
+    src = str(tmp / "src")
+    rows = make_rows(60).astype({"stars": "float64"})
+    config = tmp / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp / "lake"),
+        "source": {"path": src, "format": "delta", "id_column": "id", "gold_column": "gold"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+        "mlflow": {"enabled": False},
+    }))
+    cfg = load_config(config)
+    votes = cfg.table_path("votes")
+    out: dict = {"config": str(config), "cfg": cfg, "votes": votes, "small": {}}
+
+    def run(command: str, run_id: str, last: int, *argv: str) -> None:
+        # A Delta source of one file, overwritten with the new rows (found by Delta's history): a full apply of it is
+        # one pass of two tasks (local[2]), and verify reads the source as each run read it.
+        write_deltalake(src, rows.iloc[:last], mode="overwrite")
+        summary = tmp / f"{run_id}.json"
+        code = cli.main([command, "--config", str(config), "--run-id", run_id, "--summary-json", str(summary), *argv])
+        assert code == 0
+        out[run_id] = json.loads(summary.read_text())
+        out["small"][run_id] = _small_files(votes)
+
+    run("apply", "a1", 30, "--set", OFF)
+    run("apply", "a2", 50, "--set", OFF)
+    run("run", "r3", 54, "--set", LOW)
+    run("run", "r4", 60, "--set", LOW)
+    out["history"] = DeltaTable(votes).history()
+    return out
+
+
+def test_a_run_compacts_the_votes_once_they_hold_many_small_files(runs, spark):
+    r3, votes = runs["r3"], runs["votes"]
+    ops = {int(h["version"]): h["operation"] for h in runs["history"]}
+    # Compaction off: none, though the table held as many small files after a2 as a compaction needs.
+    full_files = 2 * len(runs["a1"]["lfs"])  # local[2]: a full apply writes a file per LF and task
+    assert compaction.should_compact(runs["small"]["a2"], full_files, 1)
+    assert "compaction" not in runs["a2"] and "OPTIMIZE" not in [ops[v] for v in ops if v <= r3["tables"]["votes"]["version"]]
+    [done] = [c for c in r3["compaction"] if c["table"] == votes]
+    built_from = r3["tables"]["votes"]["version"]  # the version the labels name, as before the compaction
+    assert done["version_before"] == built_from and done["version"] == built_from + 1
+    assert ops[done["version"]] == "OPTIMIZE"
+    assert done["files_added"] < done["files_removed"] and done["live_after"] < done["live_before"]
+    assert len(delta_io.LocalDeltaIO().snapshot_files(votes, version=done["version"])) == done["live_after"]
+    labels = delta_io.read_table(spark, runs["cfg"].table_path("labels"), version=r3["tables"]["labels"]["version"])
+    assert {r.votes_version for r in labels.select("votes_version").distinct().collect()} == {built_from}
+    assert pipeline.done_line(r3).endswith(
+        f"votes v{built_from}; compacted votes v{built_from} -> v{built_from + 1} "
+        f"({done['files_removed']} files into {done['files_added']})")
+
+
+def test_the_run_after_a_compaction_stays_incremental_with_the_votes_of_a_full_apply(runs, spark):
+    r4 = runs["r4"]
+    assert r4["apply"]["row_changes"]["reapplied"] == 6 and r4["apply"]["applied_rows"] == 6
+    assert r4["tables"]["votes"]["version"] == runs["r3"]["compaction"][0]["version"] + 1
+    # The votes the incremental runs kept, partly in compacted files, are those of every LF on every row.
+    cfg = runs["cfg"]
+    source = load_source(spark, cfg.source)
+    full = apply_lfs.compute_votes(source, apply_lfs.build_registry(cfg), batch_size=100)
+    columns = ["row_id", "lf_name", "lf_version", "vote", "error"]
+    stored = delta_io.read_table(spark, runs["votes"], version=r4["tables"]["votes"]["version"])
+    assert sorted(stored.select(*columns).collect()) == sorted(full.select(*columns).collect())
+
+
+@pytest.mark.parametrize("run_id", ["r3", "r4"])
+def test_verify_and_explain_of_the_compacting_run_and_the_next(runs, capsys, run_id):
+    """r3's versions name the files its compaction replaced; r4's the compacted ones and its own."""
+    config = runs["config"]
+    assert cli.main(["verify", "--config", config, "--run-id", run_id, "-q"]) == 0
+    assert cli.main(["explain", "--config", config, "--run-id", run_id, "--row-id", "r031", "-q"]) == 0
+    capsys.readouterr()
+
+
+def test_compact_min_files_must_be_a_count_or_false(tmp_path, capsys):
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"), "source": {"path": str(tmp_path)},
+                                      "lfs": {"modules": ["tests.jobs.sample_lfs"]}}))
+    assert load_config(config).tables.compact_min_files == 50
+    assert load_config(config, overrides=["tables.compact_min_files=false"]).tables.compact_min_files == 0
+    with pytest.raises(ConfigError, match=r"tables.compact_min_files = -3 must be >= 0 .*0 or false: never compact"):
+        load_config(config, overrides=["tables.compact_min_files=-3"])
+    code = cli.main(["run", "--config", str(config), "--set", "tables.compact_min_files=many", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tables.compact_min_files must be an integer, got 'many'" in err, err
