@@ -117,7 +117,7 @@ def test_cli_reports_a_bad_overlay_in_one_line(tmp_path, capsys):
     assert main(["run", "--config", str(config), "--env", "bad", "--run-id", "r1"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [f"lakelabel: error: {tmp_path / 'env' / 'bad.yaml'}: unknown config key tables.vots; valid keys of "
-                   f"tables: delta_io, gold, label_changes, labels, predictions, votes"]
+                   f"tables: compact_min_files, delta_io, gold, label_changes, labels, predictions, votes"]
 
 
 # -- Airflow ----------------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ compaction off (the table already holds enough small files after the second), a 
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import yaml
 from deltalake import DeltaTable, write_deltalake
 
-from jobs import apply_lfs, cli, compaction, delta_io, pipeline
+from jobs import apply_lfs, cli, compaction, delta_io, incremental_masks, pipeline
 from jobs.delta_io.sources import load_source
 from jobs.runtime.config_loading import load_config
 from lf_library.errors import ConfigError
@@ -115,3 +116,25 @@ def test_compact_min_files_must_be_a_count_or_false(tmp_path, capsys):
     code = cli.main(["run", "--config", str(config), "--set", "tables.compact_min_files=many", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "tables.compact_min_files must be an integer, got 'many'" in err, err
+
+
+def test_a_failed_compaction_is_a_warning_and_the_native_path_never_compacts(tmp_path, monkeypatch, caplog):
+    """The run's labels are written when it compacts: a compaction that fails warns, naming the table and the
+    command that compacts it by hand, and the run goes on to succeed. On the native path the platform compacts."""
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"), "source": {"path": str(tmp_path)},
+                                      "lfs": {"modules": ["tests.jobs.sample_lfs"]}}))
+    cfg = load_config(config)
+    monkeypatch.setattr(incremental_masks, "full_apply_files", lambda df: 2)
+
+    def fail(io, path, **kwargs):
+        raise OSError(f"No space left on device: {path}")
+
+    monkeypatch.setattr(compaction, "compact_table", fail)
+    with caplog.at_level(logging.WARNING, logger="jobs.compaction"):
+        assert compaction.compact_vote_tables(cfg, delta_io.LocalDeltaIO(), None) == []
+    votes = cfg.table_path("votes")
+    assert (f"compaction: could not compact {votes} (OSError: No space left on device: {votes}); the run's tables are "
+            f"written and valid. Compact it between runs: python -c \"from deltalake import DeltaTable; "
+            f"DeltaTable('{votes}').optimize.compact()\"") in caplog.text
+    assert compaction.compact_vote_tables(cfg, delta_io.NativeDeltaIO.__new__(delta_io.NativeDeltaIO), None) == []
