@@ -96,12 +96,12 @@ def test_the_run_after_a_compaction_stays_incremental_with_the_votes_of_a_full_a
     assert sorted(stored.select(*columns).collect()) == sorted(full.select(*columns).collect())
 
 
-@pytest.mark.parametrize("run_id", ["r3", "r4"])
-def test_verify_and_explain_of_the_compacting_run_and_the_next(runs, capsys, run_id):
-    """r3's versions name the files its compaction replaced; r4's the compacted ones and its own."""
+def test_verify_explain_and_diff_of_the_compacting_run(runs, capsys):
+    """r3's labels name the votes version its compaction replaced, whose files they read; r4's the compacted files."""
     config = runs["config"]
-    assert cli.main(["verify", "--config", config, "--run-id", run_id, "-q"]) == 0
-    assert cli.main(["explain", "--config", config, "--run-id", run_id, "--row-id", "r031", "-q"]) == 0
+    assert cli.main(["verify", "--config", config, "--run-id", "r3", "-q"]) == 0
+    assert cli.main(["explain", "--config", config, "--run-id", "r3", "--row-id", "r031", "-q"]) == 0
+    assert cli.main(["diff", "--config", config, "--from", "r3", "--to", "r4", "-q"]) == 0
     capsys.readouterr()
 
 
