@@ -31,11 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from jobs import incremental
+from jobs import incremental, incremental_masks
 from jobs.delta_io.files import _normalize
 from jobs.delta_io.local import LocalDeltaIO
 from jobs.delta_io.logs import open_table
-from jobs.incremental_masks import COMPACT_FACTOR
 from jobs.runtime import signals
 from jobs.runtime.config import PipelineConfig
 
@@ -44,12 +43,13 @@ log = logging.getLogger(__name__)
 __all__ = ["Compaction", "TARGET_BYTES", "should_compact", "compact_table", "compact_vote_tables", "compaction_line"]
 
 # A file is small below this size, and compaction merges small files into files of up to this size; larger files
-# are never rewritten (delta-rs leaves files above its target size out), so a big table's files written by a full
-# apply stay as they are. 4 MB is Spark's spark.sql.files.openCostInBytes: what Spark reckons opening a file costs,
+# are never rewritten (delta-rs leaves files above its target size out). A full apply's files below it (the 1M-row
+# demo's are 20-900 KB) are merged too, once, when the trigger (should_compact) first fires after it. 4 MB is Spark's spark.sql.files.openCostInBytes: what Spark reckons opening a file costs,
 # in bytes it could have read in that time. A file smaller than that costs a read more to open than to read, the
-# waste compaction removes; merging larger ones saves less than half their read. Each compaction rewrites, per
-# partition, at most one such target-size file besides the small files (delta-rs bins neighbouring files in their
-# order, so the last compaction's file and the new small ones after it).
+# waste compaction removes; merging larger ones saves less than half their read. A file an earlier compaction wrote
+# (up to 4 MB) may be merged again with the new small files after it (delta-rs bins neighbouring files, in their
+# order, up to the target size), so besides the small files a compaction rewrites about 4 MB a partition at most
+# in the usual layout (one such file at the end of each LF's partition).
 TARGET_BYTES = 4 * 1024 * 1024
 
 
@@ -85,7 +85,7 @@ def should_compact(small_files: int, full_files: int, min_files: int) -> bool:
     and a compaction, which rewrites about what the incremental runs added since the last one, comes at most once
     per that many files added.
     """
-    return min_files > 0 and small_files >= max(min_files, COMPACT_FACTOR * full_files)
+    return min_files > 0 and small_files >= max(min_files, incremental_masks.COMPACT_FACTOR * full_files)
 
 
 def compact_table(io: LocalDeltaIO, path: str, *, min_files: int, full_files: int) -> Compaction | None:
@@ -132,14 +132,12 @@ def compact_vote_tables(cfg: PipelineConfig, io: Any, source_df: Any) -> list[di
     min_files = cfg.tables.compact_min_files
     if not min_files or not isinstance(io, LocalDeltaIO):
         return []
-    from jobs.incremental_masks import full_apply_files
-
     full_files = None
     done = []
     for path in (cfg.table_path("votes"), incremental.row_hashes_path(cfg)):
         try:
             if full_files is None:
-                full_files = full_apply_files(source_df)
+                full_files = incremental_masks.full_apply_files(source_df)
             result = compact_table(io, path, min_files=min_files, full_files=full_files)
         except Exception as err:  # noqa: BLE001 - the labels stand; only later reads are slower
             log.warning("compaction: could not compact %s (%s: %s); the run's tables are written and valid. Compact it "

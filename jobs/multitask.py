@@ -29,7 +29,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
-from jobs import aggregate, apply_lfs, compaction, delta_io, fit_label_model, incremental, multitask_labels, task_gold, task_masks
+from jobs import aggregate, apply_lfs, compaction, delta_io, fit_label_model, incremental, multitask_labels, task_gold
+from jobs import task_masks
 from jobs.aggregate import AggregateResult
 from jobs.apply_masks import MASK
 from jobs.apply_record import ApplyResult, lf_info

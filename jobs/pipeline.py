@@ -316,7 +316,8 @@ def done_line(summary: dict[str, Any]) -> str:
             f"(v{labels.get('version')}), votes v{votes.get('version')}")
     if summary.get("reused"):
         return line + " (already done with these inputs: nothing ran)"
-    return line + (" (reused)" if votes.get("reused") else "") + compaction.compaction_line(summary.get("compaction", []))
+    line += " (reused)" if votes.get("reused") else ""
+    return line + compaction.compaction_line(summary.get("compaction", []))
 
 
 def _precheck(args: Any, cfg: PipelineConfig) -> None:
