@@ -44,9 +44,9 @@ __all__ = ["Compaction", "TARGET_BYTES", "should_compact", "compact_table", "com
 
 # A file is small below this size, and compaction merges small files into files of up to this size; larger files
 # are never rewritten (delta-rs leaves files above its target size out). A full apply's files below it (the 1M-row
-# demo's are 20-900 KB) are merged too, once, when the trigger (should_compact) first fires after it. 4 MB is Spark's spark.sql.files.openCostInBytes: what Spark reckons opening a file costs,
-# in bytes it could have read in that time. A file smaller than that costs a read more to open than to read, the
-# waste compaction removes; merging larger ones saves less than half their read. A file an earlier compaction wrote
+# demo's are 20-900 KB) are merged too, once, when the trigger (should_compact) first fires after it. 4 MB is
+# Spark's spark.sql.files.openCostInBytes: what Spark reckons opening a file costs, in bytes it could have read in
+# that time. A file smaller than that costs a read more to open than to read, the waste compaction removes; merging larger ones saves less than half their read. A file an earlier compaction wrote
 # (up to 4 MB) may be merged again with the new small files after it (delta-rs bins neighbouring files, in their
 # order, up to the target size), so besides the small files a compaction rewrites about 4 MB a partition at most
 # in the usual layout (one such file at the end of each LF's partition).
@@ -113,7 +113,7 @@ def compact_table(io: LocalDeltaIO, path: str, *, min_files: int, full_files: in
     metrics = dt.optimize.compact(target_size=TARGET_BYTES,
                                   writer_properties=WriterProperties(compression=io.compression.upper()))
     removed, added = int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0))
-    version = io.table_version(path) if removed else None
+    version = dt.version() if removed else None  # the OPTIMIZE commit's (delta-rs updates dt), not a later writer's
     if version is not None:
         signals.note_commit(f"compacted {root} v{version}")
     return Compaction(table=root, version_before=before, version=version, live_before=len(actions), small_files=small,
