@@ -46,10 +46,11 @@ __all__ = ["Compaction", "TARGET_BYTES", "should_compact", "compact_table", "com
 # are never rewritten (delta-rs leaves files above its target size out). A full apply's files below it (the 1M-row
 # demo's are 20-900 KB) are merged too, once, when the trigger (should_compact) first fires after it. 4 MB is
 # Spark's spark.sql.files.openCostInBytes: what Spark reckons opening a file costs, in bytes it could have read in
-# that time. A file smaller than that costs a read more to open than to read, the waste compaction removes; merging larger ones saves less than half their read. A file an earlier compaction wrote
-# (up to 4 MB) may be merged again with the new small files after it (delta-rs bins neighbouring files, in their
-# order, up to the target size), so besides the small files a compaction rewrites about 4 MB a partition at most
-# in the usual layout (one such file at the end of each LF's partition).
+# that time. A file smaller than that costs a read more to open than to read, the waste compaction removes; merging
+# larger ones saves less than half their read. A file an earlier compaction wrote (up to 4 MB) may be merged again
+# with the new small files after it (delta-rs bins neighbouring files, in their order, up to the target size), so
+# besides the small files a compaction rewrites about 4 MB a partition at most in the usual layout (one such file
+# at the end of each LF's partition).
 TARGET_BYTES = 4 * 1024 * 1024
 
 
