@@ -237,12 +237,8 @@ def _parquet_files(table: Path) -> set[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, rc, line", [
-    (signal.SIGTERM, 143, "lakelabel: terminated (SIGTERM); the tables are as before the run"),
-    # Ctrl-C: PySpark's own SIGINT handler made it exit 2 with the cancelled job's error.
-    (signal.SIGINT, 130, "lakelabel: interrupted; the tables are as before the run"),
-])
-def test_signal_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path, signum, rc, line):
+def test_signal_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path):
+    """SIGTERM (an orchestrator's stop), then Ctrl-C, each sent while an LF hangs in a run on one lakehouse."""
     import mlflow
     from deltalake import DeltaTable
 
@@ -255,26 +251,30 @@ def test_signal_mid_apply_stops_cleanly_and_marks_mlflow_killed(spark, tmp_path,
     pipeline.run(spark, good, run_id="before")
     votes = Path(good.table_path("votes"))
     before = (DeltaTable(str(votes)).version(), _parquet_files(votes))
-
-    started = tmp_path / "hanging"
-    summary = tmp_path / "summary.json"
-    proc = _lakelabel("run", "--config", str(config), "--run-id", "terminated", "--summary-json", str(summary),
-                      env=_env(LAKELABEL_DRILL_STARTED=str(started)))
-    _wait_for(started, proc)
-    time.sleep(2)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=180)
-    assert proc.returncode == rc, err
-    assert err.strip().splitlines()[-1] == line, err
-    assert "Traceback" not in err, err
-    assert json.loads(summary.read_text()) == {"command": "run", "run_id": "terminated", "exit_code": rc, "error": line,
-                                               "status": "terminated" if rc == 143 else "interrupted"}
-    assert "rows done (" in err  # progress lines (every second here) while the LF hung
-    assert (DeltaTable(str(votes)).version(), _parquet_files(votes)) == before
+    for signum, rc, run_id, line in [
+        (signal.SIGTERM, 143, "terminated", "lakelabel: terminated (SIGTERM); the tables are as before the run"),
+        # Ctrl-C: PySpark's own SIGINT handler made it exit 2 with the cancelled job's error.
+        (signal.SIGINT, 130, "interrupted", "lakelabel: interrupted; the tables are as before the run"),
+    ]:
+        started = tmp_path / f"hanging-{run_id}"
+        summary = tmp_path / f"{run_id}.json"
+        proc = _lakelabel("run", "--config", str(config), "--run-id", run_id, "--summary-json", str(summary),
+                          env=_env(LAKELABEL_DRILL_STARTED=str(started)))
+        _wait_for(started, proc)
+        time.sleep(2)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == rc, err
+        assert err.strip().splitlines()[-1] == line, err
+        assert "Traceback" not in err, err
+        assert json.loads(summary.read_text()) == {"command": "run", "run_id": run_id, "exit_code": rc,
+                                                   "error": line, "status": run_id}
+        assert "rows done (" in err  # progress lines (every second here) while the LF hung
+        assert (DeltaTable(str(votes)).version(), _parquet_files(votes)) == before
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'lake' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["lakelabel"], output_format="list")
     status = {r.info.run_name: r.info.status for r in runs}
-    assert status == {"before": "FINISHED", "terminated": "KILLED"}
+    assert status == {"before": "FINISHED", "terminated": "KILLED", "interrupted": "KILLED"}
 
 
 @pytest.mark.slow
