@@ -277,6 +277,8 @@ def run(
     prior = (located(ApplyResult.from_json(previous[VOTES_META_KEY], table=f"the votes table {votes_path}"),
                      votes_path, str(cfg.lakehouse_path))
              if VOTES_META_KEY in previous else None)
+    if prior is not None:
+        prior = _hashes_at_latest(cfg, io, prior)
     keys = incremental.lf_keys(source, registry)
     retyped = incremental.id_type_change(spark, io, votes_path, source) if prior is not None and not force else None
     plan = incremental.plan_apply(prior, keys, incremental.reading_key(cfg, source, registry), source, force=force,
@@ -539,6 +541,19 @@ def run(
     return final
 
 
+def _hashes_at_latest(cfg: PipelineConfig, io: Any, prior: ApplyResult) -> ApplyResult:
+    """``prior`` with its row hashes' version moved to the hashes table's latest when only data-neutral commits
+    (a compaction: jobs.compaction) followed it: the same rows, in files a VACUUM after the compaction keeps (a
+    review: a VACUUM after one left the version the record names without files, and every later run exited 2)."""
+    path = incremental.row_hashes_path(cfg)
+    if prior.row_hashes_version is None or not io.table_exists(path):
+        return prior
+    latest = io.table_version(path)
+    if latest is None or latest <= prior.row_hashes_version or not io.unchanged_since(path, prior.row_hashes_version):
+        return prior
+    return replace(prior, row_hashes_version=latest)
+
+
 def _hashes_still_current(cfg: PipelineConfig, io: Any, prior: ApplyResult | None, source: Source,
                           registry: LFRegistry) -> bool:
     """Whether the row hashes the previous apply stored are of this source's rows, read this way."""
@@ -621,7 +636,7 @@ def stage(spark: SparkSession, cfg: PipelineConfig, run_id: str, force: bool = F
         masks = task_masks.task_masks(task_set, source)
     applied = run(spark, cfg, run_id=run_id, force=force, registry=registry, source=source, task_masks=masks)
     # Once the votes are committed, before the stage reports success (jobs.compaction); the summary's votes
-    # version stays the apply's, which the stages after it read.
+    # version stays the apply's commit's. The stages after it read the latest, compacted one: the same votes.
     compacted = compaction.compact_vote_tables(cfg, io, source.df)
     lfs = applied.lfs
     return Outcome(

@@ -29,10 +29,12 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from jobs import incremental, incremental_masks
 from jobs.delta_io.files import _normalize
+from jobs.delta_io.leftovers import LOCK_DIR, local_root, writer_dead
 from jobs.delta_io.local import LocalDeltaIO
 from jobs.delta_io.logs import open_table
 from jobs.runtime import signals
@@ -104,6 +106,10 @@ def compact_table(io: LocalDeltaIO, path: str, *, min_files: int, full_files: in
     partitions = {tuple(sorted((k, v) for k, v in a.items() if k.startswith("partition."))) for a in actions}
     if not should_compact(small, full_files * max(1, len(partitions)), min_files):
         return None
+    writing = _writes_in_flight(path)
+    if writing:  # its commit would remove files by name that this compaction replaces (jobs.delta_io.local)
+        log.info("compaction: %s skipped: another lakelabel write to it is in flight (%s)", path, writing[0])
+        return None
     from deltalake import WriterProperties
 
     root = _normalize(path)
@@ -120,6 +126,17 @@ def compact_table(io: LocalDeltaIO, path: str, *, min_files: int, full_files: in
     return Compaction(table=root, version_before=before, version=version, live_before=len(actions), small_files=small,
                       files_removed=removed, files_added=added, live_after=len(actions) - removed + added,
                       seconds=time.perf_counter() - started)
+
+
+def _writes_in_flight(path: str) -> list[str]:
+    """The lock files of lakelabel writes to the local table at ``path`` that a live process holds (another run
+    writing its votes). A write that removes files by name and commits after a compaction would miss the rows the
+    compacted files hold (its commit checks for that and is undone: exit 3); not starting one then avoids it."""
+    root = _normalize(path)
+    if not local_root(root):
+        return []
+    folder = Path(root) / LOCK_DIR
+    return [str(lock) for lock in sorted(folder.glob("*.lock")) if not writer_dead(lock) and lock.exists()]
 
 
 def compact_vote_tables(cfg: PipelineConfig, io: Any, source_df: Any) -> list[dict[str, Any]]:
@@ -141,6 +158,8 @@ def compact_vote_tables(cfg: PipelineConfig, io: Any, source_df: Any) -> list[di
                 full_files = incremental_masks.full_apply_files(source_df)
             result = compact_table(io, path, min_files=min_files, full_files=full_files)
         except Exception as err:  # noqa: BLE001 - the labels stand; only later reads are slower
+            if signals.stopped_by_signal(err):
+                raise
             log.warning("compaction: could not compact %s (%s: %s); the run's tables are written and valid. Compact it "
                         "between runs: python -c \"from deltalake import DeltaTable; DeltaTable('%s').optimize."
                         "compact()\", or set tables.compact_min_files: 0 to stop trying", path, type(err).__name__,

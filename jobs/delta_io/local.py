@@ -68,6 +68,9 @@ from jobs.delta_io.schema import (
 # Log under the public module's name, as before the split, so logging config keyed on it still applies.
 log = logging.getLogger("jobs.delta_io")
 
+# Commits that replace data files with others of the same rows (a compaction, a deletion-vector purge).
+_REWRITING_OPERATIONS = frozenset({"OPTIMIZE", "REORG"})
+
 __all__ = ["LocalDeltaIO", "cancel_jobs", "job_group"]
 
 
@@ -571,6 +574,8 @@ class LocalDeltaIO:
             app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
         )
         try:
+            if remove_files:  # before the commit: most races with a compaction end here, nothing committed
+                self._check_not_rewritten(root, dt.version(), (self.table_version(root) or 0) + 1)
             self._commit(root, dt, plan, adds + self._removes(dt, remove_files), props)
         except Exception as err:
             if self._find_commit(root, write_id, previous) is None:
@@ -587,6 +592,12 @@ class LocalDeltaIO:
         if version is None:  # our commit is beyond the history window searched; report the latest
             version = self.table_version(root)
         delete_strays(root, write_id, rel_paths)
+        if remove_files and version is not None and version > previous + 1:
+            try:  # a compaction committed between the check above and this commit
+                self._check_not_rewritten(root, previous, version)
+            except DeltaWriteError as err:
+                self.restore_table(root, version - 1, reason="its removes missed files a concurrent OPTIMIZE rewrote")
+                raise DeltaWriteError(f"{err}; its commit v{version} was undone (restored to v{version - 1})") from None
         num_records = sum(row["num_records"] for row in rows)
         log.info("wrote %s: %d file(s), %d row(s), version %s", root, len(adds), num_records, version)
         return WriteResult(path=root, version=version, num_files=len(adds), num_records=num_records)
@@ -665,6 +676,25 @@ class LocalDeltaIO:
             dt.create_write_transaction(
                 adds, mode=plan.action, schema=plan.delta_schema, partition_by=parts, commit_properties=props
             )
+
+    def _check_not_rewritten(self, root: str, loaded: int, upto: int | None) -> None:
+        """Fail (a transient error: a retry reads the table anew) when a commit after version ``loaded`` and
+        before version ``upto`` (not included) rewrote data files (OPTIMIZE, REORG) of the table a write removes files from by name.
+
+        delta-rs does not see such a commit as a conflict: its removes have ``dataChange`` false, and a remove of
+        a file already removed is accepted. The write's removes would then miss the rows the rewritten files still
+        hold, which would stay beside their replacements (a review reproduced it: a run's compaction committed
+        while another run wrote its votes, and the votes held 22 duplicate rows, exit 0).
+        """
+        if upto is None or upto <= loaded + 1:
+            return
+        between = [c for c in table_history(self._open(root), root, upto - loaded) if loaded < int(c["version"]) < upto]
+        rewrites = sorted(f"{c.get('operation')} v{c['version']}" for c in between
+                          if c.get("operation") in _REWRITING_OPERATIONS)  # fmt: skip
+        if rewrites:
+            raise DeltaWriteError(
+                f"a concurrent transaction rewrote data files of Delta table {root} ({', '.join(rewrites)}) after "
+                f"this write read it at version {loaded}, and the write removes files by name: retry the command")
 
     def _find_commit(self, root: str, write_id: str, previous: int | None, window: int = 1000) -> int | None:
         dt = self._load(root)

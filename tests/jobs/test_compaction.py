@@ -14,7 +14,7 @@ import pytest
 import yaml
 from deltalake import DeltaTable, write_deltalake
 
-from jobs import apply_lfs, cli, compaction, delta_io, incremental_masks, pipeline
+from jobs import apply_lfs, cli, compaction, delta_io, incremental, incremental_masks, pipeline
 from jobs.delta_io.sources import load_source
 from jobs.runtime.config_loading import load_config
 from lf_library.errors import ConfigError
@@ -58,6 +58,8 @@ def runs(spark, tmp_path_factory):
     run("apply", "a1", 30, "--set", OFF)
     run("apply", "a2", 50, "--set", OFF)
     run("run", "r3", 54, "--set", LOW)
+    # r4: one row of the compacted files edited (its votes removed from a compacted file) and six appended
+    rows.loc[rows["id"] == "r010", "text"] = "changed after the compaction!!!"
     run("run", "r4", 60, "--set", LOW)
     out["history"] = DeltaTable(votes).history()
     return out
@@ -86,7 +88,7 @@ def test_a_run_compacts_the_votes_once_they_hold_many_small_files(runs, spark):
 
 def test_the_run_after_a_compaction_stays_incremental_with_the_votes_of_a_full_apply(runs, spark):
     r4 = runs["r4"]
-    assert r4["apply"]["row_changes"]["reapplied"] == 6 and r4["apply"]["applied_rows"] == 6
+    assert r4["apply"]["row_changes"]["reapplied"] == 7 and r4["apply"]["applied_rows"] == 7
     assert r4["tables"]["votes"]["version"] == runs["r3"]["compaction"][0]["version"] + 1
     # The votes the incremental runs kept, partly in compacted files, are those of every LF on every row.
     cfg = runs["cfg"]
@@ -139,3 +141,89 @@ def test_a_failed_compaction_is_a_warning_and_the_native_path_never_compacts(tmp
             f"written and valid. Compact it between runs: python -c \"from deltalake import DeltaTable; "
             f"DeltaTable('{votes}').optimize.compact()\"") in caplog.text
     assert compaction.compact_vote_tables(cfg, delta_io.NativeDeltaIO.__new__(delta_io.NativeDeltaIO), None) == []
+
+
+@pytest.mark.parametrize("after_the_check", [False, True])
+def test_a_compaction_that_commits_while_a_write_removes_files_undoes_the_write(spark, tmp_path, monkeypatch,
+                                                                                after_the_check):
+    """A review: another run's compaction committed after this run's votes write read the table and before its
+    commit, which removes vote files by name; delta-rs accepted both, and the rows of the files the write removed
+    stayed in the compacted file beside their new votes (22 duplicates, exit 0). Now the write fails as a lost race
+    (exit 3, a retry reads the table anew): before its commit, or, when the compaction came after the check that
+    precedes it, with its commit undone."""
+    from jobs.delta_io import DeltaWriteError, LocalDeltaIO
+    from jobs.runtime import faults
+    from tests.jobs.test_delta import frame
+
+    path, io, ddl = str(tmp_path / "votes"), LocalDeltaIO(), "row_id string, vote int"
+    for i in range(3):  # three small files, one row each
+        io.write_table(frame(spark, [(f"r{i}", 0)], ddl), path, mode="append")
+    [victim] = [a["path"] for a in io.snapshot_actions(path) if _row_ids(path, a["path"]) == ["r0"]]
+    before = sorted(DeltaTable(path).to_pyarrow_table().to_pylist(), key=str)
+
+    def compact(*args):  # the other run's compaction, committed now
+        DeltaTable(path).optimize.compact()
+
+    if after_the_check:  # between the check and the commit: in the remove actions' making
+        removes = LocalDeltaIO._removes
+        monkeypatch.setattr(LocalDeltaIO, "_removes", staticmethod(lambda dt, paths: compact() or removes(dt, paths)))
+    with pytest.raises(DeltaWriteError, match="a concurrent transaction rewrote data files") as raised:
+        io.write_table(frame(spark, [("r0", 1)], ddl), path, mode="append", remove_files=[victim],
+                       validate=None if after_the_check else compact)
+    assert faults.transient_reason(raised.value).startswith("the Delta commit conflicted with a concurrent writer")
+    assert sorted(DeltaTable(path).to_pyarrow_table().to_pylist(), key=str) == before  # no row twice, none lost
+    ops = [h["operation"] for h in DeltaTable(path).history()]
+    assert ops[:3] == (["RESTORE", "WRITE", "OPTIMIZE"] if after_the_check else ["OPTIMIZE", "WRITE", "WRITE"]), ops
+
+
+def _row_ids(table: str, file: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(f"{table}/{file}").column("row_id").to_pylist()
+
+
+def test_a_vacuum_after_the_row_hashes_compaction_keeps_the_next_run_incremental(spark, tmp_path, monkeypatch):
+    """A review: the apply record names the row hashes' version of its commit, whose files a compaction replaces;
+    after a VACUUM every later run of a Parquet source exited 2 (the version's files gone) until --force. The
+    hashes are read at the latest version when only data-neutral commits followed the record's."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rows = make_rows(40).astype({"stars": "float64"})
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": str(src), "format": "parquet", "id_column": "id", "gold_column": "gold"},
+        "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]}, "mlflow": {"enabled": False},
+    }))
+    rows.iloc[:30].to_parquet(src / "part-0.parquet", index=False)
+    cfg = load_config(config, overrides=[OFF])
+    pipeline.run(spark, cfg, run_id="x0")
+    rows.iloc[30:].to_parquet(src / "part-1.parquet", index=False)
+    monkeypatch.setattr(incremental_masks, "full_apply_files", lambda df: 1)  # compact at the first chance
+    compacted = pipeline.run(spark, load_config(config, overrides=[LOW]), run_id="x1").summary["compaction"]
+    hashes = incremental.row_hashes_path(cfg)
+    assert hashes in {c["table"] for c in compacted}
+    for table in (cfg.table_path("votes"), hashes):
+        DeltaTable(table).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    changed = rows.iloc[30:].copy()
+    changed.loc[changed["id"] == "r035", "text"] = "I hate it, awful!!!"
+    changed.to_parquet(src / "part-1.parquet", index=False)
+    after = pipeline.run(spark, cfg, run_id="x2").summary
+    assert after["apply"]["applied_rows"] == 1, after["apply"]
+
+
+def test_a_table_another_write_holds_the_lock_of_is_not_compacted(tmp_path):
+    """Another run writing its votes holds its write's lock (jobs.delta_io.leftovers.WriterLock): the compaction
+    waits for a later run rather than commit under that write (whose commit would then fail, exit 3)."""
+    import pyarrow as pa
+
+    from jobs.delta_io.leftovers import WriterLock
+
+    path = str(tmp_path / "votes")
+    for i in range(4):
+        write_deltalake(path, pa.table({"row_id": [f"r{i}"], "vote": [i]}), mode="append")
+    io = delta_io.LocalDeltaIO()
+    with WriterLock(path, "0" * 32):
+        assert compaction.compact_table(io, path, min_files=2, full_files=1) is None
+    done = compaction.compact_table(io, path, min_files=2, full_files=1)
+    assert done is not None and (done.files_removed, done.files_added) == (4, 1)
