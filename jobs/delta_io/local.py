@@ -573,9 +573,12 @@ class LocalDeltaIO:
             custom_metadata={_USER_METADATA: _user_metadata(commit_metadata, write_id, app_id, app_version)},
             app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
         )
+        # A commit that removes files of the snapshot it read: named ones (an incremental votes commit), or all of
+        # them (an overwrite: a full apply, the row hashes).
+        removes = previous is not None and (bool(remove_files) or plan.action != "append")
         try:
-            if remove_files:  # before the commit: most races with a compaction end here, nothing committed
-                self._check_not_rewritten(root, dt.version(), (self.table_version(root) or 0) + 1)
+            if removes:  # before the commit: most races with a compaction end here, nothing committed
+                self._check_not_rewritten(root, previous, (self.table_version(root) or 0) + 1)
             self._commit(root, dt, plan, adds + self._removes(dt, remove_files), props)
         except Exception as err:
             if self._find_commit(root, write_id, previous) is None:
@@ -588,16 +591,12 @@ class LocalDeltaIO:
                     f"{state}: {_summary(err)}"
                 ) from err
             log.warning("commit to %s raised after it was written (%s); keeping it", root, _summary(err))
-        version = self._find_commit(root, write_id, previous)
+        found = version = self._find_commit(root, write_id, previous)
         if version is None:  # our commit is beyond the history window searched; report the latest
             version = self.table_version(root)
         delete_strays(root, write_id, rel_paths)
-        if remove_files and version is not None and version > previous + 1:
-            try:  # a compaction committed between the check above and this commit
-                self._check_not_rewritten(root, previous, version)
-            except DeltaWriteError as err:
-                self.restore_table(root, version - 1, reason="its removes missed files a concurrent OPTIMIZE rewrote")
-                raise DeltaWriteError(f"{err}; its commit v{version} was undone (restored to v{version - 1})") from None
+        if removes and found is not None and found > previous + 1:
+            self._undo_if_rewritten(root, previous, found)
         num_records = sum(row["num_records"] for row in rows)
         log.info("wrote %s: %d file(s), %d row(s), version %s", root, len(adds), num_records, version)
         return WriteResult(path=root, version=version, num_files=len(adds), num_records=num_records)
@@ -648,7 +647,8 @@ class LocalDeltaIO:
         actions = {a["path"]: a for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()}
         missing = [p for p in paths if p not in actions]
         if missing:
-            raise DeltaWriteError(f"cannot remove {missing[0]}: not a data file of the table's version {dt.version()}")
+            raise DeltaWriteError(f"cannot remove {missing[0]}: not a data file of the table's version {dt.version()} "
+                                  f"(a concurrent transaction removed or rewrote it since it was chosen): retry")
         now = int(time.time() * 1000)
         return [
             RemoveAction(
@@ -688,13 +688,33 @@ class LocalDeltaIO:
         """
         if upto is None or upto <= loaded + 1:
             return
-        between = [c for c in table_history(self._open(root), root, upto - loaded) if loaded < int(c["version"]) < upto]
+        dt = self._open(root)  # history(limit) is the newest commits: down to `loaded` whatever came after `upto`
+        between = [c for c in table_history(dt, root, dt.version() - loaded) if loaded < int(c["version"]) < upto]
         rewrites = sorted(f"{c.get('operation')} v{c['version']}" for c in between
                           if c.get("operation") in _REWRITING_OPERATIONS)  # fmt: skip
         if rewrites:
             raise DeltaWriteError(
                 f"a concurrent transaction rewrote data files of Delta table {root} ({', '.join(rewrites)}) after "
                 f"this write read it at version {loaded}, and the write removes files by name: retry the command")
+
+    def _undo_if_rewritten(self, root: str, loaded: int, ours: int) -> None:
+        """After our commit ``ours`` of a write that read version ``loaded`` and removes files: when a compaction
+        committed in between (after the check before the commit), undo ours (a restore to the version before it)
+        and fail as a lost race. When another commit already follows ours, a restore would drop it too: fail
+        without undoing, naming the versions (the run's own failure handling puts its tables back)."""
+        try:
+            self._check_not_rewritten(root, loaded, ours)
+        except DeltaWriteError as err:
+            latest = self.table_version(root)
+            if latest != ours:
+                raise DeltaWriteError(f"{err}; its commit v{ours} stands, followed by v{latest}: restore the table to "
+                                      f"v{ours - 1} if nothing else wrote it since") from err
+            try:
+                self.restore_table(root, ours - 1, reason="its removes missed files a concurrent OPTIMIZE rewrote")
+            except Exception as undo:  # noqa: BLE001 - named in the error below
+                raise DeltaWriteError(f"{err}; undoing its commit v{ours} failed too ({_summary(undo)}): restore the "
+                                      f"table to v{ours - 1}") from err
+            raise DeltaWriteError(f"{err}; its commit v{ours} was undone (restored to v{ours - 1})") from err
 
     def _find_commit(self, root: str, write_id: str, previous: int | None, window: int = 1000) -> int | None:
         dt = self._load(root)

@@ -143,16 +143,16 @@ def test_a_failed_compaction_is_a_warning_and_the_native_path_never_compacts(tmp
     assert compaction.compact_vote_tables(cfg, delta_io.NativeDeltaIO.__new__(delta_io.NativeDeltaIO), None) == []
 
 
-@pytest.mark.parametrize("after_the_check", [False, True])
+@pytest.mark.parametrize("after_the_check, overwrite", [(False, False), (True, False), (False, True)])
 def test_a_compaction_that_commits_while_a_write_removes_files_undoes_the_write(spark, tmp_path, monkeypatch,
-                                                                                after_the_check):
+                                                                                after_the_check, overwrite):
     """A review: another run's compaction committed after this run's votes write read the table and before its
-    commit, which removes vote files by name; delta-rs accepted both, and the rows of the files the write removed
-    stayed in the compacted file beside their new votes (22 duplicates, exit 0). Now the write fails as a lost race
-    (exit 3, a retry reads the table anew): before its commit, or, when the compaction came after the check that
-    precedes it, with its commit undone."""
+    commit, which removes vote files by name (or all of them: a full apply's overwrite); delta-rs accepted both,
+    and the rows of the files the write removed stayed in the compacted file beside their new votes (22
+    duplicates, exit 0). Now the write fails as a lost race (exit 3, a retry reads the table anew): before its
+    commit, or, when the compaction came after the check that precedes it, with its commit undone."""
     from jobs.delta_io import DeltaWriteError, LocalDeltaIO
-    from jobs.runtime import faults
+    from jobs.runtime import exits
     from tests.jobs.test_delta import frame
 
     path, io, ddl = str(tmp_path / "votes"), LocalDeltaIO(), "row_id string, vote int"
@@ -167,10 +167,10 @@ def test_a_compaction_that_commits_while_a_write_removes_files_undoes_the_write(
     if after_the_check:  # between the check and the commit: in the remove actions' making
         removes = LocalDeltaIO._removes
         monkeypatch.setattr(LocalDeltaIO, "_removes", staticmethod(lambda dt, paths: compact() or removes(dt, paths)))
+    how = {"mode": "overwrite"} if overwrite else {"mode": "append", "remove_files": [victim]}
     with pytest.raises(DeltaWriteError, match="a concurrent transaction rewrote data files") as raised:
-        io.write_table(frame(spark, [("r0", 1)], ddl), path, mode="append", remove_files=[victim],
-                       validate=None if after_the_check else compact)
-    assert faults.transient_reason(raised.value).startswith("the Delta commit conflicted with a concurrent writer")
+        io.write_table(frame(spark, [("r0", 1)], ddl), path, validate=None if after_the_check else compact, **how)
+    assert exits._outcome(raised.value, False)[1] == exits.EXIT_TRANSIENT
     assert sorted(DeltaTable(path).to_pyarrow_table().to_pylist(), key=str) == before  # no row twice, none lost
     ops = [h["operation"] for h in DeltaTable(path).history()]
     assert ops[:3] == (["RESTORE", "WRITE", "OPTIMIZE"] if after_the_check else ["OPTIMIZE", "WRITE", "WRITE"]), ops
