@@ -31,7 +31,7 @@ from jobs import delta_io
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import model_version
+from jobs.fit_label_model import model_versions
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
@@ -77,7 +77,7 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
     replaced = None
     if location and Path(location).is_file():
         model = LabelModel.load(location)
-        if version is None or model_version(model) == version:
+        if version is None or version in model_versions(model, location):
             return model, location
         replaced = location  # a later fit of the same run id wrote over it: look for the version elsewhere
     root = cfg.lakehouse_path / "_lakelabel" / "runs"

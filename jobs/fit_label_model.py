@@ -62,7 +62,21 @@ def make_label_model(cfg: PipelineConfig, cardinality: int):
 
 def model_version(model) -> str:
     """Content hash of the fitted parameters: equal parameters, equal version."""
-    blob = json.dumps(model.to_dict(), sort_keys=True, default=_plain).encode()
+    return _content_version(model.to_dict())
+
+
+def model_versions(model, path: str | Path) -> tuple[str, str]:
+    """The versions a model loaded from ``path`` may have been written under: :func:`model_version` of the loaded
+    model, and the hash of the file's content as saved. They differ for a file an older lakelabel wrote: it loads with
+    the label model settings added since at their defaults, which change the loaded model's hash though its parameters
+    are those that wrote the labels (an upgrade drill: verify of a first-release run said the model was replaced)."""
+    from labelmodel._persist import read_model
+
+    return model_version(model), _content_version(read_model(path))
+
+
+def _content_version(saved: dict[str, Any]) -> str:
+    blob = json.dumps(saved, sort_keys=True, default=_plain).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 

@@ -37,7 +37,7 @@ from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import moved_from, written_under
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import MODEL_FILE, model_version
+from jobs.fit_label_model import MODEL_FILE, model_versions
 from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
@@ -75,7 +75,7 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
     candidates.append(folder / MODEL_FILE)
     for path in candidates:
         if path.exists():
-            model, origin = LabelModel.load(str(path)), str(path)
+            model, origin, file = LabelModel.load(str(path)), str(path), path
             break
     else:
         if not where or not where.startswith(("runs:", "models:", "mlflow-artifacts:")):
@@ -85,10 +85,11 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
         found = sorted(local.rglob(MODEL_FILE))
         if not found:
             raise InputDataError(f"the MLflow model {where} holds no {MODEL_FILE}; the run cannot be rebuilt")
-        model, origin = LabelModel.load(str(found[0])), where
-    if model_version(model) != meta.get("label_model_version"):
+        model, origin, file = LabelModel.load(str(found[0])), where, found[0]
+    versions = model_versions(model, file)
+    if meta.get("label_model_version") not in versions:
         raise InputDataError(
-            f"label model {origin} has version {model_version(model)}, but the labels were written by version "
+            f"label model {origin} has version {versions[0]}, but the labels were written by version "
             f"{meta.get('label_model_version')}: the saved model was replaced, so the run cannot be rebuilt"
         )
     return model

@@ -1,0 +1,57 @@
+"""A lakehouse an older lakelabel wrote, read by this one (README "Upgrading"): files in their old formats, built
+directly rather than by installing the older version. No Spark."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from jobs.runtime.config_loading import config_from_dict
+from jobs.runtime.runs import run_dir
+from labelmodel import LabelModel
+
+# The label model settings the first release (f1cd334) did not write into label_model.json: added since, they load
+# at their defaults.
+_ADDED_SINCE_THE_FIRST_RELEASE = ("abstain_evidence", "better_than_chance", "class_balance", "confusion_class_shrink",
+                                  "confusion_prior_accuracy", "confusion_prior_pooling", "confusion_prior_strength",
+                                  "confusion_vote_share", "label_unvoted")
+
+
+def _cfg(tmp_path):
+    return config_from_dict({"lakehouse": str(tmp_path / "lake"),
+                             "source": {"path": str(tmp_path / "src"), "format": "parquet", "id_column": "id"},
+                             "lfs": {"label_space": ["a", "b"], "declared": [
+                                 {"name": "kw", "kind": "keyword", "label": "a", "field": "t", "keywords": ["x"]}]},
+                             "mlflow": {"enabled": False}})
+
+
+def _first_release_model(folder):
+    """label_model.json as the first release saved it, and the version its labels recorded (the hash of that dict)."""
+    from jobs.fit_label_model import _plain
+
+    saved = LabelModel(2).fit(np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1], [1, -1, 1]])).to_dict()
+    for key in _ADDED_SINCE_THE_FIRST_RELEASE:
+        saved["config"].pop(key, None)
+    path = folder / "label_model.json"
+    path.write_text(json.dumps(saved))
+    return path, hashlib.sha256(json.dumps(saved, sort_keys=True, default=_plain).encode()).hexdigest()[:12]
+
+
+def test_verify_and_explain_read_a_label_model_an_older_lakelabel_saved(tmp_path):
+    """verify of a run the first release wrote said `the saved model was replaced, so the run cannot be rebuilt`
+    (exit 2): the file loads with the settings added since at their defaults, so the loaded model's hash was not the
+    one its labels recorded, though nothing replaced it. The file's content as saved is that version."""
+    from jobs.explain import find_model
+    from jobs.fit_label_model import model_version
+    from jobs.verify import _load_model
+
+    cfg = _cfg(tmp_path)
+    folder = run_dir(cfg.lakehouse, "20261124T020100Z-00846d")
+    path, version = _first_release_model(folder)
+    loaded = LabelModel.load(str(path))
+    assert model_version(loaded) != version  # what verify compared, alone
+    model = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
+    assert model.to_dict()["params"] == loaded.to_dict()["params"]
+    assert find_model(cfg, str(path), version)[1] == str(path)
