@@ -170,9 +170,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         else:
             versions.update({r["lf_name"]: r["lf_version"]
                              for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
-    space = list(record.label_space) if record and record.label_space else None
-    space = space or (list(view.task.label_space) if view is not None else None)
-    space = space or _space_from(row, model.cardinality)
+    space = class_names(record, view, applied, row, model.cardinality)
     L = np.array([int(votes[n]["vote"]) if n in votes and votes[n]["vote"] is not None and votes[n]["vote"] >= 0
                   else -1 for n in names])
     e = model.explain(L)
@@ -212,6 +210,16 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         },
     }  # fmt: skip
     return _plain(doc)
+
+
+def class_names(record: Any, view: Any, applied: ApplyResult | None, row: dict[str, Any], k: int) -> list[str]:
+    """The class names of a row's labels: the run record's label space, the task's, else the apply record's of the
+    votes (a run of the first release records none: its explain showed classes as 0, technical, 2, 3)."""
+    for space in (record.label_space if record else None, view.task.label_space if view is not None else None,
+                  applied.label_space if applied is not None else None):
+        if space:
+            return list(space)
+    return _space_from(row, k)
 
 
 def _space_from(row: dict[str, Any], k: int) -> list[str]:

@@ -55,3 +55,19 @@ def test_verify_and_explain_read_a_label_model_an_older_lakelabel_saved(tmp_path
     model = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
     assert model.to_dict()["params"] == loaded.to_dict()["params"]
     assert find_model(cfg, str(path), version)[1] == str(path)
+
+
+def test_explain_names_the_classes_of_a_run_that_recorded_no_label_space():
+    """A run of the first release has no label space in its record: explain showed its classes as `0 technical 2 3`
+    (the row's own label the only name); the apply record of its votes holds the label space."""
+    from types import SimpleNamespace
+
+    from jobs.explain import class_names
+
+    space = ("billing", "technical", "shipping", "account")
+    row = {"label": 1, "label_name": "technical"}
+    record = SimpleNamespace(label_space=())
+    assert class_names(record, None, SimpleNamespace(label_space=space), row, 4) == list(space)
+    assert class_names(record, None, None, row, 4) == ["0", "technical", "2", "3"]
+    assert class_names(SimpleNamespace(label_space=("x", "y")), None, SimpleNamespace(label_space=space), row, 2) == [
+        "x", "y"]
