@@ -31,7 +31,8 @@ def _first_release_model(folder):
     """label_model.json as the first release saved it, and the version its labels recorded (the hash of that dict)."""
     from jobs.fit_label_model import _plain
 
-    saved = LabelModel(2).fit(np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1], [1, -1, 1]])).to_dict()
+    votes = np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1], [1, -1, 1], [0, -1, -1], [0, 0, -1], [1, 1, 1], [-1, 0, 0]])
+    saved = LabelModel(2, method="dawid_skene").fit(votes).to_dict()  # the precision model, the demo's
     for key in _ADDED_SINCE_THE_FIRST_RELEASE:
         saved["config"].pop(key, None)
     path = folder / "label_model.json"
@@ -71,3 +72,32 @@ def test_explain_names_the_classes_of_a_run_that_recorded_no_label_space():
     assert class_names(record, None, None, row, 4) == ["0", "technical", "2", "3"]
     assert class_names(SimpleNamespace(label_space=("x", "y")), None, SimpleNamespace(label_space=space), row, 2) == [
         "x", "y"]
+
+
+def test_verify_rebuilds_a_first_release_run_with_the_scoring_it_had(tmp_path):
+    """The first release scored every row of a precision model against ``log_prior``; since 07f0532 rows with votes
+    are scored against ``train_log_prior``. Its labels rebuilt with today's scoring differed on most rows (verify:
+    `17808 row(s) with another probabilities`, exit 2); the retry scores as it did. A model this lakelabel saved
+    is not rescored."""
+    from jobs.fit_label_model import model_version
+    from jobs.verify import _load_model, _scored_as_before
+    from labelmodel.explain import softmax
+
+    cfg = _cfg(tmp_path)
+    folder = run_dir(cfg.lakehouse, "20261124T020100Z-00846d")
+    path, version = _first_release_model(folder)
+    model = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
+    p = model.params_
+    assert p.kind == "bump" and not np.allclose(p.train_log_prior, p.log_prior)
+    earlier = LabelModel.from_dict(json.loads(_scored_as_before(model, {"label_model_version": version})))
+    L = np.array([[0, 1, -1], [1, -1, -1], [-1, -1, -1]])
+    then = []
+    for row in L:  # log_prior[y] plus the weight of each vote for y
+        logits = p.log_prior.copy()
+        for j, v in enumerate(row):
+            if v >= 0:
+                logits[v] += p.weights[j, v]
+        then.append(softmax(logits))
+    assert np.allclose(earlier.predict_proba(L), then, atol=1e-12)
+    assert not np.allclose(model.predict_proba(L), then)
+    assert _scored_as_before(model, {"label_model_version": model_version(model)}) is None
