@@ -31,7 +31,7 @@ from jobs import delta_io
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import model_versions
+from jobs.fit_label_model import model_versions, scored_as_before
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
@@ -177,6 +177,12 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
     stored = np.asarray(row["probabilities"], dtype=float)
     recomputed = softmax(e.logits) if e.combine == "softmax" else e.probabilities
     difference = float(np.abs(recomputed - stored).max())
+    earlier = scored_as_before(model, row["label_model_version"]) if difference > TOLERANCE else None
+    if earlier is not None:  # labels an older lakelabel scored: its terms, when they add up to them
+        e_then = earlier.explain(L)
+        then = softmax(e_then.logits) if e_then.combine == "softmax" else e_then.probabilities
+        if float(np.abs(then - stored).max()) <= TOLERANCE:
+            model, e, recomputed, difference = earlier, e_then, then, float(np.abs(then - stored).max())
     if difference > TOLERANCE:
         log.warning("explain: the stored probabilities of row %r differ from the model's by %.3g", row_id, difference)
     source_row, source_changed = _source_row(spark, cfg, io, key, row["source_version"], applied)

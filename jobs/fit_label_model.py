@@ -75,6 +75,20 @@ def model_versions(model, path: str | Path) -> tuple[str, str]:
     return model_version(model), _content_version(read_model(path))
 
 
+def scored_as_before(model, version: str | None) -> Any | None:
+    """``model`` as a lakelabel before 07f0532 (2026-12-02) scored with it, for a model file an older lakelabel saved
+    (``version``, the labels' model version, is not the loaded model's hash: see :func:`model_versions`); None when
+    the scoring is this lakelabel's. A precision model scored every row against ``log_prior`` then; since, rows with
+    votes against ``train_log_prior`` (an upgrade drill: a first-release run's labels differed from their rebuild on
+    17,808 of 20,000 rows, and explain's terms did not add up to them)."""
+    params = model.params_
+    if model_version(model) == version or params.kind != "bump" or params.train_log_prior is None:
+        return None
+    saved = model.to_dict()
+    saved["params"]["train_log_prior"] = None
+    return LabelModel.from_dict(saved)
+
+
 def _content_version(saved: dict[str, Any]) -> str:
     blob = json.dumps(saved, sort_keys=True, default=_plain).encode()
     return hashlib.sha256(blob).hexdigest()[:12]

@@ -37,7 +37,7 @@ from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import moved_from, written_under
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import MODEL_FILE, model_version, model_versions
+from jobs.fit_label_model import MODEL_FILE, model_versions, scored_as_before
 from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
@@ -93,21 +93,6 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
             f"{meta.get('label_model_version')}: the saved model was replaced, so the run cannot be rebuilt"
         )
     return model
-
-
-def _scored_as_before(model: Any, meta: dict[str, Any]) -> str | None:
-    """The label model as a lakelabel before 07f0532 scored with it (JSON for ``score_rows``), for a model file an
-    older lakelabel saved (its loaded hash is not the labels' version; :func:`_load_model` matched the file as saved);
-    None when the scoring is this lakelabel's. A precision model scored every row against ``log_prior`` then; since,
-    rows with votes against ``train_log_prior`` (an upgrade drill: verify of a first-release run found 17,808 of
-    20,000 rows with other probabilities, though nothing had changed them)."""
-    params = model.params_
-    if model_version(model) == meta.get("label_model_version") or params.kind != "bump" \
-            or params.train_log_prior is None:
-        return None
-    saved = model.to_dict()
-    saved["params"]["train_log_prior"] = None
-    return json.dumps(saved)
 
 
 def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int], Any]:
@@ -217,11 +202,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     try:
         _check_match(stored, rebuild(json.dumps(model.to_dict())), what, run_id, votes_version, applied.source_version)
     except InputDataError as mismatch:
-        earlier = _scored_as_before(model, labels_meta)
+        earlier = scored_as_before(model, labels_meta.get("label_model_version"))
         if earlier is None:
             raise
         try:
-            _check_match(stored, rebuild(earlier), what, run_id, votes_version, applied.source_version)
+            _check_match(stored, rebuild(json.dumps(earlier.to_dict())), what, run_id, votes_version,
+                         applied.source_version)
         except InputDataError:
             raise mismatch from None
         log.info("verify: run %s's label model was saved by a lakelabel before 07f0532 (2026-12-02), which scored "

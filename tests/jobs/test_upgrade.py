@@ -74,13 +74,13 @@ def test_explain_names_the_classes_of_a_run_that_recorded_no_label_space():
         "x", "y"]
 
 
-def test_verify_rebuilds_a_first_release_run_with_the_scoring_it_had(tmp_path):
+def test_verify_and_explain_score_a_first_release_run_as_it_was_scored(tmp_path):
     """The first release scored every row of a precision model against ``log_prior``; since 07f0532 rows with votes
     are scored against ``train_log_prior``. Its labels rebuilt with today's scoring differed on most rows (verify:
-    `17808 row(s) with another probabilities`, exit 2); the retry scores as it did. A model this lakelabel saved
-    is not rescored."""
-    from jobs.fit_label_model import model_version
-    from jobs.verify import _load_model, _scored_as_before
+    `17808 row(s) with another probabilities`, exit 2) and explain's terms did not add up to them; both score as it
+    did. A model this lakelabel saved is not rescored."""
+    from jobs.fit_label_model import model_version, scored_as_before
+    from jobs.verify import _load_model
     from labelmodel.explain import softmax
 
     cfg = _cfg(tmp_path)
@@ -89,7 +89,7 @@ def test_verify_rebuilds_a_first_release_run_with_the_scoring_it_had(tmp_path):
     model = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
     p = model.params_
     assert p.kind == "bump" and not np.allclose(p.train_log_prior, p.log_prior)
-    earlier = LabelModel.from_dict(json.loads(_scored_as_before(model, {"label_model_version": version})))
+    earlier = scored_as_before(model, version)
     L = np.array([[0, 1, -1], [1, -1, -1], [-1, -1, -1]])
     then = []
     for row in L:  # log_prior[y] plus the weight of each vote for y
@@ -100,4 +100,6 @@ def test_verify_rebuilds_a_first_release_run_with_the_scoring_it_had(tmp_path):
         then.append(softmax(logits))
     assert np.allclose(earlier.predict_proba(L), then, atol=1e-12)
     assert not np.allclose(model.predict_proba(L), then)
-    assert _scored_as_before(model, {"label_model_version": model_version(model)}) is None
+    terms = earlier.explain(L[0])
+    assert np.allclose(softmax(terms.logits), then[0], atol=1e-12)
+    assert scored_as_before(model, model_version(model)) is None
