@@ -177,7 +177,7 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
     stored = np.asarray(row["probabilities"], dtype=float)
     recomputed = softmax(e.logits) if e.combine == "softmax" else e.probabilities
     difference = float(np.abs(recomputed - stored).max())
-    earlier = scored_as_before(model, row["label_model_version"]) if difference > TOLERANCE else None
+    earlier = scored_as_before(model, row["label_model_version"], model_file) if difference > TOLERANCE else None
     if earlier is not None:  # labels an older lakelabel scored: its terms, when they add up to them
         e_then = earlier.explain(L)
         then = softmax(e_then.logits) if e_then.combine == "softmax" else e_then.probabilities

@@ -75,17 +75,22 @@ def model_versions(model, path: str | Path) -> tuple[str, str]:
     return model_version(model), _content_version(read_model(path))
 
 
-def scored_as_before(model, version: str | None) -> Any | None:
-    """``model`` as a lakelabel before 07f0532 (2026-12-02) scored with it, for a model file an older lakelabel saved
-    (``version``, the labels' model version, is not the loaded model's hash: see :func:`model_versions`); None when
-    the scoring is this lakelabel's. A precision model scored every row against ``log_prior`` then; since, rows with
-    votes against ``train_log_prior`` (an upgrade drill: a first-release run's labels differed from their rebuild on
-    17,808 of 20,000 rows, and explain's terms did not add up to them)."""
+def scored_as_before(model, version: str | None, path: str | Path) -> Any | None:
+    """``model`` (loaded from ``path``) as a lakelabel before 2026-12-02 scored with it, for a model file saved by one
+    (its settings lack ``label_unvoted``, and ``version``, the labels' model version, is not the loaded model's hash:
+    see :func:`model_versions`); None otherwise. A precision model scored every row against ``log_prior`` then (since
+    07f0532, rows with votes against ``train_log_prior``), and rows no LF voted on got the prior's class (since
+    4796ea5, -1 unless ``label_unvoted``). An upgrade drill: a first-release run's labels differed from their rebuild on
+    every row (2,192 labels, 17,808 probabilities of 20,000), and explain's terms did not add up to them."""
+    from labelmodel._persist import read_model
+
     params = model.params_
-    if model_version(model) == version or params.kind != "bump" or params.train_log_prior is None:
+    if model_version(model) == version or "label_unvoted" in read_model(path).get("config", {}):
         return None
     saved = model.to_dict()
-    saved["params"]["train_log_prior"] = None
+    saved["config"]["label_unvoted"] = True
+    if params.kind == "bump":
+        saved["params"]["train_log_prior"] = None
     return LabelModel.from_dict(saved)
 
 

@@ -66,8 +66,9 @@ def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]
     )
 
 
-def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
-    """The label model the labels name, from the run folder or MLflow; checked against their model version."""
+def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> tuple[Any, Path]:
+    """The label model the labels name and its file, from the run folder or MLflow; checked against their model
+    version."""
     from labelmodel import LabelModel
 
     where = str(meta.get("label_model") or "")
@@ -92,7 +93,7 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
             f"label model {origin} has version {versions[0]}, but the labels were written by version "
             f"{meta.get('label_model_version')}: the saved model was replaced, so the run cannot be rebuilt"
         )
-    return model
+    return model, file
 
 
 def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int], Any]:
@@ -182,7 +183,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     votes_path, votes_version = cfg.table_path("votes"), labels_meta.get("votes_version")
     applied = _votes_then(io, cfg, votes_version, f"labels table {labels_path} v{labels_version}", run_id)
     source = _source_then(spark, cfg, io, applied, run_id)
-    model = _load_model(cfg, labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
+    model, model_file = _load_model(cfg, labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
     lineage = {key: labels_meta.get(key) for key in ("run_id", "label_model", "label_model_version", "source_table",
                                                       "source_version", "votes_version")}
     def rebuild(model_json: str) -> DataFrame:
@@ -202,7 +203,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     try:
         _check_match(stored, rebuild(json.dumps(model.to_dict())), what, run_id, votes_version, applied.source_version)
     except InputDataError as mismatch:
-        earlier = scored_as_before(model, labels_meta.get("label_model_version"))
+        earlier = scored_as_before(model, labels_meta.get("label_model_version"), model_file)
         if earlier is None:
             raise
         try:
@@ -210,8 +211,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
                          applied.source_version)
         except InputDataError:
             raise mismatch from None
-        log.info("verify: run %s's label model was saved by a lakelabel before 07f0532 (2026-12-02), which scored "
-                 "every row against the predicted class prior; its labels were rebuilt that way", run_id)
+        log.info("verify: run %s's label model was saved by a lakelabel before 2026-12-02, which scored with it as "
+                 "then (every row against the predicted class prior, unvoted rows labeled); its labels were rebuilt "
+                 "that way", run_id)
     tables = {"source": {"path": source.info.path, "version": source.info.version},
               "votes": {"path": votes_path, "version": int(votes_version)},
               "labels": {"path": labels_path, "version": labels_version}}  # fmt: skip
@@ -259,7 +261,7 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
     what = f"labels of task {view.name!r} in {labels_path} v{labels_version}"
     applied = _votes_then(io, cfg, meta.get("votes_version"), what, run_id)
     source = _source_then(spark, cfg, io, applied, run_id)
-    model = _load_model(cfg, mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
+    model, _ = _load_model(cfg, mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
     lf_names = [name for name, _ in mine["lfs"]]
     ids = source.df.select(F.col(source.id_column).alias("row_id"), F.lit(-1).alias("gold"))
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)

@@ -32,7 +32,8 @@ def _first_release_model(folder):
     from jobs.fit_label_model import _plain
 
     votes = np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1], [1, -1, 1], [0, -1, -1], [0, 0, -1], [1, 1, 1], [-1, 0, 0]])
-    saved = LabelModel(2, method="dawid_skene").fit(votes).to_dict()  # the precision model, the demo's
+    # the precision model with the first release's class_balance_trust
+    saved = LabelModel(2, method="dawid_skene", class_balance_trust=0.5).fit(votes).to_dict()
     for key in _ADDED_SINCE_THE_FIRST_RELEASE:
         saved["config"].pop(key, None)
     path = folder / "label_model.json"
@@ -53,7 +54,7 @@ def test_verify_and_explain_read_a_label_model_an_older_lakelabel_saved(tmp_path
     path, version = _first_release_model(folder)
     loaded = LabelModel.load(str(path))
     assert model_version(loaded) != version  # what verify compared, alone
-    model = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
+    model, _ = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
     assert model.to_dict()["params"] == loaded.to_dict()["params"]
     assert find_model(cfg, str(path), version)[1] == str(path)
 
@@ -75,10 +76,11 @@ def test_explain_names_the_classes_of_a_run_that_recorded_no_label_space():
 
 
 def test_verify_and_explain_score_a_first_release_run_as_it_was_scored(tmp_path):
-    """The first release scored every row of a precision model against ``log_prior``; since 07f0532 rows with votes
-    are scored against ``train_log_prior``. Its labels rebuilt with today's scoring differed on most rows (verify:
-    `17808 row(s) with another probabilities`, exit 2) and explain's terms did not add up to them; both score as it
-    did. A model this lakelabel saved is not rescored."""
+    """The first release scored every row of a precision model against ``log_prior`` (since 07f0532 rows with votes
+    against ``train_log_prior``) and labeled rows without votes (since 4796ea5 -1 unless ``label_unvoted``). Its labels
+    rebuilt with today's scoring differed on every row (verify: `2192 row(s) with another label, 17808 row(s) with
+    another probabilities`, exit 2) and explain's terms did not add up to them; both score as it did. A model this
+    lakelabel saved is not rescored."""
     from jobs.fit_label_model import model_version, scored_as_before
     from jobs.verify import _load_model
     from labelmodel.explain import softmax
@@ -86,10 +88,10 @@ def test_verify_and_explain_score_a_first_release_run_as_it_was_scored(tmp_path)
     cfg = _cfg(tmp_path)
     folder = run_dir(cfg.lakehouse, "20261124T020100Z-00846d")
     path, version = _first_release_model(folder)
-    model = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
+    model, _ = _load_model(cfg, {"label_model": str(path), "label_model_version": version}, folder)
     p = model.params_
     assert p.kind == "bump" and not np.allclose(p.train_log_prior, p.log_prior)
-    earlier = scored_as_before(model, version)
+    earlier = scored_as_before(model, version, path)
     L = np.array([[0, 1, -1], [1, -1, -1], [-1, -1, -1]])
     then = []
     for row in L:  # log_prior[y] plus the weight of each vote for y
@@ -102,4 +104,7 @@ def test_verify_and_explain_score_a_first_release_run_as_it_was_scored(tmp_path)
     assert not np.allclose(model.predict_proba(L), then)
     terms = earlier.explain(L[0])
     assert np.allclose(softmax(terms.logits), then[0], atol=1e-12)
-    assert scored_as_before(model, model_version(model)) is None
+    assert earlier.predict(L[2:])[0] >= 0 and model.predict(L[2:])[0] == -1  # no vote: labeled then, -1 now
+    assert scored_as_before(model, model_version(model), path) is None
+    model.save(str(folder / "saved_now.json"))  # a file with this lakelabel's settings is not rescored
+    assert scored_as_before(model, version, folder / "saved_now.json") is None
