@@ -31,7 +31,7 @@ from jobs import delta_io
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import model_version
+from jobs.fit_label_model import model_versions, scored_as_before
 from jobs.runtime import command
 from jobs.runtime.config import PipelineConfig
 from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
@@ -77,7 +77,7 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
     replaced = None
     if location and Path(location).is_file():
         model = LabelModel.load(location)
-        if version is None or model_version(model) == version:
+        if version is None or version in model_versions(model, location):
             return model, location
         replaced = location  # a later fit of the same run id wrote over it: look for the version elsewhere
     root = cfg.lakehouse_path / "_lakelabel" / "runs"
@@ -170,15 +170,19 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         else:
             versions.update({r["lf_name"]: r["lf_version"]
                              for r in votes_df.select("lf_name", "lf_version").distinct().collect()})
-    space = list(record.label_space) if record and record.label_space else None
-    space = space or (list(view.task.label_space) if view is not None else None)
-    space = space or _space_from(row, model.cardinality)
+    space = class_names(record, view, applied, row, model.cardinality)
     L = np.array([int(votes[n]["vote"]) if n in votes and votes[n]["vote"] is not None and votes[n]["vote"] >= 0
                   else -1 for n in names])
     e = model.explain(L)
     stored = np.asarray(row["probabilities"], dtype=float)
     recomputed = softmax(e.logits) if e.combine == "softmax" else e.probabilities
     difference = float(np.abs(recomputed - stored).max())
+    earlier = scored_as_before(model, row["label_model_version"], model_file) if difference > TOLERANCE else None
+    if earlier is not None:  # labels an older lakelabel scored: its terms, when they add up to them
+        e_then = earlier.explain(L)
+        then = softmax(e_then.logits) if e_then.combine == "softmax" else e_then.probabilities
+        if float(np.abs(then - stored).max()) <= TOLERANCE:
+            model, e, recomputed, difference = earlier, e_then, then, float(np.abs(then - stored).max())
     if difference > TOLERANCE:
         log.warning("explain: the stored probabilities of row %r differ from the model's by %.3g", row_id, difference)
     source_row, source_changed = _source_row(spark, cfg, io, key, row["source_version"], applied)
@@ -212,6 +216,16 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         },
     }  # fmt: skip
     return _plain(doc)
+
+
+def class_names(record: Any, view: Any, applied: ApplyResult | None, row: dict[str, Any], k: int) -> list[str]:
+    """The class names of a row's labels: the run record's label space, the task's, else the apply record's of the
+    votes (a run of the first release records none: its explain showed classes as 0, technical, 2, 3)."""
+    for space in (record.label_space if record else None, view.task.label_space if view is not None else None,
+                  applied.label_space if applied is not None else None):
+        if space:
+            return list(space)
+    return _space_from(row, k)
 
 
 def _space_from(row: dict[str, Any], k: int) -> list[str]:

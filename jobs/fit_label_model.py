@@ -62,7 +62,40 @@ def make_label_model(cfg: PipelineConfig, cardinality: int):
 
 def model_version(model) -> str:
     """Content hash of the fitted parameters: equal parameters, equal version."""
-    blob = json.dumps(model.to_dict(), sort_keys=True, default=_plain).encode()
+    return _content_version(model.to_dict())
+
+
+def model_versions(model, path: str | Path) -> tuple[str, str]:
+    """The versions a model loaded from ``path`` may have been written under: :func:`model_version` of the loaded
+    model, and the hash of the file's content as saved. They differ for a file an older lakelabel wrote: it loads with
+    the label model settings added since at their defaults, which change the loaded model's hash though its parameters
+    are those that wrote the labels (an upgrade drill: verify of a first-release run said the model was replaced)."""
+    from labelmodel._persist import read_model
+
+    return model_version(model), _content_version(read_model(path))
+
+
+def scored_as_before(model, version: str | None, path: str | Path) -> Any | None:
+    """``model`` (loaded from ``path``) as a lakelabel before 2026-12-02 scored with it, for a model file saved by one
+    (its settings lack ``label_unvoted``, and ``version``, the labels' model version, is not the loaded model's hash:
+    see :func:`model_versions`); None otherwise. A precision model scored every row against ``log_prior`` then (since
+    07f0532, rows with votes against ``train_log_prior``), and rows no LF voted on got the prior's class (since
+    4796ea5, -1 unless ``label_unvoted``). An upgrade drill: a first-release run's labels differed from their rebuild on
+    every row (2,192 labels, 17,808 probabilities of 20,000), and explain's terms did not add up to them."""
+    from labelmodel._persist import read_model
+
+    params = model.params_
+    if model_version(model) == version or "label_unvoted" in read_model(path).get("config", {}):
+        return None
+    saved = model.to_dict()
+    saved["config"]["label_unvoted"] = True
+    if params.kind == "bump":
+        saved["params"]["train_log_prior"] = None
+    return LabelModel.from_dict(saved)
+
+
+def _content_version(saved: dict[str, Any]) -> str:
+    blob = json.dumps(saved, sort_keys=True, default=_plain).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 

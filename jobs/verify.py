@@ -37,7 +37,7 @@ from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import moved_from, written_under
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import MODEL_FILE, model_version
+from jobs.fit_label_model import MODEL_FILE, model_versions, scored_as_before
 from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
@@ -66,8 +66,9 @@ def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]
     )
 
 
-def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
-    """The label model the labels name, from the run folder or MLflow; checked against their model version."""
+def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> tuple[Any, Path]:
+    """The label model the labels name and its file, from the run folder or MLflow; checked against their model
+    version."""
     from labelmodel import LabelModel
 
     where = str(meta.get("label_model") or "")
@@ -75,7 +76,7 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
     candidates.append(folder / MODEL_FILE)
     for path in candidates:
         if path.exists():
-            model, origin = LabelModel.load(str(path)), str(path)
+            model, origin, file = LabelModel.load(str(path)), str(path), path
             break
     else:
         if not where or not where.startswith(("runs:", "models:", "mlflow-artifacts:")):
@@ -85,13 +86,14 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> Any:
         found = sorted(local.rglob(MODEL_FILE))
         if not found:
             raise InputDataError(f"the MLflow model {where} holds no {MODEL_FILE}; the run cannot be rebuilt")
-        model, origin = LabelModel.load(str(found[0])), where
-    if model_version(model) != meta.get("label_model_version"):
+        model, origin, file = LabelModel.load(str(found[0])), where, found[0]
+    versions = model_versions(model, file)
+    if meta.get("label_model_version") not in versions:
         raise InputDataError(
-            f"label model {origin} has version {model_version(model)}, but the labels were written by version "
+            f"label model {origin} has version {versions[0]}, but the labels were written by version "
             f"{meta.get('label_model_version')}: the saved model was replaced, so the run cannot be rebuilt"
         )
-    return model
+    return model, file
 
 
 def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int], Any]:
@@ -181,22 +183,37 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None) -> dict
     votes_path, votes_version = cfg.table_path("votes"), labels_meta.get("votes_version")
     applied = _votes_then(io, cfg, votes_version, f"labels table {labels_path} v{labels_version}", run_id)
     source = _source_then(spark, cfg, io, applied, run_id)
-    model = _load_model(cfg, labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
+    model, model_file = _load_model(cfg, labels_meta, run_dir(cfg.lakehouse, run_id, create=False))
     lineage = {key: labels_meta.get(key) for key in ("run_id", "label_model", "label_model_version", "source_table",
                                                       "source_version", "votes_version")}
-    rebuilt = score_rows(
-        row_patterns(spark, applied, source, io),
-        model_json=json.dumps(model.to_dict()),
-        lf_names=applied.lf_names,
-        lf_versions=applied.lf_versions,
-        label_space=applied.label_space,
-        tie_break_policy=labels_meta["tie_break_policy"],
-        lineage=lineage,
-        row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
-    )
+    def rebuild(model_json: str) -> DataFrame:
+        return score_rows(
+            row_patterns(spark, applied, source, io),
+            model_json=model_json,
+            lf_names=applied.lf_names,
+            lf_versions=applied.lf_versions,
+            label_space=applied.label_space,
+            tie_break_policy=labels_meta["tie_break_policy"],
+            lineage=lineage,
+            row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
+        )
+
     stored = io.read_table(spark, labels_path, version=labels_version)
-    _check_match(stored, rebuilt, f"labels table {labels_path} v{labels_version}", run_id, votes_version,
-                 applied.source_version)
+    what = f"labels table {labels_path} v{labels_version}"
+    try:
+        _check_match(stored, rebuild(json.dumps(model.to_dict())), what, run_id, votes_version, applied.source_version)
+    except InputDataError as mismatch:
+        earlier = scored_as_before(model, labels_meta.get("label_model_version"), model_file)
+        if earlier is None:
+            raise
+        try:
+            _check_match(stored, rebuild(json.dumps(earlier.to_dict())), what, run_id, votes_version,
+                         applied.source_version)
+        except InputDataError:
+            raise mismatch from None
+        log.info("verify: run %s's label model was saved by a lakelabel before 2026-12-02, which scored with it as "
+                 "then (every row against the predicted class prior, unvoted rows labeled); its labels were rebuilt "
+                 "that way", run_id)
     tables = {"source": {"path": source.info.path, "version": source.info.version},
               "votes": {"path": votes_path, "version": int(votes_version)},
               "labels": {"path": labels_path, "version": labels_version}}  # fmt: skip
@@ -244,7 +261,7 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
     what = f"labels of task {view.name!r} in {labels_path} v{labels_version}"
     applied = _votes_then(io, cfg, meta.get("votes_version"), what, run_id)
     source = _source_then(spark, cfg, io, applied, run_id)
-    model = _load_model(cfg, mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
+    model, _ = _load_model(cfg, mine, run_dir(cfg.lakehouse, task_fit_run(run_id, view), create=False))
     lf_names = [name for name, _ in mine["lfs"]]
     ids = source.df.select(F.col(source.id_column).alias("row_id"), F.lit(-1).alias("gold"))
     votes = io.read_table(spark, applied.votes_table, version=applied.votes_version)
