@@ -43,6 +43,7 @@ from jobs.delta_io.files import (
 from jobs.delta_io.logs import check_path_opens, open_table, table_history
 from jobs.delta_io.leftovers import WriterLock, delete_strays, local_root, sweep
 from jobs.delta_io.history import (
+    _DATA_NEUTRAL_OPERATIONS,
     _USER_METADATA,
     _WRITE_ID_KEY,
     WriteMode,
@@ -574,11 +575,11 @@ class LocalDeltaIO:
             app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
         )
         # A commit that removes files of the snapshot it read: named ones (an incremental votes commit), or all of
-        # them (an overwrite: a full apply, the row hashes).
-        removes = previous is not None and (bool(remove_files) or plan.action != "append")
+        # them (an overwrite: a full apply, the row hashes). A "replace" reads the latest snapshot as it commits.
+        removes = bool(remove_files) or plan.action == "overwrite"
         try:
-            if removes:  # before the commit: most races with a compaction end here, nothing committed
-                self._check_not_rewritten(root, previous, (self.table_version(root) or 0) + 1)
+            if previous is not None:  # before the commit: most lost races end here, nothing committed
+                self._check_no_commit_between(root, previous, (self.table_version(root) or 0) + 1, removes=removes)
             self._commit(root, dt, plan, adds + self._removes(dt, remove_files), props)
         except Exception as err:
             if self._find_commit(root, write_id, previous) is None:
@@ -595,8 +596,8 @@ class LocalDeltaIO:
         if version is None:  # our commit is beyond the history window searched; report the latest
             version = self.table_version(root)
         delete_strays(root, write_id, rel_paths)
-        if removes and found is not None and found > previous + 1:
-            self._undo_if_rewritten(root, previous, found)
+        if previous is not None and found is not None and found > previous + 1:
+            self._undo_if_raced(root, previous, found, removes=removes)
         num_records = sum(row["num_records"] for row in rows)
         log.info("wrote %s: %d file(s), %d row(s), version %s", root, len(adds), num_records, version)
         return WriteResult(path=root, version=version, num_files=len(adds), num_records=num_records)
@@ -677,40 +678,45 @@ class LocalDeltaIO:
                 adds, mode=plan.action, schema=plan.delta_schema, partition_by=parts, commit_properties=props
             )
 
-    def _check_not_rewritten(self, root: str, loaded: int, upto: int | None) -> None:
-        """Fail (a transient error: a retry reads the table anew) when a commit after version ``loaded`` and
-        before version ``upto`` (not included) rewrote data files (OPTIMIZE, REORG) of the table a write removes files from by name.
+    def _check_no_commit_between(self, root: str, loaded: int, upto: int | None, *, removes: bool) -> None:
+        """Fail (a transient error: a retry reads the table anew) when another writer committed to the table after
+        version ``loaded`` (which this write read and planned from) and before version ``upto`` (not included): a
+        commit that changed data, or, when this write removes files (``removes``: by name, or all of them in an
+        overwrite), one that rewrote data files (OPTIMIZE, REORG).
 
-        delta-rs does not see such a commit as a conflict: its removes have ``dataChange`` false, and a remove of
-        a file already removed is accepted. The write's removes would then miss the rows the rewritten files still
-        hold, which would stay beside their replacements (a review reproduced it: a run's compaction committed
-        while another run wrote its votes, and the votes held 22 duplicate rows, exit 0).
+        delta-rs lets both through. A remove of a file an OPTIMIZE already replaced is accepted (the OPTIMIZE's
+        removes have ``dataChange`` false), and the rows the rewritten file holds stay beside their replacements (a
+        review: a run's compaction committed while another run wrote its votes, which then held 22 duplicate rows,
+        exit 0); and an append or overwrite planned from the older snapshot is accepted over another writer's
+        append (a review: two overlapping runs each committed the new rows' votes, every new row voted twice). A
+        retry plans from the table as it is then.
         """
         if upto is None or upto <= loaded + 1:
             return
         dt = self._open(root)  # history(limit) is the newest commits: down to `loaded` whatever came after `upto`
         between = [c for c in table_history(dt, root, dt.version() - loaded) if loaded < int(c["version"]) < upto]
-        rewrites = sorted(f"{c.get('operation')} v{c['version']}" for c in between
-                          if c.get("operation") in _REWRITING_OPERATIONS)  # fmt: skip
-        if rewrites:
+        found = sorted(f"{c.get('operation')} v{c['version']}" for c in between
+                       if c.get("operation") not in _DATA_NEUTRAL_OPERATIONS
+                       or (removes and c.get("operation") in _REWRITING_OPERATIONS))  # fmt: skip
+        if found:
             raise DeltaWriteError(
-                f"a concurrent transaction rewrote data files of Delta table {root} ({', '.join(rewrites)}) after "
-                f"this write read it at version {loaded}, and the write removes files by name: retry the command")
+                f"a concurrent transaction committed to Delta table {root} ({', '.join(found)}) after this write read "
+                f"it at version {loaded}, which its commit was planned from: retry the command")
 
-    def _undo_if_rewritten(self, root: str, loaded: int, ours: int) -> None:
-        """After our commit ``ours`` of a write that read version ``loaded`` and removes files: when a compaction
-        committed in between (after the check before the commit), undo ours (a restore to the version before it)
-        and fail as a lost race. When another commit already follows ours, a restore would drop it too: fail
-        without undoing, naming the versions (the run's own failure handling puts its tables back)."""
+    def _undo_if_raced(self, root: str, loaded: int, ours: int, *, removes: bool) -> None:
+        """After our commit ``ours`` of a write that read version ``loaded``: when another writer committed in
+        between (after the check before our commit: :meth:`_check_no_commit_between`), undo ours (a restore to
+        the version before it) and fail as a lost race. When another commit already follows ours, a restore would
+        drop it too: fail without undoing, naming the versions (the table then needs a restore by hand)."""
         try:
-            self._check_not_rewritten(root, loaded, ours)
+            self._check_no_commit_between(root, loaded, ours, removes=removes)
         except DeltaWriteError as err:
             latest = self.table_version(root)
             if latest != ours:
                 raise DeltaWriteError(f"{err}; its commit v{ours} stands, followed by v{latest}: restore the table to "
                                       f"v{ours - 1} if nothing else wrote it since") from err
             try:
-                self.restore_table(root, ours - 1, reason="its removes missed files a concurrent OPTIMIZE rewrote")
+                self.restore_table(root, ours - 1, reason="another writer committed under it")
             except Exception as undo:  # noqa: BLE001 - named in the error below
                 raise DeltaWriteError(f"{err}; undoing its commit v{ours} failed too ({_summary(undo)}): restore the "
                                       f"table to v{ours - 1}") from err

@@ -168,12 +168,33 @@ def test_a_compaction_that_commits_while_a_write_removes_files_undoes_the_write(
         removes = LocalDeltaIO._removes
         monkeypatch.setattr(LocalDeltaIO, "_removes", staticmethod(lambda dt, paths: compact() or removes(dt, paths)))
     how = {"mode": "overwrite"} if overwrite else {"mode": "append", "remove_files": [victim]}
-    with pytest.raises(DeltaWriteError, match="a concurrent transaction rewrote data files") as raised:
+    with pytest.raises(DeltaWriteError, match="a concurrent transaction committed to Delta table") as raised:
         io.write_table(frame(spark, [("r0", 1)], ddl), path, validate=None if after_the_check else compact, **how)
     assert exits._outcome(raised.value, False)[1] == exits.EXIT_TRANSIENT
     assert sorted(DeltaTable(path).to_pyarrow_table().to_pylist(), key=str) == before  # no row twice, none lost
     ops = [h["operation"] for h in DeltaTable(path).history()]
     assert ops[:3] == (["RESTORE", "WRITE", "OPTIMIZE"] if after_the_check else ["OPTIMIZE", "WRITE", "WRITE"]), ops
+
+
+def test_an_append_planned_before_another_writers_append_fails_as_a_lost_race(spark, tmp_path):
+    """A review: two overlapping runs each committed the votes of the source's new rows (an append, no file
+    removed), which delta-rs accepts, so every new row had its votes twice, exit 0. The later commit now fails as a
+    lost race (exit 3) and commits nothing; the other writer's rows stay."""
+    from jobs.delta_io import DeltaWriteError, LocalDeltaIO
+    from jobs.runtime import exits
+    from tests.jobs.test_delta import frame
+
+    path, io, ddl = str(tmp_path / "votes"), LocalDeltaIO(), "row_id string, vote int"
+    io.write_table(frame(spark, [("r0", 0)], ddl), path, mode="append")
+
+    def other_run(*args):  # the other run's votes of the same new row, committed now
+        write_deltalake(path, DeltaTable(path).to_pyarrow_table().slice(0, 0).from_pylist(
+            [{"row_id": "r1", "vote": 1}], schema=DeltaTable(path).to_pyarrow_table().schema), mode="append")
+
+    with pytest.raises(DeltaWriteError, match=r"a concurrent transaction committed to Delta table .* \(WRITE v1\)") as raised:
+        io.write_table(frame(spark, [("r1", 1)], ddl), path, mode="append", validate=other_run)
+    assert exits._outcome(raised.value, False)[1] == exits.EXIT_TRANSIENT
+    assert sorted(r["row_id"] for r in DeltaTable(path).to_pyarrow_table().to_pylist()) == ["r0", "r1"]
 
 
 def _row_ids(table: str, file: str) -> list[str]:
