@@ -195,6 +195,12 @@ def test_an_append_planned_before_another_writers_append_fails_as_a_lost_race(sp
         io.write_table(frame(spark, [("r1", 1)], ddl), path, mode="append", validate=other_run)
     assert exits._outcome(raised.value, False)[1] == exits.EXIT_TRANSIENT
     assert sorted(r["row_id"] for r in DeltaTable(path).to_pyarrow_table().to_pylist()) == ["r0", "r1"]
+    # An exactly-once append (a gold import: its own rows, app_id) is not checked: a restore would keep its app
+    # transaction, and the retry of an undone import would be skipped as done (a review).
+    done = io.write_table(frame(spark, [("r2", 2)], ddl), path, mode="append", app_id="gold/a", app_version=1,
+                          validate=other_run)
+    assert not done.skipped and DeltaTable(path).transaction_version("gold/a") == 1
+    assert sorted(r["row_id"] for r in DeltaTable(path).to_pyarrow_table().to_pylist()) == ["r0", "r1", "r1", "r2"]
 
 
 def _row_ids(table: str, file: str) -> list[str]:
