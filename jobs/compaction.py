@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from jobs import incremental, incremental_masks
 from jobs.delta_io.files import _normalize
 from jobs.delta_io.leftovers import LOCK_DIR, local_root, writer_dead
@@ -42,7 +44,8 @@ from jobs.runtime.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Compaction", "TARGET_BYTES", "should_compact", "compact_table", "compact_vote_tables", "compaction_line"]
+__all__ = ["Compaction", "TARGET_BYTES", "should_compact", "compact_table", "compact_vote_tables", "compact_into",
+           "compaction_line"]
 
 # A file is small below this size, and compaction merges small files into files of up to this size; larger files
 # are never rewritten (delta-rs leaves files above its target size out). A full apply's files below it (the 1M-row
@@ -101,7 +104,9 @@ def compact_table(io: LocalDeltaIO, path: str, *, min_files: int, full_files: in
     if not io.table_exists(path):
         return None
     started = time.perf_counter()
-    actions = io.snapshot_actions(path)
+    root = _normalize(path)
+    dt = open_table(root, storage_options=io.storage_options)  # one snapshot: the files counted are those compacted
+    actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
     small = sum(1 for a in actions if (a.get("size_bytes") or 0) < TARGET_BYTES)
     partitions = {tuple(sorted((k, v) for k, v in a.items() if k.startswith("partition."))) for a in actions}
     if not should_compact(small, full_files * max(1, len(partitions)), min_files):
@@ -112,8 +117,6 @@ def compact_table(io: LocalDeltaIO, path: str, *, min_files: int, full_files: in
         return None
     from deltalake import WriterProperties
 
-    root = _normalize(path)
-    dt = open_table(root, storage_options=io.storage_options)
     before = dt.version()
     # One commit at the end (min_commit_interval unset): the table moves from `before` to the compacted version
     # in one step or not at all. The files keep the codec the writer uses.
@@ -176,6 +179,16 @@ def compact_vote_tables(cfg: PipelineConfig, io: Any, source_df: Any) -> list[di
                  result.live_before, result.seconds)
         done.append(result.to_json())
     return done
+
+
+def compact_into(summary: dict[str, Any], cfg: PipelineConfig, io: Any, source_df: Any) -> None:
+    """:func:`compact_vote_tables` at the end of a run, before it reports success: what it compacted goes into the
+    run's ``summary`` (``compaction``, ``timings_seconds.compaction``); the votes version there stays the one the
+    labels were built from."""
+    compacted = compact_vote_tables(cfg, io, source_df)
+    if compacted:
+        summary["compaction"] = compacted
+        summary["timings_seconds"]["compaction"] = round(sum(c["seconds"] for c in compacted), 3)
 
 
 def compaction_line(compacted: Sequence[Mapping[str, Any]]) -> str:

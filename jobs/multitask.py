@@ -351,10 +351,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                 entry.update(analysis=reported["analysis"][name], report=reported["report"][name])
             summary["timings_seconds"]["report"] = round(
                 sum(v for k, v in reported["timings_seconds"].items() if k.endswith(".report")), 3)
-        compacted = compaction.compact_vote_tables(cfg, io, source.df)  # before the run reports success
-        if compacted:
-            summary["compaction"] = compacted
-            summary["timings_seconds"]["compaction"] = round(sum(c["seconds"] for c in compacted), 3)
+        compaction.compact_into(summary, cfg, io, source.df)  # before the run reports success
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             import mlflow

@@ -223,11 +223,7 @@ def run(
             reported = report.run(spark, cfg, run_id=run_id)
             summary.update(analysis=reported["analysis"], report=reported["report"])
             summary["timings_seconds"]["report"] = reported["timings_seconds"]["report"]
-        # Before the run reports success; the votes version above stays the one the labels were built from.
-        compacted = compaction.compact_vote_tables(cfg, io, source.df)
-        if compacted:
-            summary["compaction"] = compacted
-            summary["timings_seconds"]["compaction"] = round(sum(c["seconds"] for c in compacted), 3)
+        compaction.compact_into(summary, cfg, io, source.df)  # before the run reports success
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         mark_done(cfg.lakehouse, run_id)
         if cfg.mlflow.enabled:
