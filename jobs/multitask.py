@@ -336,7 +336,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         version, n_written, _ = multitask_labels.write(
             spark, io, labels_path, rows, [fits[t.name] for t in tasks], n_lfs=len(task_set.registry),
             k=task_set.registry.cardinality, n_rows=applied.n_rows, tie_break_policy=cfg.output.tie_break_policy,
-            lineage=lineage, row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType))  # fmt: skip
+            lineage=lineage, row_id_type=to_arrow_type(source.df.schema[source.id_column].dataType),
+            votes_table=applied.votes_table)  # fmt: skip
         timings["write"] = time.perf_counter() - started
         for t in tasks:
             entries[t.name]["tables"] = {"labels": {"path": labels_path, "version": version, "rows": n_written,
@@ -352,6 +353,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             summary["timings_seconds"]["report"] = round(
                 sum(v for k, v in reported["timings_seconds"].items() if k.endswith(".report")), 3)
         compaction.compact_into(summary, cfg, io, source.df)  # before the run reports success
+        timings["total"] = time.perf_counter() - t0  # the report and the compaction included
+        summary["timings_seconds"]["total"] = round(timings["total"], 3)
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             import mlflow

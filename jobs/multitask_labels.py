@@ -274,10 +274,12 @@ def write(
     tie_break_policy: str,
     lineage: dict[str, Any],
     row_id_type: pa.DataType,
+    votes_table: str,
 ) -> tuple[int | None, int, bool]:
     """Score every task and replace the table at ``path`` in one Delta commit: ``(version, rows, skipped)``.
 
-    Writing the labels of the same run, votes and label models again is a no-op.
+    Writing the labels of the same run, votes (``votes_table`` unchanged since, compactions aside), label models
+    and tie-break policy again is a no-op.
     """
     started = time.perf_counter()
     tasks_meta = {t.name: {"label_space": list(t.label_space), "lfs": [list(p) for p in t.lf_versions],
@@ -285,8 +287,11 @@ def write(
                            "metrics": t.metrics} for t in tasks}  # fmt: skip
     if io.table_exists(path):
         prior = json.loads(io.read_metadata(path).get(LABELS_META_KEY, "{}"))
-        same = {k: prior.get(k) for k in ("run_id", "votes_version")} == {k: lineage[k] for k in ("run_id", "votes_version")}
-        if same and {n: m.get("label_model_version") for n, m in prior.get("tasks", {}).items()} == {
+        same_votes = prior.get("votes_version") == lineage["votes_version"] or (
+            prior.get("votes_version") is not None and io.unchanged_since(votes_table, prior["votes_version"])
+        )  # an OPTIMIZE or VACUUM of the votes since (a run's compaction) does not change them
+        same = (prior.get("run_id"), prior.get("tie_break_policy")) == (lineage["run_id"], tie_break_policy)
+        if same_votes and same and {n: m.get("label_model_version") for n, m in prior.get("tasks", {}).items()} == {
                 n: m["label_model_version"] for n, m in tasks_meta.items()}:  # fmt: skip
             version = io.table_version(path)
             log.info("write: run %s already wrote these labels (v%s); nothing to do", lineage["run_id"], version)

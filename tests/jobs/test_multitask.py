@@ -395,6 +395,26 @@ def test_failed_run_puts_every_table_back(multi_run, spark, monkeypatch):
     assert not list(Path(cfg.lakehouse).glob("_lakelabel/runs/mt-2/row_masks-*"))
 
 
+def test_a_rerun_after_a_compaction_of_the_votes_keeps_the_labels(multi_run, spark):
+    """The labels of the same run, models and votes are not written again when only a compaction (a run's, or
+    Databricks' auto compaction) came in between; another tie-break policy writes them again."""
+    from dataclasses import replace
+
+    from jobs import pipeline
+
+    cfg, summary = multi_run
+    labels_path, votes = summary["tables"]["labels"]["path"], cfg.table_path("votes")
+    compacted = DeltaTable(votes).optimize.compact()
+    assert compacted["numFilesRemoved"] > compacted["numFilesAdded"]
+    before = DeltaTable(labels_path).version()
+    again = pipeline.run(spark, replace_mlflow_off(cfg), run_id="mt-1").summary
+    assert DeltaTable(labels_path).version() == again["tables"]["labels"]["version"] == before
+    policy = "random" if cfg.output.tie_break_policy != "random" else "abstain"
+    other = replace_mlflow_off(replace(cfg, output=replace(cfg.output, tie_break_policy=policy)))
+    assert pipeline.run(spark, other, run_id="mt-1").summary["tables"]["labels"]["version"] == before + 1
+    assert {DeltaTable(labels_path).to_pandas().tie_break_policy.unique().tolist()[0]} == {policy}
+
+
 def replace_mlflow_off(cfg):
     from dataclasses import replace
 
