@@ -256,3 +256,32 @@ def test_a_table_another_write_holds_the_lock_of_is_not_compacted(tmp_path):
         assert compaction.compact_table(io, path, min_files=2, full_files=1) is None
     done = compaction.compact_table(io, path, min_files=2, full_files=1)
     assert done is not None and (done.files_removed, done.files_added) == (4, 1)
+
+
+def test_the_retention_readme_gives_for_run_folders_keeps_the_next_run_incremental(runs, capsys):
+    """README (Disk over time): the folders of old runs may go, except the latest run's and those holding a
+    ``row_masks-*`` folder (the latest apply's votes as bitmasks). The next run stays incremental and verifies; a
+    diff from a removed run names it. Last in this module: it removes the earlier runs' folders."""
+    import shutil
+    from pathlib import Path
+
+    cfg = runs["cfg"]
+    folders = [f for f in (Path(cfg.lakehouse) / "_lakelabel" / "runs").iterdir() if f.is_dir()]
+    kept = {f.name for f in folders if f.name == "r4" or any(f.glob("row_masks-*"))}
+    assert kept == {"r4"}  # r4's incremental apply wrote the latest masks
+    for folder in folders:
+        if folder.name not in kept:
+            shutil.rmtree(folder)
+    src, rows = str(Path(runs["config"]).parent / "src"), DeltaTable(str(Path(runs["config"]).parent / "src")).to_pandas()
+    rows.loc[rows["id"] == "r020", "text"] = "edited after the old run folders went"
+    write_deltalake(src, rows, mode="overwrite")
+    config, summary = runs["config"], Path(runs["config"]).parent / "r5.json"
+    assert cli.main(["run", "--config", config, "--run-id", "r5", "--summary-json", str(summary), "-q"]) == 0
+    r5 = json.loads(summary.read_text())
+    assert r5["apply"]["row_changes"]["reapplied"] == 1 and r5["drift"]["previous_run"] == "r4"
+    assert cli.main(["verify", "--config", config, "--run-id", "r5", "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["diff", "--config", config, "--from", "r3", "--to", "r5", "-q"]) == 2
+    assert "run 'r3' has no run folder" in capsys.readouterr().err
+    assert cli.main(["verify", "--config", config, "--run-id", "r3", "-q"]) == 2
+    assert "run 'r3' has no summary with a labels version in" in capsys.readouterr().err
