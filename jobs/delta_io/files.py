@@ -373,6 +373,21 @@ def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = No
                 folder = os.path.dirname(folder)
 
 
+# What Hadoop's path globbing (every Spark reader) takes for pattern syntax even in a path that exists: a folder
+# 'reports [2024]' is read as a pattern of one character (PATH_NOT_FOUND), 'a{b}' as 'ab', and a backslash escapes the next
+# character ('\x': "Illegal file pattern"). '*' and '?' match themselves too, so they read.
+_SPARK_GLOB = re.compile(r"[\\\[{]")
+
+
+def spark_glob_error(path: str, what: str, key: str) -> str | None:
+    """The error for a local ``path`` whose name Spark's readers would take for a glob pattern (``[``, ``{``, a
+    backslash), naming it as ``what`` and the config ``key`` to fix; None when it reads."""
+    if not is_local_path(path) or (found := _SPARK_GLOB.search(_normalize(path))) is None:
+        return None
+    return (f"{what} {path}: its path holds {found.group()!r}, which Spark's readers take for glob pattern syntax "
+            f"(Hadoop path globbing), so they cannot read it there; rename the folder or fix {key}")
+
+
 def is_local_path(path: str) -> bool:
     """True for a local path or ``file:`` URI; False for other URIs (s3://, abfss://, dbfs:/, ...)."""
     return _normalize(path).startswith("/")

@@ -15,6 +15,7 @@ from pyspark.sql import types as T
 from jobs.runtime.config import SourceConfig
 from jobs.delta_io import SourceInfo, read_source
 from jobs.delta_io.errors import SourceReadError, _summary
+from jobs.delta_io.files import spark_glob_error
 from jobs.delta_io.schema import by_name
 from jobs.delta_io.source import (
     delta_file_error,
@@ -166,13 +167,14 @@ def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
 
 
 def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | None = None) -> None:
-    """Reject a local source path (or one of a list) that does not exist, or a folder that holds files
-    not of its format (a README among CSVs), before Spark starts; ``key`` names it in the fix
+    """Reject a local source path (or one of a list) that does not exist, that Spark cannot read (a ``[`` in a
+    folder's name), or a folder that holds files not of its format (a README among CSVs), before Spark starts; ``key`` names it in the fix
     (default ``<role>.path``)."""
     for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
         if path and (root := local_path_missing(path)) is not None:
             raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))
-        if path and (error := delta_file_error(path, role, key) or foreign_files_precheck(path, cfg, role)) is not None:
+        if path and (error := spark_glob_error(path, role, key or f"{role}.path") or delta_file_error(path, role, key)
+                     or foreign_files_precheck(path, cfg, role)) is not None:  # fmt: skip
             raise SourceReadError(error)
 
 

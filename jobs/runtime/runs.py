@@ -175,10 +175,16 @@ def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None)
 
     Refuses, with one line naming the path and the fix: a lakehouse that is a file or lies under
     a file, a folder that cannot be written (permissions, a read-only mount, ``chattr +i``; the
-    check writes a probe file, because ``os.access`` says yes to root whatever the mode bits), and
-    local table paths (``tables``: name -> absolute path) that are files.
+    check writes a probe file, because ``os.access`` says yes to root whatever the mode bits), local
+    table paths (``tables``: name -> absolute path) that are files, and paths Spark cannot read
+    (:func:`jobs.delta_io.files.spark_glob_error`).
     """
+    from jobs.delta_io.files import spark_glob_error
+
     path = Path(lakehouse).resolve()
+    for what, where in (("lakehouse", str(path)), *((f"tables.{name}", table) for name, table in (tables or {}).items())):
+        if (error := spark_glob_error(where, what, what)) is not None:
+            raise ConfigError(error)
     blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         what = "is a file, not a folder" if blocker == path else f"lies under {blocker}, which is a file"
