@@ -353,8 +353,6 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             summary["timings_seconds"]["report"] = round(
                 sum(v for k, v in reported["timings_seconds"].items() if k.endswith(".report")), 3)
         compaction.compact_into(summary, cfg, io, source.df)  # before the run reports success
-        timings["total"] = time.perf_counter() - t0  # the report and the compaction included
-        summary["timings_seconds"]["total"] = round(timings["total"], 3)
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         if cfg.mlflow.enabled:
             import mlflow

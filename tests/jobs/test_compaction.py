@@ -77,8 +77,8 @@ def test_a_run_compacts_the_votes_once_they_hold_many_small_files(runs, spark):
     built_from = r3["tables"]["votes"]["version"]  # the version the labels name, as before the compaction
     assert done["version_before"] == built_from and done["version"] == built_from + 1
     assert ops[done["version"]] == "OPTIMIZE"
-    timings = r3["timings_seconds"]  # the run's total takes in its compaction
-    assert timings["total"] >= sum(v for k, v in timings.items() if k != "total") and timings["compaction"] > 0
+    timings = r3["timings_seconds"]  # the run's total is apply to write; the compaction's time comes after it
+    assert timings["compaction"] > 0 and r3["seconds"] >= timings["total"] + timings["compaction"]
     assert done["files_added"] < done["files_removed"] and done["live_after"] < done["live_before"]
     assert len(delta_io.LocalDeltaIO().snapshot_files(votes, version=done["version"])) == done["live_after"]
     labels = delta_io.read_table(spark, runs["cfg"].table_path("labels"), version=r3["tables"]["labels"]["version"])
