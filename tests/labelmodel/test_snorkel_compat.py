@@ -182,6 +182,8 @@ def test_score_accepts_snorkel_metrics_and_names_bad_ones(binary):
         LabelModel(3).fit(np.array([[0, 1, 2], [1, 1, 2], [2, 0, 2]])).score(np.array([[0, 1, 2]]), [0], ["roc_auc"])
     with pytest.raises(ValueError, match="Y is empty"):
         lm.score(L[:0], [])
+    # Snorkel's Scorer takes metrics=None as no metric: an empty dict, not a TypeError
+    assert lm.score(L, y, metrics=None) == {} == lm.score(L, y, metrics=[])
 
 
 # ----------------------------------------------------------------- class balance from Y_dev
