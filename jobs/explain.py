@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegralType
+from pyspark.sql.types import IntegralType, StringType
 
 from jobs import delta_io
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
@@ -53,6 +53,8 @@ def _key(row_id: Any, data_type: Any, table: str) -> Any:
         except ValueError:
             raise ConfigError(f"row id {row_id!r} is not an integer, but the row ids of {table} are "
                               f"{data_type.simpleString()}; pass an id of the source's id column") from None
+    if isinstance(data_type, StringType) and isinstance(row_id, (int, np.integer)) and not isinstance(row_id, bool):
+        return str(row_id)  # compared as a string: not in the labels, or found, instead of Spark's cast error
     return row_id
 
 

@@ -254,7 +254,7 @@ class BaseLabelModel:
         self,
         L: Any,
         Y: Any,
-        metrics: Sequence[str] = ("accuracy",),
+        metrics: Sequence[str] | None = ("accuracy",),
         tie_break_policy: str | None = None,
         row_ids: Sequence[Any] | np.ndarray | None = None,
         *,
@@ -275,7 +275,7 @@ class BaseLabelModel:
         metrics : sequence of str
             Any of ``accuracy``, ``coverage``, ``precision``, ``recall``, ``f1``, ``fbeta``
             and ``roc_auc`` (binary, positive class 1), ``f1_micro``, ``f1_macro``,
-            ``matthews_corrcoef``.
+            ``matthews_corrcoef``. None (or ``[]``): no metric, an empty dict, as in Snorkel.
         tie_break_policy, row_ids, label_unvoted
             As in :meth:`predict`.
         beta : float

@@ -54,6 +54,13 @@ def write_model(d: dict[str, Any], params: FittedParams, path: str | Path) -> No
     temporary file beside it renamed over ``path``, so a kill or a full disk never leaves a truncated model."""
     path = Path(path)
     path = Path(os.path.realpath(path)) if path.is_symlink() else path  # a link to the model stays a link
+    # Said here: the temporary file's error named '.lm.json.123.tmp' (or '/.tmp.123.tmp' for a folder).
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save the label model to {str(path)!r}: it is a folder; pass a file path such "
+                                f"as {str(path / 'label_model.json')!r}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save the label model to {str(path)!r}: folder {str(path.parent)!r} does not "
+                                f"exist; create it first")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:

@@ -34,9 +34,12 @@ _BINARY = ("precision", "recall", "f1", "fbeta", "roc_auc")
 UNKNOWN = -1
 
 
-def check_metrics(metrics: Sequence[str] | str, k: int) -> list[str]:
-    """Validate metric names (a single name is accepted too); binary metrics need ``k == 2``."""
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
+def check_metrics(metrics: Sequence[str] | str | None, k: int) -> list[str]:
+    """Validate metric names (a single name is accepted too); binary metrics need ``k == 2``.
+
+    ``None`` is no metric, as in Snorkel's ``Scorer`` (``score`` then returns ``{}``).
+    """
+    names = [] if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; use any of {', '.join(METRICS)}")

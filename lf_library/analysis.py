@@ -61,6 +61,16 @@ def lf_summary(
         ``overlaps`` and ``conflicts`` are fractions of ``n_rows`` (NaN when there are no rows),
         as in Snorkel's ``LFAnalysis``.
     """
+    if not hasattr(stats, "lf_names") or not hasattr(stats, "class_vote_counts"):
+        raise TypeError(
+            f"lf_summary takes the SufficientStats of a label matrix, not a {type(stats).__name__}: pass "
+            f"stats_from_matrix(L, cardinality, lf_names) (from labelmodel), as for Snorkel's LFAnalysis(L, lfs)"
+        )
+    if lf_versions is not None and not isinstance(lf_versions, Mapping):
+        raise TypeError(
+            f"lf_versions must be a dict LF name -> version, not a {type(lf_versions).__name__}: pass "
+            f"{{lf.name: lf.version for lf in lfs}} or LFRegistry.versions"
+        )
     names = list(stats.lf_names)
     n = stats.n_rows
     votes = stats.class_vote_counts()

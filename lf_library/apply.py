@@ -399,6 +399,9 @@ def evaluate_batch(
     """
     if not isinstance(cardinality, (int, np.integer)) or cardinality < 2:
         raise LFConfigError(f"cardinality must be an int >= 2, got {cardinality!r}")
+    if not isinstance(batch, (pa.RecordBatch, pa.Table)):
+        raise TypeError(f"evaluate_batch takes a pyarrow RecordBatch or Table, not a {type(batch).__name__}: pass "
+                        f"pa.RecordBatch.from_pandas(df, preserve_index=False) for a pandas DataFrame")
     k = int(cardinality)
     for lf in lfs:
         # LFs of several tasks (jobs/tasks.py) share a batch: each is checked against its own

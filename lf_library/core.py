@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -285,6 +286,7 @@ class LabelingFunction:
         self._described: dict[str, Any] | None = None
         # Closure cells are checked now, so an unversionable closure fails where the LF is defined.
         self._closure_check(f)
+        self._signature_check(f)
         self.__doc__ = getattr(f, "__doc__", None)
         self.__wrapped__ = f
 
@@ -309,6 +311,24 @@ class LabelingFunction:
         code = getattr(f, "__code__", None)
         if code is not None and code.co_freevars:
             _closure_description(f, self.name, {id(f)}, strict=True)
+
+    def _signature_check(self, f: Callable) -> None:
+        """``f`` must take the row (or DataFrame) and the resources as keywords: say so where the LF is
+        defined, not as a TypeError on every row."""
+        try:
+            signature = inspect.signature(f)
+        except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+            return
+        try:
+            signature.bind(None, **self.resources)
+        except TypeError as err:
+            first = "df" if self.vectorized else "x"
+            wanted = ", ".join([first, *self.resources])
+            raise LFConfigError(
+                f"LF {self.name!r}: its function{signature} cannot be called as f({first}, **resources) with "
+                f"resources {sorted(self.resources)} ({err}); define it as def {getattr(f, '__name__', 'f')}({wanted}), "
+                f"with resources= holding a value for each further parameter"
+            ) from None
 
     @property
     def label_space(self) -> tuple[str, ...] | None:

@@ -322,6 +322,21 @@ def test_try_lf_names_a_missing_dev_label_source(spark, lake):
         notebook.try_lf(spark, cfg, typo)
 
 
+def test_try_lf_says_when_the_dev_label_column_holds_no_class(spark, lake, caplog):
+    """A notebook drill: dev_labels="channel" (email, chat, ...) gave "- on 0 voted of 0 labeled rows" and no word why."""
+    from jobs import notebook
+    from lf_library import keyword_lf
+
+    cfg = notebook.load_notebook_config(lake["config"])
+    with caplog.at_level("WARNING", logger="jobs.notebook.develop"):
+        trial = notebook.try_lf(spark, cfg, keyword_lf("kw_refund", ["refund"], "billing"), sample_rows=200,
+                                dev_labels="channel")
+    assert trial.dev_rows == 0 and trial.accuracy is None
+    assert re.search(r"try_lf: column 'channel' \(dev_labels\) of source .* has 200 value\(s\) that are no class of "
+                     r"the label space \(billing, technical, shipping, account\) nor a class id 0..3: '\w+' \(\d+\)"
+                     r".*no sample row has a dev label", caplog.text)
+
+
 def test_try_lf_counts_errors_and_scores_on_the_evaluation_source(spark, lake):
     """A draft that raises, replaces a library LF, and is scored on a held-out ``evaluation:`` source."""
     from jobs import notebook

@@ -539,3 +539,14 @@ def test_explain_cuts_a_long_string_inside_its_quotes():
     cut = _short("The search is broken. " * 10)
     assert cut.startswith("'The search is broken.") and cut.endswith("...'") and len(cut) <= 120
     assert _short("short") == "'short'" and _short(list(range(100))).endswith("...")
+
+
+def test_explain_takes_an_int_row_id_for_string_ids():
+    """A notebook drill: explain_row(spark, cfg, 5) on string ids failed with Spark's CAST_INVALID_INPUT
+    (the column was cast to BIGINT for the comparison) instead of "row id ... is not in the labels"."""
+    from pyspark.sql.types import LongType, StringType
+
+    from jobs.explain import _key
+
+    assert _key(5, StringType(), "/lake/labels") == "5" and _key(np.int64(7), StringType(), "/lake/labels") == "7"
+    assert _key("T1", StringType(), "/lake/labels") == "T1" and _key("12", LongType(), "/lake/labels") == 12

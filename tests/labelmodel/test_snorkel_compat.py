@@ -97,6 +97,18 @@ def test_load_names_a_file_that_is_not_a_saved_model(tmp_path):
         LabelModel.load(tmp_path / "other.json")
 
 
+def test_save_names_the_path_when_it_is_a_folder_or_its_folder_is_missing(tmp_path, binary):
+    # before: the errors named the temporary file ('.lm.json.<pid>.tmp', or '/.tmp.<pid>.tmp' beside a folder)
+    lm = LabelModel(2).fit(binary[0])
+    with pytest.raises(IsADirectoryError, match=r"cannot save the label model to '.*': it is a folder; pass a file "
+                                                r"path such as '.*label_model.json'"):
+        lm.save(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"cannot save the label model to '.*missing.lm.json': folder "
+                                                r"'.*missing' does not exist; create it first"):
+        lm.save(tmp_path / "missing" / "lm.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 # ----------------------------------------------------------------- tie breaking
 def test_random_without_row_ids_is_snorkels_positional_hash():
     probs = np.array([[0.5, 0.5, 0.0]] * 20 + [[1 / 3] * 3] * 20 + [[0.1, 0.2, 0.7]])
@@ -182,6 +194,8 @@ def test_score_accepts_snorkel_metrics_and_names_bad_ones(binary):
         LabelModel(3).fit(np.array([[0, 1, 2], [1, 1, 2], [2, 0, 2]])).score(np.array([[0, 1, 2]]), [0], ["roc_auc"])
     with pytest.raises(ValueError, match="Y is empty"):
         lm.score(L[:0], [])
+    # Snorkel's Scorer takes metrics=None as no metric: an empty dict, not a TypeError
+    assert lm.score(L, y, metrics=None) == {} == lm.score(L, y, metrics=[])
 
 
 # ----------------------------------------------------------------- class balance from Y_dev

@@ -49,6 +49,15 @@ def test_misaligned_inputs_are_rejected():
         lf_summary(stats, lf_versions={"lf_a": "v", "lf_b": "v"})
 
 
+def test_snorkel_style_arguments_are_refused_with_the_fix():
+    # Snorkel's LFAnalysis(L, lfs).lf_summary() habit: the label matrix, and a list for the versions
+    with pytest.raises(TypeError, match=r"not a ndarray: pass stats_from_matrix\(L, cardinality, lf_names\)"):
+        lf_summary(L)
+    stats = stats_from_matrix(L, 2, lf_names=["lf_a", "lf_b", "lf_c"])
+    with pytest.raises(TypeError, match=r"lf_versions must be a dict LF name -> version, not a list"):
+        lf_summary(stats, ["v1", "v2", "v3"])
+
+
 def test_no_rows_gives_nan_fractions():
     stats = stats_from_matrix(np.zeros((0, 2), dtype=int), 2, lf_names=["x", "y"])
     df = lf_summary(stats)

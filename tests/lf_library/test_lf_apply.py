@@ -224,6 +224,16 @@ def test_label_space_must_match_cardinality(batch):
         evaluate_batch(lfs, batch, cardinality=2)
 
 
+def test_a_pandas_dataframe_is_refused_with_the_conversion(batch):
+    # Snorkel's PandasLFApplier(lfs).apply(df) habit; before: 'DataFrame' object has no attribute 'schema'
+    lfs = register(keyword_lf("kw", ["free"], 0))
+    with pytest.raises(TypeError, match=r"evaluate_batch takes a pyarrow RecordBatch or Table, not a DataFrame: pass "
+                                        r"pa.RecordBatch.from_pandas\(df, preserve_index=False\)"):
+        evaluate_batch(lfs, batch.to_pandas(), cardinality=3)
+    df = batch.to_pandas()
+    assert evaluate_batch(lfs, pa.RecordBatch.from_pandas(df, preserve_index=False), cardinality=3).votes[:, 0].tolist() == [0, -1, -1, -1]
+
+
 def test_to_long_votes_keeps_votes_and_errors_in_row_then_lf_order(batch):
     @labeling_function(fields=["n"])
     def lf_div(x):

@@ -207,6 +207,23 @@ def test_snorkel_preprocessors_get_a_readable_error():
         labeling_function(feilds=["text"])
 
 
+def test_resources_that_the_function_cannot_take_fail_where_the_lf_is_defined():
+    # before: accepted, then a TypeError on every row (an error record each, or a failed job)
+    with pytest.raises(LFConfigError, match=r"LF 'lf_words': its function\(x\) cannot be called as f\(x, \*\*resources\) "
+                                           r"with resources \['words'\] \(got an unexpected keyword argument 'words'\); "
+                                           r"define it as def lf_words\(x, words\)"):
+        @labeling_function(resources={"words": ["a"]})
+        def lf_words(x):
+            return ABSTAIN
+    with pytest.raises(LFConfigError, match=r"missing a required argument: 'words'"):
+        LabelingFunction("no_resources", lambda x, words: ABSTAIN)
+    with pytest.raises(LFConfigError, match=r"define it as def short\(df, n\)"):
+        @labeling_function(vectorized=True, resources={"n": 3})
+        def short(df):
+            return df
+    assert LabelingFunction("ok", lambda x, **kw: 1, resources={"a": 1}).resources == {"a": 1}
+
+
 def test_a_label_space_yaml_read_as_booleans_says_to_quote_it():
     import yaml
 
