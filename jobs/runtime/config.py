@@ -159,6 +159,11 @@ class AggregateConfig:
     # Beyond this many distinct vote patterns the driver keeps only the overlap moments.
     max_patterns: int = 200_000
 
+    def __post_init__(self) -> None:
+        if self.max_patterns < 0:
+            raise ConfigError(f"aggregate.max_patterns = {self.max_patterns} must be >= 0 (distinct vote patterns "
+                              f"kept for the fit; 0 fits from overlap moments only)")
+
 
 @dataclass(frozen=True)
 class OutputConfig:
