@@ -85,9 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def pyspark_missing_exit(args: Sequence[str]) -> bool:
-    """True when pyspark cannot be imported (then only ``package`` and ``--help`` work)."""
-    if args[:1] in (["--help"], ["-h"]):
-        return False
+    """True when pyspark cannot be imported (then only ``package`` and ``--version`` work: ``--help`` lists
+    commands from the job modules, which import pyspark, so it says the install line as they do)."""
     try:
         import pyspark  # noqa: F401
     except ImportError:

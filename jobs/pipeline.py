@@ -165,8 +165,9 @@ def run(
         mark_running(cfg.lakehouse, run_id)  # a kill -9 from here leaves files the stage jobs must pass over
         fit_label_model.save_aggregate(cfg, run_id, agg, applied)
 
-        log.info("stage 3/4 fit: label model on the driver from %d patterns",
-                 len(agg.stats.patterns) if agg.stats.patterns is not None else -1)
+        log.info("stage 3/4 fit: label model on the driver from %s",
+                 f"{len(agg.stats.patterns)} patterns" if agg.stats.patterns is not None else
+                 f"overlap moments ({agg.n_patterns} distinct patterns > aggregate.max_patterns)")
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
                                      lf_versions=applied.lf_versions, gold_sets=agg.gold_sets,
                                      lf_info=lf_info(applied))

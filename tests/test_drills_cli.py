@@ -197,7 +197,9 @@ BLOCK_PYSPARK = textwrap.dedent("""
 
 def test_pyspark_missing_prints_the_install_line(tmp_path):
     config = write_config(tmp_path, str(tmp_path / "src"))
-    for command in (["run", "--config", str(config)], ["fit", "--config", str(config)], ["demo", "--rows", "10"]):
+    # --help and -h too: they printed an ImportError traceback, exit 1 (a README drill).
+    for command in (["run", "--config", str(config)], ["fit", "--config", str(config)], ["demo", "--rows", "10"],
+                    ["--help"], ["-h"]):
         done = subprocess.run([sys.executable, "-c", BLOCK_PYSPARK, *command], cwd=REPO, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 2, done.stderr
@@ -219,7 +221,7 @@ def test_version_prints_the_installed_version(capsys):
     with pytest.raises(SystemExit) as done:  # the parser's option too (lakelabel --version --help)
         cli.main(["--version", "-h"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"lakelabel {version('lakelabel')}"
-    # Without pyspark too, as --help.
+    # Without pyspark too.
     done = subprocess.run([sys.executable, "-c", BLOCK_PYSPARK, "--version"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == f"lakelabel {version('lakelabel')}", done.stderr

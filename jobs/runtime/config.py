@@ -129,6 +129,10 @@ class TablesConfig:
                                   f"template or environment variable gives an empty value)")
 
 
+# apply.lf_timeout_seconds' ceiling: a year (the timer an LF's budget arms refuses more than ~9.2e9 s).
+MAX_LF_TIMEOUT_SECONDS = 365 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class ApplyConfig:
     max_error_rate: float = 0.05
@@ -150,14 +154,20 @@ class ApplyConfig:
             raise ConfigError(f"apply.batch_size = {self.batch_size} must be >= 1 (rows per Arrow batch)")
         if not 0.0 <= self.min_coverage <= 1.0:
             raise ConfigError(f"apply.min_coverage = {self.min_coverage} must be between 0 and 1 (a fraction of rows)")
-        if self.lf_timeout_seconds < 0:
-            raise ConfigError(f"apply.lf_timeout_seconds = {self.lf_timeout_seconds} must be >= 0 (0 turns it off)")
+        if not 0 <= self.lf_timeout_seconds <= MAX_LF_TIMEOUT_SECONDS:  # the alarm timer overflows past ~9.2e9 s
+            raise ConfigError(f"apply.lf_timeout_seconds = {self.lf_timeout_seconds} must be between 0 and "
+                              f"{MAX_LF_TIMEOUT_SECONDS} (seconds, a year; 0 turns it off)")
 
 
 @dataclass(frozen=True)
 class AggregateConfig:
     # Beyond this many distinct vote patterns the driver keeps only the overlap moments.
     max_patterns: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.max_patterns < 0:
+            raise ConfigError(f"aggregate.max_patterns = {self.max_patterns} must be >= 0 (distinct vote patterns "
+                              f"kept for the fit; 0 fits from overlap moments only)")
 
 
 @dataclass(frozen=True)
@@ -183,7 +193,7 @@ class SparkConfig:
     executor_wait_seconds: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.executor_wait_seconds < 0:
+        if not self.executor_wait_seconds >= 0:  # NaN too
             raise ConfigError(f"spark.executor_wait_seconds = {self.executor_wait_seconds} must be >= 0 "
                               "(0 turns the wait off)")
 

@@ -233,6 +233,32 @@ def test_an_integer_key_refuses_a_fraction_instead_of_truncating_it(tmp_path):
     assert load_config(path, overrides=["apply.batch_size=7"]).apply.batch_size == 7
 
 
+def test_a_negative_max_patterns_is_refused(tmp_path):
+    """A drill (README "Configuration reference"): `--set aggregate.max_patterns=-5` ran, exit 0, and logged
+    "label model on the driver from -1 patterns". 0 is a value: fit from the overlap moments only."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(tmp_path), "source": {"path": "x.csv"}}))
+    with pytest.raises(ConfigError, match=r"^aggregate\.max_patterns = -5 must be >= 0 \(distinct vote patterns kept "
+                                          r"for the fit; 0 fits from overlap moments only\)$"):
+        load_config(path, overrides=["aggregate.max_patterns=-5"])
+    assert load_config(path, overrides=["aggregate.max_patterns=0"]).aggregate.max_patterns == 0
+
+
+def test_an_lf_timeout_past_what_the_timer_takes_is_refused(tmp_path):
+    """A drill: `--set apply.lf_timeout_seconds=1e12` (a budget meant as "for ever") failed the apply with
+    "writing Delta table .../votes failed before commit ...: OverflowError: timestamp out of range for platform
+    time_t" (the alarm timer takes at most ~9.2e9 s); NaN passed, as it did for spark.executor_wait_seconds."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(tmp_path), "source": {"path": "x.csv"}}))
+    for value in ("1e12", ".inf", ".nan", "-1"):
+        with pytest.raises(ConfigError, match=r"^apply\.lf_timeout_seconds = \S+ must be between 0 and 31536000 "
+                                              r"\(seconds, a year; 0 turns it off\)$"):
+            load_config(path, overrides=[f"apply.lf_timeout_seconds={value}"])
+    assert load_config(path, overrides=["apply.lf_timeout_seconds=31536000"]).apply.lf_timeout_seconds == 31536000
+    with pytest.raises(ConfigError, match=r"^spark\.executor_wait_seconds = nan must be >= 0"):
+        load_config(path, overrides=["spark.executor_wait_seconds=.nan"])
+
+
 def test_empty_keys_that_would_mislead_are_refused(tmp_path):
     """A review (session 23): since an empty text key stays '' (it was the string 'None'), an empty
     multi_label.separator split the gold tags into characters; id_column and mlflow.experiment failed later."""
