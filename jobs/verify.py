@@ -1,7 +1,8 @@
 """Verify job: rebuild the labels a past run wrote and check the labels table still holds them.
 
 ``lakelabel verify --config C --run-id R`` reads run R's summary from its run folder
-(``summary.json`` of ``lakelabel run``, else ``write_summary.json`` of ``lakelabel write``) for
+(``summary.json`` of ``lakelabel run`` or ``write_summary.json`` of ``lakelabel write``, the one naming the later
+labels version when both are there) for
 the labels and votes versions it committed, then rebuilds its labels from:
 
 * the votes table at that version (Delta time travel) and the apply summary stored in that
@@ -53,13 +54,17 @@ _SUMMARIES = ("summary.json", "write_summary.json")
 
 def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]]:
     folder = run_dir(cfg.lakehouse, run_id, create=False)
+    found = []
     for name in _SUMMARIES:
         path = folder / name
         if path.exists():
             summary = json.loads(path.read_text())
             labels = summary.get("tables", {}).get("labels", {})
             if labels.get("version") is not None:
-                return path, summary
+                found.append((int(labels["version"]), path, summary))
+    if found:  # `run` then `write --run-id` of it (or the reverse): the labels it wrote last
+        _, path, summary = max(found, key=lambda f: f[0])
+        return path, summary
     raise ConfigError(
         f"run {run_id!r} has no summary with a labels version in {folder} ({' or '.join(_SUMMARIES)}); "
         f"pass the run id of a `lakelabel run` or `lakelabel write` that committed labels"

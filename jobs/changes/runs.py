@@ -117,6 +117,8 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
     if not root.is_dir():
         return []
     for folder in root.iterdir():
+        # A run id's latest labels: `run` then `write --run-id` of it (or the reverse) leaves both summaries.
+        latest: tuple[int, tuple[bool, float], RunRecord] | None = None
         for name in _SUMMARIES:
             path = folder / name
             if not path.is_file():
@@ -132,9 +134,12 @@ def label_runs(cfg: PipelineConfig, labels_path: str | None = None) -> list[RunR
             if record is None or record.labels_path != labels_path:
                 continue
             key = (not exact, path.stat().st_mtime)  # a run of this very path before one rebased onto it
-            if record.labels_version not in found or key < found[record.labels_version][0]:
-                found[record.labels_version] = (key, record)
-            break
+            if latest is None or record.labels_version > latest[0]:
+                latest = (record.labels_version, key, record)
+        if latest is not None:
+            version, key, record = latest
+            if version not in found or key < found[version][0]:
+                found[version] = (key, record)
     return [found[v][1] for v in sorted(found)]
 
 

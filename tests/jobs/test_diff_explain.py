@@ -406,6 +406,27 @@ def test_runs_of_another_labels_path_in_the_same_lakehouse_are_not_taken_for_a_m
     assert [r.run_id for r in label_runs(cfg)] == ["new-0", "new-1"]
 
 
+def test_a_write_stage_rerun_under_a_runs_id_is_that_runs_latest_labels(tmp_path):
+    """`lakelabel run --run-id s1`, later `lakelabel write --run-id s1` (v18): diff, explain, annotate and verify
+    of s1 read the labels it wrote last, not the pipeline's summary.json first (a drill: annotate said "run 's1'
+    wrote version 3"). The reverse order too."""
+    from jobs.changes.runs import find_run, label_runs
+    from jobs.verify import _run_summary
+
+    lake = tmp_path / "lake"
+    for run, name, version in [("s1", "summary.json", 3), ("s2", "summary.json", 5), ("s1", "write_summary.json", 18),
+                               ("s3", "write_summary.json", 7), ("s3", "summary.json", 9)]:
+        (run_dir(lake, run) / name).write_text(json.dumps({
+            "run_id": run, "status": "succeeded", "lakehouse": str(lake.resolve()),
+            "tables": {"labels": {"path": str(lake / "labels"), "version": version},
+                       "votes": {"path": str(lake / "votes"), "version": 1}}}))
+    cfg = make_cfg(tmp_path, "unused")
+    assert [(r.run_id, r.labels_version) for r in label_runs(cfg)] == [("s2", 5), ("s3", 9), ("s1", 18)]
+    assert find_run(cfg, "s1").labels_version == 18
+    assert [(path.name, s["tables"]["labels"]["version"]) for path, s in
+            (_run_summary(cfg, "s1"), _run_summary(cfg, "s3"))] == [("write_summary.json", 18), ("summary.json", 9)]
+
+
 def test_diff_refuses_runs_of_different_label_spaces(runs):
     cfg = runs["cfg"]
     root = Path(cfg.lakehouse) / "_lakelabel" / "runs"
