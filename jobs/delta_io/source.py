@@ -177,6 +177,21 @@ def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str
     return listed_files(root, options)[0]
 
 
+def format_mismatch(path: str, files: Sequence[tuple[str, int, int]], fmt: str, role: str = "source") -> str | None:
+    """One line for a source (a file, or a folder's files after ``pathGlobFilter``) whose data files' names all say
+    the other format than ``fmt`` (CSV files read as Parquet: Spark's error is a page of Java), else None."""
+    names = [rel for rel, size, _ in files if size]
+    said = {_name_format(rel) for rel in names}
+    if fmt not in _KINDS or len(said) != 1 or (other := next(iter(said))) not in _KINDS or other == fmt:
+        return None
+    what = (f"is {_KINDS[other]} by its name" if len(names) == 1 and str(path).rstrip("/").endswith(names[0]) else
+            f"holds {_KINDS[other]} files by their names (e.g. {names[0]})")
+    return f"{role} {path} {what}, but {role}.format is {fmt}; set {role}.format: {other} (or auto)"
+
+
+_KINDS = {"csv": "CSV", "parquet": "Parquet"}
+
+
 def folder_error(path: str, files: Sequence[tuple[str, int, int]], fmt: str, options: Mapping[str, str] | None,
                  role: str = "source") -> str | None:
     """One line naming a folder source's files (:func:`listed_files`) whose names say they are not ``fmt``
@@ -305,7 +320,8 @@ def read_source(
     fmt = format
     if fmt == "auto":
         fmt = _files_format([rel for rel, _, _ in files])
-    if is_dir and (error := folder_error(path, files, fmt, options, role)) is not None:
+    if (error := format_mismatch(path, files, fmt, role) or
+            (folder_error(path, files, fmt, options, role) if is_dir else None)) is not None:  # fmt: skip
         raise SourceReadError(error)
     reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
     try:
@@ -361,8 +377,8 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
         if not files or format == "delta":
             return None
         fmt = format if format != "auto" else _files_format(files)
-        if is_dir and folder_error(path, listed, fmt, options) is not None:
-            return None  # read_source refuses the folder, naming the files
+        if format_mismatch(path, listed, fmt) is not None or (is_dir and folder_error(path, listed, fmt, options)):
+            return None  # read_source refuses the source, naming the files
         if fmt == "csv":
             kwargs, opts = _csv_reader_kwargs(options)
             if opts.get("header", "false").lower() != "true" or any(rel.lower().endswith(_COMPRESSIONS) for rel in files):

@@ -179,21 +179,22 @@ def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | 
 
 
 def foreign_files_precheck(path: str, cfg: SourceConfig, role: str) -> str | None:
-    """:func:`jobs.delta_io.source.read_source`'s error for a local Parquet or CSV folder ``path`` whose
-    files include ones not of its format, read without Spark; None when there are none (or for
-    Delta tables, single files and URIs)."""
+    """:func:`jobs.delta_io.source.read_source`'s error for a local Parquet or CSV source ``path`` whose
+    files' names all say the other format, or a folder whose files include ones not of its format, read
+    without Spark; None when there are none (or for Delta tables and URIs)."""
     import os
 
     from jobs.delta_io.files import _normalize
-    from jobs.delta_io.source import _files_format, folder_error, source_files
+    from jobs.delta_io.source import _files_format, folder_error, format_mismatch, source_files
 
     root = _normalize(path)
-    if cfg.format == "delta" or not root.startswith("/") or not os.path.isdir(root) or \
+    if cfg.format == "delta" or not root.startswith("/") or not os.path.exists(root) or \
             os.path.isdir(os.path.join(root, "_delta_log")):
         return None
     listed = source_files(root, cfg.options)
     fmt = cfg.format if cfg.format != "auto" else _files_format([rel for rel, _, _ in listed])
-    return folder_error(path, listed, fmt, cfg.options, role)
+    return format_mismatch(path, listed, fmt, role) or (
+        folder_error(path, listed, fmt, cfg.options, role) if os.path.isdir(root) else None)
 
 
 def precheck_columns(cfg: SourceConfig, required: Mapping[str, str]) -> None:

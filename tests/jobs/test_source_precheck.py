@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import yaml
@@ -596,3 +598,25 @@ def test_a_zero_byte_csv_says_it_has_no_columns(spark, tmp_path):
         load_source(spark, SourceConfig(path=str(tmp_path / "empty.csv"), format="csv", id_column="id"))
     assert str(err.value) == (f"column 'id' (source.id_column) not found in file://{tmp_path}/empty.csv, which has no "
                               f"columns (an empty file?); fix or replace the source")
+
+
+def test_files_whose_names_all_say_the_other_format_are_refused_naming_the_format(tmp_path, capsys):
+    """CSV files read as Parquet (a pathGlobFilter had turned the name check off, or one file) were exit 2 with a
+    page of Spark's Java error; now one line naming the format key, before Spark starts (a drill, session 29)."""
+    from jobs import cli
+    from jobs.delta_io.sources import foreign_files_precheck
+
+    folder = _csv_folder(tmp_path)
+    single = next(p for p in sorted(Path(folder).iterdir()) if p.suffix == ".csv")
+    for path, options, says in ((folder, {"pathGlobFilter": "*.csv"}, f"source {folder} holds CSV files by their names"),
+                                (str(single), {}, f"source {single} is CSV by its name")):
+        error = foreign_files_precheck(path, SourceConfig(path=path, format="parquet", options=options), "source")
+        assert error and error.startswith(says) and error.endswith(
+            ", but source.format is parquet; set source.format: csv (or auto)"), error
+        for fmt in ("csv", "auto"):
+            assert foreign_files_precheck(path, SourceConfig(path=path, format=fmt, options=options), "source") is None
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"), "lfs": {"modules": ["tests.jobs.sample_lfs"]},
+                                      "source": {"path": str(single), "format": "parquet", "id_column": "id"}}))
+    assert cli.main(["run", "--config", str(config), "-q"]) == 2
+    assert capsys.readouterr().err.strip().endswith("but source.format is parquet; set source.format: csv (or auto)")
