@@ -118,6 +118,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        for k, v in value.items():  # Spark settings and reader options are flat: a nested map became its text
+            if isinstance(v, Mapping):
+                raise ConfigError(f"{where}.{k} is a mapping ({v!r}); each value must be one text, number or "
+                                  f"true/false: write the whole dotted key, e.g. {where}: {{'{k}.<name>': <value>}}")
+            if v is None or isinstance(v, list):
+                got = "is empty" if v is None else f"is a list ({v!r})"
+                raise ConfigError(f"{where}.{k} {got}; each value must be one text, number or true/false (quote a "
+                                  f"value that YAML reads otherwise), or leave the key out")
         return {str(k): str(v) if not isinstance(v, bool) else str(v).lower() for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):

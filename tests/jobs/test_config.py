@@ -259,6 +259,22 @@ def test_an_lf_timeout_past_what_the_timer_takes_is_refused(tmp_path):
         load_config(path, overrides=["spark.executor_wait_seconds=.nan"])
 
 
+def test_a_nested_spark_setting_or_reader_option_is_refused_not_turned_into_text(tmp_path):
+    """A drill: `spark.conf: {a: {b: 1}}` was accepted and Spark got the setting a = "{'b': 1}"; an empty option
+    went to the reader as the text 'None'. Each value is one scalar, named with its key."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(tmp_path), "source": {"path": "x.csv"},
+                                    "spark": {"conf": {"spark.sql.shuffle.partitions": 8, "spark.ui.enabled": False}}}))
+    assert load_config(path).spark.conf == {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"}
+    cases = [("spark.conf={spark: {sql: {shuffle: {partitions: 8}}}}",
+              r"^spark\.conf\.spark is a mapping .*write the whole dotted key, e\.g\. spark\.conf: \{'spark\.<name>'"),
+             ("source.options={header: [true]}", r"^source\.options\.header is a list \(\[True\]\); each value must be"),
+             ("source.options={versionAsOf: null}", r"^source\.options\.versionAsOf is empty; .* or leave the key out$")]
+    for item, says in cases:
+        with pytest.raises(ConfigError, match=says):
+            load_config(path, overrides=[item])
+
+
 def test_empty_keys_that_would_mislead_are_refused(tmp_path):
     """A review (session 23): since an empty text key stays '' (it was the string 'None'), an empty
     multi_label.separator split the gold tags into characters; id_column and mlflow.experiment failed later."""
