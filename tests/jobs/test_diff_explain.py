@@ -528,6 +528,38 @@ def test_explain_refuses_a_model_file_a_later_fit_of_the_run_replaced(tmp_path):
     assert find_model(cfg, str(path), model_version(old), "run-a")[1] == str(kept)
 
 
+def test_explain_reads_the_mlflow_model_when_a_later_fit_of_the_run_replaced_its_file(tmp_path, monkeypatch):
+    """`lakelabel fit --run-id R` after R wrote labels replaces R's model file; the labels name the MLflow model
+    that wrote them (models:/...), which the store still holds: explain reads it there (it said the model was in
+    no run folder, exit 2, and the current labels could not be explained)."""
+    import json
+
+    import numpy as np
+
+    from jobs.explain import find_model
+    from jobs.fit_label_model import FitResult, model_version
+    from jobs.runtime import tracking
+    from labelmodel import LabelModel
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = make_cfg(tmp_path, "unused", mlflow={"enabled": True})
+    old = LabelModel(2).fit(np.array([[0, 1, -1], [0, 0, 1], [1, 1, -1]]))
+    new = LabelModel(2).fit(np.array([[1, 1, -1], [1, 0, 1], [1, 1, 0], [0, 0, 0]]))
+    path = run_dir(cfg.lakehouse, "run-a") / "label_model.json"
+    old.save(str(path))
+    tracking.start_run(cfg, "run-a")
+    try:
+        uri = tracking.log_fit(cfg, FitResult(old, str(path), model_version(old), {}), ["a", "b", "c"], ["x", "y"])
+    finally:
+        tracking.end_run(cfg)
+    new.save(str(path))  # the later fit of run-a
+    (path.parent / "fit.json").write_text(json.dumps({"model_version": model_version(new)}))
+    model, file = find_model(cfg, uri, model_version(old), "run-a")
+    assert model_version(model) == model_version(old) and file != str(path)
+    with pytest.raises(ConfigError, match=r"that wrote these labels is not in any run folder"):
+        find_model(cfg, uri, "0123456789ab", "run-a")  # a version the store does not hold either
+
+
 def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
     """Not the folder's time: a full apply deleting an older run's row masks touched that folder, and `lakelabel
     write` (no --run-id) then took the older run's model (a drill). A failed run is passed over."""
