@@ -77,28 +77,40 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> tupl
     from labelmodel import LabelModel
 
     where = str(meta.get("label_model") or "")
-    candidates = [Path(where)] if where and not where.startswith(("runs:", "models:", "mlflow-artifacts:")) else []
+    in_mlflow = where.startswith(("runs:", "models:", "mlflow-artifacts:"))
+    candidates = [Path(where)] if where and not in_mlflow else []
     candidates.append(folder / MODEL_FILE)
+    wanted, replaced = meta.get("label_model_version"), None
     for path in candidates:
         if path.exists():
-            model, origin, file = LabelModel.load(str(path)), str(path), path
-            break
-    else:
-        if not where or not where.startswith(("runs:", "models:", "mlflow-artifacts:")):
-            raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
-                                 f"has no {MODEL_FILE}; the run cannot be rebuilt")
-        local = tracking.download_artifacts(cfg, where)  # the lakehouse's store, as fit logged it
-        found = sorted(local.rglob(MODEL_FILE))
-        if not found:
+            model = LabelModel.load(str(path))
+            versions = model_versions(model, path)
+            if wanted in versions:
+                return model, path
+            replaced = replaced or (str(path), versions[0])
+    if not in_mlflow and replaced is None:
+        raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
+                             f"has no {MODEL_FILE}; the run cannot be rebuilt")
+    if in_mlflow:  # the lakehouse's store, as fit logged it: also when a later fit of the run replaced the file
+        try:
+            found = sorted(tracking.download_artifacts(cfg, where).rglob(MODEL_FILE))
+        except Exception:  # noqa: BLE001 - gone from the store too: the replaced file's error below says more
+            if replaced is None:
+                raise
+            found = []
+        if not found and replaced is None:
             raise InputDataError(f"the MLflow model {where} holds no {MODEL_FILE}; the run cannot be rebuilt")
-        model, origin, file = LabelModel.load(str(found[0])), where, found[0]
-    versions = model_versions(model, file)
-    if meta.get("label_model_version") not in versions:
-        raise InputDataError(
-            f"label model {origin} has version {versions[0]}, but the labels were written by version "
-            f"{meta.get('label_model_version')}: the saved model was replaced, so the run cannot be rebuilt"
-        )
-    return model, file
+        for file in found:
+            model = LabelModel.load(str(file))
+            versions = model_versions(model, file)
+            if wanted in versions:
+                return model, file
+            replaced = replaced or (where, versions[0])
+    origin, version = replaced
+    raise InputDataError(
+        f"label model {origin} has version {version}, but the labels were written by version "
+        f"{wanted}: the saved model was replaced, so the run cannot be rebuilt"
+    )
 
 
 def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int], Any]:

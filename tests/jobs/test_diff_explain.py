@@ -558,6 +558,15 @@ def test_explain_reads_the_mlflow_model_when_a_later_fit_of_the_run_replaced_its
     assert model_version(model) == model_version(old) and file != str(path)
     with pytest.raises(ConfigError, match=r"that wrote these labels is not in any run folder"):
         find_model(cfg, uri, "0123456789ab", "run-a")  # a version the store does not hold either
+    # verify rebuilds with it too (it said "the saved model was replaced, so the run cannot be rebuilt")
+    from jobs.verify import _load_model
+    from lf_library.errors import InputDataError
+
+    model, file = _load_model(cfg, {"label_model": uri, "label_model_version": model_version(old)}, path.parent)
+    assert model_version(model) == model_version(old) and file != path
+    with pytest.raises(InputDataError, match=rf"label model .*label_model.json has version {model_version(new)}, but "
+                                             r"the labels were written by version 0123456789ab: the saved model was"):
+        _load_model(cfg, {"label_model": uri, "label_model_version": "0123456789ab"}, path.parent)
 
 
 def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):
