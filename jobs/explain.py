@@ -167,7 +167,11 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
         if not io.table_exists(labels_path):
             raise ConfigError(f"no labels table at {labels_path}; run the pipeline first (`lakelabel run --config ...`)")
         version = record.labels_version if record else io.table_version(labels_path)
-        record = record or next((r for r in runs if r.labels_version == version), None)
+        if record is None:  # the latest run's labels, also after data-neutral commits (OPTIMIZE, properties)
+            before = [r for r in runs if r.labels_version <= version]
+            if before and (before[-1].labels_version == version
+                           or io.unchanged_since(labels_path, before[-1].labels_version)):
+                record = before[-1]
         labels_run = record.run_id if record else None
         labels = io.read_table(spark, labels_path, version=version)
     key = _key(row_id, labels.schema["row_id"].dataType, labels_path)

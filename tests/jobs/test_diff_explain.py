@@ -390,6 +390,21 @@ def test_a_moved_lakehouse_keeps_its_history(spark, runs, tmp_path):
     assert moved_from(cfg.table_path("labels"), "/outside/labels", lake, old) is None
 
 
+def test_explain_names_the_run_after_a_data_neutral_commit_of_the_labels(runs, tmp_path, capsys):
+    """A table property set on the labels (or an OPTIMIZE) after run-2: explain's error and header said "run ?"
+    (no run wrote the latest version), though the rows are run-2's. Last of the module's tests on `runs`."""
+    from deltalake import DeltaTable
+
+    cfg = runs["cfg"]
+    DeltaTable(cfg.table_path("labels")).alter.set_table_properties({"delta.logRetentionDuration": "interval 60 days"})
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(cfg.to_dict()))
+    assert cli.main(["explain", "--config", str(config), "--row-id", "nope", "-q"]) == 2
+    assert "row id 'nope' is not in the labels of run run-2 (" in capsys.readouterr().err
+    assert cli.main(["explain", "--config", str(config), "--row-id", "r049", "-q"]) == 0
+    assert "(run run-2, label model" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_runs_of_another_labels_path_in_the_same_lakehouse_are_not_taken_for_a_move(tmp_path):
     """tables.labels changed from v1/labels to labels in a lakehouse that never moved: the runs that wrote
     v1/labels end in "/labels" too, but they wrote under this lakehouse, so they are not this table's runs."""
