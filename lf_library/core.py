@@ -316,7 +316,7 @@ class LabelingFunction:
         """``f`` must take the row (or DataFrame) and the resources as keywords: say so where the LF is
         defined, not as a TypeError on every row."""
         try:
-            signature = inspect.signature(f)
+            signature = inspect.signature(f, follow_wrapped=False)  # what is called: a wrapper, an LF's __call__
         except (TypeError, ValueError):  # a builtin or C callable: nothing to check
             return
         try:

@@ -68,24 +68,27 @@ def test_lakehouse_that_is_a_file_or_under_a_file(tmp_path, capsys):
 
 
 def test_paths_spark_would_read_as_glob_patterns_are_refused_before_spark_starts(tmp_path, capsys):
-    """A '[', '{' or backslash in a folder's name is glob syntax to Spark's readers: the demo under '/tmp/br[1]'
+    """A '[', '{', '*', '?' or backslash in a folder's name is glob syntax to Spark's readers: the demo under '/tmp/br[1]'
     wrote its source and exited 2 with "Path does not exist" for a path that existed (a drill, session 29), under
     'bs\\x' with "Illegal file pattern". Refused before Spark starts, naming the key; nothing is created."""
     source = tmp_path / "src [2024]"
-    write_source(tmp_path, make_rows(4), name=source.name)
+    for name in (source.name, "src?", "srcA"):
+        write_source(tmp_path, make_rows(4), name=name)
     cases = [(lambda: ["demo", "--rows", "100", "--lakehouse", str(tmp_path / "br[1]" / "lake")],
               f"lakehouse {tmp_path}/br[1]/lake: its path holds '['", "fix lakehouse"),
              (lambda: ["run", "--config", str(write_config(tmp_path, str(source)))],
               f"source {source}: its path holds '['", "fix source.path"),
              (lambda: ["run", "--config", str(write_config(tmp_path, str(source), lakehouse=str(tmp_path / "a{b}")))],
               f"lakehouse {tmp_path}/a{{b}}: its path holds '{{'", "fix lakehouse"),
+             (lambda: ["run", "--config", str(write_config(tmp_path, str(tmp_path / "src?")))],
+              f"source {tmp_path}/src?: its path holds '?'", "fix source.path"),  # it read its sibling 'srcA' too
              (lambda: ["run", "--config", str(write_config(tmp_path, str(tmp_path / "src"))), "--set",
                        f"tables.votes={tmp_path}/x\\y/votes"],
               f"tables.votes {tmp_path}/x\\y/votes: its path holds '\\\\'", "fix tables.votes")]  # fmt: skip
     for argv, says, fix in cases:
         code, lines = run_cli(capsys, *argv())
         assert code == 2 and len(lines) == 1 and says in lines[0] and lines[0].endswith(fix), lines
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipeline.yaml", "src [2024]"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipeline.yaml", "src [2024]", "src?", "srcA"]
 
 
 def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, capsys):

@@ -374,14 +374,15 @@ def _delete_files(root: str, rel_paths: Sequence[str], write_id: str | None = No
 
 
 # What Hadoop's path globbing (every Spark reader) takes for pattern syntax even in a path that exists: a folder
-# 'reports [2024]' is read as a pattern of one character (PATH_NOT_FOUND), 'a{b}' as 'ab', and a backslash escapes the next
-# character ('\x': "Illegal file pattern"). '*' and '?' match themselves too, so they read.
-_SPARK_GLOB = re.compile(r"[\\\[{]")
+# 'reports [2024]' is read as a pattern of one character (PATH_NOT_FOUND), 'a{b}' as 'ab', a backslash escapes the next
+# character ('\x': "Illegal file pattern"), and '*' and '?' match their folder and its siblings too (a source 'src?'
+# read the rows of 'srcA' beside it, silently).
+_SPARK_GLOB = re.compile(r"[\\\[{*?]")
 
 
 def spark_glob_error(path: str, what: str, key: str) -> str | None:
-    """The error for a local ``path`` whose name Spark's readers would take for a glob pattern (``[``, ``{``, a
-    backslash), naming it as ``what`` and the config ``key`` to fix; None when it reads."""
+    """The error for a local ``path`` whose name Spark's readers would take for a glob pattern (``[``, ``{``, ``*``,
+    ``?``, a backslash), naming it as ``what`` and the config ``key`` to fix; None when it reads."""
     if not is_local_path(path) or (found := _SPARK_GLOB.search(_normalize(path))) is None:
         return None
     return (f"{what} {path}: its path holds {found.group()!r}, which Spark's readers take for glob pattern syntax "

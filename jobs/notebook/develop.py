@@ -360,6 +360,10 @@ def try_lf(
             .orderBy("row_id").limit(examples)
             .select("row_id", d_name.alias("vote"), "disagreeing", *columns).toPandas()
         )
+        unmatched = None
+        if mode == "source" and total["dev_rows"] < total["n"]:  # read while the sample is cached
+            unmatched = unmatched_gold(replace(source, df=sample, gold_column=gold_column), space,
+                                       key="dev_labels" if dev_labels != "auto" else "source.gold_column")
         error_samples = pd.DataFrame(columns=["row_id", "error", "kind"])
         if total["errors"]:
             error_samples = (
@@ -371,14 +375,10 @@ def try_lf(
         sample.unpersist()
     dev = {"dev_rows": total["dev_rows"], "dev_voted": total["dev_voted"], "dev_correct": total["dev_correct"]}
     dev_name = f"source column {gold_column}" if mode == "source" else None
-    if mode == "source" and total["dev_rows"] < total["n"]:
-        # A column of other values ("channel") gave "- on 0 voted of 0 labeled rows" and nothing more.
-        unmatched = unmatched_gold(replace(source, df=sample, gold_column=gold_column), space,
-                                   key="dev_labels" if dev_labels != "auto" else "source.gold_column")
-        if unmatched:
-            scored = (f"the draft's accuracy is measured on the {total['dev_rows']:,} sample row(s) with a dev label"
-                      if total["dev_rows"] else "no sample row has a dev label, so the draft's accuracy is not measured")
-            log.warning("try_lf: %s; %s. Pass a column of class names or ids as dev_labels, or None", unmatched, scored)
+    if unmatched:  # a column of other values ("channel") gave "- on 0 voted of 0 labeled rows" and nothing more
+        scored = (f"the draft's accuracy is measured on the {total['dev_rows']:,} sample row(s) with a dev label"
+                  if total["dev_rows"] else "no sample row has a dev label, so the draft's accuracy is not measured")
+        log.warning("try_lf: %s; %s. Pass a column of class names or ids as dev_labels, or None", unmatched, scored)
     if mode == "evaluation":
         dev = _evaluation_accuracy(spark, cfg, draft, space, sample_rows=sample_rows, seed=seed)
         dev_name = f"evaluation source {cfg.evaluation.path} column {gold_column}"

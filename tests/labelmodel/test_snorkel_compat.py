@@ -106,7 +106,11 @@ def test_save_names_the_path_when_it_is_a_folder_or_its_folder_is_missing(tmp_pa
     with pytest.raises(FileNotFoundError, match=r"cannot save the label model to '.*missing.lm.json': folder "
                                                 r"'.*missing' does not exist; create it first"):
         lm.save(tmp_path / "missing" / "lm.json")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"cannot save the label model to '.*afile/lm.json': '.*afile' is a "
+                                                 r"file, not a folder"):
+        lm.save(tmp_path / "afile" / "lm.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
 # ----------------------------------------------------------------- tie breaking
