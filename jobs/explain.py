@@ -31,7 +31,7 @@ from jobs import delta_io
 from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import find_run, label_runs
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import MODEL_FILE, model_versions, scored_as_before
+from jobs.fit_label_model import MLFLOW_SCHEMES, model_from_mlflow, model_versions, scored_as_before
 from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
@@ -95,34 +95,16 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
         if found and (fit.parent / "label_model.json").is_file():
             path = fit.parent / "label_model.json"
             return LabelModel.load(str(path)), str(path)
-    if location and location.startswith(("runs:", "models:", "mlflow-artifacts:")):
-        found = _from_mlflow(cfg, location, version)
-        if found is not None:
-            return found
+    if location and (found := model_from_mlflow(cfg, location, version)) is not None:
+        return found[0], str(found[1])
     if replaced:
         raise ConfigError(f"the label model {replaced} is no longer version {version}, which wrote these labels: a "
                           f"later fit of the same run id replaced it; rerun that run to publish labels from the model "
                           f"in its folder, or explain the labels of another run")
+    store = (f" nor in the MLflow store {tracking.tracking_uri(cfg)}" if location and location.startswith(MLFLOW_SCHEMES)
+             else "")
     raise ConfigError(f"the label model {location!r} (version {version}) that wrote these labels is not in any run "
-                      f"folder under {root}; explain the labels of a run whose folder is kept")
-
-
-def _from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tuple[Any, str] | None:
-    """The model file of the MLflow model ``uri`` in the lakehouse's store (as fit logged it), when it is ``version``;
-    None when the store is not there or does not hold it."""
-    if tracking.tracking_uri(cfg) == f"sqlite:///{cfg.lakehouse_path / 'mlflow.db'}" and not (
-            cfg.lakehouse_path / "mlflow.db").is_file():
-        return None  # no store to read (and none to create by asking)
-    try:
-        files = sorted(tracking.download_artifacts(cfg, uri).rglob(MODEL_FILE))
-    except Exception as exc:  # noqa: BLE001 - the model is gone from the store, or the store cannot be read
-        log.debug("explain: MLflow model %s not read: %s", uri, exc)
-        return None
-    for path in files:
-        model = LabelModel.load(str(path))
-        if version is None or version in model_versions(model, path):
-            return model, str(path)
-    return None
+                      f"folder under {root}{store}; explain the labels of a run whose folder is kept")
 
 
 def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id: str | None = None,

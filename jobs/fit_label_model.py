@@ -65,6 +65,29 @@ def model_version(model) -> str:
     return _content_version(model.to_dict())
 
 
+def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tuple[Any, Path] | None:
+    """The label model the MLflow model ``uri`` holds in the config's store (as fit logged it) and its file, when it
+    is ``version`` (any, for None); None when the store is not there (none is created by asking), cannot be read or
+    does not hold it: explain and verify look there when a later fit of the run replaced its folder's file."""
+    from jobs.runtime import tracking
+
+    if not uri.startswith(MLFLOW_SCHEMES) or tracking.store_absent(cfg):
+        return None
+    try:
+        files = sorted(tracking.download_artifacts(cfg, uri).rglob(MODEL_FILE))
+    except Exception as exc:  # noqa: BLE001 - gone from the store, or the store cannot be read
+        log.debug("MLflow model %s not read from %s: %s", uri, tracking.tracking_uri(cfg), exc)
+        return None
+    for path in files:
+        model = LabelModel.load(str(path))
+        if version is None or version in model_versions(model, path):
+            return model, path
+    return None
+
+
+MLFLOW_SCHEMES = ("runs:", "models:", "mlflow-artifacts:")
+
+
 def model_versions(model, path: str | Path) -> tuple[str, str]:
     """The versions a model loaded from ``path`` may have been written under: :func:`model_version` of the loaded
     model, and the hash of the file's content as saved. They differ for a file an older lakelabel wrote: it loads with

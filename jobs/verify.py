@@ -38,7 +38,7 @@ from jobs.apply_record import VOTES_META_KEY, ApplyResult
 from jobs.changes.runs import moved_from, written_under
 from jobs.delta_io.errors import SourceReadError
 from jobs.delta_io.sources import load_source
-from jobs.fit_label_model import MODEL_FILE, model_versions, scored_as_before
+from jobs.fit_label_model import MLFLOW_SCHEMES, MODEL_FILE, model_from_mlflow, model_versions, scored_as_before
 from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.runs import run_dir
@@ -61,9 +61,9 @@ def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]
             summary = json.loads(path.read_text())
             labels = summary.get("tables", {}).get("labels", {})
             if labels.get("version") is not None:
-                found.append((int(labels["version"]), path, summary))
-    if found:  # `run` then `write --run-id` of it (or the reverse): the labels it wrote last
-        _, path, summary = max(found, key=lambda f: f[0])
+                found.append((labels.get("path") == cfg.table_path("labels"), int(labels["version"]), path, summary))
+    if found:  # `run` then `write --run-id` of it (or the reverse): the labels it wrote last, of this labels table
+        _, _, path, summary = max(found, key=lambda f: f[:2])
         return path, summary
     raise ConfigError(
         f"run {run_id!r} has no summary with a labels version in {folder} ({' or '.join(_SUMMARIES)}); "
@@ -77,7 +77,7 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> tupl
     from labelmodel import LabelModel
 
     where = str(meta.get("label_model") or "")
-    in_mlflow = where.startswith(("runs:", "models:", "mlflow-artifacts:"))
+    in_mlflow = where.startswith(MLFLOW_SCHEMES)
     candidates = [Path(where)] if where and not in_mlflow else []
     candidates.append(folder / MODEL_FILE)
     wanted, replaced = meta.get("label_model_version"), None
@@ -88,29 +88,20 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> tupl
             if wanted in versions:
                 return model, path
             replaced = replaced or (str(path), versions[0])
-    if not in_mlflow and replaced is None:
-        raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
-                             f"has no {MODEL_FILE}; the run cannot be rebuilt")
-    if in_mlflow:  # the lakehouse's store, as fit logged it: also when a later fit of the run replaced the file
-        try:
-            found = sorted(tracking.download_artifacts(cfg, where).rglob(MODEL_FILE))
-        except Exception:  # noqa: BLE001 - gone from the store too: the replaced file's error below says more
-            if replaced is None:
-                raise
-            found = []
-        if not found and replaced is None:
-            raise InputDataError(f"the MLflow model {where} holds no {MODEL_FILE}; the run cannot be rebuilt")
-        for file in found:
-            model = LabelModel.load(str(file))
-            versions = model_versions(model, file)
-            if wanted in versions:
-                return model, file
-            replaced = replaced or (where, versions[0])
-    origin, version = replaced
-    raise InputDataError(
-        f"label model {origin} has version {version}, but the labels were written by version "
-        f"{wanted}: the saved model was replaced, so the run cannot be rebuilt"
-    )
+    # The lakehouse's store, as fit logged it: also when a later fit of the run replaced the folder's file.
+    if in_mlflow and (found := model_from_mlflow(cfg, where, wanted)) is not None:
+        return found
+    if replaced:
+        origin, version = replaced
+        raise InputDataError(
+            f"label model {origin} has version {version}, but the labels were written by version {wanted}: the "
+            f"saved model was replaced, so the run cannot be rebuilt"
+        )
+    if in_mlflow:
+        raise InputDataError(f"the label model {where} (version {wanted}) of these labels is not in the MLflow store "
+                             f"{tracking.tracking_uri(cfg)} and {folder} has no {MODEL_FILE}; the run cannot be rebuilt")
+    raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
+                         f"has no {MODEL_FILE}; the run cannot be rebuilt")
 
 
 def _differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[dict[str, int], Any]:

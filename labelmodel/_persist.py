@@ -58,8 +58,8 @@ def write_model(d: dict[str, Any], params: FittedParams, path: str | Path) -> No
     if path.is_dir():
         raise IsADirectoryError(f"cannot save the label model to {str(path)!r}: it is a folder; pass a file path such "
                                 f"as {str(path / 'label_model.json')!r}")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(f"cannot save the label model to {str(path)!r}: {str(path.parent)!r} is a file, not a "
+    if (blocker := next((p for p in path.parents if p.exists() and not p.is_dir()), None)) is not None:
+        raise NotADirectoryError(f"cannot save the label model to {str(path)!r}: {str(blocker)!r} is a file, not a "
                                  f"folder; pass a path in a folder")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save the label model to {str(path)!r}: folder {str(path.parent)!r} does not "

@@ -317,8 +317,11 @@ class LabelingFunction:
         defined, not as a TypeError on every row."""
         try:
             signature = inspect.signature(f, follow_wrapped=False)  # what is called: a wrapper, an LF's __call__
-        except (TypeError, ValueError):  # a builtin or C callable: nothing to check
-            return
+        except (TypeError, ValueError):  # a C wrapper (functools.lru_cache) passes keywords to what it wraps
+            try:
+                signature = inspect.signature(f)
+            except (TypeError, ValueError):  # a builtin: nothing to check
+                return
         try:
             signature.bind(None, **self.resources)
         except TypeError as err:

@@ -179,10 +179,12 @@ def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str
 
 def format_mismatch(path: str, files: Sequence[tuple[str, int, int]], fmt: str, role: str = "source") -> str | None:
     """One line for a source (a file, or a folder's files after ``pathGlobFilter``) whose data files' names all say
-    the other format than ``fmt`` (CSV files read as Parquet: Spark's error is a page of Java), else None."""
+    the other format than the ``fmt`` its config sets (CSV files read as Parquet: Spark's error is a page of Java),
+    else None. Only for a ``<role>.format`` set to csv or parquet: ``auto`` decides by the names itself."""
     names = [rel for rel, size, _ in files if size]
     said = {_name_format(rel) for rel in names}
-    if fmt not in _KINDS or len(said) != 1 or (other := next(iter(said))) not in _KINDS or other == fmt:
+    if role not in ("source", "evaluation") or fmt not in _KINDS or len(said) != 1 or \
+            (other := next(iter(said))) not in _KINDS or other == fmt:
         return None
     what = (f"is {_KINDS[other]} by its name" if len(names) == 1 and str(path).rstrip("/").endswith(names[0]) else
             f"holds {_KINDS[other]} files by their names (e.g. {names[0]})")
@@ -320,7 +322,7 @@ def read_source(
     fmt = format
     if fmt == "auto":
         fmt = _files_format([rel for rel, _, _ in files])
-    if (error := format_mismatch(path, files, fmt, role) or
+    if (error := format_mismatch(path, files, format, role) or
             (folder_error(path, files, fmt, options, role) if is_dir else None)) is not None:  # fmt: skip
         raise SourceReadError(error)
     reader_options = csv_read_options(options) if fmt == "csv" else dict(options)
@@ -377,7 +379,7 @@ def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] 
         if not files or format == "delta":
             return None
         fmt = format if format != "auto" else _files_format(files)
-        if format_mismatch(path, listed, fmt) is not None or (is_dir and folder_error(path, listed, fmt, options)):
+        if format_mismatch(path, listed, format) is not None or (is_dir and folder_error(path, listed, fmt, options)):
             return None  # read_source refuses the source, naming the files
         if fmt == "csv":
             kwargs, opts = _csv_reader_kwargs(options)

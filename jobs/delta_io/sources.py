@@ -193,7 +193,7 @@ def foreign_files_precheck(path: str, cfg: SourceConfig, role: str) -> str | Non
         return None
     listed = source_files(root, cfg.options)
     fmt = cfg.format if cfg.format != "auto" else _files_format([rel for rel, _, _ in listed])
-    return format_mismatch(path, listed, fmt, role) or (
+    return format_mismatch(path, listed, cfg.format, role) or (
         folder_error(path, listed, fmt, cfg.options, role) if os.path.isdir(root) else None)
 
 

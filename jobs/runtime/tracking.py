@@ -65,6 +65,12 @@ def _client(cfg: PipelineConfig):
     return mlflow
 
 
+def store_absent(cfg: PipelineConfig) -> bool:
+    """True when the config's store is a sqlite file that does not exist: reading from it would create it."""
+    uri = tracking_uri(cfg)
+    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file()
+
+
 def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
     """A local copy of an MLflow artifact or model (``runs:/``, ``models:/``) from the config's store."""
     import inspect

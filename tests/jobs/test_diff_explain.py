@@ -392,7 +392,7 @@ def test_a_moved_lakehouse_keeps_its_history(spark, runs, tmp_path):
 
 def test_explain_names_the_run_after_a_data_neutral_commit_of_the_labels(runs, tmp_path, capsys):
     """A table property set on the labels (or an OPTIMIZE) after run-2: explain's error and header said "run ?"
-    (no run wrote the latest version), though the rows are run-2's. Last of the module's tests on `runs`."""
+    (no run wrote the latest version), though the rows are run-2's. The tests on `runs` after it read summaries."""
     from deltalake import DeltaTable
 
     cfg = runs["cfg"]
@@ -440,6 +440,10 @@ def test_a_write_stage_rerun_under_a_runs_id_is_that_runs_latest_labels(tmp_path
     assert find_run(cfg, "s1").labels_version == 18
     assert [(path.name, s["tables"]["labels"]["version"]) for path, s in
             (_run_summary(cfg, "s1"), _run_summary(cfg, "s3"))] == [("write_summary.json", 18), ("summary.json", 9)]
+    # A later summary of another labels table (tables.labels changed) is not this table's (a review)
+    (run_dir(lake, "s2") / "write_summary.json").write_text(json.dumps({
+        "run_id": "s2", "status": "succeeded", "tables": {"labels": {"path": str(lake / "v2" / "labels"), "version": 30}}}))
+    assert _run_summary(cfg, "s2")[0].name == "summary.json"
 
 
 def test_diff_refuses_runs_of_different_label_spaces(runs):
@@ -582,6 +586,19 @@ def test_explain_reads_the_mlflow_model_when_a_later_fit_of_the_run_replaced_its
     with pytest.raises(InputDataError, match=rf"label model .*label_model.json has version {model_version(new)}, but "
                                              r"the labels were written by version 0123456789ab: the saved model was"):
         _load_model(cfg, {"label_model": uri, "label_model_version": "0123456789ab"}, path.parent)
+    # Without the store (the labels logged to a server, a copy without mlflow.db) nothing asks it, so none is made.
+    store = cfg.lakehouse_path / "mlflow.db"
+    store.rename(tmp_path / "away.db")
+    with pytest.raises(ConfigError, match=r"is not in any run folder under .* nor in the MLflow store sqlite:///"):
+        find_model(cfg, uri, model_version(old), "run-a")
+    with pytest.raises(InputDataError, match=r"the saved model was replaced"):
+        _load_model(cfg, {"label_model": uri, "label_model_version": model_version(old)}, path.parent)
+    path.unlink()
+    with pytest.raises(InputDataError, match=rf"the label model {uri} \(version \w+\) of these labels is not in the "
+                                             r"MLflow store sqlite:///.* and .* has no label_model.json"):
+        _load_model(cfg, {"label_model": uri, "label_model_version": model_version(old)}, path.parent)
+    assert not store.exists()
+    (tmp_path / "away.db").rename(store)
 
 
 def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):

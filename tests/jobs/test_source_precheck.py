@@ -615,6 +615,12 @@ def test_files_whose_names_all_say_the_other_format_are_refused_naming_the_forma
             ", but source.format is parquet; set source.format: csv (or auto)"), error
         for fmt in ("csv", "auto"):
             assert foreign_files_precheck(path, SourceConfig(path=path, format=fmt, options=options), "source") is None
+    # Only a format the config sets: `auto` decides by the names itself (a review: a .txt file under auto was told
+    # "source.format is parquet; set source.format: csv (or auto)"), and an LF's table has no format key.
+    txt = tmp_path / "data.txt"
+    txt.write_text("id,text\n1,a\n")
+    assert foreign_files_precheck(str(txt), SourceConfig(path=str(txt), format="auto"), "source") is None
+    assert foreign_files_precheck(str(single), SourceConfig(path=str(single), format="parquet"), "table") is None
     config = tmp_path / "p.yaml"
     config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"), "lfs": {"modules": ["tests.jobs.sample_lfs"]},
                                       "source": {"path": str(single), "format": "parquet", "id_column": "id"}}))

@@ -110,6 +110,8 @@ def test_save_names_the_path_when_it_is_a_folder_or_its_folder_is_missing(tmp_pa
     with pytest.raises(NotADirectoryError, match=r"cannot save the label model to '.*afile/lm.json': '.*afile' is a "
                                                  r"file, not a folder"):
         lm.save(tmp_path / "afile" / "lm.json")
+    with pytest.raises(NotADirectoryError, match=r"'.*afile' is a file, not a folder"):
+        lm.save(tmp_path / "afile" / "sub" / "lm.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 

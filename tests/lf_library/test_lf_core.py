@@ -240,6 +240,9 @@ def test_resources_that_the_function_cannot_take_fail_where_the_lf_is_defined():
     def lf_b(x, words):
         return 1 if any(w in x.text for w in words) else ABSTAIN
 
+    cached = functools.lru_cache(maxsize=None)(lambda x: ABSTAIN)  # a C wrapper: checked through what it wraps
+    with pytest.raises(LFConfigError, match=r"got an unexpected keyword argument 'nope'"):
+        LabelingFunction("cached", cached, resources={"nope": 1})
     Row = namedtuple("Row", "text")
     assert [LabelingFunction("renamed", lf_a)(Row("free stuff")), LabelingFunction("lf_b", lf_b)(Row("free"))] == [1, 1]
 
