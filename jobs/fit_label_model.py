@@ -29,6 +29,7 @@ from lf_library.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "label_model.json"
+MLFLOW_SCHEMES = ("runs:", "models:", "mlflow-artifacts:")  # a model URI the labels name in MLflow's store
 STATS_FILE = "stats.npz"
 # The votes (table, version, LF versions) the statistics were aggregated from.
 AGGREGATED_FROM_FILE = "aggregated_from.json"
@@ -83,9 +84,6 @@ def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tup
         if version is None or version in model_versions(model, path):
             return model, path
     return None
-
-
-MLFLOW_SCHEMES = ("runs:", "models:", "mlflow-artifacts:")
 
 
 def model_versions(model, path: str | Path) -> tuple[str, str]:
