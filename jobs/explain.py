@@ -101,8 +101,8 @@ def find_model(cfg: PipelineConfig, location: str | None, version: str | None,
         raise ConfigError(f"the label model {replaced} is no longer version {version}, which wrote these labels: a "
                           f"later fit of the same run id replaced it; rerun that run to publish labels from the model "
                           f"in its folder, or explain the labels of another run")
-    store = (f" nor in the MLflow store {tracking.tracking_uri(cfg)}" if location and location.startswith(MLFLOW_SCHEMES)
-             else "")
+    store = "" if not (location and location.startswith(MLFLOW_SCHEMES)) else \
+        f" nor in the MLflow store {tracking.tracking_uri(cfg)}{' (no such store)' if tracking.store_absent(cfg) else ''}"
     raise ConfigError(f"the label model {location!r} (version {version}) that wrote these labels is not in any run "
                       f"folder under {root}{store}; explain the labels of a run whose folder is kept")
 

@@ -24,7 +24,7 @@ from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.runtime.runs import RUNNING_FILE, clear_failed, failed_run, latest_run_with, mark_done, run_dir, write_json
 from labelmodel import LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
-from lf_library.errors import ConfigError
+from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,37 @@ def model_version(model) -> str:
 
 def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tuple[Any, Path] | None:
     """The label model the MLflow model ``uri`` holds in the config's store (as fit logged it) and its file, when it
-    is ``version`` (any, for None); None when the store is not there (none is created by asking), cannot be read or
-    does not hold it: explain and verify look there when a later fit of the run replaced its folder's file."""
+    is ``version`` (any, for None); None when the store is not there (none is created by asking) or does not hold
+    it: explain and verify look there when a later fit of the run replaced its folder's file.
+
+    Raises
+    ------
+    InputDataError
+        The store cannot be read (a tracking server that is down: one try, not MLflow's minutes of retries).
+    """
+    import os
+
     from jobs.runtime import tracking
 
     if not uri.startswith(MLFLOW_SCHEMES) or tracking.store_absent(cfg):
         return None
+    store = tracking.tracking_uri(cfg)
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+    quick = {k: v for k, v in quick.items() if k not in os.environ}
+    os.environ.update(quick)
     try:
         files = sorted(tracking.download_artifacts(cfg, uri).rglob(MODEL_FILE))
     except Exception as exc:  # noqa: BLE001 - gone from the store, or the store cannot be read
-        log.debug("MLflow model %s not read from %s: %s", uri, tracking.tracking_uri(cfg), exc)
-        return None
+        if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST" or "No such artifact" in str(exc):
+            log.debug("MLflow model %s is not in %s: %s", uri, store, exc)
+            return None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(f"the MLflow store {store} cannot be read ({first[:200]}), so the label model {uri} "
+                             f"(version {version}) the labels name was not found; start the tracking server, or point "
+                             f"MLFLOW_TRACKING_URI or mlflow.tracking_uri at the store fit logged to") from None
+    finally:
+        for key in quick:
+            os.environ.pop(key, None)
     for path in files:
         model = LabelModel.load(str(path))
         if version is None or version in model_versions(model, path):

@@ -61,7 +61,10 @@ def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]
             summary = json.loads(path.read_text())
             labels = summary.get("tables", {}).get("labels", {})
             if labels.get("version") is not None:
-                found.append((labels.get("path") == cfg.table_path("labels"), int(labels["version"]), path, summary))
+                named, current = str(labels.get("path")), cfg.table_path("labels")
+                mine = named == current or moved_from(named, current, str(cfg.lakehouse_path),
+                                                      written_under(summary)) is not None
+                found.append((mine, int(labels["version"]), path, summary))
     if found:  # `run` then `write --run-id` of it (or the reverse): the labels it wrote last, of this labels table
         _, _, path, summary = max(found, key=lambda f: f[:2])
         return path, summary

@@ -315,13 +315,20 @@ class LabelingFunction:
     def _signature_check(self, f: Callable) -> None:
         """``f`` must take the row (or DataFrame) and the resources as keywords: say so where the LF is
         defined, not as a TypeError on every row."""
-        try:
-            signature = inspect.signature(f, follow_wrapped=False)  # what is called: a wrapper, an LF's __call__
-        except (TypeError, ValueError):  # a C wrapper (functools.lru_cache) passes keywords to what it wraps
+        called = f
+        while True:  # what is called; through a C wrapper (lru_cache) or a pass-through (*args, **kwargs) wrapper
             try:
-                signature = inspect.signature(f)
-            except (TypeError, ValueError):  # a builtin: nothing to check
-                return
+                signature = inspect.signature(called, follow_wrapped=False)
+            except (TypeError, ValueError):
+                signature = None
+            passes_on = signature is not None and signature.parameters and all(
+                p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values())
+            if (signature is None or passes_on) and callable(getattr(called, "__wrapped__", None)):
+                called = called.__wrapped__
+                continue
+            break
+        if signature is None:  # a builtin: nothing to check
+            return
         try:
             signature.bind(None, **self.resources)
         except TypeError as err:

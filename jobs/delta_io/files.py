@@ -385,8 +385,9 @@ def spark_glob_error(path: str, what: str, key: str) -> str | None:
     ``?``, a backslash), naming it as ``what`` and the config ``key`` to fix; None when it reads."""
     if not is_local_path(path) or (found := _SPARK_GLOB.search(_normalize(path))) is None:
         return None
+    effect = "would read other folders' files with it" if found.group() in "*?" else "cannot read it there"
     return (f"{what} {path}: its path holds {found.group()!r}, which Spark's readers take for glob pattern syntax "
-            f"(Hadoop path globbing), so they cannot read it there; rename the folder or fix {key}")
+            f"(Hadoop path globbing), so they {effect}; rename the folder or fix {key}")
 
 
 def is_local_path(path: str) -> bool:

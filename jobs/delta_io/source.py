@@ -179,16 +179,22 @@ def source_files(root: str, options: Mapping[str, str] | None) -> list[tuple[str
 
 def format_mismatch(path: str, files: Sequence[tuple[str, int, int]], fmt: str, role: str = "source") -> str | None:
     """One line for a source (a file, or a folder's files after ``pathGlobFilter``) whose data files' names all say
-    the other format than the ``fmt`` its config sets (CSV files read as Parquet: Spark's error is a page of Java),
-    else None. Only for a ``<role>.format`` set to csv or parquet: ``auto`` decides by the names itself."""
+    another format than the one it is read as (``fmt`` as its config sets it): CSV files read as Parquet gave a page
+    of Spark's Java, and ``format: auto`` takes only ``.csv``/``.tsv`` names for CSV (``.txt``, ``.dat``, ``.psv``
+    files were read as Parquet). Else None; also for the roles without a format key (an LF's table)."""
     names = [rel for rel, size, _ in files if size]
     said = {_name_format(rel) for rel in names}
-    if role not in ("source", "evaluation") or fmt not in _KINDS or len(said) != 1 or \
-            (other := next(iter(said))) not in _KINDS or other == fmt:
+    if role not in ("source", "evaluation") or len(said) != 1 or (other := next(iter(said))) not in _KINDS:
         return None
     what = (f"is {_KINDS[other]} by its name" if len(names) == 1 and str(path).rstrip("/").endswith(names[0]) else
             f"holds {_KINDS[other]} files by their names (e.g. {names[0]})")
-    return f"{role} {path} {what}, but {role}.format is {fmt}; set {role}.format: {other} (or auto)"
+    auto = _files_format(names)
+    if fmt == "auto":
+        return None if auto == other else (f"{role} {path} {what}, which format auto reads as {_KINDS[auto]} (it "
+                                           f"takes only .csv and .tsv names for CSV); set {role}.format: {other}")
+    if fmt not in _KINDS or other == fmt:
+        return None
+    return f"{role} {path} {what}, but {role}.format is {fmt}; set {role}.format: {other}{' (or auto)' if auto == other else ''}"
 
 
 _KINDS = {"csv": "CSV", "parquet": "Parquet"}

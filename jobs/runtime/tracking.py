@@ -68,7 +68,7 @@ def _client(cfg: PipelineConfig):
 def store_absent(cfg: PipelineConfig) -> bool:
     """True when the config's store is a sqlite file that does not exist: reading from it would create it."""
     uri = tracking_uri(cfg)
-    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file()
+    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):].split("?", 1)[0]).is_file()
 
 
 def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:

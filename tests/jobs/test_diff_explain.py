@@ -444,6 +444,11 @@ def test_a_write_stage_rerun_under_a_runs_id_is_that_runs_latest_labels(tmp_path
     (run_dir(lake, "s2") / "write_summary.json").write_text(json.dumps({
         "run_id": "s2", "status": "succeeded", "tables": {"labels": {"path": str(lake / "v2" / "labels"), "version": 30}}}))
     assert _run_summary(cfg, "s2")[0].name == "summary.json"
+    # ... also in a moved lakehouse, where every recorded path is the old one (as find_run rebases them)
+    moved = tmp_path / "moved"
+    lake.rename(moved / "lake" if moved.mkdir() is None else None)
+    cfg = make_cfg(moved, "unused")
+    assert _run_summary(cfg, "s2")[0].name == "summary.json" and find_run(cfg, "s2").labels_version == 5
 
 
 def test_diff_refuses_runs_of_different_label_spaces(runs):
@@ -599,6 +604,11 @@ def test_explain_reads_the_mlflow_model_when_a_later_fit_of_the_run_replaced_its
         _load_model(cfg, {"label_model": uri, "label_model_version": model_version(old)}, path.parent)
     assert not store.exists()
     (tmp_path / "away.db").rename(store)
+    # A store that cannot be read (a tracking server that is down) is said so, at once: not "not in the store"
+    down = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": "http://127.0.0.1:1"})
+    with pytest.raises(InputDataError, match=r"the MLflow store http://127.0.0.1:1 cannot be read \(.*\), so the "
+                                             r"label model runs:/.* the labels name was not found; start the tracking"):
+        find_model(down, "runs:/0123456789abcdef0123456789abcdef/label_model", model_version(old), "run-a")
 
 
 def test_latest_run_is_the_one_whose_file_was_written_last(tmp_path):

@@ -615,11 +615,16 @@ def test_files_whose_names_all_say_the_other_format_are_refused_naming_the_forma
             ", but source.format is parquet; set source.format: csv (or auto)"), error
         for fmt in ("csv", "auto"):
             assert foreign_files_precheck(path, SourceConfig(path=path, format=fmt, options=options), "source") is None
-    # Only a format the config sets: `auto` decides by the names itself (a review: a .txt file under auto was told
-    # "source.format is parquet; set source.format: csv (or auto)"), and an LF's table has no format key.
+    # `auto` takes only .csv/.tsv names for CSV: a .txt file was read as Parquet ("Parquet magic bytes not found");
+    # the fix names the format to set, and "(or auto)" only where auto would read them so (two reviews).
     txt = tmp_path / "data.txt"
     txt.write_text("id,text\n1,a\n")
-    assert foreign_files_precheck(str(txt), SourceConfig(path=str(txt), format="auto"), "source") is None
+    assert foreign_files_precheck(str(txt), SourceConfig(path=str(txt), format="auto"), "source") == (
+        f"source {txt} is CSV by its name, which format auto reads as Parquet (it takes only .csv and .tsv names for "
+        f"CSV); set source.format: csv")
+    assert foreign_files_precheck(str(txt), SourceConfig(path=str(txt), format="parquet"), "source").endswith(
+        "but source.format is parquet; set source.format: csv")
+    assert foreign_files_precheck(str(txt), SourceConfig(path=str(txt), format="csv"), "source") is None
     assert foreign_files_precheck(str(single), SourceConfig(path=str(single), format="parquet"), "table") is None
     config = tmp_path / "p.yaml"
     config.write_text(yaml.safe_dump({"lakehouse": str(tmp_path / "lake"), "lfs": {"modules": ["tests.jobs.sample_lfs"]},

@@ -243,6 +243,19 @@ def test_resources_that_the_function_cannot_take_fail_where_the_lf_is_defined():
     cached = functools.lru_cache(maxsize=None)(lambda x: ABSTAIN)  # a C wrapper: checked through what it wraps
     with pytest.raises(LFConfigError, match=r"got an unexpected keyword argument 'nope'"):
         LabelingFunction("cached", cached, resources={"nope": 1})
+    assert LabelingFunction("cached_b", functools.lru_cache(maxsize=None)(lf_b))  # one level: lf_b supplies words
+
+    def logged(fn):  # a pass-through (*args, **kwargs) wrapper: checked through what it passes to
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs)
+        return wrapper
+
+    with pytest.raises(LFConfigError, match=r"got an unexpected keyword argument 'words'"):
+        @labeling_function(resources={"words": ["a"]})
+        @logged
+        def lf_c(x):
+            return ABSTAIN
     Row = namedtuple("Row", "text")
     assert [LabelingFunction("renamed", lf_a)(Row("free stuff")), LabelingFunction("lf_b", lf_b)(Row("free"))] == [1, 1]
 
