@@ -547,6 +547,22 @@ def test_suggest_writes_a_usable_module(spark, after_p1, monkeypatch):
     assert "lower --min-precision" in none["note"] and (tmp / "mods" / "none_lfs.py").exists()
 
 
+def test_suggest_refuses_votes_of_other_lfs_before_spark(after_p1, capsys, monkeypatch):
+    """A drill: after a run with other LFs (the README loop's ``--set lfs.modules=[youtube_suggested]``), suggest
+    scored its candidates against that run's votes: it left out candidates as "the same as" LFs the config does not
+    have and counted conflicts with them. As for ``aggregate``: exit 2 naming the difference, no Spark, no file."""
+    cfg, _, tmp = after_p1  # the votes of run p1: sample_lfs less boom and out_of_space
+    other = make_cfg(tmp, cfg.source.path, lfs={"exclude": ["boom", "out_of_space", "exclaim"]})
+    out = tmp / "mods" / "suggested_stale_lfs.py"
+    forbid_spark(monkeypatch, "suggest started Spark with votes of other LFs")
+    capsys.readouterr()
+    assert cli_main(["suggest", "--config", cli_config(other, tmp / "c_stale.yaml"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"lakelabel: error: the configured LFs differ from those of the votes table "
+                          f"{cfg.table_path('votes')} v0 (no longer configured ['exclaim']); run `lakelabel apply`")
+    assert not out.exists() and not out.with_suffix(".csv").exists()
+
+
 def test_suggest_leaves_out_a_candidate_that_votes_as_an_existing_lf(spark, after_p1, caplog):
     """A candidate whose rows are exactly those an existing LF votes its class on is the same evidence again (the
     label model would count it twice): it is left out, named in a warning and the CSV (a TREC drill: ``who`` -> HUM
