@@ -150,9 +150,24 @@ def _suggest_precheck(args: Any, cfg: Any) -> None:
     from jobs.people.suggest import check_options
 
     check_options(args.out, args.max, args.min_precision, args.min_support)
+    _check_votes_lfs(cfg)
     out = Path(args.out).expanduser()
     check_out_file(out, "--out", "suggested_lfs.py")
     check_out_file(out.with_suffix(".csv"), "--out's candidate table", "suggested_lfs.csv")
+
+
+def _check_votes_lfs(cfg: Any) -> None:
+    """Before Spark starts, for a local votes table: it was written by the LFs the config names (suggest scores
+    candidates against "the existing LFs": another run's votes would name the wrong ones). A table at a URI is
+    checked by :func:`jobs.people.suggest.run`, as is a missing one (after the source's precheck)."""
+    from jobs import delta_io
+    from jobs.runtime.lf_sources import build_registry
+    from jobs.apply_record import check_lfs_unchanged, load_apply_result
+    from jobs.delta_io.files import is_local_path
+
+    votes = cfg.table_path("votes")
+    if is_local_path(votes) and delta_io.LocalDeltaIO().table_exists(votes):
+        check_lfs_unchanged(load_apply_result(cfg), build_registry(cfg))
 
 
 def _suggest(args: Any, cfg: Any, run_id: str, spark: Any) -> dict[str, Any]:

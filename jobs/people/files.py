@@ -36,6 +36,14 @@ class GoldFile:
     records: list[dict[str, Any]]
     # Rows present in the file but not labeled yet (an empty label cell).
     unlabeled: int = 0
+    # The fingerprint earlier versions gave a single file (its name hashed with its content): a file
+    # they imported is found by it, so importing it again still adds nothing.
+    legacy_fingerprints: tuple[str, ...] = ()
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """Every ``import_id`` this file may have in a gold table."""
+        return (self.fingerprint, *self.legacy_fingerprints)
 
 
 def detect_format(path: Path) -> str:
@@ -51,10 +59,15 @@ def detect_format(path: Path) -> str:
     return known[suffix]
 
 
-def _hash_files(files: list[Path], root: Path) -> str:
+def _hash_files(files: list[Path], root: Path, *, with_name: bool = False) -> str:
+    """The SHA-256 of one file's content (a copy under another name is the same import), or of a folder's
+    files, each with its path in the folder. ``with_name``: one file's name too, as before (legacy)."""
     digest = hashlib.sha256()
     for f in sorted(files):
-        digest.update(str(f.relative_to(root) if f != root else f.name).encode())
+        if f != root:
+            digest.update(str(f.relative_to(root)).encode())
+        elif with_name:
+            digest.update(f.name.encode())
         with open(f, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -87,7 +100,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
         records, unlabeled = label_studio.parse_export(text, str(p))
         for r in records:
             r["split"] = ""
-        return GoldFile(str(p), fmt, _hash_files([p], p), records, unlabeled)
+        return GoldFile(str(p), fmt, _hash_files([p], p), records, unlabeled, (_hash_files([p], p, with_name=True),))
     if fmt == "delta":
         from jobs.delta_io.logs import open_table
 
@@ -98,6 +111,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
         dt = open_table(str(p))  # a damaged log: exit 2 naming the table, as for lakelabel's own tables
         frame = dt.to_pyarrow_table().to_pandas()
         fingerprint = hashlib.sha256(f"delta:{dt.metadata().id}@{dt.version()}".encode()).hexdigest()
+        legacy = ()
         first_row = 0
     elif fmt == "parquet":
         import pyarrow as pa
@@ -116,6 +130,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             raise InputDataError(f"cannot read {p} as Parquet ({' '.join(str(err).split())}); pass the --format that "
                                  "matches it (csv, delta, label-studio) or auto") from None
         fingerprint = _hash_files(files, p)
+        legacy = (_hash_files(files, p, with_name=True),) if files == [p] else ()
         first_row = 0
     else:
         import pandas as pd
@@ -131,11 +146,12 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             fix = _semicolon_fix(p) or "save it as UTF-8 CSV with a header row"
             raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
         fingerprint = _hash_files([p], p)
+        legacy = (_hash_files([p], p, with_name=True),)
         first_row = 2  # line 1 is the header
         if not all(c in frame.columns for c in REQUIRED) and (fix := _semicolon_fix(p)) is not None:
             raise InputDataError(f"{p} has no row_id and label columns (its header: {', '.join(map(str, frame.columns))}); "
                                  f"{fix}")
-    return _records_from_frame(frame, str(p), fmt, fingerprint, first_row)
+    return _records_from_frame(frame, str(p), fmt, fingerprint, first_row, legacy)
 
 
 def _semicolon_fix(path: Path) -> str | None:
@@ -152,7 +168,8 @@ def _semicolon_fix(path: Path) -> str | None:
             "(in Excel: Save As \"CSV UTF-8 (Comma delimited)\")")
 
 
-def _records_from_frame(frame: Any, path: str, fmt: str, fingerprint: str, first_row: int) -> GoldFile:
+def _records_from_frame(frame: Any, path: str, fmt: str, fingerprint: str, first_row: int,
+                        legacy: tuple[str, ...] = ()) -> GoldFile:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputDataError(
@@ -185,7 +202,7 @@ def _records_from_frame(frame: Any, path: str, fmt: str, fingerprint: str, first
             "task_id": _text(raw.get("task_id")),
             "where": f"{where} (row_id {str(row_id).strip()})",
         })  # fmt: skip
-    return GoldFile(path, fmt, fingerprint, records, unlabeled)
+    return GoldFile(path, fmt, fingerprint, records, unlabeled, legacy)
 
 
 def _text(value: Any) -> str:

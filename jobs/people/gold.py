@@ -354,14 +354,14 @@ def import_file(
     if spark is None:  # import_needs_spark found the file's labels in a local gold table
         local = delta_io.LocalDeltaIO()
         rows, version = local.read_arrow(table, columns=_EARLIER_COLUMNS)
-        earlier = _earlier_import([r for r in rows.to_pylist() if r["import_id"] == gf.fingerprint])
+        earlier = _earlier_import([r for r in rows.to_pylist() if r["import_id"] in gf.fingerprints])
         if earlier is None:
             raise RuntimeError(f"gold import without Spark, but {gf.path} is not in {table}")
     else:
         io = delta_io.delta_io(spark, cfg.tables.delta_io)
         history = read_gold(spark, cfg, io)
         earlier = None if history is None else _earlier_import(
-            [r.asDict() for r in history.where(F.col("import_id") == gf.fingerprint).select(*_EARLIER_COLUMNS).collect()])
+            [r.asDict() for r in history.where(F.col("import_id").isin(*gf.fingerprints)).select(*_EARLIER_COLUMNS).collect()])
         version = io.table_version(table) if earlier is not None else None
     if earlier is not None:
         log.info("gold import: %s (sha256 %s) is already in %s; nothing to add", gf.path, gf.fingerprint[:12], table)
@@ -467,9 +467,9 @@ def import_needs_spark(cfg: PipelineConfig, path: str, fmt: FileFormat = "auto",
     local, table = delta_io.LocalDeltaIO(), cfg.table_path("gold")
     if status_needs_spark(cfg) or not local.table_exists(table):
         return True
-    fingerprint = (gf if gf is not None else read_gold_file(path, fmt)).fingerprint
+    fingerprints = (gf if gf is not None else read_gold_file(path, fmt)).fingerprints
     rows, _ = local.read_arrow(table, columns=["import_id"])
-    return fingerprint not in set(rows.column("import_id").to_pylist())
+    return set(fingerprints).isdisjoint(rows.column("import_id").to_pylist())
 
 
 def status_needs_spark(cfg: PipelineConfig) -> bool:

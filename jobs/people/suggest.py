@@ -308,7 +308,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     started = time.perf_counter()
     check_options(out, max_lfs, min_precision, min_support)
     path = Path(out).expanduser()
-    from jobs.apply_record import load_apply_result
+    from jobs.runtime.lf_sources import build_registry
+    from jobs.apply_record import check_lfs_unchanged, load_apply_result
+    from jobs.delta_io.files import is_local_path
     from jobs.people.annotate import text_column_of
 
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
@@ -316,6 +318,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     if dev is None:
         raise ConfigError(f"no gold table at {cfg.table_path('gold')}; label rows and run `lakelabel gold import` first")
     applied = load_apply_result(cfg, io)
+    if not is_local_path(applied.votes_table):  # a local table's LFs were checked before Spark started
+        check_lfs_unchanged(applied, build_registry(cfg))
     space = list(applied.label_space)
     k = len(space)
     source = load_source(spark, cfg.source, io=io)

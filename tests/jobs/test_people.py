@@ -249,6 +249,36 @@ def test_a_semicolon_separated_csv_says_so(tmp_path):
     assert [r["note"] for r in read_gold_file(plain).records] == ["a;b"]
 
 
+def test_an_import_is_keyed_on_the_files_content_not_its_name(setup, monkeypatch, caplog):
+    """A drill: a copy of an imported file under another name ("labeled (1).csv", a Label Studio export
+    downloaded again) was imported again, doubling the history; the import id is now the file's SHA-256, and a
+    file imported under the old id (its name hashed with its content) still adds nothing."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from jobs.people.files import read_gold_file
+
+    cfg, _, tmp = setup
+    first = write_csv(tmp / "labeled.csv", [{"row_id": "r001", "label": "pos", "annotator": "ann"}])
+    copy = tmp / "labeled (1).csv"
+    shutil.copy(first, copy)
+    content = hashlib.sha256(Path(first).read_bytes()).hexdigest()
+    assert read_gold_file(first).fingerprint == read_gold_file(copy).fingerprint == content
+    legacy = hashlib.sha256(b"labeled.csv" + Path(first).read_bytes()).hexdigest()
+    now = datetime.now(timezone.utc)
+    rows = {"row_id": "r001", "label": 1, "label_name": "pos", "annotator": "ann", "annotated_at": now, "split": "dev",
+            "origin": "csv:labeled.csv", "task_id": None, "note": None, "import_id": legacy, "imported_at": now}
+    write_deltalake(cfg.table_path("gold"), pa.Table.from_pylist([rows]))  # imported by an earlier version
+    forbid_spark(monkeypatch, "Spark started for a file the gold table already holds")
+    assert not gold.import_needs_spark(cfg, first) and gold.run(None, cfg, run_id="g2", file=first)["skipped"]
+    write_deltalake(cfg.table_path("gold"), pa.Table.from_pylist([{**rows, "import_id": content}]), mode="append")
+    assert not gold.import_needs_spark(cfg, str(copy))  # imported now: its copy adds nothing
+    assert gold.run(None, cfg, run_id="g3", file=str(copy))["skipped"]
+
+
 def test_gold_import_checks_the_files_labels_before_spark(setup, capsys, monkeypatch):
     """No label, a label outside the space, a bad split: one line, exit 2, without Spark's 15-20 s start."""
     cfg, _, tmp = setup
@@ -515,6 +545,22 @@ def test_suggest_writes_a_usable_module(spark, after_p1, monkeypatch):
     assert none["counts"]["kept"] == 0 == none["counts"]["candidates"] and none["lfs"] == []
     assert f"a rule needs at least {need} of the {none['counts']['dev_rows']} dev row(s)" in none["note"]
     assert "lower --min-precision" in none["note"] and (tmp / "mods" / "none_lfs.py").exists()
+
+
+def test_suggest_refuses_votes_of_other_lfs_before_spark(after_p1, capsys, monkeypatch):
+    """A drill: after a run with other LFs (the README loop's ``--set lfs.modules=[youtube_suggested]``), suggest
+    scored its candidates against that run's votes: it left out candidates as "the same as" LFs the config does not
+    have and counted conflicts with them. As for ``aggregate``: exit 2 naming the difference, no Spark, no file."""
+    cfg, _, tmp = after_p1  # the votes of run p1: sample_lfs less boom and out_of_space
+    other = make_cfg(tmp, cfg.source.path, lfs={"exclude": ["boom", "out_of_space", "exclaim"]})
+    out = tmp / "mods" / "suggested_stale_lfs.py"
+    forbid_spark(monkeypatch, "suggest started Spark with votes of other LFs")
+    capsys.readouterr()
+    assert cli_main(["suggest", "--config", cli_config(other, tmp / "c_stale.yaml"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"lakelabel: error: the configured LFs differ from those of the votes table "
+                          f"{cfg.table_path('votes')} v0 (no longer configured ['exclaim']); run `lakelabel apply`")
+    assert not out.exists() and not out.with_suffix(".csv").exists()
 
 
 def test_suggest_leaves_out_a_candidate_that_votes_as_an_existing_lf(spark, after_p1, caplog):
