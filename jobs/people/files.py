@@ -172,10 +172,15 @@ def _records_from_frame(frame: Any, path: str, fmt: str, fingerprint: str, first
                         legacy: tuple[str, ...] = ()) -> GoldFile:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
+        # 'row_id, label' (a blank after the comma) or 'Label': the names are matched exactly, which the list hides
+        near = [repr(str(c)) for c in frame.columns if str(c).strip().lower() in missing and str(c) not in missing]
+        exact = f"; {' and '.join(near)} {'has' if len(near) == 1 else 'have'} blanks or capitals, which the names " \
+                f"must not have" if near else ""
         raise InputDataError(
             f"{path} has no {' or '.join(repr(c) for c in missing)} column (its columns: "
-            f"{', '.join(map(str, frame.columns))}); a gold file needs row_id and label columns (optional: "
-            f"{', '.join(OPTIONAL)}): rename the columns or start from the file `lakelabel annotate` writes"
+            f"{', '.join(repr(str(c)) if near else str(c) for c in frame.columns)}{exact}); a gold file needs row_id "
+            f"and label columns (optional: {', '.join(OPTIONAL)}): rename the columns or start from the file "
+            f"`lakelabel annotate` writes"
         )
     records, unlabeled = [], 0
     columns = {c: frame[c].tolist() for c in (*REQUIRED, *OPTIONAL) if c in frame.columns}

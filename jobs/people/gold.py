@@ -226,10 +226,13 @@ def _resolve_labels(records: list[dict[str, Any]], space: tuple[str, ...], path:
             r["label_name"] = space[r["label_id"]]
     if bad:
         first = bad[0]
+        folded = {n.casefold(): n for n in space}
+        near = folded.get(first["label"].strip().casefold())  # 'Spam', ' spam': a name written another way
+        hint = f" (class names are matched exactly: {first['label']!r} would be {near!r})" if near else ""
         raise InputDataError(
             f"{path}, {first['where']}: label {first['label']!r} is not in the label space "
-            f"({', '.join(f'{i}={n}' for i, n in enumerate(space))}); {len(bad)} row(s) have such labels. Use a class "
-            f"name or id of that label space and import again; nothing was imported"
+            f"({', '.join(f'{i}={n}' for i, n in enumerate(space))}){hint}; {len(bad)} row(s) have such labels. Use a "
+            f"class name or id of that label space and import again; nothing was imported"
         )
 
 

@@ -601,6 +601,10 @@ def test_class_ids_written_as_decimals_and_repeated_rows(caplog):
     assert [r["label_name"] for r in rows] == ["pos", "neg", "pos", "neg"]
     with pytest.raises(InputDataError, match=r"g.csv, line 2: label '2.0' is not in the label space \(0=neg, 1=pos\)"):
         _resolve_labels([{"row_id": "r9", "label": "2.0", "where": "line 2"}], ("neg", "pos"), "g.csv")
+    # A class name written in another case says which name it would be (a drill: 'Spam' for spam said only the space)
+    with pytest.raises(InputDataError, match=r"label 'Pos' is not in the label space \(0=neg, 1=pos\) \(class names "
+                                             r"are matched exactly: 'Pos' would be 'pos'\); 1 row\(s\)"):
+        _resolve_labels([{"row_id": "r9", "label": "Pos", "where": "line 2"}], ("neg", "pos"), "g.csv")
     with caplog.at_level(logging.INFO, logger="jobs.people.gold"):
         kept = _check_duplicates([*rows, {**rows[0], "where": "line 9"}], "g.csv")
     assert kept == rows and "1 row(s) of g.csv repeat an earlier row's id, annotator and label" in caplog.text
@@ -740,3 +744,19 @@ def test_suggest_leaves_out_copies_of_the_truth_and_checks_options_before_spark(
     with pytest.raises(IsADirectoryError):
         annotate._write_atomic(tmp_path / "late.csv", "row_id\n")
     assert not list(tmp_path.glob(".late.csv.tmp*"))
+
+
+def test_a_header_with_blanks_or_capitals_is_named_as_such(tmp_path):
+    """'row_id, label' (a blank after the comma) and 'ROW_ID,Label' got "has no 'label' column (its columns: row_id,
+    label)", whose list hides the blank (a drill, session 29): the columns are quoted and the cause said."""
+    from jobs.people.files import read_gold_file
+
+    for header, names in (("row_id, label", "'row_id', ' label'"), ("ROW_ID,Label", "'ROW_ID', 'Label'")):
+        path = tmp_path / "g.csv"
+        path.write_text(f"{header}\nr001,pos\n")
+        with pytest.raises(InputDataError, match=rf"g.csv has no .*column \(its columns: {names}; .* blanks or "
+                                                 r"capitals, which the names must not have\); a gold file needs"):
+            read_gold_file(path)
+    path.write_text("id,label\nr001,pos\n")
+    with pytest.raises(InputDataError, match=r"g.csv has no 'row_id' column \(its columns: id, label\); a gold file"):
+        read_gold_file(path)
