@@ -24,7 +24,7 @@ def summary_line(summary: dict[str, Any]) -> str:
                 f"where annotators disagree" + (f", e.g. {examples}" if examples else ""))
     if summary.get("stage") == "gold import":
         if summary.get("skipped"):
-            return f"{summary['file']['path']} was imported before; nothing added"
+            return f"{summary['file']['path']}: its content was imported before; nothing added"
         return (f"imported {counts['imported']} label(s) (dev {counts['dev']}, test {counts['test']}, "
                 f"{counts['unlabeled']} unlabeled skipped, {counts['relabeled']} relabeled, "
                 f"{counts['conflicts']} annotator conflict(s)) into {summary['tables']['gold']['path']} "

@@ -376,9 +376,9 @@ def import_file(
         if ignored:
             at = earlier["at"].strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(earlier["at"], "strftime") else earlier["at"]
             log.warning(
-                "gold import: %s was imported on %s with annotator(s) %s and split(s) %s; an import is keyed on the "
-                "file's content, so %s changes nothing. To relabel rows under another annotator, give the file an "
-                "annotator column (or edit it) and import it again", gf.path, at,
+                "gold import: the content of %s was imported on %s with annotator(s) %s and split(s) %s; an import "
+                "is keyed on the file's content, so %s changes nothing. To relabel rows under another annotator, give "
+                "the file an annotator column (or edit it) and import it again", gf.path, at,
                 ", ".join(map(repr, earlier["annotators"])), ", ".join(earlier["splits"]), " and ".join(ignored))  # fmt: skip
         return {**summary, "skipped": True, "tables": {"gold": {"path": table, "version": version}},
                 "counts": {"in_file": len(gf.records) + gf.unlabeled, "imported": 0}}  # fmt: skip

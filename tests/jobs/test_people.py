@@ -103,7 +103,7 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
     with caplog.at_level(logging.WARNING, logger="jobs.people.gold"):
         renamed = gold.run(spark, cfg, run_id="g2b", file=first, annotator="carol")
     assert renamed["skipped"] and delta_io.table_version(cfg.table_path("gold")) == v1
-    assert f"gold import: {first} was imported on " in caplog.text
+    assert f"gold import: the content of {first} was imported on " in caplog.text
     assert "with annotator(s) 'ann' and split(s) " in caplog.text
     assert "so --annotator 'carol' changes nothing" in caplog.text
     caplog.clear()  # the flags the earlier import had: nothing to warn about
@@ -120,7 +120,7 @@ def test_import_is_atomic_idempotent_and_keeps_history(spark, setup, caplog, cap
     forbid_spark(monkeypatch, "Spark started for a file the gold table already holds")
     capsys.readouterr()
     assert cli_main(["gold", "import", "--config", cli_config(cfg, tmp / "c.yaml"), "--file", first, "-q"]) == 0
-    assert capsys.readouterr().out.strip() == f"lakelabel gold: {first} was imported before; nothing added"
+    assert capsys.readouterr().out.strip() == f"lakelabel gold: {first}: its content was imported before; nothing added"
     monkeypatch.undo()
 
     # The same annotator relabels r001 later; another annotator disagrees on r002.
@@ -306,7 +306,7 @@ def test_gold_import_checks_the_files_labels_before_spark(setup, capsys, monkeyp
     forbid_spark(monkeypatch, "gold import started Spark for a file already imported")
     capsys.readouterr()
     assert cli_main(["gold", "import", "--config", str(renamed), "--file", first, "-q"]) == 0
-    assert capsys.readouterr().out.strip() == f"lakelabel gold: {first} was imported before; nothing added"
+    assert capsys.readouterr().out.strip() == f"lakelabel gold: {first}: its content was imported before; nothing added"
 
 
 def test_gold_status_starts_no_spark_on_a_local_table(spark, setup, capsys, monkeypatch):
