@@ -52,8 +52,16 @@ PROB_TOLERANCE = 1e-12
 _SUMMARIES = ("summary.json", "write_summary.json")
 
 
-def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]]:
+def _of_table(cfg: PipelineConfig, summary: dict[str, Any], labels_path: str) -> bool:
+    """Whether a run's summary names the labels table at ``labels_path``, also from before a move of the lakehouse."""
+    named = str(summary.get("tables", {}).get("labels", {}).get("path"))
+    lakehouse = str(cfg.lakehouse_path)
+    return named == labels_path or moved_from(named, labels_path, lakehouse, written_under(summary)) is not None
+
+
+def _run_summary(cfg: PipelineConfig, run_id: str, labels_path: str | None = None) -> tuple[Path, dict[str, Any]]:
     folder = run_dir(cfg.lakehouse, run_id, create=False)
+    labels_path = labels_path or cfg.table_path("labels")
     found = []
     for name in _SUMMARIES:
         path = folder / name
@@ -61,10 +69,7 @@ def _run_summary(cfg: PipelineConfig, run_id: str) -> tuple[Path, dict[str, Any]
             summary = json.loads(path.read_text())
             labels = summary.get("tables", {}).get("labels", {})
             if labels.get("version") is not None:
-                named, current = str(labels.get("path")), cfg.table_path("labels")
-                mine = named == current or moved_from(named, current, str(cfg.lakehouse_path),
-                                                      written_under(summary)) is not None
-                found.append((mine, int(labels["version"]), path, summary))
+                found.append((_of_table(cfg, summary, labels_path), int(labels["version"]), path, summary))
     if found:  # `run` then `write --run-id` of it (or the reverse): the labels it wrote last, of this labels table
         _, _, path, summary = max(found, key=lambda f: f[:2])
         return path, summary
@@ -102,7 +107,8 @@ def _load_model(cfg: PipelineConfig, meta: dict[str, Any], folder: Path) -> tupl
         )
     if in_mlflow:
         raise InputDataError(f"the label model {where} (version {wanted}) of these labels is not in the MLflow store "
-                             f"{tracking.tracking_uri(cfg)} and {folder} has no {MODEL_FILE}; the run cannot be rebuilt")
+                             f"{tracking.tracking_uri(cfg)} and {folder} has no {MODEL_FILE}; the run cannot be "
+                             f"rebuilt")
     raise InputDataError(f"the label model {where or '(none recorded)'} of these labels is gone and {folder} "
                          f"has no {MODEL_FILE}; the run cannot be rebuilt")
 
@@ -256,11 +262,10 @@ def run_task(spark: SparkSession, cfg: PipelineConfig, view: Any, *, run_id: str
     if not run_id:
         raise ConfigError("verify needs --run-id: the run whose labels to rebuild and check")
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
-    summary_path, summary = _run_summary(cfg, run_id)
-    labels_path, labels_version = multitask_labels.labels_path(cfg), int(summary["tables"]["labels"]["version"])
-    named = str(summary["tables"]["labels"].get("path"))
-    if (named != labels_path and not moved_from(named, labels_path, str(cfg.lakehouse_path), written_under(summary))) \
-            or view.name not in summary.get("tasks", {}):
+    labels_path = multitask_labels.labels_path(cfg)
+    summary_path, summary = _run_summary(cfg, run_id, labels_path)
+    labels_version = int(summary["tables"]["labels"]["version"])
+    if not _of_table(cfg, summary, labels_path) or view.name not in summary.get("tasks", {}):
         raise ConfigError(f"run {run_id!r} did not label task {view.name!r} in {labels_path} (its summary "
                           f"{summary_path} names {summary['tables']['labels'].get('path')}); pass the run id of a "
                           f"`lakelabel run` of this config")

@@ -194,7 +194,8 @@ def format_mismatch(path: str, files: Sequence[tuple[str, int, int]], fmt: str, 
                                            f"takes only .csv and .tsv names for CSV); set {role}.format: {other}")
     if fmt not in _KINDS or other == fmt:
         return None
-    return f"{role} {path} {what}, but {role}.format is {fmt}; set {role}.format: {other}{' (or auto)' if auto == other else ''}"
+    either = " (or auto)" if auto == other else ""
+    return f"{role} {path} {what}, but {role}.format is {fmt}; set {role}.format: {other}{either}"
 
 
 _KINDS = {"csv": "CSV", "parquet": "Parquet"}

@@ -168,8 +168,8 @@ def precheck_source_columns(cfg: SourceConfig, *, role: str = "source") -> None:
 
 def precheck_source_path(cfg: SourceConfig, *, role: str = "source", key: str | None = None) -> None:
     """Reject a local source path (or one of a list) that does not exist, that Spark cannot read (a ``[`` in a
-    folder's name), or a folder that holds files not of its format (a README among CSVs), before Spark starts; ``key`` names it in the fix
-    (default ``<role>.path``)."""
+    folder's name), or whose files' names say another format (a README among CSVs), before Spark starts; ``key``
+    names it in the fix (default ``<role>.path``)."""
     for path in cfg.path if isinstance(cfg.path, list) else [cfg.path]:
         if path and (root := local_path_missing(path)) is not None:
             raise SourceReadError(missing_source(path, root, role, key=key or f"{role}.path"))

@@ -59,19 +59,22 @@ def detect_format(path: Path) -> str:
     return known[suffix]
 
 
-def _hash_files(files: list[Path], root: Path, *, with_name: bool = False) -> str:
-    """The SHA-256 of one file's content (a copy under another name is the same import), or of a folder's
-    files, each with its path in the folder. ``with_name``: one file's name too, as before (legacy)."""
-    digest = hashlib.sha256()
+def _hash_files(files: list[Path], root: Path) -> tuple[str, tuple[str, ...]]:
+    """The import key, in one read: the SHA-256 of one file's content (a copy under another name is the same
+    import), or of a folder's files, each with its path in the folder; and the legacy keys (the key earlier
+    versions gave a single file, its name hashed with its content: a file they imported still adds nothing)."""
+    digest, legacy = hashlib.sha256(), hashlib.sha256()
     for f in sorted(files):
+        named = str(f.relative_to(root) if f != root else f.name).encode()
+        legacy.update(named)
         if f != root:
-            digest.update(str(f.relative_to(root)).encode())
-        elif with_name:
-            digest.update(f.name.encode())
+            digest.update(named)
         with open(f, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    return digest.hexdigest()
+                legacy.update(block)
+    key, old = digest.hexdigest(), legacy.hexdigest()
+    return key, (old,) if old != key else ()
 
 
 def check_gold_file(path: str | os.PathLike[str]) -> None:
@@ -100,7 +103,8 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
         records, unlabeled = label_studio.parse_export(text, str(p))
         for r in records:
             r["split"] = ""
-        return GoldFile(str(p), fmt, _hash_files([p], p), records, unlabeled, (_hash_files([p], p, with_name=True),))
+        key, legacy = _hash_files([p], p)
+        return GoldFile(str(p), fmt, key, records, unlabeled, legacy)
     if fmt == "delta":
         from jobs.delta_io.logs import open_table
 
@@ -129,8 +133,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
         except (pa.ArrowException, OSError) as err:
             raise InputDataError(f"cannot read {p} as Parquet ({' '.join(str(err).split())}); pass the --format that "
                                  "matches it (csv, delta, label-studio) or auto") from None
-        fingerprint = _hash_files(files, p)
-        legacy = (_hash_files(files, p, with_name=True),) if files == [p] else ()
+        fingerprint, legacy = _hash_files(files, p)
         first_row = 0
     else:
         import pandas as pd
@@ -145,8 +148,7 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             reason = " ".join(str(err).split())  # pandas' message holds a newline
             fix = _semicolon_fix(p) or "save it as UTF-8 CSV with a header row"
             raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
-        fingerprint = _hash_files([p], p)
-        legacy = (_hash_files([p], p, with_name=True),)
+        fingerprint, legacy = _hash_files([p], p)
         first_row = 2  # line 1 is the header
         if not all(c in frame.columns for c in REQUIRED) and (fix := _semicolon_fix(p)) is not None:
             raise InputDataError(f"{p} has no row_id and label columns (its header: {', '.join(map(str, frame.columns))}); "
