@@ -280,12 +280,12 @@ def test_train_on_the_cluster_matches_local_mode(spark, standalone, bare_python,
 
     lake = cluster_demo["lake"]
     config = tmp_path / "train.yaml"
-    # A small end model (1,024 hashed features, 20 iterations): the point is where it runs, not its accuracy.
+    # A small end model (256 hashed features, 5 iterations): the point is where it runs, not its accuracy.
     config.write_text(
         f"lakehouse: {lake}\n"
         f"source:\n  path: {lake / 'source' / 'tickets'}\n  format: parquet\n  id_column: ticket_id\n"
         f"  gold_column: true_label\nlfs:\n  modules: [lf_library.lfs.demo]\nmlflow:\n  enabled: false\n"
-        f"end_model:\n  num_features: 1024\n  max_iter: 20\n"
+        f"end_model:\n  num_features: 256\n  max_iter: 5\n"
     )
     summary_path = tmp_path / "train.json"
     cmd = [str(BIN / "lakelabel"), "train", "--config", str(config), "--master", standalone["url"],

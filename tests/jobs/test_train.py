@@ -311,7 +311,10 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     Last in the module: it writes predictions v1 (the tests above read v0). Its own gold table
     name keeps the shared run's lakehouse without a gold table for the other modules.
     """
+    import mlflow
+
     from jobs.people import gold
+    from jobs.runtime import exits, signals
 
     cfg, summary = trained
     cfg = replace(cfg, tables=replace(cfg.tables, gold="gold_retrain"))
@@ -320,29 +323,8 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     (tmp_path / "gold.csv").write_text(source.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
                                        .assign(split="dev").to_csv(index=False))  # fmt: skip
     gold.run(spark, cfg, run_id="gold-1", file=str(tmp_path / "gold.csv"))
-    capfd.readouterr()
-    conf, out = tmp_path / "retrain.json", tmp_path / "summary.json"
-    conf.write_text(json.dumps(cfg.to_dict()))
-    with _jobs_log_level(logging.getLogger("jobs").level):  # the command line's -q sets it: put it back after
-        assert cli_main(["train", "--config", str(conf), "-q", "--summary-json", str(out)]) == 0
-    again = json.loads(out.read_text())
-    assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
-    # A new version of the registered model, which MLflow did not announce under -q
-    assert int(again["end_model"]["model_version"]) > int(summary["end_model"]["model_version"])
-    err = capfd.readouterr().err
-    assert "Created version" not in err and "already exists. Creating a new version" not in err, err
-    assert again["tables"]["predictions"]["version"] == summary["tables"]["predictions"]["version"] + 1
-    assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
-    # SIGTERM after the predictions commit, in the MLflow logging: the exit line says the commit stands, and the
-    # rerun the line advises trains again (the interrupted attempt wrote no train record) and completes the run.
-    import mlflow
-
-    from jobs.runtime import exits, signals
-
-    more = pd.read_parquet(cfg.source.path).dropna(subset=["gold"]).iloc[10:15]
-    (tmp_path / "gold2.csv").write_text(more.rename(columns={"id": "row_id", "gold": "label"})[["row_id", "label"]]
-                                        .assign(split="dev").to_csv(index=False))  # fmt: skip
-    gold.run(spark, cfg, run_id="gold-2", file=str(tmp_path / "gold2.csv"))
+    # The train the import calls for (a no-op would commit nothing), stopped by SIGTERM after its predictions commit,
+    # in the MLflow logging: the exit line says the commit stands.
     log_dict = mlflow.log_dict
 
     def stopped(*args, **kwargs):
@@ -354,14 +336,26 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
         assert exits.guarded(lambda: train.run(spark, cfg), debug=False) == exits.EXIT_TERMINATED
     finally:
         mlflow.log_dict = log_dict
-    version = again["tables"]["predictions"]["version"] + 1
+    version = summary["tables"]["predictions"]["version"] + 1
     assert DeltaTable(cfg.table_path("predictions")).version() == version
     assert capfd.readouterr().err.strip().endswith(
         f"lakelabel: terminated (SIGTERM) after it committed predictions {cfg.table_path('predictions')} v{version}, "
         f"which stand; its run record (MLflow, summary) may be incomplete: rerun the command with the same --run-id "
         f"to complete it")
-    completed = train.run(spark, cfg)
-    assert not completed["skipped"] and completed["tables"]["predictions"]["version"] == version + 1
+    # The rerun the line advises (the command line, -q) trains again (the stopped attempt wrote no train record)
+    # on the imported dev labels and completes the run.
+    conf, out = tmp_path / "retrain.json", tmp_path / "summary.json"
+    conf.write_text(json.dumps(cfg.to_dict()))
+    with _jobs_log_level(logging.getLogger("jobs").level):  # the command line's -q sets it: put it back after
+        assert cli_main(["train", "--config", str(conf), "-q", "--summary-json", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert not again["skipped"] and again["counts"]["gold_dev_rows"] == 10
+    # A new version of the registered model, which MLflow did not announce under -q
+    assert int(again["end_model"]["model_version"]) > int(summary["end_model"]["model_version"])
+    err = capfd.readouterr().err
+    assert "Created version" not in err and "already exists. Creating a new version" not in err, err
+    assert again["tables"]["predictions"]["version"] == version + 1
+    assert train.run(spark, cfg)["skipped"]  # and once trained with that gold, a no-op again
     # A data-neutral commit to the predictions since (a table property here; OPTIMIZE, VACUUM): still a no-op.
     DeltaTable(cfg.table_path("predictions")).alter.set_table_properties({"delta.logRetentionDuration": "interval 60 days"})
     assert DeltaTable(cfg.table_path("predictions")).version() == version + 2
