@@ -55,7 +55,9 @@ def start_install() -> None:
     shutil.rmtree(VENV, ignore_errors=True)  # a venv without the marker is an interrupted install
     VENV.parent.mkdir(parents=True, exist_ok=True)
     pip = VENV / "bin" / "pip"
-    script = (f'"{sys.executable}" -m venv "{VENV}" && "{pip}" install -q --disable-pip-version-check '
+    # --no-compile: pip byte-compiles all of the venv's 815 MB (44.8 s of CPU against 31.6 s without, beside the
+    # tests on 2 cores); Python compiles the modules the server imports when it first starts.
+    script = (f'"{sys.executable}" -m venv "{VENV}" && "{pip}" install -q --disable-pip-version-check --no-compile '
               f'"label-studio=={VERSION}" && touch "{MARKER}"')  # fmt: skip
     with open(INSTALL_LOG, "w") as log:
         _install = subprocess.Popen(["/bin/sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
