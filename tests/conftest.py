@@ -133,7 +133,8 @@ def spark():
         # Whole-stage code generation and adaptive execution off: on tables of tens of rows compiling each
         # query's Java (Janino, then the JVM) and re-planning after every shuffle cost more than they save;
         # the people, drills and pipeline tests took 159 s instead of 176 s (paired runs, RESULTS.md, session
-        # 30). The jobs' results do not depend on either; the CLI, demo and cluster tests keep Spark's defaults.
+        # 30). The jobs' results do not depend on either; tests that start lakelabel or spark-submit as a process
+        # (the CLI drills, the cluster tests) keep Spark's defaults.
         conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
               "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false", **delta_test_conf()},
     )
