@@ -33,6 +33,10 @@ TOKEN = "0123456789abcdef0123456789abcdef01234567"
 INSTALL_TIMEOUT = 1800
 START_TIMEOUT = 600
 
+# Label Studio asks pypi.org for its latest version when it starts, sends usage analytics, and may download
+# resources for its export converters: none of it for a test server on 127.0.0.1 (its settings' switches).
+QUIET = {"LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false", "CONVERTER_DOWNLOAD_RESOURCES": "false"}
+
 _install: subprocess.Popen | None = None
 _background: dict = {}
 
@@ -100,7 +104,8 @@ class Server:
             [exe, "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(self.port), "--data-dir",
              str(data), "--username", "annotator@example.com", "--password", "lakelabel-test-pass", "--user-token",
              TOKEN, "--enable-legacy-api-token"],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data)},
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data), **QUIET},
             start_new_session=True,
         )  # fmt: skip
 
