@@ -315,18 +315,21 @@ class LabelingFunction:
     def _signature_check(self, f: Callable) -> None:
         """``f`` must take the row (or DataFrame) and the resources as keywords: say so where the LF is
         defined, not as a TypeError on every row."""
-        called = f
-        while True:  # what is called; through a C wrapper (lru_cache) or a pass-through (*args, **kwargs) wrapper
+        called, seen = f, set()
+        # What is called; through a C wrapper (lru_cache) or a pass-through (*args, **kwargs) wrapper, once each
+        # (a __wrapped__ that leads back to itself would loop).
+        while id(called) not in seen:
+            seen.add(id(called))
             try:
                 signature = inspect.signature(called, follow_wrapped=False)
             except (TypeError, ValueError):
                 signature = None
             passes_on = signature is not None and signature.parameters and all(
                 p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values())
-            if (signature is None or passes_on) and callable(getattr(called, "__wrapped__", None)):
-                called = called.__wrapped__
-                continue
-            break
+            inner = getattr(called, "__wrapped__", None)
+            if not ((signature is None or passes_on) and callable(inner)):
+                break
+            called = inner
         if signature is None:  # a builtin: nothing to check
             return
         try:

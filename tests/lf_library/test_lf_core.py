@@ -256,6 +256,12 @@ def test_resources_that_the_function_cannot_take_fail_where_the_lf_is_defined():
         @logged
         def lf_c(x):
             return ABSTAIN
+
+    def looped(*args, **kwargs):  # a __wrapped__ that leads back to itself: checked once, not for ever
+        return ABSTAIN
+
+    looped.__wrapped__ = looped
+    assert LabelingFunction("looped", looped, resources={"words": ["a"]})
     Row = namedtuple("Row", "text")
     assert [LabelingFunction("renamed", lf_a)(Row("free stuff")), LabelingFunction("lf_b", lf_b)(Row("free"))] == [1, 1]
 
