@@ -48,31 +48,90 @@ def delta_test_conf() -> dict[str, str]:
     }
 
 
+#: The tests the session starts something for before they run (``_start_early``), by file.
+LABEL_STUDIO_TEST = "tests/jobs/test_label_studio.py"
+MASTER_DOWN_TEST = "tests/jobs/test_session.py::test_spark_submit_to_a_master_that_is_down_is_transient_exit_3"
+
+
 @pytest.hookimpl(trylast=True)  # after -k / -m deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     """Start in the background what a collected test would otherwise wait for: Label Studio's install
     and start (tests/label_studio_server.py), and a spark-submit that waits on a master that is down.
 
-    Both overlap the tests before theirs. A pytest-xdist worker starts them when its test asks
-    instead: every worker collects every test.
+    Both overlap the tests before theirs. Under pytest-xdist (the suite's default, two workers) the
+    controller starts them before the workers (:func:`pytest_sessionstart`); a worker starts one itself
+    only when its test asks and the controller did not.
     """
-    if any(item.path.name == "test_label_studio.py" for item in items) and not hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        return
+    if any(item.path.name == "test_label_studio.py" for item in items):
         from tests import label_studio_server
 
         label_studio_server.start_background()
-    _use_jvm_archive(config, items)
+    _use_jvm_archive(config, any(item.get_closest_marker("spark") or item.get_closest_marker("jvm") for item in items))
     # The same for the spark-submit to a master that is down: ~70 s of Spark's client waiting.
     if any(item.name == "test_spark_submit_to_a_master_that_is_down_is_transient_exit_3" for item in items) \
-            and not hasattr(config, "workerinput") and not config.option.collectonly:
+            and not config.option.collectonly:
         from tests.jobs import test_session
 
         test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own starts the workers, which inherit the environment
+def pytest_sessionstart(session):
+    """Under pytest-xdist the controller collects nothing: it builds the JVM class archive and starts what
+    :func:`pytest_collection_modifyitems` starts in a one-process session, and exports where the workers find
+    them. What the command line names decides it: test files, folders or tests (none: tests/); a -m expression is
+    matched against the two tests' markers; with -k nothing is started here (a worker starts it for its test)."""
+    config = session.config
+    if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no" or config.option.collectonly:
+        return
+    wanted = _named_by_args(config)
+    _use_jvm_archive(config, any("pytest.mark.spark" in text or "pytest.mark.jvm" in text for text, _ in wanted.values()))
+    if not _marks_selected(config, {"spark", "slow"}):  # the markers of both tests below
+        return
+    if LABEL_STUDIO_TEST in wanted:
+        from tests import label_studio_server
+
+        label_studio_server.start_background(shared=True)
+    file, name = MASTER_DOWN_TEST.split("::")
+    if file in wanted and (wanted[file][1] is None or name in wanted[file][1]):
+        from tests.jobs import test_session
+
+        test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"), shared=True)
+
+
+def _named_by_args(config) -> dict[str, tuple[str, set[str] | None]]:
+    """The suite's test files the command line names, alone or in a folder: path -> (text, the test names given
+    after '::', None for all). Empty under -k: the worker that runs a test starts what it needs."""
+    if config.option.keyword:
+        return {}
+    named: dict[Path, set[str] | None] = {}
+    for arg in config.args or [str(REPO / "tests")]:
+        path, _, node = arg.partition("::")
+        root = (Path(config.invocation_params.dir) / path).resolve()
+        for file in [root] if root.is_file() else root.rglob("test_*.py"):
+            if node and named.get(file, set()) is not None:
+                named.setdefault(file, set()).add(node.split("::")[0].split("[")[0])
+            else:
+                named[file] = None
+    return {file.relative_to(REPO).as_posix(): (file.read_text(errors="replace"), names)
+            for file, names in named.items() if REPO / "tests" in file.parents}
+
+
+def _marks_selected(config, marks: set[str]) -> bool:
+    """Whether a test with ``marks`` passes the command line's -m expression."""
+    if not config.option.markexpr:
+        return True
+    from _pytest.mark.expression import Expression
+
+    return Expression.compile(config.option.markexpr).evaluate(lambda name, **kwargs: name in marks)
+
+
 _ARCHIVE: dict = {}  # the line the terminal summary prints
 
 
-def _use_jvm_archive(config, items) -> None:
+def _use_jvm_archive(config, wanted: bool) -> None:
     """Build (or reuse) the suite's class archive and point the suite's JVMs at it, before any starts.
 
     The build runs before the first test, not beside it: on 2 cores a background build (84 s) and the
@@ -80,10 +139,8 @@ def _use_jvm_archive(config, items) -> None:
     costs alone (about 25 s), and the test session's own JVM started without the archive."""
     if not _SET_BY_SUITE["SPARK_SUBMIT_OPTS"] or os.environ.get(JVM_ARCHIVE_ENV) == "0":
         return
-    if hasattr(config, "workerinput") or config.option.collectonly:
-        return  # pytest-xdist workers would each build one; they run without
-    if not any(item.get_closest_marker("spark") or item.get_closest_marker("jvm") for item in items):
-        return
+    if hasattr(config, "workerinput") or config.option.collectonly or not wanted:
+        return  # pytest-xdist workers use the one their controller built, through the environment
     import time
 
     from tests import jvm_archive

@@ -8,12 +8,17 @@ server, so both overlap the tests that run before; the fixture waits for it. The
 ``.lakelabel-installed`` into the venv last, so a venv left half-installed by a killed run is
 recognised and installed again. ``LAKELABEL_LABEL_STUDIO=skip`` skips those tests instead.
 
+Under pytest-xdist the controller process does the same before it starts the workers (tests/conftest.py),
+and exports :data:`SHARED_ENV`, the folder where its thread writes ``server.json`` (the server's address, or
+the error); the worker that runs the test waits for that file.
+
 The server runs with a temporary data folder and a fixed user token and is stopped by its pid
 (its process group) when the session finishes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -36,6 +41,9 @@ START_TIMEOUT = 600
 # Label Studio asks pypi.org for its latest version when it starts, sends usage analytics, and may download
 # resources for its export converters: none of it for a test server on 127.0.0.1 (its settings' switches).
 QUIET = {"LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false", "CONVERTER_DOWNLOAD_RESOURCES": "false"}
+
+#: Set by a pytest-xdist controller that started the server for its workers: the server's folder.
+SHARED_ENV = "LAKELABEL_TEST_LABEL_STUDIO_FOLDER"
 
 _install: subprocess.Popen | None = None
 _background: dict = {}
@@ -91,6 +99,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_health(base: str, log_path: Path, exited=lambda: None):
+    """Wait until the server at ``base`` answers /health; ``(base, session)`` with the user token set."""
+    import requests
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        code = exited()
+        if code is not None:
+            raise AssertionError(f"label-studio exited with {code}: {log_path.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/health", timeout=5).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log)"
+            raise AssertionError(f"label-studio did not answer /health within {START_TIMEOUT} s: {tail}")
+        time.sleep(1)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {TOKEN}"
+    return base, session
+
+
 class Server:
     """A Label Studio server starting in the background; :meth:`wait` returns ``(base_url, session)``."""
 
@@ -110,23 +141,7 @@ class Server:
         )  # fmt: skip
 
     def wait(self):
-        import requests
-
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"label-studio exited with {self.proc.returncode}: "
-                                     f"{self.log_path.read_text()[-2000:]}")  # fmt: skip
-            try:
-                if requests.get(f"{self.base}/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"label-studio did not answer /health within {START_TIMEOUT} s"
-            time.sleep(1)
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {TOKEN}"
-        return self.base, session
+        return _wait_for_health(self.base, self.log_path, self.proc.poll)
 
     def stop(self) -> None:
         """Stop the server and the children it started, by its pid (process group)."""
@@ -140,25 +155,54 @@ class Server:
         self._log.close()
 
 
+class SharedServer:
+    """In a pytest-xdist worker: the server the controller started; :meth:`wait` as :class:`Server`'s."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def wait(self):
+        state = self.folder / "server.json"
+        deadline = time.monotonic() + INSTALL_TIMEOUT + 60
+        while not state.exists():
+            assert time.monotonic() < deadline, f"the test session's Label Studio never started ({self.folder})"
+            time.sleep(1)
+        started = json.loads(state.read_text())
+        if "error" in started:
+            raise AssertionError(started["error"])
+        return _wait_for_health(started["base"], Path(started["log"]))
+
+
 def _install_and_start(folder: Path) -> None:
     try:
-        _background["server"] = Server(wait_for_install(), folder)
+        _background["server"] = server = Server(wait_for_install(), folder)
+        state = {"base": server.base, "log": str(server.log_path)}
     except BaseException as error:  # noqa: BLE001 - handed to the test that needs the server
         _background["error"] = error
+        state = {"error": f"{type(error).__name__}: {error}"}
+    (folder / "server.json.tmp").write_text(json.dumps(state))
+    (folder / "server.json.tmp").replace(folder / "server.json")  # a worker never reads half of it
 
 
-def start_background() -> None:
-    """Install (when needed) and start a server in a thread; :func:`background_server` waits for it."""
+def start_background(shared: bool = False) -> None:
+    """Install (when needed) and start a server in a thread; :func:`background_server` waits for it.
+
+    ``shared``: for a pytest-xdist controller; exports :data:`SHARED_ENV` for the workers it starts next."""
     if "thread" in _background or os.environ.get("LAKELABEL_LABEL_STUDIO") == "skip":
         return
     folder = Path(tempfile.mkdtemp(prefix="lakelabel-label-studio-"))
     _background["folder"] = folder
+    if shared:
+        os.environ[SHARED_ENV] = str(folder)
     _background["thread"] = threading.Thread(target=_install_and_start, args=(folder,), daemon=True)
     _background["thread"].start()
 
 
-def background_server() -> Server:
-    """The server :func:`start_background` started (starting it now when it did not run)."""
+def background_server() -> Server | SharedServer:
+    """The server :func:`start_background` started (starting it now when it did not run): in a pytest-xdist
+    worker, the one its controller started when there is one."""
+    if "thread" not in _background and os.environ.get(SHARED_ENV):
+        return SharedServer(Path(os.environ[SHARED_ENV]))
     start_background()
     _background["thread"].join(INSTALL_TIMEOUT + 60)
     if "error" in _background:

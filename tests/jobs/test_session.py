@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,12 +204,19 @@ def _submit_run(tmp_path, master: str, *, timeout: float):
 #: The spark-submit to a master that is down, started by tests/conftest.py when the test is collected:
 #: Spark's standalone client waits about 70 s doing nothing, which then overlaps the tests before it.
 EARLY: dict[str, Any] = {}
+#: Set by a pytest-xdist controller that started it for its workers: where the test finds it (JSON).
+MASTER_DOWN_ENV = "LAKELABEL_TEST_MASTER_DOWN"
 
 
-def start_master_down(folder) -> None:
-    """Start the spark-submit of :func:`test_spark_submit_to_a_master_that_is_down_is_transient_exit_3`."""
+def start_master_down(folder, shared: bool = False) -> None:
+    """Start the spark-submit of :func:`test_spark_submit_to_a_master_that_is_down_is_transient_exit_3`.
+
+    ``shared``: for a pytest-xdist controller; a thread writes the exit code into ``returncode`` in the folder,
+    which :data:`MASTER_DOWN_ENV` names for the workers it starts next."""
+    import json
     import socket
     import subprocess
+    import threading
     import time
 
     with socket.socket() as s:  # a port nothing listens on
@@ -216,7 +225,30 @@ def start_master_down(folder) -> None:
     cmd, env = _submit_command(folder, f"spark://127.0.0.1:{port}")
     out, err = (folder / "stdout.txt").open("w"), (folder / "stderr.txt").open("w")
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=folder)
-    EARLY["master_down"] = {"proc": proc, "port": port, "folder": folder, "wall": time.time()}
+    EARLY["master_down"] = {"wait": proc.wait, "port": port, "folder": folder, "wall": time.time()}
+    if shared:
+        def reap() -> None:
+            (folder / "returncode").write_text(str(proc.wait()))
+
+        threading.Thread(target=reap, daemon=True).start()
+        os.environ[MASTER_DOWN_ENV] = json.dumps({"port": port, "folder": str(folder), "wall": time.time()})
+
+
+def _shared_master_down() -> dict[str, Any]:
+    """In a pytest-xdist worker: the spark-submit its controller started (``wait`` reads its exit code)."""
+    import json
+
+    early = json.loads(os.environ[MASTER_DOWN_ENV])
+    folder = Path(early["folder"])
+
+    def wait(timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while not (folder / "returncode").exists():
+            assert time.monotonic() < deadline, f"the controller's spark-submit ran over {timeout} s ({folder})"
+            time.sleep(1)
+        return int((folder / "returncode").read_text())
+
+    return {**early, "folder": folder, "wait": wait}
 
 
 @pytest.mark.spark
@@ -240,16 +272,20 @@ def test_spark_submit_to_a_master_that_is_down_is_transient_exit_3(tmp_path):
     then stops the context. Under spark-submit that was exit 1 (`Py4JJavaError: An error occurred while calling
     None.org.apache.spark.sql.classic.SparkSession.`); now exit 3 naming the master, as `lakelabel run --master`.
     The spark-submit usually started when the session collected this test (``EARLY``)."""
-    if "master_down" not in EARLY:  # run alone, or by a pytest-xdist worker
+    if "master_down" in EARLY:
+        early = EARLY.pop("master_down")
+    elif os.environ.get(MASTER_DOWN_ENV):  # started by the pytest-xdist controller
+        early = _shared_master_down()
+    else:  # run alone
         start_master_down(tmp_path)
-    early = EARLY.pop("master_down")
-    proc, port, folder = early["proc"], early["port"], early["folder"]
-    proc.wait(timeout=400)
+        early = EARLY.pop("master_down")
+    port, folder = early["port"], early["folder"]
+    returncode = early["wait"](timeout=400)
     # How long spark-submit ran: to its last line (it may have ended long before this test's turn).
     seconds = max((folder / name).stat().st_mtime for name in ("stdout.txt", "stderr.txt")) - early["wall"]
     stdout, stderr = (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text()
     out = stdout + stderr
-    assert proc.returncode == 3, out[-3000:]
+    assert returncode == 3, out[-3000:]
     last = stdout.strip().splitlines()[-1]
     assert last.startswith(
         f"lakelabel: error (transient, a retry may succeed): Spark did not start on master spark://127.0.0.1:{port} ("
