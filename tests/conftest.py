@@ -48,6 +48,29 @@ def delta_test_conf() -> dict[str, str]:
     }
 
 
+def pytest_configure(config):
+    """pyspark marks its query-context loggers (``PySparkLogger``) non-propagating when it logs an analysis error;
+    pytest then attaches its log-capture handlers to every non-propagating logger at each test phase, and
+    ``PySparkLogger.addHandler`` sets its JSON formatter on the handler it is given. From then on every test's
+    ``caplog.text`` in that process was JSON, quotes escaped: a test's result depended on which tests ran before it
+    in its process (found when the suite first ran in two workers). pytest's own handlers keep pytest's format."""
+    try:
+        from pyspark.logger.logger import PySparkLogger
+    except ImportError:  # no pyspark, or one without the logger
+        return
+    import logging
+
+    json_add = PySparkLogger.addHandler
+
+    def add_handler(self, handler):
+        if type(handler).__module__ == "_pytest.logging":
+            logging.Logger.addHandler(self, handler)
+        else:
+            json_add(self, handler)
+
+    PySparkLogger.addHandler = add_handler
+
+
 #: The tests the session starts something for before they run (``_start_early``), by file.
 LABEL_STUDIO_TEST = "tests/jobs/test_label_studio.py"
 MASTER_DOWN_TEST = "tests/jobs/test_session.py::test_spark_submit_to_a_master_that_is_down_is_transient_exit_3"
