@@ -87,7 +87,7 @@ def pytest_collection_modifyitems(session, config, items):
     """
     if hasattr(config, "workerinput"):
         return
-    if any(item.path.name == "test_label_studio.py" for item in items):
+    if any(item.path.name == "test_label_studio.py" for item in items) and not config.option.collectonly:
         from tests import label_studio_server
 
         label_studio_server.start_background()
@@ -104,31 +104,33 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_sessionstart(session):
     """Under pytest-xdist the controller collects nothing: it builds the JVM class archive and starts what
     :func:`pytest_collection_modifyitems` starts in a one-process session, and exports where the workers find
-    them. What the command line names decides it: test files, folders or tests (none: tests/); a -m expression is
-    matched against the two tests' markers; with -k nothing is started here (a worker starts it for its test)."""
+    them. What the command line names decides it: test files, folders or tests (none: tests/), and a -m expression
+    matched against the two tests' markers. Under -k, --deselect, --ignore, --lf or --sw (which this cannot
+    follow) it starts neither: the worker that runs one of those tests starts it then."""
     config = session.config
     if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no" or config.option.collectonly:
         return
     wanted = _named_by_args(config)
     _use_jvm_archive(config, any("pytest.mark.spark" in text or "pytest.mark.jvm" in text for text, _ in wanted.values()))
-    if not _marks_selected(config, {"spark", "slow"}):  # the markers of both tests below
+    narrowed = [getattr(config.option, name, None) for name in ("keyword", "deselect", "ignore", "ignore_glob", "lf",
+                                                                  "stepwise")]  # fmt: skip
+    if any(narrowed) or not _marks_selected(config, {"spark", "slow"}):  # the markers of both tests below
         return
-    if LABEL_STUDIO_TEST in wanted:
-        from tests import label_studio_server
+    from tests import label_studio_server
+    from tests.jobs import test_session
 
-        label_studio_server.start_background(shared=True)
     file, name = MASTER_DOWN_TEST.split("::")
-    if file in wanted and (wanted[file][1] is None or name in wanted[file][1]):
-        from tests.jobs import test_session
-
+    master_down = file in wanted and (wanted[file][1] is None or name in wanted[file][1])
+    label_studio = LABEL_STUDIO_TEST in wanted and os.environ.get("LAKELABEL_LABEL_STUDIO") != "skip"
+    if master_down:  # first: its variable is exported before Label Studio's thread copies the environment
         test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"), shared=True)
+    if label_studio:
+        label_studio_server.start_background(shared=True)
 
 
 def _named_by_args(config) -> dict[str, tuple[str, set[str] | None]]:
     """The suite's test files the command line names, alone or in a folder: path -> (text, the test names given
-    after '::', None for all). Empty under -k: the worker that runs a test starts what it needs."""
-    if config.option.keyword:
-        return {}
+    after '::', None for all)."""
     named: dict[Path, set[str] | None] = {}
     for arg in config.args or [str(REPO / "tests")]:
         path, _, node = arg.partition("::")
@@ -148,7 +150,10 @@ def _marks_selected(config, marks: set[str]) -> bool:
         return True
     from _pytest.mark.expression import Expression
 
-    return Expression.compile(config.option.markexpr).evaluate(lambda name, **kwargs: name in marks)
+    try:
+        return Expression.compile(config.option.markexpr).evaluate(lambda name, **kwargs: name in marks)
+    except SyntaxError:  # the workers report it as pytest's usage error; start nothing for them
+        return False
 
 
 _ARCHIVE: dict = {}  # the line the terminal summary prints
@@ -297,8 +302,10 @@ _EXIT_STATUS: list[int] = []
 def pytest_sessionfinish(session, exitstatus):
     _EXIT_STATUS.append(int(exitstatus))
     from tests import label_studio_server
+    from tests.jobs import test_session
 
     label_studio_server.stop_background()
+    test_session.stop_master_down()  # still waiting when its test did not run (-x, a deselection)
 
 
 @pytest.hookimpl(trylast=True)

@@ -170,18 +170,27 @@ class SharedServer:
         started = json.loads(state.read_text())
         if "error" in started:
             raise AssertionError(started["error"])
-        return _wait_for_health(started["base"], Path(started["log"]))
+        exited = self.folder / "exited"
+        return _wait_for_health(started["base"], Path(started["log"]),
+                                lambda: int(exited.read_text()) if exited.exists() else None)
 
 
-def _install_and_start(folder: Path) -> None:
+def _write(path: Path, text: str) -> None:
+    path.with_name(path.name + ".tmp").write_text(text)
+    path.with_name(path.name + ".tmp").replace(path)  # a worker never reads half of it
+
+
+def _install_and_start(folder: Path, shared: bool) -> None:
     try:
         _background["server"] = server = Server(wait_for_install(), folder)
         state = {"base": server.base, "log": str(server.log_path)}
     except BaseException as error:  # noqa: BLE001 - handed to the test that needs the server
         _background["error"] = error
         state = {"error": f"{type(error).__name__}: {error}"}
-    (folder / "server.json.tmp").write_text(json.dumps(state))
-    (folder / "server.json.tmp").replace(folder / "server.json")  # a worker never reads half of it
+    _write(folder / "server.json", json.dumps(state))
+    if shared and "server" in _background:  # the workers learn that it exited (its exit code) from a file
+        proc = _background["server"].proc
+        threading.Thread(target=lambda: _write(folder / "exited", str(proc.wait())), daemon=True).start()
 
 
 def start_background(shared: bool = False) -> None:
@@ -194,7 +203,7 @@ def start_background(shared: bool = False) -> None:
     _background["folder"] = folder
     if shared:
         os.environ[SHARED_ENV] = str(folder)
-    _background["thread"] = threading.Thread(target=_install_and_start, args=(folder,), daemon=True)
+    _background["thread"] = threading.Thread(target=_install_and_start, args=(folder, shared), daemon=True)
     _background["thread"].start()
 
 

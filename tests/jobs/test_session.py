@@ -206,6 +206,7 @@ def _submit_run(tmp_path, master: str, *, timeout: float):
 EARLY: dict[str, Any] = {}
 #: Set by a pytest-xdist controller that started it for its workers: where the test finds it (JSON).
 MASTER_DOWN_ENV = "LAKELABEL_TEST_MASTER_DOWN"
+_STARTED: list = []  # the spark-submits this process started, for stop_master_down
 
 
 def start_master_down(folder, shared: bool = False) -> None:
@@ -225,13 +226,25 @@ def start_master_down(folder, shared: bool = False) -> None:
     cmd, env = _submit_command(folder, f"spark://127.0.0.1:{port}")
     out, err = (folder / "stdout.txt").open("w"), (folder / "stderr.txt").open("w")
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=folder)
+    _STARTED.append(proc)
     EARLY["master_down"] = {"wait": proc.wait, "port": port, "folder": folder, "wall": time.time()}
     if shared:
         def reap() -> None:
-            (folder / "returncode").write_text(str(proc.wait()))
+            (folder / "returncode.tmp").write_text(str(proc.wait()))
+            (folder / "returncode.tmp").replace(folder / "returncode")  # a worker never reads half of it
 
-        threading.Thread(target=reap, daemon=True).start()
         os.environ[MASTER_DOWN_ENV] = json.dumps({"port": port, "folder": str(folder), "wall": time.time()})
+        threading.Thread(target=reap, daemon=True).start()
+
+
+
+def stop_master_down() -> None:
+    """Stop the spark-submit if it still waits (its test did not run: -x, a deselection); at the session's end."""
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _STARTED.clear()
 
 
 def _shared_master_down() -> dict[str, Any]:
