@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from jobs.runtime import command
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.runtime.runs import RUNNING_FILE, clear_failed, failed_run, latest_run_with, mark_done, run_dir, write_json
-from labelmodel import LabelModel, MajorityLabelVoter
+from labelmodel import ConvergenceWarning, LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
 from lf_library.errors import ConfigError, InputDataError
 
@@ -246,14 +247,21 @@ def run(
     if cfg.gold.use_dev_labels and dev is None:
         log.warning("fit: label_model.use_dev_labels is on but the gold table %s has no dev rows; fitting without "
                     "them", gold_table or cfg.table_path("gold"))
-    if dev is not None:
-        model.fit_from_stats(stats, L_dev=dev[0], Y_dev=dev[1])
-        used = str(getattr(model, "fit_info_", {}).get("dev_use", ""))
-        if used.startswith("unused ("):
-            log.warning("fit: label_model.use_dev_labels is on, but the gold dev labels of %s were not used: %s",
-                        gold_table or cfg.table_path("gold"), used[len("unused ("):-1])
-    else:
-        model.fit_from_stats(stats)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", ConvergenceWarning)  # said as the job's log line below, not Python's
+        if dev is not None:
+            model.fit_from_stats(stats, L_dev=dev[0], Y_dev=dev[1])
+            used = str(getattr(model, "fit_info_", {}).get("dev_use", ""))
+            if used.startswith("unused ("):
+                log.warning("fit: label_model.use_dev_labels is on, but the gold dev labels of %s were not used: %s",
+                            gold_table or cfg.table_path("gold"), used[len("unused ("):-1])
+        else:
+            model.fit_from_stats(stats)
+    for warning in said:
+        if issubclass(warning.category, ConvergenceWarning):
+            log.warning("fit: %s", warning.message)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     fit_seconds = time.perf_counter() - started
     mv = MajorityLabelVoter(cardinality=k)
     mv.fit_from_stats(stats)

@@ -6,6 +6,7 @@ among are exported too. Nothing here imports pyspark or torch.
 
 from __future__ import annotations
 
+from ._base import ConvergenceWarning
 from .config import LabelModelConfig
 from .dawid_skene import DawidSkene
 from .explain import Explanation, explain_votes
@@ -17,6 +18,7 @@ from .ties import TIE_BREAK_POLICIES, probs_to_preds, stable_row_hash
 
 __all__ = [
     "ABSTAIN",
+    "ConvergenceWarning",
     "DawidSkene",
     "Explanation",
     "LabelModel",

@@ -28,6 +28,22 @@ from .metrics import METRICS, check_metrics, score_predictions
 from .stats import ABSTAIN, SufficientStats, check_label_matrix, stats_from_matrix
 from .ties import check_policy, probs_to_preds
 
+
+class ConvergenceWarning(UserWarning):
+    """A fit that stopped at ``max_iter`` before EM converged (``fit_info_["converged"]`` is False)."""
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by its caller at the first line outside this package
+    (the user's ``fit`` call, through whichever of fit, fit_from_stats and a subclass's fit it came)."""
+    import sys
+
+    here = Path(__file__).resolve().parent
+    frame, level = sys._getframe(1), 1
+    while frame is not None and Path(frame.f_code.co_filename).resolve().parent == here:
+        frame, level = frame.f_back, level + 1
+    return level
+
 __all__ = ["BaseLabelModel", "METRICS"]
 
 _REGISTRY: dict[str, type] = {}  # class name -> label model class, filled by __init_subclass__
@@ -181,6 +197,16 @@ class BaseLabelModel:
         self.fit_info_ = {"method": self._method, "n_rows": int(stats.n_rows)}
         self.params_ = self._fit_stats(stats, balance, dev)
         self.fit_info_.update(self.params_.info)
+        # Stopped by max_iter, not by design (weighted majority takes one EM step and says converged False).
+        if self.fit_info_.get("converged") is False and self.fit_info_.get("n_iter", 0) >= self.config.max_iter:
+            route = self.fit_info_.get("chosen") or self._method
+            warnings.warn(
+                f"the {route} fit stopped at max_iter={self.config.max_iter} before its parameters settled "
+                f"(tol={self.config.tol}): its estimates may be off; raise max_iter (LabelModelConfig, or "
+                "label_model.max_iter in a lakelabel config)",
+                ConvergenceWarning,
+                stacklevel=_outside_stacklevel(),
+            )
         if self.config.em_class_balance != "estimate" and "em_class_balance" not in self.fit_info_:
             route = ("full parameterization" if self.fit_info_.get("parameterization") == "full"
                      else f"{self.fit_info_.get('chosen') or self._method} route")

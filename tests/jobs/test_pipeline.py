@@ -458,3 +458,15 @@ def test_pyfunc_label_model_lists_its_columns_and_requires_every_lf(env_store_ru
     assert list(scored.columns[:2]) == ["p_neg", "p_pos"] and scored.label.iloc[0] == -1  # no vote: -1
     with pytest.raises(MlflowException, match=re.escape(f"Model is missing inputs ['{names[0]}']")):
         model.predict(votes.drop(columns=names[0]))
+
+
+def test_a_fit_that_stops_at_max_iter_is_a_warning_line(spark, tmp_path, caplog, recwarn):
+    """The label model's ConvergenceWarning is the job's own WARNING line naming the config key, not Python's
+    warning with a file and line of labelmodel (a drill saw fit_info_["converged"] False and no word at all)."""
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)), label_model={"max_iter": 1})
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        summary = pipeline.run(spark, cfg, run_id="short").summary
+    assert summary["status"] == "succeeded"
+    assert ("fit: the dawid_skene fit stopped at max_iter=1 before its parameters settled (tol=1e-06): its estimates "
+            "may be off; raise max_iter (LabelModelConfig, or label_model.max_iter in a lakelabel config)") in caplog.text
+    assert not [w for w in recwarn if "max_iter" in str(w.message)]

@@ -251,3 +251,21 @@ def test_snorkel_style_call_runs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lm.predict(L, tie_break_policy="abstain")
+
+
+def test_a_fit_that_stops_at_max_iter_warns_at_the_callers_line(sym3):
+    """EM that has not settled by max_iter says so (it used to only set fit_info_["converged"] False), pointing at
+    the user's call whichever way it came; a fit that converges says nothing."""
+    from labelmodel import ConvergenceWarning, DawidSkene, LabelModelConfig
+
+    L, _ = sym3
+    calls = [lambda: LabelModel(cardinality=3, config=LabelModelConfig(max_iter=2)).fit(L),
+             lambda: LabelModel(cardinality=3, config=LabelModelConfig(max_iter=2)).fit_from_stats(stats_from_matrix(L, 3)),
+             lambda: DawidSkene(cardinality=3, max_iter=2).fit(L, aggregate=False)]  # fmt: skip
+    for call in calls:
+        with pytest.warns(ConvergenceWarning, match=r"fit stopped at max_iter=2 before its parameters settled") as said:
+            model = call()
+        assert model.fit_info_["converged"] is False and said[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert LabelModel(cardinality=3).fit(L).fit_info_["converged"] is True
