@@ -44,6 +44,7 @@ def _outside_stacklevel() -> int:
         frame, level = frame.f_back, level + 1
     return level
 
+
 __all__ = ["BaseLabelModel", "METRICS"]
 
 _REGISTRY: dict[str, type] = {}  # class name -> label model class, filled by __init_subclass__
