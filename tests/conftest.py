@@ -71,7 +71,7 @@ def pytest_configure(config):
     PySparkLogger.addHandler = add_handler
 
 
-#: The tests the session starts something for before they run (``_start_early``), by file.
+#: The tests the session starts something for before they run (:func:`pytest_sessionstart` under pytest-xdist).
 LABEL_STUDIO_TEST = "tests/jobs/test_label_studio.py"
 MASTER_DOWN_TEST = "tests/jobs/test_session.py::test_spark_submit_to_a_master_that_is_down_is_transient_exit_3"
 
@@ -152,7 +152,7 @@ def _marks_selected(config, marks: set[str]) -> bool:
 
     try:
         return Expression.compile(config.option.markexpr).evaluate(lambda name, **kwargs: name in marks)
-    except SyntaxError:  # the workers report it as pytest's usage error; start nothing for them
+    except SyntaxError:  # the workers report the expression's error; start nothing for them
         return False
 
 
@@ -302,10 +302,11 @@ _EXIT_STATUS: list[int] = []
 def pytest_sessionfinish(session, exitstatus):
     _EXIT_STATUS.append(int(exitstatus))
     from tests import label_studio_server
-    from tests.jobs import test_session
 
     label_studio_server.stop_background()
-    test_session.stop_master_down()  # still waiting when its test did not run (-x, a deselection)
+    test_session = sys.modules.get("tests.jobs.test_session")  # imported when it started the spark-submit
+    if test_session is not None:
+        test_session.stop_master_down()  # still waiting when its test did not run (-x, a deselection)
 
 
 @pytest.hookimpl(trylast=True)
