@@ -43,6 +43,20 @@ def run_notebook(path: Path, widgets: dict[str, str]) -> dict[str, Any]:
 # fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def pages(tmp_path_factory):
+    """Without ``displayHTML`` (a plain Python run) ``report.show`` writes each page to a temporary file for the user
+    to open and keeps it: here into the module's own folder, not the machine's /tmp, where every suite run left six."""
+    import tempfile
+
+    folder, before = tmp_path_factory.mktemp("pages"), tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = before
+
+
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory) -> dict[str, Any]:
     """The demo source (2,000 rows) and a config YAML for it, MLflow on under the lakehouse."""
@@ -264,11 +278,14 @@ def test_source_format(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook(path, spark, lake, pipeline_run):
+def test_notebook(path, spark, lake, pipeline_run, pages):
     check = CHECKS.get(path.name)
     if check is None:
         pytest.fail(f"no test executes notebooks/{path.name}: add a check for it to CHECKS in {Path(__file__).name}")
+    shown = set(pages.glob("lakelabel-*.html"))
     check(spark, lake, pipeline_run)
+    if "report.show(" in path.read_text():  # its page, written where the user is told to open it
+        assert len(set(pages.glob("lakelabel-*.html")) - shown) == 1, sorted(pages.iterdir())
 
 
 # --------------------------------------------------------------------------------------------
