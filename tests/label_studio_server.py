@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests import handoff
+
 VERSION = "1.23.2"
 VENV = Path.home() / ".cache" / "lakelabel" / "label-studio-venv"
 MARKER = VENV / ".lakelabel-installed"
@@ -162,22 +164,13 @@ class SharedServer:
         self.folder = folder
 
     def wait(self):
-        state = self.folder / "server.json"
-        deadline = time.monotonic() + INSTALL_TIMEOUT + 60
-        while not state.exists():
-            assert time.monotonic() < deadline, f"the test session's Label Studio never started ({self.folder})"
-            time.sleep(1)
-        started = json.loads(state.read_text())
+        started = json.loads(handoff.wait_for(self.folder / "server.json", INSTALL_TIMEOUT + 60,
+                                              "the test session's Label Studio did not start"))
         if "error" in started:
             raise AssertionError(started["error"])
         exited = self.folder / "exited"
         return _wait_for_health(started["base"], Path(started["log"]),
                                 lambda: int(exited.read_text()) if exited.exists() else None)
-
-
-def _write(path: Path, text: str) -> None:
-    path.with_name(path.name + ".tmp").write_text(text)
-    path.with_name(path.name + ".tmp").replace(path)  # a worker never reads half of it
 
 
 def _install_and_start(folder: Path, shared: bool) -> None:
@@ -187,10 +180,10 @@ def _install_and_start(folder: Path, shared: bool) -> None:
     except BaseException as error:  # noqa: BLE001 - handed to the test that needs the server
         _background["error"] = error
         state = {"error": f"{type(error).__name__}: {error}"}
-    _write(folder / "server.json", json.dumps(state))
+    handoff.write(folder / "server.json", json.dumps(state))
     if shared and "server" in _background:  # the workers learn that it exited (its exit code) from a file
         proc = _background["server"].proc
-        threading.Thread(target=lambda: _write(folder / "exited", str(proc.wait())), daemon=True).start()
+        threading.Thread(target=lambda: handoff.write(folder / "exited", str(proc.wait())), daemon=True).start()
 
 
 def start_background(shared: bool = False) -> None:

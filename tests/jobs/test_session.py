@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from jobs.runtime.session import check_master, ensure_java, get_spark
 from lf_library.errors import ConfigError, TransientError
+from tests import handoff
 
 
 def test_missing_java_is_one_clear_error(monkeypatch, tmp_path):
@@ -230,12 +230,10 @@ def start_master_down(folder, shared: bool = False) -> None:
     EARLY["master_down"] = {"wait": proc.wait, "port": port, "folder": folder, "wall": time.time()}
     if shared:
         def reap() -> None:
-            (folder / "returncode.tmp").write_text(str(proc.wait()))
-            (folder / "returncode.tmp").replace(folder / "returncode")  # a worker never reads half of it
+            handoff.write(folder / "returncode", str(proc.wait()))
 
         os.environ[MASTER_DOWN_ENV] = json.dumps({"port": port, "folder": str(folder), "wall": time.time()})
         threading.Thread(target=reap, daemon=True).start()
-
 
 
 def stop_master_down() -> None:
@@ -255,11 +253,7 @@ def _shared_master_down() -> dict[str, Any]:
     folder = Path(early["folder"])
 
     def wait(timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while not (folder / "returncode").exists():
-            assert time.monotonic() < deadline, f"the controller's spark-submit ran over {timeout} s ({folder})"
-            time.sleep(1)
-        return int((folder / "returncode").read_text())
+        return int(handoff.wait_for(folder / "returncode", timeout, "the controller's spark-submit did not end"))
 
     return {**early, "folder": folder, "wait": wait}
 
