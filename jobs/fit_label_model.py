@@ -25,7 +25,7 @@ from jobs.runtime.metrics import gold_metrics, lf_accuracies
 from jobs.runtime.runs import RUNNING_FILE, clear_failed, failed_run, latest_run_with, mark_done, run_dir, write_json
 from labelmodel import ConvergenceWarning, LabelModel, MajorityLabelVoter
 from labelmodel.stats import SufficientStats
-from lf_library.errors import ConfigError, InputDataError
+from lf_library.errors import ConfigError, InputDataError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,15 @@ def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tup
 
     Raises
     ------
+    TransientError
+        A tracking server that does not answer (one try, not MLflow's minutes of retries).
     InputDataError
-        The store cannot be read (a tracking server that is down: one try, not MLflow's minutes of retries).
+        The store cannot be read otherwise.
     """
     import os
 
     from jobs.runtime import tracking
+    from jobs.runtime.faults import tracking_reason
 
     if not uri.startswith(MLFLOW_SCHEMES) or tracking.store_absent(cfg):
         return None
@@ -94,7 +97,8 @@ def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tup
             log.debug("MLflow model %s is not in %s: %s", uri, store, exc)
             return None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputDataError(f"the MLflow store {store} cannot be read ({first[:200]}), so the label model {uri} "
+        error = TransientError if tracking_reason(exc) else InputDataError  # a server that is down: retry later
+        raise error(f"the MLflow store {store} cannot be read ({first[:200]}), so the label model {uri} "
                              f"(version {version}) the labels name was not found; start the tracking server, or point "
                              f"MLFLOW_TRACKING_URI or mlflow.tracking_uri at the store fit logged to") from None
     finally:

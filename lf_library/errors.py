@@ -48,4 +48,4 @@ class LFTimeoutError(LakelabelError):
 
 class TransientError(LakelabelError):
     """A fault a retry may fix (exit code 3): a worker lost after Spark's retries, a Delta commit
-    conflict with a concurrent writer, a busy MLflow store."""
+    conflict with a concurrent writer, a busy MLflow store, a tracking server that does not answer."""

@@ -21,6 +21,7 @@ from jobs import notebook
 from jobs.runtime.session import get_spark
 from jobs.apply_lfs import build_registry
 
+sample_rows = notebook.widget_count(dbutils.widgets.get("sample_rows"), "sample_rows")
 spark = get_spark("lakelabel-notebook")
 cfg = notebook.load_notebook_config(
     dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
@@ -65,7 +66,7 @@ trial = notebook.try_lf(
     spark,
     cfg,
     draft,
-    sample_rows=int(dbutils.widgets.get("sample_rows")),
+    sample_rows=sample_rows,
     dev_labels=None if dev_labels in ("", "none") else dev_labels,
 )
 show(trial.summary())
@@ -104,6 +105,6 @@ show(trial.error_samples)
 from jobs import report
 from jobs.analysis import draft as draft_analysis
 
-effect = draft_analysis.draft_effect(spark, cfg, draft, sample_rows=int(dbutils.widgets.get("sample_rows")))
+effect = draft_analysis.draft_effect(spark, cfg, draft, sample_rows=sample_rows)
 show(draft_analysis.effect_table(effect))
 report.show(report.figures_html(draft_analysis.effect_figures(effect)), globals().get("displayHTML"))

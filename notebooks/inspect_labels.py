@@ -20,6 +20,7 @@ import json
 from jobs import notebook
 from jobs.runtime.session import get_spark
 
+rows = notebook.widget_count(dbutils.widgets.get("rows"), "rows")
 spark = get_spark("lakelabel-notebook")
 cfg = notebook.load_notebook_config(
     dbutils.widgets.get("config"), env=dbutils.widgets.get("env"), overrides=dbutils.widgets.get("overrides")
@@ -43,7 +44,7 @@ show(histogram)
 
 # COMMAND ----------
 
-labeled = notebook.labels_with_lineage(spark, cfg, limit=int(dbutils.widgets.get("rows"))).toPandas()
+labeled = notebook.labels_with_lineage(spark, cfg, limit=rows).toPandas()
 show(labeled)
 
 # COMMAND ----------

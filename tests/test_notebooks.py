@@ -420,6 +420,19 @@ def test_run_notebook_refuses_an_unknown_widget_before_any_cell_runs(tmp_path):
         run(tmp_path / "missing.py")
 
 
+def test_a_count_widget_that_is_not_a_number_is_named_before_spark_starts():
+    """A drill (session 29): "ten" in `rows` or "1e4" in `sample_rows` gave Python's `invalid literal for int()`, and only
+    after the notebook had started Spark and read the config."""
+    from jobs.notebook import widget_count
+    from lf_library.errors import ConfigError
+
+    for path, widget, text in (("inspect_labels.py", "rows", "twenty"), ("develop_lf.py", "sample_rows", "1e4"),
+                               ("develop_lf.py", "sample_rows", "0")):
+        with pytest.raises(ConfigError, match=rf"^widget '{widget}' must be a whole number above 0, not '{text}': "):
+            run_notebook(REPO / "notebooks" / path, {"config": "missing.yaml", widget: text})
+    assert widget_count(" 10_000 ", "sample_rows") == 10000
+
+
 def test_develop_lf_says_its_draft_is_the_demos_on_another_label_space(spark, lake, tmp_path):
     """The draft cell is written for the demo's label space; on another library it says so, not tuple.index."""
     config = tmp_path / "urgency.yaml"

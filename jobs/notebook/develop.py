@@ -41,6 +41,20 @@ _REPO = Path(__file__).resolve().parents[2]
 _DEV_MODES = ("auto", "evaluation")
 
 
+def widget_count(value: str, name: str) -> int:
+    """A widget's text as a whole number above 0 (``sample_rows``, ``rows``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the widget and its text, not Python's ``invalid literal for int()``.
+    """
+    text = str(value).strip().replace("_", "")
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"widget {name!r} must be a whole number above 0, not {value!r}: set it in the widget bar")
+    return int(text)
+
+
 def load_notebook_config(config: str, *, env: str = "", overrides: str = "") -> PipelineConfig:
     """Load a pipeline config from widget values.
 

@@ -144,7 +144,10 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
                                      "Label Studio export")
         try:
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        except UnicodeDecodeError:
+            raise InputDataError(f"cannot read {p} as CSV: {_not_utf8(p)}; save it as UTF-8 CSV (in Excel: Save As "
+                                 "\"CSV UTF-8 (Comma delimited)\")") from None
+        except (ValueError, pd.errors.ParserError) as err:
             reason = " ".join(str(err).split())  # pandas' message holds a newline
             fix = _semicolon_fix(p) or "save it as UTF-8 CSV with a header row"
             raise InputDataError(f"cannot read {p} as CSV ({reason}); {fix}") from None
@@ -154,6 +157,17 @@ def read_gold_file(path: str | os.PathLike[str], fmt: FileFormat = "auto") -> Go
             raise InputDataError(f"{p} has no row_id and label columns (its header: {', '.join(map(str, frame.columns))}); "
                                  f"{fix}")
     return _records_from_frame(frame, str(p), fmt, fingerprint, first_row, legacy)
+
+
+def _not_utf8(path: Path) -> str:
+    """Where ``path`` first stops being UTF-8, as its line (pandas' error gives a position in a buffer it read)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return f"line {line} is not UTF-8 (byte 0x{data[err.start]:02x}: {err.reason}; a file saved as Windows-1252 or Latin-1?)"
+    return "it is not UTF-8"
 
 
 def _semicolon_fix(path: Path) -> str | None:

@@ -10,7 +10,8 @@ Exit codes (documented in the README):
 - ``2``: a problem with the input, the config or an LF (:class:`~lf_library.errors.LakelabelError`);
   retrying without a fix fails the same way.
 - ``3``: a transient fault (:class:`~lf_library.errors.TransientError`): a worker lost after retries,
-  a Delta commit conflict with a concurrent writer, a busy MLflow store. A retry may succeed.
+  a Delta commit conflict with a concurrent writer, a busy MLflow store, a tracking server that does not
+  answer. A retry may succeed.
 - ``1``: anything unexpected.
 - ``130`` / ``143``: interrupted (Ctrl-C) / terminated (SIGTERM); the tables are left as before the run.
 """
@@ -113,7 +114,7 @@ def _exit_code(err: BaseException, debug: bool) -> int:
 
 def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
     """The one line and the exit code of ``err``."""
-    from jobs.runtime.faults import crash_reason, executor_environment_reason, was_cancelled
+    from jobs.runtime.faults import crash_reason, executor_environment_reason, tracking_refusal, was_cancelled
     from jobs.runtime.progress import executor_timeout
 
     # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
@@ -122,7 +123,7 @@ def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
         return executor_timeout(), EXIT_TRANSIENT
     # Before the transient patterns: a task that cannot start its Python fails on every attempt
     # (and its stack trace may name a lost worker), and a retry fails the same way.
-    environment = executor_environment_reason(err)
+    environment = executor_environment_reason(err) or tracking_refusal(err)
     if environment:
         return environment, EXIT_INPUT
     crash = crash_reason(err)

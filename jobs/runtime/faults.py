@@ -3,7 +3,7 @@
 Orchestrators retry on 3 and page someone on 2 (fix your input) or 1 (a bug). The patterns below
 are the messages of the faults seen here: a Python worker or executor lost after Spark's task
 retries, a Delta commit that lost a race with a concurrent writer, a SQLite MLflow store that is
-locked or being created by another process at the same time.
+locked or being created by another process at the same time, an MLflow tracking server that does not answer.
 """
 
 from __future__ import annotations
@@ -114,8 +114,57 @@ def was_cancelled(err: BaseException) -> bool:
     return any(_CANCELLED.search(text) for _, text in _chain(err))
 
 
+# MLflow's REST client, once its HTTP retries are spent: a tracking server that is down, unreachable or failing.
+_TRACKING = re.compile(r"API request to (?:endpoint )?(?P<url>\S+?) failed with (?:exception|error code) (?P<rest>.*)", re.S)
+_TRACKING_DOWN = re.compile(r"Connection refused|Connection reset|timed out|RemoteDisconnected|Name or service not known"
+                            r"|Temporary failure in name resolution|No route to host|Network is unreachable"
+                            r"|too many 5\d\d error responses|^5\d\d\b")
+
+
+def tracking_reason(err: BaseException) -> str | None:
+    """One line when ``err`` (or an error it was raised from) is an MLflow tracking server that did not answer after
+    MLflow's own HTTP retries (down, unreachable, or answering 5xx), else None: transient, exit 3. A server that
+    answers and refuses (401, 403, 404) is not: a retry gets the same answer."""
+    for _, text in _chain(err):
+        found = _TRACKING.search(text)
+        why = _TRACKING_DOWN.search(found.group("rest")) if found else None
+        if why:
+            url = re.match(r"https?://[^/\s]+", found.group("url"))
+            server = f" {url.group(0)}" if url else ""
+            return (f"the MLflow tracking server{server} did not answer ({why.group(0)}) after MLflow's HTTP retries "
+                    f"(MLFLOW_HTTP_REQUEST_MAX_RETRIES): check that it is running and reachable at mlflow.tracking_uri "
+                    f"or MLFLOW_TRACKING_URI, or set mlflow.enabled to false to run without it")
+    return None
+
+
+_TRACKING_REFUSED = re.compile(r"^(40[13])\b")
+
+
+def tracking_refusal(err: BaseException) -> str | None:
+    """One line when ``err`` is an MLflow tracking server refusing the request for want of credentials (401, 403),
+    else None: exit 2, a retry gets the same answer."""
+    for error, text in _chain(err):
+        found = _TRACKING.search(text)
+        code = _TRACKING_REFUSED.search(found.group("rest")) if found else None
+        if code:
+            body = re.search(r"Response body: '(.*?)'?\s*$", found.group("rest"), re.S)
+            text = " ".join(body.group(1).split())[:120] if body else ""
+            said = f"error code {code.group(1)}" + (f": {text}" if text else "")
+        elif getattr(error, "error_code", None) in ("PERMISSION_DENIED", "UNAUTHENTICATED"):  # MLflow's RestException
+            said = str(error).strip().splitlines()[0][:200]
+        else:
+            continue
+        return (f"the MLflow tracking server refused the request ({said}): check the "
+                f"credentials MLflow reads (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
+                f"MLFLOW_TRACKING_PASSWORD) and mlflow.tracking_uri or MLFLOW_TRACKING_URI")
+    return None
+
+
 def transient_reason(err: BaseException) -> str | None:
     """A one-line reason when ``err`` (or an error it was raised from) is transient, else None."""
+    tracking = tracking_reason(err)
+    if tracking:
+        return tracking
     for _, text in _chain(err):
         for pattern, reason in _PATTERNS:
             if re.search(pattern, text, flags=re.S):

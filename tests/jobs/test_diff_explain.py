@@ -584,7 +584,7 @@ def test_explain_reads_the_mlflow_model_when_a_later_fit_of_the_run_replaced_its
         find_model(cfg, uri, "0123456789ab", "run-a")  # a version the store does not hold either
     # verify rebuilds with it too (it said "the saved model was replaced, so the run cannot be rebuilt")
     from jobs.verify import _load_model
-    from lf_library.errors import InputDataError
+    from lf_library.errors import InputDataError, TransientError
 
     model, file = _load_model(cfg, {"label_model": uri, "label_model_version": model_version(old)}, path.parent)
     assert model_version(model) == model_version(old) and file != path
@@ -604,9 +604,10 @@ def test_explain_reads_the_mlflow_model_when_a_later_fit_of_the_run_replaced_its
         _load_model(cfg, {"label_model": uri, "label_model_version": model_version(old)}, path.parent)
     assert not store.exists()
     (tmp_path / "away.db").rename(store)
-    # A store that cannot be read (a tracking server that is down) is said so, at once: not "not in the store"
+    # A store that cannot be read (a tracking server that is down) is said so, at once: not "not in the store";
+    # transient (exit 3): a retry once it is up succeeds
     down = make_cfg(tmp_path, "unused", mlflow={"enabled": True, "tracking_uri": "http://127.0.0.1:1"})
-    with pytest.raises(InputDataError, match=r"the MLflow store http://127.0.0.1:1 cannot be read \(.*\), so the "
+    with pytest.raises(TransientError, match=r"the MLflow store http://127.0.0.1:1 cannot be read \(.*\), so the "
                                              r"label model runs:/.* the labels name was not found; start the tracking"):
         find_model(down, "runs:/0123456789abcdef0123456789abcdef/label_model", model_version(old), "run-a")
 

@@ -364,6 +364,71 @@ def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypat
     assert versions(cfg) == (None, None)
 
 
+def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_path, capfd, monkeypatch):
+    """`lakelabel run` logging to an MLflow tracking server that is down: after MLflow's own HTTP retries (none here)
+    the run exits 3 with one line naming the server and the fix, not exit 1 with MLflow's urllib3 text, and writes
+    no table. One that refuses the request is exit 2."""
+    import http.server
+    import json
+    import socket
+    import threading
+
+    import yaml
+
+    from jobs import cli
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    source = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, source)
+    path = tmp_path / "down.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
+                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                    "mlflow": {"tracking_uri": f"http://127.0.0.1:{port}"}}))
+    capfd.readouterr()
+    code = cli.main(["run", "-q", "--config", str(path), "--run-id", "down"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 3, err
+    assert err == [f"lakelabel: error (transient, a retry may succeed): the MLflow tracking server "
+                   f"http://127.0.0.1:{port} did not answer (Connection refused) after MLflow's HTTP retries "
+                   f"(MLFLOW_HTTP_REQUEST_MAX_RETRIES): check that it is running and reachable at "
+                   f"mlflow.tracking_uri or MLFLOW_TRACKING_URI, or set mlflow.enabled to false to run without it"]
+    assert versions(cfg) == (None, None)
+    # A server that answers and refuses (MLflow's permission error, a real HTTP server on 127.0.0.1): exit 2, the fix.
+    denied = json.dumps({"error_code": "PERMISSION_DENIED", "message": "User lakelabel lacks permission"}).encode()
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(denied)))
+            self.end_headers()
+            self.wfile.write(denied)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        text = path.read_text().replace(f"127.0.0.1:{port}", f"127.0.0.1:{server.server_address[1]}")
+        path.write_text(text)
+        try:
+            code = cli.main(["run", "-q", "--config", str(path), "--run-id", "denied"])
+        finally:
+            server.shutdown()
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert err == ["lakelabel: error: the MLflow tracking server refused the request (PERMISSION_DENIED: User lakelabel "
+                   "lacks permission): check the credentials MLflow reads (MLFLOW_TRACKING_TOKEN, or "
+                   "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD) and mlflow.tracking_uri or "
+                   "MLFLOW_TRACKING_URI"]
+    assert versions(cfg) == (None, None)
+
+
 def test_unexpected_error_is_exit_1_in_one_line_and_its_traceback_with_verbose(spark, tmp_path, capsys, monkeypatch):
     """README "Command line": anything unexpected (here a RuntimeError inside `lakelabel run`) exits 1 with one
     line that points at --verbose; with --verbose the traceback comes before that line."""

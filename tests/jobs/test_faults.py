@@ -33,3 +33,23 @@ def test_the_executor_timeout_names_only_the_job_it_cancelled(monkeypatch):
     # a later, unrelated failure keeps its own line and code
     assert exits._outcome(InputDataError("LF 'x' raised on 9 of 10 rows"), debug=False) == (
         "LF 'x' raised on 9 of 10 rows", exits.EXIT_INPUT)
+
+
+def test_a_tracking_server_that_fails_is_transient_one_that_refuses_is_input():
+    """MLflow's REST errors once its retries are spent: a server answering 5xx is transient (exit 3) like one that is
+    down; one answering 403 (credentials) gives the same answer on a retry: exit 2."""
+    from jobs.runtime.faults import tracking_reason
+
+    failing = RuntimeError("API request to https://mlflow.example.com/api/2.0/mlflow/runs/create failed with exception "
+                           "HTTPSConnectionPool(host='mlflow.example.com', port=443): Max retries exceeded with url: "
+                           "/api/2.0/mlflow/runs/create (Caused by ResponseError('too many 503 error responses'))")
+    assert tracking_reason(failing).startswith("the MLflow tracking server https://mlflow.example.com did not answer "
+                                               "(too many 503 error responses)")
+    assert exits._outcome(failing, debug=False)[1] == exits.EXIT_TRANSIENT
+    refusing = RuntimeError("API request to endpoint /api/2.0/mlflow/runs/create failed with error code 403 != 200. "
+                            "Response body: 'Forbidden'")
+    assert tracking_reason(refusing) is None
+    assert exits._outcome(refusing, debug=False) == (
+        "the MLflow tracking server refused the request (error code 403: Forbidden): check the credentials MLflow "
+        "reads (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD) and "
+        "mlflow.tracking_uri or MLFLOW_TRACKING_URI", exits.EXIT_INPUT)

@@ -227,6 +227,20 @@ def test_label_studio_tasks_without_a_submitted_label_count_as_unlabeled(tmp_pat
         gold.checked_records(None, read_gold_file(path, "label-studio"), None)
 
 
+def test_a_csv_that_is_not_utf8_names_its_line(tmp_path):
+    """A drill (session 29): a gold file saved as Windows-1252 said pandas' "can't decode byte 0xe9 in position 40",
+    a position in pandas' buffer, not where in the file."""
+    from jobs.people.files import read_gold_file
+
+    path = tmp_path / "excel.csv"
+    path.write_bytes("row_id,label,note\nr001,pos,fine\nr002,neg,caf\u00e9 closed\n".encode("cp1252"))
+    with pytest.raises(InputDataError) as err:
+        read_gold_file(path)
+    assert str(err.value) == (f"cannot read {path} as CSV: line 3 is not UTF-8 (byte 0xe9: invalid continuation byte; "
+                              f"a file saved as Windows-1252 or Latin-1?); save it as UTF-8 CSV (in Excel: Save As "
+                              f"\"CSV UTF-8 (Comma delimited)\")")
+
+
 def test_a_semicolon_separated_csv_says_so(tmp_path):
     """A drill: Excel in many locales saves "CSV" with ';' between fields; pandas' "Expected 1 fields in line 4,
     saw 2" (a ',' in a note) or a missing row_id column did not say why."""
