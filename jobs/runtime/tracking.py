@@ -148,6 +148,16 @@ def _check_artifacts_here(cfg: PipelineConfig, location: str) -> None:
         f"store), MLFLOW_TRACKING_URI to a tracking server, or mlflow.enabled to false")
 
 
+def _server_wait(cfg: PipelineConfig):
+    """The heartbeat's words while a run starts on a tracking server (MLflow retries a server that is down for
+    minutes): ``waiting for the MLflow tracking server URI``; nothing for a local store."""
+    from jobs.runtime import progress
+
+    uri = tracking_uri(cfg)
+    return progress.waiting_for(f"the MLflow tracking server {uri}") if uri.startswith(("http:", "https:")) \
+        else contextlib.nullcontext()
+
+
 def start_run(cfg: PipelineConfig, run_id: str):
     """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id.
 
@@ -155,6 +165,11 @@ def start_run(cfg: PipelineConfig, run_id: str):
     run (SIGKILL: an orchestrator's timeout, the kernel's out-of-memory killer): this retry marks it
     KILLED, so no attempt stays RUNNING for ever.
     """
+    with _server_wait(cfg):
+        return _start_run(cfg, run_id)
+
+
+def _start_run(cfg: PipelineConfig, run_id: str):
     mlflow = _client(cfg)
     experiment_id = _experiment_id(mlflow, cfg)
     if mlflow.active_run() is not None:
@@ -194,6 +209,11 @@ def attach_run(cfg: PipelineConfig, run_id: str):
     ``lakelabel apply``, ``aggregate``, ``fit`` and ``write`` scheduled as separate jobs with one
     ``--run-id`` log into a single MLflow run, the latest one tagged with that id.
     """
+    with _server_wait(cfg):
+        return _attach_run(cfg, run_id)
+
+
+def _attach_run(cfg: PipelineConfig, run_id: str):
     mlflow = _client(cfg)
     with store_lock(cfg):
         experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
@@ -215,7 +235,7 @@ def attach_run(cfg: PipelineConfig, run_id: str):
             # sees it RUNNING under the previous stage's (ended) process and marks it KILLED.
             mlflow.MlflowClient().set_tag(found[0].info.run_id, PROCESS_TAG, processes.identity())
             return mlflow.start_run(run_id=found[0].info.run_id)
-    return start_run(cfg, run_id)
+    return _start_run(cfg, run_id)
 
 
 def end_run(cfg: PipelineConfig, status: str = "FINISHED", *, failing: bool = False) -> None:

@@ -380,7 +380,10 @@ def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_pat
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # MLflow's retries, shortened (0 then 2 s, and jitter): the heartbeat says what the run waits for meanwhile
+    for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                        ("LAKELABEL_PROGRESS_SECONDS", "1")):
+        monkeypatch.setenv(name, value)
     source = write_source(tmp_path, make_rows(10))
     cfg = make_cfg(tmp_path, source)
     path = tmp_path / "down.yaml"
@@ -388,14 +391,17 @@ def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_pat
                                     "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
                                     "mlflow": {"tracking_uri": f"http://127.0.0.1:{port}"}}))
     capfd.readouterr()
-    code = cli.main(["run", "-q", "--config", str(path), "--run-id", "down"])
+    code = cli.main(["run", "--config", str(path), "--run-id", "down"])
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 3, err
-    assert err == [f"lakelabel: error (transient, a retry may succeed): the MLflow tracking server "
+    assert any(f"run: working, waiting for the MLflow tracking server http://127.0.0.1:{port}, " in line
+               for line in err), err
+    assert err[-1:] == [f"lakelabel: error (transient, a retry may succeed): the MLflow tracking server "
                    f"http://127.0.0.1:{port} did not answer (Connection refused) after MLflow's HTTP retries "
                    f"(MLFLOW_HTTP_REQUEST_MAX_RETRIES): check that it is running and reachable at "
                    f"mlflow.tracking_uri or MLFLOW_TRACKING_URI, or set mlflow.enabled to false to run without it"]
     assert versions(cfg) == (None, None)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     # A server that answers and refuses (MLflow's permission error, a real HTTP server on 127.0.0.1): exit 2, the fix.
     denied = json.dumps({"error_code": "PERMISSION_DENIED", "message": "User lakelabel lacks permission"}).encode()
 
