@@ -13,7 +13,7 @@ can vouch for), its coverage on the dev rows and on all rows, its novelty (rows 
 existing LF votes on) and its conflicts (rows where an existing LF votes another class). The
 best ``max`` are kept: highest lower bound first (then novelty), classes taken in turn, and a
 candidate is dropped when its dev rows overlap a kept one's of the same class by Jaccard >= 0.7, or when
-an existing LF votes on exactly its rows, on no other, and always for its class (``same_as``).
+an existing LF votes its class on exactly its rows, whatever it votes elsewhere (``same_as``).
 They are written as a module of ``keyword_lf`` / ``sql_lf`` calls, each with a comment of its
 scores, plus a CSV table of every candidate that passed the thresholds. The ``test`` split is
 never read.
@@ -166,11 +166,9 @@ def _threshold_candidates(dev_values: dict[str, np.ndarray], labels: np.ndarray,
     return out
 
 
-def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate], votes: DataFrame,
-                    lf_votes: dict[str, int]) -> None:  # fmt: skip
+def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate], votes: DataFrame) -> None:
     """Coverage, novelty and conflicts of each candidate on every source row (one Spark job per kind), and which
-    keyword candidates vote exactly as an existing LF does (``votes``: row_id, lf_name, vote; ``lf_votes``: each
-    LF's votes, from the apply record; :func:`_same_as`)."""
+    keyword candidates vote exactly as an existing LF does (``votes``: row_id, lf_name, vote; :func:`_same_as`)."""
     spark = rows.sparkSession
     flagged = rows.join(existing, "row_id", "left")
     n_rows = max(rows.count(), 1)
@@ -191,7 +189,7 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
         for r in hits:
             c = kw[r["i"]]
             c.coverage, c.novel_rows, c.conflict_rows = r["n"] / n_rows, r["novel"], r["conflict"]
-        _same_as(rows, votes, lf_votes, kw, table, {r["i"]: r["n"] for r in hits})
+        _same_as(rows, votes, kw, table, {r["i"]: r["n"] for r in hits})
     th = [c for c in cands if c.kind == "threshold"]
     if th:
         aggs = []
@@ -205,14 +203,18 @@ def _score_all_rows(rows: DataFrame, existing: DataFrame, cands: list[Candidate]
             c.coverage, c.novel_rows, c.conflict_rows = (r[f"n{i}"] or 0) / n_rows, r[f"v{i}"] or 0, r[f"x{i}"] or 0
 
 
-def _same_as(rows: DataFrame, votes: DataFrame, lf_votes: dict[str, int], kw: list[Candidate], table: DataFrame,
-             hits: dict[int, int]) -> None:  # fmt: skip
+def _same_as(rows: DataFrame, votes: DataFrame, kw: list[Candidate], table: DataFrame, hits: dict[int, int]) -> None:
     """Set ``same_as`` on each keyword candidate (``kw``, ids in ``table``; ``hits``: rows each covers) whose rows are
-    exactly those an existing LF votes on, on no other, all for the candidate's class: the same evidence again,
-    which the label model would count twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``). Only
-    the candidates with an LF of as many votes in all (``lf_votes``) are compared row by row, in one Spark job
-    (usually none): an LF that also votes another class elsewhere is not caught."""
-    pairs = [(i, name) for i, n in hits.items() for name, votes_of in lf_votes.items() if votes_of == n]
+    exactly those an existing LF votes the candidate's class on, whatever it votes elsewhere: the same evidence
+    again, which the label model would count twice (a drill on TREC: ``who`` -> HUM beside the team's ``kw_who``).
+    One Spark job counts each LF's votes per class; only the candidates with an LF of as many votes of their class
+    are compared row by row, in a second one (usually none)."""
+    if not hits:
+        return
+    per_class = {(r["lf_name"], r["vote"]): r["n"]
+                 for r in votes.groupBy("lf_name", "vote").agg(F.count(F.lit(1)).alias("n")).collect()}
+    pairs = [(i, name) for i, n in hits.items() for (name, vote), votes_of in per_class.items()
+             if vote == kw[i].label and votes_of == n]  # fmt: skip
     if not pairs:
         return
     spark = rows.sparkSession
@@ -379,7 +381,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, max_lfs: int =
     cands.sort(key=lambda c: (-c.precision_lower_bound, -c.dev_covered, c.name))
     shortlist = cands[: max(50, 10 * max_lfs)]
     if shortlist:
-        _score_all_rows(rows, existing, shortlist, votes, {lf.name: lf.votes for lf in applied.lfs})
+        _score_all_rows(rows, existing, shortlist, votes)
         same = [c for c in shortlist if c.same_as]
         if same:
             log.warning("suggest: %d candidate(s) left out that vote exactly as an existing LF does (the label model "
