@@ -463,7 +463,9 @@ def test_aggregate_alone_refuses_votes_of_other_lfs(stage_runs, project, capsys)
     err = capsys.readouterr().err.splitlines()
     assert rc == 2 and len(err) == 1, err
     assert re.fullmatch(r"lakelabel: error: the configured LFs differ from those of the votes table .*votes v0 "
-                        r"\(no longer configured \['stars'\]\); run `lakelabel apply` again \(or `lakelabel run`\)", err[0])
+                        r"\(no longer configured \['stars'\]\); run `lakelabel apply` again \(or `lakelabel run`\), "
+                        r"which replaces these votes: if another config wrote them \(one with several tasks, a "
+                        r"teammate's\), give this config a votes table of its own \(tables.votes\) instead", err[0])
     lake = Path(yaml.safe_load(project.read_text())["lakehouse"])
     assert not (lake / "_lakelabel" / "runs" / "stages-x").exists()
     # fit (no Spark) checks the same, for statistics aggregated before the LFs changed.
@@ -504,8 +506,13 @@ def test_lfs_unchanged_names_what_differs():
         check_lfs_unchanged(applied, registry)
     same = replace(applied, lfs=lfs(*v.items()))
     check_lfs_unchanged(same, registry)  # nothing differs: no error
-    with pytest.raises(InputDataError, match=r"not in the votes \['good'\]"):
-        check_lfs_unchanged(replace(same, lfs=same.lfs[:1]), registry)
+    with pytest.raises(InputDataError, match=r"not in the votes \['good'\]\); run `lakelabel apply` again "
+                                             r"\(or `lakelabel run`\)$"):
+        check_lfs_unchanged(replace(same, lfs=same.lfs[:1]), registry)  # an apply here loses no other LF's votes
+    # Votes of LFs this config lacks may be another config's (a multi-task config's on the same lakehouse, a drill)
+    with pytest.raises(InputDataError, match=r"; run `lakelabel apply` again \(or `lakelabel run`\), which replaces "
+                                             r"these votes: if another config wrote them .* \(tables.votes\) instead$"):
+        check_lfs_unchanged(applied, registry)
 
 
 @pytest.mark.spark
