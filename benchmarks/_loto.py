@@ -67,24 +67,28 @@ class Problem:
 
 def route_scores(problems: Sequence[Problem]) -> dict[str, Any]:
     """Score of each route setting on each problem (only the routes a problem can take)."""
-    from labelmodel import LabelModel
+    import warnings
+
+    from labelmodel import ConvergenceWarning, LabelModel
 
     prec, conf = _product(PRECISION_GRID), _product(CONFUSION_GRID)
     lo, hi = min(SHARE_GRID), max(SHARE_GRID)
-    out: dict[str, Any] = {"precision": prec, "confusion": conf, "scores": {}}
+    # The fits that stopped at max_iter (each warns once; Python would print only the first of them).
+    out: dict[str, Any] = {"precision": prec, "confusion": conf, "scores": {}, "max_iter_stops": []}
     t0 = time.perf_counter()
     for n, p in enumerate(problems):
         print(f"[loto] {p.name} ({n + 1}/{len(problems)}), {time.perf_counter() - t0:.0f} s so far",
               file=sys.stderr, flush=True)
         s: dict[str, list[float | None]] = {"precision": [None] * len(prec), "confusion": [None] * len(conf)}
-        if p.share < hi:
-            for i, kw in enumerate(prec):
-                lm = LabelModel(cardinality=p.k, confusion_vote_share=1.0, **kw).fit(p.L_train)
-                s["precision"][i] = p.score(lm.predict_proba(p.L_test))
-        if p.share >= lo:
-            for i, kw in enumerate(conf):
-                lm = LabelModel(cardinality=p.k, confusion_vote_share=0.0, **kw).fit(p.L_train)
-                s["confusion"][i] = p.score(lm.predict_proba(p.L_test))
+        routes = [("precision", i, kw, 1.0) for i, kw in enumerate(prec) if p.share < hi]
+        routes += [("confusion", i, kw, 0.0) for i, kw in enumerate(conf) if p.share >= lo]
+        for route, i, kw, share in routes:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                lm = LabelModel(cardinality=p.k, confusion_vote_share=share, **kw).fit(p.L_train)
+            s[route][i] = p.score(lm.predict_proba(p.L_test))
+            if lm.fit_info_.get("converged") is False:
+                out["max_iter_stops"].append({"problem": p.name, "route": route, "setting": kw})
         out["scores"][p.name] = s
     return out
 

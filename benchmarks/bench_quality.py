@@ -452,6 +452,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"- shipped default: {loto['shipped']} (the choice on all: {loto['shipped_is_chosen']})")
         print(f"- best mean on all, chosen only when its gain over the shipped setting exceeds one standard error: "
               f"{loto['best_mean_on_all']} (gain {loto['best_mean_gain']:+.3f} ± {loto['best_mean_se']:.3f})")
+        stops = rs.get("max_iter_stops")
+        if stops is not None:
+            fits = sum(v is not None for sc in rs["scores"].values() for route in sc.values() for v in route)
+            shipped = [x for x in stops if all(x["setting"][k] == v for k, v in loto["shipped"].items()
+                                               if k in x["setting"])]
+            print(f"- grid fits that stopped at max_iter before EM converged: {len(stops)} of {fits}, "
+                  f"{len(shipped)} at the shipped setting"
+                  + (": " + ", ".join(sorted({f"{x['problem']} ({x['route']})" for x in stops})) if stops else ""))
         print(f"- LOTO took {time.perf_counter() - t0:.0f} s")
     if args.out:
         payload = {"machine": info, "results": results, "targets": flags, "loto": loto, "notes": notes,

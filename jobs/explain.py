@@ -218,7 +218,10 @@ def explain_row(spark: SparkSession, cfg: PipelineConfig, row_id: Any, *, run_id
             "votes": {"path": votes_path, "version": row["votes_version"]},
             "source": {"path": row["source_table"], "version": row["source_version"], "row": source_row,
                        "changed_since_votes": source_changed},
-            "label_model": {"uri": row["label_model"], "file": model_file, "version": row["label_model_version"],
+            "label_model": {"uri": row["label_model"], "version": row["label_model_version"],
+                            # read from the MLflow store: its copy is deleted when the process exits
+                            "file": f"{row['label_model']} (MLflow store {tracking.tracking_uri(cfg)})"
+                                    if tracking.downloaded(model_file) else model_file,
                             "kind": model.params_.kind, "chosen": model.fit_info_.get("chosen"),
                             "combine": e.combine},
             "tie_break_policy": row.get("tie_break_policy"),

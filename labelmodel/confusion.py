@@ -98,7 +98,9 @@ def confusion_em(
         (hierarchical) prior, so a worker with few answers borrows the crowd's typical
         mix-ups rather than a symmetric guess.
     max_iter, tol : int, float
-        EM stops when no posterior moves by more than ``tol``, or after ``max_iter`` steps.
+        EM stops when one step moves no confusion-matrix entry or class-balance probability by more than
+        ``tol``, or after ``max_iter`` steps (where the likelihood is flat, with few or barely overlapping LFs,
+        it can take thousands: the fit then warns, :class:`~labelmodel.ConvergenceWarning`).
     labeled : (L [n_lab, m], y [n_lab]), optional
         Rows with gold labels (dev labels): their votes enter every M-step with known
         classes (semi-supervised EM), and their classes the class balance.

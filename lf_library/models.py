@@ -7,7 +7,8 @@ version and run id, which go into the LF version: re-registering the model gives
 and executors load exactly the version the driver resolved, even if an alias moves mid-run.
 
 Executors load the model once per Python worker process (a module-level cache keyed by the
-resolved URI), then score whole Arrow batches as pandas DataFrames of the LF's ``fields``.
+resolved URI), then score whole Arrow batches as pandas DataFrames of the LF's ``fields``. A model in a
+store is copied once per machine, into ``$TMPDIR/lakelabel-models`` (:func:`_local_copy`), and loaded from there.
 
 The model's ``predict`` output may be
 - a DataFrame with one probability column per class (column names are the model's classes),
@@ -156,9 +157,44 @@ def _load(resolved: ResolvedModel) -> Any:
                 if resolved.tracking_uri and "://" in resolved.load_uri and not resolved.load_uri.startswith("file:"):
                     mlflow.set_tracking_uri(resolved.tracking_uri)
                     mlflow.set_registry_uri(resolved.tracking_uri)
-                model = mlflow.pyfunc.load_model(resolved.load_uri)
+                model = mlflow.pyfunc.load_model(_local_copy(resolved))
                 _MODELS[resolved.load_uri] = model
     return model
+
+
+def _local_copy(resolved: ResolvedModel) -> str:
+    """Where to load the model from: a local folder as it is; a model in a store (``runs:/``, ``models:/``, a
+    server's or an object store's artifacts) from one copy per machine, ``$TMPDIR/lakelabel-models/<key>``, shared by
+    every Python worker and run that loads that model version. MLflow's own ``load_model`` copies it into a new
+    temporary folder per process, which nothing deletes (a Python worker ends without its exit handlers): a copy
+    of the model per worker and run, for as long as the machine keeps /tmp."""
+    import shutil
+    import tempfile
+    from urllib.parse import urlparse
+
+    uri = resolved.load_uri
+    if urlparse(uri).scheme in ("", "file"):  # a path: not "mlflow-artifacts:/...", "runs:/...", "s3://..."
+        return uri
+
+    import mlflow.artifacts
+
+    key = hashlib.sha256(f"{resolved.tracking_uri}\n{uri}\n{resolved.model_version}".encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "lakelabel-models" / key
+    if (folder / "MLmodel").is_file():
+        return str(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent)  # beside it, so the rename below is one step
+    try:
+        copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=work,
+                                                        tracking_uri=resolved.tracking_uri))
+        try:
+            copy.rename(folder)  # complete or absent; another worker's copy may have won: theirs is the same
+        except OSError:
+            if not (folder / "MLmodel").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return str(folder)
 
 
 def _predicts_classes(output: Any) -> bool:

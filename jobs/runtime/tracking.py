@@ -71,14 +71,26 @@ def store_absent(cfg: PipelineConfig) -> bool:
     return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):].split("?", 1)[0]).is_file()
 
 
+# The folders download_artifacts copies into, deleted when the process exits (their files are read until then).
+_downloads: list[tempfile.TemporaryDirectory] = []
+
+
 def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
-    """A local copy of an MLflow artifact or model (``runs:/``, ``models:/``) from the config's store."""
+    """A local copy of an MLflow artifact or model (``runs:/``, ``models:/``) from the config's store, in a
+    temporary folder deleted when the process exits (MLflow's own, without a destination, stays in /tmp for good:
+    one per explain or verify that read a model from the store)."""
     import inspect
 
     mlflow, store = _client(cfg), tracking_uri(cfg)
     accepted = inspect.signature(mlflow.artifacts.download_artifacts).parameters  # registry_uri: MLflow 3.5+
     stores = {key: store for key in ("tracking_uri", "registry_uri") if key in accepted}
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, **stores))
+    _downloads.append(tempfile.TemporaryDirectory(prefix="lakelabel-mlflow-"))
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=_downloads[-1].name, **stores))
+
+
+def downloaded(path: str | Path) -> bool:
+    """Whether ``path`` is in a copy :func:`download_artifacts` made (gone once the process exits)."""
+    return any(Path(path).is_relative_to(d.name) for d in _downloads)
 
 
 @contextlib.contextmanager
