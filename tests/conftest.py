@@ -108,6 +108,8 @@ def pytest_sessionstart(session):
     matched against the two tests' markers. Under -k, --deselect, --ignore, --lf or --sw (which this cannot
     follow) it starts neither: the worker that runs one of those tests starts it then."""
     config = session.config
+    if not hasattr(config, "workerinput") and not config.option.collectonly:
+        _keep_jvm_temp_files_in_basetemp(config)
     if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no" or config.option.collectonly:
         return
     wanted = _named_by_args(config)
@@ -126,6 +128,31 @@ def pytest_sessionstart(session):
         test_session.start_master_down(config._tmp_path_factory.mktemp("master-down"), shared=True)
     if label_studio:
         label_studio_server.start_background(shared=True)
+
+
+#: The variable that names where the suite's JVMs keep their temporary files (:func:`_keep_jvm_temp_files_in_basetemp`).
+SPARK_LOCAL_DIRS_ENV = "SPARK_LOCAL_DIRS"
+
+
+def _keep_jvm_temp_files_in_basetemp(config) -> None:
+    """Point the temporary files of every JVM the suite starts at a folder of this session's basetemp.
+
+    A Spark JVM deletes its folders (``spark-*``, ``blockmgr-*``, ``artifacts-*``) and the native libraries it
+    unpacked (``snappy-*``, ``liblz4-java-*``) as it exits. The drills that kill a ``lakelabel`` with SIGKILL
+    (tests/test_drills_cli.py) gave it no exit, and each left 7 of those in /tmp, every run of the suite: Spark's
+    normal behaviour for a killed JVM. Here they stay in the session's basetemp, which pytest deletes three sessions
+    later. ``SPARK_LOCAL_DIRS`` moves Spark's folders (in every process that inherits it: the test session's JVM,
+    each ``lakelabel`` and ``spark-submit``, the standalone worker and its executors); ``java.io.tmpdir``, which
+    decides where the JVM itself and Spark's artifact folders write, is added to the suite's own JVM flags only (a
+    ``SPARK_SUBMIT_OPTS`` of your own decides it). Called in the controller and in a one-process session, before
+    any JVM starts; pytest-xdist's workers inherit the environment. A ``SPARK_LOCAL_DIRS`` of your own wins.
+    The JVMs' ``/tmp/hsperfdata_<user>/<pid>`` files are not moved (HotSpot fixes that folder); the next JVM that
+    starts deletes a dead one's."""
+    folder = config._tmp_path_factory.mktemp("jvm-tmp", numbered=False)
+    os.environ.setdefault(SPARK_LOCAL_DIRS_ENV, str(folder))
+    for name, ours in _SET_BY_SUITE.items():
+        if ours:
+            os.environ[name] += f" -Djava.io.tmpdir={folder}"
 
 
 def _named_by_args(config) -> dict[str, tuple[str, set[str] | None]]:

@@ -69,8 +69,8 @@ def standalone(tmp_path_factory):
     # No PYTHONPATH (the test session's points at the repo): executors inherit the worker's
     # environment, and lakelabel must reach them only by shipping.
     env = _env(SPARK_HOME=str(home), SPARK_LOG_DIR=str(folder))
-    # The executors' JVMs, which the worker starts with its environment, run with the suite's flags and
-    # class archive too (tests/conftest.py); the worker has no setting of its own for them.
+    # The executors' JVMs, which the worker starts with its environment, run with the suite's flags, class
+    # archive and temporary folder too (tests/conftest.py); the worker has no setting of its own for them.
     if os.environ.get("SPARK_DAEMON_JAVA_OPTS") and not os.environ.get("JAVA_TOOL_OPTIONS"):
         env["JAVA_TOOL_OPTIONS"] = os.environ["SPARK_DAEMON_JAVA_OPTS"]
     port = _free_port()

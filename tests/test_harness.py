@@ -72,3 +72,23 @@ def test_the_controller_starts_things_only_for_tests_the_command_line_names(monk
 
     assert selected("") and selected("spark") and selected("slow and not cluster_native")
     assert not selected("not slow") and not selected("not (")
+
+
+@pytest.mark.spark
+def test_the_suites_jvms_keep_their_temporary_files_in_the_sessions_basetemp(spark, tmp_path_factory):
+    """Spark's folders and the JVM's own files go to a folder of the session's basetemp, where a drill's SIGKILLed JVM
+    leaves them for pytest to delete, not to /tmp (tests/conftest.py); the children inherit what this JVM got."""
+    import os
+    from pathlib import Path
+
+    from tests import conftest
+
+    folder = Path(os.environ[conftest.SPARK_LOCAL_DIRS_ENV])
+    if folder.name != "jvm-tmp":
+        pytest.skip(f"SPARK_LOCAL_DIRS={folder} is your own")
+    # Under pytest-xdist the controller made it; a worker's basetemp is a folder in the controller's.
+    assert tmp_path_factory.getbasetemp().resolve().is_relative_to(folder.parent.resolve())
+    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.sc().conf()
+    assert Path(jvm.org.apache.spark.util.Utils.getLocalDir(conf)).parent == folder  # spark-*, and blockmgr-* beside
+    if f"-Djava.io.tmpdir={folder}" in os.environ.get("SPARK_SUBMIT_OPTS", ""):  # the suite's flags, not your own
+        assert jvm.java.lang.System.getProperty("java.io.tmpdir") == str(folder)  # artifacts-*, snappy-*, liblz4-*
