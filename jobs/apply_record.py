@@ -146,8 +146,8 @@ def check_lfs_unchanged(applied: ApplyResult, registry: LFRegistry) -> None:
         parts = [f"label space {list(registry.label_space)} instead of {list(applied.label_space)}"]
     # Votes of LFs this config does not have may be another config's (a multi-task config's): an apply here replaces them.
     theirs = ("" if set(applied.lf_versions) <= set(registry.versions) else
-              f", which replaces these votes: if another config wrote them (one with several tasks, a teammate's), "
-              f"give this config a votes table of its own (tables.votes) instead")
+              ", which replaces these votes: if another config wrote them (one with several tasks, a teammate's), "
+              "give this config a votes table of its own (tables.votes) instead")
     raise InputDataError(
         f"the configured LFs differ from those of the votes table {applied.votes_table} v{applied.votes_version} "
         f"({'; '.join(parts)}); run `lakelabel apply` again (or `lakelabel run`){theirs}"

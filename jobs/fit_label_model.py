@@ -158,6 +158,7 @@ def save_aggregate(cfg: PipelineConfig, run_id: str, agg: Any, applied: Any) -> 
     with the votes it was computed from (``applied``: their table, version and LF versions)."""
     folder = run_dir(cfg.lakehouse, run_id)
     (folder / AGGREGATED_FROM_FILE).unlink(missing_ok=True)  # written last: it vouches for the files below
+    clear_failed(cfg.lakehouse, run_id)  # these statistics replace a failed attempt's
     agg.stats.to_npz(str(folder / STATS_FILE))
     if agg.gold_counts is not None:
         np.save(folder / GOLD_FILE, agg.gold_counts, allow_pickle=False)

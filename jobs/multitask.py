@@ -353,13 +353,13 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             summary["timings_seconds"]["report"] = round(
                 sum(v for k, v in reported["timings_seconds"].items() if k.endswith(".report")), 3)
         compaction.compact_into(summary, cfg, io, source.df)  # before the run reports success
-        write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
-        if cfg.mlflow.enabled:
+        if cfg.mlflow.enabled:  # before the summary says "succeeded": a failure here puts the tables back
             import mlflow
 
             mlflow.log_metrics({f"{name}.labels_rows": e["tables"]["labels"]["rows"] for name, e in entries.items()})
             mlflow.log_metrics({"write_seconds": timings["write"], "aggregate_seconds": timings["aggregate"]})
             mlflow.log_dict(summary, "run_summary.json")
+        write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         status = "FINISHED"
         log.info("pipeline: %d tasks done in %.1fs (apply %.1fs, aggregate %.1fs, fit %.2fs, write %.1fs)", len(tasks),
                  timings["total"], timings["apply"], timings["aggregate"], timings["fit"], timings["write"])

@@ -225,10 +225,10 @@ def run(
             summary.update(analysis=reported["analysis"], report=reported["report"])
             summary["timings_seconds"]["report"] = reported["timings_seconds"]["report"]
         compaction.compact_into(summary, cfg, io, source.df)  # before the run reports success
+        if cfg.mlflow.enabled:  # before the summary says "succeeded": a failure here puts the tables back
+            tracking.log_write(cfg, written, summary)
         write_json(run_dir(cfg.lakehouse, run_id) / "summary.json", summary)
         mark_done(cfg.lakehouse, run_id)
-        if cfg.mlflow.enabled:
-            tracking.log_write(cfg, written, summary)
         status = "FINISHED"
         log.info("pipeline: done in %.1fs (apply %.1fs, aggregate %.1fs, fit %.2fs, write %.1fs)", timings["total"],
                  timings["apply"], timings["aggregate"], timings["fit"], timings["write"])

@@ -17,10 +17,15 @@ from typing import Any
 
 from jobs.runtime import signals, tracking
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.runs import mark_failed
 
 __all__ = ["STAGES", "Outcome", "finish", "votes_table"]
 
 STAGES = ("apply", "aggregate", "fit", "write")
+# The stages that hand files on through the run folder (statistics, a model) rather than commit a table: when their
+# MLflow logging fails the folder is marked failed, so `fit` and `write` without --run-id pass over it (a rerun of the
+# stage with the same run id replaces the files and the mark). apply's and write's commits stand, and say so.
+HANDS_ON = ("aggregate", "fit")
 
 
 @dataclass
@@ -40,15 +45,17 @@ def finish(stage: str, cfg: PipelineConfig, run_id: str, outcome: Outcome) -> di
     """Log ``outcome`` to the run's shared MLflow run and return the stage summary."""
     mlflow = {"run_id": None, "tracking_uri": None, "experiment": cfg.mlflow.experiment}
     if cfg.mlflow.enabled:
-        active = tracking.attach_run(cfg, run_id)
-        mlflow.update(run_id=active.info.run_id, tracking_uri=tracking.tracking_uri(cfg))
         status = "FAILED"
         try:
+            active = tracking.attach_run(cfg, run_id)
+            mlflow.update(run_id=active.info.run_id, tracking_uri=tracking.tracking_uri(cfg))
             outcome.log()
             status = "FINISHED"
         except BaseException as err:
             # SIGTERM or Ctrl-C while the stage logs (after its work, a write's commit included): KILLED, as a run's.
             status = "KILLED" if signals.stopped_by_signal(err) else "FAILED"
+            if stage in HANDS_ON:  # its statistics or model stay in the run folder: the next stages pass over them
+                mark_failed(cfg.lakehouse, run_id, status == "KILLED", signals.signal_name() or str(err))
             raise
         finally:
             tracking.end_run(cfg, status, failing=status != "FINISHED")

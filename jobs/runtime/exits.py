@@ -108,6 +108,10 @@ def _exit_code(err: BaseException, debug: bool) -> int:
         log.error("failed", exc_info=err)
     message, code = _outcome(err, debug)
     retry = " (transient, a retry may succeed)" if code == EXIT_TRANSIENT else ""
+    committed = signals.commits()
+    if committed:  # a stage job's commit, then a failure (its MLflow logging, say): the tables are not as before
+        message += (f"; it committed {', '.join(committed)} before that, which stand: its run record (MLflow, summary) "
+                    f"may be incomplete: rerun the command with the same --run-id to complete it")
     _say(f"lakelabel: error{retry}: {message}")
     return code
 
@@ -123,7 +127,8 @@ def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
         return executor_timeout(), EXIT_TRANSIENT
     # Before the transient patterns: a task that cannot start its Python fails on every attempt
     # (and its stack trace may name a lost worker), and a retry fails the same way.
-    environment = executor_environment_reason(err) or tracking_refusal(err)
+    # lakelabel's own errors word a refusal themselves (naming the server): not MLflow's error they were raised in.
+    environment = executor_environment_reason(err) or (None if isinstance(err, LakelabelError) else tracking_refusal(err))
     if environment:
         return environment, EXIT_INPUT
     crash = crash_reason(err)

@@ -140,21 +140,31 @@ def tracking_reason(err: BaseException) -> str | None:
 _TRACKING_REFUSED = re.compile(r"^(40[13])\b")
 
 
-def tracking_refusal(err: BaseException) -> str | None:
-    """One line when ``err`` is an MLflow tracking server refusing the request for want of credentials (401, 403),
-    else None: exit 2, a retry gets the same answer."""
+def _server() -> str:
+    """" URL" of the tracking server MLflow talks to, when that is a server (its errors need not name it)."""
+    import sys
+
+    mlflow = sys.modules.get("mlflow")
+    uri = mlflow.get_tracking_uri() if mlflow is not None and hasattr(mlflow, "get_tracking_uri") else ""
+    return f" {uri}" if str(uri).startswith(("http:", "https:")) else ""
+
+
+def tracking_refusal(err: BaseException, server: str | None = None) -> str | None:
+    """One line when ``err`` is an MLflow tracking server (``server``, else the one MLflow talks to) refusing the
+    request for want of credentials (401, 403), else None: exit 2, a retry gets the same answer."""
     for error, text in _chain(err):
         found = _TRACKING.search(text)
         code = _TRACKING_REFUSED.search(found.group("rest")) if found else None
         if code:
             body = re.search(r"Response body: '(.*?)'?\s*$", found.group("rest"), re.S)
-            text = " ".join(body.group(1).split())[:120] if body else ""
-            said = f"error code {code.group(1)}" + (f": {text}" if text else "")
+            shown = " ".join(body.group(1).split())[:120] if body else ""
+            said = f"error code {code.group(1)}" + (f": {shown}" if shown else "")
         elif getattr(error, "error_code", None) in ("PERMISSION_DENIED", "UNAUTHENTICATED"):  # MLflow's RestException
             said = str(error).strip().splitlines()[0][:200]
         else:
             continue
-        return (f"the MLflow tracking server refused the request ({said}): check the "
+        where = f" {server}" if server else _server()
+        return (f"the MLflow tracking server{where} refused the request ({said}): check the "
                 f"credentials MLflow reads (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
                 f"MLFLOW_TRACKING_PASSWORD) and mlflow.tracking_uri or MLFLOW_TRACKING_URI")
     return None

@@ -36,6 +36,25 @@ _waiting_for: list[str | None] = [None]
 
 
 @contextlib.contextmanager
+def waiting_before_spark(command: str, what: str):
+    """A line every interval while ``command`` waits for ``what`` before its Spark session (and its heartbeat)
+    starts: ``run: working, waiting for the MLflow tracking server http://..., 50s``."""
+    stop, started = threading.Event(), time.perf_counter()
+
+    def loop() -> None:
+        while not stop.wait(interval()):
+            log.info("%s: working, waiting for %s, %.0fs", command, what, time.perf_counter() - started)
+
+    thread = threading.Thread(target=loop, name="lakelabel-waiting", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
 def waiting_for(what: str):
     """While inside, a heartbeat with no Spark job running says it waits for ``what``, not just "working"."""
     before, _waiting_for[0] = _waiting_for[0], what

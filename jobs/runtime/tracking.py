@@ -127,6 +127,30 @@ def _experiment_id(mlflow, cfg: PipelineConfig) -> str:
         return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=location)
 
 
+def check_server(cfg: PipelineConfig, command: str) -> None:
+    """Before a command's work: a tracking server (``http(s)://``) answers one request, through MLflow's own HTTP
+    retries, saying every interval that it waits. A server that is down then fails the command before it computes or
+    commits anything (exit 3), not after (a stage job's commit stood, ``analyze`` wrote its document first)."""
+    uri = tracking_uri(cfg)
+    if not cfg.mlflow.enabled or not uri.startswith(("http:", "https:")):
+        return
+    from jobs.runtime import progress
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    from jobs.runtime.faults import tracking_refusal
+
+    with progress.waiting_before_spark(command, f"the MLflow tracking server {uri}"):
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as err:  # noqa: BLE001 - one that does not answer is said by the CLI (exit 3)
+            refused = tracking_refusal(err, server=uri)
+            if refused:
+                raise ConfigError(refused) from None
+            raise
+
+
 def check_store_here(cfg: PipelineConfig) -> None:
     """Before a command's work: the lakehouse's own MLflow store logs to this lakehouse
     (:func:`_check_artifacts_here`), read with sqlite3 (no MLflow import); a store it cannot read is
@@ -195,9 +219,9 @@ def _start_run(cfg: PipelineConfig, run_id: str):
             and processes.gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
     ended_by = (
         (stale, "a later attempt of this run started; this one ended without ending its MLflow run (killed: SIGKILL, "
-                "out of memory)"),
-        (dead, "its process is gone and it never ended its MLflow run (killed: SIGKILL, out of memory); marked by "
-               f"run {run_id}"),
+                "out of memory; or the tracking server did not answer as it ended)"),
+        (dead, "its process is gone and it never ended its MLflow run (killed: SIGKILL, out of memory; or the "
+               f"tracking server did not answer as it ended); marked by run {run_id}"),
     )
     client = mlflow.MlflowClient() if stale or dead else None
     for runs, why in ended_by:

@@ -428,11 +428,125 @@ def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_pat
             server.shutdown()
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 2, err
-    assert err == ["lakelabel: error: the MLflow tracking server refused the request (PERMISSION_DENIED: User lakelabel "
+    assert err == [f"lakelabel: error: the MLflow tracking server http://127.0.0.1:{server.server_address[1]} "
+                   "refused the request (PERMISSION_DENIED: User lakelabel "
                    "lacks permission): check the credentials MLflow reads (MLFLOW_TRACKING_TOKEN, or "
                    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD) and mlflow.tracking_uri or "
                    "MLFLOW_TRACKING_URI"]
     assert versions(cfg) == (None, None)
+
+
+def test_a_stage_whose_tracking_server_stops_answering_after_its_work(spark, tmp_path, capfd, monkeypatch):
+    """A drill (session 32) killed the tracking server while stage jobs ran. `apply --run-id` committed its votes,
+    then exited 3 with the server's line alone (the README says a failing stage commits nothing): the line now says
+    the commit stands and how to complete the run. `fit` saved its model, then exited 3, and a later `write` without
+    --run-id published labels from that model: the folder is now marked failed, and `write` passes over it until a
+    fit of that run id succeeds. A server that is down before a command starts fails it before its work."""
+    import socket
+
+    import yaml
+
+    from jobs import cli
+    from jobs.runtime import tracking
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    source = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, source)
+    path = tmp_path / "stages.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
+                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                    "mlflow": {"experiment": "stages"}}))
+    attach = tracking.attach_run
+
+    def server_gone(cfg, run_id):  # the store stops answering once the stage's work is done
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        try:
+            return attach(cfg, run_id)
+        finally:
+            monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+    def stage(*args, gone=False):
+        with monkeypatch.context() as m:
+            if gone:
+                m.setattr(tracking, "attach_run", server_gone)
+            capfd.readouterr()
+            code = cli.main([*args, "-q", "--config", str(path)])
+        return code, capfd.readouterr().err.strip().splitlines()
+
+    code, err = stage("apply", "--run-id", "st", gone=True)
+    assert code == 3, err
+    down = (f"lakelabel: error (transient, a retry may succeed): the MLflow tracking server http://127.0.0.1:{port} did "
+            f"not answer (Connection refused) after MLflow's HTTP retries")
+    assert err[-1].startswith(down) and err[-1].endswith(
+        f"; it committed votes {cfg.table_path('votes')} v0 before that, which stand: its run record (MLflow, summary) "
+        f"may be incomplete: rerun the command with the same --run-id to complete it"), err
+    assert versions(cfg)[0] == 0
+    assert stage("aggregate", "--run-id", "st")[0] == 0
+    code, err = stage("fit", "--run-id", "st", gone=True)
+    assert code == 3 and err[-1].startswith(down) and "committed" not in err[-1], err
+    folder = cfg.lakehouse_path / "_lakelabel" / "runs" / "st"
+    assert (folder / "label_model.json").exists() and (folder / "failed.json").exists()
+    code, err = stage("write")
+    assert code == 2 and "no fitted label model under" in err[-1], err  # the failed fit's model is passed over
+    assert versions(cfg)[1] is None
+    assert stage("fit", "--run-id", "st")[0] == 0 and not (folder / "failed.json").exists()
+    assert stage("write")[0] == 0 and versions(cfg)[1] == 0
+    # A server that is down before a command starts fails it before its work: analyze wrote its document first.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    code, err = stage("analyze", "--run-id", "st")
+    assert code == 3 and err[-1].startswith(down) and not (folder / "analysis.json").exists(), err
+
+
+def test_a_run_whose_tracking_server_stops_answering_at_its_end_leaves_no_succeeded_summary(spark, tmp_path, capfd,
+                                                                                            monkeypatch):
+    """A drill (session 32) killed the tracking server while a run logged its end: the run put the tables back and
+    exited 3, but its folder kept a summary.json saying "succeeded" with the labels version it had taken back, which
+    verify and explain then read as a run that wrote it (exit 0). The summary is now written after the run's MLflow
+    logging, so a run that fails there leaves none (an earlier attempt's stays as it was)."""
+    import socket
+
+    import yaml
+
+    from jobs import cli
+    from jobs.runtime import tracking
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    source = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, source)
+    path = tmp_path / "end.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
+                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                    "mlflow": {"experiment": "end"}}))
+    assert cli.main(["run", "-q", "--config", str(path), "--run-id", "end"]) == 0
+    summary = cfg.lakehouse_path / "_lakelabel" / "runs" / "end" / "summary.json"
+    before, kept = versions(cfg), summary.read_text()
+    log_write = tracking.log_write
+
+    def server_gone(*args):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        try:
+            return log_write(*args)
+        finally:
+            monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+    monkeypatch.setattr(tracking, "log_write", server_gone)
+    capfd.readouterr()
+    code = cli.main(["run", "-q", "--config", str(path), "--run-id", "end", "--force"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 3 and "did not answer (Connection refused)" in err[-1] and "committed" not in err[-1], err
+    assert summary.read_text() == kept  # the first attempt's record, not one naming labels that were taken back
+    labels = DeltaTable(cfg.table_path("labels"))
+    assert labels.version() == before[1] + 2  # the forced rerun's labels, then the restore of the earlier ones
+    assert labels.history(1)[0]["operation"] == "RESTORE"
+    # A new run id that fails there leaves no summary at all.
+    code = cli.main(["run", "-q", "--config", str(path), "--run-id", "end-2", "--force"])
+    assert code == 3 and not (summary.parent.parent / "end-2" / "summary.json").exists()
 
 
 def test_unexpected_error_is_exit_1_in_one_line_and_its_traceback_with_verbose(spark, tmp_path, capsys, monkeypatch):
