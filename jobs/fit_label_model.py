@@ -97,7 +97,7 @@ def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tup
             log.debug("MLflow model %s is not in %s: %s", uri, store, exc)
             return None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        error = TransientError if tracking_reason(exc) else InputDataError  # a server that is down: retry later
+        error = TransientError if tracking_reason(exc, server=store) else InputDataError  # a server that is down
         raise error(f"the MLflow store {store} cannot be read ({first[:200]}), so the label model {uri} "
                              f"(version {version}) the labels name was not found; start the tracking server, or point "
                              f"MLFLOW_TRACKING_URI or mlflow.tracking_uri at the store fit logged to") from None
@@ -158,7 +158,6 @@ def save_aggregate(cfg: PipelineConfig, run_id: str, agg: Any, applied: Any) -> 
     with the votes it was computed from (``applied``: their table, version and LF versions)."""
     folder = run_dir(cfg.lakehouse, run_id)
     (folder / AGGREGATED_FROM_FILE).unlink(missing_ok=True)  # written last: it vouches for the files below
-    clear_failed(cfg.lakehouse, run_id)  # these statistics replace a failed attempt's
     agg.stats.to_npz(str(folder / STATS_FILE))
     if agg.gold_counts is not None:
         np.save(folder / GOLD_FILE, agg.gold_counts, allow_pickle=False)

@@ -22,10 +22,11 @@ from jobs.runtime.runs import mark_failed
 __all__ = ["STAGES", "Outcome", "finish", "votes_table"]
 
 STAGES = ("apply", "aggregate", "fit", "write")
-# The stages that hand files on through the run folder (statistics, a model) rather than commit a table: when their
-# MLflow logging fails the folder is marked failed, so `fit` and `write` without --run-id pass over it (a rerun of the
-# stage with the same run id replaces the files and the mark). apply's and write's commits stand, and say so.
-HANDS_ON = ("aggregate", "fit")
+# The stage whose output the next stage takes without --run-id and would publish: a model. When fit's MLflow logging
+# fails, its run folder is marked failed, so `write` without --run-id passes over the model (a fit of that run id that
+# succeeds replaces it and the mark). apply's and write's commits stand, and their exit line says so; aggregate's
+# statistics are counts of the votes, whatever became of their logging.
+HANDS_ON = ("fit",)
 
 
 @dataclass
@@ -45,20 +46,18 @@ def finish(stage: str, cfg: PipelineConfig, run_id: str, outcome: Outcome) -> di
     """Log ``outcome`` to the run's shared MLflow run and return the stage summary."""
     mlflow = {"run_id": None, "tracking_uri": None, "experiment": cfg.mlflow.experiment}
     if cfg.mlflow.enabled:
-        status = "FAILED"
         try:
             active = tracking.attach_run(cfg, run_id)
             mlflow.update(run_id=active.info.run_id, tracking_uri=tracking.tracking_uri(cfg))
             outcome.log()
-            status = "FINISHED"
+            tracking.end_run(cfg, "FINISHED")
         except BaseException as err:
             # SIGTERM or Ctrl-C while the stage logs (after its work, a write's commit included): KILLED, as a run's.
             status = "KILLED" if signals.stopped_by_signal(err) else "FAILED"
-            if stage in HANDS_ON:  # its statistics or model stay in the run folder: the next stages pass over them
+            if stage in HANDS_ON:  # its model stays in the run folder: `write` without --run-id passes over it
                 mark_failed(cfg.lakehouse, run_id, status == "KILLED", signals.signal_name() or str(err))
+            tracking.end_run(cfg, status, failing=True)
             raise
-        finally:
-            tracking.end_run(cfg, status, failing=status != "FINISHED")
     return {
         "run_id": run_id, "stage": stage, "status": "succeeded", "skipped": outcome.skipped,
         "lakehouse": str(cfg.lakehouse_path), "tables": outcome.tables, "counts": outcome.counts, **outcome.details, "mlflow": mlflow,

@@ -8,7 +8,8 @@ and executors load exactly the version the driver resolved, even if an alias mov
 
 Executors load the model once per Python worker process (a module-level cache keyed by the
 resolved URI), then score whole Arrow batches as pandas DataFrames of the LF's ``fields``. A model in a
-store is copied once per machine, into ``$TMPDIR/lakelabel-models`` (:func:`_local_copy`), and loaded from there.
+store is copied once per machine and user, into ``$TMPDIR/lakelabel-models-<uid>`` (:func:`_local_copy`), and loaded
+from there.
 
 The model's ``predict`` output may be
 - a DataFrame with one probability column per class (column names are the model's classes),
@@ -37,7 +38,7 @@ import pyarrow as pa
 from lf_library.apply import class_id
 from lf_library.builders import ArrowLF, _check_label
 from lf_library.core import ABSTAIN
-from lf_library.errors import InputDataError, LFConfigError
+from lf_library.errors import InputDataError, LFConfigError, TransientError
 
 __all__ = ["ModelLF", "ResolvedModel", "model_lf", "resolve_model", "set_tracking_uri"]
 
@@ -47,6 +48,8 @@ _LOCK = threading.Lock()
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
 _RUN = re.compile(r"^runs:/(?P<run>[0-9a-fA-F]+)(?:/.*)?$")
 _LOGGED = re.compile(r"^models:/(?P<id>m-[0-9a-fA-F]+)$")
+# MLflow's REST client when the store gave no answer, its retries spent (an answer is "failed with error code N").
+_NO_ANSWER = re.compile(r"API request to \S+ failed with (?:timeout )?exception")
 
 
 def set_tracking_uri(uri: str | None) -> None:
@@ -130,6 +133,10 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
         raise
     except Exception as err:  # noqa: BLE001 - MlflowException, LookupError, connection errors
         detail = " ".join(str(err).split())[:300]
+        if _NO_ANSWER.search(str(err)):  # the store did not answer: a retry may resolve it (exit 3)
+            raise TransientError(f"model URI {uri!r} could not be resolved: the MLflow store {tracking_uri} did not "
+                                 f"answer after MLflow's HTTP retries ({detail}); check that it is running and "
+                                 f"reachable") from None
         raise LFConfigError(
             f"model URI {uri!r} does not resolve {where}: {detail}; register the model there (the YouTube "
             f"example's: python -m lf_library.lfs.train_youtube_model --lakehouse <the pipeline's lakehouse>), "
@@ -163,27 +170,37 @@ def _load(resolved: ResolvedModel) -> Any:
 
 
 def _local_copy(resolved: ResolvedModel) -> str:
-    """Where to load the model from: a local folder as it is; a model in a store (``runs:/``, ``models:/``, a
-    server's or an object store's artifacts) from one copy per machine, ``$TMPDIR/lakelabel-models/<key>``, shared by
-    every Python worker and run that loads that model version. MLflow's own ``load_model`` copies it into a new
-    temporary folder per process, which nothing deletes (a Python worker ends without its exit handlers): a copy
-    of the model per worker and run, for as long as the machine keeps /tmp."""
+    """Where to load the model from: a local folder (a path, a ``file:`` URI) as it is; a model of a store
+    (``runs:/``, ``models:/``, a server's or an object store's artifacts) from one copy per machine and user,
+    ``$TMPDIR/lakelabel-models-<uid>/<key>``, shared by every Python worker and run that loads that model version.
+    MLflow's own ``load_model`` copies it into a new temporary folder per process, which nothing deletes (a Python
+    worker ends without its exit handlers): a copy of the model per worker and run, for as long as the machine keeps
+    /tmp. The folder is the user's own (mode 0700; one that is not, or a link, is not used: the copy then goes to a
+    new private folder, as MLflow's would): a model file another user put there would run on load."""
     import shutil
     import tempfile
+    import time
     from urllib.parse import urlparse
+
+    import mlflow.artifacts
 
     uri = resolved.load_uri
     if urlparse(uri).scheme in ("", "file"):  # a path: not "mlflow-artifacts:/...", "runs:/...", "s3://..."
         return uri
-
-    import mlflow.artifacts
-
     key = hashlib.sha256(f"{resolved.tracking_uri}\n{uri}\n{resolved.model_version}".encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "lakelabel-models" / key
+    root = Path(tempfile.gettempdir()) / f"lakelabel-models-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.lstat()
+    if root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return str(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(),
+                                                       tracking_uri=resolved.tracking_uri))
+    folder = root / key
     if (folder / "MLmodel").is_file():
         return str(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent)  # beside it, so the rename below is one step
+    for stale in root.glob(f".{key}-*"):  # a copy a killed worker left half done
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    work = tempfile.mkdtemp(prefix=f".{key}-", dir=root)  # beside it, so the rename below is one step
     try:
         copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=work,
                                                         tracking_uri=resolved.tracking_uri))
@@ -257,8 +274,8 @@ class ModelLF(ArrowLF):
         if self.resolved is None:
             try:
                 self.resolved = resolve_model(self.spec["model_uri"], self.tracking_uri)
-            except LFConfigError as err:
-                raise LFConfigError(f"model LF {self.name!r}: {err}") from None
+            except (LFConfigError, TransientError) as err:
+                raise type(err)(f"model LF {self.name!r}: {err}") from None
             self.origin = f"model {self.spec['model_uri']}"
             if self.resolved.model_version:
                 self.origin += f" (version {self.resolved.model_version}, run {self.resolved.run_id})"

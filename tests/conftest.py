@@ -257,16 +257,18 @@ def spark():
 
 @pytest.fixture(autouse=True)
 def _restore_mlflow_tracking_uri():
-    """Undo a test's ``mlflow.set_tracking_uri``, which exports ``MLFLOW_TRACKING_URI`` for the process.
+    """Undo a test's ``mlflow.set_tracking_uri`` (and ``set_experiment``), which export ``MLFLOW_TRACKING_URI`` (and
+    ``MLFLOW_EXPERIMENT_ID``) for the process.
 
     Left set, a later test's jobs would log into that test's store instead of their own lakehouse.
     """
-    before = os.environ.get("MLFLOW_TRACKING_URI")
+    before = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
     yield
-    if before is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = before
+    for name, value in before.items():  # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID likewise
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session", autouse=True)

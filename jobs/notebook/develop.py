@@ -50,7 +50,7 @@ def widget_count(value: str, name: str) -> int:
         Naming the widget and its text, not Python's ``invalid literal for int()``.
     """
     text = str(value).strip().replace("_", "")
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdecimal()) or int(text) < 1:
         raise ConfigError(f"widget {name!r} must be a whole number above 0, not {value!r}: set it in the widget bar")
     return int(text)
 

@@ -235,13 +235,14 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
             f"lakelabel {cmd.name} takes no --task option: {instead}; analyze, report, annotate, train, explain, verify and gold work with --task NAME "
             f"(README \"Several tasks at once\")"
         )
-    if cmd.precheck is not None:
-        cmd.precheck(args, cfg)
     if cmd.logs_to_mlflow and getattr(cfg, "mlflow", None) is not None:
         from jobs.runtime.tracking import check_server, check_store_here
 
         check_store_here(cfg)  # a store copied with its lakehouse would log into the original
+        # Before the command's precheck, whose model LFs resolve their models on the same server.
         check_server(cfg, cmd.name)  # a tracking server that is down fails the command before its work
+    if cmd.precheck is not None:
+        cmd.precheck(args, cfg)
     if cmd.reads_source and getattr(cfg, "source", None) is not None:
         from jobs.delta_io.sources import precheck_source_columns, precheck_source_path
 

@@ -9,6 +9,7 @@ locked or being created by another process at the same time, an MLflow tracking 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlparse
 
 _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"Python worker exited unexpectedly|Worker lost|ExecutorLostFailure"
@@ -114,56 +115,79 @@ def was_cancelled(err: BaseException) -> bool:
     return any(_CANCELLED.search(text) for _, text in _chain(err))
 
 
-# MLflow's REST client, once its HTTP retries are spent: a tracking server that is down, unreachable or failing.
-_TRACKING = re.compile(r"API request to (?:endpoint )?(?P<url>\S+?) failed with (?:exception|error code) (?P<rest>.*)", re.S)
-_TRACKING_DOWN = re.compile(r"Connection refused|Connection reset|timed out|RemoteDisconnected|Name or service not known"
-                            r"|Temporary failure in name resolution|No route to host|Network is unreachable"
-                            r"|too many 5\d\d error responses|^5\d\d\b")
+# MLflow's REST client once its HTTP retries are spent (mlflow/utils/rest_utils.py): "API request to URL failed with
+# exception E" or "... failed with timeout exception E" (no answer), "API request to endpoint PATH failed with error code
+# N != 200. Response body: '...'" (an answer).
+_TRACKING = re.compile(r"API request to (?:endpoint )?(?P<url>\S+?) failed with "
+                       r"(?:(?P<exc>(?:timeout )?exception)|error code) (?P<rest>.*)", re.S)
+_UNREACHABLE = re.compile(r"Connection refused|Connection reset|timed out|RemoteDisconnected|Name or service not known"
+                          r"|Temporary failure in name resolution|No route to host|Network is unreachable"
+                          r"|ConnectTimeout|ReadTimeout|too many 5\d\d error responses")
+_REFUSED = re.compile(r"^(40[13])\b")
 
 
-def tracking_reason(err: BaseException) -> str | None:
-    """One line when ``err`` (or an error it was raised from) is an MLflow tracking server that did not answer after
-    MLflow's own HTTP retries (down, unreachable, or answering 5xx), else None: transient, exit 3. A server that
-    answers and refuses (401, 403, 404) is not: a retry gets the same answer."""
+# The MLflow store lakelabel last talked to (jobs.runtime.tracking sets it): MLflow's own global tracking URI does not
+# say it, since lakelabel takes back the environment variable MLflow exports for a store named in the config.
+_store: list[str] = [""]
+
+
+def talking_to(uri: str) -> None:
+    """Record the MLflow store the command talks to, so that its errors are read as about it (or not)."""
+    _store[0] = uri
+
+
+def _server() -> str:
+    """The tracking server the command talks to, or "" when it talks to another store (sqlite, Databricks)."""
+    return _store[0] if _store[0].startswith(("http:", "https:")) else ""
+
+
+def _tracking_request(text: str, server: str) -> re.Match | None:
+    """MLflow's REST error in ``text`` when it is about the tracking server ``server``: a relative endpoint is
+    MLflow's own, a full URL must be on the server's host (an LF calling a model-serving endpoint through MLflow
+    gets the same words about another service)."""
+    found = _TRACKING.search(text)
+    url = re.match(r"https?://[^/\s]+", found["url"]) if found else None
+    if url and urlparse(url.group(0)).netloc != urlparse(server).netloc:
+        return None
+    return found
+
+
+def tracking_reason(err: BaseException, server: str | None = None) -> str | None:
+    """One line when ``err`` (or an error it was raised from) is the MLflow tracking server (``server``, else the one
+    MLflow talks to) that did not answer after MLflow's own HTTP retries (down, unreachable, timing out, or answering
+    5xx), else None: transient, exit 3. A server that answers and refuses (401, 403, 404) is not: a retry gets the
+    same answer."""
+    server = server or _server()
     for _, text in _chain(err):
-        found = _TRACKING.search(text)
-        why = _TRACKING_DOWN.search(found.group("rest")) if found else None
+        found = _tracking_request(text, server)
+        if found is None:
+            continue
+        why = _UNREACHABLE.search(found["rest"]) if found["exc"] else re.match(r"5\d\d\b", found["rest"])
         if why:
-            url = re.match(r"https?://[^/\s]+", found.group("url"))
-            server = f" {url.group(0)}" if url else ""
-            return (f"the MLflow tracking server{server} did not answer ({why.group(0)}) after MLflow's HTTP retries "
+            shown = f" {server}" if server else ""
+            return (f"the MLflow tracking server{shown} did not answer ({why.group(0)}) after MLflow's HTTP retries "
                     f"(MLFLOW_HTTP_REQUEST_MAX_RETRIES): check that it is running and reachable at mlflow.tracking_uri "
                     f"or MLFLOW_TRACKING_URI, or set mlflow.enabled to false to run without it")
     return None
 
 
-_TRACKING_REFUSED = re.compile(r"^(40[13])\b")
-
-
-def _server() -> str:
-    """" URL" of the tracking server MLflow talks to, when that is a server (its errors need not name it)."""
-    import sys
-
-    mlflow = sys.modules.get("mlflow")
-    uri = mlflow.get_tracking_uri() if mlflow is not None and hasattr(mlflow, "get_tracking_uri") else ""
-    return f" {uri}" if str(uri).startswith(("http:", "https:")) else ""
-
-
 def tracking_refusal(err: BaseException, server: str | None = None) -> str | None:
-    """One line when ``err`` is an MLflow tracking server (``server``, else the one MLflow talks to) refusing the
+    """One line when ``err`` is the MLflow tracking server (``server``, else the one MLflow talks to) refusing the
     request for want of credentials (401, 403), else None: exit 2, a retry gets the same answer."""
+    server = server or _server()
     for error, text in _chain(err):
-        found = _TRACKING.search(text)
-        code = _TRACKING_REFUSED.search(found.group("rest")) if found else None
+        found = _tracking_request(text, server)
+        code = _REFUSED.search(found["rest"]) if found is not None and not found["exc"] else None
         if code:
-            body = re.search(r"Response body: '(.*?)'?\s*$", found.group("rest"), re.S)
+            body = re.search(r"Response body: '(.*?)'?\s*$", found["rest"], re.S)
             shown = " ".join(body.group(1).split())[:120] if body else ""
             said = f"error code {code.group(1)}" + (f": {shown}" if shown else "")
-        elif getattr(error, "error_code", None) in ("PERMISSION_DENIED", "UNAUTHENTICATED"):  # MLflow's RestException
+        elif (getattr(error, "error_code", None) in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+              and type(error).__module__.startswith("mlflow.")):  # MLflow's RestException (not another SDK's)
             said = str(error).strip().splitlines()[0][:200]
         else:
             continue
-        where = f" {server}" if server else _server()
+        where = f" {server}" if server else ""
         return (f"the MLflow tracking server{where} refused the request ({said}): check the "
                 f"credentials MLflow reads (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
                 f"MLFLOW_TRACKING_PASSWORD) and mlflow.tracking_uri or MLFLOW_TRACKING_URI")

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobs.runtime import processes
+from jobs.runtime import faults, processes
 from jobs.runtime.config import PipelineConfig
-from lf_library.errors import ConfigError
+from lf_library.errors import ConfigError, TransientError
 
 try:
     import fcntl
@@ -59,6 +59,7 @@ def _client(cfg: PipelineConfig):
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     cfg.lakehouse_path.mkdir(parents=True, exist_ok=True)
     before = os.environ.get("MLFLOW_TRACKING_URI")
+    faults.talking_to(tracking_uri(cfg))
     mlflow.set_tracking_uri(tracking_uri(cfg))
     if before is None:  # set_tracking_uri exports the URI; keep telling the user's variable from ours
         os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -71,8 +72,9 @@ def store_absent(cfg: PipelineConfig) -> bool:
     return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):].split("?", 1)[0]).is_file()
 
 
-# The folders download_artifacts copies into, deleted when the process exits (their files are read until then).
-_downloads: list[tempfile.TemporaryDirectory] = []
+# The folders download_artifacts copied each (store, URI) into, deleted when the process exits (their files are read
+# until then); one per model however often a notebook explains a row with it.
+_downloads: dict[tuple[str, str], tuple[tempfile.TemporaryDirectory, Path]] = {}
 
 
 def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
@@ -84,13 +86,18 @@ def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
     mlflow, store = _client(cfg), tracking_uri(cfg)
     accepted = inspect.signature(mlflow.artifacts.download_artifacts).parameters  # registry_uri: MLflow 3.5+
     stores = {key: store for key in ("tracking_uri", "registry_uri") if key in accepted}
-    _downloads.append(tempfile.TemporaryDirectory(prefix="lakelabel-mlflow-"))
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=_downloads[-1].name, **stores))
+    earlier = _downloads.get((store, uri))
+    if earlier is not None and earlier[1].exists():
+        return earlier[1]
+    folder = tempfile.TemporaryDirectory(prefix="lakelabel-mlflow-")
+    copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder.name, **stores))
+    _downloads[(store, uri)] = (folder, copy)
+    return copy
 
 
 def downloaded(path: str | Path) -> bool:
     """Whether ``path`` is in a copy :func:`download_artifacts` made (gone once the process exits)."""
-    return any(Path(path).is_relative_to(d.name) for d in _downloads)
+    return any(Path(path).is_relative_to(folder.name) for folder, _ in _downloads.values())
 
 
 @contextlib.contextmanager
@@ -139,16 +146,23 @@ def check_server(cfg: PipelineConfig, command: str) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
-    from jobs.runtime.faults import tracking_refusal
-
-    with progress.waiting_before_spark(command, f"the MLflow tracking server {uri}"):
-        try:
+    faults.talking_to(uri)
+    # One try waits up to MLflow's request timeout (120 s): a server that drops the packets would hold each of the
+    # retries that long. Here 30 s, unless MLFLOW_HTTP_REQUEST_TIMEOUT says otherwise.
+    quick = {} if "MLFLOW_HTTP_REQUEST_TIMEOUT" in os.environ else {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+    os.environ.update(quick)
+    try:
+        with progress.waiting_before_spark(command, f"the MLflow tracking server {uri}"):
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-        except Exception as err:  # noqa: BLE001 - one that does not answer is said by the CLI (exit 3)
-            refused = tracking_refusal(err, server=uri)
-            if refused:
-                raise ConfigError(refused) from None
-            raise
+    except Exception as err:  # noqa: BLE001 - said in lakelabel's words when it is the server's answer or silence
+        if refused := faults.tracking_refusal(err, server=uri):
+            raise ConfigError(refused) from None
+        if down := faults.tracking_reason(err, server=uri):
+            raise TransientError(down) from None
+        raise
+    finally:
+        for key in quick:
+            os.environ.pop(key, None)
 
 
 def check_store_here(cfg: PipelineConfig) -> None:

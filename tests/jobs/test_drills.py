@@ -325,6 +325,24 @@ def test_delta_commit_that_loses_a_race_is_transient_exit_3(spark, tmp_path, cap
     assert {p.name for p in Path(votes).rglob("*.parquet")} == committed  # lakelabel's own files are gone
 
 
+def dead_port() -> int:
+    """A port of 127.0.0.1 nothing listens on (a tracking server that is down)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_config(path, cfg, source: str, mlflow: dict) -> None:
+    """A YAML config for ``cli.main`` of ``cfg``'s lakehouse and ``source`` with the sample LFs and ``mlflow``."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
+                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
+                                    "mlflow": mlflow}))
+
+
 def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypatch):
     """`lakelabel run` on a lakehouse whose sqlite MLflow store another connection holds with an exclusive
     lock: MLflow's own query fails with "database is locked", the run exits 3 with one line (MLflow's logged
@@ -332,7 +350,6 @@ def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypat
     import sqlite3
     import types
 
-    import yaml
     from mlflow.store.db import utils as db_utils
 
     from jobs import cli
@@ -347,9 +364,7 @@ def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypat
     tracking.start_run(cfg, "first")  # creates the store and the experiment
     tracking.end_run(cfg)
     path = tmp_path / "busy.yaml"
-    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
-                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
-                                    "mlflow": {"experiment": "busy"}}))
+    write_config(path, cfg, source, {"experiment": "busy"})
     holder = sqlite3.connect(cfg.lakehouse_path / "mlflow.db", isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
@@ -370,16 +385,12 @@ def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_pat
     no table. One that refuses the request is exit 2."""
     import http.server
     import json
-    import socket
     import threading
 
-    import yaml
 
     from jobs import cli
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = dead_port()
     # MLflow's retries, shortened (0 then 2 s, and jitter): the heartbeat says what the run waits for meanwhile
     for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                         ("LAKELABEL_PROGRESS_SECONDS", "1")):
@@ -387,9 +398,7 @@ def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_pat
     source = write_source(tmp_path, make_rows(10))
     cfg = make_cfg(tmp_path, source)
     path = tmp_path / "down.yaml"
-    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
-                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
-                                    "mlflow": {"tracking_uri": f"http://127.0.0.1:{port}"}}))
+    write_config(path, cfg, source, {"tracking_uri": f"http://127.0.0.1:{port}"})
     capfd.readouterr()
     code = cli.main(["run", "--config", str(path), "--run-id", "down"])
     err = capfd.readouterr().err.strip().splitlines()
@@ -442,36 +451,28 @@ def test_a_stage_whose_tracking_server_stops_answering_after_its_work(spark, tmp
     the commit stands and how to complete the run. `fit` saved its model, then exited 3, and a later `write` without
     --run-id published labels from that model: the folder is now marked failed, and `write` passes over it until a
     fit of that run id succeeds. A server that is down before a command starts fails it before its work."""
-    import socket
 
-    import yaml
 
     from jobs import cli
     from jobs.runtime import tracking
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = dead_port()
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     source = write_source(tmp_path, make_rows(10))
     cfg = make_cfg(tmp_path, source)
     path = tmp_path / "stages.yaml"
-    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
-                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
-                                    "mlflow": {"experiment": "stages"}}))
+    write_config(path, cfg, source, {"experiment": "stages"})
     attach = tracking.attach_run
 
-    def server_gone(cfg, run_id):  # the store stops answering once the stage's work is done
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
-        try:
-            return attach(cfg, run_id)
-        finally:
-            monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    def server_gone(cfg, run_id):  # the store stops answering once the stage's work is done, until the command ends
+        os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
+        return attach(cfg, run_id)
 
     def stage(*args, gone=False):
         with monkeypatch.context() as m:
             if gone:
                 m.setattr(tracking, "attach_run", server_gone)
+                m.setenv("MLFLOW_TRACKING_URI", "")  # put back (to none) when the command has ended
             capfd.readouterr()
             code = cli.main([*args, "-q", "--config", str(path)])
         return code, capfd.readouterr().err.strip().splitlines()
@@ -506,38 +507,31 @@ def test_a_run_whose_tracking_server_stops_answering_at_its_end_leaves_no_succee
     exited 3, but its folder kept a summary.json saying "succeeded" with the labels version it had taken back, which
     verify and explain then read as a run that wrote it (exit 0). The summary is now written after the run's MLflow
     logging, so a run that fails there leaves none (an earlier attempt's stays as it was)."""
-    import socket
 
-    import yaml
 
     from jobs import cli
     from jobs.runtime import tracking
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = dead_port()
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     source = write_source(tmp_path, make_rows(10))
     cfg = make_cfg(tmp_path, source)
     path = tmp_path / "end.yaml"
-    path.write_text(yaml.safe_dump({"lakehouse": str(cfg.lakehouse), "source": {"path": source, "id_column": "id"},
-                                    "lfs": {"modules": ["tests.jobs.sample_lfs"], "exclude": ["boom", "out_of_space"]},
-                                    "mlflow": {"experiment": "end"}}))
+    write_config(path, cfg, source, {"experiment": "end"})
     assert cli.main(["run", "-q", "--config", str(path), "--run-id", "end"]) == 0
     summary = cfg.lakehouse_path / "_lakelabel" / "runs" / "end" / "summary.json"
     before, kept = versions(cfg), summary.read_text()
     log_write = tracking.log_write
 
-    def server_gone(*args):
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
-        try:
-            return log_write(*args)
-        finally:
-            monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    def server_gone(*args):  # the store stops answering as the run logs its end, until the command ends
+        os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
+        return log_write(*args)
 
     monkeypatch.setattr(tracking, "log_write", server_gone)
     capfd.readouterr()
-    code = cli.main(["run", "-q", "--config", str(path), "--run-id", "end", "--force"])
+    with monkeypatch.context() as m:
+        m.setenv("MLFLOW_TRACKING_URI", "")  # put back (to none) when the command has ended
+        code = cli.main(["run", "-q", "--config", str(path), "--run-id", "end", "--force"])
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 3 and "did not answer (Connection refused)" in err[-1] and "committed" not in err[-1], err
     assert summary.read_text() == kept  # the first attempt's record, not one naming labels that were taken back
@@ -545,7 +539,9 @@ def test_a_run_whose_tracking_server_stops_answering_at_its_end_leaves_no_succee
     assert labels.version() == before[1] + 2  # the forced rerun's labels, then the restore of the earlier ones
     assert labels.history(1)[0]["operation"] == "RESTORE"
     # A new run id that fails there leaves no summary at all.
-    code = cli.main(["run", "-q", "--config", str(path), "--run-id", "end-2", "--force"])
+    with monkeypatch.context() as m:
+        m.setenv("MLFLOW_TRACKING_URI", "")
+        code = cli.main(["run", "-q", "--config", str(path), "--run-id", "end-2", "--force"])
     assert code == 3 and not (summary.parent.parent / "end-2" / "summary.json").exists()
 
 

@@ -35,11 +35,13 @@ def test_the_executor_timeout_names_only_the_job_it_cancelled(monkeypatch):
         "LF 'x' raised on 9 of 10 rows", exits.EXIT_INPUT)
 
 
-def test_a_tracking_server_that_fails_is_transient_one_that_refuses_is_input():
+def test_a_tracking_server_that_fails_is_transient_one_that_refuses_is_input(monkeypatch):
     """MLflow's REST errors once its retries are spent: a server answering 5xx is transient (exit 3) like one that is
     down; one answering 403 (credentials) gives the same answer on a retry: exit 2."""
+    from jobs.runtime import faults
     from jobs.runtime.faults import tracking_reason
 
+    monkeypatch.setattr(faults, "_server", lambda: "https://mlflow.example.com")  # the server MLflow talks to
     failing = RuntimeError("API request to https://mlflow.example.com/api/2.0/mlflow/runs/create failed with exception "
                            "HTTPSConnectionPool(host='mlflow.example.com', port=443): Max retries exceeded with url: "
                            "/api/2.0/mlflow/runs/create (Caused by ResponseError('too many 503 error responses'))")
@@ -50,6 +52,37 @@ def test_a_tracking_server_that_fails_is_transient_one_that_refuses_is_input():
                             "Response body: 'Forbidden'")
     assert tracking_reason(refusing) is None
     assert exits._outcome(refusing, debug=False) == (
-        "the MLflow tracking server refused the request (error code 403: Forbidden): check the credentials MLflow "
+        "the MLflow tracking server https://mlflow.example.com refused the request (error code 403: Forbidden): check "
+        "the credentials MLflow "
         "reads (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD) and "
         "mlflow.tracking_uri or MLFLOW_TRACKING_URI", exits.EXIT_INPUT)
+    # MLflow's words for a request that timed out; and the same words about another service (an LF calling a model
+    # endpoint through MLflow) are that service's, not the tracking server's
+    timeout = RuntimeError("API request to https://mlflow.example.com/api/2.0/mlflow/experiments/search failed with "
+                           "timeout exception ConnectTimeout(MaxRetryError(\"... (connect timeout=120)\"))")
+    assert tracking_reason(timeout).startswith("the MLflow tracking server https://mlflow.example.com did not answer "
+                                               "(ConnectTimeout)")
+    endpoint = RuntimeError("API request to https://serving.example.com/invocations failed with exception "
+                            "HTTPSConnectionPool(host='serving.example.com', port=443): Read timed out.")
+    assert tracking_reason(endpoint) is None and exits._outcome(endpoint, debug=False)[1] == exits.EXIT_UNEXPECTED
+    # An answer whose body says "timed out" (a proxy's 400) is an answer, not silence
+    answered = RuntimeError("API request to endpoint /api/2.0/mlflow/runs/create failed with error code 400 != 200. "
+                            "Response body: 'upstream request timed out'")
+    assert tracking_reason(answered) is None
+
+
+def test_a_model_lf_whose_store_does_not_answer_is_transient(monkeypatch):
+    """A model LF resolves its model on its store when it is versioned; a store that does not answer said "register
+    the model there ... or fix model_uri" (exit 2), a fix for a problem the config does not have."""
+    import pytest
+
+    from lf_library.errors import TransientError
+    from lf_library.models import model_lf
+    from tests.jobs.test_drills import dead_port
+
+    port = dead_port()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    lf = model_lf("clf", "models:/spam_clf/1", label_map={0: "ham", 1: "spam"}, tracking_uri=f"http://127.0.0.1:{port}")
+    with pytest.raises(TransientError, match=rf"^model LF 'clf': model URI 'models:/spam_clf/1' could not be resolved: "
+                                             rf"the MLflow store http://127.0.0.1:{port} did not answer after MLflow's"):
+        lf.resolve()

@@ -32,6 +32,16 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_global_uri():
+    """The tests set MLflow's process-wide tracking URI to the server, which stops at the module's end: put it back."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(before)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``mlflow server`` on a free port of 127.0.0.1: its URL and folder (``store.db``, ``artifacts``)."""
@@ -134,7 +144,7 @@ def test_a_run_logs_to_a_tracking_server_and_explain_and_verify_read_its_model_b
 def test_a_model_lf_loads_a_model_of_the_server_from_one_copy_per_machine(server, tmp_path, monkeypatch):
     """A model LF whose model is on the server: MLflow's own load_model copies it into a new temporary folder per
     process, which a Spark Python worker never deletes (one copy per worker and run, in /tmp for good). It is
-    copied once into $TMPDIR/lakelabel-models and every later load, in any process, reads that copy."""
+    copied once into $TMPDIR/lakelabel-models-<uid> and every later load, in any process, reads that copy."""
     import tempfile
     import warnings
 
@@ -166,8 +176,10 @@ def test_a_model_lf_loads_a_model_of_the_server_from_one_copy_per_machine(server
     assert lf.resolved.load_uri.startswith("mlflow-artifacts:"), lf.resolved  # on the server, not on this disk
     assert list(votes) == [int(g == "pos") for g in train.gold]
     copies = [p for p in (tmp_path / "tmp").rglob("MLmodel")]
-    assert len(copies) == 1 and copies[0].parent.parent == tmp_path / "tmp" / "lakelabel-models", copies
-    assert [p.name for p in (tmp_path / "tmp").iterdir()] == ["lakelabel-models"]
+    mine = tmp_path / "tmp" / f"lakelabel-models-{os.getuid()}"
+    assert len(copies) == 1 and copies[0].parent.parent == mine and mine.stat().st_mode & 0o777 == 0o700, copies
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == [mine.name]
+    assert [p.name for p in mine.iterdir()] == [copies[0].parent.name]  # no half-done copy beside it
     written = copies[0].stat().st_mtime_ns
     monkeypatch.setattr(models_mod, "_MODELS", {})  # another process: it loads the same copy
     assert list(lf.predict_frame(train[["text"]])) == list(votes)
