@@ -119,7 +119,9 @@ def test_a_run_logs_to_a_tracking_server_and_explain_and_verify_read_its_model_b
     for r in votes.itertuples():
         L.loc[r.row_id, r.lf_name] = r.vote
     mlflow.set_tracking_uri(url)
-    scored = mlflow.pyfunc.load_model(summary["label_model"]["mlflow_uri"]).predict(L.reset_index(drop=True))
+    (tmp_path / "model").mkdir()  # MLflow's own copy, else a new folder in /tmp for good
+    logged = mlflow.pyfunc.load_model(summary["label_model"]["mlflow_uri"], dst_path=str(tmp_path / "model"))
+    scored = logged.predict(L.reset_index(drop=True))
     np.testing.assert_allclose(scored[["p_neg", "p_pos"]].to_numpy(), np.stack(labels.probabilities), atol=1e-9)
 
     # explain and verify find the model on the server once the run folder's file is gone (a later cleanup).
