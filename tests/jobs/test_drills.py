@@ -343,6 +343,17 @@ def write_config(path, cfg, source: str, mlflow: dict) -> None:
                                     "mlflow": mlflow}))
 
 
+def server_to_lose(tmp_path, monkeypatch, name: str):
+    """A port nothing listens on (the server a test loses), MLflow's retries off, and a config of a 10-row source
+    logging to its lakehouse's own store: ``(port, cfg, path of the config)``."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    source = write_source(tmp_path, make_rows(10))
+    cfg = make_cfg(tmp_path, source)
+    path = tmp_path / f"{name}.yaml"
+    write_config(path, cfg, source, {"experiment": name})
+    return dead_port(), cfg, path
+
+
 def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypatch):
     """`lakelabel run` on a lakehouse whose sqlite MLflow store another connection holds with an exclusive
     lock: MLflow's own query fails with "database is locked", the run exits 3 with one line (MLflow's logged
@@ -451,17 +462,10 @@ def test_a_stage_whose_tracking_server_stops_answering_after_its_work(spark, tmp
     the commit stands and how to complete the run. `fit` saved its model, then exited 3, and a later `write` without
     --run-id published labels from that model: the folder is now marked failed, and `write` passes over it until a
     fit of that run id succeeds. A server that is down before a command starts fails it before its work."""
-
-
     from jobs import cli
     from jobs.runtime import tracking
 
-    port = dead_port()
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    source = write_source(tmp_path, make_rows(10))
-    cfg = make_cfg(tmp_path, source)
-    path = tmp_path / "stages.yaml"
-    write_config(path, cfg, source, {"experiment": "stages"})
+    port, cfg, path = server_to_lose(tmp_path, monkeypatch, "stages")
     attach = tracking.attach_run
 
     def server_gone(cfg, run_id):  # the store stops answering once the stage's work is done, until the command ends
@@ -507,17 +511,10 @@ def test_a_run_whose_tracking_server_stops_answering_at_its_end_leaves_no_succee
     exited 3, but its folder kept a summary.json saying "succeeded" with the labels version it had taken back, which
     verify and explain then read as a run that wrote it (exit 0). The summary is now written after the run's MLflow
     logging, so a run that fails there leaves none (an earlier attempt's stays as it was)."""
-
-
     from jobs import cli
     from jobs.runtime import tracking
 
-    port = dead_port()
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    source = write_source(tmp_path, make_rows(10))
-    cfg = make_cfg(tmp_path, source)
-    path = tmp_path / "end.yaml"
-    write_config(path, cfg, source, {"experiment": "end"})
+    port, cfg, path = server_to_lose(tmp_path, monkeypatch, "end")
     assert cli.main(["run", "-q", "--config", str(path), "--run-id", "end"]) == 0
     summary = cfg.lakehouse_path / "_lakelabel" / "runs" / "end" / "summary.json"
     before, kept = versions(cfg), summary.read_text()
