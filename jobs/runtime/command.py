@@ -25,6 +25,7 @@ from typing import Any
 from jobs.runtime import exits
 from jobs.runtime.exits import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, guarded
 from jobs.runtime import runs  # runs.X at call time, as tests patch them
+from jobs.runtime import signals
 from jobs.runtime.signals import install_signal_handlers
 from lf_library.errors import ConfigError
 
@@ -202,6 +203,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     created = _missing_folders(runs.run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     runs.check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
     args.resolved_run_id = run_id  # the run that starts now, for a failure summary (write_failure_summary)
+    signals.note_run(run_id)  # and for the exit line
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
     except BaseException:

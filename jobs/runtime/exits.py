@@ -110,8 +110,9 @@ def _exit_code(err: BaseException, debug: bool) -> int:
     retry = " (transient, a retry may succeed)" if code == EXIT_TRANSIENT else ""
     committed = signals.commits()
     if committed:  # a stage job's commit, then a failure (its MLflow logging, say): the tables are not as before
+        rerun = f"--run-id {signals.run_id()}" if signals.run_id() else "the same --run-id"
         message += (f"; it committed {', '.join(committed)} before that, which stand: its run record (MLflow, summary) "
-                    f"may be incomplete: rerun the command with the same --run-id to complete it")
+                    f"may be incomplete: rerun the command with {rerun} to complete it")
     _say(f"lakelabel: error{retry}: {message}")
     return code
 

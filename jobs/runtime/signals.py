@@ -44,11 +44,22 @@ _STOPS = {
 # Table commits of this command (a stage job's votes or labels): a signal after them cannot take them back, so
 # the exit line must not say the tables are as before. A run that puts its tables back forgets them.
 _commits: list[str] = []
+_run: list[str | None] = [None]
 
 
 def note_commit(what: str) -> None:
     """Record a table commit of the running command (``what``: "labels <path> v<N>")."""
     _commits.append(what)
+
+
+def note_run(run_id: str | None) -> None:
+    """The run id the running command works under (its exit line names it for a rerun)."""
+    _run[0] = run_id
+
+
+def run_id() -> str | None:
+    """The run id :func:`note_run` recorded for the running command, or None."""
+    return _run[0]
 
 
 def forget_commits() -> None:
@@ -130,6 +141,7 @@ def begin_command() -> None:
     global _signalled
     _signalled = None
     _commits.clear()
+    _run[0] = None
 
 
 def end_command() -> None:

@@ -487,7 +487,7 @@ def test_a_stage_whose_tracking_server_stops_answering_after_its_work(spark, tmp
             f"not answer (Connection refused) after MLflow's HTTP retries")
     assert err[-1].startswith(down) and err[-1].endswith(
         f"; it committed votes {cfg.table_path('votes')} v0 before that, which stand: its run record (MLflow, summary) "
-        f"may be incomplete: rerun the command with the same --run-id to complete it"), err
+        f"may be incomplete: rerun the command with --run-id st to complete it"), err
     assert versions(cfg)[0] == 0
     assert stage("aggregate", "--run-id", "st")[0] == 0
     code, err = stage("fit", "--run-id", "st", gone=True)
