@@ -79,19 +79,15 @@ def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tup
     InputDataError
         The store cannot be read otherwise.
     """
-    import os
-
     from jobs.runtime import tracking
     from jobs.runtime.faults import tracking_reason
 
     if not uri.startswith(MLFLOW_SCHEMES) or tracking.store_absent(cfg):
         return None
     store = tracking.tracking_uri(cfg)
-    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
-    quick = {k: v for k, v in quick.items() if k not in os.environ}
-    os.environ.update(quick)
     try:
-        files = sorted(tracking.download_artifacts(cfg, uri).rglob(MODEL_FILE))
+        with tracking.env_defaults(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="20"):
+            files = sorted(tracking.download_artifacts(cfg, uri).rglob(MODEL_FILE))
     except Exception as exc:  # noqa: BLE001 - gone from the store, or the store cannot be read
         if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST" or "No such artifact" in str(exc):
             log.debug("MLflow model %s is not in %s: %s", uri, store, exc)
@@ -99,11 +95,8 @@ def model_from_mlflow(cfg: PipelineConfig, uri: str, version: str | None) -> tup
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         error = TransientError if tracking_reason(exc, server=store) else InputDataError  # a server that is down
         raise error(f"the MLflow store {store} cannot be read ({first[:200]}), so the label model {uri} "
-                             f"(version {version}) the labels name was not found; start the tracking server, or point "
-                             f"MLFLOW_TRACKING_URI or mlflow.tracking_uri at the store fit logged to") from None
-    finally:
-        for key in quick:
-            os.environ.pop(key, None)
+                    f"(version {version}) the labels name was not found; start the tracking server, or point "
+                    f"MLFLOW_TRACKING_URI or mlflow.tracking_uri at the store fit logged to") from None
     for path in files:
         model = LabelModel.load(str(path))
         if version is None or version in model_versions(model, path):

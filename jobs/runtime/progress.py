@@ -31,8 +31,6 @@ _no_executor_since: list[float | None] = [None]
 # The exit line of a command whose Spark jobs a Heartbeat cancelled because no executor came in
 # spark.executor_wait_seconds; the CLI prints it (exit 3) in place of the cancelled job's error.
 _executor_timeout: list[str | None] = [None]
-# What the command waits on outside Spark (an MLflow tracking server through MLflow's HTTP retries), for the heartbeat.
-_waiting_for: list[str | None] = [None]
 
 
 @contextlib.contextmanager
@@ -52,16 +50,6 @@ def waiting_before_spark(command: str, what: str):
     finally:
         stop.set()
         thread.join()
-
-
-@contextlib.contextmanager
-def waiting_for(what: str):
-    """While inside, a heartbeat with no Spark job running says it waits for ``what``, not just "working"."""
-    before, _waiting_for[0] = _waiting_for[0], what
-    try:
-        yield
-    finally:
-        _waiting_for[0] = before
 
 
 def interval() -> float:
@@ -235,8 +223,7 @@ class Heartbeat(_Ticker):
     def line(self) -> str:
         tracker = self.sc.statusTracker()
         jobs, done, total = _task_counts(tracker, tracker.getActiveJobsIds())
-        running = (f"{jobs} Spark job(s) running, {done} of {total} tasks finished" if jobs
-                   else f"waiting for {_waiting_for[0]}" if _waiting_for[0] else "no Spark job running")
+        running = f"{jobs} Spark job(s) running, {done} of {total} tasks finished" if jobs else "no Spark job running"
         elapsed = time.perf_counter() - self._started
         return with_executor_note(self.sc, f"{self.command}: working, {running}, {elapsed:.0f}s")
 

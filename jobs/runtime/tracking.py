@@ -149,10 +149,9 @@ def check_server(cfg: PipelineConfig, command: str) -> None:
     faults.talking_to(uri)
     # One try waits up to MLflow's request timeout (120 s): a server that drops the packets would hold each of the
     # retries that long. Here 30 s, unless MLFLOW_HTTP_REQUEST_TIMEOUT says otherwise.
-    quick = {} if "MLFLOW_HTTP_REQUEST_TIMEOUT" in os.environ else {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-    os.environ.update(quick)
     try:
-        with progress.waiting_before_spark(command, f"the MLflow tracking server {uri}"):
+        with env_defaults(MLFLOW_HTTP_REQUEST_TIMEOUT="30"), \
+                progress.waiting_before_spark(command, f"the MLflow tracking server {uri}"):
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 - said in lakelabel's words when it is the server's answer or silence
         if refused := faults.tracking_refusal(err, server=uri):
@@ -160,8 +159,17 @@ def check_server(cfg: PipelineConfig, command: str) -> None:
         if down := faults.tracking_reason(err, server=uri):
             raise TransientError(down) from None
         raise
+
+
+@contextlib.contextmanager
+def env_defaults(**values: str):
+    """MLflow settings (its environment variables) for the calls inside, where the user set none of their own."""
+    added = {key: value for key, value in values.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
     finally:
-        for key in quick:
+        for key in added:
             os.environ.pop(key, None)
 
 
@@ -198,16 +206,6 @@ def _check_artifacts_here(cfg: PipelineConfig, location: str) -> None:
         f"store), MLFLOW_TRACKING_URI to a tracking server, or mlflow.enabled to false")
 
 
-def _server_wait(cfg: PipelineConfig):
-    """The heartbeat's words while a run starts on a tracking server (MLflow retries a server that is down for
-    minutes): ``waiting for the MLflow tracking server URI``; nothing for a local store."""
-    from jobs.runtime import progress
-
-    uri = tracking_uri(cfg)
-    return progress.waiting_for(f"the MLflow tracking server {uri}") if uri.startswith(("http:", "https:")) \
-        else contextlib.nullcontext()
-
-
 def start_run(cfg: PipelineConfig, run_id: str):
     """Start a new MLflow run for one pipeline execution, tagged with the lakelabel run id.
 
@@ -215,11 +213,6 @@ def start_run(cfg: PipelineConfig, run_id: str):
     run (SIGKILL: an orchestrator's timeout, the kernel's out-of-memory killer): this retry marks it
     KILLED, so no attempt stays RUNNING for ever.
     """
-    with _server_wait(cfg):
-        return _start_run(cfg, run_id)
-
-
-def _start_run(cfg: PipelineConfig, run_id: str):
     mlflow = _client(cfg)
     experiment_id = _experiment_id(mlflow, cfg)
     if mlflow.active_run() is not None:
@@ -259,11 +252,6 @@ def attach_run(cfg: PipelineConfig, run_id: str):
     ``lakelabel apply``, ``aggregate``, ``fit`` and ``write`` scheduled as separate jobs with one
     ``--run-id`` log into a single MLflow run, the latest one tagged with that id.
     """
-    with _server_wait(cfg):
-        return _attach_run(cfg, run_id)
-
-
-def _attach_run(cfg: PipelineConfig, run_id: str):
     mlflow = _client(cfg)
     with store_lock(cfg):
         experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
@@ -285,7 +273,7 @@ def _attach_run(cfg: PipelineConfig, run_id: str):
             # sees it RUNNING under the previous stage's (ended) process and marks it KILLED.
             mlflow.MlflowClient().set_tag(found[0].info.run_id, PROCESS_TAG, processes.identity())
             return mlflow.start_run(run_id=found[0].info.run_id)
-    return _start_run(cfg, run_id)
+    return start_run(cfg, run_id)
 
 
 def end_run(cfg: PipelineConfig, status: str = "FINISHED", *, failing: bool = False) -> None:

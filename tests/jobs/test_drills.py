@@ -21,6 +21,7 @@ from jobs.runtime.config_loading import config_from_dict, load_config
 from lf_library import ABSTAIN, LFRegistry, keyword_lf, labeling_function
 from lf_library.errors import ConfigError, InputDataError, LFTimeoutError
 from tests.jobs.test_pipeline import make_cfg, make_rows, write_source
+from tests.label_studio_server import free_port
 
 pytestmark = pytest.mark.spark
 
@@ -325,15 +326,6 @@ def test_delta_commit_that_loses_a_race_is_transient_exit_3(spark, tmp_path, cap
     assert {p.name for p in Path(votes).rglob("*.parquet")} == committed  # lakelabel's own files are gone
 
 
-def dead_port() -> int:
-    """A port of 127.0.0.1 nothing listens on (a tracking server that is down)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def write_config(path, cfg, source: str, mlflow: dict) -> None:
     """A YAML config for ``cli.main`` of ``cfg``'s lakehouse and ``source`` with the sample LFs and ``mlflow``."""
     import yaml
@@ -351,7 +343,7 @@ def server_to_lose(tmp_path, monkeypatch, name: str):
     cfg = make_cfg(tmp_path, source)
     path = tmp_path / f"{name}.yaml"
     write_config(path, cfg, source, {"experiment": name})
-    return dead_port(), cfg, path
+    return free_port(), cfg, path  # nothing listens on the port: a tracking server that is down
 
 
 def test_busy_mlflow_store_is_transient_exit_3(spark, tmp_path, capfd, monkeypatch):
@@ -401,7 +393,7 @@ def test_tracking_server_that_does_not_answer_is_transient_exit_3(spark, tmp_pat
 
     from jobs import cli
 
-    port = dead_port()
+    port = free_port()  # nothing listens there: a tracking server that is down
     # MLflow's retries, shortened (0 then 2 s, and jitter): the heartbeat says what the run waits for meanwhile
     for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                         ("LAKELABEL_PROGRESS_SECONDS", "1")):

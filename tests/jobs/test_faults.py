@@ -78,9 +78,9 @@ def test_a_model_lf_whose_store_does_not_answer_is_transient(monkeypatch):
 
     from lf_library.errors import TransientError
     from lf_library.models import model_lf
-    from tests.jobs.test_drills import dead_port
+    from tests.label_studio_server import free_port
 
-    port = dead_port()
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     lf = model_lf("clf", "models:/spam_clf/1", label_map={0: "ham", 1: "spam"}, tracking_uri=f"http://127.0.0.1:{port}")
     with pytest.raises(TransientError, match=rf"^model LF 'clf': model URI 'models:/spam_clf/1' could not be resolved: "

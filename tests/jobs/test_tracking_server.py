@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import yaml
 from deltalake import DeltaTable
 
 from tests.jobs.test_pipeline import make_rows, write_source
+from tests.label_studio_server import free_port
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -46,9 +46,7 @@ def _mlflow_global_uri():
 def server(tmp_path_factory):
     """``mlflow server`` on a free port of 127.0.0.1: its URL and folder (``store.db``, ``artifacts``)."""
     folder = tmp_path_factory.mktemp("mlflow-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
