@@ -356,10 +356,10 @@ def run_one(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
         mlflow.log_metrics({**metrics, f"{prefix}analyze_seconds": doc["seconds"]})
 
     mlflow_info = log_to_run(cfg, doc["run_id"], log_it)
-    log.info("analyze: run %s%s, %d rows, %d LFs, %d slices -> %s (%.1fs)", doc["run_id"],
-             f" task {view.name}" if view is not None else "", t["rows"], len(doc["lfs"]), len(doc["slices"]), path,
-             doc["seconds"])
     seconds = round(time.perf_counter() - started, 3) if reused else doc["seconds"]
+    log.info("analyze: run %s%s, %d rows, %d LFs, %d slices -> %s (%s)", doc["run_id"],
+             f" task {view.name}" if view is not None else "", t["rows"], len(doc["lfs"]), len(doc["slices"]), path,
+             f"reused in {seconds:.1f}s; computed in {doc['seconds']:.1f}s" if reused else f"{seconds:.1f}s")
     return {**summary, "mlflow": mlflow_info, "timings_seconds": {"analyze": seconds}}
 
 

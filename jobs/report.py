@@ -142,7 +142,7 @@ def check_out_path(out: str | None) -> Path | None:
     """``--out`` as a Path that can be written (:func:`jobs.runtime.command.check_out_file`)."""
     if out is None:
         return None
-    path = Path(out).expanduser()
+    path = Path(out).expanduser().absolute()  # the summary's paths are absolute, as analysis's is
     command.check_out_file(path, "--out", REPORT_FILE)
     return path
 

@@ -252,7 +252,7 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
           space: tuple[str, ...]) -> Task:  # fmt: skip
     """The task ``t`` with its LFs (``registry``: its own and those routed to it) selected by the config."""
     if t.lfs.include is not None or t.lfs.exclude:
-        registry = registry.select(include=t.lfs.include, exclude=t.lfs.exclude)
+        registry = registry.select(include=t.lfs.include, exclude=t.lfs.exclude, config_key=f"tasks.{t.name}.lfs")
     if cfg.lfs.include is not None or cfg.lfs.exclude:
         keep = [n for n in registry.names if (cfg.lfs.include is None or n in cfg.lfs.include)
                 and n not in cfg.lfs.exclude]  # fmt: skip

@@ -104,19 +104,25 @@ class LFRegistry:
         doc = {"label_space": list(self._label_space), "lfs": [f"{n}:{v}" for n, v in self.versions.items()]}
         return hashlib.sha256(_dumps(doc).encode("utf-8")).hexdigest()
 
-    def select(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> LFRegistry:
+    def select(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None, *,
+               config_key: str | None = None) -> LFRegistry:
         """A new registry with the LFs named in ``include`` (all when None) minus those in ``exclude``.
+
+        ``config_key``: where the names come from (``"lfs"``: the error says ``lfs.exclude: ...``).
 
         Raises
         ------
         LFConfigError
-            A name in ``include`` or ``exclude`` is not registered.
+            A name in ``include`` or ``exclude`` is not registered; the error says which list holds it.
         """
         include = _names(include, "include")
         exclude = _names(exclude, "exclude")
-        unknown = sorted({n for n in (include or []) + (exclude or []) if n not in self._lfs})
-        if unknown:
-            raise LFConfigError(f"unknown LF name(s) {unknown}; known LFs: {list(self.names)}")
+        for what, names in (("include", include or []), ("exclude", exclude or [])):
+            unknown = sorted({n for n in names if n not in self._lfs})
+            if unknown:
+                where = f"{config_key}.{what}" if config_key else what
+                raise LFConfigError(f"{where}: unknown LF name(s) {unknown}; known LFs: {list(self.names)}: fix the "
+                                    f"name or remove it from {where}")
         keep = set(include) if include is not None else set(self._lfs)
         keep -= set(exclude or [])
         out = self._empty()

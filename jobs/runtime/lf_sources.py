@@ -55,7 +55,7 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
         registry.register(lf, origin=origin)
     if lfs.include is None and not lfs.exclude:
         return registry
-    return registry.select(include=lfs.include, exclude=lfs.exclude)
+    return registry.select(include=lfs.include, exclude=lfs.exclude, config_key="lfs")
 
 
 def warn_unversioned(lfs: Iterable[LabelingFunction]) -> None:

@@ -402,10 +402,15 @@ def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: 
 
 
 def _signature(lf_names, label_space):
+    """One required long column per LF, and an optional ``row_id`` of any type: MLflow drops the input columns
+    a signature does not name, and ``"random"`` ties hash the row id as the labels table does (a drill found
+    them following row positions through ``mlflow.pyfunc.load_model``)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    inputs = Schema([ColSpec("long", name) for name in lf_names])
+    row_id = [] if "row_id" in lf_names else [ColSpec(AnyType(), "row_id", required=False)]
+    inputs = Schema([ColSpec("long", name) for name in lf_names] + row_id)
     outputs = Schema(
         [ColSpec("double", f"p_{c}") for c in label_space] + [ColSpec("long", "label"), ColSpec("string", "label_name")]
     )

@@ -224,7 +224,7 @@ def test_bad_input_is_one_clear_error_and_no_table(spark, tmp_path, mutate, erro
 def test_unknown_lf_and_unreadable_path(spark, tmp_path):
     source = write_source(tmp_path, make_rows(5))
     cfg = make_cfg(tmp_path, source, lfs={"include": ["good_words", "no_such_lf"], "exclude": []})
-    with pytest.raises(LFConfigError, match=r"unknown LF name\(s\) \[.no_such_lf.\]; known LFs: \[.bad_words."):
+    with pytest.raises(LFConfigError, match=r"^lfs.include: unknown LF name\(s\) \[.no_such_lf.\]; known LFs: \[.bad_words.*remove it from lfs.include$"):
         pipeline.run(spark, cfg, run_id="x")
     cfg = make_cfg(tmp_path, str(tmp_path / "nowhere"))
     with pytest.raises(Exception, match=r"nowhere"):
@@ -458,6 +458,30 @@ def test_pyfunc_label_model_lists_its_columns_and_requires_every_lf(env_store_ru
     assert list(scored.columns[:2]) == ["p_neg", "p_pos"] and scored.label.iloc[0] == -1  # no vote: -1
     with pytest.raises(MlflowException, match=re.escape(f"Model is missing inputs ['{names[0]}']")):
         model.predict(votes.drop(columns=names[0]))
+
+
+def test_the_logged_model_breaks_random_ties_by_row_id_as_the_labels_table(spark, tmp_path):
+    """README "Outputs": with ``"random"`` ties, the model loaded from MLflow labels rows as the labels table does
+    when the votes DataFrame has their ``row_id`` (a drill: MLflow dropped the column its signature did not name,
+    and ties followed row positions)."""
+    import mlflow
+
+    rows = make_rows(40)
+    rows.loc[::2, ["text", "stars"]] = ["nothing to say here", pd.NA]  # no LF votes: the uniform prior, a tie
+    cfg = make_cfg(tmp_path, write_source(tmp_path, rows), label_model={"label_unvoted": True},
+                   output={"tie_break_policy": "random"}, mlflow={"enabled": True})
+    summary = pipeline.run(spark, cfg, run_id="ties").summary
+    ids, L = dense_votes(spark, cfg, load_apply_result(cfg))
+    table = delta_io.read_table(spark, cfg.table_path("labels")).toPandas().set_index("row_id").loc[ids]
+    unvoted = (L == -1).all(axis=1)
+    assert unvoted.sum() >= 20 and set(table.label[unvoted]) == {0, 1}  # ties, broken by a hash of the id
+    mlflow.set_tracking_uri(summary["mlflow"]["tracking_uri"])
+    model = mlflow.pyfunc.load_model(summary["label_model"]["mlflow_uri"])
+    votes = pd.DataFrame(L, columns=list(load_apply_result(cfg).lf_names))
+    scored = model.predict(votes.assign(row_id=ids))
+    np.testing.assert_array_equal(scored.label.to_numpy(), table.label.to_numpy())
+    by_position = model.predict(votes).label.to_numpy()
+    assert (by_position[unvoted] != table.label.to_numpy()[unvoted]).any()
 
 
 def test_a_fit_that_stops_at_max_iter_is_a_warning_line(spark, tmp_path, caplog, recwarn):

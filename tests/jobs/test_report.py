@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -168,16 +169,18 @@ def test_cli_bad_inputs_exit_2_with_one_line(written, tmp_path, capsys):
         assert err[0].startswith("lakelabel: error: ")
 
 
-def test_cli_report_to_out(written, tmp_path, capsys):
+def test_cli_report_to_out(written, tmp_path, capsys, monkeypatch):
     cfg = written[0]
     out = tmp_path / "new" / "folder" / "mine.html"  # missing folders are made, as mkdir -p
-    assert cli.main(["report", "--config", _config_file(cfg, tmp_path), "--out", str(out),
+    config = _config_file(cfg, tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative --out: the line and the summary say the absolute path, as for analysis
+    assert cli.main(["report", "--config", config, "--out", "new/folder/mine.html",
                      "--summary-json", str(tmp_path / "s.json")]) == 0
     assert f"lakelabel report: run an-1: {out}" in capsys.readouterr().out
     assert parse(out.read_text()).tags and yaml.safe_load((tmp_path / "s.json").read_text())["report"] == str(out)
 
 
-def test_report_draws_a_current_analysis_and_recomputes_a_stale_one(written, analyzed_run, tmp_path):
+def test_report_draws_a_current_analysis_and_recomputes_a_stale_one(written, analyzed_run, tmp_path, capsys):
     """``analyze`` then ``report`` analyzes once; another ``analysis`` setting makes report analyze again."""
     import json
 
@@ -189,9 +192,14 @@ def test_report_draws_a_current_analysis_and_recomputes_a_stale_one(written, ana
     assert json.loads(before)["inputs_key"] == doc["inputs_key"]
     try:
         out, summary = tmp_path / "r.html", tmp_path / "s.json"
-        assert cli.main(["report", "--config", config, "--out", str(out), "--summary-json", str(summary), "-q"]) == 0
+        capsys.readouterr()
+        assert cli.main(["report", "--config", config, "--out", str(out), "--summary-json", str(summary)]) == 0
+        err = capsys.readouterr().err
         s = json.loads(summary.read_text())
         assert s["analysis_reused"] is True and stored.read_bytes() == before
+        # the line says the analysis was reused, not the time it took when computed as if it ran again
+        assert re.search(rf"slices -> {re.escape(str(stored))} \(reused in \d+\.\ds; computed in "
+                         rf"{json.loads(before)['seconds']:.1f}s\)", err), err
         assert s["mlflow"]["run_id"] and s["report"] == str(out)
         text = "".join(parse(out.read_text()).text)
         assert report.findings(doc)[0].split(" (")[0] in text

@@ -62,7 +62,7 @@ def test_select_include_exclude_and_unknown_names():
     assert reg.select(include=["lf_c", "lf_a"]).names == ("lf_a", "lf_c")
     assert reg.select(exclude=["lf_b"]).names == ("lf_a", "lf_c")
     assert reg.select().names == reg.names
-    with pytest.raises(LFConfigError, match=r"unknown LF name\(s\) \['lf_x'\]; known LFs: \['lf_a', 'lf_b', 'lf_c'\]"):
+    with pytest.raises(LFConfigError, match=r"^exclude: unknown LF name\(s\) \['lf_x'\]; known LFs: \['lf_a', 'lf_b', 'lf_c'\]"):
         reg.select(exclude=["lf_x"])
     with pytest.raises(LFConfigError, match=r"include must be a list of LF names, got the string 'lf_a'"):
         reg.select(include="lf_a")
