@@ -36,4 +36,7 @@ timed "run c (drift warns)" $LL run "${C[@]}" --set drift.fail_on_label_shift=0.
   --set "$(topics 'megan fox, megan, fox, shuffle, tiger, rihanna, love, song')" --run-id c
 timed "run d (drift fails, exit 2)" $LL run "${C[@]}" --set drift.fail_on_lf_coverage=0.1 \
   --set "$(topics 'megan fox, megan, fox, shuffle, tiger, rihanna')" --run-id d
+timed "run e (rihanna dropped)" $LL run "${C[@]}" --set "$(topics 'megan fox, megan, fox, shuffle, tiger')" --run-id e \
+  --summary-json "$W/e.json"
+timed "diff b -> e" $LL diff "${C[@]}" --from b --to e --summary-json "$W/diff-b-e.json"
 cat "$W/times.txt"

@@ -234,13 +234,16 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
         log.warning("LF module %s (lfs.modules) fails, so task %r (its LABEL_SPACE %s) cannot run until it is fixed; "
                     "an LF it would give another task (made with a label_space of its own in another file) is missing "
                     "from this command", module, owner, list(told))
-    known = {n for n in [*(cfg.lfs.include or []), *cfg.lfs.exclude]}
     known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
-    unknown = sorted(known - set(known_lfs))
+    lists = {"lfs.include": cfg.lfs.include or [], "lfs.exclude": cfg.lfs.exclude}
+    named = {key: sorted(set(names) - set(known_lfs)) for key, names in lists.items()}
+    unknown = sorted({n for names in named.values() for n in names})
     # Tasks whose LF names are not all known: their own module failed, or a shared module routed to them.
     hidden = [n for n in broken if n not in by_task or any(owner == n for owner, _, _ in failed.values())]
     if unknown and not hidden:
-        raise ConfigError(f"lfs.include/exclude name unknown LF(s) {unknown}; known LFs: {known_lfs}")
+        where = [key for key, names in named.items() if names]
+        raise ConfigError("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
+                          + f"; known LFs: {known_lfs}: fix the name or remove it from {' and '.join(where)}")
     if unknown:
         log.warning("lfs.include/exclude name LF(s) %s that no task here has; they may be LFs of %s, which cannot be "
                     "built now, or typos (known LFs: %s)", unknown,

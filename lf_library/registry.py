@@ -117,12 +117,12 @@ class LFRegistry:
         """
         include = _names(include, "include")
         exclude = _names(exclude, "exclude")
-        for what, names in (("include", include or []), ("exclude", exclude or [])):
-            unknown = sorted({n for n in names if n not in self._lfs})
-            if unknown:
-                where = f"{config_key}.{what}" if config_key else what
-                raise LFConfigError(f"{where}: unknown LF name(s) {unknown}; known LFs: {list(self.names)}: fix the "
-                                    f"name or remove it from {where}")
+        named = {f"{config_key}.{what}" if config_key else what: sorted({n for n in names if n not in self._lfs})
+                 for what, names in (("include", include or []), ("exclude", exclude or []))}
+        where = [key for key, unknown in named.items() if unknown]
+        if where:
+            raise LFConfigError("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
+                                + f"; known LFs: {list(self.names)}: fix the name or remove it from {' and '.join(where)}")
         keep = set(include) if include is not None else set(self._lfs)
         keep -= set(exclude or [])
         out = self._empty()

@@ -439,6 +439,11 @@ def test_stage_commands_rerun_with_the_same_run_id_as_no_ops(stage_runs, project
     assert [round(m.value, 3) for m in client.get_metric_history(run_id, "apply_seconds")] == [apply[0]["timings_seconds"]["apply"]]
     logged = json.loads(Path(client.download_artifacts(run_id, "apply_summary.json", str(project.parent))).read_text())
     assert logged["applied_lfs"] == apply[0]["applied_lfs"] != []
+    # The fit's retry found the model it would log already in the run: one logged model, not one per attempt.
+    assert fit[1]["label_model"]["mlflow_uri"] == fit[0]["label_model"]["mlflow_uri"]
+    models = client.search_logged_models(experiment_ids=[client.get_run(run_id).info.experiment_id],
+                                         filter_string=f"source_run_id = '{run_id}'")
+    assert [m.name for m in models] == ["label_model"], models
     # The no-op retry of write left the run in the history diff, drift, explain and verify read (an audit, session
     # 23: its skipped summary replaced the record, and `diff` then compared the two runs before it, exit 0).
     from jobs.changes.runs import label_runs

@@ -6,7 +6,8 @@ optionally a ``row_id`` column. Output: one probability column ``p_<class>`` per
 table: ``-1`` (and no name) for a row on which every LF abstained unless the model's
 ``label_unvoted`` is set, and ties broken by the run's ``output.tie_break_policy``, logged as the
 model config's ``tie_break_policy`` (``mlflow.pyfunc.load_model(uri, model_config={...})`` overrides
-it); ``"random"`` hashes ``row_id`` when the input has one, else the row position. The LF and
+it); ``"random"`` hashes ``row_id`` (the source's string or integer ids) when the input has one, else the row
+position. The LF and
 class names are the ``columns`` artifact (models logged before it: the model config).
 """
 
@@ -46,8 +47,11 @@ class LabelModelPyfunc(mlflow.pyfunc.PythonModel):
         L = model_input[self.lf_names].to_numpy(dtype=np.int64) if self.lf_names else model_input.to_numpy(np.int64)
         policy = self.tie_break_policy or self.model.config.tie_break_policy
         ids = None
-        if policy == "random" and "row_id" in model_input.columns:
-            ids = np.asarray(model_input["row_id"].tolist(), dtype=object)
+        if policy == "random" and "row_id" in model_input.columns and "row_id" not in self.lf_names:
+            ids = model_input["row_id"]
+            if ids.dtype.kind == "f" and ids.notna().all() and (ids == ids.round()).all():
+                ids = ids.astype(np.int64)  # integer ids pandas made floats: hash 7, as the labels table does, not 7.0
+            ids = np.asarray(ids.tolist(), dtype=object)
         label, probs = self.model.predict(L, return_probs=True, tie_break_policy=policy, row_ids=ids)
         out = pd.DataFrame(probs, columns=[f"p_{c}" for c in self.label_space] or None, index=model_input.index)
         out["label"] = label

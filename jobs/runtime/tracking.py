@@ -9,6 +9,7 @@ DataFrame of votes (one integer column per LF, -1 for abstain).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -378,13 +379,19 @@ def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: 
     mlflow.log_metrics(metrics)
     mlflow.log_dict({"lfs": fitted.lf_table}, f"lf_summary{suffix}.json")
     log_params_kept(mlflow, {f"label_model.version{suffix}": fitted.model_version}, "fit")
+    code = pkgutil.get_data("jobs.runtime", "pyfunc_model.py")
+    key = hashlib.sha256(json.dumps([fitted.model_version, list(lf_names), list(label_space),
+                                     cfg.output.tie_break_policy, hashlib.sha256(code).hexdigest()]).encode()).hexdigest()
+    logged = _logged_model(mlflow, f"label_model{suffix}", key)
+    if logged is not None:  # a rerun of this fit under the run id: the run keeps one model, not one per rerun
+        return logged
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lakelabel-model-") as tmp:
         warnings.simplefilter("ignore")
         # Models from code: the model file is copied into the artifact and run at load time,
         # so nothing is pickled. MLflow wants a real file, and under spark-submit --py-files this
         # module is imported from a zip, so the model file is written out first.
         model_code = Path(tmp) / "_pyfunc_model.py"
-        model_code.write_bytes(pkgutil.get_data("jobs.runtime", "pyfunc_model.py"))
+        model_code.write_bytes(code)
         # The columns go in an artifact, not the model config: MLflow logs a model config as run
         # params, and a run's params cannot change, so a second task's LF names would be refused.
         # The config holds what a user may override at load time: the labels table's tie policy.
@@ -397,8 +404,28 @@ def log_task_fit(cfg: PipelineConfig, fitted, lf_names: list[str], label_space: 
             model_config={"tie_break_policy": cfg.output.tie_break_policy},
             signature=_signature(lf_names, label_space),
             pip_requirements=["lakelabel", "numpy", "scipy", "pandas"],
+            tags={MODEL_KEY_TAG: key},
         )
     return info.model_uri
+
+
+#: The tag of a logged label model that says what it is: a hash of the fitted model's version, its LF and class
+#: names, the tie policy and the pyfunc code (:func:`log_task_fit`).
+MODEL_KEY_TAG = "lakelabel.model_key"
+
+
+def _logged_model(mlflow: Any, name: str, key: str) -> str | None:
+    """The URI of the model ``name`` the active run already logged with the tag ``key``, else None (also when the
+    store cannot search logged models: the model is then logged again)."""
+    run = mlflow.active_run()
+    try:
+        found = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list",
+                                            filter_string=f"source_run_id = '{run.info.run_id}'")
+    except Exception as err:  # noqa: BLE001 - an older server without the API: log as before
+        log.debug("fit: cannot search the run's logged models (%s); logging the label model", err)
+        return None
+    same = [m for m in found if m.name == name and m.tags.get(MODEL_KEY_TAG) == key and str(m.status) == "READY"]
+    return same[0].model_uri if same else None
 
 
 def _signature(lf_names, label_space):

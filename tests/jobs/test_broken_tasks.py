@@ -177,7 +177,7 @@ def test_what_a_broken_task_hides_is_said_not_dropped_silently(tmp_path, monkeyp
     from lf_library.errors import ConfigError
 
     pkg = _package(tmp_path, monkeypatch, topic_lfs=TOPIC, urgency_lfs=URGENCY)
-    with pytest.raises(ConfigError, match=r"lfs.include/exclude name unknown LF\(s\) \['kw_asapp'\]"):
+    with pytest.raises(ConfigError, match=r"^lfs\.exclude: unknown LF name\(s\) \['kw_asapp'\]; known LFs: .*remove it from lfs\.exclude$"):
         build_task_set(_config(tmp_path, pkg, lfs={"exclude": ["kw_invoice", "kw_asapp"]}), only=["urgency"])
 
 

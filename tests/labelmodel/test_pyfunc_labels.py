@@ -46,3 +46,23 @@ def test_unvoted_rows_and_ties_follow_the_model(tmp_path):
     ids = np.array(["a", "b", "c", "d"], dtype=object)
     np.testing.assert_array_equal(out["label"].to_numpy(),
                                   model.predict(tied[names].to_numpy(), tie_break_policy="random", row_ids=ids))
+
+
+def test_random_ties_hash_integer_ids_that_pandas_made_floats_as_integers(tmp_path):
+    """The labels table hashes an integer id 7 as "7"; the same ids as floats (pandas after a merge) must not hash
+    as "7.0". An LF named ``row_id`` is a vote column, never the ids."""
+    L, _ = sample_symmetric(2000, np.array([0.8, 0.75, 0.7, 0.65]), np.array([0.5, 0.4, 0.4, 0.3]),
+                            np.array([0.5, 0.5]), seed=3)
+    names = [f"lf_{j}" for j in range(L.shape[1])]
+    model = LabelModel(2, label_unvoted=True).fit(L, class_balance=[0.5, 0.5])
+    unvoted = pd.DataFrame(-1, index=range(40), columns=names)  # the uniform prior: every row a tie
+    ids = np.arange(1000, 1040)
+    expected = model.predict(unvoted.to_numpy(), tie_break_policy="random", row_ids=ids)
+    wrapper = _pyfunc(tmp_path, model, names, tie_break_policy="random")
+    for column in (ids, ids.astype(float), ids.astype(str)):
+        np.testing.assert_array_equal(wrapper.predict(None, unvoted.assign(row_id=column))["label"], expected)
+    by_position = model.predict(unvoted.to_numpy(), tie_break_policy="random")
+    assert (by_position != expected).any()
+    named = _pyfunc(tmp_path, model, names[:-1] + ["row_id"], tie_break_policy="random")
+    np.testing.assert_array_equal(named.predict(None, unvoted.set_axis(names[:-1] + ["row_id"], axis=1))["label"],
+                                  by_position)

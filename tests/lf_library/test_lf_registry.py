@@ -64,6 +64,9 @@ def test_select_include_exclude_and_unknown_names():
     assert reg.select().names == reg.names
     with pytest.raises(LFConfigError, match=r"^exclude: unknown LF name\(s\) \['lf_x'\]; known LFs: \['lf_a', 'lf_b', 'lf_c'\]"):
         reg.select(exclude=["lf_x"])
+    with pytest.raises(LFConfigError, match=r"^lfs\.include: unknown LF name\(s\) \['lf_y'\]; lfs\.exclude: unknown LF "
+                                            r"name\(s\) \['lf_x'\]; known LFs: .*remove it from lfs\.include and lfs\.exclude$"):
+        reg.select(include=["lf_a", "lf_y"], exclude=["lf_x"], config_key="lfs")  # both lists' typos at once
     with pytest.raises(LFConfigError, match=r"include must be a list of LF names, got the string 'lf_a'"):
         reg.select(include="lf_a")
 
