@@ -51,7 +51,9 @@ def server(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{folder}/store.db", "--artifacts-destination", str(folder / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)  # fmt: skip
+        # TMPDIR: MLflow's lock file for initializing a new store (db_init_lock-<hash>) stays in its temp folder
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder,
+        env={**os.environ, "TMPDIR": str(folder)})  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180  # its first start migrates the new store: about 35 s here
