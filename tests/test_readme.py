@@ -1,7 +1,8 @@
 """The README's Python snippets run as pasted (a drill found four that did not: names never defined, imports left out).
 
-Every ```python block of README.md is either run here, in a fresh interpreter in a scratch folder with the
-README's own ``my_lfs`` modules written into it, or listed as needing what only a run or a Spark session gives.
+Every ```python block of README.md is either run here, each with its own globals in one new interpreter, in a
+scratch folder with the README's own ``my_lfs`` modules written into it, or listed as needing what only a run or a
+Spark session gives.
 """
 
 from __future__ import annotations
