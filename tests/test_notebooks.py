@@ -420,6 +420,19 @@ def test_run_notebook_refuses_an_unknown_widget_before_any_cell_runs(tmp_path):
         run(tmp_path / "missing.py")
 
 
+def test_run_notebook_finds_a_notebook_of_the_repository_from_another_folder(tmp_path, monkeypatch):
+    """A drill ran ``run_notebook("notebooks/inspect_labels.py")`` from inside ``notebooks/``: refused, with a
+    suggestion that failed there too. The repository's path works from any folder, as the config's does."""
+    from jobs.notebook.local import run_notebook as run
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"inspect_labels.py has no widget\(s\) nope"):  # found: its widgets checked
+        run("notebooks/inspect_labels.py", nope="1")
+    with pytest.raises(FileNotFoundError, match=rf"notebook notebooks/missing.py does not exist; pass a file of "
+                                                 rf"notebooks/, such as {re.escape(str(REPO))}/notebooks/develop_lf.py"):
+        run("notebooks/missing.py")
+
+
 def test_a_count_widget_that_is_not_a_number_is_named_before_spark_starts():
     """A drill (session 29): "ten" in `rows` or "1e4" in `sample_rows` gave Python's `invalid literal for int()`, and only
     after the notebook had started Spark and read the config."""

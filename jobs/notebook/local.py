@@ -55,16 +55,24 @@ def _ipython_display() -> Any:
     return display if get_ipython() is not None else None
 
 
+#: The repository (a checkout) this package runs from: its ``notebooks/`` and ``conf/``.
+_REPO = Path(__file__).resolve().parents[2]
+
+
 def run_notebook(path: str | Path, **widgets: Any) -> dict[str, Any]:
     """Execute the source notebook at ``path`` with ``widgets`` as its widget values; return its namespace.
 
     A widget the notebook does not declare is a ``ValueError`` naming the ones it does, raised before
-    any cell runs. Relative paths inside the notebook's config resolve as they do for ``lakelabel``
-    (see the README's "Notebooks").
+    any cell runs. A relative ``path`` that is not under the working directory is looked up in the repository
+    (``notebooks/develop_lf.py`` from inside ``notebooks/``). Relative paths inside the notebook's config resolve as
+    they do for ``lakelabel`` (see the README's "Notebooks").
     """
     path = Path(path)
+    if not path.is_file() and not path.is_absolute() and (_REPO / path).is_file():
+        path = _REPO / path  # as the config: a path of the repository (notebooks/...) from any working directory
     if not path.is_file():
-        raise FileNotFoundError(f"notebook {path} does not exist; pass a file of notebooks/, such as notebooks/develop_lf.py")
+        raise FileNotFoundError(f"notebook {path} does not exist; pass a file of notebooks/, such as "
+                                f"{_REPO / 'notebooks' / 'develop_lf.py'}")
     source = path.read_text(encoding="utf-8")
     if not source.startswith(HEADER):
         raise ValueError(f"{path} is not a Databricks source notebook (its first line is not {HEADER!r})")
