@@ -198,8 +198,11 @@ def _local_copy(resolved: ResolvedModel) -> str:
     if (folder / "MLmodel").is_file():
         return str(folder)
     for stale in root.glob(f".{key}-*"):  # a copy a killed worker left half done
-        if time.time() - stale.stat().st_mtime > 3600:
-            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            if time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
+        except FileNotFoundError:  # another worker swept it first
+            pass
     work = tempfile.mkdtemp(prefix=f".{key}-", dir=root)  # beside it, so the rename below is one step
     try:
         copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=work,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,3 +187,17 @@ def test_a_model_lf_loads_a_model_of_the_server_from_one_copy_per_machine(server
     monkeypatch.setattr(models_mod, "_MODELS", {})  # another process: it loads the same copy
     assert list(lf.predict_frame(train[["text"]])) == list(votes)
     assert [p for p in (tmp_path / "tmp").rglob("MLmodel")] == copies and copies[0].stat().st_mtime_ns == written
+    # A copy gone (a cleanup), a half-done one a killed worker left 2 h ago, one another worker is writing, and one
+    # another worker sweeps between this worker's listing and its look: the old one goes, the new copy is made.
+    key = copies[0].parent.name
+    shutil.rmtree(copies[0].parent)
+    old, busy, swept = (mine / f".{key}-{name}" for name in ("old", "busy", "swept"))
+    for folder in (old, busy):
+        folder.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    listed = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern, **kw: [*listed(self, pattern, **kw)]
+                        + ([swept] if pattern == f".{key}-*" else []))
+    monkeypatch.setattr(models_mod, "_MODELS", {})
+    assert list(lf.predict_frame(train[["text"]])) == list(votes)
+    assert sorted(p.name for p in mine.iterdir()) == sorted([key, busy.name])
