@@ -107,3 +107,14 @@ def test_the_stage_jobs_never_import_the_cli():
     for mod, deps in graph.items():
         if mod != "jobs.cli":
             assert "jobs.cli" not in deps, f"{mod} imports jobs.cli"
+
+
+def test_the_readme_layout_names_every_module_of_jobs_and_lf_library():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("### Layout", 1)[1].split("### Tests and notes", 1)[0]
+    missing = [f"jobs/{p.name}" for p in sorted((ROOT / "jobs").glob("*.py"))
+               if p.stem != "__init__" and f"{p.name} " not in block]
+    for pkg in [*sorted(p.parent for p in (ROOT / "jobs").glob("*/__init__.py")), ROOT / "lf_library"]:
+        missing += [str(p.relative_to(ROOT)) for p in sorted(pkg.glob("*.py"))
+                    if p.stem != "__init__" and f"`{p.stem}`" not in block]
+    assert not missing, f"README's layout section does not name {missing}: add a line or a word for each"
