@@ -70,8 +70,12 @@ def failed_at(err: BaseException, modules: Sequence[str]) -> str | None:
 
 def broken_error(broken: Sequence[BrokenTask], healthy: Sequence[str]) -> LFConfigError:
     """The one error of a command that needs the tasks ``broken``; ``healthy``: the tasks that can run."""
-    what = "; ".join(b.reason if b.reason.startswith(f"task {b.name!r}") else f"task {b.name!r} ({b.key}): {b.reason}"
-                     for b in broken)  # fmt: skip
+    groups: dict[tuple[str, str], list[str]] = {}  # tasks with one reason (the tags of multi_label) said once
+    for b in broken:
+        groups.setdefault((b.key, b.reason), []).append(b.name)
+    what = "; ".join(reason if reason.startswith(f"task {names[0]!r}") else
+                     f"task{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))} ({key}): {reason}"
+                     for (key, reason), names in groups.items())  # fmt: skip
     names = [b.name for b in broken]
     fix = f"fix {'it' if len(broken) == 1 else 'them'} and rerun; nothing was read or written"
     if healthy:

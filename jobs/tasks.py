@@ -128,6 +128,12 @@ def task_configs(cfg: PipelineConfig) -> list[tuple[TaskConfig, str | None]]:
         dupes = sorted({t for t in ml.tags if ml.tags.count(t) > 1})
         if dupes:
             raise ConfigError(f"multi_label.tags repeats {dupes}; list each tag once")
+        given = [key for key, value in (("declared", ml.lfs.declared), ("files", ml.lfs.files),
+                                        ("label_space", ml.lfs.label_space)) if value]  # fmt: skip
+        if given:
+            keys = " and ".join(f"multi_label.lfs.{key}" for key in given)
+            raise ConfigError(f"{keys}: multi_label.lfs takes modules of tag LFs (lf_library.tags) and their "
+                              f"include / exclude lists; a tag's label space is (not_<tag>, <tag>). Remove {keys}")
         for tag in ml.tags:
             try:
                 check_tag(tag)
@@ -217,6 +223,8 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
             for t, tag in tagged:
                 if tag is not None:
                     broken[t.name] = BrokenTask(t.name, str(err), "multi_label.lfs", ("multi_label=null",))
+    if cfg.multi_label is not None:  # its include / exclude name LFs of the tag tasks
+        _check_tag_lists(cfg.multi_label.lfs, tagged, by_task, broken)
     tasks = []
     for t, tag in tagged:
         if t.name in broken:
@@ -256,10 +264,11 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
     """The task ``t`` with its LFs (``registry``: its own and those routed to it) selected by the config."""
     if t.lfs.include is not None or t.lfs.exclude:
         registry = registry.select(include=t.lfs.include, exclude=t.lfs.exclude, config_key=f"tasks.{t.name}.lfs")
-    if cfg.lfs.include is not None or cfg.lfs.exclude:
-        keep = [n for n in registry.names if (cfg.lfs.include is None or n in cfg.lfs.include)
-                and n not in cfg.lfs.exclude]  # fmt: skip
-        registry = registry.select(include=keep)
+    for lists in ((cfg.lfs, cfg.multi_label.lfs) if tag and cfg.multi_label else (cfg.lfs,)):
+        if lists.include is not None or lists.exclude:
+            keep = [n for n in registry.names if (lists.include is None or n in lists.include)
+                    and n not in lists.exclude]  # fmt: skip
+            registry = registry.select(include=keep)
     if not len(registry):
         where = (f"multi_label.lfs (tag LFs of lf_library.tags for tag {tag!r})" if tag else
                  f"tasks.{t.name}.lfs, or add a module whose LABEL_SPACE is that label space to lfs.modules")
@@ -268,6 +277,24 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
         lf.version  # noqa: B018 - an LF whose version cannot be computed stops its task here, not the others
     sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
     return Task(t.name, space, registry, t.gold_column, tag, sep)
+
+
+def _check_tag_lists(lfs: LFConfig, tagged: list[tuple[TaskConfig, str | None]], by_task: dict[str, LFRegistry],
+                     broken: dict[str, BrokenTask]) -> None:
+    """Mark the tag tasks broken when ``multi_label.lfs.include`` / ``exclude`` name an LF none of them has (they
+    select among the tag tasks' LFs, as ``tasks.<name>.lfs.include`` does among a task's)."""
+    tag_tasks = [t.name for t, tag in tagged if tag is not None]
+    if any(name in broken for name in tag_tasks):  # their LFs are not all known: the broken task's error says why
+        return
+    known = sorted({n for name in tag_tasks for n in by_task[name].names})
+    named = {f"multi_label.lfs.{what}": sorted(set(names or []) - set(known))
+             for what, names in (("include", lfs.include), ("exclude", lfs.exclude))}  # fmt: skip
+    where = [key for key, unknown in named.items() if unknown]
+    if where:
+        reason = ("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
+                  + f"; the tag tasks' LFs: {known}: fix the name or remove it from {' and '.join(where)}")
+        for name in tag_tasks:
+            broken[name] = BrokenTask(name, reason, "multi_label.lfs", ("multi_label=null",))
 
 
 def _all_names(by_task: dict[str, LFRegistry]) -> set[str]:

@@ -14,7 +14,8 @@ its builder::
 A declared LF is built by the same builder as in Python (:func:`~lf_library.builders.keyword_lf`
 and the others), so it has the same version for the same definition and runs on the same
 vectorized path. A lexicon ``file:`` is relative to the YAML file that names it (to the working
-directory for ``lfs.declared``). Every error names the file, the entry and the key.
+directory for ``lfs.declared``, where the config loader replaces ``${CONFIG_DIR}`` by the config's folder). Every
+error names the file, the entry and the key.
 """
 
 from __future__ import annotations

@@ -74,11 +74,23 @@ class ResolvedModel:
     content: str | None = None  # sha256 of the MLmodel file, for local paths
 
 
+def registry_uri(tracking_uri: str | None) -> str | None:
+    """The model registry that goes with the MLflow store ``tracking_uri``, as MLflow chooses it:
+    ``MLFLOW_REGISTRY_URI`` when set; None for a Databricks store (MLflow then takes the cluster's
+    ``spark.mlflow.modelRegistryUri``, else Unity Catalog, ``databricks-uc``: the workspace registry has no
+    ``@alias``); else the store itself (its registry, whatever registry an earlier call set in this process)."""
+    if os.environ.get("MLFLOW_REGISTRY_URI"):
+        return os.environ["MLFLOW_REGISTRY_URI"]
+    if tracking_uri is not None and (tracking_uri == "databricks" or tracking_uri.startswith("databricks://")):
+        return None
+    return tracking_uri
+
+
 def _client(tracking_uri: str | None):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri(tracking_uri))
 
 
 def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
@@ -163,7 +175,8 @@ def _load(resolved: ResolvedModel) -> Any:
 
                 if resolved.tracking_uri and "://" in resolved.load_uri and not resolved.load_uri.startswith("file:"):
                     mlflow.set_tracking_uri(resolved.tracking_uri)
-                    mlflow.set_registry_uri(resolved.tracking_uri)
+                    if (registry := registry_uri(resolved.tracking_uri)) is not None:
+                        mlflow.set_registry_uri(registry)
                 model = mlflow.pyfunc.load_model(_local_copy(resolved))
                 _MODELS[resolved.load_uri] = model
     return model

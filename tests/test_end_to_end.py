@@ -125,20 +125,23 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_youtube_example(spark, tmp_path, shared_data, monkeypatch, capsys):
+    """From a folder that is not the repository, as a scheduled job or a Databricks task runs (a drill: the term
+    list, written relative to the working directory, was not found there, exit 2; now ${CONFIG_DIR}/...)."""
     monkeypatch.setenv("LAKELABEL_DATA", str(shared_data))
-    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.chdir(tmp_path)
     summary_path = tmp_path / "yt.json"
     # The example's model LF needs its model registered in the lakehouse's MLflow store first.
     from lf_library.lfs import train_youtube_model
 
     assert train_youtube_model.main(["--lakehouse", str(tmp_path / "yt"), "--data", str(shared_data)]) == 0
-    rc = cli.main(["run", "--config", "conf/youtube.yaml", "--set", f"lakehouse={tmp_path / 'yt'}",
+    rc = cli.main(["run", "--config", f"{repo}/conf/youtube.yaml", "--set", f"lakehouse={tmp_path / 'yt'}",
                    "--run-id", "yt", "--summary-json", str(summary_path)])
     assert rc == 0
     summary = json.loads(summary_path.read_text())
     kinds = {lf["name"]: (lf["kind"], lf["origin"]) for lf in summary["lfs"]}
     assert kinds["kw_giveaway"] == ("keyword", "config lfs.declared[0]")
-    assert kinds["lex_team_terms"] == ("lexicon", "file conf/youtube_terms.csv")
+    assert kinds["lex_team_terms"] == ("lexicon", f"file {repo}/conf/youtube_terms.csv")
     assert kinds["model_video1"][0] == "model"
     assert kinds["model_video1"][1].startswith("model models:/youtube_spam_video1@champion (version youtube_spam_video1/1")
     assert kinds["kw_song"] == ("keyword", "module lf_library.lfs.youtube")

@@ -54,3 +54,39 @@ def test_every_python_block_of_the_readme_runs_as_pasted(tmp_path):
     done = subprocess.run([sys.executable, "-c", "\n".join(script)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "blocks run: True" in done.stdout, done.stderr[-4000:]
+
+
+def _config_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every dotted key of the config dataclasses (a list of tasks' keys as ``tasks.<key>``)."""
+    import dataclasses
+    import typing
+
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        key, kind = prefix + field.name, hints[field.name]
+        nested = [a for a in (typing.get_args(kind) or (kind,)) if dataclasses.is_dataclass(a)]
+        keys += [] if dataclasses.is_dataclass(kind) else [key]
+        keys += _config_keys(nested[0], key + ".") if nested else []
+    return keys
+
+
+def test_the_readme_names_every_config_key():
+    """A reader of "Configuration reference" and the sections it points to finds every key the loader takes: by its
+    dotted name, or by its own name where a section lists a group's keys (``label_model`` keys, a YAML example)."""
+    from jobs.runtime.config import PipelineConfig
+
+    readme = (ROOT / "README.md").read_text()
+    keys = _config_keys(PipelineConfig)
+    assert "label_model.confusion_vote_share" in keys and "tasks.lfs.modules" in keys and len(keys) > 100
+
+    def named(key: str) -> bool:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf.startswith("fail_on_"):  # the drift row: `fail_on_<same>` for each threshold it lists
+            return "`fail_on_<same>`" in readme and named(key.replace("fail_on_", ""))
+        dotted = key.replace("tasks.", "tasks.<name>.", 1) if key.startswith("tasks.") else key
+        return (f"`{dotted}" in readme or any(f"`{leaf}{end}" in readme for end in "`=:")
+                or re.search(rf"^\s+{leaf}:", readme, re.M) is not None)
+
+    missing = [key for key in keys if not named(key)]
+    assert not missing, f"README names no config key {missing}: add it to Configuration reference or its section"

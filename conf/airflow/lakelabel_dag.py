@@ -50,8 +50,10 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 
 try:  # Airflow 3
     from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
 except ImportError:  # Airflow 2
     from airflow import DAG
+    from airflow.exceptions import AirflowException, AirflowFailException
 
 # Where things are on the spark-submit host; all paths absolute, since spark-submit runs in the
 # Airflow worker's working directory.
@@ -114,10 +116,36 @@ def spark_submit_kwargs(command: str) -> dict:
     }
 
 
+# lakelabel's exit codes (README "Schedule it"): 2 is a bad config, input or LF, which fails every attempt the same
+# way, so it fails the task at once; 3 (a transient fault) and any other failure are retried.
+NO_RETRY_EXIT_CODES = (2,)
+
+
+def submit_exit_code(message: str) -> int | None:
+    """spark-submit's exit code (in client mode the driver's, lakelabel's) from the Spark hook's error."""
+    found = re.search(r"Error code is: (-?\d+)", message)
+    return int(found.group(1)) if found else None
+
+
+class LakelabelSubmitOperator(SparkSubmitOperator):
+    """A SparkSubmitOperator that fails without retries when lakelabel exits with a code no retry can fix."""
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowException as err:
+            code = submit_exit_code(str(err))
+            if code in NO_RETRY_EXIT_CODES:
+                raise AirflowFailException(f"lakelabel exited with code {code} (a bad config, input or LF: a retry "
+                                           f"fails the same way, so none is made; the task log's last lakelabel "
+                                           f"line says what to fix)") from err
+            raise
+
+
 DEFAULT_ARGS = {
     "owner": "lakelabel",
     # Safe to retry: every attempt passes the same --run-id (see the module docstring). A bad
-    # config or LF fails every attempt the same way (exit code 2, one line in the task log).
+    # config or LF (exit code 2, one line in the task log) fails the task without retries.
     "retries": 2,
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
@@ -140,7 +168,7 @@ with DAG(
     schedule="@daily",
     **DAG_ARGS,
 ) as pipeline_dag:
-    run = SparkSubmitOperator(task_id="run", **spark_submit_kwargs("run"))
+    run = LakelabelSubmitOperator(task_id="run", **spark_submit_kwargs("run"))
 
 with DAG(
     dag_id="lakelabel_youtube_stages",
@@ -148,9 +176,9 @@ with DAG(
     schedule=None,
     **DAG_ARGS,
 ) as stages_dag:
-    apply = SparkSubmitOperator(task_id="apply", **spark_submit_kwargs("apply"))
-    aggregate = SparkSubmitOperator(task_id="aggregate", **spark_submit_kwargs("aggregate"))
+    apply = LakelabelSubmitOperator(task_id="apply", **spark_submit_kwargs("apply"))
+    aggregate = LakelabelSubmitOperator(task_id="aggregate", **spark_submit_kwargs("aggregate"))
     # fit runs on the driver only (numpy/scipy); spark-submit just starts its Python.
-    fit = SparkSubmitOperator(task_id="fit", **spark_submit_kwargs("fit"))
-    write = SparkSubmitOperator(task_id="write", **spark_submit_kwargs("write"))
+    fit = LakelabelSubmitOperator(task_id="fit", **spark_submit_kwargs("fit"))
+    write = LakelabelSubmitOperator(task_id="write", **spark_submit_kwargs("write"))
     apply >> aggregate >> fit >> write

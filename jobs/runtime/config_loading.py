@@ -5,7 +5,8 @@ overlay (``env/<ENV>.yaml`` beside the file, else ``conf/env``) and ``--set sect
 overrides over it, and validates the result with :func:`config_from_dict` into the frozen dataclasses
 of :mod:`jobs.runtime.config`. Unknown keys fail with a message that names the key, the file or
 ``--set`` item it came from, and lists the valid ones. Strings may reference environment variables
-as ``${NAME}`` or ``${NAME:-default}``, expanded once after everything is merged.
+as ``${NAME}`` or ``${NAME:-default}``, expanded once after everything is merged; ``${CONFIG_DIR}`` is the
+folder of the file that writes it (in ``--set`` values, of the ``--config`` file), replaced as each file is read.
 """
 
 from __future__ import annotations
@@ -151,6 +152,21 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+CONFIG_DIR = "${CONFIG_DIR}"
+
+
+def _config_dir(value: Any, folder: Path) -> Any:
+    """``${CONFIG_DIR}`` in every string of ``value`` replaced by ``folder`` (absolute): a path beside the config
+    file that works from any working directory (a scheduled job, a Databricks task)."""
+    if isinstance(value, str):
+        return value.replace(CONFIG_DIR, str(folder))
+    if isinstance(value, list):
+        return [_config_dir(v, folder) for v in value]
+    if isinstance(value, dict):
+        return {k: _config_dir(v, folder) for k, v in value.items()}
+    return value
+
+
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -172,6 +188,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}; fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    data = _config_dir(data, path.resolve().parent)
     _check_keys(PipelineConfig, _tasks_as_list({k: v for k, v in data.items() if k != "base"}), "", path)
     return data
 
@@ -220,6 +237,18 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         keys.append(name)
         keys.extend(int(i[:-1]) for i in indexes)
     return keys, value
+
+
+# Maps whose keys are dotted property names (Spark's, a reader's options): --set spark.conf.spark.executor.memory=8g
+# sets the one key "spark.executor.memory", as spark-submit's --conf does.
+_PROPERTY_MAPS = (("spark", "conf"), ("source", "options"), ("evaluation", "options"))
+
+
+def _property_key(keys: list[str | int]) -> list[str | int]:
+    """``keys`` with everything after ``spark.conf`` (or a source's ``options``) joined into one property name."""
+    if tuple(keys[:2]) in _PROPERTY_MAPS and len(keys) > 3 and all(isinstance(k, str) for k in keys[2:]):
+        return [*keys[:2], ".".join(str(k) for k in keys[2:])]
+    return keys
 
 
 def _trailing_comment(raw: str) -> str | None:
@@ -341,7 +370,9 @@ def load_config(
         data = _deep_merge(data, _read_yaml(overlay))
         files.insert(0, (f"environment overlay {overlay}", overlay))
     set_keys = {}  # dotted key -> the --set item that wrote it, to say where an unknown key came from
-    parsed = [(item, *_parse_override(item)) for item in overrides]
+    here = Path(path).resolve().parent if path is not None else Path.cwd()
+    parsed = [(item, _property_key(keys), _config_dir(value, here))
+              for item in overrides for keys, value in [_parse_override(item)]]
     # A task added on the command line comes with its label space (tasks.X.label_space=..., or tasks.X={...});
     # any other --set on a task the config lacks is a typo.
     new_tasks = {str(keys[1]) for _, keys, value in parsed if keys[0] == "tasks" and len(keys) >= 2 and (

@@ -24,6 +24,7 @@ from typing import Any
 from jobs.runtime import faults, processes
 from jobs.runtime.config import PipelineConfig
 from lf_library.errors import ConfigError, TransientError
+from lf_library.models import registry_uri
 
 try:
     import fcntl
@@ -86,7 +87,8 @@ def download_artifacts(cfg: PipelineConfig, uri: str) -> Path:
 
     mlflow, store = _client(cfg), tracking_uri(cfg)
     accepted = inspect.signature(mlflow.artifacts.download_artifacts).parameters  # registry_uri: MLflow 3.5+
-    stores = {key: store for key in ("tracking_uri", "registry_uri") if key in accepted}
+    stores = {key: value for key, value in (("tracking_uri", store), ("registry_uri", registry_uri(store)))
+              if key in accepted and value is not None}
     earlier = _downloads.get((store, uri))
     if earlier is not None and earlier[1].exists():
         return earlier[1]

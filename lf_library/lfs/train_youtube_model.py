@@ -8,6 +8,11 @@ the lakehouse's MLflow store and registered as ``youtube_spam_video1`` with the 
 a new version.
 
     python -m lf_library.lfs.train_youtube_model [--lakehouse ./lakehouse/youtube] [--data ../shared/data]
+        [--tracking-uri URI] [--name NAME]
+
+On Databricks (``--tracking-uri databricks``) the model goes to the experiment ``/Shared/<experiment>`` and is
+registered in Unity Catalog under ``--name`` (``catalog.schema.model``; default ``$LAKELABEL_YOUTUBE_MODEL``), as
+conf/youtube.yaml reads it there; Unity Catalog needs the model's signature, which is logged everywhere.
 
 Needs scikit-learn (``pip install 'lakelabel[test]'`` or ``pip install scikit-learn``); without it,
 or without the data, it prints one line and exits with code 2.
@@ -33,13 +38,14 @@ class UsageError(Exception):
     """Bad input or a missing dependency: ``main`` prints one line and exits with code 2."""
 
 
-def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None) -> str:
+def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None, name: str = MODEL_NAME) -> str:
     """Train on video 1, log and register the model; returns ``models:/<name>/<version>``."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
     import mlflow.sklearn
     import pandas as pd
     from mlflow import MlflowClient
+    from mlflow.models import infer_signature
 
     path = data_dir / "youtube_spam" / TRAIN_FILE
     if not path.is_file():
@@ -66,9 +72,14 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None) -> s
     lakehouse.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{lakehouse.resolve() / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow.create_experiment(EXPERIMENT, artifact_location=(lakehouse.resolve() / "mlartifacts").as_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    databricks = uri == "databricks" or uri.startswith("databricks://")
+    if databricks:  # a workspace path; the artifacts in the workspace's store, the model in Unity Catalog
+        mlflow.set_experiment(f"/Shared/{EXPERIMENT}")
+    else:
+        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            mlflow.create_experiment(EXPERIMENT, artifact_location=(lakehouse.resolve() / "mlartifacts").as_uri())
+        mlflow.set_experiment(EXPERIMENT)
+        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     with warnings.catch_warnings(), mlflow.start_run(run_name="train-video1"):
         warnings.simplefilter("ignore")
         mlflow.log_params({"train_file": TRAIN_FILE, "rows": len(comments)})
@@ -77,12 +88,13 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None) -> s
             name="model",
             serialization_format="cloudpickle",
             pyfunc_predict_fn="predict_proba",  # columns: P(ham), P(spam)
-            registered_model_name=MODEL_NAME,
+            signature=infer_signature(comments[["CONTENT"]], model.predict_proba(comments[["CONTENT"]])),
+            registered_model_name=name,
         )
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=mlflow.get_registry_uri())
     version = info.registered_model_version
-    client.set_registered_model_alias(MODEL_NAME, ALIAS, str(version))
-    return f"models:/{MODEL_NAME}/{version}"
+    client.set_registered_model_alias(name, ALIAS, str(version))
+    return f"models:/{name}/{version}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,15 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lakehouse", default="./lakehouse/youtube", help="the lakehouse of conf/youtube.yaml")
     parser.add_argument("--data", default=os.environ.get("LAKELABEL_DATA", "../shared/data"))
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite store under the lakehouse")
+    parser.add_argument("--name", default=os.environ.get("LAKELABEL_YOUTUBE_MODEL") or MODEL_NAME,
+                        help="registered model name (default: $LAKELABEL_YOUTUBE_MODEL, else %(default)s); on "
+                             "Databricks a Unity Catalog name, catalog.schema.model")
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        uri = train(Path(args.data), Path(args.lakehouse), args.tracking_uri)
+        uri = train(Path(args.data), Path(args.lakehouse), args.tracking_uri, args.name)
     except UsageError as err:
         print(f"train_youtube_model: error: {err}", file=sys.stderr)
         return 2
-    print(f"registered {uri} as models:/{MODEL_NAME}@{ALIAS}")
+    print(f"registered {uri} as models:/{args.name}@{ALIAS}")
     return 0
 
 

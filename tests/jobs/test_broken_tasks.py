@@ -14,7 +14,7 @@ import pytest
 
 from jobs.runtime.config_loading import config_from_dict
 from jobs.tasks import build_task_set
-from lf_library.errors import LFConfigError
+from lf_library.errors import ConfigError, LFConfigError
 
 URGENCY = """\
 from lf_library import keyword_lf
@@ -293,3 +293,38 @@ def test_a_parent_package_that_raises_is_one_line_not_a_traceback(tmp_path, monk
     data = _data(tmp_path, pkg)
     data["tasks"]["topic"]["lfs"]["modules"] = [f"{pkg}.team.topic_lfs"]
     assert build_task_set(config_from_dict(data), only=["urgency"]).names == ("urgency",)
+
+
+def test_multi_label_lfs_include_and_exclude_select_the_tag_tasks_lfs(tmp_path):
+    """A drill of the config keys: `multi_label.lfs.exclude: [tag_refund_words]` left that LF voting, and
+    `multi_label.lfs.include: [a typo]` passed without a word; declared LFs and a label space there were refused as
+    "top-level lfs.declared / lfs.files", once per tag."""
+    def tasks(**lfs):
+        return config_from_dict({
+            "lakehouse": str(tmp_path / "lake"), "source": {"path": "x.parquet", "id_column": "id"},
+            "lfs": {"modules": ["tests.jobs.multitask_lfs"]},
+            "tasks": {"topic": {"label_space": ["billing", "technical"]},
+                      "urgency": {"label_space": ["routine", "urgent"]}},
+            "multi_label": {"name": "tags", "tags": ["refund", "login"], "lfs": lfs}, "mlflow": {"enabled": False}})
+
+    def lfs(cfg, **kwargs):
+        return {t.name: t.lf_names for t in build_task_set(cfg, **kwargs).tasks}
+
+    everything = lfs(tasks())
+    assert everything["tags_refund"] == ("tag_refund_not_app", "tag_refund_words")
+    assert lfs(tasks(exclude=["tag_refund_words"])) == {**everything, "tags_refund": ("tag_refund_not_app",)}
+    assert lfs(tasks(include=["tag_refund_words", "tag_login_words"])) == {
+        **everything, "tags_refund": ("tag_refund_words",), "tags_login": ("tag_login_words",)}
+    typo = tasks(include=["tag_refund_words", "tag_refnud_not_app"], exclude=["kw_crash"])
+    assert build_task_set(typo, only=["topic"]).names == ("topic", "urgency")  # the other tasks still run
+    with pytest.raises(LFConfigError) as caught:
+        build_task_set(typo)
+    assert str(caught.value).startswith(
+        "tasks 'tags_refund', 'tags_login' (multi_label.lfs): multi_label.lfs.include: unknown LF name(s) "
+        "['tag_refnud_not_app']; multi_label.lfs.exclude: unknown LF name(s) ['kw_crash']; the tag tasks' LFs: "
+        "['py_login_not_billing', 'tag_login_words', 'tag_refund_not_app', 'tag_refund_words']: fix the name or "
+        "remove it from multi_label.lfs.include and multi_label.lfs.exclude; fix them and rerun"), caught.value
+    with pytest.raises(ConfigError, match=r"^multi_label\.lfs\.declared and multi_label\.lfs\.label_space: "
+                                          r"multi_label\.lfs takes modules of tag LFs"):
+        build_task_set(tasks(declared=[{"name": "kw_x", "kind": "keyword", "keywords": ["x"], "label": "refund"}],
+                             label_space=["a", "b"]))

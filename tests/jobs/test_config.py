@@ -302,3 +302,29 @@ def test_a_set_value_with_a_hash_after_a_blank_is_refused_not_cut(tmp_path):
     assert quoted.lakehouse == "/tmp/my lake #2/demo"
     assert load_config(tmp_path / "p.yaml", overrides=["lakehouse=/tmp/lake#2"]).lakehouse == "/tmp/lake#2"
     assert load_config(tmp_path / "p.yaml", overrides=["lfs.include=[a, b]"]).lfs.include == ["a", "b"]
+
+
+def test_set_names_one_spark_property_by_its_dotted_name(tmp_path):
+    """A drill: `--set spark.conf.spark.executor.memory=64g` was refused ("spark.conf.spark is a mapping"), and the
+    one form that worked, `--set 'spark.conf={...}'`, replaced the config's other properties."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"lakehouse": str(tmp_path), "source": {"path": "x.csv", "options": {"sep": ";"}},
+                                    "spark": {"conf": {"spark.sql.shuffle.partitions": 8}}}))
+    cfg = load_config(path, overrides=["spark.conf.spark.executor.memory=64g", "source.options.encoding=ISO-8859-1"])
+    assert cfg.spark.conf == {"spark.sql.shuffle.partitions": "8", "spark.executor.memory": "64g"}
+    assert cfg.source.options == {"sep": ";", "encoding": "ISO-8859-1"}
+
+
+def test_config_dir_is_the_folder_of_the_file_that_writes_it(tmp_path, monkeypatch):
+    """A drill: conf/youtube.yaml's term list, written relative to the working directory, was not found from a
+    Databricks task or an Airflow worker (exit 2); `${CONFIG_DIR}` names the config's own folder instead."""
+    (tmp_path / "team" / "base").mkdir(parents=True)
+    (tmp_path / "team" / "base" / "shared.yaml").write_text("lakehouse: ${CONFIG_DIR}/lake\nsource: {path: x.csv}\n")
+    (tmp_path / "team" / "p.yaml").write_text(
+        "base: base/shared.yaml\nlfs: {declared: [{name: t, kind: lexicon, file: '${CONFIG_DIR}/terms.csv'}]}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONFIG_DIR", "/not/this")  # a file's own folder, never the environment's
+    cfg = load_config("team/p.yaml", overrides=["source.path=${CONFIG_DIR}/y.csv"])
+    assert cfg.lakehouse == str(tmp_path / "team" / "base" / "lake")  # the base file's folder
+    assert cfg.lfs.declared[0]["file"] == str(tmp_path / "team" / "terms.csv")
+    assert cfg.source.path == str(tmp_path / "team" / "y.csv")  # --set: the --config file's folder

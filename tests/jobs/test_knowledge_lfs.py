@@ -285,6 +285,27 @@ def test_model_lf_bad_inputs_fail_before_spark_work(spark, tmp_path, mlflow_stor
     assert "register the model there" in err[0]
 
 
+def test_model_uris_resolve_in_the_registry_mlflow_would_use(tmp_path, mlflow_store, monkeypatch):
+    """A drill of the Databricks job: `--env databricks` resolved `models:/...@champion` in the workspace registry
+    (the registry was always the tracking store), which has no aliases ("get_model_version_by_alias is unsupported
+    for models in the Workspace Model Registry"), and MLFLOW_REGISTRY_URI was passed over. Now the registry is
+    MLflow's own choice: MLFLOW_REGISTRY_URI, Unity Catalog for a Databricks store, else the store itself."""
+    from lf_library.models import _client, registry_uri
+
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    assert resolve_model("models:/spam_clf@champion", mlflow_store).model_version == "spam_clf/1"
+    assert registry_uri(mlflow_store) == mlflow_store and registry_uri("databricks") is None
+    assert _client("databricks")._registry_uri == "databricks-uc"  # MLflow's default for a Databricks store
+    with pytest.raises(LFConfigError, match=r"does not resolve in the MLflow store databricks") as caught:
+        resolve_model("models:/main.lakelabel.spam_clf@champion", "databricks")  # no workspace here: no credentials
+    assert "Workspace Model Registry" not in str(caught.value)
+    other = f"sqlite:///{tmp_path / 'registry.db'}"  # a registry without the model: the alias is looked up there
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", other)
+    assert registry_uri(mlflow_store) == other == _client(mlflow_store)._registry_uri
+    with pytest.raises(LFConfigError, match=r"model URI 'models:/spam_clf@champion' does not resolve .*spam_clf"):
+        resolve_model("models:/spam_clf@champion", mlflow_store)
+
+
 def test_a_missing_model_leaves_no_store_and_gold_import_does_not_need_it(spark, tmp_path, capsys):
     """A run whose model LF names no registered model fails (exit 2) and leaves no MLflow store it made,
     nor the lakehouse folder; ``gold import`` takes the label space from the LF modules without building

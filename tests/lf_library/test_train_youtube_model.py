@@ -31,3 +31,23 @@ def test_without_scikit_learn_says_how_to_install_it(tmp_path, capsys, monkeypat
     assert f"{sys.executable} -m pip install 'scikit-learn" in err
     assert "Traceback" not in err
     assert not (tmp_path / "yt").exists()  # nothing written
+
+
+def test_name_registers_the_model_under_it_with_its_signature(tmp_path, shared_data, monkeypatch, capsys):
+    """`--name` (or $LAKELABEL_YOUTUBE_MODEL, which conf/youtube.yaml reads too): a Unity Catalog name on Databricks,
+    where registering needs the model's signature; here the lakehouse's sqlite store."""
+    import mlflow
+
+    from lf_library.models import resolve_model
+
+    monkeypatch.setenv("LAKELABEL_YOUTUBE_MODEL", "team_spam")
+    lake = tmp_path / "yt"
+    assert train_youtube_model.main(["--lakehouse", str(lake), "--data", str(shared_data)]) == 0
+    assert capsys.readouterr().out.strip() == "registered models:/team_spam/1 as models:/team_spam@champion"
+    store = f"sqlite:///{lake / 'mlflow.db'}"
+    resolved = resolve_model("models:/team_spam@champion", store)
+    assert resolved.model_version == "team_spam/1"
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
+    info = mlflow.models.get_model_info("models:/team_spam/1")
+    assert info.signature.inputs.input_names() == ["CONTENT"] and info.signature.outputs is not None
