@@ -129,7 +129,7 @@ def task_configs(cfg: PipelineConfig) -> list[tuple[TaskConfig, str | None]]:
         if dupes:
             raise ConfigError(f"multi_label.tags repeats {dupes}; list each tag once")
         given = [key for key, value in (("declared", ml.lfs.declared), ("files", ml.lfs.files),
-                                        ("label_space", ml.lfs.label_space)) if value]  # fmt: skip
+                                        ("label_space", ml.lfs.label_space is not None)) if value]  # fmt: skip
         if given:
             keys = " and ".join(f"multi_label.lfs.{key}" for key in given)
             raise ConfigError(f"{keys}: multi_label.lfs takes modules of tag LFs (lf_library.tags) and their "
@@ -270,7 +270,9 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
                     and n not in lists.exclude]  # fmt: skip
             registry = registry.select(include=keep)
     if not len(registry):
-        where = (f"multi_label.lfs (tag LFs of lf_library.tags for tag {tag!r})" if tag else
+        lists = tag and cfg.multi_label and (cfg.multi_label.lfs.include is not None or cfg.multi_label.lfs.exclude)
+        where = (f"multi_label.lfs (tag LFs of lf_library.tags for tag {tag!r})"
+                 + (", or let multi_label.lfs.include / exclude keep one of its LFs" if lists else "") if tag else
                  f"tasks.{t.name}.lfs, or add a module whose LABEL_SPACE is that label space to lfs.modules")
         raise ConfigError(f"task {t.name!r} (label space {list(space)}) has no LFs: list LFs under {where}")
     for lf in registry.lfs:

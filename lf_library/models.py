@@ -103,6 +103,8 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     """
     tracking_uri = tracking_uri or _TRACKING_URI or os.environ.get("MLFLOW_TRACKING_URI")
     where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
+    if _REGISTERED.match(uri) and (registry := registry_uri(tracking_uri)) != tracking_uri:
+        where += f" (model registry {registry or 'databricks-uc, MLflow default for Databricks'})"
     try:
         store = _sqlite_file(tracking_uri)
         if store is not None and not store.is_file() and (_LOGGED.match(uri) or _REGISTERED.match(uri) or _RUN.match(uri)):
@@ -123,7 +125,10 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
                 mv = max(found, key=lambda v: int(v.version))
             else:
                 mv = client.get_model_version(name, version)
-            load = client.get_model_version_download_uri(name, mv.version)
+            if registry_uri(tracking_uri) is None:  # Unity Catalog: its storage path is readable only with the
+                load = f"models:/{name}/{mv.version}"  # credentials MLflow's models:/ fetch gets from the registry
+            else:
+                load = client.get_model_version_download_uri(name, mv.version)
             return ResolvedModel(uri, load, tracking_uri, f"{name}/{mv.version}", mv.run_id)
         if (m := _RUN.match(uri)) is not None:
             run = _client(tracking_uri).get_run(m["run"])
@@ -173,10 +178,10 @@ def _load(resolved: ResolvedModel) -> Any:
                 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
                 import mlflow.pyfunc
 
-                if resolved.tracking_uri and "://" in resolved.load_uri and not resolved.load_uri.startswith("file:"):
+                remote = "://" in resolved.load_uri and not resolved.load_uri.startswith("file:")
+                if resolved.tracking_uri and (remote or resolved.load_uri.startswith("models:/")):
+                    # models:/ (Unity Catalog): MLflow takes the registry from the tracking store, as resolve_model did
                     mlflow.set_tracking_uri(resolved.tracking_uri)
-                    if (registry := registry_uri(resolved.tracking_uri)) is not None:
-                        mlflow.set_registry_uri(registry)
                 model = mlflow.pyfunc.load_model(_local_copy(resolved))
                 _MODELS[resolved.load_uri] = model
     return model
@@ -200,13 +205,13 @@ def _local_copy(resolved: ResolvedModel) -> str:
     uri = resolved.load_uri
     if urlparse(uri).scheme in ("", "file"):  # a path: not "mlflow-artifacts:/...", "runs:/...", "s3://..."
         return uri
+    stores = {"tracking_uri": resolved.tracking_uri}
     key = hashlib.sha256(f"{resolved.tracking_uri}\n{uri}\n{resolved.model_version}".encode()).hexdigest()[:16]
     root = Path(tempfile.gettempdir()) / f"lakelabel-models-{os.getuid()}"
     root.mkdir(mode=0o700, exist_ok=True)
     info = root.lstat()
     if root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return str(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(),
-                                                       tracking_uri=resolved.tracking_uri))
+        return str(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(), **stores))
     folder = root / key
     if (folder / "MLmodel").is_file():
         return str(folder)
@@ -218,8 +223,7 @@ def _local_copy(resolved: ResolvedModel) -> str:
             pass
     work = tempfile.mkdtemp(prefix=f".{key}-", dir=root)  # beside it, so the rename below is one step
     try:
-        copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=work,
-                                                        tracking_uri=resolved.tracking_uri))
+        copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=work, **stores))
         try:
             copy.rename(folder)  # complete or absent; another worker's copy may have won: theirs is the same
         except OSError:

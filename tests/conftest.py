@@ -257,12 +257,13 @@ def spark():
 
 @pytest.fixture(autouse=True)
 def _restore_mlflow_tracking_uri():
-    """Undo a test's ``mlflow.set_tracking_uri`` (and ``set_experiment``), which export ``MLFLOW_TRACKING_URI`` (and
-    ``MLFLOW_EXPERIMENT_ID``) for the process.
+    """Undo a test's ``mlflow.set_tracking_uri`` (and ``set_experiment``, ``set_registry_uri``), which export
+    ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_EXPERIMENT_ID``, ``MLFLOW_REGISTRY_URI``) for the process.
 
     Left set, a later test's jobs would log into that test's store instead of their own lakehouse.
     """
-    before = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
+    before = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
+                                                      "MLFLOW_REGISTRY_URI")}  # set_registry_uri exports it too
     yield
     for name, value in before.items():  # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID likewise
         if value is None:

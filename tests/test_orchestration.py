@@ -211,6 +211,27 @@ def test_airflow_tasks_do_not_retry_exit_code_2(monkeypatch):
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     assert cls.name == "LakelabelSubmitOperator" and [b.id for b in cls.bases] == ["SparkSubmitOperator"]
     assert "AirflowFailException" in ast.unparse(cls) and namespace["NO_RETRY_EXIT_CODES"] == (2,)
+    # The class's own code, on a base whose execute fails as the provider's hook does.
+    class AirflowException(Exception):
+        pass
+
+    class AirflowFailException(AirflowException):
+        pass
+
+    class SparkSubmitOperator:
+        def __init__(self, message: str) -> None:
+            self.message = message
+
+        def execute(self, context):
+            raise AirflowException(self.message)
+
+    scope = {**namespace, "AirflowException": AirflowException, "AirflowFailException": AirflowFailException,
+             "SparkSubmitOperator": SparkSubmitOperator}
+    exec(compile(ast.Module(body=[cls], type_ignores=[]), str(DAG_FILE), "exec"), scope)
+    for returned, raised in ((2, AirflowFailException), (3, AirflowException), (1, AirflowException)):
+        with pytest.raises(AirflowException) as caught:
+            scope["LakelabelSubmitOperator"](f"Cannot execute: spark-submit ... Error code is: {returned}.").execute({})
+        assert type(caught.value) is raised, returned
     code = namespace["submit_exit_code"]
     assert code("Cannot execute: spark-submit --master spark://127.0.0.1:7077 --name lakelabel-run jobs/cli.py run. "
                 "Error code is: 2.\nlakelabel: error: model URI ...") == 2

@@ -50,9 +50,11 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 
 try:  # Airflow 3
     from airflow.sdk import DAG
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
 except ImportError:  # Airflow 2
     from airflow import DAG
+try:  # Airflow 3.2+ (airflow.exceptions re-exports these)
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # Airflow 2, 3.0, 3.1
     from airflow.exceptions import AirflowException, AirflowFailException
 
 # Where things are on the spark-submit host; all paths absolute, since spark-submit runs in the

@@ -152,14 +152,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-CONFIG_DIR = "${CONFIG_DIR}"
+CONFIG_DIR = re.compile(r"\$\{CONFIG_DIR(?::-[^}]*)?\}")  # ${CONFIG_DIR:-x} too: never the environment's
 
 
 def _config_dir(value: Any, folder: Path) -> Any:
     """``${CONFIG_DIR}`` in every string of ``value`` replaced by ``folder`` (absolute): a path beside the config
     file that works from any working directory (a scheduled job, a Databricks task)."""
     if isinstance(value, str):
-        return value.replace(CONFIG_DIR, str(folder))
+        return CONFIG_DIR.sub(lambda _: str(folder), value)
     if isinstance(value, list):
         return [_config_dir(v, folder) for v in value]
     if isinstance(value, dict):

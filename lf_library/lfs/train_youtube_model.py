@@ -47,6 +47,10 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None, name
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
+    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if (store == "databricks" or store.startswith("databricks://")) and name.count(".") != 2:
+        raise UsageError(f"--name {name}: on Databricks the model is registered in Unity Catalog, whose names are "
+                         f"catalog.schema.model; pass --name main.lakelabel.{name} (or set LAKELABEL_YOUTUBE_MODEL)")
     path = data_dir / "youtube_spam" / TRAIN_FILE
     if not path.is_file():
         raise UsageError(f"{path} not found; pass --data (or set LAKELABEL_DATA) with the folder holding youtube_spam/")
@@ -79,7 +83,6 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None, name
         if mlflow.get_experiment_by_name(EXPERIMENT) is None:
             mlflow.create_experiment(EXPERIMENT, artifact_location=(lakehouse.resolve() / "mlartifacts").as_uri())
         mlflow.set_experiment(EXPERIMENT)
-        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     with warnings.catch_warnings(), mlflow.start_run(run_name="train-video1"):
         warnings.simplefilter("ignore")
         mlflow.log_params({"train_file": TRAIN_FILE, "rows": len(comments)})

@@ -290,6 +290,7 @@ def test_model_uris_resolve_in_the_registry_mlflow_would_use(tmp_path, mlflow_st
     (the registry was always the tracking store), which has no aliases ("get_model_version_by_alias is unsupported
     for models in the Workspace Model Registry"), and MLFLOW_REGISTRY_URI was passed over. Now the registry is
     MLflow's own choice: MLFLOW_REGISTRY_URI, Unity Catalog for a Databricks store, else the store itself."""
+    from lf_library import models
     from lf_library.models import _client, registry_uri
 
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
@@ -302,8 +303,26 @@ def test_model_uris_resolve_in_the_registry_mlflow_would_use(tmp_path, mlflow_st
     other = f"sqlite:///{tmp_path / 'registry.db'}"  # a registry without the model: the alias is looked up there
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", other)
     assert registry_uri(mlflow_store) == other == _client(mlflow_store)._registry_uri
-    with pytest.raises(LFConfigError, match=r"model URI 'models:/spam_clf@champion' does not resolve .*spam_clf"):
+    with pytest.raises(LFConfigError, match=r"model URI 'models:/spam_clf@champion' does not resolve in the MLflow "
+                                            r"store sqlite:.* \(model registry sqlite:.*registry\.db\): .*spam_clf"):
         resolve_model("models:/spam_clf@champion", mlflow_store)
+    # A registry beside the tracking store (Unity Catalog's shape) holds a version of a model logged in the store.
+    from mlflow import MlflowClient
+
+    logged = MlflowClient(mlflow_store, registry_uri=mlflow_store).get_model_version("spam_clf", "1")
+    registry = MlflowClient(tracking_uri=mlflow_store, registry_uri=other)
+    registry.create_registered_model("team_clf")
+    registry.create_model_version("team_clf", source=logged.source, run_id=logged.run_id)
+    registry.set_registered_model_alias("team_clf", "champion", "1")
+    lf = model_lf("team", "models:/team_clf@champion", label_map={"spam": "spam"}, fields=["text"],
+                  tracking_uri=mlflow_store, label_space=["ham", "spam"])
+    resolved = lf.resolve()
+    assert (resolved.model_version, resolved.run_id) == ("team_clf/1", logged.run_id)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI")
+    twin = model_lf("twin", "models:/spam_clf/1", label_map={"spam": "spam"}, fields=["text"],
+                    tracking_uri=mlflow_store, label_space=["ham", "spam"])
+    rows = make_rows(12)[["text"]]
+    assert (models._load(resolved).predict(rows) == models._load(twin.resolve()).predict(rows)).all().all()
 
 
 def test_a_missing_model_leaves_no_store_and_gold_import_does_not_need_it(spark, tmp_path, capsys):

@@ -33,6 +33,17 @@ def test_without_scikit_learn_says_how_to_install_it(tmp_path, capsys, monkeypat
     assert not (tmp_path / "yt").exists()  # nothing written
 
 
+def test_on_databricks_the_name_must_be_a_unity_catalog_name(tmp_path, capsys):
+    code = train_youtube_model.main(["--lakehouse", str(tmp_path / "yt"), "--data", str(tmp_path / "nodata"),
+                                     "--tracking-uri", "databricks", "--name", "youtube_spam_video1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (
+        "train_youtube_model: error: --name youtube_spam_video1: on Databricks the model is registered in Unity "
+        "Catalog, whose names are catalog.schema.model; pass --name main.lakelabel.youtube_spam_video1 (or set "
+        "LAKELABEL_YOUTUBE_MODEL)")
+    assert not (tmp_path / "yt").exists()
+
+
 def test_name_registers_the_model_under_it_with_its_signature(tmp_path, shared_data, monkeypatch, capsys):
     """`--name` (or $LAKELABEL_YOUTUBE_MODEL, which conf/youtube.yaml reads too): a Unity Catalog name on Databricks,
     where registering needs the model's signature; here the lakehouse's sqlite store."""
@@ -47,7 +58,7 @@ def test_name_registers_the_model_under_it_with_its_signature(tmp_path, shared_d
     store = f"sqlite:///{lake / 'mlflow.db'}"
     resolved = resolve_model("models:/team_spam@champion", store)
     assert resolved.model_version == "team_spam/1"
-    mlflow.set_tracking_uri(store)
-    mlflow.set_registry_uri(store)
-    info = mlflow.models.get_model_info("models:/team_spam/1")
+    mlflow.set_tracking_uri(store)  # (set_registry_uri would also set MLFLOW_REGISTRY_URI for the tests after this)
+    source = mlflow.MlflowClient(store, registry_uri=store).get_model_version("team_spam", "1").source
+    info = mlflow.models.get_model_info(source)
     assert info.signature.inputs.input_names() == ["CONTENT"] and info.signature.outputs is not None
