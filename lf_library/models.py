@@ -81,9 +81,14 @@ def registry_uri(tracking_uri: str | None) -> str | None:
     ``@alias``); else the store itself (its registry, whatever registry an earlier call set in this process)."""
     if os.environ.get("MLFLOW_REGISTRY_URI"):
         return os.environ["MLFLOW_REGISTRY_URI"]
-    if tracking_uri is not None and (tracking_uri == "databricks" or tracking_uri.startswith("databricks://")):
+    if tracking_uri is not None and databricks_store(tracking_uri):
         return None
     return tracking_uri
+
+
+def databricks_store(tracking_uri: str) -> bool:
+    """Whether ``tracking_uri`` is a Databricks workspace's MLflow (``databricks``, ``databricks://<profile>``)."""
+    return tracking_uri == "databricks" or tracking_uri.startswith("databricks://")
 
 
 def _client(tracking_uri: str | None):

@@ -47,8 +47,11 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None, name
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
-    if (store == "databricks" or store.startswith("databricks://")) and name.count(".") != 2:
+    from lf_library.models import databricks_store
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{lakehouse.resolve() / 'mlflow.db'}"
+    databricks = databricks_store(uri)
+    if databricks and name.count(".") != 2:
         raise UsageError(f"--name {name}: on Databricks the model is registered in Unity Catalog, whose names are "
                          f"catalog.schema.model; pass --name main.lakelabel.{name} (or set LAKELABEL_YOUTUBE_MODEL)")
     path = data_dir / "youtube_spam" / TRAIN_FILE
@@ -73,13 +76,11 @@ def train(data_dir: Path, lakehouse: Path, tracking_uri: str | None = None, name
         LogisticRegression(C=4.0, max_iter=1000),
     )
     model.fit(comments[["CONTENT"]], comments["CLASS"])
-    lakehouse.mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{lakehouse.resolve() / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    databricks = uri == "databricks" or uri.startswith("databricks://")
     if databricks:  # a workspace path; the artifacts in the workspace's store, the model in Unity Catalog
         mlflow.set_experiment(f"/Shared/{EXPERIMENT}")
     else:
+        lakehouse.mkdir(parents=True, exist_ok=True)
         if mlflow.get_experiment_by_name(EXPERIMENT) is None:
             mlflow.create_experiment(EXPERIMENT, artifact_location=(lakehouse.resolve() / "mlartifacts").as_uri())
         mlflow.set_experiment(EXPERIMENT)
