@@ -357,8 +357,9 @@ def test_bundle_wheel_task_runs_the_console_script(monkeypatch, tmp_path):
         cfg = load_config(args.config, env=args.env)
         assert cfg.lakehouse == bundle["variables"]["lakehouse"]["default"]
         assert cfg.mlflow.experiment == bundle["variables"]["mlflow_experiment"]["default"]
-        declared = {lf["name"]: lf for lf in cfg.lfs.declared}  # the Unity Catalog model; the term list beside the config
-        assert declared["model_video1"]["model_uri"] == f"models:/{bundle['variables']['youtube_model']['default']}@champion"
+        declared = {lf["name"]: lf for lf in cfg.lfs.declared}  # the Unity Catalog model, the term list beside
+        model = bundle["variables"]["youtube_model"]["default"]
+        assert declared["model_video1"]["model_uri"] == f"models:/{model}@champion"
         assert Path(declared["lex_team_terms"]["file"]) == REPO / "conf" / "youtube_terms.csv"
 
 

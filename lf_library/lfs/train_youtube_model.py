@@ -112,10 +112,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # "Failed to create databricks SDK workspace client ... Falling back to legacy authentication": the error says it
+    logging.getLogger("mlflow.utils.databricks_utils").setLevel(logging.ERROR)
     try:
         uri = train(Path(args.data), Path(args.lakehouse), args.tracking_uri, args.name)
     except UsageError as err:
         print(f"train_youtube_model: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - MLflow's: a store without credentials, a name its registry refuses
+        if type(err).__module__.split(".")[0] != "mlflow":
+            raise
+        detail = " ".join(str(err).split())[:400]
+        store = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "under the lakehouse"
+        print(f"train_youtube_model: error: the MLflow store {store} refused the model: {detail}", file=sys.stderr)
         return 2
     print(f"registered {uri} as models:/{args.name}@{ALIAS}")
     return 0

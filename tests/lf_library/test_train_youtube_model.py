@@ -62,3 +62,14 @@ def test_name_registers_the_model_under_it_with_its_signature(tmp_path, shared_d
     source = mlflow.MlflowClient(store, registry_uri=store).get_model_version("team_spam", "1").source
     info = mlflow.models.get_model_info(source)
     assert info.signature.inputs.input_names() == ["CONTENT"] and info.signature.outputs is not None
+
+
+def test_a_store_that_refuses_the_model_is_one_line(tmp_path, shared_data, capsys):
+    """A re-drill: `--tracking-uri databricks` on a machine without Databricks credentials printed MLflow's
+    traceback and exited 1."""
+    code = train_youtube_model.main(["--lakehouse", str(tmp_path / "yt"), "--data", str(shared_data),
+                                     "--tracking-uri", "databricks", "--name", "main.lakelabel.youtube_spam_video1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("train_youtube_model: error: the MLflow store databricks refused the model: "), err
+    assert not (tmp_path / "yt").exists()
