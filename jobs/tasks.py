@@ -307,6 +307,9 @@ def _own_lfs(t: TaskConfig) -> LFRegistry:
     """A task's registry holding the LFs listed under its own ``lfs`` (its label space fixed)."""
     own = t.lfs
     space = t.label_space
+    if own.label_space is not None:  # was passed over: the task's label space is its own key
+        raise ConfigError(f"tasks.{t.name}.lfs.label_space = {list(own.label_space)}: a task's label space is "
+                          f"tasks.{t.name}.label_space; set it there and remove tasks.{t.name}.lfs.label_space")
     if own.modules:
         registry = load_registry(own.modules, label_space=space)
     elif space:

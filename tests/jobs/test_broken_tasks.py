@@ -328,3 +328,19 @@ def test_multi_label_lfs_include_and_exclude_select_the_tag_tasks_lfs(tmp_path):
                                           r"multi_label\.lfs takes modules of tag LFs"):
         build_task_set(tasks(declared=[{"name": "kw_x", "kind": "keyword", "keywords": ["x"], "label": "refund"}],
                              label_space=["a", "b"]))
+
+
+def test_a_tasks_own_lfs_label_space_is_refused_naming_the_key(tmp_path):
+    """An audit after the multi_label lists: `tasks.<name>.lfs.label_space` was passed over without a word (the
+    task's label space is `tasks.<name>.label_space`)."""
+    cfg = config_from_dict({
+        "lakehouse": str(tmp_path / "lake"), "source": {"path": "x.parquet", "id_column": "id"},
+        "lfs": {"modules": ["tests.jobs.multitask_lfs"]},
+        "tasks": {"topic": {"label_space": ["billing", "technical"], "lfs": {"label_space": ["billing", "tech"]}},
+                  "urgency": {"label_space": ["routine", "urgent"]}},
+        "multi_label": {"name": "tags", "tags": ["refund", "login"]}, "mlflow": {"enabled": False}})  # fmt: skip
+    assert "topic" not in build_task_set(cfg, only=["urgency"]).names
+    with pytest.raises(LFConfigError, match=r"^task 'topic' \(tasks\.topic\.lfs\): tasks\.topic\.lfs\.label_space = "
+                                            r"\['billing', 'tech'\]: a task's label space is tasks\.topic\.label_space; "
+                                            r"set it there and remove tasks\.topic\.lfs\.label_space; fix it and rerun"):
+        build_task_set(cfg, only=["topic"])
