@@ -225,6 +225,21 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
                     broken[t.name] = BrokenTask(t.name, str(err), "multi_label.lfs", ("multi_label=null",))
     if cfg.multi_label is not None:  # its include / exclude name LFs of the tag tasks
         _check_tag_lists(cfg.multi_label.lfs, tagged, by_task, broken)
+    # The top-level lists before the tasks are built: a typo there would otherwise show as tasks left with no LFs.
+    known_lfs = sorted(_all_names(by_task))
+    lists = {"lfs.include": cfg.lfs.include or [], "lfs.exclude": cfg.lfs.exclude}
+    named = {key: sorted(set(names) - set(known_lfs)) for key, names in lists.items()}
+    unknown = sorted({n for names in named.values() for n in names})
+    # Tasks whose LF names are not all known: their own module failed, or a shared module routed to them.
+    hidden = [n for n in broken if n not in by_task or any(owner == n for owner, _, _ in failed.values())]
+    if unknown and not hidden:
+        where = [key for key, names in named.items() if names]
+        raise ConfigError("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
+                          + f"; known LFs: {known_lfs}: fix the name or remove it from {' and '.join(where)}")
+    if unknown:
+        log.warning("lfs.include/exclude name LF(s) %s that no task here has; they may be LFs of %s, which cannot be "
+                    "built now, or typos (known LFs: %s)", unknown,
+                    ("task " if len(hidden) == 1 else "tasks ") + ", ".join(map(repr, hidden)), known_lfs)
     tasks = []
     for t, tag in tagged:
         if t.name in broken:
@@ -242,20 +257,6 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
         log.warning("LF module %s (lfs.modules) fails, so task %r (its LABEL_SPACE %s) cannot run until it is fixed; "
                     "an LF it would give another task (made with a label_space of its own in another file) is missing "
                     "from this command", module, owner, list(told))
-    known_lfs = sorted({n for task in tasks for n in task.lf_names} | _all_names(by_task))
-    lists = {"lfs.include": cfg.lfs.include or [], "lfs.exclude": cfg.lfs.exclude}
-    named = {key: sorted(set(names) - set(known_lfs)) for key, names in lists.items()}
-    unknown = sorted({n for names in named.values() for n in names})
-    # Tasks whose LF names are not all known: their own module failed, or a shared module routed to them.
-    hidden = [n for n in broken if n not in by_task or any(owner == n for owner, _, _ in failed.values())]
-    if unknown and not hidden:
-        where = [key for key, names in named.items() if names]
-        raise ConfigError("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
-                          + f"; known LFs: {known_lfs}: fix the name or remove it from {' and '.join(where)}")
-    if unknown:
-        log.warning("lfs.include/exclude name LF(s) %s that no task here has; they may be LFs of %s, which cannot be "
-                    "built now, or typos (known LFs: %s)", unknown,
-                    ("task " if len(hidden) == 1 else "tasks ") + ", ".join(map(repr, hidden)), known_lfs)
     return TaskSet(tuple(tasks), TaskRegistry(tasks))
 
 

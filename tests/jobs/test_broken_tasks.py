@@ -344,3 +344,16 @@ def test_a_tasks_own_lfs_label_space_is_refused_naming_the_key(tmp_path):
                                             r"\['billing', 'tech'\]: a task's label space is tasks\.topic\.label_space; "
                                             r"set it there and remove tasks\.topic\.lfs\.label_space; fix it and rerun"):
         build_task_set(cfg, only=["topic"])
+
+
+def test_a_typo_in_the_top_level_include_is_named_before_tasks_left_without_lfs(tmp_path):
+    """A drill: `--set 'lfs.include=[kw_refund,nope_lf]'` on a multi-task config said only that three tasks had no
+    LFs; the typo, and the key, were not named."""
+    cfg = config_from_dict({
+        "lakehouse": str(tmp_path / "lake"), "source": {"path": "x.parquet", "id_column": "id"},
+        "lfs": {"modules": ["tests.jobs.multitask_lfs"], "include": ["kw_crash", "nope_lf"]},
+        "tasks": {"topic": {"label_space": ["billing", "technical"]},
+                  "urgency": {"label_space": ["routine", "urgent"]}},
+        "multi_label": {"name": "tags", "tags": ["refund", "login"]}, "mlflow": {"enabled": False}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^lfs\.include: unknown LF name\(s\) \['nope_lf'\]; known LFs: "):
+        build_task_set(cfg)
