@@ -30,7 +30,7 @@ from lf_library.core import check_label_space
 from lf_library.declared import declared_lfs
 from lf_library.errors import ConfigError, LFConfigError
 from lf_library.models import set_tracking_uri
-from lf_library.registry import module_lfs
+from lf_library.registry import module_lfs, unknown_names_error
 from lf_library.tags import check_tag, tag_space
 
 __all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source",
@@ -227,15 +227,12 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
         _check_tag_lists(cfg.multi_label.lfs, tagged, by_task, broken)
     # The top-level lists before the tasks are built: a typo there would otherwise show as tasks left with no LFs.
     known_lfs = sorted(_all_names(by_task))
-    lists = {"lfs.include": cfg.lfs.include or [], "lfs.exclude": cfg.lfs.exclude}
-    named = {key: sorted(set(names) - set(known_lfs)) for key, names in lists.items()}
-    unknown = sorted({n for names in named.values() for n in names})
+    unknown = sorted(set(cfg.lfs.include or []).union(cfg.lfs.exclude) - set(known_lfs))
     # Tasks whose LF names are not all known: their own module failed, or a shared module routed to them.
     hidden = [n for n in broken if n not in by_task or any(owner == n for owner, _, _ in failed.values())]
     if unknown and not hidden:
-        where = [key for key, names in named.items() if names]
-        raise ConfigError("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
-                          + f"; known LFs: {known_lfs}: fix the name or remove it from {' and '.join(where)}")
+        raise ConfigError(unknown_names_error({"lfs.include": cfg.lfs.include, "lfs.exclude": cfg.lfs.exclude},
+                                              known_lfs))
     if unknown:
         log.warning("lfs.include/exclude name LF(s) %s that no task here has; they may be LFs of %s, which cannot be "
                     "built now, or typos (known LFs: %s)", unknown,
@@ -290,12 +287,9 @@ def _check_tag_lists(lfs: LFConfig, tagged: list[tuple[TaskConfig, str | None]],
     if any(name in broken for name in tag_tasks):  # their LFs are not all known: the broken task's error says why
         return
     known = sorted({n for name in tag_tasks for n in by_task[name].names})
-    named = {f"multi_label.lfs.{what}": sorted(set(names or []) - set(known))
-             for what, names in (("include", lfs.include), ("exclude", lfs.exclude))}  # fmt: skip
-    where = [key for key, unknown in named.items() if unknown]
-    if where:
-        reason = ("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
-                  + f"; the tag tasks' LFs: {known}: fix the name or remove it from {' and '.join(where)}")
+    reason = unknown_names_error({"multi_label.lfs.include": lfs.include, "multi_label.lfs.exclude": lfs.exclude},
+                                 known, "the tag tasks' LFs")
+    if reason:
         for name in tag_tasks:
             broken[name] = BrokenTask(name, reason, "multi_label.lfs", ("multi_label=null",))
 

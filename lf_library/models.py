@@ -108,7 +108,8 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     """
     tracking_uri = tracking_uri or _TRACKING_URI or os.environ.get("MLFLOW_TRACKING_URI")
     where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
-    if _REGISTERED.match(uri) and (registry := registry_uri(tracking_uri)) != tracking_uri:
+    registry = registry_uri(tracking_uri)
+    if _REGISTERED.match(uri) and registry != tracking_uri:
         where += f" (model registry {registry or 'databricks-uc, MLflow default for Databricks'})"
     try:
         store = _sqlite_file(tracking_uri)
@@ -130,7 +131,7 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
                 mv = max(found, key=lambda v: int(v.version))
             else:
                 mv = client.get_model_version(name, version)
-            if registry_uri(tracking_uri) is None:  # Unity Catalog: its storage path is readable only with the
+            if registry is None:  # Unity Catalog: its storage path is readable only with the
                 load = f"models:/{name}/{mv.version}"  # credentials MLflow's models:/ fetch gets from the registry
             else:
                 load = client.get_model_version_download_uri(name, mv.version)

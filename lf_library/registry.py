@@ -11,7 +11,20 @@ from lf_library._versioning import _dumps
 from lf_library.core import LabelingFunction, check_label_space
 from lf_library.errors import LFConfigError
 
-__all__ = ["LFRegistry", "load_registry", "module_lfs"]
+__all__ = ["LFRegistry", "load_registry", "module_lfs", "unknown_names_error"]
+
+
+def unknown_names_error(lists: dict[str, Iterable[str] | None], known: Sequence[str],
+                        what: str = "known LFs") -> str | None:
+    """The one error for the names of ``lists`` (its config key -> LF names) that ``known`` lacks, naming each key
+    that holds one; None when every name is known."""
+    have = set(known)
+    named = {key: sorted({n for n in names or [] if n not in have}) for key, names in lists.items()}
+    where = [key for key, unknown in named.items() if unknown]
+    if not where:
+        return None
+    return ("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
+            + f"; {what}: {list(known)}: fix the name or remove it from {' and '.join(where)}")
 
 
 class LFRegistry:
@@ -117,12 +130,10 @@ class LFRegistry:
         """
         include = _names(include, "include")
         exclude = _names(exclude, "exclude")
-        named = {f"{config_key}.{what}" if config_key else what: sorted({n for n in names if n not in self._lfs})
-                 for what, names in (("include", include or []), ("exclude", exclude or []))}
-        where = [key for key, unknown in named.items() if unknown]
-        if where:
-            raise LFConfigError("; ".join(f"{key}: unknown LF name(s) {named[key]}" for key in where)
-                                + f"; known LFs: {list(self.names)}: fix the name or remove it from {' and '.join(where)}")
+        key = f"{config_key}." if config_key else ""
+        error = unknown_names_error({f"{key}include": include, f"{key}exclude": exclude}, self.names)
+        if error:
+            raise LFConfigError(error)
         keep = set(include) if include is not None else set(self._lfs)
         keep -= set(exclude or [])
         out = self._empty()

@@ -39,24 +39,29 @@ class _UnsetVariable(ConfigError):
         self.name = name
 
 
+def _strings(value: Any, change: Any) -> Any:
+    """``value`` with ``change`` applied to every string in it (in lists and mappings, at any depth)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [_strings(v, change) for v in value]
+    if isinstance(value, dict):
+        return {k: _strings(v, change) for k, v in value.items()}
+    return value
+
+
 def _expand_env(value: Any) -> Any:
     """``${VAR}`` and ``${VAR:-default}`` in every string of ``value``."""
-    if isinstance(value, str):
 
-        def repl(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            raise _UnsetVariable(name)
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise _UnsetVariable(name)
 
-        return _ENV.sub(repl, value)
-    if isinstance(value, list):
-        return [_expand_env(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
-    return value
+    return _strings(value, lambda text: _ENV.sub(repl, text))
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -158,13 +163,7 @@ CONFIG_DIR = re.compile(r"\$\{CONFIG_DIR(?::-[^}]*)?\}")  # ${CONFIG_DIR:-x} too
 def _config_dir(value: Any, folder: Path) -> Any:
     """``${CONFIG_DIR}`` in every string of ``value`` replaced by ``folder`` (absolute): a path beside the config
     file that works from any working directory (a scheduled job, a Databricks task)."""
-    if isinstance(value, str):
-        return CONFIG_DIR.sub(lambda _: str(folder), value)
-    if isinstance(value, list):
-        return [_config_dir(v, folder) for v in value]
-    if isinstance(value, dict):
-        return {k: _config_dir(v, folder) for k, v in value.items()}
-    return value
+    return _strings(value, lambda text: CONFIG_DIR.sub(lambda _: str(folder), text))
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
