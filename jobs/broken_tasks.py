@@ -68,16 +68,23 @@ def failed_at(err: BaseException, modules: Sequence[str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
+_FIX = re.compile(r"\bfix\b")
+
+
 def broken_error(broken: Sequence[BrokenTask], healthy: Sequence[str]) -> LFConfigError:
     """The one error of a command that needs the tasks ``broken``; ``healthy``: the tasks that can run."""
     groups: dict[tuple[str, str], list[str]] = {}  # tasks with one reason (the tags of multi_label) said once
     for b in broken:
         groups.setdefault((b.key, b.reason), []).append(b.name)
     what = "; ".join(reason if reason.startswith(f"task {names[0]!r}") else
-                     f"task{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))} ({key}): {reason}"
+                     f"task{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}"
+                     f"{'' if key in reason else f' ({key})'}: {reason}"  # the key once
                      for (key, reason), names in groups.items())  # fmt: skip
     names = [b.name for b in broken]
-    fix = f"fix {'it' if len(broken) == 1 else 'them'} and rerun; nothing was read or written"
+    # A reason that says its own fix ("fix the name or remove it from ...") is not told "fix it" again.
+    told = all(_FIX.search(b.reason) for b in broken)
+    fix = ("then rerun" if told else f"fix {'it' if len(broken) == 1 else 'them'} and rerun") + \
+        "; nothing was read or written"
     if healthy:
         drop = " ".join(dict.fromkeys(f"--set {item}" for b in broken for item in b.drop))
         they = ", ".join(names)

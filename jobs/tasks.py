@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -251,6 +252,8 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
     if stopped:
         raise broken_error(stopped, [t.name for t in tasks])
     for module, (owner, told, _) in failed.items():
+        if not _first_time(cfg, module):  # a command's precheck built this config's tasks already and said it
+            continue
         log.warning("LF module %s (lfs.modules) fails, so task %r (its LABEL_SPACE %s) cannot run until it is fixed; "
                     "an LF it would give another task (made with a label_space of its own in another file) is missing "
                     "from this command", module, owner, list(told))
@@ -277,6 +280,19 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
         lf.version  # noqa: B018 - an LF whose version cannot be computed stops its task here, not the others
     sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
     return Task(t.name, space, registry, t.gold_column, tag, sep)
+
+
+_WARNED: dict[tuple[int, str], weakref.ref] = {}
+
+
+def _first_time(cfg: PipelineConfig, module: str) -> bool:
+    """True the first time this config object's tasks are built with ``module`` failing (then remembered)."""
+    key = (id(cfg), module)
+    ref = _WARNED.get(key)
+    if ref is not None and ref() is cfg:
+        return False
+    _WARNED[key] = weakref.ref(cfg)
+    return True
 
 
 def _check_tag_lists(lfs: LFConfig, tagged: list[tuple[TaskConfig, str | None]], by_task: dict[str, LFRegistry],
