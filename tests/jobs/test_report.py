@@ -87,6 +87,10 @@ def test_page_is_self_contained_with_every_plot(written):
     for bucket in doc["buckets"]:
         assert bucket["title"] in text
         assert all(str(e["id"]) in text for e in bucket["examples"])
+        # Each example's probabilities, as the README lists them (a drill: the page showed only the confidence).
+        for e in (e for e in bucket["examples"] if e["probabilities"]):
+            assert ", ".join(f"{c} {p:.2f}" for c, p in e["probabilities"].items()) in text, e
+    assert any(e["probabilities"] for b in doc["buckets"] for e in b["examples"])
     worst = min((lf for lf in doc["lfs"] if lf["gold_accuracy"] is not None), key=lambda lf: lf["gold_accuracy"])
     assert f"{worst['name']} is right on {worst['gold_accuracy']:.1%}" in text  # the first finding
 
