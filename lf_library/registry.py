@@ -62,7 +62,10 @@ class LFRegistry:
                 where = f" (defined in {self._origin.get(lf.name, '?')} and in {origin or '?'})"
             raise LFConfigError(f"LF names must be unique; duplicated: {lf.name!r}{where}; rename one of them")
         if lf.label_space is None:
-            lf.label_space = self._label_space
+            try:  # its class names resolve now: a name not in the label space is said with where the LF is
+                lf.label_space = self._label_space
+            except LFConfigError as err:
+                raise LFConfigError(f"{origin}: {err}" if origin and origin not in str(err) else str(err)) from None
         elif tuple(lf.label_space) != self._label_space:
             raise LFConfigError(
                 f"LF {lf.name!r} has label space {list(lf.label_space)} but the registry uses "

@@ -109,3 +109,16 @@ def test_bad_files(tmp_path):
     with pytest.raises(LFConfigError, match=r"LF file .*config_shape.yaml: holds lfs.declared, the pipeline config's "
                                             r"shape; an LF file holds the list itself"):
         load_declared_file(tmp_path / "config_shape.yaml")
+
+
+def test_a_class_name_outside_the_label_space_says_which_entry(tmp_path):
+    """A drill: `label: spma` in lfs.declared said only "LF 'kw_x': label 'spma' is not in the label space", where
+    every other error of an entry names the config key or the file and entry."""
+    (tmp_path / "lfs.yaml").write_text("- {name: kw_y, kind: keyword, keywords: [free], label: spma}\n")
+    for lf, origin in declared_lfs([{"name": "kw_x", "kind": "keyword", "keywords": ["free"], "label": "spma"}],
+                                   ["lfs.yaml"], base=tmp_path):
+        with pytest.raises(LFConfigError) as err:
+            LFRegistry(["ham", "spam"]).register(lf, origin=origin)
+        assert str(err.value) == (f"{origin}: LF {lf.name!r}: label 'spma' is not in the label space ['ham', 'spam']; "
+                                  f"use one of these names or a class id")
+    assert origin == f"file {tmp_path / 'lfs.yaml'} entry 0"
