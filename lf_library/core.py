@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import posixpath
+import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -138,6 +140,11 @@ def _as_record(x: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- validation helpers
 
 
+# What MLflow takes in a param or metric name (each LF's version is logged as param ``lf.<name>``): letters and
+# digits (any script), _ - . : / and spaces, and a path that normalizes to itself (no "a//b", "a/", "a/./b").
+_NAME_CHARS = re.compile(r"[\w\-.:/ ]+")
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise LFConfigError(f"an LF name must be a non-empty string, got {name!r}")
@@ -145,6 +152,13 @@ def _check_name(name: Any) -> str:
         raise LFConfigError(
             f"LF name {name!r} is invalid: use at most {_MAX_NAME} characters, no tabs, newlines "
             f"or surrounding spaces (e.g. 'kw_subscribe')"
+        )
+    bad = sorted(set(_NAME_CHARS.sub("", name)))
+    if bad or posixpath.normpath(f"lf.{name}") != f"lf.{name}":
+        what = f"character(s) {''.join(bad)!r}" if bad else "a path that is not normal ('//', a trailing '/', '/./')"
+        raise LFConfigError(
+            f"LF name {name!r} is invalid: it has {what}; use letters, digits, spaces and _ - . : / "
+            f"(MLflow logs each LF's version as the param lf.<name>), e.g. 'kw_subscribe'"
         )
     return name
 

@@ -130,6 +130,13 @@ def test_fields_restrict_what_a_dict_row_exposes():
     [
         ({"name": ""}, r"an LF name must be a non-empty string"),
         ({"name": "bad\nname"}, r"LF name 'bad\\nname' is invalid"),
+        # Names MLflow refuses as param keys (lf.<name>) stop here, not after the apply commits (a drill: exit 1).
+        ({"name": "kw giveaway!"}, r"^LF name 'kw giveaway!' is invalid: it has character\(s\) '!'; use letters, "
+                                   r"digits, spaces and _ - \. : / \(MLflow logs each LF's version as the param "
+                                   r"lf\.<name>\), e\.g\. 'kw_subscribe'$"),
+        ({"name": "kw, x"}, r"it has character\(s\) ','"),
+        ({"name": "kw//spam"}, r"it has a path that is not normal"),
+        ({"name": "kw/"}, r"it has a path that is not normal"),
         ({"label_space": ["only"]}, r"needs at least two classes"),
         ({"label_space": "ab"}, r"must be a sequence of class names"),
         ({"label_space": ["a", "a"]}, r"distinct class names; duplicated: \['a'\]"),
@@ -141,6 +148,14 @@ def test_invalid_arguments_name_the_problem(kwargs, message):
     args = {"name": "lf_x", **kwargs}
     with pytest.raises(LFConfigError, match=message):
         LabelingFunction(args.pop("name"), lambda x: 1, **args)
+
+
+def test_names_mlflow_takes_are_accepted():
+    import mlflow.utils.validation as validation
+
+    for name in ("kw_subscribe", "kw giveaway", "kw/spam", "kw:1", "lf-1.2", "étiquette_été", "词_spam"):
+        assert LabelingFunction(name, lambda x: 1).name == name
+        validation._validate_param_name(f"lf.{name}")  # raises where MLflow would refuse the param
 
 
 def test_unversionable_resource_names_lf_and_key():
