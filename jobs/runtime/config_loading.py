@@ -258,6 +258,24 @@ def _trailing_comment(raw: str) -> str | None:
     return rest if rest.startswith("#") else None
 
 
+def _unknown_key(keys: Sequence[str | int]) -> str | None:
+    """The unknown-key error for the first of ``keys`` that no config section has (``tasks.<name>`` skips the
+    task's name), None when each is a key of its section or the walk leaves the sections (an index, ``options``)."""
+    cls: Any = PipelineConfig
+    i = 0
+    while i < len(keys) and isinstance(keys[i], str) and dataclasses.is_dataclass(cls):
+        fields = sorted(f.name for f in dataclasses.fields(cls))
+        if keys[i] not in fields:
+            where = _key_label(keys[:i])
+            return (f"unknown config key {_key_label(keys[:i + 1])}; valid keys{' of ' + where if where else ''}: "
+                    f"{', '.join(fields)}")
+        hint = typing.get_type_hints(cls)[keys[i]]
+        nested = [a for a in (typing.get_args(hint) or (hint,)) if dataclasses.is_dataclass(a)]
+        i += 2 if keys[i] == "tasks" else 1
+        cls = nested[0] if nested else None
+    return None
+
+
 def _key_label(keys: Sequence[str | int]) -> str:
     """``["lfs", "declared", 0, "keywords"]`` -> ``lfs.declared[0].keywords``, as errors name keys."""
     return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
@@ -395,6 +413,8 @@ def load_config(
             last = i == len(keys) - 1
             if isinstance(key, int):
                 if node is None or node == {}:  # the key is not set (an empty list by default): nothing to index
+                    if (unknown := _unknown_key(keys[:i])) is not None:  # or misspelled: say so, not "set the typo"
+                        raise ConfigError(f"--set {item!r}: {unknown}")
                     raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} has no items here; give the whole "
                                       f"list ({_key_label(keys[:i])}=[...])")
                 if not isinstance(node, list):

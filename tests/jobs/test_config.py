@@ -213,6 +213,16 @@ def test_set_reaches_one_item_of_a_list(tmp_path):
     with pytest.raises(ConfigError, match=r"^--set 'lfs.files\[0\]=x.yaml': lfs.files has no items here; give the "
                                           r"whole list \(lfs.files=\[...\]\)$"):  # not set: it said "is not a list"
         load_config(path, overrides=["lfs.files[0]=x.yaml"])
+    # A misspelled key before an index is named as unknown (a drill: "lfs.declard has no items here; give the whole
+    # list (lfs.declard=[...])" told the user to set the typo).
+    for item, unknown, section in (("lfs.declard[0].keywords=[free]", "lfs.declard", "of lfs: declared, exclude"),
+                                   ("lfz.declared[0].x=1", "lfz", "aggregate, analysis"),
+                                   ("end_model.text_column[0]=t", "end_model.text_column", "of end_model: "),
+                                   ("tasks.topic.lfs.declard[0].x=1", "tasks.topic.lfs.declard", "of tasks.topic.lfs: ")):
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, overrides=[item])
+        assert str(caught.value).startswith(f"--set {item!r}: unknown config key {unknown}; valid keys"), caught.value
+        assert section in str(caught.value), caught.value
     for bad in ("lfs.declared[x]=1", "lfs.declared[-1].label=ham", "lfs.declared[0]x=1"):
         with pytest.raises(ConfigError, match=r"is not a key path; write section.key, or section.list\[0\].key"):
             load_config(path, overrides=[bad])
