@@ -143,7 +143,7 @@ def check_out_path(out: str | None) -> Path | None:
     if out is None:
         return None
     path = Path(out).expanduser().absolute()  # the summary's paths are absolute, as analysis's is
-    command.check_out_file(path, "--out", REPORT_FILE)
+    command.check_out_file(path, "--out", REPORT_FILE, given=out)
     return path
 
 

@@ -111,6 +111,10 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     assert code == 2 and lines == [f"lakelabel: error: --summary-json {tmp_path} is a folder; pass a file path such "
                                    f"as {tmp_path / 'summary.json'}"], lines
     assert not (tmp_path.parent / (tmp_path.name + ".tmp")).exists() and not list(lake.iterdir())
+    code, lines = run_cli(capsys, "run", "--config", str(config), "--summary-json", f"{tmp_path}/sj/")
+    assert code == 2 and lines == [f"lakelabel: error: --summary-json {tmp_path}/sj/ is a folder; pass a file path "
+                                   f"such as {tmp_path / 'sj' / 'summary.json'}"], lines  # a drill: it wrote file sj
+    assert not (tmp_path / "sj").exists()
     # An earlier run's summary at the path does not survive a failed run (an orchestrator would read it): the
     # failed run's own takes its place, with the exit code and the error line.
     stale = tmp_path / "summary.json"

@@ -114,7 +114,7 @@ def _annotate_precheck(args: Any, cfg: Any) -> None:
     one_task(cfg, args.task, command="annotate")  # a missing or unknown --task fails before Spark starts
     check_n(args.n)
     out = Path(args.out).expanduser()
-    check_out_file(out, "--out", "tasks.json" if args.format == "label-studio" else "to_label.csv")
+    check_out_file(out, "--out", "tasks.json" if args.format == "label-studio" else "to_label.csv", given=args.out)
     if args.format == "label-studio":  # its labeling config is written beside it
         check_out_file(out.with_suffix(".xml"), "--out's labeling config", "tasks.xml")
     suffix = out.suffix.lower()
@@ -152,7 +152,7 @@ def _suggest_precheck(args: Any, cfg: Any) -> None:
     check_options(args.out, args.max, args.min_precision, args.min_support)
     _check_votes_lfs(cfg)
     out = Path(args.out).expanduser()
-    check_out_file(out, "--out", "suggested_lfs.py")
+    check_out_file(out, "--out", "suggested_lfs.py", given=args.out)
     check_out_file(out.with_suffix(".csv"), "--out's candidate table", "suggested_lfs.csv")
 
 

@@ -266,7 +266,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
         if cmd.reads_evaluation and ev is not None and not _evaluation_has_gold(cfg):
             log.warning("%s", unscored_evaluation(cfg, cmd.name))
     if args.summary_json:
-        check_out_file(Path(args.summary_json), "--summary-json", "summary.json")
+        check_out_file(Path(args.summary_json), "--summary-json", "summary.json", given=args.summary_json)
     spark = None
     wants_spark = cmd.needs_spark(args, cfg) if callable(cmd.needs_spark) else cmd.needs_spark
     if wants_spark:
@@ -327,14 +327,15 @@ def unscored_evaluation(cfg: Any, command: str) -> str:
             f"on it; {fix}, or drop the evaluation section")
 
 
-def check_out_file(path: Path, what: str, example: str) -> None:
+def check_out_file(path: Path, what: str, example: str, given: str | None = None) -> None:
     """``path`` can be written as a file: it is not a folder, and its nearest existing parent is a writable folder.
 
     Missing folders on the way are created when the file is written (as ``mkdir -p``); ``what`` names the
-    option (``--out``), ``example`` a file name to suggest when ``path`` is a folder. Checked before Spark starts.
+    option (``--out``), ``example`` a file name to suggest when ``path`` is a folder, ``given`` the option as
+    typed (``Path`` drops a trailing ``/``, which names a folder too). Checked before Spark starts.
     """
-    if path.is_dir():
-        raise ConfigError(f"{what} {path} is a folder; pass a file path such as {path / example}")
+    if path.is_dir() or (given is not None and given.endswith(("/", os.sep))):
+        raise ConfigError(f"{what} {given or path} is a folder; pass a file path such as {path / example}")
     parent = path.parent if str(path.parent) else Path(".")
     probe = parent
     while not probe.exists() and probe != probe.parent:
@@ -468,7 +469,7 @@ def write_failure_summary(args: argparse.Namespace, command: str | None, code: i
     doc = {"command": command, "run_id": getattr(args, "resolved_run_id", getattr(args, "run_id", None)),
            "status": status, "exit_code": code, "error": exits.last_error() if error is None else error}
     with contextlib.suppress(OSError):
-        if not Path(path).is_dir():
+        if not Path(path).is_dir() and not path.endswith(("/", os.sep)):  # a folder: the failure said so
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             runs.write_json(Path(path), doc)
 

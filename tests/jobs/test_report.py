@@ -153,6 +153,10 @@ def test_cli_bad_inputs_exit_2_with_one_line(written, tmp_path, capsys):
     config = _config_file(cfg, tmp_path)
     with pytest.raises(ConfigError, match=r"--out .* is a folder; pass a file path such as .*report.html"):
         report.check_out_path(str(tmp_path))
+    # A missing folder written with its trailing slash is a folder too (a drill: the page became a file "newdir").
+    with pytest.raises(ConfigError, match=r"^--out .*newdir/ is a folder; pass a file path such as .*newdir/report.html$"):
+        report.check_out_path(str(tmp_path / "newdir") + "/")
+    assert not (tmp_path / "newdir").exists()
     (tmp_path / "a_file").write_text("")
     cases = [
         (["report", "--config", config, "--out", str(tmp_path)], r"--out .* is a folder; pass a file path"),
