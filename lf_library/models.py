@@ -347,6 +347,13 @@ class ModelLF(ArrowLF):
             output = _load(self.resolve()).predict(frame[list(self.fields)])
         except LFConfigError:
             raise
+        except ImportError as err:  # the model's library is not installed where it runs: not a column problem
+            missing = f"the module {err.name!r}" if getattr(err, "name", None) else f"a module ({err})"
+            raise InputDataError(
+                f"model LF {self.name!r}: model {self.spec['model_uri']} needs {missing}, which this Python cannot "
+                f"import; install the model's requirements (requirements.txt in its MLflow artifacts; a scikit-learn "
+                f"model: pip install scikit-learn) where the job runs, on every worker of a cluster"
+            ) from None
         except Exception as err:  # noqa: BLE001 - one line naming the model and the input
             raise InputDataError(
                 f"model LF {self.name!r}: model {self.spec['model_uri']} failed to predict on columns "

@@ -8,6 +8,7 @@ locked or being created by another process at the same time, an MLflow tracking 
 
 from __future__ import annotations
 
+import importlib
 import re
 from urllib.parse import urlparse
 
@@ -72,10 +73,23 @@ def executor_environment_reason(err: BaseException) -> str | None:
                     f"spark.pyspark.python or PYSPARK_PYTHON, is missing on the worker); point spark.pyspark.python / "
                     f"PYSPARK_PYTHON at a Python that exists on every worker (README \"What travels where\")")
         module = _NO_MODULE.search(text)
+        if module and not _driver_imports(module.group(1)):  # missing here too: not a shipping problem
+            return (f"No module named '{module.group(1)}' where the job runs (the driver's Python lacks it too, "
+                    f"and the executors' failed on it): install the package that provides it into the job's "
+                    f"environment (the LF's or its model's requirements), then rerun")
         if module:
             return (f"the executors could not run the job's Python: No module named '{module.group(1)}' in the "
                     f"executors' Python (it exists only where the job was submitted, or is not installed there); {fix}")
     return None
+
+
+def _driver_imports(module: str) -> bool:
+    """Whether this (the driver's) Python imports ``module``: an error path only, so importing it is fine."""
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - missing, or failing to import: either way not importable here
+        return False
+    return True
 
 
 def crash_reason(err: BaseException) -> str | None:

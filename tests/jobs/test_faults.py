@@ -4,7 +4,7 @@ review of session 18 found misread."""
 from __future__ import annotations
 
 from jobs.runtime import exits, progress
-from jobs.runtime.faults import crash_reason, transient_reason, was_cancelled
+from jobs.runtime.faults import crash_reason, executor_environment_reason, transient_reason, was_cancelled
 from lf_library.errors import InputDataError
 
 SPARK_CRASH = ("An error occurred while calling o130.collectToPython.\n: org.apache.spark.SparkException: Job aborted "
@@ -21,6 +21,24 @@ def test_only_sparks_words_make_a_crashed_worker():
     assert transient_reason(RuntimeError(SPARK_CRASH)).startswith("a Spark worker was lost")
     # an LF's own error that says "crashed" is the LF's error, not a dead worker to retry
     assert crash_reason(RuntimeError(LF_TEXT)) is None and transient_reason(RuntimeError(LF_TEXT)) is None
+
+
+def test_a_module_missing_on_the_driver_too_is_not_called_a_shipping_problem():
+    """A drill (scikit-learn gone from a local venv): "No module named 'sklearn' in the executors' Python (it exists
+    only where the job was submitted ...); ship the package with spark-submit --py-files" in local mode."""
+    def failed(module: str) -> RuntimeError:
+        return RuntimeError(f"An error occurred while calling o88.save.\n: org.apache.spark.SparkException: Job "
+                            f"aborted due to stage failure: ... PythonException: ModuleNotFoundError: No module named "
+                            f"'{module}'")
+
+    assert executor_environment_reason(failed("no_such_package_s35")) == (
+        "No module named 'no_such_package_s35' where the job runs (the driver's Python lacks it too, and the "
+        "executors' failed on it): install the package that provides it into the job's environment (the LF's or its "
+        "model's requirements), then rerun")
+    # One the driver has (a helper shipped with the job's folder, not to the executors): the shipping advice.
+    shipped = executor_environment_reason(failed("json"))
+    assert shipped.startswith("the executors could not run the job's Python: No module named 'json' in the "
+                              "executors' Python") and "--py-files" in shipped
 
 
 def test_the_executor_timeout_names_only_the_job_it_cancelled(monkeypatch):

@@ -388,3 +388,36 @@ def test_model_lf_threshold_on_a_model_that_predicts_classes_is_refused(spark, t
     assert cli.main(["apply", "--config", str(conf), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model LF 'clf': threshold 0.8 is set" in err[0], err
+
+
+def test_a_model_whose_package_is_missing_says_so_before_the_apply_and_the_evaluation(spark, tmp_path):
+    """A drill: with scikit-learn gone, the model LF said "check that the model takes a DataFrame with these columns"
+    (apply), and with the votes up to date nothing checked the model before the held-out evaluation scored it, which
+    then failed after the pipeline's work with advice for shipping modules to a cluster's executors."""
+    import mlflow.pyfunc
+
+    class NeedsAMissingPackage(mlflow.pyfunc.PythonModel):  # as a venv rebuilt without scikit-learn meets it
+        def predict(self, context, model_input, params=None):
+            import no_such_model_package_s35  # noqa: F401
+
+            return model_input
+
+    folder = tmp_path / "needs_pkg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.pyfunc.save_model(str(folder), python_model=NeedsAMissingPackage())
+    declared = [{"name": "clf", "kind": "model", "model_uri": str(folder), "fields": ["text"],
+                 "label_map": {"ham": "ham", "spam": "spam"}}]
+    source = write_source(tmp_path, make_rows(10))
+    held_out = write_source(tmp_path, make_rows(8), name="held_out")
+    cfg = config_from_dict(make_cfg(tmp_path, source, declared, evaluation={
+        "path": held_out, "format": "parquet", "id_column": "id", "gold_column": "gold"}))
+    registry = apply_lfs.build_registry(cfg)
+    wanted = (r"^model LF 'clf': model .*needs_pkg needs the module 'no_such_model_package_s35', which this Python "
+              r"cannot import; install the model's requirements \(requirements.txt in its MLflow artifacts; a "
+              r"scikit-learn model: pip install scikit-learn\) where the job runs, on every worker of a cluster$")
+    with pytest.raises(InputDataError, match=wanted):
+        pipeline.check_holdout(spark, cfg, registry)  # what the run checks before apply, votes up to date or not
+    with pytest.raises(InputDataError, match=wanted):
+        apply_lfs.run(spark, cfg, run_id="x")
+    assert not delta_io.table_exists(cfg.table_path("votes"))
