@@ -325,7 +325,8 @@ def log_apply(cfg: PipelineConfig, applied) -> None:
     mlflow.log_dict(json.loads(applied.to_json()), "apply_summary.json")
 
 
-def log_params_kept(mlflow: Any, params: dict[str, str], stage: str) -> None:
+def log_params_kept(mlflow: Any, params: dict[str, str], stage: str,
+                    advice: str = "Use a new --run-id to keep the runs apart") -> None:
     """Log ``params`` to the active run; those it already holds with another value become tags.
 
     A stage rerun under its run id with other inputs or settings (an LF edited, rows added, another
@@ -346,8 +347,8 @@ def log_params_kept(mlflow: Any, params: dict[str, str], stage: str) -> None:
         shown = ", ".join(f"{k}={earlier[k]}" for k in sorted(changed)[:3]) + (
             f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         log.warning("MLflow run %s already records %s; this %s's values (%s) are recorded as tags of the same "
-                    "names (an MLflow param cannot change). Use a new --run-id to keep the runs apart",
-                    active.info.run_id, shown, stage, ", ".join(f"{k}={changed[k]}" for k in sorted(changed)[:3]))
+                    "names (an MLflow param cannot change). %s",
+                    active.info.run_id, shown, stage, ", ".join(f"{k}={changed[k]}" for k in sorted(changed)[:3]), advice)
         mlflow.set_tags(changed)
 
 

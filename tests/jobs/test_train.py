@@ -363,6 +363,25 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     # Another evaluation source (here none) is another rerun key, so a train after it is no no-op and its
     # summary never carries the old source's scores (checked on the key; the train itself is as above).
     assert train._config_hash(cfg, ["text"]) != train._config_hash(replace(cfg, evaluation=None), ["text"])
+    # Trained again with another setting: the same MLflow run (train's --run-id names the labels' run), so the first
+    # train's value stays the param and this one's is a tag; the warning says what holds this train's (a drill: it
+    # said "Use a new --run-id", which train refuses for a run that wrote no labels).
+    other = replace(cfg, end_model=replace(cfg.end_model, max_iter=31))
+    records: list[str] = []
+    handler = logging.Handler(logging.WARNING)  # the command line above reset the root logger's handlers
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("jobs.runtime.tracking").addHandler(handler)
+    try:
+        third = train.run(spark, other)
+    finally:
+        logging.getLogger("jobs.runtime.tracking").removeHandler(handler)
+    said = [m for m in records if "already records" in m]
+    assert len(said) == 1 and "end_model.max_iter=30" in said[0] and "end_model.max_iter=31" in said[0], said
+    assert said[0].endswith("The registered model version and the predictions table are this train's (its settings "
+                            "are in the model's metadata); its metrics replace the earlier train's"), said
+    assert "--run-id" not in said[0]
+    run = mlflow.MlflowClient(tracking_uri=third["mlflow"]["tracking_uri"]).get_run(third["mlflow"]["run_id"]).data
+    assert run.params["end_model.max_iter"] == "30" and run.tags["end_model.max_iter"] == "31"
 
 
 @contextlib.contextmanager
