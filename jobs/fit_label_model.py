@@ -228,6 +228,7 @@ def run(
     gold_sets: Any = None,
     lf_info: dict[str, dict[str, str]] | None = None,
     gold_table: str | None = None,
+    label_space: Sequence[str] | None = None,
 ) -> FitResult:
     """Fit the configured label model (and majority vote, for comparison) from ``stats``.
 
@@ -235,7 +236,8 @@ def run(
     dev rows are the model's ``L_dev``/``Y_dev``; the test rows are only scored (``gold_test_*``).
     ``lf_info``: LF name -> ``{"kind": ..., "origin": ...}``, copied into the LF table.
     ``gold_table``: the gold table ``gold_sets`` came from, named by the warnings (default: ``tables.gold``'s path;
-    a run of several tasks passes each task's own, ``<tables.gold>_<task>``).
+    a run of several tasks passes each task's own, ``<tables.gold>_<task>``). ``label_space``: the class names the
+    warnings use (default: class ids).
     """
     started = time.perf_counter()
     k = stats.cardinality
@@ -291,6 +293,14 @@ def run(
         metrics.update(gold_metrics(model, mv, patterns, counts, prefix="gold_test_"))
 
     votes = stats.class_vote_counts()
+    silent = [c for c in range(k) if not votes[:, c].any()]
+    if silent and stats.n_lfs:  # the model can give such a class only its prior: it never wins a voted row
+        names = [repr(label_space[c]) if label_space is not None else str(c) for c in silent]
+        one = len(silent) == 1
+        log.warning("fit: no LF votes %s %s: no row gets %s (the label model learns a class only from votes for "
+                    "it); add %s, or drop %s from the label space", "class" if one else "classes", ", ".join(names),
+                    "that label" if one else "those labels", "an LF that votes it" if one else "LFs that vote them",
+                    "it" if one else "them")
     lf_table = []
     for j, name in enumerate(stats.lf_names):
         row = {
@@ -362,7 +372,7 @@ def stage(cfg: PipelineConfig, run_id: str, stats_run_id: str | None) -> Outcome
     stats, gold = load_aggregate(cfg, stats_run_id, applied)  # aggregated from these votes
     gold_sets = load_gold_sets(cfg, stats_run_id)
     fitted = run(cfg, run_id=run_id, stats=stats, gold_counts=gold, lf_versions=applied.lf_versions,
-                 gold_sets=gold_sets, lf_info=lf_info(applied))
+                 gold_sets=gold_sets, lf_info=lf_info(applied), label_space=applied.label_space)
     mark_done(cfg.lakehouse, run_id)  # fitted on purpose: a killed run's model is replaced, the run a candidate
     model = {"path": fitted.model_path, "version": fitted.model_version, "mlflow_uri": None,
              "method": cfg.label_model.method}  # fmt: skip

@@ -296,7 +296,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
             fitted = fit_label_model.run(cfg, run_id=f"{run_id}/tasks/{t.name}", stats=agg.stats,
                                          gold_counts=agg.gold_counts, lf_versions=mine.lf_versions,
                                          gold_sets=gold_tables.get(t.name), lf_info=lf_info(mine),
-                                         gold_table=task_gold.task_gold_config(cfg, t).table_path("gold"))  # fmt: skip
+                                         gold_table=task_gold.task_gold_config(cfg, t).table_path("gold"),
+                                         label_space=t.label_space)  # fmt: skip
             timings["fit"] += fitted.seconds
             # Each task against its own numbers in the previous run, before any label is written.
             drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(t.label_space), task=t.name,

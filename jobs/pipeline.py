@@ -172,7 +172,7 @@ def run(
                  f"overlap moments ({agg.n_patterns} distinct patterns > aggregate.max_patterns)")
         fitted = fit_label_model.run(cfg, run_id=run_id, stats=agg.stats, gold_counts=agg.gold_counts,
                                      lf_versions=applied.lf_versions, gold_sets=agg.gold_sets,
-                                     lf_info=lf_info(applied))
+                                     lf_info=lf_info(applied), label_space=applied.label_space)
         timings["fit"] = fitted.seconds
         # Before the model is logged and any label is written: a drift failure publishes nothing.
         drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(applied.label_space))

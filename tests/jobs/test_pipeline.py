@@ -494,3 +494,21 @@ def test_a_fit_that_stops_at_max_iter_is_a_warning_line(spark, tmp_path, caplog,
     assert ("fit: the dawid_skene fit stopped at max_iter=1 before its parameters settled (tol=1e-06): its estimates "
             "may be off; raise max_iter (LabelModelConfig, or label_model.max_iter in a lakelabel config)") in caplog.text
     assert not [w for w in recwarn if "max_iter" in str(w.message)]
+
+
+def test_a_class_no_lf_votes_is_a_warning_at_fit(tmp_path, caplog):
+    """A drill: a label space [ham, spam, other] whose LFs vote only ham and spam ran and trained with exit 0 and no
+    word; 'other' can never be a label."""
+    from jobs import fit_label_model
+
+    cfg = make_cfg(tmp_path, str(tmp_path / "unused"))
+    L = np.array([[0, -1], [1, 1], [0, 1], [-1, 1], [0, -1]] * 8)
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        fit_label_model.run(cfg, run_id="silent", stats=stats_from_matrix(L, 3, lf_names=["a", "b"]),
+                            label_space=["ham", "spam", "other"])
+    assert ("fit: no LF votes class 'other': no row gets that label (the label model learns a class only from votes "
+            "for it); add an LF that votes it, or drop it from the label space") in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="jobs"):
+        fit_label_model.run(cfg, run_id="voted", stats=stats_from_matrix(L, 2, lf_names=["a", "b"]))
+    assert "no LF votes" not in caplog.text
