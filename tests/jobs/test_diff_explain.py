@@ -482,6 +482,14 @@ def test_drift_thresholds_from_config():
         drift.enforce(doc, "r")
     with pytest.raises(ConfigError, match=r"drift.label_shift = -1 must be >= 0"):
         DriftConfig(label_shift=-1)
+    # Above 1 a threshold never trips (changes are fractions; a drill's fail_on_label_shift=2 passed silently).
+    with pytest.raises(ConfigError, match=r"^drift.fail_on_label_shift = 2 can never be reached: each change is a "
+                                          r"fraction between 0 and 1 \(0.05 is 5%\); use a value in \[0, 1\], or null "
+                                          r"to turn the failure off$"):
+        DriftConfig(fail_on_label_shift=2)
+    with pytest.raises(ConfigError, match=r"^drift.lf_coverage = 5 can never be reached.*drift.enabled: false"):
+        DriftConfig(lf_coverage=5)
+    assert DriftConfig(fail_on_label_shift=1).fail_on_label_shift == 1
     # An LF added moved its coverage from 0, one removed to 0: lf_coverage counts them.
     swapped = {**before, "lfs": {"y": {"coverage": 0.3, "votes": {"a": 3, "b": 0}}}}
     doc = drift.compare(swapped, before, DriftConfig(fail_on_lf_coverage=0.4), previous_run="p")
