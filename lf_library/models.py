@@ -107,6 +107,8 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
         The URI names no model that exists in the store at ``tracking_uri``.
     """
     tracking_uri = tracking_uri or _TRACKING_URI or os.environ.get("MLFLOW_TRACKING_URI")
+    if (refused := file_store_error(tracking_uri, "tracking_uri")) is not None:
+        raise LFConfigError(refused)
     where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
     registry = registry_uri(tracking_uri)
     if _REGISTERED.match(uri) and registry != tracking_uri:
@@ -165,6 +167,22 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
             f"example's: python -m lf_library.lfs.train_youtube_model --lakehouse <the pipeline's lakehouse>), "
             f"or fix model_uri"
         ) from None
+
+
+def file_store_error(uri: str | None, key: str) -> str | None:
+    """The error for a tracking URI that is a path or ``file:`` (MLflow 3 refuses its file store unless
+    ``MLFLOW_ALLOW_FILE_STORE`` is true, in words that do not say to write ``sqlite:///``), else None."""
+    if not uri or os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1"):
+        return None
+    if uri.startswith("file:"):
+        path = Path(uri[len("file://"):] if uri.startswith("file://") else uri[len("file:"):])
+    elif ":" not in uri:
+        path = Path(uri)
+    else:
+        return None
+    db = path if path.suffix in (".db", ".sqlite") else path.with_suffix(".db")
+    return (f"{key} {uri!r} is a file path, which MLflow takes as its file store (refused unless "
+            f"MLFLOW_ALLOW_FILE_STORE=true); name a sqlite store by its URI, e.g. sqlite:///{db.absolute()}")
 
 
 def _sqlite_file(tracking_uri: str | None) -> Path | None:

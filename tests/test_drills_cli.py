@@ -57,6 +57,30 @@ def test_bad_run_ids_are_refused(tmp_path, capsys, run_id):
     assert not (tmp_path / "lake" / "_lakelabel").exists()
 
 
+def test_a_tracking_uri_written_as_a_path_says_to_write_sqlite(tmp_path, capsys, monkeypatch):
+    """A drill: `mlflow.tracking_uri: lakehouse/mlflow.db` (and a model LF's `tracking_uri` so) failed with MLflow's
+    file-store deprecation text (exit 1, after Spark started), which never says to write sqlite:///."""
+    from lf_library.errors import LFConfigError
+    from lf_library.models import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    config = write_config(tmp_path, str(tmp_path / "src"), mlflow={"enabled": True, "tracking_uri": "lake/mlflow.db"})
+    code, lines = run_cli(capsys, "run", "--config", str(config))
+    assert code == 2 and lines == [
+        f"lakelabel: error: mlflow.tracking_uri 'lake/mlflow.db' is a file path, which MLflow takes as its file store "
+        f"(refused unless MLFLOW_ALLOW_FILE_STORE=true); name a sqlite store by its URI, e.g. "
+        f"sqlite:///{tmp_path / 'lake' / 'mlflow.db'}"], lines
+    assert not (tmp_path / "lake" / "_lakelabel").exists()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path}/mlruns")
+    code, lines = run_cli(capsys, "run", "--config", str(config))
+    assert code == 2 and lines[0].startswith(f"lakelabel: error: MLFLOW_TRACKING_URI 'file://{tmp_path}/mlruns' is a "
+                                             f"file path") and lines[0].endswith(f"sqlite:///{tmp_path}/mlruns.db")
+    with pytest.raises(LFConfigError, match=r"^tracking_uri 'lake/mlflow.db' is a file path.*e\.g\. sqlite:///"):
+        resolve_model("models:/m/1", "lake/mlflow.db")
+
+
 def test_lakehouse_that_is_a_file_or_under_a_file(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

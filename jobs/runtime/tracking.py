@@ -24,7 +24,7 @@ from typing import Any
 from jobs.runtime import faults, processes
 from jobs.runtime.config import PipelineConfig
 from lf_library.errors import ConfigError, TransientError
-from lf_library.models import registry_uri
+from lf_library.models import file_store_error, registry_uri
 
 try:
     import fcntl
@@ -142,6 +142,9 @@ def check_server(cfg: PipelineConfig, command: str) -> None:
     retries, saying every interval that it waits. A server that is down then fails the command before it computes or
     commits anything (exit 3), not after (a stage job's commit stood, ``analyze`` wrote its document first)."""
     uri = tracking_uri(cfg)
+    if cfg.mlflow.enabled and (refused := file_store_error(uri, "MLFLOW_TRACKING_URI" if os.environ.get(
+            "MLFLOW_TRACKING_URI") else "mlflow.tracking_uri")) is not None:
+        raise ConfigError(refused)  # before any work: MLflow's own refusal came at the first log, exit 1
     if not cfg.mlflow.enabled or not uri.startswith(("http:", "https:")):
         return
     from jobs.runtime import progress
