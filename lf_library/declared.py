@@ -119,7 +119,8 @@ def load_declared_file(path: str | Path) -> list[tuple[LabelingFunction, str]]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
-        raise LFConfigError(f"LF file {p} cannot be read: {err.strerror}; check lfs.files") from None
+        shown = p if p.is_absolute() else f"{p} ({p.absolute()})"
+        raise LFConfigError(f"LF file {shown} cannot be read: {err.strerror}; check lfs.files") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -140,7 +140,8 @@ def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
     cls_col = "class" if "class" in header else "label" if "label" in header else None
     if "term" not in header or cls_col is None:
         raise LFConfigError(
-            f"{where}: the header must name the columns 'term' and 'class' (optional 'weight', 'synonyms'); "
+            f"{where}: the header must name the columns 'term' and 'class' (or 'label'; optional 'weight', "
+            f"'synonyms'); "
             f"found {header}"
         )
     entries: list[_Entry] = []
@@ -275,7 +276,7 @@ def load_lexicon(path: str | Path, *, format: str | None = None, case_sensitive:
     if fmt not in ("csv", "tsv", "json", "yaml"):
         raise LFConfigError(
             f"lexicon file {p}: unknown format {format or p.suffix!r}; use .csv, .tsv, .json, .yaml or pass "
-            f"format='csv'|'tsv'|'json'|'yaml'"
+            f"format='csv'|'tsv'|'json'|'yaml' (in a YAML LF entry, the key format: csv)"
         )
     try:
         raw = p.read_bytes()

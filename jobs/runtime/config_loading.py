@@ -118,7 +118,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin is list:
         if value is None:  # `key:` left empty in YAML, or --set key=null: an empty list
             return []
-        if isinstance(value, str) or not isinstance(value, Sequence):
+        if isinstance(value, str):  # `text_columns: CONTENT`: one name where a list is read
+            raise ConfigError(f"{where} must be a list, got {value!r}; write [{value}]")
+        if not isinstance(value, Sequence):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:

@@ -213,6 +213,9 @@ def test_set_reaches_one_item_of_a_list(tmp_path):
     with pytest.raises(ConfigError, match=r"^--set 'lfs.files\[0\]=x.yaml': lfs.files has no items here; give the "
                                           r"whole list \(lfs.files=\[...\]\)$"):  # not set: it said "is not a list"
         load_config(path, overrides=["lfs.files[0]=x.yaml"])
+    # One name where a list is read says how to write the list (a drill: `--set end_model.text_columns=CONTENT`).
+    with pytest.raises(ConfigError, match=r"end_model.text_columns must be a list, got 'CONTENT'; write \[CONTENT\]$"):
+        load_config(path, overrides=["end_model.text_columns=CONTENT"])
     # A misspelled key before an index is named as unknown (a drill: "lfs.declard has no items here; give the whole
     # list (lfs.declard=[...])" told the user to set the typo).
     for item, unknown, section in (("lfs.declard[0].keywords=[free]", "lfs.declard", "of lfs: declared, exclude"),

@@ -93,9 +93,12 @@ def test_bad_entries_name_file_entry_and_key(tmp_path, entry, message):
     assert message.format(w="config lfs.declared[0]") in str(err.value)
 
 
-def test_bad_files(tmp_path):
+def test_bad_files(tmp_path, monkeypatch):
     with pytest.raises(LFConfigError, match=r"LF file .*absent.yaml cannot be read"):
         load_declared_file(tmp_path / "absent.yaml")
+    monkeypatch.chdir(tmp_path)  # a relative path is shown with the folder it was looked for in (a drill)
+    with pytest.raises(LFConfigError, match=rf"^LF file team.yaml \({tmp_path}/team.yaml\) cannot be read: No such"):
+        declared_lfs([], ["team.yaml"])
     (tmp_path / "bad.yaml").write_text("- {name: [unclosed\n")
     with pytest.raises(LFConfigError, match=r"LF file .*bad.yaml is not valid YAML"):
         load_declared_file(tmp_path / "bad.yaml")

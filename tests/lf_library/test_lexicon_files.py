@@ -190,7 +190,7 @@ def test_scales_to_many_terms_in_one_pass():
         ("both.yaml", "concepts:\n  a: {class: spam, parent: b, terms: [x]}\n  b: {class: ham}\n",
          "concept 'a': give either 'class'"),
         ("weight.csv", "term,class,weight\nfree,spam,-1\n", "line 2: weight '-1' is not a positive number"),
-        ("header.csv", "word,label\nfree,spam\n", "the header must name the columns 'term' and 'class'"),
+        ("header.csv", "word,label\nfree,spam\n", "the header must name the columns 'term' and 'class' (or 'label'; optional"),
         ("noclass.csv", "term,class\nfree,\n", "line 2: class is missing"),
         ("blank.csv", "term,class\nfree,spam\n\nwin,\n", "line 4: class is missing"),
         ("quote.csv", 'term,class\nfree,spam\n\n"win,spam\nprize,spam\n',
