@@ -449,7 +449,9 @@ def test_a_source_changed_since_the_votes_is_refused_by_analyze_and_flagged_by_e
     try:
         rows.to_parquet(part, index=False)
         with pytest.raises(InputDataError, match=r"source \S+ changed since its votes were written \(votes table "
-                                                 r"\S+ v\d+\); run `lakelabel apply` again"):
+                                                 r"\S+ v\d+\) \(a file source is compared by its files' names, "
+                                                 r"sizes and modification times: a file copied back with the same "
+                                                 r"bytes counts as changed\); run `lakelabel apply` again"):
             analyze.analyze(spark, cfg)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="jobs.explain"):
