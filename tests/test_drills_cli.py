@@ -79,6 +79,10 @@ def test_a_tracking_uri_written_as_a_path_says_to_write_sqlite(tmp_path, capsys,
                                              f"file path") and lines[0].endswith(f"sqlite:///{tmp_path}/mlruns.db")
     with pytest.raises(LFConfigError, match=r"^tracking_uri 'lake/mlflow.db' is a file path.*e\.g\. sqlite:///"):
         resolve_model("models:/m/1", "lake/mlflow.db")
+    from lf_library.models import file_store_error
+
+    for uri in ("databricks", "databricks-uc", "databricks://profile", "sqlite:///x.db", "http://127.0.0.1:5000"):
+        assert file_store_error(uri, "mlflow.tracking_uri") is None, uri  # stores, not paths
 
 
 def test_lakehouse_that_is_a_file_or_under_a_file(tmp_path, capsys):
