@@ -294,7 +294,8 @@ def run(
 
     votes = stats.class_vote_counts()
     silent = [c for c in range(k) if not votes[:, c].any()]
-    if silent and stats.n_lfs:  # the model can give such a class only its prior: it never wins a voted row
+    # The model can give such a class only its prior: it never wins a voted row (nor, without label_unvoted, any).
+    if silent and stats.n_lfs and not cfg.label_model.label_unvoted:
         names = [repr(label_space[c]) if label_space is not None else str(c) for c in silent]
         one = len(silent) == 1
         log.warning("fit: no LF votes %s %s: no row gets %s (the label model learns a class only from votes for "
