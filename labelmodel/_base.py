@@ -143,8 +143,10 @@ class BaseLabelModel:
             ``(count_c + a) / (n_dev + k * a)``, so a class missing from a small dev set
             keeps a small positive prior. Snorkel uses the raw frequencies: with
             ``class_smoothing=0`` the balance is exactly Snorkel's, and a class missing
-            from ``Y_dev`` is then an error (as in Snorkel). With ``L_dev``,
-            ``method="auto"`` also picks the estimator that scores best on it.
+            from ``Y_dev`` is then an error (as in Snorkel). With ``L_dev`` too, the dev rows
+            enter EM as labeled rows when 5-fold cross-fitting on them shows a gain beyond
+            noise (else they are left out; ``fit_info_["dev_use"]`` says which), and their
+            class balance is not imposed.
         class_balance : array-like, shape [k], optional
             Known class balance (positive, summing to 1); overrides the estimate and
             ``Y_dev``.
