@@ -516,3 +516,18 @@ def test_a_class_no_lf_votes_is_a_warning_at_fit(tmp_path, caplog):
                             run_id="unvoted", stats=stats_from_matrix(L, 3, lf_names=["a", "b"]),
                             label_space=["ham", "spam", "other"])
     assert "no LF votes" not in caplog.text
+
+
+def test_an_lf_reading_a_column_outside_its_fields_is_told_to_list_it(spark, tmp_path):
+    """A drill: `@labeling_function(fields=["text"])` reading `x.stars` failed with "row has no column 'stars';
+    available columns: 'text'. Fix the LF, or raise apply.max_error_rate": the source has the column, and raising
+    the error budget is the wrong fix."""
+    cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)), lfs={"modules": ["tests.jobs.fields_lfs"],
+                                                                          "exclude": []})
+    with pytest.raises(LFErrorRateExceeded) as caught:
+        apply_lfs.run(spark, cfg, run_id="f1")
+    assert str(caught.value).endswith(
+        "AttributeError: row has no column 'stars'; available columns: 'text'. A row holds only the LF's fields= "
+        "columns (all of them without fields=): add 'stars' to its fields= if the source has that column, else fix "
+        "the name"), caught.value
+    assert "raise apply.max_error_rate" not in str(caught.value)
