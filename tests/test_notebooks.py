@@ -405,6 +405,14 @@ def test_a_config_found_under_the_repository_root_reads_its_paths_from_there(tmp
     assert Path.cwd() == _REPO and cfg.lakehouse_path == _REPO / "lakehouse" / "demo"
     with pytest.raises(ConfigError, match=r"^overrides item 'lakehouse' must look like section.key=value$"):
         notebook.load_notebook_config("conf/demo.yaml", overrides="lakehouse")
+    # The next relative path is read from the root now: the error shows where it looked, in the widgets' words (a
+    # drill: "cannot read config file ../own/tickets.yaml ...; pass an existing YAML file with --config").
+    with pytest.raises(ConfigError, match=rf"^cannot read config file \.\./own/tickets\.yaml \({_REPO}/\.\./own/"
+                                          rf"tickets\.yaml\): No such file or directory; pass an existing YAML file as "
+                                          rf"config$"):
+        notebook.load_notebook_config("../own/tickets.yaml")
+    with pytest.raises(ConfigError, match=r"known environments: .*\. Fix env, or write env/nowhere\.yaml beside"):
+        notebook.load_notebook_config("conf/demo.yaml", env="nowhere")
 
 
 def test_run_notebook_refuses_an_unknown_widget_before_any_cell_runs(tmp_path):

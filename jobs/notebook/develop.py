@@ -81,6 +81,10 @@ def load_notebook_config(config: str, *, env: str = "", overrides: str = "") -> 
         message = str(err)
         if message.startswith("--set "):
             raise ConfigError("overrides item " + message[len("--set "):]) from None
+        # The command line's option names are the widgets' here (a drill: "with --config" in a notebook).
+        said = message.replace("with --config", "as config").replace("Fix --env", "Fix env")
+        if said != message:
+            raise ConfigError(said) from None
         raise
     if from_repo and Path.cwd() != _REPO:
         # The paths inside the config (lakehouse, sources, LF files) are read relative to the working

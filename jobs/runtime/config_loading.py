@@ -182,7 +182,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}; pass an existing YAML file with --config") from None
+        shown = path if path.is_absolute() else f"{path} ({path.absolute()})"  # relative to the working directory
+        raise ConfigError(f"cannot read config file {shown}: {err.strerror}; pass an existing YAML file with "
+                          f"--config") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
