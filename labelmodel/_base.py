@@ -25,7 +25,7 @@ from ._persist import (
 from .config import LabelModelConfig
 from .explain import Explanation, explain_votes
 from .metrics import METRICS, check_metrics, score_predictions
-from .stats import ABSTAIN, SufficientStats, check_label_matrix, stats_from_matrix
+from .stats import ABSTAIN, SufficientStats, check_label_matrix, refuse_sparse, stats_from_matrix
 from .ties import check_policy, probs_to_preds
 
 
@@ -160,6 +160,8 @@ class BaseLabelModel:
             are checked as Snorkel checks them, then ignored with a warning; ``seed``
             replaces the configured seed.
         """
+        if lf_names is None:  # a DataFrame's column names are the LF names (predict then checks them)
+            lf_names = _frame_names(L_train)
         L = self._check_L(L_train, "L_train", fitted=False)
         self._consume_train_kwargs(kwargs, L.shape[1])
         stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self._matrix_max_patterns(L.shape[1]))
@@ -449,6 +451,7 @@ class BaseLabelModel:
     def _check_L(self, L: Any, what: str, *, fitted: bool, allow_empty: bool = False) -> np.ndarray:
         if L is None:
             raise ValueError(f"{what} is None; pass an [n_rows, n_lfs] matrix of votes")
+        refuse_sparse(L, what)
         arr = np.asarray(L)
         if arr.ndim != 2:
             raise ValueError(f"{what} must be a 2-D [n_rows, n_lfs] matrix, got shape {arr.shape}")
@@ -464,10 +467,22 @@ class BaseLabelModel:
                     f"{what} has {arr.shape[1]} LF columns but the model was fitted on {m}{names}; "
                     "pass the same LFs in the same order"
                 )
+            self._check_frame_names(L, what)
         try:
             return check_label_matrix(arr, self.cardinality)
         except ValueError as err:
             raise ValueError(f"{what}: {err}") from err
+
+    def _check_frame_names(self, L: Any, what: str) -> None:
+        """A DataFrame's columns against the fitted LF names (when the fit had names: not numpy's lf_0, lf_1, ...)."""
+        given, fitted = _frame_names(L), self.lf_names
+        if given is None or fitted is None or given == fitted or fitted == tuple(f"lf_{j}" for j in range(len(fitted))):
+            return
+        if sorted(given) == sorted(fitted):
+            raise ValueError(f"{what}'s columns are the fitted LFs in another order; pass {what}[list(model.lf_names)]")
+        unknown, missing = [c for c in given if c not in fitted], [c for c in fitted if c not in given]
+        raise ValueError(f"{what}'s columns {unknown} are not LFs of the fit, which also had {missing}; pass the "
+                         f"columns of model.lf_names, in that order")
 
     def _consume_train_kwargs(self, kwargs: dict[str, Any], n_lfs: int | None = None) -> None:
         check_snorkel_train_kwargs(kwargs, n_lfs)
@@ -484,3 +499,12 @@ class BaseLabelModel:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"
         return f"{type(self).__name__}(cardinality={self.cardinality}, method={self.config.method!r}, {state})"
+
+
+def _frame_names(L: Any) -> tuple[str, ...] | None:
+    """The column names of a DataFrame ``L`` when they are strings (LF names), else None (numpy needs no pandas)."""
+    columns = getattr(L, "columns", None)
+    if columns is None or isinstance(L, np.ndarray):
+        return None
+    names = tuple(columns)
+    return names if names and all(isinstance(c, str) for c in names) else None

@@ -219,6 +219,17 @@ def vote_dtype(cardinality: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
+_MISSING_VOTES = ("L holds missing values (NaN or None); an abstain is -1 here, as in Snorkel: fill them with -1 "
+                  "(pandas: L.fillna(-1).astype(int))")
+
+
+def refuse_sparse(L: Any, what: str = "L") -> None:
+    """A scipy sparse ``L`` is refused: its absent entries would read as votes for class 0, not abstains."""
+    if hasattr(L, "toarray") and hasattr(L, "nnz"):
+        raise ValueError(f"{what} is a scipy sparse matrix; pass a dense one ({what}.toarray()): a stored zero and an "
+                         f"absent entry are both a vote for class 0 there, and abstain is -1")
+
+
 def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
     """Validate ``L`` and return it as a signed integer array of shape ``[n, m]``.
 
@@ -228,6 +239,7 @@ def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
     """
     if cardinality < 2:
         raise ValueError(f"cardinality must be at least 2, got {cardinality}")
+    refuse_sparse(L)
     arr = np.asarray(L)
     if arr.ndim != 2:
         raise ValueError(f"L must be a 2-D [n_rows, n_lfs] matrix, got shape {arr.shape}")
@@ -235,7 +247,14 @@ def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
         try:
             arr = arr.astype(np.int64)
         except (TypeError, ValueError):
+            if any(v is None or (isinstance(v, float) and v != v) for v in arr.ravel()):  # only on this error path
+                raise ValueError(_MISSING_VOTES) from None
             arr = arr.astype(str)
+    if arr.size and arr.dtype.kind == "b":
+        raise ValueError("L is boolean; it must hold class ids (-1 for abstain, 0..k-1 for a vote): map each LF's "
+                         "True to the class it votes and False to -1")
+    if arr.size and arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ValueError(_MISSING_VOTES)
     if arr.size and arr.dtype.kind in "USa":
         raise ValueError(f"L must hold integer class ids (-1 for abstain); got dtype {arr.dtype}: convert it with "
                          f"np.asarray(L, dtype=int) after mapping labels to 0..{cardinality - 1}")
@@ -297,7 +316,11 @@ def stats_from_matrix(
     k = cardinality
     names = tuple(lf_names) if lf_names is not None else tuple(f"lf_{j}" for j in range(m))
     if len(names) != m:
-        raise ValueError(f"lf_names has {len(names)} names for {m} LF columns")
+        raise ValueError(f"lf_names has {len(names)} name{'s' if len(names) != 1 else ''} for {m} LF columns; give "
+                         f"one name per column of L")
+    if len(set(names)) != m:
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"lf_names must be distinct; repeated: {twice}")
 
     acc = _Counts(m, k)
     step = max(1, _STATS_CHUNK_CELLS // max(m, 1))

@@ -203,6 +203,47 @@ def test_save_load_round_trip(tmp_path, sym3):
         LabelModel.from_dict({"format": "pickle"})
 
 
+def test_the_usual_wrong_matrices_say_what_to_do(sym3):
+    """A drill: NaN for abstain said "found non-integers", None "got dtype <U4", a sparse matrix "got shape ()", a
+    boolean matrix passed as votes 0/1, and repeated lf_names were taken."""
+    import scipy.sparse
+
+    L, _ = sym3
+    fill = r"L holds missing values \(NaN or None\); an abstain is -1 here, as in Snorkel: fill them with -1"
+    with pytest.raises(ValueError, match=r"^L_train: " + fill):
+        LabelModel(3).fit(np.where(L < 0, np.nan, L))
+    with pytest.raises(ValueError, match=r"^L_train: " + fill):
+        LabelModel(3).fit(np.where(L < 0, None, L).astype(object))
+    with pytest.raises(ValueError, match=r"^L_train is a scipy sparse matrix; pass a dense one \(L_train.toarray\(\)\)"):
+        LabelModel(3).fit(scipy.sparse.csr_matrix(np.maximum(L, 0)))
+    with pytest.raises(ValueError, match=r"^L_train: L is boolean; it must hold class ids"):
+        LabelModel(3).fit(L > 0)
+    with pytest.raises(ValueError, match=r"^lf_names must be distinct; repeated: \['a'\]$"):
+        stats_from_matrix(L[:, :2], 3, lf_names=["a", "a"])
+    with pytest.raises(ValueError, match=r"^lf_names has 1 name for 2 LF columns; give one name per column of L$"):
+        stats_from_matrix(L[:, :2], 3, lf_names=["a"])
+
+
+def test_a_dataframes_columns_are_the_lf_names_and_predict_checks_them(sym3):
+    """A drill: a DataFrame's column names were dropped (lf_0, lf_1, ...), so reordered or renamed columns at
+    predict silently gave other probabilities."""
+    import pandas as pd
+
+    L, _ = sym3
+    names = [f"kw_{j}" for j in range(L.shape[1])]
+    frame = pd.DataFrame(L, columns=names)
+    lm = LabelModel(3, seed=0).fit(frame)
+    assert lm.lf_names == tuple(names)
+    assert np.array_equal(lm.predict_proba(frame), lm.predict_proba(L))  # numpy needs no names
+    with pytest.raises(ValueError, match=r"^L's columns are the fitted LFs in another order; pass "
+                                         r"L\[list\(model.lf_names\)\]$"):
+        lm.predict_proba(frame[names[::-1]])
+    with pytest.raises(ValueError, match=r"^L's columns \['other'\] are not LFs of the fit, which also had \['kw_0'\]"):
+        lm.predict(frame.rename(columns={"kw_0": "other"}))
+    # Fitted on numpy (names lf_0, ...): a DataFrame of any names is read by position, as before.
+    assert np.array_equal(LabelModel(3, seed=0).fit(L).predict_proba(frame), lm.predict_proba(L))
+
+
 def test_errors_name_the_problem(sym3):
     L, _ = sym3
     lm = LabelModel(3)
