@@ -435,9 +435,16 @@ class BaseLabelModel:
         the file's cardinality, configuration and parameters replace the model's.
         """
         d = read_model(path)
+        check_header(d)  # another format, or a newer one: its own words
+        try:
+            loaded = (self_or_cls if isinstance(self_or_cls, type) else BaseLabelModel).from_dict(d)
+        except (KeyError, TypeError, ValueError) as err:  # a damaged file, or one of another version
+            detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+            raise ValueError(f"cannot load the label model {str(path)!r}: {detail}; pass a file LabelModel.save "
+                             f"wrote (one a newer lakelabel saved needs that version)") from None
         if isinstance(self_or_cls, type):
-            return self_or_cls.from_dict(d)
-        self_or_cls.__dict__.update(BaseLabelModel.from_dict(d).__dict__)
+            return loaded
+        self_or_cls.__dict__.update(loaded.__dict__)
         return self_or_cls
 
     # ------------------------------------------------------------- helpers

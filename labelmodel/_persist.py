@@ -94,10 +94,13 @@ def read_model(path: str | Path) -> dict[str, Any]:
         magic = fh.read(2)
     if magic == b"PK":  # a zip: .npz
         with np.load(path, allow_pickle=False) as z:
+            if "__meta__" not in z:
+                raise ValueError(f"{str(path)!r} is a .npz or zip file, but not one LabelModel.save wrote (it holds "
+                                 f"no __meta__ entry); pass the path given to save()")
             d = json.loads(str(z["__meta__"]))
             for key in ARRAY_KEYS:
                 if key in z:
-                    d["params"][key] = z[key]
+                    d.setdefault("params", {})[key] = z[key]
         return d
     try:
         return json.loads(path.read_text())

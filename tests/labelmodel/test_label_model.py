@@ -244,6 +244,28 @@ def test_a_dataframes_columns_are_the_lf_names_and_predict_checks_them(sym3):
     assert np.array_equal(LabelModel(3, seed=0).fit(L).predict_proba(frame), lm.predict_proba(L))
 
 
+def test_a_damaged_or_foreign_file_is_one_error_naming_it(sym3, tmp_path):
+    """A drill: a JSON file without params raised a bare KeyError: 'params', a foreign .npz "KeyError: '__meta__ is
+    not a file in the archive'", and a config key of a newer version named no file."""
+    import json
+
+    L, _ = sym3
+    LabelModel(3, seed=0).fit(L).save(tmp_path / "m.json")
+    saved = json.loads((tmp_path / "m.json").read_text())
+    (tmp_path / "no_params.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "params"}))
+    (tmp_path / "newer.json").write_text(json.dumps({**saved, "config": {**saved["config"], "brand_new": 1}}))
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match=r"^cannot load the label model '.*no_params.json': missing key 'params'; pass "
+                                         r"a file LabelModel.save wrote \(one a newer lakelabel saved needs that "
+                                         r"version\)$"):
+        LabelModel.load(tmp_path / "no_params.json")
+    with pytest.raises(ValueError, match=r"^cannot load the label model '.*newer.json': unknown label model config "
+                                         r"key\(s\) \['brand_new'\]"):
+        LabelModel(3).load(tmp_path / "newer.json")  # into an instance, as Snorkel users do
+    with pytest.raises(ValueError, match=r"^'.*other.npz' is a .npz or zip file, but not one LabelModel.save wrote"):
+        LabelModel.load(tmp_path / "other.npz")
+
+
 def test_errors_name_the_problem(sym3):
     L, _ = sym3
     lm = LabelModel(3)
