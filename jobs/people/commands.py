@@ -184,15 +184,19 @@ def _line(name: str):
 COMMANDS = [
     Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)",
             add_arguments=_import_options, run=_import, done=_line("gold"),
-            precheck=_import_precheck, needs_spark=_import_needs_spark),
+            precheck=_import_precheck, needs_spark=_import_needs_spark,
+            run_id_help="run id recorded with the import (default: a new one); an import is idempotent by the file's "
+                        "content, whatever the run id"),
     Command(name="gold status", help="current gold labels per split and class, and annotator conflicts",
             add_arguments=_task_option, run=_status, done=_line("gold"),
-            precheck=lambda args, cfg: _gold_config(args, cfg, "gold status"), needs_spark=_status_needs_spark),
+            precheck=lambda args, cfg: _gold_config(args, cfg, "gold status"), needs_spark=_status_needs_spark,
+            run_id_help="run id of this summary (default: a new one); status only reads"),
     Command(name="annotate", help="pick rows for people to label and write them to a file (CSV or Label Studio) "
                                   "(--run-id: the run whose labels to pick from; default the latest labels)",
             add_arguments=_annotate_options, run=_annotate, done=_line("annotate"), precheck=_annotate_precheck,
             reads_source=True, new_run_id=False),
     Command(name="suggest", help="suggest LFs from the gold dev labels, written as an LF module",
             add_arguments=_suggest_options, run=_suggest, done=_line("suggest"), precheck=_suggest_precheck,
-            reads_source=True),
+            reads_source=True, run_id_help="run id written in the module's header and the summary (default: a new "
+                                            "one); every run writes the module anew"),
 ]

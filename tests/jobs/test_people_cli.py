@@ -249,3 +249,13 @@ def test_verify_without_a_run_id_fails_before_spark_starts(tmp_path, capsys, no_
     assert capsys.readouterr().err.strip().splitlines() == [
         "lakelabel: error: verify needs --run-id R: the run whose labels to rebuild and check (its run "
         "folder under the lakehouse); see lakelabel verify --help"]
+
+
+@pytest.mark.parametrize("command", [["gold", "import"], ["gold", "status"], ["suggest"]])
+def test_the_run_id_help_says_what_the_command_does_with_it(command, capsys):
+    """A drill: these said "rerunning with the same id is a no-op per stage", but a second `gold import --run-id gi1`
+    of another file imports it, and suggest writes its module again."""
+    with pytest.raises(SystemExit):
+        cli_main([*command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--run-id RUN_ID run id" in text and "no-op per stage" not in text, text
