@@ -227,8 +227,12 @@ def describe_vote(value: Any, label_space: Sequence[str] | None, cardinality: in
     if len(shown) > 60:
         shown = shown[:57] + "..."
     if isinstance(value, str) and label_space is not None and value in label_space:
+        name = str(value)  # np.str_('a') shows as such: the hint is Python source
         return (f"returned {shown} (str), a class name; return its id {list(label_space).index(value)} "
-                f"(LABEL_SPACE.index({shown})) or -1 (ABSTAIN)")
+                f"(LABEL_SPACE.index({name!r})) or -1 (ABSTAIN)")
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return (f"returned {shown} ({type(value).__name__}); votes are int class ids: return int(...) (a vectorized "
+                f"LF: .astype(int), e.g. np.where(..., 1, -1) without floats); {_space_text(label_space, k)}")
     return (
         f"returned {shown} ({type(value).__name__}); expected an int class id or -1 (ABSTAIN); "
         f"{_space_text(label_space, k)}"

@@ -100,6 +100,26 @@ def test_out_of_space_and_non_int_votes_become_error_records(batch):
     ]
 
 
+def test_whole_floats_and_numpy_strings_get_the_fix(batch):
+    """A drill: `np.where(..., 1.0, -1.0)` said only "expected an int class id", and a numpy string's hint read
+    LABEL_SPACE.index(np.str_('a'))."""
+    @labeling_function(vectorized=True, fields=["n"])
+    def lf_floats(df):
+        return np.where(df["n"] > 1, 1.0, -1.0)
+
+    bv = evaluate_batch(register(lf_floats), batch, cardinality=3)
+    assert bv.errors and bv.errors[0].message.startswith(
+        "returned np.float64(-1.0) (float64); votes are int class ids: return int(...) (a vectorized LF: .astype(int)")
+
+    @labeling_function(fields=["n"])
+    def lf_np_name(x):
+        return np.str_("b")
+
+    bv = evaluate_batch(register(lf_np_name), batch, cardinality=3)
+    assert bv.errors[0].message == ("returned np.str_('b') (str), a class name; return its id 1 "
+                                    "(LABEL_SPACE.index('b')) or -1 (ABSTAIN)")
+
+
 def test_out_of_range_ints_take_the_vectorized_check(batch):
     @labeling_function(vectorized=True, fields=["n"])
     def lf_vec(df):
