@@ -424,7 +424,7 @@ def run(
                         f"{unaligned['row_id']}; {out_of_space[lf.name]} row(s) got no vote)"
                     )
                 sample = samples[0] if samples else None
-                where = f" for row id {sample['row_id']}: {sample['error']}" if sample else ""
+                where = f" (e.g. row id {sample['row_id']}: {sample['error']})" if sample else ""
                 raise LFError(
                     f"LF {lf.name!r} returned a value outside the label space on {out_of_space[lf.name]} row(s){where}; "
                     f"fix the LF: it returns one class id or ABSTAIN (-1) per row"

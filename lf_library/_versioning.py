@@ -204,7 +204,7 @@ def _closure_description(f: Callable, lf_name: str, seen: set[int], *, strict: b
                 closure[var] = {"$unversioned": type(value).__name__}
                 continue
             raise TypeError(
-                f"LF {lf_name!r}: closure variable {var!r}{err.where} holds a {type(err.value).__name__}, "
+                f"LF {lf_name!r}: closure variable {var!r}{err.where} holds {_a(type(err.value).__name__)}, "
                 f"which cannot be versioned; pass it as a resource instead "
                 f"(resources={{{var!r}: ...}}) holding {_VERSIONABLE}"
             ) from None
@@ -511,3 +511,8 @@ def canonical_resources(resources: Mapping[str, Any], lf_name: str) -> dict[str,
                 f"cannot be versioned; pass {_VERSIONABLE} instead"
             ) from None
     return out
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its article: "a list", "an object"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -520,7 +520,7 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         group, _, action = cmd.name.partition(" ")
         if action:
             if group not in groups:
-                g = sub.add_parser(group, help=f"{group}: {GROUP_HELP.get(group, 'actions')}",
+                g = sub.add_parser(group, help=GROUP_HELP.get(group, "actions"),
                                    description=f"lakelabel {group} ACTION: {GROUP_HELP.get(group, 'actions')}",
                                    epilog=EXIT_CODES_HELP)
                 groups[group] = g.add_subparsers(dest=f"{group}_action", required=True, metavar="ACTION")

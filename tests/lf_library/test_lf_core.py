@@ -176,7 +176,7 @@ def test_resource_objects_can_declare_their_own_version():
 def test_unversionable_closure_variable_asks_for_a_resource():
     model = object()
 
-    with pytest.raises(TypeError, match=r"LF 'lf_closure': closure variable 'model' holds a object.*pass it as a resource"):
+    with pytest.raises(TypeError, match=r"LF 'lf_closure': closure variable 'model' holds an object.*pass it as a resource"):
 
         @labeling_function()
         def lf_closure(x):
