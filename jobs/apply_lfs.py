@@ -440,7 +440,9 @@ def run(
         if masks_folder is not None and apply_masks.complete(masks_folder, n_rows):
             masks = apply_masks.summary(masks_folder, n_rows, source.gold_column, task_masks)
         holder["row_masks"] = masks
-        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks).to_json()
+        # Its seconds: the apply up to its commit (the LF pass is done here); the summary's include the commit.
+        commit_metadata[VOTES_META_KEY] = replace(pending, lfs=stats, row_masks=masks,
+                                                  seconds=round(time.perf_counter() - started, 3)).to_json()
         if hashes_needed:
             # A non-Delta source: store its row hashes for the next run before the votes commit names them, and
             # only once the votes passed their checks, so a refused apply commits nothing.
@@ -453,7 +455,8 @@ def run(
                 appended=changes.rows if changes is not None and not plan.full else None)
             holder["row_hashes_version"] = version
             commit_metadata[VOTES_META_KEY] = replace(
-                pending, lfs=stats, row_masks=masks, row_hashes_version=version).to_json()
+                pending, lfs=stats, row_masks=masks, row_hashes_version=version,
+                seconds=round(time.perf_counter() - started, 3)).to_json()
 
     # The row hashes this apply writes (in validate), put back if the votes fail after them.
     hashes_path = incremental.row_hashes_path(cfg) if hashes_needed else None
