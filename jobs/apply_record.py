@@ -128,8 +128,9 @@ def check_source_unchanged(applied: ApplyResult, source: Source) -> None:
     """Fail when a stage run on its own sees a different source than the votes came from."""
     if applied.source_fingerprint and source.info.fingerprint != applied.source_fingerprint:
         votes = applied.votes_table + (f" v{applied.votes_version}" if applied.votes_version is not None else "")
+        files = source.info.fingerprint.startswith("files:") and source.info.format != "delta"  # not several tables
         how = (" (a file source is compared by its files' names, sizes and modification times: a file copied "
-               "back with the same bytes counts as changed)" if source.info.fingerprint.startswith("files:") else "")
+               "back with the same bytes counts as changed)" if files else "")
         raise InputDataError(
             f"source {source.info.path} changed since its votes were written (votes table {votes}){how}; run "
             f"`lakelabel apply` again (or `lakelabel run`)"

@@ -68,7 +68,7 @@ def failed_at(err: BaseException, modules: Sequence[str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-_FIX = re.compile(r"\bfix\b")
+_FIX = re.compile(r": fix the name or remove it from ")  # lf_library.registry.unknown_names_error's own fix
 
 
 def broken_error(broken: Sequence[BrokenTask], healthy: Sequence[str]) -> LFConfigError:

@@ -229,6 +229,7 @@ def run(
     lf_info: dict[str, dict[str, str]] | None = None,
     gold_table: str | None = None,
     label_space: Sequence[str] | None = None,
+    tag: bool = False,
 ) -> FitResult:
     """Fit the configured label model (and majority vote, for comparison) from ``stats``.
 
@@ -237,7 +238,8 @@ def run(
     ``lf_info``: LF name -> ``{"kind": ..., "origin": ...}``, copied into the LF table.
     ``gold_table``: the gold table ``gold_sets`` came from, named by the warnings (default: ``tables.gold``'s path;
     a run of several tasks passes each task's own, ``<tables.gold>_<task>``). ``label_space``: the class names the
-    warnings use (default: class ids).
+    warnings use (default: class ids). ``tag``: a multi_label tag task, whose fixed two classes need no LF for
+    "not <tag>" (no warning for it).
     """
     started = time.perf_counter()
     k = stats.cardinality
@@ -294,8 +296,10 @@ def run(
 
     votes = stats.class_vote_counts()
     silent = [c for c in range(k) if not votes[:, c].any()]
-    # The model can give such a class only its prior: it never wins a voted row (nor, without label_unvoted, any).
-    if silent and stats.n_lfs and not cfg.label_model.label_unvoted:
+    # The model can give such a class only its prior: without a given class balance that favours it, it wins no voted
+    # row (nor, without label_unvoted, any other). A tag task's "not <tag>" is such a class by design.
+    lm_cfg = cfg.label_model
+    if silent and stats.n_lfs and not (lm_cfg.label_unvoted or lm_cfg.class_balance is not None or tag):
         names = [repr(label_space[c]) if label_space is not None else str(c) for c in silent]
         one = len(silent) == 1
         log.warning("fit: no LF votes %s %s: no row gets %s (the label model learns a class only from votes for "

@@ -37,7 +37,7 @@ from jobs.apply_record import ApplyResult, lf_info
 from jobs.changes.drift import check as drift_check
 from jobs.changes.runs import previous_run
 from jobs.delta_io.sources import Source, check_source, gold_ids, load_source
-from jobs.runtime import signals, tracking
+from jobs.runtime import lf_sources, signals, tracking
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.metrics import gold_metrics, holdout_line
 from jobs.runtime.runs import check_run_id, run_dir, write_json
@@ -202,6 +202,7 @@ def check_holdout(spark: SparkSession, cfg: PipelineConfig, task_set: TaskSet, i
     lfs = list({lf.name: lf for task in scored for lf in task.registry.lfs}.values())
     check_source(source, text_columns=sorted({c for task in scored for c in apply_lfs.text_columns(task.registry)}),
                  required_columns=required_columns(lfs), lfs=lfs)
+    lf_sources.check_models(source, lfs)  # as the single-task run: a model that cannot score fails here, in seconds
 
 
 def evaluate_holdout(spark: SparkSession, cfg: PipelineConfig, task: Task, model: Any, io: Any) -> dict[str, float]:
@@ -297,7 +298,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                                          gold_counts=agg.gold_counts, lf_versions=mine.lf_versions,
                                          gold_sets=gold_tables.get(t.name), lf_info=lf_info(mine),
                                          gold_table=task_gold.task_gold_config(cfg, t).table_path("gold"),
-                                         label_space=t.label_space)  # fmt: skip
+                                         label_space=t.label_space, tag=t.tag is not None)  # fmt: skip
             timings["fit"] += fitted.seconds
             # Each task against its own numbers in the previous run, before any label is written.
             drift = drift_check(cfg, run_id, agg.stats, fitted.model, list(t.label_space), task=t.name,

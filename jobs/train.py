@@ -242,8 +242,8 @@ def _run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, view: 
                 tracking.flatten_params(f"{prefix}end_model", dataclasses.asdict(e), params)
                 # train's --run-id names the labels' run, so a retrain with other settings logs into the same run.
                 tracking.log_params_kept(mlflow, params, "train", advice=(
-                    "The registered model version and the predictions table are this train's (its settings are in "
-                    "the model's metadata); its metrics replace the earlier train's"))
+                    "The registered model version, the predictions table and those tags are this train's; its "
+                    "metrics replace the earlier train's"))
                 mlflow.log_metrics({f"{prefix}{key}": v for key, v in _metrics(evaluation, counts).items()})
             doc["end_model"].update(model_uri=uri, model_version=version)
             written.update(_write_predictions(spark, io, scored, predictions_path, space, run_id=found.run_id,

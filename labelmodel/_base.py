@@ -162,6 +162,9 @@ class BaseLabelModel:
         """
         if lf_names is None:  # a DataFrame's column names are the LF names (predict then checks them)
             lf_names = _frame_names(L_train)
+            if lf_names is not None and len(set(lf_names)) != len(lf_names):
+                twice = sorted({n for n in lf_names if lf_names.count(n) > 1})
+                raise ValueError(f"L_train's columns (the LF names) must be distinct; repeated: {twice}")
         L = self._check_L(L_train, "L_train", fitted=False)
         self._consume_train_kwargs(kwargs, L.shape[1])
         stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self._matrix_max_patterns(L.shape[1]))
@@ -435,7 +438,10 @@ class BaseLabelModel:
         the file's cardinality, configuration and parameters replace the model's.
         """
         d = read_model(path)
-        check_header(d)  # another format, or a newer one: its own words
+        try:
+            check_header(d)  # another format, or a newer one: its own words, with the file
+        except ValueError as err:
+            raise ValueError(f"cannot load the label model {str(path)!r}: {err}") from None
         try:
             loaded = (self_or_cls if isinstance(self_or_cls, type) else BaseLabelModel).from_dict(d)
         except (KeyError, TypeError, ValueError) as err:  # a damaged file, or one of another version

@@ -247,7 +247,8 @@ def check_label_matrix(L: Any, cardinality: int) -> np.ndarray:
         try:
             arr = arr.astype(np.int64)
         except (TypeError, ValueError):
-            if any(v is None or (isinstance(v, float) and v != v) for v in arr.ravel()):  # only on this error path
+            if any(v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType"  # pandas' NA
+                   for v in arr.ravel()):  # only on this error path
                 raise ValueError(_MISSING_VOTES) from None
             arr = arr.astype(str)
     if arr.size and arr.dtype.kind == "b":

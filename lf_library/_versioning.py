@@ -507,7 +507,7 @@ def canonical_resources(resources: Mapping[str, Any], lf_name: str) -> dict[str,
             out[key] = _canonical(resources[key])
         except _NotCanonical as err:
             raise TypeError(
-                f"LF {lf_name!r}: resource {key!r}{err.where} is a {type(err.value).__name__}, which "
+                f"LF {lf_name!r}: resource {key!r}{err.where} is {_a(type(err.value).__name__)}, which "
                 f"cannot be versioned; pass {_VERSIONABLE} instead"
             ) from None
     return out

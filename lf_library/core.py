@@ -145,7 +145,8 @@ def _as_record(x: Any) -> dict[str, Any]:
 _NAME_CHARS = re.compile(r"[\w\-.:/ ]+")
 
 
-def _check_name(name: Any) -> str:
+def _check_name(name: Any, *, logged: bool = True) -> str:
+    """``name`` checked; ``logged``: also as MLflow takes it in a param name (an LF's; a slice's is never logged)."""
     if not isinstance(name, str) or not name.strip():
         raise LFConfigError(f"an LF name must be a non-empty string, got {name!r}")
     if name != name.strip() or any(ch in name for ch in "\n\r\t") or len(name) > _MAX_NAME:
@@ -153,8 +154,8 @@ def _check_name(name: Any) -> str:
             f"LF name {name!r} is invalid: use at most {_MAX_NAME} characters, no tabs, newlines "
             f"or surrounding spaces (e.g. 'kw_subscribe')"
         )
-    bad = sorted(set(_NAME_CHARS.sub("", name)))
-    if bad or posixpath.normpath(f"lf.{name}") != f"lf.{name}":
+    bad = sorted(set(_NAME_CHARS.sub("", name))) if logged else []
+    if logged and (bad or posixpath.normpath(f"lf.{name}") != f"lf.{name}"):
         what = f"character(s) {''.join(bad)!r}" if bad else "a path that is not normal ('//', a trailing '/', '/./')"
         raise LFConfigError(
             f"LF name {name!r} is invalid: it has {what}; use letters, digits, spaces and _ - . : / "

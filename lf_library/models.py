@@ -107,7 +107,8 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
         The URI names no model that exists in the store at ``tracking_uri``.
     """
     tracking_uri = tracking_uri or _TRACKING_URI or os.environ.get("MLFLOW_TRACKING_URI")
-    if (refused := file_store_error(tracking_uri, "tracking_uri")) is not None:
+    uses_store = bool(_LOGGED.match(uri) or _REGISTERED.match(uri) or _RUN.match(uri))  # a local folder does not
+    if uses_store and (refused := file_store_error(tracking_uri, "the tracking URI")) is not None:
         raise LFConfigError(refused)
     where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
     registry = registry_uri(tracking_uri)
@@ -180,6 +181,12 @@ def file_store_error(uri: str | None, key: str) -> str | None:
     elif ":" not in uri:
         path = Path(uri)
     else:
+        return None
+    try:  # an MLflow before the refusal (it came with this variable) still takes its file store
+        from mlflow import environment_variables
+    except ImportError:
+        return None
+    if not hasattr(environment_variables, "MLFLOW_ALLOW_FILE_STORE"):
         return None
     db = path if path.suffix in (".db", ".sqlite") else path.with_suffix(".db")
     return (f"{key} {uri!r} is a file path, which MLflow takes as its file store (refused unless "

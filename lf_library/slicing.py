@@ -70,7 +70,7 @@ class SlicingFunction:
         resources: Mapping[str, Any] | None = None,
         fields: Sequence[str] | None = None,
     ) -> None:
-        self.name = _check_name(name)
+        self.name = _check_name(name, logged=False)  # a slice's name is never an MLflow key
         if (f is None) == (spec is None):
             raise LFConfigError(f"slice {name!r}: give a function or a declarative spec (not both, not neither)")
         if f is not None and not callable(f):

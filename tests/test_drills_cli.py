@@ -77,8 +77,11 @@ def test_a_tracking_uri_written_as_a_path_says_to_write_sqlite(tmp_path, capsys,
     code, lines = run_cli(capsys, "run", "--config", str(config))
     assert code == 2 and lines[0].startswith(f"lakelabel: error: MLFLOW_TRACKING_URI 'file://{tmp_path}/mlruns' is a "
                                              f"file path") and lines[0].endswith(f"sqlite:///{tmp_path}/mlruns.db")
-    with pytest.raises(LFConfigError, match=r"^tracking_uri 'lake/mlflow.db' is a file path.*e\.g\. sqlite:///"):
+    with pytest.raises(LFConfigError, match=r"^the tracking URI 'lake/mlflow.db' is a file path.*e\.g\. sqlite:///"):
         resolve_model("models:/m/1", "lake/mlflow.db")
+    # A model LF of a local folder reads no store: the URI it inherits is not checked (a review).
+    with pytest.raises(LFConfigError, match=r"the local folder .*absent does not exist"):
+        resolve_model(str(tmp_path / "absent"), "lake/mlflow.db")
     from lf_library.models import file_store_error
 
     for uri in ("databricks", "databricks-uc", "databricks://profile", "sqlite:///x.db", "http://127.0.0.1:5000"):
@@ -143,6 +146,9 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     assert code == 2 and lines == [f"lakelabel: error: --summary-json {tmp_path}/sj/ is a folder; pass a file path "
                                    f"such as {tmp_path / 'sj' / 'summary.json'}"], lines  # a drill: it wrote file sj
     assert not (tmp_path / "sj").exists()
+    (tmp_path / "sj").write_text("a file of the user's")  # a trailing / on a file's name deletes nothing (a review)
+    assert run_cli(capsys, "run", "--config", str(config), "--summary-json", f"{tmp_path}/sj/")[0] == 2
+    assert (tmp_path / "sj").read_text() == "a file of the user's"
     # An earlier run's summary at the path does not survive a failed run (an orchestrator would read it): the
     # failed run's own takes its place, with the exit code and the error line.
     stale = tmp_path / "summary.json"

@@ -182,7 +182,8 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         return cmd.plain(args)
     started = time.perf_counter()
     summary_json = getattr(args, "summary_json", None)
-    if summary_json and Path(summary_json).is_file():
+    # A path ending in / names a folder (refused below); Path() drops the slash, which would delete a file there.
+    if summary_json and not summary_json.endswith(("/", os.sep)) and Path(summary_json).is_file():
         try:
             Path(summary_json).unlink()  # an earlier run's summary must not pass for this run's if this one fails
         except OSError as err:
@@ -446,7 +447,7 @@ def _stale_summary_dropped(argv: Sequence[str] | None):
             paths = _option_values(words, "--summary-json")
             for path in paths:
                 with contextlib.suppress(OSError):
-                    if Path(path).is_file():
+                    if not path.endswith(("/", os.sep)) and Path(path).is_file():
                         Path(path).unlink()
             if (paths and paths[-1] and isinstance(err, UsageExit) and err.takes_summary_json
                     and "argument --summary-json:" not in err.line):  # its own error: no value

@@ -323,7 +323,7 @@ class DriftConfig:
             if f.name != "enabled" and value is not None and not value >= 0:
                 raise ConfigError(f"drift.{f.name} = {value} must be >= 0 (a change in fractions)"
                                   + ("; null turns the failure off" if f.name.startswith("fail_on_") else ""))
-            if f.name != "enabled" and value is not None and value > 1:  # 5 for 5%, say: it would never trip
+            if self.enabled and f.name != "enabled" and value is not None and value > 1:  # 5 for 5%: never trips
                 raise ConfigError(f"drift.{f.name} = {value} can never be reached: each change is a fraction between "
                                   f"0 and 1 (0.05 is 5%); use a value in [0, 1]"
                                   + (", or null to turn the failure off" if f.name.startswith("fail_on_") else

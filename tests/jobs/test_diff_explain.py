@@ -490,6 +490,7 @@ def test_drift_thresholds_from_config():
     with pytest.raises(ConfigError, match=r"^drift.lf_coverage = 5 can never be reached.*drift.enabled: false"):
         DriftConfig(lf_coverage=5)
     assert DriftConfig(fail_on_label_shift=1).fail_on_label_shift == 1
+    assert DriftConfig(enabled=False, lf_coverage=5).lf_coverage == 5  # not compared at all: not refused
     # An LF added moved its coverage from 0, one removed to 0: lf_coverage counts them.
     swapped = {**before, "lfs": {"y": {"coverage": 0.3, "votes": {"a": 3, "b": 0}}}}
     doc = drift.compare(swapped, before, DriftConfig(fail_on_lf_coverage=0.4), previous_run="p")

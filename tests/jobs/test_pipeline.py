@@ -513,10 +513,13 @@ def test_a_class_no_lf_votes_is_a_warning_at_fit(tmp_path, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="jobs"):
         fit_label_model.run(cfg, run_id="voted", stats=stats_from_matrix(L, 2, lf_names=["a", "b"]))
-        # With label_unvoted the rows no LF votes get the prior's class, which may be that one: no warning.
-        fit_label_model.run(make_cfg(tmp_path, str(tmp_path / "unused"), label_model={"label_unvoted": True}),
-                            run_id="unvoted", stats=stats_from_matrix(L, 3, lf_names=["a", "b"]),
-                            label_space=["ham", "spam", "other"])
+        # With label_unvoted the rows no LF votes get the prior's class, which may be that one, and a given class
+        # balance can make it win voted rows (Snorkel's way to a class no LF votes): no warning; nor for a tag task.
+        for run_id, settings, tag in (("unvoted", {"label_unvoted": True}, False),
+                                      ("balance", {"class_balance": [0.02, 0.02, 0.96]}, False), ("tag", {}, True)):
+            fit_label_model.run(make_cfg(tmp_path, str(tmp_path / "unused"), label_model=settings), run_id=run_id,
+                                stats=stats_from_matrix(L, 3, lf_names=["a", "b"]),
+                                label_space=["ham", "spam", "other"], tag=tag)
     assert "no LF votes" not in caplog.text
 
 

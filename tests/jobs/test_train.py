@@ -377,8 +377,8 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
         logging.getLogger("jobs.runtime.tracking").removeHandler(handler)
     said = [m for m in records if "already records" in m]
     assert len(said) == 1 and "end_model.max_iter=30" in said[0] and "end_model.max_iter=31" in said[0], said
-    assert said[0].endswith("The registered model version and the predictions table are this train's (its settings "
-                            "are in the model's metadata); its metrics replace the earlier train's"), said
+    assert said[0].endswith("The registered model version, the predictions table and those tags are this train's; "
+                            "its metrics replace the earlier train's"), said
     assert "--run-id" not in said[0]
     run = mlflow.MlflowClient(tracking_uri=third["mlflow"]["tracking_uri"]).get_run(third["mlflow"]["run_id"]).data
     assert run.params["end_model.max_iter"] == "30" and run.tags["end_model.max_iter"] == "31"

@@ -216,6 +216,14 @@ def test_the_usual_wrong_matrices_say_what_to_do(sym3):
         LabelModel(3).fit(np.where(L < 0, None, L).astype(object))
     with pytest.raises(ValueError, match=r"^L_train is a scipy sparse matrix; pass a dense one \(L_train.toarray\(\)\)"):
         LabelModel(3).fit(scipy.sparse.csr_matrix(np.maximum(L, 0)))
+    import pandas as pd
+
+    nullable = pd.DataFrame({f"c{j}": pd.array(np.where(L[:, j] < 0, None, L[:, j]), dtype="Int64")
+                             for j in range(L.shape[1])})  # pandas' NA for abstain (a review: "got dtype <U4")
+    with pytest.raises(ValueError, match=r"^L_train: " + fill):
+        LabelModel(3).fit(nullable)
+    with pytest.raises(ValueError, match=r"^L_train's columns \(the LF names\) must be distinct; repeated: \['a'\]$"):
+        LabelModel(3).fit(pd.DataFrame(L[:, :2], columns=["a", "a"]))
     with pytest.raises(ValueError, match=r"^L_train: L is boolean; it must hold class ids"):
         LabelModel(3).fit(L > 0)
     with pytest.raises(ValueError, match=r"^lf_names must be distinct; repeated: \['a'\]$"):
@@ -264,6 +272,10 @@ def test_a_damaged_or_foreign_file_is_one_error_naming_it(sym3, tmp_path):
         LabelModel(3).load(tmp_path / "newer.json")  # into an instance, as Snorkel users do
     with pytest.raises(ValueError, match=r"^'.*other.npz' is a .npz or zip file, but not one LabelModel.save wrote"):
         LabelModel.load(tmp_path / "other.npz")
+    (tmp_path / "foreign.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match=r"^cannot load the label model '.*foreign.json': not a saved lakelabel label "
+                                         r"model \(format=None\)"):
+        LabelModel.load(tmp_path / "foreign.json")
 
 
 def test_errors_name_the_problem(sym3):

@@ -156,12 +156,16 @@ def test_names_mlflow_takes_are_accepted():
     for name in ("kw_subscribe", "kw giveaway", "kw/spam", "kw:1", "lf-1.2", "étiquette_été", "词_spam"):
         assert LabelingFunction(name, lambda x: 1).name == name
         validation._validate_param_name(f"lf.{name}")  # raises where MLflow would refuse the param
+    # A slice's name is never an MLflow key: it keeps any name (a review: `length > 100` was refused as an LF's).
+    from lf_library.slicing import SlicingFunction
+
+    assert SlicingFunction("length > 100", lambda x: True).name == "length > 100"
 
 
 def test_unversionable_resource_names_lf_and_key():
-    with pytest.raises(TypeError, match=r"LF 'lf_obj': resource 'model' is a object, which cannot be versioned"):
+    with pytest.raises(TypeError, match=r"LF 'lf_obj': resource 'model' is an object, which cannot be versioned"):
         LabelingFunction("lf_obj", lambda x, model: 1, resources={"model": object()})
-    with pytest.raises(TypeError, match=r"resource 'cfg'\['inner'\]\[1\] is a object"):
+    with pytest.raises(TypeError, match=r"resource 'cfg'\['inner'\]\[1\] is an object"):
         LabelingFunction("lf_obj", lambda x, cfg: 1, resources={"cfg": {"inner": [1, object()]}})
 
 
