@@ -82,9 +82,13 @@ def _few_row_groups(df: DataFrame, cores: int) -> bool:
 def check_lf_source(source: Source, registry: LFRegistry) -> int:
     """:func:`~jobs.delta_io.sources.check_source` for ``registry``'s LFs (the columns they read, text
     columns as strings, ids unique and not null): a source scored on but never applied to, such as
-    ``evaluation:``, is checked as apply checks its own. Returns the row count."""
-    return check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs),
+    ``evaluation:``, is checked as apply checks its own, its model LFs scoring a few rows on the driver first
+    (:func:`~jobs.runtime.lf_sources.check_models`: a model that cannot score fails in seconds, in lakelabel's
+    words, not as an executor's traceback). Returns the row count."""
+    rows = check_source(source, text_columns=text_columns(registry), required_columns=required_columns(registry.lfs),
                         lfs=registry.lfs)
+    lf_sources.check_models(source, registry.lfs)
+    return rows
 
 
 def compute_votes(

@@ -119,7 +119,8 @@ def _exit_code(err: BaseException, debug: bool) -> int:
 
 def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
     """The one line and the exit code of ``err``."""
-    from jobs.runtime.faults import crash_reason, executor_environment_reason, tracking_refusal, was_cancelled
+    from jobs.runtime.faults import (crash_reason, executor_environment_reason, task_input_error, tracking_refusal,
+                                     was_cancelled)
     from jobs.runtime.progress import executor_timeout
 
     # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
@@ -145,6 +146,8 @@ def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
     transient = _transient(err)
     if transient:
         return transient, EXIT_TRANSIENT
+    if (said := task_input_error(err)) is not None:  # lakelabel's own words from inside a Spark task
+        return said, EXIT_INPUT
     hint = "" if debug else " (rerun with --verbose for the traceback)"
     return f"{type(err).__name__}: {one_line(err)}{hint}", EXIT_UNEXPECTED
 

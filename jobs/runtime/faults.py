@@ -83,6 +83,20 @@ def executor_environment_reason(err: BaseException) -> str | None:
     return None
 
 
+# lakelabel's own input error raised inside a Spark task (a model LF that cannot score on an executor): the last line
+# of the Python worker's traceback that Spark's error carries.
+_TASK_INPUT_ERROR = re.compile(r"^(?:lf_library\.errors\.)?(?:InputDataError|LFConfigError): (.+)$", re.M)
+
+
+def task_input_error(err: BaseException) -> str | None:
+    """The message of an :class:`~lf_library.errors.InputDataError` (or ``LFConfigError``) that a Spark task raised,
+    from the error Spark gives the driver ("An exception was thrown from the Python worker ..."), else None."""
+    for _, text in _chain(err):
+        if _ON_EXECUTOR.search(text) and (found := _TASK_INPUT_ERROR.findall(text)):
+            return found[-1].strip()
+    return None
+
+
 def _driver_imports(module: str) -> bool:
     """Whether this (the driver's) Python imports ``module``: an error path only, so importing it is fine."""
     try:

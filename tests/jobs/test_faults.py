@@ -41,6 +41,19 @@ def test_a_module_missing_on_the_driver_too_is_not_called_a_shipping_problem():
                               "executors' Python") and "--py-files" in shipped
 
 
+def test_lakelabels_own_error_from_inside_a_spark_task_is_its_line_and_exit_2():
+    """A re-drill: a model LF failing on the executors of `analyze`'s held-out pass said "PythonException: An
+    exception was thrown from the Python worker. Please see the stack trace below." (exit 1)."""
+    said = ("model LF 'm': model models:/m/1 needs the module 'sklearn', which this Python cannot import; install it")
+    err = RuntimeError("An error occurred while calling o212.collectToPython.\n: org.apache.spark.api.python."
+                       "PythonException: An exception was thrown from the Python worker. Please see the stack trace "
+                       "below.\nTraceback (most recent call last):\n  File \"/x/lf_library/models.py\", line 370, in "
+                       f"predict_frame\nlf_library.errors.InputDataError: {said}\n")
+    assert exits._outcome(err, debug=False) == (said, exits.EXIT_INPUT)
+    # An LF's own exception on a row is not lakelabel's input error.
+    assert exits._outcome(RuntimeError(LF_TEXT), debug=False)[1] == exits.EXIT_UNEXPECTED
+
+
 def test_the_executor_timeout_names_only_the_job_it_cancelled(monkeypatch):
     monkeypatch.setattr(progress, "_executor_timeout", ["no executor registered with spark://h:7077 for 300s"])
     cancelled = RuntimeError("An error occurred while calling o9.collectToPython.\n: Job 7 cancelled part of "
