@@ -214,9 +214,12 @@ def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_ra
         lf = max(worst, key=lambda s: s.error_rate)
         sample = lf.error_samples[0] if lf.error_samples else {"row_id": "?", "error": "?"}
         missing = _NO_COLUMN.search(str(sample["error"]))
+        key = _KEY_ERROR.match(str(sample["error"]))  # a vectorized LF's df["stars"]: maybe a column, maybe not
         fix = (f"A row holds only the LF's fields= columns (all of them without fields=): add "
                f"{missing.group(1)!r} to its fields= if the source has that column, else fix the name"
-               if missing else "Fix the LF, or raise apply.max_error_rate")
+               if missing else
+               f"If {key.group(1)!r} is a source column, add it to the LF's fields= (its DataFrame holds only those); "
+               f"else fix the LF, or raise apply.max_error_rate" if key else "Fix the LF, or raise apply.max_error_rate")
         raise LFErrorRateExceeded(
             f"LF {lf.name!r} raised on {lf.errors} of {n_rows} rows ({lf.error_rate:.1%}), above "
             f"apply.max_error_rate={max_error_rate:.1%}; e.g. row id {sample['row_id']}: {sample['error']}. {fix}"
@@ -225,6 +228,7 @@ def _check_error_budget(stats: Sequence[LFApplyStats], n_rows: int, max_error_ra
 
 # An LF that reads a column its row lacks (lf_library.core's words): a column missing from its fields=, or a typo.
 _NO_COLUMN = re.compile(r"row has no column '([^']+)'; available columns")
+_KEY_ERROR = re.compile(r"KeyError: '([^']+)'$")
 
 
 def run(

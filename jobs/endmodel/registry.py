@@ -66,6 +66,7 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     # library caller, whose loggers lakelabel leaves alone, keeps them. MLflow's errors still raise.
     # Not stream.enabled = False: log_model's own event-log context turns the stream back on when it ends,
     # before the registration prints; an instance write() shadows the class's whatever MLflow toggles.
+    artifact = free_artifact(mlflow, artifact)
     stream = logging_utils.MLFLOW_LOGGING_STREAM
     quiet = logging.getLogger("jobs").level >= logging.WARNING
     if quiet:
@@ -88,6 +89,21 @@ def log_model(mlflow: Any, model: Any, *, registered_name: str, columns: Sequenc
     if registered_name and version is not None:
         return f"models:/{registered_name}/{version}", str(version)
     return info.model_uri, str(getattr(info, "model_id", None) or info.run_id)
+
+
+def free_artifact(mlflow: Any, artifact: str) -> str:
+    """``artifact``, or ``<artifact>_2``, ``_3``, ... when the active run holds it already: a second train of a run
+    (other settings) must not write its Spark model into the first's folder, which a registered version names (a
+    re-drill: both versions then loaded a mix of the two pipelines)."""
+    run = mlflow.active_run()
+    if run is None:
+        return artifact
+    taken = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    n, name = 1, artifact
+    while name in taken:
+        n += 1
+        name = f"{artifact}_{n}"
+    return name
 
 
 def save_local(model: Any, folder: Path, artifact: str = ARTIFACT) -> str:

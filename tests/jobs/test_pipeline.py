@@ -528,7 +528,7 @@ def test_an_lf_reading_a_column_outside_its_fields_is_told_to_list_it(spark, tmp
     available columns: 'text'. Fix the LF, or raise apply.max_error_rate": the source has the column, and raising
     the error budget is the wrong fix."""
     cfg = make_cfg(tmp_path, write_source(tmp_path, make_rows(40)), lfs={"modules": ["tests.jobs.fields_lfs"],
-                                                                          "exclude": []})
+                                                                          "exclude": ["many_stars_vectorized"]})
     with pytest.raises(LFErrorRateExceeded) as caught:
         apply_lfs.run(spark, cfg, run_id="f1")
     assert str(caught.value).endswith(
@@ -536,3 +536,11 @@ def test_an_lf_reading_a_column_outside_its_fields_is_told_to_list_it(spark, tmp
         "columns (all of them without fields=): add 'stars' to its fields= if the source has that column, else fix "
         "the name"), caught.value
     assert "raise apply.max_error_rate" not in str(caught.value)
+    # A vectorized LF's DataFrame: a KeyError may be a column left out of fields= (a re-drill), or not.
+    vectorized = make_cfg(tmp_path, str(tmp_path / "src"), lfs={"modules": ["tests.jobs.fields_lfs"],
+                                                                 "exclude": ["many_stars"]})
+    with pytest.raises(LFErrorRateExceeded) as caught:
+        apply_lfs.run(spark, vectorized, run_id="f2", force=True)
+    assert str(caught.value).endswith(
+        "KeyError: 'stars'. If 'stars' is a source column, add it to the LF's fields= (its DataFrame holds only "
+        "those); else fix the LF, or raise apply.max_error_rate"), caught.value

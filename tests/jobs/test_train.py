@@ -380,8 +380,15 @@ def test_gold_imported_since_the_last_train_retrains(spark, trained, tmp_path, c
     assert said[0].endswith("The registered model version, the predictions table and those tags are this train's; "
                             "its metrics replace the earlier train's"), said
     assert "--run-id" not in said[0]
-    run = mlflow.MlflowClient(tracking_uri=third["mlflow"]["tracking_uri"]).get_run(third["mlflow"]["run_id"]).data
+    client = mlflow.MlflowClient(tracking_uri=third["mlflow"]["tracking_uri"])
+    run = client.get_run(third["mlflow"]["run_id"]).data
     assert run.params["end_model.max_iter"] == "30" and run.tags["end_model.max_iter"] == "31"
+    # Its Spark model has a folder of its own, which its registered version names (a re-drill: the second train
+    # wrote into the first's folder, and both versions loaded a mix of the two pipelines).
+    folders = {a.path for a in client.list_artifacts(third["mlflow"]["run_id"])}
+    first = client.get_model_version(REGISTERED, summary["end_model"]["model_version"]).source.rstrip("/")
+    latest = client.get_model_version(REGISTERED, third["end_model"]["model_version"]).source.rstrip("/")
+    assert first.endswith("/end_model") and latest != first and latest.rsplit("/", 1)[-1] in folders, (first, latest)
 
 
 @contextlib.contextmanager
