@@ -25,7 +25,7 @@ from ._persist import (
 from .config import LabelModelConfig
 from .explain import Explanation, explain_votes
 from .metrics import METRICS, check_metrics, score_predictions
-from .stats import ABSTAIN, SufficientStats, check_label_matrix, refuse_sparse, stats_from_matrix
+from .stats import ABSTAIN, SufficientStats, check_label_matrix, refuse_sparse, repeated, stats_from_matrix
 from .ties import check_policy, probs_to_preds
 
 
@@ -163,8 +163,7 @@ class BaseLabelModel:
         if lf_names is None:  # a DataFrame's column names are the LF names (predict then checks them)
             lf_names = _frame_names(L_train)
             if lf_names is not None and len(set(lf_names)) != len(lf_names):
-                twice = sorted({n for n in lf_names if lf_names.count(n) > 1})
-                raise ValueError(f"L_train's columns (the LF names) must be distinct; repeated: {twice}")
+                raise ValueError(f"L_train's columns (the LF names) must be distinct; repeated: {repeated(lf_names)}")
         L = self._check_L(L_train, "L_train", fitted=False)
         self._consume_train_kwargs(kwargs, L.shape[1])
         stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self._matrix_max_patterns(L.shape[1]))

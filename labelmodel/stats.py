@@ -11,6 +11,7 @@ where ``-1`` (``ABSTAIN``) means the LF did not vote; ``k`` is the cardinality.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,9 +224,14 @@ _MISSING_VOTES = ("L holds missing values (NaN or None); an abstain is -1 here, 
                   "(pandas: L.fillna(-1).astype(int))")
 
 
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names that occur more than once in ``names``, sorted."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 def refuse_sparse(L: Any, what: str = "L") -> None:
     """A scipy sparse ``L`` is refused: its absent entries would read as votes for class 0, not abstains."""
-    if hasattr(L, "toarray") and hasattr(L, "nnz"):
+    if sp.issparse(L):
         raise ValueError(f"{what} is a scipy sparse matrix; pass a dense one ({what}.toarray()): a stored zero and an "
                          f"absent entry are both a vote for class 0 there, and abstain is -1")
 
@@ -320,8 +326,7 @@ def stats_from_matrix(
         raise ValueError(f"lf_names has {len(names)} name{'s' if len(names) != 1 else ''} for {m} LF columns; give "
                          f"one name per column of L")
     if len(set(names)) != m:
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"lf_names must be distinct; repeated: {twice}")
+        raise ValueError(f"lf_names must be distinct; repeated: {repeated(names)}")
 
     acc = _Counts(m, k)
     step = max(1, _STATS_CHUNK_CELLS // max(m, 1))

@@ -154,8 +154,10 @@ def _check_name(name: Any, *, logged: bool = True) -> str:
             f"LF name {name!r} is invalid: use at most {_MAX_NAME} characters, no tabs, newlines "
             f"or surrounding spaces (e.g. 'kw_subscribe')"
         )
-    bad = sorted(set(_NAME_CHARS.sub("", name))) if logged else []
-    if logged and (bad or posixpath.normpath(f"lf.{name}") != f"lf.{name}"):
+    if not logged:
+        return name
+    bad = sorted(set(_NAME_CHARS.sub("", name)))
+    if bad or posixpath.normpath(f"lf.{name}") != f"lf.{name}":
         what = f"character(s) {''.join(bad)!r}" if bad else "a path that is not normal ('//', a trailing '/', '/./')"
         raise LFConfigError(
             f"LF name {name!r} is invalid: it has {what}; use letters, digits, spaces and _ - . : / "

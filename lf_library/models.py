@@ -173,7 +173,7 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
 def file_store_error(uri: str | None, key: str) -> str | None:
     """The error for a tracking URI that is a path or ``file:`` (MLflow 3 refuses its file store unless
     ``MLFLOW_ALLOW_FILE_STORE`` is true, in words that do not say to write ``sqlite:///``), else None."""
-    if not uri or uri.split(":", 1)[0] in ("databricks", "databricks-uc") or \
+    if not uri or databricks_store(uri) or uri == "databricks-uc" or \
             os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1"):
         return None
     if uri.startswith("file:"):

@@ -183,7 +183,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary_json = getattr(args, "summary_json", None)
     # A path ending in / names a folder (refused below); Path() drops the slash, which would delete a file there.
-    if summary_json and not summary_json.endswith(("/", os.sep)) and Path(summary_json).is_file():
+    if summary_json and not names_folder(summary_json) and Path(summary_json).is_file():
         try:
             Path(summary_json).unlink()  # an earlier run's summary must not pass for this run's if this one fails
         except OSError as err:
@@ -328,6 +328,11 @@ def unscored_evaluation(cfg: Any, command: str) -> str:
             f"on it; {fix}, or drop the evaluation section")
 
 
+def names_folder(given: str) -> bool:
+    """Whether a path as typed ends in ``/``: a folder, which ``Path`` would turn into a file's name."""
+    return given.endswith(("/", os.sep))
+
+
 def check_out_file(path: Path, what: str, example: str, given: str | None = None) -> None:
     """``path`` can be written as a file: it is not a folder, and its nearest existing parent is a writable folder.
 
@@ -335,7 +340,7 @@ def check_out_file(path: Path, what: str, example: str, given: str | None = None
     option (``--out``), ``example`` a file name to suggest when ``path`` is a folder, ``given`` the option as
     typed (``Path`` drops a trailing ``/``, which names a folder too). Checked before Spark starts.
     """
-    if path.is_dir() or (given is not None and given.endswith(("/", os.sep))):
+    if path.is_dir() or (given is not None and names_folder(given)):
         raise ConfigError(f"{what} {given or path} is a folder; pass a file path such as {path / example}")
     parent = path.parent if str(path.parent) else Path(".")
     probe = parent
@@ -447,7 +452,7 @@ def _stale_summary_dropped(argv: Sequence[str] | None):
             paths = _option_values(words, "--summary-json")
             for path in paths:
                 with contextlib.suppress(OSError):
-                    if not path.endswith(("/", os.sep)) and Path(path).is_file():
+                    if not names_folder(path) and Path(path).is_file():
                         Path(path).unlink()
             if (paths and paths[-1] and isinstance(err, UsageExit) and err.takes_summary_json
                     and "argument --summary-json:" not in err.line):  # its own error: no value
@@ -470,7 +475,7 @@ def write_failure_summary(args: argparse.Namespace, command: str | None, code: i
     doc = {"command": command, "run_id": getattr(args, "resolved_run_id", getattr(args, "run_id", None)),
            "status": status, "exit_code": code, "error": exits.last_error() if error is None else error}
     with contextlib.suppress(OSError):
-        if not Path(path).is_dir() and not path.endswith(("/", os.sep)):  # a folder: the failure said so
+        if not Path(path).is_dir() and not names_folder(path):  # a folder: the failure said so
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             runs.write_json(Path(path), doc)
 
