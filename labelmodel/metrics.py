@@ -22,7 +22,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["METRICS", "score_predictions"]
 
@@ -147,5 +146,7 @@ def _roc_auc(g: np.ndarray, score: np.ndarray) -> float:
             "roc_auc is undefined when the scored rows hold one gold class only; "
             "score on rows of both classes or use another metric"
         )
+    from scipy.stats import rankdata  # here: scipy.stats costs every `import labelmodel` (and each Spark worker) 0.3 s
+
     ranks = rankdata(score)  # ties get their average rank (Mann-Whitney U)
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
