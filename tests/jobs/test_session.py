@@ -367,8 +367,13 @@ def test_an_interrupted_start_kills_a_launcher_one_scan_of_proc_missed(monkeypat
     import subprocess
     import sys
 
+    from pyspark import SparkContext
+
     from jobs.runtime import session
 
+    # As a start records them: the JVM of the suite's session (when a test before this one started it) is not
+    # the start's, and must live on (a first version of this test killed it, and every later test of its worker).
+    before, earlier = session._child_pids(), SparkContext._gateway
     launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "spark-submit"])
     try:
         scans, real = [], session._child_pids
@@ -378,9 +383,10 @@ def test_an_interrupted_start_kills_a_launcher_one_scan_of_proc_missed(monkeypat
             return real() if len(scans) > 1 else set()  # the first scan misses the launcher
 
         monkeypatch.setattr(session, "_child_pids", child_pids)
-        session._stop_started_jvm(set())
+        session._stop_started_jvm(before, earlier)
         assert launcher.wait(timeout=10) == -9
         assert len(scans) == session._SCANS
+        assert all(_running(pid) for pid in before)  # the JVMs that were there before the start live on
     finally:
         launcher.kill()
         launcher.wait()
