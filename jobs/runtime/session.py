@@ -301,20 +301,21 @@ def _stop_started_jvm(before: set[int], earlier: Any = None) -> None:
 
     gateway = SparkContext._gateway if SparkContext._gateway is not earlier else None  # only this start's
     proc = getattr(gateway, "proc", None) if gateway is not None else None
-    pids = {proc.pid} if proc is not None and proc.poll() is None else set()
+    started = {proc.pid} if proc is not None and proc.poll() is None else set()
+    killed: set[int] = set()
     # The launcher execs three times (env, bash, java) and a scan of /proc can miss it between two (its
     # cmdline unread for a moment: a test under load, 1 run in 10 left the JVM running): scan three times.
     for scan in range(_SCANS):
         if scan:
             time.sleep(0.05)
-        for pid in (pids if not scan else set()) | (_child_pids() - before - pids):
-            pids.add(pid)
+        for pid in (started | _child_pids()) - before - killed:
+            killed.add(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
                 log.debug("killed the Spark JVM (pid %d) of the interrupted start", pid)
             except OSError:
                 pass
-    if gateway is not None and proc is not None and proc.pid in pids and SparkContext._active_spark_context is None:
+    if gateway is not None and proc is not None and proc.pid in killed and SparkContext._active_spark_context is None:
         SparkContext._gateway = None
         SparkContext._jvm = None
 
