@@ -278,8 +278,30 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
         raise ConfigError(f"task {t.name!r} (label space {list(space)}) has no LFs: list LFs under {where}")
     for lf in registry.lfs:
         lf.version  # noqa: B018 - an LF whose version cannot be computed stops its task here, not the others
+    if cfg.mlflow.enabled:
+        _check_metric_keys(t.name, registry.names)
     sep = cfg.multi_label.separator if tag and cfg.multi_label else ","
     return Task(t.name, space, registry, t.gold_column, tag, sep)
+
+
+# MLflow refuses a metric key over 250 characters (mlflow.utils.validation.MAX_ENTITY_KEY_LENGTH); a task's
+# longest per-LF key is ``<task>.lf_estimated_accuracy.<lf>`` (jobs.runtime.tracking.log_task_fit).
+_MLFLOW_KEY_MAX = 250
+_LONGEST_LF_METRIC = "lf_estimated_accuracy"
+
+
+def _check_metric_keys(task: str, lf_names: Sequence[str]) -> None:
+    """Refuse, before anything runs, LF names that would make one of the task's MLflow metric keys too long
+    (MLflow would refuse it after the work, when the fit is logged)."""
+    room = _MLFLOW_KEY_MAX - len(f"{task}.{_LONGEST_LF_METRIC}.")
+    long = [n for n in lf_names if len(n) > room]
+    if long:
+        shown = ", ".join(repr(n) for n in long[:3]) + (f" and {len(long) - 3} more" if len(long) > 3 else "")
+        raise ConfigError(
+            f"LF name(s) {shown} are too long for the task's MLflow metric keys "
+            f"('{task}.{_LONGEST_LF_METRIC}.<LF name>', at most {_MLFLOW_KEY_MAX} characters, so LF names of at most "
+            f"{room}): shorten those names or the task name, or set mlflow.enabled to false"
+        )
 
 
 _WARNED: dict[tuple[int, str], weakref.ref] = {}

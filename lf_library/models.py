@@ -110,13 +110,14 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     uses_store = bool(_LOGGED.match(uri) or _REGISTERED.match(uri) or _RUN.match(uri))  # a local folder does not
     if uses_store and (refused := file_store_error(tracking_uri, "the tracking URI")) is not None:
         raise LFConfigError(refused)
-    where = f"in the MLflow store {tracking_uri}" if tracking_uri else "in MLflow's default store"
+    default = None if tracking_uri or not uses_store else _default_tracking_uri()
+    where = f"in the MLflow store {tracking_uri}" if tracking_uri else f"in MLflow's default store {default}"
     registry = registry_uri(tracking_uri)
     if _REGISTERED.match(uri) and registry != tracking_uri:
         where += f" (model registry {registry or 'databricks-uc, MLflow default for Databricks'})"
     try:
-        store = _sqlite_file(tracking_uri)
-        if store is not None and not store.is_file() and (_LOGGED.match(uri) or _REGISTERED.match(uri) or _RUN.match(uri)):
+        store = _sqlite_file(tracking_uri or default)
+        if store is not None and not store.is_file() and uses_store:
             # Asking MLflow would create an empty store (and leave it behind when the job then fails).
             raise LookupError(f"the store's database {store} does not exist yet: nothing was logged there")
         if (m := _LOGGED.match(uri)) is not None:
@@ -163,11 +164,41 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
             raise TransientError(f"model URI {uri!r} could not be resolved: the MLflow store {tracking_uri} did not "
                                  f"answer after MLflow's HTTP retries ({detail}); check that it is running and "
                                  f"reachable") from None
+        other = "" if tracking_uri else " (none was set: pass model_lf(..., tracking_uri=...) or set MLFLOW_TRACKING_URI to use another)"
+        if (m := _REGISTERED.match(uri)) is not None and not isinstance(err, LookupError):
+            detail += _registered_there(tracking_uri, m["name"])
         raise LFConfigError(
-            f"model URI {uri!r} does not resolve {where}: {detail}; register the model there (the YouTube "
+            f"model URI {uri!r} does not resolve {where}{other}: {detail}; register the model there (the YouTube "
             f"example's: python -m lf_library.lfs.train_youtube_model --lakehouse <the pipeline's lakehouse>), "
             f"or fix model_uri"
         ) from None
+
+
+def _registered_there(tracking_uri: str | None, name: str) -> str:
+    """What the registry holds under ``name`` (its versions and aliases), or the models it holds when ``name`` is
+    not one of them, to say after a URI that does not resolve; "" when the registry cannot say."""
+    try:
+        client = _client(tracking_uri)
+        found = client.search_model_versions(f"name = '{name}'")
+        if not found:
+            names = sorted(r.name for r in client.search_registered_models(max_results=20))
+            return (f" (registered models there: {', '.join(names)}{', ...' if len(names) == 20 else ''})" if names
+                    else " (the registry there holds no model)")
+        versions = sorted(int(v.version) for v in found)
+        aliases = client.get_registered_model(name).aliases or {}
+        shown = ", ".join(map(str, versions[-10:])) + (f" (the last 10 of {len(versions)})" if len(versions) > 10 else "")
+        return f" (registered model {name!r} has version(s) {shown}" + (
+            f"; aliases {', '.join(f'@{a} -> {v}' for a, v in sorted(aliases.items()))})" if aliases else "; no aliases)")
+    except Exception:  # noqa: BLE001 - only a hint: the error itself is said without it
+        return ""
+
+
+def _default_tracking_uri() -> str:
+    """The store MLflow uses when none is set (``mlflow.set_tracking_uri`` in this process, else its default,
+    ``sqlite:///mlflow.db`` in the working directory on MLflow 3): read, not opened."""
+    import mlflow
+
+    return mlflow.get_tracking_uri()
 
 
 def file_store_error(uri: str | None, key: str) -> str | None:

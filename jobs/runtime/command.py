@@ -118,8 +118,9 @@ def add_common(p: argparse.ArgumentParser, *, config_required: bool = True, run_
 
 
 def add_verbosity(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
-    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    one = p.add_mutually_exclusive_group()  # both at once is a usage error (exit 2), not one of them silently
+    one.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
+    one.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
 
 
 def _add_command(p: argparse.ArgumentParser, cmd: Command) -> None:

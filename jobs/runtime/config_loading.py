@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from jobs.runtime.config import _URI, PipelineConfig
+from jobs.runtime.config import _URI, LFConfig, PipelineConfig
 from lf_library.errors import ConfigError
 
 __all__ = ["load_config", "config_from_dict"]
@@ -83,9 +84,16 @@ def _build(cls: type, data: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
+def _valid_keys(cls: type, where: str) -> list[str]:
+    """The keys a section of type ``cls`` at ``where`` takes. A task's ``lfs`` is an :class:`LFConfig` whose
+    ``label_space`` is refused (the task's own ``label_space`` is the one): an unknown key's list leaves it out."""
+    fields = sorted(f.name for f in dataclasses.fields(cls))
+    return [f for f in fields if f != "label_space"] if cls is LFConfig and where.startswith("tasks") else fields
+
+
 def _reject_unknown(cls: type, data: Mapping[str, Any], where: str, origin: str = "") -> None:
     """Raise for the first key of ``data`` that is not a field of ``cls``, listing the valid ones."""
-    fields = sorted(f.name for f in dataclasses.fields(cls))
+    fields = _valid_keys(cls, where)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         label = f"{where}." if where else ""
@@ -102,6 +110,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         non_none = [a for a in args if a is not type(None)]
+        if isinstance(value, bool) and type(None) in args and set(non_none) <= {int, float}:  # drift.fail_on_*
+            raise ConfigError(f"{where} must be a number (a threshold, e.g. 0.05) or null (off), got "
+                              f"{str(value).lower()}")
         errors = []
         for arg in non_none:
             try:
@@ -268,9 +279,9 @@ def _unknown_key(keys: Sequence[str | int]) -> str | None:
     cls: Any = PipelineConfig
     i = 0
     while i < len(keys) and isinstance(keys[i], str) and dataclasses.is_dataclass(cls):
-        fields = sorted(f.name for f in dataclasses.fields(cls))
+        where = _key_label(keys[:i])
+        fields = _valid_keys(cls, where)
         if keys[i] not in fields:
-            where = _key_label(keys[:i])
             return (f"unknown config key {_key_label(keys[:i + 1])}; valid keys{' of ' + where if where else ''}: "
                     f"{', '.join(fields)}")
         hint = typing.get_type_hints(cls)[keys[i]]
@@ -426,6 +437,10 @@ def load_config(
                 if key >= len(node):
                     raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} has {len(node)} items (from 0); "
                                       f"set an existing item, or give the whole list ({_key_label(keys[:i])}=[...])")
+            elif isinstance(node, list) and str(key).isdigit():  # lfs.declared.0.keywords: an item is [0]
+                fixed = _key_label([*keys[:i], int(key), *keys[i + 1:]]) + "=" + item.split("=", 1)[1]
+                raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is a list; an item of it is "
+                                  f"{_key_label([*keys[:i], int(key)])}: --set {shlex.quote(fixed)}")
             elif not isinstance(node, dict):
                 raise ConfigError(f"--set {item!r}: {_key_label(keys[:i])} is not a section")
             if last:

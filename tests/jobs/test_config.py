@@ -30,6 +30,12 @@ def test_bad_values_are_named():
         config_from_dict({"output": {"tie_break_policy": "coin"}})
     with pytest.raises(ConfigError, match=r"apply\.max_error_rate must be a number"):
         config_from_dict({"apply": {"max_error_rate": "lots"}})
+    # A yes/no where a threshold or null goes (it said "must be a number, got True", nothing about null).
+    with pytest.raises(ConfigError, match=r"^drift\.fail_on_label_shift must be a number \(a threshold, e\.g\. 0\.05\) "
+                                          r"or null \(off\), got true$"):
+        config_from_dict({"drift": {"fail_on_label_shift": True}})
+    assert config_from_dict({"drift": {"fail_on_label_shift": None}}).drift.fail_on_label_shift is None
+    assert config_from_dict({"drift": {"fail_on_label_shift": "0.1"}}).drift.fail_on_label_shift == 0.1
     # Out-of-range apply settings (an operator drill found them accepted, or failing later with a
     # line like "above apply.max_error_rate=-100.0%").
     for key, value, message in (("max_error_rate", 7, r"apply\.max_error_rate = 7\.0 must be between 0 and 1"),
@@ -210,6 +216,10 @@ def test_set_reaches_one_item_of_a_list(tmp_path):
         load_config(path, overrides=["lfs.declared[2].label=ham"])
     with pytest.raises(ConfigError, match=r"^--set 'lfs\[0\]=x': lfs is not a list$"):
         load_config(path, overrides=["lfs[0]=x"])
+    # A dotted index says how to write it (it said "lfs.declared is not a section").
+    with pytest.raises(ConfigError, match=r"^--set 'lfs.declared.1.keywords=\[a, b\]': lfs.declared is a list; an item "
+                                          r"of it is lfs.declared\[1\]: --set 'lfs.declared\[1\].keywords=\[a, b\]'$"):
+        load_config(path, overrides=["lfs.declared.1.keywords=[a, b]"])
     with pytest.raises(ConfigError, match=r"^--set 'lfs.files\[0\]=x.yaml': lfs.files has no items here; give the "
                                           r"whole list \(lfs.files=\[...\]\)$"):  # not set: it said "is not a list"
         load_config(path, overrides=["lfs.files[0]=x.yaml"])

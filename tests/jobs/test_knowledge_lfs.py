@@ -253,8 +253,14 @@ def test_model_lf_votes_on_spark_and_versions_follow_the_model(spark, tmp_path, 
 def test_model_lf_bad_inputs_fail_before_spark_work(spark, tmp_path, mlflow_store, capsys):
     uri = mlflow_store
     source = write_source(tmp_path, make_rows(10))
-    with pytest.raises(LFConfigError, match=r"model URI 'models:/nope/1' does not resolve in the MLflow store sqlite:"):
+    with pytest.raises(LFConfigError, match=r"model URI 'models:/nope/1' does not resolve in the MLflow store sqlite:"
+                                            r".* \(registered models there: spam_clf\); register the model there"):
         model_lf("m", "models:/nope/1", label_map={1: "spam"}, tracking_uri=uri, label_space=["ham", "spam"]).version
+    # A version or alias the model lacks: the error lists those it has.
+    for missing in ("models:/spam_clf/9", "models:/spam_clf@chmpion"):
+        with pytest.raises(LFConfigError, match=r"\(registered model 'spam_clf' has version\(s\) 1, 2; aliases "
+                                                r"@champion -> [12]\); register the model there"):
+            resolve_model(missing, uri)
     with pytest.raises(LFConfigError, match=r"model URI '.*absent': the local folder .*absent does not exist; "
                                             r"model_uri takes a folder an MLflow model was saved to"):
         resolve_model(str(tmp_path / "absent"), uri)
@@ -347,6 +353,28 @@ def test_a_missing_model_leaves_no_store_and_gold_import_does_not_need_it(spark,
     pd.DataFrame({"row_id": ["r000", "r001"], "label": ["pos", "neg"]}).to_csv(gold, index=False)
     assert cli.main(["gold", "import", "--config", str(conf), "--file", str(gold), "-q"]) == 0, capsys.readouterr().err
     assert not (tmp_path / "lake" / "mlflow.db").exists()
+
+
+def test_a_model_lf_read_in_plain_python_with_no_store_set_creates_no_database(tmp_path):
+    """``model_lf(...).version`` with no store set (a notebook, no MLFLOW_TRACKING_URI) asked MLflow's default store,
+    which created ``./mlflow.db`` in the working directory; now it says the store is empty and creates nothing."""
+    import subprocess
+    import sys
+
+    code = ("from lf_library import model_lf\n"
+            "lf = model_lf('m', 'models:/spam_clf/1', label_map={'spam': 'spam'}, label_space=['ham', 'spam'])\n"
+            "try:\n    lf.version\nexcept Exception as err:\n    print(type(err).__name__, err)\n")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.strip()
+    assert out.startswith("LFConfigError model LF 'm': model URI 'models:/spam_clf/1' does not resolve in MLflow's "
+                          f"default store sqlite:///{tmp_path / 'mlflow.db'} (none was set: pass model_lf(..., "
+                          "tracking_uri=...) or set MLFLOW_TRACKING_URI to use another): the store's database "
+                          f"{tmp_path / 'mlflow.db'} does not exist yet"), out
+    assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
 def test_model_lf_threshold_on_a_model_that_predicts_classes_is_refused(spark, tmp_path, mlflow_store, capsys):

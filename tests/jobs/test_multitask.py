@@ -328,6 +328,37 @@ def test_other_bad_task_configs(tmp_path, capsys):
     assert "lakelabel aggregate reads one task" in _cli(tmp_path, task_dict(tmp_path, "x.parquet"), capsys, "aggregate")
     with pytest.raises(ConfigError, match="unknown config key tasks\\[0\\].labels"):
         config_from_dict({**task_dict(tmp_path, "x"), "tasks": [{"name": "a", "labels": ["x", "y"]}]})
+    # A task's lfs lists the keys it takes: not label_space, which is refused there (the task's own is the one).
+    with pytest.raises(ConfigError, match=r"^unknown config key tasks\[0\]\.lfs\.modulez; valid keys of tasks\[0\]\.lfs: "
+                                          r"declared, exclude, files, include, modules$"):
+        config_from_dict({**task_dict(tmp_path, "x"), "tasks": [{"name": "a", "label_space": ["x", "y"],
+                                                                  "lfs": {"modulez": ["m"]}}]})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"valid keys of lfs: declared, exclude, files, include, label_space, modules$"):
+        config_from_dict({**task_dict(tmp_path, "x"), "lfs": {"modulez": ["m"]}})
+
+
+def test_lf_names_too_long_for_the_tasks_mlflow_metric_keys(tmp_path, capsys):
+    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH
+
+    from jobs import tasks
+
+    assert tasks._MLFLOW_KEY_MAX == MAX_ENTITY_KEY_LENGTH
+    data = task_dict(tmp_path, "x.parquet")
+    task = "u" * 64  # the longest task name, with LF names of up to 200 characters: keys over MLflow's limit
+    data["tasks"][task] = data["tasks"].pop("urgency")
+    room = MAX_ENTITY_KEY_LENGTH - len(f"{task}.lf_estimated_accuracy.")
+    declared = lambda name: {"declared": [{"name": name, "kind": "keyword", "keywords": ["outage"],  # noqa: E731
+                                           "label": "urgent"}]}  # fmt: skip
+    data["tasks"][task]["lfs"] = declared("kw_" + "o" * (room - 2))
+    err = _cli(tmp_path, data, capsys)
+    assert f"task '{task}' (tasks.{task}.lfs): LF name(s) 'kw_{'o' * (room - 2)}' are too long" in err, err
+    assert f"LF names of at most {room}): shorten those names or the task name" in err, err
+    assert not (tmp_path / "lake").exists()
+    data["tasks"][task]["lfs"] = declared("kw_" + "o" * (room - 3))  # the longest name that fits
+    assert len(build_task_set(config_from_dict(data))[task].lf_names) == 5
+    data["tasks"][task]["lfs"] = declared("kw_" + "o" * 197)
+    data["mlflow"]["enabled"] = False  # nothing is logged: any LF name goes
+    assert len(build_task_set(config_from_dict(data))[task].lf_names) == 5
 
 
 # ---------------------------------------------------------------------------------------------- the demo

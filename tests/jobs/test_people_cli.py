@@ -45,6 +45,11 @@ def test_a_usage_error_is_one_line_and_exit_code_2(capsys):
          "lakelabel: error: suggest: argument --max: invalid int value: 'x'; see lakelabel suggest --help"),
         (["run", "--config", "c.yaml", "--bogus"],  # the command's help, not the top parser's
          "lakelabel: error: run: unrecognized arguments: --bogus; see lakelabel run --help"),
+        (["run", "--config", "c.yaml", "-v", "-q"],  # not one of them silently
+         "lakelabel: error: run: argument -q/--quiet: not allowed with argument -v/--verbose; see lakelabel run --help"),
+        (["gold", "status", "--quiet", "--verbose"],
+         "lakelabel: error: gold status: argument -v/--verbose: not allowed with argument -q/--quiet; "
+         "see lakelabel gold status --help"),
         (["demo", "--row", "1000"],  # no abbreviations: --row is not taken for --rows
          "lakelabel: error: demo: unrecognized arguments: --row 1000; see lakelabel demo --help"),
         # Options before the command: argparse said "unrecognized arguments: -v" of a run whose help lists -v.
