@@ -251,12 +251,12 @@ def build_task_set(cfg: PipelineConfig, only: Sequence[str] | None = None) -> Ta
     stopped = [broken[n] for n in needed if n in broken]
     if stopped:
         raise broken_error(stopped, [t.name for t in tasks])
-    for module, (owner, told, _) in failed.items():
+    for module, (owner, told, err) in failed.items():
         if not _first_time(cfg, module):  # a command's precheck built this config's tasks already and said it
             continue
-        log.warning("LF module %s (lfs.modules) fails, so task %r (its LABEL_SPACE %s) cannot run until it is fixed; "
-                    "an LF it would give another task (made with a label_space of its own in another file) is missing "
-                    "from this command", module, owner, list(told))
+        log.warning("LF module %s (lfs.modules) fails, so task %r (its LABEL_SPACE %s) cannot run until it is fixed "
+                    "(%s); an LF it would give another task (made with a label_space of its own in another file) is "
+                    "missing from this command", module, owner, list(told), describe(err, [module]))
     return TaskSet(tuple(tasks), TaskRegistry(tasks))
 
 

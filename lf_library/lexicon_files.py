@@ -132,6 +132,9 @@ def _record(rec: Any, label: Any, where: str) -> list[_Entry]:
     return [(w, cls, weight, where) for w in words]
 
 
+_CSV_COLUMNS = frozenset({"term", "class", "label", "weight", "synonyms"})
+
+
 def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
     # csv.reader rather than DictReader: it returns blank lines as [] instead of skipping them, so the
     # line count before each row gives the line the row starts on.
@@ -144,6 +147,13 @@ def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
             f"'synonyms'); "
             f"found {header}"
         )
+    # A column lakelabel does not read (a misspelled 'wieght' gave every term weight 1) is refused, as an
+    # unknown key of a JSON / YAML record is.
+    if unknown := [h for h in header if h and h not in _CSV_COLUMNS]:  # "" : a spreadsheet's trailing delimiter
+        raise LFConfigError(f"{where}: the header names column(s) {unknown} that a lexicon does not have; its columns "
+                            f"are term, class (or label), weight, synonyms: fix the name or remove the column")
+    if extra := [h for h in header if h and header.count(h) > 1]:
+        raise LFConfigError(f"{where}: the header names column {extra[0]!r} twice; keep one")
     entries: list[_Entry] = []
     while True:
         first = reader.line_num + 1
@@ -158,6 +168,11 @@ def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
                 f"{at}: a quoted field runs {span}; close the quote on line {first} "
                 f'(a quote inside a quoted field is written "")'
             )
+        if any(v.strip() for i, v in enumerate(values) if i >= len(header) or not header[i]):
+            named = len([h for h in header if h])
+            sep = "a tab" if delimiter == "\t" else repr(delimiter)
+            raise LFConfigError(f"{at}: a value beyond the header's {named} named columns; a term, class or synonym "
+                                f"holding {sep} must be quoted" + (' (e.g. "win, prize")' if delimiter == "," else ""))
         row = dict(zip(header, values))
         if not any((v or "").strip() for v in row.values()):
             continue

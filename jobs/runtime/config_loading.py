@@ -193,7 +193,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as err:
-        shown = path if path.is_absolute() else f"{path} ({path.absolute()})"  # relative to the working directory
+        # Relative to the working directory; os.path.abspath drops the ".." ("notebooks/../conf" is "conf").
+        shown = path if path.is_absolute() else f"{path} ({os.path.abspath(path)})"
         raise ConfigError(f"cannot read config file {shown}: {err.strerror}; pass an existing YAML file with "
                           f"--config") from None
     try:

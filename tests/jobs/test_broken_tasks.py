@@ -220,8 +220,11 @@ def test_a_broken_shared_module_that_names_its_label_space_stops_only_that_task(
 
     with _records(logging.WARNING) as said:
         build_task_set(config_from_dict(data), only=["topic"])
-    assert [m for m in said if m.startswith(f"LF module {pkg}.urgency_lfs (lfs.modules) fails, so task 'urgency' (its "
-                                            f"LABEL_SPACE ['routine', 'urgent']) cannot run until it is fixed")], said
+    warned = [m for m in said if m.startswith(f"LF module {pkg}.urgency_lfs (lfs.modules) fails, so task 'urgency' "
+                                              f"(its LABEL_SPACE ['routine', 'urgent']) cannot run until it is fixed (")]
+    # With the module's own error and line, as `run` says it (the warning left them out: session 35's list).
+    assert len(warned) == 1 and "no_such_dependency_mt27" in warned[0], said
+    assert f"{tmp_path / pkg / 'urgency_lfs.py'}, line 1" in warned[0], warned
     # Said once per config: a command's precheck and its job build the same config's tasks (`analyze --task topic`
     # logged it twice: a left-alone item of session 34); a config loaded again (a notebook's next call) says it again.
     with _records(logging.WARNING) as again:

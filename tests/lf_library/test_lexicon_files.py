@@ -199,6 +199,17 @@ def test_scales_to_many_terms_in_one_pass():
         ("bad.json", "{not json", "is not valid JSON"),
         ("terms.txt", "free", "unknown format '.txt'"),
         ("key.yaml", "- {term: free, klass: spam}\n", "entry 0: unknown key 'klass'"),
+        # A column the lexicon does not read, and a value beyond the header (both passed silently: a misspelled
+        # weight column gave every term weight 1; an unquoted comma said "weight 'spam' is not a positive number").
+        ("column.csv", "term,class,wieght\nfree,spam,2\n",
+         "the header names column(s) ['wieght'] that a lexicon does not have; its columns are term, class (or label)"),
+        ("twice.csv", "term,class,weight,weight\nfree,spam,2,3\n", "the header names column 'weight' twice"),
+        ("comma.csv", "term,class,weight\nfree,spam,2\nwin, prize,spam,1\n",
+         'line 3: a value beyond the header\'s 3 named columns; a term, class or synonym holding \',\' must be quoted '
+         '(e.g. "win, prize")'),
+        ("tab.tsv", "term\tclass\nfree\tspam\tx\n", "line 2: a value beyond the header's 2 named columns; a term, class "
+                                                   "or synonym holding a tab must be quoted"),
+        ("blankhead.csv", "term,class,\nfree,spam,\nwin,spam,x\n", "line 3: a value beyond the header's 2 named columns"),
     ],
 )
 def test_bad_lexicon_files_name_the_file_and_entry(tmp_path, name, text, message):
@@ -207,6 +218,12 @@ def test_bad_lexicon_files_name_the_file_and_entry(tmp_path, name, text, message
         load_lexicon(p)
     assert message.format(p=p) in str(err.value)
     assert str(p) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_trailing_delimiters_with_nothing_after_them_are_read(tmp_path):
+    p = _write(tmp_path / "sheet.csv", "term,class,weight,\nfree,spam,2,\nsong,ham,,\n")  # a spreadsheet's export
+    lex = load_lexicon(p)
+    assert (lex.terms, lex.labels, lex.weights) == (("free", "song"), ("spam", "ham"), (2.0, 1.0))
 
 
 def test_missing_file_and_unknown_class(tmp_path, csv_file):
