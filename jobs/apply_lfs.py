@@ -589,7 +589,8 @@ def _warn_about_lfs(stats: Sequence[LFApplyStats], n_rows: int, max_error_rate: 
     silent = [lf.name for lf in stats if lf.votes == 0 and lf.errors == 0]
     if silent:
         log.warning("apply: %d LF(s) voted on none of the %s rows: %s; check what they match (a keyword list "
-                    "written as one string, a field that is always empty) with `lakelabel analyze`",
+                    "written as one string, a field that is always empty, a column LF's mapping keys against the "
+                    "column's values) with `lakelabel analyze`",
                     len(silent), f"{n_rows:,}", ", ".join(silent))
     for lf in stats:
         if lf.errors:

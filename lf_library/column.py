@@ -12,6 +12,7 @@ key ``1`` or ``"1"``, ``true`` the key ``true``). The LF runs as a native Spark 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,18 @@ from lf_library.core import ABSTAIN, _as_record
 from lf_library.errors import InputDataError, LFConfigError, LFError
 
 __all__ = ["ColumnLF", "column_lf"]
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _whole(key: str) -> str | None:
+    """``"1.0"`` -> ``"1"``: the integer a whole-number key means; None when it is not one."""
+    try:
+        number = float(key)
+    except ValueError:
+        return None
+    return str(int(number)) if number.is_integer() else None
 
 
 def _key(value: Any) -> str:
@@ -69,6 +82,36 @@ class ColumnLF(DeclarativeLF):
             pairs += [F.lit(key), F.lit(cid)]
         looked_up = F.element_at(F.create_map(*pairs), values.cast("string"))
         return F.when(values.isNull(), F.lit(ABSTAIN)).otherwise(F.coalesce(looked_up, F.lit(ABSTAIN))).cast("int")
+
+    def check_column_type(self, data_type: Any, where: str) -> None:
+        """Refuse mapping keys no value of a column of Spark type ``data_type`` can equal as text (``where``: the
+        source or table the column is in): ``1.0`` on an integer column (Spark writes ``1``), ``1`` on a double
+        one (``1.0``), anything but ``true`` / ``false`` on a boolean one. Such an LF would vote on no row.
+
+        Raises
+        ------
+        LFConfigError
+            Naming the keys, the column and its type, and the keys to write instead.
+        """
+        from pyspark.sql import types as T
+
+        keys = [key for key, _ in self.spec["mapping"]]
+        if isinstance(data_type, T.BooleanType):
+            bad, written = {k: None for k in keys if k not in ("true", "false")}, "true or false"
+        elif isinstance(data_type, T.IntegralType):
+            bad, written = {k: _whole(k) for k in keys if not _INTEGER.fullmatch(k)}, "1"
+        elif isinstance(data_type, (T.DoubleType, T.FloatType)):
+            bad, written = {k: f"{k}.0" for k in keys if _INTEGER.fullmatch(k)}, "1.0"
+        else:
+            return
+        if bad:
+            fixes = [f"{k!r} -> {v}" for k, v in bad.items() if v is not None]
+            raise LFConfigError(
+                f"LF {self.name!r}: mapping key(s) {list(bad)} can never match column {self.spec['column']!r} of "
+                f"{where}, a {data_type.simpleString()} column (values are compared as Spark writes them as text, "
+                f"such as {written}); "
+                + (f"write {', '.join(fixes)}" if fixes else "map values of the column") + " in the mapping"
+            )
 
     def __call__(self, x: Any) -> int:
         """Vote on one row holding the column (for notebooks; a ``table=`` LF runs on Spark only)."""

@@ -151,6 +151,11 @@ def join_lf_tables(source: Source, lfs: Sequence[LabelingFunction]) -> tuple[Dat
             )
         df = df.join(right, df[source.id_column] == right[id_alias], "left").drop(id_alias)
         joined[lf.name] = col_alias
+    for lf in lfs:  # keys that no value of the column's type can equal: the LF would vote on no row
+        if lf.kind == "column":
+            name = joined.get(lf.name, lf.spec["column"])
+            lf.check_column_type(df.schema[name].dataType,
+                                 f"table {lf.spec['table']}" if lf.spec.get("table") else f"source {source.description}")
     return df, joined
 
 

@@ -170,6 +170,43 @@ def test_column_lf_bad_inputs(spark, tmp_path):
     assert not delta_io.table_exists(str(tmp_path / "lake" / "votes"))
 
 
+def test_column_lf_keys_that_no_value_of_the_columns_type_can_match_are_refused(spark, tmp_path):
+    """``{1.0: spam}`` on an integer column (a mapping read off pandas, where a column with nulls is float) voted on
+    no row, silently: values are compared as Spark writes them as text, and Spark writes an integer 1 as "1"."""
+    df = make_rows(10)
+    df["flag"] = [i % 2 for i in range(10)]  # int64
+    df["score"] = [float(i % 2) for i in range(10)]  # double: Spark writes 1.0
+    df["ok"] = [i % 2 == 0 for i in range(10)]
+    source = write_source(tmp_path, df)
+    table = tmp_path / "verdicts"
+    table.mkdir()
+    df[["id", "flag"]].to_parquet(table / "part-0.parquet", index=False)
+    for spec, message in (
+        ({"column": "flag", "mapping": {1.0: "spam", 0: "ham"}},
+         r"LF 'old': mapping key\(s\) \['1\.0'\] can never match column 'flag' of source .*src, a bigint column "
+         r"\(values are compared as Spark writes them as text, such as 1\); write '1\.0' -> 1 in the mapping"),
+        ({"column": "flag", "mapping": {"1.0": "spam"}, "table": str(table)},
+         r"column 'flag' of table .*verdicts, a bigint column"),
+        ({"column": "score", "mapping": {1: "spam", "0.0": "ham"}},
+         r"mapping key\(s\) \['1'\] can never match column 'score' of source .*src, a double column \(values are "
+         r"compared as Spark writes them as text, such as 1\.0\); write '1' -> 1\.0 in the mapping"),
+        ({"column": "ok", "mapping": {"yes": "spam"}},
+         r"mapping key\(s\) \['yes'\] can never match column 'ok' of .*, a boolean column \(values are compared as "
+         r"Spark writes them as text, such as true or false\); map values of the column in the mapping"),
+    ):
+        cfg = config_from_dict(make_cfg(tmp_path, source, [{"name": "old", "kind": "column", **spec}]))
+        with pytest.raises(LFConfigError, match=message):
+            apply_lfs.run(spark, cfg, run_id="x")
+        assert not delta_io.table_exists(cfg.table_path("votes"))
+    # Keys as Spark writes the values vote.
+    cfg = config_from_dict(make_cfg(tmp_path, source, [
+        {"name": "old", "kind": "column", "column": "flag", "mapping": {1: "spam", "0": "ham"}},
+        {"name": "old2", "kind": "column", "column": "score", "mapping": {1.0: "spam"}},
+        {"name": "old3", "kind": "column", "column": "ok", "mapping": {True: "spam"}}]))
+    apply_lfs.run(spark, cfg, run_id="x")
+    assert {name: len(v) for name, v in votes_by_lf(spark, cfg).items()} == {"old": 10, "old2": 5, "old3": 5}
+
+
 # ----------------------------------------------------------------------------- model LFs
 
 
