@@ -164,6 +164,11 @@ class BaseLabelModel:
             lf_names = _frame_names(L_train)
             if lf_names is not None and len(set(lf_names)) != len(lf_names):
                 raise ValueError(f"L_train's columns (the LF names) must be distinct; repeated: {repeated(lf_names)}")
+        elif (named := _frame_names(L_train)) is not None and tuple(lf_names) != named:
+            # predict on the same frame would then refuse its columns as not the fitted LFs
+            raise ValueError(f"lf_names {list(lf_names)[:8]}{' ...' if len(lf_names) > 8 else ''} are not L_train's "
+                             f"columns {list(named)[:8]}{' ...' if len(named) > 8 else ''}: a DataFrame's columns are "
+                             f"its LF names; leave lf_names out, or rename the columns")
         L = self._check_L(L_train, "L_train", fitted=False)
         self._consume_train_kwargs(kwargs, L.shape[1])
         stats = stats_from_matrix(L, self.cardinality, lf_names, max_patterns=self._matrix_max_patterns(L.shape[1]))

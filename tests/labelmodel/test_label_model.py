@@ -250,6 +250,12 @@ def test_a_dataframes_columns_are_the_lf_names_and_predict_checks_them(sym3):
         lm.predict(frame.rename(columns={"kw_0": "other"}))
     # Fitted on numpy (names lf_0, ...): a DataFrame of any names is read by position, as before.
     assert np.array_equal(LabelModel(3, seed=0).fit(L).predict_proba(frame), lm.predict_proba(L))
+    # lf_names other than the frame's columns: refused at fit (predict on the same frame refused it).
+    with pytest.raises(ValueError, match=r"^lf_names \['a0', .* are not L_train's columns \['kw_0', .*: a DataFrame's "
+                                         r"columns are its LF names; leave lf_names out, or rename the columns$"):
+        LabelModel(3, seed=0).fit(frame, lf_names=[f"a{j}" for j in range(L.shape[1])])
+    assert LabelModel(3, seed=0).fit(frame, lf_names=names).lf_names == tuple(names)
+    assert LabelModel(3, seed=0).fit(pd.DataFrame(L), lf_names=names).lf_names == tuple(names)  # unnamed columns
 
 
 def test_a_damaged_or_foreign_file_is_one_error_naming_it(sym3, tmp_path):
