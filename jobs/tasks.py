@@ -285,9 +285,10 @@ def _task(cfg: PipelineConfig, t: TaskConfig, tag: str | None, registry: LFRegis
 
 
 # MLflow refuses a metric key over 250 characters (mlflow.utils.validation.MAX_ENTITY_KEY_LENGTH); a task's
-# longest per-LF key is ``<task>.lf_estimated_accuracy.<lf>`` (jobs.runtime.tracking.log_task_fit).
+# longest per-LF key is ``<task>.drift.lf_coverage_change.<lf>`` (jobs.changes.drift.metrics; the fit's
+# ``<task>.lf_estimated_accuracy.<lf>``, jobs.runtime.tracking.log_task_fit, is shorter).
 _MLFLOW_KEY_MAX = 250
-_LONGEST_LF_METRIC = "lf_estimated_accuracy"
+_LONGEST_LF_METRIC = "drift.lf_coverage_change"
 
 
 def _check_metric_keys(task: str, lf_names: Sequence[str]) -> None:

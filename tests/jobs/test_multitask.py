@@ -346,7 +346,14 @@ def test_lf_names_too_long_for_the_tasks_mlflow_metric_keys(tmp_path, capsys):
     data = task_dict(tmp_path, "x.parquet")
     task = "u" * 64  # the longest task name, with LF names of up to 200 characters: keys over MLflow's limit
     data["tasks"][task] = data["tasks"].pop("urgency")
-    room = MAX_ENTITY_KEY_LENGTH - len(f"{task}.lf_estimated_accuracy.")
+    room = MAX_ENTITY_KEY_LENGTH - len(f"{task}.drift.lf_coverage_change.")
+    # The keys lakelabel logs per LF (the drift section's and the fit's) fit for the longest name allowed, not one more.
+    from jobs.changes import drift
+
+    for name, fits in (("k" * room, True), ("k" * (room + 1), False)):
+        keys = list(drift.metrics({"warnings": [], "failures": [], "changes": {"lfs": {name: {
+            "coverage_change": 0.1, "votes_shift": 0.1}}}}, f"{task}.")) + [f"{task}.lf_estimated_accuracy.{name}"]
+        assert (max(map(len, keys)) <= MAX_ENTITY_KEY_LENGTH) is fits, (len(name), max(map(len, keys)))
     declared = lambda name: {"declared": [{"name": name, "kind": "keyword", "keywords": ["outage"],  # noqa: E731
                                            "label": "urgent"}]}  # fmt: skip
     data["tasks"][task]["lfs"] = declared("kw_" + "o" * (room - 2))
