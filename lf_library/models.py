@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import textwrap
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -159,11 +160,17 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     except LFConfigError:
         raise
     except Exception as err:  # noqa: BLE001 - MlflowException, LookupError, connection errors
-        detail = " ".join(str(err).split())[:300]
+        detail = textwrap.shorten(str(err), 300, placeholder=" ...")
         if _NO_ANSWER.search(str(err)):  # the store did not answer: a retry may resolve it (exit 3)
             raise TransientError(f"model URI {uri!r} could not be resolved: the MLflow store {tracking_uri} did not "
                                  f"answer after MLflow's HTTP retries ({detail}); check that it is running and "
                                  f"reachable") from None
+        if tracking_uri and databricks_store(tracking_uri) and _NO_CREDENTIALS.search(str(err)):
+            raise LFConfigError(
+                f"model URI {uri!r} cannot be resolved {where}: this machine has no credentials for the workspace "
+                f"({detail}); set DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile of ~/.databrickscfg "
+                f"(databricks://<profile>), or run where the workspace's credentials are (a Databricks job)"
+            ) from None
         other = "" if tracking_uri else " (none was set: pass model_lf(..., tracking_uri=...) or set MLFLOW_TRACKING_URI to use another)"
         if (m := _REGISTERED.match(uri)) is not None and not isinstance(err, LookupError):
             detail += _registered_there(tracking_uri, m["name"])
@@ -172,6 +179,10 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
             f"example's: python -m lf_library.lfs.train_youtube_model --lakehouse <the pipeline's lakehouse>), "
             f"or fix model_uri"
         ) from None
+
+
+# MLflow's and the Databricks SDK's wording when no workspace credentials are configured.
+_NO_CREDENTIALS = re.compile(r"credential|authenticat", re.IGNORECASE)
 
 
 def _registered_there(tracking_uri: str | None, name: str) -> str:

@@ -476,6 +476,19 @@ def test_missing_model_on_a_fresh_lakehouse_is_one_line(tmp_path):
     assert len(lines) == 1 and "model URI 'models:/nope@champion' does not resolve" in lines[0], lines
     assert "the store's database" in lines[0] and "does not exist yet" in lines[0], lines
     assert not (tmp_path / "lake").exists()
+    # A Databricks workspace without credentials here: one line saying so (MLflow's warning about the SDK client
+    # came first, and the hint was to register the model).
+    config = write_config(tmp_path, source, lfs={"label_space": ["neg", "pos"], "declared": [
+        {"name": "m", "kind": "model", "model_uri": "models:/main.team.clf@champion", "label_map": {1: "pos"},
+         "fields": ["text"], "tracking_uri": "databricks"}]})
+    env = {k: v for k, v in env.items() if not k.startswith("DATABRICKS_")}
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "apply", "--config", str(config)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "this machine has no credentials for the workspace" in lines[0], lines
+    assert "set DATABRICKS_HOST and DATABRICKS_TOKEN" in lines[0], lines
+    assert not (tmp_path / "lake").exists()
 
 
 def test_a_signal_then_a_failed_cleanup_says_the_tables_may_have_moved(capsys):

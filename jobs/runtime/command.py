@@ -159,9 +159,10 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger(name).setLevel(level)
     for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    # mlflow sets its own loggers' level when first imported (a model LF's store, say): its INFO
-    # lines ("Creating initial MLflow database tables...") stay out unless --verbose.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    # mlflow sets its own loggers' level when first imported (a model LF's store, say): its INFO lines
+    # ("Creating initial MLflow database tables...") and warnings (the Databricks SDK's "Failed to create
+    # databricks SDK workspace client" before the error that says the same) stay out unless --verbose.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "ERROR")
     _quiet_query_context_loggers(verbose)
 
 

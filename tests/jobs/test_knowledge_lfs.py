@@ -340,9 +340,11 @@ def test_model_uris_resolve_in_the_registry_mlflow_would_use(tmp_path, mlflow_st
     assert resolve_model("models:/spam_clf@champion", mlflow_store).model_version == "spam_clf/1"
     assert registry_uri(mlflow_store) == mlflow_store and registry_uri("databricks") is None
     assert _client("databricks")._registry_uri == "databricks-uc"  # MLflow's default for a Databricks store
-    with pytest.raises(LFConfigError, match=r"does not resolve in the MLflow store databricks") as caught:
+    with pytest.raises(LFConfigError, match=r"cannot be resolved in the MLflow store databricks \(model registry "
+                                            r"databricks-uc, .*\): this machine has no credentials for the workspace "
+                                            r"\(.*\); set DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile") as caught:
         resolve_model("models:/main.lakelabel.spam_clf@champion", "databricks")  # no workspace here: no credentials
-    assert "Workspace Model Registry" not in str(caught.value)
+    assert "Workspace Model Registry" not in str(caught.value) and "register the model there" not in str(caught.value)
     other = f"sqlite:///{tmp_path / 'registry.db'}"  # a registry without the model: the alias is looked up there
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", other)
     assert registry_uri(mlflow_store) == other == _client(mlflow_store)._registry_uri
