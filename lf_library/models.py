@@ -171,8 +171,12 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
                 f"({detail}); set DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile of ~/.databrickscfg "
                 f"(databricks://<profile>), or run where the workspace's credentials are (a Databricks job)"
             ) from None
-        other = "" if tracking_uri else " (none was set: pass model_lf(..., tracking_uri=...) or set MLFLOW_TRACKING_URI to use another)"
-        if (m := _REGISTERED.match(uri)) is not None and not isinstance(err, LookupError):
+        other = ("" if tracking_uri else
+                 " (none was set: pass model_lf(..., tracking_uri=...) or set MLFLOW_TRACKING_URI to use another)")
+        # The store answered that the model, version or alias is not there (an unknown alias is a bad parameter to
+        # MLflow): ask it what it has. Not after other failures, which a second lookup would only repeat.
+        if (m := _REGISTERED.match(uri)) is not None and getattr(err, "error_code", None) in (
+                "RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             detail += _registered_there(tracking_uri, m["name"])
         raise LFConfigError(
             f"model URI {uri!r} does not resolve {where}{other}: {detail}; register the model there (the YouTube "
