@@ -692,7 +692,7 @@ def check_lfs(args: Any, cfg: PipelineConfig) -> None:
 
 
 COMMAND = command.Command(
-    logs_to_mlflow=True,
+    logs_to_mlflow=True, writes=("votes",),
     name="apply", help="apply the LFs and write the votes table", add_arguments=_force_option, stage_summary=True,
     precheck=check_lfs, reads_source=True,
     run=lambda args, cfg, run_id, spark: finish("apply", cfg, run_id,

@@ -292,8 +292,10 @@ class PartitionMasks:
     def _give_up(self, err: BaseException) -> None:
         self.failed = True
         self.abort()
-        logging.getLogger(__name__).warning("row masks: %s not written (%s); aggregate will group the votes",
-                                            self.path, err)
+        # Debug only: this runs in a Python worker, whose lines reach the console raw, once per task attempt; the
+        # driver says once that the masks are incomplete and the votes are grouped instead (usable_folder).
+        logging.getLogger(__name__).debug("row masks: %s not written (%s); aggregate will group the votes",
+                                          self.path, err)
 
 
 @contextlib.contextmanager

@@ -252,7 +252,7 @@ def _done(s: dict[str, Any]) -> str:
 
 
 COMMAND = command.Command(
-    logs_to_mlflow=True,  # the diff goes to the later run's MLflow run: not through a copied store
+    logs_to_mlflow=True, writes=("label_changes",),  # the diff goes to the later run's MLflow run: not through a copied store
     name="diff", help="which labels changed between two runs and which LF changes flipped them", new_run_id=False,
     run_id_help="not used by diff (--from and --to name the runs); accepted like every command's",
     add_arguments=_options, done=_done, precheck=lambda args, cfg: check_threshold(args.threshold),

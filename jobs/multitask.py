@@ -372,10 +372,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
         signals.forget_commits()  # this run puts its commits back below; a failed restore says so itself
         # The labels table if its version moved, and the votes if this run wrote them.
         for path in [labels_path, *moved]:
-            if io.table_version(path) != before[path]:
-                io.restore_table(path, before[path], reason=reason)
+            if (now := io.table_version(path)) != before[path]:
+                signals.put_back(f"{'labels' if path == labels_path else 'votes'} {path} v{now}",
+                                 lambda path=path: io.restore_table(path, before[path], reason=reason))
         if moved:
-            incremental.restore_row_hashes(cfg, io, before[incremental.row_hashes_path(cfg)], reason)
+            signals.put_back(f"row hashes {incremental.row_hashes_path(cfg)}", lambda: incremental.restore_row_hashes(
+                cfg, io, before[incremental.row_hashes_path(cfg)], reason))
         stop = signals.signal_error(err)
         if stop is not err:
             raise stop from err

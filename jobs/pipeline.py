@@ -241,10 +241,13 @@ def run(
         reason = f"run {run_id} {'failed' if status == 'FAILED' else 'was interrupted'}"
         signals.forget_commits()  # this run puts its commits back below; a failed restore says so itself
         if written is not None and not written.skipped and written.labels_version != labels_before:
-            io.restore_table(labels_path, labels_before, reason=reason)
+            signals.put_back(f"labels {labels_path} v{written.labels_version}",
+                             lambda: io.restore_table(labels_path, labels_before, reason=reason))
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
-            io.restore_table(votes_path, votes_before, reason=reason)
-            incremental.restore_row_hashes(cfg, io, hashes_before, reason)
+            signals.put_back(f"votes {votes_path} v{applied.votes_version}",
+                             lambda: io.restore_table(votes_path, votes_before, reason=reason))
+            signals.put_back(f"row hashes {incremental.row_hashes_path(cfg)}",
+                             lambda: incremental.restore_row_hashes(cfg, io, hashes_before, reason))
         if handed_on:
             mark_failed(cfg.lakehouse, run_id, status == "KILLED", signals.signal_name() or str(err))
         stop = signals.signal_error(err)
@@ -330,7 +333,7 @@ def _precheck(args: Any, cfg: PipelineConfig) -> None:
 
 
 COMMAND = command.Command(
-    logs_to_mlflow=True,
+    logs_to_mlflow=True, writes=("votes", "labels"),
     name="run", help="the whole pipeline: apply, aggregate, fit, write", add_arguments=_force_option, done=done_line,
     precheck=_precheck, reads_source=True, reads_evaluation=True,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, run_id=run_id, force=args.force,

@@ -346,7 +346,7 @@ def _write_predictions(spark: Any, io: Any, scored: DataFrame, path: str, space:
 
 
 COMMAND = command.Command(
-    logs_to_mlflow=True,
+    logs_to_mlflow=True, writes=("predictions",),
     name="train", help="train a Spark ML end model on the labels, score it on gold, write the predictions table "
                        "(--run-id: the run whose labels to learn from; default the latest labels)",
     new_run_id=False, add_arguments=lambda p: add_task_option(p, every=False),

@@ -362,7 +362,7 @@ def _precheck(cfg: PipelineConfig, run_id: str | None) -> None:
 
 
 COMMAND = command.Command(
-    logs_to_mlflow=True,
+    logs_to_mlflow=True, writes=("labels",),
     name="write", help="write probabilistic labels with lineage", stage_summary=True,
     precheck=lambda args, cfg: _precheck(cfg, args.run_id),
     run=lambda args, cfg, run_id, spark: finish("write", cfg, run_id, stage(spark, cfg, run_id, args.run_id)),

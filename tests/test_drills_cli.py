@@ -190,21 +190,26 @@ def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
         assert exited.value.code == 2 and json.loads(old.read_text())["status"] == "failed"
 
 
+def _unwritable(folder: Path):
+    """Make ``folder`` unwritable for this user; return (undo, what the OS says)."""
+    if os.geteuid() != 0:  # mode bits stop a user's writes
+        folder.chmod(0o500)
+        return (lambda: folder.chmod(0o700)), "Permission denied"
+    # Not root's (os.access says yes): make the folder immutable.
+    made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True) if shutil.which(
+        "chattr") else None
+    if made is None or made.returncode != 0:
+        pytest.skip(f"root needs chattr +i to make {folder} unwritable, and it failed ("
+                    f"{made.stderr.strip() if made else 'no chattr: install e2fsprogs'}; it needs the "
+                    f"CAP_LINUX_IMMUTABLE capability and a file system that supports it)")
+    return (lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)), "Operation not permitted"
+
+
 def test_lakehouse_that_cannot_be_written(tmp_path, capsys):
     lake = tmp_path / "lake"
     lake.mkdir()
     config = write_config(tmp_path, str(tmp_path / "src"))
-    if os.geteuid() != 0:  # mode bits stop a user's writes
-        lake.chmod(0o500)
-        undo, why = (lambda: lake.chmod(0o700)), "Permission denied"
-    else:  # not root's (os.access says yes): make the folder immutable
-        made = subprocess.run(["chattr", "+i", str(lake)], capture_output=True, text=True) if shutil.which(
-            "chattr") else None
-        if made is None or made.returncode != 0:
-            pytest.skip(f"root needs chattr +i to make {lake} unwritable, and it failed ("
-                        f"{made.stderr.strip() if made else 'no chattr: install e2fsprogs'}; it needs the "
-                        f"CAP_LINUX_IMMUTABLE capability and a file system that supports it)")
-        undo, why = (lambda: subprocess.run(["chattr", "-i", str(lake)], check=True)), "Operation not permitted"
+    undo, why = _unwritable(lake)
     try:
         code, lines = run_cli(capsys, "run", "--config", str(config))
     finally:
@@ -212,6 +217,63 @@ def test_lakehouse_that_cannot_be_written(tmp_path, capsys):
     assert code == 2
     assert lines == [f"lakelabel: error: lakehouse {lake} cannot be written ({why}); make it "
                      f"writable for this user or set lakehouse to a writable folder"]
+
+
+@pytest.mark.parametrize("inside, commands", [
+    ("labels", ["run", "write"]),  # an operator drill: `run` failed on it after its whole apply, exit 1
+    ("votes", ["run", "apply"]),
+    ("_lakelabel/runs", ["run", "analyze"]),
+])
+def test_a_folder_in_the_lakehouse_that_cannot_be_written(tmp_path, capsys, monkeypatch, inside, commands):
+    """The folders a command writes in a writable lakehouse (a table's, the run folders) are checked before anything
+    runs, not only the lakehouse's own."""
+    from jobs.runtime import session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the folders were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    folder = tmp_path / "lake" / inside
+    folder.mkdir(parents=True)
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(10)))
+    undo, why = _unwritable(folder)
+    try:
+        for command in commands:
+            code, lines = run_cli(capsys, command, "--config", str(config))
+            assert code == 2 and len(lines) == 1, (command, lines)
+            assert lines[0] == (f"lakelabel: error: {folder} cannot be written ({why}), and this command writes there; "
+                                f"make it (and what is in it) writable for this user, as the rest of the lakehouse "
+                                f"{tmp_path / 'lake'} is"), (command, lines)
+        # A command that does not write that table is not refused for it: gold status goes on to its own check.
+        if inside == "labels":
+            code, lines = run_cli(capsys, "gold", "status", "--config", str(config))
+            assert lines == [f"lakelabel: error: no gold table at {tmp_path / 'lake' / 'gold'}; import labels with "
+                             f"`lakelabel gold import` first"], lines
+    finally:
+        undo()
+
+
+def test_a_spark_local_folder_that_cannot_be_written_stops_before_spark_starts(tmp_path):
+    """An operator drill: a full spark.local.dir failed the apply as "Py4JJavaError: An error occurred while calling
+    o116.collectToPython." (exit 1), a full /tmp with a JVM stack trace on the console first."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(10)))
+    undo, why = _unwritable(scratch)
+    try:
+        started = time.monotonic()
+        # SPARK_LOCAL_DIRS (the suite sets it) wins over spark.local.dir, in Spark as in the check.
+        done = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--config", str(config)], cwd=REPO,
+                              env=_env(SPARK_LOCAL_DIRS=str(scratch)), capture_output=True, text=True, timeout=120)
+    finally:
+        undo()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"lakelabel: error: Spark's local folder {scratch} cannot be written ({why}): Spark keeps its shuffle and "
+        f"temporary files there; free space there or make it writable, or set spark.local.dir (spark.conf in the "
+        f"config) or SPARK_LOCAL_DIRS to a folder that is"], done.stderr
+    assert time.monotonic() - started < 60  # no JVM was started
+    assert not (tmp_path / "lake" / "votes").exists()
 
 
 def test_yaml_error_through_the_cli(tmp_path, capsys):

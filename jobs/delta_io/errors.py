@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from jobs.runtime.faults import error_line
 from lf_library.errors import InputDataError, LakelabelError
 
 
@@ -27,7 +28,7 @@ def _summary(err: BaseException) -> str:
     # Py4J: "An error occurred while calling o123.save." is followed by the Java exception.
     if len(lines) > 1 and re.match(r"^An error occurred while calling ", lines[0]):
         return f"{lines[0]} {lines[1]}"[:500]
-    return (lines[0] if lines else type(err).__name__)[:500]
+    return error_line(err)  # delta-rs: its first line, and the deepest of the causes it lists under it
 
 
 def unreadable_delta_log(root: str, err: BaseException) -> InputDataError:

@@ -210,7 +210,7 @@ def _options(p: Any) -> None:
 
 
 COMMAND = command.Command(
-    logs_to_mlflow=True,
+    logs_to_mlflow=True, writes=("votes", "labels"),
     name="demo", help="generate a synthetic ticket dataset and run the whole pipeline on it",
     add_arguments=_options,
     make_config=lambda a: demo_config(a.lakehouse, a.rows, a.seed, config=a.config, env=a.env, overrides=a.overrides,

@@ -182,7 +182,7 @@ def _line(name: str):
 
 
 COMMANDS = [
-    Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)",
+    Command(name="gold import", help="append an annotation file's labels to the gold table (idempotent)", writes=("gold",),
             add_arguments=_import_options, run=_import, done=_line("gold"),
             precheck=_import_precheck, needs_spark=_import_needs_spark,
             run_id_help="run id recorded with the import (default: a new one); an import is idempotent by the file's "

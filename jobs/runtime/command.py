@@ -26,6 +26,7 @@ from jobs.runtime import exits
 from jobs.runtime.exits import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, guarded
 from jobs.runtime import runs  # runs.X at call time, as tests patch them
 from jobs.runtime import signals
+from jobs.runtime.config import _URI
 from jobs.runtime.signals import install_signal_handlers
 from lf_library.errors import ConfigError
 
@@ -97,6 +98,9 @@ class Command:
     run_id_help: str | None = None
     # True: the command logs to MLflow (with mlflow.enabled); its store is checked before anything runs.
     logs_to_mlflow: bool = False
+    # The tables (``tables.<name>``) the command writes: their folders, when they exist, are checked writable
+    # before anything runs (an unwritable labels folder failed ``run`` after its whole apply).
+    writes: tuple[str, ...] = ()
 
 
 _NEW_RUN_ID_HELP = "run id (default: a new one); rerunning with the same id is a no-op per stage"
@@ -204,7 +208,8 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
 
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
     created = _missing_folders(runs.run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
-    runs.check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")})
+    runs.check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")},
+                         writes=_written_paths(cmd, cfg))
     args.resolved_run_id = run_id  # the run that starts now, for a failure summary (write_failure_summary)
     signals.note_run(run_id)  # and for the exit line
     try:
@@ -219,6 +224,28 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
             except OSError:  # not empty: it and its parents stay
                 break
         raise
+
+
+def _written_paths(cmd: Command, cfg: Any) -> list[Path]:
+    """What ``cmd`` writes inside the lakehouse besides its root: the run folders, the folders of the tables it
+    writes (a votes table's row hashes too) and their writers' lock folders, and the lakehouse's MLflow store."""
+    lakehouse = Path(cfg.lakehouse).resolve()
+    runs_folder = runs.run_dir(cfg.lakehouse, "x", create=False).parent  # a new run's, or the run a command reads
+    paths = [runs_folder.parent, runs_folder]
+    for name in cmd.writes:
+        table = cfg.table_path(name)
+        if _URI.match(table):  # an object store's (s3://, abfss://, dbfs:/): nothing to probe here
+            continue
+        for folder in (table, *([table + "_row_hashes"] if name == "votes" else [])):
+            paths += [Path(folder), Path(folder) / "_lakelabel_writers"]
+    if cmd.logs_to_mlflow and getattr(cfg, "mlflow", None) is not None and cfg.mlflow.enabled:
+        from jobs.runtime.tracking import tracking_uri
+
+        uri = tracking_uri(cfg)
+        if uri.startswith("sqlite:///"):
+            db = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+            paths += [db.parent, db, Path(f"{db}.lock")]
+    return [p for p in paths if p == lakehouse or lakehouse in p.parents]
 
 
 def _missing_folders(path: Path) -> list[Path]:

@@ -34,10 +34,10 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def one_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    first = text.splitlines()[0]
-    # Spark and Py4J errors carry JVM stack traces after the first line.
-    return first if len(first) <= 2000 else first[:2000] + "..."
+    from jobs.runtime.faults import error_line
+
+    # Spark and Py4J errors carry JVM stack traces after the first line; delta-rs its causes.
+    return error_line(err, 2000)
 
 
 
@@ -119,8 +119,8 @@ def _exit_code(err: BaseException, debug: bool) -> int:
 
 def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
     """The one line and the exit code of ``err``."""
-    from jobs.runtime.faults import (crash_reason, executor_environment_reason, task_input_error, tracking_refusal,
-                                     was_cancelled)
+    from jobs.runtime.faults import (crash_reason, executor_environment_reason, storage_reason, task_input_error,
+                                     tracking_refusal, was_cancelled)
     from jobs.runtime.progress import executor_timeout
 
     # The heartbeat cancelled the Spark jobs for want of executors: the cancelled job's error says only "cancelled".
@@ -136,6 +136,10 @@ def _outcome(err: Exception, debug: bool) -> tuple[str, int]:
     crash = crash_reason(err)
     if crash:
         return crash, EXIT_TRANSIENT
+    # No space, no permission, a read-only mount, as the OS, delta-rs, SQLite or the JVM said it: lakelabel's own
+    # errors name their table and path themselves (a Delta write that failed before its commit, say).
+    if not isinstance(err, LakelabelError) and (storage := storage_reason(err)) is not None:
+        return storage, EXIT_INPUT
     if isinstance(err, TransientError):
         return one_line(err), EXIT_TRANSIENT
     if isinstance(err, LakelabelError):

@@ -8,6 +8,7 @@ locked or being created by another process at the same time, an MLflow tracking 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import re
 from urllib.parse import urlparse
@@ -37,6 +38,31 @@ _NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 # Spark's own words only: an LF's error text that says "crashed" (a service it calls) is not a dead worker.
 _CRASHED = re.compile(r"Python worker exited unexpectedly")
 _CANCELLED = re.compile(r"cancell?ed", re.I)
+
+
+# Terminal colours in an error's text (delta-rs colours the arrows of its causes).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def deepest_cause(text: str) -> str | None:
+    """The last of the ``↳ cause`` lines delta-rs puts under its first line (``Generic LocalFileSystem error``,
+    then ``↳ Unable to copy data to file``, ``↳ No space left on device (os error 28)``): what went wrong."""
+    causes = [line.strip().lstrip("↳").strip() for line in _ANSI.sub("", text).splitlines()
+              if line.strip().startswith("↳")]
+    return causes[-1] if causes else None
+
+
+def error_line(err: BaseException, limit: int = 500) -> str:
+    """``err``'s first line (Spark's and Py4J's errors carry JVM stack traces after it), with the deepest of
+    delta-rs' causes when it has them, at most ``limit`` characters."""
+    text = _ANSI.sub("", str(err)).strip() or type(err).__name__
+    lines = text.splitlines()
+    # SQLAlchemy puts its advice on autoflush first, the database's own error on the next line.
+    line = lines[1 if lines[0].startswith("(raised as a result of Query-invoked autoflush") and len(lines) > 1 else 0]
+    line = line.strip()
+    if (cause := deepest_cause(text)) is not None and cause not in line:
+        line = f"{line}: {cause}"
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def _chain(err: BaseException | None, limit: int = 8):
@@ -220,6 +246,40 @@ def tracking_refusal(err: BaseException, server: str | None = None) -> str | Non
                 f"credentials MLflow reads (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
                 f"MLFLOW_TRACKING_PASSWORD) and mlflow.tracking_uri or MLFLOW_TRACKING_URI")
     return None
+
+
+# The file system refused a read or write: no space, a quota, no permission, a read-only mount. A retry fails the
+# same way until space is freed or the permissions fixed (exit 2), whichever library said it: an OSError, delta-rs
+# ("os error 28"), SQLite through MLflow ("database or disk is full"), the JVM through Py4J (java.io.IOException).
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
+_FULL = re.compile(r"No space left on device|Disk quota exceeded|disk is full|os error (?:28|122)\b")
+_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?:Exception|Error)\b")
+_STORAGE = re.compile(r"No space left on device|Disk quota exceeded|database or disk is full|Permission denied"
+                      r"|Read-only file system|os error (?:28|122|13|30)\b")
+
+
+def storage_reason(err: BaseException) -> str | None:
+    """One line when ``err`` (or an error it was raised from) is the file system refusing lakelabel, naming what it
+    said and, where known, the path; else None."""
+    for e, text in _chain(err):
+        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+            what = f"{e.strerror}: {e.filename}" if e.filename else error_line(e, 300)
+            break
+        text = _ANSI.sub("", text)
+        if (m := _STORAGE.search(text)) is not None:
+            line = next(line for line in text.splitlines() if m.group(0) in line).strip().lstrip("↳").strip()
+            # From the exception that says it (java.io.IOException: No space left on device), not Spark's preamble.
+            at = line.index(m.group(0))
+            named = [c.start() for c in _EXCEPTION.finditer(line[:at])]
+            start = named[-1] if named else 0
+            what = line[start - 1 if start and line[start - 1] == "(" else start:]  # (sqlite3.OperationalError) ...
+            what = what if len(what) <= 300 else what[:300] + "..."
+            break
+    else:
+        return None
+    full = _FULL.search(what) is not None
+    return (f"the file system refused: {what}; {'free space' if full else 'make it writable for this user'} there "
+            f"(the lakehouse, the MLflow store, Spark's local folder spark.local.dir or /tmp) and rerun")
 
 
 def transient_reason(err: BaseException) -> str | None:

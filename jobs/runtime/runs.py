@@ -14,6 +14,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +171,16 @@ def probe_write(folder: Path) -> None:
         os.unlink(probe)
 
 
-def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None) -> Path:
+def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None,
+                    writes: Sequence[Path] = ()) -> Path:
     """Make sure the lakehouse is a folder lakelabel can write (create it when absent); return it.
 
     Refuses, with one line naming the path and the fix: a lakehouse that is a file or lies under
     a file, a folder that cannot be written (permissions, a read-only mount, ``chattr +i``; the
     check writes a probe file, because ``os.access`` says yes to root whatever the mode bits), local
-    table paths (``tables``: name -> absolute path) that are files, and paths Spark cannot read
-    (:func:`jobs.delta_io.files.spark_glob_error`).
+    table paths (``tables``: name -> absolute path) that are files, paths Spark cannot read
+    (:func:`jobs.delta_io.files.spark_glob_error`), and those of ``writes`` (folders and files in the lakehouse
+    the command writes) that exist and cannot be written.
     """
     from jobs.delta_io.files import spark_glob_error
 
@@ -201,4 +204,15 @@ def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None)
         if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", table) and os.path.isfile(table):
             raise ConfigError(f"tables.{name} {table} is a file, not a Delta table folder; remove it or point "
                               f"tables.{name} elsewhere")
+    for inside in writes:
+        try:
+            if inside.is_dir():
+                probe_write(inside)
+            elif inside.is_file() and not os.access(inside, os.W_OK):  # not opened: closing a descriptor of an
+                raise PermissionError(13, "Permission denied")  # MLflow store would drop this process's SQLite locks
+        except OSError as err:
+            raise ConfigError(
+                f"{inside} cannot be written ({err.strerror or err}), and this command writes there; make it (and "
+                f"what is in it) writable for this user, as the rest of the lakehouse {path} is"
+            ) from None
     return path

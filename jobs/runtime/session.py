@@ -120,6 +120,37 @@ def _java_major(java: str) -> int | None:
     return None
 
 
+def check_local_folders(settings: Mapping[str, str]) -> None:
+    """Before a local Spark starts: its local folders (``SPARK_LOCAL_DIRS``, else ``spark.local.dir``, else the
+    JVM's temporary folder) and the JVM's temporary folder (``-Djava.io.tmpdir`` in the driver's Java options,
+    else /tmp) can be written. A full or read-only one failed mid-job as a Py4J error (a shuffle file), or, for
+    /tmp, with a JVM stack trace on the console before any job.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder, what the OS said and the setting that moves it.
+    """
+    from jobs.runtime.runs import probe_write
+
+    java_tmp = re.search(r"-Djava\.io\.tmpdir=(\S+)", settings.get("spark.driver.extraJavaOptions", ""))
+    tmp = java_tmp.group(1) if java_tmp else "/tmp"
+    spark_dirs = os.environ.get("SPARK_LOCAL_DIRS") or settings.get("spark.local.dir") or tmp
+    folders = {d.strip(): "spark.local.dir (spark.conf in the config) or SPARK_LOCAL_DIRS"
+               for d in spark_dirs.split(",") if d.strip()}
+    folders.setdefault(tmp, "-Djava.io.tmpdir in spark.driver.extraJavaOptions")
+    for folder, setting in folders.items():
+        existing = next((p for p in [Path(folder), *Path(folder).parents] if p.exists()), None)
+        try:
+            if existing is not None and existing.is_dir():
+                probe_write(existing)
+        except OSError as err:
+            raise ConfigError(
+                f"Spark's local folder {folder} cannot be written ({err.strerror or err}): Spark keeps its shuffle and "
+                f"temporary files there; free space there or make it writable, or set {setting} to a folder that is"
+            ) from None
+
+
 def get_spark(
     app_name: str = "lakelabel",
     *,
@@ -199,6 +230,8 @@ def get_spark(
     if not submitted and log4j.exists():
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
     settings.update({k: str(v) for k, v in (conf or {}).items()})
+    if local and not submitted:
+        check_local_folders(settings)
     for key, value in settings.items():
         if key in given:
             if given[key] != value:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("jobs.cli")
@@ -65,6 +66,20 @@ def run_id() -> str | None:
 def forget_commits() -> None:
     """The running command put its tables back (a failed or stopped ``run``): no commit of it stands."""
     _commits.clear()
+
+
+def put_back(what: str, restore: Callable[[], None]) -> None:
+    """Put a table back after the running command failed or was stopped (``restore``; ``what``: "votes <path>
+    v<N>", the commit it takes back). When that fails too (a full disk takes the restore's commit as well), the
+    commit stands: it is recorded, so the exit line says so after the command's own error, which it does not
+    replace, and the caller goes on putting the other tables back."""
+    try:
+        restore()
+    except Exception as err:  # noqa: BLE001 - the command's own error is the one to raise
+        from jobs.runtime.faults import error_line
+
+        log.debug("putting %s back failed", what, exc_info=True)
+        note_commit(f"{what} (putting it back failed: {error_line(err)})")
 
 
 def stopped_by_signal(err: BaseException | None = None) -> bool:

@@ -232,9 +232,9 @@ def start_run(cfg: PipelineConfig, run_id: str):
             and processes.gone(r.data.tags.get(PROCESS_TAG))]  # fmt: skip
     ended_by = (
         (stale, "a later attempt of this run started; this one ended without ending its MLflow run (killed: SIGKILL, "
-                "out of memory; or the tracking server did not answer as it ended)"),
+                "out of memory; or the MLflow store could not be written or did not answer as it ended)"),
         (dead, "its process is gone and it never ended its MLflow run (killed: SIGKILL, out of memory; or the "
-               f"tracking server did not answer as it ended); marked by run {run_id}"),
+               f"MLflow store could not be written or did not answer as it ended); marked by run {run_id}"),
     )
     client = mlflow.MlflowClient() if stale or dead else None
     for runs, why in ended_by:
@@ -242,11 +242,13 @@ def start_run(cfg: PipelineConfig, run_id: str):
             client.set_tag(r.info.run_id, "lakelabel.ended_by", why)
             client.set_terminated(r.info.run_id, status="KILLED")
     if stale:
-        log.warning("MLflow run(s) %s of an earlier attempt of run %s were still RUNNING (that process was killed "
-                    "without a chance to end them): marked KILLED", ", ".join(r.info.run_id for r in stale), run_id)
+        log.warning("MLflow run(s) %s of an earlier attempt of run %s were still RUNNING (that process was killed, "
+                    "or its MLflow store could not be written as it ended): marked KILLED",
+                    ", ".join(r.info.run_id for r in stale), run_id)
     if dead:
         log.warning("MLflow run(s) %s (lakelabel runs %s) were still RUNNING though their process on this machine is "
-                    "gone (killed without a chance to end them; a retry under another run id): marked KILLED",
+                    "gone (killed, or their MLflow store could not be written as they ended; a retry under another "
+                    "run id): marked KILLED",
                     ", ".join(r.info.run_id for r in dead), ", ".join(sorted({r.data.tags[RUN_TAG] for r in dead})))
     return mlflow.start_run(experiment_id=experiment_id, run_name=run_id,
                             tags={RUN_TAG: run_id, PROCESS_TAG: processes.identity()})
@@ -295,7 +297,9 @@ def end_run(cfg: PipelineConfig, status: str = "FINISHED", *, failing: bool = Fa
     except Exception as err:  # noqa: BLE001
         if not failing:
             raise
-        log.warning("could not mark MLflow run %s: %s", status, err)
+        from jobs.runtime.faults import error_line
+
+        log.warning("could not mark MLflow run %s: %s", status, error_line(err, 300))  # SQLAlchemy's: 5 lines
 
 
 def flatten_params(prefix: str, value: Any, out: dict[str, str]) -> None:

@@ -117,3 +117,49 @@ def test_a_model_lf_whose_store_does_not_answer_is_transient(monkeypatch):
     with pytest.raises(TransientError, match=rf"^model LF 'clf': model URI 'models:/spam_clf/1' could not be resolved: "
                                              rf"the MLflow store http://127.0.0.1:{port} did not answer after MLflow's"):
         lf.resolve()
+
+
+# What a full disk, a read-only mount and a folder of another user said in an operator drill (session 37): each was
+# exit 1 ("report it") with the library's words only, the cause cut off after the first line.
+DELTA_RS_FULL = ("Generic LocalFileSystem error\n          \x1b[31m↳\x1b[0m Unable to copy data to file\n"
+                 "           \x1b[31m↳\x1b[0m No space left on device (os error 28)")
+SPARK_LOCAL_DIR_FULL = ("An error occurred while calling o116.collectToPython.\n: org.apache.spark.SparkException: Job "
+                        "aborted due to stage failure: Task 0 in stage 2.0 failed 4 times, most recent failure: Lost "
+                        "task 0.3 in stage 2.0 (TID 5) (localhost executor driver): java.io.IOException: No space left "
+                        "on device\n\tat java.base/java.io.FileOutputStream.writeBytes(Native Method)")
+SQLITE_FULL = ("(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush block if this "
+               "flush is occurring prematurely)\n(sqlite3.OperationalError) database or disk is full\n"
+               "[SQL: UPDATE runs SET status=?, end_time=? WHERE runs.run_uuid = ?]")
+
+
+def test_the_file_system_refusing_is_exit_2_with_what_it_said():
+    from jobs.runtime.faults import error_line
+
+    assert error_line(OSError(DELTA_RS_FULL)) == "Generic LocalFileSystem error: No space left on device (os error 28)"
+    assert error_line(RuntimeError(SQLITE_FULL)) == "(sqlite3.OperationalError) database or disk is full"
+    fix_space = "; free space there (the lakehouse, the MLflow store, Spark's local folder spark.local.dir or /tmp) and rerun"
+    fix_access = ("; make it writable for this user there (the lakehouse, the MLflow store, Spark's local folder "
+                  "spark.local.dir or /tmp) and rerun")
+    for err, said, fix in (
+        (OSError(DELTA_RS_FULL), "No space left on device (os error 28)", fix_space),
+        (RuntimeError(SPARK_LOCAL_DIR_FULL), "java.io.IOException: No space left on device", fix_space),
+        (RuntimeError(SQLITE_FULL), "(sqlite3.OperationalError) database or disk is full", fix_space),
+        (PermissionError(13, "Permission denied", "/lake/labels/_lakelabel_writers"),
+         "Permission denied: /lake/labels/_lakelabel_writers", fix_access),
+        (OSError(30, "Read-only file system", "/lake/labels/_lakelabel_writers"),
+         "Read-only file system: /lake/labels/_lakelabel_writers", fix_access),
+    ):
+        assert exits._outcome(err, debug=False) == (f"the file system refused: {said}{fix}", exits.EXIT_INPUT), err
+    # Raised from another error: the cause is found in the chain.
+    try:
+        try:
+            raise OSError(28, "No space left on device", "/lake/mlflow.db")
+        except OSError as inner:
+            raise RuntimeError("could not log the model") from inner
+    except RuntimeError as outer:
+        assert exits._outcome(outer, debug=False)[1] == exits.EXIT_INPUT
+    # lakelabel's own error keeps its line (it names the table) and its code.
+    own = InputDataError(f"writing Delta table /lake/votes failed before commit; the table stays at version 0: "
+                         f"{error_line(OSError(DELTA_RS_FULL))}")
+    assert exits._outcome(own, debug=False) == (str(own), exits.EXIT_INPUT)
+    assert exits._outcome(OSError(2, "No such file or directory", "/x"), debug=False)[1] == exits.EXIT_UNEXPECTED

@@ -324,6 +324,50 @@ def test_failure_after_apply_restores_votes(spark, tmp_path, monkeypatch):
     assert not list((tmp_path / "fresh" / "lake").glob("_lakelabel/runs/*/row_masks-*"))
 
 
+def test_a_restore_that_fails_too_keeps_the_runs_error_and_says_what_stands(spark, tmp_path, monkeypatch, capsys):
+    """A drill (a full disk): the labels write failed, then putting the votes back failed as well (a restore is a
+    commit), and the restore's error replaced the run's (exit 1, "OSError: Generic LocalFileSystem error"), with
+    the run's failure marker never written and the line silent about the votes that stood."""
+    from jobs.delta_io.errors import DeltaWriteError
+    from jobs.delta_io.local import LocalDeltaIO
+    from jobs.runtime import exits, signals
+    from jobs.runtime.runs import failed_run
+
+    source = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, source)
+    pipeline.run(spark, cfg, run_id="good")
+    votes_path = cfg.table_path("votes")
+    before = DeltaTable(votes_path).version()
+
+    def disk_full(*args, **kwargs):
+        raise DeltaWriteError(f"writing Delta table {cfg.table_path('labels')} failed before commit; the table stays "
+                              "at version 0: OSError: [Errno 28] No space left on device")
+
+    tried = []
+
+    def restore_fails_too(self, path, version, *, reason):
+        tried.append((path, version))
+        raise OSError("Generic LocalFileSystem error\n  \x1b[31m↳\x1b[0m Unable to copy data to file\n"
+                      "   \x1b[31m↳\x1b[0m No space left on device (os error 28)")
+
+    monkeypatch.setattr(write_labels, "run", disk_full)
+    monkeypatch.setattr(LocalDeltaIO, "restore_table", restore_fails_too)
+    capsys.readouterr()
+    code = exits.guarded(lambda: pipeline.run(spark, cfg, run_id="full", force=True), debug=False)  # force: votes move
+    assert code == exits.EXIT_INPUT  # the run's own error's code: the labels write's
+    assert tried == [(votes_path, before)] and DeltaTable(votes_path).version() == before + 1  # it stands
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"lakelabel: error: writing Delta table {cfg.table_path('labels')} failed before commit"), line
+    assert (f"; it committed votes {votes_path} v{before + 1} (putting it back failed: Generic LocalFileSystem error: "
+            f"No space left on device (os error 28)) before that, which stand") in line, line
+    assert failed_run(cfg.lakehouse, "full")["status"] == "failed"  # marked, after the restore that failed
+    signals.begin_command()
+    # The rerun, with room again, converges on the labels of the votes that stood.
+    monkeypatch.undo()
+    pipeline.run(spark, cfg, run_id="full")
+    assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 20
+
+
 def test_write_refuses_a_model_fitted_on_other_lfs(spark, tmp_path):
     from jobs import fit_label_model
 
