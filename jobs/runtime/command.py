@@ -533,8 +533,9 @@ def package_version() -> str:
 
 
 # Every command's --help ends with this (README "Command line" has the table).
-EXIT_CODES_HELP = ("exit codes: 0 success, the output can be trusted; 2 bad input, config, LF or command line "
-                   "(one line naming it and the fix; a retry fails the same way); 3 transient (a retry may "
+EXIT_CODES_HELP = ("exit codes: 0 success, the output can be trusted; 2 bad input, config, LF or command line, "
+                   "or a full or unwritable folder (one line naming it and the fix; a retry fails the same way); "
+                   "3 transient (a retry may "
                    "succeed); 1 unexpected (-v for the traceback); 130/143 interrupted/terminated (the tables "
                    "hold what they held before).")
 GROUP_HELP = {"gold": "the gold labels people gave: import an annotation file, or show them per split and class"}

@@ -7,7 +7,8 @@ decided in :mod:`jobs.runtime.faults`.
 Exit codes (documented in the README):
 
 - ``0``: success; the output can be trusted.
-- ``2``: a problem with the input, the config or an LF (:class:`~lf_library.errors.LakelabelError`);
+- ``2``: a problem with the input, the config or an LF (:class:`~lf_library.errors.LakelabelError`), or the file
+  system refusing a read or write (no space, no permission: :func:`~jobs.runtime.faults.storage_reason`);
   retrying without a fix fails the same way.
 - ``3``: a transient fault (:class:`~lf_library.errors.TransientError`): a worker lost after retries,
   a Delta commit conflict with a concurrent writer, a busy MLflow store, a tracking server that does not
