@@ -253,6 +253,26 @@ def test_a_folder_in_the_lakehouse_that_cannot_be_written(tmp_path, capsys, monk
         undo()
 
 
+def test_a_full_disk_is_told_to_free_space_not_to_change_permissions(tmp_path, monkeypatch):
+    """The drill's full lakehouse said "make it writable for this user"."""
+    import errno
+
+    from jobs.runtime import runs, session
+    from lf_library.errors import ConfigError
+
+    def no_space(folder):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs, "probe_write", no_space)
+    (tmp_path / "lake" / "labels").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"cannot be written \(No space left on device\); free space there or set "
+                                          r"lakehouse to a folder with room$"):
+        runs.check_lakehouse(tmp_path / "lake")
+    with pytest.raises(ConfigError, match=r"Spark's local folder .* cannot be written \(No space left on device\): .*; "
+                                          r"free space there, or set spark.local.dir .* to a folder with room$"):
+        session.check_local_folders({"spark.local.dir": str(tmp_path)})
+
+
 def test_a_spark_local_folder_that_cannot_be_written_stops_before_spark_starts(tmp_path):
     """An operator drill: a full spark.local.dir failed the apply as "Py4JJavaError: An error occurred while calling
     o116.collectToPython." (exit 1), a full /tmp with a JVM stack trace on the console first."""
@@ -270,8 +290,8 @@ def test_a_spark_local_folder_that_cannot_be_written_stops_before_spark_starts(t
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
         f"lakelabel: error: Spark's local folder {scratch} cannot be written ({why}): Spark keeps its shuffle and "
-        f"temporary files there; free space there or make it writable, or set spark.local.dir (spark.conf in the "
-        f"config) or SPARK_LOCAL_DIRS to a folder that is"], done.stderr
+        f"temporary files there; make it writable, or set spark.local.dir (spark.conf in the config) or "
+        f"SPARK_LOCAL_DIRS to a folder that is"], done.stderr
     assert time.monotonic() - started < 60  # no JVM was started
     assert not (tmp_path / "lake" / "votes").exists()
 

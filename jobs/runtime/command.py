@@ -325,11 +325,13 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
             path.parent.mkdir(parents=True, exist_ok=True)
             runs.write_json(path, summary)
         except OSError as err:  # a disk that filled during the run: the work is committed, the summary is not
-            raise ConfigError(
+            missing = ConfigError(
                 f"--summary-json {path}: cannot write the summary ({err.strerror or err}); run {run_id} did its work "
                 f"and committed it, only this file is missing: fix the path or free space, then rerun with "
                 f"--run-id {run_id}"
-            ) from err
+            )
+            missing.says_what_stands = True  # the exit line adds no second "it committed ..., rerun" (exits)
+            raise missing from err
     if cmd.stage_summary:
         print(f"lakelabel {cmd.name}: run {run_id} done")
     if cmd.done is not None:

@@ -110,7 +110,9 @@ def _exit_code(err: BaseException, debug: bool) -> int:
     message, code = _outcome(err, debug)
     retry = " (transient, a retry may succeed)" if code == EXIT_TRANSIENT else ""
     committed = signals.commits()
-    if committed:  # a stage job's commit, then a failure (its MLflow logging, say): the tables are not as before
+    # A stage job's commit, then a failure (its MLflow logging, say): the tables are not as before. Unless the line
+    # says that itself already (a summary file that could not be written after the work).
+    if committed and not getattr(err, "says_what_stands", False):
         rerun = f"--run-id {signals.run_id()}" if signals.run_id() else "the same --run-id"
         message += (f"; it committed {', '.join(committed)} before that, which stand: its run record (MLflow, summary) "
                     f"may be incomplete: rerun the command with {rerun} to complete it")

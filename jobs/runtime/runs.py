@@ -7,6 +7,7 @@ and ``fit.json`` (fit). The pipeline passes the same objects in memory and write
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -171,6 +172,11 @@ def probe_write(folder: Path) -> None:
         os.unlink(probe)
 
 
+def full(err: OSError) -> bool:
+    """Whether ``err`` says the disk (or the user's quota) is full, not that the folder is closed to the user."""
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None,
                     writes: Sequence[Path] = ()) -> Path:
     """Make sure the lakehouse is a folder lakelabel can write (create it when absent); return it.
@@ -196,10 +202,9 @@ def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None,
         path.mkdir(parents=True, exist_ok=True)
         probe_write(path)
     except OSError as err:
-        raise ConfigError(
-            f"lakehouse {path} cannot be written ({err.strerror or err}); make it writable for this user or "
-            f"set lakehouse to a writable folder"
-        ) from None
+        fix = ("free space there or set lakehouse to a folder with room" if full(err) else
+               "make it writable for this user or set lakehouse to a writable folder")
+        raise ConfigError(f"lakehouse {path} cannot be written ({err.strerror or err}); {fix}") from None
     for name, table in (tables or {}).items():
         if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", table) and os.path.isfile(table):
             raise ConfigError(f"tables.{name} {table} is a file, not a Delta table folder; remove it or point "
@@ -211,8 +216,8 @@ def check_lakehouse(lakehouse: str | Path, tables: dict[str, str] | None = None,
             elif inside.is_file() and not os.access(inside, os.W_OK):  # not opened: closing a descriptor of an
                 raise PermissionError(13, "Permission denied")  # MLflow store would drop this process's SQLite locks
         except OSError as err:
-            raise ConfigError(
-                f"{inside} cannot be written ({err.strerror or err}), and this command writes there; make it (and "
-                f"what is in it) writable for this user, as the rest of the lakehouse {path} is"
-            ) from None
+            fix = ("free space there" if full(err) else
+                   f"make it (and what is in it) writable for this user, as the rest of the lakehouse {path} is")
+            raise ConfigError(f"{inside} cannot be written ({err.strerror or err}), and this command writes there; "
+                              f"{fix}") from None
     return path

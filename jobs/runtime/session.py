@@ -131,7 +131,7 @@ def check_local_folders(settings: Mapping[str, str]) -> None:
     ConfigError
         Naming the folder, what the OS said and the setting that moves it.
     """
-    from jobs.runtime.runs import probe_write
+    from jobs.runtime.runs import full, probe_write
 
     java_tmp = re.search(r"-Djava\.io\.tmpdir=(\S+)", settings.get("spark.driver.extraJavaOptions", ""))
     tmp = java_tmp.group(1) if java_tmp else "/tmp"
@@ -145,9 +145,10 @@ def check_local_folders(settings: Mapping[str, str]) -> None:
             if existing is not None and existing.is_dir():
                 probe_write(existing)
         except OSError as err:
+            fix, room = ("free space there", "with room") if full(err) else ("make it writable", "that is")
             raise ConfigError(
                 f"Spark's local folder {folder} cannot be written ({err.strerror or err}): Spark keeps its shuffle and "
-                f"temporary files there; free space there or make it writable, or set {setting} to a folder that is"
+                f"temporary files there; {fix}, or set {setting} to a folder {room}"
             ) from None
 
 

@@ -163,3 +163,25 @@ def test_the_file_system_refusing_is_exit_2_with_what_it_said():
                          f"{error_line(OSError(DELTA_RS_FULL))}")
     assert exits._outcome(own, debug=False) == (str(own), exits.EXIT_INPUT)
     assert exits._outcome(OSError(2, "No such file or directory", "/x"), debug=False)[1] == exits.EXIT_UNEXPECTED
+
+
+def test_a_line_that_says_what_stands_is_not_told_again(capsys):
+    """The drill's full summary folder after a run's commits: the line said "rerun with --run-id r1" twice."""
+    from jobs.runtime import signals
+    from lf_library.errors import ConfigError
+
+    def fails(says: bool):
+        def call():
+            signals.note_run("r1")
+            signals.note_commit("labels /lake/labels v1")
+            err = ConfigError("--summary-json /full/s.json: cannot write the summary (No space left on device); run r1 "
+                              "did its work and committed it, only this file is missing: ...")
+            if says:
+                err.says_what_stands = True
+            raise err
+        return call
+
+    for says, told in ((True, 0), (False, 1)):
+        assert exits.guarded(fails(says), debug=False) == exits.EXIT_INPUT
+        line = capsys.readouterr().err.strip()
+        assert line.count("it committed labels /lake/labels v1 before that") == told, line
