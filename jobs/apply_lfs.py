@@ -529,11 +529,9 @@ def run(
             # back, it leaves a folder no commit names, which the next apply's sweep deletes.
             apply_masks.release(masks_folder)
         if hashes["written"] and not committed:  # removed again after a failed first apply
-            try:
-                how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
-                io.restore_table(hashes_path, hashes["before"], reason=f"apply {run_id} {how_ended}")
-            except Exception as err:  # the apply's own error is the one to report
-                log.error("apply: could not put the row hashes %s back to v%s: %s", hashes_path, hashes["before"], err)
+            how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
+            signals.put_back(f"row hashes {hashes_path}", lambda: io.restore_table(
+                hashes_path, hashes["before"], reason=f"apply {run_id} {how_ended}"))  # the apply's error stays
     if committed and prior is not None and prior.row_masks.get("path"):  # the votes they belonged to are replaced
         if replaced_masks is None:
             apply_masks.remove(prior.row_masks["path"], cfg.lakehouse)

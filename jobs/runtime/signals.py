@@ -45,6 +45,8 @@ _STOPS = {
 # Table commits of this command (a stage job's votes or labels): a signal after them cannot take them back, so
 # the exit line must not say the tables are as before. A run that puts its tables back forgets them.
 _commits: list[str] = []
+# Commits the command failed to put back (:func:`put_back`): they stand whatever else it puts back.
+_unrestored: list[str] = []
 _run: list[str | None] = [None]
 
 
@@ -79,7 +81,7 @@ def put_back(what: str, restore: Callable[[], None]) -> None:
         from jobs.runtime.faults import error_line
 
         log.debug("putting %s back failed", what, exc_info=True)
-        note_commit(f"{what} (putting it back failed: {error_line(err)})")
+        _unrestored.append(f"{what} (putting it back failed: {error_line(err)})")
 
 
 def stopped_by_signal(err: BaseException | None = None) -> bool:
@@ -156,6 +158,7 @@ def begin_command() -> None:
     global _signalled
     _signalled = None
     _commits.clear()
+    _unrestored.clear()
     _run[0] = None
 
 
@@ -171,5 +174,6 @@ def stop_signal() -> str | None:
 
 
 def commits() -> list[str]:
-    """The table commits of the running command (:func:`note_commit`), in order."""
-    return list(_commits)
+    """The table commits of the running command that stand (:func:`note_commit`, less those a failed run put back;
+    then those it failed to put back, :func:`put_back`), in order."""
+    return [*_commits, *_unrestored]

@@ -165,7 +165,8 @@ def test_lf_errors_become_abstains_and_threshold_fails_job(spark, tmp_path, capl
     assert ("apply: LF 'boom' raised on 2 of 40 rows (5.0%, within apply.max_error_rate=5.0%): it abstains there; "
             "e.g. row id r000: RuntimeError: kaboom") in caplog.text
     assert ("apply: 1 LF(s) voted on none of the 40 rows: never; check what they match (a keyword list written as "
-            "one string, a field that is always empty) with `lakelabel analyze`") in caplog.text
+            "one string, a field that is always empty, a column LF's mapping keys against the column's values) with "
+            "`lakelabel analyze`") in caplog.text
     boom = next(lf for lf in applied.lfs if lf.name == "boom")
     assert boom.errors == 2 and boom.error_rate == pytest.approx(0.05)
     assert [s["row_id"] for s in boom.error_samples] == ["r000", "r020"]
