@@ -25,10 +25,8 @@ def _summary(err: BaseException) -> str:
         for line in reversed(lines):
             if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b[^:]*:", line):
                 return line[:500]
-    # Py4J: "An error occurred while calling o123.save." is followed by the Java exception.
-    if len(lines) > 1 and re.match(r"^An error occurred while calling ", lines[0]):
-        return f"{lines[0]} {lines[1]}"[:500]
-    return error_line(err)  # delta-rs: its first line, and the deepest of the causes it lists under it
+    # delta-rs: its first line and the deepest of the causes it lists under it; Py4J: the Java exception too.
+    return error_line(err)
 
 
 def unreadable_delta_log(root: str, err: BaseException) -> InputDataError:

@@ -60,6 +60,10 @@ def error_line(err: BaseException, limit: int = 500) -> str:
     # SQLAlchemy puts its advice on autoflush first, the database's own error on the next line.
     line = lines[1 if lines[0].startswith("(raised as a result of Query-invoked autoflush") and len(lines) > 1 else 0]
     line = line.strip()
+    # Py4J: "An error occurred while calling o116.collectToPython." says only where; the Java exception follows.
+    rest = [other.strip() for other in lines[1:] if other.strip()]
+    if line.startswith("An error occurred while calling ") and rest:
+        line = f"{line} {rest[0]}"
     if (cause := deepest_cause(text)) is not None and cause not in line:
         line = f"{line}: {cause}"
     return line if len(line) <= limit else line[:limit] + "..."

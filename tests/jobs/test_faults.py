@@ -185,3 +185,14 @@ def test_a_line_that_says_what_stands_is_not_told_again(capsys):
         assert exits.guarded(fails(says), debug=False) == exits.EXIT_INPUT
         line = capsys.readouterr().err.strip()
         assert line.count("it committed labels /lake/labels v1 before that") == told, line
+
+
+def test_a_py4j_error_line_carries_the_java_exception():
+    """The drill's Spark failures said only "Py4JJavaError: An error occurred while calling o116.collectToPython."."""
+    from jobs.runtime.faults import error_line
+
+    err = RuntimeError("An error occurred while calling o9.save.\n: java.lang.IllegalStateException: the cause\n\tat x")
+    assert error_line(err) == "An error occurred while calling o9.save. : java.lang.IllegalStateException: the cause"
+    assert exits._outcome(err, debug=False) == (
+        "RuntimeError: An error occurred while calling o9.save. : java.lang.IllegalStateException: the cause (rerun "
+        "with --verbose for the traceback)", exits.EXIT_UNEXPECTED)
