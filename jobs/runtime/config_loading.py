@@ -85,21 +85,21 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 
 def _valid_keys(cls: type, where: str) -> list[str]:
-    """The keys a section of type ``cls`` at ``where`` takes. A task's ``lfs`` is an :class:`LFConfig` whose
-    ``label_space`` is refused (the task's own ``label_space`` is the one): an unknown key's list leaves it out."""
+    """The keys an unknown key's error lists for a section of type ``cls`` at ``where``. A task's ``lfs`` is an
+    :class:`LFConfig` whose ``label_space`` is refused later with its own message (the task's own ``label_space``
+    is the one), so it is not offered."""
     fields = sorted(f.name for f in dataclasses.fields(cls))
     return [f for f in fields if f != "label_space"] if cls is LFConfig and where.startswith("tasks") else fields
 
 
 def _reject_unknown(cls: type, data: Mapping[str, Any], where: str, origin: str = "") -> None:
     """Raise for the first key of ``data`` that is not a field of ``cls``, listing the valid ones."""
-    fields = _valid_keys(cls, where)
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         label = f"{where}." if where else ""
         raise ConfigError(
             f"{origin}unknown config key {label}{unknown[0]}; valid keys{' of ' + where if where else ''}: "
-            f"{', '.join(fields)}"
+            f"{', '.join(_valid_keys(cls, where))}"
         )
 
 
@@ -281,10 +281,9 @@ def _unknown_key(keys: Sequence[str | int]) -> str | None:
     i = 0
     while i < len(keys) and isinstance(keys[i], str) and dataclasses.is_dataclass(cls):
         where = _key_label(keys[:i])
-        fields = _valid_keys(cls, where)
-        if keys[i] not in fields:
+        if keys[i] not in {f.name for f in dataclasses.fields(cls)}:
             return (f"unknown config key {_key_label(keys[:i + 1])}; valid keys{' of ' + where if where else ''}: "
-                    f"{', '.join(fields)}")
+                    f"{', '.join(_valid_keys(cls, where))}")
         hint = typing.get_type_hints(cls)[keys[i]]
         nested = [a for a in (typing.get_args(hint) or (hint,)) if dataclasses.is_dataclass(a)]
         i += 2 if keys[i] == "tasks" else 1
