@@ -109,14 +109,14 @@ def test_whole_floats_and_numpy_strings_get_the_fix(batch):
 
     bv = evaluate_batch(register(lf_floats), batch, cardinality=3)
     assert bv.errors and bv.errors[0].message.startswith(
-        "returned np.float64(-1.0) (float64); votes are int class ids: return int(...) (a vectorized LF: .astype(int)")
+        f"returned {np.float64(-1.0)!r} (float64); votes are int class ids: return int(...) (a vectorized LF: .astype(int)")
 
     @labeling_function(fields=["n"])
     def lf_np_name(x):
         return np.str_("b")
 
     bv = evaluate_batch(register(lf_np_name), batch, cardinality=3)
-    assert bv.errors[0].message == ("returned np.str_('b') (str), a class name; return its id 1 "
+    assert bv.errors[0].message == (f"returned {np.str_('b')!r} (str), a class name; return its id 1 "
                                     "(LABEL_SPACE.index('b')) or -1 (ABSTAIN)")
 
 
