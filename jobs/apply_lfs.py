@@ -530,7 +530,7 @@ def run(
             apply_masks.release(masks_folder)
         if hashes["written"] and not committed:  # removed again after a failed first apply
             how_ended = "was interrupted" if signals.stopped_by_signal() else "failed"
-            signals.put_back(f"row hashes {hashes_path}", lambda: io.restore_table(
+            signals.put_back(incremental.row_hashes_named(cfg, io), lambda: io.restore_table(
                 hashes_path, hashes["before"], reason=f"apply {run_id} {how_ended}"))  # the apply's error stays
     if committed and prior is not None and prior.row_masks.get("path"):  # the votes they belonged to are replaced
         if replaced_masks is None:

@@ -48,6 +48,7 @@ from lf_library import LFRegistry
 log = logging.getLogger(__name__)
 
 __all__ = ["ApplyPlan", "VotesCommit", "carried_stats", "lf_keys", "reading_key", "plan_apply", "appends_only",
+           "row_hashes_named",
            "find_row_changes", "build_commit", "row_hashes_path"]
 
 
@@ -130,6 +131,15 @@ def plan_apply(prior: Any, keys: dict[str, str], reading: str, source: Source, *
 def row_hashes_path(cfg: PipelineConfig) -> str:
     """Where the per-row hashes of a non-Delta source live: next to the votes table."""
     return cfg.table_path("votes") + "_row_hashes"
+
+
+def row_hashes_named(cfg: PipelineConfig, io: Any) -> str:
+    """``row hashes <path> v<N>`` (its version now), as a restore that fails names the commit that stands."""
+    path = row_hashes_path(cfg)
+    try:
+        return f"row hashes {path}" + (f" v{io.table_version(path)}" if io.table_exists(path) else "")
+    except Exception:  # noqa: BLE001 - a name for a message: the command's own error is the one to raise
+        return f"row hashes {path}"
 
 
 def restore_row_hashes(cfg: PipelineConfig, io: Any, before: int | None, reason: str) -> None:

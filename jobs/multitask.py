@@ -376,7 +376,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, run_id: str, force: bool = 
                 signals.put_back(f"{'labels' if path == labels_path else 'votes'} {path} v{now}",
                                  lambda path=path: io.restore_table(path, before[path], reason=reason))
         if moved:
-            signals.put_back(f"row hashes {incremental.row_hashes_path(cfg)}", lambda: incremental.restore_row_hashes(
+            signals.put_back(incremental.row_hashes_named(cfg, io), lambda: incremental.restore_row_hashes(
                 cfg, io, before[incremental.row_hashes_path(cfg)], reason))
         stop = signals.signal_error(err)
         if stop is not err:

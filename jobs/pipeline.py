@@ -246,7 +246,7 @@ def run(
         if applied is not None and not applied.skipped and applied.votes_version != votes_before:
             signals.put_back(f"votes {votes_path} v{applied.votes_version}",
                              lambda: io.restore_table(votes_path, votes_before, reason=reason))
-            signals.put_back(f"row hashes {incremental.row_hashes_path(cfg)}",
+            signals.put_back(incremental.row_hashes_named(cfg, io),
                              lambda: incremental.restore_row_hashes(cfg, io, hashes_before, reason))
         if handed_on:
             mark_failed(cfg.lakehouse, run_id, status == "KILLED", signals.signal_name() or str(err))

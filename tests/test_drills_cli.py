@@ -161,6 +161,12 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(stale), "--run-id", "r9")
     assert code == 2 and json.loads(stale.read_text()) == {
         "command": "run", "run_id": "r9", "status": "failed", "exit_code": 2, "error": lines[0]}
+    # A summary path under a file, behind another error (the source is missing): the failure summary cannot be
+    # written either, and a second line says so (it was left unwritten without a word).
+    code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(blocker / "s.json"))
+    assert code == 2 and len(lines) == 2 and "missing.parquet" in lines[0], lines
+    assert lines[1] == (f"lakelabel: the failure summary --summary-json {blocker / 's.json'} was not written either "
+                        f"(File exists)"), lines  # mkdir of its folder, the file
 
 
 def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):
@@ -255,6 +261,46 @@ def test_a_folder_in_the_lakehouse_that_cannot_be_written(tmp_path, capsys, monk
                              f"`lakelabel gold import` first"], lines
     finally:
         undo()
+
+
+@pytest.mark.parametrize("inside, argv", [
+    ("gold_urgency", ["gold", "import", "--task", "urgency"]),  # a task's own gold table was never probed
+    ("labels_tasks", ["run"]),  # nor the labels of several tasks
+])
+def test_a_task_table_that_cannot_be_written(tmp_path, capsys, monkeypatch, inside, argv):
+    """With several tasks the tables a command writes carry the task's name: those folders are checked up front
+    too (they failed only at their write, after the work)."""
+    from jobs.runtime import session
+    from tests.jobs.test_multitask import make_source
+    from tests.jobs.test_task_commands import multi_dict
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started before the folders were checked")
+
+    monkeypatch.setattr(session, "get_spark", no_spark)
+    folder = tmp_path / "lake" / inside
+    folder.mkdir(parents=True)
+    config = tmp_path / "tasks.yaml"
+    config.write_text(yaml.safe_dump({**multi_dict(tmp_path, make_source(tmp_path)), "mlflow": {"enabled": False}}))
+    labels = tmp_path / "annotations.csv"
+    labels.write_text("row_id,label\n1,refund\n")
+    if argv[0] == "gold":
+        argv = [*argv, "--file", str(labels)]
+    undo, why = _unwritable(folder)
+    try:
+        code, lines = run_cli(capsys, *argv, "--config", str(config))
+        # Another task's gold table is not this command's: --task tags_refund goes on past the folder check.
+        if argv[0] == "gold":
+            other = run_cli(capsys, "gold", "import", "--task", "tags_refund", "--file", str(labels), "--config",
+                            str(config))
+    finally:
+        undo()
+    assert code == 2 and lines == [
+        f"lakelabel: error: {folder} cannot be written ({why}), and this command writes there; make it (and what is "
+        f"in it) writable for this user, as the rest of the lakehouse {tmp_path / 'lake'} is"], lines
+    if argv[0] == "gold":  # it got as far as starting Spark (stopped here by the test)
+        assert other[1] == ["lakelabel: error: AssertionError: Spark started before the folders were checked (rerun "
+                            "with --verbose for the traceback)"], other
 
 
 def test_a_full_disk_is_told_to_free_space_not_to_change_permissions(tmp_path, monkeypatch):

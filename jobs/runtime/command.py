@@ -209,7 +209,7 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     # The lakehouse and run folders this command would create (the run folder's chain holds the lakehouse's).
     created = _missing_folders(runs.run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     runs.check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")},
-                         writes=_written_paths(cmd, cfg))
+                         writes=_written_paths(cmd, cfg, args))
     args.resolved_run_id = run_id  # the run that starts now, for a failure summary (write_failure_summary)
     signals.note_run(run_id)  # and for the exit line
     try:
@@ -226,18 +226,18 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
         raise
 
 
-def _written_paths(cmd: Command, cfg: Any) -> list[Path]:
+def _written_paths(cmd: Command, cfg: Any, args: argparse.Namespace) -> list[Path]:
     """What ``cmd`` writes inside the lakehouse besides its root: the run folders, the folders of the tables it
     writes (a votes table's row hashes too) and their writers' lock folders, and the lakehouse's MLflow store."""
     lakehouse = Path(cfg.lakehouse).resolve()
     runs_folder = runs.run_dir(cfg.lakehouse, "x", create=False).parent  # a new run's, or the run a command reads
     paths = [runs_folder.parent, runs_folder]
     for name in cmd.writes:
-        table = cfg.table_path(name)
-        if _URI.match(table):  # an object store's (s3://, abfss://, dbfs:/): nothing to probe here
-            continue
-        for folder in (table, *([table + "_row_hashes"] if name == "votes" else [])):
-            paths += [Path(folder), Path(folder) / "_lakelabel_writers"]
+        for table in _tables_written(cfg, name, getattr(args, "task", None)):
+            if _URI.match(table):  # an object store's (s3://, abfss://, dbfs:/): nothing to probe here
+                continue
+            for folder in (table, *([table + "_row_hashes"] if name == "votes" else [])):
+                paths += [Path(folder), Path(folder) / "_lakelabel_writers"]
     if cmd.logs_to_mlflow and getattr(cfg, "mlflow", None) is not None and cfg.mlflow.enabled:
         from jobs.runtime.tracking import tracking_uri
 
@@ -246,6 +246,25 @@ def _written_paths(cmd: Command, cfg: Any) -> list[Path]:
             db = Path(uri[len("sqlite:///"):].split("?", 1)[0])
             paths += [db.parent, db, Path(f"{db}.lock")]
     return [p for p in paths if p == lakehouse or lakehouse in p.parents]
+
+
+def _tables_written(cfg: Any, name: str, task: str | None) -> list[str]:
+    """The paths of table ``name`` a command writes: with several tasks, the labels go to ``<labels>_tasks`` and
+    each task (``--task``'s alone when given) has its own ``<gold>_<task>`` and ``<predictions>_<task>``."""
+    table = cfg.table_path(name)
+    if not getattr(cfg, "tasks", None) and getattr(cfg, "multi_label", None) is None:
+        return [table]
+    if name == "labels":
+        return [f"{table.rstrip('/')}_tasks"]
+    if name in ("gold", "predictions"):
+        from jobs.tasks import task_configs
+
+        try:
+            names = [t.name for t, _ in task_configs(cfg)]
+        except ConfigError:  # the command says what is wrong with the tasks, in its own words
+            return []
+        return [f"{table.rstrip('/')}_{n}" for n in names if task is None or n == task]
+    return [table]
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -498,17 +517,24 @@ def write_failure_summary(args: argparse.Namespace, command: str | None, code: i
     """After a failed command, ``--summary-json`` holds ``status`` (failed, interrupted, terminated), the exit
     code and the error line, so an orchestrator that keeps the file has the reason next to the exit code.
     ``error``: the line (default: the one the guarded command failed with, :func:`jobs.runtime.exits.last_error`).
-    Best effort: a path that cannot be written (maybe the failure itself) stays as it is."""
+    Best effort: a path that cannot be written (maybe the failure itself) stays as it is, and a second stderr line
+    says so unless the failure's own line named the path."""
     path = getattr(args, "summary_json", None)
     if code == EXIT_OK or not path:
         return
     status = {EXIT_INTERRUPTED: "interrupted", EXIT_TERMINATED: "terminated"}.get(code, "failed")
+    last = exits.last_error() if error is None else error
     doc = {"command": command, "run_id": getattr(args, "resolved_run_id", getattr(args, "run_id", None)),
-           "status": status, "exit_code": code, "error": exits.last_error() if error is None else error}
-    with contextlib.suppress(OSError):
-        if not Path(path).is_dir() and not names_folder(path):  # a folder: the failure said so
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            runs.write_json(Path(path), doc)
+           "status": status, "exit_code": code, "error": last}
+    if Path(path).is_dir() or names_folder(path):  # a folder: the failure said so
+        return
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        runs.write_json(Path(path), doc)
+    except OSError as err:
+        if f"--summary-json {path}" not in (last or ""):
+            print(f"lakelabel: the failure summary --summary-json {path} was not written either "
+                  f"({err.strerror or err})", file=sys.stderr)
 
 
 def main(cmd: Command, argv: Sequence[str] | None = None) -> int:

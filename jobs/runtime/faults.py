@@ -257,6 +257,7 @@ def tracking_refusal(err: BaseException, server: str | None = None) -> str | Non
 # ("os error 28"), SQLite through MLflow ("database or disk is full"), the JVM through Py4J (java.io.IOException).
 _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 _FULL = re.compile(r"No space left on device|Disk quota exceeded|disk is full|os error (?:28|122)\b")
+_READ_ONLY = re.compile(r"Read-only file system|os error 30\b")
 _EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?:Exception|Error)\b")
 _STORAGE = re.compile(r"No space left on device|Disk quota exceeded|database or disk is full|Permission denied"
                       r"|Read-only file system|os error (?:28|122|13|30)\b")
@@ -281,9 +282,14 @@ def storage_reason(err: BaseException) -> str | None:
             break
     else:
         return None
-    full = _FULL.search(what) is not None
-    return (f"the file system refused: {what}; {'free space' if full else 'make it writable for this user'} there "
-            f"(the lakehouse, the MLflow store, Spark's local folder spark.local.dir or /tmp) and rerun")
+    places = "the lakehouse, the MLflow store, Spark's local folder spark.local.dir or /tmp"
+    if _FULL.search(what) is not None:
+        return f"the file system refused: {what}; free space there ({places}) and rerun"
+    if _READ_ONLY.search(what) is not None:
+        return f"the file system refused: {what}; make it writable for this user there ({places}) and rerun"
+    # No permission: a source lakelabel reads is refused so as well as a folder it writes.
+    return (f"the file system refused: {what}; give this user access there (read for a source, write for {places}) "
+            f"and rerun")
 
 
 def transient_reason(err: BaseException) -> str | None:

@@ -138,8 +138,10 @@ def test_the_file_system_refusing_is_exit_2_with_what_it_said():
     assert error_line(OSError(DELTA_RS_FULL)) == "Generic LocalFileSystem error: No space left on device (os error 28)"
     assert error_line(RuntimeError(SQLITE_FULL)) == "(sqlite3.OperationalError) database or disk is full"
     fix_space = "; free space there (the lakehouse, the MLflow store, Spark's local folder spark.local.dir or /tmp) and rerun"
-    fix_access = ("; make it writable for this user there (the lakehouse, the MLflow store, Spark's local folder "
-                  "spark.local.dir or /tmp) and rerun")
+    fix_access = ("; give this user access there (read for a source, write for the lakehouse, the MLflow store, "
+                  "Spark's local folder spark.local.dir or /tmp) and rerun")
+    fix_read_only = ("; make it writable for this user there (the lakehouse, the MLflow store, Spark's local folder "
+                     "spark.local.dir or /tmp) and rerun")
     for err, said, fix in (
         (OSError(DELTA_RS_FULL), "No space left on device (os error 28)", fix_space),
         (RuntimeError(SPARK_LOCAL_DIR_FULL), "java.io.IOException: No space left on device", fix_space),
@@ -147,7 +149,10 @@ def test_the_file_system_refusing_is_exit_2_with_what_it_said():
         (PermissionError(13, "Permission denied", "/lake/labels/_lakelabel_writers"),
          "Permission denied: /lake/labels/_lakelabel_writers", fix_access),
         (OSError(30, "Read-only file system", "/lake/labels/_lakelabel_writers"),
-         "Read-only file system: /lake/labels/_lakelabel_writers", fix_access),
+         "Read-only file system: /lake/labels/_lakelabel_writers", fix_read_only),
+        # A source that cannot be read was told to be made writable.
+        (PermissionError(13, "Permission denied", "/data/tickets/part-0.parquet"),
+         "Permission denied: /data/tickets/part-0.parquet", fix_access),
     ):
         assert exits._outcome(err, debug=False) == (f"the file system refused: {said}{fix}", exits.EXIT_INPUT), err
     # Raised from another error: the cause is found in the chain.

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs import aggregate, apply_lfs, pipeline, write_labels
+from jobs import aggregate, apply_lfs, incremental, pipeline, write_labels
 from jobs import delta_io
 from jobs.apply_record import load_apply_result
 from jobs.runtime.config_loading import config_from_dict
@@ -351,22 +351,29 @@ def test_a_restore_that_fails_too_keeps_the_runs_error_and_says_what_stands(spar
         raise OSError("Generic LocalFileSystem error\n  \x1b[31m↳\x1b[0m Unable to copy data to file\n"
                       "   \x1b[31m↳\x1b[0m No space left on device (os error 28)")
 
+    hashes_path = incremental.row_hashes_path(cfg)
+    hashes_before = DeltaTable(hashes_path).version()
+    make_rows(21).to_parquet(Path(source) / "part-0.parquet", index=False)  # a new row: votes and row hashes move
+
     monkeypatch.setattr(write_labels, "run", disk_full)
     monkeypatch.setattr(LocalDeltaIO, "restore_table", restore_fails_too)
     capsys.readouterr()
-    code = exits.guarded(lambda: pipeline.run(spark, cfg, run_id="full", force=True), debug=False)  # force: votes move
+    code = exits.guarded(lambda: pipeline.run(spark, cfg, run_id="full"), debug=False)
     assert code == exits.EXIT_INPUT  # the run's own error's code: the labels write's
-    assert tried == [(votes_path, before)] and DeltaTable(votes_path).version() == before + 1  # it stands
+    assert tried == [(votes_path, before), (hashes_path, hashes_before)]
+    assert DeltaTable(votes_path).version() == before + 1 and DeltaTable(hashes_path).version() == hashes_before + 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"lakelabel: error: writing Delta table {cfg.table_path('labels')} failed before commit"), line
-    assert (f"; it committed votes {votes_path} v{before + 1} (putting it back failed: Generic LocalFileSystem error: "
-            f"No space left on device (os error 28)) before that, which stand") in line, line
+    failed = "(putting it back failed: Generic LocalFileSystem error: No space left on device (os error 28))"
+    # Each commit that stands is named with its version (the row hashes' was not).
+    assert (f"; it committed votes {votes_path} v{before + 1} {failed}, row hashes {hashes_path} v{hashes_before + 1} "
+            f"{failed} before that, which stand") in line, line
     assert failed_run(cfg.lakehouse, "full")["status"] == "failed"  # marked, after the restore that failed
     signals.begin_command()
     # The rerun, with room again, converges on the labels of the votes that stood.
     monkeypatch.undo()
     pipeline.run(spark, cfg, run_id="full")
-    assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 20
+    assert len(DeltaTable(cfg.table_path("labels")).to_pandas()) == 21
 
 
 def test_write_refuses_a_model_fitted_on_other_lfs(spark, tmp_path):
