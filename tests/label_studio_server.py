@@ -1,12 +1,12 @@
 """A real Label Studio for the tests: installed from PyPI into its own venv, started on 127.0.0.1.
 
 Label Studio pins many dependencies, so it lives in its own virtualenv, never the project's:
-``~/.cache/lakelabel/label-studio-venv`` (``label-studio==1.23.2``). When a collected test needs it,
+``~/.cache/lakelabel/label-studio-venv`` (:data:`REQUIREMENTS`: ``label-studio==1.23.2``, ``sentry-sdk<3``). When a collected test needs it,
 the root conftest calls :func:`start_background` right after collection: a thread installs Label
 Studio if no executable is found (``LAKELABEL_LABEL_STUDIO``, that venv, or ``PATH``) and starts the
 server, so both overlap the tests that run before; the fixture waits for it. The install writes
-``.lakelabel-installed`` into the venv last, so a venv left half-installed by a killed run is
-recognised and installed again. ``LAKELABEL_LABEL_STUDIO=skip`` skips those tests instead.
+``.lakelabel-installed`` (the requirements it installed) into the venv last, so a venv left half-installed by a
+killed run, or installed for other requirements, is recognised and installed again. ``LAKELABEL_LABEL_STUDIO=skip`` skips those tests instead.
 
 Under pytest-xdist the controller process does the same before it starts the workers (tests/conftest.py),
 and exports :data:`SHARED_ENV`, the folder where its thread writes ``server.json`` (the server's address, or
@@ -33,6 +33,9 @@ from pathlib import Path
 from tests import handoff
 
 VERSION = "1.23.2"
+# What the venv gets. Label Studio asks for sentry-sdk>=2.16 with no ceiling, and sentry-sdk 3 refuses the option
+# Label Studio passes it (TypeError: Unknown option 'send_default_pii': the server exits at start).
+REQUIREMENTS = (f"label-studio=={VERSION}", "sentry-sdk>=2.16,<3")
 VENV = Path.home() / ".cache" / "lakelabel" / "label-studio-venv"
 MARKER = VENV / ".lakelabel-installed"
 INSTALL_LOG = VENV.parent / "label-studio-install.log"
@@ -56,7 +59,7 @@ def executable() -> str | None:
     given = os.environ.get("LAKELABEL_LABEL_STUDIO")
     if given and given != "skip":
         return given if Path(given).exists() else None
-    if MARKER.exists():
+    if MARKER.exists() and MARKER.read_text().split() == list(REQUIREMENTS):  # else installed for other ones
         return str(VENV / "bin" / "label-studio")
     return shutil.which("label-studio")
 
@@ -71,8 +74,9 @@ def start_install() -> None:
     pip = VENV / "bin" / "pip"
     # --no-compile: pip byte-compiles all of the venv's 815 MB (44.8 s of CPU against 31.6 s without, beside the
     # tests on 2 cores); Python compiles the modules the server imports when it first starts.
+    wanted = " ".join(f'"{r}"' for r in REQUIREMENTS)
     script = (f'"{sys.executable}" -m venv "{VENV}" && "{pip}" install -q --disable-pip-version-check --no-compile '
-              f'"label-studio=={VERSION}" && touch "{MARKER}"')  # fmt: skip
+              f'{wanted} && echo {" ".join(REQUIREMENTS)!r} > "{MARKER}"')  # fmt: skip
     with open(INSTALL_LOG, "w") as log:
         _install = subprocess.Popen(["/bin/sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)  # fmt: skip
