@@ -378,7 +378,8 @@ def test_pyspark_missing_prints_the_install_line(tmp_path):
         assert done.returncode == 2, done.stderr
         assert done.stderr.strip().splitlines() == [
             f"lakelabel: error: pyspark is not installed in {sys.executable}: install lakelabel with its Spark "
-            f"extra, `pip install 'lakelabel[spark]'` (Databricks runtimes and Spark clusters bring their own pyspark)"
+            f"extra, `pip install 'lakelabel[spark]'` (from a checkout: `pip install -e '.[spark]'`; Databricks runtimes and "
+            f"Spark clusters bring their own pyspark)"
         ]
     out = tmp_path / "dist"
     done = subprocess.run([sys.executable, "-c", BLOCK_PYSPARK, "package", "--out", str(out)], cwd=REPO,

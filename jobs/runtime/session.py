@@ -82,7 +82,8 @@ def pyspark_missing() -> str:
     """The one line every command prints when pyspark cannot be imported."""
     return (
         f"pyspark is not installed in {sys.executable}: install lakelabel with its Spark extra, "
-        f"`pip install 'lakelabel[spark]'` (Databricks runtimes and Spark clusters bring their own pyspark)"
+        f"`pip install 'lakelabel[spark]'` (from a checkout: `pip install -e '.[spark]'`; Databricks runtimes and "
+        f"Spark clusters bring their own pyspark)"
     )
 
 
