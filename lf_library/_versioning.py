@@ -357,6 +357,16 @@ class _Uses:
         if wrapped is not value and isinstance(wrapped, types.FunctionType):  # lru_cache, functools.wraps
             self.value(key, wrapped)
             return
+        if isinstance(value, functools.partial):  # the team's function with bound data: both decide the votes
+            try:
+                bound = _canonical([list(value.args), dict(value.keywords)])
+            except _NotCanonical:
+                self.unversionable(key, value)
+                bound = {"$unversioned": "partial arguments"}
+            self.consts[key] = {"$partial": bound}
+            if isinstance(value.func, types.FunctionType) and self.follows(value.func.__module__):
+                self.function(key, value.func)
+            return
         cls = type(value)
         ours = self.follows(cls.__module__)
         if not ours and (callable(value) or isinstance(value, (logging.Logger, logging.LoggerAdapter))):
@@ -469,6 +479,9 @@ def _describe_function(
     closure = _closure_description(f, lf_name, seen, strict=strict)
     if closure:
         desc["closure"] = closure
+    defaults = _defaults_description(f, lf_name, seen, unversioned, _root)
+    if defaults:  # only when there are defaults, so the versions of LFs without them stay as they were
+        desc["defaults"] = defaults
 
     uses = _Uses(f, lf_name, seen, unversioned, _root or getattr(f, "__module__", None))
     f_globals = getattr(f, "__globals__", {})
@@ -498,6 +511,34 @@ def _describe_function(
         if part:
             desc[key] = part
     return desc
+
+
+def _defaults_description(f: Callable, lf_name: str, seen: set[int], unversioned: list | None,
+                          root: str | None) -> dict[str, Any]:
+    """Values of ``f``'s default arguments (``def lf(x, words=WORDS)`` binds WORDS when the def runs, so the
+    source shows only the name and the code never loads the global): plain data as canonical JSON, the team's
+    functions by their description, anything else by its type name, noted as unversioned."""
+    out: dict[str, Any] = {}
+    try:
+        params = inspect.signature(f).parameters if callable(f) else {}
+    except (TypeError, ValueError):  # a callable without a signature Python can read: no defaults to see
+        return out
+    for name, param in params.items():
+        if param.default is inspect.Parameter.empty:
+            continue
+        value = param.default
+        if isinstance(value, types.FunctionType):
+            out[name] = ({"$function": value.__qualname__} if id(value) in seen else
+                         {"$function": _describe_function(value, lf_name, seen, strict=False, unversioned=unversioned,
+                                                          _root=root)})
+            continue
+        try:
+            out[name] = _canonical(value)
+        except _NotCanonical:
+            out[name] = {"$unversioned": type(value).__name__}
+            if unversioned is not None:
+                unversioned.append((f"{f.__qualname__}({name}=...)", type(value).__name__))
+    return out
 
 
 def canonical_resources(resources: Mapping[str, Any], lf_name: str) -> dict[str, Any]:

@@ -52,6 +52,11 @@ __all__ = ["RowChanges", "row_hashes", "delta_changes", "hash_table_changes", "c
 HASH_COLUMN = "row_hash"
 _ID = "__id"
 FILES_KEY = "lakelabel.row_hashes_files"
+SCHEMA_KEY = "lakelabel.row_hashes_schema"
+# How the stored hashes were computed (row_hashes); hashes stored another way (before session 38: no null flags)
+# are compared once more by content, and every row counts as changed then.
+SCHEME_KEY = "lakelabel.row_hashes_scheme"
+HASH_SCHEME = "xxhash64-null-flags"
 # A listing longer than this is not stored (commit metadata stays small); such sources compare hashes.
 MAX_LISTED_FILES = 10_000
 
@@ -91,9 +96,15 @@ class RowChanges:
 
 
 def row_hashes(df: DataFrame, id_column: str) -> DataFrame:
-    """``__id, row_hash`` of every row: xxhash64 over all columns (the id included), in column order."""
+    """``__id, row_hash`` of every row: xxhash64 over all columns (the id included), in column order.
+
+    Spark's hash functions skip a null argument (the running hash passes through it), so on their own
+    ``(title='x', alt=null)`` and ``(title=null, alt='x')`` hash equal and such an edit was not reapplied (a
+    drill, session 38): the columns' null flags go first, so a value moving between columns changes the hash.
+    (Null elements inside an array or map column are still skipped by Spark's hash.)"""
     cols = [by_name(c) for c in df.columns]
-    return df.select(F.col(id_column).alias(_ID), F.xxhash64(*cols).alias(HASH_COLUMN))
+    nulls = F.array(*[c.isNull() for c in cols])
+    return df.select(F.col(id_column).alias(_ID), F.xxhash64(nulls, *cols).alias(HASH_COLUMN))
 
 
 def _diff(old: DataFrame, new: DataFrame, method: str, **extra: Any) -> RowChanges:
@@ -206,9 +217,15 @@ def appended_files(source: Source, hashes_path: str, hashes_version: int, io: An
     Every file the stored listing names must still be there with the same size and modification
     time, and at least one file must be new.
     """
-    stored = io.read_metadata_at(hashes_path, hashes_version).get(FILES_KEY)
+    commit_meta = io.read_metadata_at(hashes_path, hashes_version)
+    stored = commit_meta.get(FILES_KEY)
     current = file_listing(source)
     if not stored or current is None:
+        return None
+    # The rows of the listed files are read anew with the schema Spark now gives the source: with CSV's
+    # inferSchema (or Parquet files whose footers differ) an added file can change a column's type, and so
+    # what the LFs saw in the old rows (a drill, session 38: codes '007' read as 7, then as '007').
+    if commit_meta.get(SCHEME_KEY) != HASH_SCHEME or commit_meta.get(SCHEMA_KEY) != source.df.schema.json():
         return None
     before = {rel: (size, mtime) for rel, size, mtime in json.loads(stored)}
     now = {rel: (size, mtime) for rel, size, mtime in current}
@@ -255,6 +272,9 @@ def hash_table_changes(spark: Any, source: Source, hashes_path: str, hashes_vers
     new = row_hashes(source.df, source.id_column)
     method = (f"source {source.info.path} is not a Delta table: rows compared by content hash with "
               f"{hashes_path} v{hashes_version}")
+    if io.read_metadata_at(hashes_path, hashes_version).get(SCHEME_KEY) != HASH_SCHEME:
+        method += (" (hashed by an older lakelabel, which missed a value moved between two columns: every row "
+                   "counts as changed this once)")
     return _diff(old, new, method)
 
 
@@ -265,10 +285,11 @@ def write_row_hashes(source: Source, hashes_path: str, io: Any, run_id: str, *,
     ``appended``: the rows of files appended since the stored hashes (:func:`hash_table_changes`);
     only their hashes are added to the table.
     """
-    meta = {"lakelabel.row_hashes": source.info.fingerprint, "lakelabel.run_id": run_id}
+    meta = {"lakelabel.row_hashes": source.info.fingerprint, "lakelabel.run_id": run_id, SCHEME_KEY: HASH_SCHEME}
     listing = file_listing(source)
     if listing is not None:
         meta[FILES_KEY] = json.dumps(listing, separators=(",", ":"))
+        meta[SCHEMA_KEY] = source.df.schema.json()
     result = io.write_table(
         row_hashes(source.df if appended is None else appended, source.id_column),
         hashes_path,

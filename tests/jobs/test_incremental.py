@@ -345,3 +345,84 @@ def test_a_source_id_widened_between_runs_is_a_full_apply(spark, tmp_path):
     assert dict(delta_io.read_table(spark, cfg.table_path("votes")).dtypes)["row_id"] == "bigint"
     assert {(r[0], r[1], r[3]) for r in votes(spark, cfg)} == {
         (1, "good_words", 1), (1, "stars", 1), (2, "bad_words", 0), (2, "stars", 0), (4, "good_words", 1), (4, "stars", 1)}
+
+
+def test_a_value_moved_to_the_next_column_is_a_changed_row(spark, tmp_path):
+    """Spark's hashes skip a null argument, so (subject='x', body=null) and (subject=null, body='x') hashed
+    equal: an edit that moved the text to the next column was "0 row(s) new or changed" and kept its old votes
+    (an incremental drill, session 38)."""
+    from jobs.delta_io.changes import HASH_COLUMN, row_hashes
+
+    before = spark.createDataFrame([("r1", "love it", None)], "id string, subject string, body string")
+    after = spark.createDataFrame([("r1", None, "love it")], "id string, subject string, body string")
+    assert row_hashes(before, "id").first()[HASH_COLUMN] != row_hashes(after, "id").first()[HASH_COLUMN]
+    # End to end on a Parquet source (changed rows from the stored hashes): the moved rows are reapplied.
+    rows = pd.DataFrame({"id": [f"r{i}" for i in range(6)], "subject": ["love it", "fine", None, "love", "ok", None],
+                         "body": [None, None, "love this", None, "meh", "great"]})
+    src = write_source(tmp_path, rows)
+    cfg = make_cfg(tmp_path, src)
+    cfg = replace(cfg, source=replace(cfg.source, gold_column=None))
+    reg = registry(sql_lf("body_love", "body LIKE '%love%'", "pos"))
+    apply_lfs.run(spark, cfg, run_id="m1", registry=reg)
+    moved = rows.assign(subject=[None, None, None, None, "ok", None],
+                        body=["love it", "fine", "love this", "love", "meh", "great"])
+    moved.to_parquet(tmp_path / "src" / "part-0.parquet", index=False)
+    second = apply_lfs.run(spark, cfg, run_id="m2", registry=reg)
+    assert second.row_changes["reapplied"] == 3, second.row_changes
+    assert {(r[0], r[3]) for r in votes(spark, cfg)} == {("r0", 1), ("r2", 1), ("r3", 1)}
+
+
+def test_an_appended_csv_file_that_changes_the_inferred_schema_reapplies_every_row(spark, tmp_path):
+    """With CSV's inferSchema an added file can change a column's type, and so how the old files' rows read: codes
+    007 and 010 were ints (7, 10) until a file added A12, then strings ('007'). The appends-only path reapplied the
+    new file's rows only, and the old rows kept the votes of their ints (an incremental drill, session 38)."""
+    src = tmp_path / "csv"
+    src.mkdir()
+    (src / "a.csv").write_text("id,code\nr1,007\nr2,010\nr3,200\n")
+    cfg = make_cfg(tmp_path, str(src))
+    cfg = replace(cfg, source=replace(cfg.source, format="csv", gold_column=None,
+                                      options={"inferSchema": "true", "header": "true"}))
+    reg = registry(sql_lf("leading_zero", "cast(code AS string) LIKE '0%'", "pos"), sql_lf("any", "true", "neg"))
+    apply_lfs.run(spark, cfg, run_id="c1", registry=reg)
+    assert {r[0] for r in votes(spark, cfg) if r[1] == "leading_zero"} == set()  # 7, 10 and 200 as ints
+    (src / "b.csv").write_text("id,code\nr4,A12\n")
+    second = apply_lfs.run(spark, cfg, run_id="c2", registry=reg)
+    assert "compared by content hash" in second.row_changes["method"] and second.row_changes["reapplied"] == 4
+    incremental = votes(spark, cfg)
+    assert {r[0] for r in incremental if r[1] == "leading_zero"} == {"r1", "r2"}
+    apply_lfs.run(spark, cfg, run_id="c3", registry=reg, force=True)
+    assert votes(spark, cfg) == incremental
+
+
+def test_row_hashes_an_older_lakelabel_stored_are_compared_once(spark, tmp_path, monkeypatch):
+    """Hashes stored before the null flags (no scheme in their commit) cannot be trusted for appends: the next apply
+    compares every row, says why, and every row counts as changed that once; the appends-only path is back after."""
+    import pyspark.sql.functions as F
+
+    from jobs.delta_io import changes
+    from jobs.delta_io.changes import HASH_COLUMN
+
+    def old_hashes(df, id_column):  # the hash before session 38
+        return df.select(F.col(id_column).alias(changes._ID), F.xxhash64(*[F.col(c) for c in df.columns])
+                         .alias(HASH_COLUMN))
+
+    src = write_source(tmp_path, make_rows(20))
+    cfg = make_cfg(tmp_path, src)
+    reg = registry(GOOD, BAD, stars)
+    with monkeypatch.context() as m:
+        m.setattr(changes, "row_hashes", old_hashes)
+        m.setattr(changes, "SCHEME_KEY", "lakelabel.not_written_then")
+        apply_lfs.run(spark, cfg, run_id="u1", registry=reg)
+    make_rows(24).iloc[20:].to_parquet(tmp_path / "src" / "part-1.parquet", index=False)
+    second = apply_lfs.run(spark, cfg, run_id="u2", registry=reg)
+    assert second.row_changes["method"].endswith("(hashed by an older lakelabel, which missed a value moved between "
+                                                 "two columns: every row counts as changed this once)"), second.row_changes
+    assert second.row_changes["reapplied"] == 24
+    incremental = votes(spark, cfg)
+    make_rows(26).iloc[24:].to_parquet(tmp_path / "src" / "part-2.parquet", index=False)
+    third = apply_lfs.run(spark, cfg, run_id="u3", registry=reg)
+    assert "1 file(s) appended" in third.row_changes["method"] and third.applied_rows == 2, third.row_changes
+    after = votes(spark, cfg)
+    assert after >= incremental
+    apply_lfs.run(spark, cfg, run_id="u4", registry=reg, force=True)
+    assert votes(spark, cfg) == after

@@ -179,3 +179,39 @@ def test_a_keyword_lf_knows_the_version_an_older_lakelabel_gave_it():
     assert reg.earlier_versions == {"kw_free": ("76a99a9f2e9b",)}
     assert reg.versions["re_link"] == "15d57bae2fbb"
     assert reg.versions["kw_free"] != "76a99a9f2e9b"
+
+
+DEFAULT_ARGS_MODULE = '''
+import functools
+from lf_library import ABSTAIN, labeling_function
+
+WORDS = {words!r}
+
+def _has(text, words):
+    return any(w in text for w in words)
+
+@labeling_function(fields=["text"], label_space=("ham", "spam"))
+def lf_default(x, words=WORDS):
+    return 1 if any(w in x.text for w in words) else ABSTAIN
+
+HAS = functools.partial(_has, words={words!r})
+
+@labeling_function(fields=["text"], label_space=("ham", "spam"))
+def lf_partial(x):
+    return 1 if HAS(x.text) else ABSTAIN
+'''
+
+
+def test_default_arguments_and_partials_are_part_of_the_version(tmp_path, monkeypatch):
+    """``def lf(x, words=WORDS)`` binds WORDS when the def runs: the source names it, the code never loads it,
+    so an edit of WORDS changed no version and an incremental run kept the stale votes (drill, session 38)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    versions = []
+    for words in (["free"], ["free", "win"]):
+        name = f"lfmod_{uuid.uuid4().hex[:10]}"
+        (tmp_path / f"{name}.py").write_text(DEFAULT_ARGS_MODULE.format(words=words))
+        mod = importlib.import_module(name)
+        versions.append((mod.lf_default.version, mod.lf_partial.version))
+        sys.modules.pop(name, None)
+    assert versions[0][0] != versions[1][0]
+    assert versions[0][1] != versions[1][1]
