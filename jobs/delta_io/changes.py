@@ -149,9 +149,11 @@ def delta_changes(spark: Any, source: Source, prior_version: int, io: Any) -> Ro
         if not removed:  # appends only: every added row is new (a reused id is caught by check_new_ids)
             ids = new.select(F.col(source.id_column).alias(_ID)).persist()
             n = ids.count()
+            said = (f"{len(added)} file(s) appended, their rows are new" if added else
+                    "the same data files as then: the commits in between changed no row")
             return RowChanges(reapply=ids, gone=ids.limit(0), n_reapply=n, n_gone=0, n_new=n,
-                              method=f"Delta time travel v{prior_version} -> v{version}: {len(added)} file(s) "
-                                     f"appended, their rows are new", rows=new, unchanged_files=shared)
+                              method=f"Delta time travel v{prior_version} -> v{version}: {said}", rows=new,
+                              unchanged_files=shared)
         return _diff(row_hashes(old, source.id_column), row_hashes(new, source.id_column), method, rows=new,
                      unchanged_files=shared)
     old = io.read_table(spark, path, version=prior_version)

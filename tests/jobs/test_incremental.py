@@ -426,3 +426,20 @@ def test_row_hashes_an_older_lakelabel_stored_are_compared_once(spark, tmp_path,
     assert after >= incremental
     apply_lfs.run(spark, cfg, run_id="u4", registry=reg, force=True)
     assert votes(spark, cfg) == after
+
+
+def test_a_delta_append_deleted_again_is_no_change(spark, tmp_path):
+    """Rows appended and deleted again between two applies leave the same data files: the method said "0 file(s)
+    appended, their rows are new" (an incremental drill, session 38)."""
+    src = str(tmp_path / "src")
+    write_deltalake(src, make_rows(10).drop(columns=["gold"]))
+    cfg = make_cfg(tmp_path, src)
+    cfg = replace(cfg, source=replace(cfg.source, format="delta", gold_column=None))
+    reg = registry(GOOD, BAD)
+    apply_lfs.run(spark, cfg, run_id="d1", registry=reg)
+    write_deltalake(src, make_rows(12).iloc[10:].drop(columns=["gold"]), mode="append")
+    DeltaTable(src).delete("id IN ('r010', 'r011')")
+    second = apply_lfs.run(spark, cfg, run_id="d2", registry=reg)
+    assert second.row_changes["method"] == ("Delta time travel v0 -> v2: the same data files as then: the commits in "
+                                            "between changed no row"), second.row_changes
+    assert second.row_changes["reapplied"] == 0 and second.applied_rows == 0
