@@ -12,6 +12,7 @@ module global, an object) cannot be versioned: they are collected so the jobs ca
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as _dt
 import decimal
 import dis
@@ -474,6 +475,11 @@ def _describe_function(
     seen.add(id(f))
     desc: dict[str, Any] = {"source": _function_source(f)}
     code = getattr(f, "__code__", None)
+    if isinstance(f, functools.partial):  # LabelingFunction("p", partial(has, words=WORDS)): function and arguments
+        uses = _Uses(f.func, lf_name, seen, unversioned, _root or getattr(f.func, "__module__", None))
+        uses.value("partial", f)
+        desc["partial"] = {key: part for key, part in (("bound", uses.consts), ("function", uses.helpers)) if part}
+        return desc
     if code is None:  # a callable object or a builtin: its source was described above
         return desc
     closure = _closure_description(f, lf_name, seen, strict=strict)
@@ -516,28 +522,34 @@ def _describe_function(
 def _defaults_description(f: Callable, lf_name: str, seen: set[int], unversioned: list | None,
                           root: str | None) -> dict[str, Any]:
     """Values of ``f``'s default arguments (``def lf(x, words=WORDS)`` binds WORDS when the def runs, so the
-    source shows only the name and the code never loads the global): plain data as canonical JSON, the team's
-    functions by their description, anything else by its type name, noted as unversioned."""
+    source shows only the name and the code never loads the global): plain data as canonical JSON, anything else
+    as a global would be (:class:`_Uses`: the team's functions, classes and objects described, a library's
+    functions, builtins and modules left out, the rest noted as unversioned under ``f(name=...)``)."""
     out: dict[str, Any] = {}
     try:
-        params = inspect.signature(f).parameters if callable(f) else {}
+        params = inspect.signature(f).parameters
     except (TypeError, ValueError):  # a callable without a signature Python can read: no defaults to see
         return out
+    uses = _Uses(f, lf_name, seen, unversioned, root or getattr(f, "__module__", None))
     for name, param in params.items():
-        if param.default is inspect.Parameter.empty:
-            continue
         value = param.default
-        if isinstance(value, types.FunctionType):
-            out[name] = ({"$function": value.__qualname__} if id(value) in seen else
-                         {"$function": _describe_function(value, lf_name, seen, strict=False, unversioned=unversioned,
-                                                          _root=root)})
+        if value is inspect.Parameter.empty or value is dataclasses.MISSING or \
+                type(value).__name__ == "_HAS_DEFAULT_FACTORY_CLASS":  # a dataclass __init__'s markers, not data
             continue
+        key = f"{f.__qualname__}({name}=...)"
         try:
             out[name] = _canonical(value)
+            continue
         except _NotCanonical:
-            out[name] = {"$unversioned": type(value).__name__}
-            if unversioned is not None:
-                unversioned.append((f"{f.__qualname__}({name}=...)", type(value).__name__))
+            pass
+        except Exception:  # noqa: BLE001 - a list that holds itself, a __lakelabel_version__ that raises
+            uses.unversionable(key, value)
+            continue
+        uses.value(key, value)
+    for kind, part in (("value", uses.consts), ("function", uses.helpers), ("class", uses.classes),
+                       ("object", uses.objects)):
+        for key, desc in part.items():
+            out.setdefault(key.partition("(")[2].partition("=")[0], {})[f"${kind}"] = desc
     return out
 
 

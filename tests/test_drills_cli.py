@@ -167,6 +167,12 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     assert code == 2 and len(lines) == 2 and "missing.parquet" in lines[0], lines
     assert lines[1] == (f"lakelabel: the failure summary --summary-json {blocker / 's.json'} was not written either "
                         f"(File exists)"), lines  # mkdir of its folder, the file
+    # A name the file system refuses outright (a review: the folder check raised "File name too long" with a
+    # traceback, where it wrote nothing and raised nothing before).
+    long = tmp_path / ("a" * 300) / "s.json"
+    code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(long))
+    assert code == 2 and lines == [f"lakelabel: error: --summary-json {long}: cannot replace the file there (File name "
+                                   f"too long); choose a writable path"], lines
 
 
 def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):

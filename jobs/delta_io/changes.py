@@ -101,7 +101,7 @@ def row_hashes(df: DataFrame, id_column: str) -> DataFrame:
     Spark's hash functions skip a null argument (the running hash passes through it), so on their own
     ``(title='x', alt=null)`` and ``(title=null, alt='x')`` hash equal and such an edit was not reapplied (a
     drill, session 38): the columns' null flags go first, so a value moving between columns changes the hash.
-    (Null elements inside an array or map column are still skipped by Spark's hash.)"""
+    (A null inside an array, map or struct column is still skipped by Spark's hash.)"""
     cols = [by_name(c) for c in df.columns]
     nulls = F.array(*[c.isNull() for c in cols])
     return df.select(F.col(id_column).alias(_ID), F.xxhash64(nulls, *cols).alias(HASH_COLUMN))

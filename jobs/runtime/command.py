@@ -189,12 +189,12 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary_json = getattr(args, "summary_json", None)
     # A path ending in / names a folder (refused below); Path() drops the slash, which would delete a file there.
-    if summary_json and not names_folder(summary_json) and Path(summary_json).is_file():
-        try:
+    try:
+        if summary_json and not names_folder(summary_json) and Path(summary_json).is_file():
             Path(summary_json).unlink()  # an earlier run's summary must not pass for this run's if this one fails
-        except OSError as err:
-            raise ConfigError(f"--summary-json {summary_json}: cannot replace the file there ({err.strerror}); "
-                              "choose a writable path") from None
+    except OSError as err:  # a file that cannot be removed, or a path the file system refuses (a name too long)
+        raise ConfigError(f"--summary-json {summary_json}: cannot replace the file there ({err.strerror}); "
+                          "choose a writable path") from None
     from jobs.runtime.config_loading import load_config
 
     if args.run_id is not None:
@@ -526,9 +526,9 @@ def write_failure_summary(args: argparse.Namespace, command: str | None, code: i
     last = exits.last_error() if error is None else error
     doc = {"command": command, "run_id": getattr(args, "resolved_run_id", getattr(args, "run_id", None)),
            "status": status, "exit_code": code, "error": last}
-    if Path(path).is_dir() or names_folder(path):  # a folder: the failure said so
-        return
     try:
+        if Path(path).is_dir() or names_folder(path):  # a folder: the failure said so
+            return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         runs.write_json(Path(path), doc)
     except OSError as err:

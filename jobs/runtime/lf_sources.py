@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -58,6 +59,10 @@ def build_registry(cfg: PipelineConfig) -> LFRegistry:
     return registry.select(include=lfs.include, exclude=lfs.exclude, config_key="lfs")
 
 
+# How lf_library._versioning names a default argument it cannot version: ``lf(words=...)``.
+_DEFAULT = re.compile(r"\((\w+)=\.\.\.\)$")
+
+
 def warn_unversioned(lfs: Iterable[LabelingFunction]) -> None:
     """Warn once per LF about the globals it reads that its version cannot cover.
 
@@ -70,15 +75,17 @@ def warn_unversioned(lfs: Iterable[LabelingFunction]) -> None:
         if not found or lf in _warned:
             continue
         _warned.add(lf)
-        what = ", ".join(f"{name} (a {kind})" for name, kind in found)
+        what = ", ".join(f"{'default argument' if _DEFAULT.search(name) else 'global'} {name} (a {kind})"
+                         for name, kind in found)
         first = found[0][0]
+        default = _DEFAULT.search(first)
         log.warning(
-            "LF %r reads global%s %s, which its version does not cover: edits to %s do not change LF %r's "
+            "LF %r reads %s, which its version does not cover: edits to %s do not change LF %r's "
             "version, so its stored votes are reused; pass the data as a resource (resources={%r: ...}, plain data "
             "such as a set or dict) or give the object a __lakelabel_version__ string attribute, or rerun with "
             "--force (run, apply) after editing it",
-            lf.name, "s" if len(found) > 1 else "", what, "them" if len(found) > 1 else "it", lf.name,
-            first.rpartition(".")[2],
+            lf.name, what, "them" if len(found) > 1 else "it", lf.name,
+            default.group(1) if default else first.rpartition(".")[2],
         )
 
 
