@@ -507,15 +507,19 @@ def run(
             describe(spark, "apply", "carry the row masks of the unchanged rows")
             incremental_masks.carry_into(spark, carried_masks, masks_folder, *drop, lakehouse=cfg.lakehouse,
                                          full_files=incremental_masks.full_apply_files(source.df))
-        with Progress(spark, "apply", max(applied_rows, 1), rows_done):
-            result = io.write_table(
-                votes,
-                votes_path,
-                commit_metadata=commit_metadata,
-                validate=validate,
-                description=f"lakelabel apply: write votes to {votes_path}",
-                **how,
-            )
+        try:
+            with Progress(spark, "apply", max(applied_rows, 1), rows_done):
+                result = io.write_table(
+                    votes,
+                    votes_path,
+                    commit_metadata=commit_metadata,
+                    validate=validate,
+                    description=f"lakelabel apply: write votes to {votes_path}",
+                    **how,
+                )
+        except delta_io.DeltaWriteError as err:
+            _raise_sql_lf_at_fault(source, registry, err)
+            raise
         committed = True
         if not result.skipped:
             signals.note_commit(f"votes {votes_path} v{result.version}")
@@ -552,6 +556,28 @@ def run(
     ran = None if every else set(final.applied_lfs)  # new rows: every LF ran on them
     _warn_about_lfs([lf for lf in final.lfs if ran is None or lf.name in ran], final.n_rows, cfg.apply.max_error_rate)
     return final
+
+
+# Spark's data exceptions (SQLSTATE class 22): a value an expression cannot take, raised while the rows are read.
+_SQL_DATA_ERROR = re.compile(r"SQLSTATE: 22|CAST_INVALID_INPUT|DIVIDE_BY_ZERO|ARITHMETIC_OVERFLOW|INVALID_FORMAT")
+
+
+def _raise_sql_lf_at_fault(source: Source, registry: LFRegistry, err: Exception) -> None:
+    """When a write failed on a value a SQL LF's condition cannot handle ('phone' cast to a number), name that LF
+    and its condition: Spark's message names neither. Each SQL LF is evaluated alone over the source to find it."""
+    sql = [lf for lf in registry.lfs if lf.kind == "sql"]
+    if not sql or not _SQL_DATA_ERROR.search(str(err)):
+        return
+    for lf in sql:
+        try:
+            source.df.select(F.sum(lf.spark_column())).collect()
+        except Exception as lf_err:  # noqa: BLE001 - Spark's own wording, shortened to its first line
+            reason = str(lf_err).strip().splitlines()[0]
+            raise InputDataError(
+                f"SQL LF {lf.name!r} fails on the source's values: {reason}; its condition is "
+                f"{lf.spec['condition']!r}: compare a column with a value of its type (a text column with a quoted "
+                f"value, channel = '1'), or use try_cast(...) to get NULL (an abstain) where a value does not convert"
+            ) from None
 
 
 def _hashes_at_latest(cfg: PipelineConfig, io: Any, prior: ApplyResult) -> ApplyResult:

@@ -41,7 +41,8 @@ def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
     return votes_schema(row_id_type).append(pa.field("run_id", pa.string(), nullable=False))
 
 
-def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what: str, fix: str) -> str:
+def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what: str, fix: str,
+                   conditions: dict[str, str] | None = None) -> str:
     """The one line for Spark expressions (SQL LFs or slices: ``columns``, name -> column) that do not
     compile against ``df``: each is planned alone to name the ones at fault (planning runs no job)."""
     bad = []
@@ -52,7 +53,20 @@ def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what:
             bad.append(name)
     reason = str(err).strip().splitlines()[0].rstrip("; ")  # a parse error starts with a blank line
     return (f"SQL {what} {', '.join(map(repr, bad or columns))} does not compile against the source: {reason}; "
-            f"fix {fix}")
+            f"fix {fix}" + _sql_hint(df, conditions or {}, bad or list(columns)))
+
+
+def _sql_hint(df: DataFrame, conditions: dict[str, str], names: list[str]) -> str:
+    """What an author who is not a SQL programmer most likely got wrong, from the condition's text."""
+    hints = []
+    for name in names:
+        text = conditions.get(name, "")
+        if text.rstrip().endswith(";"):
+            hints.append(f"drop the ';' at the end of {name!r}'s condition")
+        for col in df.columns:
+            if " " in col and col in text and f"`{col}`" not in text:
+                hints.append(f"a column whose name has a space is written in backticks: `{col}`")
+    return (": " + "; ".join(dict.fromkeys(hints))) if hints else ""
 
 
 def text_columns(registry: LFRegistry) -> list[str]:
@@ -155,7 +169,8 @@ def vote_function(
     try:
         prepared = df.select(*select)
     except AnalysisException as err:
-        raise ConfigError(spark_lf_error(df, spark_columns, err, "LF", "the LF's condition")) from None
+        conditions = {lf.name: lf.spec.get("condition", "") for lf in lfs if lf.name in spark_columns}
+        raise ConfigError(spark_lf_error(df, spark_columns, err, "LF", "the LF's condition", conditions)) from None
     # LFs are CPU-bound: a source with fewer input splits than cores (one small file) would run on one core, so
     # spread it out first. So would fewer Parquet row groups than cores, whatever the splits: Spark cuts a file
     # into byte ranges, but only the one holding a row group's middle reads it (one pandas-written file of 1M

@@ -164,8 +164,13 @@ def class_id(label: int | str, label_space: Sequence[str] | None, *, lf_name: st
         try:
             return list(label_space).index(label)
         except ValueError:
+            near = [c for c in label_space if c.casefold() == label.strip().casefold()]
+            hint = (f" (did you mean {near[0]!r}? class names are case-sensitive and spaces count)" if near else
+                    f" (a class id written as text, in quotes or in a CSV file, is read as a name: write the class name "
+                    f"{label_space[int(label)]!r})"
+                    if label.strip().isdigit() and int(label) < len(label_space) else "")
             raise LFConfigError(
-                f"{who}label {label!r} is not in the label space {list(label_space)!r}; use one of these "
+                f"{who}label {label!r} is not in the label space {list(label_space)!r}{hint}; use one of these "
                 f"names or a class id"
             ) from None
     raise LFConfigError(f"{who}label must be a class id (int) or a class name (str), got {label!r}")

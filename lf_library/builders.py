@@ -127,11 +127,60 @@ def _check_terms(values: Any, lf_name: str, what: str) -> list[str]:
     out = list(values)
     bad = [v for v in out if not isinstance(v, str) or not v]
     if bad or not out:
+        hints = []
+        if any(v is None or v == "" for v in bad):
+            hints.append("an empty entry (a '-' with nothing after it, or '') matches nothing: remove it")
+        if any(isinstance(v, (bool, int, float)) for v in bad):
+            hints.append("YAML reads 2024, 1.5, yes, no, on, off as numbers and booleans: quote them ('2024', 'no')")
         raise LFConfigError(
             f"LF {lf_name!r}: {what} must be a non-empty list of non-empty strings"
-            + (f"; bad entries: {bad!r}" if bad else "")
+            + (f"; bad entries: {bad!r}" if bad else "") + ("; " + "; ".join(hints) if hints else "")
+        )
+    # 'refund ' (a cell copied with its space) matched only where the text had a space and then a non-word
+    # character after 'refund': it missed nearly every row, silently. A term is a word or phrase, never padding.
+    padded = [v for v in out if v != v.strip()]
+    if padded:
+        shown = ", ".join(repr(v) for v in padded[:3])
+        fixed = ", ".join(repr(v.strip()) for v in padded[:3] if v.strip())
+        raise LFConfigError(
+            f"LF {lf_name!r}: {what} has {len(padded)} entr{'y' if len(padded) == 1 else 'ies'} with a space (or tab, "
+            f"newline) at the start or end: {shown}; such a term matches almost no text. Remove the spaces"
+            + (f" ({fixed}): whole-word matching already finds a term between spaces and punctuation" if fixed else
+               ": a term made of spaces only matches nothing useful")
         )
     return sorted({unicodedata.normalize("NFC", v) for v in out})
+
+
+# A letter outside ASCII right before or after \b (or \b right before or after one): RE2's \b knows only ASCII
+# word characters, so '\bcafé\b' never matches the word café ("é" and the space after it are both non-word to it).
+_ASCII_B_NEXT_TO_NON_ASCII = re.compile(r"(?<!\\)\\b(?=(?P<c>[^\x00-\x7f]))|(?P<c2>[^\x00-\x7f])\\b")
+
+
+def _check_user_regex(pattern: str, lf_name: str, *, case_sensitive: bool, what: str = "LF") -> None:
+    """Mistakes in a hand-written regex that compile but silently vote on every row or on none."""
+    shown = f"{what} {lf_name!r}: pattern '{pattern}'"
+    if any(ch in pattern for ch in "\x08\x07\x0c\x0b\x1b"):
+        raise LFConfigError(
+            f"{what} {lf_name!r}: pattern {pattern!r} holds a control character (a backspace where \\b was meant): inside YAML double quotes "
+            f"\\b is a backspace; write the pattern in single quotes, pattern: '\\bword\\b'"
+        )
+    compiled = pattern if case_sensitive else "(?i)" + pattern
+    # '^$' (an empty text) is a fair LF; a pattern that also finds itself in any text is not.
+    probes = pa.array(["", "q", "Zz 9.", "\u00e9t\u00e9\n", "\u6771"], pa.string())
+    if pc.all(pc.match_substring_regex(probes, compiled)).as_py():
+        raise LFConfigError(
+            f"{shown} matches the empty string anywhere in a text, so it matches every row (an empty alternative such as 'a|' or "
+            f"'|a', or a pattern that may match nothing such as 'a*' or 'a?'); make every alternative match at "
+            f"least one character"
+        )
+    beside = [m.group("c") or m.group("c2") for m in _ASCII_B_NEXT_TO_NON_ASCII.finditer(pattern)]
+    if any(unicodedata.category(ch)[0] in "LMN" for ch in beside):  # a letter or digit; '\b€' may be meant
+        raise LFConfigError(
+            f"{shown} puts \\b next to a non-ASCII letter; RE2's \\b knows only ASCII letters, so it never finds "
+            f"a word boundary there ('\\bcafé\\b' misses 'café'). Use a keyword LF (whole words in any script), "
+            f"or write the boundary as (?:^|[^\\p{{L}}\\p{{N}}_]) before the word and (?:$|[^\\p{{L}}\\p{{N}}_]) "
+            f"after it"
+        )
 
 
 def _check_label(label: Any, lf_name: str) -> int | str:
@@ -378,10 +427,13 @@ class SQLLabelingFunction(_SingleLabel, DeclarativeLF):
     """An LF written as a Spark SQL boolean expression; runs as a native Spark column."""
 
     def spark_column(self) -> Any:
-        """``CASE WHEN (condition) THEN label ELSE -1 END`` as a pyspark Column."""
+        """``CASE WHEN (condition) THEN label ELSE -1 END`` as a pyspark Column.
+
+        The condition is parsed on its own, so a syntax error's position is in the author's text (not in the
+        CASE around it) and a trailing ``-- comment`` stays a comment."""
         from pyspark.sql import functions as F
 
-        return F.expr(f"CASE WHEN ({self.spec['condition']}) THEN {self._label_id()} ELSE {ABSTAIN} END")
+        return F.when(F.expr(self.spec["condition"]), F.lit(self._label_id())).otherwise(F.lit(ABSTAIN))
 
     def __call__(self, x: Any) -> int:
         raise LFError(
@@ -463,6 +515,7 @@ def regex_lf(
         "case_sensitive": bool(case_sensitive),
     }
     _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern '{pattern}'")
+    _check_user_regex(pattern, name, case_sensitive=bool(case_sensitive))
     return RegexLF(name, spec, label_space=label_space, fields=(field,))
 
 
@@ -487,8 +540,19 @@ def lexicon_lf(
     if not isinstance(terms, Mapping) or not terms:
         raise LFConfigError(f"LF {name!r}: terms must be a non-empty dict of label -> list of terms, got {terms!r}")
     items = []
+    owner: dict[str, Any] = {}
     for label, words in terms.items():
+        if isinstance(words, str) and "," in words:  # YAML reads `spam: cash, prize` as one string
+            parts = ", ".join(part.strip() for part in words.split(","))
+            raise LFConfigError(f"LF {name!r}: terms[{label!r}] is the one string {words!r}, which would match only "
+                                f"that whole text; write a list: {label}: [{parts}]")
         words = _check_terms(words, name, f"terms[{label!r}]")
+        for w in words:  # a term in two classes ties with itself: that LF abstains wherever it is found
+            key = w if case_sensitive else w.casefold()
+            if owner.setdefault(key, label) != label:
+                raise LFConfigError(f"LF {name!r}: term {w!r} is under terms[{owner[key]!r}] and terms[{label!r}]"
+                                    + ("" if case_sensitive else " (case is ignored)")
+                                    + "; a term votes for one class, so it would always tie: keep it under one")
         if not case_sensitive:  # "Free" and "free" are one distinct term when case is ignored
             words = sorted({w.casefold(): w for w in sorted(words)}.values())
         items.append([_check_label(label, name), words])

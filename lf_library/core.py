@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import posixpath
 import re
+import unicodedata
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -159,6 +160,11 @@ def _check_name(name: Any, *, logged: bool = True) -> str:
     bad = sorted(set(_NAME_CHARS.sub("", name)))
     if bad or posixpath.normpath(f"lf.{name}") != f"lf.{name}":
         what = f"character(s) {''.join(bad)!r}" if bad else "a path that is not normal ('//', a trailing '/', '/./')"
+        if bad and all(unicodedata.category(ch).startswith("M") for ch in bad):
+            fixed = unicodedata.normalize("NFC", name)
+            what = (f"a separate accent mark ({', '.join(f'U+{ord(ch):04X}' for ch in bad)}): the name was saved "
+                    f"with its accents apart from their letters (as macOS and some editors write them)"
+                    + (f"; retype it, or write {fixed!r}" if not set(_NAME_CHARS.sub("", fixed)) else ""))
         raise LFConfigError(
             f"LF name {name!r} is invalid: it has {what}; use letters, digits, spaces and _ - . : / "
             f"(MLflow logs each LF's version as the param lf.<name>), e.g. 'kw_subscribe'"

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from lf_library._yaml import load_yaml, problem_line
 from lf_library.builders import keyword_lf, lexicon_lf, regex_lf, sql_lf
 from lf_library.column import column_lf
 from lf_library.core import LabelingFunction
@@ -42,7 +43,14 @@ def _lexicon(name: str, *, base: Path, file: str | None = None, terms: Any = Non
         raise LFConfigError("give either 'file' (a term list or ontology file) or 'terms' (class -> [terms])")
     if file is not None:
         path = Path(file)
-        return lexicon_file_lf(name, path if path.is_absolute() else base / path, **options)
+        full = path if path.is_absolute() else base / path
+        if not path.is_absolute() and not full.exists():
+            # lfs.declared paths are relative to the working directory, not to the config: say where it looked
+            raise LFConfigError(
+                f"lexicon file {file} not found: a relative file: is read from {base.absolute()} (for lfs.declared, "
+                f"the folder lakelabel runs from; in an lfs.files file, that file's folder), where it is "
+                f"{full.absolute()}; write file: ${{CONFIG_DIR}}/{file} for a file beside the config, or an absolute path")
+        return lexicon_file_lf(name, full, **options)
     options.pop("format", None)
     return lexicon_lf(name, terms, **options)
 
@@ -122,9 +130,9 @@ def load_declared_file(path: str | Path) -> list[tuple[LabelingFunction, str]]:
         shown = p if p.is_absolute() else f"{p} ({p.absolute()})"
         raise LFConfigError(f"LF file {shown} cannot be read: {err.strerror}; check lfs.files") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
-        raise LFConfigError(f"LF file {p} is not valid YAML: {' '.join(str(err).split())}") from None
+        raise LFConfigError(f"LF file {p} is not valid YAML: {problem_line(err)}") from None
     entries = _entries(data, f"LF file {p}")
     if not entries:
         raise LFConfigError(f"LF file {p} declares no LF; add entries with 'name' and 'kind', or drop it from lfs.files")

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from lf_library._yaml import DuplicateKeyError, load_json, load_yaml, problem_line
 from lf_library.errors import LFConfigError
 
 __all__ = ["Lexicon", "fold_terms", "load_lexicon", "lexicon_from_entries"]
@@ -141,7 +142,20 @@ def _rows_csv(text: str, delimiter: str, where: str) -> list[_Entry]:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader, [])]
     cls_col = "class" if "class" in header else "label" if "label" in header else None
+    if not header:
+        raise LFConfigError(f"{where}: the file is empty; write the header line term,class and then one term per line")
     if "term" not in header or cls_col is None:
+        first = ",".join(header)
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+            if len(header) == 1 and sep in header[0] and sep != delimiter:
+                fix = ("name the file .tsv, or set format: tsv in its LF entry" if sep == "\t" else
+                       "save it with commas (a spreadsheet's 'CSV UTF-8 (comma delimited)'), or as .tsv with tabs")
+                raise LFConfigError(f"{where}: the columns are separated by {name}, but a "
+                                    f"{'CSV' if delimiter == ',' else 'TSV'} lexicon is separated by "
+                                    f"{'commas' if delimiter == ',' else 'tabs'}; {fix}")
+        if not (_CSV_COLUMNS & set(header)):
+            raise LFConfigError(f"{where}: the first line ({first!r}) is read as the header, and it names none of the "
+                                f"columns term, class; add the line term,class (or term,class,weight) at the top")
         raise LFConfigError(
             f"{where}: the header must name the columns 'term' and 'class' (or 'label'; optional 'weight', "
             f"'synonyms'); "
@@ -301,14 +315,17 @@ def load_lexicon(path: str | Path, *, format: str | None = None, case_sensitive:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise LFConfigError(f"{where} is not UTF-8 ({err}); save it as UTF-8") from None
+        line = raw[: err.start].count(b"\n") + 1
+        raise LFConfigError(f"{where} is not UTF-8: line {line} holds byte 0x{raw[err.start]:02x}, which is not UTF-8 "
+                            f"(a file saved as Latin-1 or Windows-1252 spells 'é' that way); save it as UTF-8 (in a "
+                            f"spreadsheet: 'CSV UTF-8')") from None
     if fmt in ("csv", "tsv"):
         entries = _rows_csv(text, "," if fmt == "csv" else "\t", where)
     else:
         try:
-            data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as err:
-            raise LFConfigError(f"{where} is not valid {fmt.upper()}: {' '.join(str(err).split())}") from None
+            data = load_json(text) if fmt == "json" else load_yaml(text)
+        except (json.JSONDecodeError, DuplicateKeyError, yaml.YAMLError) as err:
+            raise LFConfigError(f"{where} is not valid {fmt.upper()}: {problem_line(err)}") from None
         entries = [] if data is None else _structured(data, where)
     return _merge(entries, str(p), hashlib.sha256(raw).hexdigest(), case_sensitive=case_sensitive)
 

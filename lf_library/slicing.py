@@ -30,8 +30,8 @@ import pyarrow as pa
 
 from lf_library._versioning import _describe_function, _dumps, canonical_resources
 from lf_library.apply import _column_values
-from lf_library.builders import (_any_keyword, _check_keywords, _check_pattern, _check_terms, _matches, _text_column,
-                                 nfc_text)
+from lf_library.builders import (_any_keyword, _check_keywords, _check_pattern, _check_terms, _check_user_regex,
+                                 _matches, _text_column, nfc_text)
 from lf_library.core import _as_row, _check_fields, _check_name, _check_resources, _row_class
 from lf_library.errors import ConfigError, LFConfigError
 
@@ -198,6 +198,7 @@ def regex_slice(name: str, pattern: str, *, field: str = "text", case_sensitive:
     if not isinstance(pattern, str) or not pattern:
         raise LFConfigError(f"slice {name!r}: pattern must be a non-empty regex string, got {pattern!r}")
     _check_pattern(pattern if case_sensitive else "(?i)" + pattern, name, f"pattern '{pattern}'")
+    _check_user_regex(pattern, name, case_sensitive=bool(case_sensitive), what="slice")
     spec = {"kind": "regex", "pattern": pattern, "field": field, "case_sensitive": bool(case_sensitive)}
     return SlicingFunction(name, spec=spec, fields=(field,))
 

@@ -245,7 +245,11 @@ def missing_lf_columns(readers: dict[str, list[str]], columns: Sequence[str], ta
             return InputDataError(f"LF {', '.join(map(repr, readers[dotted[0]]))} read(s) column {dotted[0]!r} of {table}; "
                                   f"the column {_DOTTED}")
         return None
-    which = "; ".join(f"LF {', '.join(map(repr, readers[c]))} read(s) column {c!r}" for c in missing)
+    def near(c: str) -> str:  # 'Text' for 'text': column names are case-sensitive for the LFs that read batches
+        same = [col for col in columns if col.casefold() == c.strip().casefold()]
+        return f" (did you mean {same[0]!r}? column names are case-sensitive)" if same else ""
+
+    which = "; ".join(f"LF {', '.join(map(repr, readers[c]))} read(s) column {c!r}{near(c)}" for c in missing)
     used = sorted({(keys or {}).get(name, "fields") for c in missing for name in readers[c]})
     key = " or ".join(used)
     default = " (keyword, regex and lexicon LFs read column 'text' when it is left out)" if "field" in used else ""

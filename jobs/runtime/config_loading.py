@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from jobs.runtime.config import _URI, LFConfig, PipelineConfig
+from lf_library._yaml import load_yaml, problem_line
 from lf_library.errors import ConfigError
 
 __all__ = ["load_config", "config_from_dict"]
@@ -198,7 +199,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {shown}: {err.strerror}; pass an existing YAML file with "
                           f"--config") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}; fix the file") from None
     if not isinstance(data, dict):
@@ -210,10 +211,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def yaml_problem(err: yaml.YAMLError) -> str:
     """One line for a YAML syntax error: ``line L, column C: problem`` (1-based, as editors count)."""
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    problem = " ".join(filter(None, [getattr(err, "context", None), getattr(err, "problem", None)])) or str(err)
-    problem = " ".join(problem.split())
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+    return problem_line(err)
 
 
 def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
@@ -237,7 +235,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {item!r} must look like section.key=value")
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw else ""
+        value = load_yaml(raw) if raw else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yaml_problem(err)}); quote it") from None
     if (comment := _trailing_comment(raw)) is not None:  # a path with ' #' was cut there, silently: another lakehouse
