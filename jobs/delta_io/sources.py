@@ -302,7 +302,8 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
     dropped, logged at INFO).
 
     Fails on: missing LF input columns (naming the LFs among ``lfs`` that read them), an empty
-    table, null or duplicate ids, and null or non-string values in columns that text LFs read.
+    table, null or duplicate ids, and non-string columns that text LFs read; warns about nulls in those (the LFs
+    abstain there).
     """
     df, table, id_col, role = source.df, source.info.path, source.id_column, source.role
     check_columns(source, set(required_columns or ()) | set(text_columns), lfs)
@@ -364,11 +365,13 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
         )
     for i, column in enumerate(text_columns):
         if totals[f"null_{i}"]:
+            # An empty body, an empty CSV cell (Spark reads it as null): the keyword, regex and lexicon LFs that read
+            # the column abstain there, as on any text they do not match (they were refused, with a fix a CSV export
+            # cannot take and a source lakelabel reads as it is cannot either: an LF-authoring drill, session 38).
             example = df.where(F.col(column).isNull()).select(id_col).first()[0]
-            raise InputDataError(
-                f"text column {column!r} of {table} has {totals[f'null_{i}']} null value(s) (e.g. id {example!r}); "
-                f"fill them (e.g. with '') or filter those rows before labeling"
-            )
+            log.warning("%s %s: text column %r has %d null value(s) (e.g. id %r): the keyword, regex and lexicon LFs "
+                        "that read it abstain on those rows (a Python LF reading it gets None)", role, table, column,
+                        totals[f"null_{i}"], example)
     return SourceCounts(rows=rows, copies_dropped=int(totals["copies"]) if raw is not None else None)
 
 
