@@ -323,6 +323,9 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
         F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("dup_ids"),
         F.sum(F.when(F.col("_id").isNull(), F.col("_n")).otherwise(0)).alias("null_ids"),
         *[F.coalesce(F.sum(f"_null_{i}"), F.lit(0)).alias(f"null_{i}") for i in range(len(text_columns))],
+        # an id of a row with a null text, for the warning below, in the same pass
+        *[F.min(F.when(F.col(f"_null_{i}") > 0, F.col("_id"))).alias(f"null_example_{i}")
+          for i in range(len(text_columns))],
     )
     try:
         totals = totals_frame.first()
@@ -368,7 +371,7 @@ def check_source_counts(source: Source, *, text_columns: list[str], required_col
             # An empty body, an empty CSV cell (Spark reads it as null): the keyword, regex and lexicon LFs that read
             # the column abstain there, as on any text they do not match (they were refused, with a fix a CSV export
             # cannot take and a source lakelabel reads as it is cannot either: an LF-authoring drill, session 38).
-            example = df.where(F.col(column).isNull()).select(id_col).first()[0]
+            example = totals[f"null_example_{i}"]
             log.warning("%s %s: text column %r has %d null value(s) (e.g. id %r): the keyword, regex and lexicon LFs "
                         "that read it abstain on those rows (a Python LF reading it gets None)", role, table, column,
                         totals[f"null_{i}"], example)
