@@ -42,6 +42,7 @@ from jobs.apply_masks import TASK_MASK
 from jobs.runtime.config import PipelineConfig
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
+from jobs.tasks import task_table
 from lf_library.apply import vote_dtype
 from lf_library.errors import ConfigError
 
@@ -71,7 +72,7 @@ class TaskLabels:
 
 def labels_path(cfg: PipelineConfig) -> str:
     """Path of the multi-task labels table: ``<tables.labels>_tasks``."""
-    return f"{cfg.table_path('labels').rstrip('/')}_tasks"
+    return task_table(cfg.table_path('labels'), "tasks")
 
 
 def task_struct() -> pa.StructType:

@@ -19,14 +19,14 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs.aggregate import gold_table_sets
 from jobs.runtime.config import PipelineConfig
-from jobs.tasks import Task, TaskSet, task_config
+from jobs.tasks import Task, TaskSet, task_config, task_table
 
 __all__ = ["gold_table", "task_gold_config", "task_gold_sets"]
 
 
 def gold_table(cfg: PipelineConfig, task: Task) -> str:
     """``tables.gold`` of ``task``: the multi-task config's ``tables.gold`` suffixed ``_<task>``."""
-    return f"{cfg.tables.gold.rstrip('/')}_{task.name}"
+    return task_table(cfg.tables.gold, task.name)
 
 
 def task_gold_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:

@@ -19,7 +19,7 @@ from jobs import multitask, multitask_labels, task_gold
 from jobs.apply_record import ApplyResult
 from jobs.runtime import runs
 from jobs.runtime.config import PipelineConfig
-from jobs.tasks import Task, build_task_set, is_multitask, task_config, task_configs
+from jobs.tasks import Task, build_task_set, is_multitask, task_config, task_configs, task_table
 from lf_library.errors import ConfigError
 
 __all__ = ["TaskView", "add_task_option", "task_views", "one_task", "view_labels", "task_labels_lineage",
@@ -57,8 +57,7 @@ def add_task_option(p: Any, *, every: bool) -> None:
 
 def _view(cfg: PipelineConfig, task: Task) -> TaskView:
     view = task_config(cfg, task)
-    suffix = f"_{task.name}"
-    tables = replace(view.tables, predictions=view.tables.predictions.rstrip("/") + suffix,
+    tables = replace(view.tables, predictions=task_table(view.tables.predictions, task.name),
                      gold=task_gold.gold_table(cfg, task))
     return TaskView(task, replace(view, tables=tables), cfg)
 

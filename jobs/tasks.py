@@ -34,7 +34,7 @@ from lf_library.models import set_tracking_uri
 from lf_library.registry import module_lfs, unknown_names_error
 from lf_library.tags import check_tag, tag_space
 
-__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source",
+__all__ = ["Task", "TaskSet", "TaskRegistry", "is_multitask", "build_task_set", "task_config", "task_source", "task_table",
            "task_gold_ids"]
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,11 @@ class TaskSet:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tasks)
+
+
+def task_table(path: str, suffix: str) -> str:
+    """A table of one task (or of every task: ``suffix`` "tasks") beside ``path``: ``<path>_<suffix>``."""
+    return f"{path.rstrip('/')}_{suffix}"
 
 
 def is_multitask(cfg: PipelineConfig) -> bool:
@@ -432,7 +437,7 @@ def task_config(cfg: PipelineConfig, task: Task) -> PipelineConfig:
         evaluation = replace(evaluation, gold_column=task.gold_column)
     return replace(
         cfg,
-        tables=replace(cfg.tables, labels=f"{cfg.tables.labels.rstrip('/')}_{task.name}"),
+        tables=replace(cfg.tables, labels=task_table(cfg.tables.labels, task.name)),
         evaluation=evaluation,
         lfs=LFConfig(label_space=list(task.label_space)),
         tasks=[],

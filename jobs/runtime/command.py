@@ -254,16 +254,17 @@ def _tables_written(cfg: Any, name: str, task: str | None) -> list[str]:
     table = cfg.table_path(name)
     if not getattr(cfg, "tasks", None) and getattr(cfg, "multi_label", None) is None:
         return [table]
+    from jobs.tasks import task_configs, task_table
+
     if name == "labels":
-        return [f"{table.rstrip('/')}_tasks"]
+        return [task_table(table, "tasks")]
     if name in ("gold", "predictions"):
-        from jobs.tasks import task_configs
 
         try:
             names = [t.name for t, _ in task_configs(cfg)]
         except ConfigError:  # the command says what is wrong with the tasks, in its own words
             return []
-        return [f"{table.rstrip('/')}_{n}" for n in names if task is None or n == task]
+        return [task_table(table, n) for n in names if task is None or n == task]
     return [table]
 
 
