@@ -201,17 +201,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = load_yaml(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}; fix the file") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {problem_line(err)}; fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     data = _config_dir(data, path.resolve().parent)
     _check_keys(PipelineConfig, _tasks_as_list({k: v for k, v in data.items() if k != "base"}), "", path)
     return data
-
-
-def yaml_problem(err: yaml.YAMLError) -> str:
-    """One line for a YAML syntax error: ``line L, column C: problem`` (1-based, as editors count)."""
-    return problem_line(err)
 
 
 def _check_keys(cls: type, data: Any, where: str, path: Path) -> None:
@@ -237,7 +232,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     try:
         value = load_yaml(raw) if raw else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yaml_problem(err)}); quote it") from None
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem_line(err)}); quote it") from None
     if (comment := _trailing_comment(raw)) is not None:  # a path with ' #' was cut there, silently: another lakehouse
         raise ConfigError(f"--set {item!r}: YAML reads {comment!r} as a comment and drops it; quote the value "
                           f"(--set '{key}=\"{raw.strip()}\"') if it belongs to it, or leave the comment out")
