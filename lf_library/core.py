@@ -178,7 +178,8 @@ def check_label_space(label_space: Any, *, owner: str = "label_space") -> tuple[
     Raises
     ------
     LFConfigError
-        When it is not a sequence of at least two distinct non-empty strings.
+        When it is not a sequence of at least two distinct non-empty strings, or two differ only in case or one
+        starts or ends with a space.
     """
     if isinstance(label_space, (str, bytes)) or not isinstance(label_space, Sequence):
         raise LFConfigError(
@@ -196,6 +197,16 @@ def check_label_space(label_space: Any, *, owner: str = "label_space") -> tuple[
     dupes = sorted({c for c in names if names.count(c) > 1})
     if dupes:
         raise LFConfigError(f"{owner} must hold distinct class names; duplicated: {dupes}")
+    padded = [c for c in names if c != c.strip()]
+    if padded:  # ' spam' would be a class of its own that no 'spam' label or gold value reaches
+        raise LFConfigError(f"{owner}: class name(s) {padded!r} start or end with a space; remove it "
+                            f"({[c.strip() for c in padded]!r})")
+    folded: dict[str, str] = {}
+    for c in names:  # 'billing' and 'Billing' split one class in two: LFs and gold would each pick one
+        other = folded.setdefault(c.casefold(), c)
+        if other != c:
+            raise LFConfigError(f"{owner} holds {other!r} and {c!r}, which differ only in case: they would be two "
+                                f"classes; keep one spelling")
     return names
 
 

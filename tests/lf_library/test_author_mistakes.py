@@ -59,6 +59,15 @@ def test_inline_lexicon_term_in_two_classes_is_refused():
                        base=Path("."))
 
 
+@pytest.mark.parametrize("space, match", [
+    (["billing", "Billing", "shipping"], "'billing' and 'Billing', which differ only in case"),
+    (["billing", "shipping "], r"\['shipping '\] start or end with a space"),
+])
+def test_label_space_that_splits_a_class_is_refused(space, match):
+    with pytest.raises(LFConfigError, match=match):
+        LFRegistry(space)
+
+
 def test_repeated_key_in_an_lf_file_is_refused(tmp_path):
     f = tmp_path / "lfs.yaml"
     f.write_text("- name: k\n  kind: keyword\n  label: billing\n  keywords: [refund]\n  keywords: [invoice]\n")
