@@ -74,6 +74,12 @@ def problem_line(err: Exception) -> str:
     hint = ""
     if "'\\t' that cannot start any token" in problem:
         hint = "; YAML indents with spaces only: replace the tab with spaces"
+    elif "expected <block end>" in problem:
+        hint = ("; this line's indentation does not fit the lines above it: indent a key of an entry exactly as "
+                "the entry's other keys (with spaces), a list item as the other items")
+    elif "mapping values are not allowed here" in problem:
+        hint = ("; either this line is indented deeper than the other keys of its entry (indent them alike, with "
+                "spaces), or a value holds ': ' and must be quoted ('Re: refund')")
     elif "unknown escape character" in problem:
         hint = ("; inside double quotes a backslash starts an escape: write a regex or a Windows path in single "
                 "quotes instead ('\\d+', 'C:\\data')")

@@ -75,6 +75,19 @@ def test_repeated_key_in_an_lf_file_is_refused(tmp_path):
         load_declared_file(f)
 
 
+@pytest.mark.parametrize("text,match", [
+    ("- name: k\n  kind: keyword\n  keywords: [refund]\n label: billing\n", "line 4.*indentation does not fit"),
+    ("- name: k\n  kind: keyword\n  keywords: [refund]\n   label: billing\n", "line 4.*indentation does not fit"),
+    ("- name: k\n   kind: keyword\n  keywords: [refund]\n  label: billing\n", "line 2.*indented deeper"),
+    ("- name: k\n  kind: regex\n  pattern: Re: refund\n  label: billing\n", r"line 3.*quoted \('Re: refund'\)"),
+])
+def test_mis_indented_or_unquoted_yaml_says_which(tmp_path, text, match):
+    f = tmp_path / "lfs.yaml"
+    f.write_text(text)
+    with pytest.raises(LFConfigError, match=match):
+        load_declared_file(f)
+
+
 @pytest.mark.parametrize("name,text", [("t.yaml", "billing: [refund]\nbilling: [invoice]\n"),
                                        ("t.json", '{"billing": ["refund"], "billing": ["invoice"]}')])
 def test_repeated_class_in_a_lexicon_file_is_refused(tmp_path, name, text):
