@@ -36,6 +36,7 @@ from jobs.analysis import buckets
 from jobs.analysis import inputs as analysis_inputs
 from jobs.analysis import rows as analysis_rows
 from jobs.analysis import stats
+from jobs.analysis import terms
 from jobs.analysis.evaluation import evaluation_section
 from lf_library.errors import ConfigError
 from lf_library.slicing import load_slices
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 
 ANALYSIS_FILE = "analysis.json"
 # Raised when the document gains what a report reads, so a report does not reuse an older analysis.json without
-# it (2: the evaluation source's confusion and per-class numbers).
-SCHEMA = "lakelabel.analysis/2"
+# it (2: the evaluation source's confusion and per-class numbers; 3: the keyword and lexicon LFs' term counts).
+SCHEMA = "lakelabel.analysis/3"
 
 
 def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = None,
@@ -59,7 +60,9 @@ def analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None = No
     -------
     dict
         JSON-ready; keys ``run_id``, ``tables``, ``label_space``, ``totals``, ``classes``, ``confusion``,
-        ``lfs``, ``pairs``, ``slices``, ``coverage_gaps``, ``confidence_histogram``, ``buckets``, ``notes``,
+        ``lfs``, ``pairs``, ``slices``, ``coverage_gaps``, ``confidence_histogram``, ``terms`` (per-term counts
+        of the keyword and lexicon LFs, :mod:`jobs.analysis.terms`; None with ``analysis.top_terms: 0``),
+        ``buckets``, ``notes``,
         ``label_diff`` (the run's ``lakelabel diff`` summary, or None), ``inputs_key`` (:func:`inputs_key`).
 
     Raises
@@ -80,9 +83,10 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
     """
     started = time.perf_counter()
     a = cfg.analysis
-    if a.examples < 0 or a.top_pairs < 1 or a.lf_buckets < 0:
-        raise ConfigError(f"analysis.examples ({a.examples}) and analysis.lf_buckets ({a.lf_buckets}) must be >= 0 "
-                          f"and analysis.top_pairs ({a.top_pairs}) >= 1")
+    if a.examples < 0 or a.top_pairs < 1 or a.lf_buckets < 0 or a.top_terms < 0:
+        raise ConfigError(f"analysis.examples ({a.examples}), analysis.lf_buckets ({a.lf_buckets}) and "
+                          f"analysis.top_terms ({a.top_terms}) must be >= 0 and analysis.top_pairs "
+                          f"({a.top_pairs}) >= 1")
     slices = load_slices(cfg.slices.modules)
     io = delta_io.delta_io(spark, cfg.tables.delta_io)
     found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view, verb=verb)
@@ -118,6 +122,9 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
             error_buckets = buckets.error_buckets(scored, found, lf_rows, examples=a.examples, lf_buckets=a.lf_buckets,
                                                   io=io)
             step("coverage gaps, confidence histogram and error buckets")
+            term_section = _terms(spark, cfg, found, view, scored) if a.top_terms else None
+            if term_section and term_section["lfs"]:
+                step("term counts of the keyword and lexicon LFs")
     finally:
         scored.unpersist()
         if patterns is not None:
@@ -176,6 +183,7 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
                                        for s in overview["slices"]],
                           "by_column": gaps},
         "confidence_histogram": histogram,
+        "terms": term_section,
         "buckets": error_buckets,
         "notes": list(found.notes),
         "label_diff": _label_diff(cfg, found.run_id) if view is None else None,  # lakelabel diff reads one task
@@ -185,14 +193,26 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
     return json.loads(json.dumps(doc, default=_plain)), False  # plain JSON types only (numpy ints, NaN -> null)
 
 
+def _terms(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.AnalysisInputs, view: TaskView | None,
+           scored: Any) -> dict[str, Any]:
+    """The document's ``terms`` section (:mod:`jobs.analysis.terms`) for the run's keyword and lexicon LFs."""
+    try:
+        registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)
+    except ConfigError as err:  # analyze reads the run's tables; the LF modules are only needed here
+        return {"lfs": [], "skipped": [{"lf": "*", "reason": f"the LFs could not be loaded ({err})"}]}
+    lfs, skipped = terms.term_lfs([registry[name] for name in registry.names], found.applied.lf_versions)
+    return terms.terms_section(spark, lfs, skipped, found.source.df, found.source.id_column, scored,
+                               found.label_space, listed=cfg.analysis.top_terms)
+
+
 def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.AnalysisInputs, slices: Sequence[Any],
                io: Any, view: TaskView | None) -> str:
     """A hash of everything an analysis document is computed from (``cfg``: the task's, for a task).
 
     The tables at their versions (labels, votes, source, gold), the source settings (its gold
     column), the label model, the ``analysis`` settings, the slices' code, the run's ``lakelabel
-    diff``, and with an ``evaluation:`` source its settings, data and the LFs' versions (the LFs
-    run on it). ``lakelabel report`` reuses ``analysis.json`` when its key is this. The lakelabel
+    diff``, the configured LFs' versions (the term counts are theirs), and with an ``evaluation:`` source its
+    settings, data and LF tables. ``lakelabel report`` reuses ``analysis.json`` when its key is this. The lakelabel
     version stands for the analysis code: a development checkout's edits to it are not seen.
     """
     gold = cfg.table_path("gold")
@@ -208,6 +228,11 @@ def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.
         "analysis": asdict(cfg.analysis), "slices": [[s.name, s.version] for s in slices],
         "diff": _label_diff(cfg, found.run_id) if view is None else None,
     }  # fmt: skip
+    if cfg.analysis.top_terms:  # the term counts are those of the configured LFs whose version is the run's
+        try:
+            parts["term_lfs"] = (view.task.registry if view is not None else apply_lfs.build_registry(cfg)).versions
+        except ConfigError as err:
+            parts["term_lfs"] = str(err)
     ev = cfg.evaluation
     if ev is not None and ev.gold_column:
         registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)

@@ -86,6 +86,7 @@ def findings(doc: dict[str, Any]) -> list[str]:
         p = top[0]
         out.append(f"The most conflicting LF pair: {p['a']} and {p['b']} disagree on {p['conflict']:,} rows "
                    f"({_pct(p['conflict_rate'])} of the {p['overlap']:,} rows both voted).")
+    out += term_findings(doc.get("terms"))
     out.append(f"{doc['coverage_gaps']['uncovered']:,} rows ({_pct(1 - t['coverage'] if t['coverage'] is not None else None)}) "
                f"get no vote from any LF (see the 'Uncovered' bucket).")
     scored = [s for s in doc["slices"] if s["lm_accuracy"] is not None]
@@ -99,6 +100,32 @@ def findings(doc: dict[str, Any]) -> list[str]:
         out.append("The label model loses to majority vote only through the uncovered rows: there it predicts its "
                    "class balance, while majority vote splits them evenly. LFs for what the 'Uncovered' bucket "
                    "holds would close the gap.")
+    return out
+
+
+def term_findings(section: dict[str, Any] | None) -> list[str]:
+    """The keyword and lexicon LFs' terms that never occur, and the least precise term (at least 5 gold rows)."""
+    if not section:
+        return []
+    out = []
+    dead = [e for e in section["lfs"] if e["n_dead"]]
+    if dead:
+        worst = max(dead, key=lambda e: e["n_dead"])
+        n = sum(e["n_dead"] for e in dead)
+        listed = ", ".join(worst["dead"][:5]) + (", ..." if worst["n_dead"] > 5 else "")
+        if len(dead) == 1:
+            verb = "occurs" if n == 1 else "occur"
+            what = f"{n:,} of the {worst['n_terms']:,} terms of {worst['lf']} {verb} in no row ({listed})"
+        else:
+            what = (f"{n:,} terms of {len(dead)} keyword or lexicon LFs occur in no row; {worst['lf']} has "
+                    f"{worst['n_dead']:,} of its {worst['n_terms']:,} ({listed})")
+        out.append(f"{what}: check the spelling, or a plural or other form the list lacks (see 'Terms').")
+    scored = [(t, e) for e in section["lfs"] for t in e["top"] if t["gold_rows"] >= 5]
+    if scored:
+        t, e = min(scored, key=lambda te: (te[0]["gold_precision"], -te[0]["gold_rows"]))
+        out.append(f"The least precise listed term: '{t['term']}' of {e['lf']} ({t['class']}) is right on "
+                   f"{_pct(t['gold_precision'])} of its {t['gold_rows']:,} gold rows; {t['sole']:,} row(s) have it "
+                   f"as their only term of {e['lf']}.")
     return out
 
 

@@ -215,6 +215,8 @@ class AnalysisConfig:
     coverage_by: list[str] = field(default_factory=list)
     # LFs (worst on gold first) that get their own "LF wrong against gold" bucket.
     lf_buckets: int = 3
+    # Terms listed per keyword or lexicon LF, most frequent first (jobs.analysis.terms); 0: no term counts.
+    top_terms: int = 20
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,37 @@ def test_document_is_in_the_run_folder_and_in_mlflow(run):
     assert mlrun.data.metrics["analysis.lm_accuracy"] == pytest.approx(doc["totals"]["lm_accuracy"])
 
 
+def test_term_counts_of_the_keyword_lfs(spark, run, truth):
+    """Each keyword's rows, sole rows, gold and label agreement, recounted with Python's re on the source."""
+    _, _, doc = run
+    section = doc["terms"]
+    assert section["skipped"] == [] and [e["lf"] for e in section["lfs"]] == ["bad_words", "good_words"]
+    space, gold, label = truth["space"], truth["gold"], truth["label"]
+    for entry, cls, words in [(section["lfs"][0], "neg", ["awful", "hate"]),
+                              (section["lfs"][1], "pos", ["great", "love"])]:
+        hits = {w: truth["source"]["text"].str.contains(rf"(?i)(?<!\w){w}(?!\w)").to_numpy() for w in words}
+        n_hit = sum(h.astype(int) for h in hits.values())
+        expected = []
+        for w in words:
+            h, c = hits[w], space.index(cls)
+            if h.any():
+                expected.append({"term": w, "class": cls, "rows": int(h.sum()), "sole": int((h & (n_hit == 1)).sum()),
+                                 "gold_rows": int((h & (gold >= 0)).sum()),
+                                 "gold_correct": int((h & (gold == c)).sum()),
+                                 "label_agree": int((h & (label == c)).sum())})
+        expected.sort(key=lambda e: (-e["rows"], e["term"]))
+        got = [{k: v for k, v in t.items() if k != "gold_precision"} for t in entry["top"]]
+        assert got == expected and entry["n_terms"] == 2 and entry["kind"] == "keyword"
+        assert entry["dead"] == [w for w in words if not hits[w].any()] and entry["n_dead"] == len(entry["dead"])
+        for t in entry["top"]:
+            assert t["gold_precision"] == pytest.approx(t["gold_correct"] / t["gold_rows"])
+
+    from dataclasses import replace
+
+    cfg, _, _ = run
+    assert analyze.analyze(spark, replace(cfg, analysis=replace(cfg.analysis, top_terms=0)))["terms"] is None
+
+
 def test_bad_inputs_name_the_problem(spark, run):
     cfg, _, _ = run
     # A typo has nothing to write labels from: no `lakelabel write --run-id nope` advice
@@ -310,6 +341,8 @@ def test_bad_inputs_name_the_problem(spark, run):
     bad = replace(cfg, slices=SlicesConfig(modules=["tests.jobs.bad_slices"]))
     with pytest.raises(InputDataError, match=r"slicing function 'says_yes' returned 'yes' \(str\) on \d+ row"):
         analyze.analyze(spark, bad)
+    with pytest.raises(ConfigError, match=r"analysis.top_terms \(-1\) must be >= 0"):
+        analyze.analyze(spark, replace(cfg, analysis=replace(cfg.analysis, top_terms=-1)))
 
 
 def test_evaluation_source_gives_gold_when_the_source_has_none(spark, run, tmp_path):

@@ -93,6 +93,13 @@ def test_page_is_self_contained_with_every_plot(written):
     assert any(e["probabilities"] for b in doc["buckets"] for e in b["examples"])
     worst = min((lf for lf in doc["lfs"] if lf["gold_accuracy"] is not None), key=lambda lf: lf["gold_accuracy"])
     assert f"{worst['name']} is right on {worst['gold_accuracy']:.1%}" in text  # the first finding
+    # The keyword LFs' terms: a table per LF, every listed term with its counts, and the finding on the worst term.
+    assert "Terms of the keyword and lexicon LFs" in text and len(doc["terms"]["lfs"]) == 2
+    for entry in doc["terms"]["lfs"]:
+        assert entry["lf"] in text and all(t["term"] in text for t in entry["top"])
+    worst_term = min((t for e in doc["terms"]["lfs"] for t in e["top"] if t["gold_rows"] >= 5),
+                     key=lambda t: (t["gold_precision"], -t["gold_rows"]))
+    assert f"The least precise listed term: '{worst_term['term']}'" in text
 
 
 def _render(tmp_path: Path, html_file: Path, name: str) -> tuple[np.ndarray, str]:
