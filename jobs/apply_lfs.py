@@ -35,7 +35,8 @@ from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts, is_local_path
 from jobs.delta_io.source import local_path_missing
 from jobs.lf_pass import _GOLD, check_lf_source, compute_votes, pickle_lfs, text_columns, vote_function, votes_table_schema  # noqa: F401 (re-exported)
-from jobs.delta_io.sources import Source, check_columns, check_source, check_source_counts, load_source, precheck_lf_columns
+from jobs.delta_io.sources import (Source, check_columns, check_source, check_source_counts, check_source_unchanged,
+                                   load_source, precheck_lf_columns)
 from jobs.runtime import lf_sources
 from jobs.apply_record import VOTES_META_KEY, ApplyResult, LFApplyStats, lf_summaries, located
 from jobs.tasks import TaskSet, build_task_set, is_multitask
@@ -461,6 +462,8 @@ def run(
             commit_metadata[VOTES_META_KEY] = replace(
                 pending, lfs=stats, row_masks=masks, row_hashes_version=version,
                 seconds=round(time.perf_counter() - started, 3)).to_json()
+        # Last, after every read of the source: votes of a source rewritten meanwhile are not committed.
+        check_source_unchanged(source)
 
     # The row hashes this apply writes (in validate), put back if the votes fail after them.
     hashes_path = incremental.row_hashes_path(cfg) if hashes_needed else None

@@ -345,8 +345,23 @@ def read_source(
         ) from err
     if fmt == "csv":  # Excel's "CSV UTF-8" starts with a byte order mark, which Spark keeps in the first name
         df = df.withColumnsRenamed({c: c.lstrip(_BOM) for c in df.columns if c.startswith(_BOM)})
+    return df, SourceInfo(path=uri, format=fmt, version=None, fingerprint=files_fingerprint(files))
+
+
+def files_fingerprint(files: Sequence[tuple[str, int, int]]) -> str:
+    """The fingerprint of a Parquet or CSV source from its listing (:func:`listed_files`): the files' names,
+    sizes and modification times, so a rewritten file changes it."""
     digest = hashlib.sha256("\n".join(f"{rel}\t{size}\t{mtime}" for rel, size, mtime in files).encode())
-    return df, SourceInfo(path=uri, format=fmt, version=None, fingerprint=f"files:{digest.hexdigest()}")
+    return f"files:{digest.hexdigest()}"
+
+
+def files_fingerprint_now(path: str, options: Mapping[str, str] | None) -> str | None:
+    """What :func:`read_source` would give a local Parquet or CSV source ``path`` as its fingerprint now; None
+    for a Delta table (its version pins what a run reads), a URI or a path that is gone."""
+    root = _normalize(path)
+    if not is_local_path(root) or not os.path.exists(root) or os.path.isdir(os.path.join(root, "_delta_log")):
+        return None
+    return files_fingerprint(listed_files(root, options)[0])
 
 
 def peek_columns(path: str, *, format: SourceFormat, options: Mapping[str, str] | None,

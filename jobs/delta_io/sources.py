@@ -19,13 +19,14 @@ from jobs.delta_io.files import spark_glob_error
 from jobs.delta_io.schema import by_name
 from jobs.delta_io.source import (
     delta_file_error,
+    files_fingerprint_now,
     find_corrupt_parquet,
     find_ragged_csv_row,
     local_path_missing,
     missing_source,
     non_csv_culprit,
 )
-from lf_library.errors import ConfigError, InputDataError
+from lf_library.errors import ConfigError, InputDataError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,26 @@ class Source:
     def description(self) -> str:
         version = f"@v{self.info.version}" if self.info.version is not None else ""
         return f"{self.info.path}{version}"
+
+
+def check_source_unchanged(source: Source) -> None:
+    """Raise :class:`TransientError` when the files of a Parquet or CSV source changed since :func:`load_source`
+    listed them: a job that rewrote the source while this run read it leaves rows of the new files under the old
+    files' fingerprint and row count (a drill: a source cut from 20,000 rows to 15,000 during apply published 15,000
+    labels, exit 0, with a summary saying 20,000 rows of the old files). Delta sources are read at the version
+    their fingerprint names; URIs are not looked at."""
+    if not source.info.fingerprint.startswith("files:") or source.info.format == "delta" or not source.paths:
+        return
+    now = [files_fingerprint_now(path, source.options) for path in source.paths]
+    if any(f is None for f in now):
+        return
+    fingerprint = now[0] if len(now) == 1 else "files:" + hashlib.sha256("|".join(now).encode()).hexdigest()
+    if fingerprint != source.info.fingerprint:
+        raise TransientError(
+            f"{source.role} {source.info.path} changed while this run read it (its files' names, sizes or "
+            f"modification times are not those it listed at the start): another job rewrote it, so the rows read may "
+            f"mix its old and new files; nothing was committed: rerun once the source is written"
+        )
 
 
 def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source", io: Any = None) -> Source:

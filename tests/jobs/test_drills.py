@@ -914,3 +914,31 @@ def test_a_dotted_column_no_lf_names_is_read_and_a_dotted_id_is_refused(spark, t
                                              r"which Spark reads as a field of a struct column"):
         pipeline.run(spark, dotted, run_id="dotted-id")
     assert versions(cfg) == before
+
+
+def test_source_rewritten_during_apply_commits_nothing(spark, tmp_path, monkeypatch):
+    """A job that rewrites a CSV source while the apply reads it: exit 3 (transient), no votes committed.
+
+    An operator's drill (session 39): the source cut from 20,000 rows to 15,000 during apply published 15,000
+    labels with exit 0, under the old files' fingerprint and a summary saying 20,000 rows. The rerun reads the
+    new file whole.
+    """
+    from lf_library.errors import TransientError
+
+    src = tmp_path / "src.csv"
+    src.write_text(GOOD_CSV)
+    cfg = csv_cfg(tmp_path, src)
+    real = apply_lfs.vote_function  # what a full apply runs the LFs with
+
+    def rewriting(*args, **kwargs):  # the other job's write lands after the run listed the source
+        src.write_text(GOOD_CSV.replace('r5,ok,e\n', ''))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(apply_lfs, "vote_function", rewriting)
+    with pytest.raises(TransientError, match=r"source file://.*src\.csv changed while this run read it"):
+        pipeline.run(spark, cfg, run_id="rewritten")
+    assert versions(cfg) == (None, None)
+    monkeypatch.setattr(apply_lfs, "vote_function", real)
+    result = pipeline.run(spark, cfg, run_id="rewritten")
+    assert result.summary["source"]["rows"] == 4
+    assert result.summary["tables"]["labels"]["rows"] == 4
