@@ -8,10 +8,11 @@ ships the registry to the executors with the users' LF modules inside it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -41,6 +42,31 @@ def votes_table_schema(row_id_type: pa.DataType) -> pa.Schema:
     return votes_schema(row_id_type).append(pa.field("run_id", pa.string(), nullable=False))
 
 
+@contextlib.contextmanager
+def quiet_analysis_errors() -> Iterator[None]:
+    """Keep pyspark from logging the analysis errors planned here, which lakelabel words as its one line.
+
+    pyspark logs every analysis error it raises as a JSON record with the JVM stack trace, to stderr through its own
+    handler. The command line quiets those loggers (:mod:`jobs.runtime.command`) but a notebook does not: a SQL LF with
+    a misspelt column printed two records of 15 KB each before try_lf's one line (a drill, session 39). A level
+    someone set (``--verbose``'s DEBUG) is left alone; pyspark's own (WARNING) is put back after.
+    """
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # a pyspark older than its logger
+        yield
+        return
+    loggers = [PySparkLogger.getLogger(name) for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")]
+    quieted = [logger for logger in loggers if logger.level == logging.WARNING]
+    for logger in quieted:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger in quieted:
+            logger.setLevel(logging.WARNING)
+
+
 def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what: str, fix: str,
                    conditions: dict[str, str] | None = None) -> str:
     """The one line for Spark expressions (SQL LFs or slices: ``columns``, name -> column) that do not
@@ -48,7 +74,8 @@ def spark_lf_error(df: DataFrame, columns: dict[str, Any], err: Exception, what:
     bad = []
     for name, column in columns.items():
         try:
-            df.select(column)
+            with quiet_analysis_errors():
+                df.select(column)
         except AnalysisException:
             bad.append(name)
     reason = str(err).strip().splitlines()[0].rstrip("; ")  # a parse error starts with a blank line
@@ -167,7 +194,8 @@ def vote_function(
             spark_columns[lf.name] = column
             select.append(column.alias(alias))
     try:
-        prepared = df.select(*select)
+        with quiet_analysis_errors():
+            prepared = df.select(*select)
     except AnalysisException as err:
         conditions = {lf.name: lf.spec.get("condition", "") for lf in lfs if lf.name in spark_columns}
         raise ConfigError(spark_lf_error(df, spark_columns, err, "LF", "the LF's condition", conditions)) from None

@@ -503,8 +503,9 @@ class BaseLabelModel:
 
     def _consume_train_kwargs(self, kwargs: dict[str, Any], n_lfs: int | None = None) -> None:
         check_snorkel_train_kwargs(kwargs, n_lfs)
-        if "seed" in kwargs:
-            self.config = self.config.replace(seed=int(kwargs.pop("seed")))
+        if "seed" in kwargs:  # checked as the constructor's: int() made 1.5 seed 1, and "x" a bare int() error
+            seed = kwargs.pop("seed")
+            self.config = self.config.replace(seed=int(seed) if isinstance(seed, np.integer) else seed)
         if kwargs:
             warnings.warn(
                 f"ignoring Snorkel SGD option(s) {sorted(kwargs)}: this label model is fitted by "

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Iterable, Iterator, Sequence
 from types import ModuleType
 
+from lf_library._fresh import import_fresh
 from lf_library._versioning import _dumps
 from lf_library.core import LabelingFunction, check_label_space
 from lf_library.errors import LFConfigError
@@ -179,7 +179,7 @@ def _import(module: str) -> ModuleType:
     if not isinstance(module, str) or not module:
         raise LFConfigError(f"LF modules are given as dotted names such as 'lf_library.lfs.demo', got {module!r}")
     try:
-        return importlib.import_module(module)
+        return import_fresh(module)  # as on disk now, in a notebook too
     except ModuleNotFoundError as err:
         missing = err.name or ""
         if module == missing or module.startswith(missing + "."):

@@ -20,7 +20,6 @@ the analyze job as an input error naming the slice, the row count and an example
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lf_library._fresh import import_fresh
 from lf_library._versioning import _describe_function, _dumps, canonical_resources
 from lf_library.apply import _column_values
 from lf_library.builders import (_any_keyword, _check_keywords, _check_pattern, _check_terms, _check_user_regex,
@@ -214,7 +214,7 @@ def _import(module: str) -> ModuleType:
     if not isinstance(module, str) or not module:
         raise ConfigError(f"slices.modules lists dotted module names such as 'lf_library.lfs.demo_slices', got {module!r}")
     try:
-        return importlib.import_module(module)
+        return import_fresh(module)  # as on disk now, in a notebook too
     except Exception as err:  # noqa: BLE001 - any import failure is a config problem named here
         raise ConfigError(
             f"slice module {module!r} (slices.modules) failed to import: {type(err).__name__}: {err}; fix the module "

@@ -393,6 +393,83 @@ def test_try_lf_counts_errors_and_scores_on_the_evaluation_source(spark, lake):
     assert trial.dev_labels.startswith("evaluation source")
 
 
+
+def test_one_draft_tried_against_two_libraries_keeps_no_label_space(spark, lake, tmp_path):
+    """A notebook tried the same draft with the demo's config, then with another whose label space differs: the first
+    try_lf gave the draft the demo's label space for good, and the second refused it for a "label_space=" it was
+    never given (a drill, session 39)."""
+    from jobs import notebook
+    from lf_library import ABSTAIN, labeling_function
+    from lf_library.errors import LFConfigError
+
+    @labeling_function(fields=["text"])
+    def py_long(x):
+        return 1 if "please" in x.text.lower() else ABSTAIN
+
+    other = tmp_path / "urgency.yaml"
+    other.write_text(yaml.safe_dump({
+        "lakehouse": str(tmp_path / "lake"),
+        "source": {"path": str(lake["root"] / "source" / "tickets"), "format": "parquet", "id_column": "ticket_id"},
+        "lfs": {"label_space": ["routine", "urgent"],
+                "declared": [{"name": "kw_urgent", "kind": "keyword", "label": "urgent", "keywords": ["asap"]}]},
+        "mlflow": {"enabled": False},
+    }))  # fmt: skip
+    demo = notebook.try_lf(spark, notebook.load_notebook_config(lake["config"]), py_long, sample_rows=200,
+                           dev_labels=None)
+    urgency = notebook.try_lf(spark, notebook.load_notebook_config(str(other)), py_long, sample_rows=200)
+    assert demo.label_space[1] == "technical" and urgency.label_space == ("routine", "urgent")
+    assert demo.votes == urgency.votes > 0 and demo.version != urgency.version  # the label space is in the version
+    assert list(urgency.class_votes.values()) == [0, urgency.votes]
+    assert py_long.label_space == ("routine", "urgent") and py_long.version == urgency.version  # the last library's
+    py_long.label_space = ("billing", "technical", "shipping", "account")  # the author's own: no longer replaced
+    with pytest.raises(LFConfigError, match=r"^draft LF 'py_long' has label space \['billing', .*, but the library "
+                                            r"\(declared LFs of the config\) uses \['routine', 'urgent'\]; drop"):
+        notebook.try_lf(spark, notebook.load_notebook_config(str(other)), py_long, sample_rows=200)
+
+
+def test_labels_with_lineage_names_a_bad_limit(lake):
+    """limit=-1 gave Spark's AnalysisException and limit="5" (a widget's text) a Py4JError naming a Java method."""
+    from jobs import notebook
+
+    cfg = notebook.load_notebook_config(lake["config"])
+    for bad in (-1, "5", 2.5, True):
+        with pytest.raises(ValueError, match=rf"^limit must be an int >= 0 or None \(all rows\), got "
+                                             rf"{re.escape(repr(bad))}$"):
+            notebook.labels_with_lineage(None, cfg, limit=bad)
+
+
+def test_a_draft_sql_lf_that_does_not_compile_is_one_error_without_pysparks_json_records(spark, lake):
+    """pyspark logs each analysis error as a JSON record with the JVM stack trace through its own handler; the command
+    line quiets those loggers, a notebook does not: a misspelt column in a draft SQL LF printed two records of 15 KB
+    each before try_lf's one line (a drill, session 39)."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    from jobs import notebook
+    from lf_library import sql_lf
+    from lf_library.errors import ConfigError
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger, keep = PySparkLogger.getLogger("SQLQueryContextLogger"), Keep()
+    before = logger.level
+    logger.setLevel(logging.WARNING)  # pyspark's own level, as in a notebook (the CLI tests may have changed it)
+    logger.addHandler(keep)
+    try:
+        with pytest.raises(ConfigError, match=r"^SQL LF 'sql_typo' does not compile against the source: "
+                                              r"\[UNRESOLVED_COLUMN"):
+            notebook.try_lf(spark, notebook.load_notebook_config(lake["config"]),
+                            sql_lf("sql_typo", "channl = 'phone'", "technical"), sample_rows=50)
+        assert records == [] and logger.level == logging.WARNING  # quiet while planned, pyspark's level put back
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(before)
+
 def test_a_config_found_under_the_repository_root_reads_its_paths_from_there(tmp_path, monkeypatch):
     """A notebook runs in notebooks/ on Databricks: conf/demo.yaml resolves against the repository
     root, and so do the paths inside it (the drill's `inspect_labels` looked for notebooks/lakehouse/)."""

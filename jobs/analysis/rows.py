@@ -26,7 +26,7 @@ from jobs.delta_io.sources import Source, gold_ids
 from jobs.aggregate import pattern_frame
 from jobs.analysis.inputs import AnalysisInputs
 from jobs.apply_lfs import pickle_lfs
-from jobs.lf_pass import spark_lf_error
+from jobs.lf_pass import quiet_analysis_errors, spark_lf_error
 from lf_library.errors import ConfigError, InputDataError
 from lf_library.slicing import SlicingFunction, evaluate_slices
 
@@ -153,8 +153,9 @@ def _sliced_source(
                                 F.lit(0).cast("long").alias("slices"), F.lit(0).cast("long").alias("bad_slices"),
                                 F.lit(None).cast("string").alias("problem"), *by)
     try:
-        side = source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
-                                *[F.col(c).alias(f"__src_{i}") for i, c in enumerate(side_cols)], *sql_cols, *by)
+        with quiet_analysis_errors():
+            side = source.df.select(F.col(source.id_column).alias("row_id"), gold.alias("gold"),
+                                    *[F.col(c).alias(f"__src_{i}") for i, c in enumerate(side_cols)], *sql_cols, *by)
     except AnalysisException as err:
         sql = {sf.name: sf.spark_column() for sf in slices if sf.kind == "sql"}
         raise ConfigError(spark_lf_error(source.df, sql, err, "slice", "its condition")) from None

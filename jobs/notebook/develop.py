@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,11 @@ def require_single_task(cfg: PipelineConfig, notebook: str) -> None:
     )
 
 
+# Drafts whose label space a try_lf gave them, not their author: trying one next against another config's library
+# was refused for a "label_space=" it was never given (a drill, session 39), so the next library's replaces it.
+_GIVEN: weakref.WeakKeyDictionary[LabelingFunction, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
 def _library_with(cfg: PipelineConfig, draft: LabelingFunction) -> tuple[LFRegistry, str | None]:
     """The registered library with ``draft`` added (replacing a library LF of the same name)."""
     if not isinstance(draft, LabelingFunction):
@@ -239,15 +245,19 @@ def _library_with(cfg: PipelineConfig, draft: LabelingFunction) -> tuple[LFRegis
         )
     require_single_task(cfg, "develop_lf")
     library = build_registry(cfg)
+    if draft.label_space is not None and _GIVEN.get(draft) == tuple(draft.label_space):
+        draft.label_space = None  # a library's, from an earlier try: this library's replaces it
     if draft.label_space is not None and tuple(draft.label_space) != library.label_space:
         raise LFConfigError(
             f"draft LF {draft.name!r} has label space {list(draft.label_space)}, but the library "
-            f"({', '.join(cfg.lfs.modules)}) uses {list(library.label_space)}; drop the draft's label_space= "
-            f"or make them equal"
+            f"({', '.join(cfg.lfs.modules) or 'declared LFs of the config'}) uses {list(library.label_space)}; drop "
+            f"the draft's label_space= or make them equal"
         )
     replaces = library[draft.name].version if draft.name in library else None
     combined = library.select(exclude=[draft.name]) if replaces else library
-    combined.register(draft)
+    if draft.label_space is None:
+        _GIVEN[draft] = library.label_space
+    combined.register(draft)  # gives it the library's label space: draft.version is then the trial's
     return combined, replaces
 
 

@@ -199,6 +199,9 @@ def labels_with_lineage(
     pyspark.sql.DataFrame
         The labels table's columns, then the source columns (from the source as it is now).
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        # as bins= and sample_rows= are: Spark's own errors here were an AnalysisException or a Py4JError
+        raise ValueError(f"limit must be an int >= 0 or None (all rows), got {limit!r}")
     labels = _labels(spark, cfg)
     source = load_source(spark, cfg.source, io=delta_io.delta_io(spark, cfg.tables.delta_io))
     keep = [c for c in source.df.columns if c != source.id_column] if columns is None else list(columns)

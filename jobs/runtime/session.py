@@ -161,7 +161,8 @@ def get_spark(
 ):
     """Return the active SparkSession, or build one for lakelabel.
 
-    An active session (a Databricks notebook) is reused as is. Under ``spark-submit`` its
+    An active session (a Databricks notebook) is reused as is, and so is the running session of another
+    thread of this process (a notebook's, from a thread it started). Under ``spark-submit`` its
     ``--master`` and ``--conf`` settings win; ``conf`` and lakelabel's defaults (few shuffle
     partitions and no UI on a local master) fill in only what it left unset. On a non-local
     master lakelabel's own code is shipped to the executors (:func:`ship_code`).
@@ -181,7 +182,7 @@ def get_spark(
     except ImportError:
         raise ConfigError(pyspark_missing()) from None
 
-    active = SparkSession.getActiveSession()
+    active = SparkSession.getActiveSession() or _running_session()
     if active is not None:
         _require_classic(active)
         if "DATABRICKS_RUNTIME_VERSION" not in os.environ:
@@ -279,6 +280,23 @@ def get_spark(
     log.debug("Spark %s session %s on %s", spark.version, app_name, spark.sparkContext.master)
     ship_code(spark)
     return spark
+
+
+def _running_session():
+    """The session of the SparkContext already running in this process, when this thread has no active one.
+
+    The active session is per thread: in a thread a notebook starts (a thread pool trying several drafts), there
+    is none, and ``builder.getOrCreate()`` returned the notebook's session with lakelabel's defaults applied to it,
+    silently: its ``spark.sql.shuffle.partitions`` 4 became 8 and its time zone UTC (a drill, session 39). That
+    session is the notebook's, reused as is like an active one.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    session = SparkSession._instantiatedSession  # what builder.getOrCreate() returns while its context runs
+    if SparkContext._active_spark_context is None or session is None or session._sc._jsc is None:
+        return None
+    return session
 
 
 @contextlib.contextmanager

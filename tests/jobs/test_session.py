@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from jobs.runtime import session as session_module
 from jobs.runtime.session import check_master, ensure_java, get_spark
 from lf_library.errors import ConfigError, TransientError
 from tests import handoff
@@ -126,6 +127,37 @@ def test_a_notebooks_own_local_session_runs_the_executors_with_this_python(spark
         sc.pythonExec = before
 
 
+def test_a_thread_of_the_notebook_gets_its_session_with_its_settings(spark):
+    """The active session is per thread: from a thread the notebook started there is none, and the builder's
+    getOrCreate() returned the notebook's session with lakelabel's defaults written over its own settings (a drill,
+    session 39: shuffle partitions 4 became 8, the time zone UTC)."""
+    import threading
+
+    keys = ("spark.sql.shuffle.partitions", "spark.sql.session.timeZone")
+    before = {key: spark.conf.get(key) for key in keys}
+    got: dict[str, Any] = {}
+    try:
+        spark.conf.set("spark.sql.shuffle.partitions", "3")
+        spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+
+        def in_thread() -> None:
+            from pyspark.sql import SparkSession
+
+            got["active"] = SparkSession.getActiveSession()
+            got["session"] = get_spark("lakelabel-notebook", master="local[1]")
+
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        thread.join()
+        assert got["active"] is None  # the case: no active session in that thread
+        assert got["session"] is spark
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
+        assert spark.conf.get("spark.sql.session.timeZone") == "Europe/Paris"
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
+
+
 def test_master_urls_are_checked_before_the_jvm_starts():
     for good in (None, "local", "local[2]", "local[*]", "local[2,4]", "local[10]", "spark://127.0.0.1:7077", "yarn",
                  "k8s://https://host:6443", "local-cluster[2,1,1024]"):
@@ -149,6 +181,7 @@ def test_a_master_that_does_not_answer_is_transient(monkeypatch):
     for name in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):  # get_spark sets them
         monkeypatch.setenv(name, os.environ.get(name, ""))
     monkeypatch.setattr(SparkSession, "getActiveSession", classmethod(lambda cls: None))
+    monkeypatch.setattr(session_module, "_running_session", lambda: None)  # the suite's session: a new start
     monkeypatch.setattr(SparkSession.Builder, "getOrCreate", stopped)
     with pytest.raises(TransientError, match=r"Spark did not start on master spark://127.0.0.1:7999 \(Cannot call "
                                              r"methods on a stopped SparkContext.\): the master did not answer"):
@@ -419,6 +452,7 @@ def test_ctrl_c_later_in_spark_start_is_the_interrupt_not_a_py4j_error(monkeypat
     try:
         monkeypatch.setattr(SparkSession.Builder, "getOrCreate", start_like_pyspark)
         monkeypatch.setattr(SparkSession, "getActiveSession", lambda: None)  # the suite's session: a new start
+        monkeypatch.setattr(session_module, "_running_session", lambda: None)
         monkeypatch.setattr(signals, "_signalled", None)
         with pytest.raises(signals.Interrupted):
             get_spark("interrupted", master="local[1]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 
 import numpy as np
@@ -287,6 +288,15 @@ def test_snorkel_sgd_options_are_checked_then_ignored(binary):
     with pytest.raises(ValueError, match="device='gpu' is not a torch device Snorkel takes; pass 'cpu'"):
         LabelModel(2, device="gpu")
 
+
+
+def test_fit_seed_is_checked_as_the_constructors(binary):
+    """``fit(seed=...)`` went through int(): 1.5 became seed 1 silently and "x" failed with int()'s own message."""
+    L, _ = binary
+    assert LabelModel(2).fit(L, seed=np.int64(3)).seed == 3 and LabelModel(2).fit(L, seed=7).seed == 7
+    for bad in (1.5, "x", None, True):
+        with pytest.raises(ValueError, match=rf"^seed must be an int, got {re.escape(repr(bad))}$"):
+            LabelModel(2).fit(L, seed=bad)
 
 def test_majority_voter_without_fit_leaves_unvoted_rows_unlabeled():
     L = np.array([[0, 0, 1], [-1, -1, -1], [2, -1, -1]])

@@ -155,3 +155,41 @@ def test_load_registry_import_problems(write_module):
         load_registry([bad_list])
     with pytest.raises(LFConfigError, match=r"no LF modules given"):
         load_registry([])
+
+
+def test_load_registry_rereads_lf_modules_edited_since_their_import(tmp_path, monkeypatch):
+    """A notebook runs the pipeline, the team edits its LF package, the notebook runs it again in the same Python
+    process: import_module returned the first import, so the edit was left out with the old versions and the old
+    votes reused (a drill, session 39). A module edited on disk is reloaded, its package's edited helpers first."""
+    package = f"lfpkg_{uuid.uuid4().hex[:10]}"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "util.py").write_text("WORDS = ('refund',)\n")
+    (tmp_path / package / "lfs.py").write_text(textwrap.dedent(f"""
+        from lf_library import keyword_lf
+        from {package}.util import WORDS
+        LABEL_SPACE = ["ham", "spam"]
+        kw = keyword_lf("kw", list(WORDS), "spam")
+        other = keyword_lf("other", ["x"], "ham")
+    """))
+    try:
+        first = load_registry([f"{package}.lfs"])
+        assert load_registry([f"{package}.lfs"])["kw"] is first["kw"]  # unedited: the same objects
+        (tmp_path / package / "util.py").write_text("WORDS = ('refund', 'invoice')\n")  # the helper only
+        second = load_registry([f"{package}.lfs"])
+        assert sorted(second["kw"].spec["keywords"]) == ["invoice", "refund"]
+        assert second["kw"].version != first["kw"].version
+        assert second["other"].version == first["other"].version
+        (tmp_path / package / "lfs.py").write_text("raise RuntimeError('half edited')\n")
+        with pytest.raises(LFConfigError, match=r"raised on import: RuntimeError: half edited"):
+            load_registry([f"{package}.lfs"])
+        (tmp_path / package / "lfs.py").write_text(textwrap.dedent("""
+            from lf_library import keyword_lf
+            LABEL_SPACE = ["ham", "spam"]
+            kw = keyword_lf("kw", ["refund", "invoice", "charge"], "spam")
+        """))
+        assert sorted(load_registry([f"{package}.lfs"])["kw"].spec["keywords"]) == ["charge", "invoice", "refund"]
+    finally:
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            sys.modules.pop(name, None)
