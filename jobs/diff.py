@@ -232,9 +232,27 @@ def check_threshold(threshold: float) -> None:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1 (a move in probability)")
 
 
+def later_run(to_run: str | None, run_id: str | None) -> str | None:
+    """The run to diff up to: ``--to``, else ``--run-id`` (the run a scheduler's task names: what it changed).
+
+    A ``--run-id`` was once accepted and ignored, so ``diff --run-id R`` compared the latest two runs with
+    exit 0 whatever R was. Both given and different is a :class:`ConfigError`.
+    """
+    if to_run and run_id and to_run != run_id:
+        raise ConfigError(f"--to {to_run} and --run-id {run_id} name different runs; diff compares --from with --to "
+                          f"(--run-id is a default for --to): drop one of them")
+    return to_run or run_id
+
+
+def _precheck(args: Any) -> None:
+    check_threshold(args.threshold)
+    later_run(args.to_run, args.run_id)
+
+
 def _options(p: Any) -> None:
     p.add_argument("--from", dest="from_run", metavar="RUN", help="the earlier run (default: the run before --to)")
-    p.add_argument("--to", dest="to_run", metavar="RUN", help="the later run (default: the latest run that wrote labels)")
+    p.add_argument("--to", dest="to_run", metavar="RUN",
+                   help="the later run (default: --run-id, else the latest run that wrote labels)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                    help=f"also list rows whose probability of a class moved more than this (default {DEFAULT_THRESHOLD})")
 
@@ -254,10 +272,10 @@ def _done(s: dict[str, Any]) -> str:
 COMMAND = command.Command(
     logs_to_mlflow=True, writes=("label_changes",),  # the diff goes to the later run's MLflow run: not through a copied store
     name="diff", help="which labels changed between two runs and which LF changes flipped them", new_run_id=False,
-    run_id_help="not used by diff (--from and --to name the runs); accepted like every command's",
-    add_arguments=_options, done=_done, precheck=lambda args, cfg: check_threshold(args.threshold),
-    run=lambda args, cfg, run_id, spark: run(spark, cfg, from_run=args.from_run, to_run=args.to_run,
-                                             threshold=args.threshold),
+    run_id_help="the later run when --to is not given (--to RUN says the same): diff RUN with the run before it",
+    add_arguments=_options, done=_done, precheck=lambda args, cfg: _precheck(args),
+    run=lambda args, cfg, run_id, spark: run(spark, cfg, from_run=args.from_run,
+                                             to_run=later_run(args.to_run, args.run_id), threshold=args.threshold),
 )
 
 

@@ -324,6 +324,8 @@ def test_cli_explain_and_diff(spark, runs, tmp_path, capsys):
         (["diff", "--from", "run-1", "--to", "run-1"], r"--from and --to are both run 'run-1': a diff needs two runs"),
         (["diff", "--to", "ghost"], r"run 'ghost' has no run folder"),
         (["diff", "--threshold", "2"], r"--threshold 2.0 must be between 0 and 1"),
+        # --run-id is the later run (it was ignored: this diffed run-1 -> run-2 with exit 0, a drill of session 39)
+        (["diff", "--run-id", "run-1"], r"run .run-1. is the first run that wrote .*: nothing to compare it with"),
     ]
     for argv, pattern in cases:
         assert cli.main([*argv, "--config", str(config), "-q"]) == 2, argv
