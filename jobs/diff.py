@@ -244,9 +244,10 @@ def later_run(to_run: str | None, run_id: str | None) -> str | None:
     return to_run or run_id
 
 
-def _precheck(args: Any) -> None:
+def _precheck(args: Any, cfg: PipelineConfig) -> None:
+    """Before Spark starts: the threshold, and the two runs (their folders and summaries are files)."""
     check_threshold(args.threshold)
-    later_run(args.to_run, args.run_id)
+    resolve_runs(cfg, args.from_run, later_run(args.to_run, args.run_id))
 
 
 def _options(p: Any) -> None:
@@ -273,7 +274,7 @@ COMMAND = command.Command(
     logs_to_mlflow=True, writes=("label_changes",),  # the diff goes to the later run's MLflow run: not through a copied store
     name="diff", help="which labels changed between two runs and which LF changes flipped them", new_run_id=False,
     run_id_help="the later run when --to is not given (--to RUN says the same): diff RUN with the run before it",
-    add_arguments=_options, done=_done, precheck=lambda args, cfg: _precheck(args),
+    add_arguments=_options, done=_done, precheck=_precheck,
     run=lambda args, cfg, run_id, spark: run(spark, cfg, from_run=args.from_run,
                                              to_run=later_run(args.to_run, args.run_id), threshold=args.threshold),
 )
