@@ -76,6 +76,31 @@ LABEL_STUDIO_TEST = "tests/jobs/test_label_studio.py"
 MASTER_DOWN_TEST = "tests/jobs/test_session.py::test_spark_submit_to_a_master_that_is_down_is_transient_exit_3"
 
 
+#: The suite's longest test files, longest first (seconds summed over their tests in session 39's run on 2 cores,
+#: benchmarks/RESULTS.md). Under ``--dist loadfile`` a worker takes the next file when it is done with one; in
+#: pytest-xdist's own order (the files with the most tests first) the few-test files that run for minutes (the
+#: cluster, the tracking server) came last, and one worker ran them while the other had nothing left to take. Listed
+#: files go first (the longest first: the shortest are left for the end); the rest keep the collection order, so a file
+#: missing here only starts later than it could. Label Studio's waits for its install (in the background from the
+#: session's start): it is not among the first.
+LONGEST_FILES = (
+    "tests/test_drills_cli.py", "tests/jobs/test_incremental_masks.py", "tests/test_cluster.py",
+    "tests/jobs/test_train.py", "tests/jobs/test_people.py", "tests/jobs/test_drills.py", "tests/jobs/test_multitask.py",
+    "tests/jobs/test_tracking_server.py", "tests/jobs/test_pipeline.py", "tests/jobs/test_incremental.py",
+    "tests/test_orchestration.py", "tests/jobs/test_label_studio.py", "tests/test_notebooks.py",
+    "tests/test_end_to_end.py", "tests/jobs/test_knowledge_lfs.py", "tests/jobs/test_source_precheck.py",
+    "tests/jobs/test_analyze.py", "tests/jobs/test_report.py", "tests/jobs/test_task_commands.py",
+    "tests/jobs/test_task_masks.py", "tests/jobs/test_compaction.py", "tests/jobs/test_session.py",
+    "tests/jobs/test_diff_explain.py", "tests/jobs/test_delta.py", "tests/jobs/test_apply_masks.py",
+)
+
+
+def _longest_files_first(items: list) -> None:
+    """Reorder ``items`` (in place, each file's tests kept together and in order) as :data:`LONGEST_FILES` says."""
+    rank = {path: i for i, path in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+
+
 @pytest.hookimpl(trylast=True)  # after -k / -m deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     """Start in the background what a collected test would otherwise wait for: Label Studio's install
@@ -85,6 +110,7 @@ def pytest_collection_modifyitems(session, config, items):
     controller starts them before the workers (:func:`pytest_sessionstart`); a worker starts one itself
     only when its test asks and the controller did not.
     """
+    _longest_files_first(items)  # in the workers too: the controller schedules their collection's order
     if hasattr(config, "workerinput"):
         return
     if any(item.path.name == "test_label_studio.py" for item in items) and not config.option.collectonly:
