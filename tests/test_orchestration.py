@@ -294,6 +294,17 @@ def test_lakelabel_run_id_from_any_airflow_run_id(airflow_run_id, monkeypatch):
     assert fn(airflow_run_id + "0") != run_id
 
 
+def test_hand_given_airflow_run_ids_stay_distinct(monkeypatch):
+    """A drill (session 39): ids given by hand that differ only in the characters made safe shared one run id, so
+    the second DAG run reused the first one's result, or replaced its record."""
+    namespace, _ = load_dags(monkeypatch)
+    fn = namespace["lakelabel_run_id"]
+    ids = ["nightly/2026-12-01", "nightly 2026-12-01", "nightly-2026-12-01", "nightly:2026-12-01", "nightly2026-12-01"]
+    assert len({fn(i) for i in ids}) == len(ids)
+    assert fn("nightly-2026-12-01") == "nightly-2026-12-01" and fn("nightly2026-12-01") == "nightly2026-12-01"
+    assert fn(AIRFLOW_RUN_ID) == "scheduled__2026-11-24T030000-0000"  # Airflow's own keep their readable form
+
+
 # -- Databricks bundle -------------------------------------------------------------------------------
 
 

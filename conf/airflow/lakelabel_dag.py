@@ -85,17 +85,23 @@ SPARK_CONF = {
 RUN_ID = "{{ lakelabel_run_id(run_id) }}"
 
 
+# The run ids Airflow generates: scheduled__2026-11-24T03:00:00+00:00, manual__...T10:15:00.123456+00:00, ...
+_GENERATED = re.compile(r"[a-z_]+__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00")
+
+
 def lakelabel_run_id(airflow_run_id: str) -> str:
     """A lakelabel run id for an Airflow run id: stable, at most 128 of ``[A-Za-z0-9._-]``.
 
     ``manual__2026-11-24T10:15:00.123456+00:00`` gives ``manual__2026-11-24T101500.123456-0000``.
-    Ids longer than 128 characters keep a prefix and a hash of the whole, so distinct runs stay
-    distinct.
+    An id given by hand (``airflow dags trigger --run-id``) is kept when it is already safe; otherwise, and
+    for ids longer than 128 characters, a hash of the whole follows what is left, so distinct runs stay
+    distinct: ``nightly/2026-12-01`` and ``nightly 2026-12-01`` would both read ``nightly-2026-12-01``.
     """
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", airflow_run_id.replace(":", "")).strip("-._")
-    if len(safe) > 128:
-        safe = safe[:115].rstrip("-._") + "-" + hashlib.sha256(airflow_run_id.encode()).hexdigest()[:12]
-    return safe or "airflow-" + hashlib.sha256(airflow_run_id.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(airflow_run_id.encode()).hexdigest()[:12]
+    if len(safe) > 128 or (safe and safe != airflow_run_id and not _GENERATED.fullmatch(airflow_run_id)):
+        safe = safe[:115].rstrip("-._") + "-" + digest
+    return safe or "airflow-" + digest
 
 
 def spark_submit_kwargs(command: str) -> dict:
