@@ -909,7 +909,7 @@ def test_package_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
     (["explain"], "the run to read (default: the run that wrote the latest labels)"),
     (["train"], "the run to read (default: the run that wrote the latest labels)"),
     (["annotate"], "the run to read (default: the run that wrote the latest labels)"),
-    (["diff"], "not used by diff (--from and --to name the runs)"),
+    (["diff"], "the later run when --to is not given (--to RUN says the same): diff RUN with the run before it"),
     (["run"], "run id (default: a new one); rerunning with the same id is a no-op per stage"),
 ])
 def test_run_id_help_says_what_the_option_does_in_each_command(capsys, command, says):
