@@ -293,8 +293,11 @@ def _running_session():
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    session = SparkSession._instantiatedSession  # what builder.getOrCreate() returns while its context runs
-    if SparkContext._active_spark_context is None or session is None or session._sc._jsc is None:
+    # What builder.getOrCreate() returns while its context runs (pyspark's classic session; private names, read
+    # with getattr so another pyspark's layout gives None, the behaviour before this).
+    session = getattr(SparkSession, "_instantiatedSession", None)
+    context = getattr(session, "_sc", None)
+    if getattr(SparkContext, "_active_spark_context", None) is None or getattr(context, "_jsc", None) is None:
         return None
     return session
 
