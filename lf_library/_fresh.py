@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 from types import ModuleType
 
 __all__ = ["import_fresh"]
@@ -25,6 +26,8 @@ _OWN = ("lf_library", "jobs", "labelmodel")  # reloading these would split lakel
 _STAMPS: dict[str, tuple[int, int] | None] = {}  # module name -> (mtime_ns, size) of its file when last seen
 _LOADED: dict[str, int] = {}  # module name -> generation of its package when import_fresh last (re)loaded it
 _GENERATION: dict[str, int] = {}  # top-level package -> bumped whenever one of its modules is reloaded
+# When lakelabel was imported: an LF module imports lf_library, so a module a notebook imported itself came after.
+_STARTED_NS = time.time_ns()
 
 
 def _stamp(module: ModuleType) -> tuple[int, int] | None:
@@ -50,7 +53,18 @@ def import_fresh(name: str) -> ModuleType:
     Raises whatever the import (or the reload) raises; callers name the module in their error.
     """
     root = name.split(".")[0]
-    if name in sys.modules:
+    if name in sys.modules and name not in _STAMPS and root not in _OWN:
+        # Imported by the notebook itself, before any job loaded it: whether its file changed since is not known,
+        # but a file written after lakelabel's import may have (an LF cell run, then the module edited): reload
+        # those, once. An unedited module reloads to the same LFs.
+        newer = [m for m in _package_modules(name) if m not in _STAMPS and sys.modules.get(m) is not None
+                 and (_stamp(sys.modules[m]) or (0, 0))[0] > _STARTED_NS]
+        for module in [m for m in newer if m != name] + ([name] if newer else []):  # it may import a helper's values
+            importlib.reload(sys.modules[module])
+        if newer:
+            log.info("module %s was imported before a job loaded it and its file(s) were written since lakelabel "
+                     "was imported: reloaded %s", name, ", ".join(newer))
+    elif name in sys.modules:
         changed = [m for m in _package_modules(name) if m in _STAMPS and sys.modules.get(m) is not None
                    and _stamp(sys.modules[m]) not in (_STAMPS[m], None)]  # a file gone: keep what was imported
         if changed:

@@ -157,6 +157,26 @@ def test_load_registry_import_problems(write_module):
         load_registry([])
 
 
+def test_an_lf_module_the_notebook_imported_itself_then_edited_is_reread(tmp_path, monkeypatch):
+    """The notebook imports its LF module in a cell (to try an LF), the module is edited, then the first job loads
+    it: no job had seen it yet, so the edit was not noticed. A file written since lakelabel's import is reread."""
+    import importlib
+
+    package = f"lfpkg_{uuid.uuid4().hex[:10]}"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    body = 'from lf_library import keyword_lf\nLABEL_SPACE = ["ham", "spam"]\nkw = keyword_lf("kw", {}, "spam")\n'
+    (tmp_path / package / "lfs.py").write_text(body.format(["refund"]))
+    try:
+        assert importlib.import_module(f"{package}.lfs").kw.spec["keywords"] == ["refund"]  # the notebook's cell
+        (tmp_path / package / "lfs.py").write_text(body.format(["refund", "invoice"]))
+        assert sorted(load_registry([f"{package}.lfs"])["kw"].spec["keywords"]) == ["invoice", "refund"]
+    finally:
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            sys.modules.pop(name, None)
+
+
 def test_load_registry_rereads_lf_modules_edited_since_their_import(tmp_path, monkeypatch):
     """A notebook runs the pipeline, the team edits its LF package, the notebook runs it again in the same Python
     process: import_module returned the first import, so the edit was left out with the old versions and the old
