@@ -72,11 +72,16 @@ def _hits(lf: Any, col: pa.Array | pa.ChunkedArray, n_terms: int) -> tuple[np.nd
         return cached_matcher(lf.version, lf._build).hits(col)
     s = lf.spec
     col = nfc_text(col)
-    opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"], "non_ascii": _has_non_ascii(col)}
     words = _terms_of(lf)[0]
+    opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"]}
+    # One pass for all the terms first (an alternation matches where any term does), then each term on those
+    # rows only: most rows hold none of an LF's terms.
+    found = np.flatnonzero(_any_keyword(col, words, **opts, non_ascii=_has_non_ascii(col)))
+    hit_rows = col.take(pa.array(found)) if len(found) else None
+    non_ascii = hit_rows is not None and _has_non_ascii(hit_rows)
     rows, terms = [], []
-    for j in range(n_terms):
-        hit = np.flatnonzero(_any_keyword(col, [words[j]], **opts))
+    for j in range(n_terms if hit_rows is not None else 0):
+        hit = found[_any_keyword(hit_rows, [words[j]], **opts, non_ascii=non_ascii)]
         rows.append(hit)
         terms.append(np.full(len(hit), j, dtype=np.int64))
     return (np.concatenate(rows), np.concatenate(terms)) if rows else (np.zeros(0, np.int64), np.zeros(0, np.int64))
