@@ -38,7 +38,7 @@ from jobs.analysis import rows as analysis_rows
 from jobs.analysis import stats
 from jobs.analysis import terms
 from jobs.analysis.evaluation import evaluation_section
-from lf_library.errors import ConfigError
+from lf_library.errors import ConfigError, LFConfigError
 from lf_library.slicing import load_slices
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def _terms(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.Anal
     """The document's ``terms`` section (:mod:`jobs.analysis.terms`) for the run's keyword and lexicon LFs."""
     try:
         registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)
-    except ConfigError as err:  # analyze reads the run's tables; the LF modules are only needed here
+    except (ConfigError, LFConfigError) as err:  # analyze reads the run's tables; only this needs the LF modules
         return {"lfs": [], "skipped": [{"lf": "*", "reason": f"the LFs could not be loaded ({err})"}]}
     lfs, skipped = terms.term_lfs([registry[name] for name in registry.names], found.applied.lf_versions)
     return terms.terms_section(spark, lfs, skipped, found.source.df, found.source.id_column, scored,
@@ -231,7 +231,7 @@ def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.
     if cfg.analysis.top_terms:  # the term counts are those of the configured LFs whose version is the run's
         try:
             parts["term_lfs"] = (view.task.registry if view is not None else apply_lfs.build_registry(cfg)).versions
-        except ConfigError as err:
+        except (ConfigError, LFConfigError) as err:
             parts["term_lfs"] = str(err)
     ev = cfg.evaluation
     if ev is not None and ev.gold_column:

@@ -307,6 +307,10 @@ def test_term_counts_of_the_keyword_lfs(spark, run, truth):
 
     cfg, _, _ = run
     assert analyze.analyze(spark, replace(cfg, analysis=replace(cfg.analysis, top_terms=0)))["terms"] is None
+    # The LF modules are needed for the term counts only: analyze on a machine without them still works.
+    gone = replace(cfg, lfs=replace(cfg.lfs, modules=["tests.jobs.no_such_lfs"]))
+    skipped = analyze.analyze(spark, gone)["terms"]
+    assert skipped["lfs"] == [] and "the LFs could not be loaded" in skipped["skipped"][0]["reason"]
 
 
 def test_bad_inputs_name_the_problem(spark, run):
