@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from jobs.delta_io.schema import by_name
 from jobs.lf_pass import pickle_lfs
 from lf_library.builders import KeywordLF, LexiconLF, _any_keyword, _has_non_ascii, _text_column, nfc_text
 from lf_library.matcher import TermLexiconLF, cached_matcher
@@ -123,8 +124,8 @@ def term_counts(spark: Any, lfs: Sequence[Any], source_df: DataFrame, id_column:
                 scored: DataFrame) -> dict[tuple[int, int], dict[str, int]]:
     """``{(lf index, term index): counts}`` over the source rows, one Spark pass (terms that occur only)."""
     fields = sorted({lf.spec["field"] for lf in lfs})
-    text = source_df.select(F.col(id_column).alias("row_id"),
-                            *[F.col(f).alias(f"__t{i}") for i, f in enumerate(fields)])
+    text = source_df.select(by_name(id_column).alias("row_id"),  # a '.' in a name is not a struct field's path
+                            *[by_name(f).alias(f"__t{i}") for i, f in enumerate(fields)])
     joined = text.join(scored.select("row_id", "gold", "label"), "row_id", "left").drop("row_id")
     payload = spark.sparkContext.broadcast(pickle_lfs(tuple(lfs), lfs))
 

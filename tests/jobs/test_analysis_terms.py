@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from jobs.analysis import terms
 from lf_library import LFRegistry, keyword_lf, lexicon_file_lf, lexicon_lf
@@ -68,3 +69,14 @@ def test_the_section_lists_top_and_dead_terms_and_says_why_an_lf_is_left_out(tmp
     assert entry["n_terms"] == 3 and entry["dead"] == ["unused"] and entry["n_dead"] == 1
     assert [t["term"] for t in entry["top"]] == ["free"]  # ties on rows: by term; listed=1 keeps one
     assert entry["top"][0]["gold_precision"] == 0.5 and entry["top"][0]["class"] == "spam"
+
+
+@pytest.mark.spark
+def test_term_counts_on_spark_read_a_field_with_a_dot_in_its_name(spark):
+    """The pass selects the LFs' fields by name: `body.text` is a column, not a struct's field."""
+    lf = keyword_lf("kw", ["free", "song"], "spam", field="body.text", label_space=SPACE)
+    source = spark.createDataFrame([("r1", "free song"), ("r2", "a song"), ("r3", None)], "id string, `body.text` string")
+    scored = spark.createDataFrame([("r1", 1, 1), ("r2", 0, 1), ("r3", -1, -1)], "row_id string, gold int, label int")
+    counts = terms.term_counts(spark, [lf], source, "id", scored)
+    assert counts == {(0, 0): {"rows": 1, "sole": 0, "gold_rows": 1, "gold_correct": 1, "label_agree": 1},
+                      (0, 1): {"rows": 2, "sole": 1, "gold_rows": 2, "gold_correct": 1, "label_agree": 2}}
