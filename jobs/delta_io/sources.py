@@ -72,13 +72,19 @@ def check_source_unchanged(source: Source) -> None:
     now = [files_fingerprint_now(path, source.options) for path in source.paths]
     if any(f is None for f in now):
         return
-    fingerprint = now[0] if len(now) == 1 else "files:" + hashlib.sha256("|".join(now).encode()).hexdigest()
-    if fingerprint != source.info.fingerprint:
+    if combined_fingerprint(now) != source.info.fingerprint:
         raise TransientError(
             f"{source.role} {source.info.path} changed while this run read it (its files' names, sizes or "
             f"modification times are not those it listed at the start): another job rewrote it, so the rows read may "
             f"mix its old and new files; nothing was committed: rerun once the source is written"
         )
+
+
+def combined_fingerprint(fingerprints: Sequence[str]) -> str:
+    """The fingerprint of a source of several paths from theirs (one path: its own)."""
+    if len(fingerprints) == 1:
+        return fingerprints[0]
+    return "files:" + hashlib.sha256("|".join(fingerprints).encode()).hexdigest()
 
 
 def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source", io: Any = None) -> Source:
@@ -104,12 +110,11 @@ def load_source(spark: SparkSession, cfg: SourceConfig, *, role: str = "source",
     if len(infos) == 1:
         info = infos[0]
     else:
-        joined = "|".join(i.fingerprint for i in infos)
         info = SourceInfo(
             path=",".join(i.path for i in infos),
             format=infos[0].format,
             version=None,
-            fingerprint="files:" + hashlib.sha256(joined.encode()).hexdigest(),
+            fingerprint=combined_fingerprint([i.fingerprint for i in infos]),
         )
     table = info.path
     _require_column(df, cfg.id_column, table, f"{role}.id_column")
