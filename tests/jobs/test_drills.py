@@ -942,3 +942,21 @@ def test_source_rewritten_during_apply_commits_nothing(spark, tmp_path, monkeypa
     result = pipeline.run(spark, cfg, run_id="rewritten")
     assert result.summary["source"]["rows"] == 4
     assert result.summary["tables"]["labels"]["rows"] == 4
+
+
+def test_a_source_of_two_paths_is_checked_as_one(spark, tmp_path):
+    """The rewrite check combines the paths' listings as load_source does: unchanged passes, one rewritten fails."""
+    from dataclasses import replace
+
+    from jobs.delta_io.sources import check_source_unchanged, load_source
+    from lf_library.errors import TransientError
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(GOOD_CSV)
+    b.write_text(GOOD_CSV.replace("r", "s"))
+    cfg = csv_cfg(tmp_path, a)
+    source = load_source(spark, replace(cfg.source, path=[str(a), str(b)]))
+    check_source_unchanged(source)
+    b.write_text(GOOD_CSV.replace("r", "t") + "t9,ok,e\n")
+    with pytest.raises(TransientError, match="changed while this run read it"):
+        check_source_unchanged(source)
