@@ -92,7 +92,8 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
     found = analysis_inputs.resolve(spark, cfg, run_id, io, view=view, verb=verb)
     if view is not None:
         cfg = view.cfg
-    key = inputs_key(spark, cfg, found, slices, io, view)
+    term_lfs = _configured_lfs(cfg, view) if a.top_terms else None
+    key = inputs_key(spark, cfg, found, slices, io, view, term_lfs)
     if reuse:
         current = current_document(cfg, found.run_id, view, key)
         if current is not None:
@@ -122,7 +123,7 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
             error_buckets = buckets.error_buckets(scored, found, lf_rows, examples=a.examples, lf_buckets=a.lf_buckets,
                                                   io=io)
             step("coverage gaps, confidence histogram and error buckets")
-            term_section = _terms(spark, cfg, found, view, scored) if a.top_terms else None
+            term_section = _terms(spark, cfg, found, term_lfs, scored) if term_lfs is not None else None
             if term_section and term_section["lfs"]:
                 step("term counts of the keyword and lexicon LFs")
     finally:
@@ -193,25 +194,33 @@ def _analyze(spark: SparkSession, cfg: PipelineConfig, *, run_id: str | None, vi
     return json.loads(json.dumps(doc, default=_plain)), False  # plain JSON types only (numpy ints, NaN -> null)
 
 
-def _terms(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.AnalysisInputs, view: TaskView | None,
-           scored: Any) -> dict[str, Any]:
-    """The document's ``terms`` section (:mod:`jobs.analysis.terms`) for the run's keyword and lexicon LFs."""
+def _configured_lfs(cfg: PipelineConfig, view: TaskView | None) -> list[Any] | str:
+    """The configured LFs (the task's), or why they could not be loaded: analyze reads the run's tables, and only
+    the term counts need the LF modules."""
     try:
         registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)
-    except (ConfigError, LFConfigError) as err:  # analyze reads the run's tables; only this needs the LF modules
-        return {"lfs": [], "skipped": [{"lf": "*", "reason": f"the LFs could not be loaded ({err})"}]}
-    lfs, skipped = terms.term_lfs([registry[name] for name in registry.names], found.applied.lf_versions)
+    except (ConfigError, LFConfigError) as err:
+        return f"the LFs could not be loaded ({err})"
+    return [registry[name] for name in registry.names]
+
+
+def _terms(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.AnalysisInputs,
+           configured: list[Any] | str, scored: Any) -> dict[str, Any]:
+    """The document's ``terms`` section (:mod:`jobs.analysis.terms`) for the run's keyword and lexicon LFs."""
+    if isinstance(configured, str):
+        return {"lfs": [], "skipped": [{"lf": "*", "reason": configured}]}
+    lfs, skipped = terms.term_lfs(configured, found.applied.lf_versions)
     return terms.terms_section(spark, lfs, skipped, found.source.df, found.source.id_column, scored,
                                found.label_space, listed=cfg.analysis.top_terms)
 
 
 def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.AnalysisInputs, slices: Sequence[Any],
-               io: Any, view: TaskView | None) -> str:
+               io: Any, view: TaskView | None, term_lfs: list[Any] | str | None = None) -> str:
     """A hash of everything an analysis document is computed from (``cfg``: the task's, for a task).
 
     The tables at their versions (labels, votes, source, gold), the source settings (its gold
     column), the label model, the ``analysis`` settings, the slices' code, the run's ``lakelabel
-    diff``, the configured LFs' versions (the term counts are theirs), and with an ``evaluation:`` source its
+    diff``, ``term_lfs``' versions (the configured LFs: the term counts are theirs), and with an ``evaluation:`` source its
     settings, data and LF tables. ``lakelabel report`` reuses ``analysis.json`` when its key is this. The lakelabel
     version stands for the analysis code: a development checkout's edits to it are not seen.
     """
@@ -228,11 +237,8 @@ def inputs_key(spark: SparkSession, cfg: PipelineConfig, found: analysis_inputs.
         "analysis": asdict(cfg.analysis), "slices": [[s.name, s.version] for s in slices],
         "diff": _label_diff(cfg, found.run_id) if view is None else None,
     }  # fmt: skip
-    if cfg.analysis.top_terms:  # the term counts are those of the configured LFs whose version is the run's
-        try:
-            parts["term_lfs"] = (view.task.registry if view is not None else apply_lfs.build_registry(cfg)).versions
-        except (ConfigError, LFConfigError) as err:
-            parts["term_lfs"] = str(err)
+    if term_lfs is not None:  # the term counts are those of the configured LFs (:func:`_configured_lfs`)
+        parts["term_lfs"] = term_lfs if isinstance(term_lfs, str) else {lf.name: lf.version for lf in term_lfs}
     ev = cfg.evaluation
     if ev is not None and ev.gold_column:
         registry = view.task.registry if view is not None else apply_lfs.build_registry(cfg)
