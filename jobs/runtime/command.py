@@ -259,7 +259,6 @@ def _tables_written(cfg: Any, name: str, task: str | None) -> list[str]:
     if name == "labels":
         return [task_table(table, "tasks")]
     if name in ("gold", "predictions"):
-
         try:
             names = [t.name for t, _ in task_configs(cfg)]
         except ConfigError:  # the command says what is wrong with the tasks, in its own words
