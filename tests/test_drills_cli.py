@@ -161,6 +161,11 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(stale), "--run-id", "r9")
     assert code == 2 and json.loads(stale.read_text()) == {
         "command": "run", "run_id": "r9", "status": "failed", "exit_code": 2, "error": lines[0]}
+    # Without --run-id, a run that failed before its work began names no run: the id it generated is on no folder,
+    # table or MLflow run (a drill: the summary named it).
+    code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(stale))
+    assert code == 2 and json.loads(stale.read_text()) == {
+        "command": "run", "run_id": None, "status": "failed", "exit_code": 2, "error": lines[0]}
     # A summary path under a file, behind another error (the source is missing): the failure summary cannot be
     # written either, and a second line says so (it was left unwritten without a word).
     code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(blocker / "s.json"))
@@ -173,6 +178,25 @@ def test_failed_command_leaves_no_empty_lakehouse_folders_it_created(tmp_path, c
     code, lines = run_cli(capsys, "run", "--config", str(missing), "--summary-json", str(long))
     assert code == 2 and lines == [f"lakelabel: error: --summary-json {long}: cannot replace the file there (File name "
                                    f"too long); choose a writable path"], lines
+
+
+def test_failure_summary_names_a_generated_run_once_its_work_began(tmp_path):
+    """A command that fails in its work (its run folder, MLflow run and tables are under the run id it generated)
+    names that id in its failure summary; failing in its prechecks, none (the test above)."""
+    from jobs.runtime import command
+    from jobs.runtime.config import ConfigError
+
+    def fail(args, cfg, run_id, spark):
+        (command.runs.run_dir(cfg.lakehouse, run_id) / "begun").write_text(run_id)
+        raise ConfigError("no luck")
+
+    failing = command.Command(name="failing", help="fails in its work", run=fail, needs_spark=False)
+    config = write_config(tmp_path, write_source(tmp_path, make_rows(10)))
+    summary = tmp_path / "s.json"
+    assert command.main(failing, ["--config", str(config), "--summary-json", str(summary)]) == 2
+    written = json.loads(summary.read_text())
+    assert written["run_id"] and written["error"] == "lakelabel: error: no luck", written
+    assert (command.runs.run_dir(tmp_path / "lake", written["run_id"]) / "begun").read_text() == written["run_id"]
 
 
 def test_option_values_fail_before_spark_starts(tmp_path, capsys, monkeypatch):

@@ -210,7 +210,9 @@ def execute(cmd: Command, args: argparse.Namespace) -> int:
     created = _missing_folders(runs.run_dir(cfg.lakehouse, run_id, create=False) if run_id else Path(cfg.lakehouse))
     runs.check_lakehouse(cfg.lakehouse, {name: cfg.table_path(name) for name in ("votes", "labels")},
                          writes=_written_paths(cmd, cfg, args))
-    args.resolved_run_id = run_id  # the run that starts now, for a failure summary (write_failure_summary)
+    # The run a failure summary names (write_failure_summary): the --run-id given; a generated id only once the
+    # command's work begins (_execute_in), as a failed precheck leaves no folder, table or MLflow run under it.
+    args.resolved_run_id = args.run_id and run_id
     signals.note_run(run_id)  # and for the exit line
     try:
         return _execute_in(cmd, args, cfg, run_id, started)
@@ -323,6 +325,7 @@ def _execute_in(cmd: Command, args: argparse.Namespace, cfg: Any, run_id: str | 
 
         spark = get_spark(f"lakelabel-{cmd.name}", master=args.master or cfg.spark.master, conf=cfg.spark.conf)
         install_signal_handlers()  # over PySpark's SIGINT handler
+    args.resolved_run_id = run_id
     if spark is not None:
         from jobs.runtime.progress import Heartbeat
 
