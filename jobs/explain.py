@@ -59,10 +59,15 @@ def _key(row_id: Any, data_type: Any, table: str) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
+    """``value`` as JSON's Python types: numpy's scalars (``np.float64`` and ``np.str_`` are ``float`` and ``str``
+    subclasses, shown as ``np.float64(0.9)`` in a notebook) become the built-in ones, NaN and infinities None."""
+    if value is None:
         return value
+    for plain in (bool, int, str):
+        if isinstance(value, plain):
+            return plain(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return float(value) if math.isfinite(value) else None
     if hasattr(value, "item"):
         return _plain(value.item())
     if isinstance(value, (list, tuple)):

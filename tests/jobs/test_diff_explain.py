@@ -274,6 +274,12 @@ def _check_explanation(doc, labels_row, model_kind):
     assert doc["lineage"]["max_difference"] < 1e-9
 
 
+def _types(value) -> set[type]:
+    """The types of ``value`` and of everything in it."""
+    inside = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return {type(value)}.union(*(_types(v) for v in inside))
+
+
 def test_explain_a_flipped_row_in_both_runs(spark, runs):
     cfg, r1, r2 = runs["cfg"], runs["r1"], runs["r2"]
     table = delta_io.read_table(spark, cfg.table_path("label_changes")).toPandas()
@@ -284,6 +290,8 @@ def test_explain_a_flipped_row_in_both_runs(spark, runs):
     _check_explanation(then, _labels(spark, cfg, r1["tables"]["labels"]["version"]).loc[row_id], "table")
     assert now["row_id"] == row_id and now["label"] != then["label"]
     assert now["lineage"]["run_id"] == "run-2" and then["lineage"]["run_id"] == "run-1"
+    # Built-in types all through, as JSON has them (numpy's np.float64 and np.int64 showed in a notebook, a drill).
+    assert _types(now) <= {type(None), bool, int, float, str, list, dict}, _types(now)
     assert then["lineage"]["votes"]["version"] == r1["tables"]["votes"]["version"]
     text = ROWS.set_index("id").text[row_id]
     assert now["lineage"]["source"]["row"]["text"] == text
