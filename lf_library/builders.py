@@ -8,12 +8,18 @@ same matching with Python's ``re`` row by row), SQL LFs to a native Spark column
 Whole-word matching (``whole_word=True``) means a keyword is neither preceded nor followed by a
 letter, combining mark, digit or underscore. Unlike RE2's ASCII-only ``\\b``, this also holds for
 non-ASCII words ("café", "naïve") and for keywords that end in punctuation ("c++").
+
+Keyword and lexicon terms and the text they are matched in are compared in one form (:func:`match_text`,
+:func:`fold_term`): Unicode NFC, every run of whitespace (a line break, a tab, a no-break space, two
+spaces) as one space, and every apostrophe (``’`` as phones and word processors type it, ``‘``, ``ʼ``,
+``＇``) as ``'``. So ``can't`` finds "can’t" and ``reset password`` finds "reset\\n  password".
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,7 +39,8 @@ __all__ = ["keyword_lf", "regex_lf", "lexicon_lf", "sql_lf", "DeclarativeLF", "A
 _SEMANTICS = 1
 # Kinds whose matching changed since, with their own number: only their LFs get new versions.
 # 2: terms and text compared in Unicode NFC (keyword and lexicon LFs, lexicon files included).
-_KIND_SEMANTICS = {"keyword": 2, "lexicon": 2}
+# 3: and with whitespace runs and apostrophes folded (match_text, fold_term).
+_KIND_SEMANTICS = {"keyword": 3, "lexicon": 3}
 # Keywords per RE2 program; larger alternations can exceed RE2's default memory budget.
 _CHUNK = 500
 # A character that ends a word, in the exact (Unicode) sense and in the fast (ASCII) sense. RE2
@@ -43,6 +50,20 @@ _CHUNK = 500
 _NOT_WORD = r"[^\p{L}\p{M}\p{N}_]"
 _NOT_WORD_ASCII = r"[^\w\x{80}-\x{10FFFF}]"
 _NON_ASCII = r"[^\x00-\x7F]"
+# What folds to one space and to "'" (fold_term, match_text): the characters Python's str.isspace() accepts (the
+# Unicode White_Space ones and the ASCII separators \x1c-\x1f), and the apostrophe's look-alikes.
+_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_APOSTROPHES = "\u2018\u2019\u02bc\uff07"
+# A regex class of them, in the \x{...} notation RE2 and Java's regexes (Spark SQL) both read.
+SPACE_CLASS = "[" + "".join(rf"\x{{{ord(c):X}}}" for c in _SPACES) + "]"
+_OTHER_SPACE = SPACE_CLASS.replace(r"\x{20}", "")
+# A run of whitespace that is not one plain space (a lone space stays as it is: most text needs no copy).
+_SPACE_RUN = rf" ?{_OTHER_SPACE}{SPACE_CLASS}*|  {SPACE_CLASS}*"
+_APOSTROPHE_CLASS = "[" + "".join(rf"\x{{{ord(c):X}}}" for c in _APOSTROPHES) + "]"
+_FOLD_SPACES = re.compile(f"[{re.escape(_SPACES)}]+")
+_FOLD_APOSTROPHES = str.maketrans(dict.fromkeys(_APOSTROPHES, "'"))
+# The ASCII bytes of _SPACES other than the plain space.
+_ASCII_SPACE_BYTES = np.array([ord(c) for c in _SPACES if ord(c) < 0x20], dtype=np.uint8)
 
 
 def re2_escape(text: str) -> str:
@@ -50,10 +71,16 @@ def re2_escape(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch == "_" or ord(ch) > 127 else "\\" + ch for ch in text)
 
 
+def fold_term(term: str) -> str:
+    """``term`` in the form :func:`match_text` gives the text: NFC, each whitespace run one space, each
+    apostrophe ``'``."""
+    return _FOLD_SPACES.sub(" ", unicodedata.normalize("NFC", term)).translate(_FOLD_APOSTROPHES)
+
+
 def _keyword_pattern(
     keywords: Sequence[str], *, case_sensitive: bool, whole_word: bool, ascii_bounds: bool = False
 ) -> str:
-    alternation = "|".join(re2_escape(k) for k in keywords)
+    alternation = "|".join(re2_escape(fold_term(k)) for k in keywords)
     bound = _NOT_WORD_ASCII if ascii_bounds else _NOT_WORD
     body = f"(?:^|{bound})(?:{alternation})(?:$|{bound})" if whole_word else f"(?:{alternation})"
     return body if case_sensitive else "(?i)" + body
@@ -90,20 +117,60 @@ def _composable() -> str:
     return r"[\p{M}\x{1100}-\x{11FF}" + "".join(rf"\x{{{a:X}}}-\x{{{b:X}}}" for a, b in ranges) + "]"
 
 
-def nfc_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """``col`` in Unicode NFC, so a term matches however its letters were encoded (the terms are NFC too,
-    :func:`_check_terms`). Only rows that hold a mark or another character NFC may change are normalized:
-    an ASCII batch costs one scan of its bytes."""
+_LAST_MATCH_TEXT = threading.local()
+
+
+def match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``col`` as keyword and lexicon terms are matched in it (:func:`fold_term` gives the terms the same form):
+    Unicode NFC, so a term matches however its letters were encoded; each run of whitespace other than one plain
+    space as one space; each apostrophe as ``'``. An ASCII batch with no tab, line break or double space costs
+    one scan of its bytes; only rows that hold a mark or another character NFC may change are normalized.
+
+    The LFs of one field see the same column of a batch one after the other: the last column's result is kept
+    per thread (with the column, so its buffers, whose addresses are the key, stay alive) and reused."""
+    key = _buffers_key(col)
+    last = getattr(_LAST_MATCH_TEXT, "entry", None)
+    if last is not None and last[0] == key:
+        return last[2]
+    out = _match_text(col)
+    _LAST_MATCH_TEXT.entry = (key, col, out)
+    return out
+
+
+def _buffers_key(col: pa.Array | pa.ChunkedArray) -> tuple[Any, ...]:
+    chunked = isinstance(col, pa.ChunkedArray)  # the same buffers as one chunk or as an array: the result's kind
+    return (chunked, *((str(c.type), c.offset, len(c), *(b.address if b is not None else 0 for b in c.buffers()))
+                       for c in (col.chunks if chunked else [col])))
+
+
+def _match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if not _has_non_ascii(col):
-        return col
+        return pc.replace_substring_regex(col, _SPACE_RUN, " ") if _ascii_space_runs(col) else col
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     mask = pc.match_substring_regex(col, _composable()).fill_null(False)
-    if not pc.any(mask).as_py():
-        return col
-    # Python's unicodedata: pyarrow 22's utf8_normalize returns "e" + U+0301 for every form, NFC included.
-    fixed = [None if s is None else unicodedata.normalize("NFC", s) for s in col.filter(mask).to_pylist()]
-    return pc.replace_with_mask(col, mask, pa.array(fixed, col.type))
+    if pc.any(mask).as_py():
+        # Python's unicodedata: pyarrow 22's utf8_normalize returns "e" + U+0301 for every form, NFC included.
+        fixed = [None if s is None else unicodedata.normalize("NFC", s) for s in col.filter(mask).to_pylist()]
+        col = pc.replace_with_mask(col, mask, pa.array(fixed, col.type))
+    return pc.replace_substring_regex(pc.replace_substring_regex(col, _SPACE_RUN, " "), _APOSTROPHE_CLASS, "'")
+
+
+def _ascii_space_runs(col: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether ``col``'s bytes hold a whitespace character other than a space, or two spaces in a row (maybe
+    across two strings: a needless copy at worst)."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    for chunk in chunks:
+        _, offsets, data = chunk.buffers()[:3]
+        if len(chunk) == 0 or data is None or data.size == 0:
+            continue
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=kind)[[chunk.offset, chunk.offset + len(chunk)]]
+        text = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]]
+        spaces = text == 0x20
+        if np.isin(text, _ASCII_SPACE_BYTES).any() or (spaces[1:] & spaces[:-1]).any():
+            return True
+    return False
 
 
 def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
@@ -118,8 +185,8 @@ def _check_pattern(pattern: str, lf_name: str, shown: str) -> None:
 
 
 def _check_terms(values: Any, lf_name: str, what: str) -> list[str]:
-    """A keyword or term list: non-empty strings, distinct, sorted, in Unicode NFC (the form :func:`nfc_text`
-    gives the text), so matching never normalizes them again."""
+    """A keyword or term list: non-empty strings, distinct, sorted, in Unicode NFC (:func:`fold_term` folds their
+    whitespace and apostrophes as they are matched; the spec keeps them as written)."""
     if isinstance(values, str):
         values = [values]
     if not isinstance(values, Sequence) and not isinstance(values, (set, frozenset)):
@@ -353,7 +420,7 @@ class KeywordLF(_SingleLabel, ArrowLF):
     def evaluate_arrow(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
         label = self._label_id()
         s = self.spec
-        col = nfc_text(_text_column(table, s["field"], self.name))
+        col = match_text(_text_column(table, s["field"], self.name))
         hit = _any_keyword(col, s["keywords"], case_sensitive=s["case_sensitive"], whole_word=s["whole_word"])
         return np.where(hit, label, ABSTAIN).astype(np.int64)
 
@@ -391,7 +458,7 @@ class LexiconLF(ArrowLF):
         if self._resolved is None:
             raise self._unresolved(next(label for label, _ in self._terms if isinstance(label, str)))
         s = self.spec
-        col = nfc_text(_text_column(table, s["field"], self.name))
+        col = match_text(_text_column(table, s["field"], self.name))
         # Scanned once for the 1 + terms keyword passes below (the rows taken from col inherit it).
         opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"],
                 "non_ascii": _has_non_ascii(col)}
@@ -547,14 +614,14 @@ def lexicon_lf(
             raise LFConfigError(f"LF {name!r}: terms[{label!r}] is the one string {words!r}, which would match only "
                                 f"that whole text; write a list: {label}: [{parts}]")
         words = _check_terms(words, name, f"terms[{label!r}]")
-        for w in words:  # a term in two classes ties with itself: that LF abstains wherever it is found
-            key = w if case_sensitive else w.casefold()
+        # Terms as they are matched: "can't" and "can’t" are one term, and "Free" and "free" when case is ignored.
+        keys = [fold_term(w) if case_sensitive else fold_term(w).casefold() for w in words]
+        for w, key in zip(words, keys):  # a term in two classes ties with itself: that LF abstains wherever found
             if owner.setdefault(key, label) != label:
                 raise LFConfigError(f"LF {name!r}: term {w!r} is under terms[{owner[key]!r}] and terms[{label!r}]"
                                     + ("" if case_sensitive else " (case is ignored)")
                                     + "; a term votes for one class, so it would always tie: keep it under one")
-        if not case_sensitive:  # "Free" and "free" are one distinct term when case is ignored
-            words = sorted({w.casefold(): w for w in sorted(words)}.values())
+        words = sorted(dict(zip(keys, words)).values()) if len(set(keys)) < len(keys) else words
         items.append([_check_label(label, name), words])
         what = f"terms[{label!r}]"
         _check_keywords(words, name, what, case_sensitive=bool(case_sensitive), whole_word=bool(whole_word))

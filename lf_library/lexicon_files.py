@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import math
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import pyarrow.compute as pc
 import yaml
 
 from lf_library._yaml import DuplicateKeyError, load_json, load_yaml, problem_line
+from lf_library.builders import fold_term
 from lf_library.errors import LFConfigError
 
 __all__ = ["Lexicon", "fold_terms", "load_lexicon", "lexicon_from_entries"]
@@ -69,9 +69,10 @@ _Entry = tuple[str, Any, float, str]
 
 
 def fold_terms(terms: Sequence[str], *, case_sensitive: bool) -> list[str]:
-    """Terms as the lexicon compares them: in Unicode NFC, as the text is (``builders.nfc_text``), and
-    lowered as Arrow lowers the text (``utf8_lower``)."""
-    terms = [unicodedata.normalize("NFC", t) for t in terms]
+    """Terms as the lexicon compares them: in the form the text is matched in (NFC, whitespace runs and
+    apostrophes folded: ``builders.fold_term``, ``builders.match_text``), and lowered as Arrow lowers the
+    text (``utf8_lower``)."""
+    terms = [fold_term(t) for t in terms]
     if case_sensitive:
         return terms
     return pc.utf8_lower(pa.array(terms, pa.string())).to_pylist()

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lf_library.apply import class_id
-from lf_library.builders import ArrowLF, _text_column, nfc_text
+from lf_library.builders import ArrowLF, _text_column, match_text
 from lf_library.core import ABSTAIN
 from lf_library.errors import LFConfigError
 from lf_library.lexicon_files import Lexicon, fold_terms, load_lexicon
@@ -164,7 +164,7 @@ class TermMatcher:
         """One string holding every row (NUL after each) and the code point offset of each row."""
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-        col = nfc_text(col)  # the terms are NFC too (fold_terms)
+        col = match_text(col)  # the terms are folded alike (fold_terms)
         return _prepare(col, case_sensitive=self.case_sensitive, whole_word=self.whole_word)
 
     def hits(self, col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

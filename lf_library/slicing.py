@@ -31,7 +31,7 @@ from lf_library._fresh import import_fresh
 from lf_library._versioning import _describe_function, _dumps, canonical_resources
 from lf_library.apply import _column_values
 from lf_library.builders import (_any_keyword, _check_keywords, _check_pattern, _check_terms, _check_user_regex,
-                                 _matches, _text_column, nfc_text)
+                                 _matches, _text_column, match_text)
 from lf_library.core import _as_row, _check_fields, _check_name, _check_resources, _row_class
 from lf_library.errors import ConfigError, LFConfigError
 
@@ -40,7 +40,7 @@ __all__ = ["SlicingFunction", "slicing_function", "keyword_slice", "regex_slice"
 
 # Bump when the matching semantics of the declarative slices change.
 _SEMANTICS = 1
-_KIND_SEMANTICS = {"keyword": 2}  # 2: keyword slices compare in Unicode NFC
+_KIND_SEMANTICS = {"keyword": 3}  # 2: keyword slices compare in Unicode NFC; 3: whitespace, apostrophes folded
 
 
 class SlicingFunction:
@@ -113,7 +113,7 @@ class SlicingFunction:
         """
         if self.kind == "keyword":
             s = self.spec
-            col = nfc_text(_text_column(batch, s["field"], self.name))
+            col = match_text(_text_column(batch, s["field"], self.name))
             return _any_keyword(col, s["keywords"], case_sensitive=s["case_sensitive"],
                                 whole_word=s["whole_word"]), 0, None
         if self.kind == "regex":

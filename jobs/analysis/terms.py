@@ -24,7 +24,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.delta_io.schema import by_name
 from jobs.lf_pass import pickle_lfs
-from lf_library.builders import KeywordLF, LexiconLF, _any_keyword, _has_non_ascii, _text_column, nfc_text
+from lf_library.builders import KeywordLF, LexiconLF, _any_keyword, _has_non_ascii, _text_column, match_text
 from lf_library.matcher import TermLexiconLF, cached_matcher
 
 # Keyword and inline lexicon LFs are matched term by term (one regex pass each): past this many terms
@@ -72,7 +72,7 @@ def _hits(lf: Any, col: pa.Array | pa.ChunkedArray, n_terms: int) -> tuple[np.nd
     if isinstance(lf, TermLexiconLF):
         return cached_matcher(lf.version, lf._build).hits(col)
     s = lf.spec
-    col = nfc_text(col)
+    col = match_text(col)
     words = _terms_of(lf)[0]
     opts = {"case_sensitive": s["case_sensitive"], "whole_word": s["whole_word"]}
     # One pass for all the terms first (an alternation matches where any term does), then each term on those

@@ -4,7 +4,7 @@ Candidates:
 
 * keyword LFs: every word and two-word phrase of the text column in the dev rows, for each class
   (words are maximal runs of letters, marks, digits and ``_``, lower-cased: exactly what
-  ``keyword_lf(..., whole_word=True)`` matches; a phrase is two words separated by one space);
+  ``keyword_lf(..., whole_word=True)`` matches; a phrase is two words separated by whitespace, folded to one space);
 * threshold LFs: ``column >= t`` and ``column < t`` for numeric source columns and the text's
   length, ``t`` at the deciles of the dev rows' values (rounded up to a value one of them has).
 
@@ -44,6 +44,7 @@ from jobs.runtime.config import PipelineConfig
 from jobs.delta_io.schema import by_name
 from jobs.delta_io.sources import load_source
 from jobs.people.gold import current_gold
+from lf_library.builders import SPACE_CLASS
 from lf_library.errors import ConfigError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class Candidate:
 
 
 def text_features(text: Column) -> Column:
-    """Distinct words and one-space two-word phrases of ``text``, lower-cased (``array<string>``).
+    """Distinct words and two-word phrases of ``text``, lower-cased, each whitespace run one space
+    (``array<string>``; :func:`lf_library.builders.match_text` folds the text alike).
 
     Two regular-expression scans, no higher-order functions (which Spark interprets row by row:
     the split-and-pair version took 200 s on 1M demo tickets, this one 10 s, same arrays). A
@@ -113,6 +115,7 @@ def text_features(text: Column) -> Column:
     non-word character, so their numbers and names are not words (no ``39`` rule from ``&#39;``).
     """
     low = F.regexp_replace(F.lower(F.coalesce(text, F.lit(""))), r"&(#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&")
+    low = F.regexp_replace(low, f"{SPACE_CLASS}+", " ")  # a phrase across a line break is one, as keyword_lf folds it
     words = F.regexp_extract_all(low, F.lit(f"({_WORD}+)"), 1)
     pairs = F.regexp_extract_all(low, F.lit(f"(?<!{_WORD})(?=({_WORD}+ {_WORD}+))"), 1)
     return F.array_distinct(F.concat(words, pairs))

@@ -24,6 +24,10 @@ def test_the_first_apply_after_an_upgrade_says_which_lfs_run_only_for_it():
     plan = plan_apply(prior, reg.versions, "r", source, force=False, earlier=reg.earlier_versions)
     assert plan.applied == ("kw_free",) and plan.reused == ("re_link",) and not plan.full
     assert "1 of them unedited but versioned anew by this lakelabel" in plan.reason and "['kw_free']" in plan.reason
+    # what sessions 21 to 39 recorded (NFC, before whitespace and apostrophes were folded): the same
+    later = SimpleNamespace(**{**vars(prior), "lf_keys": {**prior.lf_keys, "kw_free": "a6a1cb45cc2c"}})
+    plan = plan_apply(later, reg.versions, "r", source, force=False, earlier=reg.earlier_versions)
+    assert plan.applied == ("kw_free",) and "1 of them unedited but versioned anew" in plan.reason
     edited = _registry(keywords=("free", "win", "prize"))  # edited with the upgrade: just changed
     plan = plan_apply(prior, edited.versions, "r", source, force=False, earlier=edited.earlier_versions)
     assert plan.reason == "1 LF(s) new or changed, 1 unchanged, 0 removed"

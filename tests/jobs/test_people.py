@@ -696,14 +696,16 @@ def test_analyze_measures_on_the_gold_tables_test_split(spark, setup):
     assert "lm_wrong" in {b["name"] for b in doc["buckets"]}
 
 
-def test_text_features_are_words_and_one_space_phrases(spark):
+def test_text_features_are_words_and_phrases_across_any_whitespace(spark):
     from pyspark.sql import functions as F
 
     cases = {
-        " Hello  world foo": ["hello", "world", "foo", "world foo"],  # two spaces: no phrase
+        # Two spaces, a tab, a line break or a no-break space separate a phrase's words as one space does: its
+        # keyword LF matches them there (lf_library.builders.match_text).
+        " Hello  world foo": ["hello", "world", "foo", "hello world", "world foo"],
         "a b c": ["a", "b", "c", "a b", "b c"],  # phrases overlap
         "ÉCOLE été, x_y 12 ab-cd": ["école", "été", "x_y", "12", "ab", "cd", "école été", "x_y 12", "12 ab"],
-        "a b\tc d": ["a", "b", "c", "d", "a b", "c d"],  # a tab is not a phrase's space
+        "a b\tc\n d\u00a0e": ["a", "b", "c", "d", "e", "a b", "b c", "c d", "d e"],
         "don't stop don't": ["don", "t", "stop", "t stop", "stop don"],  # distinct, first seen first
         "日本語 テキスト": ["日本語", "テキスト", "日本語 テキスト"],
         # HTML character references are one non-word character, as the characters they stand for

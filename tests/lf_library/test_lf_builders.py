@@ -27,9 +27,54 @@ def votes(lf, texts, field="text"):
 
 def test_keyword_whole_word_ignores_case_by_default():
     lf = keyword_lf("kw", ["subscribe", "check out"], "spam", label_space=SPACE)
-    texts = ["Please SUBSCRIBE!", "subscribers", "x_subscribe", "check  out", "Check out my page", None, ""]
+    texts = ["Please SUBSCRIBE!", "subscribers", "x_subscribe", "check-out", "Check out my page", None, ""]
     assert votes(lf, texts) == [1, -1, -1, -1, 1, -1, -1]
     assert lf.kind == "keyword" and lf.fields == ("text",)
+
+
+FOLDED = ["I can’t log in", "can\u02bct", "CAN\uff07T", "reset\n  password", "reset\u00a0password", "reset\tpassword",
+          "reset password", "resetpassword", "reset-password", "cant", "can''t", None, "  "]
+
+
+def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path):
+    """A phrase matches across any whitespace (a line break, a tab, a no-break space) and an apostrophe as any
+    apostrophe (phones type ’): an SME's `can't` missed "can’t" and `reset password` a line break (a drill). The
+    keyword, inline lexicon, lexicon file, fused and slice matchers agree, and the terms as written may be either."""
+    from lf_library.builders import _SPACES, match_text
+    from lf_library.fused import evaluate_fused
+    from lf_library.apply import evaluate_batch
+    from lf_library.matcher import lexicon_file_lf
+    from lf_library.slicing import keyword_slice
+
+    expected = [1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1]
+    for words in (["can't", "reset password"], ["can’t", "reset  password"], ["can\u02bct", "reset\u00a0password"]):
+        assert votes(keyword_lf("kw", words, "spam", label_space=SPACE), FOLDED) == expected, words
+        lexicon = lexicon_lf("lex", {"spam": words}, label_space=SPACE)
+        assert votes(lexicon, FOLDED) == expected, words
+        terms = tmp_path / "terms.csv"
+        terms.write_text("term,class\n" + "".join(f'"{w}",spam\n' for w in words))
+        assert votes(lexicon_file_lf("file", terms, label_space=SPACE), FOLDED) == expected, words
+        fold = keyword_slice("s", words).evaluate_arrow(pa.table({"text": pa.array(FOLDED, pa.string())}))[0]
+        assert (fold.astype(int) * 2 - 1).tolist() == expected, words
+    # Fused keyword LFs (ASCII rows in one pass, the others each on its own): the same votes.
+    lfs = [keyword_lf(f"k{i}", ["reset password", "log in"], "spam", label_space=SPACE) for i in range(8)]
+    batch = pa.table({"text": pa.array(FOLDED, pa.string())})
+    fused = evaluate_fused(lfs, batch, cardinality=2, evaluate=lambda some: evaluate_batch(some, batch, cardinality=2))
+    alone = [votes(lf, FOLDED) for lf in lfs]
+    assert fused.votes.T.tolist() == alone and alone[0] == [1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1]
+    # "can't" and "can’t" are one term of an inline lexicon: a row with it and two ham terms votes ham, no tie.
+    mixed = lexicon_lf("mixed", {"spam": ["can't", "can’t"], "ham": ["ok", "fine"]}, label_space=SPACE)
+    assert votes(mixed, ["can't, ok, fine"]) == [0] and mixed.spec["terms"][1][1] == ["can’t"]
+    with pytest.raises(LFConfigError, match="term \"can't\" is under terms\\['spam'\\] and terms\\['ham'\\]"):
+        lexicon_lf("two", {"spam": ["can’t"], "ham": ["can't"]}, label_space=SPACE)
+    # The whitespace folded is what Python's str.isspace() accepts; ASCII text without a run is not copied.
+    assert _SPACES == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    plain = pa.array(["a b", "c", None], pa.string())
+    assert match_text(plain) is plain and match_text(pa.array(["a  b", "c"])).to_pylist() == ["a b", "c"]
+    # The LFs of one field fold a batch's column once; the same buffers as a chunked array are folded as one.
+    runs = pa.array(["a  b", "c\td"])
+    assert match_text(runs) is match_text(runs) and match_text(runs).to_pylist() == ["a b", "c d"]
+    assert isinstance(match_text(pa.chunked_array([runs])), pa.ChunkedArray)
 
 
 def test_keyword_whole_word_boundaries_are_unicode_aware():
