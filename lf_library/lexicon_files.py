@@ -54,6 +54,8 @@ class Lexicon:
     terms: tuple[str, ...]
     labels: tuple[int | str, ...]
     weights: tuple[float, ...]
+    # Where each term was read ("line 3", "entry 2"; empty for a lexicon built before they were kept).
+    places: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -290,6 +292,7 @@ def _merge(entries: list[_Entry], source: str, sha256: str, *, case_sensitive: b
         terms=tuple(entries[first[k]][0] for k in order),
         labels=tuple(entries[first[k]][1] for k in order),
         weights=tuple(weights[k] for k in order),
+        places=tuple(entries[first[k]][3] for k in order),
     )
 
 

@@ -245,10 +245,16 @@ class TermLexiconLF(ArrowLF):
         distinct = self.lexicon.classes
         if label_space is None and any(isinstance(c, str) for c in distinct):
             return None
-        try:
-            ids = {c: class_id(c, label_space, lf_name=self.name) for c in distinct}
-        except LFConfigError as err:
-            raise LFConfigError(f"{err} (classes of {self.lexicon.source})") from None
+        ids = {}
+        for c in distinct:
+            try:
+                ids[c] = class_id(c, label_space, lf_name=self.name)
+            except LFConfigError as err:  # the first term of that class: where to fix it
+                first = self.lexicon.labels.index(c)
+                where = self.lexicon.places[first] if first < len(self.lexicon.places) else None
+                term = self.lexicon.terms[first]
+                raise LFConfigError(f"{err} ({where}, term {term!r})" if where else
+                                    f"{err} (classes of {self.lexicon.source})") from None
         return np.array([ids[c] for c in self.lexicon.labels], dtype=np.int64)
 
     def _build(self) -> TermMatcher:

@@ -229,5 +229,11 @@ def test_trailing_delimiters_with_nothing_after_them_are_read(tmp_path):
 def test_missing_file_and_unknown_class(tmp_path, csv_file):
     with pytest.raises(LFConfigError, match=r"lexicon file .*absent.csv cannot be read"):
         load_lexicon(tmp_path / "absent.csv")
-    with pytest.raises(LFConfigError, match=r"label 'spam' is not in the label space .*classes of .*terms.csv"):
+    # The class's first line, to fix it there (a drill: the error named the file only).
+    with pytest.raises(LFConfigError, match=r"label 'spam' is not in the label space .*\(lexicon file .*terms.csv "
+                                            r"line 2, term 'free money'\)$"):
         lexicon_file_lf("lex", csv_file, label_space=["neg", "pos"])
+    yaml_file = _write(tmp_path / "terms.yaml", "spam: [free]\nhamm: [love, song]\n")
+    with pytest.raises(LFConfigError, match=r"label 'hamm' .*\(lexicon file .*terms.yaml class 'hamm' entry 0, term "
+                                            r"'love'\)$"):
+        lexicon_file_lf("lex", yaml_file, label_space=["ham", "spam"])
