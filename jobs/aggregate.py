@@ -33,6 +33,7 @@ from jobs.delta_io.files import is_local_path
 from jobs.apply_record import ApplyResult, check_lfs_unchanged, check_source_unchanged, load_apply_result
 import scipy.sparse as sp
 
+from labelmodel._patterns import row_words
 from labelmodel.stats import DENSE_OVERLAP_MAX_COLS, SufficientStats, stats_from_matrix
 
 log = logging.getLogger(__name__)
@@ -176,13 +177,29 @@ def pattern_result(
 ) -> AggregateResult | None:
     """Statistics from (pattern, gold, count) rows on the driver: ``lines: [r, m]`` votes (-1 abstain),
     ``gold, n: [r]``. None when the distinct patterns pass ``max_patterns``."""
-    distinct, inverse = np.unique(lines, axis=0, return_inverse=True)
-    if max_patterns is not None and len(distinct) > max_patterns:
+    inverse = distinct_rows(lines, k)
+    n_distinct = int(inverse.max()) + 1 if len(inverse) else 0
+    if max_patterns is not None and n_distinct > max_patterns:
         return None
     stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=n)
-    gold_counts = gold_by_pattern(inverse, gold, n, len(distinct), k) if with_gold else None
+    gold_counts = gold_by_pattern(inverse, gold, n, n_distinct, k) if with_gold else None
     n_gold = int(gold_counts.sum()) if gold_counts is not None else 0
-    return AggregateResult(stats, gold_counts, n_gold, len(distinct), time.perf_counter() - started)
+    return AggregateResult(stats, gold_counts, n_gold, n_distinct, time.perf_counter() - started)
+
+
+def distinct_rows(lines: np.ndarray, k: int) -> np.ndarray:
+    """Each row's index among the distinct rows of ``lines: [r, m]`` in increasing order, as
+    ``np.unique(lines, axis=0, return_inverse=True)`` gives it (the order of the statistics' patterns).
+
+    ``np.unique(..., axis=0)`` compares the rows column by column, holding the GIL: 35 s for 181,469 patterns
+    of 304 LFs, in which the progress heartbeat could not log (40 s of silence). The rows packed into words,
+    compared as big-endian bytes, sort in the same order in 1.6 s.
+    """
+    if lines.shape[1] == 0:  # no LF: every row is the one empty pattern
+        return np.zeros(len(lines), dtype=np.intp)
+    words = row_words(lines, k)
+    raw = np.ascontiguousarray(words.astype(">i8")).view(np.dtype((np.void, 8 * words.shape[1]))).reshape(-1)
+    return np.unique(raw, return_inverse=True)[1].reshape(-1)
 
 
 def aggregate_grouped(

@@ -115,3 +115,45 @@ def test_a_run_without_row_masks_persists_and_writes_one_partition_per_core(spar
     # The write scores and writes one file per partition of the persisted rows.
     labels = DeltaTable(str(tmp_path / "lake" / "labels"))
     assert 1 <= len(labels.file_uris()) <= spark.sparkContext.defaultParallelism
+
+
+def test_the_driver_counts_distinct_patterns_of_hundreds_of_lfs_without_holding_the_gil():
+    """``np.unique(lines, axis=0)`` compared the collected patterns column by column holding the GIL: 35 s for
+    181,469 patterns of 304 LFs and 40 classes, in which the progress heartbeat could not log (a drill saw 40 s of
+    silence in ``aggregate``). The rows are counted as packed bytes now, with the same indices and gold counts."""
+    import threading
+    import time
+
+    rng = np.random.default_rng(0)
+    for r, m, k in [(3000, 7, 3), (2000, 304, 40), (500, 2, 2)]:
+        lines = np.where(rng.random((r, m)) < 0.7, -1, rng.integers(0, k, (r, m))).astype(np.int16)
+        lines = np.concatenate([lines, lines[: r // 3]])
+        gold, n = rng.integers(-1, k, len(lines)), rng.integers(1, 5, len(lines))
+        result = aggregate.pattern_result(lines, gold, n, [f"lf{j}" for j in range(m)], k, with_gold=True, started=0.0)
+        patterns = result.stats.patterns
+        expected = {tuple(p): np.zeros(k, dtype=np.int64) for p in patterns}
+        for line, g, c in zip(lines, gold, n):
+            expected[tuple(line)][g] += c if g >= 0 else 0
+        assert np.array_equal(result.gold_counts, np.array([expected[tuple(p)] for p in patterns]))
+
+    lines = np.full((60_000, 304), -1, dtype=np.int16)
+    lines[rng.integers(0, 60_000, 200_000), rng.integers(0, 304, 200_000)] = rng.integers(0, 40, 200_000)
+    gaps, stop = [0.0], threading.Event()
+
+    def tick():
+        last = time.perf_counter()
+        while not stop.wait(0.05):
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        result = aggregate.pattern_result(lines, np.full(len(lines), -1), np.ones(len(lines), dtype=np.int64),
+                                          [f"lf{j}" for j in range(304)], 40, with_gold=True, started=0.0)
+    finally:
+        stop.set()
+        ticker.join()
+    assert result.n_patterns == len(np.unique(lines, axis=0))
+    assert max(gaps) < 1.5  # np.unique(lines, axis=0): 4 s without a tick here
