@@ -54,11 +54,21 @@ def findings(doc: dict[str, Any]) -> list[str]:
     k = len(doc["label_space"])
     t = doc["totals"]
     gold_lfs = [lf for lf in doc["lfs"] if lf["gold_accuracy"] is not None]
-    if gold_lfs:
-        worst = min(gold_lfs, key=lambda lf: lf["gold_accuracy"])
+    if len(gold_lfs) > 1 and len({lf["gold_accuracy"] for lf in gold_lfs}) == 1:
+        # Every LF scores the same on gold (all 100% on a few gold rows, a team's first weeks): none is "the least
+        # accurate" (a drill: the first in the list was); the one to watch has the least gold evidence.
+        thin = min(gold_lfs, key=lambda lf: (lf["gold_accuracy_ci95"][0], lf["gold_votes"]))
+        low, high = thin["gold_accuracy_ci95"]
+        out.append(f"All {len(gold_lfs)} LFs with gold votes are right on {_pct(thin['gold_accuracy'])} of the gold "
+                   f"rows they voted on; {thin['name']} has the least evidence, {thin['gold_votes']:,} gold row(s) "
+                   f"(95% interval {_pct(low)}–{_pct(high)}).")
+    elif gold_lfs:
+        # The LF surest to be inaccurate: the lowest upper end of its 95% interval, then the lowest accuracy. Wrong on
+        # its 2 gold rows (up to 66%) is less sure than right on 4% of 2,445 (a drill at 300 LFs named the former).
+        worst = min(gold_lfs, key=lambda lf: (lf["gold_accuracy_ci95"][1], lf["gold_accuracy"]))
         low, high = worst["gold_accuracy_ci95"]
         verdict = (f"below a random guess ({1 / k:.0%}): fix it or drop it" if high < 1 / k
-                   else "the least accurate LF")
+                   else "the weakest LF (the lowest upper end of a 95% interval)")
         est = (f"; the label model estimates {_pct(worst['estimated_accuracy'])} and gives it weight "
                f"{_num(worst['weight'])}" if worst.get("estimated_accuracy") is not None else "")
         out.append(f"{worst['name']} is right on {_pct(worst['gold_accuracy'])} of the {worst['gold_votes']:,} gold "

@@ -52,7 +52,8 @@ _NOT_WORD_ASCII = r"[^\w\x{80}-\x{10FFFF}]"
 _NON_ASCII = r"[^\x00-\x7F]"
 # What folds to one space and to "'" (fold_term, match_text): the characters Python's str.isspace() accepts (the
 # Unicode White_Space ones and the ASCII separators \x1c-\x1f), and the apostrophe's look-alikes.
-_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+           + "\u2028\u2029\u202f\u205f\u3000")
 _APOSTROPHES = "\u2018\u2019\u02bc\uff07"
 # A regex class of them, in the \x{...} notation RE2 and Java's regexes (Spark SQL) both read.
 SPACE_CLASS = "[" + "".join(rf"\x{{{ord(c):X}}}" for c in _SPACES) + "]"

@@ -88,6 +88,12 @@ def _label_points(ax: Any, points: list[tuple[float, float, str]]) -> None:
                     ha="left" if dx > 0 else "right", va="bottom")
 
 
+# The conflict heatmap writes each pair's conflict share in its cell up to this many LFs.
+_CELL_TEXT_MAX = 25
+# The conflict heatmap's largest side: 4,400 pixels at the report's 110 dpi, a label of 8 points per LF up to 300 LFs.
+HEATMAP_MAX_INCHES = 40.0
+
+
 def conflict_heatmap(doc: dict[str, Any]) -> plt.Figure:
     """LF pairs: rows where they vote different classes (color), and that as a share of their overlap (text)."""
     pairs = doc["pairs"]
@@ -97,20 +103,24 @@ def conflict_heatmap(doc: dict[str, Any]) -> plt.Figure:
     m = len(names)
     shown = conflict.copy()
     np.fill_diagonal(shown, np.nan)
-    size = max(5.0, 0.55 * m + 2)
+    # 0.55 in per LF, but at most HEATMAP_MAX_INCHES: 304 LFs drew a 169-inch figure, an 18,777-pixel square PNG
+    # whose rendering took the report's driver to 13.6 GB; the page shows it 1,200 pixels wide in any case.
+    size = min(max(5.0, 0.55 * m + 2), HEATMAP_MAX_INCHES)
+    tick_size = min(8.0, 72 * 0.9 * (size - 2) / max(m, 1))  # a label no taller than its row
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     im = ax.imshow(np.ma.masked_invalid(shown), cmap="Reds", vmin=0, vmax=max(np.nanmax(shown) if m > 1 else 1, 1))
-    ax.set_xticks(range(m), names, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(m), names, fontsize=8)
+    ax.set_xticks(range(m), names, rotation=60, ha="right", fontsize=tick_size)
+    ax.set_yticks(range(m), names, fontsize=tick_size)
     top = np.nanmax(shown) if m > 1 else 1
-    if m <= 25:
+    if m <= _CELL_TEXT_MAX:
         for a in range(m):
             for b in range(m):
                 if a != b and conflict[a, b] > 0:
                     ax.text(b, a, f"{rate[a, b]:.0%}", ha="center", va="center", fontsize=6.5,
                             color="white" if conflict[a, b] > 0.6 * top else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="rows where the two LFs vote different classes")
-    ax.set_title("Conflicts between LF pairs (text: share of the rows both voted)")
+    shares = " (text: share of the rows both voted)" if m <= _CELL_TEXT_MAX else ""
+    ax.set_title(f"Conflicts between LF pairs{shares}")
     fig.tight_layout()
     return fig
 
@@ -266,9 +276,10 @@ CAPTIONS = {
         "gold). Red points sit below the dashed random-guess line: fix or drop those LFs first."),
     "conflict_heatmap": (
         "Conflicts between LF pairs",
-        "Each cell: how many rows the two LFs vote different classes on (darker = more rows); the text is that as a "
-        "share of the rows both voted. Two LFs of different classes always conflict where they overlap; a dark row "
-        "points at an LF whose votes clash with many others, often a broad or inaccurate one."),
+        "Each cell: how many rows the two LFs vote different classes on (darker = more rows); the text (up to "
+        f"{_CELL_TEXT_MAX} LFs) is that as a share of the rows both voted. Two LFs of different classes always "
+        "conflict where they overlap; a dark row points at an LF whose votes clash with many others, often a broad "
+        "or inaccurate one."),
     "confusion_matrices": (
         "Confusion matrices against gold",
         "Rows are the true (gold) class, columns the predicted class; each row sums to 100%. Off-diagonal cells "

@@ -284,3 +284,47 @@ def test_class_distribution_scales_gold_that_covers_some_rows(written):
     full["classes"][0]["gold"], full["classes"][1]["gold"] = rows, 0
     label, bars = gold_bars(full)
     assert label == "gold" and bars[0] == rows
+
+
+def test_conflict_heatmap_of_hundreds_of_lfs_stays_a_bounded_picture():
+    """0.55 inch per LF without a bound: the heatmap of a run with 304 LFs was an 18,777-pixel square PNG, and
+    drawing it took the report's driver to 13.6 GB (a drill at 300 LFs and 40 classes). It is at most
+    HEATMAP_MAX_INCHES a side now, its tick labels shrunk to fit; a small run's is drawn as before."""
+    import struct
+
+    from jobs.analysis import plots
+
+    def heatmap(m):
+        names = [f"kw_lf_{i}" for i in range(m)]
+        conflict = np.add.outer(np.arange(m), np.arange(m)) % 7
+        doc = {"pairs": {"lfs": names, "conflict_matrix": conflict.tolist(),
+                         "conflict_rate_matrix": (conflict / 10).tolist()}}
+        [figure] = plots.render([plots.conflict_heatmap], doc)
+        return struct.unpack(">II", figure["png"][16:24])  # the PNG's width and height
+
+    assert max(heatmap(120)) <= 41.5 * 110  # 40 inches and its color bar at 110 dpi; unbounded: 68 inches
+    assert heatmap(12) == (round((0.55 * 12 + 3.5) * 110), round((0.55 * 12 + 2) * 110))
+
+
+def test_findings_name_the_surest_weak_lf_and_no_least_accurate_one_when_all_tie():
+    """Two drills: every LF was right on all its gold rows and the page called the first "the least accurate LF";
+    at 300 LFs it named one wrong on its 2 gold rows over one right on 4% of 2,445 (the near-random LF)."""
+    def lf(name, votes, accuracy, ci95):
+        return {"name": name, "gold_accuracy": accuracy, "gold_votes": votes, "gold_accuracy_ci95": ci95,
+                "estimated_accuracy": 0.97, "weight": 2.4}
+
+    lfs = [lf("link", 3, 1.0, [0.439, 1.0]), lf("shouting", 1, 1.0, [0.207, 1.0]), lf("short", 18, 1.0, [0.824, 1.0])]
+    doc = {"label_space": ["ham", "spam"], "lfs": lfs,
+           "totals": {"lm_accuracy": None, "coverage": 0.78}, "pairs": {"most_conflicting": []},
+           "coverage_gaps": {"uncovered": 348}, "slices": []}
+    first = report.findings(doc)[0]
+    assert first.startswith("All 3 LFs with gold votes are right on 100.0% of the gold rows they voted on; "
+                            "shouting has the least evidence, 1 gold row(s) (95% interval 20.7%–100.0%)"), first
+    doc["lfs"][2]["gold_accuracy"] = 0.9
+    assert report.findings(doc)[0].startswith("short is right on 90.0% of the 18 gold rows"), report.findings(doc)
+    doc["lfs"] = [lf("kw_rare", 2, 0.0, [0.0, 0.658]), lf("vec_near_random", 2445, 0.041, [0.034, 0.05]),
+                  lf("kw_good", 500, 0.9, [0.87, 0.92])]
+    doc["label_space"] = [f"c{i}" for i in range(40)]
+    assert report.findings(doc)[0].startswith("vec_near_random is right on 4.1% of the 2,445 gold rows it voted on "
+                                              "(95% interval 3.4%–5.0%), the weakest LF (the lowest upper end of a "
+                                              "95% interval)"), report.findings(doc)
