@@ -183,8 +183,10 @@ def _end_model_predictions(cfg: PipelineConfig, io: Any, spark: SparkSession, la
     meta = io.read_metadata(path).get("lakelabel.train")
     lineage = json.loads(meta) if meta else {}
     if lineage.get("labels_version") != io.table_version(labels_path):
-        log.info("annotate: the predictions table %s is from labels v%s, not the current ones; disagreement compares "
-                 "the label model with majority vote", path, lineage.get("labels_version"))
+        # A warning (-q shows it): the rows picked are not the ones a user who ran `train` expects (a drill).
+        log.warning("annotate: the predictions table %s is from labels v%s, not the current v%s; disagreement "
+                    "compares the label model with majority vote instead of the end model: rerun `lakelabel train` "
+                    "first to compare with it", path, lineage.get("labels_version"), io.table_version(labels_path))
         return None
     return io.read_table(spark, path)
 

@@ -449,3 +449,26 @@ def test_mlflow_registration_lines_stay_out_under_quiet(capsys, monkeypatch, lev
     assert ("Successfully registered model 'm'." in err and "Created version '1'" in err) == printed, err
     logging_utils.eprint("after")  # the stream is MLflow's own again
     assert "after" in capsys.readouterr().err
+
+
+def test_annotate_says_when_disagreement_cannot_use_the_end_model(spark, trained, tmp_path, caplog):
+    """Predictions from older labels: disagreement falls back to majority vote, with a warning that -q shows (a
+    drill: it was an INFO line, and the rows picked were not the ones a user who ran `train` expected)."""
+    import logging
+
+    from deltalake import write_deltalake
+
+    from jobs import delta_io
+    from jobs.people.annotate import _end_model_predictions
+
+    cfg, _ = trained
+    io = delta_io.delta_io(spark, cfg.tables.delta_io)
+    current = cfg.table_path("labels")
+    assert _end_model_predictions(cfg, io, spark, current) is not None  # from the current labels
+    newer = str(tmp_path / "labels")  # a labels table one version past the one train read
+    for _ in range(io.table_version(current) + 2):
+        write_deltalake(newer, pd.DataFrame({"row_id": ["a"]}), mode="overwrite")
+    with caplog.at_level(logging.WARNING, logger="jobs.people.annotate"):
+        assert _end_model_predictions(cfg, io, spark, newer) is None
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "instead of the end model: rerun `lakelabel train` first" in warning.getMessage()
