@@ -147,8 +147,10 @@ def conflated(confusion: dict[str, Any], where: str) -> list[str]:
     share, g, p = max(cells) if cells else (0, 0, 0)
     if share <= 0:
         return []
+    rows = conf[g][p]  # ties count a share to each tied class: 5.5 is not "6 rows" (a drill)
+    count = f"{rows:,.0f} rows" if float(rows).is_integer() else f"{rows:,.1f} rows, ties split evenly"
     return [f"The most conflated classes{where}: the label model labels {_pct(share)} of gold '{names[g]}' rows "
-            f"as '{names[p]}' ({conf[g][p]:,.0f} rows)."]
+            f"as '{names[p]}' ({count})."]
 
 
 def render(doc: dict[str, Any]) -> Report:

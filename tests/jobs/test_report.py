@@ -328,3 +328,13 @@ def test_findings_name_the_surest_weak_lf_and_no_least_accurate_one_when_all_tie
     assert report.findings(doc)[0].startswith("vec_near_random is right on 4.1% of the 2,445 gold rows it voted on "
                                               "(95% interval 3.4%–5.0%), the weakest LF (the lowest upper end of a "
                                               "95% interval)"), report.findings(doc)
+
+
+def test_the_conflated_classes_finding_counts_half_rows_as_such():
+    """Ties split evenly between the tied classes: 5.5 rows read "(6 rows)" (a drill)."""
+    confusion = {"labels": ["ham", "spam"], "lm": [[20.0, 5.5], [1.0, 30.0]]}
+    assert report.conflated(confusion, "") == [
+        "The most conflated classes: the label model labels 21.6% of gold 'ham' rows as 'spam' (5.5 rows, ties split "
+        "evenly)."]
+    confusion["lm"][0] = [20.0, 6.0]
+    assert report.conflated(confusion, "")[0].endswith("as 'spam' (6 rows).")
