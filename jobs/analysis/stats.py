@@ -3,8 +3,8 @@
 Two small tables reach the driver: rows counted per (slice, gold class, covered) with the label
 model's and majority vote's tie shares summed per class, and rows counted per distinct
 (vote pattern, gold, hard label). Every LF, pair, class and slice statistic is computed from them.
-Past ``aggregate.max_patterns`` distinct patterns the second stays on Spark and the LF statistics are
-aggregated there, as ``lakelabel aggregate`` keeps only the overlap moments.
+Past ``aggregate.max_patterns`` rows the second stays on Spark and the LF statistics are aggregated there (the
+same numbers), as ``lakelabel aggregate`` keeps only the overlap moments past that many patterns.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _lf_gold_counts_local(lines: np.ndarray, gold: np.ndarray, label: np.ndarray
     """:func:`lf_gold_counts` summed per LF, from collected patterns (``lines [r, m]``, ``gold, label, n [r]``).
 
     Indexed by the LFs that voted at least once, as the Spark aggregate is. One LF at a time: memory
-    stays O(rows) beyond ``lines`` (up to ``aggregate.max_patterns`` x (k + 1) rows).
+    stays O(rows) beyond ``lines`` (up to ``aggregate.max_patterns`` rows).
     """
     has_gold, has_label = gold >= 0, label >= 0
     rows = {}
@@ -218,10 +218,10 @@ def lf_statistics(
     """Per-LF rows, LF pairs (most conflicting, most redundant, the conflict matrix) and per-class coverage.
 
     ``patterns`` (:func:`pattern_counts`) comes to the driver in one job when it has at most
-    ``max_patterns`` rows per class and gold value; a longer one is aggregated on Spark.
+    ``max_patterns`` rows (what reaches the driver is bounded, as in aggregate); a longer one is aggregated on Spark.
     """
     k, m = len(label_space), len(lf_names)
-    head = collect_at_most(patterns, max(max_patterns, 0) * (k + 1))
+    head = collect_at_most(patterns, max(max_patterns, 0))
     if head is not None:
         lines, columns = pattern_lines(head, m, k, ("gold", "label", "n"))
         stats = stats_from_matrix(lines, k, lf_names=tuple(lf_names), weights=columns["n"])

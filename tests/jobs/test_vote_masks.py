@@ -56,6 +56,33 @@ def test_aggregate_masks_equals_aggregate_patterns(frames):
     assert np.array_equal(a.stats.overlap, b.stats.overlap) and a.stats.n_conflicted == b.stats.n_conflicted
 
 
+def test_the_pattern_cap_bounds_the_rows_that_reach_the_driver(spark, monkeypatch):
+    """A pattern comes once per gold class it has: up to max_patterns x (k + 1) (pattern, gold) rows were collected
+    before the patterns were counted (8.2 million at 40 classes, a drill). At most max_patterns come now: the rows
+    when they are that few, else one row per pattern with its gold counts; past the cap, none."""
+    rows = spark.createDataFrame([([2, 6], g) for g in (0, 1, 2, 2)] + [([4], -1), ([4], 0)],
+                                 "pattern array<int>, gold int")
+    collected = []
+    original = aggregate.collect_at_most
+
+    def counted(df, limit):
+        out = original(df, limit)
+        collected.append((limit, None if out is None else len(out)))
+        return out
+
+    monkeypatch.setattr(aggregate, "collect_at_most", counted)
+    exact = aggregate.aggregate_patterns(rows, LFS, K, max_patterns=100, with_gold=True)
+    assert collected == [(100, 5)] and exact.n_patterns == 2 and exact.n_gold == 5
+    collected.clear()
+    capped = aggregate.aggregate_patterns(rows, LFS, K, max_patterns=2, with_gold=True)
+    assert collected == [(2, None), (2, 2)]  # 5 (pattern, gold) rows, 2 patterns: the patterns come
+    assert np.array_equal(capped.stats.patterns, exact.stats.patterns) and capped.n_gold == 5
+    assert np.array_equal(capped.gold_counts, exact.gold_counts)
+    collected.clear()
+    moments = aggregate.aggregate_patterns(rows, LFS, K, max_patterns=1, with_gold=True)
+    assert collected == [(1, None), (1, None)] and moments.gold_counts is None and moments.n_patterns == 2
+
+
 def test_batch_codes_reads_lists_and_masks_alike():
     lists = pa.RecordBatch.from_pydict({"pattern": pa.array([[2, 6], [], [0, 5, 8]], pa.list_(pa.int32()))})
     masks = pa.RecordBatch.from_pydict({aggregate.MASK: pa.array([0b1000100, 0, 0b100100001], pa.int64())})
