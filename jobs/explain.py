@@ -282,6 +282,10 @@ def _source_row(spark: SparkSession, cfg: PipelineConfig, io: Any, key: Any, ver
 _MODEL_NAMES = {"bump": "precision model", "table": "confusion model"}
 
 
+# The abstaining LFs format_text names after its table.
+_SILENT_NAMED = 10
+
+
 def format_text(doc: dict[str, Any]) -> str:
     """The explanation for people: the source row, a table of votes and contributions, the sums."""
     classes = list(doc["probabilities"])
@@ -296,13 +300,22 @@ def format_text(doc: dict[str, Any]) -> str:
         out.append(f"source{now}: " + ", ".join(f"{k}={_short(v)}" for k, v in source_row.items()))
     header = f"{'LF':<{width}} {'version':<12} {'vote':<10} {'weight':>7}  " + " ".join(f"{c[:10]:>10}" for c in classes)
     out += ["", header, "-" * len(header)]
-    for v in doc["votes"]:
+    # An LF that abstained without an error and adds nothing is a row of zeros: at 300 LFs the table was 300 such rows
+    # around the few that voted (a drill). They are named after it; the JSON (--json) keeps every LF.
+    silent = [v["lf"] for v in doc["votes"] if v["vote"] is None and not v["error"]
+              and not any(doc["contributions"][v["lf"]].values())]
+    set_of_silent = set(silent)
+    for v in (v for v in doc["votes"] if v["lf"] not in set_of_silent):
         vote = v["vote"] if v["vote"] is not None else ("error" if v["error"] else "-")
         weight = f"{v['weight']:7.3f}" if v["weight"] is not None else " " * 7
         contrib = " ".join(f"{doc['contributions'][v['lf']][c]:10.3f}" for c in classes)
         out.append(f"{v['lf']:<{width}} {str(v['version'])[:12]:<12} {vote[:10]:<10} {weight}  {contrib}")
         if v["error"]:
             out.append(f"{'':<{width}} error: {v['error']}")
+    if silent:
+        named = ", ".join(silent[:_SILENT_NAMED]) + (f", ... ({len(silent) - _SILENT_NAMED} more)"
+                                                      if len(silent) > _SILENT_NAMED else "")
+        out.append(f"{len(silent)} LF(s) abstained and add nothing: {named}")
     out.append(f"{'class prior (log)':<{width}} {'':<12} {'':<10} {'':>7}  "
                + " ".join(f"{doc['log_prior'][c]:10.3f}" for c in classes))
     out.append(f"{'probability':<{width}} {'':<12} {'':<10} {'':>7}  "

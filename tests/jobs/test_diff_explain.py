@@ -674,3 +674,29 @@ def test_explain_takes_an_int_row_id_for_string_ids():
 
     assert _key(5, StringType(), "/lake/labels") == "5" and _key(np.int64(7), StringType(), "/lake/labels") == "7"
     assert _key("T1", StringType(), "/lake/labels") == "T1" and _key("12", LongType(), "/lake/labels") == 12
+
+
+def test_explain_text_names_the_lfs_that_abstained_and_add_nothing():
+    """At 300 LFs the text was a 300-row table of zeros around the few LFs that voted (a drill): an LF that abstained
+    without an error and adds nothing is named after the table; one whose abstain counts (a confusion model's
+    abstain evidence) keeps its row."""
+    from jobs.explain import format_text
+
+    classes = ["ham", "spam"]
+    votes = [{"lf": f"kw_{i:03d}", "version": "v", "vote": None, "error": None, "weight": None} for i in range(14)]
+    votes[3].update(vote="spam", weight=1.2)
+    votes[5].update(error="RuntimeError: kaboom")
+    contributions = {v["lf"]: {c: 0.0 for c in classes} for v in votes}
+    contributions["kw_003"]["spam"] = 1.2
+    contributions["kw_007"]["ham"] = 0.1  # abstained, and its abstain is evidence
+    doc = {"row_id": "r1", "label": "spam", "votes": votes, "contributions": contributions,
+           "log_prior": {c: -0.69 for c in classes}, "probabilities": {"ham": 0.25, "spam": 0.75},
+           "lineage": {"run_id": "r", "label_model": {"version": "m", "kind": "confusion", "combine": "softmax",
+                                                       "file": "f"},
+                       "source": {"row": None, "version": 1, "path": "s"}, "votes": {"path": "v", "version": 1},
+                       "labels": {"path": "l", "version": 1}}}
+    lines = format_text(doc).splitlines()
+    table = [line.split()[0] for line in lines if line.startswith("kw_")]
+    assert table == ["kw_003", "kw_005", "kw_007"], lines
+    assert ("11 LF(s) abstained and add nothing: kw_000, kw_001, kw_002, kw_004, kw_006, kw_008, kw_009, kw_010, "
+            "kw_011, kw_012, ... (1 more)") in lines, lines
