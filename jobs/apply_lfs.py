@@ -30,6 +30,7 @@ from jobs.runtime import command, signals, tracking
 from jobs.runtime.runs import run_dir
 from jobs.stages import Outcome, finish, votes_table
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.exits import few_names
 from jobs.runtime.progress import Progress
 from jobs.runtime.session import describe
 from jobs.delta_io.files import footer_counts, is_local_path
@@ -373,12 +374,12 @@ def run(
     else:
         # The unchanged LFs keep their votes and still run on the new or changed rows.
         on_rows = changes.n_reapply if changes is not None else 0
-        what = [f"running {', '.join(plan.applied)} on every row"] if plan.applied else []
-        reused = ", ".join(plan.reused)
+        what = [f"running {few_names(plan.applied)} on every row"] if plan.applied else []
+        reused = few_names(plan.reused)
         what.append(f"running {reused} on the {on_rows:,} new or changed row(s) only" if on_rows
                     else f"keeping the votes of {reused}")
         if plan.removed:
-            what.append(f"dropping {', '.join(plan.removed)}")
+            what.append(f"dropping {few_names(plan.removed)}")
         log.info("apply: incremental, %s: %s", plan.reason, "; ".join(what))
         if row_masks or task_masks is not None:  # as a full apply's: the previous masks carried, or the votes grouped
             masks_folder = _masks_folder(spark, cfg, run_id, registry, task_masks)

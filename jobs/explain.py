@@ -34,6 +34,7 @@ from jobs.delta_io.sources import load_source
 from jobs.fit_label_model import MLFLOW_SCHEMES, model_from_mlflow, model_versions, scored_as_before
 from jobs.runtime import command, tracking
 from jobs.runtime.config import PipelineConfig
+from jobs.runtime.exits import few_names
 from jobs.task_views import add_task_option, one_task, task_labels_lineage, view_labels
 from labelmodel import LabelModel
 from labelmodel.explain import softmax
@@ -282,10 +283,6 @@ def _source_row(spark: SparkSession, cfg: PipelineConfig, io: Any, key: Any, ver
 _MODEL_NAMES = {"bump": "precision model", "table": "confusion model"}
 
 
-# The abstaining LFs format_text names after its table.
-_SILENT_NAMED = 10
-
-
 def format_text(doc: dict[str, Any]) -> str:
     """The explanation for people: the source row, a table of votes and contributions, the sums."""
     classes = list(doc["probabilities"])
@@ -313,9 +310,7 @@ def format_text(doc: dict[str, Any]) -> str:
         if v["error"]:
             out.append(f"{'':<{width}} error: {v['error']}")
     if silent:
-        named = ", ".join(silent[:_SILENT_NAMED]) + (f", ... ({len(silent) - _SILENT_NAMED} more)"
-                                                      if len(silent) > _SILENT_NAMED else "")
-        out.append(f"{len(silent)} LF(s) abstained and add nothing: {named}")
+        out.append(f"{len(silent)} LF(s) abstained and add nothing: {few_names(silent)}")
     out.append(f"{'class prior (log)':<{width}} {'':<12} {'':<10} {'':>7}  "
                + " ".join(f"{doc['log_prior'][c]:10.3f}" for c in classes))
     out.append(f"{'probability':<{width}} {'':<12} {'':<10} {'':>7}  "

@@ -1019,3 +1019,11 @@ def test_a_run_killed_after_its_fit_is_passed_over_by_a_write_alone(spark, tmp_p
     assert runs.failed_run(tmp_path / "lake", "again") is None
     assert json.loads((runs.run_dir(tmp_path / "lake", "again") / "fit.json").read_text())["model_version"] == \
         again["label_model"]["version"]
+
+
+def test_lines_name_at_most_ten_lfs():
+    """An incremental apply's line named all 303 kept LFs of a wide library (3,969 characters, a drill)."""
+    from jobs.runtime.exits import few_names
+
+    assert few_names([f"kw_{i}" for i in range(303)]) == ", ".join(f"kw_{i}" for i in range(10)) + ", ... (293 more)"
+    assert few_names(["a", "b"]) == "a, b" and few_names([]) == ""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from jobs.runtime import signals
 from jobs.runtime.signals import Interrupted, Terminated, install_signal_handlers
@@ -40,6 +40,13 @@ def one_line(err: BaseException) -> str:
     # Spark and Py4J errors carry JVM stack traces after the first line; delta-rs its causes.
     return error_line(err, 2000)
 
+
+def few_names(names: Sequence[str], at_most: int = 10) -> str:
+    """``names`` joined with commas, the first ``at_most`` of them and how many more: a line stays readable at
+    300 LFs (an apply line listed 303 of them, 3,969 characters)."""
+    names = list(names)
+    more = f", ... ({len(names) - at_most} more)" if len(names) > at_most else ""
+    return ", ".join(names[:at_most]) + more
 
 
 # The one line the last guarded command ended with (None after a success), for its failure summary.
