@@ -186,7 +186,9 @@ class Progress(_Ticker):
         rows = int(self.rows_done.value) if self.rows_done is not None else None
         done, total = self.tasks()
         text = f"{self.stage}: "
-        if rows is not None:
+        if rows is not None and rows >= self.total > 0:  # later passes over the rows: a rate would only fall (a drill)
+            text += f"all {self.total:,} rows done, "
+        elif rows is not None:
             text += f"{min(rows, self.total):,} of {self.total:,} rows done ({rows / max(elapsed, 1e-9):,.0f} rows/s), "
         return with_executor_note(self.sc, text + f"{done} of {total} tasks finished, {elapsed:.0f}s")
 

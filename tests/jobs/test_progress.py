@@ -73,3 +73,20 @@ def test_heartbeat_speaks_while_a_command_runs_spark_jobs_and_stays_quiet_behind
     assert any(m.startswith("apply: ") for m in lines), lines
     assert sum(m.startswith("run: working") for m in lines) <= 1, lines
     spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+
+
+def test_a_stage_past_its_rows_says_all_rows_done_without_a_rate():
+    """analyze's later passes kept saying "400,000 of 400,000 rows done (2,271 rows/s)" with a rate that fell with
+    every line (a drill at 300 LFs)."""
+    from types import SimpleNamespace
+
+    from jobs.runtime.progress import Progress
+
+    progress = Progress.__new__(Progress)
+    progress.stage, progress.total, progress._started = "analyze", 400_000, 0.0
+    progress.sc = SimpleNamespace(statusTracker=lambda: None, master="local[2]")
+    progress.tasks = lambda: (48, 97)
+    for done, expected in ((400_000, "analyze: all 400,000 rows done, 48 of 97 tasks finished"),
+                           (1_000, "analyze: 1,000 of 400,000 rows done (")):
+        progress.rows_done = SimpleNamespace(value=done)
+        assert progress.line().startswith(expected), progress.line()
