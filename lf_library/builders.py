@@ -119,6 +119,7 @@ def _composable() -> str:
 
 
 _LAST_MATCH_TEXT = threading.local()
+_MATCH_TEXT_CACHE_BYTES = 64 * 2**20
 
 
 def match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -134,7 +135,9 @@ def match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if last is not None and last[0] == key:
         return last[2]
     out = _match_text(col)
-    _LAST_MATCH_TEXT.entry = (key, col, out)
+    # Only a column of ordinary size: the entry keeps it (and its fold) alive until the next batch's, which for a
+    # batch of long documents (10,000 x 100 KB) would hold a second gigabyte.
+    _LAST_MATCH_TEXT.entry = (key, col, out) if col.nbytes <= _MATCH_TEXT_CACHE_BYTES else None
     return out
 
 

@@ -36,7 +36,7 @@ FOLDED = ["I can’t log in", "can\u02bct", "CAN\uff07T", "reset\n  password", "
           "reset password", "resetpassword", "reset-password", "cant", "can''t", None, "  "]
 
 
-def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path):
+def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path, monkeypatch):
     """A phrase matches across any whitespace (a line break, a tab, a no-break space) and an apostrophe as any
     apostrophe (phones type ’): an SME's `can't` missed "can’t" and `reset password` a line break (a drill). The
     keyword, inline lexicon, lexicon file, fused and slice matchers agree, and the terms as written may be either."""
@@ -75,6 +75,11 @@ def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path):
     runs = pa.array(["a  b", "c\td"])
     assert match_text(runs) is match_text(runs) and match_text(runs).to_pylist() == ["a b", "c d"]
     assert isinstance(match_text(pa.chunked_array([runs])), pa.ChunkedArray)
+    # A column of long documents is not kept for the next LF: it would stay in memory beside the next batch's.
+    from lf_library import builders
+
+    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", runs.nbytes - 1)
+    assert match_text(runs) is not match_text(runs) and builders._LAST_MATCH_TEXT.entry is None
 
 
 def test_keyword_whole_word_boundaries_are_unicode_aware():
