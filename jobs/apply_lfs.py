@@ -523,6 +523,7 @@ def run(
                 )
         except delta_io.DeltaWriteError as err:
             _raise_sql_lf_at_fault(source, registry, err)
+            _raise_out_of_memory(cfg, err)
             raise
         committed = True
         if not result.skipped:
@@ -582,6 +583,24 @@ def _raise_sql_lf_at_fault(source: Source, registry: LFRegistry, err: Exception)
                 f"{lf.spec['condition']!r}: compare a column with a value of its type (a text column with a quoted "
                 f"value, channel = '1'), or use try_cast(...) to get NULL (an abstain) where a value does not convert"
             ) from None
+
+
+# A Python worker's MemoryError (numpy's _ArrayMemoryError too) as the last line of the traceback Spark wraps; not
+# the JVM's java.lang.OutOfMemoryError.
+_OUT_OF_MEMORY = re.compile(r"^\s*(?:[\w.]*\.)?(?:_Array)?MemoryError\b.*$", re.M)
+
+
+def _raise_out_of_memory(cfg: PipelineConfig, err: Exception) -> None:
+    """When a Python worker ran out of memory evaluating the LFs (a batch of long texts under a memory limit), name
+    the setting that bounds the batch: Spark's words end in "Please see the stack trace below"."""
+    found = _OUT_OF_MEMORY.findall(str(err.__cause__ or err))
+    if not found:
+        return
+    raise InputDataError(
+        f"{err} (a Python worker ran out of memory applying the LFs to a batch of up to apply.batch_size="
+        f"{cfg.apply.batch_size} rows: {found[-1].strip()[:200]}); lower apply.batch_size (for long texts, tens of KB "
+        f"a row, a few hundred) or give the Python workers more memory (spark.executor.pyspark.memory)"
+    ) from None
 
 
 def _hashes_at_latest(cfg: PipelineConfig, io: Any, prior: ApplyResult) -> ApplyResult:

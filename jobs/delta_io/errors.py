@@ -23,7 +23,8 @@ def _summary(err: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if "Traceback (most recent call last)" in text:
         for line in reversed(lines):
-            if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b[^:]*:", line):
+            # "KeyError: 'x'", or a bare "MemoryError" (an exception raised without a message).
+            if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b([^:]*:|$)", line):
                 return line[:500]
     # delta-rs: its first line and the deepest of the causes it lists under it; Py4J: the Java exception too.
     return error_line(err)

@@ -201,3 +201,39 @@ def test_a_py4j_error_line_carries_the_java_exception():
     assert exits._outcome(err, debug=False) == (
         "RuntimeError: An error occurred while calling o9.save. : java.lang.IllegalStateException: the cause (rerun "
         "with --verbose for the traceback)", exits.EXIT_UNEXPECTED)
+
+
+def test_a_python_worker_out_of_memory_names_apply_batch_size():
+    """A drill (session 40, documents of 20-100 KB, spark.executor.pyspark.memory=1g): the lexicon LF's batch ran the
+    worker out of memory, and the line was "... no table was created: An exception was thrown from the Python worker.
+    Please see the stack trace below." (exit 2): a bare "MemoryError" was not read as the traceback's last line."""
+    import pytest
+
+    from jobs import apply_lfs
+    from jobs.delta_io.errors import DeltaWriteError, _summary
+    from jobs.runtime.config_loading import config_from_dict
+
+    cause = RuntimeError("An error occurred while calling o88.save.\n: org.apache.spark.api.python.PythonException: An "
+                         "exception was thrown from the Python worker. Please see the stack trace below.\nTraceback "
+                         "(most recent call last):\n  File \"/x/lf_library/matcher.py\", line 95, in _prepare\n    codes "
+                         "= np.frombuffer(raw.decode('utf-8').encode('utf-32-le'), dtype=np.uint32)\nMemoryError\n\n\tat "
+                         "org.apache.spark.api.python.BasePythonRunner$ReaderIterator.handlePythonException(...)\n")
+    assert _summary(cause) == "MemoryError"
+    err = DeltaWriteError(f"writing Delta table /lake/votes failed before commit; no table was created: {_summary(cause)}")
+    err.__cause__ = cause
+    cfg = config_from_dict({"source": {"path": "/data/docs"}, "lfs": {"modules": ["m"]}})
+    with pytest.raises(InputDataError) as said:
+        apply_lfs._raise_out_of_memory(cfg, err)
+    assert str(said.value) == (
+        "writing Delta table /lake/votes failed before commit; no table was created: MemoryError (a Python worker ran "
+        "out of memory applying the LFs to a batch of up to apply.batch_size=10000 rows: MemoryError); lower "
+        "apply.batch_size (for long texts, tens of KB a row, a few hundred) or give the Python workers more memory "
+        "(spark.executor.pyspark.memory)")
+    # numpy's allocation failure is one too; an LF's own error and the JVM's heap are left to the line they have
+    err.__cause__ = RuntimeError(str(cause).replace("\nMemoryError\n", "\nnumpy._core._exceptions._ArrayMemoryError: "
+                                                                        "Unable to allocate 83.1 MiB\n"))
+    with pytest.raises(InputDataError, match=r"rows: numpy\._core\._exceptions\._ArrayMemoryError: Unable to alloc"):
+        apply_lfs._raise_out_of_memory(cfg, err)
+    apply_lfs._raise_out_of_memory(cfg, DeltaWriteError("writing ... failed before commit: KeyError: 'x'"))
+    apply_lfs._raise_out_of_memory(cfg, DeltaWriteError("writing ... failed before commit: java.lang.OutOfMemoryError: "
+                                                        "Java heap space"))
