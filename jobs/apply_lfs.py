@@ -168,7 +168,8 @@ def _raise_timeout(written: DataFrame) -> None:
          .select("lf_name", F.col("row_id").cast("string").alias("row_id"), "error").first())
     raise LFTimeoutError(
         f"LF {r['lf_name']!r} {r['error']} (at row id {r['row_id']}): it hangs or is far too slow; fix the LF, "
-        f"or raise apply.lf_timeout_seconds (0 turns the budget off)"
+        f"raise apply.lf_timeout_seconds (0 turns the budget off), or lower apply.batch_size (the budget is per batch: "
+        f"long texts make long batches)"
     )
 
 

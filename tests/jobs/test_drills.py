@@ -130,6 +130,7 @@ def test_hung_lf_fails_naming_lf_and_row_within_budget(spark, tmp_path):
     assert time.perf_counter() - started < 1800  # the LF sleeps for an hour; the budget cut it short
     assert "LF 'hangs' ran longer than apply.lf_timeout_seconds=1s on one batch" in str(err.value)
     assert "at row id r017" in str(err.value)
+    assert str(err.value).endswith("or lower apply.batch_size (the budget is per batch: long texts make long batches)")
     assert versions(cfg)[0] is None
     assert not list(Path(cfg.table_path("votes")).rglob("*.parquet"))
 
