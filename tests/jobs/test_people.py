@@ -779,3 +779,23 @@ def test_a_header_with_blanks_or_capitals_is_named_as_such(tmp_path):
     path.write_text("id,label\nr001,pos\n")
     with pytest.raises(InputDataError, match=r"g.csv has no 'row_id' column \(its columns: id, label\); a gold file"):
         read_gold_file(path)
+
+
+def test_annotate_warns_of_texts_longer_than_a_spreadsheet_cell(spark, after_p1, monkeypatch, caplog):
+    """Long documents (a drill: 148 of 200 texts over 32,767 characters, one of 3.87 million): Excel cuts or splits
+    such cells, which can shift the rows of a CSV saved back. The CSV says so; Label Studio's tasks do not need to."""
+    import logging
+
+    cfg, rows, tmp = after_p1
+    monkeypatch.setattr(annotate, "SPREADSHEET_CELL_MAX", 8)
+    with caplog.at_level(logging.WARNING, logger="jobs.people.annotate"):
+        annotate.run(spark, cfg, strategy="uncertain", n=5, out=str(tmp / "long.csv"))
+    texts = pd.read_csv(tmp / "long.csv")["text"]
+    over = int((texts.str.len() > 8).sum())
+    assert 0 < over <= 5
+    assert (f"annotate: {over} of {len(texts)} texts are longer than 8 characters, the most a spreadsheet cell "
+            f"holds") in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="jobs.people.annotate"):
+        annotate.run(spark, cfg, strategy="uncertain", n=5, out=str(tmp / "tasks.json"), format="label-studio")
+    assert "spreadsheet" not in caplog.text
