@@ -54,9 +54,11 @@ def findings(doc: dict[str, Any]) -> list[str]:
     k = len(doc["label_space"])
     t = doc["totals"]
     gold_lfs = [lf for lf in doc["lfs"] if lf["gold_accuracy"] is not None]
-    if len(gold_lfs) > 1 and len({lf["gold_accuracy"] for lf in gold_lfs}) == 1:
+    if (len(gold_lfs) > 1 and len({lf["gold_accuracy"] for lf in gold_lfs}) == 1
+            and gold_lfs[0]["gold_accuracy"] >= 1 / k):
         # Every LF scores the same on gold (all 100% on a few gold rows, a team's first weeks): none is "the least
-        # accurate" (a drill: the first in the list was); the one to watch has the least gold evidence.
+        # accurate" (a drill: the first in the list was); the one to watch has the least gold evidence. All equally
+        # below a random guess (all 0%: a label_map the wrong way round) is no tie to report: the surest is named.
         thin = min(gold_lfs, key=lambda lf: (lf["gold_accuracy_ci95"][0], lf["gold_votes"]))
         low, high = thin["gold_accuracy_ci95"]
         out.append(f"All {len(gold_lfs)} LFs with gold votes are right on {_pct(thin['gold_accuracy'])} of the gold "

@@ -119,6 +119,9 @@ def _composable() -> str:
 
 
 _LAST_MATCH_TEXT = threading.local()
+# Text columns whose folded form match_text keeps per thread: one per field of a batch, up to this many fields and
+# this many bytes of columns in all (a batch of long documents, 10,000 x 100 KB, is not held beside the next).
+_MATCH_TEXT_KEPT = 4
 _MATCH_TEXT_CACHE_BYTES = 64 * 2**20
 
 
@@ -128,16 +131,24 @@ def match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     space as one space; each apostrophe as ``'``. An ASCII batch with no tab, line break or double space costs
     one scan of its bytes; only rows that hold a mark or another character NFC may change are normalized.
 
-    The LFs of one field see the same column of a batch one after the other: the last column's result is kept
-    per thread (with the column, so its buffers, whose addresses are the key, stay alive) and reused."""
+    The LFs of a batch see the same columns one after the other: the last :data:`_MATCH_TEXT_KEPT` columns' results
+    are kept per thread (with the columns, so their buffers, whose addresses are the keys, stay alive) and reused,
+    so LFs that alternate between a subject and a body fold each once too (one kept column folded the body again
+    for every LF: 10x the CPU of NFC alone)."""
     key = _buffers_key(col)
-    last = getattr(_LAST_MATCH_TEXT, "entry", None)
-    if last is not None and last[0] == key:
-        return last[2]
+    kept = getattr(_LAST_MATCH_TEXT, "entries", None)
+    if kept is None:
+        kept = _LAST_MATCH_TEXT.entries = {}
+    found = kept.get(key)
+    if found is not None:
+        return found[1]
     out = _match_text(col)
-    # Only a column of ordinary size: the entry keeps it (and its fold) alive until the next batch's, which for a
-    # batch of long documents (10,000 x 100 KB) would hold a second gigabyte.
-    _LAST_MATCH_TEXT.entry = (key, col, out) if col.nbytes <= _MATCH_TEXT_CACHE_BYTES else None
+    if col.nbytes > _MATCH_TEXT_CACHE_BYTES:  # folded per LF rather than kept alive until the next batch
+        return out
+    while kept and (len(kept) >= _MATCH_TEXT_KEPT
+                    or sum(c.nbytes for c, _ in kept.values()) + col.nbytes > _MATCH_TEXT_CACHE_BYTES):
+        del kept[next(iter(kept))]  # the oldest
+    kept[key] = (col, out)
     return out
 
 
@@ -611,7 +622,7 @@ def lexicon_lf(
     if not isinstance(terms, Mapping) or not terms:
         raise LFConfigError(f"LF {name!r}: terms must be a non-empty dict of label -> list of terms, got {terms!r}")
     items = []
-    owner: dict[str, Any] = {}
+    owner: dict[str, tuple[Any, str]] = {}  # a term as matched -> its class and the term as written there
     for label, words in terms.items():
         if isinstance(words, str) and "," in words:  # YAML reads `spam: cash, prize` as one string
             parts = ", ".join(part.strip() for part in words.split(","))
@@ -621,9 +632,14 @@ def lexicon_lf(
         # Terms as they are matched: "can't" and "can’t" are one term, and "Free" and "free" when case is ignored.
         keys = [fold_term(w) if case_sensitive else fold_term(w).casefold() for w in words]
         for w, key in zip(words, keys):  # a term in two classes ties with itself: that LF abstains wherever found
-            if owner.setdefault(key, label) != label:
-                raise LFConfigError(f"LF {name!r}: term {w!r} is under terms[{owner[key]!r}] and terms[{label!r}]"
-                                    + ("" if case_sensitive else " (case is ignored)")
+            first, written = owner.setdefault(key, (label, w))
+            if first != label:
+                # Each class's own spelling: "can’t" under one and "can't" under the other are one term as matched.
+                same = (f"term {w!r} is under terms[{first!r}] and terms[{label!r}]"
+                        if written.casefold() == w.casefold() else
+                        f"term {written!r} under terms[{first!r}] and {w!r} under terms[{label!r}] are one term as "
+                        f"matched (whitespace runs and apostrophes folded)")
+                raise LFConfigError(f"LF {name!r}: {same}" + ("" if case_sensitive else " (case is ignored)")
                                     + "; a term votes for one class, so it would always tie: keep it under one")
         words = sorted(dict(zip(keys, words)).values()) if len(set(keys)) < len(keys) else words
         items.append([_check_label(label, name), words])

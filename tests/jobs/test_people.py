@@ -707,6 +707,8 @@ def test_text_features_are_words_and_phrases_across_any_whitespace(spark):
         "ÉCOLE été, x_y 12 ab-cd": ["école", "été", "x_y", "12", "ab", "cd", "école été", "x_y 12", "12 ab"],
         "a b\tc\n d\u00a0e": ["a", "b", "c", "d", "e", "a b", "b c", "c d", "d e"],
         "don't stop don't": ["don", "t", "stop", "t stop", "stop don"],  # distinct, first seen first
+        # U+02BC, a letter, is an apostrophe as keyword_lf matches it: "can" and "t" are words, "canʼt" is not
+        "canʼt stop": ["can", "t", "stop", "t stop"],
         "日本語 テキスト": ["日本語", "テキスト", "日本語 テキスト"],
         # HTML character references are one non-word character, as the characters they stand for
         "don&#39;t stop &amp; go &quot;x&quot; AT&T &#x27;y": ["don", "t", "stop", "go", "x", "at", "y", "t stop"],

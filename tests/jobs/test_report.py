@@ -328,6 +328,13 @@ def test_findings_name_the_surest_weak_lf_and_no_least_accurate_one_when_all_tie
     assert report.findings(doc)[0].startswith("vec_near_random is right on 4.1% of the 2,445 gold rows it voted on "
                                               "(95% interval 3.4%–5.0%), the weakest LF (the lowest upper end of a "
                                               "95% interval)"), report.findings(doc)
+    # Every LF wrong on all its gold rows (classes the wrong way round) ties too, but below a random guess: the
+    # finding says to fix the surest one, as it does for one such LF.
+    doc["label_space"] = ["ham", "spam"]
+    doc["lfs"] = [lf("link", 3, 0.0, [0.0, 0.561]), lf("short", 18, 0.0, [0.0, 0.176])]
+    assert report.findings(doc)[0].startswith("short is right on 0.0% of the 18 gold rows it voted on (95% interval "
+                                              "0.0%–17.6%), below a random guess (50%): fix it or drop it"), \
+        report.findings(doc)
 
 
 def test_the_conflated_classes_finding_counts_half_rows_as_such():

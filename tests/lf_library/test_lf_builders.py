@@ -65,7 +65,9 @@ def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path, monkeypatch):
     # "can't" and "can’t" are one term of an inline lexicon: a row with it and two ham terms votes ham, no tie.
     mixed = lexicon_lf("mixed", {"spam": ["can't", "can’t"], "ham": ["ok", "fine"]}, label_space=SPACE)
     assert votes(mixed, ["can't, ok, fine"]) == [0] and mixed.spec["terms"][1][1] == ["can’t"]
-    with pytest.raises(LFConfigError, match="term \"can't\" is under terms\\['spam'\\] and terms\\['ham'\\]"):
+    # The error names each class's own spelling (it named "can't" as under both: the spam list has none).
+    with pytest.raises(LFConfigError, match="term 'can’t' under terms\\['spam'\\] and \"can't\" under terms\\['ham'\\] "
+                                            "are one term as matched"):
         lexicon_lf("two", {"spam": ["can’t"], "ham": ["can't"]}, label_space=SPACE)
     # The whitespace folded is what Python's str.isspace() accepts; ASCII text without a run is not copied.
     assert _SPACES == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
@@ -75,11 +77,19 @@ def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path, monkeypatch):
     runs = pa.array(["a  b", "c\td"])
     assert match_text(runs) is match_text(runs) and match_text(runs).to_pylist() == ["a b", "c d"]
     assert isinstance(match_text(pa.chunked_array([runs])), pa.ChunkedArray)
+    # LFs that alternate between two fields fold each once as well (one kept column refolded the other every time).
+    body = pa.array(["x\ny", "z"])
+    folded_body = match_text(body)
+    assert match_text(runs) is match_text(runs) and match_text(body) is folded_body
     # A column of long documents is not kept for the next LF: it would stay in memory beside the next batch's.
     from lf_library import builders
 
+    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", runs.nbytes + body.nbytes - 1)
+    long = pa.array(["a  b", "c\td"])
+    assert match_text(long) is match_text(long)  # kept: the oldest columns made room
+    assert sum(c.nbytes for c, _ in builders._LAST_MATCH_TEXT.entries.values()) <= runs.nbytes + body.nbytes - 1
     monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", runs.nbytes - 1)
-    assert match_text(runs) is not match_text(runs) and builders._LAST_MATCH_TEXT.entry is None
+    assert match_text(runs) is not match_text(runs)
 
 
 def test_keyword_whole_word_boundaries_are_unicode_aware():
