@@ -143,10 +143,12 @@ def match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if found is not None:
         return found[1]
     out = _match_text(col)
-    if col.nbytes > _MATCH_TEXT_CACHE_BYTES:  # folded per LF rather than kept alive until the next batch
+    # What keeping col holds alive: its whole buffers (a small slice of a large batch keeps all of it).
+    held = col.get_total_buffer_size()
+    if held > _MATCH_TEXT_CACHE_BYTES:  # folded per LF rather than kept alive until the next batch
         return out
     while kept and (len(kept) >= _MATCH_TEXT_KEPT
-                    or sum(c.nbytes for c, _ in kept.values()) + col.nbytes > _MATCH_TEXT_CACHE_BYTES):
+                    or sum(c.get_total_buffer_size() for c, _ in kept.values()) + held > _MATCH_TEXT_CACHE_BYTES):
         del kept[next(iter(kept))]  # the oldest
     kept[key] = (col, out)
     return out

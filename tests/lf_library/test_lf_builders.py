@@ -84,12 +84,17 @@ def test_terms_and_text_fold_whitespace_and_apostrophes(tmp_path, monkeypatch):
     # A column of long documents is not kept for the next LF: it would stay in memory beside the next batch's.
     from lf_library import builders
 
-    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", runs.nbytes + body.nbytes - 1)
+    size = runs.get_total_buffer_size() + body.get_total_buffer_size() - 1
+    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", size)
     long = pa.array(["a  b", "c\td"])
     assert match_text(long) is match_text(long)  # kept: the oldest columns made room
-    assert sum(c.nbytes for c, _ in builders._LAST_MATCH_TEXT.entries.values()) <= runs.nbytes + body.nbytes - 1
-    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", runs.nbytes - 1)
+    assert sum(c.get_total_buffer_size() for c, _ in builders._LAST_MATCH_TEXT.entries.values()) <= size
+    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", runs.get_total_buffer_size() - 1)
     assert match_text(runs) is not match_text(runs)
+    # A slice holds its whole buffers: kept by what it holds, not by its own rows' bytes.
+    monkeypatch.setattr(builders, "_MATCH_TEXT_CACHE_BYTES", 10_000)
+    sliced = pa.array(["a  b" * 1000] * 10).slice(0, 1)
+    assert sliced.nbytes < 10_000 < sliced.get_total_buffer_size() and match_text(sliced) is not match_text(sliced)
 
 
 def test_keyword_whole_word_boundaries_are_unicode_aware():
