@@ -87,20 +87,22 @@ def _keyword_pattern(
     return body if case_sensitive else "(?i)" + body
 
 
-def _has_non_ascii(col: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether any string holds a byte >= 0x80; reads only the bytes of this (possibly sliced) array."""
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
+def _string_bytes(col: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
+    """The UTF-8 bytes of each chunk of ``col``, only this (possibly sliced) array's, without a copy."""
+    out = []
+    for chunk in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
         _, offsets, data = chunk.buffers()[:3]
-        if data is None or data.size == 0:
+        if len(chunk) == 0 or data is None or data.size == 0:
             continue
         kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
         bounds = np.frombuffer(offsets, dtype=kind)[[chunk.offset, chunk.offset + len(chunk)]]
-        if bounds[1] > bounds[0] and np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]].max() >= 0x80:
-            return True
-    return False
+        out.append(np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]])
+    return out
+
+
+def _has_non_ascii(col: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any string holds a byte >= 0x80."""
+    return any(len(text) and text.max() >= 0x80 for text in _string_bytes(col))
 
 
 @functools.cache
@@ -176,14 +178,7 @@ def _match_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 def _ascii_space_runs(col: pa.Array | pa.ChunkedArray) -> bool:
     """Whether ``col``'s bytes hold a whitespace character other than a space, or two spaces in a row (maybe
     across two strings: a needless copy at worst)."""
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    for chunk in chunks:
-        _, offsets, data = chunk.buffers()[:3]
-        if len(chunk) == 0 or data is None or data.size == 0:
-            continue
-        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        bounds = np.frombuffer(offsets, dtype=kind)[[chunk.offset, chunk.offset + len(chunk)]]
-        text = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[1]]
+    for text in _string_bytes(col):
         spaces = text == 0x20
         if np.isin(text, _ASCII_SPACE_BYTES).any() or (spaces[1:] & spaces[:-1]).any():
             return True
